@@ -1,0 +1,304 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/oauth2"
+
+	"autopilotdesk/graphclient"
+	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/handlers"
+	"autopilotdesk/static"
+	"autopilotdesk/web"
+	"autopilotdesk/web/identity"
+	"autopilotdesk/web/identity/demoidp"
+	"autopilotdesk/web/store"
+)
+
+// app is the desk wired together: everything serve needs, and everything a test needs to drive it.
+type app struct {
+	cfg     config
+	log     *slog.Logger
+	db      *store.DB
+	shell   *web.Shell
+	graph   *graphclient.Client
+	demo    *demoServices // nil outside demo mode
+	handler http.Handler
+}
+
+// appOptions are the seams tests and screenshots use: a fixed clock and fixed ids.
+type appOptions struct {
+	Now   func() time.Time
+	NewID func() string
+	// HTTPClient is used for calls to the identity provider (tests use loopback TLS clients).
+	HTTPClient *http.Client
+}
+
+func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (a *app, err error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.NewID == nil {
+		o.NewID = func() string { return uuid.NewString() }
+	}
+	a = &app{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	a.db, err = store.Open(ctx, store.Options{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, Now: o.Now})
+	if err != nil {
+		return nil, fmt.Errorf("open state database: %w", err)
+	}
+	httpClient := o.HTTPClient
+	if httpClient == nil {
+		httpClient = &http.Client{Timeout: 30 * time.Second, Transport: graphclient.SharedTransport()}
+	}
+
+	idCfg := identity.Config{
+		IssuerURL: cfg.IssuerURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+		RedirectURL: cfg.PublicURL.String() + "/auth/callback", Scopes: cfg.Scopes, TenantID: cfg.TenantID,
+		HTTPClient: httpClient, Now: o.Now,
+	}
+	graphRoot := cfg.GraphURL
+	if cfg.Demo {
+		a.demo, err = startDemo(cfg, log, o)
+		if err != nil {
+			return nil, err
+		}
+		idCfg.IssuerURL = a.demo.idp.IssuerURL()
+		idCfg.ClientID, idCfg.ClientSecret = a.demo.clientID, a.demo.clientSecret
+		idCfg.TenantID = demoidp.DemoTenantID
+		if graphRoot == "" {
+			graphRoot = a.demo.baseURL
+		}
+		if len(idCfg.Scopes) == 0 {
+			idCfg.Scopes = identity.Cloud{GraphRoot: graphRoot}.DefaultScopes()
+		}
+	} else if cfg.ClientCertFile != "" {
+		certPEM, cerr := os.ReadFile(cfg.ClientCertFile)
+		keyPEM, kerr := os.ReadFile(cfg.ClientKeyFile)
+		if err = errors.Join(cerr, kerr); err != nil {
+			return nil, fmt.Errorf("read client certificate: %w", err)
+		}
+		if idCfg.ClientCertificate, err = identity.LoadClientCertificate(certPEM, keyPEM); err != nil {
+			return nil, fmt.Errorf("AUTOPILOTDESK_CLIENT_CERTIFICATE_FILE: %w", err)
+		}
+	}
+	provider, err := identity.New(ctx, idCfg)
+	if err != nil {
+		return nil, fmt.Errorf("identity provider %s: %w", idCfg.IssuerURL, err)
+	}
+	a.graph, err = graphclient.New(graphclient.Config{Root: graphRoot, Version: cfg.GraphVersion, Timeout: cfg.GraphTimeout, Now: o.Now})
+	if err != nil {
+		return nil, fmt.Errorf("graph client: %w", err)
+	}
+	assets, err := static.Load()
+	if err != nil {
+		return nil, err
+	}
+	sessions := a.db.SessionStore(store.SessionOptions{CookieName: web.SessionCookieName, Secure: true,
+		IdleTimeout: cfg.IdleTimeout, AbsoluteLifetime: cfg.SessionLifetime})
+	a.shell = web.New(web.Options{
+		Logger: log, Assets: assets, Sessions: sessions, Refresher: refresher{provider},
+		Demo: cfg.Demo, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, Now: o.Now,
+	})
+	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: cfg.PublicURL.String(),
+		AllowedGroups: cfg.AllowedGroups, Demo: cfg.Demo, Log: log}
+	handlers.Routes(a.shell, handlers.Features{
+		Auth:     auth,
+		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell},
+		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: a.db, Keys: a.db, SignIn: auth, Now: o.Now, NewKey: web.RandomID, Log: log},
+		Activity: &handlers.Activity{Log: a.db},
+		Limits:   handlers.Limits{Counter: a.db, SignIn: cfg.SignInLimit, Create: cfg.CreateLimit},
+	})
+	a.handler = a.shell.Echo
+	return a, nil
+}
+
+func (a *app) Close() {
+	if a.demo != nil {
+		a.demo.Close()
+	}
+	if a.db != nil {
+		a.db.Close()
+	}
+}
+
+// refresher adapts the identity provider to the shell's token renewal.
+type refresher struct{ p *identity.Provider }
+
+func (r refresher) Refresh(ctx context.Context, rt string) (*oauth2.Token, error) {
+	return r.p.Refresh(ctx, rt)
+}
+func (refresher) IsRefreshRejected(err error) bool {
+	return errors.Is(err, identity.ErrRefreshRejected)
+}
+
+// demoServices are the demo identity provider and the Graph emulator on their own loopback port.
+type demoServices struct {
+	baseURL                string
+	clientID, clientSecret string
+	idp                    *demoidp.Provider
+	emu                    *emulator.Emulator
+	srv                    *http.Server
+}
+
+func startDemo(cfg config, log *slog.Logger, o appOptions) (*demoServices, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("demo services: %w", err)
+	}
+	d := &demoServices{baseURL: "http://" + ln.Addr().String(), clientID: "autopilotdesk-demo", clientSecret: web.RandomID()}
+	public := cfg.PublicURL.String()
+	d.idp, err = demoidp.New(demoidp.Options{
+		Issuer: d.baseURL, ClientID: d.clientID, ClientSecret: d.clientSecret,
+		RedirectURIs: []string{public + "/auth/callback"}, PostLogoutRedirectURIs: []string{public + "/auth/signed-out"},
+		Now: o.Now,
+	})
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("demo identity provider: %w", err)
+	}
+	d.emu = emulator.New(emulator.Options{Verify: verifyWith(d.idp), Now: o.Now, NewID: o.NewID})
+	d.srv = &http.Server{Handler: demoMux(d.idp, d.emu), ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go d.srv.Serve(ln)
+	return d, nil
+}
+
+func (d *demoServices) Close() { d.srv.Close() }
+
+// demoMux serves the emulator under Graph's version prefixes and the identity provider elsewhere.
+func demoMux(idp http.Handler, emu http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/v1.0/", emu)
+	mux.Handle("/beta/", emu)
+	mux.Handle("/", idp)
+	return mux
+}
+
+// verifyWith lets the emulator check bearer tokens against the demo identity provider.
+func verifyWith(idp *demoidp.Provider) emulator.TokenVerifier {
+	return func(token string) (emulator.Principal, error) {
+		info, err := idp.VerifyAccessToken(token)
+		switch {
+		case errors.Is(err, demoidp.ErrTokenExpired):
+			return emulator.Principal{}, emulator.ErrTokenExpired
+		case err != nil:
+			return emulator.Principal{}, emulator.ErrTokenUnknown
+		}
+		return emulator.Principal{TenantID: info.TenantID, ObjectID: info.ObjectID, UPN: info.UPN, Scopes: info.Scopes}, nil
+	}
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	format := cfg.LogFormat
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && isTerminal(f) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// serve runs the desk until ctx ends.
+func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
+	log := newLogger(cfg, stderr)
+	a, err := newApp(ctx, cfg, log, appOptions{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	var tlsConfig *tls.Config
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("AUTOPILOTDESK_TLS_CERT_FILE: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	mode := "tenant " + cfg.TenantID
+	if cfg.Demo {
+		mode = "demo (emulated Microsoft Graph, demo sign-in)"
+	}
+	fmt.Fprintf(stdout, "Autopilot Desk is running in %s mode.\nOpen %s in your browser. Press Ctrl-C to stop.\n", mode, cfg.PublicURL)
+	err = web.Serve(ctx, ln, a.handler, tlsConfig, 10*time.Second, log)
+	fmt.Fprintln(stdout, "Autopilot Desk stopped.")
+	return err
+}
+
+// runEmulator serves the Graph emulator and the demo identity provider on their own, for other
+// tools (Graph Explorer-like clients, scripts) and for running the desk against them by hand.
+func runEmulator(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	faults, err := emulator.FaultsFromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("autopilotdesk emulator", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	addr := fs.String("addr", "127.0.0.1:8081", "address to listen on")
+	clientID := fs.String("client-id", "autopilotdesk-demo", "client id the demo identity provider accepts")
+	clientSecret := fs.String("client-secret", "", "client secret it accepts (default: random, printed at start)")
+	redirects := fs.String("redirect-uris", "http://127.0.0.1:8080/auth/callback", "comma-separated redirect URIs it accepts")
+	logouts := fs.String("post-logout-redirect-uris", "http://127.0.0.1:8080/auth/signed-out", "comma-separated post-logout redirect URIs")
+	faults.RegisterFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprint(stdout, "Usage: autopilotdesk emulator [flags]\n\nServes the Microsoft Graph emulator (under /v1.0 and /beta) and the demo identity provider.\nFault injection flags may also be set with AUTOPILOTDESK_EMULATOR_* environment variables.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	base := "http://" + ln.Addr().String()
+	if *clientSecret == "" {
+		*clientSecret = web.RandomID()
+	}
+	idp, err := demoidp.New(demoidp.Options{Issuer: base, ClientID: *clientID, ClientSecret: *clientSecret,
+		RedirectURIs: splitList(*redirects), PostLogoutRedirectURIs: splitList(*logouts)})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	emu := emulator.New(emulator.Options{Verify: verifyWith(idp), Faults: faults})
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	fmt.Fprintf(stdout, "Graph emulator:  %s/v1.0 (and %s/beta)\nIdentity issuer: %s\nTenant id:       %s\nClient id:       %s\nClient secret:   %s\n",
+		base, base, idp.IssuerURL(), demoidp.DemoTenantID, *clientID, *clientSecret)
+	return web.Serve(ctx, ln, demoMux(idp, emu), nil, 5*time.Second, log)
+}

@@ -1,0 +1,511 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/PuerkitoBio/goquery"
+)
+
+// desk is the whole desk started in-process in demo mode, served over loopback TLS
+// (its session cookie is Secure), with the emulator and demo identity provider beside it.
+type desk struct {
+	t   *testing.T
+	app *app
+	srv *httptest.Server
+	log *lockedWriter
+}
+
+func startDesk(t *testing.T, env map[string]string) *desk {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	base := map[string]string{
+		"AUTOPILOTDESK_DATA_DIR":   t.TempDir(),
+		"AUTOPILOTDESK_PUBLIC_URL": "https://" + srv.Listener.Addr().String(),
+	}
+	for k, v := range env {
+		base[k] = v
+	}
+	cfg, err := loadConfig(nil, envOf(base), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedWriter{w: &bytes.Buffer{}}
+	a, err := newApp(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)), appOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = a.handler
+	srv.StartTLS()
+	t.Cleanup(func() { srv.Close(); a.Close() })
+	return &desk{t: t, app: a, srv: srv, log: logs}
+}
+
+// browser is a client with its own cookie jar, like one browser profile.
+func (d *desk) browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Transport: d.srv.Client().Transport, Jar: jar}
+}
+
+// signIn walks the real sign-in flow: desk -> demo identity provider (identity picked by login
+// hint) -> callback -> back to returnTo.
+func (d *desk) signIn(c *http.Client, identityKey, returnTo string) *http.Response {
+	d.t.Helper()
+	login := d.srv.URL + "/auth/login?return_to=" + url.QueryEscape(returnTo)
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if strings.Contains(req.URL.Path, "/authorize") && req.URL.Query().Get("login_hint") == "" {
+			q := req.URL.Query()
+			q.Set("login_hint", identityKey)
+			req.URL.RawQuery = q.Encode()
+		}
+		return nil
+	}
+	defer func() { c.CheckRedirect = nil }()
+	resp, err := c.Get(login)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return resp
+}
+
+func (d *desk) get(c *http.Client, path string) (*http.Response, *goquery.Document) {
+	d.t.Helper()
+	resp, err := c.Get(d.srv.URL + path)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return resp, parse(d.t, resp)
+}
+
+func (d *desk) post(c *http.Client, path string, form url.Values) (*http.Response, *goquery.Document) {
+	d.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, d.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", d.srv.URL)
+	resp, err := c.Do(req)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return resp, parse(d.t, resp)
+}
+
+func parse(t *testing.T, resp *http.Response) *goquery.Document {
+	t.Helper()
+	defer resp.Body.Close()
+	doc, err := goquery.NewDocumentFromReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// formValues reads a rendered form's fields (hidden ones included), as a browser would submit them.
+func formValues(t *testing.T, doc *goquery.Document, selector string) url.Values {
+	t.Helper()
+	form := doc.Find(selector)
+	if form.Length() == 0 {
+		t.Fatalf("no form %q on the page:\n%s", selector, text(doc))
+	}
+	v := url.Values{}
+	form.Find("input[name]").Each(func(_ int, s *goquery.Selection) {
+		v.Set(s.AttrOr("name", ""), s.AttrOr("value", ""))
+	})
+	form.Find("select[name]").Each(func(_ int, s *goquery.Selection) {
+		v.Set(s.AttrOr("name", ""), s.Find("option[selected]").AttrOr("value", ""))
+	})
+	return v
+}
+
+func text(doc *goquery.Document) string {
+	return strings.Join(strings.Fields(doc.Find("main").Text()), " ")
+}
+
+// lockedWriter lets concurrent request goroutines log into one buffer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
+}
+
+func (w *lockedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.(*bytes.Buffer).String()
+}
+
+var guidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+func TestCreateUploadEndToEnd(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+
+	// Anonymous: sent to sign in, then back to the form.
+	resp, doc := d.get(b, "/uploads/new")
+	if resp.Request.URL.Path != "/auth/signin" || resp.Request.URL.Query().Get("return_to") != "/uploads/new" {
+		t.Fatalf("anonymous request landed on %s", resp.Request.URL)
+	}
+	resp = d.signIn(b, "admin", "/uploads/new")
+	if resp.Request.URL.Path != "/uploads/new" {
+		t.Fatalf("after sign-in landed on %s", resp.Request.URL)
+	}
+	doc = parse(t, resp)
+	if got := doc.Find(".who strong").Text(); got == "" {
+		t.Errorf("the page does not show who is signed in")
+	}
+	if doc.Find(`form[action="/auth/signout"] button`).Length() != 1 {
+		t.Errorf("no sign-out button")
+	}
+	form := formValues(t, doc, `form[action="/uploads"]`)
+	if form.Get("_csrf") == "" || form.Get("formKey") == "" {
+		t.Fatalf("form lacks CSRF token or form key: %v", form)
+	}
+	if !validDateTimeOffsetForTest(form.Get("createdDateTimeUtc")) || form.Get("status") != "pending" {
+		t.Errorf("form not prefilled: %v", form)
+	}
+	form.Set("createdDateTimeUtc", "2016-12-31T23:59:45.8788427-08:00")
+
+	resp, doc = d.post(b, "/uploads", form)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/activity/") {
+		t.Fatalf("create answered %d at %s:\n%s", resp.StatusCode, resp.Request.URL, text(doc))
+	}
+	id := strings.TrimSpace(doc.Find(`[data-testid="upload-id"]`).Text())
+	if !guidRE.MatchString(id) {
+		t.Errorf("upload id %q is not a GUID", id)
+	}
+	if got := doc.Find(`[data-testid="upload-created"]`).Text(); got != "2016-12-31T23:59:45.8788427-08:00" {
+		t.Errorf("createdDateTimeUtc shown as %q", got)
+	}
+	if got := strings.TrimSpace(doc.Find(`[data-testid="upload-status"]`).Text()); got != "pending" {
+		t.Errorf("status shown as %q", got)
+	}
+	request := doc.Find(`[data-testid="request"]`).Text()
+	response := doc.Find(`[data-testid="response"]`).Text()
+	for _, want := range []string{"POST " + d.app.demo.baseURL + "/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentityUploads",
+		"Authorization: Bearer <redacted>", "client-request-id: ", `"@odata.type": "#microsoft.graph.importedWindowsAutopilotDeviceIdentityUpload"`} {
+		if !strings.Contains(request, want) {
+			t.Errorf("request view lacks %q:\n%s", want, request)
+		}
+	}
+	for _, want := range []string{"201 Created", "request-id: ", "client-request-id: ", "Date: ", `"id": "` + id + `"`} {
+		if !strings.Contains(response, want) {
+			t.Errorf("response view lacks %q:\n%s", want, response)
+		}
+	}
+	support := doc.Find(`[data-testid="support"] pre`).Text()
+	if !strings.Contains(support, "request-id") || !strings.Contains(support, "201") {
+		t.Errorf("support details incomplete:\n%s", support)
+	}
+
+	// What Graph (the emulator) received.
+	var create *receivedRequest
+	for _, r := range d.received() {
+		if r.Method == http.MethodPost {
+			create = &r
+		}
+	}
+	if create == nil {
+		t.Fatal("the emulator received no POST")
+	}
+	if !strings.HasPrefix(create.Header.Get("Authorization"), "Bearer ") || strings.Contains(create.Header.Get("Authorization"), "redacted") {
+		t.Errorf("Authorization sent = %q", create.Header.Get("Authorization"))
+	}
+	if create.Header.Get("Accept") != "application/json" || !strings.HasPrefix(create.Header.Get("Content-Type"), "application/json") {
+		t.Errorf("Accept/Content-Type = %q / %q", create.Header.Get("Accept"), create.Header.Get("Content-Type"))
+	}
+	if !guidRE.MatchString(create.Header.Get("client-request-id")) {
+		t.Errorf("client-request-id = %q", create.Header.Get("client-request-id"))
+	}
+	var body map[string]any
+	if err := json.Unmarshal(create.Body, &body); err != nil {
+		t.Fatalf("body %q: %v", create.Body, err)
+	}
+	want := map[string]any{"@odata.type": "#microsoft.graph.importedWindowsAutopilotDeviceIdentityUpload",
+		"createdDateTimeUtc": "2016-12-31T23:59:45.8788427-08:00", "status": "pending"}
+	if len(body) != len(want) {
+		t.Errorf("body = %v, want exactly %v", body, want)
+	}
+	for k, v := range want {
+		if body[k] != v {
+			t.Errorf("body[%q] = %v, want %v", k, body[k], v)
+		}
+	}
+
+	// The home page lists it.
+	_, doc = d.get(b, "/")
+	if !strings.Contains(doc.Find(`[data-testid="recent-uploads"]`).Text(), id) {
+		t.Errorf("home page does not list the new upload:\n%s", text(doc))
+	}
+	if doc.Find(`[data-testid="upn"]`).Text() == "" || doc.Find(`[data-testid="tenant"]`).Text() == "" {
+		t.Errorf("home page does not show UPN and tenant")
+	}
+
+	// The same form again (double click, refresh): nothing more reaches Graph, the first result shows.
+	before := len(d.received())
+	resp, _ = d.post(b, "/uploads", form)
+	if !strings.HasPrefix(resp.Request.URL.Path, "/activity/") || len(d.received()) != before {
+		t.Errorf("second submit of the same form: landed on %s, Graph got %d more requests", resp.Request.URL, len(d.received())-before)
+	}
+}
+
+func validDateTimeOffsetForTest(s string) bool {
+	return regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{7}(Z|[+-]\d{2}:\d{2})$`).MatchString(s)
+}
+
+type receivedRequest struct {
+	Method string
+	Path   string
+	Header http.Header
+	Body   []byte
+}
+
+func (d *desk) received() []receivedRequest {
+	var out []receivedRequest
+	for _, r := range d.app.demo.emu.Received() {
+		out = append(out, receivedRequest{Method: r.Method, Path: r.Path, Header: r.Header, Body: r.Body})
+	}
+	return out
+}
+
+func TestInvalidInputKeepsValuesAndExplainsEachField(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	doc := parse(t, d.signIn(b, "admin", "/uploads/new"))
+	base := formValues(t, doc, `form[action="/uploads"]`)
+	cases := []struct {
+		name, field, value, wantMsg string
+	}{
+		{"unparseable date", "createdDateTimeUtc", "yesterday at noon", "UTC offset"},
+		{"date without offset", "createdDateTimeUtc", "2016-12-31T23:59:45", "UTC offset"},
+		{"impossible date", "createdDateTimeUtc", "2016-02-31T23:59:45Z", "UTC offset"},
+		{"eight fractional digits", "createdDateTimeUtc", "2016-12-31T23:59:45.12345678Z", "UTC offset"},
+		{"missing date", "createdDateTimeUtc", "", "Enter the date"},
+		{"unknown status", "status", "finished", "listed statuses"},
+		{"missing status", "status", "", "Choose a status"},
+		{"malformed GUID", "id", "not-a-guid", "GUID"},
+		{"oversized id", "id", strings.Repeat("a", 500), "too long"},
+		{"oversized date", "createdDateTimeUtc", strings.Repeat("9", 500), "too long"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			form := url.Values{}
+			for k, v := range base {
+				form[k] = v
+			}
+			form.Set(tc.field, tc.value)
+			before := len(d.received())
+			resp, doc := d.post(b, "/uploads", form)
+			if resp.StatusCode != http.StatusUnprocessableEntity {
+				t.Fatalf("status %d, want 422", resp.StatusCode)
+			}
+			msg := doc.Find("#" + tc.field + "-error").Text()
+			if !strings.Contains(msg, tc.wantMsg) {
+				t.Errorf("message at %s = %q, want it to mention %q", tc.field, msg, tc.wantMsg)
+			}
+			if doc.Find("#"+tc.field).AttrOr("aria-invalid", "") != "true" {
+				t.Errorf("%s not marked invalid", tc.field)
+			}
+			kept := formValues(t, doc, `form[action="/uploads"]`)
+			if tc.field != "status" && kept.Get(tc.field) != strings.TrimSpace(tc.value) {
+				t.Errorf("value of %s not kept: %q", tc.field, kept.Get(tc.field))
+			}
+			if len(d.received()) != before {
+				t.Errorf("invalid input reached Graph")
+			}
+		})
+	}
+}
+
+func TestCSRFRefusals(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	doc := parse(t, d.signIn(b, "admin", "/uploads/new"))
+	form := formValues(t, doc, `form[action="/uploads"]`)
+
+	other := d.browser()
+	otherDoc := parse(t, d.signIn(other, "admin", "/uploads/new"))
+	otherToken := formValues(t, otherDoc, `form[action="/uploads"]`).Get("_csrf")
+
+	for name, mutate := range map[string]func(url.Values){
+		"missing token":         func(v url.Values) { v.Del("_csrf") },
+		"wrong token":           func(v url.Values) { v.Set("_csrf", "forged") },
+		"other session's token": func(v url.Values) { v.Set("_csrf", otherToken) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := url.Values{}
+			for k, v := range form {
+				f[k] = v
+			}
+			mutate(f)
+			resp, doc := d.post(b, "/uploads", f)
+			if resp.StatusCode != http.StatusForbidden || !strings.Contains(text(doc), "refused") {
+				t.Errorf("status %d: %s", resp.StatusCode, text(doc))
+			}
+		})
+	}
+	for name, header := range map[string][2]string{
+		"cross-site fetch": {"Sec-Fetch-Site", "cross-site"},
+		"foreign origin":   {"Origin", "https://evil.example"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/uploads", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set(header[0], header[1])
+			resp, err := b.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("status %d, want 403", resp.StatusCode)
+			}
+		})
+	}
+	// Sign-out is state-changing too.
+	resp, _ := d.post(b, "/auth/signout", url.Values{})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("sign-out without token: %d", resp.StatusCode)
+	}
+}
+
+func TestReaderGetsGraphsForbiddenExplainedOnTheForm(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	doc := parse(t, d.signIn(b, "reader", "/uploads/new"))
+	form := formValues(t, doc, `form[action="/uploads"]`)
+	resp, doc := d.post(b, "/uploads", form)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("status %d, want 403:\n%s", resp.StatusCode, text(doc))
+	}
+	failure := doc.Find(`[data-testid="failure"]`).Text()
+	if !strings.Contains(failure, "DeviceManagementServiceConfig.ReadWrite.All") && !strings.Contains(strings.ToLower(failure), "permission") {
+		t.Errorf("403 not explained: %s", failure)
+	}
+	support := doc.Find(`[data-testid="support"] pre`).Text()
+	for _, want := range []string{"403", "request-id", "client-request-id", "Activity ID"} {
+		if !strings.Contains(support, want) {
+			t.Errorf("support details lack %q:\n%s", want, support)
+		}
+	}
+	if got := formValues(t, doc, `form[action="/uploads"]`); got.Get("createdDateTimeUtc") != form.Get("createdDateTimeUtc") {
+		t.Errorf("values not kept after Graph's refusal")
+	}
+}
+
+func TestExpiredTokenIsRenewedOnce(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	doc := parse(t, d.signIn(b, "admin", "/uploads/new"))
+	form := formValues(t, doc, `form[action="/uploads"]`)
+	d.app.demo.idp.ExpireAccessTokens()
+	resp, doc := d.post(b, "/uploads", form)
+	if !strings.HasPrefix(resp.Request.URL.Path, "/activity/") {
+		t.Fatalf("after renewal landed on %s (%d): %s", resp.Request.URL, resp.StatusCode, text(doc))
+	}
+	if n := len(doc.Find(`[data-testid="request"]`).Nodes); n != 2 {
+		t.Errorf("result shows %d attempts, want the 401 and the retry", n)
+	}
+}
+
+func TestEndedSessionSendsToSignInAndKeepsTheForm(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	doc := parse(t, d.signIn(b, "admin", "/uploads/new"))
+	form := formValues(t, doc, `form[action="/uploads"]`)
+	form.Set("id", "0f2d6e55-3a8c-4c1e-9d6b-2f3e4a5b6c7d")
+	d.app.demo.idp.ExpireAccessTokens()
+	d.app.demo.idp.RevokeRefreshTokens()
+
+	b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if strings.Contains(req.URL.Path, "/authorize") {
+			q := req.URL.Query()
+			q.Set("login_hint", "admin")
+			req.URL.RawQuery = q.Encode()
+		}
+		return nil
+	}
+	resp, doc := d.post(b, "/uploads", form)
+	if resp.Request.URL.Path != "/uploads/new" {
+		t.Fatalf("landed on %s: %s", resp.Request.URL, text(doc))
+	}
+	kept := formValues(t, doc, `form[action="/uploads"]`)
+	if kept.Get("id") != form.Get("id") || kept.Get("createdDateTimeUtc") != form.Get("createdDateTimeUtc") {
+		t.Errorf("typed values not restored after sign-in: %v", kept)
+	}
+}
+
+func TestSignOutEndsTheServerSession(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	doc := parse(t, d.signIn(b, "admin", "/"))
+	csrf := doc.Find(`form[action="/auth/signout"] input[name="_csrf"]`).AttrOr("value", "")
+	u, _ := url.Parse(d.srv.URL)
+	old := b.Jar.Cookies(u)
+	resp, doc := d.post(b, "/auth/signout", url.Values{"_csrf": {csrf}})
+	if !strings.Contains(text(doc), "signed out") {
+		t.Fatalf("after sign-out (%d at %s): %s", resp.StatusCode, resp.Request.URL, text(doc))
+	}
+	// Replaying the old cookie finds no session.
+	replay := d.browser()
+	replay.Jar.SetCookies(u, old)
+	resp, _ = d.get(replay, "/")
+	if resp.Request.URL.Path != "/auth/signin" {
+		t.Errorf("old cookie still signed in: landed on %s", resp.Request.URL)
+	}
+}
+
+func TestPersonalAccountIsRefused(t *testing.T) {
+	d := startDesk(t, nil)
+	resp := d.signIn(d.browser(), "personal", "/")
+	doc := parse(t, resp)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(text(doc), "Personal Microsoft accounts") {
+		t.Errorf("personal account: %d %s", resp.StatusCode, text(doc))
+	}
+}
+
+func TestPagesCarrySecurityHeadersAndNoTokens(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	resp := d.signIn(b, "admin", "/uploads/new")
+	resp.Body.Close()
+	for _, path := range []string{"/", "/uploads/new", "/auth/signin", "/nope"} {
+		resp, err := b.Get(d.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		csp := resp.Header.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "'nonce-") || strings.Contains(csp, "unsafe-inline") || !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Errorf("%s: CSP %q", path, csp)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("%s: missing nosniff/DENY", path)
+		}
+		for _, tok := range d.app.demo.idp.IssuedTokens() {
+			if strings.Contains(string(body), tok) {
+				t.Errorf("%s: a token appears in the page", path)
+			}
+		}
+	}
+	for _, tok := range d.app.demo.idp.IssuedTokens() {
+		if strings.Contains(d.log.String(), tok) {
+			t.Errorf("a token appears in the log")
+		}
+	}
+}

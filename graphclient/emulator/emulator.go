@@ -1,0 +1,526 @@
+// Package emulator is a stateful stand-in for Microsoft Graph's Autopilot upload endpoints: Graph's
+// status codes, error envelope, headers and paging, bearer tokens checked against an identity
+// provider, and fault injection in the spirit of Microsoft's Dev Proxy.
+package emulator
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Principal is who a bearer token speaks for.
+type Principal struct {
+	TenantID, ObjectID, UPN string
+	Scopes                  []string
+}
+
+// Token verification failures.
+var (
+	ErrTokenExpired = errors.New("emulator: access token expired")
+	ErrTokenUnknown = errors.New("emulator: access token unknown")
+)
+
+// TokenVerifier resolves a bearer token.
+type TokenVerifier func(token string) (Principal, error)
+
+// Options configure an Emulator.
+type Options struct {
+	Verify   TokenVerifier
+	Now      func() time.Time
+	NewID    func() string
+	PageSize int
+	Faults   Faults
+}
+
+// ReceivedRequest is a request as the emulator saw it (tests assert on what the desk sent).
+type ReceivedRequest struct {
+	Method, Path, RawQuery string
+	Header                 http.Header
+	Body                   []byte
+}
+
+// Emulator implements http.Handler; it is safe for concurrent use.
+type Emulator struct {
+	opts Options
+
+	mu       sync.Mutex
+	tenants  map[string]*tenant
+	received []ReceivedRequest
+	faults   Faults
+	budget   budget
+}
+
+type tenant struct {
+	uploads map[string]*upload
+	seq     int
+}
+
+type upload struct {
+	ID                 string
+	CreatedDateTimeUtc string
+	Status             string
+	seq                int
+}
+
+const maxReceived = 1000
+
+// New returns an emulator.
+func New(o Options) *Emulator {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.NewID == nil {
+		o.NewID = newGUID
+	}
+	if o.PageSize <= 0 {
+		o.PageSize = 100
+	}
+	e := &Emulator{opts: o, tenants: map[string]*tenant{}, faults: o.Faults}
+	return e
+}
+
+// SetFaults changes fault injection at run time.
+func (e *Emulator) SetFaults(f Faults) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faults = f
+	e.budget = budget{}
+}
+
+// Received returns the requests seen so far, oldest first.
+func (e *Emulator) Received() []ReceivedRequest {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.received)
+}
+
+// SeedUpload stores an upload for a tenant, as demo data.
+func (e *Emulator) SeedUpload(tenantID, id, created, status string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.tenant(tenantID)
+	t.seq++
+	t.uploads[id] = &upload{ID: id, CreatedDateTimeUtc: created, Status: status, seq: t.seq}
+}
+
+func (e *Emulator) tenant(id string) *tenant {
+	t := e.tenants[id]
+	if t == nil {
+		t = &tenant{uploads: map[string]*upload{}}
+		e.tenants[id] = t
+	}
+	return t
+}
+
+func newGUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// answer carries the per-request ids every response repeats.
+type answer struct {
+	w         http.ResponseWriter
+	requestID string
+	clientID  string
+	now       time.Time
+}
+
+func (a answer) headers() {
+	h := a.w.Header()
+	h.Set("request-id", a.requestID)
+	h.Set("client-request-id", a.clientID)
+	h.Set("Date", a.now.UTC().Format(http.TimeFormat))
+	h.Set("x-ms-ags-diagnostic", `{"ServerInfo":{"DataCenter":"Emulator","Slice":"E","Ring":"1","ScaleUnit":"000","RoleInstance":"EMU"}}`)
+}
+
+func (a answer) json(status int, v any) {
+	a.headers()
+	b, _ := json.Marshal(v)
+	a.w.Header().Set("Content-Type", "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8")
+	a.w.WriteHeader(status)
+	a.w.Write(b)
+}
+
+func (a answer) noContent() {
+	a.headers()
+	a.w.WriteHeader(http.StatusNoContent)
+}
+
+// fail answers in Graph's error envelope.
+func (a answer) fail(status int, code, message string) {
+	a.json(status, map[string]any{"error": map[string]any{
+		"code": code, "message": message,
+		"innerError": map[string]string{
+			"date":              a.now.UTC().Format("2006-01-02T15:04:05"),
+			"request-id":        a.requestID,
+			"client-request-id": a.clientID,
+		},
+	}})
+}
+
+const (
+	uploadsSegment = "importedWindowsAutopilotDeviceIdentityUploads"
+	uploadType     = "#microsoft.graph.importedWindowsAutopilotDeviceIdentityUpload"
+	writeScope     = "DeviceManagementServiceConfig.ReadWrite.All"
+	readScope      = "DeviceManagementServiceConfig.Read.All"
+)
+
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	crid := r.Header.Get("client-request-id")
+	if crid == "" {
+		crid = newGUID()
+	}
+	e.mu.Lock()
+	e.received = append(e.received, ReceivedRequest{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
+	if len(e.received) > maxReceived {
+		e.received = e.received[len(e.received)-maxReceived:]
+	}
+	faults := e.faults
+	e.mu.Unlock()
+	a := answer{w: w, requestID: e.opts.NewID(), clientID: crid, now: e.opts.Now()}
+
+	version, rest, ok := splitVersion(r.URL.Path)
+	if !ok {
+		a.fail(http.StatusBadRequest, "BadRequest", "Invalid version.")
+		return
+	}
+	p, err := e.authenticate(r)
+	if err != nil {
+		a.w.Header().Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
+		msg := "Access token validation failure. Invalid audience."
+		switch {
+		case errors.Is(err, errNoToken):
+			msg = "Access token is empty."
+		case errors.Is(err, ErrTokenExpired):
+			msg = "Access token has expired or is not yet valid."
+		case errors.Is(err, ErrTokenUnknown):
+			msg = "Invalid JWT token. The token is not valid."
+		}
+		a.fail(http.StatusUnauthorized, "InvalidAuthenticationToken", msg)
+		return
+	}
+	if e.injectFault(a, r, faults) {
+		return
+	}
+	segs := strings.Split(strings.Trim(rest, "/"), "/")
+	if len(segs) < 2 || segs[0] != "deviceManagement" {
+		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", lastSegment(segs)))
+		return
+	}
+	switch segs[1] {
+	case uploadsSegment:
+		if faults.UploadsSegmentMissing {
+			a.fail(http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+uploadsSegment+"'.")
+			return
+		}
+		e.uploads(a, r, p, version, segs[2:], body)
+	default:
+		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", segs[1]))
+	}
+}
+
+func lastSegment(segs []string) string {
+	if len(segs) == 0 {
+		return ""
+	}
+	return segs[len(segs)-1]
+}
+
+func splitVersion(path string) (version, rest string, ok bool) {
+	for _, v := range []string{"v1.0", "beta"} {
+		if strings.HasPrefix(path, "/"+v+"/") {
+			return v, strings.TrimPrefix(path, "/"+v), true
+		}
+	}
+	return "", "", false
+}
+
+var errNoToken = errors.New("no token")
+
+func (e *Emulator) authenticate(r *http.Request) (Principal, error) {
+	auth := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || strings.TrimSpace(tok) == "" {
+		return Principal{}, errNoToken
+	}
+	if e.opts.Verify == nil {
+		return Principal{}, ErrTokenUnknown
+	}
+	return e.opts.Verify(tok)
+}
+
+func hasScope(p Principal, scopes ...string) bool {
+	for _, s := range p.Scopes {
+		if slices.Contains(scopes, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// forbidden answers like Intune does: a JSON string inside error.message.
+func forbidden(a answer, scope string) {
+	inner, _ := json.Marshal(map[string]any{
+		"_version": 3,
+		"Message": "Application is not authorized to perform this operation. Application must have one of the following scopes: " + scope +
+			" - Operation ID (for customer support): 00000000-0000-0000-0000-000000000000 - Activity ID: " + a.requestID +
+			" - Url: https://fef.msub05.manage.microsoft.com/DeviceEnrollmentFE/StatelessDeviceEnrollmentFEService/deviceManagement/" + uploadsSegment + "?api-version=5023-05-04",
+		"CustomApiErrorPhrase": "", "RetryAfter": nil, "ErrorSourceService": "", "HttpHeaders": "{}",
+	})
+	a.fail(http.StatusForbidden, "Forbidden", string(inner))
+}
+
+func (e *Emulator) uploads(a answer, r *http.Request, p Principal, version string, segs []string, body []byte) {
+	write := r.Method != http.MethodGet
+	if write && !hasScope(p, writeScope) {
+		forbidden(a, writeScope)
+		return
+	}
+	if !write && !hasScope(p, writeScope, readScope) {
+		forbidden(a, readScope+", "+writeScope)
+		return
+	}
+	ctxBase := "https://graph.microsoft.com/" + version + "/$metadata#deviceManagement/" + uploadsSegment
+	switch {
+	case len(segs) == 0 && r.Method == http.MethodGet:
+		e.listUploads(a, r, p, ctxBase)
+	case len(segs) == 0 && r.Method == http.MethodPost:
+		e.createUpload(a, p, body, ctxBase)
+	case len(segs) == 1 && guidRE.MatchString(segs[0]):
+		e.oneUpload(a, r, p, segs[0], body, ctxBase)
+	case len(segs) == 1:
+		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Invalid key '%s'.", truncate(segs[0], 40)))
+	default:
+		a.fail(http.StatusBadRequest, "No method match route template", "No OData route exists that match template ~/singleton/navigation/key/navigation with http verb "+r.Method+" for request /DeviceEnrollmentFE/StatelessDeviceEnrollmentFEService/deviceManagement/"+uploadsSegment+".")
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+func (u *upload) json(ctx string) map[string]any {
+	m := map[string]any{"@odata.type": uploadType, "id": u.ID, "createdDateTimeUtc": u.CreatedDateTimeUtc, "status": u.Status}
+	if ctx != "" {
+		m["@odata.context"] = ctx
+	}
+	return m
+}
+
+var filterRE = regexp.MustCompile(`^status eq '([A-Za-z]+)'$`)
+
+func (e *Emulator) listUploads(a answer, r *http.Request, p Principal, ctxBase string) {
+	q := r.URL.Query()
+	status := ""
+	if f := q.Get("$filter"); f != "" {
+		m := filterRE.FindStringSubmatch(f)
+		if m == nil || !validStatus(m[1]) {
+			a.fail(http.StatusBadRequest, "BadRequest", "Invalid filter clause")
+			return
+		}
+		status = m[1]
+	}
+	top := e.opts.PageSize
+	if t := q.Get("$top"); t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 1 {
+			a.fail(http.StatusBadRequest, "BadRequest", "Invalid $top value.")
+			return
+		}
+		top = min(n, e.opts.PageSize)
+	}
+	skip := 0
+	if s := q.Get("$skiptoken"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			a.fail(http.StatusBadRequest, "BadRequest", "Invalid skip token.")
+			return
+		}
+		skip = n
+	}
+	e.mu.Lock()
+	var all []*upload
+	for _, u := range e.tenant(p.TenantID).uploads {
+		if status == "" || u.Status == status {
+			all = append(all, u)
+		}
+	}
+	e.mu.Unlock()
+	sort.Slice(all, func(i, j int) bool { return all[i].seq > all[j].seq }) // newest first
+	value := []map[string]any{}
+	end := min(skip+top, len(all))
+	for _, u := range all[min(skip, len(all)):end] {
+		value = append(value, u.json(""))
+	}
+	resp := map[string]any{"@odata.context": ctxBase, "value": value}
+	if end < len(all) && q.Get("$top") == "" {
+		next := q
+		next.Set("$skiptoken", strconv.Itoa(end))
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		resp["@odata.nextLink"] = scheme + "://" + r.Host + r.URL.Path + "?" + strings.ReplaceAll(next.Encode(), "+", "%20")
+	}
+	a.json(http.StatusOK, resp)
+}
+
+func validStatus(s string) bool {
+	switch s {
+	case "noUpload", "pending", "complete", "error":
+		return true
+	}
+	return false
+}
+
+// DateTimeOffset as Graph accepts it: RFC 3339 with an offset, up to seven fractional digits.
+var dateTimeOffsetRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})$`)
+
+func validDateTimeOffset(s string) bool {
+	if !dateTimeOffsetRE.MatchString(s) {
+		return false
+	}
+	_, err := time.Parse(time.RFC3339Nano, s)
+	return err == nil
+}
+
+// decodeUpload checks a body the way Graph's OData layer does.
+func decodeUpload(a answer, body []byte, requireAll bool) (map[string]json.RawMessage, bool) {
+	var props map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&props); err != nil || props == nil {
+		a.fail(http.StatusBadRequest, "BadRequest", "Invalid JSON. A token was not recognized in the JSON content.")
+		return nil, false
+	}
+	for k := range props {
+		switch k {
+		case "@odata.type", "id", "createdDateTimeUtc", "status":
+		default:
+			a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("The property '%s' does not exist on type 'microsoft.graph.importedWindowsAutopilotDeviceIdentityUpload'. Make sure to only use property names that are defined by the type or mark the type as open type.", truncate(k, 80)))
+			return nil, false
+		}
+	}
+	if raw, ok := props["@odata.type"]; ok {
+		var t string
+		if json.Unmarshal(raw, &t) != nil || t != uploadType {
+			a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("A type named '%s' could not be resolved by the model. When a model is available, each type name must resolve to a valid type.", truncate(strings.Trim(string(raw), `"`), 80)))
+			return nil, false
+		}
+	}
+	if raw, ok := props["status"]; ok {
+		var s string
+		if json.Unmarshal(raw, &s) != nil || !validStatus(s) {
+			a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Cannot convert the literal '%s' to the expected type 'microsoft.graph.importedWindowsAutopilotDeviceIdentityUploadStatus'.", truncate(strings.Trim(string(raw), `"`), 80)))
+			return nil, false
+		}
+	} else if requireAll {
+		a.fail(http.StatusBadRequest, "BadRequest", "The property 'status' is required and cannot be null.")
+		return nil, false
+	}
+	if raw, ok := props["createdDateTimeUtc"]; ok {
+		var s string
+		if json.Unmarshal(raw, &s) != nil || !validDateTimeOffset(s) {
+			a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Cannot convert the literal '%s' to the expected type 'Edm.DateTimeOffset'.", truncate(strings.Trim(string(raw), `"`), 80)))
+			return nil, false
+		}
+	} else if requireAll {
+		a.fail(http.StatusBadRequest, "BadRequest", "The property 'createdDateTimeUtc' is required and cannot be null.")
+		return nil, false
+	}
+	return props, true
+}
+
+func str(raw json.RawMessage) string {
+	var s string
+	json.Unmarshal(raw, &s)
+	return s
+}
+
+func (e *Emulator) createUpload(a answer, p Principal, body []byte, ctxBase string) {
+	props, ok := decodeUpload(a, body, true)
+	if !ok {
+		return
+	}
+	id := e.opts.NewID()
+	if raw, ok := props["id"]; ok && str(raw) != "" {
+		id = str(raw)
+		if !guidRE.MatchString(id) {
+			a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Cannot convert the literal '%s' to the expected type 'Edm.Guid'.", truncate(id, 80)))
+			return
+		}
+	}
+	e.mu.Lock()
+	t := e.tenant(p.TenantID)
+	if _, taken := t.uploads[id]; taken {
+		e.mu.Unlock()
+		a.fail(http.StatusConflict, "Conflict", "An object with id '"+id+"' already exists.")
+		return
+	}
+	t.seq++
+	u := &upload{ID: id, CreatedDateTimeUtc: str(props["createdDateTimeUtc"]), Status: str(props["status"]), seq: t.seq}
+	t.uploads[id] = u
+	e.mu.Unlock()
+	a.json(http.StatusCreated, u.json(ctxBase+"/$entity"))
+}
+
+func (e *Emulator) oneUpload(a answer, r *http.Request, p Principal, id string, body []byte, ctxBase string) {
+	e.mu.Lock()
+	t := e.tenant(p.TenantID)
+	u, found := t.uploads[id]
+	var snapshot upload
+	if found {
+		snapshot = *u
+	}
+	e.mu.Unlock()
+	if !found && r.Method != http.MethodPost {
+		a.fail(http.StatusNotFound, "ResourceNotFound", "Resource not found.")
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		a.json(http.StatusOK, snapshot.json(ctxBase+"/$entity"))
+	case http.MethodPatch:
+		props, ok := decodeUpload(a, body, false)
+		if !ok {
+			return
+		}
+		e.mu.Lock()
+		if raw, ok := props["status"]; ok {
+			u.Status = str(raw)
+		}
+		if raw, ok := props["createdDateTimeUtc"]; ok {
+			u.CreatedDateTimeUtc = str(raw)
+		}
+		snapshot = *u
+		e.mu.Unlock()
+		a.json(http.StatusOK, snapshot.json(ctxBase+"/$entity"))
+	case http.MethodDelete:
+		e.mu.Lock()
+		delete(t.uploads, id)
+		e.mu.Unlock()
+		a.noContent()
+	default:
+		a.fail(http.StatusBadRequest, "No method match route template", "No OData route exists that match template ~/singleton/navigation/key with http verb "+r.Method+" for request /deviceManagement/"+uploadsSegment+".")
+	}
+}

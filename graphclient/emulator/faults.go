@@ -1,0 +1,215 @@
+package emulator
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Faults make the emulator misbehave on purpose, like Microsoft's Dev Proxy.
+type Faults struct {
+	ErrorRate              float64       // share of requests answered with a random error (0..1)
+	ErrorStatuses          []int         // statuses to draw from; empty: Dev Proxy's defaults per method
+	LatencyMin, LatencyMax time.Duration // added latency range
+	ThrottleRequests       int           // request budget per window (0: off)
+	ThrottleWindow         time.Duration // default 20 s
+	UploadsSegmentMissing  bool          // the uploads collection answers like today's service
+	Rand                   func() float64
+	Sleep                  func(time.Duration)
+}
+
+// DefaultErrorStatuses are Dev Proxy's: GET 429, 500, 502, 503, 504; writes add 507.
+func DefaultErrorStatuses(method string) []int {
+	s := []int{429, 500, 502, 503, 504}
+	if method != http.MethodGet {
+		s = append(s, 507)
+	}
+	return s
+}
+
+type budget struct {
+	windowStart time.Time
+	used        int
+}
+
+// injectFault answers with a fault when one applies; it reports whether it answered.
+func (e *Emulator) injectFault(a answer, r *http.Request, f Faults) bool {
+	if f.LatencyMax > 0 {
+		d := f.LatencyMin
+		if span := f.LatencyMax - f.LatencyMin; span > 0 {
+			d += time.Duration(f.random() * float64(span))
+		}
+		if f.Sleep != nil {
+			f.Sleep(d)
+		} else {
+			time.Sleep(d)
+		}
+	}
+	if f.ThrottleRequests > 0 {
+		window := f.ThrottleWindow
+		if window <= 0 {
+			window = 20 * time.Second
+		}
+		e.mu.Lock()
+		now := a.now
+		if now.Sub(e.budget.windowStart) >= window {
+			e.budget = budget{windowStart: now}
+		}
+		e.budget.used++
+		over := e.budget.used > f.ThrottleRequests
+		retry := e.budget.windowStart.Add(window).Sub(now)
+		e.mu.Unlock()
+		if over {
+			a.w.Header().Set("Retry-After", strconv.Itoa(max(1, int(retry.Seconds()+0.999))))
+			a.fail(http.StatusTooManyRequests, "TooManyRequests", "Too many requests.")
+			return true
+		}
+	}
+	if f.ErrorRate > 0 && f.random() < f.ErrorRate {
+		statuses := f.ErrorStatuses
+		if len(statuses) == 0 {
+			statuses = DefaultErrorStatuses(r.Method)
+		}
+		status := statuses[int(f.random()*float64(len(statuses)))%len(statuses)]
+		if status == 429 || status == 503 {
+			a.w.Header().Set("Retry-After", "1")
+		}
+		a.fail(status, codeFor(status), "Injected failure: "+http.StatusText(status)+".")
+		return true
+	}
+	return false
+}
+
+func (f Faults) random() float64 {
+	if f.Rand != nil {
+		return f.Rand()
+	}
+	return rand.Float64()
+}
+
+func codeFor(status int) string {
+	switch status {
+	case 429:
+		return "TooManyRequests"
+	case 503:
+		return "ServiceUnavailable"
+	case 504:
+		return "GatewayTimeout"
+	case 507:
+		return "InsufficientStorage"
+	}
+	return "InternalServerError"
+}
+
+// RegisterFlags adds the fault flags, with the current values as defaults.
+func (f *Faults) RegisterFlags(fs *flag.FlagSet) {
+	fs.Float64Var(&f.ErrorRate, "error-rate", f.ErrorRate, "share of requests answered with a random error, 0 to 1")
+	fs.Func("error-statuses", "comma-separated statuses for random errors (default Dev Proxy's: 429,500,502,503,504, writes add 507)", func(s string) error {
+		v, err := parseStatuses(s)
+		f.ErrorStatuses = v
+		return err
+	})
+	fs.Func("latency", "added latency, e.g. 20ms or 10ms-50ms", func(s string) error {
+		lo, hi, err := parseLatency(s)
+		f.LatencyMin, f.LatencyMax = lo, hi
+		return err
+	})
+	fs.Func("throttle", "request budget per window, e.g. 1000/20s (Intune's per-app budget)", func(s string) error {
+		n, w, err := parseThrottle(s)
+		f.ThrottleRequests, f.ThrottleWindow = n, w
+		return err
+	})
+	fs.BoolVar(&f.UploadsSegmentMissing, "segment-missing", f.UploadsSegmentMissing, "answer the uploads collection like today's service (400 segment not found)")
+}
+
+// FaultsFromEnv reads AUTOPILOTDESK_EMULATOR_* variables.
+func FaultsFromEnv(getenv func(string) string) (Faults, error) {
+	var f Faults
+	var problems []string
+	if v := getenv("AUTOPILOTDESK_EMULATOR_ERROR_RATE"); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r < 0 || r > 1 {
+			problems = append(problems, "AUTOPILOTDESK_EMULATOR_ERROR_RATE: not a number from 0 to 1")
+		}
+		f.ErrorRate = r
+	}
+	if v := getenv("AUTOPILOTDESK_EMULATOR_ERROR_STATUSES"); v != "" {
+		s, err := parseStatuses(v)
+		if err != nil {
+			problems = append(problems, "AUTOPILOTDESK_EMULATOR_ERROR_STATUSES: "+err.Error())
+		}
+		f.ErrorStatuses = s
+	}
+	if v := getenv("AUTOPILOTDESK_EMULATOR_LATENCY"); v != "" {
+		lo, hi, err := parseLatency(v)
+		if err != nil {
+			problems = append(problems, "AUTOPILOTDESK_EMULATOR_LATENCY: "+err.Error())
+		}
+		f.LatencyMin, f.LatencyMax = lo, hi
+	}
+	if v := getenv("AUTOPILOTDESK_EMULATOR_THROTTLE"); v != "" {
+		n, w, err := parseThrottle(v)
+		if err != nil {
+			problems = append(problems, "AUTOPILOTDESK_EMULATOR_THROTTLE: "+err.Error())
+		}
+		f.ThrottleRequests, f.ThrottleWindow = n, w
+	}
+	if v := getenv("AUTOPILOTDESK_EMULATOR_SEGMENT_MISSING"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			problems = append(problems, "AUTOPILOTDESK_EMULATOR_SEGMENT_MISSING: not true or false")
+		}
+		f.UploadsSegmentMissing = b
+	}
+	if len(problems) > 0 {
+		return Faults{}, fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return f, nil
+}
+
+func parseStatuses(s string) ([]int, error) {
+	var out []int
+	for _, p := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 400 || n > 599 {
+			return nil, fmt.Errorf("%q is not an HTTP error status", p)
+		}
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func parseLatency(s string) (time.Duration, time.Duration, error) {
+	lo, hi, ranged := strings.Cut(s, "-")
+	a, err := time.ParseDuration(strings.TrimSpace(lo))
+	if err != nil || a < 0 {
+		return 0, 0, fmt.Errorf("%q is not a duration or a range like 10ms-50ms", s)
+	}
+	if !ranged {
+		return a, a, nil
+	}
+	b, err := time.ParseDuration(strings.TrimSpace(hi))
+	if err != nil || b < a {
+		return 0, 0, fmt.Errorf("%q is not a range like 10ms-50ms", s)
+	}
+	return a, b, nil
+}
+
+func parseThrottle(s string) (int, time.Duration, error) {
+	n, w, ok := strings.Cut(s, "/")
+	count, err := strconv.Atoi(n)
+	if !ok || err != nil || count < 1 {
+		return 0, 0, fmt.Errorf("%q is not a budget like 1000/20s", s)
+	}
+	window, err := time.ParseDuration(w)
+	if err != nil || window <= 0 {
+		return 0, 0, fmt.Errorf("%q is not a budget like 1000/20s", s)
+	}
+	return count, window, nil
+}

@@ -1,0 +1,168 @@
+package graphclient
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+)
+
+// OutcomeUnknown marks an exchange whose write may or may not have been carried out.
+const OutcomeUnknown = "outcome-unknown"
+
+// Exchange is every attempt of one Graph operation, captured for display with the token redacted.
+type Exchange struct {
+	Attempts       []Attempt       `json:"attempts"`
+	Outcome        string          `json:"outcome,omitempty"`
+	Reconciliation *Reconciliation `json:"reconciliation,omitempty"`
+}
+
+// Reconciliation is what the desk found when it looked for a write whose outcome was unknown.
+type Reconciliation struct {
+	Looked bool    `json:"looked"`
+	Found  *Upload `json:"found,omitempty"`
+	Err    string  `json:"error,omitempty"`
+}
+
+// Attempt is one HTTP request and its response.
+type Attempt struct {
+	Method         string        `json:"method"`
+	URL            string        `json:"url"`
+	RequestHeader  http.Header   `json:"requestHeader"`
+	RequestBody    []byte        `json:"requestBody,omitempty"`
+	Proto          string        `json:"proto,omitempty"`
+	StatusCode     int           `json:"statusCode,omitempty"`
+	Status         string        `json:"status,omitempty"`
+	ResponseHeader http.Header   `json:"responseHeader,omitempty"`
+	ResponseBody   []byte        `json:"responseBody,omitempty"`
+	Err            string        `json:"error,omitempty"`
+	Start          time.Time     `json:"start"`
+	Duration       time.Duration `json:"duration"`
+	WaitBefore     time.Duration `json:"waitBefore,omitempty"`
+}
+
+// Last is the final attempt, or nil.
+func (e *Exchange) Last() *Attempt {
+	if e == nil || len(e.Attempts) == 0 {
+		return nil
+	}
+	return &e.Attempts[len(e.Attempts)-1]
+}
+
+// headerOrder prints headers the way Microsoft's docs do: the important ones first.
+var headerOrder = map[string]int{"Authorization": 0, "Accept": 1, "Content-Type": 2, "Client-Request-Id": 3, "Request-Id": 4, "Date": 6}
+
+func writeHeaders(b *strings.Builder, h http.Header) {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		oi, iok := headerOrder[http.CanonicalHeaderKey(keys[i])]
+		oj, jok := headerOrder[http.CanonicalHeaderKey(keys[j])]
+		if iok != jok {
+			return iok
+		}
+		if oi != oj {
+			return oi < oj
+		}
+		return keys[i] < keys[j]
+	})
+	for _, k := range keys {
+		for _, v := range h[k] {
+			fmt.Fprintf(b, "%s: %s\n", displayName(k), v)
+		}
+	}
+}
+
+// displayName writes Graph's lower-case id headers as Graph spells them.
+func displayName(k string) string {
+	switch strings.ToLower(k) {
+	case "client-request-id", "request-id", "x-ms-ags-diagnostic":
+		return strings.ToLower(k)
+	}
+	return http.CanonicalHeaderKey(k)
+}
+
+// RequestText prints the request as Microsoft's docs do: request line, headers, blank line, body.
+func (a Attempt) RequestText() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s\n", a.Method, a.URL)
+	writeHeaders(&b, a.RequestHeader)
+	if len(a.RequestBody) > 0 {
+		fmt.Fprintf(&b, "Content-Length: %d\n\n%s", len(a.RequestBody), a.RequestBody)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// ResponseText prints the status line, the kept headers and the body.
+func (a Attempt) ResponseText() string {
+	if a.StatusCode == 0 {
+		if a.Err != "" {
+			return "(no response: " + a.Err + ")"
+		}
+		return "(no response)"
+	}
+	var b strings.Builder
+	proto := a.Proto
+	if proto == "" {
+		proto = "HTTP/1.1"
+	}
+	fmt.Fprintf(&b, "%s %s\n", proto, a.Status)
+	writeHeaders(&b, a.ResponseHeader)
+	if len(a.ResponseBody) > 0 {
+		fmt.Fprintf(&b, "\n%s", a.ResponseBody)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func (e *Exchange) request() *Attempt {
+	if e == nil || len(e.Attempts) == 0 {
+		return nil
+	}
+	return &e.Attempts[0]
+}
+
+// AsCurl is the request as a curl command; the token is a shell variable the reader fills in.
+func (e *Exchange) AsCurl() string {
+	a := e.request()
+	if a == nil {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "curl -X %s %s \\\n  -H \"Authorization: Bearer $TOKEN\" \\\n  -H \"Accept: application/json\"", a.Method, shellQuote(a.URL))
+	if len(a.RequestBody) > 0 {
+		fmt.Fprintf(&b, " \\\n  -H \"Content-Type: application/json\" \\\n  --data-raw %s", shellQuote(string(a.RequestBody)))
+	}
+	return b.String()
+}
+
+// AsPowerShell is the request for the Microsoft Graph PowerShell SDK (which brings its own token).
+func (e *Exchange) AsPowerShell() string {
+	a := e.request()
+	if a == nil {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("Connect-MgGraph -Scopes \"DeviceManagementServiceConfig.ReadWrite.All\"\n")
+	if len(a.RequestBody) > 0 {
+		fmt.Fprintf(&b, "$body = @'\n%s\n'@\n", a.RequestBody)
+		fmt.Fprintf(&b, "Invoke-MgGraphRequest -Method %s -Uri %s -Body $body -ContentType \"application/json\"", a.Method, psQuote(a.URL))
+	} else {
+		fmt.Fprintf(&b, "Invoke-MgGraphRequest -Method %s -Uri %s", a.Method, psQuote(a.URL))
+	}
+	return b.String()
+}
+
+// AsHTTP is the raw HTTP request with the token redacted.
+func (e *Exchange) AsHTTP() string {
+	a := e.request()
+	if a == nil {
+		return ""
+	}
+	return a.RequestText()
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+func psQuote(s string) string    { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -1,0 +1,183 @@
+package graphclient
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+const (
+	uploadsPath = "/deviceManagement/importedWindowsAutopilotDeviceIdentityUploads"
+	uploadType  = "#microsoft.graph.importedWindowsAutopilotDeviceIdentityUpload"
+)
+
+// Upload is an importedWindowsAutopilotDeviceIdentityUpload. CreatedDateTimeUtc is kept exactly
+// as Graph wrote it (up to seven fractional digits).
+type Upload struct {
+	ODataContext       string `json:"@odata.context,omitempty"`
+	ODataType          string `json:"@odata.type,omitempty"`
+	ID                 string `json:"id,omitempty"`
+	CreatedDateTimeUtc string `json:"createdDateTimeUtc"`
+	Status             string `json:"status"`
+}
+
+// NewUpload is what the create form sends.
+type NewUpload struct {
+	ID                 string
+	CreatedDateTimeUtc string
+	Status             string
+}
+
+// createBody is the seed's request body, field order included.
+type createBody struct {
+	ODataType          string `json:"@odata.type"`
+	ID                 string `json:"id,omitempty"`
+	CreatedDateTimeUtc string `json:"createdDateTimeUtc"`
+	Status             string `json:"status"`
+}
+
+// UploadPage is one page of the uploads list.
+type UploadPage struct {
+	Uploads  []Upload
+	NextLink string
+}
+
+// ListOptions filter and page the uploads list.
+type ListOptions struct {
+	Status   string
+	Top      int
+	NextLink string
+}
+
+var uploadStatuses = map[string]bool{"noUpload": true, "pending": true, "complete": true, "error": true}
+
+// CreateUpload POSTs a new upload. A create whose outcome is unknown is never re-sent: the
+// client looks for it and reports what it found in the exchange's Reconciliation.
+func (c *Client) CreateUpload(ctx context.Context, ts oauth2.TokenSource, in NewUpload) (*Upload, *Exchange, error) {
+	if in.ID != "" && !IsGUID(in.ID) {
+		return nil, nil, invalidID("The upload id", in.ID)
+	}
+	body := jsonBody(createBody{ODataType: uploadType, ID: in.ID, CreatedDateTimeUtc: in.CreatedDateTimeUtc, Status: in.Status})
+	var u Upload
+	ex, err := c.do(ctx, ts, call{op: "create-upload", method: http.MethodPost, url: c.base + uploadsPath, body: body}, &u)
+	if ge, ok := AsError(err); ok && ge.Kind == KindOutcomeUnknown {
+		ex.Reconciliation = c.reconcile(ctx, ts, in)
+		if ex.Reconciliation.Found != nil {
+			return ex.Reconciliation.Found, ex, err
+		}
+	}
+	if err != nil {
+		return nil, ex, err
+	}
+	return &u, ex, nil
+}
+
+// reconcile looks for an upload matching what was sent, with a short deadline of its own.
+func (c *Client) reconcile(ctx context.Context, ts oauth2.TokenSource, in NewUpload) *Reconciliation {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	r := &Reconciliation{Looked: true}
+	if in.ID != "" {
+		u, _, err := c.GetUpload(ctx, ts, in.ID)
+		if ge, ok := AsError(err); ok && ge.Kind == KindNotFound {
+			return r
+		}
+		if err != nil {
+			r.Err = Explain(err).Title
+			return r
+		}
+		r.Found = u
+		return r
+	}
+	page, _, err := c.ListUploads(ctx, ts, ListOptions{Status: in.Status})
+	if err != nil {
+		r.Err = Explain(err).Title
+		return r
+	}
+	for i, u := range page.Uploads {
+		if u.CreatedDateTimeUtc == in.CreatedDateTimeUtc && u.Status == in.Status {
+			r.Found = &page.Uploads[i]
+			return r
+		}
+	}
+	return r
+}
+
+type uploadList struct {
+	Value    []Upload `json:"value"`
+	NextLink string   `json:"@odata.nextLink"`
+}
+
+// ListUploads reads one page of uploads; NextLink is followed only under the configured root.
+func (c *Client) ListUploads(ctx context.Context, ts oauth2.TokenSource, opts ListOptions) (*UploadPage, *Exchange, error) {
+	target := c.base + uploadsPath
+	if opts.NextLink != "" {
+		if !strings.HasPrefix(opts.NextLink, c.base+uploadsPath+"?") {
+			return nil, nil, &Error{Kind: KindInvalidInput, Message: "The paging link does not belong to the configured Microsoft Graph."}
+		}
+		target = opts.NextLink
+	} else {
+		q := url.Values{}
+		if opts.Status != "" {
+			if !uploadStatuses[opts.Status] {
+				return nil, nil, &Error{Kind: KindInvalidInput, Message: "Unknown upload status " + strconv.Quote(truncate(opts.Status, 40)) + "."}
+			}
+			q.Set("$filter", "status eq '"+opts.Status+"'")
+		}
+		if opts.Top > 0 {
+			q.Set("$top", strconv.Itoa(opts.Top))
+		}
+		if len(q) > 0 {
+			target += "?" + strings.ReplaceAll(q.Encode(), "+", "%20")
+		}
+	}
+	var l uploadList
+	ex, err := c.do(ctx, ts, call{op: "list-uploads", method: http.MethodGet, url: target}, &l)
+	if err != nil {
+		return nil, ex, err
+	}
+	return &UploadPage{Uploads: l.Value, NextLink: l.NextLink}, ex, nil
+}
+
+// GetUpload reads one upload.
+func (c *Client) GetUpload(ctx context.Context, ts oauth2.TokenSource, id string) (*Upload, *Exchange, error) {
+	if !IsGUID(id) {
+		return nil, nil, invalidID("The upload id", id)
+	}
+	var u Upload
+	ex, err := c.do(ctx, ts, call{op: "get-upload", method: http.MethodGet, url: c.base + uploadsPath + "/" + id}, &u)
+	if err != nil {
+		return nil, ex, err
+	}
+	return &u, ex, nil
+}
+
+// UpdateUploadStatus PATCHes an upload's status.
+func (c *Client) UpdateUploadStatus(ctx context.Context, ts oauth2.TokenSource, id, status string) (*Upload, *Exchange, error) {
+	if !IsGUID(id) {
+		return nil, nil, invalidID("The upload id", id)
+	}
+	body := jsonBody(struct {
+		ODataType string `json:"@odata.type"`
+		Status    string `json:"status"`
+	}{uploadType, status})
+	var u Upload
+	ex, err := c.do(ctx, ts, call{op: "update-upload", method: http.MethodPatch, url: c.base + uploadsPath + "/" + id, body: body}, &u)
+	if err != nil {
+		return nil, ex, err
+	}
+	return &u, ex, nil
+}
+
+// DeleteUpload deletes an upload (204).
+func (c *Client) DeleteUpload(ctx context.Context, ts oauth2.TokenSource, id string) (*Exchange, error) {
+	if !IsGUID(id) {
+		return nil, invalidID("The upload id", id)
+	}
+	return c.do(ctx, ts, call{op: "delete-upload", method: http.MethodDelete, url: c.base + uploadsPath + "/" + id}, nil)
+}

@@ -1,0 +1,191 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"autopilotdesk/views"
+	"autopilotdesk/web"
+	"autopilotdesk/web/identity"
+	"autopilotdesk/web/store"
+)
+
+// Provider is the identity provider as sign-in uses it.
+type Provider interface {
+	NewFlow(returnTo string) identity.Flow
+	AuthCodeURL(f identity.Flow) string
+	Finish(ctx context.Context, f identity.Flow, callback url.Values) (*identity.Result, error)
+	EndSessionURL(postLogoutRedirectURI, idTokenHint string) (string, bool)
+}
+
+// FlowStore keeps sign-in flows between the redirect to the provider and the callback.
+type FlowStore interface {
+	PutFlow(ctx context.Context, f store.FlowRecord) error
+	TakeFlow(ctx context.Context, id string, maxAge time.Duration) (store.FlowRecord, error)
+}
+
+// SessionControl starts and ends server-side sessions.
+type SessionControl interface {
+	StartSession(c echo.Context, user web.SessionUser, tokens web.SessionTokens) error
+	EndSession(c echo.Context) error
+}
+
+// SignInStarter sends the browser to sign in, optionally keeping a form to restore afterwards.
+type SignInStarter interface {
+	Begin(c echo.Context, returnTo string, pending []byte) error
+}
+
+// Auth runs sign-in and sign-out.
+type Auth struct {
+	Provider      Provider
+	Flows         FlowStore
+	Sessions      SessionControl
+	PublicURL     string   // e.g. https://desk.contoso.com (no trailing slash)
+	AllowedGroups []string // when set, only members may use the desk
+	Demo          bool
+	Log           *slog.Logger
+}
+
+const (
+	flowCookie = "__Host-autopilotdesk-flow"
+	flowMaxAge = 10 * time.Minute
+)
+
+// SignInPage explains how sign-in works and offers the button.
+func (h *Auth) SignInPage(c echo.Context) error {
+	returnTo := web.SafeReturnTo(c.QueryParam("return_to"))
+	if web.CurrentUser(c) != nil {
+		return c.Redirect(http.StatusSeeOther, returnTo)
+	}
+	return web.Render(c, http.StatusOK, views.SignInPage(web.PageFor(c, "Sign in", ""), views.SignIn{ReturnTo: returnTo, Demo: h.Demo}))
+}
+
+// Login starts the authorization-code flow.
+func (h *Auth) Login(c echo.Context) error {
+	return h.Begin(c, web.SafeReturnTo(c.QueryParam("return_to")), nil)
+}
+
+// Begin records a single-use flow bound to this browser and redirects to the provider.
+func (h *Auth) Begin(c echo.Context, returnTo string, pending []byte) error {
+	flow := h.Provider.NewFlow(web.SafeReturnTo(returnTo))
+	id := web.RandomID()
+	rec := store.FlowRecord{ID: id, State: flow.State, Nonce: flow.Nonce, Verifier: flow.Verifier,
+		ReturnTo: flow.ReturnTo, CreatedAt: flow.CreatedAt, Data: pending}
+	if err := h.Flows.PutFlow(c.Request().Context(), rec); err != nil {
+		return fmt.Errorf("store sign-in flow: %w", err)
+	}
+	c.SetCookie(&http.Cookie{Name: flowCookie, Value: id, Path: "/", MaxAge: int(flowMaxAge / time.Second),
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Redirect(http.StatusFound, h.Provider.AuthCodeURL(flow))
+}
+
+// Callback finishes sign-in: the flow is taken (single use), the provider's answer checked, and a
+// fresh session started.
+func (h *Auth) Callback(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	c.SetCookie(&http.Cookie{Name: flowCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	ck, err := c.Cookie(flowCookie)
+	if err != nil || ck.Value == "" {
+		return restartSignIn("This sign-in did not start in this browser, or it was already completed.")
+	}
+	rec, err := h.Flows.TakeFlow(c.Request().Context(), ck.Value, flowMaxAge)
+	if errors.Is(err, store.ErrNotFound) {
+		return restartSignIn("This sign-in link has expired or was already used.")
+	}
+	if err != nil {
+		return fmt.Errorf("take sign-in flow: %w", err)
+	}
+	flow := identity.Flow{State: rec.State, Nonce: rec.Nonce, Verifier: rec.Verifier, ReturnTo: rec.ReturnTo, CreatedAt: rec.CreatedAt}
+	res, err := h.Provider.Finish(c.Request().Context(), flow, c.QueryParams())
+	if err != nil {
+		return h.signInFailed(err)
+	}
+	if len(h.AllowedGroups) > 0 && !memberOfAny(res.User.Groups, h.AllowedGroups) {
+		h.Log.Info("sign-in refused: not in an allowed group", "tid", res.User.TenantID, "oid", res.User.ObjectID)
+		return &web.PageError{Status: http.StatusForbidden, Title: "You are not allowed to use this desk",
+			Message:  "You signed in successfully, but this desk is limited to members of specific groups and your account is not in one of them.",
+			NextStep: "Ask whoever runs the desk to add you to one of its allowed groups, then sign in again."}
+	}
+	user := web.SessionUser{TenantID: res.User.TenantID, ObjectID: res.User.ObjectID, Name: res.User.Name, UPN: res.User.UPN, Groups: res.User.Groups}
+	tok := web.SessionTokens{AccessToken: res.Token.AccessToken, RefreshToken: res.Token.RefreshToken,
+		TokenType: res.Token.TokenType, Expiry: res.Token.Expiry, IDToken: res.IDToken}
+	if err := h.Sessions.StartSession(c, user, tok); err != nil {
+		return fmt.Errorf("start session: %w", err)
+	}
+	if len(rec.Data) > 0 {
+		if err := keepPendingForm(c, rec.Data); err != nil {
+			h.Log.Warn("keep pending form", "error", err.Error())
+		}
+	}
+	h.Log.Info("signed in", "tid", user.TenantID, "oid", user.ObjectID)
+	return c.Redirect(http.StatusSeeOther, web.SafeReturnTo(rec.ReturnTo))
+}
+
+func memberOfAny(have, allowed []string) bool {
+	for _, g := range have {
+		if slices.Contains(allowed, g) {
+			return true
+		}
+	}
+	return false
+}
+
+func restartSignIn(why string) error {
+	return &web.PageError{Status: http.StatusBadRequest, Title: "Sign-in could not be completed",
+		Message:  why + " For your safety the desk does not reuse sign-in answers.",
+		NextStep: "Start the sign-in again from this browser.", ActionURL: "/auth/login", ActionText: "Sign in again"}
+}
+
+// signInFailed turns every way sign-in can fail into a page that says why and what to do.
+func (h *Auth) signInFailed(err error) error {
+	h.Log.Info("sign-in failed", "reason", err.Error())
+	var ce *identity.CallbackError
+	switch {
+	case errors.As(err, &ce):
+		title, what, next := ce.Explain()
+		return &web.PageError{Status: http.StatusForbidden, Title: title, Message: what, NextStep: next,
+			ActionURL: "/auth/login", ActionText: "Try signing in again"}
+	case errors.Is(err, identity.ErrPersonalAccount):
+		return &web.PageError{Status: http.StatusForbidden, Title: "Personal Microsoft accounts can't use the desk",
+			Message:   "You signed in with a personal Microsoft account (such as outlook.com or hotmail.com). Microsoft Graph's Intune APIs accept only work or school accounts, so the desk cannot act for this account.",
+			NextStep:  "Sign in again with your work account (the one you use for the Intune admin center).",
+			ActionURL: "/auth/login", ActionText: "Sign in with a work account"}
+	case errors.Is(err, identity.ErrWrongTenant):
+		return &web.PageError{Status: http.StatusForbidden, Title: "This account belongs to another organisation",
+			Message:   "The account you signed in with is not from the Microsoft Entra tenant this desk serves.",
+			NextStep:  "Sign in with an account of this organisation. Guests and other tenants' accounts are not accepted.",
+			ActionURL: "/auth/login", ActionText: "Sign in with another account"}
+	case errors.Is(err, identity.ErrStateMismatch):
+		return restartSignIn("The answer from the sign-in page does not belong to the sign-in this browser started.")
+	}
+	return &web.PageError{Status: http.StatusBadRequest, Title: "Sign-in could not be verified",
+		Message:   "The desk could not verify the answer from the sign-in service, so you are not signed in.",
+		NextStep:  "Start the sign-in again. If it keeps failing, tell whoever runs the desk (the server log has the reason).",
+		ActionURL: "/auth/login", ActionText: "Sign in again", Internal: err}
+}
+
+// SignOut deletes the server-side session, then lets the provider end its own session.
+func (h *Auth) SignOut(c echo.Context) error {
+	idToken := web.SessionIDToken(c)
+	if err := h.Sessions.EndSession(c); err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	if u, ok := h.Provider.EndSessionURL(h.PublicURL+"/auth/signed-out", idToken); ok {
+		return c.Redirect(http.StatusSeeOther, u)
+	}
+	return c.Redirect(http.StatusSeeOther, "/auth/signed-out")
+}
+
+// SignedOut confirms the sign-out.
+func (h *Auth) SignedOut(c echo.Context) error {
+	return web.Render(c, http.StatusOK, views.SignedOutPage(web.PageFor(c, "Signed out", "")))
+}

@@ -1,0 +1,40 @@
+// Package handlers holds one file per feature. Each handler struct holds only the interfaces it
+// uses, and each action reads: parse -> validate -> call -> record -> redirect or render.
+package handlers
+
+import (
+	"context"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
+
+	"autopilotdesk/graphclient"
+	"autopilotdesk/web/store"
+)
+
+// Tokens gives handlers the signed-in user's Graph token.
+type Tokens interface {
+	TokenSource(c echo.Context) (oauth2.TokenSource, error)
+	RenewToken(c echo.Context) (oauth2.TokenSource, error)
+}
+
+// UploadsAPI is the part of Microsoft Graph the upload pages call.
+type UploadsAPI interface {
+	CreateUpload(ctx context.Context, ts oauth2.TokenSource, in graphclient.NewUpload) (*graphclient.Upload, *graphclient.Exchange, error)
+	ListUploads(ctx context.Context, ts oauth2.TokenSource, opts graphclient.ListOptions) (*graphclient.UploadPage, *graphclient.Exchange, error)
+}
+
+// ActivityLog records what people did and reads it back for result pages.
+type ActivityLog interface {
+	RecordActivity(ctx context.Context, a *store.Activity) error
+	GetActivity(ctx context.Context, tenantID, id string) (*store.Activity, error)
+}
+
+// FormKeys make each rendered create form submittable once.
+type FormKeys interface {
+	IssueFormKey(ctx context.Context, key, sessionID string, ttl time.Duration) error
+	ClaimFormKey(ctx context.Context, key, sessionID string) (bool, store.FormKeyState, string, error)
+	CompleteFormKey(ctx context.Context, key, resultRef string) error
+	ReleaseFormKey(ctx context.Context, key string) error
+}

@@ -1,0 +1,216 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
+
+	"autopilotdesk/graphclient"
+	"autopilotdesk/views"
+	"autopilotdesk/web"
+	"autopilotdesk/web/store"
+)
+
+// Uploads serves the create form and forwards creates to Graph.
+type Uploads struct {
+	Graph    UploadsAPI
+	Tokens   Tokens
+	Activity ActivityLog
+	Keys     FormKeys
+	SignIn   SignInStarter
+	Now      func() time.Time
+	NewKey   func() string
+	Log      *slog.Logger
+}
+
+const formKeyTTL = 2 * time.Hour
+
+// New shows the create form, prefilled with the current time (or what the user typed before a
+// sign-in interrupted them).
+func (h *Uploads) New(c echo.Context) error {
+	form := uploadForm{CreatedDateTimeUtc: defaultCreatedDateTime(h.Now()), Status: "pending"}
+	if pending, ok := takePendingForm(c); ok {
+		form = pending
+	}
+	return h.renderForm(c, http.StatusOK, form, nil, nil)
+}
+
+// renderForm shows the form with a fresh one-time key.
+func (h *Uploads) renderForm(c echo.Context, status int, form uploadForm, errs map[string]string, failure *views.Failure) error {
+	key := h.NewKey()
+	if err := h.Keys.IssueFormKey(c.Request().Context(), key, web.Session(c).ID, formKeyTTL); err != nil {
+		return fmt.Errorf("issue form key: %w", err)
+	}
+	v := form.view(key, errs)
+	v.Failure = failure
+	return web.Render(c, status, views.UploadFormPage(web.PageFor(c, "Create upload", "create"), v))
+}
+
+// Create validates the form, sends it to Graph once, records the outcome and shows it.
+func (h *Uploads) Create(c echo.Context) error {
+	form := bindUploadForm(c)
+	user := web.CurrentUser(c)
+	if user == nil {
+		// The session ended while the form was open: keep what was typed and sign in again.
+		return h.SignIn.Begin(c, "/uploads/new", encodePendingForm(form))
+	}
+	ctx := c.Request().Context()
+	if errs := form.validate(); len(errs) > 0 {
+		return h.renderForm(c, http.StatusUnprocessableEntity, form, errs, nil)
+	}
+	claimed, state, ref, err := h.Keys.ClaimFormKey(ctx, form.FormKey, web.Session(c).ID)
+	if err != nil {
+		return fmt.Errorf("claim form key: %w", err)
+	}
+	if !claimed {
+		return h.repeatedSubmit(c, form, state, ref)
+	}
+
+	upload, exchange, err := h.create(c, form)
+	if errors.Is(err, web.ErrSessionEnded) {
+		_ = h.Keys.ReleaseFormKey(ctx, form.FormKey)
+		return h.SignIn.Begin(c, "/uploads/new", encodePendingForm(form))
+	}
+	act := newActivity(user, "create-upload", exchange, err)
+	act.Target = form.ID
+	if upload != nil {
+		act.Target = upload.ID
+		act.Summary = fmt.Sprintf("Created upload %s with status %s.", upload.ID, upload.Status)
+	}
+	act.Detail = encodeDetail(resultDetail(upload, exchange, err))
+	if rerr := h.Activity.RecordActivity(ctx, act); rerr != nil {
+		return fmt.Errorf("record activity: %w", rerr)
+	}
+	if cerr := h.Keys.CompleteFormKey(ctx, form.FormKey, act.ID); cerr != nil {
+		h.Log.Warn("complete form key", "error", cerr.Error())
+	}
+	if err != nil && act.Outcome == outcomeFailure {
+		f := failureOf(exchange, err)
+		return h.renderForm(c, failureStatus(err), form, nil, f)
+	}
+	return c.Redirect(http.StatusSeeOther, activityURL(act.ID))
+}
+
+// create calls Graph; a 401 means Graph did not run the request, so after renewing the token it
+// is sent once more (never a loop).
+func (h *Uploads) create(c echo.Context, form uploadForm) (*graphclient.Upload, *graphclient.Exchange, error) {
+	ts, err := h.Tokens.TokenSource(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	upload, ex, err := h.Graph.CreateUpload(c.Request().Context(), ts, form.newUpload())
+	if ge, ok := graphclient.AsError(err); ok && ge.Kind == graphclient.KindUnauthorized {
+		var renewed oauth2.TokenSource
+		if renewed, err = h.Tokens.RenewToken(c); err != nil {
+			return nil, ex, err
+		}
+		var again *graphclient.Exchange
+		upload, again, err = h.Graph.CreateUpload(c.Request().Context(), renewed, form.newUpload())
+		ex = mergeExchanges(ex, again)
+	}
+	return upload, ex, err
+}
+
+// repeatedSubmit answers a second POST of the same form: nothing goes to Graph.
+func (h *Uploads) repeatedSubmit(c echo.Context, form uploadForm, state store.FormKeyState, ref string) error {
+	switch {
+	case state == store.FormKeyState("done") && isGUID(ref):
+		return c.Redirect(http.StatusSeeOther, activityURL(ref))
+	case state == store.FormKeyState("in-progress"):
+		return &web.PageError{Status: http.StatusConflict, Title: "Still sending your first submission",
+			Message:  "This form was already submitted and Microsoft Graph has not answered yet. It was not sent a second time.",
+			NextStep: "Wait a moment, then open the home page to see the result.", ActionURL: "/", ActionText: "Go to the home page"}
+	}
+	return h.renderForm(c, http.StatusConflict, form, nil, &views.Failure{Explanation: graphclient.Explanation{
+		Title:    "This form was already used",
+		What:     "The form you submitted has expired or was used before, so nothing was sent to Microsoft Graph.",
+		NextStep: "Check the values below and submit the form again.",
+	}})
+}
+
+func mergeExchanges(a, b *graphclient.Exchange) *graphclient.Exchange {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	merged := *b
+	merged.Attempts = append(append([]graphclient.Attempt{}, a.Attempts...), b.Attempts...)
+	return &merged
+}
+
+const (
+	outcomeSuccess = "success"
+	outcomeFailure = "failure"
+	outcomeUnknown = "outcome-unknown"
+)
+
+func newActivity(u *web.SessionUser, action string, ex *graphclient.Exchange, err error) *store.Activity {
+	a := &store.Activity{
+		TenantID: u.TenantID, ObjectID: u.ObjectID, ActorName: u.Name, ActorUPN: u.UPN,
+		Action: action, Outcome: outcomeSuccess,
+	}
+	support := graphclient.SupportFor(ex, err)
+	a.StatusCode, a.RequestID, a.ClientRequestID = support.Status, support.RequestID, support.ClientRequestID
+	if err != nil {
+		a.Outcome = outcomeFailure
+		if ge, ok := graphclient.AsError(err); ok && ge.Kind == graphclient.KindOutcomeUnknown {
+			a.Outcome = outcomeUnknown
+		}
+		a.Summary = graphclient.Explain(err).Title
+	}
+	return a
+}
+
+// activityDetail is what a result page needs, kept with the activity (the exchange is already redacted).
+type activityDetail struct {
+	Upload      *graphclient.Upload        `json:"upload,omitempty"`
+	Exchange    *graphclient.Exchange      `json:"exchange,omitempty"`
+	Explanation *graphclient.Explanation   `json:"explanation,omitempty"`
+	Support     graphclient.SupportDetails `json:"support"`
+}
+
+func resultDetail(u *graphclient.Upload, ex *graphclient.Exchange, err error) activityDetail {
+	d := activityDetail{Upload: u, Exchange: ex, Support: graphclient.SupportFor(ex, err)}
+	if err != nil {
+		e := graphclient.Explain(err)
+		d.Explanation = &e
+	}
+	return d
+}
+
+func encodeDetail(d activityDetail) []byte {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func failureOf(ex *graphclient.Exchange, err error) *views.Failure {
+	return &views.Failure{Explanation: graphclient.Explain(err), Support: graphclient.SupportFor(ex, err), Exchange: ex}
+}
+
+// failureStatus is the status of a page that shows a Graph failure: Graph's own 4xx, 502 for
+// upstream trouble, 504 when Graph did not answer in time.
+func failureStatus(err error) int {
+	ge, ok := graphclient.AsError(err)
+	switch {
+	case !ok:
+		return http.StatusBadGateway
+	case ge.Kind == graphclient.KindTimeout:
+		return http.StatusGatewayTimeout
+	case ge.StatusCode >= 400 && ge.StatusCode < 500:
+		return ge.StatusCode
+	}
+	return http.StatusBadGateway
+}
+
+func activityURL(id string) string { return "/activity/" + id }

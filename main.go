@@ -1,0 +1,43 @@
+// Command autopilotdesk serves Autopilot Desk: a web dashboard that creates Intune Windows
+// Autopilot uploads through Microsoft Graph with the signed-in user's own token.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, errHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "autopilotdesk:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program: a test can start it with its own arguments and environment.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "emulator") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "emulator":
+		return runEmulator(ctx, args, getenv, stdout, stderr)
+	default:
+		cfg, err := loadConfig(args, getenv, stdout)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, stdout, stderr)
+	}
+}

@@ -1,0 +1,34 @@
+// Progressive enhancement only: every page works without this file.
+(function () {
+  "use strict";
+  // Copy buttons: <button data-copy="element-id">. The target stays selectable text without JavaScript.
+  document.querySelectorAll("button[data-copy]").forEach(function (btn) {
+    btn.hidden = false;
+    btn.addEventListener("click", function () {
+      var target = document.getElementById(btn.getAttribute("data-copy"));
+      if (!target || !navigator.clipboard) return;
+      navigator.clipboard.writeText(target.textContent).then(function () {
+        var label = btn.textContent;
+        btn.textContent = "Copied";
+        var status = document.getElementById("copy-status");
+        if (status) status.textContent = "Copied to the clipboard.";
+        setTimeout(function () { btn.textContent = label; }, 2000);
+      });
+    });
+  });
+  // Forms marked data-once disable their submit button after the first submit (the server also refuses repeats).
+  document.querySelectorAll("form[data-once]").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      form.querySelectorAll("button[type=submit]").forEach(function (b) {
+        b.setAttribute("aria-disabled", "true");
+        b.addEventListener("click", function (e) { e.preventDefault(); });
+      });
+    });
+  });
+  // Pages marked data-refresh reload themselves while work is in progress.
+  var refresh = document.querySelector("[data-refresh-seconds]");
+  if (refresh) {
+    var s = parseInt(refresh.getAttribute("data-refresh-seconds"), 10);
+    if (s > 0) setTimeout(function () { window.location.reload(); }, s * 1000);
+  }
+})();

@@ -1,0 +1,99 @@
+// Package views holds the desk's templ components. Components are pure: data in, HTML out.
+package views
+
+import (
+	"time"
+
+	"autopilotdesk/graphclient"
+)
+
+// Page is what the layout needs on every page.
+type Page struct {
+	Title  string
+	Nonce  string // CSP nonce of this response
+	CSRF   string // the session's CSRF token; empty when anonymous
+	User   *User  // nil when nobody is signed in
+	Demo   bool   // demo mode banner
+	Theme  string // "", "light" or "dark" (empty follows the system)
+	Assets Assets
+	Nav    string // key of the current section, for aria-current
+	Path   string // the request path, used as the theme toggle's return target
+}
+
+// Assets are the content-hashed URLs of the static files.
+type Assets struct{ CSS, JS, Icon string }
+
+// User is the signed-in person as pages show them.
+type User struct{ Name, UPN, TenantID string }
+
+// UploadStatuses are the values of importedWindowsAutopilotDeviceIdentityUploadStatus, in Graph's order.
+var UploadStatuses = []StatusOption{
+	{"noUpload", "No upload", "Nothing has been uploaded yet."},
+	{"pending", "Pending", "The upload is waiting to be processed (Graph's usual starting state)."},
+	{"complete", "Complete", "The upload finished."},
+	{"error", "Error", "The upload failed."},
+}
+
+// StatusOption is one choice of the status select.
+type StatusOption struct{ Value, Label, Help string }
+
+// UploadForm is the create form with the user's values and any field messages.
+type UploadForm struct {
+	CreatedDateTimeUtc string
+	Status             string
+	ID                 string
+	FormKey            string
+	Errors             map[string]string // field name -> message
+	Failure            *Failure          // Graph refused the last attempt
+}
+
+// HasErrors reports whether any field has a message.
+func (f UploadForm) HasErrors() bool { return len(f.Errors) > 0 }
+
+// Failure is a Graph failure explained for the person who caused it.
+type Failure struct {
+	Explanation graphclient.Explanation
+	Support     graphclient.SupportDetails
+	Exchange    *graphclient.Exchange
+}
+
+// Result is the result page of one recorded action.
+type Result struct {
+	ActivityID string
+	At         time.Time
+	ActorName  string
+	ActorUPN   string
+	Action     string
+	Outcome    string
+	Summary    string
+	Upload     *graphclient.Upload
+	Failure    *Failure
+	Support    graphclient.SupportDetails
+	Exchange   *graphclient.Exchange
+}
+
+// Home is the signed-in start page.
+type Home struct {
+	User     User
+	Uploads  []graphclient.Upload
+	Failure  *Failure
+	CanWrite bool
+}
+
+// ErrorPage is any page that explains why a request could not be served.
+type ErrorPage struct {
+	Status     int
+	Title      string
+	Message    string
+	NextStep   string
+	ActionURL  string
+	ActionText string
+	RequestID  string
+}
+
+// SignIn is the page that starts sign-in.
+type SignIn struct {
+	ReturnTo string
+	Demo     bool
+	Message  string
+}

@@ -1,0 +1,131 @@
+package views
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/a-h/templ"
+
+	"autopilotdesk/graphclient"
+)
+
+func render(t *testing.T, c templ.Component) *goquery.Document {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := c.Render(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := goquery.NewDocumentFromReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+var testPage = Page{Title: "Create upload", Nonce: "n0nce", CSRF: "tok", User: &User{Name: "Adele Vance", UPN: "AdeleV@contoso.example"},
+	Assets: Assets{CSS: "/static/app.1.css", JS: "/static/app.1.js", Icon: "/static/favicon.1.svg"}}
+
+func TestUploadFormShowsFieldErrorsAndKeepsValues(t *testing.T) {
+	form := UploadForm{
+		CreatedDateTimeUtc: "yesterday", Status: "complete", ID: "<not a guid>", FormKey: "key1",
+		Errors: map[string]string{"createdDateTimeUtc": "Enter a date and time with its UTC offset.", "id": "Enter the upload ID as a GUID."},
+	}
+	doc := render(t, UploadFormPage(testPage, form))
+	if got := doc.Find("#createdDateTimeUtc").AttrOr("value", ""); got != "yesterday" {
+		t.Errorf("date value = %q", got)
+	}
+	if got := doc.Find("#id").AttrOr("value", ""); got != "<not a guid>" {
+		t.Errorf("id value = %q", got)
+	}
+	if got := doc.Find("#status option[selected]").AttrOr("value", ""); got != "complete" {
+		t.Errorf("selected status = %q", got)
+	}
+	for _, f := range []string{"createdDateTimeUtc", "id"} {
+		in := doc.Find("#" + f)
+		if in.AttrOr("aria-invalid", "") != "true" || !strings.Contains(in.AttrOr("aria-describedby", ""), f+"-error") {
+			t.Errorf("%s is not marked invalid and described by its error", f)
+		}
+		if doc.Find("#"+f+"-error").Text() == "" {
+			t.Errorf("no message at %s", f)
+		}
+		if doc.Find(`label[for="`+f+`"]`).Length() != 1 {
+			t.Errorf("%s has no label", f)
+		}
+	}
+	if doc.Find("#status").AttrOr("aria-invalid", "") == "true" {
+		t.Errorf("status marked invalid without an error")
+	}
+	if doc.Find(`[data-testid="form-errors"] a`).Length() != 2 {
+		t.Errorf("error summary does not link each bad field")
+	}
+	if doc.Find(`input[name="_csrf"]`).AttrOr("value", "") != "tok" || doc.Find(`input[name="formKey"]`).AttrOr("value", "") != "key1" {
+		t.Errorf("hidden CSRF token or form key missing")
+	}
+	if doc.Find("h1").Length() != 1 || doc.Find("main").Length() != 1 {
+		t.Errorf("want one h1 and one main landmark")
+	}
+	if doc.Find("[style]").Length() != 0 {
+		t.Errorf("inline style attributes break the CSP")
+	}
+	doc.Find("script").Each(func(_ int, s *goquery.Selection) {
+		if s.AttrOr("nonce", "") != "n0nce" {
+			t.Errorf("script without the CSP nonce")
+		}
+	})
+}
+
+func TestResultPageShowsUploadExchangeAndSupport(t *testing.T) {
+	ex := &graphclient.Exchange{Attempts: []graphclient.Attempt{{
+		Method: "POST", URL: "https://graph.microsoft.com/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentityUploads",
+		RequestHeader: http.Header{"Authorization": {"Bearer <redacted>"}, "Content-Type": {"application/json"}},
+		RequestBody:   []byte(`{"status": "pending"}`), Proto: "HTTP/1.1", StatusCode: 201, Status: "201 Created",
+		ResponseHeader: http.Header{"Request-Id": {"req-1"}, "Client-Request-Id": {"crid-1"}, "Date": {"Sat, 28 Nov 2026 12:00:00 GMT"}},
+		ResponseBody:   []byte(`{"id": "8d639524-9524-8d63-2495-638d2495638d"}`),
+	}}}
+	r := Result{ActivityID: "a1", At: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC), ActorName: "Adele Vance", ActorUPN: "AdeleV@contoso.example",
+		Outcome: "success", Summary: "Created upload 8d639524-9524-8d63-2495-638d2495638d with status pending.",
+		Upload:   &graphclient.Upload{ID: "8d639524-9524-8d63-2495-638d2495638d", CreatedDateTimeUtc: "2016-12-31T23:59:45.8788427-08:00", Status: "pending"},
+		Support:  graphclient.SupportDetails{Status: 201, RequestID: "req-1", ClientRequestID: "crid-1", Date: "Sat, 28 Nov 2026 12:00:00 GMT", Version: "v1.0"},
+		Exchange: ex}
+	doc := render(t, ResultPage(testPage, r))
+	if got := doc.Find(`[data-testid="upload-id"]`).Text(); got != r.Upload.ID {
+		t.Errorf("id = %q", got)
+	}
+	if got := doc.Find(`[data-testid="upload-created"]`).Text(); got != r.Upload.CreatedDateTimeUtc {
+		t.Errorf("created = %q", got)
+	}
+	req := doc.Find(`[data-testid="request"]`).Text()
+	if !strings.Contains(req, "POST https://graph.microsoft.com/v1.0/") || !strings.Contains(req, "Bearer <redacted>") {
+		t.Errorf("request view: %s", req)
+	}
+	if !strings.Contains(doc.Find(`[data-testid="response"]`).Text(), "201 Created") {
+		t.Errorf("response view lacks the status line")
+	}
+	support := doc.Find(`[data-testid="support"] pre`).Text()
+	for _, want := range []string{"201", "req-1", "crid-1", "v1.0"} {
+		if !strings.Contains(support, want) {
+			t.Errorf("support lacks %q: %s", want, support)
+		}
+	}
+	if doc.Find(`[data-testid="failure"]`).Length() != 0 {
+		t.Errorf("a success shows a failure panel")
+	}
+}
+
+func TestFailurePanelEscapesGraphText(t *testing.T) {
+	f := &Failure{Explanation: graphclient.Explanation{Title: "<script>alert(1)</script>", What: `"><img src=x onerror=alert(1)>`},
+		Support: graphclient.SupportDetails{Status: 400, Code: "<b>BadRequest</b>"}}
+	var buf bytes.Buffer
+	if err := FailurePanel(f).Render(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	html := buf.String()
+	if strings.Contains(html, "<script>alert") || strings.Contains(html, "<img src=x") || strings.Contains(html, "<b>BadRequest") {
+		t.Errorf("Graph text reached the page unescaped:\n%s", html)
+	}
+}

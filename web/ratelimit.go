@@ -1,0 +1,82 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Counter counts events per bucket in a window; the state database implements it so replicas share counts.
+type Counter interface {
+	Allow(ctx context.Context, bucket string, limit int, window time.Duration) (ok bool, retryAfter time.Duration, err error)
+}
+
+// Limit is "at most N requests per window"; zero N switches the limit off.
+type Limit struct {
+	N      int
+	Window time.Duration
+}
+
+// ParseLimit reads "20/1m" (20 per minute); "0" or "off" disables the limit.
+func ParseLimit(s string) (Limit, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" || s == "off" {
+		return Limit{}, nil
+	}
+	n, w, ok := strings.Cut(s, "/")
+	count, err := strconv.Atoi(n)
+	if !ok || err != nil || count < 0 {
+		return Limit{}, fmt.Errorf("%q is not a limit such as 20/1m", s)
+	}
+	window, err := time.ParseDuration(w)
+	if err != nil || window <= 0 {
+		return Limit{}, fmt.Errorf("%q is not a limit such as 20/1m", s)
+	}
+	return Limit{N: count, Window: window}, nil
+}
+
+func (l Limit) String() string {
+	if l.N == 0 {
+		return "off"
+	}
+	return fmt.Sprintf("%d/%s", l.N, l.Window)
+}
+
+// RateLimit limits an action per client IP and, when someone is signed in, per user.
+func (s *Shell) RateLimit(counter Counter, action string, limit Limit) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		if limit.N == 0 {
+			return next
+		}
+		return func(c echo.Context) error {
+			buckets := []string{action + ":ip:" + c.RealIP()}
+			if u := CurrentUser(c); u != nil {
+				buckets = append(buckets, action+":user:"+u.Key())
+			}
+			for _, b := range buckets {
+				ok, retry, err := counter.Allow(c.Request().Context(), b, limit.N, limit.Window)
+				if err != nil {
+					return fmt.Errorf("rate limit: %w", errStateUnavailable(err))
+				}
+				if !ok {
+					secs := int(math.Ceil(retry.Seconds()))
+					if secs < 1 {
+						secs = 1
+					}
+					c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
+					s.log.Info("rate limited", "action", action, "bucket_kind", strings.SplitN(b, ":", 3)[1])
+					return &PageError{Status: http.StatusTooManyRequests, Title: "Too many requests",
+						Message:  fmt.Sprintf("You (or your network) did this more than %d times in %s, so the desk paused it to protect your tenant.", limit.N, limit.Window),
+						NextStep: fmt.Sprintf("Wait %d seconds, then try again.", secs)}
+				}
+			}
+			return next(c)
+		}
+	}
+}

@@ -1,0 +1,99 @@
+// Package web is the desk's HTTP shell: the Echo instance and its middleware, sessions, CSRF,
+// the central error handler, page rendering and the http.Server that serves it all.
+package web
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+
+	"github.com/a-h/templ"
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"autopilotdesk/views"
+)
+
+// requestState is everything the middleware learns about a request that handlers and the
+// error handler need later. One value per request, kept in the Echo context.
+type requestState struct {
+	nonce   string
+	session *sessions.Session
+	user    *SessionUser
+	csrf    string
+}
+
+const stateKey = "autopilotdesk.request"
+
+func state(c echo.Context) *requestState {
+	if s, ok := c.Get(stateKey).(*requestState); ok {
+		return s
+	}
+	s := &requestState{}
+	c.Set(stateKey, s)
+	return s
+}
+
+// Nonce is the CSP nonce of this response.
+func Nonce(c echo.Context) string { return state(c).nonce }
+
+// CurrentUser is the signed-in user, or nil.
+func CurrentUser(c echo.Context) *SessionUser { return state(c).user }
+
+// CSRFToken is the session's CSRF token, or "" when nobody is signed in.
+func CSRFToken(c echo.Context) string { return state(c).csrf }
+
+// Session is the request's server-side session (never nil after the session middleware ran).
+func Session(c echo.Context) *sessions.Session { return state(c).session }
+
+// Render writes a templ component with the given status. It renders into a buffer first, so a
+// failing component becomes a proper error page instead of half a page.
+func Render(c echo.Context, status int, component templ.Component) error {
+	var buf bytes.Buffer
+	// A cancelled request context makes templ stop; pages are rendered to completion regardless.
+	if err := component.Render(context.WithoutCancel(c.Request().Context()), &buf); err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	c.Response().WriteHeader(status)
+	_, err := c.Response().Write(buf.Bytes())
+	return err
+}
+
+// pageBase is filled in by the shell; handlers complete it with PageFor.
+type pageBase struct {
+	assets views.Assets
+	demo   bool
+}
+
+const pageBaseKey = "autopilotdesk.pagebase"
+
+// PageFor is the layout data of the current request.
+func PageFor(c echo.Context, title, nav string) views.Page {
+	pb, _ := c.Get(pageBaseKey).(pageBase)
+	st := state(c)
+	p := views.Page{
+		Title:  title,
+		Nonce:  st.nonce,
+		CSRF:   st.csrf,
+		Demo:   pb.demo,
+		Assets: pb.assets,
+		Nav:    nav,
+		Theme:  themeOf(c.Request()),
+		Path:   c.Request().URL.RequestURI(),
+	}
+	if u := st.user; u != nil {
+		p.User = &views.User{Name: u.Name, UPN: u.UPN, TenantID: u.TenantID}
+	}
+	return p
+}
+
+const themeCookie = "autopilotdesk-theme"
+
+func themeOf(r *http.Request) string {
+	if ck, err := r.Cookie(themeCookie); err == nil && (ck.Value == "light" || ck.Value == "dark") {
+		return ck.Value
+	}
+	return ""
+}

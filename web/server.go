@@ -1,0 +1,318 @@
+package web
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"autopilotdesk/static"
+	"autopilotdesk/views"
+)
+
+// Options configure the shell.
+type Options struct {
+	Logger         *slog.Logger
+	Assets         *static.Assets
+	Sessions       SessionStore
+	Refresher      Refresher
+	Demo           bool
+	PublicURL      *url.URL     // where browsers reach the desk; its origin is the only one accepted on POSTs
+	TrustedProxies []*net.IPNet // peers whose X-Forwarded-For / X-Forwarded-Proto are believed
+	FormLimit      int64        // request body limit for forms, bytes
+	Now            func() time.Time
+	NewRequestID   func() string
+}
+
+// Shell is the desk's HTTP shell: the Echo instance with its middleware and the session plumbing
+// handlers use.
+type Shell struct {
+	Echo      *echo.Echo
+	log       *slog.Logger
+	sessions  SessionStore
+	refresher Refresher
+	publicURL *url.URL
+	now       func() time.Time
+	locks     tokenLocks
+	newReqID  func() string
+}
+
+// New builds the Echo instance with the desk's middleware chain. Routes are added by the caller.
+func New(o Options) *Shell {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.FormLimit == 0 {
+		o.FormLimit = 64 << 10
+	}
+	if o.NewRequestID == nil {
+		o.NewRequestID = func() string { return randomToken(12) }
+	}
+	s := &Shell{
+		log:       o.Logger,
+		sessions:  o.Sessions,
+		refresher: o.Refresher,
+		publicURL: o.PublicURL,
+		now:       o.Now,
+		newReqID:  o.NewRequestID,
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = echo.ExtractIPFromXFFHeader(trustOnly(o.TrustedProxies)...)
+	e.HTTPErrorHandler = s.handleError
+	base := pageBase{demo: o.Demo, assets: views.Assets{
+		CSS: o.Assets.Path("app.css"), JS: o.Assets.Path("app.js"), Icon: o.Assets.Path("favicon.svg"),
+	}}
+	e.Use(
+		middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: o.NewRequestID}),
+		s.logRequests,
+		middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true,
+			LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+				s.log.Error("panic", "error", err.Error(), "stack", string(stack))
+				return err
+			}}),
+		s.securityHeaders(o.TrustedProxies),
+		func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error { c.Set(pageBaseKey, base); return next(c) }
+		},
+		limitBody(o.FormLimit),
+	)
+	// Static files and the favicon need no session.
+	e.GET(static.Prefix+"*", echo.WrapHandler(o.Assets))
+	e.GET("/favicon.ico", func(c echo.Context) error {
+		return c.Redirect(http.StatusMovedPermanently, o.Assets.Path("favicon.svg"))
+	})
+	s.Echo = e
+	return s
+}
+
+// Pages returns the group for every page: session loaded, CSRF checked.
+func (s *Shell) Pages() *echo.Group {
+	return s.Echo.Group("", s.loadSession, s.checkCSRF)
+}
+
+func trustOnly(proxies []*net.IPNet) []echo.TrustOption {
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range proxies {
+		opts = append(opts, echo.TrustIPRange(p))
+	}
+	return opts
+}
+
+func (s *Shell) sameOrigin(c echo.Context, origin string) bool {
+	if s.publicURL != nil && strings.EqualFold(origin, s.publicURL.Scheme+"://"+s.publicURL.Host) {
+		return true
+	}
+	return strings.EqualFold(origin, c.Scheme()+"://"+c.Request().Host)
+}
+
+// securityHeaders sets the headers every response carries, with a fresh CSP nonce per request.
+func (s *Shell) securityHeaders(trusted []*net.IPNet) echo.MiddlewareFunc {
+	scheme := echo.ExtractSchemeFromHeaders(trustOnly(trusted)...)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			nonce := randomToken(16)
+			state(c).nonce = nonce
+			h := c.Response().Header()
+			h.Set("Content-Security-Policy", "default-src 'self'; script-src 'nonce-"+nonce+"' 'strict-dynamic'; "+
+				"style-src 'self' 'nonce-"+nonce+"'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "+
+				"frame-ancestors 'none'; form-action 'self'")
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+			h.Set("Cross-Origin-Opener-Policy", "same-origin")
+			h.Set("X-Frame-Options", "DENY")
+			if scheme(c.Request()) == "https" {
+				h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+			}
+			return next(c)
+		}
+	}
+}
+
+// limitBody refuses bodies larger than limit with 413 (Content-Length checked up front, the rest while reading).
+func limitBody(limit int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			if r.ContentLength > limit {
+				return errTooLarge
+			}
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
+			return next(c)
+		}
+	}
+}
+
+var errTooLarge = &PageError{
+	Status:   http.StatusRequestEntityTooLarge,
+	Title:    "That was too much to send",
+	Message:  "The form you sent is larger than the desk accepts, so nothing was sent to Microsoft Graph.",
+	NextStep: "Go back, shorten the values and try again.",
+}
+
+func (s *Shell) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		r := c.Request()
+		s.log.Info("request",
+			"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+			"method", r.Method,
+			"route", c.Path(),
+			"path", r.URL.Path,
+			"status", c.Response().Status,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000,
+			"ip", c.RealIP(),
+		)
+		return nil
+	}
+}
+
+// PageError is a failure with a message written for the person who sees it. Internal, if set,
+// is logged and never shown.
+type PageError struct {
+	Status     int
+	Title      string
+	Message    string
+	NextStep   string
+	ActionURL  string
+	ActionText string
+	Internal   error
+}
+
+func (e *PageError) Error() string {
+	if e.Internal != nil {
+		return fmt.Sprintf("%d %s: %v", e.Status, e.Title, e.Internal)
+	}
+	return fmt.Sprintf("%d %s", e.Status, e.Title)
+}
+
+func (e *PageError) Unwrap() error { return e.Internal }
+
+type stateUnavailableError struct{ err error }
+
+func (e stateUnavailableError) Error() string { return "state database unavailable: " + e.err.Error() }
+func (e stateUnavailableError) Unwrap() error { return e.err }
+
+func errStateUnavailable(err error) error { return stateUnavailableError{err} }
+
+// handleError renders every error as a page written for an Intune administrator.
+func (s *Shell) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	pe := s.pageErrorOf(err)
+	if pe.Status >= 500 {
+		s.log.Error("request failed", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+			"path", c.Request().URL.Path, "error", err.Error())
+	}
+	if pe.Status == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", "5")
+	}
+	page := PageFor(c, pe.Title, "")
+	view := views.ErrorPage{
+		Status: pe.Status, Title: pe.Title, Message: pe.Message, NextStep: pe.NextStep,
+		ActionURL: pe.ActionURL, ActionText: pe.ActionText,
+		RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
+	}
+	if view.ActionURL == "" && pe.Status != http.StatusNotFound {
+		view.ActionURL, view.ActionText = "/", "Go to the home page"
+	}
+	if c.Request().Method == http.MethodHead {
+		c.NoContent(pe.Status)
+		return
+	}
+	if rerr := Render(c, pe.Status, views.ErrorPageView(page, view)); rerr != nil {
+		s.log.Error("render error page", "error", rerr.Error())
+		c.String(pe.Status, pe.Title)
+	}
+}
+
+func (s *Shell) pageErrorOf(err error) *PageError {
+	var pe *PageError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return errTooLarge
+	}
+	var su stateUnavailableError
+	if errors.As(err, &su) || errors.Is(err, context.DeadlineExceeded) {
+		return &PageError{Status: http.StatusServiceUnavailable, Title: "The desk is briefly unavailable",
+			Message:  "The desk could not reach its state database, so your request was not processed.",
+			NextStep: "Wait a few seconds and try again. If this keeps happening, tell whoever runs the desk."}
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		switch he.Code {
+		case http.StatusNotFound:
+			return &PageError{Status: he.Code, Title: "Page not found",
+				Message: "There is no page at this address.", ActionURL: "/", ActionText: "Go to the home page"}
+		case http.StatusMethodNotAllowed:
+			return &PageError{Status: he.Code, Title: "Not available this way",
+				Message: "This address does not accept that kind of request."}
+		case http.StatusRequestEntityTooLarge:
+			return errTooLarge
+		}
+		if he.Code < 500 {
+			return &PageError{Status: he.Code, Title: http.StatusText(he.Code), Message: "The request could not be processed."}
+		}
+	}
+	return &PageError{Status: http.StatusInternalServerError, Title: "Something went wrong on the desk",
+		Message:  "The desk hit an unexpected error. Nothing more was sent to Microsoft Graph after it.",
+		NextStep: "Try again. If it happens again, give the request id below to whoever runs the desk.", Internal: err}
+}
+
+// ServerTimeouts are the http.Server limits the desk runs with.
+var ServerTimeouts = struct{ ReadHeader, Read, Write, Idle time.Duration }{5 * time.Second, 15 * time.Second, 30 * time.Second, 120 * time.Second}
+
+// Serve runs handler on ln until ctx ends, then shuts down gracefully within drain.
+func Serve(ctx context.Context, ln net.Listener, handler http.Handler, tlsConfig *tls.Config, drain time.Duration, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: ServerTimeouts.ReadHeader,
+		ReadTimeout:       ServerTimeouts.Read,
+		WriteTimeout:      ServerTimeouts.Write,
+		IdleTimeout:       ServerTimeouts.Idle,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if tlsConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
