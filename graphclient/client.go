@@ -168,15 +168,18 @@ type call struct {
 
 // do runs a call under the client's deadline and retry policy, decoding a 2xx JSON body into out.
 func (c *Client) do(ctx context.Context, ts oauth2.TokenSource, cl call, out any) (*Exchange, error) {
+	parentDeadline, hasParentDeadline := ctx.Deadline()
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
+	deadline := c.cfg.Now().Add(c.cfg.Timeout)
 	ex := &Exchange{}
 	var lastErr error
 	var wait time.Duration
 	for attempt := 1; ; attempt++ {
 		if wait > 0 {
-			if dl, ok := ctx.Deadline(); ok && c.cfg.Now().Add(wait).After(dl) {
-				return ex, lastErr // the wait would pass the deadline: give up with what we have
+			// A wait that would pass the deadline is not started: give up with what we have.
+			if c.cfg.Now().Add(wait).After(deadline) || hasParentDeadline && time.Until(parentDeadline) < wait {
+				return ex, lastErr
 			}
 			if err := c.cfg.Sleep(ctx, wait); err != nil {
 				return ex, lastErr
@@ -190,6 +193,7 @@ func (c *Client) do(ctx context.Context, ts oauth2.TokenSource, cl call, out any
 			rec.Status, rec.ReqID, rec.Throttled = resp.StatusCode, resp.Header.Get("request-id"), resp.StatusCode == 429
 		}
 		if err == nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			lastErr = nil
 			if out != nil && resp.StatusCode != http.StatusNoContent {
 				if derr := decodeJSON(resp, body, out); derr != nil {
 					lastErr = derr
