@@ -137,6 +137,25 @@ func (a *app) Close() {
 	}
 }
 
+// sweep deletes expired sessions, used sign-in flows, stale form keys and old rate counters
+// until ctx ends.
+func (a *app) sweep(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := a.db.SweepExpired(ctx, a.cfg.IdleTimeout); err != nil {
+				a.log.Warn("sweep expired state", "error", err.Error())
+			} else if n > 0 {
+				a.log.Debug("swept expired sessions", "count", n)
+			}
+		}
+	}
+}
+
 // refresher adapts the identity provider to the shell's token renewal.
 type refresher struct{ p *identity.Provider }
 
@@ -234,6 +253,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer a.Close()
+	go a.sweep(ctx, 5*time.Minute)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)

@@ -29,6 +29,11 @@ type desk struct {
 
 func startDesk(t *testing.T, env map[string]string) *desk {
 	t.Helper()
+	return startDeskWith(t, env, appOptions{})
+}
+
+func startDeskWith(t *testing.T, env map[string]string, opts appOptions) *desk {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	base := map[string]string{
 		"AUTOPILOTDESK_DATA_DIR":   t.TempDir(),
@@ -42,7 +47,7 @@ func startDesk(t *testing.T, env map[string]string) *desk {
 		t.Fatal(err)
 	}
 	logs := &lockedWriter{w: &bytes.Buffer{}}
-	a, err := newApp(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)), appOptions{})
+	a, err := newApp(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

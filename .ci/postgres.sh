@@ -3,6 +3,7 @@
 # the export line for AUTOPILOTDESK_TEST_DATABASE_URL as its last line. Safe to run twice.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
+cd /tmp # su postgres cannot enter root-owned working directories
 
 if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
   apt-get update -qq >&2

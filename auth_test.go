@@ -1,0 +1,157 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// startFlow begins a sign-in and stops at the provider's redirect back to the desk.
+func (d *desk) callbackURL(c *http.Client, identityKey string) string {
+	d.t.Helper()
+	var callback string
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if strings.Contains(req.URL.Path, "/authorize") && req.URL.Query().Get("login_hint") == "" {
+			q := req.URL.Query()
+			q.Set("login_hint", identityKey)
+			req.URL.RawQuery = q.Encode()
+		}
+		if req.URL.Path == "/auth/callback" {
+			callback = req.URL.String()
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	defer func() { c.CheckRedirect = nil }()
+	resp, err := c.Get(d.srv.URL + "/auth/login")
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if callback == "" {
+		d.t.Fatalf("no callback reached (status %d)", resp.StatusCode)
+	}
+	return callback
+}
+
+func TestCallbackReplayAndForeignStateAreRefused(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	cb := d.callbackURL(b, "admin")
+	resp, doc := d.get(b, strings.TrimPrefix(cb, d.srv.URL))
+	if resp.Request.URL.Path != "/" {
+		t.Fatalf("first callback landed on %s: %s", resp.Request.URL, text(doc))
+	}
+	// The same callback again: the flow was single-use.
+	resp, doc = d.get(b, strings.TrimPrefix(cb, d.srv.URL))
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(text(doc), "Sign in again") {
+		t.Errorf("replayed callback: %d %s", resp.StatusCode, text(doc))
+	}
+
+	// Another browser's callback brought to this browser (login CSRF): no flow here.
+	victim, attacker := d.browser(), d.browser()
+	stolen := d.callbackURL(attacker, "admin")
+	d.callbackURL(victim, "admin") // the victim has a flow of its own
+	resp, doc = d.get(victim, strings.TrimPrefix(stolen, d.srv.URL))
+	if resp.StatusCode != http.StatusBadRequest || strings.Contains(text(doc), "Signed in") {
+		t.Errorf("foreign state accepted: %d %s", resp.StatusCode, text(doc))
+	}
+	resp, _ = d.get(victim, "/")
+	if resp.Request.URL.Path != "/auth/signin" {
+		t.Errorf("victim signed in with the attacker's code")
+	}
+}
+
+func TestCallbackErrorsAreExplained(t *testing.T) {
+	d := startDesk(t, nil)
+	for key, want := range map[string]string{
+		"no-consent":   "consent",
+		"not-assigned": "not assigned",
+		"cancel":       "cancel",
+	} {
+		resp := d.signIn(d.browser(), key, "/")
+		doc := parse(t, resp)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(strings.ToLower(text(doc)), want) {
+			t.Errorf("%s: %d %s", key, resp.StatusCode, text(doc))
+		}
+	}
+}
+
+func TestAllowedGroupsRefuseOthers(t *testing.T) {
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_ALLOWED_GROUPS": "00000000-0000-0000-0000-00000000beef"})
+	resp := d.signIn(d.browser(), "admin", "/")
+	doc := parse(t, resp)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(text(doc), "not allowed") {
+		t.Errorf("non-member: %d %s", resp.StatusCode, text(doc))
+	}
+}
+
+func TestConcurrentRequestsRenewTheTokenOnce(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	parse(t, d.signIn(b, "admin", "/"))
+	d.app.demo.idp.ExpireAccessTokens()
+	before := d.app.demo.idp.TokenRequests()
+	var wg sync.WaitGroup
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := b.Get(d.srv.URL + "/")
+			if err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	if got := d.app.demo.idp.TokenRequests() - before; got != 1 {
+		t.Errorf("%d token renewals reached the provider, want 1", got)
+	}
+	_, doc := d.get(b, "/")
+	if doc.Find(`[data-testid="failure"]`).Length() != 0 {
+		t.Errorf("home page still failing after renewal: %s", text(doc))
+	}
+}
+
+func TestIdleSessionEndsOnTheServer(t *testing.T) {
+	clk := &testClock{t: time.Now()}
+	d := startDeskWith(t, nil, appOptions{Now: clk.now})
+	b := d.browser()
+	parse(t, d.signIn(b, "admin", "/"))
+	clk.advance(16 * time.Minute)
+	resp, _ := d.get(b, "/uploads/new")
+	if resp.Request.URL.Path != "/auth/signin" {
+		t.Errorf("idle session still served %s", resp.Request.URL)
+	}
+}
+
+func TestReturnToIsSameOrigin(t *testing.T) {
+	d := startDesk(t, nil)
+	for _, target := range []string{"//evil.example", "https://evil.example/x", "/\\evil.example", "/%09/evil.example"} {
+		resp := d.signIn(d.browser(), "admin", target)
+		resp.Body.Close()
+		if u := resp.Request.URL; u.Host != mustHost(d.srv.URL) || u.Path != "/" {
+			t.Errorf("return_to %q landed on %s", target, u)
+		}
+	}
+}
+
+func mustHost(raw string) string {
+	u, _ := url.Parse(raw)
+	return u.Host
+}
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
