@@ -90,7 +90,7 @@ func FailurePanel(f *Failure) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		case graphclient.ActionUseDeviceImport:
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "<p><a href=\"/devices/import\">Import devices with the supported device import</a></p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "<p><a href=\"https://learn.microsoft.com/autopilot/add-devices\" rel=\"noopener noreferrer\">How to import Autopilot devices the supported way (Microsoft Learn)</a></p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

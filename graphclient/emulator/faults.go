@@ -16,7 +16,11 @@ type Faults struct {
 	ErrorRate              float64       // share of requests answered with a random error (0..1)
 	ErrorStatuses          []int         // statuses to draw from; empty: Dev Proxy's defaults per method
 	LatencyMin, LatencyMax time.Duration // added latency range
+	Methods                []string      // methods that get random errors (empty: all)
 	ThrottleRequests       int           // request budget per window (0: off)
+	ThrottleWrites         int           // write budget per window (0: off)
+	PunishEarlyRetry       bool          // a request sent before the last Retry-After elapsed gets a longer one
+	OmitRetryAfterRate     float64       // share of 429s sent without Retry-After, as Intune sometimes does
 	ThrottleWindow         time.Duration // default 20 s
 	UploadsSegmentMissing  bool          // the uploads collection answers like today's service
 	Rand                   func() float64
@@ -33,8 +37,23 @@ func DefaultErrorStatuses(method string) []int {
 }
 
 type budget struct {
-	windowStart time.Time
-	used        int
+	windowStart   time.Time
+	used, writes  int
+	notBefore     time.Time // the last Retry-After given
+	lastRetryWait time.Duration
+}
+
+// throttle answers 429, with Retry-After unless this one is drawn to omit it.
+func (e *Emulator) throttle(a answer, f Faults, wait time.Duration) {
+	if !(f.OmitRetryAfterRate > 0 && f.random() < f.OmitRetryAfterRate) {
+		secs := max(1, int(wait.Seconds()+0.999))
+		a.w.Header().Set("Retry-After", strconv.Itoa(secs))
+		e.mu.Lock()
+		e.budget.notBefore = a.now.Add(time.Duration(secs) * time.Second)
+		e.budget.lastRetryWait = time.Duration(secs) * time.Second
+		e.mu.Unlock()
+	}
+	a.fail(http.StatusTooManyRequests, "TooManyRequests", "Too many requests. Retry after the time in the Retry-After header.")
 }
 
 // injectFault answers with a fault when one applies; it reports whether it answered.
@@ -50,7 +69,17 @@ func (e *Emulator) injectFault(a answer, r *http.Request, f Faults) bool {
 			time.Sleep(d)
 		}
 	}
-	if f.ThrottleRequests > 0 {
+	if f.PunishEarlyRetry {
+		e.mu.Lock()
+		early := a.now.Before(e.budget.notBefore)
+		wait := 2 * e.budget.lastRetryWait
+		e.mu.Unlock()
+		if early {
+			e.throttle(a, f, wait)
+			return true
+		}
+	}
+	if f.ThrottleRequests > 0 || f.ThrottleWrites > 0 {
 		window := f.ThrottleWindow
 		if window <= 0 {
 			window = 20 * time.Second
@@ -58,25 +87,32 @@ func (e *Emulator) injectFault(a answer, r *http.Request, f Faults) bool {
 		e.mu.Lock()
 		now := a.now
 		if now.Sub(e.budget.windowStart) >= window {
-			e.budget = budget{windowStart: now}
+			e.budget.windowStart, e.budget.used, e.budget.writes = now, 0, 0
 		}
 		e.budget.used++
-		over := e.budget.used > f.ThrottleRequests
+		if r.Method != http.MethodGet {
+			e.budget.writes++
+		}
+		over := f.ThrottleRequests > 0 && e.budget.used > f.ThrottleRequests ||
+			f.ThrottleWrites > 0 && r.Method != http.MethodGet && e.budget.writes > f.ThrottleWrites
 		retry := e.budget.windowStart.Add(window).Sub(now)
 		e.mu.Unlock()
 		if over {
-			a.w.Header().Set("Retry-After", strconv.Itoa(max(1, int(retry.Seconds()+0.999))))
-			a.fail(http.StatusTooManyRequests, "TooManyRequests", "Too many requests.")
+			e.throttle(a, f, retry)
 			return true
 		}
 	}
-	if f.ErrorRate > 0 && f.random() < f.ErrorRate {
+	if f.ErrorRate > 0 && (len(f.Methods) == 0 || slices.Contains(f.Methods, r.Method)) && f.random() < f.ErrorRate {
 		statuses := f.ErrorStatuses
 		if len(statuses) == 0 {
 			statuses = DefaultErrorStatuses(r.Method)
 		}
 		status := statuses[int(f.random()*float64(len(statuses)))%len(statuses)]
-		if status == 429 || status == 503 {
+		if status == 429 {
+			e.throttle(a, f, time.Second)
+			return true
+		}
+		if status == 503 {
 			a.w.Header().Set("Retry-After", "1")
 		}
 		a.fail(status, codeFor(status), "Injected failure: "+http.StatusText(status)+".")
@@ -124,6 +160,17 @@ func (f *Faults) RegisterFlags(fs *flag.FlagSet) {
 		f.ThrottleRequests, f.ThrottleWindow = n, w
 		return err
 	})
+	fs.Func("throttle-writes", "write budget per window, e.g. 100/20s (Intune's per-app write budget)", func(s string) error {
+		n, w, err := parseThrottle(s)
+		f.ThrottleWrites, f.ThrottleWindow = n, w
+		return err
+	})
+	fs.Func("error-methods", "comma-separated methods that get random errors (default all)", func(s string) error {
+		f.Methods = strings.Split(strings.ToUpper(s), ",")
+		return nil
+	})
+	fs.BoolVar(&f.PunishEarlyRetry, "punish-early-retry", f.PunishEarlyRetry, "answer a request sent before the last Retry-After elapsed with a longer Retry-After")
+	fs.Float64Var(&f.OmitRetryAfterRate, "omit-retry-after-rate", f.OmitRetryAfterRate, "share of 429 answers sent without Retry-After, 0 to 1")
 	fs.BoolVar(&f.UploadsSegmentMissing, "segment-missing", f.UploadsSegmentMissing, "answer the uploads collection like today's service (400 segment not found)")
 }
 
@@ -158,6 +205,30 @@ func FaultsFromEnv(getenv func(string) string) (Faults, error) {
 			problems = append(problems, "AUTOPILOTDESK_EMULATOR_THROTTLE: "+err.Error())
 		}
 		f.ThrottleRequests, f.ThrottleWindow = n, w
+	}
+	if v := getenv("AUTOPILOTDESK_EMULATOR_THROTTLE_WRITES"); v != "" {
+		n, w, err := parseThrottle(v)
+		if err != nil {
+			problems = append(problems, "AUTOPILOTDESK_EMULATOR_THROTTLE_WRITES: "+err.Error())
+		}
+		f.ThrottleWrites, f.ThrottleWindow = n, w
+	}
+	if v := getenv("AUTOPILOTDESK_EMULATOR_ERROR_METHODS"); v != "" {
+		f.Methods = strings.Split(strings.ToUpper(v), ",")
+	}
+	if v := getenv("AUTOPILOTDESK_EMULATOR_PUNISH_EARLY_RETRY"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			problems = append(problems, "AUTOPILOTDESK_EMULATOR_PUNISH_EARLY_RETRY: not true or false")
+		}
+		f.PunishEarlyRetry = b
+	}
+	if v := getenv("AUTOPILOTDESK_EMULATOR_OMIT_RETRY_AFTER_RATE"); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r < 0 || r > 1 {
+			problems = append(problems, "AUTOPILOTDESK_EMULATOR_OMIT_RETRY_AFTER_RATE: not a number from 0 to 1")
+		}
+		f.OmitRetryAfterRate = r
 	}
 	if v := getenv("AUTOPILOTDESK_EMULATOR_SEGMENT_MISSING"); v != "" {
 		b, err := strconv.ParseBool(v)

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"crypto/tls"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"autopilotdesk/graphclient/emulator"
+)
+
+func TestOutcomeUnknownIsReconciledNotResent(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	form := formValues(t, parse(t, d.signIn(b, "admin", "/uploads/new")), `form[action="/uploads"]`)
+	d.app.demo.emu.SetFaults(emulator.Faults{ErrorRate: 1, ErrorStatuses: []int{504}, Methods: []string{http.MethodPost}})
+	resp, doc := d.post(b, "/uploads", form)
+	if !strings.HasPrefix(resp.Request.URL.Path, "/activity/") || !strings.Contains(text(doc), "Outcome unknown") {
+		t.Fatalf("landed on %s: %s", resp.Request.URL, text(doc))
+	}
+	if !strings.Contains(doc.Find(`[data-testid="reconciliation"]`).Text(), "it was not created") {
+		t.Errorf("reconciliation not shown: %s", text(doc))
+	}
+	posts := 0
+	for _, r := range d.received() {
+		if r.Method == http.MethodPost {
+			posts++
+		}
+	}
+	if posts != 1 {
+		t.Errorf("the create was sent %d times", posts)
+	}
+}
+
+func TestSegmentMissingIsExplained(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	form := formValues(t, parse(t, d.signIn(b, "admin", "/uploads/new")), `form[action="/uploads"]`)
+	d.app.demo.emu.SetFaults(emulator.Faults{UploadsSegmentMissing: true})
+	resp, doc := d.post(b, "/uploads", form)
+	failure := doc.Find(`[data-testid="failure"]`).Text()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(failure, "no longer offers") || !strings.Contains(failure, "Resource not found for the segment") {
+		t.Errorf("%d: %s", resp.StatusCode, failure)
+	}
+	if doc.Find(`[data-testid="failure"] a[href*="add-devices"]`).Length() != 1 {
+		t.Errorf("no link to the supported device import")
+	}
+}
+
+// xssCorpus are payloads that must come back escaped wherever they appear.
+var xssCorpus = []string{
+	`<script>alert(1)</script>`, `"><script>alert(1)</script>`, `'><img src=x onerror=alert(1)>`, `<img src=x onerror=alert(1)>`,
+	`<svg onload=alert(1)>`, `javascript:alert(1)`, `</style><script>alert(1)</script>`, `</title><script>alert(1)</script>`,
+	`</textarea><script>alert(1)</script>`, `{{7*7}}`, `${7*7}`, `<%= 7*7 %>`, "\u202e<script>alert(1)</script>",
+	`<iframe src="javascript:alert(1)">`, `<a href="javascript:alert(1)">x</a>`, `" autofocus onfocus="alert(1)`, `' onmouseover='alert(1)`,
+	`<body onload=alert(1)>`, `<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>`, `<details open ontoggle=alert(1)>`,
+	`<input autofocus onfocus=alert(1)>`, `<object data="javascript:alert(1)">`, `<base href="//evil.example/">`, `<meta http-equiv="refresh" content="0;url=//evil.example">`,
+	`<link rel=stylesheet href=//evil.example/x.css>`, `<form action=//evil.example><button>x</button></form>`, `<!--<script>alert(1)//-->`,
+	`<scr<script>ipt>alert(1)</script>`, `&lt;script&gt;alert(1)&lt;/script&gt;`, `<x style="background:url(javascript:alert(1))">`,
+	`%3Cscript%3Ealert(1)%3C/script%3E`, "<script\x00>alert(1)</script>",
+}
+
+func TestUserInputIsEscapedEverywhere(t *testing.T) {
+	if len(xssCorpus) < 30 {
+		t.Fatalf("corpus has %d payloads", len(xssCorpus))
+	}
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_CREATE": "off"})
+	b := d.browser()
+	base := formValues(t, parse(t, d.signIn(b, "admin", "/uploads/new")), `form[action="/uploads"]`)
+	for _, payload := range xssCorpus {
+		for _, field := range []string{"createdDateTimeUtc", "status", "id"} {
+			form := url.Values{}
+			for k, v := range base {
+				form[k] = v
+			}
+			form.Set(field, payload)
+			req, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/uploads", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := b.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnprocessableEntity {
+				t.Errorf("%s=%q: status %d", field, payload, resp.StatusCode)
+			}
+			if strings.Contains(string(body), strings.TrimSpace(payload)) && strings.ContainsAny(payload, "<>\"'") {
+				t.Errorf("%s=%q appears unescaped", field, payload)
+			}
+		}
+	}
+}
+
+func TestBadCookiesAreNoSessionNeverAnError(t *testing.T) {
+	d := startDesk(t, nil)
+	for name, value := range map[string]string{
+		"tampered":  strings.Repeat("A", 43),
+		"truncated": "abc",
+		"oversized": strings.Repeat("x", 5000),
+		"foreign":   "MTY5OTk5OTk5OXxEdi1CQkFFQ180SUFBUkFCRUFBQV8tRF9nQUFBQT09fA==",
+		"garbage":   "%%%;;==",
+	} {
+		req, _ := http.NewRequest(http.MethodGet, d.srv.URL+"/uploads/new", nil)
+		req.Header.Set("Cookie", "__Host-autopilotdesk="+value)
+		resp, err := d.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/auth/signin" {
+			t.Errorf("%s cookie: %d at %s", name, resp.StatusCode, resp.Request.URL)
+		}
+	}
+}
+
+func TestSignedInPagesAreNotCachedAndTLSGetsHSTS(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	parse(t, d.signIn(b, "admin", "/"))
+	for _, path := range []string{"/", "/uploads/new"} {
+		resp, err := b.Get(d.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: Cache-Control %q", path, resp.Header.Get("Cache-Control"))
+		}
+		if !strings.Contains(resp.Header.Get("Strict-Transport-Security"), "max-age=31536000") {
+			t.Errorf("%s over TLS: no HSTS", path)
+		}
+		if resp.Header.Get("Referrer-Policy") != "strict-origin-when-cross-origin" || resp.Header.Get("Cross-Origin-Opener-Policy") != "same-origin" {
+			t.Errorf("%s: referrer/COOP headers missing", path)
+		}
+	}
+	_ = tls.VersionTLS12
+}
+
+func TestForgedForwardingHeadersAreIgnored(t *testing.T) {
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_SIGNIN": "3/1m"})
+	c := d.srv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	statuses := []int{}
+	for i := 0; i < 5; i++ {
+		req, _ := http.NewRequest(http.MethodGet, d.srv.URL+"/auth/login", nil)
+		// A client that rotates X-Forwarded-For must not escape the per-IP limit: it is not a trusted proxy.
+		req.Header.Set("X-Forwarded-For", "203.0.113."+string(rune('1'+i)))
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		statuses = append(statuses, resp.StatusCode)
+		if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+			t.Errorf("429 without Retry-After")
+		}
+	}
+	if statuses[2] != http.StatusFound || statuses[3] != http.StatusTooManyRequests || statuses[4] != http.StatusTooManyRequests {
+		t.Errorf("statuses %v: want the fourth sign-in start limited", statuses)
+	}
+}
+
+func TestOversizedFormIs413(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	base := formValues(t, parse(t, d.signIn(b, "admin", "/uploads/new")), `form[action="/uploads"]`)
+	base.Set("id", strings.Repeat("a", 70<<10))
+	resp, doc := d.post(b, "/uploads", base)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(text(doc), "too much") {
+		t.Errorf("%d: %s", resp.StatusCode, text(doc))
+	}
+}
+
+func TestSecretsNeverLeave(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	var urls []string
+	b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		urls = append(urls, req.URL.String())
+		if strings.Contains(req.URL.Path, "/authorize") && req.URL.Query().Get("login_hint") == "" {
+			q := req.URL.Query()
+			q.Set("login_hint", "admin")
+			req.URL.RawQuery = q.Encode()
+		}
+		return nil
+	}
+	resp, err := b.Get(d.srv.URL + "/auth/login?return_to=/uploads/new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := formValues(t, parse(t, resp), `form[action="/uploads"]`)
+	resp, doc := d.post(b, "/uploads", form)
+	pages := []string{}
+	html, _ := doc.Html()
+	pages = append(pages, html)
+	headers := []http.Header{resp.Header}
+	for _, p := range []string{"/", "/uploads/new", resp.Request.URL.Path} {
+		r, _ := b.Get(d.srv.URL + p)
+		body, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		pages = append(pages, string(body))
+		headers = append(headers, r.Header)
+	}
+	secrets := append(d.app.demo.idp.IssuedTokens(), d.app.demo.clientSecret)
+	u, _ := url.Parse(d.srv.URL)
+	for _, s := range secrets {
+		for _, p := range pages {
+			if strings.Contains(p, s) {
+				t.Errorf("a secret appears in a page")
+			}
+		}
+		for _, h := range headers {
+			for k, vs := range h {
+				if k == "Set-Cookie" {
+					continue
+				}
+				if strings.Contains(strings.Join(vs, " "), s) {
+					t.Errorf("a secret appears in header %s", k)
+				}
+			}
+		}
+		for _, l := range urls {
+			if strings.Contains(l, s) {
+				t.Errorf("a secret appears in a URL")
+			}
+		}
+		for _, ck := range b.Jar.Cookies(u) {
+			if strings.Contains(ck.Value, s) {
+				t.Errorf("a secret appears in a cookie")
+			}
+		}
+		if strings.Contains(d.log.String(), s) {
+			t.Errorf("a secret appears in the log")
+		}
+	}
+}
