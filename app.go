@@ -191,7 +191,7 @@ func startDemo(cfg config, log *slog.Logger, o appOptions) (*demoServices, error
 		ln.Close()
 		return nil, fmt.Errorf("demo identity provider: %w", err)
 	}
-	d.emu = emulator.New(emulator.Options{Verify: verifyWith(d.idp), Now: o.Now, NewID: o.NewID})
+	d.emu = emulator.New(emulator.Options{Verify: verifyWith(d.idp), Now: o.Now, NewID: o.NewID, Faults: cfg.EmulatorFaults})
 	d.srv = &http.Server{Handler: demoMux(d.idp, d.emu), ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go d.srv.Serve(ln)

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"autopilotdesk/graphclient/emulator"
 )
 
 // startFlow begins a sign-in and stops at the provider's redirect back to the desk.
@@ -154,4 +156,48 @@ func (c *testClock) advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
+}
+
+func TestRenewalNetworkFailureKeepsTheSession(t *testing.T) {
+	clk := &testClock{t: time.Now()}
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_SESSION_IDLE_TIMEOUT": "3h"}, appOptions{Now: clk.now})
+	b := d.browser()
+	parse(t, d.signIn(b, "admin", "/"))
+	d.app.demo.srv.Close() // the identity provider (and Graph) become unreachable
+	clk.advance(2 * time.Hour)
+	resp, doc := d.get(b, "/")
+	if resp.Request.URL.Path != "/" || !strings.Contains(text(doc), "could not be renewed") {
+		t.Fatalf("landed on %s: %s", resp.Request.URL, text(doc))
+	}
+	if doc.Find(`form[action="/auth/signout"]`).Length() != 1 {
+		t.Errorf("the session ended on a network failure")
+	}
+}
+
+func TestSecondSubmitWhileTheFirstIsInFlight(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	form := formValues(t, parse(t, d.signIn(b, "admin", "/uploads/new")), `form[action="/uploads"]`)
+	d.app.demo.emu.SetFaults(emulator.Faults{LatencyMin: 400 * time.Millisecond, LatencyMax: 400 * time.Millisecond})
+	statuses := make(chan int, 2)
+	for i := 0; i < 2; i++ {
+		go func(delay time.Duration) {
+			time.Sleep(delay)
+			resp, _ := d.post(b, "/uploads", form)
+			statuses <- resp.StatusCode
+		}(time.Duration(i) * 100 * time.Millisecond)
+	}
+	got := []int{<-statuses, <-statuses}
+	if !(got[0] == http.StatusOK && got[1] == http.StatusConflict || got[0] == http.StatusConflict && got[1] == http.StatusOK) {
+		t.Errorf("statuses %v, want one result and one 'still sending'", got)
+	}
+	posts := 0
+	for _, r := range d.received() {
+		if r.Method == http.MethodPost {
+			posts++
+		}
+	}
+	if posts != 1 {
+		t.Errorf("Graph received %d creates", posts)
+	}
 }

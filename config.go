@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/web"
 	"autopilotdesk/web/identity"
 )
@@ -72,6 +73,7 @@ type config struct {
 	SessionLifetime time.Duration
 	AllowedGroups   []string
 	TrustedProxies  []*net.IPNet
+	EmulatorFaults  emulator.Faults // demo mode: AUTOPILOTDESK_EMULATOR_* fault injection
 	SignInLimit     web.Limit
 	CreateLimit     web.Limit
 	TLSCertFile     string
@@ -259,6 +261,11 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (confi
 		u.Path = ""
 		c.PublicURL = u
 	}
+	faults, err := emulator.FaultsFromEnv(getenv)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	c.EmulatorFaults = faults
 	if len(problems) > 0 {
 		return config{}, problems
 	}

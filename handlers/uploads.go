@@ -164,7 +164,7 @@ func newActivity(u *web.SessionUser, action string, ex *graphclient.Exchange, er
 		if ge, ok := graphclient.AsError(err); ok && ge.Kind == graphclient.KindOutcomeUnknown {
 			a.Outcome = outcomeUnknown
 		}
-		a.Summary = graphclient.Explain(err).Title
+		a.Summary = explain(err).Title
 	}
 	return a
 }
@@ -180,7 +180,7 @@ type activityDetail struct {
 func resultDetail(u *graphclient.Upload, ex *graphclient.Exchange, err error) activityDetail {
 	d := activityDetail{Upload: u, Exchange: ex, Support: graphclient.SupportFor(ex, err)}
 	if err != nil {
-		e := graphclient.Explain(err)
+		e := explain(err)
 		d.Explanation = &e
 	}
 	return d
@@ -195,7 +195,18 @@ func encodeDetail(d activityDetail) []byte {
 }
 
 func failureOf(ex *graphclient.Exchange, err error) *views.Failure {
-	return &views.Failure{Explanation: graphclient.Explain(err), Support: graphclient.SupportFor(ex, err), Exchange: ex}
+	return &views.Failure{Explanation: explain(err), Support: graphclient.SupportFor(ex, err), Exchange: ex}
+}
+
+// explain is graphclient.Explain plus the failures that happen before Graph is called.
+func explain(err error) graphclient.Explanation {
+	if errors.Is(err, web.ErrTokenUnavailable) {
+		return graphclient.Explanation{Title: "Your access could not be renewed just now",
+			What:     "Your access token expired and the desk could not reach the sign-in service to renew it. You are still signed in; nothing was sent to Microsoft Graph.",
+			NextStep: "Try again in a moment. If it keeps happening, the desk may have lost its network connection to Microsoft Entra.",
+			Action:   graphclient.ActionTryLater}
+	}
+	return graphclient.Explain(err)
 }
 
 // failureStatus is the status of a page that shows a Graph failure: Graph's own 4xx, 502 for

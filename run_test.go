@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// selfSigned writes a certificate and key for 127.0.0.1 and returns their paths.
+func selfSigned(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+	return certFile, keyFile
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// syncBuffer is written by the server goroutine and read by the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestRunServesTLSAndShutsDownGracefully(t *testing.T) {
+	cert, key := selfSigned(t)
+	addr := freeAddr(t)
+	ctx, stop := context.WithCancel(context.Background())
+	var out, logs syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--addr", addr}, envOf(map[string]string{
+			"AUTOPILOTDESK_DATA_DIR": t.TempDir(), "AUTOPILOTDESK_TLS_CERT_FILE": cert, "AUTOPILOTDESK_TLS_KEY_FILE": key,
+			"AUTOPILOTDESK_PUBLIC_URL": "https://" + addr,
+		}), &out, &logs)
+	}()
+	pool := x509.NewCertPool()
+	pemBytes, _ := os.ReadFile(cert)
+	pool.AppendCertsFromPEM(pemBytes)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	var resp *http.Response
+	var err error
+	for i := 0; i < 100; i++ {
+		if resp, err = client.Get("https://" + addr + "/auth/signin"); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("desk never answered: %v\n%s", err, logs.String())
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Strict-Transport-Security"), "max-age=") {
+		t.Errorf("TLS answer %d, HSTS %q", resp.StatusCode, resp.Header.Get("Strict-Transport-Security"))
+	}
+	if !strings.Contains(out.String(), "Open https://"+addr) {
+		t.Errorf("the URL to open was not printed:\n%s", out.String())
+	}
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the desk did not stop")
+	}
+	if !strings.Contains(out.String(), "stopped") {
+		t.Errorf("no stop message")
+	}
+}
+
+func TestRunReportsConfigurationProblems(t *testing.T) {
+	err := run(context.Background(), nil, envOf(map[string]string{"AUTOPILOTDESK_CLIENT_ID": "x", "AUTOPILOTDESK_EMULATOR_ERROR_RATE": "2"}), &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "AUTOPILOTDESK_TENANT_ID") || !strings.Contains(err.Error(), "AUTOPILOTDESK_EMULATOR_ERROR_RATE") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestEmulatorCommandServesGraphAndSignIn(t *testing.T) {
+	addr := freeAddr(t)
+	ctx, stop := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"emulator", "--addr", addr, "--client-secret", "s"}, envOf(nil), &out, &bytes.Buffer{}) }()
+	defer func() { stop(); <-done }()
+	var resp *http.Response
+	var err error
+	for i := 0; i < 100; i++ {
+		if resp, err = http.Get(fmt.Sprintf("http://%s/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentityUploads", addr)); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("request-id") == "" {
+		t.Errorf("anonymous Graph call: %d", resp.StatusCode)
+	}
+	if !strings.Contains(out.String(), "Identity issuer: http://"+addr) {
+		t.Errorf("issuer not printed:\n%s", out.String())
+	}
+	resp, err = http.Get("http://" + addr + "/5b7a1c2e-3f4d-4e6a-9b8c-0d1e2f3a4b5c/v2.0/.well-known/openid-configuration")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("discovery: %v", err)
+	}
+}
