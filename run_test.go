@@ -55,8 +55,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestRunServesTLSAndShutsDownGracefully(t *testing.T) {
 	cert, key := selfSigned(t)
@@ -118,7 +122,9 @@ func TestEmulatorCommandServesGraphAndSignIn(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	var out syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"emulator", "--addr", addr, "--client-secret", "s"}, envOf(nil), &out, &bytes.Buffer{}) }()
+	go func() {
+		done <- run(ctx, []string{"emulator", "--addr", addr, "--client-secret", "s"}, envOf(nil), &out, &bytes.Buffer{})
+	}()
 	defer func() { stop(); <-done }()
 	var resp *http.Response
 	var err error
