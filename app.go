@@ -43,6 +43,8 @@ type appOptions struct {
 	NewID func() string
 	// HTTPClient is used for calls to the identity provider (tests use loopback TLS clients).
 	HTTPClient *http.Client
+	// EmulatorPageSize overrides the demo emulator's page size (tests of paging).
+	EmulatorPageSize int
 }
 
 func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (a *app, err error) {
@@ -122,6 +124,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (a 
 		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell},
 		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: a.db, Keys: a.db, SignIn: auth, Now: o.Now, NewKey: web.RandomID, Log: log},
 		Activity: &handlers.Activity{Log: a.db},
+		Manage:   &handlers.ManageUploads{Graph: a.graph, Tokens: a.shell, Activity: a.db},
+		History:  &handlers.History{Log: a.db},
 		Limits:   handlers.Limits{Counter: a.db, SignIn: cfg.SignInLimit, Create: cfg.CreateLimit},
 	})
 	a.handler = a.shell.Echo
@@ -191,7 +195,7 @@ func startDemo(cfg config, log *slog.Logger, o appOptions) (*demoServices, error
 		ln.Close()
 		return nil, fmt.Errorf("demo identity provider: %w", err)
 	}
-	d.emu = emulator.New(emulator.Options{Verify: verifyWith(d.idp), Now: o.Now, NewID: o.NewID, Faults: cfg.EmulatorFaults})
+	d.emu = emulator.New(emulator.Options{Verify: verifyWith(d.idp), Now: o.Now, NewID: o.NewID, Faults: cfg.EmulatorFaults, PageSize: o.EmulatorPageSize})
 	d.srv = &http.Server{Handler: demoMux(d.idp, d.emu), ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go d.srv.Serve(ln)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient"
 	"autopilotdesk/views"
@@ -34,19 +35,9 @@ func (h *Home) Show(c echo.Context) error {
 	return web.Render(c, http.StatusOK, views.HomePage(web.PageFor(c, "Home", "home"), view))
 }
 
-// list reads the newest uploads; listing is idempotent, so a 401 gets one renewal and one retry.
+// list reads the newest uploads.
 func (h *Home) list(c echo.Context) (*graphclient.UploadPage, *graphclient.Exchange, error) {
-	ts, err := h.Tokens.TokenSource(c)
-	if err != nil {
-		return nil, nil, err
-	}
-	opts := graphclient.ListOptions{Top: recentUploads}
-	page, ex, err := h.Graph.ListUploads(c.Request().Context(), ts, opts)
-	if ge, ok := graphclient.AsError(err); ok && ge.Kind == graphclient.KindUnauthorized {
-		if ts, err = h.Tokens.RenewToken(c); err != nil {
-			return nil, ex, err
-		}
-		page, ex, err = h.Graph.ListUploads(c.Request().Context(), ts, opts)
-	}
-	return page, ex, err
+	return callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.UploadPage, *graphclient.Exchange, error) {
+		return h.Graph.ListUploads(c.Request().Context(), ts, graphclient.ListOptions{Top: recentUploads})
+	})
 }

@@ -12,6 +12,8 @@ type Features struct {
 	Home     *Home
 	Uploads  *Uploads
 	Activity *Activity
+	Manage   *ManageUploads
+	History  *History
 	Limits   Limits
 }
 
@@ -38,6 +40,12 @@ func Routes(shell *web.Shell, f Features) {
 	user := pages.Group("", web.RequireUser)
 	user.GET("/", f.Home.Show)
 	user.GET("/uploads/new", f.Uploads.New)
+	user.GET("/uploads", f.Manage.List)
+	user.GET("/uploads/:id", f.Manage.Show)
+	user.POST("/uploads/:id/status", f.Manage.SetStatus)
+	user.GET("/uploads/:id/delete", f.Manage.ConfirmDelete)
+	user.POST("/uploads/:id/delete", f.Manage.Delete)
+	user.GET("/activity", f.History.List)
 	user.GET("/activity/:id", f.Activity.Show)
 	user.POST("/auth/signout", f.Auth.SignOut)
 

@@ -97,24 +97,10 @@ func (h *Uploads) Create(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, activityURL(act.ID))
 }
 
-// create calls Graph; a 401 means Graph did not run the request, so after renewing the token it
-// is sent once more (never a loop).
 func (h *Uploads) create(c echo.Context, form uploadForm) (*graphclient.Upload, *graphclient.Exchange, error) {
-	ts, err := h.Tokens.TokenSource(c)
-	if err != nil {
-		return nil, nil, err
-	}
-	upload, ex, err := h.Graph.CreateUpload(c.Request().Context(), ts, form.newUpload())
-	if ge, ok := graphclient.AsError(err); ok && ge.Kind == graphclient.KindUnauthorized {
-		var renewed oauth2.TokenSource
-		if renewed, err = h.Tokens.RenewToken(c); err != nil {
-			return nil, ex, err
-		}
-		var again *graphclient.Exchange
-		upload, again, err = h.Graph.CreateUpload(c.Request().Context(), renewed, form.newUpload())
-		ex = mergeExchanges(ex, again)
-	}
-	return upload, ex, err
+	return callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.Upload, *graphclient.Exchange, error) {
+		return h.Graph.CreateUpload(c.Request().Context(), ts, form.newUpload())
+	})
 }
 
 // repeatedSubmit answers a second POST of the same form: nothing goes to Graph.

@@ -173,6 +173,7 @@ func (db *DB) GetActivity(ctx context.Context, tenantID, id string) (*Activity, 
 // ActivityFilter selects a tenant's activity; Before is the cursor ListActivity returned.
 type ActivityFilter struct {
 	TenantID, ObjectID, Action, Outcome string
+	ActorUPN                            string // matched without regard to case
 	Before                              string
 	Limit                               int
 }
@@ -189,6 +190,10 @@ func (db *DB) ListActivity(ctx context.Context, f ActivityFilter) ([]Activity, s
 			where = append(where, c.col+" = ?")
 			args = append(args, c.val)
 		}
+	}
+	if f.ActorUPN != "" {
+		where = append(where, "LOWER(actor_upn) = LOWER(?)")
+		args = append(args, f.ActorUPN)
 	}
 	if f.Before != "" {
 		atStr, id, ok := strings.Cut(f.Before, "_")

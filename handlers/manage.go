@@ -1,0 +1,164 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
+
+	"autopilotdesk/graphclient"
+	"autopilotdesk/views"
+	"autopilotdesk/web"
+)
+
+// UploadManager is the part of Graph the list and detail pages use.
+type UploadManager interface {
+	ListUploads(ctx context.Context, ts oauth2.TokenSource, opts graphclient.ListOptions) (*graphclient.UploadPage, *graphclient.Exchange, error)
+	GetUpload(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.Upload, *graphclient.Exchange, error)
+	UpdateUploadStatus(ctx context.Context, ts oauth2.TokenSource, id, status string) (*graphclient.Upload, *graphclient.Exchange, error)
+	DeleteUpload(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.Exchange, error)
+}
+
+// ManageUploads lists, shows, changes and deletes uploads.
+type ManageUploads struct {
+	Graph    UploadManager
+	Tokens   Tokens
+	Activity ActivityLog
+}
+
+// callGraph runs one Graph call with the user's token. Graph refuses with 401 before running
+// anything, so after one token renewal the call is sent once more (never a loop); both attempts
+// stay in the exchange.
+func callGraph[T any](c echo.Context, tokens Tokens, call func(oauth2.TokenSource) (T, *graphclient.Exchange, error)) (T, *graphclient.Exchange, error) {
+	var zero T
+	ts, err := tokens.TokenSource(c)
+	if err != nil {
+		return zero, nil, err
+	}
+	v, ex, err := call(ts)
+	if ge, ok := graphclient.AsError(err); ok && ge.Kind == graphclient.KindUnauthorized {
+		if ts, err = tokens.RenewToken(c); err != nil {
+			return zero, ex, err
+		}
+		var again *graphclient.Exchange
+		v, again, err = call(ts)
+		ex = mergeExchanges(ex, again)
+	}
+	return v, ex, err
+}
+
+// List is GET /uploads: a status filter, newest first, paged through Graph's nextLink.
+func (h *ManageUploads) List(c echo.Context) error {
+	status := c.QueryParam("status")
+	if status != "" && !uploadStatuses[status] {
+		status = ""
+	}
+	opts := graphclient.ListOptions{Status: status, NextLink: c.QueryParam("next")}
+	page, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.UploadPage, *graphclient.Exchange, error) {
+		return h.Graph.ListUploads(c.Request().Context(), ts, opts)
+	})
+	if errors.Is(err, web.ErrSessionEnded) {
+		return c.Redirect(http.StatusSeeOther, "/auth/signin?return_to="+url.QueryEscape(c.Request().URL.RequestURI()))
+	}
+	view := views.UploadList{Status: status}
+	if err != nil {
+		view.Failure = failureOf(ex, err)
+	} else {
+		view.Uploads = page.Uploads
+		if page.NextLink != "" {
+			q := url.Values{"next": {page.NextLink}}
+			if status != "" {
+				q.Set("status", status)
+			}
+			view.NextURL = "/uploads?" + q.Encode()
+		}
+	}
+	return web.Render(c, http.StatusOK, views.UploadListPage(web.PageFor(c, "Uploads", "uploads"), view))
+}
+
+// Show is GET /uploads/:id.
+func (h *ManageUploads) Show(c echo.Context) error {
+	id := c.Param("id")
+	if !isGUID(id) {
+		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
+	}
+	u, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.Upload, *graphclient.Exchange, error) {
+		return h.Graph.GetUpload(c.Request().Context(), ts, id)
+	})
+	if errors.Is(err, web.ErrSessionEnded) {
+		return c.Redirect(http.StatusSeeOther, "/auth/signin?return_to="+url.QueryEscape("/uploads/"+id))
+	}
+	view := views.UploadDetail{Upload: u, Exchange: ex, Support: graphclient.SupportFor(ex, err)}
+	status := http.StatusOK
+	if err != nil {
+		view.Failure = failureOf(ex, err)
+		status = failureStatus(err)
+	}
+	return web.Render(c, status, views.UploadDetailPage(web.PageFor(c, "Upload", "uploads"), view))
+}
+
+// SetStatus is POST /uploads/:id/status: PATCH, recorded, then the result page.
+func (h *ManageUploads) SetStatus(c echo.Context) error {
+	id, status := c.Param("id"), c.FormValue("status")
+	if !isGUID(id) {
+		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
+	}
+	if !uploadStatuses[status] {
+		return &web.PageError{Status: http.StatusUnprocessableEntity, Title: "Choose a status",
+			Message: "Choose one of the listed statuses: noUpload, pending, complete or error.", ActionURL: "/uploads/" + id, ActionText: "Back to the upload"}
+	}
+	u, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.Upload, *graphclient.Exchange, error) {
+		return h.Graph.UpdateUploadStatus(c.Request().Context(), ts, id, status)
+	})
+	if errors.Is(err, web.ErrSessionEnded) {
+		return c.Redirect(http.StatusSeeOther, "/auth/signin?return_to="+url.QueryEscape("/uploads/"+id))
+	}
+	act := newActivity(web.CurrentUser(c), "update-upload", ex, err)
+	act.Target = id
+	if err == nil {
+		act.Summary = fmt.Sprintf("Changed the status of upload %s to %s.", id, status)
+	}
+	act.Detail = encodeDetail(resultDetail(u, ex, err))
+	if err := h.Activity.RecordActivity(c.Request().Context(), act); err != nil {
+		return fmt.Errorf("record activity: %w", err)
+	}
+	return c.Redirect(http.StatusSeeOther, activityURL(act.ID))
+}
+
+// ConfirmDelete is GET /uploads/:id/delete: nothing is deleted without a second, deliberate step.
+func (h *ManageUploads) ConfirmDelete(c echo.Context) error {
+	id := c.Param("id")
+	if !isGUID(id) {
+		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
+	}
+	return web.Render(c, http.StatusOK, views.ConfirmDeletePage(web.PageFor(c, "Delete upload", "uploads"), id))
+}
+
+// Delete is POST /uploads/:id/delete.
+func (h *ManageUploads) Delete(c echo.Context) error {
+	id := c.Param("id")
+	if !isGUID(id) {
+		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
+	}
+	_, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (struct{}, *graphclient.Exchange, error) {
+		ex, err := h.Graph.DeleteUpload(c.Request().Context(), ts, id)
+		return struct{}{}, ex, err
+	})
+	if errors.Is(err, web.ErrSessionEnded) {
+		return c.Redirect(http.StatusSeeOther, "/auth/signin?return_to="+url.QueryEscape("/uploads/"+id))
+	}
+	act := newActivity(web.CurrentUser(c), "delete-upload", ex, err)
+	act.Target = id
+	if err == nil {
+		act.Summary = fmt.Sprintf("Deleted upload %s.", id)
+	}
+	act.Detail = encodeDetail(resultDetail(nil, ex, err))
+	if err := h.Activity.RecordActivity(c.Request().Context(), act); err != nil {
+		return fmt.Errorf("record activity: %w", err)
+	}
+	return c.Redirect(http.StatusSeeOther, activityURL(act.ID))
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/PuerkitoBio/goquery"
+)
+
+// createUpload submits the create form and returns the new upload's id.
+func (d *desk) createUpload(c *http.Client, status string) string {
+	d.t.Helper()
+	_, doc := d.get(c, "/uploads/new")
+	form := formValues(d.t, doc, `form[action="/uploads"]`)
+	form.Set("status", status)
+	resp, doc := d.post(c, "/uploads", form)
+	if !strings.HasPrefix(resp.Request.URL.Path, "/activity/") {
+		d.t.Fatalf("create failed: %s", text(doc))
+	}
+	return strings.TrimSpace(doc.Find(`[data-testid="upload-id"]`).Text())
+}
+
+func TestUploadsListFiltersAndPages(t *testing.T) {
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_CREATE": "off"}, appOptions{EmulatorPageSize: 2})
+	b := d.browser()
+	parse(t, d.signIn(b, "admin", "/"))
+	_, doc := d.get(b, "/uploads")
+	if doc.Find(`[data-testid="no-uploads"] a[href="/uploads/new"]`).Length() == 0 {
+		t.Errorf("empty list does not explain and link to create: %s", text(doc))
+	}
+	var ids []string
+	for _, s := range []string{"pending", "complete", "pending", "error", "pending"} {
+		ids = append(ids, d.createUpload(b, s))
+	}
+	_, doc = d.get(b, "/uploads")
+	rows := doc.Find(`[data-testid="uploads"] tbody tr`)
+	if rows.Length() != 2 || !strings.Contains(rows.First().Text(), ids[4]) {
+		t.Fatalf("first page: %d rows, newest first? %s", rows.Length(), rows.Text())
+	}
+	seen := map[string]bool{}
+	next, _ := doc.Find(`a[rel="next"]`).Attr("href")
+	doc.Find(`[data-testid="uploads"] code`).Each(func(_ int, s *goquery.Selection) { seen[s.Text()] = true })
+	for pages := 0; next != "" && pages < 5; pages++ {
+		_, doc = d.get(b, next)
+		doc.Find(`[data-testid="uploads"] code`).Each(func(_ int, s *goquery.Selection) { seen[s.Text()] = true })
+		next, _ = doc.Find(`a[rel="next"]`).Attr("href")
+	}
+	if len(seen) != 5 {
+		t.Errorf("paging showed %d of 5 uploads", len(seen))
+	}
+	_, doc = d.get(b, "/uploads?status=pending")
+	doc.Find(`[data-testid="uploads"] tbody tr`).Each(func(_ int, s *goquery.Selection) {
+		if !strings.Contains(s.Text(), "pending") {
+			t.Errorf("filtered list shows %s", s.Text())
+		}
+	})
+	// A paging link that points elsewhere is refused, not followed.
+	_, doc = d.get(b, "/uploads?next="+url.QueryEscape("https://evil.example/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentityUploads?$skiptoken=2"))
+	if doc.Find(`[data-testid="failure"]`).Length() == 0 {
+		t.Errorf("foreign paging link accepted")
+	}
+}
+
+func TestUploadDetailChangeStatusAndDelete(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	parse(t, d.signIn(b, "admin", "/"))
+	id := d.createUpload(b, "pending")
+	_, doc := d.get(b, "/uploads/"+id)
+	if strings.TrimSpace(doc.Find(`[data-testid="upload-status"]`).Text()) != "pending" || doc.Find(`[data-testid="exchange"]`).Length() == 0 {
+		t.Fatalf("detail page: %s", text(doc))
+	}
+	form := formValues(t, doc, `form[action="/uploads/`+id+`/status"]`)
+	form.Set("status", "complete")
+	resp, doc := d.post(b, "/uploads/"+id+"/status", form)
+	if !strings.HasPrefix(resp.Request.URL.Path, "/activity/") || !strings.Contains(doc.Find(`[data-testid="request"]`).Text(), "PATCH ") {
+		t.Fatalf("status change: %s", text(doc))
+	}
+	if strings.TrimSpace(doc.Find(`[data-testid="upload-status"]`).Text()) != "complete" {
+		t.Errorf("status not changed")
+	}
+	// Delete needs the confirmation page's POST.
+	_, doc = d.get(b, "/uploads/"+id+"/delete")
+	confirm := formValues(t, doc, `form[action="/uploads/`+id+`/delete"]`)
+	noToken := url.Values{}
+	if resp, _ := d.post(b, "/uploads/"+id+"/delete", noToken); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("delete without CSRF token: %d", resp.StatusCode)
+	}
+	resp, doc = d.post(b, "/uploads/"+id+"/delete", confirm)
+	if !strings.Contains(doc.Find(`[data-testid="response"]`).Text(), "204 No Content") {
+		t.Errorf("delete result: %s", text(doc))
+	}
+	resp, doc = d.get(b, "/uploads/"+id)
+	if resp.StatusCode != http.StatusNotFound || doc.Find(`[data-testid="failure"]`).Length() == 0 {
+		t.Errorf("deleted upload still shown: %d", resp.StatusCode)
+	}
+	for _, bad := range []string{"/uploads/not-a-guid", "/uploads/..%2F..%2Fme", "/uploads/8d639524-9524-8d63-2495-638d2495638d%2F..%2Fx"} {
+		if resp, _ := d.get(b, bad); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: %d", bad, resp.StatusCode)
+		}
+	}
+}
+
+func TestActivityHistory(t *testing.T) {
+	d := startDesk(t, nil)
+	admin, reader := d.browser(), d.browser()
+	parse(t, d.signIn(admin, "admin", "/"))
+	parse(t, d.signIn(reader, "reader", "/"))
+	d.createUpload(admin, "pending")
+	_, doc := d.get(reader, "/uploads/new")
+	d.post(reader, "/uploads", formValues(t, doc, `form[action="/uploads"]`))
+
+	_, doc = d.get(admin, "/activity")
+	rows := doc.Find(`[data-testid="activity"] tbody tr`)
+	if rows.Length() != 2 || !strings.Contains(rows.First().Text(), "MeganB") {
+		t.Fatalf("team history: %s", rows.Text())
+	}
+	_, doc = d.get(admin, "/activity?mine=1")
+	if n := doc.Find(`[data-testid="activity"] tbody tr`).Length(); n != 1 {
+		t.Errorf("my activity shows %d entries", n)
+	}
+	_, doc = d.get(admin, "/activity?outcome=failure")
+	if rows := doc.Find(`[data-testid="activity"] tbody tr`); rows.Length() != 1 || !strings.Contains(rows.Text(), "MeganB") {
+		t.Errorf("failure filter: %s", rows.Text())
+	}
+	_, doc = d.get(admin, "/activity?person=meganb@contoso.example")
+	if n := doc.Find(`[data-testid="activity"] tbody tr`).Length(); n != 1 {
+		t.Errorf("person filter: %d", n)
+	}
+	link, _ := doc.Find(`[data-testid="activity"] tbody tr a`).Attr("href")
+	resp, doc := d.get(admin, link)
+	if resp.StatusCode != http.StatusOK || doc.Find(`[data-testid="failure"]`).Length() == 0 {
+		t.Errorf("entry link: %d", resp.StatusCode)
+	}
+	if resp, _ := d.get(admin, "/activity?before=garbage"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("bad cursor: %d", resp.StatusCode)
+	}
+}
