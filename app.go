@@ -35,6 +35,8 @@ type app struct {
 	graph   *graphclient.Client
 	demo    *demoServices // nil outside demo mode
 	handler http.Handler
+	now     func() time.Time
+	health  *web.Health
 }
 
 // appOptions are the seams tests and screenshots use: a fixed clock and fixed ids.
@@ -45,6 +47,8 @@ type appOptions struct {
 	HTTPClient *http.Client
 	// EmulatorPageSize overrides the demo emulator's page size (tests of paging).
 	EmulatorPageSize int
+	// ImportDelays override how long demo imports stay unknown and pending.
+	ImportDelays emulator.ImportDelays
 }
 
 func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (a *app, err error) {
@@ -54,7 +58,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (a 
 	if o.NewID == nil {
 		o.NewID = func() string { return uuid.NewString() }
 	}
-	a = &app{cfg: cfg, log: log}
+	a = &app{cfg: cfg, log: log, now: o.Now}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -116,6 +120,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (a 
 	a.shell = web.New(web.Options{
 		Logger: log, Assets: assets, Sessions: sessions, Refresher: refresher{provider},
 		Demo: cfg.Demo, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, Now: o.Now,
+		UploadLimit: 48<<20 + 64<<10, UploadPaths: []string{"/devices/import"},
 	})
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: cfg.PublicURL.String(),
 		AllowedGroups: cfg.AllowedGroups, Demo: cfg.Demo, Log: log}
@@ -128,6 +133,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (a 
 		History:  &handlers.History{Log: a.db},
 		Limits:   handlers.Limits{Counter: a.db, SignIn: cfg.SignInLimit, Create: cfg.CreateLimit},
 	})
+	a.health = web.NewHealth(a.db)
+	a.health.Routes(a.shell.Echo)
 	a.handler = a.shell.Echo
 	return a, nil
 }
@@ -155,6 +162,9 @@ func (a *app) sweep(ctx context.Context, every time.Duration) {
 				a.log.Warn("sweep expired state", "error", err.Error())
 			} else if n > 0 {
 				a.log.Debug("swept expired sessions", "count", n)
+			}
+			if _, err := a.db.PurgeActivity(ctx, a.now().Add(-a.cfg.ActivityRetention)); err != nil {
+				a.log.Warn("purge old activity", "error", err.Error())
 			}
 		}
 	}
@@ -195,7 +205,8 @@ func startDemo(cfg config, log *slog.Logger, o appOptions) (*demoServices, error
 		ln.Close()
 		return nil, fmt.Errorf("demo identity provider: %w", err)
 	}
-	d.emu = emulator.New(emulator.Options{Verify: verifyWith(d.idp), Now: o.Now, NewID: o.NewID, Faults: cfg.EmulatorFaults, PageSize: o.EmulatorPageSize})
+	d.emu = emulator.New(emulator.Options{Verify: verifyWith(d.idp), Now: o.Now, NewID: o.NewID, Faults: cfg.EmulatorFaults, PageSize: o.EmulatorPageSize,
+		OtherTenantSerials: demoOtherTenantSerials, ImportDelays: o.ImportDelays})
 	d.srv = &http.Server{Handler: demoMux(d.idp, d.emu), ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go d.srv.Serve(ln)
@@ -203,6 +214,9 @@ func startDemo(cfg config, log *slog.Logger, o appOptions) (*demoServices, error
 }
 
 func (d *demoServices) Close() { d.srv.Close() }
+
+// demoOtherTenantSerials are serials the demo tenant's Graph reports as registered elsewhere (808).
+var demoOtherTenantSerials = []string{"CZC808OTHER", "5CG808OTHER"}
 
 // demoMux serves the emulator under Graph's version prefixes and the identity provider elsewhere.
 func demoMux(idp http.Handler, emu http.Handler) http.Handler {
@@ -276,7 +290,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		mode = "demo (emulated Microsoft Graph, demo sign-in)"
 	}
 	fmt.Fprintf(stdout, "Autopilot Desk is running in %s mode.\nOpen %s in your browser. Press Ctrl-C to stop.\n", mode, cfg.PublicURL)
-	err = web.Serve(ctx, ln, a.handler, tlsConfig, 10*time.Second, log)
+	err = web.Serve(ctx, ln, a.handler, tlsConfig, 10*time.Second, log, a.health.Drain)
 	fmt.Fprintln(stdout, "Autopilot Desk stopped.")
 	return err
 }
@@ -324,5 +338,5 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	fmt.Fprintf(stdout, "Graph emulator:  %s/v1.0 (and %s/beta)\nIdentity issuer: %s\nTenant id:       %s\nClient id:       %s\nClient secret:   %s\n",
 		base, base, idp.IssuerURL(), demoidp.DemoTenantID, *clientID, *clientSecret)
-	return web.Serve(ctx, ln, demoMux(idp, emu), nil, 5*time.Second, log)
+	return web.Serve(ctx, ln, demoMux(idp, emu), nil, 5*time.Second, log, nil)
 }

@@ -41,6 +41,7 @@ var settings = []setting{
 	{env: "AUTOPILOTDESK_DATABASE_URL", flag: "database-url", help: "postgres://... to keep state in PostgreSQL instead of SQLite", secret: true},
 	{env: "AUTOPILOTDESK_SESSION_IDLE_TIMEOUT", flag: "session-idle-timeout", def: "15m", help: "sign out after this long without a request"},
 	{env: "AUTOPILOTDESK_SESSION_LIFETIME", flag: "session-lifetime", def: "8h", help: "sign out this long after sign-in, however active"},
+	{env: "AUTOPILOTDESK_ACTIVITY_RETENTION", flag: "activity-retention", def: "2160h", help: "how long the activity history is kept (2160h is 90 days)"},
 	{env: "AUTOPILOTDESK_ALLOWED_GROUPS", flag: "allowed-groups", help: "comma-separated group object ids; when set only their members may use the desk"},
 	{env: "AUTOPILOTDESK_TRUSTED_PROXIES", flag: "trusted-proxies", help: "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-* headers are believed"},
 	{env: "AUTOPILOTDESK_RATE_LIMIT_SIGNIN", flag: "rate-limit-signin", def: "20/1m", help: "sign-in starts and callbacks allowed per client IP and per user in a window (off to disable)"},
@@ -53,33 +54,34 @@ var settings = []setting{
 
 // config is the desk's configuration, read once at start.
 type config struct {
-	Addr            string
-	PublicURL       *url.URL
-	Demo            bool
-	TenantID        string
-	ClientID        string
-	ClientSecret    string
-	ClientCertFile  string
-	ClientKeyFile   string
-	Cloud           identity.Cloud
-	IssuerURL       string
-	GraphURL        string
-	Scopes          []string
-	GraphVersion    string
-	GraphTimeout    time.Duration
-	DataDir         string
-	DatabaseURL     string
-	IdleTimeout     time.Duration
-	SessionLifetime time.Duration
-	AllowedGroups   []string
-	TrustedProxies  []*net.IPNet
-	EmulatorFaults  emulator.Faults // demo mode: AUTOPILOTDESK_EMULATOR_* fault injection
-	SignInLimit     web.Limit
-	CreateLimit     web.Limit
-	TLSCertFile     string
-	TLSKeyFile      string
-	LogLevel        string
-	LogFormat       string
+	Addr              string
+	PublicURL         *url.URL
+	Demo              bool
+	TenantID          string
+	ClientID          string
+	ClientSecret      string
+	ClientCertFile    string
+	ClientKeyFile     string
+	Cloud             identity.Cloud
+	IssuerURL         string
+	GraphURL          string
+	Scopes            []string
+	GraphVersion      string
+	GraphTimeout      time.Duration
+	DataDir           string
+	DatabaseURL       string
+	IdleTimeout       time.Duration
+	SessionLifetime   time.Duration
+	ActivityRetention time.Duration
+	AllowedGroups     []string
+	TrustedProxies    []*net.IPNet
+	EmulatorFaults    emulator.Faults // demo mode: AUTOPILOTDESK_EMULATOR_* fault injection
+	SignInLimit       web.Limit
+	CreateLimit       web.Limit
+	TLSCertFile       string
+	TLSKeyFile        string
+	LogLevel          string
+	LogFormat         string
 }
 
 // errHelp is returned when --help was asked for; the usage has been printed.
@@ -158,6 +160,7 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (confi
 		{"AUTOPILOTDESK_GRAPH_TIMEOUT", &c.GraphTimeout},
 		{"AUTOPILOTDESK_SESSION_IDLE_TIMEOUT", &c.IdleTimeout},
 		{"AUTOPILOTDESK_SESSION_LIFETIME", &c.SessionLifetime},
+		{"AUTOPILOTDESK_ACTIVITY_RETENTION", &c.ActivityRetention},
 	}
 	for _, d := range durations {
 		v, err := time.ParseDuration(raw[d.key])

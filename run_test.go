@@ -149,3 +149,36 @@ func TestEmulatorCommandServesGraphAndSignIn(t *testing.T) {
 		t.Errorf("discovery: %v", err)
 	}
 }
+
+func TestHealthAndReadiness(t *testing.T) {
+	d := startDesk(t, nil)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := d.srv.Client().Get(d.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Set-Cookie") != "" {
+			t.Errorf("%s: %d, cookie %q", path, resp.StatusCode, resp.Header.Get("Set-Cookie"))
+		}
+	}
+	d.app.health.Drain()
+	if resp, _ := d.srv.Client().Get(d.srv.URL + "/readyz"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("readiness while draining: %d", resp.StatusCode)
+	}
+	d.app.db.Close()
+	if resp, _ := d.srv.Client().Get(d.srv.URL + "/healthz"); resp.StatusCode != http.StatusOK {
+		t.Errorf("liveness with the database gone: %d", resp.StatusCode)
+	}
+}
+
+func TestStateDatabaseLostMidRequestIs503(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	parse(t, d.signIn(b, "admin", "/"))
+	d.app.db.Close()
+	resp, doc := d.get(b, "/uploads/new")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(text(doc), "briefly unavailable") || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("%d: %s", resp.StatusCode, text(doc))
+	}
+}

@@ -160,10 +160,11 @@ func invalidID(what, id string) error {
 
 // call is one logical Graph operation: attempts with the retry policy, all captured.
 type call struct {
-	op     string
-	method string
-	url    string
-	body   []byte
+	op        string
+	method    string
+	url       string
+	body      []byte
+	sensitive bool // bodies carry hardware hashes: the captured exchange keeps only their ends
 }
 
 // do runs a call under the client's deadline and retry policy, decoding a 2xx JSON body into out.
@@ -288,6 +289,9 @@ func (c *Client) attempt(ctx context.Context, ts oauth2.TokenSource, cl call, wa
 	start := c.cfg.Now()
 	crid := c.cfg.NewRequestID()
 	a := Attempt{Method: cl.method, URL: cl.url, RequestHeader: http.Header{}, RequestBody: cl.body, Start: start, WaitBefore: waited}
+	if cl.sensitive {
+		a.RequestBody = redactHashes(cl.body)
+	}
 	a.RequestHeader.Set("Authorization", "Bearer <redacted>")
 	a.RequestHeader.Set("Accept", "application/json")
 	a.RequestHeader.Set("client-request-id", crid)
@@ -327,6 +331,9 @@ func (c *Client) attempt(ctx context.Context, ts oauth2.TokenSource, cl call, wa
 	a.Proto, a.StatusCode, a.Status = resp.Proto, resp.StatusCode, resp.Status
 	a.ResponseHeader = keepHeaders(resp.Header)
 	a.ResponseBody = displayBody(resp.Header.Get("Content-Type"), raw, c.cfg.MaxBody)
+	if cl.sensitive {
+		a.ResponseBody = redactHashes(a.ResponseBody)
+	}
 	if rerr != nil {
 		return a, resp, raw, &Error{Kind: KindBadResponse, StatusCode: resp.StatusCode, Message: "Graph's answer was cut off before it was complete.", Cause: rerr, Version: c.cfg.Version}
 	}
@@ -418,4 +425,44 @@ func truncate(s string, n int) string {
 func jsonBody(v any) []byte {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	return b
+}
+
+// redactHashes replaces every "hardwareIdentifier" value in a JSON body with its ends, so an
+// exchange kept for display never holds a whole hardware hash.
+func redactHashes(body []byte) []byte {
+	var v any
+	if len(body) == 0 || json.Unmarshal(body, &v) != nil {
+		return body
+	}
+	var walk func(any)
+	walk = func(x any) {
+		switch t := x.(type) {
+		case map[string]any:
+			for k, val := range t {
+				if s, ok := val.(string); ok && k == "hardwareIdentifier" {
+					t[k] = TruncateHash(s)
+					continue
+				}
+				walk(val)
+			}
+		case []any:
+			for _, val := range t {
+				walk(val)
+			}
+		}
+	}
+	walk(v)
+	out, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+// TruncateHash shows a hardware hash by its ends only: "abcd…wxyz".
+func TruncateHash(h string) string {
+	if len(h) <= 12 {
+		return h
+	}
+	return h[:4] + "…" + h[len(h)-4:]
 }

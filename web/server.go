@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +30,8 @@ type Options struct {
 	PublicURL      *url.URL     // where browsers reach the desk; its origin is the only one accepted on POSTs
 	TrustedProxies []*net.IPNet // peers whose X-Forwarded-For / X-Forwarded-Proto are believed
 	FormLimit      int64        // request body limit for forms, bytes
+	UploadLimit    int64        // body limit of the paths in UploadPaths (CSV uploads)
+	UploadPaths    []string
 	Now            func() time.Time
 	NewRequestID   func() string
 }
@@ -84,7 +87,7 @@ func New(o Options) *Shell {
 		func(next echo.HandlerFunc) echo.HandlerFunc {
 			return func(c echo.Context) error { c.Set(pageBaseKey, base); return next(c) }
 		},
-		limitBody(o.FormLimit),
+		limitBody(o.FormLimit, o.UploadLimit, o.UploadPaths),
 	)
 	// Static files and the favicon need no session.
 	e.GET(static.Prefix+"*", echo.WrapHandler(o.Assets))
@@ -138,11 +141,16 @@ func (s *Shell) securityHeaders(trusted []*net.IPNet) echo.MiddlewareFunc {
 	}
 }
 
-// limitBody refuses bodies larger than limit with 413 (Content-Length checked up front, the rest while reading).
-func limitBody(limit int64) echo.MiddlewareFunc {
+// limitBody refuses bodies larger than the limit with 413 (Content-Length checked up front, the
+// rest while reading); upload paths get their own, larger limit.
+func limitBody(formLimit, uploadLimit int64, uploadPaths []string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
+			limit := formLimit
+			if uploadLimit > 0 && slices.Contains(uploadPaths, r.URL.Path) {
+				limit = uploadLimit
+			}
 			if r.ContentLength > limit {
 				return errTooLarge
 			}
@@ -155,8 +163,8 @@ func limitBody(limit int64) echo.MiddlewareFunc {
 var errTooLarge = &PageError{
 	Status:   http.StatusRequestEntityTooLarge,
 	Title:    "That was too much to send",
-	Message:  "The form you sent is larger than the desk accepts, so nothing was sent to Microsoft Graph.",
-	NextStep: "Go back, shorten the values and try again.",
+	Message:  "What you sent is larger than the desk accepts, so nothing was sent to Microsoft Graph.",
+	NextStep: "Go back, shorten the values (or split the file) and try again.",
 }
 
 func (s *Shell) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
@@ -279,8 +287,9 @@ func (s *Shell) pageErrorOf(err error) *PageError {
 // ServerTimeouts are the http.Server limits the desk runs with.
 var ServerTimeouts = struct{ ReadHeader, Read, Write, Idle time.Duration }{5 * time.Second, 15 * time.Second, 30 * time.Second, 120 * time.Second}
 
-// Serve runs handler on ln until ctx ends, then shuts down gracefully within drain.
-func Serve(ctx context.Context, ln net.Listener, handler http.Handler, tlsConfig *tls.Config, drain time.Duration, log *slog.Logger) error {
+// Serve runs handler on ln until ctx ends, then shuts down gracefully: beforeShutdown (readiness
+// off) first, then in-flight requests finish within drain.
+func Serve(ctx context.Context, ln net.Listener, handler http.Handler, tlsConfig *tls.Config, drain time.Duration, log *slog.Logger, beforeShutdown func()) error {
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: ServerTimeouts.ReadHeader,
@@ -303,6 +312,9 @@ func Serve(ctx context.Context, ln net.Listener, handler http.Handler, tlsConfig
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	}
+	if beforeShutdown != nil {
+		beforeShutdown()
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()

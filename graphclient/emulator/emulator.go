@@ -42,6 +42,10 @@ type Options struct {
 	NewID    func() string
 	PageSize int
 	Faults   Faults
+	// OtherTenantSerials are serials registered in another tenant (imports answer 808).
+	OtherTenantSerials []string
+	ImportDelays       ImportDelays  // default 2 s unknown, 3 s pending
+	SyncDuration       time.Duration // how long a sync runs (default 30 s)
 }
 
 // ReceivedRequest is a request as the emulator saw it (tests assert on what the desk sent).
@@ -63,8 +67,10 @@ type Emulator struct {
 }
 
 type tenant struct {
-	uploads map[string]*upload
-	seq     int
+	uploads  map[string]*upload
+	devices  map[string]*device
+	seq      int
+	lastSync time.Time
 }
 
 type upload struct {
@@ -72,6 +78,7 @@ type upload struct {
 	CreatedDateTimeUtc string
 	Status             string
 	seq                int
+	devices            []string // ids of its contained deviceIdentities
 }
 
 const maxReceived = 1000
@@ -86,6 +93,12 @@ func New(o Options) *Emulator {
 	}
 	if o.PageSize <= 0 {
 		o.PageSize = 100
+	}
+	if o.ImportDelays == (ImportDelays{}) {
+		o.ImportDelays = ImportDelays{Unknown: 2 * time.Second, Pending: 3 * time.Second}
+	}
+	if o.SyncDuration <= 0 {
+		o.SyncDuration = 30 * time.Second
 	}
 	e := &Emulator{opts: o, tenants: map[string]*tenant{}, faults: o.Faults}
 	return e
@@ -118,7 +131,7 @@ func (e *Emulator) SeedUpload(tenantID, id, created, status string) {
 func (e *Emulator) tenant(id string) *tenant {
 	t := e.tenants[id]
 	if t == nil {
-		t = &tenant{uploads: map[string]*upload{}}
+		t = &tenant{uploads: map[string]*upload{}, devices: map[string]*device{}}
 		e.tenants[id] = t
 	}
 	return t
@@ -232,6 +245,14 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		e.uploads(a, r, p, version, segs[2:], body)
+	case devicesSegment:
+		e.devices(a, r, p, version, segs[2:], body)
+	case "windowsAutopilotSettings":
+		if len(segs) == 3 && segs[2] == "sync" {
+			e.sync(a, r, p)
+			return
+		}
+		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", lastSegment(segs)))
 	default:
 		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", segs[1]))
 	}
@@ -308,6 +329,8 @@ func (e *Emulator) uploads(a answer, r *http.Request, p Principal, version strin
 		e.oneUpload(a, r, p, segs[0], body, ctxBase)
 	case len(segs) == 1:
 		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Invalid key '%s'.", truncate(segs[0], 40)))
+	case len(segs) >= 2 && guidRE.MatchString(segs[0]) && segs[1] == "deviceIdentities":
+		e.uploadDevices(a, r, p, segs[0], segs[2:], body, ctxBase)
 	default:
 		a.fail(http.StatusBadRequest, "No method match route template", "No OData route exists that match template ~/singleton/navigation/key/navigation with http verb "+r.Method+" for request /DeviceEnrollmentFE/StatelessDeviceEnrollmentFEService/deviceManagement/"+uploadsSegment+".")
 	}

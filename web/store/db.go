@@ -1,6 +1,6 @@
 // Package store is the desk's state database: sessions, sign-in flows, one-time form keys,
-// rate-limit counters and the activity history. One schema on two engines: an embedded SQLite
-// file by default, PostgreSQL when several replicas share state.
+// rate-limit counters, the activity history and import jobs. One schema on two engines: an
+// embedded SQLite file by default, PostgreSQL when several replicas share state.
 package store
 
 import (
@@ -16,31 +16,40 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	_ "modernc.org/sqlite"             // registers "sqlite"
 )
 
-// ErrNotFound means no such row (or it expired, or was used).
+// ErrNotFound means no such row, or one that expired or was already used.
 var ErrNotFound = errors.New("store: not found")
 
 // Options configure Open.
 type Options struct {
-	DataDir          string
-	DatabaseURL      string // postgres://... selects PostgreSQL
+	DataDir          string // SQLite: the directory of autopilotdesk.db (default "data")
+	DatabaseURL      string // postgres:// or postgresql:// selects PostgreSQL
 	Now              func() time.Time
-	MaxOpenConns     int
-	StatementTimeout time.Duration
+	MaxOpenConns     int           // default 16 on PostgreSQL, 4 on SQLite
+	StatementTimeout time.Duration // default 5s
+	// StartupWait bounds how long Open keeps retrying an unreachable PostgreSQL server
+	// (default 30s), so replicas that start before their database do not crash-loop.
+	StartupWait time.Duration
 }
 
 // DB is the state database.
 type DB struct {
-	sql      *sql.DB
-	driver   string
-	now      func() time.Time
-	stmtTime time.Duration
+	sql         *sql.DB
+	driver      string
+	now         func() time.Time
+	stmtTimeout time.Duration
 }
 
-// Open connects, applies migrations and returns the database.
+const (
+	driverSQLite   = "sqlite"
+	driverPostgres = "postgres"
+)
+
+// Open connects, applies pending migrations and returns the database.
 func Open(ctx context.Context, o Options) (*DB, error) {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -48,13 +57,15 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 	if o.StatementTimeout <= 0 {
 		o.StatementTimeout = 5 * time.Second
 	}
-	db := &DB{now: o.Now, stmtTime: o.StatementTimeout}
+	if o.StartupWait <= 0 {
+		o.StartupWait = 30 * time.Second
+	}
+	db := &DB{now: func() time.Time { return o.Now().UTC() }, stmtTimeout: o.StatementTimeout}
 	var err error
-	if strings.HasPrefix(o.DatabaseURL, "postgres://") || strings.HasPrefix(o.DatabaseURL, "postgresql://") {
-		db.driver = "postgres"
-		db.sql, err = sql.Open("pgx", o.DatabaseURL)
-		if err != nil {
-			return nil, err
+	if isPostgresURL(o.DatabaseURL) {
+		db.driver = driverPostgres
+		if db.sql, err = sql.Open("pgx", o.DatabaseURL); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
 		}
 		conns := o.MaxOpenConns
 		if conns <= 0 {
@@ -62,8 +73,13 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		}
 		db.sql.SetMaxOpenConns(conns)
 		db.sql.SetMaxIdleConns(conns)
+		db.sql.SetConnMaxLifetime(30 * time.Minute) // follow a fail-over to a new primary
+		if err := db.waitForServer(ctx, o.StartupWait); err != nil {
+			db.sql.Close()
+			return nil, err
+		}
 	} else {
-		db.driver = "sqlite"
+		db.driver = driverSQLite
 		dir := o.DataDir
 		if dir == "" {
 			dir = "data"
@@ -71,14 +87,21 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("store: data directory: %w", err)
 		}
+		// busy_timeout comes first so that the switch to WAL also waits for other processes.
+		// _txlock=immediate: a transaction takes the write lock at BEGIN, so concurrent
+		// writers queue on busy_timeout instead of failing when they upgrade a read lock.
 		dsn := "file:" + filepath.Join(dir, "autopilotdesk.db") +
-			"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-		db.sql, err = sql.Open("sqlite", dsn)
-		if err != nil {
-			return nil, err
+			"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		if db.sql, err = sql.Open("sqlite", dsn); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
 		}
-		db.sql.SetMaxOpenConns(max(o.MaxOpenConns, 4))
-		db.sql.SetMaxIdleConns(4)
+		// SQLite has one writer at a time; a few connections serve concurrent readers in WAL mode.
+		conns := o.MaxOpenConns
+		if conns <= 0 {
+			conns = 4
+		}
+		db.sql.SetMaxOpenConns(conns)
+		db.sql.SetMaxIdleConns(conns) // each connection carries its pragmas: keep them
 	}
 	db.sql.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.migrate(ctx); err != nil {
@@ -88,30 +111,72 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 	return db, nil
 }
 
+func isPostgresURL(u string) bool {
+	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
+}
+
+// waitForServer pings with exponential backoff until the server answers, the wait is over, or
+// the server refuses for a reason waiting cannot fix (wrong password, no such database).
+func (db *DB) waitForServer(ctx context.Context, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	delay := 50 * time.Millisecond
+	for {
+		err := db.Ping(ctx)
+		if err == nil {
+			return nil
+		}
+		if !transientConnectError(err) {
+			return fmt.Errorf("store: connect to PostgreSQL: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("store: PostgreSQL did not answer within %s: %w", wait, err)
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 2*time.Second)
+	}
+}
+
+func transientConnectError(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "57P03", "53300": // cannot_connect_now (starting up), too_many_connections
+			return true
+		}
+		return false
+	}
+	return true
+}
+
 // Close closes the database.
 func (db *DB) Close() error { return db.sql.Close() }
 
 // Driver is "sqlite" or "postgres".
 func (db *DB) Driver() string { return db.driver }
 
-// Ping checks the database answers.
+// Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, db.stmtTime)
+	ctx, cancel := context.WithTimeout(ctx, db.stmtTimeout)
 	defer cancel()
 	return db.sql.PingContext(ctx)
 }
 
-// q rewrites ? placeholders for PostgreSQL.
-func (db *DB) q(query string) string {
-	if db.driver != "postgres" {
+// rebind turns ? placeholders into PostgreSQL's $1, $2, ...; the queries of this package never
+// contain a literal question mark.
+func (db *DB) rebind(query string) string {
+	if db.driver != driverPostgres {
 		return query
 	}
 	var b strings.Builder
+	b.Grow(len(query) + 16)
 	n := 0
 	for _, r := range query {
 		if r == '?' {
 			n++
-			b.WriteString("$" + strconv.Itoa(n))
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
 			continue
 		}
 		b.WriteRune(r)
@@ -120,127 +185,70 @@ func (db *DB) q(query string) string {
 }
 
 func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, db.stmtTime)
+	ctx, cancel := context.WithTimeout(ctx, db.stmtTimeout)
 	defer cancel()
-	return db.sql.ExecContext(ctx, db.q(query), args...)
+	return db.sql.ExecContext(ctx, db.rebind(query), args...)
+}
+
+// execCount runs a statement and returns how many rows it changed.
+func (db *DB) execCount(ctx context.Context, query string, args ...any) (int, error) {
+	res, err := db.exec(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }
 
 // queryRow runs a single-row query and scans it under the statement timeout.
 func (db *DB) queryRow(ctx context.Context, query string, args []any, dest ...any) error {
-	ctx, cancel := context.WithTimeout(ctx, db.stmtTime)
+	ctx, cancel := context.WithTimeout(ctx, db.stmtTimeout)
 	defer cancel()
-	err := db.sql.QueryRowContext(ctx, db.q(query), args...).Scan(dest...)
+	err := db.sql.QueryRowContext(ctx, db.rebind(query), args...).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}
 	return err
 }
 
-func ms(t time.Time) int64 { return t.UTC().UnixMilli() }
+// queryAll runs a query under the statement timeout and scans every row with scanRow.
+func (db *DB) queryAll(ctx context.Context, query string, args []any, scanRow func(scan func(...any) error) error) error {
+	ctx, cancel := context.WithTimeout(ctx, db.stmtTimeout)
+	defer cancel()
+	rows, err := db.sql.QueryContext(ctx, db.rebind(query), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scanRow(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Times are stored as Unix milliseconds (UTC by definition) so both engines compare and order
+// them the same way.
+func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
 
-// hashID keeps only a hash of secret identifiers (session ids) in the database.
+// nullableMS keeps "no time" apart from the Unix epoch.
+func nullableMS(t time.Time) sql.NullInt64 {
+	return sql.NullInt64{Int64: ms(t), Valid: !t.IsZero()}
+}
+
+func fromNullableMS(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMS(v.Int64)
+}
+
+// hashID keeps only a hash of bearer-like identifiers (session ids, flow ids, form keys) in the
+// database, so a leaked copy of it cannot be replayed as a cookie.
 func hashID(id string) string {
 	sum := sha256.Sum256([]byte(id))
 	return hex.EncodeToString(sum[:])
-}
-
-// migrations are applied in order and recorded; never edit one that has shipped.
-var migrations = []string{
-	`CREATE TABLE sessions (
-		id_hash TEXT PRIMARY KEY,
-		user_key TEXT NOT NULL DEFAULT '',
-		data {{blob}} NOT NULL,
-		created_at BIGINT NOT NULL,
-		last_seen_at BIGINT NOT NULL,
-		expires_at BIGINT NOT NULL
-	);
-	CREATE INDEX sessions_user ON sessions (user_key);
-	CREATE TABLE flows (
-		id_hash TEXT PRIMARY KEY,
-		state TEXT NOT NULL, nonce TEXT NOT NULL, verifier TEXT NOT NULL, return_to TEXT NOT NULL,
-		data {{blob}},
-		created_at BIGINT NOT NULL
-	);
-	CREATE TABLE form_keys (
-		key_hash TEXT PRIMARY KEY,
-		session_hash TEXT NOT NULL,
-		state TEXT NOT NULL,
-		result_ref TEXT NOT NULL DEFAULT '',
-		expires_at BIGINT NOT NULL
-	);
-	CREATE TABLE rate_counters (
-		bucket TEXT NOT NULL,
-		window_start BIGINT NOT NULL,
-		count INTEGER NOT NULL,
-		PRIMARY KEY (bucket, window_start)
-	);
-	CREATE TABLE activity (
-		id TEXT PRIMARY KEY,
-		at BIGINT NOT NULL,
-		tenant_id TEXT NOT NULL, object_id TEXT NOT NULL, actor_name TEXT NOT NULL, actor_upn TEXT NOT NULL,
-		action TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL, summary TEXT NOT NULL,
-		status_code INTEGER NOT NULL, request_id TEXT NOT NULL, client_request_id TEXT NOT NULL,
-		detail {{blob}}
-	);
-	CREATE INDEX activity_tenant_at ON activity (tenant_id, at DESC, id DESC);`,
-}
-
-func (db *DB) migrate(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	conn, err := db.sql.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("store: connect: %w", err)
-	}
-	defer conn.Close()
-	if db.driver == "postgres" {
-		// Several replicas may start at once: one migrates, the others wait.
-		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(4242014)`); err != nil {
-			return fmt.Errorf("store: migration lock: %w", err)
-		}
-		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(4242014)`)
-	}
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("store: migrations table: %w", err)
-	}
-	var current int
-	if err := conn.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return fmt.Errorf("store: read schema version: %w", err)
-	}
-	blob := "BLOB"
-	if db.driver == "postgres" {
-		blob = "BYTEA"
-	}
-	for i := current; i < len(migrations); i++ {
-		tx, err := conn.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		for _, stmt := range strings.Split(strings.ReplaceAll(migrations[i], "{{blob}}", blob), ";") {
-			if strings.TrimSpace(stmt) == "" {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				tx.Rollback()
-				return fmt.Errorf("store: migration %d: %w", i+1, err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), i+1, ms(db.now())); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("store: record migration %d: %w", i+1, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// SchemaVersion is the number of migrations applied.
-func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
-	var v int
-	err := db.queryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`, nil, &v)
-	return v, err
 }

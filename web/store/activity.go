@@ -1,0 +1,179 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrInvalidCursor means a paging cursor that ListActivity did not hand out.
+var ErrInvalidCursor = errors.New("store: invalid paging cursor")
+
+// Activity is one recorded action of a person on the tenant.
+type Activity struct {
+	ID                                      string // GUID
+	At                                      time.Time
+	TenantID, ObjectID, ActorName, ActorUPN string
+	Action                                  string // create-upload, update-upload, delete-upload, import, sync
+	Target                                  string
+	Outcome                                 string // success, failure, outcome-unknown, in-progress
+	Summary                                 string
+	StatusCode                              int
+	RequestID, ClientRequestID              string
+	Detail                                  []byte // opaque JSON owned by the caller
+}
+
+// newGUID returns a random (version 4) GUID.
+func newGUID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails: crypto/rand crashes the program rather than return weak bytes
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// RecordActivity stores an activity, assigning its ID and At when empty. At is kept to the
+// millisecond, as stored.
+func (db *DB) RecordActivity(ctx context.Context, a *Activity) error {
+	if a.TenantID == "" {
+		return errors.New("store: record activity: empty tenant")
+	}
+	if a.ID == "" {
+		a.ID = newGUID()
+	}
+	if a.At.IsZero() {
+		a.At = db.now()
+	}
+	a.At = fromMS(ms(a.At))
+	_, err := db.exec(ctx, `INSERT INTO activity (`+activityColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, ms(a.At), a.TenantID, a.ObjectID, a.ActorName, a.ActorUPN, a.Action, a.Target, a.Outcome, a.Summary,
+		a.StatusCode, a.RequestID, a.ClientRequestID, a.Detail)
+	if err != nil {
+		return fmt.Errorf("store: record activity: %w", err)
+	}
+	return nil
+}
+
+// UpdateActivity rewrites what an activity says (its outcome once known, say); its ID, tenant
+// and time stay as recorded.
+func (db *DB) UpdateActivity(ctx context.Context, a *Activity) error {
+	n, err := db.execCount(ctx, `UPDATE activity SET object_id = ?, actor_name = ?, actor_upn = ?, action = ?, target = ?, outcome = ?,
+		summary = ?, status_code = ?, request_id = ?, client_request_id = ?, detail = ? WHERE tenant_id = ? AND id = ?`,
+		a.ObjectID, a.ActorName, a.ActorUPN, a.Action, a.Target, a.Outcome, a.Summary, a.StatusCode, a.RequestID, a.ClientRequestID, a.Detail,
+		a.TenantID, a.ID)
+	if err != nil {
+		return fmt.Errorf("store: update activity: %w", err)
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+const activityColumns = `id, at, tenant_id, object_id, actor_name, actor_upn, action, target, outcome, summary, status_code, request_id, client_request_id, detail`
+
+func scanActivity(scan func(...any) error) (Activity, error) {
+	var a Activity
+	var at int64
+	err := scan(&a.ID, &at, &a.TenantID, &a.ObjectID, &a.ActorName, &a.ActorUPN, &a.Action, &a.Target, &a.Outcome, &a.Summary,
+		&a.StatusCode, &a.RequestID, &a.ClientRequestID, &a.Detail)
+	a.At = fromMS(at)
+	return a, err
+}
+
+// GetActivity reads one activity of a tenant; another tenant's activity is ErrNotFound.
+func (db *DB) GetActivity(ctx context.Context, tenantID, id string) (*Activity, error) {
+	var a Activity
+	err := db.queryAll(ctx, `SELECT `+activityColumns+` FROM activity WHERE tenant_id = ? AND id = ?`, []any{tenantID, id},
+		func(scan func(...any) error) (err error) {
+			a, err = scanActivity(scan)
+			return err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("store: get activity: %w", err)
+	}
+	if a.ID == "" {
+		return nil, ErrNotFound
+	}
+	return &a, nil
+}
+
+// ActivityFilter selects a tenant's activity. Empty fields other than TenantID match all;
+// Before is a cursor that ListActivity returned; Limit defaults to 50 and is at most 200.
+type ActivityFilter struct {
+	TenantID                  string
+	ObjectID, Action, Outcome string
+	ActorUPN                  string // matched without regard to case
+	Before                    string
+	Limit                     int
+}
+
+// ListActivity lists a tenant's activity newest first, with keyset paging: next is the cursor
+// of the following page, empty on the last one.
+func (db *DB) ListActivity(ctx context.Context, f ActivityFilter) (page []Activity, next string, err error) {
+	if f.TenantID == "" {
+		return nil, "", errors.New("store: list activity: empty tenant")
+	}
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	f.Limit = min(f.Limit, 200)
+	where := []string{"tenant_id = ?"}
+	args := []any{f.TenantID}
+	for _, c := range []struct{ column, value string }{{"object_id", f.ObjectID}, {"action", f.Action}, {"outcome", f.Outcome}} {
+		if c.value != "" {
+			where = append(where, c.column+" = ?")
+			args = append(args, c.value)
+		}
+	}
+	if f.ActorUPN != "" {
+		where = append(where, "LOWER(actor_upn) = LOWER(?)")
+		args = append(args, f.ActorUPN)
+	}
+	if f.Before != "" {
+		at, id, err := parseCursor(f.Before)
+		if err != nil {
+			return nil, "", err
+		}
+		where = append(where, "(at < ? OR (at = ? AND id < ?))")
+		args = append(args, at, at, id)
+	}
+	args = append(args, f.Limit+1)
+	err = db.queryAll(ctx, `SELECT `+activityColumns+` FROM activity WHERE `+strings.Join(where, " AND ")+` ORDER BY at DESC, id DESC LIMIT ?`, args,
+		func(scan func(...any) error) error {
+			a, err := scanActivity(scan)
+			page = append(page, a)
+			return err
+		})
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list activity: %w", err)
+	}
+	if len(page) > f.Limit {
+		page = page[:f.Limit]
+		last := page[len(page)-1]
+		next = strconv.FormatInt(ms(last.At), 10) + "_" + last.ID
+	}
+	return page, next, nil
+}
+
+func parseCursor(c string) (at int64, id string, err error) {
+	atText, id, ok := strings.Cut(c, "_")
+	at, perr := strconv.ParseInt(atText, 10, 64)
+	if !ok || perr != nil || id == "" {
+		return 0, "", ErrInvalidCursor
+	}
+	return at, id, nil
+}
+
+// PurgeActivity deletes activity older than a time (retention) and says how many.
+func (db *DB) PurgeActivity(ctx context.Context, olderThan time.Time) (int, error) {
+	n, err := db.execCount(ctx, `DELETE FROM activity WHERE at < ?`, ms(olderThan))
+	if err != nil {
+		return 0, fmt.Errorf("store: purge activity: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,45 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// maxFlowAge caps a sign-in flow's life whatever a caller asks for.
+const maxFlowAge = 10 * time.Minute
+
+// FlowRecord is a sign-in in progress, bound to the browser that started it. Only a hash of ID
+// is stored.
+type FlowRecord struct {
+	ID, State, Nonce, Verifier, ReturnTo string
+	CreatedAt                            time.Time
+	Data                                 []byte // form values to restore after sign-in
+}
+
+// PutFlow stores a flow; CreatedAt defaults to now.
+func (db *DB) PutFlow(ctx context.Context, f FlowRecord) error {
+	if f.CreatedAt.IsZero() {
+		f.CreatedAt = db.now()
+	}
+	_, err := db.exec(ctx, `INSERT INTO flows (id_hash, state, nonce, verifier, return_to, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		hashID(f.ID), f.State, f.Nonce, f.Verifier, f.ReturnTo, f.Data, ms(f.CreatedAt))
+	return err
+}
+
+// TakeFlow removes and returns the flow in one statement, so a replayed callback finds nothing.
+// A missing, used, or expired flow (older than maxAge, and never older than 10 minutes) is
+// ErrNotFound.
+func (db *DB) TakeFlow(ctx context.Context, id string, maxAge time.Duration) (FlowRecord, error) {
+	f := FlowRecord{ID: id}
+	var created int64
+	err := db.queryRow(ctx, `DELETE FROM flows WHERE id_hash = ? RETURNING state, nonce, verifier, return_to, data, created_at`,
+		[]any{hashID(id)}, &f.State, &f.Nonce, &f.Verifier, &f.ReturnTo, &f.Data, &created)
+	if err != nil {
+		return FlowRecord{}, err
+	}
+	f.CreatedAt = fromMS(created)
+	if db.now().Sub(f.CreatedAt) > min(maxAge, maxFlowAge) {
+		return FlowRecord{}, ErrNotFound
+	}
+	return f, nil
+}

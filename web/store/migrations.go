@@ -1,0 +1,137 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// migrations are applied in order and recorded in schema_migrations; a migration that has
+// shipped is never edited, only followed by another. {{blob}} is BLOB on SQLite, BYTEA on
+// PostgreSQL.
+var migrations = [][]string{
+	1: {
+		`CREATE TABLE sessions (
+			id_hash TEXT PRIMARY KEY,
+			user_key TEXT NOT NULL DEFAULT '',
+			data {{blob}} NOT NULL,
+			created_at BIGINT NOT NULL,
+			last_seen_at BIGINT NOT NULL,
+			expires_at BIGINT NOT NULL
+		)`,
+		`CREATE INDEX sessions_user ON sessions (user_key)`,
+		`CREATE TABLE flows (
+			id_hash TEXT PRIMARY KEY,
+			state TEXT NOT NULL, nonce TEXT NOT NULL, verifier TEXT NOT NULL, return_to TEXT NOT NULL,
+			data {{blob}},
+			created_at BIGINT NOT NULL
+		)`,
+		`CREATE TABLE form_keys (
+			key_hash TEXT PRIMARY KEY,
+			session_hash TEXT NOT NULL,
+			state TEXT NOT NULL,
+			result_ref TEXT NOT NULL DEFAULT '',
+			expires_at BIGINT NOT NULL
+		)`,
+		`CREATE TABLE rate_counters (
+			bucket TEXT NOT NULL,
+			window_start BIGINT NOT NULL,
+			count INTEGER NOT NULL,
+			PRIMARY KEY (bucket, window_start)
+		)`,
+		`CREATE TABLE activity (
+			id TEXT PRIMARY KEY,
+			at BIGINT NOT NULL,
+			tenant_id TEXT NOT NULL, object_id TEXT NOT NULL, actor_name TEXT NOT NULL, actor_upn TEXT NOT NULL,
+			action TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL, summary TEXT NOT NULL,
+			status_code INTEGER NOT NULL, request_id TEXT NOT NULL, client_request_id TEXT NOT NULL,
+			detail {{blob}}
+		)`,
+		`CREATE INDEX activity_tenant_at ON activity (tenant_id, at DESC, id DESC)`,
+	},
+	2: {
+		`ALTER TABLE sessions RENAME COLUMN expires_at TO absolute_expires_at`,
+		`CREATE INDEX sessions_last_seen ON sessions (last_seen_at)`,
+		`CREATE INDEX flows_created ON flows (created_at)`,
+		`CREATE INDEX form_keys_expires ON form_keys (expires_at)`,
+		// Counters are short-lived: recreated with their own end so windows of any length sweep correctly.
+		`DROP TABLE rate_counters`,
+		`CREATE TABLE rate_counters (
+			bucket TEXT NOT NULL,
+			window_start BIGINT NOT NULL,
+			window_end BIGINT NOT NULL,
+			count INTEGER NOT NULL,
+			PRIMARY KEY (bucket, window_start, window_end)
+		)`,
+		`CREATE INDEX rate_counters_end ON rate_counters (window_end)`,
+		`CREATE INDEX activity_at ON activity (at)`,
+		`CREATE INDEX activity_tenant_object_at ON activity (tenant_id, object_id, at DESC, id DESC)`,
+		`CREATE TABLE import_jobs (
+			id TEXT PRIMARY KEY,
+			tenant_id TEXT NOT NULL, object_id TEXT NOT NULL, actor_upn TEXT NOT NULL,
+			created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+			state TEXT NOT NULL,
+			batches INTEGER NOT NULL,
+			payload {{blob}},
+			next_poll_at BIGINT
+		)`,
+		`CREATE INDEX import_jobs_tenant_created ON import_jobs (tenant_id, created_at DESC, id DESC)`,
+	},
+}
+
+// migrationLockKey names the PostgreSQL advisory lock that serialises replicas starting at once.
+const migrationLockKey = 0x4170_4465_736b // "ApDesk"
+
+// migrate applies pending migrations in one transaction. On PostgreSQL an advisory lock makes
+// a second process wait and then find nothing to do; on SQLite the immediate transaction's
+// write lock does the same.
+func (db *DB) migrate(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin migrations: %w", err)
+	}
+	defer tx.Rollback()
+	if db.driver == driverPostgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey); err != nil {
+			return fmt.Errorf("store: migration lock: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("store: migrations table: %w", err)
+	}
+	var current int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("store: read schema version: %w", err)
+	}
+	latest := len(migrations) - 1
+	if current > latest {
+		return fmt.Errorf("store: the database schema is at version %d, newer than this build knows (%d): run the newer release", current, latest)
+	}
+	blob := "BLOB"
+	if db.driver == driverPostgres {
+		blob = "BYTEA"
+	}
+	for version := current + 1; version <= latest; version++ {
+		for _, stmt := range migrations[version] {
+			if _, err := tx.ExecContext(ctx, strings.ReplaceAll(stmt, "{{blob}}", blob)); err != nil {
+				return fmt.Errorf("store: migration %d: %w", version, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, db.rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), version, ms(db.now())); err != nil {
+			return fmt.Errorf("store: record migration %d: %w", version, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit migrations: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) schemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := db.queryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`, nil, &v)
+	return v, err
+}

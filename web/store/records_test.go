@@ -1,0 +1,396 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestFlowsAreSingleUseAndExpire(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+		ctx := context.Background()
+		put := func(id string) {
+			t.Helper()
+			f := FlowRecord{ID: id, State: "state-" + id, Nonce: "n", Verifier: "v", ReturnTo: "/uploads/new", Data: []byte(`{"status":"pending"}`)}
+			if err := db.PutFlow(ctx, f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		put("flow-1")
+		clk.advance(time.Minute)
+		got, err := db.TakeFlow(ctx, "flow-1", 10*time.Minute)
+		if err != nil || got.State != "state-flow-1" || got.Nonce != "n" || got.Verifier != "v" || got.ReturnTo != "/uploads/new" ||
+			string(got.Data) != `{"status":"pending"}` || !got.CreatedAt.Equal(clk.now().Add(-time.Minute)) {
+			t.Fatalf("take: %+v %v", got, err)
+		}
+		if _, err := db.TakeFlow(ctx, "flow-1", 10*time.Minute); !errors.Is(err, ErrNotFound) {
+			t.Errorf("replayed: %v", err)
+		}
+		if _, err := db.TakeFlow(ctx, "never-started", 10*time.Minute); !errors.Is(err, ErrNotFound) {
+			t.Errorf("unknown: %v", err)
+		}
+
+		put("flow-2")
+		clk.advance(5*time.Minute + time.Millisecond)
+		if _, err := db.TakeFlow(ctx, "flow-2", 5*time.Minute); !errors.Is(err, ErrNotFound) {
+			t.Errorf("expired flow taken: %v", err)
+		}
+		put("flow-3")
+		clk.advance(10*time.Minute + time.Millisecond)
+		if _, err := db.TakeFlow(ctx, "flow-3", time.Hour); !errors.Is(err, ErrNotFound) {
+			t.Errorf("a flow lived past 10 minutes: %v", err)
+		}
+	})
+}
+
+func TestFlowTakenOnceUnderConcurrency(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+		ctx := context.Background()
+		if err := db.PutFlow(ctx, FlowRecord{ID: "flow", State: "s", Nonce: "n", Verifier: "v", ReturnTo: "/"}); err != nil {
+			t.Fatal(err)
+		}
+		var taken atomic.Int32
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Go(func() {
+				_, err := db.TakeFlow(ctx, "flow", 10*time.Minute)
+				switch {
+				case err == nil:
+					taken.Add(1)
+				case !errors.Is(err, ErrNotFound):
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if taken.Load() != 1 {
+			t.Errorf("taken %d times", taken.Load())
+		}
+	})
+}
+
+func TestFormKeyClaimedExactlyOnce(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+		ctx := context.Background()
+		if err := db.IssueFormKey(ctx, "key", "session-a", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if ok, state, _, err := db.ClaimFormKey(ctx, "key", "session-b"); ok || state != "" || err != nil {
+			t.Fatalf("another session's claim: %v %q %v", ok, state, err)
+		}
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() {
+				ok, state, _, err := db.ClaimFormKey(ctx, "key", "session-a")
+				if err != nil {
+					t.Error(err)
+				}
+				if state != FormKeyInProgress {
+					t.Errorf("state seen by a claim: %q", state)
+				}
+				if ok {
+					wins.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Fatalf("%d of 20 concurrent claims won, want 1", wins.Load())
+		}
+		if err := db.CompleteFormKey(ctx, "key", "activity-1"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, state, ref, _ := db.ClaimFormKey(ctx, "key", "session-a"); ok || state != FormKeyDone || ref != "activity-1" {
+			t.Errorf("claim when done: %v %q %q", ok, state, ref)
+		}
+		if err := db.CompleteFormKey(ctx, "unclaimed", "x"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("completed a key nobody claimed: %v", err)
+		}
+	})
+}
+
+func TestFormKeyReleaseAndExpiry(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+		ctx := context.Background()
+		db.IssueFormKey(ctx, "k", "s", time.Hour)
+		if ok, _, _, _ := db.ClaimFormKey(ctx, "k", "s"); !ok {
+			t.Fatal("first claim lost")
+		}
+		if err := db.ReleaseFormKey(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _, _, _ := db.ClaimFormKey(ctx, "k", "s"); !ok {
+			t.Error("a released key cannot be claimed again")
+		}
+		db.CompleteFormKey(ctx, "k", "ref")
+		db.ReleaseFormKey(ctx, "k")
+		if _, state, _, _ := db.ClaimFormKey(ctx, "k", "s"); state != FormKeyDone {
+			t.Errorf("release reopened a finished key: %q", state)
+		}
+
+		db.IssueFormKey(ctx, "old", "s", time.Minute)
+		clk.advance(time.Minute)
+		if ok, state, _, _ := db.ClaimFormKey(ctx, "old", "s"); ok || state != "" {
+			t.Errorf("expired key: claimed=%v state=%q", ok, state)
+		}
+		if ok, _, _, err := db.ClaimFormKey(ctx, "", ""); ok || err != nil {
+			t.Errorf("empty key: %v %v", ok, err)
+		}
+		if err := db.IssueFormKey(ctx, "k2", "", time.Minute); err == nil {
+			t.Error("issued a key bound to no session")
+		}
+	})
+}
+
+func TestRateLimitCountsPerBucketAndWindow(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+		ctx := context.Background()
+		clk.advance(10 * time.Second) // 12:00:10, inside the 12:00 minute
+		for i := range 3 {
+			if ok, retry, err := db.Allow(ctx, "create:ip:192.0.2.1", 3, time.Minute); !ok || retry != 0 || err != nil {
+				t.Fatalf("call %d refused: %v %v", i+1, retry, err)
+			}
+		}
+		clk.advance(5 * time.Second)
+		ok, retry, err := db.Allow(ctx, "create:ip:192.0.2.1", 3, time.Minute)
+		if ok || retry != 45*time.Second || err != nil {
+			t.Errorf("fourth call: ok=%v retryAfter=%s err=%v", ok, retry, err)
+		}
+		if ok, _, _ := db.Allow(ctx, "create:ip:192.0.2.2", 3, time.Minute); !ok {
+			t.Error("another bucket was refused")
+		}
+		if ok, _, _ := db.Allow(ctx, "create:ip:192.0.2.1", 3, time.Hour); !ok {
+			t.Error("a window of another length shares the count")
+		}
+		clk.advance(45 * time.Second) // 12:01:00
+		if ok, _, _ := db.Allow(ctx, "create:ip:192.0.2.1", 3, time.Minute); !ok {
+			t.Error("refused in a new window")
+		}
+		if _, _, err := db.Allow(ctx, "b", 1, 0); err == nil {
+			t.Error("accepted a zero window")
+		}
+	})
+}
+
+func TestRateLimitSharedUnderConcurrency(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+		var allowed atomic.Int32
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() {
+				ok, _, err := db.Allow(context.Background(), "signin:user:t:o", 5, time.Minute)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					allowed.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if allowed.Load() != 5 {
+			t.Errorf("%d of 20 allowed, want 5", allowed.Load())
+		}
+	})
+}
+
+func TestActivityRecordGetUpdate(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+		ctx := context.Background()
+		clk.advance(1500 * time.Microsecond)
+		a := &Activity{TenantID: "t1", ObjectID: "o1", ActorName: "Adele Vance", ActorUPN: "adele@contoso.example", Action: "create-upload",
+			Target: "uploads", Outcome: "in-progress", Summary: "Creating an upload"}
+		if err := db.RecordActivity(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if !isGUID(a.ID) || !a.At.Equal(clk.now().Truncate(time.Millisecond)) || a.At.Location() != time.UTC {
+			t.Errorf("assigned id %q at %s", a.ID, a.At)
+		}
+		a.Outcome, a.StatusCode, a.RequestID, a.ClientRequestID = "success", 201, "req-1", "client-1"
+		a.Target, a.Summary, a.Detail = "8d639524-9524-8d63-2495-638d2495638d", "Created an upload", []byte(`{"status":201}`)
+		if err := db.UpdateActivity(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.GetActivity(ctx, "t1", a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprintf("%+v", *got) != fmt.Sprintf("%+v", *a) {
+			t.Errorf("read back\n %+v\nwant\n %+v", *got, *a)
+		}
+		if _, err := db.GetActivity(ctx, "t2", a.ID); !errors.Is(err, ErrNotFound) {
+			t.Errorf("another tenant read it: %v", err)
+		}
+		other := *a
+		other.TenantID, other.Outcome = "t2", "failure"
+		if err := db.UpdateActivity(ctx, &other); !errors.Is(err, ErrNotFound) {
+			t.Errorf("another tenant updated it: %v", err)
+		}
+		if err := db.RecordActivity(ctx, &Activity{Action: "sync"}); err == nil {
+			t.Error("recorded an activity of no tenant")
+		}
+	})
+}
+
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if r != '-' {
+				return false
+			}
+		case !('0' <= r && r <= '9' || 'a' <= r && r <= 'f'):
+			return false
+		}
+	}
+	return s[14] == '4'
+}
+
+func TestActivityListFiltersPagesAndPurges(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+		ctx := context.Background()
+		// 7 entries in tenant t1, the last three at the same instant to exercise the id tie-break.
+		var want []string
+		for i := range 7 {
+			if i < 5 {
+				clk.advance(time.Second)
+			}
+			a := &Activity{TenantID: "t1", ObjectID: []string{"adele", "bob"}[i%2], Action: "create-upload",
+				Outcome: []string{"success", "failure"}[i%2], Summary: fmt.Sprint(i)}
+			if err := db.RecordActivity(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, a.ID)
+		}
+		if err := db.RecordActivity(ctx, &Activity{TenantID: "t2", ObjectID: "adele", Action: "create-upload", Outcome: "success"}); err != nil {
+			t.Fatal(err)
+		}
+
+		var seen []Activity
+		cursor, pages := "", 0
+		for {
+			page, next, err := db.ListActivity(ctx, ActivityFilter{TenantID: "t1", Limit: 3, Before: cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen, cursor, pages = append(seen, page...), next, pages+1
+			if next == "" {
+				break
+			}
+		}
+		if pages != 3 || len(seen) != 7 {
+			t.Fatalf("%d entries in %d pages, want 7 in 3", len(seen), pages)
+		}
+		ids := map[string]bool{}
+		for i, a := range seen {
+			if a.TenantID != "t1" {
+				t.Errorf("listed tenant %s's activity", a.TenantID)
+			}
+			if i > 0 && (a.At.After(seen[i-1].At) || a.At.Equal(seen[i-1].At) && a.ID > seen[i-1].ID) {
+				t.Errorf("not newest first at %d", i)
+			}
+			ids[a.ID] = true
+		}
+		for _, id := range want {
+			if !ids[id] {
+				t.Errorf("paging skipped %s", id)
+			}
+		}
+
+		for _, c := range []struct {
+			f    ActivityFilter
+			want int
+		}{
+			{ActivityFilter{TenantID: "t1", Outcome: "failure"}, 3},
+			{ActivityFilter{TenantID: "t1", ObjectID: "adele"}, 4},
+			{ActivityFilter{TenantID: "t1", ObjectID: "adele", Outcome: "failure"}, 0},
+			{ActivityFilter{TenantID: "t1", Action: "sync"}, 0},
+			{ActivityFilter{TenantID: "t2"}, 1},
+		} {
+			if got, _, err := db.ListActivity(ctx, c.f); err != nil || len(got) != c.want {
+				t.Errorf("%+v: %d entries, %v; want %d", c.f, len(got), err, c.want)
+			}
+		}
+		if _, _, err := db.ListActivity(ctx, ActivityFilter{}); err == nil {
+			t.Error("listed without a tenant")
+		}
+		for _, bad := range []string{"x", "12_", "_id", "abc_def"} {
+			if _, _, err := db.ListActivity(ctx, ActivityFilter{TenantID: "t1", Before: bad}); !errors.Is(err, ErrInvalidCursor) {
+				t.Errorf("cursor %q: %v", bad, err)
+			}
+		}
+
+		// Entries at 12:00:01 and 12:00:02 are older than 12:00:03.
+		n, err := db.PurgeActivity(ctx, time.Date(2026, 11, 28, 12, 0, 3, 0, time.UTC))
+		if err != nil || n != 2 {
+			t.Errorf("purged %d, %v; want 2", n, err)
+		}
+		if left, _, _ := db.ListActivity(ctx, ActivityFilter{TenantID: "t1"}); len(left) != 5 {
+			t.Errorf("%d left after purge", len(left))
+		}
+	})
+}
+
+func TestImportJobs(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+		ctx := context.Background()
+		job := &ImportJob{TenantID: "t1", ObjectID: "adele", ActorUPN: "adele@contoso.example", State: "submitting", Batches: 2,
+			Payload: []byte(`{"devices":[{"serial":"SN1","hash":"T0FCQ0Q="}]}`)}
+		if err := db.CreateImportJob(ctx, job); err != nil {
+			t.Fatal(err)
+		}
+		if !isGUID(job.ID) || !job.CreatedAt.Equal(clk.now()) || !job.UpdatedAt.Equal(job.CreatedAt) {
+			t.Errorf("created %+v", job)
+		}
+		got, err := db.GetImportJob(ctx, "t1", job.ID)
+		if err != nil || fmt.Sprintf("%+v", *got) != fmt.Sprintf("%+v", *job) {
+			t.Fatalf("read back %+v, %v\nwant %+v", got, err, job)
+		}
+		if !got.NextPollAt.IsZero() {
+			t.Errorf("next poll %s, want none", got.NextPollAt)
+		}
+
+		clk.advance(time.Minute)
+		job.State, job.Payload, job.NextPollAt = "done", []byte(`{"devices":[{"serial":"SN1"}]}`), clk.now().Add(30*time.Second)
+		if err := db.UpdateImportJob(ctx, job); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = db.GetImportJob(ctx, "t1", job.ID)
+		if got.State != "done" || string(got.Payload) != `{"devices":[{"serial":"SN1"}]}` || !got.UpdatedAt.Equal(clk.now()) ||
+			!got.NextPollAt.Equal(clk.now().Add(30*time.Second)) || !got.CreatedAt.Equal(job.CreatedAt) {
+			t.Errorf("after update: %+v", got)
+		}
+
+		if _, err := db.GetImportJob(ctx, "t2", job.ID); !errors.Is(err, ErrNotFound) {
+			t.Errorf("another tenant read it: %v", err)
+		}
+		foreign := *job
+		foreign.TenantID = "t2"
+		if err := db.UpdateImportJob(ctx, &foreign); !errors.Is(err, ErrNotFound) {
+			t.Errorf("another tenant updated it: %v", err)
+		}
+
+		clk.advance(time.Minute)
+		newer := &ImportJob{TenantID: "t1", State: "polling"}
+		db.CreateImportJob(ctx, newer)
+		db.CreateImportJob(ctx, &ImportJob{TenantID: "t2", State: "polling"})
+		list, err := db.ListImportJobs(ctx, "t1", 10)
+		if err != nil || len(list) != 2 || list[0].ID != newer.ID || list[1].ID != job.ID {
+			t.Errorf("list: %+v, %v", list, err)
+		}
+		if list, _ := db.ListImportJobs(ctx, "t1", 1); len(list) != 1 {
+			t.Errorf("limit 1 gave %d", len(list))
+		}
+		if err := db.CreateImportJob(ctx, &ImportJob{State: "submitting"}); err == nil {
+			t.Error("created a job of no tenant")
+		}
+	})
+}
