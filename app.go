@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient"
@@ -37,6 +38,19 @@ type app struct {
 	handler http.Handler
 	now     func() time.Time
 	health  *web.Health
+	metrics *web.Metrics
+}
+
+// observeGraph logs every Graph attempt with the ids a support ticket needs, and counts it.
+func (a *app) observeGraph(r graphclient.CallRecord) {
+	level := slog.LevelInfo
+	if r.Err != nil {
+		level = slog.LevelWarn
+	}
+	a.log.Log(context.Background(), level, "graph call", "operation", r.Operation, "method", r.Method, "status", r.Status,
+		"attempt", r.Attempt, "duration_ms", float64(r.Duration.Microseconds())/1000,
+		"client_request_id", r.ClientRequestID, "request_id", r.ReqID, "outcome_unknown", r.OutcomeUnknown)
+	a.metrics.GraphCall(r.Operation, r.Status, r.Duration, r.Attempt, r.OutcomeUnknown)
 }
 
 // appOptions are the seams tests and screenshots use: a fixed clock and fixed ids.
@@ -107,7 +121,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (a 
 	if err != nil {
 		return nil, fmt.Errorf("identity provider %s: %w", idCfg.IssuerURL, err)
 	}
-	a.graph, err = graphclient.New(graphclient.Config{Root: graphRoot, Version: cfg.GraphVersion, Timeout: cfg.GraphTimeout, Now: o.Now})
+	a.metrics = web.NewMetrics(func(ctx context.Context) (int, error) { return a.db.CountActiveSessions(ctx, cfg.IdleTimeout) })
+	a.graph, err = graphclient.New(graphclient.Config{Root: graphRoot, Version: cfg.GraphVersion, Timeout: cfg.GraphTimeout, Now: o.Now,
+		Observer: a.observeGraph})
 	if err != nil {
 		return nil, fmt.Errorf("graph client: %w", err)
 	}
@@ -120,10 +136,10 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (a 
 	a.shell = web.New(web.Options{
 		Logger: log, Assets: assets, Sessions: sessions, Refresher: refresher{provider},
 		Demo: cfg.Demo, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, Now: o.Now,
-		UploadLimit: 48<<20 + 64<<10, UploadPaths: []string{"/devices/import"},
+		UploadLimit: 48<<20 + 64<<10, UploadPaths: []string{"/devices/import"}, Metrics: a.metrics,
 	})
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: cfg.PublicURL.String(),
-		AllowedGroups: cfg.AllowedGroups, Demo: cfg.Demo, Log: log}
+		AllowedGroups: cfg.AllowedGroups, Demo: cfg.Demo, Log: log, Observe: a.metrics.SignIn}
 	handlers.Routes(a.shell, handlers.Features{
 		Auth:     auth,
 		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell},
@@ -135,6 +151,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (a 
 	})
 	a.health = web.NewHealth(a.db)
 	a.health.Routes(a.shell.Echo)
+	if cfg.MetricsToken != "" {
+		a.shell.Echo.GET("/metrics", echo.WrapHandler(a.metrics.Handler(cfg.MetricsToken)))
+	}
 	a.handler = a.shell.Echo
 	return a, nil
 }
@@ -168,6 +187,15 @@ func (a *app) sweep(ctx context.Context, every time.Duration) {
 			}
 		}
 	}
+}
+
+// adminHandler serves metrics and health on the admin address, for scrapers and probes only.
+func (a *app) adminHandler() http.Handler {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	a.health.Routes(e)
+	e.GET("/metrics", echo.WrapHandler(a.metrics.Handler("")))
+	return e
 }
 
 // refresher adapts the identity provider to the shell's token renewal.
@@ -290,6 +318,14 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		mode = "demo (emulated Microsoft Graph, demo sign-in)"
 	}
 	fmt.Fprintf(stdout, "Autopilot Desk is running in %s mode.\nOpen %s in your browser. Press Ctrl-C to stop.\n", mode, cfg.PublicURL)
+	if cfg.AdminAddr != "" {
+		adminLn, err := net.Listen("tcp", cfg.AdminAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s: %w", cfg.AdminAddr, err)
+		}
+		go web.Serve(ctx, adminLn, a.adminHandler(), nil, time.Second, log, nil)
+	}
 	err = web.Serve(ctx, ln, a.handler, tlsConfig, 10*time.Second, log, a.health.Drain)
 	fmt.Fprintln(stdout, "Autopilot Desk stopped.")
 	return err

@@ -48,6 +48,8 @@ var settings = []setting{
 	{env: "AUTOPILOTDESK_RATE_LIMIT_CREATE", flag: "rate-limit-create", def: "30/1m", help: "creates allowed per client IP and per user in a window (off to disable)"},
 	{env: "AUTOPILOTDESK_TLS_CERT_FILE", flag: "tls-cert-file", help: "serve HTTPS with this PEM certificate"},
 	{env: "AUTOPILOTDESK_TLS_KEY_FILE", flag: "tls-key-file", help: "private key of the TLS certificate"},
+	{env: "AUTOPILOTDESK_METRICS_TOKEN", flag: "metrics-token", help: "serve Prometheus metrics at /metrics to requests bearing this token", secret: true},
+	{env: "AUTOPILOTDESK_ADMIN_ADDR", flag: "admin-addr", help: "serve /metrics, /healthz and /readyz on this separate address, without a token"},
 	{env: "AUTOPILOTDESK_LOG_LEVEL", flag: "log-level", def: "info", help: "debug, info, warn or error"},
 	{env: "AUTOPILOTDESK_LOG_FORMAT", flag: "log-format", def: "auto", help: "json, text, or auto (text in a terminal, JSON otherwise)"},
 }
@@ -80,6 +82,8 @@ type config struct {
 	CreateLimit       web.Limit
 	TLSCertFile       string
 	TLSKeyFile        string
+	MetricsToken      string
+	AdminAddr         string
 	LogLevel          string
 	LogFormat         string
 }
@@ -141,12 +145,17 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (confi
 		GraphURL: strings.TrimSuffix(raw["AUTOPILOTDESK_GRAPH_URL"], "/"), GraphVersion: raw["AUTOPILOTDESK_GRAPH_VERSION"],
 		DataDir: raw["AUTOPILOTDESK_DATA_DIR"], DatabaseURL: raw["AUTOPILOTDESK_DATABASE_URL"],
 		TLSCertFile: raw["AUTOPILOTDESK_TLS_CERT_FILE"], TLSKeyFile: raw["AUTOPILOTDESK_TLS_KEY_FILE"],
-		LogLevel: raw["AUTOPILOTDESK_LOG_LEVEL"], LogFormat: raw["AUTOPILOTDESK_LOG_FORMAT"],
+		LogLevel: raw["AUTOPILOTDESK_LOG_LEVEL"], MetricsToken: raw["AUTOPILOTDESK_METRICS_TOKEN"], AdminAddr: raw["AUTOPILOTDESK_ADMIN_ADDR"], LogFormat: raw["AUTOPILOTDESK_LOG_FORMAT"],
 	}
 	bad := func(key, format string, a ...any) { problems = append(problems, key+": "+fmt.Sprintf(format, a...)) }
 
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("AUTOPILOTDESK_ADDR", "%q is not host:port", c.Addr)
+	}
+	if c.AdminAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
+			bad("AUTOPILOTDESK_ADMIN_ADDR", "%q is not host:port", c.AdminAddr)
+		}
 	}
 	cloud, err := identity.CloudByName(raw["AUTOPILOTDESK_CLOUD"])
 	if err != nil {

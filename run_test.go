@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -180,5 +181,38 @@ func TestStateDatabaseLostMidRequestIs503(t *testing.T) {
 	resp, doc := d.get(b, "/uploads/new")
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(text(doc), "briefly unavailable") || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("%d: %s", resp.StatusCode, text(doc))
+	}
+}
+
+func TestMetricsNeedTheTokenAndCountACreate(t *testing.T) {
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_METRICS_TOKEN": "scrape-secret"})
+	b := d.browser()
+	parse(t, d.signIn(b, "admin", "/"))
+	d.createUpload(b, "pending")
+	if resp, _ := d.srv.Client().Get(d.srv.URL + "/metrics"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("metrics without the token: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest(http.MethodGet, d.srv.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer scrape-secret")
+	resp, err := d.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`autopilotdesk_graph_requests_total{operation="create-upload",status="201"} 1`,
+		`autopilotdesk_http_requests_total{method="POST",route="/uploads",status="303"} 1`,
+		`autopilotdesk_sign_ins_total{reason="",result="success"} 1`,
+		`autopilotdesk_active_sessions 1`,
+		`autopilotdesk_build_info{`,
+		`autopilotdesk_graph_request_duration_seconds_bucket{operation="create-upload"`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if !strings.Contains(d.log.String(), `"msg":"graph call"`) || !strings.Contains(d.log.String(), `"client_request_id"`) {
+		t.Errorf("Graph calls are not logged with their ids")
 	}
 }

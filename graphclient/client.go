@@ -45,6 +45,7 @@ type CallRecord struct {
 	Duration               time.Duration
 	Attempt                int
 	Throttled              bool
+	OutcomeUnknown         bool // a write that may or may not have been carried out
 	ClientRequestID, ReqID string
 	Err                    error
 }
@@ -210,6 +211,7 @@ func (c *Client) do(ctx context.Context, ts oauth2.TokenSource, cl call, out any
 			lastErr = parseError(resp, body, c.cfg.Version)
 		}
 		rec.Err = lastErr
+		rec.OutcomeUnknown = isWrite(cl.method) && outcomeUnknown(resp, lastErr)
 		c.observe(rec)
 		retry, next := c.retryable(cl.method, resp, lastErr, attempt)
 		if !retry {

@@ -52,6 +52,13 @@ type Auth struct {
 	AllowedGroups []string // when set, only members may use the desk
 	Demo          bool
 	Log           *slog.Logger
+	Observe       func(success bool, reason string) // optional: sign-in metrics
+}
+
+func (h *Auth) observe(success bool, reason string) {
+	if h.Observe != nil {
+		h.Observe(success, reason)
+	}
 }
 
 const (
@@ -107,10 +114,12 @@ func (h *Auth) Callback(c echo.Context) error {
 	flow := identity.Flow{State: rec.State, Nonce: rec.Nonce, Verifier: rec.Verifier, ReturnTo: rec.ReturnTo, CreatedAt: rec.CreatedAt}
 	res, err := h.Provider.Finish(c.Request().Context(), flow, c.QueryParams())
 	if err != nil {
+		h.observe(false, failureReason(err))
 		return h.signInFailed(err)
 	}
 	if len(h.AllowedGroups) > 0 && !memberOfAny(res.User.Groups, h.AllowedGroups) {
 		h.Log.Info("sign-in refused: not in an allowed group", "tid", res.User.TenantID, "oid", res.User.ObjectID)
+		h.observe(false, "not-in-allowed-group")
 		return &web.PageError{Status: http.StatusForbidden, Title: "You are not allowed to use this desk",
 			Message:  "You signed in successfully, but this desk is limited to members of specific groups and your account is not in one of them.",
 			NextStep: "Ask whoever runs the desk to add you to one of its allowed groups, then sign in again."}
@@ -127,6 +136,7 @@ func (h *Auth) Callback(c echo.Context) error {
 		}
 	}
 	h.Log.Info("signed in", "tid", user.TenantID, "oid", user.ObjectID)
+	h.observe(true, "")
 	return c.Redirect(http.StatusSeeOther, web.SafeReturnTo(rec.ReturnTo))
 }
 
@@ -137,6 +147,27 @@ func memberOfAny(have, allowed []string) bool {
 		}
 	}
 	return false
+}
+
+// failureReason is a short, bounded label for metrics.
+func failureReason(err error) string {
+	var ce *identity.CallbackError
+	switch {
+	case errors.As(err, &ce):
+		if ce.AADSTS != "" {
+			return ce.AADSTS
+		}
+		return "provider-error"
+	case errors.Is(err, identity.ErrPersonalAccount):
+		return "personal-account"
+	case errors.Is(err, identity.ErrWrongTenant):
+		return "wrong-tenant"
+	case errors.Is(err, identity.ErrStateMismatch):
+		return "state-mismatch"
+	case errors.Is(err, identity.ErrNonceMismatch):
+		return "nonce-mismatch"
+	}
+	return "verification-failed"
 }
 
 func restartSignIn(why string) error {

@@ -32,6 +32,7 @@ type Options struct {
 	FormLimit      int64        // request body limit for forms, bytes
 	UploadLimit    int64        // body limit of the paths in UploadPaths (CSV uploads)
 	UploadPaths    []string
+	Metrics        *Metrics // nil: no metrics
 	Now            func() time.Time
 	NewRequestID   func() string
 }
@@ -78,6 +79,7 @@ func New(o Options) *Shell {
 	e.Use(
 		middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: o.NewRequestID}),
 		s.logRequests,
+		observe(o.Metrics),
 		middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true,
 			LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 				s.log.Error("panic", "error", err.Error(), "stack", string(stack))
@@ -101,6 +103,13 @@ func New(o Options) *Shell {
 // Pages returns the group for every page: session loaded, CSRF checked.
 func (s *Shell) Pages() *echo.Group {
 	return s.Echo.Group("", s.loadSession, s.checkCSRF)
+}
+
+func observe(m *Metrics) echo.MiddlewareFunc {
+	if m == nil {
+		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+	}
+	return m.observeHTTP
 }
 
 func trustOnly(proxies []*net.IPNet) []echo.TrustOption {
