@@ -65,20 +65,21 @@ type appOptions struct {
 	ImportDelays emulator.ImportDelays
 }
 
-func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (a *app, err error) {
+func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ *app, err error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.NewID == nil {
 		o.NewID = func() string { return uuid.NewString() }
 	}
-	a = &app{cfg: cfg, log: log, now: o.Now}
+	a := &app{cfg: cfg, log: log, now: o.Now}
 	defer func() {
 		if err != nil {
-			a.Close()
+			a.Close() // whatever was started before the failure
 		}
 	}()
-	a.db, err = store.Open(ctx, store.Options{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, Now: o.Now})
+	a.db, err = store.Open(ctx, store.Options{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, Now: o.Now,
+		MaxOpenConns: cfg.DatabaseMaxConns, StartupWait: cfg.DatabaseStartupWait})
 	if err != nil {
 		return nil, fmt.Errorf("open state database: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +40,8 @@ var settings = []setting{
 	{env: "AUTOPILOTDESK_GRAPH_TIMEOUT", flag: "graph-timeout", def: "30s", help: "deadline for one Graph call, retries included"},
 	{env: "AUTOPILOTDESK_DATA_DIR", flag: "data-dir", def: "data", help: "folder of the SQLite state database"},
 	{env: "AUTOPILOTDESK_DATABASE_URL", flag: "database-url", help: "postgres://... to keep state in PostgreSQL instead of SQLite", secret: true},
+	{env: "AUTOPILOTDESK_DATABASE_MAX_CONNS", flag: "database-max-conns", def: "16", help: "PostgreSQL connection pool size of this process"},
+	{env: "AUTOPILOTDESK_DATABASE_STARTUP_WAIT", flag: "database-startup-wait", def: "30s", help: "how long to keep retrying an unreachable PostgreSQL at start before giving up"},
 	{env: "AUTOPILOTDESK_SESSION_IDLE_TIMEOUT", flag: "session-idle-timeout", def: "15m", help: "sign out after this long without a request"},
 	{env: "AUTOPILOTDESK_SESSION_LIFETIME", flag: "session-lifetime", def: "8h", help: "sign out this long after sign-in, however active"},
 	{env: "AUTOPILOTDESK_ACTIVITY_RETENTION", flag: "activity-retention", def: "2160h", help: "how long the activity history is kept (2160h is 90 days)"},
@@ -56,36 +59,38 @@ var settings = []setting{
 
 // config is the desk's configuration, read once at start.
 type config struct {
-	Addr              string
-	PublicURL         *url.URL
-	Demo              bool
-	TenantID          string
-	ClientID          string
-	ClientSecret      string
-	ClientCertFile    string
-	ClientKeyFile     string
-	Cloud             identity.Cloud
-	IssuerURL         string
-	GraphURL          string
-	Scopes            []string
-	GraphVersion      string
-	GraphTimeout      time.Duration
-	DataDir           string
-	DatabaseURL       string
-	IdleTimeout       time.Duration
-	SessionLifetime   time.Duration
-	ActivityRetention time.Duration
-	AllowedGroups     []string
-	TrustedProxies    []*net.IPNet
-	EmulatorFaults    emulator.Faults // demo mode: AUTOPILOTDESK_EMULATOR_* fault injection
-	SignInLimit       web.Limit
-	CreateLimit       web.Limit
-	TLSCertFile       string
-	TLSKeyFile        string
-	MetricsToken      string
-	AdminAddr         string
-	LogLevel          string
-	LogFormat         string
+	Addr                string
+	PublicURL           *url.URL
+	Demo                bool
+	TenantID            string
+	ClientID            string
+	ClientSecret        string
+	ClientCertFile      string
+	ClientKeyFile       string
+	Cloud               identity.Cloud
+	IssuerURL           string
+	GraphURL            string
+	Scopes              []string
+	GraphVersion        string
+	GraphTimeout        time.Duration
+	DataDir             string
+	DatabaseURL         string
+	IdleTimeout         time.Duration
+	SessionLifetime     time.Duration
+	ActivityRetention   time.Duration
+	DatabaseStartupWait time.Duration
+	DatabaseMaxConns    int
+	AllowedGroups       []string
+	TrustedProxies      []*net.IPNet
+	EmulatorFaults      emulator.Faults // demo mode: AUTOPILOTDESK_EMULATOR_* fault injection
+	SignInLimit         web.Limit
+	CreateLimit         web.Limit
+	TLSCertFile         string
+	TLSKeyFile          string
+	MetricsToken        string
+	AdminAddr           string
+	LogLevel            string
+	LogFormat           string
 }
 
 // errHelp is returned when --help was asked for; the usage has been printed.
@@ -152,6 +157,11 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (confi
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("AUTOPILOTDESK_ADDR", "%q is not host:port", c.Addr)
 	}
+	if n, err := strconv.Atoi(raw["AUTOPILOTDESK_DATABASE_MAX_CONNS"]); err != nil || n < 1 || n > 1000 {
+		bad("AUTOPILOTDESK_DATABASE_MAX_CONNS", "%q is not a number from 1 to 1000", raw["AUTOPILOTDESK_DATABASE_MAX_CONNS"])
+	} else {
+		c.DatabaseMaxConns = n
+	}
 	if c.AdminAddr != "" {
 		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
 			bad("AUTOPILOTDESK_ADMIN_ADDR", "%q is not host:port", c.AdminAddr)
@@ -170,6 +180,7 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (confi
 		{"AUTOPILOTDESK_SESSION_IDLE_TIMEOUT", &c.IdleTimeout},
 		{"AUTOPILOTDESK_SESSION_LIFETIME", &c.SessionLifetime},
 		{"AUTOPILOTDESK_ACTIVITY_RETENTION", &c.ActivityRetention},
+		{"AUTOPILOTDESK_DATABASE_STARTUP_WAIT", &c.DatabaseStartupWait},
 	}
 	for _, d := range durations {
 		v, err := time.ParseDuration(raw[d.key])

@@ -216,3 +216,18 @@ func TestMetricsNeedTheTokenAndCountACreate(t *testing.T) {
 		t.Errorf("Graph calls are not logged with their ids")
 	}
 }
+
+func TestUnreachableDatabaseAtStartIsAClearError(t *testing.T) {
+	addr := freeAddr(t) // nothing listens here
+	start := time.Now()
+	err := run(context.Background(), []string{"--addr", freeAddr(t)}, envOf(map[string]string{
+		"AUTOPILOTDESK_DATABASE_URL":          "postgres://desk@" + addr + "/desk?sslmode=disable&connect_timeout=1",
+		"AUTOPILOTDESK_DATABASE_STARTUP_WAIT": "600ms",
+	}), &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "state database") {
+		t.Fatalf("err = %v", err)
+	}
+	if took := time.Since(start); took < 500*time.Millisecond || took > 10*time.Second {
+		t.Errorf("gave up after %s, want about the startup wait", took)
+	}
+}
