@@ -166,6 +166,8 @@ func failureReason(err error) string {
 		return "state-mismatch"
 	case errors.Is(err, identity.ErrNonceMismatch):
 		return "nonce-mismatch"
+	case errors.Is(err, identity.ErrFlowExpired):
+		return "flow-expired"
 	}
 	return "verification-failed"
 }
@@ -197,6 +199,8 @@ func (h *Auth) signInFailed(err error) error {
 			ActionURL: "/auth/login", ActionText: "Sign in with another account"}
 	case errors.Is(err, identity.ErrStateMismatch):
 		return restartSignIn("The answer from the sign-in page does not belong to the sign-in this browser started.")
+	case errors.Is(err, identity.ErrFlowExpired):
+		return restartSignIn("The sign-in took longer than 10 minutes.")
 	}
 	return &web.PageError{Status: http.StatusBadRequest, Title: "Sign-in could not be verified",
 		Message:   "The desk could not verify the answer from the sign-in service, so you are not signed in.",

@@ -1,9 +1,13 @@
 package identity
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -16,11 +20,21 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
+// selfSigned returns a certificate for key in PEM and its DER.
+func selfSigned(t *testing.T, key crypto.Signer) ([]byte, []byte) {
+	t.Helper()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "Autopilot Desk"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), der
+}
+
 func TestClientCertificateAssertion(t *testing.T) {
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "Autopilot Desk"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
-	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	certPEM, der := selfSigned(t, key)
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
 	cc, err := LoadClientCertificate(certPEM, keyPEM)
 	if err != nil {
@@ -43,14 +57,46 @@ func TestClientCertificateAssertion(t *testing.T) {
 	if err := claims.ValidateWithLeeway(jwt.Expected{Issuer: "client-1", Subject: "client-1", AnyAudience: jwt.Audience{tokenURL}, Time: now}, 0); err != nil {
 		t.Errorf("claims: %v", err)
 	}
-	if claims.ID == "" || claims.Expiry.Time().Sub(now) > 10*time.Minute {
-		t.Errorf("jti %q, expiry %s", claims.ID, claims.Expiry.Time())
+	if life := claims.Expiry.Time().Sub(now); claims.ID == "" || life < 5*time.Minute || life > 10*time.Minute {
+		t.Errorf("jti %q, lifetime %s", claims.ID, life)
 	}
-	sum := sha1.Sum(der)
-	if x5t := tok.Headers[0].ExtraHeaders["x5t"]; x5t != base64.RawURLEncoding.EncodeToString(sum[:]) {
-		t.Errorf("x5t = %v", x5t)
+	s1, s256 := sha1.Sum(der), sha256.Sum256(der)
+	h := tok.Headers[0].ExtraHeaders
+	if h["x5t"] != base64.RawURLEncoding.EncodeToString(s1[:]) || h["x5t#S256"] != base64.RawURLEncoding.EncodeToString(s256[:]) {
+		t.Errorf("thumbprints x5t=%v x5t#S256=%v", h["x5t"], h["x5t#S256"])
 	}
-	if _, err := LoadClientCertificate(keyPEM, certPEM); err == nil {
-		t.Error("swapped PEM files accepted")
+	again, _ := cc.assertion("client-1", tokenURL, now)
+	if again == raw {
+		t.Error("two assertions are identical; each needs its own jti")
+	}
+}
+
+func TestLoadClientCertificate(t *testing.T) {
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	rsaCert, _ := selfSigned(t, rsaKey)
+	pkcs8, _ := x509.MarshalPKCS8PrivateKey(rsaKey)
+	rsaPKCS8 := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ecCert, _ := selfSigned(t, ecKey)
+	sec1, _ := x509.MarshalECPrivateKey(ecKey)
+	ecPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1})
+	combined := append(append([]byte{}, rsaPKCS8...), rsaCert...)
+
+	for _, tc := range []struct {
+		name            string
+		certPEM, keyPEM []byte
+		ok              bool
+	}{
+		{"RSA PKCS#8", rsaCert, rsaPKCS8, true},
+		{"EC P-256", ecCert, ecPEM, true},
+		{"one combined file", combined, combined, true},
+		{"swapped files", rsaPKCS8, rsaCert, false},
+		{"key of another certificate", ecCert, rsaPKCS8, false},
+		{"not PEM", []byte("hello"), []byte("world"), false},
+	} {
+		_, err := LoadClientCertificate(tc.certPEM, tc.keyPEM)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: err = %v", tc.name, err)
+		}
 	}
 }

@@ -1,5 +1,6 @@
-// Package identity signs people in with OpenID Connect (Microsoft Entra ID or any compliant
-// provider): authorization code with PKCE S256, state and nonce, ID-token checks, refresh.
+// Package identity signs people in with OpenID Connect, against Microsoft Entra ID or any compliant
+// provider: authorization code with PKCE S256, state and nonce, exact ID-token checks, tenant
+// checks and token renewal.
 package identity
 
 import (
@@ -11,7 +12,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,127 +21,158 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// PersonalAccountsTenantID is the tenant Microsoft gives personal Microsoft accounts.
-const PersonalAccountsTenantID = "9188040d-6c67-4c5b-b112-36a304b66dad"
+// FlowLifetime is how long a sign-in may take from the redirect to the provider until the callback.
+const FlowLifetime = 10 * time.Minute
 
-// Cloud is one Microsoft cloud: where people sign in and where Graph is.
-type Cloud struct{ Name, LoginHost, GraphRoot string }
-
-var clouds = map[string]Cloud{
-	"global":   {"global", "https://login.microsoftonline.com", "https://graph.microsoft.com"},
-	"usgov":    {"usgov", "https://login.microsoftonline.us", "https://graph.microsoft.us"},
-	"usgovdod": {"usgovdod", "https://login.microsoftonline.us", "https://dod-graph.microsoft.us"},
-	"china":    {"china", "https://login.partner.microsoftonline.cn", "https://microsoftgraph.chinacloudapi.cn"},
-}
-
-// CloudByName returns a cloud by its configuration name.
-func CloudByName(name string) (Cloud, error) {
-	c, ok := clouds[strings.ToLower(strings.TrimSpace(name))]
-	if !ok {
-		return Cloud{}, fmt.Errorf("identity: unknown cloud %q", name)
-	}
-	return c, nil
-}
-
-// Issuer is the tenant's issuer in this cloud.
-func (c Cloud) Issuer(tenantID string) string { return c.LoginHost + "/" + tenantID + "/v2.0" }
-
-// DefaultScopes are what the desk asks for; the Graph host inside the scope must match the cloud.
-func (c Cloud) DefaultScopes() []string {
-	return []string{oidc.ScopeOpenID, "profile", oidc.ScopeOfflineAccess, c.GraphRoot + "/DeviceManagementServiceConfig.ReadWrite.All"}
-}
-
-// Config configures the relying party.
-type Config struct {
-	IssuerURL, ClientID, ClientSecret, RedirectURL string
-	ClientCertificate                              *ClientCertificate
-	Scopes                                         []string
-	TenantID                                       string // when set, the ID token's tid must equal it
-	HTTPClient                                     *http.Client
-	Now                                            func() time.Time
-}
-
-// Provider is a discovered OpenID Connect provider.
-type Provider struct {
-	cfg        Config
-	oauth      oauth2.Config
-	verifier   *oidc.IDTokenVerifier
-	endSession string
-	client     *http.Client
-}
-
-// Sign-in failures the desk explains.
+// Ways a sign-in or a renewal is refused; each gets its own explanation.
 var (
-	ErrStateMismatch   = errors.New("identity: the state does not match the sign-in this browser started")
-	ErrNonceMismatch   = errors.New("identity: the ID token's nonce does not match")
+	ErrStateMismatch   = errors.New("identity: the answer does not belong to the sign-in this browser started (state mismatch)")
+	ErrFlowExpired     = errors.New("identity: the sign-in took too long and has expired")
+	ErrNonceMismatch   = errors.New("identity: the ID token was issued for another sign-in (nonce mismatch)")
 	ErrPersonalAccount = errors.New("identity: personal Microsoft accounts are not supported")
 	ErrWrongTenant     = errors.New("identity: the account belongs to another tenant")
 	ErrRefreshRejected = errors.New("identity: the provider refused to renew the tokens")
 )
 
-// New discovers the provider at {issuer}/.well-known/openid-configuration.
+// multiTenantAliases name Entra endpoints that accept accounts of any tenant; their ID tokens carry
+// each account's own issuer, which cannot be checked against one configured issuer.
+var multiTenantAliases = []string{"common", "consumers", "organizations"}
+
+// Config configures the relying party.
+type Config struct {
+	IssuerURL, ClientID, ClientSecret, RedirectURL string
+	// ClientCertificate, when set, authenticates with a signed assertion (private_key_jwt)
+	// instead of ClientSecret.
+	ClientCertificate *ClientCertificate
+	Scopes            []string // default: openid profile offline_access
+	// TenantID, when set, is the only tenant whose accounts may sign in; Entra issuers require it.
+	TenantID   string
+	HTTPClient *http.Client // discovery, signing keys and token calls; default: 30 s timeout
+	Now        func() time.Time
+}
+
+// Provider is a discovered OpenID Connect provider, ready to sign people in.
+type Provider struct {
+	oauth       oauth2.Config
+	verifier    *oidc.IDTokenVerifier
+	endSession  string
+	tenantID    string
+	client      *http.Client // discovery and signing keys
+	tokenClient *http.Client // token calls; adds the client assertion when a certificate is used
+	now         func() time.Time
+}
+
+// New checks cfg and discovers the provider at {IssuerURL}/.well-known/openid-configuration.
 func New(ctx context.Context, cfg Config) (*Provider, error) {
-	if strings.Contains(cfg.IssuerURL, "/common/") || strings.Contains(cfg.IssuerURL, "/consumers/") {
-		return nil, errors.New("identity: use the tenant id, not common or consumers, in the issuer")
-	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	ctx = oidc.ClientContext(ctx, cfg.HTTPClient)
-	p, err := oidc.NewProvider(ctx, cfg.IssuerURL)
-	if err != nil {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	var extra struct {
-		EndSession string `json:"end_session_endpoint"`
+	client := cfg.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
 	}
-	_ = p.Claims(&extra)
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	discovered, err := oidc.NewProvider(oidc.ClientContext(ctx, client), cfg.IssuerURL)
+	if err != nil {
+		return nil, fmt.Errorf("identity: discovery: %w", err)
+	}
+	var meta struct {
+		EndSession  string   `json:"end_session_endpoint"`
+		AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
+	}
+	if err := discovered.Claims(&meta); err != nil {
+		return nil, fmt.Errorf("identity: discovery document: %w", err)
+	}
 	scopes := cfg.Scopes
 	if len(scopes) == 0 {
 		scopes = []string{oidc.ScopeOpenID, "profile", oidc.ScopeOfflineAccess}
 	}
-	ep := p.Endpoint()
-	if cfg.ClientCertificate != nil {
-		ep.AuthStyle = oauth2.AuthStyleInParams
+	endpoint := discovered.Endpoint()
+	tokenClient := client
+	secret := cfg.ClientSecret
+	switch {
+	case cfg.ClientCertificate != nil:
+		secret = ""
+		endpoint.AuthStyle = oauth2.AuthStyleInParams
+		tokenClient = cfg.ClientCertificate.httpClient(client, cfg.ClientID, endpoint.TokenURL, now)
+	// Set explicitly: x/oauth2's auto-detection re-sends every failed token request a second way.
+	case len(meta.AuthMethods) == 0 || slices.Contains(meta.AuthMethods, "client_secret_basic"):
+		endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	default:
+		endpoint.AuthStyle = oauth2.AuthStyleInParams
 	}
 	return &Provider{
-		cfg:        cfg,
-		oauth:      oauth2.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Endpoint: ep, RedirectURL: cfg.RedirectURL, Scopes: scopes},
-		verifier:   p.Verifier(&oidc.Config{ClientID: cfg.ClientID, Now: cfg.Now}),
-		endSession: extra.EndSession,
-		client:     cfg.HTTPClient,
+		oauth: oauth2.Config{ClientID: cfg.ClientID, ClientSecret: secret, Endpoint: endpoint,
+			RedirectURL: cfg.RedirectURL, Scopes: slices.Clone(scopes)},
+		verifier:    discovered.Verifier(&oidc.Config{ClientID: cfg.ClientID, Now: now}),
+		endSession:  meta.EndSession,
+		tenantID:    cfg.TenantID,
+		client:      client,
+		tokenClient: tokenClient,
+		now:         now,
 	}, nil
 }
 
-// Flow is one sign-in in progress: every value random, single-use.
+func (cfg Config) validate() error {
+	var problems []error
+	issuer, err := url.Parse(cfg.IssuerURL)
+	if err != nil || issuer.Scheme == "" || issuer.Host == "" {
+		problems = append(problems, fmt.Errorf("identity: the issuer %q is not an absolute URL", cfg.IssuerURL))
+	}
+	if cfg.ClientID == "" {
+		problems = append(problems, errors.New("identity: the client id is missing"))
+	}
+	if cfg.RedirectURL == "" {
+		problems = append(problems, errors.New("identity: the redirect URL is missing"))
+	}
+	if slices.Contains(multiTenantAliases, strings.ToLower(cfg.TenantID)) {
+		problems = append(problems, fmt.Errorf("identity: the tenant %q accepts any organisation's accounts; use your tenant id (a GUID)", cfg.TenantID))
+	}
+	if err == nil && slices.Contains(entraLoginHosts, strings.ToLower(issuer.Hostname())) {
+		tenant, _, _ := strings.Cut(strings.TrimPrefix(issuer.Path, "/"), "/")
+		switch {
+		case slices.Contains(multiTenantAliases, strings.ToLower(tenant)):
+			problems = append(problems, fmt.Errorf("identity: the issuer %q accepts any organisation's accounts; use your tenant id (a GUID) in place of %q", cfg.IssuerURL, tenant))
+		case cfg.TenantID == "":
+			problems = append(problems, errors.New("identity: Microsoft Entra sign-in needs the tenant id"))
+		case !strings.EqualFold(tenant, cfg.TenantID):
+			problems = append(problems, fmt.Errorf("identity: the issuer names tenant %q but the tenant id is %q", tenant, cfg.TenantID))
+		}
+	}
+	return errors.Join(problems...)
+}
+
+// Flow is one sign-in in progress. State, nonce and verifier are random and used once.
 type Flow struct {
 	State, Nonce, Verifier, ReturnTo string
 	CreatedAt                        time.Time
 }
 
-// NewFlow starts a sign-in that returns to returnTo.
+// NewFlow starts a sign-in that comes back to returnTo.
 func (p *Provider) NewFlow(returnTo string) Flow {
-	return Flow{State: random(), Nonce: random(), Verifier: oauth2.GenerateVerifier(), ReturnTo: returnTo, CreatedAt: p.cfg.Now()}
+	return Flow{State: randomToken(), Nonce: randomToken(), Verifier: oauth2.GenerateVerifier(),
+		ReturnTo: returnTo, CreatedAt: p.now()}
 }
 
-func random() string {
+// randomToken is 256 bits from crypto/rand, URL-safe.
+func randomToken() string {
 	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
+	rand.Read(b) // never fails since Go 1.24
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // AuthCodeURL is where the browser goes to sign in.
 func (p *Provider) AuthCodeURL(f Flow) string {
+	// response_mode=query: form_post would make the callback a cross-site POST that SameSite
+	// cookies and CSRF checks rightly refuse.
 	return p.oauth.AuthCodeURL(f.State, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier),
 		oauth2.SetAuthURLParam("response_mode", "query"))
 }
 
-// User is who signed in, identified by tenant id + object id.
+// User is who signed in; TenantID + ObjectID identify them (sub is per app, the UPN can change).
 type User struct {
 	TenantID, ObjectID, Name, UPN string
 	Groups                        []string
@@ -149,147 +182,103 @@ type User struct {
 type Result struct {
 	User    User
 	Token   *oauth2.Token
-	IDToken string
+	IDToken string // raw; kept server-side as the id_token_hint for sign-out
 }
 
-// CallbackError is an error the provider returned on the redirect.
-type CallbackError struct{ Code, Description, AADSTS string }
-
-func (e *CallbackError) Error() string {
-	return "identity: sign-in error " + e.Code + ": " + e.Description
-}
-
-var aadstsRE = regexp.MustCompile(`AADSTS\d+`)
-
-// Explain says what a callback error means and what to do, for an Intune administrator.
-func (e *CallbackError) Explain() (title, what, next string) {
-	switch e.AADSTS {
-	case "AADSTS65001", "AADSTS65004":
-		if e.AADSTS == "AADSTS65004" {
-			return "You cancelled the sign-in", "The consent prompt was declined, so you are not signed in.", "Sign in again and accept the permissions when asked."
-		}
-		return "An administrator must consent to the desk first",
-			"Your organisation has not granted the desk the permission DeviceManagementServiceConfig.ReadWrite.All, so Microsoft Entra refused the sign-in.",
-			"Ask a Global Administrator, Privileged Role Administrator or Cloud Application Administrator to open the Microsoft Entra admin center › App registrations › Autopilot Desk › API permissions and select “Grant admin consent”. Then sign in again."
-	case "AADSTS50105":
-		return "Your account is not assigned to the desk",
-			"The desk's enterprise application requires assignment, and your account (or a group you are in) is not assigned to it.",
-			"Ask an administrator to add you under Microsoft Entra admin center › Enterprise applications › Autopilot Desk › Users and groups."
-	case "AADSTS50020":
-		return "This account is not in the desk's organisation",
-			"You signed in with a personal or guest account from another organisation, which this desk does not accept.",
-			"Sign in with your work account in this organisation."
-	case "AADSTS700016", "AADSTS7000215", "AADSTS7000222", "AADSTS50011":
-		return "The desk's app registration needs attention",
-			"Microsoft Entra refused the desk's own registration (" + e.AADSTS + "): the client id, secret or redirect URI does not match.",
-			"Tell whoever runs the desk: check AUTOPILOTDESK_CLIENT_ID, the client secret's expiry and that {public URL}/auth/callback is a registered redirect URI."
-	}
-	if e.Code == "access_denied" {
-		return "Sign-in was cancelled", "The sign-in was cancelled or access was denied, so you are not signed in.", "Sign in again when you are ready."
-	}
-	msg := "The sign-in service refused the sign-in"
-	if e.Description != "" {
-		msg += ": " + firstLine(e.Description)
-	}
-	return "Sign-in did not succeed", msg, "Try again. If it keeps failing, give the error code to your administrator."
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	return s
-}
-
-// Finish checks the provider's answer against the flow and exchanges the code.
+// Finish checks the provider's answer against the flow, redeems the code and checks the ID token.
 func (p *Provider) Finish(ctx context.Context, f Flow, callback url.Values) (*Result, error) {
 	if code := callback.Get("error"); code != "" {
-		desc := callback.Get("error_description")
-		return nil, &CallbackError{Code: code, Description: desc, AADSTS: aadstsRE.FindString(desc)}
+		return nil, newCallbackError(code, callback.Get("error_description"))
 	}
-	state := callback.Get("state")
-	if state == "" || subtle.ConstantTimeCompare([]byte(state), []byte(f.State)) != 1 {
+	if f.State == "" || !equalSecret(callback.Get("state"), f.State) {
 		return nil, ErrStateMismatch
+	}
+	if p.now().After(f.CreatedAt.Add(FlowLifetime)) {
+		return nil, ErrFlowExpired
 	}
 	code := callback.Get("code")
 	if code == "" {
-		return nil, errors.New("identity: the callback carries no authorization code")
+		return nil, errors.New("identity: the answer from the provider carries no authorization code")
 	}
-	ctx = oidc.ClientContext(ctx, p.client)
-	opts := []oauth2.AuthCodeOption{oauth2.VerifierOption(f.Verifier)}
-	opts = append(opts, p.clientAuth()...)
-	tok, err := p.oauth.Exchange(ctx, code, opts...)
+	tok, err := p.oauth.Exchange(p.tokenContext(ctx), code, oauth2.VerifierOption(f.Verifier))
 	if err != nil {
-		return nil, fmt.Errorf("identity: code exchange: %w", err)
+		return nil, fmt.Errorf("identity: redeem the authorization code: %w", err)
 	}
-	raw, ok := tok.Extra("id_token").(string)
-	if !ok || raw == "" {
+	p.stampExpiry(tok)
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
 		return nil, errors.New("identity: the token response has no ID token")
 	}
-	idt, err := p.verifier.Verify(ctx, raw)
+	idToken, err := p.verifier.Verify(oidc.ClientContext(ctx, p.client), raw)
 	if err != nil {
 		return nil, fmt.Errorf("identity: ID token: %w", err)
 	}
-	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(f.Nonce)) != 1 {
+	if f.Nonce == "" || !equalSecret(idToken.Nonce, f.Nonce) {
 		return nil, ErrNonceMismatch
 	}
+	user, err := p.userOf(idToken)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{User: user, Token: tok, IDToken: raw}, nil
+}
+
+func (p *Provider) userOf(idToken *oidc.IDToken) (User, error) {
 	var c struct {
-		TID               string   `json:"tid"`
-		OID               string   `json:"oid"`
+		TenantID          string   `json:"tid"`
+		ObjectID          string   `json:"oid"`
 		Name              string   `json:"name"`
 		PreferredUsername string   `json:"preferred_username"`
 		Email             string   `json:"email"`
 		Groups            []string `json:"groups"`
 	}
-	if err := idt.Claims(&c); err != nil {
-		return nil, fmt.Errorf("identity: ID token claims: %w", err)
+	if err := idToken.Claims(&c); err != nil {
+		return User{}, fmt.Errorf("identity: ID token claims: %w", err)
 	}
-	if strings.EqualFold(c.TID, PersonalAccountsTenantID) {
-		return nil, ErrPersonalAccount
+	switch {
+	case strings.EqualFold(c.TenantID, PersonalAccountsTenantID):
+		return User{}, ErrPersonalAccount
+	case p.tenantID != "" && c.TenantID == "":
+		return User{}, errors.New("identity: the ID token has no tid claim")
+	case p.tenantID != "" && !strings.EqualFold(c.TenantID, p.tenantID):
+		return User{}, ErrWrongTenant
 	}
-	if p.cfg.TenantID != "" && !strings.EqualFold(c.TID, p.cfg.TenantID) {
-		return nil, ErrWrongTenant
-	}
-	oid := c.OID
-	if oid == "" && p.cfg.TenantID == "" {
-		oid = idt.Subject // a non-Entra provider: its subject is the stable id
-	}
-	if oid == "" {
-		return nil, errors.New("identity: the ID token has no oid claim")
+	if c.ObjectID == "" {
+		if p.tenantID != "" || c.TenantID != "" {
+			return User{}, errors.New("identity: the ID token has no oid claim")
+		}
+		// A provider without tenants: its subject is the stable id of the account.
+		c.ObjectID = idToken.Subject
 	}
 	upn := c.PreferredUsername
 	if upn == "" {
 		upn = c.Email
 	}
-	return &Result{User: User{TenantID: c.TID, ObjectID: oid, Name: c.Name, UPN: upn, Groups: c.Groups}, Token: tok, IDToken: raw}, nil
+	return User{TenantID: c.TenantID, ObjectID: c.ObjectID, Name: c.Name, UPN: upn, Groups: c.Groups}, nil
 }
 
-// Refresh renews tokens; a refused refresh (invalid_grant) is ErrRefreshRejected.
+// refusedGrantCodes are token-endpoint errors after which only a new sign-in helps.
+var refusedGrantCodes = []string{"invalid_grant", "interaction_required", "login_required", "consent_required"}
+
+// Refresh renews the tokens. When the provider refuses the refresh token the error wraps
+// ErrRefreshRejected; network and server failures do not, so the session can survive them.
 func (p *Provider) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token, error) {
-	ctx = oidc.ClientContext(ctx, p.client)
-	v := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
-	if len(p.oauth.Scopes) > 0 {
-		v.Set("scope", strings.Join(p.oauth.Scopes, " "))
+	if refreshToken == "" {
+		return nil, fmt.Errorf("%w: there is no refresh token", ErrRefreshRejected)
 	}
-	var tok *oauth2.Token
-	var err error
-	if p.cfg.ClientCertificate != nil {
-		tok, err = p.refreshWithAssertion(ctx, v)
-	} else {
-		tok, err = p.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Unix(1, 0)}).Token()
-	}
+	tok, err := p.oauth.TokenSource(p.tokenContext(ctx), &oauth2.Token{RefreshToken: refreshToken}).Token()
 	if err != nil {
 		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.Response != nil && re.Response.StatusCode == http.StatusBadRequest && re.ErrorCode == "") {
-			return nil, fmt.Errorf("%w: %s", ErrRefreshRejected, re.ErrorCode)
+		if errors.As(err, &re) && slices.Contains(refusedGrantCodes, re.ErrorCode) {
+			return nil, fmt.Errorf("%w: %s %s", ErrRefreshRejected, re.ErrorCode, aadstsCode.FindString(re.ErrorDescription))
 		}
-		return nil, fmt.Errorf("identity: refresh: %w", err)
+		return nil, fmt.Errorf("identity: renew the tokens: %w", err)
 	}
+	p.stampExpiry(tok)
 	return tok, nil
 }
 
-// EndSessionURL is the provider's sign-out address, when it has one.
+// EndSessionURL is the provider's sign-out address with the way back, when it has one.
 func (p *Provider) EndSessionURL(postLogoutRedirectURI, idTokenHint string) (string, bool) {
 	if p.endSession == "" {
 		return "", false
@@ -299,11 +288,35 @@ func (p *Provider) EndSessionURL(postLogoutRedirectURI, idTokenHint string) (str
 		return "", false
 	}
 	q := u.Query()
-	q.Set("post_logout_redirect_uri", postLogoutRedirectURI)
 	q.Set("client_id", p.oauth.ClientID)
+	if postLogoutRedirectURI != "" {
+		q.Set("post_logout_redirect_uri", postLogoutRedirectURI)
+	}
 	if idTokenHint != "" {
 		q.Set("id_token_hint", idTokenHint)
 	}
 	u.RawQuery = q.Encode()
 	return u.String(), true
+}
+
+// stampExpiry dates the token by the injected clock; x/oauth2 uses the wall clock.
+func (p *Provider) stampExpiry(tok *oauth2.Token) {
+	var seconds int64
+	switch v := tok.Extra("expires_in").(type) {
+	case float64:
+		seconds = int64(v)
+	case string: // some providers send a JSON string
+		seconds, _ = strconv.ParseInt(v, 10, 64)
+	}
+	if seconds > 0 {
+		tok.Expiry = p.now().Add(time.Duration(seconds) * time.Second)
+	}
+}
+
+func (p *Provider) tokenContext(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, p.tokenClient)
+}
+
+func equalSecret(got, want string) bool {
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }

@@ -1,0 +1,49 @@
+package identity
+
+import (
+	"fmt"
+	"strings"
+)
+
+// PersonalAccountsTenantID is the tenant Microsoft gives every personal Microsoft account
+// (outlook.com, hotmail.com); the Intune APIs do not accept them.
+const PersonalAccountsTenantID = "9188040d-6c67-4c5b-b112-36a304b66dad"
+
+// Cloud is one Microsoft cloud: where people sign in and where Microsoft Graph answers.
+type Cloud struct{ Name, LoginHost, GraphRoot string }
+
+var clouds = []Cloud{
+	{Name: "global", LoginHost: "https://login.microsoftonline.com", GraphRoot: "https://graph.microsoft.com"},
+	{Name: "usgov", LoginHost: "https://login.microsoftonline.us", GraphRoot: "https://graph.microsoft.us"},
+	{Name: "usgovdod", LoginHost: "https://login.microsoftonline.us", GraphRoot: "https://dod-graph.microsoft.us"},
+	{Name: "china", LoginHost: "https://login.partner.microsoftonline.cn", GraphRoot: "https://microsoftgraph.chinacloudapi.cn"},
+}
+
+// entraLoginHosts are the hosts whose issuers are Microsoft Entra tenants; older China docs
+// name login.chinacloudapi.cn.
+var entraLoginHosts = []string{
+	"login.microsoftonline.com", "login.microsoftonline.us", "login.partner.microsoftonline.cn",
+	"login.chinacloudapi.cn", "login.windows.net", "sts.windows.net",
+}
+
+// CloudByName returns the cloud configured as name: global, usgov, usgovdod or china.
+func CloudByName(name string) (Cloud, error) {
+	want := strings.ToLower(strings.TrimSpace(name))
+	names := make([]string, 0, len(clouds))
+	for _, c := range clouds {
+		if c.Name == want {
+			return c, nil
+		}
+		names = append(names, c.Name)
+	}
+	return Cloud{}, fmt.Errorf("identity: unknown cloud %q (use one of %s)", name, strings.Join(names, ", "))
+}
+
+// Issuer is the issuer of a tenant's ID tokens in this cloud.
+func (c Cloud) Issuer(tenantID string) string { return c.LoginHost + "/" + tenantID + "/v2.0" }
+
+// DefaultScopes are what the desk asks for; the Graph host inside the permission must be the
+// cloud's own, or Entra issues a token for the wrong Graph.
+func (c Cloud) DefaultScopes() []string {
+	return []string{"openid", "profile", "offline_access", c.GraphRoot + "/DeviceManagementServiceConfig.ReadWrite.All"}
+}
