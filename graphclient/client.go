@@ -277,7 +277,8 @@ func (c *Client) retryable(method string, resp *http.Response, err error, attemp
 	return true, c.backoff(attempt)
 }
 
-// backoff is exponential with full jitter: a random wait up to base·2^(attempt-1).
+// backoff is exponential with jitter: a random wait between half and all of base·2^(attempt-1),
+// so a retry never follows at once (Graph asks for the first one after a few seconds).
 func (c *Client) backoff(attempt int) time.Duration {
 	ceiling := c.cfg.Backoff << (attempt - 1)
 	n, err := rand.Int(rand.Reader, big.NewInt(int64(ceiling)))

@@ -87,6 +87,9 @@ func (c *Client) GetDeviceIdentity(ctx context.Context, ts oauth2.TokenSource, i
 
 // FindDevicesBySerial lists imported devices with exactly this serial number.
 func (c *Client) FindDevicesBySerial(ctx context.Context, ts oauth2.TokenSource, serial string) ([]DeviceIdentity, *Exchange, error) {
+	if serial == "" || len(serial) > 128 || strings.ContainsFunc(serial, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return nil, nil, &Error{Kind: KindInvalidInput, Message: "The serial number to search for is not valid."}
+	}
 	q := url.Values{"$filter": {"serialNumber eq '" + strings.ReplaceAll(serial, "'", "''") + "'"}}
 	var out deviceList
 	ex, err := c.do(ctx, ts, call{op: "find-device", method: http.MethodGet, url: c.base + devicesPath + "?" + strings.ReplaceAll(q.Encode(), "+", "%20"), sensitive: true}, &out)
@@ -107,6 +110,40 @@ func (c *Client) ListUploadDeviceIdentities(ctx context.Context, ts oauth2.Token
 		return nil, ex, err
 	}
 	return out.Value, ex, nil
+}
+
+// ListDeviceIdentities reads one page of imported devices, optionally those whose serial number
+// contains filterSerial; nextLink is followed only under the configured root.
+func (c *Client) ListDeviceIdentities(ctx context.Context, ts oauth2.TokenSource, filterSerial, nextLink string) ([]DeviceIdentity, string, *Exchange, error) {
+	target := c.base + devicesPath
+	switch {
+	case nextLink != "":
+		if !strings.HasPrefix(nextLink, c.base+devicesPath+"?") {
+			return nil, "", nil, &Error{Kind: KindInvalidInput, Message: "The paging link does not belong to the configured Microsoft Graph."}
+		}
+		target = nextLink
+	case filterSerial != "":
+		if len(filterSerial) > 128 || strings.ContainsFunc(filterSerial, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return nil, "", nil, &Error{Kind: KindInvalidInput, Message: "The serial number to search for is not valid."}
+		}
+		// OData string literals escape a single quote by doubling it.
+		q := url.Values{"$filter": {"contains(serialNumber,'" + strings.ReplaceAll(filterSerial, "'", "''") + "')"}}
+		target += "?" + strings.ReplaceAll(q.Encode(), "+", "%20")
+	}
+	var l deviceList
+	ex, err := c.do(ctx, ts, call{op: "list-devices", method: http.MethodGet, url: target, sensitive: true}, &l)
+	if err != nil {
+		return nil, "", ex, err
+	}
+	return l.Value, l.NextLink, ex, nil
+}
+
+// DeleteDeviceIdentity deletes an imported device (204).
+func (c *Client) DeleteDeviceIdentity(ctx context.Context, ts oauth2.TokenSource, id string) (*Exchange, error) {
+	if !IsGUID(id) {
+		return nil, invalidID("The device id", id)
+	}
+	return c.do(ctx, ts, call{op: "delete-device", method: http.MethodDelete, url: c.base + devicesPath + "/" + id}, nil)
 }
 
 // SyncAutopilot asks Intune to sync Autopilot devices (204); Intune allows one sync per 10 minutes.

@@ -278,8 +278,8 @@ var errNoToken = errors.New("no token")
 
 func (e *Emulator) authenticate(r *http.Request) (Principal, error) {
 	auth := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || strings.TrimSpace(tok) == "" {
+	scheme, tok, _ := strings.Cut(auth, " ")
+	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
 		return Principal{}, errNoToken
 	}
 	if e.opts.Verify == nil {
@@ -326,11 +326,11 @@ func (e *Emulator) uploads(a answer, r *http.Request, p Principal, version strin
 	case len(segs) == 0 && r.Method == http.MethodPost:
 		e.createUpload(a, p, body, ctxBase)
 	case len(segs) == 1 && guidRE.MatchString(segs[0]):
-		e.oneUpload(a, r, p, segs[0], body, ctxBase)
+		e.oneUpload(a, r, p, strings.ToLower(segs[0]), body, ctxBase)
 	case len(segs) == 1:
 		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Invalid key '%s'.", truncate(segs[0], 40)))
 	case len(segs) >= 2 && guidRE.MatchString(segs[0]) && segs[1] == "deviceIdentities":
-		e.uploadDevices(a, r, p, segs[0], segs[2:], body, ctxBase)
+		e.uploadDevices(a, r, p, strings.ToLower(segs[0]), segs[2:], body, ctxBase)
 	default:
 		a.fail(http.StatusBadRequest, "No method match route template", "No OData route exists that match template ~/singleton/navigation/key/navigation with http verb "+r.Method+" for request /DeviceEnrollmentFE/StatelessDeviceEnrollmentFEService/deviceManagement/"+uploadsSegment+".")
 	}
@@ -364,7 +364,7 @@ func (e *Emulator) listUploads(a answer, r *http.Request, p Principal, ctxBase s
 		}
 		status = m[1]
 	}
-	top := e.opts.PageSize
+	top, capped := e.opts.PageSize, false
 	if t := q.Get("$top"); t != "" {
 		n, err := strconv.Atoi(t)
 		if err != nil || n < 1 {
@@ -372,6 +372,7 @@ func (e *Emulator) listUploads(a answer, r *http.Request, p Principal, ctxBase s
 			return
 		}
 		top = min(n, e.opts.PageSize)
+		capped = n > e.opts.PageSize
 	}
 	skip := 0
 	if s := q.Get("$skiptoken"); s != "" {
@@ -397,7 +398,7 @@ func (e *Emulator) listUploads(a answer, r *http.Request, p Principal, ctxBase s
 		value = append(value, u.json(""))
 	}
 	resp := map[string]any{"@odata.context": ctxBase, "value": value}
-	if end < len(all) && q.Get("$top") == "" {
+	if end < len(all) && (q.Get("$top") == "" || capped) {
 		next := q
 		next.Set("$skiptoken", strconv.Itoa(end))
 		scheme := "http"
@@ -432,8 +433,12 @@ func validDateTimeOffset(s string) bool {
 func decodeUpload(a answer, body []byte, requireAll bool) (map[string]json.RawMessage, bool) {
 	var props map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&props); err != nil || props == nil {
+	if err := dec.Decode(&props); err != nil || props == nil || dec.More() {
 		a.fail(http.StatusBadRequest, "BadRequest", "Invalid JSON. A token was not recognized in the JSON content.")
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		a.fail(http.StatusBadRequest, "BadRequest", "Invalid JSON. More content was found after the JSON object.")
 		return nil, false
 	}
 	for k := range props {
@@ -486,8 +491,8 @@ func (e *Emulator) createUpload(a answer, p Principal, body []byte, ctxBase stri
 		return
 	}
 	id := e.opts.NewID()
-	if raw, ok := props["id"]; ok && str(raw) != "" {
-		id = str(raw)
+	if raw, ok := props["id"]; ok && string(raw) != `""` && string(raw) != "null" {
+		id = strings.ToLower(str(raw))
 		if !guidRE.MatchString(id) {
 			a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Cannot convert the literal '%s' to the expected type 'Edm.Guid'.", truncate(id, 80)))
 			return

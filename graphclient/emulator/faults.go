@@ -166,7 +166,7 @@ func (f *Faults) RegisterFlags(fs *flag.FlagSet) {
 		return err
 	})
 	fs.Func("error-methods", "comma-separated methods that get random errors (default all)", func(s string) error {
-		f.Methods = strings.Split(strings.ToUpper(s), ",")
+		f.Methods = splitMethods(s)
 		return nil
 	})
 	fs.BoolVar(&f.PunishEarlyRetry, "punish-early-retry", f.PunishEarlyRetry, "answer a request sent before the last Retry-After elapsed with a longer Retry-After")
@@ -214,7 +214,7 @@ func FaultsFromEnv(getenv func(string) string) (Faults, error) {
 		f.ThrottleWrites, f.ThrottleWindow = n, w
 	}
 	if v := getenv("AUTOPILOTDESK_EMULATOR_ERROR_METHODS"); v != "" {
-		f.Methods = strings.Split(strings.ToUpper(v), ",")
+		f.Methods = splitMethods(v)
 	}
 	if v := getenv("AUTOPILOTDESK_EMULATOR_PUNISH_EARLY_RETRY"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -283,4 +283,14 @@ func parseThrottle(s string) (int, time.Duration, error) {
 		return 0, 0, fmt.Errorf("%q is not a budget like 1000/20s", s)
 	}
 	return count, window, nil
+}
+
+func splitMethods(s string) []string {
+	var out []string
+	for _, m := range strings.Split(s, ",") {
+		if m = strings.ToUpper(strings.TrimSpace(m)); m != "" {
+			out = append(out, m)
+		}
+	}
+	return out
 }

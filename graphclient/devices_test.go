@@ -1,0 +1,113 @@
+package graphclient
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestImportDeviceIdentitiesSendsPaddedHashes(t *testing.T) {
+	s := &script{answers: []func(http.ResponseWriter, *http.Request){func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"value":[{"id":"7f1b5c2e-3a4d-4e6f-8a9b-0c1d2e3f4a5b","serialNumber":"SN-1","state":{"deviceImportStatus":"pending","deviceErrorCode":0}}]}`)
+	}}}
+	c, _ := newTestClient(t, s)
+	got, _, err := c.ImportDeviceIdentities(context.Background(), tokens, []DeviceIdentity{{SerialNumber: "SN-1", HardwareIdentifier: []byte{1, 2, 3, 4}, GroupTag: "Kiosk", ImportID: "ignored"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].State.DeviceImportStatus != "pending" {
+		t.Errorf("devices = %+v", got)
+	}
+	r := s.received[0]
+	if r.Method != http.MethodPost || r.URL.Path != "/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/import" {
+		t.Errorf("sent %s %s", r.Method, r.URL.Path)
+	}
+	var sent struct {
+		Devices []map[string]any `json:"importedWindowsAutopilotDeviceIdentities"`
+	}
+	if err := json.Unmarshal([]byte(s.bodies[0]), &sent); err != nil || len(sent.Devices) != 1 {
+		t.Fatalf("body %q: %v", s.bodies[0], err)
+	}
+	d := sent.Devices[0]
+	if d["hardwareIdentifier"] != "AQIDBA==" || d["serialNumber"] != "SN-1" || d["groupTag"] != "Kiosk" {
+		t.Errorf("device sent = %v", d)
+	}
+	if _, ok := d["importId"]; ok {
+		t.Errorf("output-only importId was sent: %v", d)
+	}
+}
+
+func TestDeviceCallsUseFixedPaths(t *testing.T) {
+	const id = "7f1b5c2e-3a4d-4e6f-8a9b-0c1d2e3f4a5b"
+	ok := func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete || strings.HasSuffix(r.URL.Path, "/sync") {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"id":"`+id+`","value":[]}`)
+	}
+	s := &script{answers: []func(http.ResponseWriter, *http.Request){ok}}
+	c, _ := newTestClient(t, s)
+	ctx := context.Background()
+	if _, _, err := c.GetDeviceIdentity(ctx, tokens, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteDeviceIdentity(ctx, tokens, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SyncAutopilot(ctx, tokens); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := c.ListDeviceIdentities(ctx, tokens, "O'Brien 1", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.ListUploadDeviceIdentities(ctx, tokens, id); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"GET /v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/" + id,
+		"DELETE /v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/" + id,
+		"POST /v1.0/deviceManagement/windowsAutopilotSettings/sync",
+		"GET /v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities?$filter=contains(serialNumber,'O''Brien 1')",
+		"GET /v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentityUploads/" + id + "/deviceIdentities",
+	}
+	for i, r := range s.received {
+		got := r.Method + " " + r.URL.Path
+		if f := r.URL.Query().Get("$filter"); f != "" {
+			got += "?$filter=" + f
+		}
+		if got != want[i] {
+			t.Errorf("request %d = %q, want %q", i, got, want[i])
+		}
+	}
+}
+
+func TestDeviceIDsAndLinksAreCheckedBeforeSending(t *testing.T) {
+	s := &script{answers: []func(http.ResponseWriter, *http.Request){created}}
+	c, _ := newTestClient(t, s)
+	ctx := context.Background()
+	for _, id := range []string{"../uploads", "a%2Fb", "x?y", "x#y", "evil.example", ""} {
+		if _, _, err := c.GetDeviceIdentity(ctx, tokens, id); !isKind(err, KindInvalidInput) {
+			t.Errorf("GetDeviceIdentity(%q) err = %v", id, err)
+		}
+		if _, err := c.DeleteDeviceIdentity(ctx, tokens, id); !isKind(err, KindInvalidInput) {
+			t.Errorf("DeleteDeviceIdentity(%q) err = %v", id, err)
+		}
+	}
+	if _, _, _, err := c.ListDeviceIdentities(ctx, tokens, "", "https://evil.example/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities?$skiptoken=1"); !isKind(err, KindInvalidInput) {
+		t.Errorf("foreign nextLink err = %v", err)
+	}
+	if s.count() != 0 {
+		t.Errorf("%d requests reached the wire", s.count())
+	}
+}
+
+func isKind(err error, k Kind) bool {
+	ge, ok := AsError(err)
+	return ok && ge.Kind == k
+}
