@@ -63,6 +63,8 @@ type appOptions struct {
 	EmulatorPageSize int
 	// ImportDelays override how long demo imports stay unknown and pending.
 	ImportDelays emulator.ImportDelays
+	// SyncDuration overrides how long a demo Autopilot sync runs.
+	SyncDuration time.Duration
 }
 
 func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ *app, err error) {
@@ -137,7 +139,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	a.shell = web.New(web.Options{
 		Logger: log, Assets: assets, Sessions: sessions, Refresher: refresher{provider},
 		Demo: cfg.Demo, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, Now: o.Now,
-		UploadLimit: 48<<20 + 64<<10, UploadPaths: []string{"/devices/import"}, Metrics: a.metrics,
+		UploadLimit: handlers.MaxCSVBytes + 64<<10, UploadPaths: []string{"/devices/import"}, Metrics: a.metrics,
 	})
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: cfg.PublicURL.String(),
 		AllowedGroups: cfg.AllowedGroups, Demo: cfg.Demo, Log: log, Observe: a.metrics.SignIn}
@@ -148,6 +150,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		Activity: &handlers.Activity{Log: a.db},
 		Manage:   &handlers.ManageUploads{Graph: a.graph, Tokens: a.shell, Activity: a.db},
 		History:  &handlers.History{Log: a.db},
+		Devices:  &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: a.db, Now: o.Now, Log: log, JobState: a.metrics.ImportJob},
 		Limits:   handlers.Limits{Counter: a.db, SignIn: cfg.SignInLimit, Create: cfg.CreateLimit},
 	})
 	a.health = web.NewHealth(a.db)
@@ -235,7 +238,7 @@ func startDemo(cfg config, log *slog.Logger, o appOptions) (*demoServices, error
 		return nil, fmt.Errorf("demo identity provider: %w", err)
 	}
 	d.emu = emulator.New(emulator.Options{Verify: verifyWith(d.idp), Now: o.Now, NewID: o.NewID, Faults: cfg.EmulatorFaults, PageSize: o.EmulatorPageSize,
-		OtherTenantSerials: demoOtherTenantSerials, ImportDelays: o.ImportDelays})
+		OtherTenantSerials: demoOtherTenantSerials, ImportDelays: o.ImportDelays, SyncDuration: o.SyncDuration})
 	d.srv = &http.Server{Handler: demoMux(d.idp, d.emu), ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go d.srv.Serve(ln)

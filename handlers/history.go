@@ -57,9 +57,9 @@ func (h *History) List(c echo.Context) error {
 		nq.Set("before", next)
 		view.NextURL = "/activity?" + nq.Encode()
 	}
-	title, nav := "Team activity", "activity"
+	title := "Team activity"
 	if view.Mine {
-		title, nav = "My activity", "mine"
+		title = "My activity"
 	}
-	return web.Render(c, http.StatusOK, views.ActivityListPage(web.PageFor(c, title, nav), view))
+	return web.Render(c, http.StatusOK, views.ActivityListPage(web.PageFor(c, title, "activity"), view))
 }

@@ -21,6 +21,7 @@ type UploadManager interface {
 	GetUpload(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.Upload, *graphclient.Exchange, error)
 	UpdateUploadStatus(ctx context.Context, ts oauth2.TokenSource, id, status string) (*graphclient.Upload, *graphclient.Exchange, error)
 	DeleteUpload(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.Exchange, error)
+	ListUploadDeviceIdentities(ctx context.Context, ts oauth2.TokenSource, uploadID string) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error)
 }
 
 // ManageUploads lists, shows, changes and deletes uploads.
@@ -97,6 +98,17 @@ func (h *ManageUploads) Show(c echo.Context) error {
 	if err != nil {
 		view.Failure = failureOf(ex, err)
 		status = failureStatus(err)
+	} else {
+		devices, dex, derr := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
+			return h.Graph.ListUploadDeviceIdentities(c.Request().Context(), ts, id)
+		})
+		if derr != nil {
+			view.DevicesFailure = failureOf(dex, derr)
+		}
+		for _, d := range devices {
+			view.Devices = append(view.Devices, views.ImportedDevice{Serial: d.SerialNumber, Status: d.State.DeviceImportStatus,
+				RegistrationID: d.State.DeviceRegistrationID, ErrorCode: d.State.DeviceErrorCode, ErrorName: d.State.DeviceErrorName})
+		}
 	}
 	return web.Render(c, status, views.UploadDetailPage(web.PageFor(c, "Upload", "uploads"), view))
 }

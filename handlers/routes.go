@@ -13,6 +13,7 @@ type Features struct {
 	Uploads  *Uploads
 	Activity *Activity
 	Manage   *ManageUploads
+	Devices  *Devices
 	History  *History
 	Limits   Limits
 }
@@ -45,6 +46,13 @@ func Routes(shell *web.Shell, f Features) {
 	user.POST("/uploads/:id/status", f.Manage.SetStatus)
 	user.GET("/uploads/:id/delete", f.Manage.ConfirmDelete)
 	user.POST("/uploads/:id/delete", f.Manage.Delete)
+	user.GET("/devices/import", f.Devices.Start)
+	user.POST("/devices/import", f.Devices.Preflight)
+	user.GET("/devices/import/:id", f.Devices.Show)
+	user.POST("/devices/import/:id/check", f.Devices.Check)
+	user.POST("/devices/import/:id/submit", f.Devices.Submit, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
+	user.GET("/devices/import/:id/report.csv", f.Devices.Report)
+	user.POST("/devices/sync", f.Devices.Sync)
 	user.GET("/activity", f.History.List)
 	user.GET("/activity/:id", f.Activity.Show)
 	user.POST("/auth/signout", f.Auth.SignOut)

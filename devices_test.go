@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"autopilotdesk/graphclient/emulator"
+)
+
+func fakeHash() string {
+	b := make([]byte, 4000)
+	rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// uploadCSV posts a CSV file the way the browser's file input does.
+func (d *desk) uploadCSV(c *http.Client, csrf string, data []byte) (*http.Response, string) {
+	d.t.Helper()
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	w.WriteField("_csrf", csrf)
+	fw, _ := w.CreateFormFile("file", "devices.csv")
+	fw.Write(data)
+	w.Close()
+	req, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/devices/import", &body)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Origin", d.srv.URL)
+	resp, err := c.Do(req)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+func TestDeviceImportEndToEnd(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}, SyncDuration: time.Nanosecond})
+	b := d.browser()
+	doc := parse(t, d.signIn(b, "admin", "/devices/import"))
+	csrf := doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")
+
+	shared := fakeHash()
+	var file bytes.Buffer
+	w := csv.NewWriter(&file)
+	w.Write([]string{"Device Serial Number", "Windows Product ID", "Hardware Hash", "Group Tag", "Assigned User"})
+	w.Write([]string{"SN-OK-1", "", fakeHash(), "Sales", "AdeleV@contoso.example"})
+	w.Write([]string{"SN-OK-2", "", strings.TrimRight(fakeHash(), "="), "", ""}) // unpadded: repaired
+	w.Write([]string{"", "", fakeHash(), "", ""})                                // missing serial
+	w.Write([]string{"SN-BAD-HASH", "", "not base64!!", "", ""})                 // not base64
+	w.Write([]string{"SN-OK-1", "", fakeHash(), "", ""})                         // duplicate serial
+	w.Write([]string{"CZC808OTHER", "", shared, "", ""})                         // another tenant's
+	w.Write([]string{"SN-USER", "", fakeHash(), "", "not a upn"})                // bad UPN
+	w.Flush()
+
+	resp, html := d.uploadCSV(b, csrf, file.Bytes())
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/devices/import/") {
+		t.Fatalf("pre-flight: %d %s", resp.StatusCode, resp.Request.URL)
+	}
+	jobURL := resp.Request.URL.Path
+	if strings.Contains(html, shared) || strings.Contains(html, shared[:200]) {
+		t.Errorf("a whole hardware hash reached the page")
+	}
+	_, doc = d.get(b, jobURL)
+	verdicts := map[string]string{}
+	doc.Find(`[data-testid="preflight"] tbody tr`).Each(func(i int, s *goquery.Selection) {
+		verdicts[strings.TrimSpace(s.Find("td").Eq(2).Text())+fmt.Sprint(i)] = s.AttrOr("data-verdict", "")
+	})
+	errorsCount := doc.Find(`[data-testid="preflight"] tr[data-verdict="error"]`).Length()
+	if errorsCount != 4 {
+		t.Errorf("%d rows refused, want 4 (missing serial, bad hash, duplicate serial, bad UPN): %v", errorsCount, verdicts)
+	}
+	if doc.Find(`[data-testid="preflight"] tr[data-verdict="fixed"]`).Length() != 1 {
+		t.Errorf("the unpadded hash was not repaired with a note")
+	}
+	before := len(d.received())
+	if len(d.received()) != before {
+		t.Fatal("the pre-flight sent something to Graph")
+	}
+
+	// Submit the ticked rows.
+	form := formValues(t, doc, `form[action$="/submit"]`)
+	form.Del("row")
+	doc.Find(`form[action$="/submit"] input[name="row"][checked]`).Each(func(_ int, s *goquery.Selection) { form.Add("row", s.AttrOr("value", "")) })
+	resp, doc = d.post(b, jobURL+"/submit", form)
+	if !strings.Contains(text(doc), "devices") || doc.Find(`[data-testid="devices"] tbody tr`).Length() != 3 {
+		t.Fatalf("after submit: %s", text(doc))
+	}
+	var sentImport bool
+	for _, r := range d.received() {
+		if strings.HasSuffix(r.Path, "/importedWindowsAutopilotDeviceIdentities/import") {
+			sentImport = true
+		}
+	}
+	if !sentImport {
+		t.Fatal("no import action reached Graph")
+	}
+	// Follow progress until every device is final.
+	for i := 0; i < 20 && !strings.Contains(doc.Find(`[data-testid="progress-summary"]`).Text(), "have finished"); i++ {
+		time.Sleep(5 * time.Millisecond)
+		_, doc = d.get(b, jobURL)
+	}
+	summary := doc.Find(`[data-testid="progress-summary"]`).Text()
+	if !strings.Contains(summary, "2 imported, 1 with errors") {
+		t.Fatalf("progress: %s", summary)
+	}
+	if !strings.Contains(doc.Find(`[data-testid="devices"]`).Text(), "808") {
+		t.Errorf("808 not explained: %s", doc.Find(`[data-testid="devices"]`).Text())
+	}
+	// The report never carries a hash.
+	resp, err := b.Get(d.srv.URL + jobURL + "/report.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	rows, err := csv.NewReader(bytes.NewReader(report)).ReadAll()
+	if err != nil || len(rows) != 4 || rows[0][0] != "Device Serial Number" {
+		t.Fatalf("report: %v %q", err, report)
+	}
+	if strings.Contains(string(report), shared[:40]) {
+		t.Errorf("the report carries a hash")
+	}
+	// A second submit of the same job sends nothing more.
+	n := len(d.received())
+	d.post(b, jobURL+"/submit", form)
+	for _, r := range d.received()[n:] {
+		if r.Method == http.MethodPost {
+			t.Errorf("a repeated submit reached Graph: %s", r.Path)
+		}
+	}
+	// Sync, then again within 10 minutes: refused with a countdown.
+	_, doc = d.get(b, jobURL)
+	syncForm := formValues(t, doc, `form[action="/devices/sync"]`)
+	_, doc = d.post(b, "/devices/sync", syncForm)
+	if !strings.Contains(text(doc), "204 No Content") {
+		t.Errorf("sync: %s", text(doc))
+	}
+	_, doc = d.post(b, "/devices/sync", syncForm)
+	if !strings.Contains(text(doc), "once every 10 minutes") || !strings.Contains(text(doc), "Try again after") {
+		t.Errorf("second sync: %s", text(doc))
+	}
+	if !strings.Contains(d.log.String(), `"audit":true`) || strings.Contains(d.log.String(), shared[:40]) {
+		t.Errorf("audit line missing, or a hash logged")
+	}
+}

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/web/identity/demoidp"
+)
+
+// cluster is a load balancer in front of replicas that share one PostgreSQL database, one
+// identity provider and one Graph emulator. The test chooses which replica serves each request.
+type cluster struct {
+	t        *testing.T
+	lb       *httptest.Server
+	target   atomic.Pointer[httptest.Server]
+	env      map[string]string
+	emu      *emulator.Emulator
+	replicas map[string]*httptest.Server
+	apps     []*app
+}
+
+func testDatabaseURL(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("AUTOPILOTDESK_TEST_DATABASE_URL")
+	if base == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("AUTOPILOTDESK_TEST_DATABASE_URL is not set in CI")
+		}
+		t.Skip("replica tests need PostgreSQL: set AUTOPILOTDESK_TEST_DATABASE_URL")
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := fmt.Sprintf("replicas_%d_%d", os.Getpid(), time.Now().UnixNano())
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE"); admin.Close() })
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
+}
+
+func startCluster(t *testing.T) *cluster {
+	cl := &cluster{t: t, replicas: map[string]*httptest.Server{}}
+	cl.lb = httptest.NewUnstartedServer(nil)
+	public := "https://" + cl.lb.Listener.Addr().String()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	idp, err := demoidp.New(demoidp.Options{Issuer: base, ClientID: "desk", ClientSecret: "replica-secret",
+		RedirectURIs: []string{public + "/auth/callback"}, PostLogoutRedirectURIs: []string{public + "/auth/signed-out"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.emu = emulator.New(emulator.Options{Verify: verifyWith(idp), ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}})
+	shared := &http.Server{Handler: demoMux(idp, cl.emu)}
+	go shared.Serve(ln)
+	t.Cleanup(func() { shared.Close() })
+
+	cl.env = map[string]string{
+		"AUTOPILOTDESK_PUBLIC_URL": public, "AUTOPILOTDESK_DATABASE_URL": testDatabaseURL(t),
+		"AUTOPILOTDESK_ISSUER_URL": idp.IssuerURL(), "AUTOPILOTDESK_TENANT_ID": demoidp.DemoTenantID,
+		"AUTOPILOTDESK_CLIENT_ID": "desk", "AUTOPILOTDESK_CLIENT_SECRET": "replica-secret", "AUTOPILOTDESK_GRAPH_URL": base,
+		"AUTOPILOTDESK_TRUSTED_PROXIES": "127.0.0.1",
+	}
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		target, _ := url.Parse(cl.target.Load().URL)
+		pr.SetURL(target)
+		pr.Out.Host = pr.In.Host
+		pr.SetXForwarded()
+	}}
+	cl.lb.Config.Handler = proxy
+	cl.lb.StartTLS()
+	t.Cleanup(cl.lb.Close)
+	return cl
+}
+
+// start runs a replica named name (again, after a stop).
+func (cl *cluster) start(name string) {
+	cl.t.Helper()
+	cfg, err := loadConfig(nil, envOf(cl.env), io.Discard)
+	if err != nil {
+		cl.t.Fatal(err)
+	}
+	a, err := newApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), appOptions{})
+	if err != nil {
+		cl.t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.handler)
+	cl.replicas[name] = srv
+	cl.apps = append(cl.apps, a)
+	cl.t.Cleanup(func() { srv.Close(); a.Close() })
+}
+
+// stopHard drops a replica at once: connections cut, listener closed.
+func (cl *cluster) stopHard(name string) {
+	srv := cl.replicas[name]
+	srv.CloseClientConnections()
+	srv.Listener.Close()
+}
+
+func (cl *cluster) via(name string) { cl.target.Store(cl.replicas[name]) }
+
+func (cl *cluster) browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Transport: cl.lb.Client().Transport, Jar: jar}
+}
+
+func TestReplicasShareEverything(t *testing.T) {
+	cl := startCluster(t)
+	cl.start("A")
+	cl.start("B")
+	d := &desk{t: t, srv: cl.lb}
+	b := cl.browser()
+
+	cl.via("A")
+	doc := parse(t, d.signIn(b, "admin", "/"))
+	if doc.Find(`form[action="/auth/signout"]`).Length() != 1 {
+		t.Fatalf("sign-in on A failed: %s", text(doc))
+	}
+	cl.via("B")
+	_, doc = d.get(b, "/uploads/new")
+	form := formValues(t, doc, `form[action="/uploads"]`)
+	cl.via("A")
+	resp, doc := d.post(b, "/uploads", form)
+	if !strings.HasPrefix(resp.Request.URL.Path, "/activity/") {
+		t.Fatalf("form from B submitted on A: %s", text(doc))
+	}
+
+	// A double submit split across A and B creates exactly one upload.
+	cl.via("B")
+	_, doc = d.get(b, "/uploads/new")
+	form = formValues(t, doc, `form[action="/uploads"]`)
+	before := countPosts(cl.emu)
+	var wg sync.WaitGroup
+	for _, name := range []string{"A", "B"} {
+		wg.Add(1)
+		go func(srv *httptest.Server) {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/uploads", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			u, _ := url.Parse(cl.lb.URL)
+			for _, ck := range b.Jar.Cookies(u) {
+				req.AddCookie(ck)
+			}
+			c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			if resp, err := c.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}(cl.replicas[name])
+	}
+	wg.Wait()
+	if got := countPosts(cl.emu) - before; got != 1 {
+		t.Errorf("split double submit created %d uploads, want 1", got)
+	}
+
+	// An import started on A is followed to completion on B.
+	cl.via("A")
+	_, doc = d.get(b, "/devices/import")
+	csrf := doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")
+	var file bytes.Buffer
+	w := csv.NewWriter(&file)
+	w.Write([]string{"Device Serial Number", "Windows Product ID", "Hardware Hash", "Group Tag", "Assigned User"})
+	w.Write([]string{"SN-REPLICA-1", "", fakeHash(), "", ""})
+	w.Flush()
+	resp, _ = d.uploadCSV(b, csrf, file.Bytes())
+	jobURL := resp.Request.URL.Path
+	_, doc = d.get(b, jobURL)
+	resp, doc = d.post(b, jobURL+"/submit", formValues(t, doc, `form[action$="/submit"]`))
+	cl.via("B")
+	for i := 0; i < 20 && !strings.Contains(doc.Find(`[data-testid="progress-summary"]`).Text(), "have finished"); i++ {
+		time.Sleep(5 * time.Millisecond)
+		_, doc = d.get(b, jobURL)
+	}
+	if !strings.Contains(doc.Find(`[data-testid="progress-summary"]`).Text(), "1 imported") {
+		t.Errorf("import followed on B: %s", text(doc))
+	}
+
+	// A dies mid-session; B serves the same session; A restarted rejoins.
+	cl.stopHard("A")
+	cl.via("B")
+	resp, doc = d.get(b, "/uploads/new")
+	if resp.Request.URL.Path != "/uploads/new" || doc.Find(`form[action="/uploads"]`).Length() != 1 {
+		t.Errorf("B lost the session after A died: %s", resp.Request.URL)
+	}
+	cl.start("A")
+	cl.via("A")
+	resp, doc = d.post(b, "/uploads", formValues(t, doc, `form[action="/uploads"]`))
+	if !strings.HasPrefix(resp.Request.URL.Path, "/activity/") {
+		t.Errorf("restarted A did not serve the session: %s", text(doc))
+	}
+}
+
+func countPosts(e *emulator.Emulator) int {
+	n := 0
+	for _, r := range e.Received() {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/importedWindowsAutopilotDeviceIdentityUploads") {
+			n++
+		}
+	}
+	return n
+}
