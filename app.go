@@ -141,16 +141,17 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		Demo: cfg.Demo, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, Now: o.Now,
 		UploadLimit: handlers.MaxCSVBytes + 64<<10, UploadPaths: []string{"/devices/import"}, Metrics: a.metrics,
 	})
+	activity := handlers.AuditedLog{ActivityLog: a.db, Log: log}
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: cfg.PublicURL.String(),
 		AllowedGroups: cfg.AllowedGroups, Demo: cfg.Demo, Log: log, Observe: a.metrics.SignIn}
 	handlers.Routes(a.shell, handlers.Features{
 		Auth:     auth,
 		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell},
-		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: a.db, Keys: a.db, SignIn: auth, Now: o.Now, NewKey: web.RandomID, Log: log},
+		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: activity, Keys: a.db, SignIn: auth, Now: o.Now, NewKey: web.RandomID, Log: log},
 		Activity: &handlers.Activity{Log: a.db},
-		Manage:   &handlers.ManageUploads{Graph: a.graph, Tokens: a.shell, Activity: a.db},
+		Manage:   &handlers.ManageUploads{Graph: a.graph, Tokens: a.shell, Activity: activity},
 		History:  &handlers.History{Log: a.db},
-		Devices:  &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: a.db, Now: o.Now, Log: log, JobState: a.metrics.ImportJob},
+		Devices:  &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: activity, Now: o.Now, Log: log, JobState: a.metrics.ImportJob},
 		Limits:   handlers.Limits{Counter: a.db, SignIn: cfg.SignInLimit, Create: cfg.CreateLimit},
 	})
 	a.health = web.NewHealth(a.db)

@@ -138,3 +138,18 @@ func TestActivityHistory(t *testing.T) {
 		t.Errorf("bad cursor: %d", resp.StatusCode)
 	}
 }
+
+func TestEveryChangeIsAnAuditLine(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	parse(t, d.signIn(b, "admin", "/"))
+	id := d.createUpload(b, "pending")
+	_, doc := d.get(b, "/uploads/"+id+"/delete")
+	d.post(b, "/uploads/"+id+"/delete", formValues(t, doc, `form[action="/uploads/`+id+`/delete"]`))
+	logs := d.log.String()
+	for _, event := range []string{`"event":"create-upload"`, `"event":"delete-upload"`} {
+		if !strings.Contains(logs, event) || !strings.Contains(logs, `"audit":true`) {
+			t.Errorf("no audit line for %s", event)
+		}
+	}
+}

@@ -354,7 +354,6 @@ func (h *Devices) Submit(c echo.Context) error {
 		rec.State = jobDraft // nothing was imported: the draft can be submitted again
 	} else {
 		h.reached(jobPolling)
-		h.audit(c, "import", rec.ID, fmt.Sprintf("%d devices in %d batches", len(job.Devices), len(batches)))
 	}
 	act := newActivity(u, "import", lastEx, importErr)
 	act.Target = rec.ID
