@@ -134,6 +134,9 @@ type parser struct {
 	line  int // line number where the next record starts
 	delim byte
 
+	le, nl    int // cached end of the current line and next '\n' (see lineEnd)
+	lastQuote int // index of the last '"' in text, -1 if none, -2 until needed
+
 	fields    []string
 	sawQuotes bool
 
@@ -152,7 +155,7 @@ func parse(data []byte) *Report {
 		rep.FileErrors = append(rep.FileErrors, fatal)
 		return rep
 	}
-	p := &parser{text: text, line: 1, delim: ','}
+	p := &parser{text: text, line: 1, delim: ',', le: -1, nl: -1, lastQuote: -2}
 	blank := 0
 
 	// Find the header line: skip blank lines and an Excel "sep=;" hint.
@@ -409,7 +412,7 @@ func (p *parser) next() ([]string, int) {
 			j++
 		}
 		if j < n && text[j] == '"' {
-			val, end, lines, ok := quoted(text, j, p.delim)
+			val, end, lines, ok := p.quoted(j)
 			if ok {
 				p.sawQuotes = true
 				p.line += lines
@@ -418,12 +421,12 @@ func (p *parser) next() ([]string, int) {
 			} else {
 				// Unterminated quote: treat it as text up to the end of the line.
 				p.sawQuotes = true
-				e := fieldEnd(text, j+1, p.delim)
+				e := p.fieldEnd(j + 1)
 				p.fields = append(p.fields, text[j+1:e])
 				i = e
 			}
 		} else {
-			e := fieldEnd(text, i, p.delim)
+			e := p.fieldEnd(i)
 			p.fields = append(p.fields, text[i:e])
 			i = e
 		}
@@ -446,52 +449,86 @@ func (p *parser) next() ([]string, int) {
 	}
 }
 
-// fieldEnd returns the index of the next delimiter or line break at or after i.
-func fieldEnd(text string, i int, delim byte) int {
-	for ; i < len(text); i++ {
-		if c := text[i]; c == delim || c == '\n' || c == '\r' {
-			return i
+// lineEnd returns the index of the first '\r' or '\n' at or after i (or the
+// end of the text). Positions only move forward, so the answer is cached: every
+// byte is searched at most a few times, even for pathological files.
+func (p *parser) lineEnd(i int) int {
+	if i <= p.le {
+		return p.le
+	}
+	if i > p.nl {
+		if nl := strings.IndexByte(p.text[i:], '\n'); nl >= 0 {
+			p.nl = i + nl
+		} else {
+			p.nl = len(p.text)
 		}
 	}
-	return len(text)
+	if cr := strings.IndexByte(p.text[i:p.nl], '\r'); cr >= 0 {
+		p.le = i + cr
+	} else {
+		p.le = p.nl
+	}
+	return p.le
+}
+
+// fieldEnd returns the index of the next delimiter or line break at or after i.
+func (p *parser) fieldEnd(i int) int {
+	le := p.lineEnd(i)
+	if d := strings.IndexByte(p.text[i:le], p.delim); d >= 0 {
+		return i + d
+	}
+	return le
 }
 
 // quoted reads the quoted field whose opening quote is at q. It returns the
 // value, the index just past the field (at a delimiter, line break or the end),
 // the number of line breaks inside the quotes, and false when the quote is never
 // closed.
-func quoted(text string, q int, delim byte) (val string, end, lines int, ok bool) {
+func (p *parser) quoted(q int) (val string, end, lines int, ok bool) {
+	text := p.text
+	if p.lastQuote == -2 {
+		p.lastQuote = strings.LastIndexByte(text, '"')
+	}
+	if q >= p.lastQuote {
+		return "", 0, 0, false
+	}
 	var b []byte
 	seg := q + 1
 	k := seg
-	for ; ; k++ {
-		if k >= len(text) {
+	for {
+		idx := strings.IndexByte(text[k:], '"')
+		if idx < 0 {
 			return "", 0, 0, false
 		}
-		c := text[k]
-		if c == '"' {
-			if k+1 < len(text) && text[k+1] == '"' {
-				b = append(b, text[seg:k+1]...)
-				k++
-				seg = k + 1
-				continue
-			}
-			break
+		lines += lineBreaks(text[k : k+idx])
+		k += idx
+		if k+1 < len(text) && text[k+1] == '"' {
+			b = append(b, text[seg:k+1]...)
+			k += 2
+			seg = k
+			continue
 		}
-		if c == '\n' || (c == '\r' && (k+1 >= len(text) || text[k+1] != '\n')) {
-			lines++
-		}
+		break
 	}
 	if b != nil {
 		val = string(append(b, text[seg:k]...))
 	} else {
 		val = text[seg:k]
 	}
-	end = fieldEnd(text, k+1, delim)
+	end = p.fieldEnd(k + 1)
 	if junk := strings.TrimSpace(text[k+1 : end]); junk != "" {
 		val += junk
 	}
 	return val, end, lines, true
+}
+
+// lineBreaks counts \r\n, \n and lone \r line breaks in s.
+func lineBreaks(s string) int {
+	n := strings.Count(s, "\n")
+	if cr := strings.Count(s, "\r"); cr > 0 {
+		n += cr - strings.Count(s, "\r\n")
+	}
+	return n
 }
 
 // row checks one device record.

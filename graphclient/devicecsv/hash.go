@@ -79,6 +79,12 @@ func hasSpace(s string) bool {
 // base64 padding. It returns the cleaned hash, notes about what changed, and an
 // error message when the hash cannot be used.
 func cleanHash(raw string) (clean string, notes []string, errMsg string) {
+	if n, ok := b64Len(raw); ok { // the common case: nothing to clean
+		if n < minHashBytes || n > maxHashBytes {
+			return raw, nil, implausible(n)
+		}
+		return raw, nil, ""
+	}
 	s := raw
 	if hasSpace(s) {
 		stripped := strings.Map(func(r rune) rune {
@@ -137,7 +143,11 @@ func cleanHash(raw string) (clean string, notes []string, errMsg string) {
 		}
 	}
 	if n < minHashBytes || n > maxHashBytes {
-		return s, notes, fmt.Sprintf("Hardware hash has an implausible length: it decodes to %d bytes, but a real Autopilot hardware hash is about 4 KB (%d to %d bytes). It was probably cut off or changed, for example by Excel; capture it again.", n, minHashBytes, maxHashBytes)
+		return s, notes, implausible(n)
 	}
 	return s, notes, ""
+}
+
+func implausible(n int) string {
+	return fmt.Sprintf("Hardware hash has an implausible length: it decodes to %d bytes, but a real Autopilot hardware hash is about 4 KB (%d to %d bytes). It was probably cut off or changed, for example by Excel; capture it again.", n, minHashBytes, maxHashBytes)
 }

@@ -53,13 +53,19 @@ func decodeText(data []byte) (text string, notes []string, fatal string) {
 	if strings.IndexByte(text, 0) >= 0 {
 		return "", notes, "This file contains binary data, so it is not a CSV text file. Export the device list as CSV (Comma delimited) and upload that file."
 	}
-	control := 0
-	for i := 0; i < len(text); i++ {
-		if c := text[i]; c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
+	// Old Mac files end lines with a lone CR; make them LF so that line
+	// searches stay linear.
+	if strings.IndexByte(text, '\n') < 0 && strings.IndexByte(text, '\r') >= 0 {
+		text = strings.ReplaceAll(text, "\r", "\n")
+	}
+	// Binary files show control characters early; look at the start only.
+	control, head := 0, text[:min(len(text), 8192)]
+	for i := 0; i < len(head); i++ {
+		if c := head[i]; c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
 			control++
 		}
 	}
-	if control > 0 && control*100 > len(text) {
+	if control > 0 && control*100 > len(head) {
 		return "", notes, "This file contains binary data, so it is not a CSV text file. Export the device list as CSV (Comma delimited) and upload that file."
 	}
 	if strings.TrimSpace(text) == "" {
