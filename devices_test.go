@@ -155,3 +155,28 @@ func TestDeviceImportEndToEnd(t *testing.T) {
 		t.Errorf("audit line missing, or a hash logged")
 	}
 }
+
+func TestPreflightRowsCanBeFixed(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	doc := parse(t, d.signIn(b, "admin", "/devices/import"))
+	csrf := doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")
+	data := "Device Serial Number,Windows Product ID,Hardware Hash,Group Tag,Assigned User\n" +
+		",," + fakeHash() + ",,\n" + "SN-2,," + fakeHash() + ",,not a upn\n"
+	resp, _ := d.uploadCSV(b, csrf, []byte(data))
+	job := resp.Request.URL.Path
+	_, doc = d.get(b, job)
+	if n := doc.Find(`tr[data-verdict="error"]`).Length(); n != 2 {
+		t.Fatalf("%d rows refused, want 2", n)
+	}
+	fix := formValues(t, doc, `form[action$="/fix"]`)
+	fix.Set("row-2-serial", "SN-1")
+	fix.Set("row-3-user", "MeganB@contoso.example")
+	_, doc = d.post(b, job+"/fix", fix)
+	if n := doc.Find(`tr[data-verdict="error"]`).Length(); n != 0 {
+		t.Errorf("%d rows still refused after the fixes: %s", n, doc.Find(`[data-testid="preflight"]`).Text())
+	}
+	if got := doc.Find(`[data-testid="preflight"] tbody tr`).First().Find("td").Eq(1).Text(); got != "2" {
+		t.Errorf("line numbers not kept: %q", got)
+	}
+}

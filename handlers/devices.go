@@ -287,6 +287,56 @@ func (h *Devices) Check(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/devices/import/"+rec.ID)
 }
 
+// Fix is POST /devices/import/:id/fix: corrected values for the rows with problems. The whole
+// set is checked again (a fix can create or remove a duplicate); nothing is sent to Graph.
+func (h *Devices) Fix(c echo.Context) error {
+	rec, job, err := h.load(c)
+	if err != nil {
+		return err
+	}
+	if rec.State != jobDraft {
+		return c.Redirect(http.StatusSeeOther, "/devices/import/"+rec.ID)
+	}
+	form, err := c.FormParams()
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	w.Write(strings.Split(devicecsv.Header, ","))
+	for _, r := range job.Rows {
+		if len(r.Errors) > 0 {
+			field := func(name, current string) string {
+				if v, ok := form["row-"+strconv.Itoa(r.Line)+"-"+name]; ok {
+					return strings.TrimSpace(v[0])
+				}
+				return current
+			}
+			r.Serial, r.GroupTag, r.User = field("serial", r.Serial), field("groupTag", r.GroupTag), field("user", r.User)
+			if hash := field("hash", ""); hash != "" {
+				r.Hash = hash
+			}
+		}
+		w.Write([]string{r.Serial, r.ProductKey, r.Hash, r.GroupTag, r.User})
+	}
+	w.Flush()
+	rep := devicecsv.Parse([]byte(b.String()))
+	if len(rep.Rows) != len(job.Rows) {
+		return &web.PageError{Status: http.StatusUnprocessableEntity, Title: "The corrections could not be applied",
+			Message: "A corrected value broke the row apart (for example a line break in a field).", ActionURL: "/devices/import/" + rec.ID, ActionText: "Back to the check"}
+	}
+	for i, r := range rep.Rows {
+		line := job.Rows[i].Line // keep the file's own line numbers
+		job.Rows[i] = importRow{Line: line, Serial: r.SerialNumber, ProductKey: r.ProductKey, Hash: r.HardwareHash,
+			HashShown: devicecsv.Truncate(r.HardwareHash), GroupTag: r.GroupTag, User: r.AssignedUser, Notes: r.Notes, Errors: r.Errors}
+	}
+	job.Checked, job.Failure = false, nil
+	if err := h.save(c.Request().Context(), rec, job); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/devices/import/"+rec.ID)
+}
+
 // Submit is POST /devices/import/:id/submit: import the chosen valid rows, at most 500 per call.
 func (h *Devices) Submit(c echo.Context) error {
 	rec, job, err := h.load(c)
