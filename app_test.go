@@ -69,11 +69,7 @@ func (d *desk) signIn(c *http.Client, identityKey, returnTo string) *http.Respon
 	d.t.Helper()
 	login := d.srv.URL + "/auth/login?return_to=" + url.QueryEscape(returnTo)
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if strings.Contains(req.URL.Path, "/authorize") && req.URL.Query().Get("login_hint") == "" {
-			q := req.URL.Query()
-			q.Set("login_hint", identityKey)
-			req.URL.RawQuery = q.Encode()
-		}
+		pickIdentity(req, identityKey)
 		return nil
 	}
 	defer func() { c.CheckRedirect = nil }()
@@ -82,6 +78,15 @@ func (d *desk) signIn(c *http.Client, identityKey, returnTo string) *http.Respon
 		d.t.Fatal(err)
 	}
 	return resp
+}
+
+// pickIdentity answers the demo identity provider's picker, as a person clicking an account would.
+func pickIdentity(req *http.Request, identityKey string) {
+	if strings.Contains(req.URL.Path, "/authorize") && req.URL.Query().Get("login_hint") == "" {
+		q := req.URL.Query()
+		q.Set("login_hint", identityKey)
+		req.URL.RawQuery = q.Encode()
+	}
 }
 
 func (d *desk) get(c *http.Client, path string) (*http.Response, *goquery.Document) {
@@ -437,11 +442,7 @@ func TestEndedSessionSendsToSignInAndKeepsTheForm(t *testing.T) {
 	d.app.demo.idp.RevokeRefreshTokens()
 
 	b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if strings.Contains(req.URL.Path, "/authorize") {
-			q := req.URL.Query()
-			q.Set("login_hint", "admin")
-			req.URL.RawQuery = q.Encode()
-		}
+		pickIdentity(req, "admin")
 		return nil
 	}
 	resp, doc := d.post(b, "/uploads", form)

@@ -11,16 +11,12 @@ import (
 	"autopilotdesk/graphclient/emulator"
 )
 
-// startFlow begins a sign-in and stops at the provider's redirect back to the desk.
+// callbackURL begins a sign-in and stops at the provider's redirect back to the desk.
 func (d *desk) callbackURL(c *http.Client, identityKey string) string {
 	d.t.Helper()
 	var callback string
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if strings.Contains(req.URL.Path, "/authorize") && req.URL.Query().Get("login_hint") == "" {
-			q := req.URL.Query()
-			q.Set("login_hint", identityKey)
-			req.URL.RawQuery = q.Encode()
-		}
+		pickIdentity(req, identityKey)
 		if req.URL.Path == "/auth/callback" {
 			callback = req.URL.String()
 			return http.ErrUseLastResponse

@@ -180,11 +180,7 @@ func TestSecretsNeverLeave(t *testing.T) {
 	var urls []string
 	b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		urls = append(urls, req.URL.String())
-		if strings.Contains(req.URL.Path, "/authorize") && req.URL.Query().Get("login_hint") == "" {
-			q := req.URL.Query()
-			q.Set("login_hint", "admin")
-			req.URL.RawQuery = q.Encode()
-		}
+		pickIdentity(req, "admin")
 		return nil
 	}
 	resp, err := b.Get(d.srv.URL + "/auth/login?return_to=/uploads/new")

@@ -77,13 +77,7 @@ type deviceInput struct {
 }
 
 func (e *Emulator) devices(a answer, r *http.Request, p Principal, version string, segs []string, body []byte) {
-	write := r.Method != http.MethodGet
-	if write && !hasScope(p, writeScope) {
-		forbidden(a, writeScope)
-		return
-	}
-	if !write && !hasScope(p, writeScope, readScope) {
-		forbidden(a, readScope+", "+writeScope)
+	if !authorized(a, r, p) {
 		return
 	}
 	ctxBase := "https://graph.microsoft.com/" + version + "/$metadata#deviceManagement/" + devicesSegment

@@ -297,6 +297,19 @@ func hasScope(p Principal, scopes ...string) bool {
 	return false
 }
 
+// authorized answers 403 unless the token may do this: writes need ReadWrite.All, reads either scope.
+func authorized(a answer, r *http.Request, p Principal) bool {
+	switch {
+	case r.Method != http.MethodGet && !hasScope(p, writeScope):
+		forbidden(a, writeScope)
+		return false
+	case r.Method == http.MethodGet && !hasScope(p, writeScope, readScope):
+		forbidden(a, readScope+", "+writeScope)
+		return false
+	}
+	return true
+}
+
 // forbidden answers like Intune does: a JSON string inside error.message.
 func forbidden(a answer, scope string) {
 	inner, _ := json.Marshal(map[string]any{
@@ -310,13 +323,7 @@ func forbidden(a answer, scope string) {
 }
 
 func (e *Emulator) uploads(a answer, r *http.Request, p Principal, version string, segs []string, body []byte) {
-	write := r.Method != http.MethodGet
-	if write && !hasScope(p, writeScope) {
-		forbidden(a, writeScope)
-		return
-	}
-	if !write && !hasScope(p, writeScope, readScope) {
-		forbidden(a, readScope+", "+writeScope)
+	if !authorized(a, r, p) {
 		return
 	}
 	ctxBase := "https://graph.microsoft.com/" + version + "/$metadata#deviceManagement/" + uploadsSegment
