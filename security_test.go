@@ -2,8 +2,10 @@ package main
 
 import (
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -231,5 +233,40 @@ func TestSecretsNeverLeave(t *testing.T) {
 		if strings.Contains(d.log.String(), s) {
 			t.Errorf("a secret appears in the log")
 		}
+	}
+}
+
+func TestForwardedHeadersAreBelievedOnlyFromTrustedProxies(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		trusted, peer string
+		wantHSTS      bool
+		wantLimited   bool
+	}{
+		{"untrusted peer", "", "203.0.113.9:4000", false, true},
+		{"trusted proxy", "10.0.0.5", "10.0.0.5:4000", true, false},
+		{"peer outside the trusted range", "10.0.0.0/24", "10.0.1.5:4000", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := startDesk(t, map[string]string{"AUTOPILOTDESK_TRUSTED_PROXIES": tc.trusted, "AUTOPILOTDESK_RATE_LIMIT_SIGNIN": "2/1m"})
+			limited := false
+			for i := 0; i < 3; i++ {
+				req := httptest.NewRequest(http.MethodGet, "http://desk.example/auth/login", nil)
+				req.RemoteAddr = tc.peer
+				req.Header.Set("X-Forwarded-Proto", "https")
+				req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i+1))
+				rec := httptest.NewRecorder()
+				d.app.handler.ServeHTTP(rec, req)
+				if rec.Code == http.StatusTooManyRequests {
+					limited = true
+				}
+				if got := rec.Header().Get("Strict-Transport-Security") != ""; got != tc.wantHSTS {
+					t.Errorf("HSTS sent = %v, want %v", got, tc.wantHSTS)
+				}
+			}
+			if limited != tc.wantLimited {
+				t.Errorf("rate limited = %v, want %v (X-Forwarded-For believed only from trusted proxies)", limited, tc.wantLimited)
+			}
+		})
 	}
 }
