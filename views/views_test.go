@@ -129,3 +129,44 @@ func TestFailurePanelEscapesGraphText(t *testing.T) {
 		t.Errorf("Graph text reached the page unescaped:\n%s", html)
 	}
 }
+
+// graphXSS are values a hostile or broken upstream could return inside Graph fields and messages.
+var graphXSS = []string{
+	`<script>alert(1)</script>`, `"><img src=x onerror=alert(1)>`, `'><svg onload=alert(1)>`, `javascript:alert(1)`,
+	`</style><script>alert(1)</script>`, `</pre><script>alert(1)</script>`, `{{.}}`, "\u202e<script>x</script>",
+	`<a href="javascript:alert(1)">x</a>`, `<iframe srcdoc="<script>alert(1)</script>">`,
+}
+
+func TestGraphValuesAreEscapedOnEveryPage(t *testing.T) {
+	for _, x := range graphXSS {
+		ex := &graphclient.Exchange{Attempts: []graphclient.Attempt{{Method: "POST", URL: "https://graph.microsoft.com/v1.0/x",
+			RequestHeader: http.Header{"Authorization": {"Bearer <redacted>"}}, RequestBody: []byte(x), StatusCode: 400, Status: "400 " + x,
+			ResponseHeader: http.Header{"Request-Id": {x}}, ResponseBody: []byte(x)}}}
+		fail := &Failure{Explanation: graphclient.Explanation{Title: x, What: x, NextStep: x}, Support: graphclient.SupportDetails{Code: x, RequestID: x}, Exchange: ex}
+		up := graphclient.Upload{ID: x, CreatedDateTimeUtc: x, Status: x}
+		pages := map[string]templ.Component{
+			"result":   ResultPage(testPage, Result{Summary: x, ActorName: x, ActorUPN: x, Upload: &up, Failure: fail, Exchange: ex}),
+			"form":     UploadFormPage(testPage, UploadForm{CreatedDateTimeUtc: x, ID: x, Status: x, Failure: fail, Errors: map[string]string{"id": x}}),
+			"home":     HomePage(testPage, Home{User: User{Name: x, UPN: x, TenantID: x}, Uploads: []graphclient.Upload{up}}),
+			"list":     UploadListPage(testPage, UploadList{Status: x, Uploads: []graphclient.Upload{up}}),
+			"detail":   UploadDetailPage(testPage, UploadDetail{Upload: &up, Exchange: ex, Devices: []ImportedDevice{{Serial: x, Status: x, ErrorName: x}}}),
+			"activity": ActivityListPage(testPage, ActivityList{Person: x, Entries: []ActivityEntry{{ID: "1", Summary: x, ActorName: x, ActorUPN: x, Outcome: x}}}),
+			"import":   ImportJobPage(testPage, ImportJob{ID: "j", State: "draft", FileNotes: []string{x}, Rows: []ImportRow{{Line: 2, Serial: x, Hash: x, GroupTag: x, User: x, Errors: []string{x}}}}),
+			"progress": ImportJobPage(testPage, ImportJob{ID: "j", State: "polling", Devices: []ImportedDevice{{Serial: x, Status: x, ErrorName: x, RegistrationID: x}}}),
+			"error":    ErrorPageView(testPage, ErrorPage{Status: 500, Title: x, Message: x, NextStep: x}),
+		}
+		for name, page := range pages {
+			var buf bytes.Buffer
+			if err := page.Render(context.Background(), &buf); err != nil {
+				t.Fatal(err)
+			}
+			html := buf.String()
+			if strings.ContainsAny(x, "<>\"'") && strings.Contains(html, x) {
+				t.Errorf("%s page: %q appears unescaped", name, x)
+			}
+			if strings.Contains(strings.ToLower(html), `href="javascript:`) {
+				t.Errorf("%s page: a javascript: link", name)
+			}
+		}
+	}
+}
