@@ -106,9 +106,9 @@ func (h *Uploads) create(c echo.Context, form uploadForm) (*graphclient.Upload, 
 // repeatedSubmit answers a second POST of the same form: nothing goes to Graph.
 func (h *Uploads) repeatedSubmit(c echo.Context, form uploadForm, state store.FormKeyState, ref string) error {
 	switch {
-	case state == store.FormKeyState("done") && isGUID(ref):
+	case state == store.FormKeyDone && isGUID(ref):
 		return c.Redirect(http.StatusSeeOther, activityURL(ref))
-	case state == store.FormKeyState("in-progress"):
+	case state == store.FormKeyInProgress:
 		return &web.PageError{Status: http.StatusConflict, Title: "Still sending your first submission",
 			Message:  "This form was already submitted and Microsoft Graph has not answered yet. It was not sent a second time.",
 			NextStep: "Wait a moment, then open the home page to see the result.", ActionURL: "/", ActionText: "Go to the home page"}
