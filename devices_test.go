@@ -148,7 +148,7 @@ func TestDeviceImportEndToEnd(t *testing.T) {
 		t.Errorf("sync: %s", text(doc))
 	}
 	_, doc = d.post(b, "/devices/sync", syncForm)
-	if !strings.Contains(text(doc), "once every 10 minutes") || !strings.Contains(text(doc), "Try again after") {
+	if !strings.Contains(text(doc), "one sync every 10 minutes") || !strings.Contains(text(doc), "Try again after") {
 		t.Errorf("second sync: %s", text(doc))
 	}
 	if !strings.Contains(d.log.String(), `"audit":true`) || strings.Contains(d.log.String(), shared[:40]) {

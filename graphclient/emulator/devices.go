@@ -7,303 +7,428 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
 
-const devicesSegment = "importedWindowsAutopilotDeviceIdentities"
+const (
+	deviceType  = "#microsoft.graph.importedWindowsAutopilotDeviceIdentity"
+	stateType   = "microsoft.graph.importedWindowsAutopilotDeviceIdentityState"
+	syncBackoff = 10 * time.Minute // Intune refuses a sync within this long of the last one
 
-// ImportDelays is how long an imported device stays unknown, then pending, before its final state.
-type ImportDelays struct{ Unknown, Pending time.Duration }
+	// minHashBytes is the smallest decoded hardware hash taken as plausible; real 4K hashes
+	// decode to about 3,000 bytes.
+	minHashBytes = 1000
+)
 
-// device is an imported Autopilot device identity and the outcome its import will reach.
+// device is an importedWindowsAutopilotDeviceIdentity. Its import outcome is decided when it
+// arrives and revealed over time, as Intune processes imports asynchronously.
 type device struct {
-	ID, SerialNumber, ProductKey, GroupTag, AssignedUser, ImportID string
-	Hash                                                           []byte
-	createdAt                                                      time.Time
-	finalStatus                                                    string // complete or error
-	errorCode                                                      int
-	errorName                                                      string
-	registrationID                                                 string
-	seq                                                            int
+	ID, SerialNumber, ProductKey, HardwareIdentifier, GroupTag, AssignedUPN, ImportID string
+
+	importedAt     time.Time
+	outcome        outcome
+	registrationID string
+	seq            int
 }
 
-func (e *Emulator) deviceState(d *device, now time.Time) map[string]any {
-	status, code, name, reg := "unknown", 0, "", ""
-	age := now.Sub(d.createdAt)
-	switch {
-	case age < e.opts.ImportDelays.Unknown:
-	case age < e.opts.ImportDelays.Unknown+e.opts.ImportDelays.Pending:
-		status = "pending"
-	default:
-		status, code, name, reg = d.finalStatus, d.errorCode, d.errorName, d.registrationID
+// outcome is a device's final import state; a zero code with a name is ZtdDeviceDuplicated.
+type outcome struct {
+	code int
+	name string
+}
+
+func (o outcome) failed() bool { return o.name != "" }
+
+var (
+	errAlreadyAssigned = outcome{806, "ZtdDeviceAlreadyAssigned"}
+	errOtherTenant     = outcome{808, "ZtdDeviceAssignedToOtherTenant"}
+	errInvalidHash     = outcome{802, "InvalidZtdHardwareHash"}
+	errNoSerial        = outcome{803, "MissingZtdSerialNumberAndProductKey"}
+	errDuplicated      = outcome{0, "ZtdDeviceDuplicated"}
+)
+
+// status is the deviceImportStatus at now.
+func (d *device) status(now time.Time, delays ImportDelays) string {
+	switch age := now.Sub(d.importedAt); {
+	case age < delays.Unknown:
+		return "unknown"
+	case age < delays.Unknown+delays.Pending:
+		return "pending"
+	case d.outcome.failed():
+		return "error"
 	}
-	return map[string]any{"deviceImportStatus": status, "deviceRegistrationId": reg, "deviceErrorCode": code, "deviceErrorName": name}
+	return "complete"
 }
 
-func (e *Emulator) deviceJSON(d *device, now time.Time) map[string]any {
-	return map[string]any{
-		"@odata.type": "#microsoft.graph.importedWindowsAutopilotDeviceIdentity", "id": d.ID,
-		"orderIdentifier": "", "serialNumber": d.SerialNumber, "productKey": d.ProductKey, "importId": d.ImportID,
-		"hardwareIdentifier": base64.StdEncoding.EncodeToString(d.Hash), "groupTag": d.GroupTag,
-		"assignedUserPrincipalName": d.AssignedUser, "state": e.deviceState(d, now),
+func (d *device) json(now time.Time, delays ImportDelays, ctx string) map[string]any {
+	status := d.status(now, delays)
+	state := map[string]any{"@odata.type": stateType, "deviceImportStatus": status, "deviceRegistrationId": "", "deviceErrorCode": 0, "deviceErrorName": ""}
+	switch status {
+	case "complete":
+		state["deviceRegistrationId"] = d.registrationID
+	case "error":
+		state["deviceErrorCode"], state["deviceErrorName"] = d.outcome.code, d.outcome.name
+	}
+	m := map[string]any{
+		"@odata.type": deviceType, "id": d.ID, "serialNumber": d.SerialNumber, "productKey": d.ProductKey,
+		"hardwareIdentifier": d.HardwareIdentifier, "groupTag": d.GroupTag, "assignedUserPrincipalName": d.AssignedUPN,
+		"importId": d.ImportID, "state": state,
+	}
+	if ctx != "" {
+		m["@odata.context"] = ctx
+	}
+	return m
+}
+
+// decodeDevice reads one device the way Graph's OData layer does; it answers 400 itself.
+func decodeDevice(a answer, raw json.RawMessage) (*device, bool) {
+	var props map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&props); err != nil || props == nil || dec.More() {
+		a.fail(http.StatusBadRequest, "BadRequest", "Invalid JSON. A token was not recognized in the JSON content.")
+		return nil, false
+	}
+	d := &device{}
+	fields := map[string]*string{
+		"id": &d.ID, "serialNumber": &d.SerialNumber, "productKey": &d.ProductKey, "hardwareIdentifier": &d.HardwareIdentifier,
+		"groupTag": &d.GroupTag, "assignedUserPrincipalName": &d.AssignedUPN, "importId": &d.ImportID,
+	}
+	for k, v := range props {
+		switch dst, ok := fields[k]; {
+		case ok:
+			if string(v) == "null" {
+				continue
+			}
+			if json.Unmarshal(v, dst) != nil {
+				a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Cannot convert a primitive value to the expected type 'Edm.String' for the property '%s'.", k))
+				return nil, false
+			}
+		case k == "@odata.type":
+			if str(v) != deviceType {
+				a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("A type named '%s' could not be resolved by the model. When a model is available, each type name must resolve to a valid type.", truncate(strings.Trim(string(v), `"`), 80)))
+				return nil, false
+			}
+		case k == "state": // output only; Graph ignores what a client sends
+		default:
+			a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("The property '%s' does not exist on type 'microsoft.graph.importedWindowsAutopilotDeviceIdentity'. Make sure to only use property names that are defined by the type or mark the type as open type.", truncate(k, 80)))
+			return nil, false
+		}
+	}
+	if d.HardwareIdentifier != "" {
+		if _, err := base64.StdEncoding.DecodeString(d.HardwareIdentifier); err != nil {
+			a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Cannot convert the literal '%s' to the expected type 'Edm.Binary'.", truncate(d.HardwareIdentifier, 16)))
+			return nil, false
+		}
+	}
+	return d, true
+}
+
+// admit stores newly arrived devices, deciding each one's outcome. The caller holds e.mu.
+func (e *Emulator) admit(t *tenant, batch []*device, now time.Time) {
+	seenHash := map[string]bool{}
+	for _, d := range batch {
+		hash, _ := base64.StdEncoding.DecodeString(d.HardwareIdentifier)
+		switch {
+		case d.SerialNumber == "" && d.ProductKey == "":
+			d.outcome = errNoSerial
+		case len(hash) < minHashBytes:
+			d.outcome = errInvalidHash
+		case seenHash[d.HardwareIdentifier]:
+			d.outcome = errDuplicated
+		case slices.ContainsFunc(e.opts.OtherTenantSerials, func(s string) bool { return strings.EqualFold(s, d.SerialNumber) }):
+			d.outcome = errOtherTenant
+		case t.hasSerial(d.SerialNumber):
+			d.outcome = errAlreadyAssigned
+		}
+		seenHash[d.HardwareIdentifier] = true
+		if d.ID == "" {
+			d.ID = e.opts.NewID()
+		}
+		if !d.outcome.failed() {
+			d.registrationID = e.opts.NewID()
+		}
+		d.importedAt = now
+		t.seq++
+		d.seq = t.seq
+		t.devices[d.ID] = d
 	}
 }
 
-// registered reports whether a serial is already registered in the tenant (a completed import).
-func (t *tenant) registered(serial string, now time.Time, e *Emulator) bool {
+// hasSerial reports whether a device with this serial is registered (or on its way) in the tenant.
+func (t *tenant) hasSerial(serial string) bool {
 	for _, d := range t.devices {
-		if strings.EqualFold(d.SerialNumber, serial) && d.finalStatus == "complete" && d.errorCode == 0 {
+		if !d.outcome.failed() && serial != "" && strings.EqualFold(d.SerialNumber, serial) {
 			return true
 		}
 	}
 	return false
 }
 
-var edmBinaryRE = regexp.MustCompile(`^[A-Za-z0-9+/]*={0,2}$`)
-
-type deviceInput struct {
-	SerialNumber              string `json:"serialNumber"`
-	ProductKey                string `json:"productKey"`
-	HardwareIdentifier        string `json:"hardwareIdentifier"`
-	GroupTag                  string `json:"groupTag"`
-	AssignedUserPrincipalName string `json:"assignedUserPrincipalName"`
-	ODataType                 string `json:"@odata.type"`
-	OrderIdentifier           string `json:"orderIdentifier"`
-	ImportID                  string `json:"importId"`
-	ID                        string `json:"id"`
-}
-
 func (e *Emulator) devices(a answer, r *http.Request, p Principal, version string, segs []string, body []byte) {
-	if !authorized(a, r, p) {
-		return
-	}
 	ctxBase := "https://graph.microsoft.com/" + version + "/$metadata#deviceManagement/" + devicesSegment
 	switch {
 	case len(segs) == 0 && r.Method == http.MethodGet:
 		e.listDevices(a, r, p, ctxBase)
+	case len(segs) == 0 && r.Method == http.MethodPost:
+		e.createDevice(a, p, body, ctxBase+"/$entity", nil)
+	case len(segs) == 0:
+		noRoute(a, r, "~/singleton/navigation")
 	case len(segs) == 1 && segs[0] == "import" && r.Method == http.MethodPost:
-		e.importDevices(a, p, body, ctxBase)
-	case len(segs) == 1 && guidRE.MatchString(segs[0]) && r.Method == http.MethodGet:
-		e.mu.Lock()
-		d := e.tenant(p.TenantID).devices[segs[0]]
-		var out map[string]any
-		if d != nil {
-			out = e.deviceJSON(d, a.now)
-		}
-		e.mu.Unlock()
-		if out == nil {
-			a.fail(http.StatusNotFound, "ResourceNotFound", "Resource not found.")
-			return
-		}
-		out["@odata.context"] = ctxBase + "/$entity"
-		a.json(http.StatusOK, out)
-	case len(segs) == 1 && guidRE.MatchString(segs[0]) && r.Method == http.MethodDelete:
-		e.mu.Lock()
-		t := e.tenant(p.TenantID)
-		_, ok := t.devices[segs[0]]
-		delete(t.devices, segs[0])
-		e.mu.Unlock()
-		if !ok {
-			a.fail(http.StatusNotFound, "ResourceNotFound", "Resource not found.")
-			return
-		}
-		a.noContent()
+		e.importDevices(a, p, version, body)
+	case len(segs) == 1 && guidRE.MatchString(segs[0]) && (r.Method == http.MethodGet || r.Method == http.MethodDelete):
+		e.oneDevice(a, r, p, segs[0], ctxBase+"/$entity", nil)
+	case len(segs) == 1 && guidRE.MatchString(segs[0]):
+		noRoute(a, r, "~/singleton/navigation/key")
+	case len(segs) == 1 && segs[0] != "import":
+		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Invalid key '%s'.", truncate(segs[0], 40)))
 	default:
-		a.fail(http.StatusBadRequest, "No method match route template", "No OData route exists that match template ~/singleton/navigation with http verb "+r.Method+" for request /DeviceEnrollmentFE/StatelessDeviceEnrollmentFEService/deviceManagement/"+devicesSegment+".")
+		noRoute(a, r, "~/singleton/navigation/action")
 	}
 }
 
 var serialFilterRE = regexp.MustCompile(`^(?:serialNumber eq '([^']*)'|contains\(serialNumber,\s*'([^']*)'\))$`)
 
 func (e *Emulator) listDevices(a answer, r *http.Request, p Principal, ctxBase string) {
-	q := r.URL.Query()
-	eq, contains := "", ""
-	if f := q.Get("$filter"); f != "" {
+	match := func(*device) bool { return true }
+	if f := r.URL.Query().Get("$filter"); f != "" {
 		m := serialFilterRE.FindStringSubmatch(f)
-		if m == nil {
+		switch {
+		case m == nil:
 			a.fail(http.StatusBadRequest, "BadRequest", "Invalid filter clause")
 			return
+		case strings.HasPrefix(f, "contains"):
+			match = func(d *device) bool { return strings.Contains(strings.ToLower(d.SerialNumber), strings.ToLower(m[2])) }
+		default:
+			match = func(d *device) bool { return strings.EqualFold(d.SerialNumber, m[1]) }
 		}
-		eq, contains = m[1], m[2]
 	}
 	e.mu.Lock()
-	var all []*device
-	for _, d := range e.tenant(p.TenantID).devices {
-		if eq != "" && !strings.EqualFold(d.SerialNumber, eq) || contains != "" && !strings.Contains(strings.ToLower(d.SerialNumber), strings.ToLower(contains)) {
-			continue
-		}
-		all = append(all, d)
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].seq > all[j].seq })
-	value := []map[string]any{}
-	for _, d := range all {
-		value = append(value, e.deviceJSON(d, a.now))
-	}
+	items := e.deviceItems(e.tenant(p.TenantID).devices, match, a.now)
 	e.mu.Unlock()
-	a.json(http.StatusOK, map[string]any{"@odata.context": ctxBase, "value": value})
+	e.page(a, r, ctxBase, items)
 }
 
-func (e *Emulator) importDevices(a answer, p Principal, body []byte, ctxBase string) {
-	var in struct {
-		Devices []json.RawMessage `json:"importedWindowsAutopilotDeviceIdentities"`
+// deviceItems renders matching devices in arrival order. The caller holds e.mu.
+func (e *Emulator) deviceItems(devices map[string]*device, match func(*device) bool, now time.Time) []map[string]any {
+	var all []*device
+	for _, d := range devices {
+		if match(d) {
+			all = append(all, d)
+		}
 	}
-	if err := json.Unmarshal(body, &in); err != nil {
+	sort.Slice(all, func(i, j int) bool { return all[i].seq < all[j].seq })
+	items := make([]map[string]any, len(all))
+	for i, d := range all {
+		items[i] = d.json(now, e.opts.ImportDelays, "")
+	}
+	return items
+}
+
+// createDevice adds one device to the tenant, or to an upload's deviceIdentities when up is set.
+func (e *Emulator) createDevice(a answer, p Principal, body []byte, ctx string, up *upload) {
+	d, ok := decodeDevice(a, body)
+	if !ok {
+		return
+	}
+	if d.ID != "" && !guidRE.MatchString(d.ID) {
+		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Cannot convert the literal '%s' to the expected type 'Edm.Guid'.", truncate(d.ID, 40)))
+		return
+	}
+	e.mu.Lock()
+	t := e.tenant(p.TenantID)
+	store := t.devices
+	if up != nil {
+		store = up.devices
+	}
+	if _, taken := store[d.ID]; d.ID != "" && taken {
+		e.mu.Unlock()
+		a.fail(http.StatusConflict, "Conflict", "An object with id '"+d.ID+"' already exists.")
+		return
+	}
+	if up == nil {
+		e.admit(t, []*device{d}, a.now)
+	} else {
+		if d.ID == "" {
+			d.ID = e.opts.NewID()
+		}
+		d.registrationID = e.opts.NewID()
+		d.importedAt = a.now
+		t.seq++
+		d.seq = t.seq
+		up.devices[d.ID] = d
+	}
+	out := d.json(a.now, e.opts.ImportDelays, ctx)
+	e.mu.Unlock()
+	a.json(http.StatusCreated, out)
+}
+
+// oneDevice answers GET and DELETE of a device in the tenant, or in an upload when up is set.
+func (e *Emulator) oneDevice(a answer, r *http.Request, p Principal, id, ctx string, up *upload) {
+	e.mu.Lock()
+	store := e.tenant(p.TenantID).devices
+	if up != nil {
+		store = up.devices
+	}
+	d, found := store[id]
+	if !found {
+		e.mu.Unlock()
+		a.fail(http.StatusNotFound, "ResourceNotFound", "Resource not found.")
+		return
+	}
+	if r.Method == http.MethodDelete {
+		delete(store, id)
+		e.mu.Unlock()
+		a.noContent()
+		return
+	}
+	out := d.json(a.now, e.opts.ImportDelays, ctx)
+	e.mu.Unlock()
+	a.json(http.StatusOK, out)
+}
+
+func (e *Emulator) importDevices(a answer, p Principal, version string, body []byte) {
+	var req map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&req); err != nil || req == nil || dec.More() {
 		a.fail(http.StatusBadRequest, "BadRequest", "Invalid JSON. A token was not recognized in the JSON content.")
 		return
 	}
-	if len(in.Devices) == 0 {
-		a.fail(http.StatusBadRequest, "BadRequest", "The parameter 'importedWindowsAutopilotDeviceIdentities' is required.")
-		return
-	}
-	if len(in.Devices) > 500 {
-		a.fail(http.StatusBadRequest, "BadRequest", "At most 500 devices can be imported at once.")
-		return
-	}
-	inputs := make([]deviceInput, len(in.Devices))
-	for i, raw := range in.Devices {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&inputs[i]); err != nil {
-			a.fail(http.StatusBadRequest, "BadRequest", "Invalid device identity: "+truncate(err.Error(), 120))
-			return
-		}
-		h := inputs[i].HardwareIdentifier
-		if len(h)%4 != 0 || !edmBinaryRE.MatchString(h) {
-			a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Cannot convert the literal '%s' to the expected type 'Edm.Binary'.", truncateHash(h)))
+	for k := range req {
+		if k != "importedWindowsAutopilotDeviceIdentities" {
+			a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("The parameter '%s' in the request payload is not a valid parameter for the operation 'import'.", truncate(k, 80)))
 			return
 		}
 	}
-	importID := e.opts.NewID()
-	e.mu.Lock()
-	t := e.tenant(p.TenantID)
-	seenHash := map[string]bool{}
-	var out []map[string]any
-	for _, in := range inputs {
-		hash, _ := base64.StdEncoding.DecodeString(in.HardwareIdentifier)
-		t.seq++
-		d := &device{ID: e.opts.NewID(), SerialNumber: in.SerialNumber, ProductKey: in.ProductKey, GroupTag: in.GroupTag,
-			AssignedUser: in.AssignedUserPrincipalName, ImportID: importID, Hash: hash, createdAt: a.now, seq: t.seq, finalStatus: "complete"}
-		switch {
-		case strings.TrimSpace(in.SerialNumber) == "" && strings.TrimSpace(in.ProductKey) == "":
-			d.finalStatus, d.errorCode, d.errorName = "error", 803, "MissingZtdSerialNumberAndProductKey"
-		case len(hash) < 64:
-			d.finalStatus, d.errorCode, d.errorName = "error", 802, "InvalidZtdHardwareHash"
-		case seenHash[string(hash)]:
-			d.finalStatus, d.errorName = "error", "ZtdDeviceDuplicated"
-		case e.otherTenant(in.SerialNumber):
-			d.finalStatus, d.errorCode, d.errorName = "error", 808, "ZtdDeviceAssignedToOtherTenant"
-		case t.registered(in.SerialNumber, a.now, e):
-			d.finalStatus, d.errorCode, d.errorName = "error", 806, "ZtdDeviceAlreadyAssigned"
-		default:
-			d.registrationID = e.opts.NewID()
-		}
-		seenHash[string(hash)] = true
-		t.devices[d.ID] = d
-		out = append(out, e.deviceJSON(d, a.now))
-	}
-	e.mu.Unlock()
-	a.json(http.StatusOK, map[string]any{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(microsoft.graph.importedWindowsAutopilotDeviceIdentity)", "value": out})
-}
-
-func (e *Emulator) otherTenant(serial string) bool {
-	for _, s := range e.opts.OtherTenantSerials {
-		if strings.EqualFold(s, serial) {
-			return true
-		}
-	}
-	return false
-}
-
-// truncateHash keeps a hash out of error messages: its ends only.
-func truncateHash(h string) string {
-	if len(h) <= 12 {
-		return h
-	}
-	return h[:4] + "…" + h[len(h)-4:]
-}
-
-// sync answers POST windowsAutopilotSettings/sync: 204, 409 while one runs, 429 within 10 minutes.
-func (e *Emulator) sync(a answer, r *http.Request, p Principal) {
-	if r.Method != http.MethodPost {
-		a.fail(http.StatusBadRequest, "No method match route template", "No OData route exists that match template with http verb "+r.Method+".")
+	var raws []json.RawMessage
+	if err := json.Unmarshal(req["importedWindowsAutopilotDeviceIdentities"], &raws); err != nil || raws == nil {
+		a.fail(http.StatusBadRequest, "BadRequest", "The parameter 'importedWindowsAutopilotDeviceIdentities' in the request payload is not a collection.")
 		return
 	}
-	if !hasScope(p, writeScope) {
-		forbidden(a, writeScope)
-		return
+	batch := make([]*device, 0, len(raws))
+	for _, raw := range raws {
+		d, ok := decodeDevice(a, raw)
+		if !ok {
+			return
+		}
+		d.ID = "" // the service assigns ids on import
+		batch = append(batch, d)
 	}
 	e.mu.Lock()
-	t := e.tenant(p.TenantID)
-	last := t.lastSync
-	running := !last.IsZero() && a.now.Sub(last) < e.opts.SyncDuration
-	recent := !last.IsZero() && a.now.Sub(last) < 10*time.Minute
-	if !recent {
-		t.lastSync = a.now
+	e.admit(e.tenant(p.TenantID), batch, a.now)
+	value := make([]map[string]any, len(batch))
+	for i, d := range batch {
+		value[i] = d.json(a.now, e.opts.ImportDelays, "")
 	}
 	e.mu.Unlock()
-	switch {
-	case running:
-		a.fail(http.StatusConflict, "Conflict", "An Autopilot sync is already in progress.")
-	case recent:
-		a.w.Header().Set("Retry-After", strconv.Itoa(int(last.Add(10*time.Minute).Sub(a.now).Seconds()+0.999)))
-		a.fail(http.StatusTooManyRequests, "TooManyRequests", "Autopilot sync can run once every 10 minutes.")
-	default:
-		a.noContent()
-	}
+	a.json(http.StatusOK, map[string]any{
+		"@odata.context": "https://graph.microsoft.com/" + version + "/$metadata#Collection(microsoft.graph.importedWindowsAutopilotDeviceIdentity)",
+		"value":          value,
+	})
 }
 
 // uploadDevices serves an upload's contained deviceIdentities collection.
-func (e *Emulator) uploadDevices(a answer, r *http.Request, p Principal, uploadID string, rest []string, body []byte, ctxBase string) {
+func (e *Emulator) uploadDevices(a answer, r *http.Request, p Principal, version, uploadID string, segs []string, body []byte) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	t := e.tenant(p.TenantID)
-	u := t.uploads[uploadID]
-	if u == nil {
+	up := e.tenant(p.TenantID).uploads[uploadID]
+	e.mu.Unlock()
+	if up == nil {
 		a.fail(http.StatusNotFound, "ResourceNotFound", "Resource not found.")
 		return
 	}
+	ctx := "https://graph.microsoft.com/" + version + "/$metadata#deviceManagement/" + uploadsSegment + "('" + uploadID + "')/deviceIdentities"
 	switch {
-	case len(rest) == 0 && r.Method == http.MethodGet:
-		value := []map[string]any{}
-		for _, id := range u.devices {
-			if d := t.devices[id]; d != nil {
-				value = append(value, e.deviceJSON(d, a.now))
-			}
-		}
-		a.json(http.StatusOK, map[string]any{"@odata.context": ctxBase + "('" + uploadID + "')/deviceIdentities", "value": value})
-	case len(rest) == 0 && r.Method == http.MethodPost:
-		var in deviceInput
-		if err := json.Unmarshal(body, &in); err != nil {
-			a.fail(http.StatusBadRequest, "BadRequest", "Invalid JSON. A token was not recognized in the JSON content.")
-			return
-		}
-		hash, err := base64.StdEncoding.DecodeString(in.HardwareIdentifier)
-		if err != nil {
-			a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Cannot convert the literal '%s' to the expected type 'Edm.Binary'.", truncateHash(in.HardwareIdentifier)))
-			return
-		}
-		t.seq++
-		d := &device{ID: e.opts.NewID(), SerialNumber: in.SerialNumber, ProductKey: in.ProductKey, GroupTag: in.GroupTag,
-			AssignedUser: in.AssignedUserPrincipalName, ImportID: uploadID, Hash: hash, createdAt: a.now, seq: t.seq, finalStatus: "complete", registrationID: e.opts.NewID()}
-		t.devices[d.ID] = d
-		u.devices = append(u.devices, d.ID)
-		out := e.deviceJSON(d, a.now)
-		out["@odata.context"] = ctxBase + "('" + uploadID + "')/deviceIdentities/$entity"
-		a.json(http.StatusCreated, out)
-	case len(rest) == 1 && guidRE.MatchString(rest[0]) && r.Method == http.MethodDelete:
-		for i, id := range u.devices {
-			if id == rest[0] {
-				u.devices = append(u.devices[:i], u.devices[i+1:]...)
-				delete(t.devices, id)
-				a.noContent()
-				return
-			}
-		}
-		a.fail(http.StatusNotFound, "ResourceNotFound", "Resource not found.")
+	case len(segs) == 0 && r.Method == http.MethodGet:
+		e.mu.Lock()
+		items := e.deviceItems(up.devices, func(*device) bool { return true }, a.now)
+		e.mu.Unlock()
+		e.page(a, r, ctx, items)
+	case len(segs) == 0 && r.Method == http.MethodPost:
+		e.createDevice(a, p, body, ctx+"/$entity", up)
+	case len(segs) == 0:
+		noRoute(a, r, "~/singleton/navigation/key/navigation")
+	case !guidRE.MatchString(segs[0]):
+		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Invalid key '%s'.", truncate(segs[0], 40)))
+	case r.Method == http.MethodGet || r.Method == http.MethodDelete:
+		e.oneDevice(a, r, p, segs[0], ctx+"/$entity", up)
+	case r.Method == http.MethodPatch:
+		e.patchUploadDevice(a, up, segs[0], body, ctx+"/$entity")
 	default:
-		a.fail(http.StatusBadRequest, "No method match route template", "No OData route exists that match template ~/singleton/navigation/key/navigation with http verb "+r.Method+".")
+		noRoute(a, r, "~/singleton/navigation/key/navigation/key")
+	}
+}
+
+func (e *Emulator) patchUploadDevice(a answer, up *upload, id string, body []byte, ctx string) {
+	patch, ok := decodeDevice(a, body)
+	if !ok {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d, found := up.devices[id]
+	if !found {
+		a.fail(http.StatusNotFound, "ResourceNotFound", "Resource not found.")
+		return
+	}
+	for dst, src := range map[*string]string{
+		&d.SerialNumber: patch.SerialNumber, &d.ProductKey: patch.ProductKey, &d.HardwareIdentifier: patch.HardwareIdentifier,
+		&d.GroupTag: patch.GroupTag, &d.AssignedUPN: patch.AssignedUPN, &d.ImportID: patch.ImportID,
+	} {
+		if src != "" {
+			*dst = src
+		}
+	}
+	a.json(http.StatusOK, d.json(a.now, e.opts.ImportDelays, ctx))
+}
+
+// deviceStream answers autopilotDeviceStream: the upload's devices as the portal's CSV.
+func (e *Emulator) deviceStream(a answer, p Principal, version, uploadID string) {
+	e.mu.Lock()
+	up := e.tenant(p.TenantID).uploads[uploadID]
+	var csv strings.Builder
+	if up != nil {
+		csv.WriteString("Device Serial Number,Windows Product ID,Hardware Hash,Group Tag,Assigned User\r\n")
+		for _, m := range e.deviceItems(up.devices, func(*device) bool { return true }, a.now) {
+			fmt.Fprintf(&csv, "%s,%s,%s,%s,%s\r\n", m["serialNumber"], m["productKey"], m["hardwareIdentifier"], m["groupTag"], m["assignedUserPrincipalName"])
+		}
+	}
+	e.mu.Unlock()
+	if up == nil {
+		a.fail(http.StatusNotFound, "ResourceNotFound", "Resource not found.")
+		return
+	}
+	a.json(http.StatusOK, map[string]any{"@odata.context": "https://graph.microsoft.com/" + version + "/$metadata#Edm.String", "value": csv.String()})
+}
+
+// syncState is a tenant's Autopilot sync window.
+type syncState struct {
+	last time.Time // start of the last accepted sync; zero: never
+}
+
+// sync answers windowsAutopilotSettings/sync: 204, 409 while one runs, 429 within 10 minutes.
+func (e *Emulator) sync(a answer, r *http.Request, p Principal) {
+	if r.Method != http.MethodPost {
+		noRoute(a, r, "~/singleton/navigation/action")
+		return
+	}
+	e.mu.Lock()
+	t := e.tenant(p.TenantID)
+	last := t.sync.last
+	since := a.now.Sub(last)
+	switch {
+	case !last.IsZero() && since < e.opts.SyncDuration:
+		e.mu.Unlock()
+		a.fail(http.StatusConflict, "Conflict", intuneMessage("An Autopilot sync is already in progress. Try again when it has finished. - Activity ID: "+a.requestID))
+	case !last.IsZero() && since < syncBackoff:
+		e.mu.Unlock()
+		wait := syncBackoff - since
+		a.w.Header().Set("Retry-After", fmt.Sprint(int((wait+time.Second-1)/time.Second)))
+		a.fail(http.StatusTooManyRequests, "TooManyRequests", intuneMessage("An Autopilot sync was requested less than 10 minutes ago. Try again later. - Activity ID: "+a.requestID))
+	default:
+		t.sync.last = a.now
+		e.mu.Unlock()
+		a.noContent()
 	}
 }

@@ -37,15 +37,26 @@ type TokenVerifier func(token string) (Principal, error)
 
 // Options configure an Emulator.
 type Options struct {
-	Verify   TokenVerifier
-	Now      func() time.Time
-	NewID    func() string
-	PageSize int
-	Faults   Faults
-	// OtherTenantSerials are serials registered in another tenant (imports answer 808).
-	OtherTenantSerials []string
-	ImportDelays       ImportDelays  // default 2 s unknown, 3 s pending
-	SyncDuration       time.Duration // how long a sync runs (default 30 s)
+	Verify             TokenVerifier    // required
+	Now                func() time.Time // default time.Now
+	NewID              func() string    // GUID generator; default random
+	PageSize           int              // default 100
+	OtherTenantSerials []string         // serials the import answers with 808
+	ImportDelays       ImportDelays
+	SyncDuration       time.Duration // how long an Autopilot sync runs (409 meanwhile); default 30 s
+	Faults             Faults
+}
+
+// ImportDelays is how long an imported device stays in each state before the next.
+type ImportDelays struct {
+	Unknown time.Duration // unknown → pending; default 2 s
+	Pending time.Duration // pending → complete or error; default 3 s
+}
+
+// Stats count what the emulator served.
+type Stats struct {
+	Requests    int // requests answered
+	Connections int // distinct client addresses seen
 }
 
 // ReceivedRequest is a request as the emulator saw it (tests assert on what the desk sent).
@@ -64,13 +75,15 @@ type Emulator struct {
 	received []ReceivedRequest
 	faults   Faults
 	budget   budget
+	requests int
+	clients  map[string]bool
 }
 
 type tenant struct {
-	uploads  map[string]*upload
-	devices  map[string]*device
-	seq      int
-	lastSync time.Time
+	uploads map[string]*upload
+	devices map[string]*device // imported device identities
+	seq     int
+	sync    syncState
 }
 
 type upload struct {
@@ -78,7 +91,12 @@ type upload struct {
 	CreatedDateTimeUtc string
 	Status             string
 	seq                int
-	devices            []string // ids of its contained deviceIdentities
+	devices            map[string]*device // the contained deviceIdentities
+}
+
+// DemoUpload is an upload to preload with SeedDemo.
+type DemoUpload struct {
+	ID, CreatedDateTimeUtc, Status string
 }
 
 const maxReceived = 1000
@@ -94,14 +112,16 @@ func New(o Options) *Emulator {
 	if o.PageSize <= 0 {
 		o.PageSize = 100
 	}
-	if o.ImportDelays == (ImportDelays{}) {
-		o.ImportDelays = ImportDelays{Unknown: 2 * time.Second, Pending: 3 * time.Second}
+	if o.ImportDelays.Unknown <= 0 {
+		o.ImportDelays.Unknown = 2 * time.Second
+	}
+	if o.ImportDelays.Pending <= 0 {
+		o.ImportDelays.Pending = 3 * time.Second
 	}
 	if o.SyncDuration <= 0 {
 		o.SyncDuration = 30 * time.Second
 	}
-	e := &Emulator{opts: o, tenants: map[string]*tenant{}, faults: o.Faults}
-	return e
+	return &Emulator{opts: o, tenants: map[string]*tenant{}, faults: o.Faults, clients: map[string]bool{}}
 }
 
 // SetFaults changes fault injection at run time.
@@ -119,13 +139,30 @@ func (e *Emulator) Received() []ReceivedRequest {
 	return slices.Clone(e.received)
 }
 
-// SeedUpload stores an upload for a tenant, as demo data.
-func (e *Emulator) SeedUpload(tenantID, id, created, status string) {
+// Stats reports what the emulator has served so far.
+func (e *Emulator) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return Stats{Requests: e.requests, Connections: len(e.clients)}
+}
+
+// SeedDemo preloads uploads for a tenant, oldest first; with none given it preloads a realistic set
+// spread over the last weeks, so that lists, filters and paging have something to show.
+func (e *Emulator) SeedDemo(tenantID string, uploads ...DemoUpload) {
+	if len(uploads) == 0 {
+		now := e.opts.Now()
+		for i, status := range []string{"complete", "complete", "error", "complete", "noUpload", "complete", "pending", "pending"} {
+			at := now.Add(-time.Duration(8-i) * 61 * time.Hour).In(time.FixedZone("", -8*3600))
+			uploads = append(uploads, DemoUpload{ID: e.opts.NewID(), CreatedDateTimeUtc: at.Format("2006-01-02T15:04:05.0000000-07:00"), Status: status})
+		}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	t := e.tenant(tenantID)
-	t.seq++
-	t.uploads[id] = &upload{ID: id, CreatedDateTimeUtc: created, Status: status, seq: t.seq}
+	for _, u := range uploads {
+		t.seq++
+		t.uploads[u.ID] = &upload{ID: u.ID, CreatedDateTimeUtc: u.CreatedDateTimeUtc, Status: u.Status, seq: t.seq, devices: map[string]*device{}}
+	}
 }
 
 func (e *Emulator) tenant(id string) *tenant {
@@ -190,6 +227,7 @@ func (a answer) fail(status int, code, message string) {
 
 const (
 	uploadsSegment = "importedWindowsAutopilotDeviceIdentityUploads"
+	devicesSegment = "importedWindowsAutopilotDeviceIdentities"
 	uploadType     = "#microsoft.graph.importedWindowsAutopilotDeviceIdentityUpload"
 	writeScope     = "DeviceManagementServiceConfig.ReadWrite.All"
 	readScope      = "DeviceManagementServiceConfig.Read.All"
@@ -206,6 +244,8 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(e.received) > maxReceived {
 		e.received = e.received[len(e.received)-maxReceived:]
 	}
+	e.requests++
+	e.clients[r.RemoteAddr] = true
 	faults := e.faults
 	e.mu.Unlock()
 	a := answer{w: w, requestID: e.opts.NewID(), clientID: crid, now: e.opts.Now()}
@@ -238,23 +278,25 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", lastSegment(segs)))
 		return
 	}
+	known := segs[1] == uploadsSegment || segs[1] == devicesSegment || segs[1] == "windowsAutopilotSettings" && len(segs) == 3 && segs[2] == "sync"
+	if !known {
+		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", truncate(lastSegment(segs), 80)))
+		return
+	}
+	if segs[1] == uploadsSegment && faults.UploadsSegmentMissing {
+		a.fail(http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+uploadsSegment+"'.")
+		return
+	}
+	if !e.authorize(a, r, p, faults, rest) {
+		return
+	}
 	switch segs[1] {
 	case uploadsSegment:
-		if faults.UploadsSegmentMissing {
-			a.fail(http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+uploadsSegment+"'.")
-			return
-		}
 		e.uploads(a, r, p, version, segs[2:], body)
 	case devicesSegment:
 		e.devices(a, r, p, version, segs[2:], body)
-	case "windowsAutopilotSettings":
-		if len(segs) == 3 && segs[2] == "sync" {
-			e.sync(a, r, p)
-			return
-		}
-		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", lastSegment(segs)))
 	default:
-		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", segs[1]))
+		e.sync(a, r, p)
 	}
 }
 
@@ -278,14 +320,14 @@ var errNoToken = errors.New("no token")
 
 func (e *Emulator) authenticate(r *http.Request) (Principal, error) {
 	auth := r.Header.Get("Authorization")
-	scheme, tok, _ := strings.Cut(auth, " ")
-	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+	scheme, tok, ok := strings.Cut(auth, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
 		return Principal{}, errNoToken
 	}
 	if e.opts.Verify == nil {
 		return Principal{}, ErrTokenUnknown
 	}
-	return e.opts.Verify(tok)
+	return e.opts.Verify(strings.TrimSpace(tok))
 }
 
 func hasScope(p Principal, scopes ...string) bool {
@@ -297,49 +339,60 @@ func hasScope(p Principal, scopes ...string) bool {
 	return false
 }
 
-// authorized answers 403 unless the token may do this: writes need ReadWrite.All, reads either scope.
-func authorized(a answer, r *http.Request, p Principal) bool {
+// authorize checks the caller's scopes; reads accept the read scope too. It answers 403 itself.
+func (e *Emulator) authorize(a answer, r *http.Request, p Principal, f Faults, path string) bool {
+	write := r.Method != http.MethodGet
 	switch {
-	case r.Method != http.MethodGet && !hasScope(p, writeScope):
-		forbidden(a, writeScope)
+	case write && (f.Forbid403Nested || !hasScope(p, writeScope)):
+		forbidden(a, writeScope, path)
 		return false
-	case r.Method == http.MethodGet && !hasScope(p, writeScope, readScope):
-		forbidden(a, readScope+", "+writeScope)
+	case !write && !hasScope(p, writeScope, readScope):
+		forbidden(a, readScope+", "+writeScope, path)
 		return false
 	}
 	return true
 }
 
-// forbidden answers like Intune does: a JSON string inside error.message.
-func forbidden(a answer, scope string) {
-	inner, _ := json.Marshal(map[string]any{
-		"_version": 3,
-		"Message": "Application is not authorized to perform this operation. Application must have one of the following scopes: " + scope +
-			" - Operation ID (for customer support): 00000000-0000-0000-0000-000000000000 - Activity ID: " + a.requestID +
-			" - Url: https://fef.msub05.manage.microsoft.com/DeviceEnrollmentFE/StatelessDeviceEnrollmentFEService/deviceManagement/" + uploadsSegment + "?api-version=5023-05-04",
+// forbidden answers like Intune does, naming the back-end Url.
+func forbidden(a answer, scope, path string) {
+	a.fail(http.StatusForbidden, "Forbidden", intuneMessage("Application is not authorized to perform this operation. Application must have one of the following scopes: "+scope+
+		" - Operation ID (for customer support): 00000000-0000-0000-0000-000000000000 - Activity ID: "+a.requestID+
+		" - Url: https://fef.msub05.manage.microsoft.com/DeviceEnrollmentFE/StatelessDeviceEnrollmentFEService"+path+"?api-version=5023-05-04"))
+}
+
+// intuneMessage is Intune's error.message: a JSON document inside the string.
+func intuneMessage(msg string) string {
+	b, _ := json.Marshal(map[string]any{
+		"_version": 3, "Message": msg,
 		"CustomApiErrorPhrase": "", "RetryAfter": nil, "ErrorSourceService": "", "HttpHeaders": "{}",
 	})
-	a.fail(http.StatusForbidden, "Forbidden", string(inner))
+	return string(b)
+}
+
+// noRoute is Graph's answer to a verb or path shape the entity does not support.
+func noRoute(a answer, r *http.Request, template string) {
+	a.fail(http.StatusBadRequest, "No method match route template", "No OData route exists that match template "+template+" with http verb "+r.Method+" for request /DeviceEnrollmentFE/StatelessDeviceEnrollmentFEService"+strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/v1.0"), "/beta")+".")
 }
 
 func (e *Emulator) uploads(a answer, r *http.Request, p Principal, version string, segs []string, body []byte) {
-	if !authorized(a, r, p) {
-		return
-	}
 	ctxBase := "https://graph.microsoft.com/" + version + "/$metadata#deviceManagement/" + uploadsSegment
 	switch {
 	case len(segs) == 0 && r.Method == http.MethodGet:
 		e.listUploads(a, r, p, ctxBase)
 	case len(segs) == 0 && r.Method == http.MethodPost:
 		e.createUpload(a, p, body, ctxBase)
-	case len(segs) == 1 && guidRE.MatchString(segs[0]):
-		e.oneUpload(a, r, p, strings.ToLower(segs[0]), body, ctxBase)
-	case len(segs) == 1:
+	case len(segs) == 0:
+		noRoute(a, r, "~/singleton/navigation")
+	case !guidRE.MatchString(segs[0]):
 		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Invalid key '%s'.", truncate(segs[0], 40)))
-	case len(segs) >= 2 && guidRE.MatchString(segs[0]) && segs[1] == "deviceIdentities":
-		e.uploadDevices(a, r, p, strings.ToLower(segs[0]), segs[2:], body, ctxBase)
+	case len(segs) == 1:
+		e.oneUpload(a, r, p, segs[0], body, ctxBase)
+	case segs[1] == "deviceIdentities" && len(segs) <= 3:
+		e.uploadDevices(a, r, p, version, segs[0], segs[2:], body)
+	case segs[1] == "autopilotDeviceStream" && len(segs) == 2 && r.Method == http.MethodGet:
+		e.deviceStream(a, p, version, segs[0])
 	default:
-		a.fail(http.StatusBadRequest, "No method match route template", "No OData route exists that match template ~/singleton/navigation/key/navigation with http verb "+r.Method+" for request /DeviceEnrollmentFE/StatelessDeviceEnrollmentFEService/deviceManagement/"+uploadsSegment+".")
+		noRoute(a, r, "~/singleton/navigation/key/navigation")
 	}
 }
 
@@ -361,9 +414,8 @@ func (u *upload) json(ctx string) map[string]any {
 var filterRE = regexp.MustCompile(`^status eq '([A-Za-z]+)'$`)
 
 func (e *Emulator) listUploads(a answer, r *http.Request, p Principal, ctxBase string) {
-	q := r.URL.Query()
 	status := ""
-	if f := q.Get("$filter"); f != "" {
+	if f := r.URL.Query().Get("$filter"); f != "" {
 		m := filterRE.FindStringSubmatch(f)
 		if m == nil || !validStatus(m[1]) {
 			a.fail(http.StatusBadRequest, "BadRequest", "Invalid filter clause")
@@ -371,15 +423,34 @@ func (e *Emulator) listUploads(a answer, r *http.Request, p Principal, ctxBase s
 		}
 		status = m[1]
 	}
-	top, capped := e.opts.PageSize, false
+	e.mu.Lock()
+	var all []*upload
+	for _, u := range e.tenant(p.TenantID).uploads {
+		if status == "" || u.Status == status {
+			all = append(all, u)
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].seq > all[j].seq }) // newest first
+	items := make([]map[string]any, len(all))
+	for i, u := range all {
+		items[i] = u.json("")
+	}
+	e.mu.Unlock()
+	e.page(a, r, ctxBase, items)
+}
+
+// page answers one page of a collection: at most PageSize items, and $top in all, with an
+// @odata.nextLink on the request's own host while more remain.
+func (e *Emulator) page(a answer, r *http.Request, ctx string, items []map[string]any) {
+	q := r.URL.Query()
+	top := -1
 	if t := q.Get("$top"); t != "" {
 		n, err := strconv.Atoi(t)
 		if err != nil || n < 1 {
 			a.fail(http.StatusBadRequest, "BadRequest", "Invalid $top value.")
 			return
 		}
-		top = min(n, e.opts.PageSize)
-		capped = n > e.opts.PageSize
+		top = n
 	}
 	skip := 0
 	if s := q.Get("$skiptoken"); s != "" {
@@ -390,24 +461,23 @@ func (e *Emulator) listUploads(a answer, r *http.Request, p Principal, ctxBase s
 		}
 		skip = n
 	}
-	e.mu.Lock()
-	var all []*upload
-	for _, u := range e.tenant(p.TenantID).uploads {
-		if status == "" || u.Status == status {
-			all = append(all, u)
-		}
+	take := e.opts.PageSize
+	if top >= 0 {
+		take = min(take, top)
 	}
-	e.mu.Unlock()
-	sort.Slice(all, func(i, j int) bool { return all[i].seq > all[j].seq }) // newest first
-	value := []map[string]any{}
-	end := min(skip+top, len(all))
-	for _, u := range all[min(skip, len(all)):end] {
-		value = append(value, u.json(""))
+	start := min(skip, len(items))
+	end := min(start+take, len(items))
+	value := items[start:end]
+	if value == nil {
+		value = []map[string]any{}
 	}
-	resp := map[string]any{"@odata.context": ctxBase, "value": value}
-	if end < len(all) && (q.Get("$top") == "" || capped) {
+	resp := map[string]any{"@odata.context": ctx, "value": value}
+	if end < len(items) && (top < 0 || top > take) {
 		next := q
 		next.Set("$skiptoken", strconv.Itoa(end))
+		if top >= 0 {
+			next.Set("$top", strconv.Itoa(top-take))
+		}
 		scheme := "http"
 		if r.TLS != nil {
 			scheme = "https"
@@ -440,12 +510,8 @@ func validDateTimeOffset(s string) bool {
 func decodeUpload(a answer, body []byte, requireAll bool) (map[string]json.RawMessage, bool) {
 	var props map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&props); err != nil || props == nil || dec.More() {
+	if err := dec.Decode(&props); err != nil || props == nil {
 		a.fail(http.StatusBadRequest, "BadRequest", "Invalid JSON. A token was not recognized in the JSON content.")
-		return nil, false
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		a.fail(http.StatusBadRequest, "BadRequest", "Invalid JSON. More content was found after the JSON object.")
 		return nil, false
 	}
 	for k := range props {
@@ -498,8 +564,8 @@ func (e *Emulator) createUpload(a answer, p Principal, body []byte, ctxBase stri
 		return
 	}
 	id := e.opts.NewID()
-	if raw, ok := props["id"]; ok && string(raw) != `""` && string(raw) != "null" {
-		id = strings.ToLower(str(raw))
+	if raw, ok := props["id"]; ok && str(raw) != "" {
+		id = str(raw)
 		if !guidRE.MatchString(id) {
 			a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Cannot convert the literal '%s' to the expected type 'Edm.Guid'.", truncate(id, 80)))
 			return
@@ -513,7 +579,7 @@ func (e *Emulator) createUpload(a answer, p Principal, body []byte, ctxBase stri
 		return
 	}
 	t.seq++
-	u := &upload{ID: id, CreatedDateTimeUtc: str(props["createdDateTimeUtc"]), Status: str(props["status"]), seq: t.seq}
+	u := &upload{ID: id, CreatedDateTimeUtc: str(props["createdDateTimeUtc"]), Status: str(props["status"]), seq: t.seq, devices: map[string]*device{}}
 	t.uploads[id] = u
 	e.mu.Unlock()
 	a.json(http.StatusCreated, u.json(ctxBase+"/$entity"))
@@ -556,6 +622,6 @@ func (e *Emulator) oneUpload(a answer, r *http.Request, p Principal, id string, 
 		e.mu.Unlock()
 		a.noContent()
 	default:
-		a.fail(http.StatusBadRequest, "No method match route template", "No OData route exists that match template ~/singleton/navigation/key with http verb "+r.Method+" for request /deviceManagement/"+uploadsSegment+".")
+		noRoute(a, r, "~/singleton/navigation/key")
 	}
 }

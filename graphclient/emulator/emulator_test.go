@@ -696,8 +696,10 @@ func TestBetaPrefixAndRouting(t *testing.T) {
 		http.StatusBadRequest, "BadRequest", "Resource not found for the segment 'me'.")
 	f.wantError(f.do(req{method: http.MethodGet, path: "/v2.0/deviceManagement/importedWindowsAutopilotDeviceIdentityUploads", token: "admin"}),
 		http.StatusBadRequest, "BadRequest", "Invalid version.")
-	f.wantError(f.do(req{method: http.MethodGet, path: uploads + "/" + guidA + "/deviceIdentities/x", token: "admin"}),
+	f.wantError(f.do(req{method: http.MethodGet, path: uploads + "/" + guidA + "/autopilotDeviceStream/x", token: "admin"}),
 		http.StatusBadRequest, "No method match route template", "")
+	f.wantError(f.do(req{method: http.MethodGet, path: uploads + "/" + guidA + "/deviceIdentities/x", token: "admin"}),
+		http.StatusBadRequest, "BadRequest", "Invalid key 'x'.")
 }
 
 func TestFaultUploadsSegmentMissing(t *testing.T) {
@@ -815,7 +817,7 @@ func TestFaultThrottle(t *testing.T) {
 	}
 
 	// Omitted Retry-After, as Intune sometimes does.
-	f.emu.SetFaults(emulator.Faults{ThrottleRequests: 1, OmitRetryAfterRate: 1, Rand: func() float64 { return 0 }})
+	f.emu.SetFaults(emulator.Faults{ThrottleRequests: 1, Omit429RetryAfter: 1, Rand: func() float64 { return 0 }})
 	f.do(req{method: http.MethodGet, path: uploads, token: "admin"})
 	o := f.do(req{method: http.MethodGet, path: uploads, token: "admin"})
 	f.wantError(o, http.StatusTooManyRequests, "TooManyRequests", "")
@@ -869,7 +871,7 @@ func TestFaultsFromEnv(t *testing.T) {
 	}
 	if f.ErrorRate != 0.25 || fmt.Sprint(f.ErrorStatuses) != "[429 503]" || f.LatencyMin != 10*time.Millisecond ||
 		f.LatencyMax != 50*time.Millisecond || f.ThrottleRequests != 1000 || f.ThrottleWindow != 20*time.Second ||
-		fmt.Sprint(f.Methods) != "[POST PATCH]" || !f.PunishEarlyRetry || f.OmitRetryAfterRate != 0.5 || !f.UploadsSegmentMissing {
+		fmt.Sprint(f.Methods) != "[POST PATCH]" || !f.PunishEarlyRetry || f.Omit429RetryAfter != 0.5 || !f.UploadsSegmentMissing {
 		t.Errorf("parsed %+v", f)
 	}
 
@@ -878,11 +880,17 @@ func TestFaultsFromEnv(t *testing.T) {
 		t.Errorf("single latency / write budget: %+v %v", f, err)
 	}
 
+	// Intune's own notation: writes/requests/window.
+	f, err = emulator.FaultsFromEnv(env(map[string]string{"AUTOPILOTDESK_EMULATOR_THROTTLE": "100/1000/20s", "AUTOPILOTDESK_EMULATOR_FORBID_WRITES": "true"}))
+	if err != nil || f.ThrottleWrites != 100 || f.ThrottleRequests != 1000 || f.ThrottleWindow != 20*time.Second || !f.Forbid403Nested {
+		t.Errorf("writes/requests/window: %+v %v", f, err)
+	}
+
 	bad := map[string][]string{
 		"AUTOPILOTDESK_EMULATOR_ERROR_RATE":            {"x", "-0.1", "1.5"},
 		"AUTOPILOTDESK_EMULATOR_ERROR_STATUSES":        {"200", "503,abc", "600"},
 		"AUTOPILOTDESK_EMULATOR_LATENCY":               {"fast", "50ms-10ms", "10ms-x"},
-		"AUTOPILOTDESK_EMULATOR_THROTTLE":              {"1000", "0/20s", "x/20s", "10/0s", "10/x"},
+		"AUTOPILOTDESK_EMULATOR_THROTTLE":              {"1000", "0/20s", "x/20s", "10/0s", "10/x", "0/0/20s", "1/2/3/4s", "-1/5/20s"},
 		"AUTOPILOTDESK_EMULATOR_THROTTLE_WRITES":       {"100"},
 		"AUTOPILOTDESK_EMULATOR_PUNISH_EARLY_RETRY":    {"maybe"},
 		"AUTOPILOTDESK_EMULATOR_OMIT_RETRY_AFTER_RATE": {"2"},
@@ -913,7 +921,7 @@ func TestFaultsFromEnv(t *testing.T) {
 func TestStatePerTenant(t *testing.T) {
 	f := newFixture(t, nil)
 	f.create("admin", createBody(guidA, "pending"))
-	f.emu.SeedUpload(tenantB, guidB, seedDate, "complete")
+	f.emu.SeedDemo(tenantB, emulator.DemoUpload{ID: guidB, CreatedDateTimeUtc: seedDate, Status: "complete"})
 
 	a := f.do(req{method: http.MethodGet, path: uploads, token: "admin"})
 	if got := ids(t, a); !equal(got, []string{guidA}) {

@@ -20,9 +20,10 @@ type Faults struct {
 	ThrottleRequests       int           // request budget per window (0: off)
 	ThrottleWrites         int           // write budget per window (0: off)
 	PunishEarlyRetry       bool          // a request sent before the last Retry-After elapsed gets a longer one
-	OmitRetryAfterRate     float64       // share of 429s sent without Retry-After, as Intune sometimes does
+	Omit429RetryAfter      float64       // share of 429s sent without Retry-After, as Intune sometimes does
 	ThrottleWindow         time.Duration // default 20 s
 	UploadsSegmentMissing  bool          // the uploads collection answers like today's service
+	Forbid403Nested        bool          // every write gets Intune's nested 403, as without an Intune role
 	Rand                   func() float64
 	Sleep                  func(time.Duration)
 }
@@ -45,7 +46,7 @@ type budget struct {
 
 // throttle answers 429, with Retry-After unless this one is drawn to omit it.
 func (e *Emulator) throttle(a answer, f Faults, wait time.Duration) {
-	if !(f.OmitRetryAfterRate > 0 && f.random() < f.OmitRetryAfterRate) {
+	if !(f.Omit429RetryAfter > 0 && f.random() < f.Omit429RetryAfter) {
 		secs := max(1, int(wait.Seconds()+0.999))
 		a.w.Header().Set("Retry-After", strconv.Itoa(secs))
 		e.mu.Lock()
@@ -155,23 +156,27 @@ func (f *Faults) RegisterFlags(fs *flag.FlagSet) {
 		f.LatencyMin, f.LatencyMax = lo, hi
 		return err
 	})
-	fs.Func("throttle", "request budget per window, e.g. 1000/20s (Intune's per-app budget)", func(s string) error {
-		n, w, err := parseThrottle(s)
+	fs.Func("throttle", "budget per window: requests (1000/20s) or writes/requests (100/1000/20s, Intune's per-app budget)", func(s string) error {
+		wr, n, w, err := parseThrottle(s)
+		if wr > 0 {
+			f.ThrottleWrites = wr
+		}
 		f.ThrottleRequests, f.ThrottleWindow = n, w
 		return err
 	})
 	fs.Func("throttle-writes", "write budget per window, e.g. 100/20s (Intune's per-app write budget)", func(s string) error {
-		n, w, err := parseThrottle(s)
+		_, n, w, err := parseThrottle(s)
 		f.ThrottleWrites, f.ThrottleWindow = n, w
 		return err
 	})
 	fs.Func("error-methods", "comma-separated methods that get random errors (default all)", func(s string) error {
-		f.Methods = splitMethods(s)
+		f.Methods = strings.Split(strings.ToUpper(s), ",")
 		return nil
 	})
 	fs.BoolVar(&f.PunishEarlyRetry, "punish-early-retry", f.PunishEarlyRetry, "answer a request sent before the last Retry-After elapsed with a longer Retry-After")
-	fs.Float64Var(&f.OmitRetryAfterRate, "omit-retry-after-rate", f.OmitRetryAfterRate, "share of 429 answers sent without Retry-After, 0 to 1")
+	fs.Float64Var(&f.Omit429RetryAfter, "omit-retry-after-rate", f.Omit429RetryAfter, "share of 429 answers sent without Retry-After, 0 to 1")
 	fs.BoolVar(&f.UploadsSegmentMissing, "segment-missing", f.UploadsSegmentMissing, "answer the uploads collection like today's service (400 segment not found)")
+	fs.BoolVar(&f.Forbid403Nested, "forbid-writes", f.Forbid403Nested, "answer every write with Intune's nested 403")
 }
 
 // FaultsFromEnv reads AUTOPILOTDESK_EMULATOR_* variables.
@@ -200,21 +205,21 @@ func FaultsFromEnv(getenv func(string) string) (Faults, error) {
 		f.LatencyMin, f.LatencyMax = lo, hi
 	}
 	if v := getenv("AUTOPILOTDESK_EMULATOR_THROTTLE"); v != "" {
-		n, w, err := parseThrottle(v)
+		wr, n, w, err := parseThrottle(v)
 		if err != nil {
 			problems = append(problems, "AUTOPILOTDESK_EMULATOR_THROTTLE: "+err.Error())
 		}
-		f.ThrottleRequests, f.ThrottleWindow = n, w
+		f.ThrottleWrites, f.ThrottleRequests, f.ThrottleWindow = wr, n, w
 	}
 	if v := getenv("AUTOPILOTDESK_EMULATOR_THROTTLE_WRITES"); v != "" {
-		n, w, err := parseThrottle(v)
+		_, n, w, err := parseThrottle(v)
 		if err != nil {
 			problems = append(problems, "AUTOPILOTDESK_EMULATOR_THROTTLE_WRITES: "+err.Error())
 		}
 		f.ThrottleWrites, f.ThrottleWindow = n, w
 	}
 	if v := getenv("AUTOPILOTDESK_EMULATOR_ERROR_METHODS"); v != "" {
-		f.Methods = splitMethods(v)
+		f.Methods = strings.Split(strings.ToUpper(v), ",")
 	}
 	if v := getenv("AUTOPILOTDESK_EMULATOR_PUNISH_EARLY_RETRY"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -228,7 +233,14 @@ func FaultsFromEnv(getenv func(string) string) (Faults, error) {
 		if err != nil || r < 0 || r > 1 {
 			problems = append(problems, "AUTOPILOTDESK_EMULATOR_OMIT_RETRY_AFTER_RATE: not a number from 0 to 1")
 		}
-		f.OmitRetryAfterRate = r
+		f.Omit429RetryAfter = r
+	}
+	if v := getenv("AUTOPILOTDESK_EMULATOR_FORBID_WRITES"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			problems = append(problems, "AUTOPILOTDESK_EMULATOR_FORBID_WRITES: not true or false")
+		}
+		f.Forbid403Nested = b
 	}
 	if v := getenv("AUTOPILOTDESK_EMULATOR_SEGMENT_MISSING"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -272,25 +284,29 @@ func parseLatency(s string) (time.Duration, time.Duration, error) {
 	return a, b, nil
 }
 
-func parseThrottle(s string) (int, time.Duration, error) {
-	n, w, ok := strings.Cut(s, "/")
-	count, err := strconv.Atoi(n)
-	if !ok || err != nil || count < 1 {
-		return 0, 0, fmt.Errorf("%q is not a budget like 1000/20s", s)
+// parseThrottle reads a budget: "1000/20s" (requests per window) or "100/1000/20s" (writes and
+// requests per window, as Intune states its limits; 0 turns one off).
+func parseThrottle(s string) (writes, requests int, window time.Duration, err error) {
+	parts := strings.Split(s, "/")
+	bad := fmt.Errorf("%q is not a budget like 1000/20s or 100/1000/20s", s)
+	if len(parts) < 2 || len(parts) > 3 {
+		return 0, 0, 0, bad
 	}
-	window, err := time.ParseDuration(w)
-	if err != nil || window <= 0 {
-		return 0, 0, fmt.Errorf("%q is not a budget like 1000/20s", s)
-	}
-	return count, window, nil
-}
-
-func splitMethods(s string) []string {
-	var out []string
-	for _, m := range strings.Split(s, ",") {
-		if m = strings.ToUpper(strings.TrimSpace(m)); m != "" {
-			out = append(out, m)
+	counts := make([]int, len(parts)-1)
+	for i, p := range parts[:len(parts)-1] {
+		if counts[i], err = strconv.Atoi(p); err != nil || counts[i] < 0 {
+			return 0, 0, 0, bad
 		}
 	}
-	return out
+	if window, err = time.ParseDuration(parts[len(parts)-1]); err != nil || window <= 0 {
+		return 0, 0, 0, bad
+	}
+	if len(counts) == 2 {
+		writes = counts[0]
+	}
+	requests = counts[len(counts)-1]
+	if writes == 0 && requests == 0 {
+		return 0, 0, 0, bad
+	}
+	return writes, requests, window, nil
 }
