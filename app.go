@@ -39,6 +39,7 @@ type app struct {
 	now     func() time.Time
 	health  *web.Health
 	metrics *web.Metrics
+	assets  *static.Assets
 }
 
 // observeGraph logs every Graph attempt with the ids a support ticket needs, and counts it.
@@ -130,14 +131,14 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	if err != nil {
 		return nil, fmt.Errorf("graph client: %w", err)
 	}
-	assets, err := static.Load()
+	a.assets, err = static.Load()
 	if err != nil {
 		return nil, err
 	}
 	sessions := a.db.SessionStore(store.SessionOptions{CookieName: web.SessionCookieName, Secure: true,
 		IdleTimeout: cfg.IdleTimeout, AbsoluteLifetime: cfg.SessionLifetime})
 	a.shell = web.New(web.Options{
-		Logger: log, Assets: assets, Sessions: sessions, Refresher: refresher{provider},
+		Logger: log, Assets: a.assets, Sessions: sessions, Refresher: refresher{provider},
 		Demo: cfg.Demo, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, Now: o.Now,
 		UploadLimit: handlers.MaxCSVBytes + 64<<10, UploadPaths: []string{"/devices/import"}, Metrics: a.metrics,
 	})

@@ -231,3 +231,22 @@ func TestUnreachableDatabaseAtStartIsAClearError(t *testing.T) {
 		t.Errorf("gave up after %s, want about the startup wait", took)
 	}
 }
+
+func TestCreatePageWeighsUnder50KB(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	resp := d.signIn(b, "admin", "/uploads/new")
+	html, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	total := len(html)
+	for _, asset := range []string{"app.css", "app.js"} {
+		raw, gz := d.app.assets.Size(asset)
+		if gz > raw || raw == 0 {
+			t.Errorf("%s: %d bytes, %d compressed", asset, raw, gz)
+		}
+		total += raw
+	}
+	if total >= 50<<10 {
+		t.Errorf("the create page weighs %d bytes (HTML + CSS + JS), want under 50 KB", total)
+	}
+}
