@@ -197,3 +197,20 @@ func TestSecondSubmitWhileTheFirstIsInFlight(t *testing.T) {
 		t.Errorf("Graph received %d creates", posts)
 	}
 }
+
+func TestFreshSignInAsksTheProviderToAuthenticateAgain(t *testing.T) {
+	d := startDesk(t, nil)
+	c := d.srv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for query, want := range map[string]bool{"?fresh=1": true, "": false} {
+		resp, err := c.Get(d.srv.URL + "/auth/login" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		u, _ := url.Parse(resp.Header.Get("Location"))
+		if got := u.Query().Get("prompt") == "login"; got != want {
+			t.Errorf("login%s: prompt=login %v, want %v", query, got, want)
+		}
+	}
+}

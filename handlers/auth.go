@@ -76,13 +76,19 @@ func (h *Auth) SignInPage(c echo.Context) error {
 }
 
 // Login starts the authorization-code flow.
+// fresh=1 asks for a new authentication (Conditional Access wanting stronger or newer sign-in).
 func (h *Auth) Login(c echo.Context) error {
-	return h.Begin(c, web.SafeReturnTo(c.QueryParam("return_to")), nil)
+	return h.begin(c, web.SafeReturnTo(c.QueryParam("return_to")), nil, c.QueryParam("fresh") == "1")
 }
 
 // Begin records a single-use flow bound to this browser and redirects to the provider.
 func (h *Auth) Begin(c echo.Context, returnTo string, pending []byte) error {
+	return h.begin(c, returnTo, pending, false)
+}
+
+func (h *Auth) begin(c echo.Context, returnTo string, pending []byte, fresh bool) error {
 	flow := h.Provider.NewFlow(web.SafeReturnTo(returnTo))
+	flow.Fresh = fresh
 	id := web.RandomID()
 	rec := store.FlowRecord{ID: id, State: flow.State, Nonce: flow.Nonce, Verifier: flow.Verifier,
 		ReturnTo: flow.ReturnTo, CreatedAt: flow.CreatedAt, Data: pending}

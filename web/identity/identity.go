@@ -149,6 +149,9 @@ func (cfg Config) validate() error {
 type Flow struct {
 	State, Nonce, Verifier, ReturnTo string
 	CreatedAt                        time.Time
+	// Fresh asks the provider to authenticate again (prompt=login), as Conditional Access
+	// wants after an insufficient_claims answer. It only shapes the authorization URL.
+	Fresh bool
 }
 
 // NewFlow starts a sign-in that comes back to returnTo.
@@ -168,8 +171,12 @@ func randomToken() string {
 func (p *Provider) AuthCodeURL(f Flow) string {
 	// response_mode=query: form_post would make the callback a cross-site POST that SameSite
 	// cookies and CSRF checks rightly refuse.
-	return p.oauth.AuthCodeURL(f.State, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier),
-		oauth2.SetAuthURLParam("response_mode", "query"))
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier),
+		oauth2.SetAuthURLParam("response_mode", "query")}
+	if f.Fresh {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
+	}
+	return p.oauth.AuthCodeURL(f.State, opts...)
 }
 
 // User is who signed in; TenantID + ObjectID identify them (sub is per app, the UPN can change).
