@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
@@ -140,7 +141,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	a.shell = web.New(web.Options{
 		Logger: log, Assets: a.assets, Sessions: sessions, Refresher: refresher{provider},
 		Demo: cfg.Demo, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, Now: o.Now,
-		UploadLimit: handlers.MaxCSVBytes + 64<<10, UploadPaths: []string{"/devices/import"}, Metrics: a.metrics,
+		SignInOrigins: originsOf(idCfg.IssuerURL),
+		UploadLimit:   handlers.MaxCSVBytes + 64<<10, UploadPaths: []string{"/devices/import"}, Metrics: a.metrics,
 	})
 	activity := handlers.AuditedLog{ActivityLog: a.db, Log: log}
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: cfg.PublicURL.String(),
@@ -193,6 +195,17 @@ func (a *app) sweep(ctx context.Context, every time.Duration) {
 			}
 		}
 	}
+}
+
+// originsOf is the scheme://host of each URL that parses.
+func originsOf(urls ...string) []string {
+	var out []string
+	for _, raw := range urls {
+		if u, err := url.Parse(raw); err == nil && u.Host != "" {
+			out = append(out, u.Scheme+"://"+u.Host)
+		}
+	}
+	return out
 }
 
 // adminHandler serves metrics and health on the admin address, for scrapers and probes only.

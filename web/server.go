@@ -33,8 +33,11 @@ type Options struct {
 	UploadLimit    int64        // body limit of the paths in UploadPaths (CSV uploads)
 	UploadPaths    []string
 	Metrics        *Metrics // nil: no metrics
-	Now            func() time.Time
-	NewRequestID   func() string
+	// SignInOrigins may be the target of redirects that follow a form (sign-out goes to the
+	// identity provider's end-session endpoint); CSP form-action covers those redirects.
+	SignInOrigins []string
+	Now           func() time.Time
+	NewRequestID  func() string
 }
 
 // Shell is the desk's HTTP shell: the Echo instance with its middleware and the session plumbing
@@ -85,7 +88,7 @@ func New(o Options) *Shell {
 				s.log.Error("panic", "error", err.Error(), "stack", string(stack))
 				return err
 			}}),
-		s.securityHeaders(o.TrustedProxies),
+		s.securityHeaders(o.TrustedProxies, o.SignInOrigins),
 		func(next echo.HandlerFunc) echo.HandlerFunc {
 			return func(c echo.Context) error { c.Set(pageBaseKey, base); return next(c) }
 		},
@@ -128,8 +131,9 @@ func (s *Shell) sameOrigin(c echo.Context, origin string) bool {
 }
 
 // securityHeaders sets the headers every response carries, with a fresh CSP nonce per request.
-func (s *Shell) securityHeaders(trusted []*net.IPNet) echo.MiddlewareFunc {
+func (s *Shell) securityHeaders(trusted []*net.IPNet, signInOrigins []string) echo.MiddlewareFunc {
 	scheme := echo.ExtractSchemeFromHeaders(trustOnly(trusted)...)
+	formAction := strings.Join(append([]string{"'self'"}, signInOrigins...), " ")
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			nonce := randomToken(16)
@@ -137,7 +141,7 @@ func (s *Shell) securityHeaders(trusted []*net.IPNet) echo.MiddlewareFunc {
 			h := c.Response().Header()
 			h.Set("Content-Security-Policy", "default-src 'self'; script-src 'nonce-"+nonce+"' 'strict-dynamic'; "+
 				"style-src 'self' 'nonce-"+nonce+"'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "+
-				"frame-ancestors 'none'; form-action 'self'")
+				"frame-ancestors 'none'; form-action "+formAction)
 			h.Set("X-Content-Type-Options", "nosniff")
 			h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
 			h.Set("Cross-Origin-Opener-Policy", "same-origin")

@@ -194,6 +194,8 @@ func (p *Provider) routes() *http.ServeMux {
 	mux.HandleFunc("GET "+t+"/oauth2/v2.0/logout", p.logout)
 	mux.HandleFunc("GET /oidc/userinfo", p.userinfo)
 	mux.HandleFunc("GET "+stylesheetPath, serveStylesheet)
+	// Browsers ask every origin for an icon; answering "nothing" keeps their consoles clean.
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	return mux
 }
 

@@ -1,0 +1,392 @@
+package main
+
+// The screenshots subcommand renders the pages of the main flows from demo mode into PNG files
+// for the docs: light and dark at 1280×800, plus the form 390 px wide. The clock, the ids Graph
+// (the emulator) hands out and the hardware hashes are fixed, and GUIDs the desk draws at random
+// (client-request-id) are replaced on the page in order of appearance, so two runs on the same
+// machine give the same pictures.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/csv"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
+	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/web/identity/demoidp"
+)
+
+// chromiumOptions are the flags Chromium always runs with, here and in the browser tests.
+func chromiumOptions(execPath, userDataDir string, width, height int) []chromedp.ExecAllocatorOption {
+	return []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(execPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("font-render-hinting", "none"),
+		chromedp.UserDataDir(userDataDir),
+		chromedp.WindowSize(width, height),
+	}
+}
+
+// manualClock is the demo's clock for screenshots: fixed, moved on only by the script.
+type manualClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *manualClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// screenshotEpoch is the demo's fixed "now".
+var screenshotEpoch = time.Date(2026, time.March, 2, 9, 30, 0, 0, time.UTC)
+
+func runScreenshots(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("autopilotdesk screenshots", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "docs/screenshots", "folder to write the PNG files to")
+	chromium := fs.String("chromium", "/usr/bin/chromium", "Chromium or Chrome to drive (headless)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return err
+	}
+	if _, err := os.Stat(*chromium); err != nil {
+		return fmt.Errorf("screenshots need Chromium: %w (install it with apt-get install chromium, or pass --chromium)", err)
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "autopilotdesk-screenshots-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	// The desk in demo mode, over plain HTTP on loopback.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	env := map[string]string{"AUTOPILOTDESK_DATA_DIR": filepath.Join(tmp, "data"), "AUTOPILOTDESK_PUBLIC_URL": base}
+	cfg, err := loadConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	clock := &manualClock{t: screenshotEpoch}
+	var idMu sync.Mutex
+	ids := 0
+	newID := func() string {
+		idMu.Lock()
+		defer idMu.Unlock()
+		ids++
+		return fmt.Sprintf("5c0e%04x-aa11-4b22-8c33-%012x", ids, 0xd0c5000000+ids)
+	}
+	a, err := newApp(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), appOptions{
+		Now: clock.Now, NewID: newID, SyncDuration: time.Second,
+		ImportDelays: emulator.ImportDelays{Unknown: time.Second, Pending: time.Second},
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer a.Close()
+	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromiumOptions(*chromium, filepath.Join(tmp, "profile"), 1280, 800)...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+	if err := chromedp.Do(bctx); err != nil {
+		return fmt.Errorf("start Chromium: %w", err)
+	}
+	s := &shooter{base: base, out: *out, stdout: stdout, clock: clock}
+	if err := s.adminFlow(bctx, tmp); err != nil {
+		return err
+	}
+	if err := s.readerFlow(bctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d screenshots written to %s\n", s.n, *out)
+	return nil
+}
+
+type shooter struct {
+	base   string
+	out    string
+	stdout io.Writer
+	clock  *manualClock
+	n      int
+}
+
+func (s *shooter) tab(browser context.Context) (context.Context, context.CancelFunc, error) {
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	tctx, cancelT := context.WithTimeout(ctx, 2*time.Minute)
+	stop := func() { cancelT(); cancel() }
+	if err := chromedp.Do(tctx, chromedp.EmulateViewport(1280, 800)); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return tctx, stop, nil
+}
+
+// load runs the steps and waits for the page they load.
+func load(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) error {
+	if _, err := chromedp.RunResponse(ctx, steps...); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// normalizePage makes the page the same on every run: no focus ring or caret, at the top, and
+// the version-4 GUIDs the desk draws at random (client-request-id) replaced in order of appearance.
+const normalizePage = `(async function () {
+  if (document.activeElement) document.activeElement.blur();
+  window.scrollTo(0, 0);
+  var n = 0, seen = {};
+  var walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  var re = /[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}/gi;
+  for (var node = walker.nextNode(); node; node = walker.nextNode()) {
+    node.nodeValue = node.nodeValue.replace(re, function (g) {
+      if (/^5c0e/.test(g) || g === "` + demoidp.DemoTenantID + `") return g; // fixed ids
+      if (!seen[g]) { n++; seen[g] = "c11e" + ("0000" + n).slice(-4) + "-7e57-4d00-9e00-00000000" + ("0000" + n).slice(-4); }
+      return seen[g];
+    });
+  }
+  await document.fonts.ready;
+  return true;
+})()`
+
+// shot writes the page in light and dark as name-light.png and name-dark.png.
+func (s *shooter) shot(ctx context.Context, name string) error {
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.readyState === "complete"`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](normalizePage, chromedp.EvalAwaitPromise)); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	for _, scheme := range []string{"light", "dark"} {
+		if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}, {Name: "prefers-reduced-motion", Value: "reduce"}},
+		}); err != nil {
+			return err
+		}
+		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			return fmt.Errorf("%s (%s): %w", name, scheme, err)
+		}
+		file := filepath.Join(s.out, name+"-"+scheme+".png")
+		if err := os.WriteFile(file, png, 0o644); err != nil {
+			return err
+		}
+		s.n++
+		fmt.Fprintln(s.stdout, file)
+	}
+	return nil
+}
+
+func (s *shooter) signIn(ctx context.Context, identity, path string, shots bool) error {
+	if err := load(ctx, "open "+path, chromedp.Navigate(s.base+path)); err != nil {
+		return err
+	}
+	if shots {
+		if err := s.shot(ctx, "sign-in"); err != nil {
+			return err
+		}
+	}
+	if err := load(ctx, "to the picker", chromedp.Click(chromedp.CSS(`main a.btn[href^="/auth/login"]`))); err != nil {
+		return err
+	}
+	if shots {
+		if err := s.shot(ctx, "identity-picker"); err != nil {
+			return err
+		}
+	}
+	return load(ctx, "pick "+identity, chromedp.Click(chromedp.CSS(`button[name="login_hint"][value="`+identity+`"]`)))
+}
+
+func (s *shooter) adminFlow(browser context.Context, tmp string) error {
+	ctx, cancel, err := s.tab(browser)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	if err := s.signIn(ctx, "admin", "/uploads/new", true); err != nil {
+		return err
+	}
+	if err := s.shot(ctx, "create-form"); err != nil {
+		return err
+	}
+	// The form on a phone.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(1))); err != nil {
+		return err
+	}
+	if err := s.shot(ctx, "create-form-mobile"); err != nil {
+		return err
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
+		return err
+	}
+	// Invalid input.
+	submit := chromedp.Click(chromedp.CSS(`form[action="/uploads"] button[type="submit"]`))
+	if err := chromedp.Do(ctx,
+		chromedp.Clear(chromedp.CSS("#createdDateTimeUtc")),
+		chromedp.SendKeys(chromedp.CSS("#createdDateTimeUtc"), "yesterday at noon"),
+		chromedp.SendKeys(chromedp.CSS("#id"), "not-a-guid"),
+	); err != nil {
+		return err
+	}
+	if err := load(ctx, "submit invalid", submit); err != nil {
+		return err
+	}
+	if err := s.shot(ctx, "create-form-errors"); err != nil {
+		return err
+	}
+	// A valid create.
+	if err := chromedp.Do(ctx,
+		chromedp.Clear(chromedp.CSS("#createdDateTimeUtc")),
+		chromedp.SendKeys(chromedp.CSS("#createdDateTimeUtc"), "2026-03-02T09:29:12.0000000+00:00"),
+		chromedp.Clear(chromedp.CSS("#id")),
+	); err != nil {
+		return err
+	}
+	s.clock.Add(time.Minute)
+	if err := load(ctx, "submit", submit); err != nil {
+		return err
+	}
+	if err := s.shot(ctx, "create-result"); err != nil {
+		return err
+	}
+	s.clock.Add(time.Minute)
+	if err := load(ctx, "home", chromedp.Click(chromedp.CSS(`nav a[href="/"]`))); err != nil {
+		return err
+	}
+	if err := s.shot(ctx, "home"); err != nil {
+		return err
+	}
+	// Device import.
+	if err := load(ctx, "import", chromedp.Click(chromedp.CSS(`nav a[href="/devices/import"]`))); err != nil {
+		return err
+	}
+	if err := s.shot(ctx, "import-start"); err != nil {
+		return err
+	}
+	csvPath := filepath.Join(tmp, "devices.csv")
+	if err := os.WriteFile(csvPath, demoDeviceCSV(), 0o644); err != nil {
+		return err
+	}
+	if err := chromedp.Do(ctx, chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{csvPath})); err != nil {
+		return err
+	}
+	if err := load(ctx, "check the file", chromedp.Click(chromedp.CSS(`form[enctype="multipart/form-data"] button[type="submit"]`))); err != nil {
+		return err
+	}
+	if err := s.shot(ctx, "import-preflight"); err != nil {
+		return err
+	}
+	if err := load(ctx, "import", chromedp.Click(chromedp.CSS(`form[action$="/submit"] button[type="submit"]`))); err != nil {
+		return err
+	}
+	s.clock.Add(time.Minute) // every device has reached its final state
+	jobURL, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		return err
+	}
+	if err := load(ctx, "progress", chromedp.Navigate(jobURL)); err != nil {
+		return err
+	}
+	if err := s.shot(ctx, "import-progress"); err != nil {
+		return err
+	}
+	s.clock.Add(time.Minute)
+	if err := load(ctx, "activity", chromedp.Click(chromedp.CSS(`nav a[href="/activity"]`))); err != nil {
+		return err
+	}
+	if err := s.shot(ctx, "activity"); err != nil {
+		return err
+	}
+	// Sign out. The page the identity provider sends the browser back to is shown directly.
+	_ = load(ctx, "sign out", chromedp.Click(chromedp.CSS(`form[action="/auth/signout"] button`)))
+	if err := load(ctx, "signed out", chromedp.Navigate(s.base+"/auth/signed-out")); err != nil {
+		return err
+	}
+	return s.shot(ctx, "signed-out")
+}
+
+func (s *shooter) readerFlow(browser context.Context) error {
+	ctx, cancel, err := s.tab(browser)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	if err := s.signIn(ctx, "reader", "/uploads/new", false); err != nil {
+		return err
+	}
+	if err := load(ctx, "submit as reader", chromedp.Click(chromedp.CSS(`form[action="/uploads"] button[type="submit"]`))); err != nil {
+		return err
+	}
+	return s.shot(ctx, "create-refused-reader")
+}
+
+// demoDeviceCSV is a small Intune CSV with fixed hardware hashes: two good rows, one repaired
+// and one refused by the pre-flight.
+func demoDeviceCSV() []byte {
+	hash := func(seed string) string {
+		var b bytes.Buffer
+		sum := sha256.Sum256([]byte(seed))
+		for b.Len() < 3000 {
+			b.Write(sum[:])
+			sum = sha256.Sum256(sum[:])
+		}
+		return base64.StdEncoding.EncodeToString(b.Bytes())
+	}
+	var out bytes.Buffer
+	w := csv.NewWriter(&out)
+	w.Write([]string{"Device Serial Number", "Windows Product ID", "Hardware Hash", "Group Tag", "Assigned User"})
+	w.Write([]string{"CZC1234ABC", "", hash("one"), "Sales", "AdeleV@contoso.example"})
+	w.Write([]string{"CZC1234ABD", "", strings.TrimRight(hash("two")+"=", "="), "Sales", ""})
+	w.Write([]string{"CZC1234ABE", "", hash("three"), "", ""})
+	w.Write([]string{"", "", hash("four"), "", ""})
+	w.Flush()
+	return out.Bytes()
+}
