@@ -67,6 +67,8 @@ type appOptions struct {
 	ImportDelays emulator.ImportDelays
 	// SyncDuration overrides how long a demo Autopilot sync runs.
 	SyncDuration time.Duration
+	// NewRequestID draws the client-request-id of each Graph attempt (screenshots fix it).
+	NewRequestID func() string
 }
 
 func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ *app, err error) {
@@ -128,7 +130,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	}
 	a.metrics = web.NewMetrics(func(ctx context.Context) (int, error) { return a.db.CountActiveSessions(ctx, cfg.IdleTimeout) })
 	a.graph, err = graphclient.New(graphclient.Config{Root: graphRoot, Version: cfg.GraphVersion, Timeout: cfg.GraphTimeout, Now: o.Now,
-		Observer: a.observeGraph})
+		Observer: a.observeGraph, NewRequestID: o.NewRequestID})
 	if err != nil {
 		return nil, fmt.Errorf("graph client: %w", err)
 	}

@@ -2,9 +2,9 @@ package main
 
 // The screenshots subcommand renders the pages of the main flows from demo mode into PNG files
 // for the docs: light and dark at 1280×800, plus the form 390 px wide. The clock, the ids Graph
-// (the emulator) hands out and the hardware hashes are fixed, and GUIDs the desk draws at random
-// (client-request-id) are replaced on the page in order of appearance, so two runs on the same
-// machine give the same pictures.
+// (the emulator) hands out, the desk's client-request-ids and the hardware hashes are fixed, and
+// any other random GUID that reaches a page is replaced in order of appearance, so two runs on the
+// same machine give the same pictures.
 
 import (
 	"bytes"
@@ -120,8 +120,15 @@ func runScreenshots(ctx context.Context, args []string, getenv func(string) stri
 		ids++
 		return fmt.Sprintf("5c0e%04x-aa11-4b22-8c33-%012x", ids, 0xd0c5000000+ids)
 	}
+	requests := 0
+	newRequestID := func() string {
+		idMu.Lock()
+		defer idMu.Unlock()
+		requests++
+		return fmt.Sprintf("c11e%04x-7e57-4d00-9e00-%012x", requests, requests)
+	}
 	a, err := newApp(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), appOptions{
-		Now: clock.Now, NewID: newID, SyncDuration: time.Second,
+		Now: clock.Now, NewID: newID, NewRequestID: newRequestID, SyncDuration: time.Second,
 		ImportDelays: emulator.ImportDelays{Unknown: time.Second, Pending: time.Second},
 	})
 	if err != nil {
