@@ -481,6 +481,9 @@ func (tb *tab) signOut() {
 	if _, err := chromedp.RunResponse(tb.ctx, chromedp.Click(chromedp.CSS(`form[action="/auth/signout"] button`))); err != nil {
 		tb.t.Fatalf("sign out: %v", err)
 	}
+	// The desk redirects to the identity provider's end-session endpoint, which comes back.
+	chromedp.Run(tb.ctx, chromedp.Poll[bool](`location.pathname === "/auth/signed-out" && document.readyState === "complete"`,
+		chromedp.WithPollingTimeout(10*time.Second)))
 	if p := tb.path(); p != "/auth/signed-out" {
 		tb.t.Errorf("sign-out landed on %s", p)
 	}

@@ -352,10 +352,13 @@ func (s *shooter) adminFlow(browser context.Context, tmp string) error {
 	if err := s.shot(ctx, "activity"); err != nil {
 		return err
 	}
-	// Sign out. The page the identity provider sends the browser back to is shown directly.
-	_ = load(ctx, "sign out", chromedp.Click(chromedp.CSS(`form[action="/auth/signout"] button`)))
-	if err := load(ctx, "signed out", chromedp.Navigate(s.base+"/auth/signed-out")); err != nil {
+	// Sign out: the desk, then the identity provider's end-session endpoint, back to /auth/signed-out.
+	if err := load(ctx, "sign out", chromedp.Click(chromedp.CSS(`form[action="/auth/signout"] button`))); err != nil {
 		return err
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`location.pathname === "/auth/signed-out" && document.readyState === "complete"`,
+		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		return fmt.Errorf("signed out: %w", err)
 	}
 	return s.shot(ctx, "signed-out")
 }
