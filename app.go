@@ -152,7 +152,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	handlers.Routes(a.shell, handlers.Features{
 		Auth:     auth,
 		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell},
-		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: activity, Keys: a.db, SignIn: auth, Now: o.Now, NewKey: web.RandomID, Log: log},
+		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: activity, Keys: a.db, SignIn: auth, Now: o.Now, Log: log},
 		Activity: &handlers.Activity{Log: a.db},
 		Manage:   &handlers.ManageUploads{Graph: a.graph, Tokens: a.shell, Activity: activity},
 		History:  &handlers.History{Log: a.db},

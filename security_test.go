@@ -270,3 +270,15 @@ func TestForwardedHeadersAreBelievedOnlyFromTrustedProxies(t *testing.T) {
 		})
 	}
 }
+
+func TestMadeUpFormKeyIsRefused(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	form := formValues(t, parse(t, d.signIn(b, "admin", "/uploads/new")), `form[action="/uploads"]`)
+	form.Set("formKey", "made-up-key")
+	before := len(d.received())
+	resp, doc := d.post(b, "/uploads", form)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(text(doc), "already used") || len(d.received()) != before {
+		t.Errorf("made-up key: %d, Graph got %d requests: %s", resp.StatusCode, len(d.received())-before, text(doc))
+	}
+}

@@ -31,10 +31,9 @@ type ActivityLog interface {
 	GetActivity(ctx context.Context, tenantID, id string) (*store.Activity, error)
 }
 
-// FormKeys make each rendered create form submittable once.
+// FormKeys record the one-time key of each submitted create form, so a repeat sends nothing.
 type FormKeys interface {
-	IssueFormKey(ctx context.Context, key, sessionID string, ttl time.Duration) error
-	ClaimFormKey(ctx context.Context, key, sessionID string) (bool, store.FormKeyState, string, error)
+	ClaimFormKey(ctx context.Context, key, sessionID string, ttl time.Duration) (bool, store.FormKeyState, string, error)
 	CompleteFormKey(ctx context.Context, key, resultRef string) error
 	ReleaseFormKey(ctx context.Context, key string) error
 }

@@ -25,7 +25,6 @@ type Uploads struct {
 	Keys     FormKeys
 	SignIn   SignInStarter
 	Now      func() time.Time
-	NewKey   func() string
 	Log      *slog.Logger
 }
 
@@ -41,13 +40,9 @@ func (h *Uploads) New(c echo.Context) error {
 	return h.renderForm(c, http.StatusOK, form, nil, nil)
 }
 
-// renderForm shows the form with a fresh one-time key.
+// renderForm shows the form with a fresh one-time key (signed, so showing a form writes nothing).
 func (h *Uploads) renderForm(c echo.Context, status int, form uploadForm, errs map[string]string, failure *views.Failure) error {
-	key := h.NewKey()
-	if err := h.Keys.IssueFormKey(c.Request().Context(), key, web.Session(c).ID, formKeyTTL); err != nil {
-		return fmt.Errorf("issue form key: %w", err)
-	}
-	v := form.view(key, errs)
+	v := form.view(web.NewFormKey(c, h.Now()), errs)
 	v.Failure = failure
 	return web.Render(c, status, views.UploadFormPage(web.PageFor(c, "Create upload", "create"), v))
 }
@@ -64,7 +59,10 @@ func (h *Uploads) Create(c echo.Context) error {
 	if errs := form.validate(); len(errs) > 0 {
 		return h.renderForm(c, http.StatusUnprocessableEntity, form, errs, nil)
 	}
-	claimed, state, ref, err := h.Keys.ClaimFormKey(ctx, form.FormKey, web.Session(c).ID)
+	if !web.ValidFormKey(c, form.FormKey, h.Now(), formKeyTTL) {
+		return h.repeatedSubmit(c, form, "", "")
+	}
+	claimed, state, ref, err := h.Keys.ClaimFormKey(ctx, form.FormKey, web.Session(c).ID, formKeyTTL)
 	if err != nil {
 		return fmt.Errorf("claim form key: %w", err)
 	}

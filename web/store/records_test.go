@@ -76,17 +76,17 @@ func TestFlowTakenOnceUnderConcurrency(t *testing.T) {
 func TestFormKeyClaimedExactlyOnce(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
 		ctx := context.Background()
-		if err := db.IssueFormKey(ctx, "key", "session-a", time.Hour); err != nil {
-			t.Fatal(err)
+		if ok, _, _, err := db.ClaimFormKey(ctx, "other", "session-b", time.Hour); !ok || err != nil {
+			t.Fatalf("first claim of a fresh key: %v %v", ok, err)
 		}
-		if ok, state, _, err := db.ClaimFormKey(ctx, "key", "session-b"); ok || state != "" || err != nil {
-			t.Fatalf("another session's claim: %v %q %v", ok, state, err)
+		if ok, state, _, err := db.ClaimFormKey(ctx, "other", "session-a", time.Hour); ok || state != "" || err != nil {
+			t.Fatalf("a key of another session: %v %q %v", ok, state, err)
 		}
 		var wins atomic.Int32
 		var wg sync.WaitGroup
 		for range 20 {
 			wg.Go(func() {
-				ok, state, _, err := db.ClaimFormKey(ctx, "key", "session-a")
+				ok, state, _, err := db.ClaimFormKey(ctx, "key", "session-a", time.Hour)
 				if err != nil {
 					t.Error(err)
 				}
@@ -105,7 +105,7 @@ func TestFormKeyClaimedExactlyOnce(t *testing.T) {
 		if err := db.CompleteFormKey(ctx, "key", "activity-1"); err != nil {
 			t.Fatal(err)
 		}
-		if ok, state, ref, _ := db.ClaimFormKey(ctx, "key", "session-a"); ok || state != FormKeyDone || ref != "activity-1" {
+		if ok, state, ref, _ := db.ClaimFormKey(ctx, "key", "session-a", time.Hour); ok || state != FormKeyDone || ref != "activity-1" {
 			t.Errorf("claim when done: %v %q %q", ok, state, ref)
 		}
 		if err := db.CompleteFormKey(ctx, "unclaimed", "x"); !errors.Is(err, ErrNotFound) {
@@ -117,32 +117,36 @@ func TestFormKeyClaimedExactlyOnce(t *testing.T) {
 func TestFormKeyReleaseAndExpiry(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
 		ctx := context.Background()
-		db.IssueFormKey(ctx, "k", "s", time.Hour)
-		if ok, _, _, _ := db.ClaimFormKey(ctx, "k", "s"); !ok {
+		if ok, _, _, _ := db.ClaimFormKey(ctx, "k", "s", time.Hour); !ok {
 			t.Fatal("first claim lost")
 		}
 		if err := db.ReleaseFormKey(ctx, "k"); err != nil {
 			t.Fatal(err)
 		}
-		if ok, _, _, _ := db.ClaimFormKey(ctx, "k", "s"); !ok {
+		if ok, _, _, _ := db.ClaimFormKey(ctx, "k", "s", time.Hour); !ok {
 			t.Error("a released key cannot be claimed again")
 		}
 		db.CompleteFormKey(ctx, "k", "ref")
 		db.ReleaseFormKey(ctx, "k")
-		if _, state, _, _ := db.ClaimFormKey(ctx, "k", "s"); state != FormKeyDone {
+		if _, state, _, _ := db.ClaimFormKey(ctx, "k", "s", time.Hour); state != FormKeyDone {
 			t.Errorf("release reopened a finished key: %q", state)
 		}
-
-		db.IssueFormKey(ctx, "old", "s", time.Minute)
-		clk.advance(time.Minute)
-		if ok, state, _, _ := db.ClaimFormKey(ctx, "old", "s"); ok || state != "" {
-			t.Errorf("expired key: claimed=%v state=%q", ok, state)
+		// Claimed keys are swept once expired; the desk refuses old forms before claiming.
+		db.ClaimFormKey(ctx, "old", "s", time.Minute)
+		clk.advance(2 * time.Minute)
+		if _, err := db.SweepExpired(ctx, time.Hour); err != nil {
+			t.Fatal(err)
 		}
-		if ok, _, _, err := db.ClaimFormKey(ctx, "", ""); ok || err != nil {
+		var n int
+		db.queryRow(ctx, `SELECT COUNT(*) FROM form_keys WHERE key_hash = ?`, []any{hashID("old")}, &n)
+		if n != 0 {
+			t.Errorf("an expired key was not swept")
+		}
+		if ok, _, _, err := db.ClaimFormKey(ctx, "", "", time.Hour); ok || err != nil {
 			t.Errorf("empty key: %v %v", ok, err)
 		}
-		if err := db.IssueFormKey(ctx, "k2", "", time.Minute); err == nil {
-			t.Error("issued a key bound to no session")
+		if ok, _, _, _ := db.ClaimFormKey(ctx, "k2", "", time.Minute); ok {
+			t.Error("claimed a key bound to no session")
 		}
 	})
 }

@@ -381,7 +381,7 @@ func TestSweepAndCount(t *testing.T) {
 		if err := db.PutFlow(ctx, FlowRecord{ID: "f", State: "s", Nonce: "n", Verifier: "v", ReturnTo: "/"}); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.IssueFormKey(ctx, "k", "sess", time.Minute); err != nil {
+		if _, _, _, err := db.ClaimFormKey(ctx, "k", "sess", time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := db.Allow(ctx, "b", 1, time.Minute); err != nil {
