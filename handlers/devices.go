@@ -114,8 +114,7 @@ func (h *Devices) Preflight(c echo.Context) error {
 	rep := devicecsv.Parse(data)
 	job := importJob{FileNotes: rep.FileNotes, FileErrors: rep.FileErrors}
 	for _, r := range rep.Rows {
-		job.Rows = append(job.Rows, importRow{Line: r.Line, Serial: r.SerialNumber, ProductKey: r.ProductKey, Hash: r.HardwareHash,
-			HashShown: devicecsv.Truncate(r.HardwareHash), GroupTag: r.GroupTag, User: r.AssignedUser, Notes: r.Notes, Errors: r.Errors})
+		job.Rows = append(job.Rows, rowOf(r))
 	}
 	u := web.CurrentUser(c)
 	rec := &store.ImportJob{TenantID: u.TenantID, ObjectID: u.ObjectID, ActorUPN: u.UPN, State: jobDraft, Payload: mustJSON(job)}
@@ -184,6 +183,25 @@ func (h *Devices) load(c echo.Context) (*store.ImportJob, *importJob, error) {
 	return rec, &job, nil
 }
 
+// loadDraft is load for the actions only a draft accepts; for a job already submitted it answers
+// with the job's page (a repeated check, fix or submit sends nothing) and a nil job.
+func (h *Devices) loadDraft(c echo.Context) (*store.ImportJob, *importJob, error) {
+	rec, job, err := h.load(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rec.State != jobDraft {
+		return rec, nil, c.Redirect(http.StatusSeeOther, "/devices/import/"+rec.ID)
+	}
+	return rec, job, nil
+}
+
+// rowOf is a pre-flight row as the job keeps it.
+func rowOf(r devicecsv.Row) importRow {
+	return importRow{Line: r.Line, Serial: r.SerialNumber, ProductKey: r.ProductKey, Hash: r.HardwareHash,
+		HashShown: devicecsv.Truncate(r.HardwareHash), GroupTag: r.GroupTag, User: r.AssignedUser, Notes: r.Notes, Errors: r.Errors}
+}
+
 func (h *Devices) save(ctx context.Context, rec *store.ImportJob, job *importJob) error {
 	rec.Payload = mustJSON(job)
 	if err := h.Jobs.UpdateImportJob(ctx, rec); err != nil {
@@ -249,12 +267,9 @@ func (h *Devices) poll(c echo.Context, rec *store.ImportJob, job *importJob) err
 
 // Check is POST /devices/import/:id/check: look each valid serial up in the tenant.
 func (h *Devices) Check(c echo.Context) error {
-	rec, job, err := h.load(c)
-	if err != nil {
+	rec, job, err := h.loadDraft(c)
+	if err != nil || job == nil {
 		return err
-	}
-	if rec.State != jobDraft {
-		return c.Redirect(http.StatusSeeOther, "/devices/import/"+rec.ID)
 	}
 	ctx := c.Request().Context()
 	for i := range job.Rows {
@@ -290,12 +305,9 @@ func (h *Devices) Check(c echo.Context) error {
 // Fix is POST /devices/import/:id/fix: corrected values for the rows with problems. The whole
 // set is checked again (a fix can create or remove a duplicate); nothing is sent to Graph.
 func (h *Devices) Fix(c echo.Context) error {
-	rec, job, err := h.load(c)
-	if err != nil {
+	rec, job, err := h.loadDraft(c)
+	if err != nil || job == nil {
 		return err
-	}
-	if rec.State != jobDraft {
-		return c.Redirect(http.StatusSeeOther, "/devices/import/"+rec.ID)
 	}
 	form, err := c.FormParams()
 	if err != nil {
@@ -326,9 +338,8 @@ func (h *Devices) Fix(c echo.Context) error {
 			Message: "A corrected value broke the row apart (for example a line break in a field).", ActionURL: "/devices/import/" + rec.ID, ActionText: "Back to the check"}
 	}
 	for i, r := range rep.Rows {
-		line := job.Rows[i].Line // keep the file's own line numbers
-		job.Rows[i] = importRow{Line: line, Serial: r.SerialNumber, ProductKey: r.ProductKey, Hash: r.HardwareHash,
-			HashShown: devicecsv.Truncate(r.HardwareHash), GroupTag: r.GroupTag, User: r.AssignedUser, Notes: r.Notes, Errors: r.Errors}
+		r.Line = job.Rows[i].Line // keep the file's own line numbers
+		job.Rows[i] = rowOf(r)
 	}
 	job.Checked, job.Failure = false, nil
 	if err := h.save(c.Request().Context(), rec, job); err != nil {
@@ -339,12 +350,9 @@ func (h *Devices) Fix(c echo.Context) error {
 
 // Submit is POST /devices/import/:id/submit: import the chosen valid rows, at most 500 per call.
 func (h *Devices) Submit(c echo.Context) error {
-	rec, job, err := h.load(c)
-	if err != nil {
+	rec, job, err := h.loadDraft(c)
+	if err != nil || job == nil {
 		return err
-	}
-	if rec.State != jobDraft {
-		return c.Redirect(http.StatusSeeOther, "/devices/import/"+rec.ID) // a repeated submit sends nothing
 	}
 	form, err := c.FormParams()
 	if err != nil {
