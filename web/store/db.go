@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -42,7 +44,16 @@ type DB struct {
 	driver      string
 	now         func() time.Time
 	stmtTimeout time.Duration
+
+	// stmts holds prepared statements by query text: for the short queries of a request,
+	// SQLite spends more time parsing a statement than running it.
+	stmts     sync.Map // string -> *sql.Stmt
+	stmtCount atomic.Int32
 }
+
+// maxPrepared bounds the statement cache; the store's queries come from a fixed set of texts,
+// so the bound only guards against a future query built from unbounded input.
+const maxPrepared = 256
 
 const (
 	driverSQLite   = "sqlite"
@@ -150,8 +161,35 @@ func transientConnectError(err error) bool {
 	return true
 }
 
-// Close closes the database.
-func (db *DB) Close() error { return db.sql.Close() }
+// Close closes the prepared statements and the database.
+func (db *DB) Close() error {
+	db.stmts.Range(func(_, v any) bool {
+		v.(*sql.Stmt).Close()
+		return true
+	})
+	return db.sql.Close()
+}
+
+// prepared returns the cached prepared statement for query, preparing it on first use.
+// It returns nil once the cache is full; the caller then runs the query unprepared.
+func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if s, ok := db.stmts.Load(query); ok {
+		return s.(*sql.Stmt), nil
+	}
+	if db.stmtCount.Load() >= maxPrepared {
+		return nil, nil
+	}
+	s, err := db.sql.PrepareContext(ctx, db.rebind(query))
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.stmts.LoadOrStore(query, s); loaded {
+		s.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	db.stmtCount.Add(1)
+	return s, nil
+}
 
 // Driver is "sqlite" or "postgres".
 func (db *DB) Driver() string { return db.driver }
@@ -187,7 +225,14 @@ func (db *DB) rebind(query string) string {
 func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, db.stmtTimeout)
 	defer cancel()
-	return db.sql.ExecContext(ctx, db.rebind(query), args...)
+	stmt, err := db.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if stmt == nil {
+		return db.sql.ExecContext(ctx, db.rebind(query), args...)
+	}
+	return stmt.ExecContext(ctx, args...)
 }
 
 // execCount runs a statement and returns how many rows it changed.
@@ -204,7 +249,17 @@ func (db *DB) execCount(ctx context.Context, query string, args ...any) (int, er
 func (db *DB) queryRow(ctx context.Context, query string, args []any, dest ...any) error {
 	ctx, cancel := context.WithTimeout(ctx, db.stmtTimeout)
 	defer cancel()
-	err := db.sql.QueryRowContext(ctx, db.rebind(query), args...).Scan(dest...)
+	stmt, err := db.prepared(ctx, query)
+	if err != nil {
+		return err
+	}
+	var row *sql.Row
+	if stmt == nil {
+		row = db.sql.QueryRowContext(ctx, db.rebind(query), args...)
+	} else {
+		row = stmt.QueryRowContext(ctx, args...)
+	}
+	err = row.Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}
@@ -215,7 +270,16 @@ func (db *DB) queryRow(ctx context.Context, query string, args []any, dest ...an
 func (db *DB) queryAll(ctx context.Context, query string, args []any, scanRow func(scan func(...any) error) error) error {
 	ctx, cancel := context.WithTimeout(ctx, db.stmtTimeout)
 	defer cancel()
-	rows, err := db.sql.QueryContext(ctx, db.rebind(query), args...)
+	stmt, err := db.prepared(ctx, query)
+	if err != nil {
+		return err
+	}
+	var rows *sql.Rows
+	if stmt == nil {
+		rows, err = db.sql.QueryContext(ctx, db.rebind(query), args...)
+	} else {
+		rows, err = stmt.QueryContext(ctx, args...)
+	}
 	if err != nil {
 		return err
 	}
