@@ -138,7 +138,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	if err != nil {
 		return nil, err
 	}
-	sessions := a.db.SessionStore(store.SessionOptions{CookieName: web.SessionCookieName, Secure: true,
+	sessions := a.db.SessionStore(store.SessionOptions{CookieName: web.SessionCookieName, Secure: true, Codec: web.SessionCodec{},
 		IdleTimeout: cfg.IdleTimeout, AbsoluteLifetime: cfg.SessionLifetime})
 	a.shell = web.New(web.Options{
 		Logger: log, Assets: a.assets, Sessions: sessions, Refresher: refresher{provider},

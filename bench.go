@@ -494,7 +494,7 @@ func (b *benchDesk) sessions(ctx context.Context, o benchFlags, t *benchTable) e
 	var msBefore runtime.MemStats
 	runtime.ReadMemStats(&msBefore)
 
-	st := b.app.db.SessionStore(store.SessionOptions{CookieName: web.SessionCookieName, Secure: true,
+	st := b.app.db.SessionStore(store.SessionOptions{CookieName: web.SessionCookieName, Secure: true, Codec: web.SessionCodec{},
 		IdleTimeout: b.app.cfg.IdleTimeout, AbsoluteLifetime: b.app.cfg.SessionLifetime})
 	ids := make([]string, o.sessions)
 	tokens := web.SessionTokens{AccessToken: randomText(1800), RefreshToken: randomText(900), IDToken: randomText(1200),

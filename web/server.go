@@ -271,7 +271,8 @@ func (s *Shell) pageErrorOf(err error) *PageError {
 		return errTooLarge
 	}
 	var su stateUnavailableError
-	if errors.As(err, &su) || errors.Is(err, context.DeadlineExceeded) {
+	var unreachable interface{ Unavailable() bool } // the state database's own mark
+	if errors.As(err, &su) || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &unreachable) && unreachable.Unavailable()) {
 		return &PageError{Status: http.StatusServiceUnavailable, Title: "The desk is briefly unavailable",
 			Message:  "The desk could not reach its state database, so your request was not processed.",
 			NextStep: "Wait a few seconds and try again. If this keeps happening, tell whoever runs the desk."}

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/gob"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -31,7 +30,7 @@ type SessionUser struct {
 func (u SessionUser) Key() string { return u.TenantID + ":" + u.ObjectID }
 
 // SessionTokens are the user's tokens, kept only in the server-side session row.
-// oauth2.Token is not stored directly: gob drops its unexported fields.
+// oauth2.Token is not stored directly: its extra fields (the ID token among them) are unexported.
 type SessionTokens struct {
 	AccessToken  string
 	RefreshToken string
@@ -42,11 +41,6 @@ type SessionTokens struct {
 
 func (t SessionTokens) oauth2() *oauth2.Token {
 	return &oauth2.Token{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, TokenType: t.TokenType, Expiry: t.Expiry}
-}
-
-func init() {
-	gob.Register(SessionUser{})
-	gob.Register(SessionTokens{})
 }
 
 const (

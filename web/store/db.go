@@ -36,6 +36,9 @@ type Options struct {
 	// StartupWait bounds how long Open keeps retrying an unreachable PostgreSQL server
 	// (default 30s), so replicas that start before their database do not crash-loop.
 	StartupWait time.Duration
+	// SessionCacheSize bounds how many decoded sessions a SQLite database keeps in memory
+	// (default 2048; negative turns the cache off). PostgreSQL never caches sessions.
+	SessionCacheSize int
 }
 
 // DB is the state database.
@@ -45,11 +48,19 @@ type DB struct {
 	now         func() time.Time
 	stmtTimeout time.Duration
 
+	// SQLite only: the data folder's lock, held while open, and the session cache it allows.
+	dirLock      *os.File
+	sessionCache *sessionCache
+
 	// stmts holds prepared statements by query text: for the short queries of a request,
 	// SQLite spends more time parsing a statement than running it.
 	stmts     sync.Map // string -> *sql.Stmt
 	stmtCount atomic.Int32
+	closed    atomic.Bool
 }
+
+// errClosed answers queries after Close.
+var errClosed = errors.New("store: the database is closed")
 
 // maxPrepared bounds the statement cache; the store's queries come from a fixed set of texts,
 // so the bound only guards against a future query built from unbounded input.
@@ -98,12 +109,24 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("store: data directory: %w", err)
 		}
+		lock, locked, err := lockDataDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		db.dirLock = lock
+		if size := o.SessionCacheSize; locked && size >= 0 {
+			if size == 0 {
+				size = 2048
+			}
+			db.sessionCache = newSessionCache(size)
+		}
 		// busy_timeout comes first so that the switch to WAL also waits for other processes.
 		// _txlock=immediate: a transaction takes the write lock at BEGIN, so concurrent
 		// writers queue on busy_timeout instead of failing when they upgrade a read lock.
 		dsn := "file:" + filepath.Join(dir, "autopilotdesk.db") +
 			"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 		if db.sql, err = sql.Open("sqlite", dsn); err != nil {
+			lock.Close()
 			return nil, fmt.Errorf("store: %w", err)
 		}
 		// SQLite has one writer at a time; a few connections serve concurrent readers in WAL mode.
@@ -116,7 +139,7 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 	}
 	db.sql.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.migrate(ctx); err != nil {
-		db.sql.Close()
+		db.Close()
 		return nil, err
 	}
 	return db, nil
@@ -163,16 +186,26 @@ func transientConnectError(err error) bool {
 
 // Close closes the prepared statements and the database.
 func (db *DB) Close() error {
+	if db.closed.Swap(true) {
+		return nil
+	}
 	db.stmts.Range(func(_, v any) bool {
 		v.(*sql.Stmt).Close()
 		return true
 	})
-	return db.sql.Close()
+	err := db.sql.Close()
+	if db.dirLock != nil {
+		db.dirLock.Close() // after the database, so the next process finds it closed
+	}
+	return err
 }
 
 // prepared returns the cached prepared statement for query, preparing it on first use.
 // It returns nil once the cache is full; the caller then runs the query unprepared.
 func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
 	if s, ok := db.stmts.Load(query); ok {
 		return s.(*sql.Stmt), nil
 	}
@@ -227,12 +260,15 @@ func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, 
 	defer cancel()
 	stmt, err := db.prepared(ctx, query)
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
+	var res sql.Result
 	if stmt == nil {
-		return db.sql.ExecContext(ctx, db.rebind(query), args...)
+		res, err = db.sql.ExecContext(ctx, db.rebind(query), args...)
+	} else {
+		res, err = stmt.ExecContext(ctx, args...)
 	}
-	return stmt.ExecContext(ctx, args...)
+	return res, classify(err)
 }
 
 // execCount runs a statement and returns how many rows it changed.
@@ -251,7 +287,7 @@ func (db *DB) queryRow(ctx context.Context, query string, args []any, dest ...an
 	defer cancel()
 	stmt, err := db.prepared(ctx, query)
 	if err != nil {
-		return err
+		return classify(err)
 	}
 	var row *sql.Row
 	if stmt == nil {
@@ -263,7 +299,7 @@ func (db *DB) queryRow(ctx context.Context, query string, args []any, dest ...an
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}
-	return err
+	return classify(err)
 }
 
 // queryAll runs a query under the statement timeout and scans every row with scanRow.
@@ -272,7 +308,7 @@ func (db *DB) queryAll(ctx context.Context, query string, args []any, scanRow fu
 	defer cancel()
 	stmt, err := db.prepared(ctx, query)
 	if err != nil {
-		return err
+		return classify(err)
 	}
 	var rows *sql.Rows
 	if stmt == nil {
@@ -281,15 +317,15 @@ func (db *DB) queryAll(ctx context.Context, query string, args []any, scanRow fu
 		rows, err = stmt.QueryContext(ctx, args...)
 	}
 	if err != nil {
-		return err
+		return classify(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		if err := scanRow(rows.Scan); err != nil {
-			return err
+			return classify(err)
 		}
 	}
-	return rows.Err()
+	return classify(rows.Err())
 }
 
 // Times are stored as Unix milliseconds (UTC by definition) so both engines compare and order

@@ -2,13 +2,9 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
-
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // migrations are applied in order and recorded in schema_migrations; a migration that has
@@ -89,33 +85,10 @@ const migrationLockKey = 0x4170_4465_736b // "ApDesk"
 
 // migrate applies pending migrations in one transaction. On PostgreSQL an advisory lock makes
 // a second process wait and then find nothing to do; on SQLite the immediate transaction's
-// write lock does the same. SQLite answers "busy" at once, without waiting, to a process that
-// opens a brand-new file while another one switches it to WAL mode; migrate tries again then.
+// write lock does the same.
 func (db *DB) migrate(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	delay := 5 * time.Millisecond
-	for {
-		err := db.migrateOnce(ctx)
-		if err == nil || !isSQLiteBusy(err) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 500*time.Millisecond)
-	}
-}
-
-// isSQLiteBusy reports SQLITE_BUSY and its extended codes.
-func isSQLiteBusy(err error) bool {
-	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
-}
-
-func (db *DB) migrateOnce(ctx context.Context) error {
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin migrations: %w", err)

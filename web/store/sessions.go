@@ -23,6 +23,33 @@ type SessionOptions struct {
 	Secure           bool
 	IdleTimeout      time.Duration // default 15 minutes
 	AbsoluteLifetime time.Duration // default 8 hours
+	// Codec stores the session values; default GobCodec.
+	Codec SessionCodec
+}
+
+// SessionCodec turns a session's values into the bytes of its row and back. The store keeps its
+// own bookkeeping out of the values it hands to the codec.
+type SessionCodec interface {
+	Encode(values map[any]any) ([]byte, error)
+	Decode(data []byte) (map[any]any, error)
+}
+
+// GobCodec stores any values registered with encoding/gob. It compiles the types again for
+// every decoder; a codec that knows the values' shape is much faster.
+type GobCodec struct{}
+
+// Encode implements SessionCodec.
+func (GobCodec) Encode(values map[any]any) ([]byte, error) {
+	var buf bytes.Buffer
+	err := gob.NewEncoder(&buf).Encode(values)
+	return buf.Bytes(), err
+}
+
+// Decode implements SessionCodec.
+func (GobCodec) Decode(data []byte) (map[any]any, error) {
+	values := map[any]any{}
+	err := gob.NewDecoder(bytes.NewReader(data)).Decode(&values)
+	return values, err
 }
 
 // SessionStore is a gorilla/sessions store whose cookie carries only a random id; the values,
@@ -51,6 +78,9 @@ func (db *DB) SessionStore(o SessionOptions) *SessionStore {
 	}
 	if o.AbsoluteLifetime <= 0 {
 		o.AbsoluteLifetime = 8 * time.Hour
+	}
+	if o.Codec == nil {
+		o.Codec = GobCodec{}
 	}
 	return &SessionStore{db: db, opts: o}
 }
@@ -86,33 +116,78 @@ func (s *SessionStore) New(r *http.Request, name string) (*sessions.Session, err
 	}
 	ctx := r.Context()
 	idHash := hashID(ck.Value)
-	var data []byte
-	var lastSeen, expires int64
-	err = s.db.queryRow(ctx, `SELECT data, last_seen_at, absolute_expires_at FROM sessions WHERE id_hash = ?`,
-		[]any{idHash}, &data, &lastSeen, &expires)
-	if errors.Is(err, ErrNotFound) {
-		return sess, nil
-	}
-	if err != nil {
-		return sess, fmt.Errorf("store: load session: %w", err)
+	row, ok := s.db.sessionCache.get(idHash)
+	if !ok {
+		if row, ok, err = s.read(ctx, idHash); err != nil || !ok {
+			return sess, err
+		}
 	}
 	now := s.db.now()
-	values := map[any]any{}
-	decodeErr := gob.NewDecoder(bytes.NewReader(data)).Decode(&values)
-	if s.expired(now, fromMS(lastSeen), fromMS(expires)) || decodeErr != nil {
-		// Expired, or written with types this build no longer knows: start afresh.
-		if _, err := s.db.exec(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash); err != nil {
-			return sess, fmt.Errorf("store: delete ended session: %w", err)
-		}
-		return sess, nil
+	if s.expired(now, fromMS(row.lastSeen), fromMS(row.expires)) {
+		return sess, s.db.deleteSession(ctx, idHash)
 	}
-	sess.ID, sess.IsNew, sess.Values = ck.Value, false, values
-	if now.Sub(fromMS(lastSeen)) >= touchEvery {
-		if _, err := s.db.exec(ctx, `UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?`, ms(now), idHash); err != nil {
-			return sess, fmt.Errorf("store: touch session: %w", err)
+	sess.ID, sess.IsNew, sess.Values = ck.Value, false, row.valuesCopy()
+	if now.Sub(fromMS(row.lastSeen)) >= touchEvery {
+		if err := s.touch(ctx, idHash, ms(now)); err != nil {
+			return sess, err
 		}
 	}
 	return sess, nil
+}
+
+// read loads a session row and fills the cache with it. A row written with values this build
+// cannot decode is deleted: the session starts afresh.
+func (s *SessionStore) read(ctx context.Context, idHash string) (sessionRow, bool, error) {
+	c := s.db.sessionCache
+	defer c.lock(idHash)()
+	if row, ok := c.get(idHash); ok {
+		return row, true, nil // filled while this request waited for the lock
+	}
+	gen := c.generation()
+	var data []byte
+	var row sessionRow
+	err := s.db.queryRow(ctx, `SELECT data, user_key, last_seen_at, absolute_expires_at FROM sessions WHERE id_hash = ?`,
+		[]any{idHash}, &data, &row.userKey, &row.lastSeen, &row.expires)
+	if errors.Is(err, ErrNotFound) {
+		return row, false, nil
+	}
+	if err != nil {
+		return row, false, fmt.Errorf("store: load session: %w", err)
+	}
+	values, err := s.opts.Codec.Decode(data)
+	if err != nil {
+		if _, err := s.db.exec(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash); err != nil {
+			return row, false, fmt.Errorf("store: delete undecodable session: %w", err)
+		}
+		return row, false, nil
+	}
+	if row.userKey != "" {
+		values[userKeyName] = row.userKey
+	}
+	row.values = values
+	c.put(idHash, row, gen)
+	return row, true, nil
+}
+
+// touch records that the session was used, at most once a minute.
+func (s *SessionStore) touch(ctx context.Context, idHash string, now int64) error {
+	c := s.db.sessionCache
+	defer c.lock(idHash)()
+	if _, err := s.db.exec(ctx, `UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?`, now, idHash); err != nil {
+		return fmt.Errorf("store: touch session: %w", err)
+	}
+	c.touched(idHash, now)
+	return nil
+}
+
+// deleteSession deletes one session row and its cached copy.
+func (db *DB) deleteSession(ctx context.Context, idHash string) error {
+	defer db.sessionCache.lock(idHash)()
+	db.sessionCache.remove(idHash)
+	if _, err := db.exec(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash); err != nil {
+		return fmt.Errorf("store: delete session: %w", err)
+	}
+	return nil
 }
 
 func (s *SessionStore) expired(now, lastSeen, absoluteExpiry time.Time) bool {
@@ -136,8 +211,8 @@ func (s *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 	opts := s.cookieOptions(sess.Name())
 	if sess.Options != nil && sess.Options.MaxAge < 0 {
 		if sess.ID != "" {
-			if _, err := s.db.exec(ctx, `DELETE FROM sessions WHERE id_hash = ?`, hashID(sess.ID)); err != nil {
-				return fmt.Errorf("store: delete session: %w", err)
+			if err := s.db.deleteSession(ctx, hashID(sess.ID)); err != nil {
+				return err
 			}
 		}
 		opts.MaxAge = -1
@@ -145,30 +220,58 @@ func (s *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 		sess.ID = ""
 		return nil
 	}
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(sess.Values); err != nil {
+	userKey, _ := sess.Values[userKeyName].(string)
+	delete(sess.Values, userKeyName)
+	data, err := s.opts.Codec.Encode(sess.Values)
+	if userKey != "" {
+		sess.Values[userKeyName] = userKey
+	}
+	if err != nil {
 		return fmt.Errorf("store: encode session: %w", err)
 	}
-	userKey, _ := sess.Values[userKeyName].(string)
 	now := s.db.now()
+	row := sessionRow{userKey: userKey, lastSeen: ms(now), values: sess.Values}
 	if sess.ID == "" {
 		id := newSessionID()
-		if _, err := s.db.exec(ctx, `INSERT INTO sessions (id_hash, user_key, data, created_at, last_seen_at, absolute_expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			hashID(id), userKey, buf.Bytes(), ms(now), ms(now), ms(now.Add(s.opts.AbsoluteLifetime))); err != nil {
+		idHash := hashID(id)
+		row.expires = ms(now.Add(s.opts.AbsoluteLifetime))
+		unlock := s.db.sessionCache.lock(idHash)
+		gen := s.db.sessionCache.generation()
+		_, err := s.db.exec(ctx, `INSERT INTO sessions (id_hash, user_key, data, created_at, last_seen_at, absolute_expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			idHash, userKey, data, ms(now), ms(now), row.expires)
+		if err == nil {
+			s.db.sessionCache.put(idHash, row.withValuesCopy(), gen)
+		}
+		unlock()
+		if err != nil {
 			return fmt.Errorf("store: create session: %w", err)
 		}
 		sess.ID, sess.IsNew = id, false
-	} else {
-		n, err := s.db.execCount(ctx, `UPDATE sessions SET data = ?, user_key = ?, last_seen_at = ? WHERE id_hash = ? AND absolute_expires_at > ?`,
-			buf.Bytes(), userKey, ms(now), hashID(sess.ID), ms(now))
-		if err != nil {
-			return fmt.Errorf("store: save session: %w", err)
-		}
-		if n == 0 {
-			return fmt.Errorf("store: save session: %w", ErrNotFound)
-		}
+	} else if err := s.update(ctx, hashID(sess.ID), data, row); err != nil {
+		return err
 	}
 	http.SetCookie(w, sessions.NewCookie(sess.Name(), sess.ID, opts))
+	return nil
+}
+
+// update writes the values of a session that exists and has not passed its lifetime.
+func (s *SessionStore) update(ctx context.Context, idHash string, data []byte, row sessionRow) error {
+	c := s.db.sessionCache
+	defer c.lock(idHash)()
+	gen := c.generation()
+	var expires int64
+	err := s.db.queryRow(ctx, `UPDATE sessions SET data = ?, user_key = ?, last_seen_at = ? WHERE id_hash = ? AND absolute_expires_at > ? RETURNING absolute_expires_at`,
+		[]any{data, row.userKey, row.lastSeen, idHash, row.lastSeen}, &expires)
+	if errors.Is(err, ErrNotFound) {
+		c.remove(idHash)
+		return fmt.Errorf("store: save session: %w", ErrNotFound)
+	}
+	if err != nil {
+		c.remove(idHash)
+		return fmt.Errorf("store: save session: %w", err)
+	}
+	row.expires = expires
+	c.put(idHash, row.withValuesCopy(), gen)
 	return nil
 }
 
@@ -176,7 +279,7 @@ func (s *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 // the session holds then. Call it at sign-in.
 func (s *SessionStore) Regenerate(r *http.Request, sess *sessions.Session) error {
 	if sess.ID != "" {
-		if _, err := s.db.exec(r.Context(), `DELETE FROM sessions WHERE id_hash = ?`, hashID(sess.ID)); err != nil {
+		if err := s.db.deleteSession(r.Context(), hashID(sess.ID)); err != nil {
 			return fmt.Errorf("store: regenerate session: %w", err)
 		}
 	}
@@ -197,10 +300,12 @@ func newSessionID() string {
 // finished rate-limit windows. It returns the number of sessions deleted.
 func (db *DB) SweepExpired(ctx context.Context, idle time.Duration) (int, error) {
 	now := db.now()
-	n, err := db.execCount(ctx, `DELETE FROM sessions WHERE last_seen_at < ? OR absolute_expires_at <= ?`, ms(now.Add(-idle)), ms(now))
+	idleBefore := ms(now.Add(-idle))
+	n, err := db.execCount(ctx, `DELETE FROM sessions WHERE last_seen_at < ? OR absolute_expires_at <= ?`, idleBefore, ms(now))
 	if err != nil {
 		return 0, fmt.Errorf("store: sweep sessions: %w", err)
 	}
+	db.sessionCache.removeWhere(func(row sessionRow) bool { return row.lastSeen < idleBefore || row.expires <= ms(now) })
 	for _, q := range []struct {
 		sql    string
 		before time.Time
@@ -231,5 +336,6 @@ func (db *DB) DeleteSessionsOfUser(ctx context.Context, userKey string) error {
 		return errors.New("store: delete sessions: empty user key")
 	}
 	_, err := db.exec(ctx, `DELETE FROM sessions WHERE user_key = ?`, userKey)
+	db.sessionCache.removeWhere(func(row sessionRow) bool { return row.userKey == userKey })
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"net"
 	"net/url"
 	"os"
@@ -143,23 +144,37 @@ func TestMigrationsRecordedAndIdempotent(t *testing.T) {
 	eachEngine(t, func(t *testing.T, loc location) {
 		ctx := context.Background()
 		latest := len(migrations) - 1
-		// Replicas starting at once: every Open succeeds and each migration is applied once.
-		var wg sync.WaitGroup
-		errs := make(chan error, 4)
-		for range 4 {
-			wg.Go(func() {
-				db, err := Open(ctx, loc.options)
+		if loc.options.DatabaseURL == "" {
+			// One process per SQLite folder: a second Open is refused while the first is open.
+			first := loc.open(t, newClock())
+			if db, err := Open(ctx, loc.options); !errors.Is(err, ErrDataDirInUse) {
 				if err == nil {
 					db.Close()
 				}
-				errs <- err
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Fatalf("concurrent open: %v", err)
+				t.Fatalf("second Open of one SQLite folder: %v, want ErrDataDirInUse", err)
+			} else if !strings.Contains(err.Error(), "AUTOPILOTDESK_DATABASE_URL") {
+				t.Errorf("the refusal does not say what to do: %v", err)
+			}
+			first.Close()
+		} else {
+			// Replicas starting at once: every Open succeeds and each migration is applied once.
+			var wg sync.WaitGroup
+			errs := make(chan error, 4)
+			for range 4 {
+				wg.Go(func() {
+					db, err := Open(ctx, loc.options)
+					if err == nil {
+						db.Close()
+					}
+					errs <- err
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatalf("concurrent open: %v", err)
+				}
 			}
 		}
 		db := loc.open(t, newClock())
@@ -184,6 +199,7 @@ func TestOpenRefusesANewerSchema(t *testing.T) {
 		if _, err := db.exec(context.Background(), `INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`, len(migrations)); err != nil {
 			t.Fatal(err)
 		}
+		db.Close()
 		if db2, err := Open(context.Background(), loc.options); err == nil {
 			db2.Close()
 			t.Fatal("opened a schema newer than this build")

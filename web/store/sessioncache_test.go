@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// openSQLite opens a fresh SQLite database with its session cache of the given size.
+func openSQLite(t *testing.T, cacheSize int) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), Options{DataDir: t.TempDir(), Now: newClock().now, SessionCacheSize: cacheSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestCachedSessionIsServedWithoutReadingTheRow(t *testing.T) {
+	db := openSQLite(t, 0)
+	st := db.SessionStore(SessionOptions{})
+	_, ck := newSession(t, st, map[any]any{"csrf": "first"})
+	// Written behind the store's back (which the data folder's lock rules out in use): a load
+	// that still sees "first" came from memory.
+	if _, err := db.sql.Exec(`UPDATE sessions SET data = ? WHERE id_hash = ?`, encodeValues(t, map[any]any{"csrf": "behind"}), hashID(ck.Value)); err != nil {
+		t.Fatal(err)
+	}
+	if got := load(t, st, ck).Values["csrf"]; got != "first" {
+		t.Errorf("loaded %v, want the cached value", got)
+	}
+	if n := db.sessionCache.len(); n != 1 {
+		t.Errorf("%d cached sessions, want 1", n)
+	}
+}
+
+func TestCachedSessionValuesAreCopies(t *testing.T) {
+	db := openSQLite(t, 0)
+	st := db.SessionStore(SessionOptions{})
+	_, ck := newSession(t, st, map[any]any{"csrf": "kept"})
+	s := load(t, st, ck)
+	s.Values["csrf"] = "changed but never saved"
+	s.Values["extra"] = "x"
+	again := load(t, st, ck)
+	if again.Values["csrf"] != "kept" || again.Values["extra"] != nil {
+		t.Errorf("an unsaved change leaked into the cache: %v", again.Values)
+	}
+	again.Values["csrf"] = "saved"
+	if err := again.Save(httptest.NewRequest(http.MethodGet, "/", nil), httptest.NewRecorder()); err != nil {
+		t.Fatal(err)
+	}
+	again.Values["csrf"] = "changed after saving"
+	if got := load(t, st, ck).Values["csrf"]; got != "saved" {
+		t.Errorf("loaded %v after a save, want the saved value", got)
+	}
+}
+
+func TestSessionCacheIsBounded(t *testing.T) {
+	db := openSQLite(t, 2)
+	st := db.SessionStore(SessionOptions{})
+	var cookies []*http.Cookie
+	for _, v := range []string{"a", "b", "c", "d"} {
+		_, ck := newSession(t, st, map[any]any{"csrf": v})
+		cookies = append(cookies, ck)
+	}
+	if n := db.sessionCache.len(); n > 2 {
+		t.Errorf("%d cached sessions, bound 2", n)
+	}
+	for i, v := range []string{"a", "b", "c", "d"} {
+		if s := load(t, st, cookies[i]); s.IsNew || s.Values["csrf"] != v {
+			t.Errorf("session %s: new=%v values=%v", v, s.IsNew, s.Values)
+		}
+	}
+}
+
+func TestSessionCacheOff(t *testing.T) {
+	db := openSQLite(t, -1)
+	st := db.SessionStore(SessionOptions{})
+	_, ck := newSession(t, st, map[any]any{"csrf": "v"})
+	if db.sessionCache != nil || load(t, st, ck).Values["csrf"] != "v" {
+		t.Error("a negative size must turn the cache off and still serve sessions")
+	}
+}
+
+// A copy read from the database before a bulk delete must never be cached after it.
+func TestCacheRefusesCopiesReadBeforeABulkDelete(t *testing.T) {
+	c := newSessionCache(8)
+	gen := c.generation()
+	c.removeWhere(func(sessionRow) bool { return true })
+	c.put("h", sessionRow{userKey: "t:o"}, gen)
+	if _, ok := c.get("h"); ok {
+		t.Error("cached a copy read before the delete")
+	}
+	c.put("h", sessionRow{userKey: "t:o"}, c.generation())
+	if _, ok := c.get("h"); !ok {
+		t.Error("a fresh copy was not cached")
+	}
+}
+
+func TestUnreachableDatabaseIsMarkedUnavailable(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+		ctx := context.Background()
+		_, _, err := db.ListActivity(ctx, ActivityFilter{TenantID: "t", Limit: 10})
+		var u interface{ Unavailable() bool }
+		if errors.As(err, &u) {
+			t.Fatalf("a working database is marked unavailable: %v", err)
+		}
+		if _, err := db.TakeFlow(ctx, "no-such-flow", time.Minute); !errors.Is(err, ErrNotFound) || errors.As(err, &u) {
+			t.Errorf("not found: %v", err)
+		}
+		db.Close()
+		_, _, err = db.ListActivity(ctx, ActivityFilter{TenantID: "t", Limit: 10})
+		if !errors.As(err, &u) || !u.Unavailable() {
+			t.Errorf("closed database: %v is not marked unavailable", err)
+		}
+	})
+}

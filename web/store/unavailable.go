@@ -1,0 +1,62 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"net"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// unavailableError marks a failure to reach the database, as opposed to a wrong query: the
+// database is closed or unreachable, a statement ran past its timeout, or SQLite stayed locked
+// past its busy timeout. The request can be tried again later. Callers see it through
+// errors.As with interface{ Unavailable() bool }, so they need not import this package.
+type unavailableError struct{ err error }
+
+func (e unavailableError) Error() string { return "state database unavailable: " + e.err.Error() }
+func (e unavailableError) Unwrap() error { return e.err }
+
+// Unavailable reports that the database could not be reached.
+func (unavailableError) Unavailable() bool { return true }
+
+// classify marks err as unavailableError when it says the database could not be reached.
+func classify(err error) error {
+	if err == nil || errors.Is(err, ErrNotFound) || !unreachable(err) {
+		return err
+	}
+	var already unavailableError
+	if errors.As(err, &already) {
+		return err
+	}
+	return unavailableError{err}
+}
+
+func unreachable(err error) bool {
+	if errors.Is(err, errClosed) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, sql.ErrConnDone) {
+		return true
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN:
+			return true
+		}
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// Class 08: connection exception; 57P0x: the server is shutting down or starting;
+		// 53300: too many connections.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P0") || pgErr.Code == "53300"
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) || errors.As(err, &netErr)
+}
