@@ -28,12 +28,13 @@ type UploadsAPI interface {
 // ActivityLog records what people did and reads it back for result pages.
 type ActivityLog interface {
 	RecordActivity(ctx context.Context, a *store.Activity) error
+	// RecordSubmission records a and marks the form key that produced it done, at once.
+	RecordSubmission(ctx context.Context, a *store.Activity, formKey string) error
 	GetActivity(ctx context.Context, tenantID, id string) (*store.Activity, error)
 }
 
 // FormKeys record the one-time key of each submitted create form, so a repeat sends nothing.
 type FormKeys interface {
 	ClaimFormKey(ctx context.Context, key, sessionID string, ttl time.Duration) (bool, store.FormKeyState, string, error)
-	CompleteFormKey(ctx context.Context, key, resultRef string) error
 	ReleaseFormKey(ctx context.Context, key string) error
 }

@@ -82,11 +82,8 @@ func (h *Uploads) Create(c echo.Context) error {
 		act.Summary = fmt.Sprintf("Created upload %s with status %s.", upload.ID, upload.Status)
 	}
 	act.Detail = encodeDetail(resultDetail(upload, exchange, err))
-	if rerr := h.Activity.RecordActivity(ctx, act); rerr != nil {
+	if rerr := h.Activity.RecordSubmission(ctx, act, form.FormKey); rerr != nil {
 		return fmt.Errorf("record activity: %w", rerr)
-	}
-	if cerr := h.Keys.CompleteFormKey(ctx, form.FormKey, act.ID); cerr != nil {
-		h.Log.Warn("complete form key", "error", cerr.Error())
 	}
 	if err != nil && act.Outcome == outcomeFailure {
 		f := failureOf(exchange, err)

@@ -39,8 +39,22 @@ func newGUID() string {
 // RecordActivity stores an activity, assigning its ID and At when empty. At is kept to the
 // millisecond, as stored.
 func (db *DB) RecordActivity(ctx context.Context, a *Activity) error {
+	args, err := db.activityRow(a)
+	if err != nil {
+		return err
+	}
+	if _, err := db.exec(ctx, insertActivity, args...); err != nil {
+		return fmt.Errorf("store: record activity: %w", err)
+	}
+	return nil
+}
+
+const insertActivity = `INSERT INTO activity (` + activityColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// activityRow checks a, assigns its ID and At when empty, and returns insertActivity's arguments.
+func (db *DB) activityRow(a *Activity) ([]any, error) {
 	if a.TenantID == "" {
-		return errors.New("store: record activity: empty tenant")
+		return nil, errors.New("store: record activity: empty tenant")
 	}
 	if a.ID == "" {
 		a.ID = newGUID()
@@ -49,13 +63,8 @@ func (db *DB) RecordActivity(ctx context.Context, a *Activity) error {
 		a.At = db.now()
 	}
 	a.At = fromMS(ms(a.At))
-	_, err := db.exec(ctx, `INSERT INTO activity (`+activityColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		a.ID, ms(a.At), a.TenantID, a.ObjectID, a.ActorName, a.ActorUPN, a.Action, a.Target, a.Outcome, a.Summary,
-		a.StatusCode, a.RequestID, a.ClientRequestID, a.Detail)
-	if err != nil {
-		return fmt.Errorf("store: record activity: %w", err)
-	}
-	return nil
+	return []any{a.ID, ms(a.At), a.TenantID, a.ObjectID, a.ActorName, a.ActorUPN, a.Action, a.Target, a.Outcome, a.Summary,
+		a.StatusCode, a.RequestID, a.ClientRequestID, a.Detail}, nil
 }
 
 // UpdateActivity rewrites what an activity says (its outcome once known, say); its ID, tenant

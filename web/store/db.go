@@ -39,11 +39,17 @@ type Options struct {
 	// SessionCacheSize bounds how many decoded sessions a SQLite database keeps in memory
 	// (default 2048; negative turns the cache off). PostgreSQL never caches sessions.
 	SessionCacheSize int
+
+	checkpointEvery time.Duration // SQLite: default defaultCheckpointEvery; tests shorten it
 }
 
 // DB is the state database.
 type DB struct {
-	sql         *sql.DB
+	sql *sql.DB // reads; on PostgreSQL also writes
+	// writer runs every statement that writes. On SQLite it is one connection: SQLite lets one
+	// writer in at a time, and writers queueing in Go take their turn the moment the previous
+	// one commits, where writers contending inside SQLite poll and sleep (1, 2, 5, 10 ms...).
+	writer      *sql.DB
 	driver      string
 	now         func() time.Time
 	stmtTimeout time.Duration
@@ -57,6 +63,30 @@ type DB struct {
 	stmts     sync.Map // string -> *sql.Stmt
 	stmtCount atomic.Int32
 	closed    atomic.Bool
+
+	stopCheckpoints chan struct{} // SQLite: closed by Close
+	background      sync.WaitGroup
+}
+
+// defaultCheckpointEvery is how often SQLite's write-ahead log is copied into the database file.
+const defaultCheckpointEvery = time.Second
+
+// checkpoints copies the write-ahead log into the database file in the background, on a reader
+// connection, so neither requests nor the writer wait for it. A PASSIVE checkpoint never
+// waits for readers or writers; what it cannot copy now, the next one does.
+func (db *DB) checkpoints(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stopCheckpoints:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), db.stmtTimeout)
+			db.sql.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`) // a failure is retried on the next tick
+			cancel()
+		}
+	}
 }
 
 // errClosed answers queries after Close.
@@ -96,6 +126,7 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		db.sql.SetMaxOpenConns(conns)
 		db.sql.SetMaxIdleConns(conns)
 		db.sql.SetConnMaxLifetime(30 * time.Minute) // follow a fail-over to a new primary
+		db.writer = db.sql
 		if err := db.waitForServer(ctx, o.StartupWait); err != nil {
 			db.sql.Close()
 			return nil, err
@@ -121,26 +152,45 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 			db.sessionCache = newSessionCache(size)
 		}
 		// busy_timeout comes first so that the switch to WAL also waits for other processes.
+		// wal_autocheckpoint(0): no commit copies the log into the database file on a request's
+		// time (with an fsync); checkpoints runs that in the background instead.
 		// _txlock=immediate: a transaction takes the write lock at BEGIN, so concurrent
 		// writers queue on busy_timeout instead of failing when they upgrade a read lock.
 		dsn := "file:" + filepath.Join(dir, "autopilotdesk.db") +
-			"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+			"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" +
+			"&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(16777216)&_txlock=immediate"
 		if db.sql, err = sql.Open("sqlite", dsn); err != nil {
 			lock.Close()
 			return nil, fmt.Errorf("store: %w", err)
 		}
-		// SQLite has one writer at a time; a few connections serve concurrent readers in WAL mode.
+		if db.writer, err = sql.Open("sqlite", dsn); err != nil {
+			db.sql.Close()
+			lock.Close()
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		// In WAL mode readers do not wait for the writer: a few connections serve them.
 		conns := o.MaxOpenConns
 		if conns <= 0 {
 			conns = 4
 		}
 		db.sql.SetMaxOpenConns(conns)
 		db.sql.SetMaxIdleConns(conns) // each connection carries its pragmas: keep them
+		db.writer.SetMaxOpenConns(1)
+		db.writer.SetMaxIdleConns(1)
+		db.writer.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	db.sql.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if db.driver == driverSQLite {
+		db.stopCheckpoints = make(chan struct{})
+		every := o.checkpointEvery
+		if every <= 0 {
+			every = defaultCheckpointEvery
+		}
+		db.background.Go(func() { db.checkpoints(every) })
 	}
 	return db, nil
 }
@@ -189,11 +239,18 @@ func (db *DB) Close() error {
 	if db.closed.Swap(true) {
 		return nil
 	}
+	if db.stopCheckpoints != nil {
+		close(db.stopCheckpoints)
+		db.background.Wait()
+	}
 	db.stmts.Range(func(_, v any) bool {
 		v.(*sql.Stmt).Close()
 		return true
 	})
 	err := db.sql.Close()
+	if db.writer != db.sql {
+		err = errors.Join(err, db.writer.Close())
+	}
 	if db.dirLock != nil {
 		db.dirLock.Close() // after the database, so the next process finds it closed
 	}
@@ -212,7 +269,7 @@ func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 	if db.stmtCount.Load() >= maxPrepared {
 		return nil, nil
 	}
-	s, err := db.sql.PrepareContext(ctx, db.rebind(query))
+	s, err := db.pool(query).PrepareContext(ctx, db.rebind(query))
 	if err != nil {
 		return nil, err
 	}
@@ -232,6 +289,15 @@ func (db *DB) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, db.stmtTimeout)
 	defer cancel()
 	return db.sql.PingContext(ctx)
+}
+
+// pool is where query runs: the writer unless it only reads.
+func (db *DB) pool(query string) *sql.DB {
+	q := strings.TrimLeft(query, " \t\n")
+	if len(q) >= 6 && strings.EqualFold(q[:6], "SELECT") {
+		return db.sql
+	}
+	return db.writer
 }
 
 // rebind turns ? placeholders into PostgreSQL's $1, $2, ...; the queries of this package never
@@ -264,11 +330,48 @@ func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, 
 	}
 	var res sql.Result
 	if stmt == nil {
-		res, err = db.sql.ExecContext(ctx, db.rebind(query), args...)
+		res, err = db.pool(query).ExecContext(ctx, db.rebind(query), args...)
 	} else {
 		res, err = stmt.ExecContext(ctx, args...)
 	}
 	return res, classify(err)
+}
+
+// txExec runs one statement of a transaction.
+type txExec func(query string, args ...any) (sql.Result, error)
+
+// inTx runs fn in one transaction on the writer, all of it under one statement timeout, and
+// commits when fn returns nil. The transaction holds SQLite's only writer connection, so a
+// statement not yet in the cache runs unprepared and is prepared after the commit.
+func (db *DB) inTx(ctx context.Context, fn func(exec txExec) error) error {
+	ctx, cancel := context.WithTimeout(ctx, db.stmtTimeout)
+	defer cancel()
+	if db.closed.Load() {
+		return classify(errClosed)
+	}
+	tx, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return classify(err)
+	}
+	defer tx.Rollback()
+	var unprepared []string
+	err = fn(func(query string, args ...any) (sql.Result, error) {
+		if stmt, ok := db.stmts.Load(query); ok {
+			return tx.StmtContext(ctx, stmt.(*sql.Stmt)).ExecContext(ctx, args...)
+		}
+		unprepared = append(unprepared, query)
+		return tx.ExecContext(ctx, db.rebind(query), args...)
+	})
+	if err != nil {
+		return classify(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return classify(err)
+	}
+	for _, query := range unprepared {
+		db.prepared(ctx, query) // for the next time; a failure here changes nothing
+	}
+	return nil
 }
 
 // execCount runs a statement and returns how many rows it changed.
@@ -291,7 +394,7 @@ func (db *DB) queryRow(ctx context.Context, query string, args []any, dest ...an
 	}
 	var row *sql.Row
 	if stmt == nil {
-		row = db.sql.QueryRowContext(ctx, db.rebind(query), args...)
+		row = db.pool(query).QueryRowContext(ctx, db.rebind(query), args...)
 	} else {
 		row = stmt.QueryRowContext(ctx, args...)
 	}
@@ -312,7 +415,7 @@ func (db *DB) queryAll(ctx context.Context, query string, args []any, scanRow fu
 	}
 	var rows *sql.Rows
 	if stmt == nil {
-		rows, err = db.sql.QueryContext(ctx, db.rebind(query), args...)
+		rows, err = db.pool(query).QueryContext(ctx, db.rebind(query), args...)
 	} else {
 		rows, err = stmt.QueryContext(ctx, args...)
 	}

@@ -44,15 +44,25 @@ func (db *DB) ClaimFormKey(ctx context.Context, key, sessionID string, ttl time.
 	return false, FormKeyState(s), resultRef, nil
 }
 
-// CompleteFormKey records what a claimed key resulted in (e.g. the activity id to show again).
-func (db *DB) CompleteFormKey(ctx context.Context, key, resultRef string) error {
-	n, err := db.execCount(ctx, `UPDATE form_keys SET state = ?, result_ref = ? WHERE key_hash = ? AND state = ?`,
-		string(FormKeyDone), resultRef, hashID(key), string(FormKeyInProgress))
+// RecordSubmission records the activity a claimed form's submission produced and marks the key
+// done with the activity's id, in one transaction: one commit on the request's path, not two.
+// A key no longer in progress (swept after its lifetime) stays as it is; the activity is
+// recorded all the same, since what it describes happened.
+func (db *DB) RecordSubmission(ctx context.Context, a *Activity, formKey string) error {
+	args, err := db.activityRow(a)
 	if err != nil {
-		return fmt.Errorf("store: complete form key: %w", err)
+		return err
 	}
-	if n == 0 {
-		return fmt.Errorf("store: complete form key: %w", ErrNotFound)
+	err = db.inTx(ctx, func(exec txExec) error {
+		if _, err := exec(insertActivity, args...); err != nil {
+			return err
+		}
+		_, err := exec(`UPDATE form_keys SET state = ?, result_ref = ? WHERE key_hash = ? AND state = ?`,
+			string(FormKeyDone), a.ID, hashID(formKey), string(FormKeyInProgress))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: record submission: %w", err)
 	}
 	return nil
 }

@@ -89,7 +89,7 @@ const migrationLockKey = 0x4170_4465_736b // "ApDesk"
 func (db *DB) migrate(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	tx, err := db.sql.BeginTx(ctx, nil)
+	tx, err := db.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin migrations: %w", err)
 	}

@@ -102,14 +102,33 @@ func TestFormKeyClaimedExactlyOnce(t *testing.T) {
 		if wins.Load() != 1 {
 			t.Fatalf("%d of 20 concurrent claims won, want 1", wins.Load())
 		}
-		if err := db.CompleteFormKey(ctx, "key", "activity-1"); err != nil {
+		act := &Activity{TenantID: "t", Action: "create-upload", Outcome: "success"}
+		if err := db.RecordSubmission(ctx, act, "key"); err != nil {
 			t.Fatal(err)
 		}
-		if ok, state, ref, _ := db.ClaimFormKey(ctx, "key", "session-a", time.Hour); ok || state != FormKeyDone || ref != "activity-1" {
-			t.Errorf("claim when done: %v %q %q", ok, state, ref)
+		if ok, state, ref, _ := db.ClaimFormKey(ctx, "key", "session-a", time.Hour); ok || state != FormKeyDone || ref != act.ID {
+			t.Errorf("claim when done: %v %q %q, want the activity %s", ok, state, ref, act.ID)
 		}
-		if err := db.CompleteFormKey(ctx, "unclaimed", "x"); !errors.Is(err, ErrNotFound) {
-			t.Errorf("completed a key nobody claimed: %v", err)
+		if got, err := db.GetActivity(ctx, "t", act.ID); err != nil || got.Action != "create-upload" {
+			t.Errorf("the submission's activity: %+v %v", got, err)
+		}
+		// A key nobody claimed (or one swept meanwhile) is not brought back; the activity stays.
+		other := &Activity{TenantID: "t", Action: "create-upload", Outcome: "success"}
+		if err := db.RecordSubmission(ctx, other, "unclaimed"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _, _, _ := db.ClaimFormKey(ctx, "unclaimed", "session-a", time.Hour); !ok {
+			t.Error("recording a submission created its key")
+		}
+		if _, err := db.GetActivity(ctx, "t", other.ID); err != nil {
+			t.Errorf("the activity of an unclaimed key was not kept: %v", err)
+		}
+		// A failed transaction keeps nothing: no activity, the key still in progress.
+		if err := db.RecordSubmission(ctx, &Activity{TenantID: "t", ID: act.ID}, "unclaimed"); err == nil {
+			t.Error("recorded a second activity with an existing id")
+		}
+		if _, state, _, _ := db.ClaimFormKey(ctx, "unclaimed", "session-a", time.Hour); state != FormKeyInProgress {
+			t.Errorf("a rolled-back submission changed the key: %q", state)
 		}
 	})
 }
@@ -126,7 +145,7 @@ func TestFormKeyReleaseAndExpiry(t *testing.T) {
 		if ok, _, _, _ := db.ClaimFormKey(ctx, "k", "s", time.Hour); !ok {
 			t.Error("a released key cannot be claimed again")
 		}
-		db.CompleteFormKey(ctx, "k", "ref")
+		db.RecordSubmission(ctx, &Activity{TenantID: "t"}, "k")
 		db.ReleaseFormKey(ctx, "k")
 		if _, state, _, _ := db.ClaimFormKey(ctx, "k", "s", time.Hour); state != FormKeyDone {
 			t.Errorf("release reopened a finished key: %q", state)

@@ -3,8 +3,12 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -117,4 +121,52 @@ func TestUnreachableDatabaseIsMarkedUnavailable(t *testing.T) {
 			t.Errorf("closed database: %v is not marked unavailable", err)
 		}
 	})
+}
+
+// Commits never copy the write-ahead log into the database file themselves; the background
+// checkpoints do, so the file grows only through them.
+func TestBackgroundCheckpointsCopyTheLog(t *testing.T) {
+	dir := t.TempDir()
+	open := func(every time.Duration) *DB {
+		db, err := Open(context.Background(), Options{DataDir: dir, checkpointEvery: every})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}
+	size := func() int64 {
+		fi, err := os.Stat(filepath.Join(dir, "autopilotdesk.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	write := func(db *DB) {
+		for i := range 1500 {
+			a := &Activity{TenantID: "t", Action: "create-upload", Outcome: "success", Detail: []byte(strings.Repeat("x", 4000)), Summary: fmt.Sprint(i)}
+			if err := db.RecordActivity(context.Background(), a); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	db := open(time.Hour)
+	before := size()
+	write(db)
+	if after := size(); after != before {
+		t.Errorf("a commit wrote the database file (%d -> %d bytes): it checkpointed on a request's time", before, after)
+	}
+	db.Close()
+
+	db = open(10 * time.Millisecond)
+	defer db.Close()
+	before = size()
+	write(db)
+	deadline := time.Now().Add(5 * time.Second)
+	for size() < before+1500*4000 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no background checkpoint: database file %d bytes, log not copied", size())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
