@@ -315,13 +315,19 @@ func (b *benchDesk) pages(ctx context.Context, o benchFlags, t *benchTable) erro
 	}
 	defer stopBare()
 	hdr := http.Header{"Cookie": {b.cookie}}
-	desk := maxRate(ctx, "desk", vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: b.base + "/uploads/new", Header: hdr}), o.step)
-	ref := maxRate(ctx, "bare", vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: bare}), o.step)
-	if err := errorsOf(desk, "200"); err != nil {
+	deskTarget := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: b.base + "/uploads/new", Header: hdr})
+	bareTarget := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: bare})
+	var desk, ref loadRun
+	compare(ctx, o.step,
+		func(d time.Duration) { desk.maxRate(ctx, "desk", deskTarget, http.StatusOK, d) },
+		func(d time.Duration) { ref.maxRate(ctx, "bare", bareTarget, http.StatusOK, d) })
+	desk.Close()
+	ref.Close()
+	if err := errorsOf(desk.Metrics, "200"); err != nil {
 		return fmt.Errorf("desk: %w", err)
 	}
-	ratio := desk.Throughput / ref.Throughput
-	t.add("GET /uploads/new throughput", fmt.Sprintf("%.0f req/s", desk.Throughput), fmt.Sprintf("bare net/http %.0f req/s", ref.Throughput),
+	ratio := desk.throughput() / ref.throughput()
+	t.add("GET /uploads/new throughput", fmt.Sprintf("%.0f req/s", desk.throughput()), fmt.Sprintf("bare net/http %.0f req/s", ref.throughput()),
 		">= 50% of bare", fmt.Sprintf("%.0f%%", 100*ratio), ratio >= 0.5)
 	t.add("GET /uploads/new p50 / p99", fmt.Sprintf("%s / %s", ms(desk.Latencies.P50), ms(desk.Latencies.P99)),
 		fmt.Sprintf("bare %s / %s", ms(ref.Latencies.P50), ms(ref.Latencies.P99)), "", "", true)
@@ -345,28 +351,62 @@ func serveBare(body []byte) (string, func(), error) {
 // benchWorkers is the closed-loop concurrency of the throughput steps.
 const benchWorkers = 16
 
-// maxRate sends requests as fast as benchWorkers can for d: the throughput the server sustains.
-func maxRate(ctx context.Context, name string, tr vegeta.Targeter, d time.Duration) vegeta.Metrics {
+// benchRounds is how many rounds each side of a comparison gets. The rounds of the two sides
+// alternate (A B B A A B B A ...), so a neighbour slowing the shared machine for a moment weighs
+// on the figure and its reference alike.
+const benchRounds = 6
+
+// loadRun is one side of a comparison, measured over its rounds only.
+type loadRun struct {
+	vegeta.Metrics
+	active time.Duration // time spent in this side's rounds
+	ok     int           // answers with the expected status
+}
+
+// throughput is expected answers per second of this side's own rounds.
+func (l *loadRun) throughput() float64 { return float64(l.ok) / l.active.Seconds() }
+
+// compare runs a and b for d each, in alternating rounds.
+func compare(ctx context.Context, d time.Duration, a, b func(d time.Duration)) {
+	round := d / benchRounds
+	for i := range benchRounds {
+		if ctx.Err() != nil {
+			return
+		}
+		if i%2 == 0 {
+			a(round)
+			b(round)
+		} else {
+			b(round)
+			a(round)
+		}
+	}
+}
+
+// maxRate sends requests into l as fast as benchWorkers can for d: the throughput the server sustains.
+func (l *loadRun) maxRate(ctx context.Context, name string, tr vegeta.Targeter, want int, d time.Duration) {
 	a := vegeta.NewAttacker(vegeta.Workers(benchWorkers), vegeta.MaxWorkers(benchWorkers), vegeta.Redirects(vegeta.NoFollow),
 		vegeta.Timeout(10*time.Second))
-	return collect(ctx, a, a.Attack(tr, vegeta.Rate{Freq: 0}, d, name))
+	l.collect(ctx, a, a.Attack(tr, vegeta.Rate{Freq: 0}, d, name), want)
 }
 
-// openLoop sends rate requests per second for d whatever the answers take (vegeta's default).
-func openLoop(ctx context.Context, name string, tr vegeta.Targeter, rate int, d time.Duration) vegeta.Metrics {
+// openLoop sends rate requests per second into l for d whatever the answers take (vegeta's default).
+func (l *loadRun) openLoop(ctx context.Context, name string, tr vegeta.Targeter, rate, want int, d time.Duration) {
 	a := vegeta.NewAttacker(vegeta.Redirects(vegeta.NoFollow), vegeta.Timeout(10*time.Second))
-	return collect(ctx, a, a.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, d, name))
+	l.collect(ctx, a, a.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, d, name), want)
 }
 
-func collect(ctx context.Context, a *vegeta.Attacker, results <-chan *vegeta.Result) vegeta.Metrics {
-	var m vegeta.Metrics
+func (l *loadRun) collect(ctx context.Context, a *vegeta.Attacker, results <-chan *vegeta.Result, want int) {
+	start := time.Now()
 	stop := context.AfterFunc(ctx, func() { a.Stop() })
 	defer stop()
 	for r := range results {
-		m.Add(r)
+		l.Add(r)
+		if int(r.Code) == want {
+			l.ok++
+		}
 	}
-	m.Close()
-	return m
+	l.active += time.Since(start)
 }
 
 // errorsOf reports answers other than want.
@@ -408,13 +448,20 @@ func (b *benchDesk) forward(ctx context.Context, o benchFlags, t *benchTable) er
 				Body: []byte(url.Values{"_csrf": {b.csrf}, "formKey": {keys[k]}, "createdDateTimeUtc": {created}, "status": {"pending"}}.Encode())}
 			return nil
 		})
-		ref := openLoop(ctx, "direct", direct, rate, o.step)
-		before := b.dials.Load()
-		desk := openLoop(ctx, "desk", viaDesk, rate, o.step)
-		opened := b.dials.Load() - before
+		var desk, ref loadRun
+		var opened int64
+		compare(ctx, o.step,
+			func(d time.Duration) { ref.openLoop(ctx, "direct", direct, rate, http.StatusCreated, d) },
+			func(d time.Duration) {
+				before := b.dials.Load()
+				desk.openLoop(ctx, "desk", viaDesk, rate, http.StatusSeeOther, d)
+				opened += b.dials.Load() - before
+			})
+		desk.Close()
+		ref.Close()
 
-		deskBad := int(desk.Requests) - desk.StatusCodes["303"]
-		refBad := int(ref.Requests) - ref.StatusCodes["201"]
+		deskBad := int(desk.Requests) - desk.ok
+		refBad := int(ref.Requests) - ref.ok
 		added := desk.Latencies.P50 - ref.Latencies.P50
 		ratio := float64(desk.Latencies.P99) / float64(ref.Latencies.P99)
 		// Little's law: requests in flight at the upstream = rate x time each spends there.
