@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"strconv"
+	"sync"
 
 	"github.com/a-h/templ"
 	"github.com/gorilla/sessions"
@@ -49,16 +51,35 @@ func Session(c echo.Context) *sessions.Session { return state(c).session }
 // Render writes a templ component with the given status. It renders into a buffer first, so a
 // failing component becomes a proper error page instead of half a page.
 func Render(c echo.Context, status int, component templ.Component) error {
-	var buf bytes.Buffer
+	buf := renderBuffers.Get().(*bytes.Buffer)
+	defer putRenderBuffer(buf)
 	// A cancelled request context makes templ stop; pages are rendered to completion regardless.
-	if err := component.Render(context.WithoutCancel(c.Request().Context()), &buf); err != nil {
+	if err := component.Render(context.WithoutCancel(c.Request().Context()), buf); err != nil {
 		return err
 	}
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	h.Set(echo.HeaderContentLength, strconv.Itoa(buf.Len()))
 	c.Response().WriteHeader(status)
+	if c.Request().Method == http.MethodHead {
+		return nil
+	}
 	_, err := c.Response().Write(buf.Bytes())
 	return err
+}
+
+// renderBuffers recycle page buffers; a page rarely needs more than a few tens of kilobytes.
+var renderBuffers = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 16<<10)) }}
+
+// maxPooledBuffer keeps the buffer of an unusually large page (a long list) from staying around.
+const maxPooledBuffer = 256 << 10
+
+func putRenderBuffer(buf *bytes.Buffer) {
+	if buf.Cap() > maxPooledBuffer {
+		return
+	}
+	buf.Reset()
+	renderBuffers.Put(buf)
 }
 
 // pageBase is filled in by the shell; handlers complete it with PageFor.

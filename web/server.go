@@ -188,14 +188,14 @@ func (s *Shell) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		r := c.Request()
-		s.log.Info("request",
-			"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
-			"method", r.Method,
-			"route", c.Path(),
-			"path", r.URL.Path,
-			"status", c.Response().Status,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000,
-			"ip", c.RealIP(),
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+			slog.String("method", r.Method),
+			slog.String("route", c.Path()),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", c.Response().Status),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.String("ip", c.RealIP()),
 		)
 		return nil
 	}
