@@ -337,43 +337,6 @@ func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, 
 	return res, classify(err)
 }
 
-// txExec runs one statement of a transaction.
-type txExec func(query string, args ...any) (sql.Result, error)
-
-// inTx runs fn in one transaction on the writer, all of it under one statement timeout, and
-// commits when fn returns nil. The transaction holds SQLite's only writer connection, so a
-// statement not yet in the cache runs unprepared and is prepared after the commit.
-func (db *DB) inTx(ctx context.Context, fn func(exec txExec) error) error {
-	ctx, cancel := context.WithTimeout(ctx, db.stmtTimeout)
-	defer cancel()
-	if db.closed.Load() {
-		return classify(errClosed)
-	}
-	tx, err := db.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return classify(err)
-	}
-	defer tx.Rollback()
-	var unprepared []string
-	err = fn(func(query string, args ...any) (sql.Result, error) {
-		if stmt, ok := db.stmts.Load(query); ok {
-			return tx.StmtContext(ctx, stmt.(*sql.Stmt)).ExecContext(ctx, args...)
-		}
-		unprepared = append(unprepared, query)
-		return tx.ExecContext(ctx, db.rebind(query), args...)
-	})
-	if err != nil {
-		return classify(err)
-	}
-	if err := tx.Commit(); err != nil {
-		return classify(err)
-	}
-	for _, query := range unprepared {
-		db.prepared(ctx, query) // for the next time; a failure here changes nothing
-	}
-	return nil
-}
-
 // execCount runs a statement and returns how many rows it changed.
 func (db *DB) execCount(ctx context.Context, query string, args ...any) (int, error) {
 	res, err := db.exec(ctx, query, args...)

@@ -112,23 +112,17 @@ func TestFormKeyClaimedExactlyOnce(t *testing.T) {
 		if got, err := db.GetActivity(ctx, "t", act.ID); err != nil || got.Action != "create-upload" {
 			t.Errorf("the submission's activity: %+v %v", got, err)
 		}
-		// A key nobody claimed (or one swept meanwhile) is not brought back; the activity stays.
-		other := &Activity{TenantID: "t", Action: "create-upload", Outcome: "success"}
-		if err := db.RecordSubmission(ctx, other, "unclaimed"); err != nil {
-			t.Fatal(err)
+		// A form key completes one activity: a second submission record for it is refused and
+		// leaves nothing behind.
+		again := &Activity{TenantID: "t", Action: "create-upload", Outcome: "success"}
+		if err := db.RecordSubmission(ctx, again, "key"); err == nil {
+			t.Error("a form key completed a second activity")
 		}
-		if ok, _, _, _ := db.ClaimFormKey(ctx, "unclaimed", "session-a", time.Hour); !ok {
-			t.Error("recording a submission created its key")
+		if _, err := db.GetActivity(ctx, "t", again.ID); !errors.Is(err, ErrNotFound) {
+			t.Errorf("the refused record left an activity: %v", err)
 		}
-		if _, err := db.GetActivity(ctx, "t", other.ID); err != nil {
-			t.Errorf("the activity of an unclaimed key was not kept: %v", err)
-		}
-		// A failed transaction keeps nothing: no activity, the key still in progress.
-		if err := db.RecordSubmission(ctx, &Activity{TenantID: "t", ID: act.ID}, "unclaimed"); err == nil {
-			t.Error("recorded a second activity with an existing id")
-		}
-		if _, state, _, _ := db.ClaimFormKey(ctx, "unclaimed", "session-a", time.Hour); state != FormKeyInProgress {
-			t.Errorf("a rolled-back submission changed the key: %q", state)
+		if _, state, ref, _ := db.ClaimFormKey(ctx, "key", "session-a", time.Hour); state != FormKeyDone || ref != act.ID {
+			t.Errorf("after a refused record: %q %q", state, ref)
 		}
 	})
 }
@@ -157,7 +151,7 @@ func TestFormKeyReleaseAndExpiry(t *testing.T) {
 			t.Fatal(err)
 		}
 		var n int
-		db.queryRow(ctx, `SELECT COUNT(*) FROM form_keys WHERE key_hash = ?`, []any{hashID("old")}, &n)
+		db.queryRow(ctx, `SELECT COUNT(*) FROM form_key_claims WHERE key_hash = ?`, []any{hashID("old")}, &n)
 		if n != 0 {
 			t.Errorf("an expired key was not swept")
 		}

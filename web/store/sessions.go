@@ -311,7 +311,7 @@ func (db *DB) SweepExpired(ctx context.Context, idle time.Duration) (int, error)
 		before time.Time
 	}{
 		{`DELETE FROM flows WHERE created_at < ?`, now.Add(-maxFlowAge)},
-		{`DELETE FROM form_keys WHERE expires_at < ?`, now},
+		{`DELETE FROM form_key_claims WHERE expires_at < ?`, now},
 		{`DELETE FROM rate_counters WHERE window_end <= ?`, now},
 	} {
 		if _, err := db.exec(ctx, q.sql, ms(q.before)); err != nil {

@@ -405,7 +405,7 @@ func TestSweepAndCount(t *testing.T) {
 		if load(t, st, fresh).IsNew {
 			t.Error("swept a live session")
 		}
-		for table, want := range map[string]int{"flows": 0, "form_keys": 0, "rate_counters": 0, "sessions": 1} {
+		for table, want := range map[string]int{"flows": 0, "form_key_claims": 0, "rate_counters": 0, "sessions": 1} {
 			if n := count(t, db, `SELECT COUNT(*) FROM `+table); n != want {
 				t.Errorf("%s: %d rows left, want %d", table, n, want)
 			}

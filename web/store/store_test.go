@@ -251,6 +251,55 @@ func TestUpgradeFromFirstRelease(t *testing.T) {
 	})
 }
 
+// Form keys claimed and completed under schema 2 keep their meaning under schema 3, where the
+// activity row says which key it completed.
+func TestUpgradeKeepsFormKeys(t *testing.T) {
+	eachEngine(t, func(t *testing.T, loc location) {
+		raw := loc.raw()
+		dialect := &DB{driver: driverSQLite}
+		blob := "BLOB"
+		if loc.options.DatabaseURL != "" {
+			dialect.driver, blob = driverPostgres, "BYTEA"
+		}
+		stmts := []string{`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`}
+		stmts = append(append(stmts, migrations[1]...), migrations[2]...)
+		stmts = append(stmts, `INSERT INTO schema_migrations (version, applied_at) VALUES (1, 0), (2, 0)`)
+		for _, s := range stmts {
+			if _, err := raw.Exec(strings.ReplaceAll(s, "{{blob}}", blob)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clk := newClock()
+		expires := ms(clk.now().Add(time.Hour))
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`INSERT INTO activity (` + activityColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				[]any{"act-1", ms(clk.now()), "t", "o", "Megan", "megan@contoso.example", "create-upload", "", "success", "", 201, "", "", nil}},
+			{`INSERT INTO form_keys (key_hash, session_hash, state, result_ref, expires_at) VALUES (?, ?, ?, ?, ?)`,
+				[]any{hashID("done-key"), hashID("s"), "done", "act-1", expires}},
+			{`INSERT INTO form_keys (key_hash, session_hash, state, result_ref, expires_at) VALUES (?, ?, ?, ?, ?)`,
+				[]any{hashID("running-key"), hashID("s"), "in-progress", "", expires}},
+		} {
+			if _, err := raw.Exec(dialect.rebind(q.sql), q.args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db := loc.open(t, clk)
+		ctx := context.Background()
+		if ok, state, ref, err := db.ClaimFormKey(ctx, "done-key", "s", time.Hour); ok || state != FormKeyDone || ref != "act-1" || err != nil {
+			t.Errorf("a completed key after the upgrade: %v %q %q %v", ok, state, ref, err)
+		}
+		if ok, state, _, err := db.ClaimFormKey(ctx, "running-key", "s", time.Hour); ok || state != FormKeyInProgress || err != nil {
+			t.Errorf("a running key after the upgrade: %v %q %v", ok, state, err)
+		}
+		if ok, _, _, err := db.ClaimFormKey(ctx, "new-key", "s", time.Hour); !ok || err != nil {
+			t.Errorf("a new key after the upgrade: %v %v", ok, err)
+		}
+	})
+}
+
 func TestOpenGivesUpOnAnUnreachableServer(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
