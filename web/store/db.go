@@ -64,6 +64,13 @@ type DB struct {
 	stmtCount atomic.Int32
 	closed    atomic.Bool
 
+	// SQLite only: a token per connection of each pool. Statements run there with a context
+	// that cannot be cancelled, because modernc.org/sqlite starts a watcher goroutine for every
+	// statement whose context can be (a fifth of a create's writing time). The tokens keep the
+	// wait for a connection bounded by the statement timeout all the same; a statement itself,
+	// on a local file no other process writes, takes microseconds.
+	writerSlots, readerSlots chan struct{}
+
 	stopCheckpoints chan struct{} // SQLite: closed by Close
 	background      sync.WaitGroup
 }
@@ -82,9 +89,7 @@ func (db *DB) checkpoints(every time.Duration) {
 		case <-db.stopCheckpoints:
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), db.stmtTimeout)
-			db.sql.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`) // a failure is retried on the next tick
-			cancel()
+			db.checkpoint()
 		}
 	}
 }
@@ -177,6 +182,7 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		db.sql.SetMaxIdleConns(conns) // each connection carries its pragmas: keep them
 		db.writer.SetMaxOpenConns(1)
 		db.writer.SetMaxIdleConns(1)
+		db.writerSlots, db.readerSlots = make(chan struct{}, 1), make(chan struct{}, conns)
 		db.writer.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	db.sql.SetConnMaxIdleTime(5 * time.Minute)
@@ -291,6 +297,38 @@ func (db *DB) Ping(ctx context.Context) error {
 	return db.sql.PingContext(ctx)
 }
 
+// checkpoint runs one PASSIVE checkpoint on a reader connection; a failure is retried on the
+// next tick.
+func (db *DB) checkpoint() {
+	ctx, cancel := context.WithTimeout(context.Background(), db.stmtTimeout)
+	defer cancel()
+	select {
+	case db.readerSlots <- struct{}{}:
+		defer func() { <-db.readerSlots }()
+	case <-ctx.Done():
+		return
+	}
+	db.sql.ExecContext(context.WithoutCancel(ctx), `PRAGMA wal_checkpoint(PASSIVE)`)
+}
+
+// slot waits, within ctx, for a connection of the pool query runs in and returns the context to
+// run it with and the release of the slot. On PostgreSQL it changes nothing.
+func (db *DB) slot(ctx context.Context, query string) (context.Context, func(), error) {
+	if db.writerSlots == nil {
+		return ctx, func() {}, nil
+	}
+	slots := db.readerSlots
+	if db.pool(query) == db.writer {
+		slots = db.writerSlots
+	}
+	select {
+	case slots <- struct{}{}:
+		return context.WithoutCancel(ctx), func() { <-slots }, nil
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+}
+
 // pool is where query runs: the writer unless it only reads.
 func (db *DB) pool(query string) *sql.DB {
 	q := strings.TrimLeft(query, " \t\n")
@@ -324,6 +362,11 @@ func (db *DB) rebind(query string) string {
 func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, db.stmtTimeout)
 	defer cancel()
+	ctx, release, err := db.slot(ctx, query)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer release()
 	stmt, err := db.prepared(ctx, query)
 	if err != nil {
 		return nil, classify(err)
@@ -351,6 +394,11 @@ func (db *DB) execCount(ctx context.Context, query string, args ...any) (int, er
 func (db *DB) queryRow(ctx context.Context, query string, args []any, dest ...any) error {
 	ctx, cancel := context.WithTimeout(ctx, db.stmtTimeout)
 	defer cancel()
+	ctx, release, err := db.slot(ctx, query)
+	if err != nil {
+		return classify(err)
+	}
+	defer release()
 	stmt, err := db.prepared(ctx, query)
 	if err != nil {
 		return classify(err)
@@ -372,6 +420,11 @@ func (db *DB) queryRow(ctx context.Context, query string, args []any, dest ...an
 func (db *DB) queryAll(ctx context.Context, query string, args []any, scanRow func(scan func(...any) error) error) error {
 	ctx, cancel := context.WithTimeout(ctx, db.stmtTimeout)
 	defer cancel()
+	ctx, release, err := db.slot(ctx, query)
+	if err != nil {
+		return classify(err)
+	}
+	defer release()
 	stmt, err := db.prepared(ctx, query)
 	if err != nil {
 		return classify(err)

@@ -170,3 +170,33 @@ func TestBackgroundCheckpointsCopyTheLog(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Statements on SQLite run with a context that cannot be cancelled; the wait for a connection
+// is still bounded by the statement timeout, and says the database is unavailable.
+func TestWaitForAConnectionIsBounded(t *testing.T) {
+	db, err := Open(context.Background(), Options{DataDir: t.TempDir(), StatementTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.writerSlots <- struct{}{} // a write that does not end
+	start := time.Now()
+	err = db.RecordActivity(context.Background(), &Activity{TenantID: "t", Action: "create-upload"})
+	var u interface{ Unavailable() bool }
+	if !errors.As(err, &u) || time.Since(start) > 2*time.Second {
+		t.Errorf("after %s: %v, want the database marked unavailable at the timeout", time.Since(start), err)
+	}
+	if _, err := db.SweepExpired(context.Background(), time.Hour); err == nil {
+		t.Error("a write went through while the writer was taken")
+	}
+	<-db.writerSlots
+	if err := db.RecordActivity(context.Background(), &Activity{TenantID: "t", Action: "create-upload"}); err != nil {
+		t.Errorf("after the writer was released: %v", err)
+	}
+	// Reads do not wait for the writer.
+	db.writerSlots <- struct{}{}
+	if _, _, err := db.ListActivity(context.Background(), ActivityFilter{TenantID: "t"}); err != nil {
+		t.Errorf("a read waited for the writer: %v", err)
+	}
+	<-db.writerSlots
+}
