@@ -27,11 +27,15 @@ type Activity struct {
 	Detail                                  []byte // opaque JSON owned by the caller
 }
 
-// newGUID returns a random (version 4) GUID.
-func newGUID() string {
+// newGUID returns a time-ordered (version 7, RFC 9562) GUID: 48 bits of Unix milliseconds, then
+// 74 random bits. New activity ids land at the end of the id index instead of on a random page
+// of it, so recording one reads and writes fewer pages as the history grows.
+func newGUID(now time.Time) string {
 	var b [16]byte
-	rand.Read(b[:]) // never fails: crypto/rand crashes the program rather than return weak bytes
-	b[6] = b[6]&0x0f | 0x40
+	rand.Read(b[6:]) // never fails: crypto/rand crashes the program rather than return weak bytes
+	t := uint64(now.UnixMilli())
+	b[0], b[1], b[2], b[3], b[4], b[5] = byte(t>>40), byte(t>>32), byte(t>>24), byte(t>>16), byte(t>>8), byte(t)
+	b[6] = b[6]&0x0f | 0x70
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
@@ -57,7 +61,7 @@ func (db *DB) activityRow(a *Activity) ([]any, error) {
 		return nil, errors.New("store: record activity: empty tenant")
 	}
 	if a.ID == "" {
-		a.ID = newGUID()
+		a.ID = newGUID(db.now())
 	}
 	if a.At.IsZero() {
 		a.At = db.now()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -268,7 +269,23 @@ func isGUID(s string) bool {
 			return false
 		}
 	}
-	return s[14] == '4'
+	return s[14] == '7' && strings.ContainsRune("89ab", rune(s[19]))
+}
+
+// Activity ids are version 7 GUIDs: they begin with their creation time in milliseconds, so
+// they sort by creation and append to the id index.
+func TestGUIDsAreTimeOrdered(t *testing.T) {
+	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	first, second := newGUID(at), newGUID(at.Add(time.Millisecond))
+	if !isGUID(first) || !isGUID(second) || first >= second {
+		t.Errorf("%s then %s", first, second)
+	}
+	if got, want := strings.ReplaceAll(first[:13], "-", ""), fmt.Sprintf("%012x", at.UnixMilli()); got != want {
+		t.Errorf("time prefix %s, want %s", got, want)
+	}
+	if a, b := newGUID(at), newGUID(at); a == b {
+		t.Error("two GUIDs of the same millisecond are equal")
+	}
 }
 
 func TestActivityListFiltersPagesAndPurges(t *testing.T) {
