@@ -54,9 +54,11 @@ type DB struct {
 	now         func() time.Time
 	stmtTimeout time.Duration
 
-	// SQLite only: the data folder's lock, held while open, and the session cache it allows.
+	// SQLite only: the data folder's lock, held while open, and what it allows to keep in
+	// memory: decoded sessions and rate-limit counts.
 	dirLock      *os.File
 	sessionCache *sessionCache
+	counters     *counters
 
 	// stmts holds prepared statements by query text: for the short queries of a request,
 	// SQLite spends more time parsing a statement than running it.
@@ -150,6 +152,9 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 			return nil, err
 		}
 		db.dirLock = lock
+		if locked {
+			db.counters = newCounters()
+		}
 		if size := o.SessionCacheSize; locked && size >= 0 {
 			if size == 0 {
 				size = 2048

@@ -4,29 +4,69 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
 // Allow counts one event in bucket's current fixed window (aligned to multiples of window since
 // the Unix epoch, so every replica agrees) and refuses it once more than limit events fell in that
-// window, saying how long until the window ends.
+// window, saying how long until the window ends. On SQLite the counts live in memory: one process
+// owns the database, so they are exact and an event costs no write; replicas count in PostgreSQL.
 func (db *DB) Allow(ctx context.Context, bucket string, limit int, window time.Duration) (ok bool, retryAfter time.Duration, err error) {
 	if window < time.Millisecond || limit < 0 {
 		return false, 0, errors.New("store: rate limit: window under a millisecond or negative limit")
 	}
 	now := db.now()
 	size := window.Milliseconds()
-	start := fromMS(ms(now) - ms(now)%size)
-	end := start.Add(time.Duration(size) * time.Millisecond)
+	start := ms(now) - ms(now)%size
+	end := start + size
 	var count int
-	err = db.queryRow(ctx, `INSERT INTO rate_counters (bucket, window_start, window_end, count) VALUES (?, ?, ?, 1)
-		ON CONFLICT (bucket, window_start, window_end) DO UPDATE SET count = rate_counters.count + 1 RETURNING count`,
-		[]any{bucket, ms(start), ms(end)}, &count)
-	if err != nil {
-		return false, 0, fmt.Errorf("store: rate limit: %w", err)
+	if db.counters != nil {
+		count = db.counters.add(counterKey{bucket, start, end})
+	} else {
+		err = db.queryRow(ctx, `INSERT INTO rate_counters (bucket, window_start, window_end, count) VALUES (?, ?, ?, 1)
+			ON CONFLICT (bucket, window_start, window_end) DO UPDATE SET count = rate_counters.count + 1 RETURNING count`,
+			[]any{bucket, start, end}, &count)
+		if err != nil {
+			return false, 0, fmt.Errorf("store: rate limit: %w", err)
+		}
 	}
 	if count > limit {
-		return false, end.Sub(now), nil
+		return false, fromMS(end).Sub(now), nil
 	}
 	return true, 0, nil
+}
+
+// counters are the rate-limit windows of a SQLite database, in memory.
+type counters struct {
+	mu     sync.Mutex
+	counts map[counterKey]int
+}
+
+type counterKey struct {
+	bucket     string
+	start, end int64 // Unix milliseconds
+}
+
+func newCounters() *counters { return &counters{counts: make(map[counterKey]int)} }
+
+func (c *counters) add(k counterKey) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.counts[k]++
+	return c.counts[k]
+}
+
+// sweep forgets the windows that ended by now (Unix milliseconds).
+func (c *counters) sweep(now int64) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.counts {
+		if k.end <= now {
+			delete(c.counts, k)
+		}
+	}
 }

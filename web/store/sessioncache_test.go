@@ -200,3 +200,33 @@ func TestWaitForAConnectionIsBounded(t *testing.T) {
 	}
 	<-db.writerSlots
 }
+
+// On SQLite rate-limit counts live in memory: an event writes nothing, and the sweep forgets
+// windows that ended.
+func TestSQLiteRateCountsStayInMemory(t *testing.T) {
+	clk := newClock()
+	db, err := Open(context.Background(), Options{DataDir: t.TempDir(), Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	for range 2 {
+		if ok, _, err := db.Allow(ctx, "create:user:t:o", 5, time.Minute); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+	}
+	if n := count(t, db, `SELECT COUNT(*) FROM rate_counters`); n != 0 {
+		t.Errorf("%d counter rows written", n)
+	}
+	if n := len(db.counters.counts); n != 1 {
+		t.Errorf("%d windows counted, want 1", n)
+	}
+	clk.advance(time.Minute)
+	if _, err := db.SweepExpired(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(db.counters.counts); n != 0 {
+		t.Errorf("%d windows left after they ended", n)
+	}
+}

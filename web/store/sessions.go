@@ -306,6 +306,7 @@ func (db *DB) SweepExpired(ctx context.Context, idle time.Duration) (int, error)
 		return 0, fmt.Errorf("store: sweep sessions: %w", err)
 	}
 	db.sessionCache.removeWhere(func(row sessionRow) bool { return row.lastSeen < idleBefore || row.expires <= ms(now) })
+	db.counters.sweep(ms(now))
 	for _, q := range []struct {
 		sql    string
 		before time.Time
