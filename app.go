@@ -112,7 +112,11 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 			graphRoot = a.demo.baseURL
 		}
 		if len(idCfg.Scopes) == 0 {
-			idCfg.Scopes = identity.Cloud{GraphRoot: graphRoot}.DefaultScopes()
+			cloud := identity.Cloud{GraphRoot: graphRoot}
+			idCfg.Scopes = cloud.DefaultScopes()
+			if len(cfg.AllowedGroups) > 0 {
+				idCfg.Scopes = append(idCfg.Scopes, cloud.GroupCheckScope())
+			}
 		}
 	} else if cfg.ClientCertFile != "" {
 		certPEM, cerr := os.ReadFile(cfg.ClientCertFile)
@@ -148,7 +152,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	})
 	activity := handlers.AuditedLog{ActivityLog: a.db, Log: log}
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: cfg.PublicURL.String(),
-		AllowedGroups: cfg.AllowedGroups, Demo: cfg.Demo, Log: log, Observe: a.metrics.SignIn}
+		AllowedGroups: cfg.AllowedGroups, Groups: a.graph, Demo: cfg.Demo, Log: log, Observe: a.metrics.SignIn}
 	handlers.Routes(a.shell, handlers.Features{
 		Auth:     auth,
 		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell},
@@ -286,7 +290,7 @@ func verifyWith(idp *demoidp.Provider) emulator.TokenVerifier {
 		case err != nil:
 			return emulator.Principal{}, emulator.ErrTokenUnknown
 		}
-		return emulator.Principal{TenantID: info.TenantID, ObjectID: info.ObjectID, UPN: info.UPN, Scopes: info.Scopes}, nil
+		return emulator.Principal{TenantID: info.TenantID, ObjectID: info.ObjectID, UPN: info.UPN, Scopes: info.Scopes, Groups: info.Groups}, nil
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/web/identity/demoidp"
 )
 
 // callbackURL begins a sign-in and stops at the provider's redirect back to the desk.
@@ -84,6 +85,44 @@ func TestAllowedGroupsRefuseOthers(t *testing.T) {
 	doc := parse(t, resp)
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(text(doc), "not allowed") {
 		t.Errorf("non-member: %d %s", resp.StatusCode, text(doc))
+	}
+}
+
+// A user in more groups than an ID token lists (Entra's overage) is let in when Microsoft Graph
+// says they belong to an allowed group, and refused when it says they do not.
+func TestAllowedGroupsAskGraphOnOverage(t *testing.T) {
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_ALLOWED_GROUPS": "00000000-0000-0000-0000-00000000beef," + demoidp.HelpDeskGroupID})
+	resp := d.signIn(d.browser(), demoidp.ManyGroupsKey, "/")
+	doc := parse(t, resp)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(text(doc), "Isaiah Langer") {
+		t.Fatalf("member through Graph: %d %s", resp.StatusCode, text(doc))
+	}
+	var checks int
+	for _, r := range d.app.demo.emu.Received() {
+		if r.Method == http.MethodPost && r.Path == "/v1.0/me/checkMemberGroups" {
+			checks++
+		}
+	}
+	if checks != 1 {
+		t.Errorf("%d membership checks sent to Graph, want 1", checks)
+	}
+
+	d = startDesk(t, map[string]string{"AUTOPILOTDESK_ALLOWED_GROUPS": "00000000-0000-0000-0000-00000000beef"})
+	resp = d.signIn(d.browser(), demoidp.ManyGroupsKey, "/")
+	if doc := parse(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(text(doc), "not allowed") {
+		t.Errorf("not a member through Graph: %d %s", resp.StatusCode, text(doc))
+	}
+
+	// Graph failing the check stops the sign-in with an explanation, never lets the user in.
+	d = startDesk(t, map[string]string{"AUTOPILOTDESK_ALLOWED_GROUPS": demoidp.HelpDeskGroupID,
+		"AUTOPILOTDESK_EMULATOR_ERROR_RATE": "1", "AUTOPILOTDESK_EMULATOR_ERROR_STATUSES": "503"})
+	resp = d.signIn(d.browser(), demoidp.ManyGroupsKey, "/")
+	if doc := parse(t, resp); resp.StatusCode != http.StatusBadGateway || !strings.Contains(text(doc), "could not be checked") ||
+		!strings.Contains(text(doc), "more groups than a sign-in token can list") {
+		t.Errorf("Graph failing the check: %d %s", resp.StatusCode, text(doc))
+	}
+	if resp, _ := d.get(d.browser(), "/uploads/new"); resp.Request.URL.Path == "/uploads/new" {
+		t.Error("a sign-in whose group check failed left a session")
 	}
 }
 

@@ -179,8 +179,8 @@ func startBenchDesk(ctx context.Context) (_ *benchDesk, err error) {
 	}
 	b.base = "http://" + ln.Addr().String()
 	env := map[string]string{
-		"AUTOPILOTDESK_DATA_DIR":          dir,
-		"AUTOPILOTDESK_PUBLIC_URL":        b.base,
+		"AUTOPILOTDESK_DATA_DIR":   dir,
+		"AUTOPILOTDESK_PUBLIC_URL": b.base,
 		// One user sends every create: the limits stay on (their counting is part of what a create
 		// costs) but are set high enough never to refuse one.
 		"AUTOPILOTDESK_RATE_LIMIT_CREATE": "1000000/1m",

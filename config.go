@@ -272,6 +272,9 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (confi
 		}
 		if len(c.Scopes) == 0 {
 			c.Scopes = c.Cloud.DefaultScopes()
+			if len(c.AllowedGroups) > 0 {
+				c.Scopes = append(c.Scopes, c.Cloud.GroupCheckScope())
+			}
 		}
 	}
 	public := raw["AUTOPILOTDESK_PUBLIC_URL"]

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
 
+	"autopilotdesk/graphclient"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 	"autopilotdesk/web/identity"
@@ -43,6 +45,11 @@ type SignInStarter interface {
 	Begin(c echo.Context, returnTo string, pending []byte) error
 }
 
+// GroupChecker asks Microsoft Graph which of some groups the signed-in user belongs to.
+type GroupChecker interface {
+	CheckMemberGroups(ctx context.Context, ts oauth2.TokenSource, groupIDs []string) ([]string, *graphclient.Exchange, error)
+}
+
 // Auth runs sign-in and sign-out.
 type Auth struct {
 	Provider      Provider
@@ -50,6 +57,7 @@ type Auth struct {
 	Sessions      SessionControl
 	PublicURL     string   // e.g. https://desk.contoso.com (no trailing slash)
 	AllowedGroups []string // when set, only members may use the desk
+	Groups        GroupChecker
 	Demo          bool
 	Log           *slog.Logger
 	Observe       func(success bool, reason string) // optional: sign-in metrics
@@ -123,14 +131,22 @@ func (h *Auth) Callback(c echo.Context) error {
 		h.observe(false, failureReason(err))
 		return h.signInFailed(err)
 	}
-	if len(h.AllowedGroups) > 0 && !memberOfAny(res.User.Groups, h.AllowedGroups) {
+	groups := res.User.Groups
+	if len(h.AllowedGroups) > 0 && res.User.GroupsOverage {
+		// Too many groups for the ID token to list: Graph says which allowed ones apply.
+		groups, err = h.allowedGroupsOf(c, res)
+		if err != nil {
+			return err
+		}
+	}
+	if len(h.AllowedGroups) > 0 && !memberOfAny(groups, h.AllowedGroups) {
 		h.Log.Info("sign-in refused: not in an allowed group", "tid", res.User.TenantID, "oid", res.User.ObjectID)
 		h.observe(false, "not-in-allowed-group")
 		return &web.PageError{Status: http.StatusForbidden, Title: "You are not allowed to use this desk",
 			Message:  "You signed in successfully, but this desk is limited to members of specific groups and your account is not in one of them.",
 			NextStep: "Ask whoever runs the desk to add you to one of its allowed groups, then sign in again."}
 	}
-	user := web.SessionUser{TenantID: res.User.TenantID, ObjectID: res.User.ObjectID, Name: res.User.Name, UPN: res.User.UPN, Groups: res.User.Groups}
+	user := web.SessionUser{TenantID: res.User.TenantID, ObjectID: res.User.ObjectID, Name: res.User.Name, UPN: res.User.UPN, Groups: groups}
 	tok := web.SessionTokens{AccessToken: res.Token.AccessToken, RefreshToken: res.Token.RefreshToken,
 		TokenType: res.Token.TokenType, Expiry: res.Token.Expiry, IDToken: res.IDToken}
 	if err := h.Sessions.StartSession(c, user, tok); err != nil {
@@ -144,6 +160,27 @@ func (h *Auth) Callback(c echo.Context) error {
 	h.Log.Info("signed in", "tid", user.TenantID, "oid", user.ObjectID)
 	h.observe(true, "")
 	return c.Redirect(http.StatusSeeOther, web.SafeReturnTo(rec.ReturnTo))
+}
+
+// allowedGroupsOf asks Graph which allowed groups a user in too many groups to list belongs to.
+// When Graph cannot answer, the sign-in stops with what Graph said and what to do about it.
+func (h *Auth) allowedGroupsOf(c echo.Context, res *identity.Result) ([]string, error) {
+	groups, _, err := h.Groups.CheckMemberGroups(c.Request().Context(), oauth2.StaticTokenSource(res.Token), h.AllowedGroups)
+	if err == nil {
+		return groups, nil
+	}
+	h.Log.Warn("sign-in: group membership check failed", "tid", res.User.TenantID, "oid", res.User.ObjectID, "error", err.Error())
+	h.observe(false, "group-check-failed")
+	e := explain(err)
+	next := "Try signing in again in a minute. If it keeps failing, give whoever runs the desk the details below."
+	if ge, ok := graphclient.AsError(err); ok && ge.StatusCode == http.StatusForbidden {
+		next = "The desk needs the delegated Microsoft Graph permission User.Read to check group membership: " +
+			"ask whoever runs the desk to grant it (and admin consent, if your organisation requires it), then sign in again."
+	}
+	return nil, &web.PageError{Status: http.StatusBadGateway, Title: "Your group membership could not be checked",
+		Message: "You are in more groups than a sign-in token can list, so the desk asked Microsoft Graph whether you are in one of its allowed groups, " +
+			"and Graph did not answer: " + e.Title + ".",
+		NextStep: next, Internal: err}
 }
 
 func memberOfAny(have, allowed []string) bool {

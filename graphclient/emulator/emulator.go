@@ -24,6 +24,7 @@ import (
 type Principal struct {
 	TenantID, ObjectID, UPN string
 	Scopes                  []string
+	Groups                  []string // the groups the account belongs to, for checkMemberGroups
 }
 
 // Token verification failures.
@@ -274,6 +275,10 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	segs := strings.Split(strings.Trim(rest, "/"), "/")
+	if len(segs) == 2 && segs[0] == "me" && segs[1] == "checkMemberGroups" {
+		e.checkMemberGroups(a, r, p, body)
+		return
+	}
 	if len(segs) < 2 || segs[0] != "deviceManagement" {
 		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", lastSegment(segs)))
 		return

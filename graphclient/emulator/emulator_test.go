@@ -47,7 +47,8 @@ func verify(token string) (emulator.Principal, error) {
 	case "admin-b": // a second tenant, for isolation tests
 		return emulator.Principal{TenantID: tenantB, ObjectID: "o-admin-b", UPN: "admin@b.example", Scopes: []string{writeScope}}, nil
 	case "nobody": // signed in, but no Intune scope at all
-		return emulator.Principal{TenantID: tenantA, ObjectID: "o-nobody", UPN: "nobody@a.example", Scopes: []string{"User.Read"}}, nil
+		return emulator.Principal{TenantID: tenantA, ObjectID: "o-nobody", UPN: "nobody@a.example", Scopes: []string{"User.Read"},
+			Groups: []string{groupHelpDesk, groupEngineers}}, nil
 	case "expired":
 		return emulator.Principal{}, emulator.ErrTokenExpired
 	}

@@ -47,3 +47,7 @@ func (c Cloud) Issuer(tenantID string) string { return c.LoginHost + "/" + tenan
 func (c Cloud) DefaultScopes() []string {
 	return []string{"openid", "profile", "offline_access", c.GraphRoot + "/DeviceManagementServiceConfig.ReadWrite.All"}
 }
+
+// GroupCheckScope is the permission the desk adds when sign-in is limited to groups: with it,
+// Graph says which groups a user belongs to when their ID token cannot list them all.
+func (c Cloud) GroupCheckScope() string { return c.GraphRoot + "/User.Read" }

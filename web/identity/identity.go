@@ -183,6 +183,9 @@ func (p *Provider) AuthCodeURL(f Flow) string {
 type User struct {
 	TenantID, ObjectID, Name, UPN string
 	Groups                        []string
+	// GroupsOverage: the account is in more groups than the ID token can list (Entra's limit is
+	// 200), so Groups is empty and membership must be asked of Microsoft Graph.
+	GroupsOverage bool
 }
 
 // Result is a finished sign-in.
@@ -238,6 +241,10 @@ func (p *Provider) userOf(idToken *oidc.IDToken) (User, error) {
 		PreferredUsername string   `json:"preferred_username"`
 		Email             string   `json:"email"`
 		Groups            []string `json:"groups"`
+		ClaimNames        struct {
+			Groups string `json:"groups"`
+		} `json:"_claim_names"`
+		HasGroups bool `json:"hasgroups"` // the implicit flow's form of the overage
 	}
 	if err := idToken.Claims(&c); err != nil {
 		return User{}, fmt.Errorf("identity: ID token claims: %w", err)
@@ -261,7 +268,8 @@ func (p *Provider) userOf(idToken *oidc.IDToken) (User, error) {
 	if upn == "" {
 		upn = c.Email
 	}
-	return User{TenantID: c.TenantID, ObjectID: c.ObjectID, Name: c.Name, UPN: upn, Groups: c.Groups}, nil
+	return User{TenantID: c.TenantID, ObjectID: c.ObjectID, Name: c.Name, UPN: upn, Groups: c.Groups,
+		GroupsOverage: len(c.Groups) == 0 && (c.ClaimNames.Groups != "" || c.HasGroups)}, nil
 }
 
 // refusedGrantCodes are token-endpoint errors after which only a new sign-in helps.

@@ -46,6 +46,21 @@ func TestAuthCodeURLAsksForCodeWithPKCEStateAndNonce(t *testing.T) {
 	}
 }
 
+// Past 200 groups Entra leaves the groups claim out and points to Graph instead.
+func TestGroupsOverageIsRecognised(t *testing.T) {
+	r := newRig(t)
+	res, err := r.signIn(demoidp.ManyGroupsKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.User.GroupsOverage || len(res.User.Groups) != 0 {
+		t.Errorf("user = %+v, want the overage recognised", res.User)
+	}
+	if res, err := r.signIn(demoidp.AdminKey); err != nil || res.User.GroupsOverage {
+		t.Errorf("an account with its groups listed: %+v %v", res, err)
+	}
+}
+
 func TestSignInAsIntuneAdministrator(t *testing.T) {
 	r := newRig(t)
 	res, err := r.signIn(demoidp.AdminKey)
@@ -62,7 +77,7 @@ func TestSignInAsIntuneAdministrator(t *testing.T) {
 		t.Error("the ID token or the refresh token is missing")
 	}
 	info, err := r.idp.VerifyAccessToken(res.Token.AccessToken)
-	if err != nil || !slices.Equal(info.Scopes, []string{"DeviceManagementServiceConfig.ReadWrite.All"}) {
+	if err != nil || !slices.Equal(info.Scopes, []string{"DeviceManagementServiceConfig.ReadWrite.All", "User.Read"}) {
 		t.Errorf("access token: %+v, %v", info, err)
 	}
 }

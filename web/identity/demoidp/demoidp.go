@@ -59,6 +59,7 @@ type Options struct {
 type AccessTokenInfo struct {
 	TenantID, ObjectID, UPN string
 	Scopes                  []string
+	Groups                  []string // the account's group memberships, which Graph knows
 	ExpiresAt               time.Time
 }
 

@@ -297,9 +297,10 @@ func TestAccessTokens(t *testing.T) {
 	token := body["access_token"].(string)
 	info, err := p.VerifyAccessToken(token)
 	want := AccessTokenInfo{TenantID: DemoTenantID, ObjectID: ReaderObjectID, UPN: "MeganB@contoso.example",
-		Scopes: []string{"DeviceManagementServiceConfig.Read.All"}, ExpiresAt: clock.Now().Add(time.Hour)}
+		Scopes: []string{"DeviceManagementServiceConfig.Read.All", "User.Read"}, Groups: []string{HelpDeskGroupID},
+		ExpiresAt: clock.Now().Add(time.Hour)}
 	if err != nil || info.TenantID != want.TenantID || info.ObjectID != want.ObjectID || info.UPN != want.UPN ||
-		!slices.Equal(info.Scopes, want.Scopes) || !info.ExpiresAt.Equal(want.ExpiresAt) {
+		!slices.Equal(info.Scopes, want.Scopes) || !slices.Equal(info.Groups, want.Groups) || !info.ExpiresAt.Equal(want.ExpiresAt) {
 		t.Errorf("info %+v, %v", info, err)
 	}
 	if _, err := p.VerifyAccessToken("made-up"); !errors.Is(err, ErrTokenUnknown) {
@@ -342,4 +343,37 @@ func TestRandMakesCodesRepeatable(t *testing.T) {
 	if codes[0] != codes[1] {
 		t.Errorf("codes differ with the same Rand: %q, %q", codes[0], codes[1])
 	}
+}
+
+// An account in more groups than a token lists gets Entra's overage claims instead of groups.
+func TestGroupsOverageClaims(t *testing.T) {
+	p, _ := newTestProvider(t)
+	_, body := redeem(p, codeFor(t, p, ManyGroupsKey), verifier)
+	claims := idTokenClaims(t, body["id_token"].(string))
+	names, _ := claims["_claim_names"].(map[string]any)
+	if _, listed := claims["groups"]; listed || names["groups"] != "src1" || claims["_claim_sources"] == nil {
+		t.Errorf("overage claims: %v", claims)
+	}
+	info, err := p.VerifyAccessToken(body["access_token"].(string))
+	if err != nil || !slices.Equal(info.Groups, []string{HelpDeskGroupID}) {
+		t.Errorf("the access token's account: %+v %v", info, err)
+	}
+}
+
+// idTokenClaims reads an ID token's payload (the signature is checked by the desk's own tests).
+func idTokenClaims(t *testing.T, token string) map[string]any {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %d parts", len(parts))
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims
 }

@@ -14,16 +14,18 @@ const (
 
 // Keys of the demo identities, as login_hint accepts them.
 const (
-	AdminKey    = "admin"
-	ReaderKey   = "reader"
-	PersonalKey = "personal"
+	AdminKey      = "admin"
+	ReaderKey     = "reader"
+	PersonalKey   = "personal"
+	ManyGroupsKey = "many-groups"
 )
 
 // Object ids of the demo identities.
 const (
-	AdminObjectID    = "a1f3c2d4-5b6e-4f70-8a91-b2c3d4e5f601"
-	ReaderObjectID   = "b2e4d3c5-6a7f-4081-9ba2-c3d4e5f60712"
-	PersonalObjectID = "c3f5e4d6-7b80-4192-acb3-d4e5f6071823"
+	AdminObjectID      = "a1f3c2d4-5b6e-4f70-8a91-b2c3d4e5f601"
+	ReaderObjectID     = "b2e4d3c5-6a7f-4081-9ba2-c3d4e5f60712"
+	PersonalObjectID   = "c3f5e4d6-7b80-4192-acb3-d4e5f6071823"
+	ManyGroupsObjectID = "d4a6f5e7-8c91-42a3-bdc4-e5f607182934"
 )
 
 // Identity is one account the sign-in picker offers.
@@ -31,17 +33,24 @@ type Identity struct {
 	Key, Name, UPN, TenantID, ObjectID string
 	Scopes                             []string // Graph permissions granted to the account's access tokens
 	Groups                             []string
-	Description                        string // what signing in as this account demonstrates
+	// GroupsOverage: the account is in more groups than an ID token carries (200 in Entra), so
+	// its ID token says where to look them up instead of listing them.
+	GroupsOverage bool
+	Description   string // what signing in as this account demonstrates
 }
 
 func demoIdentities() []Identity {
 	return []Identity{
 		{Key: AdminKey, Name: "Adele Vance", UPN: "AdeleV@contoso.example", TenantID: DemoTenantID, ObjectID: AdminObjectID,
-			Scopes: []string{"DeviceManagementServiceConfig.ReadWrite.All"}, Groups: []string{HelpDeskGroupID},
+			Scopes: []string{"DeviceManagementServiceConfig.ReadWrite.All", "User.Read"}, Groups: []string{HelpDeskGroupID},
 			Description: "Intune administrator: may create and change Autopilot uploads."},
 		{Key: ReaderKey, Name: "Megan Bowen", UPN: "MeganB@contoso.example", TenantID: DemoTenantID, ObjectID: ReaderObjectID,
-			Scopes: []string{"DeviceManagementServiceConfig.Read.All"}, Groups: []string{HelpDeskGroupID},
+			Scopes: []string{"DeviceManagementServiceConfig.Read.All", "User.Read"}, Groups: []string{HelpDeskGroupID},
 			Description: "Help-desk reader: may only read, so creating an upload fails with Microsoft Graph's 403."},
+		{Key: ManyGroupsKey, Name: "Isaiah Langer", UPN: "IsaiahL@contoso.example", TenantID: DemoTenantID, ObjectID: ManyGroupsObjectID,
+			Scopes: []string{"DeviceManagementServiceConfig.ReadWrite.All", "User.Read"}, Groups: []string{HelpDeskGroupID},
+			GroupsOverage: true,
+			Description:   "In more groups than a sign-in token can list: when the desk is limited to groups, it asks Microsoft Graph whether the account is in one."},
 		{Key: PersonalKey, Name: "Sam Taylor", UPN: "sam.taylor@outlook.example", TenantID: PersonalAccountsTenantID, ObjectID: PersonalObjectID,
 			Description: "Personal Microsoft account: refused at sign-in, because the Intune APIs accept only work or school accounts."},
 	}

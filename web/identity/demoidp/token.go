@@ -208,7 +208,13 @@ func (p *Provider) issue(id Identity, scope, nonce string) (map[string]any, erro
 	if nonce != "" {
 		claims["nonce"] = nonce
 	}
-	if len(id.Groups) > 0 {
+	switch {
+	case id.GroupsOverage:
+		// As Entra writes it past 200 groups: no groups claim, a pointer to where they are.
+		claims["_claim_names"] = map[string]string{"groups": "src1"}
+		claims["_claim_sources"] = map[string]any{"src1": map[string]string{
+			"endpoint": "https://graph.microsoft.com/v1.0/users/" + id.ObjectID + "/getMemberObjects"}}
+	case len(id.Groups) > 0:
 		claims["groups"] = id.Groups
 	}
 	idToken, err := jwt.Signed(p.signer).Claims(claims).Serialize()
@@ -229,7 +235,7 @@ func (p *Provider) issue(id Identity, scope, nonce string) (map[string]any, erro
 	defer p.mu.Unlock()
 	p.forgetStale(now)
 	p.access[access] = accessGrant{identity: id, info: AccessTokenInfo{TenantID: id.TenantID, ObjectID: id.ObjectID,
-		UPN: id.UPN, Scopes: slices.Clone(id.Scopes), ExpiresAt: expires}}
+		UPN: id.UPN, Scopes: slices.Clone(id.Scopes), Groups: slices.Clone(id.Groups), ExpiresAt: expires}}
 	if offline {
 		p.refresh[refresh] = refreshGrant{identity: id, scope: scope}
 	}
