@@ -290,7 +290,7 @@ func verifyWith(idp *demoidp.Provider) emulator.TokenVerifier {
 		case err != nil:
 			return emulator.Principal{}, emulator.ErrTokenUnknown
 		}
-		return emulator.Principal{TenantID: info.TenantID, ObjectID: info.ObjectID, UPN: info.UPN, Scopes: info.Scopes, Groups: info.Groups}, nil
+		return emulator.Principal{AppID: info.AppID, TenantID: info.TenantID, ObjectID: info.ObjectID, UPN: info.UPN, Scopes: info.Scopes, Groups: info.Groups}, nil
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 
 // Principal is who a bearer token speaks for.
 type Principal struct {
+	AppID                   string // the client the token was issued to (Entra's appid/azp)
 	TenantID, ObjectID, UPN string
 	Scopes                  []string
 	Groups                  []string // the groups the account belongs to, for checkMemberGroups
@@ -75,7 +76,7 @@ type Emulator struct {
 	tenants  map[string]*tenant
 	received []ReceivedRequest
 	faults   Faults
-	budget   budget
+	budgets  map[budgetKey]*budget // Intune throttles each application in each tenant on its own
 	requests int
 	clients  map[string]bool
 }
@@ -122,7 +123,7 @@ func New(o Options) *Emulator {
 	if o.SyncDuration <= 0 {
 		o.SyncDuration = 30 * time.Second
 	}
-	return &Emulator{opts: o, tenants: map[string]*tenant{}, faults: o.Faults, clients: map[string]bool{}}
+	return &Emulator{opts: o, tenants: map[string]*tenant{}, faults: o.Faults, clients: map[string]bool{}, budgets: map[budgetKey]*budget{}}
 }
 
 // SetFaults changes fault injection at run time.
@@ -130,7 +131,7 @@ func (e *Emulator) SetFaults(f Faults) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.faults = f
-	e.budget = budget{}
+	clear(e.budgets)
 }
 
 // Received returns the requests seen so far, oldest first.
@@ -271,7 +272,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.fail(http.StatusUnauthorized, "InvalidAuthenticationToken", msg)
 		return
 	}
-	if e.injectFault(a, r, faults) {
+	if e.injectFault(a, r, p, faults) {
 		return
 	}
 	segs := strings.Split(strings.Trim(rest, "/"), "/")

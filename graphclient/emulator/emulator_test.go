@@ -41,11 +41,13 @@ var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 func verify(token string) (emulator.Principal, error) {
 	switch token {
 	case "admin":
-		return emulator.Principal{TenantID: tenantA, ObjectID: "o-admin", UPN: "admin@a.example", Scopes: []string{writeScope}}, nil
+		return emulator.Principal{AppID: "app-1", TenantID: tenantA, ObjectID: "o-admin", UPN: "admin@a.example", Scopes: []string{writeScope}}, nil
+	case "admin-app2": // the same tenant through another application, which Intune throttles apart
+		return emulator.Principal{AppID: "app-2", TenantID: tenantA, ObjectID: "o-admin", UPN: "admin@a.example", Scopes: []string{writeScope}}, nil
 	case "reader":
 		return emulator.Principal{TenantID: tenantA, ObjectID: "o-reader", UPN: "reader@a.example", Scopes: []string{readScope}}, nil
 	case "admin-b": // a second tenant, for isolation tests
-		return emulator.Principal{TenantID: tenantB, ObjectID: "o-admin-b", UPN: "admin@b.example", Scopes: []string{writeScope}}, nil
+		return emulator.Principal{AppID: "app-1", TenantID: tenantB, ObjectID: "o-admin-b", UPN: "admin@b.example", Scopes: []string{writeScope}}, nil
 	case "nobody": // signed in, but no Intune scope at all
 		return emulator.Principal{TenantID: tenantA, ObjectID: "o-nobody", UPN: "nobody@a.example", Scopes: []string{"User.Read"},
 			Groups: []string{groupHelpDesk, groupEngineers}}, nil
@@ -824,6 +826,21 @@ func TestFaultThrottle(t *testing.T) {
 	f.wantError(o, http.StatusTooManyRequests, "TooManyRequests", "")
 	if _, ok := o.header["Retry-After"]; ok {
 		t.Errorf("Retry-After sent although omitted: %q", o.header.Get("Retry-After"))
+	}
+}
+
+// Intune's budget belongs to one application in one tenant: another application, or the same
+// application in another tenant, is not throttled by it.
+func TestThrottleBudgetIsPerApplicationPerTenant(t *testing.T) {
+	f := newFixture(t, func(o *emulator.Options) { o.Faults = emulator.Faults{ThrottleRequests: 1} })
+	if r := f.do(req{method: http.MethodGet, path: uploads, token: "admin"}); r.status != http.StatusOK {
+		t.Fatalf("first request: %d", r.status)
+	}
+	f.wantError(f.do(req{method: http.MethodGet, path: uploads, token: "admin"}), http.StatusTooManyRequests, "TooManyRequests", "")
+	for _, token := range []string{"admin-app2", "admin-b"} {
+		if r := f.do(req{method: http.MethodGet, path: uploads, token: token}); r.status != http.StatusOK {
+			t.Errorf("%s spent another budget: %d %s", token, r.status, r.raw)
+		}
 	}
 }
 

@@ -37,6 +37,9 @@ func DefaultErrorStatuses(method string) []int {
 	return s
 }
 
+// budgetKey is whose budget a request spends: one application in one tenant.
+type budgetKey struct{ appID, tenantID string }
+
 type budget struct {
 	windowStart   time.Time
 	used, writes  int
@@ -44,21 +47,33 @@ type budget struct {
 	lastRetryWait time.Duration
 }
 
+// budgetOf is the caller's budget; e.mu must be held.
+func (e *Emulator) budgetOf(p Principal) *budget {
+	k := budgetKey{p.AppID, p.TenantID}
+	b := e.budgets[k]
+	if b == nil {
+		b = &budget{}
+		e.budgets[k] = b
+	}
+	return b
+}
+
 // throttle answers 429, with Retry-After unless this one is drawn to omit it.
-func (e *Emulator) throttle(a answer, f Faults, wait time.Duration) {
+func (e *Emulator) throttle(a answer, p Principal, f Faults, wait time.Duration) {
 	if !(f.Omit429RetryAfter > 0 && f.random() < f.Omit429RetryAfter) {
 		secs := max(1, int(wait.Seconds()+0.999))
 		a.w.Header().Set("Retry-After", strconv.Itoa(secs))
 		e.mu.Lock()
-		e.budget.notBefore = a.now.Add(time.Duration(secs) * time.Second)
-		e.budget.lastRetryWait = time.Duration(secs) * time.Second
+		b := e.budgetOf(p)
+		b.notBefore = a.now.Add(time.Duration(secs) * time.Second)
+		b.lastRetryWait = time.Duration(secs) * time.Second
 		e.mu.Unlock()
 	}
 	a.fail(http.StatusTooManyRequests, "TooManyRequests", "Too many requests. Retry after the time in the Retry-After header.")
 }
 
 // injectFault answers with a fault when one applies; it reports whether it answered.
-func (e *Emulator) injectFault(a answer, r *http.Request, f Faults) bool {
+func (e *Emulator) injectFault(a answer, r *http.Request, p Principal, f Faults) bool {
 	if f.LatencyMax > 0 {
 		d := f.LatencyMin
 		if span := f.LatencyMax - f.LatencyMin; span > 0 {
@@ -72,11 +87,12 @@ func (e *Emulator) injectFault(a answer, r *http.Request, f Faults) bool {
 	}
 	if f.PunishEarlyRetry {
 		e.mu.Lock()
-		early := a.now.Before(e.budget.notBefore)
-		wait := 2 * e.budget.lastRetryWait
+		b := e.budgetOf(p)
+		early := a.now.Before(b.notBefore)
+		wait := 2 * b.lastRetryWait
 		e.mu.Unlock()
 		if early {
-			e.throttle(a, f, wait)
+			e.throttle(a, p, f, wait)
 			return true
 		}
 	}
@@ -87,19 +103,20 @@ func (e *Emulator) injectFault(a answer, r *http.Request, f Faults) bool {
 		}
 		e.mu.Lock()
 		now := a.now
-		if now.Sub(e.budget.windowStart) >= window {
-			e.budget.windowStart, e.budget.used, e.budget.writes = now, 0, 0
+		b := e.budgetOf(p)
+		if now.Sub(b.windowStart) >= window {
+			b.windowStart, b.used, b.writes = now, 0, 0
 		}
-		e.budget.used++
+		b.used++
 		if r.Method != http.MethodGet {
-			e.budget.writes++
+			b.writes++
 		}
-		over := f.ThrottleRequests > 0 && e.budget.used > f.ThrottleRequests ||
-			f.ThrottleWrites > 0 && r.Method != http.MethodGet && e.budget.writes > f.ThrottleWrites
-		retry := e.budget.windowStart.Add(window).Sub(now)
+		over := f.ThrottleRequests > 0 && b.used > f.ThrottleRequests ||
+			f.ThrottleWrites > 0 && r.Method != http.MethodGet && b.writes > f.ThrottleWrites
+		retry := b.windowStart.Add(window).Sub(now)
 		e.mu.Unlock()
 		if over {
-			e.throttle(a, f, retry)
+			e.throttle(a, p, f, retry)
 			return true
 		}
 	}
@@ -110,7 +127,7 @@ func (e *Emulator) injectFault(a answer, r *http.Request, f Faults) bool {
 		}
 		status := statuses[int(f.random()*float64(len(statuses)))%len(statuses)]
 		if status == 429 {
-			e.throttle(a, f, time.Second)
+			e.throttle(a, p, f, time.Second)
 			return true
 		}
 		if status == 503 {

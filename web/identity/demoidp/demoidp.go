@@ -57,6 +57,7 @@ type Options struct {
 
 // AccessTokenInfo is what an access token grants.
 type AccessTokenInfo struct {
+	AppID                   string // the client the token was issued to
 	TenantID, ObjectID, UPN string
 	Scopes                  []string
 	Groups                  []string // the account's group memberships, which Graph knows

@@ -234,7 +234,7 @@ func (p *Provider) issue(id Identity, scope, nonce string) (map[string]any, erro
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.forgetStale(now)
-	p.access[access] = accessGrant{identity: id, info: AccessTokenInfo{TenantID: id.TenantID, ObjectID: id.ObjectID,
+	p.access[access] = accessGrant{identity: id, info: AccessTokenInfo{AppID: p.clientID, TenantID: id.TenantID, ObjectID: id.ObjectID,
 		UPN: id.UPN, Scopes: slices.Clone(id.Scopes), Groups: slices.Clone(id.Groups), ExpiresAt: expires}}
 	if offline {
 		p.refresh[refresh] = refreshGrant{identity: id, scope: scope}
