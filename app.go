@@ -349,9 +349,9 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			ln.Close()
 			return fmt.Errorf("listen on %s: %w", cfg.AdminAddr, err)
 		}
-		go web.Serve(ctx, adminLn, a.adminHandler(), nil, time.Second, log, nil)
+		go web.Serve(ctx, adminLn, a.adminHandler(), nil, web.Shutdown{Delay: cfg.ShutdownDelay, Drain: time.Second}, log)
 	}
-	err = web.Serve(ctx, ln, a.handler, tlsConfig, 10*time.Second, log, a.health.Drain)
+	err = web.Serve(ctx, ln, a.handler, tlsConfig, web.Shutdown{Before: a.health.Drain, Delay: cfg.ShutdownDelay, Drain: 10 * time.Second}, log)
 	fmt.Fprintln(stdout, "Autopilot Desk stopped.")
 	return err
 }
@@ -399,5 +399,5 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	fmt.Fprintf(stdout, "Graph emulator:  %s/v1.0 (and %s/beta)\nIdentity issuer: %s\nTenant id:       %s\nClient id:       %s\nClient secret:   %s\n",
 		base, base, idp.IssuerURL(), demoidp.DemoTenantID, *clientID, *clientSecret)
-	return web.Serve(ctx, ln, demoMux(idp, emu), nil, 5*time.Second, log, nil)
+	return web.Serve(ctx, ln, demoMux(idp, emu), nil, web.Shutdown{Drain: 5 * time.Second}, log)
 }

@@ -210,7 +210,9 @@ func startBenchDesk(ctx context.Context) (_ *benchDesk, err error) {
 
 	serveCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	b.cancel = cancel
-	go func() { b.served <- web.Serve(serveCtx, ln, b.app.handler, nil, 2*time.Second, log, nil) }()
+	go func() {
+		b.served <- web.Serve(serveCtx, ln, b.app.handler, nil, web.Shutdown{Drain: 2 * time.Second}, log)
+	}()
 
 	b.client = &http.Client{Jar: newBenchJar(), Timeout: 10 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}

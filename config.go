@@ -41,6 +41,7 @@ var settings = []setting{
 	{env: "AUTOPILOTDESK_DATA_DIR", flag: "data-dir", def: "data", help: "folder of the SQLite state database"},
 	{env: "AUTOPILOTDESK_DATABASE_URL", flag: "database-url", help: "postgres://... to keep state in PostgreSQL instead of SQLite", secret: true},
 	{env: "AUTOPILOTDESK_DATABASE_MAX_CONNS", flag: "database-max-conns", def: "16", help: "PostgreSQL connection pool size of this process"},
+	{env: "AUTOPILOTDESK_SHUTDOWN_DELAY", flag: "shutdown-delay", def: "0s", help: "after SIGTERM, keep serving this long with /readyz answering 503, so a load balancer stops sending requests before the listener closes"},
 	{env: "AUTOPILOTDESK_DATABASE_STARTUP_WAIT", flag: "database-startup-wait", def: "30s", help: "how long to keep retrying an unreachable PostgreSQL at start before giving up"},
 	{env: "AUTOPILOTDESK_SESSION_IDLE_TIMEOUT", flag: "session-idle-timeout", def: "15m", help: "sign out after this long without a request"},
 	{env: "AUTOPILOTDESK_SESSION_LIFETIME", flag: "session-lifetime", def: "8h", help: "sign out this long after sign-in, however active"},
@@ -79,6 +80,7 @@ type config struct {
 	SessionLifetime     time.Duration
 	ActivityRetention   time.Duration
 	DatabaseStartupWait time.Duration
+	ShutdownDelay       time.Duration
 	DatabaseMaxConns    int
 	AllowedGroups       []string
 	TrustedProxies      []*net.IPNet
@@ -181,6 +183,11 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (confi
 		{"AUTOPILOTDESK_SESSION_LIFETIME", &c.SessionLifetime},
 		{"AUTOPILOTDESK_ACTIVITY_RETENTION", &c.ActivityRetention},
 		{"AUTOPILOTDESK_DATABASE_STARTUP_WAIT", &c.DatabaseStartupWait},
+	}
+	if v, err := time.ParseDuration(raw["AUTOPILOTDESK_SHUTDOWN_DELAY"]); err != nil || v < 0 || v > 5*time.Minute {
+		bad("AUTOPILOTDESK_SHUTDOWN_DELAY", "%q is not a duration from 0s to 5m, such as 0s or 10s", raw["AUTOPILOTDESK_SHUTDOWN_DELAY"])
+	} else {
+		c.ShutdownDelay = v
 	}
 	for _, d := range durations {
 		v, err := time.ParseDuration(raw[d.key])

@@ -77,6 +77,7 @@ func TestConfigReportsEveryProblemTogether(t *testing.T) {
 		"AUTOPILOTDESK_TRUSTED_PROXIES":      "10.0.0.0/8, not-an-ip",
 		"AUTOPILOTDESK_DATABASE_URL":         "mysql://x",
 		"AUTOPILOTDESK_LOG_LEVEL":            "loud",
+		"AUTOPILOTDESK_SHUTDOWN_DELAY":       "-5s",
 	}), &bytes.Buffer{})
 	var ce configError
 	if !errors.As(err, &ce) {
@@ -84,7 +85,8 @@ func TestConfigReportsEveryProblemTogether(t *testing.T) {
 	}
 	for _, key := range []string{"AUTOPILOTDESK_ADDR", "AUTOPILOTDESK_CLOUD", "AUTOPILOTDESK_SESSION_IDLE_TIMEOUT",
 		"AUTOPILOTDESK_GRAPH_VERSION", "AUTOPILOTDESK_TRUSTED_PROXIES", "AUTOPILOTDESK_DATABASE_URL", "AUTOPILOTDESK_LOG_LEVEL",
-		"AUTOPILOTDESK_TENANT_ID", "AUTOPILOTDESK_CLIENT_ID", "AUTOPILOTDESK_CLIENT_SECRET", "AUTOPILOTDESK_PUBLIC_URL"} {
+		"AUTOPILOTDESK_TENANT_ID", "AUTOPILOTDESK_CLIENT_ID", "AUTOPILOTDESK_CLIENT_SECRET", "AUTOPILOTDESK_PUBLIC_URL",
+		"AUTOPILOTDESK_SHUTDOWN_DELAY"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error does not name %s:\n%v", key, err)
 		}

@@ -111,6 +111,59 @@ func TestRunServesTLSAndShutsDownGracefully(t *testing.T) {
 	}
 }
 
+// On the shutdown signal readiness turns false at once, and with a shutdown delay the desk keeps
+// answering everything, so a load balancer sees the 503 before the port closes.
+func TestShutdownDelayKeepsServingWithReadinessOff(t *testing.T) {
+	addr := freeAddr(t)
+	ctx, stop := context.WithCancel(context.Background())
+	var out, logs syncBuffer
+	done := make(chan error, 1)
+	const delay = 800 * time.Millisecond
+	go func() {
+		done <- run(ctx, []string{"--addr", addr}, envOf(map[string]string{
+			"AUTOPILOTDESK_DATA_DIR": t.TempDir(), "AUTOPILOTDESK_SHUTDOWN_DELAY": delay.String(),
+		}), &out, &logs)
+	}()
+	client := &http.Client{Timeout: 5 * time.Second}
+	status := func(path string) int {
+		resp, err := client.Get("http://" + addr + path)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := 0; status("/readyz") != http.StatusOK; i++ {
+		if i == 250 {
+			t.Fatalf("never ready:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopped := time.Now()
+	stop() // what SIGTERM does through signal.NotifyContext
+	time.Sleep(100 * time.Millisecond)
+	if got := status("/readyz"); got != http.StatusServiceUnavailable {
+		t.Errorf("readiness during the shutdown delay: %d, want 503", got)
+	}
+	if got := status("/auth/signin"); got != http.StatusOK {
+		t.Errorf("a page during the shutdown delay: %d, want 200", got)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the desk did not stop")
+	}
+	if waited := time.Since(stopped); waited < delay {
+		t.Errorf("stopped after %s, before the %s delay", waited, delay)
+	}
+	if got := status("/healthz"); got != 0 {
+		t.Errorf("still answering after the shutdown: %d", got)
+	}
+}
+
 func TestRunReportsConfigurationProblems(t *testing.T) {
 	err := run(context.Background(), nil, envOf(map[string]string{"AUTOPILOTDESK_CLIENT_ID": "x", "AUTOPILOTDESK_EMULATOR_ERROR_RATE": "2"}), &bytes.Buffer{}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "AUTOPILOTDESK_TENANT_ID") || !strings.Contains(err.Error(), "AUTOPILOTDESK_EMULATOR_ERROR_RATE") {

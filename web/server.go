@@ -301,9 +301,17 @@ func (s *Shell) pageErrorOf(err error) *PageError {
 // ServerTimeouts are the http.Server limits the desk runs with.
 var ServerTimeouts = struct{ ReadHeader, Read, Write, Idle time.Duration }{5 * time.Second, 15 * time.Second, 30 * time.Second, 120 * time.Second}
 
-// Serve runs handler on ln until ctx ends, then shuts down gracefully: beforeShutdown (readiness
-// off) first, then in-flight requests finish within drain.
-func Serve(ctx context.Context, ln net.Listener, handler http.Handler, tlsConfig *tls.Config, drain time.Duration, log *slog.Logger, beforeShutdown func()) error {
+// Shutdown is how Serve ends once its context is done.
+type Shutdown struct {
+	Before func() // runs first: readiness turns false
+	// Delay keeps serving every request this long after Before, so load balancers see the
+	// readiness change and stop sending traffic before the listener closes.
+	Delay time.Duration
+	Drain time.Duration // then requests in flight get this long to finish
+}
+
+// Serve runs handler on ln until ctx ends, then shuts down gracefully as sd says.
+func Serve(ctx context.Context, ln net.Listener, handler http.Handler, tlsConfig *tls.Config, sd Shutdown, log *slog.Logger) error {
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: ServerTimeouts.ReadHeader,
@@ -327,10 +335,18 @@ func Serve(ctx context.Context, ln net.Listener, handler http.Handler, tlsConfig
 		return err
 	case <-ctx.Done():
 	}
-	if beforeShutdown != nil {
-		beforeShutdown()
+	if sd.Before != nil {
+		sd.Before()
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), drain)
+	if sd.Delay > 0 {
+		log.Info("shutting down: readiness is off, still serving", "for", sd.Delay.String())
+		select {
+		case <-time.After(sd.Delay):
+		case err := <-errc:
+			return err
+		}
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), sd.Drain)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
