@@ -89,6 +89,10 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	if err != nil {
 		return nil, fmt.Errorf("open state database: %w", err)
 	}
+	if a.db.Driver() == "sqlite" && !a.db.OwnsDataDir() {
+		log.Warn("the data folder's file system cannot lock files: sessions and rate-limit counts are read from the database on every request, and nothing stops a second desk from using the same folder",
+			"data_dir", cfg.DataDir)
+	}
 	httpClient := o.HTTPClient
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: 30 * time.Second, Transport: graphclient.SharedTransport()}

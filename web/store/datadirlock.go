@@ -35,3 +35,7 @@ func lockDataDir(dir string) (f *os.File, ok bool, err error) {
 }
 
 var errLocked = errors.New("locked")
+
+// OwnsDataDir reports whether this process holds the SQLite data folder's lock, which the
+// in-memory session cache and rate-limit counts rely on.
+func (db *DB) OwnsDataDir() bool { return db.ownsDir }

@@ -15,5 +15,8 @@ func tryLockFile(f *os.File) (bool, error) {
 	if errors.Is(err, windows.ERROR_LOCK_VIOLATION) {
 		return false, errLocked
 	}
+	if errors.Is(err, windows.ERROR_NOT_SUPPORTED) || errors.Is(err, windows.ERROR_INVALID_FUNCTION) {
+		return false, nil // a file system without locks: the desk runs without the caches that need one
+	}
 	return err == nil, err
 }

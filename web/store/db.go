@@ -57,6 +57,7 @@ type DB struct {
 	// SQLite only: the data folder's lock, held while open, and what it allows to keep in
 	// memory: decoded sessions and rate-limit counts.
 	dirLock      *os.File
+	ownsDir      bool
 	sessionCache *sessionCache
 	counters     *counters
 
@@ -151,7 +152,7 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		db.dirLock = lock
+		db.dirLock, db.ownsDir = lock, locked
 		if locked {
 			db.counters = newCounters()
 		}

@@ -230,3 +230,9 @@ func TestSQLiteRateCountsStayInMemory(t *testing.T) {
 		t.Errorf("%d windows left after they ended", n)
 	}
 }
+
+func TestOwnsTheDataFolder(t *testing.T) {
+	if db := openSQLite(t, 0); !db.OwnsDataDir() {
+		t.Error("a SQLite database on a local folder does not hold its lock")
+	}
+}
