@@ -55,6 +55,12 @@ func (a *app) observeGraph(r graphclient.CallRecord) {
 	a.metrics.GraphCall(r.Operation, r.Status, r.Duration, r.Attempt, r.OutcomeUnknown)
 }
 
+// sessionStore is the desk's session store over its state database.
+func (a *app) sessionStore() *store.SessionStore {
+	return a.db.SessionStore(store.SessionOptions{CookieName: web.SessionCookieName, Secure: true, Codec: web.SessionCodec{},
+		IdleTimeout: a.cfg.IdleTimeout, AbsoluteLifetime: a.cfg.SessionLifetime})
+}
+
 // appOptions are the seams tests and screenshots use: a fixed clock and fixed ids.
 type appOptions struct {
 	Now   func() time.Time
@@ -146,8 +152,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	if err != nil {
 		return nil, err
 	}
-	sessions := a.db.SessionStore(store.SessionOptions{CookieName: web.SessionCookieName, Secure: true, Codec: web.SessionCodec{},
-		IdleTimeout: cfg.IdleTimeout, AbsoluteLifetime: cfg.SessionLifetime})
+	sessions := a.sessionStore()
 	a.shell = web.New(web.Options{
 		Logger: log, Assets: a.assets, Sessions: sessions, Refresher: refresher{provider},
 		Demo: cfg.Demo, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, Now: o.Now,

@@ -35,7 +35,6 @@ import (
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/static"
 	"autopilotdesk/web"
-	"autopilotdesk/web/store"
 )
 
 // benchSteps are the measurements runBench knows, in the order it runs them.
@@ -545,8 +544,7 @@ func (b *benchDesk) sessions(ctx context.Context, o benchFlags, t *benchTable) e
 	var msBefore runtime.MemStats
 	runtime.ReadMemStats(&msBefore)
 
-	st := b.app.db.SessionStore(store.SessionOptions{CookieName: web.SessionCookieName, Secure: true, Codec: web.SessionCodec{},
-		IdleTimeout: b.app.cfg.IdleTimeout, AbsoluteLifetime: b.app.cfg.SessionLifetime})
+	st := b.app.sessionStore()
 	ids := make([]string, o.sessions)
 	tokens := web.SessionTokens{AccessToken: randomText(1800), RefreshToken: randomText(900), IDToken: randomText(1200),
 		TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}

@@ -227,6 +227,9 @@ type stateUnavailableError struct{ err error }
 func (e stateUnavailableError) Error() string { return "state database unavailable: " + e.err.Error() }
 func (e stateUnavailableError) Unwrap() error { return e.err }
 
+// Unavailable marks the error as the state database being out of reach, as the store marks its own.
+func (stateUnavailableError) Unavailable() bool { return true }
+
 func errStateUnavailable(err error) error { return stateUnavailableError{err} }
 
 // handleError renders every error as a page written for an Intune administrator.
@@ -270,9 +273,8 @@ func (s *Shell) pageErrorOf(err error) *PageError {
 	if errors.As(err, &maxErr) {
 		return errTooLarge
 	}
-	var su stateUnavailableError
-	var unreachable interface{ Unavailable() bool } // the state database's own mark
-	if errors.As(err, &su) || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &unreachable) && unreachable.Unavailable()) {
+	var unreachable interface{ Unavailable() bool }
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &unreachable) && unreachable.Unavailable() {
 		return &PageError{Status: http.StatusServiceUnavailable, Title: "The desk is briefly unavailable",
 			Message:  "The desk could not reach its state database, so your request was not processed.",
 			NextStep: "Wait a few seconds and try again. If this keeps happening, tell whoever runs the desk."}

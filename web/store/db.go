@@ -101,7 +101,8 @@ func (db *DB) checkpoints(every time.Duration) {
 var errClosed = errors.New("store: the database is closed")
 
 // maxPrepared bounds the statement cache; the store's queries come from a fixed set of texts,
-// so the bound only guards against a future query built from unbounded input.
+// so the bound only guards against a future query built from unbounded input (beyond it,
+// statements are prepared for one call).
 const maxPrepared = 256
 
 const (
@@ -269,28 +270,28 @@ func (db *DB) Close() error {
 	return err
 }
 
-// prepared returns the cached prepared statement for query, preparing it on first use.
-// It returns nil once the cache is full; the caller then runs the query unprepared.
-func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+// prepared returns query's statement on pool: the cached one, prepared on first use, or once the
+// cache is full one for this call only (cached is false; the caller closes it).
+func (db *DB) prepared(ctx context.Context, pool *sql.DB, query string) (stmt *sql.Stmt, cached bool, err error) {
 	if db.closed.Load() {
-		return nil, errClosed
+		return nil, false, errClosed
 	}
 	if s, ok := db.stmts.Load(query); ok {
-		return s.(*sql.Stmt), nil
+		return s.(*sql.Stmt), true, nil
+	}
+	s, err := pool.PrepareContext(ctx, db.rebind(query))
+	if err != nil {
+		return nil, false, err
 	}
 	if db.stmtCount.Load() >= maxPrepared {
-		return nil, nil
-	}
-	s, err := db.pool(query).PrepareContext(ctx, db.rebind(query))
-	if err != nil {
-		return nil, err
+		return s, false, nil
 	}
 	if prev, loaded := db.stmts.LoadOrStore(query, s); loaded {
 		s.Close()
-		return prev.(*sql.Stmt), nil
+		return prev.(*sql.Stmt), true, nil
 	}
 	db.stmtCount.Add(1)
-	return s, nil
+	return s, true, nil
 }
 
 // Driver is "sqlite" or "postgres".
@@ -308,31 +309,60 @@ func (db *DB) Ping(ctx context.Context) error {
 func (db *DB) checkpoint() {
 	ctx, cancel := context.WithTimeout(context.Background(), db.stmtTimeout)
 	defer cancel()
-	select {
-	case db.readerSlots <- struct{}{}:
-		defer func() { <-db.readerSlots }()
-	case <-ctx.Done():
+	release, err := db.acquire(ctx, db.sql)
+	if err != nil {
 		return
 	}
+	defer release()
 	db.sql.ExecContext(context.WithoutCancel(ctx), `PRAGMA wal_checkpoint(PASSIVE)`)
 }
 
-// slot waits, within ctx, for a connection of the pool query runs in and returns the context to
-// run it with and the release of the slot. On PostgreSQL it changes nothing.
-func (db *DB) slot(ctx context.Context, query string) (context.Context, func(), error) {
+// acquire waits, within ctx, for a connection slot of pool and returns its release. On
+// PostgreSQL there are no slots: the pool's own wait honours ctx.
+func (db *DB) acquire(ctx context.Context, pool *sql.DB) (release func(), err error) {
 	if db.writerSlots == nil {
-		return ctx, func() {}, nil
+		return func() {}, nil
 	}
 	slots := db.readerSlots
-	if db.pool(query) == db.writer {
+	if pool == db.writer {
 		slots = db.writerSlots
 	}
 	select {
 	case slots <- struct{}{}:
-		return context.WithoutCancel(ctx), func() { <-slots }, nil
+		return func() { <-slots }, nil
 	case <-ctx.Done():
-		return nil, nil, ctx.Err()
+		return nil, ctx.Err()
 	}
+}
+
+// statement readies query to run: the statement timeout, on SQLite a connection slot, and the
+// prepared statement. It returns the context to run the statement with (on SQLite one that
+// cannot be cancelled, see writerSlots) and done, which releases everything.
+func (db *DB) statement(ctx context.Context, query string) (_ context.Context, _ *sql.Stmt, done func(), err error) {
+	ctx, cancel := context.WithTimeout(ctx, db.stmtTimeout)
+	pool := db.pool(query)
+	release, err := db.acquire(ctx, pool)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, classify(err)
+	}
+	run := ctx
+	if db.writerSlots != nil {
+		run = context.WithoutCancel(ctx)
+	}
+	stmt, cached, err := db.prepared(run, pool, query)
+	if err != nil {
+		release()
+		cancel()
+		return nil, nil, nil, classify(err)
+	}
+	return run, stmt, func() {
+		if !cached {
+			stmt.Close()
+		}
+		release()
+		cancel()
+	}, nil
 }
 
 // pool is where query runs: the writer unless it only reads.
@@ -366,23 +396,12 @@ func (db *DB) rebind(query string) string {
 }
 
 func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, db.stmtTimeout)
-	defer cancel()
-	ctx, release, err := db.slot(ctx, query)
+	ctx, stmt, done, err := db.statement(ctx, query)
 	if err != nil {
-		return nil, classify(err)
+		return nil, err
 	}
-	defer release()
-	stmt, err := db.prepared(ctx, query)
-	if err != nil {
-		return nil, classify(err)
-	}
-	var res sql.Result
-	if stmt == nil {
-		res, err = db.pool(query).ExecContext(ctx, db.rebind(query), args...)
-	} else {
-		res, err = stmt.ExecContext(ctx, args...)
-	}
+	defer done()
+	res, err := stmt.ExecContext(ctx, args...)
 	return res, classify(err)
 }
 
@@ -398,24 +417,12 @@ func (db *DB) execCount(ctx context.Context, query string, args ...any) (int, er
 
 // queryRow runs a single-row query and scans it under the statement timeout.
 func (db *DB) queryRow(ctx context.Context, query string, args []any, dest ...any) error {
-	ctx, cancel := context.WithTimeout(ctx, db.stmtTimeout)
-	defer cancel()
-	ctx, release, err := db.slot(ctx, query)
+	ctx, stmt, done, err := db.statement(ctx, query)
 	if err != nil {
-		return classify(err)
+		return err
 	}
-	defer release()
-	stmt, err := db.prepared(ctx, query)
-	if err != nil {
-		return classify(err)
-	}
-	var row *sql.Row
-	if stmt == nil {
-		row = db.pool(query).QueryRowContext(ctx, db.rebind(query), args...)
-	} else {
-		row = stmt.QueryRowContext(ctx, args...)
-	}
-	err = row.Scan(dest...)
+	defer done()
+	err = stmt.QueryRowContext(ctx, args...).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}
@@ -424,23 +431,12 @@ func (db *DB) queryRow(ctx context.Context, query string, args []any, dest ...an
 
 // queryAll runs a query under the statement timeout and scans every row with scanRow.
 func (db *DB) queryAll(ctx context.Context, query string, args []any, scanRow func(scan func(...any) error) error) error {
-	ctx, cancel := context.WithTimeout(ctx, db.stmtTimeout)
-	defer cancel()
-	ctx, release, err := db.slot(ctx, query)
+	ctx, stmt, done, err := db.statement(ctx, query)
 	if err != nil {
-		return classify(err)
+		return err
 	}
-	defer release()
-	stmt, err := db.prepared(ctx, query)
-	if err != nil {
-		return classify(err)
-	}
-	var rows *sql.Rows
-	if stmt == nil {
-		rows, err = db.pool(query).QueryContext(ctx, db.rebind(query), args...)
-	} else {
-		rows, err = stmt.QueryContext(ctx, args...)
-	}
+	defer done()
+	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		return classify(err)
 	}

@@ -233,18 +233,9 @@ func (s *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 	row := sessionRow{userKey: userKey, lastSeen: ms(now), values: sess.Values}
 	if sess.ID == "" {
 		id := newSessionID()
-		idHash := hashID(id)
 		row.expires = ms(now.Add(s.opts.AbsoluteLifetime))
-		unlock := s.db.sessionCache.lock(idHash)
-		gen := s.db.sessionCache.generation()
-		_, err := s.db.exec(ctx, `INSERT INTO sessions (id_hash, user_key, data, created_at, last_seen_at, absolute_expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			idHash, userKey, data, ms(now), ms(now), row.expires)
-		if err == nil {
-			s.db.sessionCache.put(idHash, row.withValuesCopy(), gen)
-		}
-		unlock()
-		if err != nil {
-			return fmt.Errorf("store: create session: %w", err)
+		if err := s.insert(ctx, hashID(id), data, row); err != nil {
+			return err
 		}
 		sess.ID, sess.IsNew = id, false
 	} else if err := s.update(ctx, hashID(sess.ID), data, row); err != nil {
@@ -254,23 +245,31 @@ func (s *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 	return nil
 }
 
-// update writes the values of a session that exists and has not passed its lifetime.
+// insert writes a new session row and caches it.
+func (s *SessionStore) insert(ctx context.Context, idHash string, data []byte, row sessionRow) error {
+	c := s.db.sessionCache
+	defer c.lock(idHash)()
+	gen := c.generation()
+	if _, err := s.db.exec(ctx, `INSERT INTO sessions (id_hash, user_key, data, created_at, last_seen_at, absolute_expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		idHash, row.userKey, data, row.lastSeen, row.lastSeen, row.expires); err != nil {
+		return fmt.Errorf("store: create session: %w", err)
+	}
+	c.put(idHash, row.withValuesCopy(), gen)
+	return nil
+}
+
+// update writes the values of a session that exists and has not passed its lifetime, and
+// caches them; a session that ended meanwhile gives ErrNotFound.
 func (s *SessionStore) update(ctx context.Context, idHash string, data []byte, row sessionRow) error {
 	c := s.db.sessionCache
 	defer c.lock(idHash)()
 	gen := c.generation()
-	var expires int64
 	err := s.db.queryRow(ctx, `UPDATE sessions SET data = ?, user_key = ?, last_seen_at = ? WHERE id_hash = ? AND absolute_expires_at > ? RETURNING absolute_expires_at`,
-		[]any{data, row.userKey, row.lastSeen, idHash, row.lastSeen}, &expires)
-	if errors.Is(err, ErrNotFound) {
-		c.remove(idHash)
-		return fmt.Errorf("store: save session: %w", ErrNotFound)
-	}
+		[]any{data, row.userKey, row.lastSeen, idHash, row.lastSeen}, &row.expires)
 	if err != nil {
 		c.remove(idHash)
 		return fmt.Errorf("store: save session: %w", err)
 	}
-	row.expires = expires
 	c.put(idHash, row.withValuesCopy(), gen)
 	return nil
 }
