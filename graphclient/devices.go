@@ -2,6 +2,8 @@ package graphclient
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,7 +26,8 @@ type DeviceIdentity struct {
 	State                     DeviceImportState `json:"state"`
 }
 
-// DeviceImportState is where a device's import stands.
+// DeviceImportState is where a device's import stands. The schema makes the state and each of its
+// members nullable: a null state or status decodes as "" and is read as unknown, never as a failure.
 type DeviceImportState struct {
 	DeviceImportStatus   string `json:"deviceImportStatus"`
 	DeviceRegistrationID string `json:"deviceRegistrationId"`
@@ -32,9 +35,46 @@ type DeviceImportState struct {
 	DeviceErrorName      string `json:"deviceErrorName"`
 }
 
-// Final reports whether the import of this device has ended (complete or error).
+// Final reports whether the import of this device has ended: complete, partial or error
+// (deviceImportStatus: unknown, pending, partial, complete, error).
 func (s DeviceImportState) Final() bool {
-	return s.DeviceImportStatus == "complete" || s.DeviceImportStatus == "error"
+	switch s.DeviceImportStatus {
+	case "complete", "partial", "error":
+		return true
+	}
+	return false
+}
+
+// Status is deviceImportStatus with a missing (null) value read as "unknown".
+func (s DeviceImportState) Status() string {
+	if s.DeviceImportStatus == "" {
+		return "unknown"
+	}
+	return s.DeviceImportStatus
+}
+
+// MaxImportDevices is the most devices one import action takes.
+const MaxImportDevices = 500
+
+// MaxImportRequestBytes bounds the body of one import action. Microsoft Graph refuses requests
+// over 4 MB with 413 (docs/importing-devices.md names the source); a batch is cut at half that,
+// which also keeps Graph's answer, which repeats every hash, well inside MaxBody.
+const MaxImportRequestBytes = 2 << 20
+
+// ImportRequestOverhead is what the import body costs besides its devices (wrapper and indentation).
+const ImportRequestOverhead = 128
+
+// ImportEntryBytes is what one device adds to an import body, as ImportDeviceIdentities encodes
+// it, separator included; a batch whose entries and ImportRequestOverhead fit in
+// MaxImportRequestBytes is accepted.
+func ImportEntryBytes(d DeviceIdentity) int {
+	b, _ := json.MarshalIndent(importEntry(d), "    ", "  ")
+	return len(b) + 6 // ",\n    " before each entry
+}
+
+func importEntry(d DeviceIdentity) deviceInput {
+	return deviceInput{ODataType: "#microsoft.graph.importedWindowsAutopilotDeviceIdentity", SerialNumber: d.SerialNumber, ProductKey: d.ProductKey,
+		HardwareIdentifier: d.HardwareIdentifier, GroupTag: d.GroupTag, AssignedUserPrincipalName: d.AssignedUserPrincipalName}
 }
 
 // deviceInput is what the import action takes: only the fields that matter on input.
@@ -52,18 +92,21 @@ type deviceList struct {
 	NextLink string           `json:"@odata.nextLink"`
 }
 
-// ImportDeviceIdentities runs the import action for at most 500 devices. A throttled import is
-// retried (Graph did not run it); one that timed out is reported as outcome unknown.
+// ImportDeviceIdentities runs the import action for at most 500 devices in at most
+// MaxImportRequestBytes. A throttled import is retried (Graph did not run it); one that timed out
+// is reported as outcome unknown.
 func (c *Client) ImportDeviceIdentities(ctx context.Context, ts oauth2.TokenSource, devices []DeviceIdentity) ([]DeviceIdentity, *Exchange, error) {
-	if len(devices) == 0 || len(devices) > 500 {
+	if len(devices) == 0 || len(devices) > MaxImportDevices {
 		return nil, nil, &Error{Kind: KindInvalidInput, Message: "An import takes between 1 and 500 devices."}
 	}
 	in := make([]deviceInput, len(devices))
 	for i, d := range devices {
-		in[i] = deviceInput{ODataType: "#microsoft.graph.importedWindowsAutopilotDeviceIdentity", SerialNumber: d.SerialNumber, ProductKey: d.ProductKey,
-			HardwareIdentifier: d.HardwareIdentifier, GroupTag: d.GroupTag, AssignedUserPrincipalName: d.AssignedUserPrincipalName}
+		in[i] = importEntry(d)
 	}
 	body := jsonBody(map[string]any{"importedWindowsAutopilotDeviceIdentities": in})
+	if len(body) > MaxImportRequestBytes {
+		return nil, nil, &Error{Kind: KindInvalidInput, Message: fmt.Sprintf("These %d devices make a request of %d bytes, more than the %d bytes one import may send; nothing was sent.", len(devices), len(body), MaxImportRequestBytes)}
+	}
 	var out deviceList
 	ex, err := c.do(ctx, ts, call{op: "import-devices", method: http.MethodPost, url: c.base + devicesPath + "/import", body: body, sensitive: true}, &out)
 	if err != nil {
@@ -147,6 +190,8 @@ func (c *Client) DeleteDeviceIdentity(ctx context.Context, ts oauth2.TokenSource
 }
 
 // SyncAutopilot asks Intune to sync Autopilot devices (204); Intune allows one sync per 10 minutes.
+// The action exists only in Graph beta (the v1.0 metadata has never had windowsAutopilotSettings),
+// so it goes to beta whatever version the client is configured with.
 func (c *Client) SyncAutopilot(ctx context.Context, ts oauth2.TokenSource) (*Exchange, error) {
-	return c.do(ctx, ts, call{op: "sync-autopilot", method: http.MethodPost, url: c.base + "/deviceManagement/windowsAutopilotSettings/sync"}, nil)
+	return c.do(ctx, ts, call{op: "sync-autopilot", method: http.MethodPost, url: c.Root() + "/beta/deviceManagement/windowsAutopilotSettings/sync"}, nil)
 }

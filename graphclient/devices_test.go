@@ -72,7 +72,7 @@ func TestDeviceCallsUseFixedPaths(t *testing.T) {
 	want := []string{
 		"GET /v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/" + id,
 		"DELETE /v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/" + id,
-		"POST /v1.0/deviceManagement/windowsAutopilotSettings/sync",
+		"POST /beta/deviceManagement/windowsAutopilotSettings/sync", // only beta has the action
 		"GET /v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities?$filter=contains(serialNumber,'O''Brien 1')",
 		"GET /v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentityUploads/" + id + "/deviceIdentities",
 	}
@@ -110,4 +110,67 @@ func TestDeviceIDsAndLinksAreCheckedBeforeSending(t *testing.T) {
 func isKind(err error, k Kind) bool {
 	ge, ok := AsError(err)
 	return ok && ge.Kind == k
+}
+
+// deviceImportStatus has five members; partial is final, and a null state is unknown, not a failure.
+func TestDeviceImportStates(t *testing.T) {
+	for _, c := range []struct {
+		json   string
+		final  bool
+		status string
+	}{
+		{`{"state":{"deviceImportStatus":"complete"}}`, true, "complete"},
+		{`{"state":{"deviceImportStatus":"partial"}}`, true, "partial"},
+		{`{"state":{"deviceImportStatus":"error","deviceErrorCode":806}}`, true, "error"},
+		{`{"state":{"deviceImportStatus":"pending"}}`, false, "pending"},
+		{`{"state":{"deviceImportStatus":"unknown"}}`, false, "unknown"},
+		{`{"state":{"deviceImportStatus":null}}`, false, "unknown"},
+		{`{"state":null}`, false, "unknown"},
+		{`{}`, false, "unknown"},
+	} {
+		var d DeviceIdentity
+		if err := json.Unmarshal([]byte(c.json), &d); err != nil {
+			t.Fatalf("%s: %v", c.json, err)
+		}
+		if d.State.Final() != c.final || d.State.Status() != c.status {
+			t.Errorf("%s: final %v status %q, want %v %q", c.json, d.State.Final(), d.State.Status(), c.final, c.status)
+		}
+	}
+}
+
+// A batch measured with ImportEntryBytes is never larger on the wire than the measure says, and
+// an import body over MaxImportRequestBytes is refused before anything is sent.
+func TestImportRequestSize(t *testing.T) {
+	s := &script{answers: []func(http.ResponseWriter, *http.Request){func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"value":[]}`)
+	}}}
+	c, _ := newTestClient(t, s)
+	hash := make([]byte, 4500) // large enough that fewer than 500 fit
+	var devices []DeviceIdentity
+	measured := ImportRequestOverhead
+	for i := 0; i < MaxImportDevices; i++ {
+		d := DeviceIdentity{SerialNumber: fmt.Sprintf("SN-\"%d\"\u00e9", i), HardwareIdentifier: hash, GroupTag: "<Sales & Co>", AssignedUserPrincipalName: "a@b.example"}
+		if measured+ImportEntryBytes(d) > MaxImportRequestBytes {
+			break
+		}
+		measured += ImportEntryBytes(d)
+		devices = append(devices, d)
+	}
+	if _, _, err := c.ImportDeviceIdentities(context.Background(), tokens, devices); err != nil {
+		t.Fatalf("%d devices measured at %d bytes: %v", len(devices), measured, err)
+	}
+	if got := len(s.bodies[0]); got > measured || got < measured-len(devices)*8-ImportRequestOverhead {
+		t.Errorf("body is %d bytes, measured %d", got, measured)
+	}
+	if len(devices) == MaxImportDevices {
+		t.Fatal("the size limit was never reached")
+	}
+	devices = append(devices, devices[0], devices[0])
+	if _, _, err := c.ImportDeviceIdentities(context.Background(), tokens, devices); !isKind(err, KindInvalidInput) {
+		t.Errorf("an oversized import: err = %v", err)
+	}
+	if s.count() != 1 {
+		t.Errorf("%d requests reached the wire", s.count())
+	}
 }

@@ -33,6 +33,7 @@ const (
 	KindOutcomeUnknown
 	KindBadResponse
 	KindInvalidInput
+	KindTooLarge
 )
 
 // Error is every failed Graph call: status, Graph code, readable message and the ids support asks for.
@@ -179,6 +180,8 @@ func classify(e *Error) Kind {
 		return KindNotFound
 	case e.StatusCode == 409:
 		return KindConflict
+	case e.StatusCode == 413:
+		return KindTooLarge
 	case e.StatusCode == 429:
 		return KindThrottled
 	case e.StatusCode == 504:
@@ -292,6 +295,10 @@ func Explain(err error) Explanation {
 			ex.NextStep = fmt.Sprintf("Wait %s, then send it again.", ge.RetryAfter.Round(time.Second))
 		}
 		return ex
+	case KindTooLarge:
+		return Explanation{Title: "The request was larger than Microsoft Graph accepts",
+			What:     "Microsoft Graph refused the request because of its size, before carrying it out; nothing was changed." + graphSays(),
+			NextStep: "Send fewer items at once.", Action: ActionCheckInput}
 	case KindOutcomeUnknown:
 		return Explanation{Title: "Graph did not say whether it worked",
 			What:     "The request reached Microsoft Graph but no clear answer came back (it timed out or Graph reported a server error), so it may or may not have been carried out. The desk did not send it again.",

@@ -34,20 +34,30 @@ type device struct {
 	seq            int
 }
 
-// outcome is a device's final import state; a zero code with a name is ZtdDeviceDuplicated.
+// outcome is a device's final import state; a zero code with a name is ZtdDeviceDuplicated. A
+// status set from Options.Outcomes replaces the usual complete or error.
 type outcome struct {
-	code int
-	name string
+	code   int
+	name   string
+	status string
 }
 
-func (o outcome) failed() bool { return o.name != "" }
+func (o outcome) failed() bool { return o.status == "" && o.name != "" || o.status == "error" }
+
+// Outcome is a final import state Options.Outcomes gives a serial number: Status is any
+// deviceImportStatus, or "null" for a state Graph leaves null.
+type Outcome struct {
+	Status    string
+	ErrorCode int
+	ErrorName string
+}
 
 var (
-	errAlreadyAssigned = outcome{806, "ZtdDeviceAlreadyAssigned"}
-	errOtherTenant     = outcome{808, "ZtdDeviceAssignedToOtherTenant"}
-	errInvalidHash     = outcome{802, "InvalidZtdHardwareHash"}
-	errNoSerial        = outcome{803, "MissingZtdSerialNumberAndProductKey"}
-	errDuplicated      = outcome{0, "ZtdDeviceDuplicated"}
+	errAlreadyAssigned = outcome{code: 806, name: "ZtdDeviceAlreadyAssigned"}
+	errOtherTenant     = outcome{code: 808, name: "ZtdDeviceAssignedToOtherTenant"}
+	errInvalidHash     = outcome{code: 802, name: "InvalidZtdHardwareHash"}
+	errNoSerial        = outcome{code: 803, name: "MissingZtdSerialNumberAndProductKey"}
+	errDuplicated      = outcome{code: 0, name: "ZtdDeviceDuplicated"}
 )
 
 // status is the deviceImportStatus at now.
@@ -57,6 +67,8 @@ func (d *device) status(now time.Time, delays ImportDelays) string {
 		return "unknown"
 	case age < delays.Unknown+delays.Pending:
 		return "pending"
+	case d.outcome.status != "":
+		return d.outcome.status
 	case d.outcome.failed():
 		return "error"
 	}
@@ -65,12 +77,17 @@ func (d *device) status(now time.Time, delays ImportDelays) string {
 
 func (d *device) json(now time.Time, delays ImportDelays, ctx string) map[string]any {
 	status := d.status(now, delays)
-	state := map[string]any{"@odata.type": stateType, "deviceImportStatus": status, "deviceRegistrationId": "", "deviceErrorCode": 0, "deviceErrorName": ""}
+	var state any
 	switch status {
-	case "complete":
-		state["deviceRegistrationId"] = d.registrationID
+	case "null":
+	case "complete", "partial":
+		state = map[string]any{"@odata.type": stateType, "deviceImportStatus": status, "deviceRegistrationId": d.registrationID,
+			"deviceErrorCode": d.outcome.code, "deviceErrorName": d.outcome.name}
 	case "error":
-		state["deviceErrorCode"], state["deviceErrorName"] = d.outcome.code, d.outcome.name
+		state = map[string]any{"@odata.type": stateType, "deviceImportStatus": status, "deviceRegistrationId": "",
+			"deviceErrorCode": d.outcome.code, "deviceErrorName": d.outcome.name}
+	default:
+		state = map[string]any{"@odata.type": stateType, "deviceImportStatus": status, "deviceRegistrationId": "", "deviceErrorCode": 0, "deviceErrorName": ""}
 	}
 	m := map[string]any{
 		"@odata.type": deviceType, "id": d.ID, "serialNumber": d.SerialNumber, "productKey": d.ProductKey,
@@ -142,6 +159,9 @@ func (e *Emulator) admit(t *tenant, batch []*device, now time.Time) {
 			d.outcome = errOtherTenant
 		case t.hasSerial(d.SerialNumber):
 			d.outcome = errAlreadyAssigned
+		}
+		if o, ok := e.opts.Outcomes[d.SerialNumber]; ok {
+			d.outcome = outcome{code: o.ErrorCode, name: o.ErrorName, status: o.Status}
 		}
 		seenHash[d.HardwareIdentifier] = true
 		if d.ID == "" {
@@ -408,7 +428,12 @@ type syncState struct {
 }
 
 // sync answers windowsAutopilotSettings/sync: 204, 409 while one runs, 429 within 10 minutes.
-func (e *Emulator) sync(a answer, r *http.Request, p Principal) {
+// Only beta has the action: v1.0 answers as Graph does for a segment it does not know.
+func (e *Emulator) sync(a answer, r *http.Request, p Principal, version string) {
+	if version != "beta" {
+		a.fail(http.StatusBadRequest, "BadRequest", "Resource not found for the segment 'windowsAutopilotSettings'.")
+		return
+	}
 	if r.Method != http.MethodPost {
 		noRoute(a, r, "~/singleton/navigation/action")
 		return

@@ -20,7 +20,7 @@ import (
 const (
 	devices    = "/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities"
 	importPath = devices + "/import"
-	syncPath   = "/v1.0/deviceManagement/windowsAutopilotSettings/sync"
+	syncPath   = "/beta/deviceManagement/windowsAutopilotSettings/sync"
 	deviceType = "#microsoft.graph.importedWindowsAutopilotDeviceIdentity"
 )
 
@@ -425,4 +425,82 @@ func newRequest(f *fixture, method, path, body string) *http.Request {
 	r, _ := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
 	r.Header.Set("Authorization", "Bearer admin")
 	return r
+}
+
+// Only beta has windowsAutopilotSettings: v1.0 answers with Graph's own 400 for the segment.
+func TestSyncExistsOnlyInBeta(t *testing.T) {
+	f := newFixture(t, nil)
+	f.wantError(f.do(req{method: http.MethodPost, path: "/v1.0/deviceManagement/windowsAutopilotSettings/sync", token: "admin"}),
+		http.StatusBadRequest, "BadRequest", "Resource not found for the segment 'windowsAutopilotSettings'.")
+	if r := f.do(req{method: http.MethodPost, path: syncPath, token: "admin"}); r.status != http.StatusNoContent {
+		t.Errorf("beta sync %d %s", r.status, r.raw)
+	}
+}
+
+// realHash is a hardware hash of the size real devices have (about 4,000 base64 characters).
+func realHash(seed int) string {
+	b := make([]byte, 3000)
+	for i := range b {
+		b[i] = byte(seed*31 + i*7)
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// Every body Graph accepts is read whole (a 500-device import of real-sized hashes is about
+// 2.1 MB); one over Graph's 4 MB limit gets 413 before anything is imported.
+func TestRequestBodiesUpToGraphsLimit(t *testing.T) {
+	f := newFixture(t, nil)
+	var devs []map[string]any
+	for i := 0; i < 500; i++ {
+		devs = append(devs, deviceJSON(fmt.Sprintf("BIG-%03d", i), realHash(i)))
+	}
+	body := importBody(devs...)
+	if len(body) < 2_000_000 {
+		t.Fatalf("the test body is only %d bytes", len(body))
+	}
+	r := f.do(req{method: http.MethodPost, path: importPath, token: "admin", body: body})
+	if r.status != http.StatusOK || len(values(t, r)) != 500 {
+		t.Fatalf("a %d-byte import answered %d: %.300s", len(body), r.status, r.raw)
+	}
+	// Just under the limit: whitespace is JSON too.
+	padded := body[:len(body)-1] + strings.Repeat(" ", emulator.MaxRequestBytes-len(body)) + "}"
+	if len(padded) != emulator.MaxRequestBytes {
+		t.Fatalf("padded body is %d bytes", len(padded))
+	}
+	if r := f.do(req{method: http.MethodPost, path: importPath, token: "admin", body: strings.Replace(padded, "BIG-", "PAD-", -1)}); r.status != http.StatusOK {
+		t.Fatalf("a body of exactly %d bytes answered %d: %.300s", len(padded), r.status, r.raw)
+	}
+	over := padded[:len(padded)-1] + " }"
+	f.wantError(f.do(req{method: http.MethodPost, path: importPath, token: "admin", body: over}), http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "maximum limit")
+}
+
+// Options.Outcomes gives chosen serials a partial import, a null state or an unusual error.
+func TestChosenOutcomes(t *testing.T) {
+	f := newFixture(t, func(o *emulator.Options) {
+		o.ImportDelays = emulator.ImportDelays{Unknown: time.Second, Pending: time.Second}
+		o.Outcomes = map[string]emulator.Outcome{
+			"PART-1": {Status: "partial", ErrorName: "ZtdDeviceProfileNotAssigned"},
+			"NULL-1": {Status: "null"},
+			"ODD-1":  {Status: "error", ErrorCode: 999, ErrorName: "=HYPERLINK(\"x\")"},
+		}
+	})
+	r := f.do(req{method: http.MethodPost, path: importPath, token: "admin", body: importBody(
+		deviceJSON("PART-1", hash(1)), deviceJSON("NULL-1", hash(2)), deviceJSON("ODD-1", hash(3)))})
+	if r.status != http.StatusOK {
+		t.Fatalf("import %d %s", r.status, r.raw)
+	}
+	f.clock.Advance(time.Minute)
+	got := values(t, f.do(req{method: http.MethodGet, path: devices, token: "admin"}))
+	if len(got) != 3 {
+		t.Fatalf("%d devices", len(got))
+	}
+	if s := state(t, got[0]); s["deviceImportStatus"] != "partial" || s["deviceRegistrationId"] == "" {
+		t.Errorf("partial device state = %v", s)
+	}
+	if got[1]["state"] != nil {
+		t.Errorf("null-state device state = %v", got[1]["state"])
+	}
+	if s := state(t, got[2]); s["deviceImportStatus"] != "error" || s["deviceErrorName"] != "=HYPERLINK(\"x\")" || s["deviceErrorCode"] != float64(999) {
+		t.Errorf("odd device state = %v", s)
+	}
 }

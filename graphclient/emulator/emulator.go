@@ -47,7 +47,17 @@ type Options struct {
 	ImportDelays       ImportDelays
 	SyncDuration       time.Duration // how long an Autopilot sync runs (409 meanwhile); default 30 s
 	Faults             Faults
+	// Outcomes gives chosen serial numbers a final import state of their own (partial, null,
+	// unusual error names), as Graph can answer.
+	Outcomes map[string]Outcome
+	// MaxBodyBytes is the largest request body accepted (default MaxRequestBytes); a larger one
+	// gets 413, as Graph answers.
+	MaxBodyBytes int64
 }
+
+// MaxRequestBytes is Graph's request-size limit, 4 MB, taken as the larger reading (4 MiB) so the
+// emulator accepts every body Graph accepts.
+const MaxRequestBytes = 4 << 20
 
 // ImportDelays is how long an imported device stays in each state before the next.
 type ImportDelays struct {
@@ -66,6 +76,7 @@ type ReceivedRequest struct {
 	Method, Path, RawQuery string
 	Header                 http.Header
 	Body                   []byte
+	TooLarge               bool // refused with 413; Body is not kept
 }
 
 // Emulator implements http.Handler; it is safe for concurrent use.
@@ -122,6 +133,9 @@ func New(o Options) *Emulator {
 	}
 	if o.SyncDuration <= 0 {
 		o.SyncDuration = 30 * time.Second
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = MaxRequestBytes
 	}
 	return &Emulator{opts: o, tenants: map[string]*tenant{}, faults: o.Faults, clients: map[string]bool{}, budgets: map[budgetKey]*budget{}}
 }
@@ -236,10 +250,21 @@ const (
 )
 
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, _ := io.ReadAll(io.LimitReader(r.Body, e.opts.MaxBodyBytes+1))
 	crid := r.Header.Get("client-request-id")
 	if crid == "" {
 		crid = newGUID()
+	}
+	if int64(len(body)) > e.opts.MaxBodyBytes {
+		// The front door refuses it before anything else looks at it. The error code is Graph's
+		// documented name for 413; the exact body Graph sends is unverified.
+		e.mu.Lock()
+		e.received = append(e.received, ReceivedRequest{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), TooLarge: true})
+		e.requests++
+		e.mu.Unlock()
+		a := answer{w: w, requestID: e.opts.NewID(), clientID: crid, now: e.opts.Now()}
+		a.fail(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request size exceeds the maximum limit.")
+		return
 	}
 	e.mu.Lock()
 	e.received = append(e.received, ReceivedRequest{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
@@ -302,7 +327,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case devicesSegment:
 		e.devices(a, r, p, version, segs[2:], body)
 	default:
-		e.sync(a, r, p)
+		e.sync(a, r, p, version)
 	}
 }
 
