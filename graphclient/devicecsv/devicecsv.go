@@ -78,6 +78,9 @@ type Report struct {
 	// FixedCount counts those of them that needed a fix; ErrorCount counts the
 	// rows that cannot be sent. ValidCount+ErrorCount == len(Rows).
 	ValidCount, FixedCount, ErrorCount int
+	// TooManyRows means the file has more device rows than [ParseLimit] allows:
+	// reading stopped there, Rows is empty and FileErrors says so.
+	TooManyRows bool
 }
 
 // ValidRows returns the rows that can be sent, in file order.
@@ -113,13 +116,32 @@ func Batches(rows []Row, size int) [][]Row {
 }
 
 // Parse reads an Autopilot device CSV. It never panics, whatever the bytes.
-func Parse(data []byte) (rep *Report) {
+func Parse(data []byte) *Report { return ParseLimit(data, 0) }
+
+// ParseLimit is Parse for files of at most maxRows device rows (0: no limit). Reading stops at
+// the first row past the limit, so a huge file costs no more than one at the limit.
+func ParseLimit(data []byte, maxRows int) (rep *Report) {
 	defer func() {
 		if recover() != nil {
 			rep = &Report{FileErrors: []string{"The file could not be checked because of an internal error in the checker; nothing was imported. Please report it."}}
 		}
 	}()
-	return parse(data)
+	return parse(data, maxRows)
+}
+
+// TooManyRowsMessage is the refusal of a file over the row limit, in an administrator's words.
+func TooManyRowsMessage(maxRows int) string {
+	n := thousands(maxRows)
+	return fmt.Sprintf("The file has more than %s devices; the desk imports at most %s from one file. Split it into files of at most %s rows each (every file with the header line) and import them one after another.", n, n, n)
+}
+
+// thousands writes n with comma separators: 10,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // headerCol describes one column of the file's header.
@@ -147,7 +169,7 @@ type parser struct {
 	hashes  map[string]int
 }
 
-func parse(data []byte) *Report {
+func parse(data []byte, maxRows int) *Report {
 	rep := &Report{}
 	text, notes, fatal := decodeText(data)
 	rep.FileNotes = append(rep.FileNotes, notes...)
@@ -196,10 +218,13 @@ func parse(data []byte) *Report {
 		return rep
 	}
 
-	estimate := strings.Count(text[p.pos:], "\n") + 1
-	rep.Rows = make([]Row, 0, min(estimate, 1<<20))
-	p.serials = make(map[string]int, min(estimate, 1<<20))
-	p.hashes = make(map[string]int, min(estimate, 1<<20))
+	estimate := min(strings.Count(text[p.pos:], "\n")+1, 1<<20)
+	if maxRows > 0 {
+		estimate = min(estimate, maxRows)
+	}
+	rep.Rows = make([]Row, 0, estimate)
+	p.serials = make(map[string]int, estimate)
+	p.hashes = make(map[string]int, estimate)
 	for {
 		fields, line := p.next()
 		if fields == nil {
@@ -208,6 +233,9 @@ func parse(data []byte) *Report {
 		if blankRecord(fields) {
 			blank++
 			continue
+		}
+		if maxRows > 0 && len(rep.Rows) == maxRows {
+			return &Report{FileNotes: rep.FileNotes, FileErrors: []string{TooManyRowsMessage(maxRows)}, TooManyRows: true}
 		}
 		rep.Rows = append(rep.Rows, p.row(line, fields))
 	}
@@ -236,7 +264,7 @@ func parse(data []byte) *Report {
 	}
 	if rep.ValidCount > MaxRowsPerImport {
 		n := (rep.ValidCount + MaxRowsPerImport - 1) / MaxRowsPerImport
-		rep.FileNotes = append(rep.FileNotes, fmt.Sprintf("The file has %d devices ready to import; one import accepts at most %d, so they will be sent in %d batches.", rep.ValidCount, MaxRowsPerImport, n))
+		rep.FileNotes = append(rep.FileNotes, fmt.Sprintf("The file has %s devices ready to import; one import accepts at most %d (and at most 2 MB), so they will be sent in %d or more batches, one after another.", thousands(rep.ValidCount), MaxRowsPerImport, n))
 	}
 	return rep
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -540,7 +541,7 @@ func TestTenThousandRows(t *testing.T) {
 	if len(rep.Rows) != 10000 || rep.ValidCount != 10000 || rep.FixedCount != 0 || rep.ErrorCount != 0 {
 		t.Fatalf("rows=%d valid=%d fixed=%d errors=%d", len(rep.Rows), rep.ValidCount, rep.FixedCount, rep.ErrorCount)
 	}
-	if !contains(rep.FileNotes, "sent in 20 batches") {
+	if !contains(rep.FileNotes, "sent in 20 or more batches") {
 		t.Errorf("FileNotes %q, want a batch note", rep.FileNotes)
 	}
 	if got := len(Batches(rep.ValidRows(), 0)); got != 20 {
@@ -586,5 +587,51 @@ func TestPathologicalInputsAreLinear(t *testing.T) {
 				t.Fatal("parse took too long (quadratic?)")
 			}
 		})
+	}
+}
+
+// A file over the row limit is refused while it is read: the refusal names the limit and
+// suggests splitting, keeps no rows, and costs about what a file at the limit costs.
+func TestRowLimit(t *testing.T) {
+	at := genFile(1000)
+	if rep := ParseLimit(at, 1000); rep.TooManyRows || rep.ValidCount != 1000 {
+		t.Fatalf("a file of exactly the limit: too many %v, valid %d, errors %q", rep.TooManyRows, rep.ValidCount, rep.FileErrors)
+	}
+	// Blank lines are not devices.
+	if rep := ParseLimit(append(append([]byte{}, at...), "\n,,,,\n\n"...), 1000); rep.TooManyRows {
+		t.Errorf("blank lines counted as devices")
+	}
+	rep := ParseLimit(genFile(1001), 1000)
+	if !rep.TooManyRows || len(rep.Rows) != 0 || len(rep.FileErrors) != 1 {
+		t.Fatalf("one row over: too many %v, %d rows, errors %q", rep.TooManyRows, len(rep.Rows), rep.FileErrors)
+	}
+	if msg := rep.FileErrors[0]; !strings.Contains(msg, "at most 1,000") || !strings.Contains(msg, "Split") {
+		t.Errorf("message %q does not name the limit and suggest splitting", msg)
+	}
+	if got := TooManyRowsMessage(10000); !strings.Contains(got, "10,000") {
+		t.Errorf("%q", got)
+	}
+
+	// 1,000,000 short rows: refused quickly, with memory bounded by the limit, not the file.
+	var b strings.Builder
+	b.WriteString(Header + "\n")
+	for i := range 1_000_000 {
+		fmt.Fprintf(&b, "S%d,,QUJD,,\n", i)
+	}
+	huge := []byte(b.String())
+	start := time.Now()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	rep = ParseLimit(huge, 10000)
+	runtime.ReadMemStats(&after)
+	if !rep.TooManyRows {
+		t.Fatal("a 1,000,000-row file was not refused")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("refusing took %s", d)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4*uint64(len(huge)) {
+		t.Errorf("refusing a %d-byte file allocated %d bytes", len(huge), alloc)
 	}
 }

@@ -28,7 +28,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rep := parse(data) // not Parse: a recovered panic must fail the fuzzer
+		rep := parse(data, 0) // not Parse: a recovered panic must fail the fuzzer
 		if rep == nil {
 			t.Fatal("nil report")
 		}
