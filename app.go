@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,6 +22,7 @@ import (
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/handlers"
+	"autopilotdesk/importer"
 	"autopilotdesk/static"
 	"autopilotdesk/web"
 	"autopilotdesk/web/identity"
@@ -41,6 +43,9 @@ type app struct {
 	health  *web.Health
 	metrics *web.Metrics
 	assets  *static.Assets
+	imports *importer.Worker
+	stop    context.CancelFunc // stops the import workers
+	workers sync.WaitGroup
 }
 
 // observeGraph logs every Graph attempt with the ids a support ticket needs, and counts it.
@@ -75,6 +80,11 @@ type appOptions struct {
 	SyncDuration time.Duration
 	// NewRequestID draws the client-request-id of each Graph attempt (screenshots fix it).
 	NewRequestID func() string
+	// Import worker seams: a fault hook that stops the worker at a point as a crash would, and
+	// shorter leases and look-up delays than production's.
+	ImportFault        func(point string) error
+	ImportLease        time.Duration
+	ImportLookupDelays []time.Duration
 }
 
 func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ *app, err error) {
@@ -160,6 +170,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		UploadLimit:   handlers.MaxCSVBytes + 64<<10, UploadPaths: []string{"/devices/import"}, Metrics: a.metrics,
 	})
 	activity := handlers.AuditedLog{ActivityLog: a.db, Log: log}
+	a.imports = importer.New(importer.Options{Store: a.db, Graph: a.graph, Tokens: a.shell, Lookups: []importer.Lookup{importer.ImportedDevices{Graph: a.graph}},
+		Log: log, Now: o.Now, Lease: o.ImportLease, LookupDelays: o.ImportLookupDelays, Fault: o.ImportFault, Reached: a.metrics.ImportJob})
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: cfg.PublicURL.String(),
 		AllowedGroups: cfg.AllowedGroups, Groups: a.graph, Demo: cfg.Demo, Log: log, Observe: a.metrics.SignIn}
 	handlers.Routes(a.shell, handlers.Features{
@@ -169,8 +181,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		Activity: &handlers.Activity{Log: a.db},
 		Manage:   &handlers.ManageUploads{Graph: a.graph, Tokens: a.shell, Activity: activity},
 		History:  &handlers.History{Log: a.db},
-		Devices:  &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: activity, Now: o.Now, Log: log, JobState: a.metrics.ImportJob},
-		Limits:   handlers.Limits{Counter: a.db, SignIn: cfg.SignInLimit, Create: cfg.CreateLimit},
+		Devices: &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: activity, Worker: a.imports, MaxRows: cfg.ImportMaxRows,
+			Now: o.Now, Log: log, JobState: a.metrics.ImportJob},
+		Limits: handlers.Limits{Counter: a.db, SignIn: cfg.SignInLimit, Create: cfg.CreateLimit},
 	})
 	a.health = web.NewHealth(a.db)
 	a.health.Routes(a.shell.Echo)
@@ -178,10 +191,22 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		a.shell.Echo.GET("/metrics", echo.WrapHandler(a.metrics.Handler(cfg.MetricsToken)))
 	}
 	a.handler = a.shell.Echo
+	workCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stop = stop
+	for range importWorkers {
+		a.workers.Go(func() { a.imports.Run(workCtx) })
+	}
 	return a, nil
 }
 
+// importWorkers is how many imports one desk advances at once; replicas add theirs.
+const importWorkers = 2
+
 func (a *app) Close() {
+	if a.stop != nil {
+		a.stop() // a batch being sent finishes first, within its lease
+		a.workers.Wait()
+	}
 	if a.demo != nil {
 		a.demo.Close()
 	}
@@ -208,9 +233,15 @@ func (a *app) sweep(ctx context.Context, every time.Duration) {
 			if _, err := a.db.PurgeActivity(ctx, a.now().Add(-a.cfg.ActivityRetention)); err != nil {
 				a.log.Warn("purge old activity", "error", err.Error())
 			}
+			if _, err := a.db.PurgeImportDrafts(ctx, a.now().Add(-draftRetention)); err != nil {
+				a.log.Warn("purge old import drafts", "error", err.Error())
+			}
 		}
 	}
 }
+
+// draftRetention is how long a checked file that was never imported is kept, hashes and all.
+const draftRetention = 7 * 24 * time.Hour
 
 // originsOf is the scheme://host of each URL that parses.
 func originsOf(urls ...string) []string {

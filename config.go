@@ -46,6 +46,7 @@ var settings = []setting{
 	{env: "AUTOPILOTDESK_SESSION_IDLE_TIMEOUT", flag: "session-idle-timeout", def: "15m", help: "sign out after this long without a request"},
 	{env: "AUTOPILOTDESK_SESSION_LIFETIME", flag: "session-lifetime", def: "8h", help: "sign out this long after sign-in, however active"},
 	{env: "AUTOPILOTDESK_ACTIVITY_RETENTION", flag: "activity-retention", def: "2160h", help: "how long the activity history is kept (2160h is 90 days)"},
+	{env: "AUTOPILOTDESK_IMPORT_MAX_ROWS", flag: "import-max-rows", def: "10000", help: "device rows one CSV file may have; a larger file is refused while it is read"},
 	{env: "AUTOPILOTDESK_ALLOWED_GROUPS", flag: "allowed-groups", help: "comma-separated group object ids; when set only their members may use the desk"},
 	{env: "AUTOPILOTDESK_TRUSTED_PROXIES", flag: "trusted-proxies", help: "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-* headers are believed"},
 	{env: "AUTOPILOTDESK_RATE_LIMIT_SIGNIN", flag: "rate-limit-signin", def: "20/1m", help: "sign-in starts and callbacks allowed per client IP and per user in a window (off to disable)"},
@@ -82,6 +83,7 @@ type config struct {
 	DatabaseStartupWait time.Duration
 	ShutdownDelay       time.Duration
 	DatabaseMaxConns    int
+	ImportMaxRows       int
 	AllowedGroups       []string
 	TrustedProxies      []*net.IPNet
 	EmulatorFaults      emulator.Faults // demo mode: AUTOPILOTDESK_EMULATOR_* fault injection
@@ -163,6 +165,11 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (confi
 		bad("AUTOPILOTDESK_DATABASE_MAX_CONNS", "%q is not a number from 1 to 1000", raw["AUTOPILOTDESK_DATABASE_MAX_CONNS"])
 	} else {
 		c.DatabaseMaxConns = n
+	}
+	if n, err := strconv.Atoi(raw["AUTOPILOTDESK_IMPORT_MAX_ROWS"]); err != nil || n < 1 || n > 100000 {
+		bad("AUTOPILOTDESK_IMPORT_MAX_ROWS", "%q is not a number from 1 to 100000", raw["AUTOPILOTDESK_IMPORT_MAX_ROWS"])
+	} else {
+		c.ImportMaxRows = n
 	}
 	if c.AdminAddr != "" {
 		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {

@@ -94,31 +94,24 @@ func TestDeviceImportEndToEnd(t *testing.T) {
 	form.Del("row")
 	doc.Find(`form[action$="/submit"] input[name="row"][checked]`).Each(func(_ int, s *goquery.Selection) { form.Add("row", s.AttrOr("value", "")) })
 	resp, doc = d.post(b, jobURL+"/submit", form)
-	if !strings.Contains(text(doc), "devices") || doc.Find(`[data-testid="devices"] tbody tr`).Length() != 3 {
+	if resp.Request.URL.Path != jobURL || doc.Find(`[data-testid="outcome"] tbody tr`).Length() != 7 {
 		t.Fatalf("after submit: %s", text(doc))
 	}
-	var sentImport bool
-	for _, r := range d.received() {
-		if strings.HasSuffix(r.Path, "/importedWindowsAutopilotDeviceIdentities/import") {
-			sentImport = true
-		}
+	doc = waitFinished(t, d, b, jobURL)
+	if n := importCalls(d.app.demo.emu); n != 1 {
+		t.Errorf("%d import calls, want 1", n)
 	}
-	if !sentImport {
-		t.Fatal("no import action reached Graph")
-	}
-	// Follow progress until every device is final.
-	for i := 0; i < 20 && !strings.Contains(doc.Find(`[data-testid="progress-summary"]`).Text(), "have finished"); i++ {
-		time.Sleep(5 * time.Millisecond)
-		_, doc = d.get(b, jobURL)
+	if got := strings.TrimSpace(doc.Find("h1").Text()); got != "Import finished" {
+		t.Errorf("heading %q", got)
 	}
 	summary := doc.Find(`[data-testid="progress-summary"]`).Text()
-	if !strings.Contains(summary, "2 imported, 1 with errors") {
-		t.Fatalf("progress: %s", summary)
+	if !strings.Contains(summary, "2 imported, 1 with an error and 4 left out at the check — 7 rows in the file") {
+		t.Fatalf("summary: %s", summary)
 	}
-	if !strings.Contains(doc.Find(`[data-testid="devices"]`).Text(), "808") {
-		t.Errorf("808 not explained: %s", doc.Find(`[data-testid="devices"]`).Text())
+	if !strings.Contains(doc.Find(`[data-testid="outcome"]`).Text(), "808") {
+		t.Errorf("808 not explained: %s", doc.Find(`[data-testid="outcome"]`).Text())
 	}
-	// The report never carries a hash.
+	// The report lists every row of the file, never a hash.
 	resp, err := b.Get(d.srv.URL + jobURL + "/report.csv")
 	if err != nil {
 		t.Fatal(err)
@@ -126,8 +119,14 @@ func TestDeviceImportEndToEnd(t *testing.T) {
 	report, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	rows, err := csv.NewReader(bytes.NewReader(report)).ReadAll()
-	if err != nil || len(rows) != 4 || rows[0][0] != "Device Serial Number" {
+	if err != nil || len(rows) != 8 || rows[0][0] != "Line" || rows[1][0] != "2" || rows[7][0] != "8" {
 		t.Fatalf("report: %v %q", err, report)
+	}
+	if rows[1][1] != "SN-OK-1" || rows[1][2] != "Sales" || rows[1][3] != "AdeleV@contoso.example" || rows[1][4] != "imported" || rows[1][10] == "" {
+		t.Errorf("report row of line 2: %q", rows[1])
+	}
+	if rows[4][4] != "left out" || !strings.Contains(rows[4][7], "base64") {
+		t.Errorf("report row of a refused line: %q", rows[4])
 	}
 	if strings.Contains(string(report), shared[:40]) {
 		t.Errorf("the report carries a hash")
@@ -144,7 +143,7 @@ func TestDeviceImportEndToEnd(t *testing.T) {
 	_, doc = d.get(b, jobURL)
 	syncForm := formValues(t, doc, `form[action="/devices/sync"]`)
 	_, doc = d.post(b, "/devices/sync", syncForm)
-	if !strings.Contains(text(doc), "204 No Content") {
+	if !strings.Contains(text(doc), "204 No Content") || !strings.Contains(text(doc), "/beta/deviceManagement/windowsAutopilotSettings/sync") {
 		t.Errorf("sync: %s", text(doc))
 	}
 	_, doc = d.post(b, "/devices/sync", syncForm)
@@ -154,6 +153,33 @@ func TestDeviceImportEndToEnd(t *testing.T) {
 	if !strings.Contains(d.log.String(), `"audit":true`) || strings.Contains(d.log.String(), shared[:40]) {
 		t.Errorf("audit line missing, or a hash logged")
 	}
+}
+
+// waitFinished reloads a job's page until its import has finished.
+func waitFinished(t *testing.T, d *desk, b *http.Client, jobURL string) *goquery.Document {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, doc := d.get(b, jobURL)
+		if strings.TrimSpace(doc.Find("h1").Text()) == "Import finished" {
+			return doc
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the import did not finish: %s", text(doc))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// importCalls counts the import actions Graph carried out (a body refused as too large was not).
+func importCalls(e *emulator.Emulator) int {
+	n := 0
+	for _, r := range e.Received() {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/importedWindowsAutopilotDeviceIdentities/import") && !r.TooLarge {
+			n++
+		}
+	}
+	return n
 }
 
 func TestPreflightRowsCanBeFixed(t *testing.T) {

@@ -2,12 +2,13 @@ package handlers
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,32 +19,44 @@ import (
 
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/devicecsv"
+	"autopilotdesk/importer"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
 )
 
-// DevicesAPI is the part of Graph the device import uses.
+// DevicesAPI is the part of Graph the device pages call themselves; the import worker sends
+// and follows submitted imports.
 type DevicesAPI interface {
-	ImportDeviceIdentities(ctx context.Context, ts oauth2.TokenSource, devices []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error)
-	GetDeviceIdentity(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.DeviceIdentity, *graphclient.Exchange, error)
 	FindDevicesBySerial(ctx context.Context, ts oauth2.TokenSource, serial string) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error)
 	SyncAutopilot(ctx context.Context, ts oauth2.TokenSource) (*graphclient.Exchange, error)
 }
 
-// ImportJobs keeps import jobs in the state database, so any replica can follow one.
+// ImportJobs keeps import jobs, their rows and their batches in the state database, so any
+// replica serves their pages.
 type ImportJobs interface {
-	CreateImportJob(ctx context.Context, j *store.ImportJob) error
+	CreateImportJob(ctx context.Context, j *store.ImportJob, rows []store.ImportRow) error
 	GetImportJob(ctx context.Context, tenantID, id string) (*store.ImportJob, error)
-	UpdateImportJob(ctx context.Context, j *store.ImportJob) error
+	ImportRows(ctx context.Context, jobID string, f store.RowFilter) ([]store.ImportRow, error)
+	ImportBatches(ctx context.Context, jobID string) ([]store.ImportBatch, error)
+	ReplaceDraftRows(ctx context.Context, tenantID, id, ownerID string, payload []byte, rows []store.ImportRow) error
+	MarkAlreadyImported(ctx context.Context, tenantID, id, ownerID string, payload []byte, found map[int]bool) error
+	ChangeImport(ctx context.Context, ch store.ImportChange) error
+	WakeImportJob(ctx context.Context, tenantID, id string, recheck bool) error
 }
 
-// Devices imports Autopilot devices from the portal's CSV, with a pre-flight before anything is sent.
+// Kicker wakes the import worker of this replica.
+type Kicker interface{ Kick() }
+
+// Devices imports Autopilot devices from the portal's CSV, with a pre-flight before anything is
+// sent. Submitted imports are carried through by the import worker.
 type Devices struct {
 	Graph    DevicesAPI
 	Tokens   Tokens
 	Jobs     ImportJobs
 	Activity ActivityLog
+	Worker   Kicker
+	MaxRows  int // device rows one file may have
 	Now      func() time.Time
 	Log      *slog.Logger
 	JobState func(state string) // optional: counts jobs reaching a state
@@ -58,88 +71,53 @@ func (h *Devices) reached(state string) {
 // MaxCSVBytes bounds an uploaded or pasted CSV: 10,000 rows of 4 KB hashes fit.
 const MaxCSVBytes = 48 << 20
 
-const (
-	jobDraft   = "draft"   // pre-flight shown, nothing sent
-	jobPolling = "polling" // imported; following each device to its final state
-	jobDone    = "done"    // every device final; hashes deleted
-)
-
-// importJob is a job's payload: the pre-flight rows (hashes only until the job completes) and,
-// once submitted, the devices Graph created.
-type importJob struct {
-	FileNotes  []string                 `json:"fileNotes,omitempty"`
-	FileErrors []string                 `json:"fileErrors,omitempty"`
-	Rows       []importRow              `json:"rows"`
-	Devices    []importDevice           `json:"devices,omitempty"`
-	Checked    bool                     `json:"checked,omitempty"`
-	Failure    *graphclient.Explanation `json:"failure,omitempty"`
-	Polls      int                      `json:"polls,omitempty"`
-}
-
-type importRow struct {
-	Line            int      `json:"line"`
-	Serial          string   `json:"serial"`
-	ProductKey      string   `json:"productKey,omitempty"`
-	Hash            string   `json:"hash,omitempty"` // padded base64; deleted when the job completes
-	HashShown       string   `json:"hashShown"`
-	GroupTag        string   `json:"groupTag,omitempty"`
-	User            string   `json:"user,omitempty"`
-	Notes           []string `json:"notes,omitempty"`
-	Errors          []string `json:"errors,omitempty"`
-	AlreadyImported bool     `json:"alreadyImported,omitempty"`
-}
-
-type importDevice struct {
-	ID             string `json:"id"`
-	Serial         string `json:"serial"`
-	Status         string `json:"status"`
-	RegistrationID string `json:"registrationId,omitempty"`
-	ErrorCode      int    `json:"errorCode,omitempty"`
-	ErrorName      string `json:"errorName,omitempty"`
-	Batch          int    `json:"batch"`
-}
-
 // Start is GET /devices/import: upload or paste a CSV, or enter one device.
 func (h *Devices) Start(c echo.Context) error {
-	return web.Render(c, http.StatusOK, views.ImportStartPage(web.PageFor(c, "Import devices", "import"), views.ImportStart{}))
+	return web.Render(c, http.StatusOK, views.ImportStartPage(web.PageFor(c, "Import devices", "import"), views.ImportStart{MaxRows: h.MaxRows}))
 }
 
-// Preflight is POST /devices/import: read the CSV (file, paste or single device), check it, keep it as a draft job.
+// Preflight is POST /devices/import: read the CSV (file, paste or single device), check it, keep
+// it as a draft owned by whoever uploaded it. A file over the row limit is refused while it is
+// read, and nothing is stored.
 func (h *Devices) Preflight(c echo.Context) error {
 	data, single, err := readImportInput(c)
-	if err != nil {
-		return web.Render(c, http.StatusUnprocessableEntity, views.ImportStartPage(web.PageFor(c, "Import devices", "import"),
-			views.ImportStart{Error: err.Error(), Paste: c.FormValue("csv"), Single: single}))
+	if err == nil {
+		rep := devicecsv.ParseLimit(data, h.MaxRows)
+		data = nil
+		if rep.TooManyRows {
+			err = errors.New(rep.FileErrors[0])
+		} else {
+			return h.createDraft(c, rep)
+		}
 	}
-	rep := devicecsv.Parse(data)
-	job := importJob{FileNotes: rep.FileNotes, FileErrors: rep.FileErrors}
-	for _, r := range rep.Rows {
-		job.Rows = append(job.Rows, rowOf(r))
+	return web.Render(c, http.StatusUnprocessableEntity, views.ImportStartPage(web.PageFor(c, "Import devices", "import"),
+		views.ImportStart{Error: err.Error(), Paste: c.FormValue("csv"), Single: single, MaxRows: h.MaxRows}))
+}
+
+func (h *Devices) createDraft(c echo.Context, rep *devicecsv.Report) error {
+	rows := make([]store.ImportRow, len(rep.Rows))
+	for i, r := range rep.Rows {
+		rows[i] = rowOf(r)
 	}
 	u := web.CurrentUser(c)
-	rec := &store.ImportJob{TenantID: u.TenantID, ObjectID: u.ObjectID, ActorUPN: u.UPN, State: jobDraft, Payload: mustJSON(job)}
-	if err := h.Jobs.CreateImportJob(c.Request().Context(), rec); err != nil {
+	p := importer.Payload{FileNotes: rep.FileNotes, FileErrors: rep.FileErrors}
+	rec := &store.ImportJob{TenantID: u.TenantID, ObjectID: u.ObjectID, ActorUPN: u.UPN, ActorName: u.Name, State: importer.StateDraft, Payload: p.Encode()}
+	if err := h.Jobs.CreateImportJob(c.Request().Context(), rec, rows); err != nil {
 		return fmt.Errorf("create import job: %w", err)
 	}
-	h.reached(jobDraft)
-	return c.Redirect(http.StatusSeeOther, "/devices/import/"+rec.ID)
+	h.reached(importer.StateDraft)
+	return c.Redirect(http.StatusSeeOther, jobURL(rec.ID))
 }
+
+func jobURL(id string) string { return "/devices/import/" + id }
 
 // readImportInput takes the uploaded file, else the pasted text, else the single-device fields.
 func readImportInput(c echo.Context) ([]byte, views.SingleDevice, error) {
 	single := views.SingleDevice{Serial: strings.TrimSpace(c.FormValue("serialNumber")), Hash: strings.TrimSpace(c.FormValue("hardwareHash")),
 		GroupTag: strings.TrimSpace(c.FormValue("groupTag")), User: strings.TrimSpace(c.FormValue("assignedUser"))}
 	if fh, err := c.FormFile("file"); err == nil && fh.Size > 0 {
-		f, err := fh.Open()
-		if err != nil {
-			return nil, single, errors.New("The file could not be read. Choose it again.")
-		}
-		defer f.Close()
-		data, err := io.ReadAll(io.LimitReader(f, MaxCSVBytes+1))
-		if err != nil || len(data) > MaxCSVBytes {
-			return nil, single, fmt.Errorf("The file is larger than %d MB. Split it and import the parts one after another.", MaxCSVBytes>>20)
-		}
-		return data, single, nil
+		data, err := readFile(fh)
+		return data, single, err
 	}
 	if paste := c.FormValue("csv"); strings.TrimSpace(paste) != "" {
 		return []byte(paste), single, nil
@@ -155,168 +133,210 @@ func readImportInput(c echo.Context) ([]byte, views.SingleDevice, error) {
 	return nil, single, errors.New("Choose a CSV file, paste its contents, or fill in the single-device fields.")
 }
 
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
+func readFile(fh *multipart.FileHeader) ([]byte, error) {
+	f, err := fh.Open()
 	if err != nil {
-		panic(err) // only plain data is encoded
+		return nil, errors.New("The file could not be read. Choose it again.")
 	}
-	return b
+	defer f.Close()
+	if fh.Size > MaxCSVBytes {
+		return nil, fmt.Errorf("The file is larger than %d MB. Split it and import the parts one after another.", MaxCSVBytes>>20)
+	}
+	data := make([]byte, fh.Size)
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, errors.New("The file could not be read. Choose it again.")
+	}
+	return data, nil
 }
 
-// load reads a job of the signed-in user's tenant.
-func (h *Devices) load(c echo.Context) (*store.ImportJob, *importJob, error) {
+// rowOf is a pre-flight row as the job keeps it: the hash as bytes when the row can be sent,
+// the file's own text otherwise, so that fixing another field keeps it.
+func rowOf(r devicecsv.Row) store.ImportRow {
+	row := store.ImportRow{Line: r.Line, Serial: r.SerialNumber, ProductKey: r.ProductKey, HashShown: devicecsv.Truncate(r.HardwareHash),
+		GroupTag: r.GroupTag, User: r.AssignedUser, Notes: r.Notes, Errors: r.Errors}
+	if r.Valid() {
+		row.Hash, _ = devicecsv.DecodeHash(r.HardwareHash)
+	} else if r.HardwareHash != "" {
+		row.Hash = []byte(r.HardwareHash)
+	}
+	return row
+}
+
+// hashText is a row's hash as the file carries it.
+func hashText(r store.ImportRow) string {
+	if len(r.Errors) == 0 && len(r.Hash) > 0 {
+		return base64.StdEncoding.EncodeToString(r.Hash)
+	}
+	return string(r.Hash)
+}
+
+// loaded is a job of the signed-in user's tenant with what its page needs.
+type loaded struct {
+	rec     *store.ImportJob
+	payload importer.Payload
+}
+
+// load reads a job of the signed-in user's tenant; any member of the tenant may view it.
+func (h *Devices) load(c echo.Context) (*loaded, error) {
 	id := c.Param("id")
 	if !isGUID(id) {
-		return nil, nil, notFound("There is no import with this id.")
+		return nil, notFound("There is no import with this id.")
 	}
-	rec, err := h.Jobs.GetImportJob(c.Request().Context(), web.CurrentUser(c).TenantID, id)
+	ctx := c.Request().Context()
+	tenant := web.CurrentUser(c).TenantID
+	rec, err := h.Jobs.GetImportJob(ctx, tenant, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, notFound("There is no import with this id in your tenant.")
+		return nil, notFound("There is no import with this id in your tenant.")
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("read import job: %w", err)
+		return nil, fmt.Errorf("read import job: %w", err)
 	}
-	var job importJob
-	if err := json.Unmarshal(rec.Payload, &job); err != nil {
-		return nil, nil, fmt.Errorf("decode import job %s: %w", rec.ID, err)
-	}
-	return rec, &job, nil
-}
-
-// loadDraft is load for the actions only a draft accepts; for a job already submitted it answers
-// with the job's page (a repeated check, fix or submit sends nothing) and a nil job.
-func (h *Devices) loadDraft(c echo.Context) (*store.ImportJob, *importJob, error) {
-	rec, job, err := h.load(c)
-	if err != nil {
-		return nil, nil, err
-	}
-	if rec.State != jobDraft {
-		return rec, nil, c.Redirect(http.StatusSeeOther, "/devices/import/"+rec.ID)
-	}
-	return rec, job, nil
-}
-
-// rowOf is a pre-flight row as the job keeps it.
-func rowOf(r devicecsv.Row) importRow {
-	return importRow{Line: r.Line, Serial: r.SerialNumber, ProductKey: r.ProductKey, Hash: r.HardwareHash,
-		HashShown: devicecsv.Truncate(r.HardwareHash), GroupTag: r.GroupTag, User: r.AssignedUser, Notes: r.Notes, Errors: r.Errors}
-}
-
-func (h *Devices) save(ctx context.Context, rec *store.ImportJob, job *importJob) error {
-	rec.Payload = mustJSON(job)
-	if err := h.Jobs.UpdateImportJob(ctx, rec); err != nil {
-		return fmt.Errorf("save import job: %w", err)
-	}
-	return nil
-}
-
-// Show is GET /devices/import/:id: the pre-flight of a draft, or the progress of an import.
-// Progress is always re-read from Graph for devices that are not final yet.
-func (h *Devices) Show(c echo.Context) error {
-	rec, job, err := h.load(c)
-	if err != nil {
-		return err
-	}
-	if rec.State == jobPolling {
-		if err := h.poll(c, rec, job); err != nil {
-			return err
-		}
-	}
-	return web.Render(c, http.StatusOK, views.ImportJobPage(web.PageFor(c, "Import devices", "import"), jobView(rec, job, h.Now())))
-}
-
-// poll re-reads every device that is not final; when all are, the job completes and the hashes go.
-func (h *Devices) poll(c echo.Context, rec *store.ImportJob, job *importJob) error {
-	ctx := c.Request().Context()
-	pending := 0
-	for i := range job.Devices {
-		d := &job.Devices[i]
-		if d.Status == "complete" || d.Status == "error" {
-			continue
-		}
-		got, _, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.DeviceIdentity, *graphclient.Exchange, error) {
-			return h.Graph.GetDeviceIdentity(ctx, ts, d.ID)
-		})
-		if err != nil {
-			if errors.Is(err, web.ErrSessionEnded) {
-				return err
+	if importer.Legacy(rec.Payload) {
+		if err := importer.Upgrade(ctx, h.Jobs, rec); err != nil {
+			if rec, err = h.Jobs.GetImportJob(ctx, tenant, id); err != nil || importer.Legacy(rec.Payload) {
+				return nil, fmt.Errorf("upgrade import job %s: %w", id, err)
 			}
-			e := explain(err)
-			job.Failure = &e
-			pending++
-			continue
-		}
-		job.Failure = nil
-		d.Status, d.RegistrationID = got.State.DeviceImportStatus, got.State.DeviceRegistrationID
-		d.ErrorCode, d.ErrorName = got.State.DeviceErrorCode, got.State.DeviceErrorName
-		if !got.State.Final() {
-			pending++
 		}
 	}
-	job.Polls++
-	if pending == 0 {
-		rec.State = jobDone
-		for i := range job.Rows {
-			job.Rows[i].Hash = "" // hashes are not kept once the job is complete
-		}
-		h.audit(c, "import-complete", rec.ID, fmt.Sprintf("%d devices final", len(job.Devices)))
-		h.reached(jobDone)
+	p, err := importer.DecodePayload(rec.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("decode import job %s: %w", rec.ID, err)
 	}
-	return h.save(ctx, rec, job)
+	return &loaded{rec: rec, payload: p}, nil
 }
 
-// Check is POST /devices/import/:id/check: look each valid serial up in the tenant.
-func (h *Devices) Check(c echo.Context) error {
-	rec, job, err := h.loadDraft(c)
-	if err != nil || job == nil {
+// loadOwned is load for the actions only the job's owner may take: anyone else gets a page that
+// says whose it is.
+func (h *Devices) loadOwned(c echo.Context) (*loaded, error) {
+	j, err := h.load(c)
+	if err != nil {
+		return nil, err
+	}
+	u := web.CurrentUser(c)
+	if u.TenantID != j.rec.TenantID || u.ObjectID != j.rec.ObjectID {
+		owner := ownerName(j.rec)
+		return nil, &web.PageError{Status: http.StatusForbidden, Title: "Only " + owner + " can change this import",
+			Message:    "This import belongs to " + owner + ", who uploaded the file. Everyone in your organisation can follow it and download its report, but only " + owner + " can fix, check, import or look up its devices. Nothing was changed.",
+			NextStep:   "Ask " + owner + " to do it, or upload the file yourself to start an import of your own.",
+			ActionURL:  jobURL(j.rec.ID),
+			ActionText: "Back to the import"}
+	}
+	return j, nil
+}
+
+func ownerName(rec *store.ImportJob) string {
+	switch {
+	case rec.ActorName != "" && rec.ActorUPN != "":
+		return rec.ActorName + " (" + rec.ActorUPN + ")"
+	case rec.ActorUPN != "":
+		return rec.ActorUPN
+	}
+	return "the person who uploaded it"
+}
+
+// loadDraft is loadOwned for the actions only a draft accepts; a job already submitted answers
+// with its page, and nothing is sent.
+func (h *Devices) loadDraft(c echo.Context) (*loaded, error) {
+	j, err := h.loadOwned(c)
+	if err != nil {
+		return nil, err
+	}
+	if j.rec.State != importer.StateDraft {
+		return nil, c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))
+	}
+	return j, nil
+}
+
+// Show is GET /devices/import/:id: the pre-flight of a draft, the progress of an import, or its
+// outcome — always read from the state database.
+func (h *Devices) Show(c echo.Context) error {
+	j, err := h.load(c)
+	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	for i := range job.Rows {
-		r := &job.Rows[i]
+	rows, err := h.Jobs.ImportRows(ctx, j.rec.ID, store.RowFilter{})
+	if err != nil {
+		return fmt.Errorf("read import rows: %w", err)
+	}
+	var batches []store.ImportBatch
+	if j.rec.State != importer.StateDraft {
+		if batches, err = h.Jobs.ImportBatches(ctx, j.rec.ID); err != nil {
+			return fmt.Errorf("read import batches: %w", err)
+		}
+	}
+	if j.rec.State == importer.StateSending && !j.rec.NextPollAt.After(h.Now()) && h.Worker != nil {
+		h.Worker.Kick()
+	}
+	u := web.CurrentUser(c)
+	title := "Import devices"
+	view := jobView(j, rows, batches, u.ObjectID == j.rec.ObjectID, h.Now())
+	return web.Render(c, http.StatusOK, views.ImportJobPage(web.PageFor(c, title, "import"), view))
+}
+
+// Check is POST /devices/import/:id/check: look each valid serial up in the tenant first.
+func (h *Devices) Check(c echo.Context) error {
+	j, err := h.loadDraft(c)
+	if err != nil || j == nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	rows, err := h.Jobs.ImportRows(ctx, j.rec.ID, store.RowFilter{})
+	if err != nil {
+		return fmt.Errorf("read import rows: %w", err)
+	}
+	found := map[int]bool{}
+	j.payload.Failure = nil
+	for _, r := range rows {
 		if len(r.Errors) > 0 {
 			continue
 		}
-		found, _, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
+		devices, _, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
 			return h.Graph.FindDevicesBySerial(ctx, ts, r.Serial)
 		})
+		if errors.Is(err, web.ErrSessionEnded) {
+			return err
+		}
 		if err != nil {
-			if errors.Is(err, web.ErrSessionEnded) {
-				return c.Redirect(http.StatusSeeOther, "/auth/signin?return_to=/devices/import/"+rec.ID)
-			}
 			e := explain(err)
-			job.Failure = &e
+			j.payload.Failure = &e
 			break
 		}
-		r.AlreadyImported = false
-		for _, d := range found {
-			if d.State.DeviceImportStatus == "complete" || d.State.DeviceErrorCode == 0 && d.State.DeviceImportStatus != "error" {
-				r.AlreadyImported = true
+		found[r.Line] = false
+		for _, d := range devices {
+			if s := d.State.Status(); s != "error" {
+				found[r.Line] = true
 			}
 		}
 	}
-	job.Checked = job.Failure == nil
-	if err := h.save(ctx, rec, job); err != nil {
-		return err
+	j.payload.Checked = j.payload.Failure == nil
+	if err := h.Jobs.MarkAlreadyImported(ctx, j.rec.TenantID, j.rec.ID, j.rec.ObjectID, j.payload.Encode(), found); err != nil && !errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("save the check: %w", err)
 	}
-	return c.Redirect(http.StatusSeeOther, "/devices/import/"+rec.ID)
+	return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))
 }
 
 // Fix is POST /devices/import/:id/fix: corrected values for the rows with problems. The whole
 // set is checked again (a fix can create or remove a duplicate); nothing is sent to Graph.
 func (h *Devices) Fix(c echo.Context) error {
-	rec, job, err := h.loadDraft(c)
-	if err != nil || job == nil {
+	j, err := h.loadDraft(c)
+	if err != nil || j == nil {
 		return err
 	}
 	form, err := c.FormParams()
 	if err != nil {
 		return err
 	}
+	ctx := c.Request().Context()
+	rows, err := h.Jobs.ImportRows(ctx, j.rec.ID, store.RowFilter{Hashes: true})
+	if err != nil {
+		return fmt.Errorf("read import rows: %w", err)
+	}
 	var b strings.Builder
 	w := csv.NewWriter(&b)
 	w.Write(strings.Split(devicecsv.Header, ","))
-	for _, r := range job.Rows {
+	for _, r := range rows {
+		hash := hashText(r)
 		if len(r.Errors) > 0 {
 			field := func(name, current string) string {
 				if v, ok := form["row-"+strconv.Itoa(r.Line)+"-"+name]; ok {
@@ -325,33 +345,36 @@ func (h *Devices) Fix(c echo.Context) error {
 				return current
 			}
 			r.Serial, r.GroupTag, r.User = field("serial", r.Serial), field("groupTag", r.GroupTag), field("user", r.User)
-			if hash := field("hash", ""); hash != "" {
-				r.Hash = hash
+			if h := field("hash", ""); h != "" {
+				hash = h
 			}
 		}
-		w.Write([]string{r.Serial, r.ProductKey, r.Hash, r.GroupTag, r.User})
+		w.Write([]string{r.Serial, r.ProductKey, hash, r.GroupTag, r.User})
 	}
 	w.Flush()
-	rep := devicecsv.Parse([]byte(b.String()))
-	if len(rep.Rows) != len(job.Rows) {
+	rep := devicecsv.ParseLimit([]byte(b.String()), h.MaxRows)
+	if len(rep.Rows) != len(rows) {
 		return &web.PageError{Status: http.StatusUnprocessableEntity, Title: "The corrections could not be applied",
-			Message: "A corrected value broke the row apart (for example a line break in a field).", ActionURL: "/devices/import/" + rec.ID, ActionText: "Back to the check"}
+			Message: "A corrected value broke the row apart (for example a line break in a field). Nothing was changed.", ActionURL: jobURL(j.rec.ID), ActionText: "Back to the check"}
 	}
+	fixed := make([]store.ImportRow, len(rep.Rows))
 	for i, r := range rep.Rows {
-		r.Line = job.Rows[i].Line // keep the file's own line numbers
-		job.Rows[i] = rowOf(r)
+		r.Line = rows[i].Line // keep the file's own line numbers
+		fixed[i] = rowOf(r)
 	}
-	job.Checked, job.Failure = false, nil
-	if err := h.save(c.Request().Context(), rec, job); err != nil {
-		return err
+	j.payload.Checked, j.payload.Failure = false, nil
+	if err := h.Jobs.ReplaceDraftRows(ctx, j.rec.TenantID, j.rec.ID, j.rec.ObjectID, j.payload.Encode(), fixed); err != nil && !errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("save the corrections: %w", err)
 	}
-	return c.Redirect(http.StatusSeeOther, "/devices/import/"+rec.ID)
+	return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))
 }
 
-// Submit is POST /devices/import/:id/submit: import the chosen valid rows, at most 500 per call.
+// Submit is POST /devices/import/:id/submit: the ticked valid rows go to the import worker in
+// batches. The draft becomes "sending" in one conditional change together with its batches and
+// every row's part in them; of concurrent submits only one wins, and the others see the job page.
 func (h *Devices) Submit(c echo.Context) error {
-	rec, job, err := h.loadDraft(c)
-	if err != nil || job == nil {
+	j, err := h.loadDraft(c)
+	if err != nil || j == nil {
 		return err
 	}
 	form, err := c.FormParams()
@@ -364,116 +387,112 @@ func (h *Devices) Submit(c echo.Context) error {
 			chosen[n] = true
 		}
 	}
-	var rows []devicecsv.Row
-	for _, r := range job.Rows {
-		if chosen[r.Line] && len(r.Errors) == 0 && !(r.AlreadyImported && form.Get("skipExisting") == "1") {
-			rows = append(rows, devicecsv.Row{Line: r.Line, SerialNumber: r.Serial, ProductKey: r.ProductKey, HardwareHash: r.Hash, GroupTag: r.GroupTag, AssignedUser: r.User})
-		}
+	skipExisting := form.Get("skipExisting") == "1"
+	ctx := c.Request().Context()
+	rows, err := h.Jobs.ImportRows(ctx, j.rec.ID, store.RowFilter{})
+	if err != nil {
+		return fmt.Errorf("read import rows: %w", err)
 	}
-	if len(rows) == 0 {
-		job.Failure = &graphclient.Explanation{Title: "Nothing to import", What: "No valid row was chosen, so nothing was sent to Microsoft Graph.",
+	var send []store.ImportRow
+	var outs []store.RowOutcome
+	for _, r := range rows {
+		reason := ""
+		switch {
+		case len(r.Errors) > 0:
+			reason = "Refused by the check: " + strings.Join(r.Errors, " ")
+		case !chosen[r.Line]:
+			reason = "Not ticked for import."
+		case r.AlreadyImported && skipExisting:
+			reason = "Skipped: already imported in the tenant when the serials were checked."
+		default:
+			send = append(send, r)
+			continue
+		}
+		outs = append(outs, store.RowOutcome{Line: r.Line, Outcome: store.Outcome{Verdict: importer.VerdictLeftOut, Reason: reason}})
+	}
+	if len(send) == 0 {
+		j.payload.Failure = &graphclient.Explanation{Title: "Nothing to import", What: "No valid row was chosen, so nothing was sent to Microsoft Graph.",
 			NextStep: "Tick the rows to import, or fix the file and upload it again."}
-		if err := h.save(c.Request().Context(), rec, job); err != nil {
-			return err
+		err := h.Jobs.ChangeImport(ctx, store.ImportChange{JobID: j.rec.ID, TenantID: j.rec.TenantID, OwnerID: j.rec.ObjectID, FromState: importer.StateDraft,
+			Payload: j.payload.Encode()})
+		if err != nil && !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("save the import: %w", err)
 		}
-		return c.Redirect(http.StatusSeeOther, "/devices/import/"+rec.ID)
+		return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))
 	}
-	rec.State = jobPolling // claimed before sending: a second submit of this job sends nothing
-	if err := h.save(c.Request().Context(), rec, job); err != nil {
-		return err
+	plan := importer.Plan(send)
+	batches := make([]store.ImportBatch, len(plan))
+	for i, lines := range plan {
+		batches[i] = store.ImportBatch{Batch: i + 1, State: importer.BatchQueued}
+		for _, line := range lines {
+			outs = append(outs, store.RowOutcome{Line: line, Outcome: store.Outcome{Batch: i + 1, Verdict: importer.VerdictQueued}})
+		}
+	}
+	j.payload.Failure = nil
+	err = h.Jobs.ChangeImport(ctx, store.ImportChange{JobID: j.rec.ID, TenantID: j.rec.TenantID, OwnerID: j.rec.ObjectID,
+		FromState: importer.StateDraft, State: importer.StateSending, Payload: j.payload.Encode(), Batches: len(batches), NewBatches: batches, Rows: outs})
+	if errors.Is(err, store.ErrConflict) {
+		return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID)) // another submit won: it is on its way
+	}
+	if err != nil {
+		return fmt.Errorf("submit import job: %w", err)
 	}
 	u := web.CurrentUser(c)
-	batches := devicecsv.Batches(rows, devicecsv.MaxRowsPerImport)
-	rec.Batches = len(batches)
-	var lastEx *graphclient.Exchange
-	var importErr error
-	for bi, batch := range batches {
-		devices := make([]graphclient.DeviceIdentity, len(batch))
-		for i, r := range batch {
-			hash, _ := devicecsv.DecodeHash(r.HardwareHash)
-			devices[i] = graphclient.DeviceIdentity{SerialNumber: r.SerialNumber, ProductKey: r.ProductKey, HardwareIdentifier: hash,
-				GroupTag: r.GroupTag, AssignedUserPrincipalName: r.AssignedUser}
-		}
-		created, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
-			return h.Graph.ImportDeviceIdentities(c.Request().Context(), ts, devices)
-		})
-		lastEx = ex
-		if err != nil {
-			importErr = err
-			e := explain(err)
-			job.Failure = &e
-			break
-		}
-		for _, d := range created {
-			job.Devices = append(job.Devices, importDevice{ID: d.ID, Serial: d.SerialNumber, Status: d.State.DeviceImportStatus, Batch: bi + 1})
-		}
+	h.Log.Info("audit", "audit", true, "event", "import-submitted", "tid", u.TenantID, "oid", u.ObjectID, "upn", u.UPN, "target", j.rec.ID,
+		"detail", fmt.Sprintf("%d devices in %d batches; %d rows left out", len(send), len(batches), len(rows)-len(send)))
+	h.reached(importer.StateSending)
+	if h.Worker != nil {
+		h.Worker.Kick()
 	}
-	if len(job.Devices) == 0 {
-		rec.State = jobDraft // nothing was imported: the draft can be submitted again
-	} else {
-		h.reached(jobPolling)
-	}
-	act := newActivity(u, "import", lastEx, importErr)
-	act.Target = rec.ID
-	if importErr == nil {
-		act.Summary = fmt.Sprintf("Imported %d devices in %d batches.", len(job.Devices), len(batches))
-	}
-	act.Detail = encodeDetail(resultDetail(nil, lastEx, importErr))
-	if err := h.Activity.RecordActivity(c.Request().Context(), act); err != nil {
-		return fmt.Errorf("record activity: %w", err)
-	}
-	if err := h.save(c.Request().Context(), rec, job); err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, "/devices/import/"+rec.ID)
+	return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))
 }
 
-// Report is GET /devices/import/:id/report.csv: serial, status, error, registration id — never the hash.
-func (h *Devices) Report(c echo.Context) error {
-	rec, job, err := h.load(c)
+// Reconcile is POST /devices/import/:id/reconcile ("Check what Graph has"): look up now the
+// devices of batches whose answer never arrived. It never sends anything again.
+func (h *Devices) Reconcile(c echo.Context) error {
+	j, err := h.loadOwned(c)
 	if err != nil {
 		return err
 	}
-	if rec.State != jobDone {
-		return &web.PageError{Status: http.StatusConflict, Title: "The import is still running",
-			Message: "The report is ready when every device has reached its final state.", ActionURL: "/devices/import/" + rec.ID, ActionText: "Follow the import"}
+	if err := h.Jobs.WakeImportJob(c.Request().Context(), j.rec.TenantID, j.rec.ID, true); err != nil {
+		return fmt.Errorf("wake import job: %w", err)
 	}
-	h2 := c.Response().Header()
-	h2.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-	h2.Set(echo.HeaderContentDisposition, `attachment; filename="autopilot-import-`+rec.ID+`.csv"`)
-	c.Response().WriteHeader(http.StatusOK)
-	w := csv.NewWriter(c.Response())
-	w.Write([]string{"Device Serial Number", "Status", "Error Code", "Error", "Meaning", "Device Registration ID"})
-	for _, d := range job.Devices {
-		code := ""
-		if d.ErrorCode != 0 {
-			code = strconv.Itoa(d.ErrorCode)
-		}
-		w.Write([]string{csvSafe(d.Serial), d.Status, code, d.ErrorName, views.DeviceErrorMeaning(d.ErrorCode, d.ErrorName).What, d.RegistrationID})
+	if h.Worker != nil {
+		h.Worker.Kick()
 	}
-	w.Flush()
-	return w.Error()
+	return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))
 }
 
-// csvSafe keeps a value from being read as a formula by spreadsheet programs.
-func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
+// Report is GET /devices/import/:id/report.csv: every row of the file with its verdict — never a
+// hash, every cell formula-safe.
+func (h *Devices) Report(c echo.Context) error {
+	j, err := h.load(c)
+	if err != nil {
+		return err
 	}
-	return s
+	if j.rec.State != importer.StateFinished {
+		return &web.PageError{Status: http.StatusConflict, Title: "The import has not finished",
+			Message: "The report is ready when every row has its final verdict.", ActionURL: jobURL(j.rec.ID), ActionText: "Follow the import"}
+	}
+	rows, err := h.Jobs.ImportRows(c.Request().Context(), j.rec.ID, store.RowFilter{})
+	if err != nil {
+		return fmt.Errorf("read import rows: %w", err)
+	}
+	hd := c.Response().Header()
+	hd.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+	hd.Set(echo.HeaderContentDisposition, `attachment; filename="autopilot-import-`+j.rec.ID+`.csv"`)
+	c.Response().WriteHeader(http.StatusOK)
+	return importer.WriteReport(c.Response(), rows)
 }
 
 // Sync is POST /devices/sync: ask Intune to sync Autopilot, at most once per 10 minutes.
 func (h *Devices) Sync(c echo.Context) error {
-	ex, err := func() (*graphclient.Exchange, error) {
-		_, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (struct{}, *graphclient.Exchange, error) {
-			ex, err := h.Graph.SyncAutopilot(c.Request().Context(), ts)
-			return struct{}{}, ex, err
-		})
-		return ex, err
-	}()
+	_, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (struct{}, *graphclient.Exchange, error) {
+		ex, err := h.Graph.SyncAutopilot(c.Request().Context(), ts)
+		return struct{}{}, ex, err
+	})
 	if errors.Is(err, web.ErrSessionEnded) {
-		return c.Redirect(http.StatusSeeOther, "/auth/signin")
+		return err
 	}
 	act := newActivity(web.CurrentUser(c), "sync", ex, err)
 	if err == nil {
@@ -516,32 +535,61 @@ func syncNext(ge *graphclient.Error, now time.Time) string {
 	return "Wait a few minutes, then sync again."
 }
 
-func (h *Devices) audit(c echo.Context, event, target, detail string) {
-	u := web.CurrentUser(c)
-	h.Log.Info("audit", "audit", true, "event", event, "tid", u.TenantID, "oid", u.ObjectID, "upn", u.UPN, "target", target, "detail", detail)
-}
-
-// jobView turns a job into what its page shows (hashes only truncated).
-func jobView(rec *store.ImportJob, job *importJob, now time.Time) views.ImportJob {
-	v := views.ImportJob{ID: rec.ID, State: rec.State, FileNotes: job.FileNotes, FileErrors: job.FileErrors, Checked: job.Checked,
-		Failure: job.Failure, Batches: rec.Batches}
-	for _, r := range job.Rows {
+// jobView turns a job into what its page shows (hashes only by their ends).
+func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isOwner bool, now time.Time) views.ImportJob {
+	rec, p := j.rec, j.payload
+	v := views.ImportJob{ID: rec.ID, State: rec.State, Owner: ownerName(rec), OwnerName: rec.ActorName, IsOwner: isOwner, Created: rec.CreatedAt,
+		FileNotes: p.FileNotes, FileErrors: p.FileErrors, Checked: p.Checked, Failure: p.Failure, Paused: p.Paused, Trouble: p.Trouble}
+	if v.OwnerName == "" {
+		v.OwnerName = ownerName(rec)
+	}
+	for _, r := range rows {
+		d := importer.Describe(r)
 		v.Rows = append(v.Rows, views.ImportRow{Line: r.Line, Serial: r.Serial, Hash: r.HashShown, GroupTag: r.GroupTag, User: r.User,
-			Notes: r.Notes, Errors: r.Errors, AlreadyImported: r.AlreadyImported})
+			Notes: r.Notes, Errors: r.Errors, AlreadyImported: r.AlreadyImported,
+			Verdict: d.Key, VerdictLabel: d.Label, Detail: d.Detail, ErrorLabel: importer.ErrorLabel(r), RegistrationID: r.RegistrationID,
+			Reconciled: r.Reconciled, Batch: r.Batch})
 		if len(r.Errors) == 0 {
 			v.Valid++
 		} else {
 			v.Invalid++
 		}
 	}
-	for _, d := range job.Devices {
-		v.Devices = append(v.Devices, views.ImportedDevice{Serial: d.Serial, Status: d.Status, RegistrationID: d.RegistrationID,
-			ErrorCode: d.ErrorCode, ErrorName: d.ErrorName, Batch: d.Batch})
-		if d.Status == "complete" || d.Status == "error" {
-			v.Final++
+	c := importer.Count(rows)
+	v.Counts = views.ImportCounts{Rows: c.Rows, Final: c.Final(), Queued: c.Queued, Sending: c.Sending, Unknown: c.Unknown, Processing: c.Processing,
+		Imported: c.Imported, Partial: c.Partial, Errors: c.Errors, Refused: c.Refused, NotFound: c.NotFound, LeftOut: c.LeftOut, Reconciled: c.Reconciled}
+	v.Batches = len(batches)
+	for _, b := range batches {
+		d := importer.DecodeBatchDetail(b.Detail)
+		switch b.State {
+		case importer.BatchUnknown:
+			n := 0
+			for _, r := range rows {
+				if r.Batch == b.Batch && (r.Verdict == importer.VerdictUnknown || r.Verdict == importer.VerdictSending) {
+					n++
+				}
+			}
+			u := views.UnknownBatch{Batch: b.Batch, Devices: n, SentAt: b.SentAt, NextLook: b.NotBefore, Lookups: b.Lookups, ActivityID: b.ActivityID, Support: d.Support}
+			if d.Explanation != nil {
+				u.Explanation = *d.Explanation
+			}
+			v.Unknown = append(v.Unknown, u)
+		case importer.BatchRefused:
+			if d.Explanation != nil && b.ActivityID != "" {
+				v.Refused = append(v.Refused, views.RefusedBatch{Batch: b.Batch, Explanation: *d.Explanation, Support: d.Support, ActivityID: b.ActivityID})
+			}
+		}
+		if b.State != importer.BatchQueued && b.State != importer.BatchSplit {
+			v.BatchesSent++
 		}
 	}
-	// Poll with backoff: quickly at first, then less often.
-	v.RefreshSeconds = min(2<<min(job.Polls/3, 4), 30)
+	if p.Waiting != nil && now.Before(p.Waiting.Until) {
+		v.Waiting = &views.ImportWait{Reason: p.Waiting.Reason, For: p.Waiting.For, Until: p.Waiting.Until}
+	}
+	// The page refreshes itself quickly at first, then less often.
+	v.RefreshSeconds = min(2<<min(p.Polls/3, 3), 15)
+	if len(v.Unknown) > 0 || v.Paused {
+		v.RefreshSeconds = 15
+	}
 	return v
 }

@@ -52,6 +52,7 @@ func Routes(shell *web.Shell, f Features) {
 	user.POST("/devices/import/:id/check", f.Devices.Check)
 	user.POST("/devices/import/:id/fix", f.Devices.Fix)
 	user.POST("/devices/import/:id/submit", f.Devices.Submit, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
+	user.POST("/devices/import/:id/reconcile", f.Devices.Reconcile)
 	user.GET("/devices/import/:id/report.csv", f.Devices.Report)
 	user.POST("/devices/sync", f.Devices.Sync)
 	user.GET("/activity", f.History.List)

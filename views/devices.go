@@ -1,27 +1,39 @@
 package views
 
-import "autopilotdesk/graphclient"
+import (
+	"fmt"
+	"time"
+
+	"autopilotdesk/graphclient"
+)
 
 // ImportStart is the device import's first page.
 type ImportStart struct {
-	Error  string
-	Paste  string
-	Single SingleDevice
+	Error   string
+	Paste   string
+	Single  SingleDevice
+	MaxRows int // device rows one file may have
 }
 
 // SingleDevice is the one-device form.
 type SingleDevice struct{ Serial, Hash, GroupTag, User string }
 
-// ImportRow is one pre-flight row; Hash is truncated.
+// ImportRow is one row of the file: its pre-flight, and once submitted its outcome. Hash is
+// only the hash's ends.
 type ImportRow struct {
 	Line                         int
 	Serial, Hash, GroupTag, User string
 	Notes, Errors                []string
 	AlreadyImported              bool
+
+	Verdict, VerdictLabel, Detail string // the outcome, once submitted
+	ErrorLabel, RegistrationID    string
+	Reconciled                    bool
+	Batch                         int
 }
 
-// Verdict is the row's pre-flight result.
-func (r ImportRow) Verdict() string {
+// PreflightVerdict is the row's pre-flight result.
+func (r ImportRow) PreflightVerdict() string {
 	switch {
 	case len(r.Errors) > 0:
 		return "error"
@@ -33,50 +45,74 @@ func (r ImportRow) Verdict() string {
 	return "ok"
 }
 
-// ImportedDevice is one device of a submitted import.
+// ImportCounts tally a submitted import's rows by verdict.
+type ImportCounts struct {
+	Rows, Final                                           int
+	Queued, Sending, Unknown, Processing                  int
+	Imported, Partial, Errors, Refused, NotFound, LeftOut int
+	Reconciled                                            int
+}
+
+// UnknownBatch is a batch whose answer never arrived and whose devices are not all found yet.
+type UnknownBatch struct {
+	Batch, Devices, Lookups int
+	SentAt, NextLook        time.Time
+	Explanation             graphclient.Explanation
+	Support                 graphclient.SupportDetails
+	ActivityID              string
+}
+
+// RefusedBatch is a batch Graph refused before importing anything.
+type RefusedBatch struct {
+	Batch       int
+	Explanation graphclient.Explanation
+	Support     graphclient.SupportDetails
+	ActivityID  string
+}
+
+// ImportWait is a pause Graph asked for.
+type ImportWait struct {
+	Reason string
+	For    time.Duration
+	Until  time.Time
+}
+
+// ImportJob is an import's page: its pre-flight while a draft, its progress and outcome once
+// submitted.
+type ImportJob struct {
+	ID, State        string
+	Owner, OwnerName string // who uploaded the file (name and UPN), and how to call them
+	IsOwner          bool   // the signed-in person is the owner: only they may act on it
+	Created          time.Time
+	FileNotes        []string
+	FileErrors       []string
+	Rows             []ImportRow
+	Valid, Invalid   int
+	Checked          bool
+	Failure          *graphclient.Explanation
+	Counts           ImportCounts
+	Batches          int
+	BatchesSent      int
+	Unknown          []UnknownBatch
+	Refused          []RefusedBatch
+	Waiting          *ImportWait
+	Paused           bool   // the owner has no live session
+	Trouble          string // a passing problem the desk works around by itself
+	RefreshSeconds   int
+}
+
+// Finished reports whether every row has its final verdict.
+func (j ImportJob) Finished() bool { return j.State == "finished" }
+
+// ImportedDevice is one device identity of an upload.
 type ImportedDevice struct {
 	Serial, Status, RegistrationID, ErrorName string
 	ErrorCode, Batch                          int
 }
 
-// ImportJob is an import's page: its pre-flight while a draft, its progress once submitted.
-type ImportJob struct {
-	ID, State             string
-	FileNotes, FileErrors []string
-	Rows                  []ImportRow
-	Valid, Invalid        int
-	Checked               bool
-	Failure               *graphclient.Explanation
-	Devices               []ImportedDevice
-	Final, Batches        int
-	RefreshSeconds        int
-}
-
-// Done reports whether every device reached its final state.
-func (j ImportJob) Done() bool { return j.State == "done" }
-
-// DeviceError is what a per-device import error means and what to do.
-type DeviceError struct{ What, Next string }
-
-// DeviceErrorMeaning explains Intune's per-device import errors (graph-facts §2).
-func DeviceErrorMeaning(code int, name string) DeviceError {
-	switch {
-	case code == 801 || name == "InvalidZtdRequestBody":
-		return DeviceError{"The import request for this device was malformed.", "Check the row's values and import it again."}
-	case code == 802 || name == "InvalidZtdHardwareHash":
-		return DeviceError{"The hardware hash is invalid, or the manufacturer or serial number inside it is missing.", "Capture the hash again on the device (Get-WindowsAutopilotInfo) and re-import."}
-	case code == 803 || name == "MissingZtdSerialNumberAndProductKey":
-		return DeviceError{"The serial number and the product ID are both empty or invalid.", "Add the device's serial number and import it again."}
-	case code == 806 || name == "ZtdDeviceAlreadyAssigned":
-		return DeviceError{"The device is already registered in this tenant.", "Nothing to do; or delete the existing record and import again to change its group tag or user."}
-	case code == 808 || name == "ZtdDeviceAssignedToOtherTenant" || name == "ZtdDeviceAssignedToAnotherTenant":
-		return DeviceError{"The device is registered in another organisation's tenant.", "Ask the previous owner or the seller to deregister it, then import it again."}
-	case code == 640 || name == "StorageError":
-		return DeviceError{"A passing Intune service error.", "Import the device again later."}
-	case name == "ZtdDeviceDuplicated":
-		return DeviceError{"The same hardware hash appeared twice in one import; only one copy was processed.", "Nothing to do if the other copy completed."}
-	case code == 0 && name == "":
-		return DeviceError{}
+func errorLabel(d ImportedDevice) string {
+	if d.ErrorCode != 0 {
+		return fmt.Sprintf("%d %s", d.ErrorCode, d.ErrorName)
 	}
-	return DeviceError{"Intune reported an error for this device.", "Check the device in the Intune admin center (Devices › Windows › Enrollment › Devices)."}
+	return d.ErrorName
 }

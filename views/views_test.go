@@ -152,7 +152,11 @@ func TestGraphValuesAreEscapedOnEveryPage(t *testing.T) {
 			"detail":   UploadDetailPage(testPage, UploadDetail{Upload: &up, Exchange: ex, Devices: []ImportedDevice{{Serial: x, Status: x, ErrorName: x}}}),
 			"activity": ActivityListPage(testPage, ActivityList{Person: x, Entries: []ActivityEntry{{ID: "1", Summary: x, ActorName: x, ActorUPN: x, Outcome: x}}}),
 			"import":   ImportJobPage(testPage, ImportJob{ID: "j", State: "draft", FileNotes: []string{x}, Rows: []ImportRow{{Line: 2, Serial: x, Hash: x, GroupTag: x, User: x, Errors: []string{x}}}}),
-			"progress": ImportJobPage(testPage, ImportJob{ID: "j", State: "polling", Devices: []ImportedDevice{{Serial: x, Status: x, ErrorName: x, RegistrationID: x}}}),
+			"progress": ImportJobPage(testPage, ImportJob{ID: "j", State: "sending", Owner: x, OwnerName: x, Trouble: x, Paused: true,
+				Waiting: &ImportWait{Reason: x}, Rows: []ImportRow{{Line: 2, Serial: x, GroupTag: x, User: x, Verdict: x, VerdictLabel: x, Detail: x, ErrorLabel: x, RegistrationID: x}},
+				Unknown: []UnknownBatch{{Batch: 1, Explanation: fail.Explanation, Support: fail.Support, ActivityID: "a"}},
+				Refused: []RefusedBatch{{Batch: 2, Explanation: fail.Explanation, Support: fail.Support, ActivityID: "b"}}}),
+			"finished": ImportJobPage(testPage, ImportJob{ID: "j", State: "finished", Rows: []ImportRow{{Line: 2, Serial: x, Verdict: "error", VerdictLabel: x, Detail: x}}}),
 			"error":    ErrorPageView(testPage, ErrorPage{Status: 500, Title: x, Message: x, NextStep: x}),
 		}
 		for name, page := range pages {

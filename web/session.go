@@ -3,8 +3,10 @@ package web
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -234,43 +236,61 @@ func (s *Shell) token(c echo.Context, force bool) (oauth2.TokenSource, error) {
 		return nil, ErrSessionEnded
 	}
 	tok, _ := st.session.Values[valTokens].(SessionTokens)
-	now := s.now()
-	if !force && tok.AccessToken != "" && now.Add(renewBefore).Before(tok.Expiry) {
+	if !force && tok.AccessToken != "" && s.now().Add(renewBefore).Before(tok.Expiry) {
 		return oauth2.StaticTokenSource(tok.oauth2()), nil
 	}
-	lock := s.locks.of(st.session.ID)
+	next, err := s.renew(c.Request().Context(), requestSession{s: s, c: c, st: st}, tok, force)
+	if err != nil {
+		return nil, err
+	}
+	return oauth2.StaticTokenSource(next.oauth2()), nil
+}
+
+// heldTokens is one session's tokens as renewal reads, saves and ends them: the request's own
+// session, or a session used for work done on its person's behalf in the background.
+type heldTokens interface {
+	lockKey() string // the session's row key, the same on both paths
+	who() string
+	reload(ctx context.Context) (SessionTokens, bool, error) // false: the session has ended
+	save(ctx context.Context, t SessionTokens) error
+	end(ctx context.Context)
+}
+
+// renew is the one place tokens are renewed. Under the session's lock it reads the session
+// again (another renewal may have finished meanwhile), refreshes at the identity provider and
+// saves the new tokens; a refused refresh ends the session.
+func (s *Shell) renew(ctx context.Context, h heldTokens, seen SessionTokens, force bool) (SessionTokens, error) {
+	now := s.now()
+	lock := s.locks.of(h.lockKey())
 	lock.Lock()
 	defer lock.Unlock()
 
-	// Another request may have renewed while we waited: read the row again.
-	fresh, err := s.sessions.New(c.Request(), SessionCookieName)
+	latest, ok, err := h.reload(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("reload session: %w", errStateUnavailable(err))
+		return SessionTokens{}, fmt.Errorf("reload session: %w", errStateUnavailable(err))
 	}
-	if fresh.IsNew {
-		return nil, ErrSessionEnded
+	if !ok {
+		return SessionTokens{}, ErrSessionEnded
 	}
-	latest, _ := fresh.Values[valTokens].(SessionTokens)
-	if latest.AccessToken != tok.AccessToken && now.Add(renewBefore).Before(latest.Expiry) {
-		st.session.Values[valTokens] = latest
-		return oauth2.StaticTokenSource(latest.oauth2()), nil
+	if latest.AccessToken != seen.AccessToken && now.Add(renewBefore).Before(latest.Expiry) {
+		return latest, nil
 	}
 	if latest.RefreshToken == "" {
-		_ = s.EndSession(c)
-		return nil, ErrSessionEnded
+		h.end(ctx)
+		return SessionTokens{}, ErrSessionEnded
 	}
-	renewed, err := s.refresher.Refresh(c.Request().Context(), latest.RefreshToken)
+	renewed, err := s.refresher.Refresh(ctx, latest.RefreshToken)
 	if err != nil {
 		if s.refresher.IsRefreshRejected(err) {
-			s.log.Info("token renewal refused; session ended", "user", st.user.Key())
-			_ = s.EndSession(c)
-			return nil, ErrSessionEnded
+			s.log.Info("token renewal refused; session ended", "user", h.who())
+			h.end(ctx)
+			return SessionTokens{}, ErrSessionEnded
 		}
-		s.log.Warn("token renewal failed", "user", st.user.Key(), "error", err.Error())
+		s.log.Warn("token renewal failed", "user", h.who(), "error", err.Error())
 		if !force && now.Before(latest.Expiry) {
-			return oauth2.StaticTokenSource(latest.oauth2()), nil
+			return latest, nil
 		}
-		return nil, ErrTokenUnavailable
+		return SessionTokens{}, ErrTokenUnavailable
 	}
 	next := SessionTokens{
 		AccessToken:  renewed.AccessToken,
@@ -285,11 +305,44 @@ func (s *Shell) token(c echo.Context, force bool) (oauth2.TokenSource, error) {
 	if id, ok := renewed.Extra("id_token").(string); ok && id != "" {
 		next.IDToken = id
 	}
-	st.session.Values[valTokens] = next
-	if err := st.session.Save(c.Request(), c.Response()); err != nil {
-		return nil, fmt.Errorf("save renewed tokens: %w", errStateUnavailable(err))
+	if err := h.save(ctx, next); err != nil {
+		return SessionTokens{}, fmt.Errorf("save renewed tokens: %w", errStateUnavailable(err))
 	}
-	return oauth2.StaticTokenSource(next.oauth2()), nil
+	return next, nil
+}
+
+// requestSession is the signed-in request's own session.
+type requestSession struct {
+	s  *Shell
+	c  echo.Context
+	st *requestState
+}
+
+func (r requestSession) lockKey() string { return sessionRowKey(r.st.session.ID) }
+func (r requestSession) who() string     { return r.st.user.Key() }
+
+func (r requestSession) reload(context.Context) (SessionTokens, bool, error) {
+	fresh, err := r.s.sessions.New(r.c.Request(), SessionCookieName)
+	if err != nil || fresh.IsNew {
+		return SessionTokens{}, false, err
+	}
+	latest, _ := fresh.Values[valTokens].(SessionTokens)
+	r.st.session.Values[valTokens] = latest
+	return latest, true, nil
+}
+
+func (r requestSession) save(_ context.Context, t SessionTokens) error {
+	r.st.session.Values[valTokens] = t
+	return r.st.session.Save(r.c.Request(), r.c.Response())
+}
+
+func (r requestSession) end(context.Context) { _ = r.s.EndSession(r.c) }
+
+// sessionRowKey is the key the session store files a session under (a hash of its id): both
+// renewal paths lock on it, so a session is renewed once however many ask at the same time.
+func sessionRowKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
 }
 
 // RandomID is an unguessable identifier (256 bits, URL-safe).

@@ -321,6 +321,23 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !e.authorize(a, r, p, faults, rest) {
 		return
 	}
+	if faults.LoseWriteAnswers && r.Method != http.MethodGet {
+		lost := answer{w: discard{h: http.Header{}}, requestID: a.requestID, clientID: a.clientID, now: a.now}
+		e.route(lost, r, p, version, segs, body)
+		a.fail(http.StatusGatewayTimeout, "GatewayTimeout", "Injected failure: the request was carried out, but its answer was lost.")
+		return
+	}
+	e.route(a, r, p, version, segs, body)
+}
+
+// discard is a response nobody reads: the answer a lost-answer fault throws away.
+type discard struct{ h http.Header }
+
+func (d discard) Header() http.Header         { return d.h }
+func (d discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d discard) WriteHeader(int)             {}
+
+func (e *Emulator) route(a answer, r *http.Request, p Principal, version string, segs []string, body []byte) {
 	switch segs[1] {
 	case uploadsSegment:
 		e.uploads(a, r, p, version, segs[2:], body)

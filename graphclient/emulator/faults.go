@@ -24,6 +24,9 @@ type Faults struct {
 	ThrottleWindow         time.Duration // default 20 s
 	UploadsSegmentMissing  bool          // the uploads collection answers like today's service
 	Forbid403Nested        bool          // every write gets Intune's nested 403, as without an Intune role
+	// LoseWriteAnswers: a write is carried out, then answered 504 as if its answer was lost on
+	// the way back, which a client cannot tell from one that never ran.
+	LoseWriteAnswers bool
 	Rand                   func() float64
 	Sleep                  func(time.Duration)
 }
@@ -194,6 +197,7 @@ func (f *Faults) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&f.Omit429RetryAfter, "omit-retry-after-rate", f.Omit429RetryAfter, "share of 429 answers sent without Retry-After, 0 to 1")
 	fs.BoolVar(&f.UploadsSegmentMissing, "segment-missing", f.UploadsSegmentMissing, "answer the uploads collection like today's service (400 segment not found)")
 	fs.BoolVar(&f.Forbid403Nested, "forbid-writes", f.Forbid403Nested, "answer every write with Intune's nested 403")
+	fs.BoolVar(&f.LoseWriteAnswers, "lose-write-answers", f.LoseWriteAnswers, "carry out every write, then answer 504 as if the answer was lost")
 }
 
 // FaultsFromEnv reads AUTOPILOTDESK_EMULATOR_* variables.
@@ -258,6 +262,13 @@ func FaultsFromEnv(getenv func(string) string) (Faults, error) {
 			problems = append(problems, "AUTOPILOTDESK_EMULATOR_FORBID_WRITES: not true or false")
 		}
 		f.Forbid403Nested = b
+	}
+	if v := getenv("AUTOPILOTDESK_EMULATOR_LOSE_WRITE_ANSWERS"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			problems = append(problems, "AUTOPILOTDESK_EMULATOR_LOSE_WRITE_ANSWERS: not true or false")
+		}
+		f.LoseWriteAnswers = b
 	}
 	if v := getenv("AUTOPILOTDESK_EMULATOR_SEGMENT_MISSING"); v != "" {
 		b, err := strconv.ParseBool(v)

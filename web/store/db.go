@@ -76,6 +76,9 @@ type DB struct {
 
 	stopCheckpoints chan struct{} // SQLite: closed by Close
 	background      sync.WaitGroup
+	// truncatePending: content was overwritten (hashes) and the write-ahead log may still hold
+	// its old pages; the checkpoint loop empties the log until it succeeds.
+	truncatePending atomic.Bool
 }
 
 // defaultCheckpointEvery is how often SQLite's write-ahead log is copied into the database file.
@@ -92,7 +95,11 @@ func (db *DB) checkpoints(every time.Duration) {
 		case <-db.stopCheckpoints:
 			return
 		case <-t.C:
-			db.checkpoint()
+			if db.truncatePending.Load() {
+				db.truncateLog()
+			} else {
+				db.checkpoint()
+			}
 		}
 	}
 }
@@ -164,12 +171,14 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 			db.sessionCache = newSessionCache(size)
 		}
 		// busy_timeout comes first so that the switch to WAL also waits for other processes.
+		// secure_delete: deleted content (hardware hashes, once a job is final) is overwritten
+		// with zeros, not only unlinked.
 		// wal_autocheckpoint(0): no commit copies the log into the database file on a request's
 		// time (with an fsync); checkpoints runs that in the background instead.
 		// _txlock=immediate: a transaction takes the write lock at BEGIN, so concurrent
 		// writers queue on busy_timeout instead of failing when they upgrade a read lock.
 		dsn := "file:" + filepath.Join(dir, "autopilotdesk.db") +
-			"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" +
+			"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=secure_delete(1)" +
 			"&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(16777216)&_txlock=immediate"
 		if db.sql, err = sql.Open("sqlite", dsn); err != nil {
 			lock.Close()
@@ -203,6 +212,7 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		if every <= 0 {
 			every = defaultCheckpointEvery
 		}
+		db.truncatePending.Store(true) // a crash may have left overwritten content in the log
 		db.background.Go(func() { db.checkpoints(every) })
 	}
 	return db, nil
@@ -316,6 +326,29 @@ func (db *DB) checkpoint() {
 	defer release()
 	db.sql.ExecContext(context.WithoutCancel(ctx), `PRAGMA wal_checkpoint(PASSIVE)`)
 }
+
+// truncateLog copies the write-ahead log into the database file and empties it, so content just
+// overwritten (with secure_delete) leaves the log file as well as the database file. A reader on
+// an older snapshot can keep it from finishing; the checkpoint loop then tries again every tick.
+func (db *DB) truncateLog() {
+	if db.driver != driverSQLite {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), db.stmtTimeout)
+	defer cancel()
+	done := false
+	if release, err := db.acquire(ctx, db.writer); err == nil {
+		var busy, logPages, copied int
+		err := db.writer.QueryRowContext(context.WithoutCancel(ctx), `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logPages, &copied)
+		release()
+		done = err == nil && busy == 0
+	}
+	db.truncatePending.Store(!done)
+}
+
+// LogTruncatePending reports whether overwritten content may still be in SQLite's write-ahead
+// log, waiting for the log to be emptied.
+func (db *DB) LogTruncatePending() bool { return db.truncatePending.Load() }
 
 // acquire waits, within ctx, for a connection slot of pool and returns its release. On
 // PostgreSQL there are no slots: the pool's own wait honours ctx.

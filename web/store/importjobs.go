@@ -5,25 +5,158 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
-// ImportJob is a device import from CSV. Progress is re-read from Graph, so a job keeps only
-// what identifies its devices.
+// ErrConflict means a guarded change no longer applies: the job, its owner, its state, its
+// batch or its lease is not what the change required. Nothing was changed.
+var ErrConflict = errors.New("store: the change no longer applies")
+
+// ImportJob is a device import from CSV. Its rows and batches are kept beside it (ImportRow,
+// ImportBatch), so a job page or report is read from the database on any replica.
 type ImportJob struct {
 	ID                           string // GUID, assigned when empty
-	TenantID, ObjectID, ActorUPN string
+	TenantID, ObjectID, ActorUPN string // the owner: the person who uploaded the file
+	ActorName                    string
 	CreatedAt, UpdatedAt         time.Time
-	State                        string // submitting, polling, done, failed
+	State                        string // draft, sending, finished
 	Batches                      int
-	Payload                      []byte // opaque JSON owned by the caller, who clears the hashes when done
-	NextPollAt                   time.Time
+	Payload                      []byte    // opaque JSON owned by the caller; never a hash
+	NextPollAt                   time.Time // when a worker should next look at the job
+	LeaseOwner                   string    // the worker advancing it, until LeaseUntil
+	LeaseUntil                   time.Time
 }
 
-const importJobColumns = `id, tenant_id, object_id, actor_upn, created_at, updated_at, state, batches, payload, next_poll_at`
+// ImportRow is one device row of a job's file: what the pre-flight found, and once submitted
+// what became of it. Hash is the decoded hardware hash; it is overwritten when the job ends.
+type ImportRow struct {
+	Line                               int
+	Serial, ProductKey, GroupTag, User string
+	Hash                               []byte // only when asked for, and nil once the job is final
+	HashLen                            int    // the hash's length in bytes, always read
+	HashShown                          string // the hash's ends, for display
+	Notes, Errors                      []string
+	AlreadyImported                    bool
+	Outcome                            // what became of it once submitted
+}
 
-// CreateImportJob stores a new job, assigning its ID and CreatedAt when empty.
-func (db *DB) CreateImportJob(ctx context.Context, j *ImportJob) error {
+// Outcome is what became of a submitted row.
+type Outcome struct {
+	Batch                            int
+	Verdict, Reason                  string
+	DeviceID, Status, RegistrationID string
+	ErrorCode                        int
+	ErrorName                        string
+	Reconciled                       bool
+}
+
+// RowOutcome is the new outcome of one row.
+type RowOutcome struct {
+	Line int
+	Outcome
+}
+
+// ImportBatch is one import call of a job: queued, recorded as in flight before it is sent, then
+// answered, unknown (the answer never arrived), reconciled or refused.
+type ImportBatch struct {
+	Batch      int
+	State      string
+	Attempts   int
+	NotBefore  time.Time // not sent, or not looked up again, before this
+	SentAt     time.Time
+	ActivityID string
+	Detail     []byte // opaque JSON owned by the caller
+	Lookups    int
+}
+
+const importJobColumns = `id, tenant_id, object_id, actor_upn, actor_name, created_at, updated_at, state, batches, payload, next_poll_at, lease_owner, lease_until`
+
+// tx runs fn in one transaction on the writer: all of it happens, or none.
+func (db *DB) tx(ctx context.Context, timeout time.Duration, fn func(t *txn) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	release, err := db.acquire(ctx, db.writer)
+	if err != nil {
+		return classify(err)
+	}
+	defer release()
+	if db.closed.Load() {
+		return errClosed
+	}
+	sqlTx, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return classify(err)
+	}
+	if err := fn(&txn{tx: sqlTx, db: db, ctx: ctx}); err != nil {
+		sqlTx.Rollback()
+		return classify(err)
+	}
+	return classify(sqlTx.Commit())
+}
+
+type txn struct {
+	tx  *sql.Tx
+	db  *DB
+	ctx context.Context
+}
+
+func (t *txn) exec(query string, args ...any) (int, error) {
+	res, err := t.tx.ExecContext(t.ctx, t.db.rebind(query), args...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// txTimeout bounds a transaction that writes a whole file's rows.
+func (db *DB) txTimeout() time.Duration { return 6 * db.stmtTimeout }
+
+const rowInsertColumns = `job_id, line, serial, product_key, group_tag, assigned_user, hash, hash_shown, notes, errors, already_imported`
+
+// insertRows writes rows in statements of rowsPerInsert rows.
+func (t *txn) insertRows(jobID string, rows []ImportRow) error {
+	const rowsPerInsert = 100
+	for start := 0; start < len(rows); start += rowsPerInsert {
+		chunk := rows[start:min(start+rowsPerInsert, len(rows))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO import_rows (` + rowInsertColumns + `) VALUES `)
+		args := make([]any, 0, len(chunk)*11)
+		for i, r := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, jobID, r.Line, r.Serial, r.ProductKey, r.GroupTag, r.User, r.Hash, r.HashShown,
+				joinLines(r.Notes), joinLines(r.Errors), boolInt(r.AlreadyImported))
+		}
+		if _, err := t.exec(q.String(), args...); err != nil {
+			return fmt.Errorf("store: write import rows: %w", err)
+		}
+	}
+	return nil
+}
+
+// Notes and errors are plain sentences without line breaks: one per line.
+func joinLines(s []string) string { return strings.Join(s, "\n") }
+
+func splitLines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// CreateImportJob stores a new job and its rows at once, assigning its ID and CreatedAt when empty.
+func (db *DB) CreateImportJob(ctx context.Context, j *ImportJob, rows []ImportRow) error {
 	if j.TenantID == "" || j.State == "" {
 		return errors.New("store: create import job: empty tenant or state")
 	}
@@ -35,35 +168,221 @@ func (db *DB) CreateImportJob(ctx context.Context, j *ImportJob) error {
 	}
 	j.CreatedAt = fromMS(ms(j.CreatedAt))
 	j.UpdatedAt = j.CreatedAt
-	_, err := db.exec(ctx, `INSERT INTO import_jobs (`+importJobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		j.ID, j.TenantID, j.ObjectID, j.ActorUPN, ms(j.CreatedAt), ms(j.UpdatedAt), j.State, j.Batches, j.Payload, nullableMS(j.NextPollAt))
+	err := db.tx(ctx, db.txTimeout(), func(t *txn) error {
+		if _, err := t.exec(`INSERT INTO import_jobs (`+importJobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			j.ID, j.TenantID, j.ObjectID, j.ActorUPN, j.ActorName, ms(j.CreatedAt), ms(j.UpdatedAt), j.State, j.Batches, j.Payload,
+			nullableMS(j.NextPollAt), j.LeaseOwner, ms(j.LeaseUntil)); err != nil {
+			return err
+		}
+		return t.insertRows(j.ID, rows)
+	})
 	if err != nil {
 		return fmt.Errorf("store: create import job: %w", err)
 	}
 	return nil
 }
 
-// UpdateImportJob writes a job's state, batches, payload and next poll time, and sets UpdatedAt.
-func (db *DB) UpdateImportJob(ctx context.Context, j *ImportJob) error {
-	now := fromMS(ms(db.now()))
-	n, err := db.execCount(ctx, `UPDATE import_jobs SET updated_at = ?, state = ?, batches = ?, payload = ?, next_poll_at = ? WHERE tenant_id = ? AND id = ?`,
-		ms(now), j.State, j.Batches, j.Payload, nullableMS(j.NextPollAt), j.TenantID, j.ID)
+// ReplaceDraftRows replaces every row of a draft, and its payload, for its owner only; anyone
+// else, or a job no longer a draft, gets ErrConflict.
+func (db *DB) ReplaceDraftRows(ctx context.Context, tenantID, id, ownerID string, payload []byte, rows []ImportRow) error {
+	return db.tx(ctx, db.txTimeout(), func(t *txn) error {
+		n, err := t.exec(`UPDATE import_jobs SET payload = ?, updated_at = ? WHERE tenant_id = ? AND id = ? AND object_id = ? AND state = 'draft'`,
+			payload, ms(db.now()), tenantID, id, ownerID)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrConflict
+		}
+		if _, err := t.exec(`DELETE FROM import_rows WHERE job_id = ?`, id); err != nil {
+			return err
+		}
+		return t.insertRows(id, rows)
+	})
+}
+
+// MarkAlreadyImported records which rows of a draft are already in the tenant, for its owner only.
+func (db *DB) MarkAlreadyImported(ctx context.Context, tenantID, id, ownerID string, payload []byte, found map[int]bool) error {
+	return db.tx(ctx, db.txTimeout(), func(t *txn) error {
+		n, err := t.exec(`UPDATE import_jobs SET payload = ?, updated_at = ? WHERE tenant_id = ? AND id = ? AND object_id = ? AND state = 'draft'`,
+			payload, ms(db.now()), tenantID, id, ownerID)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrConflict
+		}
+		for line, yes := range found {
+			if _, err := t.exec(`UPDATE import_rows SET already_imported = ? WHERE job_id = ? AND line = ?`, boolInt(yes), id, line); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ImportChange is one all-or-nothing change to an import job, its batches and its rows. Every
+// guard that is set must hold, or nothing changes and ChangeImport returns ErrConflict.
+type ImportChange struct {
+	JobID string
+
+	// Guards.
+	TenantID, OwnerID string   // the job's tenant and owner
+	FromState         string   // the job's state
+	LeaseOwner        string   // the worker that must hold the job's lease
+	BatchFrom         []string // with Batch: the states it may be in
+
+	// Changes.
+	State      string        // the job's new state
+	Payload    []byte        // the job's new payload
+	Batches    int           // the job's new number of batches
+	NewRows    []ImportRow   // rows to add, outcomes included
+	NewBatches []ImportBatch // batches to add
+	Batch      *ImportBatch  // a batch's new state, detail, times and counts
+	Rows       []RowOutcome  // rows' new outcomes
+	WipeHashes bool          // overwrite every hash of the job (its rows are final)
+	Activity   *Activity     // recorded with the change
+}
+
+// ChangeImport applies ch in one transaction.
+func (db *DB) ChangeImport(ctx context.Context, ch ImportChange) error {
+	if ch.JobID == "" {
+		return errors.New("store: change import: no job")
+	}
+	var activity []any
+	if ch.Activity != nil {
+		var err error
+		if activity, err = db.activityRow(ch.Activity); err != nil {
+			return err
+		}
+		if ch.Batch != nil && ch.Batch.ActivityID == "" {
+			ch.Batch.ActivityID = ch.Activity.ID
+		}
+	}
+	err := db.tx(ctx, db.txTimeout(), func(t *txn) error {
+		set := []string{"updated_at = ?"}
+		args := []any{ms(db.now())}
+		if ch.State != "" {
+			set, args = append(set, "state = ?"), append(args, ch.State)
+		}
+		if ch.Payload != nil {
+			set, args = append(set, "payload = ?"), append(args, ch.Payload)
+		}
+		if ch.Batches > 0 {
+			set, args = append(set, "batches = ?"), append(args, ch.Batches)
+		}
+		where := []string{"id = ?"}
+		args = append(args, ch.JobID)
+		for _, g := range []struct{ column, value string }{
+			{"tenant_id", ch.TenantID}, {"object_id", ch.OwnerID}, {"state", ch.FromState}, {"lease_owner", ch.LeaseOwner},
+		} {
+			if g.value != "" {
+				where, args = append(where, g.column+" = ?"), append(args, g.value)
+			}
+		}
+		n, err := t.exec(`UPDATE import_jobs SET `+strings.Join(set, ", ")+` WHERE `+strings.Join(where, " AND "), args...)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrConflict
+		}
+		if b := ch.Batch; b != nil {
+			q := `UPDATE import_batches SET state = ?, attempts = ?, not_before = ?, sent_at = ?, activity_id = ?, detail = ?, lookups = ? WHERE job_id = ? AND batch = ?`
+			args := []any{b.State, b.Attempts, ms(b.NotBefore), ms(b.SentAt), b.ActivityID, b.Detail, b.Lookups, ch.JobID, b.Batch}
+			if len(ch.BatchFrom) > 0 {
+				q += ` AND state IN (?` + strings.Repeat(", ?", len(ch.BatchFrom)-1) + `)`
+				for _, s := range ch.BatchFrom {
+					args = append(args, s)
+				}
+			}
+			n, err := t.exec(q, args...)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return ErrConflict
+			}
+		}
+		if err := t.insertRows(ch.JobID, ch.NewRows); err != nil {
+			return err
+		}
+		for _, r := range ch.NewRows {
+			if r.Outcome != (Outcome{}) {
+				if err := t.writeOutcomes(ch.JobID, []RowOutcome{{Line: r.Line, Outcome: r.Outcome}}); err != nil {
+					return err
+				}
+			}
+		}
+		for _, b := range ch.NewBatches {
+			if _, err := t.exec(`INSERT INTO import_batches (job_id, batch, state, attempts, not_before, sent_at, activity_id, detail, lookups) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				ch.JobID, b.Batch, b.State, b.Attempts, ms(b.NotBefore), ms(b.SentAt), b.ActivityID, b.Detail, b.Lookups); err != nil {
+				return err
+			}
+		}
+		if err := t.writeOutcomes(ch.JobID, ch.Rows); err != nil {
+			return err
+		}
+		if ch.WipeHashes {
+			if _, err := t.exec(`UPDATE import_rows SET hash = NULL WHERE job_id = ? AND hash IS NOT NULL`, ch.JobID); err != nil {
+				return err
+			}
+		}
+		if activity != nil {
+			if _, err := t.exec(insertActivity, activity...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("store: update import job: %w", err)
+		if errors.Is(err, ErrConflict) {
+			return ErrConflict
+		}
+		return fmt.Errorf("store: change import job: %w", err)
 	}
-	if n == 0 {
-		return ErrNotFound
+	if ch.WipeHashes {
+		db.truncateLog()
 	}
-	j.UpdatedAt = now
+	return nil
+}
+
+// writeOutcomes writes rows' outcomes; rows with the same outcome (a whole batch queued at
+// submit, say) share one statement.
+func (t *txn) writeOutcomes(jobID string, rows []RowOutcome) error {
+	groups := map[Outcome][]any{}
+	var order []Outcome
+	for _, r := range rows {
+		if _, seen := groups[r.Outcome]; !seen {
+			order = append(order, r.Outcome)
+		}
+		groups[r.Outcome] = append(groups[r.Outcome], r.Line)
+	}
+	const linesPerStatement = 500
+	for _, o := range order {
+		lines := groups[o]
+		for start := 0; start < len(lines); start += linesPerStatement {
+			chunk := lines[start:min(start+linesPerStatement, len(lines))]
+			args := append([]any{o.Batch, o.Verdict, o.Reason, o.DeviceID, o.Status, o.RegistrationID, o.ErrorCode, o.ErrorName, boolInt(o.Reconciled), jobID}, chunk...)
+			if _, err := t.exec(`UPDATE import_rows SET batch = ?, verdict = ?, reason = ?, device_id = ?, status = ?, registration_id = ?,
+				error_code = ?, error_name = ?, reconciled = ? WHERE job_id = ? AND line IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...); err != nil {
+				return fmt.Errorf("store: write import outcomes: %w", err)
+			}
+		}
+	}
 	return nil
 }
 
 func scanImportJob(scan func(...any) error) (ImportJob, error) {
 	var j ImportJob
-	var created, updated int64
+	var created, updated, leaseUntil int64
 	var nextPoll sql.NullInt64
-	err := scan(&j.ID, &j.TenantID, &j.ObjectID, &j.ActorUPN, &created, &updated, &j.State, &j.Batches, &j.Payload, &nextPoll)
+	err := scan(&j.ID, &j.TenantID, &j.ObjectID, &j.ActorUPN, &j.ActorName, &created, &updated, &j.State, &j.Batches, &j.Payload, &nextPoll,
+		&j.LeaseOwner, &leaseUntil)
 	j.CreatedAt, j.UpdatedAt, j.NextPollAt = fromMS(created), fromMS(updated), fromNullableMS(nextPoll)
+	if leaseUntil != 0 {
+		j.LeaseUntil = fromMS(leaseUntil)
+	}
 	return j, err
 }
 
@@ -98,4 +417,162 @@ func (db *DB) importJobs(ctx context.Context, where string, args ...any) ([]Impo
 		return nil, fmt.Errorf("store: read import jobs: %w", err)
 	}
 	return jobs, nil
+}
+
+// RowFilter selects the rows ImportRows reads.
+type RowFilter struct {
+	Batch  int  // only this batch's rows; 0: all
+	Hashes bool // read the hashes too (the worker, to send a batch)
+}
+
+// ImportRows reads a job's rows in file order.
+func (db *DB) ImportRows(ctx context.Context, jobID string, f RowFilter) ([]ImportRow, error) {
+	hash := "NULL"
+	if f.Hashes {
+		hash = "hash"
+	}
+	q := `SELECT line, serial, product_key, group_tag, assigned_user, ` + hash + `, COALESCE(LENGTH(hash), 0), hash_shown, notes, errors, already_imported,
+		batch, verdict, reason, device_id, status, registration_id, error_code, error_name, reconciled FROM import_rows WHERE job_id = ?`
+	args := []any{jobID}
+	if f.Batch > 0 {
+		q += ` AND batch = ?`
+		args = append(args, f.Batch)
+	}
+	var rows []ImportRow
+	err := db.queryAll(ctx, q+` ORDER BY line`, args, func(scan func(...any) error) error {
+		var r ImportRow
+		var notes, errs string
+		var already, reconciled int
+		err := scan(&r.Line, &r.Serial, &r.ProductKey, &r.GroupTag, &r.User, &r.Hash, &r.HashLen, &r.HashShown, &notes, &errs, &already,
+			&r.Batch, &r.Verdict, &r.Reason, &r.DeviceID, &r.Status, &r.RegistrationID, &r.ErrorCode, &r.ErrorName, &reconciled)
+		r.Notes, r.Errors, r.AlreadyImported, r.Reconciled = splitLines(notes), splitLines(errs), already != 0, reconciled != 0
+		rows = append(rows, r)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: read import rows: %w", err)
+	}
+	return rows, nil
+}
+
+// ImportBatches reads a job's batches in order.
+func (db *DB) ImportBatches(ctx context.Context, jobID string) ([]ImportBatch, error) {
+	var batches []ImportBatch
+	err := db.queryAll(ctx, `SELECT batch, state, attempts, not_before, sent_at, activity_id, detail, lookups FROM import_batches WHERE job_id = ? ORDER BY batch`,
+		[]any{jobID}, func(scan func(...any) error) error {
+			var b ImportBatch
+			var notBefore, sentAt int64
+			err := scan(&b.Batch, &b.State, &b.Attempts, &notBefore, &sentAt, &b.ActivityID, &b.Detail, &b.Lookups)
+			if notBefore != 0 {
+				b.NotBefore = fromMS(notBefore)
+			}
+			if sentAt != 0 {
+				b.SentAt = fromMS(sentAt)
+			}
+			batches = append(batches, b)
+			return err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("store: read import batches: %w", err)
+	}
+	return batches, nil
+}
+
+// ClaimImportJob leases the most overdue job in state for a worker: one whose next look is due
+// and whose lease is free or has run out. On PostgreSQL replicas skip each other's locked rows
+// (FOR UPDATE SKIP LOCKED); on SQLite the single writer does the same. It returns nil when no
+// job is due.
+func (db *DB) ClaimImportJob(ctx context.Context, state, worker string, lease time.Duration) (*ImportJob, error) {
+	now := db.now()
+	lock := ""
+	if db.driver == driverPostgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	var jobs []ImportJob
+	err := db.queryAll(ctx, `UPDATE import_jobs SET lease_owner = ?, lease_until = ? WHERE id = (SELECT id FROM import_jobs
+		WHERE state = ? AND lease_until < ? AND (next_poll_at IS NULL OR next_poll_at <= ?) ORDER BY next_poll_at LIMIT 1`+lock+`)
+		RETURNING `+importJobColumns, []any{worker, ms(now.Add(lease)), state, ms(now), ms(now)}, func(scan func(...any) error) error {
+		j, err := scanImportJob(scan)
+		jobs = append(jobs, j)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: claim import job: %w", err)
+	}
+	if len(jobs) == 0 {
+		return nil, nil
+	}
+	return &jobs[0], nil
+}
+
+// RenewImportLease extends a worker's lease; ErrConflict means another worker has taken the job.
+func (db *DB) RenewImportLease(ctx context.Context, id, worker string, lease time.Duration) error {
+	n, err := db.execCount(ctx, `UPDATE import_jobs SET lease_until = ? WHERE id = ? AND lease_owner = ?`, ms(db.now().Add(lease)), id, worker)
+	if err != nil {
+		return fmt.Errorf("store: renew import lease: %w", err)
+	}
+	if n == 0 {
+		return ErrConflict
+	}
+	return nil
+}
+
+// ReleaseImportJob gives up a worker's lease, saying when the job should next be looked at.
+func (db *DB) ReleaseImportJob(ctx context.Context, id, worker string, payload []byte, next time.Time) error {
+	n, err := db.execCount(ctx, `UPDATE import_jobs SET lease_owner = '', lease_until = 0, payload = ?, next_poll_at = ?, updated_at = ? WHERE id = ? AND lease_owner = ?`,
+		payload, nullableMS(next), ms(db.now()), id, worker)
+	if err != nil {
+		return fmt.Errorf("store: release import job: %w", err)
+	}
+	if n == 0 {
+		return ErrConflict
+	}
+	return nil
+}
+
+// WakeImportJob asks for a job of a tenant to be looked at now; with recheck, the batches whose
+// answer never arrived are looked up again at once.
+func (db *DB) WakeImportJob(ctx context.Context, tenantID, id string, recheck bool) error {
+	return db.tx(ctx, db.stmtTimeout, func(t *txn) error {
+		n, err := t.exec(`UPDATE import_jobs SET next_poll_at = ? WHERE tenant_id = ? AND id = ? AND state = 'sending'`, ms(db.now()), tenantID, id)
+		if err != nil || n == 0 || !recheck {
+			return err
+		}
+		_, err = t.exec(`UPDATE import_batches SET not_before = 0 WHERE job_id = ? AND state = 'unknown'`, id)
+		return err
+	})
+}
+
+// PurgeImportDrafts deletes drafts last changed before a time, with their rows: a file that was
+// checked but never imported does not keep its hashes for ever.
+func (db *DB) PurgeImportDrafts(ctx context.Context, before time.Time) (int, error) {
+	var ids []string
+	err := db.queryAll(ctx, `SELECT id FROM import_jobs WHERE state = 'draft' AND updated_at < ?`, []any{ms(before)}, func(scan func(...any) error) error {
+		var id string
+		err := scan(&id)
+		ids = append(ids, id)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: purge import drafts: %w", err)
+	}
+	purged := 0
+	for _, id := range ids {
+		err := db.tx(ctx, db.txTimeout(), func(t *txn) error {
+			n, err := t.exec(`DELETE FROM import_jobs WHERE id = ? AND state = 'draft' AND updated_at < ?`, id, ms(before))
+			if err != nil || n == 0 {
+				return err
+			}
+			purged++
+			_, err = t.exec(`DELETE FROM import_rows WHERE job_id = ?`, id)
+			return err
+		})
+		if err != nil {
+			return purged, fmt.Errorf("store: purge import drafts: %w", err)
+		}
+	}
+	if purged > 0 {
+		db.truncateLog()
+	}
+	return purged, nil
 }

@@ -95,6 +95,33 @@ var migrations = [][]string{
 		`INSERT INTO form_key_claims (key_hash, session_hash, expires_at) SELECT key_hash, session_hash, expires_at FROM form_keys`,
 		`DROP TABLE form_keys`,
 	},
+	// Device imports advance in a background worker under a lease, keep each row of the file once
+	// (the hash as bytes, overwritten when the job is final) and record each batch before it is
+	// sent. Jobs of the earlier format keep their payload; the desk converts each on first read.
+	4: {
+		`ALTER TABLE import_jobs ADD COLUMN actor_name TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE import_jobs ADD COLUMN lease_owner TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE import_jobs ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0`,
+		`UPDATE import_jobs SET state = 'sending' WHERE state = 'polling'`,
+		`UPDATE import_jobs SET state = 'finished' WHERE state = 'done'`,
+		`CREATE INDEX import_jobs_due ON import_jobs (state, next_poll_at)`,
+		`CREATE TABLE import_rows (
+			job_id TEXT NOT NULL, line INTEGER NOT NULL,
+			serial TEXT NOT NULL, product_key TEXT NOT NULL, group_tag TEXT NOT NULL, assigned_user TEXT NOT NULL,
+			hash {{blob}}, hash_shown TEXT NOT NULL,
+			notes TEXT NOT NULL, errors TEXT NOT NULL, already_imported INTEGER NOT NULL,
+			batch INTEGER NOT NULL DEFAULT 0, verdict TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '',
+			device_id TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT '', registration_id TEXT NOT NULL DEFAULT '',
+			error_code INTEGER NOT NULL DEFAULT 0, error_name TEXT NOT NULL DEFAULT '', reconciled INTEGER NOT NULL DEFAULT 0,
+			PRIMARY KEY (job_id, line)
+		)`,
+		`CREATE TABLE import_batches (
+			job_id TEXT NOT NULL, batch INTEGER NOT NULL,
+			state TEXT NOT NULL, attempts INTEGER NOT NULL, not_before BIGINT NOT NULL, sent_at BIGINT NOT NULL,
+			activity_id TEXT NOT NULL, detail {{blob}}, lookups INTEGER NOT NULL,
+			PRIMARY KEY (job_id, batch)
+		)`,
+	},
 }
 
 // migrationLockKey names the PostgreSQL advisory lock that serialises replicas starting at once.

@@ -1,0 +1,297 @@
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"autopilotdesk/graphclient"
+	"autopilotdesk/web/store"
+)
+
+// reconcile looks up, in each lookup in turn, the devices of a batch whose answer never arrived.
+// A device found gets the id and state Graph holds; one still missing after the last look is
+// reported "outcome unknown — check" with what to do. Nothing is ever sent again.
+func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
+	rows, err := r.w.o.Store.ImportRows(ctx, r.job.ID, store.RowFilter{Batch: b.Batch, Hashes: true})
+	if err != nil {
+		return err
+	}
+	var outs []store.RowOutcome
+	open, found := 0, 0
+	var stopped error
+	for _, row := range rows {
+		if row.Verdict != VerdictUnknown && row.Verdict != VerdictSending {
+			continue
+		}
+		open++
+		if stopped != nil {
+			continue
+		}
+		f, ok, err := r.lookUp(ctx, row)
+		if err != nil {
+			stopped = err
+			continue
+		}
+		if ok {
+			found++
+			o := store.Outcome{Batch: b.Batch, Verdict: verdictOf(f.State), DeviceID: f.DeviceID, Status: f.State.Status(), Reconciled: true,
+				RegistrationID: f.State.DeviceRegistrationID, ErrorCode: f.State.DeviceErrorCode, ErrorName: f.State.DeviceErrorName}
+			if f.DeviceID == "" && o.Verdict == VerdictSent {
+				o.Verdict = VerdictImported // a record that is final by nature
+			}
+			outs = append(outs, store.RowOutcome{Line: row.Line, Outcome: o})
+		}
+	}
+	next := b
+	next.Lookups = b.Lookups
+	if stopped == nil {
+		next.Lookups++
+	}
+	left := open - found
+	switch {
+	case left == 0:
+		next.State = BatchReconciled
+	case stopped == nil && next.Lookups >= len(r.w.o.LookupDelays):
+		next.State = BatchReconciled
+		reason := fmt.Sprintf("Not found in Microsoft Graph. Graph's answer to batch %d was lost, and the desk looked this device up %s over the following minutes without finding it, so it was most likely not imported. Nothing was sent again. Check Devices › Windows › Enrollment › Devices in the Intune admin center; if the device is not there, import it again from your file.",
+			b.Batch, plural(next.Lookups, "time", "times"))
+		for _, row := range rows {
+			if (row.Verdict == VerdictUnknown || row.Verdict == VerdictSending) && !resolved(outs, row.Line) {
+				outs = append(outs, store.RowOutcome{Line: row.Line, Outcome: store.Outcome{Batch: b.Batch, Verdict: VerdictNotFound, Reason: reason, Reconciled: true}})
+			}
+		}
+	default:
+		wait := r.w.o.LookupDelays[min(next.Lookups, len(r.w.o.LookupDelays)-1)] - r.w.o.LookupDelays[max(next.Lookups-1, 0)]
+		if ge, ok := graphclient.AsError(stopped); ok && ge.RetryAfter > 0 {
+			wait = ge.RetryAfter
+			r.p.Waiting = &Wait{Reason: "Microsoft Graph is throttling this tenant", For: wait, Until: r.now().Add(wait)}
+		}
+		next.NotBefore = r.now().Add(max(wait, time.Second))
+		r.at(next.NotBefore)
+	}
+	ch := store.ImportChange{JobID: r.job.ID, LeaseOwner: r.w.id, BatchFrom: []string{BatchUnknown}, Batch: &next, Rows: outs}
+	if next.State == BatchReconciled {
+		names := ""
+		for i, l := range r.w.o.Lookups {
+			if i > 0 {
+				names += " and "
+			}
+			names += l.Name()
+		}
+		ch.Activity = r.activity("success", fmt.Sprintf("Looked up batch %d's %s in Microsoft Graph (%s): %d found, %d not found. Nothing was sent again.",
+			b.Batch, plural(open, "device whose import answer was lost", "devices whose import answer was lost"), names, found, left), nil, nil)
+	}
+	err = r.keep(ctx, ch)
+	if errors.Is(err, store.ErrConflict) {
+		return nil
+	}
+	if err == nil && ch.Activity != nil {
+		r.audit(ch.Activity)
+	}
+	return err
+}
+
+func resolved(outs []store.RowOutcome, line int) bool {
+	for _, o := range outs {
+		if o.Line == line {
+			return true
+		}
+	}
+	return false
+}
+
+// lookUp asks each lookup in turn about one row.
+func (r *run) lookUp(ctx context.Context, row store.ImportRow) (Finding, bool, error) {
+	for _, l := range r.w.o.Lookups {
+		type result struct {
+			f  Finding
+			ok bool
+		}
+		got, _, err := call(ctx, r, func(ts oauth2.TokenSource) (result, *graphclient.Exchange, error) {
+			f, ok, err := l.Find(ctx, ts, row)
+			return result{f, ok}, nil, err
+		})
+		if err != nil {
+			return Finding{}, false, err
+		}
+		if got.ok {
+			return got.f, true, nil
+		}
+	}
+	return Finding{}, false, nil
+}
+
+// pollBatch is how many devices are read one by one; above it the worker pages through the
+// list of imported devices instead, which costs a request per hundred devices.
+const pollBatch = 50
+
+// missesBeforeGone is how many polls may find a device's import record missing (Graph shows a
+// new record a moment late) before the desk says it is gone.
+const missesBeforeGone = 10
+
+// poll reads again every device Graph has accepted and not finished, quickly at first, then
+// less often.
+func (r *run) poll(ctx context.Context) error {
+	if r.now().Before(r.p.PollAt) {
+		r.at(r.p.PollAt)
+		return nil
+	}
+	rows, err := r.w.o.Store.ImportRows(ctx, r.job.ID, store.RowFilter{})
+	if err != nil {
+		return err
+	}
+	var pending []store.ImportRow
+	for _, row := range rows {
+		if row.Verdict == VerdictSent && row.DeviceID != "" {
+			pending = append(pending, row)
+		}
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	states, missing, err := r.read(ctx, pending)
+	var changed []store.RowOutcome
+	for _, row := range pending {
+		o := row.Outcome
+		if s, ok := states[row.DeviceID]; ok {
+			o.Verdict, o.Status = verdictOf(s), s.Status()
+			o.RegistrationID, o.ErrorCode, o.ErrorName = s.DeviceRegistrationID, s.DeviceErrorCode, s.DeviceErrorName
+			delete(r.p.Misses, row.Line)
+		} else if missing[row.DeviceID] {
+			if r.p.Misses == nil {
+				r.p.Misses = map[int]int{}
+			}
+			r.p.Misses[row.Line]++
+			if r.p.Misses[row.Line] >= missesBeforeGone {
+				o.Verdict = VerdictNotFound
+				o.Reason = "Microsoft Graph accepted this device, then stopped listing its import record before Intune had finished with it (the list of imported devices may have been cleared). Check Devices › Windows › Enrollment › Devices in the Intune admin center."
+				delete(r.p.Misses, row.Line)
+			}
+		}
+		if o != row.Outcome {
+			changed = append(changed, store.RowOutcome{Line: row.Line, Outcome: o})
+		}
+	}
+	r.p.Polls++
+	backoff := min(2*time.Second<<min(r.p.Polls/3, 4), 30*time.Second)
+	if ge, ok := graphclient.AsError(err); ok && ge.RetryAfter > 0 {
+		backoff = ge.RetryAfter
+		r.p.Waiting = &Wait{Reason: "Microsoft Graph is throttling this tenant", For: backoff, Until: r.now().Add(backoff)}
+	}
+	r.p.PollAt = r.now().Add(backoff)
+	r.at(r.p.PollAt)
+	if len(changed) > 0 {
+		cerr := r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.w.id, Rows: changed})
+		if errors.Is(cerr, store.ErrConflict) {
+			return errLeaseLost
+		}
+		if cerr != nil {
+			return cerr
+		}
+	}
+	if err != nil && r.p.Waiting == nil {
+		r.p.Trouble = explain(err).Title + "; the desk reads the devices again by itself."
+	}
+	return nil
+}
+
+// read returns the state of each device Graph still lists, and the ids it answered 404 for.
+func (r *run) read(ctx context.Context, pending []store.ImportRow) (map[string]graphclient.DeviceImportState, map[string]bool, error) {
+	states := map[string]graphclient.DeviceImportState{}
+	missing := map[string]bool{}
+	if len(pending) <= pollBatch {
+		for _, row := range pending {
+			d, _, err := call(ctx, r, func(ts oauth2.TokenSource) (*graphclient.DeviceIdentity, *graphclient.Exchange, error) {
+				return r.w.o.Graph.GetDeviceIdentity(ctx, ts, row.DeviceID)
+			})
+			if ge, ok := graphclient.AsError(err); ok && ge.StatusCode == http.StatusNotFound {
+				missing[row.DeviceID] = true
+				continue
+			}
+			if err != nil {
+				return states, missing, err
+			}
+			states[row.DeviceID] = d.State
+		}
+		return states, missing, nil
+	}
+	wanted := make(map[string]bool, len(pending))
+	for _, row := range pending {
+		wanted[row.DeviceID] = true
+	}
+	next := ""
+	for {
+		type page struct {
+			devices []graphclient.DeviceIdentity
+			next    string
+		}
+		got, _, err := call(ctx, r, func(ts oauth2.TokenSource) (page, *graphclient.Exchange, error) {
+			devices, next, ex, err := r.w.o.Graph.ListDeviceIdentities(ctx, ts, "", next)
+			return page{devices, next}, ex, err
+		})
+		if err != nil {
+			return states, missing, err
+		}
+		for _, d := range got.devices {
+			if wanted[d.ID] {
+				states[d.ID] = d.State
+			}
+		}
+		if got.next == "" {
+			break
+		}
+		next = got.next
+		if err := r.w.o.Store.RenewImportLease(ctx, r.job.ID, r.w.id, r.w.o.Lease); err != nil {
+			return states, missing, err
+		}
+	}
+	for id := range wanted {
+		if _, ok := states[id]; !ok {
+			missing[id] = true
+		}
+	}
+	return states, missing, nil
+}
+
+// finishIfDone ends the job once every row has its final verdict: the hashes are overwritten.
+func (r *run) finishIfDone(ctx context.Context) error {
+	batches, err := r.w.o.Store.ImportBatches(ctx, r.job.ID)
+	if err != nil {
+		return err
+	}
+	for _, b := range batches {
+		switch b.State {
+		case BatchQueued, BatchInFlight, BatchUnknown:
+			return nil
+		}
+	}
+	rows, err := r.w.o.Store.ImportRows(ctx, r.job.ID, store.RowFilter{})
+	if err != nil {
+		return err
+	}
+	for _, row := range rows {
+		if !Final(row.Verdict) && row.Verdict != "" {
+			return nil
+		}
+	}
+	r.p.Waiting, r.p.Misses, r.p.Trouble = nil, nil, ""
+	err = r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.w.id, FromState: StateSending, State: StateFinished,
+		Payload: r.p.Encode(), WipeHashes: true})
+	if errors.Is(err, store.ErrConflict) {
+		return errLeaseLost
+	}
+	if err != nil {
+		return err
+	}
+	c := Count(rows)
+	r.w.o.Log.Info("audit", "audit", true, "event", "import-complete", "tid", r.job.TenantID, "oid", r.job.ObjectID, "upn", r.job.ActorUPN,
+		"target", r.job.ID, "detail", fmt.Sprintf("%d rows final: %d imported, %d partly, %d with errors, %d not imported, %d not found, %d left out",
+			c.Rows, c.Imported, c.Partial, c.Errors, c.Refused, c.NotFound, c.LeftOut))
+	r.w.reached(StateFinished)
+	return nil
+}

@@ -1,0 +1,67 @@
+package importer
+
+import (
+	"bytes"
+	"context"
+	"strings"
+
+	"golang.org/x/oauth2"
+
+	"autopilotdesk/graphclient"
+	"autopilotdesk/web/store"
+)
+
+// A Lookup is one place in Graph where a device of a batch whose answer never arrived may be
+// found. The reconciler asks each lookup in turn, first to last, until one finds the device.
+// Registered Autopilot devices (windowsAutopilotDeviceIdentities) become a second lookup here.
+type Lookup interface {
+	// Name says where it looks, for the report ("imported devices").
+	Name() string
+	// Find reports what Graph holds for the row; found is false when this place has no record of it.
+	Find(ctx context.Context, ts oauth2.TokenSource, row store.ImportRow) (f Finding, found bool, err error)
+}
+
+// Finding is what a lookup found for a row. DeviceID, when set, is an imported device the worker
+// follows to its final state; without it, State is final already.
+type Finding struct {
+	DeviceID string
+	State    graphclient.DeviceImportState
+}
+
+// SerialFinder is the part of Graph ImportedDevices needs.
+type SerialFinder interface {
+	FindDevicesBySerial(ctx context.Context, ts oauth2.TokenSource, serial string) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error)
+}
+
+// ImportedDevices looks a row up among imported device identities by serial number. When Graph
+// returns the records' hashes, only the record with this row's hash is taken, so an older
+// import of the same serial is never mistaken for this one.
+type ImportedDevices struct{ Graph SerialFinder }
+
+// Name implements Lookup.
+func (ImportedDevices) Name() string { return "imported devices" }
+
+// Find implements Lookup.
+func (l ImportedDevices) Find(ctx context.Context, ts oauth2.TokenSource, row store.ImportRow) (Finding, bool, error) {
+	found, _, err := l.Graph.FindDevicesBySerial(ctx, ts, row.Serial)
+	if err != nil {
+		return Finding{}, false, err
+	}
+	var best *graphclient.DeviceIdentity
+	for i := range found {
+		d := &found[i]
+		if !strings.EqualFold(d.SerialNumber, row.Serial) || d.ID == "" {
+			continue
+		}
+		if len(d.HardwareIdentifier) > 0 && len(row.Hash) > 0 && !bytes.Equal(d.HardwareIdentifier, row.Hash) {
+			continue // another import of the same serial
+		}
+		if best == nil || best.State.Status() == "error" && d.State.Status() != "error" {
+			best = d
+		}
+	}
+	if best == nil {
+		return Finding{}, false, nil
+	}
+	return Finding{DeviceID: best.ID, State: best.State}, true, nil
+}

@@ -1,0 +1,80 @@
+package importer
+
+import (
+	"encoding/json"
+	"time"
+
+	"autopilotdesk/graphclient"
+)
+
+// Payload is what a job keeps besides its rows and batches: the file's notes and, once
+// submitted, where the worker stands. It never holds a hash.
+type Payload struct {
+	FileNotes  []string                 `json:"fileNotes,omitempty"`
+	FileErrors []string                 `json:"fileErrors,omitempty"`
+	Checked    bool                     `json:"checked,omitempty"` // serials were looked up in the tenant
+	Failure    *graphclient.Explanation `json:"failure,omitempty"` // why the owner's last action sent nothing
+
+	Polls   int         `json:"polls,omitempty"`
+	PollAt  time.Time   `json:"pollAt,omitzero"`
+	Paused  bool        `json:"paused,omitempty"`  // the owner has no live session: waits for their sign-in
+	Waiting *Wait       `json:"waiting,omitempty"` // Graph asked the desk to wait
+	Misses  map[int]int `json:"misses,omitempty"`  // rows Graph answered 404 for, by line: how many times
+	Trouble string      `json:"trouble,omitempty"` // the last problem that held the job up, in plain words
+}
+
+// Wait is a pause Graph asked for, as the page explains it.
+type Wait struct {
+	Reason string        `json:"reason"`
+	For    time.Duration `json:"for"`
+	Until  time.Time     `json:"until"`
+}
+
+// DecodePayload reads a job's payload; an empty one is an empty Payload.
+func DecodePayload(b []byte) (Payload, error) {
+	var p Payload
+	if len(b) == 0 {
+		return p, nil
+	}
+	err := json.Unmarshal(b, &p)
+	return p, err
+}
+
+// Encode is the payload as the job stores it.
+func (p Payload) Encode() []byte {
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(err) // plain data only
+	}
+	return b
+}
+
+// BatchDetail is what a batch keeps about its last attempt, for the job page.
+type BatchDetail struct {
+	Explanation *graphclient.Explanation   `json:"explanation,omitempty"`
+	Support     graphclient.SupportDetails `json:"support"`
+	Wait        *Wait                      `json:"wait,omitempty"`
+	Lines       []int                      `json:"lines,omitempty"` // a split batch: where its rows went
+}
+
+// DecodeBatchDetail reads a batch's detail; a malformed one is empty.
+func DecodeBatchDetail(b []byte) BatchDetail {
+	var d BatchDetail
+	if len(b) > 0 {
+		_ = json.Unmarshal(b, &d)
+	}
+	return d
+}
+
+func (d BatchDetail) encode() []byte {
+	b, _ := json.Marshal(d)
+	return b
+}
+
+// ActivityDetail is the detail of an activity recorded for a batch, in the shape the activity
+// page reads (the same as every other action's).
+type ActivityDetail struct {
+	Exchange    *graphclient.Exchange      `json:"exchange,omitempty"`
+	Explanation *graphclient.Explanation   `json:"explanation,omitempty"`
+	Support     graphclient.SupportDetails `json:"support"`
+}

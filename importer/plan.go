@@ -1,0 +1,33 @@
+package importer
+
+import (
+	"autopilotdesk/graphclient"
+	"autopilotdesk/web/store"
+)
+
+// Plan cuts the rows to send into batches in file order: at most graphclient.MaxImportDevices
+// devices and at most graphclient.MaxImportRequestBytes of request body each, measured as the
+// import action encodes them. It returns the lines of each batch.
+func Plan(rows []store.ImportRow) [][]int {
+	var batches [][]int
+	var cur []int
+	size := graphclient.ImportRequestOverhead
+	zeros := make([]byte, 0, 8192)
+	for _, r := range rows {
+		if cap(zeros) < r.HashLen {
+			zeros = make([]byte, 0, r.HashLen)
+		}
+		// The hash's length is all its encoding depends on; its bytes are not needed here.
+		n := graphclient.ImportEntryBytes(graphclient.DeviceIdentity{SerialNumber: r.Serial, ProductKey: r.ProductKey,
+			HardwareIdentifier: zeros[:r.HashLen], GroupTag: r.GroupTag, AssignedUserPrincipalName: r.User})
+		if len(cur) > 0 && (len(cur) == graphclient.MaxImportDevices || size+n > graphclient.MaxImportRequestBytes) {
+			batches, cur, size = append(batches, cur), nil, graphclient.ImportRequestOverhead
+		}
+		cur = append(cur, r.Line)
+		size += n
+	}
+	if len(cur) > 0 {
+		batches = append(batches, cur)
+	}
+	return batches
+}

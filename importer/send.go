@@ -1,0 +1,311 @@
+package importer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"autopilotdesk/graphclient"
+	"autopilotdesk/web"
+	"autopilotdesk/web/store"
+)
+
+// leaseMargin is kept between the end of a Graph call and the end of the lease it runs under,
+// so a call never outlives the lease (and the worker's claim on its answer).
+const leaseMargin = 20 * time.Second
+
+// send sends one queued batch: recorded as in flight first, then the import action, then the
+// answer stored. stop means no further batch should go now (Graph asked to wait, the owner must
+// sign in again, or Graph refused the whole import).
+func (r *run) send(ctx context.Context, b store.ImportBatch) (stop bool, err error) {
+	rows, err := r.w.o.Store.ImportRows(ctx, r.job.ID, store.RowFilter{Batch: b.Batch, Hashes: true})
+	if err != nil {
+		return true, err
+	}
+	if len(rows) == 0 {
+		return false, nil
+	}
+	if err := r.w.o.Store.RenewImportLease(ctx, r.job.ID, r.w.id, r.w.o.Lease); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return true, errLeaseLost
+		}
+		return true, err
+	}
+	deadline := r.now().Add(r.w.o.Lease - leaseMargin)
+	inFlight := b
+	inFlight.State, inFlight.Attempts, inFlight.SentAt = BatchInFlight, b.Attempts+1, r.now()
+	err = r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.w.id, BatchFrom: []string{BatchQueued}, Batch: &inFlight,
+		Rows: outcomes(rows, func(store.ImportRow) store.Outcome { return store.Outcome{Batch: b.Batch, Verdict: VerdictSending} })})
+	if errors.Is(err, store.ErrConflict) {
+		return true, errLeaseLost
+	}
+	if err != nil {
+		return true, err
+	}
+	if err := r.w.fault(FaultBatchRecorded); err != nil {
+		return true, err
+	}
+
+	devices := make([]graphclient.DeviceIdentity, len(rows))
+	for i, row := range rows {
+		devices[i] = graphclient.DeviceIdentity{SerialNumber: row.Serial, ProductKey: row.ProductKey, HardwareIdentifier: row.Hash,
+			GroupTag: row.GroupTag, AssignedUserPrincipalName: row.User}
+	}
+	// A shutdown does not cut a call short: its answer is worth waiting for, within the lease.
+	callCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	created, ex, callErr := call(callCtx, r, func(ts oauth2.TokenSource) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
+		return r.w.o.Graph.ImportDeviceIdentities(callCtx, ts, devices)
+	})
+	cancel()
+	if err := r.w.fault(FaultAnswerReceived); err != nil {
+		return true, err
+	}
+	return r.settle(ctx, inFlight, rows, created, ex, callErr)
+}
+
+// settle stores what became of a batch that was recorded as in flight.
+func (r *run) settle(ctx context.Context, b store.ImportBatch, rows []store.ImportRow, created []graphclient.DeviceIdentity, ex *graphclient.Exchange, err error) (bool, error) {
+	ge, isGraph := graphclient.AsError(err)
+	switch {
+	case err == nil:
+		return false, r.answered(ctx, b, rows, created, ex)
+	case isGraph && (ge.Kind == graphclient.KindOutcomeUnknown || ge.Kind == graphclient.KindBadResponse && ge.StatusCode/100 == 2):
+		// It may have run (a 502, 504 or timeout), or it ran and its answer cannot be read.
+		return false, r.unknown(ctx, b, rows, ex, err, "")
+	case !isGraph || ge.Kind == graphclient.KindUnauthorized:
+		// Nothing reached Graph, or Graph refused the token before running anything.
+		if errors.Is(err, web.ErrSessionEnded) || isGraph {
+			r.p.Paused = true
+			return true, r.requeue(ctx, b, rows, 0, nil)
+		}
+		r.p.Trouble = explain(err).Title + "; the desk tries again by itself."
+		return true, r.requeue(ctx, b, rows, 30*time.Second, nil)
+	case ge.Kind == graphclient.KindThrottled || ge.StatusCode == http.StatusServiceUnavailable || ge.StatusCode == http.StatusInsufficientStorage ||
+		ge.Kind == graphclient.KindNetwork:
+		// Graph did not run it (throttled, unavailable, or never reached): it may go again.
+		wait := ge.RetryAfter
+		if wait <= 0 {
+			wait = min(10*time.Second<<min(b.Attempts-1, 5), 5*time.Minute)
+		}
+		reason := "Microsoft Graph is throttling this tenant"
+		if ge.Kind != graphclient.KindThrottled {
+			reason = "Microsoft Graph was unavailable"
+		}
+		return true, r.requeue(ctx, b, rows, wait, &Wait{Reason: reason, For: wait, Until: r.now().Add(wait)})
+	case ge.Kind == graphclient.KindTooLarge || ge.Kind == graphclient.KindInvalidInput && len(rows) > 1:
+		return false, r.split(ctx, b, rows, ex, err)
+	case jobWide(ge.Kind):
+		return true, r.refuse(ctx, b, rows, ex, err, true)
+	default:
+		return false, r.refuse(ctx, b, rows, ex, err, false)
+	}
+}
+
+// jobWide: Graph refuses every batch of this import alike, so none is sent after the first.
+func jobWide(k graphclient.Kind) bool {
+	switch k {
+	case graphclient.KindForbiddenPermission, graphclient.KindForbiddenRole, graphclient.KindForbiddenLicense,
+		graphclient.KindConditionalAccess, graphclient.KindSegmentNotFound, graphclient.KindNoMethodMatch, graphclient.KindNotFound:
+		return true
+	}
+	return false
+}
+
+// answered stores Graph's answer: each row gets the id Graph gave its device.
+func (r *run) answered(ctx context.Context, b store.ImportBatch, rows []store.ImportRow, created []graphclient.DeviceIdentity, ex *graphclient.Exchange) error {
+	bySerial := make(map[string]graphclient.DeviceIdentity, len(created))
+	for _, d := range created {
+		if d.ID != "" {
+			bySerial[upper(d.SerialNumber)] = d
+		}
+	}
+	missing := 0
+	outs := outcomes(rows, func(row store.ImportRow) store.Outcome {
+		d, ok := bySerial[upper(row.Serial)]
+		if !ok {
+			missing++
+			return store.Outcome{Batch: b.Batch, Verdict: VerdictUnknown}
+		}
+		return store.Outcome{Batch: b.Batch, Verdict: verdictOf(d.State), DeviceID: d.ID, Status: d.State.Status(),
+			RegistrationID: d.State.DeviceRegistrationID, ErrorCode: d.State.DeviceErrorCode, ErrorName: d.State.DeviceErrorName}
+	})
+	done := b
+	done.State = BatchSent
+	done.Detail = BatchDetail{Support: graphclient.SupportFor(ex, nil)}.encode()
+	if missing > 0 {
+		// Graph's answer left some devices out: they are looked up like a lost answer's.
+		done.State, done.NotBefore = BatchUnknown, r.now().Add(r.w.o.LookupDelays[0])
+	}
+	a := r.activity("success", fmt.Sprintf("Sent batch %d: Microsoft Graph accepted %s.", b.Batch, plural(len(rows)-missing, "device", "devices")), ex, nil)
+	err := r.keep(ctx, store.ImportChange{JobID: r.job.ID, BatchFrom: []string{BatchInFlight, BatchUnknown}, Batch: &done, Rows: outs, Activity: a})
+	if err == nil {
+		r.audit(a)
+	}
+	if errors.Is(err, store.ErrConflict) {
+		return nil // another worker settled it meanwhile, from Graph's own records
+	}
+	return err
+}
+
+// unknown records a batch whose answer never arrived: its devices are looked up in Graph, never
+// sent again.
+func (r *run) unknown(ctx context.Context, b store.ImportBatch, rows []store.ImportRow, ex *graphclient.Exchange, err error, why string) error {
+	e := explain(err)
+	if why != "" {
+		e = graphclient.Explanation{Title: "The answer to this batch was not stored", What: why,
+			NextStep: "Nothing to do: the desk looks the devices up in Microsoft Graph and never sends them again on its own."}
+	}
+	lost := b
+	lost.State, lost.NotBefore = BatchUnknown, r.now().Add(r.w.o.LookupDelays[0])
+	if why != "" {
+		lost.NotBefore = r.now()
+	}
+	a := r.activity("outcome-unknown", fmt.Sprintf("Batch %d (%s): Microsoft Graph's answer never arrived; the desk looks the devices up instead of sending them again.", b.Batch, plural(len(rows), "device", "devices")), ex, err)
+	if why != "" {
+		a.Detail = mustJSON(ActivityDetail{Explanation: &e})
+	}
+	lost.Detail = BatchDetail{Explanation: &e, Support: graphclient.SupportFor(ex, err)}.encode()
+	ch := store.ImportChange{JobID: r.job.ID, BatchFrom: []string{BatchInFlight}, Batch: &lost, Activity: a,
+		Rows: outcomes(rows, func(store.ImportRow) store.Outcome { return store.Outcome{Batch: b.Batch, Verdict: VerdictUnknown} })}
+	if why != "" {
+		ch.LeaseOwner = r.w.id
+	}
+	err = r.keep(ctx, ch)
+	if err == nil {
+		r.audit(a)
+	}
+	if errors.Is(err, store.ErrConflict) {
+		return nil
+	}
+	return err
+}
+
+// lost handles a batch found in flight under this worker's new lease: the worker that sent it
+// is gone, and with it Graph's answer.
+func (r *run) lost(ctx context.Context, b store.ImportBatch) error {
+	rows, err := r.w.o.Store.ImportRows(ctx, r.job.ID, store.RowFilter{Batch: b.Batch})
+	if err != nil {
+		return err
+	}
+	return r.unknown(ctx, b, rows, nil, nil, fmt.Sprintf("Batch %d was recorded as sent, but the desk stopped (a restart, crash or deploy) before Microsoft Graph's answer was stored, so it is not known whether Graph received it.", b.Batch))
+}
+
+// requeue puts a batch that Graph did not run back in the queue.
+func (r *run) requeue(ctx context.Context, b store.ImportBatch, rows []store.ImportRow, wait time.Duration, w *Wait) error {
+	again := b
+	again.State, again.NotBefore = BatchQueued, r.now().Add(wait)
+	again.Detail = BatchDetail{Wait: w}.encode()
+	if w != nil {
+		r.p.Waiting = w
+	}
+	r.at(again.NotBefore)
+	err := r.keep(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.w.id, BatchFrom: []string{BatchInFlight}, Batch: &again,
+		Rows: outcomes(rows, func(store.ImportRow) store.Outcome { return store.Outcome{Batch: b.Batch, Verdict: VerdictQueued} })})
+	if errors.Is(err, store.ErrConflict) {
+		return errLeaseLost
+	}
+	return err
+}
+
+// split puts the rows of a batch Graph refused as too large into two batches of half the size.
+func (r *run) split(ctx context.Context, b store.ImportBatch, rows []store.ImportRow, ex *graphclient.Exchange, err error) error {
+	if len(rows) < 2 {
+		return r.refuse(ctx, b, rows, ex, err, false)
+	}
+	batches, berr := r.w.o.Store.ImportBatches(ctx, r.job.ID)
+	if berr != nil {
+		return berr
+	}
+	last := 0
+	for _, x := range batches {
+		last = max(last, x.Batch)
+	}
+	half := len(rows) / 2
+	first, second := last+1, last+2
+	e := explain(err)
+	done := b
+	done.State = BatchSplit
+	done.Detail = BatchDetail{Explanation: &e, Support: graphclient.SupportFor(ex, err)}.encode()
+	var outs []store.RowOutcome
+	for i, row := range rows {
+		n := first
+		if i >= half {
+			n = second
+		}
+		outs = append(outs, store.RowOutcome{Line: row.Line, Outcome: store.Outcome{Batch: n, Verdict: VerdictQueued}})
+	}
+	serr := r.keep(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.w.id, BatchFrom: []string{BatchInFlight}, Batch: &done, Batches: second,
+		NewBatches: []store.ImportBatch{{Batch: first, State: BatchQueued}, {Batch: second, State: BatchQueued}}, Rows: outs})
+	if errors.Is(serr, store.ErrConflict) {
+		return errLeaseLost
+	}
+	return serr
+}
+
+// refuse records a batch Graph refused before importing anything; when the refusal holds for
+// the whole import, the batches still queued are not sent either.
+func (r *run) refuse(ctx context.Context, b store.ImportBatch, rows []store.ImportRow, ex *graphclient.Exchange, err error, wholeJob bool) error {
+	e := explain(err)
+	reason := e.Title + ". " + e.What
+	if e.NextStep != "" {
+		reason += " " + e.NextStep
+	}
+	done := b
+	done.State = BatchRefused
+	done.Detail = BatchDetail{Explanation: &e, Support: graphclient.SupportFor(ex, err)}.encode()
+	a := r.activity("failure", fmt.Sprintf("Batch %d (%s): %s", b.Batch, plural(len(rows), "device", "devices"), e.Title), ex, err)
+	ch := store.ImportChange{JobID: r.job.ID, BatchFrom: []string{BatchInFlight}, Batch: &done, Activity: a,
+		Rows: outcomes(rows, func(store.ImportRow) store.Outcome {
+			return store.Outcome{Batch: b.Batch, Verdict: VerdictRefused, Reason: reason}
+		})}
+	if err := r.keep(ctx, ch); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil
+		}
+		return err
+	}
+	r.audit(a)
+	if !wholeJob {
+		return nil
+	}
+	batches, berr := r.w.o.Store.ImportBatches(ctx, r.job.ID)
+	if berr != nil {
+		return berr
+	}
+	notSent := "Not sent: Microsoft Graph refused an earlier batch of this import for a reason that holds for every batch (" + e.Title + "). " + e.NextStep
+	for _, x := range batches {
+		if x.State != BatchQueued {
+			continue
+		}
+		queued, qerr := r.w.o.Store.ImportRows(ctx, r.job.ID, store.RowFilter{Batch: x.Batch})
+		if qerr != nil {
+			return qerr
+		}
+		skipped := x
+		skipped.State, skipped.Detail = BatchRefused, BatchDetail{Explanation: &e}.encode()
+		cerr := r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.w.id, BatchFrom: []string{BatchQueued}, Batch: &skipped,
+			Rows: outcomes(queued, func(store.ImportRow) store.Outcome {
+				return store.Outcome{Batch: x.Batch, Verdict: VerdictRefused, Reason: notSent}
+			})})
+		if errors.Is(cerr, store.ErrConflict) {
+			return errLeaseLost
+		}
+		if cerr != nil {
+			return cerr
+		}
+	}
+	return nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // plain data only
+	}
+	return b
+}

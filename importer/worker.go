@@ -1,0 +1,382 @@
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"autopilotdesk/graphclient"
+	"autopilotdesk/web"
+	"autopilotdesk/web/store"
+)
+
+// Graph is the part of Microsoft Graph the worker calls.
+type Graph interface {
+	ImportDeviceIdentities(ctx context.Context, ts oauth2.TokenSource, devices []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error)
+	GetDeviceIdentity(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.DeviceIdentity, *graphclient.Exchange, error)
+	ListDeviceIdentities(ctx context.Context, ts oauth2.TokenSource, filterSerial, nextLink string) ([]graphclient.DeviceIdentity, string, *graphclient.Exchange, error)
+}
+
+// Store is the part of the state database the worker uses.
+type Store interface {
+	ClaimImportJob(ctx context.Context, state, worker string, lease time.Duration) (*store.ImportJob, error)
+	RenewImportLease(ctx context.Context, id, worker string, lease time.Duration) error
+	ReleaseImportJob(ctx context.Context, id, worker string, payload []byte, next time.Time) error
+	ImportRows(ctx context.Context, jobID string, f store.RowFilter) ([]store.ImportRow, error)
+	ImportBatches(ctx context.Context, jobID string) ([]store.ImportBatch, error)
+	ChangeImport(ctx context.Context, ch store.ImportChange) error
+}
+
+// Tokens lends the worker the delegated token of a job's owner, from one of their live sessions.
+type Tokens interface {
+	OwnerToken(ctx context.Context, userKey string, force bool) (oauth2.TokenSource, error)
+}
+
+// Batch states.
+const (
+	BatchQueued     = "queued"     // not sent yet
+	BatchInFlight   = "in-flight"  // recorded before sending; the answer is not stored yet
+	BatchSent       = "sent"       // Graph's answer is stored: every device's id is known
+	BatchUnknown    = "unknown"    // the answer never arrived; its devices are being looked up
+	BatchReconciled = "reconciled" // every device of a batch whose answer was lost has a verdict
+	BatchRefused    = "refused"    // Graph refused it (nothing imported), or it was never sent
+	BatchSplit      = "split"      // Graph refused it as too large; its rows went into smaller batches
+)
+
+// Fault points: a test stops the worker at one of them, as if its process died there.
+const (
+	FaultBatchRecorded  = "batch-recorded"  // the batch is recorded as in flight; nothing is sent yet
+	FaultAnswerReceived = "answer-received" // Graph has answered; the answer is not stored yet
+)
+
+// ErrStopped, returned by a fault hook, stops the worker where it stands: nothing more is
+// written, and its lease is left to run out as a crashed process's would.
+var ErrStopped = errors.New("importer: worker stopped")
+
+// errLeaseLost means another worker took the job over; this one writes nothing more to it.
+var errLeaseLost = errors.New("importer: the job's lease was taken over")
+
+// Options configure a Worker.
+type Options struct {
+	Store   Store
+	Graph   Graph
+	Tokens  Tokens
+	Lookups []Lookup // where a device of a batch whose answer was lost is looked for, in order
+	Log     *slog.Logger
+	Now     func() time.Time
+	NewID   func() string // the worker's id in leases
+
+	Lease time.Duration // how long a claimed job is this worker's (default 2 minutes)
+	Tick  time.Duration // how often due jobs are looked for (default 1 s)
+	// LookupDelays is when a batch whose answer was lost is looked up, counted from the loss;
+	// a device still not found after the last look is reported "outcome unknown — check".
+	LookupDelays []time.Duration
+	// PausedRecheck is how often a job waiting for its owner to sign in is looked at (default 20 s).
+	PausedRecheck time.Duration
+	// Fault, when set, is called at each fault point; returning ErrStopped stops the worker there.
+	Fault   func(point string) error
+	Reached func(state string) // optional: counts jobs reaching a state
+}
+
+// Worker advances submitted import jobs. Every replica runs one; jobs are shared through leases.
+type Worker struct {
+	o       Options
+	id      string
+	kick    chan struct{}
+	stopped atomic.Bool
+}
+
+// New returns a worker; Run starts it.
+func New(o Options) *Worker {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.NewID == nil {
+		o.NewID = graphclient.NewGUID
+	}
+	if o.Lease <= 0 {
+		o.Lease = 2 * time.Minute
+	}
+	if o.Tick <= 0 {
+		o.Tick = time.Second
+	}
+	if len(o.LookupDelays) == 0 {
+		o.LookupDelays = []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 5 * time.Minute}
+	}
+	if o.PausedRecheck <= 0 {
+		o.PausedRecheck = 20 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Worker{o: o, id: o.NewID(), kick: make(chan struct{}, 1)}
+}
+
+// Kick makes the worker look for due jobs now.
+func (w *Worker) Kick() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run advances due jobs until ctx ends or a fault hook stops the worker.
+func (w *Worker) Run(ctx context.Context) {
+	t := time.NewTicker(w.o.Tick)
+	defer t.Stop()
+	for ctx.Err() == nil && !w.stopped.Load() {
+		for w.once(ctx) {
+		}
+		select {
+		case <-ctx.Done():
+		case <-w.kick:
+		case <-t.C:
+		}
+	}
+}
+
+// once claims one due job and advances it; false when none was due or the worker must stop.
+func (w *Worker) once(ctx context.Context) bool {
+	if ctx.Err() != nil || w.stopped.Load() {
+		return false
+	}
+	job, err := w.o.Store.ClaimImportJob(ctx, StateSending, w.id, w.o.Lease)
+	if err != nil {
+		w.o.Log.Warn("import worker: claim a job", "error", err.Error())
+		return false
+	}
+	if job == nil {
+		return false
+	}
+	r := &run{w: w, job: job, next: w.o.Now().Add(time.Minute)}
+	err = r.advance(ctx)
+	switch {
+	case errors.Is(err, ErrStopped):
+		w.stopped.Store(true)
+		return false
+	case errors.Is(err, errLeaseLost):
+		return true
+	case err != nil:
+		w.o.Log.Warn("import worker: job held up", "job", job.ID, "error", err.Error())
+		r.p.Trouble = "The desk could not reach its state database or Microsoft Graph for a moment; it tries again by itself."
+		r.after(30 * time.Second)
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := w.o.Store.ReleaseImportJob(rctx, job.ID, w.id, r.p.Encode(), r.next); err != nil && !errors.Is(err, store.ErrConflict) {
+		w.o.Log.Warn("import worker: release a job", "job", job.ID, "error", err.Error())
+	}
+	return true
+}
+
+func (w *Worker) fault(point string) error {
+	if w.o.Fault == nil {
+		return nil
+	}
+	return w.o.Fault(point)
+}
+
+func (w *Worker) reached(state string) {
+	if w.o.Reached != nil {
+		w.o.Reached(state)
+	}
+}
+
+// run is one worker's turn at one job, under its lease.
+type run struct {
+	w    *Worker
+	job  *store.ImportJob
+	p    Payload
+	next time.Time // when the job should next be looked at
+}
+
+func (r *run) now() time.Time { return r.w.o.Now() }
+
+// at asks for the job to be looked at again no later than t.
+func (r *run) at(t time.Time) {
+	if t.Before(r.next) {
+		r.next = t
+	}
+}
+
+func (r *run) after(d time.Duration) { r.at(r.now().Add(d)) }
+
+func (r *run) advance(ctx context.Context) error {
+	p, err := DecodePayload(r.job.Payload)
+	if err != nil {
+		return fmt.Errorf("decode job %s: %w", r.job.ID, err)
+	}
+	r.p = p
+	r.p.Trouble = ""
+	if _, err := r.token(ctx, false); err != nil {
+		if errors.Is(err, web.ErrSessionEnded) {
+			r.p.Paused = true
+			r.after(r.w.o.PausedRecheck)
+			return nil
+		}
+		return err
+	}
+	r.p.Paused = false
+	if r.p.Waiting != nil && !r.now().Before(r.p.Waiting.Until) {
+		r.p.Waiting = nil
+	}
+
+	batches, err := r.w.o.Store.ImportBatches(ctx, r.job.ID)
+	if err != nil {
+		return err
+	}
+	// A batch in flight under this worker's lease was left by a worker that is gone: its
+	// answer, if any, never reached the database.
+	for _, b := range batches {
+		if b.State == BatchInFlight {
+			if err := r.lost(ctx, b); err != nil {
+				return err
+			}
+		}
+	}
+	if batches, err = r.w.o.Store.ImportBatches(ctx, r.job.ID); err != nil {
+		return err
+	}
+	for _, b := range batches {
+		if b.State != BatchUnknown {
+			continue
+		}
+		if r.now().Before(b.NotBefore) {
+			r.at(b.NotBefore)
+			continue
+		}
+		if err := r.reconcile(ctx, b); err != nil {
+			return err
+		}
+	}
+	for _, b := range batches {
+		if b.State != BatchQueued {
+			continue
+		}
+		if r.now().Before(b.NotBefore) {
+			r.at(b.NotBefore)
+			break // batches go in order
+		}
+		stop, err := r.send(ctx, b)
+		if err != nil {
+			return err
+		}
+		if stop {
+			break
+		}
+	}
+	if err := r.poll(ctx); err != nil {
+		return err
+	}
+	return r.finishIfDone(ctx)
+}
+
+// token is the owner's token; force renews it (after Graph answered 401).
+func (r *run) token(ctx context.Context, force bool) (oauth2.TokenSource, error) {
+	return r.w.o.Tokens.OwnerToken(ctx, r.job.TenantID+":"+r.job.ObjectID, force)
+}
+
+// call runs one Graph call with the owner's token. Graph refuses with 401 before running
+// anything, so after one renewal the call is sent once more; both attempts stay in the exchange.
+func call[T any](ctx context.Context, r *run, fn func(oauth2.TokenSource) (T, *graphclient.Exchange, error)) (T, *graphclient.Exchange, error) {
+	var zero T
+	ts, err := r.token(ctx, false)
+	if err != nil {
+		return zero, nil, err
+	}
+	v, ex, err := fn(ts)
+	if ge, ok := graphclient.AsError(err); ok && ge.Kind == graphclient.KindUnauthorized {
+		if ts, err = r.token(ctx, true); err != nil {
+			return zero, ex, err
+		}
+		var again *graphclient.Exchange
+		v, again, err = fn(ts)
+		ex = merged(ex, again)
+	}
+	return v, ex, err
+}
+
+func merged(a, b *graphclient.Exchange) *graphclient.Exchange {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	m := *b
+	m.Attempts = append(append([]graphclient.Attempt{}, a.Attempts...), b.Attempts...)
+	return &m
+}
+
+// keep stores a change that records what Graph answered. Once Graph has answered, the answer is
+// never dropped: a failing write is retried, with the lease renewed meanwhile. Should the
+// process die first, the batch stays in flight and the next worker finds its devices in Graph.
+func (r *run) keep(ctx context.Context, ch store.ImportChange) error {
+	ctx = context.WithoutCancel(ctx)
+	delay := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := r.w.o.Store.ChangeImport(ctx, ch)
+		if err == nil || errors.Is(err, store.ErrConflict) || attempt == 8 {
+			return err
+		}
+		r.w.o.Log.Warn("import worker: store Graph's answer; trying again", "job", r.job.ID, "attempt", attempt, "error", err.Error())
+		time.Sleep(delay)
+		delay *= 2
+		_ = r.w.o.Store.RenewImportLease(ctx, r.job.ID, r.w.id, r.w.o.Lease)
+	}
+}
+
+// activity is the record of one batch in the team's history, in the job owner's name: the
+// worker acts with their token.
+func (r *run) activity(outcome, summary string, ex *graphclient.Exchange, err error) *store.Activity {
+	support := graphclient.SupportFor(ex, err)
+	a := &store.Activity{TenantID: r.job.TenantID, ObjectID: r.job.ObjectID, ActorName: r.job.ActorName, ActorUPN: r.job.ActorUPN,
+		Action: "import", Target: r.job.ID, Outcome: outcome, Summary: summary,
+		StatusCode: support.Status, RequestID: support.RequestID, ClientRequestID: support.ClientRequestID}
+	d := ActivityDetail{Exchange: ex, Support: support}
+	if err != nil {
+		e := explain(err)
+		d.Explanation = &e
+	}
+	a.Detail = mustJSON(d)
+	return a
+}
+
+// audit writes the structured audit line a SIEM reads for every recorded import.
+func (r *run) audit(a *store.Activity) {
+	r.w.o.Log.Info("audit", "audit", true, "event", a.Action, "outcome", a.Outcome, "activity_id", a.ID,
+		"tid", a.TenantID, "oid", a.ObjectID, "upn", a.ActorUPN, "target", a.Target, "status", a.StatusCode,
+		"request_id", a.RequestID, "client_request_id", a.ClientRequestID, "summary", a.Summary)
+}
+
+func explain(err error) graphclient.Explanation {
+	if errors.Is(err, web.ErrTokenUnavailable) {
+		return graphclient.Explanation{Title: "The owner's access could not be renewed just now",
+			What:     "The access token expired and the desk could not reach the sign-in service to renew it; nothing was sent.",
+			NextStep: "Nothing to do: the desk tries again by itself.", Action: graphclient.ActionTryLater}
+	}
+	return graphclient.Explain(err)
+}
+
+func outcomes(rows []store.ImportRow, o func(store.ImportRow) store.Outcome) []store.RowOutcome {
+	out := make([]store.RowOutcome, len(rows))
+	for i, row := range rows {
+		out[i] = store.RowOutcome{Line: row.Line, Outcome: o(row)}
+	}
+	return out
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func upper(s string) string { return strings.ToUpper(s) }

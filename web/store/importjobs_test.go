@@ -1,0 +1,286 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+func testRows(n int) []ImportRow {
+	rows := make([]ImportRow, n)
+	for i := range rows {
+		h := make([]byte, 3000)
+		rand.Read(h)
+		rows[i] = ImportRow{Line: i + 2, Serial: fmt.Sprintf("SN-%04d", i), GroupTag: "Sales", User: "adele@contoso.example", Hash: h, HashShown: "abcd…wxyz",
+			Notes: []string{"Padded the hash.", "Second note."}}
+	}
+	rows[0].Errors = []string{"Serial missing."}
+	rows[0].AlreadyImported = true
+	return rows
+}
+
+func TestImportJobsKeepRowsAndBatches(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+		ctx := context.Background()
+		rows := testRows(250)
+		job := &ImportJob{TenantID: "t1", ObjectID: "adele", ActorUPN: "adele@contoso.example", ActorName: "Adele Vance", State: "draft", Payload: []byte(`{"fileNotes":["x"]}`)}
+		if err := db.CreateImportJob(ctx, job, rows); err != nil {
+			t.Fatal(err)
+		}
+		if !isGUID(job.ID) || !job.CreatedAt.Equal(clk.now()) {
+			t.Errorf("created %+v", job)
+		}
+		got, err := db.GetImportJob(ctx, "t1", job.ID)
+		if err != nil || fmt.Sprintf("%+v", *got) != fmt.Sprintf("%+v", *job) {
+			t.Fatalf("read back %+v, %v\nwant %+v", got, err, job)
+		}
+		if _, err := db.GetImportJob(ctx, "t2", job.ID); !errors.Is(err, ErrNotFound) {
+			t.Errorf("another tenant read it: %v", err)
+		}
+		back, err := db.ImportRows(ctx, job.ID, RowFilter{})
+		if err != nil || len(back) != 250 {
+			t.Fatalf("%d rows, %v", len(back), err)
+		}
+		if back[0].Hash != nil || back[0].Serial != "SN-0000" || back[0].Line != 2 || len(back[0].Errors) != 1 || !back[0].AlreadyImported ||
+			len(back[1].Notes) != 2 || back[1].Errors != nil {
+			t.Errorf("row read back as %+v", back[0])
+		}
+		withHashes, _ := db.ImportRows(ctx, job.ID, RowFilter{Hashes: true})
+		if !bytes.Equal(withHashes[249].Hash, rows[249].Hash) {
+			t.Errorf("hash not kept")
+		}
+
+		// Only the owner changes a draft.
+		if err := db.ReplaceDraftRows(ctx, "t1", job.ID, "megan", nil, rows[:1]); !errors.Is(err, ErrConflict) {
+			t.Errorf("another person replaced the rows: %v", err)
+		}
+		if err := db.MarkAlreadyImported(ctx, "t1", job.ID, "megan", nil, map[int]bool{3: true}); !errors.Is(err, ErrConflict) {
+			t.Errorf("another person marked rows: %v", err)
+		}
+		if err := db.MarkAlreadyImported(ctx, "t1", job.ID, "adele", []byte(`{}`), map[int]bool{3: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.ReplaceDraftRows(ctx, "t1", job.ID, "adele", []byte(`{"checked":false}`), rows[:10]); err != nil {
+			t.Fatal(err)
+		}
+		if back, _ := db.ImportRows(ctx, job.ID, RowFilter{}); len(back) != 10 {
+			t.Errorf("%d rows after replacing", len(back))
+		}
+
+		// Submit: the draft becomes sending with its batches and row outcomes, at once.
+		submit := ImportChange{JobID: job.ID, TenantID: "t1", OwnerID: "adele", FromState: "draft", State: "sending", Batches: 2,
+			NewBatches: []ImportBatch{{Batch: 1, State: "queued"}, {Batch: 2, State: "queued"}},
+			Rows: []RowOutcome{{Line: 2, Outcome: Outcome{Verdict: "left-out", Reason: "Serial missing."}}, {Line: 3, Outcome: Outcome{Batch: 1, Verdict: "queued"}},
+				{Line: 4, Outcome: Outcome{Batch: 1, Verdict: "queued"}}, {Line: 5, Outcome: Outcome{Batch: 2, Verdict: "queued"}}}}
+		if err := db.ChangeImport(ctx, submit); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.ChangeImport(ctx, submit); !errors.Is(err, ErrConflict) {
+			t.Errorf("submitted twice: %v", err)
+		}
+		batches, _ := db.ImportBatches(ctx, job.ID)
+		if len(batches) != 2 || batches[1].State != "queued" {
+			t.Errorf("batches %+v", batches)
+		}
+		b1, _ := db.ImportRows(ctx, job.ID, RowFilter{Batch: 1})
+		if len(b1) != 2 || b1[0].Verdict != "queued" || b1[0].Line != 3 {
+			t.Errorf("batch 1 rows %+v", b1)
+		}
+
+		// A batch moves only from the states the change names; the activity is recorded with it.
+		answer := ImportChange{JobID: job.ID, BatchFrom: []string{"in-flight", "unknown"},
+			Batch:    &ImportBatch{Batch: 1, State: "sent", Attempts: 1, SentAt: clk.now(), ActivityID: "a"},
+			Rows:     []RowOutcome{{Line: 3, Outcome: Outcome{Batch: 1, Verdict: "sent", DeviceID: "d3", Status: "pending"}}},
+			Activity: &Activity{TenantID: "t1", Action: "import", Outcome: "success"}}
+		if err := db.ChangeImport(ctx, answer); !errors.Is(err, ErrConflict) {
+			t.Errorf("answer stored for a batch never sent: %v", err)
+		}
+		if n := count(t, db, `SELECT COUNT(*) FROM activity`); n != 0 {
+			t.Errorf("%d activities recorded by a refused change", n)
+		}
+		if err := db.ChangeImport(ctx, ImportChange{JobID: job.ID, BatchFrom: []string{"queued"}, Batch: &ImportBatch{Batch: 1, State: "in-flight", Attempts: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.ChangeImport(ctx, answer); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(t, db, `SELECT COUNT(*) FROM activity`); n != 1 {
+			t.Errorf("%d activities", n)
+		}
+		b1, _ = db.ImportRows(ctx, job.ID, RowFilter{Batch: 1})
+		if b1[0].DeviceID != "d3" || b1[0].Status != "pending" || b1[1].Verdict != "queued" {
+			t.Errorf("outcomes %+v", b1)
+		}
+
+		// Finished: every hash overwritten.
+		if err := db.ChangeImport(ctx, ImportChange{JobID: job.ID, FromState: "sending", State: "finished", WipeHashes: true}); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(t, db, `SELECT COUNT(*) FROM import_rows WHERE job_id = ? AND hash IS NOT NULL`, job.ID); n != 0 {
+			t.Errorf("%d hashes left", n)
+		}
+	})
+}
+
+// A draft moves to sending in one conditional statement: of many concurrent submits exactly one
+// wins, on SQLite and on PostgreSQL.
+func TestSubmitIsOneConditionalChange(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+		ctx := context.Background()
+		job := &ImportJob{TenantID: "t1", ObjectID: "adele", State: "draft"}
+		if err := db.CreateImportJob(ctx, job, testRows(3)); err != nil {
+			t.Fatal(err)
+		}
+		var wins sync.WaitGroup
+		var mu sync.Mutex
+		won, lost := 0, 0
+		start := make(chan struct{})
+		for range 60 {
+			wins.Add(1)
+			go func() {
+				defer wins.Done()
+				<-start
+				err := db.ChangeImport(ctx, ImportChange{JobID: job.ID, TenantID: "t1", OwnerID: "adele", FromState: "draft", State: "sending", Batches: 1,
+					NewBatches: []ImportBatch{{Batch: 1, State: "queued"}}})
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					won++
+				case errors.Is(err, ErrConflict):
+					lost++
+				default:
+					t.Errorf("submit: %v", err)
+				}
+			}()
+		}
+		close(start)
+		wins.Wait()
+		if won != 1 || lost != 59 {
+			t.Errorf("%d submits won, %d lost; want 1 and 59", won, lost)
+		}
+		if n := count(t, db, `SELECT COUNT(*) FROM import_batches WHERE job_id = ?`, job.ID); n != 1 {
+			t.Errorf("%d batches", n)
+		}
+	})
+}
+
+// A worker leases a due job; another cannot take it until the lease runs out, and then the first
+// can no longer write as its holder.
+func TestImportLeases(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+		ctx := context.Background()
+		job := &ImportJob{TenantID: "t1", ObjectID: "adele", State: "sending"}
+		if err := db.CreateImportJob(ctx, job, nil); err != nil {
+			t.Fatal(err)
+		}
+		if other, _ := db.ClaimImportJob(ctx, "draft", "w1", time.Minute); other != nil {
+			t.Fatalf("claimed a job in another state")
+		}
+		// Many workers at once: one lease.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var holders []string
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				j, err := db.ClaimImportJob(ctx, "sending", fmt.Sprintf("w%d", i), time.Minute)
+				if err != nil {
+					t.Error(err)
+				}
+				if j != nil {
+					mu.Lock()
+					holders = append(holders, j.LeaseOwner)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if len(holders) != 1 {
+			t.Fatalf("%d workers hold the lease", len(holders))
+		}
+		holder := holders[0]
+		if err := db.RenewImportLease(ctx, job.ID, "intruder", time.Minute); !errors.Is(err, ErrConflict) {
+			t.Errorf("a worker without the lease renewed it: %v", err)
+		}
+		if err := db.ChangeImport(ctx, ImportChange{JobID: job.ID, LeaseOwner: "intruder", Payload: []byte(`{}`)}); !errors.Is(err, ErrConflict) {
+			t.Errorf("a worker without the lease changed the job: %v", err)
+		}
+		clk.advance(2 * time.Minute) // the holder died
+		taken, err := db.ClaimImportJob(ctx, "sending", "w-next", time.Minute)
+		if err != nil || taken == nil || taken.ID != job.ID {
+			t.Fatalf("the job was not taken over: %v %v", taken, err)
+		}
+		if err := db.RenewImportLease(ctx, job.ID, holder, time.Minute); !errors.Is(err, ErrConflict) {
+			t.Errorf("the dead worker renewed its lease: %v", err)
+		}
+		next := clk.now().Add(30 * time.Second)
+		if err := db.ReleaseImportJob(ctx, job.ID, "w-next", []byte(`{"polls":1}`), next); err != nil {
+			t.Fatal(err)
+		}
+		if j, _ := db.ClaimImportJob(ctx, "sending", "w3", time.Minute); j != nil {
+			t.Errorf("claimed before its next look was due")
+		}
+		if err := db.WakeImportJob(ctx, "t1", job.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		if j, _ := db.ClaimImportJob(ctx, "sending", "w3", time.Minute); j == nil || string(j.Payload) != `{"polls":1}` {
+			t.Errorf("a woken job was not claimed: %+v", j)
+		}
+	})
+}
+
+// Hashes leave the database files once overwritten: SQLite's secure_delete zeroes them in the
+// database file, and the write-ahead log is emptied.
+func TestWipedHashesLeaveTheFiles(t *testing.T) {
+	dir := t.TempDir()
+	clk := newClock()
+	db, err := Open(context.Background(), Options{DataDir: dir, Now: clk.now, checkpointEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	for db.LogTruncatePending() { // the one at start
+		db.truncateLog()
+	}
+	rows := testRows(20)
+	marker := rows[7].Hash[100:140]
+	job := &ImportJob{TenantID: "t1", ObjectID: "adele", State: "sending"}
+	if err := db.CreateImportJob(ctx, job, rows); err != nil {
+		t.Fatal(err)
+	}
+	inFiles := func() []string {
+		var where []string
+		files, _ := filepath.Glob(filepath.Join(dir, "autopilotdesk.db*"))
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			if bytes.Contains(b, marker) {
+				where = append(where, filepath.Base(f))
+			}
+		}
+		return where
+	}
+	if where := inFiles(); len(where) == 0 {
+		t.Fatal("the hash is in no file before the wipe: the test would prove nothing")
+	}
+	if err := db.ChangeImport(ctx, ImportChange{JobID: job.ID, FromState: "sending", State: "finished", WipeHashes: true}); err != nil {
+		t.Fatal(err)
+	}
+	db.checkpoint() // what a tick of the background loop would do anyway
+	for i := 0; db.LogTruncatePending() && i < 50; i++ {
+		time.Sleep(20 * time.Millisecond)
+		db.truncateLog()
+	}
+	if where := inFiles(); len(where) > 0 {
+		t.Errorf("a wiped hash is still readable in %v", where)
+	}
+}
