@@ -27,8 +27,8 @@ type Faults struct {
 	// LoseWriteAnswers: a write is carried out, then answered 504 as if its answer was lost on
 	// the way back, which a client cannot tell from one that never ran.
 	LoseWriteAnswers bool
-	Rand                   func() float64
-	Sleep                  func(time.Duration)
+	Rand             func() float64
+	Sleep            func(time.Duration)
 }
 
 // DefaultErrorStatuses are Dev Proxy's: GET 429, 500, 502, 503, 504; writes add 507.
