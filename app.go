@@ -82,9 +82,10 @@ type appOptions struct {
 	NewRequestID func() string
 	// Import worker seams: a fault hook that stops the worker at a point as a crash would, and
 	// shorter leases and look-up delays than production's.
-	ImportFault        func(point string) error
-	ImportLease        time.Duration
-	ImportLookupDelays []time.Duration
+	ImportFault         func(point string) error
+	ImportLease         time.Duration
+	ImportLookupDelays  []time.Duration
+	ImportPausedRecheck time.Duration
 }
 
 func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ *app, err error) {
@@ -171,7 +172,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	})
 	activity := handlers.AuditedLog{ActivityLog: a.db, Log: log}
 	a.imports = importer.New(importer.Options{Store: a.db, Graph: a.graph, Tokens: a.shell, Lookups: []importer.Lookup{importer.ImportedDevices{Graph: a.graph}},
-		Log: log, Now: o.Now, Lease: o.ImportLease, LookupDelays: o.ImportLookupDelays, Fault: o.ImportFault, Reached: a.metrics.ImportJob})
+		Log: log, Now: o.Now, Lease: o.ImportLease, LookupDelays: o.ImportLookupDelays, PausedRecheck: o.ImportPausedRecheck, Fault: o.ImportFault, Reached: a.metrics.ImportJob})
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: cfg.PublicURL.String(),
 		AllowedGroups: cfg.AllowedGroups, Groups: a.graph, Demo: cfg.Demo, Log: log, Observe: a.metrics.SignIn}
 	handlers.Routes(a.shell, handlers.Features{

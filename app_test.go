@@ -129,7 +129,14 @@ func formValues(t *testing.T, doc *goquery.Document, selector string) url.Values
 	}
 	v := url.Values{}
 	form.Find("input[name]").Each(func(_ int, s *goquery.Selection) {
-		v.Set(s.AttrOr("name", ""), s.AttrOr("value", ""))
+		switch s.AttrOr("type", "") {
+		case "checkbox", "radio": // sent only when ticked, each one
+			if _, ticked := s.Attr("checked"); ticked {
+				v.Add(s.AttrOr("name", ""), s.AttrOr("value", "on"))
+			}
+		default:
+			v.Set(s.AttrOr("name", ""), s.AttrOr("value", ""))
+		}
 	})
 	form.Find("select[name]").Each(func(_ int, s *goquery.Selection) {
 		v.Set(s.AttrOr("name", ""), s.Find("option[selected]").AttrOr("value", ""))

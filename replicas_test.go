@@ -35,6 +35,17 @@ type cluster struct {
 	emu      *emulator.Emulator
 	replicas map[string]*httptest.Server
 	apps     []*app
+	byName   map[string]*app
+	opts     clusterOptions
+}
+
+// clusterOptions vary a cluster: a SQLite data folder instead of PostgreSQL (then one desk
+// runs at a time, restarted on the same folder), the emulator's options, the desks' seams.
+type clusterOptions struct {
+	sqlite   bool
+	emulator func(*emulator.Options)
+	app      appOptions
+	env      map[string]string
 }
 
 func testDatabaseURL(t *testing.T) string {
@@ -62,8 +73,10 @@ func testDatabaseURL(t *testing.T) string {
 	return base + sep + "search_path=" + schema
 }
 
-func startCluster(t *testing.T) *cluster {
-	cl := &cluster{t: t, replicas: map[string]*httptest.Server{}}
+func startCluster(t *testing.T) *cluster { return startClusterWith(t, clusterOptions{}) }
+
+func startClusterWith(t *testing.T, o clusterOptions) *cluster {
+	cl := &cluster{t: t, replicas: map[string]*httptest.Server{}, byName: map[string]*app{}, opts: o}
 	cl.lb = httptest.NewUnstartedServer(nil)
 	public := "https://" + cl.lb.Listener.Addr().String()
 
@@ -77,16 +90,28 @@ func startCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl.emu = emulator.New(emulator.Options{Verify: verifyWith(idp), ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}})
+	eo := emulator.Options{Verify: verifyWith(idp), ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}}
+	if o.emulator != nil {
+		o.emulator(&eo)
+	}
+	cl.emu = emulator.New(eo)
 	shared := &http.Server{Handler: demoMux(idp, cl.emu)}
 	go shared.Serve(ln)
 	t.Cleanup(func() { shared.Close() })
 
 	cl.env = map[string]string{
-		"AUTOPILOTDESK_PUBLIC_URL": public, "AUTOPILOTDESK_DATABASE_URL": testDatabaseURL(t),
+		"AUTOPILOTDESK_PUBLIC_URL": public,
 		"AUTOPILOTDESK_ISSUER_URL": idp.IssuerURL(), "AUTOPILOTDESK_TENANT_ID": demoidp.DemoTenantID,
 		"AUTOPILOTDESK_CLIENT_ID": "desk", "AUTOPILOTDESK_CLIENT_SECRET": "replica-secret", "AUTOPILOTDESK_GRAPH_URL": base,
 		"AUTOPILOTDESK_TRUSTED_PROXIES": "127.0.0.1",
+	}
+	if o.sqlite {
+		cl.env["AUTOPILOTDESK_DATA_DIR"] = t.TempDir()
+	} else {
+		cl.env["AUTOPILOTDESK_DATABASE_URL"] = testDatabaseURL(t)
+	}
+	for k, v := range o.env {
+		cl.env[k] = v
 	}
 	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
 		target, _ := url.Parse(cl.target.Load().URL)
@@ -107,14 +132,22 @@ func (cl *cluster) start(name string) {
 	if err != nil {
 		cl.t.Fatal(err)
 	}
-	a, err := newApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), appOptions{})
+	a, err := newApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), cl.opts.app)
 	if err != nil {
 		cl.t.Fatal(err)
 	}
 	srv := httptest.NewServer(a.handler)
 	cl.replicas[name] = srv
 	cl.apps = append(cl.apps, a)
+	cl.byName[name] = a
 	cl.t.Cleanup(func() { srv.Close(); a.Close() })
+}
+
+// stop shuts a desk down, its state database closed: on SQLite the next desk can then open the
+// same folder, as a restarted process would.
+func (cl *cluster) stop(name string) {
+	cl.replicas[name].Close()
+	cl.byName[name].Close()
 }
 
 // stopHard drops a replica at once: connections cut, listener closed.

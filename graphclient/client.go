@@ -431,35 +431,63 @@ func jsonBody(v any) []byte {
 }
 
 // redactHashes replaces every "hardwareIdentifier" value in a JSON body with its ends, so an
-// exchange kept for display never holds a whole hardware hash.
+// exchange kept for display never holds a whole hardware hash. It rewrites the text rather than
+// decoding it (an import body is megabytes): inside a JSON string every quote is escaped, so the
+// key in quotes followed by a colon is always a real key.
 func redactHashes(body []byte) []byte {
-	var v any
-	if len(body) == 0 || json.Unmarshal(body, &v) != nil {
+	key := []byte(`"hardwareIdentifier"`)
+	if !bytes.Contains(body, key) {
 		return body
 	}
-	var walk func(any)
-	walk = func(x any) {
-		switch t := x.(type) {
-		case map[string]any:
-			for k, val := range t {
-				if s, ok := val.(string); ok && k == "hardwareIdentifier" {
-					t[k] = TruncateHash(s)
-					continue
-				}
-				walk(val)
-			}
-		case []any:
-			for _, val := range t {
-				walk(val)
-			}
+	out := make([]byte, 0, len(body)/4)
+	rest := body
+	for {
+		i := bytes.Index(rest, key)
+		if i < 0 {
+			return append(out, rest...)
+		}
+		j := i + len(key)
+		j += countSpace(rest[j:])
+		if j >= len(rest) || rest[j] != ':' {
+			out, rest = append(out, rest[:i+len(key)]...), rest[i+len(key):]
+			continue
+		}
+		j++
+		j += countSpace(rest[j:])
+		end := -1
+		if j < len(rest) && rest[j] == '"' {
+			end = stringEnd(rest[j+1:])
+		}
+		if end < 0 {
+			out, rest = append(out, rest[:j]...), rest[j:]
+			continue
+		}
+		out = append(out, rest[:j+1]...)
+		out = append(out, TruncateHash(string(rest[j+1:j+1+end]))...)
+		rest = rest[j+1+end:]
+	}
+}
+
+// stringEnd is the index of the quote that ends a JSON string whose opening quote came just
+// before b, or -1.
+func stringEnd(b []byte) int {
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
 		}
 	}
-	walk(v)
-	out, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return nil
+	return -1
+}
+
+func countSpace(b []byte) int {
+	n := 0
+	for n < len(b) && (b[n] == ' ' || b[n] == '\t' || b[n] == '\n' || b[n] == '\r') {
+		n++
 	}
-	return out
+	return n
 }
 
 // TruncateHash shows a hardware hash by its ends only: "abcd…wxyz".

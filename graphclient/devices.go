@@ -2,6 +2,7 @@ package graphclient
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -70,6 +71,13 @@ const ImportRequestOverhead = 128
 func ImportEntryBytes(d DeviceIdentity) int {
 	b, _ := json.MarshalIndent(importEntry(d), "    ", "  ")
 	return len(b) + 6 // ",\n    " before each entry
+}
+
+// ImportEntryBytesWithHash is ImportEntryBytes for d carrying a hash of hashLen bytes, which it
+// need not hold: a hash's encoded length depends on its length alone.
+func ImportEntryBytesWithHash(d DeviceIdentity, hashLen int) int {
+	d.HardwareIdentifier = nil
+	return ImportEntryBytes(d) - len("null") + base64.StdEncoding.EncodedLen(hashLen) + len(`""`)
 }
 
 func importEntry(d DeviceIdentity) deviceInput {

@@ -160,6 +160,12 @@ func TestImportRequestSize(t *testing.T) {
 	if _, _, err := c.ImportDeviceIdentities(context.Background(), tokens, devices); err != nil {
 		t.Fatalf("%d devices measured at %d bytes: %v", len(devices), measured, err)
 	}
+	for _, n := range []int{0, 1, 2, 3, 2999, 3000, 4096} {
+		d := DeviceIdentity{SerialNumber: "SN-\"x\"", GroupTag: "<&>", HardwareIdentifier: make([]byte, n)}
+		if got, want := ImportEntryBytesWithHash(d, n), ImportEntryBytes(d); got != want {
+			t.Errorf("a %d-byte hash measured %d without its bytes, %d with", n, got, want)
+		}
+	}
 	if got := len(s.bodies[0]); got > measured || got < measured-len(devices)*8-ImportRequestOverhead {
 		t.Errorf("body is %d bytes, measured %d", got, measured)
 	}
@@ -172,5 +178,20 @@ func TestImportRequestSize(t *testing.T) {
 	}
 	if s.count() != 1 {
 		t.Errorf("%d requests reached the wire", s.count())
+	}
+}
+
+// Every hash in a captured body is cut to its ends, in requests and answers alike, whatever the
+// spacing; text that only mentions the key inside a string is left as it is.
+func TestRedactHashes(t *testing.T) {
+	hash := strings.Repeat("QUJD", 1000)
+	body := []byte(`{"value":[{"hardwareIdentifier":"` + hash + `","serialNumber":"A"},{"hardwareIdentifier" :  "` + hash + `"},` +
+		`{"note":"a \"hardwareIdentifier\": \"x\" in text","hardwareIdentifier":null},{"hardwareIdentifier":"` + strings.Replace(hash, "QUJD", `QU\/D`, 1) + `"}]}`)
+	got := string(redactHashes(body))
+	if strings.Contains(got, hash[:40]) {
+		t.Fatalf("a hash survived: %.200s", got)
+	}
+	if strings.Count(got, "QUJD…QUJD") != 2 || strings.Count(got, "QU\\/…QUJD") != 1 || !strings.Contains(got, `a \"hardwareIdentifier\": \"x\" in text`) || !json.Valid([]byte(got)) {
+		t.Errorf("redacted body: %s", got)
 	}
 }

@@ -369,8 +369,8 @@ func (h *Devices) Fix(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))
 }
 
-// Submit is POST /devices/import/:id/submit: the ticked valid rows go to the import worker in
-// batches. The draft becomes "sending" in one conditional change together with its batches and
+// Submit is POST /devices/import/:id/submit: the valid rows not left out go to the import
+// worker in batches. The draft becomes "sending" in one conditional change together with its batches and
 // every row's part in them; of concurrent submits only one wins, and the others see the job page.
 func (h *Devices) Submit(c echo.Context) error {
 	j, err := h.loadDraft(c)
@@ -381,13 +381,13 @@ func (h *Devices) Submit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	chosen := map[int]bool{}
-	for _, v := range form["row"] {
+	// Rows are left out by ticking them, so the form stays small however long the file is.
+	leaveOut := map[int]bool{}
+	for _, v := range form["leaveOut"] {
 		if n, err := strconv.Atoi(v); err == nil {
-			chosen[n] = true
+			leaveOut[n] = true
 		}
 	}
-	skipExisting := form.Get("skipExisting") == "1"
 	ctx := c.Request().Context()
 	rows, err := h.Jobs.ImportRows(ctx, j.rec.ID, store.RowFilter{})
 	if err != nil {
@@ -400,10 +400,10 @@ func (h *Devices) Submit(c echo.Context) error {
 		switch {
 		case len(r.Errors) > 0:
 			reason = "Refused by the check: " + strings.Join(r.Errors, " ")
-		case !chosen[r.Line]:
-			reason = "Not ticked for import."
-		case r.AlreadyImported && skipExisting:
-			reason = "Skipped: already imported in the tenant when the serials were checked."
+		case leaveOut[r.Line] && r.AlreadyImported:
+			reason = "Left out: already imported in the tenant when the serials were checked."
+		case leaveOut[r.Line]:
+			reason = "Left out by " + j.rec.ActorName + " when importing."
 		default:
 			send = append(send, r)
 			continue
@@ -412,7 +412,7 @@ func (h *Devices) Submit(c echo.Context) error {
 	}
 	if len(send) == 0 {
 		j.payload.Failure = &graphclient.Explanation{Title: "Nothing to import", What: "No valid row was chosen, so nothing was sent to Microsoft Graph.",
-			NextStep: "Tick the rows to import, or fix the file and upload it again."}
+			NextStep: "Untick “Leave out” for the devices to import, or fix the file and upload it again."}
 		err := h.Jobs.ChangeImport(ctx, store.ImportChange{JobID: j.rec.ID, TenantID: j.rec.TenantID, OwnerID: j.rec.ObjectID, FromState: importer.StateDraft,
 			Payload: j.payload.Encode()})
 		if err != nil && !errors.Is(err, store.ErrConflict) {

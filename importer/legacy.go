@@ -88,7 +88,7 @@ func Upgrade(ctx context.Context, s interface {
 			case len(r.Errors) > 0:
 				row.Outcome = store.Outcome{Verdict: VerdictLeftOut, Reason: "Refused by the check: " + r.Errors[0]}
 			default:
-				row.Outcome = store.Outcome{Verdict: VerdictLeftOut, Reason: "Not ticked for import."}
+				row.Outcome = store.Outcome{Verdict: VerdictLeftOut, Reason: "Left out when importing."}
 			}
 			if job.State == StateFinished {
 				row.Hash = nil

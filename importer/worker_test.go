@@ -1,0 +1,341 @@
+package importer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"autopilotdesk/graphclient"
+	"autopilotdesk/web"
+	"autopilotdesk/web/store"
+)
+
+// fakeGraph answers the import action with whatever the test scripts, and records every call.
+type fakeGraph struct {
+	mu      sync.Mutex
+	imports [][]graphclient.DeviceIdentity
+	answer  func(call int, devices []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error)
+	devices map[string]graphclient.DeviceIdentity // what GET and the serial lookup find, by id
+}
+
+func (g *fakeGraph) ImportDeviceIdentities(_ context.Context, _ oauth2.TokenSource, devices []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
+	g.mu.Lock()
+	g.imports = append(g.imports, devices)
+	n := len(g.imports)
+	g.mu.Unlock()
+	out, err := g.answer(n, devices)
+	return out, &graphclient.Exchange{}, err
+}
+
+func (g *fakeGraph) created(devices []graphclient.DeviceIdentity, status string) []graphclient.DeviceIdentity {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []graphclient.DeviceIdentity
+	for _, d := range devices {
+		d.ID = graphclient.NewGUID()
+		d.State = graphclient.DeviceImportState{DeviceImportStatus: status}
+		g.devices[d.ID] = d
+		out = append(out, d)
+	}
+	return out
+}
+
+func (g *fakeGraph) GetDeviceIdentity(_ context.Context, _ oauth2.TokenSource, id string) (*graphclient.DeviceIdentity, *graphclient.Exchange, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	d, ok := g.devices[id]
+	if !ok {
+		return nil, nil, &graphclient.Error{Kind: graphclient.KindNotFound, StatusCode: http.StatusNotFound}
+	}
+	d.State.DeviceImportStatus = "complete"
+	return &d, nil, nil
+}
+
+func (g *fakeGraph) ListDeviceIdentities(context.Context, oauth2.TokenSource, string, string) ([]graphclient.DeviceIdentity, string, *graphclient.Exchange, error) {
+	return nil, "", nil, errors.New("not used")
+}
+
+func (g *fakeGraph) FindDevicesBySerial(_ context.Context, _ oauth2.TokenSource, serial string) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []graphclient.DeviceIdentity
+	for _, d := range g.devices {
+		if strings.EqualFold(d.SerialNumber, serial) {
+			out = append(out, d)
+		}
+	}
+	return out, nil, nil
+}
+
+func (g *fakeGraph) calls() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.imports)
+}
+
+// fakeTokens lends a token while the owner is "signed in", and counts forced renewals.
+type fakeTokens struct {
+	mu       sync.Mutex
+	signedIn bool
+	renewals int
+}
+
+func (f *fakeTokens) OwnerToken(_ context.Context, _ string, force bool) (oauth2.TokenSource, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.signedIn {
+		return nil, web.ErrSessionEnded
+	}
+	if force {
+		f.renewals++
+	}
+	return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t"}), nil
+}
+
+type rig struct {
+	t      *testing.T
+	db     *store.DB
+	graph  *fakeGraph
+	tokens *fakeTokens
+	w      *Worker
+	job    *store.ImportJob
+}
+
+// newRig is a submitted job of n rows in batches of per, with a worker over a real store.
+func newRig(t *testing.T, n, per int, answer func(call int, devices []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error)) *rig {
+	t.Helper()
+	db, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	r := &rig{t: t, db: db, graph: &fakeGraph{devices: map[string]graphclient.DeviceIdentity{}}, tokens: &fakeTokens{signedIn: true}}
+	r.graph.answer = answer
+	if answer == nil {
+		r.graph.answer = func(_ int, d []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error) {
+			return r.graph.created(d, "pending"), nil
+		}
+	}
+	r.w = New(Options{Store: db, Graph: r.graph, Tokens: r.tokens, Lookups: []Lookup{ImportedDevices{Graph: r.graph}},
+		LookupDelays: []time.Duration{0, 0}, Lease: time.Minute})
+	rows := make([]store.ImportRow, n)
+	var outs []store.RowOutcome
+	var batches []store.ImportBatch
+	for i := range rows {
+		rows[i] = store.ImportRow{Line: i + 2, Serial: fmt.Sprintf("SN-%d", i), Hash: bytes.Repeat([]byte{byte(i)}, 3000), HashShown: "x"}
+		b := i/per + 1
+		outs = append(outs, store.RowOutcome{Line: i + 2, Outcome: store.Outcome{Batch: b, Verdict: VerdictQueued}})
+		if i%per == 0 {
+			batches = append(batches, store.ImportBatch{Batch: b, State: BatchQueued})
+		}
+	}
+	r.job = &store.ImportJob{TenantID: "t", ObjectID: "o", ActorName: "Adele Vance", State: StateDraft}
+	ctx := context.Background()
+	if err := db.CreateImportJob(ctx, r.job, rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, FromState: StateDraft, State: StateSending, Batches: len(batches), NewBatches: batches, Rows: outs}); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// step lets the worker advance the job once, as if it were due.
+func (r *rig) step() {
+	r.t.Helper()
+	ctx := context.Background()
+	if err := r.db.WakeImportJob(ctx, "t", r.job.ID, false); err != nil {
+		r.t.Fatal(err)
+	}
+	r.w.once(ctx)
+}
+
+func (r *rig) payload() Payload {
+	r.t.Helper()
+	j, err := r.db.GetImportJob(context.Background(), "t", r.job.ID)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	p, _ := DecodePayload(j.Payload)
+	return p
+}
+
+func (r *rig) counts() Counts {
+	rows, err := r.db.ImportRows(context.Background(), r.job.ID, store.RowFilter{})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return Count(rows)
+}
+
+func (r *rig) batches() []store.ImportBatch {
+	b, err := r.db.ImportBatches(context.Background(), r.job.ID)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return b
+}
+
+// Throttled: Graph did not run it, so the batch waits as long as Graph asked and then goes
+// again; the page can say "Graph asked us to wait 8 s".
+func TestThrottledBatchWaitsAsGraphAsked(t *testing.T) {
+	var r *rig
+	r = newRig(t, 4, 2, func(call int, d []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error) {
+		if call == 2 {
+			return nil, &graphclient.Error{Kind: graphclient.KindThrottled, StatusCode: 429, RetryAfter: 8 * time.Second}
+		}
+		return r.graph.created(d, "pending"), nil
+	})
+	r.step()
+	p := r.payload()
+	if p.Waiting == nil || p.Waiting.For != 8*time.Second || !strings.Contains(p.Waiting.Reason, "throttling") {
+		t.Fatalf("waiting = %+v", p.Waiting)
+	}
+	b := r.batches()
+	if b[0].State != BatchSent || b[1].State != BatchQueued || b[1].NotBefore.Sub(time.Now()) < 7*time.Second {
+		t.Errorf("batches %+v", b)
+	}
+	if c := r.counts(); c.Queued != 2 || c.Imported != 2 {
+		t.Errorf("counts %+v", c)
+	}
+	r.step() // not due yet: nothing is sent
+	if r.graph.calls() != 2 {
+		t.Errorf("%d calls before Retry-After elapsed", r.graph.calls())
+	}
+}
+
+// A refusal that holds for every batch (no permission) stops the import: the batches still
+// queued are not sent, and every row says why.
+func TestJobWideRefusalSendsNoMoreBatches(t *testing.T) {
+	r := newRig(t, 6, 2, func(int, []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error) {
+		return nil, &graphclient.Error{Kind: graphclient.KindForbiddenPermission, StatusCode: 403, Message: "no scope"}
+	})
+	r.step()
+	if r.graph.calls() != 1 {
+		t.Errorf("%d calls after a 403", r.graph.calls())
+	}
+	if c := r.counts(); c.Refused != 6 {
+		t.Errorf("counts %+v", c)
+	}
+	j, _ := r.db.GetImportJob(context.Background(), "t", r.job.ID)
+	if j.State != StateFinished {
+		t.Errorf("state %s", j.State)
+	}
+}
+
+// Graph refuses an expired token before running anything: renewed once, the batch goes once more.
+func TestUnauthorizedIsRenewedOnce(t *testing.T) {
+	var r *rig
+	r = newRig(t, 2, 2, func(call int, d []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error) {
+		if call == 1 {
+			return nil, &graphclient.Error{Kind: graphclient.KindUnauthorized, StatusCode: 401}
+		}
+		return r.graph.created(d, "pending"), nil
+	})
+	r.step()
+	if r.graph.calls() != 2 || r.tokens.renewals != 1 {
+		t.Errorf("%d calls, %d renewals", r.graph.calls(), r.tokens.renewals)
+	}
+	if c := r.counts(); c.Imported != 2 {
+		t.Errorf("counts %+v", c)
+	}
+}
+
+// A 2xx whose body cannot be read means the import ran with its result unknown: the devices
+// are looked up, found by their own hash, and never sent again. A device of the same serial
+// from an earlier import is not mistaken for this one.
+func TestUnreadableAnswerIsReconciled(t *testing.T) {
+	var r *rig
+	r = newRig(t, 2, 2, func(call int, d []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error) {
+		r.graph.created(d, "complete")
+		return nil, &graphclient.Error{Kind: graphclient.KindBadResponse, StatusCode: 200}
+	})
+	older := graphclient.DeviceIdentity{ID: graphclient.NewGUID(), SerialNumber: "SN-0", HardwareIdentifier: []byte("another device"),
+		State: graphclient.DeviceImportState{DeviceImportStatus: "error", DeviceErrorCode: 806}}
+	r.graph.devices[older.ID] = older
+	r.step()
+	if b := r.batches(); b[0].State != BatchUnknown {
+		t.Fatalf("batches %+v", b)
+	}
+	r.step()
+	if b := r.batches(); b[0].State != BatchReconciled {
+		t.Fatalf("batches %+v", b)
+	}
+	rows, _ := r.db.ImportRows(context.Background(), r.job.ID, store.RowFilter{})
+	for _, row := range rows {
+		if !row.Reconciled || row.DeviceID == older.ID || row.Verdict != VerdictImported {
+			t.Errorf("row %+v", row)
+		}
+	}
+	if r.graph.calls() != 1 {
+		t.Errorf("%d import calls", r.graph.calls())
+	}
+	if j, _ := r.db.GetImportJob(context.Background(), "t", r.job.ID); j.State != StateFinished {
+		t.Errorf("state %s", j.State)
+	}
+}
+
+// Without a live session of the owner the job pauses, sends nothing, and goes on when they
+// are back.
+func TestPausedWithoutTheOwner(t *testing.T) {
+	r := newRig(t, 2, 2, nil)
+	r.tokens.signedIn = false
+	r.step()
+	if !r.payload().Paused || r.graph.calls() != 0 {
+		t.Fatalf("paused %v, %d calls", r.payload().Paused, r.graph.calls())
+	}
+	r.tokens.signedIn = true
+	r.step()
+	if r.payload().Paused || r.graph.calls() != 1 {
+		t.Errorf("paused %v, %d calls after the owner came back", r.payload().Paused, r.graph.calls())
+	}
+}
+
+// Batches are cut at 500 devices and, for real-sized hashes, by bytes first.
+func TestPlanCutsByCountAndBytes(t *testing.T) {
+	small := make([]store.ImportRow, 1201)
+	for i := range small {
+		small[i] = store.ImportRow{Line: i + 2, Serial: fmt.Sprintf("S%d", i), HashLen: 10}
+	}
+	if got := Plan(small); len(got) != 3 || len(got[0]) != 500 || len(got[2]) != 201 || got[2][0] != 1002 {
+		t.Errorf("plan of 1,201 small rows: %d batches", len(got))
+	}
+	real := make([]store.ImportRow, 1000)
+	for i := range real {
+		real[i] = store.ImportRow{Line: i + 2, Serial: fmt.Sprintf("SERIAL-%06d", i), GroupTag: "Sales", User: "adele@contoso.example", HashLen: 3100}
+	}
+	plan := Plan(real)
+	for _, b := range plan {
+		size := graphclient.ImportRequestOverhead
+		for _, line := range b {
+			r := real[line-2]
+			size += graphclient.ImportEntryBytesWithHash(graphclient.DeviceIdentity{SerialNumber: r.Serial, GroupTag: r.GroupTag, AssignedUserPrincipalName: r.User}, r.HashLen)
+		}
+		if size > graphclient.MaxImportRequestBytes || len(b) > 500 {
+			t.Errorf("a batch of %d devices and %d bytes", len(b), size)
+		}
+	}
+	if len(plan) < 3 {
+		t.Errorf("1,000 real-sized rows in %d batches", len(plan))
+	}
+}
+
+// Every cell of the report is formula-safe (OWASP's CSV injection guidance).
+func TestCSVSafe(t *testing.T) {
+	for in, want := range map[string]string{
+		"=1+1": "'=1+1", "+1": "'+1", "-1": "'-1", "@x": "'@x", "\t=1": "'\t=1", "\r=1": "' =1", "  =1": "'  =1",
+		"＝1": "'＝1", "a=1": "a=1", "": "", "SN-1": "SN-1", "line\n=2": "line =2",
+	} {
+		if got := CSVSafe(in); got != want {
+			t.Errorf("CSVSafe(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
