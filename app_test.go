@@ -21,7 +21,7 @@ import (
 // desk is the whole desk started in-process in demo mode, served over loopback TLS
 // (its session cookie is Secure), with the emulator and demo identity provider beside it.
 type desk struct {
-	t   *testing.T
+	t   testing.TB
 	app *app
 	srv *httptest.Server
 	log *lockedWriter
@@ -32,7 +32,7 @@ func startDesk(t *testing.T, env map[string]string) *desk {
 	return startDeskWith(t, env, appOptions{})
 }
 
-func startDeskWith(t *testing.T, env map[string]string, opts appOptions) *desk {
+func startDeskWith(t testing.TB, env map[string]string, opts appOptions) *desk {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	base := map[string]string{
@@ -110,7 +110,7 @@ func (d *desk) post(c *http.Client, path string, form url.Values) (*http.Respons
 	return resp, parse(d.t, resp)
 }
 
-func parse(t *testing.T, resp *http.Response) *goquery.Document {
+func parse(t testing.TB, resp *http.Response) *goquery.Document {
 	t.Helper()
 	defer resp.Body.Close()
 	doc, err := goquery.NewDocumentFromReader(resp.Body)
@@ -121,7 +121,7 @@ func parse(t *testing.T, resp *http.Response) *goquery.Document {
 }
 
 // formValues reads a rendered form's fields (hidden ones included), as a browser would submit them.
-func formValues(t *testing.T, doc *goquery.Document, selector string) url.Values {
+func formValues(t testing.TB, doc *goquery.Document, selector string) url.Values {
 	t.Helper()
 	form := doc.Find(selector)
 	if form.Length() == 0 {

@@ -8,6 +8,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
@@ -780,5 +781,29 @@ func TestImportJobsOfTheEarlierFormat(t *testing.T) {
 		if strings.HasSuffix(r.Path, "/import") && !strings.Contains(string(r.Body), hash) {
 			t.Error("the hash sent is not the one of the file")
 		}
+	}
+}
+
+// A pasted CSV larger than a form field may hold is refused as too much to send, not as a form
+// whose security token is missing.
+func TestHugePasteIsRefusedAsTooLarge(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	doc := parse(t, d.signIn(b, "admin", "/devices/import"))
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	w.WriteField("_csrf", doc.Find(`input[name="_csrf"]`).First().AttrOr("value", ""))
+	w.WriteField("csv", strings.Repeat("SN,,QUJD,,\n", 1_500_000))
+	w.Close()
+	req, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/devices/import", &body)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Origin", d.srv.URL)
+	resp, err := b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := parse(t, resp)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(text(page), "split the file") {
+		t.Errorf("a 16 MB paste answered %d: %s", resp.StatusCode, text(page))
 	}
 }

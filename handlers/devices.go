@@ -2,11 +2,11 @@ package handlers
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"mime/multipart"
 	"net/http"
@@ -35,11 +35,11 @@ type DevicesAPI interface {
 // ImportJobs keeps import jobs, their rows and their batches in the state database, so any
 // replica serves their pages.
 type ImportJobs interface {
-	CreateImportJob(ctx context.Context, j *store.ImportJob, rows []store.ImportRow) error
+	CreateImportJob(ctx context.Context, j *store.ImportJob, rows iter.Seq[store.ImportRow]) error
 	GetImportJob(ctx context.Context, tenantID, id string) (*store.ImportJob, error)
 	ImportRows(ctx context.Context, jobID string, f store.RowFilter) ([]store.ImportRow, error)
 	ImportBatches(ctx context.Context, jobID string) ([]store.ImportBatch, error)
-	ReplaceDraftRows(ctx context.Context, tenantID, id, ownerID string, payload []byte, rows []store.ImportRow) error
+	ReplaceDraftRows(ctx context.Context, tenantID, id, ownerID string, payload []byte, rows iter.Seq[store.ImportRow]) error
 	MarkAlreadyImported(ctx context.Context, tenantID, id, ownerID string, payload []byte, found map[int]bool) error
 	ChangeImport(ctx context.Context, ch store.ImportChange) error
 	WakeImportJob(ctx context.Context, tenantID, id string, recheck bool) error
@@ -82,7 +82,7 @@ func (h *Devices) Start(c echo.Context) error {
 func (h *Devices) Preflight(c echo.Context) error {
 	data, single, err := readImportInput(c)
 	if err == nil {
-		rep := devicecsv.ParseLimit(data, h.MaxRows)
+		rep := devicecsv.ParseOwned(data, h.MaxRows) // data is the report's now
 		data = nil
 		if rep.TooManyRows {
 			err = errors.New(rep.FileErrors[0])
@@ -95,14 +95,10 @@ func (h *Devices) Preflight(c echo.Context) error {
 }
 
 func (h *Devices) createDraft(c echo.Context, rep *devicecsv.Report) error {
-	rows := make([]store.ImportRow, len(rep.Rows))
-	for i, r := range rep.Rows {
-		rows[i] = rowOf(r)
-	}
 	u := web.CurrentUser(c)
 	p := importer.Payload{FileNotes: rep.FileNotes, FileErrors: rep.FileErrors}
 	rec := &store.ImportJob{TenantID: u.TenantID, ObjectID: u.ObjectID, ActorUPN: u.UPN, ActorName: u.Name, State: importer.StateDraft, Payload: p.Encode()}
-	if err := h.Jobs.CreateImportJob(c.Request().Context(), rec, rows); err != nil {
+	if err := h.Jobs.CreateImportJob(c.Request().Context(), rec, rowsOf(rep.Rows)); err != nil {
 		return fmt.Errorf("create import job: %w", err)
 	}
 	h.reached(importer.StateDraft)
@@ -149,25 +145,21 @@ func readFile(fh *multipart.FileHeader) ([]byte, error) {
 	return data, nil
 }
 
-// rowOf is a pre-flight row as the job keeps it: the hash as bytes when the row can be sent,
-// the file's own text otherwise, so that fixing another field keeps it.
-func rowOf(r devicecsv.Row) store.ImportRow {
-	row := store.ImportRow{Line: r.Line, Serial: r.SerialNumber, ProductKey: r.ProductKey, HashShown: devicecsv.Truncate(r.HardwareHash),
-		GroupTag: r.GroupTag, User: r.AssignedUser, Notes: r.Notes, Errors: r.Errors}
-	if r.Valid() {
-		row.Hash, _ = devicecsv.DecodeHash(r.HardwareHash)
-	} else if r.HardwareHash != "" {
-		row.Hash = []byte(r.HardwareHash)
+// rowsOf are pre-flight rows as the job keeps them, made as they are written.
+func rowsOf(rows []devicecsv.Row) iter.Seq[store.ImportRow] {
+	return func(yield func(store.ImportRow) bool) {
+		for _, r := range rows {
+			if !yield(rowOf(r)) {
+				return
+			}
+		}
 	}
-	return row
 }
 
-// hashText is a row's hash as the file carries it.
-func hashText(r store.ImportRow) string {
-	if len(r.Errors) == 0 && len(r.Hash) > 0 {
-		return base64.StdEncoding.EncodeToString(r.Hash)
-	}
-	return string(r.Hash)
+// rowOf is a pre-flight row as the job keeps it, the hash as the check left it (padded).
+func rowOf(r devicecsv.Row) store.ImportRow {
+	return store.ImportRow{Line: r.Line, Serial: r.SerialNumber, ProductKey: r.ProductKey, Hash: r.HardwareHash, HashShown: devicecsv.Truncate(r.HardwareHash),
+		GroupTag: r.GroupTag, User: r.AssignedUser, Notes: r.Notes, Errors: r.Errors}
 }
 
 // loaded is a job of the signed-in user's tenant with what its page needs.
@@ -336,7 +328,7 @@ func (h *Devices) Fix(c echo.Context) error {
 	w := csv.NewWriter(&b)
 	w.Write(strings.Split(devicecsv.Header, ","))
 	for _, r := range rows {
-		hash := hashText(r)
+		hash := r.Hash
 		if len(r.Errors) > 0 {
 			field := func(name, current string) string {
 				if v, ok := form["row-"+strconv.Itoa(r.Line)+"-"+name]; ok {
@@ -357,13 +349,11 @@ func (h *Devices) Fix(c echo.Context) error {
 		return &web.PageError{Status: http.StatusUnprocessableEntity, Title: "The corrections could not be applied",
 			Message: "A corrected value broke the row apart (for example a line break in a field). Nothing was changed.", ActionURL: jobURL(j.rec.ID), ActionText: "Back to the check"}
 	}
-	fixed := make([]store.ImportRow, len(rep.Rows))
-	for i, r := range rep.Rows {
-		r.Line = rows[i].Line // keep the file's own line numbers
-		fixed[i] = rowOf(r)
+	for i := range rep.Rows {
+		rep.Rows[i].Line = rows[i].Line // keep the file's own line numbers
 	}
 	j.payload.Checked, j.payload.Failure = false, nil
-	if err := h.Jobs.ReplaceDraftRows(ctx, j.rec.TenantID, j.rec.ID, j.rec.ObjectID, j.payload.Encode(), fixed); err != nil && !errors.Is(err, store.ErrConflict) {
+	if err := h.Jobs.ReplaceDraftRows(ctx, j.rec.TenantID, j.rec.ID, j.rec.ObjectID, j.payload.Encode(), rowsOf(rep.Rows)); err != nil && !errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("save the corrections: %w", err)
 	}
 	return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))

@@ -6,7 +6,6 @@ import (
 	"errors"
 
 	"autopilotdesk/graphclient"
-	"autopilotdesk/graphclient/devicecsv"
 	"autopilotdesk/web/store"
 )
 
@@ -74,10 +73,7 @@ func Upgrade(ctx context.Context, s interface {
 	for i, r := range old.Rows {
 		row := store.ImportRow{Line: r.Line, Serial: r.Serial, ProductKey: r.ProductKey, HashShown: r.HashShown, GroupTag: r.GroupTag,
 			User: r.User, Notes: r.Notes, Errors: r.Errors, AlreadyImported: r.AlreadyImported}
-		row.Hash = []byte(r.Hash)
-		if len(r.Errors) == 0 {
-			row.Hash, _ = devicecsv.DecodeHash(r.Hash)
-		}
+		row.Hash = r.Hash
 		if job.State != StateDraft {
 			d, sent := devices[upper(r.Serial)]
 			switch {
@@ -91,7 +87,7 @@ func Upgrade(ctx context.Context, s interface {
 				row.Outcome = store.Outcome{Verdict: VerdictLeftOut, Reason: "Left out when importing."}
 			}
 			if job.State == StateFinished {
-				row.Hash = nil
+				row.Hash = ""
 			}
 		}
 		rows[i] = row

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/graphclient/devicecsv"
 	"autopilotdesk/web/store"
 )
 
@@ -47,13 +48,14 @@ func (l ImportedDevices) Find(ctx context.Context, ts oauth2.TokenSource, row st
 	if err != nil {
 		return Finding{}, false, err
 	}
+	hash, _ := devicecsv.DecodeHash(row.Hash)
 	var best *graphclient.DeviceIdentity
 	for i := range found {
 		d := &found[i]
 		if !strings.EqualFold(d.SerialNumber, row.Serial) || d.ID == "" {
 			continue
 		}
-		if len(d.HardwareIdentifier) > 0 && len(row.Hash) > 0 && !bytes.Equal(d.HardwareIdentifier, row.Hash) {
+		if len(d.HardwareIdentifier) > 0 && len(hash) > 0 && !bytes.Equal(d.HardwareIdentifier, hash) {
 			continue // another import of the same serial
 		}
 		if best == nil || best.State.Status() == "error" && d.State.Status() != "error" {

@@ -1,6 +1,8 @@
 package importer
 
 import (
+	"encoding/base64"
+
 	"autopilotdesk/graphclient"
 	"autopilotdesk/web/store"
 )
@@ -14,7 +16,7 @@ func Plan(rows []store.ImportRow) [][]int {
 	size := graphclient.ImportRequestOverhead
 	for _, r := range rows {
 		n := graphclient.ImportEntryBytesWithHash(graphclient.DeviceIdentity{SerialNumber: r.Serial, ProductKey: r.ProductKey,
-			GroupTag: r.GroupTag, AssignedUserPrincipalName: r.User}, r.HashLen)
+			GroupTag: r.GroupTag, AssignedUserPrincipalName: r.User}, base64.StdEncoding.DecodedLen(r.HashLen))
 		if len(cur) > 0 && (len(cur) == graphclient.MaxImportDevices || size+n > graphclient.MaxImportRequestBytes) {
 			batches, cur, size = append(batches, cur), nil, graphclient.ImportRequestOverhead
 		}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/graphclient/devicecsv"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
 )
@@ -53,7 +54,8 @@ func (r *run) send(ctx context.Context, b store.ImportBatch) (stop bool, err err
 
 	devices := make([]graphclient.DeviceIdentity, len(rows))
 	for i, row := range rows {
-		devices[i] = graphclient.DeviceIdentity{SerialNumber: row.Serial, ProductKey: row.ProductKey, HardwareIdentifier: row.Hash,
+		hash, _ := devicecsv.DecodeHash(row.Hash) // checked when the file was read
+		devices[i] = graphclient.DeviceIdentity{SerialNumber: row.Serial, ProductKey: row.ProductKey, HardwareIdentifier: hash,
 			GroupTag: row.GroupTag, AssignedUserPrincipalName: row.User}
 	}
 	// A shutdown does not cut a call short: its answer is worth waiting for, within the lease.

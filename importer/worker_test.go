@@ -3,9 +3,11 @@ package importer
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -130,7 +132,7 @@ func newRig(t *testing.T, n, per int, answer func(call int, devices []graphclien
 	var outs []store.RowOutcome
 	var batches []store.ImportBatch
 	for i := range rows {
-		rows[i] = store.ImportRow{Line: i + 2, Serial: fmt.Sprintf("SN-%d", i), Hash: bytes.Repeat([]byte{byte(i)}, 3000), HashShown: "x"}
+		rows[i] = store.ImportRow{Line: i + 2, Serial: fmt.Sprintf("SN-%d", i), Hash: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{byte(i)}, 3000)), HashShown: "x"}
 		b := i/per + 1
 		outs = append(outs, store.RowOutcome{Line: i + 2, Outcome: store.Outcome{Batch: b, Verdict: VerdictQueued}})
 		if i%per == 0 {
@@ -139,7 +141,7 @@ func newRig(t *testing.T, n, per int, answer func(call int, devices []graphclien
 	}
 	r.job = &store.ImportJob{TenantID: "t", ObjectID: "o", ActorName: "Adele Vance", State: StateDraft}
 	ctx := context.Background()
-	if err := db.CreateImportJob(ctx, r.job, rows); err != nil {
+	if err := db.CreateImportJob(ctx, r.job, slices.Values(rows)); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, FromState: StateDraft, State: StateSending, Batches: len(batches), NewBatches: batches, Rows: outs}); err != nil {
@@ -310,14 +312,14 @@ func TestPlanCutsByCountAndBytes(t *testing.T) {
 	}
 	real := make([]store.ImportRow, 1000)
 	for i := range real {
-		real[i] = store.ImportRow{Line: i + 2, Serial: fmt.Sprintf("SERIAL-%06d", i), GroupTag: "Sales", User: "adele@contoso.example", HashLen: 3100}
+		real[i] = store.ImportRow{Line: i + 2, Serial: fmt.Sprintf("SERIAL-%06d", i), GroupTag: "Sales", User: "adele@contoso.example", HashLen: 4136}
 	}
 	plan := Plan(real)
 	for _, b := range plan {
 		size := graphclient.ImportRequestOverhead
 		for _, line := range b {
 			r := real[line-2]
-			size += graphclient.ImportEntryBytesWithHash(graphclient.DeviceIdentity{SerialNumber: r.Serial, GroupTag: r.GroupTag, AssignedUserPrincipalName: r.User}, r.HashLen)
+			size += graphclient.ImportEntryBytes(graphclient.DeviceIdentity{SerialNumber: r.Serial, GroupTag: r.GroupTag, AssignedUserPrincipalName: r.User, HardwareIdentifier: make([]byte, 3102)})
 		}
 		if size > graphclient.MaxImportRequestBytes || len(b) > 500 {
 			t.Errorf("a batch of %d devices and %d bytes", len(b), size)

@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"mime/multipart"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -182,6 +184,12 @@ func (s *Shell) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		got := r.Header.Get("X-CSRF-Token")
 		if got == "" {
+			// A file upload keeps 4 MB in memory; the rest of a large file goes to a temporary file.
+			if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+				if err := r.ParseMultipartForm(4 << 20); errors.Is(err, multipart.ErrMessageTooLarge) {
+					return errTooLarge
+				}
+			}
 			got = r.PostFormValue("_csrf")
 		}
 		if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {

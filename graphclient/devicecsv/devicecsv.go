@@ -120,13 +120,19 @@ func Parse(data []byte) *Report { return ParseLimit(data, 0) }
 
 // ParseLimit is Parse for files of at most maxRows device rows (0: no limit). Reading stops at
 // the first row past the limit, so a huge file costs no more than one at the limit.
-func ParseLimit(data []byte, maxRows int) (rep *Report) {
+func ParseLimit(data []byte, maxRows int) *Report { return parseSafely(data, maxRows, false) }
+
+// ParseOwned is ParseLimit for a buffer the caller hands over: a UTF-8 file is read in place, not
+// copied, and the report's values share its memory, so data must not change afterwards.
+func ParseOwned(data []byte, maxRows int) *Report { return parseSafely(data, maxRows, true) }
+
+func parseSafely(data []byte, maxRows int, owned bool) (rep *Report) {
 	defer func() {
 		if recover() != nil {
 			rep = &Report{FileErrors: []string{"The file could not be checked because of an internal error in the checker; nothing was imported. Please report it."}}
 		}
 	}()
-	return parse(data, maxRows)
+	return parse(data, maxRows, owned)
 }
 
 // TooManyRowsMessage is the refusal of a file over the row limit, in an administrator's words.
@@ -169,9 +175,9 @@ type parser struct {
 	hashes  map[string]int
 }
 
-func parse(data []byte, maxRows int) *Report {
+func parse(data []byte, maxRows int, owned bool) *Report {
 	rep := &Report{}
-	text, notes, fatal := decodeText(data)
+	text, notes, fatal := decodeText(data, owned)
 	rep.FileNotes = append(rep.FileNotes, notes...)
 	if fatal != "" {
 		rep.FileErrors = append(rep.FileErrors, fatal)

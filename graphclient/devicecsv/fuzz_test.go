@@ -1,6 +1,8 @@
 package devicecsv
 
 import (
+	"bytes"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -28,9 +30,13 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rep := parse(data, 0) // not Parse: a recovered panic must fail the fuzzer
+		rep := parse(data, 0, false) // not Parse: a recovered panic must fail the fuzzer
 		if rep == nil {
 			t.Fatal("nil report")
+		}
+		// Read in place, the same bytes give the same report.
+		if owned := parse(bytes.Clone(data), 0, true); !reflect.DeepEqual(owned, rep) {
+			t.Fatalf("in place: %+v\ncopied: %+v", owned, rep)
 		}
 		if len(rep.FileErrors) > 0 && len(rep.Rows) > 0 {
 			t.Fatal("rows reported despite a file error")

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"iter"
+	"slices"
 	"strings"
 	"time"
 )
@@ -29,12 +31,13 @@ type ImportJob struct {
 }
 
 // ImportRow is one device row of a job's file: what the pre-flight found, and once submitted
-// what became of it. Hash is the decoded hardware hash; it is overwritten when the job ends.
+// what became of it. Hash is the hardware hash as the file has it (padded base64; kept as text so
+// a row is stored as read, without decoding it); it is overwritten when the job ends.
 type ImportRow struct {
 	Line                               int
 	Serial, ProductKey, GroupTag, User string
-	Hash                               []byte // only when asked for, and nil once the job is final
-	HashLen                            int    // the hash's length in bytes, always read
+	Hash                               string // only when asked for, and empty once the job is final
+	HashLen                            int    // the hash's length in characters, always read
 	HashShown                          string // the hash's ends, for display
 	Notes, Errors                      []string
 	AlreadyImported                    bool
@@ -115,11 +118,15 @@ func (db *DB) txTimeout() time.Duration { return 6 * db.stmtTimeout }
 
 const rowInsertColumns = `job_id, line, serial, product_key, group_tag, assigned_user, hash, hash_shown, notes, errors, already_imported`
 
-// insertRows writes rows in statements of rowsPerInsert rows.
-func (t *txn) insertRows(jobID string, rows []ImportRow) error {
+// insertRows writes rows in statements of a hundred rows, taking them from the sequence as it
+// goes: a caller can decode each row's hash just before it is written.
+func (t *txn) insertRows(jobID string, rows iter.Seq[ImportRow]) error {
 	const rowsPerInsert = 100
-	for start := 0; start < len(rows); start += rowsPerInsert {
-		chunk := rows[start:min(start+rowsPerInsert, len(rows))]
+	chunk := make([]ImportRow, 0, rowsPerInsert)
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
 		var q strings.Builder
 		q.WriteString(`INSERT INTO import_rows (` + rowInsertColumns + `) VALUES `)
 		args := make([]any, 0, len(chunk)*11)
@@ -128,14 +135,23 @@ func (t *txn) insertRows(jobID string, rows []ImportRow) error {
 				q.WriteString(", ")
 			}
 			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, jobID, r.Line, r.Serial, r.ProductKey, r.GroupTag, r.User, r.Hash, r.HashShown,
+			args = append(args, jobID, r.Line, r.Serial, r.ProductKey, r.GroupTag, r.User, sql.NullString{String: r.Hash, Valid: r.Hash != ""}, r.HashShown,
 				joinLines(r.Notes), joinLines(r.Errors), boolInt(r.AlreadyImported))
 		}
+		chunk = chunk[:0]
 		if _, err := t.exec(q.String(), args...); err != nil {
 			return fmt.Errorf("store: write import rows: %w", err)
 		}
+		return nil
 	}
-	return nil
+	for r := range rows {
+		if chunk = append(chunk, r); len(chunk) == rowsPerInsert {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
 }
 
 // Notes and errors are plain sentences without line breaks: one per line.
@@ -156,7 +172,7 @@ func boolInt(b bool) int {
 }
 
 // CreateImportJob stores a new job and its rows at once, assigning its ID and CreatedAt when empty.
-func (db *DB) CreateImportJob(ctx context.Context, j *ImportJob, rows []ImportRow) error {
+func (db *DB) CreateImportJob(ctx context.Context, j *ImportJob, rows iter.Seq[ImportRow]) error {
 	if j.TenantID == "" || j.State == "" {
 		return errors.New("store: create import job: empty tenant or state")
 	}
@@ -174,6 +190,9 @@ func (db *DB) CreateImportJob(ctx context.Context, j *ImportJob, rows []ImportRo
 			nullableMS(j.NextPollAt), j.LeaseOwner, ms(j.LeaseUntil)); err != nil {
 			return err
 		}
+		if rows == nil {
+			return nil
+		}
 		return t.insertRows(j.ID, rows)
 	})
 	if err != nil {
@@ -184,7 +203,7 @@ func (db *DB) CreateImportJob(ctx context.Context, j *ImportJob, rows []ImportRo
 
 // ReplaceDraftRows replaces every row of a draft, and its payload, for its owner only; anyone
 // else, or a job no longer a draft, gets ErrConflict.
-func (db *DB) ReplaceDraftRows(ctx context.Context, tenantID, id, ownerID string, payload []byte, rows []ImportRow) error {
+func (db *DB) ReplaceDraftRows(ctx context.Context, tenantID, id, ownerID string, payload []byte, rows iter.Seq[ImportRow]) error {
 	return db.tx(ctx, db.txTimeout(), func(t *txn) error {
 		n, err := t.exec(`UPDATE import_jobs SET payload = ?, updated_at = ? WHERE tenant_id = ? AND id = ? AND object_id = ? AND state = 'draft'`,
 			payload, ms(db.now()), tenantID, id, ownerID)
@@ -304,7 +323,7 @@ func (db *DB) ChangeImport(ctx context.Context, ch ImportChange) error {
 				return ErrConflict
 			}
 		}
-		if err := t.insertRows(ch.JobID, ch.NewRows); err != nil {
+		if err := t.insertRows(ch.JobID, slices.Values(ch.NewRows)); err != nil {
 			return err
 		}
 		for _, r := range ch.NewRows {
@@ -441,11 +460,12 @@ func (db *DB) ImportRows(ctx context.Context, jobID string, f RowFilter) ([]Impo
 	var rows []ImportRow
 	err := db.queryAll(ctx, q+` ORDER BY line`, args, func(scan func(...any) error) error {
 		var r ImportRow
+		var hash sql.NullString
 		var notes, errs string
 		var already, reconciled int
-		err := scan(&r.Line, &r.Serial, &r.ProductKey, &r.GroupTag, &r.User, &r.Hash, &r.HashLen, &r.HashShown, &notes, &errs, &already,
+		err := scan(&r.Line, &r.Serial, &r.ProductKey, &r.GroupTag, &r.User, &hash, &r.HashLen, &r.HashShown, &notes, &errs, &already,
 			&r.Batch, &r.Verdict, &r.Reason, &r.DeviceID, &r.Status, &r.RegistrationID, &r.ErrorCode, &r.ErrorName, &reconciled)
-		r.Notes, r.Errors, r.AlreadyImported, r.Reconciled = splitLines(notes), splitLines(errs), already != 0, reconciled != 0
+		r.Hash, r.Notes, r.Errors, r.AlreadyImported, r.Reconciled = hash.String, splitLines(notes), splitLines(errs), already != 0, reconciled != 0
 		rows = append(rows, r)
 		return err
 	})

@@ -108,7 +108,7 @@ var migrations = [][]string{
 		`CREATE TABLE import_rows (
 			job_id TEXT NOT NULL, line INTEGER NOT NULL,
 			serial TEXT NOT NULL, product_key TEXT NOT NULL, group_tag TEXT NOT NULL, assigned_user TEXT NOT NULL,
-			hash {{blob}}, hash_shown TEXT NOT NULL,
+			hash TEXT, hash_shown TEXT NOT NULL,
 			notes TEXT NOT NULL, errors TEXT NOT NULL, already_imported INTEGER NOT NULL,
 			batch INTEGER NOT NULL DEFAULT 0, verdict TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '',
 			device_id TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT '', registration_id TEXT NOT NULL DEFAULT '',
