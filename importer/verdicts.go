@@ -73,9 +73,9 @@ func Describe(r store.ImportRow) Described {
 	case VerdictLeftOut:
 		d.Label, d.Detail = "left out", r.Reason
 	case VerdictQueued:
-		d.Label, d.Detail = "queued", fmt.Sprintf("Waits for batch %d to be sent.", r.Batch)
+		d.Label, d.Detail = "queued", fmt.Sprintf("In batch %d, waiting to be sent.", r.Batch)
 	case VerdictSending:
-		d.Label, d.Detail = "sending", fmt.Sprintf("Batch %d is being sent to Microsoft Graph.", r.Batch)
+		d.Label, d.Detail = "sending", fmt.Sprintf("In batch %d, on its way to Microsoft Graph.", r.Batch)
 	case VerdictUnknown:
 		d.Label = "outcome unknown"
 		d.Detail = fmt.Sprintf("Microsoft Graph's answer to batch %d never arrived, so it is not known yet whether this device was imported. The desk looks it up in Graph and never sends it again on its own.", r.Batch)
@@ -89,11 +89,7 @@ func Describe(r store.ImportRow) Described {
 		d.Detail = "Intune reported this device's import as only partly done, without saying what is missing. Check the device in the Intune admin center (Devices › Windows › Enrollment › Devices), compare its group tag and assigned user with the file, and import it again if it is not there."
 	case VerdictError:
 		m := graphclient.DeviceErrorMeaning(r.ErrorCode, r.ErrorName)
-		d.Label = "error"
-		if r.ErrorCode != 0 {
-			d.Label = "error " + strconv.Itoa(r.ErrorCode)
-		}
-		d.Detail = m.What + " " + m.Next
+		d.Label, d.Detail = "error", m.What+" "+m.Next
 	case VerdictRefused:
 		d.Label, d.Detail = "not imported", r.Reason
 	case VerdictNotFound:

@@ -25,10 +25,20 @@
       });
     });
   });
-  // Pages marked data-refresh reload themselves while work is in progress.
+  // Pages marked data-refresh-seconds reload themselves while work is in progress, unless the
+  // person turns it off (#auto-refresh); without this file they offer a "Refresh now" link.
   var refresh = document.querySelector("[data-refresh-seconds]");
   if (refresh) {
     var s = parseInt(refresh.getAttribute("data-refresh-seconds"), 10);
-    if (s > 0) setTimeout(function () { window.location.reload(); }, s * 1000);
+    var timer = null;
+    var start = function () { if (s > 0) timer = setTimeout(function () { window.location.reload(); }, s * 1000); };
+    var toggle = document.getElementById("auto-refresh");
+    if (toggle) {
+      toggle.closest("label").hidden = false;
+      toggle.addEventListener("change", function () {
+        if (toggle.checked) { start(); } else { clearTimeout(timer); }
+      });
+    }
+    start();
   }
 })();
