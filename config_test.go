@@ -20,7 +20,7 @@ func TestConfigDefaultsToDemo(t *testing.T) {
 	if !c.Demo || c.Addr != "127.0.0.1:8080" || c.PublicURL.String() != "http://127.0.0.1:8080" {
 		t.Errorf("demo defaults wrong: demo=%v addr=%q public=%q", c.Demo, c.Addr, c.PublicURL)
 	}
-	if c.IdleTimeout != 15*time.Minute || c.SessionLifetime != 8*time.Hour || c.GraphTimeout != 30*time.Second || c.GraphVersion != "v1.0" {
+	if c.IdleTimeout != 15*time.Minute || c.SessionLifetime != 8*time.Hour || c.GraphTimeout != 30*time.Second || c.GraphVersion != "v1.0" || c.ImportMaxRows != 10000 {
 		t.Errorf("duration/version defaults wrong: %+v", c)
 	}
 }
@@ -78,6 +78,7 @@ func TestConfigReportsEveryProblemTogether(t *testing.T) {
 		"AUTOPILOTDESK_DATABASE_URL":         "mysql://x",
 		"AUTOPILOTDESK_LOG_LEVEL":            "loud",
 		"AUTOPILOTDESK_SHUTDOWN_DELAY":       "-5s",
+		"AUTOPILOTDESK_IMPORT_MAX_ROWS":      "0",
 	}), &bytes.Buffer{})
 	var ce configError
 	if !errors.As(err, &ce) {
@@ -86,7 +87,7 @@ func TestConfigReportsEveryProblemTogether(t *testing.T) {
 	for _, key := range []string{"AUTOPILOTDESK_ADDR", "AUTOPILOTDESK_CLOUD", "AUTOPILOTDESK_SESSION_IDLE_TIMEOUT",
 		"AUTOPILOTDESK_GRAPH_VERSION", "AUTOPILOTDESK_TRUSTED_PROXIES", "AUTOPILOTDESK_DATABASE_URL", "AUTOPILOTDESK_LOG_LEVEL",
 		"AUTOPILOTDESK_TENANT_ID", "AUTOPILOTDESK_CLIENT_ID", "AUTOPILOTDESK_CLIENT_SECRET", "AUTOPILOTDESK_PUBLIC_URL",
-		"AUTOPILOTDESK_SHUTDOWN_DELAY"} {
+		"AUTOPILOTDESK_SHUTDOWN_DELAY", "AUTOPILOTDESK_IMPORT_MAX_ROWS"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error does not name %s:\n%v", key, err)
 		}

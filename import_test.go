@@ -24,6 +24,7 @@ import (
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/importer"
+	"autopilotdesk/web"
 	"autopilotdesk/web/identity/demoidp"
 	"autopilotdesk/web/store"
 )
@@ -805,5 +806,60 @@ func TestHugePasteIsRefusedAsTooLarge(t *testing.T) {
 	page := parse(t, resp)
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(text(page), "split the file") {
 		t.Errorf("a 16 MB paste answered %d: %s", resp.StatusCode, text(page))
+	}
+}
+
+// The worker borrows its owner's session without keeping it alive: an expired access token is
+// renewed through the session's refresh token, and the session still ends when its person has
+// been idle for the idle timeout, however recently the worker used it.
+func TestImportRenewsTheOwnersTokenWithoutKeepingTheSessionAlive(t *testing.T) {
+	clock := &manualClock{t: time.Now().UTC()}
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_SESSION_IDLE_TIMEOUT": "2h"},
+		appOptions{Now: clock.Now, ImportDelays: emulator.ImportDelays{Unknown: time.Second, Pending: time.Second}})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	data, _ := deviceCSV("SN-RENEW", 2)
+	job := draftOf(t, d, b, data)
+	d.post(b, job+"/submit", submitForm(t, d, b, job))
+	ctx := context.Background()
+	sessions := d.app.sessionStore()
+	owner := demoidp.DemoTenantID + ":" + demoidp.AdminObjectID
+	tokensOf := func() web.SessionTokens {
+		ids, err := sessions.LiveSessionsOf(ctx, owner)
+		if err != nil || len(ids) != 1 {
+			t.Fatalf("live sessions %v %v", ids, err)
+		}
+		values, _, _ := sessions.LoadQuietly(ctx, ids[0])
+		return values["tokens"].(web.SessionTokens)
+	}
+	before := tokensOf()
+	id := strings.TrimPrefix(job, "/devices/import/")
+	state := func() string {
+		j, err := d.app.db.GetImportJob(ctx, demoidp.DemoTenantID, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j.State
+	}
+	if state() == "finished" {
+		t.Fatal("finished before its devices were processed")
+	}
+	clock.Add(61 * time.Minute) // the access token has expired; the session is idle but alive
+	for i := 0; state() != "finished"; i++ {
+		if i > 1000 {
+			t.Fatal("the import did not finish after the token expired")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	after := tokensOf()
+	if after.AccessToken == before.AccessToken || after.RefreshToken == before.RefreshToken || !after.Expiry.After(clock.Now()) {
+		t.Errorf("the owner's tokens were not renewed")
+	}
+	clock.Add(60 * time.Minute) // two hours since the person's last request
+	if ids, _ := sessions.LiveSessionsOf(ctx, owner); len(ids) != 0 {
+		t.Errorf("the worker kept an idle session alive")
+	}
+	if resp, _ := d.get(b, job); resp.Request.URL.Path != "/auth/signin" {
+		t.Errorf("the idle session still served %s", resp.Request.URL.Path)
 	}
 }

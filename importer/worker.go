@@ -209,6 +209,12 @@ func (r *run) at(t time.Time) {
 func (r *run) after(d time.Duration) { r.at(r.now().Add(d)) }
 
 func (r *run) advance(ctx context.Context) error {
+	if Legacy(r.job.Payload) {
+		// Its rows are still in its payload: move them first, or the job would look empty.
+		if err := Upgrade(ctx, r.w.o.Store, r.job); err != nil {
+			return err
+		}
+	}
 	p, err := DecodePayload(r.job.Payload)
 	if err != nil {
 		return fmt.Errorf("decode job %s: %w", r.job.ID, err)

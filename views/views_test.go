@@ -174,3 +174,37 @@ func TestGraphValuesAreEscapedOnEveryPage(t *testing.T) {
 		}
 	}
 }
+
+// The progress page says when Graph asked to wait, whom the import waits for, and offers one
+// main action when a batch's answer was lost — never the import button.
+func TestImportProgressExplainsWaits(t *testing.T) {
+	j := ImportJob{ID: "j", State: "sending", OwnerName: "Adele Vance", IsOwner: true, Paused: true, RefreshSeconds: 4,
+		Waiting: &ImportWait{Reason: "Microsoft Graph is throttling this tenant", For: 8 * time.Second, Until: time.Date(2026, 3, 2, 9, 31, 8, 0, time.UTC)},
+		Unknown: []UnknownBatch{{Batch: 2, Devices: 480, Support: graphclient.SupportDetails{Status: 504, RequestID: "r-1"}, ActivityID: "a-1"}},
+		Rows:    []ImportRow{{Line: 2, Serial: "SN", Verdict: "queued", VerdictLabel: "queued", Detail: "In batch 3, waiting to be sent."}}}
+	var buf bytes.Buffer
+	if err := ImportJobPage(testPage, j).Render(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := goquery.NewDocumentFromReader(&buf)
+	if got := doc.Find(`[data-testid="waiting"]`).Text(); !strings.Contains(got, "Graph asked us to wait 8 s") || !strings.Contains(got, "09:31:08 UTC") {
+		t.Errorf("waiting: %q", got)
+	}
+	if got := doc.Find(`[data-testid="paused"]`).Text(); !strings.Contains(got, "continues by itself when Adele Vance signs in again") {
+		t.Errorf("paused: %q", got)
+	}
+	unknown := doc.Find(`[data-testid="outcome-unknown"]`)
+	if unknown.Find("button").Length() != 1 || unknown.Find("button").Text() != "Check what Graph has" ||
+		!strings.Contains(unknown.Text(), "HTTP 504") || unknown.Find(`a[href="/activity/a-1"]`).Length() != 1 {
+		t.Errorf("outcome unknown: %s", unknown.Text())
+	}
+	if doc.Find(`form[action$="/submit"]`).Length() != 0 || doc.Find(`meta[http-equiv="refresh"]`).Length() != 0 {
+		t.Error("an import button, or a refresh the reader cannot stop")
+	}
+	if doc.Find(`[data-refresh-seconds="4"] a[href="/devices/import/j"]`).Length() != 1 {
+		t.Error("no refresh the reader controls")
+	}
+	if got := doc.Find(`tr[data-verdict="queued"] .badge`).Text(); got != "queued" {
+		t.Errorf("a queued row reads %q", got)
+	}
+}

@@ -504,3 +504,15 @@ func TestChosenOutcomes(t *testing.T) {
 		t.Errorf("odd device state = %v", s)
 	}
 }
+
+// LoseWriteAnswers: the write is carried out, then answered 504, as when an answer is lost on
+// its way back; the devices are there to be found.
+func TestLoseWriteAnswers(t *testing.T) {
+	f := newFixture(t, func(o *emulator.Options) { o.Faults = emulator.Faults{LoseWriteAnswers: true} })
+	f.wantError(f.do(req{method: http.MethodPost, path: importPath, token: "admin", body: importBody(deviceJSON("LOST-1", hash(1)))}),
+		http.StatusGatewayTimeout, "GatewayTimeout", "answer was lost")
+	got := values(t, f.do(req{method: http.MethodGet, path: devices + "?$filter=" + url.QueryEscape("serialNumber eq 'LOST-1'"), token: "admin"}))
+	if len(got) != 1 {
+		t.Errorf("%d devices imported by the write whose answer was lost", len(got))
+	}
+}
