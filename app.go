@@ -205,8 +205,16 @@ const importWorkers = 2
 
 func (a *app) Close() {
 	if a.stop != nil {
-		a.stop() // a batch being sent finishes first, within its lease
-		a.workers.Wait()
+		// A batch being sent gets a moment to store Graph's answer; past it, the next worker
+		// looks the batch up in Graph instead.
+		a.stop()
+		stopped := make(chan struct{})
+		go func() { a.workers.Wait(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(15 * time.Second):
+			a.log.Warn("import workers still busy at shutdown; an unanswered batch will be looked up in Graph")
+		}
 	}
 	if a.demo != nil {
 		a.demo.Close()

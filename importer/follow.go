@@ -74,7 +74,7 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 		next.NotBefore = r.now().Add(max(wait, time.Second))
 		r.at(next.NotBefore)
 	}
-	ch := store.ImportChange{JobID: r.job.ID, LeaseOwner: r.w.id, BatchFrom: []string{BatchUnknown}, Batch: &next, Rows: outs}
+	ch := store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, BatchFrom: []string{BatchUnknown}, Batch: &next, Rows: outs}
 	if next.State == BatchReconciled {
 		names := ""
 		for i, l := range r.w.o.Lookups {
@@ -186,7 +186,7 @@ func (r *run) poll(ctx context.Context) error {
 	r.p.PollAt = r.now().Add(backoff)
 	r.at(r.p.PollAt)
 	if len(changed) > 0 {
-		cerr := r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.w.id, Rows: changed})
+		cerr := r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, Rows: changed})
 		if errors.Is(cerr, store.ErrConflict) {
 			return errLeaseLost
 		}
@@ -246,7 +246,7 @@ func (r *run) read(ctx context.Context, pending []store.ImportRow) (map[string]g
 			break
 		}
 		next = got.next
-		if err := r.w.o.Store.RenewImportLease(ctx, r.job.ID, r.w.id, r.w.o.Lease); err != nil {
+		if err := r.w.o.Store.RenewImportLease(ctx, r.job.ID, r.id, r.w.o.Lease); err != nil {
 			return states, missing, err
 		}
 	}
@@ -280,7 +280,7 @@ func (r *run) finishIfDone(ctx context.Context) error {
 		}
 	}
 	r.p.Waiting, r.p.Misses, r.p.Trouble = nil, nil, ""
-	err = r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.w.id, FromState: StateSending, State: StateFinished,
+	err = r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, FromState: StateSending, State: StateFinished,
 		Payload: r.p.Encode(), WipeHashes: true})
 	if errors.Is(err, store.ErrConflict) {
 		return errLeaseLost

@@ -31,7 +31,7 @@ func (r *run) send(ctx context.Context, b store.ImportBatch) (stop bool, err err
 	if len(rows) == 0 {
 		return false, nil
 	}
-	if err := r.w.o.Store.RenewImportLease(ctx, r.job.ID, r.w.id, r.w.o.Lease); err != nil {
+	if err := r.w.o.Store.RenewImportLease(ctx, r.job.ID, r.id, r.w.o.Lease); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return true, errLeaseLost
 		}
@@ -40,7 +40,7 @@ func (r *run) send(ctx context.Context, b store.ImportBatch) (stop bool, err err
 	deadline := time.Now().Add(r.w.o.Lease - leaseMargin(r.w.o.Lease))
 	inFlight := b
 	inFlight.State, inFlight.Attempts, inFlight.SentAt = BatchInFlight, b.Attempts+1, r.now()
-	err = r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.w.id, BatchFrom: []string{BatchQueued}, Batch: &inFlight,
+	err = r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, BatchFrom: []string{BatchQueued}, Batch: &inFlight,
 		Rows: outcomes(rows, func(store.ImportRow) store.Outcome { return store.Outcome{Batch: b.Batch, Verdict: VerdictSending} })})
 	if errors.Is(err, store.ErrConflict) {
 		return true, errLeaseLost
@@ -177,7 +177,7 @@ func (r *run) unknown(ctx context.Context, b store.ImportBatch, rows []store.Imp
 	ch := store.ImportChange{JobID: r.job.ID, BatchFrom: []string{BatchInFlight}, Batch: &lost, Activity: a,
 		Rows: outcomes(rows, func(store.ImportRow) store.Outcome { return store.Outcome{Batch: b.Batch, Verdict: VerdictUnknown} })}
 	if why != "" {
-		ch.LeaseOwner = r.w.id
+		ch.LeaseOwner = r.id
 	}
 	err = r.keep(ctx, ch)
 	if err == nil {
@@ -208,7 +208,7 @@ func (r *run) requeue(ctx context.Context, b store.ImportBatch, rows []store.Imp
 		r.p.Waiting = w
 	}
 	r.at(again.NotBefore)
-	err := r.keep(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.w.id, BatchFrom: []string{BatchInFlight}, Batch: &again,
+	err := r.keep(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, BatchFrom: []string{BatchInFlight}, Batch: &again,
 		Rows: outcomes(rows, func(store.ImportRow) store.Outcome { return store.Outcome{Batch: b.Batch, Verdict: VerdictQueued} })})
 	if errors.Is(err, store.ErrConflict) {
 		return errLeaseLost
@@ -243,7 +243,7 @@ func (r *run) split(ctx context.Context, b store.ImportBatch, rows []store.Impor
 		}
 		outs = append(outs, store.RowOutcome{Line: row.Line, Outcome: store.Outcome{Batch: n, Verdict: VerdictQueued}})
 	}
-	serr := r.keep(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.w.id, BatchFrom: []string{BatchInFlight}, Batch: &done, Batches: second,
+	serr := r.keep(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, BatchFrom: []string{BatchInFlight}, Batch: &done, Batches: second,
 		NewBatches: []store.ImportBatch{{Batch: first, State: BatchQueued}, {Batch: second, State: BatchQueued}}, Rows: outs})
 	if errors.Is(serr, store.ErrConflict) {
 		return errLeaseLost
@@ -292,7 +292,7 @@ func (r *run) refuse(ctx context.Context, b store.ImportBatch, rows []store.Impo
 		}
 		skipped := x
 		skipped.State, skipped.Detail = BatchRefused, BatchDetail{Explanation: &e}.encode()
-		cerr := r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.w.id, BatchFrom: []string{BatchQueued}, Batch: &skipped,
+		cerr := r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, BatchFrom: []string{BatchQueued}, Batch: &skipped,
 			Rows: outcomes(queued, func(store.ImportRow) store.Outcome {
 				return store.Outcome{Batch: x.Batch, Verdict: VerdictRefused, Reason: notSent}
 			})})

@@ -85,10 +85,10 @@ type Options struct {
 	Reached func(state string) // optional: counts jobs reaching a state
 }
 
-// Worker advances submitted import jobs. Every replica runs one; jobs are shared through leases.
+// Worker advances submitted import jobs. Every replica runs one, with as many Run loops as it
+// wants jobs advanced at once; jobs are shared through leases.
 type Worker struct {
 	o       Options
-	id      string
 	kick    chan struct{}
 	stopped atomic.Bool
 }
@@ -116,7 +116,7 @@ func New(o Options) *Worker {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Worker{o: o, id: o.NewID(), kick: make(chan struct{}, 1)}
+	return &Worker{o: o, kick: make(chan struct{}, 1)}
 }
 
 // Kick makes the worker look for due jobs now.
@@ -127,12 +127,14 @@ func (w *Worker) Kick() {
 	}
 }
 
-// Run advances due jobs until ctx ends or a fault hook stops the worker.
+// Run advances due jobs until ctx ends or a fault hook stops the worker. Each Run holds its
+// leases under an id of its own, so two loops never both take one job for theirs.
 func (w *Worker) Run(ctx context.Context) {
+	id := w.o.NewID()
 	t := time.NewTicker(w.o.Tick)
 	defer t.Stop()
 	for ctx.Err() == nil && !w.stopped.Load() {
-		for w.once(ctx) {
+		for w.once(ctx, id) {
 		}
 		select {
 		case <-ctx.Done():
@@ -142,12 +144,13 @@ func (w *Worker) Run(ctx context.Context) {
 	}
 }
 
-// once claims one due job and advances it; false when none was due or the worker must stop.
-func (w *Worker) once(ctx context.Context) bool {
+// once claims one due job for the loop id and advances it; false when none was due or the
+// worker must stop.
+func (w *Worker) once(ctx context.Context, id string) bool {
 	if ctx.Err() != nil || w.stopped.Load() {
 		return false
 	}
-	job, err := w.o.Store.ClaimImportJob(ctx, StateSending, w.id, w.o.Lease)
+	job, err := w.o.Store.ClaimImportJob(ctx, StateSending, id, w.o.Lease)
 	if err != nil {
 		w.o.Log.Warn("import worker: claim a job", "error", err.Error())
 		return false
@@ -155,7 +158,7 @@ func (w *Worker) once(ctx context.Context) bool {
 	if job == nil {
 		return false
 	}
-	r := &run{w: w, job: job, next: w.o.Now().Add(time.Minute)}
+	r := &run{w: w, id: id, job: job, next: w.o.Now().Add(time.Minute)}
 	err = r.advance(ctx)
 	switch {
 	case errors.Is(err, ErrStopped):
@@ -170,7 +173,7 @@ func (w *Worker) once(ctx context.Context) bool {
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := w.o.Store.ReleaseImportJob(rctx, job.ID, w.id, r.p.Encode(), r.next); err != nil && !errors.Is(err, store.ErrConflict) {
+	if err := w.o.Store.ReleaseImportJob(rctx, job.ID, id, r.p.Encode(), r.next); err != nil && !errors.Is(err, store.ErrConflict) {
 		w.o.Log.Warn("import worker: release a job", "job", job.ID, "error", err.Error())
 	}
 	return true
@@ -192,6 +195,7 @@ func (w *Worker) reached(state string) {
 // run is one worker's turn at one job, under its lease.
 type run struct {
 	w    *Worker
+	id   string // the lease holder
 	job  *store.ImportJob
 	p    Payload
 	next time.Time // when the job should next be looked at
@@ -340,7 +344,7 @@ func (r *run) keep(ctx context.Context, ch store.ImportChange) error {
 		r.w.o.Log.Warn("import worker: store Graph's answer; trying again", "job", r.job.ID, "attempt", attempt, "error", err.Error())
 		time.Sleep(delay)
 		delay *= 2
-		_ = r.w.o.Store.RenewImportLease(ctx, r.job.ID, r.w.id, r.w.o.Lease)
+		_ = r.w.o.Store.RenewImportLease(ctx, r.job.ID, r.id, r.w.o.Lease)
 	}
 }
 

@@ -157,7 +157,7 @@ func (r *rig) step() {
 	if err := r.db.WakeImportJob(ctx, "t", r.job.ID, false); err != nil {
 		r.t.Fatal(err)
 	}
-	for r.w.once(ctx) {
+	for r.w.once(ctx, "test-worker") {
 	}
 }
 
