@@ -102,6 +102,9 @@ func TestImportMemory(t *testing.T) {
 	if _, err := os.Stat("/proc/self/clear_refs"); err != nil {
 		t.Skip("needs Linux's /proc to measure peak memory")
 	}
+	if raceEnabled {
+		t.Skip("the race detector's own memory would be measured: run without -race")
+	}
 	for _, c := range []struct {
 		mode   string
 		limitB int

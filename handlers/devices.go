@@ -548,8 +548,14 @@ func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isO
 	c := importer.Count(rows)
 	v.Counts = views.ImportCounts{Rows: c.Rows, Final: c.Final(), Queued: c.Queued, Sending: c.Sending, Unknown: c.Unknown, Processing: c.Processing,
 		Imported: c.Imported, Partial: c.Partial, Errors: c.Errors, Refused: c.Refused, NotFound: c.NotFound, LeftOut: c.LeftOut, Reconciled: c.Reconciled}
-	v.Batches = len(batches)
 	for _, b := range batches {
+		if b.State == importer.BatchSplit {
+			continue // its rows went into two smaller batches
+		}
+		v.Batches++
+		if !b.SentAt.IsZero() {
+			v.BatchesSent++
+		}
 		d := importer.DecodeBatchDetail(b.Detail)
 		switch b.State {
 		case importer.BatchUnknown:
@@ -568,9 +574,6 @@ func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isO
 			if d.Explanation != nil && b.ActivityID != "" {
 				v.Refused = append(v.Refused, views.RefusedBatch{Batch: b.Batch, Explanation: *d.Explanation, Support: d.Support, ActivityID: b.ActivityID})
 			}
-		}
-		if b.State != importer.BatchQueued && b.State != importer.BatchSplit {
-			v.BatchesSent++
 		}
 	}
 	if p.Waiting != nil && now.Before(p.Waiting.Until) {

@@ -32,6 +32,9 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 		if stopped != nil {
 			continue
 		}
+		if err := r.hold(ctx); err != nil {
+			return err
+		}
 		f, ok, err := r.lookUp(ctx, row)
 		if err != nil {
 			stopped = err
@@ -155,6 +158,9 @@ func (r *run) poll(ctx context.Context) error {
 		return nil
 	}
 	states, missing, err := r.read(ctx, pending)
+	if errors.Is(err, errLeaseLost) {
+		return err
+	}
 	var changed []store.RowOutcome
 	for _, row := range pending {
 		o := row.Outcome
@@ -206,6 +212,9 @@ func (r *run) read(ctx context.Context, pending []store.ImportRow) (map[string]g
 	missing := map[string]bool{}
 	if len(pending) <= pollBatch {
 		for _, row := range pending {
+			if err := r.hold(ctx); err != nil {
+				return states, missing, err
+			}
 			d, _, err := call(ctx, r, func(ts oauth2.TokenSource) (*graphclient.DeviceIdentity, *graphclient.Exchange, error) {
 				return r.w.o.Graph.GetDeviceIdentity(ctx, ts, row.DeviceID)
 			})
@@ -246,7 +255,7 @@ func (r *run) read(ctx context.Context, pending []store.ImportRow) (map[string]g
 			break
 		}
 		next = got.next
-		if err := r.w.o.Store.RenewImportLease(ctx, r.job.ID, r.id, r.w.o.Lease); err != nil {
+		if err := r.hold(ctx); err != nil {
 			return states, missing, err
 		}
 	}

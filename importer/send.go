@@ -37,7 +37,8 @@ func (r *run) send(ctx context.Context, b store.ImportBatch) (stop bool, err err
 		}
 		return true, err
 	}
-	deadline := time.Now().Add(r.w.o.Lease - leaseMargin(r.w.o.Lease))
+	r.renewed = time.Now()
+	deadline := r.renewed.Add(r.w.o.Lease - leaseMargin(r.w.o.Lease))
 	inFlight := b
 	inFlight.State, inFlight.Attempts, inFlight.SentAt = BatchInFlight, b.Attempts+1, r.now()
 	err = r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, BatchFrom: []string{BatchQueued}, Batch: &inFlight,

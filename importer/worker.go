@@ -158,7 +158,7 @@ func (w *Worker) once(ctx context.Context, id string) bool {
 	if job == nil {
 		return false
 	}
-	r := &run{w: w, id: id, job: job, next: w.o.Now().Add(time.Minute)}
+	r := &run{w: w, id: id, job: job, next: w.o.Now().Add(time.Minute), renewed: time.Now()}
 	err = r.advance(ctx)
 	switch {
 	case errors.Is(err, ErrStopped):
@@ -199,6 +199,24 @@ type run struct {
 	job  *store.ImportJob
 	p    Payload
 	next time.Time // when the job should next be looked at
+
+	renewed time.Time // when the lease was last renewed (wall clock)
+}
+
+// hold renews the lease once a third of it has passed, so a long round of look-ups or reads
+// keeps the job; errLeaseLost means another worker has it now.
+func (r *run) hold(ctx context.Context) error {
+	if time.Since(r.renewed) < r.w.o.Lease/3 {
+		return nil
+	}
+	if err := r.w.o.Store.RenewImportLease(ctx, r.job.ID, r.id, r.w.o.Lease); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return errLeaseLost
+		}
+		return err
+	}
+	r.renewed = time.Now()
+	return nil
 }
 
 func (r *run) now() time.Time { return r.w.o.Now() }

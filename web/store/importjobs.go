@@ -205,13 +205,8 @@ func (db *DB) CreateImportJob(ctx context.Context, j *ImportJob, rows iter.Seq[I
 // else, or a job no longer a draft, gets ErrConflict.
 func (db *DB) ReplaceDraftRows(ctx context.Context, tenantID, id, ownerID string, payload []byte, rows iter.Seq[ImportRow]) error {
 	return db.tx(ctx, db.txTimeout(), func(t *txn) error {
-		n, err := t.exec(`UPDATE import_jobs SET payload = ?, updated_at = ? WHERE tenant_id = ? AND id = ? AND object_id = ? AND state = 'draft'`,
-			payload, ms(db.now()), tenantID, id, ownerID)
-		if err != nil {
+		if err := t.ownDraft(db, tenantID, id, ownerID, payload); err != nil {
 			return err
-		}
-		if n == 0 {
-			return ErrConflict
 		}
 		if _, err := t.exec(`DELETE FROM import_rows WHERE job_id = ?`, id); err != nil {
 			return err
@@ -220,16 +215,21 @@ func (db *DB) ReplaceDraftRows(ctx context.Context, tenantID, id, ownerID string
 	})
 }
 
+// ownDraft writes a draft's payload if the job is still a draft of this owner; else ErrConflict.
+func (t *txn) ownDraft(db *DB, tenantID, id, ownerID string, payload []byte) error {
+	n, err := t.exec(`UPDATE import_jobs SET payload = ?, updated_at = ? WHERE tenant_id = ? AND id = ? AND object_id = ? AND state = 'draft'`,
+		payload, ms(db.now()), tenantID, id, ownerID)
+	if err == nil && n == 0 {
+		err = ErrConflict
+	}
+	return err
+}
+
 // MarkAlreadyImported records which rows of a draft are already in the tenant, for its owner only.
 func (db *DB) MarkAlreadyImported(ctx context.Context, tenantID, id, ownerID string, payload []byte, found map[int]bool) error {
 	return db.tx(ctx, db.txTimeout(), func(t *txn) error {
-		n, err := t.exec(`UPDATE import_jobs SET payload = ?, updated_at = ? WHERE tenant_id = ? AND id = ? AND object_id = ? AND state = 'draft'`,
-			payload, ms(db.now()), tenantID, id, ownerID)
-		if err != nil {
+		if err := t.ownDraft(db, tenantID, id, ownerID, payload); err != nil {
 			return err
-		}
-		if n == 0 {
-			return ErrConflict
 		}
 		for line, yes := range found {
 			if _, err := t.exec(`UPDATE import_rows SET already_imported = ? WHERE job_id = ? AND line = ?`, boolInt(yes), id, line); err != nil {
