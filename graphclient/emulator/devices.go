@@ -15,7 +15,7 @@ import (
 
 const (
 	deviceType  = "#microsoft.graph.importedWindowsAutopilotDeviceIdentity"
-	stateType   = "microsoft.graph.importedWindowsAutopilotDeviceIdentityState"
+	stateType   = "#microsoft.graph.importedWindowsAutopilotDeviceIdentityState"
 	syncBackoff = 10 * time.Minute // Intune refuses a sync within this long of the last one
 
 	// minHashBytes is the smallest decoded hardware hash taken as plausible; real 4K hashes
@@ -140,7 +140,7 @@ func (e *Emulator) admit(t *tenant, batch []*device, now time.Time) {
 			d.outcome = errDuplicated
 		case slices.ContainsFunc(e.opts.OtherTenantSerials, func(s string) bool { return strings.EqualFold(s, d.SerialNumber) }):
 			d.outcome = errOtherTenant
-		case t.hasSerial(d.SerialNumber):
+		case t.serialRegistered(d.SerialNumber):
 			d.outcome = errAlreadyAssigned
 		}
 		seenHash[d.HardwareIdentifier] = true
@@ -149,22 +149,13 @@ func (e *Emulator) admit(t *tenant, batch []*device, now time.Time) {
 		}
 		if !d.outcome.failed() {
 			d.registrationID = e.opts.NewID()
+			e.registerImported(t, d, now) // it becomes a registered Autopilot device when its import completes
 		}
 		d.importedAt = now
 		t.seq++
 		d.seq = t.seq
 		t.devices[d.ID] = d
 	}
-}
-
-// hasSerial reports whether a device with this serial is registered (or on its way) in the tenant.
-func (t *tenant) hasSerial(serial string) bool {
-	for _, d := range t.devices {
-		if !d.outcome.failed() && serial != "" && strings.EqualFold(d.SerialNumber, serial) {
-			return true
-		}
-	}
-	return false
 }
 
 func (e *Emulator) devices(a answer, r *http.Request, p Principal, version string, segs []string, body []byte) {

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"slices"
@@ -46,7 +45,10 @@ type Options struct {
 	OtherTenantSerials []string         // serials the import answers with 808
 	ImportDelays       ImportDelays
 	SyncDuration       time.Duration // how long an Autopilot sync runs (409 meanwhile); default 30 s
-	Faults             Faults
+	// ConsistencyDelay is how long a change to a registered Autopilot device takes to show in
+	// reads, as Intune's registration is eventually consistent; zero shows it at once.
+	ConsistencyDelay time.Duration
+	Faults           Faults
 }
 
 // ImportDelays is how long an imported device stays in each state before the next.
@@ -86,6 +88,8 @@ type tenant struct {
 	devices map[string]*device // imported device identities
 	seq     int
 	sync    syncState
+
+	registered map[string]*registered // windowsAutopilotDeviceIdentities, by id
 }
 
 type upload struct {
@@ -236,7 +240,7 @@ const (
 )
 
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, bodyErr := readBody(r, 1<<20)
 	crid := r.Header.Get("client-request-id")
 	if crid == "" {
 		crid = newGUID()
@@ -251,7 +255,15 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	faults := e.faults
 	e.mu.Unlock()
 	a := answer{w: w, requestID: e.opts.NewID(), clientID: crid, now: e.opts.Now()}
+	if bodyErr != nil {
+		unreadableBody(a, bodyErr)
+		return
+	}
+	e.route(a, r, body, faults)
+}
 
+// route answers one request, a batch's inner requests included.
+func (e *Emulator) route(a answer, r *http.Request, body []byte, faults Faults) {
 	version, rest, ok := splitVersion(r.URL.Path)
 	if !ok {
 		a.fail(http.StatusBadRequest, "BadRequest", "Invalid version.")
@@ -272,6 +284,15 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.fail(http.StatusUnauthorized, "InvalidAuthenticationToken", msg)
 		return
 	}
+	// A batch spends no budget of its own: each request inside it does, as if sent alone.
+	if rest == "/$batch" {
+		e.batch(a, r, version, body, faults)
+		return
+	}
+	if strings.HasSuffix(rest, "/$count") {
+		e.countSegment(a, r, body, faults)
+		return
+	}
 	if e.injectFault(a, r, p, faults) {
 		return
 	}
@@ -284,7 +305,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", lastSegment(segs)))
 		return
 	}
-	known := segs[1] == uploadsSegment || segs[1] == devicesSegment || segs[1] == "windowsAutopilotSettings" && len(segs) == 3 && segs[2] == "sync"
+	known := segs[1] == uploadsSegment || segs[1] == devicesSegment || segs[1] == autopilotSegment || segs[1] == "windowsAutopilotSettings" && len(segs) == 3 && segs[2] == "sync"
 	if !known {
 		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", truncate(lastSegment(segs), 80)))
 		return
@@ -301,6 +322,8 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.uploads(a, r, p, version, segs[2:], body)
 	case devicesSegment:
 		e.devices(a, r, p, version, segs[2:], body)
+	case autopilotSegment:
+		e.autopilot(a, r, p, version, segs[2:], body)
 	default:
 		e.sync(a, r, p)
 	}
@@ -467,6 +490,15 @@ func (e *Emulator) page(a answer, r *http.Request, ctx string, items []map[strin
 		}
 		skip = n
 	}
+	withCount := false
+	switch c := q.Get("$count"); c {
+	case "", "false":
+	case "true":
+		withCount = true
+	default:
+		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("'%s' is not a valid count option.", truncate(c, 40)))
+		return
+	}
 	take := e.opts.PageSize
 	if top >= 0 {
 		take = min(take, top)
@@ -478,6 +510,9 @@ func (e *Emulator) page(a answer, r *http.Request, ctx string, items []map[strin
 		value = []map[string]any{}
 	}
 	resp := map[string]any{"@odata.context": ctx, "value": value}
+	if withCount {
+		resp["@odata.count"] = len(items)
+	}
 	if end < len(items) && (top < 0 || top > take) {
 		next := q
 		next.Set("$skiptoken", strconv.Itoa(end))
