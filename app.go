@@ -73,6 +73,9 @@ type appOptions struct {
 	ImportDelays emulator.ImportDelays
 	// SyncDuration overrides how long a demo Autopilot sync runs.
 	SyncDuration time.Duration
+	// ConsistencyDelay is how long a change to a demo registered device takes to show in reads
+	// (zero: at once; the desk run by hand uses demoConsistencyDelay).
+	ConsistencyDelay time.Duration
 	// NewRequestID draws the client-request-id of each Graph attempt (screenshots fix it).
 	NewRequestID func() string
 }
@@ -268,7 +271,8 @@ func startDemo(cfg config, log *slog.Logger, o appOptions) (*demoServices, error
 		return nil, fmt.Errorf("demo identity provider: %w", err)
 	}
 	d.emu = emulator.New(emulator.Options{Verify: verifyWith(d.idp), Now: o.Now, NewID: o.NewID, Faults: cfg.EmulatorFaults, PageSize: o.EmulatorPageSize,
-		OtherTenantSerials: demoOtherTenantSerials, ImportDelays: o.ImportDelays, SyncDuration: o.SyncDuration})
+		OtherTenantSerials: demoOtherTenantSerials, ImportDelays: o.ImportDelays, SyncDuration: o.SyncDuration, ConsistencyDelay: o.ConsistencyDelay})
+	d.emu.SeedAutopilotDevices(demoidp.DemoTenantID)
 	d.srv = &http.Server{Handler: demoMux(d.idp, d.emu), ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go d.srv.Serve(ln)
@@ -276,6 +280,10 @@ func startDemo(cfg config, log *slog.Logger, o appOptions) (*demoServices, error
 }
 
 func (d *demoServices) Close() { d.srv.Close() }
+
+// demoConsistencyDelay is how long a change to a registered device takes to show in the demo, as
+// Intune's registration is eventually consistent: long enough to see, short enough to wait for.
+const demoConsistencyDelay = 5 * time.Second
 
 // demoOtherTenantSerials are serials the demo tenant's Graph reports as registered elsewhere (808).
 var demoOtherTenantSerials = []string{"CZC808OTHER", "5CG808OTHER"}
@@ -328,7 +336,7 @@ func isTerminal(f *os.File) bool {
 // serve runs the desk until ctx ends.
 func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
-	a, err := newApp(ctx, cfg, log, appOptions{})
+	a, err := newApp(ctx, cfg, log, appOptions{ConsistencyDelay: demoConsistencyDelay})
 	if err != nil {
 		return err
 	}
@@ -379,6 +387,7 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	clientSecret := fs.String("client-secret", "", "client secret it accepts (default: random, printed at start)")
 	redirects := fs.String("redirect-uris", "http://127.0.0.1:8080/auth/callback", "comma-separated redirect URIs it accepts")
 	logouts := fs.String("post-logout-redirect-uris", "http://127.0.0.1:8080/auth/signed-out", "comma-separated post-logout redirect URIs")
+	consistency := fs.Duration("consistency-delay", demoConsistencyDelay, "how long a change to a registered Autopilot device takes to show in reads")
 	faults.RegisterFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(stdout, "Usage: autopilotdesk emulator [flags]\n\nServes the Microsoft Graph emulator (under /v1.0 and /beta) and the demo identity provider.\nFault injection flags may also be set with AUTOPILOTDESK_EMULATOR_* environment variables.\n\n")
@@ -404,7 +413,8 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 		ln.Close()
 		return err
 	}
-	emu := emulator.New(emulator.Options{Verify: verifyWith(idp), Faults: faults})
+	emu := emulator.New(emulator.Options{Verify: verifyWith(idp), Faults: faults, ConsistencyDelay: *consistency})
+	emu.SeedAutopilotDevices(demoidp.DemoTenantID)
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	fmt.Fprintf(stdout, "Graph emulator:  %s/v1.0 (and %s/beta)\nIdentity issuer: %s\nTenant id:       %s\nClient id:       %s\nClient secret:   %s\n",
 		base, base, idp.IssuerURL(), demoidp.DemoTenantID, *clientID, *clientSecret)
