@@ -416,13 +416,13 @@ func (e *Emulator) autopilotAction(a answer, p Principal, id, action string, bod
 		return
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	d := e.tenant(p.TenantID).autopilotDevices()[id]
 	var v *registeredVersion
 	if d != nil {
 		v = d.current(a.now)
 	}
 	if v == nil {
+		e.mu.Unlock()
 		notFound(a)
 		return
 	}
@@ -445,5 +445,6 @@ func (e *Emulator) autopilotAction(a answer, p Principal, id, action string, bod
 		}
 	}
 	e.change(d, a.now, next, false)
+	e.mu.Unlock()
 	a.noContent()
 }

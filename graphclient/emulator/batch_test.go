@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"autopilotdesk/graphclient/emulator"
@@ -221,4 +222,51 @@ func TestBatchBodiesMayBeGzipped(t *testing.T) {
 	if res.StatusCode != http.StatusOK || !strings.Contains(string(raw), `"status":200`) {
 		t.Errorf("gzipped batch %d %s", res.StatusCode, raw)
 	}
+}
+
+// Dozens of concurrent changes, reads and batches leave one consistent device (run with -race).
+func TestRegisteredDevicesUnderConcurrentChangesAndBatches(t *testing.T) {
+	f := newFixture(t, nil)
+	seedRegistered(f)
+	var wg sync.WaitGroup
+	statuses := make(chan int, 200)
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tag := fmt.Sprintf("Tag-%02d", i)
+			r := newRequest(f, http.MethodPost, registered+"/"+registeredID+"/updateDeviceProperties", `{"groupTag":"`+tag+`"}`)
+			r.Header.Set("Content-Type", "application/json")
+			statuses <- send(t, f, r)
+			statuses <- send(t, f, newRequest(f, http.MethodGet, registered+"/"+registeredID, ""))
+			b := newRequest(f, http.MethodPost, batchPath, batchBody(get("1", "/deviceManagement/windowsAutopilotDeviceIdentities"),
+				map[string]any{"id": "2", "method": "POST", "url": "/deviceManagement/windowsAutopilotDeviceIdentities/" + registeredID + "/assignUserToDevice",
+					"headers": map[string]string{"Content-Type": "application/json"}, "body": map[string]any{"userPrincipalName": tag + "@contoso.example"}}))
+			b.Header.Set("Content-Type", "application/json")
+			statuses <- send(t, f, b)
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		if s != http.StatusNoContent && s != http.StatusOK {
+			t.Errorf("status %d", s)
+		}
+	}
+	d := f.do(req{method: http.MethodGet, path: registered + "/" + registeredID, token: "reader"}).body
+	tag, _ := d["groupTag"].(string)
+	upn, _ := d["userPrincipalName"].(string)
+	if !strings.HasPrefix(tag, "Tag-") || !strings.HasPrefix(upn, "Tag-") {
+		t.Errorf("after concurrent changes: %v", d)
+	}
+}
+
+func send(t *testing.T, f *fixture, r *http.Request) int {
+	res, err := f.srv.Client().Do(r)
+	if err != nil {
+		t.Error(err)
+		return 0
+	}
+	res.Body.Close()
+	return res.StatusCode
 }
