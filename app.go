@@ -347,11 +347,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	mode := "tenant " + cfg.TenantID
-	if cfg.Demo {
-		mode = "demo (emulated Microsoft Graph, demo sign-in)"
-	}
-	fmt.Fprintf(stdout, "Autopilot Desk is running in %s mode.\nOpen %s in your browser. Press Ctrl-C to stop.\n", mode, cfg.PublicURL)
+	fmt.Fprintf(stdout, "Autopilot Desk is running in %s.\nOpen %s in your browser. Press Ctrl-C to stop.\n", startupMode(cfg), cfg.PublicURL)
 	if cfg.AdminAddr != "" {
 		adminLn, err := net.Listen("tcp", cfg.AdminAddr)
 		if err != nil {
@@ -363,6 +359,18 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	err = web.Serve(ctx, ln, a.handler, tlsConfig, web.Shutdown{Before: a.health.Drain, Delay: cfg.ShutdownDelay, Drain: 10 * time.Second}, log)
 	fmt.Fprintln(stdout, "Autopilot Desk stopped.")
 	return err
+}
+
+// startupMode says which mode the desk runs in, for the start-up message.
+func startupMode(cfg config) string {
+	if cfg.Demo {
+		return "demo mode (emulated Microsoft Graph, demo sign-in)"
+	}
+	if cfg.TenantID != "" {
+		return "tenant " + cfg.TenantID + " mode"
+	}
+	_, host := identity.IssuerTenant(cfg.IssuerURL)
+	return "OpenID Connect provider mode, signing in through " + host + " (its accounts form one organisation, keyed by the issuer)"
 }
 
 // runEmulator serves the Graph emulator and the demo identity provider on their own, for other
@@ -379,6 +387,7 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	clientSecret := fs.String("client-secret", "", "client secret it accepts (default: random, printed at start)")
 	redirects := fs.String("redirect-uris", "http://127.0.0.1:8080/auth/callback", "comma-separated redirect URIs it accepts")
 	logouts := fs.String("post-logout-redirect-uris", "http://127.0.0.1:8080/auth/signed-out", "comma-separated post-logout redirect URIs")
+	noTenant := fs.Bool("without-tenant-claims", false, "answer like a generic OpenID Connect provider: ID tokens without tid and oid claims")
 	faults.RegisterFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(stdout, "Usage: autopilotdesk emulator [flags]\n\nServes the Microsoft Graph emulator (under /v1.0 and /beta) and the demo identity provider.\nFault injection flags may also be set with AUTOPILOTDESK_EMULATOR_* environment variables.\n\n")
@@ -399,14 +408,18 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 		*clientSecret = web.RandomID()
 	}
 	idp, err := demoidp.New(demoidp.Options{Issuer: base, ClientID: *clientID, ClientSecret: *clientSecret,
-		RedirectURIs: splitList(*redirects), PostLogoutRedirectURIs: splitList(*logouts)})
+		RedirectURIs: splitList(*redirects), PostLogoutRedirectURIs: splitList(*logouts), WithoutTenantClaims: *noTenant})
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	emu := emulator.New(emulator.Options{Verify: verifyWith(idp), Faults: faults})
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	tenant := demoidp.DemoTenantID
+	if *noTenant {
+		tenant = "none: ID tokens carry no tid claim, so leave AUTOPILOTDESK_TENANT_ID empty"
+	}
 	fmt.Fprintf(stdout, "Graph emulator:  %s/v1.0 (and %s/beta)\nIdentity issuer: %s\nTenant id:       %s\nClient id:       %s\nClient secret:   %s\n",
-		base, base, idp.IssuerURL(), demoidp.DemoTenantID, *clientID, *clientSecret)
+		base, base, idp.IssuerURL(), tenant, *clientID, *clientSecret)
 	return web.Serve(ctx, ln, demoMux(idp, emu), nil, web.Shutdown{Drain: 5 * time.Second}, log)
 }

@@ -16,6 +16,9 @@ import (
 	"testing"
 
 	"github.com/PuerkitoBio/goquery"
+
+	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/web/identity/demoidp"
 )
 
 // desk is the whole desk started in-process in demo mode, served over loopback TLS
@@ -25,6 +28,8 @@ type desk struct {
 	app *app
 	srv *httptest.Server
 	log *lockedWriter
+	idp *demoidp.Provider  // the demo mode's, or the one startDeskWithProvider runs
+	emu *emulator.Emulator // likewise
 }
 
 func startDesk(t *testing.T, env map[string]string) *desk {
@@ -34,12 +39,20 @@ func startDesk(t *testing.T, env map[string]string) *desk {
 
 func startDeskWith(t *testing.T, env map[string]string, opts appOptions) *desk {
 	t.Helper()
+	return startDeskFor(t, func(string) map[string]string { return env }, opts)
+}
+
+// startDeskFor starts a desk whose environment may depend on its public URL (an identity
+// provider outside the desk must know the redirect URI before the desk starts).
+func startDeskFor(t *testing.T, envFor func(publicURL string) map[string]string, opts appOptions) *desk {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
+	public := "https://" + srv.Listener.Addr().String()
 	base := map[string]string{
 		"AUTOPILOTDESK_DATA_DIR":   t.TempDir(),
-		"AUTOPILOTDESK_PUBLIC_URL": "https://" + srv.Listener.Addr().String(),
+		"AUTOPILOTDESK_PUBLIC_URL": public,
 	}
-	for k, v := range env {
+	for k, v := range envFor(public) {
 		base[k] = v
 	}
 	cfg, err := loadConfig(nil, envOf(base), io.Discard)
@@ -54,7 +67,11 @@ func startDeskWith(t *testing.T, env map[string]string, opts appOptions) *desk {
 	srv.Config.Handler = a.handler
 	srv.StartTLS()
 	t.Cleanup(func() { srv.Close(); a.Close() })
-	return &desk{t: t, app: a, srv: srv, log: logs}
+	d := &desk{t: t, app: a, srv: srv, log: logs}
+	if a.demo != nil {
+		d.idp, d.emu = a.demo.idp, a.demo.emu
+	}
+	return d
 }
 
 // browser is a client with its own cookie jar, like one browser profile.
@@ -286,7 +303,7 @@ type receivedRequest struct {
 
 func (d *desk) received() []receivedRequest {
 	var out []receivedRequest
-	for _, r := range d.app.demo.emu.Received() {
+	for _, r := range d.emu.Received() {
 		out = append(out, receivedRequest{Method: r.Method, Path: r.Path, Header: r.Header, Body: r.Body})
 	}
 	return out

@@ -146,7 +146,7 @@ func (h *Auth) Callback(c echo.Context) error {
 			Message:  "You signed in successfully, but this desk is limited to members of specific groups and your account is not in one of them.",
 			NextStep: "Ask whoever runs the desk to add you to one of its allowed groups, then sign in again."}
 	}
-	user := web.SessionUser{TenantID: res.User.TenantID, ObjectID: res.User.ObjectID, Name: res.User.Name, UPN: res.User.UPN, Groups: groups}
+	user := web.SessionUser{TenantID: res.User.TenantID, TenantName: res.User.TenantName, ObjectID: res.User.ObjectID, Name: res.User.Name, UPN: res.User.UPN, Groups: groups}
 	tok := web.SessionTokens{AccessToken: res.Token.AccessToken, RefreshToken: res.Token.RefreshToken,
 		TokenType: res.Token.TokenType, Expiry: res.Token.Expiry, IDToken: res.IDToken}
 	if err := h.Sessions.StartSession(c, user, tok); err != nil {
@@ -205,6 +205,8 @@ func failureReason(err error) string {
 		return "personal-account"
 	case errors.Is(err, identity.ErrWrongTenant):
 		return "wrong-tenant"
+	case errors.Is(err, identity.ErrNoTenantClaim):
+		return "no-tenant-claim"
 	case errors.Is(err, identity.ErrStateMismatch):
 		return "state-mismatch"
 	case errors.Is(err, identity.ErrNonceMismatch):
@@ -240,6 +242,12 @@ func (h *Auth) signInFailed(err error) error {
 			Message:   "The account you signed in with is not from the Microsoft Entra tenant this desk serves.",
 			NextStep:  "Sign in with an account of this organisation. Guests and other tenants' accounts are not accepted.",
 			ActionURL: "/auth/login", ActionText: "Sign in with another account"}
+	case errors.Is(err, identity.ErrNoTenantClaim):
+		return &web.PageError{Status: http.StatusForbidden, Title: "The sign-in service did not say which organisation you belong to",
+			Message: "The desk is set up for one Microsoft Entra tenant, so it accepts only sign-ins that name that tenant (the tid claim). " +
+				"The sign-in service answered without it, so you are not signed in.",
+			NextStep: "Tell whoever runs the desk: with Microsoft Entra ID this points to a misconfigured issuer; with another OpenID Connect " +
+				"provider, leave AUTOPILOTDESK_TENANT_ID empty and the desk keys the organisation by the provider's issuer."}
 	case errors.Is(err, identity.ErrStateMismatch):
 		return restartSignIn("The answer from the sign-in page does not belong to the sign-in this browser started.")
 	case errors.Is(err, identity.ErrFlowExpired):

@@ -22,7 +22,7 @@ const recentUploads = 10
 
 func (h *Home) Show(c echo.Context) error {
 	u := web.CurrentUser(c)
-	view := views.Home{User: views.User{Name: u.Name, UPN: u.UPN, TenantID: u.TenantID}}
+	view := views.Home{User: views.User{Name: u.Name, UPN: u.UPN, Tenant: u.Tenant()}}
 	page, ex, err := h.list(c)
 	switch {
 	case errors.Is(err, web.ErrSessionEnded):

@@ -24,7 +24,10 @@ type Page struct {
 type Assets struct{ CSS, JS, Icon string }
 
 // User is the signed-in person as pages show them.
-type User struct{ Name, UPN, TenantID string }
+type User struct {
+	Name, UPN string
+	Tenant    string // the tenant id, or for a sign-in service without tenants its host
+}
 
 // UploadStatuses are the values of importedWindowsAutopilotDeviceIdentityUploadStatus, in Graph's order.
 var UploadStatuses = []StatusOption{

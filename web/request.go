@@ -105,7 +105,7 @@ func PageFor(c echo.Context, title, nav string) views.Page {
 		Path:   c.Request().URL.RequestURI(),
 	}
 	if u := st.user; u != nil {
-		p.User = &views.User{Name: u.Name, UPN: u.UPN, TenantID: u.TenantID}
+		p.User = &views.User{Name: u.Name, UPN: u.UPN, Tenant: u.Tenant()}
 	}
 	return p
 }

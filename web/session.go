@@ -20,10 +20,21 @@ import (
 // SessionUser is the signed-in person, identified by tenant id + object id (never UPN or sub).
 type SessionUser struct {
 	TenantID string
-	ObjectID string
-	Name     string
-	UPN      string
-	Groups   []string
+	// TenantName is set when the sign-in service has no tenants: TenantID is then derived from
+	// its issuer, and TenantName is the issuer's host.
+	TenantName string `json:",omitempty"`
+	ObjectID   string
+	Name       string
+	UPN        string
+	Groups     []string
+}
+
+// Tenant is how the user's tenant is shown.
+func (u SessionUser) Tenant() string {
+	if u.TenantName != "" {
+		return u.TenantName
+	}
+	return u.TenantID
 }
 
 // Key identifies the user across sessions.

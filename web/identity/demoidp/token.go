@@ -208,6 +208,10 @@ func (p *Provider) issue(id Identity, scope, nonce string) (map[string]any, erro
 	if nonce != "" {
 		claims["nonce"] = nonce
 	}
+	if p.noTenantClaims {
+		delete(claims, "tid")
+		delete(claims, "oid")
+	}
 	switch {
 	case id.GroupsOverage:
 		// As Entra writes it past 200 groups: no groups claim, a pointer to where they are.
