@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,17 +31,21 @@ import (
 
 // app is the desk wired together: everything serve needs, and everything a test needs to drive it.
 type app struct {
-	cfg     config
-	log     *slog.Logger
-	db      *store.DB
-	shell   *web.Shell
-	graph   *graphclient.Client
-	demo    *demoServices // nil outside demo mode
-	handler http.Handler
-	now     func() time.Time
-	health  *web.Health
-	metrics *web.Metrics
-	assets  *static.Assets
+	cfg      config
+	recorder *handlers.ActivityRecorder
+	// stop ends the background work newApp started; Close waits for it.
+	stop       context.CancelFunc
+	background sync.WaitGroup
+	log        *slog.Logger
+	db         *store.DB
+	shell      *web.Shell
+	graph      *graphclient.Client
+	demo       *demoServices // nil outside demo mode
+	handler    http.Handler
+	now        func() time.Time
+	health     *web.Health
+	metrics    *web.Metrics
+	assets     *static.Assets
 }
 
 // observeGraph logs every Graph attempt with the ids a support ticket needs, and counts it.
@@ -75,6 +80,9 @@ type appOptions struct {
 	SyncDuration time.Duration
 	// NewRequestID draws the client-request-id of each Graph attempt (screenshots fix it).
 	NewRequestID func() string
+	// RecordRetry is how soon an activity the state database refused is tried again (default 1s,
+	// doubling to a minute while it keeps failing).
+	RecordRetry time.Duration
 }
 
 func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ *app, err error) {
@@ -159,14 +167,15 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		SignInOrigins: originsOf(idCfg.IssuerURL),
 		UploadLimit:   handlers.MaxCSVBytes + 64<<10, UploadPaths: []string{"/devices/import"}, Metrics: a.metrics,
 	})
-	activity := handlers.AuditedLog{ActivityLog: a.db, Log: log}
+	a.recorder = handlers.NewActivityRecorder(a.db, log, o.Now, o.RecordRetry)
+	activity := a.recorder
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: cfg.PublicURL.String(),
 		AllowedGroups: cfg.AllowedGroups, Groups: a.graph, Demo: cfg.Demo, Log: log, Observe: a.metrics.SignIn}
 	handlers.Routes(a.shell, handlers.Features{
 		Auth:     auth,
 		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell},
 		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: activity, Keys: a.db, SignIn: auth, Now: o.Now, Log: log},
-		Activity: &handlers.Activity{Log: a.db},
+		Activity: &handlers.Activity{Log: activity},
 		Manage:   &handlers.ManageUploads{Graph: a.graph, Tokens: a.shell, Activity: activity},
 		History:  &handlers.History{Log: a.db},
 		Devices:  &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: activity, Now: o.Now, Log: log, JobState: a.metrics.ImportJob},
@@ -178,10 +187,17 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		a.shell.Echo.GET("/metrics", echo.WrapHandler(a.metrics.Handler(cfg.MetricsToken)))
 	}
 	a.handler = a.shell.Echo
+	background, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stop = stop
+	a.background.Go(func() { a.recorder.Run(background) })
 	return a, nil
 }
 
 func (a *app) Close() {
+	if a.stop != nil {
+		a.stop()
+		a.background.Wait() // kept activity gets a last chance before the database closes
+	}
 	if a.demo != nil {
 		a.demo.Close()
 	}

@@ -134,11 +134,7 @@ func (h *ManageUploads) SetStatus(c echo.Context) error {
 	if err == nil {
 		act.Summary = fmt.Sprintf("Changed the status of upload %s to %s.", id, status)
 	}
-	act.Detail = encodeDetail(resultDetail(u, ex, err))
-	if err := h.Activity.RecordActivity(c.Request().Context(), act); err != nil {
-		return fmt.Errorf("record activity: %w", err)
-	}
-	return c.Redirect(http.StatusSeeOther, activityURL(act.ID))
+	return recordAndShow(c, h.Activity, act, resultDetail(u, ex, err))
 }
 
 // ConfirmDelete is GET /uploads/:id/delete: nothing is deleted without a second, deliberate step.
@@ -168,9 +164,5 @@ func (h *ManageUploads) Delete(c echo.Context) error {
 	if err == nil {
 		act.Summary = fmt.Sprintf("Deleted upload %s.", id)
 	}
-	act.Detail = encodeDetail(resultDetail(nil, ex, err))
-	if err := h.Activity.RecordActivity(c.Request().Context(), act); err != nil {
-		return fmt.Errorf("record activity: %w", err)
-	}
-	return c.Redirect(http.StatusSeeOther, activityURL(act.ID))
+	return recordAndShow(c, h.Activity, act, resultDetail(nil, ex, err))
 }

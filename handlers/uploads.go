@@ -47,6 +47,14 @@ func (h *Uploads) renderForm(c echo.Context, status int, form uploadForm, errs m
 	return web.Render(c, status, views.UploadFormPage(web.PageFor(c, "Create upload", "create"), v))
 }
 
+// renderFormNotSaved shows the form with Graph's refusal, noting when the attempt is not in the
+// history yet.
+func (h *Uploads) renderFormNotSaved(c echo.Context, status int, form uploadForm, failure *views.Failure, notSaved bool) error {
+	v := form.view(web.NewFormKey(c, h.Now()), nil)
+	v.Failure, v.NotSaved = failure, notSaved
+	return web.Render(c, status, views.UploadFormPage(web.PageFor(c, "Create upload", "create"), v))
+}
+
 // Create validates the form, sends it to Graph once, records the outcome and shows it.
 func (h *Uploads) Create(c echo.Context) error {
 	form := bindUploadForm(c)
@@ -81,13 +89,14 @@ func (h *Uploads) Create(c echo.Context) error {
 		act.Target = upload.ID
 		act.Summary = fmt.Sprintf("Created upload %s with status %s.", upload.ID, upload.Status)
 	}
-	act.Detail = encodeDetail(resultDetail(upload, exchange, err))
-	if rerr := h.Activity.RecordSubmission(ctx, act, form.FormKey); rerr != nil {
-		return fmt.Errorf("record activity: %w", rerr)
-	}
+	detail := resultDetail(upload, exchange, err)
+	act.Detail = encodeDetail(detail)
+	saved := h.Activity.Record(ctx, act, form.FormKey)
 	if err != nil && act.Outcome == outcomeFailure {
-		f := failureOf(exchange, err)
-		return h.renderForm(c, failureStatus(err), form, nil, f)
+		return h.renderFormNotSaved(c, failureStatus(err), form, failureOf(exchange, err), !saved)
+	}
+	if !saved {
+		return renderResult(c, act, detail, true)
 	}
 	return c.Redirect(http.StatusSeeOther, activityURL(act.ID))
 }

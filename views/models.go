@@ -48,6 +48,7 @@ type UploadForm struct {
 	FormKey            string
 	Errors             map[string]string // field name -> message
 	Failure            *Failure          // Graph refused the last attempt
+	NotSaved           bool              // that attempt is not in the team history yet
 }
 
 // HasErrors reports whether any field has a message.
@@ -73,6 +74,7 @@ type Result struct {
 	Failure    *Failure
 	Support    graphclient.SupportDetails
 	Exchange   *graphclient.Exchange
+	NotSaved   bool // the desk could not record it yet: shown from what it kept
 }
 
 // Home is the signed-in start page.
