@@ -171,10 +171,11 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	activity := a.recorder
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: cfg.PublicURL.String(),
 		AllowedGroups: cfg.AllowedGroups, Groups: a.graph, Demo: cfg.Demo, Log: log, Observe: a.metrics.SignIn}
+	a.shell.SetSignIn(auth)
 	handlers.Routes(a.shell, handlers.Features{
 		Auth:     auth,
 		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell},
-		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: activity, Keys: a.db, SignIn: auth, Now: o.Now, Log: log},
+		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: activity, Keys: a.db, Now: o.Now, Log: log},
 		Activity: &handlers.Activity{Log: activity},
 		Manage:   &handlers.ManageUploads{Graph: a.graph, Tokens: a.shell, Activity: activity},
 		History:  &handlers.History{Log: a.db},
@@ -184,7 +185,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	a.health = web.NewHealth(a.db)
 	a.health.Routes(a.shell.Echo)
 	if cfg.MetricsToken != "" {
-		a.shell.Echo.GET("/metrics", echo.WrapHandler(a.metrics.Handler(cfg.MetricsToken)))
+		web.GET(a.shell.Echo, "/metrics", echo.WrapHandler(a.metrics.Handler(cfg.MetricsToken)))
 	}
 	a.handler = a.shell.Echo
 	background, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -244,7 +245,7 @@ func (a *app) adminHandler() http.Handler {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	a.health.Routes(e)
-	e.GET("/metrics", echo.WrapHandler(a.metrics.Handler("")))
+	web.GET(e, "/metrics", echo.WrapHandler(a.metrics.Handler("")))
 	return e
 }
 

@@ -282,3 +282,49 @@ func TestMadeUpFormKeyIsRefused(t *testing.T) {
 		t.Errorf("made-up key: %d, Graph got %d requests: %s", resp.StatusCode, len(d.received())-before, text(doc))
 	}
 }
+
+// HEAD answers wherever GET does: the same status and headers, no body.
+func TestHeadWorksWhereverGetDoes(t *testing.T) {
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_METRICS_TOKEN": "metrics-secret"})
+	gets, heads := map[string]bool{}, map[string]bool{}
+	for _, r := range d.app.shell.Echo.Routes() {
+		switch r.Method {
+		case http.MethodGet:
+			gets[r.Path] = true
+		case http.MethodHead:
+			heads[r.Path] = true
+		}
+	}
+	for path := range gets {
+		if !heads[path] {
+			t.Errorf("GET %s has no HEAD", path)
+		}
+	}
+	b := d.browser()
+	parse(t, d.signIn(b, "admin", "/"))
+	noFollow := *b
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for _, path := range []string{"/", "/uploads/new", "/uploads", "/activity", "/devices/import", "/auth/signin", "/auth/signed-out",
+		"/healthz", "/readyz", d.app.assets.Path("app.css"), "/favicon.ico", "/no-such-page", "/uploads/not-a-guid"} {
+		get, err := noFollow.Get(d.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(get.Body)
+		get.Body.Close()
+		req, _ := http.NewRequest(http.MethodHead, d.srv.URL+path, nil)
+		head, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rest, _ := io.ReadAll(head.Body)
+		head.Body.Close()
+		if head.StatusCode != get.StatusCode || len(rest) != 0 || head.Header.Get("Content-Type") != get.Header.Get("Content-Type") {
+			t.Errorf("HEAD %s: %d %q (%d body bytes), GET: %d %q", path, head.StatusCode, head.Header.Get("Content-Type"), len(rest),
+				get.StatusCode, get.Header.Get("Content-Type"))
+		}
+		if cl := head.Header.Get("Content-Length"); cl != "" && get.StatusCode == http.StatusOK && cl != fmt.Sprint(len(body)) {
+			t.Errorf("HEAD %s: Content-Length %s, GET sent %d bytes", path, cl, len(body))
+		}
+	}
+}

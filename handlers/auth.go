@@ -40,11 +40,6 @@ type SessionControl interface {
 	EndSession(c echo.Context) error
 }
 
-// SignInStarter sends the browser to sign in, optionally keeping a form to restore afterwards.
-type SignInStarter interface {
-	Begin(c echo.Context, returnTo string, pending []byte) error
-}
-
 // GroupChecker asks Microsoft Graph which of some groups the signed-in user belongs to.
 type GroupChecker interface {
 	CheckMemberGroups(ctx context.Context, ts oauth2.TokenSource, groupIDs []string) ([]string, *graphclient.Exchange, error)
@@ -152,10 +147,8 @@ func (h *Auth) Callback(c echo.Context) error {
 	if err := h.Sessions.StartSession(c, user, tok); err != nil {
 		return fmt.Errorf("start session: %w", err)
 	}
-	if len(rec.Data) > 0 {
-		if err := keepPendingForm(c, rec.Data); err != nil {
-			h.Log.Warn("keep pending form", "error", err.Error())
-		}
+	if err := web.RestorePendingForm(c, rec.Data); err != nil {
+		h.Log.Warn("keep the form typed before sign-in", "error", err.Error())
 	}
 	h.Log.Info("signed in", "tid", user.TenantID, "oid", user.ObjectID)
 	h.observe(true, "")
@@ -259,8 +252,12 @@ func (h *Auth) signInFailed(err error) error {
 		ActionURL: "/auth/login", ActionText: "Sign in again", Internal: err}
 }
 
-// SignOut deletes the server-side session, then lets the provider end its own session.
+// SignOut deletes the server-side session, then lets the provider end its own session. A
+// session that already ended has nothing left to end here.
 func (h *Auth) SignOut(c echo.Context) error {
+	if web.CurrentUser(c) == nil {
+		return c.Redirect(http.StatusSeeOther, "/auth/signed-out")
+	}
 	idToken := web.SessionIDToken(c)
 	if err := h.Sessions.EndSession(c); err != nil {
 		return fmt.Errorf("end session: %w", err)

@@ -26,7 +26,7 @@ func (h *Home) Show(c echo.Context) error {
 	page, ex, err := h.list(c)
 	switch {
 	case errors.Is(err, web.ErrSessionEnded):
-		return c.Redirect(http.StatusSeeOther, "/auth/signin")
+		return err
 	case err != nil:
 		view.Failure = failureOf(ex, err)
 	default:

@@ -63,7 +63,7 @@ func (h *ManageUploads) List(c echo.Context) error {
 		return h.Graph.ListUploads(c.Request().Context(), ts, opts)
 	})
 	if errors.Is(err, web.ErrSessionEnded) {
-		return c.Redirect(http.StatusSeeOther, "/auth/signin?return_to="+url.QueryEscape(c.Request().URL.RequestURI()))
+		return err
 	}
 	view := views.UploadList{Status: status}
 	if err != nil {
@@ -91,9 +91,12 @@ func (h *ManageUploads) Show(c echo.Context) error {
 		return h.Graph.GetUpload(c.Request().Context(), ts, id)
 	})
 	if errors.Is(err, web.ErrSessionEnded) {
-		return c.Redirect(http.StatusSeeOther, "/auth/signin?return_to="+url.QueryEscape("/uploads/"+id))
+		return err
 	}
 	view := views.UploadDetail{Upload: u, Exchange: ex, Support: graphclient.SupportFor(ex, err)}
+	if pending, ok := web.TakePendingForm(c); ok && uploadStatuses[pending.Get("status")] {
+		view.ChosenStatus = pending.Get("status") // chosen before a sign-in interrupted the change
+	}
 	status := http.StatusOK
 	if err != nil {
 		view.Failure = failureOf(ex, err)
@@ -102,6 +105,9 @@ func (h *ManageUploads) Show(c echo.Context) error {
 		devices, dex, derr := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
 			return h.Graph.ListUploadDeviceIdentities(c.Request().Context(), ts, id)
 		})
+		if errors.Is(derr, web.ErrSessionEnded) {
+			return derr
+		}
 		if derr != nil {
 			view.DevicesFailure = failureOf(dex, derr)
 		}
@@ -127,7 +133,7 @@ func (h *ManageUploads) SetStatus(c echo.Context) error {
 		return h.Graph.UpdateUploadStatus(c.Request().Context(), ts, id, status)
 	})
 	if errors.Is(err, web.ErrSessionEnded) {
-		return c.Redirect(http.StatusSeeOther, "/auth/signin?return_to="+url.QueryEscape("/uploads/"+id))
+		return err
 	}
 	act := newActivity(web.CurrentUser(c), "update-upload", ex, err)
 	act.Target = id
@@ -157,7 +163,7 @@ func (h *ManageUploads) Delete(c echo.Context) error {
 		return struct{}{}, ex, err
 	})
 	if errors.Is(err, web.ErrSessionEnded) {
-		return c.Redirect(http.StatusSeeOther, "/auth/signin?return_to="+url.QueryEscape("/uploads/"+id))
+		return err
 	}
 	act := newActivity(web.CurrentUser(c), "delete-upload", ex, err)
 	act.Target = id

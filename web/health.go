@@ -47,6 +47,6 @@ func (h *Health) ready(c echo.Context) error {
 
 // Routes adds /healthz and /readyz, outside sessions and CSRF.
 func (h *Health) Routes(e *echo.Echo) {
-	e.GET("/healthz", h.live)
-	e.GET("/readyz", h.ready)
+	GET(e, "/healthz", h.live)
+	GET(e, "/readyz", h.ready)
 }

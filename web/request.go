@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/a-h/templ"
 	"github.com/gorilla/sessions"
@@ -86,6 +87,15 @@ func putRenderBuffer(buf *bytes.Buffer) {
 type pageBase struct {
 	assets views.Assets
 	demo   bool
+	now    func() time.Time
+}
+
+// clockOf is the shell's clock, as the request sees it.
+func clockOf(c echo.Context) time.Time {
+	if pb, ok := c.Get(pageBaseKey).(pageBase); ok && pb.now != nil {
+		return pb.now()
+	}
+	return time.Now()
 }
 
 const pageBaseKey = "autopilotdesk.pagebase"

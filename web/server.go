@@ -47,6 +47,8 @@ type Shell struct {
 	log       *slog.Logger
 	sessions  SessionStore
 	refresher Refresher
+	signIn    SignInStarter
+	formPages map[string]string // POST route -> the page its form is on
 	publicURL *url.URL
 	now       func() time.Time
 	locks     tokenLocks
@@ -76,7 +78,7 @@ func New(o Options) *Shell {
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = echo.ExtractIPFromXFFHeader(trustOnly(o.TrustedProxies)...)
 	e.HTTPErrorHandler = s.handleError
-	base := pageBase{demo: o.Demo, assets: views.Assets{
+	base := pageBase{demo: o.Demo, now: o.Now, assets: views.Assets{
 		CSS: o.Assets.Path("app.css"), JS: o.Assets.Path("app.js"), Icon: o.Assets.Path("favicon.svg"),
 	}}
 	e.Use(
@@ -95,8 +97,8 @@ func New(o Options) *Shell {
 		limitBody(o.FormLimit, o.UploadLimit, o.UploadPaths),
 	)
 	// Static files and the favicon need no session.
-	e.GET(static.Prefix+"*", echo.WrapHandler(o.Assets))
-	e.GET("/favicon.ico", func(c echo.Context) error {
+	GET(e, static.Prefix+"*", echo.WrapHandler(o.Assets))
+	GET(e, "/favicon.ico", func(c echo.Context) error {
 		return c.Redirect(http.StatusMovedPermanently, o.Assets.Path("favicon.svg"))
 	})
 	s.Echo = e
@@ -237,6 +239,11 @@ func (s *Shell) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	if errors.Is(err, ErrSessionEnded) {
+		if err = s.sessionEnded(c); err == nil || c.Response().Committed {
+			return
+		}
+	}
 	pe := s.pageErrorOf(err)
 	if pe.Status >= 500 {
 		s.log.Error("request failed", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
@@ -253,10 +260,6 @@ func (s *Shell) handleError(err error, c echo.Context) {
 	}
 	if view.ActionURL == "" && pe.Status != http.StatusNotFound {
 		view.ActionURL, view.ActionText = "/", "Go to the home page"
-	}
-	if c.Request().Method == http.MethodHead {
-		c.NoContent(pe.Status)
-		return
 	}
 	if rerr := Render(c, pe.Status, views.ErrorPageView(page, view)); rerr != nil {
 		s.log.Error("render error page", "error", rerr.Error())
@@ -359,4 +362,13 @@ func Serve(ctx context.Context, ln net.Listener, handler http.Handler, tlsConfig
 	return nil
 }
 
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+// Router is where routes are added: the Echo instance or one of its groups.
+type Router interface {
+	Match(methods []string, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) []*echo.Route
+}
+
+// GET adds a route answering GET and HEAD: whatever a page answers to GET, it answers to HEAD
+// without the body.
+func GET(r Router, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+	r.Match([]string{http.MethodGet, http.MethodHead}, path, h, m...)
+}

@@ -147,25 +147,15 @@ func (s *Shell) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// RequireUser sends anonymous requests to sign in and back to where they were going.
+// RequireUser answers requests without a signed-in session with ErrSessionEnded, which the
+// error handler turns into a sign-in that returns the person where they were (sessionend.go).
 func RequireUser(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if CurrentUser(c) != nil {
-			c.Response().Header().Set("Cache-Control", "no-store")
-			return next(c)
+		c.Response().Header().Set("Cache-Control", "no-store")
+		if CurrentUser(c) == nil {
+			return ErrSessionEnded
 		}
-		r := c.Request()
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			return c.Redirect(http.StatusSeeOther, "/auth/signin?return_to="+urlQueryEscape(r.URL.RequestURI()))
-		}
-		return &PageError{
-			Status:     http.StatusUnauthorized,
-			Title:      "Your session has ended",
-			Message:    "You were signed out (your session expired or you signed out in another tab), so nothing was sent to Microsoft Graph.",
-			NextStep:   "Sign in again, then repeat what you were doing.",
-			ActionURL:  "/auth/signin",
-			ActionText: "Sign in",
-		}
+		return next(c)
 	}
 }
 
