@@ -387,7 +387,9 @@ func TestCSRFRefusals(t *testing.T) {
 	}
 	for name, header := range map[string][2]string{
 		"cross-site fetch": {"Sec-Fetch-Site", "cross-site"},
+		"same-site fetch":  {"Sec-Fetch-Site", "same-site"},
 		"foreign origin":   {"Origin", "https://evil.example"},
+		"another port":     {"Origin", "https://127.0.0.1:1"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/uploads", strings.NewReader(form.Encode()))

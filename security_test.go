@@ -328,3 +328,47 @@ func TestHeadWorksWhereverGetDoes(t *testing.T) {
 		}
 	}
 }
+
+// A multipart body that is cut off, has no boundary, or has more parts than a form can have is
+// answered with what is wrong (400, or 413 when it is too much), never as a missing security token.
+func TestMalformedMultipartIsExplained(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	doc := parse(t, d.signIn(b, "admin", "/devices/import"))
+	csrf := doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")
+	const boundary = "XyZzY"
+	part := func(name, value string) string {
+		return "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + name + "\"\r\n\r\n" + value + "\r\n"
+	}
+	many := strings.Builder{}
+	many.WriteString(part("_csrf", csrf))
+	for i := range 5000 {
+		many.WriteString(part(fmt.Sprintf("f%d", i), "x"))
+	}
+	many.WriteString("--" + boundary + "--\r\n")
+	for _, tc := range []struct {
+		name, contentType, body string
+		status                  int
+		says                    string
+	}{
+		{"no closing boundary", "multipart/form-data; boundary=" + boundary, part("_csrf", csrf) + part("csv", "Device Serial Number\r\nSN-1"),
+			http.StatusBadRequest, "cut off"},
+		{"no boundary parameter", "multipart/form-data", part("_csrf", csrf), http.StatusBadRequest, "boundary"},
+		{"thousands of parts", "multipart/form-data; boundary=" + boundary, many.String(), http.StatusRequestEntityTooLarge, "parts"},
+		{"bad escape in a urlencoded form", "application/x-www-form-urlencoded", "_csrf=" + csrf + "&csv=%zz", http.StatusBadRequest, "could not be read"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/devices/import", strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", tc.contentType)
+			req.Header.Set("Origin", d.srv.URL)
+			resp, err := b.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc := parse(t, resp)
+			if resp.StatusCode != tc.status || !strings.Contains(text(doc), tc.says) || strings.Contains(text(doc), "security token") {
+				t.Errorf("%d, want %d saying %q: %s", resp.StatusCode, tc.status, tc.says, text(doc))
+			}
+		})
+	}
+}

@@ -49,10 +49,12 @@ type Shell struct {
 	refresher Refresher
 	signIn    SignInStarter
 	formPages map[string]string // POST route -> the page its form is on
-	publicURL *url.URL
-	now       func() time.Time
-	locks     tokenLocks
-	newReqID  func() string
+	// crossOrigin refuses state-changing requests from other origins.
+	crossOrigin *http.CrossOriginProtection
+	publicURL   *url.URL
+	now         func() time.Time
+	locks       tokenLocks
+	newReqID    func() string
 }
 
 // New builds the Echo instance with the desk's middleware chain. Routes are added by the caller.
@@ -67,12 +69,19 @@ func New(o Options) *Shell {
 		o.NewRequestID = func() string { return randomToken(12) }
 	}
 	s := &Shell{
-		log:       o.Logger,
-		sessions:  o.Sessions,
-		refresher: o.Refresher,
-		publicURL: o.PublicURL,
-		now:       o.Now,
-		newReqID:  o.NewRequestID,
+		crossOrigin: http.NewCrossOriginProtection(),
+		log:         o.Logger,
+		sessions:    o.Sessions,
+		refresher:   o.Refresher,
+		publicURL:   o.PublicURL,
+		now:         o.Now,
+		newReqID:    o.NewRequestID,
+	}
+	if o.PublicURL != nil {
+		// Behind a proxy that rewrites Host, the Origin browsers send is the public URL's.
+		if err := s.crossOrigin.AddTrustedOrigin(o.PublicURL.Scheme + "://" + o.PublicURL.Host); err != nil {
+			s.log.Warn("the public URL cannot be trusted as an origin", "error", err.Error())
+		}
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

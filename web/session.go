@@ -159,8 +159,10 @@ func RequireUser(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// checkCSRF refuses state-changing requests that do not carry the session's token, and any
-// request a browser marks as cross-site.
+// checkCSRF refuses state-changing requests that come from another origin (net/http's
+// CrossOriginProtection: Sec-Fetch-Site, else Origin against Host, the public URL trusted) or
+// that do not carry the session's token. The form is read first, so a malformed one is
+// answered with what is wrong rather than as a missing token.
 func (s *Shell) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
@@ -168,11 +170,11 @@ func (s *Shell) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
 			return next(c)
 		}
-		if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+		if err := s.crossOrigin.Check(r); err != nil {
 			return csrfRefused("the request came from another site")
 		}
-		if origin := r.Header.Get("Origin"); origin != "" && !s.sameOrigin(c, origin) {
-			return csrfRefused("the request came from another site")
+		if err := readForm(r); err != nil {
+			return err
 		}
 		want := CSRFToken(c)
 		if want == "" {
