@@ -221,9 +221,11 @@ func TestIdleAndAbsoluteExpiry(t *testing.T) {
 	})
 }
 
-func TestLastSeenWrittenAtMostOnceAMinute(t *testing.T) {
+// Last seen is written when the stored value is a sixteenth of the idle timeout old (at most 5
+// s), not on every request.
+func TestLastSeenWrittenWhenItGetsStale(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
-		st := db.SessionStore(SessionOptions{})
+		st := db.SessionStore(SessionOptions{IdleTimeout: 8 * time.Second})
 		_, ck := newSession(t, st, nil)
 		lastSeen := func() time.Time {
 			var v int64
@@ -233,12 +235,26 @@ func TestLastSeenWrittenAtMostOnceAMinute(t *testing.T) {
 			return fromMS(v)
 		}
 		created := clk.now()
-		clk.advance(30 * time.Second)
+		clk.advance(400 * time.Millisecond)
 		load(t, st, ck)
 		if !lastSeen().Equal(created) {
-			t.Errorf("written again within a minute: %s", lastSeen())
+			t.Errorf("written again within half a second: %s", lastSeen())
 		}
-		clk.advance(31 * time.Second)
+		clk.advance(100 * time.Millisecond)
+		load(t, st, ck)
+		if !lastSeen().Equal(clk.now()) {
+			t.Errorf("last seen %s, want %s", lastSeen(), clk.now())
+		}
+
+		st = db.SessionStore(SessionOptions{}) // 15 minutes: written every 5 s at most
+		_, ck = newSession(t, st, nil)
+		written := clk.now()
+		clk.advance(4 * time.Second)
+		load(t, st, ck)
+		if !lastSeen().Equal(written) {
+			t.Errorf("written again within 5 s: %s", lastSeen())
+		}
+		clk.advance(time.Second)
 		load(t, st, ck)
 		if !lastSeen().Equal(clk.now()) {
 			t.Errorf("last seen %s, want %s", lastSeen(), clk.now())
