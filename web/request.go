@@ -20,6 +20,7 @@ import (
 // requestState is everything the middleware learns about a request that handlers and the
 // error handler need later. One value per request, kept in the Echo context.
 type requestState struct {
+	shell   *Shell
 	nonce   string
 	session *sessions.Session
 	user    *SessionUser

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"autopilotdesk/web/store"
 )
 
 // What "your session ended" means is decided here, once, for every page and form. A handler
@@ -169,7 +171,13 @@ func TakePendingForm(c echo.Context) (url.Values, bool) {
 		return nil, false
 	}
 	delete(sess.Values, valPendingForm)
-	_ = sess.Save(c.Request(), c.Response())
+	// Under the session's lock, so tokens another request renewed meanwhile are not overwritten.
+	if st := state(c); st.shell != nil && sess.ID != "" {
+		_, _ = st.shell.sessions.UpdateLocked(c.Request().Context(), store.SessionKey(sess.ID), func(values map[any]any) (store.SessionChange, error) {
+			delete(values, valPendingForm)
+			return store.SaveSession, nil
+		})
+	}
 	if clockOf(c).Unix() > p.Until {
 		return nil, false
 	}

@@ -60,6 +60,8 @@ type DB struct {
 	ownsDir      bool
 	sessionCache *sessionCache
 	counters     *counters
+	// sessionLocks serialise UpdateLocked per session on SQLite (PostgreSQL locks in the database).
+	sessionLocks stripedLocks
 
 	// stmts holds prepared statements by query text: for the short queries of a request,
 	// SQLite spends more time parsing a statement than running it.

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -425,6 +427,73 @@ func TestSweepAndCount(t *testing.T) {
 			if n := count(t, db, `SELECT COUNT(*) FROM `+table); n != want {
 				t.Errorf("%s: %d rows left, want %d", table, n, want)
 			}
+		}
+	})
+}
+
+// UpdateLocked runs one update of a session at a time across every process sharing the
+// database (two opened databases stand for two replicas on PostgreSQL), each reading what the
+// previous one wrote; it reports missing and expired sessions, and deletes when asked.
+func TestUpdateLockedSerialisesAcrossProcesses(t *testing.T) {
+	eachEngine(t, func(t *testing.T, loc location) {
+		ctx := context.Background()
+		clk := newClock()
+		first := loc.open(t, clk)
+		stores := []*SessionStore{first.SessionStore(SessionOptions{IdleTimeout: time.Hour})}
+		if loc.options.DatabaseURL != "" {
+			stores = append(stores, loc.open(t, clk).SessionStore(SessionOptions{IdleTimeout: time.Hour}))
+		}
+		_, ck := newSession(t, stores[0], map[any]any{"n": "0", userKeyName: "tid:oid"})
+		key := SessionKey(ck.Value)
+
+		var inside, overlaps atomic.Int32
+		var wg sync.WaitGroup
+		const updates = 12
+		for i := range updates {
+			st := stores[i%len(stores)]
+			wg.Go(func() {
+				found, err := st.UpdateLocked(ctx, key, func(values map[any]any) (SessionChange, error) {
+					if inside.Add(1) > 1 {
+						overlaps.Add(1)
+					}
+					defer inside.Add(-1)
+					time.Sleep(10 * time.Millisecond) // a renewal's round trip to the identity provider
+					n, _ := strconv.Atoi(values["n"].(string))
+					values["n"] = strconv.Itoa(n + 1)
+					return SaveSession, nil
+				})
+				if !found || err != nil {
+					t.Errorf("update: found=%v err=%v", found, err)
+				}
+			})
+		}
+		wg.Wait()
+		if overlaps.Load() != 0 {
+			t.Errorf("%d updates ran while another held the lock", overlaps.Load())
+		}
+		if got := load(t, stores[len(stores)-1], ck).Values["n"]; got != strconv.Itoa(updates) {
+			t.Errorf("n = %v after %d updates, want %d: an update read a stale value", got, updates, updates)
+		}
+		if keys, err := stores[0].LiveSessionsOfUser(ctx, "tid:oid"); err != nil || len(keys) != 1 || keys[0] != key {
+			t.Errorf("live sessions of the user: %v %v", keys, err)
+		}
+
+		if found, err := stores[0].UpdateLocked(ctx, SessionKey(newSessionID()), func(map[any]any) (SessionChange, error) {
+			t.Error("update ran for a session that does not exist")
+			return KeepSession, nil
+		}); found || err != nil {
+			t.Errorf("unknown session: %v %v", found, err)
+		}
+		if found, err := stores[0].UpdateLocked(ctx, key, func(map[any]any) (SessionChange, error) { return DeleteSession, nil }); !found || err != nil {
+			t.Fatalf("delete: %v %v", found, err)
+		}
+		if sessionRows(t, first, ck.Value) != 0 || !load(t, stores[0], ck).IsNew {
+			t.Error("the deleted session is still there")
+		}
+		_, ck = newSession(t, stores[0], map[any]any{"n": "0"})
+		clk.advance(2 * time.Hour)
+		if found, _ := stores[0].UpdateLocked(ctx, SessionKey(ck.Value), func(map[any]any) (SessionChange, error) { return SaveSession, nil }); found {
+			t.Error("an idle session was updated")
 		}
 	})
 }
