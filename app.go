@@ -161,13 +161,21 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		return nil, err
 	}
 	sessions := a.sessionStore()
-	a.shell = web.New(web.Options{
+	a.health = web.NewHealth(a.db, log)
+	a.shell = web.New(web.Options{State: a.health,
 		Logger: log, Assets: a.assets, Sessions: sessions, Refresher: refresher{provider},
 		Demo: cfg.Demo, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, Now: o.Now,
 		SignInOrigins: originsOf(idCfg.IssuerURL),
 		UploadLimit:   handlers.MaxCSVBytes + 64<<10, UploadPaths: []string{"/devices/import"}, Metrics: a.metrics,
 	})
 	a.recorder = handlers.NewActivityRecorder(a.db, log, o.Now, o.RecordRetry)
+	a.recorder.Refuse = func() error {
+		// A removed SQLite file still takes writes, which nobody will read again.
+		if p := a.health.Problem(); errors.Is(p, store.ErrDatabaseLost) {
+			return p
+		}
+		return nil
+	}
 	activity := a.recorder
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: cfg.PublicURL.String(),
 		AllowedGroups: cfg.AllowedGroups, Groups: a.graph, Demo: cfg.Demo, Log: log, Observe: a.metrics.SignIn}
@@ -182,7 +190,6 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		Devices:  &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: activity, Now: o.Now, Log: log, JobState: a.metrics.ImportJob},
 		Limits:   handlers.Limits{Counter: a.db, SignIn: cfg.SignInLimit, Create: cfg.CreateLimit},
 	})
-	a.health = web.NewHealth(a.db)
 	a.health.Routes(a.shell.Echo)
 	if cfg.MetricsToken != "" {
 		web.GET(a.shell.Echo, "/metrics", echo.WrapHandler(a.metrics.Handler(cfg.MetricsToken)))
@@ -191,6 +198,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	background, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
 	a.background.Go(func() { a.recorder.Run(background) })
+	a.background.Go(func() { a.health.Run(background, stateCheckEvery) })
 	return a, nil
 }
 
@@ -206,6 +214,9 @@ func (a *app) Close() {
 		a.db.Close()
 	}
 }
+
+// stateCheckEvery is how often the state database is checked between requests.
+const stateCheckEvery = time.Second
 
 // sweep deletes expired sessions, used sign-in flows, stale form keys and old rate counters
 // until ctx ends.

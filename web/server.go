@@ -18,6 +18,7 @@ import (
 
 	"autopilotdesk/static"
 	"autopilotdesk/views"
+	"autopilotdesk/web/store"
 )
 
 // Options configure the shell.
@@ -33,6 +34,9 @@ type Options struct {
 	UploadLimit    int64        // body limit of the paths in UploadPaths (CSV uploads)
 	UploadPaths    []string
 	Metrics        *Metrics // nil: no metrics
+	// State is the state database's health: while it has a problem every page answers 503,
+	// and a request that finds the database out of reach asks it to check. Nil: not watched.
+	State *Health
 	// SignInOrigins may be the target of redirects that follow a form (sign-out goes to the
 	// identity provider's end-session endpoint); CSP form-action covers those redirects.
 	SignInOrigins []string
@@ -49,6 +53,7 @@ type Shell struct {
 	refresher Refresher
 	signIn    SignInStarter
 	formPages map[string]string // POST route -> the page its form is on
+	state     *Health
 	// crossOrigin refuses state-changing requests from other origins.
 	crossOrigin *http.CrossOriginProtection
 	publicURL   *url.URL
@@ -76,6 +81,7 @@ func New(o Options) *Shell {
 		publicURL:   o.PublicURL,
 		now:         o.Now,
 		newReqID:    o.NewRequestID,
+		state:       o.State,
 	}
 	if o.PublicURL != nil {
 		// Behind a proxy that rewrites Host, the Origin browsers send is the public URL's.
@@ -114,9 +120,23 @@ func New(o Options) *Shell {
 	return s
 }
 
-// Pages returns the group for every page: session loaded, CSRF checked.
+// Pages returns the group for every page: refused while the state database has a problem,
+// session loaded, CSRF checked.
 func (s *Shell) Pages() *echo.Group {
-	return s.Echo.Group("", s.loadSession, s.checkCSRF)
+	return s.Echo.Group("", s.refuseWithoutState, s.loadSession, s.checkCSRF)
+}
+
+// refuseWithoutState answers 503 while the state database is lost, read-only or unreachable:
+// nothing a page does can be kept then.
+func (s *Shell) refuseWithoutState(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.state != nil {
+			if problem := s.state.Problem(); problem != nil {
+				return stateUnavailable(problem)
+			}
+		}
+		return next(c)
+	}
 }
 
 func observe(m *Metrics) echo.MiddlewareFunc {
@@ -255,11 +275,10 @@ func (s *Shell) handleError(err error, c echo.Context) {
 	}
 	pe := s.pageErrorOf(err)
 	if pe.Status >= 500 {
-		s.log.Error("request failed", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
-			"path", c.Request().URL.Path, "error", err.Error())
+		s.logFailure(c, pe, err)
 	}
 	if pe.Status == http.StatusServiceUnavailable {
-		c.Response().Header().Set("Retry-After", "5")
+		c.Response().Header().Set("Retry-After", retryAfter(err))
 	}
 	page := PageFor(c, pe.Title, "")
 	view := views.ErrorPage{
@@ -276,6 +295,21 @@ func (s *Shell) handleError(err error, c echo.Context) {
 	}
 }
 
+// logFailure logs a failed request. A state database out of reach is logged once by Health,
+// which this asks to check; its requests are not logged one by one as errors.
+func (s *Shell) logFailure(c echo.Context, pe *PageError, err error) {
+	level := slog.LevelError
+	if pe.Status == http.StatusServiceUnavailable && s.state != nil {
+		level = slog.LevelDebug // known, and logged once
+		if s.state.Problem() == nil {
+			s.state.Suspect()
+			level = slog.LevelWarn
+		}
+	}
+	s.log.Log(c.Request().Context(), level, "request failed", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+		"path", c.Request().URL.Path, "error", err.Error())
+}
+
 func (s *Shell) pageErrorOf(err error) *PageError {
 	var pe *PageError
 	if errors.As(err, &pe) {
@@ -284,6 +318,10 @@ func (s *Shell) pageErrorOf(err error) *PageError {
 	var maxErr *http.MaxBytesError
 	if errors.As(err, &maxErr) {
 		return errTooLarge
+	}
+	var lost *store.CheckError
+	if errors.As(err, &lost) {
+		return stateUnavailable(lost)
 	}
 	var unreachable interface{ Unavailable() bool }
 	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &unreachable) && unreachable.Unavailable() {

@@ -62,6 +62,7 @@ type DB struct {
 	counters     *counters
 	// sessionLocks serialise UpdateLocked per session on SQLite (PostgreSQL locks in the database).
 	sessionLocks stripedLocks
+	files        *sqliteFiles // SQLite: the files as opened, for Check
 
 	// stmts holds prepared statements by query text: for the short queries of a request,
 	// SQLite spends more time parsing a statement than running it.
@@ -144,15 +145,19 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		}
 	} else {
 		db.driver = driverSQLite
-		dir := o.DataDir
-		if dir == "" {
-			dir = "data"
+		if o.DataDir == "" {
+			o.DataDir = "data"
 		}
+		dir := o.DataDir
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("store: data directory: %w", err)
 		}
 		lock, locked, err := lockDataDir(dir)
 		if err != nil {
+			return nil, err
+		}
+		if err := ownerOnly(filepath.Join(dir, "autopilotdesk.db")); err != nil {
+			lock.Close()
 			return nil, err
 		}
 		db.dirLock, db.ownsDir = lock, locked
@@ -200,6 +205,10 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		return nil, err
 	}
 	if db.driver == driverSQLite {
+		if db.files, err = openedFiles(o.DataDir); err != nil {
+			db.Close()
+			return nil, err
+		}
 		db.stopCheckpoints = make(chan struct{})
 		every := o.checkpointEvery
 		if every <= 0 {
@@ -247,6 +256,23 @@ func transientConnectError(err error) bool {
 		return false
 	}
 	return true
+}
+
+// ownerOnly creates the SQLite file readable and writable by this user alone (0600), and makes
+// an existing one and its -wal and -shm files so. SQLite creates the -wal and -shm files with
+// the database file's permissions, so they follow.
+func ownerOnly(dbPath string) error {
+	f, err := os.OpenFile(dbPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("store: state database file: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{dbPath, dbPath + "-wal", dbPath + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("store: state database file: %w", err)
+		}
+	}
+	return nil
 }
 
 // Close closes the prepared statements and the database.
