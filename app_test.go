@@ -481,9 +481,16 @@ func TestSignOutEndsTheServerSession(t *testing.T) {
 	csrf := doc.Find(`form[action="/auth/signout"] input[name="_csrf"]`).AttrOr("value", "")
 	u, _ := url.Parse(d.srv.URL)
 	old := b.Jar.Cookies(u)
+	var via []string
+	b.CheckRedirect = func(req *http.Request, _ []*http.Request) error { via = append(via, req.URL.String()); return nil }
 	resp, doc := d.post(b, "/auth/signout", url.Values{"_csrf": {csrf}})
 	if !strings.Contains(text(doc), "signed out") {
 		t.Fatalf("after sign-out (%d at %s): %s", resp.StatusCode, resp.Request.URL, text(doc))
+	}
+	// The provider's sign-out is told the application and the account, never given the ID token.
+	if len(via) < 2 || !strings.Contains(via[0], "/logout?") || !strings.Contains(via[0], "logout_hint=") ||
+		strings.Contains(via[0], "id_token_hint") || strings.Contains(via[0], "eyJ") {
+		t.Errorf("sign-out went through %v", via)
 	}
 	// Replaying the old cookie finds no session.
 	replay := d.browser()

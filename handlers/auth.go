@@ -25,7 +25,7 @@ type Provider interface {
 	NewFlow(returnTo string) identity.Flow
 	AuthCodeURL(f identity.Flow) string
 	Finish(ctx context.Context, f identity.Flow, callback url.Values) (*identity.Result, error)
-	EndSessionURL(postLogoutRedirectURI, idTokenHint string) (string, bool)
+	EndSessionURL(postLogoutRedirectURI, logoutHint string) (string, bool)
 }
 
 // FlowStore keeps sign-in flows between the redirect to the provider and the callback.
@@ -258,11 +258,11 @@ func (h *Auth) SignOut(c echo.Context) error {
 	if web.CurrentUser(c) == nil {
 		return c.Redirect(http.StatusSeeOther, "/auth/signed-out")
 	}
-	idToken := web.SessionIDToken(c)
+	hint := identity.LogoutHint(web.SessionIDToken(c))
 	if err := h.Sessions.EndSession(c); err != nil {
 		return fmt.Errorf("end session: %w", err)
 	}
-	if u, ok := h.Provider.EndSessionURL(h.PublicURL+"/auth/signed-out", idToken); ok {
+	if u, ok := h.Provider.EndSessionURL(h.PublicURL+"/auth/signed-out", hint); ok {
 		return c.Redirect(http.StatusSeeOther, u)
 	}
 	return c.Redirect(http.StatusSeeOther, "/auth/signed-out")

@@ -124,7 +124,8 @@ func (s *Shell) EndSession(c echo.Context) error {
 	return sess.Save(c.Request(), c.Response())
 }
 
-// SessionIDToken is the raw ID token of the session (for the provider's sign-out hint).
+// SessionIDToken is the raw ID token of the session, kept server-side (its login_hint claim
+// names the account at sign-out).
 func SessionIDToken(c echo.Context) string {
 	if sess := Session(c); sess != nil {
 		if t, ok := sess.Values[valTokens].(SessionTokens); ok {

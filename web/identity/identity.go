@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -203,7 +204,7 @@ type User struct {
 type Result struct {
 	User    User
 	Token   *oauth2.Token
-	IDToken string // raw; kept server-side as the id_token_hint for sign-out
+	IDToken string // raw; kept server-side only (its login_hint claim becomes the sign-out's logout_hint)
 }
 
 // Finish checks the provider's answer against the flow, redeems the code and checks the ID token.
@@ -320,8 +321,11 @@ func (p *Provider) Refresh(ctx context.Context, refreshToken string) (*oauth2.To
 	return tok, nil
 }
 
-// EndSessionURL is the provider's sign-out address with the way back, when it has one.
-func (p *Provider) EndSessionURL(postLogoutRedirectURI, idTokenHint string) (string, bool) {
+// EndSessionURL is the provider's sign-out address with the way back, when it has one. It names
+// the application (client_id) and, when known, the account (logout_hint: the ID token's
+// login_hint claim, which Microsoft Entra emits as an optional claim); never the ID token
+// itself, so no token travels in a URL.
+func (p *Provider) EndSessionURL(postLogoutRedirectURI, logoutHint string) (string, bool) {
 	if p.endSession == "" {
 		return "", false
 	}
@@ -334,11 +338,32 @@ func (p *Provider) EndSessionURL(postLogoutRedirectURI, idTokenHint string) (str
 	if postLogoutRedirectURI != "" {
 		q.Set("post_logout_redirect_uri", postLogoutRedirectURI)
 	}
-	if idTokenHint != "" {
-		q.Set("id_token_hint", idTokenHint)
+	if logoutHint != "" {
+		q.Set("logout_hint", logoutHint)
 	}
 	u.RawQuery = q.Encode()
 	return u.String(), true
+}
+
+// LogoutHint is the login_hint claim of an ID token the desk verified at sign-in (and kept
+// server-side): what identifies the account to sign out without the token itself. Empty when
+// the token has none.
+func LogoutHint(rawIDToken string) string {
+	parts := strings.Split(rawIDToken, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		LoginHint string `json:"login_hint"`
+	}
+	if json.Unmarshal(payload, &c) != nil {
+		return ""
+	}
+	return c.LoginHint
 }
 
 // stampExpiry dates the token by the injected clock; x/oauth2 uses the wall clock.

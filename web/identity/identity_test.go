@@ -298,13 +298,22 @@ func TestRefreshRotatesAndRejects(t *testing.T) {
 
 func TestEndSessionURLReturnsToTheDesk(t *testing.T) {
 	r := newRig(t)
-	u, ok := r.rp.EndSessionURL(signedOutURL, "raw.id.token")
+	res, err := r.signIn(demoidp.AdminKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hint := identity.LogoutHint(res.IDToken)
+	if hint == "" || strings.Contains(res.IDToken, hint) && len(hint) > 40 {
+		t.Errorf("logout hint %q", hint)
+	}
+	u, ok := r.rp.EndSessionURL(signedOutURL, hint)
 	if !ok {
 		t.Fatal("no end_session_endpoint")
 	}
 	parsed, _ := url.Parse(u)
 	q := parsed.Query()
-	if q.Get("post_logout_redirect_uri") != signedOutURL || q.Get("id_token_hint") != "raw.id.token" || q.Get("client_id") != clientID {
+	if q.Get("post_logout_redirect_uri") != signedOutURL || q.Get("logout_hint") != hint || q.Get("client_id") != clientID ||
+		q.Has("id_token_hint") || strings.Contains(u, res.IDToken) {
 		t.Errorf("end session URL %s", u)
 	}
 	resp, err := noRedirects(r.srv.Client()).Get(u)

@@ -175,9 +175,11 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		// time (with an fsync); checkpoints runs that in the background instead.
 		// _txlock=immediate: a transaction takes the write lock at BEGIN, so concurrent
 		// writers queue on busy_timeout instead of failing when they upgrade a read lock.
+		// secure_delete(1): what a statement deletes or replaces (tokens, hashes) is overwritten
+		// with zeros, not left in free space; scrub then empties the log that still holds it.
 		dsn := "file:" + filepath.Join(dir, "autopilotdesk.db") +
 			"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" +
-			"&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(16777216)&_txlock=immediate"
+			"&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(16777216)&_pragma=secure_delete(1)&_txlock=immediate"
 		if db.sql, err = sql.Open("sqlite", dsn); err != nil {
 			lock.Close()
 			return nil, fmt.Errorf("store: %w", err)
@@ -343,6 +345,25 @@ func (db *DB) checkpoint() {
 	}
 	defer release()
 	db.sql.ExecContext(context.WithoutCancel(ctx), `PRAGMA wal_checkpoint(PASSIVE)`)
+}
+
+// scrub empties SQLite's write-ahead log after secrets were deleted: a TRUNCATE checkpoint
+// copies the pages, overwritten by secure_delete, into the database file and truncates the log,
+// whose older frames still hold what was deleted. Best effort: a checkpoint that cannot finish
+// now leaves the rest to the next one. PostgreSQL keeps deleted rows until VACUUM reuses their
+// space; nothing here can overwrite them.
+func (db *DB) scrub(ctx context.Context) {
+	if db.driver != driverSQLite {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, db.stmtTimeout)
+	defer cancel()
+	release, err := db.acquire(ctx, db.writer)
+	if err != nil {
+		return
+	}
+	defer release()
+	db.writer.ExecContext(context.WithoutCancel(ctx), `PRAGMA wal_checkpoint(TRUNCATE)`)
 }
 
 // acquire waits, within ctx, for a connection slot of pool and returns its release. On

@@ -189,12 +189,18 @@ func (s *SessionStore) touch(ctx context.Context, idHash string, now int64) erro
 	return nil
 }
 
-// deleteSession deletes one session row and its cached copy.
+// deleteSession deletes one session row and its cached copy, and scrubs what it held (its
+// tokens) from the disk.
 func (db *DB) deleteSession(ctx context.Context, idHash string) error {
-	defer db.sessionCache.lock(idHash)()
+	unlock := db.sessionCache.lock(idHash)
 	db.sessionCache.remove(idHash)
-	if _, err := db.exec(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash); err != nil {
+	n, err := db.execCount(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash)
+	unlock()
+	if err != nil {
 		return fmt.Errorf("store: delete session: %w", err)
+	}
+	if n > 0 {
+		db.scrub(ctx)
 	}
 	return nil
 }
@@ -314,6 +320,9 @@ func (db *DB) SweepExpired(ctx context.Context, idle time.Duration) (int, error)
 		return 0, fmt.Errorf("store: sweep sessions: %w", err)
 	}
 	db.sessionCache.removeWhere(func(row sessionRow) bool { return row.lastSeen < idleBefore || row.expires <= ms(now) })
+	if n > 0 {
+		db.scrub(ctx)
+	}
 	db.counters.sweep(ms(now))
 	for _, q := range []struct {
 		sql    string
@@ -346,5 +355,8 @@ func (db *DB) DeleteSessionsOfUser(ctx context.Context, userKey string) error {
 	}
 	_, err := db.exec(ctx, `DELETE FROM sessions WHERE user_key = ?`, userKey)
 	db.sessionCache.removeWhere(func(row sessionRow) bool { return row.userKey == userKey })
+	if err == nil {
+		db.scrub(ctx)
+	}
 	return err
 }

@@ -244,7 +244,7 @@ func (p *Provider) discovery(w http.ResponseWriter, _ *http.Request) {
 	if p.cert != nil {
 		authMethods = append(authMethods, "private_key_jwt")
 	}
-	claims := []string{"sub", "iss", "aud", "exp", "iat", "nbf", "nonce", "tid", "oid", "name", "preferred_username", "groups"}
+	claims := []string{"sub", "iss", "aud", "exp", "iat", "nbf", "nonce", "tid", "oid", "name", "preferred_username", "groups", "login_hint"}
 	if p.noTenantClaims {
 		claims = slices.DeleteFunc(claims, func(c string) bool { return c == "tid" || c == "oid" })
 	}
