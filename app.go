@@ -179,7 +179,6 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	activity := a.recorder
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: cfg.PublicURL.String(),
 		AllowedGroups: cfg.AllowedGroups, Groups: a.graph, Demo: cfg.Demo, Log: log, Observe: a.metrics.SignIn}
-	a.shell.SetSignIn(auth)
 	handlers.Routes(a.shell, handlers.Features{
 		Auth:     auth,
 		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell},

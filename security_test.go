@@ -372,3 +372,26 @@ func TestMalformedMultipartIsExplained(t *testing.T) {
 		})
 	}
 }
+
+// A form posted without a session starts a sign-in, which counts against the sign-in rate limit
+// like any other start (each records a flow).
+func TestFormsWithoutSessionCountAsSignInStarts(t *testing.T) {
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_SIGNIN": "3/1m"})
+	c := d.srv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	var statuses []int
+	for range 5 {
+		req, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/uploads", strings.NewReader("status=pending"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", d.srv.URL)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		statuses = append(statuses, resp.StatusCode)
+	}
+	if statuses[0] != http.StatusFound || statuses[2] != http.StatusFound || statuses[3] != http.StatusTooManyRequests || statuses[4] != http.StatusTooManyRequests {
+		t.Errorf("statuses %v: want three sign-in starts, then 429", statuses)
+	}
+}

@@ -27,6 +27,8 @@ type Limits struct {
 // Routes is the desk's whole URL space, grouped by the middleware each part needs.
 func Routes(shell *web.Shell, f Features) {
 	pages := shell.Pages() // session loaded, CSRF checked on every state change
+	// A form whose session ended starts a sign-in at once, counted as one.
+	shell.SetSignIn(f.Auth, shell.RateLimit(f.Limits.Counter, "sign-in", f.Limits.SignIn))
 
 	// Anyone may reach these.
 	web.GET(pages, "/auth/signin", f.Auth.SignInPage)

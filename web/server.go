@@ -47,13 +47,14 @@ type Options struct {
 // Shell is the desk's HTTP shell: the Echo instance with its middleware and the session plumbing
 // handlers use.
 type Shell struct {
-	Echo      *echo.Echo
-	log       *slog.Logger
-	sessions  SessionStore
-	refresher Refresher
-	signIn    SignInStarter
-	formPages map[string]string // POST route -> the page its form is on
-	state     *Health
+	Echo        *echo.Echo
+	log         *slog.Logger
+	sessions    SessionStore
+	refresher   Refresher
+	signIn      SignInStarter
+	signInLimit echo.MiddlewareFunc
+	formPages   map[string]string // POST route -> the page its form is on
+	state       *Health
 	// crossOrigin refuses state-changing requests from other origins.
 	crossOrigin *http.CrossOriginProtection
 	publicURL   *url.URL

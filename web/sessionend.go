@@ -30,9 +30,13 @@ type SignInStarter interface {
 	Begin(c echo.Context, returnTo string, pending []byte) error
 }
 
-// SetSignIn gives the shell the sign-in that ended sessions start. Without one, a form whose
-// session ended is answered with a page that offers to sign in.
-func (s *Shell) SetSignIn(b SignInStarter) { s.signIn = b }
+// SetSignIn gives the shell the sign-in that ended sessions start, behind limit (the sign-in
+// rate limit: each start records a flow). Without one, a form whose session ended is answered
+// with a page that offers to sign in.
+func (s *Shell) SetSignIn(b SignInStarter, limit echo.MiddlewareFunc) {
+	s.signIn = b
+	s.signInLimit = limit
+}
 
 // SignInURL is the sign-in page that returns to returnTo (a relative path) afterwards.
 func SignInURL(returnTo string) string {
@@ -67,7 +71,11 @@ func (s *Shell) sessionEnded(c echo.Context) error {
 			Message:  "You were signed out (your session expired or you signed out in another tab), so nothing was sent to Microsoft Graph.",
 			NextStep: "Sign in again, then repeat what you were doing.", ActionURL: SignInURL(returnTo), ActionText: "Sign in"}
 	}
-	return s.signIn.Begin(c, returnTo, pendingFormOf(r, returnTo))
+	begin := func(c echo.Context) error { return s.signIn.Begin(c, returnTo, pendingFormOf(r, returnTo)) }
+	if s.signInLimit != nil {
+		return s.signInLimit(begin)(c)
+	}
+	return begin(c)
 }
 
 // formPageOf is where the form of this request was: the page the browser says it came from when
