@@ -153,3 +153,29 @@ func TestConfiguredTenantStillRequiresTheTenantClaim(t *testing.T) {
 		t.Errorf("%d: %s", resp.StatusCode, text(doc))
 	}
 }
+
+// Replicas agree on the tenant of a provider without tenants: a create on one desk is in the
+// history the other shows.
+func TestProviderWithoutTenantClaimOnReplicas(t *testing.T) {
+	cl := startClusterWith(t, func(o *demoidp.Options) { o.WithoutTenantClaims = true })
+	cl.start("A")
+	cl.start("B")
+	d := &desk{t: t, srv: cl.lb}
+	b := cl.browser()
+	cl.via("A")
+	parse(t, d.signIn(b, demoidp.AdminKey, "/"))
+	cl.via("B")
+	_, doc := d.get(b, "/uploads/new")
+	resp, doc := d.post(b, "/uploads", formValues(t, doc, `form[action="/uploads"]`))
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/activity/") {
+		t.Fatalf("create on B: %d %s", resp.StatusCode, text(doc))
+	}
+	result := resp.Request.URL.Path
+	cl.via("A")
+	if resp, doc = d.get(b, result); resp.StatusCode != http.StatusOK || !strings.Contains(doc.Find("h1").Text(), "Upload created") {
+		t.Errorf("B's result on A: %d %s", resp.StatusCode, text(doc))
+	}
+	if _, doc = d.get(b, "/activity"); doc.Find(`[data-testid="activity"] tbody tr`).Length() != 1 {
+		t.Errorf("history on A: %s", text(doc))
+	}
+}

@@ -65,7 +65,10 @@ func testDatabaseURL(t *testing.T) string {
 	return base + sep + "search_path=" + schema
 }
 
-func startCluster(t *testing.T) *cluster {
+func startCluster(t *testing.T) *cluster { return startClusterWith(t, nil) }
+
+// startClusterWith shapes the shared identity provider with idpOpts.
+func startClusterWith(t *testing.T, idpOpts func(*demoidp.Options)) *cluster {
 	cl := &cluster{t: t, replicas: map[string]*httptest.Server{}}
 	cl.lb = httptest.NewUnstartedServer(nil)
 	public := "https://" + cl.lb.Listener.Addr().String()
@@ -75,8 +78,12 @@ func startCluster(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	idp, err := demoidp.New(demoidp.Options{Issuer: base, ClientID: "desk", ClientSecret: "replica-secret",
-		RedirectURIs: []string{public + "/auth/callback"}, PostLogoutRedirectURIs: []string{public + "/auth/signed-out"}})
+	o := demoidp.Options{Issuer: base, ClientID: "desk", ClientSecret: "replica-secret",
+		RedirectURIs: []string{public + "/auth/callback"}, PostLogoutRedirectURIs: []string{public + "/auth/signed-out"}}
+	if idpOpts != nil {
+		idpOpts(&o)
+	}
+	idp, err := demoidp.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +104,9 @@ func startCluster(t *testing.T) *cluster {
 		"AUTOPILOTDESK_ISSUER_URL": idp.IssuerURL(), "AUTOPILOTDESK_TENANT_ID": demoidp.DemoTenantID,
 		"AUTOPILOTDESK_CLIENT_ID": "desk", "AUTOPILOTDESK_CLIENT_SECRET": "replica-secret", "AUTOPILOTDESK_GRAPH_URL": base,
 		"AUTOPILOTDESK_TRUSTED_PROXIES": "127.0.0.1",
+	}
+	if o.WithoutTenantClaims {
+		delete(cl.env, "AUTOPILOTDESK_TENANT_ID") // a provider without tenants
 	}
 	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
 		target, _ := url.Parse(cl.target.Load().URL)
