@@ -74,6 +74,11 @@ func TestLostSQLiteFileStopsTheDesk(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A state change right away, before any check ran: refused, nothing reaches Graph.
+	resp, doc := d.post(b, "/uploads", form)
+	if resp.StatusCode != http.StatusServiceUnavailable || countCreates(d) != 0 {
+		t.Errorf("create at once: %d, %d creates reached Graph: %s", resp.StatusCode, countCreates(d), text(doc))
+	}
 	if code, _, body := d.status(b, "/readyz"); code != http.StatusServiceUnavailable || strings.Contains(body, path) {
 		t.Errorf("readyz: %d %q", code, body)
 	}
@@ -83,7 +88,7 @@ func TestLostSQLiteFileStopsTheDesk(t *testing.T) {
 			t.Errorf("%s: %d, Retry-After %q: %s", page, code, h.Get("Retry-After"), body)
 		}
 	}
-	resp, doc := d.post(b, "/uploads", form)
+	resp, doc = d.post(b, "/uploads", form)
 	if resp.StatusCode != http.StatusServiceUnavailable || countCreates(d) != 0 {
 		t.Errorf("create: %d, %d creates reached Graph: %s", resp.StatusCode, countCreates(d), text(doc))
 	}

@@ -18,6 +18,8 @@ import (
 type StateChecker interface {
 	// Check says, within a bound, whether the database can serve (store.DB.Check).
 	Check(ctx context.Context) error
+	// CheckFiles is the part of Check cheap enough for every state change (store.DB.CheckFiles).
+	CheckFiles() error
 }
 
 // Health answers /healthz (the process is alive) and /readyz (it can serve: the state database
@@ -82,6 +84,22 @@ func (h *Health) check(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return err // shutting down: not the database's fault
 	}
+	h.record(err)
+	return err
+}
+
+// beforeChange checks, cheaply, what a state change would be written to: between two checks
+// the SQLite file may have gone, and what is written then is lost.
+func (h *Health) beforeChange() error {
+	err := h.db.CheckFiles()
+	if err != nil {
+		h.record(err)
+	}
+	return err
+}
+
+// record keeps the outcome of a check and logs a change of state.
+func (h *Health) record(err error) {
 	h.mu.Lock()
 	before := h.problem
 	h.problem = err
@@ -97,7 +115,6 @@ func (h *Health) check(ctx context.Context) error {
 	case err == nil && before != nil:
 		h.log.Info("state database available again: the desk serves again")
 	}
-	return err
 }
 
 // problemKind tells problems apart for logging: a new kind is worth a line, the same one again

@@ -135,6 +135,11 @@ func (s *Shell) refuseWithoutState(next echo.HandlerFunc) echo.HandlerFunc {
 			if problem := s.state.Problem(); problem != nil {
 				return stateUnavailable(problem)
 			}
+			if m := c.Request().Method; m != http.MethodGet && m != http.MethodHead {
+				if problem := s.state.beforeChange(); problem != nil {
+					return stateUnavailable(problem)
+				}
+			}
 		}
 		return next(c)
 	}
@@ -287,7 +292,15 @@ func (s *Shell) handleError(err error, c echo.Context) {
 		ActionURL: pe.ActionURL, ActionText: pe.ActionText,
 		RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
 	}
-	if view.ActionURL == "" && pe.Status != http.StatusNotFound {
+	switch {
+	case view.ActionURL != "" || pe.Status == http.StatusNotFound:
+	case pe.Status == http.StatusServiceUnavailable:
+		// The home page is as unavailable as this one: offer this page again, unless only a
+		// restart helps.
+		if m := c.Request().Method; (m == http.MethodGet || m == http.MethodHead) && !errors.Is(err, store.ErrDatabaseLost) {
+			view.ActionURL, view.ActionText = c.Request().URL.RequestURI(), "Try again"
+		}
+	default:
 		view.ActionURL, view.ActionText = "/", "Go to the home page"
 	}
 	if rerr := Render(c, pe.Status, views.ErrorPageView(page, view)); rerr != nil {

@@ -61,6 +61,16 @@ func (db *DB) Check(ctx context.Context) error {
 	return nil
 }
 
+// CheckFiles is the part of Check cheap enough to run before every state change: on SQLite,
+// that the files opened are still at their path and writable (a few system calls, no query);
+// on PostgreSQL nothing.
+func (db *DB) CheckFiles() error {
+	if db.driver != driverSQLite {
+		return nil
+	}
+	return db.files.check()
+}
+
 // sqliteFiles is what the desk opened on SQLite, to notice when it is no longer at its path.
 type sqliteFiles struct {
 	dir, db string
