@@ -213,3 +213,50 @@ func recordStatuses(next http.RoundTripper, into *[]int) http.RoundTripper {
 type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Values kept through a sign-in come back once, on their page, and not after ten minutes.
+func TestKeptFormComesBackOnceAndNotLate(t *testing.T) {
+	clk := &testClock{t: time.Now()}
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_SESSION_IDLE_TIMEOUT": "1h"}, appOptions{Now: clk.now})
+	typed := "0f2d6e55-3a8c-4c1e-9d6b-2f3e4a5b6c7d"
+	keepThroughSignIn := func(b *http.Client) {
+		form := formValues(t, parse(t, d.signIn(b, demoidp.AdminKey, "/uploads/new")), `form[action="/uploads"]`)
+		form.Set("id", typed)
+		d.app.db.DeleteSessionsOfUser(t.Context(), demoidp.DemoTenantID+":"+demoidp.AdminObjectID)
+		b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			pickIdentity(req, demoidp.AdminKey)
+			if req.URL.Path == "/uploads/new" {
+				return http.ErrUseLastResponse // signed in again; the form page not opened yet
+			}
+			return nil
+		}
+		resp, _ := d.post(b, "/uploads", form)
+		b.CheckRedirect = nil
+		if resp.Header.Get("Location") != "/uploads/new" {
+			t.Fatalf("after the sign-in: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	idOnForm := func(b *http.Client) string {
+		_, doc := d.get(b, "/uploads/new")
+		return formValues(t, doc, `form[action="/uploads"]`).Get("id")
+	}
+
+	b := d.browser()
+	keepThroughSignIn(b)
+	if _, doc := d.get(b, "/activity"); doc.Find("main").Length() != 1 {
+		t.Fatal("history page")
+	}
+	if got := idOnForm(b); got != typed {
+		t.Errorf("the form page shows id %q, want what was typed", got)
+	}
+	if got := idOnForm(b); got != "" {
+		t.Errorf("the kept values came back twice: %q", got)
+	}
+
+	late := d.browser()
+	keepThroughSignIn(late)
+	clk.advance(11 * time.Minute)
+	if got := idOnForm(late); got != "" {
+		t.Errorf("values kept 11 minutes ago came back: %q", got)
+	}
+}

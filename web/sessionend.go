@@ -165,6 +165,7 @@ func RestorePendingForm(c echo.Context, data []byte) error {
 }
 
 // TakePendingForm returns, once, the values kept through a sign-in for the page of this request.
+// Values kept for another page wait for it; values past their time are dropped.
 func TakePendingForm(c echo.Context) (url.Values, bool) {
 	sess := Session(c)
 	if sess == nil {
@@ -175,7 +176,9 @@ func TakePendingForm(c echo.Context) (url.Values, bool) {
 		return nil, false
 	}
 	var p pendingForm
-	if json.Unmarshal([]byte(raw), &p) != nil || p.Path != c.Request().URL.Path {
+	broken := json.Unmarshal([]byte(raw), &p) != nil
+	expired := clockOf(c).Unix() > p.Until
+	if !broken && !expired && p.Path != c.Request().URL.Path {
 		return nil, false
 	}
 	delete(sess.Values, valPendingForm)
@@ -186,7 +189,7 @@ func TakePendingForm(c echo.Context) (url.Values, bool) {
 			return store.SaveSession, nil
 		})
 	}
-	if clockOf(c).Unix() > p.Until {
+	if broken || expired {
 		return nil, false
 	}
 	return p.Values, true
