@@ -29,15 +29,7 @@ func refuseActivity(t *testing.T, d *desk) (allow func()) {
 	}
 }
 
-func countCreates(d *desk) int {
-	n := 0
-	for _, r := range d.received() {
-		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/importedWindowsAutopilotDeviceIdentityUploads") {
-			n++
-		}
-	}
-	return n
-}
+func countCreates(d *desk) int { return countPosts(d.emu) }
 
 // Once Graph has answered 201, the person sees the upload, the exchange and the support details
 // even when the activity cannot be recorded; the record is kept and retried, and nothing is sent

@@ -337,14 +337,19 @@ func (db *DB) Ping(ctx context.Context) error {
 // checkpoint runs one PASSIVE checkpoint on a reader connection; a failure is retried on the
 // next tick.
 func (db *DB) checkpoint() {
-	ctx, cancel := context.WithTimeout(context.Background(), db.stmtTimeout)
+	db.walCheckpoint(context.Background(), db.sql, "PASSIVE")
+}
+
+// walCheckpoint runs a checkpoint of mode on a connection of pool, within the statement timeout.
+func (db *DB) walCheckpoint(ctx context.Context, pool *sql.DB, mode string) {
+	ctx, cancel := context.WithTimeout(ctx, db.stmtTimeout)
 	defer cancel()
-	release, err := db.acquire(ctx, db.sql)
+	release, err := db.acquire(ctx, pool)
 	if err != nil {
 		return
 	}
 	defer release()
-	db.sql.ExecContext(context.WithoutCancel(ctx), `PRAGMA wal_checkpoint(PASSIVE)`)
+	pool.ExecContext(context.WithoutCancel(ctx), `PRAGMA wal_checkpoint(`+mode+`)`)
 }
 
 // scrub empties SQLite's write-ahead log after secrets were deleted: a TRUNCATE checkpoint
@@ -353,17 +358,9 @@ func (db *DB) checkpoint() {
 // now leaves the rest to the next one. PostgreSQL keeps deleted rows until VACUUM reuses their
 // space; nothing here can overwrite them.
 func (db *DB) scrub(ctx context.Context) {
-	if db.driver != driverSQLite {
-		return
+	if db.driver == driverSQLite {
+		db.walCheckpoint(ctx, db.writer, "TRUNCATE") // on the writer: no write of ours can interleave
 	}
-	ctx, cancel := context.WithTimeout(ctx, db.stmtTimeout)
-	defer cancel()
-	release, err := db.acquire(ctx, db.writer)
-	if err != nil {
-		return
-	}
-	defer release()
-	db.writer.ExecContext(context.WithoutCancel(ctx), `PRAGMA wal_checkpoint(TRUNCATE)`)
 }
 
 // acquire waits, within ctx, for a connection slot of pool and returns its release. On
