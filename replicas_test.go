@@ -28,13 +28,16 @@ import (
 // cluster is a load balancer in front of replicas that share one PostgreSQL database, one
 // identity provider and one Graph emulator. The test chooses which replica serves each request.
 type cluster struct {
-	t        *testing.T
-	lb       *httptest.Server
-	target   atomic.Pointer[httptest.Server]
-	env      map[string]string
-	emu      *emulator.Emulator
-	replicas map[string]*httptest.Server
-	apps     []*app
+	t      *testing.T
+	lb     *httptest.Server
+	target atomic.Pointer[httptest.Server]
+	env    map[string]string
+	emu    *emulator.Emulator
+	idp    *demoidp.Provider
+	// tokenDelay holds every answer of the identity provider's token endpoint this long.
+	tokenDelay atomic.Int64
+	replicas   map[string]*httptest.Server
+	apps       []*app
 }
 
 func testDatabaseURL(t *testing.T) string {
@@ -62,7 +65,10 @@ func testDatabaseURL(t *testing.T) string {
 	return base + sep + "search_path=" + schema
 }
 
-func startCluster(t *testing.T) *cluster {
+func startCluster(t *testing.T) *cluster { return startClusterWith(t, nil) }
+
+// startClusterWith shapes the shared identity provider with idpOpts.
+func startClusterWith(t *testing.T, idpOpts func(*demoidp.Options)) *cluster {
 	cl := &cluster{t: t, replicas: map[string]*httptest.Server{}}
 	cl.lb = httptest.NewUnstartedServer(nil)
 	public := "https://" + cl.lb.Listener.Addr().String()
@@ -72,13 +78,24 @@ func startCluster(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	idp, err := demoidp.New(demoidp.Options{Issuer: base, ClientID: "desk", ClientSecret: "replica-secret",
-		RedirectURIs: []string{public + "/auth/callback"}, PostLogoutRedirectURIs: []string{public + "/auth/signed-out"}})
+	o := demoidp.Options{Issuer: base, ClientID: "desk", ClientSecret: "replica-secret",
+		RedirectURIs: []string{public + "/auth/callback"}, PostLogoutRedirectURIs: []string{public + "/auth/signed-out"}}
+	if idpOpts != nil {
+		idpOpts(&o)
+	}
+	idp, err := demoidp.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	cl.idp = idp
 	cl.emu = emulator.New(emulator.Options{Verify: verifyWith(idp), ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}})
-	shared := &http.Server{Handler: demoMux(idp, cl.emu)}
+	slowTokens := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/token") {
+			time.Sleep(time.Duration(cl.tokenDelay.Load()))
+		}
+		idp.ServeHTTP(w, r)
+	})
+	shared := &http.Server{Handler: demoMux(slowTokens, cl.emu)}
 	go shared.Serve(ln)
 	t.Cleanup(func() { shared.Close() })
 
@@ -87,6 +104,9 @@ func startCluster(t *testing.T) *cluster {
 		"AUTOPILOTDESK_ISSUER_URL": idp.IssuerURL(), "AUTOPILOTDESK_TENANT_ID": demoidp.DemoTenantID,
 		"AUTOPILOTDESK_CLIENT_ID": "desk", "AUTOPILOTDESK_CLIENT_SECRET": "replica-secret", "AUTOPILOTDESK_GRAPH_URL": base,
 		"AUTOPILOTDESK_TRUSTED_PROXIES": "127.0.0.1",
+	}
+	if o.WithoutTenantClaims {
+		delete(cl.env, "AUTOPILOTDESK_TENANT_ID") // a provider without tenants
 	}
 	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
 		target, _ := url.Parse(cl.target.Load().URL)
@@ -224,4 +244,76 @@ func countPosts(e *emulator.Emulator) int {
 		}
 	}
 	return n
+}
+
+// Two desks on one PostgreSQL database, a provider that rotates refresh tokens (each is good
+// once) and answers slowly: requests of one session arriving at both desks as its access token
+// expires all succeed, and so does work outside any request asking each desk for the same
+// session's token; the provider sees one redemption.
+func TestTokenRenewalIsSerialisedAcrossReplicas(t *testing.T) {
+	cl := startCluster(t)
+	cl.start("A")
+	cl.start("B")
+	d := &desk{t: t, srv: cl.lb}
+	b := cl.browser()
+	cl.via("A")
+	parse(t, d.signIn(b, "admin", "/"))
+	u, _ := url.Parse(cl.lb.URL)
+	cookies := b.Jar.Cookies(u)
+	keys, err := cl.apps[0].sessionStore().LiveSessionsOfUser(t.Context(), demoidp.DemoTenantID+":"+demoidp.AdminObjectID)
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("live sessions: %v %v", keys, err)
+	}
+
+	for round := range 3 {
+		cl.idp.ExpireAccessTokens()
+		cl.tokenDelay.Store(int64(150 * time.Millisecond))
+		before := cl.idp.TokenRequests()
+		var wg sync.WaitGroup
+		failures := make(chan string, 16)
+		for i := range 8 {
+			replica := cl.replicas[[]string{"A", "B"}[i%2]]
+			wg.Go(func() {
+				req, _ := http.NewRequest(http.MethodGet, replica.URL+"/uploads", nil)
+				for _, ck := range cookies {
+					req.AddCookie(ck)
+				}
+				resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+				if err != nil {
+					failures <- err.Error()
+					return
+				}
+				doc := parse(t, resp)
+				if resp.StatusCode != http.StatusOK || doc.Find(`[data-testid="failure"]`).Length() != 0 {
+					failures <- fmt.Sprintf("%d %s %s", resp.StatusCode, resp.Header.Get("Location"), text(doc))
+				}
+			})
+		}
+		for _, a := range cl.apps {
+			wg.Go(func() {
+				ts, err := a.shell.TokenFor(context.Background(), keys[0], "")
+				if err != nil {
+					failures <- "background: " + err.Error()
+					return
+				}
+				if tok, err := ts.Token(); err != nil || tok.Expiry.Before(time.Now().Add(time.Minute)) {
+					failures <- fmt.Sprintf("background: token %v, %v", tok.Expiry, err)
+				}
+			})
+		}
+		wg.Wait()
+		close(failures)
+		for f := range failures {
+			t.Errorf("round %d: a request failed: %s", round, f)
+		}
+		if got := cl.idp.TokenRequests() - before; got != 1 {
+			t.Errorf("round %d: the provider saw %d token redemptions, want 1", round, got)
+		}
+	}
+	// Still signed in, on either desk.
+	cl.tokenDelay.Store(0)
+	cl.via("B")
+	if resp, _ := d.get(b, "/uploads/new"); resp.Request.URL.Path != "/uploads/new" {
+		t.Errorf("signed out after the renewals: %s", resp.Request.URL)
+	}
 }

@@ -282,7 +282,7 @@ func (h *Devices) Check(c echo.Context) error {
 		})
 		if err != nil {
 			if errors.Is(err, web.ErrSessionEnded) {
-				return c.Redirect(http.StatusSeeOther, "/auth/signin?return_to=/devices/import/"+rec.ID)
+				return err
 			}
 			e := explain(err)
 			job.Failure = &e
@@ -473,7 +473,7 @@ func (h *Devices) Sync(c echo.Context) error {
 		return ex, err
 	}()
 	if errors.Is(err, web.ErrSessionEnded) {
-		return c.Redirect(http.StatusSeeOther, "/auth/signin")
+		return err
 	}
 	act := newActivity(web.CurrentUser(c), "sync", ex, err)
 	if err == nil {
