@@ -32,20 +32,23 @@ import (
 
 // app is the desk wired together: everything serve needs, and everything a test needs to drive it.
 type app struct {
-	cfg     config
-	log     *slog.Logger
-	db      *store.DB
-	shell   *web.Shell
-	graph   *graphclient.Client
-	demo    *demoServices // nil outside demo mode
-	handler http.Handler
-	now     func() time.Time
-	health  *web.Health
-	metrics *web.Metrics
-	assets  *static.Assets
-	imports *importer.Worker
-	stop    context.CancelFunc // stops the import workers
-	workers sync.WaitGroup
+	cfg      config
+	recorder *handlers.ActivityRecorder
+	// stop ends the background work newApp started; Close waits for it.
+	stop       context.CancelFunc
+	background sync.WaitGroup
+	log        *slog.Logger
+	db         *store.DB
+	shell      *web.Shell
+	graph      *graphclient.Client
+	demo       *demoServices // nil outside demo mode
+	handler    http.Handler
+	now        func() time.Time
+	health     *web.Health
+	metrics    *web.Metrics
+	assets     *static.Assets
+	imports    *importer.Worker
+	workers    sync.WaitGroup // the import workers, waited for apart at Close
 }
 
 // observeGraph logs every Graph attempt with the ids a support ticket needs, and counts it.
@@ -78,8 +81,14 @@ type appOptions struct {
 	ImportDelays emulator.ImportDelays
 	// SyncDuration overrides how long a demo Autopilot sync runs.
 	SyncDuration time.Duration
+	// ConsistencyDelay is how long a change to a demo registered device takes to show in reads
+	// (zero: at once; the desk run by hand uses demoConsistencyDelay).
+	ConsistencyDelay time.Duration
 	// NewRequestID draws the client-request-id of each Graph attempt (screenshots fix it).
 	NewRequestID func() string
+	// RecordRetry is how soon an activity the state database refused is tried again (default 1s,
+	// doubling to a minute while it keeps failing).
+	RecordRetry time.Duration
 	// Import worker seams: a fault hook that stops the worker at a point as a crash would, and
 	// shorter leases and look-up delays than production's.
 	ImportFault         func(point string) error
@@ -164,38 +173,49 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		return nil, err
 	}
 	sessions := a.sessionStore()
-	a.shell = web.New(web.Options{
+	a.health = web.NewHealth(a.db, log)
+	a.shell = web.New(web.Options{State: a.health,
 		Logger: log, Assets: a.assets, Sessions: sessions, Refresher: refresher{provider},
 		Demo: cfg.Demo, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, Now: o.Now,
 		SignInOrigins: originsOf(idCfg.IssuerURL),
 		UploadLimit:   handlers.MaxCSVBytes + 64<<10, UploadPaths: []string{"/devices/import"}, Metrics: a.metrics,
 	})
-	activity := handlers.AuditedLog{ActivityLog: a.db, Log: log}
-	a.imports = importer.New(importer.Options{Store: a.db, Graph: a.graph, Tokens: a.shell, Lookups: []importer.Lookup{importer.ImportedDevices{Graph: a.graph}},
-		Log: log, Now: o.Now, Lease: o.ImportLease, LookupDelays: o.ImportLookupDelays, PausedRecheck: o.ImportPausedRecheck, Fault: o.ImportFault, Reached: a.metrics.ImportJob})
+	a.recorder = handlers.NewActivityRecorder(a.db, log, o.Now, o.RecordRetry)
+	a.recorder.Refuse = func() error {
+		// A removed SQLite file still takes writes, which nobody will read again.
+		if p := a.health.Problem(); errors.Is(p, store.ErrDatabaseLost) {
+			return p
+		}
+		return nil
+	}
+	activity := a.recorder
+	a.imports = importer.New(importer.Options{Store: a.db, Graph: a.graph, Tokens: web.OwnerTokens{Sessions: sessions, Shell: a.shell},
+		Lookups: []importer.Lookup{importer.ImportedDevices{Graph: a.graph}}, Log: log, Now: o.Now, Lease: o.ImportLease,
+		LookupDelays: o.ImportLookupDelays, PausedRecheck: o.ImportPausedRecheck, Fault: o.ImportFault, Reached: a.metrics.ImportJob})
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: cfg.PublicURL.String(),
 		AllowedGroups: cfg.AllowedGroups, Groups: a.graph, Demo: cfg.Demo, Log: log, Observe: a.metrics.SignIn}
 	handlers.Routes(a.shell, handlers.Features{
 		Auth:     auth,
 		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell},
-		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: activity, Keys: a.db, SignIn: auth, Now: o.Now, Log: log},
-		Activity: &handlers.Activity{Log: a.db},
+		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: activity, Keys: a.db, Now: o.Now, Log: log},
+		Activity: &handlers.Activity{Log: activity},
 		Manage:   &handlers.ManageUploads{Graph: a.graph, Tokens: a.shell, Activity: activity},
 		History:  &handlers.History{Log: a.db},
 		Devices: &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: activity, Worker: a.imports, MaxRows: cfg.ImportMaxRows,
 			Now: o.Now, Log: log, JobState: a.metrics.ImportJob},
 		Limits: handlers.Limits{Counter: a.db, SignIn: cfg.SignInLimit, Create: cfg.CreateLimit},
 	})
-	a.health = web.NewHealth(a.db)
 	a.health.Routes(a.shell.Echo)
 	if cfg.MetricsToken != "" {
-		a.shell.Echo.GET("/metrics", echo.WrapHandler(a.metrics.Handler(cfg.MetricsToken)))
+		web.GET(a.shell.Echo, "/metrics", echo.WrapHandler(a.metrics.Handler(cfg.MetricsToken)))
 	}
 	a.handler = a.shell.Echo
-	workCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	background, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
+	a.background.Go(func() { a.recorder.Run(background) })
+	a.background.Go(func() { a.health.Run(background, stateCheckEvery) })
 	for range importWorkers {
-		a.workers.Go(func() { a.imports.Run(workCtx) })
+		a.workers.Go(func() { a.imports.Run(background) })
 	}
 	return a, nil
 }
@@ -205,9 +225,9 @@ const importWorkers = 2
 
 func (a *app) Close() {
 	if a.stop != nil {
+		a.stop()
 		// A batch being sent gets a moment to store Graph's answer; past it, the next worker
 		// looks the batch up in Graph instead.
-		a.stop()
 		stopped := make(chan struct{})
 		go func() { a.workers.Wait(); close(stopped) }()
 		select {
@@ -215,6 +235,7 @@ func (a *app) Close() {
 		case <-time.After(15 * time.Second):
 			a.log.Warn("import workers still busy at shutdown; an unanswered batch will be looked up in Graph")
 		}
+		a.background.Wait() // kept activity gets a last chance before the database closes
 	}
 	if a.demo != nil {
 		a.demo.Close()
@@ -223,6 +244,9 @@ func (a *app) Close() {
 		a.db.Close()
 	}
 }
+
+// stateCheckEvery is how often the state database is checked between requests.
+const stateCheckEvery = time.Second
 
 // sweep deletes expired sessions, used sign-in flows, stale form keys and old rate counters
 // until ctx ends.
@@ -268,7 +292,7 @@ func (a *app) adminHandler() http.Handler {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	a.health.Routes(e)
-	e.GET("/metrics", echo.WrapHandler(a.metrics.Handler("")))
+	web.GET(e, "/metrics", echo.WrapHandler(a.metrics.Handler("")))
 	return e
 }
 
@@ -308,7 +332,8 @@ func startDemo(cfg config, log *slog.Logger, o appOptions) (*demoServices, error
 		return nil, fmt.Errorf("demo identity provider: %w", err)
 	}
 	d.emu = emulator.New(emulator.Options{Verify: verifyWith(d.idp), Now: o.Now, NewID: o.NewID, Faults: cfg.EmulatorFaults, PageSize: o.EmulatorPageSize,
-		OtherTenantSerials: demoOtherTenantSerials, ImportDelays: o.ImportDelays, SyncDuration: o.SyncDuration})
+		OtherTenantSerials: demoOtherTenantSerials, ImportDelays: o.ImportDelays, SyncDuration: o.SyncDuration, ConsistencyDelay: o.ConsistencyDelay})
+	d.emu.SeedAutopilotDevices(demoidp.DemoTenantID)
 	d.srv = &http.Server{Handler: demoMux(d.idp, d.emu), ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go d.srv.Serve(ln)
@@ -316,6 +341,10 @@ func startDemo(cfg config, log *slog.Logger, o appOptions) (*demoServices, error
 }
 
 func (d *demoServices) Close() { d.srv.Close() }
+
+// demoConsistencyDelay is how long a change to a registered device takes to show in the demo, as
+// Intune's registration is eventually consistent: long enough to see, short enough to wait for.
+const demoConsistencyDelay = 5 * time.Second
 
 // demoOtherTenantSerials are serials the demo tenant's Graph reports as registered elsewhere (808).
 var demoOtherTenantSerials = []string{"CZC808OTHER", "5CG808OTHER"}
@@ -368,7 +397,7 @@ func isTerminal(f *os.File) bool {
 // serve runs the desk until ctx ends.
 func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
-	a, err := newApp(ctx, cfg, log, appOptions{})
+	a, err := newApp(ctx, cfg, log, appOptions{ConsistencyDelay: demoConsistencyDelay})
 	if err != nil {
 		return err
 	}
@@ -387,11 +416,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	mode := "tenant " + cfg.TenantID
-	if cfg.Demo {
-		mode = "demo (emulated Microsoft Graph, demo sign-in)"
-	}
-	fmt.Fprintf(stdout, "Autopilot Desk is running in %s mode.\nOpen %s in your browser. Press Ctrl-C to stop.\n", mode, cfg.PublicURL)
+	fmt.Fprintf(stdout, "Autopilot Desk is running in %s.\nOpen %s in your browser. Press Ctrl-C to stop.\n", startupMode(cfg), cfg.PublicURL)
 	if cfg.AdminAddr != "" {
 		adminLn, err := net.Listen("tcp", cfg.AdminAddr)
 		if err != nil {
@@ -403,6 +428,18 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	err = web.Serve(ctx, ln, a.handler, tlsConfig, web.Shutdown{Before: a.health.Drain, Delay: cfg.ShutdownDelay, Drain: 10 * time.Second}, log)
 	fmt.Fprintln(stdout, "Autopilot Desk stopped.")
 	return err
+}
+
+// startupMode says which mode the desk runs in, for the start-up message.
+func startupMode(cfg config) string {
+	if cfg.Demo {
+		return "demo mode (emulated Microsoft Graph, demo sign-in)"
+	}
+	if cfg.TenantID != "" {
+		return "tenant " + cfg.TenantID + " mode"
+	}
+	_, host := identity.IssuerTenant(cfg.IssuerURL)
+	return "OpenID Connect provider mode, signing in through " + host + " (its accounts form one organisation, keyed by the issuer)"
 }
 
 // runEmulator serves the Graph emulator and the demo identity provider on their own, for other
@@ -419,6 +456,8 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	clientSecret := fs.String("client-secret", "", "client secret it accepts (default: random, printed at start)")
 	redirects := fs.String("redirect-uris", "http://127.0.0.1:8080/auth/callback", "comma-separated redirect URIs it accepts")
 	logouts := fs.String("post-logout-redirect-uris", "http://127.0.0.1:8080/auth/signed-out", "comma-separated post-logout redirect URIs")
+	consistency := fs.Duration("consistency-delay", demoConsistencyDelay, "how long a change to a registered Autopilot device takes to show in reads")
+	noTenant := fs.Bool("without-tenant-claims", false, "answer like a generic OpenID Connect provider: ID tokens without tid and oid claims")
 	faults.RegisterFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(stdout, "Usage: autopilotdesk emulator [flags]\n\nServes the Microsoft Graph emulator (under /v1.0 and /beta) and the demo identity provider.\nFault injection flags may also be set with AUTOPILOTDESK_EMULATOR_* environment variables.\n\n")
@@ -439,14 +478,19 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 		*clientSecret = web.RandomID()
 	}
 	idp, err := demoidp.New(demoidp.Options{Issuer: base, ClientID: *clientID, ClientSecret: *clientSecret,
-		RedirectURIs: splitList(*redirects), PostLogoutRedirectURIs: splitList(*logouts)})
+		RedirectURIs: splitList(*redirects), PostLogoutRedirectURIs: splitList(*logouts), WithoutTenantClaims: *noTenant})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	emu := emulator.New(emulator.Options{Verify: verifyWith(idp), Faults: faults})
+	emu := emulator.New(emulator.Options{Verify: verifyWith(idp), Faults: faults, ConsistencyDelay: *consistency})
+	emu.SeedAutopilotDevices(demoidp.DemoTenantID)
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	tenant := demoidp.DemoTenantID
+	if *noTenant {
+		tenant = "none: ID tokens carry no tid claim, so leave AUTOPILOTDESK_TENANT_ID empty"
+	}
 	fmt.Fprintf(stdout, "Graph emulator:  %s/v1.0 (and %s/beta)\nIdentity issuer: %s\nTenant id:       %s\nClient id:       %s\nClient secret:   %s\n",
-		base, base, idp.IssuerURL(), demoidp.DemoTenantID, *clientID, *clientSecret)
+		base, base, idp.IssuerURL(), tenant, *clientID, *clientSecret)
 	return web.Serve(ctx, ln, demoMux(idp, emu), nil, web.Shutdown{Drain: 5 * time.Second}, log)
 }

@@ -16,6 +16,9 @@ import (
 	"testing"
 
 	"github.com/PuerkitoBio/goquery"
+
+	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/web/identity/demoidp"
 )
 
 // desk is the whole desk started in-process in demo mode, served over loopback TLS
@@ -25,6 +28,8 @@ type desk struct {
 	app *app
 	srv *httptest.Server
 	log *lockedWriter
+	idp *demoidp.Provider  // the demo mode's, or the one startDeskWithProvider runs
+	emu *emulator.Emulator // likewise
 }
 
 func startDesk(t *testing.T, env map[string]string) *desk {
@@ -34,12 +39,20 @@ func startDesk(t *testing.T, env map[string]string) *desk {
 
 func startDeskWith(t testing.TB, env map[string]string, opts appOptions) *desk {
 	t.Helper()
+	return startDeskFor(t, func(string) map[string]string { return env }, opts)
+}
+
+// startDeskFor starts a desk whose environment may depend on its public URL (an identity
+// provider outside the desk must know the redirect URI before the desk starts).
+func startDeskFor(t testing.TB, envFor func(publicURL string) map[string]string, opts appOptions) *desk {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
+	public := "https://" + srv.Listener.Addr().String()
 	base := map[string]string{
 		"AUTOPILOTDESK_DATA_DIR":   t.TempDir(),
-		"AUTOPILOTDESK_PUBLIC_URL": "https://" + srv.Listener.Addr().String(),
+		"AUTOPILOTDESK_PUBLIC_URL": public,
 	}
-	for k, v := range env {
+	for k, v := range envFor(public) {
 		base[k] = v
 	}
 	cfg, err := loadConfig(nil, envOf(base), io.Discard)
@@ -54,7 +67,11 @@ func startDeskWith(t testing.TB, env map[string]string, opts appOptions) *desk {
 	srv.Config.Handler = a.handler
 	srv.StartTLS()
 	t.Cleanup(func() { srv.Close(); a.Close() })
-	return &desk{t: t, app: a, srv: srv, log: logs}
+	d := &desk{t: t, app: a, srv: srv, log: logs}
+	if a.demo != nil {
+		d.idp, d.emu = a.demo.idp, a.demo.emu
+	}
+	return d
 }
 
 // browser is a client with its own cookie jar, like one browser profile.
@@ -293,7 +310,7 @@ type receivedRequest struct {
 
 func (d *desk) received() []receivedRequest {
 	var out []receivedRequest
-	for _, r := range d.app.demo.emu.Received() {
+	for _, r := range d.emu.Received() {
 		out = append(out, receivedRequest{Method: r.Method, Path: r.Path, Header: r.Header, Body: r.Body})
 	}
 	return out
@@ -377,7 +394,9 @@ func TestCSRFRefusals(t *testing.T) {
 	}
 	for name, header := range map[string][2]string{
 		"cross-site fetch": {"Sec-Fetch-Site", "cross-site"},
+		"same-site fetch":  {"Sec-Fetch-Site", "same-site"},
 		"foreign origin":   {"Origin", "https://evil.example"},
+		"another port":     {"Origin", "https://127.0.0.1:1"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/uploads", strings.NewReader(form.Encode()))
@@ -469,9 +488,16 @@ func TestSignOutEndsTheServerSession(t *testing.T) {
 	csrf := doc.Find(`form[action="/auth/signout"] input[name="_csrf"]`).AttrOr("value", "")
 	u, _ := url.Parse(d.srv.URL)
 	old := b.Jar.Cookies(u)
+	var via []string
+	b.CheckRedirect = func(req *http.Request, _ []*http.Request) error { via = append(via, req.URL.String()); return nil }
 	resp, doc := d.post(b, "/auth/signout", url.Values{"_csrf": {csrf}})
 	if !strings.Contains(text(doc), "signed out") {
 		t.Fatalf("after sign-out (%d at %s): %s", resp.StatusCode, resp.Request.URL, text(doc))
+	}
+	// The provider's sign-out is told the application and the account, never given the ID token.
+	if len(via) < 2 || !strings.Contains(via[0], "/logout?") || !strings.Contains(via[0], "logout_hint=") ||
+		strings.Contains(via[0], "id_token_hint") || strings.Contains(via[0], "eyJ") {
+		t.Errorf("sign-out went through %v", via)
 	}
 	// Replaying the old cookie finds no session.
 	replay := d.browser()

@@ -253,3 +253,37 @@ func TestFreshSignInAsksTheProviderToAuthenticateAgain(t *testing.T) {
 		}
 	}
 }
+
+// With an 8-second idle timeout, a person who makes a request every 3 seconds stays signed in
+// however long they work, and a person who stops is signed out 8 seconds (within half a second)
+// after their last request.
+func TestIdleTimeoutCountsFromTheLastRequest(t *testing.T) {
+	clk := &testClock{t: time.Now()}
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_SESSION_IDLE_TIMEOUT": "8s"}, appOptions{Now: clk.now})
+	active, idle := d.browser(), d.browser()
+	parse(t, d.signIn(active, "admin", "/"))
+	parse(t, d.signIn(idle, "reader", "/"))
+	signedIn := func(c *http.Client) bool {
+		resp, _ := d.get(c, "/uploads/new")
+		return resp.Request.URL.Path == "/uploads/new"
+	}
+	for second := 3; second <= 60; second += 3 {
+		clk.advance(3 * time.Second)
+		if !signedIn(active) {
+			t.Fatalf("the active person was signed out %d s in, 3 s after their last request", second)
+		}
+	}
+	// The idle person's last request was a minute ago.
+	if signedIn(idle) {
+		t.Error("the idle person is still signed in a minute after their last request")
+	}
+	parse(t, d.signIn(idle, "reader", "/"))
+	clk.advance(7500 * time.Millisecond)
+	if !signedIn(idle) {
+		t.Fatal("signed out 7.5 s after the last request, with an 8 s idle timeout")
+	}
+	clk.advance(8100 * time.Millisecond)
+	if signedIn(idle) {
+		t.Error("still signed in 8.1 s after the last request, with an 8 s idle timeout")
+	}
+}

@@ -603,3 +603,39 @@ func (tb *tab) assertFocusVisible() {
 		tb.t.Errorf("%s has no visible focus style (%s)", tb.focused(), style)
 	}
 }
+
+// The pages a person sees when the desk's database fails them: a result shown from what the desk
+// kept, and the desk refusing to serve once its database file is gone. Both are checked like
+// every other page (console, CSP, axe in light and dark).
+func TestBrowserUnsavedResultAndStoppedDesk(t *testing.T) {
+	bd := startBrowserDesk(t, appOptions{})
+	d := &desk{t: t, app: bd.app}
+	tb := bd.newTab(t)
+	tb.signIn("admin", "/uploads/new")
+	refuseActivity(t, d)
+	tb.navigate("create while the history refuses it", chromedp.Click(chromedp.CSS(`form[action="/uploads"] button[type="submit"]`)))
+	tb.page("result not saved to the history")
+	if got := tb.text(`[data-testid="not-saved"]`); !strings.Contains(got, "not saved to the team history") {
+		t.Errorf("notice: %q", got)
+	}
+	if got := tb.text(`h1`); got != "Upload created" {
+		t.Errorf("heading %q", got)
+	}
+	path := filepath.Join(bd.app.cfg.DataDir, "autopilotdesk.db")
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		os.Remove(p)
+	}
+	// The load balancer's next readiness probe notices.
+	if resp, err := http.Get(bd.base + "/readyz"); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	tb.expectDocumentStatus("/uploads/new", "503 (Service Unavailable)")
+	tb.navigate("open a page once the database file is gone", chromedp.Navigate(bd.base+"/uploads/new"))
+	tb.page("desk stopped: database file removed")
+	if got := tb.text(`main`); !strings.Contains(got, "restarted") {
+		t.Errorf("stopped page: %s", got)
+	}
+	tb.assertClean()
+}

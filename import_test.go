@@ -824,13 +824,16 @@ func TestImportRenewsTheOwnersTokenWithoutKeepingTheSessionAlive(t *testing.T) {
 	ctx := context.Background()
 	sessions := d.app.sessionStore()
 	owner := demoidp.DemoTenantID + ":" + demoidp.AdminObjectID
-	tokensOf := func() web.SessionTokens {
-		ids, err := sessions.LiveSessionsOf(ctx, owner)
+	tokensOf := func() (tokens web.SessionTokens) {
+		ids, err := sessions.LiveSessionsOfUser(ctx, owner)
 		if err != nil || len(ids) != 1 {
 			t.Fatalf("live sessions %v %v", ids, err)
 		}
-		values, _, _ := sessions.LoadQuietly(ctx, ids[0])
-		return values["tokens"].(web.SessionTokens)
+		sessions.UpdateLocked(ctx, ids[0], func(values map[any]any) (store.SessionChange, error) {
+			tokens, _ = values["tokens"].(web.SessionTokens)
+			return store.KeepSession, nil
+		})
+		return tokens
 	}
 	before := tokensOf()
 	id := strings.TrimPrefix(job, "/devices/import/")
@@ -863,7 +866,7 @@ func TestImportRenewsTheOwnersTokenWithoutKeepingTheSessionAlive(t *testing.T) {
 		t.Errorf("the owner's tokens were not renewed")
 	}
 	clock.Add(60 * time.Minute) // two hours since the person's last request
-	if ids, _ := sessions.LiveSessionsOf(ctx, owner); len(ids) != 0 {
+	if ids, _ := sessions.LiveSessionsOfUser(ctx, owner); len(ids) != 0 {
 		t.Errorf("the worker kept an idle session alive")
 	}
 	if resp, _ := d.get(b, job); resp.Request.URL.Path != "/auth/signin" {

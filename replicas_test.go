@@ -28,21 +28,26 @@ import (
 // cluster is a load balancer in front of replicas that share one PostgreSQL database, one
 // identity provider and one Graph emulator. The test chooses which replica serves each request.
 type cluster struct {
-	t        *testing.T
-	lb       *httptest.Server
-	target   atomic.Pointer[httptest.Server]
-	env      map[string]string
-	emu      *emulator.Emulator
-	replicas map[string]*httptest.Server
-	apps     []*app
-	byName   map[string]*app
-	opts     clusterOptions
+	t      *testing.T
+	lb     *httptest.Server
+	target atomic.Pointer[httptest.Server]
+	env    map[string]string
+	emu    *emulator.Emulator
+	idp    *demoidp.Provider
+	// tokenDelay holds every answer of the identity provider's token endpoint this long.
+	tokenDelay atomic.Int64
+	replicas   map[string]*httptest.Server
+	apps       []*app
+	byName     map[string]*app
+	opts       clusterOptions
 }
 
 // clusterOptions vary a cluster: a SQLite data folder instead of PostgreSQL (then one desk
-// runs at a time, restarted on the same folder), the emulator's options, the desks' seams.
+// runs at a time, restarted on the same folder), the identity provider's and the emulator's
+// options, the desks' seams.
 type clusterOptions struct {
 	sqlite   bool
+	idp      func(*demoidp.Options)
 	emulator func(*emulator.Options)
 	app      appOptions
 	env      map[string]string
@@ -75,8 +80,8 @@ func testDatabaseURL(t *testing.T) string {
 
 func startCluster(t *testing.T) *cluster { return startClusterWith(t, clusterOptions{}) }
 
-func startClusterWith(t *testing.T, o clusterOptions) *cluster {
-	cl := &cluster{t: t, replicas: map[string]*httptest.Server{}, byName: map[string]*app{}, opts: o}
+func startClusterWith(t *testing.T, co clusterOptions) *cluster {
+	cl := &cluster{t: t, replicas: map[string]*httptest.Server{}, byName: map[string]*app{}, opts: co}
 	cl.lb = httptest.NewUnstartedServer(nil)
 	public := "https://" + cl.lb.Listener.Addr().String()
 
@@ -85,17 +90,28 @@ func startClusterWith(t *testing.T, o clusterOptions) *cluster {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	idp, err := demoidp.New(demoidp.Options{Issuer: base, ClientID: "desk", ClientSecret: "replica-secret",
-		RedirectURIs: []string{public + "/auth/callback"}, PostLogoutRedirectURIs: []string{public + "/auth/signed-out"}})
+	o := demoidp.Options{Issuer: base, ClientID: "desk", ClientSecret: "replica-secret",
+		RedirectURIs: []string{public + "/auth/callback"}, PostLogoutRedirectURIs: []string{public + "/auth/signed-out"}}
+	if co.idp != nil {
+		co.idp(&o)
+	}
+	idp, err := demoidp.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	cl.idp = idp
 	eo := emulator.Options{Verify: verifyWith(idp), ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}}
-	if o.emulator != nil {
-		o.emulator(&eo)
+	if co.emulator != nil {
+		co.emulator(&eo)
 	}
 	cl.emu = emulator.New(eo)
-	shared := &http.Server{Handler: demoMux(idp, cl.emu)}
+	slowTokens := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/token") {
+			time.Sleep(time.Duration(cl.tokenDelay.Load()))
+		}
+		idp.ServeHTTP(w, r)
+	})
+	shared := &http.Server{Handler: demoMux(slowTokens, cl.emu)}
 	go shared.Serve(ln)
 	t.Cleanup(func() { shared.Close() })
 
@@ -105,13 +121,16 @@ func startClusterWith(t *testing.T, o clusterOptions) *cluster {
 		"AUTOPILOTDESK_CLIENT_ID": "desk", "AUTOPILOTDESK_CLIENT_SECRET": "replica-secret", "AUTOPILOTDESK_GRAPH_URL": base,
 		"AUTOPILOTDESK_TRUSTED_PROXIES": "127.0.0.1",
 	}
-	if o.sqlite {
+	if co.sqlite {
 		cl.env["AUTOPILOTDESK_DATA_DIR"] = t.TempDir()
 	} else {
 		cl.env["AUTOPILOTDESK_DATABASE_URL"] = testDatabaseURL(t)
 	}
-	for k, v := range o.env {
+	for k, v := range co.env {
 		cl.env[k] = v
+	}
+	if o.WithoutTenantClaims {
+		delete(cl.env, "AUTOPILOTDESK_TENANT_ID") // a provider without tenants
 	}
 	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
 		target, _ := url.Parse(cl.target.Load().URL)
@@ -257,4 +276,76 @@ func countPosts(e *emulator.Emulator) int {
 		}
 	}
 	return n
+}
+
+// Two desks on one PostgreSQL database, a provider that rotates refresh tokens (each is good
+// once) and answers slowly: requests of one session arriving at both desks as its access token
+// expires all succeed, and so does work outside any request asking each desk for the same
+// session's token; the provider sees one redemption.
+func TestTokenRenewalIsSerialisedAcrossReplicas(t *testing.T) {
+	cl := startCluster(t)
+	cl.start("A")
+	cl.start("B")
+	d := &desk{t: t, srv: cl.lb}
+	b := cl.browser()
+	cl.via("A")
+	parse(t, d.signIn(b, "admin", "/"))
+	u, _ := url.Parse(cl.lb.URL)
+	cookies := b.Jar.Cookies(u)
+	keys, err := cl.apps[0].sessionStore().LiveSessionsOfUser(t.Context(), demoidp.DemoTenantID+":"+demoidp.AdminObjectID)
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("live sessions: %v %v", keys, err)
+	}
+
+	for round := range 3 {
+		cl.idp.ExpireAccessTokens()
+		cl.tokenDelay.Store(int64(150 * time.Millisecond))
+		before := cl.idp.TokenRequests()
+		var wg sync.WaitGroup
+		failures := make(chan string, 16)
+		for i := range 8 {
+			replica := cl.replicas[[]string{"A", "B"}[i%2]]
+			wg.Go(func() {
+				req, _ := http.NewRequest(http.MethodGet, replica.URL+"/uploads", nil)
+				for _, ck := range cookies {
+					req.AddCookie(ck)
+				}
+				resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+				if err != nil {
+					failures <- err.Error()
+					return
+				}
+				doc := parse(t, resp)
+				if resp.StatusCode != http.StatusOK || doc.Find(`[data-testid="failure"]`).Length() != 0 {
+					failures <- fmt.Sprintf("%d %s %s", resp.StatusCode, resp.Header.Get("Location"), text(doc))
+				}
+			})
+		}
+		for _, a := range cl.apps {
+			wg.Go(func() {
+				ts, err := a.shell.TokenFor(context.Background(), keys[0], "")
+				if err != nil {
+					failures <- "background: " + err.Error()
+					return
+				}
+				if tok, err := ts.Token(); err != nil || tok.Expiry.Before(time.Now().Add(time.Minute)) {
+					failures <- fmt.Sprintf("background: token %v, %v", tok.Expiry, err)
+				}
+			})
+		}
+		wg.Wait()
+		close(failures)
+		for f := range failures {
+			t.Errorf("round %d: a request failed: %s", round, f)
+		}
+		if got := cl.idp.TokenRequests() - before; got != 1 {
+			t.Errorf("round %d: the provider saw %d token redemptions, want 1", round, got)
+		}
+	}
+	// Still signed in, on either desk.
+	cl.tokenDelay.Store(0)
+	cl.via("B")
+	if resp, _ := d.get(b, "/uploads/new"); resp.Request.URL.Path != "/uploads/new" {
+		t.Errorf("signed out after the renewals: %s", resp.Request.URL)
+	}
 }

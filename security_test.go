@@ -282,3 +282,116 @@ func TestMadeUpFormKeyIsRefused(t *testing.T) {
 		t.Errorf("made-up key: %d, Graph got %d requests: %s", resp.StatusCode, len(d.received())-before, text(doc))
 	}
 }
+
+// HEAD answers wherever GET does: the same status and headers, no body.
+func TestHeadWorksWhereverGetDoes(t *testing.T) {
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_METRICS_TOKEN": "metrics-secret"})
+	gets, heads := map[string]bool{}, map[string]bool{}
+	for _, r := range d.app.shell.Echo.Routes() {
+		switch r.Method {
+		case http.MethodGet:
+			gets[r.Path] = true
+		case http.MethodHead:
+			heads[r.Path] = true
+		}
+	}
+	for path := range gets {
+		if !heads[path] {
+			t.Errorf("GET %s has no HEAD", path)
+		}
+	}
+	b := d.browser()
+	parse(t, d.signIn(b, "admin", "/"))
+	noFollow := *b
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for _, path := range []string{"/", "/uploads/new", "/uploads", "/activity", "/devices/import", "/auth/signin", "/auth/signed-out",
+		"/healthz", "/readyz", d.app.assets.Path("app.css"), "/favicon.ico", "/no-such-page", "/uploads/not-a-guid"} {
+		get, err := noFollow.Get(d.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(get.Body)
+		get.Body.Close()
+		req, _ := http.NewRequest(http.MethodHead, d.srv.URL+path, nil)
+		head, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rest, _ := io.ReadAll(head.Body)
+		head.Body.Close()
+		if head.StatusCode != get.StatusCode || len(rest) != 0 || head.Header.Get("Content-Type") != get.Header.Get("Content-Type") {
+			t.Errorf("HEAD %s: %d %q (%d body bytes), GET: %d %q", path, head.StatusCode, head.Header.Get("Content-Type"), len(rest),
+				get.StatusCode, get.Header.Get("Content-Type"))
+		}
+		if cl := head.Header.Get("Content-Length"); cl != "" && get.StatusCode == http.StatusOK && cl != fmt.Sprint(len(body)) {
+			t.Errorf("HEAD %s: Content-Length %s, GET sent %d bytes", path, cl, len(body))
+		}
+	}
+}
+
+// A multipart body that is cut off, has no boundary, or has more parts than a form can have is
+// answered with what is wrong (400, or 413 when it is too much), never as a missing security token.
+func TestMalformedMultipartIsExplained(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	doc := parse(t, d.signIn(b, "admin", "/devices/import"))
+	csrf := doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")
+	const boundary = "XyZzY"
+	part := func(name, value string) string {
+		return "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + name + "\"\r\n\r\n" + value + "\r\n"
+	}
+	many := strings.Builder{}
+	many.WriteString(part("_csrf", csrf))
+	for i := range 5000 {
+		many.WriteString(part(fmt.Sprintf("f%d", i), "x"))
+	}
+	many.WriteString("--" + boundary + "--\r\n")
+	for _, tc := range []struct {
+		name, contentType, body string
+		status                  int
+		says                    string
+	}{
+		{"no closing boundary", "multipart/form-data; boundary=" + boundary, part("_csrf", csrf) + part("csv", "Device Serial Number\r\nSN-1"),
+			http.StatusBadRequest, "cut off"},
+		{"no boundary parameter", "multipart/form-data", part("_csrf", csrf), http.StatusBadRequest, "boundary"},
+		{"thousands of parts", "multipart/form-data; boundary=" + boundary, many.String(), http.StatusRequestEntityTooLarge, "parts"},
+		{"bad escape in a urlencoded form", "application/x-www-form-urlencoded", "_csrf=" + csrf + "&csv=%zz", http.StatusBadRequest, "could not be read"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/devices/import", strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", tc.contentType)
+			req.Header.Set("Origin", d.srv.URL)
+			resp, err := b.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc := parse(t, resp)
+			if resp.StatusCode != tc.status || !strings.Contains(text(doc), tc.says) || strings.Contains(text(doc), "security token") {
+				t.Errorf("%d, want %d saying %q: %s", resp.StatusCode, tc.status, tc.says, text(doc))
+			}
+		})
+	}
+}
+
+// A form posted without a session starts a sign-in, which counts against the sign-in rate limit
+// like any other start (each records a flow).
+func TestFormsWithoutSessionCountAsSignInStarts(t *testing.T) {
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_SIGNIN": "3/1m"})
+	c := d.srv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	var statuses []int
+	for range 5 {
+		req, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/uploads", strings.NewReader("status=pending"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", d.srv.URL)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		statuses = append(statuses, resp.StatusCode)
+	}
+	if statuses[0] != http.StatusFound || statuses[2] != http.StatusFound || statuses[3] != http.StatusTooManyRequests || statuses[4] != http.StatusTooManyRequests {
+		t.Errorf("statuses %v: want three sign-in starts, then 429", statuses)
+	}
+}

@@ -166,6 +166,17 @@ type call struct {
 	url       string
 	body      []byte
 	sensitive bool // bodies carry hardware hashes: the captured exchange keeps only their ends
+	// rules names the method whose retry rules apply, when they differ from the request's own:
+	// a DELETE whose repeat would answer 404 follows a POST's, a $batch of reads a GET's.
+	rules string
+}
+
+// retryRules is the method whose retry and outcome-unknown rules the call follows.
+func (cl call) retryRules() string {
+	if cl.rules != "" {
+		return cl.rules
+	}
+	return cl.method
 }
 
 // do runs a call under the client's deadline and retry policy, decoding a 2xx JSON body into out.
@@ -211,11 +222,11 @@ func (c *Client) do(ctx context.Context, ts oauth2.TokenSource, cl call, out any
 			lastErr = parseError(resp, body, c.cfg.Version)
 		}
 		rec.Err = lastErr
-		rec.OutcomeUnknown = isWrite(cl.method) && outcomeUnknown(resp, lastErr)
+		rec.OutcomeUnknown = isWrite(cl.retryRules()) && outcomeUnknown(resp, lastErr)
 		c.observe(rec)
-		retry, next := c.retryable(cl.method, resp, lastErr, attempt)
+		retry, next := c.retryable(cl.retryRules(), resp, lastErr, attempt)
 		if !retry {
-			if isWrite(cl.method) && outcomeUnknown(resp, lastErr) {
+			if isWrite(cl.retryRules()) && outcomeUnknown(resp, lastErr) {
 				ge := lastErr.(*Error)
 				ex.Outcome = OutcomeUnknown
 				return ex, &Error{Kind: KindOutcomeUnknown, StatusCode: ge.StatusCode, Code: ge.Code, Message: ge.Message,

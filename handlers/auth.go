@@ -25,7 +25,7 @@ type Provider interface {
 	NewFlow(returnTo string) identity.Flow
 	AuthCodeURL(f identity.Flow) string
 	Finish(ctx context.Context, f identity.Flow, callback url.Values) (*identity.Result, error)
-	EndSessionURL(postLogoutRedirectURI, idTokenHint string) (string, bool)
+	EndSessionURL(postLogoutRedirectURI, logoutHint string) (string, bool)
 }
 
 // FlowStore keeps sign-in flows between the redirect to the provider and the callback.
@@ -38,11 +38,6 @@ type FlowStore interface {
 type SessionControl interface {
 	StartSession(c echo.Context, user web.SessionUser, tokens web.SessionTokens) error
 	EndSession(c echo.Context) error
-}
-
-// SignInStarter sends the browser to sign in, optionally keeping a form to restore afterwards.
-type SignInStarter interface {
-	Begin(c echo.Context, returnTo string, pending []byte) error
 }
 
 // GroupChecker asks Microsoft Graph which of some groups the signed-in user belongs to.
@@ -146,16 +141,14 @@ func (h *Auth) Callback(c echo.Context) error {
 			Message:  "You signed in successfully, but this desk is limited to members of specific groups and your account is not in one of them.",
 			NextStep: "Ask whoever runs the desk to add you to one of its allowed groups, then sign in again."}
 	}
-	user := web.SessionUser{TenantID: res.User.TenantID, ObjectID: res.User.ObjectID, Name: res.User.Name, UPN: res.User.UPN, Groups: groups}
+	user := web.SessionUser{TenantID: res.User.TenantID, TenantName: res.User.TenantName, ObjectID: res.User.ObjectID, Name: res.User.Name, UPN: res.User.UPN, Groups: groups}
 	tok := web.SessionTokens{AccessToken: res.Token.AccessToken, RefreshToken: res.Token.RefreshToken,
 		TokenType: res.Token.TokenType, Expiry: res.Token.Expiry, IDToken: res.IDToken}
 	if err := h.Sessions.StartSession(c, user, tok); err != nil {
 		return fmt.Errorf("start session: %w", err)
 	}
-	if len(rec.Data) > 0 {
-		if err := keepPendingForm(c, rec.Data); err != nil {
-			h.Log.Warn("keep pending form", "error", err.Error())
-		}
+	if err := web.RestorePendingForm(c, rec.Data); err != nil {
+		h.Log.Warn("keep the form typed before sign-in", "error", err.Error())
 	}
 	h.Log.Info("signed in", "tid", user.TenantID, "oid", user.ObjectID)
 	h.observe(true, "")
@@ -205,6 +198,8 @@ func failureReason(err error) string {
 		return "personal-account"
 	case errors.Is(err, identity.ErrWrongTenant):
 		return "wrong-tenant"
+	case errors.Is(err, identity.ErrNoTenantClaim):
+		return "no-tenant-claim"
 	case errors.Is(err, identity.ErrStateMismatch):
 		return "state-mismatch"
 	case errors.Is(err, identity.ErrNonceMismatch):
@@ -240,6 +235,12 @@ func (h *Auth) signInFailed(err error) error {
 			Message:   "The account you signed in with is not from the Microsoft Entra tenant this desk serves.",
 			NextStep:  "Sign in with an account of this organisation. Guests and other tenants' accounts are not accepted.",
 			ActionURL: "/auth/login", ActionText: "Sign in with another account"}
+	case errors.Is(err, identity.ErrNoTenantClaim):
+		return &web.PageError{Status: http.StatusForbidden, Title: "The sign-in service did not say which organisation you belong to",
+			Message: "The desk is set up for one Microsoft Entra tenant, so it accepts only sign-ins that name that tenant (the tid claim). " +
+				"The sign-in service answered without it, so you are not signed in.",
+			NextStep: "Tell whoever runs the desk: with Microsoft Entra ID this points to a misconfigured issuer; with another OpenID Connect " +
+				"provider, leave AUTOPILOTDESK_TENANT_ID empty and the desk keys the organisation by the provider's issuer."}
 	case errors.Is(err, identity.ErrStateMismatch):
 		return restartSignIn("The answer from the sign-in page does not belong to the sign-in this browser started.")
 	case errors.Is(err, identity.ErrFlowExpired):
@@ -251,13 +252,17 @@ func (h *Auth) signInFailed(err error) error {
 		ActionURL: "/auth/login", ActionText: "Sign in again", Internal: err}
 }
 
-// SignOut deletes the server-side session, then lets the provider end its own session.
+// SignOut deletes the server-side session, then lets the provider end its own session. A
+// session that already ended has nothing left to end here.
 func (h *Auth) SignOut(c echo.Context) error {
-	idToken := web.SessionIDToken(c)
+	if web.CurrentUser(c) == nil {
+		return c.Redirect(http.StatusSeeOther, "/auth/signed-out")
+	}
+	hint := identity.LogoutHint(web.SessionIDToken(c))
 	if err := h.Sessions.EndSession(c); err != nil {
 		return fmt.Errorf("end session: %w", err)
 	}
-	if u, ok := h.Provider.EndSessionURL(h.PublicURL+"/auth/signed-out", idToken); ok {
+	if u, ok := h.Provider.EndSessionURL(h.PublicURL+"/auth/signed-out", hint); ok {
 		return c.Redirect(http.StatusSeeOther, u)
 	}
 	return c.Redirect(http.StatusSeeOther, "/auth/signed-out")

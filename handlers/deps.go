@@ -25,12 +25,18 @@ type UploadsAPI interface {
 	ListUploads(ctx context.Context, ts oauth2.TokenSource, opts graphclient.ListOptions) (*graphclient.UploadPage, *graphclient.Exchange, error)
 }
 
-// ActivityLog records what people did and reads it back for result pages.
+// ActivityLog records what people did and reads it back for result pages. Recording never fails
+// a request: once Graph has answered, a record the database cannot take is kept and retried.
 type ActivityLog interface {
+	// Record records a (marking formKey done, when given) and reports whether the history has
+	// it; when it does not, the caller shows the outcome itself with a notice.
+	Record(ctx context.Context, a *store.Activity, formKey string) (saved bool)
+	// RecordActivity is Record for callers that redirect to the result page either way; it
+	// returns nil.
 	RecordActivity(ctx context.Context, a *store.Activity) error
-	// RecordSubmission records a and marks the form key that produced it done, at once.
-	RecordSubmission(ctx context.Context, a *store.Activity, formKey string) error
 	GetActivity(ctx context.Context, tenantID, id string) (*store.Activity, error)
+	// Kept is an activity of the tenant that this desk holds until the database takes it.
+	Kept(tenantID, id string) (*store.Activity, bool)
 }
 
 // FormKeys record the one-time key of each submitted create form, so a repeat sends nothing.

@@ -22,11 +22,11 @@ const recentUploads = 10
 
 func (h *Home) Show(c echo.Context) error {
 	u := web.CurrentUser(c)
-	view := views.Home{User: views.User{Name: u.Name, UPN: u.UPN, TenantID: u.TenantID}}
+	view := views.Home{User: views.User{Name: u.Name, UPN: u.UPN, Tenant: u.Tenant()}}
 	page, ex, err := h.list(c)
 	switch {
 	case errors.Is(err, web.ErrSessionEnded):
-		return c.Redirect(http.StatusSeeOther, "/auth/signin")
+		return err
 	case err != nil:
 		view.Failure = failureOf(ex, err)
 	default:

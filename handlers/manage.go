@@ -63,7 +63,7 @@ func (h *ManageUploads) List(c echo.Context) error {
 		return h.Graph.ListUploads(c.Request().Context(), ts, opts)
 	})
 	if errors.Is(err, web.ErrSessionEnded) {
-		return c.Redirect(http.StatusSeeOther, "/auth/signin?return_to="+url.QueryEscape(c.Request().URL.RequestURI()))
+		return err
 	}
 	view := views.UploadList{Status: status}
 	if err != nil {
@@ -91,9 +91,12 @@ func (h *ManageUploads) Show(c echo.Context) error {
 		return h.Graph.GetUpload(c.Request().Context(), ts, id)
 	})
 	if errors.Is(err, web.ErrSessionEnded) {
-		return c.Redirect(http.StatusSeeOther, "/auth/signin?return_to="+url.QueryEscape("/uploads/"+id))
+		return err
 	}
 	view := views.UploadDetail{Upload: u, Exchange: ex, Support: graphclient.SupportFor(ex, err)}
+	if pending, ok := web.TakePendingForm(c); ok && uploadStatuses[pending.Get("status")] {
+		view.ChosenStatus = pending.Get("status") // chosen before a sign-in interrupted the change
+	}
 	status := http.StatusOK
 	if err != nil {
 		view.Failure = failureOf(ex, err)
@@ -102,6 +105,9 @@ func (h *ManageUploads) Show(c echo.Context) error {
 		devices, dex, derr := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
 			return h.Graph.ListUploadDeviceIdentities(c.Request().Context(), ts, id)
 		})
+		if errors.Is(derr, web.ErrSessionEnded) {
+			return derr
+		}
 		if derr != nil {
 			view.DevicesFailure = failureOf(dex, derr)
 		}
@@ -127,18 +133,14 @@ func (h *ManageUploads) SetStatus(c echo.Context) error {
 		return h.Graph.UpdateUploadStatus(c.Request().Context(), ts, id, status)
 	})
 	if errors.Is(err, web.ErrSessionEnded) {
-		return c.Redirect(http.StatusSeeOther, "/auth/signin?return_to="+url.QueryEscape("/uploads/"+id))
+		return err
 	}
 	act := newActivity(web.CurrentUser(c), "update-upload", ex, err)
 	act.Target = id
 	if err == nil {
 		act.Summary = fmt.Sprintf("Changed the status of upload %s to %s.", id, status)
 	}
-	act.Detail = encodeDetail(resultDetail(u, ex, err))
-	if err := h.Activity.RecordActivity(c.Request().Context(), act); err != nil {
-		return fmt.Errorf("record activity: %w", err)
-	}
-	return c.Redirect(http.StatusSeeOther, activityURL(act.ID))
+	return recordAndShow(c, h.Activity, act, resultDetail(u, ex, err))
 }
 
 // ConfirmDelete is GET /uploads/:id/delete: nothing is deleted without a second, deliberate step.
@@ -161,16 +163,12 @@ func (h *ManageUploads) Delete(c echo.Context) error {
 		return struct{}{}, ex, err
 	})
 	if errors.Is(err, web.ErrSessionEnded) {
-		return c.Redirect(http.StatusSeeOther, "/auth/signin?return_to="+url.QueryEscape("/uploads/"+id))
+		return err
 	}
 	act := newActivity(web.CurrentUser(c), "delete-upload", ex, err)
 	act.Target = id
 	if err == nil {
 		act.Summary = fmt.Sprintf("Deleted upload %s.", id)
 	}
-	act.Detail = encodeDetail(resultDetail(nil, ex, err))
-	if err := h.Activity.RecordActivity(c.Request().Context(), act); err != nil {
-		return fmt.Errorf("record activity: %w", err)
-	}
-	return c.Redirect(http.StatusSeeOther, activityURL(act.ID))
+	return recordAndShow(c, h.Activity, act, resultDetail(nil, ex, err))
 }

@@ -27,37 +27,46 @@ type Limits struct {
 // Routes is the desk's whole URL space, grouped by the middleware each part needs.
 func Routes(shell *web.Shell, f Features) {
 	pages := shell.Pages() // session loaded, CSRF checked on every state change
+	// A form whose session ended starts a sign-in at once, counted as one.
+	shell.SetSignIn(f.Auth, shell.RateLimit(f.Limits.Counter, "sign-in", f.Limits.SignIn))
 
 	// Anyone may reach these.
-	pages.GET("/auth/signin", f.Auth.SignInPage)
-	pages.GET("/auth/login", f.Auth.Login, shell.RateLimit(f.Limits.Counter, "sign-in", f.Limits.SignIn))
-	pages.GET("/auth/callback", f.Auth.Callback, shell.RateLimit(f.Limits.Counter, "callback", f.Limits.SignIn))
-	pages.GET("/auth/signed-out", f.Auth.SignedOut)
-	pages.GET("/theme", Theme)
-	// A create whose session ended keeps the typed values through a new sign-in.
-	pages.POST("/uploads", f.Uploads.Create, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
+	web.GET(pages, "/auth/signin", f.Auth.SignInPage)
+	web.GET(pages, "/auth/login", f.Auth.Login, shell.RateLimit(f.Limits.Counter, "sign-in", f.Limits.SignIn))
+	web.GET(pages, "/auth/callback", f.Auth.Callback, shell.RateLimit(f.Limits.Counter, "callback", f.Limits.SignIn))
+	web.GET(pages, "/auth/signed-out", f.Auth.SignedOut)
+	web.GET(pages, "/theme", Theme)
+	// Signing out of a session that already ended just confirms it.
+	pages.POST("/auth/signout", f.Auth.SignOut)
 
-	// Signed-in only.
+	// Signed-in only. Without a session (or once the identity provider refuses to renew it),
+	// a page sends the person to sign in and back; a form keeps what was typed through the
+	// sign-in and returns to the page it is on (web.FormPage names it when the browser does not).
 	user := pages.Group("", web.RequireUser)
-	user.GET("/", f.Home.Show)
-	user.GET("/uploads/new", f.Uploads.New)
-	user.GET("/uploads", f.Manage.List)
-	user.GET("/uploads/:id", f.Manage.Show)
-	user.POST("/uploads/:id/status", f.Manage.SetStatus)
-	user.GET("/uploads/:id/delete", f.Manage.ConfirmDelete)
-	user.POST("/uploads/:id/delete", f.Manage.Delete)
-	user.GET("/devices/import", f.Devices.Start)
-	user.POST("/devices/import", f.Devices.Preflight)
-	user.GET("/devices/import/:id", f.Devices.Show)
-	user.POST("/devices/import/:id/check", f.Devices.Check)
-	user.POST("/devices/import/:id/fix", f.Devices.Fix)
-	user.POST("/devices/import/:id/submit", f.Devices.Submit, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
-	user.POST("/devices/import/:id/reconcile", f.Devices.Reconcile)
-	user.GET("/devices/import/:id/report.csv", f.Devices.Report)
-	user.POST("/devices/sync", f.Devices.Sync)
-	user.GET("/activity", f.History.List)
-	user.GET("/activity/:id", f.Activity.Show)
-	user.POST("/auth/signout", f.Auth.SignOut)
+	// form adds a POST route whose form is on page.
+	form := func(path, page string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+		user.POST(path, h, m...)
+		shell.FormPage(path, page)
+	}
+	web.GET(user, "/", f.Home.Show)
+	web.GET(user, "/uploads/new", f.Uploads.New)
+	form("/uploads", "/uploads/new", f.Uploads.Create, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
+	web.GET(user, "/uploads", f.Manage.List)
+	web.GET(user, "/uploads/:id", f.Manage.Show)
+	form("/uploads/:id/status", "/uploads/:id", f.Manage.SetStatus)
+	web.GET(user, "/uploads/:id/delete", f.Manage.ConfirmDelete)
+	form("/uploads/:id/delete", "/uploads/:id/delete", f.Manage.Delete)
+	web.GET(user, "/devices/import", f.Devices.Start)
+	form("/devices/import", "/devices/import", f.Devices.Preflight)
+	web.GET(user, "/devices/import/:id", f.Devices.Show)
+	form("/devices/import/:id/check", "/devices/import/:id", f.Devices.Check)
+	form("/devices/import/:id/fix", "/devices/import/:id", f.Devices.Fix)
+	form("/devices/import/:id/submit", "/devices/import/:id", f.Devices.Submit, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
+	form("/devices/import/:id/reconcile", "/devices/import/:id", f.Devices.Reconcile)
+	web.GET(user, "/devices/import/:id/report.csv", f.Devices.Report)
+	form("/devices/sync", "/devices/import", f.Devices.Sync)
+	web.GET(user, "/activity", f.History.List)
+	web.GET(user, "/activity/:id", f.Activity.Show)
 
 	pages.RouteNotFound("/*", func(c echo.Context) error { return echo.ErrNotFound })
 }

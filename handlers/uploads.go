@@ -23,7 +23,6 @@ type Uploads struct {
 	Tokens   Tokens
 	Activity ActivityLog
 	Keys     FormKeys
-	SignIn   SignInStarter
 	Now      func() time.Time
 	Log      *slog.Logger
 }
@@ -34,8 +33,8 @@ const formKeyTTL = 2 * time.Hour
 // sign-in interrupted them).
 func (h *Uploads) New(c echo.Context) error {
 	form := uploadForm{CreatedDateTimeUtc: defaultCreatedDateTime(h.Now()), Status: "pending"}
-	if pending, ok := takePendingForm(c); ok {
-		form = pending
+	if pending, ok := web.TakePendingForm(c); ok {
+		form = uploadFormFrom(pending.Get)
 	}
 	return h.renderForm(c, http.StatusOK, form, nil, nil)
 }
@@ -47,14 +46,18 @@ func (h *Uploads) renderForm(c echo.Context, status int, form uploadForm, errs m
 	return web.Render(c, status, views.UploadFormPage(web.PageFor(c, "Create upload", "create"), v))
 }
 
+// renderFormNotSaved shows the form with Graph's refusal, noting when the attempt is not in the
+// history yet.
+func (h *Uploads) renderFormNotSaved(c echo.Context, status int, form uploadForm, failure *views.Failure, notSaved bool) error {
+	v := form.view(web.NewFormKey(c, h.Now()), nil)
+	v.Failure, v.NotSaved = failure, notSaved
+	return web.Render(c, status, views.UploadFormPage(web.PageFor(c, "Create upload", "create"), v))
+}
+
 // Create validates the form, sends it to Graph once, records the outcome and shows it.
 func (h *Uploads) Create(c echo.Context) error {
 	form := bindUploadForm(c)
 	user := web.CurrentUser(c)
-	if user == nil {
-		// The session ended while the form was open: keep what was typed and sign in again.
-		return h.SignIn.Begin(c, "/uploads/new", encodePendingForm(form))
-	}
 	ctx := c.Request().Context()
 	if errs := form.validate(); len(errs) > 0 {
 		return h.renderForm(c, http.StatusUnprocessableEntity, form, errs, nil)
@@ -72,8 +75,9 @@ func (h *Uploads) Create(c echo.Context) error {
 
 	upload, exchange, err := h.create(c, form)
 	if errors.Is(err, web.ErrSessionEnded) {
+		// Nothing was sent: the same form may be submitted again after signing in.
 		_ = h.Keys.ReleaseFormKey(ctx, form.FormKey)
-		return h.SignIn.Begin(c, "/uploads/new", encodePendingForm(form))
+		return err
 	}
 	act := newActivity(user, "create-upload", exchange, err)
 	act.Target = form.ID
@@ -81,13 +85,14 @@ func (h *Uploads) Create(c echo.Context) error {
 		act.Target = upload.ID
 		act.Summary = fmt.Sprintf("Created upload %s with status %s.", upload.ID, upload.Status)
 	}
-	act.Detail = encodeDetail(resultDetail(upload, exchange, err))
-	if rerr := h.Activity.RecordSubmission(ctx, act, form.FormKey); rerr != nil {
-		return fmt.Errorf("record activity: %w", rerr)
-	}
+	detail := resultDetail(upload, exchange, err)
+	act.Detail = encodeDetail(detail)
+	saved := h.Activity.Record(ctx, act, form.FormKey)
 	if err != nil && act.Outcome == outcomeFailure {
-		f := failureOf(exchange, err)
-		return h.renderForm(c, failureStatus(err), form, nil, f)
+		return h.renderFormNotSaved(c, failureStatus(err), form, failureOf(exchange, err), !saved)
+	}
+	if !saved {
+		return renderResult(c, act, detail, true)
 	}
 	return c.Redirect(http.StatusSeeOther, activityURL(act.ID))
 }
@@ -181,6 +186,11 @@ func failureOf(ex *graphclient.Exchange, err error) *views.Failure {
 
 // explain is graphclient.Explain plus the failures that happen before Graph is called.
 func explain(err error) graphclient.Explanation {
+	if errors.Is(err, web.ErrSessionEnded) {
+		return graphclient.Explanation{Title: "Your sign-in ended",
+			What:     "The sign-in service no longer renews your access, so the desk stopped before sending anything more to Microsoft Graph.",
+			NextStep: "Sign in again, then repeat what you were doing.", Action: graphclient.ActionSignInAgain}
+	}
 	if errors.Is(err, web.ErrTokenUnavailable) {
 		return graphclient.Explanation{Title: "Your access could not be renewed just now",
 			What:     "Your access token expired and the desk could not reach the sign-in service to renew it. You are still signed in; nothing was sent to Microsoft Graph.",

@@ -34,9 +34,10 @@ type Store interface {
 	ChangeImport(ctx context.Context, ch store.ImportChange) error
 }
 
-// Tokens lends the worker the delegated token of a job's owner, from one of their live sessions.
+// Tokens lends the worker the delegated token of a job's owner (tid:oid), from one of their live
+// sessions; refused, when set, is a token Graph answered 401 to, to be renewed.
 type Tokens interface {
-	OwnerToken(ctx context.Context, userKey string, force bool) (oauth2.TokenSource, error)
+	OwnerToken(ctx context.Context, userKey, refused string) (oauth2.TokenSource, error)
 }
 
 // Batch states.
@@ -243,7 +244,7 @@ func (r *run) advance(ctx context.Context) error {
 	}
 	r.p = p
 	r.p.Trouble = ""
-	if _, err := r.token(ctx, false); err != nil {
+	if _, err := r.token(ctx, ""); err != nil {
 		if errors.Is(err, web.ErrSessionEnded) {
 			r.p.Paused = true
 			r.after(r.w.o.PausedRecheck)
@@ -311,22 +312,26 @@ func (r *run) advance(ctx context.Context) error {
 	return r.finishIfDone(ctx)
 }
 
-// token is the owner's token; force renews it (after Graph answered 401).
-func (r *run) token(ctx context.Context, force bool) (oauth2.TokenSource, error) {
-	return r.w.o.Tokens.OwnerToken(ctx, r.job.TenantID+":"+r.job.ObjectID, force)
+// token is the owner's token; refused is one Graph answered 401 to.
+func (r *run) token(ctx context.Context, refused string) (oauth2.TokenSource, error) {
+	return r.w.o.Tokens.OwnerToken(ctx, r.job.TenantID+":"+r.job.ObjectID, refused)
 }
 
 // call runs one Graph call with the owner's token. Graph refuses with 401 before running
 // anything, so after one renewal the call is sent once more; both attempts stay in the exchange.
 func call[T any](ctx context.Context, r *run, fn func(oauth2.TokenSource) (T, *graphclient.Exchange, error)) (T, *graphclient.Exchange, error) {
 	var zero T
-	ts, err := r.token(ctx, false)
+	ts, err := r.token(ctx, "")
 	if err != nil {
 		return zero, nil, err
 	}
 	v, ex, err := fn(ts)
 	if ge, ok := graphclient.AsError(err); ok && ge.Kind == graphclient.KindUnauthorized {
-		if ts, err = r.token(ctx, true); err != nil {
+		refused := ""
+		if t, terr := ts.Token(); terr == nil {
+			refused = t.AccessToken
+		}
+		if ts, err = r.token(ctx, refused); err != nil {
 			return zero, ex, err
 		}
 		var again *graphclient.Exchange

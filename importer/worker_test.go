@@ -90,13 +90,13 @@ type fakeTokens struct {
 	renewals int
 }
 
-func (f *fakeTokens) OwnerToken(_ context.Context, _ string, force bool) (oauth2.TokenSource, error) {
+func (f *fakeTokens) OwnerToken(_ context.Context, _, refused string) (oauth2.TokenSource, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.signedIn {
 		return nil, web.ErrSessionEnded
 	}
-	if force {
+	if refused != "" {
 		f.renewals++
 	}
 	return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t"}), nil

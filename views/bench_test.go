@@ -11,7 +11,7 @@ import (
 )
 
 var benchPage = Page{Title: "Create upload", Nonce: "bench-nonce", CSRF: "bench-csrf-token-0123456789abcdefghijklmnopq",
-	User: &User{Name: "Adele Vance", UPN: "AdeleV@contoso.example", TenantID: "00000000-0000-0000-0000-000000000001"},
+	User: &User{Name: "Adele Vance", UPN: "AdeleV@contoso.example", Tenant: "00000000-0000-0000-0000-000000000001"},
 	Demo: true, Assets: Assets{CSS: "/static/app.0123abcd.css", JS: "/static/app.0123abcd.js", Icon: "/static/favicon.0123abcd.svg"},
 	Nav: "create", Path: "/uploads/new"}
 

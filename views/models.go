@@ -24,7 +24,10 @@ type Page struct {
 type Assets struct{ CSS, JS, Icon string }
 
 // User is the signed-in person as pages show them.
-type User struct{ Name, UPN, TenantID string }
+type User struct {
+	Name, UPN string
+	Tenant    string // the tenant id, or for a sign-in service without tenants its host
+}
 
 // UploadStatuses are the values of importedWindowsAutopilotDeviceIdentityUploadStatus, in Graph's order.
 var UploadStatuses = []StatusOption{
@@ -45,6 +48,7 @@ type UploadForm struct {
 	FormKey            string
 	Errors             map[string]string // field name -> message
 	Failure            *Failure          // Graph refused the last attempt
+	NotSaved           bool              // that attempt is not in the team history yet
 }
 
 // HasErrors reports whether any field has a message.
@@ -70,6 +74,7 @@ type Result struct {
 	Failure    *Failure
 	Support    graphclient.SupportDetails
 	Exchange   *graphclient.Exchange
+	NotSaved   bool // the desk could not record it yet: shown from what it kept
 }
 
 // Home is the signed-in start page.

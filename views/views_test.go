@@ -147,7 +147,7 @@ func TestGraphValuesAreEscapedOnEveryPage(t *testing.T) {
 		pages := map[string]templ.Component{
 			"result":   ResultPage(testPage, Result{Summary: x, ActorName: x, ActorUPN: x, Upload: &up, Failure: fail, Exchange: ex}),
 			"form":     UploadFormPage(testPage, UploadForm{CreatedDateTimeUtc: x, ID: x, Status: x, Failure: fail, Errors: map[string]string{"id": x}}),
-			"home":     HomePage(testPage, Home{User: User{Name: x, UPN: x, TenantID: x}, Uploads: []graphclient.Upload{up}}),
+			"home":     HomePage(testPage, Home{User: User{Name: x, UPN: x, Tenant: x}, Uploads: []graphclient.Upload{up}}),
 			"list":     UploadListPage(testPage, UploadList{Status: x, Uploads: []graphclient.Upload{up}}),
 			"detail":   UploadDetailPage(testPage, UploadDetail{Upload: &up, Exchange: ex, Devices: []ImportedDevice{{Serial: x, Status: x, ErrorName: x}}}),
 			"activity": ActivityListPage(testPage, ActivityList{Person: x, Entries: []ActivityEntry{{ID: "1", Summary: x, ActorName: x, ActorUPN: x, Outcome: x}}}),

@@ -2,30 +2,132 @@ package web
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"autopilotdesk/web/store"
 )
 
-// Pinger is the state database as readiness sees it.
-type Pinger interface {
-	Ping(ctx context.Context) error
+// StateChecker is the state database as readiness sees it.
+type StateChecker interface {
+	// Check says, within a bound, whether the database can serve (store.DB.Check).
+	Check(ctx context.Context) error
+	// CheckFiles is the part of Check cheap enough for every state change (store.DB.CheckFiles).
+	CheckFiles() error
 }
 
 // Health answers /healthz (the process is alive) and /readyz (it can serve: the state database
-// answers and it is not shutting down). Both are cheap, unauthenticated and reveal nothing.
+// passes a real check and the desk is not shutting down), and keeps the state database's last
+// known problem for the pages, which answer 503 while there is one. Both endpoints are cheap,
+// unauthenticated and reveal nothing.
+//
+// A change of the database's state is logged once: one ERROR line naming the cause and what
+// brings it back when it is lost, one INFO line when it serves again; never a line per request.
 type Health struct {
-	db       Pinger
+	db       StateChecker
+	log      *slog.Logger
 	draining atomic.Bool
+	suspect  chan struct{}
+
+	mu      sync.Mutex
+	problem error // the last check's failure; nil while the database serves
 }
 
 // NewHealth returns readiness over db.
-func NewHealth(db Pinger) *Health { return &Health{db: db} }
+func NewHealth(db StateChecker, log *slog.Logger) *Health {
+	return &Health{db: db, log: log, suspect: make(chan struct{}, 1)}
+}
 
 // Drain turns readiness false, so load balancers stop sending new requests before shutdown.
 func (h *Health) Drain() { h.draining.Store(true) }
+
+// Problem is the state database's last known problem, nil while it serves.
+func (h *Health) Problem() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.problem
+}
+
+// Suspect asks for a check soon: a request found the state database out of reach.
+func (h *Health) Suspect() {
+	select {
+	case h.suspect <- struct{}{}:
+	default:
+	}
+}
+
+// Run checks the state database every interval, and when a request suspects it, until ctx ends;
+// so a lost database is noticed without a request, and one that comes back is served again.
+func (h *Health) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		h.check(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-h.suspect:
+		}
+	}
+}
+
+// check runs one check and logs a change of state.
+func (h *Health) check(ctx context.Context) error {
+	err := h.db.Check(ctx)
+	if ctx.Err() != nil {
+		return err // shutting down: not the database's fault
+	}
+	h.record(err)
+	return err
+}
+
+// beforeChange checks, cheaply, what a state change would be written to: between two checks
+// the SQLite file may have gone, and what is written then is lost.
+func (h *Health) beforeChange() error {
+	err := h.db.CheckFiles()
+	if err != nil {
+		h.record(err)
+	}
+	return err
+}
+
+// record keeps the outcome of a check and logs a change of state.
+func (h *Health) record(err error) {
+	h.mu.Lock()
+	before := h.problem
+	h.problem = err
+	h.mu.Unlock()
+	switch {
+	case err != nil && (before == nil || problemKind(before) != problemKind(err)):
+		attrs := []any{"error", err.Error()}
+		var ce *store.CheckError
+		if errors.As(err, &ce) {
+			attrs = append(attrs, "path", ce.Path, "recover", ce.Recover)
+		}
+		h.log.Error("state database unavailable: the desk answers 503 until it serves again", attrs...)
+	case err == nil && before != nil:
+		h.log.Info("state database available again: the desk serves again")
+	}
+}
+
+// problemKind tells problems apart for logging: a new kind is worth a line, the same one again
+// is not.
+func problemKind(err error) string {
+	switch {
+	case errors.Is(err, store.ErrDatabaseLost):
+		return "lost"
+	case errors.Is(err, store.ErrDatabaseReadOnly):
+		return "read-only"
+	}
+	return "unreachable"
+}
 
 func (h *Health) live(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
@@ -37,16 +139,44 @@ func (h *Health) ready(c echo.Context) error {
 	if h.draining.Load() {
 		return c.String(http.StatusServiceUnavailable, "shutting down\n")
 	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-	defer cancel()
-	if err := h.db.Ping(ctx); err != nil {
-		return c.String(http.StatusServiceUnavailable, "state database unreachable\n")
+	if err := h.check(c.Request().Context()); err != nil {
+		c.Response().Header().Set("Retry-After", "5")
+		return c.String(http.StatusServiceUnavailable, "state database unavailable\n")
 	}
 	return c.String(http.StatusOK, "ready\n")
 }
 
 // Routes adds /healthz and /readyz, outside sessions and CSRF.
 func (h *Health) Routes(e *echo.Echo) {
-	e.GET("/healthz", h.live)
-	e.GET("/readyz", h.ready)
+	GET(e, "/healthz", h.live)
+	GET(e, "/readyz", h.ready)
+}
+
+// stateUnavailable is the page every request gets while the state database has a problem.
+func stateUnavailable(problem error) *PageError {
+	pe := &PageError{Status: http.StatusServiceUnavailable, Internal: problem}
+	switch problemKind(problem) {
+	case "lost":
+		pe.Title = "The desk has stopped serving"
+		pe.Message = "The desk's state database was removed or replaced while the desk was running, so the desk stopped " +
+			"serving rather than record your work where it would be lost. Nothing was sent to Microsoft Graph."
+		pe.NextStep = "Tell whoever runs the desk: it needs to be restarted, and its log says how to bring the database back."
+	case "read-only":
+		pe.Title = "The desk cannot save anything right now"
+		pe.Message = "The desk may not write its state database at the moment, so it is not accepting requests. Nothing was sent to Microsoft Graph."
+		pe.NextStep = "Try again in a minute. If it keeps happening, tell whoever runs the desk (its log names the file)."
+	default:
+		pe.Title = "The desk is briefly unavailable"
+		pe.Message = "The desk cannot reach its state database, so your request was not processed and nothing was sent to Microsoft Graph."
+		pe.NextStep = "Wait a few seconds and try again. The desk serves again by itself as soon as its database answers."
+	}
+	return pe
+}
+
+// retryAfter is the Retry-After of a 503: a lost database needs a person, the others seconds.
+func retryAfter(err error) string {
+	if errors.Is(err, store.ErrDatabaseLost) {
+		return "300"
+	}
+	return "5"
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/a-h/templ"
 	"github.com/gorilla/sessions"
@@ -19,6 +20,7 @@ import (
 // requestState is everything the middleware learns about a request that handlers and the
 // error handler need later. One value per request, kept in the Echo context.
 type requestState struct {
+	shell   *Shell
 	nonce   string
 	session *sessions.Session
 	user    *SessionUser
@@ -86,6 +88,15 @@ func putRenderBuffer(buf *bytes.Buffer) {
 type pageBase struct {
 	assets views.Assets
 	demo   bool
+	now    func() time.Time
+}
+
+// clockOf is the shell's clock, as the request sees it.
+func clockOf(c echo.Context) time.Time {
+	if pb, ok := c.Get(pageBaseKey).(pageBase); ok && pb.now != nil {
+		return pb.now()
+	}
+	return time.Now()
 }
 
 const pageBaseKey = "autopilotdesk.pagebase"
@@ -105,7 +116,7 @@ func PageFor(c echo.Context, title, nav string) views.Page {
 		Path:   c.Request().URL.RequestURI(),
 	}
 	if u := st.user; u != nil {
-		p.User = &views.User{Name: u.Name, UPN: u.UPN, TenantID: u.TenantID}
+		p.User = &views.User{Name: u.Name, UPN: u.UPN, Tenant: u.Tenant()}
 	}
 	return p
 }

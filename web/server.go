@@ -18,6 +18,7 @@ import (
 
 	"autopilotdesk/static"
 	"autopilotdesk/views"
+	"autopilotdesk/web/store"
 )
 
 // Options configure the shell.
@@ -33,6 +34,9 @@ type Options struct {
 	UploadLimit    int64        // body limit of the paths in UploadPaths (CSV uploads)
 	UploadPaths    []string
 	Metrics        *Metrics // nil: no metrics
+	// State is the state database's health: while it has a problem every page answers 503,
+	// and a request that finds the database out of reach asks it to check. Nil: not watched.
+	State *Health
 	// SignInOrigins may be the target of redirects that follow a form (sign-out goes to the
 	// identity provider's end-session endpoint); CSP form-action covers those redirects.
 	SignInOrigins []string
@@ -43,14 +47,20 @@ type Options struct {
 // Shell is the desk's HTTP shell: the Echo instance with its middleware and the session plumbing
 // handlers use.
 type Shell struct {
-	Echo      *echo.Echo
-	log       *slog.Logger
-	sessions  SessionStore
-	refresher Refresher
-	publicURL *url.URL
-	now       func() time.Time
-	locks     tokenLocks
-	newReqID  func() string
+	Echo        *echo.Echo
+	log         *slog.Logger
+	sessions    SessionStore
+	refresher   Refresher
+	signIn      SignInStarter
+	signInLimit echo.MiddlewareFunc
+	formPages   map[string]string // POST route -> the page its form is on
+	state       *Health
+	// crossOrigin refuses state-changing requests from other origins.
+	crossOrigin *http.CrossOriginProtection
+	publicURL   *url.URL
+	now         func() time.Time
+	locks       tokenLocks
+	newReqID    func() string
 }
 
 // New builds the Echo instance with the desk's middleware chain. Routes are added by the caller.
@@ -65,18 +75,26 @@ func New(o Options) *Shell {
 		o.NewRequestID = func() string { return randomToken(12) }
 	}
 	s := &Shell{
-		log:       o.Logger,
-		sessions:  o.Sessions,
-		refresher: o.Refresher,
-		publicURL: o.PublicURL,
-		now:       o.Now,
-		newReqID:  o.NewRequestID,
+		crossOrigin: http.NewCrossOriginProtection(),
+		log:         o.Logger,
+		sessions:    o.Sessions,
+		refresher:   o.Refresher,
+		publicURL:   o.PublicURL,
+		now:         o.Now,
+		newReqID:    o.NewRequestID,
+		state:       o.State,
+	}
+	if o.PublicURL != nil {
+		// Behind a proxy that rewrites Host, the Origin browsers send is the public URL's.
+		if err := s.crossOrigin.AddTrustedOrigin(o.PublicURL.Scheme + "://" + o.PublicURL.Host); err != nil {
+			s.log.Warn("the public URL cannot be trusted as an origin", "error", err.Error())
+		}
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = echo.ExtractIPFromXFFHeader(trustOnly(o.TrustedProxies)...)
 	e.HTTPErrorHandler = s.handleError
-	base := pageBase{demo: o.Demo, assets: views.Assets{
+	base := pageBase{demo: o.Demo, now: o.Now, assets: views.Assets{
 		CSS: o.Assets.Path("app.css"), JS: o.Assets.Path("app.js"), Icon: o.Assets.Path("favicon.svg"),
 	}}
 	e.Use(
@@ -95,17 +113,36 @@ func New(o Options) *Shell {
 		limitBody(o.FormLimit, o.UploadLimit, o.UploadPaths),
 	)
 	// Static files and the favicon need no session.
-	e.GET(static.Prefix+"*", echo.WrapHandler(o.Assets))
-	e.GET("/favicon.ico", func(c echo.Context) error {
+	GET(e, static.Prefix+"*", echo.WrapHandler(o.Assets))
+	GET(e, "/favicon.ico", func(c echo.Context) error {
 		return c.Redirect(http.StatusMovedPermanently, o.Assets.Path("favicon.svg"))
 	})
 	s.Echo = e
 	return s
 }
 
-// Pages returns the group for every page: session loaded, CSRF checked.
+// Pages returns the group for every page: refused while the state database has a problem,
+// session loaded, CSRF checked.
 func (s *Shell) Pages() *echo.Group {
-	return s.Echo.Group("", s.loadSession, s.checkCSRF)
+	return s.Echo.Group("", s.refuseWithoutState, s.loadSession, s.checkCSRF)
+}
+
+// refuseWithoutState answers 503 while the state database is lost, read-only or unreachable:
+// nothing a page does can be kept then.
+func (s *Shell) refuseWithoutState(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.state != nil {
+			if problem := s.state.Problem(); problem != nil {
+				return stateUnavailable(problem)
+			}
+			if m := c.Request().Method; m != http.MethodGet && m != http.MethodHead {
+				if problem := s.state.beforeChange(); problem != nil {
+					return stateUnavailable(problem)
+				}
+			}
+		}
+		return next(c)
+	}
 }
 
 func observe(m *Metrics) echo.MiddlewareFunc {
@@ -237,13 +274,17 @@ func (s *Shell) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	if errors.Is(err, ErrSessionEnded) {
+		if err = s.sessionEnded(c); err == nil || c.Response().Committed {
+			return
+		}
+	}
 	pe := s.pageErrorOf(err)
 	if pe.Status >= 500 {
-		s.log.Error("request failed", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
-			"path", c.Request().URL.Path, "error", err.Error())
+		s.logFailure(c, pe, err)
 	}
 	if pe.Status == http.StatusServiceUnavailable {
-		c.Response().Header().Set("Retry-After", "5")
+		c.Response().Header().Set("Retry-After", retryAfter(err))
 	}
 	page := PageFor(c, pe.Title, "")
 	view := views.ErrorPage{
@@ -251,17 +292,36 @@ func (s *Shell) handleError(err error, c echo.Context) {
 		ActionURL: pe.ActionURL, ActionText: pe.ActionText,
 		RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
 	}
-	if view.ActionURL == "" && pe.Status != http.StatusNotFound {
+	switch {
+	case view.ActionURL != "" || pe.Status == http.StatusNotFound:
+	case pe.Status == http.StatusServiceUnavailable:
+		// The home page is as unavailable as this one: offer this page again, unless only a
+		// restart helps.
+		if m := c.Request().Method; (m == http.MethodGet || m == http.MethodHead) && !errors.Is(err, store.ErrDatabaseLost) {
+			view.ActionURL, view.ActionText = c.Request().URL.RequestURI(), "Try again"
+		}
+	default:
 		view.ActionURL, view.ActionText = "/", "Go to the home page"
-	}
-	if c.Request().Method == http.MethodHead {
-		c.NoContent(pe.Status)
-		return
 	}
 	if rerr := Render(c, pe.Status, views.ErrorPageView(page, view)); rerr != nil {
 		s.log.Error("render error page", "error", rerr.Error())
 		c.String(pe.Status, pe.Title)
 	}
+}
+
+// logFailure logs a failed request. A state database out of reach is logged once by Health,
+// which this asks to check; its requests are not logged one by one as errors.
+func (s *Shell) logFailure(c echo.Context, pe *PageError, err error) {
+	level := slog.LevelError
+	if pe.Status == http.StatusServiceUnavailable && s.state != nil {
+		level = slog.LevelDebug // known, and logged once
+		if s.state.Problem() == nil {
+			s.state.Suspect()
+			level = slog.LevelWarn
+		}
+	}
+	s.log.Log(c.Request().Context(), level, "request failed", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+		"path", c.Request().URL.Path, "error", err.Error())
 }
 
 func (s *Shell) pageErrorOf(err error) *PageError {
@@ -272,6 +332,10 @@ func (s *Shell) pageErrorOf(err error) *PageError {
 	var maxErr *http.MaxBytesError
 	if errors.As(err, &maxErr) {
 		return errTooLarge
+	}
+	var lost *store.CheckError
+	if errors.As(err, &lost) {
+		return stateUnavailable(lost)
 	}
 	var unreachable interface{ Unavailable() bool }
 	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &unreachable) && unreachable.Unavailable() {
@@ -359,4 +423,13 @@ func Serve(ctx context.Context, ln net.Listener, handler http.Handler, tlsConfig
 	return nil
 }
 
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+// Router is where routes are added: the Echo instance or one of its groups.
+type Router interface {
+	Match(methods []string, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) []*echo.Route
+}
+
+// GET adds a route answering GET and HEAD: whatever a page answers to GET, it answers to HEAD
+// without the body.
+func GET(r Router, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+	r.Match([]string{http.MethodGet, http.MethodHead}, path, h, m...)
+}

@@ -3,31 +3,40 @@ package web
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"mime/multipart"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
+
+	"autopilotdesk/web/store"
 )
 
 // SessionUser is the signed-in person, identified by tenant id + object id (never UPN or sub).
 type SessionUser struct {
 	TenantID string
-	ObjectID string
-	Name     string
-	UPN      string
-	Groups   []string
+	// TenantName is set when the sign-in service has no tenants: TenantID is then derived from
+	// its issuer, and TenantName is the issuer's host.
+	TenantName string `json:",omitempty"`
+	ObjectID   string
+	Name       string
+	UPN        string
+	Groups     []string
+}
+
+// Tenant is how the user's tenant is shown.
+func (u SessionUser) Tenant() string {
+	if u.TenantName != "" {
+		return u.TenantName
+	}
+	return u.TenantID
 }
 
 // Key identifies the user across sessions.
@@ -54,11 +63,13 @@ const (
 )
 
 // SessionStore is the gorilla/sessions store the shell needs: one that keeps the session
-// server-side, can issue a fresh id at sign-in and records whose session it is.
+// server-side, can issue a fresh id at sign-in, records whose session it is, and changes a
+// session under a lock every desk sharing it respects.
 type SessionStore interface {
 	sessions.Store
 	Regenerate(r *http.Request, s *sessions.Session) error
 	SetUserKey(s *sessions.Session, key string)
+	UpdateLocked(ctx context.Context, key string, update func(values map[any]any) (store.SessionChange, error)) (found bool, err error)
 }
 
 // SessionCookieName is the session cookie; the __Host- prefix pins it to this host, path / and HTTPS.
@@ -113,7 +124,8 @@ func (s *Shell) EndSession(c echo.Context) error {
 	return sess.Save(c.Request(), c.Response())
 }
 
-// SessionIDToken is the raw ID token of the session (for the provider's sign-out hint).
+// SessionIDToken is the raw ID token of the session, kept server-side (its login_hint claim
+// names the account at sign-out).
 func SessionIDToken(c echo.Context) string {
 	if sess := Session(c); sess != nil {
 		if t, ok := sess.Values[valTokens].(SessionTokens); ok {
@@ -131,7 +143,7 @@ func (s *Shell) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			return fmt.Errorf("load session: %w", errStateUnavailable(err))
 		}
 		st := state(c)
-		st.session = sess
+		st.shell, st.session = s, sess
 		if u, ok := sess.Values[valUser].(SessionUser); ok {
 			st.user = &u
 			st.csrf, _ = sess.Values[valCSRF].(string)
@@ -140,30 +152,22 @@ func (s *Shell) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// RequireUser sends anonymous requests to sign in and back to where they were going.
+// RequireUser answers requests without a signed-in session with ErrSessionEnded, which the
+// error handler turns into a sign-in that returns the person where they were (sessionend.go).
 func RequireUser(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if CurrentUser(c) != nil {
-			c.Response().Header().Set("Cache-Control", "no-store")
-			return next(c)
+		c.Response().Header().Set("Cache-Control", "no-store")
+		if CurrentUser(c) == nil {
+			return ErrSessionEnded
 		}
-		r := c.Request()
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			return c.Redirect(http.StatusSeeOther, "/auth/signin?return_to="+urlQueryEscape(r.URL.RequestURI()))
-		}
-		return &PageError{
-			Status:     http.StatusUnauthorized,
-			Title:      "Your session has ended",
-			Message:    "You were signed out (your session expired or you signed out in another tab), so nothing was sent to Microsoft Graph.",
-			NextStep:   "Sign in again, then repeat what you were doing.",
-			ActionURL:  "/auth/signin",
-			ActionText: "Sign in",
-		}
+		return next(c)
 	}
 }
 
-// checkCSRF refuses state-changing requests that do not carry the session's token, and any
-// request a browser marks as cross-site.
+// checkCSRF refuses state-changing requests that come from another origin (net/http's
+// CrossOriginProtection: Sec-Fetch-Site, else Origin against Host, the public URL trusted) or
+// that do not carry the session's token. The form is read first, so a malformed one is
+// answered with what is wrong rather than as a missing token.
 func (s *Shell) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
@@ -171,11 +175,11 @@ func (s *Shell) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
 			return next(c)
 		}
-		if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+		if err := s.crossOrigin.Check(r); err != nil {
 			return csrfRefused("the request came from another site")
 		}
-		if origin := r.Header.Get("Origin"); origin != "" && !s.sameOrigin(c, origin) {
-			return csrfRefused("the request came from another site")
+		if err := readForm(r); err != nil {
+			return err
 		}
 		want := CSRFToken(c)
 		if want == "" {
@@ -184,12 +188,6 @@ func (s *Shell) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		got := r.Header.Get("X-CSRF-Token")
 		if got == "" {
-			// A file upload keeps 4 MB in memory; the rest of a large file goes to a temporary file.
-			if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
-				if err := r.ParseMultipartForm(4 << 20); errors.Is(err, multipart.ErrMessageTooLarge) {
-					return errTooLarge
-				}
-			}
 			got = r.PostFormValue("_csrf")
 		}
 		if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
@@ -210,7 +208,8 @@ func csrfRefused(why string) error {
 	}
 }
 
-// tokenLocks serialise token renewal per session; striped so the set stays bounded.
+// tokenLocks serialise token renewal per session within this process, so at most one request
+// per session and desk waits for the database's lock; striped so the set stays bounded.
 type tokenLocks [64]sync.Mutex
 
 func (l *tokenLocks) of(sessionKey string) *sync.Mutex {
@@ -225,132 +224,138 @@ type Refresher interface {
 	IsRefreshRejected(err error) bool
 }
 
-// renewBefore is how long before expiry an access token is renewed.
-const renewBefore = 2 * time.Minute
+const (
+	// renewBefore is how long before expiry an access token is renewed.
+	renewBefore = 2 * time.Minute
+	// renewalTimeout bounds a renewal, the wait for another desk's renewal included.
+	renewalTimeout = 30 * time.Second
+)
+
+// usable reports whether the access token can be sent as it is.
+func (t SessionTokens) usable(now time.Time) bool {
+	return t.AccessToken != "" && now.Add(renewBefore).Before(t.Expiry)
+}
 
 // TokenSource returns the signed-in user's access token, renewed first when it is about to expire.
 func (s *Shell) TokenSource(c echo.Context) (oauth2.TokenSource, error) {
-	return s.token(c, false)
+	return s.requestToken(c, false)
 }
 
 // RenewToken renews the access token even if it looks valid (after Graph answered 401).
 func (s *Shell) RenewToken(c echo.Context) (oauth2.TokenSource, error) {
-	return s.token(c, true)
+	return s.requestToken(c, true)
 }
 
-func (s *Shell) token(c echo.Context, force bool) (oauth2.TokenSource, error) {
+// requestToken is TokenFor for the request's own session: the token the session was loaded with
+// while it is good, else a renewal, which the rest of the request then uses.
+func (s *Shell) requestToken(c echo.Context, force bool) (oauth2.TokenSource, error) {
 	st := state(c)
-	if st.user == nil || st.session == nil {
+	if st.user == nil || st.session == nil || st.session.ID == "" {
 		return nil, ErrSessionEnded
 	}
 	tok, _ := st.session.Values[valTokens].(SessionTokens)
-	if !force && tok.AccessToken != "" && s.now().Add(renewBefore).Before(tok.Expiry) {
+	if !force && tok.usable(s.now()) {
 		return oauth2.StaticTokenSource(tok.oauth2()), nil
 	}
-	next, err := s.renew(c.Request().Context(), requestSession{s: s, c: c, st: st}, tok, force)
+	next, err := s.renew(c.Request().Context(), store.SessionKey(st.session.ID), tok.AccessToken, force)
+	if errors.Is(err, ErrSessionEnded) {
+		_ = s.EndSession(c) // the row is gone already; this expires the cookie
+		return nil, err
+	}
 	if err != nil {
 		return nil, err
 	}
+	st.session.Values[valTokens] = next // a later save in this request keeps the renewed tokens
 	return oauth2.StaticTokenSource(next.oauth2()), nil
 }
 
-// heldTokens is one session's tokens as renewal reads, saves and ends them: the request's own
-// session, or a session used for work done on its person's behalf in the background.
-type heldTokens interface {
-	lockKey() string // the session's row key, the same on both paths
-	who() string
-	reload(ctx context.Context) (SessionTokens, bool, error) // false: the session has ended
-	save(ctx context.Context, t SessionTokens) error
-	end(ctx context.Context)
+// TokenFor returns a valid access token of the session stored under sessionKey
+// (store.SessionKey of its id), renewed at the identity provider when it expires within two
+// minutes. refused, when not empty, is an access token Microsoft Graph answered 401 to: unless
+// the session already holds another one, it is renewed however valid it looks.
+//
+// Renewal happens here and nowhere else, and it is serialised across every desk that shares the
+// state database: the session's lock (store.SessionStore.UpdateLocked, on PostgreSQL an advisory
+// lock held only for the renewal) is taken before the tokens are read, and the renewed ones are
+// written before it is released. A refresh token is therefore redeemed once even when requests
+// of one session reach several replicas at the same moment, as providers that rotate refresh
+// tokens demand (they refuse a second redemption, which would sign the person out); a caller
+// that waited finds the renewed token and uses it.
+//
+// TokenFor needs no request: work outside any request (an import worker acting for a job's
+// owner) calls it with its own context and the key of one of the person's live sessions
+// (store.SessionStore.LiveSessionsOfUser). When the provider refuses to renew, the session is
+// deleted and ErrSessionEnded returned; when it cannot be reached, ErrTokenUnavailable (or the
+// current token, while it is still valid and nothing was refused).
+func (s *Shell) TokenFor(ctx context.Context, sessionKey, refused string) (oauth2.TokenSource, error) {
+	tok, err := s.renew(ctx, sessionKey, refused, refused != "")
+	if err != nil {
+		return nil, err
+	}
+	return oauth2.StaticTokenSource(tok.oauth2()), nil
 }
 
-// renew is the one place tokens are renewed. Under the session's lock it reads the session
-// again (another renewal may have finished meanwhile), refreshes at the identity provider and
-// saves the new tokens; a refused refresh ends the session.
-func (s *Shell) renew(ctx context.Context, h heldTokens, seen SessionTokens, force bool) (SessionTokens, error) {
-	now := s.now()
-	lock := s.locks.of(h.lockKey())
+// errRenewalRefused ends a session from inside its lock.
+var errRenewalRefused = errors.New("web: the identity provider refused to renew the tokens")
+
+// renew returns the session's current tokens, renewing them under the session's lock unless
+// another request or desk already did: seen is the access token the caller had; force renews
+// it even when it looks valid.
+func (s *Shell) renew(ctx context.Context, sessionKey, seen string, force bool) (SessionTokens, error) {
+	lock := s.locks.of(sessionKey)
 	lock.Lock()
 	defer lock.Unlock()
-
-	latest, ok, err := h.reload(ctx)
-	if err != nil {
-		return SessionTokens{}, fmt.Errorf("reload session: %w", errStateUnavailable(err))
-	}
-	if !ok {
+	ctx, cancel := context.WithTimeout(ctx, renewalTimeout)
+	defer cancel()
+	var result SessionTokens
+	var user string
+	found, err := s.sessions.UpdateLocked(ctx, sessionKey, func(values map[any]any) (store.SessionChange, error) {
+		latest, _ := values[valTokens].(SessionTokens)
+		if u, ok := values[valUser].(SessionUser); ok {
+			user = u.Key()
+		}
+		now := s.now()
+		if latest.usable(now) && (latest.AccessToken != seen || !force) {
+			result = latest // renewed meanwhile, or still good
+			return store.KeepSession, nil
+		}
+		if latest.RefreshToken == "" {
+			return store.DeleteSession, nil
+		}
+		renewed, err := s.refresher.Refresh(ctx, latest.RefreshToken)
+		if err != nil {
+			if s.refresher.IsRefreshRejected(err) {
+				s.log.Info("token renewal refused; session ended", "user", user)
+				return store.DeleteSession, nil
+			}
+			s.log.Warn("token renewal failed", "user", user, "error", err.Error())
+			if !force && now.Before(latest.Expiry) {
+				result = latest
+				return store.KeepSession, nil
+			}
+			return store.KeepSession, ErrTokenUnavailable
+		}
+		next := SessionTokens{AccessToken: renewed.AccessToken, RefreshToken: renewed.RefreshToken,
+			TokenType: renewed.TokenType, Expiry: renewed.Expiry, IDToken: latest.IDToken}
+		if next.RefreshToken == "" {
+			next.RefreshToken = latest.RefreshToken
+		}
+		if id, ok := renewed.Extra("id_token").(string); ok && id != "" {
+			next.IDToken = id
+		}
+		values[valTokens] = next
+		result = next
+		return store.SaveSession, nil
+	})
+	switch {
+	case errors.Is(err, ErrTokenUnavailable):
+		return SessionTokens{}, err
+	case err != nil:
+		return SessionTokens{}, fmt.Errorf("renew tokens: %w", errStateUnavailable(err))
+	case !found || result.AccessToken == "":
 		return SessionTokens{}, ErrSessionEnded
 	}
-	if latest.AccessToken != seen.AccessToken && now.Add(renewBefore).Before(latest.Expiry) {
-		return latest, nil
-	}
-	if latest.RefreshToken == "" {
-		h.end(ctx)
-		return SessionTokens{}, ErrSessionEnded
-	}
-	renewed, err := s.refresher.Refresh(ctx, latest.RefreshToken)
-	if err != nil {
-		if s.refresher.IsRefreshRejected(err) {
-			s.log.Info("token renewal refused; session ended", "user", h.who())
-			h.end(ctx)
-			return SessionTokens{}, ErrSessionEnded
-		}
-		s.log.Warn("token renewal failed", "user", h.who(), "error", err.Error())
-		if !force && now.Before(latest.Expiry) {
-			return latest, nil
-		}
-		return SessionTokens{}, ErrTokenUnavailable
-	}
-	next := SessionTokens{
-		AccessToken:  renewed.AccessToken,
-		RefreshToken: renewed.RefreshToken,
-		TokenType:    renewed.TokenType,
-		Expiry:       renewed.Expiry,
-		IDToken:      latest.IDToken,
-	}
-	if next.RefreshToken == "" {
-		next.RefreshToken = latest.RefreshToken
-	}
-	if id, ok := renewed.Extra("id_token").(string); ok && id != "" {
-		next.IDToken = id
-	}
-	if err := h.save(ctx, next); err != nil {
-		return SessionTokens{}, fmt.Errorf("save renewed tokens: %w", errStateUnavailable(err))
-	}
-	return next, nil
-}
-
-// requestSession is the signed-in request's own session.
-type requestSession struct {
-	s  *Shell
-	c  echo.Context
-	st *requestState
-}
-
-func (r requestSession) lockKey() string { return sessionRowKey(r.st.session.ID) }
-func (r requestSession) who() string     { return r.st.user.Key() }
-
-func (r requestSession) reload(context.Context) (SessionTokens, bool, error) {
-	fresh, err := r.s.sessions.New(r.c.Request(), SessionCookieName)
-	if err != nil || fresh.IsNew {
-		return SessionTokens{}, false, err
-	}
-	latest, _ := fresh.Values[valTokens].(SessionTokens)
-	r.st.session.Values[valTokens] = latest
-	return latest, true, nil
-}
-
-func (r requestSession) save(_ context.Context, t SessionTokens) error {
-	r.st.session.Values[valTokens] = t
-	return r.st.session.Save(r.c.Request(), r.c.Response())
-}
-
-func (r requestSession) end(context.Context) { _ = r.s.EndSession(r.c) }
-
-// sessionRowKey is the key the session store files a session under (a hash of its id): both
-// renewal paths lock on it, so a session is renewed once however many ask at the same time.
-func sessionRowKey(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])
+	return result, nil
 }
 
 // RandomID is an unguessable identifier (256 bits, URL-safe).

@@ -15,7 +15,7 @@ import (
 
 const (
 	deviceType  = "#microsoft.graph.importedWindowsAutopilotDeviceIdentity"
-	stateType   = "microsoft.graph.importedWindowsAutopilotDeviceIdentityState"
+	stateType   = "#microsoft.graph.importedWindowsAutopilotDeviceIdentityState"
 	syncBackoff = 10 * time.Minute // Intune refuses a sync within this long of the last one
 
 	// minHashBytes is the smallest decoded hardware hash taken as plausible; real 4K hashes
@@ -158,7 +158,7 @@ func (e *Emulator) admit(t *tenant, batch []*device, now time.Time) {
 			d.outcome = errDuplicated
 		case slices.ContainsFunc(e.opts.OtherTenantSerials, func(s string) bool { return strings.EqualFold(s, d.SerialNumber) }):
 			d.outcome = errOtherTenant
-		case t.hasSerial(d.SerialNumber):
+		case t.serialRegistered(d.SerialNumber):
 			d.outcome = errAlreadyAssigned
 		}
 		o, chosen := e.opts.Outcomes[d.SerialNumber]
@@ -174,29 +174,12 @@ func (e *Emulator) admit(t *tenant, batch []*device, now time.Time) {
 			if o.RegistrationID != "" {
 				d.registrationID = o.RegistrationID
 			}
+			e.registerImported(t, d, now) // it becomes a registered Autopilot device when its import completes
 		}
 		d.importedAt = now
 		t.seq++
 		d.seq = t.seq
 		t.devices[d.ID] = d
-		if !d.outcome.failed() && d.SerialNumber != "" {
-			t.serials[strings.ToUpper(d.SerialNumber)]++
-		}
-	}
-}
-
-// hasSerial reports whether a device with this serial is registered (or on its way) in the tenant.
-func (t *tenant) hasSerial(serial string) bool {
-	return serial != "" && t.serials[strings.ToUpper(serial)] > 0
-}
-
-// forget removes a tenant device. The caller holds e.mu.
-func (t *tenant) forget(d *device) {
-	delete(t.devices, d.ID)
-	if k := strings.ToUpper(d.SerialNumber); !d.outcome.failed() && d.SerialNumber != "" {
-		if t.serials[k]--; t.serials[k] <= 0 {
-			delete(t.serials, k)
-		}
 	}
 }
 
@@ -321,11 +304,7 @@ func (e *Emulator) oneDevice(a answer, r *http.Request, p Principal, id, ctx str
 		return
 	}
 	if r.Method == http.MethodDelete {
-		if up == nil {
-			e.tenant(p.TenantID).forget(d)
-		} else {
-			delete(store, id)
-		}
+		delete(store, id)
 		e.mu.Unlock()
 		a.noContent()
 		return

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"slices"
@@ -46,7 +45,10 @@ type Options struct {
 	OtherTenantSerials []string         // serials the import answers with 808
 	ImportDelays       ImportDelays
 	SyncDuration       time.Duration // how long an Autopilot sync runs (409 meanwhile); default 30 s
-	Faults             Faults
+	// ConsistencyDelay is how long a change to a registered Autopilot device takes to show in
+	// reads, as Intune's registration is eventually consistent; zero shows it at once.
+	ConsistencyDelay time.Duration
+	Faults           Faults
 	// Outcomes gives chosen serial numbers a final import state of their own (partial, null,
 	// unusual error names), as Graph can answer.
 	Outcomes map[string]Outcome
@@ -95,9 +97,10 @@ type Emulator struct {
 type tenant struct {
 	uploads map[string]*upload
 	devices map[string]*device // imported device identities
-	serials map[string]int     // how many devices not failed carry each serial (upper case)
 	seq     int
 	sync    syncState
+
+	registered map[string]*registered // windowsAutopilotDeviceIdentities, by id
 }
 
 type upload struct {
@@ -185,7 +188,7 @@ func (e *Emulator) SeedDemo(tenantID string, uploads ...DemoUpload) {
 func (e *Emulator) tenant(id string) *tenant {
 	t := e.tenants[id]
 	if t == nil {
-		t = &tenant{uploads: map[string]*upload{}, devices: map[string]*device{}, serials: map[string]int{}}
+		t = &tenant{uploads: map[string]*upload{}, devices: map[string]*device{}}
 		e.tenants[id] = t
 	}
 	return t
@@ -251,7 +254,7 @@ const (
 )
 
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, e.opts.MaxBodyBytes+1))
+	body, bodyErr := readBody(r, e.opts.MaxBodyBytes+1)
 	crid := r.Header.Get("client-request-id")
 	if crid == "" {
 		crid = newGUID()
@@ -277,7 +280,15 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	faults := e.faults
 	e.mu.Unlock()
 	a := answer{w: w, requestID: e.opts.NewID(), clientID: crid, now: e.opts.Now()}
+	if bodyErr != nil {
+		unreadableBody(a, bodyErr)
+		return
+	}
+	e.route(a, r, body, faults)
+}
 
+// route answers one request, a batch's inner requests included.
+func (e *Emulator) route(a answer, r *http.Request, body []byte, faults Faults) {
 	version, rest, ok := splitVersion(r.URL.Path)
 	if !ok {
 		a.fail(http.StatusBadRequest, "BadRequest", "Invalid version.")
@@ -298,6 +309,15 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.fail(http.StatusUnauthorized, "InvalidAuthenticationToken", msg)
 		return
 	}
+	// A batch spends no budget of its own: each request inside it does, as if sent alone.
+	if rest == "/$batch" {
+		e.batch(a, r, version, body, faults)
+		return
+	}
+	if strings.HasSuffix(rest, "/$count") {
+		e.countSegment(a, r, body, faults)
+		return
+	}
 	if e.injectFault(a, r, p, faults) {
 		return
 	}
@@ -310,7 +330,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", lastSegment(segs)))
 		return
 	}
-	known := segs[1] == uploadsSegment || segs[1] == devicesSegment || segs[1] == "windowsAutopilotSettings" && len(segs) == 3 && segs[2] == "sync"
+	known := segs[1] == uploadsSegment || segs[1] == devicesSegment || segs[1] == autopilotSegment || segs[1] == "windowsAutopilotSettings" && len(segs) == 3 && segs[2] == "sync"
 	if !known {
 		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", truncate(lastSegment(segs), 80)))
 		return
@@ -324,11 +344,11 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if faults.LoseWriteAnswers && r.Method != http.MethodGet {
 		lost := answer{w: discard{h: http.Header{}}, requestID: a.requestID, clientID: a.clientID, now: a.now}
-		e.route(lost, r, p, version, segs, body)
+		e.dispatch(lost, r, p, version, segs, body)
 		a.fail(http.StatusGatewayTimeout, "GatewayTimeout", "Injected failure: the request was carried out, but its answer was lost.")
 		return
 	}
-	e.route(a, r, p, version, segs, body)
+	e.dispatch(a, r, p, version, segs, body)
 }
 
 // discard is a response nobody reads: the answer a lost-answer fault throws away.
@@ -338,12 +358,15 @@ func (d discard) Header() http.Header         { return d.h }
 func (d discard) Write(b []byte) (int, error) { return len(b), nil }
 func (d discard) WriteHeader(int)             {}
 
-func (e *Emulator) route(a answer, r *http.Request, p Principal, version string, segs []string, body []byte) {
+// dispatch hands a request to the collection it names.
+func (e *Emulator) dispatch(a answer, r *http.Request, p Principal, version string, segs []string, body []byte) {
 	switch segs[1] {
 	case uploadsSegment:
 		e.uploads(a, r, p, version, segs[2:], body)
 	case devicesSegment:
 		e.devices(a, r, p, version, segs[2:], body)
+	case autopilotSegment:
+		e.autopilot(a, r, p, version, segs[2:], body)
 	default:
 		e.sync(a, r, p, version)
 	}
@@ -510,6 +533,15 @@ func (e *Emulator) page(a answer, r *http.Request, ctx string, total int, items 
 		}
 		skip = n
 	}
+	withCount := false
+	switch c := q.Get("$count"); c {
+	case "", "false":
+	case "true":
+		withCount = true
+	default:
+		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("'%s' is not a valid count option.", truncate(c, 40)))
+		return
+	}
 	take := e.opts.PageSize
 	if top >= 0 {
 		take = min(take, top)
@@ -521,6 +553,9 @@ func (e *Emulator) page(a answer, r *http.Request, ctx string, total int, items 
 		value = []map[string]any{}
 	}
 	resp := map[string]any{"@odata.context": ctx, "value": value}
+	if withCount {
+		resp["@odata.count"] = total
+	}
 	if end < total && (top < 0 || top > take) {
 		next := q
 		next.Set("$skiptoken", strconv.Itoa(end))

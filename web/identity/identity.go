@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 )
 
@@ -32,6 +34,9 @@ var (
 	ErrPersonalAccount = errors.New("identity: personal Microsoft accounts are not supported")
 	ErrWrongTenant     = errors.New("identity: the account belongs to another tenant")
 	ErrRefreshRejected = errors.New("identity: the provider refused to renew the tokens")
+	// ErrNoTenantClaim: a tenant is configured (always so for Microsoft Entra) but the ID token
+	// does not say which tenant the account belongs to.
+	ErrNoTenantClaim = errors.New("identity: the ID token has no tid claim, so its tenant cannot be checked")
 )
 
 // multiTenantAliases name Entra endpoints that accept accounts of any tenant; their ID tokens carry
@@ -45,7 +50,9 @@ type Config struct {
 	// instead of ClientSecret.
 	ClientCertificate *ClientCertificate
 	Scopes            []string // default: openid profile offline_access
-	// TenantID, when set, is the only tenant whose accounts may sign in; Entra issuers require it.
+	// TenantID, when set, is the only tenant whose accounts may sign in: ID tokens must carry it
+	// as their tid claim. Entra issuers require it. Without it, the provider is taken as one
+	// without tenants: accounts are keyed by the issuer (see IssuerTenant).
 	TenantID   string
 	HTTPClient *http.Client // discovery, signing keys and token calls; default: 30 s timeout
 	Now        func() time.Time
@@ -56,6 +63,7 @@ type Provider struct {
 	oauth       oauth2.Config
 	verifier    *oidc.IDTokenVerifier
 	endSession  string
+	issuer      string
 	tenantID    string
 	client      *http.Client // discovery and signing keys
 	tokenClient *http.Client // token calls; adds the client assertion when a certificate is used
@@ -109,6 +117,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 			RedirectURL: cfg.RedirectURL, Scopes: slices.Clone(scopes)},
 		verifier:    discovered.Verifier(&oidc.Config{ClientID: cfg.ClientID, Now: now}),
 		endSession:  meta.EndSession,
+		issuer:      cfg.IssuerURL,
 		tenantID:    cfg.TenantID,
 		client:      client,
 		tokenClient: tokenClient,
@@ -182,7 +191,10 @@ func (p *Provider) AuthCodeURL(f Flow) string {
 // User is who signed in; TenantID + ObjectID identify them (sub is per app, the UPN can change).
 type User struct {
 	TenantID, ObjectID, Name, UPN string
-	Groups                        []string
+	// TenantName is how the tenant is shown: empty for an Entra tenant (its id is shown), the
+	// issuer's host for a provider without tenants.
+	TenantName string
+	Groups     []string
 	// GroupsOverage: the account is in more groups than the ID token can list (Entra's limit is
 	// 200), so Groups is empty and membership must be asked of Microsoft Graph.
 	GroupsOverage bool
@@ -192,7 +204,7 @@ type User struct {
 type Result struct {
 	User    User
 	Token   *oauth2.Token
-	IDToken string // raw; kept server-side as the id_token_hint for sign-out
+	IDToken string // raw; kept server-side only (its login_hint claim becomes the sign-out's logout_hint)
 }
 
 // Finish checks the provider's answer against the flow, redeems the code and checks the ID token.
@@ -249,27 +261,43 @@ func (p *Provider) userOf(idToken *oidc.IDToken) (User, error) {
 	if err := idToken.Claims(&c); err != nil {
 		return User{}, fmt.Errorf("identity: ID token claims: %w", err)
 	}
+	var tenantName string
 	switch {
 	case strings.EqualFold(c.TenantID, PersonalAccountsTenantID):
 		return User{}, ErrPersonalAccount
 	case p.tenantID != "" && c.TenantID == "":
-		return User{}, errors.New("identity: the ID token has no tid claim")
+		return User{}, ErrNoTenantClaim
 	case p.tenantID != "" && !strings.EqualFold(c.TenantID, p.tenantID):
 		return User{}, ErrWrongTenant
+	case c.TenantID == "":
+		// A provider without tenants: the issuer is the organisation, and its subject is the
+		// stable id of the account.
+		c.TenantID, tenantName = IssuerTenant(p.issuer)
+		if c.ObjectID == "" {
+			c.ObjectID = idToken.Subject
+		}
 	}
 	if c.ObjectID == "" {
-		if p.tenantID != "" || c.TenantID != "" {
-			return User{}, errors.New("identity: the ID token has no oid claim")
-		}
-		// A provider without tenants: its subject is the stable id of the account.
-		c.ObjectID = idToken.Subject
+		return User{}, errors.New("identity: the ID token has no oid claim")
 	}
 	upn := c.PreferredUsername
 	if upn == "" {
 		upn = c.Email
 	}
-	return User{TenantID: c.TenantID, ObjectID: c.ObjectID, Name: c.Name, UPN: upn, Groups: c.Groups,
+	return User{TenantID: c.TenantID, TenantName: tenantName, ObjectID: c.ObjectID, Name: c.Name, UPN: upn, Groups: c.Groups,
 		GroupsOverage: len(c.Groups) == 0 && (c.ClaimNames.Groups != "" || c.HasGroups)}, nil
+}
+
+// IssuerTenant is the tenant of a provider without tenants (its ID tokens carry no tid): a
+// name-based UUID of the issuer URL, so it is stable and GUID-shaped wherever tenant ids are
+// kept or checked, and the issuer's host to show people.
+func IssuerTenant(issuer string) (id, name string) {
+	id = uuid.NewSHA1(uuid.NameSpaceURL, []byte(issuer)).String()
+	name = issuer
+	if u, err := url.Parse(issuer); err == nil && u.Host != "" {
+		name = u.Host
+	}
+	return id, name
 }
 
 // refusedGrantCodes are token-endpoint errors after which only a new sign-in helps.
@@ -293,8 +321,11 @@ func (p *Provider) Refresh(ctx context.Context, refreshToken string) (*oauth2.To
 	return tok, nil
 }
 
-// EndSessionURL is the provider's sign-out address with the way back, when it has one.
-func (p *Provider) EndSessionURL(postLogoutRedirectURI, idTokenHint string) (string, bool) {
+// EndSessionURL is the provider's sign-out address with the way back, when it has one. It names
+// the application (client_id) and, when known, the account (logout_hint: the ID token's
+// login_hint claim, which Microsoft Entra emits as an optional claim); never the ID token
+// itself, so no token travels in a URL.
+func (p *Provider) EndSessionURL(postLogoutRedirectURI, logoutHint string) (string, bool) {
 	if p.endSession == "" {
 		return "", false
 	}
@@ -307,11 +338,32 @@ func (p *Provider) EndSessionURL(postLogoutRedirectURI, idTokenHint string) (str
 	if postLogoutRedirectURI != "" {
 		q.Set("post_logout_redirect_uri", postLogoutRedirectURI)
 	}
-	if idTokenHint != "" {
-		q.Set("id_token_hint", idTokenHint)
+	if logoutHint != "" {
+		q.Set("logout_hint", logoutHint)
 	}
 	u.RawQuery = q.Encode()
 	return u.String(), true
+}
+
+// LogoutHint is the login_hint claim of an ID token the desk verified at sign-in (and kept
+// server-side): what identifies the account to sign out without the token itself. Empty when
+// the token has none.
+func LogoutHint(rawIDToken string) string {
+	parts := strings.Split(rawIDToken, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		LoginHint string `json:"login_hint"`
+	}
+	if json.Unmarshal(payload, &c) != nil {
+		return ""
+	}
+	return c.LoginHint
 }
 
 // stampExpiry dates the token by the injected clock; x/oauth2 uses the wall clock.

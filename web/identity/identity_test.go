@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/web/identity"
@@ -190,7 +191,7 @@ func TestFinishChecksEveryIDTokenClaim(t *testing.T) {
 		{"personal accounts tenant", func(c map[string]any) { c["tid"] = identity.PersonalAccountsTenantID },
 			func(err error) bool { return errors.Is(err, identity.ErrPersonalAccount) }},
 		{"no tid", func(c map[string]any) { delete(c, "tid") },
-			func(err error) bool { return err != nil && strings.Contains(err.Error(), "tid") }},
+			func(err error) bool { return errors.Is(err, identity.ErrNoTenantClaim) }},
 		{"no oid", func(c map[string]any) { delete(c, "oid") },
 			func(err error) bool { return err != nil && strings.Contains(err.Error(), "oid") }},
 	} {
@@ -200,6 +201,45 @@ func TestFinishChecksEveryIDTokenClaim(t *testing.T) {
 				t.Errorf("err = %v", err)
 			}
 		})
+	}
+}
+
+// A provider without tenants (no tid in its ID tokens, no tenant configured) is one organisation:
+// its accounts are keyed by a UUID derived from the issuer and identified by their subject. With
+// a tenant configured, the tid stays required.
+func TestProviderWithoutTenantsIsKeyedByItsIssuer(t *testing.T) {
+	generic := func(_ *rig, cfg *identity.Config, o *demoidp.Options) {
+		cfg.TenantID = ""
+		o.WithoutTenantClaims = true
+	}
+	r := newRig(t, generic)
+	res, err := r.signIn(demoidp.AdminKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer, _ := url.Parse(r.idp.IssuerURL())
+	wantID, wantName := identity.IssuerTenant(r.idp.IssuerURL())
+	if res.User.TenantID != wantID || res.User.TenantName != issuer.Host || wantName != issuer.Host {
+		t.Errorf("tenant %q %q, want %q %q", res.User.TenantID, res.User.TenantName, wantID, issuer.Host)
+	}
+	if _, err := uuid.Parse(res.User.TenantID); err != nil || res.User.TenantID == demoidp.DemoTenantID {
+		t.Errorf("tenant key %q is not a GUID of its own: %v", res.User.TenantID, err)
+	}
+	again, err := r.signIn(demoidp.AdminKey)
+	if err != nil || again.User.TenantID != res.User.TenantID || again.User.ObjectID != res.User.ObjectID || res.User.ObjectID == "" {
+		t.Errorf("the same account signs in as %+v then %+v (%v)", res.User, again.User, err)
+	}
+	other, err := r.signIn(demoidp.ReaderKey)
+	if err != nil || other.User.ObjectID == res.User.ObjectID {
+		t.Errorf("two accounts share an id: %+v (%v)", other.User, err)
+	}
+	if a, _ := identity.IssuerTenant("https://idp.example/realms/a"); a == wantID {
+		t.Error("two issuers share a tenant key")
+	}
+
+	r = newRig(t, func(_ *rig, _ *identity.Config, o *demoidp.Options) { o.WithoutTenantClaims = true })
+	if _, err := r.signIn(demoidp.AdminKey); !errors.Is(err, identity.ErrNoTenantClaim) {
+		t.Errorf("tenant configured, token without tid: %v", err)
 	}
 }
 
@@ -258,13 +298,22 @@ func TestRefreshRotatesAndRejects(t *testing.T) {
 
 func TestEndSessionURLReturnsToTheDesk(t *testing.T) {
 	r := newRig(t)
-	u, ok := r.rp.EndSessionURL(signedOutURL, "raw.id.token")
+	res, err := r.signIn(demoidp.AdminKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hint := identity.LogoutHint(res.IDToken)
+	if hint == "" || strings.Contains(res.IDToken, hint) && len(hint) > 40 {
+		t.Errorf("logout hint %q", hint)
+	}
+	u, ok := r.rp.EndSessionURL(signedOutURL, hint)
 	if !ok {
 		t.Fatal("no end_session_endpoint")
 	}
 	parsed, _ := url.Parse(u)
 	q := parsed.Query()
-	if q.Get("post_logout_redirect_uri") != signedOutURL || q.Get("id_token_hint") != "raw.id.token" || q.Get("client_id") != clientID {
+	if q.Get("post_logout_redirect_uri") != signedOutURL || q.Get("logout_hint") != hint || q.Get("client_id") != clientID ||
+		q.Has("id_token_hint") || strings.Contains(u, res.IDToken) {
 		t.Errorf("end session URL %s", u)
 	}
 	resp, err := noRedirects(r.srv.Client()).Get(u)

@@ -41,7 +41,8 @@ func newGUID(now time.Time) string {
 }
 
 // RecordActivity stores an activity, assigning its ID and At when empty. At is kept to the
-// millisecond, as stored.
+// millisecond, as stored. Recording an activity whose ID is already stored changes nothing, so a
+// record whose first attempt timed out after its commit can be retried safely.
 func (db *DB) RecordActivity(ctx context.Context, a *Activity) error {
 	args, err := db.activityRow(a)
 	if err != nil {
@@ -53,7 +54,7 @@ func (db *DB) RecordActivity(ctx context.Context, a *Activity) error {
 	return nil
 }
 
-const insertActivity = `INSERT INTO activity (` + activityColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const insertActivity = `INSERT INTO activity (` + activityColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
 
 // activityRow checks a, assigns its ID and At when empty, and returns insertActivity's arguments.
 func (db *DB) activityRow(a *Activity) ([]any, error) {

@@ -60,6 +60,9 @@ type DB struct {
 	ownsDir      bool
 	sessionCache *sessionCache
 	counters     *counters
+	// sessionLocks serialise UpdateLocked per session on SQLite (PostgreSQL locks in the database).
+	sessionLocks stripedLocks
+	files        *sqliteFiles // SQLite: the files as opened, for Check
 
 	// stmts holds prepared statements by query text: for the short queries of a request,
 	// SQLite spends more time parsing a statement than running it.
@@ -96,7 +99,7 @@ func (db *DB) checkpoints(every time.Duration) {
 			return
 		case <-t.C:
 			if db.truncatePending.Load() {
-				db.truncateLog()
+				db.scrub(context.Background())
 			} else {
 				db.checkpoint()
 			}
@@ -149,15 +152,19 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		}
 	} else {
 		db.driver = driverSQLite
-		dir := o.DataDir
-		if dir == "" {
-			dir = "data"
+		if o.DataDir == "" {
+			o.DataDir = "data"
 		}
+		dir := o.DataDir
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("store: data directory: %w", err)
 		}
 		lock, locked, err := lockDataDir(dir)
 		if err != nil {
+			return nil, err
+		}
+		if err := ownerOnly(filepath.Join(dir, "autopilotdesk.db")); err != nil {
+			lock.Close()
 			return nil, err
 		}
 		db.dirLock, db.ownsDir = lock, locked
@@ -177,9 +184,11 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		// time (with an fsync); checkpoints runs that in the background instead.
 		// _txlock=immediate: a transaction takes the write lock at BEGIN, so concurrent
 		// writers queue on busy_timeout instead of failing when they upgrade a read lock.
+		// secure_delete(1): what a statement deletes or replaces (tokens, hashes) is overwritten
+		// with zeros, not left in free space; scrub then empties the log that still holds it.
 		dsn := "file:" + filepath.Join(dir, "autopilotdesk.db") +
-			"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=secure_delete(1)" +
-			"&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(16777216)&_txlock=immediate"
+			"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" +
+			"&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(16777216)&_pragma=secure_delete(1)&_txlock=immediate"
 		if db.sql, err = sql.Open("sqlite", dsn); err != nil {
 			lock.Close()
 			return nil, fmt.Errorf("store: %w", err)
@@ -207,6 +216,10 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		return nil, err
 	}
 	if db.driver == driverSQLite {
+		if db.files, err = openedFiles(o.DataDir); err != nil {
+			db.Close()
+			return nil, err
+		}
 		db.stopCheckpoints = make(chan struct{})
 		every := o.checkpointEvery
 		if every <= 0 {
@@ -255,6 +268,23 @@ func transientConnectError(err error) bool {
 		return false
 	}
 	return true
+}
+
+// ownerOnly creates the SQLite file readable and writable by this user alone (0600), and makes
+// an existing one and its -wal and -shm files so. SQLite creates the -wal and -shm files with
+// the database file's permissions, so they follow.
+func ownerOnly(dbPath string) error {
+	f, err := os.OpenFile(dbPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("store: state database file: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{dbPath, dbPath + "-wal", dbPath + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("store: state database file: %w", err)
+		}
+	}
+	return nil
 }
 
 // Close closes the prepared statements and the database.
@@ -317,37 +347,38 @@ func (db *DB) Ping(ctx context.Context) error {
 // checkpoint runs one PASSIVE checkpoint on a reader connection; a failure is retried on the
 // next tick.
 func (db *DB) checkpoint() {
-	ctx, cancel := context.WithTimeout(context.Background(), db.stmtTimeout)
+	db.walCheckpoint(context.Background(), db.sql, "PASSIVE")
+}
+
+// walCheckpoint runs a checkpoint of mode on a connection of pool, within the statement timeout,
+// and reports whether it copied and (TRUNCATE) emptied the whole log.
+func (db *DB) walCheckpoint(ctx context.Context, pool *sql.DB, mode string) bool {
+	ctx, cancel := context.WithTimeout(ctx, db.stmtTimeout)
 	defer cancel()
-	release, err := db.acquire(ctx, db.sql)
+	release, err := db.acquire(ctx, pool)
 	if err != nil {
-		return
+		return false
 	}
 	defer release()
-	db.sql.ExecContext(context.WithoutCancel(ctx), `PRAGMA wal_checkpoint(PASSIVE)`)
+	var busy, logPages, copied int
+	err = pool.QueryRowContext(context.WithoutCancel(ctx), `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &logPages, &copied)
+	return err == nil && busy == 0
 }
 
-// truncateLog copies the write-ahead log into the database file and empties it, so content just
-// overwritten (with secure_delete) leaves the log file as well as the database file. A reader on
-// an older snapshot can keep it from finishing; the checkpoint loop then tries again every tick.
-func (db *DB) truncateLog() {
-	if db.driver != driverSQLite {
-		return
+// scrub empties SQLite's write-ahead log after secrets were deleted: a TRUNCATE checkpoint
+// copies the pages, overwritten by secure_delete, into the database file and truncates the log,
+// whose older frames still hold what was deleted. A reader on an older snapshot can keep it from
+// finishing; the checkpoint loop then tries again every tick until it does. PostgreSQL keeps
+// deleted rows until VACUUM reuses their space; nothing here can overwrite them.
+func (db *DB) scrub(ctx context.Context) {
+	if db.driver == driverSQLite {
+		done := db.walCheckpoint(ctx, db.writer, "TRUNCATE") // on the writer: no write of ours can interleave
+		db.truncatePending.Store(!done)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), db.stmtTimeout)
-	defer cancel()
-	done := false
-	if release, err := db.acquire(ctx, db.writer); err == nil {
-		var busy, logPages, copied int
-		err := db.writer.QueryRowContext(context.WithoutCancel(ctx), `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logPages, &copied)
-		release()
-		done = err == nil && busy == 0
-	}
-	db.truncatePending.Store(!done)
 }
 
-// LogTruncatePending reports whether overwritten content may still be in SQLite's write-ahead
-// log, waiting for the log to be emptied.
+// LogTruncatePending reports whether deleted secrets may still be in SQLite's write-ahead log,
+// waiting for the log to be emptied.
 func (db *DB) LogTruncatePending() bool { return db.truncatePending.Load() }
 
 // acquire waits, within ctx, for a connection slot of pool and returns its release. On

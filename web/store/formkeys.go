@@ -49,13 +49,13 @@ func (db *DB) ClaimFormKey(ctx context.Context, key, sessionID string, ttl time.
 
 // RecordSubmission records the activity a claimed form's submission produced. The activity row
 // names the form key, which makes the key done: one write on the request's path after Graph
-// answers. A form key completes at most one activity.
+// answers. A form key completes at most one activity. Like RecordActivity, it may be retried.
 func (db *DB) RecordSubmission(ctx context.Context, a *Activity, formKey string) error {
 	args, err := db.activityRow(a)
 	if err != nil {
 		return err
 	}
-	_, err = db.exec(ctx, `INSERT INTO activity (`+activityColumns+`, form_key_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = db.exec(ctx, `INSERT INTO activity (`+activityColumns+`, form_key_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 		append(args, hashID(formKey))...)
 	if err != nil {
 		return fmt.Errorf("store: record submission: %w", err)

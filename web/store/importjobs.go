@@ -361,7 +361,7 @@ func (db *DB) ChangeImport(ctx context.Context, ch ImportChange) error {
 		return fmt.Errorf("store: change import job: %w", err)
 	}
 	if ch.WipeHashes {
-		db.truncateLog()
+		db.scrub(context.Background())
 	}
 	return nil
 }
@@ -592,7 +592,7 @@ func (db *DB) PurgeImportDrafts(ctx context.Context, before time.Time) (int, err
 		}
 	}
 	if purged > 0 {
-		db.truncateLog()
+		db.scrub(context.Background())
 	}
 	return purged, nil
 }

@@ -252,7 +252,7 @@ func TestWipedHashesLeaveTheFiles(t *testing.T) {
 	defer db.Close()
 	ctx := context.Background()
 	for db.LogTruncatePending() { // the one at start
-		db.truncateLog()
+		db.scrub(context.Background())
 	}
 	rows := testRows(20)
 	marker := []byte(rows[7].Hash[100:140])
@@ -280,7 +280,7 @@ func TestWipedHashesLeaveTheFiles(t *testing.T) {
 	db.checkpoint() // what a tick of the background loop would do anyway
 	for i := 0; db.LogTruncatePending() && i < 50; i++ {
 		time.Sleep(20 * time.Millisecond)
-		db.truncateLog()
+		db.scrub(context.Background())
 	}
 	if where := inFiles(); len(where) > 0 {
 		t.Errorf("a wiped hash is still readable in %v", where)

@@ -255,6 +255,35 @@ func TestActivityRecordGetUpdate(t *testing.T) {
 	})
 }
 
+// A record retried after its first attempt committed (the answer was lost) lands once, without
+// an error, with or without the form key it completes.
+func TestActivityRecordIsSafeToRetry(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+		ctx := context.Background()
+		a := &Activity{TenantID: "t1", ObjectID: "o1", Action: "sync", Outcome: "success"}
+		for range 2 {
+			if err := db.RecordActivity(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ok, _, _, err := db.ClaimFormKey(ctx, "key", "session", time.Hour); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		b := &Activity{TenantID: "t1", ObjectID: "o1", Action: "create-upload", Outcome: "success"}
+		for range 2 {
+			if err := db.RecordSubmission(ctx, b, "key"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := count(t, db, `SELECT COUNT(*) FROM activity`); n != 2 {
+			t.Errorf("%d rows, want 2", n)
+		}
+		if _, state, ref, err := db.ClaimFormKey(ctx, "key", "session", time.Hour); state != FormKeyDone || ref != b.ID || err != nil {
+			t.Errorf("form key %s %q %v", state, ref, err)
+		}
+	})
+}
+
 func isGUID(s string) bool {
 	if len(s) != 36 {
 		return false

@@ -65,8 +65,17 @@ const (
 	idBytes     = 32
 	idLength    = 43 // base64url of 32 bytes, unpadded
 	userKeyName = "_store_user_key"
-	touchEvery  = time.Minute
+	// maxTouchAfter bounds how stale a session's stored last-seen time may get, so a session
+	// ends at most this much before its idle timeout, whatever the timeout.
+	maxTouchAfter = 5 * time.Second
 )
+
+// touchAfter is how old the stored last-seen time may get before a request writes it again: a
+// sixteenth of the idle timeout, at most maxTouchAfter. A session then ends between its idle
+// timeout and that much earlier after its last request, without a write on every request.
+func (s *SessionStore) touchAfter() time.Duration {
+	return min(s.opts.IdleTimeout/16, maxTouchAfter)
+}
 
 // SessionStore returns the gorilla/sessions store over this database.
 func (db *DB) SessionStore(o SessionOptions) *SessionStore {
@@ -127,7 +136,7 @@ func (s *SessionStore) New(r *http.Request, name string) (*sessions.Session, err
 		return sess, s.db.deleteSession(ctx, idHash)
 	}
 	sess.ID, sess.IsNew, sess.Values = ck.Value, false, row.valuesCopy()
-	if now.Sub(fromMS(row.lastSeen)) >= touchEvery {
+	if now.Sub(fromMS(row.lastSeen)) >= s.touchAfter() {
 		if err := s.touch(ctx, idHash, ms(now)); err != nil {
 			return sess, err
 		}
@@ -169,7 +178,7 @@ func (s *SessionStore) read(ctx context.Context, idHash string) (sessionRow, boo
 	return row, true, nil
 }
 
-// touch records that the session was used, at most once a minute.
+// touch records that the session was used (at most once per touchAfter).
 func (s *SessionStore) touch(ctx context.Context, idHash string, now int64) error {
 	c := s.db.sessionCache
 	defer c.lock(idHash)()
@@ -180,12 +189,18 @@ func (s *SessionStore) touch(ctx context.Context, idHash string, now int64) erro
 	return nil
 }
 
-// deleteSession deletes one session row and its cached copy.
+// deleteSession deletes one session row and its cached copy, and scrubs what it held (its
+// tokens) from the disk.
 func (db *DB) deleteSession(ctx context.Context, idHash string) error {
-	defer db.sessionCache.lock(idHash)()
+	unlock := db.sessionCache.lock(idHash)
 	db.sessionCache.remove(idHash)
-	if _, err := db.exec(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash); err != nil {
+	n, err := db.execCount(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash)
+	unlock()
+	if err != nil {
 		return fmt.Errorf("store: delete session: %w", err)
+	}
+	if n > 0 {
+		db.scrub(ctx)
 	}
 	return nil
 }
@@ -305,6 +320,9 @@ func (db *DB) SweepExpired(ctx context.Context, idle time.Duration) (int, error)
 		return 0, fmt.Errorf("store: sweep sessions: %w", err)
 	}
 	db.sessionCache.removeWhere(func(row sessionRow) bool { return row.lastSeen < idleBefore || row.expires <= ms(now) })
+	if n > 0 {
+		db.scrub(ctx)
+	}
 	db.counters.sweep(ms(now))
 	for _, q := range []struct {
 		sql    string
@@ -337,5 +355,8 @@ func (db *DB) DeleteSessionsOfUser(ctx context.Context, userKey string) error {
 	}
 	_, err := db.exec(ctx, `DELETE FROM sessions WHERE user_key = ?`, userKey)
 	db.sessionCache.removeWhere(func(row sessionRow) bool { return row.userKey == userKey })
+	if err == nil {
+		db.scrub(ctx)
+	}
 	return err
 }

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -221,9 +223,11 @@ func TestIdleAndAbsoluteExpiry(t *testing.T) {
 	})
 }
 
-func TestLastSeenWrittenAtMostOnceAMinute(t *testing.T) {
+// Last seen is written when the stored value is a sixteenth of the idle timeout old (at most 5
+// s), not on every request.
+func TestLastSeenWrittenWhenItGetsStale(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
-		st := db.SessionStore(SessionOptions{})
+		st := db.SessionStore(SessionOptions{IdleTimeout: 8 * time.Second})
 		_, ck := newSession(t, st, nil)
 		lastSeen := func() time.Time {
 			var v int64
@@ -233,12 +237,26 @@ func TestLastSeenWrittenAtMostOnceAMinute(t *testing.T) {
 			return fromMS(v)
 		}
 		created := clk.now()
-		clk.advance(30 * time.Second)
+		clk.advance(400 * time.Millisecond)
 		load(t, st, ck)
 		if !lastSeen().Equal(created) {
-			t.Errorf("written again within a minute: %s", lastSeen())
+			t.Errorf("written again within half a second: %s", lastSeen())
 		}
-		clk.advance(31 * time.Second)
+		clk.advance(100 * time.Millisecond)
+		load(t, st, ck)
+		if !lastSeen().Equal(clk.now()) {
+			t.Errorf("last seen %s, want %s", lastSeen(), clk.now())
+		}
+
+		st = db.SessionStore(SessionOptions{}) // 15 minutes: written every 5 s at most
+		_, ck = newSession(t, st, nil)
+		written := clk.now()
+		clk.advance(4 * time.Second)
+		load(t, st, ck)
+		if !lastSeen().Equal(written) {
+			t.Errorf("written again within 5 s: %s", lastSeen())
+		}
+		clk.advance(time.Second)
 		load(t, st, ck)
 		if !lastSeen().Equal(clk.now()) {
 			t.Errorf("last seen %s, want %s", lastSeen(), clk.now())
@@ -409,6 +427,95 @@ func TestSweepAndCount(t *testing.T) {
 			if n := count(t, db, `SELECT COUNT(*) FROM `+table); n != want {
 				t.Errorf("%s: %d rows left, want %d", table, n, want)
 			}
+		}
+	})
+}
+
+// UpdateLocked runs one update of a session at a time across every process sharing the
+// database (two opened databases stand for two replicas on PostgreSQL), each reading what the
+// previous one wrote; it reports missing and expired sessions, and deletes when asked.
+func TestUpdateLockedSerialisesAcrossProcesses(t *testing.T) {
+	eachEngine(t, func(t *testing.T, loc location) {
+		ctx := context.Background()
+		clk := newClock()
+		first := loc.open(t, clk)
+		stores := []*SessionStore{first.SessionStore(SessionOptions{IdleTimeout: time.Hour})}
+		if loc.options.DatabaseURL != "" {
+			stores = append(stores, loc.open(t, clk).SessionStore(SessionOptions{IdleTimeout: time.Hour}))
+		}
+		_, ck := newSession(t, stores[0], map[any]any{"n": "0", userKeyName: "tid:oid"})
+		key := SessionKey(ck.Value)
+
+		var inside, overlaps atomic.Int32
+		var wg sync.WaitGroup
+		const updates = 12
+		for i := range updates {
+			st := stores[i%len(stores)]
+			wg.Go(func() {
+				found, err := st.UpdateLocked(ctx, key, func(values map[any]any) (SessionChange, error) {
+					if inside.Add(1) > 1 {
+						overlaps.Add(1)
+					}
+					defer inside.Add(-1)
+					time.Sleep(10 * time.Millisecond) // a renewal's round trip to the identity provider
+					n, _ := strconv.Atoi(values["n"].(string))
+					values["n"] = strconv.Itoa(n + 1)
+					return SaveSession, nil
+				})
+				if !found || err != nil {
+					t.Errorf("update: found=%v err=%v", found, err)
+				}
+			})
+		}
+		wg.Wait()
+		if overlaps.Load() != 0 {
+			t.Errorf("%d updates ran while another held the lock", overlaps.Load())
+		}
+		if got := load(t, stores[len(stores)-1], ck).Values["n"]; got != strconv.Itoa(updates) {
+			t.Errorf("n = %v after %d updates, want %d: an update read a stale value", got, updates, updates)
+		}
+		if keys, err := stores[0].LiveSessionsOfUser(ctx, "tid:oid"); err != nil || len(keys) != 1 || keys[0] != key {
+			t.Errorf("live sessions of the user: %v %v", keys, err)
+		}
+
+		if found, err := stores[0].UpdateLocked(ctx, SessionKey(newSessionID()), func(map[any]any) (SessionChange, error) {
+			t.Error("update ran for a session that does not exist")
+			return KeepSession, nil
+		}); found || err != nil {
+			t.Errorf("unknown session: %v %v", found, err)
+		}
+		if found, err := stores[0].UpdateLocked(ctx, key, func(map[any]any) (SessionChange, error) { return DeleteSession, nil }); !found || err != nil {
+			t.Fatalf("delete: %v %v", found, err)
+		}
+		if sessionRows(t, first, ck.Value) != 0 || !load(t, stores[0], ck).IsNew {
+			t.Error("the deleted session is still there")
+		}
+		_, ck = newSession(t, stores[0], map[any]any{"n": "0"})
+		clk.advance(2 * time.Hour)
+		if found, _ := stores[0].UpdateLocked(ctx, SessionKey(ck.Value), func(map[any]any) (SessionChange, error) { return SaveSession, nil }); found {
+			t.Error("an idle session was updated")
+		}
+	})
+}
+
+// A change made through UpdateLocked is not a use of the session: its last-seen time stays, so
+// work that renews a person's tokens outside any request never keeps an idle session alive.
+func TestUpdateLockedIsNotAUse(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+		ctx := context.Background()
+		st := db.SessionStore(SessionOptions{IdleTimeout: 15 * time.Minute})
+		_, ck := newSession(t, st, map[any]any{"n": "0", userKeyName: "tid:oid"})
+		key := SessionKey(ck.Value)
+		clk.advance(10 * time.Minute)
+		if found, err := st.UpdateLocked(ctx, key, func(values map[any]any) (SessionChange, error) {
+			values["n"] = "1"
+			return SaveSession, nil
+		}); !found || err != nil {
+			t.Fatalf("update: %v %v", found, err)
+		}
+		clk.advance(6 * time.Minute) // 16 minutes since the session was last used
+		if keys, _ := st.LiveSessionsOfUser(ctx, "tid:oid"); len(keys) != 0 {
+			t.Errorf("the session is still live 16 minutes after its last use: the update counted as use")
 		}
 	})
 }

@@ -14,8 +14,8 @@ import (
 )
 
 // unavailableError marks a failure to reach the database, as opposed to a wrong query: the
-// database is closed or unreachable, a statement ran past its timeout, or SQLite stayed locked
-// past its busy timeout. The request can be tried again later. Callers see it through
+// database is closed or unreachable, a statement ran past its timeout, SQLite stayed locked
+// past its busy timeout or may not write its file. The request can be tried again later. Callers see it through
 // errors.As with interface{ Unavailable() bool }, so they need not import this package.
 type unavailableError struct{ err error }
 
@@ -45,7 +45,8 @@ func unreachable(err error) bool {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
-		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN:
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN,
+			sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM:
 			return true
 		}
 		return false

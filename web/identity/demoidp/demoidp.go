@@ -53,6 +53,10 @@ type Options struct {
 	// Rand, when set, makes codes, tokens and the key id repeatable (screenshots). The signing key
 	// stays random: Go's crypto ignores custom randomness.
 	Rand io.Reader
+	// WithoutTenantClaims makes the provider answer like a generic OpenID Connect provider
+	// (Keycloak, Authentik, Okta...): its ID tokens and userinfo carry no tid and no oid, so the
+	// subject alone identifies the account. Access tokens still name the tenant for the emulator.
+	WithoutTenantClaims bool
 }
 
 // AccessTokenInfo is what an access token grants.
@@ -97,6 +101,7 @@ type Provider struct {
 	accessLifetime        time.Duration
 	now                   func() time.Time
 	identities            []Identity
+	noTenantClaims        bool
 	key                   *rsa.PrivateKey
 	keyID                 string
 	signer                jose.Signer
@@ -128,7 +133,7 @@ func New(opts Options) (*Provider, error) {
 	p := &Provider{
 		base: u.Scheme + "://" + u.Host, clientID: opts.ClientID, secret: opts.ClientSecret,
 		redirectURIs: slices.Clone(opts.RedirectURIs), logouts: slices.Clone(opts.PostLogoutRedirectURIs),
-		accessLifetime: opts.AccessTokenLifetime, now: opts.Now, identities: demoIdentities(),
+		accessLifetime: opts.AccessTokenLifetime, now: opts.Now, identities: demoIdentities(), noTenantClaims: opts.WithoutTenantClaims,
 		codes: map[string]authCode{}, access: map[string]accessGrant{}, refresh: map[string]refreshGrant{},
 		assertionIDs: map[string]time.Time{},
 	}
@@ -239,6 +244,10 @@ func (p *Provider) discovery(w http.ResponseWriter, _ *http.Request) {
 	if p.cert != nil {
 		authMethods = append(authMethods, "private_key_jwt")
 	}
+	claims := []string{"sub", "iss", "aud", "exp", "iat", "nbf", "nonce", "tid", "oid", "name", "preferred_username", "groups", "login_hint"}
+	if p.noTenantClaims {
+		claims = slices.DeleteFunc(claims, func(c string) bool { return c == "tid" || c == "oid" })
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                p.IssuerURL(),
 		"authorization_endpoint":                p.endpoint("authorize"),
@@ -254,8 +263,7 @@ func (p *Provider) discovery(w http.ResponseWriter, _ *http.Request) {
 		"code_challenge_methods_supported":      []string{"S256"},
 		"token_endpoint_auth_methods_supported": authMethods,
 		"scopes_supported":                      []string{"openid", "profile", "email", "offline_access"},
-		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "nbf", "nonce", "tid", "oid",
-			"name", "preferred_username", "groups"},
+		"claims_supported":                      claims,
 	})
 }
 
@@ -290,8 +298,12 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := grant.identity
-	writeJSON(w, http.StatusOK, map[string]string{"sub": p.subject(id), "oid": id.ObjectID, "tid": id.TenantID,
-		"name": id.Name, "preferred_username": id.UPN})
+	info := map[string]string{"sub": p.subject(id), "oid": id.ObjectID, "tid": id.TenantID, "name": id.Name, "preferred_username": id.UPN}
+	if p.noTenantClaims {
+		delete(info, "oid")
+		delete(info, "tid")
+	}
+	writeJSON(w, http.StatusOK, info)
 }
 
 // VerifyAccessToken resolves an access token the provider issued.

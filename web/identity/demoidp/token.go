@@ -190,6 +190,12 @@ func pkceMatches(verifier, challenge string) bool {
 	return subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(challenge)) == 1
 }
 
+// loginHint is an opaque, stable reference to the account, as Entra's login_hint claim is.
+func (p *Provider) loginHint(id Identity) string {
+	sum := sha256.Sum256([]byte("login_hint|" + id.TenantID + "|" + id.ObjectID))
+	return base64.RawURLEncoding.EncodeToString(sum[:18])
+}
+
 // subject is pairwise, as Entra's: the same account has another sub in another application.
 func (p *Provider) subject(id Identity) string {
 	sum := sha256.Sum256([]byte(p.clientID + "|" + id.TenantID + "|" + id.ObjectID))
@@ -204,9 +210,15 @@ func (p *Provider) issue(id Identity, scope, nonce string) (map[string]any, erro
 		"iss": p.IssuerURL(), "aud": p.clientID, "sub": p.subject(id), "ver": "2.0",
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(idTokenLifetime).Unix(),
 		"tid": id.TenantID, "oid": id.ObjectID, "name": id.Name, "preferred_username": id.UPN,
+		// Entra's optional claim: an opaque reference to the account, for sign-out's logout_hint.
+		"login_hint": p.loginHint(id),
 	}
 	if nonce != "" {
 		claims["nonce"] = nonce
+	}
+	if p.noTenantClaims {
+		delete(claims, "tid")
+		delete(claims, "oid")
 	}
 	switch {
 	case id.GroupsOverage:

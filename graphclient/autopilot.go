@@ -1,0 +1,298 @@
+package graphclient
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+const autopilotPath = "/deviceManagement/windowsAutopilotDeviceIdentities"
+
+// AutopilotDevice is a registered Windows Autopilot device (windowsAutopilotDeviceIdentity), with
+// the v1.0 properties. LastContactedDateTime is kept as Graph wrote it; LastContacted reads it.
+type AutopilotDevice struct {
+	ID                           string          `json:"id"`
+	GroupTag                     string          `json:"groupTag"`
+	PurchaseOrderIdentifier      string          `json:"purchaseOrderIdentifier"`
+	SerialNumber                 string          `json:"serialNumber"`
+	ProductKey                   string          `json:"productKey"`
+	Manufacturer                 string          `json:"manufacturer"`
+	Model                        string          `json:"model"`
+	EnrollmentState              EnrollmentState `json:"enrollmentState"`
+	LastContactedDateTime        string          `json:"lastContactedDateTime"`
+	AddressableUserName          string          `json:"addressableUserName"`
+	UserPrincipalName            string          `json:"userPrincipalName"`
+	ResourceName                 string          `json:"resourceName"`
+	SkuNumber                    string          `json:"skuNumber"`
+	SystemFamily                 string          `json:"systemFamily"`
+	AzureActiveDirectoryDeviceID string          `json:"azureActiveDirectoryDeviceId"`
+	ManagedDeviceID              string          `json:"managedDeviceId"`
+	DisplayName                  string          `json:"displayName"`
+}
+
+// LastContacted is when the device last talked to Intune; false when it never has (Graph
+// writes 0001-01-01T00:00:00Z then) or the value cannot be read.
+func (d AutopilotDevice) LastContacted() (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339Nano, d.LastContactedDateTime)
+	if err != nil || t.Year() <= 1 {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// EnrollmentState is Graph's enrollmentState enum, as Graph spells its members.
+type EnrollmentState string
+
+// The members of enrollmentState in Graph's v1.0 metadata.
+const (
+	EnrollmentUnknown      EnrollmentState = "unknown"
+	EnrollmentEnrolled     EnrollmentState = "enrolled"
+	EnrollmentPendingReset EnrollmentState = "pendingReset"
+	EnrollmentFailed       EnrollmentState = "failed"
+	EnrollmentNotContacted EnrollmentState = "notContacted"
+)
+
+// EnrollmentStates lists the members in the metadata's order.
+var EnrollmentStates = []EnrollmentState{EnrollmentUnknown, EnrollmentEnrolled, EnrollmentPendingReset, EnrollmentFailed, EnrollmentNotContacted}
+
+// Known reports whether s is a member of the enum; Graph may add members later.
+func (s EnrollmentState) Known() bool {
+	for _, k := range EnrollmentStates {
+		if s == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Label says the state in plain words for an Intune administrator.
+func (s EnrollmentState) Label() string {
+	switch s {
+	case EnrollmentEnrolled:
+		return "Enrolled"
+	case EnrollmentPendingReset:
+		return "Pending reset"
+	case EnrollmentFailed:
+		return "Enrollment failed"
+	case EnrollmentNotContacted:
+		return "Not contacted yet"
+	case EnrollmentUnknown, "":
+		return "Unknown"
+	}
+	return "Other (" + truncate(string(s), 40) + ")"
+}
+
+// SameSerial reports whether a serial number Graph returned is the one asked for. Graph's
+// contains(serialNumber,…) also matches longer serials, so every search compares with this.
+// Letter case and surrounding spaces are ignored: a serial that differs only in case is taken
+// as the same device, so a check errs towards warning.
+func SameSerial(got, want string) bool {
+	return strings.EqualFold(strings.TrimSpace(got), strings.TrimSpace(want))
+}
+
+// WithSerial keeps the devices whose serial number is exactly serial (see SameSerial).
+func WithSerial(devices []AutopilotDevice, serial string) []AutopilotDevice {
+	var out []AutopilotDevice
+	for _, d := range devices {
+		if SameSerial(d.SerialNumber, serial) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// AutopilotDeviceQuery selects one page of registered devices.
+type AutopilotDeviceQuery struct {
+	SerialContains string // sent as $filter=contains(serialNumber,'…'); Graph's only verified filter
+	Top            int    // page size asked for; 0 leaves it to Graph
+	NextLink       string // an @odata.nextLink from an earlier page; the other fields are then ignored
+}
+
+// AutopilotDevicePage is one page of registered devices.
+type AutopilotDevicePage struct {
+	Devices  []AutopilotDevice
+	NextLink string
+}
+
+type autopilotList struct {
+	Value    []AutopilotDevice `json:"value"`
+	NextLink string            `json:"@odata.nextLink"`
+}
+
+// maxSerialLength bounds a serial number sent to Graph; real ones are far shorter.
+const maxSerialLength = 128
+
+func validSerialQuery(s string) bool {
+	return s != "" && len(s) <= maxSerialLength && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
+// containsSerialFilter is the query Graph answers for a serial search; an OData string literal
+// escapes a single quote by doubling it.
+func containsSerialFilter(serial string) string {
+	q := url.Values{"$filter": {"contains(serialNumber,'" + strings.ReplaceAll(serial, "'", "''") + "')"}}
+	return strings.ReplaceAll(q.Encode(), "+", "%20")
+}
+
+// ListAutopilotDevices reads one page of the tenant's registered Autopilot devices; a NextLink
+// is followed only when it stays on the configured Graph root and this collection's path.
+func (c *Client) ListAutopilotDevices(ctx context.Context, ts oauth2.TokenSource, q AutopilotDeviceQuery) (*AutopilotDevicePage, *Exchange, error) {
+	target := c.base + autopilotPath
+	if q.NextLink != "" {
+		if !strings.HasPrefix(q.NextLink, c.base+autopilotPath+"?") {
+			return nil, nil, &Error{Kind: KindInvalidInput, Message: "The paging link does not belong to the configured Microsoft Graph."}
+		}
+		target = q.NextLink
+	} else {
+		var params []string
+		if q.SerialContains != "" {
+			if !validSerialQuery(q.SerialContains) {
+				return nil, nil, &Error{Kind: KindInvalidInput, Message: "The serial number to search for is not valid: use up to 128 characters without line breaks."}
+			}
+			params = append(params, containsSerialFilter(q.SerialContains))
+		}
+		if q.Top < 0 || q.Top > 999 {
+			return nil, nil, &Error{Kind: KindInvalidInput, Message: "A page holds between 1 and 999 devices."}
+		}
+		if q.Top > 0 {
+			params = append(params, "%24top="+strconv.Itoa(q.Top))
+		}
+		if len(params) > 0 {
+			target += "?" + strings.Join(params, "&")
+		}
+	}
+	var l autopilotList
+	ex, err := c.do(ctx, ts, call{op: "list-autopilot-devices", method: http.MethodGet, url: target}, &l)
+	if err != nil {
+		return nil, ex, err
+	}
+	return &AutopilotDevicePage{Devices: l.Value, NextLink: l.NextLink}, ex, nil
+}
+
+// maxSerialPages bounds how many pages one serial search reads: contains() also matches longer
+// serials, and a short search string could match much of a tenant.
+const maxSerialPages = 5
+
+// FindAutopilotDevicesBySerial returns the registered devices whose serial number is exactly
+// serial. It searches with contains() and compares what Graph returns (see SameSerial); the
+// exchange is the last request's.
+func (c *Client) FindAutopilotDevicesBySerial(ctx context.Context, ts oauth2.TokenSource, serial string) ([]AutopilotDevice, *Exchange, error) {
+	q := AutopilotDeviceQuery{SerialContains: serial}
+	var found []AutopilotDevice
+	for page := 1; ; page++ {
+		p, ex, err := c.ListAutopilotDevices(ctx, ts, q)
+		if err != nil {
+			return nil, ex, err
+		}
+		found = append(found, WithSerial(p.Devices, serial)...)
+		if p.NextLink == "" {
+			return found, ex, nil
+		}
+		if page == maxSerialPages {
+			return nil, ex, &Error{Kind: KindInvalidInput, Message: fmt.Sprintf("More than %d pages of registered devices contain %q in their serial number; type the whole serial number.", maxSerialPages, truncate(serial, 60))}
+		}
+		q = AutopilotDeviceQuery{NextLink: p.NextLink}
+	}
+}
+
+// GetAutopilotDevice reads one registered device.
+func (c *Client) GetAutopilotDevice(ctx context.Context, ts oauth2.TokenSource, id string) (*AutopilotDevice, *Exchange, error) {
+	if !IsGUID(id) {
+		return nil, nil, invalidID("The Autopilot device id", id)
+	}
+	var d AutopilotDevice
+	ex, err := c.do(ctx, ts, call{op: "get-autopilot-device", method: http.MethodGet, url: c.base + autopilotPath + "/" + id}, &d)
+	if err != nil {
+		return nil, ex, err
+	}
+	return &d, ex, nil
+}
+
+// DeleteAutopilotDevice deletes a device's Autopilot registration (204). It is never re-sent
+// after a timeout or a 500/502/504: a second DELETE would answer 404 for a delete that worked,
+// so the outcome is reported unknown and the caller looks before trying again.
+func (c *Client) DeleteAutopilotDevice(ctx context.Context, ts oauth2.TokenSource, id string) (*Exchange, error) {
+	if !IsGUID(id) {
+		return nil, invalidID("The Autopilot device id", id)
+	}
+	return c.do(ctx, ts, call{op: "delete-autopilot-device", method: http.MethodDelete, url: c.base + autopilotPath + "/" + id, rules: http.MethodPost}, nil)
+}
+
+// AutopilotDeviceChange is what updateDeviceProperties sets; a nil field is left as it is, an
+// empty string clears it.
+type AutopilotDeviceChange struct {
+	UserPrincipalName   *string `json:"userPrincipalName,omitempty"`
+	AddressableUserName *string `json:"addressableUserName,omitempty"`
+	GroupTag            *string `json:"groupTag,omitempty"`
+	DisplayName         *string `json:"displayName,omitempty"`
+}
+
+// maxPropertyLength bounds a property value the desk sends.
+const maxPropertyLength = 256
+
+func checkProperty(name string, v *string) error {
+	if v == nil {
+		return nil
+	}
+	if len(*v) > maxPropertyLength || strings.ContainsFunc(*v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return &Error{Kind: KindInvalidInput, Message: fmt.Sprintf("The %s must be at most %d characters, without line breaks, so nothing was sent to Graph.", name, maxPropertyLength)}
+	}
+	return nil
+}
+
+// UpdateAutopilotDeviceProperties sets a registered device's group tag, display name or user
+// (POST …/updateDeviceProperties, 204). Registration is eventually consistent: a read right
+// after may still show the old values.
+func (c *Client) UpdateAutopilotDeviceProperties(ctx context.Context, ts oauth2.TokenSource, id string, change AutopilotDeviceChange) (*Exchange, error) {
+	if !IsGUID(id) {
+		return nil, invalidID("The Autopilot device id", id)
+	}
+	if change == (AutopilotDeviceChange{}) {
+		return nil, &Error{Kind: KindInvalidInput, Message: "Nothing to change was given, so nothing was sent to Graph."}
+	}
+	for _, p := range []struct {
+		name string
+		v    *string
+	}{{"user principal name", change.UserPrincipalName}, {"user's display name", change.AddressableUserName}, {"group tag", change.GroupTag}, {"device name", change.DisplayName}} {
+		if err := checkProperty(p.name, p.v); err != nil {
+			return nil, err
+		}
+	}
+	return c.do(ctx, ts, call{op: "update-autopilot-device", method: http.MethodPost, url: c.base + autopilotPath + "/" + id + "/updateDeviceProperties", body: jsonBody(change)}, nil)
+}
+
+// AssignUserToAutopilotDevice assigns a user to a registered device (POST …/assignUserToDevice,
+// 204). addressableUserName is the greeting name shown at sign-in; it may be empty.
+func (c *Client) AssignUserToAutopilotDevice(ctx context.Context, ts oauth2.TokenSource, id, userPrincipalName, addressableUserName string) (*Exchange, error) {
+	if !IsGUID(id) {
+		return nil, invalidID("The Autopilot device id", id)
+	}
+	if strings.TrimSpace(userPrincipalName) == "" || !strings.Contains(userPrincipalName, "@") {
+		return nil, &Error{Kind: KindInvalidInput, Message: "Enter the user's principal name, such as adele@contoso.com, so nothing was sent to Graph."}
+	}
+	if err := checkProperty("user principal name", &userPrincipalName); err != nil {
+		return nil, err
+	}
+	if err := checkProperty("user's display name", &addressableUserName); err != nil {
+		return nil, err
+	}
+	body := jsonBody(struct {
+		UserPrincipalName   string `json:"userPrincipalName"`
+		AddressableUserName string `json:"addressableUserName"`
+	}{userPrincipalName, addressableUserName})
+	return c.do(ctx, ts, call{op: "assign-autopilot-user", method: http.MethodPost, url: c.base + autopilotPath + "/" + id + "/assignUserToDevice", body: body}, nil)
+}
+
+// UnassignUserFromAutopilotDevice removes the user from a registered device (POST
+// …/unassignUserFromDevice without a body, 204).
+func (c *Client) UnassignUserFromAutopilotDevice(ctx context.Context, ts oauth2.TokenSource, id string) (*Exchange, error) {
+	if !IsGUID(id) {
+		return nil, invalidID("The Autopilot device id", id)
+	}
+	return c.do(ctx, ts, call{op: "unassign-autopilot-user", method: http.MethodPost, url: c.base + autopilotPath + "/" + id + "/unassignUserFromDevice"}, nil)
+}

@@ -1,0 +1,147 @@
+package graphclient_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"autopilotdesk/graphclient"
+	"autopilotdesk/graphclient/emulator"
+)
+
+const tenant = "5b7a1c2e-3f4d-4e6a-9b8c-0d1e2f3a4b5c"
+
+// sharedClock is one time for the client's waits and the emulator's throttling windows.
+type sharedClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *sharedClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *sharedClock) Sleep(_ context.Context, d time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	return nil
+}
+
+func emulated(t *testing.T, faults emulator.Faults) (*graphclient.Client, *emulator.Emulator, *sharedClock) {
+	t.Helper()
+	clock := &sharedClock{now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
+	emu := emulator.New(emulator.Options{Now: clock.Now, Faults: faults, PageSize: 5, Verify: func(string) (emulator.Principal, error) {
+		return emulator.Principal{AppID: "desk", TenantID: tenant, UPN: "AdeleV@contoso.example", Scopes: []string{"DeviceManagementServiceConfig.ReadWrite.All"}}, nil
+	}})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	c, err := graphclient.New(graphclient.Config{Root: srv.URL, Now: clock.Now, Sleep: clock.Sleep, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, emu, clock
+}
+
+var token = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "emulated"})
+
+// The batched look-up against the emulator: Graph's own throttling answers some inner requests
+// 429 with their own Retry-After, and only those are sent again once it has passed.
+func TestLookUpSerialsAgainstTheEmulatorUnderThrottling(t *testing.T) {
+	c, emu, clock := emulated(t, emulator.Faults{ThrottleRequests: 30, ThrottleWindow: 20 * time.Second})
+	emu.SeedAutopilotDevices(tenant)
+	demo := emulator.DemoAutopilotDevices(clock.Now())
+	serials := make([]string, 45)
+	for i := range serials {
+		serials[i] = fmt.Sprintf("UNKNOWN-%02d", i)
+	}
+	serials[3], serials[40] = demo[0].SerialNumber, demo[5].SerialNumber
+	start := clock.Now()
+	got, exs, err := c.LookUpSerials(context.Background(), token, serials, graphclient.InRegistered|graphclient.InImported)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range got {
+		if r.Err != nil {
+			t.Fatalf("%s: %v", r.Serial, r.Err)
+		}
+		if want := i == 3 || i == 40; r.Found() != want || want && r.Registered[0].SerialNumber != serials[i] {
+			t.Errorf("%s: %+v", r.Serial, r)
+		}
+	}
+	// 90 inner requests, 30 a window: three windows, so at least two waits of about 20 s.
+	if waited := clock.Now().Sub(start); waited < 40*time.Second || len(exs) <= 5 {
+		t.Errorf("waited %v over %d batches", waited, len(exs))
+	}
+	if got[3].Registered[0].Manufacturer != demo[0].Manufacturer || got[3].Registered[0].EnrollmentState != graphclient.EnrollmentState(demo[0].EnrollmentState) {
+		t.Errorf("found %+v", got[3].Registered[0])
+	}
+}
+
+// Every typed call against the emulator, with its eventual consistency.
+func TestAutopilotCallsAgainstTheEmulator(t *testing.T) {
+	c, emu, clock := emulated(t, emulator.Faults{})
+	emu.SeedAutopilotDevices(tenant)
+	ctx := context.Background()
+	page, _, err := c.ListAutopilotDevices(ctx, token, graphclient.AutopilotDeviceQuery{})
+	if err != nil || len(page.Devices) != 5 || page.NextLink == "" {
+		t.Fatalf("first page %+v %v", page, err)
+	}
+	all := page.Devices
+	for page.NextLink != "" {
+		if page, _, err = c.ListAutopilotDevices(ctx, token, graphclient.AutopilotDeviceQuery{NextLink: page.NextLink}); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page.Devices...)
+	}
+	if len(all) != len(emulator.DemoAutopilotDevices(clock.Now())) {
+		t.Errorf("%d devices listed", len(all))
+	}
+	var target graphclient.AutopilotDevice
+	for _, d := range all {
+		if !d.EnrollmentState.Known() {
+			t.Errorf("%s: state %q", d.SerialNumber, d.EnrollmentState)
+		}
+		if d.EnrollmentState == graphclient.EnrollmentNotContacted && target.ID == "" {
+			target = d
+		}
+	}
+	found, _, err := c.FindAutopilotDevicesBySerial(ctx, token, target.SerialNumber)
+	if err != nil || len(found) != 1 || found[0].ID != target.ID {
+		t.Errorf("found %+v %v", found, err)
+	}
+	tag := "Lobby"
+	if _, err := c.UpdateAutopilotDeviceProperties(ctx, token, target.ID, graphclient.AutopilotDeviceChange{GroupTag: &tag}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AssignUserToAutopilotDevice(ctx, token, target.ID, "MeganB@contoso.example", "Megan Bowen"); err != nil {
+		t.Fatal(err)
+	}
+	d, _, err := c.GetAutopilotDevice(ctx, token, target.ID)
+	if err != nil || d.GroupTag != "Lobby" || d.UserPrincipalName != "MeganB@contoso.example" {
+		t.Errorf("after the changes: %+v %v", d, err)
+	}
+	if _, err := c.UnassignUserFromAutopilotDevice(ctx, token, target.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteAutopilotDevice(ctx, token, target.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.GetAutopilotDevice(ctx, token, target.ID)
+	if ge, ok := graphclient.AsError(err); !ok || ge.Kind != graphclient.KindNotFound {
+		t.Errorf("after delete: %v", err)
+	}
+	// An enrolled device's registration is refused with Graph's message, and explained.
+	for _, d := range all {
+		if d.EnrollmentState == graphclient.EnrollmentEnrolled && d.ManagedDeviceID != "" {
+			_, err := c.DeleteAutopilotDevice(ctx, token, d.ID)
+			ge, ok := graphclient.AsError(err)
+			if !ok || ge.StatusCode != 400 || ge.Kind != graphclient.KindValidation || ge.ActivityID == "" {
+				t.Errorf("delete of an enrolled device: %#v", err)
+			}
+			break
+		}
+	}
+}

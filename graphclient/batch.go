@@ -1,0 +1,379 @@
+package graphclient
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// BatchLimit is how many requests Graph takes in one JSON batch.
+const BatchLimit = 20
+
+// BatchRequest is one request inside a JSON batch.
+type BatchRequest struct {
+	ID      string            // unique within the batch
+	Method  string            // GET, POST, PATCH or DELETE
+	URL     string            // relative to the version root, e.g. /deviceManagement/…?$filter=…
+	Headers map[string]string // Content-Type is added for a body
+	Body    json.RawMessage   // a JSON value, or nil
+}
+
+// BatchResponse is Graph's answer to one request of a batch.
+type BatchResponse struct {
+	ID      string
+	Status  int
+	Headers http.Header
+	Body    json.RawMessage
+	// Err is the answer as the same *Error a standalone call would give, for a status outside
+	// 2xx, or why no answer came back for this request.
+	Err error
+	// Sent counts how often the request went out: more than once after an inner 429.
+	Sent int
+}
+
+type batchItem struct {
+	ID      string            `json:"id"`
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    json.RawMessage   `json:"body,omitempty"`
+}
+
+type batchAnswer struct {
+	Responses []struct {
+		ID      string            `json:"id"`
+		Status  int               `json:"status"`
+		Headers map[string]string `json:"headers"`
+		Body    json.RawMessage   `json:"body"`
+	} `json:"responses"`
+}
+
+// validBatchURL accepts only a path under the version root with an optional query: nothing
+// inside a batch can name another host or climb out of the version.
+func validBatchURL(u string) bool {
+	path, _, _ := strings.Cut(u, "?")
+	return strings.HasPrefix(u, "/") && !strings.HasPrefix(u, "//") && len(u) <= 2048 &&
+		!strings.ContainsAny(u, "\\#") && !strings.ContainsFunc(u, func(r rune) bool { return r <= 0x20 || r == 0x7f }) &&
+		!strings.Contains("/"+path+"/", "/../") && !strings.Contains("/"+path+"/", "/./") && !strings.Contains(strings.ToLower(path), "$batch")
+}
+
+func checkBatch(reqs []BatchRequest) error {
+	if len(reqs) == 0 || len(reqs) > BatchLimit {
+		return &Error{Kind: KindInvalidInput, Message: fmt.Sprintf("A batch holds between 1 and %d requests.", BatchLimit)}
+	}
+	seen := map[string]bool{}
+	for _, r := range reqs {
+		switch {
+		case r.ID == "" || seen[r.ID] || len(r.ID) > 64:
+			return &Error{Kind: KindInvalidInput, Message: "Every request in a batch needs its own id."}
+		case r.Method != http.MethodGet && r.Method != http.MethodPost && r.Method != http.MethodPatch && r.Method != http.MethodDelete:
+			return &Error{Kind: KindInvalidInput, Message: "A batch request must be GET, POST, PATCH or DELETE."}
+		case !validBatchURL(r.URL):
+			return &Error{Kind: KindInvalidInput, Message: "A batch request's address must be a path under the Graph version, such as /deviceManagement/…"}
+		case r.Body != nil && !json.Valid(r.Body):
+			return &Error{Kind: KindInvalidInput, Message: "A batch request's body must be JSON."}
+		}
+		seen[r.ID] = true
+	}
+	return nil
+}
+
+// Batch sends up to 20 requests in one POST {root}/{version}/$batch and matches Graph's answers
+// to them by id, whatever their order. Each inner answer outside 2xx becomes the same *Error a
+// standalone call would give. An inner request that Graph throttled (429), or that failed in a
+// way the client's retry rules allow for its method, is sent again on its own after the wait its
+// answer asks for, as long as the wait ends before the deadline; the others are never re-sent.
+// The batch POST itself is retried like a GET when every request in it reads, and like a POST
+// otherwise (never blindly after a timeout or a 500/502/504).
+//
+// The responses come in the order of reqs. A non-nil error means the batch as a whole failed;
+// requests without an answer then carry that error. Every POST is returned as an exchange.
+func (c *Client) Batch(ctx context.Context, ts oauth2.TokenSource, reqs []BatchRequest) ([]BatchResponse, []*Exchange, error) {
+	if err := checkBatch(reqs); err != nil {
+		return nil, nil, err
+	}
+	deadline := c.cfg.Now().Add(c.cfg.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	out := make([]BatchResponse, len(reqs))
+	index := map[string]int{}
+	for i, r := range reqs {
+		out[i].ID = r.ID
+		index[r.ID] = i
+	}
+	pending := make([]int, len(reqs))
+	for i := range pending {
+		pending[i] = i
+	}
+	var exchanges []*Exchange
+	var wait time.Duration
+	for {
+		if wait > 0 {
+			if c.cfg.Now().Add(wait).After(deadline) {
+				return out, exchanges, nil // the throttled requests keep their 429
+			}
+			if err := c.cfg.Sleep(ctx, wait); err != nil {
+				return out, exchanges, nil
+			}
+		}
+		items := make([]batchItem, len(pending))
+		rules := http.MethodGet
+		for k, i := range pending {
+			r := reqs[i]
+			items[k] = batchItem{ID: r.ID, Method: r.Method, URL: r.URL, Headers: r.Headers, Body: r.Body}
+			if r.Body != nil {
+				h := map[string]string{"Content-Type": "application/json"}
+				for name, v := range r.Headers {
+					h[name] = v
+				}
+				items[k].Headers = h
+			}
+			if r.Method != http.MethodGet {
+				rules = http.MethodPost
+			}
+			out[i].Sent++
+		}
+		var answer batchAnswer
+		ex, err := c.do(ctx, ts, call{op: "batch", method: http.MethodPost, url: c.base + "/$batch",
+			body: jsonBody(struct {
+				Requests []batchItem `json:"requests"`
+			}{items}), sensitive: true, rules: rules}, &answer)
+		if ex != nil {
+			exchanges = append(exchanges, ex)
+		}
+		if err != nil {
+			for _, i := range pending {
+				out[i].Status, out[i].Headers, out[i].Body, out[i].Err = 0, nil, nil, err
+			}
+			return out, exchanges, err
+		}
+		answered := map[int]bool{}
+		for _, a := range answer.Responses {
+			i, ok := index[a.ID]
+			if !ok || answered[i] {
+				continue
+			}
+			answered[i] = true
+			resp := &out[i]
+			resp.Status, resp.Body, resp.Err = a.Status, a.Body, nil
+			resp.Headers = http.Header{}
+			for k, v := range a.Headers {
+				resp.Headers.Set(k, v)
+			}
+			if a.Status < 200 || a.Status > 299 {
+				resp.Err = c.innerError(a.Status, resp.Headers, a.Body, ex)
+			}
+		}
+		var again []int
+		wait = 0
+		for _, i := range pending {
+			if !answered[i] {
+				out[i].Status, out[i].Headers, out[i].Body = 0, nil, nil
+				out[i].Err = &Error{Kind: KindBadResponse, Message: fmt.Sprintf("Graph's batch answer held nothing for request %s.", truncate(reqs[i].ID, 20)), Version: c.cfg.Version}
+				continue
+			}
+			if out[i].Err == nil {
+				continue
+			}
+			if retry, next := c.retryable(reqs[i].Method, nil, out[i].Err, out[i].Sent); retry {
+				again = append(again, i)
+				wait = max(wait, next)
+			}
+		}
+		if len(again) == 0 {
+			return out, exchanges, nil
+		}
+		pending = again
+	}
+}
+
+// innerError parses one inner answer like a standalone answer; ids Graph left out of it are taken
+// from the batch's own answer, which is what support can trace.
+func (c *Client) innerError(status int, h http.Header, body json.RawMessage, ex *Exchange) *Error {
+	resp := &http.Response{StatusCode: status, Status: strconv.Itoa(status) + " " + http.StatusText(status), Header: h}
+	e := parseError(resp, body, c.cfg.Version)
+	if a := ex.Last(); a != nil {
+		if e.RequestID == "" {
+			e.RequestID = a.ResponseHeader.Get("request-id")
+		}
+		if e.ClientRequestID == "" {
+			e.ClientRequestID = a.RequestHeader.Get("client-request-id")
+		}
+		if e.Date == "" {
+			e.Date = a.ResponseHeader.Get("Date")
+		}
+	}
+	return e
+}
+
+// SerialSources says where LookUpSerials looks for serial numbers.
+type SerialSources int
+
+const (
+	// InRegistered looks among registered Autopilot devices (windowsAutopilotDeviceIdentities).
+	InRegistered SerialSources = 1 << iota
+	// InImported looks among imported device identities, the import's staging list.
+	InImported
+)
+
+// SerialLookup is what LookUpSerials found for one serial number.
+type SerialLookup struct {
+	Serial     string
+	Registered []AutopilotDevice // registered devices with exactly this serial (see SameSerial)
+	Imported   []DeviceIdentity  // imported identities with exactly this serial
+	// Err says why this serial could not be looked up (an *Error); nothing is known about it then.
+	Err error
+}
+
+// Found reports whether the serial is registered or waiting among the imported identities.
+func (l SerialLookup) Found() bool { return len(l.Registered) > 0 || len(l.Imported) > 0 }
+
+// lookupTarget is one inner request of a look-up: which serial, in which collection.
+type lookupTarget struct {
+	serial int
+	source SerialSources
+}
+
+// LookUpSerials looks serial numbers up in the tenant with JSON batches of at most 20 requests:
+// one request per serial and collection, so 500 serials take 25 batch POSTs among registered
+// devices alone and 50 among registered devices and imported identities, plus re-sends of
+// requests Graph throttled (each waits for its own Retry-After). Each request searches with
+// contains(serialNumber,…) and keeps exact matches only; the rare search that matches more than
+// a page reads its further pages on its own.
+//
+// The results come in the order of serials. A serial that is not a valid search gets its own
+// Err and is not sent. A batch that fails as a whole stops the look-up: the serials not yet
+// answered carry that error, which is also returned.
+func (c *Client) LookUpSerials(ctx context.Context, ts oauth2.TokenSource, serials []string, where SerialSources) ([]SerialLookup, []*Exchange, error) {
+	if where&(InRegistered|InImported) == 0 {
+		return nil, nil, &Error{Kind: KindInvalidInput, Message: "Say where to look: among registered devices, imported identities or both."}
+	}
+	results := make([]SerialLookup, len(serials))
+	firstOf := make([]int, len(serials)) // each distinct serial is looked up once; -1: not a valid search
+	first := map[string]int{}
+	var targets []lookupTarget
+	for i, s := range serials {
+		results[i].Serial = s
+		firstOf[i] = -1
+		if !validSerialQuery(strings.TrimSpace(s)) {
+			results[i].Err = &Error{Kind: KindInvalidInput, Message: "This serial number is not a valid search: use up to 128 characters without line breaks, so it was not looked up."}
+			continue
+		}
+		key := strings.ToUpper(strings.TrimSpace(s))
+		j, dup := first[key]
+		if !dup {
+			j, first[key] = i, i
+			for _, src := range []SerialSources{InRegistered, InImported} {
+				if where&src != 0 {
+					targets = append(targets, lookupTarget{i, src})
+				}
+			}
+		}
+		firstOf[i] = j
+	}
+	var exchanges []*Exchange
+	var failed error
+	next := 0
+	for next < len(targets) && failed == nil {
+		chunk := targets[next:min(next+BatchLimit, len(targets))]
+		reqs := make([]BatchRequest, len(chunk))
+		for k, t := range chunk {
+			path := autopilotPath
+			if t.source == InImported {
+				path = devicesPath
+			}
+			reqs[k] = BatchRequest{ID: strconv.Itoa(k + 1), Method: http.MethodGet,
+				URL: path + "?" + containsSerialFilter(strings.TrimSpace(serials[t.serial]))}
+		}
+		answers, exs, err := c.Batch(ctx, ts, reqs)
+		exchanges = append(exchanges, exs...)
+		failed = err
+		for k, t := range chunk {
+			exchanges = append(exchanges, c.readLookup(ctx, ts, &results[t.serial], t.source, answers[k])...)
+		}
+		next += len(chunk)
+	}
+	for _, t := range targets[next:] {
+		if results[t.serial].Err == nil {
+			results[t.serial].Err = failed
+		}
+	}
+	for i, j := range firstOf {
+		if j >= 0 && j != i {
+			results[i].Registered, results[i].Imported, results[i].Err = results[j].Registered, results[j].Imported, results[j].Err
+		}
+	}
+	return results, exchanges, failed
+}
+
+// readLookup adds one inner answer to a serial's result, reading any further pages on its own.
+func (c *Client) readLookup(ctx context.Context, ts oauth2.TokenSource, r *SerialLookup, src SerialSources, a BatchResponse) []*Exchange {
+	if a.Err != nil {
+		if r.Err == nil {
+			r.Err = a.Err
+		}
+		return nil
+	}
+	var registered autopilotList
+	var imported deviceList
+	var next string
+	var err error
+	if src == InRegistered {
+		err = json.Unmarshal(a.Body, &registered)
+		next = registered.NextLink
+	} else {
+		err = json.Unmarshal(a.Body, &imported)
+		next = imported.NextLink
+	}
+	if err != nil {
+		r.Err = &Error{Kind: KindBadResponse, StatusCode: a.Status, Message: "Graph's answer did not have the expected shape.", Cause: err, Version: c.cfg.Version}
+		return nil
+	}
+	r.Registered = append(r.Registered, WithSerial(registered.Value, r.Serial)...)
+	r.Imported = append(r.Imported, identitiesWithSerial(imported.Value, r.Serial)...)
+	var exchanges []*Exchange
+	for page := 2; next != ""; page++ {
+		if page > maxSerialPages {
+			r.Err = &Error{Kind: KindInvalidInput, Message: fmt.Sprintf("More than %d pages of devices contain this serial number; look it up on its own with the whole serial number.", maxSerialPages)}
+			return exchanges
+		}
+		var ex *Exchange
+		if src == InRegistered {
+			var p *AutopilotDevicePage
+			p, ex, err = c.ListAutopilotDevices(ctx, ts, AutopilotDeviceQuery{NextLink: next})
+			if err == nil {
+				r.Registered = append(r.Registered, WithSerial(p.Devices, r.Serial)...)
+				next = p.NextLink
+			}
+		} else {
+			var ds []DeviceIdentity
+			ds, next, ex, err = c.ListDeviceIdentities(ctx, ts, "", next)
+			r.Imported = append(r.Imported, identitiesWithSerial(ds, r.Serial)...)
+		}
+		if ex != nil {
+			exchanges = append(exchanges, ex)
+		}
+		if err != nil {
+			r.Err = err
+			return exchanges
+		}
+	}
+	return exchanges
+}
+
+func identitiesWithSerial(ds []DeviceIdentity, serial string) []DeviceIdentity {
+	var out []DeviceIdentity
+	for _, d := range ds {
+		if SameSerial(d.SerialNumber, serial) {
+			out = append(out, d)
+		}
+	}
+	return out
+}

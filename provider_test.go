@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/web/identity/demoidp"
+	"autopilotdesk/web/store"
+)
+
+// startDeskWithProvider starts a desk outside demo mode, signing in through a demo identity
+// provider shaped by idpOpts and calling a Graph emulator, both on a loopback port of their own
+// (as another OpenID Connect provider and a Graph-compatible endpoint would be). env adds to the
+// settings that point the desk at them.
+func startDeskWithProvider(t *testing.T, idpOpts func(*demoidp.Options), env map[string]string, opts appOptions) *desk {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	var idp *demoidp.Provider
+	var emu *emulator.Emulator
+	d := startDeskFor(t, func(public string) map[string]string {
+		o := demoidp.Options{Issuer: base, ClientID: "desk", ClientSecret: "provider-secret",
+			RedirectURIs: []string{public + "/auth/callback"}, PostLogoutRedirectURIs: []string{public + "/auth/signed-out"}, Now: opts.Now}
+		if idpOpts != nil {
+			idpOpts(&o)
+		}
+		if idp, err = demoidp.New(o); err != nil {
+			t.Fatal(err)
+		}
+		emu = emulator.New(emulator.Options{Verify: verifyWith(idp), Now: opts.Now, ImportDelays: opts.ImportDelays})
+		srv := &http.Server{Handler: demoMux(idp, emu)}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+		out := map[string]string{"AUTOPILOTDESK_ISSUER_URL": idp.IssuerURL(), "AUTOPILOTDESK_CLIENT_ID": "desk",
+			"AUTOPILOTDESK_CLIENT_SECRET": "provider-secret", "AUTOPILOTDESK_GRAPH_URL": base}
+		for k, v := range env {
+			out[k] = v
+		}
+		return out
+	}, opts)
+	d.idp, d.emu = idp, emu
+	return d
+}
+
+// A standards-compliant OpenID Connect provider whose ID tokens carry no tid claim: the desk keys
+// the tenant by the issuer, and create, import and history work as they do with Entra.
+func TestProviderWithoutTenantClaimWalksCreateImportAndHistory(t *testing.T) {
+	d := startDeskWithProvider(t, func(o *demoidp.Options) { o.WithoutTenantClaims = true }, nil,
+		appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}})
+	issuerHost := mustHost(d.idp.IssuerURL())
+	wantKey := uuid.NewSHA1(uuid.NameSpaceURL, []byte(d.idp.IssuerURL())).String()
+
+	b := d.browser()
+	resp := d.signIn(b, demoidp.AdminKey, "/")
+	doc := parse(t, resp)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" {
+		t.Fatalf("sign-in: %d at %s: %s", resp.StatusCode, resp.Request.URL, text(doc))
+	}
+	if got := strings.TrimSpace(doc.Find(`[data-testid="tenant"]`).Text()); got != issuerHost {
+		t.Errorf("tenant shown as %q, want the issuer's host %q", got, issuerHost)
+	}
+
+	// Create: Graph answers 201 and the result page shows it.
+	_, doc = d.get(b, "/uploads/new")
+	resp, doc = d.post(b, "/uploads", formValues(t, doc, `form[action="/uploads"]`))
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/activity/") {
+		t.Fatalf("create: %d at %s: %s", resp.StatusCode, resp.Request.URL, text(doc))
+	}
+	if !guidRE.MatchString(strings.TrimSpace(doc.Find(`[data-testid="upload-id"]`).Text())) {
+		t.Errorf("result page shows no upload: %s", text(doc))
+	}
+
+	// Import: pre-flight, submit, followed to the end.
+	_, doc = d.get(b, "/devices/import")
+	csrf := doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")
+	var file bytes.Buffer
+	w := csv.NewWriter(&file)
+	w.Write([]string{"Device Serial Number", "Windows Product ID", "Hardware Hash", "Group Tag", "Assigned User"})
+	w.Write([]string{"SN-GENERIC-1", "", fakeHash(), "", ""})
+	w.Flush()
+	resp, _ = d.uploadCSV(b, csrf, file.Bytes())
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/devices/import/") {
+		t.Fatalf("pre-flight: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	jobURL := resp.Request.URL.Path
+	_, doc = d.get(b, jobURL)
+	resp, doc = d.post(b, jobURL+"/submit", formValues(t, doc, `form[action$="/submit"]`))
+	for i := 0; i < 400 && strings.TrimSpace(doc.Find("h1").Text()) != "Import finished"; i++ {
+		time.Sleep(5 * time.Millisecond)
+		resp, doc = d.get(b, jobURL)
+	}
+	if resp.StatusCode != http.StatusOK || !strings.Contains(doc.Find(`[data-testid="progress-summary"]`).Text(), "1 imported") {
+		t.Errorf("import: %d %s", resp.StatusCode, text(doc))
+	}
+
+	// History: both actions, under the issuer's key.
+	resp, doc = d.get(b, "/activity")
+	rows := doc.Find(`[data-testid="activity"] tbody tr`)
+	if resp.StatusCode != http.StatusOK || rows.Length() != 2 {
+		t.Errorf("history: %d, %d rows: %s", resp.StatusCode, rows.Length(), text(doc))
+	}
+	entries, _, err := d.app.db.ListActivity(t.Context(), store.ActivityFilter{TenantID: wantKey})
+	if err != nil || len(entries) != 2 {
+		t.Errorf("activity keyed by %s: %d entries, %v", wantKey, len(entries), err)
+	}
+}
+
+// The start-up message names the mode and what the tenant is keyed by.
+func TestStartupNamesTheProvider(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"demo", map[string]string{}, "demo mode"},
+		{"Entra tenant", map[string]string{"AUTOPILOTDESK_TENANT_ID": demoidp.DemoTenantID, "AUTOPILOTDESK_CLIENT_ID": "c",
+			"AUTOPILOTDESK_CLIENT_SECRET": "s", "AUTOPILOTDESK_PUBLIC_URL": "https://desk.example"}, "tenant " + demoidp.DemoTenantID},
+		{"another provider", map[string]string{"AUTOPILOTDESK_ISSUER_URL": "https://idp.example/realms/it", "AUTOPILOTDESK_CLIENT_ID": "c",
+			"AUTOPILOTDESK_CLIENT_SECRET": "s", "AUTOPILOTDESK_PUBLIC_URL": "https://desk.example"}, "idp.example"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := loadConfig(nil, envOf(tc.env), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := startupMode(cfg); !strings.Contains(got, tc.want) || strings.Contains(got, "  ") {
+				t.Errorf("mode %q, want it to name %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// With a tenant configured (always so for Microsoft Entra), an ID token without tid is refused
+// with an explanation, never let in under another key.
+func TestConfiguredTenantStillRequiresTheTenantClaim(t *testing.T) {
+	d := startDeskWithProvider(t, func(o *demoidp.Options) { o.WithoutTenantClaims = true },
+		map[string]string{"AUTOPILOTDESK_TENANT_ID": demoidp.DemoTenantID}, appOptions{})
+	resp := d.signIn(d.browser(), demoidp.AdminKey, "/")
+	doc := parse(t, resp)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(text(doc), "did not say which organisation") ||
+		!strings.Contains(text(doc), "AUTOPILOTDESK_TENANT_ID") {
+		t.Errorf("%d: %s", resp.StatusCode, text(doc))
+	}
+}
+
+// Replicas agree on the tenant of a provider without tenants: a create on one desk is in the
+// history the other shows.
+func TestProviderWithoutTenantClaimOnReplicas(t *testing.T) {
+	cl := startClusterWith(t, clusterOptions{idp: func(o *demoidp.Options) { o.WithoutTenantClaims = true }})
+	cl.start("A")
+	cl.start("B")
+	d := &desk{t: t, srv: cl.lb}
+	b := cl.browser()
+	cl.via("A")
+	parse(t, d.signIn(b, demoidp.AdminKey, "/"))
+	cl.via("B")
+	_, doc := d.get(b, "/uploads/new")
+	resp, doc := d.post(b, "/uploads", formValues(t, doc, `form[action="/uploads"]`))
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/activity/") {
+		t.Fatalf("create on B: %d %s", resp.StatusCode, text(doc))
+	}
+	result := resp.Request.URL.Path
+	cl.via("A")
+	if resp, doc = d.get(b, result); resp.StatusCode != http.StatusOK || !strings.Contains(doc.Find("h1").Text(), "Upload created") {
+		t.Errorf("B's result on A: %d %s", resp.StatusCode, text(doc))
+	}
+	if _, doc = d.get(b, "/activity"); doc.Find(`[data-testid="activity"] tbody tr`).Length() != 1 {
+		t.Errorf("history on A: %s", text(doc))
+	}
+}

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// status is the status of a GET of path, without following redirects.
+func (d *desk) status(c *http.Client, path string) (int, http.Header, string) {
+	d.t.Helper()
+	cc := *c
+	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := cc.Get(d.srv.URL + path)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") == "text/html; charset=UTF-8" {
+		doc := parse(d.t, resp)
+		return resp.StatusCode, resp.Header, text(doc)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(body)
+}
+
+// errorLines counts the log's ERROR lines.
+func (d *desk) errorLines() []string {
+	var out []string
+	for _, l := range strings.Split(d.log.String(), "\n") {
+		if strings.Contains(l, `"level":"ERROR"`) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// makeUnwritable stops the desk from writing path: an immutable flag when the tests run as root
+// (whom permissions do not stop), read-only permissions otherwise. It returns the undo.
+func makeUnwritable(t *testing.T, path string) func() {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
+			t.Skipf("cannot make %s immutable: %v %s", path, err, out)
+		}
+		return func() { exec.Command("chattr", "-i", path).Run() }
+	}
+	os.Chmod(path, 0o400)
+	return func() { os.Chmod(path, 0o600) }
+}
+
+// The SQLite files removed while the desk runs: readiness fails, every page (sign-in included)
+// answers 503 with Retry-After and says a restart is needed, nothing reaches Graph, and the
+// log has one ERROR line naming the file and how to recover.
+func TestLostSQLiteFileStopsTheDesk(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	form := formValues(t, parse(t, d.signIn(b, "admin", "/uploads/new")), `form[action="/uploads"]`)
+	if code, _, _ := d.status(b, "/readyz"); code != http.StatusOK {
+		t.Fatalf("readyz before: %d", code)
+	}
+	path := filepath.Join(d.app.cfg.DataDir, "autopilotdesk.db")
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	// A state change right away, before any check ran: refused, nothing reaches Graph.
+	resp, doc := d.post(b, "/uploads", form)
+	if resp.StatusCode != http.StatusServiceUnavailable || countCreates(d) != 0 {
+		t.Errorf("create at once: %d, %d creates reached Graph: %s", resp.StatusCode, countCreates(d), text(doc))
+	}
+	if code, _, body := d.status(b, "/readyz"); code != http.StatusServiceUnavailable || strings.Contains(body, path) {
+		t.Errorf("readyz: %d %q", code, body)
+	}
+	for _, page := range []string{"/uploads/new", "/", "/auth/signin", "/auth/login"} {
+		code, h, body := d.status(b, page)
+		if code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" || !strings.Contains(body, "restarted") {
+			t.Errorf("%s: %d, Retry-After %q: %s", page, code, h.Get("Retry-After"), body)
+		}
+	}
+	resp, doc = d.post(b, "/uploads", form)
+	if resp.StatusCode != http.StatusServiceUnavailable || countCreates(d) != 0 {
+		t.Errorf("create: %d, %d creates reached Graph: %s", resp.StatusCode, countCreates(d), text(doc))
+	}
+	if code, _, _ := d.status(b, "/healthz"); code != http.StatusOK {
+		t.Errorf("healthz: %d (the process is alive)", code)
+	}
+	d.status(b, "/readyz")
+	lines := d.errorLines()
+	if len(lines) != 1 || !strings.Contains(lines[0], path) || !strings.Contains(lines[0], "removed") || !strings.Contains(lines[0], "restart the desk") {
+		t.Errorf("want one ERROR line naming the file, the cause and the way back, got %d:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+}
+
+// The SQLite file made read-only: readiness and pages answer 503 while it is, with one ERROR
+// line; once it is writable again the desk serves by itself.
+func TestReadOnlySQLiteFileStopsTheDeskUntilWritable(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	parse(t, d.signIn(b, "admin", "/uploads/new"))
+	undo := makeUnwritable(t, filepath.Join(d.app.cfg.DataDir, "autopilotdesk.db"))
+	t.Cleanup(undo)
+	for range 3 {
+		if code, _, _ := d.status(b, "/readyz"); code != http.StatusServiceUnavailable {
+			t.Errorf("readyz while read-only: %d", code)
+		}
+		if code, h, body := d.status(b, "/uploads/new"); code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" || !strings.Contains(body, "cannot save") {
+			t.Errorf("page while read-only: %d %q: %s", code, h.Get("Retry-After"), body)
+		}
+	}
+	undo()
+	if code, _, _ := d.status(b, "/readyz"); code != http.StatusOK {
+		t.Errorf("readyz once writable: %d", code)
+	}
+	if code, _, body := d.status(b, "/uploads/new"); code != http.StatusOK {
+		t.Errorf("page once writable: %d %s", code, body)
+	}
+	if lines := d.errorLines(); len(lines) != 1 || !strings.Contains(lines[0], "may no longer write") {
+		t.Errorf("want one ERROR line, got:\n%s", strings.Join(lines, "\n"))
+	}
+	if !strings.Contains(d.log.String(), "state database available again") {
+		t.Error("the recovery is not logged")
+	}
+}
+
+// tcpProxy stands between the desk and PostgreSQL, so a test can stop the server (connections
+// refused) or make it unreachable (bytes vanish) without touching the real one.
+type tcpProxy struct {
+	t      *testing.T
+	target string
+	addr   string
+
+	mu        sync.Mutex
+	ln        net.Listener
+	conns     map[net.Conn]bool
+	blackhole bool
+}
+
+func startTCPProxy(t *testing.T, target string) *tcpProxy {
+	p := &tcpProxy{t: t, target: target, conns: map[net.Conn]bool{}}
+	p.start()
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *tcpProxy) start() {
+	addr := p.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ln, p.addr = ln, ln.Addr().String()
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(c)
+		}
+	}()
+}
+
+// stop is the server going away: the port refuses connections, open ones are cut.
+func (p *tcpProxy) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+	clear(p.conns)
+}
+
+// setBlackhole makes the network drop every byte (on) or carry them again (off).
+func (p *tcpProxy) setBlackhole(on bool) {
+	p.mu.Lock()
+	p.blackhole = on
+	p.mu.Unlock()
+}
+
+func (p *tcpProxy) dropping() bool { p.mu.Lock(); defer p.mu.Unlock(); return p.blackhole }
+
+func (p *tcpProxy) serve(client net.Conn) {
+	server, err := net.Dial("tcp", p.target)
+	if err != nil {
+		client.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[client], p.conns[server] = true, true
+	p.mu.Unlock()
+	pipe := func(dst, src net.Conn) {
+		defer dst.Close()
+		defer src.Close()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if err != nil {
+				return
+			}
+			if p.dropping() {
+				continue
+			}
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	}
+	go pipe(server, client)
+	pipe(client, server)
+}
+
+// PostgreSQL stopped, then back; then unreachable (bytes vanish), then back: readiness answers
+// within its bound each time, pages answer 503 with Retry-After meanwhile, each outage is one
+// ERROR line, and the desk serves again by itself, with the same session.
+func TestUnreachablePostgreSQLAndRecovery(t *testing.T) {
+	dbURL, err := url.Parse(testDatabaseURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startTCPProxy(t, dbURL.Host)
+	dbURL.Host = proxy.addr
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_DATABASE_URL": dbURL.String()})
+	b := d.browser()
+	parse(t, d.signIn(b, "admin", "/uploads/new"))
+
+	waitFor := func(what, path string, want int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			code, _, _ := d.status(b, path)
+			if code == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %s still answers %d, want %d", what, path, code, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	outage := func(name string, begin, end func()) {
+		t.Helper()
+		errorsBefore := len(d.errorLines())
+		begin()
+		start := time.Now()
+		if code, _, _ := d.status(b, "/readyz"); code != http.StatusServiceUnavailable {
+			t.Errorf("%s: readyz %d", name, code)
+		}
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("%s: readyz took %s, want it bounded", name, took)
+		}
+		for range 3 {
+			code, h, body := d.status(b, "/uploads/new")
+			if code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" || !strings.Contains(body, "cannot reach its state database") {
+				t.Errorf("%s: page %d %q: %s", name, code, h.Get("Retry-After"), body)
+			}
+		}
+		if n := len(d.errorLines()) - errorsBefore; n != 1 {
+			t.Errorf("%s: %d ERROR lines, want 1:\n%s", name, n, strings.Join(d.errorLines(), "\n"))
+		}
+		end()
+		waitFor(name+", back", "/readyz", http.StatusOK)
+		waitFor(name+", back", "/uploads/new", http.StatusOK)
+	}
+	outage("stopped", proxy.stop, proxy.start)
+	outage("unreachable", func() { proxy.setBlackhole(true) }, func() { proxy.setBlackhole(false) })
+	if strings.Count(d.log.String(), "state database available again") != 2 {
+		t.Errorf("recoveries not logged:\n%s", d.log.String())
+	}
+}

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/web"
+	"autopilotdesk/web/identity/demoidp"
+)
+
+// endedRoute is how one route is driven with an ended session.
+type endedRoute struct {
+	path     string     // the request path, parameters filled in
+	formPage string     // POST: the page its form is on, where the person returns after signing in
+	form     url.Values // POST: what the person typed (the CSRF token is added)
+	kept     string     // POST: a field whose value the form page shows again after signing in
+	graph    bool       // the route calls Graph, so a refused token renewal ends the session there
+}
+
+// Every page and form, driven with a session that ended (signed out or expired elsewhere, or the
+// identity provider refusing to renew its tokens): never an error page, a sign-in, and back to
+// where the person was with what they typed. Routes are read from the router, so a new route
+// fails this test until it is listed here.
+func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_CREATE": "off", "AUTOPILOTDESK_RATE_LIMIT_SIGNIN": "off"},
+		appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Hour, Pending: time.Hour}})
+	setup := d.browser()
+	parse(t, d.signIn(setup, demoidp.AdminKey, "/"))
+	upload := d.createUpload(setup, "pending")
+	draft := d.importDraft(setup, "SN-ENDED-1")
+	polling := d.importDraft(setup, "SN-ENDED-2")
+	_, doc := d.get(setup, "/devices/import/"+polling)
+	if resp, doc := d.post(setup, "/devices/import/"+polling+"/submit", formValues(t, doc, `form[action$="/submit"]`)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("submit: %s", text(doc))
+	}
+	_, doc = d.get(setup, "/activity")
+	activity := strings.TrimPrefix(doc.Find(`[data-testid="activity"] tbody tr a`).First().AttrOr("href", ""), "/activity/")
+
+	routes := map[string]endedRoute{
+		"GET /":                              {path: "/", graph: true},
+		"GET /uploads/new":                   {path: "/uploads/new"},
+		"GET /uploads":                       {path: "/uploads?status=pending", graph: true},
+		"GET /uploads/:id":                   {path: "/uploads/" + upload, graph: true},
+		"GET /uploads/:id/delete":            {path: "/uploads/" + upload + "/delete"},
+		"GET /devices/import":                {path: "/devices/import"},
+		"GET /devices/import/:id":            {path: "/devices/import/" + polling}, // read from the state database only
+		"GET /devices/import/:id/report.csv": {path: "/devices/import/" + polling + "/report.csv"},
+		"GET /activity":                      {path: "/activity?mine=1"},
+		"GET /activity/:id":                  {path: "/activity/" + activity},
+		"POST /uploads": {path: "/uploads", formPage: "/uploads/new", graph: true, kept: "id",
+			form: url.Values{"id": {"0f2d6e55-3a8c-4c1e-9d6b-2f3e4a5b6c7d"}}},
+		"POST /uploads/:id/status": {path: "/uploads/" + upload + "/status", formPage: "/uploads/" + upload, graph: true, kept: "status",
+			form: url.Values{"status": {"complete"}}},
+		"POST /uploads/:id/delete":            {path: "/uploads/" + upload + "/delete", formPage: "/uploads/" + upload + "/delete", graph: true},
+		"POST /devices/import":                {path: "/devices/import", formPage: "/devices/import", form: url.Values{"serialNumber": {"SN-TYPED"}}},
+		"POST /devices/import/:id/check":      {path: "/devices/import/" + draft + "/check", formPage: "/devices/import/" + draft, graph: true},
+		"POST /devices/import/:id/fix":        {path: "/devices/import/" + draft + "/fix", formPage: "/devices/import/" + draft},
+		"POST /devices/import/:id/submit":     {path: "/devices/import/" + draft + "/submit", formPage: "/devices/import/" + draft, graph: true, form: url.Values{"row": {"2"}}},
+		"POST /devices/sync":                  {path: "/devices/sync", formPage: "/devices/import/" + polling, graph: true},
+		"POST /devices/import/:id/reconcile":  {path: "/devices/import/" + polling + "/reconcile", formPage: "/devices/import/" + polling},
+		"HEAD /":                              {path: "/", graph: true},
+		"HEAD /uploads/new":                   {path: "/uploads/new"},
+		"HEAD /uploads":                       {path: "/uploads", graph: true},
+		"HEAD /uploads/:id":                   {path: "/uploads/" + upload, graph: true},
+		"HEAD /uploads/:id/delete":            {path: "/uploads/" + upload + "/delete"},
+		"HEAD /devices/import":                {path: "/devices/import"},
+		"HEAD /devices/import/:id":            {path: "/devices/import/" + polling},
+		"HEAD /devices/import/:id/report.csv": {path: "/devices/import/" + polling + "/report.csv"},
+		"HEAD /activity":                      {path: "/activity"},
+		"HEAD /activity/:id":                  {path: "/activity/" + activity},
+	}
+
+	// Every route that needs a session is in the table.
+	var missing []string
+	for _, r := range d.app.shell.Echo.Routes() {
+		key := r.Method + " " + r.Path
+		if _, ok := routes[key]; !ok && needsSession(r.Method, r.Path) {
+			missing = append(missing, key)
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		t.Errorf("routes not driven with an ended session: %v", missing)
+	}
+
+	endings := map[string]func(){
+		"signed out elsewhere": func() { d.app.db.DeleteSessionsOfUser(t.Context(), demoidp.DemoTenantID+":"+demoidp.AdminObjectID) },
+		"renewal refused":      func() { d.idp.ExpireAccessTokens(); d.idp.RevokeRefreshTokens() },
+	}
+	for key, rt := range routes {
+		method, _, _ := strings.Cut(key, " ")
+		for ending, end := range endings {
+			t.Run(key+"/"+ending, func(t *testing.T) {
+				b := d.browser()
+				doc := parse(t, d.signIn(b, demoidp.AdminKey, "/uploads/new"))
+				form := url.Values{"_csrf": {doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")}}
+				for k, v := range rt.form {
+					form[k] = v
+				}
+				if key == "POST /uploads" {
+					form = formValues(t, doc, `form[action="/uploads"]`)
+					form.Set("id", rt.form.Get("id"))
+				}
+				end()
+				if ending == "renewal refused" && !rt.graph {
+					return // the session is still good for what does not call Graph
+				}
+
+				req, _ := http.NewRequest(method, d.srv.URL+rt.path, strings.NewReader(form.Encode()))
+				if method == http.MethodPost {
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.Header.Set("Origin", d.srv.URL)
+					req.Header.Set("Referer", d.srv.URL+rt.formPage)
+				}
+				// Follow the desk's own answers; a sign-in page is as far as it goes by itself.
+				b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+					pickIdentity(req, demoidp.AdminKey)
+					if req.URL.Path == "/auth/signin" {
+						return http.ErrUseLastResponse
+					}
+					return nil
+				}
+				var statuses []int
+				b.Transport = recordStatuses(b.Transport, &statuses)
+				resp, err := b.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				doc = parse(t, resp)
+				for _, s := range statuses {
+					if s >= 500 {
+						t.Fatalf("an answer on the way was %d: %v\n%s", s, statuses, text(doc))
+					}
+				}
+				want := rt.path
+				if method == http.MethodPost {
+					want = rt.formPage
+				}
+				if resp.Request.URL.Path == "/auth/signin" || resp.Header.Get("Location") != "" {
+					// Stopped at the sign-in page, which returns to where the person was.
+					if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != web.SignInURL(want) {
+						t.Fatalf("answered %d, Location %q, want 303 to %s", resp.StatusCode, resp.Header.Get("Location"), web.SignInURL(want))
+					}
+					resp = d.signIn(b, demoidp.AdminKey, want)
+					doc = parse(t, resp)
+				} else if method != http.MethodPost {
+					t.Fatalf("a page answered %d at %s without sending to sign in", resp.StatusCode, resp.Request.URL)
+				}
+				if resp.Request.URL.RequestURI() != want || resp.StatusCode >= 500 {
+					t.Fatalf("after signing in: %d at %s, want %s: %s", resp.StatusCode, resp.Request.URL.RequestURI(), want, text(doc))
+				}
+				if rt.kept != "" {
+					if got := formValues(t, doc, "form:has([name="+rt.kept+"])").Get(rt.kept); got != form.Get(rt.kept) {
+						t.Errorf("%s after signing in = %q, want what was typed, %q", rt.kept, got, form.Get(rt.kept))
+					}
+				}
+			})
+		}
+	}
+
+	// Without the browser saying where the form was, the route's own form page is used.
+	b := d.browser()
+	form := formValues(t, parse(t, d.signIn(b, demoidp.AdminKey, "/uploads/"+upload)), `form[action$="/status"]`)
+	form.Set("status", "error")
+	endings["signed out elsewhere"]()
+	b.CheckRedirect = func(req *http.Request, via []*http.Request) error { pickIdentity(req, demoidp.AdminKey); return nil }
+	resp, doc := d.post(b, "/uploads/"+upload+"/status", form)
+	if resp.Request.URL.Path != "/uploads/"+upload || doc.Find(`#new-status option[selected]`).AttrOr("value", "") != "error" {
+		t.Errorf("without a Referer: landed on %s with %q chosen", resp.Request.URL, doc.Find(`#new-status option[selected]`).AttrOr("value", ""))
+	}
+}
+
+// needsSession says whether a route is a signed-in page or form.
+func needsSession(method, path string) bool {
+	switch {
+	case method != http.MethodGet && method != http.MethodHead && method != http.MethodPost:
+		return false // Echo's not-found routes
+	case strings.HasPrefix(path, "/auth/"), strings.HasPrefix(path, "/static/"), path == "/*",
+		path == "/favicon.ico", path == "/theme", path == "/healthz", path == "/readyz", path == "/metrics":
+		return false
+	}
+	return true
+}
+
+// importDraft pre-flights a one-device CSV and returns the draft job's id.
+func (d *desk) importDraft(c *http.Client, serial string) string {
+	d.t.Helper()
+	_, doc := d.get(c, "/devices/import")
+	csrf := doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")
+	data := "Device Serial Number,Windows Product ID,Hardware Hash,Group Tag,Assigned User\n" + serial + ",," + fakeHash() + ",,\n"
+	resp, _ := d.uploadCSV(c, csrf, []byte(data))
+	if !strings.HasPrefix(resp.Request.URL.Path, "/devices/import/") {
+		d.t.Fatalf("pre-flight landed on %s", resp.Request.URL)
+	}
+	return strings.TrimPrefix(resp.Request.URL.Path, "/devices/import/")
+}
+
+// recordStatuses notes the status of every answer a client receives.
+func recordStatuses(next http.RoundTripper, into *[]int) http.RoundTripper {
+	return roundTripper(func(req *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		if err == nil {
+			*into = append(*into, resp.StatusCode)
+		}
+		return resp, err
+	})
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Values kept through a sign-in come back once, on their page, and not after ten minutes.
+func TestKeptFormComesBackOnceAndNotLate(t *testing.T) {
+	clk := &testClock{t: time.Now()}
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_SESSION_IDLE_TIMEOUT": "1h"}, appOptions{Now: clk.now})
+	typed := "0f2d6e55-3a8c-4c1e-9d6b-2f3e4a5b6c7d"
+	keepThroughSignIn := func(b *http.Client) {
+		form := formValues(t, parse(t, d.signIn(b, demoidp.AdminKey, "/uploads/new")), `form[action="/uploads"]`)
+		form.Set("id", typed)
+		d.app.db.DeleteSessionsOfUser(t.Context(), demoidp.DemoTenantID+":"+demoidp.AdminObjectID)
+		b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			pickIdentity(req, demoidp.AdminKey)
+			if req.URL.Path == "/uploads/new" {
+				return http.ErrUseLastResponse // signed in again; the form page not opened yet
+			}
+			return nil
+		}
+		resp, _ := d.post(b, "/uploads", form)
+		b.CheckRedirect = nil
+		if resp.Header.Get("Location") != "/uploads/new" {
+			t.Fatalf("after the sign-in: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	idOnForm := func(b *http.Client) string {
+		_, doc := d.get(b, "/uploads/new")
+		return formValues(t, doc, `form[action="/uploads"]`).Get("id")
+	}
+
+	b := d.browser()
+	keepThroughSignIn(b)
+	if _, doc := d.get(b, "/activity"); doc.Find("main").Length() != 1 {
+		t.Fatal("history page")
+	}
+	if got := idOnForm(b); got != typed {
+		t.Errorf("the form page shows id %q, want what was typed", got)
+	}
+	if got := idOnForm(b); got != "" {
+		t.Errorf("the kept values came back twice: %q", got)
+	}
+
+	late := d.browser()
+	keepThroughSignIn(late)
+	clk.advance(11 * time.Minute)
+	if got := idOnForm(late); got != "" {
+		t.Errorf("values kept 11 minutes ago came back: %q", got)
+	}
+}
