@@ -28,6 +28,20 @@ func TestBrowserImportJobPages(t *testing.T) {
 
 	look := func(name string) {
 		t.Helper()
+		// A page that updates itself is paused first, as a person reading it may: the control works,
+		// and the checks see one page rather than its next load.
+		if tb.eval(`String(!!document.getElementById("auto-refresh"))`) == "true" {
+			if got := tb.eval(`String(!document.getElementById("auto-refresh").closest("label").hidden)`); got != "true" {
+				t.Errorf("%s: the control that stops the updates is hidden", name)
+			}
+			tb.do("stop the updates", chromedp.Click(chromedp.CSS("#auto-refresh")))
+			time.Sleep(2500 * time.Millisecond)
+			tb.eval(`window.__stillHere = true; "ok"`)
+			time.Sleep(2500 * time.Millisecond)
+			if tb.eval(`String(window.__stillHere === true)`) != "true" {
+				t.Errorf("%s reloaded after its updates were stopped", name)
+			}
+		}
 		for _, width := range []int64{1280, 390} {
 			if _, err := chromedp.Call(tb.ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: width, Height: 900, DeviceScaleFactor: 1, Mobile: width < 500}); err != nil {
 				t.Fatal(err)
