@@ -163,6 +163,9 @@ func TestDeviceImportEndToEnd(t *testing.T) {
 func waitFinished(t *testing.T, d *desk, b *http.Client, jobURL string) *goquery.Document {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
+	if raceEnabled {
+		deadline = time.Now().Add(5 * time.Minute) // the race detector slows SQLite most
+	}
 	for {
 		if d.app != nil {
 			job, err := d.app.db.GetImportJob(context.Background(), demoidp.DemoTenantID, strings.TrimPrefix(jobURL, "/devices/import/"))

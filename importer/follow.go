@@ -288,6 +288,20 @@ func (r *run) finishIfDone(ctx context.Context) error {
 			return nil
 		}
 	}
+	// The hashes go in short steps first; the last step marks the job finished. Cut short, the
+	// next worker repeats the steps: nothing is sent any more, so nothing needs a hash.
+	for {
+		if err := r.hold(ctx); err != nil {
+			return err
+		}
+		n, err := r.w.o.Store.WipeImportHashes(ctx, r.job.ID, r.id, 500)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+	}
 	r.p.Waiting, r.p.Misses, r.p.Trouble = nil, nil, ""
 	err = r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, FromState: StateSending, State: StateFinished,
 		Payload: r.p.Encode(), WipeHashes: true})

@@ -32,6 +32,7 @@ type Store interface {
 	ImportRows(ctx context.Context, jobID string, f store.RowFilter) ([]store.ImportRow, error)
 	ImportBatches(ctx context.Context, jobID string) ([]store.ImportBatch, error)
 	ChangeImport(ctx context.Context, ch store.ImportChange) error
+	WipeImportHashes(ctx context.Context, jobID, leaseOwner string, limit int) (int, error)
 }
 
 // Tokens lends the worker the delegated token of a job's owner (tid:oid), from one of their live

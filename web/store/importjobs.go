@@ -366,8 +366,9 @@ func (db *DB) ChangeImport(ctx context.Context, ch ImportChange) error {
 	return nil
 }
 
-// writeOutcomes writes rows' outcomes; rows with the same outcome (a whole batch queued at
-// submit, say) share one statement.
+// writeOutcomes writes rows' outcomes in few statements: rows that share an outcome (a whole
+// batch queued at submit, say) share one; the rest go 200 to a statement (see
+// writeDistinctOutcomes), so a batch's answer (500 different device ids) is three statements.
 func (t *txn) writeOutcomes(jobID string, rows []RowOutcome) error {
 	groups := map[Outcome][]any{}
 	var order []Outcome
@@ -377,9 +378,14 @@ func (t *txn) writeOutcomes(jobID string, rows []RowOutcome) error {
 		}
 		groups[r.Outcome] = append(groups[r.Outcome], r.Line)
 	}
+	var single []RowOutcome
 	const linesPerStatement = 500
 	for _, o := range order {
 		lines := groups[o]
+		if len(lines) == 1 {
+			single = append(single, RowOutcome{Line: lines[0].(int), Outcome: o})
+			continue
+		}
 		for start := 0; start < len(lines); start += linesPerStatement {
 			chunk := lines[start:min(start+linesPerStatement, len(lines))]
 			args := append([]any{o.Batch, o.Verdict, o.Reason, o.DeviceID, o.Status, o.RegistrationID, o.ErrorCode, o.ErrorName, boolInt(o.Reconciled), jobID}, chunk...)
@@ -387,6 +393,31 @@ func (t *txn) writeOutcomes(jobID string, rows []RowOutcome) error {
 				error_code = ?, error_name = ?, reconciled = ? WHERE job_id = ? AND line IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...); err != nil {
 				return fmt.Errorf("store: write import outcomes: %w", err)
 			}
+		}
+	}
+	return t.writeDistinctOutcomes(jobID, single)
+}
+
+// writeDistinctOutcomes writes rows whose outcomes all differ, 200 to a statement: an UPDATE
+// joined to a VALUES list (both engines name its columns column1, column2...; the first row's
+// casts give the list its types on PostgreSQL).
+func (t *txn) writeDistinctOutcomes(jobID string, rows []RowOutcome) error {
+	const rowsPerStatement = 200
+	const first = "(CAST(? AS INTEGER), CAST(? AS INTEGER), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS TEXT), CAST(? AS INTEGER))"
+	const next = ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	for start := 0; start < len(rows); start += rowsPerStatement {
+		chunk := rows[start:min(start+rowsPerStatement, len(rows))]
+		args := make([]any, 0, len(chunk)*10+1)
+		for _, r := range chunk {
+			o := r.Outcome
+			args = append(args, r.Line, o.Batch, o.Verdict, o.Reason, o.DeviceID, o.Status, o.RegistrationID, o.ErrorCode, o.ErrorName, boolInt(o.Reconciled))
+		}
+		args = append(args, jobID)
+		if _, err := t.exec(`UPDATE import_rows SET batch = v.column2, verdict = v.column3, reason = v.column4, device_id = v.column5,
+			status = v.column6, registration_id = v.column7, error_code = v.column8, error_name = v.column9, reconciled = v.column10
+			FROM (VALUES `+first+strings.Repeat(next, len(chunk)-1)+`) AS v
+			WHERE import_rows.job_id = ? AND import_rows.line = v.column1`, args...); err != nil {
+			return fmt.Errorf("store: write import outcomes: %w", err)
 		}
 	}
 	return nil
@@ -561,6 +592,19 @@ func (db *DB) WakeImportJob(ctx context.Context, tenantID, id string, recheck bo
 		_, err = t.exec(`UPDATE import_batches SET not_before = 0 WHERE job_id = ? AND state = 'unknown'`, id)
 		return err
 	})
+}
+
+// WipeImportHashes overwrites up to limit of a job's remaining hashes, for the worker holding
+// its lease, and says how many it overwrote: a job of 10,000 rows is wiped in steps, each a short
+// transaction, before it is marked finished.
+func (db *DB) WipeImportHashes(ctx context.Context, jobID, leaseOwner string, limit int) (int, error) {
+	n, err := db.execCount(ctx, `UPDATE import_rows SET hash = NULL WHERE job_id = ? AND line IN
+		(SELECT line FROM import_rows WHERE job_id = ? AND hash IS NOT NULL LIMIT ?)
+		AND EXISTS (SELECT 1 FROM import_jobs WHERE id = ? AND lease_owner = ?)`, jobID, jobID, limit, jobID, leaseOwner)
+	if err != nil {
+		return n, fmt.Errorf("store: wipe import hashes: %w", err)
+	}
+	return n, nil
 }
 
 // PurgeImportDrafts deletes drafts last changed before a time, with their rows: a file that was
