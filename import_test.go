@@ -812,8 +812,27 @@ func TestHugePasteIsRefusedAsTooLarge(t *testing.T) {
 // The worker borrows its owner's session without keeping it alive: an expired access token is
 // renewed through the session's refresh token, and the session still ends when its person has
 // been idle for the idle timeout, however recently the worker used it.
+// skewedClock runs with the real clock, moved ahead by the test: the worker's waits still pass
+// after the jump.
+type skewedClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *skewedClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().UTC().Add(c.offset)
+}
+
+func (c *skewedClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
+}
+
 func TestImportRenewsTheOwnersTokenWithoutKeepingTheSessionAlive(t *testing.T) {
-	clock := &manualClock{t: time.Now().UTC()}
+	clock := &skewedClock{}
 	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_SESSION_IDLE_TIMEOUT": "2h"},
 		appOptions{Now: clock.Now, ImportDelays: emulator.ImportDelays{Unknown: time.Second, Pending: time.Second}})
 	b := d.browser()
