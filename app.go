@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -256,7 +257,7 @@ func startDemo(cfg config, log *slog.Logger, o appOptions) (*demoServices, error
 	if err != nil {
 		return nil, fmt.Errorf("demo services: %w", err)
 	}
-	d := &demoServices{baseURL: "http://" + ln.Addr().String(), clientID: "autopilotdesk-demo", clientSecret: web.RandomID()}
+	d := &demoServices{baseURL: "http://" + ln.Addr().String(), clientID: "autopilotdesk-demo", clientSecret: rand.Text()}
 	public := cfg.PublicURL.String()
 	d.idp, err = demoidp.New(demoidp.Options{
 		Issuer: d.baseURL, ClientID: d.clientID, ClientSecret: d.clientSecret,
@@ -396,7 +397,7 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	}
 	base := "http://" + ln.Addr().String()
 	if *clientSecret == "" {
-		*clientSecret = web.RandomID()
+		*clientSecret = rand.Text()
 	}
 	idp, err := demoidp.New(demoidp.Options{Issuer: base, ClientID: *clientID, ClientSecret: *clientSecret,
 		RedirectURIs: splitList(*redirects), PostLogoutRedirectURIs: splitList(*logouts)})

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"autopilotdesk/guid"
 )
 
 const testToken = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.secret-token"
@@ -128,7 +130,7 @@ func TestCreateSendsTheSeedRequest(t *testing.T) {
 	if r.Header.Get("Authorization") != "Bearer "+testToken || r.Header.Get("Accept") != "application/json" || r.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("headers = %v", r.Header)
 	}
-	if !IsGUID(r.Header.Get("client-request-id")) {
+	if !guid.Valid(r.Header.Get("client-request-id")) {
 		t.Errorf("client-request-id = %q", r.Header.Get("client-request-id"))
 	}
 	want := "{\n  \"@odata.type\": \"#microsoft.graph.importedWindowsAutopilotDeviceIdentityUpload\",\n  \"createdDateTimeUtc\": \"2016-12-31T23:59:45.8788427-08:00\",\n  \"status\": \"pending\"\n}"

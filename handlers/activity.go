@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"autopilotdesk/guid"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
@@ -21,7 +22,7 @@ type Activity struct {
 // Show is GET /activity/:id, visible to the signed-in user's whole tenant (a shared history).
 func (h *Activity) Show(c echo.Context) error {
 	id := c.Param("id")
-	if !isGUID(id) {
+	if !guid.Valid(id) {
 		return notFound("There is no recorded activity with this id.")
 	}
 	u := web.CurrentUser(c)

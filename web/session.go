@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -66,14 +65,6 @@ var ErrSessionEnded = errors.New("web: the sign-in session ended")
 // ErrTokenUnavailable means the tokens could not be renewed for a passing reason (network); the session stays.
 var ErrTokenUnavailable = errors.New("web: the access token could not be renewed right now")
 
-func randomToken(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("crypto/rand failed: %v", err))
-	}
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
 // StartSession replaces whatever session the browser had with a fresh one for user.
 // The id the browser brought is never reused.
 func (s *Shell) StartSession(c echo.Context, user SessionUser, tokens SessionTokens) error {
@@ -85,7 +76,7 @@ func (s *Shell) StartSession(c echo.Context, user SessionUser, tokens SessionTok
 	for k := range sess.Values {
 		delete(sess.Values, k)
 	}
-	csrf := randomToken(32)
+	csrf := rand.Text()
 	sess.Values[valUser] = user
 	sess.Values[valTokens] = tokens
 	sess.Values[valCSRF] = csrf
@@ -291,6 +282,3 @@ func (s *Shell) token(c echo.Context, force bool) (oauth2.TokenSource, error) {
 	}
 	return oauth2.StaticTokenSource(next.oauth2()), nil
 }
-
-// RandomID is an unguessable identifier (256 bits, URL-safe).
-func RandomID() string { return randomToken(32) }

@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+
+	"autopilotdesk/guid"
 )
 
 func TestFlowsAreSingleUseAndExpire(t *testing.T) {
@@ -226,7 +231,7 @@ func TestActivityRecordGetUpdate(t *testing.T) {
 		if err := db.RecordActivity(ctx, a); err != nil {
 			t.Fatal(err)
 		}
-		if !isGUID(a.ID) || !a.At.Equal(clk.now().Truncate(time.Millisecond)) || a.At.Location() != time.UTC {
+		if !isTimeOrderedGUID(a.ID) || !a.At.Equal(clk.now().Truncate(time.Millisecond)) || a.At.Location() != time.UTC {
 			t.Errorf("assigned id %q at %s", a.ID, a.At)
 		}
 		a.Outcome, a.StatusCode, a.RequestID, a.ClientRequestID = "success", 201, "req-1", "client-1"
@@ -255,36 +260,26 @@ func TestActivityRecordGetUpdate(t *testing.T) {
 	})
 }
 
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case i == 8 || i == 13 || i == 18 || i == 23:
-			if r != '-' {
-				return false
-			}
-		case !('0' <= r && r <= '9' || 'a' <= r && r <= 'f'):
-			return false
-		}
-	}
-	return s[14] == '7' && strings.ContainsRune("89ab", rune(s[19]))
+// isTimeOrderedGUID reports whether s is a lowercase version 7 GUID.
+func isTimeOrderedGUID(s string) bool {
+	return guid.Valid(s) && s == strings.ToLower(s) && uuid.MustParse(s).Version() == 7
 }
 
 // Activity ids are version 7 GUIDs: they begin with their creation time in milliseconds, so
-// they sort by creation and append to the id index.
-func TestGUIDsAreTimeOrdered(t *testing.T) {
-	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	first, second := newGUID(at), newGUID(at.Add(time.Millisecond))
-	if !isGUID(first) || !isGUID(second) || first >= second {
-		t.Errorf("%s then %s", first, second)
+// they sort by creation and append to the id index, even when drawn in the same millisecond.
+func TestIDsAreTimeOrdered(t *testing.T) {
+	before := time.Now().UnixMilli()
+	ids := make([]string, 1000)
+	for i := range ids {
+		ids[i] = newID()
 	}
-	if got, want := strings.ReplaceAll(first[:13], "-", ""), fmt.Sprintf("%012x", at.UnixMilli()); got != want {
-		t.Errorf("time prefix %s, want %s", got, want)
+	for i, id := range ids {
+		if !isTimeOrderedGUID(id) || i > 0 && id <= ids[i-1] {
+			t.Fatalf("id %d: %s after %s", i, id, ids[max(i-1, 0)])
+		}
 	}
-	if a, b := newGUID(at), newGUID(at); a == b {
-		t.Error("two GUIDs of the same millisecond are equal")
+	if ms, err := strconv.ParseInt(strings.ReplaceAll(ids[0][:13], "-", ""), 16, 64); err != nil || ms < before || ms > time.Now().UnixMilli() {
+		t.Errorf("time prefix of %s is not the time it was drawn", ids[0])
 	}
 }
 
@@ -381,7 +376,7 @@ func TestImportJobs(t *testing.T) {
 		if err := db.CreateImportJob(ctx, job); err != nil {
 			t.Fatal(err)
 		}
-		if !isGUID(job.ID) || !job.CreatedAt.Equal(clk.now()) || !job.UpdatedAt.Equal(job.CreatedAt) {
+		if !isTimeOrderedGUID(job.ID) || !job.CreatedAt.Equal(clk.now()) || !job.UpdatedAt.Equal(job.CreatedAt) {
 			t.Errorf("created %+v", job)
 		}
 		got, err := db.GetImportJob(ctx, "t1", job.ID)
