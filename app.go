@@ -107,7 +107,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 
 	idCfg := identity.Config{
 		IssuerURL: cfg.IssuerURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
-		RedirectURL: cfg.PublicURL.String() + "/auth/callback", Scopes: cfg.Scopes, TenantID: cfg.TenantID,
+		RedirectURL: cfg.PublicURL.String() + "/auth/callback", Scopes: cfg.signInScopes(cfg.Cloud), TenantID: cfg.TenantID,
 		HTTPClient: httpClient, Now: o.Now,
 	}
 	graphRoot := cfg.GraphURL
@@ -122,13 +122,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		if graphRoot == "" {
 			graphRoot = a.demo.baseURL
 		}
-		if len(idCfg.Scopes) == 0 {
-			cloud := identity.Cloud{GraphRoot: graphRoot}
-			idCfg.Scopes = cloud.DefaultScopes()
-			if len(cfg.AllowedGroups) > 0 {
-				idCfg.Scopes = append(idCfg.Scopes, cloud.GroupCheckScope())
-			}
-		}
+		idCfg.Scopes = cfg.signInScopes(identity.Cloud{GraphRoot: graphRoot})
 	} else if cfg.ClientCertFile != "" {
 		certPEM, cerr := os.ReadFile(cfg.ClientCertFile)
 		keyPEM, kerr := os.ReadFile(cfg.ClientKeyFile)
@@ -136,7 +130,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 			return nil, fmt.Errorf("read client certificate: %w", err)
 		}
 		if idCfg.ClientCertificate, err = identity.LoadClientCertificate(certPEM, keyPEM); err != nil {
-			return nil, fmt.Errorf("AUTOPILOTDESK_CLIENT_CERTIFICATE_FILE: %w", err)
+			return nil, fmt.Errorf("%s: %w", optClientCertFile.env, err)
 		}
 	}
 	provider, err := identity.New(ctx, idCfg)
@@ -344,7 +338,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("AUTOPILOTDESK_TLS_CERT_FILE: %w", err)
+			return fmt.Errorf("%s: %w", optTLSCertFile.env, err)
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
@@ -369,10 +363,6 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 // runEmulator serves the Graph emulator and the demo identity provider on their own, for other
 // tools (Graph Explorer-like clients, scripts) and for running the desk against them by hand.
 func runEmulator(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	faults, err := emulator.FaultsFromEnv(getenv)
-	if err != nil {
-		return err
-	}
 	fs := flag.NewFlagSet("autopilotdesk emulator", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	addr := fs.String("addr", "127.0.0.1:8081", "address to listen on")
@@ -380,17 +370,29 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	clientSecret := fs.String("client-secret", "", "client secret it accepts (default: random, printed at start)")
 	redirects := fs.String("redirect-uris", "http://127.0.0.1:8080/auth/callback", "comma-separated redirect URIs it accepts")
 	logouts := fs.String("post-logout-redirect-uris", "http://127.0.0.1:8080/auth/signed-out", "comma-separated post-logout redirect URIs")
-	faults.RegisterFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprint(stdout, "Usage: autopilotdesk emulator [flags]\n\nServes the Microsoft Graph emulator (under /v1.0 and /beta) and the demo identity provider.\nFault injection flags may also be set with AUTOPILOTDESK_EMULATOR_* environment variables.\n\n")
-		fs.PrintDefaults()
+		fmt.Fprint(stdout, "Usage: autopilotdesk emulator [flags]\n\nServes the Microsoft Graph emulator (under /v1.0 and /beta) and the demo identity provider.\n\n")
+		fs.VisitAll(func(f *flag.Flag) {
+			if _, ok := f.Value.(*optionFlag); !ok {
+				fmt.Fprintf(stdout, "  --%s\n      %s", f.Name, f.Usage)
+				if f.DefValue != "" {
+					fmt.Fprintf(stdout, " (default %q)", f.DefValue)
+				}
+				fmt.Fprintln(stdout)
+			}
+		})
+		fmt.Fprint(stdout, "\nFault injection, each also an environment variable:\n\n")
+		printOptions(stdout, emulatorOptions)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
+	var c config
+	problems, err := readOptions(fs, emulatorOptions, args, getenv, &c)
+	if err != nil {
 		return err
 	}
+	if len(problems) > 0 {
+		return problems
+	}
+	faults := c.EmulatorFaults
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)

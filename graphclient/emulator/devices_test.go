@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -366,28 +365,6 @@ func TestStatsAndSeedDemo(t *testing.T) {
 	f.do(req{method: http.MethodGet, path: uploads, token: "nobody"})
 	if s := f.emu.Stats(); s.Requests != 2 || s.Connections < 1 {
 		t.Errorf("stats %+v", s)
-	}
-}
-
-func TestRegisterFlags(t *testing.T) {
-	var f emulator.Faults
-	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
-	f.RegisterFlags(fs)
-	err := fs.Parse([]string{"--error-rate", "0.1", "--error-statuses", "500,503", "--latency", "5ms-9ms", "--throttle", "100/1000/20s",
-		"--error-methods", "post", "--punish-early-retry", "--omit-retry-after-rate", "0.2", "--segment-missing", "--forbid-writes"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f.ErrorRate != 0.1 || len(f.ErrorStatuses) != 2 || f.LatencyMin != 5*time.Millisecond || f.LatencyMax != 9*time.Millisecond ||
-		f.ThrottleWrites != 100 || f.ThrottleRequests != 1000 || f.ThrottleWindow != 20*time.Second || f.Methods[0] != http.MethodPost ||
-		!f.PunishEarlyRetry || f.Omit429RetryAfter != 0.2 || !f.UploadsSegmentMissing || !f.Forbid403Nested {
-		t.Errorf("flags parsed to %+v", f)
-	}
-	bad := flag.NewFlagSet("emulator", flag.ContinueOnError)
-	bad.SetOutput(&bytes.Buffer{})
-	f.RegisterFlags(bad)
-	if err := bad.Parse([]string{"--throttle", "lots"}); err == nil {
-		t.Error("--throttle lots accepted")
 	}
 }
 
