@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -12,10 +11,12 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/PuerkitoBio/goquery"
+
+	"autopilotdesk/devtools/testkit"
+	"autopilotdesk/guid"
 )
 
 // desk is the whole desk started in-process in demo mode, served over loopback TLS
@@ -24,7 +25,7 @@ type desk struct {
 	t   *testing.T
 	app *app
 	srv *httptest.Server
-	log *lockedWriter
+	log *testkit.Buffer
 }
 
 func startDesk(t *testing.T, env map[string]string) *desk {
@@ -42,11 +43,11 @@ func startDeskWith(t *testing.T, env map[string]string, opts appOptions) *desk {
 	for k, v := range env {
 		base[k] = v
 	}
-	cfg, err := loadConfig(nil, envOf(base), io.Discard)
+	cfg, err := loadConfig(nil, testkit.Env(base), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedWriter{w: &bytes.Buffer{}}
+	logs := &testkit.Buffer{}
 	a, err := newApp(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -141,26 +142,6 @@ func text(doc *goquery.Document) string {
 	return strings.Join(strings.Fields(doc.Find("main").Text()), " ")
 }
 
-// lockedWriter lets concurrent request goroutines log into one buffer.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.(*bytes.Buffer).String()
-}
-
-var guidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-
 func TestCreateUploadEndToEnd(t *testing.T) {
 	d := startDesk(t, nil)
 	b := d.browser()
@@ -195,7 +176,7 @@ func TestCreateUploadEndToEnd(t *testing.T) {
 		t.Fatalf("create answered %d at %s:\n%s", resp.StatusCode, resp.Request.URL, text(doc))
 	}
 	id := strings.TrimSpace(doc.Find(`[data-testid="upload-id"]`).Text())
-	if !guidRE.MatchString(id) {
+	if !guid.Valid(id) {
 		t.Errorf("upload id %q is not a GUID", id)
 	}
 	if got := doc.Find(`[data-testid="upload-created"]`).Text(); got != "2016-12-31T23:59:45.8788427-08:00" {
@@ -238,7 +219,7 @@ func TestCreateUploadEndToEnd(t *testing.T) {
 	if create.Header.Get("Accept") != "application/json" || !strings.HasPrefix(create.Header.Get("Content-Type"), "application/json") {
 		t.Errorf("Accept/Content-Type = %q / %q", create.Header.Get("Accept"), create.Header.Get("Content-Type"))
 	}
-	if !guidRE.MatchString(create.Header.Get("client-request-id")) {
+	if !guid.Valid(create.Header.Get("client-request-id")) {
 		t.Errorf("client-request-id = %q", create.Header.Get("client-request-id"))
 	}
 	var body map[string]any

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/web/identity/demoidp"
 )
@@ -154,11 +155,11 @@ func TestConcurrentRequestsRenewTheTokenOnce(t *testing.T) {
 }
 
 func TestIdleSessionEndsOnTheServer(t *testing.T) {
-	clk := &testClock{t: time.Now()}
-	d := startDeskWith(t, nil, appOptions{Now: clk.now})
+	clk := testkit.NewClockAt(time.Now())
+	d := startDeskWith(t, nil, appOptions{Now: clk.Now})
 	b := d.browser()
 	parse(t, d.signIn(b, "admin", "/"))
-	clk.advance(16 * time.Minute)
+	clk.Advance(16 * time.Minute)
 	resp, _ := d.get(b, "/uploads/new")
 	if resp.Request.URL.Path != "/auth/signin" {
 		t.Errorf("idle session still served %s", resp.Request.URL)
@@ -181,25 +182,13 @@ func mustHost(raw string) string {
 	return u.Host
 }
 
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestRenewalNetworkFailureKeepsTheSession(t *testing.T) {
-	clk := &testClock{t: time.Now()}
-	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_SESSION_IDLE_TIMEOUT": "3h"}, appOptions{Now: clk.now})
+	clk := testkit.NewClockAt(time.Now())
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_SESSION_IDLE_TIMEOUT": "3h"}, appOptions{Now: clk.Now})
 	b := d.browser()
 	parse(t, d.signIn(b, "admin", "/"))
 	d.app.demo.srv.Close() // the identity provider (and Graph) become unreachable
-	clk.advance(2 * time.Hour)
+	clk.Advance(2 * time.Hour)
 	resp, doc := d.get(b, "/")
 	if resp.Request.URL.Path != "/" || !strings.Contains(text(doc), "could not be renewed") {
 		t.Fatalf("landed on %s: %s", resp.Request.URL, text(doc))

@@ -27,7 +27,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/guid"
 )
 
 const (
@@ -37,18 +39,6 @@ const (
 
 // axeTags are the WCAG 2.2 A and AA rules.
 var axeTags = []string{"wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"}
-
-// needInCI skips the test when something it needs is missing locally, and fails it in CI.
-func needInCI(t testing.TB, what, path string) bool {
-	t.Helper()
-	if _, err := os.Stat(path); err == nil {
-		return true
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found at %s (CI=true: required)", what, path)
-	}
-	return false
-}
 
 // browserDesk is the desk served over plain HTTP on 127.0.0.1 (Chromium treats loopback as a
 // secure context, so the __Host- Secure cookie works) and one headless Chromium.
@@ -62,11 +52,11 @@ type browserDesk struct {
 
 func startBrowserDesk(t *testing.T, opts appOptions) *browserDesk {
 	t.Helper()
-	if !needInCI(t, "Chromium", chromiumPath) {
+	if !testkit.NeedInCI(t, "Chromium", chromiumPath) {
 		t.Skipf("Chromium not found at %s: the browser tests are skipped (apt-get install chromium; CI=true fails instead)", chromiumPath)
 	}
 	bd := &browserDesk{t: t}
-	if needInCI(t, "axe-core", axePath) {
+	if testkit.NeedInCI(t, "axe-core", axePath) {
 		b, err := os.ReadFile(axePath)
 		if err != nil {
 			t.Fatal(err)
@@ -81,7 +71,7 @@ func startBrowserDesk(t *testing.T, opts appOptions) *browserDesk {
 		t.Fatal(err)
 	}
 	bd.base = "http://" + ln.Addr().String()
-	cfg, err := loadConfig(nil, envOf(map[string]string{
+	cfg, err := loadConfig(nil, testkit.Env(map[string]string{
 		"AUTOPILOTDESK_DATA_DIR":   t.TempDir(),
 		"AUTOPILOTDESK_PUBLIC_URL": bd.base,
 	}), io.Discard)
@@ -400,7 +390,7 @@ func TestBrowserAdministratorFlows(t *testing.T) {
 		t.Fatalf("create landed on %s", p)
 	}
 	tb.page("create result")
-	if id := strings.TrimSpace(tb.text(`[data-testid="upload-id"]`)); !guidRE.MatchString(id) {
+	if id := strings.TrimSpace(tb.text(`[data-testid="upload-id"]`)); !guid.Valid(id) {
 		t.Errorf("upload id %q", id)
 	}
 	if got := tb.text(`[data-testid="upload-created"]`); got != "2016-12-31T23:59:45.8788427-08:00" {
@@ -564,7 +554,7 @@ func TestBrowserCreateWithTheKeyboardAlone(t *testing.T) {
 	if p := tb.path(); !strings.HasPrefix(p, "/activity/") {
 		t.Fatalf("keyboard submit landed on %s", p)
 	}
-	if id := strings.TrimSpace(tb.text(`[data-testid="upload-id"]`)); !guidRE.MatchString(id) {
+	if id := strings.TrimSpace(tb.text(`[data-testid="upload-id"]`)); !guid.Valid(id) {
 		t.Errorf("upload id %q", id)
 	}
 	tb.assertClean()

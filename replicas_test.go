@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/csv"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -14,13 +12,13 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/web/identity/demoidp"
 )
@@ -35,31 +33,6 @@ type cluster struct {
 	emu      *emulator.Emulator
 	replicas map[string]*httptest.Server
 	apps     []*app
-}
-
-func testDatabaseURL(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("AUTOPILOTDESK_TEST_DATABASE_URL")
-	if base == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("AUTOPILOTDESK_TEST_DATABASE_URL is not set in CI")
-		}
-		t.Skip("replica tests need PostgreSQL: set AUTOPILOTDESK_TEST_DATABASE_URL")
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := fmt.Sprintf("replicas_%d_%d", os.Getpid(), time.Now().UnixNano())
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE"); admin.Close() })
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
 }
 
 func startCluster(t *testing.T) *cluster {
@@ -83,7 +56,7 @@ func startCluster(t *testing.T) *cluster {
 	t.Cleanup(func() { shared.Close() })
 
 	cl.env = map[string]string{
-		"AUTOPILOTDESK_PUBLIC_URL": public, "AUTOPILOTDESK_DATABASE_URL": testDatabaseURL(t),
+		"AUTOPILOTDESK_PUBLIC_URL": public, "AUTOPILOTDESK_DATABASE_URL": testkit.PostgresSchema(t),
 		"AUTOPILOTDESK_ISSUER_URL": idp.IssuerURL(), "AUTOPILOTDESK_TENANT_ID": demoidp.DemoTenantID,
 		"AUTOPILOTDESK_CLIENT_ID": "desk", "AUTOPILOTDESK_CLIENT_SECRET": "replica-secret", "AUTOPILOTDESK_GRAPH_URL": base,
 		"AUTOPILOTDESK_TRUSTED_PROXIES": "127.0.0.1",
@@ -103,7 +76,7 @@ func startCluster(t *testing.T) *cluster {
 // start runs a replica named name (again, after a stop).
 func (cl *cluster) start(name string) {
 	cl.t.Helper()
-	cfg, err := loadConfig(nil, envOf(cl.env), io.Discard)
+	cfg, err := loadConfig(nil, testkit.Env(cl.env), io.Discard)
 	if err != nil {
 		cl.t.Fatal(err)
 	}

@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"autopilotdesk/devtools/testkit"
 )
 
 // TestScreenshotsCommand renders the docs' screenshots into a temporary folder and checks their
 // sizes; docs/screenshots is regenerated with `go run . screenshots`.
 func TestScreenshotsCommand(t *testing.T) {
-	if !needInCI(t, "Chromium", chromiumPath) {
+	if !testkit.NeedInCI(t, "Chromium", chromiumPath) {
 		t.Skipf("Chromium not found at %s: the screenshots test is skipped", chromiumPath)
 	}
 	out := t.TempDir()

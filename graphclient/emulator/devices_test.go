@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/guid"
 )
 
 const (
@@ -86,7 +87,7 @@ func TestImportProgressesToEachOutcome(t *testing.T) {
 		t.Fatalf("%d records, want 7", len(got))
 	}
 	for _, v := range got {
-		if !guidRE.MatchString(v["id"].(string)) || v["@odata.type"] != deviceType || v["groupTag"] != "Sales" {
+		if !guid.Valid(v["id"].(string)) || v["@odata.type"] != deviceType || v["groupTag"] != "Sales" {
 			t.Errorf("record %v", v)
 		}
 		if s := state(t, v); s["deviceImportStatus"] != "unknown" || s["deviceErrorCode"] != 0.0 {
@@ -135,7 +136,7 @@ func TestImportProgressesToEachOutcome(t *testing.T) {
 			t.Errorf("%q: %+v, want %+v", v["serialNumber"], got, w)
 		}
 		reg := s["deviceRegistrationId"].(string)
-		if (w.status == "complete") != guidRE.MatchString(reg) {
+		if (w.status == "complete") != guid.Valid(reg) {
 			t.Errorf("%q: deviceRegistrationId %q", v["serialNumber"], reg)
 		}
 	}

@@ -8,14 +8,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/guid"
 )
 
 const (
@@ -34,8 +35,6 @@ const (
 	guidB = "bbbbbbbb-0000-4000-8000-000000000002"
 	guidC = "cccccccc-0000-4000-8000-000000000003"
 )
-
-var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // verify is the fake identity provider.
 func verify(token string) (emulator.Principal, error) {
@@ -57,29 +56,11 @@ func verify(token string) (emulator.Principal, error) {
 	return emulator.Principal{}, emulator.ErrTokenUnknown
 }
 
-// clock is an injectable, advanceable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type fixture struct {
 	t     *testing.T
 	emu   *emulator.Emulator
 	srv   *httptest.Server
-	clock *clock
+	clock *testkit.Clock
 	ids   atomic.Int64
 }
 
@@ -87,7 +68,7 @@ type fixture struct {
 func newFixture(t *testing.T, mutate func(*emulator.Options)) *fixture {
 	t.Helper()
 	// A non-UTC zone proves the emulator converts to UTC itself.
-	f := &fixture{t: t, clock: &clock{now: time.Date(2026, 11, 28, 13, 4, 5, 123456789, time.FixedZone("CET", 3600))}}
+	f := &fixture{t: t, clock: testkit.NewClockAt(time.Date(2026, 11, 28, 13, 4, 5, 123456789, time.FixedZone("CET", 3600)))}
 	o := emulator.Options{
 		Verify: verify,
 		Now:    f.clock.Now,
@@ -164,14 +145,14 @@ func (f *fixture) do(r req) reply {
 	}
 
 	// Headers on every answer.
-	if rid := res.Header.Get("request-id"); !guidRE.MatchString(rid) {
+	if rid := res.Header.Get("request-id"); !guid.Valid(rid) {
 		f.t.Errorf("%s %s: request-id %q is not a GUID", r.method, r.path, rid)
 	}
 	crid := res.Header.Get("client-request-id")
 	if r.crid != "" && crid != r.crid {
 		f.t.Errorf("%s %s: client-request-id %q, want echoed %q", r.method, r.path, crid, r.crid)
 	}
-	if r.crid == "" && !guidRE.MatchString(crid) {
+	if r.crid == "" && !guid.Valid(crid) {
 		f.t.Errorf("%s %s: generated client-request-id %q is not a GUID", r.method, r.path, crid)
 	}
 	if got, want := res.Header.Get("Date"), f.clock.Now().UTC().Format(http.TimeFormat); got != want {
@@ -273,7 +254,7 @@ func TestCreateAssignsServerGUIDAndKeepsDateExactly(t *testing.T) {
 		t.Fatalf("status %d, want 201\n%s", r.status, r.raw)
 	}
 	id, _ := r.body["id"].(string)
-	if !guidRE.MatchString(id) {
+	if !guid.Valid(id) {
 		t.Fatalf("id %q is not a GUID", id)
 	}
 	if id == r.header.Get("request-id") {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/sessions"
+
+	"autopilotdesk/devtools/testkit"
 )
 
 const cookieName = "__Host-autopilotdesk"
@@ -77,7 +79,7 @@ func sessionRows(t *testing.T, db *DB, id string) int {
 }
 
 func TestSessionRoundTripCookieCarriesOnlyTheID(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		st := db.SessionStore(SessionOptions{})
 		user := signedInUser{TenantID: "tid", ObjectID: "oid", AccessToken: "eyJ-secret-access-token"}
 		header, ck := newSession(t, st, map[any]any{"user": user})
@@ -108,7 +110,7 @@ func TestSessionRoundTripCookieCarriesOnlyTheID(t *testing.T) {
 }
 
 func TestSessionCookieSecureAttribute(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		for _, c := range []struct {
 			name   string
 			secure bool
@@ -141,7 +143,7 @@ func TestSessionStoreDefaults(t *testing.T) {
 }
 
 func TestBadCookiesGiveANewSession(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		st := db.SessionStore(SessionOptions{})
 		_, good := newSession(t, st, map[any]any{"k": "v"})
 		last := good.Value[len(good.Value)-1:]
@@ -189,14 +191,14 @@ func TestBadCookiesGiveANewSession(t *testing.T) {
 }
 
 func TestIdleAndAbsoluteExpiry(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		st := db.SessionStore(SessionOptions{IdleTimeout: 15 * time.Minute, AbsoluteLifetime: time.Hour})
 		_, ck := newSession(t, st, map[any]any{"k": "v"})
-		clk.advance(14 * time.Minute)
+		clk.Advance(14 * time.Minute)
 		if load(t, st, ck).IsNew {
 			t.Fatal("ended before the idle timeout")
 		}
-		clk.advance(15*time.Minute + time.Millisecond) // last seen 15 min ago when loaded above
+		clk.Advance(15*time.Minute + time.Millisecond) // last seen 15 min ago when loaded above
 		if !load(t, st, ck).IsNew {
 			t.Error("idle session still valid")
 		}
@@ -206,7 +208,7 @@ func TestIdleAndAbsoluteExpiry(t *testing.T) {
 
 		_, ck = newSession(t, st, map[any]any{"k": "v"})
 		for minutes := 10; minutes <= 60; minutes += 10 { // in use every 10 minutes
-			clk.advance(10 * time.Minute)
+			clk.Advance(10 * time.Minute)
 			ended := load(t, st, ck).IsNew
 			if minutes < 60 && ended {
 				t.Fatalf("active session ended after %d min", minutes)
@@ -222,7 +224,7 @@ func TestIdleAndAbsoluteExpiry(t *testing.T) {
 }
 
 func TestLastSeenWrittenAtMostOnceAMinute(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		st := db.SessionStore(SessionOptions{})
 		_, ck := newSession(t, st, nil)
 		lastSeen := func() time.Time {
@@ -232,22 +234,22 @@ func TestLastSeenWrittenAtMostOnceAMinute(t *testing.T) {
 			}
 			return fromMS(v)
 		}
-		created := clk.now()
-		clk.advance(30 * time.Second)
+		created := clk.Now()
+		clk.Advance(30 * time.Second)
 		load(t, st, ck)
 		if !lastSeen().Equal(created) {
 			t.Errorf("written again within a minute: %s", lastSeen())
 		}
-		clk.advance(31 * time.Second)
+		clk.Advance(31 * time.Second)
 		load(t, st, ck)
-		if !lastSeen().Equal(clk.now()) {
-			t.Errorf("last seen %s, want %s", lastSeen(), clk.now())
+		if !lastSeen().Equal(clk.Now()) {
+			t.Errorf("last seen %s, want %s", lastSeen(), clk.Now())
 		}
 	})
 }
 
 func TestRegenerateIssuesANewID(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		st := db.SessionStore(SessionOptions{})
 		_, before := newSession(t, st, map[any]any{"pending": "form"})
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -278,7 +280,7 @@ func TestRegenerateIssuesANewID(t *testing.T) {
 }
 
 func TestDeleteThenReplayGivesANewSession(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		st := db.SessionStore(SessionOptions{})
 		_, ck := newSession(t, st, map[any]any{"k": "v"})
 		r := httptest.NewRequest(http.MethodPost, "/auth/signout", nil)
@@ -299,7 +301,7 @@ func TestDeleteThenReplayGivesANewSession(t *testing.T) {
 }
 
 func TestSavingASessionThatEndedElsewhereFails(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		st := db.SessionStore(SessionOptions{})
 		_, ck := newSession(t, st, nil)
 		s := load(t, st, ck)
@@ -323,7 +325,7 @@ func TestSavingASessionThatEndedElsewhereFails(t *testing.T) {
 }
 
 func TestDeleteSessionsOfUser(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		st := db.SessionStore(SessionOptions{})
 		signIn := func(userKey string) *http.Cookie {
 			r := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -349,10 +351,10 @@ func TestDeleteSessionsOfUser(t *testing.T) {
 }
 
 func TestConcurrentRequestsShareOneSession(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		st := db.SessionStore(SessionOptions{})
 		_, ck := newSession(t, st, map[any]any{"k": "v"})
-		clk.advance(2 * time.Minute) // every load below wants to refresh last seen
+		clk.Advance(2 * time.Minute) // every load below wants to refresh last seen
 		var wg sync.WaitGroup
 		for range 10 {
 			wg.Go(func() {
@@ -373,7 +375,7 @@ func TestConcurrentRequestsShareOneSession(t *testing.T) {
 }
 
 func TestSweepAndCount(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		ctx := context.Background()
 		st := db.SessionStore(SessionOptions{})
 		newSession(t, st, nil)
@@ -390,7 +392,7 @@ func TestSweepAndCount(t *testing.T) {
 		if n, err := db.SweepExpired(ctx, 15*time.Minute); err != nil || n != 0 {
 			t.Errorf("swept %d, %v before anything expired", n, err)
 		}
-		clk.advance(10 * time.Minute)
+		clk.Advance(10 * time.Minute)
 		_, fresh := newSession(t, st, nil)
 		if n, _ := db.CountActiveSessions(ctx, 5*time.Minute); n != 1 {
 			t.Errorf("active within 5 min = %d, want 1", n)
@@ -398,7 +400,7 @@ func TestSweepAndCount(t *testing.T) {
 		if n, _ := db.CountActiveSessions(ctx, 15*time.Minute); n != 3 {
 			t.Errorf("active within 15 min = %d, want 3", n)
 		}
-		clk.advance(6 * time.Minute)
+		clk.Advance(6 * time.Minute)
 		if n, err := db.SweepExpired(ctx, 15*time.Minute); err != nil || n != 2 {
 			t.Errorf("swept %d, %v; want the 2 idle sessions", n, err)
 		}
