@@ -15,10 +15,10 @@ import (
 	"os"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
 
+	"autopilotdesk/demo"
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/handlers"
@@ -36,7 +36,7 @@ type app struct {
 	db      *store.DB
 	shell   *web.Shell
 	graph   *graphclient.Client
-	demo    *demoServices // nil outside demo mode
+	demo    *demo.Services // nil outside demo mode
 	handler http.Handler
 	now     func() time.Time
 	health  *web.Health
@@ -62,10 +62,10 @@ func (a *app) sessionStore() *store.SessionStore {
 		IdleTimeout: a.cfg.IdleTimeout, AbsoluteLifetime: a.cfg.SessionLifetime})
 }
 
-// appOptions are the seams tests and screenshots use: a fixed clock and fixed ids.
+// appOptions are the seams tests use: a clock of their own, a client for the identity provider,
+// and the demo emulator's paging and delays.
 type appOptions struct {
-	Now   func() time.Time
-	NewID func() string
+	Now func() time.Time
 	// HTTPClient is used for calls to the identity provider (tests use loopback TLS clients).
 	HTTPClient *http.Client
 	// EmulatorPageSize overrides the demo emulator's page size (tests of paging).
@@ -74,16 +74,19 @@ type appOptions struct {
 	ImportDelays emulator.ImportDelays
 	// SyncDuration overrides how long a demo Autopilot sync runs.
 	SyncDuration time.Duration
-	// NewRequestID draws the client-request-id of each Graph attempt (screenshots fix it).
-	NewRequestID func() string
 }
 
 func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ *app, err error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.NewID == nil {
-		o.NewID = func() string { return uuid.NewString() }
+	// A repeatable demo keeps the desk's clock and client-request-ids as well as the demo services'.
+	var repeatable *demo.Repeatable
+	var newRequestID func() string // nil: random
+	graphTime := o.Now
+	if cfg.Demo && !cfg.DemoTime.IsZero() {
+		repeatable = demo.NewRepeatable(cfg.DemoTime)
+		o.Now, graphTime, newRequestID = repeatable.Now, repeatable.Ticks, repeatable.NewRequestID
 	}
 	a := &app{cfg: cfg, log: log, now: o.Now}
 	defer func() {
@@ -112,15 +115,15 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	}
 	graphRoot := cfg.GraphURL
 	if cfg.Demo {
-		a.demo, err = startDemo(cfg, log, o)
+		a.demo, err = startDemo(cfg, log, o, repeatable)
 		if err != nil {
 			return nil, err
 		}
-		idCfg.IssuerURL = a.demo.idp.IssuerURL()
-		idCfg.ClientID, idCfg.ClientSecret = a.demo.clientID, a.demo.clientSecret
+		idCfg.IssuerURL = a.demo.IdP.IssuerURL()
+		idCfg.ClientID, idCfg.ClientSecret = a.demo.ClientID, a.demo.ClientSecret
 		idCfg.TenantID = demoidp.DemoTenantID
 		if graphRoot == "" {
-			graphRoot = a.demo.baseURL
+			graphRoot = a.demo.URL
 		}
 		idCfg.Scopes = cfg.signInScopes(identity.Cloud{GraphRoot: graphRoot})
 	} else if cfg.ClientCertFile != "" {
@@ -138,8 +141,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		return nil, fmt.Errorf("identity provider %s: %w", idCfg.IssuerURL, err)
 	}
 	a.metrics = web.NewMetrics(func(ctx context.Context) (int, error) { return a.db.CountActiveSessions(ctx, cfg.IdleTimeout) })
-	a.graph, err = graphclient.New(graphclient.Config{Root: graphRoot, Version: cfg.GraphVersion, Timeout: cfg.GraphTimeout, Now: o.Now,
-		Observer: a.observeGraph, NewRequestID: o.NewRequestID})
+	a.graph, err = graphclient.New(graphclient.Config{Root: graphRoot, Version: cfg.GraphVersion, Timeout: cfg.GraphTimeout, Now: graphTime,
+		Observer: a.observeGraph, NewRequestID: newRequestID})
 	if err != nil {
 		return nil, fmt.Errorf("graph client: %w", err)
 	}
@@ -237,66 +240,20 @@ func (refresher) IsRefreshRejected(err error) bool {
 	return errors.Is(err, identity.ErrRefreshRejected)
 }
 
-// demoServices are the demo identity provider and the Graph emulator on their own loopback port.
-type demoServices struct {
-	baseURL                string
-	clientID, clientSecret string
-	idp                    *demoidp.Provider
-	emu                    *emulator.Emulator
-	srv                    *http.Server
-}
-
-func startDemo(cfg config, log *slog.Logger, o appOptions) (*demoServices, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("demo services: %w", err)
-	}
-	d := &demoServices{baseURL: "http://" + ln.Addr().String(), clientID: "autopilotdesk-demo", clientSecret: rand.Text()}
+// startDemo serves the demo identity provider and the Graph emulator on a loopback port of their own.
+func startDemo(cfg config, log *slog.Logger, o appOptions, repeatable *demo.Repeatable) (*demo.Services, error) {
 	public := cfg.PublicURL.String()
-	d.idp, err = demoidp.New(demoidp.Options{
-		Issuer: d.baseURL, ClientID: d.clientID, ClientSecret: d.clientSecret,
+	return demo.Start(demo.Options{
+		ClientID: "autopilotdesk-demo", ClientSecret: rand.Text(),
 		RedirectURIs: []string{public + "/auth/callback"}, PostLogoutRedirectURIs: []string{public + "/auth/signed-out"},
-		Now: o.Now,
-	})
-	if err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("demo identity provider: %w", err)
-	}
-	d.emu = emulator.New(emulator.Options{Verify: verifyWith(d.idp), Now: o.Now, NewID: o.NewID, Faults: cfg.EmulatorFaults, PageSize: o.EmulatorPageSize,
-		OtherTenantSerials: demoOtherTenantSerials, ImportDelays: o.ImportDelays, SyncDuration: o.SyncDuration})
-	d.srv = &http.Server{Handler: demoMux(d.idp, d.emu), ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	go d.srv.Serve(ln)
-	return d, nil
+		Emulator: emulator.Options{Now: o.Now, Faults: cfg.EmulatorFaults, PageSize: o.EmulatorPageSize,
+			OtherTenantSerials: demoOtherTenantSerials, ImportDelays: o.ImportDelays, SyncDuration: o.SyncDuration},
+		Repeatable: repeatable,
+	}, log)
 }
-
-func (d *demoServices) Close() { d.srv.Close() }
 
 // demoOtherTenantSerials are serials the demo tenant's Graph reports as registered elsewhere (808).
 var demoOtherTenantSerials = []string{"CZC808OTHER", "5CG808OTHER"}
-
-// demoMux serves the emulator under Graph's version prefixes and the identity provider elsewhere.
-func demoMux(idp http.Handler, emu http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/v1.0/", emu)
-	mux.Handle("/beta/", emu)
-	mux.Handle("/", idp)
-	return mux
-}
-
-// verifyWith lets the emulator check bearer tokens against the demo identity provider.
-func verifyWith(idp *demoidp.Provider) emulator.TokenVerifier {
-	return func(token string) (emulator.Principal, error) {
-		info, err := idp.VerifyAccessToken(token)
-		switch {
-		case errors.Is(err, demoidp.ErrTokenExpired):
-			return emulator.Principal{}, emulator.ErrTokenExpired
-		case err != nil:
-			return emulator.Principal{}, emulator.ErrTokenUnknown
-		}
-		return emulator.Principal{AppID: info.AppID, TenantID: info.TenantID, ObjectID: info.ObjectID, UPN: info.UPN, Scopes: info.Scopes, Groups: info.Groups}, nil
-	}
-}
 
 func newLogger(cfg config, w io.Writer) *slog.Logger {
 	var level slog.Level
@@ -392,7 +349,6 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	if len(problems) > 0 {
 		return problems
 	}
-	faults := c.EmulatorFaults
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
@@ -401,15 +357,14 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	if *clientSecret == "" {
 		*clientSecret = rand.Text()
 	}
-	idp, err := demoidp.New(demoidp.Options{Issuer: base, ClientID: *clientID, ClientSecret: *clientSecret,
-		RedirectURIs: splitList(*redirects), PostLogoutRedirectURIs: splitList(*logouts)})
+	pair, err := demo.New(base, demo.Options{ClientID: *clientID, ClientSecret: *clientSecret,
+		RedirectURIs: splitList(*redirects), PostLogoutRedirectURIs: splitList(*logouts), Emulator: emulator.Options{Faults: c.EmulatorFaults}})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	emu := emulator.New(emulator.Options{Verify: verifyWith(idp), Faults: faults})
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	fmt.Fprintf(stdout, "Graph emulator:  %s/v1.0 (and %s/beta)\nIdentity issuer: %s\nTenant id:       %s\nClient id:       %s\nClient secret:   %s\n",
-		base, base, idp.IssuerURL(), demoidp.DemoTenantID, *clientID, *clientSecret)
-	return web.Serve(ctx, ln, demoMux(idp, emu), nil, web.Shutdown{Drain: 5 * time.Second}, log)
+		base, base, pair.IdP.IssuerURL(), demoidp.DemoTenantID, *clientID, *clientSecret)
+	return web.Serve(ctx, ln, pair.Handler, nil, web.Shutdown{Drain: 5 * time.Second}, log)
 }

@@ -187,7 +187,7 @@ func TestCreateUploadEndToEnd(t *testing.T) {
 	}
 	request := doc.Find(`[data-testid="request"]`).Text()
 	response := doc.Find(`[data-testid="response"]`).Text()
-	for _, want := range []string{"POST " + d.app.demo.baseURL + "/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentityUploads",
+	for _, want := range []string{"POST " + d.app.demo.URL + "/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentityUploads",
 		"Authorization: Bearer <redacted>", "client-request-id: ", `"@odata.type": "#microsoft.graph.importedWindowsAutopilotDeviceIdentityUpload"`} {
 		if !strings.Contains(request, want) {
 			t.Errorf("request view lacks %q:\n%s", want, request)
@@ -267,7 +267,7 @@ type receivedRequest struct {
 
 func (d *desk) received() []receivedRequest {
 	var out []receivedRequest
-	for _, r := range d.app.demo.emu.Received() {
+	for _, r := range d.app.demo.Emulator.Received() {
 		out = append(out, receivedRequest{Method: r.Method, Path: r.Path, Header: r.Header, Body: r.Body})
 	}
 	return out
@@ -403,7 +403,7 @@ func TestExpiredTokenIsRenewedOnce(t *testing.T) {
 	b := d.browser()
 	doc := parse(t, d.signIn(b, "admin", "/uploads/new"))
 	form := formValues(t, doc, `form[action="/uploads"]`)
-	d.app.demo.idp.ExpireAccessTokens()
+	d.app.demo.IdP.ExpireAccessTokens()
 	resp, doc := d.post(b, "/uploads", form)
 	if !strings.HasPrefix(resp.Request.URL.Path, "/activity/") {
 		t.Fatalf("after renewal landed on %s (%d): %s", resp.Request.URL, resp.StatusCode, text(doc))
@@ -419,8 +419,8 @@ func TestEndedSessionSendsToSignInAndKeepsTheForm(t *testing.T) {
 	doc := parse(t, d.signIn(b, "admin", "/uploads/new"))
 	form := formValues(t, doc, `form[action="/uploads"]`)
 	form.Set("id", "0f2d6e55-3a8c-4c1e-9d6b-2f3e4a5b6c7d")
-	d.app.demo.idp.ExpireAccessTokens()
-	d.app.demo.idp.RevokeRefreshTokens()
+	d.app.demo.IdP.ExpireAccessTokens()
+	d.app.demo.IdP.RevokeRefreshTokens()
 
 	b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		pickIdentity(req, "admin")
@@ -484,13 +484,13 @@ func TestPagesCarrySecurityHeadersAndNoTokens(t *testing.T) {
 		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("X-Frame-Options") != "DENY" {
 			t.Errorf("%s: missing nosniff/DENY", path)
 		}
-		for _, tok := range d.app.demo.idp.IssuedTokens() {
+		for _, tok := range d.app.demo.IdP.IssuedTokens() {
 			if strings.Contains(string(body), tok) {
 				t.Errorf("%s: a token appears in the page", path)
 			}
 		}
 	}
-	for _, tok := range d.app.demo.idp.IssuedTokens() {
+	for _, tok := range d.app.demo.IdP.IssuedTokens() {
 		if strings.Contains(d.log.String(), tok) {
 			t.Errorf("a token appears in the log")
 		}

@@ -99,7 +99,7 @@ func TestAllowedGroupsAskGraphOnOverage(t *testing.T) {
 		t.Fatalf("member through Graph: %d %s", resp.StatusCode, text(doc))
 	}
 	var checks int
-	for _, r := range d.app.demo.emu.Received() {
+	for _, r := range d.app.demo.Emulator.Received() {
 		if r.Method == http.MethodPost && r.Path == "/v1.0/me/checkMemberGroups" {
 			checks++
 		}
@@ -131,8 +131,8 @@ func TestConcurrentRequestsRenewTheTokenOnce(t *testing.T) {
 	d := startDesk(t, nil)
 	b := d.browser()
 	parse(t, d.signIn(b, "admin", "/"))
-	d.app.demo.idp.ExpireAccessTokens()
-	before := d.app.demo.idp.TokenRequests()
+	d.app.demo.IdP.ExpireAccessTokens()
+	before := d.app.demo.IdP.TokenRequests()
 	var wg sync.WaitGroup
 	for i := 0; i < 6; i++ {
 		wg.Add(1)
@@ -145,7 +145,7 @@ func TestConcurrentRequestsRenewTheTokenOnce(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if got := d.app.demo.idp.TokenRequests() - before; got != 1 {
+	if got := d.app.demo.IdP.TokenRequests() - before; got != 1 {
 		t.Errorf("%d token renewals reached the provider, want 1", got)
 	}
 	_, doc := d.get(b, "/")
@@ -187,7 +187,7 @@ func TestRenewalNetworkFailureKeepsTheSession(t *testing.T) {
 	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_SESSION_IDLE_TIMEOUT": "3h"}, appOptions{Now: clk.Now})
 	b := d.browser()
 	parse(t, d.signIn(b, "admin", "/"))
-	d.app.demo.srv.Close() // the identity provider (and Graph) become unreachable
+	d.app.demo.Close() // the identity provider (and Graph) become unreachable
 	clk.Advance(2 * time.Hour)
 	resp, doc := d.get(b, "/")
 	if resp.Request.URL.Path != "/" || !strings.Contains(text(doc), "could not be renewed") {
@@ -202,7 +202,7 @@ func TestSecondSubmitWhileTheFirstIsInFlight(t *testing.T) {
 	d := startDesk(t, nil)
 	b := d.browser()
 	form := formValues(t, parse(t, d.signIn(b, "admin", "/uploads/new")), `form[action="/uploads"]`)
-	d.app.demo.emu.SetFaults(emulator.Faults{LatencyMin: 400 * time.Millisecond, LatencyMax: 400 * time.Millisecond})
+	d.app.demo.Emulator.SetFaults(emulator.Faults{LatencyMin: 400 * time.Millisecond, LatencyMax: 400 * time.Millisecond})
 	statuses := make(chan int, 2)
 	for i := 0; i < 2; i++ {
 		go func(delay time.Duration) {

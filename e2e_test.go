@@ -27,15 +27,13 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"autopilotdesk/devtools/browser"
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/guid"
 )
 
-const (
-	chromiumPath = "/usr/bin/chromium"
-	axePath      = ".ci/node_modules-axe/node_modules/axe-core/axe.min.js"
-)
+const axePath = ".ci/node_modules-axe/node_modules/axe-core/axe.min.js"
 
 // axeTags are the WCAG 2.2 A and AA rules.
 var axeTags = []string{"wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"}
@@ -52,8 +50,8 @@ type browserDesk struct {
 
 func startBrowserDesk(t *testing.T, opts appOptions) *browserDesk {
 	t.Helper()
-	if !testkit.NeedInCI(t, "Chromium", chromiumPath) {
-		t.Skipf("Chromium not found at %s: the browser tests are skipped (apt-get install chromium; CI=true fails instead)", chromiumPath)
+	if !testkit.NeedInCI(t, "Chromium", browser.Chromium) {
+		t.Skipf("Chromium not found at %s: the browser tests are skipped (apt-get install chromium; CI=true fails instead)", browser.Chromium)
 	}
 	bd := &browserDesk{t: t}
 	if testkit.NeedInCI(t, "axe-core", axePath) {
@@ -92,7 +90,7 @@ func startBrowserDesk(t *testing.T, opts appOptions) *browserDesk {
 
 func startChromium(t *testing.T, width, height int) context.Context {
 	t.Helper()
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromiumOptions(chromiumPath, t.TempDir(), width, height)...)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), browser.Options(browser.Chromium, t.TempDir(), width, height)...)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
 	if err := chromedp.Do(bctx); err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/csv"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"autopilotdesk/demo"
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/web/identity/demoidp"
@@ -40,25 +40,20 @@ func startCluster(t *testing.T) *cluster {
 	cl.lb = httptest.NewUnstartedServer(nil)
 	public := "https://" + cl.lb.Listener.Addr().String()
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	pair, err := demo.Start(demo.Options{ClientID: "desk", ClientSecret: "replica-secret",
+		RedirectURIs: []string{public + "/auth/callback"}, PostLogoutRedirectURIs: []string{public + "/auth/signed-out"},
+		Emulator: emulator.Options{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}},
+	}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + ln.Addr().String()
-	idp, err := demoidp.New(demoidp.Options{Issuer: base, ClientID: "desk", ClientSecret: "replica-secret",
-		RedirectURIs: []string{public + "/auth/callback"}, PostLogoutRedirectURIs: []string{public + "/auth/signed-out"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl.emu = emulator.New(emulator.Options{Verify: verifyWith(idp), ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}})
-	shared := &http.Server{Handler: demoMux(idp, cl.emu)}
-	go shared.Serve(ln)
-	t.Cleanup(func() { shared.Close() })
+	t.Cleanup(pair.Close)
+	cl.emu = pair.Emulator
 
 	cl.env = map[string]string{
 		"AUTOPILOTDESK_PUBLIC_URL": public, "AUTOPILOTDESK_DATABASE_URL": testkit.PostgresSchema(t),
-		"AUTOPILOTDESK_ISSUER_URL": idp.IssuerURL(), "AUTOPILOTDESK_TENANT_ID": demoidp.DemoTenantID,
-		"AUTOPILOTDESK_CLIENT_ID": "desk", "AUTOPILOTDESK_CLIENT_SECRET": "replica-secret", "AUTOPILOTDESK_GRAPH_URL": base,
+		"AUTOPILOTDESK_ISSUER_URL": pair.IdP.IssuerURL(), "AUTOPILOTDESK_TENANT_ID": demoidp.DemoTenantID,
+		"AUTOPILOTDESK_CLIENT_ID": "desk", "AUTOPILOTDESK_CLIENT_SECRET": "replica-secret", "AUTOPILOTDESK_GRAPH_URL": pair.URL,
 		"AUTOPILOTDESK_TRUSTED_PROXIES": "127.0.0.1",
 	}
 	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {

@@ -142,6 +142,3 @@ func (c *sessionCache) len() int {
 	defer c.mu.RUnlock()
 	return len(c.rows)
 }
-
-// CachedSessions is how many decoded sessions the database keeps in memory (zero on PostgreSQL).
-func (db *DB) CachedSessions() int { return db.sessionCache.len() }
