@@ -48,52 +48,12 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	step := fs.Duration("duration", 3*time.Second, "length of each load step")
-	rates := fs.String("rates", "50,200", "two request rates per second for the forwarding step (below and near saturation)")
-	sessions := fs.Int("sessions", 10000, "stored sessions for the session and memory steps")
-	csvRows := fs.Int("csv-rows", 10000, "rows of the CSV pre-flight step")
-	only := fs.String("steps", strings.Join(benchSteps, ","), "comma-separated steps to run")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (load generator, identity provider, Graph emulator, the session and CSV steps) to this file")
-	deskBin := fs.String("desk", "", "a built autopilotdesk binary to measure (default: build one from this module)")
-	fs.Usage = func() {
-		fmt.Fprint(stdout, "Usage: go run ./devtools/bench [flags]\n\nStarts the desk as a process of its own on loopback, loads it and prints its figures against references measured in the same run.\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	o, cpuProfile, deskBin, err := parseFlags(args, stdout)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
-	}
-	o := benchFlags{step: *step, sessions: *sessions, csvRows: *csvRows, steps: map[string]bool{}}
-	if o.step <= 0 || o.step > time.Minute || o.sessions < 1 || o.sessions > 1_000_000 || o.csvRows < 1 || o.csvRows > 1_000_000 {
-		return errors.New("--duration must be within (0, 1m], --sessions and --csv-rows within [1, 1000000]")
-	}
-	rs := strings.Split(*rates, ",")
-	if len(rs) != 2 {
-		return errors.New("--rates needs two rates, like 50,200")
-	}
-	for i, r := range rs {
-		n, err := strconv.Atoi(strings.TrimSpace(r))
-		if err != nil || n < 1 || n > 5000 {
-			return fmt.Errorf("--rates: %q is not a rate between 1 and 5000", r)
-		}
-		o.rates[i] = n
-	}
-	for s := range strings.SplitSeq(*only, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		if !slices.Contains(benchSteps, s) {
-			return fmt.Errorf("--steps: unknown step %q (known: %s)", s, strings.Join(benchSteps, ", "))
-		}
-		o.steps[s] = true
-	}
-
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
 		if err != nil {
 			return err
 		}
@@ -108,13 +68,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if *deskBin == "" {
+	if deskBin == "" {
 		fmt.Fprintln(stderr, "bench: building the desk")
-		if *deskBin, err = deskrun.Build(ctx, tmp); err != nil {
+		if deskBin, err = deskrun.Build(ctx, tmp); err != nil {
 			return err
 		}
 	}
-	b, err := startRig(ctx, *deskBin)
+	b, err := startRig(ctx, deskBin)
 	if err != nil {
 		return err
 	}
@@ -137,7 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		case "sessions":
 			err = benchSessions(ctx, o, &t)
 		case "startup":
-			err = benchStartup(ctx, *deskBin, &t)
+			err = benchStartup(ctx, deskBin, &t)
 		case "weight":
 			err = b.weight(ctx, &t)
 		case "csv":
@@ -152,6 +112,55 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	t.print(stdout)
 	return nil
+}
+
+// parseFlags reads the command line: the bounds of the steps, the CPU profile's file and the desk
+// binary to measure (empty: build one).
+func parseFlags(args []string, stdout io.Writer) (o benchFlags, cpuProfile, deskBin string, err error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	step := fs.Duration("duration", 3*time.Second, "length of each load step")
+	rates := fs.String("rates", "50,200", "two request rates per second for the forwarding step (below and near saturation)")
+	sessions := fs.Int("sessions", 10000, "stored sessions for the session and memory steps")
+	csvRows := fs.Int("csv-rows", 10000, "rows of the CSV pre-flight step")
+	only := fs.String("steps", strings.Join(benchSteps, ","), "comma-separated steps to run")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of this process (the load generator, the session and CSV steps) to this file")
+	desk := fs.String("desk", "", "a built autopilotdesk binary to measure (default: build one from this module)")
+	fs.Usage = func() {
+		fmt.Fprint(stdout, "Usage: go run ./devtools/bench [flags]\n\nStarts the desk as a process of its own on loopback, loads it and prints its figures against references measured in the same run.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, "", "", err
+	}
+	if fs.NArg() > 0 {
+		return o, "", "", fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	o = benchFlags{step: *step, sessions: *sessions, csvRows: *csvRows, steps: map[string]bool{}}
+	if o.step <= 0 || o.step > time.Minute || o.sessions < 1 || o.sessions > 1_000_000 || o.csvRows < 1 || o.csvRows > 1_000_000 {
+		return o, "", "", errors.New("--duration must be within (0, 1m], --sessions and --csv-rows within [1, 1000000]")
+	}
+	rs := strings.Split(*rates, ",")
+	if len(rs) != 2 {
+		return o, "", "", errors.New("--rates needs two rates, like 50,200")
+	}
+	for i, r := range rs {
+		n, err := strconv.Atoi(strings.TrimSpace(r))
+		if err != nil || n < 1 || n > 5000 {
+			return o, "", "", fmt.Errorf("--rates: %q is not a rate between 1 and 5000", r)
+		}
+		o.rates[i] = n
+	}
+	for s := range strings.SplitSeq(*only, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if !slices.Contains(benchSteps, s) {
+			return o, "", "", fmt.Errorf("--steps: unknown step %q (known: %s)", s, strings.Join(benchSteps, ", "))
+		}
+		o.steps[s] = true
+	}
+	return o, *profile, *desk, nil
 }
 
 // benchTable is the report: one row per figure.

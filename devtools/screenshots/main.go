@@ -247,7 +247,28 @@ func (s *shooter) adminFlow(browser context.Context, tmp string) error {
 	if err := s.shot(ctx, "home"); err != nil {
 		return err
 	}
-	// Device import.
+	if err := s.importFlow(ctx, tmp); err != nil {
+		return err
+	}
+	if err := load(ctx, "activity", chromedp.Click(chromedp.CSS(`nav a[href="/activity"]`))); err != nil {
+		return err
+	}
+	if err := s.shot(ctx, "activity"); err != nil {
+		return err
+	}
+	// Sign out: the desk, then the identity provider's end-session endpoint, back to /auth/signed-out.
+	if err := load(ctx, "sign out", chromedp.Click(chromedp.CSS(`form[action="/auth/signout"] button`))); err != nil {
+		return err
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`location.pathname === "/auth/signed-out" && document.readyState === "complete"`,
+		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		return fmt.Errorf("signed out: %w", err)
+	}
+	return s.shot(ctx, "signed-out")
+}
+
+// importFlow imports demoDeviceCSV from the navigation, as the administrator signed in the tab.
+func (s *shooter) importFlow(ctx context.Context, tmp string) error {
 	if err := load(ctx, "import", chromedp.Click(chromedp.CSS(`nav a[href="/devices/import"]`))); err != nil {
 		return err
 	}
@@ -277,24 +298,7 @@ func (s *shooter) adminFlow(browser context.Context, tmp string) error {
 	if err := load(ctx, "progress", chromedp.Navigate(jobURL)); err != nil {
 		return err
 	}
-	if err := s.shot(ctx, "import-progress"); err != nil {
-		return err
-	}
-	if err := load(ctx, "activity", chromedp.Click(chromedp.CSS(`nav a[href="/activity"]`))); err != nil {
-		return err
-	}
-	if err := s.shot(ctx, "activity"); err != nil {
-		return err
-	}
-	// Sign out: the desk, then the identity provider's end-session endpoint, back to /auth/signed-out.
-	if err := load(ctx, "sign out", chromedp.Click(chromedp.CSS(`form[action="/auth/signout"] button`))); err != nil {
-		return err
-	}
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`location.pathname === "/auth/signed-out" && document.readyState === "complete"`,
-		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
-		return fmt.Errorf("signed out: %w", err)
-	}
-	return s.shot(ctx, "signed-out")
+	return s.shot(ctx, "import-progress")
 }
 
 func (s *shooter) readerFlow(browser context.Context) error {
