@@ -13,7 +13,7 @@ import (
 // The production binary carries no load generator and no browser driver: those belong to the
 // developer tools under devtools/.
 func TestProductionBinaryCarriesNoDeveloperTools(t *testing.T) {
-	bin, err := deskrun.Build(context.Background(), t.TempDir(), testkit.BuildFlags...)
+	bin, err := deskrun.Build(context.Background(), testkit.BuildFlags...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,14 +63,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	tmp, err := os.MkdirTemp("", "autopilotdesk-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
 	if deskBin == "" {
 		fmt.Fprintln(stderr, "bench: building the desk")
-		if deskBin, err = deskrun.Build(ctx, tmp); err != nil {
+		if deskBin, err = deskrun.Build(ctx); err != nil {
 			return err
 		}
 	}

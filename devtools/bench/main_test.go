@@ -19,18 +19,18 @@ func TestMain(m *testing.M) {
 // TestBenchPrintsTable runs every step but start-up at a tiny size against the desk built as a
 // process of its own.
 func TestBenchPrintsTable(t *testing.T) {
-	desk, err := deskrun.Build(context.Background(), t.TempDir(), testkit.BuildFlags...)
+	desk, err := deskrun.Build(context.Background(), testkit.BuildFlags...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out, log bytes.Buffer
-	args := []string{"--desk", desk, "--steps", "pages,forward,sessions,weight,csv", "--duration", "300ms", "--rates", "20,40",
+	args := []string{"--desk", desk, "--steps", "pages,forward,sessions,weight,csv", "--duration", "150ms", "--rates", "10,20",
 		"--sessions", "50", "--csv-rows", "100"}
 	if err := run(context.Background(), args, &out, &log); err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
 	for _, want := range []string{"MEASURE", "GET /uploads/new throughput", "RSS of the desk process",
-		"POST /uploads @20/s (below saturation): added p50", "POST /uploads @40/s (near saturation): upstream conns",
+		"POST /uploads @10/s (below saturation): added p50", "POST /uploads @20/s (near saturation): upstream conns",
 		"session load+save p99 (50 stored)", "Go heap per cached session", "page weight: result", "CSV pre-flight 100 rows: time"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())

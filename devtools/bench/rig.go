@@ -65,14 +65,14 @@ func startRig(ctx context.Context, deskBin string) (_ *rig, err error) {
 }
 
 func (b *rig) close() {
+	if b.client != nil {
+		b.client.CloseIdleConnections() // the desk then has no connection left to wait for
+	}
 	if b.desk != nil {
 		b.desk.Stop()
 	}
 	if b.pair != nil {
 		b.pair.stop()
-	}
-	if b.client != nil {
-		b.client.CloseIdleConnections()
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	mathrand "math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -100,15 +101,28 @@ func compare(ctx context.Context, d time.Duration, a, b func(d time.Duration)) {
 
 // maxRate sends requests into l as fast as benchWorkers can for d: the throughput the server sustains.
 func (l *loadRun) maxRate(ctx context.Context, name string, tr vegeta.Targeter, want int, d time.Duration) {
-	a := vegeta.NewAttacker(vegeta.Workers(benchWorkers), vegeta.MaxWorkers(benchWorkers), vegeta.Redirects(vegeta.NoFollow),
-		vegeta.Timeout(10*time.Second))
+	a, conns := newAttacker(vegeta.Workers(benchWorkers), vegeta.MaxWorkers(benchWorkers))
+	defer conns.CloseIdleConnections()
 	l.collect(ctx, a, a.Attack(tr, vegeta.Rate{Freq: 0}, d, name), want)
 }
 
 // openLoop sends rate requests per second into l for d whatever the answers take (vegeta's default).
 func (l *loadRun) openLoop(ctx context.Context, name string, tr vegeta.Targeter, rate, want int, d time.Duration) {
-	a := vegeta.NewAttacker(vegeta.Redirects(vegeta.NoFollow), vegeta.Timeout(10*time.Second))
+	a, conns := newAttacker()
+	defer conns.CloseIdleConnections()
 	l.collect(ctx, a, a.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, d, name), want)
+}
+
+// newAttacker is a vegeta attacker that follows no redirect and gives up after 10 s, with a
+// transport like vegeta's own, returned so that the connections it leaves can be closed: a server
+// waits at shutdown for a connection opened but never used.
+func newAttacker(opts ...func(*vegeta.Attacker)) (*vegeta.Attacker, *http.Transport) {
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: vegeta.DefaultLocalAddr.IP, Zone: vegeta.DefaultLocalAddr.Zone}, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, DialContext: dialer.DialContext, TLSClientConfig: vegeta.DefaultTLSConfig,
+		MaxIdleConnsPerHost: vegeta.DefaultConnections, MaxConnsPerHost: vegeta.DefaultMaxConnections}
+	opts = append([]func(*vegeta.Attacker){vegeta.Client(&http.Client{Transport: tr})}, opts...)
+	opts = append(opts, vegeta.Redirects(vegeta.NoFollow), vegeta.Timeout(10*time.Second))
+	return vegeta.NewAttacker(opts...), tr
 }
 
 func (l *loadRun) collect(ctx context.Context, a *vegeta.Attacker, results <-chan *vegeta.Result, want int) {

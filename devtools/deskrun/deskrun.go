@@ -5,6 +5,8 @@ package deskrun
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -18,14 +20,43 @@ import (
 	"autopilotdesk/devtools/testkit"
 )
 
-// Build compiles the desk (the module's main package, autopilotdesk) into dir with the given go
-// build flags, from anywhere inside the module, and returns the binary's path.
-func Build(ctx context.Context, dir string, flags ...string) (string, error) {
-	bin := filepath.Join(dir, "autopilotdesk")
-	args := append(append([]string{"build", "-o", bin}, flags...), "autopilotdesk")
-	cmd := exec.CommandContext(ctx, "go", args...)
-	if out, err := cmd.CombinedOutput(); err != nil {
+// Build compiles the desk (the module's main package, autopilotdesk) with the given go build
+// flags, from anywhere inside the module, and returns the binary's path. A binary linked before
+// from the same compiled packages with the same flags is reused, so the tests that each need the
+// desk link it once; the folder keeps only the latest binary of each set of flags.
+func Build(ctx context.Context, flags ...string) (string, error) {
+	list := append(append([]string{"list", "-export", "-deps", "-f", "{{.ImportPath}} {{.Export}}"}, flags...), "autopilotdesk")
+	exports, err := exec.CommandContext(ctx, "go", list...).Output()
+	if err != nil {
+		return "", fmt.Errorf("go %s: %w", strings.Join(list, " "), err)
+	}
+	key := sha256.Sum256(append([]byte(strings.Join(flags, " ")+"\n"), exports...))
+	flagsKey := sha256.Sum256([]byte(strings.Join(flags, " ")))
+	dir := filepath.Join(os.TempDir(), "autopilotdesk-deskrun-"+hex.EncodeToString(flagsKey[:4]))
+	bin := filepath.Join(dir, "autopilotdesk-"+hex.EncodeToString(key[:8]))
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(dir, "build-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	args := append(append([]string{"build", "-o", filepath.Join(tmp, "autopilotdesk")}, flags...), "autopilotdesk")
+	if out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	if err := os.Rename(filepath.Join(tmp, "autopilotdesk"), bin); err != nil {
+		return "", err
+	}
+	old, _ := filepath.Glob(filepath.Join(dir, "autopilotdesk-*"))
+	for _, f := range old {
+		if f != bin {
+			os.Remove(f) // a process still running it keeps it until it exits
+		}
 	}
 	return bin, nil
 }
@@ -64,6 +95,10 @@ func Start(ctx context.Context, bin, addr string, args ...string) (*Desk, error)
 		if !strings.HasPrefix(kv, "AUTOPILOTDESK_") {
 			d.cmd.Env = append(d.cmd.Env, kv)
 		}
+	}
+	if os.Getenv("GORACE") == "" {
+		// A desk built with the race detector (for a test) would otherwise wait a second at exit.
+		d.cmd.Env = append(d.cmd.Env, "GORACE=atexit_sleep_ms=0")
 	}
 	d.cmd.Stdout, d.cmd.Stderr = d.output, d.output
 	start := time.Now()

@@ -64,7 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer os.RemoveAll(tmp)
 	if *desk == "" {
-		if *desk, err = deskrun.Build(ctx, tmp); err != nil {
+		if *desk, err = deskrun.Build(ctx); err != nil {
 			return err
 		}
 	}

@@ -20,7 +20,7 @@ func TestScreenshotsCommand(t *testing.T) {
 	if !testkit.NeedInCI(t, "Chromium", browser.Chromium) {
 		t.Skipf("Chromium not found at %s: the screenshots test is skipped", browser.Chromium)
 	}
-	desk, err := deskrun.Build(context.Background(), t.TempDir(), testkit.BuildFlags...)
+	desk, err := deskrun.Build(context.Background(), testkit.BuildFlags...)
 	if err != nil {
 		t.Fatal(err)
 	}
