@@ -70,7 +70,7 @@ func (d *desk) signIn(c *http.Client, identityKey, returnTo string) *http.Respon
 	d.t.Helper()
 	login := d.srv.URL + "/auth/login?return_to=" + url.QueryEscape(returnTo)
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		pickIdentity(req, identityKey)
+		testkit.PickIdentity(req, identityKey)
 		return nil
 	}
 	defer func() { c.CheckRedirect = nil }()
@@ -79,15 +79,6 @@ func (d *desk) signIn(c *http.Client, identityKey, returnTo string) *http.Respon
 		d.t.Fatal(err)
 	}
 	return resp
-}
-
-// pickIdentity answers the demo identity provider's picker, as a person clicking an account would.
-func pickIdentity(req *http.Request, identityKey string) {
-	if strings.Contains(req.URL.Path, "/authorize") && req.URL.Query().Get("login_hint") == "" {
-		q := req.URL.Query()
-		q.Set("login_hint", identityKey)
-		req.URL.RawQuery = q.Encode()
-	}
 }
 
 func (d *desk) get(c *http.Client, path string) (*http.Response, *goquery.Document) {
@@ -423,7 +414,7 @@ func TestEndedSessionSendsToSignInAndKeepsTheForm(t *testing.T) {
 	d.app.demo.IdP.RevokeRefreshTokens()
 
 	b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		pickIdentity(req, "admin")
+		testkit.PickIdentity(req, "admin")
 		return nil
 	}
 	resp, doc := d.post(b, "/uploads", form)

@@ -18,7 +18,7 @@ func (d *desk) callbackURL(c *http.Client, identityKey string) string {
 	d.t.Helper()
 	var callback string
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		pickIdentity(req, identityKey)
+		testkit.PickIdentity(req, identityKey)
 		if req.URL.Path == "/auth/callback" {
 			callback = req.URL.String()
 			return http.ErrUseLastResponse

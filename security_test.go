@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
 )
 
@@ -182,7 +183,7 @@ func TestSecretsNeverLeave(t *testing.T) {
 	var urls []string
 	b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		urls = append(urls, req.URL.String())
-		pickIdentity(req, "admin")
+		testkit.PickIdentity(req, "admin")
 		return nil
 	}
 	resp, err := b.Get(d.srv.URL + "/auth/login?return_to=/uploads/new")

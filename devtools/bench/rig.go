@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"autopilotdesk/devtools/deskrun"
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/web/identity/demoidp"
 )
 
@@ -110,11 +111,7 @@ func (b *rig) control(ctx context.Context, path string) (string, error) {
 // signIn walks the sign-in as the Intune administrator, the way a browser does.
 func (b *rig) signIn(ctx context.Context) error {
 	b.client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if strings.Contains(req.URL.Path, "/authorize") && req.URL.Query().Get("login_hint") == "" {
-			q := req.URL.Query()
-			q.Set("login_hint", "admin")
-			req.URL.RawQuery = q.Encode()
-		}
+		testkit.PickIdentity(req, "admin")
 		return nil
 	}
 	defer func() { b.client.CheckRedirect = nil }()

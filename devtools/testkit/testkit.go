@@ -17,6 +17,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -187,4 +188,15 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// PickIdentity answers the demo identity provider's account picker for a request on its way
+// there, as a person clicking the account named key would: it adds the login hint the picker
+// skips to. Call it from an http.Client's CheckRedirect.
+func PickIdentity(req *http.Request, key string) {
+	if strings.Contains(req.URL.Path, "/authorize") && req.URL.Query().Get("login_hint") == "" {
+		q := req.URL.Query()
+		q.Set("login_hint", key)
+		req.URL.RawQuery = q.Encode()
+	}
 }
