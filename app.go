@@ -76,18 +76,23 @@ type appOptions struct {
 	SyncDuration time.Duration
 }
 
-func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ *app, err error) {
+// clocks sets the desk's clock (time.Now unless a test gave one) and returns the clock it times
+// Graph's answers by and how it draws client-request-ids (nil: at random). A repeatable demo
+// keeps all three, as well as the demo services'.
+func (o *appOptions) clocks(cfg config) (repeatable *demo.Repeatable, graphTime func() time.Time, newRequestID func() string) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	// A repeatable demo keeps the desk's clock and client-request-ids as well as the demo services'.
-	var repeatable *demo.Repeatable
-	var newRequestID func() string // nil: random
-	graphTime := o.Now
-	if cfg.Demo && !cfg.DemoTime.IsZero() {
-		repeatable = demo.NewRepeatable(cfg.DemoTime)
-		o.Now, graphTime, newRequestID = repeatable.Now, repeatable.Ticks, repeatable.NewRequestID
+	if !cfg.Demo || cfg.DemoTime.IsZero() {
+		return nil, o.Now, nil
 	}
+	repeatable = demo.NewRepeatable(cfg.DemoTime)
+	o.Now = repeatable.Now
+	return repeatable, repeatable.Ticks, repeatable.NewRequestID
+}
+
+func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ *app, err error) {
+	repeatable, graphTime, newRequestID := o.clocks(cfg)
 	a := &app{cfg: cfg, log: log, now: o.Now}
 	defer func() {
 		if err != nil {
@@ -110,10 +115,10 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 
 	idCfg := identity.Config{
 		IssuerURL: cfg.IssuerURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
-		RedirectURL: cfg.PublicURL.String() + "/auth/callback", Scopes: cfg.signInScopes(cfg.Cloud), TenantID: cfg.TenantID,
+		RedirectURL: cfg.PublicURL.String() + "/auth/callback", TenantID: cfg.TenantID,
 		HTTPClient: httpClient, Now: o.Now,
 	}
-	graphRoot := cfg.GraphURL
+	graphRoot, tokensFor := cfg.GraphURL, cfg.Cloud // the Graph the desk calls, and the one its tokens are for
 	if cfg.Demo {
 		a.demo, err = startDemo(cfg, log, o, repeatable)
 		if err != nil {
@@ -125,7 +130,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		if graphRoot == "" {
 			graphRoot = a.demo.URL
 		}
-		idCfg.Scopes = cfg.signInScopes(identity.Cloud{GraphRoot: graphRoot})
+		tokensFor = identity.Cloud{GraphRoot: graphRoot}
 	} else if cfg.ClientCertFile != "" {
 		certPEM, cerr := os.ReadFile(cfg.ClientCertFile)
 		keyPEM, kerr := os.ReadFile(cfg.ClientKeyFile)
@@ -136,6 +141,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 			return nil, fmt.Errorf("%s: %w", optClientCertFile.env, err)
 		}
 	}
+	idCfg.Scopes = cfg.signInScopes(tokensFor)
 	provider, err := identity.New(ctx, idCfg)
 	if err != nil {
 		return nil, fmt.Errorf("identity provider %s: %w", idCfg.IssuerURL, err)
