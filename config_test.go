@@ -148,6 +148,15 @@ func TestConfigurationReference(t *testing.T) {
 		}
 		want = want[:i+len(begin)] + optionsTable(part.opts) + want[j:]
 	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range emulatorOptions { // the README's table of the emulator's faults
+		if !strings.Contains(string(readme), "`--"+o.flag) || !strings.Contains(string(readme), "`"+o.env+"`") {
+			t.Errorf("README.md does not list --%s, %s", o.flag, o.env)
+		}
+	}
 	if want == string(doc) {
 		return
 	}
