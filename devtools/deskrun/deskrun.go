@@ -85,7 +85,7 @@ type Desk struct {
 // flags), and waits until /readyz answers 200. Settings in this process's environment do not
 // reach it: it is configured by its flags alone.
 func Start(ctx context.Context, bin, addr string, args ...string) (*Desk, error) {
-	dataDir, err := os.MkdirTemp("", "autopilotdesk-deskrun-")
+	dataDir, err := os.MkdirTemp("", "autopilotdesk-desk-data-")
 	if err != nil {
 		return nil, err
 	}
