@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -14,13 +13,14 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"autopilotdesk/demo"
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/web/identity/demoidp"
 )
@@ -40,35 +40,10 @@ type cluster struct {
 	apps       []*app
 }
 
-func testDatabaseURL(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("AUTOPILOTDESK_TEST_DATABASE_URL")
-	if base == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("AUTOPILOTDESK_TEST_DATABASE_URL is not set in CI")
-		}
-		t.Skip("replica tests need PostgreSQL: set AUTOPILOTDESK_TEST_DATABASE_URL")
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := fmt.Sprintf("replicas_%d_%d", os.Getpid(), time.Now().UnixNano())
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE"); admin.Close() })
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
-}
-
 func startCluster(t *testing.T) *cluster { return startClusterWith(t, nil) }
 
-// startClusterWith shapes the shared identity provider with idpOpts.
-func startClusterWith(t *testing.T, idpOpts func(*demoidp.Options)) *cluster {
+// startClusterWith shapes the shared identity provider and emulator with shape.
+func startClusterWith(t *testing.T, shape func(*demo.Options)) *cluster {
 	cl := &cluster{t: t, replicas: map[string]*httptest.Server{}}
 	cl.lb = httptest.NewUnstartedServer(nil)
 	public := "https://" + cl.lb.Listener.Addr().String()
@@ -77,32 +52,32 @@ func startClusterWith(t *testing.T, idpOpts func(*demoidp.Options)) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + ln.Addr().String()
-	o := demoidp.Options{Issuer: base, ClientID: "desk", ClientSecret: "replica-secret",
-		RedirectURIs: []string{public + "/auth/callback"}, PostLogoutRedirectURIs: []string{public + "/auth/signed-out"}}
-	if idpOpts != nil {
-		idpOpts(&o)
+	o := demo.Options{ClientID: "desk", ClientSecret: "replica-secret",
+		RedirectURIs: []string{public + "/auth/callback"}, PostLogoutRedirectURIs: []string{public + "/auth/signed-out"},
+		Emulator: emulator.Options{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}},
 	}
-	idp, err := demoidp.New(o)
+	if shape != nil {
+		shape(&o)
+	}
+	pair, err := demo.New("http://"+ln.Addr().String(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl.idp = idp
-	cl.emu = emulator.New(emulator.Options{Verify: verifyWith(idp), ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}})
+	cl.idp, cl.emu = pair.IdP, pair.Emulator
 	slowTokens := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/token") {
 			time.Sleep(time.Duration(cl.tokenDelay.Load()))
 		}
-		idp.ServeHTTP(w, r)
+		pair.Handler.ServeHTTP(w, r)
 	})
-	shared := &http.Server{Handler: demoMux(slowTokens, cl.emu)}
+	shared := &http.Server{Handler: slowTokens}
 	go shared.Serve(ln)
 	t.Cleanup(func() { shared.Close() })
 
 	cl.env = map[string]string{
-		"AUTOPILOTDESK_PUBLIC_URL": public, "AUTOPILOTDESK_DATABASE_URL": testDatabaseURL(t),
-		"AUTOPILOTDESK_ISSUER_URL": idp.IssuerURL(), "AUTOPILOTDESK_TENANT_ID": demoidp.DemoTenantID,
-		"AUTOPILOTDESK_CLIENT_ID": "desk", "AUTOPILOTDESK_CLIENT_SECRET": "replica-secret", "AUTOPILOTDESK_GRAPH_URL": base,
+		"AUTOPILOTDESK_PUBLIC_URL": public, "AUTOPILOTDESK_DATABASE_URL": testkit.PostgresSchema(t),
+		"AUTOPILOTDESK_ISSUER_URL": pair.IdP.IssuerURL(), "AUTOPILOTDESK_TENANT_ID": demoidp.DemoTenantID,
+		"AUTOPILOTDESK_CLIENT_ID": "desk", "AUTOPILOTDESK_CLIENT_SECRET": "replica-secret", "AUTOPILOTDESK_GRAPH_URL": pair.URL,
 		"AUTOPILOTDESK_TRUSTED_PROXIES": "127.0.0.1",
 	}
 	if o.WithoutTenantClaims {
@@ -123,7 +98,7 @@ func startClusterWith(t *testing.T, idpOpts func(*demoidp.Options)) *cluster {
 // start runs a replica named name (again, after a stop).
 func (cl *cluster) start(name string) {
 	cl.t.Helper()
-	cfg, err := loadConfig(nil, envOf(cl.env), io.Discard)
+	cfg, err := loadConfig(nil, testkit.Env(cl.env), io.Discard)
 	if err != nil {
 		cl.t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/devicecsv"
+	"autopilotdesk/guid"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
@@ -166,7 +167,7 @@ func mustJSON(v any) []byte {
 // load reads a job of the signed-in user's tenant.
 func (h *Devices) load(c echo.Context) (*store.ImportJob, *importJob, error) {
 	id := c.Param("id")
-	if !isGUID(id) {
+	if !guid.Valid(id) {
 		return nil, nil, notFound("There is no import with this id.")
 	}
 	rec, err := h.Jobs.GetImportJob(c.Request().Context(), web.CurrentUser(c).TenantID, id)
