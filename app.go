@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -15,10 +16,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
 
+	"autopilotdesk/demo"
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/handlers"
@@ -41,7 +42,7 @@ type app struct {
 	db         *store.DB
 	shell      *web.Shell
 	graph      *graphclient.Client
-	demo       *demoServices // nil outside demo mode
+	demo       *demo.Services // nil outside demo mode
 	handler    http.Handler
 	now        func() time.Time
 	health     *web.Health
@@ -69,10 +70,10 @@ func (a *app) sessionStore() *store.SessionStore {
 		IdleTimeout: a.cfg.IdleTimeout, AbsoluteLifetime: a.cfg.SessionLifetime})
 }
 
-// appOptions are the seams tests and screenshots use: a fixed clock and fixed ids.
+// appOptions are the seams tests use: a clock of their own, a client for the identity provider,
+// and the demo emulator's paging and delays.
 type appOptions struct {
-	Now   func() time.Time
-	NewID func() string
+	Now func() time.Time
 	// HTTPClient is used for calls to the identity provider (tests use loopback TLS clients).
 	HTTPClient *http.Client
 	// EmulatorPageSize overrides the demo emulator's page size (tests of paging).
@@ -84,8 +85,6 @@ type appOptions struct {
 	// ConsistencyDelay is how long a change to a demo registered device takes to show in reads
 	// (zero: at once; the desk run by hand uses demoConsistencyDelay).
 	ConsistencyDelay time.Duration
-	// NewRequestID draws the client-request-id of each Graph attempt (screenshots fix it).
-	NewRequestID func() string
 	// RecordRetry is how soon an activity the state database refused is tried again (default 1s,
 	// doubling to a minute while it keeps failing).
 	RecordRetry time.Duration
@@ -97,13 +96,23 @@ type appOptions struct {
 	ImportPausedRecheck time.Duration
 }
 
-func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ *app, err error) {
+// clocks sets the desk's clock (time.Now unless a test gave one) and returns the clock it times
+// Graph's answers by and how it draws client-request-ids (nil: at random). A repeatable demo
+// keeps all three, as well as the demo services'.
+func (o *appOptions) clocks(cfg config) (repeatable *demo.Repeatable, graphTime func() time.Time, newRequestID func() string) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.NewID == nil {
-		o.NewID = func() string { return uuid.NewString() }
+	if !cfg.Demo || cfg.DemoTime.IsZero() {
+		return nil, o.Now, nil
 	}
+	repeatable = demo.NewRepeatable(cfg.DemoTime)
+	o.Now = repeatable.Now
+	return repeatable, repeatable.Ticks, repeatable.NewRequestID
+}
+
+func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ *app, err error) {
+	repeatable, graphTime, newRequestID := o.clocks(cfg)
 	a := &app{cfg: cfg, log: log, now: o.Now}
 	defer func() {
 		if err != nil {
@@ -126,28 +135,22 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 
 	idCfg := identity.Config{
 		IssuerURL: cfg.IssuerURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
-		RedirectURL: cfg.PublicURL.String() + "/auth/callback", Scopes: cfg.Scopes, TenantID: cfg.TenantID,
+		RedirectURL: cfg.PublicURL.String() + "/auth/callback", TenantID: cfg.TenantID,
 		HTTPClient: httpClient, Now: o.Now,
 	}
-	graphRoot := cfg.GraphURL
+	graphRoot, tokensFor := cfg.GraphURL, cfg.Cloud // the Graph the desk calls, and the one its tokens are for
 	if cfg.Demo {
-		a.demo, err = startDemo(cfg, log, o)
+		a.demo, err = startDemo(cfg, log, o, repeatable)
 		if err != nil {
 			return nil, err
 		}
-		idCfg.IssuerURL = a.demo.idp.IssuerURL()
-		idCfg.ClientID, idCfg.ClientSecret = a.demo.clientID, a.demo.clientSecret
+		idCfg.IssuerURL = a.demo.IdP.IssuerURL()
+		idCfg.ClientID, idCfg.ClientSecret = a.demo.ClientID, a.demo.ClientSecret
 		idCfg.TenantID = demoidp.DemoTenantID
 		if graphRoot == "" {
-			graphRoot = a.demo.baseURL
+			graphRoot = a.demo.URL
 		}
-		if len(idCfg.Scopes) == 0 {
-			cloud := identity.Cloud{GraphRoot: graphRoot}
-			idCfg.Scopes = cloud.DefaultScopes()
-			if len(cfg.AllowedGroups) > 0 {
-				idCfg.Scopes = append(idCfg.Scopes, cloud.GroupCheckScope())
-			}
-		}
+		tokensFor = identity.Cloud{GraphRoot: graphRoot}
 	} else if cfg.ClientCertFile != "" {
 		certPEM, cerr := os.ReadFile(cfg.ClientCertFile)
 		keyPEM, kerr := os.ReadFile(cfg.ClientKeyFile)
@@ -155,16 +158,17 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 			return nil, fmt.Errorf("read client certificate: %w", err)
 		}
 		if idCfg.ClientCertificate, err = identity.LoadClientCertificate(certPEM, keyPEM); err != nil {
-			return nil, fmt.Errorf("AUTOPILOTDESK_CLIENT_CERTIFICATE_FILE: %w", err)
+			return nil, fmt.Errorf("%s: %w", optClientCertFile.env, err)
 		}
 	}
+	idCfg.Scopes = cfg.signInScopes(tokensFor)
 	provider, err := identity.New(ctx, idCfg)
 	if err != nil {
 		return nil, fmt.Errorf("identity provider %s: %w", idCfg.IssuerURL, err)
 	}
 	a.metrics = web.NewMetrics(func(ctx context.Context) (int, error) { return a.db.CountActiveSessions(ctx, cfg.IdleTimeout) })
-	a.graph, err = graphclient.New(graphclient.Config{Root: graphRoot, Version: cfg.GraphVersion, Timeout: cfg.GraphTimeout, Now: o.Now,
-		Observer: a.observeGraph, NewRequestID: o.NewRequestID})
+	a.graph, err = graphclient.New(graphclient.Config{Root: graphRoot, Version: cfg.GraphVersion, Timeout: cfg.GraphTimeout, Now: graphTime,
+		Observer: a.observeGraph, NewRequestID: newRequestID})
 	if err != nil {
 		return nil, fmt.Errorf("graph client: %w", err)
 	}
@@ -306,41 +310,18 @@ func (refresher) IsRefreshRejected(err error) bool {
 	return errors.Is(err, identity.ErrRefreshRejected)
 }
 
-// demoServices are the demo identity provider and the Graph emulator on their own loopback port.
-type demoServices struct {
-	baseURL                string
-	clientID, clientSecret string
-	idp                    *demoidp.Provider
-	emu                    *emulator.Emulator
-	srv                    *http.Server
-}
-
-func startDemo(cfg config, log *slog.Logger, o appOptions) (*demoServices, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("demo services: %w", err)
-	}
-	d := &demoServices{baseURL: "http://" + ln.Addr().String(), clientID: "autopilotdesk-demo", clientSecret: web.RandomID()}
+// startDemo serves the demo identity provider and the Graph emulator on a loopback port of their own.
+func startDemo(cfg config, log *slog.Logger, o appOptions, repeatable *demo.Repeatable) (*demo.Services, error) {
 	public := cfg.PublicURL.String()
-	d.idp, err = demoidp.New(demoidp.Options{
-		Issuer: d.baseURL, ClientID: d.clientID, ClientSecret: d.clientSecret,
+	return demo.Start(demo.Options{
+		ClientID: "autopilotdesk-demo", ClientSecret: rand.Text(),
 		RedirectURIs: []string{public + "/auth/callback"}, PostLogoutRedirectURIs: []string{public + "/auth/signed-out"},
-		Now: o.Now,
-	})
-	if err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("demo identity provider: %w", err)
-	}
-	d.emu = emulator.New(emulator.Options{Verify: verifyWith(d.idp), Now: o.Now, NewID: o.NewID, Faults: cfg.EmulatorFaults, PageSize: o.EmulatorPageSize,
-		OtherTenantSerials: demoOtherTenantSerials, ImportDelays: o.ImportDelays, SyncDuration: o.SyncDuration, ConsistencyDelay: o.ConsistencyDelay})
-	d.emu.SeedAutopilotDevices(demoidp.DemoTenantID)
-	d.srv = &http.Server{Handler: demoMux(d.idp, d.emu), ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	go d.srv.Serve(ln)
-	return d, nil
+		Emulator: emulator.Options{Now: o.Now, Faults: cfg.EmulatorFaults, PageSize: o.EmulatorPageSize,
+			OtherTenantSerials: demoOtherTenantSerials, ImportDelays: o.ImportDelays, SyncDuration: o.SyncDuration,
+			ConsistencyDelay: o.ConsistencyDelay},
+		Repeatable: repeatable,
+	}, log)
 }
-
-func (d *demoServices) Close() { d.srv.Close() }
 
 // demoConsistencyDelay is how long a change to a registered device takes to show in the demo, as
 // Intune's registration is eventually consistent: long enough to see, short enough to wait for.
@@ -348,29 +329,6 @@ const demoConsistencyDelay = 5 * time.Second
 
 // demoOtherTenantSerials are serials the demo tenant's Graph reports as registered elsewhere (808).
 var demoOtherTenantSerials = []string{"CZC808OTHER", "5CG808OTHER"}
-
-// demoMux serves the emulator under Graph's version prefixes and the identity provider elsewhere.
-func demoMux(idp http.Handler, emu http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/v1.0/", emu)
-	mux.Handle("/beta/", emu)
-	mux.Handle("/", idp)
-	return mux
-}
-
-// verifyWith lets the emulator check bearer tokens against the demo identity provider.
-func verifyWith(idp *demoidp.Provider) emulator.TokenVerifier {
-	return func(token string) (emulator.Principal, error) {
-		info, err := idp.VerifyAccessToken(token)
-		switch {
-		case errors.Is(err, demoidp.ErrTokenExpired):
-			return emulator.Principal{}, emulator.ErrTokenExpired
-		case err != nil:
-			return emulator.Principal{}, emulator.ErrTokenUnknown
-		}
-		return emulator.Principal{AppID: info.AppID, TenantID: info.TenantID, ObjectID: info.ObjectID, UPN: info.UPN, Scopes: info.Scopes, Groups: info.Groups}, nil
-	}
-}
 
 func newLogger(cfg config, w io.Writer) *slog.Logger {
 	var level slog.Level
@@ -412,7 +370,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("AUTOPILOTDESK_TLS_CERT_FILE: %w", err)
+			return fmt.Errorf("%s: %w", optTLSCertFile.env, err)
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
@@ -445,10 +403,6 @@ func startupMode(cfg config) string {
 // runEmulator serves the Graph emulator and the demo identity provider on their own, for other
 // tools (Graph Explorer-like clients, scripts) and for running the desk against them by hand.
 func runEmulator(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	faults, err := emulator.FaultsFromEnv(getenv)
-	if err != nil {
-		return err
-	}
 	fs := flag.NewFlagSet("autopilotdesk emulator", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	addr := fs.String("addr", "127.0.0.1:8081", "address to listen on")
@@ -458,16 +412,27 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	logouts := fs.String("post-logout-redirect-uris", "http://127.0.0.1:8080/auth/signed-out", "comma-separated post-logout redirect URIs")
 	consistency := fs.Duration("consistency-delay", demoConsistencyDelay, "how long a change to a registered Autopilot device takes to show in reads")
 	noTenant := fs.Bool("without-tenant-claims", false, "answer like a generic OpenID Connect provider: ID tokens without tid and oid claims")
-	faults.RegisterFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprint(stdout, "Usage: autopilotdesk emulator [flags]\n\nServes the Microsoft Graph emulator (under /v1.0 and /beta) and the demo identity provider.\nFault injection flags may also be set with AUTOPILOTDESK_EMULATOR_* environment variables.\n\n")
-		fs.PrintDefaults()
+		fmt.Fprint(stdout, "Usage: autopilotdesk emulator [flags]\n\nServes the Microsoft Graph emulator (under /v1.0 and /beta) and the demo identity provider.\n\n")
+		fs.VisitAll(func(f *flag.Flag) {
+			if _, ok := f.Value.(*optionFlag); !ok {
+				fmt.Fprintf(stdout, "  --%s\n      %s", f.Name, f.Usage)
+				if f.DefValue != "" {
+					fmt.Fprintf(stdout, " (default %q)", f.DefValue)
+				}
+				fmt.Fprintln(stdout)
+			}
+		})
+		fmt.Fprint(stdout, "\nFault injection, each also an environment variable:\n\n")
+		printOptions(stdout, emulatorOptions)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
+	var c config
+	problems, err := readOptions(fs, emulatorOptions, args, getenv, &c)
+	if err != nil {
 		return err
+	}
+	if len(problems) > 0 {
+		return problems
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -475,22 +440,21 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	}
 	base := "http://" + ln.Addr().String()
 	if *clientSecret == "" {
-		*clientSecret = web.RandomID()
+		*clientSecret = rand.Text()
 	}
-	idp, err := demoidp.New(demoidp.Options{Issuer: base, ClientID: *clientID, ClientSecret: *clientSecret,
-		RedirectURIs: splitList(*redirects), PostLogoutRedirectURIs: splitList(*logouts), WithoutTenantClaims: *noTenant})
+	pair, err := demo.New(base, demo.Options{ClientID: *clientID, ClientSecret: *clientSecret,
+		RedirectURIs: splitList(*redirects), PostLogoutRedirectURIs: splitList(*logouts), WithoutTenantClaims: *noTenant,
+		Emulator: emulator.Options{Faults: c.EmulatorFaults, ConsistencyDelay: *consistency}})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	emu := emulator.New(emulator.Options{Verify: verifyWith(idp), Faults: faults, ConsistencyDelay: *consistency})
-	emu.SeedAutopilotDevices(demoidp.DemoTenantID)
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	tenant := demoidp.DemoTenantID
 	if *noTenant {
 		tenant = "none: ID tokens carry no tid claim, so leave AUTOPILOTDESK_TENANT_ID empty"
 	}
 	fmt.Fprintf(stdout, "Graph emulator:  %s/v1.0 (and %s/beta)\nIdentity issuer: %s\nTenant id:       %s\nClient id:       %s\nClient secret:   %s\n",
-		base, base, idp.IssuerURL(), tenant, *clientID, *clientSecret)
-	return web.Serve(ctx, ln, demoMux(idp, emu), nil, web.Shutdown{Drain: 5 * time.Second}, log)
+		base, base, pair.IdP.IssuerURL(), tenant, *clientID, *clientSecret)
+	return web.Serve(ctx, ln, pair.Handler, nil, web.Shutdown{Drain: 5 * time.Second}, log)
 }

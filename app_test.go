@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -12,12 +11,13 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/PuerkitoBio/goquery"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/guid"
 	"autopilotdesk/web/identity/demoidp"
 )
 
@@ -27,7 +27,7 @@ type desk struct {
 	t   testing.TB
 	app *app
 	srv *httptest.Server
-	log *lockedWriter
+	log *testkit.Buffer
 	idp *demoidp.Provider  // the demo mode's, or the one startDeskWithProvider runs
 	emu *emulator.Emulator // likewise
 }
@@ -55,11 +55,11 @@ func startDeskFor(t testing.TB, envFor func(publicURL string) map[string]string,
 	for k, v := range envFor(public) {
 		base[k] = v
 	}
-	cfg, err := loadConfig(nil, envOf(base), io.Discard)
+	cfg, err := loadConfig(nil, testkit.Env(base), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedWriter{w: &bytes.Buffer{}}
+	logs := &testkit.Buffer{}
 	a, err := newApp(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func startDeskFor(t testing.TB, envFor func(publicURL string) map[string]string,
 	t.Cleanup(func() { srv.Close(); a.Close() })
 	d := &desk{t: t, app: a, srv: srv, log: logs}
 	if a.demo != nil {
-		d.idp, d.emu = a.demo.idp, a.demo.emu
+		d.idp, d.emu = a.demo.IdP, a.demo.Emulator
 	}
 	return d
 }
@@ -86,7 +86,7 @@ func (d *desk) signIn(c *http.Client, identityKey, returnTo string) *http.Respon
 	d.t.Helper()
 	login := d.srv.URL + "/auth/login?return_to=" + url.QueryEscape(returnTo)
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		pickIdentity(req, identityKey)
+		testkit.PickIdentity(req, identityKey)
 		return nil
 	}
 	defer func() { c.CheckRedirect = nil }()
@@ -95,15 +95,6 @@ func (d *desk) signIn(c *http.Client, identityKey, returnTo string) *http.Respon
 		d.t.Fatal(err)
 	}
 	return resp
-}
-
-// pickIdentity answers the demo identity provider's picker, as a person clicking an account would.
-func pickIdentity(req *http.Request, identityKey string) {
-	if strings.Contains(req.URL.Path, "/authorize") && req.URL.Query().Get("login_hint") == "" {
-		q := req.URL.Query()
-		q.Set("login_hint", identityKey)
-		req.URL.RawQuery = q.Encode()
-	}
 }
 
 func (d *desk) get(c *http.Client, path string) (*http.Response, *goquery.Document) {
@@ -165,26 +156,6 @@ func text(doc *goquery.Document) string {
 	return strings.Join(strings.Fields(doc.Find("main").Text()), " ")
 }
 
-// lockedWriter lets concurrent request goroutines log into one buffer.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.(*bytes.Buffer).String()
-}
-
-var guidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-
 func TestCreateUploadEndToEnd(t *testing.T) {
 	d := startDesk(t, nil)
 	b := d.browser()
@@ -219,7 +190,7 @@ func TestCreateUploadEndToEnd(t *testing.T) {
 		t.Fatalf("create answered %d at %s:\n%s", resp.StatusCode, resp.Request.URL, text(doc))
 	}
 	id := strings.TrimSpace(doc.Find(`[data-testid="upload-id"]`).Text())
-	if !guidRE.MatchString(id) {
+	if !guid.Valid(id) {
 		t.Errorf("upload id %q is not a GUID", id)
 	}
 	if got := doc.Find(`[data-testid="upload-created"]`).Text(); got != "2016-12-31T23:59:45.8788427-08:00" {
@@ -230,7 +201,7 @@ func TestCreateUploadEndToEnd(t *testing.T) {
 	}
 	request := doc.Find(`[data-testid="request"]`).Text()
 	response := doc.Find(`[data-testid="response"]`).Text()
-	for _, want := range []string{"POST " + d.app.demo.baseURL + "/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentityUploads",
+	for _, want := range []string{"POST " + d.app.demo.URL + "/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentityUploads",
 		"Authorization: Bearer <redacted>", "client-request-id: ", `"@odata.type": "#microsoft.graph.importedWindowsAutopilotDeviceIdentityUpload"`} {
 		if !strings.Contains(request, want) {
 			t.Errorf("request view lacks %q:\n%s", want, request)
@@ -262,7 +233,7 @@ func TestCreateUploadEndToEnd(t *testing.T) {
 	if create.Header.Get("Accept") != "application/json" || !strings.HasPrefix(create.Header.Get("Content-Type"), "application/json") {
 		t.Errorf("Accept/Content-Type = %q / %q", create.Header.Get("Accept"), create.Header.Get("Content-Type"))
 	}
-	if !guidRE.MatchString(create.Header.Get("client-request-id")) {
+	if !guid.Valid(create.Header.Get("client-request-id")) {
 		t.Errorf("client-request-id = %q", create.Header.Get("client-request-id"))
 	}
 	var body map[string]any
@@ -448,7 +419,7 @@ func TestExpiredTokenIsRenewedOnce(t *testing.T) {
 	b := d.browser()
 	doc := parse(t, d.signIn(b, "admin", "/uploads/new"))
 	form := formValues(t, doc, `form[action="/uploads"]`)
-	d.app.demo.idp.ExpireAccessTokens()
+	d.app.demo.IdP.ExpireAccessTokens()
 	resp, doc := d.post(b, "/uploads", form)
 	if !strings.HasPrefix(resp.Request.URL.Path, "/activity/") {
 		t.Fatalf("after renewal landed on %s (%d): %s", resp.Request.URL, resp.StatusCode, text(doc))
@@ -464,11 +435,11 @@ func TestEndedSessionSendsToSignInAndKeepsTheForm(t *testing.T) {
 	doc := parse(t, d.signIn(b, "admin", "/uploads/new"))
 	form := formValues(t, doc, `form[action="/uploads"]`)
 	form.Set("id", "0f2d6e55-3a8c-4c1e-9d6b-2f3e4a5b6c7d")
-	d.app.demo.idp.ExpireAccessTokens()
-	d.app.demo.idp.RevokeRefreshTokens()
+	d.app.demo.IdP.ExpireAccessTokens()
+	d.app.demo.IdP.RevokeRefreshTokens()
 
 	b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		pickIdentity(req, "admin")
+		testkit.PickIdentity(req, "admin")
 		return nil
 	}
 	resp, doc := d.post(b, "/uploads", form)
@@ -536,13 +507,13 @@ func TestPagesCarrySecurityHeadersAndNoTokens(t *testing.T) {
 		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("X-Frame-Options") != "DENY" {
 			t.Errorf("%s: missing nosniff/DENY", path)
 		}
-		for _, tok := range d.app.demo.idp.IssuedTokens() {
+		for _, tok := range d.app.demo.IdP.IssuedTokens() {
 			if strings.Contains(string(body), tok) {
 				t.Errorf("%s: a token appears in the page", path)
 			}
 		}
 	}
-	for _, tok := range d.app.demo.idp.IssuedTokens() {
+	for _, tok := range d.app.demo.IdP.IssuedTokens() {
 		if strings.Contains(d.log.String(), tok) {
 			t.Errorf("a token appears in the log")
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/web/identity/demoidp"
 )
@@ -17,7 +18,7 @@ func (d *desk) callbackURL(c *http.Client, identityKey string) string {
 	d.t.Helper()
 	var callback string
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		pickIdentity(req, identityKey)
+		testkit.PickIdentity(req, identityKey)
 		if req.URL.Path == "/auth/callback" {
 			callback = req.URL.String()
 			return http.ErrUseLastResponse
@@ -98,7 +99,7 @@ func TestAllowedGroupsAskGraphOnOverage(t *testing.T) {
 		t.Fatalf("member through Graph: %d %s", resp.StatusCode, text(doc))
 	}
 	var checks int
-	for _, r := range d.app.demo.emu.Received() {
+	for _, r := range d.app.demo.Emulator.Received() {
 		if r.Method == http.MethodPost && r.Path == "/v1.0/me/checkMemberGroups" {
 			checks++
 		}
@@ -130,8 +131,8 @@ func TestConcurrentRequestsRenewTheTokenOnce(t *testing.T) {
 	d := startDesk(t, nil)
 	b := d.browser()
 	parse(t, d.signIn(b, "admin", "/"))
-	d.app.demo.idp.ExpireAccessTokens()
-	before := d.app.demo.idp.TokenRequests()
+	d.app.demo.IdP.ExpireAccessTokens()
+	before := d.app.demo.IdP.TokenRequests()
 	var wg sync.WaitGroup
 	for i := 0; i < 6; i++ {
 		wg.Add(1)
@@ -144,7 +145,7 @@ func TestConcurrentRequestsRenewTheTokenOnce(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if got := d.app.demo.idp.TokenRequests() - before; got != 1 {
+	if got := d.app.demo.IdP.TokenRequests() - before; got != 1 {
 		t.Errorf("%d token renewals reached the provider, want 1", got)
 	}
 	_, doc := d.get(b, "/")
@@ -154,11 +155,11 @@ func TestConcurrentRequestsRenewTheTokenOnce(t *testing.T) {
 }
 
 func TestIdleSessionEndsOnTheServer(t *testing.T) {
-	clk := &testClock{t: time.Now()}
-	d := startDeskWith(t, nil, appOptions{Now: clk.now})
+	clk := testkit.NewClockAt(time.Now())
+	d := startDeskWith(t, nil, appOptions{Now: clk.Now})
 	b := d.browser()
 	parse(t, d.signIn(b, "admin", "/"))
-	clk.advance(16 * time.Minute)
+	clk.Advance(16 * time.Minute)
 	resp, _ := d.get(b, "/uploads/new")
 	if resp.Request.URL.Path != "/auth/signin" {
 		t.Errorf("idle session still served %s", resp.Request.URL)
@@ -181,25 +182,13 @@ func mustHost(raw string) string {
 	return u.Host
 }
 
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestRenewalNetworkFailureKeepsTheSession(t *testing.T) {
-	clk := &testClock{t: time.Now()}
-	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_SESSION_IDLE_TIMEOUT": "3h"}, appOptions{Now: clk.now})
+	clk := testkit.NewClockAt(time.Now())
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_SESSION_IDLE_TIMEOUT": "3h"}, appOptions{Now: clk.Now})
 	b := d.browser()
 	parse(t, d.signIn(b, "admin", "/"))
-	d.app.demo.srv.Close() // the identity provider (and Graph) become unreachable
-	clk.advance(2 * time.Hour)
+	d.app.demo.Close() // the identity provider (and Graph) become unreachable
+	clk.Advance(2 * time.Hour)
 	resp, doc := d.get(b, "/")
 	if resp.Request.URL.Path != "/" || !strings.Contains(text(doc), "could not be renewed") {
 		t.Fatalf("landed on %s: %s", resp.Request.URL, text(doc))
@@ -213,7 +202,7 @@ func TestSecondSubmitWhileTheFirstIsInFlight(t *testing.T) {
 	d := startDesk(t, nil)
 	b := d.browser()
 	form := formValues(t, parse(t, d.signIn(b, "admin", "/uploads/new")), `form[action="/uploads"]`)
-	d.app.demo.emu.SetFaults(emulator.Faults{LatencyMin: 400 * time.Millisecond, LatencyMax: 400 * time.Millisecond})
+	d.app.demo.Emulator.SetFaults(emulator.Faults{LatencyMin: 400 * time.Millisecond, LatencyMax: 400 * time.Millisecond})
 	statuses := make(chan int, 2)
 	for i := 0; i < 2; i++ {
 		go func(delay time.Duration) {
@@ -258,8 +247,8 @@ func TestFreshSignInAsksTheProviderToAuthenticateAgain(t *testing.T) {
 // however long they work, and a person who stops is signed out 8 seconds (within half a second)
 // after their last request.
 func TestIdleTimeoutCountsFromTheLastRequest(t *testing.T) {
-	clk := &testClock{t: time.Now()}
-	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_SESSION_IDLE_TIMEOUT": "8s"}, appOptions{Now: clk.now})
+	clk := testkit.NewClockAt(time.Now())
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_SESSION_IDLE_TIMEOUT": "8s"}, appOptions{Now: clk.Now})
 	active, idle := d.browser(), d.browser()
 	parse(t, d.signIn(active, "admin", "/"))
 	parse(t, d.signIn(idle, "reader", "/"))
@@ -268,7 +257,7 @@ func TestIdleTimeoutCountsFromTheLastRequest(t *testing.T) {
 		return resp.Request.URL.Path == "/uploads/new"
 	}
 	for second := 3; second <= 60; second += 3 {
-		clk.advance(3 * time.Second)
+		clk.Advance(3 * time.Second)
 		if !signedIn(active) {
 			t.Fatalf("the active person was signed out %d s in, 3 s after their last request", second)
 		}
@@ -278,11 +267,11 @@ func TestIdleTimeoutCountsFromTheLastRequest(t *testing.T) {
 		t.Error("the idle person is still signed in a minute after their last request")
 	}
 	parse(t, d.signIn(idle, "reader", "/"))
-	clk.advance(7500 * time.Millisecond)
+	clk.Advance(7500 * time.Millisecond)
 	if !signedIn(idle) {
 		t.Fatal("signed out 7.5 s after the last request, with an 8 s idle timeout")
 	}
-	clk.advance(8100 * time.Millisecond)
+	clk.Advance(8100 * time.Millisecond)
 	if signedIn(idle) {
 		t.Error("still signed in 8.1 s after the last request, with an 8 s idle timeout")
 	}

@@ -17,8 +17,8 @@ import (
 func (d *desk) adminToken() oauth2.TokenSource {
 	d.t.Helper()
 	d.signIn(d.browser(), demoidp.AdminKey, "/")
-	for _, tok := range d.app.demo.idp.IssuedTokens() {
-		if info, err := d.app.demo.idp.VerifyAccessToken(tok); err == nil && info.ObjectID == demoidp.AdminObjectID {
+	for _, tok := range d.app.demo.IdP.IssuedTokens() {
+		if info, err := d.app.demo.IdP.VerifyAccessToken(tok); err == nil && info.ObjectID == demoidp.AdminObjectID {
 			return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok})
 		}
 	}

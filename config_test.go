@@ -2,18 +2,28 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"autopilotdesk/devtools/testkit"
 )
 
-func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-
 func TestConfigDefaultsToDemo(t *testing.T) {
-	c, err := loadConfig(nil, envOf(nil), &bytes.Buffer{})
+	c, err := loadConfig(nil, testkit.Env(nil), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,14 +36,14 @@ func TestConfigDefaultsToDemo(t *testing.T) {
 }
 
 func TestConfigAddrFlagBeatsEnvironment(t *testing.T) {
-	c, err := loadConfig([]string{"--addr", "127.0.0.1:9999"}, envOf(map[string]string{"AUTOPILOTDESK_ADDR": "127.0.0.1:7777"}), &bytes.Buffer{})
+	c, err := loadConfig([]string{"--addr", "127.0.0.1:9999"}, testkit.Env(map[string]string{"AUTOPILOTDESK_ADDR": "127.0.0.1:7777"}), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Addr != "127.0.0.1:9999" {
 		t.Errorf("addr = %q", c.Addr)
 	}
-	c, err = loadConfig(nil, envOf(map[string]string{"AUTOPILOTDESK_ADDR": "127.0.0.1:7777"}), &bytes.Buffer{})
+	c, err = loadConfig(nil, testkit.Env(map[string]string{"AUTOPILOTDESK_ADDR": "127.0.0.1:7777"}), &bytes.Buffer{})
 	if err != nil || c.Addr != "127.0.0.1:7777" {
 		t.Errorf("addr from environment = %q, %v", c.Addr, err)
 	}
@@ -43,7 +53,7 @@ func TestConfigTenantMode(t *testing.T) {
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "secret")
 	os.WriteFile(secret, []byte("s3cret\n"), 0o600)
-	c, err := loadConfig(nil, envOf(map[string]string{
+	c, err := loadConfig(nil, testkit.Env(map[string]string{
 		"AUTOPILOTDESK_TENANT_ID":          "72f988bf-86f1-41af-91ab-2d7cd011db47",
 		"AUTOPILOTDESK_CLIENT_ID":          "11111111-1111-1111-1111-111111111111",
 		"AUTOPILOTDESK_CLIENT_SECRET_FILE": secret,
@@ -59,8 +69,9 @@ func TestConfigTenantMode(t *testing.T) {
 	if c.IssuerURL != "https://login.microsoftonline.us/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0" {
 		t.Errorf("issuer = %q", c.IssuerURL)
 	}
-	if c.GraphURL != "https://graph.microsoft.us" || !strings.Contains(strings.Join(c.Scopes, " "), "https://graph.microsoft.us/DeviceManagementServiceConfig.ReadWrite.All") {
-		t.Errorf("graph = %q scopes = %v", c.GraphURL, c.Scopes)
+	if scopes := strings.Join(c.signInScopes(c.Cloud), " "); c.GraphURL != "https://graph.microsoft.us" ||
+		scopes != "openid profile offline_access https://graph.microsoft.us/DeviceManagementServiceConfig.ReadWrite.All" {
+		t.Errorf("graph = %q scopes = %v", c.GraphURL, scopes)
 	}
 	if c.PublicURL.String() != "https://desk.example.com" {
 		t.Errorf("public URL = %q", c.PublicURL)
@@ -68,7 +79,7 @@ func TestConfigTenantMode(t *testing.T) {
 }
 
 func TestConfigReportsEveryProblemTogether(t *testing.T) {
-	_, err := loadConfig(nil, envOf(map[string]string{
+	_, err := loadConfig(nil, testkit.Env(map[string]string{
 		"AUTOPILOTDESK_TENANT_ID":            "common",
 		"AUTOPILOTDESK_ADDR":                 "nonsense",
 		"AUTOPILOTDESK_CLOUD":                "mars",
@@ -96,28 +107,229 @@ func TestConfigReportsEveryProblemTogether(t *testing.T) {
 
 func TestConfigHelpListsEverySetting(t *testing.T) {
 	var out bytes.Buffer
-	_, err := loadConfig([]string{"--help"}, envOf(nil), &out)
+	_, err := loadConfig([]string{"--help"}, testkit.Env(nil), &out)
 	if !errors.Is(err, errHelp) {
 		t.Fatalf("err = %v", err)
 	}
-	for _, s := range settings {
-		if !strings.Contains(out.String(), s.env) || !strings.Contains(out.String(), "--"+s.flag) {
-			t.Errorf("--help does not list %s (--%s)", s.env, s.flag)
+	for _, o := range slices.Concat(deskOptions, emulatorOptions) {
+		if !strings.Contains(out.String(), "--"+o.flag+", "+o.env) {
+			t.Errorf("--help does not list %s (--%s)", o.env, o.flag)
 		}
-		if s.def != "" && !strings.Contains(out.String(), `"`+s.def+`"`) {
-			t.Errorf("--help does not show the default of %s", s.env)
+		if o.def != "" && !strings.Contains(out.String(), `"`+o.def+`"`) {
+			t.Errorf("--help does not show the default of %s", o.env)
+		}
+	}
+	for _, want := range []string{"autopilotdesk emulator", "devtools/", "DEVELOPERS.md"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help does not mention %s", want)
 		}
 	}
 }
 
-func TestConfigurationReferenceListsEverySetting(t *testing.T) {
-	doc, err := os.ReadFile("docs/configuration.md")
+var update = flag.Bool("update", false, "rewrite the generated parts of docs/configuration.md")
+
+// TestConfigurationReference keeps the tables of docs/configuration.md what the option table
+// says; go test -run TestConfigurationReference -update . rewrites them.
+func TestConfigurationReference(t *testing.T) {
+	const path = "docs/configuration.md"
+	doc, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range settings {
-		if !strings.Contains(string(doc), "`"+s.env+"`") || !strings.Contains(string(doc), "`--"+s.flag+"`") {
-			t.Errorf("docs/configuration.md does not document %s / --%s", s.env, s.flag)
+	want := string(doc)
+	for _, part := range []struct {
+		name string
+		opts []*option
+	}{{"settings", deskOptions}, {"emulator", emulatorOptions}} {
+		begin := "<!-- BEGIN " + part.name + ": generated from options.go by go test -run TestConfigurationReference -update . -->\n"
+		end := "<!-- END " + part.name + " -->\n"
+		i, j := strings.Index(want, begin), strings.Index(want, end)
+		if i < 0 || j < i {
+			t.Fatalf("%s lacks the lines\n%s...\n%s", path, begin, end)
 		}
+		want = want[:i+len(begin)] + optionsTable(part.opts) + want[j:]
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range emulatorOptions { // the README's table of the emulator's faults
+		if !strings.Contains(string(readme), "`--"+o.flag) || !strings.Contains(string(readme), "`"+o.env+"`") {
+			t.Errorf("README.md does not list --%s, %s", o.flag, o.env)
+		}
+	}
+	if want == string(doc) {
+		return
+	}
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("%s does not say what options.go says: run go test -run TestConfigurationReference -update . and commit", path)
+}
+
+// optionsTable is the Markdown table of opts, as docs/configuration.md shows it.
+func optionsTable(opts []*option) string {
+	var b strings.Builder
+	b.WriteString("| Variable | Flag | Default | Meaning |\n|---|---|---|---|\n")
+	for _, o := range opts {
+		def := "—"
+		switch {
+		case o.def != "":
+			def = "`" + o.def + "`"
+		case o.shownDef != "":
+			def = o.shownDef
+		}
+		help := o.help
+		if o.secret {
+			help = "*Secret.* " + help
+		}
+		fmt.Fprintf(&b, "| `%s` | `--%s` | %s | %s |\n", o.env, o.flag, def, help)
+	}
+	return b.String()
+}
+
+// Each AUTOPILOTDESK_ variable is named once outside the tests: a setting in its option's row.
+func TestEachVariableIsNamedOnce(t *testing.T) {
+	seen := map[string][]string{}
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && path != "." || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				if s, err := strconv.Unquote(lit.Value); err == nil && strings.HasPrefix(s, "AUTOPILOTDESK_") && s != "AUTOPILOTDESK_" {
+					seen[s] = append(seen[s], path)
+				}
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range slices.Concat(deskOptions, emulatorOptions) {
+		if len(seen[o.env]) != 1 {
+			t.Errorf("%s is written %d times: %v", o.env, len(seen[o.env]), seen[o.env])
+		}
+		delete(seen, o.env)
+	}
+	for name, files := range seen { // the developer tools' own settings, such as the tests' database
+		if len(files) != 1 || !strings.HasPrefix(files[0], "devtools/") {
+			t.Errorf("%s is written in %v but is no option", name, files)
+		}
+	}
+}
+
+func TestEmulatorFaultSettings(t *testing.T) {
+	c, err := loadConfig(nil, testkit.Env(map[string]string{
+		"AUTOPILOTDESK_EMULATOR_ERROR_RATE":            "0.25",
+		"AUTOPILOTDESK_EMULATOR_ERROR_STATUSES":        "503, 429",
+		"AUTOPILOTDESK_EMULATOR_LATENCY":               "10ms-50ms",
+		"AUTOPILOTDESK_EMULATOR_THROTTLE":              "1000/20s",
+		"AUTOPILOTDESK_EMULATOR_ERROR_METHODS":         "post,patch",
+		"AUTOPILOTDESK_EMULATOR_PUNISH_EARLY_RETRY":    "true",
+		"AUTOPILOTDESK_EMULATOR_OMIT_RETRY_AFTER_RATE": "0.5",
+		"AUTOPILOTDESK_EMULATOR_SEGMENT_MISSING":       "1",
+	}), io.Discard)
+	f := c.EmulatorFaults
+	if err != nil || f.ErrorRate != 0.25 || fmt.Sprint(f.ErrorStatuses) != "[429 503]" || f.LatencyMin != 10*time.Millisecond ||
+		f.LatencyMax != 50*time.Millisecond || f.ThrottleRequests != 1000 || f.ThrottleWindow != 20*time.Second ||
+		fmt.Sprint(f.Methods) != "[POST PATCH]" || !f.PunishEarlyRetry || f.Omit429RetryAfter != 0.5 || !f.UploadsSegmentMissing {
+		t.Errorf("parsed %+v, %v", f, err)
+	}
+	c, err = loadConfig(nil, testkit.Env(map[string]string{"AUTOPILOTDESK_EMULATOR_LATENCY": "30ms", "AUTOPILOTDESK_EMULATOR_THROTTLE_WRITES": "100/20s"}), io.Discard)
+	if f := c.EmulatorFaults; err != nil || f.LatencyMin != 30*time.Millisecond || f.LatencyMax != 30*time.Millisecond || f.ThrottleWrites != 100 || f.ThrottleWindow != 20*time.Second {
+		t.Errorf("single latency / write budget: %+v %v", f, err)
+	}
+	// Intune's own notation, writes/requests/window, and flags given alone for true.
+	c, err = loadConfig([]string{"--throttle", "100/1000/20s", "--forbid-writes", "--segment-missing=false"},
+		testkit.Env(map[string]string{"AUTOPILOTDESK_EMULATOR_SEGMENT_MISSING": "true"}), io.Discard)
+	if f := c.EmulatorFaults; err != nil || f.ThrottleWrites != 100 || f.ThrottleRequests != 1000 || f.ThrottleWindow != 20*time.Second ||
+		!f.Forbid403Nested || f.UploadsSegmentMissing {
+		t.Errorf("writes/requests/window: %+v %v", f, err)
+	}
+
+	bad := map[string][]string{
+		"AUTOPILOTDESK_EMULATOR_ERROR_RATE":            {"x", "-0.1", "1.5"},
+		"AUTOPILOTDESK_EMULATOR_ERROR_STATUSES":        {"200", "503,abc", "600"},
+		"AUTOPILOTDESK_EMULATOR_LATENCY":               {"fast", "50ms-10ms", "10ms-x"},
+		"AUTOPILOTDESK_EMULATOR_THROTTLE":              {"1000", "0/20s", "x/20s", "10/0s", "10/x", "0/0/20s", "1/2/3/4s", "-1/5/20s"},
+		"AUTOPILOTDESK_EMULATOR_THROTTLE_WRITES":       {"100"},
+		"AUTOPILOTDESK_EMULATOR_PUNISH_EARLY_RETRY":    {"maybe"},
+		"AUTOPILOTDESK_EMULATOR_OMIT_RETRY_AFTER_RATE": {"2"},
+		"AUTOPILOTDESK_EMULATOR_SEGMENT_MISSING":       {"yes please"},
+	}
+	for k, vs := range bad {
+		for _, v := range vs {
+			_, err := loadConfig(nil, testkit.Env(map[string]string{k: v}), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), k+": ") {
+				t.Errorf("%s=%q: error %v does not name the variable", k, v, err)
+			}
+		}
+	}
+}
+
+func TestEmulatorCommandReadsFaultFlags(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"emulator", "--throttle", "lots", "--error-rate", "2"}, testkit.Env(nil), &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "AUTOPILOTDESK_EMULATOR_THROTTLE: ") || !strings.Contains(err.Error(), "AUTOPILOTDESK_EMULATOR_ERROR_RATE: ") {
+		t.Errorf("err = %v", err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"emulator", "--help"}, testkit.Env(nil), &out, &out); !errors.Is(err, errHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	for _, want := range []string{"--addr", "--client-secret", "--latency, AUTOPILOTDESK_EMULATOR_LATENCY", "--forbid-writes"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("emulator --help lacks %s:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestDemoTimeAndImportRowsAreChecked(t *testing.T) {
+	c, err := loadConfig([]string{"--demo-time", "2026-03-02T09:30:00Z"}, testkit.Env(nil), io.Discard)
+	if err != nil || !c.DemoTime.Equal(time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)) || c.ImportMaxRows != 10000 {
+		t.Errorf("demo time %v, import rows %d, %v", c.DemoTime, c.ImportMaxRows, err)
+	}
+	_, err = loadConfig(nil, testkit.Env(map[string]string{
+		"AUTOPILOTDESK_DEMO_TIME": "yesterday", "AUTOPILOTDESK_IMPORT_MAX_ROWS": "0",
+	}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "AUTOPILOTDESK_DEMO_TIME: ") || !strings.Contains(err.Error(), "AUTOPILOTDESK_IMPORT_MAX_ROWS: ") {
+		t.Errorf("err = %v", err)
+	}
+	_, err = loadConfig(nil, testkit.Env(map[string]string{
+		"AUTOPILOTDESK_DEMO_TIME": "2026-03-02T09:30:00Z", "AUTOPILOTDESK_ISSUER_URL": "https://idp.example", "AUTOPILOTDESK_CLIENT_ID": "x",
+		"AUTOPILOTDESK_CLIENT_SECRET": "s", "AUTOPILOTDESK_PUBLIC_URL": "https://desk.example",
+	}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "AUTOPILOTDESK_DEMO_TIME: applies only to demo mode") {
+		t.Errorf("demo time outside demo mode: %v", err)
+	}
+}
+
+// A secret's value never appears in a configuration error, even when it is wrong.
+func TestConfigErrorsKeepSecretsOut(t *testing.T) {
+	_, err := loadConfig(nil, testkit.Env(map[string]string{
+		"AUTOPILOTDESK_DATABASE_URL": "mysql://user:hunter2@db", "AUTOPILOTDESK_CLIENT_ID": "x",
+	}), io.Discard)
+	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "AUTOPILOTDESK_DATABASE_URL: ") {
+		t.Errorf("err = %v", err)
+	}
+	_, err = loadConfig(nil, testkit.Env(map[string]string{"AUTOPILOTDESK_CLIENT_SECRET_FILE": filepath.Join(t.TempDir(), "missing")}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "AUTOPILOTDESK_CLIENT_SECRET: cannot read the file AUTOPILOTDESK_CLIENT_SECRET_FILE names") {
+		t.Errorf("unreadable secret file: %v", err)
 	}
 }

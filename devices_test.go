@@ -101,7 +101,7 @@ func TestDeviceImportEndToEnd(t *testing.T) {
 		t.Fatalf("after submit: %s", text(doc))
 	}
 	doc = waitFinished(t, d, b, jobURL)
-	if n := importCalls(d.app.demo.emu); n != 1 {
+	if n := importCalls(d.app.demo.Emulator); n != 1 {
 		t.Errorf("%d import calls, want 1", n)
 	}
 	if got := strings.TrimSpace(doc.Find("h1").Text()); got != "Import finished" {

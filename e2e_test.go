@@ -27,28 +27,16 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"autopilotdesk/devtools/browser"
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/guid"
 )
 
-const (
-	chromiumPath = "/usr/bin/chromium"
-	axePath      = ".ci/node_modules-axe/node_modules/axe-core/axe.min.js"
-)
+const axePath = ".ci/node_modules-axe/node_modules/axe-core/axe.min.js"
 
 // axeTags are the WCAG 2.2 A and AA rules.
 var axeTags = []string{"wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"}
-
-// needInCI skips the test when something it needs is missing locally, and fails it in CI.
-func needInCI(t testing.TB, what, path string) bool {
-	t.Helper()
-	if _, err := os.Stat(path); err == nil {
-		return true
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found at %s (CI=true: required)", what, path)
-	}
-	return false
-}
 
 // browserDesk is the desk served over plain HTTP on 127.0.0.1 (Chromium treats loopback as a
 // secure context, so the __Host- Secure cookie works) and one headless Chromium.
@@ -62,11 +50,11 @@ type browserDesk struct {
 
 func startBrowserDesk(t *testing.T, opts appOptions) *browserDesk {
 	t.Helper()
-	if !needInCI(t, "Chromium", chromiumPath) {
-		t.Skipf("Chromium not found at %s: the browser tests are skipped (apt-get install chromium; CI=true fails instead)", chromiumPath)
+	if !testkit.NeedInCI(t, "Chromium", browser.Chromium) {
+		t.Skipf("Chromium not found at %s: the browser tests are skipped (apt-get install chromium; CI=true fails instead)", browser.Chromium)
 	}
 	bd := &browserDesk{t: t}
-	if needInCI(t, "axe-core", axePath) {
+	if testkit.NeedInCI(t, "axe-core", axePath) {
 		b, err := os.ReadFile(axePath)
 		if err != nil {
 			t.Fatal(err)
@@ -81,7 +69,7 @@ func startBrowserDesk(t *testing.T, opts appOptions) *browserDesk {
 		t.Fatal(err)
 	}
 	bd.base = "http://" + ln.Addr().String()
-	cfg, err := loadConfig(nil, envOf(map[string]string{
+	cfg, err := loadConfig(nil, testkit.Env(map[string]string{
 		"AUTOPILOTDESK_DATA_DIR":   t.TempDir(),
 		"AUTOPILOTDESK_PUBLIC_URL": bd.base,
 	}), io.Discard)
@@ -102,7 +90,7 @@ func startBrowserDesk(t *testing.T, opts appOptions) *browserDesk {
 
 func startChromium(t *testing.T, width, height int) context.Context {
 	t.Helper()
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromiumOptions(chromiumPath, t.TempDir(), width, height)...)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), browser.Options(browser.Chromium, t.TempDir(), width, height)...)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
 	if err := chromedp.Do(bctx); err != nil {
@@ -400,7 +388,7 @@ func TestBrowserAdministratorFlows(t *testing.T) {
 		t.Fatalf("create landed on %s", p)
 	}
 	tb.page("create result")
-	if id := strings.TrimSpace(tb.text(`[data-testid="upload-id"]`)); !guidRE.MatchString(id) {
+	if id := strings.TrimSpace(tb.text(`[data-testid="upload-id"]`)); !guid.Valid(id) {
 		t.Errorf("upload id %q", id)
 	}
 	if got := tb.text(`[data-testid="upload-created"]`); got != "2016-12-31T23:59:45.8788427-08:00" {
@@ -564,7 +552,7 @@ func TestBrowserCreateWithTheKeyboardAlone(t *testing.T) {
 	if p := tb.path(); !strings.HasPrefix(p, "/activity/") {
 		t.Fatalf("keyboard submit landed on %s", p)
 	}
-	if id := strings.TrimSpace(tb.text(`[data-testid="upload-id"]`)); !guidRE.MatchString(id) {
+	if id := strings.TrimSpace(tb.text(`[data-testid="upload-id"]`)); !guid.Valid(id) {
 		t.Errorf("upload id %q", id)
 	}
 	tb.assertClean()

@@ -21,6 +21,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"autopilotdesk/demo"
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/importer"
@@ -139,7 +140,7 @@ func devicesBySerial(t *testing.T, e *emulator.Emulator, base string, b *http.Cl
 func TestImportSubmittedExactlyOnce(t *testing.T) {
 	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_CREATE": "off"},
 		appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}})
-	d.app.demo.emu.SetFaults(emulator.Faults{LatencyMin: 50 * time.Millisecond, LatencyMax: 50 * time.Millisecond, Methods: []string{http.MethodPost}})
+	d.app.demo.Emulator.SetFaults(emulator.Faults{LatencyMin: 50 * time.Millisecond, LatencyMax: 50 * time.Millisecond, Methods: []string{http.MethodPost}})
 	var browsers []*http.Client
 	for range 5 {
 		b := d.browser()
@@ -175,10 +176,10 @@ func TestImportSubmittedExactlyOnce(t *testing.T) {
 		t.Errorf("%d of 60 submits answered with the job page", redirected.Load())
 	}
 	doc := waitFinished(t, d, browsers[1], job)
-	if n := importCalls(d.app.demo.emu); n != 1 {
+	if n := importCalls(d.app.demo.Emulator); n != 1 {
 		t.Errorf("60 concurrent submits made %d import calls, want 1", n)
 	}
-	for serial, n := range devicesBySerial(t, d.app.demo.emu, "", nil) {
+	for serial, n := range devicesBySerial(t, d.app.demo.Emulator, "", nil) {
 		if n != 1 {
 			t.Errorf("%s sent %d times", serial, n)
 		}
@@ -305,7 +306,7 @@ func TestImportTenThousandRealSizedHashes(t *testing.T) {
 		t.Errorf("summary: %s", doc.Find(`[data-testid="progress-summary"]`).Text())
 	}
 	calls := 0
-	for _, r := range d.app.demo.emu.Received() {
+	for _, r := range d.app.demo.Emulator.Received() {
 		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/import") {
 			calls++
 			if r.TooLarge || len(r.Body) > graphclient.MaxImportRequestBytes {
@@ -313,7 +314,7 @@ func TestImportTenThousandRealSizedHashes(t *testing.T) {
 			}
 		}
 	}
-	counts := devicesBySerial(t, d.app.demo.emu, "", nil)
+	counts := devicesBySerial(t, d.app.demo.Emulator, "", nil)
 	if len(counts) != 10000 {
 		t.Errorf("%d devices reached Graph", len(counts))
 	}
@@ -364,7 +365,7 @@ func TestReportCellsAreFormulaSafe(t *testing.T) {
 	w.Write([]string{"SN-HOSTILE-REG", "", realHash(), "@x", ""})
 	w.Write([]string{"-1+1", "", realHash(), "+x", ""})
 	w.Flush()
-	cl := startClusterWith(t, clusterOptions{sqlite: true, emulator: func(o *emulator.Options) { o.Outcomes = outcomes }})
+	cl := startClusterWith(t, clusterOptions{sqlite: true, shape: func(o *demo.Options) { o.Emulator.Outcomes = outcomes }})
 	cl.start("A")
 	cl.via("A")
 	rd := &desk{t: t, srv: cl.lb}
@@ -502,8 +503,8 @@ func TestImportOnTwoDesksSharingPostgres(t *testing.T) {
 	hook, fired := stopOnce(importer.FaultAnswerReceived)
 	cl := startClusterWith(t, clusterOptions{app: appOptions{ImportFault: hook, ImportLease: 2 * time.Second,
 		ImportLookupDelays: []time.Duration{0, time.Second}}, env: map[string]string{"AUTOPILOTDESK_RATE_LIMIT_CREATE": "off"},
-		emulator: func(o *emulator.Options) {
-			o.Faults = emulator.Faults{LatencyMin: 20 * time.Millisecond, LatencyMax: 20 * time.Millisecond}
+		shape: func(o *demo.Options) {
+			o.Emulator.Faults = emulator.Faults{LatencyMin: 20 * time.Millisecond, LatencyMax: 20 * time.Millisecond}
 		}})
 	cl.start("A")
 	cl.start("B")
@@ -570,7 +571,7 @@ func TestImportOnTwoDesksSharingPostgres(t *testing.T) {
 func TestOutcomeUnknownPage(t *testing.T) {
 	d := startDeskWith(t, nil, appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond},
 		ImportLookupDelays: []time.Duration{time.Hour, 2 * time.Hour}})
-	d.app.demo.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
+	d.app.demo.Emulator.SetFaults(emulator.Faults{LoseWriteAnswers: true})
 	b := d.browser()
 	d.signIn(b, "admin", "/")
 	data, _ := deviceCSV("SN-LOST", 4)
@@ -620,13 +621,13 @@ func TestOutcomeUnknownPage(t *testing.T) {
 		t.Errorf("the reader's view: %s", rdoc.Find(`[data-testid="outcome-unknown"]`).Text())
 	}
 
-	d.app.demo.emu.SetFaults(emulator.Faults{})
+	d.app.demo.Emulator.SetFaults(emulator.Faults{})
 	d.post(b, job+"/reconcile", formValues(t, doc, `form[action$="/reconcile"]`))
 	doc = waitFinished(t, d, b, job)
 	if got := doc.Find(`[data-testid="outcome"] tr[data-verdict="imported"]`).Length(); got != 4 {
 		t.Errorf("%d of 4 rows found and imported: %.500s", got, text(doc))
 	}
-	if n := importCalls(d.app.demo.emu); n != 1 {
+	if n := importCalls(d.app.demo.Emulator); n != 1 {
 		t.Errorf("%d import calls", n)
 	}
 	if !strings.Contains(doc.Find(`[data-testid="outcome"]`).Text(), "Found in Graph after its batch's answer was lost") {
@@ -636,8 +637,8 @@ func TestOutcomeUnknownPage(t *testing.T) {
 
 // partial is final with its own explanation; a null state is unknown, never a failure.
 func TestPartialAndNullStates(t *testing.T) {
-	cl := startClusterWith(t, clusterOptions{sqlite: true, emulator: func(o *emulator.Options) {
-		o.Outcomes = map[string]emulator.Outcome{"SN-STATE-00001": {Status: "partial"}, "SN-STATE-00002": {Status: "null"}}
+	cl := startClusterWith(t, clusterOptions{sqlite: true, shape: func(o *demo.Options) {
+		o.Emulator.Outcomes = map[string]emulator.Outcome{"SN-STATE-00001": {Status: "partial"}, "SN-STATE-00002": {Status: "null"}}
 	}})
 	cl.start("A")
 	cl.via("A")
@@ -671,7 +672,7 @@ func TestPartialAndNullStates(t *testing.T) {
 // Graph refuses a request over its size limit with 413 before running it: the desk splits the
 // batch and sends the halves, and every device is imported once.
 func TestImportSplitsABatchGraphRefusesAsTooLarge(t *testing.T) {
-	cl := startClusterWith(t, clusterOptions{sqlite: true, emulator: func(o *emulator.Options) { o.MaxBodyBytes = 300_000 }})
+	cl := startClusterWith(t, clusterOptions{sqlite: true, shape: func(o *demo.Options) { o.Emulator.MaxBodyBytes = 300_000 }})
 	cl.start("A")
 	cl.via("A")
 	d := clusterDesk(t, cl)

@@ -27,16 +27,12 @@ func main() {
 // run is the whole program: a test can start it with its own arguments and environment.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "emulator" || args[0] == "bench" || args[0] == "screenshots") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "emulator") {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
 	case "emulator":
 		return runEmulator(ctx, args, getenv, stdout, stderr)
-	case "bench":
-		return runBench(ctx, args, getenv, stdout, stderr)
-	case "screenshots":
-		return runScreenshots(ctx, args, getenv, stdout, stderr)
 	default:
 		cfg, err := loadConfig(args, getenv, stdout)
 		if err != nil {

@@ -11,7 +11,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"autopilotdesk/demo"
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/guid"
 	"autopilotdesk/web/identity/demoidp"
 	"autopilotdesk/web/store"
 )
@@ -38,8 +41,8 @@ func startDeskWithProvider(t *testing.T, idpOpts func(*demoidp.Options), env map
 		if idp, err = demoidp.New(o); err != nil {
 			t.Fatal(err)
 		}
-		emu = emulator.New(emulator.Options{Verify: verifyWith(idp), Now: opts.Now, ImportDelays: opts.ImportDelays})
-		srv := &http.Server{Handler: demoMux(idp, emu)}
+		emu = emulator.New(emulator.Options{Verify: demo.Verifier(idp), Now: opts.Now, ImportDelays: opts.ImportDelays})
+		srv := &http.Server{Handler: demo.Mux(idp, emu)}
 		go srv.Serve(ln)
 		t.Cleanup(func() { srv.Close() })
 		out := map[string]string{"AUTOPILOTDESK_ISSUER_URL": idp.IssuerURL(), "AUTOPILOTDESK_CLIENT_ID": "desk",
@@ -77,7 +80,7 @@ func TestProviderWithoutTenantClaimWalksCreateImportAndHistory(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/activity/") {
 		t.Fatalf("create: %d at %s: %s", resp.StatusCode, resp.Request.URL, text(doc))
 	}
-	if !guidRE.MatchString(strings.TrimSpace(doc.Find(`[data-testid="upload-id"]`).Text())) {
+	if !guid.Valid(strings.TrimSpace(doc.Find(`[data-testid="upload-id"]`).Text())) {
 		t.Errorf("result page shows no upload: %s", text(doc))
 	}
 
@@ -130,7 +133,7 @@ func TestStartupNamesTheProvider(t *testing.T) {
 			"AUTOPILOTDESK_CLIENT_SECRET": "s", "AUTOPILOTDESK_PUBLIC_URL": "https://desk.example"}, "idp.example"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := loadConfig(nil, envOf(tc.env), nil)
+			cfg, err := loadConfig(nil, testkit.Env(tc.env), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -157,7 +160,7 @@ func TestConfiguredTenantStillRequiresTheTenantClaim(t *testing.T) {
 // Replicas agree on the tenant of a provider without tenants: a create on one desk is in the
 // history the other shows.
 func TestProviderWithoutTenantClaimOnReplicas(t *testing.T) {
-	cl := startClusterWith(t, clusterOptions{idp: func(o *demoidp.Options) { o.WithoutTenantClaims = true }})
+	cl := startClusterWith(t, clusterOptions{shape: func(o *demo.Options) { o.WithoutTenantClaims = true }})
 	cl.start("A")
 	cl.start("B")
 	d := &desk{t: t, srv: cl.lb}

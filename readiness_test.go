@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"autopilotdesk/devtools/testkit"
 )
 
 // status is the status of a GET of path, without following redirects.
@@ -233,7 +235,7 @@ func (p *tcpProxy) serve(client net.Conn) {
 // within its bound each time, pages answer 503 with Retry-After meanwhile, each outage is one
 // ERROR line, and the desk serves again by itself, with the same session.
 func TestUnreachablePostgreSQLAndRecovery(t *testing.T) {
-	dbURL, err := url.Parse(testDatabaseURL(t))
+	dbURL, err := url.Parse(testkit.PostgresSchema(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"autopilotdesk/guid"
 )
 
 // refuseActivity makes the SQLite state database refuse every new activity row (a trigger that
@@ -45,7 +47,7 @@ func TestGraphsAnswerIsShownWhenTheActivityCannotBeRecorded(t *testing.T) {
 		t.Fatalf("status %d, want 200: %s", resp.StatusCode, text(doc))
 	}
 	id := strings.TrimSpace(doc.Find(`[data-testid="upload-id"]`).Text())
-	if !guidRE.MatchString(id) || !strings.Contains(doc.Find("h1").Text(), "Upload created") {
+	if !guid.Valid(id) || !strings.Contains(doc.Find("h1").Text(), "Upload created") {
 		t.Errorf("the created upload is not shown: %s", text(doc))
 	}
 	if !strings.Contains(doc.Find(`[data-testid="response"]`).Text(), "201 Created") ||

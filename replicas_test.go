@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -14,13 +13,14 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"autopilotdesk/demo"
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/web/identity/demoidp"
 )
@@ -43,39 +43,13 @@ type cluster struct {
 }
 
 // clusterOptions vary a cluster: a SQLite data folder instead of PostgreSQL (then one desk
-// runs at a time, restarted on the same folder), the identity provider's and the emulator's
-// options, the desks' seams.
+// runs at a time, restarted on the same folder), the shape of the shared identity provider and
+// emulator, the desks' seams and settings.
 type clusterOptions struct {
-	sqlite   bool
-	idp      func(*demoidp.Options)
-	emulator func(*emulator.Options)
-	app      appOptions
-	env      map[string]string
-}
-
-func testDatabaseURL(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("AUTOPILOTDESK_TEST_DATABASE_URL")
-	if base == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("AUTOPILOTDESK_TEST_DATABASE_URL is not set in CI")
-		}
-		t.Skip("replica tests need PostgreSQL: set AUTOPILOTDESK_TEST_DATABASE_URL")
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := fmt.Sprintf("replicas_%d_%d", os.Getpid(), time.Now().UnixNano())
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE"); admin.Close() })
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
+	sqlite bool
+	shape  func(*demo.Options)
+	app    appOptions
+	env    map[string]string
 }
 
 func startCluster(t *testing.T) *cluster { return startClusterWith(t, clusterOptions{}) }
@@ -89,42 +63,38 @@ func startClusterWith(t *testing.T, co clusterOptions) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + ln.Addr().String()
-	o := demoidp.Options{Issuer: base, ClientID: "desk", ClientSecret: "replica-secret",
-		RedirectURIs: []string{public + "/auth/callback"}, PostLogoutRedirectURIs: []string{public + "/auth/signed-out"}}
-	if co.idp != nil {
-		co.idp(&o)
+	o := demo.Options{ClientID: "desk", ClientSecret: "replica-secret",
+		RedirectURIs: []string{public + "/auth/callback"}, PostLogoutRedirectURIs: []string{public + "/auth/signed-out"},
+		Emulator: emulator.Options{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}},
 	}
-	idp, err := demoidp.New(o)
+	if co.shape != nil {
+		co.shape(&o)
+	}
+	pair, err := demo.New("http://"+ln.Addr().String(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl.idp = idp
-	eo := emulator.Options{Verify: verifyWith(idp), ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}}
-	if co.emulator != nil {
-		co.emulator(&eo)
-	}
-	cl.emu = emulator.New(eo)
+	cl.idp, cl.emu = pair.IdP, pair.Emulator
 	slowTokens := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/token") {
 			time.Sleep(time.Duration(cl.tokenDelay.Load()))
 		}
-		idp.ServeHTTP(w, r)
+		pair.Handler.ServeHTTP(w, r)
 	})
-	shared := &http.Server{Handler: demoMux(slowTokens, cl.emu)}
+	shared := &http.Server{Handler: slowTokens}
 	go shared.Serve(ln)
 	t.Cleanup(func() { shared.Close() })
 
 	cl.env = map[string]string{
 		"AUTOPILOTDESK_PUBLIC_URL": public,
-		"AUTOPILOTDESK_ISSUER_URL": idp.IssuerURL(), "AUTOPILOTDESK_TENANT_ID": demoidp.DemoTenantID,
-		"AUTOPILOTDESK_CLIENT_ID": "desk", "AUTOPILOTDESK_CLIENT_SECRET": "replica-secret", "AUTOPILOTDESK_GRAPH_URL": base,
+		"AUTOPILOTDESK_ISSUER_URL": pair.IdP.IssuerURL(), "AUTOPILOTDESK_TENANT_ID": demoidp.DemoTenantID,
+		"AUTOPILOTDESK_CLIENT_ID": "desk", "AUTOPILOTDESK_CLIENT_SECRET": "replica-secret", "AUTOPILOTDESK_GRAPH_URL": pair.URL,
 		"AUTOPILOTDESK_TRUSTED_PROXIES": "127.0.0.1",
 	}
 	if co.sqlite {
 		cl.env["AUTOPILOTDESK_DATA_DIR"] = t.TempDir()
 	} else {
-		cl.env["AUTOPILOTDESK_DATABASE_URL"] = testDatabaseURL(t)
+		cl.env["AUTOPILOTDESK_DATABASE_URL"] = testkit.PostgresSchema(t)
 	}
 	for k, v := range co.env {
 		cl.env[k] = v
@@ -147,7 +117,7 @@ func startClusterWith(t *testing.T, co clusterOptions) *cluster {
 // start runs a replica named name (again, after a stop).
 func (cl *cluster) start(name string) {
 	cl.t.Helper()
-	cfg, err := loadConfig(nil, envOf(cl.env), io.Discard)
+	cfg, err := loadConfig(nil, testkit.Env(cl.env), io.Discard)
 	if err != nil {
 		cl.t.Fatal(err)
 	}

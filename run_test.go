@@ -8,69 +8,38 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"autopilotdesk/devtools/testkit"
 )
 
 // selfSigned writes a certificate and key for 127.0.0.1 and returns their paths.
 func selfSigned(t *testing.T) (certFile, keyFile string) {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	certPEM, _ := testkit.SelfSigned(t, key, "127.0.0.1")
 	dir := t.TempDir()
 	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+	os.WriteFile(certFile, certPEM, 0o600)
+	os.WriteFile(keyFile, testkit.PrivateKeyPEM(t, key), 0o600)
 	return certFile, keyFile
 }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// syncBuffer is written by the server goroutine and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 func TestRunServesTLSAndShutsDownGracefully(t *testing.T) {
 	cert, key := selfSigned(t)
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	ctx, stop := context.WithCancel(context.Background())
-	var out, logs syncBuffer
+	var out, logs testkit.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--addr", addr}, envOf(map[string]string{
+		done <- run(ctx, []string{"--addr", addr}, testkit.Env(map[string]string{
 			"AUTOPILOTDESK_DATA_DIR": t.TempDir(), "AUTOPILOTDESK_TLS_CERT_FILE": cert, "AUTOPILOTDESK_TLS_KEY_FILE": key,
 			"AUTOPILOTDESK_PUBLIC_URL": "https://" + addr,
 		}), &out, &logs)
@@ -114,13 +83,13 @@ func TestRunServesTLSAndShutsDownGracefully(t *testing.T) {
 // On the shutdown signal readiness turns false at once, and with a shutdown delay the desk keeps
 // answering everything, so a load balancer sees the 503 before the port closes.
 func TestShutdownDelayKeepsServingWithReadinessOff(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	ctx, stop := context.WithCancel(context.Background())
-	var out, logs syncBuffer
+	var out, logs testkit.Buffer
 	done := make(chan error, 1)
 	const delay = 800 * time.Millisecond
 	go func() {
-		done <- run(ctx, []string{"--addr", addr}, envOf(map[string]string{
+		done <- run(ctx, []string{"--addr", addr}, testkit.Env(map[string]string{
 			"AUTOPILOTDESK_DATA_DIR": t.TempDir(), "AUTOPILOTDESK_SHUTDOWN_DELAY": delay.String(),
 		}), &out, &logs)
 	}()
@@ -165,19 +134,19 @@ func TestShutdownDelayKeepsServingWithReadinessOff(t *testing.T) {
 }
 
 func TestRunReportsConfigurationProblems(t *testing.T) {
-	err := run(context.Background(), nil, envOf(map[string]string{"AUTOPILOTDESK_CLIENT_ID": "x", "AUTOPILOTDESK_EMULATOR_ERROR_RATE": "2"}), &bytes.Buffer{}, &bytes.Buffer{})
+	err := run(context.Background(), nil, testkit.Env(map[string]string{"AUTOPILOTDESK_CLIENT_ID": "x", "AUTOPILOTDESK_EMULATOR_ERROR_RATE": "2"}), &bytes.Buffer{}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "AUTOPILOTDESK_TENANT_ID") || !strings.Contains(err.Error(), "AUTOPILOTDESK_EMULATOR_ERROR_RATE") {
 		t.Errorf("err = %v", err)
 	}
 }
 
 func TestEmulatorCommandServesGraphAndSignIn(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	ctx, stop := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out testkit.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"emulator", "--addr", addr, "--client-secret", "s"}, envOf(nil), &out, &bytes.Buffer{})
+		done <- run(ctx, []string{"emulator", "--addr", addr, "--client-secret", "s"}, testkit.Env(nil), &out, &bytes.Buffer{})
 	}()
 	defer func() { stop(); <-done }()
 	var resp *http.Response
@@ -272,9 +241,9 @@ func TestMetricsNeedTheTokenAndCountACreate(t *testing.T) {
 }
 
 func TestUnreachableDatabaseAtStartIsAClearError(t *testing.T) {
-	addr := freeAddr(t) // nothing listens here
+	addr := testkit.FreeAddr(t) // nothing listens here
 	start := time.Now()
-	err := run(context.Background(), []string{"--addr", freeAddr(t)}, envOf(map[string]string{
+	err := run(context.Background(), []string{"--addr", testkit.FreeAddr(t)}, testkit.Env(map[string]string{
 		"AUTOPILOTDESK_DATABASE_URL":          "postgres://desk@" + addr + "/desk?sslmode=disable&connect_timeout=1",
 		"AUTOPILOTDESK_DATABASE_STARTUP_WAIT": "600ms",
 	}), &bytes.Buffer{}, &bytes.Buffer{})

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"autopilotdesk/devtools/testkit"
 )
 
 // sqliteFilesHolding lists the SQLite files (the database, its -wal and -shm) in which any of
@@ -33,8 +35,8 @@ func sqliteFilesHolding(t *testing.T, dir string, secrets []string) []string {
 // After sign-out, and after a session expires, the person's tokens can no longer be read in the
 // SQLite files: deleted rows are overwritten and the write-ahead log that held them is emptied.
 func TestTokensLeaveTheDiskAtSignOutAndExpiry(t *testing.T) {
-	clk := &testClock{t: time.Now()}
-	d := startDeskWith(t, nil, appOptions{Now: clk.now})
+	clk := testkit.NewClockAt(time.Now())
+	d := startDeskWith(t, nil, appOptions{Now: clk.Now})
 	dir := d.app.cfg.DataDir
 
 	b := d.browser()
@@ -59,7 +61,7 @@ func TestTokensLeaveTheDiskAtSignOutAndExpiry(t *testing.T) {
 	other := d.browser()
 	parse(t, d.signIn(other, "reader", "/"))
 	tokens = d.idp.IssuedTokens()
-	clk.advance(16 * time.Minute)
+	clk.Advance(16 * time.Minute)
 	if n, err := d.app.db.SweepExpired(t.Context(), d.app.cfg.IdleTimeout); err != nil || n == 0 {
 		t.Fatalf("sweep: %d %v", n, err)
 	}

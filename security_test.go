@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
 )
 
@@ -17,7 +18,7 @@ func TestOutcomeUnknownIsReconciledNotResent(t *testing.T) {
 	d := startDesk(t, nil)
 	b := d.browser()
 	form := formValues(t, parse(t, d.signIn(b, "admin", "/uploads/new")), `form[action="/uploads"]`)
-	d.app.demo.emu.SetFaults(emulator.Faults{ErrorRate: 1, ErrorStatuses: []int{504}, Methods: []string{http.MethodPost}})
+	d.app.demo.Emulator.SetFaults(emulator.Faults{ErrorRate: 1, ErrorStatuses: []int{504}, Methods: []string{http.MethodPost}})
 	resp, doc := d.post(b, "/uploads", form)
 	if !strings.HasPrefix(resp.Request.URL.Path, "/activity/") || !strings.Contains(text(doc), "Outcome unknown") {
 		t.Fatalf("landed on %s: %s", resp.Request.URL, text(doc))
@@ -40,7 +41,7 @@ func TestSegmentMissingIsExplained(t *testing.T) {
 	d := startDesk(t, nil)
 	b := d.browser()
 	form := formValues(t, parse(t, d.signIn(b, "admin", "/uploads/new")), `form[action="/uploads"]`)
-	d.app.demo.emu.SetFaults(emulator.Faults{UploadsSegmentMissing: true})
+	d.app.demo.Emulator.SetFaults(emulator.Faults{UploadsSegmentMissing: true})
 	resp, doc := d.post(b, "/uploads", form)
 	failure := doc.Find(`[data-testid="failure"]`).Text()
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(failure, "no longer offers") || !strings.Contains(failure, "Resource not found for the segment") {
@@ -182,7 +183,7 @@ func TestSecretsNeverLeave(t *testing.T) {
 	var urls []string
 	b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		urls = append(urls, req.URL.String())
-		pickIdentity(req, "admin")
+		testkit.PickIdentity(req, "admin")
 		return nil
 	}
 	resp, err := b.Get(d.srv.URL + "/auth/login?return_to=/uploads/new")
@@ -202,7 +203,7 @@ func TestSecretsNeverLeave(t *testing.T) {
 		pages = append(pages, string(body))
 		headers = append(headers, r.Header)
 	}
-	secrets := append(d.app.demo.idp.IssuedTokens(), d.app.demo.clientSecret)
+	secrets := append(d.app.demo.IdP.IssuedTokens(), d.app.demo.ClientSecret)
 	u, _ := url.Parse(d.srv.URL)
 	for _, s := range secrets {
 		for _, p := range pages {

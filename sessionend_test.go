@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/web"
 	"autopilotdesk/web/identity/demoidp"
@@ -119,7 +120,7 @@ func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
 				}
 				// Follow the desk's own answers; a sign-in page is as far as it goes by itself.
 				b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-					pickIdentity(req, demoidp.AdminKey)
+					testkit.PickIdentity(req, demoidp.AdminKey)
 					if req.URL.Path == "/auth/signin" {
 						return http.ErrUseLastResponse
 					}
@@ -168,7 +169,10 @@ func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
 	form := formValues(t, parse(t, d.signIn(b, demoidp.AdminKey, "/uploads/"+upload)), `form[action$="/status"]`)
 	form.Set("status", "error")
 	endings["signed out elsewhere"]()
-	b.CheckRedirect = func(req *http.Request, via []*http.Request) error { pickIdentity(req, demoidp.AdminKey); return nil }
+	b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		testkit.PickIdentity(req, demoidp.AdminKey)
+		return nil
+	}
 	resp, doc := d.post(b, "/uploads/"+upload+"/status", form)
 	if resp.Request.URL.Path != "/uploads/"+upload || doc.Find(`#new-status option[selected]`).AttrOr("value", "") != "error" {
 		t.Errorf("without a Referer: landed on %s with %q chosen", resp.Request.URL, doc.Find(`#new-status option[selected]`).AttrOr("value", ""))
@@ -217,15 +221,15 @@ func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { retur
 
 // Values kept through a sign-in come back once, on their page, and not after ten minutes.
 func TestKeptFormComesBackOnceAndNotLate(t *testing.T) {
-	clk := &testClock{t: time.Now()}
-	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_SESSION_IDLE_TIMEOUT": "1h"}, appOptions{Now: clk.now})
+	clk := testkit.NewClockAt(time.Now())
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_SESSION_IDLE_TIMEOUT": "1h"}, appOptions{Now: clk.Now})
 	typed := "0f2d6e55-3a8c-4c1e-9d6b-2f3e4a5b6c7d"
 	keepThroughSignIn := func(b *http.Client) {
 		form := formValues(t, parse(t, d.signIn(b, demoidp.AdminKey, "/uploads/new")), `form[action="/uploads"]`)
 		form.Set("id", typed)
 		d.app.db.DeleteSessionsOfUser(t.Context(), demoidp.DemoTenantID+":"+demoidp.AdminObjectID)
 		b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-			pickIdentity(req, demoidp.AdminKey)
+			testkit.PickIdentity(req, demoidp.AdminKey)
 			if req.URL.Path == "/uploads/new" {
 				return http.ErrUseLastResponse // signed in again; the form page not opened yet
 			}
@@ -256,7 +260,7 @@ func TestKeptFormComesBackOnceAndNotLate(t *testing.T) {
 
 	late := d.browser()
 	keepThroughSignIn(late)
-	clk.advance(11 * time.Minute)
+	clk.Advance(11 * time.Minute)
 	if got := idOnForm(late); got != "" {
 		t.Errorf("values kept 11 minutes ago came back: %q", got)
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"autopilotdesk/guid"
 )
 
 const autopilotPath = "/deviceManagement/windowsAutopilotDeviceIdentities"
@@ -202,7 +204,7 @@ func (c *Client) FindAutopilotDevicesBySerial(ctx context.Context, ts oauth2.Tok
 
 // GetAutopilotDevice reads one registered device.
 func (c *Client) GetAutopilotDevice(ctx context.Context, ts oauth2.TokenSource, id string) (*AutopilotDevice, *Exchange, error) {
-	if !IsGUID(id) {
+	if !guid.Valid(id) {
 		return nil, nil, invalidID("The Autopilot device id", id)
 	}
 	var d AutopilotDevice
@@ -217,7 +219,7 @@ func (c *Client) GetAutopilotDevice(ctx context.Context, ts oauth2.TokenSource, 
 // after a timeout or a 500/502/504: a second DELETE would answer 404 for a delete that worked,
 // so the outcome is reported unknown and the caller looks before trying again.
 func (c *Client) DeleteAutopilotDevice(ctx context.Context, ts oauth2.TokenSource, id string) (*Exchange, error) {
-	if !IsGUID(id) {
+	if !guid.Valid(id) {
 		return nil, invalidID("The Autopilot device id", id)
 	}
 	return c.do(ctx, ts, call{op: "delete-autopilot-device", method: http.MethodDelete, url: c.base + autopilotPath + "/" + id, rules: http.MethodPost}, nil)
@@ -249,7 +251,7 @@ func checkProperty(name string, v *string) error {
 // (POST …/updateDeviceProperties, 204). Registration is eventually consistent: a read right
 // after may still show the old values.
 func (c *Client) UpdateAutopilotDeviceProperties(ctx context.Context, ts oauth2.TokenSource, id string, change AutopilotDeviceChange) (*Exchange, error) {
-	if !IsGUID(id) {
+	if !guid.Valid(id) {
 		return nil, invalidID("The Autopilot device id", id)
 	}
 	if change == (AutopilotDeviceChange{}) {
@@ -269,7 +271,7 @@ func (c *Client) UpdateAutopilotDeviceProperties(ctx context.Context, ts oauth2.
 // AssignUserToAutopilotDevice assigns a user to a registered device (POST …/assignUserToDevice,
 // 204). addressableUserName is the greeting name shown at sign-in; it may be empty.
 func (c *Client) AssignUserToAutopilotDevice(ctx context.Context, ts oauth2.TokenSource, id, userPrincipalName, addressableUserName string) (*Exchange, error) {
-	if !IsGUID(id) {
+	if !guid.Valid(id) {
 		return nil, invalidID("The Autopilot device id", id)
 	}
 	if strings.TrimSpace(userPrincipalName) == "" || !strings.Contains(userPrincipalName, "@") {
@@ -291,7 +293,7 @@ func (c *Client) AssignUserToAutopilotDevice(ctx context.Context, ts oauth2.Toke
 // UnassignUserFromAutopilotDevice removes the user from a registered device (POST
 // …/unassignUserFromDevice without a body, 204).
 func (c *Client) UnassignUserFromAutopilotDevice(ctx context.Context, ts oauth2.TokenSource, id string) (*Exchange, error) {
-	if !IsGUID(id) {
+	if !guid.Valid(id) {
 		return nil, invalidID("The Autopilot device id", id)
 	}
 	return c.do(ctx, ts, call{op: "unassign-autopilot-user", method: http.MethodPost, url: c.base + autopilotPath + "/" + id + "/unassignUserFromDevice"}, nil)

@@ -210,8 +210,8 @@ func TestDeleteAutopilotDeviceIsNeverResentBlindly(t *testing.T) {
 	if _, err := c.DeleteAutopilotDevice(context.Background(), tokens, autopilotID); err != nil {
 		t.Fatal(err)
 	}
-	if s.count() != 2 || len(ft.waits) != 1 || ft.waits[0] != 3*time.Second {
-		t.Errorf("sent %d, waits %v", s.count(), ft.waits)
+	if s.count() != 2 || len(ft.Waits()) != 1 || ft.Waits()[0] != 3*time.Second {
+		t.Errorf("sent %d, waits %v", s.count(), ft.Waits())
 	}
 	// The actions are POSTs: a 504 is outcome unknown too.
 	s = &script{answers: h(graphError(504, "GatewayTimeout", "late"), noContent)}

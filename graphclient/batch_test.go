@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"autopilotdesk/devtools/testkit"
 )
 
 type innerRequest struct {
@@ -66,7 +68,7 @@ func (b *batchGraph) rounds() [][]innerRequest {
 	return slices.Clone(b.batches)
 }
 
-func newBatchClient(t *testing.T, b *batchGraph, mod ...func(*Config)) (*Client, *fakeTime) {
+func newBatchClient(t *testing.T, b *batchGraph, mod ...func(*Config)) (*Client, *testkit.Clock) {
 	return newTestClient(t, &script{answers: h(b.handler)}, mod...)
 }
 
@@ -171,8 +173,8 @@ func TestBatchResendsOnlyThrottledRequestsAfterTheirOwnRetryAfter(t *testing.T) 
 	if !slices.Equal(again, []string{"2", "3"}) {
 		t.Errorf("re-sent %v, want only the throttled 2 and 3", again)
 	}
-	if !slices.Equal(ft.waits, []time.Duration{7 * time.Second}) {
-		t.Errorf("waits = %v, want the longest Retry-After once", ft.waits)
+	if !slices.Equal(ft.Waits(), []time.Duration{7 * time.Second}) {
+		t.Errorf("waits = %v, want the longest Retry-After once", ft.Waits())
 	}
 	if exs[1].Attempts[0].Start.Sub(exs[0].Attempts[0].Start) < 7*time.Second {
 		t.Error("the re-send went out before Retry-After elapsed")
@@ -197,8 +199,8 @@ func TestBatchKeepsThe429WhenTheWaitWouldPassTheDeadline(t *testing.T) {
 	if !ok || ge.Kind != KindThrottled || ge.RetryAfter != 120*time.Second {
 		t.Errorf("answer = %#v", got[0].Err)
 	}
-	if len(b.rounds()) != 1 || len(ft.waits) != 0 {
-		t.Errorf("sent %d batches, waited %v", len(b.rounds()), ft.waits)
+	if len(b.rounds()) != 1 || len(ft.Waits()) != 0 {
+		t.Errorf("sent %d batches, waited %v", len(b.rounds()), ft.Waits())
 	}
 	// The caller's own deadline bounds the wait too.
 	b2 := &batchGraph{answer: b.answer}

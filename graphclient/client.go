@@ -15,11 +15,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 )
 
@@ -105,7 +105,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.Sleep = sleepCtx
 	}
 	if cfg.NewRequestID == nil {
-		cfg.NewRequestID = NewGUID
+		cfg.NewRequestID = uuid.NewString
 	}
 	if cfg.Backoff <= 0 {
 		cfg.Backoff = 2 * time.Second
@@ -138,22 +138,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
-
-// NewGUID returns a random (version 4) GUID.
-func NewGUID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err)
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
-// IsGUID reports whether s is a GUID in its canonical 8-4-4-4-12 form.
-func IsGUID(s string) bool { return guidRE.MatchString(s) }
 
 func invalidID(what, id string) error {
 	return &Error{Kind: KindInvalidInput, Message: fmt.Sprintf("%s %q is not a GUID, so nothing was sent to Graph.", what, truncate(id, 60))}

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"autopilotdesk/devtools/testkit"
+	"autopilotdesk/guid"
 )
 
 const testToken = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.secret-token"
@@ -79,27 +82,11 @@ func created(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, `{"@odata.type":"#microsoft.graph.importedWindowsAutopilotDeviceIdentityUpload","id":"8d639524-9524-8d63-2495-638d2495638d","createdDateTimeUtc":"2016-12-31T23:59:45.8788427-08:00","status":"pending"}`)
 }
 
-// fakeTime records waits instead of sleeping.
-type fakeTime struct {
-	mu    sync.Mutex
-	now   time.Time
-	waits []time.Duration
-}
-
-func (f *fakeTime) Now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
-func (f *fakeTime) Sleep(ctx context.Context, d time.Duration) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.waits = append(f.waits, d)
-	f.now = f.now.Add(d)
-	return nil
-}
-
-func newTestClient(t *testing.T, s *script, mod ...func(*Config)) (*Client, *fakeTime) {
+func newTestClient(t *testing.T, s *script, mod ...func(*Config)) (*Client, *testkit.Clock) {
 	t.Helper()
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	ft := &fakeTime{now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
+	ft := testkit.NewClock()
 	cfg := Config{Root: srv.URL, Now: ft.Now, Sleep: ft.Sleep, Backoff: time.Second, Timeout: time.Minute}
 	for _, m := range mod {
 		m(&cfg)
@@ -130,7 +117,7 @@ func TestCreateSendsTheSeedRequest(t *testing.T) {
 	if r.Header.Get("Authorization") != "Bearer "+testToken || r.Header.Get("Accept") != "application/json" || r.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("headers = %v", r.Header)
 	}
-	if !IsGUID(r.Header.Get("client-request-id")) {
+	if !guid.Valid(r.Header.Get("client-request-id")) {
 		t.Errorf("client-request-id = %q", r.Header.Get("client-request-id"))
 	}
 	want := "{\n  \"@odata.type\": \"#microsoft.graph.importedWindowsAutopilotDeviceIdentityUpload\",\n  \"createdDateTimeUtc\": \"2016-12-31T23:59:45.8788427-08:00\",\n  \"status\": \"pending\"\n}"
@@ -225,15 +212,15 @@ func TestRetryPolicy(t *testing.T) {
 			if tc.create && posts != tc.attempts {
 				t.Errorf("POST sent %d times, want %d", posts, tc.attempts)
 			}
-			if len(ft.waits) != len(tc.waits) {
-				t.Fatalf("waits = %v, want %v", ft.waits, tc.waits)
+			if len(ft.Waits()) != len(tc.waits) {
+				t.Fatalf("waits = %v, want %v", ft.Waits(), tc.waits)
 			}
 			for i, w := range tc.waits {
-				if w >= 0 && ft.waits[i] != w {
-					t.Errorf("wait %d = %s, want %s (Retry-After)", i, ft.waits[i], w)
+				if w >= 0 && ft.Waits()[i] != w {
+					t.Errorf("wait %d = %s, want %s (Retry-After)", i, ft.Waits()[i], w)
 				}
-				if w < 0 && (ft.waits[i] <= 0 || ft.waits[i] > time.Second<<i) {
-					t.Errorf("backoff %d = %s, want within (0, %s]", i, ft.waits[i], time.Second<<i)
+				if w < 0 && (ft.Waits()[i] <= 0 || ft.Waits()[i] > time.Second<<i) {
+					t.Errorf("backoff %d = %s, want within (0, %s]", i, ft.Waits()[i], time.Second<<i)
 				}
 			}
 			ids := map[string]bool{}
@@ -261,16 +248,14 @@ func h(fs ...func(http.ResponseWriter, *http.Request)) []func(http.ResponseWrite
 }
 
 func TestRetryAfterHTTPDateIsHonoured(t *testing.T) {
-	ft0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	at := time.Now().Add(9 * time.Second).UTC().Format(http.TimeFormat)
 	s := &script{answers: h(graphError(429, "TooManyRequests", "slow down", "Retry-After", at), created)}
 	c, ft := newTestClient(t, s)
-	ft.now = ft0
 	if _, _, err := c.CreateUpload(context.Background(), tokens, seedUpload); err != nil {
 		t.Fatal(err)
 	}
-	if len(ft.waits) != 1 || ft.waits[0] < 7*time.Second || ft.waits[0] > 9*time.Second {
-		t.Errorf("waited %v for an HTTP-date Retry-After 9 s away", ft.waits)
+	if len(ft.Waits()) != 1 || ft.Waits()[0] < 7*time.Second || ft.Waits()[0] > 9*time.Second {
+		t.Errorf("waited %v for an HTTP-date Retry-After 9 s away", ft.Waits())
 	}
 }
 
@@ -278,8 +263,8 @@ func TestDeadlineBoundsRetries(t *testing.T) {
 	s := &script{answers: h(graphError(429, "TooManyRequests", "slow down", "Retry-After", "120"))}
 	c, ft := newTestClient(t, s, func(c *Config) { c.Timeout = 30 * time.Second })
 	_, ex, err := c.ListUploads(context.Background(), tokens, ListOptions{})
-	if len(ex.Attempts) != 1 || len(ft.waits) != 0 {
-		t.Errorf("attempts %d waits %v: a 120 s wait cannot fit a 30 s deadline", len(ex.Attempts), ft.waits)
+	if len(ex.Attempts) != 1 || len(ft.Waits()) != 0 {
+		t.Errorf("attempts %d waits %v: a 120 s wait cannot fit a 30 s deadline", len(ex.Attempts), ft.Waits())
 	}
 	if ge, ok := AsError(err); !ok || ge.Kind != KindThrottled || ge.RetryAfter != 120*time.Second {
 		t.Errorf("err = %v", err)
@@ -435,7 +420,7 @@ func TestNetworkFailureIsExplained(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close()
-	ft := &fakeTime{now: time.Now()}
+	ft := testkit.NewClockAt(time.Now())
 	c, _ := New(Config{Root: url, Sleep: ft.Sleep})
 	_, ex, err := c.ListUploads(context.Background(), tokens, ListOptions{})
 	if ge, ok := AsError(err); !ok || ge.Kind != KindNetwork {

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/oauth2"
+
+	"autopilotdesk/guid"
 )
 
 const devicesPath = "/deviceManagement/importedWindowsAutopilotDeviceIdentities"
@@ -125,7 +127,7 @@ func (c *Client) ImportDeviceIdentities(ctx context.Context, ts oauth2.TokenSour
 
 // GetDeviceIdentity reads one imported device.
 func (c *Client) GetDeviceIdentity(ctx context.Context, ts oauth2.TokenSource, id string) (*DeviceIdentity, *Exchange, error) {
-	if !IsGUID(id) {
+	if !guid.Valid(id) {
 		return nil, nil, invalidID("The device id", id)
 	}
 	var d DeviceIdentity
@@ -152,7 +154,7 @@ func (c *Client) FindDevicesBySerial(ctx context.Context, ts oauth2.TokenSource,
 
 // ListUploadDeviceIdentities lists an upload's contained device identities.
 func (c *Client) ListUploadDeviceIdentities(ctx context.Context, ts oauth2.TokenSource, uploadID string) ([]DeviceIdentity, *Exchange, error) {
-	if !IsGUID(uploadID) {
+	if !guid.Valid(uploadID) {
 		return nil, nil, invalidID("The upload id", uploadID)
 	}
 	var out deviceList
@@ -191,7 +193,7 @@ func (c *Client) ListDeviceIdentities(ctx context.Context, ts oauth2.TokenSource
 
 // DeleteDeviceIdentity deletes an imported device (204).
 func (c *Client) DeleteDeviceIdentity(ctx context.Context, ts oauth2.TokenSource, id string) (*Exchange, error) {
-	if !IsGUID(id) {
+	if !guid.Valid(id) {
 		return nil, invalidID("The device id", id)
 	}
 	return c.do(ctx, ts, call{op: "delete-device", method: http.MethodDelete, url: c.base + devicesPath + "/" + id}, nil)

@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"golang.org/x/oauth2"
+
+	"autopilotdesk/guid"
 )
 
 // checkMemberGroupsLimit is how many group ids Graph checks in one request.
@@ -16,7 +18,7 @@ const checkMemberGroupsLimit = 20
 // not GUIDs are refused before anything is sent; more than 20 ids take several requests.
 func (c *Client) CheckMemberGroups(ctx context.Context, ts oauth2.TokenSource, groupIDs []string) ([]string, *Exchange, error) {
 	for _, id := range groupIDs {
-		if !IsGUID(id) {
+		if !guid.Valid(id) {
 			return nil, nil, invalidID("A group id", id)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"autopilotdesk/guid"
 )
 
 const (
@@ -59,7 +61,7 @@ var uploadStatuses = map[string]bool{"noUpload": true, "pending": true, "complet
 // CreateUpload POSTs a new upload. A create whose outcome is unknown is never re-sent: the
 // client looks for it and reports what it found in the exchange's Reconciliation.
 func (c *Client) CreateUpload(ctx context.Context, ts oauth2.TokenSource, in NewUpload) (*Upload, *Exchange, error) {
-	if in.ID != "" && !IsGUID(in.ID) {
+	if in.ID != "" && !guid.Valid(in.ID) {
 		return nil, nil, invalidID("The upload id", in.ID)
 	}
 	body := jsonBody(createBody{ODataType: uploadType, ID: in.ID, CreatedDateTimeUtc: in.CreatedDateTimeUtc, Status: in.Status})
@@ -146,7 +148,7 @@ func (c *Client) ListUploads(ctx context.Context, ts oauth2.TokenSource, opts Li
 
 // GetUpload reads one upload.
 func (c *Client) GetUpload(ctx context.Context, ts oauth2.TokenSource, id string) (*Upload, *Exchange, error) {
-	if !IsGUID(id) {
+	if !guid.Valid(id) {
 		return nil, nil, invalidID("The upload id", id)
 	}
 	var u Upload
@@ -159,7 +161,7 @@ func (c *Client) GetUpload(ctx context.Context, ts oauth2.TokenSource, id string
 
 // UpdateUploadStatus PATCHes an upload's status.
 func (c *Client) UpdateUploadStatus(ctx context.Context, ts oauth2.TokenSource, id, status string) (*Upload, *Exchange, error) {
-	if !IsGUID(id) {
+	if !guid.Valid(id) {
 		return nil, nil, invalidID("The upload id", id)
 	}
 	body := jsonBody(struct {
@@ -176,7 +178,7 @@ func (c *Client) UpdateUploadStatus(ctx context.Context, ts oauth2.TokenSource, 
 
 // DeleteUpload deletes an upload (204).
 func (c *Client) DeleteUpload(ctx context.Context, ts oauth2.TokenSource, id string) (*Exchange, error) {
-	if !IsGUID(id) {
+	if !guid.Valid(id) {
 		return nil, invalidID("The upload id", id)
 	}
 	return c.do(ctx, ts, call{op: "delete-upload", method: http.MethodDelete, url: c.base + uploadsPath + "/" + id}, nil)

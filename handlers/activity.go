@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"autopilotdesk/guid"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
@@ -22,7 +23,7 @@ type Activity struct {
 // An activity this desk still holds for the database is shown from memory, with a notice.
 func (h *Activity) Show(c echo.Context) error {
 	id := c.Param("id")
-	if !isGUID(id) {
+	if !guid.Valid(id) {
 		return notFound("There is no recorded activity with this id.")
 	}
 	u := web.CurrentUser(c)

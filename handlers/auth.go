@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -92,7 +93,7 @@ func (h *Auth) Begin(c echo.Context, returnTo string, pending []byte) error {
 func (h *Auth) begin(c echo.Context, returnTo string, pending []byte, fresh bool) error {
 	flow := h.Provider.NewFlow(web.SafeReturnTo(returnTo))
 	flow.Fresh = fresh
-	id := web.RandomID()
+	id := rand.Text()
 	rec := store.FlowRecord{ID: id, State: flow.State, Nonce: flow.Nonce, Verifier: flow.Verifier,
 		ReturnTo: flow.ReturnTo, CreatedAt: flow.CreatedAt, Data: pending}
 	if err := h.Flows.PutFlow(c.Request().Context(), rec); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/devicecsv"
+	"autopilotdesk/guid"
 	"autopilotdesk/importer"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
@@ -171,7 +172,7 @@ type loaded struct {
 // load reads a job of the signed-in user's tenant; any member of the tenant may view it.
 func (h *Devices) load(c echo.Context) (*loaded, error) {
 	id := c.Param("id")
-	if !isGUID(id) {
+	if !guid.Valid(id) {
 		return nil, notFound("There is no import with this id.")
 	}
 	ctx := c.Request().Context()

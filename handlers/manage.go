@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/guid"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 )
@@ -84,7 +85,7 @@ func (h *ManageUploads) List(c echo.Context) error {
 // Show is GET /uploads/:id.
 func (h *ManageUploads) Show(c echo.Context) error {
 	id := c.Param("id")
-	if !isGUID(id) {
+	if !guid.Valid(id) {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
 	}
 	u, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.Upload, *graphclient.Exchange, error) {
@@ -122,7 +123,7 @@ func (h *ManageUploads) Show(c echo.Context) error {
 // SetStatus is POST /uploads/:id/status: PATCH, recorded, then the result page.
 func (h *ManageUploads) SetStatus(c echo.Context) error {
 	id, status := c.Param("id"), c.FormValue("status")
-	if !isGUID(id) {
+	if !guid.Valid(id) {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
 	}
 	if !uploadStatuses[status] {
@@ -146,7 +147,7 @@ func (h *ManageUploads) SetStatus(c echo.Context) error {
 // ConfirmDelete is GET /uploads/:id/delete: nothing is deleted without a second, deliberate step.
 func (h *ManageUploads) ConfirmDelete(c echo.Context) error {
 	id := c.Param("id")
-	if !isGUID(id) {
+	if !guid.Valid(id) {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
 	}
 	return web.Render(c, http.StatusOK, views.ConfirmDeletePage(web.PageFor(c, "Delete upload", "uploads"), id))
@@ -155,7 +156,7 @@ func (h *ManageUploads) ConfirmDelete(c echo.Context) error {
 // Delete is POST /uploads/:id/delete.
 func (h *ManageUploads) Delete(c echo.Context) error {
 	id := c.Param("id")
-	if !isGUID(id) {
+	if !guid.Valid(id) {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
 	}
 	_, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (struct{}, *graphclient.Exchange, error) {

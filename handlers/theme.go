@@ -10,7 +10,7 @@ import (
 
 // Theme remembers the light or dark choice in a cookie; "system" forgets it.
 func Theme(c echo.Context) error {
-	ck := &http.Cookie{Name: "autopilotdesk-theme", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: 365 * 24 * 3600}
+	ck := &http.Cookie{Name: web.ThemeCookieName, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: 365 * 24 * 3600}
 	switch v := c.QueryParam("theme"); v {
 	case "light", "dark":
 		ck.Value = v

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/guid"
 	"autopilotdesk/views"
 )
 
@@ -38,10 +39,6 @@ func uploadFormFrom(get func(string) string) uploadForm {
 // Graph's DateTimeOffset: RFC 3339 with an explicit offset and at most 7 fractional digits.
 var dateTimeOffset = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})$`)
 
-var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
-func isGUID(s string) bool { return guidPattern.MatchString(s) }
-
 var uploadStatuses = map[string]bool{"noUpload": true, "pending": true, "complete": true, "error": true}
 
 // validate returns a message per bad field, written for the person filling the form.
@@ -66,7 +63,7 @@ func (f uploadForm) validate() map[string]string {
 	case f.ID == "":
 	case tooLong(f.ID):
 		errs["id"] = "The upload ID is too long: a GUID has 36 characters, like 8d639524-9524-8d63-2495-638d2495638d."
-	case !isGUID(f.ID):
+	case !guid.Valid(f.ID):
 		errs["id"] = "Enter the upload ID as a GUID, like 8d639524-9524-8d63-2495-638d2495638d, or leave it empty."
 	}
 	return errs

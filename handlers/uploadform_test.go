@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"autopilotdesk/guid"
 )
 
 func formOf(v url.Values) uploadForm { return uploadFormFrom(v.Get) }
@@ -84,7 +86,7 @@ func FuzzUploadForm(f *testing.F) {
 			return
 		}
 		// Whatever validates is safe to send: a known status, a real DateTimeOffset, a GUID or nothing.
-		if !uploadStatuses[form.Status] || !validDateTimeOffset(form.CreatedDateTimeUtc) || (form.ID != "" && !isGUID(form.ID)) {
+		if !uploadStatuses[form.Status] || !validDateTimeOffset(form.CreatedDateTimeUtc) || (form.ID != "" && !guid.Valid(form.ID)) {
 			t.Fatalf("accepted %+v", form)
 		}
 	})

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/guid"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
@@ -106,7 +107,7 @@ func (h *Uploads) create(c echo.Context, form uploadForm) (*graphclient.Upload, 
 // repeatedSubmit answers a second POST of the same form: nothing goes to Graph.
 func (h *Uploads) repeatedSubmit(c echo.Context, form uploadForm, state store.FormKeyState, ref string) error {
 	switch {
-	case state == store.FormKeyDone && isGUID(ref):
+	case state == store.FormKeyDone && guid.Valid(ref):
 		return c.Redirect(http.StatusSeeOther, activityURL(ref))
 	case state == store.FormKeyInProgress:
 		return &web.PageError{Status: http.StatusConflict, Title: "Still sending your first submission",

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient"
@@ -101,7 +102,7 @@ func New(o Options) *Worker {
 		o.Now = time.Now
 	}
 	if o.NewID == nil {
-		o.NewID = graphclient.NewGUID
+		o.NewID = uuid.NewString
 	}
 	if o.Lease <= 0 {
 		o.Lease = 2 * time.Minute

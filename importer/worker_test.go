@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient"
@@ -42,7 +43,7 @@ func (g *fakeGraph) created(devices []graphclient.DeviceIdentity, status string)
 	defer g.mu.Unlock()
 	var out []graphclient.DeviceIdentity
 	for _, d := range devices {
-		d.ID = graphclient.NewGUID()
+		d.ID = uuid.NewString()
 		d.State = graphclient.DeviceImportState{DeviceImportStatus: status}
 		g.devices[d.ID] = d
 		out = append(out, d)
@@ -261,7 +262,7 @@ func TestUnreadableAnswerIsReconciled(t *testing.T) {
 		r.graph.created(d, "complete")
 		return nil, &graphclient.Error{Kind: graphclient.KindBadResponse, StatusCode: 200}
 	})
-	older := graphclient.DeviceIdentity{ID: graphclient.NewGUID(), SerialNumber: "SN-0", HardwareIdentifier: []byte("another device"),
+	older := graphclient.DeviceIdentity{ID: uuid.NewString(), SerialNumber: "SN-0", HardwareIdentifier: []byte("another device"),
 		State: graphclient.DeviceImportState{DeviceImportStatus: "error", DeviceErrorCode: 806}}
 	r.graph.devices[older.ID] = older
 	r.step()
@@ -306,7 +307,7 @@ func TestPausedWithoutTheOwner(t *testing.T) {
 // its devices are followed to the end, not taken for an empty job.
 func TestJobOfTheEarlierFormatIsFollowed(t *testing.T) {
 	r := newRig(t, 0, 1, nil)
-	d := graphclient.DeviceIdentity{ID: graphclient.NewGUID(), SerialNumber: "SN-OLD"}
+	d := graphclient.DeviceIdentity{ID: uuid.NewString(), SerialNumber: "SN-OLD"}
 	r.graph.devices[d.ID] = d
 	payload := fmt.Sprintf(`{"rows":[{"line":2,"serial":"SN-OLD","hash":"QUJD","hashShown":"QUJD"},{"line":3,"serial":"SN-SKIPPED","hash":"QUJD"}],`+
 		`"devices":[{"id":%q,"serial":"SN-OLD","status":"pending","batch":1}],"polls":4}`, d.ID)

@@ -17,11 +17,7 @@ import (
 // not hand out, or an old one, without storing keys when forms are shown; the key is recorded
 // only when a submission claims it.
 func NewFormKey(c echo.Context, now time.Time) string {
-	nonce := make([]byte, 12)
-	if _, err := rand.Read(nonce); err != nil {
-		panic("crypto/rand failed: " + err.Error())
-	}
-	body := base64.RawURLEncoding.EncodeToString(nonce) + "." + strconv.FormatInt(now.Unix(), 36)
+	body := rand.Text() + "." + strconv.FormatInt(now.Unix(), 36)
 	return body + "." + formKeyMAC(Session(c).ID, body)
 }
 

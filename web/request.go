@@ -121,10 +121,11 @@ func PageFor(c echo.Context, title, nav string) views.Page {
 	return p
 }
 
-const themeCookie = "autopilotdesk-theme"
+// ThemeCookieName is the cookie that remembers a light or dark choice made with the theme toggle.
+const ThemeCookieName = "autopilotdesk-theme"
 
 func themeOf(r *http.Request) string {
-	if ck, err := r.Cookie(themeCookie); err == nil && (ck.Value == "light" || ck.Value == "dark") {
+	if ck, err := r.Cookie(ThemeCookieName); err == nil && (ck.Value == "light" || ck.Value == "dark") {
 		return ck.Value
 	}
 	return ""

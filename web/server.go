@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -72,7 +73,7 @@ func New(o Options) *Shell {
 		o.FormLimit = 64 << 10
 	}
 	if o.NewRequestID == nil {
-		o.NewRequestID = func() string { return randomToken(12) }
+		o.NewRequestID = rand.Text
 	}
 	s := &Shell{
 		crossOrigin: http.NewCrossOriginProtection(),
@@ -173,7 +174,7 @@ func (s *Shell) securityHeaders(trusted []*net.IPNet, signInOrigins []string) ec
 	formAction := strings.Join(append([]string{"'self'"}, signInOrigins...), " ")
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			nonce := randomToken(16)
+			nonce := rand.Text()
 			state(c).nonce = nonce
 			h := c.Response().Header()
 			h.Set("Content-Security-Policy", "default-src 'self'; script-src 'nonce-"+nonce+"' 'strict-dynamic'; "+

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -81,14 +80,6 @@ var ErrSessionEnded = errors.New("web: the sign-in session ended")
 // ErrTokenUnavailable means the tokens could not be renewed for a passing reason (network); the session stays.
 var ErrTokenUnavailable = errors.New("web: the access token could not be renewed right now")
 
-func randomToken(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("crypto/rand failed: %v", err))
-	}
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
 // StartSession replaces whatever session the browser had with a fresh one for user.
 // The id the browser brought is never reused.
 func (s *Shell) StartSession(c echo.Context, user SessionUser, tokens SessionTokens) error {
@@ -100,7 +91,7 @@ func (s *Shell) StartSession(c echo.Context, user SessionUser, tokens SessionTok
 	for k := range sess.Values {
 		delete(sess.Values, k)
 	}
-	csrf := randomToken(32)
+	csrf := rand.Text()
 	sess.Values[valUser] = user
 	sess.Values[valTokens] = tokens
 	sess.Values[valCSRF] = csrf
@@ -357,6 +348,3 @@ func (s *Shell) renew(ctx context.Context, sessionKey, seen string, force bool) 
 	}
 	return result, nil
 }
-
-// RandomID is an unguessable identifier (256 bits, URL-safe).
-func RandomID() string { return randomToken(32) }

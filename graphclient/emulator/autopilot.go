@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"autopilotdesk/guid"
 )
 
 const (
@@ -233,7 +235,7 @@ func (e *Emulator) autopilot(a answer, r *http.Request, p Principal, version str
 	case len(segs) == 0:
 		// Devices are registered by importing them; the collection takes no POST.
 		noRoute(a, r, "~/singleton/navigation")
-	case !guidRE.MatchString(segs[0]):
+	case !guid.Valid(segs[0]):
 		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Invalid key '%s'.", truncate(segs[0], 40)))
 	case len(segs) == 1 && r.Method == http.MethodGet:
 		e.getAutopilot(a, p, segs[0], ctxBase+"/$entity")

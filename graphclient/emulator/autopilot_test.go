@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/guid"
 )
 
 const (
@@ -291,7 +292,7 @@ func TestDemoAutopilotDevicesAreRealisticAndStable(t *testing.T) {
 	for i, d := range a {
 		states[d.EnrollmentState] = true
 		makers[d.Manufacturer] = true
-		if !guidRE.MatchString(d.ID) || d.ID != b[i].ID || d.Model == "" || d.SerialNumber == "" {
+		if !guid.Valid(d.ID) || d.ID != b[i].ID || d.Model == "" || d.SerialNumber == "" {
 			t.Errorf("device %+v", d)
 		}
 		if d.EnrollmentState == "notContacted" && !d.LastContacted.IsZero() || d.EnrollmentState == "enrolled" && d.LastContacted.IsZero() {

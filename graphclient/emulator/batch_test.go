@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/guid"
 )
 
 const batchPath = "/v1.0/$batch"
@@ -86,7 +87,7 @@ func TestBatchAnswersEachRequestAsIfSentAlone(t *testing.T) {
 		}
 	}
 	json.Unmarshal(got["2"].Body, &notFound)
-	if got["2"].Status != 404 || notFound.Error.Code != "ResourceNotFound" || !guidRE.MatchString(notFound.Error.InnerError["request-id"]) {
+	if got["2"].Status != 404 || notFound.Error.Code != "ResourceNotFound" || !guid.Valid(notFound.Error.InnerError["request-id"]) {
 		t.Errorf("2: %+v %s", got["2"], got["2"].Body)
 	}
 	if got["3"].Status != 204 || len(got["3"].Body) != 0 {

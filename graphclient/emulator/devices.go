@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"autopilotdesk/guid"
 )
 
 const (
@@ -194,9 +196,9 @@ func (e *Emulator) devices(a answer, r *http.Request, p Principal, version strin
 		noRoute(a, r, "~/singleton/navigation")
 	case len(segs) == 1 && segs[0] == "import" && r.Method == http.MethodPost:
 		e.importDevices(a, p, version, body)
-	case len(segs) == 1 && guidRE.MatchString(segs[0]) && (r.Method == http.MethodGet || r.Method == http.MethodDelete):
+	case len(segs) == 1 && guid.Valid(segs[0]) && (r.Method == http.MethodGet || r.Method == http.MethodDelete):
 		e.oneDevice(a, r, p, segs[0], ctxBase+"/$entity", nil)
-	case len(segs) == 1 && guidRE.MatchString(segs[0]):
+	case len(segs) == 1 && guid.Valid(segs[0]):
 		noRoute(a, r, "~/singleton/navigation/key")
 	case len(segs) == 1 && segs[0] != "import":
 		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Invalid key '%s'.", truncate(segs[0], 40)))
@@ -258,7 +260,7 @@ func (e *Emulator) createDevice(a answer, p Principal, body []byte, ctx string, 
 	if !ok {
 		return
 	}
-	if d.ID != "" && !guidRE.MatchString(d.ID) {
+	if d.ID != "" && !guid.Valid(d.ID) {
 		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Cannot convert the literal '%s' to the expected type 'Edm.Guid'.", truncate(d.ID, 40)))
 		return
 	}
@@ -371,7 +373,7 @@ func (e *Emulator) uploadDevices(a answer, r *http.Request, p Principal, version
 		e.createDevice(a, p, body, ctx+"/$entity", up)
 	case len(segs) == 0:
 		noRoute(a, r, "~/singleton/navigation/key/navigation")
-	case !guidRE.MatchString(segs[0]):
+	case !guid.Valid(segs[0]):
 		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Invalid key '%s'.", truncate(segs[0], 40)))
 	case r.Method == http.MethodGet || r.Method == http.MethodDelete:
 		e.oneDevice(a, r, p, segs[0], ctx+"/$entity", up)

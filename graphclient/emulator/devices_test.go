@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/guid"
 )
 
 const (
@@ -87,7 +87,7 @@ func TestImportProgressesToEachOutcome(t *testing.T) {
 		t.Fatalf("%d records, want 7", len(got))
 	}
 	for _, v := range got {
-		if !guidRE.MatchString(v["id"].(string)) || v["@odata.type"] != deviceType || v["groupTag"] != "Sales" {
+		if !guid.Valid(v["id"].(string)) || v["@odata.type"] != deviceType || v["groupTag"] != "Sales" {
 			t.Errorf("record %v", v)
 		}
 		if s := state(t, v); s["deviceImportStatus"] != "unknown" || s["deviceErrorCode"] != 0.0 {
@@ -136,7 +136,7 @@ func TestImportProgressesToEachOutcome(t *testing.T) {
 			t.Errorf("%q: %+v, want %+v", v["serialNumber"], got, w)
 		}
 		reg := s["deviceRegistrationId"].(string)
-		if (w.status == "complete") != guidRE.MatchString(reg) {
+		if (w.status == "complete") != guid.Valid(reg) {
 			t.Errorf("%q: deviceRegistrationId %q", v["serialNumber"], reg)
 		}
 	}
@@ -366,28 +366,6 @@ func TestStatsAndSeedDemo(t *testing.T) {
 	f.do(req{method: http.MethodGet, path: uploads, token: "nobody"})
 	if s := f.emu.Stats(); s.Requests != 2 || s.Connections < 1 {
 		t.Errorf("stats %+v", s)
-	}
-}
-
-func TestRegisterFlags(t *testing.T) {
-	var f emulator.Faults
-	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
-	f.RegisterFlags(fs)
-	err := fs.Parse([]string{"--error-rate", "0.1", "--error-statuses", "500,503", "--latency", "5ms-9ms", "--throttle", "100/1000/20s",
-		"--error-methods", "post", "--punish-early-retry", "--omit-retry-after-rate", "0.2", "--segment-missing", "--forbid-writes"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f.ErrorRate != 0.1 || len(f.ErrorStatuses) != 2 || f.LatencyMin != 5*time.Millisecond || f.LatencyMax != 9*time.Millisecond ||
-		f.ThrottleWrites != 100 || f.ThrottleRequests != 1000 || f.ThrottleWindow != 20*time.Second || f.Methods[0] != http.MethodPost ||
-		!f.PunishEarlyRetry || f.Omit429RetryAfter != 0.2 || !f.UploadsSegmentMissing || !f.Forbid403Nested {
-		t.Errorf("flags parsed to %+v", f)
-	}
-	bad := flag.NewFlagSet("emulator", flag.ContinueOnError)
-	bad.SetOutput(&bytes.Buffer{})
-	f.RegisterFlags(bad)
-	if err := bad.Parse([]string{"--throttle", "lots"}); err == nil {
-		t.Error("--throttle lots accepted")
 	}
 }
 

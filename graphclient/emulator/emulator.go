@@ -5,7 +5,6 @@ package emulator
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +16,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
+
+	"autopilotdesk/guid"
 )
 
 // Principal is who a bearer token speaks for.
@@ -124,7 +127,7 @@ func New(o Options) *Emulator {
 		o.Now = time.Now
 	}
 	if o.NewID == nil {
-		o.NewID = newGUID
+		o.NewID = uuid.NewString
 	}
 	if o.PageSize <= 0 {
 		o.PageSize = 100
@@ -194,16 +197,6 @@ func (e *Emulator) tenant(id string) *tenant {
 	return t
 }
 
-func newGUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
 // answer carries the per-request ids every response repeats.
 type answer struct {
 	w         http.ResponseWriter
@@ -257,7 +250,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, bodyErr := readBody(r, e.opts.MaxBodyBytes+1)
 	crid := r.Header.Get("client-request-id")
 	if crid == "" {
-		crid = newGUID()
+		crid = uuid.NewString()
 	}
 	if int64(len(body)) > e.opts.MaxBodyBytes {
 		// The front door refuses it before anything else looks at it. The error code is Graph's
@@ -455,7 +448,7 @@ func (e *Emulator) uploads(a answer, r *http.Request, p Principal, version strin
 		e.createUpload(a, p, body, ctxBase)
 	case len(segs) == 0:
 		noRoute(a, r, "~/singleton/navigation")
-	case !guidRE.MatchString(segs[0]):
+	case !guid.Valid(segs[0]):
 		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Invalid key '%s'.", truncate(segs[0], 40)))
 	case len(segs) == 1:
 		e.oneUpload(a, r, p, segs[0], body, ctxBase)
@@ -650,7 +643,7 @@ func (e *Emulator) createUpload(a answer, p Principal, body []byte, ctxBase stri
 	id := e.opts.NewID()
 	if raw, ok := props["id"]; ok && str(raw) != "" {
 		id = str(raw)
-		if !guidRE.MatchString(id) {
+		if !guid.Valid(id) {
 			a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Cannot convert the literal '%s' to the expected type 'Edm.Guid'.", truncate(id, 80)))
 			return
 		}

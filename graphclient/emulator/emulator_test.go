@@ -8,14 +8,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/guid"
 )
 
 const (
@@ -34,8 +35,6 @@ const (
 	guidB = "bbbbbbbb-0000-4000-8000-000000000002"
 	guidC = "cccccccc-0000-4000-8000-000000000003"
 )
-
-var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // verify is the fake identity provider.
 func verify(token string) (emulator.Principal, error) {
@@ -57,29 +56,11 @@ func verify(token string) (emulator.Principal, error) {
 	return emulator.Principal{}, emulator.ErrTokenUnknown
 }
 
-// clock is an injectable, advanceable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type fixture struct {
 	t     *testing.T
 	emu   *emulator.Emulator
 	srv   *httptest.Server
-	clock *clock
+	clock *testkit.Clock
 	ids   atomic.Int64
 }
 
@@ -87,7 +68,7 @@ type fixture struct {
 func newFixture(t *testing.T, mutate func(*emulator.Options)) *fixture {
 	t.Helper()
 	// A non-UTC zone proves the emulator converts to UTC itself.
-	f := &fixture{t: t, clock: &clock{now: time.Date(2026, 11, 28, 13, 4, 5, 123456789, time.FixedZone("CET", 3600))}}
+	f := &fixture{t: t, clock: testkit.NewClockAt(time.Date(2026, 11, 28, 13, 4, 5, 123456789, time.FixedZone("CET", 3600)))}
 	o := emulator.Options{
 		Verify: verify,
 		Now:    f.clock.Now,
@@ -164,14 +145,14 @@ func (f *fixture) do(r req) reply {
 	}
 
 	// Headers on every answer.
-	if rid := res.Header.Get("request-id"); !guidRE.MatchString(rid) {
+	if rid := res.Header.Get("request-id"); !guid.Valid(rid) {
 		f.t.Errorf("%s %s: request-id %q is not a GUID", r.method, r.path, rid)
 	}
 	crid := res.Header.Get("client-request-id")
 	if r.crid != "" && crid != r.crid {
 		f.t.Errorf("%s %s: client-request-id %q, want echoed %q", r.method, r.path, crid, r.crid)
 	}
-	if r.crid == "" && !guidRE.MatchString(crid) {
+	if r.crid == "" && !guid.Valid(crid) {
 		f.t.Errorf("%s %s: generated client-request-id %q is not a GUID", r.method, r.path, crid)
 	}
 	if got, want := res.Header.Get("Date"), f.clock.Now().UTC().Format(http.TimeFormat); got != want {
@@ -273,7 +254,7 @@ func TestCreateAssignsServerGUIDAndKeepsDateExactly(t *testing.T) {
 		t.Fatalf("status %d, want 201\n%s", r.status, r.raw)
 	}
 	id, _ := r.body["id"].(string)
-	if !guidRE.MatchString(id) {
+	if !guid.Valid(id) {
 		t.Fatalf("id %q is not a GUID", id)
 	}
 	if id == r.header.Get("request-id") {
@@ -863,76 +844,6 @@ func TestFaultPunishEarlyRetry(t *testing.T) {
 	f.clock.Advance(40 * time.Second)
 	if ok := f.do(req{method: http.MethodGet, path: uploads, token: "admin"}); ok.status != http.StatusOK {
 		t.Errorf("patient retry: %d %s", ok.status, ok.raw)
-	}
-}
-
-func TestFaultsFromEnv(t *testing.T) {
-	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-
-	f, err := emulator.FaultsFromEnv(env(nil))
-	if err != nil || f.ErrorRate != 0 || f.ThrottleRequests != 0 || f.UploadsSegmentMissing {
-		t.Errorf("empty env: %+v %v", f, err)
-	}
-
-	f, err = emulator.FaultsFromEnv(env(map[string]string{
-		"AUTOPILOTDESK_EMULATOR_ERROR_RATE":            "0.25",
-		"AUTOPILOTDESK_EMULATOR_ERROR_STATUSES":        "503, 429",
-		"AUTOPILOTDESK_EMULATOR_LATENCY":               "10ms-50ms",
-		"AUTOPILOTDESK_EMULATOR_THROTTLE":              "1000/20s",
-		"AUTOPILOTDESK_EMULATOR_ERROR_METHODS":         "post,patch",
-		"AUTOPILOTDESK_EMULATOR_PUNISH_EARLY_RETRY":    "true",
-		"AUTOPILOTDESK_EMULATOR_OMIT_RETRY_AFTER_RATE": "0.5",
-		"AUTOPILOTDESK_EMULATOR_SEGMENT_MISSING":       "1",
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f.ErrorRate != 0.25 || fmt.Sprint(f.ErrorStatuses) != "[429 503]" || f.LatencyMin != 10*time.Millisecond ||
-		f.LatencyMax != 50*time.Millisecond || f.ThrottleRequests != 1000 || f.ThrottleWindow != 20*time.Second ||
-		fmt.Sprint(f.Methods) != "[POST PATCH]" || !f.PunishEarlyRetry || f.Omit429RetryAfter != 0.5 || !f.UploadsSegmentMissing {
-		t.Errorf("parsed %+v", f)
-	}
-
-	f, err = emulator.FaultsFromEnv(env(map[string]string{"AUTOPILOTDESK_EMULATOR_LATENCY": "30ms", "AUTOPILOTDESK_EMULATOR_THROTTLE_WRITES": "100/20s"}))
-	if err != nil || f.LatencyMin != 30*time.Millisecond || f.LatencyMax != 30*time.Millisecond || f.ThrottleWrites != 100 || f.ThrottleWindow != 20*time.Second {
-		t.Errorf("single latency / write budget: %+v %v", f, err)
-	}
-
-	// Intune's own notation: writes/requests/window.
-	f, err = emulator.FaultsFromEnv(env(map[string]string{"AUTOPILOTDESK_EMULATOR_THROTTLE": "100/1000/20s", "AUTOPILOTDESK_EMULATOR_FORBID_WRITES": "true"}))
-	if err != nil || f.ThrottleWrites != 100 || f.ThrottleRequests != 1000 || f.ThrottleWindow != 20*time.Second || !f.Forbid403Nested {
-		t.Errorf("writes/requests/window: %+v %v", f, err)
-	}
-
-	bad := map[string][]string{
-		"AUTOPILOTDESK_EMULATOR_ERROR_RATE":            {"x", "-0.1", "1.5"},
-		"AUTOPILOTDESK_EMULATOR_ERROR_STATUSES":        {"200", "503,abc", "600"},
-		"AUTOPILOTDESK_EMULATOR_LATENCY":               {"fast", "50ms-10ms", "10ms-x"},
-		"AUTOPILOTDESK_EMULATOR_THROTTLE":              {"1000", "0/20s", "x/20s", "10/0s", "10/x", "0/0/20s", "1/2/3/4s", "-1/5/20s"},
-		"AUTOPILOTDESK_EMULATOR_THROTTLE_WRITES":       {"100"},
-		"AUTOPILOTDESK_EMULATOR_PUNISH_EARLY_RETRY":    {"maybe"},
-		"AUTOPILOTDESK_EMULATOR_OMIT_RETRY_AFTER_RATE": {"2"},
-		"AUTOPILOTDESK_EMULATOR_SEGMENT_MISSING":       {"yes please"},
-	}
-	for k, vs := range bad {
-		for _, v := range vs {
-			f, err := emulator.FaultsFromEnv(env(map[string]string{k: v}))
-			if err == nil {
-				t.Errorf("%s=%q accepted: %+v", k, v, f)
-				continue
-			}
-			if !strings.Contains(err.Error(), k) {
-				t.Errorf("%s=%q: error %q does not name the variable", k, v, err)
-			}
-			if f.ErrorRate != 0 || f.ErrorStatuses != nil || f.ThrottleRequests != 0 || f.LatencyMax != 0 || f.UploadsSegmentMissing {
-				t.Errorf("%s=%q: partial faults returned with the error: %+v", k, v, f)
-			}
-		}
-	}
-	// Every problem is reported at once.
-	_, err = emulator.FaultsFromEnv(env(map[string]string{"AUTOPILOTDESK_EMULATOR_ERROR_RATE": "x", "AUTOPILOTDESK_EMULATOR_THROTTLE": "y"}))
-	if err == nil || !strings.Contains(err.Error(), "ERROR_RATE") || !strings.Contains(err.Error(), "THROTTLE") {
-		t.Errorf("combined error %v", err)
 	}
 }
 

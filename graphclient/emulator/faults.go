@@ -1,7 +1,6 @@
 package emulator
 
 import (
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -163,127 +162,8 @@ func codeFor(status int) string {
 	return "InternalServerError"
 }
 
-// RegisterFlags adds the fault flags, with the current values as defaults.
-func (f *Faults) RegisterFlags(fs *flag.FlagSet) {
-	fs.Float64Var(&f.ErrorRate, "error-rate", f.ErrorRate, "share of requests answered with a random error, 0 to 1")
-	fs.Func("error-statuses", "comma-separated statuses for random errors (default Dev Proxy's: 429,500,502,503,504, writes add 507)", func(s string) error {
-		v, err := parseStatuses(s)
-		f.ErrorStatuses = v
-		return err
-	})
-	fs.Func("latency", "added latency, e.g. 20ms or 10ms-50ms", func(s string) error {
-		lo, hi, err := parseLatency(s)
-		f.LatencyMin, f.LatencyMax = lo, hi
-		return err
-	})
-	fs.Func("throttle", "budget per window: requests (1000/20s) or writes/requests (100/1000/20s, Intune's per-app budget)", func(s string) error {
-		wr, n, w, err := parseThrottle(s)
-		if wr > 0 {
-			f.ThrottleWrites = wr
-		}
-		f.ThrottleRequests, f.ThrottleWindow = n, w
-		return err
-	})
-	fs.Func("throttle-writes", "write budget per window, e.g. 100/20s (Intune's per-app write budget)", func(s string) error {
-		_, n, w, err := parseThrottle(s)
-		f.ThrottleWrites, f.ThrottleWindow = n, w
-		return err
-	})
-	fs.Func("error-methods", "comma-separated methods that get random errors (default all)", func(s string) error {
-		f.Methods = strings.Split(strings.ToUpper(s), ",")
-		return nil
-	})
-	fs.BoolVar(&f.PunishEarlyRetry, "punish-early-retry", f.PunishEarlyRetry, "answer a request sent before the last Retry-After elapsed with a longer Retry-After")
-	fs.Float64Var(&f.Omit429RetryAfter, "omit-retry-after-rate", f.Omit429RetryAfter, "share of 429 answers sent without Retry-After, 0 to 1")
-	fs.BoolVar(&f.UploadsSegmentMissing, "segment-missing", f.UploadsSegmentMissing, "answer the uploads collection like today's service (400 segment not found)")
-	fs.BoolVar(&f.Forbid403Nested, "forbid-writes", f.Forbid403Nested, "answer every write with Intune's nested 403")
-	fs.BoolVar(&f.LoseWriteAnswers, "lose-write-answers", f.LoseWriteAnswers, "carry out every write, then answer 504 as if the answer was lost")
-}
-
-// FaultsFromEnv reads AUTOPILOTDESK_EMULATOR_* variables.
-func FaultsFromEnv(getenv func(string) string) (Faults, error) {
-	var f Faults
-	var problems []string
-	if v := getenv("AUTOPILOTDESK_EMULATOR_ERROR_RATE"); v != "" {
-		r, err := strconv.ParseFloat(v, 64)
-		if err != nil || r < 0 || r > 1 {
-			problems = append(problems, "AUTOPILOTDESK_EMULATOR_ERROR_RATE: not a number from 0 to 1")
-		}
-		f.ErrorRate = r
-	}
-	if v := getenv("AUTOPILOTDESK_EMULATOR_ERROR_STATUSES"); v != "" {
-		s, err := parseStatuses(v)
-		if err != nil {
-			problems = append(problems, "AUTOPILOTDESK_EMULATOR_ERROR_STATUSES: "+err.Error())
-		}
-		f.ErrorStatuses = s
-	}
-	if v := getenv("AUTOPILOTDESK_EMULATOR_LATENCY"); v != "" {
-		lo, hi, err := parseLatency(v)
-		if err != nil {
-			problems = append(problems, "AUTOPILOTDESK_EMULATOR_LATENCY: "+err.Error())
-		}
-		f.LatencyMin, f.LatencyMax = lo, hi
-	}
-	if v := getenv("AUTOPILOTDESK_EMULATOR_THROTTLE"); v != "" {
-		wr, n, w, err := parseThrottle(v)
-		if err != nil {
-			problems = append(problems, "AUTOPILOTDESK_EMULATOR_THROTTLE: "+err.Error())
-		}
-		f.ThrottleWrites, f.ThrottleRequests, f.ThrottleWindow = wr, n, w
-	}
-	if v := getenv("AUTOPILOTDESK_EMULATOR_THROTTLE_WRITES"); v != "" {
-		_, n, w, err := parseThrottle(v)
-		if err != nil {
-			problems = append(problems, "AUTOPILOTDESK_EMULATOR_THROTTLE_WRITES: "+err.Error())
-		}
-		f.ThrottleWrites, f.ThrottleWindow = n, w
-	}
-	if v := getenv("AUTOPILOTDESK_EMULATOR_ERROR_METHODS"); v != "" {
-		f.Methods = strings.Split(strings.ToUpper(v), ",")
-	}
-	if v := getenv("AUTOPILOTDESK_EMULATOR_PUNISH_EARLY_RETRY"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			problems = append(problems, "AUTOPILOTDESK_EMULATOR_PUNISH_EARLY_RETRY: not true or false")
-		}
-		f.PunishEarlyRetry = b
-	}
-	if v := getenv("AUTOPILOTDESK_EMULATOR_OMIT_RETRY_AFTER_RATE"); v != "" {
-		r, err := strconv.ParseFloat(v, 64)
-		if err != nil || r < 0 || r > 1 {
-			problems = append(problems, "AUTOPILOTDESK_EMULATOR_OMIT_RETRY_AFTER_RATE: not a number from 0 to 1")
-		}
-		f.Omit429RetryAfter = r
-	}
-	if v := getenv("AUTOPILOTDESK_EMULATOR_FORBID_WRITES"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			problems = append(problems, "AUTOPILOTDESK_EMULATOR_FORBID_WRITES: not true or false")
-		}
-		f.Forbid403Nested = b
-	}
-	if v := getenv("AUTOPILOTDESK_EMULATOR_LOSE_WRITE_ANSWERS"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			problems = append(problems, "AUTOPILOTDESK_EMULATOR_LOSE_WRITE_ANSWERS: not true or false")
-		}
-		f.LoseWriteAnswers = b
-	}
-	if v := getenv("AUTOPILOTDESK_EMULATOR_SEGMENT_MISSING"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			problems = append(problems, "AUTOPILOTDESK_EMULATOR_SEGMENT_MISSING: not true or false")
-		}
-		f.UploadsSegmentMissing = b
-	}
-	if len(problems) > 0 {
-		return Faults{}, fmt.Errorf("%s", strings.Join(problems, "; "))
-	}
-	return f, nil
-}
-
-func parseStatuses(s string) ([]int, error) {
+// ParseStatuses reads comma-separated HTTP error statuses, such as "429,503".
+func ParseStatuses(s string) ([]int, error) {
 	var out []int
 	for _, p := range strings.Split(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(p))
@@ -296,7 +176,8 @@ func parseStatuses(s string) ([]int, error) {
 	return out, nil
 }
 
-func parseLatency(s string) (time.Duration, time.Duration, error) {
+// ParseLatency reads a latency, fixed ("20ms") or a range ("10ms-50ms").
+func ParseLatency(s string) (time.Duration, time.Duration, error) {
 	lo, hi, ranged := strings.Cut(s, "-")
 	a, err := time.ParseDuration(strings.TrimSpace(lo))
 	if err != nil || a < 0 {
@@ -312,9 +193,9 @@ func parseLatency(s string) (time.Duration, time.Duration, error) {
 	return a, b, nil
 }
 
-// parseThrottle reads a budget: "1000/20s" (requests per window) or "100/1000/20s" (writes and
+// ParseThrottle reads a budget: "1000/20s" (requests per window) or "100/1000/20s" (writes and
 // requests per window, as Intune states its limits; 0 turns one off).
-func parseThrottle(s string) (writes, requests int, window time.Duration, err error) {
+func ParseThrottle(s string) (writes, requests int, window time.Duration, err error) {
 	parts := strings.Split(s, "/")
 	bad := fmt.Errorf("%q is not a budget like 1000/20s or 100/1000/20s", s)
 	if len(parts) < 2 || len(parts) > 3 {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+
+	"autopilotdesk/guid"
 )
 
 // checkMemberGroups answers POST /me/checkMemberGroups: which of up to 20 group ids the caller
@@ -30,7 +32,7 @@ func (e *Emulator) checkMemberGroups(a answer, r *http.Request, p Principal, bod
 	}
 	member := []string{}
 	for _, id := range in.GroupIDs {
-		if !guidRE.MatchString(id) {
+		if !guid.Valid(id) {
 			a.fail(http.StatusBadRequest, "Request_BadRequest", "Invalid GUID:"+id)
 			return
 		}

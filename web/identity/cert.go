@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -115,7 +116,7 @@ func (c *ClientCertificate) assertion(clientID, tokenURL string, now time.Time) 
 		return "", err
 	}
 	return jwt.Signed(signer).Claims(jwt.Claims{
-		Issuer: clientID, Subject: clientID, Audience: jwt.Audience{tokenURL}, ID: randomToken(),
+		Issuer: clientID, Subject: clientID, Audience: jwt.Audience{tokenURL}, ID: rand.Text(),
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
 		Expiry: jwt.NewNumericDate(now.Add(assertionLifetime)),
 	}).Serialize()

@@ -1,7 +1,6 @@
 package identity
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -9,32 +8,20 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
-	"math/big"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-)
 
-// selfSigned returns a certificate for key in PEM and its DER.
-func selfSigned(t *testing.T, key crypto.Signer) ([]byte, []byte) {
-	t.Helper()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "Autopilot Desk"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), der
-}
+	"autopilotdesk/devtools/testkit"
+)
 
 func TestClientCertificateAssertion(t *testing.T) {
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	certPEM, der := selfSigned(t, key)
+	certPEM, der := testkit.SelfSigned(t, key)
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
 	cc, err := LoadClientCertificate(certPEM, keyPEM)
 	if err != nil {
@@ -73,11 +60,11 @@ func TestClientCertificateAssertion(t *testing.T) {
 
 func TestLoadClientCertificate(t *testing.T) {
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
-	rsaCert, _ := selfSigned(t, rsaKey)
+	rsaCert, _ := testkit.SelfSigned(t, rsaKey)
 	pkcs8, _ := x509.MarshalPKCS8PrivateKey(rsaKey)
 	rsaPKCS8 := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	ecCert, _ := selfSigned(t, ecKey)
+	ecCert, _ := testkit.SelfSigned(t, ecKey)
 	sec1, _ := x509.MarshalECPrivateKey(ecKey)
 	ecPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1})
 	combined := append(append([]byte{}, rsaPKCS8...), rsaCert...)

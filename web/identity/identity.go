@@ -165,15 +165,8 @@ type Flow struct {
 
 // NewFlow starts a sign-in that comes back to returnTo.
 func (p *Provider) NewFlow(returnTo string) Flow {
-	return Flow{State: randomToken(), Nonce: randomToken(), Verifier: oauth2.GenerateVerifier(),
+	return Flow{State: rand.Text(), Nonce: rand.Text(), Verifier: oauth2.GenerateVerifier(),
 		ReturnTo: returnTo, CreatedAt: p.now()}
-}
-
-// randomToken is 256 bits from crypto/rand, URL-safe.
-func randomToken() string {
-	b := make([]byte, 32)
-	rand.Read(b) // never fails since Go 1.24
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // AuthCodeURL is where the browser goes to sign in.

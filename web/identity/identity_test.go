@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/web/identity"
 	"autopilotdesk/web/identity/demoidp"
 )
@@ -182,7 +183,7 @@ func TestFinishChecksEveryIDTokenClaim(t *testing.T) {
 			func(err error) bool { return err != nil && strings.Contains(err.Error(), "issue") }},
 		{"wrong audience", func(c map[string]any) { c["aud"] = "another-application" },
 			func(err error) bool { return err != nil && strings.Contains(err.Error(), "audience") }},
-		{"expired", func(c map[string]any) { c["exp"] = newClock().Now().Add(-time.Minute).Unix() },
+		{"expired", func(c map[string]any) { c["exp"] = testkit.NewClock().Now().Add(-time.Minute).Unix() },
 			func(err error) bool { var e *oidc.TokenExpiredError; return errors.As(err, &e) }},
 		{"no nonce", func(c map[string]any) { delete(c, "nonce") },
 			func(err error) bool { return errors.Is(err, identity.ErrNonceMismatch) }},

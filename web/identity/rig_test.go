@@ -4,23 +4,19 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/web/identity"
 	"autopilotdesk/web/identity/demoidp"
 )
@@ -32,34 +28,14 @@ const (
 	signedOutURL = "https://desk.example/auth/signed-out"
 )
 
-// clock is a settable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // rig is a relying party signed in through the demo identity provider over loopback HTTP.
 type rig struct {
 	t        *testing.T
 	idp      *demoidp.Provider
 	srv      *httptest.Server
 	rp       *identity.Provider
-	idpClock *clock
-	rpClock  *clock
+	idpClock *testkit.Clock
+	rpClock  *testkit.Clock
 	tamper   *tamperer // nil unless the rig re-signs ID tokens
 }
 
@@ -67,7 +43,7 @@ type rigOption func(*rig, *identity.Config, *demoidp.Options)
 
 func newRig(t *testing.T, opts ...rigOption) *rig {
 	t.Helper()
-	r := &rig{t: t, idpClock: newClock(), rpClock: newClock()}
+	r := &rig{t: t, idpClock: testkit.NewClock(), rpClock: testkit.NewClock()}
 	var handler http.Handler
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { handler.ServeHTTP(w, req) }))
 	t.Cleanup(r.srv.Close)
@@ -232,14 +208,8 @@ func newClientCertificate(t *testing.T) (certPEM, keyPEM []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Autopilot Desk"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	certPEM, _ = testkit.SelfSigned(t, key)
+	return certPEM, testkit.PrivateKeyPEM(t, key)
 }
 
 // withClientCertificate registers registeredPEM with the provider (and no secret) and has the desk

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"autopilotdesk/devtools/testkit"
 )
 
 // makeReadOnly stops this process from writing path (an immutable flag when running as root,
@@ -34,7 +36,7 @@ func TestSQLiteFilesAreOwnerOnly(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0o644); err != nil { // as an older release left it
 		t.Fatal(err)
 	}
-	db := location{options: Options{DataDir: dir}}.open(t, newClock())
+	db := location{options: Options{DataDir: dir}}.open(t, testkit.NewClock())
 	if err := db.RecordActivity(context.Background(), &Activity{TenantID: "t", Action: "sync"}); err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +77,7 @@ func TestCheckNoticesALostOrReadOnlySQLiteFile(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			db := location{options: Options{DataDir: dir}}.open(t, newClock())
+			db := location{options: Options{DataDir: dir}}.open(t, testkit.NewClock())
 			if err := db.Check(ctx); err != nil {
 				t.Fatalf("a fresh database: %v", err)
 			}

@@ -26,6 +26,10 @@ import (
 // ErrNotFound means no such row, or one that expired or was already used.
 var ErrNotFound = errors.New("store: not found")
 
+// DefaultSessionCacheSize is how many decoded sessions a SQLite database keeps in memory unless
+// told otherwise.
+const DefaultSessionCacheSize = 2048
+
 // Options configure Open.
 type Options struct {
 	DataDir          string // SQLite: the directory of autopilotdesk.db (default "data")
@@ -37,7 +41,8 @@ type Options struct {
 	// (default 30s), so replicas that start before their database do not crash-loop.
 	StartupWait time.Duration
 	// SessionCacheSize bounds how many decoded sessions a SQLite database keeps in memory
-	// (default 2048; negative turns the cache off). PostgreSQL never caches sessions.
+	// (default DefaultSessionCacheSize; negative turns the cache off). PostgreSQL never caches
+	// sessions.
 	SessionCacheSize int
 
 	checkpointEvery time.Duration // SQLite: default defaultCheckpointEvery; tests shorten it
@@ -173,7 +178,7 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		}
 		if size := o.SessionCacheSize; locked && size >= 0 {
 			if size == 0 {
-				size = 2048
+				size = DefaultSessionCacheSize
 			}
 			db.sessionCache = newSessionCache(size)
 		}

@@ -177,7 +177,7 @@ func (db *DB) CreateImportJob(ctx context.Context, j *ImportJob, rows iter.Seq[I
 		return errors.New("store: create import job: empty tenant or state")
 	}
 	if j.ID == "" {
-		j.ID = newGUID(db.now())
+		j.ID = newID()
 	}
 	if j.CreatedAt.IsZero() {
 		j.CreatedAt = db.now()

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"autopilotdesk/devtools/testkit"
 )
 
 func testRows(n int) []ImportRow {
@@ -29,14 +31,14 @@ func testRows(n int) []ImportRow {
 }
 
 func TestImportJobsKeepRowsAndBatches(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		ctx := context.Background()
 		rows := testRows(250)
 		job := &ImportJob{TenantID: "t1", ObjectID: "adele", ActorUPN: "adele@contoso.example", ActorName: "Adele Vance", State: "draft", Payload: []byte(`{"fileNotes":["x"]}`)}
 		if err := db.CreateImportJob(ctx, job, slices.Values(rows)); err != nil {
 			t.Fatal(err)
 		}
-		if !isGUID(job.ID) || !job.CreatedAt.Equal(clk.now()) {
+		if !isTimeOrderedGUID(job.ID) || !job.CreatedAt.Equal(clk.Now()) {
 			t.Errorf("created %+v", job)
 		}
 		got, err := db.GetImportJob(ctx, "t1", job.ID)
@@ -98,7 +100,7 @@ func TestImportJobsKeepRowsAndBatches(t *testing.T) {
 
 		// A batch moves only from the states the change names; the activity is recorded with it.
 		answer := ImportChange{JobID: job.ID, BatchFrom: []string{"in-flight", "unknown"},
-			Batch:    &ImportBatch{Batch: 1, State: "sent", Attempts: 1, SentAt: clk.now(), ActivityID: "a"},
+			Batch:    &ImportBatch{Batch: 1, State: "sent", Attempts: 1, SentAt: clk.Now(), ActivityID: "a"},
 			Rows:     []RowOutcome{{Line: 3, Outcome: Outcome{Batch: 1, Verdict: "sent", DeviceID: "d3", Status: "pending"}}},
 			Activity: &Activity{TenantID: "t1", Action: "import", Outcome: "success"}}
 		if err := db.ChangeImport(ctx, answer); !errors.Is(err, ErrConflict) {
@@ -134,7 +136,7 @@ func TestImportJobsKeepRowsAndBatches(t *testing.T) {
 // A draft moves to sending in one conditional statement: of many concurrent submits exactly one
 // wins, on SQLite and on PostgreSQL.
 func TestSubmitIsOneConditionalChange(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		ctx := context.Background()
 		job := &ImportJob{TenantID: "t1", ObjectID: "adele", State: "draft"}
 		if err := db.CreateImportJob(ctx, job, slices.Values(testRows(3))); err != nil {
@@ -177,7 +179,7 @@ func TestSubmitIsOneConditionalChange(t *testing.T) {
 // A worker leases a due job; another cannot take it until the lease runs out, and then the first
 // can no longer write as its holder.
 func TestImportLeases(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		ctx := context.Background()
 		job := &ImportJob{TenantID: "t1", ObjectID: "adele", State: "sending"}
 		if err := db.CreateImportJob(ctx, job, nil); err != nil {
@@ -216,7 +218,7 @@ func TestImportLeases(t *testing.T) {
 		if err := db.ChangeImport(ctx, ImportChange{JobID: job.ID, LeaseOwner: "intruder", Payload: []byte(`{}`)}); !errors.Is(err, ErrConflict) {
 			t.Errorf("a worker without the lease changed the job: %v", err)
 		}
-		clk.advance(2 * time.Minute) // the holder died
+		clk.Advance(2 * time.Minute) // the holder died
 		taken, err := db.ClaimImportJob(ctx, "sending", "w-next", time.Minute)
 		if err != nil || taken == nil || taken.ID != job.ID {
 			t.Fatalf("the job was not taken over: %v %v", taken, err)
@@ -224,7 +226,7 @@ func TestImportLeases(t *testing.T) {
 		if err := db.RenewImportLease(ctx, job.ID, holder, time.Minute); !errors.Is(err, ErrConflict) {
 			t.Errorf("the dead worker renewed its lease: %v", err)
 		}
-		next := clk.now().Add(30 * time.Second)
+		next := clk.Now().Add(30 * time.Second)
 		if err := db.ReleaseImportJob(ctx, job.ID, "w-next", []byte(`{"polls":1}`), next); err != nil {
 			t.Fatal(err)
 		}
@@ -244,8 +246,8 @@ func TestImportLeases(t *testing.T) {
 // database file, and the write-ahead log is emptied.
 func TestWipedHashesLeaveTheFiles(t *testing.T) {
 	dir := t.TempDir()
-	clk := newClock()
-	db, err := Open(context.Background(), Options{DataDir: dir, Now: clk.now, checkpointEvery: time.Hour})
+	clk := testkit.NewClock()
+	db, err := Open(context.Background(), Options{DataDir: dir, Now: clk.Now, checkpointEvery: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

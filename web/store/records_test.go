@@ -4,15 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+
+	"autopilotdesk/devtools/testkit"
+	"autopilotdesk/guid"
 )
 
 func TestFlowsAreSingleUseAndExpire(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		ctx := context.Background()
 		put := func(id string) {
 			t.Helper()
@@ -22,10 +28,10 @@ func TestFlowsAreSingleUseAndExpire(t *testing.T) {
 			}
 		}
 		put("flow-1")
-		clk.advance(time.Minute)
+		clk.Advance(time.Minute)
 		got, err := db.TakeFlow(ctx, "flow-1", 10*time.Minute)
 		if err != nil || got.State != "state-flow-1" || got.Nonce != "n" || got.Verifier != "v" || got.ReturnTo != "/uploads/new" ||
-			string(got.Data) != `{"status":"pending"}` || !got.CreatedAt.Equal(clk.now().Add(-time.Minute)) {
+			string(got.Data) != `{"status":"pending"}` || !got.CreatedAt.Equal(clk.Now().Add(-time.Minute)) {
 			t.Fatalf("take: %+v %v", got, err)
 		}
 		if _, err := db.TakeFlow(ctx, "flow-1", 10*time.Minute); !errors.Is(err, ErrNotFound) {
@@ -36,12 +42,12 @@ func TestFlowsAreSingleUseAndExpire(t *testing.T) {
 		}
 
 		put("flow-2")
-		clk.advance(5*time.Minute + time.Millisecond)
+		clk.Advance(5*time.Minute + time.Millisecond)
 		if _, err := db.TakeFlow(ctx, "flow-2", 5*time.Minute); !errors.Is(err, ErrNotFound) {
 			t.Errorf("expired flow taken: %v", err)
 		}
 		put("flow-3")
-		clk.advance(10*time.Minute + time.Millisecond)
+		clk.Advance(10*time.Minute + time.Millisecond)
 		if _, err := db.TakeFlow(ctx, "flow-3", time.Hour); !errors.Is(err, ErrNotFound) {
 			t.Errorf("a flow lived past 10 minutes: %v", err)
 		}
@@ -49,7 +55,7 @@ func TestFlowsAreSingleUseAndExpire(t *testing.T) {
 }
 
 func TestFlowTakenOnceUnderConcurrency(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		ctx := context.Background()
 		if err := db.PutFlow(ctx, FlowRecord{ID: "flow", State: "s", Nonce: "n", Verifier: "v", ReturnTo: "/"}); err != nil {
 			t.Fatal(err)
@@ -75,7 +81,7 @@ func TestFlowTakenOnceUnderConcurrency(t *testing.T) {
 }
 
 func TestFormKeyClaimedExactlyOnce(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		ctx := context.Background()
 		if ok, _, _, err := db.ClaimFormKey(ctx, "other", "session-b", time.Hour); !ok || err != nil {
 			t.Fatalf("first claim of a fresh key: %v %v", ok, err)
@@ -129,7 +135,7 @@ func TestFormKeyClaimedExactlyOnce(t *testing.T) {
 }
 
 func TestFormKeyReleaseAndExpiry(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		ctx := context.Background()
 		if ok, _, _, _ := db.ClaimFormKey(ctx, "k", "s", time.Hour); !ok {
 			t.Fatal("first claim lost")
@@ -147,7 +153,7 @@ func TestFormKeyReleaseAndExpiry(t *testing.T) {
 		}
 		// Claimed keys are swept once expired; the desk refuses old forms before claiming.
 		db.ClaimFormKey(ctx, "old", "s", time.Minute)
-		clk.advance(2 * time.Minute)
+		clk.Advance(2 * time.Minute)
 		if _, err := db.SweepExpired(ctx, time.Hour); err != nil {
 			t.Fatal(err)
 		}
@@ -166,15 +172,15 @@ func TestFormKeyReleaseAndExpiry(t *testing.T) {
 }
 
 func TestRateLimitCountsPerBucketAndWindow(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		ctx := context.Background()
-		clk.advance(10 * time.Second) // 12:00:10, inside the 12:00 minute
+		clk.Advance(10 * time.Second) // 12:00:10, inside the 12:00 minute
 		for i := range 3 {
 			if ok, retry, err := db.Allow(ctx, "create:ip:192.0.2.1", 3, time.Minute); !ok || retry != 0 || err != nil {
 				t.Fatalf("call %d refused: %v %v", i+1, retry, err)
 			}
 		}
-		clk.advance(5 * time.Second)
+		clk.Advance(5 * time.Second)
 		ok, retry, err := db.Allow(ctx, "create:ip:192.0.2.1", 3, time.Minute)
 		if ok || retry != 45*time.Second || err != nil {
 			t.Errorf("fourth call: ok=%v retryAfter=%s err=%v", ok, retry, err)
@@ -185,7 +191,7 @@ func TestRateLimitCountsPerBucketAndWindow(t *testing.T) {
 		if ok, _, _ := db.Allow(ctx, "create:ip:192.0.2.1", 3, time.Hour); !ok {
 			t.Error("a window of another length shares the count")
 		}
-		clk.advance(45 * time.Second) // 12:01:00
+		clk.Advance(45 * time.Second) // 12:01:00
 		if ok, _, _ := db.Allow(ctx, "create:ip:192.0.2.1", 3, time.Minute); !ok {
 			t.Error("refused in a new window")
 		}
@@ -196,7 +202,7 @@ func TestRateLimitCountsPerBucketAndWindow(t *testing.T) {
 }
 
 func TestRateLimitSharedUnderConcurrency(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		var allowed atomic.Int32
 		var wg sync.WaitGroup
 		for range 20 {
@@ -218,15 +224,15 @@ func TestRateLimitSharedUnderConcurrency(t *testing.T) {
 }
 
 func TestActivityRecordGetUpdate(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		ctx := context.Background()
-		clk.advance(1500 * time.Microsecond)
+		clk.Advance(1500 * time.Microsecond)
 		a := &Activity{TenantID: "t1", ObjectID: "o1", ActorName: "Adele Vance", ActorUPN: "adele@contoso.example", Action: "create-upload",
 			Target: "uploads", Outcome: "in-progress", Summary: "Creating an upload"}
 		if err := db.RecordActivity(ctx, a); err != nil {
 			t.Fatal(err)
 		}
-		if !isGUID(a.ID) || !a.At.Equal(clk.now().Truncate(time.Millisecond)) || a.At.Location() != time.UTC {
+		if !isTimeOrderedGUID(a.ID) || !a.At.Equal(clk.Now().Truncate(time.Millisecond)) || a.At.Location() != time.UTC {
 			t.Errorf("assigned id %q at %s", a.ID, a.At)
 		}
 		a.Outcome, a.StatusCode, a.RequestID, a.ClientRequestID = "success", 201, "req-1", "client-1"
@@ -258,7 +264,7 @@ func TestActivityRecordGetUpdate(t *testing.T) {
 // A record retried after its first attempt committed (the answer was lost) lands once, without
 // an error, with or without the form key it completes.
 func TestActivityRecordIsSafeToRetry(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		ctx := context.Background()
 		a := &Activity{TenantID: "t1", ObjectID: "o1", Action: "sync", Outcome: "success"}
 		for range 2 {
@@ -284,47 +290,37 @@ func TestActivityRecordIsSafeToRetry(t *testing.T) {
 	})
 }
 
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case i == 8 || i == 13 || i == 18 || i == 23:
-			if r != '-' {
-				return false
-			}
-		case !('0' <= r && r <= '9' || 'a' <= r && r <= 'f'):
-			return false
-		}
-	}
-	return s[14] == '7' && strings.ContainsRune("89ab", rune(s[19]))
+// isTimeOrderedGUID reports whether s is a lowercase version 7 GUID.
+func isTimeOrderedGUID(s string) bool {
+	return guid.Valid(s) && s == strings.ToLower(s) && uuid.MustParse(s).Version() == 7
 }
 
 // Activity ids are version 7 GUIDs: they begin with their creation time in milliseconds, so
-// they sort by creation and append to the id index.
-func TestGUIDsAreTimeOrdered(t *testing.T) {
-	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	first, second := newGUID(at), newGUID(at.Add(time.Millisecond))
-	if !isGUID(first) || !isGUID(second) || first >= second {
-		t.Errorf("%s then %s", first, second)
+// they sort by creation and append to the id index, even when drawn in the same millisecond.
+func TestIDsAreTimeOrdered(t *testing.T) {
+	before := time.Now().UnixMilli()
+	ids := make([]string, 1000)
+	for i := range ids {
+		ids[i] = newID()
 	}
-	if got, want := strings.ReplaceAll(first[:13], "-", ""), fmt.Sprintf("%012x", at.UnixMilli()); got != want {
-		t.Errorf("time prefix %s, want %s", got, want)
+	for i, id := range ids {
+		if !isTimeOrderedGUID(id) || i > 0 && id <= ids[i-1] {
+			t.Fatalf("id %d: %s after %s", i, id, ids[max(i-1, 0)])
+		}
 	}
-	if a, b := newGUID(at), newGUID(at); a == b {
-		t.Error("two GUIDs of the same millisecond are equal")
+	if ms, err := strconv.ParseInt(strings.ReplaceAll(ids[0][:13], "-", ""), 16, 64); err != nil || ms < before || ms > time.Now().UnixMilli() {
+		t.Errorf("time prefix of %s is not the time it was drawn", ids[0])
 	}
 }
 
 func TestActivityListFiltersPagesAndPurges(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		ctx := context.Background()
 		// 7 entries in tenant t1, the last three at the same instant to exercise the id tie-break.
 		var want []string
 		for i := range 7 {
 			if i < 5 {
-				clk.advance(time.Second)
+				clk.Advance(time.Second)
 			}
 			a := &Activity{TenantID: "t1", ObjectID: []string{"adele", "bob"}[i%2], Action: "create-upload",
 				Outcome: []string{"success", "failure"}[i%2], Summary: fmt.Sprint(i)}

@@ -132,16 +132,3 @@ func (c *sessionCache) removeWhere(match func(sessionRow) bool) {
 		}
 	}
 }
-
-// len is the number of cached sessions.
-func (c *sessionCache) len() int {
-	if c == nil {
-		return 0
-	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.rows)
-}
-
-// CachedSessions is how many decoded sessions the database keeps in memory (zero on PostgreSQL).
-func (db *DB) CachedSessions() int { return db.sessionCache.len() }

@@ -11,12 +11,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"autopilotdesk/devtools/testkit"
 )
 
 // openSQLite opens a fresh SQLite database with its session cache of the given size.
 func openSQLite(t *testing.T, cacheSize int) *DB {
 	t.Helper()
-	db, err := Open(context.Background(), Options{DataDir: t.TempDir(), Now: newClock().now, SessionCacheSize: cacheSize})
+	db, err := Open(context.Background(), Options{DataDir: t.TempDir(), Now: testkit.NewClock().Now, SessionCacheSize: cacheSize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +38,7 @@ func TestCachedSessionIsServedWithoutReadingTheRow(t *testing.T) {
 	if got := load(t, st, ck).Values["csrf"]; got != "first" {
 		t.Errorf("loaded %v, want the cached value", got)
 	}
-	if n := db.sessionCache.len(); n != 1 {
+	if n := cached(db); n != 1 {
 		t.Errorf("%d cached sessions, want 1", n)
 	}
 }
@@ -70,7 +72,7 @@ func TestSessionCacheIsBounded(t *testing.T) {
 		_, ck := newSession(t, st, map[any]any{"csrf": v})
 		cookies = append(cookies, ck)
 	}
-	if n := db.sessionCache.len(); n > 2 {
+	if n := cached(db); n > 2 {
 		t.Errorf("%d cached sessions, bound 2", n)
 	}
 	for i, v := range []string{"a", "b", "c", "d"} {
@@ -105,7 +107,7 @@ func TestCacheRefusesCopiesReadBeforeABulkDelete(t *testing.T) {
 }
 
 func TestUnreachableDatabaseIsMarkedUnavailable(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		ctx := context.Background()
 		_, _, err := db.ListActivity(ctx, ActivityFilter{TenantID: "t", Limit: 10})
 		var u interface{ Unavailable() bool }
@@ -204,8 +206,8 @@ func TestWaitForAConnectionIsBounded(t *testing.T) {
 // On SQLite rate-limit counts live in memory: an event writes nothing, and the sweep forgets
 // windows that ended.
 func TestSQLiteRateCountsStayInMemory(t *testing.T) {
-	clk := newClock()
-	db, err := Open(context.Background(), Options{DataDir: t.TempDir(), Now: clk.now})
+	clk := testkit.NewClock()
+	db, err := Open(context.Background(), Options{DataDir: t.TempDir(), Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +224,7 @@ func TestSQLiteRateCountsStayInMemory(t *testing.T) {
 	if n := len(db.counters.counts); n != 1 {
 		t.Errorf("%d windows counted, want 1", n)
 	}
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	if _, err := db.SweepExpired(ctx, time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -235,4 +237,15 @@ func TestOwnsTheDataFolder(t *testing.T) {
 	if db := openSQLite(t, 0); !db.OwnsDataDir() {
 		t.Error("a SQLite database on a local folder does not hold its lock")
 	}
+}
+
+// cached is how many decoded sessions db keeps in memory.
+func cached(db *DB) int {
+	c := db.sessionCache
+	if c == nil {
+		return 0
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.rows)
 }

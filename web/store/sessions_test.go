@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/gorilla/sessions"
+
+	"autopilotdesk/devtools/testkit"
 )
 
 const cookieName = "__Host-autopilotdesk"
@@ -79,7 +81,7 @@ func sessionRows(t *testing.T, db *DB, id string) int {
 }
 
 func TestSessionRoundTripCookieCarriesOnlyTheID(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		st := db.SessionStore(SessionOptions{})
 		user := signedInUser{TenantID: "tid", ObjectID: "oid", AccessToken: "eyJ-secret-access-token"}
 		header, ck := newSession(t, st, map[any]any{"user": user})
@@ -110,7 +112,7 @@ func TestSessionRoundTripCookieCarriesOnlyTheID(t *testing.T) {
 }
 
 func TestSessionCookieSecureAttribute(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		for _, c := range []struct {
 			name   string
 			secure bool
@@ -143,7 +145,7 @@ func TestSessionStoreDefaults(t *testing.T) {
 }
 
 func TestBadCookiesGiveANewSession(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		st := db.SessionStore(SessionOptions{})
 		_, good := newSession(t, st, map[any]any{"k": "v"})
 		last := good.Value[len(good.Value)-1:]
@@ -191,14 +193,14 @@ func TestBadCookiesGiveANewSession(t *testing.T) {
 }
 
 func TestIdleAndAbsoluteExpiry(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		st := db.SessionStore(SessionOptions{IdleTimeout: 15 * time.Minute, AbsoluteLifetime: time.Hour})
 		_, ck := newSession(t, st, map[any]any{"k": "v"})
-		clk.advance(14 * time.Minute)
+		clk.Advance(14 * time.Minute)
 		if load(t, st, ck).IsNew {
 			t.Fatal("ended before the idle timeout")
 		}
-		clk.advance(15*time.Minute + time.Millisecond) // last seen 15 min ago when loaded above
+		clk.Advance(15*time.Minute + time.Millisecond) // last seen 15 min ago when loaded above
 		if !load(t, st, ck).IsNew {
 			t.Error("idle session still valid")
 		}
@@ -208,7 +210,7 @@ func TestIdleAndAbsoluteExpiry(t *testing.T) {
 
 		_, ck = newSession(t, st, map[any]any{"k": "v"})
 		for minutes := 10; minutes <= 60; minutes += 10 { // in use every 10 minutes
-			clk.advance(10 * time.Minute)
+			clk.Advance(10 * time.Minute)
 			ended := load(t, st, ck).IsNew
 			if minutes < 60 && ended {
 				t.Fatalf("active session ended after %d min", minutes)
@@ -226,7 +228,7 @@ func TestIdleAndAbsoluteExpiry(t *testing.T) {
 // Last seen is written when the stored value is a sixteenth of the idle timeout old (at most 5
 // s), not on every request.
 func TestLastSeenWrittenWhenItGetsStale(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		st := db.SessionStore(SessionOptions{IdleTimeout: 8 * time.Second})
 		_, ck := newSession(t, st, nil)
 		lastSeen := func() time.Time {
@@ -236,36 +238,36 @@ func TestLastSeenWrittenWhenItGetsStale(t *testing.T) {
 			}
 			return fromMS(v)
 		}
-		created := clk.now()
-		clk.advance(400 * time.Millisecond)
+		created := clk.Now()
+		clk.Advance(400 * time.Millisecond)
 		load(t, st, ck)
 		if !lastSeen().Equal(created) {
 			t.Errorf("written again within half a second: %s", lastSeen())
 		}
-		clk.advance(100 * time.Millisecond)
+		clk.Advance(100 * time.Millisecond)
 		load(t, st, ck)
-		if !lastSeen().Equal(clk.now()) {
-			t.Errorf("last seen %s, want %s", lastSeen(), clk.now())
+		if !lastSeen().Equal(clk.Now()) {
+			t.Errorf("last seen %s, want %s", lastSeen(), clk.Now())
 		}
 
 		st = db.SessionStore(SessionOptions{}) // 15 minutes: written every 5 s at most
 		_, ck = newSession(t, st, nil)
-		written := clk.now()
-		clk.advance(4 * time.Second)
+		written := clk.Now()
+		clk.Advance(4 * time.Second)
 		load(t, st, ck)
 		if !lastSeen().Equal(written) {
 			t.Errorf("written again within 5 s: %s", lastSeen())
 		}
-		clk.advance(time.Second)
+		clk.Advance(time.Second)
 		load(t, st, ck)
-		if !lastSeen().Equal(clk.now()) {
-			t.Errorf("last seen %s, want %s", lastSeen(), clk.now())
+		if !lastSeen().Equal(clk.Now()) {
+			t.Errorf("last seen %s, want %s", lastSeen(), clk.Now())
 		}
 	})
 }
 
 func TestRegenerateIssuesANewID(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		st := db.SessionStore(SessionOptions{})
 		_, before := newSession(t, st, map[any]any{"pending": "form"})
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -296,7 +298,7 @@ func TestRegenerateIssuesANewID(t *testing.T) {
 }
 
 func TestDeleteThenReplayGivesANewSession(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		st := db.SessionStore(SessionOptions{})
 		_, ck := newSession(t, st, map[any]any{"k": "v"})
 		r := httptest.NewRequest(http.MethodPost, "/auth/signout", nil)
@@ -317,7 +319,7 @@ func TestDeleteThenReplayGivesANewSession(t *testing.T) {
 }
 
 func TestSavingASessionThatEndedElsewhereFails(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		st := db.SessionStore(SessionOptions{})
 		_, ck := newSession(t, st, nil)
 		s := load(t, st, ck)
@@ -341,7 +343,7 @@ func TestSavingASessionThatEndedElsewhereFails(t *testing.T) {
 }
 
 func TestDeleteSessionsOfUser(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		st := db.SessionStore(SessionOptions{})
 		signIn := func(userKey string) *http.Cookie {
 			r := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -367,10 +369,10 @@ func TestDeleteSessionsOfUser(t *testing.T) {
 }
 
 func TestConcurrentRequestsShareOneSession(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		st := db.SessionStore(SessionOptions{})
 		_, ck := newSession(t, st, map[any]any{"k": "v"})
-		clk.advance(2 * time.Minute) // every load below wants to refresh last seen
+		clk.Advance(2 * time.Minute) // every load below wants to refresh last seen
 		var wg sync.WaitGroup
 		for range 10 {
 			wg.Go(func() {
@@ -391,7 +393,7 @@ func TestConcurrentRequestsShareOneSession(t *testing.T) {
 }
 
 func TestSweepAndCount(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		ctx := context.Background()
 		st := db.SessionStore(SessionOptions{})
 		newSession(t, st, nil)
@@ -408,7 +410,7 @@ func TestSweepAndCount(t *testing.T) {
 		if n, err := db.SweepExpired(ctx, 15*time.Minute); err != nil || n != 0 {
 			t.Errorf("swept %d, %v before anything expired", n, err)
 		}
-		clk.advance(10 * time.Minute)
+		clk.Advance(10 * time.Minute)
 		_, fresh := newSession(t, st, nil)
 		if n, _ := db.CountActiveSessions(ctx, 5*time.Minute); n != 1 {
 			t.Errorf("active within 5 min = %d, want 1", n)
@@ -416,7 +418,7 @@ func TestSweepAndCount(t *testing.T) {
 		if n, _ := db.CountActiveSessions(ctx, 15*time.Minute); n != 3 {
 			t.Errorf("active within 15 min = %d, want 3", n)
 		}
-		clk.advance(6 * time.Minute)
+		clk.Advance(6 * time.Minute)
 		if n, err := db.SweepExpired(ctx, 15*time.Minute); err != nil || n != 2 {
 			t.Errorf("swept %d, %v; want the 2 idle sessions", n, err)
 		}
@@ -437,7 +439,7 @@ func TestSweepAndCount(t *testing.T) {
 func TestUpdateLockedSerialisesAcrossProcesses(t *testing.T) {
 	eachEngine(t, func(t *testing.T, loc location) {
 		ctx := context.Background()
-		clk := newClock()
+		clk := testkit.NewClock()
 		first := loc.open(t, clk)
 		stores := []*SessionStore{first.SessionStore(SessionOptions{IdleTimeout: time.Hour})}
 		if loc.options.DatabaseURL != "" {
@@ -491,7 +493,7 @@ func TestUpdateLockedSerialisesAcrossProcesses(t *testing.T) {
 			t.Error("the deleted session is still there")
 		}
 		_, ck = newSession(t, stores[0], map[any]any{"n": "0"})
-		clk.advance(2 * time.Hour)
+		clk.Advance(2 * time.Hour)
 		if found, _ := stores[0].UpdateLocked(ctx, SessionKey(ck.Value), func(map[any]any) (SessionChange, error) { return SaveSession, nil }); found {
 			t.Error("an idle session was updated")
 		}
@@ -501,19 +503,19 @@ func TestUpdateLockedSerialisesAcrossProcesses(t *testing.T) {
 // A change made through UpdateLocked is not a use of the session: its last-seen time stays, so
 // work that renews a person's tokens outside any request never keeps an idle session alive.
 func TestUpdateLockedIsNotAUse(t *testing.T) {
-	eachDB(t, func(t *testing.T, db *DB, clk *clock) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		ctx := context.Background()
 		st := db.SessionStore(SessionOptions{IdleTimeout: 15 * time.Minute})
 		_, ck := newSession(t, st, map[any]any{"n": "0", userKeyName: "tid:oid"})
 		key := SessionKey(ck.Value)
-		clk.advance(10 * time.Minute)
+		clk.Advance(10 * time.Minute)
 		if found, err := st.UpdateLocked(ctx, key, func(values map[any]any) (SessionChange, error) {
 			values["n"] = "1"
 			return SaveSession, nil
 		}); !found || err != nil {
 			t.Fatalf("update: %v %v", found, err)
 		}
-		clk.advance(6 * time.Minute) // 16 minutes since the session was last used
+		clk.Advance(6 * time.Minute) // 16 minutes since the session was last used
 		if keys, _ := st.LiveSessionsOfUser(ctx, "tid:oid"); len(keys) != 0 {
 			t.Errorf("the session is still live 16 minutes after its last use: the update counted as use")
 		}

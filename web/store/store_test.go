@@ -2,39 +2,17 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"net"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"autopilotdesk/devtools/testkit"
 )
-
-// clock is an injected, settable time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // location is one fresh, empty state database: a temporary directory for SQLite, a schema of
 // its own for PostgreSQL.
@@ -43,10 +21,10 @@ type location struct {
 	raw     func() *sql.DB // a plain connection to it, for arranging and inspecting rows
 }
 
-func (l location) open(t *testing.T, clk *clock) *DB {
+func (l location) open(t *testing.T, clk *testkit.Clock) *DB {
 	t.Helper()
 	o := l.options
-	o.Now = clk.now
+	o.Now = clk.Now
 	db, err := Open(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -73,35 +51,7 @@ func eachEngine(t *testing.T, test func(t *testing.T, loc location)) {
 		})
 	})
 	t.Run("postgres", func(t *testing.T) {
-		base := os.Getenv("AUTOPILOTDESK_TEST_DATABASE_URL")
-		if base == "" {
-			if os.Getenv("CI") != "" {
-				t.Fatal("AUTOPILOTDESK_TEST_DATABASE_URL is not set in CI (.ci/postgres.sh provides it)")
-			}
-			t.Skip("AUTOPILOTDESK_TEST_DATABASE_URL not set")
-		}
-		admin, err := sql.Open("pgx", base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { admin.Close() })
-		schema := "autopilotdesk_test_" + randomHex(8)
-		if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if _, err := admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
-				t.Errorf("drop test schema: %v", err)
-			}
-		})
-		u, err := url.Parse(base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		withSchema := u.String()
+		withSchema := testkit.PostgresSchema(t)
 		test(t, location{
 			options: Options{DatabaseURL: withSchema},
 			raw: func() *sql.DB {
@@ -117,17 +67,11 @@ func eachEngine(t *testing.T, test func(t *testing.T, loc location)) {
 }
 
 // eachDB runs a contract test against a freshly opened database on each engine.
-func eachDB(t *testing.T, test func(t *testing.T, db *DB, clk *clock)) {
+func eachDB(t *testing.T, test func(t *testing.T, db *DB, clk *testkit.Clock)) {
 	eachEngine(t, func(t *testing.T, loc location) {
-		clk := newClock()
+		clk := testkit.NewClock()
 		test(t, loc.open(t, clk), clk)
 	})
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // count counts rows for a test's assertions.
@@ -146,7 +90,7 @@ func TestMigrationsRecordedAndIdempotent(t *testing.T) {
 		latest := len(migrations) - 1
 		if loc.options.DatabaseURL == "" {
 			// One process per SQLite folder: a second Open is refused while the first is open.
-			first := loc.open(t, newClock())
+			first := loc.open(t, testkit.NewClock())
 			if db, err := Open(ctx, loc.options); !errors.Is(err, ErrDataDirInUse) {
 				if err == nil {
 					db.Close()
@@ -177,7 +121,7 @@ func TestMigrationsRecordedAndIdempotent(t *testing.T) {
 				}
 			}
 		}
-		db := loc.open(t, newClock())
+		db := loc.open(t, testkit.NewClock())
 		if v, err := db.schemaVersion(ctx); err != nil || v != latest {
 			t.Fatalf("schema version %d, %v; want %d", v, err, latest)
 		}
@@ -195,7 +139,7 @@ func TestMigrationsRecordedAndIdempotent(t *testing.T) {
 
 func TestOpenRefusesANewerSchema(t *testing.T) {
 	eachEngine(t, func(t *testing.T, loc location) {
-		db := loc.open(t, newClock())
+		db := loc.open(t, testkit.NewClock())
 		if _, err := db.exec(context.Background(), `INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`, len(migrations)); err != nil {
 			t.Fatal(err)
 		}
@@ -227,7 +171,7 @@ func TestUpgradeFromFirstRelease(t *testing.T) {
 		if _, err := raw.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (1, 0)`); err != nil {
 			t.Fatal(err)
 		}
-		clk := newClock()
+		clk := testkit.NewClock()
 		dialect := &DB{driver: driverSQLite}
 		if loc.options.DatabaseURL != "" {
 			dialect.driver = driverPostgres
@@ -235,7 +179,7 @@ func TestUpgradeFromFirstRelease(t *testing.T) {
 		// A session row as the first release wrote it.
 		id := newSessionID()
 		data := encodeValues(t, map[any]any{"k": "kept"})
-		now := ms(clk.now())
+		now := ms(clk.Now())
 		if _, err := raw.Exec(dialect.rebind(`INSERT INTO sessions (id_hash, user_key, data, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`),
 			hashID(id), "tid:oid", data, now, now, now+int64(time.Hour/time.Millisecond)); err != nil {
 			t.Fatal(err)
@@ -269,14 +213,14 @@ func TestUpgradeKeepsFormKeys(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		clk := newClock()
-		expires := ms(clk.now().Add(time.Hour))
+		clk := testkit.NewClock()
+		expires := ms(clk.Now().Add(time.Hour))
 		for _, q := range []struct {
 			sql  string
 			args []any
 		}{
 			{`INSERT INTO activity (` + activityColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				[]any{"act-1", ms(clk.now()), "t", "o", "Megan", "megan@contoso.example", "create-upload", "", "success", "", 201, "", "", nil}},
+				[]any{"act-1", ms(clk.Now()), "t", "o", "Megan", "megan@contoso.example", "create-upload", "", "success", "", 201, "", "", nil}},
 			{`INSERT INTO form_keys (key_hash, session_hash, state, result_ref, expires_at) VALUES (?, ?, ?, ?, ?)`,
 				[]any{hashID("done-key"), hashID("s"), "done", "act-1", expires}},
 			{`INSERT INTO form_keys (key_hash, session_hash, state, result_ref, expires_at) VALUES (?, ?, ?, ?, ?)`,

@@ -4,11 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
-	"math/big"
 	"net/http"
 	"net/url"
 	"testing"
@@ -16,16 +12,16 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"autopilotdesk/devtools/testkit"
 )
 
 func TestPrivateKeyJWTClientAuthentication(t *testing.T) {
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "desk"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	clock := &fakeClock{now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
+	certPEM, der := testkit.SelfSigned(t, key)
+	clock := testkit.NewClock()
 	p, err := New(Options{Issuer: testBase, ClientID: testClient, RedirectURIs: []string{testRedirect}, Now: clock.Now,
-		ClientCertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})})
+		ClientCertPEM: certPEM})
 	if err != nil {
 		t.Fatal(err)
 	}

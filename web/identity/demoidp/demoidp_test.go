@@ -11,11 +11,12 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+
+	"autopilotdesk/devtools/testkit"
 )
 
 const (
@@ -27,17 +28,9 @@ const (
 	verifier     = "0123456789abcdefghijklmnopqrstuvwxyz-._~ABCDEFG"
 )
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.now = c.now.Add(d) }
-
-func newTestProvider(t *testing.T) (*Provider, *fakeClock) {
+func newTestProvider(t *testing.T) (*Provider, *testkit.Clock) {
 	t.Helper()
-	clock := &fakeClock{now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
+	clock := testkit.NewClock()
 	p, err := New(Options{Issuer: testBase, ClientID: testClient, ClientSecret: testSecret,
 		RedirectURIs: []string{testRedirect}, PostLogoutRedirectURIs: []string{testLogout}, Now: clock.Now})
 	if err != nil {

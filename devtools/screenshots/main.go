@@ -1,10 +1,11 @@
+// Command screenshots renders the pages of the main flows into the PNG files of docs/screenshots:
+// light and dark at 1280×800, plus the form 390 px wide. It builds the desk, starts it as a
+// process of its own in the repeatable demo (--demo-time: a fixed clock that moves only with
+// Graph, numbered ids and client-request-ids) and drives it with headless Chromium, so two runs on
+// the same machine give the same pictures.
+//
+//	go run ./devtools/screenshots --out docs/screenshots
 package main
-
-// The screenshots subcommand renders the pages of the main flows from demo mode into PNG files
-// for the docs: light and dark at 1280×800, plus the form 390 px wide. The clock, the ids Graph
-// (the emulator) hands out, the desk's client-request-ids and the hardware hashes are fixed, and
-// any other random GUID that reaches a page is replaced in order of appearance, so two runs on the
-// same machine give the same pictures.
 
 import (
 	"bytes"
@@ -16,75 +17,39 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
-	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/devtools/browser"
+	"autopilotdesk/devtools/deskrun"
 	"autopilotdesk/web/identity/demoidp"
 )
 
-// chromiumOptions are the flags Chromium always runs with, here and in the browser tests.
-func chromiumOptions(execPath, userDataDir string, width, height int) []chromedp.ExecAllocatorOption {
-	return []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(execPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("force-color-profile", "srgb"),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("font-render-hinting", "none"),
-		chromedp.UserDataDir(userDataDir),
-		chromedp.WindowSize(width, height),
+// demoTime is the repeatable demo's "now" in the pictures.
+const demoTime = "2026-03-02T09:30:00Z"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "screenshots:", err)
+		os.Exit(1)
 	}
 }
 
-// manualClock is the demo's clock for screenshots: fixed, moved on only by the script.
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manualClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// screenshotEpoch is the demo's fixed "now".
-var screenshotEpoch = time.Date(2026, time.March, 2, 9, 30, 0, 0, time.UTC)
-
-func runScreenshots(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("autopilotdesk screenshots", flag.ContinueOnError)
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("screenshots", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("out", "docs/screenshots", "folder to write the PNG files to")
-	chromium := fs.String("chromium", "/usr/bin/chromium", "Chromium or Chrome to drive (headless)")
+	chromium := fs.String("chromium", browser.Chromium, "Chromium or Chrome to drive (headless)")
+	desk := fs.String("desk", "", "a built autopilotdesk binary to run (default: build one from this module)")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
 		return err
 	}
 	if _, err := os.Stat(*chromium); err != nil {
@@ -98,56 +63,29 @@ func runScreenshots(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	if *desk == "" {
+		if *desk, err = deskrun.Build(ctx); err != nil {
+			return err
+		}
+	}
+	addr, err := deskrun.FreeAddr()
+	if err != nil {
+		return err
+	}
+	d, err := deskrun.Start(ctx, *desk, addr, "--demo-time", demoTime, "--log-level", "warn")
+	if err != nil {
+		return err
+	}
+	defer d.Stop()
 
-	// The desk in demo mode, over plain HTTP on loopback.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	base := "http://" + ln.Addr().String()
-	env := map[string]string{"AUTOPILOTDESK_DATA_DIR": filepath.Join(tmp, "data"), "AUTOPILOTDESK_PUBLIC_URL": base}
-	cfg, err := loadConfig(nil, func(k string) string { return env[k] }, io.Discard)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	clock := &manualClock{t: screenshotEpoch}
-	var idMu sync.Mutex
-	ids := 0
-	newID := func() string {
-		idMu.Lock()
-		defer idMu.Unlock()
-		ids++
-		return fmt.Sprintf("5c0e%04x-aa11-4b22-8c33-%012x", ids, 0xd0c5000000+ids)
-	}
-	requests := 0
-	newRequestID := func() string {
-		idMu.Lock()
-		defer idMu.Unlock()
-		requests++
-		return fmt.Sprintf("c11e%04x-7e57-4d00-9e00-%012x", requests, requests)
-	}
-	a, err := newApp(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), appOptions{
-		Now: clock.Now, NewID: newID, NewRequestID: newRequestID, SyncDuration: time.Second,
-		ImportDelays: emulator.ImportDelays{Unknown: time.Second, Pending: time.Second},
-	})
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	defer a.Close()
-	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromiumOptions(*chromium, filepath.Join(tmp, "profile"), 1280, 800)...)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, browser.Options(*chromium, filepath.Join(tmp, "profile"), 1280, 800)...)
 	defer cancelAlloc()
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	defer cancelBrowser()
 	if err := chromedp.Do(bctx); err != nil {
 		return fmt.Errorf("start Chromium: %w", err)
 	}
-	s := &shooter{base: base, out: *out, stdout: stdout, clock: clock}
+	s := &shooter{base: d.URL, out: *out, stdout: stdout}
 	if err := s.adminFlow(bctx, tmp); err != nil {
 		return err
 	}
@@ -162,7 +100,6 @@ type shooter struct {
 	base   string
 	out    string
 	stdout io.Writer
-	clock  *manualClock
 	n      int
 }
 
@@ -186,7 +123,8 @@ func load(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Vo
 }
 
 // normalizePage makes the page the same on every run: no focus ring or caret, at the top, and
-// the version-4 GUIDs the desk draws at random (client-request-id) replaced in order of appearance.
+// every version-4 GUID but Graph's numbered ids (5c0e…) and the demo tenant's renumbered in order
+// of appearance, so each page's client-request-ids count from c11e0001.
 const normalizePage = `(async function () {
   if (document.activeElement) document.activeElement.blur();
   window.scrollTo(0, 0);
@@ -297,21 +235,40 @@ func (s *shooter) adminFlow(browser context.Context, tmp string) error {
 	); err != nil {
 		return err
 	}
-	s.clock.Add(time.Minute)
 	if err := load(ctx, "submit", submit); err != nil {
 		return err
 	}
 	if err := s.shot(ctx, "create-result"); err != nil {
 		return err
 	}
-	s.clock.Add(time.Minute)
 	if err := load(ctx, "home", chromedp.Click(chromedp.CSS(`nav a[href="/"]`))); err != nil {
 		return err
 	}
 	if err := s.shot(ctx, "home"); err != nil {
 		return err
 	}
-	// Device import.
+	if err := s.importFlow(ctx, tmp); err != nil {
+		return err
+	}
+	if err := load(ctx, "activity", chromedp.Click(chromedp.CSS(`nav a[href="/activity"]`))); err != nil {
+		return err
+	}
+	if err := s.shot(ctx, "activity"); err != nil {
+		return err
+	}
+	// Sign out: the desk, then the identity provider's end-session endpoint, back to /auth/signed-out.
+	if err := load(ctx, "sign out", chromedp.Click(chromedp.CSS(`form[action="/auth/signout"] button`))); err != nil {
+		return err
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`location.pathname === "/auth/signed-out" && document.readyState === "complete"`,
+		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		return fmt.Errorf("signed out: %w", err)
+	}
+	return s.shot(ctx, "signed-out")
+}
+
+// importFlow imports demoDeviceCSV from the navigation, as the administrator signed in the tab.
+func (s *shooter) importFlow(ctx context.Context, tmp string) error {
 	if err := load(ctx, "import", chromedp.Click(chromedp.CSS(`nav a[href="/devices/import"]`))); err != nil {
 		return err
 	}
@@ -334,33 +291,27 @@ func (s *shooter) adminFlow(browser context.Context, tmp string) error {
 	if err := load(ctx, "import", chromedp.Click(chromedp.CSS(`form[action$="/submit"] button[type="submit"]`))); err != nil {
 		return err
 	}
-	s.clock.Add(time.Minute) // every device has reached its final state
 	jobURL, err := chromedp.Run(ctx, chromedp.Location())
 	if err != nil {
 		return err
 	}
-	if err := load(ctx, "progress", chromedp.Navigate(jobURL)); err != nil {
-		return err
+	for i := 0; ; i++ { // the import runs in the background: the picture is of it finished
+		if err := load(ctx, "progress", chromedp.Navigate(jobURL)); err != nil {
+			return err
+		}
+		h1, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("h1")))
+		if err != nil {
+			return fmt.Errorf("progress: %w", err)
+		}
+		if strings.TrimSpace(h1) == "Import finished" {
+			break
+		}
+		if i == 100 {
+			return fmt.Errorf("progress: the import did not finish (%q)", h1)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	if err := s.shot(ctx, "import-progress"); err != nil {
-		return err
-	}
-	s.clock.Add(time.Minute)
-	if err := load(ctx, "activity", chromedp.Click(chromedp.CSS(`nav a[href="/activity"]`))); err != nil {
-		return err
-	}
-	if err := s.shot(ctx, "activity"); err != nil {
-		return err
-	}
-	// Sign out: the desk, then the identity provider's end-session endpoint, back to /auth/signed-out.
-	if err := load(ctx, "sign out", chromedp.Click(chromedp.CSS(`form[action="/auth/signout"] button`))); err != nil {
-		return err
-	}
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`location.pathname === "/auth/signed-out" && document.readyState === "complete"`,
-		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
-		return fmt.Errorf("signed out: %w", err)
-	}
-	return s.shot(ctx, "signed-out")
+	return s.shot(ctx, "import-progress")
 }
 
 func (s *shooter) readerFlow(browser context.Context) error {

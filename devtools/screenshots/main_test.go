@@ -8,17 +8,25 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"autopilotdesk/devtools/browser"
+	"autopilotdesk/devtools/deskrun"
+	"autopilotdesk/devtools/testkit"
 )
 
 // TestScreenshotsCommand renders the docs' screenshots into a temporary folder and checks their
-// sizes; docs/screenshots is regenerated with `go run . screenshots`.
+// sizes; docs/screenshots is regenerated with go run ./devtools/screenshots.
 func TestScreenshotsCommand(t *testing.T) {
-	if !needInCI(t, "Chromium", chromiumPath) {
-		t.Skipf("Chromium not found at %s: the screenshots test is skipped", chromiumPath)
+	if !testkit.NeedInCI(t, "Chromium", browser.Chromium) {
+		t.Skipf("Chromium not found at %s: the screenshots test is skipped", browser.Chromium)
+	}
+	desk, err := deskrun.Build(context.Background(), testkit.BuildFlags...)
+	if err != nil {
+		t.Fatal(err)
 	}
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), []string{"screenshots", "--out", out}, func(string) string { return "" }, &stdout, &stderr); err != nil {
+	if err := run(context.Background(), []string{"--out", out, "--desk", desk}, &stdout, &stderr); err != nil {
 		t.Fatalf("screenshots: %v\n%s", err, stderr.String())
 	}
 	files, _ := filepath.Glob(filepath.Join(out, "*.png"))

@@ -1,0 +1,227 @@
+package main
+
+// The bench's own servers run as processes of their own, like the desk, so that no figure gains
+// by sharing the load generator's process: the bare page server (the reference of the pages step)
+// and the identity provider with the Graph emulator (which the desk calls, and which the
+// forwarding step also calls directly as its reference). This program is started again as each.
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"autopilotdesk/demo"
+	"autopilotdesk/graphclient/emulator"
+)
+
+const (
+	serveBareCommand = "serve-bare"
+	serveDemoCommand = "serve-demo"
+	// benchClientID is the desk's registration at the bench's identity provider.
+	benchClientID = "autopilotdesk-bench"
+	// benchGraphLatency is how long the emulator takes to answer every request.
+	benchGraphLatency = 20 * time.Millisecond
+)
+
+// serveIfAsked serves, and never returns, when this program was started as one of its servers.
+func serveIfAsked() {
+	if len(os.Args) < 2 {
+		return
+	}
+	var err error
+	switch os.Args[1] {
+	case serveBareCommand:
+		err = serveBare(os.Args[2:])
+	case serveDemoCommand:
+		err = serveDemo(os.Args[2:])
+	default:
+		return
+	}
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	os.Exit(1)
+}
+
+// server is one of the bench's servers, running as a process of its own.
+type server struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// startServer starts this program as the server command and decodes the first line it prints,
+// which says where it serves, into where.
+func startServer(where any, command string, args ...string) (*server, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, append([]string{command}, args...)...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{cmd: cmd, exited: make(chan struct{})}
+	line := make(chan []byte, 1)
+	go func() {
+		r := bufio.NewReader(out)
+		b, _ := r.ReadBytes('\n')
+		line <- b
+		io.Copy(io.Discard, r)
+		cmd.Wait()
+		close(s.exited)
+	}()
+	select {
+	case b := <-line:
+		if err := json.Unmarshal(b, where); err != nil {
+			s.stop()
+			return nil, fmt.Errorf("%s did not say where it serves: %q", command, b)
+		}
+		return s, nil
+	case <-time.After(10 * time.Second):
+		s.stop()
+		return nil, fmt.Errorf("%s did not start within 10 s", command)
+	}
+}
+
+func (s *server) stop() {
+	s.cmd.Process.Kill()
+	<-s.exited
+}
+
+// bareServer is the pages step's reference.
+type bareServer struct {
+	*server
+	url string
+}
+
+// startBare serves body as the create form's URL from a plain net/http handler.
+func startBare(body []byte) (*bareServer, error) {
+	f, err := os.CreateTemp("", "autopilotdesk-bench-page-*.html")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name()) // the server reads it at start
+	_, err = f.Write(body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	b := &bareServer{}
+	b.server, err = startServer(&b.url, serveBareCommand, f.Name())
+	return b, err
+}
+
+// serveBare serves the file named by args[0] as HTML on a loopback port: the limit of this machine.
+func serveBare(args []string) error {
+	if len(args) != 1 {
+		return errors.New("serve-bare takes one file")
+	}
+	body, err := os.ReadFile(args[0])
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	json.NewEncoder(os.Stdout).Encode("http://" + ln.Addr().String() + "/uploads/new")
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(body)
+	})}
+	return srv.Serve(ln)
+}
+
+// demoServer is the identity provider and the Graph emulator, with a control port of the bench's.
+type demoServer struct {
+	*server
+	Graph   string // where the desk reaches them; the issuer's origin and its Graph root
+	Direct  string // the same, on a port of the bench's own requests
+	Control string // GET /accepted: connections the Graph port accepted; GET /token: an access token the desk holds
+	Issuer  string
+}
+
+// startDemo serves the identity provider and the emulator for a desk at publicURL that
+// authenticates with secret.
+func startDemo(publicURL, secret string) (*demoServer, error) {
+	d := &demoServer{}
+	var err error
+	d.server, err = startServer(d, serveDemoCommand, publicURL, secret)
+	return d, err
+}
+
+// serveDemo is startDemo's server: args are the desk's public URL and client secret.
+func serveDemo(args []string) error {
+	if len(args) != 2 {
+		return errors.New("serve-demo takes the desk's public URL and its client secret")
+	}
+	var lns [3]net.Listener
+	for i := range lns {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		lns[i] = ln
+	}
+	graph := &countingListener{Listener: lns[0]}
+	pair, err := demo.New("http://"+graph.Addr().String(), demo.Options{ClientID: benchClientID, ClientSecret: args[1],
+		RedirectURIs: []string{args[0] + "/auth/callback"}, PostLogoutRedirectURIs: []string{args[0] + "/auth/signed-out"},
+		Emulator: emulator.Options{Faults: emulator.Faults{LatencyMin: benchGraphLatency, LatencyMax: benchGraphLatency}}})
+	if err != nil {
+		return err
+	}
+	control := http.NewServeMux()
+	control.HandleFunc("GET /accepted", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, strconv.FormatInt(graph.accepted.Load(), 10))
+	})
+	control.HandleFunc("GET /token", func(w http.ResponseWriter, r *http.Request) {
+		for _, tok := range pair.IdP.IssuedTokens() {
+			if _, err := pair.IdP.VerifyAccessToken(tok); err == nil {
+				io.WriteString(w, tok)
+				return
+			}
+		}
+		http.Error(w, "no access token issued yet", http.StatusNotFound)
+	})
+	json.NewEncoder(os.Stdout).Encode(demoServer{Graph: pair.URL, Direct: "http://" + lns[1].Addr().String(),
+		Control: "http://" + lns[2].Addr().String(), Issuer: pair.IdP.IssuerURL()})
+	quiet := slog.NewLogLogger(slog.DiscardHandler, slog.LevelError)
+	errs := make(chan error, 3)
+	for _, s := range []struct {
+		ln net.Listener
+		h  http.Handler
+	}{{graph, pair.Handler}, {lns[1], pair.Handler}, {lns[2], control}} {
+		srv := &http.Server{Handler: s.h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: quiet}
+		go func() { errs <- srv.Serve(s.ln) }()
+	}
+	return <-errs
+}
+
+// countingListener counts the connections it accepts.
+type countingListener struct {
+	net.Listener
+	accepted atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted.Add(1)
+	}
+	return c, err
+}

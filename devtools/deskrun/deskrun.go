@@ -1,0 +1,173 @@
+// Package deskrun builds the desk and runs it as a process of its own, configured with its flags
+// and driven over HTTP, the way it runs in production. The benchmark, the screenshot generator and
+// the tests of the binary use it.
+package deskrun
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"autopilotdesk/devtools/testkit"
+)
+
+// Build compiles the desk (the module's main package, autopilotdesk) with the given go build
+// flags, from anywhere inside the module, and returns the binary's path. A binary linked before
+// from the same compiled packages with the same flags is reused, so the tests that each need the
+// desk link it once; the folder keeps only the latest binary of each set of flags.
+func Build(ctx context.Context, flags ...string) (string, error) {
+	list := append(append([]string{"list", "-export", "-deps", "-f", "{{.ImportPath}} {{.Export}}"}, flags...), "autopilotdesk")
+	exports, err := exec.CommandContext(ctx, "go", list...).Output()
+	if err != nil {
+		return "", fmt.Errorf("go %s: %w", strings.Join(list, " "), err)
+	}
+	key := sha256.Sum256(append([]byte(strings.Join(flags, " ")+"\n"), exports...))
+	flagsKey := sha256.Sum256([]byte(strings.Join(flags, " ")))
+	dir := filepath.Join(os.TempDir(), "autopilotdesk-deskrun-"+hex.EncodeToString(flagsKey[:4]))
+	bin := filepath.Join(dir, "autopilotdesk-"+hex.EncodeToString(key[:8]))
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(dir, "build-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	args := append(append([]string{"build", "-o", filepath.Join(tmp, "autopilotdesk")}, flags...), "autopilotdesk")
+	if out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	if err := os.Rename(filepath.Join(tmp, "autopilotdesk"), bin); err != nil {
+		return "", err
+	}
+	old, _ := filepath.Glob(filepath.Join(dir, "autopilotdesk-*"))
+	for _, f := range old {
+		if f != bin {
+			os.Remove(f) // a process still running it keeps it until it exits
+		}
+	}
+	return bin, nil
+}
+
+// FreeAddr is a loopback host:port nothing listens on right now.
+func FreeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// Desk is a desk process serving on a loopback address.
+type Desk struct {
+	URL     string        // http://{addr}
+	Ready   time.Duration // from the start of the process to /readyz answering 200
+	cmd     *exec.Cmd
+	output  *testkit.Buffer
+	dataDir string
+	exited  chan struct{}
+}
+
+// Start runs the desk binary bin on addr (see FreeAddr) with a fresh data folder and args (more
+// flags), and waits until /readyz answers 200. Settings in this process's environment do not
+// reach it: it is configured by its flags alone.
+func Start(ctx context.Context, bin, addr string, args ...string) (*Desk, error) {
+	dataDir, err := os.MkdirTemp("", "autopilotdesk-desk-data-")
+	if err != nil {
+		return nil, err
+	}
+	d := &Desk{URL: "http://" + addr, output: &testkit.Buffer{}, dataDir: dataDir, exited: make(chan struct{})}
+	d.cmd = exec.Command(bin, append([]string{"--addr", addr, "--data-dir", dataDir}, args...)...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AUTOPILOTDESK_") {
+			d.cmd.Env = append(d.cmd.Env, kv)
+		}
+	}
+	if os.Getenv("GORACE") == "" {
+		// A desk built with the race detector (for a test) would otherwise wait a second at exit.
+		d.cmd.Env = append(d.cmd.Env, "GORACE=atexit_sleep_ms=0")
+	}
+	d.cmd.Stdout, d.cmd.Stderr = d.output, d.output
+	start := time.Now()
+	if err := d.cmd.Start(); err != nil {
+		os.RemoveAll(dataDir)
+		return nil, err
+	}
+	go func() { d.cmd.Wait(); close(d.exited) }()
+	client := &http.Client{Timeout: 500 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
+	for {
+		if resp, err := client.Get(d.URL + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				d.Ready = time.Since(start)
+				return d, nil
+			}
+		}
+		select {
+		case <-d.exited:
+			d.Stop()
+			return nil, fmt.Errorf("the desk exited before it was ready:\n%s", d.Output())
+		case <-ctx.Done():
+			d.Stop()
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+		if time.Since(start) > 30*time.Second {
+			d.Stop()
+			return nil, fmt.Errorf("the desk was not ready within 30 s:\n%s", d.Output())
+		}
+	}
+}
+
+// Pid is the desk process's id.
+func (d *Desk) Pid() int { return d.cmd.Process.Pid }
+
+// Output is what the desk printed and logged so far.
+func (d *Desk) Output() string { return d.output.String() }
+
+// Stop asks the desk to finish (as Ctrl-C does), kills it if it has not after 10 s, and deletes
+// its data folder.
+func (d *Desk) Stop() error {
+	defer os.RemoveAll(d.dataDir)
+	d.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-d.exited:
+	case <-time.After(10 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.exited
+		return errors.New("the desk did not stop within 10 s of an interrupt")
+	}
+	return nil
+}
+
+// RSS is the resident memory of the desk process in bytes, from /proc (0 where there is none).
+func (d *Desk) RSS() int64 { return RSS(d.Pid()) }
+
+// RSS is the resident memory of process pid in bytes, from /proc (0 where there is none).
+func RSS(pid int) int64 {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+			return kb << 10
+		}
+	}
+	return 0
+}

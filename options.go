@@ -1,0 +1,369 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/web"
+	"autopilotdesk/web/identity"
+)
+
+// option is one setting, written once: its environment variable, its flag, its default, how its
+// value is read and checked, and its help. --help, docs/configuration.md (through
+// TestConfigurationReference) and the checks at start all come from these rows.
+type option struct {
+	env, flag string
+	def       string // the value when neither the flag nor the variable is set
+	shownDef  string // Markdown: what the default is, when it is worked out at start
+	secret    bool   // may be read from the file {env}_FILE names; never printed
+	boolean   bool   // its flag may be given without a value
+	help      string // Markdown; --help prints it without the backquotes
+	// set reads a non-empty value into c, or says what is wrong with it (without repeating a secret).
+	set func(c *config, v string) error
+}
+
+// The desk's settings. Rows that other checks or messages name have names of their own.
+var (
+	optAddr = option{env: "AUTOPILOTDESK_ADDR", flag: "addr", def: "127.0.0.1:8080",
+		help: "Address to listen on.",
+		set:  func(c *config, v string) error { c.Addr = v; return hostPort(v) }}
+	optPublicURL = option{env: "AUTOPILOTDESK_PUBLIC_URL", flag: "public-url", shownDef: "`http://{addr}` in demo mode",
+		help: "The URL people use to reach the desk, without a path. The redirect URI to register is `{public URL}/auth/callback`; " +
+			"the post-logout redirect URI is `{public URL}/auth/signed-out`. POSTs must come from this origin. Required outside demo mode.",
+		set: func(c *config, v string) (err error) { c.PublicURL, err = publicURL(v); return err }}
+	optTenantID = option{env: "AUTOPILOTDESK_TENANT_ID", flag: "tenant-id",
+		help: "The Microsoft Entra tenant id (a GUID); setting it (with a client id) leaves demo mode. " +
+			"`common` and `consumers` are refused: the Intune APIs do not support personal accounts.",
+		set: func(c *config, v string) error { c.TenantID = v; return nil }}
+	optClientID = option{env: "AUTOPILOTDESK_CLIENT_ID", flag: "client-id",
+		help: "Application (client) id of the app registration.",
+		set:  func(c *config, v string) error { c.ClientID = v; return nil }}
+	optClientSecret = option{env: "AUTOPILOTDESK_CLIENT_SECRET", flag: "client-secret", secret: true,
+		help: "Client secret of the app registration.",
+		set:  func(c *config, v string) error { c.ClientSecret = v; return nil }}
+	optClientCertFile = option{env: "AUTOPILOTDESK_CLIENT_CERTIFICATE_FILE", flag: "client-certificate-file",
+		help: "PEM certificate uploaded to the app registration; the desk then authenticates with a signed client assertion " +
+			"(`private_key_jwt`) instead of a secret.",
+		set: func(c *config, v string) error { c.ClientCertFile = v; return nil }}
+	optClientKeyFile = option{env: "AUTOPILOTDESK_CLIENT_KEY_FILE", flag: "client-key-file",
+		help: "PEM private key of that certificate.",
+		set:  func(c *config, v string) error { c.ClientKeyFile = v; return nil }}
+	optCloud = option{env: "AUTOPILOTDESK_CLOUD", flag: "cloud", def: "global",
+		help: "`global` (also GCC), `usgov` (GCC High), `usgovdod` (DoD) or `china` (21Vianet): picks the sign-in host, " +
+			"the Graph root and the Graph host inside the permission scope.",
+		set: func(c *config, v string) (err error) {
+			if c.Cloud, err = identity.CloudByName(v); err != nil {
+				return fmt.Errorf("%q is not one of global, usgov, usgovdod, china", v)
+			}
+			return nil
+		}}
+	optIssuerURL = option{env: "AUTOPILOTDESK_ISSUER_URL", flag: "issuer-url", shownDef: "from the cloud and tenant",
+		help: "Override the OpenID Connect issuer (any standards-compliant provider).",
+		set:  func(c *config, v string) error { c.IssuerURL = strings.TrimSuffix(v, "/"); return httpURL(v) }}
+	optGraphURL = option{env: "AUTOPILOTDESK_GRAPH_URL", flag: "graph-url", shownDef: "from the cloud; the embedded emulator in demo mode",
+		help: "Override the Microsoft Graph root (for example an emulator or Microsoft's Dev Proxy).",
+		set:  func(c *config, v string) error { c.GraphURL = strings.TrimSuffix(v, "/"); return httpURL(v) }}
+	optScopes = option{env: "AUTOPILOTDESK_SCOPES", flag: "scopes",
+		shownDef: "`openid profile offline_access {graph}/DeviceManagementServiceConfig.ReadWrite.All`",
+		help:     "Override the requested scopes (space separated).",
+		set:      func(c *config, v string) error { c.Scopes = strings.Fields(v); return nil }}
+	optGraphVersion = option{env: "AUTOPILOTDESK_GRAPH_VERSION", flag: "graph-version", def: "v1.0",
+		help: "Graph API version: `v1.0` or `beta`.",
+		set:  func(c *config, v string) error { c.GraphVersion = v; return oneOf(v, "v1.0", "beta") }}
+	optGraphTimeout = option{env: "AUTOPILOTDESK_GRAPH_TIMEOUT", flag: "graph-timeout", def: "30s",
+		help: "Deadline of one Graph call, retries included.",
+		set:  func(c *config, v string) (err error) { c.GraphTimeout, err = positiveDuration(v); return err }}
+	optDataDir = option{env: "AUTOPILOTDESK_DATA_DIR", flag: "data-dir", def: "data",
+		help: "Folder of the SQLite state database (`autopilotdesk.db`). The desk creates it `0700` and the database files `0600` " +
+			"(an existing database is made `0600` at start). Keep it on a local disk: if the file is removed or replaced while the desk " +
+			"runs, the desk stops serving (503) until it is restarted.",
+		set: func(c *config, v string) error { c.DataDir = v; return nil }}
+	optDatabaseURL = option{env: "AUTOPILOTDESK_DATABASE_URL", flag: "database-url", secret: true,
+		help: "`postgres://…` keeps all state in PostgreSQL instead (for several replicas).",
+		set: func(c *config, v string) error {
+			c.DatabaseURL = v
+			if !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
+				return errors.New("must start with postgres:// or postgresql://")
+			}
+			return nil
+		}}
+	optDatabaseMaxConns = option{env: "AUTOPILOTDESK_DATABASE_MAX_CONNS", flag: "database-max-conns", def: "16",
+		help: "PostgreSQL connection pool size of each process (SQLite uses a small fixed pool).",
+		set:  func(c *config, v string) (err error) { c.DatabaseMaxConns, err = intIn(v, 1, 1000); return err }}
+	optShutdownDelay = option{env: "AUTOPILOTDESK_SHUTDOWN_DELAY", flag: "shutdown-delay", def: "0s",
+		help: "On SIGTERM or Ctrl-C, `/readyz` answers 503 at once; the desk then keeps serving every request this long before it " +
+			"closes its listener and lets requests in flight finish (up to 10 s). Behind a load balancer, set it a little longer than " +
+			"the balancer needs to take a failing replica out (probe interval × failure threshold), e.g. `15s`, so no request meets " +
+			"a closed port. At most `5m`.",
+		set: func(c *config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || d > 5*time.Minute {
+				return fmt.Errorf("%q is not a duration from 0s to 5m, such as 0s or 10s", v)
+			}
+			c.ShutdownDelay = d
+			return nil
+		}}
+	optDatabaseStartupWait = option{env: "AUTOPILOTDESK_DATABASE_STARTUP_WAIT", flag: "database-startup-wait", def: "30s",
+		help: "At start, keep retrying an unreachable PostgreSQL (with backoff) this long before giving up with a clear error, " +
+			"instead of crash-looping.",
+		set: func(c *config, v string) (err error) { c.DatabaseStartupWait, err = positiveDuration(v); return err }}
+	optSessionIdleTimeout = option{env: "AUTOPILOTDESK_SESSION_IDLE_TIMEOUT", flag: "session-idle-timeout", def: "15m",
+		help: "A session unused this long ends, counted from its last request: it ends at most a sixteenth of this (and never more " +
+			"than 5 s) early, because the last-use time is written when it is that old rather than on every request.",
+		set: func(c *config, v string) (err error) { c.IdleTimeout, err = positiveDuration(v); return err }}
+	optSessionLifetime = option{env: "AUTOPILOTDESK_SESSION_LIFETIME", flag: "session-lifetime", def: "8h",
+		help: "A session ends this long after sign-in, however active.",
+		set:  func(c *config, v string) (err error) { c.SessionLifetime, err = positiveDuration(v); return err }}
+	optActivityRetention = option{env: "AUTOPILOTDESK_ACTIVITY_RETENTION", flag: "activity-retention", def: "2160h",
+		help: "How long the activity history is kept (2160h is 90 days); older entries are deleted every few minutes.",
+		set:  func(c *config, v string) (err error) { c.ActivityRetention, err = positiveDuration(v); return err }}
+	optImportMaxRows = option{env: "AUTOPILOTDESK_IMPORT_MAX_ROWS", flag: "import-max-rows", def: "10000",
+		help: "The most device rows one CSV file may have (1 to 100,000). A larger file is refused while it is read, with a " +
+			"message that names the limit and suggests splitting it; nothing of it is stored.",
+		set: func(c *config, v string) (err error) { c.ImportMaxRows, err = intIn(v, 1, 100000); return err }}
+	optAllowedGroups = option{env: "AUTOPILOTDESK_ALLOWED_GROUPS", flag: "allowed-groups",
+		help: "Comma-separated group object ids. When set, only their members may use the desk (the app registration must emit " +
+			"the `groups` claim). The desk then also asks for `User.Read`: for someone in more groups than a token lists (200 in " +
+			"Entra), it asks Microsoft Graph which allowed groups they belong to (`POST /me/checkMemberGroups`, transitive) and " +
+			"refuses the sign-in with an explanation if Graph cannot answer.",
+		set: func(c *config, v string) error { c.AllowedGroups = splitList(v); return nil }}
+	optTrustedProxies = option{env: "AUTOPILOTDESK_TRUSTED_PROXIES", flag: "trusted-proxies",
+		help: "Comma-separated IPs or CIDR ranges of reverse proxies. Only requests from these peers have their " +
+			"`X-Forwarded-For` and `X-Forwarded-Proto` believed.",
+		set: func(c *config, v string) error {
+			var bad []string
+			for _, p := range splitList(v) {
+				n, err := parseIPOrCIDR(p)
+				if err != nil {
+					bad = append(bad, strconv.Quote(p))
+					continue
+				}
+				c.TrustedProxies = append(c.TrustedProxies, n)
+			}
+			if len(bad) > 0 {
+				return fmt.Errorf("%s: not an IP address or CIDR range", strings.Join(bad, ", "))
+			}
+			return nil
+		}}
+	optRateLimitSignIn = option{env: "AUTOPILOTDESK_RATE_LIMIT_SIGNIN", flag: "rate-limit-signin", def: "20/1m",
+		help: "Sign-in starts (a form posted after its session ended starts one) and callbacks allowed per client IP and per user in a window; `off` disables. Counts live in the " +
+			"state database, so replicas share them.",
+		set: func(c *config, v string) (err error) { c.SignInLimit, err = web.ParseLimit(v); return err }}
+	optRateLimitCreate = option{env: "AUTOPILOTDESK_RATE_LIMIT_CREATE", flag: "rate-limit-create", def: "30/1m",
+		help: "Creates allowed per client IP and per user in a window; `off` disables.",
+		set:  func(c *config, v string) (err error) { c.CreateLimit, err = web.ParseLimit(v); return err }}
+	optTLSCertFile = option{env: "AUTOPILOTDESK_TLS_CERT_FILE", flag: "tls-cert-file",
+		help: "Serve HTTPS with this PEM certificate (with the key below).",
+		set:  func(c *config, v string) error { c.TLSCertFile = v; return nil }}
+	optTLSKeyFile = option{env: "AUTOPILOTDESK_TLS_KEY_FILE", flag: "tls-key-file",
+		help: "Private key of the TLS certificate.",
+		set:  func(c *config, v string) error { c.TLSKeyFile = v; return nil }}
+	optMetricsToken = option{env: "AUTOPILOTDESK_METRICS_TOKEN", flag: "metrics-token", secret: true,
+		help: "Serve Prometheus metrics at `/metrics` on the main address to requests with `Authorization: Bearer {token}`.",
+		set:  func(c *config, v string) error { c.MetricsToken = v; return nil }}
+	optAdminAddr = option{env: "AUTOPILOTDESK_ADMIN_ADDR", flag: "admin-addr",
+		help: "Serve `/metrics`, `/healthz` and `/readyz` on this separate address (e.g. `127.0.0.1:9090`), without a token. " +
+			"Without it or a token, metrics are not served.",
+		set: func(c *config, v string) error { c.AdminAddr = v; return hostPort(v) }}
+	optLogLevel = option{env: "AUTOPILOTDESK_LOG_LEVEL", flag: "log-level", def: "info",
+		help: "`debug`, `info`, `warn` or `error`.",
+		set:  func(c *config, v string) error { c.LogLevel = v; return oneOf(v, "debug", "info", "warn", "error") }}
+	optLogFormat = option{env: "AUTOPILOTDESK_LOG_FORMAT", flag: "log-format", def: "auto",
+		help: "`json`, `text`, or `auto` (text in a terminal, JSON otherwise).",
+		set:  func(c *config, v string) error { c.LogFormat = v; return oneOf(v, "json", "text", "auto") }}
+	optDemoTime = option{env: "AUTOPILOTDESK_DEMO_TIME", flag: "demo-time",
+		help: "Demo mode only: a repeatable demo, as the documentation's pictures show it. Time starts at this moment (RFC 3339, " +
+			"e.g. `2026-03-02T09:30:00Z`) and passes only with Microsoft Graph: a millisecond with each request and a minute " +
+			"before each change, so an import is final at the first look. The emulator hands out numbered ids and the desk " +
+			"numbered client-request-ids, so every run shows the same pages (but for the loopback port of the embedded Graph). " +
+			"Empty: the real clock and random ids.",
+		set: func(c *config, v string) (err error) {
+			if c.DemoTime, err = time.Parse(time.RFC3339, v); err != nil {
+				return fmt.Errorf("%q is not a time such as 2026-03-02T09:30:00Z", v)
+			}
+			return nil
+		}}
+)
+
+// deskOptions are the desk's settings in the order --help and docs/configuration.md list them.
+var deskOptions = []*option{
+	&optAddr, &optPublicURL, &optTenantID, &optClientID, &optClientSecret, &optClientCertFile, &optClientKeyFile,
+	&optCloud, &optIssuerURL, &optGraphURL, &optScopes, &optGraphVersion, &optGraphTimeout,
+	&optDataDir, &optDatabaseURL, &optDatabaseMaxConns, &optShutdownDelay, &optDatabaseStartupWait,
+	&optSessionIdleTimeout, &optSessionLifetime, &optActivityRetention, &optImportMaxRows,
+	&optAllowedGroups, &optTrustedProxies, &optRateLimitSignIn, &optRateLimitCreate,
+	&optTLSCertFile, &optTLSKeyFile, &optMetricsToken, &optAdminAddr, &optLogLevel, &optLogFormat, &optDemoTime,
+}
+
+// emulatorOptions make the Graph emulator misbehave on purpose, like Microsoft's Dev Proxy: the one
+// inside demo mode and the one `autopilotdesk emulator` serves. Later rows win where two set the
+// same thing (a throttle's window).
+var emulatorOptions = []*option{
+	{env: "AUTOPILOTDESK_EMULATOR_ERROR_RATE", flag: "error-rate",
+		help: "Share of requests answered with a random Graph error, from 0 to 1.",
+		set:  func(c *config, v string) (err error) { c.EmulatorFaults.ErrorRate, err = fraction(v); return err }},
+	{env: "AUTOPILOTDESK_EMULATOR_ERROR_STATUSES", flag: "error-statuses", shownDef: "Dev Proxy's: 429, 500, 502, 503, 504; writes add 507",
+		help: "Comma-separated statuses the random errors are drawn from.",
+		set: func(c *config, v string) (err error) {
+			c.EmulatorFaults.ErrorStatuses, err = emulator.ParseStatuses(v)
+			return err
+		}},
+	{env: "AUTOPILOTDESK_EMULATOR_ERROR_METHODS", flag: "error-methods", shownDef: "all",
+		help: "Comma-separated methods that get random errors.",
+		set: func(c *config, v string) error {
+			c.EmulatorFaults.Methods = strings.Split(strings.ToUpper(v), ",")
+			return nil
+		}},
+	{env: "AUTOPILOTDESK_EMULATOR_LATENCY", flag: "latency",
+		help: "Added latency, fixed (`20ms`) or a range (`10ms-50ms`).",
+		set: func(c *config, v string) (err error) {
+			c.EmulatorFaults.LatencyMin, c.EmulatorFaults.LatencyMax, err = emulator.ParseLatency(v)
+			return err
+		}},
+	{env: "AUTOPILOTDESK_EMULATOR_THROTTLE", flag: "throttle",
+		help: "Request budget per window for each application in each tenant, as Intune counts it: requests (`1000/20s`) or " +
+			"writes and requests (`100/1000/20s`); then 429 with `Retry-After`.",
+		set: func(c *config, v string) error {
+			writes, requests, window, err := emulator.ParseThrottle(v)
+			if writes > 0 {
+				c.EmulatorFaults.ThrottleWrites = writes
+			}
+			c.EmulatorFaults.ThrottleRequests, c.EmulatorFaults.ThrottleWindow = requests, window
+			return err
+		}},
+	{env: "AUTOPILOTDESK_EMULATOR_THROTTLE_WRITES", flag: "throttle-writes",
+		help: "Write budget per window, e.g. `100/20s` (Intune's per-application write budget).",
+		set: func(c *config, v string) (err error) {
+			_, c.EmulatorFaults.ThrottleWrites, c.EmulatorFaults.ThrottleWindow, err = emulator.ParseThrottle(v)
+			return err
+		}},
+	{env: "AUTOPILOTDESK_EMULATOR_PUNISH_EARLY_RETRY", flag: "punish-early-retry", boolean: true,
+		help: "A request sent before the last `Retry-After` elapsed gets a longer one.",
+		set:  func(c *config, v string) (err error) { c.EmulatorFaults.PunishEarlyRetry, err = boolean(v); return err }},
+	{env: "AUTOPILOTDESK_EMULATOR_OMIT_RETRY_AFTER_RATE", flag: "omit-retry-after-rate",
+		help: "Share of 429 answers sent without `Retry-After`, as Intune sometimes answers, from 0 to 1.",
+		set: func(c *config, v string) (err error) {
+			c.EmulatorFaults.Omit429RetryAfter, err = fraction(v)
+			return err
+		}},
+	{env: "AUTOPILOTDESK_EMULATOR_FORBID_WRITES", flag: "forbid-writes", boolean: true,
+		help: "Every write gets Intune's nested 403, whatever the token's scopes.",
+		set:  func(c *config, v string) (err error) { c.EmulatorFaults.Forbid403Nested, err = boolean(v); return err }},
+	{env: "AUTOPILOTDESK_EMULATOR_LOSE_WRITE_ANSWERS", flag: "lose-write-answers", boolean: true,
+		help: "Every write is carried out, then answered 504 as if the answer was lost on the way back.",
+		set: func(c *config, v string) (err error) {
+			c.EmulatorFaults.LoseWriteAnswers, err = boolean(v)
+			return err
+		}},
+	{env: "AUTOPILOTDESK_EMULATOR_SEGMENT_MISSING", flag: "segment-missing", boolean: true,
+		help: "The uploads collection answers like today's service: 400 \"Resource not found for the segment\".",
+		set: func(c *config, v string) (err error) {
+			c.EmulatorFaults.UploadsSegmentMissing, err = boolean(v)
+			return err
+		}},
+}
+
+func hostPort(v string) error {
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		return fmt.Errorf("%q is not host:port", v)
+	}
+	return nil
+}
+
+func publicURL(v string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSuffix(v, "/"))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return nil, fmt.Errorf("%q is not an absolute http(s) URL without a path", v)
+	}
+	u.Path = ""
+	return u, nil
+}
+
+func httpURL(v string) error {
+	if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL", v)
+	}
+	return nil
+}
+
+func oneOf(v string, choices ...string) error {
+	for _, c := range choices {
+		if v == c {
+			return nil
+		}
+	}
+	last := len(choices) - 1
+	return fmt.Errorf("%q is not %s or %s", v, strings.Join(choices[:last], ", "), choices[last])
+}
+
+func intIn(v string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%q is not a number from %d to %d", v, lo, hi)
+	}
+	return n, nil
+}
+
+func positiveInt(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%q is not a positive whole number", v)
+	}
+	return n, nil
+}
+
+func positiveDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration such as 30s, 15m or 8h", v)
+	}
+	return d, nil
+}
+
+func fraction(v string) (float64, error) {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || f > 1 {
+		return 0, fmt.Errorf("%q is not a number from 0 to 1", v)
+	}
+	return f, nil
+}
+
+func boolean(v string) (bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%q is not true or false", v)
+	}
+	return b, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parseIPOrCIDR(s string) (*net.IPNet, error) {
+	if strings.Contains(s, "/") {
+		_, n, err := net.ParseCIDR(s)
+		return n, err
+	}
+	ip := net.ParseIP(s)
+	if ip == nil {
+		return nil, fmt.Errorf("not an IP")
+	}
+	bits := 32
+	if ip.To4() == nil {
+		bits = 128
+	}
+	return &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)}, nil
+}
