@@ -23,6 +23,7 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 	"golang.org/x/oauth2"
 
+	"autopilotdesk/demo"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/web/identity/demoidp"
 )
@@ -41,31 +42,15 @@ func startGraph(t *testing.T) *graph {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	base := "http://" + srv.Listener.Addr().String()
-	idp, err := demoidp.New(demoidp.Options{Issuer: base, ClientID: "sdkcheck", ClientSecret: "sdkcheck-secret", RedirectURIs: []string{redirectURI}})
+	pair, err := demo.New(base, demo.Options{ClientID: "sdkcheck", ClientSecret: "sdkcheck-secret", RedirectURIs: []string{redirectURI},
+		Emulator: emulator.Options{PageSize: 5, ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	emu := emulator.New(emulator.Options{PageSize: 5,
-		ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond},
-		Verify: func(token string) (emulator.Principal, error) {
-			info, err := idp.VerifyAccessToken(token)
-			switch {
-			case errors.Is(err, demoidp.ErrTokenExpired):
-				return emulator.Principal{}, emulator.ErrTokenExpired
-			case err != nil:
-				return emulator.Principal{}, emulator.ErrTokenUnknown
-			}
-			return emulator.Principal{AppID: info.AppID, TenantID: info.TenantID, ObjectID: info.ObjectID, UPN: info.UPN, Scopes: info.Scopes, Groups: info.Groups}, nil
-		}})
-	emu.SeedAutopilotDevices(demoidp.DemoTenantID)
-	mux := http.NewServeMux()
-	mux.Handle("/v1.0/", emu)
-	mux.Handle("/beta/", emu)
-	mux.Handle("/", idp)
-	srv.Config.Handler = mux
+	srv.Config.Handler = pair.Handler
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &graph{srv: srv, idp: idp, emu: emu}
+	return &graph{srv: srv, idp: pair.IdP, emu: pair.Emulator}
 }
 
 // signIn gets the admin's access token the way a confidential web client does: authorization
