@@ -418,28 +418,47 @@ func waitFired(t *testing.T, fired *atomic.Bool) {
 	}
 }
 
+// crash is an import whose desk was stopped at a fault point and started again on the same
+// SQLite data: A2 serves it.
+type crash struct {
+	cl          *cluster
+	d           *desk
+	b           *http.Client
+	job         string
+	hashes      []string
+	callsBefore int // import calls Graph had received when the desk stopped
+}
+
+// crashedImport submits n devices whose serials start with prefix, stops the desk when its worker
+// reaches point (the process is gone; its lease is left to run out) and starts another.
+func crashedImport(t *testing.T, point string, lookups []time.Duration, prefix string, n int) crash {
+	hook, fired := stopOnce(point)
+	cl := startClusterWith(t, clusterOptions{sqlite: true, app: appOptions{ImportFault: hook, ImportLease: 2 * time.Second,
+		ImportLookupDelays: lookups}})
+	cl.start("A")
+	cl.via("A")
+	c := crash{cl: cl, d: clusterDesk(t, cl), b: cl.browser()}
+	c.d.signIn(c.b, "admin", "/")
+	data, hashes := deviceCSV(prefix, n)
+	c.job, c.hashes = draftOf(t, c.d, c.b, data), hashes
+	c.d.post(c.b, c.job+"/submit", submitForm(t, c.d, c.b, c.job))
+	waitFired(t, fired)
+	c.callsBefore = importCalls(cl.emu)
+	cl.stop("A")
+	cl.start("A2")
+	cl.via("A2")
+	return c
+}
+
 // A desk killed after Graph accepted a batch and before the answer was stored: restarted on the
 // same data, a new worker takes the job over through the lease, finds the devices in Graph
 // instead of sending them again, and finishes with every row accounted for.
 func TestImportSurvivesACrashBeforeTheAnswerIsStored(t *testing.T) {
-	hook, fired := stopOnce(importer.FaultAnswerReceived)
-	cl := startClusterWith(t, clusterOptions{sqlite: true, app: appOptions{ImportFault: hook, ImportLease: 2 * time.Second,
-		ImportLookupDelays: []time.Duration{0, time.Second}}})
-	cl.start("A")
-	cl.via("A")
-	d := clusterDesk(t, cl)
-	b := cl.browser()
-	d.signIn(b, "admin", "/")
-	data, hashes := deviceCSV("SN-CRASH", 20)
-	job := draftOf(t, d, b, data)
-	d.post(b, job+"/submit", submitForm(t, d, b, job))
-	waitFired(t, fired)
-	if n := importCalls(cl.emu); n != 1 {
-		t.Fatalf("%d import calls before the crash", n)
+	c := crashedImport(t, importer.FaultAnswerReceived, []time.Duration{0, time.Second}, "SN-CRASH", 20)
+	if c.callsBefore != 1 {
+		t.Fatalf("%d import calls before the crash", c.callsBefore)
 	}
-	cl.stop("A") // the process is gone; its lease is left to run out
-	cl.start("A2")
-	cl.via("A2")
+	cl, d, b, job := c.cl, c.d, c.b, c.job
 	doc := waitFinished(t, d, b, job)
 	if n := importCalls(cl.emu); n != 1 {
 		t.Errorf("%d import calls in all: a batch was sent again", n)
@@ -459,28 +478,15 @@ func TestImportSurvivesACrashBeforeTheAnswerIsStored(t *testing.T) {
 			t.Errorf("report row %q", r)
 		}
 	}
-	assertHashesGone(t, cl.byName["A2"], cl.env["AUTOPILOTDESK_DATA_DIR"], hashes[7])
+	assertHashesGone(t, cl.byName["A2"], cl.env["AUTOPILOTDESK_DATA_DIR"], c.hashes[7])
 }
 
 // A desk killed after recording a batch as in flight and before sending it: the batch is never
 // sent blindly; its devices are looked for, not found, and reported "outcome unknown — check"
 // with what to do, and the job still finishes.
 func TestImportLostBeforeSendingIsNeverResentBlindly(t *testing.T) {
-	hook, fired := stopOnce(importer.FaultBatchRecorded)
-	cl := startClusterWith(t, clusterOptions{sqlite: true, app: appOptions{ImportFault: hook, ImportLease: 2 * time.Second,
-		ImportLookupDelays: []time.Duration{0, 50 * time.Millisecond, 100 * time.Millisecond}}})
-	cl.start("A")
-	cl.via("A")
-	d := clusterDesk(t, cl)
-	b := cl.browser()
-	d.signIn(b, "admin", "/")
-	data, _ := deviceCSV("SN-UNSENT", 3)
-	job := draftOf(t, d, b, data)
-	d.post(b, job+"/submit", submitForm(t, d, b, job))
-	waitFired(t, fired)
-	cl.stop("A")
-	cl.start("A2")
-	cl.via("A2")
+	c := crashedImport(t, importer.FaultBatchRecorded, []time.Duration{0, 50 * time.Millisecond, 100 * time.Millisecond}, "SN-UNSENT", 3)
+	cl, d, b, job := c.cl, c.d, c.b, c.job
 	doc := waitFinished(t, d, b, job)
 	if n := importCalls(cl.emu); n != 0 {
 		t.Errorf("%d import calls: a batch whose fate was unknown was sent again", n)
