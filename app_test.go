@@ -17,7 +17,7 @@ import (
 
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
-	"autopilotdesk/guid"
+	"autopilotdesk/graphclient/guid"
 	"autopilotdesk/web/identity/demoidp"
 )
 

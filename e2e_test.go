@@ -30,7 +30,7 @@ import (
 	"autopilotdesk/devtools/browser"
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
-	"autopilotdesk/guid"
+	"autopilotdesk/graphclient/guid"
 )
 
 const axePath = ".ci/node_modules-axe/node_modules/axe-core/axe.min.js"

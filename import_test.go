@@ -21,11 +21,11 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
-	"autopilotdesk/demo"
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/emulator"
-	"autopilotdesk/importer"
+	"autopilotdesk/handlers/importer"
 	"autopilotdesk/web"
+	"autopilotdesk/web/demo"
 	"autopilotdesk/web/identity/demoidp"
 	"autopilotdesk/web/store"
 )

@@ -11,10 +11,10 @@ import (
 
 	"github.com/google/uuid"
 
-	"autopilotdesk/demo"
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
-	"autopilotdesk/guid"
+	"autopilotdesk/graphclient/guid"
+	"autopilotdesk/web/demo"
 	"autopilotdesk/web/identity/demoidp"
 	"autopilotdesk/web/store"
 )

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"autopilotdesk/guid"
+	"autopilotdesk/graphclient/guid"
 )
 
 // refuseActivity makes the SQLite state database refuse every new activity row (a trigger that

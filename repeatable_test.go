@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"autopilotdesk/demo"
+	"autopilotdesk/web/demo"
 )
 
 // The repeatable demo (--demo-time) shows the same pages on every run: its clock moves only with

@@ -19,9 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"autopilotdesk/demo"
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/web/demo"
 	"autopilotdesk/web/identity/demoidp"
 )
 

@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"autopilotdesk/guid"
+	"autopilotdesk/graphclient/guid"
 )
 
 const autopilotPath = "/deviceManagement/windowsAutopilotDeviceIdentities"

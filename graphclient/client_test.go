@@ -16,7 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/devtools/testkit"
-	"autopilotdesk/guid"
+	"autopilotdesk/graphclient/guid"
 )
 
 const testToken = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.secret-token"

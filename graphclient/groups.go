@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"autopilotdesk/guid"
+	"autopilotdesk/graphclient/guid"
 )
 
 // checkMemberGroupsLimit is how many group ids Graph checks in one request.

@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"autopilotdesk/guid"
+	"autopilotdesk/graphclient/guid"
 )
 
 const (

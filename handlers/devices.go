@@ -19,8 +19,8 @@ import (
 
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/devicecsv"
-	"autopilotdesk/guid"
-	"autopilotdesk/importer"
+	"autopilotdesk/graphclient/guid"
+	"autopilotdesk/handlers/importer"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"

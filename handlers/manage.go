@@ -11,7 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient"
-	"autopilotdesk/guid"
+	"autopilotdesk/graphclient/guid"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 )

@@ -9,7 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"autopilotdesk/graphclient"
-	"autopilotdesk/guid"
+	"autopilotdesk/graphclient/guid"
 	"autopilotdesk/views"
 )
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"autopilotdesk/guid"
+	"autopilotdesk/graphclient/guid"
 )
 
 func formOf(v url.Values) uploadForm { return uploadFormFrom(v.Get) }

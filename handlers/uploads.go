@@ -12,7 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient"
-	"autopilotdesk/guid"
+	"autopilotdesk/graphclient/guid"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"

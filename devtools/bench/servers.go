@@ -20,8 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"autopilotdesk/demo"
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/web/demo"
 )
 
 const (

@@ -23,8 +23,8 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 	"golang.org/x/oauth2"
 
-	"autopilotdesk/demo"
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/web/demo"
 	"autopilotdesk/web/identity/demoidp"
 )
 

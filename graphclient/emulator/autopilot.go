@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"autopilotdesk/guid"
+	"autopilotdesk/graphclient/guid"
 )
 
 const (

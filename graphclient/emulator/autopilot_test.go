@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"autopilotdesk/graphclient/emulator"
-	"autopilotdesk/guid"
+	"autopilotdesk/graphclient/guid"
 )
 
 const (

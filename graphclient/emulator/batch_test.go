@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"autopilotdesk/graphclient/emulator"
-	"autopilotdesk/guid"
+	"autopilotdesk/graphclient/guid"
 )
 
 const batchPath = "/v1.0/$batch"

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"autopilotdesk/guid"
+	"autopilotdesk/graphclient/guid"
 )
 
 const (

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"autopilotdesk/graphclient/emulator"
-	"autopilotdesk/guid"
+	"autopilotdesk/graphclient/guid"
 )
 
 const (

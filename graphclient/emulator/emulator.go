@@ -19,7 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"autopilotdesk/guid"
+	"autopilotdesk/graphclient/guid"
 )
 
 // Principal is who a bearer token speaks for.

@@ -16,7 +16,7 @@ import (
 
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
-	"autopilotdesk/guid"
+	"autopilotdesk/graphclient/guid"
 )
 
 const (

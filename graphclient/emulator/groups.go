@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"slices"
 
-	"autopilotdesk/guid"
+	"autopilotdesk/graphclient/guid"
 )
 
 // checkMemberGroups answers POST /me/checkMemberGroups: which of up to 20 group ids the caller

@@ -14,7 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"autopilotdesk/devtools/testkit"
-	"autopilotdesk/guid"
+	"autopilotdesk/graphclient/guid"
 )
 
 func TestFlowsAreSingleUseAndExpire(t *testing.T) {
