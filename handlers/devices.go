@@ -384,24 +384,8 @@ func (h *Devices) Submit(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("read import rows: %w", err)
 	}
-	var send []store.ImportRow
-	var outs []store.RowOutcome
-	for _, r := range rows {
-		reason := ""
-		switch {
-		case len(r.Errors) > 0:
-			reason = "Refused by the check: " + strings.Join(r.Errors, " ")
-		case leaveOut[r.Line] && r.AlreadyImported:
-			reason = "Left out: already imported in the tenant when the serials were checked."
-		case leaveOut[r.Line]:
-			reason = "Left out by " + j.rec.ActorName + " when importing."
-		default:
-			send = append(send, r)
-			continue
-		}
-		outs = append(outs, store.RowOutcome{Line: r.Line, Outcome: store.Outcome{Verdict: importer.VerdictLeftOut, Reason: reason}})
-	}
-	if len(send) == 0 {
+	choice := importer.Choose(rows, leaveOut, j.rec.ActorName)
+	if len(choice.Send) == 0 {
 		j.payload.Failure = &graphclient.Explanation{Title: "Nothing to import", What: "No valid row was chosen, so nothing was sent to Microsoft Graph.",
 			NextStep: "Untick “Leave out” for the devices to import, or fix the file and upload it again."}
 		err := h.Jobs.ChangeImport(ctx, store.ImportChange{JobID: j.rec.ID, TenantID: j.rec.TenantID, OwnerID: j.rec.ObjectID, FromState: importer.StateDraft,
@@ -411,26 +395,17 @@ func (h *Devices) Submit(c echo.Context) error {
 		}
 		return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))
 	}
-	plan := importer.Plan(send)
-	batches := make([]store.ImportBatch, len(plan))
-	for i, lines := range plan {
-		batches[i] = store.ImportBatch{Batch: i + 1, State: importer.BatchQueued}
-		for _, line := range lines {
-			outs = append(outs, store.RowOutcome{Line: line, Outcome: store.Outcome{Batch: i + 1, Verdict: importer.VerdictQueued}})
-		}
-	}
-	j.payload.Failure = nil
-	err = h.Jobs.ChangeImport(ctx, store.ImportChange{JobID: j.rec.ID, TenantID: j.rec.TenantID, OwnerID: j.rec.ObjectID,
-		FromState: importer.StateDraft, State: importer.StateSending, Payload: j.payload.Encode(), Batches: len(batches), NewBatches: batches, Rows: outs})
+	batches, err := importer.Submit(ctx, h.Jobs, j.rec, j.payload, choice)
 	if errors.Is(err, store.ErrConflict) {
 		return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID)) // another submit won: it is on its way
 	}
 	if err != nil {
 		return fmt.Errorf("submit import job: %w", err)
 	}
+	send := choice.Send
 	u := web.CurrentUser(c)
 	h.Log.Info("audit", "audit", true, "event", "import-submitted", "tid", u.TenantID, "oid", u.ObjectID, "upn", u.UPN, "target", j.rec.ID,
-		"detail", fmt.Sprintf("%d devices in %d batches; %d rows left out", len(send), len(batches), len(rows)-len(send)))
+		"detail", fmt.Sprintf("%d devices in %d batches; %d rows left out", len(send), batches, len(rows)-len(send)))
 	h.reached(importer.StateSending)
 	if h.Worker != nil {
 		h.Worker.Kick()

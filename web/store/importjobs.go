@@ -185,9 +185,7 @@ func (db *DB) CreateImportJob(ctx context.Context, j *ImportJob, rows iter.Seq[I
 	j.CreatedAt = fromMS(ms(j.CreatedAt))
 	j.UpdatedAt = j.CreatedAt
 	err := db.tx(ctx, db.txTimeout(), func(t *txn) error {
-		if _, err := t.exec(`INSERT INTO import_jobs (`+importJobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			j.ID, j.TenantID, j.ObjectID, j.ActorUPN, j.ActorName, ms(j.CreatedAt), ms(j.UpdatedAt), j.State, j.Batches, j.Payload,
-			nullableMS(j.NextPollAt), j.LeaseOwner, ms(j.LeaseUntil)); err != nil {
+		if err := t.insertImportJob(j); err != nil {
 			return err
 		}
 		if rows == nil {
@@ -199,6 +197,16 @@ func (db *DB) CreateImportJob(ctx context.Context, j *ImportJob, rows iter.Seq[I
 		return fmt.Errorf("store: create import job: %w", err)
 	}
 	return nil
+}
+
+func (t *txn) insertImportJob(j *ImportJob) error {
+	if j.TenantID == "" || j.State == "" {
+		return errors.New("store: create import job: empty tenant or state")
+	}
+	_, err := t.exec(`INSERT INTO import_jobs (`+importJobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		j.ID, j.TenantID, j.ObjectID, j.ActorUPN, j.ActorName, ms(j.CreatedAt), ms(j.UpdatedAt), j.State, j.Batches, j.Payload,
+		nullableMS(j.NextPollAt), j.LeaseOwner, ms(j.LeaseUntil))
+	return err
 }
 
 // ReplaceDraftRows replaces every row of a draft, and its payload, for its owner only; anyone

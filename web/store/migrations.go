@@ -122,6 +122,43 @@ var migrations = [][]string{
 			PRIMARY KEY (job_id, batch)
 		)`,
 	},
+	5: nil,
+	// Registration from the device: one-time codes (only their hash kept), what devices sent
+	// with them (the hash as text until the submission is final), and who decided.
+	6: {
+		`CREATE TABLE registration_codes (
+			id TEXT PRIMARY KEY,
+			code_hash TEXT NOT NULL, form_key_hash TEXT,
+			tenant_id TEXT NOT NULL, creator_oid TEXT NOT NULL, creator_upn TEXT NOT NULL, creator_name TEXT NOT NULL,
+			note TEXT NOT NULL, group_tag TEXT NOT NULL, assigned_user TEXT NOT NULL,
+			created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,
+			uses INTEGER NOT NULL, used INTEGER NOT NULL,
+			revoked_at BIGINT NOT NULL, revoked_by TEXT NOT NULL
+		)`,
+		`CREATE UNIQUE INDEX registration_codes_hash ON registration_codes (code_hash)`,
+		`CREATE UNIQUE INDEX registration_codes_form_key ON registration_codes (form_key_hash) WHERE form_key_hash IS NOT NULL`,
+		`CREATE INDEX registration_codes_tenant ON registration_codes (tenant_id, created_at DESC)`,
+		`CREATE TABLE registration_submissions (
+			id TEXT PRIMARY KEY,
+			code_id TEXT NOT NULL, tenant_id TEXT NOT NULL,
+			received_at BIGINT NOT NULL, client_ip TEXT NOT NULL, file_notes TEXT NOT NULL,
+			state TEXT NOT NULL,
+			decided_at BIGINT NOT NULL, decider_oid TEXT NOT NULL, decider_upn TEXT NOT NULL, decider_name TEXT NOT NULL,
+			reason TEXT NOT NULL, refused TEXT NOT NULL, job_id TEXT NOT NULL,
+			sync_at BIGINT NOT NULL, sync_note TEXT NOT NULL
+		)`,
+		`CREATE INDEX registration_submissions_tenant ON registration_submissions (tenant_id, state, received_at)`,
+		`CREATE INDEX registration_submissions_code ON registration_submissions (code_id)`,
+		`CREATE INDEX registration_submissions_state ON registration_submissions (state, job_id)`,
+		`CREATE TABLE registration_devices (
+			submission_id TEXT NOT NULL, line INTEGER NOT NULL,
+			serial TEXT NOT NULL, product_key TEXT NOT NULL, group_tag TEXT NOT NULL, assigned_user TEXT NOT NULL,
+			manufacturer TEXT NOT NULL, model TEXT NOT NULL,
+			hash TEXT, hash_shown TEXT NOT NULL, notes TEXT NOT NULL,
+			job_line INTEGER NOT NULL,
+			PRIMARY KEY (submission_id, line)
+		)`,
+	},
 }
 
 // migrationLockKey names the PostgreSQL advisory lock that serialises replicas starting at once.
