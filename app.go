@@ -23,6 +23,7 @@ import (
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/handlers"
 	"autopilotdesk/handlers/importer"
+	"autopilotdesk/handlers/registration"
 	"autopilotdesk/static"
 	"autopilotdesk/web"
 	"autopilotdesk/web/demo"
@@ -50,6 +51,7 @@ type app struct {
 	assets     *static.Assets
 	imports    *importer.Worker
 	workers    sync.WaitGroup // the import workers, waited for apart at Close
+	follower   *registration.Follower
 }
 
 // observeGraph logs every Graph attempt with the ids a support ticket needs, and counts it.
@@ -94,6 +96,8 @@ type appOptions struct {
 	ImportLease         time.Duration
 	ImportLookupDelays  []time.Duration
 	ImportPausedRecheck time.Duration
+	// RegistrationEvery is how often the registration follower looks (default 2 s).
+	RegistrationEvery time.Duration
 }
 
 // clocks sets the desk's clock (time.Now unless a test gave one) and returns the clock it times
@@ -196,6 +200,10 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	a.imports = importer.New(importer.Options{Store: a.db, Graph: a.graph, Tokens: web.OwnerTokens{Sessions: sessions, Shell: a.shell},
 		Lookups: []importer.Lookup{importer.ImportedDevices{Graph: a.graph}}, Log: log, Now: o.Now, Lease: o.ImportLease,
 		LookupDelays: o.ImportLookupDelays, PausedRecheck: o.ImportPausedRecheck, Fault: o.ImportFault, Reached: a.metrics.ImportJob})
+	owners := web.OwnerTokens{Sessions: sessions, Shell: a.shell}
+	a.follower = registration.NewFollower(registration.Options{Store: registrationStore{a.db, activity}, Graph: a.graph, Tokens: owners,
+		Worker: a.imports, Log: log, Now: o.Now, Every: o.RegistrationEvery})
+	waiting := &handlers.WaitingCount{Store: a.db}
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: cfg.PublicURL.String(),
 		AllowedGroups: cfg.AllowedGroups, Groups: a.graph, Demo: cfg.Demo, Log: log, Observe: a.metrics.SignIn}
 	handlers.Routes(a.shell, handlers.Features{
@@ -207,6 +215,10 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		History:  &handlers.History{Log: a.db},
 		Devices: &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: activity, Worker: a.imports, MaxRows: cfg.ImportMaxRows,
 			Now: o.Now, Log: log, JobState: a.metrics.ImportJob},
+		Registration: &handlers.Registration{Store: a.db, Graph: a.graph, Tokens: a.shell, Worker: a.imports, Follower: a.follower,
+			PublicURL: cfg.PublicURL.String(), SelfApprove: cfg.RegistrationSelfApprove, Count: waiting, Now: o.Now, Log: log},
+		Register: &handlers.Register{Store: a.db, Counter: a.db, PerClient: cfg.RegisterLimit, WrongCodes: cfg.RegisterWrongLimit,
+			PublicURL: cfg.PublicURL.String(), Count: waiting, Now: o.Now, Log: log},
 		Limits: handlers.Limits{Counter: a.db, SignIn: cfg.SignInLimit, Create: cfg.CreateLimit},
 	})
 	a.health.Routes(a.shell.Echo)
@@ -221,7 +233,19 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	for range importWorkers {
 		a.workers.Go(func() { a.imports.Run(background) })
 	}
+	a.background.Go(func() { a.follower.Run(background) })
 	return a, nil
+}
+
+// registrationStore is the state database for the registration follower, its activity recorded
+// through the recorder like every other (kept and retried when the database refuses it).
+type registrationStore struct {
+	*store.DB
+	activity *handlers.ActivityRecorder
+}
+
+func (r registrationStore) RecordActivity(ctx context.Context, a *store.Activity) error {
+	return r.activity.RecordActivity(ctx, a)
 }
 
 // importWorkers is how many imports one desk advances at once; replicas add theirs.
@@ -273,12 +297,19 @@ func (a *app) sweep(ctx context.Context, every time.Duration) {
 			if _, err := a.db.PurgeImportDrafts(ctx, a.now().Add(-draftRetention)); err != nil {
 				a.log.Warn("purge old import drafts", "error", err.Error())
 			}
+			if _, err := a.db.PurgeRegistrations(ctx, a.now().Add(-registrationRetention)); err != nil {
+				a.log.Warn("purge old registration codes", "error", err.Error())
+			}
 		}
 	}
 }
 
 // draftRetention is how long a checked file that was never imported is kept, hashes and all.
 const draftRetention = 7 * 24 * time.Hour
+
+// registrationRetention is how long an expired registration code is kept, with what its devices
+// sent (hashes overwritten), so its status command still answers; the history keeps the rest.
+const registrationRetention = 30 * 24 * time.Hour
 
 // originsOf is the scheme://host of each URL that parses.
 func originsOf(urls ...string) []string {

@@ -158,6 +158,19 @@ var (
 	optRateLimitCreate = option{env: "AUTOPILOTDESK_RATE_LIMIT_CREATE", flag: "rate-limit-create", def: "30/1m",
 		help: "Creates allowed per client IP and per user in a window; `off` disables.",
 		set:  func(c *config, v string) (err error) { c.CreateLimit, err = web.ParseLimit(v); return err }}
+	optRateLimitRegister = option{env: "AUTOPILOTDESK_RATE_LIMIT_REGISTER", flag: "rate-limit-register", def: "200/10m",
+		help: "Requests from devices to `/register/…` allowed per client address, and apart per registration code, in a window; " +
+			"`off` disables. A floor of technicians behind one address shares its budget.",
+		set: func(c *config, v string) (err error) { c.RegisterLimit, err = web.ParseLimit(v); return err }}
+	optRateLimitRegisterWrong = option{env: "AUTOPILOTDESK_RATE_LIMIT_REGISTER_WRONG", flag: "rate-limit-register-wrong", def: "10/10m",
+		help: "Wrong, expired, revoked or used-up registration codes one client address may send in a window; past it, every request " +
+			"from that address to `/register/…` is answered 429 with `Retry-After` until the window ends, right codes included, so codes " +
+			"cannot be guessed. `off` disables.",
+		set: func(c *config, v string) (err error) { c.RegisterWrongLimit, err = web.ParseLimit(v); return err }}
+	optRegistrationSelfApprove = option{env: "AUTOPILOTDESK_REGISTRATION_SELF_APPROVE", flag: "registration-self-approve", def: "false", boolean: true,
+		help: "Let the person who created a registration code approve the devices sent with it. By default a second person approves, " +
+			"so nobody registers devices alone.",
+		set: func(c *config, v string) (err error) { c.RegistrationSelfApprove, err = boolean(v); return err }}
 	optTLSCertFile = option{env: "AUTOPILOTDESK_TLS_CERT_FILE", flag: "tls-cert-file",
 		help: "Serve HTTPS with this PEM certificate (with the key below).",
 		set:  func(c *config, v string) error { c.TLSCertFile = v; return nil }}
@@ -197,7 +210,8 @@ var deskOptions = []*option{
 	&optCloud, &optIssuerURL, &optGraphURL, &optScopes, &optGraphVersion, &optGraphTimeout,
 	&optDataDir, &optDatabaseURL, &optDatabaseMaxConns, &optShutdownDelay, &optDatabaseStartupWait,
 	&optSessionIdleTimeout, &optSessionLifetime, &optActivityRetention, &optImportMaxRows,
-	&optAllowedGroups, &optTrustedProxies, &optRateLimitSignIn, &optRateLimitCreate,
+	&optAllowedGroups, &optTrustedProxies, &optRateLimitSignIn, &optRateLimitCreate, &optRateLimitRegister, &optRateLimitRegisterWrong,
+	&optRegistrationSelfApprove,
 	&optTLSCertFile, &optTLSKeyFile, &optMetricsToken, &optAdminAddr, &optLogLevel, &optLogFormat, &optDemoTime,
 }
 

@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"net/http"
+
 	"github.com/labstack/echo/v4"
 
 	"autopilotdesk/web"
@@ -15,7 +17,10 @@ type Features struct {
 	Manage   *ManageUploads
 	Devices  *Devices
 	History  *History
-	Limits   Limits
+	// Registration is the team's side of registration from the device; Register the device's.
+	Registration *Registration
+	Register     *Register
+	Limits       Limits
 }
 
 // Limits are the rate limits of the actions worth abusing: starting sign-in, callbacks, creates.
@@ -42,7 +47,7 @@ func Routes(shell *web.Shell, f Features) {
 	// Signed-in only. Without a session (or once the identity provider refuses to renew it),
 	// a page sends the person to sign in and back; a form keeps what was typed through the
 	// sign-in and returns to the page it is on (web.FormPage names it when the browser does not).
-	user := pages.Group("", web.RequireUser)
+	user := pages.Group("", web.RequireUser, f.Registration.Count.Middleware)
 	// form adds a POST route whose form is on page.
 	form := func(path, page string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
 		user.POST(path, h, m...)
@@ -65,8 +70,22 @@ func Routes(shell *web.Shell, f Features) {
 	form("/devices/import/:id/reconcile", "/devices/import/:id", f.Devices.Reconcile)
 	web.GET(user, "/devices/import/:id/report.csv", f.Devices.Report)
 	form("/devices/sync", "/devices/import", f.Devices.Sync)
+	web.GET(user, "/registration", f.Registration.Show)
+	web.GET(user, "/registration/codes/new", f.Registration.NewCode)
+	form("/registration/codes", "/registration/codes/new", f.Registration.CreateCode, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
+	form("/registration/codes/:id/revoke", "/registration", f.Registration.Revoke)
+	form("/registration/decide", "/registration", f.Registration.Decide, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
 	web.GET(user, "/activity", f.History.List)
 	web.GET(user, "/activity/:id", f.Activity.Show)
+
+	// From devices, during Windows setup: no session and no cookie, so no CSRF token either —
+	// there is no ambient authority for a forged request to ride on. The one-time code in the
+	// path is all a request carries, and all it lets a device do is wait for approval.
+	device := shell.Devices("/register", RegisterBodyLimit)
+	device.POST("/:code", f.Register.Send)
+	web.GET(device, "/:code/status", f.Register.Status)
+	device.Match([]string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}, "/:code", f.Register.Refuse)
+	device.RouteNotFound("/*", func(c echo.Context) error { return errNoSuchCode })
 
 	pages.RouteNotFound("/*", func(c echo.Context) error { return echo.ErrNotFound })
 }

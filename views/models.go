@@ -16,8 +16,9 @@ type Page struct {
 	Demo   bool   // demo mode banner
 	Theme  string // "", "light" or "dark" (empty follows the system)
 	Assets Assets
-	Nav    string // key of the current section, for aria-current
-	Path   string // the request path, used as the theme toggle's return target
+	Nav    string         // key of the current section, for aria-current
+	Path   string         // the request path, used as the theme toggle's return target
+	Counts map[string]int // waiting work beside navigation entries, by Nav key
 }
 
 // Assets are the content-hashed URLs of the static files.
