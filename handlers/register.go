@@ -369,12 +369,14 @@ func readDeviceCSV(c echo.Context, command string) ([]byte, error) {
 		NextStep: "Run: " + command}
 }
 
+var errDeviceFileTooLarge = &web.PageError{Status: http.StatusRequestEntityTooLarge, Title: "Autopilot Desk: the file is too large",
+	Message:  fmt.Sprintf("A registration takes at most %d devices at once, which fit in 2 MB; this request is larger. Nothing was kept.", MaxRegisterRows),
+	NextStep: "Send the file Get-WindowsAutopilotInfo -OutputFile wrote for this device, and nothing else."}
+
 func readError(err error, command string) error {
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return &web.PageError{Status: http.StatusRequestEntityTooLarge, Title: "Autopilot Desk: the file is too large",
-			Message:  fmt.Sprintf("A registration takes at most %d devices at once, which fit in 2 MB; this request is larger. Nothing was kept.", MaxRegisterRows),
-			NextStep: "Send the file Get-WindowsAutopilotInfo -OutputFile wrote for this device, and nothing else."}
+		return errDeviceFileTooLarge
 	}
 	return deviceBadRequest("it was cut off before its end (the connection may have dropped)", command)
 }

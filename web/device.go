@@ -12,6 +12,7 @@ import (
 type devicePrefix struct {
 	prefix    string // "/register/"
 	bodyLimit int64
+	tooLarge  *PageError // the answer to a larger body
 }
 
 // Devices returns the group for requests made from devices rather than browsers, under prefix
@@ -20,9 +21,9 @@ type devicePrefix struct {
 // a session's ambient authority these requests do not have: whatever they may do comes from
 // the path alone. The first path segment after prefix is a secret (a one-time code): it is never
 // logged. Every error is answered in plain text, for a command prompt's screen, and bodies may
-// be up to bodyLimit bytes.
-func (s *Shell) Devices(prefix string, bodyLimit int64) *echo.Group {
-	s.devices = append(s.devices, devicePrefix{prefix: strings.TrimSuffix(prefix, "/") + "/", bodyLimit: bodyLimit})
+// be up to bodyLimit bytes (a larger one is answered with tooLarge).
+func (s *Shell) Devices(prefix string, bodyLimit int64, tooLarge *PageError) *echo.Group {
+	s.devices = append(s.devices, devicePrefix{prefix: strings.TrimSuffix(prefix, "/") + "/", bodyLimit: bodyLimit, tooLarge: tooLarge})
 	return s.Echo.Group(strings.TrimSuffix(prefix, "/"), s.refuseWithoutState)
 }
 

@@ -207,11 +207,12 @@ func (s *Shell) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		if s.uploadLimit > 0 && slices.Contains(s.uploadPaths, r.URL.Path) {
 			limit = s.uploadLimit
 		}
+		tooLarge := errTooLarge
 		if d := s.deviceRoute(r.URL.Path); d != nil {
-			limit = d.bodyLimit
+			limit, tooLarge = d.bodyLimit, d.tooLarge
 		}
 		if r.ContentLength > limit {
-			return errTooLarge
+			return tooLarge
 		}
 		r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
 		return next(c)

@@ -341,6 +341,17 @@ func (db *DB) Registrations(ctx context.Context, f SubmissionFilter) ([]Registra
 	if len(subs) == 0 {
 		return nil, nil
 	}
+	if err := db.readRegistrationDevices(ctx, subs, f.Hashes); err != nil {
+		return nil, err
+	}
+	return subs, nil
+}
+
+// readRegistrationDevices reads the devices of subs into them, in line order.
+func (db *DB) readRegistrationDevices(ctx context.Context, subs []RegistrationSubmission, hashes bool) error {
+	if len(subs) == 0 {
+		return nil
+	}
 	byID := make(map[string]*RegistrationSubmission, len(subs))
 	ids := make([]any, len(subs))
 	for i := range subs {
@@ -348,10 +359,10 @@ func (db *DB) Registrations(ctx context.Context, f SubmissionFilter) ([]Registra
 		ids[i] = subs[i].ID
 	}
 	hash := "NULL"
-	if f.Hashes {
+	if hashes {
 		hash = "hash"
 	}
-	err = db.queryAll(ctx, `SELECT submission_id, line, serial, product_key, group_tag, assigned_user, manufacturer, model, `+hash+`,
+	err := db.queryAll(ctx, `SELECT submission_id, line, serial, product_key, group_tag, assigned_user, manufacturer, model, `+hash+`,
 		hash_shown, notes, job_line FROM registration_devices WHERE submission_id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY submission_id, line`,
 		ids, func(scan func(...any) error) error {
 			var d RegistrationDevice
@@ -367,9 +378,9 @@ func (db *DB) Registrations(ctx context.Context, f SubmissionFilter) ([]Registra
 			return err
 		})
 	if err != nil {
-		return nil, fmt.Errorf("store: read registration devices: %w", err)
+		return fmt.Errorf("store: read registration devices: %w", err)
 	}
-	return subs, nil
+	return nil
 }
 
 // CountWaitingDevices counts the devices of a tenant waiting for approval with a code that has
@@ -592,6 +603,9 @@ func (db *DB) ExpireRegistrations(ctx context.Context, expired func(Registration
 		due = append(due, s)
 		return err
 	})
+	if err == nil {
+		err = db.readRegistrationDevices(ctx, due, false)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("store: expire registrations: %w", err)
 	}
