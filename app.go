@@ -216,7 +216,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		Devices: &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: activity, Worker: a.imports, MaxRows: cfg.ImportMaxRows,
 			Now: o.Now, Log: log, JobState: a.metrics.ImportJob},
 		Registration: &handlers.Registration{Store: a.db, Graph: a.graph, Tokens: a.shell, Worker: a.imports, Follower: a.follower,
-			PublicURL: cfg.PublicURL.String(), SelfApprove: cfg.RegistrationSelfApprove, Count: waiting, Now: o.Now, Log: log},
+			PublicURL: cfg.PublicURL.String(), SelfApprove: cfg.RegistrationSelfApprove, Demo: cfg.Demo, Count: waiting, Now: o.Now, Log: log},
 		Register: &handlers.Register{Store: a.db, Counter: a.db, PerClient: cfg.RegisterLimit, WrongCodes: cfg.RegisterWrongLimit,
 			PublicURL: cfg.PublicURL.String(), Count: waiting, Now: o.Now, Log: log},
 		Limits: handlers.Limits{Counter: a.db, SignIn: cfg.SignInLimit, Create: cfg.CreateLimit},

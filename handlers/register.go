@@ -219,7 +219,7 @@ func (h *Register) Refuse(c echo.Context) error {
 	}
 	return &web.PageError{Status: http.StatusMethodNotAllowed, Title: "Autopilot Desk: send the file with POST",
 		Message:  "This address takes the device's CSV file sent with POST, as the command from your IT team does; nothing else.",
-		NextStep: "Run, with your code: " + h.sendCommand(shown)}
+		NextStep: "Run, with your code:\n  " + h.sendCommand(shown)}
 }
 
 // admit applies the rate limits and finds the code of the path; usable says whether a code found
@@ -341,7 +341,7 @@ func readDeviceCSV(c echo.Context, command string) ([]byte, error) {
 			part, err := mr.NextPart()
 			if errors.Is(err, io.EOF) {
 				return nil, &web.PageError{Status: http.StatusUnprocessableEntity, Title: "Autopilot Desk: no file was sent",
-					Message: "The upload has no part named \"csv\", so there was nothing to check. Nothing was kept.", NextStep: "Run: " + command}
+					Message: "The upload has no part named \"csv\", so there was nothing to check. Nothing was kept.", NextStep: "Run:\n  " + command}
 			}
 			if err != nil {
 				return nil, readError(err, command)
@@ -366,7 +366,7 @@ func readDeviceCSV(c echo.Context, command string) ([]byte, error) {
 	return nil, &web.PageError{Status: http.StatusUnsupportedMediaType, Title: "Autopilot Desk: send the CSV file as it is",
 		Message: "The desk takes the file as a form field named \"csv\" or as a text/csv body; this request was neither " +
 			"(curl.exe -d or --data-binary without a content type sends a form, and -d also drops the file's line breaks). Nothing was kept.",
-		NextStep: "Run: " + command}
+		NextStep: "Run:\n  " + command}
 }
 
 var errDeviceFileTooLarge = &web.PageError{Status: http.StatusRequestEntityTooLarge, Title: "Autopilot Desk: the file is too large",
@@ -383,5 +383,5 @@ func readError(err error, command string) error {
 
 func deviceBadRequest(why, command string) error {
 	return &web.PageError{Status: http.StatusBadRequest, Title: "Autopilot Desk: the request could not be read",
-		Message: "The desk could not read what was sent: " + why + ". Nothing was kept.", NextStep: "Run the command again: " + command}
+		Message: "The desk could not read what was sent: " + why + ". Nothing was kept.", NextStep: "Run the command again:\n  " + command}
 }

@@ -2,7 +2,10 @@ package handlers
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf16"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
@@ -56,6 +60,7 @@ type Registration struct {
 	Follower    Kicker // carries approved registrations on
 	PublicURL   string
 	SelfApprove bool // a code's creator may approve its devices
+	Demo        bool // demo mode: offer the capture file of a made-up device
 	Count       *WaitingCount
 	Now         func() time.Time
 	Log         *slog.Logger
@@ -330,7 +335,7 @@ func (h *Registration) CreateCode(c echo.Context) error {
 	shown := registration.Format(code)
 	url := strings.TrimSuffix(h.PublicURL, "/") + "/register/" + shown
 	view := views.CreatedRegistrationCode{Code: shown, Note: rc.Note, GroupTag: rc.GroupTag, User: rc.AssignedUser, Expires: rc.ExpiresAt, Uses: uses,
-		Capture: captureCommands, Send: `curl.exe -F "csv=@AutopilotHWID.csv" ` + url, Status: "curl.exe " + url + "/status"}
+		Capture: captureCommands, Send: `curl.exe -F "csv=@AutopilotHWID.csv" ` + url, Status: "curl.exe " + url + "/status", Demo: h.Demo}
 	return web.Render(c, http.StatusOK, views.CreatedRegistrationCodePage(web.PageFor(c, "Registration code created", "registration"), view))
 }
 
@@ -343,6 +348,28 @@ $env:Path += ";C:\Program Files\WindowsPowerShell\Scripts"
 Set-ExecutionPolicy -Scope Process -ExecutionPolicy RemoteSigned
 Install-Script -Name Get-WindowsAutopilotInfo
 Get-WindowsAutopilotInfo -Partner -OutputFile AutopilotHWID.csv`
+
+// SampleDevice is GET /registration/sample-device.csv in demo mode: the file the capture script
+// would write on a made-up device (UTF-16 with a BOM, as Windows PowerShell 5.1 writes it), so
+// the device's side can be tried from any computer with curl.
+func (h *Registration) SampleDevice(c echo.Context) error {
+	if !h.Demo {
+		return echo.ErrNotFound
+	}
+	hash := make([]byte, 2990)
+	rand.Read(hash)
+	serial := "DEMO-" + strings.ToUpper(rand.Text()[:6])
+	text := "Device Serial Number,Windows Product ID,Hardware Hash,Manufacturer name,Device model\r\n" +
+		serial + ",," + base64.StdEncoding.EncodeToString(hash) + ",Contoso Devices,Demo Laptop 14\r\n"
+	out := []byte{0xFF, 0xFE}
+	for _, u := range utf16.Encode([]rune(text)) {
+		out = binary.LittleEndian.AppendUint16(out, u)
+	}
+	hd := c.Response().Header()
+	hd.Set(echo.HeaderContentDisposition, `attachment; filename="AutopilotHWID.csv"`)
+	hd.Set("Cache-Control", "no-store")
+	return c.Blob(http.StatusOK, "text/csv", out)
+}
 
 func userSuffix(upn string) string {
 	if upn == "" {

@@ -72,6 +72,7 @@ func Routes(shell *web.Shell, f Features) {
 	form("/devices/sync", "/devices/import", f.Devices.Sync)
 	web.GET(user, "/registration", f.Registration.Show)
 	web.GET(user, "/registration/codes/new", f.Registration.NewCode)
+	web.GET(user, "/registration/sample-device.csv", f.Registration.SampleDevice)
 	form("/registration/codes", "/registration/codes/new", f.Registration.CreateCode, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
 	form("/registration/codes/:id/revoke", "/registration", f.Registration.Revoke)
 	form("/registration/decide", "/registration", f.Registration.Decide, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))

@@ -84,12 +84,17 @@ func (s *Shell) plainError(c echo.Context, pe *PageError) {
 }
 
 // Wrap breaks text into lines of at most width characters at spaces (a longer word keeps its
-// own line); line breaks already in text are kept.
+// own line); line breaks already in text are kept, and a line that starts with two spaces (a
+// command to type) is kept whole.
 func Wrap(text string, width int) string {
 	var out strings.Builder
 	for i, para := range strings.Split(text, "\n") {
 		if i > 0 {
 			out.WriteByte('\n')
+		}
+		if strings.HasPrefix(para, "  ") {
+			out.WriteString(para)
+			continue
 		}
 		n := 0
 		for j, word := range strings.Fields(para) {
