@@ -766,7 +766,9 @@ func TestApprovalRefusedByGraphWaitsAgain(t *testing.T) {
 	form.Set("action", "approve")
 	resp, _ = d.post(second, "/registration/decide", form)
 	waitFinished(t, d, second, resp.Request.URL.Path)
-	waitFor(t, "the import", func() bool { return registrations(t, d.app, store.SubmissionFilter{})[0].State == store.SubmissionFinished })
+	waitFor(t, "the import", func() bool {
+		return registrations(t, d.app, store.SubmissionFilter{})[0].State == store.SubmissionFinished
+	})
 	if _, answer := d.device().status(code); !strings.Contains(answer, "REGISTERED") {
 		t.Errorf("status:\n%s", answer)
 	}
@@ -783,7 +785,9 @@ func TestRegistrationExpires(t *testing.T) {
 	code, _ := createCode(t, d, admin, map[string]string{"hours": "1", "uses": "2"})
 	sendDevice(t, d, code, "LATE-1")
 	clock.Add(61 * time.Minute)
-	waitFor(t, "the expiry", func() bool { return registrations(t, d.app, store.SubmissionFilter{})[0].State == store.SubmissionExpired })
+	waitFor(t, "the expiry", func() bool {
+		return registrations(t, d.app, store.SubmissionFilter{})[0].State == store.SubmissionExpired
+	})
 	subs := registrations(t, d.app, store.SubmissionFilter{Hashes: true})
 	if subs[0].Devices[0].Hash != "" {
 		t.Error("an expired device keeps its hash")

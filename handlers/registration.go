@@ -271,8 +271,8 @@ func (h *Registration) NewCode(c echo.Context) error {
 
 func readOnlyRefusal() error {
 	return &web.PageError{Status: http.StatusForbidden, Title: "Your sign-in lets you read only",
-		Message:  "Your sign-in grants the Microsoft Graph permission to read Autopilot devices (DeviceManagementServiceConfig.Read.All) but not to change them, so you cannot create registration codes or approve devices. Nothing was changed.",
-		NextStep: "Ask someone allowed to import Autopilot devices to do it, or ask your administrator for that permission and an Intune role that allows it.",
+		Message:   "Your sign-in grants the Microsoft Graph permission to read Autopilot devices (DeviceManagementServiceConfig.Read.All) but not to change them, so you cannot create registration codes or approve devices. Nothing was changed.",
+		NextStep:  "Ask someone allowed to import Autopilot devices to do it, or ask your administrator for that permission and an Intune role that allows it.",
 		ActionURL: "/registration", ActionText: "Back to registration"}
 }
 
@@ -631,7 +631,9 @@ func (h *Registration) audit(a *store.Activity) {
 // again, so a page costs no extra query; a change made on this desk shows at once, one made on
 // another replica within seconds.
 type WaitingCount struct {
-	Store  interface{ CountWaitingDevices(ctx context.Context, tenantID string) (int, error) }
+	Store interface {
+		CountWaitingDevices(ctx context.Context, tenantID string) (int, error)
+	}
 	counts sync.Map // tenant id -> navCount
 }
 
