@@ -90,7 +90,7 @@ func (c *Client) reconcile(ctx context.Context, ts oauth2.TokenSource, in NewUpl
 			return r
 		}
 		if err != nil {
-			r.Err = Explain(err).Title
+			r.Failed = errorOf(err)
 			return r
 		}
 		r.Found = u
@@ -98,7 +98,7 @@ func (c *Client) reconcile(ctx context.Context, ts oauth2.TokenSource, in NewUpl
 	}
 	page, _, err := c.ListUploads(ctx, ts, ListOptions{Status: in.Status})
 	if err != nil {
-		r.Err = Explain(err).Title
+		r.Failed = errorOf(err)
 		return r
 	}
 	for i, u := range page.Uploads {

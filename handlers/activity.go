@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"autopilotdesk/graphclient/guid"
+	"autopilotdesk/handlers/explain"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
@@ -66,8 +67,8 @@ func renderResult(c echo.Context, a *store.Activity, d activityDetail, notSaved 
 		Action: a.Action, Outcome: a.Outcome, Summary: a.Summary,
 		Upload: d.Upload, Exchange: d.Exchange, Support: d.Support, NotSaved: notSaved,
 	}
-	if d.Explanation != nil {
-		r.Failure = &views.Failure{Explanation: *d.Explanation, Support: d.Support}
+	if d.Failure != nil {
+		r.Failure = &views.Failure{Explanation: explain.ForAction(a.Action, *d.Failure), Support: d.Support}
 	}
 	return web.Render(c, http.StatusOK, views.ResultPage(web.PageFor(c, "Result", ""), r))
 }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/explain"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 	"autopilotdesk/web/identity"
@@ -165,7 +166,7 @@ func (h *Auth) allowedGroupsOf(c echo.Context, res *identity.Result) ([]string, 
 	}
 	h.Log.Warn("sign-in: group membership check failed", "tid", res.User.TenantID, "oid", res.User.ObjectID, "error", err.Error())
 	h.observe(false, "group-check-failed")
-	e := explain(err)
+	e := explain.Err(err)
 	next := "Try signing in again in a minute. If it keeps failing, give whoever runs the desk the details below."
 	if ge, ok := graphclient.AsError(err); ok && ge.StatusCode == http.StatusForbidden {
 		next = "The desk needs the delegated Microsoft Graph permission User.Read to check group membership: " +

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
@@ -141,7 +142,7 @@ func (h *ManageUploads) SetStatus(c echo.Context) error {
 	if err == nil {
 		act.Summary = fmt.Sprintf("Changed the status of upload %s to %s.", id, status)
 	}
-	return recordAndShow(c, h.Activity, act, resultDetail(u, ex, err))
+	return recordAndShow(c, h.Activity, act, resultDetail(u, ex, err, time.Now()))
 }
 
 // ConfirmDelete is GET /uploads/:id/delete: nothing is deleted without a second, deliberate step.
@@ -171,5 +172,5 @@ func (h *ManageUploads) Delete(c echo.Context) error {
 	if err == nil {
 		act.Summary = fmt.Sprintf("Deleted upload %s.", id)
 	}
-	return recordAndShow(c, h.Activity, act, resultDetail(nil, ex, err))
+	return recordAndShow(c, h.Activity, act, resultDetail(nil, ex, err, time.Now()))
 }

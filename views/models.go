@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/explain"
 )
 
 // Page is what the layout needs on every page.
@@ -56,7 +57,7 @@ func (f UploadForm) HasErrors() bool { return len(f.Errors) > 0 }
 
 // Failure is a Graph failure explained for the person who caused it.
 type Failure struct {
-	Explanation graphclient.Explanation
+	Explanation explain.Explanation
 	Support     graphclient.SupportDetails
 	Exchange    *graphclient.Exchange
 }

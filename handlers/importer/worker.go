@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/explain"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
 )
@@ -171,7 +172,7 @@ func (w *Worker) once(ctx context.Context, id string) bool {
 		return true
 	case err != nil:
 		w.o.Log.Warn("import worker: job held up", "job", job.ID, "error", err.Error())
-		r.p.Trouble = "The desk could not reach its state database or Microsoft Graph for a moment; it tries again by itself."
+		r.p.Trouble = &explain.Failure{Cause: explain.Unreachable, At: r.now()}
 		r.after(30 * time.Second)
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -245,7 +246,7 @@ func (r *run) advance(ctx context.Context) error {
 		return fmt.Errorf("decode job %s: %w", r.job.ID, err)
 	}
 	r.p = p
-	r.p.Trouble = ""
+	r.p.Trouble = nil
 	if _, err := r.token(ctx, ""); err != nil {
 		if errors.Is(err, web.ErrSessionEnded) {
 			r.p.Paused = true
@@ -382,8 +383,8 @@ func (r *run) activity(outcome, summary string, ex *graphclient.Exchange, err er
 		StatusCode: support.Status, RequestID: support.RequestID, ClientRequestID: support.ClientRequestID}
 	d := ActivityDetail{Exchange: ex, Support: support}
 	if err != nil {
-		e := explain(err)
-		d.Explanation = &e
+		f := failureOf(err, r.now())
+		d.Failure = &f
 	}
 	a.Detail = mustJSON(d)
 	return a
@@ -396,13 +397,12 @@ func (r *run) audit(a *store.Activity) {
 		"request_id", a.RequestID, "client_request_id", a.ClientRequestID, "summary", a.Summary)
 }
 
-func explain(err error) graphclient.Explanation {
+// failureOf is the facts of a failed step, the owner's token that could not be renewed among them.
+func failureOf(err error, at time.Time) explain.Failure {
 	if errors.Is(err, web.ErrTokenUnavailable) {
-		return graphclient.Explanation{Title: "The owner's access could not be renewed just now",
-			What:     "The access token expired and the desk could not reach the sign-in service to renew it; nothing was sent.",
-			NextStep: "Nothing to do: the desk tries again by itself.", Action: graphclient.ActionTryLater}
+		return explain.Failure{Cause: explain.OwnerTokenUnavailable, At: at}
 	}
-	return graphclient.Explain(err)
+	return explain.Of(err, at)
 }
 
 func outcomes(rows []store.ImportRow, o func(store.ImportRow) store.Outcome) []store.RowOutcome {
