@@ -60,7 +60,7 @@ type Devices struct {
 	Worker   Kicker
 	MaxRows  int // device rows one file may have
 	Now      func() time.Time
-	Log      *slog.Logger
+	Logger   *slog.Logger
 	JobState func(state string) // optional: counts jobs reaching a state
 }
 
@@ -429,7 +429,7 @@ func (h *Devices) Submit(c echo.Context) error {
 		return fmt.Errorf("submit import job: %w", err)
 	}
 	u := web.CurrentUser(c)
-	h.Log.Info("audit", "audit", true, "event", "import-submitted", "tid", u.TenantID, "oid", u.ObjectID, "upn", u.UPN, "target", j.rec.ID,
+	h.Logger.Info("audit", "audit", true, "event", "import-submitted", "tid", u.TenantID, "oid", u.ObjectID, "upn", u.UPN, "target", j.rec.ID,
 		"detail", fmt.Sprintf("%d devices in %d batches; %d rows left out", len(send), len(batches), len(rows)-len(send)))
 	h.reached(importer.StateSending)
 	if h.Worker != nil {

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,22 +15,6 @@ import (
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 )
-
-// UploadManager is the part of Graph the list and detail pages use.
-type UploadManager interface {
-	ListUploads(ctx context.Context, ts oauth2.TokenSource, opts graphclient.ListOptions) (*graphclient.UploadPage, *graphclient.Exchange, error)
-	GetUpload(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.Upload, *graphclient.Exchange, error)
-	UpdateUploadStatus(ctx context.Context, ts oauth2.TokenSource, id, status string) (*graphclient.Upload, *graphclient.Exchange, error)
-	DeleteUpload(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.Exchange, error)
-	ListUploadDeviceIdentities(ctx context.Context, ts oauth2.TokenSource, uploadID string) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error)
-}
-
-// ManageUploads lists, shows, changes and deletes uploads.
-type ManageUploads struct {
-	Graph    UploadManager
-	Tokens   Tokens
-	Activity ActivityLog
-}
 
 // callGraph runs one Graph call with the user's token. Graph refuses with 401 before running
 // anything, so after one token renewal the call is sent once more (never a loop); both attempts
@@ -55,7 +38,7 @@ func callGraph[T any](c echo.Context, tokens Tokens, call func(oauth2.TokenSourc
 }
 
 // List is GET /uploads: a status filter, newest first, paged through Graph's nextLink.
-func (h *ManageUploads) List(c echo.Context) error {
+func (h *Uploads) List(c echo.Context) error {
 	status := c.QueryParam("status")
 	if status != "" && !uploadStatuses[status] {
 		status = ""
@@ -84,7 +67,7 @@ func (h *ManageUploads) List(c echo.Context) error {
 }
 
 // Show is GET /uploads/:id.
-func (h *ManageUploads) Show(c echo.Context) error {
+func (h *Uploads) Show(c echo.Context) error {
 	id := c.Param("id")
 	if !guid.Valid(id) {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
@@ -122,7 +105,7 @@ func (h *ManageUploads) Show(c echo.Context) error {
 }
 
 // SetStatus is POST /uploads/:id/status: PATCH, recorded, then the result page.
-func (h *ManageUploads) SetStatus(c echo.Context) error {
+func (h *Uploads) SetStatus(c echo.Context) error {
 	id, status := c.Param("id"), c.FormValue("status")
 	if !guid.Valid(id) {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
@@ -146,7 +129,7 @@ func (h *ManageUploads) SetStatus(c echo.Context) error {
 }
 
 // ConfirmDelete is GET /uploads/:id/delete: nothing is deleted without a second, deliberate step.
-func (h *ManageUploads) ConfirmDelete(c echo.Context) error {
+func (h *Uploads) ConfirmDelete(c echo.Context) error {
 	id := c.Param("id")
 	if !guid.Valid(id) {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
@@ -155,7 +138,7 @@ func (h *ManageUploads) ConfirmDelete(c echo.Context) error {
 }
 
 // Delete is POST /uploads/:id/delete.
-func (h *ManageUploads) Delete(c echo.Context) error {
+func (h *Uploads) Delete(c echo.Context) error {
 	id := c.Param("id")
 	if !guid.Valid(id) {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -19,14 +18,14 @@ import (
 	"autopilotdesk/web/store"
 )
 
-// Uploads serves the create form and forwards creates to Graph.
+// Uploads serves /uploads: the create form (creates are forwarded to Graph once), the list,
+// one upload's page, its status change and its deletion.
 type Uploads struct {
 	Graph    UploadsAPI
 	Tokens   Tokens
 	Activity ActivityLog
 	Keys     FormKeys
 	Now      func() time.Time
-	Log      *slog.Logger
 }
 
 const formKeyTTL = 2 * time.Hour

@@ -313,7 +313,7 @@ func (r *run) finishIfDone(ctx context.Context) error {
 		return err
 	}
 	c := Count(rows)
-	r.w.o.Log.Info("audit", "audit", true, "event", "import-complete", "tid", r.job.TenantID, "oid", r.job.ObjectID, "upn", r.job.ActorUPN,
+	r.w.o.Logger.Info("audit", "audit", true, "event", "import-complete", "tid", r.job.TenantID, "oid", r.job.ObjectID, "upn", r.job.ActorUPN,
 		"target", r.job.ID, "detail", fmt.Sprintf("%d rows final: %d imported, %d partly, %d with errors, %d not imported, %d not found, %d left out",
 			c.Rows, c.Imported, c.Partial, c.Errors, c.Refused, c.NotFound, c.LeftOut))
 	r.w.reached(StateFinished)

@@ -73,7 +73,7 @@ type Options struct {
 	Graph   Graph
 	Tokens  Tokens
 	Lookups []Lookup // where a device of a batch whose answer was lost is looked for, in order
-	Log     *slog.Logger
+	Logger  *slog.Logger
 	Now     func() time.Time
 	NewID   func() string // the worker's id in leases
 
@@ -117,8 +117,8 @@ func New(o Options) *Worker {
 	if o.PausedRecheck <= 0 {
 		o.PausedRecheck = 20 * time.Second
 	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Worker{o: o, kick: make(chan struct{}, 1)}
 }
@@ -156,7 +156,7 @@ func (w *Worker) once(ctx context.Context, id string) bool {
 	}
 	job, err := w.o.Store.ClaimImportJob(ctx, StateSending, id, w.o.Lease)
 	if err != nil {
-		w.o.Log.Warn("import worker: claim a job", "error", err.Error())
+		w.o.Logger.Warn("import worker: claim a job", "error", err.Error())
 		return false
 	}
 	if job == nil {
@@ -171,14 +171,14 @@ func (w *Worker) once(ctx context.Context, id string) bool {
 	case errors.Is(err, errLeaseLost):
 		return true
 	case err != nil:
-		w.o.Log.Warn("import worker: job held up", "job", job.ID, "error", err.Error())
+		w.o.Logger.Warn("import worker: job held up", "job", job.ID, "error", err.Error())
 		r.p.Trouble = &explain.Failure{Cause: explain.Unreachable, At: r.now()}
 		r.after(30 * time.Second)
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := w.o.Store.ReleaseImportJob(rctx, job.ID, id, r.p.Encode(), r.next); err != nil && !errors.Is(err, store.ErrConflict) {
-		w.o.Log.Warn("import worker: release a job", "job", job.ID, "error", err.Error())
+		w.o.Logger.Warn("import worker: release a job", "job", job.ID, "error", err.Error())
 	}
 	return true
 }
@@ -367,7 +367,7 @@ func (r *run) keep(ctx context.Context, ch store.ImportChange) error {
 		if err == nil || errors.Is(err, store.ErrConflict) || attempt == 8 {
 			return err
 		}
-		r.w.o.Log.Warn("import worker: store Graph's answer; trying again", "job", r.job.ID, "attempt", attempt, "error", err.Error())
+		r.w.o.Logger.Warn("import worker: store Graph's answer; trying again", "job", r.job.ID, "attempt", attempt, "error", err.Error())
 		time.Sleep(delay)
 		delay *= 2
 		_ = r.w.o.Store.RenewImportLease(ctx, r.job.ID, r.id, r.w.o.Lease)
@@ -392,7 +392,7 @@ func (r *run) activity(outcome, summary string, ex *graphclient.Exchange, err er
 
 // audit writes the structured audit line a SIEM reads for every recorded import.
 func (r *run) audit(a *store.Activity) {
-	r.w.o.Log.Info("audit", "audit", true, "event", a.Action, "outcome", a.Outcome, "activity_id", a.ID,
+	r.w.o.Logger.Info("audit", "audit", true, "event", a.Action, "outcome", a.Outcome, "activity_id", a.ID,
 		"tid", a.TenantID, "oid", a.ObjectID, "upn", a.ActorUPN, "target", a.Target, "status", a.StatusCode,
 		"request_id", a.RequestID, "client_request_id", a.ClientRequestID, "summary", a.Summary)
 }
