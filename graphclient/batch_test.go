@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"autopilotdesk/devtools/testkit"
+	"autopilotdesk/graphclient/devicecsv"
 )
 
 type innerRequest struct {
@@ -313,7 +314,7 @@ func TestBatchExchangeKeepsNoTokenOrWholeHash(t *testing.T) {
 			t.Errorf("token or whole hash in:\n%s", text)
 		}
 	}
-	if !strings.Contains(a.ResponseText(), TruncateHash(hash)) {
+	if !strings.Contains(a.ResponseText(), devicecsv.Truncate(hash)) {
 		t.Errorf("hash not shown by its ends:\n%s", a.ResponseText())
 	}
 }
