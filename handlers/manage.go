@@ -40,7 +40,7 @@ func callGraph[T any](c echo.Context, tokens Tokens, call func(oauth2.TokenSourc
 // List is GET /uploads: a status filter, newest first, paged through Graph's nextLink.
 func (h *Uploads) List(c echo.Context) error {
 	status := c.QueryParam("status")
-	if status != "" && !uploadStatuses[status] {
+	if status != "" && !graphclient.IsUploadStatus(status) {
 		status = ""
 	}
 	opts := graphclient.ListOptions{Status: status, NextLink: c.QueryParam("next")}
@@ -79,7 +79,7 @@ func (h *Uploads) Show(c echo.Context) error {
 		return err
 	}
 	view := views.UploadDetail{Upload: u, Exchange: ex, Support: graphclient.SupportFor(ex, err)}
-	if pending, ok := web.TakePendingForm(c); ok && uploadStatuses[pending.Get("status")] {
+	if pending, ok := web.TakePendingForm(c); ok && graphclient.IsUploadStatus(pending.Get("status")) {
 		view.ChosenStatus = pending.Get("status") // chosen before a sign-in interrupted the change
 	}
 	status := http.StatusOK
@@ -110,7 +110,7 @@ func (h *Uploads) SetStatus(c echo.Context) error {
 	if !guid.Valid(id) {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
 	}
-	if !uploadStatuses[status] {
+	if !graphclient.IsUploadStatus(status) {
 		return &web.PageError{Status: http.StatusUnprocessableEntity, Title: "Choose a status",
 			Message: "Choose one of the listed statuses: noUpload, pending, complete or error.", ActionURL: "/uploads/" + id, ActionText: "Back to the upload"}
 	}

@@ -441,7 +441,7 @@ func durationText(d time.Duration) string {
 
 func statusLabel(s string) string {
 	switch s {
-	case "noUpload":
+	case graphclient.UploadNoUpload:
 		return "No upload"
 	case "outcome-unknown":
 		return "Outcome unknown"
