@@ -104,10 +104,8 @@ func (h *Devices) createDraft(c echo.Context, rep *devicecsv.Report) error {
 		return fmt.Errorf("create import job: %w", err)
 	}
 	h.reached(importer.StateDraft)
-	return c.Redirect(http.StatusSeeOther, jobURL(rec.ID))
+	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(rec.ID))
 }
-
-func jobURL(id string) string { return "/devices/import/" + id }
 
 // readImportInput takes the uploaded file, else the pasted text, else the single-device fields.
 func readImportInput(c echo.Context) ([]byte, views.SingleDevice, error) {
@@ -212,7 +210,7 @@ func (h *Devices) loadOwned(c echo.Context) (*loaded, error) {
 		return nil, &web.PageError{Status: http.StatusForbidden, Title: "Only " + owner + " can change this import",
 			Message:    "This import belongs to " + owner + ", who uploaded the file. Everyone in your organisation can follow it and download its report, but only " + owner + " can fix, check, import or look up its devices. Nothing was changed.",
 			NextStep:   "Ask " + owner + " to do it, or upload the file yourself to start an import of your own.",
-			ActionURL:  jobURL(j.rec.ID),
+			ActionURL:  views.ImportJobURL(j.rec.ID),
 			ActionText: "Back to the import"}
 	}
 	return j, nil
@@ -236,7 +234,7 @@ func (h *Devices) loadDraft(c echo.Context) (*loaded, error) {
 		return nil, err
 	}
 	if j.rec.State != importer.StateDraft {
-		return nil, c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))
+		return nil, c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
 	}
 	return j, nil
 }
@@ -307,7 +305,7 @@ func (h *Devices) Check(c echo.Context) error {
 	if err := h.Jobs.MarkAlreadyImported(ctx, j.rec.TenantID, j.rec.ID, j.rec.ObjectID, j.payload.Encode(), found); err != nil && !errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("save the check: %w", err)
 	}
-	return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))
+	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
 }
 
 // Fix is POST /devices/import/:id/fix: corrected values for the rows with problems. The whole
@@ -349,7 +347,7 @@ func (h *Devices) Fix(c echo.Context) error {
 	rep := devicecsv.ParseLimit([]byte(b.String()), h.MaxRows)
 	if len(rep.Rows) != len(rows) {
 		return &web.PageError{Status: http.StatusUnprocessableEntity, Title: "The corrections could not be applied",
-			Message: "A corrected value broke the row apart (for example a line break in a field). Nothing was changed.", ActionURL: jobURL(j.rec.ID), ActionText: "Back to the check"}
+			Message: "A corrected value broke the row apart (for example a line break in a field). Nothing was changed.", ActionURL: views.ImportJobURL(j.rec.ID), ActionText: "Back to the check"}
 	}
 	for i := range rep.Rows {
 		rep.Rows[i].Line = rows[i].Line // keep the file's own line numbers
@@ -358,7 +356,7 @@ func (h *Devices) Fix(c echo.Context) error {
 	if err := h.Jobs.ReplaceDraftRows(ctx, j.rec.TenantID, j.rec.ID, j.rec.ObjectID, j.payload.Encode(), rowsOf(rep.Rows)); err != nil && !errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("save the corrections: %w", err)
 	}
-	return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))
+	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
 }
 
 // Submit is POST /devices/import/:id/submit: the valid rows not left out go to the import
@@ -409,7 +407,7 @@ func (h *Devices) Submit(c echo.Context) error {
 		if err != nil && !errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("save the import: %w", err)
 		}
-		return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))
+		return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
 	}
 	plan := importer.Plan(send)
 	batches := make([]store.ImportBatch, len(plan))
@@ -423,7 +421,7 @@ func (h *Devices) Submit(c echo.Context) error {
 	err = h.Jobs.ChangeImport(ctx, store.ImportChange{JobID: j.rec.ID, TenantID: j.rec.TenantID, OwnerID: j.rec.ObjectID,
 		FromState: importer.StateDraft, State: importer.StateSending, Payload: j.payload.Encode(), Batches: len(batches), NewBatches: batches, Rows: outs})
 	if errors.Is(err, store.ErrConflict) {
-		return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID)) // another submit won: it is on its way
+		return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID)) // another submit won: it is on its way
 	}
 	if err != nil {
 		return fmt.Errorf("submit import job: %w", err)
@@ -435,7 +433,7 @@ func (h *Devices) Submit(c echo.Context) error {
 	if h.Worker != nil {
 		h.Worker.Kick()
 	}
-	return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))
+	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
 }
 
 // Reconcile is POST /devices/import/:id/reconcile ("Check what Graph has"): look up now the
@@ -451,7 +449,7 @@ func (h *Devices) Reconcile(c echo.Context) error {
 	if h.Worker != nil {
 		h.Worker.Kick()
 	}
-	return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))
+	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
 }
 
 // Report is GET /devices/import/:id/report.csv: every row of the file with its verdict — never a
@@ -463,7 +461,7 @@ func (h *Devices) Report(c echo.Context) error {
 	}
 	if j.rec.State != importer.StateFinished {
 		return &web.PageError{Status: http.StatusConflict, Title: "The import has not finished",
-			Message: "The report is ready when every row has its final verdict.", ActionURL: jobURL(j.rec.ID), ActionText: "Follow the import"}
+			Message: "The report is ready when every row has its final verdict.", ActionURL: views.ImportJobURL(j.rec.ID), ActionText: "Follow the import"}
 	}
 	ctx := c.Request().Context()
 	rows, err := h.Jobs.ImportRows(ctx, j.rec.ID, store.RowFilter{})
