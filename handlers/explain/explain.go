@@ -49,14 +49,25 @@ const (
 	Following = "following"
 )
 
-// Of is the facts of err: the *graphclient.Error in its chain, if any. Callers whose own
-// sentinel errors mean a Cause set it themselves (see handlers.failureFacts).
+// Of is the facts of err: the *graphclient.Error in its chain, if any. A caller whose own errors
+// mean a Cause (web.ErrSessionEnded, web.ErrTokenUnavailable) sets it itself: this package
+// imports no web code, so that views can use it.
 func Of(err error, at time.Time) Failure {
 	f := Failure{At: at}
 	if ge, ok := graphclient.AsError(err); ok {
 		f.Graph = ge
 	}
 	return f
+}
+
+// MarshalJSON stores the facts; a failure read from the earlier format keeps its words in that
+// format, so saving a job again loses nothing.
+func (f Failure) MarshalJSON() ([]byte, error) {
+	if f.said != nil {
+		return json.Marshal(*f.said)
+	}
+	type facts Failure
+	return json.Marshal(facts(f))
 }
 
 // UnmarshalJSON reads the stored facts, and the earlier formats that stored words: an

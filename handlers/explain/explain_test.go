@@ -151,6 +151,12 @@ func TestEarlierStoredWordsAreStillShown(t *testing.T) {
 		t.Errorf("earlier batch detail = %+v", d)
 	}
 
+	// Saved again (the worker and the draft's actions rewrite the payload), the words stay.
+	if again, err := importer.DecodePayload(p.Encode()); err != nil || explain.Explain(*again.Failure).NextStep != "Untick it." ||
+		explain.Trouble(*again.Trouble) != "Microsoft Graph had a problem; the desk tries again by itself." {
+		t.Errorf("saved again: %s (%v)", p.Encode(), err)
+	}
+
 	// The facts stored now carry no words.
 	p = importer.Payload{Failure: &explain.Failure{Cause: explain.NothingChosen}, Trouble: &explain.Failure{Cause: explain.Unreachable},
 		Waiting: &importer.Wait{Throttled: true}}
