@@ -16,6 +16,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"autopilotdesk/graphclient/devicecsv"
+	"autopilotdesk/handlers/explain"
+	"autopilotdesk/handlers/importer"
 	"autopilotdesk/handlers/registration"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
@@ -28,6 +30,7 @@ type DeviceRegistrations interface {
 	Registrations(ctx context.Context, f store.SubmissionFilter) ([]store.RegistrationSubmission, error)
 	WaitingSerials(ctx context.Context, tenantID string, serials []string) (map[string]time.Time, error)
 	ImportRows(ctx context.Context, jobID string, f store.RowFilter) ([]store.ImportRow, error)
+	ImportBatches(ctx context.Context, jobID string) ([]store.ImportBatch, error)
 }
 
 // RegisterCounter counts requests from devices in the state database, so replicas share counts.
@@ -50,7 +53,7 @@ type Register struct {
 	PublicURL             string
 	Count                 *WaitingCount
 	Now                   func() time.Time
-	Log                   *slog.Logger
+	Logger                *slog.Logger
 }
 
 // MaxRegisterRows is the most devices one request from a device may carry.
@@ -93,7 +96,7 @@ func (h *Register) Send(c echo.Context) error {
 	ctx := c.Request().Context()
 	var serials []string
 	for _, r := range rep.Rows {
-		if r.Valid() {
+		if len(r.Errors) == 0 {
 			serials = append(serials, r.SerialNumber)
 		}
 	}
@@ -104,7 +107,7 @@ func (h *Register) Send(c echo.Context) error {
 	receipt := registration.Receipt{FileNotes: rep.FileNotes, Expires: code.ExpiresAt, StatusCommand: "curl.exe " + h.codeURL(shown) + "/status"}
 	sub := &store.RegistrationSubmission{CodeID: code.ID, TenantID: code.TenantID, ClientIP: c.RealIP(), FileNotes: rep.FileNotes, ReceivedAt: h.Now()}
 	for _, r := range rep.Rows {
-		if !r.Valid() {
+		if len(r.Errors) > 0 {
 			receipt.NotKept = append(receipt.NotKept, registration.NotKept{Line: r.Line, Serial: r.SerialNumber, Why: r.Errors})
 			continue
 		}
@@ -142,7 +145,7 @@ func (h *Register) Send(c echo.Context) error {
 		return fmt.Errorf("keep a registration: %w", err)
 	}
 	h.Count.Forget(code.TenantID)
-	h.Log.Info("audit", "audit", true, "event", act.Action, "outcome", act.Outcome, "activity_id", act.ID, "tid", act.TenantID,
+	h.Logger.Info("audit", "audit", true, "event", act.Action, "outcome", act.Outcome, "activity_id", act.ID, "tid", act.TenantID,
 		"target", sub.ID, "ip", ip, "summary", act.Summary)
 	return web.PlainText(c, http.StatusAccepted, registration.ReceiptText(receipt))
 }
@@ -183,24 +186,40 @@ func (h *Register) Status(c echo.Context) error {
 	now := h.Now()
 	st := registration.Status{Note: code.Note, GroupTag: code.GroupTag, User: code.AssignedUser, Expires: code.ExpiresAt,
 		UsesLeft: max(code.Uses-code.Used, 0), Revoked: !code.RevokedAt.IsZero(), Now: now}
-	rowsOf := map[string]map[int]store.ImportRow{}
+	type jobRows struct {
+		rows map[int]store.ImportRow
+		job  explain.Job
+	}
+	jobs := map[string]*jobRows{}
+	ctx := c.Request().Context()
 	for _, s := range subs {
-		if s.JobID != "" && rowsOf[s.JobID] == nil {
-			rows, err := h.Store.ImportRows(c.Request().Context(), s.JobID, store.RowFilter{})
+		if s.JobID != "" && jobs[s.JobID] == nil {
+			rows, err := h.Store.ImportRows(ctx, s.JobID, store.RowFilter{})
 			if err != nil {
 				return fmt.Errorf("read import rows: %w", err)
 			}
-			rowsOf[s.JobID] = map[int]store.ImportRow{}
-			for _, r := range rows {
-				rowsOf[s.JobID][r.Line] = r
+			batches, err := h.Store.ImportBatches(ctx, s.JobID)
+			if err != nil {
+				return fmt.Errorf("read import batches: %w", err)
 			}
+			j := &jobRows{rows: map[int]store.ImportRow{}, job: explain.Job{Batches: map[int]explain.Batch{}}}
+			for _, r := range rows {
+				j.rows[r.Line] = r
+			}
+			for _, b := range batches {
+				j.job.Batches[b.Batch] = explain.Batch{Failure: importer.DecodeBatchDetail(b.Detail).Failure, Lookups: b.Lookups}
+			}
+			jobs[s.JobID] = j
 		}
 		for _, d := range s.Devices {
 			var row *store.ImportRow
-			if r, ok := rowsOf[s.JobID][d.JobLine]; ok && s.State != store.SubmissionWaiting {
-				row = &r
+			var job explain.Job
+			if j := jobs[s.JobID]; j != nil && s.State != store.SubmissionWaiting {
+				if r, ok := j.rows[d.JobLine]; ok {
+					row, job = &r, j.job
+				}
 			}
-			st.Devices = append(st.Devices, registration.DeviceState(s, d, row, now))
+			st.Devices = append(st.Devices, registration.DeviceState(s, d, row, job, now))
 		}
 	}
 	return web.PlainText(c, http.StatusOK, registration.StatusText(st))
@@ -304,7 +323,7 @@ var errNoSuchCode = &web.PageError{Status: http.StatusNotFound, Title: "Autopilo
 	NextStep: "Check the code with the person who gave it to you: three groups of four letters and digits, such as K7QM-2XWD-9FHT. Or ask them for a new code."}
 
 func (h *Register) flooded(c echo.Context, retry time.Duration) error {
-	h.Log.Warn("registration: too many wrong codes from one address", "ip", c.RealIP())
+	h.Logger.Warn("registration: too many wrong codes from one address", "ip", c.RealIP())
 	return tooMany(c, retry, "Too many wrong registration codes were sent from your network in a short time.")
 }
 

@@ -24,6 +24,7 @@ import (
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/devicecsv"
 	"autopilotdesk/graphclient/guid"
+	"autopilotdesk/handlers/explain"
 	"autopilotdesk/handlers/importer"
 	"autopilotdesk/handlers/registration"
 	"autopilotdesk/views"
@@ -63,7 +64,7 @@ type Registration struct {
 	Demo        bool // demo mode: offer the capture file of a made-up device
 	Count       *WaitingCount
 	Now         func() time.Time
-	Log         *slog.Logger
+	Logger      *slog.Logger
 }
 
 // Code bounds, as the create form explains them.
@@ -117,7 +118,7 @@ func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views
 		return view, lookupErr
 	}
 	if lookupErr != nil {
-		view.Lookup = &views.Failure{Explanation: explain(lookupErr)}
+		view.Lookup = &views.Failure{Explanation: explain.Explain(failureFacts(lookupErr, now))}
 	}
 	for _, s := range waiting {
 		i := slices.IndexFunc(view.Waiting, func(card views.RegistrationCard) bool { return card.CodeID == s.CodeID })
@@ -225,8 +226,8 @@ func personName(name, upn string) string {
 
 func entryOf(s store.RegistrationSubmission, registered map[string]string) views.RegistrationEntry {
 	e := views.RegistrationEntry{ID: s.ID, CodeName: registration.CodeName(s.Code), Received: s.ReceivedAt, ClientIP: s.ClientIP,
-		FileNotes: s.FileNotes, Refused: s.Refused, State: s.State, DecidedBy: s.DeciderName, DecidedAt: s.DecidedAt, Reason: s.Reason,
-		JobID: s.JobID, SyncNote: s.SyncNote}
+		FileNotes: s.FileNotes, Refused: registration.RefusalText(s.Refused), State: s.State, DecidedBy: s.DeciderName, DecidedAt: s.DecidedAt,
+		Reason: s.Reason, JobID: s.JobID, SyncNote: registration.SyncText(s.SyncNote)}
 	for _, d := range s.Devices {
 		v := views.RegistrationDevice{Serial: d.Serial, Manufacturer: d.Manufacturer, Model: d.Model, Hash: d.HashShown,
 			GroupTag: d.GroupTag, User: d.User, Notes: d.Notes}
@@ -250,9 +251,8 @@ func outcomeSummary(s store.RegistrationSubmission, rows []store.ImportRow) stri
 		if !ok {
 			continue
 		}
-		desc := importer.Describe(r)
-		label := desc.Label
-		if l := importer.ErrorLabel(r); l != "" {
+		label := explain.Row(r, explain.Job{}).Label
+		if l := explain.ErrorLabel(r.ErrorCode, r.ErrorName); l != "" {
 			label += " " + l
 		}
 		parts = append(parts, d.Serial+" "+label)
@@ -550,11 +550,11 @@ func (h *Registration) approve(c echo.Context, u *web.SessionUser, subs []store.
 	h.Count.Forget(u.TenantID)
 	rows, err := h.Store.ImportRows(ctx, job.ID, store.RowFilter{})
 	if err == nil {
-		_, err = importer.Submit(ctx, h.Store, job, p, importer.Choose(rows, nil, u.Name))
+		_, err = importer.Submit(ctx, h.Store, job, p, importer.Choose(rows, nil))
 	}
 	if err != nil && !errors.Is(err, store.ErrConflict) {
 		// The approval stands; the follower submits the draft.
-		h.Log.Warn("submit an approved registration; the follower takes it over", "job", job.ID, "error", err.Error())
+		h.Logger.Warn("submit an approved registration; the follower takes it over", "job", job.ID, "error", err.Error())
 		if h.Follower != nil {
 			h.Follower.Kick()
 		}
@@ -562,7 +562,7 @@ func (h *Registration) approve(c echo.Context, u *web.SessionUser, subs []store.
 	if h.Worker != nil {
 		h.Worker.Kick()
 	}
-	return c.Redirect(http.StatusSeeOther, jobURL(job.ID))
+	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(job.ID))
 }
 
 func selfApprovalRefusal() error {
@@ -622,7 +622,7 @@ func (h *Registration) activity(u *web.SessionUser, action, target, summary stri
 
 // audit writes the structured audit line a SIEM reads for every registration event.
 func (h *Registration) audit(a *store.Activity) {
-	h.Log.Info("audit", "audit", true, "event", a.Action, "outcome", a.Outcome, "activity_id", a.ID, "tid", a.TenantID, "oid", a.ObjectID,
+	h.Logger.Info("audit", "audit", true, "event", a.Action, "outcome", a.Outcome, "activity_id", a.ID, "tid", a.TenantID, "oid", a.ObjectID,
 		"upn", a.ActorUPN, "target", a.Target, "summary", a.Summary)
 }
 

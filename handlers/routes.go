@@ -13,10 +13,8 @@ type Features struct {
 	Auth     *Auth
 	Home     *Home
 	Uploads  *Uploads
-	Activity *Activity
-	Manage   *ManageUploads
 	Devices  *Devices
-	History  *History
+	Activity *Activity
 	// Registration is the team's side of registration from the device; Register the device's.
 	Registration *Registration
 	Register     *Register
@@ -56,11 +54,11 @@ func Routes(shell *web.Shell, f Features) {
 	web.GET(user, "/", f.Home.Show)
 	web.GET(user, "/uploads/new", f.Uploads.New)
 	form("/uploads", "/uploads/new", f.Uploads.Create, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
-	web.GET(user, "/uploads", f.Manage.List)
-	web.GET(user, "/uploads/:id", f.Manage.Show)
-	form("/uploads/:id/status", "/uploads/:id", f.Manage.SetStatus)
-	web.GET(user, "/uploads/:id/delete", f.Manage.ConfirmDelete)
-	form("/uploads/:id/delete", "/uploads/:id/delete", f.Manage.Delete)
+	web.GET(user, "/uploads", f.Uploads.List)
+	web.GET(user, "/uploads/:id", f.Uploads.Show)
+	form("/uploads/:id/status", "/uploads/:id", f.Uploads.SetStatus)
+	web.GET(user, "/uploads/:id/delete", f.Uploads.ConfirmDelete)
+	form("/uploads/:id/delete", "/uploads/:id/delete", f.Uploads.Delete)
 	web.GET(user, "/devices/import", f.Devices.Start)
 	form("/devices/import", "/devices/import", f.Devices.Preflight)
 	web.GET(user, "/devices/import/:id", f.Devices.Show)
@@ -76,7 +74,7 @@ func Routes(shell *web.Shell, f Features) {
 	form("/registration/codes", "/registration/codes/new", f.Registration.CreateCode, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
 	form("/registration/codes/:id/revoke", "/registration", f.Registration.Revoke)
 	form("/registration/decide", "/registration", f.Registration.Decide, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
-	web.GET(user, "/activity", f.History.List)
+	web.GET(user, "/activity", f.Activity.List)
 	web.GET(user, "/activity/:id", f.Activity.Show)
 
 	// From devices, during Windows setup: no session and no cookie, so no CSRF token either —

@@ -2,7 +2,6 @@ package importer
 
 import (
 	"context"
-	"strings"
 
 	"autopilotdesk/web/store"
 )
@@ -19,24 +18,23 @@ type Choice struct {
 	LeftOut []store.RowOutcome
 }
 
-// Choose sends every row without an error that is not in leaveOut (by line); leftOutBy names
-// who left rows out, for their reason.
-func Choose(rows []store.ImportRow, leaveOut map[int]bool, leftOutBy string) Choice {
+// Choose sends every row without an error that is not in leaveOut (by line).
+func Choose(rows []store.ImportRow, leaveOut map[int]bool) Choice {
 	var c Choice
 	for _, r := range rows {
 		reason := ""
 		switch {
 		case len(r.Errors) > 0:
-			reason = "Refused by the check: " + strings.Join(r.Errors, " ")
+			reason = store.ReasonCheck
 		case leaveOut[r.Line] && r.AlreadyImported:
-			reason = "Left out: already imported in the tenant when the serials were checked."
+			reason = store.ReasonAlreadyImported
 		case leaveOut[r.Line]:
-			reason = "Left out by " + leftOutBy + " when importing."
+			reason = store.ReasonLeftOutByOwner
 		default:
 			c.Send = append(c.Send, r)
 			continue
 		}
-		c.LeftOut = append(c.LeftOut, store.RowOutcome{Line: r.Line, Outcome: store.Outcome{Verdict: VerdictLeftOut, Reason: reason}})
+		c.LeftOut = append(c.LeftOut, store.RowOutcome{Line: r.Line, Outcome: store.Outcome{Verdict: store.VerdictLeftOut, Reason: reason}})
 	}
 	return c
 }
@@ -53,7 +51,7 @@ func Submit(ctx context.Context, jobs Changer, job *store.ImportJob, p Payload, 
 	for i, lines := range plan {
 		newBatches[i] = store.ImportBatch{Batch: i + 1, State: BatchQueued}
 		for _, line := range lines {
-			outs = append(outs, store.RowOutcome{Line: line, Outcome: store.Outcome{Batch: i + 1, Verdict: VerdictQueued}})
+			outs = append(outs, store.RowOutcome{Line: line, Outcome: store.Outcome{Batch: i + 1, Verdict: store.VerdictQueued}})
 		}
 	}
 	p.Failure = nil

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"autopilotdesk/handlers/explain"
 	"autopilotdesk/web/store"
 )
 
@@ -96,13 +97,13 @@ func TestAnswersFitTheDevicesScreen(t *testing.T) {
 	for _, state := range []string{store.SubmissionWaiting, store.SubmissionApproved, store.SubmissionRejected, store.SubmissionExpired} {
 		s := decider
 		s.State = state
-		devices = append(devices, DeviceState(s, store.RegistrationDevice{Serial: "5CG3021XYZ", ReceivedAt: now}, nil, now))
+		devices = append(devices, DeviceState(s, store.RegistrationDevice{Serial: "5CG3021XYZ", ReceivedAt: now}, nil, explain.Job{}, now))
 	}
 	for _, row := range []store.ImportRow{{Outcome: store.Outcome{Verdict: "imported"}, GroupTag: "Floor3"}, {Outcome: store.Outcome{Verdict: "error", ErrorCode: 808, ErrorName: "ZtdDeviceAssignedToOtherTenant"}},
 		{Outcome: store.Outcome{Verdict: "not-found"}}, {Outcome: store.Outcome{Verdict: "partial"}}} {
 		s := decider
 		s.State = store.SubmissionFinished
-		devices = append(devices, DeviceState(s, store.RegistrationDevice{Serial: "5CG3021XYZ", ReceivedAt: now}, &row, now))
+		devices = append(devices, DeviceState(s, store.RegistrationDevice{Serial: "5CG3021XYZ", ReceivedAt: now}, &row, explain.Job{}, now))
 	}
 	texts = append(texts, StatusText(Status{Note: code.Note, GroupTag: code.GroupTag, Expires: code.ExpiresAt, UsesLeft: 1, Devices: devices, Now: now}))
 	for _, text := range texts {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/explain"
 	"autopilotdesk/handlers/importer"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
@@ -48,7 +49,7 @@ type Options struct {
 	Graph  Graph
 	Tokens importer.Tokens // the approver's delegated token, for the sync
 	Worker Kicker          // woken when an approved import is submitted here
-	Log    *slog.Logger
+	Logger *slog.Logger
 	Now    func() time.Time
 	Every  time.Duration // how often it looks (default 2 s)
 }
@@ -72,8 +73,8 @@ func NewFollower(o Options) *Follower {
 	if o.Every <= 0 {
 		o.Every = 2 * time.Second
 	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Follower{o: o, kick: make(chan struct{}, 1)}
 }
@@ -92,7 +93,7 @@ func (f *Follower) Run(ctx context.Context) {
 	defer t.Stop()
 	for ctx.Err() == nil {
 		if err := f.Once(ctx); err != nil && ctx.Err() == nil {
-			f.o.Log.Warn("registration follower", "error", err.Error())
+			f.o.Logger.Warn("registration follower", "error", err.Error())
 		}
 		select {
 		case <-ctx.Done():
@@ -177,20 +178,20 @@ func (f *Follower) follow(ctx context.Context, jobID string) error {
 		imported, refused := 0, 0
 		for _, d := range s.Devices {
 			switch byLine[d.JobLine].Verdict {
-			case importer.VerdictImported, importer.VerdictPartial:
+			case store.VerdictImported, store.VerdictPartial:
 				imported++
-			case importer.VerdictRefused:
+			case store.VerdictRefused:
 				refused++
 			}
 		}
 		if refusal != nil && refused == len(s.Devices) {
-			settle.Refused = fmt.Sprintf("%s approved at %s UTC, but Microsoft Graph refused the import: %s. %s",
-				s.DeciderName, s.DecidedAt.UTC().Format("15:04"), refusal.Title, refusal.What)
+			r := Refusal{By: s.DeciderName, At: s.DecidedAt, Failure: *refusal}
+			settle.Refused = r.Encode()
 			settle.Activity = &store.Activity{TenantID: s.TenantID, ObjectID: s.DeciderOID, ActorName: s.DeciderName, ActorUPN: s.DeciderUPN,
 				Action: "registration-approved", Target: jobID, Outcome: "failure",
 				Summary: fmt.Sprintf("Microsoft Graph refused %s's import of %s sent with registration code %s (%s); %s for someone allowed to import devices.",
-					s.DeciderName, serialsOf(s.Devices), CodeName(s.Code), refusal.Title, waitWord(len(s.Devices))),
-				Detail: mustJSON(importer.ActivityDetail{Explanation: refusal})}
+					s.DeciderName, serialsOf(s.Devices), CodeName(s.Code), explain.Title(*refusal), waitWord(len(s.Devices))),
+				Detail: mustJSON(importer.ActivityDetail{Failure: refusal})}
 		} else if imported > 0 {
 			settle.SyncAt = f.o.Now()
 		}
@@ -203,14 +204,14 @@ func (f *Follower) follow(ctx context.Context, jobID string) error {
 
 // approverRefusal is why Graph refused a whole import for its owner's sake (a 403: permission,
 // Intune role, licence or Conditional Access), or nil when it did not.
-func approverRefusal(batches []store.ImportBatch) *graphclient.Explanation {
+func approverRefusal(batches []store.ImportBatch) *explain.Failure {
 	for _, b := range batches {
 		if b.State != importer.BatchRefused {
 			continue
 		}
 		d := importer.DecodeBatchDetail(b.Detail)
-		if d.Support.Status == http.StatusForbidden && d.Explanation != nil {
-			return d.Explanation
+		if d.Support.Status == http.StatusForbidden && d.Failure != nil {
+			return d.Failure
 		}
 	}
 	return nil
@@ -225,7 +226,7 @@ func (f *Follower) submit(ctx context.Context, job *store.ImportJob) error {
 	if err != nil {
 		return err
 	}
-	_, err = importer.Submit(ctx, f.o.Store, job, p, importer.Choose(rows, nil, job.ActorName))
+	_, err = importer.Submit(ctx, f.o.Store, job, p, importer.Choose(rows, nil))
 	if errors.Is(err, store.ErrConflict) {
 		return nil // submitted meanwhile
 	}
@@ -251,9 +252,10 @@ func (f *Follower) sync(ctx context.Context, jobID string) error {
 	ts, err := f.o.Tokens.OwnerToken(ctx, s.TenantID+":"+s.DeciderOID, "")
 	if errors.Is(err, web.ErrSessionEnded) || errors.Is(err, web.ErrTokenUnavailable) {
 		if late {
-			return f.o.Store.SyncDone(ctx, jobID, "The Autopilot sync was not requested: "+s.DeciderName+" was no longer signed in to the desk. Intune shows the devices after its next sync.", time.Time{})
+			return f.o.Store.SyncDone(ctx, jobID, SyncOutcome{State: SyncNoSession, At: now, By: s.DeciderName}.Encode(), time.Time{})
 		}
-		return f.o.Store.SyncDone(ctx, jobID, "The Autopilot sync waits for "+s.DeciderName+" to sign in to the desk again.", now.Add(time.Minute))
+		next := now.Add(time.Minute)
+		return f.o.Store.SyncDone(ctx, jobID, SyncOutcome{State: SyncWaitingSignIn, At: now, Next: next, By: s.DeciderName}.Encode(), next)
 	}
 	if err != nil {
 		return err
@@ -264,32 +266,32 @@ func (f *Follower) sync(ctx context.Context, jobID string) error {
 		Outcome: "success", Summary: "Asked Intune to sync Autopilot devices after importing devices registered from the device.",
 		StatusCode: support.Status, RequestID: support.RequestID, ClientRequestID: support.ClientRequestID}
 	d := importer.ActivityDetail{Exchange: ex, Support: support}
-	note, next := "Intune was asked to sync Autopilot devices at "+now.UTC().Format("15:04")+" UTC.", time.Time{}
+	outcome, next := SyncOutcome{State: SyncRequested, At: now}, time.Time{}
 	if err != nil {
-		e := graphclient.Explain(err)
-		d.Explanation = &e
-		a.Outcome, a.Summary = "failure", "The Autopilot sync after importing devices registered from the device did not run: "+e.Title+"."
-		note = "The Autopilot sync did not run (" + e.Title + "); Intune shows the devices after its next sync."
+		facts := explain.Of(err, now)
+		d.Failure = &facts
+		outcome = SyncOutcome{State: SyncFailed, At: now, Failure: &facts}
+		a.Outcome, a.Summary = "failure", "The Autopilot sync after importing devices registered from the device did not run: "+explain.ForAction("sync", facts).Title+"."
 		if ge, ok := graphclient.AsError(err); ok {
 			switch {
 			case ge.StatusCode == http.StatusConflict:
 				a.Outcome, a.Summary = "success", "A sync was already running when devices registered from the device were imported; it picks them up."
-				note = "A sync was already running; it picks up the devices."
+				outcome.State = SyncRunning
 			case (ge.StatusCode == http.StatusTooManyRequests || ge.Kind == graphclient.KindServer) && !late:
 				wait := ge.RetryAfter
 				if wait <= 0 {
 					wait = time.Minute
 				}
 				next = now.Add(wait)
-				note = "Intune allows one sync every 10 minutes: the desk asks again at " + next.UTC().Format("15:04") + " UTC."
+				outcome.State, outcome.Next = SyncAgain, next
 			}
 		}
 	}
 	a.Detail = mustJSON(d)
 	if err := f.o.Store.RecordActivity(ctx, a); err != nil {
-		f.o.Log.Warn("record the sync after a registration", "error", err.Error())
+		f.o.Logger.Warn("record the sync after a registration", "error", err.Error())
 	}
-	return f.o.Store.SyncDone(ctx, jobID, note, next)
+	return f.o.Store.SyncDone(ctx, jobID, outcome.Encode(), next)
 }
 
 // CodeName names a code in the history: its note, else its group tag, else when it was created.

@@ -6,8 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"autopilotdesk/graphclient"
-	"autopilotdesk/handlers/importer"
+	"autopilotdesk/handlers/explain"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
 )
@@ -156,8 +155,8 @@ func StatusText(s Status) string {
 
 // DeviceState is where a device sent with a code stands, in words for the device's screen: the
 // submission it came with, and once approved the row of the import job that carries it (nil
-// while unknown).
-func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row *store.ImportRow, now time.Time) DeviceStatus {
+// while unknown) with what the job's records say of its batches.
+func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row *store.ImportRow, job explain.Job, now time.Time) DeviceStatus {
 	st := DeviceStatus{Serial: d.Serial, Received: d.ReceivedAt}
 	switch s.State {
 	case store.SubmissionWaiting:
@@ -177,35 +176,34 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 	case store.SubmissionExpired:
 		return expired(st, s)
 	}
+	importing := "Approved at " + At(s.DecidedAt) + "; it is being imported into Intune."
 	if row == nil {
-		st.State = "importing"
-		st.Detail = "Approved at " + At(s.DecidedAt) + "; it is being imported into Intune."
+		st.State, st.Detail = "importing", importing
 		return st
 	}
 	switch row.Verdict {
-	case importer.VerdictImported:
+	case store.VerdictImported:
 		st.State = "registered"
 		st.Detail = "Registered in Windows Autopilot with group tag " + quoteOrNone(row.GroupTag)
 		if row.User != "" {
 			st.Detail += " and assigned to " + row.User
 		}
 		st.Detail += ". Once Intune assigns its Autopilot profile (this can take some minutes), restart the device to start Windows setup with it."
-	case importer.VerdictPartial:
+	case store.VerdictPartial:
 		st.State = "check"
 		st.Detail = "Intune reported the import as only partly done. Ask your IT team to check the device in the Intune admin center before restarting it."
-	case importer.VerdictError:
+	case store.VerdictError:
 		st.State = "failed"
-		m := graphclient.DeviceErrorMeaning(row.ErrorCode, row.ErrorName)
-		st.Detail = "Intune could not register it (" + importer.ErrorLabel(*row) + "): " + m.What + " " + m.Next
-	case importer.VerdictRefused, importer.VerdictLeftOut:
+		m := explain.DeviceErrorMeaning(row.ErrorCode, row.ErrorName)
+		st.Detail = "Intune could not register it (error " + explain.ErrorLabel(row.ErrorCode, row.ErrorName) + "): " + m.What + " " + m.Next
+	case store.VerdictRefused, store.VerdictLeftOut:
 		st.State = "failed"
-		st.Detail = "It was not imported: " + row.Reason
-	case importer.VerdictNotFound:
+		st.Detail = "It was not imported: " + explain.Row(*row, job).Detail
+	case store.VerdictNotFound:
 		st.State = "check"
 		st.Detail = "The desk could not confirm whether Intune imported it. Ask your IT team to check the device in the Intune admin center before sending it again."
 	default:
-		st.State = "importing"
-		st.Detail = "Approved at " + At(s.DecidedAt) + "; it is being imported into Intune."
+		st.State, st.Detail = "importing", importing
 	}
 	return st
 }
