@@ -441,6 +441,10 @@ func TestRegisterAnswersEveryUnusableCodeAlike(t *testing.T) {
 	if subs := registrations(t, d.app, store.SubmissionFilter{}); len(subs) != 1 {
 		t.Errorf("%d submissions kept, want 1", len(subs))
 	}
+	revokes, _, _ := d.app.db.ListActivity(context.Background(), store.ActivityFilter{TenantID: demoidp.DemoTenantID, Action: "registration-code-revoked", Limit: 5})
+	if len(revokes) != 1 || revokes[0].ActorUPN != "AdeleV@contoso.example" || !strings.Contains(revokes[0].Summary, "to revoke") {
+		t.Errorf("the history of the revocation: %+v", revokes)
+	}
 }
 
 // A flood of wrong codes from one address is answered 429 with Retry-After — then the right code
@@ -648,6 +652,10 @@ func TestRegistrationApprovalRules(t *testing.T) {
 	}
 	if importCalls(d.emu) != 0 {
 		t.Error("a rejected device was imported")
+	}
+	rejections, _, _ := d.app.db.ListActivity(context.Background(), store.ActivityFilter{TenantID: demoidp.DemoTenantID, Action: "registration-rejected", Limit: 5})
+	if len(rejections) != 1 || !strings.Contains(rejections[0].Summary, "RULES-1") || !strings.Contains(rejections[0].Summary, "Not one of ours") {
+		t.Errorf("the history of the rejection: %+v", rejections)
 	}
 }
 
