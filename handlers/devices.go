@@ -247,15 +247,17 @@ func (h *Devices) Show(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	rows, err := h.Jobs.ImportRows(ctx, j.rec.ID, store.RowFilter{})
-	if err != nil {
-		return fmt.Errorf("read import rows: %w", err)
-	}
+	// Batches first: a row changes with its batch or after it, so the rows read next are at least
+	// as far along as the batches the page explains them by.
 	var batches []store.ImportBatch
 	if j.rec.State != importer.StateDraft {
 		if batches, err = h.Jobs.ImportBatches(ctx, j.rec.ID); err != nil {
 			return fmt.Errorf("read import batches: %w", err)
 		}
+	}
+	rows, err := h.Jobs.ImportRows(ctx, j.rec.ID, store.RowFilter{})
+	if err != nil {
+		return fmt.Errorf("read import rows: %w", err)
 	}
 	if j.rec.State == importer.StateSending && !j.rec.NextPollAt.After(h.Now()) && h.Worker != nil {
 		h.Worker.Kick()

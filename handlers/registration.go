@@ -81,7 +81,14 @@ const (
 
 // Show is GET /registration.
 func (h *Registration) Show(c echo.Context) error {
-	view, err := h.page(c, nil)
+	var keep *views.RegistrationCard
+	if pending, ok := web.TakePendingForm(c); ok { // a decision a sign-in interrupted: what was ticked and typed
+		keep = &views.RegistrationCard{CodeID: pending.Get("code"), Reason: pending.Get("reason")}
+		for _, id := range pending["submission"] {
+			keep.Entries = append(keep.Entries, views.RegistrationEntry{ID: id})
+		}
+	}
+	view, err := h.page(c, keep)
 	if err != nil {
 		return err
 	}
@@ -266,6 +273,10 @@ func (h *Registration) NewCode(c echo.Context) error {
 		return readOnlyRefusal()
 	}
 	f := views.NewRegistrationCode{Hours: strconv.Itoa(defaultCodeHours), Uses: "1", FormKey: web.NewFormKey(c, h.Now())}
+	if pending, ok := web.TakePendingForm(c); ok { // typed before a sign-in interrupted it
+		f.GroupTag, f.User, f.Note = pending.Get("groupTag"), pending.Get("assignedUser"), pending.Get("note")
+		f.Hours, f.Uses = pending.Get("hours"), pending.Get("uses")
+	}
 	return web.Render(c, http.StatusOK, views.NewRegistrationCodePage(web.PageFor(c, "Create a registration code", "registration"), f))
 }
 
