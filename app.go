@@ -194,7 +194,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	}
 	activity := a.recorder
 	a.imports = importer.New(importer.Options{Store: a.db, Graph: a.graph, Tokens: web.OwnerTokens{Sessions: sessions, Shell: a.shell},
-		Lookups: []importer.Lookup{importer.ImportedDevices{Graph: a.graph}}, Log: log, Now: o.Now, Lease: o.ImportLease,
+		Lookups: []importer.Lookup{importer.ImportedDevices{Graph: a.graph}, importer.RegisteredDevices{Graph: a.graph}}, Log: log, Now: o.Now, Lease: o.ImportLease,
 		LookupDelays: o.ImportLookupDelays, PausedRecheck: o.ImportPausedRecheck, Fault: o.ImportFault, Reached: a.metrics.ImportJob})
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: cfg.PublicURL.String(),
 		AllowedGroups: cfg.AllowedGroups, Groups: a.graph, Demo: cfg.Demo, Log: log, Observe: a.metrics.SignIn}

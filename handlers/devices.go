@@ -29,7 +29,7 @@ import (
 // DevicesAPI is the part of Graph the device pages call themselves; the import worker sends
 // and follows submitted imports.
 type DevicesAPI interface {
-	FindDevicesBySerial(ctx context.Context, ts oauth2.TokenSource, serial string) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error)
+	LookUpSerials(ctx context.Context, ts oauth2.TokenSource, serials []string, where graphclient.SerialSources) ([]graphclient.SerialLookup, []*graphclient.Exchange, error)
 	SyncAutopilot(ctx context.Context, ts oauth2.TokenSource) (*graphclient.Exchange, error)
 }
 
@@ -41,7 +41,8 @@ type ImportJobs interface {
 	ImportRows(ctx context.Context, jobID string, f store.RowFilter) ([]store.ImportRow, error)
 	ImportBatches(ctx context.Context, jobID string) ([]store.ImportBatch, error)
 	ReplaceDraftRows(ctx context.Context, tenantID, id, ownerID string, payload []byte, rows iter.Seq[store.ImportRow]) error
-	MarkAlreadyImported(ctx context.Context, tenantID, id, ownerID string, payload []byte, found map[int]bool) error
+	MarkTenantCheck(ctx context.Context, tenantID, id, ownerID string, payload []byte, found map[int]store.TenantMatch) error
+	SerialsImporting(ctx context.Context, tenantID string, serials, verdicts []string, since time.Time) (map[string]string, error)
 	ChangeImport(ctx context.Context, ch store.ImportChange) error
 	WakeImportJob(ctx context.Context, tenantID, id string, recheck bool) error
 }
@@ -267,7 +268,10 @@ func (h *Devices) Show(c echo.Context) error {
 	return web.Render(c, http.StatusOK, views.ImportJobPage(web.PageFor(c, title, "import"), view))
 }
 
-// Check is POST /devices/import/:id/check: look each valid serial up in the tenant first.
+// Check is POST /devices/import/:id/check: look each valid serial up among the tenant's
+// registered Autopilot devices, in JSON batches of 20 (500 serials take 25 requests), and among
+// the desk's own imports still on their way (in the state database, no request). Rows found are
+// left out, with what the tenant holds for them.
 func (h *Devices) Check(c echo.Context) error {
 	j, err := h.loadDraft(c)
 	if err != nil || j == nil {
@@ -278,36 +282,71 @@ func (h *Devices) Check(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("read import rows: %w", err)
 	}
-	found := map[int]bool{}
-	j.payload.Failure = nil
+	var serials []string
+	var lines []int
 	for _, r := range rows {
-		if len(r.Errors) > 0 {
-			continue
-		}
-		devices, _, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
-			return h.Graph.FindDevicesBySerial(ctx, ts, r.Serial)
-		})
-		if errors.Is(err, web.ErrSessionEnded) {
-			return err
-		}
-		if err != nil {
-			e := explain(err)
-			j.payload.Failure = &e
-			break
-		}
-		found[r.Line] = false
-		for _, d := range devices {
-			if s := d.State.Status(); s != "error" {
-				found[r.Line] = true
-			}
+		if len(r.Errors) == 0 {
+			serials, lines = append(serials, r.Serial), append(lines, r.Line)
 		}
 	}
-	j.payload.Checked = j.payload.Failure == nil
-	if err := h.Jobs.MarkAlreadyImported(ctx, j.rec.TenantID, j.rec.ID, j.rec.ObjectID, j.payload.Encode(), found); err != nil && !errors.Is(err, store.ErrConflict) {
+	results, _, lookErr := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.SerialLookup, *graphclient.Exchange, error) {
+		res, exs, err := h.Graph.LookUpSerials(ctx, ts, serials, graphclient.InRegistered)
+		var last *graphclient.Exchange
+		if len(exs) > 0 {
+			last = exs[len(exs)-1]
+		}
+		return res, last, err
+	})
+	if errors.Is(lookErr, web.ErrSessionEnded) {
+		return lookErr
+	}
+	importing, err := h.Jobs.SerialsImporting(ctx, j.rec.TenantID, serials, importer.OnTheirWay, h.Now().Add(-recentImport))
+	if err != nil {
+		return fmt.Errorf("read imports on their way: %w", err)
+	}
+	found := map[int]store.TenantMatch{}
+	unchecked := 0
+	var firstErr error
+	for i, line := range lines {
+		var m store.TenantMatch
+		if i < len(results) && len(results[i].Registered) > 0 {
+			d := results[i].Registered[0]
+			m = store.TenantMatch{RegisteredID: d.ID, RegisteredGroupTag: d.GroupTag, RegisteredUser: d.UserPrincipalName}
+		} else if job := importing[strings.ToUpper(strings.TrimSpace(serials[i]))]; job != "" {
+			m = store.TenantMatch{ImportingJob: job}
+		} else if i >= len(results) || results[i].Err != nil {
+			unchecked++
+			if firstErr == nil && i < len(results) {
+				firstErr = results[i].Err
+			}
+			continue // nothing is known: keep what an earlier check found
+		}
+		found[line] = m
+	}
+	j.payload.Failure = nil
+	switch {
+	case lookErr != nil && unchecked == len(lines):
+		e := explain(lookErr)
+		j.payload.Failure = &e
+	case unchecked > 0:
+		if firstErr == nil {
+			firstErr = lookErr
+		}
+		e := explain(firstErr)
+		j.payload.Failure = &graphclient.Explanation{Title: fmt.Sprintf("%d of %d serial numbers could not be checked", unchecked, len(lines)),
+			What:     e.Title + ". " + e.What + " The others were checked; rows found in your tenant are left out.",
+			NextStep: "Check the serials again in a moment; nothing was sent to Graph but the look-ups.", Action: graphclient.ActionTryLater}
+	}
+	j.payload.Checked = unchecked == 0
+	if err := h.Jobs.MarkTenantCheck(ctx, j.rec.TenantID, j.rec.ID, j.rec.ObjectID, j.payload.Encode(), found); err != nil && !errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("save the check: %w", err)
 	}
 	return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))
 }
+
+// recentImport is how long after an import finished its devices count as on their way: Intune
+// has registered them, but the list of registered devices may not show them yet.
+const recentImport = time.Hour
 
 // Fix is POST /devices/import/:id/fix: corrected values for the rows with problems. The whole
 // set is checked again (a fix can create or remove a duplicate); nothing is sent to Graph.
@@ -391,8 +430,10 @@ func (h *Devices) Submit(c echo.Context) error {
 		switch {
 		case len(r.Errors) > 0:
 			reason = "Refused by the check: " + strings.Join(r.Errors, " ")
-		case leaveOut[r.Line] && r.AlreadyImported:
-			reason = "Left out: already imported in the tenant when the serials were checked."
+		case leaveOut[r.Line] && r.RegisteredID != "":
+			reason = "Left out: already registered in the tenant when the serials were checked (" + registeredText(r.TenantMatch) + ")."
+		case leaveOut[r.Line] && r.ImportingJob != "":
+			reason = "Left out: another import of the desk was importing this serial when the serials were checked (import " + r.ImportingJob + ")."
 		case leaveOut[r.Line]:
 			reason = "Left out by " + j.rec.ActorName + " when importing."
 		default:
@@ -538,6 +579,7 @@ func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isO
 		d := importer.Describe(r)
 		v.Rows = append(v.Rows, views.ImportRow{Line: r.Line, Serial: r.Serial, Hash: r.HashShown, GroupTag: r.GroupTag, User: r.User,
 			Notes: r.Notes, Errors: r.Errors, AlreadyImported: r.AlreadyImported,
+			RegisteredID: r.RegisteredID, RegisteredGroupTag: r.RegisteredGroupTag, RegisteredUser: r.RegisteredUser, ImportingJob: r.ImportingJob,
 			Verdict: d.Key, VerdictLabel: d.Label, Detail: d.Detail, ErrorLabel: importer.ErrorLabel(r), RegistrationID: r.RegistrationID,
 			Reconciled: r.Reconciled, Batch: r.Batch})
 		if len(r.Errors) == 0 {
@@ -586,4 +628,17 @@ func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isO
 		v.RefreshSeconds = 15
 	}
 	return v
+}
+
+// registeredText says what the tenant holds for a registered serial: "group tag Sales, user
+// adele@contoso.com".
+func registeredText(m store.TenantMatch) string {
+	tag, user := m.RegisteredGroupTag, m.RegisteredUser
+	if tag == "" {
+		tag = "none"
+	}
+	if user == "" {
+		user = "none"
+	}
+	return "group tag " + tag + ", user " + user
 }

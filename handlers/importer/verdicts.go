@@ -34,6 +34,10 @@ const (
 	VerdictNotFound = "not-found"
 )
 
+// OnTheirWay are the verdicts of rows whose devices an import is bringing into the tenant: a
+// check of another file leaves such serials out.
+var OnTheirWay = []string{VerdictQueued, VerdictSending, VerdictUnknown, VerdictSent, VerdictImported}
+
 // Final reports whether a verdict is the row's last.
 func Final(verdict string) bool {
 	switch verdict {
