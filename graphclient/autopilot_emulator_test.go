@@ -158,8 +158,12 @@ func TestAutopilotDeviceBatchRequestsAgainstTheEmulator(t *testing.T) {
 		func(id string) (graphclient.BatchRequest, error) {
 			return graphclient.UpdateAutopilotDeviceRequest("1", id, graphclient.AutopilotDeviceChange{GroupTag: &tag})
 		},
-		func(id string) (graphclient.BatchRequest, error) { return graphclient.UnassignAutopilotUserRequest("2", id) },
-		func(id string) (graphclient.BatchRequest, error) { return graphclient.DeleteAutopilotDeviceRequest("3", id) },
+		func(id string) (graphclient.BatchRequest, error) {
+			return graphclient.UnassignAutopilotUserRequest("2", id)
+		},
+		func(id string) (graphclient.BatchRequest, error) {
+			return graphclient.DeleteAutopilotDeviceRequest("3", id)
+		},
 	} {
 		r, err := build(demo[[]int{0, 10, 11}[i]].ID)
 		if err != nil {
