@@ -22,6 +22,7 @@ import (
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/handlers"
+	"autopilotdesk/handlers/bulk"
 	"autopilotdesk/handlers/importer"
 	"autopilotdesk/static"
 	"autopilotdesk/web"
@@ -49,7 +50,8 @@ type app struct {
 	metrics    *web.Metrics
 	assets     *static.Assets
 	imports    *importer.Worker
-	workers    sync.WaitGroup // the import workers, waited for apart at Close
+	bulk       *bulk.Worker
+	workers    sync.WaitGroup // the import and bulk workers, waited for apart at Close
 }
 
 // observeGraph logs every Graph attempt with the ids a support ticket needs, and counts it.
@@ -94,6 +96,10 @@ type appOptions struct {
 	ImportLease         time.Duration
 	ImportLookupDelays  []time.Duration
 	ImportPausedRecheck time.Duration
+	// The bulk worker's seams, alike.
+	BulkFault        func(point string) error
+	BulkLease        time.Duration
+	BulkLookupDelays []time.Duration
 }
 
 // clocks sets the desk's clock (time.Now unless a test gave one) and returns the clock it times
@@ -196,6 +202,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	a.imports = importer.New(importer.Options{Store: a.db, Graph: a.graph, Tokens: web.OwnerTokens{Sessions: sessions, Shell: a.shell},
 		Lookups: []importer.Lookup{importer.ImportedDevices{Graph: a.graph}, importer.RegisteredDevices{Graph: a.graph}}, Log: log, Now: o.Now, Lease: o.ImportLease,
 		LookupDelays: o.ImportLookupDelays, PausedRecheck: o.ImportPausedRecheck, Fault: o.ImportFault, Reached: a.metrics.ImportJob})
+	budget := &bulk.Budget{Store: a.db, Writes: cfg.WriteBudget, Window: cfg.WriteWindow}
+	a.bulk = bulk.New(bulk.Options{Store: a.db, Graph: a.graph, Tokens: web.OwnerTokens{Sessions: sessions, Shell: a.shell}, Budget: budget,
+		Log: log, Now: o.Now, Lease: o.BulkLease, LookupDelays: o.BulkLookupDelays, PausedRecheck: o.ImportPausedRecheck, Fault: o.BulkFault})
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: cfg.PublicURL.String(),
 		AllowedGroups: cfg.AllowedGroups, Groups: a.graph, Demo: cfg.Demo, Log: log, Observe: a.metrics.SignIn}
 	handlers.Routes(a.shell, handlers.Features{
@@ -205,6 +214,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		Activity: &handlers.Activity{Log: activity},
 		Manage:   &handlers.ManageUploads{Graph: a.graph, Tokens: a.shell, Activity: activity},
 		History:  &handlers.History{Log: a.db},
+		Registered: &handlers.Registered{Graph: a.graph, Tokens: a.shell, Activity: activity, Keys: a.db, History: a.db, Budget: budget,
+			Now: o.Now, Log: log},
+		Bulk: &handlers.BulkChanges{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Keys: a.db, Worker: a.bulk, Budget: budget, Now: o.Now, Log: log},
 		Devices: &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: activity, Worker: a.imports, MaxRows: cfg.ImportMaxRows,
 			Now: o.Now, Log: log, JobState: a.metrics.ImportJob},
 		Limits: handlers.Limits{Counter: a.db, SignIn: cfg.SignInLimit, Create: cfg.CreateLimit},
@@ -220,11 +232,13 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	a.background.Go(func() { a.health.Run(background, stateCheckEvery) })
 	for range importWorkers {
 		a.workers.Go(func() { a.imports.Run(background) })
+		a.workers.Go(func() { a.bulk.Run(background) })
 	}
 	return a, nil
 }
 
-// importWorkers is how many imports one desk advances at once; replicas add theirs.
+// importWorkers is how many imports, and how many bulk changes, one desk advances at once;
+// replicas add theirs.
 const importWorkers = 2
 
 func (a *app) Close() {
@@ -272,6 +286,9 @@ func (a *app) sweep(ctx context.Context, every time.Duration) {
 			}
 			if _, err := a.db.PurgeImportDrafts(ctx, a.now().Add(-draftRetention)); err != nil {
 				a.log.Warn("purge old import drafts", "error", err.Error())
+			}
+			if _, err := a.db.PurgeBulkDrafts(ctx, a.now().Add(-draftRetention)); err != nil {
+				a.log.Warn("purge old bulk drafts", "error", err.Error())
 			}
 		}
 	}

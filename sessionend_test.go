@@ -41,6 +41,8 @@ func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
 	}
 	_, doc = d.get(setup, "/activity")
 	activity := strings.TrimPrefix(doc.Find(`[data-testid="activity"] tbody tr a`).First().AttrOr("href", ""), "/activity/")
+	device := emulator.DemoAutopilotDevices(time.Now())[0].ID
+	bulkDraft := d.bulkDraft(setup, "group-tag", "Kiosk", device)
 
 	routes := map[string]endedRoute{
 		"GET /":                              {path: "/", graph: true},
@@ -57,13 +59,35 @@ func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
 			form: url.Values{"id": {"0f2d6e55-3a8c-4c1e-9d6b-2f3e4a5b6c7d"}}},
 		"POST /uploads/:id/status": {path: "/uploads/" + upload + "/status", formPage: "/uploads/" + upload, graph: true, kept: "status",
 			form: url.Values{"status": {"complete"}}},
-		"POST /uploads/:id/delete":            {path: "/uploads/" + upload + "/delete", formPage: "/uploads/" + upload + "/delete", graph: true},
-		"POST /devices/import":                {path: "/devices/import", formPage: "/devices/import", form: url.Values{"serialNumber": {"SN-TYPED"}}},
-		"POST /devices/import/:id/check":      {path: "/devices/import/" + draft + "/check", formPage: "/devices/import/" + draft, graph: true},
-		"POST /devices/import/:id/fix":        {path: "/devices/import/" + draft + "/fix", formPage: "/devices/import/" + draft},
-		"POST /devices/import/:id/submit":     {path: "/devices/import/" + draft + "/submit", formPage: "/devices/import/" + draft, graph: true, form: url.Values{"row": {"2"}}},
-		"POST /devices/sync":                  {path: "/devices/sync", formPage: "/devices/import/" + polling, graph: true},
-		"POST /devices/import/:id/reconcile":  {path: "/devices/import/" + polling + "/reconcile", formPage: "/devices/import/" + polling},
+		"POST /uploads/:id/delete":           {path: "/uploads/" + upload + "/delete", formPage: "/uploads/" + upload + "/delete", graph: true},
+		"POST /devices/import":               {path: "/devices/import", formPage: "/devices/import", form: url.Values{"serialNumber": {"SN-TYPED"}}},
+		"POST /devices/import/:id/check":     {path: "/devices/import/" + draft + "/check", formPage: "/devices/import/" + draft, graph: true},
+		"POST /devices/import/:id/fix":       {path: "/devices/import/" + draft + "/fix", formPage: "/devices/import/" + draft},
+		"POST /devices/import/:id/submit":    {path: "/devices/import/" + draft + "/submit", formPage: "/devices/import/" + draft, graph: true, form: url.Values{"row": {"2"}}},
+		"POST /devices/sync":                 {path: "/devices/sync", formPage: "/devices/import/" + polling, graph: true},
+		"POST /devices/import/:id/reconcile": {path: "/devices/import/" + polling + "/reconcile", formPage: "/devices/import/" + polling},
+		"GET /devices":                       {path: "/devices?nouser=1", graph: true},
+		"GET /devices/export.csv":            {path: "/devices/export.csv", graph: true},
+		"GET /devices/:id":                   {path: "/devices/" + device, graph: true},
+		"GET /devices/:id/delete":            {path: "/devices/" + device + "/delete", graph: true},
+		"GET /devices/bulk":                  {path: "/devices/bulk"},
+		"GET /devices/bulk/:id":              {path: "/devices/bulk/" + bulkDraft},
+		"POST /devices/:id/properties": {path: "/devices/" + device + "/properties", formPage: "/devices/" + device, graph: true, kept: "groupTag",
+			form: url.Values{"groupTag": {"Typed-Tag"}}},
+		"POST /devices/:id/user": {path: "/devices/" + device + "/user", formPage: "/devices/" + device, graph: true, kept: "userPrincipalName",
+			form: url.Values{"userPrincipalName": {"typed@contoso.example"}}},
+		"POST /devices/:id/unassign": {path: "/devices/" + device + "/unassign", formPage: "/devices/" + device, graph: true},
+		"POST /devices/:id/delete":   {path: "/devices/" + device + "/delete", formPage: "/devices/" + device + "/delete", graph: true},
+		"POST /devices/bulk": {path: "/devices/bulk", formPage: "/devices", graph: true, kept: "groupTag",
+			form: url.Values{"action": {"group-tag"}, "groupTag": {"Typed-Bulk"}, "device": {device}}},
+		"POST /devices/bulk/:id/confirm":      {path: "/devices/bulk/" + bulkDraft + "/confirm", formPage: "/devices/bulk/" + bulkDraft},
+		"POST /devices/bulk/:id/reconcile":    {path: "/devices/bulk/" + bulkDraft + "/reconcile", formPage: "/devices/bulk/" + bulkDraft},
+		"HEAD /devices":                       {path: "/devices", graph: true},
+		"HEAD /devices/export.csv":            {path: "/devices/export.csv", graph: true},
+		"HEAD /devices/:id":                   {path: "/devices/" + device, graph: true},
+		"HEAD /devices/:id/delete":            {path: "/devices/" + device + "/delete", graph: true},
+		"HEAD /devices/bulk":                  {path: "/devices/bulk"},
+		"HEAD /devices/bulk/:id":              {path: "/devices/bulk/" + bulkDraft},
 		"HEAD /":                              {path: "/", graph: true},
 		"HEAD /uploads/new":                   {path: "/uploads/new"},
 		"HEAD /uploads":                       {path: "/uploads", graph: true},
@@ -264,4 +288,16 @@ func TestKeptFormComesBackOnceAndNotLate(t *testing.T) {
 	if got := idOnForm(late); got != "" {
 		t.Errorf("values kept 11 minutes ago came back: %q", got)
 	}
+}
+
+// bulkDraft chooses devices on the list for a bulk change and returns the draft's id.
+func (d *desk) bulkDraft(c *http.Client, action, groupTag string, devices ...string) string {
+	d.t.Helper()
+	_, doc := d.get(c, "/devices")
+	form := url.Values{"_csrf": {doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")}, "action": {action}, "groupTag": {groupTag}, "device": devices}
+	resp, page := d.post(c, "/devices/bulk", form)
+	if !strings.HasPrefix(resp.Request.URL.Path, "/devices/bulk/") {
+		d.t.Fatalf("choosing devices landed on %s (%d): %s", resp.Request.URL, resp.StatusCode, text(page))
+	}
+	return strings.TrimPrefix(resp.Request.URL.Path, "/devices/bulk/")
 }

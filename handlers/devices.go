@@ -75,7 +75,7 @@ const MaxCSVBytes = 48 << 20
 
 // Start is GET /devices/import: upload or paste a CSV, or enter one device.
 func (h *Devices) Start(c echo.Context) error {
-	return web.Render(c, http.StatusOK, views.ImportStartPage(web.PageFor(c, "Import devices", "import"), views.ImportStart{MaxRows: h.MaxRows}))
+	return web.Render(c, http.StatusOK, views.ImportStartPage(web.PageFor(c, "Import devices", "devices"), views.ImportStart{MaxRows: h.MaxRows}))
 }
 
 // Preflight is POST /devices/import: read the CSV (file, paste or single device), check it, keep
@@ -92,7 +92,7 @@ func (h *Devices) Preflight(c echo.Context) error {
 			return h.createDraft(c, rep)
 		}
 	}
-	return web.Render(c, http.StatusUnprocessableEntity, views.ImportStartPage(web.PageFor(c, "Import devices", "import"),
+	return web.Render(c, http.StatusUnprocessableEntity, views.ImportStartPage(web.PageFor(c, "Import devices", "devices"),
 		views.ImportStart{Error: err.Error(), Paste: c.FormValue("csv"), Single: single, MaxRows: h.MaxRows}))
 }
 
@@ -265,7 +265,7 @@ func (h *Devices) Show(c echo.Context) error {
 	u := web.CurrentUser(c)
 	title := "Import devices"
 	view := jobView(j, rows, batches, u.ObjectID == j.rec.ObjectID, h.Now())
-	return web.Render(c, http.StatusOK, views.ImportJobPage(web.PageFor(c, title, "import"), view))
+	return web.Render(c, http.StatusOK, views.ImportJobPage(web.PageFor(c, title, "devices"), view))
 }
 
 // Check is POST /devices/import/:id/check: look each valid serial up among the tenant's

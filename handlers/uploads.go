@@ -162,6 +162,7 @@ type activityDetail struct {
 	Exchange    *graphclient.Exchange      `json:"exchange,omitempty"`
 	Explanation *graphclient.Explanation   `json:"explanation,omitempty"`
 	Support     graphclient.SupportDetails `json:"support"`
+	Device      *deviceIntent              `json:"device,omitempty"` // what a device change asked, once accepted
 }
 
 func resultDetail(u *graphclient.Upload, ex *graphclient.Exchange, err error) activityDetail {
