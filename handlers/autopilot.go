@@ -148,10 +148,10 @@ func (h *Registered) load(c echo.Context, q listQuery) (*loadedList, *graphclien
 		}
 		out.devices = append(out.devices, page.Devices...)
 		out.pages++
-		if page.NextLink == "" {
+		out.more = page.NextLink != ""
+		if !out.more {
 			return out, last, nil
 		}
-		out.more = true
 		gq = graphclient.AutopilotDeviceQuery{NextLink: page.NextLink}
 	}
 	return out, last, nil

@@ -301,7 +301,7 @@ func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, bu
 		desc := bulk.Describe(job.Action, job.GroupTag, d)
 		v.Devices = append(v.Devices, views.BulkRow{DeviceID: d.DeviceID, Serial: d.Serial, Manufacturer: d.Manufacturer, Model: d.Model,
 			GroupTag: d.GroupTag, User: d.UserPrincipalName, State: graphclient.EnrollmentState(d.EnrollmentState),
-			Key: desc.Key, Label: desc.Label, Detail: desc.Detail, StatusCode: d.StatusCode, ActivityID: d.ActivityID})
+			Key: desc.Key, Label: desc.Label, Detail: desc.Detail, StatusCode: d.StatusCode, ActivityID: d.ActivityID, Reconciled: d.Reconciled})
 		if d.EnrollmentState == string(graphclient.EnrollmentEnrolled) {
 			v.Enrolled++
 		}

@@ -162,6 +162,7 @@ type BulkRow struct {
 	Key, Label, Detail                                    string
 	StatusCode                                            int
 	ActivityID                                            string
+	Reconciled                                            bool // found by reading it after an answer was lost
 }
 
 // BulkList is GET /devices/bulk.
