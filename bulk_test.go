@@ -120,7 +120,7 @@ func TestBulkChangeEndToEnd(t *testing.T) {
 	_, doc := d.get(b, "/devices?tag=Sales")
 	form := formValues(t, doc, `#bulk-form`)
 	for _, id := range ids {
-		if doc.Find(`input[name="device"][value="` + id + `"]`).Length() != 1 {
+		if doc.Find(`input[name="device"][value="`+id+`"]`).Length() != 1 {
 			t.Fatalf("device %s cannot be ticked on the list", id)
 		}
 	}

@@ -711,7 +711,7 @@ func (h *Registered) change(c echo.Context, id, action string, form *views.Devic
 	key := strings.TrimSpace(c.FormValue("formKey"))
 	if !web.ValidFormKey(c, key, h.Now(), formKeyTTL) {
 		return &web.PageError{Status: http.StatusConflict, Title: "This form was already used",
-			Message: "The form you submitted has expired or was used before, so nothing was sent to Microsoft Graph.",
+			Message:  "The form you submitted has expired or was used before, so nothing was sent to Microsoft Graph.",
 			NextStep: "Open the device again and make the change from its page.", ActionURL: deviceURL(id), ActionText: "Open the device"}
 	}
 	claimed, state, ref, err := h.Keys.ClaimFormKey(ctx, key, web.Session(c).ID, formKeyTTL)

@@ -167,9 +167,9 @@ func (h *BulkChanges) loadOwnedBulk(c echo.Context) (*store.BulkJob, bulk.Payloa
 	if u.ObjectID != job.ObjectID {
 		owner := bulkOwner(job)
 		return nil, p, &web.PageError{Status: http.StatusForbidden, Title: "Only " + owner + " can confirm or act on this bulk change",
-			Message:    "This bulk change belongs to " + owner + ", who chose its devices. Everyone in your organisation can follow it, but only " + owner + " can confirm it or ask for a look. Nothing was changed.",
-			NextStep:   "Ask " + owner + " to do it, or choose the devices yourself on the list.",
-			ActionURL:  bulkURL(job.ID), ActionText: "Back to the bulk change"}
+			Message:   "This bulk change belongs to " + owner + ", who chose its devices. Everyone in your organisation can follow it, but only " + owner + " can confirm it or ask for a look. Nothing was changed.",
+			NextStep:  "Ask " + owner + " to do it, or choose the devices yourself on the list.",
+			ActionURL: bulkURL(job.ID), ActionText: "Back to the bulk change"}
 	}
 	return job, p, nil
 }
