@@ -188,7 +188,7 @@ func TestBulkChangeEndToEnd(t *testing.T) {
 	d.post(b, "/devices/bulk/"+delJob+"/confirm", confirmForm(t, d, b, delJob))
 	doc = waitBulk(t, d, b, delJob)
 	refused := doc.Find(`tr[data-outcome="refused"]`)
-	if refused.Length() != 1 || !strings.Contains(refused.Text(), "enrolled in Intune") || !strings.Contains(refused.Text(), "Nothing was deleted") ||
+	if refused.Length() != 1 || !strings.Contains(refused.Text(), "enrolled in Intune") || !strings.Contains(refused.Text(), "nothing was deleted") ||
 		!strings.Contains(refused.Text(), "400") {
 		t.Errorf("the refused delete: %s", refused.Text())
 	}

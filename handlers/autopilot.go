@@ -20,7 +20,7 @@ import (
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/guid"
 	"autopilotdesk/handlers/bulk"
-	"autopilotdesk/handlers/importer"
+	"autopilotdesk/handlers/explain"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
@@ -51,12 +51,13 @@ type DeviceHistory interface {
 type Registered struct {
 	Graph    AutopilotAPI
 	Tokens   Tokens
-	Activity ActivityLog
+	Activity ActivityLog      // records the changes
+	Recorded RecordedActivity // reads a change's record back for the device's page
 	Keys     FormKeys
 	History  DeviceHistory
 	Budget   *bulk.Budget
 	Now      func() time.Time
-	Log      *slog.Logger
+	Logger   *slog.Logger
 }
 
 // maxListPages bounds how many of Graph's pages one list shows; a search narrows it further.
@@ -232,7 +233,18 @@ func registeredRow(d graphclient.AutopilotDevice) views.RegisteredRow {
 
 func accessOf(c echo.Context) views.Access {
 	a := web.Access(c)
-	return views.Access{ReadOnly: a.ReadOnly, Reason: a.Reason}
+	return views.Access{ReadOnly: a.ReadOnly, Reason: readOnlyReason(a)}
+}
+
+// readOnlyReason says why a person may only read.
+func readOnlyReason(a web.WriteAccess) string {
+	switch {
+	case !a.ReadOnly:
+		return ""
+	case a.ByScopes:
+		return explain.ReadOnlyByScopes()
+	}
+	return explain.ReadOnlyRefused(a.RefusedAt, a.GraphSaid)
 }
 
 // exportHeader is the export's header: the Intune admin center's column names where it has
@@ -250,8 +262,8 @@ func (h *Registered) Export(c echo.Context) error {
 		return err
 	}
 	if err != nil {
-		e := explain(err)
 		_ = ex
+		e := explain.Explain(failureFacts(err, h.Now()))
 		return &web.PageError{Status: failureStatus(err), Title: "The list could not be exported: " + e.Title, Message: e.What, NextStep: e.NextStep,
 			ActionURL: "/devices?" + q.values(q.Pages).Encode(), ActionText: "Back to the devices"}
 	}
@@ -273,7 +285,7 @@ func (h *Registered) Export(c echo.Context) error {
 			d.EnrollmentState.Label(), contacted, d.AddressableUserName, d.ProductKey, d.SkuNumber, d.SystemFamily, d.ResourceName,
 			d.ID, d.AzureActiveDirectoryDeviceID, d.ManagedDeviceID}
 		for i := range record {
-			record[i] = importer.CSVSafe(record[i])
+			record[i] = csvSafe(record[i])
 		}
 		w.Write(record)
 	}
@@ -413,10 +425,10 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 // changeResult is the result of a recorded change of this device, for the page it returns to.
 func (h *Registered) changeResult(c echo.Context, activityID, deviceID string) *views.ChangeResult {
 	u := web.CurrentUser(c)
-	a, err := h.Activity.GetActivity(c.Request().Context(), u.TenantID, activityID)
+	a, err := h.Recorded.GetActivity(c.Request().Context(), u.TenantID, activityID)
 	notSaved := false
 	if err != nil {
-		kept, ok := h.Activity.Kept(u.TenantID, activityID)
+		kept, ok := h.Recorded.Kept(u.TenantID, activityID)
 		if !ok {
 			return nil
 		}
@@ -434,8 +446,8 @@ func (h *Registered) changeResult(c echo.Context, activityID, deviceID string) *
 
 func resultOf(a *store.Activity, d activityDetail, notSaved bool) *views.ChangeResult {
 	r := &views.ChangeResult{ActivityID: a.ID, Outcome: a.Outcome, Summary: a.Summary, At: a.At, Exchange: d.Exchange, Support: d.Support, NotSaved: notSaved}
-	if d.Explanation != nil {
-		r.Failure = &views.Failure{Explanation: *d.Explanation, Support: d.Support}
+	if d.Failure != nil {
+		r.Failure = &views.Failure{Explanation: explain.ForAction(a.Action, *d.Failure), Support: d.Support}
 	}
 	return r
 }
@@ -474,21 +486,21 @@ func historyOf(h *store.SerialHistory) []views.HistoryEntry {
 		out = append(out, views.HistoryEntry{At: a.At, Who: a.ActorName, What: a.Summary, Outcome: a.Outcome, Link: activityURL(a.ID), LinkText: "The record"})
 	}
 	for _, r := range h.Imports {
-		d := importer.Describe(store.ImportRow{Outcome: r.Outcome})
+		d := explain.Row(store.ImportRow{Outcome: r.Outcome}, explain.Job{Owner: r.ActorName})
 		outcome := "pending"
 		switch r.Verdict {
-		case importer.VerdictImported:
+		case store.VerdictImported:
 			outcome = "success"
-		case importer.VerdictError, importer.VerdictRefused, importer.VerdictNotFound, importer.VerdictPartial:
+		case store.VerdictError, store.VerdictRefused, store.VerdictNotFound, store.VerdictPartial:
 			outcome = "failure"
-		case importer.VerdictLeftOut, "":
+		case store.VerdictLeftOut, "":
 			outcome = "left-out"
 		}
 		out = append(out, views.HistoryEntry{At: r.At, Who: r.ActorName, What: fmt.Sprintf("Import from a CSV file, line %d: %s.", r.Line, d.Label),
-			Outcome: outcome, OutcomeLabel: d.Label, Link: jobURL(r.JobID), LinkText: "The import"})
+			Outcome: outcome, OutcomeLabel: d.Label, Link: views.ImportJobURL(r.JobID), LinkText: "The import"})
 	}
 	for _, b := range h.Bulk {
-		d := bulk.Describe(b.Action, b.GroupTag, b.BulkDevice)
+		d := explain.BulkDevice(b.Action, b.GroupTag, b.BulkDevice, nil)
 		outcome := "pending"
 		switch b.State {
 		case bulk.DeviceDone:
@@ -502,7 +514,7 @@ func historyOf(h *store.SerialHistory) []views.HistoryEntry {
 		if !b.DoneAt.IsZero() {
 			at = b.DoneAt
 		}
-		what := "Bulk change: " + bulk.ActionText(b.Action, b.GroupTag) + "."
+		what := "Bulk change: " + explain.BulkAction(b.Action, b.GroupTag) + "."
 		out = append(out, views.HistoryEntry{At: at, Who: b.ActorName, What: what, Outcome: outcome, OutcomeLabel: d.Label, Link: bulkURL(b.JobID), LinkText: "The bulk change"})
 	}
 	slices.SortStableFunc(out, func(a, b views.HistoryEntry) int { return b.At.Compare(a.At) })
@@ -615,7 +627,7 @@ func (h *Registered) ConfirmDelete(c echo.Context) error {
 // readOnlyRefusal answers a change asked by someone the desk knows to be read-only: nothing is sent.
 func readOnlyRefusal(a web.WriteAccess, back string) error {
 	return &web.PageError{Status: http.StatusForbidden, Title: "Your role lets you read only",
-		Message: a.Reason + " Nothing was sent to Microsoft Graph.", ActionURL: back, ActionText: "Back to the device"}
+		Message: readOnlyReason(a) + " Nothing was sent to Microsoft Graph.", ActionURL: back, ActionText: "Back to the device"}
 }
 
 // Properties is POST /devices/:id/properties: group tag and device name (updateDeviceProperties).
@@ -739,10 +751,7 @@ func (h *Registered) change(c echo.Context, id, action string, form *views.Devic
 	} else if wait > 0 {
 		release()
 		until := h.Now().Add(wait)
-		return h.refusedBeforeSending(c, id, form, &views.Failure{Explanation: graphclient.Explanation{
-			Title:    "Intune's write budget for your tenant is in use",
-			What:     "Intune accepts " + h.Budget.Describe() + " from the desk, and they are taken (a bulk change may be running), or Microsoft Graph asked the desk to wait. Nothing was sent.",
-			NextStep: fmt.Sprintf("Send it again after %s UTC (in %s).", until.UTC().Format("15:04:05"), wait.Round(time.Second)), Action: graphclient.ActionTryLater, RetryAt: until}})
+		return h.refusedBeforeSending(c, id, form, &views.Failure{Explanation: explain.BudgetBusy(h.Budget.Describe(), until, h.Now())})
 	}
 
 	var intent deviceIntent
@@ -759,8 +768,7 @@ func (h *Registered) change(c echo.Context, id, action string, form *views.Devic
 		return err
 	case errors.Is(err, errNothingToChange):
 		release()
-		return h.refusedBeforeSending(c, id, form, &views.Failure{Explanation: graphclient.Explanation{Title: "Nothing to change",
-			What: "The values are the ones the device already has, so nothing was sent to Microsoft Graph.", NextStep: "Change a value, then save."}})
+		return h.refusedBeforeSending(c, id, form, &views.Failure{Explanation: explain.NothingToChange()})
 	}
 	if ge, ok := graphclient.AsError(err); ok {
 		switch {
@@ -769,11 +777,11 @@ func (h *Registered) change(c echo.Context, id, action string, form *views.Devic
 			return h.refusedBeforeSending(c, id, form, failureOf(nil, err))
 		case ge.StatusCode == http.StatusTooManyRequests && ge.RetryAfter > 0:
 			if herr := h.Budget.Hold(context.WithoutCancel(ctx), u.TenantID, h.Now().Add(ge.RetryAfter)); herr != nil {
-				h.Log.Warn("hold the tenant's writes", "error", herr.Error())
+				h.Logger.Warn("hold the tenant's writes", "error", herr.Error())
 			}
 		case ge.Kind == graphclient.KindForbiddenRole || ge.Kind == graphclient.KindForbiddenPermission:
 			if rerr := web.RememberWriteRefused(c, h.Now(), ge.Message); rerr != nil {
-				h.Log.Warn("remember a refused change", "error", rerr.Error())
+				h.Logger.Warn("remember a refused change", "error", rerr.Error())
 			}
 		}
 	}
@@ -782,13 +790,10 @@ func (h *Registered) change(c echo.Context, id, action string, form *views.Devic
 	if err == nil {
 		act.Summary = summary
 	} else {
-		act.Summary = deviceRefusalSummary(action, device.SerialNumber, err)
+		act.Summary = deviceRefusalSummary(action, device.SerialNumber, failureFacts(err, h.Now()))
 	}
-	detail := resultDetail(nil, ex, err)
-	if err != nil {
-		e := explainDeviceChange(action, err)
-		detail.Explanation = &e
-	} else {
+	detail := resultDetail(nil, ex, err, h.Now())
+	if err == nil {
 		detail.Device = &intent
 	}
 	act.Detail = encodeDetail(detail)
@@ -828,36 +833,11 @@ func (h *Registered) takeWriteSlot(ctx context.Context, tenantID string) (time.D
 	return time.Second, nil
 }
 
-func deviceRefusalSummary(action, serial string, err error) string {
-	e := explain(err)
+func deviceRefusalSummary(action, serial string, f explain.Failure) string {
 	what := map[string]string{actionDeviceProperties: "change the properties of", actionDeviceAssign: "assign a user to",
 		actionDeviceUnassign: "unassign the user from", actionDeviceDelete: "delete the registration of"}[action]
-	if ge, ok := graphclient.AsError(err); ok && ge.Kind == graphclient.KindOutcomeUnknown {
+	if f.Graph != nil && f.Graph.Kind == graphclient.KindOutcomeUnknown {
 		return "Asked to " + what + " device " + serial + "; Graph did not say whether it worked."
 	}
-	return "Could not " + what + " device " + serial + ": " + e.Title + "."
-}
-
-// explainDeviceChange is explain for a refused device change: Graph's message, and what it means
-// for the device.
-func explainDeviceChange(action string, err error) graphclient.Explanation {
-	e := explain(err)
-	ge, ok := graphclient.AsError(err)
-	if !ok {
-		return e
-	}
-	if action == actionDeviceDelete && (ge.StatusCode == http.StatusBadRequest || ge.StatusCode == http.StatusConflict) {
-		said := ""
-		if ge.Message != "" {
-			said = " Graph said: “" + ge.Message + "”"
-		}
-		return graphclient.Explanation{Title: "Graph refused to delete this registration",
-			What:     "Microsoft Graph refused the delete, so nothing was deleted: the device is still registered for Autopilot." + said,
-			NextStep: "If the device is still enrolled in Intune, delete it from Intune first (Devices › All devices), then delete the registration here.",
-			Action:   graphclient.ActionNone}
-	}
-	if ge.Kind == graphclient.KindOutcomeUnknown {
-		e.NextStep = "Refresh the device's page in a few minutes: it shows the change once Intune has it. Do not send it again before you have looked."
-	}
-	return e
+	return "Could not " + what + " device " + serial + ": " + explain.ForAction(action, f).Title + "."
 }

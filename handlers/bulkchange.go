@@ -15,6 +15,7 @@ import (
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/guid"
 	"autopilotdesk/handlers/bulk"
+	"autopilotdesk/handlers/explain"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
@@ -41,7 +42,7 @@ type BulkChanges struct {
 	Worker Kicker
 	Budget *bulk.Budget
 	Now    func() time.Time
-	Log    *slog.Logger
+	Logger *slog.Logger
 }
 
 // maxBulkDevices bounds one bulk change: ten of Graph's largest pages.
@@ -98,8 +99,8 @@ func (h *BulkChanges) Create(c echo.Context) error {
 		return err
 	}
 	if err != nil {
-		e := explain(err)
 		_ = ex
+		e := explain.Explain(failureFacts(err, h.Now()))
 		return &web.PageError{Status: failureStatus(err), Title: "The chosen devices could not be read: " + e.Title, Message: e.What + " Nothing was changed.",
 			NextStep: e.NextStep, ActionURL: "/devices", ActionText: "Back to the devices"}
 	}
@@ -115,7 +116,7 @@ func (h *BulkChanges) Create(c echo.Context) error {
 		case isNotFound(r.Err):
 			p.Missing = append(p.Missing, r.ID)
 		default:
-			e := explain(r.Err)
+			e := explain.Explain(failureFacts(r.Err, h.Now()))
 			return &web.PageError{Status: failureStatus(r.Err), Title: "A chosen device could not be read: " + e.Title, Message: e.What + " Nothing was changed.",
 				NextStep: e.NextStep, ActionURL: "/devices", ActionText: "Back to the devices"}
 		}
@@ -248,8 +249,8 @@ func (h *BulkChanges) Confirm(c echo.Context) error {
 		return fmt.Errorf("confirm bulk job: %w", err)
 	}
 	u := web.CurrentUser(c)
-	h.Log.Info("audit", "audit", true, "event", "bulk-confirmed", "tid", u.TenantID, "oid", u.ObjectID, "upn", u.UPN, "target", job.ID,
-		"detail", fmt.Sprintf("%s on %d devices", bulk.ActionText(job.Action, job.GroupTag), job.Devices))
+	h.Logger.Info("audit", "audit", true, "event", "bulk-confirmed", "tid", u.TenantID, "oid", u.ObjectID, "upn", u.UPN, "target", job.ID,
+		"detail", fmt.Sprintf("%s on %d devices", explain.BulkAction(job.Action, job.GroupTag), job.Devices))
 	if h.Worker != nil {
 		h.Worker.Kick()
 	}
@@ -280,7 +281,7 @@ func (h *BulkChanges) List(c echo.Context) error {
 	}
 	var view views.BulkList
 	for _, j := range jobs {
-		view.Jobs = append(view.Jobs, views.BulkSummary{ID: j.ID, Created: j.CreatedAt, Owner: bulkOwner(&j), What: bulk.ActionText(j.Action, j.GroupTag),
+		view.Jobs = append(view.Jobs, views.BulkSummary{ID: j.ID, Created: j.CreatedAt, Owner: bulkOwner(&j), What: explain.BulkAction(j.Action, j.GroupTag),
 			Devices: j.Devices, State: j.State})
 	}
 	return web.Render(c, http.StatusOK, views.BulkListPage(web.PageFor(c, "Bulk changes", "devices"), view))
@@ -288,17 +289,24 @@ func (h *BulkChanges) List(c echo.Context) error {
 
 // bulkView turns a job into what its page shows.
 func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, budget *bulk.Budget, now time.Time) views.BulkJob {
-	v := views.BulkJob{ID: job.ID, State: job.State, Action: job.Action, GroupTag: job.GroupTag, What: bulk.ActionText(job.Action, job.GroupTag),
-		Owner: bulkOwner(job), OwnerName: job.ActorName, Created: job.CreatedAt, Missing: p.Missing, Paused: p.Paused, Trouble: p.Trouble,
-		Refusal: p.Refusal, Budget: budget.Describe(), Estimate: budget.Estimate(len(devices))}
+	v := views.BulkJob{ID: job.ID, State: job.State, Action: job.Action, GroupTag: job.GroupTag, What: explain.BulkAction(job.Action, job.GroupTag),
+		Owner: bulkOwner(job), OwnerName: job.ActorName, Created: job.CreatedAt, Missing: p.Missing, Paused: p.Paused,
+		Budget: budget.Describe(), Estimate: budget.Estimate(len(devices))}
 	if v.OwnerName == "" {
 		v.OwnerName = bulkOwner(job)
 	}
+	if p.Trouble != nil {
+		v.Trouble = explain.Trouble(*p.Trouble)
+	}
+	if p.Refusal != nil {
+		e := explain.Explain(*p.Refusal)
+		v.Refusal = &e
+	}
 	if p.Waiting != nil && now.Before(p.Waiting.Until) {
-		v.Waiting = &views.BulkWait{Reason: p.Waiting.Reason, Until: p.Waiting.Until}
+		v.Waiting = &views.BulkWait{Reason: explain.BulkWait(p.Waiting.Pacing, p.Waiting.Throttled, budget.Describe()), Until: p.Waiting.Until}
 	}
 	for _, d := range devices {
-		desc := bulk.Describe(job.Action, job.GroupTag, d)
+		desc := explain.BulkDevice(job.Action, job.GroupTag, d, p.Refusal)
 		v.Devices = append(v.Devices, views.BulkRow{DeviceID: d.DeviceID, Serial: d.Serial, Manufacturer: d.Manufacturer, Model: d.Model,
 			GroupTag: d.GroupTag, User: d.UserPrincipalName, State: graphclient.EnrollmentState(d.EnrollmentState),
 			Key: desc.Key, Label: desc.Label, Detail: desc.Detail, StatusCode: d.StatusCode, ActivityID: d.ActivityID, Reconciled: d.Reconciled})

@@ -11,12 +11,10 @@ type Features struct {
 	Auth       *Auth
 	Home       *Home
 	Uploads    *Uploads
-	Activity   *Activity
-	Manage     *ManageUploads
 	Devices    *Devices
 	Registered *Registered
 	Bulk       *BulkChanges
-	History    *History
+	Activity   *Activity
 	Limits     Limits
 }
 
@@ -53,11 +51,11 @@ func Routes(shell *web.Shell, f Features) {
 	web.GET(user, "/", f.Home.Show)
 	web.GET(user, "/uploads/new", f.Uploads.New)
 	form("/uploads", "/uploads/new", f.Uploads.Create, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
-	web.GET(user, "/uploads", f.Manage.List)
-	web.GET(user, "/uploads/:id", f.Manage.Show)
-	form("/uploads/:id/status", "/uploads/:id", f.Manage.SetStatus)
-	web.GET(user, "/uploads/:id/delete", f.Manage.ConfirmDelete)
-	form("/uploads/:id/delete", "/uploads/:id/delete", f.Manage.Delete)
+	web.GET(user, "/uploads", f.Uploads.List)
+	web.GET(user, "/uploads/:id", f.Uploads.Show)
+	form("/uploads/:id/status", "/uploads/:id", f.Uploads.SetStatus)
+	web.GET(user, "/uploads/:id/delete", f.Uploads.ConfirmDelete)
+	form("/uploads/:id/delete", "/uploads/:id/delete", f.Uploads.Delete)
 	create := shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create)
 	web.GET(user, "/devices", f.Registered.List)
 	web.GET(user, "/devices/export.csv", f.Registered.Export)
@@ -81,7 +79,7 @@ func Routes(shell *web.Shell, f Features) {
 	form("/devices/import/:id/reconcile", "/devices/import/:id", f.Devices.Reconcile)
 	web.GET(user, "/devices/import/:id/report.csv", f.Devices.Report)
 	form("/devices/sync", "/devices/import", f.Devices.Sync)
-	web.GET(user, "/activity", f.History.List)
+	web.GET(user, "/activity", f.Activity.List)
 	web.GET(user, "/activity/:id", f.Activity.Show)
 
 	pages.RouteNotFound("/*", func(c echo.Context) error { return echo.ErrNotFound })

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/explain"
 )
 
 // Access is what the signed-in person may do with registered devices.
@@ -131,7 +132,7 @@ type BulkJob struct {
 	Paused                      bool
 	Waiting                     *BulkWait
 	Trouble                     string
-	Refusal                     *graphclient.Explanation
+	Refusal                     *explain.Explanation
 	Budget                      string
 	Estimate                    time.Duration
 	FormKey                     string

@@ -22,10 +22,12 @@ const valWriteRefused = "writeRefused"
 // Autopilot devices. It is never guessed from a name or a group: a person is read-only when their
 // token's granted scopes name the read permission and not the write one, or once Microsoft Graph
 // refused one of their changes with 403 (remembered for the rest of the session). Otherwise the
-// desk offers the change and lets Graph decide.
+// desk offers the change and lets Graph decide. Facts only; the pages put them into words.
 type WriteAccess struct {
-	ReadOnly bool
-	Reason   string // why, in words for the person; empty when not read-only
+	ReadOnly  bool
+	ByScopes  bool      // the token's granted scopes say so
+	RefusedAt time.Time // else: when Graph refused a change with 403
+	GraphSaid string    // and what Graph said
 }
 
 type writeRefusal struct {
@@ -42,17 +44,12 @@ func Access(c echo.Context) WriteAccess {
 	if raw, ok := sess.Values[valWriteRefused].(string); ok {
 		var r writeRefusal
 		if json.Unmarshal([]byte(raw), &r) == nil {
-			reason := "Microsoft Graph refused your change of " + r.At.UTC().Format("2 January 2006 at 15:04") + " UTC with 403 Forbidden"
-			if r.Said != "" {
-				reason += " (“" + r.Said + "”)"
-			}
-			return WriteAccess{ReadOnly: true, Reason: reason + ", so the desk shows you these pages without change controls. If your Intune role or the desk's permission has changed since, sign out and sign in again."}
+			return WriteAccess{ReadOnly: true, RefusedAt: r.At, GraphSaid: r.Said}
 		}
 	}
 	tokens, _ := sess.Values[valTokens].(SessionTokens)
 	if granted := scopesOf(tokens.Scope); granted[strings.ToLower(readScope)] && !granted[strings.ToLower(writeScope)] {
-		return WriteAccess{ReadOnly: true, Reason: "Your sign-in grants the desk " + readScope + " but not " + writeScope +
-			", so you can look at registered devices but not change them. An administrator can give your account an Intune role that may manage Autopilot devices."}
+		return WriteAccess{ReadOnly: true, ByScopes: true}
 	}
 	return WriteAccess{}
 }

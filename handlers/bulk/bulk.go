@@ -13,15 +13,15 @@ import (
 	"fmt"
 	"time"
 
-	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/explain"
 	"autopilotdesk/web/store"
 )
 
-// Actions: what a bulk job does to each of its devices.
+// Actions: what a bulk job does to each of its devices (the store's constants).
 const (
-	ActionGroupTag = "group-tag"     // set the group tag (updateDeviceProperties)
-	ActionUnassign = "unassign-user" // unassign the user (unassignUserFromDevice)
-	ActionDelete   = "delete"        // delete the registration
+	ActionGroupTag = store.BulkGroupTag
+	ActionUnassign = store.BulkUnassign
+	ActionDelete   = store.BulkDelete
 )
 
 // ValidAction reports whether a is one of the actions.
@@ -36,16 +36,16 @@ const (
 	StateFinished = "finished" // every device has its final outcome
 )
 
-// Device states. The first three are on the way; the others are final.
+// Device states (the store's constants).
 const (
-	DeviceQueued      = "queued"      // waiting for its turn in Intune's write budget
-	DeviceInFlight    = "in-flight"   // recorded before it was sent; the answer is not stored yet
-	DeviceUnknown     = "unknown"     // the answer never arrived; the device is read to find out
-	DeviceDone        = "done"        // Graph accepted the change (or, looking, the device shows it)
-	DeviceRefused     = "refused"     // Graph refused it; nothing changed
-	DeviceNotFound    = "not-found"   // Graph has no such registration any more
-	DeviceUnconfirmed = "unconfirmed" // the answer was lost and the change never showed: check it
-	DeviceSkipped     = "skipped"     // not sent: Graph refused an earlier change for a reason that holds for all
+	DeviceQueued      = store.BulkQueued
+	DeviceInFlight    = store.BulkInFlight
+	DeviceUnknown     = store.BulkUnknown
+	DeviceDone        = store.BulkDone
+	DeviceRefused     = store.BulkRefused
+	DeviceNotFound    = store.BulkNotFound
+	DeviceUnconfirmed = store.BulkUnconfirmed
+	DeviceSkipped     = store.BulkSkipped
 )
 
 // Final reports whether a device state is its last.
@@ -57,19 +57,20 @@ func Final(state string) bool {
 	return false
 }
 
-// Payload is what a job keeps besides its devices.
+// Payload is what a job keeps besides its devices: facts, put into words when its page is shown.
 type Payload struct {
-	Missing []string                 `json:"missing,omitempty"` // chosen devices Graph no longer had when the job was made
-	Paused  bool                     `json:"paused,omitempty"`  // its owner has no live session: it waits for their sign-in
-	Waiting *Wait                    `json:"waiting,omitempty"` // pacing to the write budget, or a Retry-After
-	Trouble string                   `json:"trouble,omitempty"` // a passing problem the desk works around by itself
-	Refusal *graphclient.Explanation `json:"refusal,omitempty"` // a refusal that stopped every device not yet sent
+	Missing []string         `json:"missing,omitempty"` // chosen devices Graph no longer had when the job was made
+	Paused  bool             `json:"paused,omitempty"`  // its owner has no live session: it waits for their sign-in
+	Waiting *Wait            `json:"waiting,omitempty"` // pacing to the write budget, or a Retry-After
+	Trouble *explain.Failure `json:"trouble,omitempty"` // a passing problem the desk works around by itself
+	Refusal *explain.Failure `json:"refusal,omitempty"` // a refusal that stopped every device not yet sent
 }
 
 // Wait is a pause the page explains.
 type Wait struct {
-	Reason string    `json:"reason"`
-	Until  time.Time `json:"until"`
+	Pacing    bool      `json:"pacing,omitempty"`    // the write budget is taken until then
+	Throttled bool      `json:"throttled,omitempty"` // Graph throttled the tenant; else it was unavailable
+	Until     time.Time `json:"until"`
 }
 
 // DecodePayload reads a job's payload; an empty one is an empty Payload.
@@ -196,81 +197,4 @@ func Count(devices []store.BulkDevice) Counts {
 		}
 	}
 	return c
-}
-
-// Described is a device's outcome as an Intune administrator reads it.
-type Described struct {
-	Key    string // the state, for styling and tests
-	Label  string // short
-	Detail string // what happened and what to do
-}
-
-// Describe puts a device's outcome into words, for the job's action.
-func Describe(action, groupTag string, d store.BulkDevice) Described {
-	out := Described{Key: d.State}
-	switch d.State {
-	case DeviceQueued:
-		out.Label, out.Detail = "queued", "Waiting for its turn in Intune's write budget."
-	case DeviceInFlight:
-		out.Label, out.Detail = "sending", "On its way to Microsoft Graph."
-	case DeviceUnknown:
-		out.Label = "outcome unknown"
-		out.Detail = "Microsoft Graph's answer never arrived, so it is not known yet whether the change was made. The desk reads the device in Graph to find out and never sends the change again on its own."
-	case DeviceDone:
-		out.Label = doneLabel(action)
-		out.Detail = doneDetail(action, groupTag)
-		if d.Reconciled {
-			out.Detail += " Found by reading the device after Graph's answer was lost."
-		}
-	case DeviceRefused:
-		out.Label, out.Detail = "refused by Graph", d.Reason
-	case DeviceNotFound:
-		out.Label = "not found"
-		out.Detail = "Microsoft Graph has no Autopilot registration with this id any more (it was deleted meanwhile), so nothing was changed."
-		if d.Reason != "" {
-			out.Detail = d.Reason
-		}
-	case DeviceUnconfirmed:
-		out.Label, out.Detail = "outcome unknown — check", d.Reason
-	case DeviceSkipped:
-		out.Label, out.Detail = "not sent", d.Reason
-	}
-	return out
-}
-
-func doneLabel(action string) string {
-	switch action {
-	case ActionUnassign:
-		return "user unassigned"
-	case ActionDelete:
-		return "deleted"
-	}
-	return "group tag set"
-}
-
-func doneDetail(action, groupTag string) string {
-	switch action {
-	case ActionUnassign:
-		return "Graph accepted the change: the device has no assigned user. Intune shows it within a few minutes."
-	case ActionDelete:
-		return "Graph deleted the Autopilot registration. It leaves the list within a few minutes."
-	}
-	if groupTag == "" {
-		return "Graph accepted the change: the group tag is cleared. Intune shows it within a few minutes."
-	}
-	return "Graph accepted the change: the group tag is “" + groupTag + "”. Intune shows it within a few minutes."
-}
-
-// ActionText says what a job does, for headings and history: "set the group tag to “Kiosk”".
-func ActionText(action, groupTag string) string {
-	switch action {
-	case ActionUnassign:
-		return "unassign the user"
-	case ActionDelete:
-		return "delete the Autopilot registration"
-	}
-	if groupTag == "" {
-		return "clear the group tag"
-	}
-	return "set the group tag to “" + groupTag + "”"
 }

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/explain"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
 )
@@ -59,7 +60,7 @@ type Options struct {
 	Graph  Graph
 	Tokens Tokens
 	Budget *Budget
-	Log    *slog.Logger
+	Logger *slog.Logger
 	Now    func() time.Time
 	NewID  func() string
 
@@ -100,8 +101,8 @@ func New(o Options) *Worker {
 	if o.PausedRecheck <= 0 {
 		o.PausedRecheck = 20 * time.Second
 	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Worker{o: o, kick: make(chan struct{}, 1)}
 }
@@ -138,7 +139,7 @@ func (w *Worker) once(ctx context.Context, id string) bool {
 	}
 	job, err := w.o.Store.ClaimBulkJob(ctx, StateSending, id, w.o.Lease)
 	if err != nil {
-		w.o.Log.Warn("bulk worker: claim a job", "error", err.Error())
+		w.o.Logger.Warn("bulk worker: claim a job", "error", err.Error())
 		return false
 	}
 	if job == nil {
@@ -153,14 +154,14 @@ func (w *Worker) once(ctx context.Context, id string) bool {
 	case errors.Is(err, errLeaseLost):
 		return true
 	case err != nil:
-		w.o.Log.Warn("bulk worker: job held up", "job", job.ID, "error", err.Error())
-		r.p.Trouble = "The desk could not reach its state database or Microsoft Graph for a moment; it tries again by itself."
+		w.o.Logger.Warn("bulk worker: job held up", "job", job.ID, "error", err.Error())
+		r.p.Trouble = &explain.Failure{Cause: explain.Unreachable, At: w.o.Now()}
 		r.after(30 * time.Second)
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := w.o.Store.ReleaseBulkJob(rctx, job.ID, id, r.p.Encode(), r.next); err != nil && !errors.Is(err, store.ErrConflict) {
-		w.o.Log.Warn("bulk worker: release a job", "job", job.ID, "error", err.Error())
+		w.o.Logger.Warn("bulk worker: release a job", "job", job.ID, "error", err.Error())
 	}
 	return true
 }
@@ -214,7 +215,7 @@ func (r *run) advance(ctx context.Context) error {
 		return fmt.Errorf("decode bulk job %s: %w", r.job.ID, err)
 	}
 	r.p = p
-	r.p.Trouble = ""
+	r.p.Trouble = nil
 	if r.p.Waiting != nil && !r.now().Before(r.p.Waiting.Until) {
 		r.p.Waiting = nil
 	}
@@ -301,7 +302,7 @@ func (r *run) keep(ctx context.Context, ch store.BulkChange) error {
 		if err == nil || errors.Is(err, store.ErrConflict) || attempt == 8 {
 			return err
 		}
-		r.w.o.Log.Warn("bulk worker: store Graph's answer; trying again", "job", r.job.ID, "attempt", attempt, "error", err.Error())
+		r.w.o.Logger.Warn("bulk worker: store Graph's answer; trying again", "job", r.job.ID, "attempt", attempt, "error", err.Error())
 		time.Sleep(delay)
 		delay *= 2
 		_ = r.w.o.Store.RenewBulkLease(ctx, r.job.ID, r.id, r.w.o.Lease)
@@ -316,22 +317,37 @@ func (r *run) activity(outcome, summary string, ex *graphclient.Exchange, err er
 		StatusCode: support.Status, RequestID: support.RequestID, ClientRequestID: support.ClientRequestID}
 	d := activityDetail{Exchange: ex, Support: support}
 	if err != nil {
-		e := explain(err)
-		d.Explanation = &e
+		f := failureOf(err, r.now())
+		d.Failure = &f
 	}
 	a.Detail = mustJSON(d)
 	return a
 }
 
-// activityDetail is the shape the activity page reads (the same as every other action's).
+// activityDetail is the shape the activity page reads (the same as every other action's; the
+// failure's key is "explanation", as the activity page reads it).
 type activityDetail struct {
-	Exchange    *graphclient.Exchange      `json:"exchange,omitempty"`
-	Explanation *graphclient.Explanation   `json:"explanation,omitempty"`
-	Support     graphclient.SupportDetails `json:"support"`
+	Exchange *graphclient.Exchange      `json:"exchange,omitempty"`
+	Failure  *explain.Failure           `json:"explanation,omitempty"`
+	Support  graphclient.SupportDetails `json:"support"`
 }
 
+// failureOf is the facts of a failed step, the owner's token that could not be renewed among them.
+func failureOf(err error, at time.Time) explain.Failure {
+	switch {
+	case errors.Is(err, web.ErrTokenUnavailable):
+		return explain.Failure{Cause: explain.OwnerTokenUnavailable, At: at}
+	case errors.Is(err, web.ErrSessionEnded):
+		return explain.Failure{Cause: explain.SessionEnded, At: at}
+	}
+	return explain.Of(err, at)
+}
+
+// facts is a failure as a device keeps it.
+func facts(err error, at time.Time) []byte { return mustJSON(failureOf(err, at)) }
+
 func (r *run) audit(a *store.Activity) {
-	r.w.o.Log.Info("audit", "audit", true, "event", a.Action, "outcome", a.Outcome, "activity_id", a.ID,
+	r.w.o.Logger.Info("audit", "audit", true, "event", a.Action, "outcome", a.Outcome, "activity_id", a.ID,
 		"tid", a.TenantID, "oid", a.ObjectID, "upn", a.ActorUPN, "target", a.Target, "status", a.StatusCode,
 		"request_id", a.RequestID, "client_request_id", a.ClientRequestID, "summary", a.Summary)
 }
@@ -350,16 +366,12 @@ func (r *run) lost(ctx context.Context, devices []store.BulkDevice) error {
 	}
 	for _, n := range chunks {
 		ds := byChunk[n]
-		why := fmt.Sprintf("The change of %s was recorded as sent, but the desk stopped (a restart, crash or deploy) before Microsoft Graph's answer was stored, so it is not known whether Graph made it. The desk reads the devices instead of sending the change again.",
-			plural(len(ds), "device", "devices"))
-		a := r.activity("outcome-unknown", fmt.Sprintf("Bulk change, chunk %d (%s): the answer was lost when the desk stopped; the desk reads the devices instead of sending again.", n, plural(len(ds), "device", "devices")), nil, nil)
-		e := graphclient.Explanation{Title: "The answer to this change was not stored", What: why,
-			NextStep: "Nothing to do: the desk reads the devices in Microsoft Graph and never sends the change again on its own."}
-		a.Detail = mustJSON(activityDetail{Explanation: &e})
+		a := r.activity("outcome-unknown", fmt.Sprintf("Bulk change, batch %d (%s): the answer was lost when the desk stopped; the desk reads the devices instead of sending again.", n, plural(len(ds), "device", "devices")), nil, nil)
+		a.Detail = mustJSON(activityDetail{Failure: &explain.Failure{Cause: explain.AnswerNotStored, Batch: n, At: r.now()}})
 		ch := store.BulkChange{JobID: r.job.ID, LeaseOwner: r.id, Activity: a}
 		for _, d := range ds {
 			o := d.BulkOutcome
-			o.State, o.NotBefore, o.Reason, o.ActivityID = DeviceUnknown, r.now(), why, ""
+			o.State, o.NotBefore, o.Reason, o.Failure, o.ActivityID = DeviceUnknown, r.now(), store.BulkReasonDeskStopped, nil, ""
 			ch.Devices = append(ch.Devices, store.BulkDeviceChange{Position: d.Position, From: []string{DeviceInFlight}, FromChunk: n, BulkOutcome: o})
 		}
 		err := r.keep(ctx, ch)
@@ -411,7 +423,7 @@ func (r *run) send(ctx context.Context) error {
 		}
 		if n == 0 {
 			wait := retryAt.Sub(r.now())
-			r.p.Waiting = &Wait{Reason: "Pacing the changes to Intune's write budget (" + r.w.o.Budget.Describe() + ") shared by everyone using the desk", Until: retryAt}
+			r.p.Waiting = &Wait{Pacing: true, Until: retryAt}
 			if wait > r.maxInlineWait() {
 				r.at(retryAt)
 				return nil
@@ -512,7 +524,7 @@ func (r *run) sendChunk(ctx context.Context, chunk []store.BulkDevice) (stop boo
 func (r *run) settle(ctx context.Context, n int, chunk []store.BulkDevice, answers []graphclient.BatchResponse, ex *graphclient.Exchange, callErr error) (stop bool, err error) {
 	now := r.now()
 	outs := make([]store.BulkOutcome, len(chunk))
-	var stopAll *graphclient.Explanation
+	var stopAll *explain.Failure
 	for i, d := range chunk {
 		o := d.BulkOutcome
 		var err error
@@ -527,7 +539,7 @@ func (r *run) settle(ctx context.Context, n int, chunk []store.BulkDevice, answe
 			status = ge.StatusCode
 		}
 		o.StatusCode = status
-		o.Reason = ""
+		o.Reason, o.Failure = "", nil
 		ge, isGraph := graphclient.AsError(err)
 		switch {
 		case err == nil:
@@ -536,7 +548,7 @@ func (r *run) settle(ctx context.Context, n int, chunk []store.BulkDevice, answe
 			ge.Kind == graphclient.KindTimeout || ge.Kind == graphclient.KindBadResponse && status/100 == 2):
 			// It may have run: the device is read to find out, never sent again.
 			o.State, o.NotBefore = DeviceUnknown, now.Add(r.w.o.LookupDelays[0])
-			o.Reason = "Microsoft Graph's answer never arrived (" + explain(err).Title + "), so it is not known whether the change was made. The desk reads the device instead of sending the change again."
+			o.Reason, o.Failure = store.BulkReasonAnswerLost, facts(err, now)
 			r.at(o.NotBefore)
 		case !isGraph || ge.Kind == graphclient.KindUnauthorized:
 			// Nothing reached Graph, or Graph refused the token before running anything.
@@ -546,7 +558,8 @@ func (r *run) settle(ctx context.Context, n int, chunk []store.BulkDevice, answe
 				r.after(r.w.o.PausedRecheck)
 			} else {
 				o.NotBefore = now.Add(30 * time.Second)
-				r.p.Trouble = explain(err).Title + "; the desk tries again by itself."
+				f := failureOf(err, now)
+				r.p.Trouble = &f
 				r.at(o.NotBefore)
 			}
 		case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable || ge.Kind == graphclient.KindNetwork:
@@ -557,15 +570,11 @@ func (r *run) settle(ctx context.Context, n int, chunk []store.BulkDevice, answe
 				wait = min(10*time.Second<<min(max(o.Attempts-1, 0), 5), 5*time.Minute)
 			}
 			o.State, o.NotBefore, o.Attempts = DeviceQueued, now.Add(wait), max(o.Attempts-1, 0)
-			reason := "Microsoft Graph is throttling this tenant"
-			if status != http.StatusTooManyRequests {
-				reason = "Microsoft Graph was unavailable"
-			}
-			r.p.Waiting = &Wait{Reason: reason, Until: o.NotBefore}
+			r.p.Waiting = &Wait{Throttled: status == http.StatusTooManyRequests, Until: o.NotBefore}
 			r.at(o.NotBefore)
 			if status == http.StatusTooManyRequests && ge.RetryAfter > 0 {
 				if herr := r.w.o.Budget.Hold(context.WithoutCancel(ctx), r.job.TenantID, o.NotBefore); herr != nil {
-					r.w.o.Log.Warn("bulk worker: hold the tenant's writes", "job", r.job.ID, "error", herr.Error())
+					r.w.o.Logger.Warn("bulk worker: hold the tenant's writes", "job", r.job.ID, "error", herr.Error())
 				}
 			}
 		case status == http.StatusNotFound && r.job.Action == ActionDelete:
@@ -573,11 +582,10 @@ func (r *run) settle(ctx context.Context, n int, chunk []store.BulkDevice, answe
 		case status == http.StatusNotFound:
 			o.State, o.DoneAt = DeviceNotFound, now
 		default:
-			e := explain(err)
-			o.State, o.DoneAt = DeviceRefused, now
-			o.Reason = refusalText(r.job.Action, e)
+			f := failureOf(err, now)
+			o.State, o.DoneAt, o.Failure = DeviceRefused, now, mustJSON(f)
 			if jobWide(ge.Kind) {
-				stopAll = &e
+				stopAll = &f
 			}
 		}
 		outs[i] = o
@@ -630,7 +638,7 @@ func firstErr(callErr error, answers []graphclient.BatchResponse) error {
 }
 
 func (r *run) chunkSummary(n, size int, counts map[string]int) string {
-	s := fmt.Sprintf("Bulk change to %s, chunk %d (%s): ", ActionText(r.job.Action, r.job.GroupTag), n, plural(size, "device", "devices"))
+	s := fmt.Sprintf("Bulk change to %s, batch %d (%s): ", explain.BulkAction(r.job.Action, r.job.GroupTag), n, plural(size, "device", "devices"))
 	var parts []string
 	for _, x := range []struct {
 		state, words string
@@ -648,20 +656,6 @@ func (r *run) chunkSummary(n, size int, counts map[string]int) string {
 	return s + "."
 }
 
-// refusalText is a refused device's reason: Graph's message and what it means, and that nothing
-// changed.
-func refusalText(action string, e graphclient.Explanation) string {
-	nothing := " Nothing was changed."
-	if action == ActionDelete {
-		nothing = " Nothing was deleted."
-	}
-	s := e.Title + ". " + e.What + nothing
-	if e.NextStep != "" {
-		s += " " + e.NextStep
-	}
-	return s
-}
-
 // jobWide: Graph refuses every change of the job alike, so none is sent after the first.
 func jobWide(k graphclient.Kind) bool {
 	switch k {
@@ -673,18 +667,17 @@ func jobWide(k graphclient.Kind) bool {
 }
 
 // skipRest marks every device still queued as not sent, after a refusal that holds for all.
-func (r *run) skipRest(ctx context.Context, e graphclient.Explanation) error {
-	r.p.Refusal = &e
+func (r *run) skipRest(ctx context.Context, f explain.Failure) error {
+	r.p.Refusal = &f
 	devices, err := r.w.o.Store.BulkDevices(ctx, r.job.ID)
 	if err != nil {
 		return err
 	}
-	why := "Not sent: Microsoft Graph refused an earlier change of this job for a reason that holds for every device (" + e.Title + "). " + e.NextStep
 	ch := store.BulkChange{JobID: r.job.ID, LeaseOwner: r.id, Payload: r.p.Encode()}
 	for _, d := range devices {
 		if d.State == DeviceQueued {
 			o := d.BulkOutcome
-			o.State, o.Reason, o.DoneAt = DeviceSkipped, why, r.now()
+			o.State, o.Reason, o.DoneAt = DeviceSkipped, "", r.now()
 			ch.Devices = append(ch.Devices, store.BulkDeviceChange{Position: d.Position, From: []string{DeviceQueued}, BulkOutcome: o})
 		}
 	}
@@ -754,16 +747,15 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 		ge, _ := graphclient.AsError(derr)
 		switch {
 		case derr == nil && r.shows(device):
-			o.State, o.DoneAt, o.Reconciled, o.Reason = DeviceDone, now, true, ""
+			o.State, o.DoneAt, o.Reconciled, o.Reason, o.Failure = DeviceDone, now, true, "", nil
 			found++
 		case ge != nil && ge.StatusCode == http.StatusNotFound:
-			o.Reconciled, o.DoneAt = true, now
+			o.Reconciled, o.DoneAt, o.Failure = true, now, nil
 			if r.job.Action == ActionDelete {
 				o.State, o.Reason = DeviceDone, ""
 				found++
 			} else {
-				o.State = DeviceNotFound
-				o.Reason = "Microsoft Graph's answer to the change was lost, and Graph no longer has this registration (it was deleted meanwhile)."
+				o.State, o.Reason = DeviceNotFound, store.BulkReasonGone
 			}
 		case derr != nil:
 			// Could not read it now (throttled, unavailable): it is read again later.
@@ -777,9 +769,7 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 		default:
 			o.Lookups++
 			if o.Lookups >= len(r.w.o.LookupDelays) {
-				o.State, o.DoneAt, o.Reconciled = DeviceUnconfirmed, now, true
-				o.Reason = fmt.Sprintf("Microsoft Graph's answer to the change was lost, and the device did not show the change when the desk read it %s over the following minutes. Graph may not have made it, or Intune has not shown it yet. Nothing was sent again: open the device to check, and change it on its own if needed.",
-					plural(o.Lookups, "time", "times"))
+				o.State, o.DoneAt, o.Reconciled, o.Reason = DeviceUnconfirmed, now, true, store.BulkReasonLookedUp
 				unconfirmed++
 			} else {
 				o.NotBefore = now.Add(r.w.o.LookupDelays[o.Lookups] - r.w.o.LookupDelays[o.Lookups-1])
@@ -790,7 +780,7 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 	}
 	if found+unconfirmed > 0 {
 		ch.Activity = r.activity("success", fmt.Sprintf("Bulk change to %s: read %s whose answer was lost; %d show the change, %d could not be confirmed. Nothing was sent again.",
-			ActionText(r.job.Action, r.job.GroupTag), plural(len(chunk), "device", "devices"), found, unconfirmed), ex, nil)
+			explain.BulkAction(r.job.Action, r.job.GroupTag), plural(len(chunk), "device", "devices"), found, unconfirmed), ex, nil)
 	}
 	err = r.keep(ctx, ch)
 	if errors.Is(err, store.ErrConflict) {
@@ -824,7 +814,7 @@ func (r *run) finishIfDone(ctx context.Context) error {
 			return nil
 		}
 	}
-	r.p.Waiting, r.p.Trouble = nil, ""
+	r.p.Waiting, r.p.Trouble = nil, nil
 	err = r.w.o.Store.ChangeBulk(ctx, store.BulkChange{JobID: r.job.ID, LeaseOwner: r.id, FromState: StateSending, State: StateFinished, Payload: r.p.Encode()})
 	if errors.Is(err, store.ErrConflict) {
 		return errLeaseLost
@@ -833,23 +823,10 @@ func (r *run) finishIfDone(ctx context.Context) error {
 		return err
 	}
 	c := Count(devices)
-	r.w.o.Log.Info("audit", "audit", true, "event", "bulk-complete", "tid", r.job.TenantID, "oid", r.job.ObjectID, "upn", r.job.ActorUPN,
+	r.w.o.Logger.Info("audit", "audit", true, "event", "bulk-complete", "tid", r.job.TenantID, "oid", r.job.ObjectID, "upn", r.job.ActorUPN,
 		"target", r.job.ID, "detail", fmt.Sprintf("%d devices final: %d changed, %d refused, %d not found, %d unconfirmed, %d not sent",
 			c.Devices, c.Done, c.Refused, c.NotFound, c.Unconfirmed, c.Skipped))
 	return nil
-}
-
-func explain(err error) graphclient.Explanation {
-	if errors.Is(err, web.ErrTokenUnavailable) {
-		return graphclient.Explanation{Title: "The owner's access could not be renewed just now",
-			What:     "The access token expired and the desk could not reach the sign-in service to renew it; nothing was sent.",
-			NextStep: "Nothing to do: the desk tries again by itself.", Action: graphclient.ActionTryLater}
-	}
-	if errors.Is(err, web.ErrSessionEnded) {
-		return graphclient.Explanation{Title: "The owner is not signed in", What: "The desk changes devices with the sign-in of the person who confirmed the change.",
-			NextStep: "The change goes on by itself when they sign in again."}
-	}
-	return graphclient.Explain(err)
 }
 
 func mustJSON(v any) []byte {

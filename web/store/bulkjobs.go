@@ -36,15 +36,45 @@ type BulkDevice struct {
 	BulkOutcome
 }
 
-// BulkOutcome is where one device of a bulk job stands.
+// BulkOutcome is where one device of a bulk job stands: facts only, put into words when a page
+// is rendered.
 type BulkOutcome struct {
-	State                     string // queued, in-flight, unknown, then a final state
+	State                     string // one of the Bulk device states
 	Chunk, Attempts           int    // the chunk it was last sent in; how often it was sent
 	NotBefore, SentAt, DoneAt time.Time
 	Lookups, StatusCode       int
-	Reason, ActivityID        string
-	Reconciled                bool // its outcome was found by looking after an answer was lost
+	Reason                    string // one of the BulkReason constants, when the state alone does not say
+	Failure                   []byte // what Graph answered, when it refused or its answer was lost (opaque JSON owned by the caller)
+	ActivityID                string
+	Reconciled                bool // its outcome was found by reading the device after an answer was lost
 }
+
+// Bulk actions: what a bulk job does to each of its devices.
+const (
+	BulkGroupTag = "group-tag"     // set the group tag (updateDeviceProperties)
+	BulkUnassign = "unassign-user" // unassign the user (unassignUserFromDevice)
+	BulkDelete   = "delete"        // delete the registration
+)
+
+// Bulk device states. The first three are on the way; the others are final.
+const (
+	BulkQueued      = "queued"      // waiting for its turn in Intune's write budget
+	BulkInFlight    = "in-flight"   // recorded before it was sent; the answer is not stored yet
+	BulkUnknown     = "unknown"     // the answer never arrived; the device is read to find out
+	BulkDone        = "done"        // Graph accepted the change (or, reading, the device shows it)
+	BulkRefused     = "refused"     // Graph refused it (its Failure says how); nothing changed
+	BulkNotFound    = "not-found"   // Graph has no such registration any more
+	BulkUnconfirmed = "unconfirmed" // the answer was lost and the change never showed: check it
+	BulkSkipped     = "skipped"     // not sent: Graph refused an earlier change for a reason that holds for all
+)
+
+// Why a bulk device got its state, when the state alone does not say.
+const (
+	BulkReasonAnswerLost  = "answer-lost"  // unknown: Graph's answer never arrived (its Failure says how)
+	BulkReasonDeskStopped = "desk-stopped" // unknown: the desk stopped before Graph's answer was stored
+	BulkReasonLookedUp    = "looked-up"    // unconfirmed: read Lookups times without the change showing
+	BulkReasonGone        = "gone"         // not found: after a lost answer, Graph no longer has the registration
+)
 
 // BulkDeviceChange is the new outcome of one device, applied only while its guards hold.
 type BulkDeviceChange struct {
@@ -169,7 +199,7 @@ func (db *DB) bulkJobsWhere(ctx context.Context, where string, args ...any) ([]B
 }
 
 const bulkDeviceColumns = `position, device_id, serial, manufacturer, model, group_tag, user_upn, enrollment_state,
-	state, chunk, attempts, not_before, sent_at, done_at, lookups, status_code, reason, activity_id, reconciled`
+	state, chunk, attempts, not_before, sent_at, done_at, lookups, status_code, reason, failure, activity_id, reconciled`
 
 // BulkDevices reads a job's devices in order.
 func (db *DB) BulkDevices(ctx context.Context, jobID string) ([]BulkDevice, error) {
@@ -180,7 +210,7 @@ func (db *DB) BulkDevices(ctx context.Context, jobID string) ([]BulkDevice, erro
 			var notBefore, sentAt, doneAt int64
 			var reconciled int
 			err := scan(&d.Position, &d.DeviceID, &d.Serial, &d.Manufacturer, &d.Model, &d.GroupTag, &d.UserPrincipalName, &d.EnrollmentState,
-				&d.State, &d.Chunk, &d.Attempts, &notBefore, &sentAt, &doneAt, &d.Lookups, &d.StatusCode, &d.Reason, &d.ActivityID, &reconciled)
+				&d.State, &d.Chunk, &d.Attempts, &notBefore, &sentAt, &doneAt, &d.Lookups, &d.StatusCode, &d.Reason, &d.Failure, &d.ActivityID, &reconciled)
 			d.NotBefore, d.SentAt, d.DoneAt, d.Reconciled = optionalMS(notBefore), optionalMS(sentAt), optionalMS(doneAt), reconciled != 0
 			out = append(out, d)
 			return err
@@ -245,9 +275,9 @@ func (db *DB) ChangeBulk(ctx context.Context, ch BulkChange) error {
 				activityID = ch.Activity.ID
 			}
 			q := `UPDATE bulk_devices SET state = ?, chunk = ?, attempts = ?, not_before = ?, sent_at = ?, done_at = ?, lookups = ?,
-				status_code = ?, reason = ?, activity_id = ?, reconciled = ? WHERE job_id = ? AND position = ?`
+				status_code = ?, reason = ?, failure = ?, activity_id = ?, reconciled = ? WHERE job_id = ? AND position = ?`
 			args := []any{d.State, d.Chunk, d.Attempts, zeroMS(d.NotBefore), zeroMS(d.SentAt), zeroMS(d.DoneAt), d.Lookups,
-				d.StatusCode, d.Reason, activityID, boolInt(d.Reconciled), ch.JobID, d.Position}
+				d.StatusCode, d.Reason, d.Failure, activityID, boolInt(d.Reconciled), ch.JobID, d.Position}
 			if len(d.From) > 0 {
 				q += ` AND state IN (?` + strings.Repeat(", ?", len(d.From)-1) + `)`
 				for _, s := range d.From {

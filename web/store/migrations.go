@@ -153,7 +153,7 @@ var migrations = [][]string{
 			state TEXT NOT NULL, chunk INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
 			not_before BIGINT NOT NULL DEFAULT 0, sent_at BIGINT NOT NULL DEFAULT 0, done_at BIGINT NOT NULL DEFAULT 0,
 			lookups INTEGER NOT NULL DEFAULT 0, status_code INTEGER NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '',
-			activity_id TEXT NOT NULL DEFAULT '', reconciled INTEGER NOT NULL DEFAULT 0,
+			failure {{blob}}, activity_id TEXT NOT NULL DEFAULT '', reconciled INTEGER NOT NULL DEFAULT 0,
 			PRIMARY KEY (job_id, position)
 		)`,
 		`CREATE UNIQUE INDEX bulk_devices_device ON bulk_devices (job_id, device_id)`,
@@ -212,10 +212,4 @@ func (db *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("store: commit migrations: %w", err)
 	}
 	return nil
-}
-
-func (db *DB) schemaVersion(ctx context.Context) (int, error) {
-	var v int
-	err := db.queryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`, nil, &v)
-	return v, err
 }

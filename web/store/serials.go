@@ -72,7 +72,7 @@ func (db *DB) HistoryOfSerial(ctx context.Context, tenantID, serial string, limi
 		return nil, fmt.Errorf("store: history of a serial: %w", err)
 	}
 	err = db.queryAll(ctx, `SELECT j.id, j.actor_name, j.actor_upn, j.action, j.group_tag, j.state, j.created_at,
-		d.position, d.device_id, d.serial, d.state, d.done_at, d.status_code, d.reason, d.activity_id, d.reconciled
+		d.position, d.device_id, d.serial, d.state, d.done_at, d.lookups, d.status_code, d.reason, d.failure, d.activity_id, d.reconciled
 		FROM bulk_devices d JOIN bulk_jobs j ON j.id = d.job_id
 		WHERE UPPER(d.serial) = ? AND j.tenant_id = ? AND j.state <> 'draft' ORDER BY j.created_at DESC LIMIT ?`,
 		[]any{serial, tenantID, limit}, func(scan func(...any) error) error {
@@ -80,7 +80,7 @@ func (db *DB) HistoryOfSerial(ctx context.Context, tenantID, serial string, limi
 			var at, doneAt int64
 			var reconciled int
 			err := scan(&s.JobID, &s.ActorName, &s.ActorUPN, &s.Action, &s.GroupTag, &s.JobState, &at,
-				&s.Position, &s.DeviceID, &s.Serial, &s.State, &doneAt, &s.StatusCode, &s.Reason, &s.ActivityID, &reconciled)
+				&s.Position, &s.DeviceID, &s.Serial, &s.State, &doneAt, &s.Lookups, &s.StatusCode, &s.Reason, &s.Failure, &s.ActivityID, &reconciled)
 			s.At, s.DoneAt, s.Reconciled = fromMS(at), optionalMS(doneAt), reconciled != 0
 			h.Bulk = append(h.Bulk, s)
 			return err
