@@ -55,8 +55,10 @@ type config struct {
 	AdminAddr               string
 	LogLevel                string
 	LogFormat               string
-	ImportMaxRows           int       // most rows one device-import file may have
-	DemoTime                time.Time // demo mode: a repeatable demo starting at this time (zero: the real clock)
+	ImportMaxRows           int           // most rows one device-import file may have
+	WriteBudget             int           // changes to registered devices Intune takes from the desk per WriteWindow
+	WriteWindow             time.Duration // the window of that budget
+	DemoTime                time.Time     // demo mode: a repeatable demo starting at this time (zero: the real clock)
 }
 
 // errHelp is returned when --help was asked for; the usage has been printed.

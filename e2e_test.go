@@ -414,6 +414,8 @@ func TestBrowserAdministratorFlows(t *testing.T) {
 	tb.navigate("switch to light", chromedp.Click(chromedp.CSS(`form[action="/theme"] button[value="light"]`)))
 
 	// Device import from a CSV file through the file input.
+	tb.navigate("open the devices", chromedp.Click(chromedp.CSS(`nav a[href="/devices"]`)))
+	tb.page("registered devices")
 	tb.navigate("open import", chromedp.Click(chromedp.CSS(`nav a[href="/devices/import"]`)))
 	tb.page("import start")
 	csvPath := filepath.Join(t.TempDir(), "devices.csv")

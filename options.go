@@ -127,6 +127,12 @@ var (
 		help: "The most device rows one CSV file may have (1 to 100,000). A larger file is refused while it is read, with a " +
 			"message that names the limit and suggests splitting it; nothing of it is stored.",
 		set: func(c *config, v string) (err error) { c.ImportMaxRows, err = intIn(v, 1, 100000); return err }}
+	optGraphWriteBudget = option{env: "AUTOPILOTDESK_GRAPH_WRITE_BUDGET", flag: "graph-write-budget", def: "100/20s",
+		help: "Intune's write budget for the desk in each tenant, as changes per window (its documented per-application " +
+			"limit is `100/20s`). Changes to registered Autopilot devices — bulk changes and changes of one device — are paced " +
+			"to it, counted in the state database so every replica shares it; a `Retry-After` Graph gives holds every desk's " +
+			"changes until it has passed. Lower it if other tools write to Intune with the same app registration.",
+		set: func(c *config, v string) (err error) { c.WriteBudget, c.WriteWindow, err = writeBudget(v); return err }}
 	optAllowedGroups = option{env: "AUTOPILOTDESK_ALLOWED_GROUPS", flag: "allowed-groups",
 		help: "Comma-separated group object ids. When set, only their members may use the desk (the app registration must emit " +
 			"the `groups` claim). The desk then also asks for `User.Read`: for someone in more groups than a token lists (200 in " +
@@ -156,7 +162,7 @@ var (
 			"state database, so replicas share them.",
 		set: func(c *config, v string) (err error) { c.SignInLimit, err = web.ParseLimit(v); return err }}
 	optRateLimitCreate = option{env: "AUTOPILOTDESK_RATE_LIMIT_CREATE", flag: "rate-limit-create", def: "30/1m",
-		help: "Creates allowed per client IP and per user in a window; `off` disables.",
+		help: "Creates (uploads, device imports, changes of registered devices and confirmed bulk changes) allowed per client IP and per user in a window; `off` disables.",
 		set:  func(c *config, v string) (err error) { c.CreateLimit, err = web.ParseLimit(v); return err }}
 	optRateLimitRegister = option{env: "AUTOPILOTDESK_RATE_LIMIT_REGISTER", flag: "rate-limit-register", def: "200/10m",
 		help: "Requests from devices to `/register/…` allowed per client address, and apart per registration code, in a window; " +
@@ -209,7 +215,7 @@ var deskOptions = []*option{
 	&optAddr, &optPublicURL, &optTenantID, &optClientID, &optClientSecret, &optClientCertFile, &optClientKeyFile,
 	&optCloud, &optIssuerURL, &optGraphURL, &optScopes, &optGraphVersion, &optGraphTimeout,
 	&optDataDir, &optDatabaseURL, &optDatabaseMaxConns, &optShutdownDelay, &optDatabaseStartupWait,
-	&optSessionIdleTimeout, &optSessionLifetime, &optActivityRetention, &optImportMaxRows,
+	&optSessionIdleTimeout, &optSessionLifetime, &optActivityRetention, &optImportMaxRows, &optGraphWriteBudget,
 	&optAllowedGroups, &optTrustedProxies, &optRateLimitSignIn, &optRateLimitCreate, &optRateLimitRegister, &optRateLimitRegisterWrong,
 	&optRegistrationSelfApprove,
 	&optTLSCertFile, &optTLSKeyFile, &optMetricsToken, &optAdminAddr, &optLogLevel, &optLogFormat, &optDemoTime,
@@ -281,6 +287,17 @@ var emulatorOptions = []*option{
 			c.EmulatorFaults.UploadsSegmentMissing, err = boolean(v)
 			return err
 		}},
+}
+
+// writeBudget reads a budget of changes per window, such as 100/20s.
+func writeBudget(v string) (int, time.Duration, error) {
+	n, w, ok := strings.Cut(v, "/")
+	count, err := strconv.Atoi(n)
+	window, werr := time.ParseDuration(w)
+	if !ok || err != nil || werr != nil || count < 1 || count > 10000 || window < 100*time.Millisecond || window > time.Hour {
+		return 0, 0, fmt.Errorf("%q is not a budget such as 100/20s (1 to 10000 changes per 100ms to 1h)", v)
+	}
+	return count, window, nil
 }
 
 func hostPort(v string) error {

@@ -913,3 +913,42 @@ func TestRegistrationAcrossReplicas(t *testing.T) {
 }
 
 var _ = testkit.Env
+
+// The waiting list says which serials are registered in the tenant already (the batched look-up
+// among registered devices); approved anyway, such a device fails with Intune's 806, and the
+// device's status says what that error means.
+func TestWaitingListSaysWhichSerialsAreRegistered(t *testing.T) {
+	d := startDeskWith(t, nil, fastImports)
+	admin := d.browser()
+	d.signIn(admin, "admin", "/")
+	seeded := emulator.DemoAutopilotDevices(time.Now())[0]
+	code, _ := createCode(t, d, admin, map[string]string{"uses": "2"})
+	sendDevice(t, d, code, seeded.SerialNumber)
+	sendDevice(t, d, code, "NEW-REG-1")
+	second := d.browser()
+	d.signIn(second, demoidp.ManyGroupsKey, "/")
+	form, doc := decideForm(t, d, second)
+	known := doc.Find(`tr[data-serial="` + seeded.SerialNumber + `"]`).Text()
+	if !strings.Contains(known, "registered already") || (seeded.GroupTag != "" && !strings.Contains(known, seeded.GroupTag)) {
+		t.Errorf("a registered serial: %q", known)
+	}
+	if fresh := doc.Find(`tr[data-serial="NEW-REG-1"]`).Text(); strings.Contains(fresh, "registered already") || !strings.Contains(fresh, "no") {
+		t.Errorf("a new serial: %q", fresh)
+	}
+	form.Set("action", "approve")
+	resp, _ := d.post(second, "/registration/decide", form)
+	waitFinished(t, d, second, resp.Request.URL.Path)
+	waitFor(t, "the registrations to settle", func() bool {
+		for _, s := range registrations(t, d.app, store.SubmissionFilter{}) {
+			if s.State != store.SubmissionFinished {
+				return false
+			}
+		}
+		return true
+	})
+	_, answer := d.device().status(code)
+	if !strings.Contains(answer, seeded.SerialNumber+" (sent") || !strings.Contains(answer, "FAILED") || !strings.Contains(answer, "806") ||
+		!strings.Contains(answer, "already registered in this tenant") || !strings.Contains(answer, "NEW-REG-1") || !strings.Contains(answer, "REGISTERED") {
+		t.Errorf("status:\n%s", answer)
+	}
+}

@@ -121,10 +121,10 @@ func (h *Register) Send(c echo.Context) error {
 			Manufacturer: clip(r.Manufacturer), Model: clip(r.Model), Notes: r.Notes}
 		// The code decides the group tag and user: the technician at the device does not.
 		if r.GroupTag != "" && r.GroupTag != code.GroupTag {
-			d.Notes = append(d.Notes, "The file's group tag \""+r.GroupTag+"\" is replaced by the code's, "+quoteOrNone(code.GroupTag)+".")
+			d.Notes = append(d.Notes, "The file's group tag \""+r.GroupTag+"\" is replaced by the code's, "+plainQuoteOrNone(code.GroupTag)+".")
 		}
 		if r.AssignedUser != "" && r.AssignedUser != code.AssignedUser {
-			d.Notes = append(d.Notes, "The file's assigned user "+r.AssignedUser+" is replaced by the code's, "+quoteOrNone(code.AssignedUser)+".")
+			d.Notes = append(d.Notes, "The file's assigned user "+r.AssignedUser+" is replaced by the code's, "+plainQuoteOrNone(code.AssignedUser)+".")
 		}
 		sub.Devices = append(sub.Devices, d)
 		receipt.Kept = append(receipt.Kept, registration.Kept{Line: d.Line, Serial: d.Serial, Manufacturer: d.Manufacturer, Model: d.Model,
@@ -164,7 +164,7 @@ func clip(s string) string {
 	return s
 }
 
-func quoteOrNone(s string) string {
+func plainQuoteOrNone(s string) string {
 	if s == "" {
 		return "(none)"
 	}

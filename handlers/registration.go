@@ -100,7 +100,7 @@ func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views
 	ctx := c.Request().Context()
 	u := web.CurrentUser(c)
 	now := h.Now()
-	view := views.Registration{SelfApprove: h.SelfApprove, ReadOnly: web.ReadOnly(c), Now: now}
+	view := views.Registration{SelfApprove: h.SelfApprove, ReadOnly: web.Access(c).ReadOnly, Now: now}
 	subs, err := h.Store.Registrations(ctx, store.SubmissionFilter{TenantID: u.TenantID,
 		States: []string{store.SubmissionWaiting, store.SubmissionApproved}})
 	if err != nil {
@@ -269,8 +269,8 @@ func outcomeSummary(s store.RegistrationSubmission, rows []store.ImportRow) stri
 
 // NewCode is GET /registration/codes/new.
 func (h *Registration) NewCode(c echo.Context) error {
-	if web.ReadOnly(c) {
-		return readOnlyRefusal()
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, "/registration", "Back to registration")
 	}
 	f := views.NewRegistrationCode{Hours: strconv.Itoa(defaultCodeHours), Uses: "1", FormKey: web.NewFormKey(c, h.Now())}
 	if pending, ok := web.TakePendingForm(c); ok { // typed before a sign-in interrupted it
@@ -280,17 +280,10 @@ func (h *Registration) NewCode(c echo.Context) error {
 	return web.Render(c, http.StatusOK, views.NewRegistrationCodePage(web.PageFor(c, "Create a registration code", "registration"), f))
 }
 
-func readOnlyRefusal() error {
-	return &web.PageError{Status: http.StatusForbidden, Title: "Your sign-in lets you read only",
-		Message:   "Your sign-in grants the Microsoft Graph permission to read Autopilot devices (DeviceManagementServiceConfig.Read.All) but not to change them, so you cannot create registration codes or approve devices. Nothing was changed.",
-		NextStep:  "Ask someone allowed to import Autopilot devices to do it, or ask your administrator for that permission and an Intune role that allows it.",
-		ActionURL: "/registration", ActionText: "Back to registration"}
-}
-
 // CreateCode is POST /registration/codes: check the form, then show the new code once.
 func (h *Registration) CreateCode(c echo.Context) error {
-	if web.ReadOnly(c) {
-		return readOnlyRefusal()
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, "/registration", "Back to registration")
 	}
 	get := func(name string) string { return strings.TrimSpace(c.FormValue(name)) }
 	f := views.NewRegistrationCode{GroupTag: get("groupTag"), User: get("assignedUser"), Note: get("note"), Hours: get("hours"), Uses: get("uses"),
@@ -395,8 +388,8 @@ func (h *Registration) Revoke(c echo.Context) error {
 	if !guid.Valid(id) {
 		return notFound("There is no registration code with this id.")
 	}
-	if web.ReadOnly(c) {
-		return readOnlyRefusal()
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, "/registration", "Back to registration")
 	}
 	u := web.CurrentUser(c)
 	ctx := c.Request().Context()
@@ -422,8 +415,8 @@ func (h *Registration) Revoke(c echo.Context) error {
 
 // Decide is POST /registration/decide: approve or reject the ticked devices of one code.
 func (h *Registration) Decide(c echo.Context) error {
-	if web.ReadOnly(c) {
-		return readOnlyRefusal()
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, "/registration", "Back to registration")
 	}
 	form, err := c.FormParams()
 	if err != nil {

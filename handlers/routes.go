@@ -10,11 +10,13 @@ import (
 
 // Features are the handlers the desk serves.
 type Features struct {
-	Auth     *Auth
-	Home     *Home
-	Uploads  *Uploads
-	Devices  *Devices
-	Activity *Activity
+	Auth       *Auth
+	Home       *Home
+	Uploads    *Uploads
+	Devices    *Devices
+	Registered *Registered
+	Bulk       *BulkChanges
+	Activity   *Activity
 	// Registration is the team's side of registration from the device; Register the device's.
 	Registration *Registration
 	Register     *Register
@@ -59,12 +61,26 @@ func Routes(shell *web.Shell, f Features) {
 	form("/uploads/:id/status", "/uploads/:id", f.Uploads.SetStatus)
 	web.GET(user, "/uploads/:id/delete", f.Uploads.ConfirmDelete)
 	form("/uploads/:id/delete", "/uploads/:id/delete", f.Uploads.Delete)
+	create := shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create)
+	web.GET(user, "/devices", f.Registered.List)
+	web.GET(user, "/devices/export.csv", f.Registered.Export)
+	web.GET(user, "/devices/bulk", f.Bulk.List)
+	form("/devices/bulk", "/devices", f.Bulk.Create)
+	web.GET(user, "/devices/bulk/:id", f.Bulk.Show)
+	form("/devices/bulk/:id/confirm", "/devices/bulk/:id", f.Bulk.Confirm, create)
+	form("/devices/bulk/:id/reconcile", "/devices/bulk/:id", f.Bulk.Reconcile)
+	web.GET(user, "/devices/:id", f.Registered.Show)
+	form("/devices/:id/properties", "/devices/:id", f.Registered.Properties, create)
+	form("/devices/:id/user", "/devices/:id", f.Registered.AssignUser, create)
+	form("/devices/:id/unassign", "/devices/:id", f.Registered.UnassignUser, create)
+	web.GET(user, "/devices/:id/delete", f.Registered.ConfirmDelete)
+	form("/devices/:id/delete", "/devices/:id/delete", f.Registered.Delete, create)
 	web.GET(user, "/devices/import", f.Devices.Start)
 	form("/devices/import", "/devices/import", f.Devices.Preflight)
 	web.GET(user, "/devices/import/:id", f.Devices.Show)
 	form("/devices/import/:id/check", "/devices/import/:id", f.Devices.Check)
 	form("/devices/import/:id/fix", "/devices/import/:id", f.Devices.Fix)
-	form("/devices/import/:id/submit", "/devices/import/:id", f.Devices.Submit, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
+	form("/devices/import/:id/submit", "/devices/import/:id", f.Devices.Submit, create)
 	form("/devices/import/:id/reconcile", "/devices/import/:id", f.Devices.Reconcile)
 	web.GET(user, "/devices/import/:id/report.csv", f.Devices.Report)
 	form("/devices/sync", "/devices/import", f.Devices.Sync)

@@ -2059,13 +2059,6 @@ func codeFieldValue(f NewRegistrationCode, name string) string {
 	return f.Uses
 }
 
-func orDash(s string) string {
-	if s == "" {
-		return "—"
-	}
-	return s
-}
-
 func quoted(s string) string {
 	if s == "" {
 		return "(none)"

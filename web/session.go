@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -50,32 +49,9 @@ type SessionTokens struct {
 	IDToken      string
 	TokenType    string
 	Expiry       time.Time
-	// Scope is what the identity provider said it granted (its token answer's scope), if it said.
+	// Scope is what the identity provider said the access token grants (its token answer's
+	// scope), empty when it did not say.
 	Scope string `json:",omitempty"`
-}
-
-// ScopeOf is the scope an identity provider's token answer granted, or "" when it did not say.
-func ScopeOf(t *oauth2.Token) string {
-	s, _ := t.Extra("scope").(string)
-	return s
-}
-
-// ReadOnly reports whether the signed-in person's sign-in grants only reading Autopilot devices:
-// the scope their identity provider granted names DeviceManagementServiceConfig.Read.All and
-// not .ReadWrite.All. When the provider did not say, nothing is assumed (Graph decides).
-func ReadOnly(c echo.Context) bool {
-	sess := Session(c)
-	if sess == nil {
-		return false
-	}
-	t, _ := sess.Values[valTokens].(SessionTokens)
-	read, write := false, false
-	for _, s := range strings.Fields(t.Scope) {
-		s = s[strings.LastIndexByte(s, '/')+1:] // Entra names them as URIs: https://graph.microsoft.com/…
-		read = read || strings.EqualFold(s, "DeviceManagementServiceConfig.Read.All")
-		write = write || strings.EqualFold(s, "DeviceManagementServiceConfig.ReadWrite.All")
-	}
-	return read && !write
 }
 
 func (t SessionTokens) oauth2() *oauth2.Token {
@@ -354,15 +330,16 @@ func (s *Shell) renew(ctx context.Context, sessionKey, seen string, force bool) 
 			return store.KeepSession, ErrTokenUnavailable
 		}
 		next := SessionTokens{AccessToken: renewed.AccessToken, RefreshToken: renewed.RefreshToken,
-			TokenType: renewed.TokenType, Expiry: renewed.Expiry, IDToken: latest.IDToken, Scope: ScopeOf(renewed)}
-		if next.Scope == "" {
-			next.Scope = latest.Scope
-		}
+			TokenType: renewed.TokenType, Expiry: renewed.Expiry, IDToken: latest.IDToken}
 		if next.RefreshToken == "" {
 			next.RefreshToken = latest.RefreshToken
 		}
 		if id, ok := renewed.Extra("id_token").(string); ok && id != "" {
 			next.IDToken = id
+		}
+		next.Scope = latest.Scope
+		if scope, ok := renewed.Extra("scope").(string); ok && scope != "" {
+			next.Scope = scope
 		}
 		values[valTokens] = next
 		result = next

@@ -259,6 +259,9 @@ func (s *shooter) adminFlow(browser context.Context, tmp string) error {
 	if err := s.registrationFlow(ctx, browser); err != nil {
 		return err
 	}
+	if err := s.devicesFlow(ctx); err != nil {
+		return err
+	}
 	if err := load(ctx, "activity", chromedp.Click(chromedp.CSS(`nav a[href="/activity"]`))); err != nil {
 		return err
 	}
@@ -278,6 +281,9 @@ func (s *shooter) adminFlow(browser context.Context, tmp string) error {
 
 // importFlow imports demoDeviceCSV from the navigation, as the administrator signed in the tab.
 func (s *shooter) importFlow(ctx context.Context, tmp string) error {
+	if err := load(ctx, "devices", chromedp.Click(chromedp.CSS(`nav a[href="/devices"]`))); err != nil {
+		return err
+	}
 	if err := load(ctx, "import", chromedp.Click(chromedp.CSS(`nav a[href="/devices/import"]`))); err != nil {
 		return err
 	}
@@ -502,6 +508,66 @@ func demoCaptureFile() []byte {
 		out = binary.LittleEndian.AppendUint16(out, u)
 	}
 	return out
+}
+
+// devicesFlow walks the registered devices: the list, a device whose group tag was just changed
+// (accepted, not visible yet), and a bulk change of the Sales devices' group tag, confirmed and
+// finished.
+func (s *shooter) devicesFlow(ctx context.Context) error {
+	if err := load(ctx, "devices", chromedp.Click(chromedp.CSS(`nav a[href="/devices"]`))); err != nil {
+		return err
+	}
+	if err := s.shot(ctx, "devices-list"); err != nil {
+		return err
+	}
+	if err := load(ctx, "a device", chromedp.Click(chromedp.CSS(`[data-testid="devices"] a[href^="/devices/"]`))); err != nil {
+		return err
+	}
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#groupTag"), "Sales-EMEA")); err != nil {
+		return err
+	}
+	if err := load(ctx, "change the group tag", chromedp.Click(chromedp.CSS(`form[action$="/properties"] button[type="submit"]`))); err != nil {
+		return err
+	}
+	if err := s.shot(ctx, "device-page"); err != nil {
+		return err
+	}
+	if err := load(ctx, "the Sales devices", chromedp.Navigate(s.base+"/devices?tag=Sales")); err != nil {
+		return err
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[data-select="all"]`)), chromedp.SetValue(chromedp.CSS("#bulk-tag"), "Sales-EMEA")); err != nil {
+		return err
+	}
+	if err := load(ctx, "review the bulk change", chromedp.Click(chromedp.CSS(`#bulk-form button[type="submit"]`))); err != nil {
+		return err
+	}
+	if err := s.shot(ctx, "bulk-confirm"); err != nil {
+		return err
+	}
+	if err := load(ctx, "confirm the bulk change", chromedp.Click(chromedp.CSS(`form[action$="/confirm"] button[type="submit"]`))); err != nil {
+		return err
+	}
+	jobURL, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		return err
+	}
+	for i := 0; ; i++ { // the change runs in the background: the picture is of it finished
+		if err := load(ctx, "bulk progress", chromedp.Navigate(jobURL)); err != nil {
+			return err
+		}
+		h1, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("h1")))
+		if err != nil {
+			return fmt.Errorf("bulk progress: %w", err)
+		}
+		if strings.TrimSpace(h1) == "Bulk change finished" {
+			break
+		}
+		if i == 100 {
+			return fmt.Errorf("bulk progress: the change did not finish (%q)", h1)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return s.shot(ctx, "bulk-outcome")
 }
 
 func (s *shooter) readerFlow(browser context.Context) error {

@@ -122,7 +122,46 @@ var migrations = [][]string{
 			PRIMARY KEY (job_id, batch)
 		)`,
 	},
-	5: nil,
+	// Registered Autopilot devices: an activity names the serial number it touched, so a device's
+	// page finds its history; a checked import row keeps what the tenant already holds for its
+	// serial; bulk changes are jobs of their own, each device recorded before it is sent; and
+	// Intune's write budget is shared by every desk through the slots they take.
+	5: {
+		`ALTER TABLE activity ADD COLUMN serial TEXT NOT NULL DEFAULT ''`,
+		`CREATE INDEX activity_tenant_serial ON activity (tenant_id, serial, at DESC)`,
+		`CREATE INDEX import_rows_serial ON import_rows (UPPER(serial))`,
+		`ALTER TABLE import_rows ADD COLUMN registered_id TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE import_rows ADD COLUMN registered_group_tag TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE import_rows ADD COLUMN registered_user TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE import_rows ADD COLUMN importing_job TEXT NOT NULL DEFAULT ''`,
+		`CREATE TABLE bulk_jobs (
+			id TEXT PRIMARY KEY,
+			tenant_id TEXT NOT NULL, object_id TEXT NOT NULL, actor_upn TEXT NOT NULL, actor_name TEXT NOT NULL,
+			created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+			state TEXT NOT NULL, action TEXT NOT NULL, group_tag TEXT NOT NULL,
+			devices INTEGER NOT NULL, chunks INTEGER NOT NULL,
+			payload {{blob}},
+			next_poll_at BIGINT,
+			lease_owner TEXT NOT NULL DEFAULT '', lease_until BIGINT NOT NULL DEFAULT 0
+		)`,
+		`CREATE INDEX bulk_jobs_due ON bulk_jobs (state, next_poll_at)`,
+		`CREATE INDEX bulk_jobs_tenant_created ON bulk_jobs (tenant_id, created_at DESC, id DESC)`,
+		`CREATE TABLE bulk_devices (
+			job_id TEXT NOT NULL, position INTEGER NOT NULL,
+			device_id TEXT NOT NULL, serial TEXT NOT NULL, manufacturer TEXT NOT NULL, model TEXT NOT NULL,
+			group_tag TEXT NOT NULL, user_upn TEXT NOT NULL, enrollment_state TEXT NOT NULL,
+			state TEXT NOT NULL, chunk INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
+			not_before BIGINT NOT NULL DEFAULT 0, sent_at BIGINT NOT NULL DEFAULT 0, done_at BIGINT NOT NULL DEFAULT 0,
+			lookups INTEGER NOT NULL DEFAULT 0, status_code INTEGER NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '',
+			failure {{blob}}, activity_id TEXT NOT NULL DEFAULT '', reconciled INTEGER NOT NULL DEFAULT 0,
+			PRIMARY KEY (job_id, position)
+		)`,
+		`CREATE UNIQUE INDEX bulk_devices_device ON bulk_devices (job_id, device_id)`,
+		`CREATE INDEX bulk_devices_serial ON bulk_devices (UPPER(serial))`,
+		`CREATE TABLE write_slots (bucket TEXT NOT NULL, at BIGINT NOT NULL, n INTEGER NOT NULL)`,
+		`CREATE INDEX write_slots_bucket ON write_slots (bucket, at)`,
+		`CREATE TABLE write_gates (bucket TEXT PRIMARY KEY, not_before BIGINT NOT NULL)`,
+	},
 	// Registration from the device: one-time codes (only their hash kept), what devices sent
 	// with them (the hash as text until the submission is final), and who decided.
 	6: {

@@ -187,14 +187,14 @@ func TestRegistrationHashesLeaveTheFiles(t *testing.T) {
 		db.scrub(ctx)
 	}
 	c := newCode(t, db, "hash-1", 5, clk.Now().Add(time.Hour))
-	rejected, expired := submission(c, "R"), submission(c, "E")
-	rejected.Devices[0].Hash, expired.Devices[0].Hash = testRows(2)[0].Hash, testRows(3)[2].Hash
-	for _, s := range []*RegistrationSubmission{rejected, expired} {
+	rejected, expired, imported := submission(c, "R"), submission(c, "E"), submission(c, "I")
+	rejected.Devices[0].Hash, expired.Devices[0].Hash, imported.Devices[0].Hash = testRows(2)[0].Hash, testRows(3)[2].Hash, testRows(4)[3].Hash
+	for _, s := range []*RegistrationSubmission{rejected, expired, imported} {
 		if err := db.AddRegistration(ctx, s, received("received")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	markers := [][]byte{[]byte(rejected.Devices[0].Hash[100:140]), []byte(expired.Devices[0].Hash[100:140])}
+	markers := [][]byte{[]byte(rejected.Devices[0].Hash[100:140]), []byte(expired.Devices[0].Hash[100:140]), []byte(imported.Devices[0].Hash[100:140])}
 	inFiles := func(marker []byte) []string {
 		var where []string
 		files, _ := filepath.Glob(filepath.Join(dir, "autopilotdesk.db*"))
@@ -217,6 +217,18 @@ func TestRegistrationHashesLeaveTheFiles(t *testing.T) {
 	if err := db.RejectRegistrations(ctx, "t1", []string{rejected.ID}, Decider{OID: "bob"}, "again", received("rejected")); !errors.Is(err, ErrConflict) {
 		t.Errorf("rejected twice: %v", err)
 	}
+	// Imported: the job's rows lose the hash when the import finishes, the submission when it settles.
+	job := &ImportJob{TenantID: "t1", ObjectID: "bob", State: "draft"}
+	if err := db.ApproveRegistrations(ctx, Approval{TenantID: "t1", SubmissionIDs: []string{imported.ID}, By: Decider{OID: "bob"}, Job: job,
+		Activity: received("approved")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ChangeImport(ctx, ImportChange{JobID: job.ID, FromState: "draft", State: "finished", WipeHashes: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SettleRegistration(ctx, Settlement{SubmissionID: imported.ID, JobID: job.ID}); err != nil {
+		t.Fatal(err)
+	}
 	clk.Advance(time.Hour)
 	n, err := db.ExpireRegistrations(ctx, func(RegistrationSubmission) *Activity { return received("expired") })
 	if err != nil || n != 1 {
@@ -233,8 +245,8 @@ func TestRegistrationHashesLeaveTheFiles(t *testing.T) {
 		}
 	}
 	subs, _ := db.Registrations(ctx, SubmissionFilter{TenantID: "t1"})
-	if subs[0].State != SubmissionRejected || subs[0].Reason != "not ours" || subs[1].State != SubmissionExpired {
-		t.Errorf("states %s %s", subs[0].State, subs[1].State)
+	if subs[0].State != SubmissionRejected || subs[0].Reason != "not ours" || subs[1].State != SubmissionExpired || subs[2].State != SubmissionFinished {
+		t.Errorf("states %s %s %s", subs[0].State, subs[1].State, subs[2].State)
 	}
 	// Thirty days on, an expired code goes with what its devices sent.
 	clk.Advance(31 * 24 * time.Hour)
