@@ -217,8 +217,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		AllowedGroups: cfg.AllowedGroups, Groups: a.graph, Demo: cfg.Demo, Logger: log, Observe: a.metrics.SignIn}
 	handlers.Routes(a.shell, handlers.Features{
 		Auth:     auth,
-		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell},
-		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: activity, Keys: a.db, Now: o.Now},
+		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell, Tenants: a.db, Now: o.Now},
+		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: activity, Keys: a.db, Tenants: a.db, Now: o.Now},
 		Activity: &handlers.Activity{History: a.db, Recorded: activity},
 		Registered: &handlers.Registered{Graph: a.graph, Tokens: a.shell, Activity: activity, Recorded: activity, Keys: a.db, History: a.db, Budget: budget,
 			Now: o.Now, Logger: log},

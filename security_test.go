@@ -44,7 +44,7 @@ func TestSegmentMissingIsExplained(t *testing.T) {
 	d.app.demo.Emulator.SetFaults(emulator.Faults{UploadsSegmentMissing: true})
 	resp, doc := d.post(b, "/uploads", form)
 	failure := doc.Find(`[data-testid="failure"]`).Text()
-	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(failure, "no longer offers") || !strings.Contains(failure, "Resource not found for the segment") {
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(failure, "does not offer uploads") || !strings.Contains(failure, "Resource not found for the segment") {
 		t.Errorf("%d: %s", resp.StatusCode, failure)
 	}
 	if doc.Find(`[data-testid="failure"] a[href*="add-devices"]`).Length() != 1 {

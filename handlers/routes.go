@@ -57,6 +57,7 @@ func Routes(shell *web.Shell, f Features) {
 	web.GET(user, "/uploads/new", f.Uploads.New)
 	form("/uploads", "/uploads/new", f.Uploads.Create, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
 	web.GET(user, "/uploads", f.Uploads.List)
+	form("/uploads/offered", "/uploads/new", f.Uploads.CheckOffered)
 	web.GET(user, "/uploads/:id", f.Uploads.Show)
 	form("/uploads/:id/status", "/uploads/:id", f.Uploads.SetStatus)
 	web.GET(user, "/uploads/:id/delete", f.Uploads.ConfirmDelete)

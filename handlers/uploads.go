@@ -25,6 +25,7 @@ type Uploads struct {
 	Tokens   Tokens
 	Activity ActivityLog
 	Keys     FormKeys
+	Tenants  TenantUploads // what the desk remembers of the tenant's Graph
 	Now      func() time.Time
 }
 
@@ -40,10 +41,26 @@ func (h *Uploads) New(c echo.Context) error {
 	return h.renderForm(c, http.StatusOK, form, nil, nil)
 }
 
+// uploadsMissing is what the create form says before anything is typed: that the tenant's Graph
+// does not offer uploads, as last seen (asked again once a day has passed).
+func (h *Uploads) uploadsMissing(c echo.Context) *views.UploadsMissing {
+	now := h.Now()
+	known := knownUploads(c, h.Tenants, now)
+	if known.Missing == nil || known.Fresh {
+		return known.Missing
+	}
+	m, err := checkUploads(c, h.Graph, h.Tokens, h.Tenants, known, now)
+	if err != nil {
+		return known.Missing
+	}
+	return m
+}
+
 // renderForm shows the form with a fresh one-time key (signed, so showing a form writes nothing).
 func (h *Uploads) renderForm(c echo.Context, status int, form uploadForm, errs map[string]string, failure *views.Failure) error {
 	v := form.view(web.NewFormKey(c, h.Now()), errs)
 	v.Failure = failure
+	v.UploadsMissing = h.uploadsMissing(c)
 	return web.Render(c, status, views.UploadFormPage(web.PageFor(c, "Create upload", "create"), v))
 }
 
@@ -52,6 +69,7 @@ func (h *Uploads) renderForm(c echo.Context, status int, form uploadForm, errs m
 func (h *Uploads) renderFormNotSaved(c echo.Context, status int, form uploadForm, failure *views.Failure, notSaved bool) error {
 	v := form.view(web.NewFormKey(c, h.Now()), nil)
 	v.Failure, v.NotSaved = failure, notSaved
+	v.UploadsMissing = knownUploads(c, h.Tenants, h.Now()).Missing
 	return web.Render(c, status, views.UploadFormPage(web.PageFor(c, "Create upload", "create"), v))
 }
 
@@ -80,6 +98,7 @@ func (h *Uploads) Create(c echo.Context) error {
 		_ = h.Keys.ReleaseFormKey(ctx, form.FormKey)
 		return err
 	}
+	learnUploads(c, h.Tenants, knownUploads(c, h.Tenants, h.Now()), h.Now(), err)
 	act := newActivity(user, "create-upload", exchange, err)
 	act.Target = form.ID
 	if upload != nil {

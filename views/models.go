@@ -60,6 +60,7 @@ type UploadForm struct {
 	Errors             map[string]string // field name -> message
 	Failure            *Failure          // Graph refused the last attempt
 	NotSaved           bool              // that attempt is not in the team history yet
+	UploadsMissing     *UploadsMissing   // the tenant's Graph was seen not to offer uploads
 }
 
 // HasErrors reports whether any field has a message.
@@ -70,6 +71,8 @@ type Failure struct {
 	Explanation explain.Explanation
 	Support     graphclient.SupportDetails
 	Exchange    *graphclient.Exchange
+	Retry       string // the id of the form a passing failure's "Try again" sends again
+	Reload      string // the page a passing failure's "Reload" shows again
 }
 
 // Result is the result page of one recorded action.
@@ -91,10 +94,11 @@ type Result struct {
 
 // Home is the signed-in start page.
 type Home struct {
-	User     User
-	Uploads  []graphclient.Upload
-	Failure  *Failure
-	CanWrite bool
+	User           User
+	Uploads        []graphclient.Upload
+	Failure        *Failure
+	CanWrite       bool
+	UploadsMissing *UploadsMissing // the tenant's Graph was seen not to offer uploads
 }
 
 // ErrorPage is any page that explains why a request could not be served.

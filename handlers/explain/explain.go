@@ -128,6 +128,7 @@ type Explanation struct {
 	What     string
 	NextStep string
 	Action   Action
+	Details  string // Graph's own words and names, for whoever wants them; never the first thing read
 }
 
 // Err explains err as it happened now: Explain(Of(err, time.Now())).
@@ -197,10 +198,17 @@ func graphAnswer(ge *graphclient.Error) Explanation {
 		return Explanation{Title: "Graph refused the values sent", What: "Microsoft Graph found a problem with the request." + graphSays,
 			NextStep: "Correct the value Graph names and send the form again.", Action: ActionCheckInput}
 	case graphclient.KindSegmentNotFound:
-		return Explanation{Title: "This tenant's Graph no longer offers Autopilot uploads",
-			What:     "Microsoft Graph answered that it does not know the importedWindowsAutopilotDeviceIdentityUploads collection. Microsoft removed it from the service; the documentation page still describes it." + graphSays,
-			NextStep: "Import devices with the supported device import (importedWindowsAutopilotDeviceIdentities), which today's tenants accept.",
-			Action:   ActionUseDeviceImport}
+		if !UploadsMissing(ge) {
+			return Explanation{Title: "Microsoft Graph does not offer this in your tenant",
+				What: "Microsoft Graph answered that it does not know what the desk asked for, so nothing was changed.", NextStep: "Check the support details below; this request cannot succeed as it stands.",
+				Details: "Graph answered " + fmt.Sprint(ge.StatusCode) + ": “" + ge.Message + "”"}
+		}
+		return Explanation{Title: "Your tenant's Microsoft Graph does not offer uploads",
+			What:     "Microsoft has retired uploads from Microsoft Graph, and your tenant answered that it no longer has them, so nothing was created.",
+			NextStep: "Import the devices instead: the desk checks your CSV file first and sends the devices the way Intune accepts today.",
+			Action:   ActionUseDeviceImport,
+			Details: "Graph answered " + fmt.Sprint(ge.StatusCode) + ": “" + ge.Message + "” The importedWindowsAutopilotDeviceIdentityUploads collection was removed from Graph's metadata although its documentation page still describes it; " +
+				"device import uses importedWindowsAutopilotDeviceIdentities/import, which today's tenants accept."}
 	case graphclient.KindNoMethodMatch:
 		return Explanation{Title: "Graph does not support this operation here",
 			What: "Microsoft Graph has no such operation for this kind of object." + graphSays, NextStep: "Use another operation; this one cannot succeed."}
@@ -256,6 +264,12 @@ func graphAnswer(ge *graphclient.Error) Explanation {
 			NextStep: "Try again. If it keeps happening, something between the desk and Graph (a proxy) may be rewriting answers.", Action: ActionTryLater}
 	}
 	return Explanation{Title: "Microsoft Graph refused the request", What: "Graph answered with an error." + graphSays, NextStep: "Check the support details below."}
+}
+
+// UploadsMissing reports whether Graph answered that it does not know the uploads collection, as
+// today's service does.
+func UploadsMissing(ge *graphclient.Error) bool {
+	return ge != nil && ge.Kind == graphclient.KindSegmentNotFound && strings.Contains(ge.Message, "importedWindowsAutopilotDeviceIdentityUploads")
 }
 
 // ForAction explains a failure of a recorded action: an Autopilot sync Intune refused because one

@@ -22,7 +22,8 @@ func TestEveryFailureIsExplained(t *testing.T) {
 		word   string
 	}{
 		{graphFailure(graphclient.KindValidation, "Cannot convert the literal 'x' to the expected type 'Edm.DateTimeOffset'."), explain.ActionCheckInput, "Edm.DateTimeOffset"},
-		{graphFailure(graphclient.KindSegmentNotFound, "Resource not found for the segment"), explain.ActionUseDeviceImport, "no longer"},
+		{graphFailure(graphclient.KindSegmentNotFound, "Resource not found for the segment 'importedWindowsAutopilotDeviceIdentityUploads'."), explain.ActionUseDeviceImport, "no longer"},
+		{graphFailure(graphclient.KindSegmentNotFound, "Resource not found for the segment 'windowsAutopilotSettings'."), explain.ActionNone, "does not know"},
 		{graphFailure(graphclient.KindNoMethodMatch, "No OData route exists"), explain.ActionNone, "operation"},
 		{graphFailure(graphclient.KindUnauthorized, "Access token has expired"), explain.ActionSignInAgain, "Sign in again"},
 		{graphFailure(graphclient.KindForbiddenPermission, "Application must have one of the following scopes"), explain.ActionNone, "admin consent"},
