@@ -218,8 +218,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	handlers.Routes(a.shell, handlers.Features{
 		Auth:     auth,
 		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell, Tenants: a.db, Now: o.Now},
-		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: activity, Keys: a.db, Tenants: a.db, Now: o.Now},
-		Activity: &handlers.Activity{History: a.db, Recorded: activity},
+		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: activity, Keys: a.db, Recorded: activity, Tenants: a.db, Now: o.Now},
+		Activity: &handlers.Activity{History: a.db, Recorded: activity, Graph: a.graph, Tokens: a.shell, Records: a.db, Now: o.Now},
 		Registered: &handlers.Registered{Graph: a.graph, Tokens: a.shell, Activity: activity, Recorded: activity, Keys: a.db, History: a.db, Budget: budget,
 			Now: o.Now, Logger: log},
 		Bulk: &handlers.BulkChanges{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Keys: a.db, Worker: a.bulk, Budget: budget, Now: o.Now, Logger: log},

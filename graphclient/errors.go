@@ -285,6 +285,9 @@ func SupportFor(ex *Exchange, err error) SupportDetails {
 		if ge.RequestID != "" {
 			s.RequestID = ge.RequestID
 		}
+		if s.ClientRequestID == "" {
+			s.ClientRequestID = ge.ClientRequestID
+		}
 		if ge.Date != "" {
 			s.Date = ge.Date
 		}

@@ -93,6 +93,7 @@ func Routes(shell *web.Shell, f Features) {
 	form("/registration/decide", "/registration", f.Registration.Decide, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
 	web.GET(user, "/activity", f.Activity.List)
 	web.GET(user, "/activity/:id", f.Activity.Show)
+	form("/activity/:id/check", "/activity/:id", f.Activity.CheckAgain)
 
 	// From devices, during Windows setup: no session and no cookie, so no CSRF token either —
 	// there is no ambient authority for a forged request to ride on. The one-time code in the

@@ -85,6 +85,9 @@ type Result struct {
 	Outcome    string
 	Summary    string
 	Target     string // the object acted on: an upload's, a device's or a job's id
+	CheckedAt  time.Time // when the desk last looked again for a create whose outcome was unknown
+	// CanSendAgain: the values a create sent are known, so its form can be shown again with them.
+	CanSendAgain bool
 	Upload     *graphclient.Upload
 	Failure    *Failure
 	Support    graphclient.SupportDetails
@@ -110,6 +113,7 @@ type ErrorPage struct {
 	ActionURL  string
 	ActionText string
 	RequestID  string
+	Support    graphclient.SupportDetails // the failed Graph call's ids, when one failed
 }
 
 // SignIn is the page that starts sign-in.

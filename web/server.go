@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"autopilotdesk/graphclient"
 	"autopilotdesk/static"
 	"autopilotdesk/views"
 	"autopilotdesk/web/store"
@@ -257,6 +258,9 @@ type PageError struct {
 	ActionURL  string
 	ActionText string
 	Internal   error
+	// Support are the ids of the Graph call that failed, shown for support when the page says
+	// to give them the details.
+	Support graphclient.SupportDetails
 }
 
 func (e *PageError) Error() string {
@@ -302,7 +306,7 @@ func (s *Shell) handleError(err error, c echo.Context) {
 	page := PageFor(c, pe.Title, "")
 	view := views.ErrorPage{
 		Status: pe.Status, Title: pe.Title, Message: pe.Message, NextStep: pe.NextStep,
-		ActionURL: pe.ActionURL, ActionText: pe.ActionText,
+		ActionURL: pe.ActionURL, ActionText: pe.ActionText, Support: pe.Support,
 		RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
 	}
 	switch {
