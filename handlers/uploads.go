@@ -26,7 +26,7 @@ type Uploads struct {
 	Activity ActivityLog
 	Keys     FormKeys
 	Recorded RecordedActivity // what a recorded create sent, for "Try again"
-	Tenants  TenantUploads // what the desk remembers of the tenant's Graph
+	Tenants  TenantUploads    // what the desk remembers of the tenant's Graph
 	Now      func() time.Time
 }
 

@@ -84,15 +84,15 @@ type Result struct {
 	Action     string
 	Outcome    string
 	Summary    string
-	Target     string // the object acted on: an upload's, a device's or a job's id
+	Target     string    // the object acted on: an upload's, a device's or a job's id
 	CheckedAt  time.Time // when the desk last looked again for a create whose outcome was unknown
 	// CanSendAgain: the values a create sent are known, so its form can be shown again with them.
 	CanSendAgain bool
-	Upload     *graphclient.Upload
-	Failure    *Failure
-	Support    graphclient.SupportDetails
-	Exchange   *graphclient.Exchange
-	NotSaved   bool // the desk could not record it yet: shown from what it kept
+	Upload       *graphclient.Upload
+	Failure      *Failure
+	Support      graphclient.SupportDetails
+	Exchange     *graphclient.Exchange
+	NotSaved     bool // the desk could not record it yet: shown from what it kept
 }
 
 // Home is the signed-in start page.
