@@ -212,7 +212,8 @@ func classify(e *Error) Kind {
 		return KindUnauthorized
 	case e.StatusCode == 403 && (strings.Contains(e.WWWAuthenticate, "insufficient_claims") || e.Claims != ""):
 		return KindConditionalAccess
-	case e.StatusCode == 403 && strings.Contains(lower, "licen"):
+	case e.StatusCode == 403 && strings.Contains(lower, "licen"),
+		e.StatusCode == 400 && strings.Contains(lower, "request not applicable to target tenant"):
 		return KindForbiddenLicense
 	case e.StatusCode == 403 && (strings.Contains(lower, "scope") || strings.Contains(lower, "consent") || strings.Contains(lower, "permission")):
 		return KindForbiddenPermission

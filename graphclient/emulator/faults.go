@@ -23,6 +23,7 @@ type Faults struct {
 	ThrottleWindow         time.Duration // default 20 s
 	UploadsSegmentMissing  bool          // the uploads collection answers like today's service
 	Forbid403Nested        bool          // every write gets Intune's nested 403, as without an Intune role
+	NoIntuneLicence        bool          // every deviceManagement request is refused, as in a tenant without an Intune licence
 	// LoseWriteAnswers: a write is carried out, then answered 504 as if its answer was lost on
 	// the way back, which a client cannot tell from one that never ran.
 	LoseWriteAnswers bool

@@ -220,15 +220,20 @@ func graphAnswer(ge *graphclient.Error) Explanation {
 			What:     "A Conditional Access policy asks for stronger or more recent authentication before this change is allowed.",
 			NextStep: "Sign in again (you may be asked for multi-factor authentication), then repeat the request.", Action: ActionFreshSignIn}
 	case graphclient.KindForbiddenPermission:
-		return Explanation{Title: "The desk lacks the Graph permission for this",
-			What:     "Your token does not carry the delegated permission DeviceManagementServiceConfig.ReadWrite.All, or an administrator has not consented to it." + graphSays,
-			NextStep: "A Global Administrator or Privileged Role Administrator must grant admin consent: Entra admin center › App registrations › Autopilot Desk › API permissions › Grant admin consent. Read-only accounts cannot create or change uploads."}
+		return Explanation{Title: "Autopilot Desk was not granted the permission for this",
+			What:     "Your organisation has not granted the desk permission to change Autopilot devices for your sign-in, so Microsoft Graph refused before Intune looked at your role. Nothing was changed.",
+			NextStep: "Ask a Global Administrator or Privileged Role Administrator to grant admin consent (Entra admin center › Enterprise applications › Autopilot Desk › Permissions › Grant admin consent), then sign out and sign in again.",
+			Details:  "The token answer's granted scopes lack DeviceManagementServiceConfig.ReadWrite.All." + graphSays}
 	case graphclient.KindForbiddenRole:
-		return Explanation{Title: "Your account is not allowed to do this in Intune",
-			What: "Intune refused the request for your account." + graphSays, NextStep: "Ask an Intune administrator to give you " + intuneRole + "."}
+		return Explanation{Title: "Your Intune role does not allow this",
+			What:     "The desk has the permission it needs, but Intune refused this for your account: your Intune role does not allow it. Nothing was changed.",
+			NextStep: "Ask an Intune administrator to give you " + intuneRole + " (Intune admin center › Tenant administration › Roles), then sign out and sign in again.",
+			Details:  "Intune words this refusal as an application missing a scope, but the desk's sign-in was granted DeviceManagementServiceConfig.ReadWrite.All, so your role is what refused." + graphSays}
 	case graphclient.KindForbiddenLicense:
-		return Explanation{Title: "The tenant has no active Intune licence",
-			What: "Microsoft Graph's Intune APIs need an active Intune licence in the tenant." + graphSays, NextStep: "Ask your licensing administrator to check the tenant's Intune subscription."}
+		return Explanation{Title: "Your tenant has no active Intune licence",
+			What:     "Microsoft Graph refuses Intune requests in a tenant without an active Microsoft Intune licence, so nothing was read or changed.",
+			NextStep: "Ask whoever manages your Microsoft 365 licences to check the tenant's Intune subscription (Microsoft 365 admin center › Billing › Your products), then try again.",
+			Details:  strings.TrimSpace(graphSays)}
 	case graphclient.KindNotFound:
 		return Explanation{Title: "Graph did not find it",
 			What: "Microsoft Graph has no such object (it may have been deleted; right after a create it can take a moment to appear)." + graphSays, NextStep: "Refresh the list and check the id."}

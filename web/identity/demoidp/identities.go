@@ -33,6 +33,9 @@ type Identity struct {
 	Key, Name, UPN, TenantID, ObjectID string
 	Scopes                             []string // Graph permissions granted to the account's access tokens
 	Groups                             []string
+	// IntuneReadOnly: the account's Intune role may read Autopilot devices but not change them,
+	// although the desk's permission to change them was granted (Intune answers 403 itself).
+	IntuneReadOnly bool
 	// GroupsOverage: the account is in more groups than an ID token carries (200 in Entra), so
 	// its ID token says where to look them up instead of listing them.
 	GroupsOverage bool
@@ -45,8 +48,8 @@ func demoIdentities() []Identity {
 			Scopes: []string{"DeviceManagementServiceConfig.ReadWrite.All", "User.Read"}, Groups: []string{HelpDeskGroupID},
 			Description: "Intune administrator: may create and change Autopilot uploads."},
 		{Key: ReaderKey, Name: "Megan Bowen", UPN: "MeganB@contoso.example", TenantID: DemoTenantID, ObjectID: ReaderObjectID,
-			Scopes: []string{"DeviceManagementServiceConfig.Read.All", "User.Read"}, Groups: []string{HelpDeskGroupID},
-			Description: "Help-desk reader: may only read, so creating an upload fails with Microsoft Graph's 403."},
+			Scopes: []string{"DeviceManagementServiceConfig.ReadWrite.All", "User.Read"}, Groups: []string{HelpDeskGroupID}, IntuneReadOnly: true,
+			Description: "Help-desk reader: the desk's permission is granted, but her Intune role may only read, so a change fails with Microsoft Graph's 403."},
 		{Key: ManyGroupsKey, Name: "Isaiah Langer", UPN: "IsaiahL@contoso.example", TenantID: DemoTenantID, ObjectID: ManyGroupsObjectID,
 			Scopes: []string{"DeviceManagementServiceConfig.ReadWrite.All", "User.Read"}, Groups: []string{HelpDeskGroupID},
 			GroupsOverage: true,
