@@ -237,6 +237,34 @@ func classify(e *Error) Kind {
 	return KindUnknown
 }
 
+// The delegated permissions of Autopilot devices.
+const (
+	writeScope = "devicemanagementserviceconfig.readwrite.all"
+	readScope  = "devicemanagementserviceconfig.read.all"
+)
+
+// blame tells apart the two refusals Intune words alike ("Application is not authorized ...
+// must have one of the following scopes"): when the token answer said what it granted, a 403 for
+// a call whose permission was not granted is the permission's, and one whose permission was
+// granted is the person's Intune role.
+func blame(e *Error, granted, method string) {
+	if e.Kind != KindForbiddenPermission && e.Kind != KindForbiddenRole || strings.TrimSpace(granted) == "" {
+		return
+	}
+	have := map[string]bool{}
+	for _, s := range strings.Fields(granted) {
+		if i := strings.LastIndexByte(s, '/'); i >= 0 {
+			s = s[i+1:]
+		}
+		have[strings.ToLower(s)] = true
+	}
+	ok := have[writeScope] || method == http.MethodGet && have[readScope]
+	e.Kind = KindForbiddenPermission
+	if ok {
+		e.Kind = KindForbiddenRole
+	}
+}
+
 // retryAfter reads Retry-After in seconds or as an HTTP date.
 func retryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)

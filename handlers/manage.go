@@ -34,28 +34,7 @@ func callGraph[T any](c echo.Context, tokens Tokens, call func(oauth2.TokenSourc
 		v, again, err = call(ts)
 		ex = mergeExchanges(ex, again)
 	}
-	blameRefusal(c, ex, err)
 	return v, ex, err
-}
-
-// blameRefusal tells the two 403s Intune words alike apart by what the person's token answer
-// granted: without the delegated permission the desk was not granted it; with it, the person's
-// Intune role is what refused. A refusal that names the licence stays one.
-func blameRefusal(c echo.Context, ex *graphclient.Exchange, err error) {
-	ge, ok := graphclient.AsError(err)
-	if !ok || ge.Kind != graphclient.KindForbiddenPermission && ge.Kind != graphclient.KindForbiddenRole {
-		return
-	}
-	write := true
-	if last := ex.Last(); last != nil {
-		write = last.Method != http.MethodGet
-	}
-	if granted, known := web.Granted(c, write); known {
-		ge.Kind = graphclient.KindForbiddenPermission
-		if granted {
-			ge.Kind = graphclient.KindForbiddenRole
-		}
-	}
 }
 
 // List is GET /uploads: a status filter, newest first, paged through Graph's nextLink.

@@ -54,25 +54,6 @@ func Access(c echo.Context) WriteAccess {
 	return WriteAccess{}
 }
 
-// Granted reports whether the signed-in person's token answer granted the desk the delegated
-// permission for changing Autopilot devices (write) or for reading them; known is false when the
-// identity provider did not say which permissions it granted.
-func Granted(c echo.Context, write bool) (granted, known bool) {
-	sess := Session(c)
-	if sess == nil {
-		return false, false
-	}
-	tokens, _ := sess.Values[valTokens].(SessionTokens)
-	if strings.TrimSpace(tokens.Scope) == "" {
-		return false, false
-	}
-	s := scopesOf(tokens.Scope)
-	if write {
-		return s[strings.ToLower(writeScope)], true
-	}
-	return s[strings.ToLower(writeScope)] || s[strings.ToLower(readScope)], true
-}
-
 // scopesOf reads a token answer's scope: space-separated permissions, each perhaps prefixed with
 // its resource (https://graph.microsoft.com/…), lower-cased without the prefix.
 func scopesOf(scope string) map[string]bool {

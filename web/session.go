@@ -55,7 +55,12 @@ type SessionTokens struct {
 }
 
 func (t SessionTokens) oauth2() *oauth2.Token {
-	return &oauth2.Token{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, TokenType: t.TokenType, Expiry: t.Expiry}
+	tok := &oauth2.Token{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, TokenType: t.TokenType, Expiry: t.Expiry}
+	if t.Scope != "" {
+		// What the token answer granted: Graph's client tells its refusals apart by it.
+		tok = tok.WithExtra(map[string]any{"scope": t.Scope})
+	}
+	return tok
 }
 
 const (

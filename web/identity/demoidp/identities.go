@@ -16,6 +16,7 @@ const (
 const (
 	AdminKey      = "admin"
 	ReaderKey     = "reader"
+	ReadGrantKey  = "read-grant"
 	PersonalKey   = "personal"
 	ManyGroupsKey = "many-groups"
 )
@@ -24,6 +25,7 @@ const (
 const (
 	AdminObjectID      = "a1f3c2d4-5b6e-4f70-8a91-b2c3d4e5f601"
 	ReaderObjectID     = "b2e4d3c5-6a7f-4081-9ba2-c3d4e5f60712"
+	ReadGrantObjectID  = "e5b7a6f8-9da2-43b4-8ed5-f6071829a3b4"
 	PersonalObjectID   = "c3f5e4d6-7b80-4192-acb3-d4e5f6071823"
 	ManyGroupsObjectID = "d4a6f5e7-8c91-42a3-bdc4-e5f607182934"
 )
@@ -50,6 +52,9 @@ func demoIdentities() []Identity {
 		{Key: ReaderKey, Name: "Megan Bowen", UPN: "MeganB@contoso.example", TenantID: DemoTenantID, ObjectID: ReaderObjectID,
 			Scopes: []string{"DeviceManagementServiceConfig.ReadWrite.All", "User.Read"}, Groups: []string{HelpDeskGroupID}, IntuneReadOnly: true,
 			Description: "Help-desk reader: the desk's permission is granted, but her Intune role may only read, so a change fails with Microsoft Graph's 403."},
+		{Key: ReadGrantKey, Name: "Pradeep Gupta", UPN: "PradeepG@contoso.example", TenantID: DemoTenantID, ObjectID: ReadGrantObjectID,
+			Scopes: []string{"DeviceManagementServiceConfig.Read.All", "User.Read"}, Groups: []string{HelpDeskGroupID},
+			Description: "Signed in where the organisation granted the desk only the permission to read: pages show no change controls, and a change fails with Microsoft Graph's 403."},
 		{Key: ManyGroupsKey, Name: "Isaiah Langer", UPN: "IsaiahL@contoso.example", TenantID: DemoTenantID, ObjectID: ManyGroupsObjectID,
 			Scopes: []string{"DeviceManagementServiceConfig.ReadWrite.All", "User.Read"}, Groups: []string{HelpDeskGroupID},
 			GroupsOverage: true,
