@@ -31,8 +31,8 @@ func (tb *tab) lookAtWidths(name string) {
 		if dir := os.Getenv("AUTOPILOTDESK_NEXT_SHOTS"); dir != "" {
 			for _, scheme := range []string{"light", "dark"} {
 				tb.emulateScheme(scheme)
-				if buf, err := chromedp.Run(tb.ctx, chromedp.FullScreenshot(90)); err == nil {
-					os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d-%s.jpg", strings.ReplaceAll(name, " ", "-"), width, scheme)), buf, 0o644)
+				if buf, err := chromedp.Run(tb.ctx, chromedp.FullScreenshot(100)); err == nil {
+					os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d-%s.png", strings.ReplaceAll(name, " ", "-"), width, scheme)), buf, 0o644)
 				}
 			}
 			tb.emulateScheme("")
