@@ -54,7 +54,7 @@ func demoIdentities() []Identity {
 			Description: "Help-desk reader: the desk's permission is granted, but her Intune role may only read, so a change fails with Microsoft Graph's 403."},
 		{Key: ReadGrantKey, Name: "Pradeep Gupta", UPN: "PradeepG@contoso.example", TenantID: DemoTenantID, ObjectID: ReadGrantObjectID,
 			Scopes: []string{"DeviceManagementServiceConfig.Read.All", "User.Read"}, Groups: []string{HelpDeskGroupID},
-			Description: "Signed in where the organisation granted the desk only the permission to read: pages show no change controls, and a change fails with Microsoft Graph's 403."},
+			Description: "Read permission only: the organisation granted the desk only the permission to read, so pages show no change controls."},
 		{Key: ManyGroupsKey, Name: "Isaiah Langer", UPN: "IsaiahL@contoso.example", TenantID: DemoTenantID, ObjectID: ManyGroupsObjectID,
 			Scopes: []string{"DeviceManagementServiceConfig.ReadWrite.All", "User.Read"}, Groups: []string{HelpDeskGroupID},
 			GroupsOverage: true,
