@@ -297,6 +297,7 @@ func (a *app) adminHandler() http.Handler {
 	e.HideBanner, e.HidePort = true, true
 	a.health.Routes(e)
 	web.GET(e, "/metrics", echo.WrapHandler(a.metrics.Handler("")))
+	web.AddProfiler(e) // a developer build's only (-tags deskpprof)
 	return e
 }
 

@@ -26,15 +26,19 @@ import (
 )
 
 // benchSteps are the measurements run knows, in the order it runs them.
-var benchSteps = []string{"pages", "forward", "sessions", "startup", "weight", "csv"}
+var benchSteps = []string{"wrk", "pages", "forward", "sessions", "startup", "weight", "csv"}
 
 // benchFlags bound every step in time and size.
 type benchFlags struct {
-	step     time.Duration
-	rates    [2]int
-	sessions int
-	csvRows  int
-	steps    map[string]bool
+	step      time.Duration
+	wrkRound  time.Duration
+	wrkRounds int
+	rates     [2]int
+	sessions  int
+	csvRows   int
+	steps     map[string]bool
+
+	deskProfile string // where the desk's CPU profile goes; empty: none
 }
 
 func main() {
@@ -65,11 +69,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if deskBin == "" {
 		fmt.Fprintln(stderr, "bench: building the desk")
-		if deskBin, err = deskrun.Build(ctx); err != nil {
+		var flags []string
+		if o.deskProfile != "" {
+			flags = []string{"-tags", profileTag}
+		}
+		if deskBin, err = deskrun.Build(ctx, flags...); err != nil {
 			return err
 		}
 	}
-	b, err := startRig(ctx, deskBin)
+	b, err := startRig(ctx, deskBin, o.deskProfile)
 	if err != nil {
 		return err
 	}
@@ -85,6 +93,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "bench: %s\n", s)
 		var err error
 		switch s {
+		case "wrk":
+			err = b.pagesWrk(ctx, o, &t)
 		case "pages":
 			err = b.pages(ctx, o, &t)
 		case "forward":
@@ -120,6 +130,9 @@ func parseFlags(args []string, stdout io.Writer) (o benchFlags, cpuProfile, desk
 	csvRows := fs.Int("csv-rows", 10000, "rows of the CSV pre-flight step")
 	only := fs.String("steps", strings.Join(benchSteps, ","), "comma-separated steps to run")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of this process (the load generator, the session and CSV steps) to this file")
+	deskProfile := fs.String("desk-cpuprofile", "", "write a CPU profile of the desk process during the wrk step's desk rounds to this file (builds the desk with -tags "+profileTag+", which serves Go's profiler on its admin address)")
+	wrkRound := fs.Duration("wrk-duration", 4*time.Second, "length of each wrk round, whole seconds")
+	wrkRounds := fs.Int("wrk-rounds", 3, "wrk rounds of each side (desk and bare), alternating")
 	desk := fs.String("desk", "", "a built autopilotdesk binary to measure (default: build one from this module)")
 	fs.Usage = func() {
 		fmt.Fprint(stdout, "Usage: go run ./devtools/bench [flags]\n\nStarts the desk as a process of its own on loopback, loads it and prints its figures against references measured in the same run.\n\n")
@@ -131,7 +144,10 @@ func parseFlags(args []string, stdout io.Writer) (o benchFlags, cpuProfile, desk
 	if fs.NArg() > 0 {
 		return o, "", "", fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
 	}
-	o = benchFlags{step: *step, sessions: *sessions, csvRows: *csvRows, steps: map[string]bool{}}
+	o = benchFlags{step: *step, sessions: *sessions, csvRows: *csvRows, steps: map[string]bool{}, wrkRound: *wrkRound, wrkRounds: *wrkRounds, deskProfile: *deskProfile}
+	if o.wrkRound < time.Second || o.wrkRound > time.Minute || o.wrkRounds < 1 || o.wrkRounds > 20 {
+		return o, "", "", errors.New("--wrk-duration must be within [1s, 1m] and --wrk-rounds within [1, 20]")
+	}
 	if o.step <= 0 || o.step > time.Minute || o.sessions < 1 || o.sessions > 1_000_000 || o.csvRows < 1 || o.csvRows > 1_000_000 {
 		return o, "", "", errors.New("--duration must be within (0, 1m], --sessions and --csv-rows within [1, 1000000]")
 	}
