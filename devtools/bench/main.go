@@ -84,6 +84,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer b.close()
 	fmt.Fprintf(stderr, "bench: desk on %s (process %d), %d CPUs (GOMAXPROCS %d), %s per load step\n",
 		b.desk.URL, b.desk.Pid(), runtime.NumCPU(), runtime.GOMAXPROCS(0), o.step)
+	if b.admin != "" {
+		fmt.Fprintf(stderr, "bench: the desk's profiler is at http://%s/debug/pprof/\n", b.admin)
+	}
 
 	var t benchTable
 	for _, s := range benchSteps {

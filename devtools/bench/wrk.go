@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"autopilotdesk/devtools/deskrun"
 )
 
 // wrkArgs are the load every round gets: one thread, 16 connections (as the vegeta step's 16
@@ -21,6 +23,7 @@ var wrkArgs = []string{"-t1", "-c16", "--latency"}
 
 // wrkResult is one wrk round as wrk printed it.
 type wrkResult struct {
+	CPU       time.Duration // the server process's CPU time during the round
 	Requests  int
 	Seconds   float64
 	Bytes     float64 // read in all, headers included
@@ -117,7 +120,9 @@ func (b *rig) pagesWrk(ctx context.Context, o benchFlags, t *benchTable) error {
 	var desk, ref []wrkResult
 	deskRound := func() error {
 		profiled := b.profileDesk(ctx, o.wrkRound.Round(time.Second)+time.Second)
+		cpu := deskrun.CPUTime(b.desk.Pid())
 		r, err := runWrk(ctx, b.desk.URL+"/uploads/new", o.wrkRound, "Cookie: "+b.cookie)
+		r.CPU = deskrun.CPUTime(b.desk.Pid()) - cpu
 		if perr := profiled(); err == nil {
 			err = perr
 		}
@@ -134,7 +139,9 @@ func (b *rig) pagesWrk(ctx context.Context, o benchFlags, t *benchTable) error {
 		return nil
 	}
 	bareRound := func() error {
+		cpu := deskrun.CPUTime(bare.cmd.Process.Pid)
 		r, err := runWrk(ctx, bare.url, o.wrkRound)
+		r.CPU = deskrun.CPUTime(bare.cmd.Process.Pid) - cpu
 		if err == nil && (r.Non2xx3xx > 0 || r.Requests == 0) {
 			err = errors.New("the bare server failed requests")
 		}
@@ -179,6 +186,16 @@ func (b *rig) pagesWrk(ctx context.Context, o benchFlags, t *benchTable) error {
 		}
 		return time.Duration(median(ds))
 	}
+	cpu := func(rs []wrkResult) time.Duration {
+		var c time.Duration
+		n := 0
+		for _, r := range rs {
+			c, n = c+r.CPU, n+r.Requests
+		}
+		return c / time.Duration(max(n, 1))
+	}
+	t.add(measure+" CPU per request", fmt.Sprintf("%.1f µs", float64(cpu(desk).Nanoseconds())/1000),
+		fmt.Sprintf("bare %.1f µs (each server process's user+system time over its rounds, /proc)", float64(cpu(ref).Nanoseconds())/1000), "report", "", true)
 	p50 := func(r wrkResult) time.Duration { return r.P50 }
 	p99 := func(r wrkResult) time.Duration { return r.P99 }
 	t.add(measure+" p50 / p99", fmt.Sprintf("%s / %s", ms(lat(desk, p50)), ms(lat(desk, p99))),
