@@ -26,7 +26,7 @@ import (
 )
 
 // benchSteps are the measurements run knows, in the order it runs them.
-var benchSteps = []string{"wrk", "pages", "forward", "sessions", "startup", "weight", "csv"}
+var benchSteps = []string{"wrk", "pages", "forward", "sessions", "startup", "weight", "csv", "imports"}
 
 // benchFlags bound every step in time and size.
 type benchFlags struct {
@@ -39,6 +39,7 @@ type benchFlags struct {
 	steps     map[string]bool
 
 	deskProfile string // where the desk's CPU profile goes; empty: none
+	imports     importFlags
 }
 
 func main() {
@@ -110,6 +111,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			err = b.weight(ctx, &t)
 		case "csv":
 			benchCSV(o.csvRows, &t)
+		case "imports":
+			err = benchImports(ctx, deskBin, o, &t)
 		}
 		if err != nil {
 			return fmt.Errorf("bench %s: %w", s, err)
@@ -134,6 +137,11 @@ func parseFlags(args []string, stdout io.Writer) (o benchFlags, cpuProfile, desk
 	only := fs.String("steps", strings.Join(benchSteps, ","), "comma-separated steps to run")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of this process (the load generator, the session and CSV steps) to this file")
 	deskProfile := fs.String("desk-cpuprofile", "", "write a CPU profile of the desk process during the wrk step's desk rounds to this file (builds the desk with -tags "+profileTag+", which serves Go's profiler on its admin address)")
+	importSizes := fs.String("import-devices", "10000,1000", "devices the desk imports in the imports step, one import after another (comma-separated)")
+	importRef := fs.Int("import-reference", 1000, "devices the script-like reference imports (0: none)")
+	importDelay := fs.String("import-delay", "10s,20s", "how long the emulator keeps each imported device unknown, then pending")
+	importWindow := fs.Duration("import-window", 2*time.Second, "Intune's throttling window (20 s in the service), scaled down")
+	lookups := fs.Int("lookup-serials", 500, "serials LookUpSerials checks among registered devices after the first import (0: none)")
 	wrkRound := fs.Duration("wrk-duration", 4*time.Second, "length of each wrk round, whole seconds")
 	wrkRounds := fs.Int("wrk-rounds", 3, "wrk rounds of each side (desk and bare), alternating")
 	desk := fs.String("desk", "", "a built autopilotdesk binary to measure (default: build one from this module)")
@@ -153,6 +161,29 @@ func parseFlags(args []string, stdout io.Writer) (o benchFlags, cpuProfile, desk
 	}
 	if o.step <= 0 || o.step > time.Minute || o.sessions < 1 || o.sessions > 1_000_000 || o.csvRows < 1 || o.csvRows > 1_000_000 {
 		return o, "", "", errors.New("--duration must be within (0, 1m], --sessions and --csv-rows within [1, 1000000]")
+	}
+	for v := range strings.SplitSeq(*importSizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 || n > 10000 {
+			return o, "", "", fmt.Errorf("--import-devices: %q is not a number of devices between 1 and 10000", v)
+		}
+		o.imports.sizes = append(o.imports.sizes, n)
+	}
+	o.imports.reference, o.imports.window, o.imports.serials = *importRef, *importWindow, *lookups
+	ds := strings.Split(*importDelay, ",")
+	for i := range o.imports.delays {
+		var err error
+		if len(ds) != 2 {
+			err = errors.New("two durations")
+		} else {
+			o.imports.delays[i], err = time.ParseDuration(strings.TrimSpace(ds[i]))
+		}
+		if err != nil || o.imports.delays[i] <= 0 {
+			return o, "", "", fmt.Errorf("--import-delay needs two durations, like 10s,20s")
+		}
+	}
+	if o.imports.reference < 0 || o.imports.reference > 10000 || o.imports.window < 100*time.Millisecond || o.imports.serials < 0 || o.imports.serials > 10000 {
+		return o, "", "", errors.New("--import-reference and --lookup-serials must be within [0, 10000], --import-window at least 100ms")
 	}
 	rs := strings.Split(*rates, ",")
 	if len(rs) != 2 {

@@ -36,7 +36,12 @@ type rig struct {
 
 // startRig serves the identity provider and the emulator, starts the desk binary against them
 // and signs in as the Intune administrator.
-func startRig(ctx context.Context, deskBin, profileOut string) (_ *rig, err error) {
+func startRig(ctx context.Context, deskBin, profileOut string) (*rig, error) {
+	return startRigWith(ctx, deskBin, profileOut, demoConfig{})
+}
+
+// startRigWith is startRig with an emulator configured by cfg.
+func startRigWith(ctx context.Context, deskBin, profileOut string, cfg demoConfig) (_ *rig, err error) {
 	b := &rig{profileOut: profileOut}
 	defer func() {
 		if err != nil {
@@ -48,7 +53,7 @@ func startRig(ctx context.Context, deskBin, profileOut string) (_ *rig, err erro
 		return nil, err
 	}
 	public, secret := "http://"+addr, rand.Text()
-	if b.pair, err = startDemo(public, secret); err != nil {
+	if b.pair, err = startDemo(public, secret, cfg); err != nil {
 		return nil, err
 	}
 	// One user sends every create: the rate limits stay on (their counting is part of what a

@@ -178,13 +178,19 @@ func (d *Desk) Stop() error {
 func (d *Desk) RSS() int64 { return RSS(d.Pid()) }
 
 // RSS is the resident memory of process pid in bytes, from /proc (0 where there is none).
-func RSS(pid int) int64 {
+func RSS(pid int) int64 { return procStatus(pid, "VmRSS:") }
+
+// PeakRSS is the highest resident memory of process pid so far, or since its peak was reset
+// (writing 5 to /proc/{pid}/clear_refs), in bytes.
+func PeakRSS(pid int) int64 { return procStatus(pid, "VmHWM:") }
+
+func procStatus(pid int, field string) int64 {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for line := range strings.SplitSeq(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			var kb int64
 			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
 			return kb << 10
