@@ -48,7 +48,7 @@ func (f importFlags) throttle() string { return "100/1000/" + f.window.String() 
 // scriptPause is how long the script-like client sleeps between poll rounds: the 30 s of the
 // scripts in wide use, scaled down as the throttling window is.
 func (f importFlags) scriptPause() time.Duration {
-	return 30 * time.Second * f.window / (20 * time.Second)
+	return time.Duration(float64(30*time.Second) * f.window.Seconds() / 20).Round(time.Millisecond)
 }
 
 func benchImports(ctx context.Context, deskBin string, o benchFlags, t *benchTable) error {
@@ -69,8 +69,8 @@ func benchImports(ctx context.Context, deskBin string, o benchFlags, t *benchTab
 		name := fmt.Sprintf("Import %d devices through the desk", n)
 		ratio := r.elapsed.Seconds() / r.limit.Seconds()
 		t.add(name+": submit to every device final", fmt.Sprintf("%.1f s", r.elapsed.Seconds()),
-			fmt.Sprintf("emulator's processing %.1f s (first batch in to last device final; batches went out over %.1f s); %s",
-				r.limit.Seconds(), r.sending.Seconds(), scale),
+			fmt.Sprintf("emulator's processing %.1f s (first batch in to last device final; batches went in over %.1f s); first batch in %.1f s after the submit, every row final at the desk %.1f s after the last device was; %s",
+				r.limit.Seconds(), r.sending.Seconds(), r.first.Sub(r.start).Seconds(), r.done.Sub(r.lastFinal).Seconds(), scale),
 			"<= 1.2x processing", fmt.Sprintf("%.2fx", ratio), ratio <= 1.2)
 		per := 1000 * float64(r.requests.graph()) / float64(n)
 		t.add(name+": Graph requests per 1,000 devices", fmt.Sprintf("%.1f", per), r.requests.String(), "<= 20", fmt.Sprintf("%.1f", per), per <= 20)
@@ -99,6 +99,8 @@ func benchImports(ctx context.Context, deskBin string, o benchFlags, t *benchTab
 
 // importResult is one import as the bench saw it and as the emulator counted it.
 type importResult struct {
+	start, done             time.Time // submit (or the first request), and every device final as the client saw it
+	first, lastFinal        time.Time // the emulator's first import in, and its last device final
 	elapsed, limit, sending time.Duration
 	requests                kinds
 	duplicates, lost        int
@@ -205,6 +207,7 @@ func (b *rig) importThroughDesk(ctx context.Context, prefix string, n int) (impo
 	noRedirect := &http.Client{Transport: b.client.Transport, Jar: b.client.Jar, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	start := time.Now()
+	res.start = start
 	resp, err := b.postForm(ctx, noRedirect, jobPath+"/submit", url.Values{"_csrf": {b.csrf}})
 	if err != nil {
 		return res, err
@@ -234,7 +237,8 @@ func (b *rig) importThroughDesk(ctx context.Context, prefix string, n int) (impo
 		case err != nil:
 			return res, err
 		case resp.StatusCode == http.StatusOK:
-			res.elapsed, report = time.Since(start), body
+			res.done = time.Now()
+			res.elapsed, report = res.done.Sub(start), body
 		case resp.StatusCode != http.StatusConflict:
 			return res, fmt.Errorf("the report answered %d", resp.StatusCode)
 		}
@@ -265,6 +269,7 @@ func (b *rig) settle(ctx context.Context, prefix string, n int, res *importResul
 	}
 	res.duplicates, res.lost = s.Records-s.Serials, n-s.Serials
 	res.limit, res.sending = s.LastFinal.Sub(s.First), s.LastArrived.Sub(s.First)
+	res.first, res.lastFinal = s.First, s.LastFinal
 	return nil
 }
 
@@ -396,6 +401,7 @@ func (b *rig) importLikeAScript(ctx context.Context, prefix string, n int, pause
 	}
 	r := rand.New(rand.NewPCG(uint64(n), 19))
 	start := time.Now()
+	res.start = start
 	ids := make([]string, 0, n)
 	for i := range n {
 		body, _ := json.Marshal(map[string]string{"@odata.type": "#microsoft.graph.importedWindowsAutopilotDeviceIdentity",
@@ -423,7 +429,8 @@ func (b *rig) importLikeAScript(ctx context.Context, prefix string, n int, pause
 			}
 		}
 	}
-	res.elapsed = time.Since(start)
+	res.done = time.Now()
+	res.elapsed = res.done.Sub(start)
 	after, err := b.requests(ctx, "direct")
 	if err != nil {
 		return res, err

@@ -8,10 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"autopilotdesk/devtools/deskrun"
@@ -194,8 +196,17 @@ func (b *rig) pagesWrk(ctx context.Context, o benchFlags, t *benchTable) error {
 		}
 		return c / time.Duration(max(n, 1))
 	}
-	t.add(measure+" CPU per request", fmt.Sprintf("%.1f µs", float64(cpu(desk).Nanoseconds())/1000),
-		fmt.Sprintf("bare %.1f µs (each server process's user+system time over its rounds, /proc)", float64(cpu(ref).Nanoseconds())/1000), "report", "", true)
+	cores := func(rs []wrkResult) float64 {
+		var c time.Duration
+		var secs float64
+		for _, r := range rs {
+			c, secs = c+r.CPU, secs+r.Seconds
+		}
+		return c.Seconds() / max(secs, 0.001)
+	}
+	t.add(measure+" CPU per request", fmt.Sprintf("%.1f µs (%.2f cores busy)", float64(cpu(desk).Nanoseconds())/1000, cores(desk)),
+		fmt.Sprintf("bare %.1f µs (%.2f cores busy); each server process's user+system time over its own rounds (/proc), load average %s",
+			float64(cpu(ref).Nanoseconds())/1000, cores(ref), loadAverage()), "report", "", true)
 	p50 := func(r wrkResult) time.Duration { return r.P50 }
 	p99 := func(r wrkResult) time.Duration { return r.P99 }
 	t.add(measure+" p50 / p99", fmt.Sprintf("%s / %s", ms(lat(desk, p50)), ms(lat(desk, p99))),
@@ -229,4 +240,13 @@ func scale(v []float64, f float64) []float64 {
 		out[i] = x * f
 	}
 	return out
+}
+
+// loadAverage is the machine's one-minute load average, from /proc: the neighbours' share.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Fields(string(b))[0]
 }
