@@ -5,6 +5,7 @@ package web
 import (
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 
 	"github.com/labstack/echo/v4"
 )
@@ -16,6 +17,7 @@ const Profiling = true
 // AddProfiler serves Go's profiler under /debug/pprof/ on e, which must be the admin address's
 // server: nothing a browser reaches.
 func AddProfiler(e *echo.Echo) {
+	runtime.SetMutexProfileFraction(10) // /debug/pprof/mutex: where requests wait for each other
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -217,7 +217,9 @@ func limitBody(formLimit, uploadLimit int64, uploadPaths []string) echo.Middlewa
 			if r.ContentLength > limit {
 				return errTooLarge
 			}
-			r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
+			if r.Body != http.NoBody && r.Body != nil {
+				r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
+			}
 			return next(c)
 		}
 	}
