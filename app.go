@@ -194,19 +194,17 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	}
 	activity := a.recorder
 	a.imports = importer.New(importer.Options{Store: a.db, Graph: a.graph, Tokens: web.OwnerTokens{Sessions: sessions, Shell: a.shell},
-		Lookups: []importer.Lookup{importer.ImportedDevices{Graph: a.graph}}, Log: log, Now: o.Now, Lease: o.ImportLease,
+		Lookups: []importer.Lookup{importer.ImportedDevices{Graph: a.graph}}, Logger: log, Now: o.Now, Lease: o.ImportLease,
 		LookupDelays: o.ImportLookupDelays, PausedRecheck: o.ImportPausedRecheck, Fault: o.ImportFault, Reached: a.metrics.ImportJob})
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: cfg.PublicURL.String(),
-		AllowedGroups: cfg.AllowedGroups, Groups: a.graph, Demo: cfg.Demo, Log: log, Observe: a.metrics.SignIn}
+		AllowedGroups: cfg.AllowedGroups, Groups: a.graph, Demo: cfg.Demo, Logger: log, Observe: a.metrics.SignIn}
 	handlers.Routes(a.shell, handlers.Features{
 		Auth:     auth,
 		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell},
-		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: activity, Keys: a.db, Now: o.Now, Log: log},
-		Activity: &handlers.Activity{Log: activity},
-		Manage:   &handlers.ManageUploads{Graph: a.graph, Tokens: a.shell, Activity: activity},
-		History:  &handlers.History{Log: a.db},
+		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: activity, Keys: a.db, Now: o.Now},
+		Activity: &handlers.Activity{History: a.db, Recorded: activity},
 		Devices: &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: activity, Worker: a.imports, MaxRows: cfg.ImportMaxRows,
-			Now: o.Now, Log: log, JobState: a.metrics.ImportJob},
+			Now: o.Now, Logger: log, JobState: a.metrics.ImportJob},
 		Limits: handlers.Limits{Counter: a.db, SignIn: cfg.SignInLimit, Create: cfg.CreateLimit},
 	})
 	a.health.Routes(a.shell.Echo)

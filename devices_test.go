@@ -17,6 +17,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/views"
 	"autopilotdesk/web/identity/demoidp"
 )
 
@@ -67,7 +68,7 @@ func TestDeviceImportEndToEnd(t *testing.T) {
 	w.Flush()
 
 	resp, html := d.uploadCSV(b, csrf, file.Bytes())
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/devices/import/") {
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, views.ImportJobURL("")) {
 		t.Fatalf("pre-flight: %d %s", resp.StatusCode, resp.Request.URL)
 	}
 	jobURL := resp.Request.URL.Path
@@ -168,7 +169,7 @@ func waitFinished(t *testing.T, d *desk, b *http.Client, jobURL string) *goquery
 	}
 	for {
 		if d.app != nil {
-			job, err := d.app.db.GetImportJob(context.Background(), demoidp.DemoTenantID, strings.TrimPrefix(jobURL, "/devices/import/"))
+			job, err := d.app.db.GetImportJob(context.Background(), demoidp.DemoTenantID, strings.TrimPrefix(jobURL, views.ImportJobURL("")))
 			if err == nil && job.State == "finished" {
 				_, doc := d.get(b, jobURL)
 				return doc

@@ -31,6 +31,7 @@ import (
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/graphclient/guid"
+	"autopilotdesk/views"
 )
 
 const axePath = ".ci/node_modules-axe/node_modules/axe-core/axe.min.js"
@@ -423,7 +424,7 @@ func TestBrowserAdministratorFlows(t *testing.T) {
 	})
 	tb.do("choose the file", chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{csvPath}))
 	tb.navigate("check the file", chromedp.Click(chromedp.CSS(`form[enctype="multipart/form-data"] button[type="submit"]`)))
-	if p := tb.path(); !strings.HasPrefix(p, "/devices/import/") {
+	if p := tb.path(); !strings.HasPrefix(p, views.ImportJobURL("")) {
 		t.Fatalf("pre-flight landed on %s", p)
 	}
 	jobPath := tb.path()

@@ -24,6 +24,7 @@ import (
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/handlers/importer"
+	"autopilotdesk/views"
 	"autopilotdesk/web"
 	"autopilotdesk/web/demo"
 	"autopilotdesk/web/identity/demoidp"
@@ -63,7 +64,7 @@ func draftOf(t *testing.T, d *desk, b *http.Client, data []byte) string {
 	t.Helper()
 	_, doc := d.get(b, "/devices/import")
 	resp, html := d.uploadCSV(b, doc.Find(`input[name="_csrf"]`).First().AttrOr("value", ""), data)
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/devices/import/") {
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, views.ImportJobURL("")) {
 		t.Fatalf("pre-flight answered %d at %s: %.500s", resp.StatusCode, resp.Request.URL, html)
 	}
 	return resp.Request.URL.Path
@@ -318,7 +319,7 @@ func TestImportTenThousandRealSizedHashes(t *testing.T) {
 	if len(counts) != 10000 {
 		t.Errorf("%d devices reached Graph", len(counts))
 	}
-	batches, _ := d.app.db.ImportBatches(context.Background(), strings.TrimPrefix(job, "/devices/import/"))
+	batches, _ := d.app.db.ImportBatches(context.Background(), strings.TrimPrefix(job, views.ImportJobURL("")))
 	if calls != len(batches) || calls < 20 {
 		t.Errorf("%d import calls for %d batches", calls, len(batches))
 	}
@@ -547,7 +548,7 @@ func TestImportOnTwoDesksSharingPostgres(t *testing.T) {
 	if !fired.Load() {
 		t.Error("no worker was stopped: the takeover was not exercised")
 	}
-	batches, _ := cl.apps[0].db.ImportBatches(context.Background(), strings.TrimPrefix(job, "/devices/import/"))
+	batches, _ := cl.apps[0].db.ImportBatches(context.Background(), strings.TrimPrefix(job, views.ImportJobURL("")))
 	if n := importCalls(cl.emu); n != len(batches) || n != 2 {
 		t.Errorf("%d import calls for %d batches", n, len(batches))
 	}
@@ -768,14 +769,14 @@ func TestImportJobsOfTheEarlierFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, doc := d.get(b, "/devices/import/"+finished.ID)
+	_, doc := d.get(b, views.ImportJobURL(finished.ID))
 	if !strings.Contains(doc.Find(`tr[data-verdict="error"]`).Text(), "808") || doc.Find(`tr[data-verdict="left-out"]`).Length() != 1 {
 		t.Errorf("the finished job of the earlier format: %.500s", text(doc))
 	}
-	if rows := report(t, d, b, "/devices/import/"+finished.ID); len(rows) != 3 || rows[1][5] != "808" {
+	if rows := report(t, d, b, views.ImportJobURL(finished.ID)); len(rows) != 3 || rows[1][5] != "808" {
 		t.Errorf("its report: %q", rows)
 	}
-	job := "/devices/import/" + draft.ID
+	job := views.ImportJobURL(draft.ID)
 	_, doc = d.get(b, job)
 	if doc.Find(`[data-testid="preflight"] tbody tr`).Length() != 2 || !strings.Contains(text(doc), "byte order mark") {
 		t.Fatalf("the draft of the earlier format: %.500s", text(doc))
@@ -862,7 +863,7 @@ func TestImportRenewsTheOwnersTokenWithoutKeepingTheSessionAlive(t *testing.T) {
 		return tokens
 	}
 	before := tokensOf()
-	id := strings.TrimPrefix(job, "/devices/import/")
+	id := strings.TrimPrefix(job, views.ImportJobURL(""))
 	state := func() string {
 		j, err := d.app.db.GetImportJob(ctx, demoidp.DemoTenantID, id)
 		if err != nil {

@@ -310,14 +310,6 @@ func intIn(v string, lo, hi int) (int, error) {
 	return n, nil
 }
 
-func positiveInt(v string) (int, error) {
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("%q is not a positive whole number", v)
-	}
-	return n, nil
-}
-
 func positiveDuration(v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {

@@ -14,6 +14,7 @@ import (
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/graphclient/guid"
+	"autopilotdesk/views"
 	"autopilotdesk/web/demo"
 	"autopilotdesk/web/identity/demoidp"
 	"autopilotdesk/web/store"
@@ -93,7 +94,7 @@ func TestProviderWithoutTenantClaimWalksCreateImportAndHistory(t *testing.T) {
 	w.Write([]string{"SN-GENERIC-1", "", fakeHash(), "", ""})
 	w.Flush()
 	resp, _ = d.uploadCSV(b, csrf, file.Bytes())
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/devices/import/") {
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, views.ImportJobURL("")) {
 		t.Fatalf("pre-flight: %d at %s", resp.StatusCode, resp.Request.URL)
 	}
 	jobURL := resp.Request.URL.Path

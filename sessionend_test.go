@@ -10,6 +10,7 @@ import (
 
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/views"
 	"autopilotdesk/web"
 	"autopilotdesk/web/identity/demoidp"
 )
@@ -35,8 +36,8 @@ func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
 	upload := d.createUpload(setup, "pending")
 	draft := d.importDraft(setup, "SN-ENDED-1")
 	polling := d.importDraft(setup, "SN-ENDED-2")
-	_, doc := d.get(setup, "/devices/import/"+polling)
-	if resp, doc := d.post(setup, "/devices/import/"+polling+"/submit", formValues(t, doc, `form[action$="/submit"]`)); resp.StatusCode != http.StatusOK {
+	_, doc := d.get(setup, views.ImportJobURL(polling))
+	if resp, doc := d.post(setup, views.ImportJobURL(polling)+"/submit", formValues(t, doc, `form[action$="/submit"]`)); resp.StatusCode != http.StatusOK {
 		t.Fatalf("submit: %s", text(doc))
 	}
 	_, doc = d.get(setup, "/activity")
@@ -49,8 +50,8 @@ func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
 		"GET /uploads/:id":                   {path: "/uploads/" + upload, graph: true},
 		"GET /uploads/:id/delete":            {path: "/uploads/" + upload + "/delete"},
 		"GET /devices/import":                {path: "/devices/import"},
-		"GET /devices/import/:id":            {path: "/devices/import/" + polling}, // read from the state database only
-		"GET /devices/import/:id/report.csv": {path: "/devices/import/" + polling + "/report.csv"},
+		"GET /devices/import/:id":            {path: views.ImportJobURL(polling)}, // read from the state database only
+		"GET /devices/import/:id/report.csv": {path: views.ImportJobURL(polling) + "/report.csv"},
 		"GET /activity":                      {path: "/activity?mine=1"},
 		"GET /activity/:id":                  {path: "/activity/" + activity},
 		"POST /uploads": {path: "/uploads", formPage: "/uploads/new", graph: true, kept: "id",
@@ -59,19 +60,19 @@ func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
 			form: url.Values{"status": {"complete"}}},
 		"POST /uploads/:id/delete":            {path: "/uploads/" + upload + "/delete", formPage: "/uploads/" + upload + "/delete", graph: true},
 		"POST /devices/import":                {path: "/devices/import", formPage: "/devices/import", form: url.Values{"serialNumber": {"SN-TYPED"}}},
-		"POST /devices/import/:id/check":      {path: "/devices/import/" + draft + "/check", formPage: "/devices/import/" + draft, graph: true},
-		"POST /devices/import/:id/fix":        {path: "/devices/import/" + draft + "/fix", formPage: "/devices/import/" + draft},
-		"POST /devices/import/:id/submit":     {path: "/devices/import/" + draft + "/submit", formPage: "/devices/import/" + draft, graph: true, form: url.Values{"row": {"2"}}},
-		"POST /devices/sync":                  {path: "/devices/sync", formPage: "/devices/import/" + polling, graph: true},
-		"POST /devices/import/:id/reconcile":  {path: "/devices/import/" + polling + "/reconcile", formPage: "/devices/import/" + polling},
+		"POST /devices/import/:id/check":      {path: views.ImportJobURL(draft) + "/check", formPage: views.ImportJobURL(draft), graph: true},
+		"POST /devices/import/:id/fix":        {path: views.ImportJobURL(draft) + "/fix", formPage: views.ImportJobURL(draft)},
+		"POST /devices/import/:id/submit":     {path: views.ImportJobURL(draft) + "/submit", formPage: views.ImportJobURL(draft), graph: true, form: url.Values{"row": {"2"}}},
+		"POST /devices/sync":                  {path: "/devices/sync", formPage: views.ImportJobURL(polling), graph: true},
+		"POST /devices/import/:id/reconcile":  {path: views.ImportJobURL(polling) + "/reconcile", formPage: views.ImportJobURL(polling)},
 		"HEAD /":                              {path: "/", graph: true},
 		"HEAD /uploads/new":                   {path: "/uploads/new"},
 		"HEAD /uploads":                       {path: "/uploads", graph: true},
 		"HEAD /uploads/:id":                   {path: "/uploads/" + upload, graph: true},
 		"HEAD /uploads/:id/delete":            {path: "/uploads/" + upload + "/delete"},
 		"HEAD /devices/import":                {path: "/devices/import"},
-		"HEAD /devices/import/:id":            {path: "/devices/import/" + polling},
-		"HEAD /devices/import/:id/report.csv": {path: "/devices/import/" + polling + "/report.csv"},
+		"HEAD /devices/import/:id":            {path: views.ImportJobURL(polling)},
+		"HEAD /devices/import/:id/report.csv": {path: views.ImportJobURL(polling) + "/report.csv"},
 		"HEAD /activity":                      {path: "/activity"},
 		"HEAD /activity/:id":                  {path: "/activity/" + activity},
 	}
@@ -198,10 +199,10 @@ func (d *desk) importDraft(c *http.Client, serial string) string {
 	csrf := doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")
 	data := "Device Serial Number,Windows Product ID,Hardware Hash,Group Tag,Assigned User\n" + serial + ",," + fakeHash() + ",,\n"
 	resp, _ := d.uploadCSV(c, csrf, []byte(data))
-	if !strings.HasPrefix(resp.Request.URL.Path, "/devices/import/") {
+	if !strings.HasPrefix(resp.Request.URL.Path, views.ImportJobURL("")) {
 		d.t.Fatalf("pre-flight landed on %s", resp.Request.URL)
 	}
-	return strings.TrimPrefix(resp.Request.URL.Path, "/devices/import/")
+	return strings.TrimPrefix(resp.Request.URL.Path, views.ImportJobURL(""))
 }
 
 // recordStatuses notes the status of every answer a client receives.

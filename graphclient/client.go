@@ -21,6 +21,8 @@ import (
 
 	"github.com/google/uuid"
 	"golang.org/x/oauth2"
+
+	"autopilotdesk/graphclient/devicecsv"
 )
 
 // Config configures a Client.
@@ -425,10 +427,11 @@ func jsonBody(v any) []byte {
 	return b
 }
 
-// redactHashes replaces every "hardwareIdentifier" value in a JSON body with its ends, so an
-// exchange kept for display never holds a whole hardware hash. It rewrites the text rather than
-// decoding it (an import body is megabytes): inside a JSON string every quote is escaped, so the
-// key in quotes followed by a colon is always a real key.
+// redactHashes replaces every "hardwareIdentifier" value in a JSON body with its ends
+// (devicecsv.Truncate, the desk's one rule), so an exchange kept for display never holds a whole
+// hardware hash. It rewrites the text rather than decoding it (an import body is megabytes):
+// inside a JSON string every quote is escaped, so the key in quotes followed by a colon is always
+// a real key.
 func redactHashes(body []byte) []byte {
 	key := []byte(`"hardwareIdentifier"`)
 	if !bytes.Contains(body, key) {
@@ -458,7 +461,7 @@ func redactHashes(body []byte) []byte {
 			continue
 		}
 		out = append(out, rest[:j+1]...)
-		out = append(out, TruncateHash(string(rest[j+1:j+1+end]))...)
+		out = append(out, devicecsv.Truncate(string(rest[j+1:j+1+end]))...)
 		rest = rest[j+1+end:]
 	}
 }
@@ -483,12 +486,4 @@ func countSpace(b []byte) int {
 		n++
 	}
 	return n
-}
-
-// TruncateHash shows a hardware hash by its ends only: "abcd…wxyz".
-func TruncateHash(h string) string {
-	if len(h) <= 12 {
-		return h
-	}
-	return h[:4] + "…" + h[len(h)-4:]
 }

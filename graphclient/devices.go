@@ -205,30 +205,3 @@ func (c *Client) DeleteDeviceIdentity(ctx context.Context, ts oauth2.TokenSource
 func (c *Client) SyncAutopilot(ctx context.Context, ts oauth2.TokenSource) (*Exchange, error) {
 	return c.do(ctx, ts, call{op: "sync-autopilot", method: http.MethodPost, url: c.Root() + "/beta/deviceManagement/windowsAutopilotSettings/sync"}, nil)
 }
-
-// DeviceError is what a per-device import error means and what to do about it.
-type DeviceError struct{ What, Next string }
-
-// DeviceErrorMeaning explains Intune's per-device import errors (deviceErrorCode and
-// deviceErrorName); 808 is spelt two ways in Microsoft's pages, and both are read.
-func DeviceErrorMeaning(code int, name string) DeviceError {
-	switch {
-	case code == 801 || name == "InvalidZtdRequestBody":
-		return DeviceError{"The import request for this device was malformed.", "Check the row's values and import it again."}
-	case code == 802 || name == "InvalidZtdHardwareHash":
-		return DeviceError{"The hardware hash is invalid, or the manufacturer or serial number inside it is missing.", "Capture the hash again on the device (Get-WindowsAutopilotInfo) and re-import."}
-	case code == 803 || name == "MissingZtdSerialNumberAndProductKey":
-		return DeviceError{"The serial number and the product ID are both empty or invalid.", "Add the device's serial number and import it again."}
-	case code == 806 || name == "ZtdDeviceAlreadyAssigned":
-		return DeviceError{"The device is already registered in this tenant.", "Nothing to do; or delete the existing record and import again to change its group tag or user."}
-	case code == 808 || name == "ZtdDeviceAssignedToOtherTenant" || name == "ZtdDeviceAssignedToAnotherTenant":
-		return DeviceError{"The device is registered in another organisation's tenant.", "Ask the previous owner or the seller to deregister it, then import it again."}
-	case code == 640 || name == "StorageError":
-		return DeviceError{"A passing Intune service error.", "Import the device again later."}
-	case name == "ZtdDeviceDuplicated":
-		return DeviceError{"The same hardware hash appeared twice in one import; only one copy was processed.", "Nothing to do if the other copy completed."}
-	case code == 0 && name == "":
-		return DeviceError{}
-	}
-	return DeviceError{"Intune reported an error for this device.", "Check the device in the Intune admin center (Devices › Windows › Enrollment › Devices)."}
-}

@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-// Kind classifies a failure by what the person should do about it.
+// Kind classifies a failure by what Graph answered (or what kept it from answering). Stored
+// failures carry it by name (see kindNames), so its order may change.
 type Kind int
 
 const (
@@ -36,24 +37,57 @@ const (
 	KindTooLarge
 )
 
-// Error is every failed Graph call: status, Graph code, readable message and the ids support asks for.
+var kindNames = [...]string{
+	KindUnknown: "unknown", KindValidation: "validation", KindSegmentNotFound: "segment-not-found",
+	KindNoMethodMatch: "no-method-match", KindUnauthorized: "unauthorized", KindForbiddenPermission: "forbidden-permission",
+	KindForbiddenRole: "forbidden-role", KindForbiddenLicense: "forbidden-license", KindConditionalAccess: "conditional-access",
+	KindNotFound: "not-found", KindConflict: "conflict", KindThrottled: "throttled", KindServer: "server", KindTimeout: "timeout",
+	KindNetwork: "network", KindOutcomeUnknown: "outcome-unknown", KindBadResponse: "bad-response", KindInvalidInput: "invalid-input",
+	KindTooLarge: "too-large",
+}
+
+func (k Kind) String() string {
+	if k >= 0 && int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return kindNames[KindUnknown]
+}
+
+// MarshalText stores a Kind by name.
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText reads a Kind's name; a name it does not know is KindUnknown.
+func (k *Kind) UnmarshalText(b []byte) error {
+	*k = KindUnknown
+	for i, n := range kindNames {
+		if n == string(b) {
+			*k = Kind(i)
+		}
+	}
+	return nil
+}
+
+// Error is every failed Graph call, as facts: what kind of failure, status, Graph code, Graph's
+// readable message (or, for a call the client refused or could not complete, what stopped it),
+// the ids support asks for and how long Graph asked to wait. It marshals to JSON, so an activity
+// or an import job can keep it; the words for a person are written beside the pages.
 type Error struct {
-	Kind            Kind
-	StatusCode      int
-	Code            string
-	Message         string // readable: Intune's nested JSON unwrapped, its Url tail dropped
-	RawMessage      string
-	RequestID       string
-	ClientRequestID string
-	Date            string
-	ActivityID      string
-	OperationID     string
-	WWWAuthenticate string
-	RetryAfter      time.Duration
-	Claims          string
-	Version         string
-	Cause           error
-	sent            bool // the request may have reached Graph
+	Kind            Kind          `json:"kind"`
+	StatusCode      int           `json:"status,omitempty"`
+	Code            string        `json:"code,omitempty"`
+	Message         string        `json:"message,omitempty"` // readable: Intune's nested JSON unwrapped, its Url tail dropped
+	RawMessage      string        `json:"-"`
+	RequestID       string        `json:"requestId,omitempty"`
+	ClientRequestID string        `json:"clientRequestId,omitempty"`
+	Date            string        `json:"date,omitempty"`
+	ActivityID      string        `json:"activityId,omitempty"`
+	OperationID     string        `json:"operationId,omitempty"`
+	WWWAuthenticate string        `json:"-"`
+	RetryAfter      time.Duration `json:"retryAfter,omitempty"`
+	Claims          string        `json:"-"`
+	Version         string        `json:"version,omitempty"`
+	Cause           error         `json:"-"`
+	sent            bool          // the request may have reached Graph
 }
 
 func (e *Error) Error() string {
@@ -76,6 +110,14 @@ func AsError(err error) (*Error, bool) {
 	var ge *Error
 	ok := errors.As(err, &ge)
 	return ge, ok
+}
+
+// errorOf is err as an *Error: the client's own, or one of KindUnknown around it.
+func errorOf(err error) *Error {
+	if ge, ok := AsError(err); ok {
+		return ge
+	}
+	return &Error{Message: err.Error(), Cause: err}
 }
 
 type envelope struct {
@@ -212,111 +254,6 @@ func retryAfter(v string, now time.Time) time.Duration {
 		}
 	}
 	return 0
-}
-
-// Action is the one thing a page offers after a failure.
-type Action int
-
-const (
-	ActionNone Action = iota
-	ActionSignInAgain
-	ActionFreshSignIn
-	ActionTryLater
-	ActionUseDeviceImport
-	ActionCheckInput
-)
-
-// Explanation is a failure in plain words for an Intune administrator.
-type Explanation struct {
-	Title    string
-	What     string
-	NextStep string
-	Action   Action
-	RetryAt  time.Time `json:",omitempty"`
-}
-
-const intuneRole = "an Intune role that may manage Autopilot devices (Intune Administrator, or a custom role with Enrollment programs permissions)"
-
-// Explain maps every failure to what happened and what to do next. It is the one place this mapping lives.
-func Explain(err error) Explanation {
-	ge, ok := AsError(err)
-	if !ok {
-		return Explanation{Title: "The request could not be completed", What: "Something went wrong before Microsoft Graph answered.",
-			NextStep: "Try again in a moment.", Action: ActionTryLater}
-	}
-	graphSays := func() string {
-		if ge.Message == "" {
-			return ""
-		}
-		return " Graph said: “" + ge.Message + "”"
-	}
-	switch ge.Kind {
-	case KindInvalidInput:
-		return Explanation{Title: "The request was not sent", What: ge.Message, NextStep: "Correct the value and try again.", Action: ActionCheckInput}
-	case KindValidation:
-		return Explanation{Title: "Graph refused the values sent", What: "Microsoft Graph found a problem with the request." + graphSays(),
-			NextStep: "Correct the value Graph names and send the form again.", Action: ActionCheckInput}
-	case KindSegmentNotFound:
-		return Explanation{Title: "This tenant's Graph no longer offers Autopilot uploads",
-			What:     "Microsoft Graph answered that it does not know the importedWindowsAutopilotDeviceIdentityUploads collection. Microsoft removed it from the service; the documentation page still describes it." + graphSays(),
-			NextStep: "Import devices with the supported device import (importedWindowsAutopilotDeviceIdentities), which today's tenants accept.",
-			Action:   ActionUseDeviceImport}
-	case KindNoMethodMatch:
-		return Explanation{Title: "Graph does not support this operation here",
-			What: "Microsoft Graph has no such operation for this kind of object." + graphSays(), NextStep: "Use another operation; this one cannot succeed."}
-	case KindUnauthorized:
-		return Explanation{Title: "Your sign-in has expired", What: "Microsoft Graph did not accept your access token (it expired or was revoked)." + graphSays(),
-			NextStep: "Sign in again, then repeat what you were doing.", Action: ActionSignInAgain}
-	case KindConditionalAccess:
-		return Explanation{Title: "Your organisation requires a fresh sign-in",
-			What:     "A Conditional Access policy asks for stronger or more recent authentication before this change is allowed.",
-			NextStep: "Sign in again (you may be asked for multi-factor authentication), then repeat the request.", Action: ActionFreshSignIn}
-	case KindForbiddenPermission:
-		return Explanation{Title: "The desk lacks the Graph permission for this",
-			What:     "Your token does not carry the delegated permission DeviceManagementServiceConfig.ReadWrite.All, or an administrator has not consented to it." + graphSays(),
-			NextStep: "A Global Administrator or Privileged Role Administrator must grant admin consent: Entra admin center › App registrations › Autopilot Desk › API permissions › Grant admin consent. Read-only accounts cannot create or change uploads."}
-	case KindForbiddenRole:
-		return Explanation{Title: "Your account is not allowed to do this in Intune",
-			What: "Intune refused the request for your account." + graphSays(), NextStep: "Ask an Intune administrator to give you " + intuneRole + "."}
-	case KindForbiddenLicense:
-		return Explanation{Title: "The tenant has no active Intune licence",
-			What: "Microsoft Graph's Intune APIs need an active Intune licence in the tenant." + graphSays(), NextStep: "Ask your licensing administrator to check the tenant's Intune subscription."}
-	case KindNotFound:
-		return Explanation{Title: "Graph did not find it",
-			What: "Microsoft Graph has no such object (it may have been deleted; right after a create it can take a moment to appear)." + graphSays(), NextStep: "Refresh the list and check the id."}
-	case KindConflict:
-		return Explanation{Title: "That conflicts with what already exists",
-			What: "Microsoft Graph refused because of the object's current state (for example an id already in use)." + graphSays(), NextStep: "Check the current state, then change the request."}
-	case KindThrottled:
-		ex := Explanation{Title: "Microsoft Graph is throttling requests", What: "Your tenant or this app sent more requests than Intune allows in a short window; nothing was changed.",
-			NextStep: "Wait a minute and send it again.", Action: ActionTryLater}
-		if ge.RetryAfter > 0 {
-			ex.RetryAt = time.Now().Add(ge.RetryAfter)
-			ex.NextStep = fmt.Sprintf("Wait %s, then send it again.", ge.RetryAfter.Round(time.Second))
-		}
-		return ex
-	case KindTooLarge:
-		return Explanation{Title: "The request was larger than Microsoft Graph accepts",
-			What:     "Microsoft Graph refused the request because of its size, before carrying it out; nothing was changed." + graphSays(),
-			NextStep: "Send fewer items at once.", Action: ActionCheckInput}
-	case KindOutcomeUnknown:
-		return Explanation{Title: "Graph did not say whether it worked",
-			What:     "The request reached Microsoft Graph but no clear answer came back (it timed out or Graph reported a server error), so it may or may not have been carried out. The desk did not send it again.",
-			NextStep: "Check the result below before sending anything again.", Action: ActionNone}
-	case KindServer:
-		return Explanation{Title: "Microsoft Graph had a problem", What: "Graph reported a server error; this is not caused by what you sent." + graphSays(),
-			NextStep: "Try again in a few minutes. If it persists, check the Microsoft 365 service health page and give support the details below.", Action: ActionTryLater}
-	case KindTimeout:
-		return Explanation{Title: "Microsoft Graph did not answer in time", What: "No answer came back before the desk's deadline.",
-			NextStep: "Try again in a moment.", Action: ActionTryLater}
-	case KindNetwork:
-		return Explanation{Title: "The desk could not reach Microsoft Graph", What: ge.Message,
-			NextStep: "Check the desk's network connection and proxy settings, then try again.", Action: ActionTryLater}
-	case KindBadResponse:
-		return Explanation{Title: "Graph's answer could not be read", What: ge.Message,
-			NextStep: "Try again. If it keeps happening, something between the desk and Graph (a proxy) may be rewriting answers.", Action: ActionTryLater}
-	}
-	return Explanation{Title: "Microsoft Graph refused the request", What: "Graph answered with an error." + graphSays(), NextStep: "Check the support details below."}
 }
 
 // SupportDetails are the facts Microsoft support asks for.

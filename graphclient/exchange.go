@@ -22,7 +22,8 @@ type Exchange struct {
 type Reconciliation struct {
 	Looked bool    `json:"looked"`
 	Found  *Upload `json:"found,omitempty"`
-	Err    string  `json:"error,omitempty"`
+	Failed *Error  `json:"failed,omitempty"` // the look itself failed
+	Err    string  `json:"error,omitempty"`  // the earlier stored format: the failed look in words
 }
 
 // Attempt is one HTTP request and its response.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,7 +57,19 @@ type ListOptions struct {
 	NextLink string
 }
 
-var uploadStatuses = map[string]bool{"noUpload": true, "pending": true, "complete": true, "error": true}
+// The values of importedWindowsAutopilotDeviceIdentityUploadStatus.
+const (
+	UploadNoUpload = "noUpload"
+	UploadPending  = "pending"
+	UploadComplete = "complete"
+	UploadError    = "error"
+)
+
+// UploadStatuses are the upload statuses in Graph's order.
+var UploadStatuses = [...]string{UploadNoUpload, UploadPending, UploadComplete, UploadError}
+
+// IsUploadStatus reports whether s is one of Graph's upload statuses.
+func IsUploadStatus(s string) bool { return slices.Contains(UploadStatuses[:], s) }
 
 // CreateUpload POSTs a new upload. A create whose outcome is unknown is never re-sent: the
 // client looks for it and reports what it found in the exchange's Reconciliation.
@@ -90,7 +103,7 @@ func (c *Client) reconcile(ctx context.Context, ts oauth2.TokenSource, in NewUpl
 			return r
 		}
 		if err != nil {
-			r.Err = Explain(err).Title
+			r.Failed = errorOf(err)
 			return r
 		}
 		r.Found = u
@@ -98,7 +111,7 @@ func (c *Client) reconcile(ctx context.Context, ts oauth2.TokenSource, in NewUpl
 	}
 	page, _, err := c.ListUploads(ctx, ts, ListOptions{Status: in.Status})
 	if err != nil {
-		r.Err = Explain(err).Title
+		r.Failed = errorOf(err)
 		return r
 	}
 	for i, u := range page.Uploads {
@@ -126,7 +139,7 @@ func (c *Client) ListUploads(ctx context.Context, ts oauth2.TokenSource, opts Li
 	} else {
 		q := url.Values{}
 		if opts.Status != "" {
-			if !uploadStatuses[opts.Status] {
+			if !IsUploadStatus(opts.Status) {
 				return nil, nil, &Error{Kind: KindInvalidInput, Message: "Unknown upload status " + strconv.Quote(truncate(opts.Status, 40)) + "."}
 			}
 			q.Set("$filter", "status eq '"+opts.Status+"'")

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/explain"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 	"autopilotdesk/web/identity"
@@ -55,7 +56,7 @@ type Auth struct {
 	AllowedGroups []string // when set, only members may use the desk
 	Groups        GroupChecker
 	Demo          bool
-	Log           *slog.Logger
+	Logger        *slog.Logger
 	Observe       func(success bool, reason string) // optional: sign-in metrics
 }
 
@@ -136,7 +137,7 @@ func (h *Auth) Callback(c echo.Context) error {
 		}
 	}
 	if len(h.AllowedGroups) > 0 && !memberOfAny(groups, h.AllowedGroups) {
-		h.Log.Info("sign-in refused: not in an allowed group", "tid", res.User.TenantID, "oid", res.User.ObjectID)
+		h.Logger.Info("sign-in refused: not in an allowed group", "tid", res.User.TenantID, "oid", res.User.ObjectID)
 		h.observe(false, "not-in-allowed-group")
 		return &web.PageError{Status: http.StatusForbidden, Title: "You are not allowed to use this desk",
 			Message:  "You signed in successfully, but this desk is limited to members of specific groups and your account is not in one of them.",
@@ -149,9 +150,9 @@ func (h *Auth) Callback(c echo.Context) error {
 		return fmt.Errorf("start session: %w", err)
 	}
 	if err := web.RestorePendingForm(c, rec.Data); err != nil {
-		h.Log.Warn("keep the form typed before sign-in", "error", err.Error())
+		h.Logger.Warn("keep the form typed before sign-in", "error", err.Error())
 	}
-	h.Log.Info("signed in", "tid", user.TenantID, "oid", user.ObjectID)
+	h.Logger.Info("signed in", "tid", user.TenantID, "oid", user.ObjectID)
 	h.observe(true, "")
 	return c.Redirect(http.StatusSeeOther, web.SafeReturnTo(rec.ReturnTo))
 }
@@ -163,9 +164,9 @@ func (h *Auth) allowedGroupsOf(c echo.Context, res *identity.Result) ([]string, 
 	if err == nil {
 		return groups, nil
 	}
-	h.Log.Warn("sign-in: group membership check failed", "tid", res.User.TenantID, "oid", res.User.ObjectID, "error", err.Error())
+	h.Logger.Warn("sign-in: group membership check failed", "tid", res.User.TenantID, "oid", res.User.ObjectID, "error", err.Error())
 	h.observe(false, "group-check-failed")
-	e := explain(err)
+	e := explain.Err(err)
 	next := "Try signing in again in a minute. If it keeps failing, give whoever runs the desk the details below."
 	if ge, ok := graphclient.AsError(err); ok && ge.StatusCode == http.StatusForbidden {
 		next = "The desk needs the delegated Microsoft Graph permission User.Read to check group membership: " +
@@ -219,7 +220,7 @@ func restartSignIn(why string) error {
 
 // signInFailed turns every way sign-in can fail into a page that says why and what to do.
 func (h *Auth) signInFailed(err error) error {
-	h.Log.Info("sign-in failed", "reason", err.Error())
+	h.Logger.Info("sign-in failed", "reason", err.Error())
 	var ce *identity.CallbackError
 	switch {
 	case errors.As(err, &ce):

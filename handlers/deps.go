@@ -19,14 +19,23 @@ type Tokens interface {
 	RenewToken(c echo.Context) (oauth2.TokenSource, error)
 }
 
-// UploadsAPI is the part of Microsoft Graph the upload pages call.
-type UploadsAPI interface {
-	CreateUpload(ctx context.Context, ts oauth2.TokenSource, in graphclient.NewUpload) (*graphclient.Upload, *graphclient.Exchange, error)
+// UploadLister is the part of Microsoft Graph the home page calls.
+type UploadLister interface {
 	ListUploads(ctx context.Context, ts oauth2.TokenSource, opts graphclient.ListOptions) (*graphclient.UploadPage, *graphclient.Exchange, error)
 }
 
-// ActivityLog records what people did and reads it back for result pages. Recording never fails
-// a request: once Graph has answered, a record the database cannot take is kept and retried.
+// UploadsAPI is the part of Microsoft Graph the upload pages call.
+type UploadsAPI interface {
+	UploadLister
+	CreateUpload(ctx context.Context, ts oauth2.TokenSource, in graphclient.NewUpload) (*graphclient.Upload, *graphclient.Exchange, error)
+	GetUpload(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.Upload, *graphclient.Exchange, error)
+	UpdateUploadStatus(ctx context.Context, ts oauth2.TokenSource, id, status string) (*graphclient.Upload, *graphclient.Exchange, error)
+	DeleteUpload(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.Exchange, error)
+	ListUploadDeviceIdentities(ctx context.Context, ts oauth2.TokenSource, uploadID string) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error)
+}
+
+// ActivityLog records what people did. Recording never fails a request: once Graph has
+// answered, a record the database cannot take is kept and retried.
 type ActivityLog interface {
 	// Record records a (marking formKey done, when given) and reports whether the history has
 	// it; when it does not, the caller shows the outcome itself with a notice.
@@ -34,9 +43,6 @@ type ActivityLog interface {
 	// RecordActivity is Record for callers that redirect to the result page either way; it
 	// returns nil.
 	RecordActivity(ctx context.Context, a *store.Activity) error
-	GetActivity(ctx context.Context, tenantID, id string) (*store.Activity, error)
-	// Kept is an activity of the tenant that this desk holds until the database takes it.
-	Kept(tenantID, id string) (*store.Activity, bool)
 }
 
 // FormKeys record the one-time key of each submitted create form, so a repeat sends nothing.

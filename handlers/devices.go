@@ -20,6 +20,7 @@ import (
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/devicecsv"
 	"autopilotdesk/graphclient/guid"
+	"autopilotdesk/handlers/explain"
 	"autopilotdesk/handlers/importer"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
@@ -59,7 +60,7 @@ type Devices struct {
 	Worker   Kicker
 	MaxRows  int // device rows one file may have
 	Now      func() time.Time
-	Log      *slog.Logger
+	Logger   *slog.Logger
 	JobState func(state string) // optional: counts jobs reaching a state
 }
 
@@ -103,10 +104,8 @@ func (h *Devices) createDraft(c echo.Context, rep *devicecsv.Report) error {
 		return fmt.Errorf("create import job: %w", err)
 	}
 	h.reached(importer.StateDraft)
-	return c.Redirect(http.StatusSeeOther, jobURL(rec.ID))
+	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(rec.ID))
 }
-
-func jobURL(id string) string { return "/devices/import/" + id }
 
 // readImportInput takes the uploaded file, else the pasted text, else the single-device fields.
 func readImportInput(c echo.Context) ([]byte, views.SingleDevice, error) {
@@ -211,7 +210,7 @@ func (h *Devices) loadOwned(c echo.Context) (*loaded, error) {
 		return nil, &web.PageError{Status: http.StatusForbidden, Title: "Only " + owner + " can change this import",
 			Message:    "This import belongs to " + owner + ", who uploaded the file. Everyone in your organisation can follow it and download its report, but only " + owner + " can fix, check, import or look up its devices. Nothing was changed.",
 			NextStep:   "Ask " + owner + " to do it, or upload the file yourself to start an import of your own.",
-			ActionURL:  jobURL(j.rec.ID),
+			ActionURL:  views.ImportJobURL(j.rec.ID),
 			ActionText: "Back to the import"}
 	}
 	return j, nil
@@ -235,7 +234,7 @@ func (h *Devices) loadDraft(c echo.Context) (*loaded, error) {
 		return nil, err
 	}
 	if j.rec.State != importer.StateDraft {
-		return nil, c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))
+		return nil, c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
 	}
 	return j, nil
 }
@@ -291,8 +290,8 @@ func (h *Devices) Check(c echo.Context) error {
 			return err
 		}
 		if err != nil {
-			e := explain(err)
-			j.payload.Failure = &e
+			f := failureFacts(err, h.Now())
+			j.payload.Failure = &f
 			break
 		}
 		found[r.Line] = false
@@ -306,7 +305,7 @@ func (h *Devices) Check(c echo.Context) error {
 	if err := h.Jobs.MarkAlreadyImported(ctx, j.rec.TenantID, j.rec.ID, j.rec.ObjectID, j.payload.Encode(), found); err != nil && !errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("save the check: %w", err)
 	}
-	return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))
+	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
 }
 
 // Fix is POST /devices/import/:id/fix: corrected values for the rows with problems. The whole
@@ -348,7 +347,7 @@ func (h *Devices) Fix(c echo.Context) error {
 	rep := devicecsv.ParseLimit([]byte(b.String()), h.MaxRows)
 	if len(rep.Rows) != len(rows) {
 		return &web.PageError{Status: http.StatusUnprocessableEntity, Title: "The corrections could not be applied",
-			Message: "A corrected value broke the row apart (for example a line break in a field). Nothing was changed.", ActionURL: jobURL(j.rec.ID), ActionText: "Back to the check"}
+			Message: "A corrected value broke the row apart (for example a line break in a field). Nothing was changed.", ActionURL: views.ImportJobURL(j.rec.ID), ActionText: "Back to the check"}
 	}
 	for i := range rep.Rows {
 		rep.Rows[i].Line = rows[i].Line // keep the file's own line numbers
@@ -357,7 +356,7 @@ func (h *Devices) Fix(c echo.Context) error {
 	if err := h.Jobs.ReplaceDraftRows(ctx, j.rec.TenantID, j.rec.ID, j.rec.ObjectID, j.payload.Encode(), rowsOf(rep.Rows)); err != nil && !errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("save the corrections: %w", err)
 	}
-	return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))
+	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
 }
 
 // Submit is POST /devices/import/:id/submit: the valid rows not left out go to the import
@@ -390,52 +389,51 @@ func (h *Devices) Submit(c echo.Context) error {
 		reason := ""
 		switch {
 		case len(r.Errors) > 0:
-			reason = "Refused by the check: " + strings.Join(r.Errors, " ")
+			reason = store.ReasonCheck
 		case leaveOut[r.Line] && r.AlreadyImported:
-			reason = "Left out: already imported in the tenant when the serials were checked."
+			reason = store.ReasonAlreadyImported
 		case leaveOut[r.Line]:
-			reason = "Left out by " + j.rec.ActorName + " when importing."
+			reason = store.ReasonLeftOutByOwner
 		default:
 			send = append(send, r)
 			continue
 		}
-		outs = append(outs, store.RowOutcome{Line: r.Line, Outcome: store.Outcome{Verdict: importer.VerdictLeftOut, Reason: reason}})
+		outs = append(outs, store.RowOutcome{Line: r.Line, Outcome: store.Outcome{Verdict: store.VerdictLeftOut, Reason: reason}})
 	}
 	if len(send) == 0 {
-		j.payload.Failure = &graphclient.Explanation{Title: "Nothing to import", What: "No valid row was chosen, so nothing was sent to Microsoft Graph.",
-			NextStep: "Untick “Leave out” for the devices to import, or fix the file and upload it again."}
+		j.payload.Failure = &explain.Failure{Cause: explain.NothingChosen, At: h.Now()}
 		err := h.Jobs.ChangeImport(ctx, store.ImportChange{JobID: j.rec.ID, TenantID: j.rec.TenantID, OwnerID: j.rec.ObjectID, FromState: importer.StateDraft,
 			Payload: j.payload.Encode()})
 		if err != nil && !errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("save the import: %w", err)
 		}
-		return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))
+		return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
 	}
 	plan := importer.Plan(send)
 	batches := make([]store.ImportBatch, len(plan))
 	for i, lines := range plan {
 		batches[i] = store.ImportBatch{Batch: i + 1, State: importer.BatchQueued}
 		for _, line := range lines {
-			outs = append(outs, store.RowOutcome{Line: line, Outcome: store.Outcome{Batch: i + 1, Verdict: importer.VerdictQueued}})
+			outs = append(outs, store.RowOutcome{Line: line, Outcome: store.Outcome{Batch: i + 1, Verdict: store.VerdictQueued}})
 		}
 	}
 	j.payload.Failure = nil
 	err = h.Jobs.ChangeImport(ctx, store.ImportChange{JobID: j.rec.ID, TenantID: j.rec.TenantID, OwnerID: j.rec.ObjectID,
 		FromState: importer.StateDraft, State: importer.StateSending, Payload: j.payload.Encode(), Batches: len(batches), NewBatches: batches, Rows: outs})
 	if errors.Is(err, store.ErrConflict) {
-		return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID)) // another submit won: it is on its way
+		return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID)) // another submit won: it is on its way
 	}
 	if err != nil {
 		return fmt.Errorf("submit import job: %w", err)
 	}
 	u := web.CurrentUser(c)
-	h.Log.Info("audit", "audit", true, "event", "import-submitted", "tid", u.TenantID, "oid", u.ObjectID, "upn", u.UPN, "target", j.rec.ID,
+	h.Logger.Info("audit", "audit", true, "event", "import-submitted", "tid", u.TenantID, "oid", u.ObjectID, "upn", u.UPN, "target", j.rec.ID,
 		"detail", fmt.Sprintf("%d devices in %d batches; %d rows left out", len(send), len(batches), len(rows)-len(send)))
 	h.reached(importer.StateSending)
 	if h.Worker != nil {
 		h.Worker.Kick()
 	}
-	return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))
+	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
 }
 
 // Reconcile is POST /devices/import/:id/reconcile ("Check what Graph has"): look up now the
@@ -451,7 +449,7 @@ func (h *Devices) Reconcile(c echo.Context) error {
 	if h.Worker != nil {
 		h.Worker.Kick()
 	}
-	return c.Redirect(http.StatusSeeOther, jobURL(j.rec.ID))
+	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
 }
 
 // Report is GET /devices/import/:id/report.csv: every row of the file with its verdict — never a
@@ -463,17 +461,22 @@ func (h *Devices) Report(c echo.Context) error {
 	}
 	if j.rec.State != importer.StateFinished {
 		return &web.PageError{Status: http.StatusConflict, Title: "The import has not finished",
-			Message: "The report is ready when every row has its final verdict.", ActionURL: jobURL(j.rec.ID), ActionText: "Follow the import"}
+			Message: "The report is ready when every row has its final verdict.", ActionURL: views.ImportJobURL(j.rec.ID), ActionText: "Follow the import"}
 	}
-	rows, err := h.Jobs.ImportRows(c.Request().Context(), j.rec.ID, store.RowFilter{})
+	ctx := c.Request().Context()
+	rows, err := h.Jobs.ImportRows(ctx, j.rec.ID, store.RowFilter{})
 	if err != nil {
 		return fmt.Errorf("read import rows: %w", err)
+	}
+	batches, err := h.Jobs.ImportBatches(ctx, j.rec.ID)
+	if err != nil {
+		return fmt.Errorf("read import batches: %w", err)
 	}
 	hd := c.Response().Header()
 	hd.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	hd.Set(echo.HeaderContentDisposition, `attachment; filename="autopilot-import-`+j.rec.ID+`.csv"`)
 	c.Response().WriteHeader(http.StatusOK)
-	return importer.WriteReport(c.Response(), rows)
+	return writeImportReport(c.Response(), rows, jobFacts(j.rec, batches))
 }
 
 // Sync is POST /devices/sync: ask Intune to sync Autopilot, at most once per 10 minutes.
@@ -486,17 +489,11 @@ func (h *Devices) Sync(c echo.Context) error {
 		return err
 	}
 	act := newActivity(web.CurrentUser(c), "sync", ex, err)
+	d := resultDetail(nil, ex, err, h.Now())
 	if err == nil {
 		act.Summary = "Asked Intune to sync Autopilot devices."
-	} else if ge, ok := graphclient.AsError(err); ok && (ge.StatusCode == http.StatusTooManyRequests || ge.StatusCode == http.StatusConflict) {
-		act.Summary = syncRefusal(ge)
-	}
-	d := resultDetail(nil, ex, err)
-	if ge, ok := graphclient.AsError(err); ok && (ge.StatusCode == http.StatusTooManyRequests || ge.StatusCode == http.StatusConflict) {
-		d.Explanation = &graphclient.Explanation{Title: syncRefusal(ge), What: syncWhat(ge), NextStep: syncNext(ge, h.Now()), Action: graphclient.ActionTryLater}
-		if ge.RetryAfter > 0 {
-			d.Explanation.RetryAt = h.Now().Add(ge.RetryAfter)
-		}
+	} else {
+		act.Summary = explain.ForAction(act.Action, *d.Failure).Title
 	}
 	act.Detail = encodeDetail(d)
 	if err := h.Activity.RecordActivity(c.Request().Context(), act); err != nil {
@@ -505,40 +502,36 @@ func (h *Devices) Sync(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, activityURL(act.ID))
 }
 
-func syncRefusal(ge *graphclient.Error) string {
-	if ge.StatusCode == http.StatusConflict {
-		return "A sync is already running"
+// jobFacts is what the words for a job's rows need besides the rows: its owner and its batches.
+func jobFacts(rec *store.ImportJob, batches []store.ImportBatch) explain.Job {
+	job := explain.Job{Owner: rec.ActorName, Batches: make(map[int]explain.Batch, len(batches))}
+	for _, b := range batches {
+		job.Batches[b.Batch] = explain.Batch{Failure: importer.DecodeBatchDetail(b.Detail).Failure, Lookups: b.Lookups}
 	}
-	return "Intune allows one sync every 10 minutes"
-}
-
-func syncWhat(ge *graphclient.Error) string {
-	if ge.StatusCode == http.StatusConflict {
-		return "Intune is still running the previous Autopilot sync, so it refused another one. Nothing is lost: the running sync picks up the imported devices."
-	}
-	return "An Autopilot sync ran less than 10 minutes ago. Intune refuses another one until the 10 minutes have passed."
-}
-
-func syncNext(ge *graphclient.Error, now time.Time) string {
-	if ge.RetryAfter > 0 {
-		return fmt.Sprintf("Try again after %s UTC (in %s).", now.Add(ge.RetryAfter).UTC().Format("15:04:05"), ge.RetryAfter.Round(time.Second))
-	}
-	return "Wait a few minutes, then sync again."
+	return job
 }
 
 // jobView turns a job into what its page shows (hashes only by their ends).
 func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isOwner bool, now time.Time) views.ImportJob {
 	rec, p := j.rec, j.payload
 	v := views.ImportJob{ID: rec.ID, State: rec.State, Owner: ownerName(rec), OwnerName: rec.ActorName, IsOwner: isOwner, Created: rec.CreatedAt,
-		FileNotes: p.FileNotes, FileErrors: p.FileErrors, Checked: p.Checked, Failure: p.Failure, Paused: p.Paused, Trouble: p.Trouble}
+		FileNotes: p.FileNotes, FileErrors: p.FileErrors, Checked: p.Checked, Paused: p.Paused}
+	if p.Failure != nil {
+		e := explain.Explain(*p.Failure)
+		v.Failure = &e
+	}
+	if p.Trouble != nil {
+		v.Trouble = explain.Trouble(*p.Trouble)
+	}
 	if v.OwnerName == "" {
 		v.OwnerName = ownerName(rec)
 	}
+	job := jobFacts(rec, batches)
 	for _, r := range rows {
-		d := importer.Describe(r)
+		d := explain.Row(r, job)
 		v.Rows = append(v.Rows, views.ImportRow{Line: r.Line, Serial: r.Serial, Hash: r.HashShown, GroupTag: r.GroupTag, User: r.User,
 			Notes: r.Notes, Errors: r.Errors, AlreadyImported: r.AlreadyImported,
-			Verdict: d.Key, VerdictLabel: d.Label, Detail: d.Detail, ErrorLabel: importer.ErrorLabel(r), RegistrationID: r.RegistrationID,
+			Verdict: d.Key, VerdictLabel: d.Label, Detail: d.Detail, ErrorLabel: explain.ErrorLabel(r.ErrorCode, r.ErrorName), RegistrationID: r.RegistrationID,
 			Reconciled: r.Reconciled, Batch: r.Batch})
 		if len(r.Errors) == 0 {
 			v.Valid++
@@ -562,23 +555,27 @@ func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isO
 		case importer.BatchUnknown:
 			n := 0
 			for _, r := range rows {
-				if r.Batch == b.Batch && (r.Verdict == importer.VerdictUnknown || r.Verdict == importer.VerdictSending) {
+				if r.Batch == b.Batch && (r.Verdict == store.VerdictUnknown || r.Verdict == store.VerdictSending) {
 					n++
 				}
 			}
 			u := views.UnknownBatch{Batch: b.Batch, Devices: n, SentAt: b.SentAt, NextLook: b.NotBefore, Lookups: b.Lookups, ActivityID: b.ActivityID, Support: d.Support}
-			if d.Explanation != nil {
-				u.Explanation = *d.Explanation
+			if d.Failure != nil {
+				u.Explanation = explain.Explain(*d.Failure)
 			}
 			v.Unknown = append(v.Unknown, u)
 		case importer.BatchRefused:
-			if d.Explanation != nil && b.ActivityID != "" {
-				v.Refused = append(v.Refused, views.RefusedBatch{Batch: b.Batch, Explanation: *d.Explanation, Support: d.Support, ActivityID: b.ActivityID})
+			if d.Failure != nil && b.ActivityID != "" {
+				v.Refused = append(v.Refused, views.RefusedBatch{Batch: b.Batch, Explanation: explain.Explain(*d.Failure), Support: d.Support, ActivityID: b.ActivityID})
 			}
 		}
 	}
-	if p.Waiting != nil && now.Before(p.Waiting.Until) {
-		v.Waiting = &views.ImportWait{Reason: p.Waiting.Reason, For: p.Waiting.For, Until: p.Waiting.Until}
+	if w := p.Waiting; w != nil && now.Before(w.Until) {
+		reason := w.Reason // stored earlier, in words
+		if reason == "" {
+			reason = explain.Wait(w.Throttled)
+		}
+		v.Waiting = &views.ImportWait{Reason: reason, For: w.For, Until: w.Until}
 	}
 	// The page refreshes itself quickly at first, then less often.
 	v.RefreshSeconds = min(2<<min(p.Polls/3, 3), 15)

@@ -14,7 +14,7 @@ import (
 
 // Home shows who is signed in and the tenant's most recent uploads.
 type Home struct {
-	Graph  UploadsAPI
+	Graph  UploadLister
 	Tokens Tokens
 }
 

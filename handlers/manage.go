@@ -1,11 +1,11 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
@@ -15,22 +15,6 @@ import (
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 )
-
-// UploadManager is the part of Graph the list and detail pages use.
-type UploadManager interface {
-	ListUploads(ctx context.Context, ts oauth2.TokenSource, opts graphclient.ListOptions) (*graphclient.UploadPage, *graphclient.Exchange, error)
-	GetUpload(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.Upload, *graphclient.Exchange, error)
-	UpdateUploadStatus(ctx context.Context, ts oauth2.TokenSource, id, status string) (*graphclient.Upload, *graphclient.Exchange, error)
-	DeleteUpload(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.Exchange, error)
-	ListUploadDeviceIdentities(ctx context.Context, ts oauth2.TokenSource, uploadID string) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error)
-}
-
-// ManageUploads lists, shows, changes and deletes uploads.
-type ManageUploads struct {
-	Graph    UploadManager
-	Tokens   Tokens
-	Activity ActivityLog
-}
 
 // callGraph runs one Graph call with the user's token. Graph refuses with 401 before running
 // anything, so after one token renewal the call is sent once more (never a loop); both attempts
@@ -54,9 +38,9 @@ func callGraph[T any](c echo.Context, tokens Tokens, call func(oauth2.TokenSourc
 }
 
 // List is GET /uploads: a status filter, newest first, paged through Graph's nextLink.
-func (h *ManageUploads) List(c echo.Context) error {
+func (h *Uploads) List(c echo.Context) error {
 	status := c.QueryParam("status")
-	if status != "" && !uploadStatuses[status] {
+	if status != "" && !graphclient.IsUploadStatus(status) {
 		status = ""
 	}
 	opts := graphclient.ListOptions{Status: status, NextLink: c.QueryParam("next")}
@@ -83,7 +67,7 @@ func (h *ManageUploads) List(c echo.Context) error {
 }
 
 // Show is GET /uploads/:id.
-func (h *ManageUploads) Show(c echo.Context) error {
+func (h *Uploads) Show(c echo.Context) error {
 	id := c.Param("id")
 	if !guid.Valid(id) {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
@@ -95,7 +79,7 @@ func (h *ManageUploads) Show(c echo.Context) error {
 		return err
 	}
 	view := views.UploadDetail{Upload: u, Exchange: ex, Support: graphclient.SupportFor(ex, err)}
-	if pending, ok := web.TakePendingForm(c); ok && uploadStatuses[pending.Get("status")] {
+	if pending, ok := web.TakePendingForm(c); ok && graphclient.IsUploadStatus(pending.Get("status")) {
 		view.ChosenStatus = pending.Get("status") // chosen before a sign-in interrupted the change
 	}
 	status := http.StatusOK
@@ -121,12 +105,12 @@ func (h *ManageUploads) Show(c echo.Context) error {
 }
 
 // SetStatus is POST /uploads/:id/status: PATCH, recorded, then the result page.
-func (h *ManageUploads) SetStatus(c echo.Context) error {
+func (h *Uploads) SetStatus(c echo.Context) error {
 	id, status := c.Param("id"), c.FormValue("status")
 	if !guid.Valid(id) {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
 	}
-	if !uploadStatuses[status] {
+	if !graphclient.IsUploadStatus(status) {
 		return &web.PageError{Status: http.StatusUnprocessableEntity, Title: "Choose a status",
 			Message: "Choose one of the listed statuses: noUpload, pending, complete or error.", ActionURL: "/uploads/" + id, ActionText: "Back to the upload"}
 	}
@@ -141,11 +125,11 @@ func (h *ManageUploads) SetStatus(c echo.Context) error {
 	if err == nil {
 		act.Summary = fmt.Sprintf("Changed the status of upload %s to %s.", id, status)
 	}
-	return recordAndShow(c, h.Activity, act, resultDetail(u, ex, err))
+	return recordAndShow(c, h.Activity, act, resultDetail(u, ex, err, time.Now()))
 }
 
 // ConfirmDelete is GET /uploads/:id/delete: nothing is deleted without a second, deliberate step.
-func (h *ManageUploads) ConfirmDelete(c echo.Context) error {
+func (h *Uploads) ConfirmDelete(c echo.Context) error {
 	id := c.Param("id")
 	if !guid.Valid(id) {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
@@ -154,7 +138,7 @@ func (h *ManageUploads) ConfirmDelete(c echo.Context) error {
 }
 
 // Delete is POST /uploads/:id/delete.
-func (h *ManageUploads) Delete(c echo.Context) error {
+func (h *Uploads) Delete(c echo.Context) error {
 	id := c.Param("id")
 	if !guid.Valid(id) {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
@@ -171,5 +155,5 @@ func (h *ManageUploads) Delete(c echo.Context) error {
 	if err == nil {
 		act.Summary = fmt.Sprintf("Deleted upload %s.", id)
 	}
-	return recordAndShow(c, h.Activity, act, resultDetail(nil, ex, err))
+	return recordAndShow(c, h.Activity, act, resultDetail(nil, ex, err, time.Now()))
 }

@@ -11,10 +11,8 @@ type Features struct {
 	Auth     *Auth
 	Home     *Home
 	Uploads  *Uploads
-	Activity *Activity
-	Manage   *ManageUploads
 	Devices  *Devices
-	History  *History
+	Activity *Activity
 	Limits   Limits
 }
 
@@ -51,11 +49,11 @@ func Routes(shell *web.Shell, f Features) {
 	web.GET(user, "/", f.Home.Show)
 	web.GET(user, "/uploads/new", f.Uploads.New)
 	form("/uploads", "/uploads/new", f.Uploads.Create, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
-	web.GET(user, "/uploads", f.Manage.List)
-	web.GET(user, "/uploads/:id", f.Manage.Show)
-	form("/uploads/:id/status", "/uploads/:id", f.Manage.SetStatus)
-	web.GET(user, "/uploads/:id/delete", f.Manage.ConfirmDelete)
-	form("/uploads/:id/delete", "/uploads/:id/delete", f.Manage.Delete)
+	web.GET(user, "/uploads", f.Uploads.List)
+	web.GET(user, "/uploads/:id", f.Uploads.Show)
+	form("/uploads/:id/status", "/uploads/:id", f.Uploads.SetStatus)
+	web.GET(user, "/uploads/:id/delete", f.Uploads.ConfirmDelete)
+	form("/uploads/:id/delete", "/uploads/:id/delete", f.Uploads.Delete)
 	web.GET(user, "/devices/import", f.Devices.Start)
 	form("/devices/import", "/devices/import", f.Devices.Preflight)
 	web.GET(user, "/devices/import/:id", f.Devices.Show)
@@ -65,7 +63,7 @@ func Routes(shell *web.Shell, f Features) {
 	form("/devices/import/:id/reconcile", "/devices/import/:id", f.Devices.Reconcile)
 	web.GET(user, "/devices/import/:id/report.csv", f.Devices.Report)
 	form("/devices/sync", "/devices/import", f.Devices.Sync)
-	web.GET(user, "/activity", f.History.List)
+	web.GET(user, "/activity", f.Activity.List)
 	web.GET(user, "/activity/:id", f.Activity.Show)
 
 	pages.RouteNotFound("/*", func(c echo.Context) error { return echo.ErrNotFound })

@@ -39,8 +39,6 @@ func uploadFormFrom(get func(string) string) uploadForm {
 // Graph's DateTimeOffset: RFC 3339 with an explicit offset and at most 7 fractional digits.
 var dateTimeOffset = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})$`)
 
-var uploadStatuses = map[string]bool{"noUpload": true, "pending": true, "complete": true, "error": true}
-
 // validate returns a message per bad field, written for the person filling the form.
 func (f uploadForm) validate() map[string]string {
 	errs := map[string]string{}
@@ -56,7 +54,7 @@ func (f uploadForm) validate() map[string]string {
 	switch {
 	case f.Status == "":
 		errs["status"] = "Choose a status."
-	case !uploadStatuses[f.Status]:
+	case !graphclient.IsUploadStatus(f.Status):
 		errs["status"] = "Choose one of the listed statuses: noUpload, pending, complete or error."
 	}
 	switch {

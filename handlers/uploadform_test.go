@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/guid"
 )
 
@@ -86,7 +87,7 @@ func FuzzUploadForm(f *testing.F) {
 			return
 		}
 		// Whatever validates is safe to send: a known status, a real DateTimeOffset, a GUID or nothing.
-		if !uploadStatuses[form.Status] || !validDateTimeOffset(form.CreatedDateTimeUtc) || (form.ID != "" && !guid.Valid(form.ID)) {
+		if !graphclient.IsUploadStatus(form.Status) || !validDateTimeOffset(form.CreatedDateTimeUtc) || (form.ID != "" && !guid.Valid(form.ID)) {
 			t.Fatalf("accepted %+v", form)
 		}
 	})

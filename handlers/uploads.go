@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -13,19 +12,20 @@ import (
 
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/guid"
+	"autopilotdesk/handlers/explain"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
 )
 
-// Uploads serves the create form and forwards creates to Graph.
+// Uploads serves /uploads: the create form (creates are forwarded to Graph once), the list,
+// one upload's page, its status change and its deletion.
 type Uploads struct {
 	Graph    UploadsAPI
 	Tokens   Tokens
 	Activity ActivityLog
 	Keys     FormKeys
 	Now      func() time.Time
-	Log      *slog.Logger
 }
 
 const formKeyTTL = 2 * time.Hour
@@ -86,7 +86,7 @@ func (h *Uploads) Create(c echo.Context) error {
 		act.Target = upload.ID
 		act.Summary = fmt.Sprintf("Created upload %s with status %s.", upload.ID, upload.Status)
 	}
-	detail := resultDetail(upload, exchange, err)
+	detail := resultDetail(upload, exchange, err, h.Now())
 	act.Detail = encodeDetail(detail)
 	saved := h.Activity.Record(ctx, act, form.FormKey)
 	if err != nil && act.Outcome == outcomeFailure {
@@ -114,11 +114,7 @@ func (h *Uploads) repeatedSubmit(c echo.Context, form uploadForm, state store.Fo
 			Message:  "This form was already submitted and Microsoft Graph has not answered yet. It was not sent a second time.",
 			NextStep: "Wait a moment, then open the home page to see the result.", ActionURL: "/", ActionText: "Go to the home page"}
 	}
-	return h.renderForm(c, http.StatusConflict, form, nil, &views.Failure{Explanation: graphclient.Explanation{
-		Title:    "This form was already used",
-		What:     "The form you submitted has expired or was used before, so nothing was sent to Microsoft Graph.",
-		NextStep: "Check the values below and submit the form again.",
-	}})
+	return h.renderForm(c, http.StatusConflict, form, nil, &views.Failure{Explanation: explain.Explain(explain.Failure{Cause: explain.FormUsed})})
 }
 
 func mergeExchanges(a, b *graphclient.Exchange) *graphclient.Exchange {
@@ -151,24 +147,26 @@ func newActivity(u *web.SessionUser, action string, ex *graphclient.Exchange, er
 		if ge, ok := graphclient.AsError(err); ok && ge.Kind == graphclient.KindOutcomeUnknown {
 			a.Outcome = outcomeUnknown
 		}
-		a.Summary = explain(err).Title
+		a.Summary = explain.Title(failureFacts(err, time.Time{}))
 	}
 	return a
 }
 
-// activityDetail is what a result page needs, kept with the activity (the exchange is already redacted).
+// activityDetail is what a result page needs, kept with the activity (the exchange is already
+// redacted): facts, put into words when the page is shown. (The failure's key is "explanation"
+// because the earlier format kept it in words there; explain reads both.)
 type activityDetail struct {
-	Upload      *graphclient.Upload        `json:"upload,omitempty"`
-	Exchange    *graphclient.Exchange      `json:"exchange,omitempty"`
-	Explanation *graphclient.Explanation   `json:"explanation,omitempty"`
-	Support     graphclient.SupportDetails `json:"support"`
+	Upload   *graphclient.Upload        `json:"upload,omitempty"`
+	Exchange *graphclient.Exchange      `json:"exchange,omitempty"`
+	Failure  *explain.Failure           `json:"explanation,omitempty"`
+	Support  graphclient.SupportDetails `json:"support"`
 }
 
-func resultDetail(u *graphclient.Upload, ex *graphclient.Exchange, err error) activityDetail {
+func resultDetail(u *graphclient.Upload, ex *graphclient.Exchange, err error, at time.Time) activityDetail {
 	d := activityDetail{Upload: u, Exchange: ex, Support: graphclient.SupportFor(ex, err)}
 	if err != nil {
-		e := explain(err)
-		d.Explanation = &e
+		f := failureFacts(err, at)
+		d.Failure = &f
 	}
 	return d
 }
@@ -181,24 +179,21 @@ func encodeDetail(d activityDetail) []byte {
 	return b
 }
 
+// failureOf is a failed call as its page shows it: explained, with the support details.
 func failureOf(ex *graphclient.Exchange, err error) *views.Failure {
-	return &views.Failure{Explanation: explain(err), Support: graphclient.SupportFor(ex, err), Exchange: ex}
+	return &views.Failure{Explanation: explain.Explain(failureFacts(err, time.Now())), Support: graphclient.SupportFor(ex, err), Exchange: ex}
 }
 
-// explain is graphclient.Explain plus the failures that happen before Graph is called.
-func explain(err error) graphclient.Explanation {
-	if errors.Is(err, web.ErrSessionEnded) {
-		return graphclient.Explanation{Title: "Your sign-in ended",
-			What:     "The sign-in service no longer renews your access, so the desk stopped before sending anything more to Microsoft Graph.",
-			NextStep: "Sign in again, then repeat what you were doing.", Action: graphclient.ActionSignInAgain}
+// failureFacts is explain.Of plus the failures of the person's own session, which happen before
+// Graph is called.
+func failureFacts(err error, at time.Time) explain.Failure {
+	switch {
+	case errors.Is(err, web.ErrSessionEnded):
+		return explain.Failure{Cause: explain.SessionEnded, At: at}
+	case errors.Is(err, web.ErrTokenUnavailable):
+		return explain.Failure{Cause: explain.TokenUnavailable, At: at}
 	}
-	if errors.Is(err, web.ErrTokenUnavailable) {
-		return graphclient.Explanation{Title: "Your access could not be renewed just now",
-			What:     "Your access token expired and the desk could not reach the sign-in service to renew it. You are still signed in; nothing was sent to Microsoft Graph.",
-			NextStep: "Try again in a moment. If it keeps happening, the desk may have lost its network connection to Microsoft Entra.",
-			Action:   graphclient.ActionTryLater}
-	}
-	return graphclient.Explain(err)
+	return explain.Of(err, at)
 }
 
 // failureStatus is the status of a page that shows a Graph failure: Graph's own 4xx, 502 for

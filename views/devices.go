@@ -1,10 +1,10 @@
 package views
 
 import (
-	"fmt"
 	"time"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/explain"
 )
 
 // ImportStart is the device import's first page.
@@ -57,7 +57,7 @@ type ImportCounts struct {
 type UnknownBatch struct {
 	Batch, Devices, Lookups int
 	SentAt, NextLook        time.Time
-	Explanation             graphclient.Explanation
+	Explanation             explain.Explanation
 	Support                 graphclient.SupportDetails
 	ActivityID              string
 }
@@ -65,7 +65,7 @@ type UnknownBatch struct {
 // RefusedBatch is a batch Graph refused before importing anything.
 type RefusedBatch struct {
 	Batch       int
-	Explanation graphclient.Explanation
+	Explanation explain.Explanation
 	Support     graphclient.SupportDetails
 	ActivityID  string
 }
@@ -89,7 +89,7 @@ type ImportJob struct {
 	Rows             []ImportRow
 	Valid, Invalid   int
 	Checked          bool
-	Failure          *graphclient.Explanation
+	Failure          *explain.Explanation
 	Counts           ImportCounts
 	Batches          int
 	BatchesSent      int
@@ -108,11 +108,4 @@ func (j ImportJob) Finished() bool { return j.State == "finished" }
 type ImportedDevice struct {
 	Serial, Status, RegistrationID, ErrorName string
 	ErrorCode, Batch                          int
-}
-
-func errorLabel(d ImportedDevice) string {
-	if d.ErrorCode != 0 {
-		return fmt.Sprintf("%d %s", d.ErrorCode, d.ErrorName)
-	}
-	return d.ErrorName
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/explain"
 )
 
 // Page is what the layout needs on every page.
@@ -29,13 +30,21 @@ type User struct {
 	Tenant    string // the tenant id, or for a sign-in service without tenants its host
 }
 
-// UploadStatuses are the values of importedWindowsAutopilotDeviceIdentityUploadStatus, in Graph's order.
-var UploadStatuses = []StatusOption{
-	{"noUpload", "No upload", "Nothing has been uploaded yet."},
-	{"pending", "Pending", "The upload is waiting to be processed (Graph's usual starting state)."},
-	{"complete", "Complete", "The upload finished."},
-	{"error", "Error", "The upload failed."},
-}
+// UploadStatuses are the choices of the status select: Graph's upload statuses, in Graph's order,
+// with their words.
+var UploadStatuses = func() []StatusOption {
+	words := map[string][2]string{
+		graphclient.UploadNoUpload: {"No upload", "Nothing has been uploaded yet."},
+		graphclient.UploadPending:  {"Pending", "The upload is waiting to be processed (Graph's usual starting state)."},
+		graphclient.UploadComplete: {"Complete", "The upload finished."},
+		graphclient.UploadError:    {"Error", "The upload failed."},
+	}
+	var options []StatusOption
+	for _, s := range graphclient.UploadStatuses {
+		options = append(options, StatusOption{s, words[s][0], words[s][1]})
+	}
+	return options
+}()
 
 // StatusOption is one choice of the status select.
 type StatusOption struct{ Value, Label, Help string }
@@ -56,7 +65,7 @@ func (f UploadForm) HasErrors() bool { return len(f.Errors) > 0 }
 
 // Failure is a Graph failure explained for the person who caused it.
 type Failure struct {
-	Explanation graphclient.Explanation
+	Explanation explain.Explanation
 	Support     graphclient.SupportDetails
 	Exchange    *graphclient.Exchange
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/a-h/templ"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/explain"
 )
 
 func render(t *testing.T, c templ.Component) *goquery.Document {
@@ -118,7 +119,7 @@ func TestResultPageShowsUploadExchangeAndSupport(t *testing.T) {
 }
 
 func TestFailurePanelEscapesGraphText(t *testing.T) {
-	f := &Failure{Explanation: graphclient.Explanation{Title: "<script>alert(1)</script>", What: `"><img src=x onerror=alert(1)>`},
+	f := &Failure{Explanation: explain.Explanation{Title: "<script>alert(1)</script>", What: `"><img src=x onerror=alert(1)>`},
 		Support: graphclient.SupportDetails{Status: 400, Code: "<b>BadRequest</b>"}}
 	var buf bytes.Buffer
 	if err := FailurePanel(f).Render(context.Background(), &buf); err != nil {
@@ -142,7 +143,7 @@ func TestGraphValuesAreEscapedOnEveryPage(t *testing.T) {
 		ex := &graphclient.Exchange{Attempts: []graphclient.Attempt{{Method: "POST", URL: "https://graph.microsoft.com/v1.0/x",
 			RequestHeader: http.Header{"Authorization": {"Bearer <redacted>"}}, RequestBody: []byte(x), StatusCode: 400, Status: "400 " + x,
 			ResponseHeader: http.Header{"Request-Id": {x}}, ResponseBody: []byte(x)}}}
-		fail := &Failure{Explanation: graphclient.Explanation{Title: x, What: x, NextStep: x}, Support: graphclient.SupportDetails{Code: x, RequestID: x}, Exchange: ex}
+		fail := &Failure{Explanation: explain.Explanation{Title: x, What: x, NextStep: x}, Support: graphclient.SupportDetails{Code: x, RequestID: x}, Exchange: ex}
 		up := graphclient.Upload{ID: x, CreatedDateTimeUtc: x, Status: x}
 		pages := map[string]templ.Component{
 			"result":   ResultPage(testPage, Result{Summary: x, ActorName: x, ActorUPN: x, Upload: &up, Failure: fail, Exchange: ex}),

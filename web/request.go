@@ -8,7 +8,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/a-h/templ"
@@ -40,9 +39,6 @@ func state(c echo.Context) *requestState {
 	return s
 }
 
-// Nonce is the CSP nonce of this response.
-func Nonce(c echo.Context) string { return state(c).nonce }
-
 // CurrentUser is the signed-in user, or nil.
 func CurrentUser(c echo.Context) *SessionUser { return state(c).user }
 
@@ -55,8 +51,8 @@ func Session(c echo.Context) *sessions.Session { return state(c).session }
 // Render writes a templ component with the given status. It renders into a buffer first, so a
 // failing component becomes a proper error page instead of half a page.
 func Render(c echo.Context, status int, component templ.Component) error {
-	buf := renderBuffers.Get().(*bytes.Buffer)
-	defer putRenderBuffer(buf)
+	buf := templ.GetBuffer()
+	defer releaseBuffer(buf)
 	// A cancelled request context makes templ stop; pages are rendered to completion regardless.
 	if err := component.Render(context.WithoutCancel(c.Request().Context()), buf); err != nil {
 		return err
@@ -81,18 +77,14 @@ func Render(c echo.Context, status int, component templ.Component) error {
 	return nil
 }
 
-// renderBuffers recycle page buffers; a page rarely needs more than a few tens of kilobytes.
-var renderBuffers = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 16<<10)) }}
-
-// maxPooledBuffer keeps the buffer of an unusually large page (a long list) from staying around.
+// maxPooledBuffer keeps the buffer of an unusually large page (a long list) from staying in
+// templ's pool.
 const maxPooledBuffer = 256 << 10
 
-func putRenderBuffer(buf *bytes.Buffer) {
-	if buf.Cap() > maxPooledBuffer {
-		return
+func releaseBuffer(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledBuffer {
+		templ.ReleaseBuffer(buf)
 	}
-	buf.Reset()
-	renderBuffers.Put(buf)
 }
 
 // pageBase is filled in by the shell; handlers complete it with PageFor.

@@ -52,9 +52,6 @@ type Row struct {
 	Errors                                                         []string // why this row cannot be sent
 }
 
-// Valid reports whether the row can be sent to Graph.
-func (r Row) Valid() bool { return len(r.Errors) == 0 }
-
 // Verdict is "ok", "fixed" (valid, with notes) or "error".
 func (r Row) Verdict() string {
 	switch {
@@ -81,38 +78,6 @@ type Report struct {
 	// TooManyRows means the file has more device rows than [ParseLimit] allows:
 	// reading stopped there, Rows is empty and FileErrors says so.
 	TooManyRows bool
-}
-
-// ValidRows returns the rows that can be sent, in file order.
-func (rep *Report) ValidRows() []Row {
-	if rep == nil {
-		return nil
-	}
-	out := make([]Row, 0, rep.ValidCount)
-	for _, r := range rep.Rows {
-		if r.Valid() {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// Batches splits rows into import calls of at most size rows. size <= 0 means
-// MaxRowsPerImport, and no batch ever exceeds MaxRowsPerImport. The batches
-// share rows' backing array but have capped capacity.
-func Batches(rows []Row, size int) [][]Row {
-	if size <= 0 || size > MaxRowsPerImport {
-		size = MaxRowsPerImport
-	}
-	if len(rows) == 0 {
-		return nil
-	}
-	out := make([][]Row, 0, (len(rows)+size-1)/size)
-	for i := 0; i < len(rows); i += size {
-		j := min(i+size, len(rows))
-		out = append(out, rows[i:j:j])
-	}
-	return out
 }
 
 // Parse reads an Autopilot device CSV. It never panics, whatever the bytes.

@@ -101,7 +101,7 @@ func TestHeader(t *testing.T) {
 				t.Errorf("file error but rows reported")
 			}
 			for _, r := range rep.Rows {
-				if r.Valid() && (r.SerialNumber != "SER1" || r.HardwareHash != hashA) {
+				if r.valid() && (r.SerialNumber != "SER1" || r.HardwareHash != hashA) {
 					t.Errorf("row mapped wrongly: serial %q", r.SerialNumber)
 				}
 			}
@@ -202,7 +202,7 @@ func TestSyntax(t *testing.T) {
 			var serials, tags []string
 			var lines []int
 			for _, r := range rep.Rows {
-				if !r.Valid() {
+				if !r.valid() {
 					t.Errorf("line %d: %q", r.Line, r.Errors)
 				}
 				serials, tags, lines = append(serials, r.SerialNumber), append(tags, r.GroupTag), append(lines, r.Line)
@@ -284,8 +284,8 @@ func TestRowRules(t *testing.T) {
 			if r.Verdict() != tc.verdict {
 				t.Fatalf("verdict %q, want %q; errors %q notes %q", r.Verdict(), tc.verdict, r.Errors, r.Notes)
 			}
-			if r.Valid() != (tc.verdict != "error") {
-				t.Errorf("Valid() = %v", r.Valid())
+			if r.valid() != (tc.verdict != "error") {
+				t.Errorf("Valid() = %v", r.valid())
 			}
 			switch tc.verdict {
 			case "ok":
@@ -304,7 +304,7 @@ func TestRowRules(t *testing.T) {
 			if tc.wantHash != "" && r.HardwareHash != tc.wantHash {
 				t.Errorf("hash %s, want %s", Truncate(r.HardwareHash), Truncate(tc.wantHash))
 			}
-			if r.Valid() {
+			if r.valid() {
 				b, err := DecodeHash(r.HardwareHash)
 				if err != nil || len(b) < 1000 || len(b) > 8192 {
 					t.Errorf("valid row's hash does not decode: %v (%d bytes)", err, len(b))
@@ -362,7 +362,7 @@ func TestDuplicates(t *testing.T) {
 						t.Errorf("line %d errors %q, want %q", r.Line, r.Errors, tc.msg)
 					}
 				case r.Line == 2 && tc.name == "first row invalid still counts":
-				case !r.Valid():
+				case !r.valid():
 					t.Errorf("line %d unexpectedly invalid: %q", r.Line, r.Errors)
 				}
 			}
@@ -454,50 +454,6 @@ func TestDecodeHash(t *testing.T) {
 	}
 }
 
-func TestBatches(t *testing.T) {
-	mk := func(n int) []Row {
-		rows := make([]Row, n)
-		for i := range rows {
-			rows[i].Line = i + 2
-		}
-		return rows
-	}
-	tests := []struct {
-		rows, size int
-		want       []int
-	}{
-		{0, 0, nil},
-		{1, 0, []int{1}},
-		{500, 0, []int{500}},
-		{501, 0, []int{500, 1}},
-		{1234, -1, []int{500, 500, 234}},
-		{1234, 1000, []int{500, 500, 234}},
-		{10, 3, []int{3, 3, 3, 1}},
-		{10, 10, []int{10}},
-	}
-	for _, tc := range tests {
-		rows := mk(tc.rows)
-		got := Batches(rows, tc.size)
-		var sizes []int
-		next := 2
-		for _, b := range got {
-			sizes = append(sizes, len(b))
-			if len(b) > MaxRowsPerImport || cap(b) != len(b) {
-				t.Errorf("batch len %d cap %d", len(b), cap(b))
-			}
-			for _, r := range b {
-				if r.Line != next {
-					t.Fatalf("rows out of order")
-				}
-				next++
-			}
-		}
-		if !slices.Equal(sizes, tc.want) {
-			t.Errorf("Batches(%d rows, %d) = %v, want %v", tc.rows, tc.size, sizes, tc.want)
-		}
-	}
-}
-
 func TestValidRowsAndCounts(t *testing.T) {
 	rep := Parse(csvLines(Header,
 		rowLine("SER1", "", hashA, "", ""),
@@ -514,13 +470,9 @@ func TestValidRowsAndCounts(t *testing.T) {
 	if want := []string{"ok", "error", "fixed", "error"}; !slices.Equal(verdicts, want) {
 		t.Errorf("verdicts %q, want %q", verdicts, want)
 	}
-	valid := rep.ValidRows()
+	valid := rep.validRows()
 	if len(valid) != 2 || valid[0].SerialNumber != "SER1" || valid[1].SerialNumber != "SER3" {
-		t.Errorf("ValidRows = %+v", valid)
-	}
-	var nilRep *Report
-	if nilRep.ValidRows() != nil {
-		t.Error("nil report has valid rows")
+		t.Errorf("valid rows = %+v", valid)
 	}
 }
 
@@ -543,9 +495,6 @@ func TestTenThousandRows(t *testing.T) {
 	}
 	if !contains(rep.FileNotes, "sent in 20 or more batches") {
 		t.Errorf("FileNotes %q, want a batch note", rep.FileNotes)
-	}
-	if got := len(Batches(rep.ValidRows(), 0)); got != 20 {
-		t.Errorf("%d batches", got)
 	}
 	if rep.Rows[9999].Line != 10001 || rep.Rows[9999].SerialNumber != "SN00009999" {
 		t.Errorf("last row %d %q", rep.Rows[9999].Line, rep.Rows[9999].SerialNumber)
@@ -634,4 +583,18 @@ func TestRowLimit(t *testing.T) {
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4*uint64(len(huge)) {
 		t.Errorf("refusing a %d-byte file allocated %d bytes", len(huge), alloc)
 	}
+}
+
+// valid reports whether the row can be sent to Graph.
+func (r Row) valid() bool { return len(r.Errors) == 0 }
+
+// validRows are the rows that can be sent, in file order.
+func (rep *Report) validRows() []Row {
+	var out []Row
+	for _, r := range rep.Rows {
+		if r.valid() {
+			out = append(out, r)
+		}
+	}
+	return out
 }

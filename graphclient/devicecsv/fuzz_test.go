@@ -44,7 +44,7 @@ func FuzzParse(f *testing.F) {
 		valid, fixed, bad := 0, 0, 0
 		last := 0
 		for _, r := range rep.Rows {
-			if !r.Valid() && len(r.Errors) == 0 {
+			if !r.valid() && len(r.Errors) == 0 {
 				t.Fatalf("line %d is neither valid nor has errors", r.Line)
 			}
 			if r.Line <= last {
@@ -62,7 +62,7 @@ func FuzzParse(f *testing.F) {
 			default:
 				t.Fatalf("verdict %q", r.Verdict())
 			}
-			if r.Valid() {
+			if r.valid() {
 				if r.SerialNumber == "" {
 					t.Fatal("valid row without serial number")
 				}
@@ -82,7 +82,7 @@ func FuzzParse(f *testing.F) {
 		if valid != rep.ValidCount || fixed != rep.FixedCount || bad != rep.ErrorCount {
 			t.Fatalf("counts %d/%d/%d, rows say %d/%d/%d", rep.ValidCount, rep.FixedCount, rep.ErrorCount, valid, fixed, bad)
 		}
-		if len(rep.ValidRows()) != valid {
+		if len(rep.validRows()) != valid {
 			t.Fatal("ValidRows disagrees with ValidCount")
 		}
 	})

@@ -8,9 +8,10 @@ import (
 	"unicode/utf8"
 )
 
-// Truncate shortens a hardware hash for display: the first four and last four
-// characters around "…". Hashes of eight characters or fewer are shown as "…"
-// alone, so the whole value never appears.
+// Truncate shortens a hardware hash for display, the desk's one rule wherever a hash is shown
+// (pages, messages, the exchanges kept for display): the first four and last four characters
+// around "…". Hashes of eight characters or fewer are shown as "…" alone, so the whole value
+// never appears.
 func Truncate(hash string) string {
 	n := utf8.RuneCountInString(hash)
 	if n <= 8 {

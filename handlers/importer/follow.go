@@ -12,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/explain"
 	"autopilotdesk/web/store"
 )
 
@@ -27,7 +28,7 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 	open, found := 0, 0
 	var stopped error
 	for _, row := range rows {
-		if row.Verdict != VerdictUnknown && row.Verdict != VerdictSending {
+		if row.Verdict != store.VerdictUnknown && row.Verdict != store.VerdictSending {
 			continue
 		}
 		open++
@@ -46,8 +47,8 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 			found++
 			o := store.Outcome{Batch: b.Batch, Verdict: verdictOf(f.State), DeviceID: f.DeviceID, Status: f.State.Status(), Reconciled: true,
 				RegistrationID: f.State.DeviceRegistrationID, ErrorCode: f.State.DeviceErrorCode, ErrorName: f.State.DeviceErrorName}
-			if f.DeviceID == "" && o.Verdict == VerdictSent {
-				o.Verdict = VerdictImported // a record that is final by nature
+			if f.DeviceID == "" && o.Verdict == store.VerdictSent {
+				o.Verdict = store.VerdictImported // a record that is final by nature
 			}
 			outs = append(outs, store.RowOutcome{Line: row.Line, Outcome: o})
 		}
@@ -63,18 +64,16 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 		next.State = BatchReconciled
 	case stopped == nil && next.Lookups >= len(r.w.o.LookupDelays):
 		next.State = BatchReconciled
-		reason := fmt.Sprintf("Not found in Microsoft Graph. Graph's answer to batch %d was lost, and the desk looked this device up %s over the following minutes without finding it, so it was most likely not imported. Nothing was sent again. Check Devices › Windows › Enrollment › Devices in the Intune admin center; if the device is not there, import it again from your file.",
-			b.Batch, plural(next.Lookups, "time", "times"))
 		for _, row := range rows {
-			if (row.Verdict == VerdictUnknown || row.Verdict == VerdictSending) && !resolved(outs, row.Line) {
-				outs = append(outs, store.RowOutcome{Line: row.Line, Outcome: store.Outcome{Batch: b.Batch, Verdict: VerdictNotFound, Reason: reason, Reconciled: true}})
+			if (row.Verdict == store.VerdictUnknown || row.Verdict == store.VerdictSending) && !resolved(outs, row.Line) {
+				outs = append(outs, store.RowOutcome{Line: row.Line, Outcome: store.Outcome{Batch: b.Batch, Verdict: store.VerdictNotFound, Reason: store.ReasonLookedUp, Reconciled: true}})
 			}
 		}
 	default:
 		wait := r.w.o.LookupDelays[min(next.Lookups, len(r.w.o.LookupDelays)-1)] - r.w.o.LookupDelays[max(next.Lookups-1, 0)]
 		if ge, ok := graphclient.AsError(stopped); ok && ge.RetryAfter > 0 {
 			wait = ge.RetryAfter
-			r.p.Waiting = &Wait{Reason: "Microsoft Graph is throttling this tenant", For: wait, Until: r.now().Add(wait)}
+			r.p.Waiting = &Wait{Throttled: true, For: wait, Until: r.now().Add(wait)}
 		}
 		next.NotBefore = r.now().Add(max(wait, time.Second))
 		r.at(next.NotBefore)
@@ -166,7 +165,7 @@ func (r *run) poll(ctx context.Context) error {
 	}
 	var pending []store.ImportRow
 	for _, row := range rows {
-		if row.Verdict == VerdictSent && row.DeviceID != "" {
+		if row.Verdict == store.VerdictSent && row.DeviceID != "" {
 			pending = append(pending, row)
 		}
 	}
@@ -236,8 +235,8 @@ func (r *run) poll(ctx context.Context) error {
 			}
 			r.p.Misses[row.Line]++
 			if r.p.Misses[row.Line] >= missesBeforeGone {
-				o.Verdict = VerdictNotFound
-				o.Reason = "Microsoft Graph accepted this device, then stopped listing its import record before Intune had finished with it (the list of imported devices may have been cleared). Check Devices › Windows › Enrollment › Devices in the Intune admin center."
+				o.Verdict = store.VerdictNotFound
+				o.Reason = store.ReasonVanished
 				delete(r.p.Misses, row.Line)
 			}
 		}
@@ -249,7 +248,7 @@ func (r *run) poll(ctx context.Context) error {
 	wait := min(max(r.now().Sub(sentAt[last.Batch])/pollShare, pollMinimum), pollMaximum).Round(time.Millisecond)
 	if ge, ok := graphclient.AsError(err); ok && ge.RetryAfter > 0 {
 		wait = ge.RetryAfter
-		r.p.Waiting = &Wait{Reason: "Microsoft Graph is throttling this tenant", For: wait, Until: r.now().Add(wait)}
+		r.p.Waiting = &Wait{Throttled: true, For: wait, Until: r.now().Add(wait)}
 	} else if err != nil {
 		wait = min(2*time.Second<<min(r.p.Polls/3, 4), 30*time.Second)
 	}
@@ -265,7 +264,9 @@ func (r *run) poll(ctx context.Context) error {
 		}
 	}
 	if err != nil && r.p.Waiting == nil {
-		r.p.Trouble = explain(err).Title + "; the desk reads the devices again by itself."
+		f := failureOf(err, r.now())
+		f.While = explain.Following
+		r.p.Trouble = &f
 	}
 	return nil
 }
@@ -366,7 +367,7 @@ func (r *run) finishIfDone(ctx context.Context) error {
 			break
 		}
 	}
-	r.p.Waiting, r.p.Misses, r.p.Trouble = nil, nil, ""
+	r.p.Waiting, r.p.Misses, r.p.Trouble = nil, nil, nil
 	err = r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, FromState: StateSending, State: StateFinished,
 		Payload: r.p.Encode(), WipeHashes: true})
 	if errors.Is(err, store.ErrConflict) {
@@ -376,7 +377,7 @@ func (r *run) finishIfDone(ctx context.Context) error {
 		return err
 	}
 	c := Count(rows)
-	r.w.o.Log.Info("audit", "audit", true, "event", "import-complete", "tid", r.job.TenantID, "oid", r.job.ObjectID, "upn", r.job.ActorUPN,
+	r.w.o.Logger.Info("audit", "audit", true, "event", "import-complete", "tid", r.job.TenantID, "oid", r.job.ObjectID, "upn", r.job.ActorUPN,
 		"target", r.job.ID, "detail", fmt.Sprintf("%d rows final: %d imported, %d partly, %d with errors, %d not imported, %d not found, %d left out",
 			c.Rows, c.Imported, c.Partial, c.Errors, c.Refused, c.NotFound, c.LeftOut))
 	r.w.reached(StateFinished)

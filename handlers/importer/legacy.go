@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/explain"
 	"autopilotdesk/web/store"
 )
 
@@ -14,13 +15,13 @@ import (
 // moves such a job's rows into the rows table once, keeping every device id Graph returned.
 
 type legacyJob struct {
-	FileNotes  []string                 `json:"fileNotes"`
-	FileErrors []string                 `json:"fileErrors"`
-	Rows       []legacyRow              `json:"rows"`
-	Devices    []legacyDevice           `json:"devices"`
-	Checked    bool                     `json:"checked"`
-	Failure    *graphclient.Explanation `json:"failure"`
-	Polls      int                      `json:"polls"`
+	FileNotes  []string         `json:"fileNotes"`
+	FileErrors []string         `json:"fileErrors"`
+	Rows       []legacyRow      `json:"rows"`
+	Devices    []legacyDevice   `json:"devices"`
+	Checked    bool             `json:"checked"`
+	Failure    *explain.Failure `json:"failure"`
+	Polls      int              `json:"polls"`
 }
 
 type legacyRow struct {
@@ -82,9 +83,9 @@ func Upgrade(ctx context.Context, s interface {
 				row.Outcome = store.Outcome{Batch: d.Batch, Verdict: verdictOf(s), DeviceID: d.ID, Status: s.Status(),
 					RegistrationID: d.RegistrationID, ErrorCode: d.ErrorCode, ErrorName: d.ErrorName}
 			case len(r.Errors) > 0:
-				row.Outcome = store.Outcome{Verdict: VerdictLeftOut, Reason: "Refused by the check: " + r.Errors[0]}
+				row.Outcome = store.Outcome{Verdict: store.VerdictLeftOut, Reason: store.ReasonCheck}
 			default:
-				row.Outcome = store.Outcome{Verdict: VerdictLeftOut, Reason: "Left out when importing."}
+				row.Outcome = store.Outcome{Verdict: store.VerdictLeftOut, Reason: store.ReasonLeftOutByOwner}
 			}
 			if job.State == StateFinished {
 				row.Hash = ""

@@ -5,29 +5,31 @@ import (
 	"time"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/explain"
 )
 
 // Payload is what a job keeps besides its rows and batches: the file's notes and, once
 // submitted, where the worker stands. It never holds a hash.
 type Payload struct {
-	FileNotes  []string                 `json:"fileNotes,omitempty"`
-	FileErrors []string                 `json:"fileErrors,omitempty"`
-	Checked    bool                     `json:"checked,omitempty"` // serials were looked up in the tenant
-	Failure    *graphclient.Explanation `json:"failure,omitempty"` // why the owner's last action sent nothing
+	FileNotes  []string         `json:"fileNotes,omitempty"`
+	FileErrors []string         `json:"fileErrors,omitempty"`
+	Checked    bool             `json:"checked,omitempty"` // serials were looked up in the tenant
+	Failure    *explain.Failure `json:"failure,omitempty"` // why the owner's last action sent nothing
 
-	Polls   int         `json:"polls,omitempty"`
-	PollAt  time.Time   `json:"pollAt,omitzero"`
-	Paused  bool        `json:"paused,omitempty"`  // the owner has no live session: waits for their sign-in
-	Waiting *Wait       `json:"waiting,omitempty"` // Graph asked the desk to wait
-	Misses  map[int]int `json:"misses,omitempty"`  // rows Graph answered 404 for, by line: how many times
-	Trouble string      `json:"trouble,omitempty"` // the last problem that held the job up, in plain words
+	Polls   int              `json:"polls,omitempty"`
+	PollAt  time.Time        `json:"pollAt,omitzero"`
+	Paused  bool             `json:"paused,omitempty"`  // the owner has no live session: waits for their sign-in
+	Waiting *Wait            `json:"waiting,omitempty"` // Graph asked the desk to wait
+	Misses  map[int]int      `json:"misses,omitempty"`  // rows Graph answered 404 for, by line: how many times
+	Trouble *explain.Failure `json:"trouble,omitempty"` // the last problem that held the job up
 }
 
-// Wait is a pause Graph asked for, as the page explains it.
+// Wait is a pause Graph asked for.
 type Wait struct {
-	Reason string        `json:"reason"`
-	For    time.Duration `json:"for"`
-	Until  time.Time     `json:"until"`
+	Throttled bool          `json:"throttled,omitempty"` // Graph throttled the tenant; else it was unavailable
+	Reason    string        `json:"reason,omitempty"`    // the earlier stored format: why, in words
+	For       time.Duration `json:"for"`
+	Until     time.Time     `json:"until"`
 }
 
 // DecodePayload reads a job's payload; an empty one is an empty Payload.
@@ -49,12 +51,13 @@ func (p Payload) Encode() []byte {
 	return b
 }
 
-// BatchDetail is what a batch keeps about its last attempt, for the job page.
+// BatchDetail is what a batch keeps about its last attempt, for the job page. (The failure's key
+// is "explanation" because the earlier format kept it in words there; explain reads both.)
 type BatchDetail struct {
-	Explanation *graphclient.Explanation   `json:"explanation,omitempty"`
-	Support     graphclient.SupportDetails `json:"support"`
-	Wait        *Wait                      `json:"wait,omitempty"`
-	Lines       []int                      `json:"lines,omitempty"` // a split batch: where its rows went
+	Failure *explain.Failure           `json:"explanation,omitempty"`
+	Support graphclient.SupportDetails `json:"support"`
+	Wait    *Wait                      `json:"wait,omitempty"`
+	Lines   []int                      `json:"lines,omitempty"` // a split batch: where its rows went
 }
 
 // DecodeBatchDetail reads a batch's detail; a malformed one is empty.
@@ -74,7 +77,7 @@ func (d BatchDetail) encode() []byte {
 // ActivityDetail is the detail of an activity recorded for a batch, in the shape the activity
 // page reads (the same as every other action's).
 type ActivityDetail struct {
-	Exchange    *graphclient.Exchange      `json:"exchange,omitempty"`
-	Explanation *graphclient.Explanation   `json:"explanation,omitempty"`
-	Support     graphclient.SupportDetails `json:"support"`
+	Exchange *graphclient.Exchange      `json:"exchange,omitempty"`
+	Failure  *explain.Failure           `json:"explanation,omitempty"`
+	Support  graphclient.SupportDetails `json:"support"`
 }

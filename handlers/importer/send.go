@@ -12,6 +12,7 @@ import (
 
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/devicecsv"
+	"autopilotdesk/handlers/explain"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
 )
@@ -42,7 +43,9 @@ func (r *run) send(ctx context.Context, b store.ImportBatch) (stop bool, err err
 	inFlight := b
 	inFlight.State, inFlight.Attempts, inFlight.SentAt = BatchInFlight, b.Attempts+1, r.now()
 	err = r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, BatchFrom: []string{BatchQueued}, Batch: &inFlight,
-		Rows: outcomes(rows, func(store.ImportRow) store.Outcome { return store.Outcome{Batch: b.Batch, Verdict: VerdictSending} })})
+		Rows: outcomes(rows, func(store.ImportRow) store.Outcome {
+			return store.Outcome{Batch: b.Batch, Verdict: store.VerdictSending}
+		})})
 	if errors.Is(err, store.ErrConflict) {
 		return true, errLeaseLost
 	}
@@ -79,14 +82,16 @@ func (r *run) settle(ctx context.Context, b store.ImportBatch, rows []store.Impo
 		return false, r.answered(ctx, b, rows, created, ex)
 	case isGraph && (ge.Kind == graphclient.KindOutcomeUnknown || ge.Kind == graphclient.KindBadResponse && ge.StatusCode/100 == 2):
 		// It may have run (a 502, 504 or timeout), or it ran and its answer cannot be read.
-		return false, r.unknown(ctx, b, rows, ex, err, "")
+		return false, r.unknown(ctx, b, rows, ex, err, false)
 	case !isGraph || ge.Kind == graphclient.KindUnauthorized:
 		// Nothing reached Graph, or Graph refused the token before running anything.
 		if errors.Is(err, web.ErrSessionEnded) || isGraph {
 			r.p.Paused = true
 			return true, r.requeue(ctx, b, rows, 0, nil)
 		}
-		r.p.Trouble = explain(err).Title + "; the desk tries again by itself."
+		f := failureOf(err, r.now())
+		f.While = explain.Sending
+		r.p.Trouble = &f
 		return true, r.requeue(ctx, b, rows, 30*time.Second, nil)
 	case ge.Kind == graphclient.KindThrottled || ge.StatusCode == http.StatusServiceUnavailable || ge.StatusCode == http.StatusInsufficientStorage ||
 		ge.Kind == graphclient.KindNetwork:
@@ -95,11 +100,7 @@ func (r *run) settle(ctx context.Context, b store.ImportBatch, rows []store.Impo
 		if wait <= 0 {
 			wait = min(10*time.Second<<min(b.Attempts-1, 5), 5*time.Minute)
 		}
-		reason := "Microsoft Graph is throttling this tenant"
-		if ge.Kind != graphclient.KindThrottled {
-			reason = "Microsoft Graph was unavailable"
-		}
-		return true, r.requeue(ctx, b, rows, wait, &Wait{Reason: reason, For: wait, Until: r.now().Add(wait)})
+		return true, r.requeue(ctx, b, rows, wait, &Wait{Throttled: ge.Kind == graphclient.KindThrottled, For: wait, Until: r.now().Add(wait)})
 	case ge.Kind == graphclient.KindTooLarge || ge.Kind == graphclient.KindInvalidInput && len(rows) > 1:
 		return false, r.split(ctx, b, rows, ex, err)
 	case jobWide(ge.Kind):
@@ -132,7 +133,7 @@ func (r *run) answered(ctx context.Context, b store.ImportBatch, rows []store.Im
 		d, ok := bySerial[upper(row.Serial)]
 		if !ok {
 			missing++
-			return store.Outcome{Batch: b.Batch, Verdict: VerdictUnknown}
+			return store.Outcome{Batch: b.Batch, Verdict: store.VerdictUnknown}
 		}
 		return store.Outcome{Batch: b.Batch, Verdict: verdictOf(d.State), DeviceID: d.ID, Status: d.State.Status(),
 			RegistrationID: d.State.DeviceRegistrationID, ErrorCode: d.State.DeviceErrorCode, ErrorName: d.State.DeviceErrorName}
@@ -157,27 +158,28 @@ func (r *run) answered(ctx context.Context, b store.ImportBatch, rows []store.Im
 }
 
 // unknown records a batch whose answer never arrived: its devices are looked up in Graph, never
-// sent again.
-func (r *run) unknown(ctx context.Context, b store.ImportBatch, rows []store.ImportRow, ex *graphclient.Exchange, err error, why string) error {
-	e := explain(err)
-	if why != "" {
-		e = graphclient.Explanation{Title: "The answer to this batch was not stored", What: why,
-			NextStep: "Nothing to do: the desk looks the devices up in Microsoft Graph and never sends them again on its own."}
+// sent again. notStored: the desk stopped before storing the answer (err is nil then).
+func (r *run) unknown(ctx context.Context, b store.ImportBatch, rows []store.ImportRow, ex *graphclient.Exchange, err error, notStored bool) error {
+	f := failureOf(err, r.now())
+	if notStored {
+		f = explain.Failure{Cause: explain.AnswerNotStored, Batch: b.Batch, At: r.now()}
 	}
 	lost := b
 	lost.State, lost.NotBefore = BatchUnknown, r.now().Add(r.w.o.LookupDelays[0])
-	if why != "" {
+	if notStored {
 		lost.NotBefore = r.now()
 	}
 	r.at(lost.NotBefore)
 	a := r.activity("outcome-unknown", fmt.Sprintf("Batch %d (%s): Microsoft Graph's answer never arrived; the desk looks the devices up instead of sending them again.", b.Batch, plural(len(rows), "device", "devices")), ex, err)
-	if why != "" {
-		a.Detail = mustJSON(ActivityDetail{Explanation: &e})
+	if notStored {
+		a.Detail = mustJSON(ActivityDetail{Failure: &f})
 	}
-	lost.Detail = BatchDetail{Explanation: &e, Support: graphclient.SupportFor(ex, err)}.encode()
+	lost.Detail = BatchDetail{Failure: &f, Support: graphclient.SupportFor(ex, err)}.encode()
 	ch := store.ImportChange{JobID: r.job.ID, BatchFrom: []string{BatchInFlight}, Batch: &lost, Activity: a,
-		Rows: outcomes(rows, func(store.ImportRow) store.Outcome { return store.Outcome{Batch: b.Batch, Verdict: VerdictUnknown} })}
-	if why != "" {
+		Rows: outcomes(rows, func(store.ImportRow) store.Outcome {
+			return store.Outcome{Batch: b.Batch, Verdict: store.VerdictUnknown}
+		})}
+	if notStored {
 		ch.LeaseOwner = r.id
 	}
 	err = r.keep(ctx, ch)
@@ -197,7 +199,7 @@ func (r *run) lost(ctx context.Context, b store.ImportBatch) error {
 	if err != nil {
 		return err
 	}
-	return r.unknown(ctx, b, rows, nil, nil, fmt.Sprintf("Batch %d was recorded as sent, but the desk stopped (a restart, crash or deploy) before Microsoft Graph's answer was stored, so it is not known whether Graph received it.", b.Batch))
+	return r.unknown(ctx, b, rows, nil, nil, true)
 }
 
 // requeue puts a batch that Graph did not run back in the queue.
@@ -210,7 +212,9 @@ func (r *run) requeue(ctx context.Context, b store.ImportBatch, rows []store.Imp
 	}
 	r.at(again.NotBefore)
 	err := r.keep(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, BatchFrom: []string{BatchInFlight}, Batch: &again,
-		Rows: outcomes(rows, func(store.ImportRow) store.Outcome { return store.Outcome{Batch: b.Batch, Verdict: VerdictQueued} })})
+		Rows: outcomes(rows, func(store.ImportRow) store.Outcome {
+			return store.Outcome{Batch: b.Batch, Verdict: store.VerdictQueued}
+		})})
 	if errors.Is(err, store.ErrConflict) {
 		return errLeaseLost
 	}
@@ -232,17 +236,17 @@ func (r *run) split(ctx context.Context, b store.ImportBatch, rows []store.Impor
 	}
 	half := len(rows) / 2
 	first, second := last+1, last+2
-	e := explain(err)
+	f := failureOf(err, r.now())
 	done := b
 	done.State = BatchSplit
-	done.Detail = BatchDetail{Explanation: &e, Support: graphclient.SupportFor(ex, err)}.encode()
+	done.Detail = BatchDetail{Failure: &f, Support: graphclient.SupportFor(ex, err)}.encode()
 	var outs []store.RowOutcome
 	for i, row := range rows {
 		n := first
 		if i >= half {
 			n = second
 		}
-		outs = append(outs, store.RowOutcome{Line: row.Line, Outcome: store.Outcome{Batch: n, Verdict: VerdictQueued}})
+		outs = append(outs, store.RowOutcome{Line: row.Line, Outcome: store.Outcome{Batch: n, Verdict: store.VerdictQueued}})
 	}
 	serr := r.keep(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, BatchFrom: []string{BatchInFlight}, Batch: &done, Batches: second,
 		NewBatches: []store.ImportBatch{{Batch: first, State: BatchQueued}, {Batch: second, State: BatchQueued}}, Rows: outs})
@@ -255,18 +259,14 @@ func (r *run) split(ctx context.Context, b store.ImportBatch, rows []store.Impor
 // refuse records a batch Graph refused before importing anything; when the refusal holds for
 // the whole import, the batches still queued are not sent either.
 func (r *run) refuse(ctx context.Context, b store.ImportBatch, rows []store.ImportRow, ex *graphclient.Exchange, err error, wholeJob bool) error {
-	e := explain(err)
-	reason := e.Title + ". " + e.What
-	if e.NextStep != "" {
-		reason += " " + e.NextStep
-	}
+	f := failureOf(err, r.now())
 	done := b
 	done.State = BatchRefused
-	done.Detail = BatchDetail{Explanation: &e, Support: graphclient.SupportFor(ex, err)}.encode()
-	a := r.activity("failure", fmt.Sprintf("Batch %d (%s): %s", b.Batch, plural(len(rows), "device", "devices"), e.Title), ex, err)
+	done.Detail = BatchDetail{Failure: &f, Support: graphclient.SupportFor(ex, err)}.encode()
+	a := r.activity("failure", fmt.Sprintf("Batch %d (%s): %s", b.Batch, plural(len(rows), "device", "devices"), explain.Title(f)), ex, err)
 	ch := store.ImportChange{JobID: r.job.ID, BatchFrom: []string{BatchInFlight}, Batch: &done, Activity: a,
 		Rows: outcomes(rows, func(store.ImportRow) store.Outcome {
-			return store.Outcome{Batch: b.Batch, Verdict: VerdictRefused, Reason: reason}
+			return store.Outcome{Batch: b.Batch, Verdict: store.VerdictRefused, Reason: store.ReasonBatchRefused}
 		})}
 	if err := r.keep(ctx, ch); err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -282,7 +282,6 @@ func (r *run) refuse(ctx context.Context, b store.ImportBatch, rows []store.Impo
 	if berr != nil {
 		return berr
 	}
-	notSent := "Not sent: Microsoft Graph refused an earlier batch of this import for a reason that holds for every batch (" + e.Title + "). " + e.NextStep
 	for _, x := range batches {
 		if x.State != BatchQueued {
 			continue
@@ -292,10 +291,10 @@ func (r *run) refuse(ctx context.Context, b store.ImportBatch, rows []store.Impo
 			return qerr
 		}
 		skipped := x
-		skipped.State, skipped.Detail = BatchRefused, BatchDetail{Explanation: &e}.encode()
+		skipped.State, skipped.Detail = BatchRefused, BatchDetail{Failure: &f}.encode()
 		cerr := r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, BatchFrom: []string{BatchQueued}, Batch: &skipped,
 			Rows: outcomes(queued, func(store.ImportRow) store.Outcome {
-				return store.Outcome{Batch: x.Batch, Verdict: VerdictRefused, Reason: notSent}
+				return store.Outcome{Batch: x.Batch, Verdict: store.VerdictRefused, Reason: store.ReasonNotSent}
 			})})
 		if errors.Is(cerr, store.ErrConflict) {
 			return errLeaseLost

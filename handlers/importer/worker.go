@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/explain"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
 )
@@ -72,7 +73,7 @@ type Options struct {
 	Graph   Graph
 	Tokens  Tokens
 	Lookups []Lookup // where a device of a batch whose answer was lost is looked for, in order
-	Log     *slog.Logger
+	Logger  *slog.Logger
 	Now     func() time.Time
 	NewID   func() string // the worker's id in leases
 
@@ -117,8 +118,8 @@ func New(o Options) *Worker {
 	if o.PausedRecheck <= 0 {
 		o.PausedRecheck = 20 * time.Second
 	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Worker{o: o, kick: make(chan struct{}, 1)}
 }
@@ -174,7 +175,7 @@ func (w *Worker) once(ctx context.Context, id string) bool {
 	}
 	job, err := w.o.Store.ClaimImportJob(ctx, StateSending, id, w.o.Lease)
 	if err != nil {
-		w.o.Log.Warn("import worker: claim a job", "error", err.Error())
+		w.o.Logger.Warn("import worker: claim a job", "error", err.Error())
 		return false
 	}
 	if job == nil {
@@ -189,14 +190,14 @@ func (w *Worker) once(ctx context.Context, id string) bool {
 	case errors.Is(err, errLeaseLost):
 		return true
 	case err != nil:
-		w.o.Log.Warn("import worker: job held up", "job", job.ID, "error", err.Error())
-		r.p.Trouble = "The desk could not reach its state database or Microsoft Graph for a moment; it tries again by itself."
+		w.o.Logger.Warn("import worker: job held up", "job", job.ID, "error", err.Error())
+		r.p.Trouble = &explain.Failure{Cause: explain.Unreachable, At: r.now()}
 		r.after(30 * time.Second)
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := w.o.Store.ReleaseImportJob(rctx, job.ID, id, r.p.Encode(), r.next); err != nil && !errors.Is(err, store.ErrConflict) {
-		w.o.Log.Warn("import worker: release a job", "job", job.ID, "error", err.Error())
+		w.o.Logger.Warn("import worker: release a job", "job", job.ID, "error", err.Error())
 	} else if err == nil {
 		w.asked(r.next)
 	}
@@ -266,7 +267,7 @@ func (r *run) advance(ctx context.Context) error {
 		return fmt.Errorf("decode job %s: %w", r.job.ID, err)
 	}
 	r.p = p
-	r.p.Trouble = ""
+	r.p.Trouble = nil
 	if _, err := r.token(ctx, ""); err != nil {
 		if errors.Is(err, web.ErrSessionEnded) {
 			r.p.Paused = true
@@ -387,7 +388,7 @@ func (r *run) keep(ctx context.Context, ch store.ImportChange) error {
 		if err == nil || errors.Is(err, store.ErrConflict) || attempt == 8 {
 			return err
 		}
-		r.w.o.Log.Warn("import worker: store Graph's answer; trying again", "job", r.job.ID, "attempt", attempt, "error", err.Error())
+		r.w.o.Logger.Warn("import worker: store Graph's answer; trying again", "job", r.job.ID, "attempt", attempt, "error", err.Error())
 		time.Sleep(delay)
 		delay *= 2
 		_ = r.w.o.Store.RenewImportLease(ctx, r.job.ID, r.id, r.w.o.Lease)
@@ -403,8 +404,8 @@ func (r *run) activity(outcome, summary string, ex *graphclient.Exchange, err er
 		StatusCode: support.Status, RequestID: support.RequestID, ClientRequestID: support.ClientRequestID}
 	d := ActivityDetail{Exchange: ex, Support: support}
 	if err != nil {
-		e := explain(err)
-		d.Explanation = &e
+		f := failureOf(err, r.now())
+		d.Failure = &f
 	}
 	a.Detail = mustJSON(d)
 	return a
@@ -412,18 +413,17 @@ func (r *run) activity(outcome, summary string, ex *graphclient.Exchange, err er
 
 // audit writes the structured audit line a SIEM reads for every recorded import.
 func (r *run) audit(a *store.Activity) {
-	r.w.o.Log.Info("audit", "audit", true, "event", a.Action, "outcome", a.Outcome, "activity_id", a.ID,
+	r.w.o.Logger.Info("audit", "audit", true, "event", a.Action, "outcome", a.Outcome, "activity_id", a.ID,
 		"tid", a.TenantID, "oid", a.ObjectID, "upn", a.ActorUPN, "target", a.Target, "status", a.StatusCode,
 		"request_id", a.RequestID, "client_request_id", a.ClientRequestID, "summary", a.Summary)
 }
 
-func explain(err error) graphclient.Explanation {
+// failureOf is the facts of a failed step, the owner's token that could not be renewed among them.
+func failureOf(err error, at time.Time) explain.Failure {
 	if errors.Is(err, web.ErrTokenUnavailable) {
-		return graphclient.Explanation{Title: "The owner's access could not be renewed just now",
-			What:     "The access token expired and the desk could not reach the sign-in service to renew it; nothing was sent.",
-			NextStep: "Nothing to do: the desk tries again by itself.", Action: graphclient.ActionTryLater}
+		return explain.Failure{Cause: explain.OwnerTokenUnavailable, At: at}
 	}
-	return graphclient.Explain(err)
+	return explain.Of(err, at)
 }
 
 func outcomes(rows []store.ImportRow, o func(store.ImportRow) store.Outcome) []store.RowOutcome {

@@ -44,15 +44,42 @@ type ImportRow struct {
 	Outcome                            // what became of it once submitted
 }
 
-// Outcome is what became of a submitted row.
+// Outcome is what became of a submitted row: facts only, put into words when a page or report
+// is rendered.
 type Outcome struct {
 	Batch                            int
-	Verdict, Reason                  string
+	Verdict                          string // one of the Verdict constants
+	Reason                           string // one of the Reason constants (rows stored earlier hold a sentence)
 	DeviceID, Status, RegistrationID string
 	ErrorCode                        int
 	ErrorName                        string
 	Reconciled                       bool
 }
+
+// Row verdicts. The first ones are on the way; the others are final.
+const (
+	VerdictQueued   = "queued"   // waiting for its batch to be sent
+	VerdictSending  = "sending"  // its batch is recorded as in flight
+	VerdictUnknown  = "unknown"  // its batch's answer never arrived; not yet found in Graph
+	VerdictSent     = "sent"     // Graph has it and is processing the import
+	VerdictLeftOut  = "left-out" // not sent: refused by the pre-flight, not ticked, or already in the tenant
+	VerdictImported = "imported" // complete
+	VerdictPartial  = "partial"  // Intune imported it only partly
+	VerdictError    = "error"    // Intune reported an error for the device
+	VerdictRefused  = "refused"  // Graph refused its whole batch, or the batch was never sent
+	VerdictNotFound = "not-found"
+)
+
+// Why a row got its verdict, when the verdict alone does not say.
+const (
+	ReasonCheck           = "check"            // left out: the pre-flight refused it (its Errors say why)
+	ReasonAlreadyImported = "already-imported" // left out: found in the tenant when the serials were checked
+	ReasonLeftOutByOwner  = "left-out"         // left out: the owner ticked it
+	ReasonBatchRefused    = "batch-refused"    // refused: Graph refused its batch (the batch's detail says how)
+	ReasonNotSent         = "not-sent"         // refused: an earlier batch's refusal holds for every batch, so its own was not sent
+	ReasonLookedUp        = "looked-up"        // not found: looked up after a lost answer, as many times as its batch's Lookups
+	ReasonVanished        = "vanished"         // not found: Graph stopped listing its import record before Intune finished
+)
 
 // RowOutcome is the new outcome of one row.
 type RowOutcome struct {

@@ -173,9 +173,3 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	return nil
 }
-
-func (db *DB) schemaVersion(ctx context.Context) (int, error) {
-	var v int
-	err := db.queryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`, nil, &v)
-	return v, err
-}

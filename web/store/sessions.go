@@ -104,10 +104,6 @@ func (s *SessionStore) cookieOptions(name string) *sessions.Options {
 	return &sessions.Options{Path: "/", Secure: secure, HttpOnly: true, SameSite: http.SameSiteLaxMode}
 }
 
-// SessionID is the session's id, for binding CSRF tokens and form keys to it; empty until a new
-// session is first saved.
-func SessionID(sess *sessions.Session) string { return sess.ID }
-
 // Get returns the request's session, loaded once per request.
 func (s *SessionStore) Get(r *http.Request, name string) (*sessions.Session, error) {
 	return sessions.GetRegistry(r).Get(s, name)

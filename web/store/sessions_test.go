@@ -105,8 +105,8 @@ func TestSessionRoundTripCookieCarriesOnlyTheID(t *testing.T) {
 		}
 
 		s := load(t, st, ck)
-		if s.IsNew || s.Values["user"] != user || SessionID(s) != ck.Value {
-			t.Errorf("round trip: new=%v id=%q values=%v", s.IsNew, SessionID(s), s.Values)
+		if s.IsNew || s.Values["user"] != user || s.ID != ck.Value {
+			t.Errorf("round trip: new=%v id=%q values=%v", s.IsNew, s.ID, s.Values)
 		}
 	})
 }
@@ -169,7 +169,7 @@ func TestBadCookiesGiveANewSession(t *testing.T) {
 				r := httptest.NewRequest(http.MethodGet, "/", nil)
 				r.Header.Set("Cookie", cookieName+"="+value)
 				s, err := st.Get(r, cookieName)
-				if err != nil || !s.IsNew || len(s.Values) != 0 || SessionID(s) != "" {
+				if err != nil || !s.IsNew || len(s.Values) != 0 || s.ID != "" {
 					t.Fatalf("err=%v new=%v values=%v", err, s.IsNew, s.Values)
 				}
 				s.Values["k"] = "mine"

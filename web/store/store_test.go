@@ -274,3 +274,9 @@ func TestRebind(t *testing.T) {
 		t.Errorf("sqlite: %s", got)
 	}
 }
+
+func (db *DB) schemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := db.queryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`, nil, &v)
+	return v, err
+}

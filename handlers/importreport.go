@@ -1,4 +1,4 @@
-package importer
+package handlers
 
 import (
 	"encoding/csv"
@@ -6,20 +6,22 @@ import (
 	"strconv"
 	"strings"
 
+	"autopilotdesk/handlers/explain"
 	"autopilotdesk/web/store"
 )
 
-// ReportHeader is the outcome report's header line.
-var ReportHeader = []string{"Line", "Device Serial Number", "Group Tag", "Assigned User", "Verdict", "Error Code", "Error",
+// reportHeader is the outcome report's header line.
+var reportHeader = []string{"Line", "Device Serial Number", "Group Tag", "Assigned User", "Verdict", "Error Code", "Error",
 	"What happened and what to do", "Found after a lost answer", "Batch", "Device Registration ID"}
 
-// WriteReport writes the outcome report: every row of the original file in file order, never a
-// hash. Every cell, whether it came from the file or from Graph, is formula-safe.
-func WriteReport(w io.Writer, rows []store.ImportRow) error {
+// writeImportReport writes an import's outcome report: every row of the original file in file
+// order, in the job page's words, never a hash. Every cell, whether it came from the file or from
+// Graph, is formula-safe.
+func writeImportReport(w io.Writer, rows []store.ImportRow, job explain.Job) error {
 	cw := csv.NewWriter(w)
-	cw.Write(ReportHeader)
+	cw.Write(reportHeader)
 	for _, r := range rows {
-		d := Describe(r)
+		d := explain.Row(r, job)
 		code, reconciled, batch := "", "", ""
 		if r.ErrorCode != 0 {
 			code = strconv.Itoa(r.ErrorCode)
@@ -32,7 +34,7 @@ func WriteReport(w io.Writer, rows []store.ImportRow) error {
 		}
 		record := []string{strconv.Itoa(r.Line), r.Serial, r.GroupTag, r.User, d.Label, code, r.ErrorName, d.Detail, reconciled, batch, r.RegistrationID}
 		for i := range record {
-			record[i] = CSVSafe(record[i])
+			record[i] = csvSafe(record[i])
 		}
 		cw.Write(record)
 	}
@@ -40,11 +42,11 @@ func WriteReport(w io.Writer, rows []store.ImportRow) error {
 	return cw.Error()
 }
 
-// CSVSafe keeps a cell from being read as a formula by a spreadsheet program, as OWASP's CSV
+// csvSafe keeps a cell from being read as a formula by a spreadsheet program, as OWASP's CSV
 // injection guidance says: a cell starting with = + - @ tab or carriage return (after any
 // spaces, which spreadsheets skip) gets a leading apostrophe. Line breaks inside a cell would let
 // the next line start a formula in programs that split on them, so they become spaces.
-func CSVSafe(s string) string {
+func csvSafe(s string) string {
 	s = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(s)
 	t := strings.TrimLeft(s, " ")
 	if t != "" && strings.ContainsRune("=+-@\t\r＝＋－＠", []rune(t)[0]) {

@@ -1,0 +1,166 @@
+package explain
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"autopilotdesk/web/store"
+)
+
+// DeviceError is what a per-device import error means and what to do about it.
+type DeviceError struct{ What, Next string }
+
+// DeviceErrorMeaning explains Intune's per-device import errors (deviceErrorCode and
+// deviceErrorName); 808 is spelt two ways in Microsoft's pages, and both are read.
+func DeviceErrorMeaning(code int, name string) DeviceError {
+	switch {
+	case code == 801 || name == "InvalidZtdRequestBody":
+		return DeviceError{"The import request for this device was malformed.", "Check the row's values and import it again."}
+	case code == 802 || name == "InvalidZtdHardwareHash":
+		return DeviceError{"The hardware hash is invalid, or the manufacturer or serial number inside it is missing.", "Capture the hash again on the device (Get-WindowsAutopilotInfo) and re-import."}
+	case code == 803 || name == "MissingZtdSerialNumberAndProductKey":
+		return DeviceError{"The serial number and the product ID are both empty or invalid.", "Add the device's serial number and import it again."}
+	case code == 806 || name == "ZtdDeviceAlreadyAssigned":
+		return DeviceError{"The device is already registered in this tenant.", "Nothing to do; or delete the existing record and import again to change its group tag or user."}
+	case code == 808 || name == "ZtdDeviceAssignedToOtherTenant" || name == "ZtdDeviceAssignedToAnotherTenant":
+		return DeviceError{"The device is registered in another organisation's tenant.", "Ask the previous owner or the seller to deregister it, then import it again."}
+	case code == 640 || name == "StorageError":
+		return DeviceError{"A passing Intune service error.", "Import the device again later."}
+	case name == "ZtdDeviceDuplicated":
+		return DeviceError{"The same hardware hash appeared twice in one import; only one copy was processed.", "Nothing to do if the other copy completed."}
+	case code == 0 && name == "":
+		return DeviceError{}
+	}
+	return DeviceError{"Intune reported an error for this device.", "Check the device in the Intune admin center (Devices › Windows › Enrollment › Devices)."}
+}
+
+// ErrorLabel is a device's Graph error as code and name: "808 ZtdDeviceAssignedToOtherTenant".
+func ErrorLabel(code int, name string) string {
+	switch {
+	case code != 0 && name != "":
+		return strconv.Itoa(code) + " " + name
+	case code != 0:
+		return strconv.Itoa(code)
+	}
+	return name
+}
+
+// Verdict is a row's verdict as an Intune administrator reads it on the job page and in the
+// outcome report.
+type Verdict struct {
+	Key    string // a store.Verdict constant, for styling and tests
+	Label  string // short: "imported", "error"
+	Detail string // what happened and what to do
+}
+
+// Job is what a row's words need besides the row: who owns the import, and what its batches'
+// records say (by batch number).
+type Job struct {
+	Owner   string        // the owner's name, as the page calls them
+	Batches map[int]Batch // the row's batch, for refused and looked-up rows
+}
+
+// Batch is what a row's words need from its batch's record.
+type Batch struct {
+	Failure *Failure // why Graph refused it, or why it was not sent
+	Lookups int      // how many times its devices were looked up after a lost answer
+}
+
+// Row puts a row's verdict into words.
+func Row(r store.ImportRow, job Job) Verdict {
+	d := Verdict{Key: r.Verdict}
+	b := job.Batches[r.Batch]
+	switch r.Verdict {
+	case "":
+		d.Key, d.Label = store.VerdictLeftOut, "not imported"
+		d.Detail = "The import was submitted without this row."
+	case store.VerdictLeftOut:
+		d.Label, d.Detail = "left out", leftOut(r, job.Owner)
+	case store.VerdictQueued:
+		d.Label, d.Detail = "queued", fmt.Sprintf("In batch %d, waiting to be sent.", r.Batch)
+	case store.VerdictSending:
+		d.Label, d.Detail = "sending", fmt.Sprintf("In batch %d, on its way to Microsoft Graph.", r.Batch)
+	case store.VerdictUnknown:
+		d.Label = "outcome unknown"
+		d.Detail = fmt.Sprintf("Microsoft Graph's answer to batch %d never arrived, so it is not known yet whether this device was imported. The desk looks it up in Graph and never sends it again on its own.", r.Batch)
+	case store.VerdictSent:
+		d.Label = "processing"
+		d.Detail = "Microsoft Graph accepted the device and Intune is processing the import (state " + stateName(r.Status) + ")."
+	case store.VerdictImported:
+		d.Label, d.Detail = "imported", "Intune imported the device."
+	case store.VerdictPartial:
+		d.Label = "partly imported"
+		d.Detail = "Intune reported this device's import as only partly done, without saying what is missing. Check the device in the Intune admin center (Devices › Windows › Enrollment › Devices), compare its group tag and assigned user with the file, and import it again if it is not there."
+	case store.VerdictError:
+		m := DeviceErrorMeaning(r.ErrorCode, r.ErrorName)
+		d.Label, d.Detail = "error", m.What+" "+m.Next
+	case store.VerdictRefused:
+		d.Label, d.Detail = "not imported", refused(r, b)
+	case store.VerdictNotFound:
+		d.Label = "outcome unknown — check"
+		d.Detail = notFound(r, b)
+	}
+	if r.Reconciled && r.Verdict != store.VerdictNotFound {
+		d.Detail += " Found in Graph after its batch's answer was lost."
+	}
+	return d
+}
+
+func leftOut(r store.ImportRow, owner string) string {
+	switch r.Reason {
+	case store.ReasonCheck:
+		return "Refused by the check: " + strings.Join(r.Errors, " ")
+	case store.ReasonAlreadyImported:
+		return "Left out: already imported in the tenant when the serials were checked."
+	case store.ReasonLeftOutByOwner:
+		if owner == "" {
+			return "Left out when importing."
+		}
+		return "Left out by " + owner + " when importing."
+	}
+	return r.Reason // stored earlier, in words
+}
+
+func refused(r store.ImportRow, b Batch) string {
+	var e Explanation
+	if b.Failure != nil {
+		e = Explain(*b.Failure)
+	}
+	switch r.Reason {
+	case store.ReasonBatchRefused:
+		reason := e.Title + ". " + e.What
+		if e.NextStep != "" {
+			reason += " " + e.NextStep
+		}
+		return reason
+	case store.ReasonNotSent:
+		return "Not sent: Microsoft Graph refused an earlier batch of this import for a reason that holds for every batch (" + e.Title + "). " + e.NextStep
+	}
+	return r.Reason
+}
+
+func notFound(r store.ImportRow, b Batch) string {
+	switch r.Reason {
+	case store.ReasonLookedUp:
+		return fmt.Sprintf("Not found in Microsoft Graph. Graph's answer to batch %d was lost, and the desk looked this device up %s over the following minutes without finding it, so it was most likely not imported. Nothing was sent again. Check Devices › Windows › Enrollment › Devices in the Intune admin center; if the device is not there, import it again from your file.",
+			r.Batch, plural(b.Lookups, "time", "times"))
+	case store.ReasonVanished:
+		return "Microsoft Graph accepted this device, then stopped listing its import record before Intune had finished with it (the list of imported devices may have been cleared). Check Devices › Windows › Enrollment › Devices in the Intune admin center."
+	}
+	return r.Reason
+}
+
+func stateName(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
