@@ -22,7 +22,9 @@ import (
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/handlers"
+	"autopilotdesk/handlers/bulk"
 	"autopilotdesk/handlers/importer"
+	"autopilotdesk/handlers/registration"
 	"autopilotdesk/static"
 	"autopilotdesk/web"
 	"autopilotdesk/web/demo"
@@ -49,7 +51,9 @@ type app struct {
 	metrics    *web.Metrics
 	assets     *static.Assets
 	imports    *importer.Worker
-	workers    sync.WaitGroup // the import workers, waited for apart at Close
+	bulk       *bulk.Worker
+	workers    sync.WaitGroup // the import and bulk workers, waited for apart at Close
+	follower   *registration.Follower
 }
 
 // observeGraph logs every Graph attempt with the ids a support ticket needs, and counts it.
@@ -94,6 +98,12 @@ type appOptions struct {
 	ImportLease         time.Duration
 	ImportLookupDelays  []time.Duration
 	ImportPausedRecheck time.Duration
+	// RegistrationEvery is how often the registration follower looks (default 2 s).
+	RegistrationEvery time.Duration
+	// The bulk worker's seams, alike.
+	BulkFault        func(point string) error
+	BulkLease        time.Duration
+	BulkLookupDelays []time.Duration
 }
 
 // clocks sets the desk's clock (time.Now unless a test gave one) and returns the clock it times
@@ -194,8 +204,15 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	}
 	activity := a.recorder
 	a.imports = importer.New(importer.Options{Store: a.db, Graph: a.graph, Tokens: web.OwnerTokens{Sessions: sessions, Shell: a.shell},
-		Lookups: []importer.Lookup{importer.ImportedDevices{Graph: a.graph}}, Logger: log, Now: o.Now, Lease: o.ImportLease,
+		Lookups: []importer.Lookup{importer.ImportedDevices{Graph: a.graph}, importer.RegisteredDevices{Graph: a.graph}}, Logger: log, Now: o.Now, Lease: o.ImportLease,
 		LookupDelays: o.ImportLookupDelays, PausedRecheck: o.ImportPausedRecheck, Fault: o.ImportFault, Reached: a.metrics.ImportJob})
+	owners := web.OwnerTokens{Sessions: sessions, Shell: a.shell}
+	a.follower = registration.NewFollower(registration.Options{Store: registrationStore{a.db, activity}, Graph: a.graph, Tokens: owners,
+		Worker: a.imports, Logger: log, Now: o.Now, Every: o.RegistrationEvery})
+	waiting := &handlers.WaitingCount{Store: a.db}
+	budget := &bulk.Budget{Store: a.db, Writes: cfg.WriteBudget, Window: cfg.WriteWindow}
+	a.bulk = bulk.New(bulk.Options{Store: a.db, Graph: a.graph, Tokens: web.OwnerTokens{Sessions: sessions, Shell: a.shell}, Budget: budget,
+		Logger: log, Now: o.Now, Lease: o.BulkLease, LookupDelays: o.BulkLookupDelays, PausedRecheck: o.ImportPausedRecheck, Fault: o.BulkFault})
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: cfg.PublicURL.String(),
 		AllowedGroups: cfg.AllowedGroups, Groups: a.graph, Demo: cfg.Demo, Logger: log, Observe: a.metrics.SignIn}
 	handlers.Routes(a.shell, handlers.Features{
@@ -203,8 +220,15 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell},
 		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: activity, Keys: a.db, Now: o.Now},
 		Activity: &handlers.Activity{History: a.db, Recorded: activity},
+		Registered: &handlers.Registered{Graph: a.graph, Tokens: a.shell, Activity: activity, Recorded: activity, Keys: a.db, History: a.db, Budget: budget,
+			Now: o.Now, Logger: log},
+		Bulk: &handlers.BulkChanges{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Keys: a.db, Worker: a.bulk, Budget: budget, Now: o.Now, Logger: log},
 		Devices: &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: activity, Worker: a.imports, MaxRows: cfg.ImportMaxRows,
 			Now: o.Now, Logger: log, JobState: a.metrics.ImportJob},
+		Registration: &handlers.Registration{Store: a.db, Graph: a.graph, Tokens: a.shell, Worker: a.imports, Follower: a.follower,
+			PublicURL: cfg.PublicURL.String(), SelfApprove: cfg.RegistrationSelfApprove, Demo: cfg.Demo, Count: waiting, Now: o.Now, Logger: log},
+		Register: &handlers.Register{Store: a.db, Counter: a.db, PerClient: cfg.RegisterLimit, WrongCodes: cfg.RegisterWrongLimit,
+			PublicURL: cfg.PublicURL.String(), Count: waiting, Now: o.Now, Logger: log},
 		Limits: handlers.Limits{Counter: a.db, SignIn: cfg.SignInLimit, Create: cfg.CreateLimit},
 	})
 	a.health.Routes(a.shell.Echo)
@@ -218,11 +242,25 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	a.background.Go(func() { a.health.Run(background, stateCheckEvery) })
 	for range importWorkers {
 		a.workers.Go(func() { a.imports.Run(background) })
+		a.workers.Go(func() { a.bulk.Run(background) })
 	}
+	a.background.Go(func() { a.follower.Run(background) })
 	return a, nil
 }
 
-// importWorkers is how many imports one desk advances at once; replicas add theirs.
+// registrationStore is the state database for the registration follower, its activity recorded
+// through the recorder like every other (kept and retried when the database refuses it).
+type registrationStore struct {
+	*store.DB
+	activity *handlers.ActivityRecorder
+}
+
+func (r registrationStore) RecordActivity(ctx context.Context, a *store.Activity) error {
+	return r.activity.RecordActivity(ctx, a)
+}
+
+// importWorkers is how many imports, and how many bulk changes, one desk advances at once;
+// replicas add theirs.
 const importWorkers = 2
 
 func (a *app) Close() {
@@ -271,12 +309,22 @@ func (a *app) sweep(ctx context.Context, every time.Duration) {
 			if _, err := a.db.PurgeImportDrafts(ctx, a.now().Add(-draftRetention)); err != nil {
 				a.log.Warn("purge old import drafts", "error", err.Error())
 			}
+			if _, err := a.db.PurgeRegistrations(ctx, a.now().Add(-registrationRetention)); err != nil {
+				a.log.Warn("purge old registration codes", "error", err.Error())
+			}
+			if _, err := a.db.PurgeBulkDrafts(ctx, a.now().Add(-draftRetention)); err != nil {
+				a.log.Warn("purge old bulk drafts", "error", err.Error())
+			}
 		}
 	}
 }
 
 // draftRetention is how long a checked file that was never imported is kept, hashes and all.
 const draftRetention = 7 * 24 * time.Hour
+
+// registrationRetention is how long an expired registration code is kept, with what its devices
+// sent (hashes overwritten), so its status command still answers; the history keeps the rest.
+const registrationRetention = 30 * 24 * time.Hour
 
 // originsOf is the scheme://host of each URL that parses.
 func originsOf(urls ...string) []string {

@@ -19,41 +19,46 @@ import (
 
 // config is the desk's configuration, read once at start.
 type config struct {
-	Addr                string
-	PublicURL           *url.URL
-	Demo                bool
-	TenantID            string
-	ClientID            string
-	ClientSecret        string
-	ClientCertFile      string
-	ClientKeyFile       string
-	Cloud               identity.Cloud
-	IssuerURL           string
-	GraphURL            string
-	Scopes              []string
-	GraphVersion        string
-	GraphTimeout        time.Duration
-	DataDir             string
-	DatabaseURL         string
-	IdleTimeout         time.Duration
-	SessionLifetime     time.Duration
-	ActivityRetention   time.Duration
-	DatabaseStartupWait time.Duration
-	ShutdownDelay       time.Duration
-	DatabaseMaxConns    int
-	AllowedGroups       []string
-	TrustedProxies      []*net.IPNet
-	EmulatorFaults      emulator.Faults // demo mode and the emulator command: fault injection
-	SignInLimit         web.Limit
-	CreateLimit         web.Limit
-	TLSCertFile         string
-	TLSKeyFile          string
-	MetricsToken        string
-	AdminAddr           string
-	LogLevel            string
-	LogFormat           string
-	ImportMaxRows       int       // most rows one device-import file may have
-	DemoTime            time.Time // demo mode: a repeatable demo starting at this time (zero: the real clock)
+	Addr                    string
+	PublicURL               *url.URL
+	Demo                    bool
+	TenantID                string
+	ClientID                string
+	ClientSecret            string
+	ClientCertFile          string
+	ClientKeyFile           string
+	Cloud                   identity.Cloud
+	IssuerURL               string
+	GraphURL                string
+	Scopes                  []string
+	GraphVersion            string
+	GraphTimeout            time.Duration
+	DataDir                 string
+	DatabaseURL             string
+	IdleTimeout             time.Duration
+	SessionLifetime         time.Duration
+	ActivityRetention       time.Duration
+	DatabaseStartupWait     time.Duration
+	ShutdownDelay           time.Duration
+	DatabaseMaxConns        int
+	AllowedGroups           []string
+	TrustedProxies          []*net.IPNet
+	EmulatorFaults          emulator.Faults // demo mode and the emulator command: fault injection
+	SignInLimit             web.Limit
+	CreateLimit             web.Limit
+	RegisterLimit           web.Limit // requests from devices per client address and per registration code
+	RegisterWrongLimit      web.Limit // wrong registration codes per client address
+	RegistrationSelfApprove bool      // a code's creator may approve its devices
+	TLSCertFile             string
+	TLSKeyFile              string
+	MetricsToken            string
+	AdminAddr               string
+	LogLevel                string
+	LogFormat               string
+	ImportMaxRows           int           // most rows one device-import file may have
+	WriteBudget             int           // changes to registered devices Intune takes from the desk per WriteWindow
+	WriteWindow             time.Duration // the window of that budget
+	DemoTime                time.Time     // demo mode: a repeatable demo starting at this time (zero: the real clock)
 }
 
 // errHelp is returned when --help was asked for; the usage has been printed.

@@ -414,6 +414,8 @@ func TestBrowserAdministratorFlows(t *testing.T) {
 	tb.navigate("switch to light", chromedp.Click(chromedp.CSS(`form[action="/theme"] button[value="light"]`)))
 
 	// Device import from a CSV file through the file input.
+	tb.navigate("open the devices", chromedp.Click(chromedp.CSS(`nav a[href="/devices"]`)))
+	tb.page("registered devices")
 	tb.navigate("open import", chromedp.Click(chromedp.CSS(`nav a[href="/devices/import"]`)))
 	tb.page("import start")
 	csvPath := filepath.Join(t.TempDir(), "devices.csv")
@@ -627,4 +629,65 @@ func TestBrowserUnsavedResultAndStoppedDesk(t *testing.T) {
 		t.Errorf("stopped page: %s", got)
 	}
 	tb.assertClean()
+}
+
+// Registration from the device in a browser: the code form and the page that shows the code
+// once; a device sends its file; a second administrator sees it waiting, is told a rejection
+// needs a reason, approves, and follows it to the end (console, CSP, axe in light and dark).
+func TestBrowserRegistrationFlow(t *testing.T) {
+	bd := startBrowserDesk(t, appOptions{ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
+		SyncDuration: time.Millisecond, RegistrationEvery: 20 * time.Millisecond})
+	tb := bd.newTab(t)
+	tb.signIn("admin", "/registration")
+	tb.page("registration, empty")
+	tb.navigate("new code", chromedp.Click(chromedp.CSS(`a[href="/registration/codes/new"]`)))
+	tb.page("new registration code")
+	tb.do("type", chromedp.SendKeys(chromedp.CSS("#groupTag"), "Floor3"), chromedp.SendKeys(chromedp.CSS("#note"), "Floor 3 refurb batch"),
+		chromedp.SendKeys(chromedp.CSS("#assignedUser"), "Bob Smith"))
+	tb.expectDocumentStatus("/registration/codes", "422 (Unprocessable Entity)")
+	tb.navigate("create, with a bad user", chromedp.Click(chromedp.CSS(`form[action="/registration/codes"] button[type="submit"]`)))
+	tb.page("new registration code with errors")
+	if msg := tb.text("#assignedUser-error"); !strings.Contains(msg, "user principal name") || tb.eval(`document.querySelector("#note").value`) != "Floor 3 refurb batch" {
+		t.Errorf("user message %q, or the note was lost", msg)
+	}
+	tb.do("fix", chromedp.Clear(chromedp.CSS("#assignedUser")))
+	tb.navigate("create", chromedp.Click(chromedp.CSS(`form[action="/registration/codes"] button[type="submit"]`)))
+	tb.page("registration code created")
+	code := strings.TrimSpace(tb.text(`[data-testid="code"]`))
+
+	dev := &device{t: t, base: bd.base, client: http.DefaultClient}
+	if status, answer, _ := dev.multipart("/register/"+code, utf16LE(captureCSV(true, [2]string{"5CG3021XYZ", fakeHash()}))); status != http.StatusAccepted {
+		t.Fatalf("the device's file answered %d: %s", status, answer)
+	}
+
+	approver := bd.newTab(t)
+	approver.signIn("many-groups", "/registration")
+	approver.page("registration, a device waiting")
+	if n := approver.text(`[data-testid="waiting-count"]`); !strings.Contains(n, "1") {
+		t.Errorf("navigation count %q", n)
+	}
+	approver.expectDocumentStatus("/registration/decide", "422 (Unprocessable Entity)")
+	approver.navigate("reject without a reason", chromedp.Click(chromedp.CSS(`button[value="reject"]`)))
+	approver.page("registration, a rejection without a reason")
+	if got := approver.eval(`document.querySelector(".reject-field input").getAttribute("aria-invalid")`); got != "true" {
+		t.Errorf("the reason field is not marked invalid: %q", got)
+	}
+	approver.navigate("approve", chromedp.Click(chromedp.CSS(`button[value="approve"]`)))
+	if p := approver.path(); !strings.HasPrefix(p, "/devices/import/") {
+		t.Fatalf("approving landed on %s", p)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		approver.navigate("registration", chromedp.Navigate(bd.base+"/registration"))
+		if approver.eval(`String(!!document.querySelector('[data-testid="recent"] tr[data-state="finished"]'))`) == "true" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the approved device did not finish: %s", approver.text("main"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	approver.page("registration, decided")
+	tb.assertClean()
+	approver.assertClean()
 }

@@ -127,6 +127,12 @@ var (
 		help: "The most device rows one CSV file may have (1 to 100,000). A larger file is refused while it is read, with a " +
 			"message that names the limit and suggests splitting it; nothing of it is stored.",
 		set: func(c *config, v string) (err error) { c.ImportMaxRows, err = intIn(v, 1, 100000); return err }}
+	optGraphWriteBudget = option{env: "AUTOPILOTDESK_GRAPH_WRITE_BUDGET", flag: "graph-write-budget", def: "100/20s",
+		help: "Intune's write budget for the desk in each tenant, as changes per window (its documented per-application " +
+			"limit is `100/20s`). Changes to registered Autopilot devices — bulk changes and changes of one device — are paced " +
+			"to it, counted in the state database so every replica shares it; a `Retry-After` Graph gives holds every desk's " +
+			"changes until it has passed. Lower it if other tools write to Intune with the same app registration.",
+		set: func(c *config, v string) (err error) { c.WriteBudget, c.WriteWindow, err = writeBudget(v); return err }}
 	optAllowedGroups = option{env: "AUTOPILOTDESK_ALLOWED_GROUPS", flag: "allowed-groups",
 		help: "Comma-separated group object ids. When set, only their members may use the desk (the app registration must emit " +
 			"the `groups` claim). The desk then also asks for `User.Read`: for someone in more groups than a token lists (200 in " +
@@ -156,8 +162,21 @@ var (
 			"state database, so replicas share them.",
 		set: func(c *config, v string) (err error) { c.SignInLimit, err = web.ParseLimit(v); return err }}
 	optRateLimitCreate = option{env: "AUTOPILOTDESK_RATE_LIMIT_CREATE", flag: "rate-limit-create", def: "30/1m",
-		help: "Creates allowed per client IP and per user in a window; `off` disables.",
+		help: "Creates (uploads, device imports, changes of registered devices and confirmed bulk changes) allowed per client IP and per user in a window; `off` disables.",
 		set:  func(c *config, v string) (err error) { c.CreateLimit, err = web.ParseLimit(v); return err }}
+	optRateLimitRegister = option{env: "AUTOPILOTDESK_RATE_LIMIT_REGISTER", flag: "rate-limit-register", def: "200/10m",
+		help: "Requests from devices to `/register/…` allowed per client address, and apart per registration code, in a window; " +
+			"`off` disables. A floor of technicians behind one address shares its budget.",
+		set: func(c *config, v string) (err error) { c.RegisterLimit, err = web.ParseLimit(v); return err }}
+	optRateLimitRegisterWrong = option{env: "AUTOPILOTDESK_RATE_LIMIT_REGISTER_WRONG", flag: "rate-limit-register-wrong", def: "10/10m",
+		help: "Wrong, expired, revoked or used-up registration codes one client address may send in a window; past it, every request " +
+			"from that address to `/register/…` is answered 429 with `Retry-After` until the window ends, right codes included, so codes " +
+			"cannot be guessed. `off` disables.",
+		set: func(c *config, v string) (err error) { c.RegisterWrongLimit, err = web.ParseLimit(v); return err }}
+	optRegistrationSelfApprove = option{env: "AUTOPILOTDESK_REGISTRATION_SELF_APPROVE", flag: "registration-self-approve", def: "false", boolean: true,
+		help: "Let the person who created a registration code approve the devices sent with it. By default a second person approves, " +
+			"so nobody registers devices alone.",
+		set: func(c *config, v string) (err error) { c.RegistrationSelfApprove, err = boolean(v); return err }}
 	optTLSCertFile = option{env: "AUTOPILOTDESK_TLS_CERT_FILE", flag: "tls-cert-file",
 		help: "Serve HTTPS with this PEM certificate (with the key below).",
 		set:  func(c *config, v string) error { c.TLSCertFile = v; return nil }}
@@ -196,8 +215,9 @@ var deskOptions = []*option{
 	&optAddr, &optPublicURL, &optTenantID, &optClientID, &optClientSecret, &optClientCertFile, &optClientKeyFile,
 	&optCloud, &optIssuerURL, &optGraphURL, &optScopes, &optGraphVersion, &optGraphTimeout,
 	&optDataDir, &optDatabaseURL, &optDatabaseMaxConns, &optShutdownDelay, &optDatabaseStartupWait,
-	&optSessionIdleTimeout, &optSessionLifetime, &optActivityRetention, &optImportMaxRows,
-	&optAllowedGroups, &optTrustedProxies, &optRateLimitSignIn, &optRateLimitCreate,
+	&optSessionIdleTimeout, &optSessionLifetime, &optActivityRetention, &optImportMaxRows, &optGraphWriteBudget,
+	&optAllowedGroups, &optTrustedProxies, &optRateLimitSignIn, &optRateLimitCreate, &optRateLimitRegister, &optRateLimitRegisterWrong,
+	&optRegistrationSelfApprove,
 	&optTLSCertFile, &optTLSKeyFile, &optMetricsToken, &optAdminAddr, &optLogLevel, &optLogFormat, &optDemoTime,
 }
 
@@ -267,6 +287,17 @@ var emulatorOptions = []*option{
 			c.EmulatorFaults.UploadsSegmentMissing, err = boolean(v)
 			return err
 		}},
+}
+
+// writeBudget reads a budget of changes per window, such as 100/20s.
+func writeBudget(v string) (int, time.Duration, error) {
+	n, w, ok := strings.Cut(v, "/")
+	count, err := strconv.Atoi(n)
+	window, werr := time.ParseDuration(w)
+	if !ok || err != nil || werr != nil || count < 1 || count > 10000 || window < 100*time.Millisecond || window > time.Hour {
+		return 0, 0, fmt.Errorf("%q is not a budget such as 100/20s (1 to 10000 changes per 100ms to 1h)", v)
+	}
+	return count, window, nil
 }
 
 func hostPort(v string) error {

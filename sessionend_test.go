@@ -13,6 +13,7 @@ import (
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 	"autopilotdesk/web/identity/demoidp"
+	"autopilotdesk/web/store"
 )
 
 // endedRoute is how one route is driven with an ended session.
@@ -42,6 +43,11 @@ func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
 	}
 	_, doc = d.get(setup, "/activity")
 	activity := strings.TrimPrefix(doc.Find(`[data-testid="activity"] tbody tr a`).First().AttrOr("href", ""), "/activity/")
+	regCode, _ := createCode(t, d, setup, nil)
+	sendDevice(t, d, regCode, "SN-ENDED-REG")
+	waiting := registrations(t, d.app, store.SubmissionFilter{})[0]
+	device := emulator.DemoAutopilotDevices(time.Now())[0].ID
+	bulkDraft := d.bulkDraft(setup, "group-tag", "Kiosk", device)
 
 	routes := map[string]endedRoute{
 		"GET /":                              {path: "/", graph: true},
@@ -58,23 +64,56 @@ func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
 			form: url.Values{"id": {"0f2d6e55-3a8c-4c1e-9d6b-2f3e4a5b6c7d"}}},
 		"POST /uploads/:id/status": {path: "/uploads/" + upload + "/status", formPage: "/uploads/" + upload, graph: true, kept: "status",
 			form: url.Values{"status": {"complete"}}},
-		"POST /uploads/:id/delete":            {path: "/uploads/" + upload + "/delete", formPage: "/uploads/" + upload + "/delete", graph: true},
-		"POST /devices/import":                {path: "/devices/import", formPage: "/devices/import", form: url.Values{"serialNumber": {"SN-TYPED"}}},
-		"POST /devices/import/:id/check":      {path: views.ImportJobURL(draft) + "/check", formPage: views.ImportJobURL(draft), graph: true},
-		"POST /devices/import/:id/fix":        {path: views.ImportJobURL(draft) + "/fix", formPage: views.ImportJobURL(draft)},
-		"POST /devices/import/:id/submit":     {path: views.ImportJobURL(draft) + "/submit", formPage: views.ImportJobURL(draft), graph: true, form: url.Values{"row": {"2"}}},
-		"POST /devices/sync":                  {path: "/devices/sync", formPage: views.ImportJobURL(polling), graph: true},
-		"POST /devices/import/:id/reconcile":  {path: views.ImportJobURL(polling) + "/reconcile", formPage: views.ImportJobURL(polling)},
-		"HEAD /":                              {path: "/", graph: true},
-		"HEAD /uploads/new":                   {path: "/uploads/new"},
-		"HEAD /uploads":                       {path: "/uploads", graph: true},
-		"HEAD /uploads/:id":                   {path: "/uploads/" + upload, graph: true},
-		"HEAD /uploads/:id/delete":            {path: "/uploads/" + upload + "/delete"},
-		"HEAD /devices/import":                {path: "/devices/import"},
-		"HEAD /devices/import/:id":            {path: views.ImportJobURL(polling)},
-		"HEAD /devices/import/:id/report.csv": {path: views.ImportJobURL(polling) + "/report.csv"},
-		"HEAD /activity":                      {path: "/activity"},
-		"HEAD /activity/:id":                  {path: "/activity/" + activity},
+		"POST /uploads/:id/delete":           {path: "/uploads/" + upload + "/delete", formPage: "/uploads/" + upload + "/delete", graph: true},
+		"POST /devices/import":               {path: "/devices/import", formPage: "/devices/import", form: url.Values{"serialNumber": {"SN-TYPED"}}},
+		"POST /devices/import/:id/check":     {path: views.ImportJobURL(draft) + "/check", formPage: views.ImportJobURL(draft), graph: true},
+		"POST /devices/import/:id/fix":       {path: views.ImportJobURL(draft) + "/fix", formPage: views.ImportJobURL(draft)},
+		"POST /devices/import/:id/submit":    {path: views.ImportJobURL(draft) + "/submit", formPage: views.ImportJobURL(draft), graph: true, form: url.Values{"row": {"2"}}},
+		"POST /devices/sync":                 {path: "/devices/sync", formPage: views.ImportJobURL(polling), graph: true},
+		"POST /devices/import/:id/reconcile": {path: views.ImportJobURL(polling) + "/reconcile", formPage: views.ImportJobURL(polling)},
+		"GET /devices":                       {path: "/devices?nouser=1", graph: true},
+		"GET /devices/export.csv":            {path: "/devices/export.csv", graph: true},
+		"GET /devices/:id":                   {path: "/devices/" + device, graph: true},
+		"GET /devices/:id/delete":            {path: "/devices/" + device + "/delete", graph: true},
+		"GET /devices/bulk":                  {path: "/devices/bulk"},
+		"GET /devices/bulk/:id":              {path: "/devices/bulk/" + bulkDraft},
+		"POST /devices/:id/properties": {path: "/devices/" + device + "/properties", formPage: "/devices/" + device, graph: true, kept: "groupTag",
+			form: url.Values{"groupTag": {"Typed-Tag"}}},
+		"POST /devices/:id/user": {path: "/devices/" + device + "/user", formPage: "/devices/" + device, graph: true, kept: "userPrincipalName",
+			form: url.Values{"userPrincipalName": {"typed@contoso.example"}}},
+		"POST /devices/:id/unassign": {path: "/devices/" + device + "/unassign", formPage: "/devices/" + device, graph: true},
+		"POST /devices/:id/delete":   {path: "/devices/" + device + "/delete", formPage: "/devices/" + device + "/delete", graph: true},
+		"POST /devices/bulk": {path: "/devices/bulk", formPage: "/devices", graph: true, kept: "groupTag",
+			form: url.Values{"action": {"group-tag"}, "groupTag": {"Typed-Bulk"}, "device": {device}}},
+		"POST /devices/bulk/:id/confirm":       {path: "/devices/bulk/" + bulkDraft + "/confirm", formPage: "/devices/bulk/" + bulkDraft},
+		"POST /devices/bulk/:id/reconcile":     {path: "/devices/bulk/" + bulkDraft + "/reconcile", formPage: "/devices/bulk/" + bulkDraft},
+		"HEAD /devices":                        {path: "/devices", graph: true},
+		"HEAD /devices/export.csv":             {path: "/devices/export.csv", graph: true},
+		"HEAD /devices/:id":                    {path: "/devices/" + device, graph: true},
+		"HEAD /devices/:id/delete":             {path: "/devices/" + device + "/delete", graph: true},
+		"HEAD /devices/bulk":                   {path: "/devices/bulk"},
+		"HEAD /devices/bulk/:id":               {path: "/devices/bulk/" + bulkDraft},
+		"HEAD /":                               {path: "/", graph: true},
+		"HEAD /uploads/new":                    {path: "/uploads/new"},
+		"HEAD /uploads":                        {path: "/uploads", graph: true},
+		"HEAD /uploads/:id":                    {path: "/uploads/" + upload, graph: true},
+		"HEAD /uploads/:id/delete":             {path: "/uploads/" + upload + "/delete"},
+		"HEAD /devices/import":                 {path: "/devices/import"},
+		"HEAD /devices/import/:id":             {path: views.ImportJobURL(polling)},
+		"HEAD /devices/import/:id/report.csv":  {path: views.ImportJobURL(polling) + "/report.csv"},
+		"HEAD /activity":                       {path: "/activity"},
+		"HEAD /activity/:id":                   {path: "/activity/" + activity},
+		"GET /registration":                    {path: "/registration", graph: true}, // looks the waiting serial up
+		"GET /registration/codes/new":          {path: "/registration/codes/new"},
+		"GET /registration/sample-device.csv":  {path: "/registration/sample-device.csv"},
+		"HEAD /registration":                   {path: "/registration", graph: true},
+		"HEAD /registration/codes/new":         {path: "/registration/codes/new"},
+		"HEAD /registration/sample-device.csv": {path: "/registration/sample-device.csv"},
+		"POST /registration/codes": {path: "/registration/codes", formPage: "/registration/codes/new", kept: "note",
+			form: url.Values{"note": {"Typed before the sign-in"}, "hours": {"4"}, "uses": {"1"}}},
+		"POST /registration/codes/:id/revoke": {path: "/registration/codes/" + waiting.CodeID + "/revoke", formPage: "/registration"},
+		"POST /registration/decide": {path: "/registration/decide", formPage: "/registration", kept: "reason",
+			form: url.Values{"code": {waiting.CodeID}, "submission": {waiting.ID}, "action": {"reject"}, "reason": {"Typed before the sign-in"}}},
 	}
 
 	// Every route that needs a session is in the table.
@@ -185,6 +224,8 @@ func needsSession(method, path string) bool {
 	switch {
 	case method != http.MethodGet && method != http.MethodHead && method != http.MethodPost:
 		return false // Echo's not-found routes
+	case strings.HasPrefix(path, "/register/"): // from devices: no session at all
+		return false
 	case strings.HasPrefix(path, "/auth/"), strings.HasPrefix(path, "/static/"), path == "/*",
 		path == "/favicon.ico", path == "/theme", path == "/healthz", path == "/readyz", path == "/metrics":
 		return false
@@ -265,4 +306,16 @@ func TestKeptFormComesBackOnceAndNotLate(t *testing.T) {
 	if got := idOnForm(late); got != "" {
 		t.Errorf("values kept 11 minutes ago came back: %q", got)
 	}
+}
+
+// bulkDraft chooses devices on the list for a bulk change and returns the draft's id.
+func (d *desk) bulkDraft(c *http.Client, action, groupTag string, devices ...string) string {
+	d.t.Helper()
+	_, doc := d.get(c, "/devices")
+	form := url.Values{"_csrf": {doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")}, "action": {action}, "groupTag": {groupTag}, "device": devices}
+	resp, page := d.post(c, "/devices/bulk", form)
+	if !strings.HasPrefix(resp.Request.URL.Path, "/devices/bulk/") {
+		d.t.Fatalf("choosing devices landed on %s (%d): %s", resp.Request.URL, resp.StatusCode, text(page))
+	}
+	return strings.TrimPrefix(resp.Request.URL.Path, "/devices/bulk/")
 }

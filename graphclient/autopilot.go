@@ -2,6 +2,7 @@ package graphclient
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -297,4 +298,118 @@ func (c *Client) UnassignUserFromAutopilotDevice(ctx context.Context, ts oauth2.
 		return nil, invalidID("The Autopilot device id", id)
 	}
 	return c.do(ctx, ts, call{op: "unassign-autopilot-user", method: http.MethodPost, url: c.base + autopilotPath + "/" + id + "/unassignUserFromDevice"}, nil)
+}
+
+// The batch requests of the calls above, for changing or reading many devices in JSON batches
+// (Batch); each is checked as its standalone call is, and its URL is relative to the version.
+
+// GetAutopilotDeviceRequest reads one registered device; DecodeAutopilotDevice reads its answer.
+func GetAutopilotDeviceRequest(reqID, id string) (BatchRequest, error) {
+	if !guid.Valid(id) {
+		return BatchRequest{}, invalidID("The Autopilot device id", id)
+	}
+	return BatchRequest{ID: reqID, Method: http.MethodGet, URL: autopilotPath + "/" + id}, nil
+}
+
+// DecodeAutopilotDevice reads the device of a GetAutopilotDeviceRequest's answer.
+func DecodeAutopilotDevice(r BatchResponse) (*AutopilotDevice, error) {
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	var d AutopilotDevice
+	if err := json.Unmarshal(r.Body, &d); err != nil || d.ID == "" {
+		return nil, &Error{Kind: KindBadResponse, StatusCode: r.Status, Message: "Graph's answer did not have the expected shape.", Cause: err}
+	}
+	return &d, nil
+}
+
+// UpdateAutopilotDeviceRequest is UpdateAutopilotDeviceProperties as a batch request.
+func UpdateAutopilotDeviceRequest(reqID, id string, change AutopilotDeviceChange) (BatchRequest, error) {
+	if !guid.Valid(id) {
+		return BatchRequest{}, invalidID("The Autopilot device id", id)
+	}
+	if change == (AutopilotDeviceChange{}) {
+		return BatchRequest{}, &Error{Kind: KindInvalidInput, Message: "Nothing to change was given, so nothing was sent to Graph."}
+	}
+	for _, p := range []struct {
+		name string
+		v    *string
+	}{{"user principal name", change.UserPrincipalName}, {"user's display name", change.AddressableUserName}, {"group tag", change.GroupTag}, {"device name", change.DisplayName}} {
+		if err := checkProperty(p.name, p.v); err != nil {
+			return BatchRequest{}, err
+		}
+	}
+	body, _ := json.Marshal(change)
+	return BatchRequest{ID: reqID, Method: http.MethodPost, URL: autopilotPath + "/" + id + "/updateDeviceProperties", Body: body}, nil
+}
+
+// UnassignAutopilotUserRequest is UnassignUserFromAutopilotDevice as a batch request. Graph wants
+// a body with every POST inside a batch, so it carries an empty object.
+func UnassignAutopilotUserRequest(reqID, id string) (BatchRequest, error) {
+	if !guid.Valid(id) {
+		return BatchRequest{}, invalidID("The Autopilot device id", id)
+	}
+	return BatchRequest{ID: reqID, Method: http.MethodPost, URL: autopilotPath + "/" + id + "/unassignUserFromDevice", Body: json.RawMessage(`{}`)}, nil
+}
+
+// DeleteAutopilotDeviceRequest is DeleteAutopilotDevice as a batch request; like it, it is never
+// sent again after a timeout or a 500/502/504.
+func DeleteAutopilotDeviceRequest(reqID, id string) (BatchRequest, error) {
+	if !guid.Valid(id) {
+		return BatchRequest{}, invalidID("The Autopilot device id", id)
+	}
+	return BatchRequest{ID: reqID, Method: http.MethodDelete, URL: autopilotPath + "/" + id}, nil
+}
+
+// AutopilotDeviceRead is what ReadAutopilotDevices found for one id.
+type AutopilotDeviceRead struct {
+	ID     string
+	Device *AutopilotDevice // nil when Err says why
+	Err    error            // an *Error; KindNotFound when Graph has no such device
+}
+
+// ReadAutopilotDevices reads registered devices by id, 20 to a JSON batch, in the order of ids.
+// A batch that fails as a whole stops the reads: the ids not yet read carry its error, which is
+// also returned.
+func (c *Client) ReadAutopilotDevices(ctx context.Context, ts oauth2.TokenSource, ids []string) ([]AutopilotDeviceRead, []*Exchange, error) {
+	out := make([]AutopilotDeviceRead, len(ids))
+	var reqs []BatchRequest
+	var at []int
+	for i, id := range ids {
+		out[i].ID = id
+		r, err := GetAutopilotDeviceRequest(strconv.Itoa(len(reqs)+1), id)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		reqs, at = append(reqs, r), append(at, i)
+	}
+	var exchanges []*Exchange
+	for start := 0; start < len(reqs); start += BatchLimit {
+		end := min(start+BatchLimit, len(reqs))
+		chunk := make([]BatchRequest, end-start)
+		copy(chunk, reqs[start:end])
+		for k := range chunk {
+			chunk[k].ID = strconv.Itoa(k + 1)
+		}
+		answers, exs, err := c.Batch(ctx, ts, chunk)
+		exchanges = append(exchanges, exs...)
+		if err != nil && answers == nil {
+			for _, i := range at[start:] {
+				out[i].Err = err
+			}
+			return out, exchanges, err
+		}
+		for k, a := range answers {
+			i := at[start+k]
+			out[i].Device, out[i].Err = DecodeAutopilotDevice(a)
+		}
+		if err != nil {
+			for _, i := range at[end:] {
+				out[i].Err = err
+			}
+			return out, exchanges, err
+		}
+	}
+	return out, exchanges, nil
 }

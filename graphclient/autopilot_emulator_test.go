@@ -145,3 +145,56 @@ func TestAutopilotCallsAgainstTheEmulator(t *testing.T) {
 		}
 	}
 }
+
+// The batch requests of device changes do what their standalone calls do, against the emulator;
+// ReadAutopilotDevices reads 25 devices in two batches and says which one Graph has no more.
+func TestAutopilotDeviceBatchRequestsAgainstTheEmulator(t *testing.T) {
+	c, emu, clock := emulated(t, emulator.Faults{})
+	emu.SeedAutopilotDevices(tenant)
+	demo := emulator.DemoAutopilotDevices(clock.Now())
+	tag := "Kiosk"
+	var reqs []graphclient.BatchRequest
+	for i, build := range []func(id string) (graphclient.BatchRequest, error){
+		func(id string) (graphclient.BatchRequest, error) {
+			return graphclient.UpdateAutopilotDeviceRequest("1", id, graphclient.AutopilotDeviceChange{GroupTag: &tag})
+		},
+		func(id string) (graphclient.BatchRequest, error) {
+			return graphclient.UnassignAutopilotUserRequest("2", id)
+		},
+		func(id string) (graphclient.BatchRequest, error) {
+			return graphclient.DeleteAutopilotDeviceRequest("3", id)
+		},
+	} {
+		r, err := build(demo[[]int{0, 10, 11}[i]].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, r)
+	}
+	if _, err := graphclient.UpdateAutopilotDeviceRequest("x", "not-a-guid", graphclient.AutopilotDeviceChange{GroupTag: &tag}); err == nil {
+		t.Error("a bad id made a request")
+	}
+	answers, _, err := c.Batch(context.Background(), token, reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range answers {
+		if a.Err != nil || a.Status != 204 {
+			t.Errorf("%s answered %d %v", a.ID, a.Status, a.Err)
+		}
+	}
+	ids := []string{demo[11].ID}
+	for i := range 24 {
+		ids = append(ids, demo[i%len(demo)].ID)
+	}
+	got, exs, err := c.ReadAutopilotDevices(context.Background(), token, ids)
+	if err != nil || len(exs) != 2 {
+		t.Fatalf("%d batches: %v", len(exs), err)
+	}
+	if ge, ok := graphclient.AsError(got[0].Err); !ok || ge.Kind != graphclient.KindNotFound {
+		t.Errorf("the deleted device: %+v", got[0])
+	}
+	if got[1].Device == nil || got[1].Device.GroupTag != "Kiosk" || got[11].Device.UserPrincipalName != "" || got[24].Device == nil {
+		t.Errorf("read back: %+v / %+v", got[1].Device, got[11].Device)
+	}
+}

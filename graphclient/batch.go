@@ -87,8 +87,9 @@ func checkBatch(reqs []BatchRequest) error {
 // Batch sends up to 20 requests in one POST {root}/{version}/$batch and matches Graph's answers
 // to them by id, whatever their order. Each inner answer outside 2xx becomes the same *Error a
 // standalone call would give. An inner request that Graph throttled (429), or that failed in a
-// way the client's retry rules allow for its method, is sent again on its own after the wait its
-// answer asks for, as long as the wait ends before the deadline; the others are never re-sent.
+// way the client's retry rules allow for its method (a DELETE follows a POST's), is sent again
+// after the wait its answer asks for, as long as the wait ends before the deadline; the others
+// are never re-sent.
 // The batch POST itself is retried like a GET when every request in it reads, and like a POST
 // otherwise (never blindly after a timeout or a 500/502/504).
 //
@@ -182,7 +183,11 @@ func (c *Client) Batch(ctx context.Context, ts oauth2.TokenSource, reqs []BatchR
 			if out[i].Err == nil {
 				continue
 			}
-			if retry, next := c.retryable(reqs[i].Method, nil, out[i].Err, out[i].Sent); retry {
+			rules := reqs[i].Method
+			if rules == http.MethodDelete {
+				rules = http.MethodPost // a DELETE sent again answers 404 for one that worked: never after a 504
+			}
+			if retry, next := c.retryable(rules, nil, out[i].Err, out[i].Sent); retry {
 				again = append(again, i)
 				wait = max(wait, next)
 			}

@@ -505,3 +505,26 @@ func TestLookUpSerialsReadsFurtherPagesOfALongSearch(t *testing.T) {
 		t.Errorf("second request %s %s", s.received[1].Method, s.received[1].URL)
 	}
 }
+
+// An inner DELETE that timed out (504) may have run: like a standalone delete it is never sent
+// again (its repeat would answer 404 for a delete that worked), while a GET beside it is.
+func TestBatchNeverResendsADeleteWhoseAnswerWasLost(t *testing.T) {
+	b := &batchGraph{answer: func(round int, r innerRequest) innerAnswer {
+		if round == 1 {
+			return innerAnswer{ID: r.ID, Status: 504, Body: graphErrorBody("GatewayTimeout", "Gateway timeout.")}
+		}
+		return innerAnswer{ID: r.ID, Status: 200, Body: map[string]any{"id": "x"}}
+	}}
+	c, _ := newBatchClient(t, b)
+	got, _, err := c.Batch(context.Background(), tokens, []BatchRequest{{ID: "1", Method: "DELETE", URL: "/a"}, {ID: "2", Method: "GET", URL: "/b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rounds := b.rounds()
+	if len(rounds) != 2 || len(rounds[1]) != 1 || rounds[1][0].Method != "GET" {
+		t.Fatalf("rounds: %+v", rounds)
+	}
+	if ge, ok := AsError(got[0].Err); !ok || got[0].Status != 504 || ge.StatusCode != 504 || got[0].Sent != 1 {
+		t.Errorf("the delete: %+v", got[0])
+	}
+}

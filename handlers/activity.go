@@ -122,7 +122,7 @@ func recordAndShow(c echo.Context, log ActivityLog, act *store.Activity, d activ
 func renderResult(c echo.Context, a *store.Activity, d activityDetail, notSaved bool) error {
 	r := views.Result{
 		ActivityID: a.ID, At: a.At, ActorName: a.ActorName, ActorUPN: a.ActorUPN,
-		Action: a.Action, Outcome: a.Outcome, Summary: a.Summary,
+		Action: a.Action, Outcome: a.Outcome, Summary: a.Summary, Target: a.Target,
 		Upload: d.Upload, Exchange: d.Exchange, Support: d.Support, NotSaved: notSaved,
 	}
 	if d.Failure != nil {

@@ -146,6 +146,9 @@ func (h *Auth) Callback(c echo.Context) error {
 	user := web.SessionUser{TenantID: res.User.TenantID, TenantName: res.User.TenantName, ObjectID: res.User.ObjectID, Name: res.User.Name, UPN: res.User.UPN, Groups: groups}
 	tok := web.SessionTokens{AccessToken: res.Token.AccessToken, RefreshToken: res.Token.RefreshToken,
 		TokenType: res.Token.TokenType, Expiry: res.Token.Expiry, IDToken: res.IDToken}
+	if scope, ok := res.Token.Extra("scope").(string); ok {
+		tok.Scope = scope
+	}
 	if err := h.Sessions.StartSession(c, user, tok); err != nil {
 		return fmt.Errorf("start session: %w", err)
 	}

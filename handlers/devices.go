@@ -30,7 +30,7 @@ import (
 // DevicesAPI is the part of Graph the device pages call themselves; the import worker sends
 // and follows submitted imports.
 type DevicesAPI interface {
-	FindDevicesBySerial(ctx context.Context, ts oauth2.TokenSource, serial string) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error)
+	LookUpSerials(ctx context.Context, ts oauth2.TokenSource, serials []string, where graphclient.SerialSources) ([]graphclient.SerialLookup, []*graphclient.Exchange, error)
 	SyncAutopilot(ctx context.Context, ts oauth2.TokenSource) (*graphclient.Exchange, error)
 }
 
@@ -42,7 +42,8 @@ type ImportJobs interface {
 	ImportRows(ctx context.Context, jobID string, f store.RowFilter) ([]store.ImportRow, error)
 	ImportBatches(ctx context.Context, jobID string) ([]store.ImportBatch, error)
 	ReplaceDraftRows(ctx context.Context, tenantID, id, ownerID string, payload []byte, rows iter.Seq[store.ImportRow]) error
-	MarkAlreadyImported(ctx context.Context, tenantID, id, ownerID string, payload []byte, found map[int]bool) error
+	MarkTenantCheck(ctx context.Context, tenantID, id, ownerID string, payload []byte, found map[int]store.TenantMatch) error
+	SerialsImporting(ctx context.Context, tenantID string, serials, verdicts []string, since time.Time) (map[string]string, error)
 	ChangeImport(ctx context.Context, ch store.ImportChange) error
 	WakeImportJob(ctx context.Context, tenantID, id string, recheck bool) error
 }
@@ -75,7 +76,7 @@ const MaxCSVBytes = 48 << 20
 
 // Start is GET /devices/import: upload or paste a CSV, or enter one device.
 func (h *Devices) Start(c echo.Context) error {
-	return web.Render(c, http.StatusOK, views.ImportStartPage(web.PageFor(c, "Import devices", "import"), views.ImportStart{MaxRows: h.MaxRows}))
+	return web.Render(c, http.StatusOK, views.ImportStartPage(web.PageFor(c, "Import devices", "devices"), views.ImportStart{MaxRows: h.MaxRows}))
 }
 
 // Preflight is POST /devices/import: read the CSV (file, paste or single device), check it, keep
@@ -92,7 +93,7 @@ func (h *Devices) Preflight(c echo.Context) error {
 			return h.createDraft(c, rep)
 		}
 	}
-	return web.Render(c, http.StatusUnprocessableEntity, views.ImportStartPage(web.PageFor(c, "Import devices", "import"),
+	return web.Render(c, http.StatusUnprocessableEntity, views.ImportStartPage(web.PageFor(c, "Import devices", "devices"),
 		views.ImportStart{Error: err.Error(), Paste: c.FormValue("csv"), Single: single, MaxRows: h.MaxRows}))
 }
 
@@ -247,15 +248,17 @@ func (h *Devices) Show(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	rows, err := h.Jobs.ImportRows(ctx, j.rec.ID, store.RowFilter{})
-	if err != nil {
-		return fmt.Errorf("read import rows: %w", err)
-	}
+	// Batches first: a row changes with its batch or after it, so the rows read next are at least
+	// as far along as the batches the page explains them by.
 	var batches []store.ImportBatch
 	if j.rec.State != importer.StateDraft {
 		if batches, err = h.Jobs.ImportBatches(ctx, j.rec.ID); err != nil {
 			return fmt.Errorf("read import batches: %w", err)
 		}
+	}
+	rows, err := h.Jobs.ImportRows(ctx, j.rec.ID, store.RowFilter{})
+	if err != nil {
+		return fmt.Errorf("read import rows: %w", err)
 	}
 	if j.rec.State == importer.StateSending && !j.rec.NextPollAt.After(h.Now()) && h.Worker != nil {
 		h.Worker.Kick()
@@ -263,10 +266,13 @@ func (h *Devices) Show(c echo.Context) error {
 	u := web.CurrentUser(c)
 	title := "Import devices"
 	view := jobView(j, rows, batches, u.ObjectID == j.rec.ObjectID, h.Now())
-	return web.Render(c, http.StatusOK, views.ImportJobPage(web.PageFor(c, title, "import"), view))
+	return web.Render(c, http.StatusOK, views.ImportJobPage(web.PageFor(c, title, "devices"), view))
 }
 
-// Check is POST /devices/import/:id/check: look each valid serial up in the tenant first.
+// Check is POST /devices/import/:id/check: look each valid serial up among the tenant's
+// registered Autopilot devices, in JSON batches of 20 (500 serials take 25 requests), and among
+// the desk's own imports still on their way (in the state database, no request). Rows found are
+// left out, with what the tenant holds for them.
 func (h *Devices) Check(c echo.Context) error {
 	j, err := h.loadDraft(c)
 	if err != nil || j == nil {
@@ -277,36 +283,70 @@ func (h *Devices) Check(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("read import rows: %w", err)
 	}
-	found := map[int]bool{}
-	j.payload.Failure = nil
+	var serials []string
+	var lines []int
 	for _, r := range rows {
-		if len(r.Errors) > 0 {
-			continue
-		}
-		devices, _, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
-			return h.Graph.FindDevicesBySerial(ctx, ts, r.Serial)
-		})
-		if errors.Is(err, web.ErrSessionEnded) {
-			return err
-		}
-		if err != nil {
-			f := failureFacts(err, h.Now())
-			j.payload.Failure = &f
-			break
-		}
-		found[r.Line] = false
-		for _, d := range devices {
-			if s := d.State.Status(); s != "error" {
-				found[r.Line] = true
-			}
+		if len(r.Errors) == 0 {
+			serials, lines = append(serials, r.Serial), append(lines, r.Line)
 		}
 	}
-	j.payload.Checked = j.payload.Failure == nil
-	if err := h.Jobs.MarkAlreadyImported(ctx, j.rec.TenantID, j.rec.ID, j.rec.ObjectID, j.payload.Encode(), found); err != nil && !errors.Is(err, store.ErrConflict) {
+	results, _, lookErr := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.SerialLookup, *graphclient.Exchange, error) {
+		res, exs, err := h.Graph.LookUpSerials(ctx, ts, serials, graphclient.InRegistered)
+		var last *graphclient.Exchange
+		if len(exs) > 0 {
+			last = exs[len(exs)-1]
+		}
+		return res, last, err
+	})
+	if errors.Is(lookErr, web.ErrSessionEnded) {
+		return lookErr
+	}
+	importing, err := h.Jobs.SerialsImporting(ctx, j.rec.TenantID, serials, importer.OnTheirWay, h.Now().Add(-recentImport))
+	if err != nil {
+		return fmt.Errorf("read imports on their way: %w", err)
+	}
+	found := map[int]store.TenantMatch{}
+	unchecked := 0
+	var firstErr error
+	for i, line := range lines {
+		var m store.TenantMatch
+		if i < len(results) && len(results[i].Registered) > 0 {
+			d := results[i].Registered[0]
+			m = store.TenantMatch{RegisteredID: d.ID, RegisteredGroupTag: d.GroupTag, RegisteredUser: d.UserPrincipalName}
+		} else if job := importing[strings.ToUpper(strings.TrimSpace(serials[i]))]; job != "" {
+			m = store.TenantMatch{ImportingJob: job}
+		} else if i >= len(results) || results[i].Err != nil {
+			unchecked++
+			if firstErr == nil && i < len(results) {
+				firstErr = results[i].Err
+			}
+			continue // nothing is known: keep what an earlier check found
+		}
+		found[line] = m
+	}
+	j.payload.Failure = nil
+	switch {
+	case lookErr != nil && unchecked == len(lines):
+		f := failureFacts(lookErr, h.Now())
+		j.payload.Failure = &f
+	case unchecked > 0:
+		if firstErr == nil {
+			firstErr = lookErr
+		}
+		f := failureFacts(firstErr, h.Now())
+		f.Cause, f.Unchecked, f.Of = explain.SerialsUnchecked, unchecked, len(lines)
+		j.payload.Failure = &f
+	}
+	j.payload.Checked = unchecked == 0
+	if err := h.Jobs.MarkTenantCheck(ctx, j.rec.TenantID, j.rec.ID, j.rec.ObjectID, j.payload.Encode(), found); err != nil && !errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("save the check: %w", err)
 	}
 	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
 }
+
+// recentImport is how long after an import finished its devices count as on their way: Intune
+// has registered them, but the list of registered devices may not show them yet.
+const recentImport = time.Hour
 
 // Fix is POST /devices/import/:id/fix: corrected values for the rows with problems. The whole
 // set is checked again (a fix can create or remove a duplicate); nothing is sent to Graph.
@@ -383,24 +423,8 @@ func (h *Devices) Submit(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("read import rows: %w", err)
 	}
-	var send []store.ImportRow
-	var outs []store.RowOutcome
-	for _, r := range rows {
-		reason := ""
-		switch {
-		case len(r.Errors) > 0:
-			reason = store.ReasonCheck
-		case leaveOut[r.Line] && r.AlreadyImported:
-			reason = store.ReasonAlreadyImported
-		case leaveOut[r.Line]:
-			reason = store.ReasonLeftOutByOwner
-		default:
-			send = append(send, r)
-			continue
-		}
-		outs = append(outs, store.RowOutcome{Line: r.Line, Outcome: store.Outcome{Verdict: store.VerdictLeftOut, Reason: reason}})
-	}
-	if len(send) == 0 {
+	choice := importer.Choose(rows, leaveOut)
+	if len(choice.Send) == 0 {
 		j.payload.Failure = &explain.Failure{Cause: explain.NothingChosen, At: h.Now()}
 		err := h.Jobs.ChangeImport(ctx, store.ImportChange{JobID: j.rec.ID, TenantID: j.rec.TenantID, OwnerID: j.rec.ObjectID, FromState: importer.StateDraft,
 			Payload: j.payload.Encode()})
@@ -409,26 +433,17 @@ func (h *Devices) Submit(c echo.Context) error {
 		}
 		return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
 	}
-	plan := importer.Plan(send)
-	batches := make([]store.ImportBatch, len(plan))
-	for i, lines := range plan {
-		batches[i] = store.ImportBatch{Batch: i + 1, State: importer.BatchQueued}
-		for _, line := range lines {
-			outs = append(outs, store.RowOutcome{Line: line, Outcome: store.Outcome{Batch: i + 1, Verdict: store.VerdictQueued}})
-		}
-	}
-	j.payload.Failure = nil
-	err = h.Jobs.ChangeImport(ctx, store.ImportChange{JobID: j.rec.ID, TenantID: j.rec.TenantID, OwnerID: j.rec.ObjectID,
-		FromState: importer.StateDraft, State: importer.StateSending, Payload: j.payload.Encode(), Batches: len(batches), NewBatches: batches, Rows: outs})
+	batches, err := importer.Submit(ctx, h.Jobs, j.rec, j.payload, choice)
 	if errors.Is(err, store.ErrConflict) {
 		return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID)) // another submit won: it is on its way
 	}
 	if err != nil {
 		return fmt.Errorf("submit import job: %w", err)
 	}
+	send := choice.Send
 	u := web.CurrentUser(c)
 	h.Logger.Info("audit", "audit", true, "event", "import-submitted", "tid", u.TenantID, "oid", u.ObjectID, "upn", u.UPN, "target", j.rec.ID,
-		"detail", fmt.Sprintf("%d devices in %d batches; %d rows left out", len(send), len(batches), len(rows)-len(send)))
+		"detail", fmt.Sprintf("%d devices in %d batches; %d rows left out", len(send), batches, len(rows)-len(send)))
 	h.reached(importer.StateSending)
 	if h.Worker != nil {
 		h.Worker.Kick()
@@ -531,6 +546,7 @@ func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isO
 		d := explain.Row(r, job)
 		v.Rows = append(v.Rows, views.ImportRow{Line: r.Line, Serial: r.Serial, Hash: r.HashShown, GroupTag: r.GroupTag, User: r.User,
 			Notes: r.Notes, Errors: r.Errors, AlreadyImported: r.AlreadyImported,
+			RegisteredID: r.RegisteredID, RegisteredGroupTag: r.RegisteredGroupTag, RegisteredUser: r.RegisteredUser, ImportingJob: r.ImportingJob,
 			Verdict: d.Key, VerdictLabel: d.Label, Detail: d.Detail, ErrorLabel: explain.ErrorLabel(r.ErrorCode, r.ErrorName), RegistrationID: r.RegistrationID,
 			Reconciled: r.Reconciled, Batch: r.Batch})
 		if len(r.Errors) == 0 {

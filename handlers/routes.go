@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"net/http"
+
 	"github.com/labstack/echo/v4"
 
 	"autopilotdesk/web"
@@ -8,12 +10,17 @@ import (
 
 // Features are the handlers the desk serves.
 type Features struct {
-	Auth     *Auth
-	Home     *Home
-	Uploads  *Uploads
-	Devices  *Devices
-	Activity *Activity
-	Limits   Limits
+	Auth       *Auth
+	Home       *Home
+	Uploads    *Uploads
+	Devices    *Devices
+	Registered *Registered
+	Bulk       *BulkChanges
+	Activity   *Activity
+	// Registration is the team's side of registration from the device; Register the device's.
+	Registration *Registration
+	Register     *Register
+	Limits       Limits
 }
 
 // Limits are the rate limits of the actions worth abusing: starting sign-in, callbacks, creates.
@@ -40,7 +47,7 @@ func Routes(shell *web.Shell, f Features) {
 	// Signed-in only. Without a session (or once the identity provider refuses to renew it),
 	// a page sends the person to sign in and back; a form keeps what was typed through the
 	// sign-in and returns to the page it is on (web.FormPage names it when the browser does not).
-	user := pages.Group("", web.RequireUser)
+	user := pages.Group("", web.RequireUser, f.Registration.Count.Middleware)
 	// form adds a POST route whose form is on page.
 	form := func(path, page string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
 		user.POST(path, h, m...)
@@ -54,17 +61,46 @@ func Routes(shell *web.Shell, f Features) {
 	form("/uploads/:id/status", "/uploads/:id", f.Uploads.SetStatus)
 	web.GET(user, "/uploads/:id/delete", f.Uploads.ConfirmDelete)
 	form("/uploads/:id/delete", "/uploads/:id/delete", f.Uploads.Delete)
+	create := shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create)
+	web.GET(user, "/devices", f.Registered.List)
+	web.GET(user, "/devices/export.csv", f.Registered.Export)
+	web.GET(user, "/devices/bulk", f.Bulk.List)
+	form("/devices/bulk", "/devices", f.Bulk.Create)
+	web.GET(user, "/devices/bulk/:id", f.Bulk.Show)
+	form("/devices/bulk/:id/confirm", "/devices/bulk/:id", f.Bulk.Confirm, create)
+	form("/devices/bulk/:id/reconcile", "/devices/bulk/:id", f.Bulk.Reconcile)
+	web.GET(user, "/devices/:id", f.Registered.Show)
+	form("/devices/:id/properties", "/devices/:id", f.Registered.Properties, create)
+	form("/devices/:id/user", "/devices/:id", f.Registered.AssignUser, create)
+	form("/devices/:id/unassign", "/devices/:id", f.Registered.UnassignUser, create)
+	web.GET(user, "/devices/:id/delete", f.Registered.ConfirmDelete)
+	form("/devices/:id/delete", "/devices/:id/delete", f.Registered.Delete, create)
 	web.GET(user, "/devices/import", f.Devices.Start)
 	form("/devices/import", "/devices/import", f.Devices.Preflight)
 	web.GET(user, "/devices/import/:id", f.Devices.Show)
 	form("/devices/import/:id/check", "/devices/import/:id", f.Devices.Check)
 	form("/devices/import/:id/fix", "/devices/import/:id", f.Devices.Fix)
-	form("/devices/import/:id/submit", "/devices/import/:id", f.Devices.Submit, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
+	form("/devices/import/:id/submit", "/devices/import/:id", f.Devices.Submit, create)
 	form("/devices/import/:id/reconcile", "/devices/import/:id", f.Devices.Reconcile)
 	web.GET(user, "/devices/import/:id/report.csv", f.Devices.Report)
 	form("/devices/sync", "/devices/import", f.Devices.Sync)
+	web.GET(user, "/registration", f.Registration.Show)
+	web.GET(user, "/registration/codes/new", f.Registration.NewCode)
+	web.GET(user, "/registration/sample-device.csv", f.Registration.SampleDevice)
+	form("/registration/codes", "/registration/codes/new", f.Registration.CreateCode, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
+	form("/registration/codes/:id/revoke", "/registration", f.Registration.Revoke)
+	form("/registration/decide", "/registration", f.Registration.Decide, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
 	web.GET(user, "/activity", f.Activity.List)
 	web.GET(user, "/activity/:id", f.Activity.Show)
+
+	// From devices, during Windows setup: no session and no cookie, so no CSRF token either —
+	// there is no ambient authority for a forged request to ride on. The one-time code in the
+	// path is all a request carries, and all it lets a device do is wait for approval.
+	device := shell.Devices("/register", RegisterBodyLimit, errDeviceFileTooLarge)
+	device.POST("/:code", f.Register.Send)
+	web.GET(device, "/:code/status", f.Register.Status)
+	device.Match([]string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}, "/:code", f.Register.Refuse)
+	device.RouteNotFound("/*", func(c echo.Context) error { return errNoSuchCode })
 
 	pages.RouteNotFound("/*", func(c echo.Context) error { return echo.ErrNotFound })
 }

@@ -160,6 +160,7 @@ type activityDetail struct {
 	Exchange *graphclient.Exchange      `json:"exchange,omitempty"`
 	Failure  *explain.Failure           `json:"explanation,omitempty"`
 	Support  graphclient.SupportDetails `json:"support"`
+	Device   *deviceIntent              `json:"device,omitempty"` // what a device change asked, once accepted
 }
 
 func resultDetail(u *graphclient.Upload, ex *graphclient.Exchange, err error, at time.Time) activityDetail {

@@ -24,7 +24,11 @@ type ImportRow struct {
 	Line                         int
 	Serial, Hash, GroupTag, User string
 	Notes, Errors                []string
-	AlreadyImported              bool
+	AlreadyImported              bool // registered, or being imported, when the serials were checked
+	RegisteredID                 string
+	RegisteredGroupTag           string
+	RegisteredUser               string
+	ImportingJob                 string
 
 	Verdict, VerdictLabel, Detail string // the outcome, once submitted
 	ErrorLabel, RegistrationID    string
@@ -37,6 +41,10 @@ func (r ImportRow) PreflightVerdict() string {
 	switch {
 	case len(r.Errors) > 0:
 		return "error"
+	case r.RegisteredID != "":
+		return "already registered"
+	case r.ImportingJob != "":
+		return "being imported"
 	case r.AlreadyImported:
 		return "already imported"
 	case len(r.Notes) > 0:

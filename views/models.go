@@ -17,8 +17,10 @@ type Page struct {
 	Demo   bool   // demo mode banner
 	Theme  string // "", "light" or "dark" (empty follows the system)
 	Assets Assets
-	Nav    string // key of the current section, for aria-current
-	Path   string // the request path, used as the theme toggle's return target
+	Nav    string         // key of the current section, for aria-current
+	Path   string         // the request path, used as the theme toggle's return target
+	Counts map[string]int // waiting work beside navigation entries, by Nav key
+	Wide   bool           // a page of wide tables: the main column takes the window's width
 }
 
 // Assets are the content-hashed URLs of the static files.
@@ -79,6 +81,7 @@ type Result struct {
 	Action     string
 	Outcome    string
 	Summary    string
+	Target     string // the object acted on: an upload's, a device's or a job's id
 	Upload     *graphclient.Upload
 	Failure    *Failure
 	Support    graphclient.SupportDetails

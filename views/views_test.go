@@ -209,3 +209,38 @@ func TestImportProgressExplainsWaits(t *testing.T) {
 		t.Errorf("a queued row reads %q", got)
 	}
 }
+
+// An empty tenant's list leads to the import; a list narrowed to nothing says so and offers the
+// way back.
+func TestRegisteredListEmptyStates(t *testing.T) {
+	doc := render(t, RegisteredListPage(testPage, RegisteredList{}))
+	empty := doc.Find(`[data-testid="no-devices"]`)
+	if empty.Length() != 1 || empty.Find(`a[href="/devices/import"]`).Text() != "Import devices" {
+		t.Errorf("the empty tenant: %s", empty.Text())
+	}
+	if doc.Find(`#bulk-form, a[download]`).Length() != 0 {
+		t.Error("an empty list offers a bulk change or an export")
+	}
+	doc = render(t, RegisteredListPage(testPage, RegisteredList{Serial: "ZZZ", Loaded: 0}))
+	if doc.Find(`[data-testid="no-devices"]`).Length() != 0 || !strings.Contains(doc.Find(`[data-testid="no-match"]`).Text(), "contains “ZZZ”") {
+		t.Errorf("a search without matches: %s", doc.Find("main").Text())
+	}
+}
+
+// Graph's values on the device pages are escaped, and a read-only person gets no change control.
+func TestRegisteredDevicePageEscapesAndHidesControls(t *testing.T) {
+	d := &graphclient.AutopilotDevice{ID: "7f1b5c2e-3a4d-4e6f-8a9b-0c1d2e3f4a5b", SerialNumber: "<script>x</script>", Model: "<b>m</b>", EnrollmentState: "enrolled"}
+	v := RegisteredDevice{ID: d.ID, Device: d, Properties: []Property{{Name: "model", Label: "Model", Value: d.Model}},
+		Access: Access{ReadOnly: true, Reason: "Your sign-in grants only reading."}}
+	var buf bytes.Buffer
+	if err := RegisteredDevicePage(testPage, v).Render(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "<script>x") || strings.Contains(buf.String(), "<b>m</b>") {
+		t.Error("Graph's values are not escaped")
+	}
+	doc, _ := goquery.NewDocumentFromReader(&buf)
+	if doc.Find(`form[action^="/devices/"]`).Length() != 0 || doc.Find(`[data-testid="read-only"]`).Length() != 1 {
+		t.Error("a read-only person is offered change controls")
+	}
+}

@@ -35,8 +35,11 @@ type Health struct {
 	draining atomic.Bool
 	suspect  chan struct{}
 
-	mu      sync.Mutex
-	problem error // the last check's failure; nil while the database serves
+	started atomic.Uint64 // checks begun, numbering them
+
+	mu       sync.Mutex
+	problem  error  // the latest check's failure; nil while the database serves
+	recorded uint64 // the number of the check that set problem
 }
 
 // NewHealth returns readiness over db.
@@ -80,29 +83,38 @@ func (h *Health) Run(ctx context.Context, every time.Duration) {
 
 // check runs one check and logs a change of state.
 func (h *Health) check(ctx context.Context) error {
+	n := h.started.Add(1)
 	err := h.db.Check(ctx)
 	if ctx.Err() != nil {
 		return err // shutting down: not the database's fault
 	}
-	h.record(err)
+	h.record(n, err)
 	return err
 }
 
 // beforeChange checks, cheaply, what a state change would be written to: between two checks
 // the SQLite file may have gone, and what is written then is lost.
 func (h *Health) beforeChange() error {
+	n := h.started.Add(1)
 	err := h.db.CheckFiles()
 	if err != nil {
-		h.record(err)
+		h.record(n, err)
 	}
 	return err
 }
 
-// record keeps the outcome of a check and logs a change of state.
-func (h *Health) record(err error) {
+// record keeps the outcome of check number n and logs a change of state. Checks run at once (the
+// periodic one, readiness probes, requests about to write) and may end out of order: the outcome
+// of a check begun before the latest recorded one is stale and is dropped, so a check that began
+// while the file was still writable never turns a known problem back into "serving".
+func (h *Health) record(n uint64, err error) {
 	h.mu.Lock()
+	if n < h.recorded {
+		h.mu.Unlock()
+		return
+	}
 	before := h.problem
-	h.problem = err
+	h.problem, h.recorded = err, n
 	h.mu.Unlock()
 	switch {
 	case err != nil && (before == nil || problemKind(before) != problemKind(err)):

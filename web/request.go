@@ -20,12 +20,13 @@ import (
 // requestState is everything the middleware learns about a request that handlers and the
 // error handler need later. One value per request, kept in the Echo context.
 type requestState struct {
-	base    *pageBase
-	shell   *Shell
-	nonce   string
-	session *sessions.Session
-	user    *SessionUser
-	csrf    string
+	base      *pageBase
+	shell     *Shell
+	nonce     string
+	session   *sessions.Session
+	user      *SessionUser
+	csrf      string
+	navCounts map[string]int
 }
 
 const stateKey = "autopilotdesk.request"
@@ -41,6 +42,15 @@ func state(c echo.Context) *requestState {
 
 // CurrentUser is the signed-in user, or nil.
 func CurrentUser(c echo.Context) *SessionUser { return state(c).user }
+
+// SetNavCount shows n beside the navigation entry nav on this request's page (waiting work).
+func SetNavCount(c echo.Context, nav string, n int) {
+	st := state(c)
+	if st.navCounts == nil {
+		st.navCounts = map[string]int{}
+	}
+	st.navCounts[nav] = n
+}
 
 // CSRFToken is the session's CSRF token, or "" when nobody is signed in.
 func CSRFToken(c echo.Context) string { return state(c).csrf }
@@ -118,6 +128,7 @@ func PageFor(c echo.Context, title, nav string) views.Page {
 		Nav:    nav,
 		Theme:  themeOf(c.Request()),
 		Path:   c.Request().URL.RequestURI(),
+		Counts: st.navCounts,
 	}
 	if u := st.user; u != nil {
 		p.User = &views.User{Name: u.Name, UPN: u.UPN, Tenant: u.Tenant()}

@@ -62,6 +62,11 @@ type Shell struct {
 	now         func() time.Time
 	locks       tokenLocks
 	newReqID    func() string
+	// formLimit, uploadLimit and uploadPaths bound request bodies; devices are the route
+	// prefixes of requests from devices (see Devices), with their own limits and plain-text answers.
+	formLimit, uploadLimit int64
+	uploadPaths            []string
+	devices                []devicePrefix
 }
 
 // New builds the Echo instance with the desk's middleware chain. Routes are added by the caller.
@@ -84,6 +89,7 @@ func New(o Options) *Shell {
 		now:         o.Now,
 		newReqID:    o.NewRequestID,
 		state:       o.State,
+		formLimit:   o.FormLimit, uploadLimit: o.UploadLimit, uploadPaths: o.UploadPaths,
 	}
 	if o.PublicURL != nil {
 		// Behind a proxy that rewrites Host, the Origin browsers send is the public URL's.
@@ -111,7 +117,7 @@ func New(o Options) *Shell {
 		func(next echo.HandlerFunc) echo.HandlerFunc {
 			return func(c echo.Context) error { state(c).base = base; return next(c) }
 		},
-		limitBody(o.FormLimit, o.UploadLimit, o.UploadPaths),
+		s.limitBody,
 	)
 	// Static files and the favicon need no session.
 	GET(e, static.Prefix+"*", echo.WrapHandler(o.Assets))
@@ -205,23 +211,25 @@ var (
 )
 
 // limitBody refuses bodies larger than the limit with 413 (Content-Length checked up front, the
-// rest while reading); upload paths get their own, larger limit.
-func limitBody(formLimit, uploadLimit int64, uploadPaths []string) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			r := c.Request()
-			limit := formLimit
-			if uploadLimit > 0 && slices.Contains(uploadPaths, r.URL.Path) {
-				limit = uploadLimit
-			}
-			if r.ContentLength > limit {
-				return errTooLarge
-			}
-			if r.Body != http.NoBody && r.Body != nil {
-				r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
-			}
-			return next(c)
+// rest while reading); upload paths and the routes of devices get their own limits.
+func (s *Shell) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		limit := s.formLimit
+		if s.uploadLimit > 0 && slices.Contains(s.uploadPaths, r.URL.Path) {
+			limit = s.uploadLimit
 		}
+		tooLarge := errTooLarge
+		if d := s.deviceRoute(r.URL.Path); d != nil {
+			limit, tooLarge = d.bodyLimit, d.tooLarge
+		}
+		if r.ContentLength > limit {
+			return tooLarge
+		}
+		if r.Body != http.NoBody && r.Body != nil {
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
+		}
+		return next(c)
 	}
 }
 
@@ -244,7 +252,7 @@ func (s *Shell) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 			slog.String("method", r.Method),
 			slog.String("route", c.Path()),
-			slog.String("path", r.URL.Path),
+			slog.String("path", s.loggedPath(r.URL.Path)),
 			slog.Int("status", c.Response().Status),
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 			slog.String("ip", c.RealIP()),
@@ -301,6 +309,10 @@ func (s *Shell) handleError(err error, c echo.Context) {
 	if pe.Status == http.StatusServiceUnavailable {
 		c.Response().Header().Set("Retry-After", retryAfter(err))
 	}
+	if s.deviceRoute(c.Request().URL.Path) != nil {
+		s.plainError(c, pe)
+		return
+	}
 	page := PageFor(c, pe.Title, "")
 	view := views.ErrorPage{
 		Status: pe.Status, Title: pe.Title, Message: pe.Message, NextStep: pe.NextStep,
@@ -336,7 +348,7 @@ func (s *Shell) logFailure(c echo.Context, pe *PageError, err error) {
 		}
 	}
 	s.log.Log(c.Request().Context(), level, "request failed", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
-		"path", c.Request().URL.Path, "error", err.Error())
+		"path", s.loggedPath(c.Request().URL.Path), "error", err.Error())
 }
 
 func (s *Shell) pageErrorOf(err error) *PageError {

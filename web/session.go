@@ -49,6 +49,9 @@ type SessionTokens struct {
 	IDToken      string
 	TokenType    string
 	Expiry       time.Time
+	// Scope is what the identity provider said the access token grants (its token answer's
+	// scope), empty when it did not say.
+	Scope string `json:",omitempty"`
 }
 
 func (t SessionTokens) oauth2() *oauth2.Token {
@@ -335,6 +338,10 @@ func (s *Shell) renew(ctx context.Context, sessionKey, seen string, force bool) 
 		}
 		if id, ok := renewed.Extra("id_token").(string); ok && id != "" {
 			next.IDToken = id
+		}
+		next.Scope = latest.Scope
+		if scope, ok := renewed.Extra("scope").(string); ok && scope != "" {
+			next.Scope = scope
 		}
 		values[valTokens] = next
 		result = next

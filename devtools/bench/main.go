@@ -26,7 +26,7 @@ import (
 )
 
 // benchSteps are the measurements run knows, in the order it runs them.
-var benchSteps = []string{"wrk", "pages", "forward", "sessions", "startup", "weight", "csv", "imports"}
+var benchSteps = []string{"wrk", "pages", "forward", "sessions", "startup", "weight", "csv", "imports", "bulk"}
 
 // benchFlags bound every step in time and size.
 type benchFlags struct {
@@ -40,6 +40,7 @@ type benchFlags struct {
 
 	deskProfile string // where the desk's CPU profile goes; empty: none
 	imports     importFlags
+	bulk        bulkFlags
 }
 
 func main() {
@@ -113,6 +114,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			benchCSV(o.csvRows, &t)
 		case "imports":
 			err = benchImports(ctx, deskBin, o, &t)
+		case "bulk":
+			err = benchBulk(ctx, deskBin, o.bulk, &t)
 		}
 		if err != nil {
 			return fmt.Errorf("bench %s: %w", s, err)
@@ -145,6 +148,9 @@ func parseFlags(args []string, stdout io.Writer) (o benchFlags, cpuProfile, desk
 	wrkRound := fs.Duration("wrk-duration", 4*time.Second, "length of each wrk round, whole seconds")
 	wrkRounds := fs.Int("wrk-rounds", 3, "wrk rounds of each side (desk and bare), alternating")
 	desk := fs.String("desk", "", "a built autopilotdesk binary to measure (default: build one from this module)")
+	bulkDevices := fs.Int("bulk-devices", 500, "devices whose group tag the bulk step changes")
+	bulkWrites := fs.Int("bulk-writes", 100, "the bulk step's write budget: writes per window (Intune's is 100 per 20 s)")
+	bulkWindow := fs.Duration("bulk-window", 5*time.Second, "the bulk step's budget window, scaled down from Intune's 20 s")
 	fs.Usage = func() {
 		fmt.Fprint(stdout, "Usage: go run ./devtools/bench [flags]\n\nStarts the desk as a process of its own on loopback, loads it and prints its figures against references measured in the same run.\n\n")
 		fs.PrintDefaults()
@@ -155,9 +161,13 @@ func parseFlags(args []string, stdout io.Writer) (o benchFlags, cpuProfile, desk
 	if fs.NArg() > 0 {
 		return o, "", "", fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
 	}
-	o = benchFlags{step: *step, sessions: *sessions, csvRows: *csvRows, steps: map[string]bool{}, wrkRound: *wrkRound, wrkRounds: *wrkRounds, deskProfile: *deskProfile}
+	o = benchFlags{step: *step, sessions: *sessions, csvRows: *csvRows, steps: map[string]bool{}, wrkRound: *wrkRound, wrkRounds: *wrkRounds, deskProfile: *deskProfile,
+		bulk: bulkFlags{devices: *bulkDevices, writes: *bulkWrites, window: *bulkWindow}}
 	if o.wrkRound < time.Second || o.wrkRound > time.Minute || o.wrkRounds < 1 || o.wrkRounds > 20 {
 		return o, "", "", errors.New("--wrk-duration must be within [1s, 1m] and --wrk-rounds within [1, 20]")
+	}
+	if o.bulk.devices < 1 || o.bulk.devices > 1000 || o.bulk.writes < 1 || o.bulk.writes > 10000 || o.bulk.window < 100*time.Millisecond || o.bulk.window > time.Minute {
+		return o, "", "", errors.New("--bulk-devices must be within [1, 1000], --bulk-writes within [1, 10000], --bulk-window within [100ms, 1m]")
 	}
 	if o.step <= 0 || o.step > time.Minute || o.sessions < 1 || o.sessions > 1_000_000 || o.csvRows < 1 || o.csvRows > 1_000_000 {
 		return o, "", "", errors.New("--duration must be within (0, 1m], --sessions and --csv-rows within [1, 1000000]")

@@ -29,7 +29,13 @@ func Build(ctx context.Context, flags ...string) (string, error) {
 		return "", fmt.Errorf("go %s: %w", strings.Join(list, " "), err)
 	}
 	key := sha256.Sum256(append([]byte(strings.Join(flags, " ")+"\n"), exports...))
-	flagsKey := sha256.Sum256([]byte(strings.Join(flags, " ")))
+	// The folder is the module's own: two checkouts of the module on one machine build side by side
+	// without deleting each other's binaries.
+	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	flagsKey := sha256.Sum256([]byte(strings.TrimSpace(string(gomod)) + "\n" + strings.Join(flags, " ")))
 	dir := filepath.Join(os.TempDir(), "autopilotdesk-deskrun-"+hex.EncodeToString(flagsKey[:4]))
 	bin := filepath.Join(dir, "autopilotdesk-"+hex.EncodeToString(key[:8]))
 	if _, err := os.Stat(bin); err == nil {

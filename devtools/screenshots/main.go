@@ -12,16 +12,22 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf16"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
@@ -250,6 +256,12 @@ func (s *shooter) adminFlow(browser context.Context, tmp string) error {
 	if err := s.importFlow(ctx, tmp); err != nil {
 		return err
 	}
+	if err := s.registrationFlow(ctx, browser); err != nil {
+		return err
+	}
+	if err := s.devicesFlow(ctx); err != nil {
+		return err
+	}
 	if err := load(ctx, "activity", chromedp.Click(chromedp.CSS(`nav a[href="/activity"]`))); err != nil {
 		return err
 	}
@@ -269,6 +281,9 @@ func (s *shooter) adminFlow(browser context.Context, tmp string) error {
 
 // importFlow imports demoDeviceCSV from the navigation, as the administrator signed in the tab.
 func (s *shooter) importFlow(ctx context.Context, tmp string) error {
+	if err := load(ctx, "devices", chromedp.Click(chromedp.CSS(`nav a[href="/devices"]`))); err != nil {
+		return err
+	}
 	if err := load(ctx, "import", chromedp.Click(chromedp.CSS(`nav a[href="/devices/import"]`))); err != nil {
 		return err
 	}
@@ -314,6 +329,247 @@ func (s *shooter) importFlow(ctx context.Context, tmp string) error {
 	return s.shot(ctx, "import-progress")
 }
 
+// exampleCode stands for the random code in the pictures, and exampleURL for the desk's loopback
+// address, so they stay the same from run to run and read like a real deployment.
+const (
+	exampleCode = "K7QM-2XWD-9FHT"
+	exampleURL  = "https://desk.contoso.example"
+)
+
+// replaceText replaces old by new in every text of the page.
+func replaceText(ctx context.Context, pairs ...string) error {
+	script := `(function () {
+  var pairs = ` + jsStrings(pairs) + `;
+  var walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (var node = walker.nextNode(); node; node = walker.nextNode())
+    for (var i = 0; i < pairs.length; i += 2) node.nodeValue = node.nodeValue.split(pairs[i]).join(pairs[i + 1]);
+  return true;
+})()`
+	_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](script))
+	return err
+}
+
+func jsStrings(s []string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// registrationFlow: the administrator signed in the tab creates a registration code; a device
+// sends the file Windows PowerShell 5.1 writes with curl.exe; a second person approves it; the
+// device asks for its status. The device's screen is drawn as a console window.
+func (s *shooter) registrationFlow(ctx, browser context.Context) error {
+	if err := load(ctx, "registration", chromedp.Click(chromedp.CSS(`nav a[href="/registration"]`))); err != nil {
+		return err
+	}
+	if err := load(ctx, "new code", chromedp.Click(chromedp.CSS(`a[href="/registration/codes/new"]`))); err != nil {
+		return err
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS("#groupTag"), "Floor3"),
+		chromedp.SendKeys(chromedp.CSS("#note"), "Floor 3 refurb batch"),
+		chromedp.Clear(chromedp.CSS("#uses")),
+		chromedp.SendKeys(chromedp.CSS("#uses"), "3"),
+	); err != nil {
+		return err
+	}
+	if err := s.shot(ctx, "registration-new-code"); err != nil {
+		return err
+	}
+	if err := load(ctx, "create the code", chromedp.Click(chromedp.CSS(`form[action="/registration/codes"] button[type="submit"]`))); err != nil {
+		return err
+	}
+	code, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid="code"]`)))
+	if err != nil {
+		return fmt.Errorf("the new code: %w", err)
+	}
+	code = strings.TrimSpace(code)
+	if err := replaceText(ctx, code, exampleCode, s.base, exampleURL); err != nil {
+		return err
+	}
+	if err := s.shot(ctx, "registration-code"); err != nil {
+		return err
+	}
+
+	send := `curl.exe -F "csv=@AutopilotHWID.csv" ` + s.base + "/register/" + code
+	answer, err := s.sendFromDevice(code, demoCaptureFile())
+	if err != nil {
+		return err
+	}
+	if err := s.console(ctx, "registration-device-sent", send, answer, code); err != nil {
+		return err
+	}
+
+	approver, cancel, err := s.tab(browser)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	if err := s.signIn(approver, demoidp.ManyGroupsKey, "/registration", false); err != nil {
+		return err
+	}
+	if err := s.shot(approver, "registration-waiting"); err != nil {
+		return err
+	}
+	if err := load(approver, "approve", chromedp.Click(chromedp.CSS(`button[value="approve"]`))); err != nil {
+		return err
+	}
+	for i := 0; ; i++ { // the import, then its sync, run in the background
+		if err := load(approver, "registration", chromedp.Navigate(s.base+"/registration")); err != nil {
+			return err
+		}
+		done, err := chromedp.Run(approver, chromedp.Evaluate[bool](`!!document.querySelector('[data-testid="recent"] tr[data-state="finished"]') &&
+  document.querySelector('[data-testid="recent"]').textContent.indexOf("sync") >= 0`))
+		if err != nil {
+			return err
+		}
+		if done {
+			break
+		}
+		if i == 300 {
+			return errors.New("registration: the approved device was not imported and synced")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := s.shot(approver, "registration-decided"); err != nil {
+		return err
+	}
+	status := "curl.exe " + s.base + "/register/" + code + "/status"
+	answer, err = s.deviceGet(s.base + "/register/" + code + "/status")
+	if err != nil {
+		return err
+	}
+	if err := s.console(ctx, "registration-device-status", status, answer, code); err != nil {
+		return err
+	}
+	return load(ctx, "back to the desk", chromedp.Navigate(s.base+"/"))
+}
+
+// sendFromDevice posts a capture file as curl.exe -F "csv=@AutopilotHWID.csv" does.
+func (s *shooter) sendFromDevice(code string, file []byte) (string, error) {
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	part, err := w.CreateFormFile("csv", "AutopilotHWID.csv")
+	if err != nil {
+		return "", err
+	}
+	part.Write(file)
+	w.Close()
+	resp, err := http.Post(s.base+"/register/"+code, w.FormDataContentType(), &body)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusAccepted {
+		return "", fmt.Errorf("the device's file was answered %d: %s", resp.StatusCode, answer)
+	}
+	return string(answer), err
+}
+
+func (s *shooter) deviceGet(u string) (string, error) {
+	resp, err := http.Get(u)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	return string(answer), err
+}
+
+// console draws a command and the desk's plain-text answer as a PowerShell window shows them.
+func (s *shooter) console(ctx context.Context, name, command, answer, code string) error {
+	text := "PS C:\\HWID> " + command + "\n" + strings.ReplaceAll(answer, "\r\n", "\n") + "\nPS C:\\HWID> "
+	text = strings.NewReplacer(code, exampleCode, s.base, exampleURL).Replace(text)
+	page := `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Windows PowerShell</title><style>
+body{margin:0;background:#0c0c0c;color:#cccccc;font:15px/1.35 "DejaVu Sans Mono",Consolas,monospace}
+.bar{background:#1f1f1f;color:#ffffff;font:13px system-ui,sans-serif;padding:8px 14px}
+pre{margin:0;padding:12px 14px;white-space:pre-wrap}</style></head><body><div class="bar">Administrator: Windows PowerShell</div><pre id="t"></pre></body></html>`
+	if err := load(ctx, name, chromedp.Navigate("data:text/html;charset=utf-8,"+url.PathEscape(page))); err != nil {
+		return err
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(function(){document.getElementById("t").textContent = `+jsString(text)+`; return true})()`)); err != nil {
+		return err
+	}
+	return s.shot(ctx, name)
+}
+
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// demoCaptureFile is what Get-WindowsAutopilotInfo -Partner -OutputFile writes on Windows
+// PowerShell 5.1: UTF-16 little-endian with a byte order mark, CRLF, no quotes; the hash is fixed.
+func demoCaptureFile() []byte {
+	text := "Device Serial Number,Windows Product ID,Hardware Hash,Manufacturer name,Device model\r\n" +
+		"5CG3021XYZ,," + demoHash("registration") + ",HP,HP EliteBook 840 G9\r\n"
+	out := []byte{0xFF, 0xFE}
+	for _, u := range utf16.Encode([]rune(text)) {
+		out = binary.LittleEndian.AppendUint16(out, u)
+	}
+	return out
+}
+
+// devicesFlow walks the registered devices: the list, a device whose group tag was just changed
+// (accepted, not visible yet), and a bulk change of the Sales devices' group tag, confirmed and
+// finished.
+func (s *shooter) devicesFlow(ctx context.Context) error {
+	if err := load(ctx, "devices", chromedp.Click(chromedp.CSS(`nav a[href="/devices"]`))); err != nil {
+		return err
+	}
+	if err := s.shot(ctx, "devices-list"); err != nil {
+		return err
+	}
+	if err := load(ctx, "a device", chromedp.Click(chromedp.CSS(`[data-testid="devices"] a[href^="/devices/"]`))); err != nil {
+		return err
+	}
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#groupTag"), "Sales-EMEA")); err != nil {
+		return err
+	}
+	if err := load(ctx, "change the group tag", chromedp.Click(chromedp.CSS(`form[action$="/properties"] button[type="submit"]`))); err != nil {
+		return err
+	}
+	if err := s.shot(ctx, "device-page"); err != nil {
+		return err
+	}
+	if err := load(ctx, "the Sales devices", chromedp.Navigate(s.base+"/devices?tag=Sales")); err != nil {
+		return err
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[data-select="all"]`)), chromedp.SetValue(chromedp.CSS("#bulk-tag"), "Sales-EMEA")); err != nil {
+		return err
+	}
+	if err := load(ctx, "review the bulk change", chromedp.Click(chromedp.CSS(`#bulk-form button[type="submit"]`))); err != nil {
+		return err
+	}
+	if err := s.shot(ctx, "bulk-confirm"); err != nil {
+		return err
+	}
+	if err := load(ctx, "confirm the bulk change", chromedp.Click(chromedp.CSS(`form[action$="/confirm"] button[type="submit"]`))); err != nil {
+		return err
+	}
+	jobURL, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		return err
+	}
+	for i := 0; ; i++ { // the change runs in the background: the picture is of it finished
+		if err := load(ctx, "bulk progress", chromedp.Navigate(jobURL)); err != nil {
+			return err
+		}
+		h1, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("h1")))
+		if err != nil {
+			return fmt.Errorf("bulk progress: %w", err)
+		}
+		if strings.TrimSpace(h1) == "Bulk change finished" {
+			break
+		}
+		if i == 100 {
+			return fmt.Errorf("bulk progress: the change did not finish (%q)", h1)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return s.shot(ctx, "bulk-outcome")
+}
+
 func (s *shooter) readerFlow(browser context.Context) error {
 	ctx, cancel, err := s.tab(browser)
 	if err != nil {
@@ -329,18 +585,21 @@ func (s *shooter) readerFlow(browser context.Context) error {
 	return s.shot(ctx, "create-refused-reader")
 }
 
+// demoHash is a fixed hardware hash of a real hash's size, made from seed.
+func demoHash(seed string) string {
+	var b bytes.Buffer
+	sum := sha256.Sum256([]byte(seed))
+	for b.Len() < 3000 {
+		b.Write(sum[:])
+		sum = sha256.Sum256(sum[:])
+	}
+	return base64.StdEncoding.EncodeToString(b.Bytes())
+}
+
 // demoDeviceCSV is a small Intune CSV with fixed hardware hashes: two good rows, one repaired
 // and one refused by the pre-flight.
 func demoDeviceCSV() []byte {
-	hash := func(seed string) string {
-		var b bytes.Buffer
-		sum := sha256.Sum256([]byte(seed))
-		for b.Len() < 3000 {
-			b.Write(sum[:])
-			sum = sha256.Sum256(sum[:])
-		}
-		return base64.StdEncoding.EncodeToString(b.Bytes())
-	}
+	hash := demoHash
 	var out bytes.Buffer
 	w := csv.NewWriter(&out)
 	w.Write([]string{"Device Serial Number", "Windows Product ID", "Hardware Hash", "Group Tag", "Assigned User"})

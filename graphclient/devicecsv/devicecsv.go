@@ -36,6 +36,15 @@ const (
 
 var columnNames = [numCols]string{"Device Serial Number", "Windows Product ID", "Hardware Hash", "Group Tag", "Assigned User"}
 
+// Get-WindowsAutopilotInfo -Partner adds these columns: read for display, never sent to Intune.
+const (
+	colManufacturer = iota
+	colModel
+	numPartnerCols
+)
+
+var partnerColumnNames = [numPartnerCols]string{"Manufacturer name", "Device model"}
+
 const (
 	minHashBytes   = 1000
 	maxHashBytes   = 8192
@@ -48,6 +57,7 @@ const (
 type Row struct {
 	Line                                                           int      // 1-based line number in the file (header is line 1)
 	SerialNumber, ProductKey, HardwareHash, GroupTag, AssignedUser string   // cleaned values; HardwareHash repaired/padded
+	Manufacturer, Model                                            string   // from the capture script's -Partner columns, if any
 	Notes                                                          []string // what was fixed
 	Errors                                                         []string // why this row cannot be sent
 }
@@ -133,8 +143,9 @@ type parser struct {
 	fields    []string
 	sawQuotes bool
 
-	header []headerCol
-	col    [numCols]int // field index of each known column, -1 if absent
+	header  []headerCol
+	col     [numCols]int        // field index of each known column, -1 if absent
+	partner [numPartnerCols]int // field index of each -Partner column, -1 if absent
 
 	serials map[string]int
 	hashes  map[string]int
@@ -246,13 +257,25 @@ func (p *parser) readHeader(fields []string, rep *Report) string {
 	for i := range p.col {
 		p.col[i] = -1
 	}
+	for i := range p.partner {
+		p.partner[i] = -1
+	}
 	p.header = make([]headerCol, len(fields))
-	var fixed, unknown []string
+	var fixed, unknown, partner []string
 	for i, f := range fields {
 		name := strings.TrimSpace(f)
 		k, exact := matchColumn(name)
 		p.header[i] = headerCol{known: k, named: name != ""}
+		pk := -1
+		for j, want := range partnerColumnNames {
+			if k < 0 && looseEqual(name, want) {
+				pk = j
+			}
+		}
 		switch {
+		case pk >= 0 && p.partner[pk] < 0:
+			p.partner[pk] = i
+			partner = append(partner, show(name))
 		case k >= 0 && p.col[k] >= 0:
 			return fmt.Sprintf("The column %q appears twice in the header. Keep only one and upload the file again.", columnNames[k])
 		case k >= 0:
@@ -292,6 +315,10 @@ func (p *parser) readHeader(fields []string, rep *Report) string {
 			}
 			last = p.col[k]
 		}
+	}
+	if len(partner) > 0 {
+		rep.FileNotes = append(rep.FileNotes, fmt.Sprintf("Read %s (written by Get-WindowsAutopilotInfo -Partner) to show which device each row is; %s never sent to Intune, and the Intune portal rejects files with these extra columns.",
+			strings.Join(partner, " and "), pluralWord(len(partner), "it is", "they are")))
 	}
 	if len(unknown) > 0 {
 		rep.FileNotes = append(rep.FileNotes, fmt.Sprintf("Ignored %s that %s not part of the Autopilot template: %s. The Intune portal rejects files with extra columns.",
@@ -544,6 +571,11 @@ func (p *parser) row(line int, fields []string) Row {
 	rawHash := get(colHash)
 	r.GroupTag = get(colGroupTag)
 	r.AssignedUser = get(colUser)
+	for k, dest := range [numPartnerCols]*string{&r.Manufacturer, &r.Model} {
+		if i := p.partner[k]; i >= 0 && i < len(fields) {
+			*dest = strings.TrimSpace(fields[i])
+		}
+	}
 
 	extra := 0
 	for i, f := range fields {
@@ -587,14 +619,11 @@ func (p *parser) row(line int, fields []string) Row {
 		}
 	}
 
-	// Group tag.
-	if n := utf8.RuneCountInString(r.GroupTag); n > maxGroupTagLen {
-		r.Errors = append(r.Errors, fmt.Sprintf("Group Tag is %d characters long; Intune allows at most %d.", n, maxGroupTagLen))
+	if msg := CheckGroupTag(r.GroupTag); msg != "" {
+		r.Errors = append(r.Errors, msg)
 	}
-
-	// Assigned user.
-	if r.AssignedUser != "" && !plausibleUPN(r.AssignedUser) {
-		r.Errors = append(r.Errors, fmt.Sprintf("Assigned User %s is not a valid user principal name. It must look like name@contoso.com, with no spaces; leave it empty to assign nobody.", show(r.AssignedUser)))
+	if msg := CheckAssignedUser(r.AssignedUser); msg != "" {
+		r.Errors = append(r.Errors, msg)
 	}
 
 	// Duplicates within the file.
@@ -614,6 +643,24 @@ func (p *parser) row(line int, fields []string) Row {
 		}
 	}
 	return r
+}
+
+// CheckGroupTag says what is wrong with a group tag, as the import's check says it ("" when
+// nothing is).
+func CheckGroupTag(tag string) string {
+	if n := utf8.RuneCountInString(tag); n > maxGroupTagLen {
+		return fmt.Sprintf("Group Tag is %d characters long; Intune allows at most %d.", n, maxGroupTagLen)
+	}
+	return ""
+}
+
+// CheckAssignedUser says what is wrong with an assigned user, as the import's check says it (""
+// when nothing is; empty assigns nobody).
+func CheckAssignedUser(upn string) string {
+	if upn != "" && !plausibleUPN(upn) {
+		return fmt.Sprintf("Assigned User %s is not a valid user principal name. It must look like name@contoso.com, with no spaces; leave it empty to assign nobody.", show(upn))
+	}
+	return ""
 }
 
 // excelScientific reports whether s looks like Excel's scientific notation

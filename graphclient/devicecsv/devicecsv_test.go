@@ -585,6 +585,26 @@ func TestRowLimit(t *testing.T) {
 	}
 }
 
+// Get-WindowsAutopilotInfo -Partner adds "Manufacturer name" and "Device model": they are read for
+// display, with a note, and change nothing of what is imported.
+func TestPartnerColumnsAreReadForDisplay(t *testing.T) {
+	data := csvLines("Device Serial Number,Windows Product ID,Hardware Hash,Manufacturer name,Device model",
+		"SER1,,"+hashA+",Microsoft Corporation,Surface Laptop 5", "SER2,,"+hashB+",,")
+	rep := Parse(data)
+	if rep.ValidCount != 2 || !contains(rep.FileNotes, "Get-WindowsAutopilotInfo -Partner") || contains(rep.FileNotes, "Ignored") {
+		t.Fatalf("valid %d, notes %q", rep.ValidCount, rep.FileNotes)
+	}
+	if r := rep.Rows[0]; r.Manufacturer != "Microsoft Corporation" || r.Model != "Surface Laptop 5" || r.HardwareHash != hashA || len(r.Notes) != 0 {
+		t.Errorf("row %+v", r)
+	}
+	if r := rep.Rows[1]; r.Manufacturer != "" || r.Model != "" {
+		t.Errorf("row %+v", r)
+	}
+	if rep := Parse(csvLines(Header, rowLine("SER1", "", hashA, "", ""))); rep.Rows[0].Manufacturer != "" {
+		t.Error("a manufacturer from nowhere")
+	}
+}
+
 // valid reports whether the row can be sent to Graph.
 func (r Row) valid() bool { return len(r.Errors) == 0 }
 

@@ -27,7 +27,7 @@ func decodeText(data []byte, owned bool) (text string, notes []string, fatal str
 		notes = append(notes, "Removed the UTF-8 byte order mark (BOM) at the start of the file; the Intune portal expects plain ANSI text.")
 		text = asText(data[3:], owned)
 	case bytes.HasPrefix(data, []byte{0xFF, 0xFE}):
-		notes = append(notes, "The file was saved as UTF-16 little-endian (Excel's \"Unicode Text\"); it was converted. The Intune portal accepts only ANSI CSV files.")
+		notes = append(notes, "The file was saved as UTF-16 little-endian (as Windows PowerShell's Out-File and Excel's \"Unicode Text\" save files); it was converted. The Intune portal accepts only ANSI CSV files.")
 		text = decodeUTF16(data[2:], false)
 	case bytes.HasPrefix(data, []byte{0xFE, 0xFF}):
 		notes = append(notes, "The file was saved as UTF-16 big-endian; it was converted. The Intune portal accepts only ANSI CSV files.")

@@ -134,6 +134,9 @@ func modelFor(serial string) (string, string) {
 	return m[0], m[1]
 }
 
+// AutopilotDeviceID is the id SeedAutopilotDevices gives a device seeded without one.
+func AutopilotDeviceID(serial string) string { return idFromSerial(serial) }
+
 // idFromSerial derives a stable GUID from a serial number, so seeded devices keep their ids.
 func idFromSerial(serial string) string {
 	b := sha1.Sum([]byte("autopilot-device:" + serial))

@@ -74,6 +74,8 @@ type ImportDelays struct {
 type Stats struct {
 	Requests    int // requests answered
 	Connections int // distinct client addresses seen
+	Throttled   int // answers 429 (the budget spent, an early retry, or drawn), a batch's inner requests included
+	Punished    int // of those, requests sent before the last Retry-After elapsed
 }
 
 // ReceivedRequest is a request as the emulator saw it (tests assert on what the desk sent).
@@ -88,13 +90,14 @@ type ReceivedRequest struct {
 type Emulator struct {
 	opts Options
 
-	mu       sync.Mutex
-	tenants  map[string]*tenant
-	received []ReceivedRequest
-	faults   Faults
-	budgets  map[budgetKey]*budget // Intune throttles each application in each tenant on its own
-	requests int
-	clients  map[string]bool
+	mu                  sync.Mutex
+	tenants             map[string]*tenant
+	received            []ReceivedRequest
+	faults              Faults
+	budgets             map[budgetKey]*budget // Intune throttles each application in each tenant on its own
+	requests            int
+	clients             map[string]bool
+	throttled, punished int
 }
 
 type tenant struct {
@@ -166,7 +169,7 @@ func (e *Emulator) Received() []ReceivedRequest {
 func (e *Emulator) Stats() Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return Stats{Requests: e.requests, Connections: len(e.clients)}
+	return Stats{Requests: e.requests, Connections: len(e.clients), Throttled: e.throttled, Punished: e.punished}
 }
 
 // SeedDemo preloads uploads for a tenant, oldest first; with none given it preloads a realistic set

@@ -845,6 +845,9 @@ func TestFaultPunishEarlyRetry(t *testing.T) {
 	if ok := f.do(req{method: http.MethodGet, path: uploads, token: "admin"}); ok.status != http.StatusOK {
 		t.Errorf("patient retry: %d %s", ok.status, ok.raw)
 	}
+	if st := f.emu.Stats(); st.Throttled != 2 || st.Punished != 1 {
+		t.Errorf("counted %d throttled, %d punished; want 2 and 1", st.Throttled, st.Punished)
+	}
 }
 
 func TestStatePerTenant(t *testing.T) {

@@ -46,6 +46,7 @@ type budget struct {
 	windowStart   time.Time
 	used, writes  int
 	notBefore     time.Time // the last Retry-After given
+	givenAt       time.Time // when it was given
 	lastRetryWait time.Duration
 }
 
@@ -62,12 +63,15 @@ func (e *Emulator) budgetOf(p Principal) *budget {
 
 // throttle answers 429, with Retry-After unless this one is drawn to omit it.
 func (e *Emulator) throttle(a answer, p Principal, f Faults, wait time.Duration) {
+	e.mu.Lock()
+	e.throttled++
+	e.mu.Unlock()
 	if !(f.Omit429RetryAfter > 0 && f.random() < f.Omit429RetryAfter) {
 		secs := max(1, int(wait.Seconds()+0.999))
 		a.w.Header().Set("Retry-After", strconv.Itoa(secs))
 		e.mu.Lock()
 		b := e.budgetOf(p)
-		b.notBefore = a.now.Add(time.Duration(secs) * time.Second)
+		b.notBefore, b.givenAt = a.now.Add(time.Duration(secs)*time.Second), a.now
 		b.lastRetryWait = time.Duration(secs) * time.Second
 		e.mu.Unlock()
 	}
@@ -80,10 +84,15 @@ func (e *Emulator) injectFault(a answer, r *http.Request, p Principal, f Faults)
 	if f.PunishEarlyRetry {
 		e.mu.Lock()
 		b := e.budgetOf(p)
-		early := a.now.Before(b.notBefore)
+		// Sent after a Retry-After was given and before it elapsed. The requests of one batch are
+		// sent together: one throttled does not make the rest early.
+		early := b.givenAt.Before(a.now) && a.now.Before(b.notBefore)
 		wait := 2 * b.lastRetryWait
 		e.mu.Unlock()
 		if early {
+			e.mu.Lock()
+			e.punished++
+			e.mu.Unlock()
 			e.throttle(a, p, f, wait)
 			return true
 		}

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"autopilotdesk/graphclient"
@@ -28,6 +29,7 @@ const (
 	NothingChosen         Cause = "nothing-chosen"          // an import was submitted with no valid row left in
 	FormUsed              Cause = "form-used"               // a create form's one-time key had expired or was spent
 	Unreachable           Cause = "unreachable"             // the state database or Graph could not be reached for a moment
+	SerialsUnchecked      Cause = "serials-unchecked"       // a check of serials could look only some up (Graph says why for the first)
 )
 
 // Failure is what is known about a failed step, as facts: what Graph answered (Graph), or what
@@ -39,6 +41,9 @@ type Failure struct {
 	At    time.Time          `json:"at,omitzero"`     // when it happened: Graph's Retry-After counts from here
 	Batch int                `json:"batch,omitempty"` // the import batch it concerns
 	While string             `json:"while,omitempty"` // what the import worker was doing: Sending or Following
+	// A check of serials: how many could not be looked up, of how many.
+	Unchecked int `json:"unchecked,omitempty"`
+	Of        int `json:"of,omitempty"`
 
 	said *Explanation // stored in the earlier format, which kept words: shown as they were
 }
@@ -166,6 +171,11 @@ func Explain(f Failure) Explanation {
 	case Unreachable:
 		return Explanation{Title: "The desk could not reach its state database or Microsoft Graph for a moment",
 			What: "The import was held up for a moment.", NextStep: "Nothing to do: the desk tries again by itself.", Action: ActionTryLater}
+	case SerialsUnchecked:
+		why := Explain(Failure{Graph: f.Graph, At: f.At})
+		return Explanation{Title: fmt.Sprintf("%d of %d serial numbers could not be checked", f.Unchecked, f.Of),
+			What:     why.Title + ". " + why.What + " The others were checked; rows found in your tenant are left out.",
+			NextStep: "Check the serials again in a moment; nothing was sent to Graph but the look-ups.", Action: ActionTryLater}
 	}
 	if f.Graph == nil {
 		return Explanation{Title: "The request could not be completed", What: "Something went wrong before Microsoft Graph answered.",
@@ -249,8 +259,14 @@ func graphAnswer(ge *graphclient.Error) Explanation {
 }
 
 // ForAction explains a failure of a recorded action: an Autopilot sync Intune refused because one
-// ran or is running has words of its own.
+// ran or is running, a delete of a registration Graph refused and a device change whose answer
+// was lost have words of their own.
 func ForAction(action string, f Failure) Explanation {
+	if f.said == nil && strings.HasPrefix(action, "device-") {
+		if ex, ok := deviceChange(action, f); ok {
+			return ex
+		}
+	}
 	if action != "sync" || f.said != nil || f.Graph == nil {
 		return Explain(f)
 	}

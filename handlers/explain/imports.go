@@ -112,6 +112,12 @@ func leftOut(r store.ImportRow, owner string) string {
 	case store.ReasonCheck:
 		return "Refused by the check: " + strings.Join(r.Errors, " ")
 	case store.ReasonAlreadyImported:
+		switch {
+		case r.RegisteredID != "":
+			return "Left out: already registered in the tenant when the serials were checked (" + Registered(r.RegisteredGroupTag, r.RegisteredUser) + ")."
+		case r.ImportingJob != "":
+			return "Left out: another import of the desk was bringing this device in when the serials were checked."
+		}
 		return "Left out: already imported in the tenant when the serials were checked."
 	case store.ReasonLeftOutByOwner:
 		if owner == "" {

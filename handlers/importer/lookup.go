@@ -13,8 +13,8 @@ import (
 )
 
 // A Lookup is one place in Graph where a device of a batch whose answer never arrived may be
-// found. The reconciler asks each lookup in turn, first to last, until one finds the device.
-// Registered Autopilot devices (windowsAutopilotDeviceIdentities) become a second lookup here.
+// found. The reconciler asks each lookup in turn, first to last, until one finds the device:
+// imported device identities first, then registered Autopilot devices.
 type Lookup interface {
 	// Name says where it looks, for the report ("imported devices").
 	Name() string
@@ -66,4 +66,26 @@ func (l ImportedDevices) Find(ctx context.Context, ts oauth2.TokenSource, row st
 		return Finding{}, false, nil
 	}
 	return Finding{DeviceID: best.ID, State: best.State}, true, nil
+}
+
+// AutopilotFinder is the part of Graph RegisteredDevices needs.
+type AutopilotFinder interface {
+	FindAutopilotDevicesBySerial(ctx context.Context, ts oauth2.TokenSource, serial string) ([]graphclient.AutopilotDevice, *graphclient.Exchange, error)
+}
+
+// RegisteredDevices looks a row up among registered Autopilot devices by serial number: once
+// Intune has registered a device its import record may already have left the staging list (it
+// is often emptied after each import), but the registration is there. A registration is final.
+type RegisteredDevices struct{ Graph AutopilotFinder }
+
+// Name implements Lookup.
+func (RegisteredDevices) Name() string { return "registered Autopilot devices" }
+
+// Find implements Lookup.
+func (l RegisteredDevices) Find(ctx context.Context, ts oauth2.TokenSource, row store.ImportRow) (Finding, bool, error) {
+	found, _, err := l.Graph.FindAutopilotDevicesBySerial(ctx, ts, row.Serial)
+	if err != nil || len(found) == 0 {
+		return Finding{}, false, err
+	}
+	return Finding{State: graphclient.DeviceImportState{DeviceImportStatus: "complete", DeviceRegistrationID: found[0].ID}}, true, nil
 }

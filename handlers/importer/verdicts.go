@@ -17,6 +17,10 @@ const (
 	StateFinished = "finished" // every row has a final verdict; hashes overwritten
 )
 
+// OnTheirWay are the verdicts of rows whose devices an import is bringing into the tenant: a
+// check of another file leaves such serials out.
+var OnTheirWay = []string{store.VerdictQueued, store.VerdictSending, store.VerdictUnknown, store.VerdictSent, store.VerdictImported}
+
 // Final reports whether a verdict (a store.Verdict constant) is the row's last.
 func Final(verdict string) bool {
 	switch verdict {

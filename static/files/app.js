@@ -25,6 +25,16 @@
       });
     });
   });
+  // "Select all on this page" and "Select none" tick or clear every device of the list's form.
+  document.querySelectorAll("[data-select]").forEach(function (btn) {
+    var form = btn.closest("form");
+    if (!form) return;
+    btn.closest(".select-buttons").hidden = false;
+    btn.addEventListener("click", function () {
+      var on = btn.getAttribute("data-select") === "all";
+      form.querySelectorAll('input[type=checkbox][name="device"]').forEach(function (box) { box.checked = on; });
+    });
+  });
   // Pages marked data-refresh-seconds reload themselves while work is in progress, unless the
   // person turns it off (#auto-refresh); without this file they offer a "Refresh now" link.
   var refresh = document.querySelector("[data-refresh-seconds]");

@@ -19,8 +19,9 @@ type Activity struct {
 	ID                                      string // GUID
 	At                                      time.Time
 	TenantID, ObjectID, ActorName, ActorUPN string
-	Action                                  string // create-upload, update-upload, delete-upload, import, sync
+	Action                                  string // create-upload, update-upload, delete-upload, import, sync, device changes
 	Target                                  string
+	Serial                                  string // the device serial number a change touched, if any
 	Outcome                                 string // success, failure, outcome-unknown, in-progress
 	Summary                                 string
 	StatusCode                              int
@@ -47,7 +48,7 @@ func (db *DB) RecordActivity(ctx context.Context, a *Activity) error {
 	return nil
 }
 
-const insertActivity = `INSERT INTO activity (` + activityColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
+const insertActivity = `INSERT INTO activity (` + activityColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
 
 // activityRow checks a, assigns its ID and At when empty, and returns insertActivity's arguments.
 func (db *DB) activityRow(a *Activity) ([]any, error) {
@@ -61,8 +62,9 @@ func (db *DB) activityRow(a *Activity) ([]any, error) {
 		a.At = db.now()
 	}
 	a.At = fromMS(ms(a.At))
+	a.Serial = strings.ToUpper(strings.TrimSpace(a.Serial)) // found again whatever its letter case
 	return []any{a.ID, ms(a.At), a.TenantID, a.ObjectID, a.ActorName, a.ActorUPN, a.Action, a.Target, a.Outcome, a.Summary,
-		a.StatusCode, a.RequestID, a.ClientRequestID, a.Detail}, nil
+		a.StatusCode, a.RequestID, a.ClientRequestID, a.Detail, a.Serial}, nil
 }
 
 // UpdateActivity rewrites what an activity says (its outcome once known, say); its ID, tenant
@@ -81,13 +83,13 @@ func (db *DB) UpdateActivity(ctx context.Context, a *Activity) error {
 	return nil
 }
 
-const activityColumns = `id, at, tenant_id, object_id, actor_name, actor_upn, action, target, outcome, summary, status_code, request_id, client_request_id, detail`
+const activityColumns = `id, at, tenant_id, object_id, actor_name, actor_upn, action, target, outcome, summary, status_code, request_id, client_request_id, detail, serial`
 
 func scanActivity(scan func(...any) error) (Activity, error) {
 	var a Activity
 	var at int64
 	err := scan(&a.ID, &at, &a.TenantID, &a.ObjectID, &a.ActorName, &a.ActorUPN, &a.Action, &a.Target, &a.Outcome, &a.Summary,
-		&a.StatusCode, &a.RequestID, &a.ClientRequestID, &a.Detail)
+		&a.StatusCode, &a.RequestID, &a.ClientRequestID, &a.Detail, &a.Serial)
 	a.At = fromMS(at)
 	return a, err
 }
@@ -114,6 +116,7 @@ func (db *DB) GetActivity(ctx context.Context, tenantID, id string) (*Activity, 
 type ActivityFilter struct {
 	TenantID                  string
 	ObjectID, Action, Outcome string
+	Target                    string // the object acted on (an upload's, a job's or a device's id)
 	ActorUPN                  string // matched without regard to case
 	Before                    string
 	Limit                     int
@@ -131,7 +134,7 @@ func (db *DB) ListActivity(ctx context.Context, f ActivityFilter) (page []Activi
 	f.Limit = min(f.Limit, 200)
 	where := []string{"tenant_id = ?"}
 	args := []any{f.TenantID}
-	for _, c := range []struct{ column, value string }{{"object_id", f.ObjectID}, {"action", f.Action}, {"outcome", f.Outcome}} {
+	for _, c := range []struct{ column, value string }{{"object_id", f.ObjectID}, {"action", f.Action}, {"outcome", f.Outcome}, {"target", f.Target}} {
 		if c.value != "" {
 			where = append(where, c.column+" = ?")
 			args = append(args, c.value)

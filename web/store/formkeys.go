@@ -55,7 +55,7 @@ func (db *DB) RecordSubmission(ctx context.Context, a *Activity, formKey string)
 	if err != nil {
 		return err
 	}
-	_, err = db.exec(ctx, `INSERT INTO activity (`+activityColumns+`, form_key_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+	_, err = db.exec(ctx, `INSERT INTO activity (`+activityColumns+`, form_key_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 		append(args, hashID(formKey))...)
 	if err != nil {
 		return fmt.Errorf("store: record submission: %w", err)

@@ -40,9 +40,20 @@ type ImportRow struct {
 	HashLen                            int    // the hash's length in characters, always read
 	HashShown                          string // the hash's ends, for display
 	Notes, Errors                      []string
-	AlreadyImported                    bool
-	Outcome                            // what became of it once submitted
+	AlreadyImported                    bool // the tenant already holds the serial, as TenantMatch says
+	TenantMatch                             // what the tenant held for the serial when it was checked
+	Outcome                                 // what became of it once submitted
 }
+
+// TenantMatch is what a check of a draft found in the tenant for a row's serial: a registered
+// Autopilot device, or an import of the desk's still on its way.
+type TenantMatch struct {
+	RegisteredID, RegisteredGroupTag, RegisteredUser string
+	ImportingJob                                     string // an import job of the desk that is importing the serial
+}
+
+// Found reports whether the check found the serial in the tenant.
+func (m TenantMatch) Found() bool { return m.RegisteredID != "" || m.ImportingJob != "" }
 
 // Outcome is what became of a submitted row: facts only, put into words when a page or report
 // is rendered.
@@ -73,7 +84,7 @@ const (
 // Why a row got its verdict, when the verdict alone does not say.
 const (
 	ReasonCheck           = "check"            // left out: the pre-flight refused it (its Errors say why)
-	ReasonAlreadyImported = "already-imported" // left out: found in the tenant when the serials were checked
+	ReasonAlreadyImported = "already-imported" // left out: found in the tenant when the serials were checked (its TenantMatch says where)
 	ReasonLeftOutByOwner  = "left-out"         // left out: the owner ticked it
 	ReasonBatchRefused    = "batch-refused"    // refused: Graph refused its batch (the batch's detail says how)
 	ReasonNotSent         = "not-sent"         // refused: an earlier batch's refusal holds for every batch, so its own was not sent
@@ -212,9 +223,7 @@ func (db *DB) CreateImportJob(ctx context.Context, j *ImportJob, rows iter.Seq[I
 	j.CreatedAt = fromMS(ms(j.CreatedAt))
 	j.UpdatedAt = j.CreatedAt
 	err := db.tx(ctx, db.txTimeout(), func(t *txn) error {
-		if _, err := t.exec(`INSERT INTO import_jobs (`+importJobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			j.ID, j.TenantID, j.ObjectID, j.ActorUPN, j.ActorName, ms(j.CreatedAt), ms(j.UpdatedAt), j.State, j.Batches, j.Payload,
-			nullableMS(j.NextPollAt), j.LeaseOwner, ms(j.LeaseUntil)); err != nil {
+		if err := t.insertImportJob(j); err != nil {
 			return err
 		}
 		if rows == nil {
@@ -226,6 +235,16 @@ func (db *DB) CreateImportJob(ctx context.Context, j *ImportJob, rows iter.Seq[I
 		return fmt.Errorf("store: create import job: %w", err)
 	}
 	return nil
+}
+
+func (t *txn) insertImportJob(j *ImportJob) error {
+	if j.TenantID == "" || j.State == "" {
+		return errors.New("store: create import job: empty tenant or state")
+	}
+	_, err := t.exec(`INSERT INTO import_jobs (`+importJobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		j.ID, j.TenantID, j.ObjectID, j.ActorUPN, j.ActorName, ms(j.CreatedAt), ms(j.UpdatedAt), j.State, j.Batches, j.Payload,
+		nullableMS(j.NextPollAt), j.LeaseOwner, ms(j.LeaseUntil))
+	return err
 }
 
 // ReplaceDraftRows replaces every row of a draft, and its payload, for its owner only; anyone
@@ -252,14 +271,16 @@ func (t *txn) ownDraft(db *DB, tenantID, id, ownerID string, payload []byte) err
 	return err
 }
 
-// MarkAlreadyImported records which rows of a draft are already in the tenant, for its owner only.
-func (db *DB) MarkAlreadyImported(ctx context.Context, tenantID, id, ownerID string, payload []byte, found map[int]bool) error {
+// MarkTenantCheck records what a check found in the tenant for rows of a draft (a zero match:
+// nothing), for its owner only.
+func (db *DB) MarkTenantCheck(ctx context.Context, tenantID, id, ownerID string, payload []byte, found map[int]TenantMatch) error {
 	return db.tx(ctx, db.txTimeout(), func(t *txn) error {
 		if err := t.ownDraft(db, tenantID, id, ownerID, payload); err != nil {
 			return err
 		}
-		for line, yes := range found {
-			if _, err := t.exec(`UPDATE import_rows SET already_imported = ? WHERE job_id = ? AND line = ?`, boolInt(yes), id, line); err != nil {
+		for line, m := range found {
+			if _, err := t.exec(`UPDATE import_rows SET already_imported = ?, registered_id = ?, registered_group_tag = ?, registered_user = ?, importing_job = ?
+				WHERE job_id = ? AND line = ?`, boolInt(m.Found()), m.RegisteredID, m.RegisteredGroupTag, m.RegisteredUser, m.ImportingJob, id, line); err != nil {
 				return err
 			}
 		}
@@ -509,6 +530,7 @@ func (db *DB) ImportRows(ctx context.Context, jobID string, f RowFilter) ([]Impo
 		hash = "hash"
 	}
 	q := `SELECT line, serial, product_key, group_tag, assigned_user, ` + hash + `, COALESCE(LENGTH(hash), 0), hash_shown, notes, errors, already_imported,
+		registered_id, registered_group_tag, registered_user, importing_job,
 		batch, verdict, reason, device_id, status, registration_id, error_code, error_name, reconciled FROM import_rows WHERE job_id = ?`
 	args := []any{jobID}
 	if f.Batch > 0 {
@@ -522,6 +544,7 @@ func (db *DB) ImportRows(ctx context.Context, jobID string, f RowFilter) ([]Impo
 		var notes, errs string
 		var already, reconciled int
 		err := scan(&r.Line, &r.Serial, &r.ProductKey, &r.GroupTag, &r.User, &hash, &r.HashLen, &r.HashShown, &notes, &errs, &already,
+			&r.RegisteredID, &r.RegisteredGroupTag, &r.RegisteredUser, &r.ImportingJob,
 			&r.Batch, &r.Verdict, &r.Reason, &r.DeviceID, &r.Status, &r.RegistrationID, &r.ErrorCode, &r.ErrorName, &reconciled)
 		r.Hash, r.Notes, r.Errors, r.AlreadyImported, r.Reconciled = hash.String, splitLines(notes), splitLines(errs), already != 0, reconciled != 0
 		rows = append(rows, r)
@@ -556,56 +579,30 @@ func (db *DB) ImportBatches(ctx context.Context, jobID string) ([]ImportBatch, e
 	return batches, nil
 }
 
+var importJobs = jobTable{name: "import_jobs", columns: importJobColumns, what: "import job"}
+
 // ClaimImportJob leases the most overdue job in state for a worker: one whose next look is due
-// and whose lease is free or has run out. On PostgreSQL replicas skip each other's locked rows
-// (FOR UPDATE SKIP LOCKED); on SQLite the single writer does the same. It returns nil when no
-// job is due.
+// and whose lease is free or has run out. It returns nil when no job is due.
 func (db *DB) ClaimImportJob(ctx context.Context, state, worker string, lease time.Duration) (*ImportJob, error) {
-	now := db.now()
-	lock := ""
-	if db.driver == driverPostgres {
-		lock = " FOR UPDATE SKIP LOCKED"
-	}
-	var jobs []ImportJob
-	err := db.queryAll(ctx, `UPDATE import_jobs SET lease_owner = ?, lease_until = ? WHERE id = (SELECT id FROM import_jobs
-		WHERE state = ? AND lease_until < ? AND (next_poll_at IS NULL OR next_poll_at <= ?) ORDER BY next_poll_at LIMIT 1`+lock+`)
-		RETURNING `+importJobColumns, []any{worker, ms(now.Add(lease)), state, ms(now), ms(now)}, func(scan func(...any) error) error {
-		j, err := scanImportJob(scan)
-		jobs = append(jobs, j)
+	var j ImportJob
+	claimed, err := db.claim(ctx, importJobs, state, worker, lease, func(scan func(...any) error) (err error) {
+		j, err = scanImportJob(scan)
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("store: claim import job: %w", err)
+	if err != nil || !claimed {
+		return nil, err
 	}
-	if len(jobs) == 0 {
-		return nil, nil
-	}
-	return &jobs[0], nil
+	return &j, nil
 }
 
 // RenewImportLease extends a worker's lease; ErrConflict means another worker has taken the job.
 func (db *DB) RenewImportLease(ctx context.Context, id, worker string, lease time.Duration) error {
-	n, err := db.execCount(ctx, `UPDATE import_jobs SET lease_until = ? WHERE id = ? AND lease_owner = ?`, ms(db.now().Add(lease)), id, worker)
-	if err != nil {
-		return fmt.Errorf("store: renew import lease: %w", err)
-	}
-	if n == 0 {
-		return ErrConflict
-	}
-	return nil
+	return db.renewLease(ctx, importJobs, id, worker, lease)
 }
 
 // ReleaseImportJob gives up a worker's lease, saying when the job should next be looked at.
 func (db *DB) ReleaseImportJob(ctx context.Context, id, worker string, payload []byte, next time.Time) error {
-	n, err := db.execCount(ctx, `UPDATE import_jobs SET lease_owner = '', lease_until = 0, payload = ?, next_poll_at = ?, updated_at = ? WHERE id = ? AND lease_owner = ?`,
-		payload, nullableMS(next), ms(db.now()), id, worker)
-	if err != nil {
-		return fmt.Errorf("store: release import job: %w", err)
-	}
-	if n == 0 {
-		return ErrConflict
-	}
-	return nil
+	return db.releaseLease(ctx, importJobs, id, worker, payload, next)
 }
 
 // WakeImportJob asks for a job of a tenant to be looked at now; with recheck, the batches whose
@@ -666,4 +663,19 @@ func (db *DB) PurgeImportDrafts(ctx context.Context, before time.Time) (int, err
 		db.scrub(context.Background())
 	}
 	return purged, nil
+}
+
+// query runs a query inside the transaction and scans every row.
+func (t *txn) query(query string, args []any, scanRow func(scan func(...any) error) error) error {
+	rows, err := t.tx.QueryContext(t.ctx, t.db.rebind(query), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scanRow(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }

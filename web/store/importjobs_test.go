@@ -65,11 +65,14 @@ func TestImportJobsKeepRowsAndBatches(t *testing.T) {
 		if err := db.ReplaceDraftRows(ctx, "t1", job.ID, "megan", nil, slices.Values(rows[:1])); !errors.Is(err, ErrConflict) {
 			t.Errorf("another person replaced the rows: %v", err)
 		}
-		if err := db.MarkAlreadyImported(ctx, "t1", job.ID, "megan", nil, map[int]bool{3: true}); !errors.Is(err, ErrConflict) {
+		if err := db.MarkTenantCheck(ctx, "t1", job.ID, "megan", nil, map[int]TenantMatch{3: {RegisteredID: "r"}}); !errors.Is(err, ErrConflict) {
 			t.Errorf("another person marked rows: %v", err)
 		}
-		if err := db.MarkAlreadyImported(ctx, "t1", job.ID, "adele", []byte(`{}`), map[int]bool{3: true}); err != nil {
+		if err := db.MarkTenantCheck(ctx, "t1", job.ID, "adele", []byte(`{}`), map[int]TenantMatch{3: {RegisteredID: "r", RegisteredGroupTag: "Sales"}}); err != nil {
 			t.Fatal(err)
+		}
+		if back, _ := db.ImportRows(ctx, job.ID, RowFilter{}); !back[1].AlreadyImported || back[1].RegisteredID != "r" || back[1].RegisteredGroupTag != "Sales" || back[2].AlreadyImported {
+			t.Errorf("the check's findings were not kept: %+v", back[1])
 		}
 		if err := db.ReplaceDraftRows(ctx, "t1", job.ID, "adele", []byte(`{"checked":false}`), slices.Values(rows[:10])); err != nil {
 			t.Fatal(err)

@@ -122,6 +122,82 @@ var migrations = [][]string{
 			PRIMARY KEY (job_id, batch)
 		)`,
 	},
+	// Registered Autopilot devices: an activity names the serial number it touched, so a device's
+	// page finds its history; a checked import row keeps what the tenant already holds for its
+	// serial; bulk changes are jobs of their own, each device recorded before it is sent; and
+	// Intune's write budget is shared by every desk through the slots they take.
+	5: {
+		`ALTER TABLE activity ADD COLUMN serial TEXT NOT NULL DEFAULT ''`,
+		`CREATE INDEX activity_tenant_serial ON activity (tenant_id, serial, at DESC)`,
+		`CREATE INDEX import_rows_serial ON import_rows (UPPER(serial))`,
+		`ALTER TABLE import_rows ADD COLUMN registered_id TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE import_rows ADD COLUMN registered_group_tag TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE import_rows ADD COLUMN registered_user TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE import_rows ADD COLUMN importing_job TEXT NOT NULL DEFAULT ''`,
+		`CREATE TABLE bulk_jobs (
+			id TEXT PRIMARY KEY,
+			tenant_id TEXT NOT NULL, object_id TEXT NOT NULL, actor_upn TEXT NOT NULL, actor_name TEXT NOT NULL,
+			created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+			state TEXT NOT NULL, action TEXT NOT NULL, group_tag TEXT NOT NULL,
+			devices INTEGER NOT NULL, chunks INTEGER NOT NULL,
+			payload {{blob}},
+			next_poll_at BIGINT,
+			lease_owner TEXT NOT NULL DEFAULT '', lease_until BIGINT NOT NULL DEFAULT 0
+		)`,
+		`CREATE INDEX bulk_jobs_due ON bulk_jobs (state, next_poll_at)`,
+		`CREATE INDEX bulk_jobs_tenant_created ON bulk_jobs (tenant_id, created_at DESC, id DESC)`,
+		`CREATE TABLE bulk_devices (
+			job_id TEXT NOT NULL, position INTEGER NOT NULL,
+			device_id TEXT NOT NULL, serial TEXT NOT NULL, manufacturer TEXT NOT NULL, model TEXT NOT NULL,
+			group_tag TEXT NOT NULL, user_upn TEXT NOT NULL, enrollment_state TEXT NOT NULL,
+			state TEXT NOT NULL, chunk INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
+			not_before BIGINT NOT NULL DEFAULT 0, sent_at BIGINT NOT NULL DEFAULT 0, done_at BIGINT NOT NULL DEFAULT 0,
+			lookups INTEGER NOT NULL DEFAULT 0, status_code INTEGER NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '',
+			failure {{blob}}, activity_id TEXT NOT NULL DEFAULT '', reconciled INTEGER NOT NULL DEFAULT 0,
+			PRIMARY KEY (job_id, position)
+		)`,
+		`CREATE UNIQUE INDEX bulk_devices_device ON bulk_devices (job_id, device_id)`,
+		`CREATE INDEX bulk_devices_serial ON bulk_devices (UPPER(serial))`,
+		`CREATE TABLE write_slots (bucket TEXT NOT NULL, at BIGINT NOT NULL, n INTEGER NOT NULL)`,
+		`CREATE INDEX write_slots_bucket ON write_slots (bucket, at)`,
+		`CREATE TABLE write_gates (bucket TEXT PRIMARY KEY, not_before BIGINT NOT NULL)`,
+	},
+	// Registration from the device: one-time codes (only their hash kept), what devices sent
+	// with them (the hash as text until the submission is final), and who decided.
+	6: {
+		`CREATE TABLE registration_codes (
+			id TEXT PRIMARY KEY,
+			code_hash TEXT NOT NULL, form_key_hash TEXT,
+			tenant_id TEXT NOT NULL, creator_oid TEXT NOT NULL, creator_upn TEXT NOT NULL, creator_name TEXT NOT NULL,
+			note TEXT NOT NULL, group_tag TEXT NOT NULL, assigned_user TEXT NOT NULL,
+			created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,
+			uses INTEGER NOT NULL, used INTEGER NOT NULL,
+			revoked_at BIGINT NOT NULL, revoked_by TEXT NOT NULL
+		)`,
+		`CREATE UNIQUE INDEX registration_codes_hash ON registration_codes (code_hash)`,
+		`CREATE UNIQUE INDEX registration_codes_form_key ON registration_codes (form_key_hash) WHERE form_key_hash IS NOT NULL`,
+		`CREATE INDEX registration_codes_tenant ON registration_codes (tenant_id, created_at DESC)`,
+		`CREATE TABLE registration_submissions (
+			id TEXT PRIMARY KEY,
+			code_id TEXT NOT NULL, tenant_id TEXT NOT NULL,
+			received_at BIGINT NOT NULL, client_ip TEXT NOT NULL, file_notes TEXT NOT NULL,
+			state TEXT NOT NULL,
+			decided_at BIGINT NOT NULL, decider_oid TEXT NOT NULL, decider_upn TEXT NOT NULL, decider_name TEXT NOT NULL,
+			reason TEXT NOT NULL, refused TEXT NOT NULL, job_id TEXT NOT NULL,
+			sync_at BIGINT NOT NULL, sync_note TEXT NOT NULL
+		)`,
+		`CREATE INDEX registration_submissions_tenant ON registration_submissions (tenant_id, state, received_at)`,
+		`CREATE INDEX registration_submissions_code ON registration_submissions (code_id)`,
+		`CREATE INDEX registration_submissions_state ON registration_submissions (state, job_id)`,
+		`CREATE TABLE registration_devices (
+			submission_id TEXT NOT NULL, line INTEGER NOT NULL,
+			serial TEXT NOT NULL, product_key TEXT NOT NULL, group_tag TEXT NOT NULL, assigned_user TEXT NOT NULL,
+			manufacturer TEXT NOT NULL, model TEXT NOT NULL,
+			hash TEXT, hash_shown TEXT NOT NULL, notes TEXT NOT NULL,
+			job_line INTEGER NOT NULL,
+			PRIMARY KEY (submission_id, line)
+		)`,
+	},
 }
 
 // migrationLockKey names the PostgreSQL advisory lock that serialises replicas starting at once.

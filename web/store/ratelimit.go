@@ -37,6 +37,34 @@ func (db *DB) Allow(ctx context.Context, bucket string, limit int, window time.D
 	return true, 0, nil
 }
 
+// Exceeded reports, without counting anything, whether bucket's current window (as Allow counts
+// it) already holds more than limit events, and if so how long until the window ends.
+func (db *DB) Exceeded(ctx context.Context, bucket string, limit int, window time.Duration) (over bool, retryAfter time.Duration, err error) {
+	if window < time.Millisecond || limit < 0 {
+		return false, 0, errors.New("store: rate limit: window under a millisecond or negative limit")
+	}
+	now := db.now()
+	size := window.Milliseconds()
+	start := ms(now) - ms(now)%size
+	end := start + size
+	var count int
+	if db.counters != nil {
+		count = db.counters.get(counterKey{bucket, start, end})
+	} else {
+		err = db.queryRow(ctx, `SELECT count FROM rate_counters WHERE bucket = ? AND window_start = ? AND window_end = ?`, []any{bucket, start, end}, &count)
+		if errors.Is(err, ErrNotFound) {
+			count, err = 0, nil
+		}
+		if err != nil {
+			return false, 0, fmt.Errorf("store: rate limit: %w", err)
+		}
+	}
+	if count > limit {
+		return true, fromMS(end).Sub(now), nil
+	}
+	return false, 0, nil
+}
+
 // counters are the rate-limit windows of a SQLite database, in memory.
 type counters struct {
 	mu     sync.Mutex
@@ -54,6 +82,12 @@ func (c *counters) add(k counterKey) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.counts[k]++
+	return c.counts[k]
+}
+
+func (c *counters) get(k counterKey) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return c.counts[k]
 }
 

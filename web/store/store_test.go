@@ -219,7 +219,8 @@ func TestUpgradeKeepsFormKeys(t *testing.T) {
 			sql  string
 			args []any
 		}{
-			{`INSERT INTO activity (` + activityColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			{`INSERT INTO activity (id, at, tenant_id, object_id, actor_name, actor_upn, action, target, outcome, summary, status_code, request_id, client_request_id, detail)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				[]any{"act-1", ms(clk.Now()), "t", "o", "Megan", "megan@contoso.example", "create-upload", "", "success", "", 201, "", "", nil}},
 			{`INSERT INTO form_keys (key_hash, session_hash, state, result_ref, expires_at) VALUES (?, ?, ?, ?, ?)`,
 				[]any{hashID("done-key"), hashID("s"), "done", "act-1", expires}},

@@ -1,0 +1,441 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/handlers/bulk"
+	"autopilotdesk/web/demo"
+	"autopilotdesk/web/identity/demoidp"
+)
+
+// fleet is n registered devices named prefix-001 and so on, not enrolled, in the Sales group.
+func fleet(prefix string, n int) []emulator.AutopilotDevice {
+	out := make([]emulator.AutopilotDevice, n)
+	for i := range out {
+		out[i] = emulator.AutopilotDevice{SerialNumber: fmt.Sprintf("%s-%03d", prefix, i+1), Manufacturer: "Dell Inc.", Model: "Latitude 5440",
+			GroupTag: "Sales", UserPrincipalName: fmt.Sprintf("user%d@contoso.example", i+1), EnrollmentState: "notContacted"}
+	}
+	return out
+}
+
+// idsOf are the ids the emulator gives seeded devices.
+func idsOf(_ *emulator.Emulator, devices []emulator.AutopilotDevice) []string {
+	ids := make([]string, len(devices))
+	for i, d := range devices {
+		ids[i] = emulator.AutopilotDeviceID(d.SerialNumber)
+	}
+	return ids
+}
+
+// writesPerDevice counts the changes Graph received for each registered device, alone or inside
+// JSON batches.
+func writesPerDevice(t *testing.T, e *emulator.Emulator) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	note := func(method, path string) {
+		if method == http.MethodGet {
+			return
+		}
+		_, rest, ok := strings.Cut(path, "/windowsAutopilotDeviceIdentities/")
+		if !ok {
+			return
+		}
+		id, _, _ := strings.Cut(rest, "/")
+		counts[strings.ToLower(id)]++
+	}
+	for _, r := range e.Received() {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/$batch") {
+			var body struct {
+				Requests []struct{ Method, URL string } `json:"requests"`
+			}
+			if err := json.Unmarshal(r.Body, &body); err != nil {
+				t.Fatalf("a batch body does not decode: %v", err)
+			}
+			for _, q := range body.Requests {
+				note(q.Method, q.URL)
+			}
+			continue
+		}
+		note(r.Method, r.Path)
+	}
+	return counts
+}
+
+// confirmForm is the confirmation form of a bulk draft as b's browser shows it.
+func confirmForm(t *testing.T, d *desk, b *http.Client, job string) url.Values {
+	t.Helper()
+	_, doc := d.get(b, "/devices/bulk/"+job)
+	return formValues(t, doc, `form[action$="/confirm"]`)
+}
+
+// waitBulk waits until a bulk job has finished, then returns its page.
+func waitBulk(t *testing.T, d *desk, b *http.Client, job string) *goquery.Document {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	if raceEnabled {
+		deadline = time.Now().Add(4 * time.Minute)
+	}
+	for {
+		_, doc := d.get(b, "/devices/bulk/"+job)
+		if strings.TrimSpace(doc.Find("h1").Text()) == "Bulk change finished" {
+			return doc
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the bulk change did not finish: %.800s", text(doc))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func outcomes(doc *goquery.Document) map[string]int {
+	out := map[string]int{}
+	doc.Find(`[data-testid="bulk-outcome"] tbody tr`).Each(func(_ int, s *goquery.Selection) { out[s.AttrOr("data-outcome", "")]++ })
+	return out
+}
+
+// A bulk change from the list: the confirmation counts the devices and names the change; once
+// confirmed every device is changed once, with a per-device outcome; a delete Graph refuses for
+// an enrolled device is shown with Graph's message, and that device is not deleted.
+func TestBulkChangeEndToEnd(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	devices := fleet("SN-BULK", 3)
+	d.emu.SeedAutopilotDevices(demoidp.DemoTenantID, devices...)
+	ids := idsOf(d.emu, devices)
+
+	// Chosen on the list, as the browser posts the ticked boxes.
+	_, doc := d.get(b, "/devices?tag=Sales")
+	form := formValues(t, doc, `#bulk-form`)
+	for _, id := range ids {
+		if doc.Find(`input[name="device"][value="`+id+`"]`).Length() != 1 {
+			t.Fatalf("device %s cannot be ticked on the list", id)
+		}
+	}
+	form["device"] = ids
+	form.Set("action", "group-tag")
+	form.Set("groupTag", "Kiosk")
+	before := len(d.emu.Received())
+	resp, doc := d.post(b, "/devices/bulk", form)
+	if !strings.HasPrefix(resp.Request.URL.Path, "/devices/bulk/") {
+		t.Fatalf("choosing landed on %s: %s", resp.Request.URL, text(doc))
+	}
+	if n := len(writesPerDevice(t, d.emu)); n != 0 {
+		t.Fatalf("%d devices changed before the confirmation", n)
+	}
+	if batches, _ := batchPosts(d.emu, before); batches != 1 {
+		t.Errorf("3 devices read in %d batches", batches)
+	}
+	if got := strings.TrimSpace(doc.Find("h1").Text()); got != "Set the group tag of 3 devices to “Kiosk”?" {
+		t.Errorf("the confirmation asks %q", got)
+	}
+	if got := doc.Find(`[data-testid="bulk-confirm"] button`).Text(); got != "Set group tag “Kiosk” on 3 devices" {
+		t.Errorf("the confirm button says %q", got)
+	}
+	if n := doc.Find(`[data-testid="bulk-devices"] tbody tr`).Length(); n != 3 {
+		t.Errorf("the confirmation lists %d devices", n)
+	}
+	job := strings.TrimPrefix(resp.Request.URL.Path, "/devices/bulk/")
+	confirm := formValues(t, doc, `form[action$="/confirm"]`)
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirm)
+	doc = waitBulk(t, d, b, job)
+	if got := outcomes(doc); got[bulk.DeviceDone] != 3 {
+		t.Errorf("outcomes %v: %s", got, text(doc))
+	}
+	if got := doc.Find(`[data-testid="bulk-summary"]`).Text(); !strings.Contains(got, "3 changed — 3 devices in all") {
+		t.Errorf("summary: %s", got)
+	}
+	for id, n := range writesPerDevice(t, d.emu) {
+		if n != 1 {
+			t.Errorf("device %s changed %d times", id, n)
+		}
+	}
+	if doc.Find(`[data-testid="bulk-outcome"] a[href^="/activity/"]`).Length() != 3 {
+		t.Error("the outcomes do not link their record")
+	}
+	// The same confirmation again sends nothing.
+	n := len(d.emu.Received())
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirm)
+	if len(d.emu.Received()) != n {
+		t.Error("a repeated confirmation reached Graph")
+	}
+	// The device's page lists the change in its history.
+	_, page := d.get(b, "/devices/"+ids[0])
+	if !strings.Contains(page.Find(`[data-testid="history"]`).Text(), "Bulk change: set the group tag to “Kiosk”") {
+		t.Errorf("the device's history: %s", page.Find(`[data-testid="history"]`).Text())
+	}
+
+	// Delete an enrolled and a not-contacted device: Graph refuses the first, with its message.
+	demoDevices := emulator.DemoAutopilotDevices(time.Now())
+	enrolled, waiting := demoDevices[1], demoDevices[13]
+	delJob := d.bulkDraft(b, "delete", "", enrolled.ID, waiting.ID)
+	_, doc = d.get(b, "/devices/bulk/"+delJob)
+	if !strings.Contains(doc.Find(`[data-testid="bulk-delete-warning"]`).Text(), "1 device is enrolled in Intune") {
+		t.Errorf("the delete confirmation does not warn of the enrolled device: %s", text(doc))
+	}
+	d.post(b, "/devices/bulk/"+delJob+"/confirm", confirmForm(t, d, b, delJob))
+	doc = waitBulk(t, d, b, delJob)
+	refused := doc.Find(`tr[data-outcome="refused"]`)
+	if refused.Length() != 1 || !strings.Contains(refused.Text(), "enrolled in Intune") || !strings.Contains(refused.Text(), "nothing was deleted") ||
+		!strings.Contains(refused.Text(), "400") {
+		t.Errorf("the refused delete: %s", refused.Text())
+	}
+	if got := outcomes(doc); got[bulk.DeviceDone] != 1 {
+		t.Errorf("delete outcomes %v", got)
+	}
+	if _, still := d.get(b, "/devices/"+enrolled.ID); still.Find(`[data-testid="properties"]`).Length() != 1 {
+		t.Error("the refused device's registration is gone")
+	}
+}
+
+// Fifty concurrent confirmations of one bulk change from five sessions make one write per
+// device, on one desk and on two desks sharing PostgreSQL.
+func TestBulkConfirmedExactlyOnce(t *testing.T) {
+	run := func(t *testing.T, d *desk, emu *emulator.Emulator, targets []string, cookieURL string, browsers []*http.Client) {
+		devices := fleet("SN-ONCE", 45)
+		emu.SeedAutopilotDevices(demoidp.DemoTenantID, devices...)
+		job := d.bulkDraft(browsers[0], "group-tag", "Frontline", idsOf(emu, devices)...)
+		var forms []url.Values
+		for _, b := range browsers {
+			forms = append(forms, confirmForm(t, d, b, job))
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		var redirected atomic.Int32
+		for i := range 50 {
+			wg.Go(func() {
+				<-start
+				status, err := postDirect(targets[i%len(targets)], browsers[i%len(browsers)], cookieURL, "/devices/bulk/"+job+"/confirm", forms[i%len(forms)])
+				if err != nil {
+					t.Error(err)
+				}
+				if status == http.StatusSeeOther {
+					redirected.Add(1)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if redirected.Load() != 50 {
+			t.Errorf("%d of 50 confirmations answered with the job's page", redirected.Load())
+		}
+		doc := waitBulk(t, d, browsers[1], job)
+		if got := outcomes(doc); got[bulk.DeviceDone] != 45 {
+			t.Errorf("outcomes %v", got)
+		}
+		writes := writesPerDevice(t, emu)
+		if len(writes) != 45 {
+			t.Errorf("%d devices written, want 45", len(writes))
+		}
+		for id, n := range writes {
+			if n != 1 {
+				t.Errorf("device %s written %d times", id, n)
+			}
+		}
+	}
+	t.Run("one desk", func(t *testing.T) {
+		d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_CREATE": "off"}, appOptions{})
+		d.emu.SetFaults(emulator.Faults{LatencyMin: 20 * time.Millisecond, LatencyMax: 20 * time.Millisecond, Methods: []string{http.MethodPost}})
+		var browsers []*http.Client
+		for range 5 {
+			b := d.browser()
+			d.signIn(b, "admin", "/")
+			browsers = append(browsers, b)
+		}
+		run(t, d, d.emu, []string{d.srv.URL}, d.srv.URL, browsers)
+	})
+	t.Run("two desks on PostgreSQL", func(t *testing.T) {
+		cl := startClusterWith(t, clusterOptions{env: map[string]string{"AUTOPILOTDESK_RATE_LIMIT_CREATE": "off"},
+			shape: func(o *demo.Options) {
+				o.Emulator.Faults = emulator.Faults{LatencyMin: 20 * time.Millisecond, LatencyMax: 20 * time.Millisecond, Methods: []string{http.MethodPost}}
+			}})
+		cl.start("A")
+		cl.start("B")
+		cl.via("A")
+		d := clusterDesk(t, cl)
+		var browsers []*http.Client
+		for range 5 {
+			b := cl.browser()
+			d.signIn(b, "admin", "/")
+			browsers = append(browsers, b)
+		}
+		run(t, d, cl.emu, []string{cl.replicas["A"].URL, cl.replicas["B"].URL}, cl.lb.URL, browsers)
+	})
+}
+
+// crashedBulk confirms a bulk change of n devices, stops the desk when its bulk worker reaches
+// point (its lease is left to run out) and starts another on the same SQLite data.
+func crashedBulk(t *testing.T, point string, lookups []time.Duration, n int) (*cluster, *desk, *http.Client, string, []string) {
+	hook, fired := stopOnce(point)
+	cl := startClusterWith(t, clusterOptions{sqlite: true, app: appOptions{BulkFault: func(p string) error {
+		if err := hook(p); err != nil {
+			return bulk.ErrStopped
+		}
+		return nil
+	}, BulkLease: 2 * time.Second, BulkLookupDelays: lookups}})
+	cl.start("A")
+	cl.via("A")
+	d := clusterDesk(t, cl)
+	b := cl.browser()
+	d.signIn(b, "admin", "/")
+	devices := fleet("SN-CRASH", n)
+	cl.emu.SeedAutopilotDevices(demoidp.DemoTenantID, devices...)
+	ids := idsOf(cl.emu, devices)
+	job := d.bulkDraft(b, "unassign-user", "", ids...)
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	waitFired(t, fired)
+	cl.stop("A")
+	cl.start("A2")
+	cl.via("A2")
+	return cl, d, b, job, ids
+}
+
+// A desk killed after Graph answered a chunk and before the answer was stored: restarted on the
+// same data, a new worker takes the job over through its lease, reads the devices instead of
+// sending again, and every device is accounted for.
+func TestBulkSurvivesACrashBeforeTheAnswerIsStored(t *testing.T) {
+	cl, d, b, job, ids := crashedBulk(t, bulk.FaultAnswered, []time.Duration{0, time.Second}, 25)
+	doc := waitBulk(t, d, b, job)
+	writes := writesPerDevice(t, cl.emu)
+	if len(writes) != 25 {
+		t.Errorf("%d devices written, want 25", len(writes))
+	}
+	for id, n := range writes {
+		if n != 1 {
+			t.Errorf("device %s written %d times: a change was sent again", id, n)
+		}
+	}
+	got := outcomes(doc)
+	if got[bulk.DeviceDone] != 25 {
+		t.Errorf("outcomes %v: %.600s", got, text(doc))
+	}
+	if !strings.Contains(doc.Find(`[data-testid="bulk-summary"]`).Text(), "20 devices were found by reading it in Graph after an answer was lost") {
+		t.Errorf("the page does not say which devices were reconciled: %s", doc.Find(`[data-testid="bulk-summary"]`).Text())
+	}
+	_, page := d.get(b, "/devices/"+ids[0])
+	if got := page.Find(`[data-property="userPrincipalName"]`).Text(); got != "—" {
+		t.Errorf("the device still has user %q", got)
+	}
+}
+
+// A desk killed after recording a chunk as in flight and before sending it: nothing is sent
+// blindly; the devices are read, never show the change, and end "outcome unknown — check".
+func TestBulkLostBeforeSendingIsNeverResentBlindly(t *testing.T) {
+	cl, d, b, job, _ := crashedBulk(t, bulk.FaultRecorded, []time.Duration{0, 50 * time.Millisecond, 100 * time.Millisecond}, 3)
+	doc := waitBulk(t, d, b, job)
+	if n := len(writesPerDevice(t, cl.emu)); n != 0 {
+		t.Errorf("%d devices written: a change whose fate was unknown was sent", n)
+	}
+	unconfirmed := doc.Find(`tr[data-outcome="unconfirmed"]`)
+	if unconfirmed.Length() != 3 || !strings.Contains(unconfirmed.First().Text(), "Nothing was sent again") {
+		t.Errorf("the devices read %s", text(doc))
+	}
+}
+
+// Answers lost on the way back (504 for every write): the changes are never sent again; reading
+// the devices finds them made.
+func TestBulkLostAnswersAreFoundByReading(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{BulkLookupDelays: []time.Duration{0, time.Second}})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	devices := fleet("SN-LOST", 4)
+	d.emu.SeedAutopilotDevices(demoidp.DemoTenantID, devices...)
+	job := d.bulkDraft(b, "group-tag", "Kiosk", idsOf(d.emu, devices)...)
+	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	doc := waitBulk(t, d, b, job)
+	if got := outcomes(doc); got[bulk.DeviceDone] != 4 {
+		t.Errorf("outcomes %v: %s", got, text(doc))
+	}
+	for id, n := range writesPerDevice(t, d.emu) {
+		if n != 1 {
+			t.Errorf("device %s written %d times", id, n)
+		}
+	}
+	if !strings.Contains(doc.Find(`[data-testid="bulk-outcome"]`).Text(), "Found by reading the device after Graph's answer was lost") {
+		t.Error("the outcomes do not say they were found by reading")
+	}
+}
+
+// With Intune's write budget on, the changes are paced to it: no 429 at all when the desk knows
+// the budget, and when Graph throttles anyway no request is sent before its Retry-After passed.
+func TestBulkChangesKeepIntunesWriteBudget(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		deskBudget string
+		throttled  bool // Graph's budget is smaller than the desk's
+	}{{"paced", "10/1s", false}, {"throttled anyway", "100/1s", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_GRAPH_WRITE_BUDGET": tc.deskBudget}, appOptions{})
+			b := d.browser()
+			d.signIn(b, "admin", "/")
+			devices := fleet("SN-PACE", 35)
+			d.emu.SeedAutopilotDevices(demoidp.DemoTenantID, devices...)
+			job := d.bulkDraft(b, "group-tag", "Paced", idsOf(d.emu, devices)...)
+			d.emu.SetFaults(emulator.Faults{ThrottleWrites: 10, ThrottleWindow: time.Second, PunishEarlyRetry: true})
+			start := time.Now()
+			d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+			doc := waitBulk(t, d, b, job)
+			took := time.Since(start)
+			if got := outcomes(doc); got[bulk.DeviceDone] != 35 {
+				t.Errorf("outcomes %v: %s", got, text(doc))
+			}
+			st := d.emu.Stats()
+			if st.Punished != 0 {
+				t.Errorf("%d requests were sent before Graph's Retry-After passed", st.Punished)
+			}
+			if !tc.throttled && st.Throttled != 0 {
+				t.Errorf("%d requests throttled although the desk kept the budget", st.Throttled)
+			}
+			if tc.throttled && st.Throttled == 0 {
+				t.Error("Graph throttled nothing: the test proves nothing")
+			}
+			if took < 3*time.Second {
+				t.Errorf("35 changes at 10 a second took %s", took)
+			}
+			for id, n := range writesPerDevice(t, d.emu) {
+				if n > 1 && !tc.throttled {
+					t.Errorf("device %s written %d times", id, n)
+				}
+			}
+		})
+	}
+}
+
+// Read before anything else: the job belongs to whoever chose the devices; others may follow it.
+func TestBulkChangeBelongsToWhoChoseTheDevices(t *testing.T) {
+	d := startDesk(t, nil)
+	admin := d.browser()
+	d.signIn(admin, "admin", "/")
+	devices := fleet("SN-OWN", 2)
+	d.emu.SeedAutopilotDevices(demoidp.DemoTenantID, devices...)
+	job := d.bulkDraft(admin, "unassign-user", "", idsOf(d.emu, devices)...)
+	other := d.browser()
+	doc := parse(t, d.signIn(other, "many-groups", "/devices/bulk/"+job))
+	if doc.Find(`form[action$="/confirm"]`).Length() != 0 || !strings.Contains(doc.Find(`[data-testid="owner"]`).Text(), "Only Adele Vance can confirm") {
+		t.Errorf("someone else's draft: %s", text(doc))
+	}
+	csrf := doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")
+	resp, page := d.post(other, "/devices/bulk/"+job+"/confirm", url.Values{"_csrf": {csrf}})
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(text(page), "belongs to Adele Vance") {
+		t.Errorf("someone else's confirmation: %d %s", resp.StatusCode, text(page))
+	}
+	if n := len(writesPerDevice(t, d.emu)); n != 0 {
+		t.Errorf("%d devices changed", n)
+	}
+	if j, _ := d.app.db.GetBulkJob(context.Background(), demoidp.DemoTenantID, job); j.State != bulk.StateDraft {
+		t.Errorf("the job is %s", j.State)
+	}
+}

@@ -1,0 +1,843 @@
+package handlers
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
+
+	"autopilotdesk/graphclient"
+	"autopilotdesk/graphclient/guid"
+	"autopilotdesk/handlers/bulk"
+	"autopilotdesk/handlers/explain"
+	"autopilotdesk/views"
+	"autopilotdesk/web"
+	"autopilotdesk/web/store"
+)
+
+// AutopilotAPI is the part of Microsoft Graph the registered-device pages call.
+type AutopilotAPI interface {
+	ListAutopilotDevices(ctx context.Context, ts oauth2.TokenSource, q graphclient.AutopilotDeviceQuery) (*graphclient.AutopilotDevicePage, *graphclient.Exchange, error)
+	GetAutopilotDevice(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.AutopilotDevice, *graphclient.Exchange, error)
+	UpdateAutopilotDeviceProperties(ctx context.Context, ts oauth2.TokenSource, id string, change graphclient.AutopilotDeviceChange) (*graphclient.Exchange, error)
+	AssignUserToAutopilotDevice(ctx context.Context, ts oauth2.TokenSource, id, userPrincipalName, addressableUserName string) (*graphclient.Exchange, error)
+	UnassignUserFromAutopilotDevice(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.Exchange, error)
+	DeleteAutopilotDevice(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.Exchange, error)
+	ReadAutopilotDevices(ctx context.Context, ts oauth2.TokenSource, ids []string) ([]graphclient.AutopilotDeviceRead, []*graphclient.Exchange, error)
+}
+
+// DeviceHistory reads what the desk did to a device: by its serial number, or by its id once
+// Graph no longer knows it.
+type DeviceHistory interface {
+	HistoryOfSerial(ctx context.Context, tenantID, serial string, limit int) (*store.SerialHistory, error)
+	ListActivity(ctx context.Context, f store.ActivityFilter) ([]store.Activity, string, error)
+}
+
+// Registered shows the tenant's registered Autopilot devices and changes them one at a time:
+// group tag and device name, the assigned user, and the registration itself. Every change is one
+// POST with a one-time key, paced to Intune's write budget, recorded, and shown with Graph's
+// exchange on the device's page.
+type Registered struct {
+	Graph    AutopilotAPI
+	Tokens   Tokens
+	Activity ActivityLog      // records the changes
+	Recorded RecordedActivity // reads a change's record back for the device's page
+	Keys     FormKeys
+	History  DeviceHistory
+	Budget   *bulk.Budget
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// maxListPages bounds how many of Graph's pages one list shows; a search narrows it further.
+const maxListPages = 20
+
+// listQuery is the list's search (sent to Graph) and its filters (applied on the desk's side to
+// the pages loaded).
+type listQuery struct {
+	Serial        string
+	Pages         int
+	Tag           string
+	NoTag, NoUser bool
+	State         string
+}
+
+func readListQuery(c echo.Context) listQuery {
+	q := listQuery{Serial: strings.TrimSpace(c.QueryParam("serial")), Tag: strings.TrimSpace(c.QueryParam("tag")),
+		NoTag: c.QueryParam("notag") == "1", NoUser: c.QueryParam("nouser") == "1", State: c.QueryParam("state"), Pages: 1}
+	if n, err := strconv.Atoi(c.QueryParam("pages")); err == nil {
+		q.Pages = min(max(n, 1), maxListPages)
+	}
+	if !graphclient.EnrollmentState(q.State).Known() {
+		q.State = ""
+	}
+	if len(q.Tag) > 256 {
+		q.Tag = q.Tag[:256]
+	}
+	return q
+}
+
+// values is the query as a URL's, with pages loaded.
+func (q listQuery) values(pages int) url.Values {
+	v := url.Values{}
+	for k, s := range map[string]string{"serial": q.Serial, "tag": q.Tag, "state": q.State} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if q.NoTag {
+		v.Set("notag", "1")
+	}
+	if q.NoUser {
+		v.Set("nouser", "1")
+	}
+	if pages > 1 {
+		v.Set("pages", strconv.Itoa(pages))
+	}
+	return v
+}
+
+func (q listQuery) keeps(d graphclient.AutopilotDevice) bool {
+	switch {
+	case q.Tag != "" && !strings.EqualFold(d.GroupTag, q.Tag):
+		return false
+	case q.NoTag && d.GroupTag != "":
+		return false
+	case q.NoUser && d.UserPrincipalName != "":
+		return false
+	case q.State != "" && string(d.EnrollmentState) != q.State:
+		return false
+	}
+	return true
+}
+
+func (q listQuery) filtered() bool { return q.Tag != "" || q.NoTag || q.NoUser || q.State != "" }
+
+// loaded is what one look at the list read from Graph.
+type loadedList struct {
+	devices []graphclient.AutopilotDevice
+	pages   int
+	more    bool // Graph has further pages
+}
+
+// load reads the first q.Pages pages of the list (or of the serial search) from Graph.
+func (h *Registered) load(c echo.Context, q listQuery) (*loadedList, *graphclient.Exchange, error) {
+	ctx := c.Request().Context()
+	out := &loadedList{}
+	gq := graphclient.AutopilotDeviceQuery{SerialContains: q.Serial}
+	var last *graphclient.Exchange
+	for out.pages < q.Pages {
+		page, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.AutopilotDevicePage, *graphclient.Exchange, error) {
+			return h.Graph.ListAutopilotDevices(ctx, ts, gq)
+		})
+		if ex != nil {
+			last = ex
+		}
+		if err != nil {
+			return out, last, err
+		}
+		out.devices = append(out.devices, page.Devices...)
+		out.pages++
+		out.more = page.NextLink != ""
+		if !out.more {
+			return out, last, nil
+		}
+		gq = graphclient.AutopilotDeviceQuery{NextLink: page.NextLink}
+	}
+	return out, last, nil
+}
+
+// List is GET /devices: the tenant's registered Autopilot devices, searched by serial number in
+// Graph, filtered on the desk's side over the pages loaded.
+func (h *Registered) List(c echo.Context) error {
+	q := readListQuery(c)
+	view := views.RegisteredList{Serial: q.Serial, Tag: q.Tag, NoTag: q.NoTag, NoUser: q.NoUser, State: q.State,
+		Access: accessOf(c), Budget: h.Budget.Describe(), Now: h.Now()}
+	if pending, ok := web.TakePendingForm(c); ok { // a bulk change chosen before a sign-in interrupted it
+		view.BulkAction, view.BulkTag = pending.Get("action"), pending.Get("groupTag")
+		view.Chosen = map[string]bool{}
+		for _, id := range pending["device"] {
+			view.Chosen[id] = true
+		}
+	}
+	l, ex, err := h.load(c, q)
+	if errors.Is(err, web.ErrSessionEnded) {
+		return err
+	}
+	status := http.StatusOK
+	if err != nil {
+		view.Failure = failureOf(ex, err)
+		if ge, ok := graphclient.AsError(err); ok && ge.Kind == graphclient.KindInvalidInput {
+			status = http.StatusUnprocessableEntity
+		}
+	}
+	tags := map[string]bool{}
+	for _, d := range l.devices {
+		if d.GroupTag != "" {
+			tags[d.GroupTag] = true
+		}
+		if !q.keeps(d) {
+			continue
+		}
+		row := registeredRow(d)
+		row.Exact = q.Serial != "" && graphclient.SameSerial(d.SerialNumber, q.Serial)
+		view.Devices = append(view.Devices, row)
+	}
+	for t := range tags {
+		view.Tags = append(view.Tags, t)
+	}
+	slices.SortFunc(view.Tags, func(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) })
+	if q.Serial != "" {
+		slices.SortStableFunc(view.Devices, func(a, b views.RegisteredRow) int {
+			switch {
+			case a.Exact && !b.Exact:
+				return -1
+			case b.Exact && !a.Exact:
+				return 1
+			}
+			return 0
+		})
+	}
+	view.Loaded, view.Pages, view.Filtered = len(l.devices), l.pages, q.filtered()
+	if l.more && l.pages < maxListPages {
+		view.MoreURL = "/devices?" + q.values(l.pages+1).Encode()
+	}
+	view.AtLimit = l.more && l.pages >= maxListPages
+	view.ExportURL = "/devices/export.csv"
+	if v := q.values(l.pages).Encode(); v != "" {
+		view.ExportURL += "?" + v
+	}
+	view.Exchange, view.Support = ex, graphclient.SupportFor(ex, err)
+	page := web.PageFor(c, "Devices", "devices")
+	page.Wide = true
+	return web.Render(c, status, views.RegisteredListPage(page, view))
+}
+
+func registeredRow(d graphclient.AutopilotDevice) views.RegisteredRow {
+	r := views.RegisteredRow{ID: d.ID, Serial: d.SerialNumber, Manufacturer: d.Manufacturer, Model: d.Model, GroupTag: d.GroupTag,
+		User: d.UserPrincipalName, DisplayName: d.DisplayName, State: d.EnrollmentState}
+	r.LastContacted, r.Contacted = d.LastContacted()
+	return r
+}
+
+func accessOf(c echo.Context) views.Access {
+	a := web.Access(c)
+	return views.Access{ReadOnly: a.ReadOnly, Reason: readOnlyReason(a)}
+}
+
+// readOnlyReason says why a person may only read.
+func readOnlyReason(a web.WriteAccess) string {
+	switch {
+	case !a.ReadOnly:
+		return ""
+	case a.ByScopes:
+		return explain.ReadOnlyByScopes()
+	}
+	return explain.ReadOnlyRefused(a.RefusedAt, a.GraphSaid)
+}
+
+// exportHeader is the export's header: the Intune admin center's column names where it has
+// them, the other v1.0 properties after them.
+var exportHeader = []string{"Serial number", "Manufacturer", "Model", "Group tag", "Purchase order", "User", "Device name", "Enrollment state",
+	"Last contacted", "User friendly name", "Product key", "SKU number", "System family", "Resource name",
+	"Autopilot device ID", "Microsoft Entra device ID", "Intune device ID"}
+
+// Export is GET /devices/export.csv: the list as the page shows it (its search, filters and pages
+// loaded), every cell formula-safe.
+func (h *Registered) Export(c echo.Context) error {
+	q := readListQuery(c)
+	l, ex, err := h.load(c, q)
+	if errors.Is(err, web.ErrSessionEnded) {
+		return err
+	}
+	if err != nil {
+		_ = ex
+		e := explain.Explain(failureFacts(err, h.Now()))
+		return &web.PageError{Status: failureStatus(err), Title: "The list could not be exported: " + e.Title, Message: e.What, NextStep: e.NextStep,
+			ActionURL: "/devices?" + q.values(q.Pages).Encode(), ActionText: "Back to the devices"}
+	}
+	hd := c.Response().Header()
+	hd.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+	hd.Set(echo.HeaderContentDisposition, `attachment; filename="autopilot-devices-`+h.Now().UTC().Format("20060102-1504")+`.csv"`)
+	c.Response().WriteHeader(http.StatusOK)
+	w := csv.NewWriter(c.Response())
+	w.Write(exportHeader)
+	for _, d := range l.devices {
+		if !q.keeps(d) {
+			continue
+		}
+		contacted := ""
+		if t, ok := d.LastContacted(); ok {
+			contacted = t.UTC().Format(time.RFC3339)
+		}
+		record := []string{d.SerialNumber, d.Manufacturer, d.Model, d.GroupTag, d.PurchaseOrderIdentifier, d.UserPrincipalName, d.DisplayName,
+			d.EnrollmentState.Label(), contacted, d.AddressableUserName, d.ProductKey, d.SkuNumber, d.SystemFamily, d.ResourceName,
+			d.ID, d.AzureActiveDirectoryDeviceID, d.ManagedDeviceID}
+		for i := range record {
+			record[i] = csvSafe(record[i])
+		}
+		w.Write(record)
+	}
+	w.Flush()
+	return w.Error()
+}
+
+// deviceIntent is what a change asked of a device, kept with its activity so the device's page can
+// tell a change that is accepted but not visible yet from one that shows.
+type deviceIntent struct {
+	GroupTag    *string `json:"groupTag,omitempty"`
+	DisplayName *string `json:"displayName,omitempty"`
+	User        *string `json:"user,omitempty"` // "" once unassigned
+	Delete      bool    `json:"delete,omitempty"`
+}
+
+// Device actions as the history records them.
+const (
+	actionDeviceProperties = "device-properties"
+	actionDeviceAssign     = "device-assign-user"
+	actionDeviceUnassign   = "device-unassign-user"
+	actionDeviceDelete     = "device-delete"
+)
+
+// pendingWindow is how long after a change the device's page compares it with what Graph shows:
+// Intune's registrations show changes within minutes.
+const pendingWindow = time.Hour
+
+// Show is GET /devices/:id: every v1.0 property, the support details of the call that read it,
+// the changes accepted but not visible yet, the result of the change just made (?change=) and
+// the device's history in the desk.
+func (h *Registered) Show(c echo.Context) error {
+	id := c.Param("id")
+	if !guid.Valid(id) {
+		return notFound("An Autopilot device id is a GUID such as 9a3f6c2e-1b4d-4e5f-8a6b-7c8d9e0f1a2b.")
+	}
+	return h.show(c, id, nil, nil)
+}
+
+// show renders a device's page; result is a change made in this request that the history could
+// not take yet, form a change refused before it was sent.
+func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult, form *views.DeviceForms) error {
+	ctx := c.Request().Context()
+	u := web.CurrentUser(c)
+	device, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.AutopilotDevice, *graphclient.Exchange, error) {
+		return h.Graph.GetAutopilotDevice(ctx, ts, id)
+	})
+	if errors.Is(err, web.ErrSessionEnded) {
+		return err
+	}
+	view := views.RegisteredDevice{ID: id, Device: device, Exchange: ex, Support: graphclient.SupportFor(ex, err), Access: accessOf(c), Now: h.Now()}
+	status := http.StatusOK
+	serial := ""
+	if err != nil {
+		ge, _ := graphclient.AsError(err)
+		if ge != nil && ge.Kind == graphclient.KindNotFound {
+			view.Missing = true
+			status = http.StatusNotFound
+		} else {
+			view.Failure = failureOf(ex, err)
+			status = failureStatus(err)
+		}
+	} else {
+		serial = device.SerialNumber
+		view.Properties = deviceProperties(device)
+	}
+	// The desk's own records of this device: by serial, or by id once Graph no longer has it.
+	byID, _, herr := h.History.ListActivity(ctx, store.ActivityFilter{TenantID: u.TenantID, Target: id, Limit: 50})
+	if herr != nil {
+		return fmt.Errorf("read device history: %w", herr)
+	}
+	if serial == "" {
+		for _, a := range byID {
+			if a.Serial != "" {
+				serial = a.Serial
+				break
+			}
+		}
+	}
+	view.Serial = serial
+	hist := &store.SerialHistory{}
+	if serial != "" {
+		if hist, herr = h.History.HistoryOfSerial(ctx, u.TenantID, serial, 50); herr != nil {
+			return fmt.Errorf("read device history: %w", herr)
+		}
+	}
+	for _, a := range byID {
+		if !slices.ContainsFunc(hist.Activity, func(x store.Activity) bool { return x.ID == a.ID }) {
+			hist.Activity = append(hist.Activity, a)
+		}
+	}
+	view.History = historyOf(hist)
+	view.Pending = pendingOf(hist, device, view.Missing, h.Now())
+	if result == nil {
+		if ref := c.QueryParam("change"); guid.Valid(ref) {
+			result = h.changeResult(c, ref, id)
+		}
+	}
+	if result != nil && result.Outcome == outcomeSuccess {
+		// The change just made is said once, on its own result: shown, or not visible yet.
+		result.Visible = true
+		view.Pending = slices.DeleteFunc(view.Pending, func(pc views.PendingChange) bool {
+			if pc.Link == activityURL(result.ActivityID) {
+				result.Visible = false
+				return true
+			}
+			return false
+		})
+	}
+	view.Change = result
+	if device != nil && !view.Access.ReadOnly {
+		if form == nil {
+			form = &views.DeviceForms{GroupTag: device.GroupTag, DisplayName: device.DisplayName}
+			if pending, ok := web.TakePendingForm(c); ok { // typed before a sign-in interrupted the change
+				keep := func(name string, into *string) {
+					if pending.Has(name) {
+						*into = pending.Get(name)
+					}
+				}
+				keep("groupTag", &form.GroupTag)
+				keep("displayName", &form.DisplayName)
+				keep("userPrincipalName", &form.UserPrincipalName)
+				keep("addressableUserName", &form.AddressableUserName)
+			}
+		}
+		now := h.Now()
+		form.PropertiesKey, form.AssignKey, form.UnassignKey = web.NewFormKey(c, now), web.NewFormKey(c, now), web.NewFormKey(c, now)
+		view.Forms = form
+	}
+	title := "Device"
+	if serial != "" {
+		title = "Device " + serial
+	}
+	return web.Render(c, status, views.RegisteredDevicePage(web.PageFor(c, title, "devices"), view))
+}
+
+// changeResult is the result of a recorded change of this device, for the page it returns to.
+func (h *Registered) changeResult(c echo.Context, activityID, deviceID string) *views.ChangeResult {
+	u := web.CurrentUser(c)
+	a, err := h.Recorded.GetActivity(c.Request().Context(), u.TenantID, activityID)
+	notSaved := false
+	if err != nil {
+		kept, ok := h.Recorded.Kept(u.TenantID, activityID)
+		if !ok {
+			return nil
+		}
+		a, notSaved = kept, true
+	}
+	if a.Target != deviceID {
+		return nil
+	}
+	var d activityDetail
+	if len(a.Detail) > 0 && json.Unmarshal(a.Detail, &d) != nil {
+		return nil
+	}
+	return resultOf(a, d, notSaved)
+}
+
+func resultOf(a *store.Activity, d activityDetail, notSaved bool) *views.ChangeResult {
+	r := &views.ChangeResult{ActivityID: a.ID, Outcome: a.Outcome, Summary: a.Summary, At: a.At, Exchange: d.Exchange, Support: d.Support, NotSaved: notSaved}
+	if d.Failure != nil {
+		r.Failure = &views.Failure{Explanation: explain.ForAction(a.Action, *d.Failure), Support: d.Support}
+	}
+	return r
+}
+
+// deviceProperties lists every v1.0 property as Graph names it, with its value in plain words.
+func deviceProperties(d *graphclient.AutopilotDevice) []views.Property {
+	contacted := "Never"
+	if t, ok := d.LastContacted(); ok {
+		contacted = t.UTC().Format("2 January 2006 15:04 UTC")
+	}
+	return []views.Property{
+		{Name: "serialNumber", Label: "Serial number", Value: d.SerialNumber},
+		{Name: "manufacturer", Label: "Manufacturer", Value: d.Manufacturer},
+		{Name: "model", Label: "Model", Value: d.Model},
+		{Name: "groupTag", Label: "Group tag", Value: d.GroupTag},
+		{Name: "purchaseOrderIdentifier", Label: "Purchase order", Value: d.PurchaseOrderIdentifier},
+		{Name: "userPrincipalName", Label: "Assigned user", Value: d.UserPrincipalName},
+		{Name: "addressableUserName", Label: "User friendly name", Value: d.AddressableUserName},
+		{Name: "displayName", Label: "Device name", Value: d.DisplayName},
+		{Name: "enrollmentState", Label: "Enrollment state", Value: d.EnrollmentState.Label(), State: string(d.EnrollmentState)},
+		{Name: "lastContactedDateTime", Label: "Last contacted", Value: contacted},
+		{Name: "productKey", Label: "Product key", Value: d.ProductKey},
+		{Name: "skuNumber", Label: "SKU number", Value: d.SkuNumber},
+		{Name: "systemFamily", Label: "System family", Value: d.SystemFamily},
+		{Name: "resourceName", Label: "Resource name", Value: d.ResourceName},
+		{Name: "azureActiveDirectoryDeviceId", Label: "Microsoft Entra device ID", Value: d.AzureActiveDirectoryDeviceID},
+		{Name: "managedDeviceId", Label: "Intune device ID", Value: d.ManagedDeviceID},
+		{Name: "id", Label: "Autopilot device ID", Value: d.ID},
+	}
+}
+
+// historyOf puts the desk's records of a device in one list, newest first.
+func historyOf(h *store.SerialHistory) []views.HistoryEntry {
+	var out []views.HistoryEntry
+	for _, a := range h.Activity {
+		out = append(out, views.HistoryEntry{At: a.At, Who: a.ActorName, What: a.Summary, Outcome: a.Outcome, Link: activityURL(a.ID), LinkText: "The record"})
+	}
+	for _, r := range h.Imports {
+		d := explain.Row(store.ImportRow{Outcome: r.Outcome}, explain.Job{Owner: r.ActorName})
+		outcome := "pending"
+		switch r.Verdict {
+		case store.VerdictImported:
+			outcome = "success"
+		case store.VerdictError, store.VerdictRefused, store.VerdictNotFound, store.VerdictPartial:
+			outcome = "failure"
+		case store.VerdictLeftOut, "":
+			outcome = "left-out"
+		}
+		out = append(out, views.HistoryEntry{At: r.At, Who: r.ActorName, What: fmt.Sprintf("Import from a CSV file, line %d: %s.", r.Line, d.Label),
+			Outcome: outcome, OutcomeLabel: d.Label, Link: views.ImportJobURL(r.JobID), LinkText: "The import"})
+	}
+	for _, b := range h.Bulk {
+		d := explain.BulkDevice(b.Action, b.GroupTag, b.BulkDevice, nil)
+		outcome := "pending"
+		switch b.State {
+		case bulk.DeviceDone:
+			outcome = "success"
+		case bulk.DeviceRefused, bulk.DeviceNotFound, bulk.DeviceSkipped:
+			outcome = "failure"
+		case bulk.DeviceUnconfirmed:
+			outcome = "outcome-unknown"
+		}
+		at := b.At
+		if !b.DoneAt.IsZero() {
+			at = b.DoneAt
+		}
+		what := "Bulk change: " + explain.BulkAction(b.Action, b.GroupTag) + "."
+		out = append(out, views.HistoryEntry{At: at, Who: b.ActorName, What: what, Outcome: outcome, OutcomeLabel: d.Label, Link: bulkURL(b.JobID), LinkText: "The bulk change"})
+	}
+	slices.SortStableFunc(out, func(a, b views.HistoryEntry) int { return b.At.Compare(a.At) })
+	return out
+}
+
+// pendingOf lists the changes accepted within pendingWindow that the device does not show yet.
+// Only the newest change of each property counts.
+func pendingOf(h *store.SerialHistory, d *graphclient.AutopilotDevice, missing bool, now time.Time) []views.PendingChange {
+	type change struct {
+		at     time.Time
+		by     string
+		intent deviceIntent
+		link   string
+	}
+	var changes []change
+	for _, a := range h.Activity {
+		if a.Outcome != outcomeSuccess || now.Sub(a.At) > pendingWindow {
+			continue
+		}
+		var detail activityDetail
+		if json.Unmarshal(a.Detail, &detail) != nil || detail.Device == nil {
+			continue
+		}
+		changes = append(changes, change{a.At, a.ActorName, *detail.Device, activityURL(a.ID)})
+	}
+	for _, b := range h.Bulk {
+		if b.State != bulk.DeviceDone || b.Reconciled || now.Sub(b.DoneAt) > pendingWindow {
+			continue
+		}
+		var in deviceIntent
+		switch b.Action {
+		case bulk.ActionGroupTag:
+			tag := b.GroupTag
+			in.GroupTag = &tag
+		case bulk.ActionUnassign:
+			none := ""
+			in.User = &none
+		case bulk.ActionDelete:
+			in.Delete = true
+		}
+		changes = append(changes, change{b.DoneAt, b.ActorName, in, bulkURL(b.JobID)})
+	}
+	slices.SortStableFunc(changes, func(a, b change) int { return b.at.Compare(a.at) })
+	seen := map[string]bool{}
+	var out []views.PendingChange
+	add := func(c change, key, what string, shows bool) {
+		if seen[key] {
+			return
+		}
+		seen[key] = true
+		if !shows {
+			out = append(out, views.PendingChange{What: what, By: c.by, At: c.at, Link: c.link})
+		}
+	}
+	for _, c := range changes {
+		in := c.intent
+		if in.Delete {
+			add(c, "delete", "Delete the Autopilot registration", missing)
+		}
+		if d == nil {
+			continue
+		}
+		if in.GroupTag != nil {
+			add(c, "groupTag", "Group tag “"+*in.GroupTag+"”", d.GroupTag == *in.GroupTag)
+		}
+		if in.DisplayName != nil {
+			add(c, "displayName", "Device name “"+*in.DisplayName+"”", d.DisplayName == *in.DisplayName)
+		}
+		if in.User != nil {
+			if *in.User == "" {
+				add(c, "user", "No assigned user", d.UserPrincipalName == "")
+			} else {
+				add(c, "user", "Assigned user "+*in.User, strings.EqualFold(d.UserPrincipalName, *in.User))
+			}
+		}
+	}
+	return out
+}
+
+func bulkURL(id string) string { return "/devices/bulk/" + id }
+
+func deviceURL(id string) string { return "/devices/" + id }
+
+// ConfirmDelete is GET /devices/:id/delete: the registration's serial, model and user, and one
+// deliberate button.
+func (h *Registered) ConfirmDelete(c echo.Context) error {
+	id := c.Param("id")
+	if !guid.Valid(id) {
+		return notFound("An Autopilot device id is a GUID such as 9a3f6c2e-1b4d-4e5f-8a6b-7c8d9e0f1a2b.")
+	}
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, deviceURL(id), "Back to the device")
+	}
+	ctx := c.Request().Context()
+	device, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.AutopilotDevice, *graphclient.Exchange, error) {
+		return h.Graph.GetAutopilotDevice(ctx, ts, id)
+	})
+	if errors.Is(err, web.ErrSessionEnded) {
+		return err
+	}
+	if err != nil {
+		return h.show(c, id, nil, nil)
+	}
+	_ = ex
+	return web.Render(c, http.StatusOK, views.DeleteDevicePage(web.PageFor(c, "Delete registration", "devices"),
+		views.DeleteDevice{Device: registeredRow(*device), FormKey: web.NewFormKey(c, h.Now())}))
+}
+
+// readOnlyRefusal answers a change asked by someone the desk knows to be read-only: nothing is sent.
+func readOnlyRefusal(a web.WriteAccess, back, backText string) error {
+	return &web.PageError{Status: http.StatusForbidden, Title: "Your role lets you read only",
+		Message: readOnlyReason(a) + " Nothing was sent to Microsoft Graph.", ActionURL: back, ActionText: backText}
+}
+
+// Properties is POST /devices/:id/properties: group tag and device name (updateDeviceProperties).
+func (h *Registered) Properties(c echo.Context) error {
+	id := c.Param("id")
+	tag, name := strings.TrimSpace(c.FormValue("groupTag")), strings.TrimSpace(c.FormValue("displayName"))
+	form := &views.DeviceForms{GroupTag: tag, DisplayName: name}
+	return h.change(c, id, actionDeviceProperties, form, func(ctx context.Context, ts oauth2.TokenSource, d *graphclient.AutopilotDevice) (*graphclient.Exchange, deviceIntent, string, error) {
+		var ch graphclient.AutopilotDeviceChange
+		var in deviceIntent
+		var said []string
+		if tag != d.GroupTag {
+			ch.GroupTag, in.GroupTag = &tag, &tag
+			said = append(said, "group tag "+quoteOrNone(d.GroupTag)+" → "+quoteOrNone(tag))
+		}
+		if name != d.DisplayName {
+			ch.DisplayName, in.DisplayName = &name, &name
+			said = append(said, "device name "+quoteOrNone(d.DisplayName)+" → "+quoteOrNone(name))
+		}
+		if len(said) == 0 {
+			return nil, in, "", errNothingToChange
+		}
+		ex, err := h.Graph.UpdateAutopilotDeviceProperties(ctx, ts, id, ch)
+		return ex, in, "Changed " + strings.Join(said, " and ") + " of device " + d.SerialNumber + ".", err
+	})
+}
+
+// errNothingToChange means the form asks for the values the device already has.
+var errNothingToChange = errors.New("nothing to change")
+
+func quoteOrNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return "“" + s + "”"
+}
+
+// AssignUser is POST /devices/:id/user (assignUserToDevice).
+func (h *Registered) AssignUser(c echo.Context) error {
+	id := c.Param("id")
+	upn, friendly := strings.TrimSpace(c.FormValue("userPrincipalName")), strings.TrimSpace(c.FormValue("addressableUserName"))
+	form := &views.DeviceForms{UserPrincipalName: upn, AddressableUserName: friendly}
+	return h.change(c, id, actionDeviceAssign, form, func(ctx context.Context, ts oauth2.TokenSource, d *graphclient.AutopilotDevice) (*graphclient.Exchange, deviceIntent, string, error) {
+		in := deviceIntent{User: &upn}
+		ex, err := h.Graph.AssignUserToAutopilotDevice(ctx, ts, id, upn, friendly)
+		return ex, in, "Assigned " + upn + " to device " + d.SerialNumber + ".", err
+	})
+}
+
+// UnassignUser is POST /devices/:id/unassign (unassignUserFromDevice).
+func (h *Registered) UnassignUser(c echo.Context) error {
+	id := c.Param("id")
+	return h.change(c, id, actionDeviceUnassign, nil, func(ctx context.Context, ts oauth2.TokenSource, d *graphclient.AutopilotDevice) (*graphclient.Exchange, deviceIntent, string, error) {
+		none := ""
+		ex, err := h.Graph.UnassignUserFromAutopilotDevice(ctx, ts, id)
+		return ex, deviceIntent{User: &none}, "Unassigned " + quoteOrNone(d.UserPrincipalName) + " from device " + d.SerialNumber + ".", err
+	})
+}
+
+// Delete is POST /devices/:id/delete: the registration, after its confirmation page.
+func (h *Registered) Delete(c echo.Context) error {
+	id := c.Param("id")
+	return h.change(c, id, actionDeviceDelete, nil, func(ctx context.Context, ts oauth2.TokenSource, d *graphclient.AutopilotDevice) (*graphclient.Exchange, deviceIntent, string, error) {
+		ex, err := h.Graph.DeleteAutopilotDevice(ctx, ts, id)
+		return ex, deviceIntent{Delete: true}, "Deleted the Autopilot registration of device " + d.SerialNumber + " (" + d.Model + ").", err
+	})
+}
+
+// changeCall makes one change to a device read a moment before, and says what it asked and,
+// in words, what it did.
+type changeCall func(ctx context.Context, ts oauth2.TokenSource, d *graphclient.AutopilotDevice) (*graphclient.Exchange, deviceIntent, string, error)
+
+// change runs one change of a device: the person must not be known read-only; the device is
+// read; the form's one-time key is claimed (a second submit shows the first result and sends
+// nothing); a slot of the tenant's write budget is taken; the change is sent once; the outcome is
+// recorded and the device's page shows it.
+func (h *Registered) change(c echo.Context, id, action string, form *views.DeviceForms, call changeCall) error {
+	if !guid.Valid(id) {
+		return notFound("An Autopilot device id is a GUID such as 9a3f6c2e-1b4d-4e5f-8a6b-7c8d9e0f1a2b.")
+	}
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, deviceURL(id), "Back to the device")
+	}
+	ctx := c.Request().Context()
+	// The device is read first: its serial names the change in the history, and a sign-in that
+	// can no longer be renewed shows here, before anything is claimed or sent.
+	device, readEx, readErr := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.AutopilotDevice, *graphclient.Exchange, error) {
+		return h.Graph.GetAutopilotDevice(ctx, ts, id)
+	})
+	if errors.Is(readErr, web.ErrSessionEnded) {
+		return readErr
+	}
+	key := strings.TrimSpace(c.FormValue("formKey"))
+	if !web.ValidFormKey(c, key, h.Now(), formKeyTTL) {
+		return &web.PageError{Status: http.StatusConflict, Title: "This form was already used",
+			Message:  "The form you submitted has expired or was used before, so nothing was sent to Microsoft Graph.",
+			NextStep: "Open the device again and make the change from its page.", ActionURL: deviceURL(id), ActionText: "Open the device"}
+	}
+	claimed, state, ref, err := h.Keys.ClaimFormKey(ctx, key, web.Session(c).ID, formKeyTTL)
+	if err != nil {
+		return fmt.Errorf("claim form key: %w", err)
+	}
+	if !claimed {
+		if state == store.FormKeyDone && guid.Valid(ref) {
+			return c.Redirect(http.StatusSeeOther, deviceURL(id)+"?change="+ref)
+		}
+		return &web.PageError{Status: http.StatusConflict, Title: "Still sending your first submission",
+			Message:  "This change was already submitted and Microsoft Graph has not answered yet. It was not sent a second time.",
+			NextStep: "Wait a moment, then open the device to see the result.", ActionURL: deviceURL(id), ActionText: "Open the device"}
+	}
+	release := func() { _ = h.Keys.ReleaseFormKey(context.WithoutCancel(ctx), key) }
+	u := web.CurrentUser(c)
+
+	if readErr != nil {
+		release()
+		return h.refusedBeforeSending(c, id, form, failureOf(readEx, readErr))
+	}
+	if wait, err := h.takeWriteSlot(ctx, u.TenantID); err != nil {
+		release()
+		return err
+	} else if wait > 0 {
+		release()
+		until := h.Now().Add(wait)
+		return h.refusedBeforeSending(c, id, form, &views.Failure{Explanation: explain.BudgetBusy(h.Budget.Describe(), until, h.Now())})
+	}
+
+	var intent deviceIntent
+	var summary string
+	_, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (struct{}, *graphclient.Exchange, error) {
+		var ex *graphclient.Exchange
+		var err error
+		ex, intent, summary, err = call(ctx, ts, device)
+		return struct{}{}, ex, err
+	})
+	switch {
+	case errors.Is(err, web.ErrSessionEnded):
+		release()
+		return err
+	case errors.Is(err, errNothingToChange):
+		release()
+		return h.refusedBeforeSending(c, id, form, &views.Failure{Explanation: explain.NothingToChange()})
+	}
+	if ge, ok := graphclient.AsError(err); ok {
+		switch {
+		case ge.Kind == graphclient.KindInvalidInput && ex == nil:
+			release() // refused by the desk's own checks: nothing was sent
+			return h.refusedBeforeSending(c, id, form, failureOf(nil, err))
+		case ge.StatusCode == http.StatusTooManyRequests && ge.RetryAfter > 0:
+			if herr := h.Budget.Hold(context.WithoutCancel(ctx), u.TenantID, h.Now().Add(ge.RetryAfter)); herr != nil {
+				h.Logger.Warn("hold the tenant's writes", "error", herr.Error())
+			}
+		case ge.Kind == graphclient.KindForbiddenRole || ge.Kind == graphclient.KindForbiddenPermission:
+			if rerr := web.RememberWriteRefused(c, h.Now(), ge.Message); rerr != nil {
+				h.Logger.Warn("remember a refused change", "error", rerr.Error())
+			}
+		}
+	}
+	act := newActivity(u, action, ex, err)
+	act.Target, act.Serial = id, device.SerialNumber
+	if err == nil {
+		act.Summary = summary
+	} else {
+		act.Summary = deviceRefusalSummary(action, device.SerialNumber, failureFacts(err, h.Now()))
+	}
+	detail := resultDetail(nil, ex, err, h.Now())
+	if err == nil {
+		detail.Device = &intent
+	}
+	act.Detail = encodeDetail(detail)
+	if !h.Activity.Record(ctx, act, key) {
+		return h.show(c, id, resultOf(act, detail, true), nil)
+	}
+	return c.Redirect(http.StatusSeeOther, deviceURL(id)+"?change="+act.ID)
+}
+
+// refusedBeforeSending shows the device's page with why a change was not sent, the values typed
+// kept.
+func (h *Registered) refusedBeforeSending(c echo.Context, id string, form *views.DeviceForms, f *views.Failure) error {
+	return h.show(c, id, &views.ChangeResult{Outcome: "not-sent", Failure: f}, form)
+}
+
+// takeWriteSlot takes one slot of the tenant's write budget, waiting a moment if one frees soon;
+// it returns how long until one frees when none does.
+func (h *Registered) takeWriteSlot(ctx context.Context, tenantID string) (time.Duration, error) {
+	for range 2 {
+		n, retryAt, err := h.Budget.Take(ctx, tenantID, 1)
+		if err != nil {
+			return 0, fmt.Errorf("take a write slot: %w", err)
+		}
+		if n == 1 {
+			return 0, nil
+		}
+		wait := retryAt.Sub(h.Now())
+		if wait > 3*time.Second {
+			return wait, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(max(wait, 10*time.Millisecond)):
+		}
+	}
+	return time.Second, nil
+}
+
+func deviceRefusalSummary(action, serial string, f explain.Failure) string {
+	what := map[string]string{actionDeviceProperties: "change the properties of", actionDeviceAssign: "assign a user to",
+		actionDeviceUnassign: "unassign the user from", actionDeviceDelete: "delete the registration of"}[action]
+	if f.Graph != nil && f.Graph.Kind == graphclient.KindOutcomeUnknown {
+		return "Asked to " + what + " device " + serial + "; Graph did not say whether it worked."
+	}
+	return "Could not " + what + " device " + serial + ": " + explain.ForAction(action, f).Title + "."
+}

@@ -1,0 +1,200 @@
+// Package bulk carries a change to many registered Autopilot devices through once it is
+// confirmed: a group tag set, a user unassigned or registrations deleted. Like the device import
+// it sends each device's change exactly once: every device is recorded as in flight before it is
+// sent, a lost answer (a timeout, a 500, 502 or 504) is never sent again but reconciled by
+// reading the device, and a worker on any replica takes a dead worker's job over through its
+// lease. It paces its writes to Intune's write budget, shared by every desk through the state
+// database, and never sends before a Retry-After Graph gave has passed.
+package bulk
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"autopilotdesk/handlers/explain"
+	"autopilotdesk/web/store"
+)
+
+// Actions: what a bulk job does to each of its devices (the store's constants).
+const (
+	ActionGroupTag = store.BulkGroupTag
+	ActionUnassign = store.BulkUnassign
+	ActionDelete   = store.BulkDelete
+)
+
+// ValidAction reports whether a is one of the actions.
+func ValidAction(a string) bool {
+	return a == ActionGroupTag || a == ActionUnassign || a == ActionDelete
+}
+
+// Job states.
+const (
+	StateDraft    = "draft"    // chosen, waiting for its owner's confirmation; nothing sent
+	StateSending  = "sending"  // confirmed: devices are changed one chunk at a time
+	StateFinished = "finished" // every device has its final outcome
+)
+
+// Device states (the store's constants).
+const (
+	DeviceQueued      = store.BulkQueued
+	DeviceInFlight    = store.BulkInFlight
+	DeviceUnknown     = store.BulkUnknown
+	DeviceDone        = store.BulkDone
+	DeviceRefused     = store.BulkRefused
+	DeviceNotFound    = store.BulkNotFound
+	DeviceUnconfirmed = store.BulkUnconfirmed
+	DeviceSkipped     = store.BulkSkipped
+)
+
+// Final reports whether a device state is its last.
+func Final(state string) bool {
+	switch state {
+	case DeviceDone, DeviceRefused, DeviceNotFound, DeviceUnconfirmed, DeviceSkipped:
+		return true
+	}
+	return false
+}
+
+// Payload is what a job keeps besides its devices: facts, put into words when its page is shown.
+type Payload struct {
+	Missing []string         `json:"missing,omitempty"` // chosen devices Graph no longer had when the job was made
+	Paused  bool             `json:"paused,omitempty"`  // its owner has no live session: it waits for their sign-in
+	Waiting *Wait            `json:"waiting,omitempty"` // pacing to the write budget, or a Retry-After
+	Trouble *explain.Failure `json:"trouble,omitempty"` // a passing problem the desk works around by itself
+	Refusal *explain.Failure `json:"refusal,omitempty"` // a refusal that stopped every device not yet sent
+}
+
+// Wait is a pause the page explains.
+type Wait struct {
+	Pacing    bool      `json:"pacing,omitempty"`    // the write budget is taken until then
+	Throttled bool      `json:"throttled,omitempty"` // Graph throttled the tenant; else it was unavailable
+	Until     time.Time `json:"until"`
+}
+
+// DecodePayload reads a job's payload; an empty one is an empty Payload.
+func DecodePayload(b []byte) (Payload, error) {
+	var p Payload
+	if len(b) == 0 {
+		return p, nil
+	}
+	err := json.Unmarshal(b, &p)
+	return p, err
+}
+
+// Encode is the payload as the job stores it.
+func (p Payload) Encode() []byte {
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(err) // plain data only
+	}
+	return b
+}
+
+// Budget shares Intune's write budget of each tenant among every desk: Writes changes in any span
+// of Window, as Intune counts them for one application in one tenant (graph-facts: 100 writes per
+// 20 s). Each slot is kept a little longer than the window, so a write that takes a moment to
+// reach Graph still falls in the window the budget counted it in.
+type Budget struct {
+	Store interface {
+		TakeWriteSlots(ctx context.Context, bucket string, want, limit int, window time.Duration) (int, time.Time, error)
+		HoldWrites(ctx context.Context, bucket string, until time.Time) error
+	}
+	Writes int
+	Window time.Duration
+}
+
+// DefaultWrites and DefaultWindow are Intune's documented per-application write budget.
+const (
+	DefaultWrites = 100
+	DefaultWindow = 20 * time.Second
+)
+
+func (b *Budget) limits() (int, time.Duration) {
+	n, w := b.Writes, b.Window
+	if n <= 0 {
+		n = DefaultWrites
+	}
+	if w <= 0 {
+		w = DefaultWindow
+	}
+	return n, w
+}
+
+// Take takes up to want write slots of the tenant's budget; with none, it says when to ask again.
+func (b *Budget) Take(ctx context.Context, tenantID string, want int) (int, time.Time, error) {
+	n, w := b.limits()
+	return b.Store.TakeWriteSlots(ctx, "graph-writes:"+tenantID, want, n, w+min(time.Second, max(50*time.Millisecond, w/50)))
+}
+
+// Hold stops every desk writing to the tenant until Graph's Retry-After has passed.
+func (b *Budget) Hold(ctx context.Context, tenantID string, until time.Time) error {
+	return b.Store.HoldWrites(ctx, "graph-writes:"+tenantID, until)
+}
+
+// Describe says the budget in words: "100 changes per 20 seconds".
+func (b *Budget) Describe() string {
+	n, w := b.limits()
+	return fmt.Sprintf("%d changes per %s", n, seconds(w))
+}
+
+// Estimate is the least time n changes take within the budget.
+func (b *Budget) Estimate(n int) time.Duration {
+	per, w := b.limits()
+	if n <= per {
+		return 0
+	}
+	return time.Duration((n-1)/per) * w
+}
+
+func seconds(d time.Duration) string {
+	if d%time.Second == 0 {
+		s := int(d / time.Second)
+		if s == 1 {
+			return "second"
+		}
+		return fmt.Sprintf("%d seconds", s)
+	}
+	return d.String()
+}
+
+// Counts tally a job's devices by state.
+type Counts struct {
+	Devices                              int
+	Queued, InFlight, Unknown            int
+	Done, Refused, NotFound, Unconfirmed int
+	Skipped, Reconciled                  int
+}
+
+// Final is how many devices have their final outcome.
+func (c Counts) Final() int { return c.Done + c.Refused + c.NotFound + c.Unconfirmed + c.Skipped }
+
+// Count tallies devices by state.
+func Count(devices []store.BulkDevice) Counts {
+	c := Counts{Devices: len(devices)}
+	for _, d := range devices {
+		switch d.State {
+		case DeviceQueued:
+			c.Queued++
+		case DeviceInFlight:
+			c.InFlight++
+		case DeviceUnknown:
+			c.Unknown++
+		case DeviceDone:
+			c.Done++
+		case DeviceRefused:
+			c.Refused++
+		case DeviceNotFound:
+			c.NotFound++
+		case DeviceUnconfirmed:
+			c.Unconfirmed++
+		case DeviceSkipped:
+			c.Skipped++
+		}
+		if d.Reconciled {
+			c.Reconciled++
+		}
+	}
+	return c
+}

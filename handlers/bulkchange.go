@@ -1,0 +1,325 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
+
+	"autopilotdesk/graphclient"
+	"autopilotdesk/graphclient/guid"
+	"autopilotdesk/handlers/bulk"
+	"autopilotdesk/handlers/explain"
+	"autopilotdesk/views"
+	"autopilotdesk/web"
+	"autopilotdesk/web/store"
+)
+
+// BulkJobs keeps bulk changes and their devices in the state database, so any replica serves
+// their pages.
+type BulkJobs interface {
+	CreateBulkJob(ctx context.Context, j *store.BulkJob, devices []store.BulkDevice) error
+	GetBulkJob(ctx context.Context, tenantID, id string) (*store.BulkJob, error)
+	ListBulkJobs(ctx context.Context, tenantID string, limit int) ([]store.BulkJob, error)
+	BulkDevices(ctx context.Context, jobID string) ([]store.BulkDevice, error)
+	ChangeBulk(ctx context.Context, ch store.BulkChange) error
+	WakeBulkJob(ctx context.Context, tenantID, id string, recheck bool) error
+}
+
+// BulkChanges turns devices chosen on the list into a bulk change: a draft that counts them and
+// names the change, then, once its owner confirms, a job the bulk worker carries through.
+type BulkChanges struct {
+	Graph  AutopilotAPI
+	Tokens Tokens
+	Jobs   BulkJobs
+	Keys   FormKeys
+	Worker Kicker
+	Budget *bulk.Budget
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// maxBulkDevices bounds one bulk change: ten of Graph's largest pages.
+const maxBulkDevices = 1000
+
+// Create is POST /devices/bulk: the devices ticked on the list and the change to make. Each is
+// read from Graph (20 to a batch) so the confirmation names what is there now; nothing changes yet.
+func (h *BulkChanges) Create(c echo.Context) error {
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, "/devices", "Back to the devices")
+	}
+	form, err := c.FormParams()
+	if err != nil {
+		return err
+	}
+	action, tag := form.Get("action"), strings.TrimSpace(form.Get("groupTag"))
+	back := func(msg string) error {
+		return &web.PageError{Status: http.StatusUnprocessableEntity, Title: "The bulk change could not be prepared", Message: msg + " Nothing was changed.",
+			ActionURL: "/devices", ActionText: "Back to the devices"}
+	}
+	if !bulk.ValidAction(action) {
+		return back("Choose what to do with the devices: set a group tag, unassign the user or delete the registrations.")
+	}
+	if action == bulk.ActionGroupTag && (len(tag) > 256 || strings.ContainsFunc(tag, func(r rune) bool { return r < 0x20 || r == 0x7f })) {
+		return back("The group tag must be at most 256 characters, without line breaks.")
+	}
+	if action != bulk.ActionGroupTag {
+		tag = ""
+	}
+	seen := map[string]bool{}
+	var ids []string
+	for _, id := range form["device"] {
+		if guid.Valid(id) && !seen[strings.ToLower(id)] {
+			seen[strings.ToLower(id)] = true
+			ids = append(ids, id)
+		}
+	}
+	switch {
+	case len(ids) == 0:
+		return back("Tick at least one device on the list first.")
+	case len(ids) > maxBulkDevices:
+		return back(fmt.Sprintf("A bulk change takes at most %d devices; you chose %d. Narrow the list with a search or the filters.", maxBulkDevices, len(ids)))
+	}
+	ctx := c.Request().Context()
+	reads, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.AutopilotDeviceRead, *graphclient.Exchange, error) {
+		reads, exs, err := h.Graph.ReadAutopilotDevices(ctx, ts, ids)
+		var last *graphclient.Exchange
+		if len(exs) > 0 {
+			last = exs[len(exs)-1]
+		}
+		return reads, last, err
+	})
+	if errors.Is(err, web.ErrSessionEnded) {
+		return err
+	}
+	if err != nil {
+		_ = ex
+		e := explain.Explain(failureFacts(err, h.Now()))
+		return &web.PageError{Status: failureStatus(err), Title: "The chosen devices could not be read: " + e.Title, Message: e.What + " Nothing was changed.",
+			NextStep: e.NextStep, ActionURL: "/devices", ActionText: "Back to the devices"}
+	}
+	var devices []store.BulkDevice
+	var p bulk.Payload
+	for _, r := range reads {
+		switch {
+		case r.Device != nil:
+			d := r.Device
+			devices = append(devices, store.BulkDevice{DeviceID: d.ID, Serial: d.SerialNumber, Manufacturer: d.Manufacturer, Model: d.Model,
+				GroupTag: d.GroupTag, UserPrincipalName: d.UserPrincipalName, EnrollmentState: string(d.EnrollmentState),
+				BulkOutcome: store.BulkOutcome{State: bulk.DeviceQueued}})
+		case isNotFound(r.Err):
+			p.Missing = append(p.Missing, r.ID)
+		default:
+			e := explain.Explain(failureFacts(r.Err, h.Now()))
+			return &web.PageError{Status: failureStatus(r.Err), Title: "A chosen device could not be read: " + e.Title, Message: e.What + " Nothing was changed.",
+				NextStep: e.NextStep, ActionURL: "/devices", ActionText: "Back to the devices"}
+		}
+	}
+	if len(devices) == 0 {
+		return back("Microsoft Graph no longer has any of the chosen devices (they were deleted meanwhile).")
+	}
+	u := web.CurrentUser(c)
+	job := &store.BulkJob{TenantID: u.TenantID, ObjectID: u.ObjectID, ActorUPN: u.UPN, ActorName: u.Name, State: bulk.StateDraft,
+		Action: action, GroupTag: tag, Payload: p.Encode()}
+	if err := h.Jobs.CreateBulkJob(ctx, job, devices); err != nil {
+		return fmt.Errorf("create bulk job: %w", err)
+	}
+	return c.Redirect(http.StatusSeeOther, bulkURL(job.ID))
+}
+
+func isNotFound(err error) bool {
+	ge, ok := graphclient.AsError(err)
+	return ok && ge.Kind == graphclient.KindNotFound
+}
+
+// loadBulk reads a job of the signed-in person's tenant; anyone of the tenant may view it.
+func (h *BulkChanges) loadBulk(c echo.Context) (*store.BulkJob, bulk.Payload, error) {
+	id := c.Param("id")
+	if !guid.Valid(id) {
+		return nil, bulk.Payload{}, notFound("There is no bulk change with this id.")
+	}
+	job, err := h.Jobs.GetBulkJob(c.Request().Context(), web.CurrentUser(c).TenantID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, bulk.Payload{}, notFound("There is no bulk change with this id in your tenant.")
+	}
+	if err != nil {
+		return nil, bulk.Payload{}, fmt.Errorf("read bulk job: %w", err)
+	}
+	p, err := bulk.DecodePayload(job.Payload)
+	if err != nil {
+		return nil, p, fmt.Errorf("decode bulk job %s: %w", job.ID, err)
+	}
+	return job, p, nil
+}
+
+// loadOwnedBulk is loadBulk for what only the job's owner may do.
+func (h *BulkChanges) loadOwnedBulk(c echo.Context) (*store.BulkJob, bulk.Payload, error) {
+	job, p, err := h.loadBulk(c)
+	if err != nil {
+		return nil, p, err
+	}
+	u := web.CurrentUser(c)
+	if u.ObjectID != job.ObjectID {
+		owner := bulkOwner(job)
+		return nil, p, &web.PageError{Status: http.StatusForbidden, Title: "Only " + owner + " can confirm or act on this bulk change",
+			Message:   "This bulk change belongs to " + owner + ", who chose its devices. Everyone in your organisation can follow it, but only " + owner + " can confirm it or ask for a look. Nothing was changed.",
+			NextStep:  "Ask " + owner + " to do it, or choose the devices yourself on the list.",
+			ActionURL: bulkURL(job.ID), ActionText: "Back to the bulk change"}
+	}
+	return job, p, nil
+}
+
+func bulkOwner(j *store.BulkJob) string {
+	switch {
+	case j.ActorName != "" && j.ActorUPN != "":
+		return j.ActorName + " (" + j.ActorUPN + ")"
+	case j.ActorUPN != "":
+		return j.ActorUPN
+	}
+	return "the person who chose the devices"
+}
+
+// Show is GET /devices/bulk/:id: the confirmation of a draft, then the progress and per-device
+// outcome — read from the state database, never from a worker's memory.
+func (h *BulkChanges) Show(c echo.Context) error {
+	job, p, err := h.loadBulk(c)
+	if err != nil {
+		return err
+	}
+	devices, err := h.Jobs.BulkDevices(c.Request().Context(), job.ID)
+	if err != nil {
+		return fmt.Errorf("read bulk devices: %w", err)
+	}
+	if job.State == bulk.StateSending && !job.NextPollAt.After(h.Now()) && h.Worker != nil {
+		h.Worker.Kick()
+	}
+	u := web.CurrentUser(c)
+	view := bulkView(job, p, devices, h.Budget, h.Now())
+	view.IsOwner = u.ObjectID == job.ObjectID
+	view.Access = accessOf(c)
+	if job.State == bulk.StateDraft && view.IsOwner && !view.Access.ReadOnly {
+		view.FormKey = web.NewFormKey(c, h.Now())
+	}
+	title := "Bulk change"
+	if job.State == bulk.StateDraft {
+		title = "Confirm the bulk change"
+	}
+	return web.Render(c, http.StatusOK, views.BulkJobPage(web.PageFor(c, title, "devices"), view))
+}
+
+// Confirm is POST /devices/bulk/:id/confirm: one conditional change draft -> sending starts the
+// job. Of any number of confirms, from any sessions and desks, one wins; the others see the job.
+func (h *BulkChanges) Confirm(c echo.Context) error {
+	job, p, err := h.loadOwnedBulk(c)
+	if err != nil {
+		return err
+	}
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, bulkURL(job.ID), "Back to the bulk change")
+	}
+	if job.State != bulk.StateDraft {
+		return c.Redirect(http.StatusSeeOther, bulkURL(job.ID))
+	}
+	ctx := c.Request().Context()
+	key := strings.TrimSpace(c.FormValue("formKey"))
+	if !web.ValidFormKey(c, key, h.Now(), formKeyTTL) {
+		return &web.PageError{Status: http.StatusConflict, Title: "This confirmation was already used",
+			Message: "The form you submitted has expired or was used before, so nothing was changed.", NextStep: "Open the bulk change and confirm it again.",
+			ActionURL: bulkURL(job.ID), ActionText: "Open the bulk change"}
+	}
+	claimed, _, _, err := h.Keys.ClaimFormKey(ctx, key, web.Session(c).ID, formKeyTTL)
+	if err != nil {
+		return fmt.Errorf("claim form key: %w", err)
+	}
+	if !claimed {
+		return c.Redirect(http.StatusSeeOther, bulkURL(job.ID)) // the first submit of this form is on it
+	}
+	err = h.Jobs.ChangeBulk(ctx, store.BulkChange{JobID: job.ID, TenantID: job.TenantID, OwnerID: job.ObjectID, FromState: bulk.StateDraft,
+		State: bulk.StateSending, Payload: p.Encode()})
+	if errors.Is(err, store.ErrConflict) {
+		return c.Redirect(http.StatusSeeOther, bulkURL(job.ID)) // another confirm won: it is on its way
+	}
+	if err != nil {
+		return fmt.Errorf("confirm bulk job: %w", err)
+	}
+	u := web.CurrentUser(c)
+	h.Logger.Info("audit", "audit", true, "event", "bulk-confirmed", "tid", u.TenantID, "oid", u.ObjectID, "upn", u.UPN, "target", job.ID,
+		"detail", fmt.Sprintf("%s on %d devices", explain.BulkAction(job.Action, job.GroupTag), job.Devices))
+	if h.Worker != nil {
+		h.Worker.Kick()
+	}
+	return c.Redirect(http.StatusSeeOther, bulkURL(job.ID))
+}
+
+// Reconcile is POST /devices/bulk/:id/reconcile ("Check what Graph has"): read now the devices
+// whose answer was lost. It never sends a change again.
+func (h *BulkChanges) Reconcile(c echo.Context) error {
+	job, _, err := h.loadOwnedBulk(c)
+	if err != nil {
+		return err
+	}
+	if err := h.Jobs.WakeBulkJob(c.Request().Context(), job.TenantID, job.ID, true); err != nil {
+		return fmt.Errorf("wake bulk job: %w", err)
+	}
+	if h.Worker != nil {
+		h.Worker.Kick()
+	}
+	return c.Redirect(http.StatusSeeOther, bulkURL(job.ID))
+}
+
+// List is GET /devices/bulk: the tenant's recent bulk changes.
+func (h *BulkChanges) List(c echo.Context) error {
+	jobs, err := h.Jobs.ListBulkJobs(c.Request().Context(), web.CurrentUser(c).TenantID, 50)
+	if err != nil {
+		return fmt.Errorf("list bulk jobs: %w", err)
+	}
+	var view views.BulkList
+	for _, j := range jobs {
+		view.Jobs = append(view.Jobs, views.BulkSummary{ID: j.ID, Created: j.CreatedAt, Owner: bulkOwner(&j), What: explain.BulkAction(j.Action, j.GroupTag),
+			Devices: j.Devices, State: j.State})
+	}
+	return web.Render(c, http.StatusOK, views.BulkListPage(web.PageFor(c, "Bulk changes", "devices"), view))
+}
+
+// bulkView turns a job into what its page shows.
+func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, budget *bulk.Budget, now time.Time) views.BulkJob {
+	v := views.BulkJob{ID: job.ID, State: job.State, Action: job.Action, GroupTag: job.GroupTag, What: explain.BulkAction(job.Action, job.GroupTag),
+		Owner: bulkOwner(job), OwnerName: job.ActorName, Created: job.CreatedAt, Missing: p.Missing, Paused: p.Paused,
+		Budget: budget.Describe(), Estimate: budget.Estimate(len(devices))}
+	if v.OwnerName == "" {
+		v.OwnerName = bulkOwner(job)
+	}
+	if p.Trouble != nil {
+		v.Trouble = explain.Trouble(*p.Trouble)
+	}
+	if p.Refusal != nil {
+		e := explain.Explain(*p.Refusal)
+		v.Refusal = &e
+	}
+	if p.Waiting != nil && now.Before(p.Waiting.Until) {
+		v.Waiting = &views.BulkWait{Reason: explain.BulkWait(p.Waiting.Pacing, p.Waiting.Throttled, budget.Describe()), Until: p.Waiting.Until}
+	}
+	for _, d := range devices {
+		desc := explain.BulkDevice(job.Action, job.GroupTag, d, p.Refusal)
+		v.Devices = append(v.Devices, views.BulkRow{DeviceID: d.DeviceID, Serial: d.Serial, Manufacturer: d.Manufacturer, Model: d.Model,
+			GroupTag: d.GroupTag, User: d.UserPrincipalName, State: graphclient.EnrollmentState(d.EnrollmentState),
+			Key: desc.Key, Label: desc.Label, Detail: desc.Detail, StatusCode: d.StatusCode, ActivityID: d.ActivityID, Reconciled: d.Reconciled})
+		if d.EnrollmentState == string(graphclient.EnrollmentEnrolled) {
+			v.Enrolled++
+		}
+	}
+	cnt := bulk.Count(devices)
+	v.Counts = views.BulkCounts{Devices: cnt.Devices, Final: cnt.Final(), Queued: cnt.Queued, Sending: cnt.InFlight, Unknown: cnt.Unknown,
+		Done: cnt.Done, Refused: cnt.Refused, NotFound: cnt.NotFound, Unconfirmed: cnt.Unconfirmed, Skipped: cnt.Skipped, Reconciled: cnt.Reconciled}
+	v.RefreshSeconds = 2
+	if cnt.Unknown > 0 || p.Paused || v.Waiting != nil {
+		v.RefreshSeconds = 10
+	}
+	return v
+}

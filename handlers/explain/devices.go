@@ -1,0 +1,197 @@
+package explain
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"autopilotdesk/graphclient"
+	"autopilotdesk/web/store"
+)
+
+// The words of the registered-device pages: what a bulk change does and what became of each of
+// its devices, a device change Graph refused, why a person may only read, and what a check of
+// serials found in the tenant.
+
+// BulkAction says what a bulk change does to each device: "set the group tag to “Kiosk”".
+func BulkAction(action, groupTag string) string {
+	switch action {
+	case store.BulkUnassign:
+		return "unassign the user"
+	case store.BulkDelete:
+		return "delete the Autopilot registration"
+	}
+	if groupTag == "" {
+		return "clear the group tag"
+	}
+	return "set the group tag to “" + groupTag + "”"
+}
+
+// BulkDevice puts one device's outcome of a bulk change into words; stopped is the job's refusal
+// that stopped the devices not yet sent, if any.
+func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) Verdict {
+	v := Verdict{Key: d.State}
+	var f *Failure
+	if len(d.Failure) > 0 {
+		var stored Failure
+		if json.Unmarshal(d.Failure, &stored) == nil {
+			f = &stored
+		}
+	}
+	switch d.State {
+	case store.BulkQueued:
+		v.Label, v.Detail = "queued", "Waiting for its turn in Intune's write budget."
+	case store.BulkInFlight:
+		v.Label, v.Detail = "sending", "On its way to Microsoft Graph."
+	case store.BulkUnknown:
+		v.Label = "outcome unknown"
+		v.Detail = "Microsoft Graph's answer never arrived"
+		switch {
+		case d.Reason == store.BulkReasonDeskStopped:
+			v.Detail = "The change was recorded as sent, but the desk stopped (a restart, crash or deploy) before Microsoft Graph's answer was stored"
+		case f != nil:
+			v.Detail += " (" + Title(*f) + ")"
+		}
+		v.Detail += ", so it is not known yet whether the change was made. The desk reads the device in Graph to find out and never sends the change again on its own."
+	case store.BulkDone:
+		v.Label, v.Detail = bulkDone(action, groupTag)
+		if d.Reconciled {
+			v.Detail = "Found by reading the device after Graph's answer was lost: " + v.Detail
+		}
+	case store.BulkRefused:
+		v.Label = "refused by Graph"
+		if f != nil {
+			v.Detail = refusedWords(action, ForAction(deviceAction(action), *f))
+		}
+	case store.BulkNotFound:
+		v.Label = "not found"
+		v.Detail = "Microsoft Graph has no Autopilot registration with this id any more (it was deleted meanwhile), so nothing was changed."
+		if d.Reason == store.BulkReasonGone {
+			v.Detail = "Microsoft Graph's answer to the change was lost, and Graph no longer has this registration (it was deleted meanwhile)."
+		}
+	case store.BulkUnconfirmed:
+		v.Label = "outcome unknown — check"
+		v.Detail = fmt.Sprintf("Microsoft Graph's answer to the change was lost, and the device did not show the change when the desk read it %s over the following minutes. Graph may not have made it, or Intune has not shown it yet. Nothing was sent again: open the device to check, and change it on its own if needed.",
+			plural(d.Lookups, "time", "times"))
+	case store.BulkSkipped:
+		v.Label = "not sent"
+		v.Detail = "Not sent: Microsoft Graph refused an earlier change of this bulk change for a reason that holds for every device."
+		if stopped != nil {
+			e := Explain(*stopped)
+			v.Detail = "Not sent: Microsoft Graph refused an earlier change of this bulk change for a reason that holds for every device (" + e.Title + "). " + e.NextStep
+		}
+	}
+	return v
+}
+
+func bulkDone(action, groupTag string) (label, detail string) {
+	switch action {
+	case store.BulkUnassign:
+		return "user unassigned", "Graph accepted the change: the device has no assigned user. Intune shows it within a few minutes."
+	case store.BulkDelete:
+		return "deleted", "Graph deleted the Autopilot registration. It leaves the list within a few minutes."
+	}
+	if groupTag == "" {
+		return "group tag cleared", "Graph accepted the change: the group tag is cleared. Intune shows it within a few minutes."
+	}
+	return "group tag set", "Graph accepted the change: the group tag is “" + groupTag + "”. Intune shows it within a few minutes."
+}
+
+// deviceAction is the action of a single change that a bulk action makes to each device, so a
+// refusal reads the same either way.
+func deviceAction(bulkAction string) string {
+	if bulkAction == store.BulkDelete {
+		return "device-delete"
+	}
+	return "device-change"
+}
+
+// refusedWords are a refused device's words: Graph's message and what it means, and that nothing changed.
+func refusedWords(action string, e Explanation) string {
+	nothing := " Nothing was changed."
+	if action == store.BulkDelete {
+		nothing = ""
+	}
+	s := e.Title + ". " + e.What + nothing
+	if e.NextStep != "" {
+		s += " " + e.NextStep
+	}
+	return s
+}
+
+// deviceChange explains a refused change of a registered device: a delete Graph refuses (400
+// or 409, a device still enrolled in Intune) has words of its own; a change whose answer was
+// lost says to look before sending it again.
+func deviceChange(action string, f Failure) (Explanation, bool) {
+	ge := f.Graph
+	if ge == nil {
+		return Explanation{}, false
+	}
+	if action == "device-delete" && (ge.StatusCode == 400 || ge.StatusCode == 409) {
+		said := ""
+		if ge.Message != "" {
+			said = " Graph said: “" + ge.Message + "”"
+		}
+		return Explanation{Title: "Graph refused to delete this registration",
+			What:     "Microsoft Graph refused the delete, so nothing was deleted: the device is still registered for Autopilot." + said,
+			NextStep: "If the device is still enrolled in Intune, delete it from Intune first (Devices › All devices), then delete the registration here."}, true
+	}
+	if ge.Kind == graphclient.KindOutcomeUnknown {
+		ex := graphAnswer(ge)
+		ex.NextStep = "Refresh the device's page in a few minutes: it shows the change once Intune has it. Do not send it again before you have looked."
+		return ex, true
+	}
+	return Explanation{}, false
+}
+
+// BudgetBusy explains a change of one device not sent because the tenant's write budget is taken
+// (or Graph asked every desk to wait) until a time.
+func BudgetBusy(budget string, until, now time.Time) Explanation {
+	return Explanation{Title: "Intune's write budget for your tenant is in use",
+		What:     "Intune accepts " + budget + " from the desk, and they are taken (a bulk change may be running), or Microsoft Graph asked the desk to wait. Nothing was sent.",
+		NextStep: fmt.Sprintf("Send it again after %s UTC (in %s).", until.UTC().Format("15:04:05"), until.Sub(now).Round(time.Second)), Action: ActionTryLater}
+}
+
+// NothingToChange explains a change form sent with the values the device already has.
+func NothingToChange() Explanation {
+	return Explanation{Title: "Nothing to change",
+		What: "The values are the ones the device already has, so nothing was sent to Microsoft Graph.", NextStep: "Change a value, then save."}
+}
+
+// ReadOnlyByScopes says why a person whose sign-in grants only reading sees no change control.
+func ReadOnlyByScopes() string {
+	return "Your sign-in grants the desk DeviceManagementServiceConfig.Read.All but not DeviceManagementServiceConfig.ReadWrite.All, " +
+		"so you can look at registered devices but not change them. An administrator can give your account an Intune role that may manage Autopilot devices."
+}
+
+// ReadOnlyRefused says why a person whose change Graph refused with 403 sees no more change controls.
+func ReadOnlyRefused(at time.Time, graphSaid string) string {
+	s := "Microsoft Graph refused your change of " + at.UTC().Format("2 January 2006 at 15:04") + " UTC with 403 Forbidden"
+	if graphSaid != "" {
+		s += " (“" + graphSaid + "”)"
+	}
+	return s + ", so the desk shows you these pages without change controls. If your Intune role or the desk's permission has changed since, sign out and sign in again."
+}
+
+// Registered says what the tenant holds for a registered serial: "group tag Sales, user
+// adele@contoso.com".
+func Registered(groupTag, user string) string {
+	if groupTag == "" {
+		groupTag = "none"
+	}
+	if user == "" {
+		user = "none"
+	}
+	return "group tag " + groupTag + ", user " + user
+}
+
+// BulkWait says why a bulk change waits: pacing to the write budget, or Graph's Retry-After.
+func BulkWait(pacing, throttled bool, budget string) string {
+	switch {
+	case pacing:
+		return "Pacing the changes to Intune's write budget (" + budget + ") shared by everyone using the desk"
+	case throttled:
+		return "Microsoft Graph is throttling this tenant"
+	}
+	return "Microsoft Graph was unavailable"
+}

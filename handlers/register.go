@@ -1,0 +1,406 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"autopilotdesk/graphclient/devicecsv"
+	"autopilotdesk/handlers/explain"
+	"autopilotdesk/handlers/importer"
+	"autopilotdesk/handlers/registration"
+	"autopilotdesk/web"
+	"autopilotdesk/web/store"
+)
+
+// DeviceRegistrations is the part of the state database the device's side uses.
+type DeviceRegistrations interface {
+	RegistrationCodeByHash(ctx context.Context, codeHash string) (*store.RegistrationCode, error)
+	AddRegistration(ctx context.Context, s *store.RegistrationSubmission, a *store.Activity) error
+	Registrations(ctx context.Context, f store.SubmissionFilter) ([]store.RegistrationSubmission, error)
+	WaitingSerials(ctx context.Context, tenantID string, serials []string) (map[string]time.Time, error)
+	ImportRows(ctx context.Context, jobID string, f store.RowFilter) ([]store.ImportRow, error)
+	ImportBatches(ctx context.Context, jobID string) ([]store.ImportBatch, error)
+}
+
+// RegisterCounter counts requests from devices in the state database, so replicas share counts.
+type RegisterCounter interface {
+	web.Counter
+	// Exceeded reports, without counting, whether a bucket is over its limit.
+	Exceeded(ctx context.Context, bucket string, limit int, window time.Duration) (bool, time.Duration, error)
+}
+
+// Register is the device's side of registration: POST /register/{code} with the CSV that
+// Get-WindowsAutopilotInfo wrote, and GET /register/{code}/status. No session and no cookie: the
+// code in the path is all the authority a request has, and all it lets a device do is wait for
+// approval. Answers are plain text for the device's screen.
+type Register struct {
+	Store   DeviceRegistrations
+	Counter RegisterCounter
+	// PerClient bounds the requests of one client address and, apart, those with one code;
+	// WrongCodes bounds the unknown codes one address may try before it is answered 429.
+	PerClient, WrongCodes web.Limit
+	PublicURL             string
+	Count                 *WaitingCount
+	Now                   func() time.Time
+	Logger                *slog.Logger
+}
+
+// MaxRegisterRows is the most devices one request from a device may carry.
+const MaxRegisterRows = 50
+
+// RegisterBodyLimit bounds a request from a device: 50 rows of the largest hashes the check
+// accepts, saved as UTF-16 by Windows PowerShell, fit.
+const RegisterBodyLimit = 2 << 20
+
+// maxDeviceText bounds the manufacturer and model kept for display.
+const maxDeviceText = 100
+
+// Send is POST /register/{code}.
+func (h *Register) Send(c echo.Context) error {
+	code, shown, err := h.admit(c, func(rc *store.RegistrationCode) (bool, error) { return rc.Usable(h.Now()), nil })
+	if err != nil || code == nil {
+		return err
+	}
+	data, err := readDeviceCSV(c, h.sendCommand(shown))
+	if err != nil {
+		return err
+	}
+	rep := devicecsv.ParseOwned(data, MaxRegisterRows)
+	data = nil
+	if rep.TooManyRows {
+		return &web.PageError{Status: http.StatusRequestEntityTooLarge, Title: "Autopilot Desk: the file has too many devices",
+			Message:  fmt.Sprintf("A registration takes at most %d devices at once, and this file has more. Nothing was kept.", MaxRegisterRows),
+			NextStep: "Send the devices in files of at most 50 rows (each with the header line), or ask your IT team to import the file in the desk."}
+	}
+	if len(rep.FileErrors) > 0 {
+		return &web.PageError{Status: http.StatusUnprocessableEntity, Title: "Autopilot Desk: the file could not be read",
+			Message:  strings.Join(rep.FileErrors, " ") + " Nothing was kept.",
+			NextStep: "Capture the hash again with Get-WindowsAutopilotInfo -OutputFile and send that file."}
+	}
+	if left := code.Uses - code.Used; len(rep.Rows) > left {
+		return &web.PageError{Status: http.StatusUnprocessableEntity, Title: "Autopilot Desk: the code takes fewer devices",
+			Message:  fmt.Sprintf("This code takes %s, and the file has %s. Nothing was kept.", plural(left, "more device", "more devices"), plural(len(rep.Rows), "device", "devices")),
+			NextStep: "Send a file with fewer devices, or ask your IT team for a code that takes more."}
+	}
+	ctx := c.Request().Context()
+	var serials []string
+	for _, r := range rep.Rows {
+		if len(r.Errors) == 0 {
+			serials = append(serials, r.SerialNumber)
+		}
+	}
+	waiting, err := h.Store.WaitingSerials(ctx, code.TenantID, serials)
+	if err != nil {
+		return fmt.Errorf("read waiting serials: %w", err)
+	}
+	receipt := registration.Receipt{FileNotes: rep.FileNotes, Expires: code.ExpiresAt, StatusCommand: "curl.exe " + h.codeURL(shown) + "/status"}
+	sub := &store.RegistrationSubmission{CodeID: code.ID, TenantID: code.TenantID, ClientIP: c.RealIP(), FileNotes: rep.FileNotes, ReceivedAt: h.Now()}
+	for _, r := range rep.Rows {
+		if len(r.Errors) > 0 {
+			receipt.NotKept = append(receipt.NotKept, registration.NotKept{Line: r.Line, Serial: r.SerialNumber, Why: r.Errors})
+			continue
+		}
+		if at, ok := waiting[strings.ToUpper(r.SerialNumber)]; ok {
+			receipt.NotKept = append(receipt.NotKept, registration.NotKept{Line: r.Line, Serial: r.SerialNumber,
+				Why: []string{"This device was already sent at " + registration.At(at) + " and waits for approval (or is being imported), so it was not kept again."}})
+			continue
+		}
+		d := store.RegistrationDevice{Line: r.Line, Serial: r.SerialNumber, ProductKey: r.ProductKey, Hash: r.HardwareHash,
+			HashShown: devicecsv.Truncate(r.HardwareHash), GroupTag: code.GroupTag, User: code.AssignedUser,
+			Manufacturer: clip(r.Manufacturer), Model: clip(r.Model), Notes: r.Notes}
+		// The code decides the group tag and user: the technician at the device does not.
+		if r.GroupTag != "" && r.GroupTag != code.GroupTag {
+			d.Notes = append(d.Notes, "The file's group tag \""+r.GroupTag+"\" is replaced by the code's, "+plainQuoteOrNone(code.GroupTag)+".")
+		}
+		if r.AssignedUser != "" && r.AssignedUser != code.AssignedUser {
+			d.Notes = append(d.Notes, "The file's assigned user "+r.AssignedUser+" is replaced by the code's, "+plainQuoteOrNone(code.AssignedUser)+".")
+		}
+		sub.Devices = append(sub.Devices, d)
+		receipt.Kept = append(receipt.Kept, registration.Kept{Line: d.Line, Serial: d.Serial, Manufacturer: d.Manufacturer, Model: d.Model,
+			HashShown: d.HashShown, Notes: d.Notes, GroupTag: d.GroupTag, User: d.User})
+	}
+	if len(sub.Devices) == 0 {
+		return web.PlainText(c, http.StatusUnprocessableEntity, registration.ReceiptText(receipt))
+	}
+	ip := c.RealIP()
+	act := &store.Activity{TenantID: code.TenantID, ActorName: "A device at " + ip, Action: "registration-received", Outcome: outcomeSuccess,
+		Summary: fmt.Sprintf("%s (%s) sent %s with registration code %s from %s; waiting for approval.",
+			plural(len(sub.Devices), "device", "devices"), serialList(sub.Devices), hashesWord(len(sub.Devices)), registration.CodeName(*code), ip)}
+	err = h.Store.AddRegistration(ctx, sub, act)
+	if errors.Is(err, store.ErrConflict) {
+		return h.wrong(c) // spent, revoked or expired a moment ago
+	}
+	if err != nil {
+		return fmt.Errorf("keep a registration: %w", err)
+	}
+	h.Count.Forget(code.TenantID)
+	h.Logger.Info("audit", "audit", true, "event", act.Action, "outcome", act.Outcome, "activity_id", act.ID, "tid", act.TenantID,
+		"target", sub.ID, "ip", ip, "summary", act.Summary)
+	return web.PlainText(c, http.StatusAccepted, registration.ReceiptText(receipt))
+}
+
+func hashesWord(n int) string {
+	if n == 1 {
+		return "its hardware hash"
+	}
+	return "their hardware hashes"
+}
+
+func clip(s string) string {
+	if r := []rune(s); len(r) > maxDeviceText {
+		return string(r[:maxDeviceText]) + "…"
+	}
+	return s
+}
+
+func plainQuoteOrNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return "\"" + s + "\""
+}
+
+// Status is GET /register/{code}/status: where each device sent with the code stands.
+func (h *Register) Status(c echo.Context) error {
+	var subs []store.RegistrationSubmission
+	code, _, err := h.admit(c, func(rc *store.RegistrationCode) (bool, error) {
+		var err error
+		subs, err = h.Store.Registrations(c.Request().Context(), store.SubmissionFilter{CodeID: rc.ID})
+		// A code that never brought a device shows only while it could.
+		return len(subs) > 0 || rc.Usable(h.Now()), err
+	})
+	if err != nil || code == nil {
+		return err
+	}
+	now := h.Now()
+	st := registration.Status{Note: code.Note, GroupTag: code.GroupTag, User: code.AssignedUser, Expires: code.ExpiresAt,
+		UsesLeft: max(code.Uses-code.Used, 0), Revoked: !code.RevokedAt.IsZero(), Now: now}
+	type jobRows struct {
+		rows map[int]store.ImportRow
+		job  explain.Job
+	}
+	jobs := map[string]*jobRows{}
+	ctx := c.Request().Context()
+	for _, s := range subs {
+		if s.JobID != "" && jobs[s.JobID] == nil {
+			rows, err := h.Store.ImportRows(ctx, s.JobID, store.RowFilter{})
+			if err != nil {
+				return fmt.Errorf("read import rows: %w", err)
+			}
+			batches, err := h.Store.ImportBatches(ctx, s.JobID)
+			if err != nil {
+				return fmt.Errorf("read import batches: %w", err)
+			}
+			j := &jobRows{rows: map[int]store.ImportRow{}, job: explain.Job{Batches: map[int]explain.Batch{}}}
+			for _, r := range rows {
+				j.rows[r.Line] = r
+			}
+			for _, b := range batches {
+				j.job.Batches[b.Batch] = explain.Batch{Failure: importer.DecodeBatchDetail(b.Detail).Failure, Lookups: b.Lookups}
+			}
+			jobs[s.JobID] = j
+		}
+		for _, d := range s.Devices {
+			var row *store.ImportRow
+			var job explain.Job
+			if j := jobs[s.JobID]; j != nil && s.State != store.SubmissionWaiting {
+				if r, ok := j.rows[d.JobLine]; ok {
+					row, job = &r, j.job
+				}
+			}
+			st.Devices = append(st.Devices, registration.DeviceState(s, d, row, job, now))
+		}
+	}
+	return web.PlainText(c, http.StatusOK, registration.StatusText(st))
+}
+
+// Refuse answers any other method on /register/{code}: only POST sends a file. The code is not
+// looked at, so this tells nothing about it.
+func (h *Register) Refuse(c echo.Context) error {
+	if err := h.allowClient(c); err != nil {
+		return err
+	}
+	c.Response().Header().Set("Allow", http.MethodPost)
+	shown := "XXXX-XXXX-XXXX"
+	if norm, ok := registration.Normalize(c.Param("code")); ok {
+		shown = registration.Format(norm)
+	}
+	return &web.PageError{Status: http.StatusMethodNotAllowed, Title: "Autopilot Desk: send the file with POST",
+		Message:  "This address takes the device's CSV file sent with POST, as the command from your IT team does; nothing else.",
+		NextStep: "Run, with your code:\n  " + h.sendCommand(shown)}
+}
+
+// admit applies the rate limits and finds the code of the path; usable says whether a code found
+// serves this request. A code that does not serve it is answered exactly like one that does not
+// exist, and counted as a wrong code.
+func (h *Register) admit(c echo.Context, usable func(*store.RegistrationCode) (bool, error)) (*store.RegistrationCode, string, error) {
+	if err := h.allowClient(c); err != nil {
+		return nil, "", err
+	}
+	ctx := c.Request().Context()
+	ip := c.RealIP()
+	if h.WrongCodes.N > 0 {
+		over, retry, err := h.Counter.Exceeded(ctx, "register-wrong:ip:"+ip, h.WrongCodes.N, h.WrongCodes.Window)
+		if err != nil {
+			return nil, "", fmt.Errorf("rate limit: %w", err)
+		}
+		if over {
+			return nil, "", h.flooded(c, retry)
+		}
+	}
+	norm, ok := registration.Normalize(c.Param("code"))
+	if !ok {
+		return nil, "", h.wrong(c)
+	}
+	code, err := h.Store.RegistrationCodeByHash(ctx, registration.Hash(norm))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "", h.wrong(c)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("read registration code: %w", err)
+	}
+	serves, err := usable(code)
+	if err != nil {
+		return nil, "", err
+	}
+	if !serves {
+		return nil, "", h.wrong(c)
+	}
+	if h.PerClient.N > 0 {
+		ok, retry, err := h.Counter.Allow(ctx, "register:code:"+code.ID, h.PerClient.N, h.PerClient.Window)
+		if err != nil {
+			return nil, "", fmt.Errorf("rate limit: %w", err)
+		}
+		if !ok {
+			return nil, "", tooMany(c, retry, "This code was used more often in a short time than the desk allows.")
+		}
+	}
+	return code, registration.Format(norm), nil
+}
+
+func (h *Register) allowClient(c echo.Context) error {
+	if h.PerClient.N == 0 {
+		return nil
+	}
+	ok, retry, err := h.Counter.Allow(c.Request().Context(), "register:ip:"+c.RealIP(), h.PerClient.N, h.PerClient.Window)
+	if err != nil {
+		return fmt.Errorf("rate limit: %w", err)
+	}
+	if !ok {
+		return tooMany(c, retry, "Your network sent more requests to the desk in a short time than it allows.")
+	}
+	return nil
+}
+
+// wrong answers a code that does not serve the request, whatever the reason, with the same text,
+// and counts it against the client address.
+func (h *Register) wrong(c echo.Context) error {
+	if h.WrongCodes.N > 0 {
+		ok, retry, err := h.Counter.Allow(c.Request().Context(), "register-wrong:ip:"+c.RealIP(), h.WrongCodes.N, h.WrongCodes.Window)
+		if err != nil {
+			return fmt.Errorf("rate limit: %w", err)
+		}
+		if !ok {
+			return h.flooded(c, retry)
+		}
+	}
+	return errNoSuchCode
+}
+
+var errNoSuchCode = &web.PageError{Status: http.StatusNotFound, Title: "Autopilot Desk: no registration code matches",
+	Message:  "The code may be mistyped, or it expired, was revoked or has taken all the devices it may.",
+	NextStep: "Check the code with the person who gave it to you: three groups of four letters and digits, such as K7QM-2XWD-9FHT. Or ask them for a new code."}
+
+func (h *Register) flooded(c echo.Context, retry time.Duration) error {
+	h.Logger.Warn("registration: too many wrong codes from one address", "ip", c.RealIP())
+	return tooMany(c, retry, "Too many wrong registration codes were sent from your network in a short time.")
+}
+
+func tooMany(c echo.Context, retry time.Duration, why string) error {
+	secs := max(int(math.Ceil(retry.Seconds())), 1)
+	c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
+	return &web.PageError{Status: http.StatusTooManyRequests, Title: "Autopilot Desk: too many requests",
+		Message: why, NextStep: fmt.Sprintf("Wait %d seconds, then run the command again.", secs)}
+}
+
+func (h *Register) codeURL(shown string) string {
+	return strings.TrimSuffix(h.PublicURL, "/") + "/register/" + shown
+}
+
+func (h *Register) sendCommand(shown string) string {
+	return `curl.exe -F "csv=@AutopilotHWID.csv" ` + h.codeURL(shown)
+}
+
+// readDeviceCSV reads the CSV a device sent: the multipart field "csv" (curl.exe -F), or the
+// whole body sent as text/csv (curl.exe --data-binary with that content type).
+func readDeviceCSV(c echo.Context, command string) ([]byte, error) {
+	r := c.Request()
+	mediaType, _, err := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType))
+	if err != nil && r.Header.Get(echo.HeaderContentType) != "" {
+		mediaType = "unreadable"
+	}
+	switch mediaType {
+	case "multipart/form-data":
+		mr, err := r.MultipartReader()
+		if err != nil {
+			return nil, deviceBadRequest("it says it is a multipart upload but gives no boundary between its parts", command)
+		}
+		for {
+			part, err := mr.NextPart()
+			if errors.Is(err, io.EOF) {
+				return nil, &web.PageError{Status: http.StatusUnprocessableEntity, Title: "Autopilot Desk: no file was sent",
+					Message: "The upload has no part named \"csv\", so there was nothing to check. Nothing was kept.", NextStep: "Run:\n  " + command}
+			}
+			if err != nil {
+				return nil, readError(err, command)
+			}
+			if part.FormName() != "csv" {
+				part.Close()
+				continue
+			}
+			data, err := io.ReadAll(part)
+			if err != nil {
+				return nil, readError(err, command)
+			}
+			return data, nil
+		}
+	case "text/csv", "text/plain", "application/csv", "application/octet-stream":
+		data, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, readError(err, command)
+		}
+		return data, nil
+	}
+	return nil, &web.PageError{Status: http.StatusUnsupportedMediaType, Title: "Autopilot Desk: send the CSV file as it is",
+		Message: "The desk takes the file as a form field named \"csv\" or as a text/csv body; this request was neither " +
+			"(curl.exe -d or --data-binary without a content type sends a form, and -d also drops the file's line breaks). Nothing was kept.",
+		NextStep: "Run:\n  " + command}
+}
+
+var errDeviceFileTooLarge = &web.PageError{Status: http.StatusRequestEntityTooLarge, Title: "Autopilot Desk: the file is too large",
+	Message:  fmt.Sprintf("A registration takes at most %d devices at once, which fit in 2 MB; this request is larger. Nothing was kept.", MaxRegisterRows),
+	NextStep: "Send the file Get-WindowsAutopilotInfo -OutputFile wrote for this device, and nothing else."}
+
+func readError(err error, command string) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return errDeviceFileTooLarge
+	}
+	return deviceBadRequest("it was cut off before its end (the connection may have dropped)", command)
+}
+
+func deviceBadRequest(why, command string) error {
+	return &web.PageError{Status: http.StatusBadRequest, Title: "Autopilot Desk: the request could not be read",
+		Message: "The desk could not read what was sent: " + why + ". Nothing was kept.", NextStep: "Run the command again:\n  " + command}
+}

@@ -1,0 +1,682 @@
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf16"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
+
+	"autopilotdesk/graphclient"
+	"autopilotdesk/graphclient/devicecsv"
+	"autopilotdesk/graphclient/guid"
+	"autopilotdesk/handlers/explain"
+	"autopilotdesk/handlers/importer"
+	"autopilotdesk/handlers/registration"
+	"autopilotdesk/views"
+	"autopilotdesk/web"
+	"autopilotdesk/web/store"
+)
+
+// RegistrationStore keeps registration codes, what devices sent with them and the import jobs
+// approvals create.
+type RegistrationStore interface {
+	CreateRegistrationCode(ctx context.Context, c *store.RegistrationCode, codeHash, formKeyHash string, a *store.Activity) error
+	RegistrationCodes(ctx context.Context, tenantID string) ([]store.RegistrationCode, error)
+	RevokeRegistrationCode(ctx context.Context, tenantID, id, by string, a *store.Activity) error
+	Registrations(ctx context.Context, f store.SubmissionFilter) ([]store.RegistrationSubmission, error)
+	CountWaitingDevices(ctx context.Context, tenantID string) (int, error)
+	ApproveRegistrations(ctx context.Context, a store.Approval) error
+	RejectRegistrations(ctx context.Context, tenantID string, ids []string, by store.Decider, reason string, a *store.Activity) error
+	ImportRows(ctx context.Context, jobID string, f store.RowFilter) ([]store.ImportRow, error)
+	ChangeImport(ctx context.Context, ch store.ImportChange) error
+}
+
+// SerialLookup looks serials up among the tenant's registered Autopilot devices.
+type SerialLookup interface {
+	LookUpSerials(ctx context.Context, ts oauth2.TokenSource, serials []string, where graphclient.SerialSources) ([]graphclient.SerialLookup, []*graphclient.Exchange, error)
+}
+
+// Registration is the team's side of registration from the device: codes, and the devices they
+// brought waiting for someone to approve (with their own token, through the import) or reject.
+type Registration struct {
+	Store       RegistrationStore
+	Graph       SerialLookup
+	Tokens      Tokens
+	Worker      Kicker // the import worker
+	Follower    Kicker // carries approved registrations on
+	PublicURL   string
+	SelfApprove bool // a code's creator may approve its devices
+	Demo        bool // demo mode: offer the capture file of a made-up device
+	Count       *WaitingCount
+	Now         func() time.Time
+	Logger      *slog.Logger
+}
+
+// Code bounds, as the create form explains them.
+const (
+	defaultCodeHours = 4
+	maxCodeHours     = 7 * 24
+	maxCodeUses      = 50
+	maxNoteLen       = 200
+	maxReasonLen     = 300
+	codeFormKeyTTL   = 2 * time.Hour
+	// recentDays is how far back the page lists decided registrations.
+	recentDays = 7
+)
+
+// Show is GET /registration.
+func (h *Registration) Show(c echo.Context) error {
+	var keep *views.RegistrationCard
+	if pending, ok := web.TakePendingForm(c); ok { // a decision a sign-in interrupted: what was ticked and typed
+		keep = &views.RegistrationCard{CodeID: pending.Get("code"), Reason: pending.Get("reason")}
+		for _, id := range pending["submission"] {
+			keep.Entries = append(keep.Entries, views.RegistrationEntry{ID: id})
+		}
+	}
+	view, err := h.page(c, keep)
+	if err != nil {
+		return err
+	}
+	return web.Render(c, http.StatusOK, views.RegistrationPage(web.PageFor(c, "Registration", "registration"), view))
+}
+
+// page reads what GET /registration shows; keep, when set, is a card whose typed values stay.
+func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views.Registration, error) {
+	ctx := c.Request().Context()
+	u := web.CurrentUser(c)
+	now := h.Now()
+	view := views.Registration{SelfApprove: h.SelfApprove, ReadOnly: web.Access(c).ReadOnly, Now: now}
+	subs, err := h.Store.Registrations(ctx, store.SubmissionFilter{TenantID: u.TenantID,
+		States: []string{store.SubmissionWaiting, store.SubmissionApproved}})
+	if err != nil {
+		return view, fmt.Errorf("read registrations: %w", err)
+	}
+	recent, err := h.Store.Registrations(ctx, store.SubmissionFilter{TenantID: u.TenantID,
+		States: []string{store.SubmissionFinished, store.SubmissionRejected, store.SubmissionExpired}, Since: now.AddDate(0, 0, -recentDays)})
+	if err != nil {
+		return view, fmt.Errorf("read registrations: %w", err)
+	}
+	var waiting []store.RegistrationSubmission
+	for _, s := range subs {
+		switch {
+		case s.State == store.SubmissionApproved:
+			view.Importing = append(view.Importing, entryOf(s, nil))
+		case now.Before(s.Code.ExpiresAt):
+			waiting = append(waiting, s)
+		}
+	}
+	registered, lookupErr := h.lookUp(c, waiting)
+	if errors.Is(lookupErr, web.ErrSessionEnded) {
+		return view, lookupErr
+	}
+	if lookupErr != nil {
+		view.Lookup = &views.Failure{Explanation: explain.Explain(failureFacts(lookupErr, now))}
+	}
+	for _, s := range waiting {
+		i := slices.IndexFunc(view.Waiting, func(card views.RegistrationCard) bool { return card.CodeID == s.CodeID })
+		if i < 0 {
+			view.Waiting = append(view.Waiting, views.RegistrationCard{CodeID: s.CodeID, CodeName: registration.CodeName(s.Code),
+				Creator: personName(s.Code.CreatorName, s.Code.CreatorUPN), Expires: s.Code.ExpiresAt, OwnCode: s.Code.CreatorOID == u.ObjectID})
+			i = len(view.Waiting) - 1
+		}
+		e := entryOf(s, registered)
+		e.Checked = true
+		if keep != nil && keep.CodeID == s.CodeID {
+			e.Checked = slices.ContainsFunc(keep.Entries, func(k views.RegistrationEntry) bool { return k.ID == s.ID })
+		}
+		view.Waiting[i].Entries = append(view.Waiting[i].Entries, e)
+		view.WaitingN += len(s.Devices)
+	}
+	if keep != nil {
+		for i := range view.Waiting {
+			if view.Waiting[i].CodeID == keep.CodeID {
+				view.Waiting[i].Reason, view.Waiting[i].ReasonError = keep.Reason, keep.ReasonError
+			}
+		}
+	}
+	for i := len(recent) - 1; i >= 0; i-- { // newest first
+		s := recent[i]
+		e := entryOf(s, nil)
+		if s.State == store.SubmissionFinished && s.JobID != "" {
+			if rows, err := h.Store.ImportRows(ctx, s.JobID, store.RowFilter{}); err == nil {
+				e.OutcomeSum = outcomeSummary(s, rows)
+			}
+		}
+		view.Recent = append(view.Recent, e)
+	}
+	codes, err := h.Store.RegistrationCodes(ctx, u.TenantID)
+	if err != nil {
+		return view, fmt.Errorf("read registration codes: %w", err)
+	}
+	for _, rc := range codes {
+		v := views.RegistrationCode{ID: rc.ID, Note: rc.Note, GroupTag: rc.GroupTag, User: rc.AssignedUser, Creator: personName(rc.CreatorName, rc.CreatorUPN),
+			Created: rc.CreatedAt, Expires: rc.ExpiresAt, Uses: rc.Uses, Used: rc.Used, State: "active", RevokedBy: rc.RevokedBy}
+		switch {
+		case !rc.RevokedAt.IsZero():
+			v.State = "revoked"
+		case !now.Before(rc.ExpiresAt):
+			v.State = "expired"
+		case rc.Used >= rc.Uses:
+			v.State = "used"
+		}
+		view.Codes = append(view.Codes, v)
+	}
+	return view, nil
+}
+
+// lookUp finds which waiting serials are registered in the tenant already (the batched
+// existence check), with the signed-in person's token.
+func (h *Registration) lookUp(c echo.Context, subs []store.RegistrationSubmission) (map[string]string, error) {
+	var serials []string
+	for _, s := range subs {
+		for _, d := range s.Devices {
+			serials = append(serials, d.Serial)
+		}
+	}
+	if len(serials) == 0 || h.Graph == nil {
+		return nil, nil
+	}
+	found, _, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.SerialLookup, *graphclient.Exchange, error) {
+		found, _, err := h.Graph.LookUpSerials(c.Request().Context(), ts, serials, graphclient.InRegistered)
+		return found, nil, err
+	})
+	registered := map[string]string{}
+	for _, f := range found {
+		key := strings.ToUpper(strings.TrimSpace(f.Serial))
+		switch {
+		case f.Err != nil:
+		case len(f.Registered) > 0:
+			d := f.Registered[0]
+			s := "registered already, group tag " + quotedOrNone(d.GroupTag)
+			if d.UserPrincipalName != "" {
+				s += ", user " + d.UserPrincipalName
+			}
+			registered[key] = s + "; importing it again fails with error 806."
+		default:
+			registered[key] = "no"
+		}
+	}
+	return registered, err
+}
+
+func quotedOrNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return "“" + s + "”"
+}
+
+func personName(name, upn string) string {
+	switch {
+	case name != "" && upn != "":
+		return name + " (" + upn + ")"
+	case name != "":
+		return name
+	}
+	return upn
+}
+
+func entryOf(s store.RegistrationSubmission, registered map[string]string) views.RegistrationEntry {
+	e := views.RegistrationEntry{ID: s.ID, CodeName: registration.CodeName(s.Code), Received: s.ReceivedAt, ClientIP: s.ClientIP,
+		FileNotes: s.FileNotes, Refused: registration.RefusalText(s.Refused), State: s.State, DecidedBy: s.DeciderName, DecidedAt: s.DecidedAt,
+		Reason: s.Reason, JobID: s.JobID, SyncNote: registration.SyncText(s.SyncNote)}
+	for _, d := range s.Devices {
+		v := views.RegistrationDevice{Serial: d.Serial, Manufacturer: d.Manufacturer, Model: d.Model, Hash: d.HashShown,
+			GroupTag: d.GroupTag, User: d.User, Notes: d.Notes}
+		if r, ok := registered[strings.ToUpper(strings.TrimSpace(d.Serial))]; ok {
+			v.Registered, v.AlreadyRegistered = r, r != "no"
+		}
+		e.Devices = append(e.Devices, v)
+	}
+	return e
+}
+
+// outcomeSummary counts what became of a finished submission's devices.
+func outcomeSummary(s store.RegistrationSubmission, rows []store.ImportRow) string {
+	byLine := map[int]store.ImportRow{}
+	for _, r := range rows {
+		byLine[r.Line] = r
+	}
+	var parts []string
+	for _, d := range s.Devices {
+		r, ok := byLine[d.JobLine]
+		if !ok {
+			continue
+		}
+		label := explain.Row(r, explain.Job{}).Label
+		if l := explain.ErrorLabel(r.ErrorCode, r.ErrorName); l != "" {
+			label += " " + l
+		}
+		parts = append(parts, d.Serial+" "+label)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// NewCode is GET /registration/codes/new.
+func (h *Registration) NewCode(c echo.Context) error {
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, "/registration", "Back to registration")
+	}
+	f := views.NewRegistrationCode{Hours: strconv.Itoa(defaultCodeHours), Uses: "1", FormKey: web.NewFormKey(c, h.Now())}
+	if pending, ok := web.TakePendingForm(c); ok { // typed before a sign-in interrupted it
+		f.GroupTag, f.User, f.Note = pending.Get("groupTag"), pending.Get("assignedUser"), pending.Get("note")
+		f.Hours, f.Uses = pending.Get("hours"), pending.Get("uses")
+	}
+	return web.Render(c, http.StatusOK, views.NewRegistrationCodePage(web.PageFor(c, "Create a registration code", "registration"), f))
+}
+
+// CreateCode is POST /registration/codes: check the form, then show the new code once.
+func (h *Registration) CreateCode(c echo.Context) error {
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, "/registration", "Back to registration")
+	}
+	get := func(name string) string { return strings.TrimSpace(c.FormValue(name)) }
+	f := views.NewRegistrationCode{GroupTag: get("groupTag"), User: get("assignedUser"), Note: get("note"), Hours: get("hours"), Uses: get("uses"),
+		FormKey: get("formKey"), Errors: map[string]string{}}
+	if msg := devicecsv.CheckGroupTag(f.GroupTag); msg != "" {
+		f.Errors["groupTag"] = msg
+	}
+	if msg := devicecsv.CheckAssignedUser(f.User); msg != "" {
+		f.Errors["assignedUser"] = msg
+	}
+	if n := len([]rune(f.Note)); n > maxNoteLen {
+		f.Errors["note"] = fmt.Sprintf("The note is %d characters long; keep it to %d.", n, maxNoteLen)
+	}
+	hours, err := strconv.Atoi(f.Hours)
+	if err != nil || hours < 1 || hours > maxCodeHours {
+		f.Errors["hours"] = fmt.Sprintf("Enter a whole number of hours from 1 to %d (7 days).", maxCodeHours)
+	}
+	uses, err := strconv.Atoi(f.Uses)
+	if err != nil || uses < 1 || uses > maxCodeUses {
+		f.Errors["uses"] = fmt.Sprintf("Enter how many devices, from 1 to %d.", maxCodeUses)
+	}
+	now := h.Now()
+	if len(f.Errors) > 0 {
+		f.FormKey = web.NewFormKey(c, now)
+		return web.Render(c, http.StatusUnprocessableEntity, views.NewRegistrationCodePage(web.PageFor(c, "Create a registration code", "registration"), f))
+	}
+	if !web.ValidFormKey(c, f.FormKey, now, codeFormKeyTTL) {
+		f.FormKey = web.NewFormKey(c, now)
+		f.Errors["form"] = "stale"
+		return &web.PageError{Status: http.StatusConflict, Title: "This form is too old to send",
+			Message:  "The form was opened too long ago, or in another sign-in, so no code was created.",
+			NextStep: "Open the form again and create the code.", ActionURL: "/registration/codes/new", ActionText: "Create a code"}
+	}
+	u := web.CurrentUser(c)
+	code := registration.NewCode()
+	rc := &store.RegistrationCode{TenantID: u.TenantID, CreatorOID: u.ObjectID, CreatorUPN: u.UPN, CreatorName: u.Name,
+		Note: f.Note, GroupTag: f.GroupTag, AssignedUser: f.User, CreatedAt: now, ExpiresAt: now.Add(time.Duration(hours) * time.Hour), Uses: uses}
+	act := h.activity(u, "registration-code-created", "", fmt.Sprintf("Created registration code %s for %s (group tag %s%s), valid until %s UTC.",
+		registration.CodeName(*rc), plural(uses, "device", "devices"), quotedOrNone(f.GroupTag), userSuffix(f.User), rc.ExpiresAt.UTC().Format("2 January 15:04")))
+	sum := sha256.Sum256([]byte(f.FormKey))
+	err = h.Store.CreateRegistrationCode(c.Request().Context(), rc, registration.Hash(code), hex.EncodeToString(sum[:]), act)
+	if errors.Is(err, store.ErrConflict) {
+		return &web.PageError{Status: http.StatusConflict, Title: "This form was already sent",
+			Message:  "The code this form created was shown once, when it was first sent; the desk keeps only a hash of it, so it cannot show it again.",
+			NextStep: "If nobody copied the code, revoke it in the list of codes and create another.", ActionURL: "/registration", ActionText: "Back to registration"}
+	}
+	if err != nil {
+		return fmt.Errorf("create registration code: %w", err)
+	}
+	act.Target = rc.ID
+	h.audit(act)
+	h.Count.Forget(u.TenantID)
+	shown := registration.Format(code)
+	url := strings.TrimSuffix(h.PublicURL, "/") + "/register/" + shown
+	view := views.CreatedRegistrationCode{Code: shown, Note: rc.Note, GroupTag: rc.GroupTag, User: rc.AssignedUser, Expires: rc.ExpiresAt, Uses: uses,
+		Capture: captureCommands, Send: `curl.exe -F "csv=@AutopilotHWID.csv" ` + url, Status: "curl.exe " + url + "/status", Demo: h.Demo}
+	return web.Render(c, http.StatusOK, views.CreatedRegistrationCodePage(web.PageFor(c, "Registration code created", "registration"), view))
+}
+
+// captureCommands are Microsoft's documented commands that save the hardware hash to a CSV file
+// (Windows Autopilot, "Manually register devices"), with -Partner for the manufacturer and model.
+const captureCommands = `[Net.ServicePointManager]::SecurityProtocol = [Net.SecurityProtocolType]::Tls12
+New-Item -Type Directory -Path "C:\HWID"
+Set-Location -Path "C:\HWID"
+$env:Path += ";C:\Program Files\WindowsPowerShell\Scripts"
+Set-ExecutionPolicy -Scope Process -ExecutionPolicy RemoteSigned
+Install-Script -Name Get-WindowsAutopilotInfo
+Get-WindowsAutopilotInfo -Partner -OutputFile AutopilotHWID.csv`
+
+// SampleDevice is GET /registration/sample-device.csv in demo mode: the file the capture script
+// would write on a made-up device (UTF-16 with a BOM, as Windows PowerShell 5.1 writes it), so
+// the device's side can be tried from any computer with curl.
+func (h *Registration) SampleDevice(c echo.Context) error {
+	if !h.Demo {
+		return echo.ErrNotFound
+	}
+	hash := make([]byte, 2990)
+	rand.Read(hash)
+	serial := "DEMO-" + strings.ToUpper(rand.Text()[:6])
+	text := "Device Serial Number,Windows Product ID,Hardware Hash,Manufacturer name,Device model\r\n" +
+		serial + ",," + base64.StdEncoding.EncodeToString(hash) + ",Contoso Devices,Demo Laptop 14\r\n"
+	out := []byte{0xFF, 0xFE}
+	for _, u := range utf16.Encode([]rune(text)) {
+		out = binary.LittleEndian.AppendUint16(out, u)
+	}
+	hd := c.Response().Header()
+	hd.Set(echo.HeaderContentDisposition, `attachment; filename="AutopilotHWID.csv"`)
+	hd.Set("Cache-Control", "no-store")
+	return c.Blob(http.StatusOK, "text/csv", out)
+}
+
+func userSuffix(upn string) string {
+	if upn == "" {
+		return ""
+	}
+	return ", assigned to " + upn
+}
+
+// Revoke is POST /registration/codes/:id/revoke.
+func (h *Registration) Revoke(c echo.Context) error {
+	id := c.Param("id")
+	if !guid.Valid(id) {
+		return notFound("There is no registration code with this id.")
+	}
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, "/registration", "Back to registration")
+	}
+	u := web.CurrentUser(c)
+	ctx := c.Request().Context()
+	codes, err := h.Store.RegistrationCodes(ctx, u.TenantID)
+	if err != nil {
+		return fmt.Errorf("read registration codes: %w", err)
+	}
+	i := slices.IndexFunc(codes, func(rc store.RegistrationCode) bool { return rc.ID == id })
+	if i < 0 {
+		return notFound("There is no registration code with this id in your tenant.")
+	}
+	act := h.activity(u, "registration-code-revoked", id, "Revoked registration code "+registration.CodeName(codes[i])+
+		fmt.Sprintf(" (%d of %d devices used); it takes no more devices.", codes[i].Used, codes[i].Uses))
+	err = h.Store.RevokeRegistrationCode(ctx, u.TenantID, id, personName(u.Name, u.UPN), act)
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("revoke registration code: %w", err)
+	}
+	if err == nil {
+		h.audit(act)
+	}
+	return c.Redirect(http.StatusSeeOther, "/registration")
+}
+
+// Decide is POST /registration/decide: approve or reject the ticked devices of one code.
+func (h *Registration) Decide(c echo.Context) error {
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, "/registration", "Back to registration")
+	}
+	form, err := c.FormParams()
+	if err != nil {
+		return err
+	}
+	u := web.CurrentUser(c)
+	codeID := form.Get("code")
+	var ids []string
+	for _, id := range form["submission"] {
+		if guid.Valid(id) && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	keep := &views.RegistrationCard{CodeID: codeID, Reason: strings.TrimSpace(form.Get("reason"))}
+	for _, id := range ids {
+		keep.Entries = append(keep.Entries, views.RegistrationEntry{ID: id})
+	}
+	if len(ids) == 0 {
+		return h.again(c, keep, http.StatusUnprocessableEntity, "Tick at least one device to approve or reject; nothing was changed.", "error")
+	}
+	ctx := c.Request().Context()
+	subs, err := h.Store.Registrations(ctx, store.SubmissionFilter{TenantID: u.TenantID, IDs: ids})
+	if err != nil {
+		return fmt.Errorf("read registrations: %w", err)
+	}
+	if len(subs) != len(ids) {
+		return notFound("Some of the ticked devices are not in your tenant's registrations.")
+	}
+	for _, s := range subs {
+		if s.State != store.SubmissionWaiting || !h.Now().Before(s.Code.ExpiresAt) {
+			return h.again(c, nil, http.StatusConflict, alreadyDecided(s, h.Now()), "warn")
+		}
+	}
+	switch form.Get("action") {
+	case "approve":
+		return h.approve(c, u, subs)
+	case "reject":
+		switch n := len([]rune(keep.Reason)); {
+		case n == 0:
+			keep.ReasonError = "Say why, in a few words: the technician at the device reads it. Nothing was rejected."
+			return h.again(c, keep, http.StatusUnprocessableEntity, "", "")
+		case n > maxReasonLen:
+			keep.ReasonError = fmt.Sprintf("Keep the reason to %d characters (it has %d). Nothing was rejected.", maxReasonLen, n)
+			return h.again(c, keep, http.StatusUnprocessableEntity, "", "")
+		}
+		return h.reject(c, u, subs, keep.Reason)
+	}
+	return h.again(c, keep, http.StatusUnprocessableEntity, "Choose Approve or Reject; nothing was changed.", "error")
+}
+
+// again shows the page once more after a decision that changed nothing.
+func (h *Registration) again(c echo.Context, keep *views.RegistrationCard, status int, notice, kind string) error {
+	view, err := h.page(c, keep)
+	if err != nil {
+		return err
+	}
+	view.Notice, view.NoticeKind = notice, kind
+	return web.Render(c, status, views.RegistrationPage(web.PageFor(c, "Registration", "registration"), view))
+}
+
+func alreadyDecided(s store.RegistrationSubmission, now time.Time) string {
+	serials := serialList(s.Devices)
+	switch s.State {
+	case store.SubmissionApproved, store.SubmissionFinished:
+		return serials + " was already approved by " + personName(s.DeciderName, s.DeciderUPN) + " at " + s.DecidedAt.UTC().Format("15:04") + " UTC; nothing was changed. Follow its import below."
+	case store.SubmissionRejected:
+		return serials + " was already rejected by " + personName(s.DeciderName, s.DeciderUPN) + ": “" + s.Reason + "”. Nothing was changed."
+	}
+	if !now.Before(s.Code.ExpiresAt) || s.State == store.SubmissionExpired {
+		return serials + " can no longer be approved: its code expired at " + s.Code.ExpiresAt.UTC().Format("15:04") + " UTC. Nothing was changed; the technician sends it again with a new code."
+	}
+	return serials + " changed meanwhile; nothing was changed. Look again below."
+}
+
+func serialList(devices []store.RegistrationDevice) string {
+	var serials []string
+	for _, d := range devices {
+		serials = append(serials, d.Serial)
+	}
+	return strings.Join(serials, ", ")
+}
+
+// approve creates the approver's import job from the devices and submits it, exactly once:
+// one transaction approves the submissions and creates the job as a draft (of concurrent
+// approvals only one gets that far); then the same conditional submit as any import sends it to
+// the worker, which imports with the approver's own token. Should this desk stop in between,
+// the follower submits the draft.
+func (h *Registration) approve(c echo.Context, u *web.SessionUser, subs []store.RegistrationSubmission) error {
+	ctx := c.Request().Context()
+	for _, s := range subs {
+		if !h.SelfApprove && s.Code.CreatorOID == u.ObjectID {
+			return selfApprovalRefusal()
+		}
+	}
+	var ids, names []string
+	devices := 0
+	for _, s := range subs {
+		ids = append(ids, s.ID)
+		devices += len(s.Devices)
+		if name := registration.CodeName(s.Code); !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	p := importer.Payload{FileNotes: []string{fmt.Sprintf("%s sent from the device with registration code %s, approved by %s. Line numbers count the devices in the order they arrived.",
+		plural(devices, "device", "devices"), strings.Join(names, ", "), personName(u.Name, u.UPN))}}
+	job := &store.ImportJob{TenantID: u.TenantID, ObjectID: u.ObjectID, ActorUPN: u.UPN, ActorName: u.Name, State: importer.StateDraft, Payload: p.Encode()}
+	act := h.activity(u, "registration-approved", "", fmt.Sprintf("Approved %s sent from the device with registration code %s (from %s); importing with %s's account.",
+		plural(devices, "device", "devices")+" ("+serialsOfAll(subs)+")", strings.Join(names, ", "), addressesOf(subs), u.Name))
+	approval := store.Approval{TenantID: u.TenantID, SubmissionIDs: ids, By: store.Decider{OID: u.ObjectID, UPN: u.UPN, Name: u.Name}, Job: job, Activity: act}
+	if !h.SelfApprove {
+		approval.NotCreatedBy = u.ObjectID
+	}
+	err := h.Store.ApproveRegistrations(ctx, approval)
+	switch {
+	case errors.Is(err, store.ErrSelfApproval):
+		return selfApprovalRefusal()
+	case errors.Is(err, store.ErrConflict):
+		// Another approval (or rejection, or the code's expiry) came first.
+		fresh, rerr := h.Store.Registrations(ctx, store.SubmissionFilter{TenantID: u.TenantID, IDs: ids})
+		msg := "These devices were decided by someone else a moment ago; nothing was changed."
+		for _, s := range fresh {
+			if s.State != store.SubmissionWaiting || !h.Now().Before(s.Code.ExpiresAt) {
+				msg = alreadyDecided(s, h.Now())
+				break
+			}
+		}
+		if rerr != nil {
+			return fmt.Errorf("read registrations: %w", rerr)
+		}
+		return h.again(c, nil, http.StatusConflict, msg, "warn")
+	case err != nil:
+		return fmt.Errorf("approve registrations: %w", err)
+	}
+	h.audit(act)
+	h.Count.Forget(u.TenantID)
+	rows, err := h.Store.ImportRows(ctx, job.ID, store.RowFilter{})
+	if err == nil {
+		_, err = importer.Submit(ctx, h.Store, job, p, importer.Choose(rows, nil))
+	}
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		// The approval stands; the follower submits the draft.
+		h.Logger.Warn("submit an approved registration; the follower takes it over", "job", job.ID, "error", err.Error())
+		if h.Follower != nil {
+			h.Follower.Kick()
+		}
+	}
+	if h.Worker != nil {
+		h.Worker.Kick()
+	}
+	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(job.ID))
+}
+
+func selfApprovalRefusal() error {
+	return &web.PageError{Status: http.StatusForbidden, Title: "Someone else approves these devices",
+		Message:    "You created the registration code these devices were sent with, and this desk asks a second person to approve them, so that nobody registers devices alone. Nothing was changed.",
+		NextStep:   "Ask someone else in your team who may import devices to approve them. You can still reject them.",
+		ActionURL:  "/registration",
+		ActionText: "Back to registration"}
+}
+
+func (h *Registration) reject(c echo.Context, u *web.SessionUser, subs []store.RegistrationSubmission, reason string) error {
+	var ids []string
+	for _, s := range subs {
+		ids = append(ids, s.ID)
+	}
+	devices := 0
+	for _, s := range subs {
+		devices += len(s.Devices)
+	}
+	act := h.activity(u, "registration-rejected", ids[0], fmt.Sprintf("Rejected %s sent from the device with registration code %s (from %s): “%s”. Hashes overwritten.",
+		plural(devices, "device", "devices")+" ("+serialsOfAll(subs)+")", registration.CodeName(subs[0].Code), addressesOf(subs), reason))
+	err := h.Store.RejectRegistrations(c.Request().Context(), u.TenantID, ids, store.Decider{OID: u.ObjectID, UPN: u.UPN, Name: u.Name}, reason, act)
+	if errors.Is(err, store.ErrConflict) {
+		return h.again(c, nil, http.StatusConflict, "These devices were decided by someone else a moment ago; nothing was changed.", "warn")
+	}
+	if err != nil {
+		return fmt.Errorf("reject registrations: %w", err)
+	}
+	h.audit(act)
+	h.Count.Forget(u.TenantID)
+	return h.again(c, nil, http.StatusOK, fmt.Sprintf("Rejected %s; %s overwritten. The technician sees your reason with the status command.",
+		plural(devices, "device", "devices"), map[bool]string{true: "its hash was", false: "their hashes were"}[devices == 1]), "ok")
+}
+
+func serialsOfAll(subs []store.RegistrationSubmission) string {
+	var serials []string
+	for _, s := range subs {
+		serials = append(serials, serialList(s.Devices))
+	}
+	return strings.Join(serials, ", ")
+}
+
+func addressesOf(subs []store.RegistrationSubmission) string {
+	var ips []string
+	for _, s := range subs {
+		if !slices.Contains(ips, s.ClientIP) {
+			ips = append(ips, s.ClientIP)
+		}
+	}
+	return strings.Join(ips, ", ")
+}
+
+func (h *Registration) activity(u *web.SessionUser, action, target, summary string) *store.Activity {
+	return &store.Activity{TenantID: u.TenantID, ObjectID: u.ObjectID, ActorName: u.Name, ActorUPN: u.UPN, Action: action, Target: target,
+		Outcome: outcomeSuccess, Summary: summary}
+}
+
+// audit writes the structured audit line a SIEM reads for every registration event.
+func (h *Registration) audit(a *store.Activity) {
+	h.Logger.Info("audit", "audit", true, "event", a.Action, "outcome", a.Outcome, "activity_id", a.ID, "tid", a.TenantID, "oid", a.ObjectID,
+		"upn", a.ActorUPN, "target", a.Target, "summary", a.Summary)
+}
+
+// WaitingCount puts the number of devices waiting for approval beside "Registration" in the
+// navigation of every signed-in page. A count is shown for navCountFor before it is counted
+// again, so a page costs no extra query; a change made on this desk shows at once, one made on
+// another replica within seconds.
+type WaitingCount struct {
+	Store interface {
+		CountWaitingDevices(ctx context.Context, tenantID string) (int, error)
+	}
+	counts sync.Map // tenant id -> navCount
+}
+
+type navCount struct {
+	n  int
+	at time.Time
+}
+
+const navCountFor = 5 * time.Second
+
+// Middleware counts for the signed-in person's tenant.
+func (w *WaitingCount) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if u := web.CurrentUser(c); u != nil {
+			now := time.Now()
+			v, ok := w.counts.Load(u.TenantID)
+			cached, _ := v.(navCount)
+			if !ok || now.Sub(cached.at) > navCountFor {
+				if n, err := w.Store.CountWaitingDevices(c.Request().Context(), u.TenantID); err == nil {
+					cached = navCount{n: n, at: now}
+					w.counts.Store(u.TenantID, cached)
+				}
+			}
+			web.SetNavCount(c, "registration", cached.n)
+		}
+		return next(c)
+	}
+}
+
+// Forget drops a tenant's count after a change, so this desk's next page counts again.
+func (w *WaitingCount) Forget(tenantID string) {
+	if w != nil {
+		w.counts.Delete(tenantID)
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}

@@ -1,0 +1,255 @@
+package registration
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"autopilotdesk/handlers/explain"
+	"autopilotdesk/web"
+	"autopilotdesk/web/store"
+)
+
+// The answers below are read on the screen of a device in the middle of Windows setup, in a
+// command prompt: plain text, lines of at most 78 characters, times in UTC, no names of the
+// people who approve (whoever holds the code reads them), never a whole hash.
+
+const width = 78
+
+// Receipt is what the desk kept of one request from a device.
+type Receipt struct {
+	Kept          []Kept    // devices now waiting for approval
+	NotKept       []NotKept // rows refused, with why
+	FileNotes     []string  // what the check repaired in the file as a whole
+	Expires       time.Time // when the code expires
+	StatusCommand string    // the command that shows the status
+}
+
+// Kept is a device row that waits for approval.
+type Kept struct {
+	Line                        int
+	Serial, Manufacturer, Model string
+	HashShown                   string
+	Notes                       []string // what the check repaired or replaced in the row
+	GroupTag, User              string   // what it will be registered with
+}
+
+// NotKept is a device row the desk did not keep.
+type NotKept struct {
+	Line   int
+	Serial string
+	Why    []string
+}
+
+// ReceiptText is the answer to a device that sent its CSV.
+func ReceiptText(r Receipt) string {
+	var b strings.Builder
+	if len(r.Kept) == 0 {
+		b.WriteString("Autopilot Desk: nothing was kept, so nothing waits for approval.\n")
+	} else {
+		fmt.Fprintf(&b, "Autopilot Desk received %s for registration.\n", plural(len(r.Kept), "device", "devices"))
+	}
+	if len(r.Kept) > 0 {
+		b.WriteString("\nReceived:\n")
+		for _, k := range r.Kept {
+			fmt.Fprintf(&b, "  Line %d: serial %s", k.Line, k.Serial)
+			if d := deviceName(k.Manufacturer, k.Model); d != "" {
+				b.WriteString(", " + d)
+			}
+			b.WriteString(", hash " + k.HashShown + "\n")
+			what := "Will be registered with group tag " + quoteOrNone(k.GroupTag)
+			if k.User != "" {
+				what += " and assigned to " + k.User
+			}
+			indent(&b, "    ", what+".")
+			for _, n := range k.Notes {
+				indent(&b, "    ", n)
+			}
+		}
+	}
+	if len(r.NotKept) > 0 {
+		b.WriteString("\nNot kept (fix these lines in the file and send it again):\n")
+		for _, n := range r.NotKept {
+			head := fmt.Sprintf("  Line %d", n.Line)
+			if n.Serial != "" {
+				head += ": serial " + n.Serial
+			}
+			b.WriteString(head + "\n")
+			for _, why := range n.Why {
+				indent(&b, "    ", why)
+			}
+		}
+	}
+	if len(r.FileNotes) > 0 {
+		b.WriteString("\nThe file was checked as the Intune import checks it, and repaired:\n")
+		for _, n := range r.FileNotes {
+			indent(&b, "  - ", n)
+		}
+	}
+	b.WriteString("\nWhat happens next:\n")
+	if len(r.Kept) > 0 {
+		indent(&b, "  ", "Waiting for approval by someone in your IT team. This code expires at "+At(r.Expires)+
+			"; a device not approved by then must be sent again with a new code. Nothing needs doing on the device meanwhile.")
+	} else {
+		indent(&b, "  ", "Fix the file (or capture the hash again with Get-WindowsAutopilotInfo) and send it again with the same command. This code expires at "+At(r.Expires)+".")
+	}
+	if r.StatusCommand != "" {
+		b.WriteString("\n  See where it stands with:\n    " + r.StatusCommand + "\n")
+	}
+	return b.String()
+}
+
+// Status is what a code's status command shows.
+type Status struct {
+	Note, GroupTag, User string
+	Expires              time.Time
+	UsesLeft             int
+	Revoked              bool
+	Devices              []DeviceStatus
+	Now                  time.Time
+}
+
+// DeviceStatus is where one device sent with the code stands.
+type DeviceStatus struct {
+	Serial   string
+	Received time.Time
+	State    string // waiting, importing, registered, rejected, failed, expired, check
+	Detail   string
+}
+
+// StatusText is the answer to the status command.
+func StatusText(s Status) string {
+	var b strings.Builder
+	b.WriteString("Autopilot Desk: registration code")
+	if s.Note != "" {
+		b.WriteString(" \"" + s.Note + "\"")
+	}
+	b.WriteString("\n")
+	line := "Group tag " + quoteOrNone(s.GroupTag)
+	if s.User != "" {
+		line += ", assigned user " + s.User
+	}
+	b.WriteString(line + ".\n")
+	switch {
+	case s.Revoked:
+		b.WriteString("The code was revoked: it takes no more devices.\n")
+	case !s.Now.Before(s.Expires):
+		b.WriteString("The code expired at " + At(s.Expires) + ": it takes no more devices.\n")
+	case s.UsesLeft == 0:
+		b.WriteString("Every use of the code is taken: it takes no more devices.\n")
+	default:
+		b.WriteString("The code takes " + plural(s.UsesLeft, "more device", "more devices") + " until " + At(s.Expires) + ".\n")
+	}
+	if len(s.Devices) == 0 {
+		b.WriteString("\nNo device has sent its hardware hash with this code yet.\n")
+		return b.String()
+	}
+	b.WriteString("\n")
+	for _, d := range s.Devices {
+		fmt.Fprintf(&b, "%s (sent %s): %s\n", d.Serial, At(d.Received), strings.ToUpper(d.State))
+		indent(&b, "  ", d.Detail)
+	}
+	return b.String()
+}
+
+// DeviceState is where a device sent with a code stands, in words for the device's screen: the
+// submission it came with, and once approved the row of the import job that carries it (nil
+// while unknown) with what the job's records say of its batches.
+func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row *store.ImportRow, job explain.Job, now time.Time) DeviceStatus {
+	st := DeviceStatus{Serial: d.Serial, Received: d.ReceivedAt}
+	switch s.State {
+	case store.SubmissionWaiting:
+		if !now.Before(s.Code.ExpiresAt) {
+			return expired(st, s)
+		}
+		st.State = "waiting"
+		st.Detail = "Waiting for approval by someone in your IT team. The code expires at " + At(s.Code.ExpiresAt) + "."
+		if s.Refused != "" {
+			st.Detail = "Waiting for approval again: an approval could not import it, because Microsoft Graph refused the approving account. Someone allowed to import devices in Intune must approve it. The code expires at " + At(s.Code.ExpiresAt) + "."
+		}
+		return st
+	case store.SubmissionRejected:
+		st.State = "rejected"
+		st.Detail = "Rejected by your IT team: \"" + s.Reason + "\". It will not be registered; ask your IT team what to do."
+		return st
+	case store.SubmissionExpired:
+		return expired(st, s)
+	}
+	importing := "Approved at " + At(s.DecidedAt) + "; it is being imported into Intune."
+	if row == nil {
+		st.State, st.Detail = "importing", importing
+		return st
+	}
+	switch row.Verdict {
+	case store.VerdictImported:
+		st.State = "registered"
+		st.Detail = "Registered in Windows Autopilot with group tag " + quoteOrNone(row.GroupTag)
+		if row.User != "" {
+			st.Detail += " and assigned to " + row.User
+		}
+		st.Detail += ". Once Intune assigns its Autopilot profile (this can take some minutes), restart the device to start Windows setup with it."
+	case store.VerdictPartial:
+		st.State = "check"
+		st.Detail = "Intune reported the import as only partly done. Ask your IT team to check the device in the Intune admin center before restarting it."
+	case store.VerdictError:
+		st.State = "failed"
+		m := explain.DeviceErrorMeaning(row.ErrorCode, row.ErrorName)
+		st.Detail = "Intune could not register it (error " + explain.ErrorLabel(row.ErrorCode, row.ErrorName) + "): " + m.What + " " + m.Next
+	case store.VerdictRefused, store.VerdictLeftOut:
+		st.State = "failed"
+		st.Detail = "It was not imported: " + explain.Row(*row, job).Detail
+	case store.VerdictNotFound:
+		st.State = "check"
+		st.Detail = "The desk could not confirm whether Intune imported it. Ask your IT team to check the device in the Intune admin center before sending it again."
+	default:
+		st.State, st.Detail = "importing", importing
+	}
+	return st
+}
+
+func expired(st DeviceStatus, s store.RegistrationSubmission) DeviceStatus {
+	st.State = "expired"
+	st.Detail = "Nobody approved it before the code expired at " + At(s.Code.ExpiresAt) + ", so it was not registered. Ask your IT team for a new code and send the hash again."
+	return st
+}
+
+// At writes a time as the device's answers do: 14:00 UTC on 2 March 2026.
+func At(t time.Time) string {
+	return t.UTC().Format("15:04") + " UTC on " + t.UTC().Format("2 January 2006")
+}
+
+func indent(b *strings.Builder, prefix, text string) {
+	pad := strings.Repeat(" ", len(prefix))
+	for i, l := range strings.Split(web.Wrap(text, width-len(prefix)), "\n") {
+		if i == 0 {
+			b.WriteString(prefix + l + "\n")
+		} else {
+			b.WriteString(pad + l + "\n")
+		}
+	}
+}
+
+func deviceName(manufacturer, model string) string {
+	switch {
+	case manufacturer != "" && model != "" && !strings.HasPrefix(strings.ToLower(model), strings.ToLower(manufacturer)):
+		return manufacturer + " " + model
+	case model != "":
+		return model
+	}
+	return manufacturer
+}
+
+func quoteOrNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return "\"" + s + "\""
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}

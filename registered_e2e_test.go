@@ -1,0 +1,99 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestBrowserDevicesFlows walks the registered devices in Chromium — the list and a search,
+// selecting all and none, a device's page, a change accepted but not visible yet, a delete's
+// confirmation, a bulk change confirmed and finished, and the list as a reader sees it — checking
+// every page for console errors and CSP violations, and with axe-core in light and dark.
+func TestBrowserDevicesFlows(t *testing.T) {
+	bd := startBrowserDesk(t, appOptions{ConsistencyDelay: time.Hour})
+	tb := bd.newTab(t)
+	tb.signIn("admin", "/devices")
+	tb.page("devices list")
+	if n := tb.eval(`String(document.querySelectorAll('[data-testid="devices"] tbody tr').length)`); n != "17" {
+		t.Errorf("the list shows %s devices", n)
+	}
+
+	// Select all on the page, then none, with the buttons the script shows.
+	tb.do("select all", chromedp.Click(chromedp.CSS(`button[data-select="all"]`)))
+	if n := tb.eval(`String(document.querySelectorAll('input[name="device"]:checked').length)`); n != "17" {
+		t.Errorf("select all ticked %s devices", n)
+	}
+	tb.do("select none", chromedp.Click(chromedp.CSS(`button[data-select="none"]`)))
+	if n := tb.eval(`String(document.querySelectorAll('input[name="device"]:checked').length)`); n != "0" {
+		t.Errorf("select none left %s ticked", n)
+	}
+
+	// A search by serial number.
+	tb.do("type a serial", chromedp.SendKeys(chromedp.CSS("#serial"), "5cg3281jr0"))
+	tb.navigate("search", chromedp.Click(chromedp.CSS(`form[role="search"] button[type="submit"]`)))
+	tb.page("devices search")
+	if got := tb.text(`tr.exact [data-testid="exact"]`); got != "Exact match" {
+		t.Errorf("the exact match reads %q", got)
+	}
+
+	// A device's page, and a change of its group tag.
+	tb.navigate("open the device", chromedp.Click(chromedp.CSS(`[data-testid="devices"] tbody a`)))
+	tb.page("device page")
+	tb.do("type a group tag", chromedp.SetValue(chromedp.CSS("#groupTag"), "Kiosk"))
+	tb.navigate("save", chromedp.Click(chromedp.CSS(`form[action$="/properties"] button[type="submit"]`)))
+	tb.page("device change accepted, not visible yet")
+	if got := tb.text(`[data-testid="not-visible-yet"]`); !strings.Contains(got, "still the old ones") {
+		t.Errorf("the change result: %q", got)
+	}
+	if got := tb.text(`[data-testid="exchange"] [data-testid="response"]`); !strings.Contains(got, "204 No Content") {
+		t.Errorf("the exchange: %q", got)
+	}
+
+	// A delete's confirmation names the device; keep it.
+	tb.navigate("delete…", chromedp.Click(chromedp.CSS(`a[href$="/delete"]`)))
+	tb.page("delete confirmation")
+	if got := tb.text(`[data-testid="delete-serial"]`); got != "5CG3281JR0" {
+		t.Errorf("the confirmation names %q", got)
+	}
+	tb.navigate("keep it", chromedp.Click(chromedp.CSS(`form[action$="/delete"] a`)))
+
+	// A bulk change of the Sales devices.
+	tb.navigate("the Sales devices", chromedp.Navigate(bd.base+"/devices?tag=Sales"))
+	tb.do("choose them", chromedp.Click(chromedp.CSS(`button[data-select="all"]`)), chromedp.SetValue(chromedp.CSS("#bulk-tag"), "Sales-EMEA"))
+	tb.navigate("review", chromedp.Click(chromedp.CSS(`#bulk-form button[type="submit"]`)))
+	tb.page("bulk confirmation")
+	if got := tb.text(`[data-testid="bulk-confirm"] button`); got != "Set group tag “Sales-EMEA” on 5 devices" {
+		t.Errorf("the confirm button says %q", got)
+	}
+	tb.navigate("confirm", chromedp.Click(chromedp.CSS(`[data-testid="bulk-confirm"] button`)))
+	job := tb.path()
+	deadline := time.Now().Add(30 * time.Second)
+	for tb.text("h1") != "Bulk change finished" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the bulk change did not finish: %s", tb.text(`[data-testid="bulk-summary"]`))
+		}
+		time.Sleep(100 * time.Millisecond)
+		tb.navigate("reload the bulk change", chromedp.Navigate(bd.base+job))
+	}
+	tb.page("bulk outcome")
+	if n := tb.eval(`String(document.querySelectorAll('tr[data-outcome="done"]').length)`); n != "5" {
+		t.Errorf("%s devices changed", n)
+	}
+	tb.navigate("bulk changes", chromedp.Navigate(bd.base+"/devices/bulk"))
+	tb.page("bulk changes")
+	tb.assertClean()
+
+	// The reader sees the list without change controls, and why.
+	reader := bd.newTab(t)
+	reader.signIn("reader", "/devices")
+	reader.page("devices list, read-only")
+	if got := reader.eval(`String(document.querySelectorAll('#bulk-form, input[name="device"]').length)`); got != "0" {
+		t.Errorf("the reader is offered %s change controls", got)
+	}
+	reader.navigate("a device, read-only", chromedp.Click(chromedp.CSS(`[data-testid="devices"] tbody a`)))
+	reader.page("device page, read-only")
+	reader.assertClean()
+}

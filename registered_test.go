@@ -1,0 +1,420 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/handlers/importer"
+	"autopilotdesk/web/identity/demoidp"
+	"autopilotdesk/web/store"
+)
+
+func serialsOn(doc *goquery.Document) []string {
+	var out []string
+	doc.Find(`[data-testid="devices"] tbody tr td a code`).Each(func(_ int, s *goquery.Selection) { out = append(out, s.Text()) })
+	return out
+}
+
+// The list of registered devices: every column, enrollment states in plain words, paging through
+// Graph's nextLink, a serial search in Graph with the exact match first and marked, and filters
+// on the desk's side over the pages loaded.
+func TestRegisteredDevicesList(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{EmulatorPageSize: 5})
+	b := d.browser()
+	doc := parse(t, d.signIn(b, "admin", "/devices"))
+	if got := serialsOn(doc); len(got) != 5 {
+		t.Fatalf("the first page shows %d devices, want Graph's page of 5", len(got))
+	}
+	head := strings.Join(strings.Fields(doc.Find(`[data-testid="devices"] thead`).Text()), " ")
+	for _, col := range []string{"Serial number", "Manufacturer", "Model", "Group tag", "Assigned user", "Device name", "Enrollment state", "Last contacted"} {
+		if !strings.Contains(head, col) {
+			t.Errorf("no %s column: %s", col, head)
+		}
+	}
+	first := doc.Find(`[data-testid="devices"] tbody tr`).First()
+	if got := first.Find(".badge").Text(); got != "Enrolled" {
+		t.Errorf("the first device's state reads %q", got)
+	}
+	if got := first.Find("time").Text(); got != "2 hours ago" {
+		t.Errorf("last contacted reads %q", got)
+	}
+	more := doc.Find(`[data-testid="more"]`).AttrOr("href", "")
+	if more != "/devices?pages=2" {
+		t.Fatalf("the next page link is %q", more)
+	}
+	_, doc = d.get(b, "/devices?pages=4")
+	if got := serialsOn(doc); len(got) != 17 || doc.Find(`[data-testid="more"]`).Length() != 0 {
+		t.Errorf("four pages show %d devices", len(got))
+	}
+	if got := doc.Find(`[data-testid="list-summary"]`).Text(); got != "17 registered devices loaded (4 pages)." {
+		t.Errorf("summary %q", got)
+	}
+	// Filters over the pages loaded.
+	for query, want := range map[string]int{"pages=4&tag=sales": 5, "pages=4&nouser=1": 11, "pages=4&state=enrolled": 9, "pages=4&notag=1": 4,
+		"pages=4&tag=Sales&nouser=1": 2, "tag=Sales": 2} {
+		_, doc = d.get(b, "/devices?"+query)
+		if got := serialsOn(doc); len(got) != want {
+			t.Errorf("%s: %d devices %v, want %d", query, len(got), got, want)
+		}
+	}
+	// A search runs in Graph, contains(serialNumber,…), and puts the exact match first.
+	before := len(d.emu.Received())
+	_, doc = d.get(b, "/devices?serial=5cg3281jr0")
+	got := serialsOn(doc)
+	if len(got) != 1 || got[0] != "5CG3281JR0" || doc.Find(`tr.exact [data-testid="exact"]`).Length() != 1 {
+		t.Errorf("exact search: %v", got)
+	}
+	var query string
+	for _, r := range d.emu.Received()[before:] {
+		query = r.RawQuery
+	}
+	if q, _ := url.QueryUnescape(query); q != "$filter=contains(serialNumber,'5cg3281jr0')" {
+		t.Errorf("Graph was asked %q", q)
+	}
+	d.emu.SeedAutopilotDevices(demoidp.DemoTenantID, emulator.AutopilotDevice{SerialNumber: "X5CG3281JR0", Model: "Latitude 5440"})
+	_, doc = d.get(b, "/devices?serial=5CG3281JR0")
+	if got := serialsOn(doc); len(got) != 2 || got[0] != "5CG3281JR0" {
+		t.Errorf("the exact match is not first: %v", got)
+	}
+	_, doc = d.get(b, "/devices?serial=NOPE")
+	if doc.Find(`[data-testid="no-match"]`).Length() != 1 || !strings.Contains(text(doc), "import the device") {
+		t.Errorf("no match: %s", text(doc))
+	}
+	resp, doc := d.get(b, "/devices?serial="+url.QueryEscape(strings.Repeat("A", 200)))
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(text(doc), "up to 128 characters") {
+		t.Errorf("a 200-character search answered %d: %s", resp.StatusCode, text(doc))
+	}
+}
+
+// The export is the list as filtered, in the Intune admin center's column names, every cell
+// formula-safe.
+func TestRegisteredDevicesExport(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	d.emu.SeedAutopilotDevices(demoidp.DemoTenantID, emulator.AutopilotDevice{SerialNumber: "=HYPERLINK(\"http://evil.example\")", GroupTag: "Sales",
+		Model: "+cmd|' /C calc'!A0", UserPrincipalName: "@SUM(1+9)", DisplayName: "-2+3"})
+	_, doc := d.get(b, "/devices?tag=Sales")
+	href := doc.Find(`a[download][href^="/devices/export.csv"]`).AttrOr("href", "")
+	if href != "/devices/export.csv?tag=Sales" {
+		t.Fatalf("export link %q", href)
+	}
+	resp, err := b.Get(d.srv.URL + href)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "text/csv; charset=utf-8" || !strings.Contains(resp.Header.Get("Content-Disposition"), "attachment") {
+		t.Errorf("export headers: %v", resp.Header)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(rows[0][:9], ","); got != "Serial number,Manufacturer,Model,Group tag,Purchase order,User,Device name,Enrollment state,Last contacted" {
+		t.Errorf("header %q", got)
+	}
+	if len(rows) != 7 {
+		t.Errorf("%d rows for the Sales devices, want 6 and the header", len(rows))
+	}
+	for _, row := range rows[1:] {
+		if row[3] != "Sales" {
+			t.Errorf("a row outside the filter: %q", row)
+		}
+		for i, cell := range row {
+			if c := strings.TrimLeft(cell, " "); c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
+				t.Errorf("column %q holds a cell a spreadsheet would run: %q", rows[0][i], cell)
+			}
+		}
+	}
+	if !strings.Contains(string(body), "'=HYPERLINK") || !strings.Contains(string(body), "'+cmd") || !strings.Contains(string(body), "'@SUM") {
+		t.Error("hostile values were dropped instead of neutralised")
+	}
+	if !strings.Contains(string(body), "Enrolled") || !strings.Contains(string(body), "Not contacted yet") {
+		t.Error("enrollment states are not in plain words")
+	}
+}
+
+// A device's page: every v1.0 property, the support details of the read, and its history in
+// the desk — an import that carried its serial among it.
+func TestRegisteredDevicePage(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	data, _ := deviceCSV("SN-PAGE", 1)
+	job := draftOf(t, d, b, data)
+	d.post(b, job+"/submit", submitForm(t, d, b, job))
+	waitFinished(t, d, b, job)
+	var doc *goquery.Document
+	var href string
+	for i := 0; href == ""; i++ { // the import registers it
+		_, doc = d.get(b, "/devices?serial=SN-PAGE-00001")
+		href = doc.Find(`[data-testid="devices"] a[href^="/devices/"]`).AttrOr("href", "")
+		if i > 200 {
+			t.Fatalf("the imported device is not listed: %s", text(doc))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, doc = d.get(b, href)
+	for _, prop := range []string{"id", "groupTag", "purchaseOrderIdentifier", "serialNumber", "productKey", "manufacturer", "model", "enrollmentState",
+		"lastContactedDateTime", "addressableUserName", "userPrincipalName", "resourceName", "skuNumber", "systemFamily", "azureActiveDirectoryDeviceId",
+		"managedDeviceId", "displayName"} {
+		if doc.Find(`[data-property="`+prop+`"]`).Length() != 1 {
+			t.Errorf("the page lacks %s", prop)
+		}
+	}
+	if got := doc.Find(`[data-property="groupTag"]`).Text(); got != "Sales" {
+		t.Errorf("group tag %q", got)
+	}
+	support := doc.Find(`[data-testid="read-support"] pre`).Text()
+	if !strings.Contains(support, "request-id") || !strings.Contains(support, "200") {
+		t.Errorf("support details of the read: %q", support)
+	}
+	if !strings.Contains(doc.Find(`[data-testid="exchange"]`).Text(), "GET ") {
+		t.Error("no exchange of the read")
+	}
+	history := doc.Find(`[data-testid="history"]`)
+	if !strings.Contains(history.Text(), "Import from a CSV file, line 2: imported") || history.Find(`a[href="`+job+`"]`).Length() != 1 {
+		t.Errorf("history: %s", history.Text())
+	}
+	resp, doc := d.get(b, "/devices/7f1b5c2e-3a4d-4e6f-8a9b-0c1d2e3f4a5b")
+	if resp.StatusCode != http.StatusNotFound || doc.Find(`[data-testid="missing"]`).Length() != 1 {
+		t.Errorf("an unknown device: %d %s", resp.StatusCode, text(doc))
+	}
+}
+
+// devicePosts counts the writes Graph received for a device outside batches.
+func devicePosts(e *emulator.Emulator, id string) int {
+	n := 0
+	for _, r := range e.Received() {
+		if r.Method != http.MethodGet && strings.Contains(r.Path, "/windowsAutopilotDeviceIdentities/"+id) {
+			n++
+		}
+	}
+	return n
+}
+
+// Changes of one device: each a POST with a one-time key (a second submit sends nothing),
+// recorded, shown with its exchange; accepted but not visible yet is said so; Graph's refusal is
+// explained with its message and nothing changes.
+func TestRegisteredDeviceChanges(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{ConsistencyDelay: time.Hour})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	demo := emulator.DemoAutopilotDevices(time.Now())
+	dev := demo[9] // not contacted, no user
+	_, doc := d.get(b, "/devices/"+dev.ID)
+	form := formValues(t, doc, `form[action$="/properties"]`)
+	if form.Get("formKey") == "" || form.Get("groupTag") != "Sales" {
+		t.Fatalf("the properties form: %v", form)
+	}
+	form.Set("groupTag", "Kiosk")
+	form.Set("displayName", "KIOSK-01")
+	resp, doc := d.post(b, "/devices/"+dev.ID+"/properties", form)
+	if !strings.HasPrefix(resp.Request.URL.RequestURI(), "/devices/"+dev.ID+"?change=") {
+		t.Fatalf("the change landed on %s: %s", resp.Request.URL, text(doc))
+	}
+	accepted := doc.Find(`[data-testid="change-accepted"]`)
+	if !strings.Contains(accepted.Text(), "Changed group tag “Sales” → “Kiosk” and device name (none) → “KIOSK-01”") ||
+		accepted.Find(`[data-testid="not-visible-yet"]`).Length() != 1 {
+		t.Errorf("the result: %s", accepted.Text())
+	}
+	if got := doc.Find(`[data-property="groupTag"]`).Text(); got != "Sales" {
+		t.Errorf("Graph shows %q at once although its registration is eventually consistent", got)
+	}
+	exchange := doc.Find(`[data-testid="exchange"]`).Text()
+	for _, want := range []string{"POST ", "/updateDeviceProperties", "204 No Content", `"groupTag": "Kiosk"`} {
+		if !strings.Contains(exchange, want) {
+			t.Errorf("the exchange lacks %q", want)
+		}
+	}
+	if n := devicePosts(d.emu, dev.ID); n != 1 {
+		t.Errorf("%d writes", n)
+	}
+	// The same form again: the first result, nothing sent.
+	resp, _ = d.post(b, "/devices/"+dev.ID+"/properties", form)
+	if !strings.Contains(resp.Request.URL.RawQuery, "change=") || devicePosts(d.emu, dev.ID) != 1 {
+		t.Errorf("a second submit: %s, %d writes", resp.Request.URL, devicePosts(d.emu, dev.ID))
+	}
+	// Recorded with the serial, so the history finds it; the page keeps saying it is on its way.
+	if acts, _, _ := d.app.db.ListActivity(context.Background(), store.ActivityFilter{TenantID: demoidp.DemoTenantID, Action: "device-properties"}); len(acts) != 1 || acts[0].Serial != dev.SerialNumber {
+		t.Errorf("activity: %+v", acts)
+	}
+	_, doc = d.get(b, "/devices/"+dev.ID)
+	pending := doc.Find(`[data-testid="pending"]`).Text()
+	if !strings.Contains(pending, "Group tag “Kiosk”") || !strings.Contains(pending, "Device name “KIOSK-01”") {
+		t.Errorf("pending: %q", pending)
+	}
+	if !strings.Contains(doc.Find(`[data-testid="history"]`).Text(), "Changed group tag") {
+		t.Error("the change is not in the device's history")
+	}
+
+	// Assign and unassign a user.
+	assign := formValues(t, doc, `form[action$="/user"]`)
+	assign.Set("userPrincipalName", "MeganB@contoso.example")
+	assign.Set("addressableUserName", "Megan Bowen")
+	_, doc = d.post(b, "/devices/"+dev.ID+"/user", assign)
+	if !strings.Contains(doc.Find(`[data-testid="change-accepted"]`).Text(), "Assigned MeganB@contoso.example") {
+		t.Errorf("assign: %s", text(doc))
+	}
+	assign = formValues(t, doc, `form[action$="/user"]`)
+	assign.Set("userPrincipalName", "not a upn")
+	before := devicePosts(d.emu, dev.ID)
+	resp, doc = d.post(b, "/devices/"+dev.ID+"/user", assign)
+	if devicePosts(d.emu, dev.ID) != before || !strings.Contains(doc.Find(`[data-testid="failure"]`).Text(), "principal name") ||
+		formValues(t, doc, `form[action$="/user"]`).Get("userPrincipalName") != "not a upn" {
+		t.Errorf("a bad user name: %d, %s", resp.StatusCode, text(doc))
+	}
+
+	// A name Graph refuses: its message, explained; nothing changed.
+	bad := formValues(t, doc, `form[action$="/properties"]`)
+	bad.Set("displayName", "THIS-NAME-IS-FAR-TOO-LONG")
+	_, doc = d.post(b, "/devices/"+dev.ID+"/properties", bad)
+	failure := doc.Find(`[data-testid="failure"]`).Text()
+	if !strings.Contains(failure, "Graph refused the values sent") || !strings.Contains(failure, "up to 15 letters") {
+		t.Errorf("a refused name: %s", failure)
+	}
+
+	// Delete: a confirmation that names serial, model and user; an enrolled device is refused.
+	enrolled := demo[0]
+	_, doc = d.get(b, "/devices/"+enrolled.ID+"/delete")
+	if doc.Find(`[data-testid="delete-serial"]`).Text() != enrolled.SerialNumber || !strings.Contains(doc.Find(`[data-testid="delete-model"]`).Text(), enrolled.Model) ||
+		doc.Find(`[data-testid="delete-user"]`).Text() != enrolled.UserPrincipalName {
+		t.Errorf("the confirmation: %s", text(doc))
+	}
+	resp, doc = d.post(b, "/devices/"+enrolled.ID+"/delete", formValues(t, doc, `form[action$="/delete"]`))
+	failure = doc.Find(`[data-testid="failure"]`).Text()
+	if !strings.Contains(failure, "Graph refused to delete this registration") || !strings.Contains(failure, "nothing was deleted") ||
+		!strings.Contains(failure, "is enrolled in Intune") {
+		t.Errorf("a refused delete (%s): %s", resp.Request.URL, failure)
+	}
+	if doc.Find(`[data-testid="properties"]`).Length() != 1 {
+		t.Error("the refused device's page lost its properties")
+	}
+	waiting := demo[12]
+	_, doc = d.get(b, "/devices/"+waiting.ID+"/delete")
+	_, doc = d.post(b, "/devices/"+waiting.ID+"/delete", formValues(t, doc, `form[action$="/delete"]`))
+	if !strings.Contains(doc.Find(`[data-testid="change-accepted"]`).Text(), "Deleted the Autopilot registration") ||
+		doc.Find(`[data-testid="not-visible-yet"]`).Length() != 1 {
+		t.Errorf("a delete, not visible yet: %s", text(doc))
+	}
+}
+
+// Read-only people see the same pages without change controls, with the reason: their token's
+// scopes, or Graph's 403 on their first change, remembered. What they post anyway sends nothing.
+func TestReadOnlyPeopleSeeNoChangeControls(t *testing.T) {
+	d := startDesk(t, nil)
+	dev := emulator.DemoAutopilotDevices(time.Now())[9]
+	reader := d.browser()
+	doc := parse(t, d.signIn(reader, "reader", "/devices"))
+	if !strings.Contains(doc.Find(`[data-testid="read-only"]`).Text(), "DeviceManagementServiceConfig.Read.All") || doc.Find(`#bulk-form, input[name="device"]`).Length() != 0 {
+		t.Errorf("the reader's list: %s", text(doc))
+	}
+	if len(serialsOn(doc)) != 17 {
+		t.Error("the reader does not see the devices")
+	}
+	_, doc = d.get(reader, "/devices/"+dev.ID)
+	if doc.Find(`form[action^="/devices/"]`).Length() != 0 || doc.Find(`[data-testid="read-only"]`).Length() != 1 || doc.Find(`[data-testid="properties"]`).Length() != 1 {
+		t.Errorf("the reader's device page: %s", text(doc))
+	}
+	csrf := doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")
+	before := len(d.emu.Received())
+	for _, path := range []string{"/devices/" + dev.ID + "/properties", "/devices/" + dev.ID + "/unassign", "/devices/" + dev.ID + "/delete", "/devices/bulk"} {
+		resp, page := d.post(reader, path, url.Values{"_csrf": {csrf}, "groupTag": {"X"}, "action": {"delete"}, "device": {dev.ID}})
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(text(page), "Your role lets you read only") {
+			t.Errorf("the reader's POST %s: %d %s", path, resp.StatusCode, text(page))
+		}
+	}
+	for _, r := range d.emu.Received()[before:] {
+		if r.Method != http.MethodGet {
+			t.Errorf("a reader's change reached Graph: %s %s", r.Method, r.Path)
+		}
+	}
+
+	// An administrator whose changes Graph refuses with 403 (no Intune role): the first change
+	// is sent and explained, then the pages offer no more.
+	d.emu.SetFaults(emulator.Faults{Forbid403Nested: true})
+	admin := d.browser()
+	d.signIn(admin, "admin", "/")
+	_, doc = d.get(admin, "/devices/"+dev.ID)
+	form := formValues(t, doc, `form[action$="/properties"]`)
+	form.Set("groupTag", "Refused")
+	_, doc = d.post(admin, "/devices/"+dev.ID+"/properties", form)
+	if !strings.Contains(doc.Find(`[data-testid="failure"]`).Text(), "403") && doc.Find(`[data-testid="failure"]`).Length() == 0 {
+		t.Errorf("the 403: %s", text(doc))
+	}
+	if got := doc.Find(`[data-testid="read-only"]`).Text(); !strings.Contains(got, "Microsoft Graph refused your change") {
+		t.Errorf("the page after the 403: %q", got)
+	}
+	if doc.Find(`form[action$="/properties"]`).Length() != 0 {
+		t.Error("change controls are still offered after Graph's 403")
+	}
+	_, doc = d.get(admin, "/devices")
+	if doc.Find(`#bulk-form`).Length() != 0 || doc.Find(`[data-testid="read-only"]`).Length() != 1 {
+		t.Error("the list still offers bulk changes after Graph's 403")
+	}
+	// Signing in again forgets it (the person's role may have changed).
+	d.emu.SetFaults(emulator.Faults{})
+	fresh := d.browser()
+	doc = parse(t, d.signIn(fresh, "admin", "/devices/"+dev.ID))
+	if doc.Find(`form[action$="/properties"]`).Length() != 1 {
+		t.Error("a new sign-in still hides the change controls")
+	}
+}
+
+// A batch whose answer was lost, when the imported identities were cleared meanwhile, is found
+// among registered Autopilot devices.
+func TestLostImportFoundAmongRegisteredDevices(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond},
+		ImportLookupDelays: []time.Duration{time.Hour, 2 * time.Hour}})
+	ts := d.adminToken()
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
+	data, _ := deviceCSV("SN-GONE", 2)
+	job := draftOf(t, d, b, data)
+	d.post(b, job+"/submit", submitForm(t, d, b, job))
+	ctx := context.Background()
+	id := strings.TrimPrefix(job, "/devices/import/")
+	for i := 0; ; i++ {
+		rows, _ := d.app.db.ImportRows(ctx, id, store.RowFilter{})
+		if importer.Count(rows).Unknown == 2 {
+			break
+		}
+		if i > 500 {
+			t.Fatal("the batch's answer was not lost")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	d.emu.SetFaults(emulator.Faults{})
+	time.Sleep(20 * time.Millisecond) // the import completes and registers the devices
+	staged, _, _, err := d.app.graph.ListDeviceIdentities(ctx, ts, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range staged {
+		if _, err := d.app.graph.DeleteDeviceIdentity(ctx, ts, s.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, doc := d.get(b, job)
+	d.post(b, job+"/reconcile", formValues(t, doc, `form[action$="/reconcile"]`))
+	doc = waitFinished(t, d, b, job)
+	if got := doc.Find(`tr[data-verdict="imported"]`).Length(); got != 2 {
+		t.Errorf("%d of 2 found among registered devices: %s", got, text(doc))
+	}
+	if n := importCalls(d.emu); n != 1 {
+		t.Errorf("%d import calls", n)
+	}
+}

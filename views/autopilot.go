@@ -1,0 +1,334 @@
+package views
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/explain"
+)
+
+// Access is what the signed-in person may do with registered devices.
+type Access struct {
+	ReadOnly bool
+	Reason   string // why they may only read, in words for them
+}
+
+// RegisteredList is GET /devices.
+type RegisteredList struct {
+	Serial        string // the search Graph ran
+	Tag, State    string // filters on the desk's side
+	NoTag, NoUser bool
+	Tags          []string // the group tags of the devices loaded
+	Devices       []RegisteredRow
+	Loaded, Pages int  // devices and pages read from Graph
+	Filtered      bool // a desk-side filter is on
+	MoreURL       string
+	AtLimit       bool // as many pages as one list reads
+	ExportURL     string
+	Failure       *Failure
+	Access        Access
+	Budget        string // Intune's write budget in words
+	Exchange      *graphclient.Exchange
+	Support       graphclient.SupportDetails
+	Now           time.Time
+	// What was chosen for a bulk change before a sign-in interrupted it.
+	Chosen              map[string]bool
+	BulkAction, BulkTag string
+}
+
+// Searching reports whether a search or a filter narrows the list.
+func (l RegisteredList) Searching() bool { return l.Serial != "" || l.Filtered }
+
+// RegisteredRow is one registered device on the list.
+type RegisteredRow struct {
+	ID, Serial, Manufacturer, Model, GroupTag, User, DisplayName string
+	State                                                        graphclient.EnrollmentState
+	LastContacted                                                time.Time
+	Contacted                                                    bool
+	Exact                                                        bool // its serial is exactly the one searched for
+}
+
+// Property is one property of a registered device: Graph's name, a plain label, its value.
+type Property struct {
+	Name, Label, Value string
+	State              string // for enrollmentState: the member, for its badge
+}
+
+// PendingChange is a change Graph accepted that the device does not show yet.
+type PendingChange struct {
+	What, By string
+	At       time.Time
+	Link     string // its record
+}
+
+// ChangeResult is what became of a change of this device: made a moment ago, or refused before
+// anything was sent.
+type ChangeResult struct {
+	ActivityID string
+	Outcome    string // success, failure, outcome-unknown, not-sent
+	Summary    string
+	At         time.Time
+	Failure    *Failure
+	Exchange   *graphclient.Exchange
+	Support    graphclient.SupportDetails
+	NotSaved   bool
+	Visible    bool // the device already shows it
+}
+
+// HistoryEntry is one thing the desk did to a device.
+type HistoryEntry struct {
+	At                    time.Time
+	Who, What             string
+	Outcome, OutcomeLabel string
+	Link, LinkText        string
+}
+
+// DeviceForms are the change forms of a device's page, with their one-time keys and the values
+// to show.
+type DeviceForms struct {
+	GroupTag, DisplayName                  string
+	UserPrincipalName, AddressableUserName string
+	PropertiesKey, AssignKey, UnassignKey  string
+}
+
+// RegisteredDevice is GET /devices/{id}.
+type RegisteredDevice struct {
+	ID, Serial string
+	Device     *graphclient.AutopilotDevice
+	Missing    bool // Graph has no registration with this id
+	Properties []Property
+	Pending    []PendingChange
+	Change     *ChangeResult
+	History    []HistoryEntry
+	Forms      *DeviceForms // nil: no change controls
+	Access     Access
+	Exchange   *graphclient.Exchange
+	Support    graphclient.SupportDetails
+	Failure    *Failure
+	Now        time.Time
+}
+
+// DeleteDevice is the confirmation before a registration is deleted.
+type DeleteDevice struct {
+	Device  RegisteredRow
+	FormKey string
+}
+
+// BulkJob is a bulk change's page: its confirmation while a draft, its progress and outcome once
+// confirmed.
+type BulkJob struct {
+	ID, State, Action, GroupTag string
+	What                        string // "set the group tag to “Kiosk”"
+	Owner, OwnerName            string
+	IsOwner                     bool
+	Access                      Access
+	Created                     time.Time
+	Devices                     []BulkRow
+	Missing                     []string
+	Counts                      BulkCounts
+	Enrolled                    int // devices enrolled in Intune (a delete may be refused for them)
+	Paused                      bool
+	Waiting                     *BulkWait
+	Trouble                     string
+	Refusal                     *explain.Explanation
+	Budget                      string
+	Estimate                    time.Duration
+	FormKey                     string
+	RefreshSeconds              int
+}
+
+// Finished reports whether every device has its final outcome.
+func (j BulkJob) Finished() bool { return j.State == "finished" }
+
+// BulkWait is a pause the page explains.
+type BulkWait struct {
+	Reason string
+	Until  time.Time
+}
+
+// BulkCounts tally a bulk job's devices.
+type BulkCounts struct {
+	Devices, Final                                int
+	Queued, Sending, Unknown                      int
+	Done, Refused, NotFound, Unconfirmed, Skipped int
+	Reconciled                                    int
+}
+
+// BulkRow is one device of a bulk job.
+type BulkRow struct {
+	DeviceID, Serial, Manufacturer, Model, GroupTag, User string
+	State                                                 graphclient.EnrollmentState
+	Key, Label, Detail                                    string
+	StatusCode                                            int
+	ActivityID                                            string
+	Reconciled                                            bool // found by reading it after an answer was lost
+}
+
+// BulkList is GET /devices/bulk.
+type BulkList struct{ Jobs []BulkSummary }
+
+// BulkSummary is one bulk change on the list.
+type BulkSummary struct {
+	ID, Owner, What, State string
+	Created                time.Time
+	Devices                int
+}
+
+// badgeOf is an enrollment state's badge class.
+func badgeOf(s graphclient.EnrollmentState) string {
+	switch s {
+	case graphclient.EnrollmentEnrolled:
+		return "enrolled"
+	case graphclient.EnrollmentFailed:
+		return "enroll-failed"
+	case graphclient.EnrollmentPendingReset:
+		return "pending-reset"
+	case graphclient.EnrollmentNotContacted:
+		return "not-contacted"
+	}
+	return "enroll-unknown"
+}
+
+// contactedText says when a device last contacted Intune, relative to now.
+func contactedText(t time.Time, ok bool, now time.Time) string {
+	if !ok {
+		return "Never"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return t.UTC().Format("2 Jan 2006 15:04")
+	case d < time.Minute:
+		return "Just now"
+	case d < time.Hour:
+		return plural(int(d/time.Minute), "minute ago", "minutes ago")
+	case d < 48*time.Hour:
+		return plural(int(d/time.Hour), "hour ago", "hours ago")
+	case d < 60*24*time.Hour:
+		return plural(int(d/(24*time.Hour)), "day ago", "days ago")
+	}
+	return t.UTC().Format("2 Jan 2006")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+// listSummary says how many devices the list shows of those loaded.
+func listSummary(l RegisteredList) string {
+	var b strings.Builder
+	switch {
+	case l.Searching():
+		b.WriteString(plural(len(l.Devices), "device matches", "devices match"))
+		b.WriteString(" of " + plural(l.Loaded, "device", "devices") + " loaded")
+	default:
+		b.WriteString(plural(l.Loaded, "registered device", "registered devices") + " loaded")
+	}
+	if l.Pages > 1 {
+		b.WriteString(" (" + strconv.Itoa(l.Pages) + " pages)")
+	}
+	b.WriteString(".")
+	if l.Filtered {
+		b.WriteString(" The filters apply to the devices loaded")
+		if l.MoreURL != "" {
+			b.WriteString("; load more pages to filter further")
+		}
+		b.WriteString(".")
+	}
+	return b.String()
+}
+
+func estimateText(d time.Duration) string {
+	if d <= 0 {
+		return "a few seconds"
+	}
+	if d < 2*time.Minute {
+		return "about " + strconv.Itoa(int(d.Round(time.Second)/time.Second)) + " seconds"
+	}
+	return "about " + strconv.Itoa(int(d.Round(time.Minute)/time.Minute)) + " minutes"
+}
+
+// bulkConfirmText is the confirm button's words: it counts the devices.
+func bulkConfirmText(j BulkJob) string {
+	n := plural(len(j.Devices), "device", "devices")
+	switch j.Action {
+	case "unassign-user":
+		return "Unassign the user from " + n
+	case "delete":
+		return "Delete the registration of " + n
+	}
+	if j.GroupTag == "" {
+		return "Clear the group tag of " + n
+	}
+	return "Set group tag “" + j.GroupTag + "” on " + n
+}
+
+func bulkHeading(j BulkJob) string {
+	n := plural(len(j.Devices), "device", "devices")
+	if j.State == "draft" {
+		switch {
+		case j.Action == "unassign-user":
+			return "Unassign the user from " + n + "?"
+		case j.Action == "delete":
+			return "Delete the Autopilot registration of " + n + "?"
+		case j.GroupTag == "":
+			return "Clear the group tag of " + n + "?"
+		}
+		return "Set the group tag of " + n + " to “" + j.GroupTag + "”?"
+	}
+	if j.Finished() {
+		return "Bulk change finished"
+	}
+	return "Changing " + n
+}
+
+func bulkSummary(c BulkCounts, finished bool) string {
+	var parts []string
+	for _, x := range []struct {
+		n          int
+		one, other string
+	}{
+		{c.Done, "changed", "changed"}, {c.Refused, "refused by Graph", "refused by Graph"}, {c.NotFound, "not found", "not found"},
+		{c.Unconfirmed, "to check (outcome unknown)", "to check (outcome unknown)"}, {c.Skipped, "not sent", "not sent"},
+		{c.Sending, "being sent", "being sent"}, {c.Unknown, "with an unknown outcome", "with an unknown outcome"}, {c.Queued, "queued", "queued"},
+	} {
+		if x.n > 0 {
+			parts = append(parts, plural(x.n, x.one, x.other))
+		}
+	}
+	s := ""
+	if !finished {
+		s = strconv.Itoa(c.Final) + " of " + plural(c.Devices, "device has", "devices have") + " a final outcome"
+		if len(parts) > 0 {
+			s += ": "
+		}
+	}
+	s += joinList(parts)
+	if finished {
+		s = strings.ToUpper(s[:1]) + s[1:] + " — " + plural(c.Devices, "device", "devices") + " in all"
+	}
+	s += "."
+	if c.Reconciled > 0 {
+		s += " " + plural(c.Reconciled, "device was", "devices were") + " found by reading it in Graph after an answer was lost."
+	}
+	return s
+}
+
+func beforeHeading(action string) string {
+	if action == "group-tag" {
+		return "Group tag before"
+	}
+	return "Assigned user before"
+}
+
+func statusText(code int) string {
+	if code == 0 {
+		return "—"
+	}
+	return strconv.Itoa(code)
+}

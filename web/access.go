@@ -1,0 +1,89 @@
+package web
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"autopilotdesk/web/store"
+)
+
+// The delegated permissions that read and change Autopilot devices.
+const (
+	writeScope = "DeviceManagementServiceConfig.ReadWrite.All"
+	readScope  = "DeviceManagementServiceConfig.Read.All"
+)
+
+const valWriteRefused = "writeRefused"
+
+// WriteAccess is what the desk can honestly say about whether the signed-in person may change
+// Autopilot devices. It is never guessed from a name or a group: a person is read-only when their
+// token's granted scopes name the read permission and not the write one, or once Microsoft Graph
+// refused one of their changes with 403 (remembered for the rest of the session). Otherwise the
+// desk offers the change and lets Graph decide. Facts only; the pages put them into words.
+type WriteAccess struct {
+	ReadOnly  bool
+	ByScopes  bool      // the token's granted scopes say so
+	RefusedAt time.Time // else: when Graph refused a change with 403
+	GraphSaid string    // and what Graph said
+}
+
+type writeRefusal struct {
+	At   time.Time `json:"at"`
+	Said string    `json:"said"` // Graph's message
+}
+
+// Access is the signed-in person's WriteAccess.
+func Access(c echo.Context) WriteAccess {
+	sess := Session(c)
+	if sess == nil {
+		return WriteAccess{}
+	}
+	if raw, ok := sess.Values[valWriteRefused].(string); ok {
+		var r writeRefusal
+		if json.Unmarshal([]byte(raw), &r) == nil {
+			return WriteAccess{ReadOnly: true, RefusedAt: r.At, GraphSaid: r.Said}
+		}
+	}
+	tokens, _ := sess.Values[valTokens].(SessionTokens)
+	if granted := scopesOf(tokens.Scope); granted[strings.ToLower(readScope)] && !granted[strings.ToLower(writeScope)] {
+		return WriteAccess{ReadOnly: true, ByScopes: true}
+	}
+	return WriteAccess{}
+}
+
+// scopesOf reads a token answer's scope: space-separated permissions, each perhaps prefixed with
+// its resource (https://graph.microsoft.com/…), lower-cased without the prefix.
+func scopesOf(scope string) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range strings.Fields(scope) {
+		if i := strings.LastIndexByte(s, '/'); i >= 0 {
+			s = s[i+1:]
+		}
+		out[strings.ToLower(s)] = true
+	}
+	return out
+}
+
+// RememberWriteRefused records that Graph refused a change of the signed-in person with 403, so
+// the rest of their session shows pages without change controls.
+func RememberWriteRefused(c echo.Context, at time.Time, graphSaid string) error {
+	sess := Session(c)
+	st := state(c)
+	if sess == nil || sess.ID == "" || st.shell == nil {
+		return nil
+	}
+	b, err := json.Marshal(writeRefusal{At: at, Said: graphSaid})
+	if err != nil {
+		return err
+	}
+	sess.Values[valWriteRefused] = string(b)
+	// Under the session's lock, so tokens another request renewed meanwhile are not overwritten.
+	_, err = st.shell.sessions.UpdateLocked(c.Request().Context(), store.SessionKey(sess.ID), func(values map[any]any) (store.SessionChange, error) {
+		values[valWriteRefused] = string(b)
+		return store.SaveSession, nil
+	})
+	return err
+}

@@ -1,0 +1,116 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// devicePrefix is a group of routes that devices call (see Devices).
+type devicePrefix struct {
+	prefix    string // "/register/"
+	bodyLimit int64
+	tooLarge  *PageError // the answer to a larger body
+}
+
+// Devices returns the group for requests made from devices rather than browsers, under prefix
+// (such as "/register"): refused while the state database has a problem, like every page, but
+// without a session — no cookie is read or set — and so without the CSRF check, which protects
+// a session's ambient authority these requests do not have: whatever they may do comes from
+// the path alone. The first path segment after prefix is a secret (a one-time code): it is never
+// logged. Every error is answered in plain text, for a command prompt's screen, and bodies may
+// be up to bodyLimit bytes (a larger one is answered with tooLarge).
+func (s *Shell) Devices(prefix string, bodyLimit int64, tooLarge *PageError) *echo.Group {
+	s.devices = append(s.devices, devicePrefix{prefix: strings.TrimSuffix(prefix, "/") + "/", bodyLimit: bodyLimit, tooLarge: tooLarge})
+	return s.Echo.Group(strings.TrimSuffix(prefix, "/"), s.refuseWithoutState)
+}
+
+func (s *Shell) deviceRoute(path string) *devicePrefix {
+	for i := range s.devices {
+		if strings.HasPrefix(path, s.devices[i].prefix) {
+			return &s.devices[i]
+		}
+	}
+	return nil
+}
+
+// loggedPath is path as logs may keep it: the secret segment of a device route replaced by "…".
+func (s *Shell) loggedPath(path string) string {
+	d := s.deviceRoute(path)
+	if d == nil {
+		return path
+	}
+	rest := path[len(d.prefix):]
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		return d.prefix + "…" + rest[i:]
+	}
+	return d.prefix + "…"
+}
+
+// PlainText writes a plain-text answer for a device's screen, lines ending in CRLF as Windows'
+// console expects; HEAD gets the headers alone.
+func PlainText(c echo.Context, status int, text string) error {
+	text = strings.ReplaceAll(strings.ReplaceAll(text, "\r\n", "\n"), "\n", "\r\n")
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, echo.MIMETextPlainCharsetUTF8)
+	h.Set(echo.HeaderContentLength, strconv.Itoa(len(text)))
+	h.Set("Cache-Control", "no-store")
+	c.Response().WriteHeader(status)
+	if c.Request().Method == http.MethodHead {
+		return nil
+	}
+	_, err := c.Response().Write([]byte(text))
+	return err
+}
+
+// plainError answers a failed device request in plain text.
+func (s *Shell) plainError(c echo.Context, pe *PageError) {
+	var b strings.Builder
+	b.WriteString(pe.Title + "\n\n")
+	if pe.Message != "" {
+		b.WriteString(Wrap(pe.Message, 78) + "\n")
+	}
+	if pe.NextStep != "" {
+		b.WriteString("\n" + Wrap(pe.NextStep, 78) + "\n")
+	}
+	if id := c.Response().Header().Get(echo.HeaderXRequestID); id != "" && pe.Status >= 500 {
+		b.WriteString("\nRequest id: " + id + "\n")
+	}
+	if err := PlainText(c, pe.Status, b.String()); err != nil {
+		s.log.Debug("write plain-text error", "error", err.Error())
+	}
+}
+
+// Wrap breaks text into lines of at most width characters at spaces (a longer word keeps its
+// own line); line breaks already in text are kept, and a line that starts with two spaces (a
+// command to type) is kept whole.
+func Wrap(text string, width int) string {
+	var out strings.Builder
+	for i, para := range strings.Split(text, "\n") {
+		if i > 0 {
+			out.WriteByte('\n')
+		}
+		if strings.HasPrefix(para, "  ") {
+			out.WriteString(para)
+			continue
+		}
+		n := 0
+		for j, word := range strings.Fields(para) {
+			w := len([]rune(word))
+			switch {
+			case j == 0:
+			case n+1+w > width:
+				out.WriteByte('\n')
+				n = 0
+			default:
+				out.WriteByte(' ')
+				n++
+			}
+			out.WriteString(word)
+			n += w
+		}
+	}
+	return out.String()
+}

@@ -1,0 +1,388 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// BulkJob is one change applied to many registered Autopilot devices: a group tag set, a user
+// unassigned or registrations deleted. Its devices are kept beside it (BulkDevice), each recorded
+// before it is sent, so a job page is read from the database on any replica and a worker that
+// takes the job over knows what may have reached Graph.
+type BulkJob struct {
+	ID                           string // GUID, assigned when empty
+	TenantID, ObjectID, ActorUPN string // the owner: the person who chose the devices
+	ActorName                    string
+	CreatedAt, UpdatedAt         time.Time
+	State                        string // draft, sending, finished
+	Action                       string // what is done to every device
+	GroupTag                     string // the group tag to set, for that action
+	Devices, Chunks              int    // how many devices; how many chunks were sent so far
+	Payload                      []byte // opaque JSON owned by the caller
+	NextPollAt                   time.Time
+	LeaseOwner                   string
+	LeaseUntil                   time.Time
+}
+
+// BulkDevice is one device of a bulk job: what it was when chosen, and what became of it.
+type BulkDevice struct {
+	Position                                                           int // order on the job's page
+	DeviceID, Serial, Manufacturer, Model, GroupTag, UserPrincipalName string
+	EnrollmentState                                                    string
+	BulkOutcome
+}
+
+// BulkOutcome is where one device of a bulk job stands: facts only, put into words when a page
+// is rendered.
+type BulkOutcome struct {
+	State                     string // one of the Bulk device states
+	Chunk, Attempts           int    // the chunk it was last sent in; how often it was sent
+	NotBefore, SentAt, DoneAt time.Time
+	Lookups, StatusCode       int
+	Reason                    string // one of the BulkReason constants, when the state alone does not say
+	Failure                   []byte // what Graph answered, when it refused or its answer was lost (opaque JSON owned by the caller)
+	ActivityID                string
+	Reconciled                bool // its outcome was found by reading the device after an answer was lost
+}
+
+// Bulk actions: what a bulk job does to each of its devices.
+const (
+	BulkGroupTag = "group-tag"     // set the group tag (updateDeviceProperties)
+	BulkUnassign = "unassign-user" // unassign the user (unassignUserFromDevice)
+	BulkDelete   = "delete"        // delete the registration
+)
+
+// Bulk device states. The first three are on the way; the others are final.
+const (
+	BulkQueued      = "queued"      // waiting for its turn in Intune's write budget
+	BulkInFlight    = "in-flight"   // recorded before it was sent; the answer is not stored yet
+	BulkUnknown     = "unknown"     // the answer never arrived; the device is read to find out
+	BulkDone        = "done"        // Graph accepted the change (or, reading, the device shows it)
+	BulkRefused     = "refused"     // Graph refused it (its Failure says how); nothing changed
+	BulkNotFound    = "not-found"   // Graph has no such registration any more
+	BulkUnconfirmed = "unconfirmed" // the answer was lost and the change never showed: check it
+	BulkSkipped     = "skipped"     // not sent: Graph refused an earlier change for a reason that holds for all
+)
+
+// Why a bulk device got its state, when the state alone does not say.
+const (
+	BulkReasonAnswerLost  = "answer-lost"  // unknown: Graph's answer never arrived (its Failure says how)
+	BulkReasonDeskStopped = "desk-stopped" // unknown: the desk stopped before Graph's answer was stored
+	BulkReasonLookedUp    = "looked-up"    // unconfirmed: read Lookups times without the change showing
+	BulkReasonGone        = "gone"         // not found: after a lost answer, Graph no longer has the registration
+)
+
+// BulkDeviceChange is the new outcome of one device, applied only while its guards hold.
+type BulkDeviceChange struct {
+	Position  int
+	From      []string // the states it may be in; empty: any
+	FromChunk int      // when set, it must have been sent last in this chunk
+	BulkOutcome
+}
+
+// BulkChange is one all-or-nothing change to a bulk job and its devices. Every guard that is set
+// must hold, for the job and for each device, or nothing changes and ChangeBulk returns
+// ErrConflict.
+type BulkChange struct {
+	JobID string
+
+	// Guards.
+	TenantID, OwnerID string
+	FromState         string
+	LeaseOwner        string
+
+	// Changes.
+	State    string
+	Payload  []byte
+	Chunks   int // the job's new chunk count, when set
+	Devices  []BulkDeviceChange
+	Activity *Activity // recorded with the change
+}
+
+const bulkJobColumns = `id, tenant_id, object_id, actor_upn, actor_name, created_at, updated_at, state, action, group_tag, devices, chunks, payload, next_poll_at, lease_owner, lease_until`
+
+var bulkJobs = jobTable{name: "bulk_jobs", columns: bulkJobColumns, what: "bulk job"}
+
+// CreateBulkJob stores a new job and its devices at once, assigning its ID and CreatedAt when
+// empty; the devices' positions are their order.
+func (db *DB) CreateBulkJob(ctx context.Context, j *BulkJob, devices []BulkDevice) error {
+	if j.TenantID == "" || j.State == "" || j.Action == "" {
+		return errors.New("store: create bulk job: empty tenant, state or action")
+	}
+	if j.ID == "" {
+		j.ID = newID()
+	}
+	if j.CreatedAt.IsZero() {
+		j.CreatedAt = db.now()
+	}
+	j.CreatedAt = fromMS(ms(j.CreatedAt))
+	j.UpdatedAt, j.Devices = j.CreatedAt, len(devices)
+	err := db.tx(ctx, db.txTimeout(), func(t *txn) error {
+		if _, err := t.exec(`INSERT INTO bulk_jobs (`+bulkJobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			j.ID, j.TenantID, j.ObjectID, j.ActorUPN, j.ActorName, ms(j.CreatedAt), ms(j.UpdatedAt), j.State, j.Action, j.GroupTag,
+			j.Devices, j.Chunks, j.Payload, nullableMS(j.NextPollAt), j.LeaseOwner, ms(j.LeaseUntil)); err != nil {
+			return err
+		}
+		const perInsert = 100
+		for start := 0; start < len(devices); start += perInsert {
+			chunk := devices[start:min(start+perInsert, len(devices))]
+			var q strings.Builder
+			q.WriteString(`INSERT INTO bulk_devices (job_id, position, device_id, serial, manufacturer, model, group_tag, user_upn, enrollment_state, state) VALUES `)
+			args := make([]any, 0, len(chunk)*10)
+			for i, d := range chunk {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+				args = append(args, j.ID, start+i+1, d.DeviceID, d.Serial, d.Manufacturer, d.Model, d.GroupTag, d.UserPrincipalName, d.EnrollmentState, d.State)
+			}
+			if _, err := t.exec(q.String(), args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: create bulk job: %w", err)
+	}
+	return nil
+}
+
+func scanBulkJob(scan func(...any) error) (BulkJob, error) {
+	var j BulkJob
+	var created, updated, leaseUntil int64
+	var nextPoll sql.NullInt64
+	err := scan(&j.ID, &j.TenantID, &j.ObjectID, &j.ActorUPN, &j.ActorName, &created, &updated, &j.State, &j.Action, &j.GroupTag,
+		&j.Devices, &j.Chunks, &j.Payload, &nextPoll, &j.LeaseOwner, &leaseUntil)
+	j.CreatedAt, j.UpdatedAt, j.NextPollAt = fromMS(created), fromMS(updated), fromNullableMS(nextPoll)
+	if leaseUntil != 0 {
+		j.LeaseUntil = fromMS(leaseUntil)
+	}
+	return j, err
+}
+
+// GetBulkJob reads one job of a tenant; another tenant's job is ErrNotFound.
+func (db *DB) GetBulkJob(ctx context.Context, tenantID, id string) (*BulkJob, error) {
+	jobs, err := db.bulkJobsWhere(ctx, `WHERE tenant_id = ? AND id = ?`, tenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(jobs) == 0 {
+		return nil, ErrNotFound
+	}
+	return &jobs[0], nil
+}
+
+// ListBulkJobs lists a tenant's submitted jobs newest first, at most limit (default 20, at most 200).
+func (db *DB) ListBulkJobs(ctx context.Context, tenantID string, limit int) ([]BulkJob, error) {
+	if limit <= 0 {
+		limit = 20
+	}
+	return db.bulkJobsWhere(ctx, `WHERE tenant_id = ? AND state <> 'draft' ORDER BY created_at DESC, id DESC LIMIT ?`, tenantID, min(limit, 200))
+}
+
+func (db *DB) bulkJobsWhere(ctx context.Context, where string, args ...any) ([]BulkJob, error) {
+	var jobs []BulkJob
+	err := db.queryAll(ctx, `SELECT `+bulkJobColumns+` FROM bulk_jobs `+where, args, func(scan func(...any) error) error {
+		j, err := scanBulkJob(scan)
+		jobs = append(jobs, j)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: read bulk jobs: %w", err)
+	}
+	return jobs, nil
+}
+
+const bulkDeviceColumns = `position, device_id, serial, manufacturer, model, group_tag, user_upn, enrollment_state,
+	state, chunk, attempts, not_before, sent_at, done_at, lookups, status_code, reason, failure, activity_id, reconciled`
+
+// BulkDevices reads a job's devices in order.
+func (db *DB) BulkDevices(ctx context.Context, jobID string) ([]BulkDevice, error) {
+	var out []BulkDevice
+	err := db.queryAll(ctx, `SELECT `+bulkDeviceColumns+` FROM bulk_devices WHERE job_id = ? ORDER BY position`, []any{jobID},
+		func(scan func(...any) error) error {
+			var d BulkDevice
+			var notBefore, sentAt, doneAt int64
+			var reconciled int
+			err := scan(&d.Position, &d.DeviceID, &d.Serial, &d.Manufacturer, &d.Model, &d.GroupTag, &d.UserPrincipalName, &d.EnrollmentState,
+				&d.State, &d.Chunk, &d.Attempts, &notBefore, &sentAt, &doneAt, &d.Lookups, &d.StatusCode, &d.Reason, &d.Failure, &d.ActivityID, &reconciled)
+			d.NotBefore, d.SentAt, d.DoneAt, d.Reconciled = optionalMS(notBefore), optionalMS(sentAt), optionalMS(doneAt), reconciled != 0
+			out = append(out, d)
+			return err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("store: read bulk devices: %w", err)
+	}
+	return out, nil
+}
+
+// optionalMS reads a time stored as 0 for "none".
+func optionalMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return fromMS(v)
+}
+
+// ChangeBulk applies ch in one transaction.
+func (db *DB) ChangeBulk(ctx context.Context, ch BulkChange) error {
+	if ch.JobID == "" {
+		return errors.New("store: change bulk job: no job")
+	}
+	var activity []any
+	if ch.Activity != nil {
+		var err error
+		if activity, err = db.activityRow(ch.Activity); err != nil {
+			return err
+		}
+	}
+	err := db.tx(ctx, db.txTimeout(), func(t *txn) error {
+		set := []string{"updated_at = ?"}
+		args := []any{ms(db.now())}
+		if ch.State != "" {
+			set, args = append(set, "state = ?"), append(args, ch.State)
+		}
+		if ch.Payload != nil {
+			set, args = append(set, "payload = ?"), append(args, ch.Payload)
+		}
+		if ch.Chunks > 0 {
+			set, args = append(set, "chunks = ?"), append(args, ch.Chunks)
+		}
+		where := []string{"id = ?"}
+		args = append(args, ch.JobID)
+		for _, g := range []struct{ column, value string }{
+			{"tenant_id", ch.TenantID}, {"object_id", ch.OwnerID}, {"state", ch.FromState}, {"lease_owner", ch.LeaseOwner},
+		} {
+			if g.value != "" {
+				where, args = append(where, g.column+" = ?"), append(args, g.value)
+			}
+		}
+		n, err := t.exec(`UPDATE bulk_jobs SET `+strings.Join(set, ", ")+` WHERE `+strings.Join(where, " AND "), args...)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrConflict
+		}
+		for _, d := range ch.Devices {
+			activityID := d.ActivityID
+			if activityID == "" && ch.Activity != nil {
+				activityID = ch.Activity.ID
+			}
+			q := `UPDATE bulk_devices SET state = ?, chunk = ?, attempts = ?, not_before = ?, sent_at = ?, done_at = ?, lookups = ?,
+				status_code = ?, reason = ?, failure = ?, activity_id = ?, reconciled = ? WHERE job_id = ? AND position = ?`
+			args := []any{d.State, d.Chunk, d.Attempts, zeroMS(d.NotBefore), zeroMS(d.SentAt), zeroMS(d.DoneAt), d.Lookups,
+				d.StatusCode, d.Reason, d.Failure, activityID, boolInt(d.Reconciled), ch.JobID, d.Position}
+			if len(d.From) > 0 {
+				q += ` AND state IN (?` + strings.Repeat(", ?", len(d.From)-1) + `)`
+				for _, s := range d.From {
+					args = append(args, s)
+				}
+			}
+			if d.FromChunk > 0 {
+				q += ` AND chunk = ?`
+				args = append(args, d.FromChunk)
+			}
+			n, err := t.exec(q, args...)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return ErrConflict
+			}
+		}
+		if activity != nil {
+			if _, err := t.exec(insertActivity, activity...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrConflict) {
+			return ErrConflict
+		}
+		return fmt.Errorf("store: change bulk job: %w", err)
+	}
+	return nil
+}
+
+// zeroMS stores "no time" as 0.
+func zeroMS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return ms(t)
+}
+
+// ClaimBulkJob leases the most overdue bulk job in state for a worker; nil when none is due.
+func (db *DB) ClaimBulkJob(ctx context.Context, state, worker string, lease time.Duration) (*BulkJob, error) {
+	var j BulkJob
+	claimed, err := db.claim(ctx, bulkJobs, state, worker, lease, func(scan func(...any) error) (err error) {
+		j, err = scanBulkJob(scan)
+		return err
+	})
+	if err != nil || !claimed {
+		return nil, err
+	}
+	return &j, nil
+}
+
+// RenewBulkLease extends a worker's lease; ErrConflict means another worker has taken the job.
+func (db *DB) RenewBulkLease(ctx context.Context, id, worker string, lease time.Duration) error {
+	return db.renewLease(ctx, bulkJobs, id, worker, lease)
+}
+
+// ReleaseBulkJob gives up a worker's lease, saying when the job should next be looked at.
+func (db *DB) ReleaseBulkJob(ctx context.Context, id, worker string, payload []byte, next time.Time) error {
+	return db.releaseLease(ctx, bulkJobs, id, worker, payload, next)
+}
+
+// WakeBulkJob asks for a tenant's job to be looked at now; with recheck, its devices whose
+// answer was lost are looked up again at once.
+func (db *DB) WakeBulkJob(ctx context.Context, tenantID, id string, recheck bool) error {
+	return db.tx(ctx, db.stmtTimeout, func(t *txn) error {
+		n, err := t.exec(`UPDATE bulk_jobs SET next_poll_at = ? WHERE tenant_id = ? AND id = ? AND state = 'sending'`, ms(db.now()), tenantID, id)
+		if err != nil || n == 0 || !recheck {
+			return err
+		}
+		_, err = t.exec(`UPDATE bulk_devices SET not_before = 0 WHERE job_id = ? AND state = 'unknown'`, id)
+		return err
+	})
+}
+
+// PurgeBulkDrafts deletes drafts last changed before a time, with their devices: a choice that
+// was never confirmed is not kept for ever.
+func (db *DB) PurgeBulkDrafts(ctx context.Context, before time.Time) (int, error) {
+	var ids []string
+	err := db.queryAll(ctx, `SELECT id FROM bulk_jobs WHERE state = 'draft' AND updated_at < ?`, []any{ms(before)}, func(scan func(...any) error) error {
+		var id string
+		err := scan(&id)
+		ids = append(ids, id)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: purge bulk drafts: %w", err)
+	}
+	purged := 0
+	for _, id := range ids {
+		err := db.tx(ctx, db.txTimeout(), func(t *txn) error {
+			n, err := t.exec(`DELETE FROM bulk_jobs WHERE id = ? AND state = 'draft' AND updated_at < ?`, id, ms(before))
+			if err != nil || n == 0 {
+				return err
+			}
+			purged++
+			_, err = t.exec(`DELETE FROM bulk_devices WHERE job_id = ?`, id)
+			return err
+		})
+		if err != nil {
+			return purged, fmt.Errorf("store: purge bulk drafts: %w", err)
+		}
+	}
+	return purged, nil
+}

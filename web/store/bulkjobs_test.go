@@ -1,0 +1,246 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"autopilotdesk/devtools/testkit"
+)
+
+func bulkDevices(n int) []BulkDevice {
+	out := make([]BulkDevice, n)
+	for i := range out {
+		out[i] = BulkDevice{DeviceID: fmt.Sprintf("dev-%03d", i), Serial: fmt.Sprintf("sn-%03d", i), Model: "Latitude 5440", GroupTag: "Sales",
+			BulkOutcome: BulkOutcome{State: "queued"}}
+	}
+	return out
+}
+
+// A bulk job keeps its devices in order; a draft becomes sending once however many confirms
+// race; a device's outcome changes only while its guards hold, and the change and its activity
+// land together.
+func TestBulkJobsChangeOnlyWhileTheirGuardsHold(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
+		ctx := context.Background()
+		job := &BulkJob{TenantID: "t1", ObjectID: "adele", ActorName: "Adele", State: "draft", Action: "group-tag", GroupTag: "Kiosk"}
+		if err := db.CreateBulkJob(ctx, job, bulkDevices(250)); err != nil {
+			t.Fatal(err)
+		}
+		back, err := db.BulkDevices(ctx, job.ID)
+		if err != nil || len(back) != 250 || back[0].Position != 1 || back[249].Serial != "sn-249" || back[7].State != "queued" {
+			t.Fatalf("devices read back: %d %v", len(back), err)
+		}
+		if _, err := db.GetBulkJob(ctx, "t2", job.ID); !errors.Is(err, ErrNotFound) {
+			t.Errorf("another tenant read the job: %v", err)
+		}
+		if got, _ := db.GetBulkJob(ctx, "t1", job.ID); got == nil || got.Devices != 250 || got.GroupTag != "Kiosk" {
+			t.Errorf("job read back: %+v", got)
+		}
+		if jobs, _ := db.ListBulkJobs(ctx, "t1", 10); len(jobs) != 0 {
+			t.Errorf("a draft is listed among confirmed changes")
+		}
+
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		for range 30 {
+			wg.Go(func() {
+				err := db.ChangeBulk(ctx, BulkChange{JobID: job.ID, TenantID: "t1", OwnerID: "adele", FromState: "draft", State: "sending"})
+				switch {
+				case err == nil:
+					wins.Add(1)
+				case !errors.Is(err, ErrConflict):
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Fatalf("%d confirms won", wins.Load())
+		}
+		if err := db.ChangeBulk(ctx, BulkChange{JobID: job.ID, OwnerID: "megan", Payload: []byte(`{}`)}); !errors.Is(err, ErrConflict) {
+			t.Errorf("another person changed the job: %v", err)
+		}
+
+		// Recorded in flight in chunk 1, then answered: an answer for another chunk changes nothing.
+		sent := clk.Now()
+		inFlight := []BulkDeviceChange{{Position: 1, From: []string{"queued"}, BulkOutcome: BulkOutcome{State: "in-flight", Chunk: 1, Attempts: 1, SentAt: sent}},
+			{Position: 2, From: []string{"queued"}, BulkOutcome: BulkOutcome{State: "in-flight", Chunk: 1, Attempts: 1, SentAt: sent}}}
+		if err := db.ChangeBulk(ctx, BulkChange{JobID: job.ID, Chunks: 1, Devices: inFlight}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.ChangeBulk(ctx, BulkChange{JobID: job.ID, Devices: inFlight}); !errors.Is(err, ErrConflict) {
+			t.Errorf("devices in flight were recorded in flight again: %v", err)
+		}
+		wrong := BulkChange{JobID: job.ID, Devices: []BulkDeviceChange{{Position: 1, From: []string{"in-flight"}, FromChunk: 2, BulkOutcome: BulkOutcome{State: "done"}}}}
+		if err := db.ChangeBulk(ctx, wrong); !errors.Is(err, ErrConflict) {
+			t.Errorf("an answer of another chunk was stored: %v", err)
+		}
+		act := &Activity{TenantID: "t1", ObjectID: "adele", Action: "bulk-change", Target: job.ID, Outcome: "success", Summary: "Chunk 1"}
+		answer := BulkChange{JobID: job.ID, Activity: act, Devices: []BulkDeviceChange{
+			{Position: 1, From: []string{"in-flight"}, FromChunk: 1, BulkOutcome: BulkOutcome{State: "done", Chunk: 1, Attempts: 1, SentAt: sent, DoneAt: sent, StatusCode: 204}},
+			{Position: 2, From: []string{"in-flight"}, FromChunk: 1, BulkOutcome: BulkOutcome{State: "refused", Chunk: 1, Attempts: 1, SentAt: sent, StatusCode: 400, Reason: "Graph said no."}},
+			{Position: 3, From: []string{"in-flight"}, FromChunk: 1, BulkOutcome: BulkOutcome{State: "done"}}, // never sent: the whole change fails
+		}}
+		if err := db.ChangeBulk(ctx, answer); !errors.Is(err, ErrConflict) {
+			t.Errorf("a change with one guard failing was applied: %v", err)
+		}
+		if _, err := db.GetActivity(ctx, "t1", act.ID); !errors.Is(err, ErrNotFound) {
+			t.Errorf("the activity of a refused change was recorded: %v", err)
+		}
+		answer.Devices = answer.Devices[:2]
+		if err := db.ChangeBulk(ctx, answer); err != nil {
+			t.Fatal(err)
+		}
+		back, _ = db.BulkDevices(ctx, job.ID)
+		if back[0].State != "done" || back[0].ActivityID != act.ID || back[1].Reason != "Graph said no." || back[1].StatusCode != 400 || !back[0].SentAt.Equal(sent) || back[2].State != "queued" {
+			t.Errorf("outcomes read back: %+v %+v %+v", back[0], back[1], back[2])
+		}
+		if jobs, _ := db.ListBulkJobs(ctx, "t1", 10); len(jobs) != 1 || jobs[0].Chunks != 1 {
+			t.Errorf("confirmed jobs: %+v", jobs)
+		}
+
+		// Leases as the import's.
+		claimed, err := db.ClaimBulkJob(ctx, "sending", "w1", time.Minute)
+		if err != nil || claimed == nil || claimed.ID != job.ID {
+			t.Fatalf("claim: %v %v", claimed, err)
+		}
+		if again, _ := db.ClaimBulkJob(ctx, "sending", "w2", time.Minute); again != nil {
+			t.Error("a leased job was claimed again")
+		}
+		if err := db.ChangeBulk(ctx, BulkChange{JobID: job.ID, LeaseOwner: "w2", Payload: []byte(`{}`)}); !errors.Is(err, ErrConflict) {
+			t.Errorf("a worker without the lease changed the job: %v", err)
+		}
+		clk.Advance(2 * time.Minute)
+		if again, _ := db.ClaimBulkJob(ctx, "sending", "w2", time.Minute); again == nil {
+			t.Error("a dead worker's job was not taken over")
+		}
+		if err := db.RenewBulkLease(ctx, job.ID, "w1", time.Minute); !errors.Is(err, ErrConflict) {
+			t.Errorf("the dead worker renewed its lease: %v", err)
+		}
+		if err := db.ReleaseBulkJob(ctx, job.ID, "w2", []byte(`{"x":1}`), clk.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.WakeBulkJob(ctx, "t1", job.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		if j, _ := db.ClaimBulkJob(ctx, "sending", "w3", time.Minute); j == nil || string(j.Payload) != `{"x":1}` {
+			t.Errorf("a woken job was not claimed: %+v", j)
+		}
+	})
+}
+
+// At most limit write slots are taken in any span of the window, by any number of takers at
+// once; a hold stops every taker until it ends.
+func TestWriteSlotsKeepTheBudget(t *testing.T) {
+	eachEngine(t, func(t *testing.T, loc location) {
+		clk := testkit.NewClock()
+		a, b := loc.open(t, clk), (*DB)(nil) // on PostgreSQL, two desks on one database; one process owns a SQLite folder
+		if loc.options.DatabaseURL != "" {
+			b = loc.open(t, clk)
+		}
+		ctx := context.Background()
+		var taken atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 40 {
+			db := a
+			if b != nil && i%2 == 1 {
+				db = b
+			}
+			wg.Go(func() {
+				n, _, err := db.TakeWriteSlots(ctx, "t1", 7, 100, 20*time.Second)
+				if err != nil {
+					t.Error(err)
+				}
+				taken.Add(int32(n))
+			})
+		}
+		wg.Wait()
+		if taken.Load() != 100 {
+			t.Errorf("%d slots taken of a budget of 100", taken.Load())
+		}
+		n, retry, err := a.TakeWriteSlots(ctx, "t1", 1, 100, 20*time.Second)
+		if n != 0 || err != nil || !retry.Equal(clk.Now().Add(20*time.Second)) {
+			t.Errorf("a full budget: %d %v %v", n, retry, err)
+		}
+		if n, _, _ := a.TakeWriteSlots(ctx, "t2", 5, 100, 20*time.Second); n != 5 {
+			t.Errorf("another tenant's budget is shared: %d", n)
+		}
+		clk.Advance(20*time.Second + time.Millisecond)
+		if n, _, _ := a.TakeWriteSlots(ctx, "t1", 30, 100, 20*time.Second); n != 30 {
+			t.Errorf("after the window: %d slots", n)
+		}
+		until := clk.Now().Add(7 * time.Second)
+		if err := a.HoldWrites(ctx, "t1", until); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.HoldWrites(ctx, "t1", clk.Now().Add(time.Second)); err != nil { // an earlier end does not shorten it
+			t.Fatal(err)
+		}
+		if n, retry, _ := a.TakeWriteSlots(ctx, "t1", 1, 100, 20*time.Second); n != 0 || !retry.Equal(until) {
+			t.Errorf("during a hold: %d %v", n, retry)
+		}
+		clk.Advance(7 * time.Second)
+		if n, _, _ := a.TakeWriteSlots(ctx, "t1", 1, 100, 20*time.Second); n != 1 {
+			t.Errorf("after the hold: %d", n)
+		}
+	})
+}
+
+// A serial's history gathers the activity that names it, the imports that carried it and the
+// bulk changes that chose it, whatever the letter case; drafts and other tenants stay out.
+func TestHistoryOfASerial(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
+		ctx := context.Background()
+		if err := db.RecordActivity(ctx, &Activity{TenantID: "t1", ObjectID: "o", Action: "device-group-tag", Serial: " 5cg123abc ", Outcome: "success", Summary: "Set"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.RecordActivity(ctx, &Activity{TenantID: "t2", ObjectID: "o", Action: "device-group-tag", Serial: "5CG123ABC", Outcome: "success"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, state := range []string{"draft", "sending"} {
+			rows := testRows(2)
+			rows[1].Serial = "5cg123ABC"
+			job := &ImportJob{TenantID: "t1", ObjectID: "o", State: state}
+			if err := db.CreateImportJob(ctx, job, func(yield func(ImportRow) bool) {
+				for _, r := range rows {
+					if !yield(r) {
+						return
+					}
+				}
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if state == "sending" {
+				if err := db.ChangeImport(ctx, ImportChange{JobID: job.ID, Rows: []RowOutcome{{Line: 3, Outcome: Outcome{Batch: 1, Verdict: "sent"}}}}); err != nil {
+					t.Fatal(err)
+				}
+				found, err := db.SerialsImporting(ctx, "t1", []string{"5CG123abc", "nope"}, []string{"queued", "sending", "unknown", "sent"}, clk.Now())
+				if err != nil || len(found) != 1 || found["5CG123ABC"] != job.ID {
+					t.Errorf("serials being imported: %v %v", found, err)
+				}
+				if found, _ := db.SerialsImporting(ctx, "t2", []string{"5CG123ABC"}, []string{"sent"}, clk.Now()); len(found) != 0 {
+					t.Errorf("another tenant's import was found: %v", found)
+				}
+			}
+		}
+		devices := bulkDevices(2)
+		devices[0].Serial = "5CG123ABC"
+		bulk := &BulkJob{TenantID: "t1", ObjectID: "o", State: "sending", Action: "unassign-user"}
+		if err := db.CreateBulkJob(ctx, bulk, devices); err != nil {
+			t.Fatal(err)
+		}
+		h, err := db.HistoryOfSerial(ctx, "t1", "5cg123abc", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(h.Activity) != 1 || h.Activity[0].Serial != "5CG123ABC" || len(h.Imports) != 1 || h.Imports[0].Verdict != "sent" || h.Imports[0].Line != 3 ||
+			len(h.Bulk) != 1 || h.Bulk[0].Action != "unassign-user" || h.Bulk[0].DeviceID != "dev-000" {
+			t.Errorf("history: %+v", h)
+		}
+	})
+}

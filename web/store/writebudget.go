@@ -1,0 +1,88 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"time"
+)
+
+// TakeWriteSlots takes up to want of a bucket's write slots: at most limit are taken in any span
+// of window, counted from when each was taken. It returns how many it took, and when it took
+// none, when to ask again: the time the oldest slot frees, or the end of a wait Graph asked for
+// (HoldWrites). Every desk sharing the database shares the budget; the slots are taken one
+// transaction at a time per bucket (on PostgreSQL under an advisory lock), so two desks never
+// both take the last one.
+func (db *DB) TakeWriteSlots(ctx context.Context, bucket string, want, limit int, window time.Duration) (taken int, retryAt time.Time, err error) {
+	if want < 1 || limit < 1 || window <= 0 {
+		return 0, time.Time{}, errors.New("store: write slots: want, limit and window must be positive")
+	}
+	err = db.tx(ctx, db.stmtTimeout, func(t *txn) error {
+		if db.driver == driverPostgres {
+			if _, err := t.exec(`SELECT pg_advisory_xact_lock(?)`, budgetLockKey(bucket)); err != nil {
+				return err
+			}
+		}
+		now := db.now()
+		var gate int64
+		if err := t.query(`SELECT not_before FROM write_gates WHERE bucket = ?`, []any{bucket}, func(scan func(...any) error) error {
+			return scan(&gate)
+		}); err != nil {
+			return err
+		}
+		if gate > ms(now) {
+			retryAt = fromMS(gate)
+			return nil
+		}
+		if _, err := t.exec(`DELETE FROM write_slots WHERE bucket = ? AND at <= ?`, bucket, ms(now.Add(-window))); err != nil {
+			return err
+		}
+		used := 0
+		var oldest int64
+		if err := t.query(`SELECT at, n FROM write_slots WHERE bucket = ? ORDER BY at`, []any{bucket}, func(scan func(...any) error) error {
+			var at int64
+			var n int
+			if err := scan(&at, &n); err != nil {
+				return err
+			}
+			if used == 0 {
+				oldest = at
+			}
+			used += n
+			return nil
+		}); err != nil {
+			return err
+		}
+		if used >= limit {
+			retryAt = fromMS(oldest).Add(window)
+			return nil
+		}
+		taken = min(want, limit-used)
+		_, err := t.exec(`INSERT INTO write_slots (bucket, at, n) VALUES (?, ?, ?)`, bucket, ms(now), taken)
+		return err
+	})
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("store: take write slots: %w", err)
+	}
+	return taken, retryAt, nil
+}
+
+// HoldWrites stops every desk taking a bucket's write slots until a time (Graph's Retry-After);
+// a later hold wins over an earlier one.
+func (db *DB) HoldWrites(ctx context.Context, bucket string, until time.Time) error {
+	_, err := db.exec(ctx, `INSERT INTO write_gates (bucket, not_before) VALUES (?, ?)
+		ON CONFLICT (bucket) DO UPDATE SET not_before = CASE WHEN excluded.not_before > write_gates.not_before THEN excluded.not_before ELSE write_gates.not_before END`,
+		bucket, ms(until))
+	if err != nil {
+		return fmt.Errorf("store: hold writes: %w", err)
+	}
+	return nil
+}
+
+// budgetLockKey is the advisory lock of a bucket, apart from the migration lock's key.
+func budgetLockKey(bucket string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("write-budget\x00" + bucket))
+	return int64(h.Sum64() &^ (1 << 63))
+}
