@@ -10,7 +10,7 @@ import "runtime/debug"
 // near the limit rather than growing five-fold. GOGC and GOMEMLIMIT, when set, win.
 const (
 	gcPercent   = 400
-	memoryLimit = 64 << 20
+	memoryLimit = 48 << 20
 )
 
 func tuneGC(getenv func(string) string) {
