@@ -25,6 +25,7 @@ func TestBenchPrintsTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	haveWrk := testkit.NeedInCI(t, "wrk (the load of the external pages step)", "/usr/bin/wrk")
 	var out, log bytes.Buffer
 	args := []string{"--desk", desk, "--steps", "wrk,pages,forward,sessions,weight,csv,imports,bulk", "--duration", "60ms", "--rates", "100,200",
 		"--sessions", "50", "--csv-rows", "100", "--wrk-duration", "1s", "--wrk-rounds", "1",
@@ -32,6 +33,9 @@ func TestBenchPrintsTable(t *testing.T) {
 		"--bulk-devices", "30", "--bulk-writes", "10", "--bulk-window", "400ms"}
 	if err := run(context.Background(), args, &out, &log); err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if haveWrk && strings.Contains(out.String(), "not measured") {
+		t.Errorf("wrk is installed, yet a step was not measured:\n%s", out.String())
 	}
 	for _, want := range []string{"MEASURE", "GET /uploads/new throughput", "RSS of the desk process",
 		"POST /uploads @100/s (below saturation): added p50", "POST /uploads @200/s (near saturation): upstream conns",
