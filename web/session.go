@@ -137,7 +137,9 @@ func SessionIDToken(c echo.Context) string {
 // loadSession reads the server-side session; bad, unknown or expired cookies yield an empty one.
 func (s *Shell) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		sess, err := s.sessions.Get(c.Request(), SessionCookieName)
+		// Loaded once, here, for the whole request: straight from the store, without the
+		// per-request registry gorilla/sessions keeps (a copy of the request for each).
+		sess, err := s.sessions.New(c.Request(), SessionCookieName)
 		if err != nil {
 			return fmt.Errorf("load session: %w", errStateUnavailable(err))
 		}
@@ -155,7 +157,7 @@ func (s *Shell) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 // error handler turns into a sign-in that returns the person where they were (sessionend.go).
 func RequireUser(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		c.Response().Header().Set("Cache-Control", "no-store")
+		c.Response().Header()["Cache-Control"] = headerNoStore
 		if CurrentUser(c) == nil {
 			return ErrSessionEnded
 		}

@@ -81,17 +81,7 @@ func (e *Emulator) throttle(a answer, p Principal, f Faults, wait time.Duration)
 
 // injectFault answers with a fault when one applies; it reports whether it answered.
 func (e *Emulator) injectFault(a answer, r *http.Request, p Principal, f Faults) bool {
-	if f.LatencyMax > 0 {
-		d := f.LatencyMin
-		if span := f.LatencyMax - f.LatencyMin; span > 0 {
-			d += time.Duration(f.random() * float64(span))
-		}
-		if f.Sleep != nil {
-			f.Sleep(d)
-		} else {
-			time.Sleep(d)
-		}
-	}
+	f.delay()
 	if f.PunishEarlyRetry {
 		e.mu.Lock()
 		b := e.budgetOf(p)
@@ -149,6 +139,22 @@ func (e *Emulator) injectFault(a answer, r *http.Request, p Principal, f Faults)
 		return true
 	}
 	return false
+}
+
+// delay waits the added latency, if any.
+func (f Faults) delay() {
+	if f.LatencyMax <= 0 {
+		return
+	}
+	d := f.LatencyMin
+	if span := f.LatencyMax - f.LatencyMin; span > 0 {
+		d += time.Duration(f.random() * float64(span))
+	}
+	if f.Sleep != nil {
+		f.Sleep(d)
+	} else {
+		time.Sleep(d)
+	}
 }
 
 func (f Faults) random() float64 {
