@@ -327,49 +327,11 @@ func (db *DB) ChangeImport(ctx context.Context, ch ImportChange) error {
 		}
 	}
 	err := db.tx(ctx, db.txTimeout(), func(t *txn) error {
-		set := []string{"updated_at = ?"}
-		args := []any{ms(db.now())}
-		if ch.State != "" {
-			set, args = append(set, "state = ?"), append(args, ch.State)
-		}
-		if ch.Payload != nil {
-			set, args = append(set, "payload = ?"), append(args, ch.Payload)
-		}
-		if ch.Batches > 0 {
-			set, args = append(set, "batches = ?"), append(args, ch.Batches)
-		}
-		where := []string{"id = ?"}
-		args = append(args, ch.JobID)
-		for _, g := range []struct{ column, value string }{
-			{"tenant_id", ch.TenantID}, {"object_id", ch.OwnerID}, {"state", ch.FromState}, {"lease_owner", ch.LeaseOwner},
-		} {
-			if g.value != "" {
-				where, args = append(where, g.column+" = ?"), append(args, g.value)
-			}
-		}
-		n, err := t.exec(`UPDATE import_jobs SET `+strings.Join(set, ", ")+` WHERE `+strings.Join(where, " AND "), args...)
-		if err != nil {
+		if err := t.updateImportJob(ms(db.now()), ch); err != nil {
 			return err
 		}
-		if n == 0 {
-			return ErrConflict
-		}
-		if b := ch.Batch; b != nil {
-			q := `UPDATE import_batches SET state = ?, attempts = ?, not_before = ?, sent_at = ?, activity_id = ?, detail = ?, lookups = ? WHERE job_id = ? AND batch = ?`
-			args := []any{b.State, b.Attempts, ms(b.NotBefore), ms(b.SentAt), b.ActivityID, b.Detail, b.Lookups, ch.JobID, b.Batch}
-			if len(ch.BatchFrom) > 0 {
-				q += ` AND state IN (?` + strings.Repeat(", ?", len(ch.BatchFrom)-1) + `)`
-				for _, s := range ch.BatchFrom {
-					args = append(args, s)
-				}
-			}
-			n, err := t.exec(q, args...)
-			if err != nil {
-				return err
-			}
-			if n == 0 {
-				return ErrConflict
-			}
+		if err := t.updateImportBatch(ch); err != nil {
+			return err
 		}
 		if err := t.insertRows(ch.JobID, slices.Values(ch.NewRows)); err != nil {
 			return err
@@ -410,6 +372,62 @@ func (db *DB) ChangeImport(ctx context.Context, ch ImportChange) error {
 	}
 	if ch.WipeHashes {
 		db.scrub(context.Background())
+	}
+	return nil
+}
+
+// updateImportJob changes the job's row as ch says, only where ch's guards hold (ErrConflict otherwise).
+func (t *txn) updateImportJob(now int64, ch ImportChange) error {
+	set := []string{"updated_at = ?"}
+	args := []any{now}
+	if ch.State != "" {
+		set, args = append(set, "state = ?"), append(args, ch.State)
+	}
+	if ch.Payload != nil {
+		set, args = append(set, "payload = ?"), append(args, ch.Payload)
+	}
+	if ch.Batches > 0 {
+		set, args = append(set, "batches = ?"), append(args, ch.Batches)
+	}
+	where := []string{"id = ?"}
+	args = append(args, ch.JobID)
+	for _, g := range []struct{ column, value string }{
+		{"tenant_id", ch.TenantID}, {"object_id", ch.OwnerID}, {"state", ch.FromState}, {"lease_owner", ch.LeaseOwner},
+	} {
+		if g.value != "" {
+			where, args = append(where, g.column+" = ?"), append(args, g.value)
+		}
+	}
+	n, err := t.exec(`UPDATE import_jobs SET `+strings.Join(set, ", ")+` WHERE `+strings.Join(where, " AND "), args...)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrConflict
+	}
+	return nil
+}
+
+// updateImportBatch changes ch's batch, only from the states ch.BatchFrom names (ErrConflict otherwise).
+func (t *txn) updateImportBatch(ch ImportChange) error {
+	b := ch.Batch
+	if b == nil {
+		return nil
+	}
+	q := `UPDATE import_batches SET state = ?, attempts = ?, not_before = ?, sent_at = ?, activity_id = ?, detail = ?, lookups = ? WHERE job_id = ? AND batch = ?`
+	args := []any{b.State, b.Attempts, ms(b.NotBefore), ms(b.SentAt), b.ActivityID, b.Detail, b.Lookups, ch.JobID, b.Batch}
+	if len(ch.BatchFrom) > 0 {
+		q += ` AND state IN (?` + strings.Repeat(", ?", len(ch.BatchFrom)-1) + `)`
+		for _, s := range ch.BatchFrom {
+			args = append(args, s)
+		}
+	}
+	n, err := t.exec(q, args...)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrConflict
 	}
 	return nil
 }
