@@ -516,7 +516,7 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	tenant := demoidp.DemoTenantID
 	if *noTenant {
-		tenant = "none: ID tokens carry no tid claim, so leave AUTOPILOTDESK_TENANT_ID empty"
+		tenant = "none: ID tokens carry no tid claim, so leave " + optTenantID.env + " empty"
 	}
 	fmt.Fprintf(stdout, "Graph emulator:  %s/v1.0 (and %s/beta)\nIdentity issuer: %s\nTenant id:       %s\nClient id:       %s\nClient secret:   %s\n",
 		base, base, pair.IdP.IssuerURL(), tenant, *clientID, *clientSecret)
