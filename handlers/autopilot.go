@@ -44,6 +44,14 @@ type DeviceHistory interface {
 	ListActivity(ctx context.Context, f store.ActivityFilter) ([]store.Activity, string, error)
 }
 
+// WriteBudget is the tenant's budget of Intune writes, kept together by every desk that shares
+// the state database (bulk.Budget).
+type WriteBudget interface {
+	Take(ctx context.Context, tenantID string, want int) (int, time.Time, error)
+	Hold(ctx context.Context, tenantID string, until time.Time) error
+	Describe() string
+}
+
 // Registered shows the tenant's registered Autopilot devices and changes them one at a time:
 // group tag and device name, the assigned user, and the registration itself. Every change is one
 // POST with a one-time key, paced to Intune's write budget, recorded, and shown with Graph's
@@ -55,7 +63,7 @@ type Registered struct {
 	Recorded RecordedActivity // reads a change's record back for the device's page
 	Keys     FormKeys
 	History  DeviceHistory
-	Budget   *bulk.Budget
+	Budget   WriteBudget
 	Now      func() time.Time
 	Logger   *slog.Logger
 }

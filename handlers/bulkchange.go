@@ -32,6 +32,12 @@ type BulkJobs interface {
 	WakeBulkJob(ctx context.Context, tenantID, id string, recheck bool) error
 }
 
+// BulkPace says how fast the write budget lets a bulk change go (bulk.Budget).
+type BulkPace interface {
+	Describe() string
+	Estimate(n int) time.Duration
+}
+
 // BulkChanges turns devices chosen on the list into a bulk change: a draft that counts them and
 // names the change, then, once its owner confirms, a job the bulk worker carries through.
 type BulkChanges struct {
@@ -40,7 +46,7 @@ type BulkChanges struct {
 	Jobs   BulkJobs
 	Keys   FormKeys
 	Worker Kicker
-	Budget *bulk.Budget
+	Budget BulkPace
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -288,7 +294,7 @@ func (h *BulkChanges) List(c echo.Context) error {
 }
 
 // bulkView turns a job into what its page shows.
-func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, budget *bulk.Budget, now time.Time) views.BulkJob {
+func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, budget BulkPace, now time.Time) views.BulkJob {
 	v := views.BulkJob{ID: job.ID, State: job.State, Action: job.Action, GroupTag: job.GroupTag, What: explain.BulkAction(job.Action, job.GroupTag),
 		Owner: bulkOwner(job), OwnerName: job.ActorName, Created: job.CreatedAt, Missing: p.Missing, Paused: p.Paused,
 		Budget: budget.Describe(), Estimate: budget.Estimate(len(devices))}

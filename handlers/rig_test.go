@@ -40,6 +40,8 @@ type rig struct {
 var rigUser = web.SessionUser{TenantID: "11111111-1111-4111-8111-111111111111", ObjectID: "22222222-2222-4222-8222-222222222222",
 	Name: "Megan Bowen", UPN: "meganb@contoso.example"}
 
+var discardLogger = slog.New(slog.DiscardHandler)
+
 // Read-only people: their token grants reading Autopilot devices and not changing them.
 const readOnlyScope = "openid https://graph.microsoft.com/DeviceManagementServiceConfig.Read.All"
 
