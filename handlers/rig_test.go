@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -49,6 +50,12 @@ const readOnlyScope = "openid https://graph.microsoft.com/DeviceManagementServic
 // form is on page, as Routes does.
 func newRig(t *testing.T, add func(user *echo.Group, form func(path, page string, h echo.HandlerFunc))) *rig {
 	t.Helper()
+	return newRigWith(t, add, nil)
+}
+
+// newRigWith also lets devices add routes outside the pages (those devices call).
+func newRigWith(t *testing.T, add func(user *echo.Group, form func(path, page string, h echo.HandlerFunc)), devices func(*web.Shell)) *rig {
+	t.Helper()
 	clock := testkit.NewClock()
 	db, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir(), Now: clock.Now})
 	if err != nil {
@@ -75,6 +82,9 @@ func newRig(t *testing.T, add func(user *echo.Group, form func(path, page string
 		user.POST(path, h)
 		shell.FormPage(path, page)
 	})
+	if devices != nil {
+		devices(shell)
+	}
 	srv := httptest.NewTLSServer(shell.Echo)
 	t.Cleanup(srv.Close)
 	client := srv.Client()
@@ -96,16 +106,25 @@ func (r *rig) signIn(scope string) *rig {
 
 func (r *rig) do(method, path string, form url.Values) (*http.Response, string) {
 	r.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
+	if form == nil {
+		return r.send(method, path, "", nil)
 	}
-	req, err := http.NewRequest(method, r.srv.URL+path, body)
+	return r.send(method, path, "application/x-www-form-urlencoded", []byte(form.Encode()))
+}
+
+// send makes a request with a body of its own content type.
+func (r *rig) send(method, path, contentType string, body []byte) (*http.Response, string) {
+	r.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, r.srv.URL+path, rd)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
