@@ -257,10 +257,7 @@ func (h *BulkChanges) Confirm(c echo.Context) error {
 	u := web.CurrentUser(c)
 	h.Logger.Info("audit", "audit", true, "event", "bulk-confirmed", "tid", u.TenantID, "oid", u.ObjectID, "upn", u.UPN, "target", job.ID,
 		"detail", fmt.Sprintf("%s on %d devices", explain.BulkAction(job.Action, job.GroupTag), job.Devices))
-	if h.Worker != nil {
-		h.Worker.Kick()
-	}
-	return c.Redirect(http.StatusSeeOther, bulkURL(job.ID))
+	return kickAndShow(c, h.Worker, bulkURL(job.ID))
 }
 
 // Reconcile is POST /devices/bulk/:id/reconcile ("Check what Graph has"): read now the devices
@@ -273,10 +270,7 @@ func (h *BulkChanges) Reconcile(c echo.Context) error {
 	if err := h.Jobs.WakeBulkJob(c.Request().Context(), job.TenantID, job.ID, true); err != nil {
 		return fmt.Errorf("wake bulk job: %w", err)
 	}
-	if h.Worker != nil {
-		h.Worker.Kick()
-	}
-	return c.Redirect(http.StatusSeeOther, bulkURL(job.ID))
+	return kickAndShow(c, h.Worker, bulkURL(job.ID))
 }
 
 // List is GET /devices/bulk: the tenant's recent bulk changes.

@@ -51,6 +51,14 @@ type ImportJobs interface {
 // Kicker wakes the import worker of this replica.
 type Kicker interface{ Kick() }
 
+// kickAndShow wakes worker, when there is one, and sends the browser to the job's page at url.
+func kickAndShow(c echo.Context, worker Kicker, url string) error {
+	if worker != nil {
+		worker.Kick()
+	}
+	return c.Redirect(http.StatusSeeOther, url)
+}
+
 // Devices imports Autopilot devices from the portal's CSV, with a pre-flight before anything is
 // sent. Submitted imports are carried through by the import worker.
 type Devices struct {
@@ -445,10 +453,7 @@ func (h *Devices) Submit(c echo.Context) error {
 	h.Logger.Info("audit", "audit", true, "event", "import-submitted", "tid", u.TenantID, "oid", u.ObjectID, "upn", u.UPN, "target", j.rec.ID,
 		"detail", fmt.Sprintf("%d devices in %d batches; %d rows left out", len(send), batches, len(rows)-len(send)))
 	h.reached(importer.StateSending)
-	if h.Worker != nil {
-		h.Worker.Kick()
-	}
-	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
+	return kickAndShow(c, h.Worker, views.ImportJobURL(j.rec.ID))
 }
 
 // Reconcile is POST /devices/import/:id/reconcile ("Check what Graph has"): look up now the
@@ -461,10 +466,7 @@ func (h *Devices) Reconcile(c echo.Context) error {
 	if err := h.Jobs.WakeImportJob(c.Request().Context(), j.rec.TenantID, j.rec.ID, true); err != nil {
 		return fmt.Errorf("wake import job: %w", err)
 	}
-	if h.Worker != nil {
-		h.Worker.Kick()
-	}
-	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
+	return kickAndShow(c, h.Worker, views.ImportJobURL(j.rec.ID))
 }
 
 // Report is GET /devices/import/:id/report.csv: every row of the file with its verdict — never a

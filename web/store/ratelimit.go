@@ -13,13 +13,11 @@ import (
 // window, saying how long until the window ends. On SQLite the counts live in memory: one process
 // owns the database, so they are exact and an event costs no write; replicas count in PostgreSQL.
 func (db *DB) Allow(ctx context.Context, bucket string, limit int, window time.Duration) (ok bool, retryAfter time.Duration, err error) {
-	if window < time.Millisecond || limit < 0 {
-		return false, 0, errors.New("store: rate limit: window under a millisecond or negative limit")
-	}
 	now := db.now()
-	size := window.Milliseconds()
-	start := ms(now) - ms(now)%size
-	end := start + size
+	start, end, err := rateWindow(now, limit, window)
+	if err != nil {
+		return false, 0, err
+	}
 	var count int
 	if db.counters != nil {
 		count = db.counters.add(counterKey{bucket, start, end})
@@ -37,16 +35,25 @@ func (db *DB) Allow(ctx context.Context, bucket string, limit int, window time.D
 	return true, 0, nil
 }
 
+// rateWindow is the fixed window that holds now, in Unix milliseconds: aligned to multiples of
+// window since the epoch, so every replica agrees.
+func rateWindow(now time.Time, limit int, window time.Duration) (start, end int64, err error) {
+	if window < time.Millisecond || limit < 0 {
+		return 0, 0, errors.New("store: rate limit: window under a millisecond or negative limit")
+	}
+	size := window.Milliseconds()
+	start = ms(now) - ms(now)%size
+	return start, start + size, nil
+}
+
 // Exceeded reports, without counting anything, whether bucket's current window (as Allow counts
 // it) already holds more than limit events, and if so how long until the window ends.
 func (db *DB) Exceeded(ctx context.Context, bucket string, limit int, window time.Duration) (over bool, retryAfter time.Duration, err error) {
-	if window < time.Millisecond || limit < 0 {
-		return false, 0, errors.New("store: rate limit: window under a millisecond or negative limit")
-	}
 	now := db.now()
-	size := window.Milliseconds()
-	start := ms(now) - ms(now)%size
-	end := start + size
+	start, end, err := rateWindow(now, limit, window)
+	if err != nil {
+		return false, 0, err
+	}
 	var count int
 	if db.counters != nil {
 		count = db.counters.get(counterKey{bucket, start, end})
