@@ -262,12 +262,8 @@ func (db *DB) ChangeBulk(ctx context.Context, ch BulkChange) error {
 				where, args = append(where, g.column+" = ?"), append(args, g.value)
 			}
 		}
-		n, err := t.exec(`UPDATE bulk_jobs SET `+strings.Join(set, ", ")+` WHERE `+strings.Join(where, " AND "), args...)
-		if err != nil {
+		if err := t.execGuarded(`UPDATE bulk_jobs SET `+strings.Join(set, ", ")+` WHERE `+strings.Join(where, " AND "), args...); err != nil {
 			return err
-		}
-		if n == 0 {
-			return ErrConflict
 		}
 		for _, d := range ch.Devices {
 			activityID := d.ActivityID
@@ -288,12 +284,8 @@ func (db *DB) ChangeBulk(ctx context.Context, ch BulkChange) error {
 				q += ` AND chunk = ?`
 				args = append(args, d.FromChunk)
 			}
-			n, err := t.exec(q, args...)
-			if err != nil {
+			if err := t.execGuarded(q, args...); err != nil {
 				return err
-			}
-			if n == 0 {
-				return ErrConflict
 			}
 		}
 		if activity != nil {
@@ -303,13 +295,7 @@ func (db *DB) ChangeBulk(ctx context.Context, ch BulkChange) error {
 		}
 		return nil
 	})
-	if err != nil {
-		if errors.Is(err, ErrConflict) {
-			return ErrConflict
-		}
-		return fmt.Errorf("store: change bulk job: %w", err)
-	}
-	return nil
+	return changeErr("change bulk job", err)
 }
 
 // zeroMS stores "no time" as 0.

@@ -252,6 +252,30 @@ func (db *DB) openSQLite(o *Options) error {
 	return nil
 }
 
+// execGuarded runs a statement whose guards must hold for one row at least (ErrConflict otherwise).
+func (t *txn) execGuarded(query string, args ...any) error {
+	n, err := t.exec(query, args...)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrConflict
+	}
+	return nil
+}
+
+// changeErr is what a change's transaction returns to its caller: ErrConflict as it is (a guard
+// did not hold), any other failure wrapped with what was being done.
+func changeErr(what string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrConflict):
+		return ErrConflict
+	}
+	return fmt.Errorf("store: %s: %w", what, err)
+}
+
 func isPostgresURL(u string) bool {
 	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
 }

@@ -364,11 +364,8 @@ func (db *DB) ChangeImport(ctx context.Context, ch ImportChange) error {
 		}
 		return nil
 	})
-	if err != nil {
-		if errors.Is(err, ErrConflict) {
-			return ErrConflict
-		}
-		return fmt.Errorf("store: change import job: %w", err)
+	if err := changeErr("change import job", err); err != nil {
+		return err
 	}
 	if ch.WipeHashes {
 		db.scrub(context.Background())
@@ -398,12 +395,8 @@ func (t *txn) updateImportJob(now int64, ch ImportChange) error {
 			where, args = append(where, g.column+" = ?"), append(args, g.value)
 		}
 	}
-	n, err := t.exec(`UPDATE import_jobs SET `+strings.Join(set, ", ")+` WHERE `+strings.Join(where, " AND "), args...)
-	if err != nil {
+	if err := t.execGuarded(`UPDATE import_jobs SET `+strings.Join(set, ", ")+` WHERE `+strings.Join(where, " AND "), args...); err != nil {
 		return err
-	}
-	if n == 0 {
-		return ErrConflict
 	}
 	return nil
 }
@@ -422,12 +415,8 @@ func (t *txn) updateImportBatch(ch ImportChange) error {
 			args = append(args, s)
 		}
 	}
-	n, err := t.exec(q, args...)
-	if err != nil {
+	if err := t.execGuarded(q, args...); err != nil {
 		return err
-	}
-	if n == 0 {
-		return ErrConflict
 	}
 	return nil
 }
