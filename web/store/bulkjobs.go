@@ -242,27 +242,8 @@ func (db *DB) ChangeBulk(ctx context.Context, ch BulkChange) error {
 		}
 	}
 	err := db.tx(ctx, db.txTimeout(), func(t *txn) error {
-		set := []string{"updated_at = ?"}
-		args := []any{ms(db.now())}
-		if ch.State != "" {
-			set, args = append(set, "state = ?"), append(args, ch.State)
-		}
-		if ch.Payload != nil {
-			set, args = append(set, "payload = ?"), append(args, ch.Payload)
-		}
-		if ch.Chunks > 0 {
-			set, args = append(set, "chunks = ?"), append(args, ch.Chunks)
-		}
-		where := []string{"id = ?"}
-		args = append(args, ch.JobID)
-		for _, g := range []struct{ column, value string }{
-			{"tenant_id", ch.TenantID}, {"object_id", ch.OwnerID}, {"state", ch.FromState}, {"lease_owner", ch.LeaseOwner},
-		} {
-			if g.value != "" {
-				where, args = append(where, g.column+" = ?"), append(args, g.value)
-			}
-		}
-		if err := t.execGuarded(`UPDATE bulk_jobs SET `+strings.Join(set, ", ")+` WHERE `+strings.Join(where, " AND "), args...); err != nil {
+		if err := t.updateJob(jobUpdate{table: "bulk_jobs", id: ch.JobID, now: ms(db.now()), state: ch.State, payload: ch.Payload,
+			count: "chunks", n: ch.Chunks, tenantID: ch.TenantID, ownerID: ch.OwnerID, fromState: ch.FromState, leaseOwner: ch.LeaseOwner}); err != nil {
 			return err
 		}
 		for _, d := range ch.Devices {

@@ -327,7 +327,8 @@ func (db *DB) ChangeImport(ctx context.Context, ch ImportChange) error {
 		}
 	}
 	err := db.tx(ctx, db.txTimeout(), func(t *txn) error {
-		if err := t.updateImportJob(ms(db.now()), ch); err != nil {
+		if err := t.updateJob(jobUpdate{table: "import_jobs", id: ch.JobID, now: ms(db.now()), state: ch.State, payload: ch.Payload,
+			count: "batches", n: ch.Batches, tenantID: ch.TenantID, ownerID: ch.OwnerID, fromState: ch.FromState, leaseOwner: ch.LeaseOwner}); err != nil {
 			return err
 		}
 		if err := t.updateImportBatch(ch); err != nil {
@@ -373,32 +374,44 @@ func (db *DB) ChangeImport(ctx context.Context, ch ImportChange) error {
 	return nil
 }
 
-// updateImportJob changes the job's row as ch says, only where ch's guards hold (ErrConflict otherwise).
-func (t *txn) updateImportJob(now int64, ch ImportChange) error {
+// jobUpdate is one change of a job's row (import_jobs or bulk_jobs): updated_at, and the state,
+// payload and count (of batches or chunks) when given, only where the guards hold.
+type jobUpdate struct {
+	table, id  string
+	now        int64
+	state      string
+	payload    []byte
+	count      string // the count's column
+	n          int
+	tenantID   string
+	ownerID    string
+	fromState  string
+	leaseOwner string
+}
+
+// updateJob applies u (ErrConflict when a guard does not hold).
+func (t *txn) updateJob(u jobUpdate) error {
 	set := []string{"updated_at = ?"}
-	args := []any{now}
-	if ch.State != "" {
-		set, args = append(set, "state = ?"), append(args, ch.State)
+	args := []any{u.now}
+	if u.state != "" {
+		set, args = append(set, "state = ?"), append(args, u.state)
 	}
-	if ch.Payload != nil {
-		set, args = append(set, "payload = ?"), append(args, ch.Payload)
+	if u.payload != nil {
+		set, args = append(set, "payload = ?"), append(args, u.payload)
 	}
-	if ch.Batches > 0 {
-		set, args = append(set, "batches = ?"), append(args, ch.Batches)
+	if u.n > 0 {
+		set, args = append(set, u.count+" = ?"), append(args, u.n)
 	}
 	where := []string{"id = ?"}
-	args = append(args, ch.JobID)
+	args = append(args, u.id)
 	for _, g := range []struct{ column, value string }{
-		{"tenant_id", ch.TenantID}, {"object_id", ch.OwnerID}, {"state", ch.FromState}, {"lease_owner", ch.LeaseOwner},
+		{"tenant_id", u.tenantID}, {"object_id", u.ownerID}, {"state", u.fromState}, {"lease_owner", u.leaseOwner},
 	} {
 		if g.value != "" {
 			where, args = append(where, g.column+" = ?"), append(args, g.value)
 		}
 	}
-	if err := t.execGuarded(`UPDATE import_jobs SET `+strings.Join(set, ", ")+` WHERE `+strings.Join(where, " AND "), args...); err != nil {
-		return err
-	}
-	return nil
+	return t.execGuarded(`UPDATE `+u.table+` SET `+strings.Join(set, ", ")+` WHERE `+strings.Join(where, " AND "), args...)
 }
 
 // updateImportBatch changes ch's batch, only from the states ch.BatchFrom names (ErrConflict otherwise).
