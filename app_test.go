@@ -128,33 +128,11 @@ func parse(t testing.TB, resp *http.Response) *goquery.Document {
 	return doc
 }
 
-// formValues reads a rendered form's fields (hidden ones included), as a browser would submit them.
-func formValues(t testing.TB, doc *goquery.Document, selector string) url.Values {
-	t.Helper()
-	form := doc.Find(selector)
-	if form.Length() == 0 {
-		t.Fatalf("no form %q on the page:\n%s", selector, text(doc))
-	}
-	v := url.Values{}
-	form.Find("input[name]").Each(func(_ int, s *goquery.Selection) {
-		switch s.AttrOr("type", "") {
-		case "checkbox", "radio": // sent only when ticked, each one
-			if _, ticked := s.Attr("checked"); ticked {
-				v.Add(s.AttrOr("name", ""), s.AttrOr("value", "on"))
-			}
-		default:
-			v.Set(s.AttrOr("name", ""), s.AttrOr("value", ""))
-		}
-	})
-	form.Find("select[name]").Each(func(_ int, s *goquery.Selection) {
-		v.Set(s.AttrOr("name", ""), s.Find("option[selected]").AttrOr("value", ""))
-	})
-	return v
-}
+// formValues reads a rendered form's fields, as a browser would submit them.
+var formValues = testkit.FormValues
 
-func text(doc *goquery.Document) string {
-	return strings.Join(strings.Fields(doc.Find("main").Text()), " ")
-}
+// text is a page's main content as one line of words.
+var text = testkit.Text
 
 func TestCreateUploadEndToEnd(t *testing.T) {
 	d := startDesk(t, nil)

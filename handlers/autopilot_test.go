@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient"
 	"autopilotdesk/handlers/bulk"
 	"autopilotdesk/web/store"
@@ -170,7 +171,7 @@ func newDevicesRig(t *testing.T, scope string) *devicesRig {
 func TestDeviceChangeSentOnceAndShownOnTheDevice(t *testing.T) {
 	r := newDevicesRig(t, "")
 	_, doc := r.get("/devices/" + deviceID)
-	form := formOn(t, doc, `form[action$="/properties"]`)
+	form := testkit.FormValues(t, doc, `form[action$="/properties"]`)
 	form.Set("groupTag", " Finance ")
 	resp, _ := r.post("/devices/"+deviceID+"/properties", form)
 	loc := redirected(t, resp, "/devices/"+deviceID+"?change=")
@@ -183,7 +184,7 @@ func TestDeviceChangeSentOnceAndShownOnTheDevice(t *testing.T) {
 		t.Errorf("Graph was asked %q", got)
 	}
 	if resp, doc := r.post("/devices/"+deviceID+"/properties", form); resp.StatusCode != http.StatusConflict || len(r.graph.changed()) != 1 {
-		t.Errorf("the same form again: %d, %s", resp.StatusCode, textOf(doc))
+		t.Errorf("the same form again: %d, %s", resp.StatusCode, testkit.Text(doc))
 	}
 }
 
@@ -197,22 +198,22 @@ func TestDeviceChangeRefusedBeforeSending(t *testing.T) {
 		}
 	}
 	if resp, doc := r.post("/devices/"+deviceID+"/properties", url.Values{"groupTag": {"X"}, "formKey": {"made-up"}}); resp.StatusCode != http.StatusConflict ||
-		!strings.Contains(textOf(doc), "nothing was sent") {
-		t.Errorf("made-up key: %d %s", resp.StatusCode, textOf(doc))
+		!strings.Contains(testkit.Text(doc), "nothing was sent") {
+		t.Errorf("made-up key: %d %s", resp.StatusCode, testkit.Text(doc))
 	}
 	_, doc := r.get("/devices/" + deviceID)
-	same := formOn(t, doc, `form[action$="/properties"]`)
+	same := testkit.FormValues(t, doc, `form[action$="/properties"]`)
 	if resp, doc := r.post("/devices/"+deviceID+"/properties", same); resp.StatusCode != http.StatusOK ||
 		doc.Find(`[data-testid="failure"]`).Length() == 0 {
-		t.Errorf("nothing to change: %d %s", resp.StatusCode, textOf(doc))
+		t.Errorf("nothing to change: %d %s", resp.StatusCode, testkit.Text(doc))
 	}
 	r.budget.busyUntil = r.clock.Now().Add(time.Minute)
-	busy := formOn(t, doc, `form[action$="/properties"]`)
+	busy := testkit.FormValues(t, doc, `form[action$="/properties"]`)
 	busy.Set("groupTag", "Typed")
 	resp, doc := r.post("/devices/"+deviceID+"/properties", busy)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(doc.Find(`[data-testid="failure"]`).Text(), "100 changes a minute") ||
-		formOn(t, doc, `form[action$="/properties"]`).Get("groupTag") != "Typed" {
-		t.Errorf("a full budget: %d %s", resp.StatusCode, textOf(doc))
+		testkit.FormValues(t, doc, `form[action$="/properties"]`).Get("groupTag") != "Typed" {
+		t.Errorf("a full budget: %d %s", resp.StatusCode, testkit.Text(doc))
 	}
 	if got := r.graph.changed(); len(got) != 0 {
 		t.Errorf("Graph was asked %q", got)
@@ -232,7 +233,7 @@ func TestDeviceChangeRefusedByGraph(t *testing.T) {
 	r.graph.fail = []error{throttled, graphRefusal(http.StatusForbidden, graphclient.KindForbiddenRole)}
 	for range 2 {
 		_, doc := r.get("/devices/" + deviceID)
-		form := formOn(t, doc, `form[action$="/unassign"]`)
+		form := testkit.FormValues(t, doc, `form[action$="/unassign"]`)
 		resp, _ := r.post("/devices/"+deviceID+"/unassign", form)
 		redirected(t, resp, "/devices/"+deviceID+"?change=")
 	}
@@ -241,7 +242,7 @@ func TestDeviceChangeRefusedByGraph(t *testing.T) {
 	}
 	_, doc := r.get("/devices/" + deviceID)
 	if doc.Find(`form[action^="/devices/"]`).Length() != 0 || !strings.Contains(doc.Find(`[data-testid="read-only"]`).Text(), "Microsoft Graph refused your change") {
-		t.Errorf("after Graph's 403 the page still offers changes: %s", textOf(doc))
+		t.Errorf("after Graph's 403 the page still offers changes: %s", testkit.Text(doc))
 	}
 	if resp, _ := r.post("/devices/"+deviceID+"/delete", url.Values{"formKey": {"x"}}); resp.StatusCode != http.StatusForbidden || len(r.graph.changed()) != 2 {
 		t.Errorf("a change after Graph's 403: %d, Graph saw %q", resp.StatusCode, r.graph.changed())
@@ -254,20 +255,20 @@ func TestReadOnlyPeopleSeeNoChangeControls(t *testing.T) {
 	r := newDevicesRig(t, readOnlyScope)
 	_, doc := r.get("/devices")
 	if !strings.Contains(doc.Find(`[data-testid="read-only"]`).Text(), "DeviceManagementServiceConfig.Read.All") || doc.Find(`#bulk-form, input[name="device"]`).Length() != 0 {
-		t.Errorf("the reader's list: %s", textOf(doc))
+		t.Errorf("the reader's list: %s", testkit.Text(doc))
 	}
-	if !strings.Contains(textOf(doc), "SN-1") {
+	if !strings.Contains(testkit.Text(doc), "SN-1") {
 		t.Error("the reader does not see the devices")
 	}
 	_, doc = r.get("/devices/" + deviceID)
 	if doc.Find(`form[action^="/devices/"]`).Length() != 0 || doc.Find(`[data-testid="read-only"]`).Length() != 1 || doc.Find(`[data-testid="properties"]`).Length() != 1 {
-		t.Errorf("the reader's device page: %s", textOf(doc))
+		t.Errorf("the reader's device page: %s", testkit.Text(doc))
 	}
 	for _, path := range []string{"/devices/" + deviceID + "/properties", "/devices/" + deviceID + "/user", "/devices/" + deviceID + "/unassign",
 		"/devices/" + deviceID + "/delete", "/devices/bulk"} {
 		resp, page := r.post(path, url.Values{"groupTag": {"X"}, "action": {"delete"}, "device": {deviceID}})
-		if resp.StatusCode != http.StatusForbidden || !strings.Contains(textOf(page), "Your role lets you read only") || !strings.Contains(textOf(page), "Nothing was sent") {
-			t.Errorf("the reader's POST %s: %d %s", path, resp.StatusCode, textOf(page))
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(testkit.Text(page), "Your role lets you read only") || !strings.Contains(testkit.Text(page), "Nothing was sent") {
+			t.Errorf("the reader's POST %s: %d %s", path, resp.StatusCode, testkit.Text(page))
 		}
 	}
 	if resp, _ := r.get("/devices/" + deviceID + "/delete"); resp.StatusCode != http.StatusForbidden {
@@ -299,8 +300,8 @@ func TestBulkChangeFormIsChecked(t *testing.T) {
 		{"too many", url.Values{"action": {"delete"}, "device": many}, "at most 1000 devices; you chose 1001"},
 	} {
 		resp, doc := r.post("/devices/bulk", tc.form)
-		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(textOf(doc), tc.want) || !strings.Contains(textOf(doc), "Nothing was changed") {
-			t.Errorf("%s: %d %s", tc.name, resp.StatusCode, textOf(doc))
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(testkit.Text(doc), tc.want) || !strings.Contains(testkit.Text(doc), "Nothing was changed") {
+			t.Errorf("%s: %d %s", tc.name, resp.StatusCode, testkit.Text(doc))
 		}
 	}
 	if r.graph.reads != 0 || len(r.graph.changed()) != 0 {

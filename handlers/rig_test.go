@@ -167,43 +167,6 @@ func (r *rig) parse(body string) *goquery.Document {
 	return doc
 }
 
-// formOn is the form matching sel on doc, with its values (hidden fields included).
-func formOn(t *testing.T, doc *goquery.Document, sel string) url.Values {
-	t.Helper()
-	f := doc.Find(sel)
-	if f.Length() == 0 {
-		t.Fatalf("no form %s on the page: %s", sel, textOf(doc))
-	}
-	v := url.Values{}
-	f.Find("input, textarea, select").Each(func(_ int, s *goquery.Selection) {
-		name, ok := s.Attr("name")
-		if !ok {
-			return
-		}
-		typ, _ := s.Attr("type")
-		switch {
-		case typ == "checkbox" || typ == "radio":
-			if _, on := s.Attr("checked"); on {
-				val, _ := s.Attr("value")
-				v.Add(name, val)
-			}
-		case goquery.NodeName(s) == "textarea":
-			v.Set(name, s.Text())
-		case goquery.NodeName(s) == "select":
-			val, _ := s.Find("option[selected]").Attr("value")
-			v.Set(name, val)
-		default:
-			val, _ := s.Attr("value")
-			v.Set(name, val)
-		}
-	})
-	return v
-}
-
-func textOf(doc *goquery.Document) string {
-	return strings.Join(strings.Fields(doc.Find("main").Text()), " ")
-}
-
 // redirected fails unless resp sends the browser to a path starting with prefix, and returns it.
 func redirected(t *testing.T, resp *http.Response, prefix string) string {
 	t.Helper()

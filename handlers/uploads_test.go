@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient"
 )
 
@@ -114,7 +115,7 @@ func newUploadsRig(t *testing.T) *uploadsRig {
 func TestCreateUploadSendsOnceAndRedirectsToTheResult(t *testing.T) {
 	r := newUploadsRig(t)
 	_, doc := r.get("/uploads/new")
-	form := formOn(t, doc, `form[action="/uploads"]`)
+	form := testkit.FormValues(t, doc, `form[action="/uploads"]`)
 	form.Set("status", "complete")
 	resp, _ := r.post("/uploads", form)
 	loc := redirected(t, resp, "/activity/")
@@ -128,14 +129,14 @@ func TestCreateUploadSendsOnceAndRedirectsToTheResult(t *testing.T) {
 	}
 	resp, doc = r.post("/uploads", form)
 	if resp.StatusCode != http.StatusConflict || len(r.graph.sent()) != 1 {
-		t.Errorf("a repeated form answered %d and Graph saw %q: %s", resp.StatusCode, r.graph.sent(), textOf(doc))
+		t.Errorf("a repeated form answered %d and Graph saw %q: %s", resp.StatusCode, r.graph.sent(), testkit.Text(doc))
 	}
 }
 
 func TestInvalidInputKeepsValuesAndExplainsEachField(t *testing.T) {
 	r := newUploadsRig(t)
 	_, doc := r.get("/uploads/new")
-	base := formOn(t, doc, `form[action="/uploads"]`)
+	base := testkit.FormValues(t, doc, `form[action="/uploads"]`)
 	cases := []struct {
 		name, field, value, wantMsg string
 	}{
@@ -168,7 +169,7 @@ func TestInvalidInputKeepsValuesAndExplainsEachField(t *testing.T) {
 			if doc.Find("#"+tc.field).AttrOr("aria-invalid", "") != "true" {
 				t.Errorf("%s not marked invalid", tc.field)
 			}
-			kept := formOn(t, doc, `form[action="/uploads"]`)
+			kept := testkit.FormValues(t, doc, `form[action="/uploads"]`)
 			if tc.field != "status" && kept.Get(tc.field) != strings.TrimSpace(tc.value) {
 				t.Errorf("value of %s not kept: %q", tc.field, kept.Get(tc.field))
 			}
@@ -183,11 +184,11 @@ func TestInvalidInputKeepsValuesAndExplainsEachField(t *testing.T) {
 func TestCreateWithAMadeUpFormKeySendsNothing(t *testing.T) {
 	r := newUploadsRig(t)
 	_, doc := r.get("/uploads/new")
-	form := formOn(t, doc, `form[action="/uploads"]`)
+	form := testkit.FormValues(t, doc, `form[action="/uploads"]`)
 	form.Set("formKey", "made-up")
 	resp, doc := r.post("/uploads", form)
 	if resp.StatusCode != http.StatusConflict || len(r.graph.sent()) != 0 || doc.Find(`[data-testid="failure"]`).Length() == 0 {
-		t.Errorf("made-up key: %d, Graph saw %q: %s", resp.StatusCode, r.graph.sent(), textOf(doc))
+		t.Errorf("made-up key: %d, Graph saw %q: %s", resp.StatusCode, r.graph.sent(), testkit.Text(doc))
 	}
 }
 
@@ -197,13 +198,13 @@ func TestCreateRefusedByGraphKeepsTheForm(t *testing.T) {
 	r := newUploadsRig(t)
 	r.graph.fail = []error{graphRefusal(http.StatusUnauthorized, graphclient.KindUnauthorized), graphRefusal(http.StatusForbidden, graphclient.KindForbiddenRole)}
 	_, doc := r.get("/uploads/new")
-	form := formOn(t, doc, `form[action="/uploads"]`)
+	form := testkit.FormValues(t, doc, `form[action="/uploads"]`)
 	form.Set("id", uploadID)
 	resp, doc := r.post("/uploads", form)
 	if resp.StatusCode != http.StatusForbidden || doc.Find(`[data-testid="failure"]`).Length() == 0 {
-		t.Fatalf("refused create: %d %s", resp.StatusCode, textOf(doc))
+		t.Fatalf("refused create: %d %s", resp.StatusCode, testkit.Text(doc))
 	}
-	if kept := formOn(t, doc, `form[action="/uploads"]`); kept.Get("id") != uploadID || kept.Get("formKey") == form.Get("formKey") {
+	if kept := testkit.FormValues(t, doc, `form[action="/uploads"]`); kept.Get("id") != uploadID || kept.Get("formKey") == form.Get("formKey") {
 		t.Errorf("the form came back as %v", kept)
 	}
 	if got := r.graph.tokens; len(got) != 2 || got[0] != "first" || got[1] != "renewed" || r.tokens.renewed != 1 {
@@ -219,10 +220,10 @@ func TestCreateShowsTheResultWhenTheHistoryIsDown(t *testing.T) {
 	r := newUploadsRig(t)
 	r.activity.down = true
 	_, doc := r.get("/uploads/new")
-	resp, doc := r.post("/uploads", formOn(t, doc, `form[action="/uploads"]`))
+	resp, doc := r.post("/uploads", testkit.FormValues(t, doc, `form[action="/uploads"]`))
 	if resp.StatusCode != http.StatusOK || !strings.Contains(doc.Find(`[data-testid="upload-id"]`).Text(), uploadID) ||
 		doc.Find(`[data-testid="not-saved"]`).Length() == 0 {
-		t.Errorf("unrecorded create: %d %s", resp.StatusCode, textOf(doc))
+		t.Errorf("unrecorded create: %d %s", resp.StatusCode, testkit.Text(doc))
 	}
 }
 
@@ -245,7 +246,7 @@ func TestUploadListFilterAndNextLink(t *testing.T) {
 	}
 	r.graph.fail = []error{graphRefusal(http.StatusBadRequest, graphclient.KindValidation)}
 	if resp, doc := r.get("/uploads"); resp.StatusCode != http.StatusOK || doc.Find(`[data-testid="failure"]`).Length() == 0 {
-		t.Errorf("a refused list: %d %s", resp.StatusCode, textOf(doc))
+		t.Errorf("a refused list: %d %s", resp.StatusCode, testkit.Text(doc))
 	}
 }
 
@@ -264,8 +265,8 @@ func TestUploadStatusAndDeleteRefuseBadInput(t *testing.T) {
 		}
 	}
 	if resp, doc := r.post("/uploads/"+uploadID+"/status", url.Values{"status": {"finished"}}); resp.StatusCode != http.StatusUnprocessableEntity ||
-		!strings.Contains(textOf(doc), "noUpload, pending, complete or error") {
-		t.Errorf("unknown status: %d %s", resp.StatusCode, textOf(doc))
+		!strings.Contains(testkit.Text(doc), "noUpload, pending, complete or error") {
+		t.Errorf("unknown status: %d %s", resp.StatusCode, testkit.Text(doc))
 	}
 	if len(r.graph.sent()) != 0 {
 		t.Fatalf("bad input reached Graph: %q", r.graph.sent())
