@@ -29,6 +29,7 @@ func batchPosts(e *emulator.Emulator, from int) (batches, others int) {
 // all, and in the desk's own imports still on their way without any; rows found are left out with
 // what the tenant holds for them and a link to the device, or to the import bringing it in.
 func TestCheckSerialsLooksAmongRegisteredDevicesAndImportsOnTheirWay(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	// The desk's clock stands still, so the import worker's next look at the first import never
 	// comes due while the check runs: every request Graph sees after it is the check's.
 	clock := testkit.NewClockAt(time.Now())
