@@ -118,15 +118,23 @@ type fakeBudget struct {
 	mu        sync.Mutex
 	busyUntil time.Time
 	held      []time.Time
+	answered  int // slots whose writes Graph answered
 }
 
-func (f *fakeBudget) Take(_ context.Context, _ string, want int) (int, time.Time, error) {
+func (f *fakeBudget) Take(_ context.Context, _ string, want int) (bulk.Slots, time.Time, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.busyUntil.IsZero() {
-		return 0, f.busyUntil, nil
+		return bulk.Slots{}, f.busyUntil, nil
 	}
-	return want, time.Time{}, nil
+	return bulk.Slots{N: want}, time.Time{}, nil
+}
+
+func (f *fakeBudget) Answered(context.Context, bulk.Slots, time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.answered++
+	return nil
 }
 
 func (f *fakeBudget) Hold(_ context.Context, _ string, until time.Time) error {
@@ -180,8 +188,8 @@ func TestDeviceChangeSentOnceAndShownOnTheDevice(t *testing.T) {
 		!strings.Contains(acts[0].Summary, "“Sales” → “Finance”") {
 		t.Fatalf("recorded %+v, redirected to %s", acts, loc)
 	}
-	if got := r.graph.changed(); len(got) != 1 || got[0] != "properties "+deviceID+" tag=Finance" {
-		t.Errorf("Graph was asked %q", got)
+	if got := r.graph.changed(); len(got) != 1 || got[0] != "properties "+deviceID+" tag=Finance" || r.budget.answered != 1 {
+		t.Errorf("Graph was asked %q; %d write slots answered", got, r.budget.answered)
 	}
 	if resp, doc := r.post("/devices/"+deviceID+"/properties", form); resp.StatusCode != http.StatusConflict || len(r.graph.changed()) != 1 {
 		t.Errorf("the same form again: %d, %s", resp.StatusCode, testkit.Text(doc))
