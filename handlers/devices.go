@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -361,15 +362,22 @@ func (h *Devices) Check(c echo.Context) error {
 // has registered them, but the list of registered devices may not show them yet.
 const recentImport = time.Hour
 
+// draftForm is the draft a form was posted to, with the form; j is nil when the answer is err's.
+func (h *Devices) draftForm(c echo.Context) (j *loaded, form url.Values, err error) {
+	if j, err = h.loadDraft(c); err != nil || j == nil {
+		return nil, nil, err
+	}
+	if form, err = c.FormParams(); err != nil {
+		return nil, nil, err
+	}
+	return j, form, nil
+}
+
 // Fix is POST /devices/import/:id/fix: corrected values for the rows with problems. The whole
 // set is checked again (a fix can create or remove a duplicate); nothing is sent to Graph.
 func (h *Devices) Fix(c echo.Context) error {
-	j, err := h.loadDraft(c)
+	j, form, err := h.draftForm(c)
 	if err != nil || j == nil {
-		return err
-	}
-	form, err := c.FormParams()
-	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -416,12 +424,8 @@ func (h *Devices) Fix(c echo.Context) error {
 // worker in batches. The draft becomes "sending" in one conditional change together with its batches and
 // every row's part in them; of concurrent submits only one wins, and the others see the job page.
 func (h *Devices) Submit(c echo.Context) error {
-	j, err := h.loadDraft(c)
+	j, form, err := h.draftForm(c)
 	if err != nil || j == nil {
-		return err
-	}
-	form, err := c.FormParams()
-	if err != nil {
 		return err
 	}
 	// Rows are left out by ticking them, so the form stays small however long the file is.
