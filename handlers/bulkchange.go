@@ -95,11 +95,7 @@ func (h *BulkChanges) Create(c echo.Context) error {
 	ctx := c.Request().Context()
 	reads, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.AutopilotDeviceRead, *graphclient.Exchange, error) {
 		reads, exs, err := h.Graph.ReadAutopilotDevices(ctx, ts, ids)
-		var last *graphclient.Exchange
-		if len(exs) > 0 {
-			last = exs[len(exs)-1]
-		}
-		return reads, last, err
+		return reads, lastExchange(exs), err
 	})
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err

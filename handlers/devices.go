@@ -306,11 +306,7 @@ func (h *Devices) Check(c echo.Context) error {
 	}
 	results, _, lookErr := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.SerialLookup, *graphclient.Exchange, error) {
 		res, exs, err := h.Graph.LookUpSerials(ctx, ts, serials, graphclient.InRegistered)
-		var last *graphclient.Exchange
-		if len(exs) > 0 {
-			last = exs[len(exs)-1]
-		}
-		return res, last, err
+		return res, lastExchange(exs), err
 	})
 	if errors.Is(lookErr, web.ErrSessionEnded) {
 		return lookErr
