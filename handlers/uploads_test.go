@@ -110,12 +110,18 @@ func newUploadsRig(t *testing.T) *uploadsRig {
 	return u
 }
 
+// createForm is the create form as the page shows it, with its one-time key.
+func (u *uploadsRig) createForm() url.Values {
+	u.t.Helper()
+	_, doc := u.get("/uploads/new")
+	return testkit.FormValues(u.t, doc, `form[action="/uploads"]`)
+}
+
 // A create is sent to Graph once with what was typed, recorded with its form key, and the
 // browser is sent to the result; the same form again sends nothing.
 func TestCreateUploadSendsOnceAndRedirectsToTheResult(t *testing.T) {
 	r := newUploadsRig(t)
-	_, doc := r.get("/uploads/new")
-	form := testkit.FormValues(t, doc, `form[action="/uploads"]`)
+	form := r.createForm()
 	form.Set("status", "complete")
 	resp, _ := r.post("/uploads", form)
 	loc := redirected(t, resp, "/activity/")
@@ -127,7 +133,7 @@ func TestCreateUploadSendsOnceAndRedirectsToTheResult(t *testing.T) {
 	if len(r.graph.created) != 1 || r.graph.created[0].Status != "complete" || r.graph.created[0].CreatedDateTimeUtc != form.Get("createdDateTimeUtc") {
 		t.Errorf("Graph was asked %+v", r.graph.created)
 	}
-	resp, doc = r.post("/uploads", form)
+	resp, doc := r.post("/uploads", form)
 	if resp.StatusCode != http.StatusConflict || len(r.graph.sent()) != 1 {
 		t.Errorf("a repeated form answered %d and Graph saw %q: %s", resp.StatusCode, r.graph.sent(), testkit.Text(doc))
 	}
@@ -135,8 +141,7 @@ func TestCreateUploadSendsOnceAndRedirectsToTheResult(t *testing.T) {
 
 func TestInvalidInputKeepsValuesAndExplainsEachField(t *testing.T) {
 	r := newUploadsRig(t)
-	_, doc := r.get("/uploads/new")
-	base := testkit.FormValues(t, doc, `form[action="/uploads"]`)
+	base := r.createForm()
 	cases := []struct {
 		name, field, value, wantMsg string
 	}{
@@ -183,8 +188,7 @@ func TestInvalidInputKeepsValuesAndExplainsEachField(t *testing.T) {
 // A form key the desk did not sign is refused before Graph hears of it.
 func TestCreateWithAMadeUpFormKeySendsNothing(t *testing.T) {
 	r := newUploadsRig(t)
-	_, doc := r.get("/uploads/new")
-	form := testkit.FormValues(t, doc, `form[action="/uploads"]`)
+	form := r.createForm()
 	form.Set("formKey", "made-up")
 	resp, doc := r.post("/uploads", form)
 	if resp.StatusCode != http.StatusConflict || len(r.graph.sent()) != 0 || doc.Find(`[data-testid="failure"]`).Length() == 0 {
@@ -197,8 +201,7 @@ func TestCreateWithAMadeUpFormKeySendsNothing(t *testing.T) {
 func TestCreateRefusedByGraphKeepsTheForm(t *testing.T) {
 	r := newUploadsRig(t)
 	r.graph.fail = []error{graphRefusal(http.StatusUnauthorized, graphclient.KindUnauthorized), graphRefusal(http.StatusForbidden, graphclient.KindForbiddenRole)}
-	_, doc := r.get("/uploads/new")
-	form := testkit.FormValues(t, doc, `form[action="/uploads"]`)
+	form := r.createForm()
 	form.Set("id", uploadID)
 	resp, doc := r.post("/uploads", form)
 	if resp.StatusCode != http.StatusForbidden || doc.Find(`[data-testid="failure"]`).Length() == 0 {
@@ -219,8 +222,7 @@ func TestCreateRefusedByGraphKeepsTheForm(t *testing.T) {
 func TestCreateShowsTheResultWhenTheHistoryIsDown(t *testing.T) {
 	r := newUploadsRig(t)
 	r.activity.down = true
-	_, doc := r.get("/uploads/new")
-	resp, doc := r.post("/uploads", testkit.FormValues(t, doc, `form[action="/uploads"]`))
+	resp, doc := r.post("/uploads", r.createForm())
 	if resp.StatusCode != http.StatusOK || !strings.Contains(doc.Find(`[data-testid="upload-id"]`).Text(), uploadID) ||
 		doc.Find(`[data-testid="not-saved"]`).Length() == 0 {
 		t.Errorf("unrecorded create: %d %s", resp.StatusCode, testkit.Text(doc))
