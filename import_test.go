@@ -509,7 +509,8 @@ func TestImportLostBeforeSendingIsNeverResentBlindly(t *testing.T) {
 // five sessions, send each batch once; the worker that sends the first batch dies before storing
 // Graph's answer, and a worker takes the job over through the lease without sending it again.
 func TestImportOnTwoDesksSharingPostgres(t *testing.T) {
-	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
+	// Not beside other long tests: its two-second leases are the point, and a starved process
+	// would lose them for reasons of its own.
 	hook, fired := stopOnce(importer.FaultAnswerReceived)
 	cl := startClusterWith(t, clusterOptions{app: appOptions{ImportFault: hook, ImportLease: 2 * time.Second,
 		ImportLookupDelays: []time.Duration{0, time.Second}}, env: map[string]string{"AUTOPILOTDESK_RATE_LIMIT_CREATE": "off"},
