@@ -143,35 +143,10 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		httpClient = &http.Client{Timeout: 30 * time.Second, Transport: graphclient.SharedTransport()}
 	}
 
-	idCfg := identity.Config{
-		IssuerURL: cfg.IssuerURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
-		RedirectURL: cfg.PublicURL.String() + "/auth/callback", TenantID: cfg.TenantID,
-		HTTPClient: httpClient, Now: o.Now,
+	idCfg, graphRoot, err := a.identityConfig(o, httpClient, repeatable)
+	if err != nil {
+		return nil, err
 	}
-	graphRoot, tokensFor := cfg.GraphURL, cfg.Cloud // the Graph the desk calls, and the one its tokens are for
-	if cfg.Demo {
-		a.demo, err = startDemo(cfg, log, o, repeatable)
-		if err != nil {
-			return nil, err
-		}
-		idCfg.IssuerURL = a.demo.IdP.IssuerURL()
-		idCfg.ClientID, idCfg.ClientSecret = a.demo.ClientID, a.demo.ClientSecret
-		idCfg.TenantID = demoidp.DemoTenantID
-		if graphRoot == "" {
-			graphRoot = a.demo.URL
-		}
-		tokensFor = identity.Cloud{GraphRoot: graphRoot}
-	} else if cfg.ClientCertFile != "" {
-		certPEM, cerr := os.ReadFile(cfg.ClientCertFile)
-		keyPEM, kerr := os.ReadFile(cfg.ClientKeyFile)
-		if err = errors.Join(cerr, kerr); err != nil {
-			return nil, fmt.Errorf("read client certificate: %w", err)
-		}
-		if idCfg.ClientCertificate, err = identity.LoadClientCertificate(certPEM, keyPEM); err != nil {
-			return nil, fmt.Errorf("%s: %w", optClientCertFile.env, err)
-		}
-	}
-	idCfg.Scopes = cfg.signInScopes(tokensFor)
 	provider, err := identity.New(ctx, idCfg)
 	if err != nil {
 		return nil, fmt.Errorf("identity provider %s: %w", idCfg.IssuerURL, err)
@@ -213,24 +188,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	budget := &bulk.Budget{Store: a.db, Writes: cfg.WriteBudget, Window: cfg.WriteWindow}
 	a.bulk = bulk.New(bulk.Options{Store: a.db, Graph: a.graph, Tokens: web.OwnerTokens{Sessions: sessions, Shell: a.shell}, Budget: budget,
 		Logger: log, Now: o.Now, Lease: o.BulkLease, LookupDelays: o.BulkLookupDelays, PausedRecheck: o.ImportPausedRecheck, Fault: o.BulkFault})
-	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: cfg.PublicURL.String(),
-		AllowedGroups: cfg.AllowedGroups, Groups: a.graph, Demo: cfg.Demo, Logger: log, Observe: a.metrics.SignIn}
-	handlers.Routes(a.shell, handlers.Features{
-		Auth:     auth,
-		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell, Tenants: a.db, Now: o.Now},
-		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: activity, Keys: a.db, Recorded: activity, Tenants: a.db, Now: o.Now},
-		Activity: &handlers.Activity{History: a.db, Recorded: activity, Graph: a.graph, Tokens: a.shell, Records: a.db, Now: o.Now},
-		Registered: &handlers.Registered{Graph: a.graph, Tokens: a.shell, Activity: activity, Recorded: activity, Keys: a.db, History: a.db, Budget: budget,
-			Now: o.Now, Logger: log},
-		Bulk: &handlers.BulkChanges{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Keys: a.db, Worker: a.bulk, Budget: budget, Now: o.Now, Logger: log},
-		Devices: &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: activity, Worker: a.imports, MaxRows: cfg.ImportMaxRows,
-			Now: o.Now, Logger: log, JobState: a.metrics.ImportJob},
-		Registration: &handlers.Registration{Store: a.db, Graph: a.graph, Tokens: a.shell, Worker: a.imports, Follower: a.follower,
-			PublicURL: cfg.PublicURL.String(), SelfApprove: cfg.RegistrationSelfApprove, Demo: cfg.Demo, Count: waiting, Now: o.Now, Logger: log},
-		Register: &handlers.Register{Store: a.db, Counter: a.db, PerClient: cfg.RegisterLimit, WrongCodes: cfg.RegisterWrongLimit,
-			PublicURL: cfg.PublicURL.String(), Count: waiting, Now: o.Now, Logger: log},
-		Limits: handlers.Limits{Counter: a.db, SignIn: cfg.SignInLimit, Create: cfg.CreateLimit},
-	})
+	handlers.Routes(a.shell, a.features(provider, budget, waiting, o.Now))
 	a.health.Routes(a.shell.Echo)
 	if cfg.MetricsToken != "" {
 		web.GET(a.shell.Echo, "/metrics", echo.WrapHandler(a.metrics.Handler(cfg.MetricsToken)))
@@ -246,6 +204,66 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	}
 	a.background.Go(func() { a.follower.Run(background) })
 	return a, nil
+}
+
+// features are the desk's handlers over its database, Graph client, workers and shell.
+func (a *app) features(provider *identity.Provider, budget *bulk.Budget, waiting *handlers.WaitingCount, now func() time.Time) handlers.Features {
+	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: a.cfg.PublicURL.String(),
+		AllowedGroups: a.cfg.AllowedGroups, Groups: a.graph, Demo: a.cfg.Demo, Logger: a.log, Observe: a.metrics.SignIn}
+	return handlers.Features{
+		Auth:     auth,
+		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell, Tenants: a.db, Now: now},
+		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: a.recorder, Keys: a.db, Recorded: a.recorder, Tenants: a.db, Now: now},
+		Activity: &handlers.Activity{History: a.db, Recorded: a.recorder, Graph: a.graph, Tokens: a.shell, Records: a.db, Now: now},
+		Registered: &handlers.Registered{Graph: a.graph, Tokens: a.shell, Activity: a.recorder, Recorded: a.recorder, Keys: a.db, History: a.db, Budget: budget,
+			Now: now, Logger: a.log},
+		Bulk: &handlers.BulkChanges{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Keys: a.db, Worker: a.bulk, Budget: budget, Now: now, Logger: a.log},
+		Devices: &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: a.recorder, Worker: a.imports, MaxRows: a.cfg.ImportMaxRows,
+			Now: now, Logger: a.log, JobState: a.metrics.ImportJob},
+		Registration: &handlers.Registration{Store: a.db, Graph: a.graph, Tokens: a.shell, Worker: a.imports, Follower: a.follower,
+			PublicURL: a.cfg.PublicURL.String(), SelfApprove: a.cfg.RegistrationSelfApprove, Demo: a.cfg.Demo, Count: waiting, Now: now, Logger: a.log},
+		Register: &handlers.Register{Store: a.db, Counter: a.db, PerClient: a.cfg.RegisterLimit, WrongCodes: a.cfg.RegisterWrongLimit,
+			PublicURL: a.cfg.PublicURL.String(), Count: waiting, Now: now, Logger: a.log},
+		Limits: handlers.Limits{Counter: a.db, SignIn: a.cfg.SignInLimit, Create: a.cfg.CreateLimit},
+	}
+}
+
+// identityConfig is how the desk signs people in, and the Graph it calls: the demo's identity
+// provider and emulator in demo mode, Entra (with a client secret or certificate) otherwise.
+func (a *app) identityConfig(o appOptions, httpClient *http.Client, repeatable *demo.Repeatable) (idCfg identity.Config, graphRoot string, _ error) {
+	cfg := a.cfg
+	idCfg = identity.Config{
+		IssuerURL: cfg.IssuerURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+		RedirectURL: cfg.PublicURL.String() + "/auth/callback", TenantID: cfg.TenantID,
+		HTTPClient: httpClient, Now: o.Now,
+	}
+	var tokensFor identity.Cloud
+	graphRoot, tokensFor = cfg.GraphURL, cfg.Cloud // the Graph the desk calls, and the one its tokens are for
+	if cfg.Demo {
+		var err error
+		if a.demo, err = startDemo(cfg, a.log, o, repeatable); err != nil {
+			return idCfg, "", err
+		}
+		idCfg.IssuerURL = a.demo.IdP.IssuerURL()
+		idCfg.ClientID, idCfg.ClientSecret = a.demo.ClientID, a.demo.ClientSecret
+		idCfg.TenantID = demoidp.DemoTenantID
+		if graphRoot == "" {
+			graphRoot = a.demo.URL
+		}
+		tokensFor = identity.Cloud{GraphRoot: graphRoot}
+	} else if cfg.ClientCertFile != "" {
+		certPEM, cerr := os.ReadFile(cfg.ClientCertFile)
+		keyPEM, kerr := os.ReadFile(cfg.ClientKeyFile)
+		if err := errors.Join(cerr, kerr); err != nil {
+			return idCfg, "", fmt.Errorf("read client certificate: %w", err)
+		}
+		var err error
+		if idCfg.ClientCertificate, err = identity.LoadClientCertificate(certPEM, keyPEM); err != nil {
+			return idCfg, "", fmt.Errorf("%s: %w", optClientCertFile.env, err)
+		}
+	}
+	idCfg.Scopes = cfg.signInScopes(tokensFor)
+	return idCfg, graphRoot, nil
 }
 
 // registrationStore is the state database for the registration follower, its activity recorded
@@ -502,7 +520,7 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	tenant := demoidp.DemoTenantID
 	if *noTenant {
-		tenant = "none: ID tokens carry no tid claim, so leave AUTOPILOTDESK_TENANT_ID empty"
+		tenant = "none: ID tokens carry no tid claim, so leave " + optTenantID.env + " empty"
 	}
 	fmt.Fprintf(stdout, "Graph emulator:  %s/v1.0 (and %s/beta)\nIdentity issuer: %s\nTenant id:       %s\nClient id:       %s\nClient secret:   %s\n",
 		base, base, pair.IdP.IssuerURL(), tenant, *clientID, *clientSecret)

@@ -128,33 +128,11 @@ func parse(t testing.TB, resp *http.Response) *goquery.Document {
 	return doc
 }
 
-// formValues reads a rendered form's fields (hidden ones included), as a browser would submit them.
-func formValues(t testing.TB, doc *goquery.Document, selector string) url.Values {
-	t.Helper()
-	form := doc.Find(selector)
-	if form.Length() == 0 {
-		t.Fatalf("no form %q on the page:\n%s", selector, text(doc))
-	}
-	v := url.Values{}
-	form.Find("input[name]").Each(func(_ int, s *goquery.Selection) {
-		switch s.AttrOr("type", "") {
-		case "checkbox", "radio": // sent only when ticked, each one
-			if _, ticked := s.Attr("checked"); ticked {
-				v.Add(s.AttrOr("name", ""), s.AttrOr("value", "on"))
-			}
-		default:
-			v.Set(s.AttrOr("name", ""), s.AttrOr("value", ""))
-		}
-	})
-	form.Find("select[name]").Each(func(_ int, s *goquery.Selection) {
-		v.Set(s.AttrOr("name", ""), s.Find("option[selected]").AttrOr("value", ""))
-	})
-	return v
-}
+// formValues reads a rendered form's fields, as a browser would submit them.
+var formValues = testkit.FormValues
 
-func text(doc *goquery.Document) string {
-	return strings.Join(strings.Fields(doc.Find("main").Text()), " ")
-}
+// text is a page's main content as one line of words.
+var text = testkit.Text
 
 func TestCreateUploadEndToEnd(t *testing.T) {
 	d := startDesk(t, nil)
@@ -285,55 +263,6 @@ func (d *desk) received() []receivedRequest {
 		out = append(out, receivedRequest{Method: r.Method, Path: r.Path, Header: r.Header, Body: r.Body})
 	}
 	return out
-}
-
-func TestInvalidInputKeepsValuesAndExplainsEachField(t *testing.T) {
-	d := startDesk(t, nil)
-	b := d.browser()
-	doc := parse(t, d.signIn(b, "admin", "/uploads/new"))
-	base := formValues(t, doc, `form[action="/uploads"]`)
-	cases := []struct {
-		name, field, value, wantMsg string
-	}{
-		{"unparseable date", "createdDateTimeUtc", "yesterday at noon", "UTC offset"},
-		{"date without offset", "createdDateTimeUtc", "2016-12-31T23:59:45", "UTC offset"},
-		{"impossible date", "createdDateTimeUtc", "2016-02-31T23:59:45Z", "UTC offset"},
-		{"eight fractional digits", "createdDateTimeUtc", "2016-12-31T23:59:45.12345678Z", "UTC offset"},
-		{"missing date", "createdDateTimeUtc", "", "Enter the date"},
-		{"unknown status", "status", "finished", "listed statuses"},
-		{"missing status", "status", "", "Choose a status"},
-		{"malformed GUID", "id", "not-a-guid", "GUID"},
-		{"oversized id", "id", strings.Repeat("a", 500), "too long"},
-		{"oversized date", "createdDateTimeUtc", strings.Repeat("9", 500), "too long"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			form := url.Values{}
-			for k, v := range base {
-				form[k] = v
-			}
-			form.Set(tc.field, tc.value)
-			before := len(d.received())
-			resp, doc := d.post(b, "/uploads", form)
-			if resp.StatusCode != http.StatusUnprocessableEntity {
-				t.Fatalf("status %d, want 422", resp.StatusCode)
-			}
-			msg := doc.Find("#" + tc.field + "-error").Text()
-			if !strings.Contains(msg, tc.wantMsg) {
-				t.Errorf("message at %s = %q, want it to mention %q", tc.field, msg, tc.wantMsg)
-			}
-			if doc.Find("#"+tc.field).AttrOr("aria-invalid", "") != "true" {
-				t.Errorf("%s not marked invalid", tc.field)
-			}
-			kept := formValues(t, doc, `form[action="/uploads"]`)
-			if tc.field != "status" && kept.Get(tc.field) != strings.TrimSpace(tc.value) {
-				t.Errorf("value of %s not kept: %q", tc.field, kept.Get(tc.field))
-			}
-			if len(d.received()) != before {
-				t.Errorf("invalid input reached Graph")
-			}
-		})
-	}
 }
 
 func TestCSRFRefusals(t *testing.T) {

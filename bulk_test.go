@@ -203,6 +203,7 @@ func TestBulkChangeEndToEnd(t *testing.T) {
 // Fifty concurrent confirmations of one bulk change from five sessions make one write per
 // device, on one desk and on two desks sharing PostgreSQL.
 func TestBulkConfirmedExactlyOnce(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	run := func(t *testing.T, d *desk, emu *emulator.Emulator, targets []string, cookieURL string, browsers []*http.Client) {
 		devices := fleet("SN-ONCE", 45)
 		emu.SeedAutopilotDevices(demoidp.DemoTenantID, devices...)
@@ -372,6 +373,7 @@ func TestBulkLostAnswersAreFoundByReading(t *testing.T) {
 // With Intune's write budget on, the changes are paced to it: no 429 at all when the desk knows
 // the budget, and when Graph throttles anyway no request is sent before its Retry-After passed.
 func TestBulkChangesKeepIntunesWriteBudget(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	for _, tc := range []struct {
 		name       string
 		deskBudget string

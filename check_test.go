@@ -33,6 +33,7 @@ func batchPosts(e *emulator.Emulator, from int) (batches, others int) {
 // all, and in the desk's own imports still on their way without any; rows found are left out with
 // what the tenant holds for them and a link to the device, or to the import bringing it in.
 func TestCheckSerialsLooksAmongRegisteredDevicesAndImportsOnTheirWay(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	d := startDeskWith(t, nil, appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Hour, Pending: time.Hour}})
 	b := d.browser()
 	d.signIn(b, "admin", "/")

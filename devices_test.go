@@ -165,7 +165,7 @@ func waitFinished(t *testing.T, d *desk, b *http.Client, jobURL string) *goquery
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	if raceEnabled {
-		deadline = time.Now().Add(5 * time.Minute) // the race detector slows SQLite most
+		deadline = time.Now().Add(8 * time.Minute) // the race detector slows SQLite most, and long tests run two at a time
 	}
 	for {
 		if d.app != nil {

@@ -338,6 +338,7 @@ func (tb *tab) signIn(identity, path string) {
 }
 
 func TestBrowserAdministratorFlows(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	bd := startBrowserDesk(t, appOptions{
 		ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
 		SyncDuration: time.Millisecond,
@@ -500,6 +501,7 @@ func writeDeviceCSV(t *testing.T, path string, rows [][]string) {
 }
 
 func TestBrowserReaderSeesGraphsRefusalExplained(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	bd := startBrowserDesk(t, appOptions{})
 	tb := bd.newTab(t)
 	tb.signIn("reader", "/uploads/new")
@@ -523,6 +525,7 @@ func TestBrowserReaderSeesGraphsRefusalExplained(t *testing.T) {
 // TestBrowserCreateWithTheKeyboardAlone walks from the home page to a created upload with Tab
 // and Enter only, checking that each focused control shows a focus indicator.
 func TestBrowserCreateWithTheKeyboardAlone(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	bd := startBrowserDesk(t, appOptions{})
 	tb := bd.newTab(t)
 	tb.signIn("admin", "/")
@@ -599,6 +602,7 @@ func (tb *tab) assertFocusVisible() {
 // kept, and the desk refusing to serve once its database file is gone. Both are checked like
 // every other page (console, CSP, axe in light and dark).
 func TestBrowserUnsavedResultAndStoppedDesk(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	bd := startBrowserDesk(t, appOptions{})
 	d := &desk{t: t, app: bd.app}
 	tb := bd.newTab(t)
@@ -635,6 +639,7 @@ func TestBrowserUnsavedResultAndStoppedDesk(t *testing.T) {
 // once; a device sends its file; a second administrator sees it waiting, is told a rejection
 // needs a reason, approves, and follows it to the end (console, CSP, axe in light and dark).
 func TestBrowserRegistrationFlow(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	bd := startBrowserDesk(t, appOptions{ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
 		SyncDuration: time.Millisecond, RegistrationEvery: 20 * time.Millisecond})
 	tb := bd.newTab(t)

@@ -19,6 +19,7 @@ import (
 // light and dark, at 1280 and 390 pixels wide. With AUTOPILOTDESK_IMPORT_SHOTS set to a folder it
 // also saves what each looks like there, for a person to look at.
 func TestBrowserImportJobPages(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	bd := startBrowserDesk(t, appOptions{ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
 		ImportLookupDelays: []time.Duration{time.Hour, 2 * time.Hour}})
 	emu := bd.app.demo.Emulator

@@ -139,6 +139,7 @@ func devicesBySerial(t *testing.T, e *emulator.Emulator, base string, b *http.Cl
 // A draft moves to "sending" once, however many submits race: 60 at once from five sessions
 // of the same administrator send the import exactly once.
 func TestImportSubmittedExactlyOnce(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_CREATE": "off"},
 		appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}})
 	d.app.demo.Emulator.SetFaults(emulator.Faults{LatencyMin: 50 * time.Millisecond, LatencyMax: 50 * time.Millisecond, Methods: []string{http.MethodPost}})
@@ -287,6 +288,7 @@ func TestImportRowLimit(t *testing.T) {
 // Batches are cut by bytes as well as by count, so a 10,000-row file of real-sized hashes
 // imports end to end in demo mode; afterwards no hash is readable in the database files.
 func TestImportTenThousandRealSizedHashes(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	if testing.Short() {
 		t.Skip("imports 10,000 devices")
 	}
@@ -507,6 +509,8 @@ func TestImportLostBeforeSendingIsNeverResentBlindly(t *testing.T) {
 // five sessions, send each batch once; the worker that sends the first batch dies before storing
 // Graph's answer, and a worker takes the job over through the lease without sending it again.
 func TestImportOnTwoDesksSharingPostgres(t *testing.T) {
+	// Not beside other long tests: its two-second leases are the point, and a starved process
+	// would lose them for reasons of its own.
 	hook, fired := stopOnce(importer.FaultAnswerReceived)
 	cl := startClusterWith(t, clusterOptions{app: appOptions{ImportFault: hook, ImportLease: 2 * time.Second,
 		ImportLookupDelays: []time.Duration{0, time.Second}}, env: map[string]string{"AUTOPILOTDESK_RATE_LIMIT_CREATE": "off"},

@@ -13,6 +13,7 @@ import (
 // confirmation, a bulk change confirmed and finished, and the list as a reader sees it — checking
 // every page for console errors and CSP violations, and with axe-core in light and dark.
 func TestBrowserDevicesFlows(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	bd := startBrowserDesk(t, appOptions{ConsistencyDelay: time.Hour})
 	tb := bd.newTab(t)
 	tb.signIn("admin", "/devices")

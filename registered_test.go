@@ -311,9 +311,10 @@ func TestRegisteredDeviceChanges(t *testing.T) {
 	}
 }
 
-// Read-only people see the same pages without change controls, with the reason: their token's
-// scopes, or Graph's 403 on their first change, remembered. What they post anyway sends nothing.
-func TestReadOnlyPeopleSeeNoChangeControls(t *testing.T) {
+// The demo's reader signs in read-only (what read-only people see and may do is tested in
+// handlers); an administrator whose change Graph refuses with 403 becomes read-only until a new
+// sign-in.
+func TestReadOnlyByScopesAndByGraphsRefusal(t *testing.T) {
 	d := startDesk(t, nil)
 	dev := emulator.DemoAutopilotDevices(time.Now())[9]
 	reader := d.browser()
@@ -323,23 +324,6 @@ func TestReadOnlyPeopleSeeNoChangeControls(t *testing.T) {
 	}
 	if len(serialsOn(doc)) != 17 {
 		t.Error("the reader does not see the devices")
-	}
-	_, doc = d.get(reader, "/devices/"+dev.ID)
-	if doc.Find(`form[action^="/devices/"]`).Length() != 0 || doc.Find(`[data-testid="read-only"]`).Length() != 1 || doc.Find(`[data-testid="properties"]`).Length() != 1 {
-		t.Errorf("the reader's device page: %s", text(doc))
-	}
-	csrf := doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")
-	before := len(d.emu.Received())
-	for _, path := range []string{"/devices/" + dev.ID + "/properties", "/devices/" + dev.ID + "/unassign", "/devices/" + dev.ID + "/delete", "/devices/bulk"} {
-		resp, page := d.post(reader, path, url.Values{"_csrf": {csrf}, "groupTag": {"X"}, "action": {"delete"}, "device": {dev.ID}})
-		if resp.StatusCode != http.StatusForbidden || !strings.Contains(text(page), "Your role lets you read only") {
-			t.Errorf("the reader's POST %s: %d %s", path, resp.StatusCode, text(page))
-		}
-	}
-	for _, r := range d.emu.Received()[before:] {
-		if r.Method != http.MethodGet {
-			t.Errorf("a reader's change reached Graph: %s %s", r.Method, r.Path)
-		}
 	}
 
 	// An administrator whose changes Graph refuses with 403 (no Intune role): the first change

@@ -154,6 +154,7 @@ func (cl *cluster) browser() *http.Client {
 }
 
 func TestReplicasShareEverything(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	cl := startCluster(t)
 	cl.start("A")
 	cl.start("B")

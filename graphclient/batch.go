@@ -124,21 +124,8 @@ func (c *Client) Batch(ctx context.Context, ts oauth2.TokenSource, reqs []BatchR
 				return out, exchanges, nil
 			}
 		}
-		items := make([]batchItem, len(pending))
-		rules := http.MethodGet
-		for k, i := range pending {
-			r := reqs[i]
-			items[k] = batchItem{ID: r.ID, Method: r.Method, URL: r.URL, Headers: r.Headers, Body: r.Body}
-			if r.Body != nil {
-				h := map[string]string{"Content-Type": "application/json"}
-				for name, v := range r.Headers {
-					h[name] = v
-				}
-				items[k].Headers = h
-			}
-			if r.Method != http.MethodGet {
-				rules = http.MethodPost
-			}
+		items, rules := batchItems(reqs, pending)
+		for _, i := range pending {
 			out[i].Sent++
 		}
 		var answer batchAnswer
@@ -197,6 +184,28 @@ func (c *Client) Batch(ctx context.Context, ts oauth2.TokenSource, reqs []BatchR
 		}
 		pending = again
 	}
+}
+
+// batchItems are the pending requests as a batch carries them, and the retry rules of the
+// batch POST: a GET's when every request reads, a POST's otherwise.
+func batchItems(reqs []BatchRequest, pending []int) (items []batchItem, rules string) {
+	items = make([]batchItem, len(pending))
+	rules = http.MethodGet
+	for k, i := range pending {
+		r := reqs[i]
+		items[k] = batchItem{ID: r.ID, Method: r.Method, URL: r.URL, Headers: r.Headers, Body: r.Body}
+		if r.Body != nil {
+			h := map[string]string{"Content-Type": "application/json"}
+			for name, v := range r.Headers {
+				h[name] = v
+			}
+			items[k].Headers = h
+		}
+		if r.Method != http.MethodGet {
+			rules = http.MethodPost
+		}
+	}
+	return items, rules
 }
 
 // innerError parses one inner answer like a standalone answer; ids Graph left out of it are taken

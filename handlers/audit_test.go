@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/web/store"
 )
 
@@ -50,23 +50,11 @@ func (f *flakyStore) got() ([]string, []string) {
 	return append([]string(nil), f.taken...), append([]string(nil), f.keys...)
 }
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // Records the database refuses are kept in order, retried until they land (with their form
 // keys), bounded, and logged as errors if the desk stops before they land.
 func TestActivityRecorderKeepsAndRetries(t *testing.T) {
 	db := &flakyStore{down: true}
-	logs := &logBuffer{}
+	logs := &testkit.Buffer{}
 	r := NewActivityRecorder(db, slog.New(slog.NewJSONHandler(logs, nil)), nil, time.Millisecond)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -120,7 +108,7 @@ func TestActivityRecorderKeepsAndRetries(t *testing.T) {
 // written there: records are kept.
 func TestActivityRecorderHonoursRefuse(t *testing.T) {
 	db := &flakyStore{}
-	r := NewActivityRecorder(db, slog.New(slog.NewTextHandler(&logBuffer{}, nil)), nil, time.Hour)
+	r := NewActivityRecorder(db, discardLogger, nil, time.Hour)
 	r.Refuse = func() error { return errors.New("the database file was removed") }
 	a := &store.Activity{TenantID: "t", Action: "sync"}
 	if r.Record(context.Background(), a, "") || a.ID == "" {

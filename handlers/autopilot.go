@@ -44,6 +44,15 @@ type DeviceHistory interface {
 	ListActivity(ctx context.Context, f store.ActivityFilter) ([]store.Activity, string, error)
 }
 
+// WriteBudget is the tenant's budget of Intune writes, kept together by every desk that shares
+// the state database (bulk.Budget).
+type WriteBudget interface {
+	Take(ctx context.Context, tenantID string, want int) (bulk.Slots, time.Time, error)
+	Answered(ctx context.Context, s bulk.Slots, now time.Time) error
+	Hold(ctx context.Context, tenantID string, until time.Time) error
+	Describe() string
+}
+
 // Registered shows the tenant's registered Autopilot devices and changes them one at a time:
 // group tag and device name, the assigned user, and the registration itself. Every change is one
 // POST with a one-time key, paced to Intune's write budget, recorded, and shown with Graph's
@@ -55,7 +64,7 @@ type Registered struct {
 	Recorded RecordedActivity // reads a change's record back for the device's page
 	Keys     FormKeys
 	History  DeviceHistory
-	Budget   *bulk.Budget
+	Budget   WriteBudget
 	Now      func() time.Time
 	Logger   *slog.Logger
 }
@@ -331,9 +340,7 @@ func (h *Registered) Show(c echo.Context) error {
 func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult, form *views.DeviceForms) error {
 	ctx := c.Request().Context()
 	u := web.CurrentUser(c)
-	device, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.AutopilotDevice, *graphclient.Exchange, error) {
-		return h.Graph.GetAutopilotDevice(ctx, ts, id)
-	})
+	device, ex, err := h.readDevice(c, id)
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
 	}
@@ -604,25 +611,37 @@ func deviceURL(id string) string { return "/devices/" + id }
 // deliberate button.
 func (h *Registered) ConfirmDelete(c echo.Context) error {
 	id := c.Param("id")
-	if !guid.Valid(id) {
-		return notFound("An Autopilot device id is a GUID such as 9a3f6c2e-1b4d-4e5f-8a6b-7c8d9e0f1a2b.")
+	if err := mayChange(c, id); err != nil {
+		return err
 	}
-	if a := web.Access(c); a.ReadOnly {
-		return readOnlyRefusal(a, deviceURL(id), "Back to the device")
-	}
-	ctx := c.Request().Context()
-	device, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.AutopilotDevice, *graphclient.Exchange, error) {
-		return h.Graph.GetAutopilotDevice(ctx, ts, id)
-	})
+	device, _, err := h.readDevice(c, id)
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
 	}
 	if err != nil {
 		return h.show(c, id, nil, nil)
 	}
-	_ = ex
 	return web.Render(c, http.StatusOK, views.DeleteDevicePage(web.PageFor(c, "Delete registration", "devices"),
 		views.DeleteDevice{Device: registeredRow(*device), FormKey: web.NewFormKey(c, h.Now())}))
+}
+
+// mayChange refuses a change of a device whose id is no GUID, or asked by someone the desk knows
+// to be read-only.
+func mayChange(c echo.Context, id string) error {
+	if !guid.Valid(id) {
+		return notFound("An Autopilot device id is a GUID such as 9a3f6c2e-1b4d-4e5f-8a6b-7c8d9e0f1a2b.")
+	}
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, deviceURL(id), "Back to the device")
+	}
+	return nil
+}
+
+// readDevice reads one registered device with the person's token.
+func (h *Registered) readDevice(c echo.Context, id string) (*graphclient.AutopilotDevice, *graphclient.Exchange, error) {
+	return callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.AutopilotDevice, *graphclient.Exchange, error) {
+		return h.Graph.GetAutopilotDevice(c.Request().Context(), ts, id)
+	})
 }
 
 // readOnlyRefusal answers a change asked by someone the desk knows to be read-only: nothing is sent.
@@ -706,18 +725,13 @@ type changeCall func(ctx context.Context, ts oauth2.TokenSource, d *graphclient.
 // nothing); a slot of the tenant's write budget is taken; the change is sent once; the outcome is
 // recorded and the device's page shows it.
 func (h *Registered) change(c echo.Context, id, action string, form *views.DeviceForms, call changeCall) error {
-	if !guid.Valid(id) {
-		return notFound("An Autopilot device id is a GUID such as 9a3f6c2e-1b4d-4e5f-8a6b-7c8d9e0f1a2b.")
-	}
-	if a := web.Access(c); a.ReadOnly {
-		return readOnlyRefusal(a, deviceURL(id), "Back to the device")
+	if err := mayChange(c, id); err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	// The device is read first: its serial names the change in the history, and a sign-in that
 	// can no longer be renewed shows here, before anything is claimed or sent.
-	device, readEx, readErr := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.AutopilotDevice, *graphclient.Exchange, error) {
-		return h.Graph.GetAutopilotDevice(ctx, ts, id)
-	})
+	device, readEx, readErr := h.readDevice(c, id)
 	if errors.Is(readErr, web.ErrSessionEnded) {
 		return readErr
 	}

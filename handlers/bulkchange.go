@@ -32,6 +32,12 @@ type BulkJobs interface {
 	WakeBulkJob(ctx context.Context, tenantID, id string, recheck bool) error
 }
 
+// BulkPace says how fast the write budget lets a bulk change go (bulk.Budget).
+type BulkPace interface {
+	Describe() string
+	Estimate(n int) time.Duration
+}
+
 // BulkChanges turns devices chosen on the list into a bulk change: a draft that counts them and
 // names the change, then, once its owner confirms, a job the bulk worker carries through.
 type BulkChanges struct {
@@ -40,7 +46,7 @@ type BulkChanges struct {
 	Jobs   BulkJobs
 	Keys   FormKeys
 	Worker Kicker
-	Budget *bulk.Budget
+	Budget BulkPace
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -89,11 +95,7 @@ func (h *BulkChanges) Create(c echo.Context) error {
 	ctx := c.Request().Context()
 	reads, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.AutopilotDeviceRead, *graphclient.Exchange, error) {
 		reads, exs, err := h.Graph.ReadAutopilotDevices(ctx, ts, ids)
-		var last *graphclient.Exchange
-		if len(exs) > 0 {
-			last = exs[len(exs)-1]
-		}
-		return reads, last, err
+		return reads, lastExchange(exs), err
 	})
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
@@ -251,10 +253,7 @@ func (h *BulkChanges) Confirm(c echo.Context) error {
 	u := web.CurrentUser(c)
 	h.Logger.Info("audit", "audit", true, "event", "bulk-confirmed", "tid", u.TenantID, "oid", u.ObjectID, "upn", u.UPN, "target", job.ID,
 		"detail", fmt.Sprintf("%s on %d devices", explain.BulkAction(job.Action, job.GroupTag), job.Devices))
-	if h.Worker != nil {
-		h.Worker.Kick()
-	}
-	return c.Redirect(http.StatusSeeOther, bulkURL(job.ID))
+	return kickAndShow(c, h.Worker, bulkURL(job.ID))
 }
 
 // Reconcile is POST /devices/bulk/:id/reconcile ("Check what Graph has"): read now the devices
@@ -267,10 +266,7 @@ func (h *BulkChanges) Reconcile(c echo.Context) error {
 	if err := h.Jobs.WakeBulkJob(c.Request().Context(), job.TenantID, job.ID, true); err != nil {
 		return fmt.Errorf("wake bulk job: %w", err)
 	}
-	if h.Worker != nil {
-		h.Worker.Kick()
-	}
-	return c.Redirect(http.StatusSeeOther, bulkURL(job.ID))
+	return kickAndShow(c, h.Worker, bulkURL(job.ID))
 }
 
 // List is GET /devices/bulk: the tenant's recent bulk changes.
@@ -288,7 +284,7 @@ func (h *BulkChanges) List(c echo.Context) error {
 }
 
 // bulkView turns a job into what its page shows.
-func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, budget *bulk.Budget, now time.Time) views.BulkJob {
+func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, budget BulkPace, now time.Time) views.BulkJob {
 	v := views.BulkJob{ID: job.ID, State: job.State, Action: job.Action, GroupTag: job.GroupTag, What: explain.BulkAction(job.Action, job.GroupTag),
 		Owner: bulkOwner(job), OwnerName: job.ActorName, Created: job.CreatedAt, Missing: p.Missing, Paused: p.Paused,
 		Budget: budget.Describe(), Estimate: budget.Estimate(len(devices))}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -50,6 +51,14 @@ type ImportJobs interface {
 
 // Kicker wakes the import worker of this replica.
 type Kicker interface{ Kick() }
+
+// kickAndShow wakes worker, when there is one, and sends the browser to the job's page at url.
+func kickAndShow(c echo.Context, worker Kicker, url string) error {
+	if worker != nil {
+		worker.Kick()
+	}
+	return c.Redirect(http.StatusSeeOther, url)
+}
 
 // Devices imports Autopilot devices from the portal's CSV, with a pre-flight before anything is
 // sent. Submitted imports are carried through by the import worker.
@@ -297,11 +306,7 @@ func (h *Devices) Check(c echo.Context) error {
 	}
 	results, _, lookErr := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.SerialLookup, *graphclient.Exchange, error) {
 		res, exs, err := h.Graph.LookUpSerials(ctx, ts, serials, graphclient.InRegistered)
-		var last *graphclient.Exchange
-		if len(exs) > 0 {
-			last = exs[len(exs)-1]
-		}
-		return res, last, err
+		return res, lastExchange(exs), err
 	})
 	if errors.Is(lookErr, web.ErrSessionEnded) {
 		return lookErr
@@ -353,15 +358,22 @@ func (h *Devices) Check(c echo.Context) error {
 // has registered them, but the list of registered devices may not show them yet.
 const recentImport = time.Hour
 
+// draftForm is the draft a form was posted to, with the form; j is nil when the answer is err's.
+func (h *Devices) draftForm(c echo.Context) (j *loaded, form url.Values, err error) {
+	if j, err = h.loadDraft(c); err != nil || j == nil {
+		return nil, nil, err
+	}
+	if form, err = c.FormParams(); err != nil {
+		return nil, nil, err
+	}
+	return j, form, nil
+}
+
 // Fix is POST /devices/import/:id/fix: corrected values for the rows with problems. The whole
 // set is checked again (a fix can create or remove a duplicate); nothing is sent to Graph.
 func (h *Devices) Fix(c echo.Context) error {
-	j, err := h.loadDraft(c)
+	j, form, err := h.draftForm(c)
 	if err != nil || j == nil {
-		return err
-	}
-	form, err := c.FormParams()
-	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -408,12 +420,8 @@ func (h *Devices) Fix(c echo.Context) error {
 // worker in batches. The draft becomes "sending" in one conditional change together with its batches and
 // every row's part in them; of concurrent submits only one wins, and the others see the job page.
 func (h *Devices) Submit(c echo.Context) error {
-	j, err := h.loadDraft(c)
+	j, form, err := h.draftForm(c)
 	if err != nil || j == nil {
-		return err
-	}
-	form, err := c.FormParams()
-	if err != nil {
 		return err
 	}
 	// Rows are left out by ticking them, so the form stays small however long the file is.
@@ -450,10 +458,7 @@ func (h *Devices) Submit(c echo.Context) error {
 	h.Logger.Info("audit", "audit", true, "event", "import-submitted", "tid", u.TenantID, "oid", u.ObjectID, "upn", u.UPN, "target", j.rec.ID,
 		"detail", fmt.Sprintf("%d devices in %d batches; %d rows left out", len(send), batches, len(rows)-len(send)))
 	h.reached(importer.StateSending)
-	if h.Worker != nil {
-		h.Worker.Kick()
-	}
-	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
+	return kickAndShow(c, h.Worker, views.ImportJobURL(j.rec.ID))
 }
 
 // Reconcile is POST /devices/import/:id/reconcile ("Check what Graph has"): look up now the
@@ -466,10 +471,7 @@ func (h *Devices) Reconcile(c echo.Context) error {
 	if err := h.Jobs.WakeImportJob(c.Request().Context(), j.rec.TenantID, j.rec.ID, true); err != nil {
 		return fmt.Errorf("wake import job: %w", err)
 	}
-	if h.Worker != nil {
-		h.Worker.Kick()
-	}
-	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
+	return kickAndShow(c, h.Worker, views.ImportJobURL(j.rec.ID))
 }
 
 // Report is GET /devices/import/:id/report.csv: every row of the file with its verdict — never a

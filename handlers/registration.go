@@ -563,10 +563,7 @@ func (h *Registration) approve(c echo.Context, u *web.SessionUser, subs []store.
 			h.Follower.Kick()
 		}
 	}
-	if h.Worker != nil {
-		h.Worker.Kick()
-	}
-	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(job.ID))
+	return kickAndShow(c, h.Worker, views.ImportJobURL(job.ID))
 }
 
 func selfApprovalRefusal() error {

@@ -181,6 +181,14 @@ func (h *Uploads) repeatedSubmit(c echo.Context, form uploadForm, state store.Fo
 	return h.renderForm(c, http.StatusConflict, form, nil, &views.Failure{Explanation: explain.Explain(explain.Failure{Cause: explain.FormUsed})})
 }
 
+// lastExchange is the last of a call's exchanges (a batch's last POST), or nil.
+func lastExchange(exs []*graphclient.Exchange) *graphclient.Exchange {
+	if len(exs) == 0 {
+		return nil
+	}
+	return exs[len(exs)-1]
+}
+
 func mergeExchanges(a, b *graphclient.Exchange) *graphclient.Exchange {
 	switch {
 	case a == nil:

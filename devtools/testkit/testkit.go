@@ -24,6 +24,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/PuerkitoBio/goquery"
 )
 
 // Epoch is when a new Clock starts: a fixed, recognisable moment.
@@ -170,6 +172,39 @@ func PostgresSchema(t testing.TB) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// FormValues reads the fields of the form doc's selector finds (hidden ones included), as a
+// browser would submit them; the test fails when there is no such form.
+func FormValues(t testing.TB, doc *goquery.Document, selector string) url.Values {
+	t.Helper()
+	form := doc.Find(selector)
+	if form.Length() == 0 {
+		t.Fatalf("no form %q on the page:\n%s", selector, Text(doc))
+	}
+	v := url.Values{}
+	form.Find("input[name]").Each(func(_ int, s *goquery.Selection) {
+		switch s.AttrOr("type", "") {
+		case "checkbox", "radio": // sent only when ticked, each one
+			if _, ticked := s.Attr("checked"); ticked {
+				v.Add(s.AttrOr("name", ""), s.AttrOr("value", "on"))
+			}
+		default:
+			v.Set(s.AttrOr("name", ""), s.AttrOr("value", ""))
+		}
+	})
+	form.Find("textarea[name]").Each(func(_ int, s *goquery.Selection) {
+		v.Set(s.AttrOr("name", ""), s.Text())
+	})
+	form.Find("select[name]").Each(func(_ int, s *goquery.Selection) {
+		v.Set(s.AttrOr("name", ""), s.Find("option[selected]").AttrOr("value", ""))
+	})
+	return v
+}
+
+// Text is a page's main content as one line of words, for assertions and failure messages.
+func Text(doc *goquery.Document) string {
+	return strings.Join(strings.Fields(doc.Find("main").Text()), " ")
 }
 
 // Buffer is a bytes.Buffer that goroutines may write while a test reads it (a server's log).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -562,13 +563,29 @@ func TestRowLimit(t *testing.T) {
 	}
 
 	// 1,000,000 short rows: refused quickly, with memory bounded by the limit, not the file.
-	var b strings.Builder
-	b.WriteString(Header + "\n")
-	for i := range 1_000_000 {
-		fmt.Fprintf(&b, "S%d,,QUJD,,\n", i)
+	// Quickly means at about the cost of a file one row over the limit (timed against it, so a
+	// busy machine slows both alike): reading on to the end would cost a hundred times more.
+	short := func(n int) []byte {
+		var b strings.Builder
+		b.WriteString(Header + "\n")
+		for i := range n {
+			fmt.Fprintf(&b, "S%d,,QUJD,,\n", i)
+		}
+		return []byte(b.String())
 	}
-	huge := []byte(b.String())
-	start := time.Now()
+	huge, over := short(1_000_000), short(10_001)
+	fastest := func(data []byte) time.Duration {
+		best := time.Duration(math.MaxInt64)
+		for range 3 {
+			start := time.Now()
+			ParseLimit(data, 10000)
+			best = min(best, time.Since(start))
+		}
+		return best
+	}
+	if h, o := fastest(huge), fastest(over); h > 10*o+50*time.Millisecond {
+		t.Errorf("refusing 1,000,000 rows took %s, one row over the limit %s", h, o)
+	}
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -576,9 +593,6 @@ func TestRowLimit(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if !rep.TooManyRows {
 		t.Fatal("a 1,000,000-row file was not refused")
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("refusing took %s", d)
 	}
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4*uint64(len(huge)) {
 		t.Errorf("refusing a %d-byte file allocated %d bytes", len(huge), alloc)

@@ -87,19 +87,16 @@ func (t *tenant) autopilotDevices() map[string]*registered {
 	return t.registered
 }
 
-// serialRegistered reports whether a registration for this serial exists or is on its way (an
-// import of it was accepted), which makes Intune refuse another import with 806.
-func (t *tenant) serialRegistered(serial string) bool {
-	if serial == "" {
-		return false
-	}
+// registeredSerials are the serials, lower-cased, of the registrations that exist or are on
+// their way (an import of it was accepted), which make Intune refuse another import with 806.
+func (t *tenant) registeredSerials() map[string]bool {
+	serials := map[string]bool{}
 	for _, d := range t.autopilotDevices() {
-		last := d.versions[len(d.versions)-1]
-		if !last.deleted && strings.EqualFold(last.props.SerialNumber, serial) {
-			return true
+		if last := d.versions[len(d.versions)-1]; !last.deleted && last.props.SerialNumber != "" {
+			serials[strings.ToLower(last.props.SerialNumber)] = true
 		}
 	}
-	return false
+	return serials
 }
 
 // registerImported turns an imported device into a registered one from the moment its import

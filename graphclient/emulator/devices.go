@@ -149,6 +149,7 @@ func decodeDevice(a answer, raw json.RawMessage) (*device, bool) {
 // admit stores newly arrived devices, deciding each one's outcome. The caller holds e.mu.
 func (e *Emulator) admit(t *tenant, batch []*device, now time.Time) {
 	seenHash := map[string]bool{}
+	registered := t.registeredSerials() // read once: a batch of 500 against 10,000 devices
 	for _, d := range batch {
 		hash, _ := base64.StdEncoding.DecodeString(d.HardwareIdentifier)
 		switch {
@@ -160,7 +161,7 @@ func (e *Emulator) admit(t *tenant, batch []*device, now time.Time) {
 			d.outcome = errDuplicated
 		case slices.ContainsFunc(e.opts.OtherTenantSerials, func(s string) bool { return strings.EqualFold(s, d.SerialNumber) }):
 			d.outcome = errOtherTenant
-		case t.serialRegistered(d.SerialNumber):
+		case d.SerialNumber != "" && registered[strings.ToLower(d.SerialNumber)]:
 			d.outcome = errAlreadyAssigned
 		}
 		o, chosen := e.opts.Outcomes[d.SerialNumber]
@@ -177,6 +178,9 @@ func (e *Emulator) admit(t *tenant, batch []*device, now time.Time) {
 				d.registrationID = o.RegistrationID
 			}
 			e.registerImported(t, d, now) // it becomes a registered Autopilot device when its import completes
+			if d.SerialNumber != "" {
+				registered[strings.ToLower(d.SerialNumber)] = true
+			}
 		}
 		d.importedAt = now
 		t.seq++

@@ -529,69 +529,11 @@ func (r *run) settle(ctx context.Context, n int, chunk []store.BulkDevice, answe
 	outs := make([]store.BulkOutcome, len(chunk))
 	var stopAll *explain.Failure
 	for i, d := range chunk {
-		o := d.BulkOutcome
-		var err error
-		status := 0
-		switch {
-		case callErr != nil && (i >= len(answers) || answers[i].Status == 0):
-			err = callErr // the batch as a whole
-		case i < len(answers):
-			err, status = answers[i].Err, answers[i].Status
+		var refused *explain.Failure
+		outs[i], refused = r.outcome(ctx, now, d.BulkOutcome, answerOf(i, answers, callErr))
+		if refused != nil {
+			stopAll = refused
 		}
-		if ge, ok := graphclient.AsError(err); ok && ge.StatusCode != 0 {
-			status = ge.StatusCode
-		}
-		o.StatusCode = status
-		o.Reason, o.Failure = "", nil
-		ge, isGraph := graphclient.AsError(err)
-		switch {
-		case err == nil:
-			o.State, o.DoneAt = DeviceDone, now
-		case isGraph && (ge.Kind == graphclient.KindOutcomeUnknown || status == 500 || status == 502 || status == 504 ||
-			ge.Kind == graphclient.KindTimeout || ge.Kind == graphclient.KindBadResponse && status/100 == 2):
-			// It may have run: the device is read to find out, never sent again.
-			o.State, o.NotBefore = DeviceUnknown, now.Add(r.w.o.LookupDelays[0])
-			o.Reason, o.Failure = store.BulkReasonAnswerLost, facts(err, now)
-			r.at(o.NotBefore)
-		case !isGraph || ge.Kind == graphclient.KindUnauthorized:
-			// Nothing reached Graph, or Graph refused the token before running anything.
-			o.State, o.Attempts = DeviceQueued, max(o.Attempts-1, 0)
-			if errors.Is(err, web.ErrSessionEnded) {
-				r.p.Paused = true
-				r.after(r.w.o.PausedRecheck)
-			} else {
-				o.NotBefore = now.Add(30 * time.Second)
-				f := failureOf(err, now)
-				r.p.Trouble = &f
-				r.at(o.NotBefore)
-			}
-		case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable || ge.Kind == graphclient.KindNetwork:
-			// Graph did not run it: it goes again once Graph's wait has passed, and no desk writes
-			// to the tenant before then.
-			wait := ge.RetryAfter
-			if wait <= 0 {
-				wait = min(10*time.Second<<min(max(o.Attempts-1, 0), 5), 5*time.Minute)
-			}
-			o.State, o.NotBefore, o.Attempts = DeviceQueued, now.Add(wait), max(o.Attempts-1, 0)
-			r.p.Waiting = &Wait{Throttled: status == http.StatusTooManyRequests, Until: o.NotBefore}
-			r.at(o.NotBefore)
-			if status == http.StatusTooManyRequests && ge.RetryAfter > 0 {
-				if herr := r.w.o.Budget.Hold(context.WithoutCancel(ctx), r.job.TenantID, o.NotBefore); herr != nil {
-					r.w.o.Logger.Warn("bulk worker: hold the tenant's writes", "job", r.job.ID, "error", herr.Error())
-				}
-			}
-		case status == http.StatusNotFound && r.job.Action == ActionDelete:
-			o.State, o.DoneAt = DeviceDone, now // the registration is gone, which is what was asked
-		case status == http.StatusNotFound:
-			o.State, o.DoneAt = DeviceNotFound, now
-		default:
-			f := failureOf(err, now)
-			o.State, o.DoneAt, o.Failure = DeviceRefused, now, mustJSON(f)
-			if jobWide(ge.Kind) {
-				stopAll = &f
-			}
-		}
-		outs[i] = o
 	}
 	counts := map[string]int{}
 	for _, o := range outs {
@@ -626,6 +568,78 @@ func (r *run) settle(ctx context.Context, n int, chunk []store.BulkDevice, answe
 		return true, r.skipRest(ctx, *stopAll)
 	}
 	return counts[DeviceQueued] > 0, nil
+}
+
+// answerOf is what Graph answered for the i-th request of a batch: its own answer, or the
+// batch's error when the batch as a whole failed without one.
+func answerOf(i int, answers []graphclient.BatchResponse, callErr error) graphclient.BatchResponse {
+	switch {
+	case callErr != nil && (i >= len(answers) || answers[i].Status == 0):
+		return graphclient.BatchResponse{Err: callErr} // the batch as a whole
+	case i < len(answers):
+		return answers[i]
+	}
+	return graphclient.BatchResponse{}
+}
+
+// outcome is what becomes of a device in flight once Graph answered; stopAll is set when the
+// refusal holds for every device of the job.
+func (r *run) outcome(ctx context.Context, now time.Time, o store.BulkOutcome, answer graphclient.BatchResponse) (_ store.BulkOutcome, stopAll *explain.Failure) {
+	err, status := answer.Err, answer.Status
+	if ge, ok := graphclient.AsError(err); ok && ge.StatusCode != 0 {
+		status = ge.StatusCode
+	}
+	o.StatusCode = status
+	o.Reason, o.Failure = "", nil
+	ge, isGraph := graphclient.AsError(err)
+	switch {
+	case err == nil:
+		o.State, o.DoneAt = DeviceDone, now
+	case isGraph && (ge.Kind == graphclient.KindOutcomeUnknown || status == 500 || status == 502 || status == 504 ||
+		ge.Kind == graphclient.KindTimeout || ge.Kind == graphclient.KindBadResponse && status/100 == 2):
+		// It may have run: the device is read to find out, never sent again.
+		o.State, o.NotBefore = DeviceUnknown, now.Add(r.w.o.LookupDelays[0])
+		o.Reason, o.Failure = store.BulkReasonAnswerLost, facts(err, now)
+		r.at(o.NotBefore)
+	case !isGraph || ge.Kind == graphclient.KindUnauthorized:
+		// Nothing reached Graph, or Graph refused the token before running anything.
+		o.State, o.Attempts = DeviceQueued, max(o.Attempts-1, 0)
+		if errors.Is(err, web.ErrSessionEnded) {
+			r.p.Paused = true
+			r.after(r.w.o.PausedRecheck)
+		} else {
+			o.NotBefore = now.Add(30 * time.Second)
+			f := failureOf(err, now)
+			r.p.Trouble = &f
+			r.at(o.NotBefore)
+		}
+	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable || ge.Kind == graphclient.KindNetwork:
+		// Graph did not run it: it goes again once Graph's wait has passed, and no desk writes
+		// to the tenant before then.
+		wait := ge.RetryAfter
+		if wait <= 0 {
+			wait = min(10*time.Second<<min(max(o.Attempts-1, 0), 5), 5*time.Minute)
+		}
+		o.State, o.NotBefore, o.Attempts = DeviceQueued, now.Add(wait), max(o.Attempts-1, 0)
+		r.p.Waiting = &Wait{Throttled: status == http.StatusTooManyRequests, Until: o.NotBefore}
+		r.at(o.NotBefore)
+		if status == http.StatusTooManyRequests && ge.RetryAfter > 0 {
+			if herr := r.w.o.Budget.Hold(context.WithoutCancel(ctx), r.job.TenantID, o.NotBefore); herr != nil {
+				r.w.o.Logger.Warn("bulk worker: hold the tenant's writes", "job", r.job.ID, "error", herr.Error())
+			}
+		}
+	case status == http.StatusNotFound && r.job.Action == ActionDelete:
+		o.State, o.DoneAt = DeviceDone, now // the registration is gone, which is what was asked
+	case status == http.StatusNotFound:
+		o.State, o.DoneAt = DeviceNotFound, now
+	default:
+		f := failureOf(err, now)
+		o.State, o.DoneAt, o.Failure = DeviceRefused, now, mustJSON(f)
+		if jobWide(ge.Kind) {
+			stopAll = &f
+		}
+	}
+	return o, stopAll
 }
 
 func firstErr(callErr error, answers []graphclient.BatchResponse) error {

@@ -242,32 +242,9 @@ func (db *DB) ChangeBulk(ctx context.Context, ch BulkChange) error {
 		}
 	}
 	err := db.tx(ctx, db.txTimeout(), func(t *txn) error {
-		set := []string{"updated_at = ?"}
-		args := []any{ms(db.now())}
-		if ch.State != "" {
-			set, args = append(set, "state = ?"), append(args, ch.State)
-		}
-		if ch.Payload != nil {
-			set, args = append(set, "payload = ?"), append(args, ch.Payload)
-		}
-		if ch.Chunks > 0 {
-			set, args = append(set, "chunks = ?"), append(args, ch.Chunks)
-		}
-		where := []string{"id = ?"}
-		args = append(args, ch.JobID)
-		for _, g := range []struct{ column, value string }{
-			{"tenant_id", ch.TenantID}, {"object_id", ch.OwnerID}, {"state", ch.FromState}, {"lease_owner", ch.LeaseOwner},
-		} {
-			if g.value != "" {
-				where, args = append(where, g.column+" = ?"), append(args, g.value)
-			}
-		}
-		n, err := t.exec(`UPDATE bulk_jobs SET `+strings.Join(set, ", ")+` WHERE `+strings.Join(where, " AND "), args...)
-		if err != nil {
+		if err := t.updateJob(jobUpdate{table: "bulk_jobs", id: ch.JobID, now: ms(db.now()), state: ch.State, payload: ch.Payload,
+			count: "chunks", n: ch.Chunks, tenantID: ch.TenantID, ownerID: ch.OwnerID, fromState: ch.FromState, leaseOwner: ch.LeaseOwner}); err != nil {
 			return err
-		}
-		if n == 0 {
-			return ErrConflict
 		}
 		for _, d := range ch.Devices {
 			activityID := d.ActivityID
@@ -288,12 +265,8 @@ func (db *DB) ChangeBulk(ctx context.Context, ch BulkChange) error {
 				q += ` AND chunk = ?`
 				args = append(args, d.FromChunk)
 			}
-			n, err := t.exec(q, args...)
-			if err != nil {
+			if err := t.execGuarded(q, args...); err != nil {
 				return err
-			}
-			if n == 0 {
-				return ErrConflict
 			}
 		}
 		if activity != nil {
@@ -303,13 +276,7 @@ func (db *DB) ChangeBulk(ctx context.Context, ch BulkChange) error {
 		}
 		return nil
 	})
-	if err != nil {
-		if errors.Is(err, ErrConflict) {
-			return ErrConflict
-		}
-		return fmt.Errorf("store: change bulk job: %w", err)
-	}
-	return nil
+	return changeErr("change bulk job", err)
 }
 
 // zeroMS stores "no time" as 0.

@@ -139,81 +139,12 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 	db := &DB{now: func() time.Time { return o.Now().UTC() }, stmtTimeout: o.StatementTimeout}
 	var err error
 	if isPostgresURL(o.DatabaseURL) {
-		db.driver = driverPostgres
-		if db.sql, err = sql.Open("pgx", o.DatabaseURL); err != nil {
-			return nil, fmt.Errorf("store: %w", err)
-		}
-		conns := o.MaxOpenConns
-		if conns <= 0 {
-			conns = 16
-		}
-		db.sql.SetMaxOpenConns(conns)
-		db.sql.SetMaxIdleConns(conns)
-		db.sql.SetConnMaxLifetime(30 * time.Minute) // follow a fail-over to a new primary
-		db.writer = db.sql
-		if err := db.waitForServer(ctx, o.StartupWait); err != nil {
-			db.sql.Close()
-			return nil, err
-		}
+		err = db.openPostgres(ctx, o)
 	} else {
-		db.driver = driverSQLite
-		if o.DataDir == "" {
-			o.DataDir = "data"
-		}
-		dir := o.DataDir
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("store: data directory: %w", err)
-		}
-		lock, locked, err := lockDataDir(dir)
-		if err != nil {
-			return nil, err
-		}
-		if err := ownerOnly(filepath.Join(dir, "autopilotdesk.db")); err != nil {
-			lock.Close()
-			return nil, err
-		}
-		db.dirLock, db.ownsDir = lock, locked
-		if locked {
-			db.counters = newCounters()
-		}
-		if size := o.SessionCacheSize; locked && size >= 0 {
-			if size == 0 {
-				size = DefaultSessionCacheSize
-			}
-			db.sessionCache = newSessionCache(size)
-		}
-		// busy_timeout comes first so that the switch to WAL also waits for other processes.
-		// secure_delete: deleted content (hardware hashes, once a job is final) is overwritten
-		// with zeros, not only unlinked.
-		// wal_autocheckpoint(0): no commit copies the log into the database file on a request's
-		// time (with an fsync); checkpoints runs that in the background instead.
-		// _txlock=immediate: a transaction takes the write lock at BEGIN, so concurrent
-		// writers queue on busy_timeout instead of failing when they upgrade a read lock.
-		// secure_delete(1): what a statement deletes or replaces (tokens, hashes) is overwritten
-		// with zeros, not left in free space; scrub then empties the log that still holds it.
-		dsn := "file:" + filepath.Join(dir, "autopilotdesk.db") +
-			"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" +
-			"&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(16777216)&_pragma=secure_delete(1)&_txlock=immediate"
-		if db.sql, err = sql.Open("sqlite", dsn); err != nil {
-			lock.Close()
-			return nil, fmt.Errorf("store: %w", err)
-		}
-		if db.writer, err = sql.Open("sqlite", dsn); err != nil {
-			db.sql.Close()
-			lock.Close()
-			return nil, fmt.Errorf("store: %w", err)
-		}
-		// In WAL mode readers do not wait for the writer: a few connections serve them.
-		conns := o.MaxOpenConns
-		if conns <= 0 {
-			conns = 4
-		}
-		db.sql.SetMaxOpenConns(conns)
-		db.sql.SetMaxIdleConns(conns) // each connection carries its pragmas: keep them
-		db.writer.SetMaxOpenConns(1)
-		db.writer.SetMaxIdleConns(1)
-		db.writerSlots, db.readerSlots = make(chan struct{}, 1), make(chan struct{}, conns)
-		db.writer.SetConnMaxIdleTime(5 * time.Minute)
+		err = db.openSQLite(&o)
+	}
+	if err != nil {
+		return nil, err
 	}
 	db.sql.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.migrate(ctx); err != nil {
@@ -234,6 +165,115 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		db.background.Go(func() { db.checkpoints(every) })
 	}
 	return db, nil
+}
+
+// openPostgres connects to the PostgreSQL server of o.DatabaseURL, waiting for it to start.
+func (db *DB) openPostgres(ctx context.Context, o Options) error {
+	db.driver = driverPostgres
+	var err error
+	if db.sql, err = sql.Open("pgx", o.DatabaseURL); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	conns := o.MaxOpenConns
+	if conns <= 0 {
+		conns = 16
+	}
+	db.sql.SetMaxOpenConns(conns)
+	db.sql.SetMaxIdleConns(conns)
+	db.sql.SetConnMaxLifetime(30 * time.Minute) // follow a fail-over to a new primary
+	db.writer = db.sql
+	if err := db.waitForServer(ctx, o.StartupWait); err != nil {
+		db.sql.Close()
+		return err
+	}
+	return nil
+}
+
+// openSQLite opens autopilotdesk.db in o.DataDir, holding the folder's lock while open.
+func (db *DB) openSQLite(o *Options) error {
+	db.driver = driverSQLite
+	if o.DataDir == "" {
+		o.DataDir = "data"
+	}
+	dir := o.DataDir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("store: data directory: %w", err)
+	}
+	lock, locked, err := lockDataDir(dir)
+	if err != nil {
+		return err
+	}
+	if err := ownerOnly(filepath.Join(dir, "autopilotdesk.db")); err != nil {
+		lock.Close()
+		return err
+	}
+	db.dirLock, db.ownsDir = lock, locked
+	if locked {
+		db.counters = newCounters()
+	}
+	if size := o.SessionCacheSize; locked && size >= 0 {
+		if size == 0 {
+			size = DefaultSessionCacheSize
+		}
+		db.sessionCache = newSessionCache(size)
+	}
+	// busy_timeout comes first so that the switch to WAL also waits for other processes.
+	// secure_delete: deleted content (hardware hashes, once a job is final) is overwritten
+	// with zeros, not only unlinked.
+	// wal_autocheckpoint(0): no commit copies the log into the database file on a request's
+	// time (with an fsync); checkpoints runs that in the background instead.
+	// _txlock=immediate: a transaction takes the write lock at BEGIN, so concurrent
+	// writers queue on busy_timeout instead of failing when they upgrade a read lock.
+	// secure_delete(1): what a statement deletes or replaces (tokens, hashes) is overwritten
+	// with zeros, not left in free space; scrub then empties the log that still holds it.
+	dsn := "file:" + filepath.Join(dir, "autopilotdesk.db") +
+		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" +
+		"&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(16777216)&_pragma=secure_delete(1)&_txlock=immediate"
+	if db.sql, err = sql.Open("sqlite", dsn); err != nil {
+		lock.Close()
+		return fmt.Errorf("store: %w", err)
+	}
+	if db.writer, err = sql.Open("sqlite", dsn); err != nil {
+		db.sql.Close()
+		lock.Close()
+		return fmt.Errorf("store: %w", err)
+	}
+	// In WAL mode readers do not wait for the writer: a few connections serve them.
+	conns := o.MaxOpenConns
+	if conns <= 0 {
+		conns = 4
+	}
+	db.sql.SetMaxOpenConns(conns)
+	db.sql.SetMaxIdleConns(conns) // each connection carries its pragmas: keep them
+	db.writer.SetMaxOpenConns(1)
+	db.writer.SetMaxIdleConns(1)
+	db.writerSlots, db.readerSlots = make(chan struct{}, 1), make(chan struct{}, conns)
+	db.writer.SetConnMaxIdleTime(5 * time.Minute)
+	return nil
+}
+
+// execGuarded runs a statement whose guards must hold for one row at least (ErrConflict otherwise).
+func (t *txn) execGuarded(query string, args ...any) error {
+	n, err := t.exec(query, args...)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrConflict
+	}
+	return nil
+}
+
+// changeErr is what a change's transaction returns to its caller: ErrConflict as it is (a guard
+// did not hold), any other failure wrapped with what was being done.
+func changeErr(what string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrConflict):
+		return ErrConflict
+	}
+	return fmt.Errorf("store: %s: %w", what, err)
 }
 
 func isPostgresURL(u string) bool {

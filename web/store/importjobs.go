@@ -328,49 +328,12 @@ func (db *DB) ChangeImport(ctx context.Context, ch ImportChange) error {
 		}
 	}
 	err := db.tx(ctx, db.txTimeout(), func(t *txn) error {
-		set := []string{"updated_at = ?"}
-		args := []any{ms(db.now())}
-		if ch.State != "" {
-			set, args = append(set, "state = ?"), append(args, ch.State)
-		}
-		if ch.Payload != nil {
-			set, args = append(set, "payload = ?"), append(args, ch.Payload)
-		}
-		if ch.Batches > 0 {
-			set, args = append(set, "batches = ?"), append(args, ch.Batches)
-		}
-		where := []string{"id = ?"}
-		args = append(args, ch.JobID)
-		for _, g := range []struct{ column, value string }{
-			{"tenant_id", ch.TenantID}, {"object_id", ch.OwnerID}, {"state", ch.FromState}, {"lease_owner", ch.LeaseOwner},
-		} {
-			if g.value != "" {
-				where, args = append(where, g.column+" = ?"), append(args, g.value)
-			}
-		}
-		n, err := t.exec(`UPDATE import_jobs SET `+strings.Join(set, ", ")+` WHERE `+strings.Join(where, " AND "), args...)
-		if err != nil {
+		if err := t.updateJob(jobUpdate{table: "import_jobs", id: ch.JobID, now: ms(db.now()), state: ch.State, payload: ch.Payload,
+			count: "batches", n: ch.Batches, tenantID: ch.TenantID, ownerID: ch.OwnerID, fromState: ch.FromState, leaseOwner: ch.LeaseOwner}); err != nil {
 			return err
 		}
-		if n == 0 {
-			return ErrConflict
-		}
-		if b := ch.Batch; b != nil {
-			q := `UPDATE import_batches SET state = ?, attempts = ?, not_before = ?, sent_at = ?, activity_id = ?, detail = ?, lookups = ? WHERE job_id = ? AND batch = ?`
-			args := []any{b.State, b.Attempts, ms(b.NotBefore), ms(b.SentAt), b.ActivityID, b.Detail, b.Lookups, ch.JobID, b.Batch}
-			if len(ch.BatchFrom) > 0 {
-				q += ` AND state IN (?` + strings.Repeat(", ?", len(ch.BatchFrom)-1) + `)`
-				for _, s := range ch.BatchFrom {
-					args = append(args, s)
-				}
-			}
-			n, err := t.exec(q, args...)
-			if err != nil {
-				return err
-			}
-			if n == 0 {
-				return ErrConflict
-			}
+		if err := t.updateImportBatch(ch); err != nil {
+			return err
 		}
 		if err := t.insertRows(ch.JobID, slices.Values(ch.NewRows)); err != nil {
 			return err
@@ -403,14 +366,71 @@ func (db *DB) ChangeImport(ctx context.Context, ch ImportChange) error {
 		}
 		return nil
 	})
-	if err != nil {
-		if errors.Is(err, ErrConflict) {
-			return ErrConflict
-		}
-		return fmt.Errorf("store: change import job: %w", err)
+	if err := changeErr("change import job", err); err != nil {
+		return err
 	}
 	if ch.WipeHashes {
 		db.scrub(context.Background())
+	}
+	return nil
+}
+
+// jobUpdate is one change of a job's row (import_jobs or bulk_jobs): updated_at, and the state,
+// payload and count (of batches or chunks) when given, only where the guards hold.
+type jobUpdate struct {
+	table, id  string
+	now        int64
+	state      string
+	payload    []byte
+	count      string // the count's column
+	n          int
+	tenantID   string
+	ownerID    string
+	fromState  string
+	leaseOwner string
+}
+
+// updateJob applies u (ErrConflict when a guard does not hold).
+func (t *txn) updateJob(u jobUpdate) error {
+	set := []string{"updated_at = ?"}
+	args := []any{u.now}
+	if u.state != "" {
+		set, args = append(set, "state = ?"), append(args, u.state)
+	}
+	if u.payload != nil {
+		set, args = append(set, "payload = ?"), append(args, u.payload)
+	}
+	if u.n > 0 {
+		set, args = append(set, u.count+" = ?"), append(args, u.n)
+	}
+	where := []string{"id = ?"}
+	args = append(args, u.id)
+	for _, g := range []struct{ column, value string }{
+		{"tenant_id", u.tenantID}, {"object_id", u.ownerID}, {"state", u.fromState}, {"lease_owner", u.leaseOwner},
+	} {
+		if g.value != "" {
+			where, args = append(where, g.column+" = ?"), append(args, g.value)
+		}
+	}
+	return t.execGuarded(`UPDATE `+u.table+` SET `+strings.Join(set, ", ")+` WHERE `+strings.Join(where, " AND "), args...)
+}
+
+// updateImportBatch changes ch's batch, only from the states ch.BatchFrom names (ErrConflict otherwise).
+func (t *txn) updateImportBatch(ch ImportChange) error {
+	b := ch.Batch
+	if b == nil {
+		return nil
+	}
+	q := `UPDATE import_batches SET state = ?, attempts = ?, not_before = ?, sent_at = ?, activity_id = ?, detail = ?, lookups = ? WHERE job_id = ? AND batch = ?`
+	args := []any{b.State, b.Attempts, ms(b.NotBefore), ms(b.SentAt), b.ActivityID, b.Detail, b.Lookups, ch.JobID, b.Batch}
+	if len(ch.BatchFrom) > 0 {
+		q += ` AND state IN (?` + strings.Repeat(", ?", len(ch.BatchFrom)-1) + `)`
+		for _, s := range ch.BatchFrom {
+			args = append(args, s)
+		}
+	}
+	if err := t.execGuarded(q, args...); err != nil {
+		return err
 	}
 	return nil
 }

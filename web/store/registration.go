@@ -107,26 +107,16 @@ func (db *DB) CreateRegistrationCode(ctx context.Context, c *RegistrationCode, c
 		return err
 	}
 	err = db.tx(ctx, db.stmtTimeout, func(t *txn) error {
-		n, err := t.exec(`INSERT INTO registration_codes (`+registrationCodeColumns+`, code_hash, form_key_hash)
+		if err := t.execGuarded(`INSERT INTO registration_codes (`+registrationCodeColumns+`, code_hash, form_key_hash)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, '', ?, ?) ON CONFLICT DO NOTHING`,
 			c.ID, c.TenantID, c.CreatorOID, c.CreatorUPN, c.CreatorName, c.Note, c.GroupTag, c.AssignedUser,
-			ms(c.CreatedAt), ms(c.ExpiresAt), c.Uses, codeHash, sql.NullString{String: formKeyHash, Valid: formKeyHash != ""})
-		if err != nil {
+			ms(c.CreatedAt), ms(c.ExpiresAt), c.Uses, codeHash, sql.NullString{String: formKeyHash, Valid: formKeyHash != ""}); err != nil {
 			return err
-		}
-		if n == 0 {
-			return ErrConflict
 		}
 		_, err = t.exec(insertActivity, act...)
 		return err
 	})
-	if errors.Is(err, ErrConflict) {
-		return ErrConflict
-	}
-	if err != nil {
-		return fmt.Errorf("store: create registration code: %w", err)
-	}
-	return nil
+	return changeErr("create registration code", err)
 }
 
 // RegistrationCodeByHash finds a code by the hash of its value, whatever its state.
@@ -171,24 +161,14 @@ func (db *DB) RevokeRegistrationCode(ctx context.Context, tenantID, id, by strin
 	}
 	now := db.now()
 	err = db.tx(ctx, db.stmtTimeout, func(t *txn) error {
-		n, err := t.exec(`UPDATE registration_codes SET revoked_at = ?, revoked_by = ? WHERE tenant_id = ? AND id = ? AND revoked_at = 0 AND expires_at > ?`,
-			ms(now), by, tenantID, id, ms(now))
-		if err != nil {
+		if err := t.execGuarded(`UPDATE registration_codes SET revoked_at = ?, revoked_by = ? WHERE tenant_id = ? AND id = ? AND revoked_at = 0 AND expires_at > ?`,
+			ms(now), by, tenantID, id, ms(now)); err != nil {
 			return err
-		}
-		if n == 0 {
-			return ErrConflict
 		}
 		_, err = t.exec(insertActivity, act...)
 		return err
 	})
-	if errors.Is(err, ErrConflict) {
-		return ErrConflict
-	}
-	if err != nil {
-		return fmt.Errorf("store: revoke registration code: %w", err)
-	}
-	return nil
+	return changeErr("revoke registration code", err)
 }
 
 // AddRegistration keeps what a device sent with a code, taking one of the code's uses per device,
@@ -214,13 +194,9 @@ func (db *DB) AddRegistration(ctx context.Context, s *RegistrationSubmission, ac
 		return err
 	}
 	err = db.tx(ctx, db.stmtTimeout, func(t *txn) error {
-		n, err := t.exec(`UPDATE registration_codes SET used = used + ? WHERE id = ? AND tenant_id = ? AND revoked_at = 0 AND expires_at > ? AND used + ? <= uses`,
-			len(s.Devices), s.CodeID, s.TenantID, ms(s.ReceivedAt), len(s.Devices))
-		if err != nil {
+		if err := t.execGuarded(`UPDATE registration_codes SET used = used + ? WHERE id = ? AND tenant_id = ? AND revoked_at = 0 AND expires_at > ? AND used + ? <= uses`,
+			len(s.Devices), s.CodeID, s.TenantID, ms(s.ReceivedAt), len(s.Devices)); err != nil {
 			return err
-		}
-		if n == 0 {
-			return ErrConflict
 		}
 		if _, err := t.exec(`INSERT INTO registration_submissions (id, code_id, tenant_id, received_at, client_ip, file_notes, state,
 			decided_at, decider_oid, decider_upn, decider_name, reason, refused, job_id, sync_at, sync_note)
@@ -239,13 +215,7 @@ func (db *DB) AddRegistration(ctx context.Context, s *RegistrationSubmission, ac
 		_, err = t.exec(insertActivity, act...)
 		return err
 	})
-	if errors.Is(err, ErrConflict) {
-		return ErrConflict
-	}
-	if err != nil {
-		return fmt.Errorf("store: add registration: %w", err)
-	}
-	return nil
+	return changeErr("add registration", err)
 }
 
 const submissionColumns = `s.id, s.code_id, s.tenant_id, s.received_at, s.client_ip, s.file_notes, s.state, s.decided_at, s.decider_oid,
@@ -576,11 +546,8 @@ func (db *DB) RejectRegistrations(ctx context.Context, tenantID string, ids []st
 		_, err = t.exec(insertActivity, act...)
 		return err
 	})
-	if errors.Is(err, ErrConflict) {
-		return ErrConflict
-	}
-	if err != nil {
-		return fmt.Errorf("store: reject registrations: %w", err)
+	if err := changeErr("reject registrations", err); err != nil {
+		return err
 	}
 	db.scrub(context.Background())
 	return nil
@@ -702,11 +669,8 @@ func (db *DB) SettleRegistration(ctx context.Context, s Settlement) error {
 		}
 		return err
 	})
-	if errors.Is(err, ErrConflict) {
-		return ErrConflict
-	}
-	if err != nil {
-		return fmt.Errorf("store: settle registration: %w", err)
+	if err := changeErr("settle registration", err); err != nil {
+		return err
 	}
 	if s.Refused == "" {
 		db.scrub(context.Background())

@@ -1,0 +1,318 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
+
+	"autopilotdesk/devtools/testkit"
+	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/bulk"
+	"autopilotdesk/web/store"
+)
+
+const deviceID = "9a3f6c2e-1b4d-4e5f-8a6b-7c8d9e0f1a2b"
+
+// fakeAutopilot is the part of Graph the registered-device pages call: one device, and a list of
+// the changes asked of it. fail, when set, answers the next change instead.
+type fakeAutopilot struct {
+	mu      sync.Mutex
+	device  graphclient.AutopilotDevice
+	fail    []error
+	changes []string
+	reads   int
+}
+
+func (f *fakeAutopilot) changed() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.changes...)
+}
+
+func (f *fakeAutopilot) change(what string) (*graphclient.Exchange, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.changes = append(f.changes, what)
+	if len(f.fail) > 0 {
+		err := f.fail[0]
+		f.fail = f.fail[1:]
+		return nil, err
+	}
+	return nil, nil
+}
+
+func (f *fakeAutopilot) ListAutopilotDevices(context.Context, oauth2.TokenSource, graphclient.AutopilotDeviceQuery) (*graphclient.AutopilotDevicePage, *graphclient.Exchange, error) {
+	return &graphclient.AutopilotDevicePage{Devices: []graphclient.AutopilotDevice{f.device}}, nil, nil
+}
+
+func (f *fakeAutopilot) GetAutopilotDevice(_ context.Context, _ oauth2.TokenSource, id string) (*graphclient.AutopilotDevice, *graphclient.Exchange, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	if id != f.device.ID {
+		return nil, nil, graphRefusal(http.StatusNotFound, graphclient.KindNotFound)
+	}
+	d := f.device
+	return &d, nil, nil
+}
+
+func (f *fakeAutopilot) UpdateAutopilotDeviceProperties(_ context.Context, _ oauth2.TokenSource, id string, ch graphclient.AutopilotDeviceChange) (*graphclient.Exchange, error) {
+	what := "properties " + id
+	if ch.GroupTag != nil {
+		what += " tag=" + *ch.GroupTag
+	}
+	if ch.DisplayName != nil {
+		what += " name=" + *ch.DisplayName
+	}
+	return f.change(what)
+}
+
+func (f *fakeAutopilot) AssignUserToAutopilotDevice(_ context.Context, _ oauth2.TokenSource, id, upn, name string) (*graphclient.Exchange, error) {
+	return f.change("assign " + id + " " + upn + " " + name)
+}
+
+func (f *fakeAutopilot) UnassignUserFromAutopilotDevice(_ context.Context, _ oauth2.TokenSource, id string) (*graphclient.Exchange, error) {
+	return f.change("unassign " + id)
+}
+
+func (f *fakeAutopilot) DeleteAutopilotDevice(_ context.Context, _ oauth2.TokenSource, id string) (*graphclient.Exchange, error) {
+	return f.change("delete " + id)
+}
+
+func (f *fakeAutopilot) ReadAutopilotDevices(_ context.Context, _ oauth2.TokenSource, ids []string) ([]graphclient.AutopilotDeviceRead, []*graphclient.Exchange, error) {
+	var out []graphclient.AutopilotDeviceRead
+	for _, id := range ids {
+		r := graphclient.AutopilotDeviceRead{ID: id}
+		if id == f.device.ID {
+			d := f.device
+			r.Device = &d
+		} else {
+			r.Err = graphRefusal(http.StatusNotFound, graphclient.KindNotFound)
+		}
+		out = append(out, r)
+	}
+	return out, nil, nil
+}
+
+// fakeHistory has no history of any device.
+type fakeHistory struct{}
+
+func (fakeHistory) HistoryOfSerial(context.Context, string, string, int) (*store.SerialHistory, error) {
+	return &store.SerialHistory{}, nil
+}
+
+func (fakeHistory) ListActivity(context.Context, store.ActivityFilter) ([]store.Activity, string, error) {
+	return nil, "", nil
+}
+
+// fakeBudget is a write budget with free slots, or none until busyUntil; holds are kept.
+type fakeBudget struct {
+	mu        sync.Mutex
+	busyUntil time.Time
+	held      []time.Time
+	answered  int // slots whose writes Graph answered
+}
+
+func (f *fakeBudget) Take(_ context.Context, _ string, want int) (bulk.Slots, time.Time, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.busyUntil.IsZero() {
+		return bulk.Slots{}, f.busyUntil, nil
+	}
+	return bulk.Slots{N: want}, time.Time{}, nil
+}
+
+func (f *fakeBudget) Answered(context.Context, bulk.Slots, time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.answered++
+	return nil
+}
+
+func (f *fakeBudget) Hold(_ context.Context, _ string, until time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.held = append(f.held, until)
+	return nil
+}
+
+func (f *fakeBudget) Describe() string             { return "100 changes a minute" }
+func (f *fakeBudget) Estimate(n int) time.Duration { return time.Duration(n) * time.Second }
+
+type devicesRig struct {
+	*rig
+	graph    *fakeAutopilot
+	activity *fakeActivity
+	budget   *fakeBudget
+}
+
+func newDevicesRig(t *testing.T, scope string) *devicesRig {
+	d := &devicesRig{graph: &fakeAutopilot{device: graphclient.AutopilotDevice{ID: deviceID, SerialNumber: "SN-1", GroupTag: "Sales", Model: "Surface"}},
+		activity: &fakeActivity{}, budget: &fakeBudget{}}
+	d.rig = newRig(t, func(user *echo.Group, form func(string, string, echo.HandlerFunc)) {
+		now := func() time.Time { return d.clock.Now() } // the rig's clock, once it has one
+		h := &Registered{Graph: d.graph, Tokens: &fakeTokens{}, Activity: d.activity, Recorded: d.activity, Keys: &fakeKeys{},
+			History: fakeHistory{}, Budget: d.budget, Now: now, Logger: discardLogger}
+		user.GET("/devices", h.List)
+		user.GET("/devices/:id", h.Show)
+		form("/devices/:id/properties", "/devices/:id", h.Properties)
+		form("/devices/:id/user", "/devices/:id", h.AssignUser)
+		form("/devices/:id/unassign", "/devices/:id", h.UnassignUser)
+		user.GET("/devices/:id/delete", h.ConfirmDelete)
+		form("/devices/:id/delete", "/devices/:id/delete", h.Delete)
+		b := &BulkChanges{Graph: d.graph, Tokens: &fakeTokens{}, Keys: &fakeKeys{}, Budget: d.budget, Now: now, Logger: discardLogger}
+		form("/devices/bulk", "/devices", b.Create)
+	}).signIn(scope)
+	return d
+}
+
+// A change is sent once with what was typed, recorded with the device's serial, and the
+// browser goes back to the device's page with the change named; the same form again sends nothing.
+func TestDeviceChangeSentOnceAndShownOnTheDevice(t *testing.T) {
+	r := newDevicesRig(t, "")
+	_, doc := r.get("/devices/" + deviceID)
+	form := testkit.FormValues(t, doc, `form[action$="/properties"]`)
+	form.Set("groupTag", " Finance ")
+	resp, _ := r.post("/devices/"+deviceID+"/properties", form)
+	loc := redirected(t, resp, "/devices/"+deviceID+"?change=")
+	acts := r.activity.recorded()
+	if len(acts) != 1 || loc != "/devices/"+deviceID+"?change="+acts[0].ID || acts[0].Serial != "SN-1" || acts[0].Target != deviceID ||
+		!strings.Contains(acts[0].Summary, "“Sales” → “Finance”") {
+		t.Fatalf("recorded %+v, redirected to %s", acts, loc)
+	}
+	if got := r.graph.changed(); len(got) != 1 || got[0] != "properties "+deviceID+" tag=Finance" || r.budget.answered != 1 {
+		t.Errorf("Graph was asked %q; %d write slots answered", got, r.budget.answered)
+	}
+	if resp, doc := r.post("/devices/"+deviceID+"/properties", form); resp.StatusCode != http.StatusConflict || len(r.graph.changed()) != 1 {
+		t.Errorf("the same form again: %d, %s", resp.StatusCode, testkit.Text(doc))
+	}
+}
+
+// Refusals before sending: a bad id, a form key the desk did not sign, a form asking for what the
+// device already has, a full write budget. Graph hears of none of them; the values typed stay.
+func TestDeviceChangeRefusedBeforeSending(t *testing.T) {
+	r := newDevicesRig(t, "")
+	for _, bad := range []string{"/devices/not-a-guid/properties", "/devices/..%2Fme/delete"} {
+		if resp, _ := r.post(bad, url.Values{"groupTag": {"X"}}); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: %d", bad, resp.StatusCode)
+		}
+	}
+	if resp, doc := r.post("/devices/"+deviceID+"/properties", url.Values{"groupTag": {"X"}, "formKey": {"made-up"}}); resp.StatusCode != http.StatusConflict ||
+		!strings.Contains(testkit.Text(doc), "nothing was sent") {
+		t.Errorf("made-up key: %d %s", resp.StatusCode, testkit.Text(doc))
+	}
+	_, doc := r.get("/devices/" + deviceID)
+	same := testkit.FormValues(t, doc, `form[action$="/properties"]`)
+	if resp, doc := r.post("/devices/"+deviceID+"/properties", same); resp.StatusCode != http.StatusOK ||
+		doc.Find(`[data-testid="failure"]`).Length() == 0 {
+		t.Errorf("nothing to change: %d %s", resp.StatusCode, testkit.Text(doc))
+	}
+	r.budget.busyUntil = r.clock.Now().Add(time.Minute)
+	busy := testkit.FormValues(t, doc, `form[action$="/properties"]`)
+	busy.Set("groupTag", "Typed")
+	resp, doc := r.post("/devices/"+deviceID+"/properties", busy)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(doc.Find(`[data-testid="failure"]`).Text(), "100 changes a minute") ||
+		testkit.FormValues(t, doc, `form[action$="/properties"]`).Get("groupTag") != "Typed" {
+		t.Errorf("a full budget: %d %s", resp.StatusCode, testkit.Text(doc))
+	}
+	if got := r.graph.changed(); len(got) != 0 {
+		t.Errorf("Graph was asked %q", got)
+	}
+	if len(r.activity.recorded()) != 0 {
+		t.Errorf("refusals before sending were recorded: %+v", r.activity.recorded())
+	}
+}
+
+// Graph's 429 with Retry-After holds the tenant's writes for every desk; its 403 for a missing
+// role makes the rest of the session read-only.
+func TestDeviceChangeRefusedByGraph(t *testing.T) {
+	r := newDevicesRig(t, "")
+	r.graph.device.UserPrincipalName = "adele@contoso.example"
+	throttled := graphRefusal(http.StatusTooManyRequests, graphclient.KindThrottled)
+	throttled.(*graphclient.Error).RetryAfter = 30 * time.Second
+	r.graph.fail = []error{throttled, graphRefusal(http.StatusForbidden, graphclient.KindForbiddenRole)}
+	for range 2 {
+		_, doc := r.get("/devices/" + deviceID)
+		form := testkit.FormValues(t, doc, `form[action$="/unassign"]`)
+		resp, _ := r.post("/devices/"+deviceID+"/unassign", form)
+		redirected(t, resp, "/devices/"+deviceID+"?change=")
+	}
+	if want := r.clock.Now().Add(30 * time.Second); len(r.budget.held) != 1 || !r.budget.held[0].Equal(want) {
+		t.Errorf("held %v, want %v", r.budget.held, want)
+	}
+	_, doc := r.get("/devices/" + deviceID)
+	if doc.Find(`form[action^="/devices/"]`).Length() != 0 || !strings.Contains(doc.Find(`[data-testid="read-only"]`).Text(), "Microsoft Graph refused your change") {
+		t.Errorf("after Graph's 403 the page still offers changes: %s", testkit.Text(doc))
+	}
+	if resp, _ := r.post("/devices/"+deviceID+"/delete", url.Values{"formKey": {"x"}}); resp.StatusCode != http.StatusForbidden || len(r.graph.changed()) != 2 {
+		t.Errorf("a change after Graph's 403: %d, Graph saw %q", resp.StatusCode, r.graph.changed())
+	}
+}
+
+// Read-only people (by their token's scopes) see no change controls, and every change they post
+// anyway is refused before Graph hears of it.
+func TestReadOnlyPeopleSeeNoChangeControls(t *testing.T) {
+	r := newDevicesRig(t, readOnlyScope)
+	_, doc := r.get("/devices")
+	if !strings.Contains(doc.Find(`[data-testid="read-only"]`).Text(), "DeviceManagementServiceConfig.Read.All") || doc.Find(`#bulk-form, input[name="device"]`).Length() != 0 {
+		t.Errorf("the reader's list: %s", testkit.Text(doc))
+	}
+	if !strings.Contains(testkit.Text(doc), "SN-1") {
+		t.Error("the reader does not see the devices")
+	}
+	_, doc = r.get("/devices/" + deviceID)
+	if doc.Find(`form[action^="/devices/"]`).Length() != 0 || doc.Find(`[data-testid="read-only"]`).Length() != 1 || doc.Find(`[data-testid="properties"]`).Length() != 1 {
+		t.Errorf("the reader's device page: %s", testkit.Text(doc))
+	}
+	for _, path := range []string{"/devices/" + deviceID + "/properties", "/devices/" + deviceID + "/user", "/devices/" + deviceID + "/unassign",
+		"/devices/" + deviceID + "/delete", "/devices/bulk"} {
+		resp, page := r.post(path, url.Values{"groupTag": {"X"}, "action": {"delete"}, "device": {deviceID}})
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(testkit.Text(page), "Your role lets you read only") || !strings.Contains(testkit.Text(page), "Nothing was sent") {
+			t.Errorf("the reader's POST %s: %d %s", path, resp.StatusCode, testkit.Text(page))
+		}
+	}
+	if resp, _ := r.get("/devices/" + deviceID + "/delete"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the reader's delete confirmation: %d", resp.StatusCode)
+	}
+	if got := r.graph.changed(); len(got) != 0 {
+		t.Errorf("a reader's change reached Graph: %q", got)
+	}
+}
+
+// A bulk change needs a listed action, a short one-line tag and at least one device (at most
+// 1,000); anything else is explained and nothing is read or changed.
+func TestBulkChangeFormIsChecked(t *testing.T) {
+	r := newDevicesRig(t, "")
+	many := make([]string, maxBulkDevices+1)
+	for i := range many {
+		many[i] = fmt.Sprintf("%08x-1b4d-4e5f-8a6b-7c8d9e0f1a2b", i)
+	}
+	for _, tc := range []struct {
+		name string
+		form url.Values
+		want string
+	}{
+		{"no action", url.Values{"device": {deviceID}}, "Choose what to do"},
+		{"unknown action", url.Values{"action": {"wipe"}, "device": {deviceID}}, "Choose what to do"},
+		{"long tag", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {strings.Repeat("x", 257)}, "device": {deviceID}}, "at most 256"},
+		{"tag with a line break", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {"a\nb"}, "device": {deviceID}}, "without line breaks"},
+		{"no device", url.Values{"action": {"delete"}, "device": {"not-a-guid"}}, "Tick at least one device"},
+		{"too many", url.Values{"action": {"delete"}, "device": many}, "at most 1000 devices; you chose 1001"},
+	} {
+		resp, doc := r.post("/devices/bulk", tc.form)
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(testkit.Text(doc), tc.want) || !strings.Contains(testkit.Text(doc), "Nothing was changed") {
+			t.Errorf("%s: %d %s", tc.name, resp.StatusCode, testkit.Text(doc))
+		}
+	}
+	if r.graph.reads != 0 || len(r.graph.changed()) != 0 {
+		t.Errorf("a refused bulk change reached Graph: %d reads, %q", r.graph.reads, r.graph.changed())
+	}
+}

@@ -1,0 +1,172 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"autopilotdesk/handlers/registration"
+	"autopilotdesk/web"
+	"autopilotdesk/web/store"
+)
+
+// fakeRegistrations holds one registration code and keeps what devices send with it.
+type fakeRegistrations struct {
+	mu   sync.Mutex
+	code store.RegistrationCode
+	hash string
+	kept []store.RegistrationSubmission
+}
+
+func (f *fakeRegistrations) RegistrationCodeByHash(_ context.Context, h string) (*store.RegistrationCode, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if h != f.hash {
+		return nil, store.ErrNotFound
+	}
+	c := f.code
+	return &c, nil
+}
+
+func (f *fakeRegistrations) AddRegistration(_ context.Context, s *store.RegistrationSubmission, _ *store.Activity) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.code.Used += len(s.Devices)
+	f.kept = append(f.kept, *s)
+	return nil
+}
+
+func (f *fakeRegistrations) Registrations(context.Context, store.SubmissionFilter) ([]store.RegistrationSubmission, error) {
+	return nil, nil
+}
+
+// WaitingSerials are the serials already kept, upper-cased.
+func (f *fakeRegistrations) WaitingSerials(_ context.Context, _ string, serials []string) (map[string]time.Time, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]time.Time{}
+	for _, s := range f.kept {
+		for _, d := range s.Devices {
+			out[strings.ToUpper(d.Serial)] = s.ReceivedAt
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeRegistrations) ImportRows(context.Context, string, store.RowFilter) ([]store.ImportRow, error) {
+	return nil, nil
+}
+
+func (f *fakeRegistrations) ImportBatches(context.Context, string) ([]store.ImportBatch, error) {
+	return nil, nil
+}
+
+func (f *fakeRegistrations) submissions() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.kept)
+}
+
+// noLimits lets every request from a device through.
+type noLimits struct{}
+
+func (noLimits) Allow(context.Context, string, int, time.Duration) (bool, time.Duration, error) {
+	return true, 0, nil
+}
+
+func (noLimits) Exceeded(context.Context, string, int, time.Duration) (bool, time.Duration, error) {
+	return false, 0, nil
+}
+
+func capture(devices ...string) []byte {
+	var b strings.Builder
+	b.WriteString("Device Serial Number,Windows Product ID,Hardware Hash\r\n")
+	for _, serial := range devices {
+		hash := make([]byte, 3000)
+		rand.Read(hash)
+		b.WriteString(serial + ",," + base64.StdEncoding.EncodeToString(hash) + "\r\n")
+	}
+	return []byte(b.String())
+}
+
+// newRegisterRig serves the device's side with a code that takes three devices; it returns the
+// code as a device types it.
+func newRegisterRig(t *testing.T) (*rig, *fakeRegistrations, string) {
+	norm, _ := registration.Normalize(registration.NewCode())
+	regs := &fakeRegistrations{hash: registration.Hash(norm)}
+	var r *rig
+	r = newRigWith(t, func(*echo.Group, func(string, string, echo.HandlerFunc)) {}, func(shell *web.Shell) {
+		h := &Register{Store: regs, Counter: noLimits{}, PublicURL: "https://desk.contoso.example", Now: func() time.Time { return r.clock.Now() },
+			Logger: discardLogger}
+		device := shell.Devices("/register", RegisterBodyLimit, errDeviceFileTooLarge)
+		device.POST("/:code", h.Send)
+		web.GET(device, "/:code/status", h.Status)
+		device.Match([]string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}, "/:code", h.Refuse)
+		device.RouteNotFound("/*", func(echo.Context) error { return errNoSuchCode })
+	})
+	regs.code = store.RegistrationCode{ID: "code-1", TenantID: rigUser.TenantID, Uses: 3, ExpiresAt: r.clock.Now().Add(8 * time.Hour)}
+	return r, regs, registration.Format(norm)
+}
+
+// The device's side takes the capture script's file and nothing else, explains every refusal in
+// plain text for the device's screen, and keeps nothing it refused.
+func TestRegisterRefusesAnythingButItsFile(t *testing.T) {
+	r, regs, code := newRegisterRig(t)
+	one := capture("ONE-1")
+	many := make([]string, 51)
+	for i := range many {
+		many[i] = fmt.Sprintf("MANY-%02d", i)
+	}
+	for _, c := range []struct {
+		name        string
+		method      string
+		contentType string
+		body        []byte
+		status      int
+		says        string
+	}{
+		{"GET", http.MethodGet, "", nil, http.StatusMethodNotAllowed, "POST"},
+		{"PUT", http.MethodPut, "text/csv", one, http.StatusMethodNotAllowed, "curl.exe -F"},
+		{"a form", http.MethodPost, "application/x-www-form-urlencoded", one, http.StatusUnsupportedMediaType, "curl.exe -F"},
+		{"JSON", http.MethodPost, "application/json", []byte(`{"serial":"X"}`), http.StatusUnsupportedMediaType, "csv"},
+		{"no csv part", http.MethodPost, "multipart/form-data; boundary=x", []byte("--x\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nhello\r\n--x--\r\n"), http.StatusUnprocessableEntity, "\"csv\""},
+		{"no boundary", http.MethodPost, "multipart/form-data", one, http.StatusBadRequest, "boundary"},
+		{"an Excel workbook", http.MethodPost, "text/csv", []byte("PK\x03\x04 not a csv at all"), http.StatusUnprocessableEntity, "Excel"},
+		{"4 devices, 3 uses", http.MethodPost, "text/csv", capture("A", "B", "C", "D"), http.StatusUnprocessableEntity, "takes 3 more devices"},
+		{"51 devices", http.MethodPost, "text/csv", capture(many...), http.StatusRequestEntityTooLarge, "at most 50"},
+		{"3 MB", http.MethodPost, "text/csv", bytes.Repeat([]byte("A"), 3<<20), http.StatusRequestEntityTooLarge, "too large"},
+		{"only a bad row", http.MethodPost, "text/csv", []byte("Device Serial Number,Windows Product ID,Hardware Hash\r\nBAD-1,,\r\n"), http.StatusUnprocessableEntity, "Line 2: serial BAD-1"},
+		{"a wrong code", http.MethodPost, "text/csv", one, http.StatusNotFound, "no registration code matches"},
+	} {
+		path := "/register/" + code
+		if c.name == "a wrong code" {
+			path = "/register/" + registration.Format(registration.NewCode())
+		}
+		resp, answer := r.send(c.method, path, c.contentType, c.body)
+		if resp.StatusCode != c.status || !strings.Contains(answer, c.says) || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+			t.Errorf("%s: answered %d %s, want %d with %q:\n%s", c.name, resp.StatusCode, resp.Header.Get("Content-Type"), c.status, c.says, answer)
+		}
+	}
+	if n := regs.submissions(); n != 0 {
+		t.Fatalf("%d submissions kept from refused requests", n)
+	}
+	// The right file needs no cookie, no CSRF token and no Origin; the same device twice is not kept twice.
+	if resp, answer := r.send(http.MethodPost, "/register/"+code, "text/csv", one); resp.StatusCode != http.StatusAccepted || len(resp.Cookies()) > 0 {
+		t.Errorf("the right file answered %d (cookies %v): %s", resp.StatusCode, resp.Cookies(), answer)
+	}
+	if resp, answer := r.send(http.MethodPost, "/register/"+code, "text/csv", one); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(answer, "already sent") {
+		t.Errorf("the same device again answered %d: %s", resp.StatusCode, answer)
+	}
+	if n := regs.submissions(); n != 1 || regs.kept[0].Devices[0].Serial != "ONE-1" || regs.kept[0].Devices[0].HashShown == regs.kept[0].Devices[0].Hash {
+		t.Errorf("kept %+v", regs.kept)
+	}
+}
