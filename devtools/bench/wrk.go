@@ -165,53 +165,66 @@ func (b *rig) pagesWrk(ctx context.Context, o benchFlags, t *benchTable) error {
 	if err := b.saveDeskProfile(ctx); err != nil {
 		return err
 	}
+	reportWrk(t, measure, desk, ref, o)
+	return nil
+}
+
+// reportWrk adds the wrk rounds' figures to the table: throughput beside the bare server's,
+// CPU per request, and latency.
+func reportWrk(t *benchTable, measure string, desk, ref []wrkResult, o benchFlags) {
 	ratios := make([]float64, len(desk))
 	for i := range desk {
 		ratios[i] = desk[i].PerSecond / ref[i].PerSecond
 	}
-	rate := func(rs []wrkResult) []float64 {
-		out := make([]float64, len(rs))
-		for i, r := range rs {
-			out[i] = r.PerSecond
-		}
-		return out
-	}
-	dr, rr := rate(desk), rate(ref)
+	dr, rr := rates(desk), rates(ref)
 	ratio := median(ratios)
 	t.add(measure+" vs bare", fmt.Sprintf("%.0f req/s (%s)", median(dr), spread(dr, "%.0f")),
 		fmt.Sprintf("bare net/http %.0f req/s (%s); %d rounds of %s each, alternating", median(rr), spread(rr, "%.0f"), o.wrkRounds, o.wrkRound.Round(time.Second)),
 		">= 50% of bare", fmt.Sprintf("%.0f%%, rounds %s", 100*ratio, spread(scale(ratios, 100), "%.0f%%")), ratio >= 0.5)
-	lat := func(rs []wrkResult, p func(wrkResult) time.Duration) time.Duration {
-		ds := make([]float64, len(rs))
-		for i, r := range rs {
-			ds[i] = float64(p(r))
-		}
-		return time.Duration(median(ds))
-	}
-	cpu := func(rs []wrkResult) time.Duration {
-		var c time.Duration
-		n := 0
-		for _, r := range rs {
-			c, n = c+r.CPU, n+r.Requests
-		}
-		return c / time.Duration(max(n, 1))
-	}
-	cores := func(rs []wrkResult) float64 {
-		var c time.Duration
-		var secs float64
-		for _, r := range rs {
-			c, secs = c+r.CPU, secs+r.Seconds
-		}
-		return c.Seconds() / max(secs, 0.001)
-	}
-	t.add(measure+" CPU per request", fmt.Sprintf("%.1f µs (%.2f cores busy)", float64(cpu(desk).Nanoseconds())/1000, cores(desk)),
+	t.add(measure+" CPU per request", fmt.Sprintf("%.1f µs (%.2f cores busy)", float64(cpuPerRequest(desk).Nanoseconds())/1000, coresBusy(desk)),
 		fmt.Sprintf("bare %.1f µs (%.2f cores busy); each server process's user+system time over its own rounds (/proc), load average %s",
-			float64(cpu(ref).Nanoseconds())/1000, cores(ref), loadAverage()), "report", "", true)
+			float64(cpuPerRequest(ref).Nanoseconds())/1000, coresBusy(ref), loadAverage()), "report", "", true)
 	p50 := func(r wrkResult) time.Duration { return r.P50 }
 	p99 := func(r wrkResult) time.Duration { return r.P99 }
-	t.add(measure+" p50 / p99", fmt.Sprintf("%s / %s", ms(lat(desk, p50)), ms(lat(desk, p99))),
-		fmt.Sprintf("bare %s / %s (medians of the rounds)", ms(lat(ref, p50)), ms(lat(ref, p99))), "", "", true)
-	return nil
+	t.add(measure+" p50 / p99", fmt.Sprintf("%s / %s", ms(medianLatency(desk, p50)), ms(medianLatency(desk, p99))),
+		fmt.Sprintf("bare %s / %s (medians of the rounds)", ms(medianLatency(ref, p50)), ms(medianLatency(ref, p99))), "", "", true)
+}
+
+func rates(rs []wrkResult) []float64 {
+	out := make([]float64, len(rs))
+	for i, r := range rs {
+		out[i] = r.PerSecond
+	}
+	return out
+}
+
+// medianLatency is the median over the rounds of one latency figure.
+func medianLatency(rs []wrkResult, p func(wrkResult) time.Duration) time.Duration {
+	ds := make([]float64, len(rs))
+	for i, r := range rs {
+		ds[i] = float64(p(r))
+	}
+	return time.Duration(median(ds))
+}
+
+// cpuPerRequest is the server process's CPU time over its rounds, per request answered.
+func cpuPerRequest(rs []wrkResult) time.Duration {
+	var c time.Duration
+	n := 0
+	for _, r := range rs {
+		c, n = c+r.CPU, n+r.Requests
+	}
+	return c / time.Duration(max(n, 1))
+}
+
+// coresBusy is how many cores the server process kept busy over its rounds.
+func coresBusy(rs []wrkResult) float64 {
+	var c time.Duration
+	var secs float64
+	for _, r := range rs {
+		c, secs = c+r.CPU, secs+r.Seconds
+	}
+	return c.Seconds() / max(secs, 0.001)
 }
 
 // median of a non-empty slice.

@@ -159,28 +159,9 @@ func (r *run) poll(ctx context.Context) error {
 		r.at(r.p.PollAt)
 		return nil
 	}
-	rows, err := r.w.o.Store.ImportRows(ctx, r.job.ID, store.RowFilter{})
+	pending, overdue, sentAt, err := r.processing(ctx)
 	if err != nil {
 		return err
-	}
-	batches, err := r.w.o.Store.ImportBatches(ctx, r.job.ID)
-	if err != nil {
-		return err
-	}
-	sentAt := map[int]time.Time{}
-	for _, b := range batches {
-		sentAt[b.Batch] = b.SentAt
-	}
-	var pending, overdue []store.ImportRow
-	for _, row := range rows {
-		if row.Verdict != store.VerdictSent || row.DeviceID == "" {
-			continue
-		}
-		if at := sentAt[row.Batch]; !at.IsZero() && r.now().Sub(at) >= r.w.o.FollowFor {
-			overdue = append(overdue, row)
-		} else {
-			pending = append(pending, row)
-		}
 	}
 	if len(overdue) > 0 {
 		return r.stopFollowing(ctx, overdue)
@@ -230,28 +211,7 @@ func (r *run) poll(ctx context.Context) error {
 	default:
 		states[last.DeviceID] = d.State
 	}
-	var changed []store.RowOutcome
-	for _, row := range pending {
-		o := row.Outcome
-		if s, ok := states[row.DeviceID]; ok {
-			o.Verdict, o.Status = verdictOf(s), s.Status()
-			o.RegistrationID, o.ErrorCode, o.ErrorName = s.DeviceRegistrationID, s.DeviceErrorCode, s.DeviceErrorName
-			delete(r.p.Misses, row.Line)
-		} else if missing[row.DeviceID] {
-			if r.p.Misses == nil {
-				r.p.Misses = map[int]int{}
-			}
-			r.p.Misses[row.Line]++
-			if r.p.Misses[row.Line] >= missesBeforeGone {
-				o.Verdict = store.VerdictNotFound
-				o.Reason = store.ReasonVanished
-				delete(r.p.Misses, row.Line)
-			}
-		}
-		if o != row.Outcome {
-			changed = append(changed, store.RowOutcome{Line: row.Line, Outcome: o})
-		}
-	}
+	changed := r.outcomesRead(pending, states, missing)
 	r.p.Polls++
 	wait := min(max(r.now().Sub(sentAt[last.Batch])/pollShare, pollMinimum), pollMaximum).Round(time.Millisecond)
 	if ge, ok := graphclient.AsError(err); ok && ge.RetryAfter > 0 {
@@ -277,6 +237,62 @@ func (r *run) poll(ctx context.Context) error {
 		r.p.Trouble = &f
 	}
 	return nil
+}
+
+// processing returns the rows Graph is still processing: those followed for less than
+// FollowFor, and those overdue; with when each batch was sent.
+func (r *run) processing(ctx context.Context) (pending, overdue []store.ImportRow, sentAt map[int]time.Time, err error) {
+	rows, err := r.w.o.Store.ImportRows(ctx, r.job.ID, store.RowFilter{})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	batches, err := r.w.o.Store.ImportBatches(ctx, r.job.ID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sentAt = map[int]time.Time{}
+	for _, b := range batches {
+		sentAt[b.Batch] = b.SentAt
+	}
+	for _, row := range rows {
+		if row.Verdict != store.VerdictSent || row.DeviceID == "" {
+			continue
+		}
+		if at := sentAt[row.Batch]; !at.IsZero() && r.now().Sub(at) >= r.w.o.FollowFor {
+			overdue = append(overdue, row)
+		} else {
+			pending = append(pending, row)
+		}
+	}
+	return pending, overdue, sentAt, nil
+}
+
+// outcomesRead are the changed outcomes of the rows read: the state Graph holds for each, or,
+// for a record missing missesBeforeGone times running, "outcome unknown — check".
+func (r *run) outcomesRead(pending []store.ImportRow, states map[string]graphclient.DeviceImportState, missing map[string]bool) []store.RowOutcome {
+	var changed []store.RowOutcome
+	for _, row := range pending {
+		o := row.Outcome
+		if s, ok := states[row.DeviceID]; ok {
+			o.Verdict, o.Status = verdictOf(s), s.Status()
+			o.RegistrationID, o.ErrorCode, o.ErrorName = s.DeviceRegistrationID, s.DeviceErrorCode, s.DeviceErrorName
+			delete(r.p.Misses, row.Line)
+		} else if missing[row.DeviceID] {
+			if r.p.Misses == nil {
+				r.p.Misses = map[int]int{}
+			}
+			r.p.Misses[row.Line]++
+			if r.p.Misses[row.Line] >= missesBeforeGone {
+				o.Verdict = store.VerdictNotFound
+				o.Reason = store.ReasonVanished
+				delete(r.p.Misses, row.Line)
+			}
+		}
+		if o != row.Outcome {
+			changed = append(changed, store.RowOutcome{Line: row.Line, Outcome: o})
+		}
+	}
+	return changed
 }
 
 // stopFollowing settles devices Graph has been processing for longer than FollowFor: each is
