@@ -1995,7 +1995,15 @@ func CreatedRegistrationCodePage(p Page, c CreatedRegistrationCode) templ.Compon
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 176, "</pre><button type=\"button\" class=\"btn btn-secondary btn-small\" data-copy=\"capture\" hidden>Copy</button></li><li>Send it to the desk with the code (<code>curl.exe</code> ships with Windows 10 and 11):<pre class=\"code\" id=\"send\" tabindex=\"0\" data-testid=\"send\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 176, "</pre>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = CopyButton("capture", "Copy the capture command").Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 177, "</li><li>Send it to the desk with the code (<code>curl.exe</code> ships with Windows 10 and 11):<pre class=\"code\" id=\"send\" tabindex=\"0\" data-testid=\"send\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -2008,7 +2016,15 @@ func CreatedRegistrationCodePage(p Page, c CreatedRegistrationCode) templ.Compon
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 177, "</pre><button type=\"button\" class=\"btn btn-secondary btn-small\" data-copy=\"send\" hidden>Copy</button> The desk answers on the screen with what it received and what its check found, line by line.</li><li>Later, see whether it was approved and registered:<pre class=\"code\" id=\"status\" tabindex=\"0\" data-testid=\"status\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 178, "</pre>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = CopyButton("send", "Copy the send command").Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 179, " The desk answers on the screen with what it received and what its check found, line by line.</li><li>Later, see whether it was approved and registered:<pre class=\"code\" id=\"status\" tabindex=\"0\" data-testid=\"status\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -2021,17 +2037,25 @@ func CreatedRegistrationCodePage(p Page, c CreatedRegistrationCode) templ.Compon
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 178, "</pre><button type=\"button\" class=\"btn btn-secondary btn-small\" data-copy=\"status\" hidden>Copy</button></li></ol><p id=\"copy-status\" class=\"visually-hidden\" role=\"status\" aria-live=\"polite\"></p><p class=\"help\">Nothing is installed but Microsoft's capture script, and nobody signs in on the device. The code only lets devices wait for approval: nothing reaches Intune until someone else in your team approves it here.</p></section>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 180, "</pre>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = CopyButton("status", "Copy the status command").Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 181, "</li></ol><p class=\"help\">Nothing is installed but Microsoft's capture script, and nobody signs in on the device. The code only lets devices wait for approval: nothing reaches Intune until someone else in your team approves it here.</p></section>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			if c.Demo {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 179, "<section class=\"alert alert-info\" aria-labelledby=\"demo-device-title\" data-testid=\"demo-device\"><h2 id=\"demo-device-title\">No Windows device at hand?</h2><p>In demo mode, <a href=\"/registration/sample-device.csv\" download=\"AutopilotHWID.csv\">download the capture file of a made-up device</a>, then run the send command above in the folder you saved it to (<code>curl</code> instead of <code>curl.exe</code> outside Windows). Sign in as another demo administrator to approve it.</p></section>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 182, "<section class=\"alert alert-info\" aria-labelledby=\"demo-device-title\" data-testid=\"demo-device\"><h2 id=\"demo-device-title\">No Windows device at hand?</h2><p>In demo mode, <a href=\"/registration/sample-device.csv\" download=\"AutopilotHWID.csv\">download the capture file of a made-up device</a>, then run the send command above in the folder you saved it to (<code>curl</code> instead of <code>curl.exe</code> outside Windows). Sign in as another demo administrator to approve it.</p></section>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 180, " <div class=\"actions\"><a class=\"btn\" href=\"/registration\">Back to registration</a></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 183, " <div class=\"actions\"><a class=\"btn\" href=\"/registration\">Back to registration</a></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

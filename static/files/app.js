@@ -1,19 +1,42 @@
 // Progressive enhancement only: every page works without this file.
 (function () {
   "use strict";
-  // Copy buttons: <button data-copy="element-id">. The target stays selectable text without JavaScript.
+  // Copy buttons: <button data-copy="element-id"> beside a .copy-status line. The target stays
+  // selectable text without JavaScript. Where the clipboard is refused (a page not served over
+  // HTTPS, a browser policy), the text is selected and the button says which keys copy it.
+  var copyKeys = /Mac|iPhone|iPad/.test(navigator.platform || "") ? "\u2318C" : "Ctrl+C";
   document.querySelectorAll("button[data-copy]").forEach(function (btn) {
+    var label = btn.textContent, timer = null;
+    var status = btn.parentNode.querySelector(".copy-status");
     btn.hidden = false;
+    var say = function (buttonText, words) {
+      btn.textContent = buttonText;
+      if (status) status.textContent = words;
+      clearTimeout(timer);
+      timer = setTimeout(function () { btn.textContent = label; if (status) status.textContent = ""; }, 4000);
+    };
+    var selectText = function (target) {
+      target.focus();
+      var range = document.createRange();
+      range.selectNodeContents(target);
+      var sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+    };
+    var fallback = function (target) {
+      selectText(target);
+      var copied = false;
+      try { copied = document.execCommand("copy"); } catch (e) { copied = false; }
+      if (copied) { say("Copied", "Copied to the clipboard."); return; }
+      say("Press " + copyKeys, "The text is selected: press " + copyKeys + " to copy it.");
+    };
     btn.addEventListener("click", function () {
       var target = document.getElementById(btn.getAttribute("data-copy"));
-      if (!target || !navigator.clipboard) return;
+      if (!target) return;
+      if (!navigator.clipboard || !navigator.clipboard.writeText) { fallback(target); return; }
       navigator.clipboard.writeText(target.textContent).then(function () {
-        var label = btn.textContent;
-        btn.textContent = "Copied";
-        var status = document.getElementById("copy-status");
-        if (status) status.textContent = "Copied to the clipboard.";
-        setTimeout(function () { btn.textContent = label; }, 2000);
-      });
+        say("Copied", "Copied to the clipboard.");
+      }, function () { fallback(target); });
     });
   });
   // Forms marked data-once disable their submit button after the first submit (the server also refuses repeats).
