@@ -4,6 +4,7 @@ package main
 // type, the pre-flight's fix form and pages that fit a phone.
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,13 @@ func (tb *tab) clipboard(setting cdpbrowser.PermissionSetting) {
 			tb.t.Fatalf("clipboard permission %s: %v", name, err)
 		}
 	}
+}
+
+// typeInto empties a field and types into it, key by key.
+func (tb *tab) typeInto(sel, typed string) {
+	tb.t.Helper()
+	tb.eval(`(function (el) { el.value = ""; el.dispatchEvent(new Event("input")); return ""; })(document.querySelector(` + fmt.Sprintf("%q", sel) + `))`)
+	tb.do("type into "+sel, chromedp.SendKeys(chromedp.CSS(sel), typed))
 }
 
 // waitFor polls a JavaScript condition on the page.
@@ -85,6 +93,66 @@ document.execCommand = function () { return false; }; "ok"`)
 	tb.page("registration code created")
 	for _, target := range []string{"capture", "send", "status"} {
 		tb.copyWorks(target)
+	}
+	tb.assertClean()
+}
+
+// The create form takes the dates and GUIDs people type, shows what it will send while they
+// type, keeps everything through a 422 and moves the focus to the error summary.
+func TestBrowserCreateFormAcceptsWhatPeopleType(t *testing.T) {
+	bd := startBrowserDesk(t, appOptions{})
+	tb := bd.newTab(t)
+	tb.signIn("admin", "/uploads/new")
+	tb.page("create form")
+	if got := tb.text(`label[for="createdDateTimeUtc"]`); got != "Created (UTC) · createdDateTimeUtc" {
+		t.Errorf("date label reads %q", got)
+	}
+	if got := tb.text(`[data-testid="sends"]`); !strings.HasPrefix(got, "Sends 20") {
+		t.Errorf("the prefilled date does not say what it sends: %q", got)
+	}
+	for typed, want := range map[string]string{
+		"2026-11-29":                        "Sends 2026-11-29T00:00:00Z (no offset typed: taken as UTC)",
+		"2026/11/29 14:30":                  "Sends 2026-11-29T14:30:00Z (no offset typed: taken as UTC)",
+		"2026/11/29 14:30 +0200":            "Sends 2026-11-29T14:30:00+02:00",
+		"2016-12-31T23:59:45.8788427-08:00": "Sends 2016-12-31T23:59:45.8788427-08:00",
+		"2026-11-29 14:30 UTC":              "Sends 2026-11-29T14:30:00Z",
+		"2026-02-30":                        "Not a date the desk can read yet: type it like 2026-11-29 or 2026/11/29 14:30.",
+		"2026-11-29 14:30 +14:30":           "Not a date the desk can read yet: type it like 2026-11-29 or 2026/11/29 14:30.",
+		"next Tuesday":                      "Not a date the desk can read yet: type it like 2026-11-29 or 2026/11/29 14:30.",
+	} {
+		tb.typeInto("#createdDateTimeUtc", typed)
+		if got := strings.Join(strings.Fields(tb.text(`[data-testid="sends"]`)), " "); got != want {
+			t.Errorf("typing %q shows %q, want %q", typed, got, want)
+		}
+	}
+
+	// A bad id: the 422 keeps both values, says what the date sends (server-rendered), and the
+	// focus lands on the error summary.
+	const bracedID = "{8D639524-9524-8D63-2495-638D2495638D}"
+	tb.typeInto("#createdDateTimeUtc", "2026/11/29 14:30")
+	tb.typeInto("#id", "{8D639524-9524}")
+	tb.expectDocumentStatus("/uploads", "422 (Unprocessable Entity)")
+	tb.navigate("submit", chromedp.Click(chromedp.CSS(`form[action="/uploads"] button[type="submit"]`)))
+	tb.page("create form with a bad id")
+	if got := tb.eval(`document.activeElement.getAttribute("data-testid") || document.activeElement.tagName`); got != "form-errors" {
+		t.Errorf("after a 422 the focus is on %s, want the error summary", got)
+	}
+	if got := tb.eval(`document.querySelector("#createdDateTimeUtc").value + " | " + document.querySelector("#id").value`); got != "2026/11/29 14:30 | {8D639524-9524}" {
+		t.Errorf("typed values after the 422: %q", got)
+	}
+	if got := strings.Join(strings.Fields(tb.text(`[data-testid="sends"]`)), " "); got != "Sends 2026-11-29T14:30:00Z (no offset typed: taken as UTC)" {
+		t.Errorf("after the 422 the date says %q", got)
+	}
+
+	// A GUID in braces and upper case is sent in Graph's form.
+	tb.typeInto("#id", bracedID)
+	tb.navigate("submit", chromedp.Click(chromedp.CSS(`form[action="/uploads"] button[type="submit"]`)))
+	tb.page("create result")
+	if got := strings.TrimSpace(tb.text(`[data-testid="upload-id"]`)); got != "8d639524-9524-8d63-2495-638d2495638d" {
+		t.Errorf("created upload id %q", got)
+	}
+	if got := tb.text(`[data-testid="upload-created"]`); got != "2026-11-29T14:30:00Z" {
+		t.Errorf("created shown as %q", got)
 	}
 	tb.assertClean()
 }

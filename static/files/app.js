@@ -39,6 +39,39 @@
       }, function () { fallback(target); });
     });
   });
+  // The create form's date: as it is typed, say exactly what will be sent (the same forms as
+  // handlers/uploadform.go reads; the server's answer is the one that counts).
+  var typedDateTime = /^(\d{4})[-\/](\d{1,2})[-\/](\d{1,2})(?:(?:[Tt]|\s+)(\d{1,2}):(\d{2})(?::(\d{2})(\.\d{1,7})?)?)?\s*([Zz]|UTC|utc|[+-]\d{2}:?\d{2})?$/;
+  var pad = function (s) { return s.length < 2 ? "0" + s : s; };
+  var graphDateTime = function (typed) {
+    var m = typedDateTime.exec(typed.trim());
+    if (!m) return null;
+    var y = +m[1], mo = +m[2], d = +m[3], hh = m[4] ? pad(m[4]) : "00", mm = m[4] ? m[5] : "00", ss = m[6] || "00";
+    var day = new Date(Date.UTC(y, mo - 1, d));
+    if (mo < 1 || mo > 12 || day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d || +hh > 23 || +mm > 59 || +ss > 59) return null;
+    var off = m[8] || "", assumed = off === "";
+    if (off === "" || /^(z|utc)$/i.test(off)) { off = "Z"; } else {
+      if (off.length === 5) off = off.slice(0, 3) + ":" + off.slice(3);
+      if (off.slice(1) > "14:00" || +off.slice(4) > 59) return null;
+    }
+    return { sent: m[1] + "-" + pad(m[2]) + "-" + pad(m[3]) + "T" + hh + ":" + mm + ":" + ss + (m[7] || "") + off, assumedUTC: assumed };
+  };
+  document.querySelectorAll("[data-sends-for]").forEach(function (out) {
+    var input = document.getElementById(out.getAttribute("data-sends-for"));
+    if (!input) return;
+    var show = function () {
+      var r = graphDateTime(input.value);
+      out.textContent = "";
+      if (!r) {
+        if (input.value.trim() !== "") out.textContent = "Not a date the desk can read yet: type it like 2026-11-29 or 2026/11/29 14:30.";
+        return;
+      }
+      var code = document.createElement("code");
+      code.textContent = r.sent;
+      out.append("Sends ", code, r.assumedUTC ? " (no offset typed: taken as UTC)" : "");
+    };
+    input.addEventListener("input", show);
+  });
   // Forms marked data-once disable their submit button after the first submit (the server also refuses repeats).
   document.querySelectorAll("form[data-once]").forEach(function (form) {
     form.addEventListener("submit", function () {
