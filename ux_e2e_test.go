@@ -5,12 +5,15 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+
+	"autopilotdesk/graphclient/emulator"
 )
 
 // clipboard grants or refuses the page's clipboard, as a browser policy or a person would.
@@ -153,6 +156,96 @@ func TestBrowserCreateFormAcceptsWhatPeopleType(t *testing.T) {
 	}
 	if got := tb.text(`[data-testid="upload-created"]`); got != "2026-11-29T14:30:00Z" {
 		t.Errorf("created shown as %q", got)
+	}
+	tb.assertClean()
+}
+
+// The pre-flight shows and lets the owner fix every column it can refuse (the Windows Product
+// ID too), and its summary and import button say how many devices will be sent, through a fix,
+// a check of the serials and every change of the ticks; the import then sends that many.
+func TestBrowserPreflightFixesWhatItReportsAndCountsWhatItSends(t *testing.T) {
+	bd := startBrowserDesk(t, appOptions{
+		ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
+		SyncDuration: time.Millisecond,
+	})
+	tb := bd.newTab(t)
+	tb.signIn("admin", "/devices/import")
+	csvPath := filepath.Join(t.TempDir(), "devices.csv")
+	writeDeviceCSV(t, csvPath, [][]string{
+		{"SN-PF-1", "", fakeHash(), "", ""},
+		{"SN-PF-2", "", fakeHash(), "", ""},
+		{"SN-PF-3", "ABCDE-12345", fakeHash(), "", ""}, // a product key cut short
+		{"5CG3281JQZ", "", fakeHash(), "", ""},         // registered in the demo tenant already
+		{"SN-PF-5", "", fakeHash(), "", ""},
+	})
+	tb.do("choose the file", chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{csvPath}))
+	tb.navigate("check the file", chromedp.Click(chromedp.CSS(`form[enctype="multipart/form-data"] button[type="submit"]`)))
+	tb.page("import pre-flight")
+	summary := func() string { return strings.Join(strings.Fields(tb.text(`[data-testid="preflight-summary"]`)), " ") }
+	button := func() string { return strings.TrimSpace(tb.text(`[data-testid="import-button"]`)) }
+	if got, want := summary(), "5 rows: 4 devices to import, 1 row with problems."; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+	if got := button(); got != "Import 4 devices" {
+		t.Errorf("button %q", got)
+	}
+	if got := tb.eval(`Array.from(document.querySelectorAll('[data-testid="preflight"] th')).map(function (th) { return th.textContent; }).join("|")`); !strings.Contains(got, "Windows Product ID") {
+		t.Errorf("the table does not show the Windows Product ID it refused: %s", got)
+	}
+
+	// The refused product key is in the fix form; corrected, the row is ready.
+	tb.typeInto("#row-4-productKey", "ABCDE-12345-FGHIJ-67890-KLMNO")
+	tb.navigate("check the corrected rows", chromedp.Click(chromedp.CSS(`[data-testid="fix-rows"] button[type="submit"]`)))
+	tb.page("import pre-flight, fixed")
+	if got, want := summary(), "5 rows: 5 devices to import."; got != want {
+		t.Errorf("after the fix the summary reads %q, want %q", got, want)
+	}
+
+	// The check finds the registered serial: it is ticked, and the counts say so.
+	tb.navigate("check the serials", chromedp.Click(chromedp.CSS(`form[action$="/check"] button[type="submit"]`)))
+	tb.page("import pre-flight, checked")
+	if got := summary(); got != "5 rows: 4 devices to import, 1 left out." {
+		t.Errorf("after the check the summary reads %q", got)
+	}
+	if got := button(); got != "Import 4 devices" {
+		t.Errorf("after the check the button reads %q", got)
+	}
+
+	// Ticks change the counts as they change.
+	tb.do("leave line 2 out", chromedp.Click(chromedp.CSS(`#leave-out-2`)))
+	if got := button(); got != "Import 3 devices" || summary() != "5 rows: 3 devices to import, 2 left out." {
+		t.Errorf("after a tick: button %q, summary %q", got, summary())
+	}
+	tb.do("leave all out", chromedp.Click(chromedp.CSS(`button[data-select="all"][data-select-name="leaveOut"]`)))
+	if got := button(); got != "Import 0 devices" {
+		t.Errorf("after leaving all out: %q", got)
+	}
+	tb.do("import all", chromedp.Click(chromedp.CSS(`button[data-select="none"][data-select-name="leaveOut"]`)))
+	if got := button(); got != "Import 5 devices" {
+		t.Errorf("after importing all: %q", got)
+	}
+	tb.do("leave out the registered one and line 2", chromedp.Click(chromedp.CSS(`#leave-out-5`)), chromedp.Click(chromedp.CSS(`#leave-out-2`)))
+	if got := button(); got != "Import 3 devices" {
+		t.Errorf("with two left out: %q", got)
+	}
+	tb.do("leave out line 6", chromedp.Click(chromedp.CSS(`#leave-out-6`)))
+	if got := button(); got != "Import 2 devices" {
+		t.Errorf("with three left out: %q", got)
+	}
+	tb.do("bring line 6 back", chromedp.Click(chromedp.CSS(`#leave-out-6`)))
+	tb.page("import pre-flight, ticked")
+	jobPath := tb.path()
+	tb.navigate("import", chromedp.Click(chromedp.CSS(`[data-testid="import-button"]`)))
+	deadline := time.Now().Add(15 * time.Second)
+	for tb.text("h1") != "Import finished" {
+		if time.Now().After(deadline) {
+			t.Fatalf("import did not finish: %s", tb.text(`[data-testid="progress-summary"]`))
+		}
+		time.Sleep(50 * time.Millisecond)
+		tb.navigate("reload progress", chromedp.Navigate(bd.base+jobPath))
+	}
+	if got := tb.text(`[data-testid="progress-summary"]`); !strings.Contains(got, "3 imported") || !strings.Contains(got, "2 left out") {
+		t.Errorf("the import sent other than the button said: %s", got)
 	}
 	tb.assertClean()
 }

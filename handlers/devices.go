@@ -376,7 +376,8 @@ func (h *Devices) Fix(c echo.Context) error {
 				}
 				return current
 			}
-			r.Serial, r.GroupTag, r.User = field("serial", r.Serial), field("groupTag", r.GroupTag), field("user", r.User)
+			r.Serial, r.ProductKey = field("serial", r.Serial), field("productKey", r.ProductKey)
+			r.GroupTag, r.User = field("groupTag", r.GroupTag), field("user", r.User)
 			if h := field("hash", ""); h != "" {
 				hash = h
 			}
@@ -544,7 +545,7 @@ func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isO
 	job := jobFacts(rec, batches)
 	for _, r := range rows {
 		d := explain.Row(r, job)
-		v.Rows = append(v.Rows, views.ImportRow{Line: r.Line, Serial: r.Serial, Hash: r.HashShown, GroupTag: r.GroupTag, User: r.User,
+		v.Rows = append(v.Rows, views.ImportRow{Line: r.Line, Serial: r.Serial, ProductKey: r.ProductKey, Hash: r.HashShown, GroupTag: r.GroupTag, User: r.User,
 			Notes: r.Notes, Errors: r.Errors, AlreadyImported: r.AlreadyImported,
 			RegisteredID: r.RegisteredID, RegisteredGroupTag: r.RegisteredGroupTag, RegisteredUser: r.RegisteredUser, ImportingJob: r.ImportingJob,
 			Verdict: d.Key, VerdictLabel: d.Label, Detail: d.Detail, ErrorLabel: explain.ErrorLabel(r.ErrorCode, r.ErrorName), RegistrationID: r.RegistrationID,

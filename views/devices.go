@@ -23,6 +23,7 @@ type SingleDevice struct{ Serial, Hash, GroupTag, User string }
 type ImportRow struct {
 	Line                         int
 	Serial, Hash, GroupTag, User string
+	ProductKey                   string
 	Notes, Errors                []string
 	AlreadyImported              bool // registered, or being imported, when the serials were checked
 	RegisteredID                 string
@@ -107,6 +108,31 @@ type ImportJob struct {
 	Paused           bool   // the owner has no live session
 	Trouble          string // a passing problem the desk works around by itself
 	RefreshSeconds   int
+}
+
+// ToImport is how many devices "Import" sends as the page comes: the rows without a problem that
+// are not ticked to be left out (the check ticks the serials the tenant already holds).
+func (j ImportJob) ToImport() int { return j.Valid - j.LeftOut() }
+
+// LeftOut is how many rows without a problem are ticked to be left out as the page comes.
+func (j ImportJob) LeftOut() int {
+	n := 0
+	for _, r := range j.Rows {
+		if len(r.Errors) == 0 && r.AlreadyImported {
+			n++
+		}
+	}
+	return n
+}
+
+// HasProductKeys reports whether any row has a Windows Product ID, so its column is shown.
+func (j ImportJob) HasProductKeys() bool {
+	for _, r := range j.Rows {
+		if r.ProductKey != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // Finished reports whether every row has its final verdict.

@@ -81,15 +81,38 @@
       });
     });
   });
-  // "Select all on this page" and "Select none" tick or clear every device of the list's form.
+  // "Select all" and "Select none" buttons tick or clear every checkbox of their form named by
+  // data-select-name (the devices of a list by default; "leaveOut" on an import's pre-flight).
   document.querySelectorAll("[data-select]").forEach(function (btn) {
     var form = btn.closest("form");
     if (!form) return;
     btn.closest(".select-buttons").hidden = false;
+    var name = btn.getAttribute("data-select-name") || "device";
     btn.addEventListener("click", function () {
       var on = btn.getAttribute("data-select") === "all";
-      form.querySelectorAll('input[type=checkbox][name="device"]').forEach(function (box) { box.checked = on; });
+      form.querySelectorAll('input[type=checkbox][name="' + name + '"]').forEach(function (box) { box.checked = on; });
+      form.dispatchEvent(new Event("change"));
     });
+  });
+  // An import's pre-flight: the import button and the summary say how many devices will be sent
+  // as "Leave out" ticks change (the server renders the same count for the ticks it sends).
+  document.querySelectorAll("button[data-import-button]").forEach(function (btn) {
+    var form = btn.closest("form");
+    var devices = function (n) { return n.toLocaleString("en-GB") + (n === 1 ? " device" : " devices"); };
+    var recount = function () {
+      var boxes = form.querySelectorAll('input[type=checkbox][name="leaveOut"]'), out = 0;
+      boxes.forEach(function (b) { if (b.checked) out++; });
+      var send = boxes.length - out;
+      btn.textContent = "Import " + devices(send);
+      btn.disabled = send === 0;
+      document.querySelectorAll("[data-import-count]").forEach(function (el) { el.textContent = devices(send); });
+      document.querySelectorAll("[data-summary-tail]").forEach(function (el) {
+        var invalid = parseInt(el.getAttribute("data-summary-tail"), 10) || 0;
+        el.textContent = (out > 0 ? ", " + out.toLocaleString("en-GB") + " left out" : "") +
+          (invalid > 0 ? ", " + invalid.toLocaleString("en-GB") + (invalid === 1 ? " row" : " rows") + " with problems" : "") + ".";
+      });
+    };
+    form.addEventListener("change", recount);
   });
   // Pages marked data-refresh-seconds reload themselves while work is in progress, unless the
   // person turns it off (#auto-refresh); without this file they offer a "Refresh now" link.
