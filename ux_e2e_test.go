@@ -177,13 +177,14 @@ func TestBrowserPreflightFixesWhatItReportsAndCountsWhatItSends(t *testing.T) {
 		{"SN-PF-3", "ABCDE-12345", fakeHash(), "", ""}, // a product key cut short
 		{"5CG3281JQZ", "", fakeHash(), "", ""},         // registered in the demo tenant already
 		{"SN-PF-5", "", fakeHash(), "", ""},
+		{"SN-PF-1", "", fakeHash(), "", ""}, // the serial of line 2 again: nothing to fix, to leave out
 	})
 	tb.do("choose the file", chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{csvPath}))
 	tb.navigate("check the file", chromedp.Click(chromedp.CSS(`form[enctype="multipart/form-data"] button[type="submit"]`)))
 	tb.page("import pre-flight")
 	summary := func() string { return strings.Join(strings.Fields(tb.text(`[data-testid="preflight-summary"]`)), " ") }
 	button := func() string { return strings.TrimSpace(tb.text(`[data-testid="import-button"]`)) }
-	if got, want := summary(), "5 rows: 4 devices to import, 1 row with problems."; got != want {
+	if got, want := summary(), "6 rows: 4 devices to import, 2 rows with problems."; got != want {
 		t.Errorf("summary %q, want %q", got, want)
 	}
 	if got := button(); got != "Import 4 devices" {
@@ -193,18 +194,24 @@ func TestBrowserPreflightFixesWhatItReportsAndCountsWhatItSends(t *testing.T) {
 		t.Errorf("the table does not show the Windows Product ID it refused: %s", got)
 	}
 
-	// The refused product key is in the fix form; corrected, the row is ready.
+	// The refused product key is in the fix form; corrected, the row is ready. The duplicate is
+	// left out, and counts as such, not as a problem.
 	tb.typeInto("#row-4-productKey", "ABCDE-12345-FGHIJ-67890-KLMNO")
+	tb.typeInto("#row-7-serial", "typed, then left out")
+	tb.do("leave the duplicate out", chromedp.Click(chromedp.CSS(`input[name="row-7-leaveOut"]`)))
 	tb.navigate("check the corrected rows", chromedp.Click(chromedp.CSS(`[data-testid="fix-rows"] button[type="submit"]`)))
 	tb.page("import pre-flight, fixed")
-	if got, want := summary(), "5 rows: 5 devices to import."; got != want {
+	if got := tb.eval(`document.querySelector('tr[data-verdict="left out"]') ? document.querySelector('tr[data-verdict="left out"] code').textContent + " " + document.querySelector('input[name="row-7-leaveOut"]').checked : "none"`); got != "SN-PF-1 true" {
+		t.Errorf("the duplicate left out: %s", got)
+	}
+	if got, want := summary(), "6 rows: 5 devices to import, 1 left out."; got != want {
 		t.Errorf("after the fix the summary reads %q, want %q", got, want)
 	}
 
 	// The check finds the registered serial: it is ticked, and the counts say so.
 	tb.navigate("check the serials", chromedp.Click(chromedp.CSS(`form[action$="/check"] button[type="submit"]`)))
 	tb.page("import pre-flight, checked")
-	if got := summary(); got != "5 rows: 4 devices to import, 1 left out." {
+	if got := summary(); got != "6 rows: 4 devices to import, 2 left out." {
 		t.Errorf("after the check the summary reads %q", got)
 	}
 	if got := button(); got != "Import 4 devices" {
@@ -213,7 +220,7 @@ func TestBrowserPreflightFixesWhatItReportsAndCountsWhatItSends(t *testing.T) {
 
 	// Ticks change the counts as they change.
 	tb.do("leave line 2 out", chromedp.Click(chromedp.CSS(`#leave-out-2`)))
-	if got := button(); got != "Import 3 devices" || summary() != "5 rows: 3 devices to import, 2 left out." {
+	if got := button(); got != "Import 3 devices" || summary() != "6 rows: 3 devices to import, 3 left out." {
 		t.Errorf("after a tick: button %q, summary %q", got, summary())
 	}
 	tb.do("leave all out", chromedp.Click(chromedp.CSS(`button[data-select="all"][data-select-name="leaveOut"]`)))
@@ -244,7 +251,7 @@ func TestBrowserPreflightFixesWhatItReportsAndCountsWhatItSends(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		tb.navigate("reload progress", chromedp.Navigate(bd.base+jobPath))
 	}
-	if got := tb.text(`[data-testid="progress-summary"]`); !strings.Contains(got, "3 imported") || !strings.Contains(got, "2 left out") {
+	if got := tb.text(`[data-testid="progress-summary"]`); !strings.Contains(got, "3 imported") || !strings.Contains(got, "3 left out") {
 		t.Errorf("the import sent other than the button said: %s", got)
 	}
 	tb.assertClean()

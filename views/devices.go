@@ -26,6 +26,7 @@ type ImportRow struct {
 	ProductKey                   string
 	Notes, Errors                []string
 	AlreadyImported              bool // registered, or being imported, when the serials were checked
+	LeftOutByOwner               bool // a row with problems its owner chose to leave out rather than fix
 	RegisteredID                 string
 	RegisteredGroupTag           string
 	RegisteredUser               string
@@ -40,6 +41,8 @@ type ImportRow struct {
 // PreflightVerdict is the row's pre-flight result.
 func (r ImportRow) PreflightVerdict() string {
 	switch {
+	case r.LeftOutByOwner:
+		return "left out"
 	case len(r.Errors) > 0:
 		return "error"
 	case r.RegisteredID != "":
@@ -96,7 +99,8 @@ type ImportJob struct {
 	FileNotes        []string
 	FileErrors       []string
 	Rows             []ImportRow
-	Valid, Invalid   int
+	Valid, Invalid   int // rows without problems; rows with problems still to fix
+	ProblemsLeftOut  int // rows with problems their owner chose to leave out
 	Checked          bool
 	Failure          *explain.Explanation
 	Counts           ImportCounts

@@ -108,7 +108,8 @@
       document.querySelectorAll("[data-import-count]").forEach(function (el) { el.textContent = devices(send); });
       document.querySelectorAll("[data-summary-tail]").forEach(function (el) {
         var invalid = parseInt(el.getAttribute("data-summary-tail"), 10) || 0;
-        el.textContent = (out > 0 ? ", " + out.toLocaleString("en-GB") + " left out" : "") +
+        var left = out + (parseInt(el.getAttribute("data-left-out-base"), 10) || 0);
+        el.textContent = (left > 0 ? ", " + left.toLocaleString("en-GB") + " left out" : "") +
           (invalid > 0 ? ", " + invalid.toLocaleString("en-GB") + (invalid === 1 ? " row" : " rows") + " with problems" : "") + ".";
       });
     };
