@@ -5,12 +5,15 @@ package main
 
 import (
 	"fmt"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"autopilotdesk/graphclient/emulator"
@@ -255,4 +258,160 @@ func TestBrowserPreflightFixesWhatItReportsAndCountsWhatItSends(t *testing.T) {
 		t.Errorf("the import sent other than the button said: %s", got)
 	}
 	tb.assertClean()
+}
+
+// phoneLayout is what a page looks like on a 390 px wide phone: whether anything scrolls
+// sideways (the page or a table), whether every table's status column — the header marked
+// data-col="status" — is on the screen in every row, and whether a GUID breaks over more
+// than two lines. It answers one problem per line, or "" when there is none.
+const phoneLayout = `(function () {
+  var out = [], vw = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth > vw) out.push("the page scrolls sideways: " + document.documentElement.scrollWidth + " px in " + vw);
+  document.querySelectorAll("main table").forEach(function (t) {
+    var name = t.getAttribute("data-testid") || t.caption && t.caption.textContent || "a table";
+    var wrap = t.closest(".table-wrap") || t.parentElement;
+    if (wrap.scrollWidth > wrap.clientWidth + 1) out.push(name + " scrolls sideways: " + wrap.scrollWidth + " px in " + wrap.clientWidth);
+    var heads = Array.prototype.slice.call(t.querySelectorAll("thead th"));
+    var col = heads.findIndex(function (th) { return th.getAttribute("data-col") === "status"; });
+    if (col < 0) { out.push(name + " has no status column marked"); return; }
+    var h = heads[col].getBoundingClientRect();
+    t.querySelectorAll("tbody tr").forEach(function (tr, i) {
+      if (tr.children.length < heads.length) return; // a row that spans the table: "nothing here yet"
+      var r = tr.children[col].getBoundingClientRect();
+      if (r.width < 20 || r.height === 0 || r.left < 0 || r.right > vw + 0.5) out.push(name + " row " + (i + 1) + ": the status is off the screen (" + Math.round(r.left) + "–" + Math.round(r.right) + " px of " + vw + ")");
+    });
+  });
+  var guid = /^\{?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}?$/i;
+  document.querySelectorAll("main *").forEach(function (el) {
+    if (el.children.length || !guid.test(el.textContent.trim()) || !el.getClientRects().length) return;
+    var range = document.createRange(); range.selectNodeContents(el);
+    var tops = {};
+    Array.prototype.forEach.call(range.getClientRects(), function (r) { if (r.width > 0) tops[Math.round(r.top)] = true; });
+    var lines = Object.keys(tops).length;
+    if (lines > 2) out.push("the GUID " + el.textContent.trim() + " breaks over " + lines + " lines");
+  });
+  return out.join("\n");
+})()`
+
+// fitsAPhone checks the page as it is at 390 px, in light and dark, then looks at it with axe.
+func (tb *tab) fitsAPhone(name string) {
+	tb.t.Helper()
+	tb.page(name + " at 390 px")
+	if got := tb.eval(phoneLayout); got != "" {
+		tb.t.Errorf("%s at 390 px:\n%s", name, got)
+	}
+	if dir := os.Getenv("AUTOPILOTDESK_TEST_SCREENSHOTS"); dir != "" {
+		tb.eval(`(function (t) { if (t) t.scrollIntoView(); return ""; })(document.querySelector("main table"))`)
+		b, err := chromedp.Run(tb.ctx, chromedp.CaptureScreenshot())
+		if err == nil {
+			os.WriteFile(filepath.Join(dir, strings.NewReplacer(" ", "-", ",", "", "/", "-").Replace(name)+".png"), b, 0o644)
+		}
+	}
+}
+
+// newPhoneTab is a tab whose page is 390 px wide, as on a phone.
+func (bd *browserDesk) newPhoneTab(t *testing.T) *tab {
+	t.Helper()
+	tb := bd.newTab(t)
+	if _, err := chromedp.Call(tb.ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: 390, Height: 844, DeviceScaleFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
+// Every page with a table, at 390 px: nothing scrolls sideways, the status or verdict column
+// stays on the screen, GUIDs do not break into pieces.
+func TestBrowserTablesFitAPhone(t *testing.T) {
+	bd := startBrowserDesk(t, appOptions{
+		ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
+		SyncDuration: time.Millisecond, RegistrationEvery: 20 * time.Millisecond, ConsistencyDelay: time.Millisecond,
+	})
+	tb := bd.newPhoneTab(t)
+	tb.signIn("admin", "/uploads/new")
+	tb.navigate("create", chromedp.Click(chromedp.CSS(`form[action="/uploads"] button[type="submit"]`)))
+	tb.do("open the snippets", chromedp.Click(chromedp.CSS(`[data-testid="exchange"] summary`)))
+	tb.fitsAPhone("create result")
+	tb.navigate("home", chromedp.Navigate(bd.base+"/"))
+	tb.fitsAPhone("home")
+	tb.navigate("uploads", chromedp.Navigate(bd.base+"/uploads"))
+	tb.fitsAPhone("uploads")
+	tb.navigate("an upload", chromedp.Click(chromedp.CSS(`[data-testid="uploads"] tbody a`)))
+	tb.fitsAPhone("upload")
+
+	// An import: its pre-flight, then its outcome.
+	tb.navigate("import", chromedp.Navigate(bd.base+"/devices/import"))
+	csvPath := filepath.Join(t.TempDir(), "devices.csv")
+	writeDeviceCSV(t, csvPath, [][]string{
+		{"SN-PHONE-1", "ABCDE-12345-FGHIJ-67890-KLMNO", fakeHash(), "Sales", "adele.vance@contoso.example"},
+		{"SN-PHONE-2", "", fakeHash(), "", ""},
+		{"", "", fakeHash(), "", ""},
+		{"5CG3281JQZ", "", fakeHash(), "", ""},
+	})
+	tb.do("choose the file", chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{csvPath}))
+	tb.navigate("check the file", chromedp.Click(chromedp.CSS(`form[enctype="multipart/form-data"] button[type="submit"]`)))
+	tb.navigate("check the serials", chromedp.Click(chromedp.CSS(`form[action$="/check"] button[type="submit"]`)))
+	tb.fitsAPhone("import pre-flight")
+	jobPath := tb.path()
+	tb.navigate("import", chromedp.Click(chromedp.CSS(`[data-testid="import-button"]`)))
+	deadline := time.Now().Add(15 * time.Second)
+	for tb.text("h1") != "Import finished" {
+		if time.Now().After(deadline) {
+			t.Fatalf("import did not finish: %s", tb.text("main"))
+		}
+		time.Sleep(50 * time.Millisecond)
+		tb.navigate("reload progress", chromedp.Navigate(bd.base+jobPath))
+	}
+	tb.fitsAPhone("import finished")
+	tb.navigate("activity", chromedp.Navigate(bd.base+"/activity"))
+	tb.fitsAPhone("activity")
+
+	tb.assertClean()
+
+	// Registered devices, a device, a bulk change (a tab of its own: each has a minute).
+	tb = bd.newPhoneTab(t)
+	tb.signIn("admin", "/devices")
+	tb.fitsAPhone("devices")
+	tb.navigate("a device", chromedp.Click(chromedp.CSS(`[data-testid="devices"] tbody a`)))
+	tb.fitsAPhone("device")
+	tb.navigate("the Sales devices", chromedp.Navigate(bd.base+"/devices?tag=Sales"))
+	tb.do("choose them", chromedp.Click(chromedp.CSS(`button[data-select="all"]`)), chromedp.SetValue(chromedp.CSS("#bulk-tag"), "Sales-EMEA"))
+	tb.navigate("review", chromedp.Click(chromedp.CSS(`#bulk-form button[type="submit"]`)))
+	tb.fitsAPhone("bulk confirmation")
+	tb.navigate("confirm", chromedp.Click(chromedp.CSS(`[data-testid="bulk-confirm"] button`)))
+	job := tb.path()
+	deadline = time.Now().Add(30 * time.Second)
+	for tb.text("h1") != "Bulk change finished" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the bulk change did not finish: %s", tb.text("main"))
+		}
+		time.Sleep(100 * time.Millisecond)
+		tb.navigate("reload the bulk change", chromedp.Navigate(bd.base+job))
+	}
+	tb.fitsAPhone("bulk outcome")
+	tb.navigate("bulk changes", chromedp.Navigate(bd.base+"/devices/bulk"))
+	tb.fitsAPhone("bulk changes")
+
+	// Registration: a code, a device waiting, its decision.
+	tb.assertClean()
+	tb = bd.newPhoneTab(t)
+	tb.signIn("admin", "/registration/codes/new")
+	tb.navigate("create a code", chromedp.Click(chromedp.CSS(`form[action="/registration/codes"] button[type="submit"]`)))
+	tb.fitsAPhone("registration code")
+	code := strings.TrimSpace(tb.text(`[data-testid="code"]`))
+	dev := &device{t: t, base: bd.base, client: http.DefaultClient}
+	if status, answer, _ := dev.multipart("/register/"+code, utf16LE(captureCSV(true, [2]string{"5CG3021XYZ", fakeHash()}))); status != http.StatusAccepted {
+		t.Fatalf("the device's file answered %d: %s", status, answer)
+	}
+	approver := bd.newPhoneTab(t)
+	approver.signIn("many-groups", "/registration")
+	approver.fitsAPhone("registration, a device waiting")
+	approver.eval(`document.querySelectorAll('input[name="submission"]').forEach(function (b) { b.checked = true; }); ""`)
+	approver.typeInto(".reject-field input", "Not one of ours")
+	approver.navigate("reject", chromedp.Click(chromedp.CSS(`button[value="reject"]`)))
+	if got := approver.text("main"); !strings.Contains(got, "Rejected") {
+		t.Fatalf("the rejection answered: %s", got)
+	}
+	approver.fitsAPhone("registration, decided")
+	tb.assertClean()
+	approver.assertClean()
 }

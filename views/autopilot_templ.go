@@ -675,7 +675,7 @@ func registeredTable(l RegisteredList, selectable bool) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 72, "<th scope=\"col\">Serial number</th><th scope=\"col\">Manufacturer</th><th scope=\"col\">Model</th><th scope=\"col\">Group tag</th><th scope=\"col\">Assigned user</th><th scope=\"col\">Device name</th><th scope=\"col\">Enrollment state</th><th scope=\"col\">Last contacted</th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 72, "<th scope=\"col\">Serial number</th><th scope=\"col\">Manufacturer</th><th scope=\"col\">Model</th><th scope=\"col\">Group tag</th><th scope=\"col\">Assigned user</th><th scope=\"col\">Device name</th><th scope=\"col\" data-col=\"status\">Enrollment state</th><th scope=\"col\">Last contacted</th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -1262,7 +1262,7 @@ func RegisteredDevicePage(p Page, d RegisteredDevice) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 133, "<div class=\"card table-wrap\" tabindex=\"0\" role=\"region\" aria-labelledby=\"history-caption\"><table><caption id=\"history-caption\" class=\"visually-hidden\">Imports and changes of this device, newest first</caption> <thead><tr><th scope=\"col\">When (UTC)</th><th scope=\"col\">Who</th><th scope=\"col\">What</th><th scope=\"col\">Outcome</th><th scope=\"col\"><span class=\"visually-hidden\">Record</span></th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 133, "<div class=\"card table-wrap\" tabindex=\"0\" role=\"region\" aria-labelledby=\"history-caption\"><table><caption id=\"history-caption\" class=\"visually-hidden\">Imports and changes of this device, newest first</caption> <thead><tr><th scope=\"col\">When (UTC)</th><th scope=\"col\">Who</th><th scope=\"col\">What</th><th scope=\"col\" data-col=\"status\">Outcome</th><th scope=\"col\"><span class=\"visually-hidden\">Record</span></th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -2452,7 +2452,7 @@ func bulkConfirm(p Page, j BulkJob) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 231, "<div class=\"card table-wrap\" tabindex=\"0\" role=\"region\" aria-labelledby=\"bulk-caption\"><table data-testid=\"bulk-devices\"><caption id=\"bulk-caption\" class=\"visually-hidden\">The devices this change applies to</caption> <thead><tr><th scope=\"col\">Serial number</th><th scope=\"col\">Model</th><th scope=\"col\">Group tag now</th><th scope=\"col\">Assigned user now</th><th scope=\"col\">Enrollment state</th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 231, "<div class=\"card table-wrap\" tabindex=\"0\" role=\"region\" aria-labelledby=\"bulk-caption\"><table data-testid=\"bulk-devices\"><caption id=\"bulk-caption\" class=\"visually-hidden\">The devices this change applies to</caption> <thead><tr><th scope=\"col\">Serial number</th><th scope=\"col\">Model</th><th scope=\"col\">Group tag now</th><th scope=\"col\">Assigned user now</th><th scope=\"col\" data-col=\"status\">Enrollment state</th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -2858,7 +2858,7 @@ func bulkProgress(p Page, j BulkJob) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 269, "</th><th scope=\"col\">Outcome</th><th scope=\"col\">HTTP</th><th scope=\"col\"><span class=\"visually-hidden\">Record</span></th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 269, "</th><th scope=\"col\" data-col=\"status\">Outcome</th><th scope=\"col\">HTTP</th><th scope=\"col\"><span class=\"visually-hidden\">Record</span></th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -3123,7 +3123,7 @@ func BulkListPage(p Page, l BulkList) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 293, "<div class=\"card table-wrap\"><table data-testid=\"bulk-jobs\"><caption class=\"visually-hidden\">Bulk changes, newest first</caption> <thead><tr><th scope=\"col\">When (UTC)</th><th scope=\"col\">Who</th><th scope=\"col\">The change</th><th scope=\"col\">Devices</th><th scope=\"col\">State</th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 293, "<div class=\"card table-wrap\"><table data-testid=\"bulk-jobs\"><caption class=\"visually-hidden\">Bulk changes, newest first</caption> <thead><tr><th scope=\"col\">When (UTC)</th><th scope=\"col\">Who</th><th scope=\"col\">The change</th><th scope=\"col\">Devices</th><th scope=\"col\" data-col=\"status\">State</th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -993,7 +993,7 @@ func preflightTable(j ImportJob) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 80, "<th scope=\"col\">Line</th><th scope=\"col\">Serial number</th><th scope=\"col\">Verdict</th>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 80, "<th scope=\"col\">Line</th><th scope=\"col\">Serial number</th><th scope=\"col\" data-col=\"status\">Verdict</th>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -1909,7 +1909,7 @@ func progress(p Page, j ImportJob) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 167, "<div class=\"card table-wrap\" tabindex=\"0\" role=\"region\" aria-labelledby=\"outcome-caption\"><table data-testid=\"outcome\"><caption id=\"outcome-caption\" class=\"visually-hidden\">What became of each row of the file</caption> <thead><tr><th scope=\"col\">Line</th><th scope=\"col\">Serial number</th><th scope=\"col\">Outcome</th><th scope=\"col\">Group tag</th><th scope=\"col\">Assigned user</th><th scope=\"col\">Registration id</th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 167, "<div class=\"card table-wrap\" tabindex=\"0\" role=\"region\" aria-labelledby=\"outcome-caption\"><table data-testid=\"outcome\"><caption id=\"outcome-caption\" class=\"visually-hidden\">What became of each row of the file</caption> <thead><tr><th scope=\"col\">Line</th><th scope=\"col\">Serial number</th><th scope=\"col\" data-col=\"status\">Outcome</th><th scope=\"col\">Group tag</th><th scope=\"col\">Assigned user</th><th scope=\"col\">Registration id</th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

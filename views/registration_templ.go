@@ -298,7 +298,7 @@ func RegistrationPage(p Page, r Registration) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "<div class=\"card table-wrap\" tabindex=\"0\" role=\"region\" aria-labelledby=\"codes-caption\"><table data-testid=\"codes\"><caption id=\"codes-caption\" class=\"visually-hidden\">Registration codes, newest first (their values are never shown again)</caption> <thead><tr><th scope=\"col\">Note</th><th scope=\"col\">Group tag</th><th scope=\"col\">Assigned user</th><th scope=\"col\">Created by</th><th scope=\"col\">Expires (UTC)</th><th scope=\"col\">Devices</th><th scope=\"col\">State</th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "<div class=\"card table-wrap\" tabindex=\"0\" role=\"region\" aria-labelledby=\"codes-caption\"><table data-testid=\"codes\"><caption id=\"codes-caption\" class=\"visually-hidden\">Registration codes, newest first (their values are never shown again)</caption> <thead><tr><th scope=\"col\">Note</th><th scope=\"col\">Group tag</th><th scope=\"col\">Assigned user</th><th scope=\"col\">Created by</th><th scope=\"col\">Expires (UTC)</th><th scope=\"col\">Devices</th><th scope=\"col\" data-col=\"status\">State</th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -724,7 +724,7 @@ func waitingCard(p Page, r Registration, card RegistrationCard) templ.Component 
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 59, "</caption> <thead><tr><th scope=\"col\">Decide</th><th scope=\"col\">Serial number</th><th scope=\"col\">Device</th><th scope=\"col\">Hash</th><th scope=\"col\">Sent (UTC) from</th><th scope=\"col\">Already registered?</th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 59, "</caption> <thead><tr><th scope=\"col\">Decide</th><th scope=\"col\">Serial number</th><th scope=\"col\">Device</th><th scope=\"col\">Hash</th><th scope=\"col\">Sent (UTC) from</th><th scope=\"col\" data-col=\"status\">Already registered?</th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -1273,7 +1273,7 @@ func entriesTable(entries []RegistrationEntry, testid string) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 115, "\"><thead><tr><th scope=\"col\">Sent (UTC)</th><th scope=\"col\">Devices</th><th scope=\"col\">Code</th><th scope=\"col\">Outcome</th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 115, "\"><thead><tr><th scope=\"col\">Sent (UTC)</th><th scope=\"col\">Devices</th><th scope=\"col\">Code</th><th scope=\"col\" data-col=\"status\">Outcome</th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

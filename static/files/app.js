@@ -72,6 +72,20 @@
     };
     input.addEventListener("input", show);
   });
+  // Tables: every cell carries its column's heading (data-label) and the status column's mark
+  // (data-col), for the stacked layout phones get from app.css.
+  document.querySelectorAll(".table-wrap table").forEach(function (table) {
+    var heads = table.querySelectorAll("thead th");
+    table.querySelectorAll("tbody tr").forEach(function (tr) {
+      if (tr.children.length !== heads.length) return;
+      Array.prototype.forEach.call(tr.children, function (td, i) {
+        var th = heads[i];
+        if (!td.hasAttribute("data-label")) td.setAttribute("data-label", th.textContent.trim());
+        if (th.hasAttribute("data-col")) td.setAttribute("data-col", th.getAttribute("data-col"));
+        if (td.textContent.trim() === "" && !td.querySelector("input, select, button, img")) td.setAttribute("data-empty", "");
+      });
+    });
+  });
   // Forms marked data-once disable their submit button after the first submit (the server also refuses repeats).
   document.querySelectorAll("form[data-once]").forEach(function (form) {
     form.addEventListener("submit", function () {
