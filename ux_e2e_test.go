@@ -293,12 +293,35 @@ const phoneLayout = `(function () {
   return out.join("\n");
 })()`
 
+// oneWay is what every page says the same way: each status is a badge of one of the five tones,
+// each moment is shown as "29 Nov 2026 14:30 UTC" (or, for a recent contact, "2 hours ago" with
+// that in its title), and numbers agree with their nouns. It answers one problem per line.
+const oneWay = `(function () {
+  var out = [];
+  document.querySelectorAll(".badge").forEach(function (b) {
+    var tones = Array.prototype.filter.call(b.classList, function (c) { return /^badge-(ok|info|warn|bad|muted)$/.test(c); });
+    var others = Array.prototype.filter.call(b.classList, function (c) { return /^badge-/.test(c) && !/^badge-(ok|info|warn|bad|muted|beside)$/.test(c); });
+    if (tones.length !== 1 || others.length) out.push("the badge " + JSON.stringify(b.textContent.trim()) + " has classes " + b.className);
+  });
+  var when = /^\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2} UTC$/;
+  document.querySelectorAll("main time").forEach(function (t) {
+    var text = t.textContent.trim();
+    if (!when.test(text) && !when.test(t.getAttribute("title") || "")) out.push("the time " + JSON.stringify(text) + " is not shown as 29 Nov 2026 14:30 UTC");
+  });
+  var m = document.querySelector("main").innerText.match(/\b1 (devices|batches|rows|uploads|seconds|codes|minutes|hours|days|times)\b|\bof 1 (devices|batches)\b/g);
+  if (m) out.push("numbers disagree with their nouns: " + m.join(", "));
+  return out.join("\n");
+})()`
+
 // fitsAPhone checks the page as it is at 390 px, in light and dark, then looks at it with axe.
 func (tb *tab) fitsAPhone(name string) {
 	tb.t.Helper()
 	tb.page(name + " at 390 px")
 	if got := tb.eval(phoneLayout); got != "" {
 		tb.t.Errorf("%s at 390 px:\n%s", name, got)
+	}
+	if got := tb.eval(oneWay); got != "" {
+		tb.t.Errorf("%s:\n%s", name, got)
 	}
 	if dir := os.Getenv("AUTOPILOTDESK_TEST_SCREENSHOTS"); dir != "" {
 		tb.eval(`(function (t) { if (t) t.scrollIntoView(); return ""; })(document.querySelector("main table"))`)
@@ -320,8 +343,9 @@ func (bd *browserDesk) newPhoneTab(t *testing.T) *tab {
 }
 
 // Every page with a table, at 390 px: nothing scrolls sideways, the status or verdict column
-// stays on the screen, GUIDs do not break into pieces.
-func TestBrowserTablesFitAPhone(t *testing.T) {
+// stays on the screen, GUIDs do not break into pieces; and every page shows statuses, moments
+// and counts the same way.
+func TestBrowserTablesFitAPhoneAndPagesSpeakOneWay(t *testing.T) {
 	bd := startBrowserDesk(t, appOptions{
 		ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
 		SyncDuration: time.Millisecond, RegistrationEvery: 20 * time.Millisecond, ConsistencyDelay: time.Millisecond,
@@ -331,6 +355,9 @@ func TestBrowserTablesFitAPhone(t *testing.T) {
 	tb.navigate("create", chromedp.Click(chromedp.CSS(`form[action="/uploads"] button[type="submit"]`)))
 	tb.do("open the snippets", chromedp.Click(chromedp.CSS(`[data-testid="exchange"] summary`)))
 	tb.fitsAPhone("create result")
+	if got := tb.eval(`Array.from(document.querySelectorAll('[data-testid="upload"] dt')).map(function (dt) { return dt.textContent.trim().replace(/\s+/g, " "); }).join(" | ")`); got != "Upload ID · id | Created (UTC) · createdDateTimeUtc | Status · status" {
+		t.Errorf("the upload's properties are labelled %q", got)
+	}
 	tb.navigate("home", chromedp.Navigate(bd.base+"/"))
 	tb.fitsAPhone("home")
 	tb.navigate("uploads", chromedp.Navigate(bd.base+"/uploads"))
