@@ -12,12 +12,17 @@ import (
 	"autopilotdesk/graphclient/emulator"
 )
 
-// batchPosts counts the JSON batches Graph received since the n-th request.
+// batchPosts counts the JSON batches Graph received since the n-th request, and the other
+// requests apart from the import worker following an import's devices one by one (it runs on
+// its own clock, whatever the page does meanwhile).
 func batchPosts(e *emulator.Emulator, from int) (batches, others int) {
 	for _, r := range e.Received()[from:] {
-		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/$batch") {
+		_, id, following := strings.Cut(r.Path, "/importedWindowsAutopilotDeviceIdentities/")
+		switch {
+		case r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/$batch"):
 			batches++
-		} else {
+		case r.Method == http.MethodGet && following && id != "" && !strings.Contains(id, "/"):
+		default:
 			others++
 		}
 	}

@@ -745,7 +745,8 @@ func (h *Registered) change(c echo.Context, id, action string, form *views.Devic
 		release()
 		return h.refusedBeforeSending(c, id, form, failureOf(readEx, readErr))
 	}
-	if wait, err := h.takeWriteSlot(ctx, u.TenantID); err != nil {
+	slot, wait, err := h.takeWriteSlot(ctx, u.TenantID)
+	if err != nil {
 		release()
 		return err
 	} else if wait > 0 {
@@ -762,6 +763,9 @@ func (h *Registered) change(c echo.Context, id, action string, form *views.Devic
 		ex, intent, summary, err = call(ctx, ts, device)
 		return struct{}{}, ex, err
 	})
+	if aerr := h.Budget.Answered(context.WithoutCancel(ctx), slot, h.Now()); aerr != nil {
+		h.Logger.Warn("count the write budget from Graph's answer", "error", aerr.Error())
+	}
 	switch {
 	case errors.Is(err, web.ErrSessionEnded):
 		release()
@@ -811,26 +815,26 @@ func (h *Registered) refusedBeforeSending(c echo.Context, id string, form *views
 
 // takeWriteSlot takes one slot of the tenant's write budget, waiting a moment if one frees soon;
 // it returns how long until one frees when none does.
-func (h *Registered) takeWriteSlot(ctx context.Context, tenantID string) (time.Duration, error) {
+func (h *Registered) takeWriteSlot(ctx context.Context, tenantID string) (bulk.Slots, time.Duration, error) {
 	for range 2 {
-		n, retryAt, err := h.Budget.Take(ctx, tenantID, 1)
+		slot, retryAt, err := h.Budget.Take(ctx, tenantID, 1)
 		if err != nil {
-			return 0, fmt.Errorf("take a write slot: %w", err)
+			return slot, 0, fmt.Errorf("take a write slot: %w", err)
 		}
-		if n == 1 {
-			return 0, nil
+		if slot.N == 1 {
+			return slot, 0, nil
 		}
 		wait := retryAt.Sub(h.Now())
 		if wait > 3*time.Second {
-			return wait, nil
+			return slot, wait, nil
 		}
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return slot, 0, ctx.Err()
 		case <-time.After(max(wait, 10*time.Millisecond)):
 		}
 	}
-	return time.Second, nil
+	return bulk.Slots{}, time.Second, nil
 }
 
 func deviceRefusalSummary(action, serial string, f explain.Failure) string {

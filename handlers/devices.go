@@ -77,7 +77,12 @@ const MaxCSVBytes = 48 << 20
 
 // Start is GET /devices/import: upload or paste a CSV, or enter one device.
 func (h *Devices) Start(c echo.Context) error {
-	return web.Render(c, http.StatusOK, views.ImportStartPage(web.PageFor(c, "Import devices", "devices"), views.ImportStart{MaxRows: h.MaxRows}))
+	s := views.ImportStart{MaxRows: h.MaxRows}
+	if pending, ok := web.TakePendingForm(c); ok { // typed before a sign-in interrupted the import
+		s.Paste = pending.Get("csv")
+		s.Single = views.SingleDevice{Serial: pending.Get("serialNumber"), GroupTag: pending.Get("groupTag"), User: pending.Get("assignedUser")}
+	}
+	return web.Render(c, http.StatusOK, views.ImportStartPage(web.PageFor(c, "Import devices", "devices"), s))
 }
 
 // Preflight is POST /devices/import: read the CSV (file, paste or single device), check it, keep

@@ -94,11 +94,14 @@ func (p Payload) Encode() []byte {
 
 // Budget shares Intune's write budget of each tenant among every desk: Writes changes in any span
 // of Window, as Intune counts them for one application in one tenant (graph-facts: 100 writes per
-// 20 s). Each slot is kept a little longer than the window, so a write that takes a moment to
-// reach Graph still falls in the window the budget counted it in.
+// 20 s). Graph counts a write when it arrives, some time after its slot was taken: a slot whose
+// writes were answered is counted again from the answer (Answered), so the next write it allows
+// arrives after that one has left Graph's window, however slow the way there; each slot is also
+// kept a little longer than the window.
 type Budget struct {
 	Store interface {
-		TakeWriteSlots(ctx context.Context, bucket string, want, limit int, window time.Duration) (int, time.Time, error)
+		TakeWriteSlots(ctx context.Context, bucket string, want, limit int, window time.Duration) (taken int, stamp, retryAt time.Time, err error)
+		WriteSlotsAnswered(ctx context.Context, bucket string, stamp time.Time, n int, answered time.Time) error
 		HoldWrites(ctx context.Context, bucket string, until time.Time) error
 	}
 	Writes int
@@ -122,15 +125,33 @@ func (b *Budget) limits() (int, time.Duration) {
 	return n, w
 }
 
-// Take takes up to want write slots of the tenant's budget; with none, it says when to ask again.
-func (b *Budget) Take(ctx context.Context, tenantID string, want int) (int, time.Time, error) {
-	n, w := b.limits()
-	return b.Store.TakeWriteSlots(ctx, "graph-writes:"+tenantID, want, n, w+min(time.Second, max(50*time.Millisecond, w/50)))
+// Slots are write slots taken from a tenant's budget, for Answered.
+type Slots struct {
+	N      int // how many were taken
+	tenant string
+	stamp  time.Time
 }
+
+// Take takes up to want write slots of the tenant's budget; with none, it says when to ask again.
+func (b *Budget) Take(ctx context.Context, tenantID string, want int) (Slots, time.Time, error) {
+	n, w := b.limits()
+	taken, stamp, retryAt, err := b.Store.TakeWriteSlots(ctx, bucketOf(tenantID), want, n, w+min(time.Second, max(50*time.Millisecond, w/50)))
+	return Slots{N: taken, tenant: tenantID, stamp: stamp}, retryAt, err
+}
+
+// Answered counts the slots from now, when Graph has answered the writes they were taken for.
+func (b *Budget) Answered(ctx context.Context, s Slots, now time.Time) error {
+	if s.N == 0 {
+		return nil
+	}
+	return b.Store.WriteSlotsAnswered(ctx, bucketOf(s.tenant), s.stamp, s.N, now)
+}
+
+func bucketOf(tenantID string) string { return "graph-writes:" + tenantID }
 
 // Hold stops every desk writing to the tenant until Graph's Retry-After has passed.
 func (b *Budget) Hold(ctx context.Context, tenantID string, until time.Time) error {
-	return b.Store.HoldWrites(ctx, "graph-writes:"+tenantID, until)
+	return b.Store.HoldWrites(ctx, bucketOf(tenantID), until)
 }
 
 // Describe says the budget in words: "100 changes per 20 seconds".

@@ -417,11 +417,11 @@ func (r *run) send(ctx context.Context) error {
 		if len(due) == 0 {
 			return nil
 		}
-		n, retryAt, err := r.w.o.Budget.Take(ctx, r.job.TenantID, min(graphclient.BatchLimit, len(due)))
+		slots, retryAt, err := r.w.o.Budget.Take(ctx, r.job.TenantID, min(graphclient.BatchLimit, len(due)))
 		if err != nil {
 			return err
 		}
-		if n == 0 {
+		if slots.N == 0 {
 			wait := retryAt.Sub(r.now())
 			r.p.Waiting = &Wait{Pacing: true, Until: retryAt}
 			if wait > r.maxInlineWait() {
@@ -437,7 +437,7 @@ func (r *run) send(ctx context.Context) error {
 			continue
 		}
 		r.p.Waiting = nil
-		if stop, err := r.sendChunk(ctx, due[:n]); stop || err != nil {
+		if stop, err := r.sendChunk(ctx, due[:slots.N], slots); stop || err != nil {
 			return err
 		}
 	}
@@ -469,7 +469,7 @@ func (r *run) request(reqID, deviceID string) (graphclient.BatchRequest, error) 
 
 // sendChunk records a chunk of devices as in flight, sends their changes in one batch and
 // stores Graph's answer for each.
-func (r *run) sendChunk(ctx context.Context, chunk []store.BulkDevice) (stop bool, err error) {
+func (r *run) sendChunk(ctx context.Context, chunk []store.BulkDevice, slots Slots) (stop bool, err error) {
 	if err := r.w.o.Store.RenewBulkLease(ctx, r.job.ID, r.id, r.w.o.Lease); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return true, errLeaseLost
@@ -512,6 +512,9 @@ func (r *run) sendChunk(ctx context.Context, chunk []store.BulkDevice) (stop boo
 	callCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	answers, ex, callErr := r.batch(callCtx, reqs)
 	cancel()
+	if err := r.w.o.Budget.Answered(context.WithoutCancel(ctx), slots, r.now()); err != nil {
+		r.w.o.Logger.Warn("count the write budget from Graph's answer", "job", r.job.ID, "error", err.Error())
+	}
 	if err := r.w.fault(FaultAnswered); err != nil {
 		return true, err
 	}

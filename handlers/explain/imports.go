@@ -153,6 +153,9 @@ func notFound(r store.ImportRow, b Batch) string {
 			r.Batch, plural(b.Lookups, "time", "times"))
 	case store.ReasonVanished:
 		return "Microsoft Graph accepted this device, then stopped listing its import record before Intune had finished with it (the list of imported devices may have been cleared). Check Devices › Windows › Enrollment › Devices in the Intune admin center."
+	case store.ReasonStalled:
+		return fmt.Sprintf("Intune had still not finished importing this device (its import state was %s) when the desk stopped following it, a day after it was sent, and it was not among the registered Autopilot devices. Nothing was sent again. Check Devices › Windows › Enrollment › Devices in the Intune admin center later; if it never appears, import it again from your file.",
+			stateName(r.Status))
 	}
 	return r.Reason
 }

@@ -147,11 +147,27 @@ func (r *run) poll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var pending []store.ImportRow
+	batches, err := r.w.o.Store.ImportBatches(ctx, r.job.ID)
+	if err != nil {
+		return err
+	}
+	sentAt := map[int]time.Time{}
+	for _, b := range batches {
+		sentAt[b.Batch] = b.SentAt
+	}
+	var pending, overdue []store.ImportRow
 	for _, row := range rows {
-		if row.Verdict == store.VerdictSent && row.DeviceID != "" {
+		if row.Verdict != store.VerdictSent || row.DeviceID == "" {
+			continue
+		}
+		if at := sentAt[row.Batch]; !at.IsZero() && r.now().Sub(at) >= r.w.o.FollowFor {
+			overdue = append(overdue, row)
+		} else {
 			pending = append(pending, row)
 		}
+	}
+	if len(overdue) > 0 {
+		return r.stopFollowing(ctx, overdue)
 	}
 	if len(pending) == 0 {
 		return nil
@@ -205,6 +221,98 @@ func (r *run) poll(ctx context.Context) error {
 		r.p.Trouble = &f
 	}
 	return nil
+}
+
+// stopFollowing settles devices Graph has been processing for longer than FollowFor: each is
+// looked for once more, in every lookup (registered Autopilot devices too), and gets the final
+// state found there, or "outcome unknown — check" with how long it was followed.
+func (r *run) stopFollowing(ctx context.Context, overdue []store.ImportRow) error {
+	rows, err := r.w.o.Store.ImportRows(ctx, r.job.ID, store.RowFilter{Hashes: true}) // the lookups tell imports apart by hash
+	if err != nil {
+		return err
+	}
+	withHash := make(map[int]store.ImportRow, len(rows))
+	for _, row := range rows {
+		withHash[row.Line] = row
+	}
+	var outs []store.RowOutcome
+	var stopped error
+	for _, row := range overdue {
+		if err := r.hold(ctx); err != nil {
+			return err
+		}
+		o, err := r.finalFinding(ctx, withHash[row.Line])
+		if err != nil {
+			stopped = err
+			break
+		}
+		if o.Verdict == "" {
+			o = row.Outcome
+			o.Verdict, o.Reason = store.VerdictNotFound, store.ReasonStalled
+		}
+		outs = append(outs, store.RowOutcome{Line: row.Line, Outcome: o})
+	}
+	if len(outs) > 0 {
+		settled := len(outs)
+		ch := store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, Rows: outs}
+		ch.Activity = r.activity("success", fmt.Sprintf("Stopped following %s that Intune had not finished importing %s after it was sent, and looked for %s once more in Microsoft Graph. Nothing was sent again.",
+			plural(settled, "device", "devices"), followedFor(r.w.o.FollowFor), map[bool]string{true: "it", false: "them"}[settled == 1]), nil, nil)
+		if err := r.keep(ctx, ch); errors.Is(err, store.ErrConflict) {
+			return errLeaseLost
+		} else if err != nil {
+			return err
+		}
+		r.audit(ch.Activity)
+	}
+	if stopped != nil {
+		wait := time.Minute
+		if ge, ok := graphclient.AsError(stopped); ok && ge.RetryAfter > 0 {
+			wait = ge.RetryAfter
+			r.p.Waiting = &Wait{Throttled: true, For: wait, Until: r.now().Add(wait)}
+		}
+		r.p.PollAt = r.now().Add(wait)
+		r.at(r.p.PollAt)
+	}
+	return nil
+}
+
+// finalFinding asks each lookup about a row and returns the first final outcome found, or an
+// outcome without a verdict when none is final.
+func (r *run) finalFinding(ctx context.Context, row store.ImportRow) (store.Outcome, error) {
+	for _, l := range r.w.o.Lookups {
+		type result struct {
+			f  Finding
+			ok bool
+		}
+		got, _, err := call(ctx, r, func(ts oauth2.TokenSource) (result, *graphclient.Exchange, error) {
+			f, ok, err := l.Find(ctx, ts, row)
+			return result{f, ok}, nil, err
+		})
+		if err != nil {
+			return store.Outcome{}, err
+		}
+		if !got.ok {
+			continue
+		}
+		o := row.Outcome
+		o.Verdict, o.Status = verdictOf(got.f.State), got.f.State.Status()
+		o.RegistrationID, o.ErrorCode, o.ErrorName = got.f.State.DeviceRegistrationID, got.f.State.DeviceErrorCode, got.f.State.DeviceErrorName
+		if got.f.DeviceID == "" && o.Verdict == store.VerdictSent {
+			o.Verdict = store.VerdictImported // a registered device: final by nature
+		}
+		if Final(o.Verdict) {
+			return o, nil
+		}
+	}
+	return store.Outcome{}, nil
+}
+
+// followedFor says a FollowFor in words: "24 hours".
+func followedFor(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return plural(int(d/time.Hour), "hour", "hours")
+	}
+	return d.String()
 }
 
 // read returns the state of each device Graph still lists, and the ids it answered 404 for.

@@ -84,6 +84,11 @@ type Options struct {
 	LookupDelays []time.Duration
 	// PausedRecheck is how often a job waiting for its owner to sign in is looked at (default 20 s).
 	PausedRecheck time.Duration
+	// FollowFor is how long a device Graph is still processing is followed, counted from when its
+	// batch was sent (default 24 hours). Then it is looked for once more, among registered
+	// devices too, and reported as found or "outcome unknown — check", so the job ends and its
+	// hashes leave the database even when Intune never finishes a device.
+	FollowFor time.Duration
 	// Fault, when set, is called at each fault point; returning ErrStopped stops the worker there.
 	Fault   func(point string) error
 	Reached func(state string) // optional: counts jobs reaching a state
@@ -116,6 +121,9 @@ func New(o Options) *Worker {
 	}
 	if o.PausedRecheck <= 0 {
 		o.PausedRecheck = 20 * time.Second
+	}
+	if o.FollowFor <= 0 {
+		o.FollowFor = 24 * time.Hour
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

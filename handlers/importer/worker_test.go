@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
@@ -27,6 +28,7 @@ type fakeGraph struct {
 	imports [][]graphclient.DeviceIdentity
 	answer  func(call int, devices []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error)
 	devices map[string]graphclient.DeviceIdentity // what GET and the serial lookup find, by id
+	stuck   bool                                  // GET answers the state as created, not "complete"
 }
 
 func (g *fakeGraph) ImportDeviceIdentities(_ context.Context, _ oauth2.TokenSource, devices []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
@@ -58,7 +60,9 @@ func (g *fakeGraph) GetDeviceIdentity(_ context.Context, _ oauth2.TokenSource, i
 	if !ok {
 		return nil, nil, &graphclient.Error{Kind: graphclient.KindNotFound, StatusCode: http.StatusNotFound}
 	}
-	d.State.DeviceImportStatus = "complete"
+	if !g.stuck {
+		d.State.DeviceImportStatus = "complete"
+	}
 	return &d, nil, nil
 }
 
@@ -115,7 +119,13 @@ type rig struct {
 // newRig is a submitted job of n rows in batches of per, with a worker over a real store.
 func newRig(t *testing.T, n, per int, answer func(call int, devices []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error)) *rig {
 	t.Helper()
-	db, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir()})
+	return newRigAt(t, time.Now, n, per, answer)
+}
+
+// newRigAt is newRig with the store on the clock now.
+func newRigAt(t *testing.T, now func() time.Time, n, per int, answer func(call int, devices []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error)) *rig {
+	t.Helper()
+	db, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir(), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,5 +362,66 @@ func TestPlanCutsByCountAndBytes(t *testing.T) {
 	}
 	if len(plan) < 3 {
 		t.Errorf("1,000 real-sized rows in %d batches", len(plan))
+	}
+}
+
+// registeredSerials is a lookup among registered Autopilot devices that knows some serials.
+type registeredSerials map[string]bool
+
+func (registeredSerials) Name() string { return "registered Autopilot devices" }
+
+func (l registeredSerials) Find(_ context.Context, _ oauth2.TokenSource, row store.ImportRow) (Finding, bool, error) {
+	if !l[row.Serial] {
+		return Finding{}, false, nil
+	}
+	return Finding{State: graphclient.DeviceImportState{DeviceImportStatus: "complete"}}, true, nil
+}
+
+// A device Intune never finishes (its import state stays null) is not followed forever: a day
+// after its batch was sent it is looked for once more, among registered devices too, and gets a
+// final verdict, so the job finishes and its hashes leave the database.
+func TestDeviceIntuneNeverFinishesIsSettledAfterADay(t *testing.T) {
+	clk := testkit.NewClock()
+	r := newRigAt(t, clk.Now, 3, 3, nil)
+	r.graph.stuck = true
+	r.graph.answer = func(_ int, d []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error) {
+		return r.graph.created(d, ""), nil // a null deviceImportStatus, as the schema allows
+	}
+	r.w = New(Options{Store: r.db, Graph: r.graph, Tokens: r.tokens, Now: clk.Now, Lease: time.Minute, LookupDelays: []time.Duration{0, 0},
+		Lookups: []Lookup{ImportedDevices{Graph: r.graph}, registeredSerials{"SN-1": true}}})
+	r.step()
+	if c := r.counts(); c.Final() != 0 {
+		t.Fatalf("final before anything was known: %+v", c)
+	}
+	clk.Advance(23 * time.Hour)
+	r.step()
+	if c := r.counts(); c.Final() != 0 {
+		t.Fatalf("settled before a day had passed: %+v", c)
+	}
+	clk.Advance(time.Hour)
+	r.step()
+	rows, _ := r.db.ImportRows(context.Background(), r.job.ID, store.RowFilter{Hashes: true})
+	for _, row := range rows {
+		want := store.VerdictNotFound
+		if row.Serial == "SN-1" {
+			want = store.VerdictImported
+		}
+		if row.Verdict != want || (want == store.VerdictNotFound && row.Reason != store.ReasonStalled) || row.Hash != "" {
+			t.Errorf("%s: verdict %q reason %q, hash kept %t; want %q", row.Serial, row.Verdict, row.Reason, row.Hash != "", want)
+		}
+	}
+	if j, _ := r.db.GetImportJob(context.Background(), "t", r.job.ID); j.State != StateFinished {
+		t.Errorf("the job is %s, not finished", j.State)
+	}
+	if r.graph.calls() != 1 {
+		t.Errorf("%d import calls", r.graph.calls())
+	}
+	acts, _, _ := r.db.ListActivity(context.Background(), store.ActivityFilter{TenantID: "t"})
+	found := false
+	for _, a := range acts {
+		found = found || strings.Contains(a.Summary, "Stopped following 3 devices")
+	}
+	if !found {
+		t.Errorf("no activity says the desk stopped following: %+v", acts)
 	}
 }

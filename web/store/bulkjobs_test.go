@@ -152,7 +152,7 @@ func TestWriteSlotsKeepTheBudget(t *testing.T) {
 				db = b
 			}
 			wg.Go(func() {
-				n, _, err := db.TakeWriteSlots(ctx, "t1", 7, 100, 20*time.Second)
+				n, _, _, err := db.TakeWriteSlots(ctx, "t1", 7, 100, 20*time.Second)
 				if err != nil {
 					t.Error(err)
 				}
@@ -163,15 +163,15 @@ func TestWriteSlotsKeepTheBudget(t *testing.T) {
 		if taken.Load() != 100 {
 			t.Errorf("%d slots taken of a budget of 100", taken.Load())
 		}
-		n, retry, err := a.TakeWriteSlots(ctx, "t1", 1, 100, 20*time.Second)
+		n, _, retry, err := a.TakeWriteSlots(ctx, "t1", 1, 100, 20*time.Second)
 		if n != 0 || err != nil || !retry.Equal(clk.Now().Add(20*time.Second)) {
 			t.Errorf("a full budget: %d %v %v", n, retry, err)
 		}
-		if n, _, _ := a.TakeWriteSlots(ctx, "t2", 5, 100, 20*time.Second); n != 5 {
+		if n, _, _, _ := a.TakeWriteSlots(ctx, "t2", 5, 100, 20*time.Second); n != 5 {
 			t.Errorf("another tenant's budget is shared: %d", n)
 		}
 		clk.Advance(20*time.Second + time.Millisecond)
-		if n, _, _ := a.TakeWriteSlots(ctx, "t1", 30, 100, 20*time.Second); n != 30 {
+		if n, _, _, _ := a.TakeWriteSlots(ctx, "t1", 30, 100, 20*time.Second); n != 30 {
 			t.Errorf("after the window: %d slots", n)
 		}
 		until := clk.Now().Add(7 * time.Second)
@@ -181,12 +181,44 @@ func TestWriteSlotsKeepTheBudget(t *testing.T) {
 		if err := a.HoldWrites(ctx, "t1", clk.Now().Add(time.Second)); err != nil { // an earlier end does not shorten it
 			t.Fatal(err)
 		}
-		if n, retry, _ := a.TakeWriteSlots(ctx, "t1", 1, 100, 20*time.Second); n != 0 || !retry.Equal(until) {
+		if n, _, retry, _ := a.TakeWriteSlots(ctx, "t1", 1, 100, 20*time.Second); n != 0 || !retry.Equal(until) {
 			t.Errorf("during a hold: %d %v", n, retry)
 		}
 		clk.Advance(7 * time.Second)
-		if n, _, _ := a.TakeWriteSlots(ctx, "t1", 1, 100, 20*time.Second); n != 1 {
+		if n, _, _, _ := a.TakeWriteSlots(ctx, "t1", 1, 100, 20*time.Second); n != 1 {
 			t.Errorf("after the hold: %d", n)
+		}
+	})
+}
+
+// Slots whose writes Graph answered are counted from the answer: a write that was slow to reach
+// Graph is still in Graph's window when the slot's own window has passed.
+func TestWriteSlotsCountFromGraphsAnswer(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
+		ctx := context.Background()
+		n, stamp, _, err := db.TakeWriteSlots(ctx, "t1", 10, 10, 20*time.Second)
+		if n != 10 || err != nil {
+			t.Fatalf("took %d: %v", n, err)
+		}
+		clk.Advance(5 * time.Second) // the writes took 5 s to be answered
+		answered := clk.Now()
+		other, otherStamp, _, _ := db.TakeWriteSlots(ctx, "t2", 3, 10, 20*time.Second) // another bucket, also stamped now
+		if err := db.WriteSlotsAnswered(ctx, "t1", stamp, n, answered); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.WriteSlotsAnswered(ctx, "t1", stamp, n, answered.Add(-time.Hour)); err != nil { // never earlier
+			t.Fatal(err)
+		}
+		clk.Advance(16 * time.Second) // 21 s after the slots were taken, 16 s after the answer
+		if n, _, retry, _ := db.TakeWriteSlots(ctx, "t1", 1, 10, 20*time.Second); n != 0 || !retry.Equal(answered.Add(20*time.Second)) {
+			t.Errorf("21 s after taking, 16 s after the answer: took %d, retry at %v, want %v", n, retry, answered.Add(20*time.Second))
+		}
+		if n, _, _, _ := db.TakeWriteSlots(ctx, "t2", 10, 10, 20*time.Second); n != 10-other {
+			t.Errorf("another bucket: took %d (its slots at %v)", n, otherStamp)
+		}
+		clk.Advance(4*time.Second + time.Millisecond)
+		if n, _, _, _ := db.TakeWriteSlots(ctx, "t1", 10, 10, 20*time.Second); n != 10 {
+			t.Errorf("20 s after the answer: took %d", n)
 		}
 	})
 }

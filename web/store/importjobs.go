@@ -90,6 +90,7 @@ const (
 	ReasonNotSent         = "not-sent"         // refused: an earlier batch's refusal holds for every batch, so its own was not sent
 	ReasonLookedUp        = "looked-up"        // not found: looked up after a lost answer, as many times as its batch's Lookups
 	ReasonVanished        = "vanished"         // not found: Graph stopped listing its import record before Intune finished
+	ReasonStalled         = "stalled"          // not found: Intune had not finished it when the desk stopped following it
 )
 
 // RowOutcome is the new outcome of one row.

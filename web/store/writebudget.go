@@ -9,14 +9,14 @@ import (
 )
 
 // TakeWriteSlots takes up to want of a bucket's write slots: at most limit are taken in any span
-// of window, counted from when each was taken. It returns how many it took, and when it took
-// none, when to ask again: the time the oldest slot frees, or the end of a wait Graph asked for
-// (HoldWrites). Every desk sharing the database shares the budget; the slots are taken one
-// transaction at a time per bucket (on PostgreSQL under an advisory lock), so two desks never
-// both take the last one.
-func (db *DB) TakeWriteSlots(ctx context.Context, bucket string, want, limit int, window time.Duration) (taken int, retryAt time.Time, err error) {
+// of window, counted from when each was taken (or answered: WriteSlotsAnswered). It returns how
+// many it took and when it took them (the slots' stamp), and when it took none, when to ask
+// again: the time the oldest slot frees, or the end of a wait Graph asked for (HoldWrites). Every
+// desk sharing the database shares the budget; the slots are taken one transaction at a time per
+// bucket (on PostgreSQL under an advisory lock), so two desks never both take the last one.
+func (db *DB) TakeWriteSlots(ctx context.Context, bucket string, want, limit int, window time.Duration) (taken int, stamp, retryAt time.Time, err error) {
 	if want < 1 || limit < 1 || window <= 0 {
-		return 0, time.Time{}, errors.New("store: write slots: want, limit and window must be positive")
+		return 0, time.Time{}, time.Time{}, errors.New("store: write slots: want, limit and window must be positive")
 	}
 	err = db.tx(ctx, db.stmtTimeout, func(t *txn) error {
 		if db.driver == driverPostgres {
@@ -59,13 +59,28 @@ func (db *DB) TakeWriteSlots(ctx context.Context, bucket string, want, limit int
 			return nil
 		}
 		taken = min(want, limit-used)
+		stamp = fromMS(ms(now))
 		_, err := t.exec(`INSERT INTO write_slots (bucket, at, n) VALUES (?, ?, ?)`, bucket, ms(now), taken)
 		return err
 	})
 	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("store: take write slots: %w", err)
+		return 0, time.Time{}, time.Time{}, fmt.Errorf("store: take write slots: %w", err)
 	}
-	return taken, retryAt, nil
+	return taken, stamp, retryAt, nil
+}
+
+// WriteSlotsAnswered counts the n slots taken at stamp from answered, when Graph answered the
+// writes they were taken for. A write reaches Graph some time after its slot is taken, and Graph
+// counts it when it arrives; counted from the answer, which comes after the arrival, a slot frees
+// only once the write has left Graph's window too, however slow the way there was. (Slots taken
+// by another desk in the same millisecond, as many, may be counted from this answer too: later,
+// never earlier, than their own.)
+func (db *DB) WriteSlotsAnswered(ctx context.Context, bucket string, stamp time.Time, n int, answered time.Time) error {
+	_, err := db.exec(ctx, `UPDATE write_slots SET at = ? WHERE bucket = ? AND at = ? AND n = ? AND at < ?`, ms(answered), bucket, ms(stamp), n, ms(answered))
+	if err != nil {
+		return fmt.Errorf("store: write slots answered: %w", err)
+	}
+	return nil
 }
 
 // HoldWrites stops every desk taking a bucket's write slots until a time (Graph's Retry-After);
