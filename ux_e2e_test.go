@@ -294,7 +294,7 @@ const phoneLayout = `(function () {
 })()`
 
 // oneWay is what every page says the same way: each status is a badge of one of the five tones,
-// each moment is shown as "29 Nov 2026 14:30 UTC" (or, for a recent contact, "2 hours ago" with
+// each moment is shown as "29 Nov 2026 14:30:05 UTC" (or, for a recent contact, "2 hours ago" with
 // that in its title), and numbers agree with their nouns. It answers one problem per line.
 const oneWay = `(function () {
   var out = [];
@@ -303,10 +303,10 @@ const oneWay = `(function () {
     var others = Array.prototype.filter.call(b.classList, function (c) { return /^badge-/.test(c) && !/^badge-(ok|info|warn|bad|muted|beside)$/.test(c); });
     if (tones.length !== 1 || others.length) out.push("the badge " + JSON.stringify(b.textContent.trim()) + " has classes " + b.className);
   });
-  var when = /^\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2} UTC$/;
+  var when = /^\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} UTC$/;
   document.querySelectorAll("main time").forEach(function (t) {
     var text = t.textContent.trim();
-    if (!when.test(text) && !when.test(t.getAttribute("title") || "")) out.push("the time " + JSON.stringify(text) + " is not shown as 29 Nov 2026 14:30 UTC");
+    if (!when.test(text) && !when.test(t.getAttribute("title") || "")) out.push("the time " + JSON.stringify(text) + " is not shown as 29 Nov 2026 14:30:05 UTC");
   });
   var m = document.querySelector("main").innerText.match(/\b1 (devices|batches|rows|uploads|seconds|codes|minutes|hours|days|times)\b|\bof 1 (devices|batches)\b/g);
   if (m) out.push("numbers disagree with their nouns: " + m.join(", "));

@@ -594,8 +594,8 @@ func PropLabel(words, property string) templ.Component {
 	})
 }
 
-// When is how every page shows a moment: in UTC, and saying so ("29 Nov 2026 14:30 UTC").
-func When(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }
+// When is how every page shows a moment: in UTC, and saying so ("29 Nov 2026 14:30:05 UTC").
+func When(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04:05 UTC") }
 
 // Time is a moment on a page: When's words, with the exact instant for machines.
 func Time(t time.Time) templ.Component {
