@@ -217,9 +217,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		AllowedGroups: cfg.AllowedGroups, Groups: a.graph, Demo: cfg.Demo, Logger: log, Observe: a.metrics.SignIn}
 	handlers.Routes(a.shell, handlers.Features{
 		Auth:     auth,
-		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell},
-		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: activity, Keys: a.db, Now: o.Now},
-		Activity: &handlers.Activity{History: a.db, Recorded: activity},
+		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell, Tenants: a.db, Now: o.Now},
+		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: activity, Keys: a.db, Recorded: activity, Tenants: a.db, Now: o.Now},
+		Activity: &handlers.Activity{History: a.db, Recorded: activity, Graph: a.graph, Tokens: a.shell, Records: a.db, Now: o.Now},
 		Registered: &handlers.Registered{Graph: a.graph, Tokens: a.shell, Activity: activity, Recorded: activity, Keys: a.db, History: a.db, Budget: budget,
 			Now: o.Now, Logger: log},
 		Bulk: &handlers.BulkChanges{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Keys: a.db, Worker: a.bulk, Budget: budget, Now: o.Now, Logger: log},
@@ -343,6 +343,7 @@ func (a *app) adminHandler() http.Handler {
 	e.HideBanner, e.HidePort = true, true
 	a.health.Routes(e)
 	web.GET(e, "/metrics", echo.WrapHandler(a.metrics.Handler("")))
+	web.AddProfiler(e) // a developer build's only (-tags deskpprof)
 	return e
 }
 
@@ -376,14 +377,15 @@ const demoConsistencyDelay = 5 * time.Second
 // demoOtherTenantSerials are serials the demo tenant's Graph reports as registered elsewhere (808).
 var demoOtherTenantSerials = []string{"CZC808OTHER", "5CG808OTHER"}
 
-func newLogger(cfg config, w io.Writer) *slog.Logger {
+// newLogger logs to w; "auto" chooses text when out, where w's lines end up, is a terminal.
+func newLogger(cfg config, out, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
 	format := cfg.LogFormat
 	if format == "auto" {
 		format = "json"
-		if f, ok := w.(*os.File); ok && isTerminal(f) {
+		if f, ok := out.(*os.File); ok && isTerminal(f) {
 			format = "text"
 		}
 	}
@@ -400,7 +402,9 @@ func isTerminal(f *os.File) bool {
 
 // serve runs the desk until ctx ends.
 func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
-	log := newLogger(cfg, stderr)
+	logs := web.NewLogWriter(stderr) // one write per burst of lines, not one per request
+	defer logs.Close()
+	log := newLogger(cfg, stderr, logs)
 	a, err := newApp(ctx, cfg, log, appOptions{ConsistencyDelay: demoConsistencyDelay})
 	if err != nil {
 		return err

@@ -119,8 +119,12 @@ func TestAllowedGroupsAskGraphOnOverage(t *testing.T) {
 		"AUTOPILOTDESK_EMULATOR_ERROR_RATE": "1", "AUTOPILOTDESK_EMULATOR_ERROR_STATUSES": "503"})
 	resp = d.signIn(d.browser(), demoidp.ManyGroupsKey, "/")
 	if doc := parse(t, resp); resp.StatusCode != http.StatusBadGateway || !strings.Contains(text(doc), "could not be checked") ||
-		!strings.Contains(text(doc), "more groups than a sign-in token can list") {
+		!strings.Contains(text(doc), "more groups than a sign-in token can list") ||
+		!strings.Contains(text(doc), "details below") {
 		t.Errorf("Graph failing the check: %d %s", resp.StatusCode, text(doc))
+	} else if support := doc.Find(`[data-testid="support"] pre`).Text(); !strings.Contains(support, "request-id") ||
+		!strings.Contains(support, "client-request-id") || !strings.Contains(support, "Date") {
+		t.Errorf("the page asks to give the details below, and shows: %q", support)
 	}
 	if resp, _ := d.get(d.browser(), "/uploads/new"); resp.Request.URL.Path == "/uploads/new" {
 		t.Error("a sign-in whose group check failed left a session")

@@ -96,6 +96,7 @@ const memChildEnv = "AUTOPILOTDESK_IMPORT_MEMORY_CHILD"
 // real-sized hashes) must stay under 100 MB; a 1,000,000-row file is refused with far less.
 func TestImportMemory(t *testing.T) {
 	if mode := os.Getenv(memChildEnv); mode != "" {
+		tuneGC(os.Getenv) // as main does
 		importMemoryChild(t, mode)
 		return
 	}

@@ -287,6 +287,12 @@ var emulatorOptions = []*option{
 			c.EmulatorFaults.UploadsSegmentMissing, err = boolean(v)
 			return err
 		}},
+	{env: "AUTOPILOTDESK_EMULATOR_NO_INTUNE_LICENCE", flag: "no-intune-licence", boolean: true,
+		help: "The tenant has no Intune licence: every Intune request answers 400 \"Request not applicable to target tenant.\".",
+		set: func(c *config, v string) (err error) {
+			c.EmulatorFaults.NoIntuneLicence, err = boolean(v)
+			return err
+		}},
 }
 
 // writeBudget reads a budget of changes per window, such as 100/20s.

@@ -276,6 +276,10 @@ func TestUnreachablePostgreSQLAndRecovery(t *testing.T) {
 				t.Errorf("%s: page %d %q: %s", name, code, h.Get("Retry-After"), body)
 			}
 		}
+		// A list page offers itself again.
+		if resp, doc := d.get(b, "/activity?mine=1"); resp.StatusCode != http.StatusServiceUnavailable || doc.Find(`main a.btn[href="/activity?mine=1"]`).Text() != "Try again" {
+			t.Errorf("%s: the activity list %d offers no reload: %s", name, resp.StatusCode, text(doc))
+		}
 		if n := len(d.errorLines()) - errorsBefore; n != 1 {
 			t.Errorf("%s: %d ERROR lines, want 1:\n%s", name, n, strings.Join(d.errorLines(), "\n"))
 		}

@@ -88,7 +88,7 @@ func TestBrowserDevicesFlows(t *testing.T) {
 
 	// The reader sees the list without change controls, and why.
 	reader := bd.newTab(t)
-	reader.signIn("reader", "/devices")
+	reader.signIn("read-grant", "/devices")
 	reader.page("devices list, read-only")
 	if got := reader.eval(`String(document.querySelectorAll('#bulk-form, input[name="device"]').length)`); got != "0" {
 		t.Errorf("the reader is offered %s change controls", got)

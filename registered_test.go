@@ -317,7 +317,7 @@ func TestReadOnlyPeopleSeeNoChangeControls(t *testing.T) {
 	d := startDesk(t, nil)
 	dev := emulator.DemoAutopilotDevices(time.Now())[9]
 	reader := d.browser()
-	doc := parse(t, d.signIn(reader, "reader", "/devices"))
+	doc := parse(t, d.signIn(reader, demoidp.ReadGrantKey, "/devices"))
 	if !strings.Contains(doc.Find(`[data-testid="read-only"]`).Text(), "DeviceManagementServiceConfig.Read.All") || doc.Find(`#bulk-form, input[name="device"]`).Length() != 0 {
 		t.Errorf("the reader's list: %s", text(doc))
 	}

@@ -601,8 +601,8 @@ func TestRegistrationApprovalRules(t *testing.T) {
 	code, _ := createCode(t, d, admin, nil)
 	sendDevice(t, d, code, "RULES-1")
 
-	reader := d.browser()
-	d.signIn(reader, "reader", "/")
+	reader := d.browser() // granted only the read permission
+	d.signIn(reader, demoidp.ReadGrantKey, "/")
 	form, doc := decideForm(t, d, admin) // the admin's form, with the reader's token below
 	if _, rdoc := d.get(reader, "/registration"); rdoc.Find(`button[value="approve"], button[value="reject"], a[href="/registration/codes/new"]`).Length() != 0 ||
 		rdoc.Find(`[data-testid="read-only"]`).Length() != 1 {

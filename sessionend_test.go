@@ -64,6 +64,8 @@ func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
 			form: url.Values{"id": {"0f2d6e55-3a8c-4c1e-9d6b-2f3e4a5b6c7d"}}},
 		"POST /uploads/:id/status": {path: "/uploads/" + upload + "/status", formPage: "/uploads/" + upload, graph: true, kept: "status",
 			form: url.Values{"status": {"complete"}}},
+		"POST /uploads/offered":    {path: "/uploads/offered", formPage: "/uploads/new", graph: true, form: url.Values{"back": {"/uploads"}}},
+		"POST /activity/:id/check": {path: "/activity/" + activity + "/check", formPage: "/activity/" + activity},
 		"POST /uploads/:id/delete": {path: "/uploads/" + upload + "/delete", formPage: "/uploads/" + upload + "/delete", graph: true},
 		"POST /devices/import": {path: "/devices/import", formPage: "/devices/import", kept: "serialNumber",
 			form: url.Values{"serialNumber": {"SN-TYPED"}, "groupTag": {"Typed-Tag"}}},

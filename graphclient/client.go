@@ -205,7 +205,9 @@ func (c *Client) do(ctx context.Context, ts oauth2.TokenSource, cl call, out any
 		if err != nil {
 			lastErr = transportError(ctx, err, c.cfg.Version)
 		} else {
-			lastErr = parseError(resp, body, c.cfg.Version)
+			ge := parseError(resp, body, c.cfg.Version)
+			blame(ge, a.granted, cl.method)
+			lastErr = ge
 		}
 		rec.Err = lastErr
 		rec.OutcomeUnknown = isWrite(cl.retryRules()) && outcomeUnknown(resp, lastErr)
@@ -299,6 +301,9 @@ func (c *Client) attempt(ctx context.Context, ts oauth2.TokenSource, cl call, wa
 		a.RequestHeader.Set("Content-Type", "application/json")
 	}
 	tok, err := ts.Token()
+	if err == nil {
+		a.granted, _ = tok.Extra("scope").(string)
+	}
 	if err != nil {
 		a.Err = "could not get an access token"
 		return a, nil, nil, &Error{Kind: KindUnauthorized, Message: "The desk could not get an access token for you.", Cause: err, Version: c.cfg.Version}

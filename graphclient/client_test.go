@@ -449,3 +449,33 @@ func FuzzParseError(f *testing.F) {
 		}
 	})
 }
+
+// Intune words a missing permission and a missing role alike; what the token answer granted
+// tells them apart, and a refusal that names the licence stays one.
+func TestRefusalsAreBlamedByTheGrantedScope(t *testing.T) {
+	intune := &Error{StatusCode: 403, Message: "Application is not authorized to perform this operation. Application must have one of the following scopes: DeviceManagementServiceConfig.ReadWrite.All"}
+	cases := []struct {
+		granted, method string
+		want            Kind
+	}{
+		{"", http.MethodPost, KindForbiddenPermission}, // not said: Graph's words decide
+		{"https://graph.microsoft.com/DeviceManagementServiceConfig.Read.All User.Read", http.MethodPost, KindForbiddenPermission},
+		{"DeviceManagementServiceConfig.ReadWrite.All User.Read", http.MethodPost, KindForbiddenRole},
+		{"DeviceManagementServiceConfig.Read.All", http.MethodGet, KindForbiddenRole},
+		{"User.Read", http.MethodGet, KindForbiddenPermission},
+	}
+	for _, tc := range cases {
+		e := *intune
+		e.Kind = classify(&e)
+		blame(&e, tc.granted, tc.method)
+		if e.Kind != tc.want {
+			t.Errorf("%q %s: %s, want %s", tc.granted, tc.method, e.Kind, tc.want)
+		}
+	}
+	licence := &Error{StatusCode: 400, Code: "BadRequest", Message: "Request not applicable to target tenant."}
+	licence.Kind = classify(licence)
+	blame(licence, "DeviceManagementServiceConfig.ReadWrite.All", http.MethodGet)
+	if licence.Kind != KindForbiddenLicense {
+		t.Errorf("a tenant without a licence: %s", licence.Kind)
+	}
+}

@@ -212,7 +212,8 @@ func classify(e *Error) Kind {
 		return KindUnauthorized
 	case e.StatusCode == 403 && (strings.Contains(e.WWWAuthenticate, "insufficient_claims") || e.Claims != ""):
 		return KindConditionalAccess
-	case e.StatusCode == 403 && strings.Contains(lower, "licen"):
+	case e.StatusCode == 403 && strings.Contains(lower, "licen"),
+		e.StatusCode == 400 && strings.Contains(lower, "request not applicable to target tenant"):
 		return KindForbiddenLicense
 	case e.StatusCode == 403 && (strings.Contains(lower, "scope") || strings.Contains(lower, "consent") || strings.Contains(lower, "permission")):
 		return KindForbiddenPermission
@@ -234,6 +235,34 @@ func classify(e *Error) Kind {
 		return KindValidation
 	}
 	return KindUnknown
+}
+
+// The delegated permissions of Autopilot devices.
+const (
+	writeScope = "devicemanagementserviceconfig.readwrite.all"
+	readScope  = "devicemanagementserviceconfig.read.all"
+)
+
+// blame tells apart the two refusals Intune words alike ("Application is not authorized ...
+// must have one of the following scopes"): when the token answer said what it granted, a 403 for
+// a call whose permission was not granted is the permission's, and one whose permission was
+// granted is the person's Intune role.
+func blame(e *Error, granted, method string) {
+	if e.Kind != KindForbiddenPermission && e.Kind != KindForbiddenRole || strings.TrimSpace(granted) == "" {
+		return
+	}
+	have := map[string]bool{}
+	for _, s := range strings.Fields(granted) {
+		if i := strings.LastIndexByte(s, '/'); i >= 0 {
+			s = s[i+1:]
+		}
+		have[strings.ToLower(s)] = true
+	}
+	ok := have[writeScope] || method == http.MethodGet && have[readScope]
+	e.Kind = KindForbiddenPermission
+	if ok {
+		e.Kind = KindForbiddenRole
+	}
 }
 
 // retryAfter reads Retry-After in seconds or as an HTTP date.
@@ -284,6 +313,9 @@ func SupportFor(ex *Exchange, err error) SupportDetails {
 		s.Code = ge.Code
 		if ge.RequestID != "" {
 			s.RequestID = ge.RequestID
+		}
+		if s.ClientRequestID == "" {
+			s.ClientRequestID = ge.ClientRequestID
 		}
 		if ge.Date != "" {
 			s.Date = ge.Date

@@ -41,6 +41,8 @@ type Attempt struct {
 	Start          time.Time     `json:"start"`
 	Duration       time.Duration `json:"duration"`
 	WaitBefore     time.Duration `json:"waitBefore,omitempty"`
+
+	granted string // the scope the token's answer granted, when it said: never kept or shown
 }
 
 // Last is the final attempt, or nil.

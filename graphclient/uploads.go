@@ -92,6 +92,13 @@ func (c *Client) CreateUpload(ctx context.Context, ts oauth2.TokenSource, in New
 	return &u, ex, nil
 }
 
+// FindUpload looks once more for an upload matching what a create whose outcome was unknown
+// sent: by its id when it named one, else among the uploads with its status. Nothing is sent but
+// the look-ups.
+func (c *Client) FindUpload(ctx context.Context, ts oauth2.TokenSource, in NewUpload) *Reconciliation {
+	return c.reconcile(ctx, ts, in)
+}
+
 // reconcile looks for an upload matching what was sent, with a short deadline of its own.
 func (c *Client) reconcile(ctx context.Context, ts oauth2.TokenSource, in NewUpload) *Reconciliation {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

@@ -8,9 +8,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
 
+	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/guid"
 	"autopilotdesk/handlers/explain"
 	"autopilotdesk/views"
@@ -35,6 +38,22 @@ type RecordedActivity interface {
 type Activity struct {
 	History  ActivityHistory  // the state database
 	Recorded RecordedActivity // the database, and what this desk still holds for it
+	// For "Check again" on a create whose outcome is unknown: Graph, the person's token, and the
+	// record to rewrite with what was found.
+	Graph   UploadFinder
+	Tokens  Tokens
+	Records ActivityRewriter
+	Now     func() time.Time
+}
+
+// UploadFinder looks for an upload a create may or may not have made.
+type UploadFinder interface {
+	FindUpload(ctx context.Context, ts oauth2.TokenSource, in graphclient.NewUpload) *graphclient.Reconciliation
+}
+
+// ActivityRewriter rewrites what a record says once its outcome is known.
+type ActivityRewriter interface {
+	UpdateActivity(ctx context.Context, a *store.Activity) error
 }
 
 const historyPageSize = 50
@@ -61,7 +80,7 @@ func (h *Activity) List(c echo.Context) error {
 	}
 	for _, a := range entries {
 		view.Entries = append(view.Entries, views.ActivityEntry{ID: a.ID, At: a.At, Action: a.Action, Outcome: a.Outcome, Summary: a.Summary,
-			ActorName: a.ActorName, ActorUPN: a.ActorUPN, Target: a.Target, RequestID: a.RequestID, StatusCode: a.StatusCode})
+			ActorName: a.ActorName, ActorUPN: a.ActorUPN, Target: a.Target, Serial: a.Serial, RequestID: a.RequestID, StatusCode: a.StatusCode})
 	}
 	if next != "" {
 		nq := url.Values{}
@@ -108,6 +127,58 @@ func (h *Activity) Show(c echo.Context) error {
 	return renderResult(c, a, d, notSaved)
 }
 
+// CheckAgain is POST /activity/:id/check: for a create whose outcome is unknown, look the upload
+// up once more (by the id it sent, or among the uploads with its status), keep what was found in
+// the record and show it. Nothing but the look-up is sent.
+func (h *Activity) CheckAgain(c echo.Context) error {
+	id := c.Param("id")
+	if !guid.Valid(id) {
+		return notFound("There is no recorded activity with this id.")
+	}
+	u := web.CurrentUser(c)
+	ctx := c.Request().Context()
+	a, err := h.Recorded.GetActivity(ctx, u.TenantID, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return notFound("There is no recorded activity with this id in your tenant.")
+	case err != nil:
+		return fmt.Errorf("read activity: %w", err)
+	}
+	var d activityDetail
+	if len(a.Detail) > 0 {
+		if err := json.Unmarshal(a.Detail, &d); err != nil {
+			return fmt.Errorf("decode activity %s: %w", a.ID, err)
+		}
+	}
+	sent := sentOf(d)
+	if a.Action != "create-upload" || a.Outcome != outcomeUnknown || sent == nil {
+		return c.Redirect(http.StatusSeeOther, activityURL(a.ID)) // its outcome is known
+	}
+	ts, err := h.Tokens.TokenSource(c)
+	if err != nil {
+		return err
+	}
+	rc := h.Graph.FindUpload(ctx, ts, *sent)
+	if d.Exchange == nil {
+		d.Exchange = &graphclient.Exchange{}
+	}
+	d.Exchange.Reconciliation, d.CheckedAt = rc, h.Now()
+	switch {
+	case rc.Found != nil:
+		d.Upload = rc.Found
+		a.Target, a.Outcome = rc.Found.ID, outcomeSuccess
+		a.Summary = fmt.Sprintf("Created upload %s with status %s (found when the desk looked again).", rc.Found.ID, rc.Found.Status)
+	case rc.Failed == nil && rc.Err == "":
+		a.Outcome = outcomeFailure
+		a.Summary = "The upload was not created: the desk looked again and Graph has no upload matching what was sent."
+	}
+	a.Detail = encodeDetail(d)
+	if err := h.Records.UpdateActivity(ctx, a); err != nil {
+		return renderResult(c, a, d, true)
+	}
+	return c.Redirect(http.StatusSeeOther, activityURL(a.ID))
+}
+
 // recordAndShow records what an action did, then sends the browser to its result page; when the
 // history cannot take the record yet, the result page is this answer, with a notice.
 func recordAndShow(c echo.Context, log ActivityLog, act *store.Activity, d activityDetail) error {
@@ -124,6 +195,7 @@ func renderResult(c echo.Context, a *store.Activity, d activityDetail, notSaved 
 		ActivityID: a.ID, At: a.At, ActorName: a.ActorName, ActorUPN: a.ActorUPN,
 		Action: a.Action, Outcome: a.Outcome, Summary: a.Summary, Target: a.Target,
 		Upload: d.Upload, Exchange: d.Exchange, Support: d.Support, NotSaved: notSaved,
+		CheckedAt: d.CheckedAt, CanSendAgain: d.Sent != nil || sentOf(d) != nil,
 	}
 	if d.Failure != nil {
 		r.Failure = &views.Failure{Explanation: explain.ForAction(a.Action, *d.Failure), Support: d.Support}

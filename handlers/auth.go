@@ -163,7 +163,7 @@ func (h *Auth) Callback(c echo.Context) error {
 // allowedGroupsOf asks Graph which allowed groups a user in too many groups to list belongs to.
 // When Graph cannot answer, the sign-in stops with what Graph said and what to do about it.
 func (h *Auth) allowedGroupsOf(c echo.Context, res *identity.Result) ([]string, error) {
-	groups, _, err := h.Groups.CheckMemberGroups(c.Request().Context(), oauth2.StaticTokenSource(res.Token), h.AllowedGroups)
+	groups, ex, err := h.Groups.CheckMemberGroups(c.Request().Context(), oauth2.StaticTokenSource(res.Token), h.AllowedGroups)
 	if err == nil {
 		return groups, nil
 	}
@@ -178,7 +178,7 @@ func (h *Auth) allowedGroupsOf(c echo.Context, res *identity.Result) ([]string, 
 	return nil, &web.PageError{Status: http.StatusBadGateway, Title: "Your group membership could not be checked",
 		Message: "You are in more groups than a sign-in token can list, so the desk asked Microsoft Graph whether you are in one of its allowed groups, " +
 			"and Graph did not answer: " + e.Title + ".",
-		NextStep: next, Internal: err}
+		NextStep: next, Internal: err, Support: graphclient.SupportFor(ex, err)}
 }
 
 func memberOfAny(have, allowed []string) bool {

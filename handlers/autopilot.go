@@ -178,6 +178,7 @@ func (h *Registered) List(c echo.Context) error {
 	status := http.StatusOK
 	if err != nil {
 		view.Failure = failureOf(ex, err)
+		view.Failure.Reload = c.Request().URL.RequestURI()
 		if ge, ok := graphclient.AsError(err); ok && ge.Kind == graphclient.KindInvalidInput {
 			status = http.StatusUnprocessableEntity
 		}

@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
@@ -14,8 +15,10 @@ import (
 
 // Home shows who is signed in and the tenant's most recent uploads.
 type Home struct {
-	Graph  UploadLister
-	Tokens Tokens
+	Graph   UploadLister
+	Tokens  Tokens
+	Tenants TenantUploads // what the desk remembers of the tenant's Graph
+	Now     func() time.Time
 }
 
 const recentUploads = 10
@@ -23,14 +26,25 @@ const recentUploads = 10
 func (h *Home) Show(c echo.Context) error {
 	u := web.CurrentUser(c)
 	view := views.Home{User: views.User{Name: u.Name, UPN: u.UPN, Tenant: u.Tenant()}}
+	now := h.Now()
+	known := knownUploads(c, h.Tenants, now)
+	if known.Fresh {
+		// Seen today: the tenant's Graph has no uploads, so nothing is asked of it.
+		view.UploadsMissing = known.Missing
+		return web.Render(c, http.StatusOK, views.HomePage(web.PageFor(c, "Home", "home"), view))
+	}
 	page, ex, err := h.list(c)
 	switch {
 	case errors.Is(err, web.ErrSessionEnded):
 		return err
 	case err != nil:
 		view.Failure = failureOf(ex, err)
+		view.Failure.Reload = "/"
 	default:
 		view.Uploads = page.Uploads
+	}
+	if view.UploadsMissing = learnUploads(c, h.Tenants, known, now, err); view.UploadsMissing != nil {
+		view.Failure = nil // the notice says it, with the way on
 	}
 	return web.Render(c, http.StatusOK, views.HomePage(web.PageFor(c, "Home", "home"), view))
 }

@@ -51,8 +51,12 @@ func (h *Uploads) List(c echo.Context) error {
 		return err
 	}
 	view := views.UploadList{Status: status}
-	if err != nil {
+	now := h.Now()
+	if view.UploadsMissing = learnUploads(c, h.Tenants, knownUploads(c, h.Tenants, now), now, err); view.UploadsMissing != nil {
+		// The notice says it, with the way on.
+	} else if err != nil {
 		view.Failure = failureOf(ex, err)
+		view.Failure.Reload = c.Request().URL.RequestURI()
 	} else {
 		view.Uploads = page.Uploads
 		if page.NextLink != "" {

@@ -57,6 +57,7 @@ func Routes(shell *web.Shell, f Features) {
 	web.GET(user, "/uploads/new", f.Uploads.New)
 	form("/uploads", "/uploads/new", f.Uploads.Create, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
 	web.GET(user, "/uploads", f.Uploads.List)
+	form("/uploads/offered", "/uploads/new", f.Uploads.CheckOffered)
 	web.GET(user, "/uploads/:id", f.Uploads.Show)
 	form("/uploads/:id/status", "/uploads/:id", f.Uploads.SetStatus)
 	web.GET(user, "/uploads/:id/delete", f.Uploads.ConfirmDelete)
@@ -92,6 +93,7 @@ func Routes(shell *web.Shell, f Features) {
 	form("/registration/decide", "/registration", f.Registration.Decide, shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create))
 	web.GET(user, "/activity", f.Activity.List)
 	web.GET(user, "/activity/:id", f.Activity.Show)
+	form("/activity/:id/check", "/activity/:id", f.Activity.CheckAgain)
 
 	// From devices, during Windows setup: no session and no cookie, so no CSRF token either —
 	// there is no ambient authority for a forged request to ride on. The one-time code in the

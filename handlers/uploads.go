@@ -25,6 +25,8 @@ type Uploads struct {
 	Tokens   Tokens
 	Activity ActivityLog
 	Keys     FormKeys
+	Recorded RecordedActivity // what a recorded create sent, for "Try again"
+	Tenants  TenantUploads    // what the desk remembers of the tenant's Graph
 	Now      func() time.Time
 }
 
@@ -36,14 +38,69 @@ func (h *Uploads) New(c echo.Context) error {
 	form := uploadForm{CreatedDateTimeUtc: defaultCreatedDateTime(h.Now()), Status: "pending"}
 	if pending, ok := web.TakePendingForm(c); ok {
 		form = uploadFormFrom(pending.Get)
+	} else if sent := h.sentBefore(c, c.QueryParam("again")); sent != nil {
+		form = uploadForm{CreatedDateTimeUtc: sent.CreatedDateTimeUtc, Status: sent.Status, ID: sent.ID}
 	}
 	return h.renderForm(c, http.StatusOK, form, nil, nil)
+}
+
+// sentBefore is what a recorded create of the person's tenant sent, for "Try again": the form
+// shown again with those values and a fresh one-time key.
+func (h *Uploads) sentBefore(c echo.Context, activityID string) *graphclient.NewUpload {
+	if activityID == "" || !guid.Valid(activityID) || h.Recorded == nil {
+		return nil
+	}
+	a, err := h.Recorded.GetActivity(c.Request().Context(), web.CurrentUser(c).TenantID, activityID)
+	if err != nil || a.Action != "create-upload" {
+		return nil
+	}
+	var d activityDetail
+	if json.Unmarshal(a.Detail, &d) != nil {
+		return nil
+	}
+	return sentOf(d)
+}
+
+// sentOf is what a create sent: kept with the record, or read from the request of a record kept
+// before the desk kept it.
+func sentOf(d activityDetail) *graphclient.NewUpload {
+	if d.Sent != nil {
+		return d.Sent
+	}
+	if d.Exchange == nil || len(d.Exchange.Attempts) == 0 {
+		return nil
+	}
+	var body struct {
+		ID                 string `json:"id"`
+		CreatedDateTimeUtc string `json:"createdDateTimeUtc"`
+		Status             string `json:"status"`
+	}
+	if json.Unmarshal(d.Exchange.Attempts[0].RequestBody, &body) != nil || body.CreatedDateTimeUtc == "" {
+		return nil
+	}
+	return &graphclient.NewUpload{ID: body.ID, CreatedDateTimeUtc: body.CreatedDateTimeUtc, Status: body.Status}
+}
+
+// uploadsMissing is what the create form says before anything is typed: that the tenant's Graph
+// does not offer uploads, as last seen (asked again once a day has passed).
+func (h *Uploads) uploadsMissing(c echo.Context) *views.UploadsMissing {
+	now := h.Now()
+	known := knownUploads(c, h.Tenants, now)
+	if known.Missing == nil || known.Fresh {
+		return known.Missing
+	}
+	m, err := checkUploads(c, h.Graph, h.Tokens, h.Tenants, known, now)
+	if err != nil {
+		return known.Missing
+	}
+	return m
 }
 
 // renderForm shows the form with a fresh one-time key (signed, so showing a form writes nothing).
 func (h *Uploads) renderForm(c echo.Context, status int, form uploadForm, errs map[string]string, failure *views.Failure) error {
 	v := form.view(web.NewFormKey(c, h.Now()), errs)
 	v.Failure = failure
+	v.UploadsMissing = h.uploadsMissing(c)
 	return web.Render(c, status, views.UploadFormPage(web.PageFor(c, "Create upload", "create"), v))
 }
 
@@ -51,7 +108,11 @@ func (h *Uploads) renderForm(c echo.Context, status int, form uploadForm, errs m
 // history yet.
 func (h *Uploads) renderFormNotSaved(c echo.Context, status int, form uploadForm, failure *views.Failure, notSaved bool) error {
 	v := form.view(web.NewFormKey(c, h.Now()), nil)
+	if failure.Explanation.Action == explain.ActionTryLater {
+		failure.Retry = views.UploadFormID // the form below, as typed, with a fresh one-time key
+	}
 	v.Failure, v.NotSaved = failure, notSaved
+	v.UploadsMissing = knownUploads(c, h.Tenants, h.Now()).Missing
 	return web.Render(c, status, views.UploadFormPage(web.PageFor(c, "Create upload", "create"), v))
 }
 
@@ -80,6 +141,7 @@ func (h *Uploads) Create(c echo.Context) error {
 		_ = h.Keys.ReleaseFormKey(ctx, form.FormKey)
 		return err
 	}
+	learnUploads(c, h.Tenants, knownUploads(c, h.Tenants, h.Now()), h.Now(), err)
 	act := newActivity(user, "create-upload", exchange, err)
 	act.Target = form.ID
 	if upload != nil {
@@ -87,6 +149,8 @@ func (h *Uploads) Create(c echo.Context) error {
 		act.Summary = fmt.Sprintf("Created upload %s with status %s.", upload.ID, upload.Status)
 	}
 	detail := resultDetail(upload, exchange, err, h.Now())
+	sent := form.newUpload()
+	detail.Sent = &sent
 	act.Detail = encodeDetail(detail)
 	saved := h.Activity.Record(ctx, act, form.FormKey)
 	if err != nil && act.Outcome == outcomeFailure {
@@ -161,6 +225,9 @@ type activityDetail struct {
 	Failure  *explain.Failure           `json:"explanation,omitempty"`
 	Support  graphclient.SupportDetails `json:"support"`
 	Device   *deviceIntent              `json:"device,omitempty"` // what a device change asked, once accepted
+	// A create's values as sent, so its outcome can be looked up again and its form shown again.
+	Sent      *graphclient.NewUpload `json:"sent,omitempty"`
+	CheckedAt time.Time              `json:"checkedAt,omitzero"` // when the desk last looked again
 }
 
 func resultDetail(u *graphclient.Upload, ex *graphclient.Exchange, err error, at time.Time) activityDetail {

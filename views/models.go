@@ -62,6 +62,7 @@ type UploadForm struct {
 	Errors             map[string]string // field name -> message
 	Failure            *Failure          // Graph refused the last attempt
 	NotSaved           bool              // that attempt is not in the team history yet
+	UploadsMissing     *UploadsMissing   // the tenant's Graph was seen not to offer uploads
 }
 
 // HasErrors reports whether any field has a message.
@@ -72,6 +73,8 @@ type Failure struct {
 	Explanation explain.Explanation
 	Support     graphclient.SupportDetails
 	Exchange    *graphclient.Exchange
+	Retry       string // the id of the form a passing failure's "Try again" sends again
+	Reload      string // the page a passing failure's "Reload" shows again
 }
 
 // Result is the result page of one recorded action.
@@ -83,20 +86,24 @@ type Result struct {
 	Action     string
 	Outcome    string
 	Summary    string
-	Target     string // the object acted on: an upload's, a device's or a job's id
-	Upload     *graphclient.Upload
-	Failure    *Failure
-	Support    graphclient.SupportDetails
-	Exchange   *graphclient.Exchange
-	NotSaved   bool // the desk could not record it yet: shown from what it kept
+	Target     string    // the object acted on: an upload's, a device's or a job's id
+	CheckedAt  time.Time // when the desk last looked again for a create whose outcome was unknown
+	// CanSendAgain: the values a create sent are known, so its form can be shown again with them.
+	CanSendAgain bool
+	Upload       *graphclient.Upload
+	Failure      *Failure
+	Support      graphclient.SupportDetails
+	Exchange     *graphclient.Exchange
+	NotSaved     bool // the desk could not record it yet: shown from what it kept
 }
 
 // Home is the signed-in start page.
 type Home struct {
-	User     User
-	Uploads  []graphclient.Upload
-	Failure  *Failure
-	CanWrite bool
+	User           User
+	Uploads        []graphclient.Upload
+	Failure        *Failure
+	CanWrite       bool
+	UploadsMissing *UploadsMissing // the tenant's Graph was seen not to offer uploads
 }
 
 // ErrorPage is any page that explains why a request could not be served.
@@ -108,6 +115,7 @@ type ErrorPage struct {
 	ActionURL  string
 	ActionText string
 	RequestID  string
+	Support    graphclient.SupportDetails // the failed Graph call's ids, when one failed
 }
 
 // SignIn is the page that starts sign-in.

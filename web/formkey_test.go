@@ -1,6 +1,9 @@
 package web
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -42,5 +45,17 @@ func TestFormKeys(t *testing.T) {
 	}
 	if ValidFormKey(contextWithSession(""), key, now, 2*time.Hour) {
 		t.Error("a key accepted without a session")
+	}
+}
+
+// The form key's MAC is HMAC-SHA256 as crypto/hmac computes it, for session ids short and long.
+func TestFormKeyMACIsHMAC(t *testing.T) {
+	for _, id := range []string{"", "short", strings.Repeat("s", 41), strings.Repeat("x", 42), strings.Repeat("long", 40), strings.Repeat("y", 300)} {
+		m := hmac.New(sha256.New, []byte("autopilotdesk form key\x00"+id))
+		m.Write([]byte("body.123"))
+		want := base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
+		if got := formKeyMAC(id, "body.123"); got != want {
+			t.Errorf("session id of %d bytes: %s, want %s", len(id), got, want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -19,6 +20,7 @@ import (
 // requestState is everything the middleware learns about a request that handlers and the
 // error handler need later. One value per request, kept in the Echo context.
 type requestState struct {
+	base      *pageBase
 	shell     *Shell
 	nonce     string
 	session   *sessions.Session
@@ -66,14 +68,23 @@ func Render(c echo.Context, status int, component templ.Component) error {
 		return err
 	}
 	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
-	h.Set(echo.HeaderContentLength, strconv.Itoa(buf.Len()))
-	c.Response().WriteHeader(status)
-	if c.Request().Method == http.MethodHead {
-		return nil
+	h[echo.HeaderContentType] = htmlContentType
+	h[echo.HeaderContentLength] = []string{strconv.Itoa(buf.Len())}
+	if hc := heldConnOf(c.Request()); hc != nil {
+		// Status, headers and page leave in one write (onewrite.go).
+		hc.hold()
+		defer hc.release()
 	}
-	_, err := c.Response().Write(buf.Bytes())
-	return err
+	c.Response().WriteHeader(status)
+	if c.Request().Method != http.MethodHead {
+		if _, err := c.Response().Write(buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	if err := http.NewResponseController(c.Response().Writer).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
 }
 
 // maxPooledBuffer keeps the buffer of an unusually large page (a long list) from staying in
@@ -95,18 +106,19 @@ type pageBase struct {
 
 // clockOf is the shell's clock, as the request sees it.
 func clockOf(c echo.Context) time.Time {
-	if pb, ok := c.Get(pageBaseKey).(pageBase); ok && pb.now != nil {
+	if pb := state(c).base; pb != nil && pb.now != nil {
 		return pb.now()
 	}
 	return time.Now()
 }
 
-const pageBaseKey = "autopilotdesk.pagebase"
-
 // PageFor is the layout data of the current request.
 func PageFor(c echo.Context, title, nav string) views.Page {
-	pb, _ := c.Get(pageBaseKey).(pageBase)
 	st := state(c)
+	var pb pageBase
+	if st.base != nil {
+		pb = *st.base
+	}
 	p := views.Page{
 		Title:  title,
 		Nonce:  st.nonce,

@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"autopilotdesk/graphclient"
 	"autopilotdesk/static"
 	"autopilotdesk/views"
 	"autopilotdesk/web/store"
@@ -101,7 +102,7 @@ func New(o Options) *Shell {
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = echo.ExtractIPFromXFFHeader(trustOnly(o.TrustedProxies)...)
 	e.HTTPErrorHandler = s.handleError
-	base := pageBase{demo: o.Demo, now: o.Now, assets: views.Assets{
+	base := &pageBase{demo: o.Demo, now: o.Now, assets: views.Assets{
 		CSS: o.Assets.Path("app.css"), JS: o.Assets.Path("app.js"), Icon: o.Assets.Path("favicon.svg"),
 	}}
 	e.Use(
@@ -115,7 +116,7 @@ func New(o Options) *Shell {
 			}}),
 		s.securityHeaders(o.TrustedProxies, o.SignInOrigins),
 		func(next echo.HandlerFunc) echo.HandlerFunc {
-			return func(c echo.Context) error { c.Set(pageBaseKey, base); return next(c) }
+			return func(c echo.Context) error { state(c).base = base; return next(c) }
 		},
 		s.limitBody,
 	)
@@ -183,20 +184,32 @@ func (s *Shell) securityHeaders(trusted []*net.IPNet, signInOrigins []string) ec
 			nonce := rand.Text()
 			state(c).nonce = nonce
 			h := c.Response().Header()
-			h.Set("Content-Security-Policy", "default-src 'self'; script-src 'nonce-"+nonce+"' 'strict-dynamic'; "+
-				"style-src 'self' 'nonce-"+nonce+"'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "+
-				"frame-ancestors 'none'; form-action "+formAction)
-			h.Set("X-Content-Type-Options", "nosniff")
-			h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
-			h.Set("Cross-Origin-Opener-Policy", "same-origin")
-			h.Set("X-Frame-Options", "DENY")
+			h["Content-Security-Policy"] = []string{"default-src 'self'; script-src 'nonce-" + nonce + "' 'strict-dynamic'; " +
+				"style-src 'self' 'nonce-" + nonce + "'; img-src 'self' data:; object-src 'none'; base-uri 'none'; " +
+				"frame-ancestors 'none'; form-action " + formAction}
+			// The same values every time: shared, never changed in place (a later Set replaces them).
+			h["X-Content-Type-Options"] = headerNosniff
+			h["Referrer-Policy"] = headerReferrer
+			h["Cross-Origin-Opener-Policy"] = headerSameOrigin
+			h["X-Frame-Options"] = headerDeny
 			if scheme(c.Request()) == "https" {
-				h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+				h["Strict-Transport-Security"] = headerHSTS
 			}
 			return next(c)
 		}
 	}
 }
+
+// Header values every response carries, in canonical form.
+var (
+	headerNosniff    = []string{"nosniff"}
+	headerReferrer   = []string{"strict-origin-when-cross-origin"}
+	headerSameOrigin = []string{"same-origin"}
+	headerDeny       = []string{"DENY"}
+	headerHSTS       = []string{"max-age=31536000; includeSubDomains"}
+	headerNoStore    = []string{"no-store"}
+	htmlContentType  = []string{echo.MIMETextHTMLCharsetUTF8}
+)
 
 // limitBody refuses bodies larger than the limit with 413 (Content-Length checked up front, the
 // rest while reading); upload paths and the routes of devices get their own limits.
@@ -214,7 +227,9 @@ func (s *Shell) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		if r.ContentLength > limit {
 			return tooLarge
 		}
-		r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
+		if r.Body != http.NoBody && r.Body != nil {
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
+		}
 		return next(c)
 	}
 }
@@ -257,6 +272,9 @@ type PageError struct {
 	ActionURL  string
 	ActionText string
 	Internal   error
+	// Support are the ids of the Graph call that failed, shown for support when the page says
+	// to give them the details.
+	Support graphclient.SupportDetails
 }
 
 func (e *PageError) Error() string {
@@ -302,7 +320,7 @@ func (s *Shell) handleError(err error, c echo.Context) {
 	page := PageFor(c, pe.Title, "")
 	view := views.ErrorPage{
 		Status: pe.Status, Title: pe.Title, Message: pe.Message, NextStep: pe.NextStep,
-		ActionURL: pe.ActionURL, ActionText: pe.ActionText,
+		ActionURL: pe.ActionURL, ActionText: pe.ActionText, Support: pe.Support,
 		RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
 	}
 	switch {
@@ -400,7 +418,9 @@ func Serve(ctx context.Context, ln net.Listener, handler http.Handler, tlsConfig
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		TLSConfig:         tlsConfig,
+		ConnContext:       withHeldConn,
 	}
+	ln = heldListener{ln}
 	errc := make(chan error, 1)
 	go func() {
 		if tlsConfig != nil {

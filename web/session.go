@@ -55,7 +55,12 @@ type SessionTokens struct {
 }
 
 func (t SessionTokens) oauth2() *oauth2.Token {
-	return &oauth2.Token{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, TokenType: t.TokenType, Expiry: t.Expiry}
+	tok := &oauth2.Token{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, TokenType: t.TokenType, Expiry: t.Expiry}
+	if t.Scope != "" {
+		// What the token answer granted: Graph's client tells its refusals apart by it.
+		tok = tok.WithExtra(map[string]any{"scope": t.Scope})
+	}
+	return tok
 }
 
 const (
@@ -132,7 +137,9 @@ func SessionIDToken(c echo.Context) string {
 // loadSession reads the server-side session; bad, unknown or expired cookies yield an empty one.
 func (s *Shell) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		sess, err := s.sessions.Get(c.Request(), SessionCookieName)
+		// Loaded once, here, for the whole request: straight from the store, without the
+		// per-request registry gorilla/sessions keeps (a copy of the request for each).
+		sess, err := s.sessions.New(c.Request(), SessionCookieName)
 		if err != nil {
 			return fmt.Errorf("load session: %w", errStateUnavailable(err))
 		}
@@ -150,7 +157,7 @@ func (s *Shell) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 // error handler turns into a sign-in that returns the person where they were (sessionend.go).
 func RequireUser(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		c.Response().Header().Set("Cache-Control", "no-store")
+		c.Response().Header()["Cache-Control"] = headerNoStore
 		if CurrentUser(c) == nil {
 			return ErrSessionEnded
 		}

@@ -26,16 +26,21 @@ import (
 )
 
 // benchSteps are the measurements run knows, in the order it runs them.
-var benchSteps = []string{"pages", "forward", "sessions", "startup", "weight", "csv", "bulk"}
+var benchSteps = []string{"wrk", "pages", "forward", "sessions", "startup", "weight", "csv", "imports", "bulk"}
 
 // benchFlags bound every step in time and size.
 type benchFlags struct {
-	step     time.Duration
-	rates    [2]int
-	sessions int
-	csvRows  int
-	bulk     bulkFlags
-	steps    map[string]bool
+	step      time.Duration
+	wrkRound  time.Duration
+	wrkRounds int
+	rates     [2]int
+	sessions  int
+	csvRows   int
+	steps     map[string]bool
+
+	deskProfile string // where the desk's CPU profile goes; empty: none
+	imports     importFlags
+	bulk        bulkFlags
 }
 
 func main() {
@@ -66,17 +71,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if deskBin == "" {
 		fmt.Fprintln(stderr, "bench: building the desk")
-		if deskBin, err = deskrun.Build(ctx); err != nil {
+		var flags []string
+		if o.deskProfile != "" {
+			flags = []string{"-tags", profileTag}
+		}
+		if deskBin, err = deskrun.Build(ctx, flags...); err != nil {
 			return err
 		}
 	}
-	b, err := startRig(ctx, deskBin)
+	b, err := startRig(ctx, deskBin, o.deskProfile)
 	if err != nil {
 		return err
 	}
 	defer b.close()
 	fmt.Fprintf(stderr, "bench: desk on %s (process %d), %d CPUs (GOMAXPROCS %d), %s per load step\n",
 		b.desk.URL, b.desk.Pid(), runtime.NumCPU(), runtime.GOMAXPROCS(0), o.step)
+	if b.admin != "" {
+		fmt.Fprintf(stderr, "bench: the desk's profiler is at http://%s/debug/pprof/\n", b.admin)
+	}
 
 	var t benchTable
 	for _, s := range benchSteps {
@@ -86,6 +98,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "bench: %s\n", s)
 		var err error
 		switch s {
+		case "wrk":
+			err = b.pagesWrk(ctx, o, &t)
 		case "pages":
 			err = b.pages(ctx, o, &t)
 		case "forward":
@@ -98,6 +112,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			err = b.weight(ctx, &t)
 		case "csv":
 			benchCSV(o.csvRows, &t)
+		case "imports":
+			err = benchImports(ctx, deskBin, o, &t)
 		case "bulk":
 			err = benchBulk(ctx, deskBin, o.bulk, &t)
 		}
@@ -123,6 +139,14 @@ func parseFlags(args []string, stdout io.Writer) (o benchFlags, cpuProfile, desk
 	csvRows := fs.Int("csv-rows", 10000, "rows of the CSV pre-flight step")
 	only := fs.String("steps", strings.Join(benchSteps, ","), "comma-separated steps to run")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of this process (the load generator, the session and CSV steps) to this file")
+	deskProfile := fs.String("desk-cpuprofile", "", "write a CPU profile of the desk process during the wrk step's desk rounds to this file (builds the desk with -tags "+profileTag+", which serves Go's profiler on its admin address)")
+	importSizes := fs.String("import-devices", "10000,1000", "devices the desk imports in the imports step, one import after another (comma-separated)")
+	importRef := fs.Int("import-reference", 1000, "devices the script-like reference imports (0: none)")
+	importDelay := fs.String("import-delay", "10s,20s", "how long the emulator keeps each imported device unknown, then pending")
+	importWindow := fs.Duration("import-window", 2*time.Second, "Intune's throttling window (20 s in the service), scaled down")
+	lookups := fs.Int("lookup-serials", 500, "serials LookUpSerials checks among registered devices after the first import (0: none)")
+	wrkRound := fs.Duration("wrk-duration", 4*time.Second, "length of each wrk round, whole seconds")
+	wrkRounds := fs.Int("wrk-rounds", 3, "wrk rounds of each side (desk and bare), alternating")
 	desk := fs.String("desk", "", "a built autopilotdesk binary to measure (default: build one from this module)")
 	bulkDevices := fs.Int("bulk-devices", 500, "devices whose group tag the bulk step changes")
 	bulkWrites := fs.Int("bulk-writes", 100, "the bulk step's write budget: writes per window (Intune's is 100 per 20 s)")
@@ -137,13 +161,39 @@ func parseFlags(args []string, stdout io.Writer) (o benchFlags, cpuProfile, desk
 	if fs.NArg() > 0 {
 		return o, "", "", fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
 	}
-	o = benchFlags{step: *step, sessions: *sessions, csvRows: *csvRows, steps: map[string]bool{},
+	o = benchFlags{step: *step, sessions: *sessions, csvRows: *csvRows, steps: map[string]bool{}, wrkRound: *wrkRound, wrkRounds: *wrkRounds, deskProfile: *deskProfile,
 		bulk: bulkFlags{devices: *bulkDevices, writes: *bulkWrites, window: *bulkWindow}}
+	if o.wrkRound < time.Second || o.wrkRound > time.Minute || o.wrkRounds < 1 || o.wrkRounds > 20 {
+		return o, "", "", errors.New("--wrk-duration must be within [1s, 1m] and --wrk-rounds within [1, 20]")
+	}
 	if o.bulk.devices < 1 || o.bulk.devices > 1000 || o.bulk.writes < 1 || o.bulk.writes > 10000 || o.bulk.window < 100*time.Millisecond || o.bulk.window > time.Minute {
 		return o, "", "", errors.New("--bulk-devices must be within [1, 1000], --bulk-writes within [1, 10000], --bulk-window within [100ms, 1m]")
 	}
 	if o.step <= 0 || o.step > time.Minute || o.sessions < 1 || o.sessions > 1_000_000 || o.csvRows < 1 || o.csvRows > 1_000_000 {
 		return o, "", "", errors.New("--duration must be within (0, 1m], --sessions and --csv-rows within [1, 1000000]")
+	}
+	for v := range strings.SplitSeq(*importSizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 || n > 10000 {
+			return o, "", "", fmt.Errorf("--import-devices: %q is not a number of devices between 1 and 10000", v)
+		}
+		o.imports.sizes = append(o.imports.sizes, n)
+	}
+	o.imports.reference, o.imports.window, o.imports.serials = *importRef, *importWindow, *lookups
+	ds := strings.Split(*importDelay, ",")
+	for i := range o.imports.delays {
+		var err error
+		if len(ds) != 2 {
+			err = errors.New("two durations")
+		} else {
+			o.imports.delays[i], err = time.ParseDuration(strings.TrimSpace(ds[i]))
+		}
+		if err != nil || o.imports.delays[i] <= 0 {
+			return o, "", "", fmt.Errorf("--import-delay needs two durations, like 10s,20s")
+		}
+	}
+	if o.imports.reference < 0 || o.imports.reference > 10000 || o.imports.window < 100*time.Millisecond || o.imports.serials < 0 || o.imports.serials > 10000 {
+		return o, "", "", errors.New("--import-reference and --lookup-serials must be within [0, 10000], --import-window at least 100ms")
 	}
 	rs := strings.Split(*rates, ",")
 	if len(rs) != 2 {

@@ -28,12 +28,21 @@ type rig struct {
 	cookie string // the signed-in session's Cookie header
 	csrf   string
 	client *http.Client
+
+	admin      string   // the desk's admin address, when it profiles
+	profileOut string   // --desk-cpuprofile
+	profiles   []string // profiles taken so far, to merge
 }
 
 // startRig serves the identity provider and the emulator, starts the desk binary against them
 // and signs in as the Intune administrator.
-func startRig(ctx context.Context, deskBin string) (_ *rig, err error) {
-	b := &rig{}
+func startRig(ctx context.Context, deskBin, profileOut string) (*rig, error) {
+	return startRigWith(ctx, deskBin, profileOut, demoConfig{})
+}
+
+// startRigWith is startRig with an emulator configured by cfg.
+func startRigWith(ctx context.Context, deskBin, profileOut string, cfg demoConfig) (_ *rig, err error) {
+	b := &rig{profileOut: profileOut}
 	defer func() {
 		if err != nil {
 			b.close()
@@ -44,16 +53,23 @@ func startRig(ctx context.Context, deskBin string) (_ *rig, err error) {
 		return nil, err
 	}
 	public, secret := "http://"+addr, rand.Text()
-	if b.pair, err = startDemo(public, secret); err != nil {
+	if b.pair, err = startDemo(public, secret, cfg); err != nil {
 		return nil, err
 	}
 	// One user sends every create: the rate limits stay on (their counting is part of what a
 	// create costs) but are set high enough never to refuse one. The desk logs every request as
 	// in production.
-	b.desk, err = deskrun.Start(ctx, deskBin, addr, "--public-url", public,
+	args := []string{"--public-url", public,
 		"--issuer-url", b.pair.Issuer, "--tenant-id", demoidp.DemoTenantID,
 		"--client-id", benchClientID, "--client-secret", secret, "--graph-url", b.pair.Graph,
-		"--rate-limit-create", "1000000/1m", "--rate-limit-signin", "1000000/1m")
+		"--rate-limit-create", "1000000/1m", "--rate-limit-signin", "1000000/1m"}
+	if profileOut != "" {
+		if b.admin, err = deskrun.FreeAddr(); err != nil {
+			return nil, err
+		}
+		args = append(args, "--admin-addr", b.admin)
+	}
+	b.desk, err = deskrun.Start(ctx, deskBin, addr, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,11 +18,14 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/web/demo"
+	"autopilotdesk/web/identity/demoidp"
 )
 
 const (
@@ -156,19 +160,38 @@ type demoServer struct {
 	Issuer  string
 }
 
+// demoConfig is how the bench's emulator behaves beyond its defaults.
+type demoConfig struct {
+	ImportDelays emulator.ImportDelays // how long Intune takes over each imported device
+	Throttle     string                // Intune's budget, as emulator.ParseThrottle reads it; empty: none
+}
+
 // startDemo serves the identity provider and the emulator for a desk at publicURL that
 // authenticates with secret.
-func startDemo(publicURL, secret string) (*demoServer, error) {
+func startDemo(publicURL, secret string, cfg demoConfig) (*demoServer, error) {
 	d := &demoServer{}
-	var err error
-	d.server, err = startServer(d, serveDemoCommand, publicURL, secret)
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d.server, err = startServer(d, serveDemoCommand, publicURL, secret, string(b))
 	return d, err
 }
 
-// serveDemo is startDemo's server: args are the desk's public URL and client secret.
+// serveDemo is startDemo's server: args are the desk's public URL, its client secret and the
+// demoConfig as JSON.
 func serveDemo(args []string) error {
-	if len(args) != 2 {
-		return errors.New("serve-demo takes the desk's public URL and its client secret")
+	var cfg demoConfig
+	if len(args) != 3 || json.Unmarshal([]byte(args[2]), &cfg) != nil {
+		return errors.New("serve-demo takes the desk's public URL, its client secret and its configuration")
+	}
+	faults := emulator.Faults{LatencyMin: benchGraphLatency, LatencyMax: benchGraphLatency}
+	if cfg.Throttle != "" {
+		var err error
+		if faults.ThrottleWrites, faults.ThrottleRequests, faults.ThrottleWindow, err = emulator.ParseThrottle(cfg.Throttle); err != nil {
+			return err
+		}
+		faults.PunishEarlyRetry = true
 	}
 	var lns [3]net.Listener
 	for i := range lns {
@@ -181,10 +204,11 @@ func serveDemo(args []string) error {
 	graph := &countingListener{Listener: lns[0]}
 	pair, err := demo.New("http://"+graph.Addr().String(), demo.Options{ClientID: benchClientID, ClientSecret: args[1],
 		RedirectURIs: []string{args[0] + "/auth/callback"}, PostLogoutRedirectURIs: []string{args[0] + "/auth/signed-out"},
-		Emulator: emulator.Options{Faults: emulator.Faults{LatencyMin: benchGraphLatency, LatencyMax: benchGraphLatency}}})
+		Emulator: emulator.Options{Faults: faults, ImportDelays: cfg.ImportDelays}})
 	if err != nil {
 		return err
 	}
+	counts := &requestCounts{by: map[string]map[string]int{}}
 	control := http.NewServeMux()
 	control.HandleFunc("GET /accepted", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, strconv.FormatInt(graph.accepted.Load(), 10))
@@ -198,6 +222,14 @@ func serveDemo(args []string) error {
 		}
 		http.Error(w, "no access token issued yet", http.StatusNotFound)
 	})
+	control.HandleFunc("GET /requests", func(w http.ResponseWriter, r *http.Request) {
+		counts.mu.Lock()
+		defer counts.mu.Unlock()
+		json.NewEncoder(w).Encode(counts.by)
+	})
+	control.HandleFunc("GET /imports", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(summarise(pair.Emulator.ImportRecords(demoidp.DemoTenantID), r.URL.Query().Get("prefix")))
+	})
 	json.NewEncoder(os.Stdout).Encode(demoServer{Graph: pair.URL, Direct: "http://" + lns[1].Addr().String(),
 		Control: "http://" + lns[2].Addr().String(), Issuer: pair.IdP.IssuerURL()})
 	quiet := slog.NewLogLogger(slog.DiscardHandler, slog.LevelError)
@@ -205,7 +237,7 @@ func serveDemo(args []string) error {
 	for _, s := range []struct {
 		ln net.Listener
 		h  http.Handler
-	}{{graph, pair.Handler}, {lns[1], pair.Handler}, {lns[2], control}} {
+	}{{graph, counts.count("desk", pair.Handler)}, {lns[1], counts.count("direct", pair.Handler)}, {lns[2], control}} {
 		srv := &http.Server{Handler: s.h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: quiet}
 		go func() { errs <- srv.Serve(s.ln) }()
 	}
@@ -224,4 +256,129 @@ func (l *countingListener) Accept() (net.Conn, error) {
 		l.accepted.Add(1)
 	}
 	return c, err
+}
+
+// requestCounts counts the Graph requests each listener received, by kind, as Intune would
+// see them: a JSON batch counts once as "batch" and once per request inside it as
+// "batch-inner", and every answer 429 once more as "throttled".
+type requestCounts struct {
+	mu sync.Mutex
+	by map[string]map[string]int // listener -> kind -> requests
+}
+
+func (c *requestCounts) add(listener, kind string, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.by[listener] == nil {
+		c.by[listener] = map[string]int{}
+	}
+	c.by[listener][kind] += n
+}
+
+func (c *requestCounts) count(listener string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kind := requestKind(r)
+		if kind == "" {
+			h.ServeHTTP(w, r) // the identity provider
+			return
+		}
+		c.add(listener, kind, 1)
+		if kind == "batch" {
+			body, _ := io.ReadAll(r.Body)
+			var b struct{ Requests []json.RawMessage }
+			if json.Unmarshal(body, &b) == nil {
+				c.add(listener, "batch-inner", len(b.Requests))
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		if sw.status == http.StatusTooManyRequests {
+			c.add(listener, "throttled", 1)
+		}
+	})
+}
+
+// requestKind names a Graph request: import (the import action), create (one device), get
+// (one imported device), list (a page of imported devices), lookup (imported devices by
+// serial), registered (registered devices), batch, sync, other; "" for the identity provider.
+func requestKind(r *http.Request) string {
+	p, ok := strings.CutPrefix(r.URL.Path, "/v1.0")
+	if !ok {
+		if p, ok = strings.CutPrefix(r.URL.Path, "/beta"); !ok {
+			return ""
+		}
+	}
+	const devices = "/deviceManagement/importedWindowsAutopilotDeviceIdentities"
+	switch {
+	case p == "/$batch":
+		return "batch"
+	case strings.HasSuffix(p, "/windowsAutopilotSettings/sync"):
+		return "sync"
+	case p == devices+"/import":
+		return "import"
+	case p == devices && r.Method == http.MethodPost:
+		return "create"
+	case p == devices && r.URL.Query().Has("$filter"):
+		return "lookup"
+	case p == devices:
+		return "list"
+	case strings.HasPrefix(p, devices+"/"):
+		return "get"
+	case strings.HasPrefix(p, "/deviceManagement/windowsAutopilotDeviceIdentities"):
+		return "registered"
+	}
+	return "other"
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(s int) {
+	if w.status == 0 {
+		w.status = s
+	}
+	w.ResponseWriter.WriteHeader(s)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// importSummary is what the emulator holds of the imported devices whose serial starts with a
+// prefix.
+type importSummary struct {
+	Records, Serials int       // import records, and distinct serial numbers among them
+	First, LastFinal time.Time // the first import's arrival; when Intune is done with the last device
+	LastArrived      time.Time // the last import's arrival
+}
+
+func summarise(records []emulator.ImportRecord, prefix string) importSummary {
+	var s importSummary
+	seen := map[string]bool{}
+	for _, r := range records {
+		if !strings.HasPrefix(r.SerialNumber, prefix) {
+			continue
+		}
+		s.Records++
+		if !seen[r.SerialNumber] {
+			seen[r.SerialNumber] = true
+			s.Serials++
+		}
+		if s.First.IsZero() || r.Arrived.Before(s.First) {
+			s.First = r.Arrived
+		}
+		if r.Arrived.After(s.LastArrived) {
+			s.LastArrived = r.Arrived
+		}
+		if r.Final.After(s.LastFinal) {
+			s.LastFinal = r.Final
+		}
+	}
+	return s
 }

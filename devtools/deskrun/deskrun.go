@@ -16,8 +16,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"autopilotdesk/devtools/testkit"
 )
 
 // Build compiles the desk (the module's main package, autopilotdesk) with the given go build
@@ -31,7 +29,13 @@ func Build(ctx context.Context, flags ...string) (string, error) {
 		return "", fmt.Errorf("go %s: %w", strings.Join(list, " "), err)
 	}
 	key := sha256.Sum256(append([]byte(strings.Join(flags, " ")+"\n"), exports...))
-	flagsKey := sha256.Sum256([]byte(strings.Join(flags, " ")))
+	// The folder is the module's own: two checkouts of the module on one machine build side by side
+	// without deleting each other's binaries.
+	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	flagsKey := sha256.Sum256([]byte(strings.TrimSpace(string(gomod)) + "\n" + strings.Join(flags, " ")))
 	dir := filepath.Join(os.TempDir(), "autopilotdesk-deskrun-"+hex.EncodeToString(flagsKey[:4]))
 	bin := filepath.Join(dir, "autopilotdesk-"+hex.EncodeToString(key[:8]))
 	if _, err := os.Stat(bin); err == nil {
@@ -76,7 +80,7 @@ type Desk struct {
 	URL     string        // http://{addr}
 	Ready   time.Duration // from the start of the process to /readyz answering 200
 	cmd     *exec.Cmd
-	output  *testkit.Buffer
+	output  *os.File // what the desk prints and logs; a file, so no process of ours copies it
 	dataDir string
 	exited  chan struct{}
 }
@@ -89,7 +93,12 @@ func Start(ctx context.Context, bin, addr string, args ...string) (*Desk, error)
 	if err != nil {
 		return nil, err
 	}
-	d := &Desk{URL: "http://" + addr, output: &testkit.Buffer{}, dataDir: dataDir, exited: make(chan struct{})}
+	output, err := os.CreateTemp("", "autopilotdesk-desk-output-*.log")
+	if err != nil {
+		os.RemoveAll(dataDir)
+		return nil, err
+	}
+	d := &Desk{URL: "http://" + addr, output: output, dataDir: dataDir, exited: make(chan struct{})}
 	d.cmd = exec.Command(bin, append([]string{"--addr", addr, "--data-dir", dataDir}, args...)...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "AUTOPILOTDESK_") {
@@ -104,6 +113,8 @@ func Start(ctx context.Context, bin, addr string, args ...string) (*Desk, error)
 	start := time.Now()
 	if err := d.cmd.Start(); err != nil {
 		os.RemoveAll(dataDir)
+		output.Close()
+		os.Remove(output.Name())
 		return nil, err
 	}
 	go func() { d.cmd.Wait(); close(d.exited) }()
@@ -118,16 +129,18 @@ func Start(ctx context.Context, bin, addr string, args ...string) (*Desk, error)
 		}
 		select {
 		case <-d.exited:
+			out := d.Output()
 			d.Stop()
-			return nil, fmt.Errorf("the desk exited before it was ready:\n%s", d.Output())
+			return nil, fmt.Errorf("the desk exited before it was ready:\n%s", out)
 		case <-ctx.Done():
 			d.Stop()
 			return nil, ctx.Err()
 		case <-time.After(2 * time.Millisecond):
 		}
 		if time.Since(start) > 30*time.Second {
+			out := d.Output()
 			d.Stop()
-			return nil, fmt.Errorf("the desk was not ready within 30 s:\n%s", d.Output())
+			return nil, fmt.Errorf("the desk was not ready within 30 s:\n%s", out)
 		}
 	}
 }
@@ -135,13 +148,27 @@ func Start(ctx context.Context, bin, addr string, args ...string) (*Desk, error)
 // Pid is the desk process's id.
 func (d *Desk) Pid() int { return d.cmd.Process.Pid }
 
-// Output is what the desk printed and logged so far.
-func (d *Desk) Output() string { return d.output.String() }
+// Output is what the desk printed and logged so far (its last MiB), until Stop.
+func (d *Desk) Output() string {
+	const most = 1 << 20
+	fi, err := d.output.Stat()
+	if err != nil {
+		return ""
+	}
+	from := max(0, fi.Size()-most)
+	buf := make([]byte, fi.Size()-from)
+	n, _ := d.output.ReadAt(buf, from)
+	return string(buf[:n])
+}
 
 // Stop asks the desk to finish (as Ctrl-C does), kills it if it has not after 10 s, and deletes
-// its data folder.
+// its data folder and output.
 func (d *Desk) Stop() error {
-	defer os.RemoveAll(d.dataDir)
+	defer func() {
+		os.RemoveAll(d.dataDir)
+		d.output.Close()
+		os.Remove(d.output.Name())
+	}()
 	d.cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-d.exited:
@@ -157,17 +184,46 @@ func (d *Desk) Stop() error {
 func (d *Desk) RSS() int64 { return RSS(d.Pid()) }
 
 // RSS is the resident memory of process pid in bytes, from /proc (0 where there is none).
-func RSS(pid int) int64 {
+func RSS(pid int) int64 { return procStatus(pid, "VmRSS:") }
+
+// PeakRSS is the highest resident memory of process pid so far, or since its peak was reset
+// (writing 5 to /proc/{pid}/clear_refs), in bytes.
+func PeakRSS(pid int) int64 { return procStatus(pid, "VmHWM:") }
+
+func procStatus(pid int, field string) int64 {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for line := range strings.SplitSeq(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			var kb int64
 			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
 			return kb << 10
 		}
 	}
 	return 0
+}
+
+// CPUTime is the user and system CPU time process pid has used so far, from /proc (0 where
+// there is none).
+func CPUTime(pid int) time.Duration {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: the fields count from its end.
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	var utime, stime int64
+	fmt.Sscan(f[11], &utime)
+	fmt.Sscan(f[12], &stime)
+	const ticks = 100 // USER_HZ, 100 on Linux
+	return time.Duration(utime+stime) * time.Second / ticks
 }

@@ -81,10 +81,15 @@ func (e *Emulator) batch(a answer, r *http.Request, version string, body []byte,
 		}
 		seen[q.ID] = true
 	}
+	// Graph runs a batch's requests side by side: the added latency is the batch's, once, not
+	// each inner request's in turn.
+	faults.delay()
+	inner := faults
+	inner.LatencyMin, inner.LatencyMax = 0, 0
 	status := map[string]int{}
 	out := make([]batchResponse, 0, len(in.Requests))
 	for _, q := range in.Requests {
-		resp := e.inner(a, r, version, q, status, faults)
+		resp := e.inner(a, r, version, q, status, inner)
 		status[q.ID] = resp.Status
 		out = append(out, resp)
 	}

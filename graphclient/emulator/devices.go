@@ -462,3 +462,24 @@ func (e *Emulator) sync(a answer, r *http.Request, p Principal, version string) 
 		a.noContent()
 	}
 }
+
+// ImportRecord is an imported device identity as the emulator holds it: when its import arrived
+// and when Intune is done with it (its final state shows from then on).
+type ImportRecord struct {
+	ID, SerialNumber string
+	Arrived, Final   time.Time
+}
+
+// ImportRecords lists a tenant's imported device identities in arrival order, for a benchmark
+// or a test to compare what a client saw with what the service did.
+func (e *Emulator) ImportRecords(tenantID string) []ImportRecord {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	all := matching(e.tenant(tenantID).devices, func(*device) bool { return true })
+	out := make([]ImportRecord, len(all))
+	for i, d := range all {
+		out[i] = ImportRecord{ID: d.ID, SerialNumber: d.SerialNumber, Arrived: d.importedAt,
+			Final: d.importedAt.Add(e.opts.ImportDelays.Unknown + e.opts.ImportDelays.Pending)}
+	}
+	return out
+}

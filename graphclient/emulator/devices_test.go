@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -492,5 +493,29 @@ func TestLoseWriteAnswers(t *testing.T) {
 	got := values(t, f.do(req{method: http.MethodGet, path: devices + "?$filter=" + url.QueryEscape("serialNumber eq 'LOST-1'"), token: "admin"}))
 	if len(got) != 1 {
 		t.Errorf("%d devices imported by the write whose answer was lost", len(got))
+	}
+}
+
+func TestImportRecordsSayWhenEachImportArrivedAndEnds(t *testing.T) {
+	clock := time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
+	e := emulator.New(emulator.Options{Verify: func(string) (emulator.Principal, error) {
+		return emulator.Principal{TenantID: "t", Scopes: []string{"DeviceManagementServiceConfig.ReadWrite.All"}}, nil
+	}, Now: func() time.Time { return clock }, ImportDelays: emulator.ImportDelays{Unknown: time.Second, Pending: 2 * time.Second}})
+	hash := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 3000))
+	for _, serial := range []string{"A1", "B2"} {
+		body := `{"importedWindowsAutopilotDeviceIdentities":[{"serialNumber":"` + serial + `","hardwareIdentifier":"` + hash + `"}]}`
+		req := httptest.NewRequest(http.MethodPost, "/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/import", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer x")
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("import answered %d: %s", rec.Code, rec.Body)
+		}
+		clock = clock.Add(time.Minute)
+	}
+	got := e.ImportRecords("t")
+	if len(got) != 2 || got[0].SerialNumber != "A1" || got[1].SerialNumber != "B2" || got[1].Arrived.Sub(got[0].Arrived) != time.Minute ||
+		got[0].Final.Sub(got[0].Arrived) != 3*time.Second {
+		t.Errorf("records %+v", got)
 	}
 }

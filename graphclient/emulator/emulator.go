@@ -28,6 +28,9 @@ type Principal struct {
 	TenantID, ObjectID, UPN string
 	Scopes                  []string
 	Groups                  []string // the groups the account belongs to, for checkMemberGroups
+	// IntuneReadOnly: the account's Intune role may read but not change Autopilot devices, so
+	// Intune refuses its writes whatever the token's scopes.
+	IntuneReadOnly bool
 }
 
 // Token verification failures.
@@ -331,6 +334,11 @@ func (e *Emulator) route(a answer, r *http.Request, body []byte, faults Faults) 
 		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", truncate(lastSegment(segs), 80)))
 		return
 	}
+	if faults.NoIntuneLicence {
+		// What Graph answers for Intune's paths in a tenant without an Intune licence.
+		a.fail(http.StatusBadRequest, "BadRequest", "Request not applicable to target tenant.")
+		return
+	}
 	if segs[1] == uploadsSegment && faults.UploadsSegmentMissing {
 		a.fail(http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+uploadsSegment+"'.")
 		return
@@ -411,7 +419,7 @@ func hasScope(p Principal, scopes ...string) bool {
 func (e *Emulator) authorize(a answer, r *http.Request, p Principal, f Faults, path string) bool {
 	write := r.Method != http.MethodGet
 	switch {
-	case write && (f.Forbid403Nested || !hasScope(p, writeScope)):
+	case write && (f.Forbid403Nested || p.IntuneReadOnly || !hasScope(p, writeScope)):
 		forbidden(a, writeScope, path)
 		return false
 	case !write && !hasScope(p, writeScope, readScope):

@@ -23,6 +23,7 @@ type Faults struct {
 	ThrottleWindow         time.Duration // default 20 s
 	UploadsSegmentMissing  bool          // the uploads collection answers like today's service
 	Forbid403Nested        bool          // every write gets Intune's nested 403, as without an Intune role
+	NoIntuneLicence        bool          // every deviceManagement request is refused, as in a tenant without an Intune licence
 	// LoseWriteAnswers: a write is carried out, then answered 504 as if its answer was lost on
 	// the way back, which a client cannot tell from one that never ran.
 	LoseWriteAnswers bool
@@ -80,17 +81,7 @@ func (e *Emulator) throttle(a answer, p Principal, f Faults, wait time.Duration)
 
 // injectFault answers with a fault when one applies; it reports whether it answered.
 func (e *Emulator) injectFault(a answer, r *http.Request, p Principal, f Faults) bool {
-	if f.LatencyMax > 0 {
-		d := f.LatencyMin
-		if span := f.LatencyMax - f.LatencyMin; span > 0 {
-			d += time.Duration(f.random() * float64(span))
-		}
-		if f.Sleep != nil {
-			f.Sleep(d)
-		} else {
-			time.Sleep(d)
-		}
-	}
+	f.delay()
 	if f.PunishEarlyRetry {
 		e.mu.Lock()
 		b := e.budgetOf(p)
@@ -148,6 +139,22 @@ func (e *Emulator) injectFault(a answer, r *http.Request, p Principal, f Faults)
 		return true
 	}
 	return false
+}
+
+// delay waits the added latency, if any.
+func (f Faults) delay() {
+	if f.LatencyMax <= 0 {
+		return
+	}
+	d := f.LatencyMin
+	if span := f.LatencyMax - f.LatencyMin; span > 0 {
+		d += time.Duration(f.random() * float64(span))
+	}
+	if f.Sleep != nil {
+		f.Sleep(d)
+	} else {
+		time.Sleep(d)
+	}
 }
 
 func (f Faults) random() float64 {

@@ -160,8 +160,9 @@ func NothingToChange() Explanation {
 
 // ReadOnlyByScopes says why a person whose sign-in grants only reading sees no change control.
 func ReadOnlyByScopes() string {
-	return "Your sign-in grants the desk DeviceManagementServiceConfig.Read.All but not DeviceManagementServiceConfig.ReadWrite.All, " +
-		"so you can look at registered devices but not change them. An administrator can give your account an Intune role that may manage Autopilot devices."
+	return "Your organisation granted the desk permission to read Autopilot devices for your sign-in but not to change them " +
+		"(DeviceManagementServiceConfig.Read.All without DeviceManagementServiceConfig.ReadWrite.All), so you can look at registered devices but not change them. " +
+		"A Global Administrator can grant the desk admin consent for the change permission; then sign out and sign in again."
 }
 
 // ReadOnlyRefused says why a person whose change Graph refused with 403 sees no more change controls.

@@ -128,6 +128,7 @@ type Explanation struct {
 	What     string
 	NextStep string
 	Action   Action
+	Details  string // Graph's own words and names, for whoever wants them; never the first thing read
 }
 
 // Err explains err as it happened now: Explain(Of(err, time.Now())).
@@ -197,10 +198,17 @@ func graphAnswer(ge *graphclient.Error) Explanation {
 		return Explanation{Title: "Graph refused the values sent", What: "Microsoft Graph found a problem with the request." + graphSays,
 			NextStep: "Correct the value Graph names and send the form again.", Action: ActionCheckInput}
 	case graphclient.KindSegmentNotFound:
-		return Explanation{Title: "This tenant's Graph no longer offers Autopilot uploads",
-			What:     "Microsoft Graph answered that it does not know the importedWindowsAutopilotDeviceIdentityUploads collection. Microsoft removed it from the service; the documentation page still describes it." + graphSays,
-			NextStep: "Import devices with the supported device import (importedWindowsAutopilotDeviceIdentities), which today's tenants accept.",
-			Action:   ActionUseDeviceImport}
+		if !UploadsMissing(ge) {
+			return Explanation{Title: "Microsoft Graph does not offer this in your tenant",
+				What: "Microsoft Graph answered that it does not know what the desk asked for, so nothing was changed.", NextStep: "Check the support details below; this request cannot succeed as it stands.",
+				Details: "Graph answered " + fmt.Sprint(ge.StatusCode) + ": “" + ge.Message + "”"}
+		}
+		return Explanation{Title: "Your tenant's Microsoft Graph does not offer uploads",
+			What:     "Microsoft has retired uploads from Microsoft Graph, and your tenant answered that it no longer has them, so nothing was created.",
+			NextStep: "Import the devices instead: the desk checks your CSV file first and sends the devices the way Intune accepts today.",
+			Action:   ActionUseDeviceImport,
+			Details: "Graph answered " + fmt.Sprint(ge.StatusCode) + ": “" + ge.Message + "” The importedWindowsAutopilotDeviceIdentityUploads collection was removed from Graph's metadata although its documentation page still describes it; " +
+				"device import uses importedWindowsAutopilotDeviceIdentities/import, which today's tenants accept."}
 	case graphclient.KindNoMethodMatch:
 		return Explanation{Title: "Graph does not support this operation here",
 			What: "Microsoft Graph has no such operation for this kind of object." + graphSays, NextStep: "Use another operation; this one cannot succeed."}
@@ -212,15 +220,20 @@ func graphAnswer(ge *graphclient.Error) Explanation {
 			What:     "A Conditional Access policy asks for stronger or more recent authentication before this change is allowed.",
 			NextStep: "Sign in again (you may be asked for multi-factor authentication), then repeat the request.", Action: ActionFreshSignIn}
 	case graphclient.KindForbiddenPermission:
-		return Explanation{Title: "The desk lacks the Graph permission for this",
-			What:     "Your token does not carry the delegated permission DeviceManagementServiceConfig.ReadWrite.All, or an administrator has not consented to it." + graphSays,
-			NextStep: "A Global Administrator or Privileged Role Administrator must grant admin consent: Entra admin center › App registrations › Autopilot Desk › API permissions › Grant admin consent. Read-only accounts cannot create or change uploads."}
+		return Explanation{Title: "Autopilot Desk was not granted the permission for this",
+			What:     "Your organisation has not granted the desk permission to change Autopilot devices for your sign-in, so Microsoft Graph refused before Intune looked at your role. Nothing was changed.",
+			NextStep: "Ask a Global Administrator or Privileged Role Administrator to grant admin consent (Entra admin center › Enterprise applications › Autopilot Desk › Permissions › Grant admin consent), then sign out and sign in again.",
+			Details:  "The token answer's granted scopes lack DeviceManagementServiceConfig.ReadWrite.All." + graphSays}
 	case graphclient.KindForbiddenRole:
-		return Explanation{Title: "Your account is not allowed to do this in Intune",
-			What: "Intune refused the request for your account." + graphSays, NextStep: "Ask an Intune administrator to give you " + intuneRole + "."}
+		return Explanation{Title: "Your Intune role does not allow this",
+			What:     "The desk has the permission it needs, but Intune refused this for your account: your Intune role does not allow it. Nothing was changed.",
+			NextStep: "Ask an Intune administrator to give you " + intuneRole + " (Intune admin center › Tenant administration › Roles), then sign out and sign in again.",
+			Details:  "Intune words this refusal as an application missing a scope, but the desk's sign-in was granted DeviceManagementServiceConfig.ReadWrite.All, so your role is what refused." + graphSays}
 	case graphclient.KindForbiddenLicense:
-		return Explanation{Title: "The tenant has no active Intune licence",
-			What: "Microsoft Graph's Intune APIs need an active Intune licence in the tenant." + graphSays, NextStep: "Ask your licensing administrator to check the tenant's Intune subscription."}
+		return Explanation{Title: "Your tenant has no active Intune licence",
+			What:     "Microsoft Graph refuses Intune requests in a tenant without an active Microsoft Intune licence, so nothing was read or changed.",
+			NextStep: "Ask whoever manages your Microsoft 365 licences to check the tenant's Intune subscription (Microsoft 365 admin center › Billing › Your products), then try again.",
+			Details:  strings.TrimSpace(graphSays)}
 	case graphclient.KindNotFound:
 		return Explanation{Title: "Graph did not find it",
 			What: "Microsoft Graph has no such object (it may have been deleted; right after a create it can take a moment to appear)." + graphSays, NextStep: "Refresh the list and check the id."}
@@ -256,6 +269,12 @@ func graphAnswer(ge *graphclient.Error) Explanation {
 			NextStep: "Try again. If it keeps happening, something between the desk and Graph (a proxy) may be rewriting answers.", Action: ActionTryLater}
 	}
 	return Explanation{Title: "Microsoft Graph refused the request", What: "Graph answered with an error." + graphSays, NextStep: "Check the support details below."}
+}
+
+// UploadsMissing reports whether Graph answered that it does not know the uploads collection, as
+// today's service does.
+func UploadsMissing(ge *graphclient.Error) bool {
+	return ge != nil && ge.Kind == graphclient.KindSegmentNotFound && strings.Contains(ge.Message, "importedWindowsAutopilotDeviceIdentityUploads")
 }
 
 // ForAction explains a failure of a recorded action: an Autopilot sync Intune refused because one

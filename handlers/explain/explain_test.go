@@ -22,7 +22,8 @@ func TestEveryFailureIsExplained(t *testing.T) {
 		word   string
 	}{
 		{graphFailure(graphclient.KindValidation, "Cannot convert the literal 'x' to the expected type 'Edm.DateTimeOffset'."), explain.ActionCheckInput, "Edm.DateTimeOffset"},
-		{graphFailure(graphclient.KindSegmentNotFound, "Resource not found for the segment"), explain.ActionUseDeviceImport, "no longer"},
+		{graphFailure(graphclient.KindSegmentNotFound, "Resource not found for the segment 'importedWindowsAutopilotDeviceIdentityUploads'."), explain.ActionUseDeviceImport, "no longer"},
+		{graphFailure(graphclient.KindSegmentNotFound, "Resource not found for the segment 'windowsAutopilotSettings'."), explain.ActionNone, "does not know"},
 		{graphFailure(graphclient.KindNoMethodMatch, "No OData route exists"), explain.ActionNone, "operation"},
 		{graphFailure(graphclient.KindUnauthorized, "Access token has expired"), explain.ActionSignInAgain, "Sign in again"},
 		{graphFailure(graphclient.KindForbiddenPermission, "Application must have one of the following scopes"), explain.ActionNone, "admin consent"},
@@ -109,9 +110,9 @@ func TestRowVerdictsAreWordedFromFacts(t *testing.T) {
 		{row(store.VerdictLeftOut, store.ReasonAlreadyImported, 0), "left out", "Left out: already imported in the tenant when the serials were checked."},
 		{row(store.VerdictLeftOut, store.ReasonLeftOutByOwner, 0), "left out", "Left out by Adele Vance when importing."},
 		{row(store.VerdictRefused, store.ReasonBatchRefused, 2), "not imported",
-			"Your account is not allowed to do this in Intune. Intune refused the request for your account. Graph said: “User is not authorized” Ask an Intune administrator"},
+			"Your Intune role does not allow this. The desk has the permission it needs, but Intune refused this for your account"},
 		{row(store.VerdictRefused, store.ReasonNotSent, 3), "not imported",
-			"Not sent: Microsoft Graph refused an earlier batch of this import for a reason that holds for every batch (Your account is not allowed to do this in Intune). Ask"},
+			"Not sent: Microsoft Graph refused an earlier batch of this import for a reason that holds for every batch (Your Intune role does not allow this). Ask"},
 		{row(store.VerdictNotFound, store.ReasonLookedUp, 4), "outcome unknown — check", "Graph's answer to batch 4 was lost, and the desk looked this device up 3 times"},
 		{row(store.VerdictNotFound, store.ReasonVanished, 4), "outcome unknown — check", "then stopped listing its import record"},
 		{row(store.VerdictError, "", 1), "error", "another organisation's tenant"},

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -129,15 +131,29 @@ func (r *run) lookUp(ctx context.Context, row store.ImportRow) (Finding, bool, e
 }
 
 // pollBatch is how many devices are read one by one; above it the worker pages through the
-// list of imported devices instead, which costs a request per hundred devices.
+// list of imported devices instead, which costs a request per page (Graph's page, 100 devices
+// in the emulator).
 const pollBatch = 50
 
 // missesBeforeGone is how many polls may find a device's import record missing (Graph shows a
 // new record a moment late) before the desk says it is gone.
 const missesBeforeGone = 10
 
-// poll reads again every device Graph has accepted and not finished, quickly at first, then
-// less often.
+// Polling is paced by how long Intune has had the devices: it looks again after a twentieth of
+// the time since the batch was sent, at least a second and at most two minutes apart, so a
+// device is found final at most about 5% later than Intune finished it, and a batch that takes
+// Intune ten minutes costs a few dozen looks, not one per device per round.
+const (
+	pollShare   = 20
+	pollMinimum = time.Second
+	pollMaximum = 2 * time.Minute
+)
+
+// poll follows the devices Graph has accepted and not finished. Intune works through an
+// import in the order it arrived, so the device sent last is the last to finish: the worker
+// looks at that one device (one request) until it is final, and only then reads every device
+// still processing, in one pass over the list of imported devices (or one by one, when few
+// are left). Rows still processing after that pass are followed the same way.
 func (r *run) poll(ctx context.Context) error {
 	if r.now().Before(r.p.PollAt) {
 		r.at(r.p.PollAt)
@@ -172,9 +188,47 @@ func (r *run) poll(ctx context.Context) error {
 	if len(pending) == 0 {
 		return nil
 	}
-	states, missing, err := r.read(ctx, pending)
-	if errors.Is(err, errLeaseLost) {
+	// The sentinel: the device of the latest batch, last in the file.
+	last := pending[0]
+	for _, row := range pending[1:] {
+		if row.Batch > last.Batch || row.Batch == last.Batch && row.Line > last.Line {
+			last = row
+		}
+	}
+	if err := r.hold(ctx); err != nil {
 		return err
+	}
+	states := map[string]graphclient.DeviceImportState{}
+	missing := map[string]bool{}
+	d, _, err := call(ctx, r, func(ts oauth2.TokenSource) (*graphclient.DeviceIdentity, *graphclient.Exchange, error) {
+		return r.w.o.Graph.GetDeviceIdentity(ctx, ts, last.DeviceID)
+	})
+	gone := false
+	if ge, ok := graphclient.AsError(err); ok && ge.StatusCode == http.StatusNotFound {
+		gone, err = true, nil
+	}
+	switch {
+	case err != nil:
+	case gone || d.State.Final():
+		// Intune is done with the batch sent last, or its record is gone: read them all.
+		if gone {
+			missing[last.DeviceID] = true
+		} else {
+			states[last.DeviceID] = d.State
+		}
+		others := slices.DeleteFunc(slices.Clone(pending), func(row store.ImportRow) bool { return row.Line == last.Line })
+		if len(others) > 0 {
+			var s map[string]graphclient.DeviceImportState
+			var m map[string]bool
+			s, m, err = r.read(ctx, others)
+			if errors.Is(err, errLeaseLost) {
+				return err
+			}
+			maps.Copy(states, s)
+			maps.Copy(missing, m)
+		}
+	default:
+		states[last.DeviceID] = d.State
 	}
 	var changed []store.RowOutcome
 	for _, row := range pending {
@@ -199,12 +253,14 @@ func (r *run) poll(ctx context.Context) error {
 		}
 	}
 	r.p.Polls++
-	backoff := min(2*time.Second<<min(r.p.Polls/3, 4), 30*time.Second)
+	wait := min(max(r.now().Sub(sentAt[last.Batch])/pollShare, pollMinimum), pollMaximum).Round(time.Millisecond)
 	if ge, ok := graphclient.AsError(err); ok && ge.RetryAfter > 0 {
-		backoff = ge.RetryAfter
-		r.p.Waiting = &Wait{Throttled: true, For: backoff, Until: r.now().Add(backoff)}
+		wait = ge.RetryAfter
+		r.p.Waiting = &Wait{Throttled: true, For: wait, Until: r.now().Add(wait)}
+	} else if err != nil {
+		wait = min(2*time.Second<<min(r.p.Polls/3, 4), 30*time.Second)
 	}
-	r.p.PollAt = r.now().Add(backoff)
+	r.p.PollAt = r.now().Add(wait)
 	r.at(r.p.PollAt)
 	if len(changed) > 0 {
 		cerr := r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, Rows: changed})

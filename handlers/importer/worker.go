@@ -100,6 +100,7 @@ type Worker struct {
 	o       Options
 	kick    chan struct{}
 	stopped atomic.Bool
+	due     atomic.Int64 // the soonest look a released job asked for (wall clock, Unix ns); 0: none
 }
 
 // New returns a worker; Run starts it.
@@ -143,15 +144,33 @@ func (w *Worker) Kick() {
 // leases under an id of its own, so two loops never both take one job for theirs.
 func (w *Worker) Run(ctx context.Context) {
 	id := w.o.NewID()
-	t := time.NewTicker(w.o.Tick)
+	t := time.NewTimer(w.o.Tick)
 	defer t.Stop()
 	for ctx.Err() == nil && !w.stopped.Load() {
 		for w.once(ctx, id) {
 		}
+		// Look again after a tick, or sooner when a job asked for it: a job followed closely
+		// is then looked at when it asked, not up to a tick later.
+		wait := w.o.Tick
+		if at := w.due.Swap(0); at != 0 {
+			wait = min(wait, max(time.Until(time.Unix(0, at)), 0))
+		}
+		t.Reset(wait)
 		select {
 		case <-ctx.Done():
 		case <-w.kick:
 		case <-t.C:
+		}
+	}
+}
+
+// asked notes that a job wants to be looked at again at next (on the worker's clock).
+func (w *Worker) asked(next time.Time) {
+	at := time.Now().Add(next.Sub(w.o.Now())).UnixNano()
+	for {
+		cur := w.due.Load()
+		if cur != 0 && cur <= at || w.due.CompareAndSwap(cur, at) {
+			return
 		}
 	}
 }
@@ -187,6 +206,8 @@ func (w *Worker) once(ctx context.Context, id string) bool {
 	defer cancel()
 	if err := w.o.Store.ReleaseImportJob(rctx, job.ID, id, r.p.Encode(), r.next); err != nil && !errors.Is(err, store.ErrConflict) {
 		w.o.Logger.Warn("import worker: release a job", "job", job.ID, "error", err.Error())
+	} else if err == nil {
+		w.asked(r.next)
 	}
 	return true
 }

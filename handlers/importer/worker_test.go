@@ -2,12 +2,15 @@ package importer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -28,7 +31,12 @@ type fakeGraph struct {
 	imports [][]graphclient.DeviceIdentity
 	answer  func(call int, devices []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error)
 	devices map[string]graphclient.DeviceIdentity // what GET and the serial lookup find, by id
-	stuck   bool                                  // GET answers the state as created, not "complete"
+
+	// status, when set, is what GET and the list say of every device (else GET says complete).
+	status string
+	gets   []string // ids read one by one
+	pages  int      // list pages read
+	stuck  bool     // GET answers the state as created, not "complete"
 }
 
 func (g *fakeGraph) ImportDeviceIdentities(_ context.Context, _ oauth2.TokenSource, devices []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
@@ -56,18 +64,36 @@ func (g *fakeGraph) created(devices []graphclient.DeviceIdentity, status string)
 func (g *fakeGraph) GetDeviceIdentity(_ context.Context, _ oauth2.TokenSource, id string) (*graphclient.DeviceIdentity, *graphclient.Exchange, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.gets = append(g.gets, id)
 	d, ok := g.devices[id]
 	if !ok {
 		return nil, nil, &graphclient.Error{Kind: graphclient.KindNotFound, StatusCode: http.StatusNotFound}
 	}
 	if !g.stuck {
-		d.State.DeviceImportStatus = "complete"
+		d.State.DeviceImportStatus = cmp.Or(g.status, "complete")
 	}
 	return &d, nil, nil
 }
 
-func (g *fakeGraph) ListDeviceIdentities(context.Context, oauth2.TokenSource, string, string) ([]graphclient.DeviceIdentity, string, *graphclient.Exchange, error) {
-	return nil, "", nil, errors.New("not used")
+// ListDeviceIdentities pages through every device, 25 a page, in the order of their serials.
+func (g *fakeGraph) ListDeviceIdentities(_ context.Context, _ oauth2.TokenSource, filter, next string) ([]graphclient.DeviceIdentity, string, *graphclient.Exchange, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if filter != "" || g.status == "" {
+		return nil, "", nil, errors.New("not used")
+	}
+	g.pages++
+	all := slices.SortedFunc(maps.Values(g.devices), func(a, b graphclient.DeviceIdentity) int { return strings.Compare(a.ID, b.ID) })
+	from, _ := strconv.Atoi(next)
+	to := min(from+25, len(all))
+	page := slices.Clone(all[from:to])
+	for i := range page {
+		page[i].State.DeviceImportStatus = g.status
+	}
+	if to == len(all) {
+		return page, "", nil, nil
+	}
+	return page, strconv.Itoa(to), nil, nil
 }
 
 func (g *fakeGraph) FindDevicesBySerial(_ context.Context, _ oauth2.TokenSource, serial string) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
@@ -362,6 +388,57 @@ func TestPlanCutsByCountAndBytes(t *testing.T) {
 	}
 	if len(plan) < 3 {
 		t.Errorf("1,000 real-sized rows in %d batches", len(plan))
+	}
+}
+
+// Following a large import costs a request per look, not one per device: the worker reads the
+// device sent last until Intune has finished it, then every device still processing in one
+// pass over the list; it looks again after a twentieth of the time since the batch was sent.
+func TestFollowingReadsTheLastDeviceThenTheWholeList(t *testing.T) {
+	r := newRig(t, 120, 40, nil)
+	clock := testkit.NewClockAt(time.Now().Add(24 * time.Hour)) // ahead of the store's clock: a look asked for is never due before the test wakes the job
+	r.w = New(Options{Store: r.db, Graph: r.graph, Tokens: r.tokens, Lookups: []Lookup{ImportedDevices{Graph: r.graph}},
+		LookupDelays: []time.Duration{0, 0}, Lease: time.Minute, Now: clock.Now})
+	r.graph.status = "pending"
+	r.step() // sends the three batches, then looks at the last device
+	if r.graph.calls() != 3 || len(r.graph.gets) != 1 || r.graph.pages != 0 {
+		t.Fatalf("after sending: %d imports, %d reads, %d list pages", r.graph.calls(), len(r.graph.gets), r.graph.pages)
+	}
+	rows, _ := r.db.ImportRows(context.Background(), r.job.ID, store.RowFilter{})
+	lastID := rows[len(rows)-1].DeviceID
+	for range 4 {
+		clock.Advance(time.Second)
+		r.step()
+	}
+	if len(r.graph.gets) != 5 || r.graph.pages != 0 || r.counts().Processing != 120 {
+		t.Fatalf("while processing: %d reads, %d list pages, counts %+v", len(r.graph.gets), r.graph.pages, r.counts())
+	}
+	for _, id := range r.graph.gets {
+		if id != lastID {
+			t.Fatalf("read %s, not the device sent last (%s)", id, lastID)
+		}
+	}
+	clock.Advance(96 * time.Second)
+	r.step()
+	if p := r.payload(); p.PollAt.Sub(clock.Now()) != 5*time.Second {
+		t.Errorf("100 s after sending, the next look is %s away, want 5 s", p.PollAt.Sub(clock.Now()))
+	}
+	clock.Advance(2 * time.Second)
+	r.step() // not due yet
+	if len(r.graph.gets) != 6 {
+		t.Fatalf("%d reads: the worker looked before it was due", len(r.graph.gets))
+	}
+	r.graph.status = "complete"
+	clock.Advance(3 * time.Second)
+	r.step()
+	if c := r.counts(); c.Imported != 120 {
+		t.Fatalf("counts %+v after %d reads and %d pages; payload %+v", c, len(r.graph.gets), r.graph.pages, r.payload())
+	}
+	if len(r.graph.gets) != 7 || r.graph.pages != 5 {
+		t.Errorf("finishing took %d reads and %d list pages, want 7 and 5 (120 devices, 25 a page)", len(r.graph.gets), r.graph.pages)
+	}
+	if j, _ := r.db.GetImportJob(context.Background(), "t", r.job.ID); j.State != StateFinished {
+		t.Errorf("state %s", j.State)
 	}
 }
 

@@ -113,6 +113,6 @@ func Verifier(idp *demoidp.Provider) emulator.TokenVerifier {
 		case err != nil:
 			return emulator.Principal{}, emulator.ErrTokenUnknown
 		}
-		return emulator.Principal{AppID: info.AppID, TenantID: info.TenantID, ObjectID: info.ObjectID, UPN: info.UPN, Scopes: info.Scopes, Groups: info.Groups}, nil
+		return emulator.Principal{AppID: info.AppID, TenantID: info.TenantID, ObjectID: info.ObjectID, UPN: info.UPN, Scopes: info.Scopes, Groups: info.Groups, IntuneReadOnly: info.IntuneReadOnly}, nil
 	}
 }

@@ -198,6 +198,11 @@ var migrations = [][]string{
 			PRIMARY KEY (submission_id, line)
 		)`,
 	},
+	// What the desk learned about a tenant's Microsoft Graph: that it answers "Resource not found
+	// for the segment" for the uploads collection, and when that was last seen.
+	7: {
+		`CREATE TABLE tenant_uploads_missing (tenant_id TEXT PRIMARY KEY, seen_at BIGINT NOT NULL)`,
+	},
 }
 
 // migrationLockKey names the PostgreSQL advisory lock that serialises replicas starting at once.

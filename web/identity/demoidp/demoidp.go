@@ -67,6 +67,7 @@ type AccessTokenInfo struct {
 	TenantID, ObjectID, UPN string
 	Scopes                  []string
 	Groups                  []string // the account's group memberships, which Graph knows
+	IntuneReadOnly          bool     // the account's Intune role may not change Autopilot devices
 	ExpiresAt               time.Time
 }
 

@@ -290,9 +290,9 @@ func TestAccessTokens(t *testing.T) {
 	token := body["access_token"].(string)
 	info, err := p.VerifyAccessToken(token)
 	want := AccessTokenInfo{TenantID: DemoTenantID, ObjectID: ReaderObjectID, UPN: "MeganB@contoso.example",
-		Scopes: []string{"DeviceManagementServiceConfig.Read.All", "User.Read"}, Groups: []string{HelpDeskGroupID},
-		ExpiresAt: clock.Now().Add(time.Hour)}
-	if err != nil || info.TenantID != want.TenantID || info.ObjectID != want.ObjectID || info.UPN != want.UPN ||
+		Scopes: []string{"DeviceManagementServiceConfig.ReadWrite.All", "User.Read"}, Groups: []string{HelpDeskGroupID},
+		IntuneReadOnly: true, ExpiresAt: clock.Now().Add(time.Hour)}
+	if err != nil || info.TenantID != want.TenantID || info.ObjectID != want.ObjectID || info.UPN != want.UPN || info.IntuneReadOnly != want.IntuneReadOnly ||
 		!slices.Equal(info.Scopes, want.Scopes) || !slices.Equal(info.Groups, want.Groups) || !info.ExpiresAt.Equal(want.ExpiresAt) {
 		t.Errorf("info %+v, %v", info, err)
 	}

@@ -16,6 +16,7 @@ const (
 const (
 	AdminKey      = "admin"
 	ReaderKey     = "reader"
+	ReadGrantKey  = "read-grant"
 	PersonalKey   = "personal"
 	ManyGroupsKey = "many-groups"
 )
@@ -24,6 +25,7 @@ const (
 const (
 	AdminObjectID      = "a1f3c2d4-5b6e-4f70-8a91-b2c3d4e5f601"
 	ReaderObjectID     = "b2e4d3c5-6a7f-4081-9ba2-c3d4e5f60712"
+	ReadGrantObjectID  = "e5b7a6f8-9da2-43b4-8ed5-f6071829a3b4"
 	PersonalObjectID   = "c3f5e4d6-7b80-4192-acb3-d4e5f6071823"
 	ManyGroupsObjectID = "d4a6f5e7-8c91-42a3-bdc4-e5f607182934"
 )
@@ -33,6 +35,9 @@ type Identity struct {
 	Key, Name, UPN, TenantID, ObjectID string
 	Scopes                             []string // Graph permissions granted to the account's access tokens
 	Groups                             []string
+	// IntuneReadOnly: the account's Intune role may read Autopilot devices but not change them,
+	// although the desk's permission to change them was granted (Intune answers 403 itself).
+	IntuneReadOnly bool
 	// GroupsOverage: the account is in more groups than an ID token carries (200 in Entra), so
 	// its ID token says where to look them up instead of listing them.
 	GroupsOverage bool
@@ -45,8 +50,11 @@ func demoIdentities() []Identity {
 			Scopes: []string{"DeviceManagementServiceConfig.ReadWrite.All", "User.Read"}, Groups: []string{HelpDeskGroupID},
 			Description: "Intune administrator: may create and change Autopilot uploads."},
 		{Key: ReaderKey, Name: "Megan Bowen", UPN: "MeganB@contoso.example", TenantID: DemoTenantID, ObjectID: ReaderObjectID,
+			Scopes: []string{"DeviceManagementServiceConfig.ReadWrite.All", "User.Read"}, Groups: []string{HelpDeskGroupID}, IntuneReadOnly: true,
+			Description: "Help-desk reader: the desk's permission is granted, but her Intune role may only read, so a change fails with Microsoft Graph's 403."},
+		{Key: ReadGrantKey, Name: "Pradeep Gupta", UPN: "PradeepG@contoso.example", TenantID: DemoTenantID, ObjectID: ReadGrantObjectID,
 			Scopes: []string{"DeviceManagementServiceConfig.Read.All", "User.Read"}, Groups: []string{HelpDeskGroupID},
-			Description: "Help-desk reader: may only read, so creating an upload fails with Microsoft Graph's 403."},
+			Description: "Read permission only: the organisation granted the desk only the permission to read, so pages show no change controls."},
 		{Key: ManyGroupsKey, Name: "Isaiah Langer", UPN: "IsaiahL@contoso.example", TenantID: DemoTenantID, ObjectID: ManyGroupsObjectID,
 			Scopes: []string{"DeviceManagementServiceConfig.ReadWrite.All", "User.Read"}, Groups: []string{HelpDeskGroupID},
 			GroupsOverage: true,

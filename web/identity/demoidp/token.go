@@ -247,7 +247,7 @@ func (p *Provider) issue(id Identity, scope, nonce string) (map[string]any, erro
 	defer p.mu.Unlock()
 	p.forgetStale(now)
 	p.access[access] = accessGrant{identity: id, info: AccessTokenInfo{AppID: p.clientID, TenantID: id.TenantID, ObjectID: id.ObjectID,
-		UPN: id.UPN, Scopes: slices.Clone(id.Scopes), Groups: slices.Clone(id.Groups), ExpiresAt: expires}}
+		UPN: id.UPN, Scopes: slices.Clone(id.Scopes), Groups: slices.Clone(id.Groups), IntuneReadOnly: id.IntuneReadOnly, ExpiresAt: expires}}
 	if offline {
 		p.refresh[refresh] = refreshGrant{identity: id, scope: scope}
 	}

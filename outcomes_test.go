@@ -1,0 +1,139 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"autopilotdesk/graphclient/emulator"
+)
+
+// postCount counts the creates Graph received.
+func postCount(d *desk) int {
+	n := 0
+	for _, r := range d.received() {
+		if r.Method == http.MethodPost {
+			n++
+		}
+	}
+	return n
+}
+
+// A create whose answer was lost offers "Check again" (never "Create another upload") with the
+// uploads list and its record; checking again finds the upload Graph made, sends nothing again,
+// and the record says so from then on.
+func TestUnknownCreateOffersCheckAgain(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	form := formValues(t, parse(t, d.signIn(b, "admin", "/uploads/new")), `form[action="/uploads"]`)
+	// The create is carried out but its answer is lost; the look that follows fails too.
+	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true, ErrorRate: 1, Methods: []string{http.MethodGet}, ErrorStatuses: []int{500}})
+	resp, doc := d.post(b, "/uploads", form)
+	record := resp.Request.URL.Path
+	if !strings.HasPrefix(record, "/activity/") || doc.Find("h1").Text() != "Outcome unknown" {
+		t.Fatalf("%s: %s", record, text(doc))
+	}
+	actions := doc.Find(`[data-testid="result-actions"]`)
+	if actions.Find(".btn").First().Text() != "Check again" || strings.Contains(doc.Find("main").Text(), "Create another upload") {
+		t.Errorf("the main action is not Check again: %s", actions.Text())
+	}
+	if actions.Find(`a[href="/uploads"]`).Length() != 1 || actions.Find(`a[href="`+record+`"]`).Length() != 1 {
+		t.Errorf("no links to the uploads list and the record: %s", actions.Text())
+	}
+
+	d.emu.SetFaults(emulator.Faults{})
+	resp, doc = d.post(b, record+"/check", formValues(t, doc, `form[action="`+record+`/check"]`))
+	if resp.Request.URL.Path != record || doc.Find("h1").Text() != "Upload created" {
+		t.Fatalf("after checking again: %s %s", resp.Request.URL.Path, text(doc))
+	}
+	id := doc.Find(`[data-testid="upload-id"]`).Text()
+	if doc.Find(`[data-testid="result-actions"] a.btn[href="/uploads/`+id+`"]`).Length() != 1 || doc.Find(`[data-testid="checked-at"]`).Length() != 1 {
+		t.Errorf("the record does not lead to the upload it found: %s", doc.Find(`[data-testid="result-actions"]`).Text())
+	}
+	if n := postCount(d); n != 1 {
+		t.Errorf("Graph received %d creates; checking again must send none", n)
+	}
+	// The history names it now.
+	_, doc = d.get(b, "/activity")
+	if got := doc.Find(`[data-testid="activity-title"]`).First().Text(); got != "Created upload "+id[:8]+"…" {
+		t.Errorf("history row: %q", got)
+	}
+}
+
+// A create that Graph did not make, found when checking again, offers "Try again": the form with
+// what was sent and a fresh one-time key.
+func TestUnknownCreateNotMadeOffersTryAgain(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	form := formValues(t, parse(t, d.signIn(b, "admin", "/uploads/new")), `form[action="/uploads"]`)
+	form.Set("id", "3f2b9c1e-8d7a-4c6b-9e5f-1a2b3c4d5e6f")
+	form.Set("status", "complete")
+	d.emu.SetFaults(emulator.Faults{ErrorRate: 1, ErrorStatuses: []int{500}})
+	resp, doc := d.post(b, "/uploads", form)
+	record := resp.Request.URL.Path
+	if doc.Find("h1").Text() != "Outcome unknown" {
+		t.Fatalf("%s: %s", record, text(doc))
+	}
+	d.emu.SetFaults(emulator.Faults{})
+	_, doc = d.post(b, record+"/check", formValues(t, doc, `form[action="`+record+`/check"]`))
+	again := doc.Find(`[data-testid="result-actions"] a.btn`).First()
+	if again.Text() != "Try again" || doc.Find("h1").Text() != "The upload was not created" {
+		t.Fatalf("not offered to try again: %s", text(doc))
+	}
+	_, doc = d.get(b, again.AttrOr("href", ""))
+	shown := formValues(t, doc, `form[action="/uploads"]`)
+	for _, k := range []string{"createdDateTimeUtc", "status", "id"} {
+		if shown.Get(k) != form.Get(k) {
+			t.Errorf("%s shown again as %q, sent %q", k, shown.Get(k), form.Get(k))
+		}
+	}
+	if shown.Get("formKey") == "" || shown.Get("formKey") == form.Get("formKey") {
+		t.Error("the form is not shown with a fresh one-time key")
+	}
+	// Another tenant's record, or something that is not an id, prefills nothing.
+	_, doc = d.get(b, "/uploads/new?again=not-an-id")
+	if formValues(t, doc, `form[action="/uploads"]`).Get("id") != "" {
+		t.Error("prefilled from nothing")
+	}
+}
+
+// A passing failure (Graph's server error, not a lost answer) keeps what was typed and offers
+// "Try again", which sends the form below with a fresh one-time key; list pages offer a reload;
+// a failure that tells to give support the details shows them.
+func TestPassingFailuresOfferTryAgainAndReload(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	form := formValues(t, parse(t, d.signIn(b, "admin", "/uploads/new")), `form[action="/uploads"]`)
+	form.Set("status", "error")
+	d.emu.SetFaults(emulator.Faults{ErrorRate: 1, Methods: []string{http.MethodPost}, ErrorStatuses: []int{507}})
+	resp, doc := d.post(b, "/uploads", form)
+	try := doc.Find(`[data-testid="failure"] button[data-testid="try-again"]`)
+	if resp.StatusCode != http.StatusBadGateway || try.Length() != 1 || try.AttrOr("form", "") != "upload-form" || doc.Find(`form#upload-form[action="/uploads"]`).Length() != 1 {
+		t.Fatalf("no Try again for the form: %d %s", resp.StatusCode, text(doc))
+	}
+	shown := formValues(t, doc, `form#upload-form`)
+	if shown.Get("status") != "error" || shown.Get("formKey") == form.Get("formKey") {
+		t.Errorf("the form is not shown again as typed with a fresh key: %v", shown)
+	}
+	support := doc.Find(`[data-testid="support"] pre`).Text()
+	if !strings.Contains(doc.Find(`[data-testid="failure"]`).Text(), "details below") ||
+		!strings.Contains(support, "request-id") || !strings.Contains(support, "client-request-id") || !strings.Contains(support, "Date") {
+		t.Errorf("the support details are not below: %q", support)
+	}
+	d.emu.SetFaults(emulator.Faults{})
+	resp, _ = d.post(b, "/uploads", shown)
+	if !strings.HasPrefix(resp.Request.URL.Path, "/activity/") {
+		t.Errorf("trying again did not create: %s", resp.Request.URL)
+	}
+
+	d.emu.SetFaults(emulator.Faults{ErrorRate: 1, ErrorStatuses: []int{500}})
+	for _, path := range []string{"/uploads?status=pending", "/devices?q=ABC"} {
+		_, doc := d.get(b, path)
+		reload := doc.Find(`[data-testid="failure"] a[data-testid="reload"]`)
+		u, _ := url.Parse(reload.AttrOr("href", ""))
+		if reload.Length() != 1 || u.String() != path {
+			t.Errorf("%s: no reload of the same page: %q %s", path, reload.AttrOr("href", ""), text(doc))
+		}
+	}
+}

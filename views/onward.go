@@ -1,0 +1,126 @@
+package views
+
+import (
+	"regexp"
+	"strings"
+
+	"autopilotdesk/graphclient/guid"
+)
+
+// Link is a way on from a page: where, and in words.
+type Link struct {
+	URL, Text string
+}
+
+// Onward are the links from a recorded action to what it touched: the upload, the import job and
+// its report, the device, the bulk change, the registration page. A target that is not an id the
+// desk made (a record kept before it said) gives the list its object lives in.
+func Onward(action, outcome, target string) []Link {
+	id := guid.Valid(target)
+	switch action {
+	case "create-upload", "update-upload":
+		if id && outcome == "success" {
+			return []Link{{"/uploads/" + target, "Open the upload"}}
+		}
+		return []Link{{"/uploads", "Uploads"}}
+	case "delete-upload":
+		if id && outcome != "success" {
+			return []Link{{"/uploads/" + target, "Open the upload"}}
+		}
+		return []Link{{"/uploads", "Uploads"}}
+	case "import", "registration-approved":
+		if id {
+			return []Link{{ImportJobURL(target), "Open the import"}, {ImportJobURL(target) + "/report.csv", "Outcome report (CSV)"}}
+		}
+		return []Link{{"/devices/import", "Import devices"}}
+	case "sync":
+		if id {
+			return []Link{{ImportJobURL(target), "Open the import"}, {"/devices", "Registered devices"}}
+		}
+		return []Link{{"/devices", "Registered devices"}}
+	case "device-properties", "device-assign-user", "device-unassign-user":
+		if target != "" {
+			return []Link{{"/devices/" + target, "Open the device"}}
+		}
+		return []Link{{"/devices", "Registered devices"}}
+	case "device-delete":
+		if target != "" && outcome != "success" {
+			return []Link{{"/devices/" + target, "Open the device"}}
+		}
+		return []Link{{"/devices", "Registered devices"}}
+	case "bulk-change":
+		if id {
+			return []Link{{"/devices/bulk/" + target, "Open the bulk change"}}
+		}
+		return []Link{{"/devices/bulk", "Bulk changes"}}
+	case "registration-code-created", "registration-code-revoked", "registration-received", "registration-rejected", "registration-expired":
+		return []Link{{"/registration", "Registration from the device"}}
+	}
+	return nil
+}
+
+// actionWords are what a recorded action did (done) and what it set out to do (tried); %s is
+// what it touched.
+var actionWords = map[string][2]string{
+	"create-upload":             {"Created upload %s", "Create upload %s"},
+	"update-upload":             {"Changed the status of upload %s", "Change the status of upload %s"},
+	"delete-upload":             {"Deleted upload %s", "Delete upload %s"},
+	"import":                    {"Import of %s", "Import of %s"},
+	"sync":                      {"Autopilot sync requested", "Autopilot sync"},
+	"device-properties":         {"Changed device %s", "Change device %s"},
+	"device-assign-user":        {"Assigned a user to device %s", "Assign a user to device %s"},
+	"device-unassign-user":      {"Unassigned the user of device %s", "Unassign the user of device %s"},
+	"device-delete":             {"Deleted the registration of device %s", "Delete the registration of device %s"},
+	"bulk-change":               {"Bulk change %s", "Bulk change %s"},
+	"registration-code-created": {"Created a registration code", "Create a registration code"},
+	"registration-code-revoked": {"Revoked a registration code", "Revoke a registration code"},
+	"registration-received":     {"Hardware hashes received from a device", "Hardware hashes from a device"},
+	"registration-approved":     {"Approved devices for import", "Approve devices for import"},
+	"registration-rejected":     {"Rejected devices", "Reject devices"},
+	"registration-expired":      {"Devices dropped: nobody approved them in time", "Devices dropped: nobody approved them in time"},
+}
+
+var devicesCount = regexp.MustCompile(`\b(\d+) devices?\b`)
+
+// ActivityTitle names a recorded action and its target in words, with its outcome when it is not
+// a plain success: "Created upload 5c0e…", "Import of 13 devices — outcome unknown".
+func ActivityTitle(e ActivityEntry) string {
+	words, ok := actionWords[e.Action]
+	if !ok {
+		words = [2]string{e.Action, e.Action}
+	}
+	object := ShortID(e.Target)
+	switch {
+	case strings.HasPrefix(e.Action, "device-") && e.Serial != "":
+		object = e.Serial
+	case e.Action == "import":
+		if m := devicesCount.FindString(e.Summary); m != "" {
+			object = m
+		} else {
+			object = "devices"
+		}
+	}
+	form := words[1]
+	if e.Outcome == "success" {
+		form = words[0]
+	}
+	title := strings.TrimSpace(strings.ReplaceAll(form, "%s", object))
+	switch e.Outcome {
+	case "failure":
+		title += " — not done"
+	case "outcome-unknown":
+		title += " — outcome unknown"
+	case "in-progress":
+		title += " — in progress"
+	}
+	return title
+}
+
+// ShortID is the first block of a GUID, for naming an object in a sentence ("5c0e1a2b…"); other
+// values are kept as they are.
+func ShortID(id string) string {
+	if guid.Valid(id) {
+		return id[:8] + "…"
+	}
+	return id
+}

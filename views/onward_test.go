@@ -1,0 +1,47 @@
+package views
+
+import "testing"
+
+func TestActivityTitleNamesTheActionAndItsTarget(t *testing.T) {
+	id := "5c0e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
+	cases := []struct {
+		e    ActivityEntry
+		want string
+	}{
+		{ActivityEntry{Action: "create-upload", Outcome: "success", Target: id}, "Created upload 5c0e1a2b…"},
+		{ActivityEntry{Action: "create-upload", Outcome: "outcome-unknown"}, "Create upload — outcome unknown"},
+		{ActivityEntry{Action: "create-upload", Outcome: "failure", Summary: "Microsoft Graph is throttling requests"}, "Create upload — not done"},
+		{ActivityEntry{Action: "import", Outcome: "outcome-unknown", Target: id, Summary: "Batch 1 (13 devices): Microsoft Graph's answer never arrived"}, "Import of 13 devices — outcome unknown"},
+		{ActivityEntry{Action: "import", Outcome: "success", Target: id, Summary: "Sent batch 2: Microsoft Graph accepted 1 device."}, "Import of 1 device"},
+		{ActivityEntry{Action: "device-properties", Outcome: "success", Target: id, Serial: "PF3ABC12"}, "Changed device PF3ABC12"},
+		{ActivityEntry{Action: "bulk-change", Outcome: "failure", Target: id}, "Bulk change 5c0e1a2b… — not done"},
+		{ActivityEntry{Action: "registration-code-created", Outcome: "success", Target: id}, "Created a registration code"},
+	}
+	for _, tc := range cases {
+		if got := ActivityTitle(tc.e); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.e, got, tc.want)
+		}
+	}
+}
+
+// Every recorded action leads on to what it touched.
+func TestEveryActionLeadsOnward(t *testing.T) {
+	id := "5c0e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
+	want := map[string]string{
+		"create-upload": "/uploads/" + id, "update-upload": "/uploads/" + id, "delete-upload": "/uploads",
+		"import": ImportJobURL(id), "sync": ImportJobURL(id), "registration-approved": ImportJobURL(id),
+		"device-properties": "/devices/" + id, "device-assign-user": "/devices/" + id, "device-unassign-user": "/devices/" + id,
+		"device-delete": "/devices", "bulk-change": "/devices/bulk/" + id,
+		"registration-code-created": "/registration", "registration-code-revoked": "/registration", "registration-received": "/registration",
+		"registration-rejected": "/registration", "registration-expired": "/registration",
+	}
+	for _, o := range activityActions {
+		links := Onward(o.Value, "success", id)
+		if len(links) == 0 || links[0].URL != want[o.Value] {
+			t.Errorf("%s leads to %v, want %s", o.Value, links, want[o.Value])
+		}
+	}
+	if links := Onward("import", "outcome-unknown", id); len(links) != 2 || links[1].URL != ImportJobURL(id)+"/report.csv" {
+		t.Errorf("an import does not lead to its report: %v", links)
+	}
+}
