@@ -476,8 +476,10 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	addr := fs.String("addr", "127.0.0.1:8081", "address to listen on")
 	clientID := fs.String("client-id", "autopilotdesk-demo", "client id the demo identity provider accepts")
 	clientSecret := fs.String("client-secret", "", "client secret it accepts (default: random, printed at start)")
-	redirects := fs.String("redirect-uris", "http://127.0.0.1:8080/auth/callback", "comma-separated redirect URIs it accepts")
-	logouts := fs.String("post-logout-redirect-uris", "http://127.0.0.1:8080/auth/signed-out", "comma-separated post-logout redirect URIs")
+	redirects := fs.String("redirect-uris", "http://localhost/auth/callback,http://127.0.0.1/auth/callback",
+		"comma-separated redirect URIs it accepts; on http://localhost and http://127.0.0.1 any port matches, as with Entra")
+	logouts := fs.String("post-logout-redirect-uris", "http://localhost/auth/signed-out,http://127.0.0.1/auth/signed-out",
+		"comma-separated post-logout redirect URIs; on loopback any port matches")
 	consistency := fs.Duration("consistency-delay", demoConsistencyDelay, "how long a change to a registered Autopilot device takes to show in reads")
 	noTenant := fs.Bool("without-tenant-claims", false, "answer like a generic OpenID Connect provider: ID tokens without tid and oid claims")
 	fs.Usage = func() {

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"autopilotdesk/devtools/testkit"
+	"autopilotdesk/web/identity/demoidp"
 )
 
 // selfSigned writes a certificate and key for 127.0.0.1 and returns their paths.
@@ -170,6 +173,88 @@ func TestEmulatorCommandServesGraphAndSignIn(t *testing.T) {
 	resp, err = http.Get("http://" + addr + "/5b7a1c2e-3f4d-4e6a-9b8c-0d1e2f3a4b5c/v2.0/.well-known/openid-configuration")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("discovery: %v", err)
+	}
+}
+
+// The emulator started without redirect flags takes a desk on any loopback port, by name or by
+// address, as Entra does for http://localhost: the desk signs in, reaches Graph and signs out.
+func TestEmulatorCommandPairsWithADeskOnAnyLoopbackPort(t *testing.T) {
+	emuAddr := testkit.FreeAddr(t)
+	ctx, stop := context.WithCancel(context.Background())
+	var out testkit.Buffer
+	emuDone := make(chan error, 1)
+	go func() {
+		emuDone <- run(ctx, []string{"emulator", "--addr", emuAddr, "--client-secret", "pairing-secret"}, testkit.Env(nil), &out, io.Discard)
+	}()
+	deskAddr := testkit.FreeAddr(t)
+	_, deskPort, _ := strings.Cut(deskAddr, ":")
+	public := "http://localhost:" + deskPort
+	deskDone := make(chan error, 1)
+	go func() {
+		for !strings.Contains(out.String(), "Client secret:") {
+			time.Sleep(10 * time.Millisecond)
+		}
+		deskDone <- run(ctx, []string{"--addr", deskAddr}, testkit.Env(map[string]string{
+			"AUTOPILOTDESK_DATA_DIR":      t.TempDir(),
+			"AUTOPILOTDESK_PUBLIC_URL":    public,
+			"AUTOPILOTDESK_ISSUER_URL":    "http://" + emuAddr + "/" + demoidp.DemoTenantID + "/v2.0",
+			"AUTOPILOTDESK_TENANT_ID":     demoidp.DemoTenantID,
+			"AUTOPILOTDESK_CLIENT_ID":     "autopilotdesk-demo",
+			"AUTOPILOTDESK_CLIENT_SECRET": "pairing-secret",
+			"AUTOPILOTDESK_GRAPH_URL":     "http://" + emuAddr,
+		}), io.Discard, io.Discard)
+	}()
+	defer func() { stop(); <-emuDone; <-deskDone }()
+	for i := 0; ; i++ {
+		resp, err := http.Get(public + "/readyz")
+		if err == nil && resp.StatusCode == http.StatusOK {
+			resp.Body.Close()
+			break
+		}
+		if i == 300 {
+			t.Fatalf("the desk did not start: %v\n%s", err, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	jar, _ := cookiejar.New(nil)
+	b := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+		testkit.PickIdentity(req, demoidp.AdminKey)
+		return nil
+	}}
+	resp, err := b.Get(public + "/auth/login?return_to=/devices")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != public+"/devices" || !strings.Contains(string(body), "Sign out") {
+		t.Fatalf("sign-in through the emulator landed on %d %s:\n%.600s", resp.StatusCode, resp.Request.URL, body)
+	}
+
+	// The same by address on another port, and what stays refused: another path, another host.
+	authorize := func(redirect string) int {
+		q := url.Values{"client_id": {"autopilotdesk-demo"}, "redirect_uri": {redirect}, "response_type": {"code"},
+			"scope": {"openid"}, "state": {"s"}, "nonce": {"n"}, "code_challenge": {"c"}, "code_challenge_method": {"S256"}}
+		resp, err := http.Get("http://" + emuAddr + "/" + demoidp.DemoTenantID + "/oauth2/v2.0/authorize?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for redirect, want := range map[string]int{
+		"http://127.0.0.1:" + deskPort + "/auth/callback": http.StatusOK,
+		"http://127.0.0.1:1/auth/callback":                http.StatusOK,
+		"http://localhost/auth/callback":                  http.StatusOK,
+		"http://localhost:8142/elsewhere":                 http.StatusBadRequest,
+		"https://localhost:8142/auth/callback":            http.StatusBadRequest,
+		"http://desk.example.com:8142/auth/callback":      http.StatusBadRequest,
+		"http://127.0.0.2:8142/auth/callback":             http.StatusBadRequest,
+	} {
+		if got := authorize(redirect); got != want {
+			t.Errorf("authorize with redirect %s: %d, want %d", redirect, got, want)
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -384,16 +385,20 @@ func (h *Devices) Fix(c echo.Context) error {
 	var b strings.Builder
 	w := csv.NewWriter(&b)
 	w.Write(strings.Split(devicecsv.Header, ","))
+	leftOut := map[int]bool{}
 	for _, r := range rows {
 		hash := r.Hash
-		if len(r.Errors) > 0 {
+		if len(r.Errors) > 0 && form.Get("row-"+strconv.Itoa(r.Line)+"-leaveOut") != "" {
+			leftOut[r.Line] = true // left out as it is: what was typed into it does not count
+		} else if len(r.Errors) > 0 {
 			field := func(name, current string) string {
 				if v, ok := form["row-"+strconv.Itoa(r.Line)+"-"+name]; ok {
 					return strings.TrimSpace(v[0])
 				}
 				return current
 			}
-			r.Serial, r.GroupTag, r.User = field("serial", r.Serial), field("groupTag", r.GroupTag), field("user", r.User)
+			r.Serial, r.ProductKey = field("serial", r.Serial), field("productKey", r.ProductKey)
+			r.GroupTag, r.User = field("groupTag", r.GroupTag), field("user", r.User)
 			if h := field("hash", ""); h != "" {
 				hash = h
 			}
@@ -406,8 +411,12 @@ func (h *Devices) Fix(c echo.Context) error {
 		return &web.PageError{Status: http.StatusUnprocessableEntity, Title: "The corrections could not be applied",
 			Message: "A corrected value broke the row apart (for example a line break in a field). Nothing was changed.", ActionURL: views.ImportJobURL(j.rec.ID), ActionText: "Back to the check"}
 	}
+	j.payload.LeftOut = nil
 	for i := range rep.Rows {
 		rep.Rows[i].Line = rows[i].Line // keep the file's own line numbers
+		if leftOut[rep.Rows[i].Line] && len(rep.Rows[i].Errors) > 0 {
+			j.payload.LeftOut = append(j.payload.LeftOut, rep.Rows[i].Line)
+		}
 	}
 	j.payload.Checked, j.payload.Failure = false, nil
 	if err := h.Jobs.ReplaceDraftRows(ctx, j.rec.TenantID, j.rec.ID, j.rec.ObjectID, j.payload.Encode(), rowsOf(rep.Rows)); err != nil && !errors.Is(err, store.ErrConflict) {
@@ -551,14 +560,18 @@ func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isO
 	job := jobFacts(rec, batches)
 	for _, r := range rows {
 		d := explain.Row(r, job)
-		v.Rows = append(v.Rows, views.ImportRow{Line: r.Line, Serial: r.Serial, Hash: r.HashShown, GroupTag: r.GroupTag, User: r.User,
+		v.Rows = append(v.Rows, views.ImportRow{Line: r.Line, Serial: r.Serial, ProductKey: r.ProductKey, Hash: r.HashShown, GroupTag: r.GroupTag, User: r.User,
 			Notes: r.Notes, Errors: r.Errors, AlreadyImported: r.AlreadyImported,
 			RegisteredID: r.RegisteredID, RegisteredGroupTag: r.RegisteredGroupTag, RegisteredUser: r.RegisteredUser, ImportingJob: r.ImportingJob,
 			Verdict: d.Key, VerdictLabel: d.Label, Detail: d.Detail, ErrorLabel: explain.ErrorLabel(r.ErrorCode, r.ErrorName), RegistrationID: r.RegistrationID,
 			Reconciled: r.Reconciled, Batch: r.Batch})
-		if len(r.Errors) == 0 {
+		switch {
+		case len(r.Errors) == 0:
 			v.Valid++
-		} else {
+		case slices.Contains(p.LeftOut, r.Line):
+			v.Rows[len(v.Rows)-1].LeftOutByOwner = true
+			v.ProblemsLeftOut++
+		default:
 			v.Invalid++
 		}
 	}

@@ -402,7 +402,7 @@ func (h *Registration) Revoke(c echo.Context) error {
 		return notFound("There is no registration code with this id in your tenant.")
 	}
 	act := h.activity(u, "registration-code-revoked", id, "Revoked registration code "+registration.CodeName(codes[i])+
-		fmt.Sprintf(" (%d of %d devices used); it takes no more devices.", codes[i].Used, codes[i].Uses))
+		fmt.Sprintf(" (%d of %s used); it takes no more devices.", codes[i].Used, explain.Count(codes[i].Uses, "device", "devices")))
 	err = h.Store.RevokeRegistrationCode(ctx, u.TenantID, id, personName(u.Name, u.UPN), act)
 	if err != nil && !errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("revoke registration code: %w", err)

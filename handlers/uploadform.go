@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -36,20 +37,61 @@ func uploadFormFrom(get func(string) string) uploadForm {
 	}
 }
 
-// Graph's DateTimeOffset: RFC 3339 with an explicit offset and at most 7 fractional digits.
-var dateTimeOffset = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})$`)
+// typedDateTime is a date and time as people type it: 2026-11-29, 2026/11/29 14:30,
+// 2026-11-29 14:30:05 +02:00 or Graph's own 2016-12-31T23:59:45.8788427-08:00 (at most seven
+// fractional digits, as Graph's DateTimeOffset keeps). static/files/app.js reads the same forms
+// to show, as they are typed, what will be sent.
+var typedDateTime = regexp.MustCompile(`^(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:(?:[Tt]|\s+)(\d{1,2}):(\d{2})(?::(\d{2})(\.\d{1,7})?)?)?\s*([Zz]|UTC|utc|[+-]\d{2}:?\d{2})?$`)
+
+// graphDateTime is what the desk sends to Graph for a typed date and time: a DateTimeOffset with
+// the fraction as typed. Without an offset the time is taken as UTC, and assumedUTC says so.
+func graphDateTime(typed string) (sent string, assumedUTC, ok bool) {
+	m := typedDateTime.FindStringSubmatch(typed)
+	if m == nil {
+		return "", false, false
+	}
+	pad := func(s string) string { return fmt.Sprintf("%02s", s) }
+	hh, mm, ss := "00", "00", "00"
+	if m[4] != "" {
+		hh, mm = pad(m[4]), m[5]
+		if m[6] != "" {
+			ss = m[6]
+		}
+	}
+	offset := m[8]
+	switch strings.ToUpper(offset) {
+	case "":
+		assumedUTC, offset = true, "Z"
+	case "Z", "UTC":
+		offset = "Z"
+	default:
+		if len(offset) == 5 {
+			offset = offset[:3] + ":" + offset[3:]
+		}
+		if offset[1:] > "14:00" { // DateTimeOffset's offsets run from -14:00 to +14:00
+			return "", false, false
+		}
+	}
+	sent = m[1] + "-" + pad(m[2]) + "-" + pad(m[3]) + "T" + hh + ":" + mm + ":" + ss + m[7] + offset
+	if _, err := time.Parse(time.RFC3339Nano, sent); err != nil {
+		return "", false, false
+	}
+	return sent, assumedUTC, true
+}
 
 // validate returns a message per bad field, written for the person filling the form.
 func (f uploadForm) validate() map[string]string {
 	errs := map[string]string{}
 	tooLong := func(v string) bool { return utf8.RuneCountInString(v) > maxFieldLen || len(v) > 4*maxFieldLen }
+	_, _, dateOK := graphDateTime(f.CreatedDateTimeUtc)
 	switch {
 	case f.CreatedDateTimeUtc == "":
-		errs["createdDateTimeUtc"] = "Enter the date and time the upload was created."
+		errs["createdDateTimeUtc"] = "Enter the date the upload was created, like 2026-11-29, or a date and time, like 2026/11/29 14:30."
 	case tooLong(f.CreatedDateTimeUtc):
-		errs["createdDateTimeUtc"] = "The date and time is too long: use the form 2016-12-31T23:59:45.8788427-08:00."
-	case !validDateTimeOffset(f.CreatedDateTimeUtc):
-		errs["createdDateTimeUtc"] = "Enter a date and time with its UTC offset, like 2016-12-31T23:59:45.8788427-08:00 or 2016-12-31T23:59:45Z."
+		errs["createdDateTimeUtc"] = "The date and time is too long: use a form like 2026-11-29 14:30 or 2016-12-31T23:59:45.8788427-08:00."
+	case !dateOK:
+		errs["createdDateTimeUtc"] = "Enter a real date, and a time if you like, such as 2026-11-29, 2026/11/29 14:30 or 2016-12-31T23:59:45-08:00 " +
+			"(year, month, day; a UTC offset from -14:00 to +14:00; without one the time is taken as UTC)."
 	}
 	switch {
 	case f.Status == "":
@@ -57,30 +99,30 @@ func (f uploadForm) validate() map[string]string {
 	case !graphclient.IsUploadStatus(f.Status):
 		errs["status"] = "Choose one of the listed statuses: noUpload, pending, complete or error."
 	}
+	_, idOK := guid.Normalize(f.ID)
 	switch {
 	case f.ID == "":
 	case tooLong(f.ID):
 		errs["id"] = "The upload ID is too long: a GUID has 36 characters, like 8d639524-9524-8d63-2495-638d2495638d."
-	case !guid.Valid(f.ID):
-		errs["id"] = "Enter the upload ID as a GUID, like 8d639524-9524-8d63-2495-638d2495638d, or leave it empty."
+	case !idOK:
+		errs["id"] = "Enter the upload ID as a GUID, like 8d639524-9524-8d63-2495-638d2495638d (braces and upper case are fine), or leave it empty."
 	}
 	return errs
 }
 
-func validDateTimeOffset(s string) bool {
-	if !dateTimeOffset.MatchString(s) {
-		return false
-	}
-	_, err := time.Parse(time.RFC3339Nano, s)
-	return err == nil
-}
-
+// newUpload is what is sent: the date as Graph's DateTimeOffset, the id in Graph's lower case.
+// Call it only on a form that validates.
 func (f uploadForm) newUpload() graphclient.NewUpload {
-	return graphclient.NewUpload{ID: f.ID, CreatedDateTimeUtc: f.CreatedDateTimeUtc, Status: f.Status}
+	created, _, _ := graphDateTime(f.CreatedDateTimeUtc)
+	id, _ := guid.Normalize(f.ID)
+	return graphclient.NewUpload{ID: id, CreatedDateTimeUtc: created, Status: f.Status}
 }
 
+// view keeps what was typed, and says what would be sent for it.
 func (f uploadForm) view(key string, errs map[string]string) views.UploadForm {
-	return views.UploadForm{CreatedDateTimeUtc: f.CreatedDateTimeUtc, Status: f.Status, ID: f.ID, FormKey: key, Errors: errs}
+	sends, assumedUTC, _ := graphDateTime(f.CreatedDateTimeUtc)
+	return views.UploadForm{CreatedDateTimeUtc: f.CreatedDateTimeUtc, Status: f.Status, ID: f.ID, FormKey: key, Errors: errs,
+		Sends: sends, AssumedUTC: assumedUTC}
 }
 
 // defaultCreatedDateTime is now, written the way Graph's docs write a DateTimeOffset.

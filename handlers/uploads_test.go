@@ -146,7 +146,9 @@ func TestInvalidInputKeepsValuesAndExplainsEachField(t *testing.T) {
 		name, field, value, wantMsg string
 	}{
 		{"unparseable date", "createdDateTimeUtc", "yesterday at noon", "UTC offset"},
-		{"date without offset", "createdDateTimeUtc", "2016-12-31T23:59:45", "UTC offset"},
+		{"day first", "createdDateTimeUtc", "31/12/2016 23:59", "year, month, day"},
+		{"offset beyond 14 hours", "createdDateTimeUtc", "2016-12-31T23:59:45+15:00", "UTC offset"},
+		{"GUID without its dashes", "id", "8d63952495248d632495638d2495638d", "GUID"},
 		{"impossible date", "createdDateTimeUtc", "2016-02-31T23:59:45Z", "UTC offset"},
 		{"eight fractional digits", "createdDateTimeUtc", "2016-12-31T23:59:45.12345678Z", "UTC offset"},
 		{"missing date", "createdDateTimeUtc", "", "Enter the date"},

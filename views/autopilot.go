@@ -176,19 +176,17 @@ type BulkSummary struct {
 	Devices                int
 }
 
-// badgeOf is an enrollment state's badge class.
-func badgeOf(s graphclient.EnrollmentState) string {
+// enrollmentTone is the tone of an enrollment state's badge.
+func enrollmentTone(s graphclient.EnrollmentState) string {
 	switch s {
 	case graphclient.EnrollmentEnrolled:
-		return "enrolled"
+		return ToneOK
 	case graphclient.EnrollmentFailed:
-		return "enroll-failed"
+		return ToneBad
 	case graphclient.EnrollmentPendingReset:
-		return "pending-reset"
-	case graphclient.EnrollmentNotContacted:
-		return "not-contacted"
+		return ToneWarn
 	}
-	return "enroll-unknown"
+	return ToneMuted
 }
 
 // contactedText says when a device last contacted Intune, relative to now.
@@ -199,7 +197,7 @@ func contactedText(t time.Time, ok bool, now time.Time) string {
 	d := now.Sub(t)
 	switch {
 	case d < 0:
-		return t.UTC().Format("2 Jan 2006 15:04")
+		return When(t)
 	case d < time.Minute:
 		return "Just now"
 	case d < time.Hour:

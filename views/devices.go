@@ -23,8 +23,10 @@ type SingleDevice struct{ Serial, Hash, GroupTag, User string }
 type ImportRow struct {
 	Line                         int
 	Serial, Hash, GroupTag, User string
+	ProductKey                   string
 	Notes, Errors                []string
 	AlreadyImported              bool // registered, or being imported, when the serials were checked
+	LeftOutByOwner               bool // a row with problems its owner chose to leave out rather than fix
 	RegisteredID                 string
 	RegisteredGroupTag           string
 	RegisteredUser               string
@@ -39,6 +41,8 @@ type ImportRow struct {
 // PreflightVerdict is the row's pre-flight result.
 func (r ImportRow) PreflightVerdict() string {
 	switch {
+	case r.LeftOutByOwner:
+		return "left out"
 	case len(r.Errors) > 0:
 		return "error"
 	case r.RegisteredID != "":
@@ -95,7 +99,8 @@ type ImportJob struct {
 	FileNotes        []string
 	FileErrors       []string
 	Rows             []ImportRow
-	Valid, Invalid   int
+	Valid, Invalid   int // rows without problems; rows with problems still to fix
+	ProblemsLeftOut  int // rows with problems their owner chose to leave out
 	Checked          bool
 	Failure          *explain.Explanation
 	Counts           ImportCounts
@@ -107,6 +112,31 @@ type ImportJob struct {
 	Paused           bool   // the owner has no live session
 	Trouble          string // a passing problem the desk works around by itself
 	RefreshSeconds   int
+}
+
+// ToImport is how many devices "Import" sends as the page comes: the rows without a problem that
+// are not ticked to be left out (the check ticks the serials the tenant already holds).
+func (j ImportJob) ToImport() int { return j.Valid - j.LeftOut() }
+
+// LeftOut is how many rows without a problem are ticked to be left out as the page comes.
+func (j ImportJob) LeftOut() int {
+	n := 0
+	for _, r := range j.Rows {
+		if len(r.Errors) == 0 && r.AlreadyImported {
+			n++
+		}
+	}
+	return n
+}
+
+// HasProductKeys reports whether any row has a Windows Product ID, so its column is shown.
+func (j ImportJob) HasProductKeys() bool {
+	for _, r := range j.Rows {
+		if r.ProductKey != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // Finished reports whether every row has its final verdict.

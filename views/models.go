@@ -57,6 +57,8 @@ type UploadForm struct {
 	Status             string
 	ID                 string
 	FormKey            string
+	Sends              string            // the DateTimeOffset sent for what is typed; "" when it cannot be read
+	AssumedUTC         bool              // no offset was typed, so the time is taken as UTC
 	Errors             map[string]string // field name -> message
 	Failure            *Failure          // Graph refused the last attempt
 	NotSaved           bool              // that attempt is not in the team history yet

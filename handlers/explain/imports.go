@@ -167,6 +167,9 @@ func stateName(s string) string {
 	return s
 }
 
+// Count puts a number and its noun together so they agree: "1 device", "17 devices".
+func Count(n int, one, many string) string { return plural(n, one, many) }
+
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one

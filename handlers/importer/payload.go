@@ -15,6 +15,8 @@ type Payload struct {
 	FileErrors []string         `json:"fileErrors,omitempty"`
 	Checked    bool             `json:"checked,omitempty"` // serials were looked up in the tenant
 	Failure    *explain.Failure `json:"failure,omitempty"` // why the owner's last action sent nothing
+	// LeftOut are the lines of rows with problems the owner chose to leave out rather than fix.
+	LeftOut []int `json:"leftOut,omitempty"`
 
 	Polls   int              `json:"polls,omitempty"`
 	PollAt  time.Time        `json:"pollAt,omitzero"`

@@ -23,7 +23,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	redirect := q.Get("redirect_uri")
-	if !slices.Contains(p.redirectURIs, redirect) {
+	if !registered(p.redirectURIs, redirect) {
 		p.renderPage(w, http.StatusBadRequest, page{Title: "Sign-in problem",
 			Message: "AADSTS50011: The redirect URI '" + redirect + "' specified in the request does not match the redirect URIs configured for the application."})
 		return
@@ -122,16 +122,58 @@ func (p *Provider) renderPage(w http.ResponseWriter, status int, pg page) {
 	w.Write(buf.Bytes())
 }
 
+// origins are the CSP sources of the registered addresses; a loopback one allows any port.
 func origins(uris []string) []string {
 	var out []string
 	for _, s := range uris {
 		if u, err := url.Parse(s); err == nil && u.Host != "" {
-			if o := u.Scheme + "://" + u.Host; !slices.Contains(out, o) {
+			o := u.Scheme + "://" + u.Host
+			if isLoopback(u) {
+				o = u.Scheme + "://" + bracketed(u.Hostname()) + ":*"
+			}
+			if !slices.Contains(out, o) {
 				out = append(out, o)
 			}
 		}
 	}
 	return out
+}
+
+// registered says whether uri is one of the registered addresses. As Entra does for
+// http://localhost (RFC 8252 §7.3), the port of a loopback address is ignored: scheme, host,
+// path and query must still match exactly.
+func registered(list []string, uri string) bool {
+	if slices.Contains(list, uri) {
+		return true
+	}
+	got, err := url.Parse(uri)
+	if err != nil || !isLoopback(got) {
+		return false
+	}
+	for _, r := range list {
+		want, err := url.Parse(r)
+		if err == nil && isLoopback(want) && want.Scheme == got.Scheme && want.Hostname() == got.Hostname() &&
+			want.EscapedPath() == got.EscapedPath() && want.RawQuery == got.RawQuery && got.Fragment == "" && got.User == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// isLoopback is an http address of this machine by name: localhost, 127.0.0.1 or [::1].
+func isLoopback(u *url.URL) bool {
+	switch u.Hostname() {
+	case "localhost", "127.0.0.1", "::1":
+		return u.Scheme == "http"
+	}
+	return false
+}
+
+func bracketed(host string) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]"
+	}
+	return host
 }
 
 var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>

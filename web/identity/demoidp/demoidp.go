@@ -44,6 +44,8 @@ type Options struct {
 	// Issuer is the origin both the browser and the desk reach, e.g. http://127.0.0.1:8081.
 	Issuer                 string
 	ClientID, ClientSecret string // an empty secret allows only private_key_jwt
+	// RedirectURIs and PostLogoutRedirectURIs are the registered addresses; on loopback
+	// (http://localhost, http://127.0.0.1, http://[::1]) any port matches, as with Entra.
 	RedirectURIs           []string
 	PostLogoutRedirectURIs []string
 	// ClientCertPEM registers the client's certificate for private_key_jwt client authentication.
@@ -277,7 +279,7 @@ func (p *Provider) keys(w http.ResponseWriter, _ *http.Request) {
 // logout ends the demo session: back to the application when it registered the address.
 func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if target := q.Get("post_logout_redirect_uri"); target != "" && slices.Contains(p.logouts, target) {
+	if target := q.Get("post_logout_redirect_uri"); target != "" && registered(p.logouts, target) {
 		if state := q.Get("state"); state != "" {
 			target = withQuery(target, url.Values{"state": {state}})
 		}
