@@ -38,7 +38,7 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 		if err := r.hold(ctx); err != nil {
 			return err
 		}
-		f, ok, err := r.lookUp(ctx, row)
+		f, ok, err := r.lookUp(ctx, row, nil)
 		if err != nil {
 			stopped = err
 			continue
@@ -109,8 +109,9 @@ func resolved(outs []store.RowOutcome, line int) bool {
 	return false
 }
 
-// lookUp asks each lookup in turn about one row.
-func (r *run) lookUp(ctx context.Context, row store.ImportRow) (Finding, bool, error) {
+// lookUp asks each lookup in turn about one row, and returns the first finding accept takes
+// (any finding when accept is nil).
+func (r *run) lookUp(ctx context.Context, row store.ImportRow, accept func(Finding) bool) (Finding, bool, error) {
 	for _, l := range r.w.o.Lookups {
 		type result struct {
 			f  Finding
@@ -123,7 +124,7 @@ func (r *run) lookUp(ctx context.Context, row store.ImportRow) (Finding, bool, e
 		if err != nil {
 			return Finding{}, false, err
 		}
-		if got.ok {
+		if got.ok && (accept == nil || accept(got.f)) {
 			return got.f, true, nil
 		}
 	}
@@ -351,32 +352,23 @@ func (r *run) stopFollowing(ctx context.Context, overdue []store.ImportRow) erro
 // finalFinding asks each lookup about a row and returns the first final outcome found, or an
 // outcome without a verdict when none is final.
 func (r *run) finalFinding(ctx context.Context, row store.ImportRow) (store.Outcome, error) {
-	for _, l := range r.w.o.Lookups {
-		type result struct {
-			f  Finding
-			ok bool
-		}
-		got, _, err := call(ctx, r, func(ts oauth2.TokenSource) (result, *graphclient.Exchange, error) {
-			f, ok, err := l.Find(ctx, ts, row)
-			return result{f, ok}, nil, err
-		})
-		if err != nil {
-			return store.Outcome{}, err
-		}
-		if !got.ok {
-			continue
-		}
-		o := row.Outcome
-		o.Verdict, o.Status = verdictOf(got.f.State), got.f.State.Status()
-		o.RegistrationID, o.ErrorCode, o.ErrorName = got.f.State.DeviceRegistrationID, got.f.State.DeviceErrorCode, got.f.State.DeviceErrorName
-		if got.f.DeviceID == "" && o.Verdict == store.VerdictSent {
-			o.Verdict = store.VerdictImported // a registered device: final by nature
-		}
-		if Final(o.Verdict) {
-			return o, nil
-		}
+	f, ok, err := r.lookUp(ctx, row, func(f Finding) bool { return Final(outcomeFound(row, f).Verdict) })
+	if err != nil || !ok {
+		return store.Outcome{}, err
 	}
-	return store.Outcome{}, nil
+	return outcomeFound(row, f), nil
+}
+
+// outcomeFound is a row's outcome with what a lookup found: a registered device (no import
+// record to follow) is final by nature.
+func outcomeFound(row store.ImportRow, f Finding) store.Outcome {
+	o := row.Outcome
+	o.Verdict, o.Status = verdictOf(f.State), f.State.Status()
+	o.RegistrationID, o.ErrorCode, o.ErrorName = f.State.DeviceRegistrationID, f.State.DeviceErrorCode, f.State.DeviceErrorName
+	if f.DeviceID == "" && o.Verdict == store.VerdictSent {
+		o.Verdict = store.VerdictImported
+	}
+	return o
 }
 
 // followedFor says a FollowFor in words: "24 hours".
