@@ -46,6 +46,14 @@ var typedDateTime = regexp.MustCompile(`^(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:(?:
 // graphDateTime is what the desk sends to Graph for a typed date and time: a DateTimeOffset with
 // the fraction as typed. Without an offset the time is taken as UTC, and assumedUTC says so.
 func graphDateTime(typed string) (sent string, assumedUTC, ok bool) {
+	if graphForm(typed) { // already as Graph writes it (the prefilled value): sent as typed
+		return typed, false, true
+	}
+	return typedGraphDateTime(typed)
+}
+
+// typedGraphDateTime is graphDateTime for any of the forms people type.
+func typedGraphDateTime(typed string) (sent string, assumedUTC, ok bool) {
 	m := typedDateTime.FindStringSubmatch(typed)
 	if m == nil {
 		return "", false, false
@@ -123,6 +131,23 @@ func (f uploadForm) view(key string, errs map[string]string) views.UploadForm {
 	sends, assumedUTC, _ := graphDateTime(f.CreatedDateTimeUtc)
 	return views.UploadForm{CreatedDateTimeUtc: f.CreatedDateTimeUtc, Status: f.Status, ID: f.ID, FormKey: key, Errors: errs,
 		Sends: sends, AssumedUTC: assumedUTC}
+}
+
+// graphForm reports whether a value is written exactly as Graph's docs write a DateTimeOffset,
+// 2016-12-31T23:59:45.8788427-08:00 or …Z, with an offset DateTimeOffset allows: what
+// graphDateTime would send for it is the value itself, found without the typed-forms pattern.
+func graphForm(v string) bool {
+	if !(len(v) == 28 && v[27] == 'Z' || len(v) == 33 && (v[27] == '+' || v[27] == '-') && v[30] == ':' && v[28:] <= "14:00") ||
+		v[4] != '-' || v[7] != '-' || v[10] != 'T' || v[13] != ':' || v[16] != ':' || v[19] != '.' {
+		return false
+	}
+	for i, c := range []byte(v[:27]) {
+		if (i == 4 || i == 7 || i == 10 || i == 13 || i == 16 || i == 19) != (c < '0' || c > '9') {
+			return false
+		}
+	}
+	_, err := time.Parse(time.RFC3339Nano, v)
+	return err == nil
 }
 
 // defaultCreatedDateTime is now, written the way Graph's docs write a DateTimeOffset.
