@@ -35,7 +35,8 @@ func (b *rig) profileDesk(ctx context.Context, d time.Duration) func() error {
 			done <- err
 			return
 		}
-		resp, err := http.DefaultClient.Do(req)
+		// The profiler answers after d; the timeout leaves it that and a margin.
+		resp, err := (&http.Client{Timeout: d + 30*time.Second}).Do(req)
 		if err != nil {
 			done <- err
 			return
