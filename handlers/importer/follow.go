@@ -45,11 +45,8 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 		}
 		if ok {
 			found++
-			o := store.Outcome{Batch: b.Batch, Verdict: verdictOf(f.State), DeviceID: f.DeviceID, Status: f.State.Status(), Reconciled: true,
-				RegistrationID: f.State.DeviceRegistrationID, ErrorCode: f.State.DeviceErrorCode, ErrorName: f.State.DeviceErrorName}
-			if f.DeviceID == "" && o.Verdict == store.VerdictSent {
-				o.Verdict = store.VerdictImported // a record that is final by nature
-			}
+			o := outcomeFound(store.ImportRow{Outcome: store.Outcome{Batch: b.Batch}}, f)
+			o.DeviceID, o.Reconciled = f.DeviceID, true
 			outs = append(outs, store.RowOutcome{Line: row.Line, Outcome: o})
 		}
 	}
@@ -71,9 +68,8 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 		}
 	default:
 		wait := r.w.o.LookupDelays[min(next.Lookups, len(r.w.o.LookupDelays)-1)] - r.w.o.LookupDelays[max(next.Lookups-1, 0)]
-		if ge, ok := graphclient.AsError(stopped); ok && ge.RetryAfter > 0 {
-			wait = ge.RetryAfter
-			r.p.Waiting = &Wait{Throttled: true, For: wait, Until: r.now().Add(wait)}
+		if asked, ok := r.waitAsked(stopped); ok {
+			wait = asked
 		}
 		next.NotBefore = r.now().Add(max(wait, time.Second))
 		r.at(next.NotBefore)
@@ -98,6 +94,16 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 		r.audit(ch.Activity)
 	}
 	return err
+}
+
+// waitAsked is the wait Graph asked for with err (its Retry-After), noted for the page.
+func (r *run) waitAsked(err error) (time.Duration, bool) {
+	ge, ok := graphclient.AsError(err)
+	if !ok || ge.RetryAfter <= 0 {
+		return 0, false
+	}
+	r.p.Waiting = &Wait{Throttled: true, For: ge.RetryAfter, Until: r.now().Add(ge.RetryAfter)}
+	return ge.RetryAfter, true
 }
 
 func resolved(outs []store.RowOutcome, line int) bool {
@@ -215,9 +221,8 @@ func (r *run) poll(ctx context.Context) error {
 	changed := r.outcomesRead(pending, states, missing)
 	r.p.Polls++
 	wait := min(max(r.now().Sub(sentAt[last.Batch])/pollShare, pollMinimum), pollMaximum).Round(time.Millisecond)
-	if ge, ok := graphclient.AsError(err); ok && ge.RetryAfter > 0 {
-		wait = ge.RetryAfter
-		r.p.Waiting = &Wait{Throttled: true, For: wait, Until: r.now().Add(wait)}
+	if asked, ok := r.waitAsked(err); ok {
+		wait = asked
 	} else if err != nil {
 		wait = min(2*time.Second<<min(r.p.Polls/3, 4), 30*time.Second)
 	}
@@ -339,9 +344,8 @@ func (r *run) stopFollowing(ctx context.Context, overdue []store.ImportRow) erro
 	}
 	if stopped != nil {
 		wait := time.Minute
-		if ge, ok := graphclient.AsError(stopped); ok && ge.RetryAfter > 0 {
-			wait = ge.RetryAfter
-			r.p.Waiting = &Wait{Throttled: true, For: wait, Until: r.now().Add(wait)}
+		if asked, ok := r.waitAsked(stopped); ok {
+			wait = asked
 		}
 		r.p.PollAt = r.now().Add(wait)
 		r.at(r.p.PollAt)
