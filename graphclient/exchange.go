@@ -169,3 +169,22 @@ func (e *Exchange) AsHTTP() string {
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 func psQuote(s string) string    { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Joined is the last of several exchanges of one operation, with the attempts of every one
+// before it first; nil ones are passed over.
+func Joined(exs ...*Exchange) *Exchange {
+	var out *Exchange
+	var attempts []Attempt
+	for _, ex := range exs {
+		if ex == nil {
+			continue
+		}
+		attempts = append(attempts, ex.Attempts...)
+		c := *ex
+		out = &c
+	}
+	if out != nil {
+		out.Attempts = attempts
+	}
+	return out
+}

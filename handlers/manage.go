@@ -32,7 +32,7 @@ func callGraph[T any](c echo.Context, tokens Tokens, call func(oauth2.TokenSourc
 		}
 		var again *graphclient.Exchange
 		v, again, err = call(ts)
-		ex = mergeExchanges(ex, again)
+		ex = graphclient.Joined(ex, again)
 	}
 	return v, ex, err
 }

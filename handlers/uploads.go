@@ -189,18 +189,6 @@ func lastExchange(exs []*graphclient.Exchange) *graphclient.Exchange {
 	return exs[len(exs)-1]
 }
 
-func mergeExchanges(a, b *graphclient.Exchange) *graphclient.Exchange {
-	switch {
-	case a == nil:
-		return b
-	case b == nil:
-		return a
-	}
-	merged := *b
-	merged.Attempts = append(append([]graphclient.Attempt{}, a.Attempts...), b.Attempts...)
-	return &merged
-}
-
 const (
 	outcomeSuccess = "success"
 	outcomeFailure = "failure"
