@@ -24,6 +24,7 @@ import (
 	"autopilotdesk/handlers"
 	"autopilotdesk/handlers/bulk"
 	"autopilotdesk/handlers/importer"
+	"autopilotdesk/handlers/jobs"
 	"autopilotdesk/handlers/registration"
 	"autopilotdesk/static"
 	"autopilotdesk/web"
@@ -178,16 +179,16 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		return nil
 	}
 	activity := a.recorder
-	a.imports = importer.New(importer.Options{Store: a.db, Graph: a.graph, Tokens: web.OwnerTokens{Sessions: sessions, Shell: a.shell},
-		Lookups: []importer.Lookup{importer.ImportedDevices{Graph: a.graph}, importer.RegisteredDevices{Graph: a.graph}}, Logger: log, Now: o.Now, Lease: o.ImportLease,
-		LookupDelays: o.ImportLookupDelays, PausedRecheck: o.ImportPausedRecheck, Fault: o.ImportFault, Reached: a.metrics.ImportJob})
 	owners := web.OwnerTokens{Sessions: sessions, Shell: a.shell}
+	imports := jobs.Options{Tokens: owners, Logger: log, Now: o.Now, Lease: o.ImportLease, PausedRecheck: o.ImportPausedRecheck, Fault: o.ImportFault}
+	a.imports = importer.New(importer.Options{Options: imports, Store: a.db, Graph: a.graph, LookupDelays: o.ImportLookupDelays,
+		Lookups: []importer.Lookup{importer.ImportedDevices{Graph: a.graph}, importer.RegisteredDevices{Graph: a.graph}}, Reached: a.metrics.ImportJob})
 	a.follower = registration.NewFollower(registration.Options{Store: registrationStore{a.db, activity}, Graph: a.graph, Tokens: owners,
 		Worker: a.imports, Logger: log, Now: o.Now, Every: o.RegistrationEvery})
 	waiting := &handlers.WaitingCount{Store: a.db}
 	budget := &bulk.Budget{Store: a.db, Writes: cfg.WriteBudget, Window: cfg.WriteWindow}
-	a.bulk = bulk.New(bulk.Options{Store: a.db, Graph: a.graph, Tokens: web.OwnerTokens{Sessions: sessions, Shell: a.shell}, Budget: budget,
-		Logger: log, Now: o.Now, Lease: o.BulkLease, LookupDelays: o.BulkLookupDelays, PausedRecheck: o.ImportPausedRecheck, Fault: o.BulkFault})
+	changes := jobs.Options{Tokens: owners, Logger: log, Now: o.Now, Lease: o.BulkLease, PausedRecheck: o.ImportPausedRecheck, Fault: o.BulkFault}
+	a.bulk = bulk.New(bulk.Options{Options: changes, Store: a.db, Graph: a.graph, Budget: budget, LookupDelays: o.BulkLookupDelays})
 	handlers.Routes(a.shell, a.features(provider, budget, waiting, o.Now))
 	a.health.Routes(a.shell.Echo)
 	if cfg.MetricsToken != "" {

@@ -90,7 +90,7 @@ func (h *Register) Send(c echo.Context) error {
 	}
 	if left := code.Uses - code.Used; len(rep.Rows) > left {
 		return &web.PageError{Status: http.StatusUnprocessableEntity, Title: "Autopilot Desk: the code takes fewer devices",
-			Message:  fmt.Sprintf("This code takes %s, and the file has %s. Nothing was kept.", plural(left, "more device", "more devices"), plural(len(rep.Rows), "device", "devices")),
+			Message:  fmt.Sprintf("This code takes %s, and the file has %s. Nothing was kept.", explain.Count(left, "more device", "more devices"), explain.Count(len(rep.Rows), "device", "devices")),
 			NextStep: "Send a file with fewer devices, or ask your IT team for a code that takes more."}
 	}
 	ctx := c.Request().Context()
@@ -136,7 +136,7 @@ func (h *Register) Send(c echo.Context) error {
 	ip := c.RealIP()
 	act := &store.Activity{TenantID: code.TenantID, ActorName: "A device at " + ip, Action: "registration-received", Outcome: outcomeSuccess,
 		Summary: fmt.Sprintf("%s (%s) sent %s with registration code %s from %s; waiting for approval.",
-			plural(len(sub.Devices), "device", "devices"), serialList(sub.Devices), hashesWord(len(sub.Devices)), registration.CodeName(*code), ip)}
+			explain.Count(len(sub.Devices), "device", "devices"), serialList(sub.Devices), hashesWord(len(sub.Devices)), registration.CodeName(*code), ip)}
 	err = h.Store.AddRegistration(ctx, sub, act)
 	if errors.Is(err, store.ErrConflict) {
 		return h.wrong(c) // spent, revoked or expired a moment ago

@@ -322,7 +322,7 @@ func (h *Registration) CreateCode(c echo.Context) error {
 	rc := &store.RegistrationCode{TenantID: u.TenantID, CreatorOID: u.ObjectID, CreatorUPN: u.UPN, CreatorName: u.Name,
 		Note: f.Note, GroupTag: f.GroupTag, AssignedUser: f.User, CreatedAt: now, ExpiresAt: now.Add(time.Duration(hours) * time.Hour), Uses: uses}
 	act := h.activity(u, "registration-code-created", "", fmt.Sprintf("Created registration code %s for %s (group tag %s%s), valid until %s UTC.",
-		registration.CodeName(*rc), plural(uses, "device", "devices"), quotedOrNone(f.GroupTag), userSuffix(f.User), rc.ExpiresAt.UTC().Format("2 January 15:04")))
+		registration.CodeName(*rc), explain.Count(uses, "device", "devices"), quotedOrNone(f.GroupTag), userSuffix(f.User), rc.ExpiresAt.UTC().Format("2 January 15:04")))
 	sum := sha256.Sum256([]byte(f.FormKey))
 	err = h.Store.CreateRegistrationCode(c.Request().Context(), rc, registration.Hash(code), hex.EncodeToString(sum[:]), act)
 	if errors.Is(err, store.ErrConflict) {
@@ -521,10 +521,10 @@ func (h *Registration) approve(c echo.Context, u *web.SessionUser, subs []store.
 		}
 	}
 	p := importer.Payload{FileNotes: []string{fmt.Sprintf("%s sent from the device with registration code %s, approved by %s. Line numbers count the devices in the order they arrived.",
-		plural(devices, "device", "devices"), strings.Join(names, ", "), personName(u.Name, u.UPN))}}
+		explain.Count(devices, "device", "devices"), strings.Join(names, ", "), personName(u.Name, u.UPN))}}
 	job := &store.ImportJob{TenantID: u.TenantID, ObjectID: u.ObjectID, ActorUPN: u.UPN, ActorName: u.Name, State: importer.StateDraft, Payload: p.Encode()}
 	act := h.activity(u, "registration-approved", "", fmt.Sprintf("Approved %s sent from the device with registration code %s (from %s); importing with %s's account.",
-		plural(devices, "device", "devices")+" ("+serialsOfAll(subs)+")", strings.Join(names, ", "), addressesOf(subs), u.Name))
+		explain.Count(devices, "device", "devices")+" ("+serialsOfAll(subs)+")", strings.Join(names, ", "), addressesOf(subs), u.Name))
 	approval := store.Approval{TenantID: u.TenantID, SubmissionIDs: ids, By: store.Decider{OID: u.ObjectID, UPN: u.UPN, Name: u.Name}, Job: job, Activity: act}
 	if !h.SelfApprove {
 		approval.NotCreatedBy = u.ObjectID
@@ -584,7 +584,7 @@ func (h *Registration) reject(c echo.Context, u *web.SessionUser, subs []store.R
 		devices += len(s.Devices)
 	}
 	act := h.activity(u, "registration-rejected", ids[0], fmt.Sprintf("Rejected %s sent from the device with registration code %s (from %s): “%s”. Hashes overwritten.",
-		plural(devices, "device", "devices")+" ("+serialsOfAll(subs)+")", registration.CodeName(subs[0].Code), addressesOf(subs), reason))
+		explain.Count(devices, "device", "devices")+" ("+serialsOfAll(subs)+")", registration.CodeName(subs[0].Code), addressesOf(subs), reason))
 	err := h.Store.RejectRegistrations(c.Request().Context(), u.TenantID, ids, store.Decider{OID: u.ObjectID, UPN: u.UPN, Name: u.Name}, reason, act)
 	if errors.Is(err, store.ErrConflict) {
 		return h.again(c, nil, http.StatusConflict, "These devices were decided by someone else a moment ago; nothing was changed.", "warn")
@@ -595,7 +595,7 @@ func (h *Registration) reject(c echo.Context, u *web.SessionUser, subs []store.R
 	h.audit(act)
 	h.Count.Forget(u.TenantID)
 	return h.again(c, nil, http.StatusOK, fmt.Sprintf("Rejected %s; %s overwritten. The technician sees your reason with the status command.",
-		plural(devices, "device", "devices"), map[bool]string{true: "its hash was", false: "their hashes were"}[devices == 1]), "ok")
+		explain.Count(devices, "device", "devices"), map[bool]string{true: "its hash was", false: "their hashes were"}[devices == 1]), "ok")
 }
 
 func serialsOfAll(subs []store.RegistrationSubmission) string {
@@ -669,11 +669,4 @@ func (w *WaitingCount) Forget(tenantID string) {
 	if w != nil {
 		w.counts.Delete(tenantID)
 	}
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return strconv.Itoa(n) + " " + many
 }

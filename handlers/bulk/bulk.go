@@ -9,11 +9,11 @@ package bulk
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"autopilotdesk/handlers/explain"
+	"autopilotdesk/handlers/jobs"
 	"autopilotdesk/web/store"
 )
 
@@ -74,23 +74,10 @@ type Wait struct {
 }
 
 // DecodePayload reads a job's payload; an empty one is an empty Payload.
-func DecodePayload(b []byte) (Payload, error) {
-	var p Payload
-	if len(b) == 0 {
-		return p, nil
-	}
-	err := json.Unmarshal(b, &p)
-	return p, err
-}
+func DecodePayload(b []byte) (Payload, error) { return jobs.Decode[Payload](b) }
 
 // Encode is the payload as the job stores it.
-func (p Payload) Encode() []byte {
-	b, err := json.Marshal(p)
-	if err != nil {
-		panic(err) // plain data only
-	}
-	return b
-}
+func (p Payload) Encode() []byte { return jobs.Encode(p) }
 
 // Budget shares Intune's write budget of each tenant among every desk: Writes changes in any span
 // of Window, as Intune counts them for one application in one tenant (graph-facts: 100 writes per

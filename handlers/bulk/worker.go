@@ -2,21 +2,17 @@ package bulk
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"slices"
 	"strconv"
-	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient"
 	"autopilotdesk/handlers/explain"
+	"autopilotdesk/handlers/jobs"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
 )
@@ -36,12 +32,6 @@ type Store interface {
 	ChangeBulk(ctx context.Context, ch store.BulkChange) error
 }
 
-// Tokens lends the worker the delegated token of a job's owner (tid:oid) from one of their live
-// sessions; refused, when set, is a token Graph answered 401 to.
-type Tokens interface {
-	OwnerToken(ctx context.Context, userKey, refused string) (oauth2.TokenSource, error)
-}
-
 // Fault points: a test stops the worker at one of them, as if its process died there.
 const (
 	FaultRecorded = "bulk-recorded" // a chunk of devices is recorded as in flight; nothing is sent yet
@@ -50,184 +40,84 @@ const (
 
 // ErrStopped, returned by a fault hook, stops the worker where it stands, as a crash would: its
 // lease is left to run out.
-var ErrStopped = errors.New("bulk: worker stopped")
+var ErrStopped = jobs.ErrStopped
 
-var errLeaseLost = errors.New("bulk: the job's lease was taken over")
-
-// Options configure a Worker.
+// Options configure a Worker: the settings every job worker shares (the owner's tokens, the
+// lease, the tick, the fault hook), and the bulk change's own.
 type Options struct {
+	jobs.Options
 	Store  Store
 	Graph  Graph
-	Tokens Tokens
 	Budget *Budget
-	Logger *slog.Logger
-	Now    func() time.Time
-	NewID  func() string
 
-	Lease time.Duration // default 2 minutes
-	Tick  time.Duration // how often due jobs are looked for (default 1 s)
 	// LookupDelays is when a device whose answer was lost is read, counted from the loss; one
 	// whose change still does not show after the last look is "outcome unknown — check".
-	LookupDelays  []time.Duration
-	PausedRecheck time.Duration // how often a job waiting for its owner's sign-in is looked at (default 20 s)
-	// Fault, when set, is called at each fault point; returning ErrStopped stops the worker there.
-	Fault func(point string) error
+	LookupDelays []time.Duration
 }
 
 // Worker advances confirmed bulk jobs. Every replica runs one; jobs are shared through leases.
 type Worker struct {
-	o       Options
-	kick    chan struct{}
-	stopped atomic.Bool
+	*jobs.Worker
+	o Options
 }
 
 // New returns a worker; Run starts it.
 func New(o Options) *Worker {
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.NewID == nil {
-		o.NewID = uuid.NewString
-	}
-	if o.Lease <= 0 {
-		o.Lease = 2 * time.Minute
-	}
-	if o.Tick <= 0 {
-		o.Tick = time.Second
-	}
+	o.Options = o.Options.WithDefaults()
 	if len(o.LookupDelays) == 0 {
 		o.LookupDelays = []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute}
 	}
-	if o.PausedRecheck <= 0 {
-		o.PausedRecheck = 20 * time.Second
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	return &Worker{o: o, kick: make(chan struct{}, 1)}
+	w := &Worker{o: o}
+	w.Worker = jobs.New(jobs.Kind{Name: "bulk worker", Action: "bulk-change", Claim: w.claim,
+		Renew: o.Store.RenewBulkLease, Release: o.Store.ReleaseBulkJob}, o.Options)
+	return w
 }
 
-// Kick makes the worker look for due jobs now.
-func (w *Worker) Kick() {
-	select {
-	case w.kick <- struct{}{}:
-	default:
+// claim takes one due job for holder under a lease.
+func (w *Worker) claim(ctx context.Context, holder string, lease time.Duration) (jobs.Job, error) {
+	job, err := w.o.Store.ClaimBulkJob(ctx, StateSending, holder, lease)
+	if err != nil || job == nil {
+		return nil, err
 	}
-}
-
-// Run advances due jobs until ctx ends or a fault hook stops the worker; each Run holds its
-// leases under an id of its own.
-func (w *Worker) Run(ctx context.Context) {
-	id := w.o.NewID()
-	t := time.NewTicker(w.o.Tick)
-	defer t.Stop()
-	for ctx.Err() == nil && !w.stopped.Load() {
-		for w.once(ctx, id) {
-		}
-		select {
-		case <-ctx.Done():
-		case <-w.kick:
-		case <-t.C:
-		}
-	}
-}
-
-// once claims one due job for the loop id and advances it; false when none was due.
-func (w *Worker) once(ctx context.Context, id string) bool {
-	if ctx.Err() != nil || w.stopped.Load() {
-		return false
-	}
-	job, err := w.o.Store.ClaimBulkJob(ctx, StateSending, id, w.o.Lease)
-	if err != nil {
-		w.o.Logger.Warn("bulk worker: claim a job", "error", err.Error())
-		return false
-	}
-	if job == nil {
-		return false
-	}
-	r := &run{w: w, id: id, job: job, next: w.o.Now().Add(time.Minute), renewed: time.Now(), chunks: job.Chunks}
-	err = r.advance(ctx)
-	switch {
-	case errors.Is(err, ErrStopped):
-		w.stopped.Store(true)
-		return false
-	case errors.Is(err, errLeaseLost):
-		return true
-	case err != nil:
-		w.o.Logger.Warn("bulk worker: job held up", "job", job.ID, "error", err.Error())
-		r.p.Trouble = &explain.Failure{Cause: explain.Unreachable, At: w.o.Now()}
-		r.after(30 * time.Second)
-	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := w.o.Store.ReleaseBulkJob(rctx, job.ID, id, r.p.Encode(), r.next); err != nil && !errors.Is(err, store.ErrConflict) {
-		w.o.Logger.Warn("bulk worker: release a job", "job", job.ID, "error", err.Error())
-	}
-	return true
-}
-
-func (w *Worker) fault(point string) error {
-	if w.o.Fault == nil {
-		return nil
-	}
-	return w.o.Fault(point)
+	return &run{w: w, job: job, chunks: job.Chunks}, nil
 }
 
 // run is one worker's turn at one job, under its lease.
 type run struct {
-	w       *Worker
-	id      string
-	job     *store.BulkJob
-	p       Payload
-	next    time.Time
-	renewed time.Time
-	chunks  int
+	*jobs.Turn
+	w      *Worker
+	job    *store.BulkJob
+	p      Payload
+	chunks int
 }
 
-func (r *run) now() time.Time { return r.w.o.Now() }
-
-func (r *run) at(t time.Time) {
-	if t.Before(r.next) {
-		r.next = t
-	}
+func (r *run) Owner() jobs.Owner {
+	return jobs.Owner{JobID: r.job.ID, TenantID: r.job.TenantID, ObjectID: r.job.ObjectID, ActorName: r.job.ActorName, ActorUPN: r.job.ActorUPN}
 }
 
-func (r *run) after(d time.Duration) { r.at(r.now().Add(d)) }
+func (r *run) HeldUp(f explain.Failure) { r.p.Trouble = &f }
 
-// hold renews the lease once a third of it has passed.
-func (r *run) hold(ctx context.Context) error {
-	if time.Since(r.renewed) < r.w.o.Lease/3 {
-		return nil
-	}
-	if err := r.w.o.Store.RenewBulkLease(ctx, r.job.ID, r.id, r.w.o.Lease); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return errLeaseLost
-		}
-		return err
-	}
-	r.renewed = time.Now()
-	return nil
-}
+func (r *run) Payload() []byte { return r.p.Encode() }
 
-func (r *run) advance(ctx context.Context) error {
+// Advance takes the job as far as it can go now.
+func (r *run) Advance(ctx context.Context, t *jobs.Turn) error {
+	r.Turn = t
 	p, err := DecodePayload(r.job.Payload)
 	if err != nil {
 		return fmt.Errorf("decode bulk job %s: %w", r.job.ID, err)
 	}
 	r.p = p
 	r.p.Trouble = nil
-	if r.p.Waiting != nil && !r.now().Before(r.p.Waiting.Until) {
+	if r.p.Waiting != nil && !r.Now().Before(r.p.Waiting.Until) {
 		r.p.Waiting = nil
 	}
-	if _, err := r.token(ctx, ""); err != nil {
-		if errors.Is(err, web.ErrSessionEnded) {
-			r.p.Paused = true
-			r.after(r.w.o.PausedRecheck)
-			return nil
-		}
+	away, err := r.OwnerAway(ctx)
+	if err != nil {
 		return err
 	}
-	r.p.Paused = false
+	if r.p.Paused = away; away {
+		return nil
+	}
 	devices, err := r.w.o.Store.BulkDevices(ctx, r.job.ID)
 	if err != nil {
 		return err
@@ -246,111 +136,22 @@ func (r *run) advance(ctx context.Context) error {
 	return r.finishIfDone(ctx)
 }
 
-// token is the owner's token; refused is one Graph answered 401 to.
-func (r *run) token(ctx context.Context, refused string) (oauth2.TokenSource, error) {
-	return r.w.o.Tokens.OwnerToken(ctx, r.job.TenantID+":"+r.job.ObjectID, refused)
-}
-
-// batch sends one JSON batch with the owner's token. Graph refuses a token with 401 before
-// running anything, so after one renewal the batch is sent once more.
+// batch sends one JSON batch with the owner's token (renewed once after a 401, see jobs.Call).
 func (r *run) batch(ctx context.Context, reqs []graphclient.BatchRequest) ([]graphclient.BatchResponse, *graphclient.Exchange, error) {
-	ts, err := r.token(ctx, "")
-	if err != nil {
-		return nil, nil, err
-	}
-	answers, exs, err := r.w.o.Graph.Batch(ctx, ts, reqs)
-	if ge, ok := graphclient.AsError(err); ok && ge.Kind == graphclient.KindUnauthorized {
-		refused := ""
-		if t, terr := ts.Token(); terr == nil {
-			refused = t.AccessToken
-		}
-		if ts, err = r.token(ctx, refused); err != nil {
-			return nil, joined(exs), err
-		}
-		var again []*graphclient.Exchange
-		answers, again, err = r.w.o.Graph.Batch(ctx, ts, reqs)
-		exs = append(exs, again...)
-	}
-	return answers, joined(exs), err
+	return jobs.Call(ctx, r.Turn, func(ts oauth2.TokenSource) ([]graphclient.BatchResponse, *graphclient.Exchange, error) {
+		answers, exs, err := r.w.o.Graph.Batch(ctx, ts, reqs)
+		return answers, graphclient.Joined(exs...), err
+	})
 }
 
-// joined puts the attempts of several exchanges into one, in order.
-func joined(exs []*graphclient.Exchange) *graphclient.Exchange {
-	var out *graphclient.Exchange
-	for _, ex := range exs {
-		if ex == nil {
-			continue
-		}
-		if out == nil {
-			c := *ex
-			out = &c
-			continue
-		}
-		out.Attempts = append(slices.Clone(out.Attempts), ex.Attempts...)
-		out.Outcome = ex.Outcome
-	}
-	return out
-}
-
-// keep stores a change that records what Graph answered. Once Graph has answered, the answer is
-// never dropped for a passing database failure: it is retried, with the lease renewed meanwhile.
+// keep stores a change that records what Graph answered, retried until it is stored (see
+// jobs.Turn.Keep).
 func (r *run) keep(ctx context.Context, ch store.BulkChange) error {
-	ctx = context.WithoutCancel(ctx)
-	delay := 250 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := r.w.o.Store.ChangeBulk(ctx, ch)
-		if err == nil || errors.Is(err, store.ErrConflict) || attempt == 8 {
-			return err
-		}
-		r.w.o.Logger.Warn("bulk worker: store Graph's answer; trying again", "job", r.job.ID, "attempt", attempt, "error", err.Error())
-		time.Sleep(delay)
-		delay *= 2
-		_ = r.w.o.Store.RenewBulkLease(ctx, r.job.ID, r.id, r.w.o.Lease)
-	}
-}
-
-// activity is the record of one chunk in the team's history, in the job owner's name.
-func (r *run) activity(outcome, summary string, ex *graphclient.Exchange, err error) *store.Activity {
-	support := graphclient.SupportFor(ex, err)
-	a := &store.Activity{TenantID: r.job.TenantID, ObjectID: r.job.ObjectID, ActorName: r.job.ActorName, ActorUPN: r.job.ActorUPN,
-		Action: "bulk-change", Target: r.job.ID, Outcome: outcome, Summary: summary,
-		StatusCode: support.Status, RequestID: support.RequestID, ClientRequestID: support.ClientRequestID}
-	d := activityDetail{Exchange: ex, Support: support}
-	if err != nil {
-		f := failureOf(err, r.now())
-		d.Failure = &f
-	}
-	a.Detail = mustJSON(d)
-	return a
-}
-
-// activityDetail is the shape the activity page reads (the same as every other action's; the
-// failure's key is "explanation", as the activity page reads it).
-type activityDetail struct {
-	Exchange *graphclient.Exchange      `json:"exchange,omitempty"`
-	Failure  *explain.Failure           `json:"explanation,omitempty"`
-	Support  graphclient.SupportDetails `json:"support"`
-}
-
-// failureOf is the facts of a failed step, the owner's token that could not be renewed among them.
-func failureOf(err error, at time.Time) explain.Failure {
-	switch {
-	case errors.Is(err, web.ErrTokenUnavailable):
-		return explain.Failure{Cause: explain.OwnerTokenUnavailable, At: at}
-	case errors.Is(err, web.ErrSessionEnded):
-		return explain.Failure{Cause: explain.SessionEnded, At: at}
-	}
-	return explain.Of(err, at)
+	return r.Keep(ctx, func(ctx context.Context) error { return r.w.o.Store.ChangeBulk(ctx, ch) })
 }
 
 // facts is a failure as a device keeps it.
-func facts(err error, at time.Time) []byte { return mustJSON(failureOf(err, at)) }
-
-func (r *run) audit(a *store.Activity) {
-	r.w.o.Logger.Info("audit", "audit", true, "event", a.Action, "outcome", a.Outcome, "activity_id", a.ID,
-		"tid", a.TenantID, "oid", a.ObjectID, "upn", a.ActorUPN, "target", a.Target, "status", a.StatusCode,
-		"request_id", a.RequestID, "client_request_id", a.ClientRequestID, "summary", a.Summary)
-}
+func facts(err error, at time.Time) []byte { return jobs.Encode(jobs.FailureOf(err, at)) }
 
 // lost turns the devices found in flight into devices whose answer was lost, one chunk at a time.
 func (r *run) lost(ctx context.Context, devices []store.BulkDevice) error {
@@ -366,22 +167,18 @@ func (r *run) lost(ctx context.Context, devices []store.BulkDevice) error {
 	}
 	for _, n := range chunks {
 		ds := byChunk[n]
-		a := r.activity("outcome-unknown", fmt.Sprintf("Bulk change, batch %d (%s): the answer was lost when the desk stopped; the desk reads the devices instead of sending again.", n, plural(len(ds), "device", "devices")), nil, nil)
-		a.Detail = mustJSON(activityDetail{Failure: &explain.Failure{Cause: explain.AnswerNotStored, Batch: n, At: r.now()}})
-		ch := store.BulkChange{JobID: r.job.ID, LeaseOwner: r.id, Activity: a}
+		a := r.Activity("outcome-unknown", fmt.Sprintf("Bulk change, batch %d (%s): the answer was lost when the desk stopped; the desk reads the devices instead of sending again.", n, explain.Count(len(ds), "device", "devices")), nil, nil)
+		a.Detail = jobs.Encode(jobs.ActivityDetail{Failure: &explain.Failure{Cause: explain.AnswerNotStored, Batch: n, At: r.Now()}})
+		ch := store.BulkChange{JobID: r.job.ID, LeaseOwner: r.Holder(), Activity: a}
 		for _, d := range ds {
 			o := d.BulkOutcome
-			o.State, o.NotBefore, o.Reason, o.Failure, o.ActivityID = DeviceUnknown, r.now(), store.BulkReasonDeskStopped, nil, ""
+			o.State, o.NotBefore, o.Reason, o.Failure, o.ActivityID = DeviceUnknown, r.Now(), store.BulkReasonDeskStopped, nil, ""
 			ch.Devices = append(ch.Devices, store.BulkDeviceChange{Position: d.Position, From: []string{DeviceInFlight}, FromChunk: n, BulkOutcome: o})
 		}
-		err := r.keep(ctx, ch)
-		if errors.Is(err, store.ErrConflict) {
-			return errLeaseLost
+		if err := r.keep(ctx, ch); err != nil {
+			return jobs.LeaseErr(err)
 		}
-		if err != nil {
-			return err
-		}
-		r.audit(a)
+		r.Audit(a)
 	}
 	return nil
 }
@@ -390,49 +187,34 @@ func (r *run) lost(ctx context.Context, devices []store.BulkDevice) error {
 // a longer one releases the job until then.
 func (r *run) maxInlineWait() time.Duration { return min(30*time.Second, r.w.o.Lease/4) }
 
-// leaseMargin is kept between the end of a Graph call and the end of its lease.
-func leaseMargin(lease time.Duration) time.Duration { return min(20*time.Second, lease/4) }
-
 // send sends the queued devices that are due, up to 20 at a time, as the write budget allows.
 func (r *run) send(ctx context.Context) error {
 	for ctx.Err() == nil {
-		if err := r.hold(ctx); err != nil {
+		if err := r.Hold(ctx); err != nil {
 			return err
 		}
-		devices, err := r.w.o.Store.BulkDevices(ctx, r.job.ID)
-		if err != nil {
+		due, err := r.due(ctx, DeviceQueued)
+		if err != nil || len(due) == 0 {
 			return err
-		}
-		var due []store.BulkDevice
-		for _, d := range devices {
-			if d.State != DeviceQueued {
-				continue
-			}
-			if r.now().Before(d.NotBefore) {
-				r.at(d.NotBefore)
-				continue
-			}
-			due = append(due, d)
-		}
-		if len(due) == 0 {
-			return nil
 		}
 		slots, retryAt, err := r.w.o.Budget.Take(ctx, r.job.TenantID, min(graphclient.BatchLimit, len(due)))
 		if err != nil {
 			return err
 		}
 		if slots.N == 0 {
-			wait := retryAt.Sub(r.now())
+			wait := retryAt.Sub(r.Now())
 			r.p.Waiting = &Wait{Pacing: true, Until: retryAt}
 			if wait > r.maxInlineWait() {
-				r.at(retryAt)
+				r.At(retryAt)
 				return nil
 			}
 			if wait > 2*time.Second {
-				_ = r.w.o.Store.ChangeBulk(ctx, store.BulkChange{JobID: r.job.ID, LeaseOwner: r.id, Payload: r.p.Encode()})
+				_ = r.w.o.Store.ChangeBulk(ctx, store.BulkChange{JobID: r.job.ID, LeaseOwner: r.Holder(), Payload: r.p.Encode()})
 			}
-			if err := sleep(ctx, max(wait, 5*time.Millisecond)); err != nil {
+			select {
+			case <-ctx.Done():
 				return nil
+			case <-time.After(max(wait, 5*time.Millisecond)):
 			}
 			continue
 		}
@@ -444,15 +226,20 @@ func (r *run) send(ctx context.Context) error {
 	return nil
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+// due are the job's devices in state whose next step is due; the job is looked at again when
+// the first of the others is.
+func (r *run) due(ctx context.Context, state string) ([]store.BulkDevice, error) {
+	devices, err := r.w.o.Store.BulkDevices(ctx, r.job.ID)
+	if err != nil {
+		return nil, err
 	}
+	var due []store.BulkDevice
+	for _, d := range devices {
+		if d.State == state && r.Due(d.NotBefore) {
+			due = append(due, d)
+		}
+	}
+	return due, nil
 }
 
 // request is the batch request that makes the job's change to one device.
@@ -470,18 +257,15 @@ func (r *run) request(reqID, deviceID string) (graphclient.BatchRequest, error) 
 // sendChunk records a chunk of devices as in flight, sends their changes in one batch and
 // stores Graph's answer for each.
 func (r *run) sendChunk(ctx context.Context, chunk []store.BulkDevice, slots Slots) (stop bool, err error) {
-	if err := r.w.o.Store.RenewBulkLease(ctx, r.job.ID, r.id, r.w.o.Lease); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return true, errLeaseLost
-		}
+	callCtx, cancel, err := r.CallContext(ctx)
+	if err != nil {
 		return true, err
 	}
-	r.renewed = time.Now()
-	deadline := r.renewed.Add(r.w.o.Lease - leaseMargin(r.w.o.Lease))
+	defer cancel()
 	r.chunks++
 	n := r.chunks
-	sent := r.now()
-	ch := store.BulkChange{JobID: r.job.ID, LeaseOwner: r.id, Chunks: n}
+	sent := r.Now()
+	ch := store.BulkChange{JobID: r.job.ID, LeaseOwner: r.Holder(), Chunks: n}
 	inFlight := make([]store.BulkDevice, len(chunk))
 	for i, d := range chunk {
 		o := d.BulkOutcome
@@ -491,12 +275,9 @@ func (r *run) sendChunk(ctx context.Context, chunk []store.BulkDevice, slots Slo
 		inFlight[i].BulkOutcome = o
 	}
 	if err := r.w.o.Store.ChangeBulk(ctx, ch); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return true, errLeaseLost
-		}
-		return true, err
+		return true, jobs.LeaseErr(err)
 	}
-	if err := r.w.fault(FaultRecorded); err != nil {
+	if err := r.Fault(FaultRecorded); err != nil {
 		return true, err
 	}
 	reqs := make([]graphclient.BatchRequest, len(inFlight))
@@ -508,14 +289,11 @@ func (r *run) sendChunk(ctx context.Context, chunk []store.BulkDevice, slots Slo
 		}
 		reqs[i] = req
 	}
-	// A shutdown does not cut a call short: its answer is worth waiting for, within the lease.
-	callCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	answers, ex, callErr := r.batch(callCtx, reqs)
-	cancel()
-	if err := r.w.o.Budget.Answered(context.WithoutCancel(ctx), slots, r.now()); err != nil {
-		r.w.o.Logger.Warn("count the write budget from Graph's answer", "job", r.job.ID, "error", err.Error())
+	if err := r.w.o.Budget.Answered(context.WithoutCancel(ctx), slots, r.Now()); err != nil {
+		r.Warn("count the write budget from Graph's answer", err)
 	}
-	if err := r.w.fault(FaultAnswered); err != nil {
+	if err := r.Fault(FaultAnswered); err != nil {
 		return true, err
 	}
 	return r.settle(ctx, n, inFlight, answers, ex, callErr)
@@ -525,7 +303,7 @@ func (r *run) sendChunk(ctx context.Context, chunk []store.BulkDevice, slots Slo
 // It reports stop when devices had to wait (throttled, the owner signed out): nothing more is
 // sent this round.
 func (r *run) settle(ctx context.Context, n int, chunk []store.BulkDevice, answers []graphclient.BatchResponse, ex *graphclient.Exchange, callErr error) (stop bool, err error) {
-	now := r.now()
+	now := r.Now()
 	outs := make([]store.BulkOutcome, len(chunk))
 	var stopAll *explain.Failure
 	for i, d := range chunk {
@@ -548,21 +326,17 @@ func (r *run) settle(ctx context.Context, n int, chunk []store.BulkDevice, answe
 	}
 	var a *store.Activity
 	if counts[DeviceQueued] < len(outs) { // Graph answered something worth recording
-		a = r.activity(outcome, r.chunkSummary(n, len(chunk), counts), ex, firstErr(callErr, answers))
+		a = r.Activity(outcome, r.chunkSummary(n, len(chunk), counts), ex, firstErr(callErr, answers))
 	}
 	ch := store.BulkChange{JobID: r.job.ID, Activity: a}
 	for i, d := range chunk {
 		ch.Devices = append(ch.Devices, store.BulkDeviceChange{Position: d.Position, From: []string{DeviceInFlight}, FromChunk: n, BulkOutcome: outs[i]})
 	}
-	err = r.keep(ctx, ch)
-	if errors.Is(err, store.ErrConflict) {
-		return true, errLeaseLost // another worker took the job over and reads these devices instead
-	}
-	if err != nil {
-		return true, err
+	if err := r.keep(ctx, ch); err != nil {
+		return true, jobs.LeaseErr(err) // on a conflict, another worker took the job over and reads these devices instead
 	}
 	if a != nil {
-		r.audit(a)
+		r.Audit(a)
 	}
 	if stopAll != nil {
 		return true, r.skipRest(ctx, *stopAll)
@@ -600,18 +374,18 @@ func (r *run) outcome(ctx context.Context, now time.Time, o store.BulkOutcome, a
 		// It may have run: the device is read to find out, never sent again.
 		o.State, o.NotBefore = DeviceUnknown, now.Add(r.w.o.LookupDelays[0])
 		o.Reason, o.Failure = store.BulkReasonAnswerLost, facts(err, now)
-		r.at(o.NotBefore)
+		r.At(o.NotBefore)
 	case !isGraph || ge.Kind == graphclient.KindUnauthorized:
 		// Nothing reached Graph, or Graph refused the token before running anything.
 		o.State, o.Attempts = DeviceQueued, max(o.Attempts-1, 0)
 		if errors.Is(err, web.ErrSessionEnded) {
 			r.p.Paused = true
-			r.after(r.w.o.PausedRecheck)
+			r.After(r.w.o.PausedRecheck)
 		} else {
 			o.NotBefore = now.Add(30 * time.Second)
-			f := failureOf(err, now)
+			f := jobs.FailureOf(err, now)
 			r.p.Trouble = &f
-			r.at(o.NotBefore)
+			r.At(o.NotBefore)
 		}
 	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable || ge.Kind == graphclient.KindNetwork:
 		// Graph did not run it: it goes again once Graph's wait has passed, and no desk writes
@@ -622,10 +396,10 @@ func (r *run) outcome(ctx context.Context, now time.Time, o store.BulkOutcome, a
 		}
 		o.State, o.NotBefore, o.Attempts = DeviceQueued, now.Add(wait), max(o.Attempts-1, 0)
 		r.p.Waiting = &Wait{Throttled: status == http.StatusTooManyRequests, Until: o.NotBefore}
-		r.at(o.NotBefore)
+		r.At(o.NotBefore)
 		if status == http.StatusTooManyRequests && ge.RetryAfter > 0 {
 			if herr := r.w.o.Budget.Hold(context.WithoutCancel(ctx), r.job.TenantID, o.NotBefore); herr != nil {
-				r.w.o.Logger.Warn("bulk worker: hold the tenant's writes", "job", r.job.ID, "error", herr.Error())
+				r.Warn("hold the tenant's writes", herr)
 			}
 		}
 	case status == http.StatusNotFound && r.job.Action == ActionDelete:
@@ -633,8 +407,8 @@ func (r *run) outcome(ctx context.Context, now time.Time, o store.BulkOutcome, a
 	case status == http.StatusNotFound:
 		o.State, o.DoneAt = DeviceNotFound, now
 	default:
-		f := failureOf(err, now)
-		o.State, o.DoneAt, o.Failure = DeviceRefused, now, mustJSON(f)
+		f := jobs.FailureOf(err, now)
+		o.State, o.DoneAt, o.Failure = DeviceRefused, now, jobs.Encode(f)
 		if jobWide(ge.Kind) {
 			stopAll = &f
 		}
@@ -655,7 +429,7 @@ func firstErr(callErr error, answers []graphclient.BatchResponse) error {
 }
 
 func (r *run) chunkSummary(n, size int, counts map[string]int) string {
-	s := fmt.Sprintf("Bulk change to %s, batch %d (%s): ", explain.BulkAction(r.job.Action, r.job.GroupTag), n, plural(size, "device", "devices"))
+	s := fmt.Sprintf("Bulk change to %s, batch %d (%s): ", explain.BulkAction(r.job.Action, r.job.GroupTag), n, explain.Count(size, "device", "devices"))
 	var parts []string
 	for _, x := range []struct {
 		state, words string
@@ -690,19 +464,16 @@ func (r *run) skipRest(ctx context.Context, f explain.Failure) error {
 	if err != nil {
 		return err
 	}
-	ch := store.BulkChange{JobID: r.job.ID, LeaseOwner: r.id, Payload: r.p.Encode()}
+	ch := store.BulkChange{JobID: r.job.ID, LeaseOwner: r.Holder(), Payload: r.p.Encode()}
 	for _, d := range devices {
 		if d.State == DeviceQueued {
 			o := d.BulkOutcome
-			o.State, o.Reason, o.DoneAt = DeviceSkipped, "", r.now()
+			o.State, o.Reason, o.DoneAt = DeviceSkipped, "", r.Now()
 			ch.Devices = append(ch.Devices, store.BulkDeviceChange{Position: d.Position, From: []string{DeviceQueued}, BulkOutcome: o})
 		}
 	}
 	if err := r.w.o.Store.ChangeBulk(ctx, ch); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return errLeaseLost
-		}
-		return err
+		return jobs.LeaseErr(err)
 	}
 	return nil
 }
@@ -711,23 +482,12 @@ func (r *run) skipRest(ctx context.Context, f explain.Failure) error {
 // device that shows the change is done; one that does not yet is read again later, and after the
 // last look reported "outcome unknown — check". Nothing is ever sent again.
 func (r *run) reconcile(ctx context.Context) error {
-	devices, err := r.w.o.Store.BulkDevices(ctx, r.job.ID)
+	due, err := r.due(ctx, DeviceUnknown)
 	if err != nil {
 		return err
 	}
-	var due []store.BulkDevice
-	for _, d := range devices {
-		if d.State != DeviceUnknown {
-			continue
-		}
-		if r.now().Before(d.NotBefore) {
-			r.at(d.NotBefore)
-			continue
-		}
-		due = append(due, d)
-	}
 	for start := 0; start < len(due); start += graphclient.BatchLimit {
-		if err := r.hold(ctx); err != nil {
+		if err := r.Hold(ctx); err != nil {
 			return err
 		}
 		chunk := due[start:min(start+graphclient.BatchLimit, len(due))]
@@ -740,10 +500,10 @@ func (r *run) reconcile(ctx context.Context) error {
 		answers, ex, err := r.batch(ctx, reqs)
 		if err != nil && answers == nil {
 			if ge, ok := graphclient.AsError(err); ok && ge.RetryAfter > 0 {
-				r.after(ge.RetryAfter)
+				r.After(ge.RetryAfter)
 				return nil
 			}
-			r.after(30 * time.Second)
+			r.After(30 * time.Second)
 			return nil
 		}
 		if stop, err := r.looked(ctx, chunk, answers, ex); stop || err != nil {
@@ -755,8 +515,8 @@ func (r *run) reconcile(ctx context.Context) error {
 
 // looked stores what reading a chunk of devices whose answer was lost showed.
 func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []graphclient.BatchResponse, ex *graphclient.Exchange) (stop bool, err error) {
-	now := r.now()
-	ch := store.BulkChange{JobID: r.job.ID, LeaseOwner: r.id}
+	now := r.Now()
+	ch := store.BulkChange{JobID: r.job.ID, LeaseOwner: r.Holder()}
 	found, unconfirmed := 0, 0
 	for i, d := range chunk {
 		o := d.BulkOutcome
@@ -781,7 +541,7 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 				wait = ge.RetryAfter
 			}
 			o.NotBefore = now.Add(wait)
-			r.at(o.NotBefore)
+			r.At(o.NotBefore)
 			stop = true
 		default:
 			o.Lookups++
@@ -790,21 +550,21 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 				unconfirmed++
 			} else {
 				o.NotBefore = now.Add(r.w.o.LookupDelays[o.Lookups] - r.w.o.LookupDelays[o.Lookups-1])
-				r.at(o.NotBefore)
+				r.At(o.NotBefore)
 			}
 		}
 		ch.Devices = append(ch.Devices, store.BulkDeviceChange{Position: d.Position, From: []string{DeviceUnknown}, BulkOutcome: o})
 	}
 	if found+unconfirmed > 0 {
-		ch.Activity = r.activity("success", fmt.Sprintf("Bulk change to %s: read %s whose answer was lost; %d show the change, %d could not be confirmed. Nothing was sent again.",
-			explain.BulkAction(r.job.Action, r.job.GroupTag), plural(len(chunk), "device", "devices"), found, unconfirmed), ex, nil)
+		ch.Activity = r.Activity("success", fmt.Sprintf("Bulk change to %s: read %s whose answer was lost; %d show the change, %d could not be confirmed. Nothing was sent again.",
+			explain.BulkAction(r.job.Action, r.job.GroupTag), explain.Count(len(chunk), "device", "devices"), found, unconfirmed), ex, nil)
 	}
 	err = r.keep(ctx, ch)
 	if errors.Is(err, store.ErrConflict) {
-		return true, errLeaseLost
+		return true, jobs.ErrLeaseLost
 	}
 	if err == nil && ch.Activity != nil {
-		r.audit(ch.Activity)
+		r.Audit(ch.Activity)
 	}
 	return stop, err
 }
@@ -832,31 +592,12 @@ func (r *run) finishIfDone(ctx context.Context) error {
 		}
 	}
 	r.p.Waiting, r.p.Trouble = nil, nil
-	err = r.w.o.Store.ChangeBulk(ctx, store.BulkChange{JobID: r.job.ID, LeaseOwner: r.id, FromState: StateSending, State: StateFinished, Payload: r.p.Encode()})
-	if errors.Is(err, store.ErrConflict) {
-		return errLeaseLost
-	}
+	err = r.w.o.Store.ChangeBulk(ctx, store.BulkChange{JobID: r.job.ID, LeaseOwner: r.Holder(), FromState: StateSending, State: StateFinished, Payload: r.p.Encode()})
 	if err != nil {
-		return err
+		return jobs.LeaseErr(err)
 	}
 	c := Count(devices)
-	r.w.o.Logger.Info("audit", "audit", true, "event", "bulk-complete", "tid", r.job.TenantID, "oid", r.job.ObjectID, "upn", r.job.ActorUPN,
-		"target", r.job.ID, "detail", fmt.Sprintf("%d devices final: %d changed, %d refused, %d not found, %d unconfirmed, %d not sent",
-			c.Devices, c.Done, c.Refused, c.NotFound, c.Unconfirmed, c.Skipped))
+	r.AuditFinished("bulk-complete", fmt.Sprintf("%d devices final: %d changed, %d refused, %d not found, %d unconfirmed, %d not sent",
+		c.Devices, c.Done, c.Refused, c.NotFound, c.Unconfirmed, c.Skipped))
 	return nil
-}
-
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // plain data only
-	}
-	return b
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }

@@ -13,6 +13,7 @@ import (
 
 	"autopilotdesk/graphclient"
 	"autopilotdesk/handlers/explain"
+	"autopilotdesk/handlers/jobs"
 	"autopilotdesk/web/store"
 )
 
@@ -35,7 +36,7 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 		if stopped != nil {
 			continue
 		}
-		if err := r.hold(ctx); err != nil {
+		if err := r.Hold(ctx); err != nil {
 			return err
 		}
 		f, ok, err := r.lookUp(ctx, row, nil)
@@ -71,10 +72,10 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 		if asked, ok := r.waitAsked(stopped); ok {
 			wait = asked
 		}
-		next.NotBefore = r.now().Add(max(wait, time.Second))
-		r.at(next.NotBefore)
+		next.NotBefore = r.Now().Add(max(wait, time.Second))
+		r.At(next.NotBefore)
 	}
-	ch := store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, BatchFrom: []string{BatchUnknown}, Batch: &next, Rows: outs}
+	ch := store.ImportChange{JobID: r.job.ID, LeaseOwner: r.Holder(), BatchFrom: []string{BatchUnknown}, Batch: &next, Rows: outs}
 	if next.State == BatchReconciled {
 		names := ""
 		for i, l := range r.w.o.Lookups {
@@ -83,15 +84,15 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 			}
 			names += l.Name()
 		}
-		ch.Activity = r.activity("success", fmt.Sprintf("Looked up batch %d's %s in Microsoft Graph (%s): %d found, %d not found. Nothing was sent again.",
-			b.Batch, plural(open, "device whose import answer was lost", "devices whose import answer was lost"), names, found, left), nil, nil)
+		ch.Activity = r.Activity("success", fmt.Sprintf("Looked up batch %d's %s in Microsoft Graph (%s): %d found, %d not found. Nothing was sent again.",
+			b.Batch, explain.Count(open, "device whose import answer was lost", "devices whose import answer was lost"), names, found, left), nil, nil)
 	}
 	err = r.keep(ctx, ch)
 	if errors.Is(err, store.ErrConflict) {
 		return nil
 	}
 	if err == nil && ch.Activity != nil {
-		r.audit(ch.Activity)
+		r.Audit(ch.Activity)
 	}
 	return err
 }
@@ -102,7 +103,7 @@ func (r *run) waitAsked(err error) (time.Duration, bool) {
 	if !ok || ge.RetryAfter <= 0 {
 		return 0, false
 	}
-	r.p.Waiting = &Wait{Throttled: true, For: ge.RetryAfter, Until: r.now().Add(ge.RetryAfter)}
+	r.p.Waiting = &Wait{Throttled: true, For: ge.RetryAfter, Until: r.Now().Add(ge.RetryAfter)}
 	return ge.RetryAfter, true
 }
 
@@ -123,7 +124,7 @@ func (r *run) lookUp(ctx context.Context, row store.ImportRow, accept func(Findi
 			f  Finding
 			ok bool
 		}
-		got, _, err := call(ctx, r, func(ts oauth2.TokenSource) (result, *graphclient.Exchange, error) {
+		got, _, err := jobs.Call(ctx, r.Turn, func(ts oauth2.TokenSource) (result, *graphclient.Exchange, error) {
 			f, ok, err := l.Find(ctx, ts, row)
 			return result{f, ok}, nil, err
 		})
@@ -162,8 +163,7 @@ const (
 // still processing, in one pass over the list of imported devices (or one by one, when few
 // are left). Rows still processing after that pass are followed the same way.
 func (r *run) poll(ctx context.Context) error {
-	if r.now().Before(r.p.PollAt) {
-		r.at(r.p.PollAt)
+	if !r.Due(r.p.PollAt) {
 		return nil
 	}
 	pending, overdue, sentAt, err := r.processing(ctx)
@@ -183,12 +183,12 @@ func (r *run) poll(ctx context.Context) error {
 			last = row
 		}
 	}
-	if err := r.hold(ctx); err != nil {
+	if err := r.Hold(ctx); err != nil {
 		return err
 	}
 	states := map[string]graphclient.DeviceImportState{}
 	missing := map[string]bool{}
-	d, _, err := call(ctx, r, func(ts oauth2.TokenSource) (*graphclient.DeviceIdentity, *graphclient.Exchange, error) {
+	d, _, err := jobs.Call(ctx, r.Turn, func(ts oauth2.TokenSource) (*graphclient.DeviceIdentity, *graphclient.Exchange, error) {
 		return r.w.o.Graph.GetDeviceIdentity(ctx, ts, last.DeviceID)
 	})
 	gone := false
@@ -209,7 +209,7 @@ func (r *run) poll(ctx context.Context) error {
 			var s map[string]graphclient.DeviceImportState
 			var m map[string]bool
 			s, m, err = r.read(ctx, others)
-			if errors.Is(err, errLeaseLost) {
+			if errors.Is(err, jobs.ErrLeaseLost) {
 				return err
 			}
 			maps.Copy(states, s)
@@ -220,25 +220,22 @@ func (r *run) poll(ctx context.Context) error {
 	}
 	changed := r.outcomesRead(pending, states, missing)
 	r.p.Polls++
-	wait := min(max(r.now().Sub(sentAt[last.Batch])/pollShare, pollMinimum), pollMaximum).Round(time.Millisecond)
+	wait := min(max(r.Now().Sub(sentAt[last.Batch])/pollShare, pollMinimum), pollMaximum).Round(time.Millisecond)
 	if asked, ok := r.waitAsked(err); ok {
 		wait = asked
 	} else if err != nil {
 		wait = min(2*time.Second<<min(r.p.Polls/3, 4), 30*time.Second)
 	}
-	r.p.PollAt = r.now().Add(wait)
-	r.at(r.p.PollAt)
+	r.p.PollAt = r.Now().Add(wait)
+	r.At(r.p.PollAt)
 	if len(changed) > 0 {
-		cerr := r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, Rows: changed})
-		if errors.Is(cerr, store.ErrConflict) {
-			return errLeaseLost
-		}
+		cerr := r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.Holder(), Rows: changed})
 		if cerr != nil {
-			return cerr
+			return jobs.LeaseErr(cerr)
 		}
 	}
 	if err != nil && r.p.Waiting == nil {
-		f := failureOf(err, r.now())
+		f := jobs.FailureOf(err, r.Now())
 		f.While = explain.Following
 		r.p.Trouble = &f
 	}
@@ -264,7 +261,7 @@ func (r *run) processing(ctx context.Context) (pending, overdue []store.ImportRo
 		if row.Verdict != store.VerdictSent || row.DeviceID == "" {
 			continue
 		}
-		if at := sentAt[row.Batch]; !at.IsZero() && r.now().Sub(at) >= r.w.o.FollowFor {
+		if at := sentAt[row.Batch]; !at.IsZero() && r.Now().Sub(at) >= r.w.o.FollowFor {
 			overdue = append(overdue, row)
 		} else {
 			pending = append(pending, row)
@@ -316,7 +313,7 @@ func (r *run) stopFollowing(ctx context.Context, overdue []store.ImportRow) erro
 	var outs []store.RowOutcome
 	var stopped error
 	for _, row := range overdue {
-		if err := r.hold(ctx); err != nil {
+		if err := r.Hold(ctx); err != nil {
 			return err
 		}
 		o, err := r.finalFinding(ctx, withHash[row.Line])
@@ -332,23 +329,21 @@ func (r *run) stopFollowing(ctx context.Context, overdue []store.ImportRow) erro
 	}
 	if len(outs) > 0 {
 		settled := len(outs)
-		ch := store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, Rows: outs}
-		ch.Activity = r.activity("success", fmt.Sprintf("Stopped following %s that Intune had not finished importing %s after it was sent, and looked for %s once more in Microsoft Graph. Nothing was sent again.",
-			plural(settled, "device", "devices"), followedFor(r.w.o.FollowFor), map[bool]string{true: "it", false: "them"}[settled == 1]), nil, nil)
-		if err := r.keep(ctx, ch); errors.Is(err, store.ErrConflict) {
-			return errLeaseLost
-		} else if err != nil {
-			return err
+		ch := store.ImportChange{JobID: r.job.ID, LeaseOwner: r.Holder(), Rows: outs}
+		ch.Activity = r.Activity("success", fmt.Sprintf("Stopped following %s that Intune had not finished importing %s after it was sent, and looked for %s once more in Microsoft Graph. Nothing was sent again.",
+			explain.Count(settled, "device", "devices"), followedFor(r.w.o.FollowFor), map[bool]string{true: "it", false: "them"}[settled == 1]), nil, nil)
+		if err := r.keep(ctx, ch); err != nil {
+			return jobs.LeaseErr(err)
 		}
-		r.audit(ch.Activity)
+		r.Audit(ch.Activity)
 	}
 	if stopped != nil {
 		wait := time.Minute
 		if asked, ok := r.waitAsked(stopped); ok {
 			wait = asked
 		}
-		r.p.PollAt = r.now().Add(wait)
-		r.at(r.p.PollAt)
+		r.p.PollAt = r.Now().Add(wait)
+		r.At(r.p.PollAt)
 	}
 	return nil
 }
@@ -378,7 +373,7 @@ func outcomeFound(row store.ImportRow, f Finding) store.Outcome {
 // followedFor says a FollowFor in words: "24 hours".
 func followedFor(d time.Duration) string {
 	if d%time.Hour == 0 {
-		return plural(int(d/time.Hour), "hour", "hours")
+		return explain.Count(int(d/time.Hour), "hour", "hours")
 	}
 	return d.String()
 }
@@ -389,10 +384,10 @@ func (r *run) read(ctx context.Context, pending []store.ImportRow) (map[string]g
 	missing := map[string]bool{}
 	if len(pending) <= pollBatch {
 		for _, row := range pending {
-			if err := r.hold(ctx); err != nil {
+			if err := r.Hold(ctx); err != nil {
 				return states, missing, err
 			}
-			d, _, err := call(ctx, r, func(ts oauth2.TokenSource) (*graphclient.DeviceIdentity, *graphclient.Exchange, error) {
+			d, _, err := jobs.Call(ctx, r.Turn, func(ts oauth2.TokenSource) (*graphclient.DeviceIdentity, *graphclient.Exchange, error) {
 				return r.w.o.Graph.GetDeviceIdentity(ctx, ts, row.DeviceID)
 			})
 			if ge, ok := graphclient.AsError(err); ok && ge.StatusCode == http.StatusNotFound {
@@ -416,7 +411,7 @@ func (r *run) read(ctx context.Context, pending []store.ImportRow) (map[string]g
 			devices []graphclient.DeviceIdentity
 			next    string
 		}
-		got, _, err := call(ctx, r, func(ts oauth2.TokenSource) (page, *graphclient.Exchange, error) {
+		got, _, err := jobs.Call(ctx, r.Turn, func(ts oauth2.TokenSource) (page, *graphclient.Exchange, error) {
 			devices, next, ex, err := r.w.o.Graph.ListDeviceIdentities(ctx, ts, "", next)
 			return page{devices, next}, ex, err
 		})
@@ -432,7 +427,7 @@ func (r *run) read(ctx context.Context, pending []store.ImportRow) (map[string]g
 			break
 		}
 		next = got.next
-		if err := r.hold(ctx); err != nil {
+		if err := r.Hold(ctx); err != nil {
 			return states, missing, err
 		}
 	}
@@ -468,10 +463,10 @@ func (r *run) finishIfDone(ctx context.Context) error {
 	// The hashes go in short steps first; the last step marks the job finished. Cut short, the
 	// next worker repeats the steps: nothing is sent any more, so nothing needs a hash.
 	for {
-		if err := r.hold(ctx); err != nil {
+		if err := r.Hold(ctx); err != nil {
 			return err
 		}
-		n, err := r.w.o.Store.WipeImportHashes(ctx, r.job.ID, r.id, 500)
+		n, err := r.w.o.Store.WipeImportHashes(ctx, r.job.ID, r.Holder(), 500)
 		if err != nil {
 			return err
 		}
@@ -480,18 +475,14 @@ func (r *run) finishIfDone(ctx context.Context) error {
 		}
 	}
 	r.p.Waiting, r.p.Misses, r.p.Trouble = nil, nil, nil
-	err = r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, FromState: StateSending, State: StateFinished,
+	err = r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.Holder(), FromState: StateSending, State: StateFinished,
 		Payload: r.p.Encode(), WipeHashes: true})
-	if errors.Is(err, store.ErrConflict) {
-		return errLeaseLost
-	}
 	if err != nil {
-		return err
+		return jobs.LeaseErr(err)
 	}
 	c := Count(rows)
-	r.w.o.Logger.Info("audit", "audit", true, "event", "import-complete", "tid", r.job.TenantID, "oid", r.job.ObjectID, "upn", r.job.ActorUPN,
-		"target", r.job.ID, "detail", fmt.Sprintf("%d rows final: %d imported, %d partly, %d with errors, %d not imported, %d not found, %d left out",
-			c.Rows, c.Imported, c.Partial, c.Errors, c.Refused, c.NotFound, c.LeftOut))
+	r.AuditFinished("import-complete", fmt.Sprintf("%d rows final: %d imported, %d partly, %d with errors, %d not imported, %d not found, %d left out",
+		c.Rows, c.Imported, c.Partial, c.Errors, c.Refused, c.NotFound, c.LeftOut))
 	r.w.reached(StateFinished)
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 
 	"autopilotdesk/graphclient"
-	"autopilotdesk/handlers/explain"
 	"autopilotdesk/web/store"
 )
 
@@ -14,14 +13,12 @@ import (
 // the rows (hashes as base64 until the job was done) and the devices Graph created. Upgrade
 // moves such a job's rows into the rows table once, keeping every device id Graph returned.
 
+// legacyJob is the earlier payload: the notes, the check, the owner's last failure and the polls
+// under the keys Payload has kept, beside the rows and the devices.
 type legacyJob struct {
-	FileNotes  []string         `json:"fileNotes"`
-	FileErrors []string         `json:"fileErrors"`
-	Rows       []legacyRow      `json:"rows"`
-	Devices    []legacyDevice   `json:"devices"`
-	Checked    bool             `json:"checked"`
-	Failure    *explain.Failure `json:"failure"`
-	Polls      int              `json:"polls"`
+	Payload
+	Rows    []legacyRow    `json:"rows"`
+	Devices []legacyDevice `json:"devices"`
 }
 
 type legacyRow struct {

@@ -1,11 +1,11 @@
 package importer
 
 import (
-	"encoding/json"
 	"time"
 
 	"autopilotdesk/graphclient"
 	"autopilotdesk/handlers/explain"
+	"autopilotdesk/handlers/jobs"
 )
 
 // Payload is what a job keeps besides its rows and batches: the file's notes and, once
@@ -35,23 +35,10 @@ type Wait struct {
 }
 
 // DecodePayload reads a job's payload; an empty one is an empty Payload.
-func DecodePayload(b []byte) (Payload, error) {
-	var p Payload
-	if len(b) == 0 {
-		return p, nil
-	}
-	err := json.Unmarshal(b, &p)
-	return p, err
-}
+func DecodePayload(b []byte) (Payload, error) { return jobs.Decode[Payload](b) }
 
 // Encode is the payload as the job stores it.
-func (p Payload) Encode() []byte {
-	b, err := json.Marshal(p)
-	if err != nil {
-		panic(err) // plain data only
-	}
-	return b
-}
+func (p Payload) Encode() []byte { return jobs.Encode(p) }
 
 // BatchDetail is what a batch keeps about its last attempt, for the job page. (The failure's key
 // is "explanation" because the earlier format kept it in words there; explain reads both.)
@@ -64,22 +51,8 @@ type BatchDetail struct {
 
 // DecodeBatchDetail reads a batch's detail; a malformed one is empty.
 func DecodeBatchDetail(b []byte) BatchDetail {
-	var d BatchDetail
-	if len(b) > 0 {
-		_ = json.Unmarshal(b, &d)
-	}
+	d, _ := jobs.Decode[BatchDetail](b)
 	return d
 }
 
-func (d BatchDetail) encode() []byte {
-	b, _ := json.Marshal(d)
-	return b
-}
-
-// ActivityDetail is the detail of an activity recorded for a batch, in the shape the activity
-// page reads (the same as every other action's).
-type ActivityDetail struct {
-	Exchange *graphclient.Exchange      `json:"exchange,omitempty"`
-	Failure  *explain.Failure           `json:"explanation,omitempty"`
-	Support  graphclient.SupportDetails `json:"support"`
-}
+func (d BatchDetail) encode() []byte { return jobs.Encode(d) }

@@ -2,7 +2,6 @@ package importer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,13 +12,10 @@ import (
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/devicecsv"
 	"autopilotdesk/handlers/explain"
+	"autopilotdesk/handlers/jobs"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
 )
-
-// leaseMargin is kept between the end of a Graph call and the end of the lease it runs under,
-// so a call never outlives the lease (and the worker's claim on its answer).
-func leaseMargin(lease time.Duration) time.Duration { return min(20*time.Second, lease/4) }
 
 // send sends one queued batch: recorded as in flight first, then the import action, then the
 // answer stored. stop means no further batch should go now (Graph asked to wait, the owner must
@@ -32,27 +28,21 @@ func (r *run) send(ctx context.Context, b store.ImportBatch) (stop bool, err err
 	if len(rows) == 0 {
 		return false, nil
 	}
-	if err := r.w.o.Store.RenewImportLease(ctx, r.job.ID, r.id, r.w.o.Lease); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return true, errLeaseLost
-		}
-		return true, err
-	}
-	r.renewed = time.Now()
-	deadline := r.renewed.Add(r.w.o.Lease - leaseMargin(r.w.o.Lease))
-	inFlight := b
-	inFlight.State, inFlight.Attempts, inFlight.SentAt = BatchInFlight, b.Attempts+1, r.now()
-	err = r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, BatchFrom: []string{BatchQueued}, Batch: &inFlight,
-		Rows: outcomes(rows, func(store.ImportRow) store.Outcome {
-			return store.Outcome{Batch: b.Batch, Verdict: store.VerdictSending}
-		})})
-	if errors.Is(err, store.ErrConflict) {
-		return true, errLeaseLost
-	}
+	callCtx, cancel, err := r.CallContext(ctx)
 	if err != nil {
 		return true, err
 	}
-	if err := r.w.fault(FaultBatchRecorded); err != nil {
+	defer cancel()
+	inFlight := b
+	inFlight.State, inFlight.Attempts, inFlight.SentAt = BatchInFlight, b.Attempts+1, r.Now()
+	err = r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.Holder(), BatchFrom: []string{BatchQueued}, Batch: &inFlight,
+		Rows: outcomes(rows, func(store.ImportRow) store.Outcome {
+			return store.Outcome{Batch: b.Batch, Verdict: store.VerdictSending}
+		})})
+	if err != nil {
+		return true, jobs.LeaseErr(err)
+	}
+	if err := r.Fault(FaultBatchRecorded); err != nil {
 		return true, err
 	}
 
@@ -62,13 +52,10 @@ func (r *run) send(ctx context.Context, b store.ImportBatch) (stop bool, err err
 		devices[i] = graphclient.DeviceIdentity{SerialNumber: row.Serial, ProductKey: row.ProductKey, HardwareIdentifier: hash,
 			GroupTag: row.GroupTag, AssignedUserPrincipalName: row.User}
 	}
-	// A shutdown does not cut a call short: its answer is worth waiting for, within the lease.
-	callCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
-	created, ex, callErr := call(callCtx, r, func(ts oauth2.TokenSource) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
+	created, ex, callErr := jobs.Call(callCtx, r.Turn, func(ts oauth2.TokenSource) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
 		return r.w.o.Graph.ImportDeviceIdentities(callCtx, ts, devices)
 	})
-	cancel()
-	if err := r.w.fault(FaultAnswerReceived); err != nil {
+	if err := r.Fault(FaultAnswerReceived); err != nil {
 		return true, err
 	}
 	return r.settle(ctx, inFlight, rows, created, ex, callErr)
@@ -89,7 +76,7 @@ func (r *run) settle(ctx context.Context, b store.ImportBatch, rows []store.Impo
 			r.p.Paused = true
 			return true, r.requeue(ctx, b, rows, 0, nil)
 		}
-		f := failureOf(err, r.now())
+		f := jobs.FailureOf(err, r.Now())
 		f.While = explain.Sending
 		r.p.Trouble = &f
 		return true, r.requeue(ctx, b, rows, 30*time.Second, nil)
@@ -100,7 +87,7 @@ func (r *run) settle(ctx context.Context, b store.ImportBatch, rows []store.Impo
 		if wait <= 0 {
 			wait = min(10*time.Second<<min(b.Attempts-1, 5), 5*time.Minute)
 		}
-		return true, r.requeue(ctx, b, rows, wait, &Wait{Throttled: ge.Kind == graphclient.KindThrottled, For: wait, Until: r.now().Add(wait)})
+		return true, r.requeue(ctx, b, rows, wait, &Wait{Throttled: ge.Kind == graphclient.KindThrottled, For: wait, Until: r.Now().Add(wait)})
 	case ge.Kind == graphclient.KindTooLarge || ge.Kind == graphclient.KindInvalidInput && len(rows) > 1:
 		return false, r.split(ctx, b, rows, ex, err)
 	case jobWide(ge.Kind):
@@ -143,13 +130,13 @@ func (r *run) answered(ctx context.Context, b store.ImportBatch, rows []store.Im
 	done.Detail = BatchDetail{Support: graphclient.SupportFor(ex, nil)}.encode()
 	if missing > 0 {
 		// Graph's answer left some devices out: they are looked up like a lost answer's.
-		done.State, done.NotBefore = BatchUnknown, r.now().Add(r.w.o.LookupDelays[0])
-		r.at(done.NotBefore)
+		done.State, done.NotBefore = BatchUnknown, r.Now().Add(r.w.o.LookupDelays[0])
+		r.At(done.NotBefore)
 	}
-	a := r.activity("success", fmt.Sprintf("Sent batch %d: Microsoft Graph accepted %s.", b.Batch, plural(len(rows)-missing, "device", "devices")), ex, nil)
+	a := r.Activity("success", fmt.Sprintf("Sent batch %d: Microsoft Graph accepted %s.", b.Batch, explain.Count(len(rows)-missing, "device", "devices")), ex, nil)
 	err := r.keep(ctx, store.ImportChange{JobID: r.job.ID, BatchFrom: []string{BatchInFlight, BatchUnknown}, Batch: &done, Rows: outs, Activity: a})
 	if err == nil {
-		r.audit(a)
+		r.Audit(a)
 	}
 	if errors.Is(err, store.ErrConflict) {
 		return nil // another worker settled it meanwhile, from Graph's own records
@@ -160,19 +147,19 @@ func (r *run) answered(ctx context.Context, b store.ImportBatch, rows []store.Im
 // unknown records a batch whose answer never arrived: its devices are looked up in Graph, never
 // sent again. notStored: the desk stopped before storing the answer (err is nil then).
 func (r *run) unknown(ctx context.Context, b store.ImportBatch, rows []store.ImportRow, ex *graphclient.Exchange, err error, notStored bool) error {
-	f := failureOf(err, r.now())
+	f := jobs.FailureOf(err, r.Now())
 	if notStored {
-		f = explain.Failure{Cause: explain.AnswerNotStored, Batch: b.Batch, At: r.now()}
+		f = explain.Failure{Cause: explain.AnswerNotStored, Batch: b.Batch, At: r.Now()}
 	}
 	lost := b
-	lost.State, lost.NotBefore = BatchUnknown, r.now().Add(r.w.o.LookupDelays[0])
+	lost.State, lost.NotBefore = BatchUnknown, r.Now().Add(r.w.o.LookupDelays[0])
 	if notStored {
-		lost.NotBefore = r.now()
+		lost.NotBefore = r.Now()
 	}
-	r.at(lost.NotBefore)
-	a := r.activity("outcome-unknown", fmt.Sprintf("Batch %d (%s): Microsoft Graph's answer never arrived; the desk looks the devices up instead of sending them again.", b.Batch, plural(len(rows), "device", "devices")), ex, err)
+	r.At(lost.NotBefore)
+	a := r.Activity("outcome-unknown", fmt.Sprintf("Batch %d (%s): Microsoft Graph's answer never arrived; the desk looks the devices up instead of sending them again.", b.Batch, explain.Count(len(rows), "device", "devices")), ex, err)
 	if notStored {
-		a.Detail = mustJSON(ActivityDetail{Failure: &f})
+		a.Detail = jobs.Encode(jobs.ActivityDetail{Failure: &f})
 	}
 	lost.Detail = BatchDetail{Failure: &f, Support: graphclient.SupportFor(ex, err)}.encode()
 	ch := store.ImportChange{JobID: r.job.ID, BatchFrom: []string{BatchInFlight}, Batch: &lost, Activity: a,
@@ -180,11 +167,11 @@ func (r *run) unknown(ctx context.Context, b store.ImportBatch, rows []store.Imp
 			return store.Outcome{Batch: b.Batch, Verdict: store.VerdictUnknown}
 		})}
 	if notStored {
-		ch.LeaseOwner = r.id
+		ch.LeaseOwner = r.Holder()
 	}
 	err = r.keep(ctx, ch)
 	if err == nil {
-		r.audit(a)
+		r.Audit(a)
 	}
 	if errors.Is(err, store.ErrConflict) {
 		return nil
@@ -205,20 +192,17 @@ func (r *run) lost(ctx context.Context, b store.ImportBatch) error {
 // requeue puts a batch that Graph did not run back in the queue.
 func (r *run) requeue(ctx context.Context, b store.ImportBatch, rows []store.ImportRow, wait time.Duration, w *Wait) error {
 	again := b
-	again.State, again.NotBefore = BatchQueued, r.now().Add(wait)
+	again.State, again.NotBefore = BatchQueued, r.Now().Add(wait)
 	again.Detail = BatchDetail{Wait: w}.encode()
 	if w != nil {
 		r.p.Waiting = w
 	}
-	r.at(again.NotBefore)
-	err := r.keep(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, BatchFrom: []string{BatchInFlight}, Batch: &again,
+	r.At(again.NotBefore)
+	err := r.keep(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.Holder(), BatchFrom: []string{BatchInFlight}, Batch: &again,
 		Rows: outcomes(rows, func(store.ImportRow) store.Outcome {
 			return store.Outcome{Batch: b.Batch, Verdict: store.VerdictQueued}
 		})})
-	if errors.Is(err, store.ErrConflict) {
-		return errLeaseLost
-	}
-	return err
+	return jobs.LeaseErr(err)
 }
 
 // split puts the rows of a batch Graph refused as too large into two batches of half the size.
@@ -236,7 +220,7 @@ func (r *run) split(ctx context.Context, b store.ImportBatch, rows []store.Impor
 	}
 	half := len(rows) / 2
 	first, second := last+1, last+2
-	f := failureOf(err, r.now())
+	f := jobs.FailureOf(err, r.Now())
 	done := b
 	done.State = BatchSplit
 	done.Detail = BatchDetail{Failure: &f, Support: graphclient.SupportFor(ex, err)}.encode()
@@ -248,22 +232,19 @@ func (r *run) split(ctx context.Context, b store.ImportBatch, rows []store.Impor
 		}
 		outs = append(outs, store.RowOutcome{Line: row.Line, Outcome: store.Outcome{Batch: n, Verdict: store.VerdictQueued}})
 	}
-	serr := r.keep(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, BatchFrom: []string{BatchInFlight}, Batch: &done, Batches: second,
+	serr := r.keep(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.Holder(), BatchFrom: []string{BatchInFlight}, Batch: &done, Batches: second,
 		NewBatches: []store.ImportBatch{{Batch: first, State: BatchQueued}, {Batch: second, State: BatchQueued}}, Rows: outs})
-	if errors.Is(serr, store.ErrConflict) {
-		return errLeaseLost
-	}
-	return serr
+	return jobs.LeaseErr(serr)
 }
 
 // refuse records a batch Graph refused before importing anything; when the refusal holds for
 // the whole import, the batches still queued are not sent either.
 func (r *run) refuse(ctx context.Context, b store.ImportBatch, rows []store.ImportRow, ex *graphclient.Exchange, err error, wholeJob bool) error {
-	f := failureOf(err, r.now())
+	f := jobs.FailureOf(err, r.Now())
 	done := b
 	done.State = BatchRefused
 	done.Detail = BatchDetail{Failure: &f, Support: graphclient.SupportFor(ex, err)}.encode()
-	a := r.activity("failure", fmt.Sprintf("Batch %d (%s): %s", b.Batch, plural(len(rows), "device", "devices"), explain.Title(f)), ex, err)
+	a := r.Activity("failure", fmt.Sprintf("Batch %d (%s): %s", b.Batch, explain.Count(len(rows), "device", "devices"), explain.Title(f)), ex, err)
 	ch := store.ImportChange{JobID: r.job.ID, BatchFrom: []string{BatchInFlight}, Batch: &done, Activity: a,
 		Rows: outcomes(rows, func(store.ImportRow) store.Outcome {
 			return store.Outcome{Batch: b.Batch, Verdict: store.VerdictRefused, Reason: store.ReasonBatchRefused}
@@ -274,7 +255,7 @@ func (r *run) refuse(ctx context.Context, b store.ImportBatch, rows []store.Impo
 		}
 		return err
 	}
-	r.audit(a)
+	r.Audit(a)
 	if !wholeJob {
 		return nil
 	}
@@ -292,24 +273,13 @@ func (r *run) refuse(ctx context.Context, b store.ImportBatch, rows []store.Impo
 		}
 		skipped := x
 		skipped.State, skipped.Detail = BatchRefused, BatchDetail{Failure: &f}.encode()
-		cerr := r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.id, BatchFrom: []string{BatchQueued}, Batch: &skipped,
+		cerr := r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.Holder(), BatchFrom: []string{BatchQueued}, Batch: &skipped,
 			Rows: outcomes(queued, func(store.ImportRow) store.Outcome {
 				return store.Outcome{Batch: x.Batch, Verdict: store.VerdictRefused, Reason: store.ReasonNotSent}
 			})})
-		if errors.Is(cerr, store.ErrConflict) {
-			return errLeaseLost
-		}
 		if cerr != nil {
-			return cerr
+			return jobs.LeaseErr(cerr)
 		}
 	}
 	return nil
-}
-
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // plain data only
-	}
-	return b
 }

@@ -21,6 +21,7 @@ import (
 
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/jobs"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
 )
@@ -163,8 +164,8 @@ func newRigAt(t *testing.T, now func() time.Time, n, per int, answer func(call i
 			return r.graph.created(d, "pending"), nil
 		}
 	}
-	r.w = New(Options{Store: db, Graph: r.graph, Tokens: r.tokens, Lookups: []Lookup{ImportedDevices{Graph: r.graph}},
-		LookupDelays: []time.Duration{0, 0}, Lease: time.Minute})
+	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute}, Store: db, Graph: r.graph,
+		Lookups: []Lookup{ImportedDevices{Graph: r.graph}}, LookupDelays: []time.Duration{0, 0}})
 	rows := make([]store.ImportRow, n)
 	var outs []store.RowOutcome
 	var batches []store.ImportBatch
@@ -194,7 +195,7 @@ func (r *rig) step() {
 	if err := r.db.WakeImportJob(ctx, "t", r.job.ID, false); err != nil {
 		r.t.Fatal(err)
 	}
-	for r.w.once(ctx, "test-worker") {
+	for r.w.Once(ctx, "test-worker") {
 	}
 }
 
@@ -397,8 +398,8 @@ func TestPlanCutsByCountAndBytes(t *testing.T) {
 func TestFollowingReadsTheLastDeviceThenTheWholeList(t *testing.T) {
 	r := newRig(t, 120, 40, nil)
 	clock := testkit.NewClockAt(time.Now().Add(24 * time.Hour)) // ahead of the store's clock: a look asked for is never due before the test wakes the job
-	r.w = New(Options{Store: r.db, Graph: r.graph, Tokens: r.tokens, Lookups: []Lookup{ImportedDevices{Graph: r.graph}},
-		LookupDelays: []time.Duration{0, 0}, Lease: time.Minute, Now: clock.Now})
+	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Now: clock.Now}, Store: r.db, Graph: r.graph,
+		Lookups: []Lookup{ImportedDevices{Graph: r.graph}}, LookupDelays: []time.Duration{0, 0}})
 	r.graph.status = "pending"
 	r.step() // sends the three batches, then looks at the last device
 	if r.graph.calls() != 3 || len(r.graph.gets) != 1 || r.graph.pages != 0 {
@@ -464,7 +465,7 @@ func TestDeviceIntuneNeverFinishesIsSettledAfterADay(t *testing.T) {
 	r.graph.answer = func(_ int, d []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error) {
 		return r.graph.created(d, ""), nil // a null deviceImportStatus, as the schema allows
 	}
-	r.w = New(Options{Store: r.db, Graph: r.graph, Tokens: r.tokens, Now: clk.Now, Lease: time.Minute, LookupDelays: []time.Duration{0, 0},
+	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Now: clk.Now}, Store: r.db, Graph: r.graph, LookupDelays: []time.Duration{0, 0},
 		Lookups: []Lookup{ImportedDevices{Graph: r.graph}, registeredSerials{"SN-1": true}}})
 	r.step()
 	if c := r.counts(); c.Final() != 0 {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"autopilotdesk/handlers/explain"
+	"autopilotdesk/handlers/jobs"
 )
 
 // A submission keeps facts, as import jobs do; pages and the device's answers put them into words
@@ -19,7 +20,7 @@ type Refusal struct {
 }
 
 // Encode is the refusal as a submission keeps it.
-func (r Refusal) Encode() string { return string(mustJSON(r)) }
+func (r Refusal) Encode() string { return string(jobs.Encode(r)) }
 
 // DecodeRefusal reads a submission's refusal; ok is false when it has none.
 func DecodeRefusal(stored string) (r Refusal, ok bool) {
@@ -60,7 +61,7 @@ type SyncOutcome struct {
 }
 
 // Encode is the outcome as a submission keeps it.
-func (o SyncOutcome) Encode() string { return string(mustJSON(o)) }
+func (o SyncOutcome) Encode() string { return string(jobs.Encode(o)) }
 
 // SyncText says what became of the sync, for the registration page.
 func SyncText(stored string) string {

@@ -2,7 +2,6 @@ package registration
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	"autopilotdesk/graphclient"
 	"autopilotdesk/handlers/explain"
 	"autopilotdesk/handlers/importer"
+	"autopilotdesk/handlers/jobs"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
 )
@@ -47,8 +47,8 @@ type Kicker interface{ Kick() }
 type Options struct {
 	Store  Store
 	Graph  Graph
-	Tokens importer.Tokens // the approver's delegated token, for the sync
-	Worker Kicker          // woken when an approved import is submitted here
+	Tokens jobs.Tokens // the approver's delegated token, for the sync
+	Worker Kicker      // woken when an approved import is submitted here
 	Logger *slog.Logger
 	Now    func() time.Time
 	Every  time.Duration // how often it looks (default 2 s)
@@ -62,7 +62,7 @@ type Options struct {
 // expires what waited past its code's expiry.
 type Follower struct {
 	o    Options
-	kick chan struct{}
+	loop *jobs.Loop
 }
 
 // NewFollower returns a follower; Run starts it.
@@ -76,31 +76,20 @@ func NewFollower(o Options) *Follower {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Follower{o: o, kick: make(chan struct{}, 1)}
+	return &Follower{o: o, loop: jobs.NewLoop(o.Every)}
 }
 
 // Kick makes the follower look now.
-func (f *Follower) Kick() {
-	select {
-	case f.kick <- struct{}{}:
-	default:
-	}
-}
+func (f *Follower) Kick() { f.loop.Kick() }
 
 // Run looks every Every (or when kicked) until ctx ends.
 func (f *Follower) Run(ctx context.Context) {
-	t := time.NewTicker(f.o.Every)
-	defer t.Stop()
-	for ctx.Err() == nil {
+	f.loop.Run(ctx, func(ctx context.Context) bool {
 		if err := f.Once(ctx); err != nil && ctx.Err() == nil {
 			f.o.Logger.Warn("registration follower", "error", err.Error())
 		}
-		select {
-		case <-ctx.Done():
-		case <-f.kick:
-		case <-t.C:
-		}
-	}
+		return true
+	})
 }
 
 // syncLease is how long one desk has a sync to itself.
@@ -191,7 +180,7 @@ func (f *Follower) follow(ctx context.Context, jobID string) error {
 				Action: "registration-approved", Target: jobID, Outcome: "failure",
 				Summary: fmt.Sprintf("Microsoft Graph refused %s's import of %s sent with registration code %s (%s); %s for someone allowed to import devices.",
 					s.DeciderName, serialsOf(s.Devices), CodeName(s.Code), explain.Title(*refusal), waitWord(len(s.Devices))),
-				Detail: mustJSON(importer.ActivityDetail{Failure: refusal})}
+				Detail: jobs.Encode(jobs.ActivityDetail{Failure: refusal})}
 		} else if imported > 0 {
 			settle.SyncAt = f.o.Now()
 		}
@@ -265,7 +254,7 @@ func (f *Follower) sync(ctx context.Context, jobID string) error {
 	a := &store.Activity{TenantID: s.TenantID, ObjectID: s.DeciderOID, ActorName: s.DeciderName, ActorUPN: s.DeciderUPN, Action: "sync", Target: jobID,
 		Outcome: "success", Summary: "Asked Intune to sync Autopilot devices after importing devices registered from the device.",
 		StatusCode: support.Status, RequestID: support.RequestID, ClientRequestID: support.ClientRequestID}
-	d := importer.ActivityDetail{Exchange: ex, Support: support}
+	d := jobs.ActivityDetail{Exchange: ex, Support: support}
 	outcome, next := SyncOutcome{State: SyncRequested, At: now}, time.Time{}
 	if err != nil {
 		facts := explain.Of(err, now)
@@ -287,7 +276,7 @@ func (f *Follower) sync(ctx context.Context, jobID string) error {
 			}
 		}
 	}
-	a.Detail = mustJSON(d)
+	a.Detail = jobs.Encode(d)
 	if err := f.o.Store.RecordActivity(ctx, a); err != nil {
 		f.o.Logger.Warn("record the sync after a registration", "error", err.Error())
 	}
@@ -314,7 +303,7 @@ func serialsOf(devices []store.RegistrationDevice) string {
 		}
 		serials = append(serials, d.Serial)
 	}
-	return plural(len(devices), "device", "devices") + " (" + strings.Join(serials, ", ") + ")"
+	return explain.Count(len(devices), "device", "devices") + " (" + strings.Join(serials, ", ") + ")"
 }
 
 func pronoun(n int) string {
@@ -336,12 +325,4 @@ func waitWord(n int) string {
 		return "it waits again"
 	}
 	return "they wait again"
-}
-
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // plain data only
-	}
-	return b
 }

@@ -2,7 +2,6 @@ package registration
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -48,7 +47,7 @@ func ReceiptText(r Receipt) string {
 	if len(r.Kept) == 0 {
 		b.WriteString("Autopilot Desk: nothing was kept, so nothing waits for approval.\n")
 	} else {
-		fmt.Fprintf(&b, "Autopilot Desk received %s for registration.\n", plural(len(r.Kept), "device", "devices"))
+		fmt.Fprintf(&b, "Autopilot Desk received %s for registration.\n", explain.Count(len(r.Kept), "device", "devices"))
 	}
 	if len(r.Kept) > 0 {
 		b.WriteString("\nReceived:\n")
@@ -139,7 +138,7 @@ func StatusText(s Status) string {
 	case s.UsesLeft == 0:
 		b.WriteString("Every use of the code is taken: it takes no more devices.\n")
 	default:
-		b.WriteString("The code takes " + plural(s.UsesLeft, "more device", "more devices") + " until " + At(s.Expires) + ".\n")
+		b.WriteString("The code takes " + explain.Count(s.UsesLeft, "more device", "more devices") + " until " + At(s.Expires) + ".\n")
 	}
 	if len(s.Devices) == 0 {
 		b.WriteString("\nNo device has sent its hardware hash with this code yet.\n")
@@ -245,11 +244,4 @@ func quoteOrNone(s string) string {
 		return "(none)"
 	}
 	return "\"" + s + "\""
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return strconv.Itoa(n) + " " + many
 }
