@@ -19,12 +19,13 @@ import (
 	"autopilotdesk/web/store"
 )
 
-// ErrStopped, returned by a fault hook, stops the worker where it stands, as a crash would:
-// nothing more is written, and its lease is left to run out.
-var ErrStopped = errors.New("jobs: worker stopped")
-
-// ErrLeaseLost means another worker took the job over; this one writes nothing more to it.
-var ErrLeaseLost = errors.New("jobs: the job's lease was taken over")
+var (
+	// ErrStopped, returned by a fault hook, stops the worker where it stands, as a crash would:
+	// nothing more is written, and its lease is left to run out.
+	ErrStopped = errors.New("jobs: worker stopped")
+	// ErrLeaseLost means another worker took the job over; this one writes nothing more to it.
+	ErrLeaseLost = errors.New("jobs: the job's lease was taken over")
+)
 
 // Tokens lends a worker the delegated token of a job's owner (tid:oid), from one of their live
 // sessions; refused, when set, is a token Graph answered 401 to, to be renewed.
