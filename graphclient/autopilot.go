@@ -101,10 +101,15 @@ func SameSerial(got, want string) bool {
 
 // WithSerial keeps the devices whose serial number is exactly serial (see SameSerial).
 func WithSerial(devices []AutopilotDevice, serial string) []AutopilotDevice {
-	var out []AutopilotDevice
-	for _, d := range devices {
-		if SameSerial(d.SerialNumber, serial) {
-			out = append(out, d)
+	return withSerial(devices, serial, func(d AutopilotDevice) string { return d.SerialNumber })
+}
+
+// withSerial keeps the records whose serial number, as serialOf reads it, is exactly serial.
+func withSerial[T any](records []T, serial string, serialOf func(T) string) []T {
+	var out []T
+	for _, r := range records {
+		if SameSerial(serialOf(r), serial) {
+			out = append(out, r)
 		}
 	}
 	return out

@@ -228,7 +228,7 @@ func (d AutopilotDevice) json(ctx string) map[string]any {
 }
 
 func (e *Emulator) autopilot(a answer, r *http.Request, p Principal, version string, segs []string, body []byte) {
-	ctxBase := "https://graph.microsoft.com/" + version + "/$metadata#deviceManagement/" + autopilotSegment
+	ctxBase := metadata(version, "deviceManagement/"+autopilotSegment)
 	switch {
 	case len(segs) == 0 && r.Method == http.MethodGet:
 		e.listAutopilot(a, r, p, ctxBase)
@@ -236,7 +236,7 @@ func (e *Emulator) autopilot(a answer, r *http.Request, p Principal, version str
 		// Devices are registered by importing them; the collection takes no POST.
 		noRoute(a, r, "~/singleton/navigation")
 	case !guid.Valid(segs[0]):
-		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Invalid key '%s'.", truncate(segs[0], 40)))
+		invalidKey(a, segs[0])
 	case len(segs) == 1 && r.Method == http.MethodGet:
 		e.getAutopilot(a, p, segs[0], ctxBase+"/$entity")
 	case len(segs) == 1 && r.Method == http.MethodDelete:
@@ -299,6 +299,22 @@ func (e *Emulator) listAutopilot(a answer, r *http.Request, p Principal, ctxBase
 	e.page(a, r, ctxBase, len(items), func(start, end int) []map[string]any { return items[start:end] })
 }
 
+// lockCurrent takes the emulator's lock and finds a registered device's current version; the
+// caller then holds the lock. A device unknown or deleted is answered 404 and the lock released.
+func (e *Emulator) lockCurrent(a answer, p Principal, id string) (*registered, *registeredVersion) {
+	e.mu.Lock()
+	d := e.tenant(p.TenantID).autopilotDevices()[id]
+	var v *registeredVersion
+	if d != nil {
+		v = d.current(a.now)
+	}
+	if v == nil {
+		e.mu.Unlock()
+		notFound(a)
+	}
+	return d, v
+}
+
 func notFound(a answer) { a.fail(http.StatusNotFound, "ResourceNotFound", "Resource not found.") }
 
 func (e *Emulator) getAutopilot(a answer, p Principal, id, ctx string) {
@@ -320,15 +336,8 @@ func (e *Emulator) getAutopilot(a answer, p Principal, id, ctx string) {
 }
 
 func (e *Emulator) deleteAutopilot(a answer, p Principal, id string) {
-	e.mu.Lock()
-	d := e.tenant(p.TenantID).autopilotDevices()[id]
-	var v *registeredVersion
-	if d != nil {
-		v = d.current(a.now)
-	}
+	d, v := e.lockCurrent(a, p, id)
 	if v == nil {
-		e.mu.Unlock()
-		notFound(a)
 		return
 	}
 	// Whether Intune refuses to delete the registration of a device that is still enrolled is
@@ -417,15 +426,8 @@ func (e *Emulator) autopilotAction(a answer, p Principal, id, action string, bod
 		a.fail(http.StatusBadRequest, "BadRequest", intuneMessage("The device name '"+truncate(name, 80)+"' is not valid: use up to 15 letters, digits and hyphens, not digits only, or the %SERIAL% and %RAND:x% macros. - Activity ID: "+a.requestID))
 		return
 	}
-	e.mu.Lock()
-	d := e.tenant(p.TenantID).autopilotDevices()[id]
-	var v *registeredVersion
-	if d != nil {
-		v = d.current(a.now)
-	}
+	d, v := e.lockCurrent(a, p, id)
 	if v == nil {
-		e.mu.Unlock()
-		notFound(a)
 		return
 	}
 	next := v.props
