@@ -213,12 +213,7 @@ func (c *Client) GetAutopilotDevice(ctx context.Context, ts oauth2.TokenSource, 
 	if !guid.Valid(id) {
 		return nil, nil, invalidID("The Autopilot device id", id)
 	}
-	var d AutopilotDevice
-	ex, err := c.do(ctx, ts, call{op: "get-autopilot-device", method: http.MethodGet, url: c.base + autopilotPath + "/" + id}, &d)
-	if err != nil {
-		return nil, ex, err
-	}
-	return &d, ex, nil
+	return entity[AutopilotDevice](ctx, c, ts, call{op: "get-autopilot-device", method: http.MethodGet, url: c.base + autopilotPath + "/" + id})
 }
 
 // DeleteAutopilotDevice deletes a device's Autopilot registration (204). It is never re-sent

@@ -165,6 +165,16 @@ func (cl call) retryRules() string {
 	return cl.method
 }
 
+// entity makes a call whose answer is one entity, and returns it decoded.
+func entity[T any](ctx context.Context, c *Client, ts oauth2.TokenSource, cl call) (*T, *Exchange, error) {
+	var v T
+	ex, err := c.do(ctx, ts, cl, &v)
+	if err != nil {
+		return nil, ex, err
+	}
+	return &v, ex, nil
+}
+
 // do runs a call under the client's deadline and retry policy, decoding a 2xx JSON body into out.
 func (c *Client) do(ctx context.Context, ts oauth2.TokenSource, cl call, out any) (*Exchange, error) {
 	parentDeadline, hasParentDeadline := ctx.Deadline()

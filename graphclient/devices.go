@@ -130,12 +130,7 @@ func (c *Client) GetDeviceIdentity(ctx context.Context, ts oauth2.TokenSource, i
 	if !guid.Valid(id) {
 		return nil, nil, invalidID("The device id", id)
 	}
-	var d DeviceIdentity
-	ex, err := c.do(ctx, ts, call{op: "get-device", method: http.MethodGet, url: c.base + devicesPath + "/" + id, sensitive: true}, &d)
-	if err != nil {
-		return nil, ex, err
-	}
-	return &d, ex, nil
+	return entity[DeviceIdentity](ctx, c, ts, call{op: "get-device", method: http.MethodGet, url: c.base + devicesPath + "/" + id, sensitive: true})
 }
 
 // FindDevicesBySerial lists imported devices with exactly this serial number.

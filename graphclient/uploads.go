@@ -171,12 +171,7 @@ func (c *Client) GetUpload(ctx context.Context, ts oauth2.TokenSource, id string
 	if !guid.Valid(id) {
 		return nil, nil, invalidID("The upload id", id)
 	}
-	var u Upload
-	ex, err := c.do(ctx, ts, call{op: "get-upload", method: http.MethodGet, url: c.base + uploadsPath + "/" + id}, &u)
-	if err != nil {
-		return nil, ex, err
-	}
-	return &u, ex, nil
+	return entity[Upload](ctx, c, ts, call{op: "get-upload", method: http.MethodGet, url: c.base + uploadsPath + "/" + id})
 }
 
 // UpdateUploadStatus PATCHes an upload's status.
@@ -188,12 +183,7 @@ func (c *Client) UpdateUploadStatus(ctx context.Context, ts oauth2.TokenSource, 
 		ODataType string `json:"@odata.type"`
 		Status    string `json:"status"`
 	}{uploadType, status})
-	var u Upload
-	ex, err := c.do(ctx, ts, call{op: "update-upload", method: http.MethodPatch, url: c.base + uploadsPath + "/" + id, body: body}, &u)
-	if err != nil {
-		return nil, ex, err
-	}
-	return &u, ex, nil
+	return entity[Upload](ctx, c, ts, call{op: "update-upload", method: http.MethodPatch, url: c.base + uploadsPath + "/" + id, body: body})
 }
 
 // DeleteUpload deletes an upload (204).

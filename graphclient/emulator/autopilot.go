@@ -48,15 +48,7 @@ type registeredVersion struct {
 
 // current is the version writes see at now, or nil when the device does not exist (yet).
 func (d *registered) current(now time.Time) *registeredVersion {
-	for i := len(d.versions) - 1; i >= 0; i-- {
-		if v := &d.versions[i]; !v.from.After(now) {
-			if v.deleted {
-				return nil
-			}
-			return v
-		}
-	}
-	return nil
+	return d.latest(now, func(v *registeredVersion) time.Time { return v.from })
 }
 
 // shown is the version reads see at now, or nil; older versions no read can see again are dropped.
@@ -64,8 +56,14 @@ func (d *registered) shown(now time.Time) *registeredVersion {
 	for len(d.versions) > 1 && !d.versions[1].visible.After(now) {
 		d.versions = d.versions[1:]
 	}
+	return d.latest(now, func(v *registeredVersion) time.Time { return v.visible })
+}
+
+// latest is the newest version that has come by now, by the time since says it comes; nil when
+// none has, or when it is a deletion.
+func (d *registered) latest(now time.Time, since func(*registeredVersion) time.Time) *registeredVersion {
 	for i := len(d.versions) - 1; i >= 0; i-- {
-		if v := &d.versions[i]; !v.visible.After(now) {
+		if v := &d.versions[i]; !since(v).After(now) {
 			if v.deleted {
 				return nil
 			}

@@ -161,14 +161,7 @@ func scanBulkJob(scan func(...any) error) (BulkJob, error) {
 
 // GetBulkJob reads one job of a tenant; another tenant's job is ErrNotFound.
 func (db *DB) GetBulkJob(ctx context.Context, tenantID, id string) (*BulkJob, error) {
-	jobs, err := db.bulkJobsWhere(ctx, `WHERE tenant_id = ? AND id = ?`, tenantID, id)
-	if err != nil {
-		return nil, err
-	}
-	if len(jobs) == 0 {
-		return nil, ErrNotFound
-	}
-	return &jobs[0], nil
+	return only(db.bulkJobsWhere(ctx, `WHERE tenant_id = ? AND id = ?`, tenantID, id))
 }
 
 // ListBulkJobs lists a tenant's submitted jobs newest first, at most limit (default 20, at most 200).

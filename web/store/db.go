@@ -575,6 +575,17 @@ func queryList[T any](ctx context.Context, db *DB, query string, args []any, sca
 	return out, err
 }
 
+// only is the one row a lookup by key found, or ErrNotFound.
+func only[T any](rows []T, err error) (*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, ErrNotFound
+	}
+	return &rows[0], nil
+}
+
 // scanString reads a row of one text column.
 func scanString(scan func(...any) error) (s string, err error) {
 	err = scan(&s)

@@ -501,14 +501,7 @@ func scanImportJob(scan func(...any) error) (ImportJob, error) {
 
 // GetImportJob reads one job of a tenant; another tenant's job is ErrNotFound.
 func (db *DB) GetImportJob(ctx context.Context, tenantID, id string) (*ImportJob, error) {
-	jobs, err := db.importJobs(ctx, `WHERE tenant_id = ? AND id = ?`, tenantID, id)
-	if err != nil {
-		return nil, err
-	}
-	if len(jobs) == 0 {
-		return nil, ErrNotFound
-	}
-	return &jobs[0], nil
+	return only(db.importJobs(ctx, `WHERE tenant_id = ? AND id = ?`, tenantID, id))
 }
 
 // ListImportJobs lists a tenant's jobs newest first; limit defaults to 50 and is at most 200.

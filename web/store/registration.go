@@ -120,10 +120,7 @@ func (db *DB) RegistrationCodeByHash(ctx context.Context, codeHash string) (*Reg
 	if err != nil {
 		return nil, fmt.Errorf("store: read registration code: %w", err)
 	}
-	if len(codes) == 0 {
-		return nil, ErrNotFound
-	}
-	return &codes[0], nil
+	return only(codes, nil)
 }
 
 // RegistrationCodes lists a tenant's codes, newest first (at most 200).
