@@ -152,10 +152,10 @@ func containsSerialFilter(serial string) string {
 func (c *Client) ListAutopilotDevices(ctx context.Context, ts oauth2.TokenSource, q AutopilotDeviceQuery) (*AutopilotDevicePage, *Exchange, error) {
 	target := c.base + autopilotPath
 	if q.NextLink != "" {
-		if !strings.HasPrefix(q.NextLink, c.base+autopilotPath+"?") {
-			return nil, nil, &Error{Kind: KindInvalidInput, Message: "The paging link does not belong to the configured Microsoft Graph."}
+		var err error
+		if target, err = c.pageLink(autopilotPath, q.NextLink); err != nil {
+			return nil, nil, err
 		}
-		target = q.NextLink
 	} else {
 		var params []string
 		if q.SerialContains != "" {

@@ -139,10 +139,10 @@ type uploadList struct {
 func (c *Client) ListUploads(ctx context.Context, ts oauth2.TokenSource, opts ListOptions) (*UploadPage, *Exchange, error) {
 	target := c.base + uploadsPath
 	if opts.NextLink != "" {
-		if !strings.HasPrefix(opts.NextLink, c.base+uploadsPath+"?") {
-			return nil, nil, &Error{Kind: KindInvalidInput, Message: "The paging link does not belong to the configured Microsoft Graph."}
+		var err error
+		if target, err = c.pageLink(uploadsPath, opts.NextLink); err != nil {
+			return nil, nil, err
 		}
-		target = opts.NextLink
 	} else {
 		q := url.Values{}
 		if opts.Status != "" {
