@@ -23,8 +23,7 @@ func TestBrowserImportJobPages(t *testing.T) {
 	bd := startBrowserDesk(t, appOptions{ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
 		ImportLookupDelays: []time.Duration{time.Hour, 2 * time.Hour}})
 	emu := bd.app.demo.Emulator
-	tb := bd.newTab(t)
-	tb.signIn("admin", "/devices/import")
+	tb := bd.signedInTab(t, "admin", "/devices/import")
 	shots := os.Getenv("AUTOPILOTDESK_IMPORT_SHOTS")
 
 	look := func(name string) {

@@ -48,8 +48,7 @@ func (tb *tab) lookAtWidths(name string) {
 func TestBrowserTenantWithoutUploadsLeadsToImport(t *testing.T) {
 	bd := startBrowserDesk(t, appOptions{})
 	bd.app.demo.Emulator.SetFaults(emulator.Faults{UploadsSegmentMissing: true})
-	tb := bd.newTab(t)
-	tb.signIn("admin", "/uploads/new")
+	tb := bd.signedInTab(t, "admin", "/uploads/new")
 	tb.expectDocumentStatus("/uploads", "400 (Bad Request)")
 	tb.navigate("submit", chromedp.Click(chromedp.CSS(`form[action="/uploads"] button[type="submit"]`)))
 	tb.lookAtWidths("uploads refused")
@@ -84,8 +83,7 @@ func TestBrowserTenantWithoutUploadsLeadsToImport(t *testing.T) {
 func TestBrowserUnknownOutcomeAndHistory(t *testing.T) {
 	bd := startBrowserDesk(t, appOptions{})
 	emu := bd.app.demo.Emulator
-	tb := bd.newTab(t)
-	tb.signIn("admin", "/uploads/new")
+	tb := bd.signedInTab(t, "admin", "/uploads/new")
 	emu.SetFaults(emulator.Faults{LoseWriteAnswers: true, ErrorRate: 1, Methods: []string{http.MethodGet}, ErrorStatuses: []int{500}})
 	tb.navigate("submit", chromedp.Click(chromedp.CSS(`form[action="/uploads"] button[type="submit"]`)))
 	tb.lookAtWidths("outcome unknown")
@@ -126,8 +124,7 @@ func TestBrowserUnknownOutcomeAndHistory(t *testing.T) {
 func TestBrowserTryAgainAndReload(t *testing.T) {
 	bd := startBrowserDesk(t, appOptions{})
 	emu := bd.app.demo.Emulator
-	tb := bd.newTab(t)
-	tb.signIn("admin", "/uploads/new")
+	tb := bd.signedInTab(t, "admin", "/uploads/new")
 	tb.do("choose a status", chromedp.SetValue(chromedp.CSS("#status"), "complete"))
 	emu.SetFaults(emulator.Faults{ErrorRate: 1, Methods: []string{http.MethodPost}, ErrorStatuses: []int{507}})
 	tb.expectDocumentStatus("/uploads", "502 (Bad Gateway)")
