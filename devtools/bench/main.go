@@ -124,6 +124,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := b.saveDeskProfile(ctx); err != nil {
+		return err
+	}
 	t.print(stdout)
 	return nil
 }
@@ -139,7 +142,7 @@ func parseFlags(args []string, stdout io.Writer) (o benchFlags, cpuProfile, desk
 	csvRows := fs.Int("csv-rows", 10000, "rows of the CSV pre-flight step")
 	only := fs.String("steps", strings.Join(benchSteps, ","), "comma-separated steps to run")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of this process (the load generator, the session and CSV steps) to this file")
-	deskProfile := fs.String("desk-cpuprofile", "", "write a CPU profile of the desk process during the wrk step's desk rounds to this file (builds the desk with -tags "+profileTag+", which serves Go's profiler on its admin address)")
+	deskProfile := fs.String("desk-cpuprofile", "", "write a CPU profile of the desk process during the desk rounds of the wrk and forward steps to this file (builds the desk with -tags "+profileTag+", which serves Go's profiler on its admin address)")
 	importSizes := fs.String("import-devices", "10000,1000", "devices the desk imports in the imports step, one import after another (comma-separated)")
 	importRef := fs.Int("import-reference", 1000, "devices the script-like reference imports (0: none)")
 	importDelay := fs.String("import-delay", "10s,20s", "how long the emulator keeps each imported device unknown, then pending")

@@ -1,6 +1,6 @@
 package main
 
-// A CPU profile of the desk process itself, taken while the external pages step loads it: the
+// A CPU profile of the desk process itself, taken while the wrk and forward steps load it: the
 // desk is built with `-tags deskpprof`, which serves Go's profiler on its admin address (and
 // nowhere else; the production build has no profiler), and the bench asks it for a profile of
 // each of the desk's rounds, then merges them into one file for `go tool pprof`.

@@ -182,9 +182,13 @@ func (b *rig) forward(ctx context.Context, o benchFlags, t *benchTable) error {
 		compare(ctx, o.step,
 			func(d time.Duration) { ref.openLoop(ctx, "direct", direct, rate, http.StatusCreated, d) },
 			func(d time.Duration) {
+				profiled := b.profileDesk(ctx, d.Round(time.Second)+time.Second)
 				before := b.accepted(ctx)
 				desk.openLoop(ctx, "desk", viaDesk, rate, http.StatusSeeOther, d)
 				opened += b.accepted(ctx) - before
+				if err := profiled(); err != nil {
+					fmt.Fprintln(os.Stderr, "bench: the desk's profile:", err)
+				}
 			})
 		desk.Close()
 		ref.Close()

@@ -162,9 +162,6 @@ func (b *rig) pagesWrk(ctx context.Context, o benchFlags, t *benchTable) error {
 			return err
 		}
 	}
-	if err := b.saveDeskProfile(ctx); err != nil {
-		return err
-	}
 	reportWrk(t, measure, desk, ref, o)
 	return nil
 }
