@@ -46,6 +46,7 @@ func (tb *tab) lookAtWidths(name string) {
 // A tenant whose Graph has no uploads: the refusal leads to the desk's device import, and from
 // then on home and the create form lead there before anything is typed.
 func TestBrowserTenantWithoutUploadsLeadsToImport(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	bd := startBrowserDesk(t, appOptions{})
 	bd.app.demo.Emulator.SetFaults(emulator.Faults{UploadsSegmentMissing: true})
 	tb := bd.signedInTab(t, "admin", "/uploads/new")
@@ -81,6 +82,7 @@ func TestBrowserTenantWithoutUploadsLeadsToImport(t *testing.T) {
 // A create whose answer was lost: Check again finds it; the history names it in words, the row
 // opens with the keyboard, and the record leads on to the upload.
 func TestBrowserUnknownOutcomeAndHistory(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	bd := startBrowserDesk(t, appOptions{})
 	emu := bd.app.demo.Emulator
 	tb := bd.signedInTab(t, "admin", "/uploads/new")
@@ -122,6 +124,7 @@ func TestBrowserUnknownOutcomeAndHistory(t *testing.T) {
 // A passing failure keeps what was typed; Try again sends the form again with a fresh one-time
 // key; a list page that failed offers a reload.
 func TestBrowserTryAgainAndReload(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	bd := startBrowserDesk(t, appOptions{})
 	emu := bd.app.demo.Emulator
 	tb := bd.signedInTab(t, "admin", "/uploads/new")

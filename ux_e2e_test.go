@@ -64,6 +64,7 @@ func (tb *tab) copyWorks(target string) {
 }
 
 func TestBrowserCopyButtonsCopyOrSayWhichKeys(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	bd := startBrowserDesk(t, appOptions{})
 	tb := bd.signedInTab(t, "admin", "/uploads/new")
 	tb.navigate("create", chromedp.Click(chromedp.CSS(`form[action="/uploads"] button[type="submit"]`)))
@@ -104,6 +105,7 @@ document.execCommand = function () { return false; }; "ok"`)
 // The create form takes the dates and GUIDs people type, shows what it will send while they
 // type, keeps everything through a 422 and moves the focus to the error summary.
 func TestBrowserCreateFormAcceptsWhatPeopleType(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	bd := startBrowserDesk(t, appOptions{})
 	tb := bd.signedInTab(t, "admin", "/uploads/new")
 	tb.page("create form")
@@ -164,6 +166,7 @@ func TestBrowserCreateFormAcceptsWhatPeopleType(t *testing.T) {
 // ID too), and its summary and import button say how many devices will be sent, through a fix,
 // a check of the serials and every change of the ticks; the import then sends that many.
 func TestBrowserPreflightFixesWhatItReportsAndCountsWhatItSends(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	bd := startBrowserDesk(t, appOptions{
 		ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
 		SyncDuration: time.Millisecond,
@@ -351,6 +354,7 @@ func (tb *tab) openOnAPhone(name, path string) {
 // stays on the screen, GUIDs do not break into pieces; and every page shows statuses, moments
 // and counts the same way.
 func TestBrowserTablesFitAPhoneAndPagesSpeakOneWay(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	bd := startBrowserDesk(t, appOptions{
 		ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
 		SyncDuration: time.Millisecond, RegistrationEvery: 20 * time.Millisecond, ConsistencyDelay: time.Millisecond,
