@@ -101,10 +101,15 @@ func SameSerial(got, want string) bool {
 
 // WithSerial keeps the devices whose serial number is exactly serial (see SameSerial).
 func WithSerial(devices []AutopilotDevice, serial string) []AutopilotDevice {
-	var out []AutopilotDevice
-	for _, d := range devices {
-		if SameSerial(d.SerialNumber, serial) {
-			out = append(out, d)
+	return withSerial(devices, serial, func(d AutopilotDevice) string { return d.SerialNumber })
+}
+
+// withSerial keeps the records whose serial number, as serialOf reads it, is exactly serial.
+func withSerial[T any](records []T, serial string, serialOf func(T) string) []T {
+	var out []T
+	for _, r := range records {
+		if SameSerial(serialOf(r), serial) {
+			out = append(out, r)
 		}
 	}
 	return out
@@ -147,10 +152,10 @@ func containsSerialFilter(serial string) string {
 func (c *Client) ListAutopilotDevices(ctx context.Context, ts oauth2.TokenSource, q AutopilotDeviceQuery) (*AutopilotDevicePage, *Exchange, error) {
 	target := c.base + autopilotPath
 	if q.NextLink != "" {
-		if !strings.HasPrefix(q.NextLink, c.base+autopilotPath+"?") {
-			return nil, nil, &Error{Kind: KindInvalidInput, Message: "The paging link does not belong to the configured Microsoft Graph."}
+		var err error
+		if target, err = c.pageLink(autopilotPath, q.NextLink); err != nil {
+			return nil, nil, err
 		}
-		target = q.NextLink
 	} else {
 		var params []string
 		if q.SerialContains != "" {
@@ -208,12 +213,7 @@ func (c *Client) GetAutopilotDevice(ctx context.Context, ts oauth2.TokenSource, 
 	if !guid.Valid(id) {
 		return nil, nil, invalidID("The Autopilot device id", id)
 	}
-	var d AutopilotDevice
-	ex, err := c.do(ctx, ts, call{op: "get-autopilot-device", method: http.MethodGet, url: c.base + autopilotPath + "/" + id}, &d)
-	if err != nil {
-		return nil, ex, err
-	}
-	return &d, ex, nil
+	return entity[AutopilotDevice](ctx, c, ts, call{op: "get-autopilot-device", method: http.MethodGet, url: c.base + autopilotPath + "/" + id})
 }
 
 // DeleteAutopilotDevice deletes a device's Autopilot registration (204). It is never re-sent

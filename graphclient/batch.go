@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"autopilotdesk/graphclient/jsonbatch"
 )
 
 // BatchLimit is how many requests Graph takes in one JSON batch.
-const BatchLimit = 20
+const BatchLimit = jsonbatch.Limit
 
 // BatchRequest is one request inside a JSON batch.
 type BatchRequest struct {
@@ -35,23 +37,6 @@ type BatchResponse struct {
 	Err error
 	// Sent counts how often the request went out: more than once after an inner 429.
 	Sent int
-}
-
-type batchItem struct {
-	ID      string            `json:"id"`
-	Method  string            `json:"method"`
-	URL     string            `json:"url"`
-	Headers map[string]string `json:"headers,omitempty"`
-	Body    json.RawMessage   `json:"body,omitempty"`
-}
-
-type batchAnswer struct {
-	Responses []struct {
-		ID      string            `json:"id"`
-		Status  int               `json:"status"`
-		Headers map[string]string `json:"headers"`
-		Body    json.RawMessage   `json:"body"`
-	} `json:"responses"`
 }
 
 // validBatchURL accepts only a path under the version root with an optional query: nothing
@@ -128,11 +113,9 @@ func (c *Client) Batch(ctx context.Context, ts oauth2.TokenSource, reqs []BatchR
 		for _, i := range pending {
 			out[i].Sent++
 		}
-		var answer batchAnswer
+		var answer jsonbatch.Answer
 		ex, err := c.do(ctx, ts, call{op: "batch", method: http.MethodPost, url: c.base + "/$batch",
-			body: jsonBody(struct {
-				Requests []batchItem `json:"requests"`
-			}{items}), sensitive: true, rules: rules}, &answer)
+			body: jsonBody(jsonbatch.Batch{Requests: items}), sensitive: true, rules: rules}, &answer)
 		if ex != nil {
 			exchanges = append(exchanges, ex)
 		}
@@ -188,12 +171,12 @@ func (c *Client) Batch(ctx context.Context, ts oauth2.TokenSource, reqs []BatchR
 
 // batchItems are the pending requests as a batch carries them, and the retry rules of the
 // batch POST: a GET's when every request reads, a POST's otherwise.
-func batchItems(reqs []BatchRequest, pending []int) (items []batchItem, rules string) {
-	items = make([]batchItem, len(pending))
+func batchItems(reqs []BatchRequest, pending []int) (items []jsonbatch.Request, rules string) {
+	items = make([]jsonbatch.Request, len(pending))
 	rules = http.MethodGet
 	for k, i := range pending {
 		r := reqs[i]
-		items[k] = batchItem{ID: r.ID, Method: r.Method, URL: r.URL, Headers: r.Headers, Body: r.Body}
+		items[k] = jsonbatch.Request{ID: r.ID, Method: r.Method, URL: r.URL, Headers: r.Headers, Body: r.Body}
 		if r.Body != nil {
 			h := map[string]string{"Content-Type": "application/json"}
 			for name, v := range r.Headers {
@@ -383,11 +366,5 @@ func (c *Client) readLookup(ctx context.Context, ts oauth2.TokenSource, r *Seria
 }
 
 func identitiesWithSerial(ds []DeviceIdentity, serial string) []DeviceIdentity {
-	var out []DeviceIdentity
-	for _, d := range ds {
-		if SameSerial(d.SerialNumber, serial) {
-			out = append(out, d)
-		}
-	}
-	return out
+	return withSerial(ds, serial, func(d DeviceIdentity) string { return d.SerialNumber })
 }

@@ -165,6 +165,25 @@ func (cl call) retryRules() string {
 	return cl.method
 }
 
+// pageLink is an @odata.nextLink to follow, when it stays on the configured Graph root and the
+// collection's path.
+func (c *Client) pageLink(path, next string) (string, error) {
+	if !strings.HasPrefix(next, c.base+path+"?") {
+		return "", &Error{Kind: KindInvalidInput, Message: "The paging link does not belong to the configured Microsoft Graph."}
+	}
+	return next, nil
+}
+
+// entity makes a call whose answer is one entity, and returns it decoded.
+func entity[T any](ctx context.Context, c *Client, ts oauth2.TokenSource, cl call) (*T, *Exchange, error) {
+	var v T
+	ex, err := c.do(ctx, ts, cl, &v)
+	if err != nil {
+		return nil, ex, err
+	}
+	return &v, ex, nil
+}
+
 // do runs a call under the client's deadline and retry policy, decoding a 2xx JSON body into out.
 func (c *Client) do(ctx context.Context, ts oauth2.TokenSource, cl call, out any) (*Exchange, error) {
 	parentDeadline, hasParentDeadline := ctx.Deadline()

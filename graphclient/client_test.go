@@ -389,6 +389,10 @@ func TestEveryFailureIsClassified(t *testing.T) {
 		{graphError(409, "Conflict", "An object with id already exists."), KindConflict},
 		{graphError(429, "TooManyRequests", "Too many requests", "Retry-After", "30"), KindThrottled},
 		{graphError(503, "ServiceUnavailable", "The service is unavailable."), KindServer},
+		{graphError(400, "BadRequest", "Request not applicable to target tenant."), KindForbiddenLicense},
+		{graphError(413, "RequestEntityTooLarge", "The request is too large."), KindTooLarge},
+		{graphError(422, "UnprocessableEntity", "The entity cannot be processed."), KindValidation},
+		{graphError(418, "Teapot", "Not a status Graph gives."), KindUnknown},
 	}
 	for _, tc := range cases {
 		c, _ := newTestClient(t, &script{answers: h(tc.answer)}, func(c *Config) { c.MaxAttempts = 1 })

@@ -130,12 +130,7 @@ func (c *Client) GetDeviceIdentity(ctx context.Context, ts oauth2.TokenSource, i
 	if !guid.Valid(id) {
 		return nil, nil, invalidID("The device id", id)
 	}
-	var d DeviceIdentity
-	ex, err := c.do(ctx, ts, call{op: "get-device", method: http.MethodGet, url: c.base + devicesPath + "/" + id, sensitive: true}, &d)
-	if err != nil {
-		return nil, ex, err
-	}
-	return &d, ex, nil
+	return entity[DeviceIdentity](ctx, c, ts, call{op: "get-device", method: http.MethodGet, url: c.base + devicesPath + "/" + id, sensitive: true})
 }
 
 // FindDevicesBySerial lists imported devices with exactly this serial number.
@@ -171,17 +166,15 @@ func (c *Client) ListDeviceIdentities(ctx context.Context, ts oauth2.TokenSource
 	target := c.base + devicesPath
 	switch {
 	case nextLink != "":
-		if !strings.HasPrefix(nextLink, c.base+devicesPath+"?") {
-			return nil, "", nil, &Error{Kind: KindInvalidInput, Message: "The paging link does not belong to the configured Microsoft Graph."}
+		var err error
+		if target, err = c.pageLink(devicesPath, nextLink); err != nil {
+			return nil, "", nil, err
 		}
-		target = nextLink
 	case filterSerial != "":
-		if len(filterSerial) > 128 || strings.ContainsFunc(filterSerial, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		if !validSerialQuery(filterSerial) {
 			return nil, "", nil, &Error{Kind: KindInvalidInput, Message: "The serial number to search for is not valid."}
 		}
-		// OData string literals escape a single quote by doubling it.
-		q := url.Values{"$filter": {"contains(serialNumber,'" + strings.ReplaceAll(filterSerial, "'", "''") + "')"}}
-		target += "?" + strings.ReplaceAll(q.Encode(), "+", "%20")
+		target += "?" + containsSerialFilter(filterSerial)
 	}
 	var l deviceList
 	ex, err := c.do(ctx, ts, call{op: "list-devices", method: http.MethodGet, url: target, sensitive: true}, &l)

@@ -208,8 +208,6 @@ func classify(e *Error) Kind {
 		return KindSegmentNotFound
 	case strings.Contains(lower, "no method match route template"):
 		return KindNoMethodMatch
-	case e.StatusCode == 401:
-		return KindUnauthorized
 	case e.StatusCode == 403 && (strings.Contains(e.WWWAuthenticate, "insufficient_claims") || e.Claims != ""):
 		return KindConditionalAccess
 	case e.StatusCode == 403 && strings.Contains(lower, "licen"),
@@ -219,22 +217,20 @@ func classify(e *Error) Kind {
 		return KindForbiddenPermission
 	case e.StatusCode == 403:
 		return KindForbiddenRole
-	case e.StatusCode == 404:
-		return KindNotFound
-	case e.StatusCode == 409:
-		return KindConflict
-	case e.StatusCode == 413:
-		return KindTooLarge
-	case e.StatusCode == 429:
-		return KindThrottled
-	case e.StatusCode == 504:
-		return KindTimeout
-	case e.StatusCode >= 500:
+	}
+	if k, ok := statusKinds[e.StatusCode]; ok {
+		return k
+	}
+	if e.StatusCode >= 500 {
 		return KindServer
-	case e.StatusCode == 400 || e.StatusCode == 422:
-		return KindValidation
 	}
 	return KindUnknown
+}
+
+// statusKinds is what a status says of itself, once the answer's words said nothing more.
+var statusKinds = map[int]Kind{
+	400: KindValidation, 401: KindUnauthorized, 404: KindNotFound, 409: KindConflict, 413: KindTooLarge,
+	422: KindValidation, 429: KindThrottled, 504: KindTimeout,
 }
 
 // The delegated permissions of Autopilot devices.

@@ -139,10 +139,10 @@ type uploadList struct {
 func (c *Client) ListUploads(ctx context.Context, ts oauth2.TokenSource, opts ListOptions) (*UploadPage, *Exchange, error) {
 	target := c.base + uploadsPath
 	if opts.NextLink != "" {
-		if !strings.HasPrefix(opts.NextLink, c.base+uploadsPath+"?") {
-			return nil, nil, &Error{Kind: KindInvalidInput, Message: "The paging link does not belong to the configured Microsoft Graph."}
+		var err error
+		if target, err = c.pageLink(uploadsPath, opts.NextLink); err != nil {
+			return nil, nil, err
 		}
-		target = opts.NextLink
 	} else {
 		q := url.Values{}
 		if opts.Status != "" {
@@ -171,12 +171,7 @@ func (c *Client) GetUpload(ctx context.Context, ts oauth2.TokenSource, id string
 	if !guid.Valid(id) {
 		return nil, nil, invalidID("The upload id", id)
 	}
-	var u Upload
-	ex, err := c.do(ctx, ts, call{op: "get-upload", method: http.MethodGet, url: c.base + uploadsPath + "/" + id}, &u)
-	if err != nil {
-		return nil, ex, err
-	}
-	return &u, ex, nil
+	return entity[Upload](ctx, c, ts, call{op: "get-upload", method: http.MethodGet, url: c.base + uploadsPath + "/" + id})
 }
 
 // UpdateUploadStatus PATCHes an upload's status.
@@ -188,12 +183,7 @@ func (c *Client) UpdateUploadStatus(ctx context.Context, ts oauth2.TokenSource, 
 		ODataType string `json:"@odata.type"`
 		Status    string `json:"status"`
 	}{uploadType, status})
-	var u Upload
-	ex, err := c.do(ctx, ts, call{op: "update-upload", method: http.MethodPatch, url: c.base + uploadsPath + "/" + id, body: body}, &u)
-	if err != nil {
-		return nil, ex, err
-	}
-	return &u, ex, nil
+	return entity[Upload](ctx, c, ts, call{op: "update-upload", method: http.MethodPatch, url: c.base + uploadsPath + "/" + id, body: body})
 }
 
 // DeleteUpload deletes an upload (204).

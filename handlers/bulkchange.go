@@ -178,13 +178,7 @@ func (h *BulkChanges) loadOwnedBulk(c echo.Context) (*store.BulkJob, bulk.Payloa
 }
 
 func bulkOwner(j *store.BulkJob) string {
-	switch {
-	case j.ActorName != "" && j.ActorUPN != "":
-		return j.ActorName + " (" + j.ActorUPN + ")"
-	case j.ActorUPN != "":
-		return j.ActorUPN
-	}
-	return "the person who chose the devices"
+	return ownerOf(j.ActorName, j.ActorUPN, "the person who chose the devices")
 }
 
 // Show is GET /devices/bulk/:id: the confirmation of a draft, then the progress and per-device

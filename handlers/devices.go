@@ -233,13 +233,7 @@ func (h *Devices) loadOwned(c echo.Context) (*loaded, error) {
 }
 
 func ownerName(rec *store.ImportJob) string {
-	switch {
-	case rec.ActorName != "" && rec.ActorUPN != "":
-		return rec.ActorName + " (" + rec.ActorUPN + ")"
-	case rec.ActorUPN != "":
-		return rec.ActorUPN
-	}
-	return "the person who uploaded it"
+	return ownerOf(rec.ActorName, rec.ActorUPN, "the person who uploaded it")
 }
 
 // loadDraft is loadOwned for the actions only a draft accepts; a job already submitted answers

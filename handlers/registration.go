@@ -221,6 +221,15 @@ func quotedOrNone(s string) string {
 	return "“" + s + "”"
 }
 
+// ownerOf names the owner of a job as its page shows them: nobody, when the job keeps no UPN.
+func ownerOf(name, upn, nobody string) string {
+	if upn == "" {
+		return nobody
+	}
+	return personName(name, upn)
+}
+
+// personName is "Name (UPN)", or whichever of the two is known.
 func personName(name, upn string) string {
 	switch {
 	case name != "" && upn != "":

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -146,18 +145,10 @@ func benchBulk(ctx context.Context, deskBin string, f bulkFlags, t *benchTable) 
 // chooseDevices posts the devices to change, as the list's bulk form does, and returns the draft.
 func (b *rig) chooseDevices(ctx context.Context, groupTag string, ids []string) (string, error) {
 	form := url.Values{"_csrf": {b.csrf}, "action": {"group-tag"}, "groupTag": {groupTag}, "device": ids}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.desk.URL+"/devices/bulk", strings.NewReader(form.Encode()))
+	resp, body, err := b.postForm(ctx, b.client, "/devices/bulk", form)
 	if err != nil {
 		return "", err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", b.desk.URL)
-	resp, err := b.client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	job, ok := strings.CutPrefix(resp.Request.URL.Path, "/devices/bulk/")
 	if resp.StatusCode != http.StatusOK || !ok {
 		return "", fmt.Errorf("choosing the devices answered %d at %s: %.300s", resp.StatusCode, resp.Request.URL.Path, body)
@@ -167,18 +158,10 @@ func (b *rig) chooseDevices(ctx context.Context, groupTag string, ids []string) 
 
 // post sends a form of the signed-in session and expects the desk's page after its redirect.
 func (b *rig) post(ctx context.Context, path string, form url.Values) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.desk.URL+path, strings.NewReader(form.Encode()))
+	resp, _, err := b.postForm(ctx, b.client, path, form)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", b.desk.URL)
-	resp, err := b.client.Do(req)
-	if err != nil {
-		return err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return errors.New("POST " + path + " answered " + resp.Status)
 	}

@@ -227,7 +227,7 @@ func (b *rig) importThroughDesk(ctx context.Context, prefix string, n int) (impo
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	start := time.Now()
 	res.start = start
-	resp, err := b.postForm(ctx, noRedirect, jobPath+"/submit", url.Values{"_csrf": {b.csrf}})
+	resp, _, err := b.postForm(ctx, noRedirect, jobPath+"/submit", url.Values{"_csrf": {b.csrf}})
 	if err != nil {
 		return res, err
 	}
@@ -335,33 +335,37 @@ func (b *rig) upload(ctx context.Context, path string) (string, error) {
 		return "", err
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("Origin", b.desk.URL)
-	resp, err := b.client.Do(req)
+	resp, _, err := b.send(b.client, req)
 	if err != nil {
 		return "", err
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/devices/import/") {
 		return "", fmt.Errorf("the upload answered %d at %s", resp.StatusCode, resp.Request.URL.Path)
 	}
 	return resp.Request.URL.Path, nil
 }
 
-func (b *rig) postForm(ctx context.Context, c *http.Client, path string, form url.Values) (*http.Response, error) {
+// postForm sends a form of the signed-in session through c and returns the answer with its body.
+func (b *rig) postForm(ctx context.Context, c *http.Client, path string, form url.Values) (*http.Response, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.desk.URL+path, strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.send(c, req)
+}
+
+// send sends a POST from the desk's own pages (their Origin, as a browser sends it) and reads
+// the whole answer.
+func (b *rig) send(c *http.Client, req *http.Request) (*http.Response, []byte, error) {
 	req.Header.Set("Origin", b.desk.URL)
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp, nil
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp, body, err
 }
 
 // importLikeAScript imports n devices the way many scripts do: one POST per device to the

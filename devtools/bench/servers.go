@@ -8,6 +8,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -108,26 +109,32 @@ func (s *server) stop() {
 // bareServer is the pages step's reference.
 type bareServer struct {
 	*server
-	url string
+	url  string
+	size int // the page's length in bytes
 }
 
-// startBare serves body as the create form's URL from a plain net/http handler.
-func startBare(body []byte) (*bareServer, error) {
+// startBare serves the bytes of the desk's signed-in create form, as the desk wrote them, at the
+// form's URL from a plain net/http handler.
+func (b *rig) startBare(ctx context.Context) (*bareServer, error) {
+	page, _, err := b.get(ctx, "/uploads/new")
+	if err != nil {
+		return nil, err
+	}
 	f, err := os.CreateTemp("", "autopilotdesk-bench-page-*.html")
 	if err != nil {
 		return nil, err
 	}
 	defer os.Remove(f.Name()) // the server reads it at start
-	_, err = f.Write(body)
+	_, err = f.Write(page)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return nil, err
 	}
-	b := &bareServer{}
-	b.server, err = startServer(&b.url, serveBareCommand, f.Name())
-	return b, err
+	bare := &bareServer{size: len(page)}
+	bare.server, err = startServer(&bare.url, serveBareCommand, f.Name())
+	return bare, err
 }
 
 // serveBare serves the file named by args[0] as HTML on a loopback port: the limit of this machine.

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	mathrand "math/rand/v2"
 	"net"
@@ -34,11 +33,7 @@ import (
 // pages compares the signed-in create form with a bare net/http handler writing the same bytes,
 // each a process of its own.
 func (b *rig) pages(ctx context.Context, o benchFlags, t *benchTable) error {
-	page, _, err := b.get(ctx, "/uploads/new")
-	if err != nil {
-		return err
-	}
-	bare, err := startBare(page)
+	bare, err := b.startBare(ctx)
 	if err != nil {
 		return err
 	}
@@ -378,18 +373,10 @@ func (b *rig) createOne(ctx context.Context) (string, error) {
 		return "", err
 	}
 	form := url.Values{"_csrf": {b.csrf}, "formKey": {keys[0]}, "createdDateTimeUtc": {"2016-12-31T23:59:45.8788427-08:00"}, "status": {"pending"}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.desk.URL+"/uploads", strings.NewReader(form.Encode()))
+	resp, _, err := b.postForm(ctx, b.client, "/uploads", form)
 	if err != nil {
 		return "", err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", b.desk.URL)
-	resp, err := b.client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/activity/") {
 		return "", fmt.Errorf("create answered %d at %s", resp.StatusCode, resp.Request.URL.Path)
 	}

@@ -110,11 +110,7 @@ func (b *rig) pagesWrk(ctx context.Context, o benchFlags, t *benchTable) error {
 		t.add(measure, "not measured", why, "report", "", true)
 		return nil
 	}
-	page, _, err := b.get(ctx, "/uploads/new")
-	if err != nil {
-		return err
-	}
-	bare, err := startBare(page)
+	bare, err := b.startBare(ctx)
 	if err != nil {
 		return err
 	}
@@ -133,7 +129,7 @@ func (b *rig) pagesWrk(ctx context.Context, o benchFlags, t *benchTable) error {
 		}
 		// wrk counts redirects as successes: a session that was not recognised would answer
 		// 303 to the sign-in with a few bytes, so every answer must be at least the page.
-		if r.Non2xx3xx > 0 || r.SocketErr > 0 || r.Requests == 0 || r.Bytes/float64(r.Requests) < float64(len(page)) {
+		if r.Non2xx3xx > 0 || r.SocketErr > 0 || r.Requests == 0 || r.Bytes/float64(r.Requests) < float64(bare.size) {
 			return fmt.Errorf("the desk did not answer every request with the page: %d requests, %.0f bytes each, %d errors, %d socket errors",
 				r.Requests, r.Bytes/float64(max(r.Requests, 1)), r.Non2xx3xx, r.SocketErr)
 		}

@@ -48,15 +48,7 @@ type registeredVersion struct {
 
 // current is the version writes see at now, or nil when the device does not exist (yet).
 func (d *registered) current(now time.Time) *registeredVersion {
-	for i := len(d.versions) - 1; i >= 0; i-- {
-		if v := &d.versions[i]; !v.from.After(now) {
-			if v.deleted {
-				return nil
-			}
-			return v
-		}
-	}
-	return nil
+	return d.latest(now, func(v *registeredVersion) time.Time { return v.from })
 }
 
 // shown is the version reads see at now, or nil; older versions no read can see again are dropped.
@@ -64,8 +56,14 @@ func (d *registered) shown(now time.Time) *registeredVersion {
 	for len(d.versions) > 1 && !d.versions[1].visible.After(now) {
 		d.versions = d.versions[1:]
 	}
+	return d.latest(now, func(v *registeredVersion) time.Time { return v.visible })
+}
+
+// latest is the newest version that has come by now, by the time since says it comes; nil when
+// none has, or when it is a deletion.
+func (d *registered) latest(now time.Time, since func(*registeredVersion) time.Time) *registeredVersion {
 	for i := len(d.versions) - 1; i >= 0; i-- {
-		if v := &d.versions[i]; !v.visible.After(now) {
+		if v := &d.versions[i]; !since(v).After(now) {
 			if v.deleted {
 				return nil
 			}
@@ -228,7 +226,7 @@ func (d AutopilotDevice) json(ctx string) map[string]any {
 }
 
 func (e *Emulator) autopilot(a answer, r *http.Request, p Principal, version string, segs []string, body []byte) {
-	ctxBase := "https://graph.microsoft.com/" + version + "/$metadata#deviceManagement/" + autopilotSegment
+	ctxBase := metadata(version, "deviceManagement/"+autopilotSegment)
 	switch {
 	case len(segs) == 0 && r.Method == http.MethodGet:
 		e.listAutopilot(a, r, p, ctxBase)
@@ -236,7 +234,7 @@ func (e *Emulator) autopilot(a answer, r *http.Request, p Principal, version str
 		// Devices are registered by importing them; the collection takes no POST.
 		noRoute(a, r, "~/singleton/navigation")
 	case !guid.Valid(segs[0]):
-		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Invalid key '%s'.", truncate(segs[0], 40)))
+		invalidKey(a, segs[0])
 	case len(segs) == 1 && r.Method == http.MethodGet:
 		e.getAutopilot(a, p, segs[0], ctxBase+"/$entity")
 	case len(segs) == 1 && r.Method == http.MethodDelete:
@@ -299,6 +297,22 @@ func (e *Emulator) listAutopilot(a answer, r *http.Request, p Principal, ctxBase
 	e.page(a, r, ctxBase, len(items), func(start, end int) []map[string]any { return items[start:end] })
 }
 
+// lockCurrent takes the emulator's lock and finds a registered device's current version; the
+// caller then holds the lock. A device unknown or deleted is answered 404 and the lock released.
+func (e *Emulator) lockCurrent(a answer, p Principal, id string) (*registered, *registeredVersion) {
+	e.mu.Lock()
+	d := e.tenant(p.TenantID).autopilotDevices()[id]
+	var v *registeredVersion
+	if d != nil {
+		v = d.current(a.now)
+	}
+	if v == nil {
+		e.mu.Unlock()
+		notFound(a)
+	}
+	return d, v
+}
+
 func notFound(a answer) { a.fail(http.StatusNotFound, "ResourceNotFound", "Resource not found.") }
 
 func (e *Emulator) getAutopilot(a answer, p Principal, id, ctx string) {
@@ -320,15 +334,8 @@ func (e *Emulator) getAutopilot(a answer, p Principal, id, ctx string) {
 }
 
 func (e *Emulator) deleteAutopilot(a answer, p Principal, id string) {
-	e.mu.Lock()
-	d := e.tenant(p.TenantID).autopilotDevices()[id]
-	var v *registeredVersion
-	if d != nil {
-		v = d.current(a.now)
-	}
+	d, v := e.lockCurrent(a, p, id)
 	if v == nil {
-		e.mu.Unlock()
-		notFound(a)
 		return
 	}
 	// Whether Intune refuses to delete the registration of a device that is still enrolled is
@@ -417,15 +424,8 @@ func (e *Emulator) autopilotAction(a answer, p Principal, id, action string, bod
 		a.fail(http.StatusBadRequest, "BadRequest", intuneMessage("The device name '"+truncate(name, 80)+"' is not valid: use up to 15 letters, digits and hyphens, not digits only, or the %SERIAL% and %RAND:x% macros. - Activity ID: "+a.requestID))
 		return
 	}
-	e.mu.Lock()
-	d := e.tenant(p.TenantID).autopilotDevices()[id]
-	var v *registeredVersion
-	if d != nil {
-		v = d.current(a.now)
-	}
+	d, v := e.lockCurrent(a, p, id)
 	if v == nil {
-		e.mu.Unlock()
-		notFound(a)
 		return
 	}
 	next := v.props

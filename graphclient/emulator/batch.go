@@ -9,26 +9,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"autopilotdesk/graphclient/jsonbatch"
 )
-
-// batchLimit is how many requests Graph takes in one JSON batch.
-const batchLimit = 20
-
-type batchRequest struct {
-	ID        string            `json:"id"`
-	Method    string            `json:"method"`
-	URL       string            `json:"url"`
-	Headers   map[string]string `json:"headers"`
-	Body      json.RawMessage   `json:"body"`
-	DependsOn []string          `json:"dependsOn"`
-}
-
-type batchResponse struct {
-	ID      string            `json:"id"`
-	Status  int               `json:"status"`
-	Headers map[string]string `json:"headers,omitempty"`
-	Body    json.RawMessage   `json:"body,omitempty"`
-}
 
 // batchHeadersDropped are the per-request headers Graph puts on the batch's own answer only.
 var batchHeadersDropped = map[string]bool{"Request-Id": true, "Client-Request-Id": true, "Date": true, "X-Ms-Ags-Diagnostic": true}
@@ -43,16 +26,14 @@ func (e *Emulator) batch(a answer, r *http.Request, version string, body []byte,
 		a.fail(http.StatusMethodNotAllowed, "BadRequest", "The HTTP method is not allowed for $batch; send the batch with POST.")
 		return
 	}
-	var in struct {
-		Requests []batchRequest `json:"requests"`
-	}
+	var in jsonbatch.Batch
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&in); err != nil || dec.More() || len(in.Requests) == 0 {
 		a.fail(http.StatusBadRequest, "BadRequest", "Invalid batch payload format.")
 		return
 	}
-	if len(in.Requests) > batchLimit {
-		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("The batch holds %d requests; the maximum number of requests in a batch is %d.", len(in.Requests), batchLimit))
+	if len(in.Requests) > jsonbatch.Limit {
+		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("The batch holds %d requests; the maximum number of requests in a batch is %d.", len(in.Requests), jsonbatch.Limit))
 		return
 	}
 	seen := map[string]bool{}
@@ -87,14 +68,14 @@ func (e *Emulator) batch(a answer, r *http.Request, version string, body []byte,
 	inner := faults
 	inner.LatencyMin, inner.LatencyMax = 0, 0
 	status := map[string]int{}
-	out := make([]batchResponse, 0, len(in.Requests))
+	out := make([]jsonbatch.Response, 0, len(in.Requests))
 	for _, q := range in.Requests {
 		resp := e.inner(a, r, version, q, status, inner)
 		status[q.ID] = resp.Status
 		out = append(out, resp)
 	}
 	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
-	a.json(http.StatusOK, map[string]any{"responses": out})
+	a.json(http.StatusOK, jsonbatch.Answer{Responses: out})
 }
 
 func headerValue(h map[string]string, name string) string {
@@ -107,7 +88,7 @@ func headerValue(h map[string]string, name string) string {
 }
 
 // inner runs one request of a batch through the emulator, with the batch's bearer token.
-func (e *Emulator) inner(a answer, outer *http.Request, version string, q batchRequest, done map[string]int, faults Faults) batchResponse {
+func (e *Emulator) inner(a answer, outer *http.Request, version string, q jsonbatch.Request, done map[string]int, faults Faults) jsonbatch.Response {
 	rec := newRecorder()
 	ia := answer{w: rec, requestID: e.opts.NewID(), clientID: a.clientID, now: a.now}
 	if id := headerValue(q.Headers, "client-request-id"); id != "" {
@@ -156,8 +137,8 @@ func (e *Emulator) inner(a answer, outer *http.Request, version string, q batchR
 }
 
 // recorded turns a recorded answer into a batch response: JSON bodies as JSON, others base64.
-func recorded(id string, rec *recorder) batchResponse {
-	out := batchResponse{ID: id, Status: rec.status, Headers: map[string]string{}}
+func recorded(id string, rec *recorder) jsonbatch.Response {
+	out := jsonbatch.Response{ID: id, Status: rec.status, Headers: map[string]string{}}
 	if out.Status == 0 {
 		out.Status = http.StatusOK
 	}

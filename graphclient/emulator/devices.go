@@ -190,7 +190,7 @@ func (e *Emulator) admit(t *tenant, batch []*device, now time.Time) {
 }
 
 func (e *Emulator) devices(a answer, r *http.Request, p Principal, version string, segs []string, body []byte) {
-	ctxBase := "https://graph.microsoft.com/" + version + "/$metadata#deviceManagement/" + devicesSegment
+	ctxBase := metadata(version, "deviceManagement/"+devicesSegment)
 	switch {
 	case len(segs) == 0 && r.Method == http.MethodGet:
 		e.listDevices(a, r, p, ctxBase)
@@ -205,7 +205,7 @@ func (e *Emulator) devices(a answer, r *http.Request, p Principal, version strin
 	case len(segs) == 1 && guid.Valid(segs[0]):
 		noRoute(a, r, "~/singleton/navigation/key")
 	case len(segs) == 1 && segs[0] != "import":
-		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Invalid key '%s'.", truncate(segs[0], 40)))
+		invalidKey(a, segs[0])
 	default:
 		noRoute(a, r, "~/singleton/navigation/action")
 	}
@@ -355,7 +355,7 @@ func (e *Emulator) importDevices(a answer, p Principal, version string, body []b
 	}
 	e.mu.Unlock()
 	a.json(http.StatusOK, map[string]any{
-		"@odata.context": "https://graph.microsoft.com/" + version + "/$metadata#Collection(microsoft.graph.importedWindowsAutopilotDeviceIdentity)",
+		"@odata.context": metadata(version, "Collection(microsoft.graph.importedWindowsAutopilotDeviceIdentity)"),
 		"value":          value,
 	})
 }
@@ -369,7 +369,7 @@ func (e *Emulator) uploadDevices(a answer, r *http.Request, p Principal, version
 		a.fail(http.StatusNotFound, "ResourceNotFound", "Resource not found.")
 		return
 	}
-	ctx := "https://graph.microsoft.com/" + version + "/$metadata#deviceManagement/" + uploadsSegment + "('" + uploadID + "')/deviceIdentities"
+	ctx := metadata(version, "deviceManagement/"+uploadsSegment+"('"+uploadID+"')/deviceIdentities")
 	switch {
 	case len(segs) == 0 && r.Method == http.MethodGet:
 		e.pageDevices(a, r, ctx, up.devices, func(*device) bool { return true })
@@ -378,7 +378,7 @@ func (e *Emulator) uploadDevices(a answer, r *http.Request, p Principal, version
 	case len(segs) == 0:
 		noRoute(a, r, "~/singleton/navigation/key/navigation")
 	case !guid.Valid(segs[0]):
-		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Invalid key '%s'.", truncate(segs[0], 40)))
+		invalidKey(a, segs[0])
 	case r.Method == http.MethodGet || r.Method == http.MethodDelete:
 		e.oneDevice(a, r, p, segs[0], ctx+"/$entity", up)
 	case r.Method == http.MethodPatch:
@@ -428,7 +428,7 @@ func (e *Emulator) deviceStream(a answer, p Principal, version, uploadID string)
 		a.fail(http.StatusNotFound, "ResourceNotFound", "Resource not found.")
 		return
 	}
-	a.json(http.StatusOK, map[string]any{"@odata.context": "https://graph.microsoft.com/" + version + "/$metadata#Edm.String", "value": csv.String()})
+	a.json(http.StatusOK, map[string]any{"@odata.context": metadata(version, "Edm.String"), "value": csv.String()})
 }
 
 // syncState is a tenant's Autopilot sync window.

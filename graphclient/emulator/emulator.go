@@ -445,13 +445,23 @@ func intuneMessage(msg string) string {
 	return string(b)
 }
 
+// metadata is the @odata.context of an answer: where Graph's metadata document describes it.
+func metadata(version, fragment string) string {
+	return "https://graph.microsoft.com/" + version + "/$metadata#" + fragment
+}
+
+// invalidKey is Graph's answer to an entity key that is not a GUID.
+func invalidKey(a answer, key string) {
+	a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Invalid key '%s'.", truncate(key, 40)))
+}
+
 // noRoute is Graph's answer to a verb or path shape the entity does not support.
 func noRoute(a answer, r *http.Request, template string) {
 	a.fail(http.StatusBadRequest, "No method match route template", "No OData route exists that match template "+template+" with http verb "+r.Method+" for request /DeviceEnrollmentFE/StatelessDeviceEnrollmentFEService"+strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/v1.0"), "/beta")+".")
 }
 
 func (e *Emulator) uploads(a answer, r *http.Request, p Principal, version string, segs []string, body []byte) {
-	ctxBase := "https://graph.microsoft.com/" + version + "/$metadata#deviceManagement/" + uploadsSegment
+	ctxBase := metadata(version, "deviceManagement/"+uploadsSegment)
 	switch {
 	case len(segs) == 0 && r.Method == http.MethodGet:
 		e.listUploads(a, r, p, ctxBase)
@@ -460,7 +470,7 @@ func (e *Emulator) uploads(a answer, r *http.Request, p Principal, version strin
 	case len(segs) == 0:
 		noRoute(a, r, "~/singleton/navigation")
 	case !guid.Valid(segs[0]):
-		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Invalid key '%s'.", truncate(segs[0], 40)))
+		invalidKey(a, segs[0])
 	case len(segs) == 1:
 		e.oneUpload(a, r, p, segs[0], body, ctxBase)
 	case segs[1] == "deviceIdentities" && len(segs) <= 3:

@@ -40,5 +40,5 @@ func (e *Emulator) checkMemberGroups(a answer, r *http.Request, p Principal, bod
 			member = append(member, id)
 		}
 	}
-	a.json(http.StatusOK, map[string]any{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(Edm.String)", "value": member})
+	a.json(http.StatusOK, map[string]any{"@odata.context": metadata("v1.0", "Collection(Edm.String)"), "value": member})
 }

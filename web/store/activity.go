@@ -55,13 +55,7 @@ func (db *DB) activityRow(a *Activity) ([]any, error) {
 	if a.TenantID == "" {
 		return nil, errors.New("store: record activity: empty tenant")
 	}
-	if a.ID == "" {
-		a.ID = newID()
-	}
-	if a.At.IsZero() {
-		a.At = db.now()
-	}
-	a.At = fromMS(ms(a.At))
+	db.stamp(&a.ID, &a.At)
 	a.Serial = strings.ToUpper(strings.TrimSpace(a.Serial)) // found again whatever its letter case
 	return []any{a.ID, ms(a.At), a.TenantID, a.ObjectID, a.ActorName, a.ActorUPN, a.Action, a.Target, a.Outcome, a.Summary,
 		a.StatusCode, a.RequestID, a.ClientRequestID, a.Detail, a.Serial}, nil
@@ -153,12 +147,7 @@ func (db *DB) ListActivity(ctx context.Context, f ActivityFilter) (page []Activi
 		args = append(args, at, at, id)
 	}
 	args = append(args, f.Limit+1)
-	err = db.queryAll(ctx, `SELECT `+activityColumns+` FROM activity WHERE `+strings.Join(where, " AND ")+` ORDER BY at DESC, id DESC LIMIT ?`, args,
-		func(scan func(...any) error) error {
-			a, err := scanActivity(scan)
-			page = append(page, a)
-			return err
-		})
+	page, err = queryList(ctx, db, `SELECT `+activityColumns+` FROM activity WHERE `+strings.Join(where, " AND ")+` ORDER BY at DESC, id DESC LIMIT ?`, args, scanActivity)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list activity: %w", err)
 	}
@@ -183,15 +172,7 @@ func parseCursor(c string) (at int64, id string, err error) {
 // tenant by tenant through the index the history pages read, so the activity table needs no
 // index of its own for retention and each create writes one index page less.
 func (db *DB) PurgeActivity(ctx context.Context, olderThan time.Time) (int, error) {
-	var tenants []string
-	err := db.queryAll(ctx, `SELECT DISTINCT tenant_id FROM activity`, nil, func(scan func(...any) error) error {
-		var t string
-		if err := scan(&t); err != nil {
-			return err
-		}
-		tenants = append(tenants, t)
-		return nil
-	})
+	tenants, err := queryList(ctx, db, `SELECT DISTINCT tenant_id FROM activity`, nil, scanString)
 	if err != nil {
 		return 0, fmt.Errorf("store: purge activity: %w", err)
 	}

@@ -105,7 +105,7 @@ type BulkChange struct {
 
 const bulkJobColumns = `id, tenant_id, object_id, actor_upn, actor_name, created_at, updated_at, state, action, group_tag, devices, chunks, payload, next_poll_at, lease_owner, lease_until`
 
-var bulkJobs = jobTable{name: "bulk_jobs", columns: bulkJobColumns, what: "bulk job"}
+var bulkJobs = jobTable{name: "bulk_jobs", columns: bulkJobColumns, what: "bulk job", rows: "bulk_devices", waiting: "bulk_devices"}
 
 // CreateBulkJob stores a new job and its devices at once, assigning its ID and CreatedAt when
 // empty; the devices' positions are their order.
@@ -113,13 +113,7 @@ func (db *DB) CreateBulkJob(ctx context.Context, j *BulkJob, devices []BulkDevic
 	if j.TenantID == "" || j.State == "" || j.Action == "" {
 		return errors.New("store: create bulk job: empty tenant, state or action")
 	}
-	if j.ID == "" {
-		j.ID = newID()
-	}
-	if j.CreatedAt.IsZero() {
-		j.CreatedAt = db.now()
-	}
-	j.CreatedAt = fromMS(ms(j.CreatedAt))
+	db.stamp(&j.ID, &j.CreatedAt)
 	j.UpdatedAt, j.Devices = j.CreatedAt, len(devices)
 	err := db.tx(ctx, db.txTimeout(), func(t *txn) error {
 		if _, err := t.exec(`INSERT INTO bulk_jobs (`+bulkJobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -167,14 +161,7 @@ func scanBulkJob(scan func(...any) error) (BulkJob, error) {
 
 // GetBulkJob reads one job of a tenant; another tenant's job is ErrNotFound.
 func (db *DB) GetBulkJob(ctx context.Context, tenantID, id string) (*BulkJob, error) {
-	jobs, err := db.bulkJobsWhere(ctx, `WHERE tenant_id = ? AND id = ?`, tenantID, id)
-	if err != nil {
-		return nil, err
-	}
-	if len(jobs) == 0 {
-		return nil, ErrNotFound
-	}
-	return &jobs[0], nil
+	return only(db.bulkJobsWhere(ctx, `WHERE tenant_id = ? AND id = ?`, tenantID, id))
 }
 
 // ListBulkJobs lists a tenant's submitted jobs newest first, at most limit (default 20, at most 200).
@@ -186,12 +173,7 @@ func (db *DB) ListBulkJobs(ctx context.Context, tenantID string, limit int) ([]B
 }
 
 func (db *DB) bulkJobsWhere(ctx context.Context, where string, args ...any) ([]BulkJob, error) {
-	var jobs []BulkJob
-	err := db.queryAll(ctx, `SELECT `+bulkJobColumns+` FROM bulk_jobs `+where, args, func(scan func(...any) error) error {
-		j, err := scanBulkJob(scan)
-		jobs = append(jobs, j)
-		return err
-	})
+	jobs, err := queryList(ctx, db, `SELECT `+bulkJobColumns+` FROM bulk_jobs `+where, args, scanBulkJob)
 	if err != nil {
 		return nil, fmt.Errorf("store: read bulk jobs: %w", err)
 	}
@@ -289,15 +271,7 @@ func zeroMS(t time.Time) int64 {
 
 // ClaimBulkJob leases the most overdue bulk job in state for a worker; nil when none is due.
 func (db *DB) ClaimBulkJob(ctx context.Context, state, worker string, lease time.Duration) (*BulkJob, error) {
-	var j BulkJob
-	claimed, err := db.claim(ctx, bulkJobs, state, worker, lease, func(scan func(...any) error) (err error) {
-		j, err = scanBulkJob(scan)
-		return err
-	})
-	if err != nil || !claimed {
-		return nil, err
-	}
-	return &j, nil
+	return claim(ctx, db, bulkJobs, state, worker, lease, scanBulkJob)
 }
 
 // RenewBulkLease extends a worker's lease; ErrConflict means another worker has taken the job.
@@ -313,43 +287,11 @@ func (db *DB) ReleaseBulkJob(ctx context.Context, id, worker string, payload []b
 // WakeBulkJob asks for a tenant's job to be looked at now; with recheck, its devices whose
 // answer was lost are looked up again at once.
 func (db *DB) WakeBulkJob(ctx context.Context, tenantID, id string, recheck bool) error {
-	return db.tx(ctx, db.stmtTimeout, func(t *txn) error {
-		n, err := t.exec(`UPDATE bulk_jobs SET next_poll_at = ? WHERE tenant_id = ? AND id = ? AND state = 'sending'`, ms(db.now()), tenantID, id)
-		if err != nil || n == 0 || !recheck {
-			return err
-		}
-		_, err = t.exec(`UPDATE bulk_devices SET not_before = 0 WHERE job_id = ? AND state = 'unknown'`, id)
-		return err
-	})
+	return db.wakeJob(ctx, bulkJobs, tenantID, id, recheck)
 }
 
 // PurgeBulkDrafts deletes drafts last changed before a time, with their devices: a choice that
 // was never confirmed is not kept for ever.
 func (db *DB) PurgeBulkDrafts(ctx context.Context, before time.Time) (int, error) {
-	var ids []string
-	err := db.queryAll(ctx, `SELECT id FROM bulk_jobs WHERE state = 'draft' AND updated_at < ?`, []any{ms(before)}, func(scan func(...any) error) error {
-		var id string
-		err := scan(&id)
-		ids = append(ids, id)
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("store: purge bulk drafts: %w", err)
-	}
-	purged := 0
-	for _, id := range ids {
-		err := db.tx(ctx, db.txTimeout(), func(t *txn) error {
-			n, err := t.exec(`DELETE FROM bulk_jobs WHERE id = ? AND state = 'draft' AND updated_at < ?`, id, ms(before))
-			if err != nil || n == 0 {
-				return err
-			}
-			purged++
-			_, err = t.exec(`DELETE FROM bulk_devices WHERE job_id = ?`, id)
-			return err
-		})
-		if err != nil {
-			return purged, fmt.Errorf("store: purge bulk drafts: %w", err)
-		}
-	}
-	return purged, nil
+	return db.purgeDrafts(ctx, bulkJobs, before)
 }

@@ -561,6 +561,49 @@ func (db *DB) queryAll(ctx context.Context, query string, args []any, scanRow fu
 	return classify(rows.Err())
 }
 
+// queryList runs a query under the statement timeout and returns its rows as scanRow reads them.
+func queryList[T any](ctx context.Context, db *DB, query string, args []any, scanRow func(scan func(...any) error) (T, error)) ([]T, error) {
+	var out []T
+	err := db.queryAll(ctx, query, args, func(scan func(...any) error) error {
+		v, err := scanRow(scan)
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	return out, err
+}
+
+// only is the one row a lookup by key found, or ErrNotFound.
+func only[T any](rows []T, err error) (*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, ErrNotFound
+	}
+	return &rows[0], nil
+}
+
+// scanString reads a row of one text column.
+func scanString(scan func(...any) error) (s string, err error) {
+	err = scan(&s)
+	return s, err
+}
+
+// stamp gives a new record its id and time when the caller left them empty, the time kept to
+// the millisecond, as it is stored.
+func (db *DB) stamp(id *string, at *time.Time) {
+	if *id == "" {
+		*id = newID()
+	}
+	if at.IsZero() {
+		*at = db.now()
+	}
+	*at = fromMS(ms(*at))
+}
+
 // Times are stored as Unix milliseconds (UTC by definition) so both engines compare and order
 // them the same way.
 func ms(t time.Time) int64 { return t.UnixMilli() }

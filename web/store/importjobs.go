@@ -215,13 +215,7 @@ func (db *DB) CreateImportJob(ctx context.Context, j *ImportJob, rows iter.Seq[I
 	if j.TenantID == "" || j.State == "" {
 		return errors.New("store: create import job: empty tenant or state")
 	}
-	if j.ID == "" {
-		j.ID = newID()
-	}
-	if j.CreatedAt.IsZero() {
-		j.CreatedAt = db.now()
-	}
-	j.CreatedAt = fromMS(ms(j.CreatedAt))
+	db.stamp(&j.ID, &j.CreatedAt)
 	j.UpdatedAt = j.CreatedAt
 	err := db.tx(ctx, db.txTimeout(), func(t *txn) error {
 		if err := t.insertImportJob(j); err != nil {
@@ -507,14 +501,7 @@ func scanImportJob(scan func(...any) error) (ImportJob, error) {
 
 // GetImportJob reads one job of a tenant; another tenant's job is ErrNotFound.
 func (db *DB) GetImportJob(ctx context.Context, tenantID, id string) (*ImportJob, error) {
-	jobs, err := db.importJobs(ctx, `WHERE tenant_id = ? AND id = ?`, tenantID, id)
-	if err != nil {
-		return nil, err
-	}
-	if len(jobs) == 0 {
-		return nil, ErrNotFound
-	}
-	return &jobs[0], nil
+	return only(db.importJobs(ctx, `WHERE tenant_id = ? AND id = ?`, tenantID, id))
 }
 
 // ListImportJobs lists a tenant's jobs newest first; limit defaults to 50 and is at most 200.
@@ -526,12 +513,7 @@ func (db *DB) ListImportJobs(ctx context.Context, tenantID string, limit int) ([
 }
 
 func (db *DB) importJobs(ctx context.Context, where string, args ...any) ([]ImportJob, error) {
-	var jobs []ImportJob
-	err := db.queryAll(ctx, `SELECT `+importJobColumns+` FROM import_jobs `+where, args, func(scan func(...any) error) error {
-		j, err := scanImportJob(scan)
-		jobs = append(jobs, j)
-		return err
-	})
+	jobs, err := queryList(ctx, db, `SELECT `+importJobColumns+` FROM import_jobs `+where, args, scanImportJob)
 	if err != nil {
 		return nil, fmt.Errorf("store: read import jobs: %w", err)
 	}
@@ -600,20 +582,12 @@ func (db *DB) ImportBatches(ctx context.Context, jobID string) ([]ImportBatch, e
 	return batches, nil
 }
 
-var importJobs = jobTable{name: "import_jobs", columns: importJobColumns, what: "import job"}
+var importJobs = jobTable{name: "import_jobs", columns: importJobColumns, what: "import job", rows: "import_rows", waiting: "import_batches"}
 
 // ClaimImportJob leases the most overdue job in state for a worker: one whose next look is due
 // and whose lease is free or has run out. It returns nil when no job is due.
 func (db *DB) ClaimImportJob(ctx context.Context, state, worker string, lease time.Duration) (*ImportJob, error) {
-	var j ImportJob
-	claimed, err := db.claim(ctx, importJobs, state, worker, lease, func(scan func(...any) error) (err error) {
-		j, err = scanImportJob(scan)
-		return err
-	})
-	if err != nil || !claimed {
-		return nil, err
-	}
-	return &j, nil
+	return claim(ctx, db, importJobs, state, worker, lease, scanImportJob)
 }
 
 // RenewImportLease extends a worker's lease; ErrConflict means another worker has taken the job.
@@ -629,14 +603,7 @@ func (db *DB) ReleaseImportJob(ctx context.Context, id, worker string, payload [
 // WakeImportJob asks for a job of a tenant to be looked at now; with recheck, the batches whose
 // answer never arrived are looked up again at once.
 func (db *DB) WakeImportJob(ctx context.Context, tenantID, id string, recheck bool) error {
-	return db.tx(ctx, db.stmtTimeout, func(t *txn) error {
-		n, err := t.exec(`UPDATE import_jobs SET next_poll_at = ? WHERE tenant_id = ? AND id = ? AND state = 'sending'`, ms(db.now()), tenantID, id)
-		if err != nil || n == 0 || !recheck {
-			return err
-		}
-		_, err = t.exec(`UPDATE import_batches SET not_before = 0 WHERE job_id = ? AND state = 'unknown'`, id)
-		return err
-	})
+	return db.wakeJob(ctx, importJobs, tenantID, id, recheck)
 }
 
 // WipeImportHashes overwrites up to limit of a job's remaining hashes, for the worker holding
@@ -655,48 +622,9 @@ func (db *DB) WipeImportHashes(ctx context.Context, jobID, leaseOwner string, li
 // PurgeImportDrafts deletes drafts last changed before a time, with their rows: a file that was
 // checked but never imported does not keep its hashes for ever.
 func (db *DB) PurgeImportDrafts(ctx context.Context, before time.Time) (int, error) {
-	var ids []string
-	err := db.queryAll(ctx, `SELECT id FROM import_jobs WHERE state = 'draft' AND updated_at < ?`, []any{ms(before)}, func(scan func(...any) error) error {
-		var id string
-		err := scan(&id)
-		ids = append(ids, id)
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("store: purge import drafts: %w", err)
-	}
-	purged := 0
-	for _, id := range ids {
-		err := db.tx(ctx, db.txTimeout(), func(t *txn) error {
-			n, err := t.exec(`DELETE FROM import_jobs WHERE id = ? AND state = 'draft' AND updated_at < ?`, id, ms(before))
-			if err != nil || n == 0 {
-				return err
-			}
-			purged++
-			_, err = t.exec(`DELETE FROM import_rows WHERE job_id = ?`, id)
-			return err
-		})
-		if err != nil {
-			return purged, fmt.Errorf("store: purge import drafts: %w", err)
-		}
-	}
-	if purged > 0 {
+	purged, err := db.purgeDrafts(ctx, importJobs, before)
+	if err == nil && purged > 0 {
 		db.scrub(context.Background())
 	}
-	return purged, nil
-}
-
-// query runs a query inside the transaction and scans every row.
-func (t *txn) query(query string, args []any, scanRow func(scan func(...any) error) error) error {
-	rows, err := t.tx.QueryContext(t.ctx, t.db.rebind(query), args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := scanRow(rows.Scan); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return purged, err
 }

@@ -13,28 +13,29 @@ type jobTable struct {
 	name    string // the table
 	columns string // what a claim returns
 	what    string // for error messages: "import job"
+	rows    string // the table of a job's rows, deleted with its draft
+	waiting string // the table of a job's sends, whose lost answers a wake may ask to look up again
 }
 
-// claim leases the most overdue job of the table in state for worker, scanning it with scan; it
-// reports whether one was due. On PostgreSQL replicas skip each other's locked rows (FOR UPDATE
-// SKIP LOCKED); on SQLite the single writer does the same.
-func (db *DB) claim(ctx context.Context, jt jobTable, state, worker string, lease time.Duration, scan func(scan func(...any) error) error) (bool, error) {
+// claim leases the most overdue job of the table in state for worker, scanning it with scanJob;
+// it returns nil when none is due. On PostgreSQL replicas skip each other's locked rows (FOR
+// UPDATE SKIP LOCKED); on SQLite the single writer does the same.
+func claim[T any](ctx context.Context, db *DB, jt jobTable, state, worker string, lease time.Duration, scanJob func(scan func(...any) error) (T, error)) (*T, error) {
 	now := db.now()
 	lock := ""
 	if db.driver == driverPostgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	claimed := false
-	err := db.queryAll(ctx, `UPDATE `+jt.name+` SET lease_owner = ?, lease_until = ? WHERE id = (SELECT id FROM `+jt.name+`
+	jobs, err := queryList(ctx, db, `UPDATE `+jt.name+` SET lease_owner = ?, lease_until = ? WHERE id = (SELECT id FROM `+jt.name+`
 		WHERE state = ? AND lease_until < ? AND (next_poll_at IS NULL OR next_poll_at <= ?) ORDER BY next_poll_at LIMIT 1`+lock+`)
-		RETURNING `+jt.columns, []any{worker, ms(now.Add(lease)), state, ms(now), ms(now)}, func(s func(...any) error) error {
-		claimed = true
-		return scan(s)
-	})
+		RETURNING `+jt.columns, []any{worker, ms(now.Add(lease)), state, ms(now), ms(now)}, scanJob)
 	if err != nil {
-		return false, fmt.Errorf("store: claim %s: %w", jt.what, err)
+		return nil, fmt.Errorf("store: claim %s: %w", jt.what, err)
 	}
-	return claimed, nil
+	if len(jobs) == 0 {
+		return nil, nil
+	}
+	return &jobs[0], nil
 }
 
 // renewLease extends a worker's lease; ErrConflict means another worker has taken the job.
@@ -60,4 +61,42 @@ func (db *DB) releaseLease(ctx context.Context, jt jobTable, id, worker string, 
 		return ErrConflict
 	}
 	return nil
+}
+
+// wakeJob asks for a tenant's job in the table to be looked at now; with recheck, its sends whose
+// answer was lost are looked up again at once.
+func (db *DB) wakeJob(ctx context.Context, jt jobTable, tenantID, id string, recheck bool) error {
+	return db.tx(ctx, db.stmtTimeout, func(t *txn) error {
+		n, err := t.exec(`UPDATE `+jt.name+` SET next_poll_at = ? WHERE tenant_id = ? AND id = ? AND state = 'sending'`, ms(db.now()), tenantID, id)
+		if err != nil || n == 0 || !recheck {
+			return err
+		}
+		_, err = t.exec(`UPDATE `+jt.waiting+` SET not_before = 0 WHERE job_id = ? AND state = 'unknown'`, id)
+		return err
+	})
+}
+
+// purgeDrafts deletes the table's drafts last changed before a time, with their rows, one
+// transaction a draft, and says how many it deleted.
+func (db *DB) purgeDrafts(ctx context.Context, jt jobTable, before time.Time) (int, error) {
+	ids, err := queryList(ctx, db, `SELECT id FROM `+jt.name+` WHERE state = 'draft' AND updated_at < ?`, []any{ms(before)}, scanString)
+	if err != nil {
+		return 0, fmt.Errorf("store: purge %s drafts: %w", jt.what, err)
+	}
+	purged := 0
+	for _, id := range ids {
+		err := db.tx(ctx, db.txTimeout(), func(t *txn) error {
+			n, err := t.exec(`DELETE FROM `+jt.name+` WHERE id = ? AND state = 'draft' AND updated_at < ?`, id, ms(before))
+			if err != nil || n == 0 {
+				return err
+			}
+			purged++
+			_, err = t.exec(`DELETE FROM `+jt.rows+` WHERE job_id = ?`, id)
+			return err
+		})
+		if err != nil {
+			return purged, fmt.Errorf("store: purge %s drafts: %w", jt.what, err)
+		}
+	}
+	return purged, nil
 }

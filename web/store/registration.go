@@ -95,13 +95,8 @@ func (db *DB) CreateRegistrationCode(ctx context.Context, c *RegistrationCode, c
 	if c.TenantID == "" || codeHash == "" || c.Uses < 1 {
 		return errors.New("store: create registration code: no tenant, hash or uses")
 	}
-	if c.ID == "" {
-		c.ID = newID()
-	}
-	if c.CreatedAt.IsZero() {
-		c.CreatedAt = db.now()
-	}
-	c.CreatedAt, c.ExpiresAt = fromMS(ms(c.CreatedAt)), fromMS(ms(c.ExpiresAt))
+	db.stamp(&c.ID, &c.CreatedAt)
+	c.ExpiresAt = fromMS(ms(c.ExpiresAt))
 	act, err := db.activityRow(activity)
 	if err != nil {
 		return err
@@ -121,31 +116,17 @@ func (db *DB) CreateRegistrationCode(ctx context.Context, c *RegistrationCode, c
 
 // RegistrationCodeByHash finds a code by the hash of its value, whatever its state.
 func (db *DB) RegistrationCodeByHash(ctx context.Context, codeHash string) (*RegistrationCode, error) {
-	var codes []RegistrationCode
-	err := db.queryAll(ctx, `SELECT `+registrationCodeColumns+` FROM registration_codes WHERE code_hash = ?`, []any{codeHash},
-		func(scan func(...any) error) error {
-			c, err := scanRegistrationCode(scan)
-			codes = append(codes, c)
-			return err
-		})
+	codes, err := queryList(ctx, db, `SELECT `+registrationCodeColumns+` FROM registration_codes WHERE code_hash = ?`, []any{codeHash}, scanRegistrationCode)
 	if err != nil {
 		return nil, fmt.Errorf("store: read registration code: %w", err)
 	}
-	if len(codes) == 0 {
-		return nil, ErrNotFound
-	}
-	return &codes[0], nil
+	return only(codes, nil)
 }
 
 // RegistrationCodes lists a tenant's codes, newest first (at most 200).
 func (db *DB) RegistrationCodes(ctx context.Context, tenantID string) ([]RegistrationCode, error) {
-	var codes []RegistrationCode
-	err := db.queryAll(ctx, `SELECT `+registrationCodeColumns+` FROM registration_codes WHERE tenant_id = ? ORDER BY created_at DESC, id DESC LIMIT 200`,
-		[]any{tenantID}, func(scan func(...any) error) error {
-			c, err := scanRegistrationCode(scan)
-			codes = append(codes, c)
-			return err
-		})
+	codes, err := queryList(ctx, db, `SELECT `+registrationCodeColumns+` FROM registration_codes WHERE tenant_id = ? ORDER BY created_at DESC, id DESC LIMIT 200`,
+		[]any{tenantID}, scanRegistrationCode)
 	if err != nil {
 		return nil, fmt.Errorf("store: list registration codes: %w", err)
 	}
@@ -178,13 +159,7 @@ func (db *DB) AddRegistration(ctx context.Context, s *RegistrationSubmission, ac
 	if s.CodeID == "" || s.TenantID == "" || len(s.Devices) == 0 {
 		return errors.New("store: add registration: no code, tenant or device")
 	}
-	if s.ID == "" {
-		s.ID = newID()
-	}
-	if s.ReceivedAt.IsZero() {
-		s.ReceivedAt = db.now()
-	}
-	s.ReceivedAt = fromMS(ms(s.ReceivedAt))
+	db.stamp(&s.ID, &s.ReceivedAt)
 	s.State = SubmissionWaiting
 	if activity != nil && activity.Target == "" {
 		activity.Target = s.ID
@@ -297,14 +272,9 @@ func (db *DB) Registrations(ctx context.Context, f SubmissionFilter) ([]Registra
 		limit = 200
 	}
 	args = append(args, limit)
-	var subs []RegistrationSubmission
-	err := db.queryAll(ctx, `SELECT `+submissionColumns+`, `+codeColumns+` FROM registration_submissions s
+	subs, err := queryList(ctx, db, `SELECT `+submissionColumns+`, `+codeColumns+` FROM registration_submissions s
 		JOIN registration_codes c ON c.id = s.code_id WHERE `+strings.Join(where, " AND ")+` ORDER BY s.received_at, s.id LIMIT ?`,
-		args, func(scan func(...any) error) error {
-			s, err := scanSubmissionWithCode(scan)
-			subs = append(subs, s)
-			return err
-		})
+		args, scanSubmissionWithCode)
 	if err != nil {
 		return nil, fmt.Errorf("store: read registrations: %w", err)
 	}
@@ -422,13 +392,7 @@ func (db *DB) ApproveRegistrations(ctx context.Context, a Approval) error {
 	}
 	ids := slices.Compact(slices.Sorted(slices.Values(a.SubmissionIDs)))
 	j := a.Job
-	if j.ID == "" {
-		j.ID = newID()
-	}
-	if j.CreatedAt.IsZero() {
-		j.CreatedAt = db.now()
-	}
-	j.CreatedAt = fromMS(ms(j.CreatedAt))
+	db.stamp(&j.ID, &j.CreatedAt)
 	j.UpdatedAt = j.CreatedAt
 	if a.Activity != nil && a.Activity.Target == "" {
 		a.Activity.Target = j.ID
@@ -563,13 +527,8 @@ func (t *txn) wipeRegistrationHashes(ids []any) error {
 // transaction. It returns how many it expired.
 func (db *DB) ExpireRegistrations(ctx context.Context, expired func(RegistrationSubmission) *Activity) (int, error) {
 	now := db.now()
-	var due []RegistrationSubmission
-	err := db.queryAll(ctx, `SELECT `+submissionColumns+`, `+codeColumns+` FROM registration_submissions s JOIN registration_codes c ON c.id = s.code_id
-		WHERE s.state = 'waiting' AND c.expires_at <= ? LIMIT 500`, []any{ms(now)}, func(scan func(...any) error) error {
-		s, err := scanSubmissionWithCode(scan)
-		due = append(due, s)
-		return err
-	})
+	due, err := queryList(ctx, db, `SELECT `+submissionColumns+`, `+codeColumns+` FROM registration_submissions s JOIN registration_codes c ON c.id = s.code_id
+		WHERE s.state = 'waiting' AND c.expires_at <= ? LIMIT 500`, []any{ms(now)}, scanSubmissionWithCode)
 	if err == nil {
 		err = db.readRegistrationDevices(ctx, due, false)
 	}
@@ -606,14 +565,7 @@ func (db *DB) ExpireRegistrations(ctx context.Context, expired func(Registration
 
 // ApprovedJobs lists the import jobs approvals created whose submissions are not settled yet.
 func (db *DB) ApprovedJobs(ctx context.Context) ([]string, error) {
-	var jobs []string
-	err := db.queryAll(ctx, `SELECT DISTINCT job_id FROM registration_submissions WHERE state = 'approved' LIMIT 500`, nil,
-		func(scan func(...any) error) error {
-			var id string
-			err := scan(&id)
-			jobs = append(jobs, id)
-			return err
-		})
+	jobs, err := queryList(ctx, db, `SELECT DISTINCT job_id FROM registration_submissions WHERE state = 'approved' LIMIT 500`, nil, scanString)
 	if err != nil {
 		return nil, fmt.Errorf("store: read approved registrations: %w", err)
 	}
@@ -680,14 +632,8 @@ func (db *DB) SettleRegistration(ctx context.Context, s Settlement) error {
 
 // DueSyncs lists the import jobs whose finished submissions wait for an Autopilot sync due by now.
 func (db *DB) DueSyncs(ctx context.Context) ([]string, error) {
-	var jobs []string
-	err := db.queryAll(ctx, `SELECT DISTINCT job_id FROM registration_submissions WHERE state = 'finished' AND sync_at > 0 AND sync_at <= ? LIMIT 100`,
-		[]any{ms(db.now())}, func(scan func(...any) error) error {
-			var id string
-			err := scan(&id)
-			jobs = append(jobs, id)
-			return err
-		})
+	jobs, err := queryList(ctx, db, `SELECT DISTINCT job_id FROM registration_submissions WHERE state = 'finished' AND sync_at > 0 AND sync_at <= ? LIMIT 100`,
+		[]any{ms(db.now())}, scanString)
 	if err != nil {
 		return nil, fmt.Errorf("store: read due syncs: %w", err)
 	}
@@ -718,15 +664,9 @@ func (db *DB) SyncDone(ctx context.Context, jobID, note string, next time.Time) 
 // PurgeRegistrations deletes codes that expired before a time, with what their devices sent,
 // once nothing of theirs is still waiting or on its way.
 func (db *DB) PurgeRegistrations(ctx context.Context, before time.Time) (int, error) {
-	var ids []string
-	err := db.queryAll(ctx, `SELECT id FROM registration_codes c WHERE expires_at < ? AND NOT EXISTS
+	ids, err := queryList(ctx, db, `SELECT id FROM registration_codes c WHERE expires_at < ? AND NOT EXISTS
 		(SELECT 1 FROM registration_submissions s WHERE s.code_id = c.id AND s.state IN ('waiting', 'approved')) LIMIT 500`,
-		[]any{ms(before)}, func(scan func(...any) error) error {
-			var id string
-			err := scan(&id)
-			ids = append(ids, id)
-			return err
-		})
+		[]any{ms(before)}, scanString)
 	if err != nil {
 		return 0, fmt.Errorf("store: purge registrations: %w", err)
 	}

@@ -45,12 +45,9 @@ func (db *DB) HistoryOfSerial(ctx context.Context, tenantID, serial string, limi
 	if serial == "" {
 		return h, nil
 	}
-	err := db.queryAll(ctx, `SELECT `+activityColumns+` FROM activity WHERE tenant_id = ? AND serial = ? ORDER BY at DESC, id DESC LIMIT ?`,
-		[]any{tenantID, serial, limit}, func(scan func(...any) error) error {
-			a, err := scanActivity(scan)
-			h.Activity = append(h.Activity, a)
-			return err
-		})
+	var err error
+	h.Activity, err = queryList(ctx, db, `SELECT `+activityColumns+` FROM activity WHERE tenant_id = ? AND serial = ? ORDER BY at DESC, id DESC LIMIT ?`,
+		[]any{tenantID, serial, limit}, scanActivity)
 	if err != nil {
 		return nil, fmt.Errorf("store: history of a serial: %w", err)
 	}

@@ -144,14 +144,8 @@ func (s *SessionStore) LiveSessionsOfUser(ctx context.Context, userKey string) (
 	db := s.db
 	now := db.now()
 	idle := s.opts.IdleTimeout
-	var keys []string
-	err := db.queryAll(ctx, `SELECT id_hash FROM sessions WHERE user_key = ? AND last_seen_at >= ? AND absolute_expires_at > ? ORDER BY last_seen_at DESC`,
-		[]any{userKey, ms(now.Add(-idle)), ms(now)}, func(scan func(...any) error) error {
-			var k string
-			err := scan(&k)
-			keys = append(keys, k)
-			return err
-		})
+	keys, err := queryList(ctx, db, `SELECT id_hash FROM sessions WHERE user_key = ? AND last_seen_at >= ? AND absolute_expires_at > ? ORDER BY last_seen_at DESC`,
+		[]any{userKey, ms(now.Add(-idle)), ms(now)}, scanString)
 	if err != nil {
 		return nil, fmt.Errorf("store: live sessions: %w", err)
 	}

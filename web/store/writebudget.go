@@ -26,7 +26,7 @@ func (db *DB) TakeWriteSlots(ctx context.Context, bucket string, want, limit int
 		}
 		now := db.now()
 		var gate int64
-		if err := t.query(`SELECT not_before FROM write_gates WHERE bucket = ?`, []any{bucket}, func(scan func(...any) error) error {
+		if err := t.queryAll(`SELECT not_before FROM write_gates WHERE bucket = ?`, []any{bucket}, func(scan func(...any) error) error {
 			return scan(&gate)
 		}); err != nil {
 			return err
@@ -40,7 +40,7 @@ func (db *DB) TakeWriteSlots(ctx context.Context, bucket string, want, limit int
 		}
 		used := 0
 		var oldest int64
-		if err := t.query(`SELECT at, n FROM write_slots WHERE bucket = ? ORDER BY at`, []any{bucket}, func(scan func(...any) error) error {
+		if err := t.queryAll(`SELECT at, n FROM write_slots WHERE bucket = ? ORDER BY at`, []any{bucket}, func(scan func(...any) error) error {
 			var at int64
 			var n int
 			if err := scan(&at, &n); err != nil {
