@@ -321,6 +321,18 @@ func (tb *tab) assertClean() {
 	tb.errs = nil
 }
 
+// quickImports are the options of a browser desk whose imports finish and sync in moments, so a
+// flow reaches an import's finished page in seconds.
+var quickImports = appOptions{ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
+	SyncDuration: time.Millisecond}
+
+// startSignedIn starts a browser desk with opts and a tab signed in as identity, showing path.
+func startSignedIn(t *testing.T, opts appOptions, identity, path string) (*browserDesk, *tab) {
+	t.Helper()
+	bd := startBrowserDesk(t, opts)
+	return bd, bd.signedInTab(t, identity, path)
+}
+
 // signedInTab is a new tab signed in as identity, showing path.
 func (bd *browserDesk) signedInTab(t *testing.T, identity, path string) *tab {
 	t.Helper()
@@ -370,11 +382,7 @@ func (tb *tab) signIn(identity, path string) {
 
 func TestBrowserAdministratorFlows(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
-	bd := startBrowserDesk(t, appOptions{
-		ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
-		SyncDuration: time.Millisecond,
-	})
-	tb := bd.signedInTab(t, "admin", "/")
+	_, tb := startSignedIn(t, quickImports, "admin", "/")
 	tb.page("home")
 	if got := tb.text(".who strong"); got == "" {
 		t.Errorf("home does not show who is signed in")
@@ -525,8 +533,7 @@ func writeDeviceCSV(t *testing.T, path string, rows [][]string) {
 
 func TestBrowserReaderSeesGraphsRefusalExplained(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
-	bd := startBrowserDesk(t, appOptions{})
-	tb := bd.signedInTab(t, "reader", "/uploads/new")
+	_, tb := startSignedIn(t, appOptions{}, "reader", "/uploads/new")
 	tb.page("create form (reader)")
 	tb.expectDocumentStatus("/uploads", "403 (Forbidden)")
 	tb.navigate("submit as reader", chromedp.Click(chromedp.CSS(`form[action="/uploads"] button[type="submit"]`)))
@@ -548,8 +555,7 @@ func TestBrowserReaderSeesGraphsRefusalExplained(t *testing.T) {
 // and Enter only, checking that each focused control shows a focus indicator.
 func TestBrowserCreateWithTheKeyboardAlone(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
-	bd := startBrowserDesk(t, appOptions{})
-	tb := bd.signedInTab(t, "admin", "/")
+	_, tb := startSignedIn(t, appOptions{}, "admin", "/")
 	tb.page("home (keyboard)")
 
 	// The first Tab reaches the skip link.
@@ -660,9 +666,8 @@ func TestBrowserUnsavedResultAndStoppedDesk(t *testing.T) {
 // needs a reason, approves, and follows it to the end (console, CSP, axe in light and dark).
 func TestBrowserRegistrationFlow(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
-	bd := startBrowserDesk(t, appOptions{ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
-		SyncDuration: time.Millisecond, RegistrationEvery: 20 * time.Millisecond})
-	tb := bd.signedInTab(t, "admin", "/registration")
+	bd, tb := startSignedIn(t, appOptions{ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
+		SyncDuration: time.Millisecond, RegistrationEvery: 20 * time.Millisecond}, "admin", "/registration")
 	tb.page("registration, empty")
 	tb.navigate("new code", chromedp.Click(chromedp.CSS(`a[href="/registration/codes/new"]`)))
 	tb.page("new registration code")

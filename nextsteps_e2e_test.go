@@ -83,9 +83,8 @@ func TestBrowserTenantWithoutUploadsLeadsToImport(t *testing.T) {
 // opens with the keyboard, and the record leads on to the upload.
 func TestBrowserUnknownOutcomeAndHistory(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
-	bd := startBrowserDesk(t, appOptions{})
+	bd, tb := startSignedIn(t, appOptions{}, "admin", "/uploads/new")
 	emu := bd.app.demo.Emulator
-	tb := bd.signedInTab(t, "admin", "/uploads/new")
 	emu.SetFaults(emulator.Faults{LoseWriteAnswers: true, ErrorRate: 1, Methods: []string{http.MethodGet}, ErrorStatuses: []int{500}})
 	tb.navigate("submit", chromedp.Click(chromedp.CSS(`form[action="/uploads"] button[type="submit"]`)))
 	tb.lookAtWidths("outcome unknown")
@@ -125,9 +124,8 @@ func TestBrowserUnknownOutcomeAndHistory(t *testing.T) {
 // key; a list page that failed offers a reload.
 func TestBrowserTryAgainAndReload(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
-	bd := startBrowserDesk(t, appOptions{})
+	bd, tb := startSignedIn(t, appOptions{}, "admin", "/uploads/new")
 	emu := bd.app.demo.Emulator
-	tb := bd.signedInTab(t, "admin", "/uploads/new")
 	tb.do("choose a status", chromedp.SetValue(chromedp.CSS("#status"), "complete"))
 	emu.SetFaults(emulator.Faults{ErrorRate: 1, Methods: []string{http.MethodPost}, ErrorStatuses: []int{507}})
 	tb.expectDocumentStatus("/uploads", "502 (Bad Gateway)")

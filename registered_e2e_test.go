@@ -14,8 +14,7 @@ import (
 // every page for console errors and CSP violations, and with axe-core in light and dark.
 func TestBrowserDevicesFlows(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
-	bd := startBrowserDesk(t, appOptions{ConsistencyDelay: time.Hour})
-	tb := bd.signedInTab(t, "admin", "/devices")
+	bd, tb := startSignedIn(t, appOptions{ConsistencyDelay: time.Hour}, "admin", "/devices")
 	tb.page("devices list")
 	if n := tb.eval(`String(document.querySelectorAll('[data-testid="devices"] tbody tr').length)`); n != "17" {
 		t.Errorf("the list shows %s devices", n)

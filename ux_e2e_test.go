@@ -65,8 +65,7 @@ func (tb *tab) copyWorks(target string) {
 
 func TestBrowserCopyButtonsCopyOrSayWhichKeys(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
-	bd := startBrowserDesk(t, appOptions{})
-	tb := bd.signedInTab(t, "admin", "/uploads/new")
+	bd, tb := startSignedIn(t, appOptions{}, "admin", "/uploads/new")
 	tb.navigate("create", chromedp.Click(chromedp.CSS(`form[action="/uploads"] button[type="submit"]`)))
 	tb.page("create result")
 	tb.clipboard(cdpbrowser.PermissionSettingGranted)
@@ -106,8 +105,7 @@ document.execCommand = function () { return false; }; "ok"`)
 // type, keeps everything through a 422 and moves the focus to the error summary.
 func TestBrowserCreateFormAcceptsWhatPeopleType(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
-	bd := startBrowserDesk(t, appOptions{})
-	tb := bd.signedInTab(t, "admin", "/uploads/new")
+	_, tb := startSignedIn(t, appOptions{}, "admin", "/uploads/new")
 	tb.page("create form")
 	if got := tb.text(`label[for="createdDateTimeUtc"]`); got != "Created (UTC) · createdDateTimeUtc" {
 		t.Errorf("date label reads %q", got)
@@ -167,11 +165,7 @@ func TestBrowserCreateFormAcceptsWhatPeopleType(t *testing.T) {
 // a check of the serials and every change of the ticks; the import then sends that many.
 func TestBrowserPreflightFixesWhatItReportsAndCountsWhatItSends(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
-	bd := startBrowserDesk(t, appOptions{
-		ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
-		SyncDuration: time.Millisecond,
-	})
-	tb := bd.signedInTab(t, "admin", "/devices/import")
+	bd, tb := startSignedIn(t, quickImports, "admin", "/devices/import")
 	csvPath := filepath.Join(t.TempDir(), "devices.csv")
 	writeDeviceCSV(t, csvPath, [][]string{
 		{"SN-PF-1", "", fakeHash(), "", ""},
