@@ -97,6 +97,24 @@ func (d *desk) signIn(c *http.Client, identityKey, returnTo string) *http.Respon
 	return resp
 }
 
+// signedIn is n browsers made by newBrowser (d.browser, or a cluster's), each signed in as identityKey.
+func (d *desk) signedIn(n int, identityKey string, newBrowser func() *http.Client) []*http.Client {
+	d.t.Helper()
+	browsers := make([]*http.Client, n)
+	for i := range browsers {
+		browsers[i] = d.signedInBrowser(identityKey, newBrowser)
+	}
+	return browsers
+}
+
+// signedInBrowser is a browser made by newBrowser, signed in as identityKey.
+func (d *desk) signedInBrowser(identityKey string, newBrowser func() *http.Client) *http.Client {
+	d.t.Helper()
+	b := newBrowser()
+	parse(d.t, d.signIn(b, identityKey, "/"))
+	return b
+}
+
 func (d *desk) get(c *http.Client, path string) (*http.Response, *goquery.Document) {
 	d.t.Helper()
 	resp, err := c.Get(d.srv.URL + path)
@@ -263,6 +281,24 @@ func (d *desk) received() []receivedRequest {
 		out = append(out, receivedRequest{Method: r.Method, Path: r.Path, Header: r.Header, Body: r.Body})
 	}
 	return out
+}
+
+// countReceived counts the requests Graph (the emulator) received that match.
+func countReceived(e *emulator.Emulator, match func(r emulator.ReceivedRequest) bool) int {
+	n := 0
+	for _, r := range e.Received() {
+		if match(r) {
+			n++
+		}
+	}
+	return n
+}
+
+// postsTo counts the POSTs Graph received whose path ends in suffix ("" for every POST).
+func postsTo(e *emulator.Emulator, suffix string) int {
+	return countReceived(e, func(r emulator.ReceivedRequest) bool {
+		return r.Method == http.MethodPost && strings.HasSuffix(r.Path, suffix)
+	})
 }
 
 func TestCSRFRefusals(t *testing.T) {

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,22 +18,17 @@ import (
 	"autopilotdesk/web/identity/demoidp"
 )
 
-// fleet is n registered devices named prefix-001 and so on, not enrolled, in the Sales group.
-func fleet(prefix string, n int) []emulator.AutopilotDevice {
-	out := make([]emulator.AutopilotDevice, n)
-	for i := range out {
-		out[i] = emulator.AutopilotDevice{SerialNumber: fmt.Sprintf("%s-%03d", prefix, i+1), Manufacturer: "Dell Inc.", Model: "Latitude 5440",
+// seedFleet registers n devices named prefix-001 and so on in the demo tenant, not enrolled, in
+// the Sales group, and returns the ids the emulator gives them.
+func seedFleet(e *emulator.Emulator, prefix string, n int) []string {
+	devices := make([]emulator.AutopilotDevice, n)
+	ids := make([]string, n)
+	for i := range devices {
+		devices[i] = emulator.AutopilotDevice{SerialNumber: fmt.Sprintf("%s-%03d", prefix, i+1), Manufacturer: "Dell Inc.", Model: "Latitude 5440",
 			GroupTag: "Sales", UserPrincipalName: fmt.Sprintf("user%d@contoso.example", i+1), EnrollmentState: "notContacted"}
+		ids[i] = emulator.AutopilotDeviceID(devices[i].SerialNumber)
 	}
-	return out
-}
-
-// idsOf are the ids the emulator gives seeded devices.
-func idsOf(_ *emulator.Emulator, devices []emulator.AutopilotDevice) []string {
-	ids := make([]string, len(devices))
-	for i, d := range devices {
-		ids[i] = emulator.AutopilotDeviceID(d.SerialNumber)
-	}
+	e.SeedAutopilotDevices(demoidp.DemoTenantID, devices...)
 	return ids
 }
 
@@ -112,9 +105,7 @@ func TestBulkChangeEndToEnd(t *testing.T) {
 	d := startDesk(t, nil)
 	b := d.browser()
 	d.signIn(b, "admin", "/")
-	devices := fleet("SN-BULK", 3)
-	d.emu.SeedAutopilotDevices(demoidp.DemoTenantID, devices...)
-	ids := idsOf(d.emu, devices)
+	ids := seedFleet(d.emu, "SN-BULK", 3)
 
 	// Chosen on the list, as the browser posts the ticked boxes.
 	_, doc := d.get(b, "/devices?tag=Sales")
@@ -205,32 +196,11 @@ func TestBulkChangeEndToEnd(t *testing.T) {
 func TestBulkConfirmedExactlyOnce(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	run := func(t *testing.T, d *desk, emu *emulator.Emulator, targets []string, cookieURL string, browsers []*http.Client) {
-		devices := fleet("SN-ONCE", 45)
-		emu.SeedAutopilotDevices(demoidp.DemoTenantID, devices...)
-		job := d.bulkDraft(browsers[0], "group-tag", "Frontline", idsOf(emu, devices)...)
-		var forms []url.Values
-		for _, b := range browsers {
-			forms = append(forms, confirmForm(t, d, b, job))
-		}
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		var redirected atomic.Int32
-		for i := range 50 {
-			wg.Go(func() {
-				<-start
-				status, err := postDirect(targets[i%len(targets)], browsers[i%len(browsers)], cookieURL, "/devices/bulk/"+job+"/confirm", forms[i%len(forms)])
-				if err != nil {
-					t.Error(err)
-				}
-				if status == http.StatusSeeOther {
-					redirected.Add(1)
-				}
-			})
-		}
-		close(start)
-		wg.Wait()
-		if redirected.Load() != 50 {
-			t.Errorf("%d of 50 confirmations answered with the job's page", redirected.Load())
+		ids := seedFleet(emu, "SN-ONCE", 45)
+		job := d.bulkDraft(browsers[0], "group-tag", "Frontline", ids...)
+		statuses := postAtOnce(t, 50, targets, cookieURL, browsers, "/devices/bulk/"+job+"/confirm", func(b *http.Client) url.Values { return confirmForm(t, d, b, job) })
+		if statuses[http.StatusSeeOther] != 50 {
+			t.Errorf("of 50 confirmations, answered by status: %v; want all with the job's page (303)", statuses)
 		}
 		doc := waitBulk(t, d, browsers[1], job)
 		if got := outcomes(doc); got[bulk.DeviceDone] != 45 {
@@ -249,30 +219,15 @@ func TestBulkConfirmedExactlyOnce(t *testing.T) {
 	t.Run("one desk", func(t *testing.T) {
 		d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_CREATE": "off"}, appOptions{})
 		d.emu.SetFaults(emulator.Faults{LatencyMin: 20 * time.Millisecond, LatencyMax: 20 * time.Millisecond, Methods: []string{http.MethodPost}})
-		var browsers []*http.Client
-		for range 5 {
-			b := d.browser()
-			d.signIn(b, "admin", "/")
-			browsers = append(browsers, b)
-		}
-		run(t, d, d.emu, []string{d.srv.URL}, d.srv.URL, browsers)
+		run(t, d, d.emu, []string{d.srv.URL}, d.srv.URL, d.signedIn(5, "admin", d.browser))
 	})
 	t.Run("two desks on PostgreSQL", func(t *testing.T) {
 		cl := startClusterWith(t, clusterOptions{env: map[string]string{"AUTOPILOTDESK_RATE_LIMIT_CREATE": "off"},
 			shape: func(o *demo.Options) {
 				o.Emulator.Faults = emulator.Faults{LatencyMin: 20 * time.Millisecond, LatencyMax: 20 * time.Millisecond, Methods: []string{http.MethodPost}}
 			}})
-		cl.start("A")
-		cl.start("B")
-		cl.via("A")
-		d := clusterDesk(t, cl)
-		var browsers []*http.Client
-		for range 5 {
-			b := cl.browser()
-			d.signIn(b, "admin", "/")
-			browsers = append(browsers, b)
-		}
-		run(t, d, cl.emu, []string{cl.replicas["A"].URL, cl.replicas["B"].URL}, cl.lb.URL, browsers)
+		d := cl.onDesks("A", "B")
+		run(t, d, cl.emu, []string{cl.replicas["A"].URL, cl.replicas["B"].URL}, cl.lb.URL, d.signedIn(5, "admin", cl.browser))
 	})
 }
 
@@ -286,14 +241,9 @@ func crashedBulk(t *testing.T, point string, lookups []time.Duration, n int) (*c
 		}
 		return nil
 	}, BulkLease: 2 * time.Second, BulkLookupDelays: lookups}})
-	cl.start("A")
-	cl.via("A")
-	d := clusterDesk(t, cl)
-	b := cl.browser()
-	d.signIn(b, "admin", "/")
-	devices := fleet("SN-CRASH", n)
-	cl.emu.SeedAutopilotDevices(demoidp.DemoTenantID, devices...)
-	ids := idsOf(cl.emu, devices)
+	d := cl.onDesks("A")
+	b := d.signedInBrowser("admin", cl.browser)
+	ids := seedFleet(cl.emu, "SN-CRASH", n)
 	job := d.bulkDraft(b, "unassign-user", "", ids...)
 	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
 	waitFired(t, fired)
@@ -351,9 +301,8 @@ func TestBulkLostAnswersAreFoundByReading(t *testing.T) {
 	d := startDeskWith(t, nil, appOptions{BulkLookupDelays: []time.Duration{0, time.Second}})
 	b := d.browser()
 	d.signIn(b, "admin", "/")
-	devices := fleet("SN-LOST", 4)
-	d.emu.SeedAutopilotDevices(demoidp.DemoTenantID, devices...)
-	job := d.bulkDraft(b, "group-tag", "Kiosk", idsOf(d.emu, devices)...)
+	ids := seedFleet(d.emu, "SN-LOST", 4)
+	job := d.bulkDraft(b, "group-tag", "Kiosk", ids...)
 	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
 	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
 	doc := waitBulk(t, d, b, job)
@@ -383,9 +332,8 @@ func TestBulkChangesKeepIntunesWriteBudget(t *testing.T) {
 			d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_GRAPH_WRITE_BUDGET": tc.deskBudget}, appOptions{})
 			b := d.browser()
 			d.signIn(b, "admin", "/")
-			devices := fleet("SN-PACE", 35)
-			d.emu.SeedAutopilotDevices(demoidp.DemoTenantID, devices...)
-			job := d.bulkDraft(b, "group-tag", "Paced", idsOf(d.emu, devices)...)
+			ids := seedFleet(d.emu, "SN-PACE", 35)
+			job := d.bulkDraft(b, "group-tag", "Paced", ids...)
 			d.emu.SetFaults(emulator.Faults{ThrottleWrites: 10, ThrottleWindow: time.Second, PunishEarlyRetry: true})
 			start := time.Now()
 			d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
@@ -421,9 +369,8 @@ func TestBulkChangeBelongsToWhoChoseTheDevices(t *testing.T) {
 	d := startDesk(t, nil)
 	admin := d.browser()
 	d.signIn(admin, "admin", "/")
-	devices := fleet("SN-OWN", 2)
-	d.emu.SeedAutopilotDevices(demoidp.DemoTenantID, devices...)
-	job := d.bulkDraft(admin, "unassign-user", "", idsOf(d.emu, devices)...)
+	ids := seedFleet(d.emu, "SN-OWN", 2)
+	job := d.bulkDraft(admin, "unassign-user", "", ids...)
 	other := d.browser()
 	doc := parse(t, d.signIn(other, "many-groups", "/devices/bulk/"+job))
 	if doc.Find(`form[action$="/confirm"]`).Length() != 0 || !strings.Contains(doc.Find(`[data-testid="owner"]`).Text(), "Only Adele Vance can confirm") {

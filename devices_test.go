@@ -30,22 +30,31 @@ func fakeHash() string {
 // uploadCSV posts a CSV file the way the browser's file input does.
 func (d *desk) uploadCSV(c *http.Client, csrf string, data []byte) (*http.Response, string) {
 	d.t.Helper()
+	resp := d.postMultipart(c, "/devices/import", func(w *multipart.Writer) {
+		w.WriteField("_csrf", csrf)
+		fw, _ := w.CreateFormFile("file", "devices.csv")
+		fw.Write(data)
+	})
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+// postMultipart posts the multipart form fill writes to path, from the desk's own origin.
+func (d *desk) postMultipart(c *http.Client, path string, fill func(*multipart.Writer)) *http.Response {
+	d.t.Helper()
 	var body bytes.Buffer
 	w := multipart.NewWriter(&body)
-	w.WriteField("_csrf", csrf)
-	fw, _ := w.CreateFormFile("file", "devices.csv")
-	fw.Write(data)
+	fill(w)
 	w.Close()
-	req, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/devices/import", &body)
+	req, _ := http.NewRequest(http.MethodPost, d.srv.URL+path, &body)
 	req.Header.Set("Content-Type", w.FormDataContentType())
 	req.Header.Set("Origin", d.srv.URL)
 	resp, err := c.Do(req)
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp, string(b)
+	return resp
 }
 
 func TestDeviceImportEndToEnd(t *testing.T) {
@@ -190,13 +199,9 @@ func waitFinished(t *testing.T, d *desk, b *http.Client, jobURL string) *goquery
 
 // importCalls counts the import actions Graph carried out (a body refused as too large was not).
 func importCalls(e *emulator.Emulator) int {
-	n := 0
-	for _, r := range e.Received() {
-		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/importedWindowsAutopilotDeviceIdentities/import") && !r.TooLarge {
-			n++
-		}
-	}
-	return n
+	return countReceived(e, func(r emulator.ReceivedRequest) bool {
+		return r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/importedWindowsAutopilotDeviceIdentities/import") && !r.TooLarge
+	})
 }
 
 func TestPreflightRowsCanBeFixed(t *testing.T) {

@@ -321,6 +321,49 @@ func (tb *tab) assertClean() {
 	tb.errs = nil
 }
 
+// quickImports are the options of a browser desk whose imports finish and sync in moments, so a
+// flow reaches an import's finished page in seconds.
+var quickImports = appOptions{ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
+	SyncDuration: time.Millisecond}
+
+// startSignedIn starts a browser desk with opts and a tab signed in as identity, showing path.
+func startSignedIn(t *testing.T, opts appOptions, identity, path string) (*browserDesk, *tab) {
+	t.Helper()
+	bd := startBrowserDesk(t, opts)
+	return bd, bd.signedInTab(t, identity, path)
+}
+
+// signedInTab is a new tab signed in as identity, showing path.
+func (bd *browserDesk) signedInTab(t *testing.T, identity, path string) *tab {
+	t.Helper()
+	tb := bd.newTab(t)
+	tb.signIn(identity, path)
+	return tb
+}
+
+// reloadUntil reloads path until the page's heading reads h1; after within it fails with the
+// text of the element show selects.
+func (tb *tab) reloadUntil(path, h1 string, within time.Duration, show string) {
+	tb.t.Helper()
+	deadline := time.Now().Add(within)
+	for tb.text("h1") != h1 {
+		if time.Now().After(deadline) {
+			tb.t.Fatalf("%s did not reach %q: %s", path, h1, tb.text(show))
+		}
+		time.Sleep(50 * time.Millisecond)
+		tb.navigate("reload "+path, chromedp.Navigate(tb.bd.base+path))
+	}
+}
+
+// sendDevice sends a device's hardware file with a registration code, as the device's script does.
+func (bd *browserDesk) sendDevice(t *testing.T, code, serial string) {
+	t.Helper()
+	dev := &device{t: t, base: bd.base, client: http.DefaultClient}
+	if status, answer, _ := dev.multipart("/register/"+code, utf16LE(captureCSV(true, [2]string{serial, fakeHash()}))); status != http.StatusAccepted {
+		t.Fatalf("the device's file answered %d: %s", status, answer)
+	}
+}
+
 // signIn goes through the desk's sign-in page and the demo identity provider's picker.
 func (tb *tab) signIn(identity, path string) {
 	tb.t.Helper()
@@ -339,12 +382,7 @@ func (tb *tab) signIn(identity, path string) {
 
 func TestBrowserAdministratorFlows(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
-	bd := startBrowserDesk(t, appOptions{
-		ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
-		SyncDuration: time.Millisecond,
-	})
-	tb := bd.newTab(t)
-	tb.signIn("admin", "/")
+	_, tb := startSignedIn(t, quickImports, "admin", "/")
 	tb.page("home")
 	if got := tb.text(".who strong"); got == "" {
 		t.Errorf("home does not show who is signed in")
@@ -436,14 +474,7 @@ func TestBrowserAdministratorFlows(t *testing.T) {
 		t.Errorf("%s rows refused by the pre-flight, want 1", n)
 	}
 	tb.navigate("import", chromedp.Click(chromedp.CSS(`form[action$="/submit"] button[type="submit"]`)))
-	deadline := time.Now().Add(15 * time.Second)
-	for tb.text("h1") != "Import finished" {
-		if time.Now().After(deadline) {
-			t.Fatalf("import did not finish: %s", tb.text(`[data-testid="progress-summary"]`))
-		}
-		time.Sleep(50 * time.Millisecond)
-		tb.navigate("reload progress", chromedp.Navigate(bd.base+jobPath))
-	}
+	tb.reloadUntil(jobPath, "Import finished", 15*time.Second, `[data-testid="progress-summary"]`)
 	tb.page("import progress, finished")
 	if got := tb.text(`[data-testid="progress-summary"]`); !strings.Contains(got, "2 imported") {
 		t.Errorf("progress summary: %s", got)
@@ -502,9 +533,7 @@ func writeDeviceCSV(t *testing.T, path string, rows [][]string) {
 
 func TestBrowserReaderSeesGraphsRefusalExplained(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
-	bd := startBrowserDesk(t, appOptions{})
-	tb := bd.newTab(t)
-	tb.signIn("reader", "/uploads/new")
+	_, tb := startSignedIn(t, appOptions{}, "reader", "/uploads/new")
 	tb.page("create form (reader)")
 	tb.expectDocumentStatus("/uploads", "403 (Forbidden)")
 	tb.navigate("submit as reader", chromedp.Click(chromedp.CSS(`form[action="/uploads"] button[type="submit"]`)))
@@ -526,9 +555,7 @@ func TestBrowserReaderSeesGraphsRefusalExplained(t *testing.T) {
 // and Enter only, checking that each focused control shows a focus indicator.
 func TestBrowserCreateWithTheKeyboardAlone(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
-	bd := startBrowserDesk(t, appOptions{})
-	tb := bd.newTab(t)
-	tb.signIn("admin", "/")
+	_, tb := startSignedIn(t, appOptions{}, "admin", "/")
 	tb.page("home (keyboard)")
 
 	// The first Tab reaches the skip link.
@@ -605,8 +632,7 @@ func TestBrowserUnsavedResultAndStoppedDesk(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	bd := startBrowserDesk(t, appOptions{})
 	d := &desk{t: t, app: bd.app}
-	tb := bd.newTab(t)
-	tb.signIn("admin", "/uploads/new")
+	tb := bd.signedInTab(t, "admin", "/uploads/new")
 	refuseActivity(t, d)
 	tb.navigate("create while the history refuses it", chromedp.Click(chromedp.CSS(`form[action="/uploads"] button[type="submit"]`)))
 	tb.page("result not saved to the history")
@@ -640,10 +666,8 @@ func TestBrowserUnsavedResultAndStoppedDesk(t *testing.T) {
 // needs a reason, approves, and follows it to the end (console, CSP, axe in light and dark).
 func TestBrowserRegistrationFlow(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
-	bd := startBrowserDesk(t, appOptions{ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
-		SyncDuration: time.Millisecond, RegistrationEvery: 20 * time.Millisecond})
-	tb := bd.newTab(t)
-	tb.signIn("admin", "/registration")
+	bd, tb := startSignedIn(t, appOptions{ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
+		SyncDuration: time.Millisecond, RegistrationEvery: 20 * time.Millisecond}, "admin", "/registration")
 	tb.page("registration, empty")
 	tb.navigate("new code", chromedp.Click(chromedp.CSS(`a[href="/registration/codes/new"]`)))
 	tb.page("new registration code")
@@ -658,15 +682,9 @@ func TestBrowserRegistrationFlow(t *testing.T) {
 	tb.do("fix", chromedp.Clear(chromedp.CSS("#assignedUser")))
 	tb.navigate("create", chromedp.Click(chromedp.CSS(`form[action="/registration/codes"] button[type="submit"]`)))
 	tb.page("registration code created")
-	code := strings.TrimSpace(tb.text(`[data-testid="code"]`))
+	bd.sendDevice(t, strings.TrimSpace(tb.text(`[data-testid="code"]`)), "5CG3021XYZ")
 
-	dev := &device{t: t, base: bd.base, client: http.DefaultClient}
-	if status, answer, _ := dev.multipart("/register/"+code, utf16LE(captureCSV(true, [2]string{"5CG3021XYZ", fakeHash()}))); status != http.StatusAccepted {
-		t.Fatalf("the device's file answered %d: %s", status, answer)
-	}
-
-	approver := bd.newTab(t)
-	approver.signIn("many-groups", "/registration")
+	approver := bd.signedInTab(t, "many-groups", "/registration")
 	approver.page("registration, a device waiting")
 	if n := approver.text(`[data-testid="waiting-count"]`); !strings.Contains(n, "1") {
 		t.Errorf("navigation count %q", n)

@@ -20,11 +20,9 @@ import (
 // also saves what each looks like there, for a person to look at.
 func TestBrowserImportJobPages(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
-	bd := startBrowserDesk(t, appOptions{ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
-		ImportLookupDelays: []time.Duration{time.Hour, 2 * time.Hour}})
+	bd, tb := startSignedIn(t, appOptions{ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
+		ImportLookupDelays: []time.Duration{time.Hour, 2 * time.Hour}}, "admin", "/devices/import")
 	emu := bd.app.demo.Emulator
-	tb := bd.newTab(t)
-	tb.signIn("admin", "/devices/import")
 	shots := os.Getenv("AUTOPILOTDESK_IMPORT_SHOTS")
 
 	look := func(name string) {

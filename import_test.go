@@ -94,6 +94,54 @@ func postDirect(base string, b *http.Client, cookieURL, path string, form url.Va
 	return resp.StatusCode, nil
 }
 
+// waitRows waits until the rows of the import job id, counted, satisfy cond.
+func waitRows(t *testing.T, d *desk, id, what string, cond func(importer.Counts) bool) {
+	t.Helper()
+	waitFor(t, what, func() bool {
+		rows, _ := d.app.db.ImportRows(context.Background(), id, store.RowFilter{})
+		return cond(importer.Count(rows))
+	})
+}
+
+// storm sends n requests at once, the i-th by send(i), and counts the answers by status.
+func storm(t *testing.T, n int, send func(i int) (status int, err error)) map[int]int {
+	t.Helper()
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			status, err := send(i)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			statuses[status]++
+			mu.Unlock()
+		})
+	}
+	close(start)
+	wg.Wait()
+	return statuses
+}
+
+// postAtOnce posts a form to path n times at once: the i-th from browsers[i%len(browsers)] with
+// the form formOf gives that browser, to targets[i%len(targets)] (desks behind cookieURL). It
+// counts the answers by status.
+func postAtOnce(t *testing.T, n int, targets []string, cookieURL string, browsers []*http.Client, path string, formOf func(*http.Client) url.Values) map[int]int {
+	t.Helper()
+	forms := make([]url.Values, len(browsers))
+	for i, b := range browsers {
+		forms[i] = formOf(b)
+	}
+	return storm(t, n, func(i int) (int, error) {
+		return postDirect(targets[i%len(targets)], browsers[i%len(browsers)], cookieURL, path, forms[i%len(forms)])
+	})
+}
+
 // report downloads a finished job's report.
 func report(t *testing.T, d *desk, b *http.Client, job string) [][]string {
 	t.Helper()
@@ -143,39 +191,12 @@ func TestImportSubmittedExactlyOnce(t *testing.T) {
 	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_CREATE": "off"},
 		appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}})
 	d.app.demo.Emulator.SetFaults(emulator.Faults{LatencyMin: 50 * time.Millisecond, LatencyMax: 50 * time.Millisecond, Methods: []string{http.MethodPost}})
-	var browsers []*http.Client
-	for range 5 {
-		b := d.browser()
-		d.signIn(b, "admin", "/")
-		browsers = append(browsers, b)
-	}
+	browsers := d.signedIn(5, "admin", d.browser)
 	data, _ := deviceCSV("SN-ONCE", 3)
 	job := draftOf(t, d, browsers[0], data)
-	var forms []url.Values
-	for _, b := range browsers {
-		forms = append(forms, submitForm(t, d, b, job))
-	}
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	var redirected atomic.Int32
-	for i := range 60 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			status, err := postDirect(d.srv.URL, browsers[i%5], d.srv.URL, job+"/submit", forms[i%5])
-			if err != nil {
-				t.Error(err)
-			}
-			if status == http.StatusSeeOther {
-				redirected.Add(1)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	if redirected.Load() != 60 {
-		t.Errorf("%d of 60 submits answered with the job page", redirected.Load())
+	statuses := postAtOnce(t, 60, []string{d.srv.URL}, d.srv.URL, browsers, job+"/submit", func(b *http.Client) url.Values { return submitForm(t, d, b, job) })
+	if statuses[http.StatusSeeOther] != 60 {
+		t.Errorf("of 60 submits, answered by status: %v; want all with the job page (303)", statuses)
 	}
 	doc := waitFinished(t, d, browsers[1], job)
 	if n := importCalls(d.app.demo.Emulator); n != 1 {
@@ -369,11 +390,8 @@ func TestReportCellsAreFormulaSafe(t *testing.T) {
 	w.Write([]string{"-1+1", "", realHash(), "+x", ""})
 	w.Flush()
 	cl := startClusterWith(t, clusterOptions{sqlite: true, shape: func(o *demo.Options) { o.Emulator.Outcomes = outcomes }})
-	cl.start("A")
-	cl.via("A")
-	rd := &desk{t: t, srv: cl.lb}
-	b := cl.browser()
-	rd.signIn(b, "admin", "/")
+	rd := cl.onDesks("A")
+	b := rd.signedInBrowser("admin", cl.browser)
 	job := draftOf(t, rd, b, file.Bytes())
 	rd.post(b, job+"/submit", submitForm(t, rd, b, job))
 	waitFinished(t, rd, b, job)
@@ -438,10 +456,8 @@ func crashedImport(t *testing.T, point string, lookups []time.Duration, prefix s
 	hook, fired := stopOnce(point)
 	cl := startClusterWith(t, clusterOptions{sqlite: true, app: appOptions{ImportFault: hook, ImportLease: 2 * time.Second,
 		ImportLookupDelays: lookups}})
-	cl.start("A")
-	cl.via("A")
-	c := crash{cl: cl, d: clusterDesk(t, cl), b: cl.browser()}
-	c.d.signIn(c.b, "admin", "/")
+	c := crash{cl: cl, d: cl.onDesks("A")}
+	c.b = c.d.signedInBrowser("admin", cl.browser)
 	data, hashes := deviceCSV(prefix, n)
 	c.job, c.hashes = draftOf(t, c.d, c.b, data), hashes
 	c.d.post(c.b, c.job+"/submit", submitForm(t, c.d, c.b, c.job))
@@ -461,9 +477,9 @@ func TestImportSurvivesACrashBeforeTheAnswerIsStored(t *testing.T) {
 	if c.callsBefore != 1 {
 		t.Fatalf("%d import calls before the crash", c.callsBefore)
 	}
-	cl, d, b, job := c.cl, c.d, c.b, c.job
+	d, b, job := c.d, c.b, c.job
 	doc := waitFinished(t, d, b, job)
-	if n := importCalls(cl.emu); n != 1 {
+	if n := importCalls(c.cl.emu); n != 1 {
 		t.Errorf("%d import calls in all: a batch was sent again", n)
 	}
 	if got := doc.Find(`[data-testid="outcome"] tr[data-verdict="imported"]`).Length(); got != 20 {
@@ -481,7 +497,7 @@ func TestImportSurvivesACrashBeforeTheAnswerIsStored(t *testing.T) {
 			t.Errorf("report row %q", r)
 		}
 	}
-	assertHashesGone(t, cl.byName["A2"], cl.env["AUTOPILOTDESK_DATA_DIR"], c.hashes[7])
+	assertHashesGone(t, c.cl.byName["A2"], c.cl.env["AUTOPILOTDESK_DATA_DIR"], c.hashes[7])
 }
 
 // A desk killed after recording a batch as in flight and before sending it: the batch is never
@@ -489,15 +505,14 @@ func TestImportSurvivesACrashBeforeTheAnswerIsStored(t *testing.T) {
 // with what to do, and the job still finishes.
 func TestImportLostBeforeSendingIsNeverResentBlindly(t *testing.T) {
 	c := crashedImport(t, importer.FaultBatchRecorded, []time.Duration{0, 50 * time.Millisecond, 100 * time.Millisecond}, "SN-UNSENT", 3)
-	cl, d, b, job := c.cl, c.d, c.b, c.job
-	doc := waitFinished(t, d, b, job)
-	if n := importCalls(cl.emu); n != 0 {
+	doc := waitFinished(t, c.d, c.b, c.job)
+	if n := importCalls(c.cl.emu); n != 0 {
 		t.Errorf("%d import calls: a batch whose fate was unknown was sent again", n)
 	}
 	if got := doc.Find(`[data-testid="outcome"] tr[data-verdict="not-found"]`).Length(); got != 3 {
 		t.Errorf("%d of 3 rows read outcome unknown: %.400s", got, text(doc))
 	}
-	rows := report(t, d, b, job)
+	rows := report(t, c.d, c.b, c.job)
 	for _, r := range rows[1:] {
 		if r[4] != "outcome unknown — check" || !strings.Contains(r[7], "import it again from your file") {
 			t.Errorf("report row %q", r)
@@ -517,37 +532,11 @@ func TestImportOnTwoDesksSharingPostgres(t *testing.T) {
 		shape: func(o *demo.Options) {
 			o.Emulator.Faults = emulator.Faults{LatencyMin: 20 * time.Millisecond, LatencyMax: 20 * time.Millisecond}
 		}})
-	cl.start("A")
-	cl.start("B")
-	cl.via("A")
-	d := clusterDesk(t, cl)
-	var browsers []*http.Client
-	for range 5 {
-		b := cl.browser()
-		d.signIn(b, "admin", "/")
-		browsers = append(browsers, b)
-	}
+	d := cl.onDesks("A", "B")
+	browsers := d.signedIn(5, "admin", cl.browser)
 	data, _ := deviceCSV("SN-PG", 700) // two batches
 	job := draftOf(t, d, browsers[0], data)
-	var forms []url.Values
-	for _, b := range browsers {
-		forms = append(forms, submitForm(t, d, b, job))
-	}
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range 60 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			target := cl.replicas[[]string{"A", "B"}[i%2]]
-			if _, err := postDirect(target.URL, browsers[i%5], cl.lb.URL, job+"/submit", forms[i%5]); err != nil {
-				t.Error(err)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
+	postAtOnce(t, 60, []string{cl.replicas["A"].URL, cl.replicas["B"].URL}, cl.lb.URL, browsers, job+"/submit", func(b *http.Client) url.Values { return submitForm(t, d, b, job) })
 	doc := waitFinished(t, d, browsers[0], job)
 	if !fired.Load() {
 		t.Error("no worker was stopped: the takeover was not exercised")
@@ -651,11 +640,8 @@ func TestPartialAndNullStates(t *testing.T) {
 	cl := startClusterWith(t, clusterOptions{sqlite: true, shape: func(o *demo.Options) {
 		o.Emulator.Outcomes = map[string]emulator.Outcome{"SN-STATE-00001": {Status: "partial"}, "SN-STATE-00002": {Status: "null"}}
 	}})
-	cl.start("A")
-	cl.via("A")
-	d := clusterDesk(t, cl)
-	b := cl.browser()
-	d.signIn(b, "admin", "/")
+	d := cl.onDesks("A")
+	b := d.signedInBrowser("admin", cl.browser)
 	data, _ := deviceCSV("SN-STATE", 3)
 	job := draftOf(t, d, b, data)
 	d.post(b, job+"/submit", submitForm(t, d, b, job))
@@ -684,11 +670,8 @@ func TestPartialAndNullStates(t *testing.T) {
 // batch and sends the halves, and every device is imported once.
 func TestImportSplitsABatchGraphRefusesAsTooLarge(t *testing.T) {
 	cl := startClusterWith(t, clusterOptions{sqlite: true, shape: func(o *demo.Options) { o.Emulator.MaxBodyBytes = 300_000 }})
-	cl.start("A")
-	cl.via("A")
-	d := clusterDesk(t, cl)
-	b := cl.browser()
-	d.signIn(b, "admin", "/")
+	d := cl.onDesks("A")
+	b := d.signedInBrowser("admin", cl.browser)
 	data, _ := deviceCSV("SN-413", 100) // about 440 kB in one batch
 	job := draftOf(t, d, b, data)
 	d.post(b, job+"/submit", submitForm(t, d, b, job))
@@ -803,18 +786,10 @@ func TestHugePasteIsRefusedAsTooLarge(t *testing.T) {
 	d := startDesk(t, nil)
 	b := d.browser()
 	doc := parse(t, d.signIn(b, "admin", "/devices/import"))
-	var body bytes.Buffer
-	w := multipart.NewWriter(&body)
-	w.WriteField("_csrf", doc.Find(`input[name="_csrf"]`).First().AttrOr("value", ""))
-	w.WriteField("csv", strings.Repeat("SN,,QUJD,,\n", 1_500_000))
-	w.Close()
-	req, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/devices/import", &body)
-	req.Header.Set("Content-Type", w.FormDataContentType())
-	req.Header.Set("Origin", d.srv.URL)
-	resp, err := b.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := d.postMultipart(b, "/devices/import", func(w *multipart.Writer) {
+		w.WriteField("_csrf", doc.Find(`input[name="_csrf"]`).First().AttrOr("value", ""))
+		w.WriteField("csv", strings.Repeat("SN,,QUJD,,\n", 1_500_000))
+	})
 	page := parse(t, resp)
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(text(page), "split the file") {
 		t.Errorf("a 16 MB paste answered %d: %s", resp.StatusCode, text(page))
@@ -875,16 +850,8 @@ func TestImportRenewsTheOwnersTokenWithoutKeepingTheSessionAlive(t *testing.T) {
 		}
 		return j.State
 	}
-	for i := 0; ; i++ { // the batch goes while the token is fresh; the devices stay unknown
-		rows, _ := d.app.db.ImportRows(ctx, id, store.RowFilter{})
-		if importer.Count(rows).Processing == 2 {
-			break
-		}
-		if i > 3000 {
-			t.Fatal("the batch was not sent")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// The batch goes while the token is fresh; the devices stay unknown.
+	waitRows(t, d, id, "the batch to be sent", func(c importer.Counts) bool { return c.Processing == 2 })
 	clock.Add(61 * time.Minute) // the access token has expired; the session is idle but alive
 	for i := 0; state() != "finished"; i++ {
 		if i > 6000 {

@@ -46,10 +46,10 @@ func (tb *tab) lookAtWidths(name string) {
 // A tenant whose Graph has no uploads: the refusal leads to the desk's device import, and from
 // then on home and the create form lead there before anything is typed.
 func TestBrowserTenantWithoutUploadsLeadsToImport(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	bd := startBrowserDesk(t, appOptions{})
 	bd.app.demo.Emulator.SetFaults(emulator.Faults{UploadsSegmentMissing: true})
-	tb := bd.newTab(t)
-	tb.signIn("admin", "/uploads/new")
+	tb := bd.signedInTab(t, "admin", "/uploads/new")
 	tb.expectDocumentStatus("/uploads", "400 (Bad Request)")
 	tb.navigate("submit", chromedp.Click(chromedp.CSS(`form[action="/uploads"] button[type="submit"]`)))
 	tb.lookAtWidths("uploads refused")
@@ -82,10 +82,9 @@ func TestBrowserTenantWithoutUploadsLeadsToImport(t *testing.T) {
 // A create whose answer was lost: Check again finds it; the history names it in words, the row
 // opens with the keyboard, and the record leads on to the upload.
 func TestBrowserUnknownOutcomeAndHistory(t *testing.T) {
-	bd := startBrowserDesk(t, appOptions{})
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
+	bd, tb := startSignedIn(t, appOptions{}, "admin", "/uploads/new")
 	emu := bd.app.demo.Emulator
-	tb := bd.newTab(t)
-	tb.signIn("admin", "/uploads/new")
 	emu.SetFaults(emulator.Faults{LoseWriteAnswers: true, ErrorRate: 1, Methods: []string{http.MethodGet}, ErrorStatuses: []int{500}})
 	tb.navigate("submit", chromedp.Click(chromedp.CSS(`form[action="/uploads"] button[type="submit"]`)))
 	tb.lookAtWidths("outcome unknown")
@@ -124,10 +123,9 @@ func TestBrowserUnknownOutcomeAndHistory(t *testing.T) {
 // A passing failure keeps what was typed; Try again sends the form again with a fresh one-time
 // key; a list page that failed offers a reload.
 func TestBrowserTryAgainAndReload(t *testing.T) {
-	bd := startBrowserDesk(t, appOptions{})
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
+	bd, tb := startSignedIn(t, appOptions{}, "admin", "/uploads/new")
 	emu := bd.app.demo.Emulator
-	tb := bd.newTab(t)
-	tb.signIn("admin", "/uploads/new")
 	tb.do("choose a status", chromedp.SetValue(chromedp.CSS("#status"), "complete"))
 	emu.SetFaults(emulator.Faults{ErrorRate: 1, Methods: []string{http.MethodPost}, ErrorStatuses: []int{507}})
 	tb.expectDocumentStatus("/uploads", "502 (Bad Gateway)")

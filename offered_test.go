@@ -15,13 +15,9 @@ import (
 
 // uploadsAsked counts the requests Graph received for the uploads collection.
 func uploadsAsked(e *emulator.Emulator) int {
-	n := 0
-	for _, r := range e.Received() {
-		if strings.Contains(r.Path, "importedWindowsAutopilotDeviceIdentityUploads") {
-			n++
-		}
-	}
-	return n
+	return countReceived(e, func(r emulator.ReceivedRequest) bool {
+		return strings.Contains(r.Path, "importedWindowsAutopilotDeviceIdentityUploads")
+	})
 }
 
 // leadsToImport checks that a page leads to the desk's device import instead of the create form.
@@ -125,12 +121,8 @@ func TestTenantWithoutUploadsLeadsToDeviceImport(t *testing.T) {
 // shows without asking Graph.
 func TestReplicasAgreeTheTenantHasNoUploads(t *testing.T) {
 	cl := startCluster(t)
-	cl.start("A")
-	cl.start("B")
-	d := &desk{t: t, srv: cl.lb}
-	b := cl.browser()
-	cl.via("A")
-	parse(t, d.signIn(b, "admin", "/"))
+	d := cl.onDesks("A", "B")
+	b := d.signedInBrowser("admin", cl.browser)
 	cl.emu.SetFaults(emulator.Faults{UploadsSegmentMissing: true})
 	_, doc := d.get(b, "/uploads")
 	leadsToImport(t, "uploads list on A", doc)

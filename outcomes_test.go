@@ -10,15 +10,7 @@ import (
 )
 
 // postCount counts the creates Graph received.
-func postCount(d *desk) int {
-	n := 0
-	for _, r := range d.received() {
-		if r.Method == http.MethodPost {
-			n++
-		}
-	}
-	return n
-}
+func postCount(d *desk) int { return postsTo(d.emu, "") }
 
 // A create whose answer was lost offers "Check again" (never "Create another upload") with the
 // uploads list and its record; checking again finds the upload Graph made, sends nothing again,

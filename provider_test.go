@@ -162,12 +162,8 @@ func TestConfiguredTenantStillRequiresTheTenantClaim(t *testing.T) {
 // history the other shows.
 func TestProviderWithoutTenantClaimOnReplicas(t *testing.T) {
 	cl := startClusterWith(t, clusterOptions{shape: func(o *demo.Options) { o.WithoutTenantClaims = true }})
-	cl.start("A")
-	cl.start("B")
-	d := &desk{t: t, srv: cl.lb}
-	b := cl.browser()
-	cl.via("A")
-	parse(t, d.signIn(b, demoidp.AdminKey, "/"))
+	d := cl.onDesks("A", "B")
+	b := d.signedInBrowser(demoidp.AdminKey, cl.browser)
 	cl.via("B")
 	_, doc := d.get(b, "/uploads/new")
 	resp, doc := d.post(b, "/uploads", formValues(t, doc, `form[action="/uploads"]`))

@@ -14,9 +14,7 @@ import (
 // every page for console errors and CSP violations, and with axe-core in light and dark.
 func TestBrowserDevicesFlows(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
-	bd := startBrowserDesk(t, appOptions{ConsistencyDelay: time.Hour})
-	tb := bd.newTab(t)
-	tb.signIn("admin", "/devices")
+	bd, tb := startSignedIn(t, appOptions{ConsistencyDelay: time.Hour}, "admin", "/devices")
 	tb.page("devices list")
 	if n := tb.eval(`String(document.querySelectorAll('[data-testid="devices"] tbody tr').length)`); n != "17" {
 		t.Errorf("the list shows %s devices", n)
@@ -71,14 +69,7 @@ func TestBrowserDevicesFlows(t *testing.T) {
 	}
 	tb.navigate("confirm", chromedp.Click(chromedp.CSS(`[data-testid="bulk-confirm"] button`)))
 	job := tb.path()
-	deadline := time.Now().Add(30 * time.Second)
-	for tb.text("h1") != "Bulk change finished" {
-		if time.Now().After(deadline) {
-			t.Fatalf("the bulk change did not finish: %s", tb.text(`[data-testid="bulk-summary"]`))
-		}
-		time.Sleep(100 * time.Millisecond)
-		tb.navigate("reload the bulk change", chromedp.Navigate(bd.base+job))
-	}
+	tb.reloadUntil(job, "Bulk change finished", 30*time.Second, `[data-testid="bulk-summary"]`)
 	tb.page("bulk outcome")
 	if n := tb.eval(`String(document.querySelectorAll('tr[data-outcome="done"]').length)`); n != "5" {
 		t.Errorf("%s devices changed", n)
@@ -88,8 +79,7 @@ func TestBrowserDevicesFlows(t *testing.T) {
 	tb.assertClean()
 
 	// The reader sees the list without change controls, and why.
-	reader := bd.newTab(t)
-	reader.signIn("read-grant", "/devices")
+	reader := bd.signedInTab(t, "read-grant", "/devices")
 	reader.page("devices list, read-only")
 	if got := reader.eval(`String(document.querySelectorAll('#bulk-form, input[name="device"]').length)`); got != "0" {
 		t.Errorf("the reader is offered %s change controls", got)

@@ -196,13 +196,9 @@ func TestRegisteredDevicePage(t *testing.T) {
 
 // devicePosts counts the writes Graph received for a device outside batches.
 func devicePosts(e *emulator.Emulator, id string) int {
-	n := 0
-	for _, r := range e.Received() {
-		if r.Method != http.MethodGet && strings.Contains(r.Path, "/windowsAutopilotDeviceIdentities/"+id) {
-			n++
-		}
-	}
-	return n
+	return countReceived(e, func(r emulator.ReceivedRequest) bool {
+		return r.Method != http.MethodGet && strings.Contains(r.Path, "/windowsAutopilotDeviceIdentities/"+id)
+	})
 }
 
 // Changes of one device: each a POST with a one-time key (a second submit sends nothing),
@@ -371,16 +367,7 @@ func TestLostImportFoundAmongRegisteredDevices(t *testing.T) {
 	d.post(b, job+"/submit", submitForm(t, d, b, job))
 	ctx := context.Background()
 	id := strings.TrimPrefix(job, "/devices/import/")
-	for i := 0; ; i++ {
-		rows, _ := d.app.db.ImportRows(ctx, id, store.RowFilter{})
-		if importer.Count(rows).Unknown == 2 {
-			break
-		}
-		if i > 500 {
-			t.Fatal("the batch's answer was not lost")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitRows(t, d, id, "the batch's answer to be lost", func(c importer.Counts) bool { return c.Unknown == 2 })
 	d.emu.SetFaults(emulator.Faults{})
 	time.Sleep(20 * time.Millisecond) // the import completes and registers the devices
 	staged, _, _, err := d.app.graph.ListDeviceIdentities(ctx, ts, "", "")

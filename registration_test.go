@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf16"
@@ -156,15 +155,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func syncCalls(e *emulator.Emulator) int {
-	n := 0
-	for _, r := range e.Received() {
-		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/windowsAutopilotSettings/sync") {
-			n++
-		}
-	}
-	return n
-}
+func syncCalls(e *emulator.Emulator) int { return postsTo(e, "/windowsAutopilotSettings/sync") }
 
 var fastImports = appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond},
 	RegistrationEvery: 20 * time.Millisecond}
@@ -666,30 +657,12 @@ func TestConcurrentApprovalsImportOnce(t *testing.T) {
 		f.Set("action", "approve")
 		forms = append(forms, f)
 	}
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	var toJob, conflicts atomic.Int32
-	for i := range 50 {
-		wg.Go(func() {
-			<-start
-			k := (i % 3) * 2 // sessions 0, 2 and 4: the second person's
-			status, err := postDirect(d.srv.URL, browsers[k], d.srv.URL, "/registration/decide", forms[k])
-			switch {
-			case err != nil:
-				t.Error(err)
-			case status == http.StatusSeeOther:
-				toJob.Add(1)
-			case status == http.StatusConflict:
-				conflicts.Add(1)
-			default:
-				t.Errorf("an approval answered %d", status)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	if toJob.Load() != 1 || conflicts.Load() != 49 {
-		t.Errorf("%d approvals went through and %d were told it was decided, want 1 and 49", toJob.Load(), conflicts.Load())
+	statuses := storm(t, 50, func(i int) (int, error) {
+		k := (i % 3) * 2 // sessions 0, 2 and 4: the second person's
+		return postDirect(d.srv.URL, browsers[k], d.srv.URL, "/registration/decide", forms[k])
+	})
+	if statuses[http.StatusSeeOther] != 1 || statuses[http.StatusConflict] != 49 || len(statuses) != 2 {
+		t.Errorf("approvals answered by status: %v; want one through (303) and 49 told it was decided (409)", statuses)
 	}
 	subs := registrations(t, d.app, store.SubmissionFilter{})
 	if len(subs) != 1 || subs[0].JobID == "" {
@@ -818,12 +791,8 @@ func TestApprovedDraftIsSubmittedByTheFollower(t *testing.T) {
 // approver's token; the device's status on either says it is registered.
 func TestRegistrationAcrossReplicas(t *testing.T) {
 	cl := startClusterWith(t, clusterOptions{app: appOptions{RegistrationEvery: 20 * time.Millisecond}})
-	cl.start("A")
-	cl.start("B")
-	d := &desk{t: t, srv: cl.lb}
-	admin, second := cl.browser(), cl.browser()
-	cl.via("A")
-	parse(t, d.signIn(admin, "admin", "/"))
+	d := cl.onDesks("A", "B")
+	admin, second := d.signedInBrowser("admin", cl.browser), cl.browser()
 	code, _ := createCode(t, d, admin, map[string]string{"groupTag": "Replicas"})
 	cl.via("B")
 	parse(t, d.signIn(second, demoidp.ManyGroupsKey, "/"))
@@ -836,24 +805,10 @@ func TestRegistrationAcrossReplicas(t *testing.T) {
 		t.Fatalf("A does not show the device B took: %.400s", text(doc))
 	}
 	form.Set("action", "approve")
-	var wg sync.WaitGroup
-	var approved atomic.Int32
-	for range 5 {
-		for _, name := range []string{"A", "B"} {
-			wg.Go(func() {
-				status, err := postDirect(cl.replicas[name].URL, second, cl.lb.URL, "/registration/decide", form)
-				if err != nil {
-					t.Error(err)
-				}
-				if status == http.StatusSeeOther {
-					approved.Add(1)
-				}
-			})
-		}
-	}
-	wg.Wait()
-	if approved.Load() != 1 {
-		t.Errorf("%d of 10 approvals split over A and B went through, want 1", approved.Load())
+	statuses := postAtOnce(t, 10, []string{cl.replicas["A"].URL, cl.replicas["B"].URL}, cl.lb.URL, []*http.Client{second}, "/registration/decide",
+		func(*http.Client) url.Values { return form })
+	if statuses[http.StatusSeeOther] != 1 {
+		t.Errorf("of 10 approvals split over A and B, answered by status: %v; want one through (303)", statuses)
 	}
 	subs := registrations(t, cl.apps[0], store.SubmissionFilter{})
 	if len(subs) != 1 || subs[0].JobID == "" || subs[0].DeciderOID != demoidp.ManyGroupsObjectID {

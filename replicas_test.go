@@ -148,6 +148,16 @@ func (cl *cluster) stopHard(name string) {
 
 func (cl *cluster) via(name string) { cl.target.Store(cl.replicas[name]) }
 
+// onDesks starts replicas of the given names, sends requests to the first, and is the desk as
+// a browser sees it, through the load balancer.
+func (cl *cluster) onDesks(names ...string) *desk {
+	for _, name := range names {
+		cl.start(name)
+	}
+	cl.via(names[0])
+	return clusterDesk(cl.t, cl)
+}
+
 func (cl *cluster) browser() *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Transport: cl.lb.Client().Transport, Jar: jar}
@@ -156,12 +166,8 @@ func (cl *cluster) browser() *http.Client {
 func TestReplicasShareEverything(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	cl := startCluster(t)
-	cl.start("A")
-	cl.start("B")
-	d := &desk{t: t, srv: cl.lb}
+	d := cl.onDesks("A", "B")
 	b := cl.browser()
-
-	cl.via("A")
 	doc := parse(t, d.signIn(b, "admin", "/"))
 	if doc.Find(`form[action="/auth/signout"]`).Length() != 1 {
 		t.Fatalf("sign-in on A failed: %s", text(doc))
@@ -240,13 +246,7 @@ func TestReplicasShareEverything(t *testing.T) {
 }
 
 func countPosts(e *emulator.Emulator) int {
-	n := 0
-	for _, r := range e.Received() {
-		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/importedWindowsAutopilotDeviceIdentityUploads") {
-			n++
-		}
-	}
-	return n
+	return postsTo(e, "/importedWindowsAutopilotDeviceIdentityUploads")
 }
 
 // Two desks on one PostgreSQL database, a provider that rotates refresh tokens (each is good
@@ -255,12 +255,8 @@ func countPosts(e *emulator.Emulator) int {
 // session's token; the provider sees one redemption.
 func TestTokenRenewalIsSerialisedAcrossReplicas(t *testing.T) {
 	cl := startCluster(t)
-	cl.start("A")
-	cl.start("B")
-	d := &desk{t: t, srv: cl.lb}
-	b := cl.browser()
-	cl.via("A")
-	parse(t, d.signIn(b, "admin", "/"))
+	d := cl.onDesks("A", "B")
+	b := d.signedInBrowser("admin", cl.browser)
 	u, _ := url.Parse(cl.lb.URL)
 	cookies := b.Jar.Cookies(u)
 	keys, err := cl.apps[0].sessionStore().LiveSessionsOfUser(t.Context(), demoidp.DemoTenantID+":"+demoidp.AdminObjectID)

@@ -70,14 +70,7 @@ func TestRunServesTLSAndShutsDownGracefully(t *testing.T) {
 		t.Errorf("the URL to open was not printed:\n%s", out.String())
 	}
 	stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("the desk did not stop")
-	}
+	waitStopped(t, done)
 	if !strings.Contains(out.String(), "stopped") {
 		t.Errorf("no stop message")
 	}
@@ -120,14 +113,7 @@ func TestShutdownDelayKeepsServingWithReadinessOff(t *testing.T) {
 	if got := status("/auth/signin"); got != http.StatusOK {
 		t.Errorf("a page during the shutdown delay: %d, want 200", got)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("the desk did not stop")
-	}
+	waitStopped(t, done)
 	if waited := time.Since(stopped); waited < delay {
 		t.Errorf("stopped after %s, before the %s delay", waited, delay)
 	}
@@ -143,14 +129,34 @@ func TestRunReportsConfigurationProblems(t *testing.T) {
 	}
 }
 
+// waitStopped waits for a desk run in the background to return, without an error.
+func waitStopped(t *testing.T, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the desk did not stop")
+	}
+}
+
+// emulatorCommand runs `autopilotdesk emulator` on addr with the client secret until ctx ends,
+// printing to out; the channel gives what it returned.
+func emulatorCommand(ctx context.Context, addr, secret string, out io.Writer) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"emulator", "--addr", addr, "--client-secret", secret}, testkit.Env(nil), out, io.Discard)
+	}()
+	return done
+}
+
 func TestEmulatorCommandServesGraphAndSignIn(t *testing.T) {
 	addr := testkit.FreeAddr(t)
 	ctx, stop := context.WithCancel(context.Background())
 	var out testkit.Buffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"emulator", "--addr", addr, "--client-secret", "s"}, testkit.Env(nil), &out, &bytes.Buffer{})
-	}()
+	done := emulatorCommand(ctx, addr, "s", &out)
 	defer func() { stop(); <-done }()
 	var resp *http.Response
 	var err error
@@ -182,10 +188,7 @@ func TestEmulatorCommandPairsWithADeskOnAnyLoopbackPort(t *testing.T) {
 	emuAddr := testkit.FreeAddr(t)
 	ctx, stop := context.WithCancel(context.Background())
 	var out testkit.Buffer
-	emuDone := make(chan error, 1)
-	go func() {
-		emuDone <- run(ctx, []string{"emulator", "--addr", emuAddr, "--client-secret", "pairing-secret"}, testkit.Env(nil), &out, io.Discard)
-	}()
+	emuDone := emulatorCommand(ctx, emuAddr, "pairing-secret", &out)
 	deskAddr := testkit.FreeAddr(t)
 	_, deskPort, _ := strings.Cut(deskAddr, ":")
 	public := "http://localhost:" + deskPort

@@ -26,13 +26,7 @@ func TestOutcomeUnknownIsReconciledNotResent(t *testing.T) {
 	if !strings.Contains(doc.Find(`[data-testid="reconciliation"]`).Text(), "it was not created") {
 		t.Errorf("reconciliation not shown: %s", text(doc))
 	}
-	posts := 0
-	for _, r := range d.received() {
-		if r.Method == http.MethodPost {
-			posts++
-		}
-	}
-	if posts != 1 {
+	if posts := postsTo(d.emu, ""); posts != 1 {
 		t.Errorf("the create was sent %d times", posts)
 	}
 }

@@ -5,7 +5,6 @@ package main
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,9 +64,8 @@ func (tb *tab) copyWorks(target string) {
 }
 
 func TestBrowserCopyButtonsCopyOrSayWhichKeys(t *testing.T) {
-	bd := startBrowserDesk(t, appOptions{})
-	tb := bd.newTab(t)
-	tb.signIn("admin", "/uploads/new")
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
+	bd, tb := startSignedIn(t, appOptions{}, "admin", "/uploads/new")
 	tb.navigate("create", chromedp.Click(chromedp.CSS(`form[action="/uploads"] button[type="submit"]`)))
 	tb.page("create result")
 	tb.clipboard(cdpbrowser.PermissionSettingGranted)
@@ -106,9 +104,8 @@ document.execCommand = function () { return false; }; "ok"`)
 // The create form takes the dates and GUIDs people type, shows what it will send while they
 // type, keeps everything through a 422 and moves the focus to the error summary.
 func TestBrowserCreateFormAcceptsWhatPeopleType(t *testing.T) {
-	bd := startBrowserDesk(t, appOptions{})
-	tb := bd.newTab(t)
-	tb.signIn("admin", "/uploads/new")
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
+	_, tb := startSignedIn(t, appOptions{}, "admin", "/uploads/new")
 	tb.page("create form")
 	if got := tb.text(`label[for="createdDateTimeUtc"]`); got != "Created (UTC) · createdDateTimeUtc" {
 		t.Errorf("date label reads %q", got)
@@ -167,12 +164,8 @@ func TestBrowserCreateFormAcceptsWhatPeopleType(t *testing.T) {
 // ID too), and its summary and import button say how many devices will be sent, through a fix,
 // a check of the serials and every change of the ticks; the import then sends that many.
 func TestBrowserPreflightFixesWhatItReportsAndCountsWhatItSends(t *testing.T) {
-	bd := startBrowserDesk(t, appOptions{
-		ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
-		SyncDuration: time.Millisecond,
-	})
-	tb := bd.newTab(t)
-	tb.signIn("admin", "/devices/import")
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
+	bd, tb := startSignedIn(t, quickImports, "admin", "/devices/import")
 	csvPath := filepath.Join(t.TempDir(), "devices.csv")
 	writeDeviceCSV(t, csvPath, [][]string{
 		{"SN-PF-1", "", fakeHash(), "", ""},
@@ -332,36 +325,43 @@ func (tb *tab) fitsAPhone(name string) {
 	}
 }
 
-// newPhoneTab is a tab whose page is 390 px wide, as on a phone.
-func (bd *browserDesk) newPhoneTab(t *testing.T) *tab {
+// signedInPhoneTab is a tab whose page is 390 px wide, as on a phone, signed in as identity and
+// showing path.
+func (bd *browserDesk) signedInPhoneTab(t *testing.T, identity, path string) *tab {
 	t.Helper()
 	tb := bd.newTab(t)
 	if _, err := chromedp.Call(tb.ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: 390, Height: 844, DeviceScaleFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
+	tb.signIn(identity, path)
 	return tb
+}
+
+// openOnAPhone opens path and checks it as fitsAPhone does, naming it name.
+func (tb *tab) openOnAPhone(name, path string) {
+	tb.t.Helper()
+	tb.navigate(name, chromedp.Navigate(tb.bd.base+path))
+	tb.fitsAPhone(name)
 }
 
 // Every page with a table, at 390 px: nothing scrolls sideways, the status or verdict column
 // stays on the screen, GUIDs do not break into pieces; and every page shows statuses, moments
 // and counts the same way.
 func TestBrowserTablesFitAPhoneAndPagesSpeakOneWay(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
 	bd := startBrowserDesk(t, appOptions{
 		ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
 		SyncDuration: time.Millisecond, RegistrationEvery: 20 * time.Millisecond, ConsistencyDelay: time.Millisecond,
 	})
-	tb := bd.newPhoneTab(t)
-	tb.signIn("admin", "/uploads/new")
+	tb := bd.signedInPhoneTab(t, "admin", "/uploads/new")
 	tb.navigate("create", chromedp.Click(chromedp.CSS(`form[action="/uploads"] button[type="submit"]`)))
 	tb.do("open the snippets", chromedp.Click(chromedp.CSS(`[data-testid="exchange"] summary`)))
 	tb.fitsAPhone("create result")
 	if got := tb.eval(`Array.from(document.querySelectorAll('[data-testid="upload"] dt')).map(function (dt) { return dt.textContent.trim().replace(/\s+/g, " "); }).join(" | ")`); got != "Upload ID · id | Created (UTC) · createdDateTimeUtc | Status · status" {
 		t.Errorf("the upload's properties are labelled %q", got)
 	}
-	tb.navigate("home", chromedp.Navigate(bd.base+"/"))
-	tb.fitsAPhone("home")
-	tb.navigate("uploads", chromedp.Navigate(bd.base+"/uploads"))
-	tb.fitsAPhone("uploads")
+	tb.openOnAPhone("home", "/")
+	tb.openOnAPhone("uploads", "/uploads")
 	tb.navigate("an upload", chromedp.Click(chromedp.CSS(`[data-testid="uploads"] tbody a`)))
 	tb.fitsAPhone("upload")
 
@@ -380,23 +380,14 @@ func TestBrowserTablesFitAPhoneAndPagesSpeakOneWay(t *testing.T) {
 	tb.fitsAPhone("import pre-flight")
 	jobPath := tb.path()
 	tb.navigate("import", chromedp.Click(chromedp.CSS(`[data-testid="import-button"]`)))
-	deadline := time.Now().Add(15 * time.Second)
-	for tb.text("h1") != "Import finished" {
-		if time.Now().After(deadline) {
-			t.Fatalf("import did not finish: %s", tb.text("main"))
-		}
-		time.Sleep(50 * time.Millisecond)
-		tb.navigate("reload progress", chromedp.Navigate(bd.base+jobPath))
-	}
+	tb.reloadUntil(jobPath, "Import finished", 15*time.Second, "main")
 	tb.fitsAPhone("import finished")
-	tb.navigate("activity", chromedp.Navigate(bd.base+"/activity"))
-	tb.fitsAPhone("activity")
+	tb.openOnAPhone("activity", "/activity")
 
 	tb.assertClean()
 
 	// Registered devices, a device, a bulk change (a tab of its own: each has a minute).
-	tb = bd.newPhoneTab(t)
-	tb.signIn("admin", "/devices")
+	tb = bd.signedInPhoneTab(t, "admin", "/devices")
 	tb.fitsAPhone("devices")
 	tb.navigate("a device", chromedp.Click(chromedp.CSS(`[data-testid="devices"] tbody a`)))
 	tb.fitsAPhone("device")
@@ -406,31 +397,17 @@ func TestBrowserTablesFitAPhoneAndPagesSpeakOneWay(t *testing.T) {
 	tb.fitsAPhone("bulk confirmation")
 	tb.navigate("confirm", chromedp.Click(chromedp.CSS(`[data-testid="bulk-confirm"] button`)))
 	job := tb.path()
-	deadline = time.Now().Add(30 * time.Second)
-	for tb.text("h1") != "Bulk change finished" {
-		if time.Now().After(deadline) {
-			t.Fatalf("the bulk change did not finish: %s", tb.text("main"))
-		}
-		time.Sleep(100 * time.Millisecond)
-		tb.navigate("reload the bulk change", chromedp.Navigate(bd.base+job))
-	}
+	tb.reloadUntil(job, "Bulk change finished", 30*time.Second, "main")
 	tb.fitsAPhone("bulk outcome")
-	tb.navigate("bulk changes", chromedp.Navigate(bd.base+"/devices/bulk"))
-	tb.fitsAPhone("bulk changes")
+	tb.openOnAPhone("bulk changes", "/devices/bulk")
 
 	// Registration: a code, a device waiting, its decision.
 	tb.assertClean()
-	tb = bd.newPhoneTab(t)
-	tb.signIn("admin", "/registration/codes/new")
+	tb = bd.signedInPhoneTab(t, "admin", "/registration/codes/new")
 	tb.navigate("create a code", chromedp.Click(chromedp.CSS(`form[action="/registration/codes"] button[type="submit"]`)))
 	tb.fitsAPhone("registration code")
-	code := strings.TrimSpace(tb.text(`[data-testid="code"]`))
-	dev := &device{t: t, base: bd.base, client: http.DefaultClient}
-	if status, answer, _ := dev.multipart("/register/"+code, utf16LE(captureCSV(true, [2]string{"5CG3021XYZ", fakeHash()}))); status != http.StatusAccepted {
-		t.Fatalf("the device's file answered %d: %s", status, answer)
-	}
-	approver := bd.newPhoneTab(t)
-	approver.signIn("many-groups", "/registration")
+	bd.sendDevice(t, strings.TrimSpace(tb.text(`[data-testid="code"]`)), "5CG3021XYZ")
+	approver := bd.signedInPhoneTab(t, "many-groups", "/registration")
 	approver.fitsAPhone("registration, a device waiting")
 	approver.eval(`document.querySelectorAll('input[name="submission"]').forEach(function (b) { b.checked = true; }); ""`)
 	approver.typeInto(".reject-field input", "Not one of ours")

@@ -16,15 +16,8 @@ import (
 
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/devicecsv"
+	"autopilotdesk/graphclient/jsonbatch"
 )
-
-type innerRequest struct {
-	ID      string            `json:"id"`
-	Method  string            `json:"method"`
-	URL     string            `json:"url"`
-	Headers map[string]string `json:"headers"`
-	Body    json.RawMessage   `json:"body"`
-}
 
 type innerAnswer struct {
 	ID      string            `json:"id"`
@@ -37,14 +30,12 @@ type innerAnswer struct {
 // shuffled order, and records every batch it got.
 type batchGraph struct {
 	mu      sync.Mutex
-	batches [][]innerRequest
-	answer  func(round int, r innerRequest) innerAnswer
+	batches [][]jsonbatch.Request
+	answer  func(round int, r jsonbatch.Request) innerAnswer
 }
 
 func (b *batchGraph) handler(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Requests []innerRequest `json:"requests"`
-	}
+	var in jsonbatch.Batch
 	if r.Method != http.MethodPost || r.URL.Path != "/v1.0/$batch" || json.NewDecoder(r.Body).Decode(&in) != nil {
 		graphError(400, "BadRequest", "Invalid batch payload format.")(w, r)
 		return
@@ -63,7 +54,7 @@ func (b *batchGraph) handler(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"responses": out})
 }
 
-func (b *batchGraph) rounds() [][]innerRequest {
+func (b *batchGraph) rounds() [][]jsonbatch.Request {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return slices.Clone(b.batches)
@@ -79,7 +70,7 @@ func graphErrorBody(code, msg string) map[string]any {
 }
 
 func TestBatchSendsRelativeRequestsAndMatchesShuffledAnswers(t *testing.T) {
-	b := &batchGraph{answer: func(_ int, r innerRequest) innerAnswer {
+	b := &batchGraph{answer: func(_ int, r jsonbatch.Request) innerAnswer {
 		switch r.ID {
 		case "get":
 			return innerAnswer{ID: r.ID, Status: 200, Headers: map[string]string{"Content-Type": "application/json"}, Body: map[string]any{"id": autopilotID, "serialNumber": "SN-1"}}
@@ -144,7 +135,7 @@ func TestBatchSendsRelativeRequestsAndMatchesShuffledAnswers(t *testing.T) {
 }
 
 func TestBatchResendsOnlyThrottledRequestsAfterTheirOwnRetryAfter(t *testing.T) {
-	b := &batchGraph{answer: func(round int, r innerRequest) innerAnswer {
+	b := &batchGraph{answer: func(round int, r jsonbatch.Request) innerAnswer {
 		if round == 1 && r.ID == "2" {
 			return innerAnswer{ID: r.ID, Status: 429, Headers: map[string]string{"Retry-After": "7"}, Body: graphErrorBody("TooManyRequests", "Too many requests.")}
 		}
@@ -185,7 +176,7 @@ func TestBatchResendsOnlyThrottledRequestsAfterTheirOwnRetryAfter(t *testing.T) 
 }
 
 func TestBatchKeepsThe429WhenTheWaitWouldPassTheDeadline(t *testing.T) {
-	b := &batchGraph{answer: func(_ int, r innerRequest) innerAnswer {
+	b := &batchGraph{answer: func(_ int, r jsonbatch.Request) innerAnswer {
 		return innerAnswer{ID: r.ID, Status: 429, Headers: map[string]string{"Retry-After": "120"}, Body: graphErrorBody("TooManyRequests", "Too many requests.")}
 	}}
 	c, ft := newBatchClient(t, b, func(cfg *Config) { cfg.Timeout = time.Minute })
@@ -285,7 +276,7 @@ func TestBatchPostIsRetriedLikeItsRequests(t *testing.T) {
 		t.Errorf("unanswered request err = %v", got[0].Err)
 	}
 	// An inner 504 on a write is not re-sent either; on a read it is.
-	b := &batchGraph{answer: func(round int, r innerRequest) innerAnswer {
+	b := &batchGraph{answer: func(round int, r jsonbatch.Request) innerAnswer {
 		if round == 1 {
 			return innerAnswer{ID: r.ID, Status: 504, Body: graphErrorBody("GatewayTimeout", "late")}
 		}
@@ -300,7 +291,7 @@ func TestBatchPostIsRetriedLikeItsRequests(t *testing.T) {
 
 func TestBatchExchangeKeepsNoTokenOrWholeHash(t *testing.T) {
 	hash := strings.Repeat("QUJD", 200)
-	b := &batchGraph{answer: func(_ int, r innerRequest) innerAnswer {
+	b := &batchGraph{answer: func(_ int, r jsonbatch.Request) innerAnswer {
 		return innerAnswer{ID: r.ID, Status: 200, Body: map[string]any{"value": []any{map[string]any{"serialNumber": "SN-1", "hardwareIdentifier": hash}}}}
 	}}
 	c, _ := newBatchClient(t, b)
@@ -320,8 +311,8 @@ func TestBatchExchangeKeepsNoTokenOrWholeHash(t *testing.T) {
 }
 
 // registry answers serial searches the way Graph does: contains(), any letter case.
-func registry(registered, imported []string) func(int, innerRequest) innerAnswer {
-	return func(_ int, r innerRequest) innerAnswer {
+func registry(registered, imported []string) func(int, jsonbatch.Request) innerAnswer {
+	return func(_ int, r jsonbatch.Request) innerAnswer {
 		u, err := url.Parse(r.URL)
 		if err != nil || r.Method != "GET" {
 			return innerAnswer{ID: r.ID, Status: 400, Body: graphErrorBody("BadRequest", "bad")}
@@ -443,7 +434,7 @@ func TestLookUpSerialsQuotesDedupesAndRefusesBadSerials(t *testing.T) {
 
 func TestLookUpSerialsKeepsInnerErrorsToTheirSerial(t *testing.T) {
 	inner := registry([]string{"SN-2"}, nil)
-	b := &batchGraph{answer: func(round int, r innerRequest) innerAnswer {
+	b := &batchGraph{answer: func(round int, r jsonbatch.Request) innerAnswer {
 		if strings.Contains(r.URL, "SN-1") {
 			return innerAnswer{ID: r.ID, Status: 403, Body: graphErrorBody("Forbidden", "Application is not authorized to perform this operation.")}
 		}
@@ -487,7 +478,7 @@ func TestLookUpSerialsStopsWhenABatchFails(t *testing.T) {
 func TestLookUpSerialsReadsFurtherPagesOfALongSearch(t *testing.T) {
 	var srvURL string
 	b := &batchGraph{}
-	b.answer = func(_ int, r innerRequest) innerAnswer {
+	b.answer = func(_ int, r jsonbatch.Request) innerAnswer {
 		return innerAnswer{ID: r.ID, Status: 200, Body: map[string]any{"value": []any{map[string]any{"serialNumber": "AB10"}},
 			"@odata.nextLink": srvURL + "/v1.0/deviceManagement/windowsAutopilotDeviceIdentities?%24skiptoken=1"}}
 	}
@@ -509,7 +500,7 @@ func TestLookUpSerialsReadsFurtherPagesOfALongSearch(t *testing.T) {
 // An inner DELETE that timed out (504) may have run: like a standalone delete it is never sent
 // again (its repeat would answer 404 for a delete that worked), while a GET beside it is.
 func TestBatchNeverResendsADeleteWhoseAnswerWasLost(t *testing.T) {
-	b := &batchGraph{answer: func(round int, r innerRequest) innerAnswer {
+	b := &batchGraph{answer: func(round int, r jsonbatch.Request) innerAnswer {
 		if round == 1 {
 			return innerAnswer{ID: r.ID, Status: 504, Body: graphErrorBody("GatewayTimeout", "Gateway timeout.")}
 		}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"database/sql"
@@ -122,6 +123,25 @@ func SelfSigned(t testing.TB, key crypto.Signer, hosts ...string) (certPEM, der 
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), der
+}
+
+// RSAKey is a new 2048-bit RSA key, the size Entra takes for client certificates.
+func RSAKey(t testing.TB) *rsa.PrivateKey {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// ClientCertificate is a new RSA key and a self-signed certificate for it, in PEM and DER, as an
+// app registration's client certificate.
+func ClientCertificate(t testing.TB) (key *rsa.PrivateKey, certPEM, der []byte) {
+	t.Helper()
+	key = RSAKey(t)
+	certPEM, der = SelfSigned(t, key)
+	return key, certPEM, der
 }
 
 // PrivateKeyPEM is key in PKCS #8 PEM.

@@ -126,6 +126,23 @@ func utf16Bytes(s string, bigEndian, bom bool) []byte {
 	return out
 }
 
+// parseReadable parses data, which must be readable as a file, and checks its file notes: exactly
+// one containing note, or none when note is "".
+func parseReadable(t *testing.T, data []byte, note string) *Report {
+	t.Helper()
+	rep := Parse(data)
+	if len(rep.FileErrors) > 0 {
+		t.Fatalf("FileErrors %q", rep.FileErrors)
+	}
+	if note == "" && len(rep.FileNotes) > 0 {
+		t.Errorf("unexpected notes %q", rep.FileNotes)
+	}
+	if note != "" && count(rep.FileNotes, note) != 1 {
+		t.Errorf("FileNotes %q, want exactly one containing %q", rep.FileNotes, note)
+	}
+	return rep
+}
+
 func TestEncodings(t *testing.T) {
 	text := string(csvLines(Header, rowLine("SER1", "", hashA, "Café", ""), rowLine("SER2", "", hashB, "𝄞 music", "")))
 	tests := []struct {
@@ -145,16 +162,7 @@ func TestEncodings(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rep := Parse(tc.data)
-			if len(rep.FileErrors) > 0 {
-				t.Fatalf("FileErrors %q", rep.FileErrors)
-			}
-			if tc.note == "" && len(rep.FileNotes) > 0 {
-				t.Errorf("unexpected notes %q", rep.FileNotes)
-			}
-			if tc.note != "" && count(rep.FileNotes, tc.note) != 1 {
-				t.Errorf("FileNotes %q, want exactly one containing %q", rep.FileNotes, tc.note)
-			}
+			rep := parseReadable(t, tc.data, tc.note)
 			if rep.ValidCount != 2 || rep.ErrorCount != 0 {
 				t.Fatalf("valid=%d errors=%d: %+v", rep.ValidCount, rep.ErrorCount, rep.Rows)
 			}
@@ -190,16 +198,7 @@ func TestSyntax(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rep := Parse(tc.data)
-			if len(rep.FileErrors) > 0 {
-				t.Fatalf("FileErrors %q", rep.FileErrors)
-			}
-			if tc.note == "" && len(rep.FileNotes) > 0 {
-				t.Errorf("unexpected notes %q", rep.FileNotes)
-			}
-			if tc.note != "" && count(rep.FileNotes, tc.note) != 1 {
-				t.Errorf("FileNotes %q, want exactly one containing %q", rep.FileNotes, tc.note)
-			}
+			rep := parseReadable(t, tc.data, tc.note)
 			var serials, tags []string
 			var lines []int
 			for _, r := range rep.Rows {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"autopilotdesk/graphclient"
 	"autopilotdesk/handlers/explain"
@@ -14,7 +13,6 @@ import (
 // Every outcome of a bulk change's device has a label and words; a refusal is Graph's message with
 // what it means, kept as facts; a refused delete says nothing was deleted.
 func TestBulkDevicesAreExplained(t *testing.T) {
-	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	enrolled := &graphclient.Error{Kind: graphclient.KindValidation, StatusCode: 400, Message: "The device is enrolled in Intune."}
 	refused, _ := json.Marshal(explain.Failure{Graph: enrolled, At: at})
 	lost, _ := json.Marshal(explain.Failure{Graph: &graphclient.Error{Kind: graphclient.KindTimeout, StatusCode: 504}, At: at})

@@ -6,16 +6,19 @@ import (
 	"testing"
 	"time"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient"
 	"autopilotdesk/handlers/explain"
 	"autopilotdesk/handlers/importer"
 	"autopilotdesk/web/store"
 )
 
+// at is when the failures of these tests happened.
+var at = testkit.Epoch
+
 // Every kind of Graph failure and every failure on the desk's side gets a title, what happened,
 // the next step and the page's one action; the words come back the same from the stored facts.
 func TestEveryFailureIsExplained(t *testing.T) {
-	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	cases := []struct {
 		f      explain.Failure
 		action explain.Action
@@ -79,7 +82,6 @@ func graphFailure(k graphclient.Kind, msg string) explain.Failure {
 // Intune's refusal of a second Autopilot sync says when to try again, counted from when it
 // happened, however late the page is shown.
 func TestSyncRefusalSaysWhenToTryAgain(t *testing.T) {
-	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	f := explain.Failure{At: at, Graph: &graphclient.Error{Kind: graphclient.KindThrottled, StatusCode: 429, RetryAfter: 90 * time.Second}}
 	ex := explain.ForAction("sync", f)
 	if ex.Title != "Intune allows one sync every 10 minutes" || ex.NextStep != "Try again after 12:01:30 UTC (in 1m30s)." {

@@ -4,7 +4,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
@@ -20,14 +19,13 @@ import (
 )
 
 func TestClientCertificateAssertion(t *testing.T) {
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	certPEM, der := testkit.SelfSigned(t, key)
+	key, certPEM, der := testkit.ClientCertificate(t)
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
 	cc, err := LoadClientCertificate(certPEM, keyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	now := testkit.Epoch
 	const tokenURL = "https://login.microsoftonline.com/tid/oauth2/v2.0/token"
 	raw, err := cc.assertion("client-1", tokenURL, now)
 	if err != nil {
@@ -59,7 +57,7 @@ func TestClientCertificateAssertion(t *testing.T) {
 }
 
 func TestLoadClientCertificate(t *testing.T) {
-	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	rsaKey := testkit.RSAKey(t)
 	rsaCert, _ := testkit.SelfSigned(t, rsaKey)
 	pkcs8, _ := x509.MarshalPKCS8PrivateKey(rsaKey)
 	rsaPKCS8 := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})

@@ -51,10 +51,7 @@ func TestAuthCodeURLAsksForCodeWithPKCEStateAndNonce(t *testing.T) {
 // Past 200 groups Entra leaves the groups claim out and points to Graph instead.
 func TestGroupsOverageIsRecognised(t *testing.T) {
 	r := newRig(t)
-	res, err := r.signIn(demoidp.ManyGroupsKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := r.mustSignIn(demoidp.ManyGroupsKey)
 	if !res.User.GroupsOverage || len(res.User.Groups) != 0 {
 		t.Errorf("user = %+v, want the overage recognised", res.User)
 	}
@@ -65,10 +62,7 @@ func TestGroupsOverageIsRecognised(t *testing.T) {
 
 func TestSignInAsIntuneAdministrator(t *testing.T) {
 	r := newRig(t)
-	res, err := r.signIn(demoidp.AdminKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := r.mustSignIn(demoidp.AdminKey)
 	want := identity.User{TenantID: demoidp.DemoTenantID, ObjectID: demoidp.AdminObjectID, Name: "Adele Vance",
 		UPN: "AdeleV@contoso.example", Groups: []string{demoidp.HelpDeskGroupID}}
 	if res.User.TenantID != want.TenantID || res.User.ObjectID != want.ObjectID || res.User.Name != want.Name ||
@@ -86,28 +80,39 @@ func TestSignInAsIntuneAdministrator(t *testing.T) {
 
 func TestFinishRefusesTamperedFlows(t *testing.T) {
 	ctx := context.Background()
-	t.Run("missing state", func(t *testing.T) {
-		r := newRig(t)
-		f := r.rp.NewFlow("/")
-		cb := r.authorize(f, demoidp.AdminKey)
-		cb.Del("state")
-		if _, err := r.rp.Finish(ctx, f, cb); !errors.Is(err, identity.ErrStateMismatch) {
-			t.Errorf("err = %v", err)
-		}
-	})
+	// A callback finished after one thing changed: the answer lost its state, the flow outlived
+	// its lifetime, or its verifier or nonce is another flow's.
+	invalidGrant := func(err error) bool {
+		var re *oauth2.RetrieveError
+		return errors.As(err, &re) && re.ErrorCode == "invalid_grant"
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(r *rig, f *identity.Flow, cb url.Values)
+		want   func(error) bool
+	}{
+		{"missing state", func(_ *rig, _ *identity.Flow, cb url.Values) { cb.Del("state") },
+			func(err error) bool { return errors.Is(err, identity.ErrStateMismatch) }},
+		{"flow older than its lifetime", func(r *rig, _ *identity.Flow, _ url.Values) { r.rpClock.Advance(identity.FlowLifetime + time.Second) },
+			func(err error) bool { return errors.Is(err, identity.ErrFlowExpired) }},
+		{"verifier of another flow (PKCE)", func(r *rig, f *identity.Flow, _ url.Values) { f.Verifier = r.rp.NewFlow("/").Verifier }, invalidGrant},
+		{"nonce of another flow", func(r *rig, f *identity.Flow, _ url.Values) { f.Nonce = r.rp.NewFlow("/").Nonce },
+			func(err error) bool { return errors.Is(err, identity.ErrNonceMismatch) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t)
+			f := r.rp.NewFlow("/")
+			cb := r.authorize(f, demoidp.AdminKey)
+			tc.change(r, &f, cb)
+			if _, err := r.rp.Finish(ctx, f, cb); !tc.want(err) {
+				t.Errorf("err = %v", err)
+			}
+		})
+	}
 	t.Run("state of another flow", func(t *testing.T) {
 		r := newRig(t)
 		mine, theirs := r.rp.NewFlow("/"), r.rp.NewFlow("/")
 		if _, err := r.rp.Finish(ctx, mine, r.authorize(theirs, demoidp.AdminKey)); !errors.Is(err, identity.ErrStateMismatch) {
-			t.Errorf("err = %v", err)
-		}
-	})
-	t.Run("flow older than its lifetime", func(t *testing.T) {
-		r := newRig(t)
-		f := r.rp.NewFlow("/")
-		cb := r.authorize(f, demoidp.AdminKey)
-		r.rpClock.Advance(identity.FlowLifetime + time.Second)
-		if _, err := r.rp.Finish(ctx, f, cb); !errors.Is(err, identity.ErrFlowExpired) {
 			t.Errorf("err = %v", err)
 		}
 	})
@@ -119,31 +124,11 @@ func TestFinishRefusesTamperedFlows(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := r.idp.TokenRequests()
-		var re *oauth2.RetrieveError
-		if _, err := r.rp.Finish(ctx, f, cb); !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
+		if _, err := r.rp.Finish(ctx, f, cb); !invalidGrant(err) {
 			t.Errorf("replay: %v", err)
 		}
 		if n := r.idp.TokenRequests() - before; n != 1 {
 			t.Errorf("the replay reached the token endpoint %d times, want once", n)
-		}
-	})
-	t.Run("verifier of another flow (PKCE)", func(t *testing.T) {
-		r := newRig(t)
-		f := r.rp.NewFlow("/")
-		cb := r.authorize(f, demoidp.AdminKey)
-		f.Verifier = r.rp.NewFlow("/").Verifier
-		var re *oauth2.RetrieveError
-		if _, err := r.rp.Finish(ctx, f, cb); !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
-			t.Errorf("err = %v", err)
-		}
-	})
-	t.Run("nonce of another flow", func(t *testing.T) {
-		r := newRig(t)
-		f := r.rp.NewFlow("/")
-		cb := r.authorize(f, demoidp.AdminKey)
-		f.Nonce = r.rp.NewFlow("/").Nonce
-		if _, err := r.rp.Finish(ctx, f, cb); !errors.Is(err, identity.ErrNonceMismatch) {
-			t.Errorf("err = %v", err)
 		}
 	})
 	t.Run("expired ID token", func(t *testing.T) {
@@ -214,10 +199,7 @@ func TestProviderWithoutTenantsIsKeyedByItsIssuer(t *testing.T) {
 		o.WithoutTenantClaims = true
 	}
 	r := newRig(t, generic)
-	res, err := r.signIn(demoidp.AdminKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := r.mustSignIn(demoidp.AdminKey)
 	issuer, _ := url.Parse(r.idp.IssuerURL())
 	wantID, wantName := identity.IssuerTenant(r.idp.IssuerURL())
 	if res.User.TenantID != wantID || res.User.TenantName != issuer.Host || wantName != issuer.Host {
@@ -266,10 +248,7 @@ func TestFinishExplainsProviderErrors(t *testing.T) {
 func TestRefreshRotatesAndRejects(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t)
-	res, err := r.signIn(demoidp.AdminKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := r.mustSignIn(demoidp.AdminKey)
 	renewed, err := r.rp.Refresh(ctx, res.Token.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
@@ -299,10 +278,7 @@ func TestRefreshRotatesAndRejects(t *testing.T) {
 
 func TestEndSessionURLReturnsToTheDesk(t *testing.T) {
 	r := newRig(t)
-	res, err := r.signIn(demoidp.AdminKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := r.mustSignIn(demoidp.AdminKey)
 	hint := identity.LogoutHint(res.IDToken)
 	if hint == "" || strings.Contains(res.IDToken, hint) && len(hint) > 40 {
 		t.Errorf("logout hint %q", hint)
@@ -358,10 +334,7 @@ func TestSignInWithClientCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newRig(t, withClientCertificate(certPEM, cert))
-	res, err := r.signIn(demoidp.AdminKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := r.mustSignIn(demoidp.AdminKey)
 	// A renewal needs a fresh assertion: the provider refuses a jti it has seen.
 	for range 2 {
 		if res.Token, err = r.rp.Refresh(context.Background(), res.Token.RefreshToken); err != nil {

@@ -130,6 +130,16 @@ var (
 	tamperKey     *rsa.PrivateKey
 )
 
+// mustSignIn signs in as key; the test ends if that fails.
+func (r *rig) mustSignIn(key string) *identity.Result {
+	r.t.Helper()
+	res, err := r.signIn(key)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return res
+}
+
 // withTamperedIDToken puts a tamperer between the relying party and the provider.
 func withTamperedIDToken(mutate func(claims map[string]any)) rigOption {
 	return func(r *rig, _ *identity.Config, _ *demoidp.Options) {
@@ -204,11 +214,7 @@ func copyResponse(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
 // newClientCertificate makes a self-signed certificate and its key, in PEM.
 func newClientCertificate(t *testing.T) (certPEM, keyPEM []byte) {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, _ = testkit.SelfSigned(t, key)
+	key, certPEM, _ := testkit.ClientCertificate(t)
 	return certPEM, testkit.PrivateKeyPEM(t, key)
 }
 

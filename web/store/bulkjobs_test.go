@@ -12,11 +12,12 @@ import (
 	"autopilotdesk/devtools/testkit"
 )
 
+// bulkDevices are the n devices of a bulk job, each waiting its turn.
 func bulkDevices(n int) []BulkDevice {
-	out := make([]BulkDevice, n)
-	for i := range out {
-		out[i] = BulkDevice{DeviceID: fmt.Sprintf("dev-%03d", i), Serial: fmt.Sprintf("sn-%03d", i), Model: "Latitude 5440", GroupTag: "Sales",
-			BulkOutcome: BulkOutcome{State: "queued"}}
+	var out []BulkDevice
+	for i := range n {
+		out = append(out, BulkDevice{DeviceID: fmt.Sprintf("dev-%03d", i), Serial: fmt.Sprintf("sn-%03d", i), Model: "Latitude 5440", GroupTag: "Sales",
+			BulkOutcome: BulkOutcome{State: "queued"}})
 	}
 	return out
 }

@@ -1,14 +1,11 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -248,46 +245,22 @@ func TestImportLeases(t *testing.T) {
 // Hashes leave the database files once overwritten: SQLite's secure_delete zeroes them in the
 // database file, and the write-ahead log is emptied.
 func TestWipedHashesLeaveTheFiles(t *testing.T) {
-	dir := t.TempDir()
-	clk := testkit.NewClock()
-	db, err := Open(context.Background(), Options{DataDir: dir, Now: clk.Now, checkpointEvery: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ctx := context.Background()
-	for db.LogTruncatePending() { // the one at start
-		db.scrub(context.Background())
-	}
+	files := openFileRig(t)
+	db, ctx := files.db, context.Background()
 	rows := testRows(20)
 	marker := []byte(rows[7].Hash[100:140])
 	job := &ImportJob{TenantID: "t1", ObjectID: "adele", State: "sending"}
 	if err := db.CreateImportJob(ctx, job, slices.Values(rows)); err != nil {
 		t.Fatal(err)
 	}
-	inFiles := func() []string {
-		var where []string
-		files, _ := filepath.Glob(filepath.Join(dir, "autopilotdesk.db*"))
-		for _, f := range files {
-			b, _ := os.ReadFile(f)
-			if bytes.Contains(b, marker) {
-				where = append(where, filepath.Base(f))
-			}
-		}
-		return where
-	}
-	if where := inFiles(); len(where) == 0 {
+	if where := files.holding(marker); len(where) == 0 {
 		t.Fatal("the hash is in no file before the wipe: the test would prove nothing")
 	}
 	if err := db.ChangeImport(ctx, ImportChange{JobID: job.ID, FromState: "sending", State: "finished", WipeHashes: true}); err != nil {
 		t.Fatal(err)
 	}
-	db.checkpoint() // what a tick of the background loop would do anyway
-	for i := 0; db.LogTruncatePending() && i < 50; i++ {
-		time.Sleep(20 * time.Millisecond)
-		db.scrub(context.Background())
-	}
-	if where := inFiles(); len(where) > 0 {
+	files.checkpoint()
+	if where := files.holding(marker); len(where) > 0 {
 		t.Errorf("a wiped hash is still readable in %v", where)
 	}
 }

@@ -1,12 +1,9 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -175,17 +172,8 @@ func TestApproveRegistrationsOnce(t *testing.T) {
 
 // Rejected and expired submissions lose their hashes, also from SQLite's files.
 func TestRegistrationHashesLeaveTheFiles(t *testing.T) {
-	dir := t.TempDir()
-	clk := testkit.NewClock()
-	db, err := Open(context.Background(), Options{DataDir: dir, Now: clk.Now, checkpointEvery: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ctx := context.Background()
-	for db.LogTruncatePending() {
-		db.scrub(ctx)
-	}
+	files := openFileRig(t)
+	db, clk, ctx := files.db, files.clk, context.Background()
 	c := newCode(t, db, "hash-1", 5, clk.Now().Add(time.Hour))
 	rejected, expired, imported := submission(c, "R"), submission(c, "E"), submission(c, "I")
 	rejected.Devices[0].Hash, expired.Devices[0].Hash, imported.Devices[0].Hash = testRows(2)[0].Hash, testRows(3)[2].Hash, testRows(4)[3].Hash
@@ -195,19 +183,8 @@ func TestRegistrationHashesLeaveTheFiles(t *testing.T) {
 		}
 	}
 	markers := [][]byte{[]byte(rejected.Devices[0].Hash[100:140]), []byte(expired.Devices[0].Hash[100:140]), []byte(imported.Devices[0].Hash[100:140])}
-	inFiles := func(marker []byte) []string {
-		var where []string
-		files, _ := filepath.Glob(filepath.Join(dir, "autopilotdesk.db*"))
-		for _, f := range files {
-			b, _ := os.ReadFile(f)
-			if bytes.Contains(b, marker) {
-				where = append(where, filepath.Base(f))
-			}
-		}
-		return where
-	}
 	for _, m := range markers {
-		if len(inFiles(m)) == 0 {
+		if len(files.holding(m)) == 0 {
 			t.Fatal("a hash is in no file before it is overwritten: the test would prove nothing")
 		}
 	}
@@ -234,13 +211,9 @@ func TestRegistrationHashesLeaveTheFiles(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("expired %d: %v", n, err)
 	}
-	db.checkpoint()
-	for i := 0; db.LogTruncatePending() && i < 50; i++ {
-		time.Sleep(20 * time.Millisecond)
-		db.scrub(ctx)
-	}
+	files.checkpoint()
 	for i, m := range markers {
-		if where := inFiles(m); len(where) > 0 {
+		if where := files.holding(m); len(where) > 0 {
 			t.Errorf("hash %d is still readable in %v", i, where)
 		}
 	}

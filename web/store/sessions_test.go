@@ -65,7 +65,14 @@ func newSession(t *testing.T, st *SessionStore, values map[any]any) (string, *ht
 // load reads the session a request with cookie (if any) carries, as a new request would.
 func load(t *testing.T, st *SessionStore, ck *http.Cookie) *sessions.Session {
 	t.Helper()
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	_, s := request(t, st, http.MethodGet, "/", ck)
+	return s
+}
+
+// request is a request to path with cookie (if any), and the session st loads for it.
+func request(t *testing.T, st *SessionStore, method, path string, ck *http.Cookie) (*http.Request, *sessions.Session) {
+	t.Helper()
+	r := httptest.NewRequest(method, path, nil)
 	if ck != nil {
 		r.AddCookie(ck)
 	}
@@ -73,7 +80,17 @@ func load(t *testing.T, st *SessionStore, ck *http.Cookie) *sessions.Session {
 	if err != nil {
 		t.Fatalf("a cookie must never make loading fail: %v", err)
 	}
-	return s
+	return r, s
+}
+
+// save saves s in the answer to r and returns that answer.
+func save(t *testing.T, r *http.Request, s *sessions.Session) *http.Response {
+	t.Helper()
+	w := httptest.NewRecorder()
+	if err := s.Save(r, w); err != nil {
+		t.Fatal(err)
+	}
+	return w.Result()
 }
 
 func sessionRows(t *testing.T, db *DB, id string) int {
@@ -270,18 +287,12 @@ func TestRegenerateIssuesANewID(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		st := db.SessionStore(SessionOptions{})
 		_, before := newSession(t, st, map[any]any{"pending": "form"})
-		r := httptest.NewRequest(http.MethodGet, "/", nil)
-		r.AddCookie(before)
-		s, _ := st.Get(r, cookieName)
+		r, s := request(t, st, http.MethodGet, "/", before)
 		if err := st.Regenerate(r, s); err != nil {
 			t.Fatal(err)
 		}
 		st.SetUserKey(s, "tid:oid")
-		w := httptest.NewRecorder()
-		if err := s.Save(r, w); err != nil {
-			t.Fatal(err)
-		}
-		after := w.Result().Cookies()[0]
+		after := save(t, r, s).Cookies()[0]
 		if after.Value == before.Value {
 			t.Fatal("the id survived Regenerate")
 		}
@@ -301,15 +312,9 @@ func TestDeleteThenReplayGivesANewSession(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		st := db.SessionStore(SessionOptions{})
 		_, ck := newSession(t, st, map[any]any{"k": "v"})
-		r := httptest.NewRequest(http.MethodPost, "/auth/signout", nil)
-		r.AddCookie(ck)
-		s, _ := st.Get(r, cookieName)
+		r, s := request(t, st, http.MethodPost, "/auth/signout", ck)
 		s.Options.MaxAge = -1
-		w := httptest.NewRecorder()
-		if err := s.Save(r, w); err != nil {
-			t.Fatal(err)
-		}
-		if got := w.Result().Header.Get("Set-Cookie"); !strings.HasPrefix(got, cookieName+"=;") || !strings.Contains(got, "Max-Age=0") {
+		if got := save(t, r, s).Header.Get("Set-Cookie"); !strings.HasPrefix(got, cookieName+"=;") || !strings.Contains(got, "Max-Age=0") {
 			t.Errorf("cookie not expired: %s", got)
 		}
 		if s := load(t, st, ck); !s.IsNew || len(s.Values) != 0 {
@@ -346,14 +351,9 @@ func TestDeleteSessionsOfUser(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		st := db.SessionStore(SessionOptions{})
 		signIn := func(userKey string) *http.Cookie {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			s, _ := st.Get(r, cookieName)
+			r, s := request(t, st, http.MethodGet, "/", nil)
 			st.SetUserKey(s, userKey)
-			w := httptest.NewRecorder()
-			if err := s.Save(r, w); err != nil {
-				t.Fatal(err)
-			}
-			return w.Result().Cookies()[0]
+			return save(t, r, s).Cookies()[0]
 		}
 		a1, a2, b := signIn("t:a"), signIn("t:a"), signIn("t:b")
 		if err := db.DeleteSessionsOfUser(context.Background(), "t:a"); err != nil {

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -72,6 +74,52 @@ func eachDB(t *testing.T, test func(t *testing.T, db *DB, clk *testkit.Clock)) {
 		clk := testkit.NewClock()
 		test(t, loc.open(t, clk), clk)
 	})
+}
+
+// fileRig is a SQLite state database in a folder of its own, for tests of what its files
+// still hold; the checkpoints the background loop makes are left to the test.
+type fileRig struct {
+	db  *DB
+	clk *testkit.Clock
+	dir string
+}
+
+func openFileRig(t *testing.T) *fileRig {
+	t.Helper()
+	f := &fileRig{clk: testkit.NewClock(), dir: t.TempDir()}
+	db, err := Open(context.Background(), Options{DataDir: f.dir, Now: f.clk.Now, checkpointEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for db.LogTruncatePending() { // the one at start
+		db.scrub(context.Background())
+	}
+	f.db = db
+	return f
+}
+
+// holding names the database files in which marker can still be read.
+func (f *fileRig) holding(marker []byte) []string {
+	var where []string
+	files, _ := filepath.Glob(filepath.Join(f.dir, "autopilotdesk.db*"))
+	for _, file := range files {
+		b, _ := os.ReadFile(file)
+		if bytes.Contains(b, marker) {
+			where = append(where, filepath.Base(file))
+		}
+	}
+	return where
+}
+
+// checkpoint does what a tick of the background loop would: a checkpoint, then scrubbing until
+// the write-ahead log is emptied.
+func (f *fileRig) checkpoint() {
+	f.db.checkpoint()
+	for i := 0; f.db.LogTruncatePending() && i < 50; i++ {
+		time.Sleep(20 * time.Millisecond)
+		f.db.scrub(context.Background())
+	}
 }
 
 // count counts rows for a test's assertions.

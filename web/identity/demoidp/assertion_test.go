@@ -1,8 +1,6 @@
 package demoidp
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha1"
 	"encoding/base64"
 	"net/http"
@@ -17,8 +15,7 @@ import (
 )
 
 func TestPrivateKeyJWTClientAuthentication(t *testing.T) {
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	certPEM, der := testkit.SelfSigned(t, key)
+	key, certPEM, der := testkit.ClientCertificate(t)
 	clock := testkit.NewClock()
 	p, err := New(Options{Issuer: testBase, ClientID: testClient, RedirectURIs: []string{testRedirect}, Now: clock.Now,
 		ClientCertPEM: certPEM})
