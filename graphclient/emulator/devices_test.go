@@ -519,3 +519,22 @@ func TestImportRecordsSayWhenEachImportArrivedAndEnds(t *testing.T) {
 		t.Errorf("records %+v", got)
 	}
 }
+
+// The count of import actions outlasts the bounded log of received requests: a test that reads
+// it after a busy run still sees every import sent, and nothing else counted as one.
+func TestImportCallsOutlastTheReceivedLog(t *testing.T) {
+	f := newFixture(t, nil)
+	f.do(req{method: http.MethodPost, path: importPath, token: "admin", body: importBody(deviceJSON("SN-COUNT", hash(1)))})
+	f.do(req{method: http.MethodPost, path: importPath, token: "admin", body: "not json"}) // refused, still an import call
+	for range 1000 {
+		f.do(req{method: http.MethodGet, path: devices + "?$top=1", token: "admin"})
+	}
+	for _, r := range f.emu.Received() {
+		if strings.HasSuffix(r.Path, "/import") {
+			t.Fatalf("the log still holds an import: this test no longer overruns it")
+		}
+	}
+	if got := f.emu.Stats().ImportCalls; got != 2 {
+		t.Errorf("%d import calls counted, want 2", got)
+	}
+}

@@ -79,6 +79,9 @@ type Stats struct {
 	Connections int // distinct client addresses seen
 	Throttled   int // answers 429 (the budget spent, an early retry, or drawn), a batch's inner requests included
 	Punished    int // of those, requests sent before the last Retry-After elapsed
+	// ImportCalls counts the import actions received (POST …/importedWindowsAutopilotDeviceIdentities/import)
+	// that were not refused as too large, however many requests Received still keeps.
+	ImportCalls int
 }
 
 // ReceivedRequest is a request as the emulator saw it (tests assert on what the desk sent).
@@ -99,6 +102,7 @@ type Emulator struct {
 	faults              Faults
 	budgets             map[budgetKey]*budget // Intune throttles each application in each tenant on its own
 	requests            int
+	importCalls         int
 	clients             map[string]bool
 	throttled, punished int
 }
@@ -172,7 +176,7 @@ func (e *Emulator) Received() []ReceivedRequest {
 func (e *Emulator) Stats() Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return Stats{Requests: e.requests, Connections: len(e.clients), Throttled: e.throttled, Punished: e.punished}
+	return Stats{Requests: e.requests, Connections: len(e.clients), Throttled: e.throttled, Punished: e.punished, ImportCalls: e.importCalls}
 }
 
 // SeedDemo preloads uploads for a tenant, oldest first; with none given it preloads a realistic set
@@ -275,6 +279,9 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.received = e.received[len(e.received)-maxReceived:]
 	}
 	e.requests++
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/"+devicesSegment+"/import") {
+		e.importCalls++
+	}
 	e.clients[r.RemoteAddr] = true
 	faults := e.faults
 	e.mu.Unlock()
