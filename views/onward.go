@@ -71,7 +71,7 @@ var actionWords = map[string][2]string{
 	"device-assign-user":        {"Assigned a user to device %s", "Assign a user to device %s"},
 	"device-unassign-user":      {"Unassigned the user of device %s", "Unassign the user of device %s"},
 	"device-delete":             {"Deleted the registration of device %s", "Delete the registration of device %s"},
-	"bulk-change":               {"Bulk change %s", "Bulk change %s"},
+	"bulk-change":               {"Bulk change of %s", "Bulk change of %s"},
 	"registration-code-created": {"Created a registration code", "Create a registration code"},
 	"registration-code-revoked": {"Revoked a registration code", "Revoke a registration code"},
 	"registration-received":     {"Hardware hashes received from a device", "Hardware hashes from a device"},
@@ -83,7 +83,8 @@ var actionWords = map[string][2]string{
 var devicesCount = regexp.MustCompile(`\b(\d+) devices?\b`)
 
 // ActivityTitle names a recorded action and its target in words, with its outcome when it is not
-// a plain success: "Created upload 5c0e…", "Import of 13 devices — outcome unknown".
+// a plain success: "Created upload 5c0e…", "Import of 13 devices — outcome unknown". Imports and bulk
+// changes are named by the devices their batch carried, as their summary says.
 func ActivityTitle(e ActivityEntry) string {
 	words, ok := actionWords[e.Action]
 	if !ok {
@@ -93,7 +94,7 @@ func ActivityTitle(e ActivityEntry) string {
 	switch {
 	case strings.HasPrefix(e.Action, "device-") && e.Serial != "":
 		object = e.Serial
-	case e.Action == "import":
+	case e.Action == "import" || e.Action == "bulk-change":
 		if m := devicesCount.FindString(e.Summary); m != "" {
 			object = m
 		} else {
