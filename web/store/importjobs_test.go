@@ -264,3 +264,51 @@ func TestWipedHashesLeaveTheFiles(t *testing.T) {
 		t.Errorf("a wiped hash is still readable in %v", where)
 	}
 }
+
+// Every guard of a job's change holds on its own: a change naming another tenant, owner, state or
+// lease holder changes nothing and says ErrConflict, for import and bulk jobs alike. (The submit
+// race above is also held by the batch's key; this checks the guards without it.)
+func TestJobChangesKeepEachGuard(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
+		ctx := context.Background()
+		imp := &ImportJob{TenantID: "t1", ObjectID: "adele", State: "draft"}
+		if err := db.CreateImportJob(ctx, imp, slices.Values(testRows(1))); err != nil {
+			t.Fatal(err)
+		}
+		blk := &BulkJob{TenantID: "t1", ObjectID: "adele", State: "draft", Action: "group-tag", GroupTag: "Sales"}
+		if err := db.CreateBulkJob(ctx, blk, bulkDevices(1)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ClaimImportJob(ctx, "draft", "worker-1", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ClaimBulkJob(ctx, "draft", "worker-1", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		guards := []struct {
+			name                                 string
+			tenant, owner, from, lease, wantSeen string
+		}{
+			{"another tenant", "t2", "adele", "draft", "worker-1", "draft"},
+			{"another owner", "t1", "isaiah", "draft", "worker-1", "draft"},
+			{"another state", "t1", "adele", "sending", "worker-1", "draft"},
+			{"another lease holder", "t1", "adele", "draft", "worker-2", "draft"},
+			{"every guard met", "t1", "adele", "draft", "worker-1", "finished"},
+		}
+		for _, g := range guards {
+			ierr := db.ChangeImport(ctx, ImportChange{JobID: imp.ID, TenantID: g.tenant, OwnerID: g.owner, FromState: g.from, LeaseOwner: g.lease, State: "finished"})
+			berr := db.ChangeBulk(ctx, BulkChange{JobID: blk.ID, TenantID: g.tenant, OwnerID: g.owner, FromState: g.from, LeaseOwner: g.lease, State: "finished"})
+			wantErr := g.wantSeen == "draft"
+			for kind, err := range map[string]error{"import": ierr, "bulk": berr} {
+				if wantErr && !errors.Is(err, ErrConflict) || !wantErr && err != nil {
+					t.Errorf("%s, %s job: %v", g.name, kind, err)
+				}
+			}
+			gotImp, _ := db.GetImportJob(ctx, "t1", imp.ID)
+			gotBlk, _ := db.GetBulkJob(ctx, "t1", blk.ID)
+			if gotImp.State != g.wantSeen || gotBlk.State != g.wantSeen {
+				t.Errorf("%s: the jobs are %q and %q, want %q", g.name, gotImp.State, gotBlk.State, g.wantSeen)
+			}
+		}
+	})
+}
