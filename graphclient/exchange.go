@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // OutcomeUnknown marks an exchange whose write may or may not have been carried out.
@@ -187,4 +189,21 @@ func Joined(exs ...*Exchange) *Exchange {
 		out.Attempts = attempts
 	}
 	return out
+}
+
+// WithRenewal runs call with ts. Graph refuses an expired or revoked token with 401 before it
+// runs anything, so after such a refusal the token is renewed once and the call sent again; both
+// attempts stay in the exchange. renew is given the token Graph refused.
+func WithRenewal[T any](ts oauth2.TokenSource, renew func(refused oauth2.TokenSource) (oauth2.TokenSource, error),
+	call func(oauth2.TokenSource) (T, *Exchange, error)) (T, *Exchange, error) {
+	v, ex, err := call(ts)
+	if ge, ok := AsError(err); !ok || ge.Kind != KindUnauthorized {
+		return v, ex, err
+	}
+	var zero T
+	if ts, err = renew(ts); err != nil {
+		return zero, ex, err
+	}
+	v, again, err := call(ts)
+	return v, Joined(ex, again), err
 }

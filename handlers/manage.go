@@ -20,21 +20,12 @@ import (
 // anything, so after one token renewal the call is sent once more (never a loop); both attempts
 // stay in the exchange.
 func callGraph[T any](c echo.Context, tokens Tokens, call func(oauth2.TokenSource) (T, *graphclient.Exchange, error)) (T, *graphclient.Exchange, error) {
-	var zero T
 	ts, err := tokens.TokenSource(c)
 	if err != nil {
+		var zero T
 		return zero, nil, err
 	}
-	v, ex, err := call(ts)
-	if ge, ok := graphclient.AsError(err); ok && ge.Kind == graphclient.KindUnauthorized {
-		if ts, err = tokens.RenewToken(c); err != nil {
-			return zero, ex, err
-		}
-		var again *graphclient.Exchange
-		v, again, err = call(ts)
-		ex = graphclient.Joined(ex, again)
-	}
-	return v, ex, err
+	return graphclient.WithRenewal(ts, func(oauth2.TokenSource) (oauth2.TokenSource, error) { return tokens.RenewToken(c) }, call)
 }
 
 // List is GET /uploads: a status filter, newest first, paged through Graph's nextLink.

@@ -136,28 +136,20 @@ func (t *Turn) OwnerAway(ctx context.Context) (bool, error) {
 	return false, err
 }
 
-// Call runs one Graph call with the owner's token. Graph refuses with 401 before running
-// anything, so after one renewal the call is sent once more; both attempts stay in the exchange.
+// Call runs one Graph call with the owner's token, renewed once should Graph answer 401.
 func Call[T any](ctx context.Context, t *Turn, fn func(oauth2.TokenSource) (T, *graphclient.Exchange, error)) (T, *graphclient.Exchange, error) {
-	var zero T
 	ts, err := t.token(ctx, "")
 	if err != nil {
+		var zero T
 		return zero, nil, err
 	}
-	v, ex, err := fn(ts)
-	if ge, ok := graphclient.AsError(err); ok && ge.Kind == graphclient.KindUnauthorized {
-		refused := ""
-		if tok, terr := ts.Token(); terr == nil {
-			refused = tok.AccessToken
+	return graphclient.WithRenewal(ts, func(refused oauth2.TokenSource) (oauth2.TokenSource, error) {
+		var token string
+		if tok, err := refused.Token(); err == nil {
+			token = tok.AccessToken
 		}
-		if ts, err = t.token(ctx, refused); err != nil {
-			return zero, ex, err
-		}
-		var again *graphclient.Exchange
-		v, again, err = fn(ts)
-		ex = graphclient.Joined(ex, again)
-	}
-	return v, ex, err
+		return t.token(ctx, token)
+	}, fn)
 }
 
 // ActivityDetail is the detail of an activity a worker records, in the shape the activity page
