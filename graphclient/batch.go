@@ -139,7 +139,7 @@ func (c *Client) Batch(ctx context.Context, ts oauth2.TokenSource, reqs []BatchR
 				resp.Headers.Set(k, v)
 			}
 			if a.Status < 200 || a.Status > 299 {
-				resp.Err = c.innerError(a.Status, resp.Headers, a.Body, ex)
+				resp.Err = c.innerError(a.Status, resp.Headers, a.Body, ex, reqs[i].Method)
 			}
 		}
 		var again []int
@@ -191,12 +191,14 @@ func batchItems(reqs []BatchRequest, pending []int) (items []jsonbatch.Request, 
 	return items, rules
 }
 
-// innerError parses one inner answer like a standalone answer; ids Graph left out of it are taken
+// innerError parses one inner answer like a standalone answer, a 403 blamed on the permission or
+// the Intune role by the scopes the batch's token was granted; ids Graph left out of it are taken
 // from the batch's own answer, which is what support can trace.
-func (c *Client) innerError(status int, h http.Header, body json.RawMessage, ex *Exchange) *Error {
+func (c *Client) innerError(status int, h http.Header, body json.RawMessage, ex *Exchange, method string) *Error {
 	resp := &http.Response{StatusCode: status, Status: strconv.Itoa(status) + " " + http.StatusText(status), Header: h}
 	e := parseError(resp, body, c.cfg.Version)
 	if a := ex.Last(); a != nil {
+		blame(e, a.granted, method)
 		if e.RequestID == "" {
 			e.RequestID = a.ResponseHeader.Get("request-id")
 		}

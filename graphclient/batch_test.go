@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/devicecsv"
 	"autopilotdesk/graphclient/jsonbatch"
@@ -517,5 +519,31 @@ func TestBatchNeverResendsADeleteWhoseAnswerWasLost(t *testing.T) {
 	}
 	if ge, ok := AsError(got[0].Err); !ok || got[0].Status != 504 || ge.StatusCode != 504 || got[0].Sent != 1 {
 		t.Errorf("the delete: %+v", got[0])
+	}
+}
+
+// A 403 inside a batch is blamed like one outside it: by the scopes the batch's token was
+// granted, so a bulk change by someone whose Intune role reads only says so, not "permission".
+func TestBatchInnerRefusalsAreBlamedByTheGrantedScope(t *testing.T) {
+	refuse := &batchGraph{answer: func(_ int, r jsonbatch.Request) innerAnswer {
+		return innerAnswer{ID: r.ID, Status: 403, Body: graphErrorBody("Forbidden",
+			"Application is not authorized to perform this operation. Application must have one of the following scopes: DeviceManagementServiceConfig.ReadWrite.All")}
+	}}
+	c, _ := newBatchClient(t, refuse)
+	for _, tc := range []struct {
+		granted string
+		want    Kind
+	}{
+		{"DeviceManagementServiceConfig.ReadWrite.All User.Read", KindForbiddenRole},
+		{"DeviceManagementServiceConfig.Read.All User.Read", KindForbiddenPermission},
+	} {
+		ts := oauth2.StaticTokenSource((&oauth2.Token{AccessToken: "t"}).WithExtra(map[string]any{"scope": tc.granted}))
+		got, _, err := c.Batch(context.Background(), ts, []BatchRequest{{ID: "1", Method: http.MethodPatch, URL: "/deviceManagement/windowsAutopilotDeviceIdentities/x", Body: json.RawMessage(`{}`)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ge, ok := AsError(got[0].Err); !ok || ge.Kind != tc.want {
+			t.Errorf("granted %q: %+v, want %s", tc.granted, got[0].Err, tc.want)
+		}
 	}
 }
