@@ -59,16 +59,17 @@ func (l *LogWriter) Write(p []byte) (int, error) {
 		return l.w.Write(p)
 	}
 	l.pending = append(l.pending, p...)
-	full := len(l.pending) >= maxPendingLog
-	l.mu.Unlock()
-	if full {
+	if len(l.pending) >= maxPendingLog {
+		l.mu.Unlock()
 		l.flush()
 		return len(p), nil
 	}
+	// Woken under the lock Close takes before it closes the channel: never a send on a closed one.
 	select {
 	case l.wake <- struct{}{}:
 	default: // already woken: this line goes with the others
 	}
+	l.mu.Unlock()
 	return len(p), nil
 }
 

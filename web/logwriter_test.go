@@ -79,3 +79,45 @@ func TestLogWriterWritesAnIdleLineAtOnce(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// Lines written while the writer closes, as the desk's goroutines still log during shutdown,
+// are all kept and never crash it (a wake-up sent after Close closed its channel would panic).
+func TestLogWriterClosesUnderConcurrentWrites(t *testing.T) {
+	for range 200 {
+		var out lockedBuffer
+		l := NewLogWriter(&out)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for g := range 8 {
+			wg.Go(func() {
+				<-start
+				for i := range 20 {
+					fmt.Fprintf(l, "line %d-%d\n", g, i)
+				}
+			})
+		}
+		close(start)
+		l.Close()
+		wg.Wait()
+		if n := strings.Count(out.String(), "\n"); n != 160 {
+			t.Fatalf("%d of 160 lines written", n)
+		}
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *lockedBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
