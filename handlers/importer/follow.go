@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -255,13 +256,14 @@ func (r *run) processing(ctx context.Context) (pending, overdue []store.ImportRo
 	}
 	sentAt = map[int]time.Time{}
 	for _, b := range batches {
-		sentAt[b.Batch] = b.SentAt
+		// A job of the earlier format kept no time of sending: it was sent after it was created.
+		sentAt[b.Batch] = cmp.Or(b.SentAt, r.job.CreatedAt)
 	}
 	for _, row := range rows {
 		if row.Verdict != store.VerdictSent || row.DeviceID == "" {
 			continue
 		}
-		if at := sentAt[row.Batch]; !at.IsZero() && r.Now().Sub(at) >= r.w.o.FollowFor {
+		if r.Now().Sub(sentAt[row.Batch]) >= r.w.o.FollowFor {
 			overdue = append(overdue, row)
 		} else {
 			pending = append(pending, row)

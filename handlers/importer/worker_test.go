@@ -503,3 +503,35 @@ func TestDeviceIntuneNeverFinishesIsSettledAfterADay(t *testing.T) {
 		t.Errorf("no activity says the desk stopped following: %+v", acts)
 	}
 }
+
+// A job of the earlier format kept no time of sending: its creation stands for it, so a device
+// Intune never finishes is settled after FollowFor there too, the job ends and its hashes go.
+func TestJobOfTheEarlierFormatIsSettledAfterFollowFor(t *testing.T) {
+	r := newRig(t, 0, 1, nil)
+	clock := testkit.NewClockAt(time.Now())
+	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Now: clock.Now}, Store: r.db, Graph: r.graph,
+		Lookups: []Lookup{ImportedDevices{Graph: r.graph}}, LookupDelays: []time.Duration{0, 0}})
+	r.graph.status = "pending"
+	d := graphclient.DeviceIdentity{ID: uuid.NewString(), SerialNumber: "SN-OLD"}
+	r.graph.devices[d.ID] = d
+	payload := fmt.Sprintf(`{"rows":[{"line":2,"serial":"SN-OLD","hash":"QUJD","hashShown":"QUJD"}],`+
+		`"devices":[{"id":%q,"serial":"SN-OLD","status":"pending","batch":1}],"polls":4}`, d.ID)
+	old := &store.ImportJob{TenantID: "t", ObjectID: "o", State: StateSending, Payload: []byte(payload)}
+	if err := r.db.CreateImportJob(context.Background(), old, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.job = old
+	r.step()
+	if j, _ := r.db.GetImportJob(context.Background(), "t", old.ID); j.State != StateSending {
+		t.Fatalf("a device still processing ended the job: %s", j.State)
+	}
+	clock.Advance(25 * time.Hour)
+	r.step()
+	if j, _ := r.db.GetImportJob(context.Background(), "t", old.ID); j.State != StateFinished {
+		t.Fatalf("a day later the job is %s", j.State)
+	}
+	rows, _ := r.db.ImportRows(context.Background(), old.ID, store.RowFilter{Hashes: true})
+	if len(rows) != 1 || rows[0].Hash != "" {
+		t.Errorf("rows %+v", rows)
+	}
+}
