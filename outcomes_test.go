@@ -35,6 +35,9 @@ func TestUnknownCreateOffersCheckAgain(t *testing.T) {
 	}
 
 	d.emu.SetFaults(emulator.Faults{})
+	// The access token has expired meanwhile: Graph refuses the look with 401, the token is
+	// renewed once and the look sent again, as for every other call.
+	d.app.demo.IdP.ExpireAccessTokens()
 	resp, doc = d.post(b, record+"/check", formValues(t, doc, `form[action="`+record+`/check"]`))
 	if resp.Request.URL.Path != record || doc.Find("h1").Text() != "Upload created" {
 		t.Fatalf("after checking again: %s %s", resp.Request.URL.Path, text(doc))

@@ -154,11 +154,16 @@ func (h *Activity) CheckAgain(c echo.Context) error {
 	if a.Action != "create-upload" || a.Outcome != outcomeUnknown || sent == nil {
 		return c.Redirect(http.StatusSeeOther, activityURL(a.ID)) // its outcome is known
 	}
-	ts, err := h.Tokens.TokenSource(c)
-	if err != nil {
-		return err
+	rc, _, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.Reconciliation, *graphclient.Exchange, error) {
+		rc := h.Graph.FindUpload(ctx, ts, *sent)
+		if rc.Failed != nil {
+			return rc, nil, rc.Failed // a 401 is renewed once, as for every call
+		}
+		return rc, nil, nil
+	})
+	if rc == nil {
+		return err // no token to look with: the session ended, or it could not be renewed now
 	}
-	rc := h.Graph.FindUpload(ctx, ts, *sent)
 	if d.Exchange == nil {
 		d.Exchange = &graphclient.Exchange{}
 	}
