@@ -233,11 +233,26 @@ var statusKinds = map[int]Kind{
 	422: KindValidation, 429: KindThrottled, 504: KindTimeout,
 }
 
-// The delegated permissions of Autopilot devices.
-const (
-	writeScope = "devicemanagementserviceconfig.readwrite.all"
-	readScope  = "devicemanagementserviceconfig.read.all"
-)
+// Granted is what a token answer's scope grants of the delegated permissions of Autopilot devices.
+type Granted struct{ Read, Write bool }
+
+// GrantedBy reads a token answer's scope: space-separated permissions, each perhaps prefixed with
+// its resource (https://graph.microsoft.com/…), in any case.
+func GrantedBy(scope string) Granted {
+	var g Granted
+	for _, s := range strings.Fields(scope) {
+		if i := strings.LastIndexByte(s, '/'); i >= 0 {
+			s = s[i+1:]
+		}
+		switch {
+		case strings.EqualFold(s, "DeviceManagementServiceConfig.ReadWrite.All"):
+			g.Write = true
+		case strings.EqualFold(s, "DeviceManagementServiceConfig.Read.All"):
+			g.Read = true
+		}
+	}
+	return g
+}
 
 // blame tells apart the two refusals Intune words alike ("Application is not authorized ...
 // must have one of the following scopes"): when the token answer said what it granted, a 403 for
@@ -247,16 +262,9 @@ func blame(e *Error, granted, method string) {
 	if e.Kind != KindForbiddenPermission && e.Kind != KindForbiddenRole || strings.TrimSpace(granted) == "" {
 		return
 	}
-	have := map[string]bool{}
-	for _, s := range strings.Fields(granted) {
-		if i := strings.LastIndexByte(s, '/'); i >= 0 {
-			s = s[i+1:]
-		}
-		have[strings.ToLower(s)] = true
-	}
-	ok := have[writeScope] || method == http.MethodGet && have[readScope]
+	g := GrantedBy(granted)
 	e.Kind = KindForbiddenPermission
-	if ok {
+	if g.Write || method == http.MethodGet && g.Read {
 		e.Kind = KindForbiddenRole
 	}
 }

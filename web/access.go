@@ -2,18 +2,12 @@ package web
 
 import (
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"autopilotdesk/graphclient"
 	"autopilotdesk/web/store"
-)
-
-// The delegated permissions that read and change Autopilot devices.
-const (
-	writeScope = "DeviceManagementServiceConfig.ReadWrite.All"
-	readScope  = "DeviceManagementServiceConfig.Read.All"
 )
 
 const valWriteRefused = "writeRefused"
@@ -48,23 +42,10 @@ func Access(c echo.Context) WriteAccess {
 		}
 	}
 	tokens, _ := sess.Values[valTokens].(SessionTokens)
-	if granted := scopesOf(tokens.Scope); granted[strings.ToLower(readScope)] && !granted[strings.ToLower(writeScope)] {
+	if g := graphclient.GrantedBy(tokens.Scope); g.Read && !g.Write {
 		return WriteAccess{ReadOnly: true, ByScopes: true}
 	}
 	return WriteAccess{}
-}
-
-// scopesOf reads a token answer's scope: space-separated permissions, each perhaps prefixed with
-// its resource (https://graph.microsoft.com/…), lower-cased without the prefix.
-func scopesOf(scope string) map[string]bool {
-	out := map[string]bool{}
-	for _, s := range strings.Fields(scope) {
-		if i := strings.LastIndexByte(s, '/'); i >= 0 {
-			s = s[i+1:]
-		}
-		out[strings.ToLower(s)] = true
-	}
-	return out
 }
 
 // RememberWriteRefused records that Graph refused a change of the signed-in person with 403, so
