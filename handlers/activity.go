@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -118,11 +117,9 @@ func (h *Activity) Show(c echo.Context) error {
 			return fmt.Errorf("read activity: %w", err)
 		}
 	}
-	var d activityDetail
-	if len(a.Detail) > 0 {
-		if err := json.Unmarshal(a.Detail, &d); err != nil {
-			return fmt.Errorf("decode activity %s: %w", a.ID, err)
-		}
+	d, err := decodeDetail(a)
+	if err != nil {
+		return fmt.Errorf("decode activity %s: %w", a.ID, err)
 	}
 	return renderResult(c, a, d, notSaved)
 }
@@ -144,11 +141,9 @@ func (h *Activity) CheckAgain(c echo.Context) error {
 	case err != nil:
 		return fmt.Errorf("read activity: %w", err)
 	}
-	var d activityDetail
-	if len(a.Detail) > 0 {
-		if err := json.Unmarshal(a.Detail, &d); err != nil {
-			return fmt.Errorf("decode activity %s: %w", a.ID, err)
-		}
+	d, err := decodeDetail(a)
+	if err != nil {
+		return fmt.Errorf("decode activity %s: %w", a.ID, err)
 	}
 	sent := sentOf(d)
 	if a.Action != "create-upload" || a.Outcome != outcomeUnknown || sent == nil {

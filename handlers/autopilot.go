@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -445,8 +444,8 @@ func (h *Registered) changeResult(c echo.Context, activityID, deviceID string) *
 	if a.Target != deviceID {
 		return nil
 	}
-	var d activityDetail
-	if len(a.Detail) > 0 && json.Unmarshal(a.Detail, &d) != nil {
+	d, err := decodeDetail(a)
+	if err != nil {
 		return nil
 	}
 	return resultOf(a, d, notSaved)
@@ -543,8 +542,8 @@ func pendingOf(h *store.SerialHistory, d *graphclient.AutopilotDevice, missing b
 		if a.Outcome != outcomeSuccess || now.Sub(a.At) > pendingWindow {
 			continue
 		}
-		var detail activityDetail
-		if json.Unmarshal(a.Detail, &detail) != nil || detail.Device == nil {
+		detail, err := decodeDetail(&a)
+		if err != nil || detail.Device == nil {
 			continue
 		}
 		changes = append(changes, change{a.At, a.ActorName, *detail.Device, activityURL(a.ID)})

@@ -54,8 +54,8 @@ func (h *Uploads) sentBefore(c echo.Context, activityID string) *graphclient.New
 	if err != nil || a.Action != "create-upload" {
 		return nil
 	}
-	var d activityDetail
-	if json.Unmarshal(a.Detail, &d) != nil {
+	d, err := decodeDetail(a)
+	if err != nil {
 		return nil
 	}
 	return sentOf(d)
@@ -233,6 +233,16 @@ func resultDetail(u *graphclient.Upload, ex *graphclient.Exchange, err error, at
 		d.Failure = &f
 	}
 	return d
+}
+
+// decodeDetail reads a record's detail; a record without one has the zero detail.
+func decodeDetail(a *store.Activity) (activityDetail, error) {
+	var d activityDetail
+	if len(a.Detail) == 0 {
+		return d, nil
+	}
+	err := json.Unmarshal(a.Detail, &d)
+	return d, err
 }
 
 func encodeDetail(d activityDetail) []byte {
