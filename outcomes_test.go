@@ -132,3 +132,27 @@ func TestPassingFailuresOfferTryAgainAndReload(t *testing.T) {
 		}
 	}
 }
+
+// Many "Check again" at once (a double click, two colleagues) settle the record once: each is
+// sent back to it, none is told its result was not saved, and the record says what was found.
+func TestConcurrentChecksSettleTheRecordOnce(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	form := formValues(t, parse(t, d.signIn(b, "admin", "/uploads/new")), `form[action="/uploads"]`)
+	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true, ErrorRate: 1, Methods: []string{http.MethodGet}, ErrorStatuses: []int{500}})
+	resp, doc := d.post(b, "/uploads", form)
+	record := resp.Request.URL.Path
+	check := formValues(t, doc, `form[action="`+record+`/check"]`)
+	d.emu.SetFaults(emulator.Faults{})
+	statuses := storm(t, 20, func(int) (int, error) { return postDirect(d.srv.URL, b, d.srv.URL, record+"/check", check) })
+	if statuses[http.StatusSeeOther] != 20 {
+		t.Errorf("answers %v, want 20 redirects to the record", statuses)
+	}
+	_, doc = d.get(b, record)
+	if doc.Find("h1").Text() != "Upload created" || doc.Find(`[data-testid="not-saved"]`).Length() != 0 {
+		t.Errorf("the record: %s", text(doc))
+	}
+	if n := postCount(d); n != 1 {
+		t.Errorf("Graph received %d creates; checking again must send none", n)
+	}
+}

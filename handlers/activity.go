@@ -52,7 +52,7 @@ type UploadFinder interface {
 
 // ActivityRewriter rewrites what a record says once its outcome is known.
 type ActivityRewriter interface {
-	UpdateActivity(ctx context.Context, a *store.Activity) error
+	UpdateActivity(ctx context.Context, a *store.Activity, fromOutcome string) error
 }
 
 const historyPageSize = 50
@@ -173,7 +173,10 @@ func (h *Activity) CheckAgain(c echo.Context) error {
 		a.Summary = "The upload was not created: the desk looked again and Graph has no upload matching what was sent."
 	}
 	a.Detail = encodeDetail(d)
-	if err := h.Records.UpdateActivity(ctx, a); err != nil {
+	switch err := h.Records.UpdateActivity(ctx, a, outcomeUnknown); {
+	case errors.Is(err, store.ErrConflict):
+		// Another look settled the record meanwhile: show what it found.
+	case err != nil:
 		return renderResult(c, a, d, true)
 	}
 	return c.Redirect(http.StatusSeeOther, activityURL(a.ID))

@@ -61,18 +61,22 @@ func (db *DB) activityRow(a *Activity) ([]any, error) {
 		a.StatusCode, a.RequestID, a.ClientRequestID, a.Detail, a.Serial}, nil
 }
 
-// UpdateActivity rewrites what an activity says (its outcome once known, say); its ID, tenant
-// and time stay as recorded.
-func (db *DB) UpdateActivity(ctx context.Context, a *Activity) error {
+// UpdateActivity rewrites what an activity says (its outcome once known, say), only while its
+// outcome is still fromOutcome: of two changes that read the same record, the later one gets
+// ErrConflict instead of overwriting the first. Its ID, tenant and time stay as recorded.
+func (db *DB) UpdateActivity(ctx context.Context, a *Activity, fromOutcome string) error {
 	n, err := db.execCount(ctx, `UPDATE activity SET object_id = ?, actor_name = ?, actor_upn = ?, action = ?, target = ?, outcome = ?,
-		summary = ?, status_code = ?, request_id = ?, client_request_id = ?, detail = ? WHERE tenant_id = ? AND id = ?`,
+		summary = ?, status_code = ?, request_id = ?, client_request_id = ?, detail = ? WHERE tenant_id = ? AND id = ? AND outcome = ?`,
 		a.ObjectID, a.ActorName, a.ActorUPN, a.Action, a.Target, a.Outcome, a.Summary, a.StatusCode, a.RequestID, a.ClientRequestID, a.Detail,
-		a.TenantID, a.ID)
+		a.TenantID, a.ID, fromOutcome)
 	if err != nil {
 		return fmt.Errorf("store: update activity: %w", err)
 	}
 	if n == 0 {
-		return ErrNotFound
+		if _, err := db.GetActivity(ctx, a.TenantID, a.ID); err != nil {
+			return err
+		}
+		return ErrConflict
 	}
 	return nil
 }

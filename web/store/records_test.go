@@ -237,8 +237,14 @@ func TestActivityRecordGetUpdate(t *testing.T) {
 		}
 		a.Outcome, a.StatusCode, a.RequestID, a.ClientRequestID = "success", 201, "req-1", "client-1"
 		a.Target, a.Summary, a.Detail = "8d639524-9524-8d63-2495-638d2495638d", "Created an upload", []byte(`{"status":201}`)
-		if err := db.UpdateActivity(ctx, a); err != nil {
+		if err := db.UpdateActivity(ctx, a, "in-progress"); err != nil {
 			t.Fatal(err)
+		}
+		// A second change that read the record before the first landed overwrites nothing.
+		late := *a
+		late.Outcome, late.Summary = "failure", "Not created"
+		if err := db.UpdateActivity(ctx, &late, "in-progress"); !errors.Is(err, ErrConflict) {
+			t.Errorf("a change from an outcome the record no longer has: %v", err)
 		}
 		got, err := db.GetActivity(ctx, "t1", a.ID)
 		if err != nil {
@@ -252,7 +258,7 @@ func TestActivityRecordGetUpdate(t *testing.T) {
 		}
 		other := *a
 		other.TenantID, other.Outcome = "t2", "failure"
-		if err := db.UpdateActivity(ctx, &other); !errors.Is(err, ErrNotFound) {
+		if err := db.UpdateActivity(ctx, &other, "success"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("another tenant updated it: %v", err)
 		}
 		if err := db.RecordActivity(ctx, &Activity{Action: "sync"}); err == nil {
