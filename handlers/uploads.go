@@ -105,14 +105,14 @@ func (h *Uploads) renderForm(c echo.Context, status int, form uploadForm, errs m
 }
 
 // renderFormNotSaved shows the form with Graph's refusal, noting when the attempt is not in the
-// history yet.
-func (h *Uploads) renderFormNotSaved(c echo.Context, status int, form uploadForm, failure *views.Failure, notSaved bool) error {
+// history yet; missing is what the refusal taught of the tenant's uploads.
+func (h *Uploads) renderFormNotSaved(c echo.Context, status int, form uploadForm, failure *views.Failure, notSaved bool, missing *views.UploadsMissing) error {
 	v := form.view(web.NewFormKey(c, h.Now()), nil)
 	if failure.Explanation.Action == explain.ActionTryLater {
 		failure.Retry = views.UploadFormID // the form below, as typed, with a fresh one-time key
 	}
 	v.Failure, v.NotSaved = failure, notSaved
-	v.UploadsMissing = knownUploads(c, h.Tenants, h.Now()).Missing
+	v.UploadsMissing = missing
 	return web.Render(c, status, views.UploadFormPage(web.PageFor(c, "Create upload", "create"), v))
 }
 
@@ -141,20 +141,21 @@ func (h *Uploads) Create(c echo.Context) error {
 		_ = h.Keys.ReleaseFormKey(ctx, form.FormKey)
 		return err
 	}
-	learnUploads(c, h.Tenants, knownUploads(c, h.Tenants, h.Now()), h.Now(), err)
+	now := h.Now()
+	missing := learnUploads(c, h.Tenants, knownUploads(c, h.Tenants, now), now, err)
 	act := newActivity(user, "create-upload", exchange, err)
 	act.Target = form.ID
 	if upload != nil {
 		act.Target = upload.ID
 		act.Summary = fmt.Sprintf("Created upload %s with status %s.", upload.ID, upload.Status)
 	}
-	detail := resultDetail(upload, exchange, err, h.Now())
+	detail := resultDetail(upload, exchange, err, now)
 	sent := form.newUpload()
 	detail.Sent = &sent
 	act.Detail = encodeDetail(detail)
 	saved := h.Activity.Record(ctx, act, form.FormKey)
 	if err != nil && act.Outcome == outcomeFailure {
-		return h.renderFormNotSaved(c, failureStatus(err), form, failureOf(exchange, err), !saved)
+		return h.renderFormNotSaved(c, failureStatus(err), form, failureOf(exchange, err), !saved, missing)
 	}
 	if !saved {
 		return renderResult(c, act, detail, true)
