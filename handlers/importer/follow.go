@@ -187,24 +187,12 @@ func (r *run) poll(ctx context.Context) error {
 	if err := r.Hold(ctx); err != nil {
 		return err
 	}
-	states := map[string]graphclient.DeviceImportState{}
-	missing := map[string]bool{}
-	d, _, err := jobs.Call(ctx, r.Turn, func(ts oauth2.TokenSource) (*graphclient.DeviceIdentity, *graphclient.Exchange, error) {
-		return r.w.o.Graph.GetDeviceIdentity(ctx, ts, last.DeviceID)
-	})
-	gone := false
-	if ge, ok := graphclient.AsError(err); ok && ge.StatusCode == http.StatusNotFound {
-		gone, err = true, nil
+	states, missing, err := r.read(ctx, []store.ImportRow{last})
+	if errors.Is(err, jobs.ErrLeaseLost) {
+		return err
 	}
-	switch {
-	case err != nil:
-	case gone || d.State.Final():
+	if err == nil && (missing[last.DeviceID] || states[last.DeviceID].Final()) {
 		// Intune is done with the batch sent last, or its record is gone: read them all.
-		if gone {
-			missing[last.DeviceID] = true
-		} else {
-			states[last.DeviceID] = d.State
-		}
 		others := slices.DeleteFunc(slices.Clone(pending), func(row store.ImportRow) bool { return row.Line == last.Line })
 		if len(others) > 0 {
 			var s map[string]graphclient.DeviceImportState
@@ -216,8 +204,6 @@ func (r *run) poll(ctx context.Context) error {
 			maps.Copy(states, s)
 			maps.Copy(missing, m)
 		}
-	default:
-		states[last.DeviceID] = d.State
 	}
 	changed := r.outcomesRead(pending, states, missing)
 	r.p.Polls++
