@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -276,4 +277,35 @@ func TestHistoryOfASerial(t *testing.T) {
 			t.Errorf("history: %+v", h)
 		}
 	})
+}
+
+// A serial's activity is read through its index, which holds only activity naming a serial:
+// a create (no serial) writes no entry to it, and the history query still uses it.
+func TestSerialHistoryUsesThePartialIndex(t *testing.T) {
+	db := openFileRig(t).db
+	ctx := context.Background()
+	for _, serial := range []string{"", "5CG123ABC"} {
+		if err := db.RecordActivity(ctx, &Activity{TenantID: "t1", ObjectID: "o", Action: "create-upload", Serial: serial, Outcome: "success"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var plan strings.Builder
+	err := db.queryAll(ctx, `EXPLAIN QUERY PLAN `+activityOfSerial, []any{"t1", "5CG123ABC", 50}, func(scan func(...any) error) error {
+		var id, parent, unused int
+		var detail string
+		if err := scan(&id, &parent, &unused, &detail); err != nil {
+			return err
+		}
+		plan.WriteString(detail + "\n")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan.String(), "USING INDEX activity_tenant_serial") {
+		t.Errorf("the history of a serial does not use its index:\n%s", plan.String())
+	}
+	if n := count(t, db, `SELECT count(*) FROM activity INDEXED BY activity_tenant_serial WHERE serial <> ''`); n != 1 {
+		t.Errorf("%d activities in the serial index, want the one naming a serial", n)
+	}
 }

@@ -203,6 +203,14 @@ var migrations = [][]string{
 	7: {
 		`CREATE TABLE tenant_uploads_missing (tenant_id TEXT PRIMARY KEY, seen_at BIGINT NOT NULL)`,
 	},
+	// A serial's history is read through its index in the order it is shown (the index of
+	// migration 5 lacked the id that breaks ties, so SQLite read the tenant's whole history
+	// instead), and only activity naming a serial is in it: a create, which names none, no
+	// longer writes an entry to it on the request's path.
+	8: {
+		`DROP INDEX activity_tenant_serial`,
+		`CREATE INDEX activity_tenant_serial ON activity (tenant_id, serial, at DESC, id DESC) WHERE serial <> ''`,
+	},
 }
 
 // migrationLockKey names the PostgreSQL advisory lock that serialises replicas starting at once.
