@@ -360,7 +360,7 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 		view.Properties = deviceProperties(device)
 	}
 	// The desk's own records of this device: by serial, or by id once Graph no longer has it.
-	byID, _, herr := h.History.ListActivity(ctx, store.ActivityFilter{TenantID: u.TenantID, Target: id, Limit: 50})
+	byID, _, herr := h.History.ListActivity(ctx, store.ActivityFilter{TenantID: u.TenantID, Device: id, Limit: 50})
 	if herr != nil {
 		return fmt.Errorf("read device history: %w", herr)
 	}

@@ -114,44 +114,22 @@ func (db *DB) GetActivity(ctx context.Context, tenantID, id string) (*Activity, 
 type ActivityFilter struct {
 	TenantID                  string
 	ObjectID, Action, Outcome string
-	Target                    string // the object acted on (an upload's, a job's or a device's id)
 	ActorUPN                  string // matched without regard to case
 	Before                    string
 	Limit                     int
+	// Device is a registered device's id: only the changes made to that device, which name its
+	// serial number too (they are read through an index of activity naming a serial).
+	Device string
 }
 
 // ListActivity lists a tenant's activity newest first, with keyset paging: next is the cursor
 // of the following page, empty on the last one.
 func (db *DB) ListActivity(ctx context.Context, f ActivityFilter) (page []Activity, next string, err error) {
-	if f.TenantID == "" {
-		return nil, "", errors.New("store: list activity: empty tenant")
+	query, args, err := activityQuery(&f)
+	if err != nil {
+		return nil, "", err
 	}
-	if f.Limit <= 0 {
-		f.Limit = 50
-	}
-	f.Limit = min(f.Limit, 200)
-	where := []string{"tenant_id = ?"}
-	args := []any{f.TenantID}
-	for _, c := range []struct{ column, value string }{{"object_id", f.ObjectID}, {"action", f.Action}, {"outcome", f.Outcome}, {"target", f.Target}} {
-		if c.value != "" {
-			where = append(where, c.column+" = ?")
-			args = append(args, c.value)
-		}
-	}
-	if f.ActorUPN != "" {
-		where = append(where, "LOWER(actor_upn) = LOWER(?)")
-		args = append(args, f.ActorUPN)
-	}
-	if f.Before != "" {
-		at, id, err := parseCursor(f.Before)
-		if err != nil {
-			return nil, "", err
-		}
-		where = append(where, "(at < ? OR (at = ? AND id < ?))")
-		args = append(args, at, at, id)
-	}
-	args = append(args, f.Limit+1)
-	page, err = queryList(ctx, db, `SELECT `+activityColumns+` FROM activity WHERE `+strings.Join(where, " AND ")+` ORDER BY at DESC, id DESC LIMIT ?`, args, scanActivity)
+	page, err = queryList(ctx, db, query, args, scanActivity)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: list activity: %w", err)
 	}
@@ -161,6 +139,45 @@ func (db *DB) ListActivity(ctx context.Context, f ActivityFilter) (page []Activi
 		next = strconv.FormatInt(ms(last.At), 10) + "_" + last.ID
 	}
 	return page, next, nil
+}
+
+// activityQuery is the query of a page of activity and its arguments, one row more than the
+// page to tell whether another follows; it settles f's limit.
+func activityQuery(f *ActivityFilter) (string, []any, error) {
+	if f.TenantID == "" {
+		return "", nil, errors.New("store: list activity: empty tenant")
+	}
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	f.Limit = min(f.Limit, 200)
+	where := []string{"tenant_id = ?"}
+	args := []any{f.TenantID}
+	for _, c := range []struct{ column, value string }{{"object_id", f.ObjectID}, {"action", f.Action}, {"outcome", f.Outcome}, {"target", f.Device}} {
+		if c.value != "" {
+			where = append(where, c.column+" = ?")
+			args = append(args, c.value)
+		}
+	}
+	if f.Device != "" {
+		// In the words of activity_tenant_target's own condition (migration 9), so that both
+		// engines read a device's changes through it.
+		where = append(where, "serial <> ''")
+	}
+	if f.ActorUPN != "" {
+		where = append(where, "LOWER(actor_upn) = LOWER(?)")
+		args = append(args, f.ActorUPN)
+	}
+	if f.Before != "" {
+		at, id, err := parseCursor(f.Before)
+		if err != nil {
+			return "", nil, err
+		}
+		where = append(where, "(at < ? OR (at = ? AND id < ?))")
+		args = append(args, at, at, id)
+	}
+	args = append(args, f.Limit+1)
+	return `SELECT ` + activityColumns + ` FROM activity WHERE ` + strings.Join(where, " AND ") + ` ORDER BY at DESC, id DESC LIMIT ?`, args, nil
 }
 
 func parseCursor(c string) (at int64, id string, err error) {
@@ -174,19 +191,28 @@ func parseCursor(c string) (at int64, id string, err error) {
 
 // PurgeActivity deletes activity older than a time (retention) and says how many. It purges
 // tenant by tenant through the index the history pages read, so the activity table needs no
-// index of its own for retention and each create writes one index page less.
+// index of its own for retention and each create writes one index page less. The tenants are
+// found one at a time, each a seek in that index (nextActivityTenant), not by reading it whole.
 func (db *DB) PurgeActivity(ctx context.Context, olderThan time.Time) (int, error) {
-	tenants, err := queryList(ctx, db, `SELECT DISTINCT tenant_id FROM activity`, nil, scanString)
-	if err != nil {
-		return 0, fmt.Errorf("store: purge activity: %w", err)
-	}
 	total := 0
-	for _, t := range tenants {
-		n, err := db.execCount(ctx, `DELETE FROM activity WHERE tenant_id = ? AND at < ?`, t, ms(olderThan))
+	tenant := ""
+	for {
+		err := db.queryRow(ctx, nextActivityTenant, []any{tenant}, &tenant)
+		if errors.Is(err, ErrNotFound) {
+			return total, nil
+		}
+		if err != nil {
+			return total, fmt.Errorf("store: purge activity: %w", err)
+		}
+		n, err := db.execCount(ctx, purgeActivityOfTenant, tenant, ms(olderThan))
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("store: purge activity: %w", err)
 		}
 	}
-	return total, nil
 }
+
+// nextActivityTenant is the first tenant with activity after the one given ("" for the first).
+const nextActivityTenant = `SELECT tenant_id FROM activity WHERE tenant_id > ? ORDER BY tenant_id LIMIT 1`
+
+const purgeActivityOfTenant = `DELETE FROM activity WHERE tenant_id = ? AND at < ?`

@@ -161,7 +161,7 @@ func scanBulkJob(scan func(...any) error) (BulkJob, error) {
 
 // GetBulkJob reads one job of a tenant; another tenant's job is ErrNotFound.
 func (db *DB) GetBulkJob(ctx context.Context, tenantID, id string) (*BulkJob, error) {
-	return only(db.bulkJobsWhere(ctx, `WHERE tenant_id = ? AND id = ?`, tenantID, id))
+	return only(db.bulkJobsWhere(ctx, jobOfTenant, tenantID, id))
 }
 
 // ListBulkJobs lists a tenant's submitted jobs newest first, at most limit (default 20, at most 200).
@@ -169,8 +169,10 @@ func (db *DB) ListBulkJobs(ctx context.Context, tenantID string, limit int) ([]B
 	if limit <= 0 {
 		limit = 20
 	}
-	return db.bulkJobsWhere(ctx, `WHERE tenant_id = ? AND state <> 'draft' ORDER BY created_at DESC, id DESC LIMIT ?`, tenantID, min(limit, 200))
+	return db.bulkJobsWhere(ctx, bulkJobsOfTenant, tenantID, min(limit, 200))
 }
+
+const bulkJobsOfTenant = `WHERE tenant_id = ? AND state <> 'draft' ORDER BY created_at DESC, id DESC LIMIT ?`
 
 func (db *DB) bulkJobsWhere(ctx context.Context, where string, args ...any) ([]BulkJob, error) {
 	jobs, err := queryList(ctx, db, `SELECT `+bulkJobColumns+` FROM bulk_jobs `+where, args, scanBulkJob)
@@ -183,10 +185,12 @@ func (db *DB) bulkJobsWhere(ctx context.Context, where string, args ...any) ([]B
 const bulkDeviceColumns = `position, device_id, serial, manufacturer, model, group_tag, user_upn, enrollment_state,
 	state, chunk, attempts, not_before, sent_at, done_at, lookups, status_code, reason, failure, activity_id, reconciled`
 
+const bulkDevicesOfJob = `SELECT ` + bulkDeviceColumns + ` FROM bulk_devices WHERE job_id = ? ORDER BY position`
+
 // BulkDevices reads a job's devices in order.
 func (db *DB) BulkDevices(ctx context.Context, jobID string) ([]BulkDevice, error) {
 	var out []BulkDevice
-	err := db.queryAll(ctx, `SELECT `+bulkDeviceColumns+` FROM bulk_devices WHERE job_id = ? ORDER BY position`, []any{jobID},
+	err := db.queryAll(ctx, bulkDevicesOfJob, []any{jobID},
 		func(scan func(...any) error) error {
 			var d BulkDevice
 			var notBefore, sentAt, doneAt int64

@@ -501,7 +501,7 @@ func scanImportJob(scan func(...any) error) (ImportJob, error) {
 
 // GetImportJob reads one job of a tenant; another tenant's job is ErrNotFound.
 func (db *DB) GetImportJob(ctx context.Context, tenantID, id string) (*ImportJob, error) {
-	return only(db.importJobs(ctx, `WHERE tenant_id = ? AND id = ?`, tenantID, id))
+	return only(db.importJobs(ctx, jobOfTenant, tenantID, id))
 }
 
 // ListImportJobs lists a tenant's jobs newest first; limit defaults to 50 and is at most 200.
@@ -509,8 +509,13 @@ func (db *DB) ListImportJobs(ctx context.Context, tenantID string, limit int) ([
 	if limit <= 0 {
 		limit = 50
 	}
-	return db.importJobs(ctx, `WHERE tenant_id = ? ORDER BY created_at DESC, id DESC LIMIT ?`, tenantID, min(limit, 200))
+	return db.importJobs(ctx, importJobsOfTenant, tenantID, min(limit, 200))
 }
+
+// jobOfTenant reads one job of a tenant by its key (import or bulk job).
+const jobOfTenant = `WHERE tenant_id = ? AND id = ?`
+
+const importJobsOfTenant = `WHERE tenant_id = ? ORDER BY created_at DESC, id DESC LIMIT ?`
 
 func (db *DB) importJobs(ctx context.Context, where string, args ...any) ([]ImportJob, error) {
 	jobs, err := queryList(ctx, db, `SELECT `+importJobColumns+` FROM import_jobs `+where, args, scanImportJob)
@@ -528,20 +533,9 @@ type RowFilter struct {
 
 // ImportRows reads a job's rows in file order.
 func (db *DB) ImportRows(ctx context.Context, jobID string, f RowFilter) ([]ImportRow, error) {
-	hash := "NULL"
-	if f.Hashes {
-		hash = "hash"
-	}
-	q := `SELECT line, serial, product_key, group_tag, assigned_user, ` + hash + `, COALESCE(LENGTH(hash), 0), hash_shown, notes, errors, already_imported,
-		registered_id, registered_group_tag, registered_user, importing_job,
-		batch, verdict, reason, device_id, status, registration_id, error_code, error_name, reconciled FROM import_rows WHERE job_id = ?`
-	args := []any{jobID}
-	if f.Batch > 0 {
-		q += ` AND batch = ?`
-		args = append(args, f.Batch)
-	}
+	q, args := importRowsQuery(jobID, f)
 	var rows []ImportRow
-	err := db.queryAll(ctx, q+` ORDER BY line`, args, func(scan func(...any) error) error {
+	err := db.queryAll(ctx, q, args, func(scan func(...any) error) error {
 		var r ImportRow
 		var hash sql.NullString
 		var notes, errs string
@@ -559,23 +553,41 @@ func (db *DB) ImportRows(ctx context.Context, jobID string, f RowFilter) ([]Impo
 	return rows, nil
 }
 
+// importRowsQuery reads a job's rows as f selects them, in file order.
+func importRowsQuery(jobID string, f RowFilter) (string, []any) {
+	hash := "NULL"
+	if f.Hashes {
+		hash = "hash"
+	}
+	q := `SELECT line, serial, product_key, group_tag, assigned_user, ` + hash + `, COALESCE(LENGTH(hash), 0), hash_shown, notes, errors, already_imported,
+		registered_id, registered_group_tag, registered_user, importing_job,
+		batch, verdict, reason, device_id, status, registration_id, error_code, error_name, reconciled FROM import_rows WHERE job_id = ?`
+	args := []any{jobID}
+	if f.Batch > 0 {
+		q += ` AND batch = ?`
+		args = append(args, f.Batch)
+	}
+	return q + ` ORDER BY line`, args
+}
+
+const importBatchesOfJob = `SELECT batch, state, attempts, not_before, sent_at, activity_id, detail, lookups FROM import_batches WHERE job_id = ? ORDER BY batch`
+
 // ImportBatches reads a job's batches in order.
 func (db *DB) ImportBatches(ctx context.Context, jobID string) ([]ImportBatch, error) {
 	var batches []ImportBatch
-	err := db.queryAll(ctx, `SELECT batch, state, attempts, not_before, sent_at, activity_id, detail, lookups FROM import_batches WHERE job_id = ? ORDER BY batch`,
-		[]any{jobID}, func(scan func(...any) error) error {
-			var b ImportBatch
-			var notBefore, sentAt int64
-			err := scan(&b.Batch, &b.State, &b.Attempts, &notBefore, &sentAt, &b.ActivityID, &b.Detail, &b.Lookups)
-			if notBefore != 0 {
-				b.NotBefore = fromMS(notBefore)
-			}
-			if sentAt != 0 {
-				b.SentAt = fromMS(sentAt)
-			}
-			batches = append(batches, b)
-			return err
-		})
+	err := db.queryAll(ctx, importBatchesOfJob, []any{jobID}, func(scan func(...any) error) error {
+		var b ImportBatch
+		var notBefore, sentAt int64
+		err := scan(&b.Batch, &b.State, &b.Attempts, &notBefore, &sentAt, &b.ActivityID, &b.Detail, &b.Lookups)
+		if notBefore != 0 {
+			b.NotBefore = fromMS(notBefore)
+		}
+		if sentAt != 0 {
+			b.SentAt = fromMS(sentAt)
+		}
+		batches = append(batches, b)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: read import batches: %w", err)
 	}
@@ -610,14 +622,16 @@ func (db *DB) WakeImportJob(ctx context.Context, tenantID, id string, recheck bo
 // its lease, and says how many it overwrote: a job of 10,000 rows is wiped in steps, each a short
 // transaction, before it is marked finished.
 func (db *DB) WipeImportHashes(ctx context.Context, jobID, leaseOwner string, limit int) (int, error) {
-	n, err := db.execCount(ctx, `UPDATE import_rows SET hash = NULL WHERE job_id = ? AND line IN
-		(SELECT line FROM import_rows WHERE job_id = ? AND hash IS NOT NULL LIMIT ?)
-		AND EXISTS (SELECT 1 FROM import_jobs WHERE id = ? AND lease_owner = ?)`, jobID, jobID, limit, jobID, leaseOwner)
+	n, err := db.execCount(ctx, wipeImportHashes, jobID, jobID, limit, jobID, leaseOwner)
 	if err != nil {
 		return n, fmt.Errorf("store: wipe import hashes: %w", err)
 	}
 	return n, nil
 }
+
+const wipeImportHashes = `UPDATE import_rows SET hash = NULL WHERE job_id = ? AND line IN
+	(SELECT line FROM import_rows WHERE job_id = ? AND hash IS NOT NULL LIMIT ?)
+	AND EXISTS (SELECT 1 FROM import_jobs WHERE id = ? AND lease_owner = ?)`
 
 // PurgeImportDrafts deletes drafts last changed before a time, with their rows: a file that was
 // checked but never imported does not keep its hashes for ever.

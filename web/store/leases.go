@@ -22,13 +22,7 @@ type jobTable struct {
 // UPDATE SKIP LOCKED); on SQLite the single writer does the same.
 func claim[T any](ctx context.Context, db *DB, jt jobTable, state, worker string, lease time.Duration, scanJob func(scan func(...any) error) (T, error)) (*T, error) {
 	now := db.now()
-	lock := ""
-	if db.driver == driverPostgres {
-		lock = " FOR UPDATE SKIP LOCKED"
-	}
-	jobs, err := queryList(ctx, db, `UPDATE `+jt.name+` SET lease_owner = ?, lease_until = ? WHERE id = (SELECT id FROM `+jt.name+`
-		WHERE state = ? AND lease_until < ? AND (next_poll_at IS NULL OR next_poll_at <= ?) ORDER BY next_poll_at LIMIT 1`+lock+`)
-		RETURNING `+jt.columns, []any{worker, ms(now.Add(lease)), state, ms(now), ms(now)}, scanJob)
+	jobs, err := queryList(ctx, db, claimQuery(jt, db.driver), []any{worker, ms(now.Add(lease)), state, ms(now), ms(now)}, scanJob)
 	if err != nil {
 		return nil, fmt.Errorf("store: claim %s: %w", jt.what, err)
 	}
@@ -36,6 +30,18 @@ func claim[T any](ctx context.Context, db *DB, jt jobTable, state, worker string
 		return nil, nil
 	}
 	return &jobs[0], nil
+}
+
+// claimQuery leases the most overdue job of the table in a state, found through its due index
+// (state, next_poll_at).
+func claimQuery(jt jobTable, driver string) string {
+	lock := ""
+	if driver == driverPostgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	return `UPDATE ` + jt.name + ` SET lease_owner = ?, lease_until = ? WHERE id = (SELECT id FROM ` + jt.name + `
+		WHERE state = ? AND lease_until < ? AND (next_poll_at IS NULL OR next_poll_at <= ?) ORDER BY next_poll_at LIMIT 1` + lock + `)
+		RETURNING ` + jt.columns
 }
 
 // renewLease extends a worker's lease; ErrConflict means another worker has taken the job.
@@ -67,19 +73,32 @@ func (db *DB) releaseLease(ctx context.Context, jt jobTable, id, worker string, 
 // answer was lost are looked up again at once.
 func (db *DB) wakeJob(ctx context.Context, jt jobTable, tenantID, id string, recheck bool) error {
 	return db.tx(ctx, db.stmtTimeout, func(t *txn) error {
-		n, err := t.exec(`UPDATE `+jt.name+` SET next_poll_at = ? WHERE tenant_id = ? AND id = ? AND state = 'sending'`, ms(db.now()), tenantID, id)
+		n, err := t.exec(wakeQuery(jt), ms(db.now()), tenantID, id)
 		if err != nil || n == 0 || !recheck {
 			return err
 		}
-		_, err = t.exec(`UPDATE `+jt.waiting+` SET not_before = 0 WHERE job_id = ? AND state = 'unknown'`, id)
+		_, err = t.exec(recheckQuery(jt), id)
 		return err
 	})
+}
+
+func wakeQuery(jt jobTable) string {
+	return `UPDATE ` + jt.name + ` SET next_poll_at = ? WHERE tenant_id = ? AND id = ? AND state = 'sending'`
+}
+
+func recheckQuery(jt jobTable) string {
+	return `UPDATE ` + jt.waiting + ` SET not_before = 0 WHERE job_id = ? AND state = 'unknown'`
+}
+
+// draftsQuery finds the table's drafts last changed before a time, through its due index.
+func draftsQuery(jt jobTable) string {
+	return `SELECT id FROM ` + jt.name + ` WHERE state = 'draft' AND updated_at < ?`
 }
 
 // purgeDrafts deletes the table's drafts last changed before a time, with their rows, one
 // transaction a draft, and says how many it deleted.
 func (db *DB) purgeDrafts(ctx context.Context, jt jobTable, before time.Time) (int, error) {
-	ids, err := queryList(ctx, db, `SELECT id FROM `+jt.name+` WHERE state = 'draft' AND updated_at < ?`, []any{ms(before)}, scanString)
+	ids, err := queryList(ctx, db, draftsQuery(jt), []any{ms(before)}, scanString)
 	if err != nil {
 		return 0, fmt.Errorf("store: purge %s drafts: %w", jt.what, err)
 	}

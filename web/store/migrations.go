@@ -211,6 +211,19 @@ var migrations = [][]string{
 		`DROP INDEX activity_tenant_serial`,
 		`CREATE INDEX activity_tenant_serial ON activity (tenant_id, serial, at DESC, id DESC) WHERE serial <> ''`,
 	},
+	// Every query reads through an index (TestQueriesReadThroughIndexes): a device's page finds
+	// the changes made to it by its id through an index that, like the serial's, holds only
+	// activity naming a serial (a create writes no entry to it); a tenant's codes are read in the
+	// order shown, the id breaking ties; the follower's look for due syncs every two seconds reads
+	// the few submissions waiting for one, not every finished submission; and the sweep deletes
+	// sessions past their lifetime without reading every session's tokens.
+	9: {
+		`CREATE INDEX activity_tenant_target ON activity (tenant_id, target, at DESC, id DESC) WHERE serial <> ''`,
+		`DROP INDEX registration_codes_tenant`,
+		`CREATE INDEX registration_codes_tenant ON registration_codes (tenant_id, created_at DESC, id DESC)`,
+		`CREATE INDEX registration_submissions_sync ON registration_submissions (state, job_id, sync_at) WHERE sync_at > 0`,
+		`CREATE INDEX sessions_expires ON sessions (absolute_expires_at)`,
+	},
 }
 
 // migrationLockKey names the PostgreSQL advisory lock that serialises replicas starting at once.

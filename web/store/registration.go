@@ -116,17 +116,21 @@ func (db *DB) CreateRegistrationCode(ctx context.Context, c *RegistrationCode, c
 
 // RegistrationCodeByHash finds a code by the hash of its value, whatever its state.
 func (db *DB) RegistrationCodeByHash(ctx context.Context, codeHash string) (*RegistrationCode, error) {
-	codes, err := queryList(ctx, db, `SELECT `+registrationCodeColumns+` FROM registration_codes WHERE code_hash = ?`, []any{codeHash}, scanRegistrationCode)
+	codes, err := queryList(ctx, db, registrationCodeByHash, []any{codeHash}, scanRegistrationCode)
 	if err != nil {
 		return nil, fmt.Errorf("store: read registration code: %w", err)
 	}
 	return only(codes, nil)
 }
 
+const registrationCodeByHash = `SELECT ` + registrationCodeColumns + ` FROM registration_codes WHERE code_hash = ?`
+
+// registrationCodesOfTenant reads through registration_codes_tenant, in its order (migration 9).
+const registrationCodesOfTenant = `SELECT ` + registrationCodeColumns + ` FROM registration_codes WHERE tenant_id = ? ORDER BY created_at DESC, id DESC LIMIT 200`
+
 // RegistrationCodes lists a tenant's codes, newest first (at most 200).
 func (db *DB) RegistrationCodes(ctx context.Context, tenantID string) ([]RegistrationCode, error) {
-	codes, err := queryList(ctx, db, `SELECT `+registrationCodeColumns+` FROM registration_codes WHERE tenant_id = ? ORDER BY created_at DESC, id DESC LIMIT 200`,
-		[]any{tenantID}, scanRegistrationCode)
+	codes, err := queryList(ctx, db, registrationCodesOfTenant, []any{tenantID}, scanRegistrationCode)
 	if err != nil {
 		return nil, fmt.Errorf("store: list registration codes: %w", err)
 	}
@@ -238,6 +242,25 @@ type SubmissionFilter struct {
 
 // Registrations reads submissions with their devices and codes, oldest first.
 func (db *DB) Registrations(ctx context.Context, f SubmissionFilter) ([]RegistrationSubmission, error) {
+	query, args, err := submissionsQuery(f)
+	if err != nil {
+		return nil, err
+	}
+	subs, err := queryList(ctx, db, query, args, scanSubmissionWithCode)
+	if err != nil {
+		return nil, fmt.Errorf("store: read registrations: %w", err)
+	}
+	if len(subs) == 0 {
+		return nil, nil
+	}
+	if err := db.readRegistrationDevices(ctx, subs, f.Hashes); err != nil {
+		return nil, err
+	}
+	return subs, nil
+}
+
+// submissionsQuery is the query Registrations runs for f, and its arguments.
+func submissionsQuery(f SubmissionFilter) (string, []any, error) {
 	var where []string
 	var args []any
 	if f.TenantID != "" {
@@ -250,7 +273,7 @@ func (db *DB) Registrations(ctx context.Context, f SubmissionFilter) ([]Registra
 		where, args = append(where, "s.job_id = ?"), append(args, f.JobID)
 	}
 	if len(where) == 0 {
-		return nil, errors.New("store: read registrations: no tenant, code or job")
+		return "", nil, errors.New("store: read registrations: no tenant, code or job")
 	}
 	if len(f.IDs) > 0 {
 		where = append(where, "s.id IN (?"+strings.Repeat(", ?", len(f.IDs)-1)+")")
@@ -272,19 +295,8 @@ func (db *DB) Registrations(ctx context.Context, f SubmissionFilter) ([]Registra
 		limit = 200
 	}
 	args = append(args, limit)
-	subs, err := queryList(ctx, db, `SELECT `+submissionColumns+`, `+codeColumns+` FROM registration_submissions s
-		JOIN registration_codes c ON c.id = s.code_id WHERE `+strings.Join(where, " AND ")+` ORDER BY s.received_at, s.id LIMIT ?`,
-		args, scanSubmissionWithCode)
-	if err != nil {
-		return nil, fmt.Errorf("store: read registrations: %w", err)
-	}
-	if len(subs) == 0 {
-		return nil, nil
-	}
-	if err := db.readRegistrationDevices(ctx, subs, f.Hashes); err != nil {
-		return nil, err
-	}
-	return subs, nil
+	return `SELECT ` + submissionColumns + `, ` + codeColumns + ` FROM registration_submissions s
+		JOIN registration_codes c ON c.id = s.code_id WHERE ` + strings.Join(where, " AND ") + ` ORDER BY s.received_at, s.id LIMIT ?`, args, nil
 }
 
 // readRegistrationDevices reads the devices of subs into them, in line order.
@@ -298,43 +310,48 @@ func (db *DB) readRegistrationDevices(ctx context.Context, subs []RegistrationSu
 		byID[subs[i].ID] = &subs[i]
 		ids[i] = subs[i].ID
 	}
-	hash := "NULL"
-	if hashes {
-		hash = "hash"
-	}
-	err := db.queryAll(ctx, `SELECT submission_id, line, serial, product_key, group_tag, assigned_user, manufacturer, model, `+hash+`,
-		hash_shown, notes, job_line FROM registration_devices WHERE submission_id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY submission_id, line`,
-		ids, func(scan func(...any) error) error {
-			var d RegistrationDevice
-			var h sql.NullString
-			var notes string
-			err := scan(&d.SubmissionID, &d.Line, &d.Serial, &d.ProductKey, &d.GroupTag, &d.User, &d.Manufacturer, &d.Model, &h,
-				&d.HashShown, &notes, &d.JobLine)
-			d.Hash, d.Notes = h.String, splitLines(notes)
-			if s := byID[d.SubmissionID]; s != nil {
-				d.ReceivedAt = s.ReceivedAt
-				s.Devices = append(s.Devices, d)
-			}
-			return err
-		})
+	err := db.queryAll(ctx, registrationDevicesQuery(len(ids), hashes), ids, func(scan func(...any) error) error {
+		var d RegistrationDevice
+		var h sql.NullString
+		var notes string
+		err := scan(&d.SubmissionID, &d.Line, &d.Serial, &d.ProductKey, &d.GroupTag, &d.User, &d.Manufacturer, &d.Model, &h,
+			&d.HashShown, &notes, &d.JobLine)
+		d.Hash, d.Notes = h.String, splitLines(notes)
+		if s := byID[d.SubmissionID]; s != nil {
+			d.ReceivedAt = s.ReceivedAt
+			s.Devices = append(s.Devices, d)
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store: read registration devices: %w", err)
 	}
 	return nil
 }
 
+// registrationDevicesQuery reads the devices of n submissions, with their hashes or not.
+func registrationDevicesQuery(n int, hashes bool) string {
+	hash := "NULL"
+	if hashes {
+		hash = "hash"
+	}
+	return `SELECT submission_id, line, serial, product_key, group_tag, assigned_user, manufacturer, model, ` + hash + `,
+		hash_shown, notes, job_line FROM registration_devices WHERE submission_id IN (?` + strings.Repeat(", ?", n-1) + `) ORDER BY submission_id, line`
+}
+
 // CountWaitingDevices counts the devices of a tenant waiting for approval with a code that has
 // not expired: the number the navigation shows.
 func (db *DB) CountWaitingDevices(ctx context.Context, tenantID string) (int, error) {
 	var n int
-	err := db.queryRow(ctx, `SELECT COUNT(*) FROM registration_devices d JOIN registration_submissions s ON s.id = d.submission_id
-		JOIN registration_codes c ON c.id = s.code_id WHERE s.tenant_id = ? AND s.state = 'waiting' AND c.expires_at > ?`,
-		[]any{tenantID, ms(db.now())}, &n)
+	err := db.queryRow(ctx, countWaitingDevices, []any{tenantID, ms(db.now())}, &n)
 	if err != nil {
 		return 0, fmt.Errorf("store: count waiting devices: %w", err)
 	}
 	return n, nil
 }
+
+const countWaitingDevices = `SELECT COUNT(*) FROM registration_devices d JOIN registration_submissions s ON s.id = d.submission_id
+	JOIN registration_codes c ON c.id = s.code_id WHERE s.tenant_id = ? AND s.state = 'waiting' AND c.expires_at > ?`
 
 // WaitingSerials returns which of serials (compared in upper case) a tenant already has waiting
 // for approval or on their way to Intune, each with when it arrived.
@@ -347,20 +364,27 @@ func (db *DB) WaitingSerials(ctx context.Context, tenantID string, serials []str
 	for _, s := range serials {
 		args = append(args, strings.ToUpper(s))
 	}
-	err := db.queryAll(ctx, `SELECT UPPER(d.serial), s.received_at FROM registration_devices d JOIN registration_submissions s ON s.id = d.submission_id
-		JOIN registration_codes c ON c.id = s.code_id
-		WHERE s.tenant_id = ? AND (s.state = 'approved' OR s.state = 'waiting' AND c.expires_at > ?) AND UPPER(d.serial) IN (?`+strings.Repeat(", ?", len(serials)-1)+`)`,
-		args, func(scan func(...any) error) error {
-			var serial string
-			var at int64
-			err := scan(&serial, &at)
-			found[serial] = fromMS(at)
-			return err
-		})
+	err := db.queryAll(ctx, waitingSerialsQuery(len(serials)), args, func(scan func(...any) error) error {
+		var serial string
+		var at int64
+		err := scan(&serial, &at)
+		found[serial] = fromMS(at)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: read waiting serials: %w", err)
 	}
 	return found, nil
+}
+
+// waitingSerialsQuery finds n serials among a tenant's submissions waiting or approved. The states
+// are named as a list, so that the tenant's index reads only those, not every submission the
+// tenant kept.
+func waitingSerialsQuery(n int) string {
+	return `SELECT UPPER(d.serial), s.received_at FROM registration_devices d JOIN registration_submissions s ON s.id = d.submission_id
+		JOIN registration_codes c ON c.id = s.code_id
+		WHERE s.tenant_id = ? AND s.state IN ('approved', 'waiting') AND (s.state = 'approved' OR c.expires_at > ?)
+		AND UPPER(d.serial) IN (?` + strings.Repeat(", ?", n-1) + `)`
 }
 
 // Decider is the person who approves or rejects.
@@ -410,7 +434,6 @@ func (db *DB) ApproveRegistrations(ctx context.Context, a Approval) error {
 		}
 		args := append([]any{ms(now), a.By.OID, a.By.UPN, a.By.Name, j.ID, a.TenantID}, subIDs...)
 		args = append(args, ms(now))
-		guard := ""
 		if a.NotCreatedBy != "" {
 			var own int
 			if err := t.queryRow(`SELECT COUNT(*) FROM registration_submissions s JOIN registration_codes c ON c.id = s.code_id
@@ -420,12 +443,9 @@ func (db *DB) ApproveRegistrations(ctx context.Context, a Approval) error {
 			if own > 0 {
 				return ErrSelfApproval
 			}
-			guard = ` AND code_id NOT IN (SELECT id FROM registration_codes WHERE creator_oid = ?)`
 			args = append(args, a.NotCreatedBy)
 		}
-		n, err := t.exec(`UPDATE registration_submissions SET state = 'approved', decided_at = ?, decider_oid = ?, decider_upn = ?, decider_name = ?,
-			job_id = ?, refused = '' WHERE tenant_id = ? AND id IN `+in+` AND state = 'waiting'
-			AND code_id IN (SELECT id FROM registration_codes WHERE expires_at > ?)`+guard, args...)
+		n, err := t.exec(approveSubmissions(len(ids), a.NotCreatedBy != ""), args...)
 		if err != nil {
 			return err
 		}
@@ -475,6 +495,19 @@ func (db *DB) ApproveRegistrations(ctx context.Context, a Approval) error {
 		return fmt.Errorf("store: approve registrations: %w", err)
 	}
 	return nil
+}
+
+// approveSubmissions approves n waiting submissions of a tenant whose code has not expired and,
+// with notCreatedBy, was not created by the approver. Each code is looked up by its key, not
+// gathered by reading every code the desk keeps.
+func approveSubmissions(n int, notCreatedBy bool) string {
+	q := `UPDATE registration_submissions SET state = 'approved', decided_at = ?, decider_oid = ?, decider_upn = ?, decider_name = ?,
+		job_id = ?, refused = '' WHERE tenant_id = ? AND id IN (?` + strings.Repeat(", ?", n-1) + `) AND state = 'waiting'
+		AND EXISTS (SELECT 1 FROM registration_codes c WHERE c.id = registration_submissions.code_id AND c.expires_at > ?)`
+	if notCreatedBy {
+		q += ` AND NOT EXISTS (SELECT 1 FROM registration_codes c WHERE c.id = registration_submissions.code_id AND c.creator_oid = ?)`
+	}
+	return q
 }
 
 // RejectRegistrations rejects waiting submissions of a tenant with a reason and overwrites their
@@ -527,8 +560,7 @@ func (t *txn) wipeRegistrationHashes(ids []any) error {
 // transaction. It returns how many it expired.
 func (db *DB) ExpireRegistrations(ctx context.Context, expired func(RegistrationSubmission) *Activity) (int, error) {
 	now := db.now()
-	due, err := queryList(ctx, db, `SELECT `+submissionColumns+`, `+codeColumns+` FROM registration_submissions s JOIN registration_codes c ON c.id = s.code_id
-		WHERE s.state = 'waiting' AND c.expires_at <= ? LIMIT 500`, []any{ms(now)}, scanSubmissionWithCode)
+	due, err := queryList(ctx, db, dueExpiries, []any{ms(now)}, scanSubmissionWithCode)
 	if err == nil {
 		err = db.readRegistrationDevices(ctx, due, false)
 	}
@@ -563,14 +595,19 @@ func (db *DB) ExpireRegistrations(ctx context.Context, expired func(Registration
 	return n, nil
 }
 
+const dueExpiries = `SELECT ` + submissionColumns + `, ` + codeColumns + ` FROM registration_submissions s JOIN registration_codes c ON c.id = s.code_id
+	WHERE s.state = 'waiting' AND c.expires_at <= ? LIMIT 500`
+
 // ApprovedJobs lists the import jobs approvals created whose submissions are not settled yet.
 func (db *DB) ApprovedJobs(ctx context.Context) ([]string, error) {
-	jobs, err := queryList(ctx, db, `SELECT DISTINCT job_id FROM registration_submissions WHERE state = 'approved' LIMIT 500`, nil, scanString)
+	jobs, err := queryList(ctx, db, approvedJobs, nil, scanString)
 	if err != nil {
 		return nil, fmt.Errorf("store: read approved registrations: %w", err)
 	}
 	return jobs, nil
 }
+
+const approvedJobs = `SELECT DISTINCT job_id FROM registration_submissions WHERE state = 'approved' LIMIT 500`
 
 // Settlement is what became of an approved submission once its import job finished.
 type Settlement struct {
@@ -632,41 +669,44 @@ func (db *DB) SettleRegistration(ctx context.Context, s Settlement) error {
 
 // DueSyncs lists the import jobs whose finished submissions wait for an Autopilot sync due by now.
 func (db *DB) DueSyncs(ctx context.Context) ([]string, error) {
-	jobs, err := queryList(ctx, db, `SELECT DISTINCT job_id FROM registration_submissions WHERE state = 'finished' AND sync_at > 0 AND sync_at <= ? LIMIT 100`,
-		[]any{ms(db.now())}, scanString)
+	jobs, err := queryList(ctx, db, dueSyncs, []any{ms(db.now())}, scanString)
 	if err != nil {
 		return nil, fmt.Errorf("store: read due syncs: %w", err)
 	}
 	return jobs, nil
 }
 
+// dueSyncs reads registration_submissions_sync (migration 9), which holds only submissions with a
+// sync to make: the follower runs it every two seconds on every desk.
+const dueSyncs = `SELECT DISTINCT job_id FROM registration_submissions WHERE state = 'finished' AND sync_at > 0 AND sync_at <= ? LIMIT 100`
+
 // ClaimSync takes a job's due sync for this caller until lease ends: it returns false when another
 // desk took it first or it is not due.
 func (db *DB) ClaimSync(ctx context.Context, jobID string, lease time.Duration) (bool, error) {
 	now := db.now()
-	n, err := db.execCount(ctx, `UPDATE registration_submissions SET sync_at = ? WHERE job_id = ? AND state = 'finished' AND sync_at > 0 AND sync_at <= ?`,
-		ms(now.Add(lease)), jobID, ms(now))
+	n, err := db.execCount(ctx, claimSync, ms(now.Add(lease)), jobID, ms(now))
 	if err != nil {
 		return false, fmt.Errorf("store: claim sync: %w", err)
 	}
 	return n > 0, nil
 }
 
+const claimSync = `UPDATE registration_submissions SET sync_at = ? WHERE job_id = ? AND state = 'finished' AND sync_at > 0 AND sync_at <= ?`
+
 // SyncDone records what became of a job's sync; next, when not zero, asks for another attempt then.
 func (db *DB) SyncDone(ctx context.Context, jobID, note string, next time.Time) error {
-	if _, err := db.execCount(ctx, `UPDATE registration_submissions SET sync_at = ?, sync_note = ? WHERE job_id = ? AND state = 'finished'`,
-		ms(next), note, jobID); err != nil {
+	if _, err := db.execCount(ctx, syncDone, ms(next), note, jobID); err != nil {
 		return fmt.Errorf("store: record sync: %w", err)
 	}
 	return nil
 }
 
+const syncDone = `UPDATE registration_submissions SET sync_at = ?, sync_note = ? WHERE job_id = ? AND state = 'finished'`
+
 // PurgeRegistrations deletes codes that expired before a time, with what their devices sent,
 // once nothing of theirs is still waiting or on its way.
 func (db *DB) PurgeRegistrations(ctx context.Context, before time.Time) (int, error) {
-	ids, err := queryList(ctx, db, `SELECT id FROM registration_codes c WHERE expires_at < ? AND NOT EXISTS
-		(SELECT 1 FROM registration_submissions s WHERE s.code_id = c.id AND s.state IN ('waiting', 'approved')) LIMIT 500`,
-		[]any{ms(before)}, scanString)
+	ids, err := queryList(ctx, db, expiredCodes, []any{ms(before)}, scanString)
 	if err != nil {
 		return 0, fmt.Errorf("store: purge registrations: %w", err)
 	}
@@ -687,6 +727,11 @@ func (db *DB) PurgeRegistrations(ctx context.Context, before time.Time) (int, er
 	}
 	return len(ids), nil
 }
+
+// expiredCodes reads every code, which is allowed: codes are made by hand, a few a day, and kept
+// 30 days past their end, and the sweep runs every five minutes.
+const expiredCodes = `SELECT id FROM registration_codes c WHERE expires_at < ? AND NOT EXISTS
+	(SELECT 1 FROM registration_submissions s WHERE s.code_id = c.id AND s.state IN ('waiting', 'approved')) LIMIT 500`
 
 // queryAll runs a query inside the transaction and scans every row with scanRow, which must not
 // run statements of its own (the rows hold the transaction's connection until they are read).

@@ -38,6 +38,18 @@ type SerialHistory struct {
 const activityOfSerial = `SELECT ` + activityColumns + ` FROM activity WHERE tenant_id = ? AND serial = ? AND serial <> ''
 	ORDER BY at DESC, id DESC LIMIT ?`
 
+// importsOfSerial and bulkOfSerial find a serial's rows through the index of its upper case and
+// sort only those.
+const importsOfSerial = `SELECT j.id, j.actor_name, j.actor_upn, j.state, j.updated_at, r.line, r.batch, r.verdict, r.reason, r.device_id, r.status,
+	r.registration_id, r.error_code, r.error_name, r.reconciled
+	FROM import_rows r JOIN import_jobs j ON j.id = r.job_id
+	WHERE UPPER(r.serial) = ? AND j.tenant_id = ? AND j.state <> 'draft' ORDER BY j.updated_at DESC, r.line LIMIT ?`
+
+const bulkOfSerial = `SELECT j.id, j.actor_name, j.actor_upn, j.action, j.group_tag, j.state, j.created_at,
+	d.position, d.device_id, d.serial, d.state, d.done_at, d.lookups, d.status_code, d.reason, d.failure, d.activity_id, d.reconciled
+	FROM bulk_devices d JOIN bulk_jobs j ON j.id = d.job_id
+	WHERE UPPER(d.serial) = ? AND j.tenant_id = ? AND j.state <> 'draft' ORDER BY j.created_at DESC LIMIT ?`
+
 // HistoryOfSerial reads a tenant's history of one serial number, letter case aside, at most
 // limit entries of each kind (default 50, at most 200).
 func (db *DB) HistoryOfSerial(ctx context.Context, tenantID, serial string, limit int) (*SerialHistory, error) {
@@ -55,37 +67,29 @@ func (db *DB) HistoryOfSerial(ctx context.Context, tenantID, serial string, limi
 	if err != nil {
 		return nil, fmt.Errorf("store: history of a serial: %w", err)
 	}
-	err = db.queryAll(ctx, `SELECT j.id, j.actor_name, j.actor_upn, j.state, j.updated_at, r.line, r.batch, r.verdict, r.reason, r.device_id, r.status,
-		r.registration_id, r.error_code, r.error_name, r.reconciled
-		FROM import_rows r JOIN import_jobs j ON j.id = r.job_id
-		WHERE UPPER(r.serial) = ? AND j.tenant_id = ? AND j.state <> 'draft' ORDER BY j.updated_at DESC, r.line LIMIT ?`,
-		[]any{serial, tenantID, limit}, func(scan func(...any) error) error {
-			var s SerialImport
-			var at int64
-			var reconciled int
-			err := scan(&s.JobID, &s.ActorName, &s.ActorUPN, &s.JobState, &at, &s.Line, &s.Batch, &s.Verdict, &s.Reason, &s.DeviceID, &s.Status,
-				&s.RegistrationID, &s.ErrorCode, &s.ErrorName, &reconciled)
-			s.At, s.Reconciled = fromMS(at), reconciled != 0
-			h.Imports = append(h.Imports, s)
-			return err
-		})
+	err = db.queryAll(ctx, importsOfSerial, []any{serial, tenantID, limit}, func(scan func(...any) error) error {
+		var s SerialImport
+		var at int64
+		var reconciled int
+		err := scan(&s.JobID, &s.ActorName, &s.ActorUPN, &s.JobState, &at, &s.Line, &s.Batch, &s.Verdict, &s.Reason, &s.DeviceID, &s.Status,
+			&s.RegistrationID, &s.ErrorCode, &s.ErrorName, &reconciled)
+		s.At, s.Reconciled = fromMS(at), reconciled != 0
+		h.Imports = append(h.Imports, s)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: history of a serial: %w", err)
 	}
-	err = db.queryAll(ctx, `SELECT j.id, j.actor_name, j.actor_upn, j.action, j.group_tag, j.state, j.created_at,
-		d.position, d.device_id, d.serial, d.state, d.done_at, d.lookups, d.status_code, d.reason, d.failure, d.activity_id, d.reconciled
-		FROM bulk_devices d JOIN bulk_jobs j ON j.id = d.job_id
-		WHERE UPPER(d.serial) = ? AND j.tenant_id = ? AND j.state <> 'draft' ORDER BY j.created_at DESC LIMIT ?`,
-		[]any{serial, tenantID, limit}, func(scan func(...any) error) error {
-			var s SerialBulk
-			var at, doneAt int64
-			var reconciled int
-			err := scan(&s.JobID, &s.ActorName, &s.ActorUPN, &s.Action, &s.GroupTag, &s.JobState, &at,
-				&s.Position, &s.DeviceID, &s.Serial, &s.State, &doneAt, &s.Lookups, &s.StatusCode, &s.Reason, &s.Failure, &s.ActivityID, &reconciled)
-			s.At, s.DoneAt, s.Reconciled = fromMS(at), optionalMS(doneAt), reconciled != 0
-			h.Bulk = append(h.Bulk, s)
-			return err
-		})
+	err = db.queryAll(ctx, bulkOfSerial, []any{serial, tenantID, limit}, func(scan func(...any) error) error {
+		var s SerialBulk
+		var at, doneAt int64
+		var reconciled int
+		err := scan(&s.JobID, &s.ActorName, &s.ActorUPN, &s.Action, &s.GroupTag, &s.JobState, &at,
+			&s.Position, &s.DeviceID, &s.Serial, &s.State, &doneAt, &s.Lookups, &s.StatusCode, &s.Reason, &s.Failure, &s.ActivityID, &reconciled)
+		s.At, s.DoneAt, s.Reconciled = fromMS(at), optionalMS(doneAt), reconciled != 0
+		h.Bulk = append(h.Bulk, s)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: history of a serial: %w", err)
 	}
@@ -111,10 +115,7 @@ func (db *DB) SerialsImporting(ctx context.Context, tenantID string, serials, ve
 		for _, s := range chunk {
 			args = append(args, strings.ToUpper(strings.TrimSpace(s)))
 		}
-		err := db.queryAll(ctx, `SELECT UPPER(r.serial), j.id FROM import_rows r JOIN import_jobs j ON j.id = r.job_id
-			WHERE j.tenant_id = ? AND (j.state = 'sending' OR j.state = 'finished' AND j.updated_at >= ?)
-			AND r.verdict IN (?`+strings.Repeat(", ?", len(verdicts)-1)+`)
-			AND UPPER(r.serial) IN (?`+strings.Repeat(", ?", len(chunk)-1)+`) ORDER BY j.created_at`, args,
+		err := db.queryAll(ctx, serialsImportingQuery(len(verdicts), len(chunk)), args,
 			func(scan func(...any) error) error {
 				var serial, job string
 				err := scan(&serial, &job)
@@ -126,4 +127,15 @@ func (db *DB) SerialsImporting(ctx context.Context, tenantID string, serials, ve
 		}
 	}
 	return found, nil
+}
+
+// serialsImportingQuery finds n serials among the rows of a tenant's jobs that carry one of
+// verdicts. It starts from the serials, through the index of their upper case: CROSS JOIN keeps
+// SQLite from starting at the tenant's jobs instead, every job the tenant ever imported
+// (PostgreSQL takes it as the inner join it is).
+func serialsImportingQuery(verdicts, n int) string {
+	return `SELECT UPPER(r.serial), j.id FROM import_rows r CROSS JOIN import_jobs j
+		WHERE j.id = r.job_id AND j.tenant_id = ? AND (j.state = 'sending' OR j.state = 'finished' AND j.updated_at >= ?)
+		AND r.verdict IN (?` + strings.Repeat(", ?", verdicts-1) + `)
+		AND UPPER(r.serial) IN (?` + strings.Repeat(", ?", n-1) + `) ORDER BY j.created_at`
 }

@@ -137,6 +137,8 @@ func (s *SessionStore) updateLockedPostgres(ctx context.Context, key string, upd
 	return true, nil
 }
 
+const liveSessionsOfUser = `SELECT id_hash FROM sessions WHERE user_key = ? AND last_seen_at >= ? AND absolute_expires_at > ? ORDER BY last_seen_at DESC`
+
 // LiveSessionsOfUser lists the keys of a user's (tid:oid) sessions that are within their idle
 // and absolute limits, most recently used first: what work outside any request can borrow to
 // act with the person's own token.
@@ -144,7 +146,7 @@ func (s *SessionStore) LiveSessionsOfUser(ctx context.Context, userKey string) (
 	db := s.db
 	now := db.now()
 	idle := s.opts.IdleTimeout
-	keys, err := queryList(ctx, db, `SELECT id_hash FROM sessions WHERE user_key = ? AND last_seen_at >= ? AND absolute_expires_at > ? ORDER BY last_seen_at DESC`,
+	keys, err := queryList(ctx, db, liveSessionsOfUser,
 		[]any{userKey, ms(now.Add(-idle)), ms(now)}, scanString)
 	if err != nil {
 		return nil, fmt.Errorf("store: live sessions: %w", err)

@@ -311,7 +311,7 @@ func newSessionID() string {
 func (db *DB) SweepExpired(ctx context.Context, idle time.Duration) (int, error) {
 	now := db.now()
 	idleBefore := ms(now.Add(-idle))
-	n, err := db.execCount(ctx, `DELETE FROM sessions WHERE last_seen_at < ? OR absolute_expires_at <= ?`, idleBefore, ms(now))
+	n, err := db.execCount(ctx, sweepSessions, idleBefore, ms(now))
 	if err != nil {
 		return 0, fmt.Errorf("store: sweep sessions: %w", err)
 	}
@@ -324,9 +324,9 @@ func (db *DB) SweepExpired(ctx context.Context, idle time.Duration) (int, error)
 		sql    string
 		before time.Time
 	}{
-		{`DELETE FROM flows WHERE created_at < ?`, now.Add(-maxFlowAge)},
-		{`DELETE FROM form_key_claims WHERE expires_at < ?`, now},
-		{`DELETE FROM rate_counters WHERE window_end <= ?`, now},
+		{sweepFlows, now.Add(-maxFlowAge)},
+		{sweepFormKeyClaims, now},
+		{sweepRateCounters, now},
 	} {
 		if _, err := db.exec(ctx, q.sql, ms(q.before)); err != nil {
 			return n, fmt.Errorf("store: sweep: %w", err)
@@ -334,6 +334,19 @@ func (db *DB) SweepExpired(ctx context.Context, idle time.Duration) (int, error)
 	}
 	return n, nil
 }
+
+// sweepSessions reads the idle sessions and those past their lifetime through an index each
+// (migration 9), not every session's row with its tokens.
+const sweepSessions = `DELETE FROM sessions WHERE last_seen_at < ? OR absolute_expires_at <= ?`
+
+const (
+	sweepFlows = `DELETE FROM flows WHERE created_at < ?`
+	// sweepFormKeyClaims reads every claim, which is allowed: the table holds the claims of the
+	// last two hours, clustered on the key (migration 3), and an index of their ends would add a
+	// write to every create.
+	sweepFormKeyClaims = `DELETE FROM form_key_claims WHERE expires_at < ?`
+	sweepRateCounters  = `DELETE FROM rate_counters WHERE window_end <= ?`
+)
 
 // CountActiveSessions counts sessions used within idle and not past their lifetime.
 func (db *DB) CountActiveSessions(ctx context.Context, idle time.Duration) (int, error) {
