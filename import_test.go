@@ -551,7 +551,9 @@ func TestImportOnTwoDesksSharingPostgres(t *testing.T) {
 		}
 	}
 	if got := doc.Find(`[data-testid="outcome"] tr[data-verdict="imported"]`).Length(); got != 700 {
-		t.Errorf("%d of 700 rows imported", got)
+		verdicts := map[string]int{}
+		doc.Find(`[data-testid="outcome"] tr[data-verdict]`).Each(func(_ int, tr *goquery.Selection) { verdicts[tr.AttrOr("data-verdict", "")]++ })
+		t.Errorf("%d of 700 rows imported (rows by verdict: %v); the job's page: %.1500s", got, verdicts, text(doc))
 	}
 	rows := report(t, d, browsers[0], job)
 	reconciled := 0

@@ -71,7 +71,7 @@ func (h *Activity) List(c echo.Context) error {
 	}
 	entries, next, err := h.History.ListActivity(c.Request().Context(), f)
 	if err != nil && f.Before != "" {
-		return &web.PageError{Status: http.StatusBadRequest, Title: "That page of the history does not exist",
+		return &views.ErrorPage{Status: http.StatusBadRequest, Title: "That page of the history does not exist",
 			Message: "The link to older entries is not valid.", ActionURL: "/activity", ActionText: "Show the newest entries"}
 	}
 	if err != nil {
@@ -207,5 +207,5 @@ func renderResult(c echo.Context, a *store.Activity, d activityDetail, notSaved 
 }
 
 func notFound(msg string) error {
-	return &web.PageError{Status: http.StatusNotFound, Title: "Not found", Message: msg, ActionURL: "/", ActionText: "Go to the home page"}
+	return &views.ErrorPage{Status: http.StatusNotFound, Title: "Not found", Message: msg, ActionURL: "/", ActionText: "Go to the home page"}
 }

@@ -139,7 +139,7 @@ func (h *Auth) Callback(c echo.Context) error {
 	if len(h.AllowedGroups) > 0 && !memberOfAny(groups, h.AllowedGroups) {
 		h.Logger.Info("sign-in refused: not in an allowed group", "tid", res.User.TenantID, "oid", res.User.ObjectID)
 		h.observe(false, "not-in-allowed-group")
-		return &web.PageError{Status: http.StatusForbidden, Title: "You are not allowed to use this desk",
+		return &views.ErrorPage{Status: http.StatusForbidden, Title: "You are not allowed to use this desk",
 			Message:  "You signed in successfully, but this desk is limited to members of specific groups and your account is not in one of them.",
 			NextStep: "Ask whoever runs the desk to add you to one of its allowed groups, then sign in again."}
 	}
@@ -175,7 +175,7 @@ func (h *Auth) allowedGroupsOf(c echo.Context, res *identity.Result) ([]string, 
 		next = "The desk needs the delegated Microsoft Graph permission User.Read to check group membership: " +
 			"ask whoever runs the desk to grant it (and admin consent, if your organisation requires it), then sign in again."
 	}
-	return nil, &web.PageError{Status: http.StatusBadGateway, Title: "Your group membership could not be checked",
+	return nil, &views.ErrorPage{Status: http.StatusBadGateway, Title: "Your group membership could not be checked",
 		Message: "You are in more groups than a sign-in token can list, so the desk asked Microsoft Graph whether you are in one of its allowed groups, " +
 			"and Graph did not answer: " + e.Title + ".",
 		NextStep: next, Internal: err, Support: graphclient.SupportFor(ex, err)}
@@ -216,7 +216,7 @@ func failureReason(err error) string {
 }
 
 func restartSignIn(why string) error {
-	return &web.PageError{Status: http.StatusBadRequest, Title: "Sign-in could not be completed",
+	return &views.ErrorPage{Status: http.StatusBadRequest, Title: "Sign-in could not be completed",
 		Message:  why + " For your safety the desk does not reuse sign-in answers.",
 		NextStep: "Start the sign-in again from this browser.", ActionURL: "/auth/login", ActionText: "Sign in again"}
 }
@@ -228,20 +228,20 @@ func (h *Auth) signInFailed(err error) error {
 	switch {
 	case errors.As(err, &ce):
 		title, what, next := ce.Explain()
-		return &web.PageError{Status: http.StatusForbidden, Title: title, Message: what, NextStep: next,
+		return &views.ErrorPage{Status: http.StatusForbidden, Title: title, Message: what, NextStep: next,
 			ActionURL: "/auth/login", ActionText: "Try signing in again"}
 	case errors.Is(err, identity.ErrPersonalAccount):
-		return &web.PageError{Status: http.StatusForbidden, Title: "Personal Microsoft accounts can't use the desk",
+		return &views.ErrorPage{Status: http.StatusForbidden, Title: "Personal Microsoft accounts can't use the desk",
 			Message:   "You signed in with a personal Microsoft account (such as outlook.com or hotmail.com). Microsoft Graph's Intune APIs accept only work or school accounts, so the desk cannot act for this account.",
 			NextStep:  "Sign in again with your work account (the one you use for the Intune admin center).",
 			ActionURL: "/auth/login", ActionText: "Sign in with a work account"}
 	case errors.Is(err, identity.ErrWrongTenant):
-		return &web.PageError{Status: http.StatusForbidden, Title: "This account belongs to another organisation",
+		return &views.ErrorPage{Status: http.StatusForbidden, Title: "This account belongs to another organisation",
 			Message:   "The account you signed in with is not from the Microsoft Entra tenant this desk serves.",
 			NextStep:  "Sign in with an account of this organisation. Guests and other tenants' accounts are not accepted.",
 			ActionURL: "/auth/login", ActionText: "Sign in with another account"}
 	case errors.Is(err, identity.ErrNoTenantClaim):
-		return &web.PageError{Status: http.StatusForbidden, Title: "The sign-in service did not say which organisation you belong to",
+		return &views.ErrorPage{Status: http.StatusForbidden, Title: "The sign-in service did not say which organisation you belong to",
 			Message: "The desk is set up for one Microsoft Entra tenant, so it accepts only sign-ins that name that tenant (the tid claim). " +
 				"The sign-in service answered without it, so you are not signed in.",
 			NextStep: "Tell whoever runs the desk: with Microsoft Entra ID this points to a misconfigured issuer; with another OpenID Connect " +
@@ -251,7 +251,7 @@ func (h *Auth) signInFailed(err error) error {
 	case errors.Is(err, identity.ErrFlowExpired):
 		return restartSignIn("The sign-in took longer than 10 minutes.")
 	}
-	return &web.PageError{Status: http.StatusBadRequest, Title: "Sign-in could not be verified",
+	return &views.ErrorPage{Status: http.StatusBadRequest, Title: "Sign-in could not be verified",
 		Message:   "The desk could not verify the answer from the sign-in service, so you are not signed in.",
 		NextStep:  "Start the sign-in again. If it keeps failing, tell whoever runs the desk (the server log has the reason).",
 		ActionURL: "/auth/login", ActionText: "Sign in again", Internal: err}

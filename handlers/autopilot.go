@@ -273,7 +273,7 @@ func (h *Registered) Export(c echo.Context) error {
 	if err != nil {
 		_ = ex
 		e := explain.Explain(failureFacts(err, h.Now()))
-		return &web.PageError{Status: failureStatus(err), Title: "The list could not be exported: " + e.Title, Message: e.What, NextStep: e.NextStep,
+		return &views.ErrorPage{Status: failureStatus(err), Title: "The list could not be exported: " + e.Title, Message: e.What, NextStep: e.NextStep,
 			ActionURL: "/devices?" + q.values(q.Pages).Encode(), ActionText: "Back to the devices"}
 	}
 	hd := c.Response().Header()
@@ -645,7 +645,7 @@ func (h *Registered) readDevice(c echo.Context, id string) (*graphclient.Autopil
 
 // readOnlyRefusal answers a change asked by someone the desk knows to be read-only: nothing is sent.
 func readOnlyRefusal(a web.WriteAccess, back, backText string) error {
-	return &web.PageError{Status: http.StatusForbidden, Title: "Your role lets you read only",
+	return &views.ErrorPage{Status: http.StatusForbidden, Title: "Your role lets you read only",
 		Message: readOnlyReason(a) + " Nothing was sent to Microsoft Graph.", ActionURL: back, ActionText: backText}
 }
 
@@ -736,7 +736,7 @@ func (h *Registered) change(c echo.Context, id, action string, form *views.Devic
 	}
 	key := strings.TrimSpace(c.FormValue("formKey"))
 	if !web.ValidFormKey(c, key, h.Now(), formKeyTTL) {
-		return &web.PageError{Status: http.StatusConflict, Title: "This form was already used",
+		return &views.ErrorPage{Status: http.StatusConflict, Title: "This form was already used",
 			Message:  "The form you submitted has expired or was used before, so nothing was sent to Microsoft Graph.",
 			NextStep: "Open the device again and make the change from its page.", ActionURL: deviceURL(id), ActionText: "Open the device"}
 	}
@@ -748,7 +748,7 @@ func (h *Registered) change(c echo.Context, id, action string, form *views.Devic
 		if state == store.FormKeyDone && guid.Valid(ref) {
 			return c.Redirect(http.StatusSeeOther, deviceURL(id)+"?change="+ref)
 		}
-		return &web.PageError{Status: http.StatusConflict, Title: "Still sending your first submission",
+		return &views.ErrorPage{Status: http.StatusConflict, Title: "Still sending your first submission",
 			Message:  "This change was already submitted and Microsoft Graph has not answered yet. It was not sent a second time.",
 			NextStep: "Wait a moment, then open the device to see the result.", ActionURL: deviceURL(id), ActionText: "Open the device"}
 	}

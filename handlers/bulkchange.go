@@ -66,7 +66,7 @@ func (h *BulkChanges) Create(c echo.Context) error {
 	}
 	action, tag := form.Get("action"), strings.TrimSpace(form.Get("groupTag"))
 	back := func(msg string) error {
-		return &web.PageError{Status: http.StatusUnprocessableEntity, Title: "The bulk change could not be prepared", Message: msg + " Nothing was changed.",
+		return &views.ErrorPage{Status: http.StatusUnprocessableEntity, Title: "The bulk change could not be prepared", Message: msg + " Nothing was changed.",
 			ActionURL: "/devices", ActionText: "Back to the devices"}
 	}
 	if !bulk.ValidAction(action) {
@@ -103,7 +103,7 @@ func (h *BulkChanges) Create(c echo.Context) error {
 	if err != nil {
 		_ = ex
 		e := explain.Explain(failureFacts(err, h.Now()))
-		return &web.PageError{Status: failureStatus(err), Title: "The chosen devices could not be read: " + e.Title, Message: e.What + " Nothing was changed.",
+		return &views.ErrorPage{Status: failureStatus(err), Title: "The chosen devices could not be read: " + e.Title, Message: e.What + " Nothing was changed.",
 			NextStep: e.NextStep, ActionURL: "/devices", ActionText: "Back to the devices"}
 	}
 	var devices []store.BulkDevice
@@ -119,7 +119,7 @@ func (h *BulkChanges) Create(c echo.Context) error {
 			p.Missing = append(p.Missing, r.ID)
 		default:
 			e := explain.Explain(failureFacts(r.Err, h.Now()))
-			return &web.PageError{Status: failureStatus(r.Err), Title: "A chosen device could not be read: " + e.Title, Message: e.What + " Nothing was changed.",
+			return &views.ErrorPage{Status: failureStatus(r.Err), Title: "A chosen device could not be read: " + e.Title, Message: e.What + " Nothing was changed.",
 				NextStep: e.NextStep, ActionURL: "/devices", ActionText: "Back to the devices"}
 		}
 	}
@@ -169,7 +169,7 @@ func (h *BulkChanges) loadOwnedBulk(c echo.Context) (*store.BulkJob, bulk.Payloa
 	u := web.CurrentUser(c)
 	if u.ObjectID != job.ObjectID {
 		owner := bulkOwner(job)
-		return nil, p, &web.PageError{Status: http.StatusForbidden, Title: "Only " + owner + " can confirm or act on this bulk change",
+		return nil, p, &views.ErrorPage{Status: http.StatusForbidden, Title: "Only " + owner + " can confirm or act on this bulk change",
 			Message:   "This bulk change belongs to " + owner + ", who chose its devices. Everyone in your organisation can follow it, but only " + owner + " can confirm it or ask for a look. Nothing was changed.",
 			NextStep:  "Ask " + owner + " to do it, or choose the devices yourself on the list.",
 			ActionURL: bulkURL(job.ID), ActionText: "Back to the bulk change"}
@@ -225,7 +225,7 @@ func (h *BulkChanges) Confirm(c echo.Context) error {
 	ctx := c.Request().Context()
 	key := strings.TrimSpace(c.FormValue("formKey"))
 	if !web.ValidFormKey(c, key, h.Now(), formKeyTTL) {
-		return &web.PageError{Status: http.StatusConflict, Title: "This confirmation was already used",
+		return &views.ErrorPage{Status: http.StatusConflict, Title: "This confirmation was already used",
 			Message: "The form you submitted has expired or was used before, so nothing was changed.", NextStep: "Open the bulk change and confirm it again.",
 			ActionURL: bulkURL(job.ID), ActionText: "Open the bulk change"}
 	}

@@ -223,7 +223,7 @@ func (h *Devices) loadOwned(c echo.Context) (*loaded, error) {
 	u := web.CurrentUser(c)
 	if u.TenantID != j.rec.TenantID || u.ObjectID != j.rec.ObjectID {
 		owner := ownerName(j.rec)
-		return nil, &web.PageError{Status: http.StatusForbidden, Title: "Only " + owner + " can change this import",
+		return nil, &views.ErrorPage{Status: http.StatusForbidden, Title: "Only " + owner + " can change this import",
 			Message:    "This import belongs to " + owner + ", who uploaded the file. Everyone in your organisation can follow it and download its report, but only " + owner + " can fix, check, import or look up its devices. Nothing was changed.",
 			NextStep:   "Ask " + owner + " to do it, or upload the file yourself to start an import of your own.",
 			ActionURL:  views.ImportJobURL(j.rec.ID),
@@ -402,7 +402,7 @@ func (h *Devices) Fix(c echo.Context) error {
 	w.Flush()
 	rep := devicecsv.ParseLimit([]byte(b.String()), h.MaxRows)
 	if len(rep.Rows) != len(rows) {
-		return &web.PageError{Status: http.StatusUnprocessableEntity, Title: "The corrections could not be applied",
+		return &views.ErrorPage{Status: http.StatusUnprocessableEntity, Title: "The corrections could not be applied",
 			Message: "A corrected value broke the row apart (for example a line break in a field). Nothing was changed.", ActionURL: views.ImportJobURL(j.rec.ID), ActionText: "Back to the check"}
 	}
 	j.payload.LeftOut = nil
@@ -485,7 +485,7 @@ func (h *Devices) Report(c echo.Context) error {
 		return err
 	}
 	if j.rec.State != importer.StateFinished {
-		return &web.PageError{Status: http.StatusConflict, Title: "The import has not finished",
+		return &views.ErrorPage{Status: http.StatusConflict, Title: "The import has not finished",
 			Message: "The report is ready when every row has its final verdict.", ActionURL: views.ImportJobURL(j.rec.ID), ActionText: "Follow the import"}
 	}
 	ctx := c.Request().Context()

@@ -106,7 +106,7 @@ func (h *Uploads) SetStatus(c echo.Context) error {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
 	}
 	if !graphclient.IsUploadStatus(status) {
-		return &web.PageError{Status: http.StatusUnprocessableEntity, Title: "Choose a status",
+		return &views.ErrorPage{Status: http.StatusUnprocessableEntity, Title: "Choose a status",
 			Message: "Choose one of the listed statuses: noUpload, pending, complete or error.", ActionURL: "/uploads/" + id, ActionText: "Back to the upload"}
 	}
 	u, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.Upload, *graphclient.Exchange, error) {

@@ -19,6 +19,7 @@ import (
 	"autopilotdesk/handlers/explain"
 	"autopilotdesk/handlers/importer"
 	"autopilotdesk/handlers/registration"
+	"autopilotdesk/views"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
 )
@@ -79,17 +80,17 @@ func (h *Register) Send(c echo.Context) error {
 	rep := devicecsv.ParseOwned(data, MaxRegisterRows)
 	data = nil
 	if rep.TooManyRows {
-		return &web.PageError{Status: http.StatusRequestEntityTooLarge, Title: "Autopilot Desk: the file has too many devices",
+		return &views.ErrorPage{Status: http.StatusRequestEntityTooLarge, Title: "Autopilot Desk: the file has too many devices",
 			Message:  fmt.Sprintf("A registration takes at most %d devices at once, and this file has more. Nothing was kept.", MaxRegisterRows),
 			NextStep: "Send the devices in files of at most 50 rows (each with the header line), or ask your IT team to import the file in the desk."}
 	}
 	if len(rep.FileErrors) > 0 {
-		return &web.PageError{Status: http.StatusUnprocessableEntity, Title: "Autopilot Desk: the file could not be read",
+		return &views.ErrorPage{Status: http.StatusUnprocessableEntity, Title: "Autopilot Desk: the file could not be read",
 			Message:  strings.Join(rep.FileErrors, " ") + " Nothing was kept.",
 			NextStep: "Capture the hash again with Get-WindowsAutopilotInfo -OutputFile and send that file."}
 	}
 	if left := code.Uses - code.Used; len(rep.Rows) > left {
-		return &web.PageError{Status: http.StatusUnprocessableEntity, Title: "Autopilot Desk: the code takes fewer devices",
+		return &views.ErrorPage{Status: http.StatusUnprocessableEntity, Title: "Autopilot Desk: the code takes fewer devices",
 			Message:  fmt.Sprintf("This code takes %s, and the file has %s. Nothing was kept.", explain.Count(left, "more device", "more devices"), explain.Count(len(rep.Rows), "device", "devices")),
 			NextStep: "Send a file with fewer devices, or ask your IT team for a code that takes more."}
 	}
@@ -236,7 +237,7 @@ func (h *Register) Refuse(c echo.Context) error {
 	if norm, ok := registration.Normalize(c.Param("code")); ok {
 		shown = registration.Format(norm)
 	}
-	return &web.PageError{Status: http.StatusMethodNotAllowed, Title: "Autopilot Desk: send the file with POST",
+	return &views.ErrorPage{Status: http.StatusMethodNotAllowed, Title: "Autopilot Desk: send the file with POST",
 		Message:  "This address takes the device's CSV file sent with POST, as the command from your IT team does; nothing else.",
 		NextStep: "Run, with your code:\n  " + h.sendCommand(shown)}
 }
@@ -318,7 +319,7 @@ func (h *Register) wrong(c echo.Context) error {
 	return errNoSuchCode
 }
 
-var errNoSuchCode = &web.PageError{Status: http.StatusNotFound, Title: "Autopilot Desk: no registration code matches",
+var errNoSuchCode = &views.ErrorPage{Status: http.StatusNotFound, Title: "Autopilot Desk: no registration code matches",
 	Message:  "The code may be mistyped, or it expired, was revoked or has taken all the devices it may.",
 	NextStep: "Check the code with the person who gave it to you: three groups of four letters and digits, such as K7QM-2XWD-9FHT. Or ask them for a new code."}
 
@@ -330,7 +331,7 @@ func (h *Register) flooded(c echo.Context, retry time.Duration) error {
 func tooMany(c echo.Context, retry time.Duration, why string) error {
 	secs := max(int(math.Ceil(retry.Seconds())), 1)
 	c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
-	return &web.PageError{Status: http.StatusTooManyRequests, Title: "Autopilot Desk: too many requests",
+	return &views.ErrorPage{Status: http.StatusTooManyRequests, Title: "Autopilot Desk: too many requests",
 		Message: why, NextStep: "Wait " + explain.Count(secs, "second", "seconds") + ", then run the command again."}
 }
 
@@ -359,7 +360,7 @@ func readDeviceCSV(c echo.Context, command string) ([]byte, error) {
 		for {
 			part, err := mr.NextPart()
 			if errors.Is(err, io.EOF) {
-				return nil, &web.PageError{Status: http.StatusUnprocessableEntity, Title: "Autopilot Desk: no file was sent",
+				return nil, &views.ErrorPage{Status: http.StatusUnprocessableEntity, Title: "Autopilot Desk: no file was sent",
 					Message: "The upload has no part named \"csv\", so there was nothing to check. Nothing was kept.", NextStep: "Run:\n  " + command}
 			}
 			if err != nil {
@@ -382,13 +383,13 @@ func readDeviceCSV(c echo.Context, command string) ([]byte, error) {
 		}
 		return data, nil
 	}
-	return nil, &web.PageError{Status: http.StatusUnsupportedMediaType, Title: "Autopilot Desk: send the CSV file as it is",
+	return nil, &views.ErrorPage{Status: http.StatusUnsupportedMediaType, Title: "Autopilot Desk: send the CSV file as it is",
 		Message: "The desk takes the file as a form field named \"csv\" or as a text/csv body; this request was neither " +
 			"(curl.exe -d or --data-binary without a content type sends a form, and -d also drops the file's line breaks). Nothing was kept.",
 		NextStep: "Run:\n  " + command}
 }
 
-var errDeviceFileTooLarge = &web.PageError{Status: http.StatusRequestEntityTooLarge, Title: "Autopilot Desk: the file is too large",
+var errDeviceFileTooLarge = &views.ErrorPage{Status: http.StatusRequestEntityTooLarge, Title: "Autopilot Desk: the file is too large",
 	Message:  fmt.Sprintf("A registration takes at most %d devices at once, which fit in 2 MB; this request is larger. Nothing was kept.", MaxRegisterRows),
 	NextStep: "Send the file Get-WindowsAutopilotInfo -OutputFile wrote for this device, and nothing else."}
 
@@ -401,6 +402,6 @@ func readError(err error, command string) error {
 }
 
 func deviceBadRequest(why, command string) error {
-	return &web.PageError{Status: http.StatusBadRequest, Title: "Autopilot Desk: the request could not be read",
+	return &views.ErrorPage{Status: http.StatusBadRequest, Title: "Autopilot Desk: the request could not be read",
 		Message: "The desk could not read what was sent: " + why + ". Nothing was kept.", NextStep: "Run the command again:\n  " + command}
 }

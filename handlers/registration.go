@@ -322,7 +322,7 @@ func (h *Registration) CreateCode(c echo.Context) error {
 	if !web.ValidFormKey(c, f.FormKey, now, codeFormKeyTTL) {
 		f.FormKey = web.NewFormKey(c, now)
 		f.Errors["form"] = "stale"
-		return &web.PageError{Status: http.StatusConflict, Title: "This form is too old to send",
+		return &views.ErrorPage{Status: http.StatusConflict, Title: "This form is too old to send",
 			Message:  "The form was opened too long ago, or in another sign-in, so no code was created.",
 			NextStep: "Open the form again and create the code.", ActionURL: "/registration/codes/new", ActionText: "Create a code"}
 	}
@@ -335,7 +335,7 @@ func (h *Registration) CreateCode(c echo.Context) error {
 	sum := sha256.Sum256([]byte(f.FormKey))
 	err = h.Store.CreateRegistrationCode(c.Request().Context(), rc, registration.Hash(code), hex.EncodeToString(sum[:]), act)
 	if errors.Is(err, store.ErrConflict) {
-		return &web.PageError{Status: http.StatusConflict, Title: "This form was already sent",
+		return &views.ErrorPage{Status: http.StatusConflict, Title: "This form was already sent",
 			Message:  "The code this form created was shown once, when it was first sent; the desk keeps only a hash of it, so it cannot show it again.",
 			NextStep: "If nobody copied the code, revoke it in the list of codes and create another.", ActionURL: "/registration", ActionText: "Back to registration"}
 	}
@@ -576,7 +576,7 @@ func (h *Registration) approve(c echo.Context, u *web.SessionUser, subs []store.
 }
 
 func selfApprovalRefusal() error {
-	return &web.PageError{Status: http.StatusForbidden, Title: "Someone else approves these devices",
+	return &views.ErrorPage{Status: http.StatusForbidden, Title: "Someone else approves these devices",
 		Message:    "You created the registration code these devices were sent with, and this desk asks a second person to approve them, so that nobody registers devices alone. Nothing was changed.",
 		NextStep:   "Ask someone else in your team who may import devices to approve them. You can still reject them.",
 		ActionURL:  "/registration",

@@ -175,7 +175,7 @@ func (h *Uploads) repeatedSubmit(c echo.Context, form uploadForm, state store.Fo
 	case state == store.FormKeyDone && guid.Valid(ref):
 		return c.Redirect(http.StatusSeeOther, activityURL(ref))
 	case state == store.FormKeyInProgress:
-		return &web.PageError{Status: http.StatusConflict, Title: "Still sending your first submission",
+		return &views.ErrorPage{Status: http.StatusConflict, Title: "Still sending your first submission",
 			Message:  "This form was already submitted and Microsoft Graph has not answered yet. It was not sent a second time.",
 			NextStep: "Wait a moment, then open the home page to see the result.", ActionURL: "/", ActionText: "Go to the home page"}
 	}

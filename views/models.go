@@ -2,6 +2,7 @@
 package views
 
 import (
+	"fmt"
 	"time"
 
 	"autopilotdesk/graphclient"
@@ -106,7 +107,8 @@ type Home struct {
 	UploadsMissing *UploadsMissing // the tenant's Graph was seen not to offer uploads
 }
 
-// ErrorPage is any page that explains why a request could not be served.
+// ErrorPage is any page that explains why a request could not be served, written for the person
+// who sees it. A handler returns it as its error and the desk's error handler shows it.
 type ErrorPage struct {
 	Status     int
 	Title      string
@@ -114,9 +116,19 @@ type ErrorPage struct {
 	NextStep   string
 	ActionURL  string
 	ActionText string
-	RequestID  string
+	RequestID  string                     // the request's id, which the error handler fills in
 	Support    graphclient.SupportDetails // the failed Graph call's ids, when one failed
+	Internal   error                      // what went wrong inside, logged and never shown
 }
+
+func (e *ErrorPage) Error() string {
+	if e.Internal != nil {
+		return fmt.Sprintf("%d %s: %v", e.Status, e.Title, e.Internal)
+	}
+	return fmt.Sprintf("%d %s", e.Status, e.Title)
+}
+
+func (e *ErrorPage) Unwrap() error { return e.Internal }
 
 // SignIn is the page that starts sign-in.
 type SignIn struct {

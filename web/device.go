@@ -1,6 +1,7 @@
 package web
 
 import (
+	"autopilotdesk/views"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,7 +13,7 @@ import (
 type devicePrefix struct {
 	prefix    string // "/register/"
 	bodyLimit int64
-	tooLarge  *PageError // the answer to a larger body
+	tooLarge  *views.ErrorPage // the answer to a larger body
 }
 
 // Devices returns the group for requests made from devices rather than browsers, under prefix
@@ -22,7 +23,7 @@ type devicePrefix struct {
 // the path alone. The first path segment after prefix is a secret (a one-time code): it is never
 // logged. Every error is answered in plain text, for a command prompt's screen, and bodies may
 // be up to bodyLimit bytes (a larger one is answered with tooLarge).
-func (s *Shell) Devices(prefix string, bodyLimit int64, tooLarge *PageError) *echo.Group {
+func (s *Shell) Devices(prefix string, bodyLimit int64, tooLarge *views.ErrorPage) *echo.Group {
 	s.devices = append(s.devices, devicePrefix{prefix: strings.TrimSuffix(prefix, "/") + "/", bodyLimit: bodyLimit, tooLarge: tooLarge})
 	return s.Echo.Group(strings.TrimSuffix(prefix, "/"), s.refuseWithoutState)
 }
@@ -66,7 +67,7 @@ func PlainText(c echo.Context, status int, text string) error {
 }
 
 // plainError answers a failed device request in plain text.
-func (s *Shell) plainError(c echo.Context, pe *PageError) {
+func (s *Shell) plainError(c echo.Context, pe *views.ErrorPage) {
 	var b strings.Builder
 	b.WriteString(pe.Title + "\n\n")
 	if pe.Message != "" {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"autopilotdesk/views"
 	"errors"
 	"io"
 	"mime"
@@ -32,7 +33,7 @@ func readForm(r *http.Request) error {
 	case errors.As(err, &tooLarge):
 		return errTooLarge
 	case errors.Is(err, multipart.ErrMessageTooLarge):
-		return &PageError{Status: http.StatusRequestEntityTooLarge, Title: "The form is too large",
+		return &views.ErrorPage{Status: http.StatusRequestEntityTooLarge, Title: "The form is too large",
 			Message:  "What you sent has more text in its fields (14 MB at most) or more fields, files or headers (1,000 parts at most) than a form of the desk can take, so it was not read and nothing was sent to Microsoft Graph.",
 			NextStep: "Send the form from the desk's own page. To import many devices, choose the CSV file rather than pasting its text, or split the file."}
 	case errors.Is(err, http.ErrMissingBoundary), errors.Is(err, http.ErrNotMultipart):
@@ -43,8 +44,8 @@ func readForm(r *http.Request) error {
 	return formUnreadable("it is not a well-formed form")
 }
 
-func formUnreadable(why string) *PageError {
-	return &PageError{Status: http.StatusBadRequest, Title: "The form could not be read",
+func formUnreadable(why string) *views.ErrorPage {
+	return &views.ErrorPage{Status: http.StatusBadRequest, Title: "The form could not be read",
 		Message:  "The desk could not read what was sent: " + why + ". Nothing was sent to Microsoft Graph.",
 		NextStep: "Go back to the page, check the values or choose the file again, and send it once more."}
 }

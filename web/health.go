@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"autopilotdesk/views"
 	"autopilotdesk/web/store"
 )
 
@@ -165,8 +166,8 @@ func (h *Health) Routes(e *echo.Echo) {
 }
 
 // stateUnavailable is the page every request gets while the state database has a problem.
-func stateUnavailable(problem error) *PageError {
-	pe := &PageError{Status: http.StatusServiceUnavailable, Internal: problem}
+func stateUnavailable(problem error) *views.ErrorPage {
+	pe := &views.ErrorPage{Status: http.StatusServiceUnavailable, Internal: problem}
 	switch problemKind(problem) {
 	case "lost":
 		pe.Title = "The desk has stopped serving"

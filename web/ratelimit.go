@@ -1,6 +1,7 @@
 package web
 
 import (
+	"autopilotdesk/views"
 	"context"
 	"fmt"
 	"math"
@@ -71,7 +72,7 @@ func (s *Shell) RateLimit(counter Counter, action string, limit Limit) echo.Midd
 					}
 					c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
 					s.log.Info("rate limited", "action", action, "bucket_kind", strings.SplitN(b, ":", 3)[1])
-					return &PageError{Status: http.StatusTooManyRequests, Title: "Too many requests",
+					return &views.ErrorPage{Status: http.StatusTooManyRequests, Title: "Too many requests",
 						Message:  fmt.Sprintf("You (or your network) did this more than %d times in %s, so the desk paused it to protect your tenant.", limit.N, limit.Window),
 						NextStep: fmt.Sprintf("Wait %d seconds, then try again.", secs)}
 				}

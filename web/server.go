@@ -17,7 +17,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
-	"autopilotdesk/graphclient"
 	"autopilotdesk/static"
 	"autopilotdesk/views"
 	"autopilotdesk/web/store"
@@ -234,7 +233,7 @@ func (s *Shell) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-var errTooLarge = &PageError{
+var errTooLarge = &views.ErrorPage{
 	Status:   http.StatusRequestEntityTooLarge,
 	Title:    "That was too much to send",
 	Message:  "What you sent is larger than the desk accepts, so nothing was sent to Microsoft Graph.",
@@ -262,30 +261,6 @@ func (s *Shell) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// PageError is a failure with a message written for the person who sees it. Internal, if set,
-// is logged and never shown.
-type PageError struct {
-	Status     int
-	Title      string
-	Message    string
-	NextStep   string
-	ActionURL  string
-	ActionText string
-	Internal   error
-	// Support are the ids of the Graph call that failed, shown for support when the page says
-	// to give them the details.
-	Support graphclient.SupportDetails
-}
-
-func (e *PageError) Error() string {
-	if e.Internal != nil {
-		return fmt.Sprintf("%d %s: %v", e.Status, e.Title, e.Internal)
-	}
-	return fmt.Sprintf("%d %s", e.Status, e.Title)
-}
-
-func (e *PageError) Unwrap() error { return e.Internal }
-
 type stateUnavailableError struct{ err error }
 
 func (e stateUnavailableError) Error() string { return "state database unavailable: " + e.err.Error() }
@@ -306,7 +281,7 @@ func (s *Shell) handleError(err error, c echo.Context) {
 			return
 		}
 	}
-	pe := s.pageErrorOf(err)
+	pe := s.errorPageOf(err)
 	if pe.Status >= 500 {
 		s.logFailure(c, pe, err)
 	}
@@ -318,11 +293,8 @@ func (s *Shell) handleError(err error, c echo.Context) {
 		return
 	}
 	page := PageFor(c, pe.Title, "")
-	view := views.ErrorPage{
-		Status: pe.Status, Title: pe.Title, Message: pe.Message, NextStep: pe.NextStep,
-		ActionURL: pe.ActionURL, ActionText: pe.ActionText, Support: pe.Support,
-		RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
-	}
+	view := *pe
+	view.RequestID = c.Response().Header().Get(echo.HeaderXRequestID)
 	switch {
 	case view.ActionURL != "" || pe.Status == http.StatusNotFound:
 	case pe.Status == http.StatusServiceUnavailable:
@@ -342,7 +314,7 @@ func (s *Shell) handleError(err error, c echo.Context) {
 
 // logFailure logs a failed request. A state database out of reach is logged once by Health,
 // which this asks to check; its requests are not logged one by one as errors.
-func (s *Shell) logFailure(c echo.Context, pe *PageError, err error) {
+func (s *Shell) logFailure(c echo.Context, pe *views.ErrorPage, err error) {
 	level := slog.LevelError
 	if pe.Status == http.StatusServiceUnavailable && s.state != nil {
 		level = slog.LevelDebug // known, and logged once
@@ -355,8 +327,8 @@ func (s *Shell) logFailure(c echo.Context, pe *PageError, err error) {
 		"path", s.loggedPath(c.Request().URL.Path), "error", err.Error())
 }
 
-func (s *Shell) pageErrorOf(err error) *PageError {
-	var pe *PageError
+func (s *Shell) errorPageOf(err error) *views.ErrorPage {
+	var pe *views.ErrorPage
 	if errors.As(err, &pe) {
 		return pe
 	}
@@ -370,7 +342,7 @@ func (s *Shell) pageErrorOf(err error) *PageError {
 	}
 	var unreachable interface{ Unavailable() bool }
 	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &unreachable) && unreachable.Unavailable() {
-		return &PageError{Status: http.StatusServiceUnavailable, Title: "The desk is briefly unavailable",
+		return &views.ErrorPage{Status: http.StatusServiceUnavailable, Title: "The desk is briefly unavailable",
 			Message:  "The desk could not reach its state database, so your request was not processed.",
 			NextStep: "Wait a few seconds and try again. If this keeps happening, tell whoever runs the desk."}
 	}
@@ -378,19 +350,19 @@ func (s *Shell) pageErrorOf(err error) *PageError {
 	if errors.As(err, &he) {
 		switch he.Code {
 		case http.StatusNotFound:
-			return &PageError{Status: he.Code, Title: "Page not found",
+			return &views.ErrorPage{Status: he.Code, Title: "Page not found",
 				Message: "There is no page at this address.", ActionURL: "/", ActionText: "Go to the home page"}
 		case http.StatusMethodNotAllowed:
-			return &PageError{Status: he.Code, Title: "Not available this way",
+			return &views.ErrorPage{Status: he.Code, Title: "Not available this way",
 				Message: "This address does not accept that kind of request."}
 		case http.StatusRequestEntityTooLarge:
 			return errTooLarge
 		}
 		if he.Code < 500 {
-			return &PageError{Status: he.Code, Title: http.StatusText(he.Code), Message: "The request could not be processed."}
+			return &views.ErrorPage{Status: he.Code, Title: http.StatusText(he.Code), Message: "The request could not be processed."}
 		}
 	}
-	return &PageError{Status: http.StatusInternalServerError, Title: "Something went wrong on the desk",
+	return &views.ErrorPage{Status: http.StatusInternalServerError, Title: "Something went wrong on the desk",
 		Message:  "The desk hit an unexpected error. Nothing more was sent to Microsoft Graph after it.",
 		NextStep: "Try again. If it happens again, give the request id below to whoever runs the desk.", Internal: err}
 }

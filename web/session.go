@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
 
+	"autopilotdesk/views"
 	"autopilotdesk/web/store"
 )
 
@@ -199,7 +200,7 @@ func (s *Shell) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func csrfRefused(why string) error {
-	return &PageError{
+	return &views.ErrorPage{
 		Status:     http.StatusForbidden,
 		Title:      "This request was refused",
 		Message:    "The desk refused the request because " + why + ". Nothing was sent to Microsoft Graph.",

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"autopilotdesk/views"
 	"autopilotdesk/web/store"
 )
 
@@ -67,7 +68,7 @@ func (s *Shell) sessionEnded(c echo.Context) error {
 	}
 	returnTo := s.formPageOf(c)
 	if s.signIn == nil {
-		return &PageError{Status: http.StatusUnauthorized, Title: "Your session has ended",
+		return &views.ErrorPage{Status: http.StatusUnauthorized, Title: "Your session has ended",
 			Message:  "You were signed out (your session expired or you signed out in another tab), so nothing was sent to Microsoft Graph.",
 			NextStep: "Sign in again, then repeat what you were doing.", ActionURL: SignInURL(returnTo), ActionText: "Sign in"}
 	}

@@ -1,9 +1,11 @@
 package main
 
 // The bench's own servers run as processes of their own, like the desk, so that no figure gains
-// by sharing the load generator's process: the bare page server (the reference of the pages step)
-// and the identity provider with the Graph emulator (which the desk calls, and which the
-// forwarding step also calls directly as its reference). This program is started again as each.
+// by sharing the load generator's process: the bare page server (the reference of the pages step),
+// the identity provider with the Graph emulator (which the desk calls, and which the forwarding
+// step also calls directly as its reference), and a bare reverse proxy to the emulator (the
+// forwarding step's second reference: what any second hop costs on this machine). This program
+// is started again as each.
 
 import (
 	"bufio"
@@ -16,6 +18,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -30,8 +34,9 @@ import (
 )
 
 const (
-	serveBareCommand = "serve-bare"
-	serveDemoCommand = "serve-demo"
+	serveBareCommand  = "serve-bare"
+	serveDemoCommand  = "serve-demo"
+	serveProxyCommand = "serve-proxy"
 	// benchClientID is the desk's registration at the bench's identity provider.
 	benchClientID = "autopilotdesk-bench"
 	// benchGraphLatency is how long the emulator takes to answer every request.
@@ -49,6 +54,8 @@ func serveIfAsked() {
 		err = serveBare(os.Args[2:])
 	case serveDemoCommand:
 		err = serveDemo(os.Args[2:])
+	case serveProxyCommand:
+		err = serveProxy(os.Args[2:])
 	default:
 		return
 	}
@@ -155,6 +162,39 @@ func serveBare(args []string) error {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write(body)
 	})}
+	return srv.Serve(ln)
+}
+
+// proxyServer is a bare reverse proxy: the forwarding step's second reference.
+type proxyServer struct {
+	*server
+	url string
+}
+
+// startProxy serves a plain net/http/httputil reverse proxy to target.
+func startProxy(target string) (*proxyServer, error) {
+	p := &proxyServer{}
+	var err error
+	p.server, err = startServer(&p.url, serveProxyCommand, target)
+	return p, err
+}
+
+// serveProxy forwards every request to the URL args[0] names, as a reverse proxy of the standard
+// library does, with nothing else on the way.
+func serveProxy(args []string) error {
+	if len(args) != 1 {
+		return errors.New("serve-proxy takes the URL to forward to")
+	}
+	target, err := url.Parse(args[0])
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	json.NewEncoder(os.Stdout).Encode("http://" + ln.Addr().String())
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: httputil.NewSingleHostReverseProxy(target)}
 	return srv.Serve(ln)
 }
 

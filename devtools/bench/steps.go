@@ -77,19 +77,15 @@ type loadRun struct {
 // throughput is expected answers per second of this side's own rounds.
 func (l *loadRun) throughput() float64 { return float64(l.ok) / l.active.Seconds() }
 
-// compare runs a and b for d each, in alternating rounds.
-func compare(ctx context.Context, d time.Duration, a, b func(d time.Duration)) {
+// compare runs each side for d, in rounds whose order turns: with two sides A B, B A, A B...
+func compare(ctx context.Context, d time.Duration, sides ...func(d time.Duration)) {
 	round := d / benchRounds
 	for i := range benchRounds {
-		if ctx.Err() != nil {
-			return
-		}
-		if i%2 == 0 {
-			a(round)
-			b(round)
-		} else {
-			b(round)
-			a(round)
+		for j := range sides {
+			if ctx.Err() != nil {
+				return
+			}
+			sides[(i+j)%len(sides)](round)
 		}
 	}
 }
@@ -144,17 +140,26 @@ func errorsOf(m vegeta.Metrics, want string) error {
 func firstN(s []string, n int) []string { return s[:min(n, len(s))] }
 
 // forward compares POST /uploads through the desk with the same create sent straight to the
-// emulator, which answers after a fixed 20 ms, at two rates.
+// emulator, which answers after a fixed 20 ms, at two rates. A bare reverse proxy to the
+// emulator runs in the same rounds: what a second hop alone adds on this machine.
 func (b *rig) forward(ctx context.Context, o benchFlags, t *benchTable) error {
 	token, err := b.accessToken(ctx)
 	if err != nil {
 		return err
 	}
+	proxy, err := startProxy(b.pair.Direct)
+	if err != nil {
+		return err
+	}
+	defer proxy.stop()
 	const created = "2016-12-31T23:59:45.8788427-08:00"
-	graphURL := b.pair.Direct + "/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentityUploads"
-	direct := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodPost, URL: graphURL,
-		Body:   []byte(`{"createdDateTimeUtc":"` + created + `","status":"pending"}`),
-		Header: http.Header{"Authorization": {"Bearer " + token}, "Content-Type": {"application/json"}}})
+	const uploads = "/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentityUploads"
+	create := func(root string) vegeta.Targeter {
+		return vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodPost, URL: root + uploads,
+			Body:   []byte(`{"createdDateTimeUtc":"` + created + `","status":"pending"}`),
+			Header: http.Header{"Authorization": {"Bearer " + token}, "Content-Type": {"application/json"}}})
+	}
+	direct, proxied := create(b.pair.Direct), create(proxy.url)
 	for i, rate := range o.rates {
 		n := int(math.Ceil(float64(rate)*o.step.Seconds())) + rate/10 + 10
 		keys, err := b.formKeys(ctx, n)
@@ -172,10 +177,11 @@ func (b *rig) forward(ctx context.Context, o benchFlags, t *benchTable) error {
 				Body: []byte(url.Values{"_csrf": {b.csrf}, "formKey": {keys[k]}, "createdDateTimeUtc": {created}, "status": {"pending"}}.Encode())}
 			return nil
 		})
-		var desk, ref loadRun
+		var desk, ref, hop loadRun
 		var opened int64
 		compare(ctx, o.step,
 			func(d time.Duration) { ref.openLoop(ctx, "direct", direct, rate, http.StatusCreated, d) },
+			func(d time.Duration) { hop.openLoop(ctx, "proxy", proxied, rate, http.StatusCreated, d) },
 			func(d time.Duration) {
 				profiled := b.profileDesk(ctx, d.Round(time.Second)+time.Second)
 				before := b.accepted(ctx)
@@ -187,6 +193,7 @@ func (b *rig) forward(ctx context.Context, o benchFlags, t *benchTable) error {
 			})
 		desk.Close()
 		ref.Close()
+		hop.Close()
 
 		deskBad := int(desk.Requests) - desk.ok
 		refBad := int(ref.Requests) - ref.ok
@@ -198,6 +205,8 @@ func (b *rig) forward(ctx context.Context, o benchFlags, t *benchTable) error {
 		name := fmt.Sprintf("POST /uploads @%d/s (%s)", rate, label)
 		t.add(name+": added p50", ms(added), fmt.Sprintf("direct p50 %s, desk %s", ms(ref.Latencies.P50), ms(desk.Latencies.P50)),
 			"<= 1 ms", ms(added), added <= time.Millisecond)
+		t.add(name+": a bare proxy's added p50", ms(hop.Latencies.P50-ref.Latencies.P50),
+			fmt.Sprintf("net/http/httputil to the same emulator: p50 %s", ms(hop.Latencies.P50)), "report", "", true)
 		t.add(name+": p99 ratio", fmt.Sprintf("%.2f", ratio), fmt.Sprintf("direct p99 %s, desk %s", ms(ref.Latencies.P99), ms(desk.Latencies.P99)),
 			"<= 1.2", fmt.Sprintf("%.2f", ratio), ratio <= 1.2)
 		t.add(name+": errors", fmt.Sprintf("%d of %d", deskBad, desk.Requests), fmt.Sprintf("direct %d of %d", refBad, ref.Requests),

@@ -10,8 +10,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"autopilotdesk/graphclient/guid"
 )
 
 const (
@@ -225,32 +223,33 @@ func (d AutopilotDevice) json(ctx string) map[string]any {
 	return m
 }
 
-func (e *Emulator) autopilot(a answer, r *http.Request, p Principal, version string, segs []string, body []byte) {
+// autopilot is the collection of registered Autopilot devices. Devices are registered by
+// importing them: the collection takes no POST.
+func (e *Emulator) autopilot(p Principal, version string) collection {
 	ctxBase := metadata(version, "deviceManagement/"+autopilotSegment)
-	switch {
-	case len(segs) == 0 && r.Method == http.MethodGet:
-		e.listAutopilot(a, r, p, ctxBase)
-	case len(segs) == 0:
-		// Devices are registered by importing them; the collection takes no POST.
-		noRoute(a, r, "~/singleton/navigation")
-	case !guid.Valid(segs[0]):
-		invalidKey(a, segs[0])
-	case len(segs) == 1 && r.Method == http.MethodGet:
-		e.getAutopilot(a, p, segs[0], ctxBase+"/$entity")
-	case len(segs) == 1 && r.Method == http.MethodDelete:
-		e.deleteAutopilot(a, p, segs[0])
-	case len(segs) == 1:
-		noRoute(a, r, "~/singleton/navigation/key")
-	case len(segs) == 2 && r.Method == http.MethodPost:
-		action := strings.TrimPrefix(segs[1], "microsoft.graph.")
-		switch action {
-		case "updateDeviceProperties", "assignUserToDevice", "unassignUserFromDevice":
-			e.autopilotAction(a, p, segs[0], action, body)
-		default:
-			a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", truncate(segs[1], 80)))
-		}
-	default:
-		noRoute(a, r, "~/singleton/navigation/key/action")
+	return collection{
+		template: "~/singleton/navigation",
+		list:     func(a answer, r *http.Request) { e.listAutopilot(a, r, p, ctxBase) },
+		entity: func(a answer, r *http.Request, id string, below []string, body []byte) {
+			switch {
+			case len(below) == 0 && r.Method == http.MethodGet:
+				e.getAutopilot(a, p, id, ctxBase+"/$entity")
+			case len(below) == 0 && r.Method == http.MethodDelete:
+				e.deleteAutopilot(a, p, id)
+			case len(below) == 0:
+				noRoute(a, r, "~/singleton/navigation/key")
+			case len(below) == 1 && r.Method == http.MethodPost:
+				action := strings.TrimPrefix(below[0], "microsoft.graph.")
+				switch action {
+				case "updateDeviceProperties", "assignUserToDevice", "unassignUserFromDevice":
+					e.autopilotAction(a, p, id, action, body)
+				default:
+					a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", truncate(below[0], 80)))
+				}
+			default:
+				noRoute(a, r, "~/singleton/navigation/key/action")
+			}
+		},
 	}
 }
 

@@ -189,25 +189,24 @@ func (e *Emulator) admit(t *tenant, batch []*device, now time.Time) {
 	}
 }
 
-func (e *Emulator) devices(a answer, r *http.Request, p Principal, version string, segs []string, body []byte) {
+// devices is the collection of imported device identities.
+func (e *Emulator) devices(p Principal, version string) collection {
 	ctxBase := metadata(version, "deviceManagement/"+devicesSegment)
-	switch {
-	case len(segs) == 0 && r.Method == http.MethodGet:
-		e.listDevices(a, r, p, ctxBase)
-	case len(segs) == 0 && r.Method == http.MethodPost:
-		e.createDevice(a, p, body, ctxBase+"/$entity", nil)
-	case len(segs) == 0:
-		noRoute(a, r, "~/singleton/navigation")
-	case len(segs) == 1 && segs[0] == "import" && r.Method == http.MethodPost:
-		e.importDevices(a, p, version, body)
-	case len(segs) == 1 && guid.Valid(segs[0]) && (r.Method == http.MethodGet || r.Method == http.MethodDelete):
-		e.oneDevice(a, r, p, segs[0], ctxBase+"/$entity", nil)
-	case len(segs) == 1 && guid.Valid(segs[0]):
-		noRoute(a, r, "~/singleton/navigation/key")
-	case len(segs) == 1 && segs[0] != "import":
-		invalidKey(a, segs[0])
-	default:
-		noRoute(a, r, "~/singleton/navigation/action")
+	return collection{
+		template: "~/singleton/navigation",
+		list:     func(a answer, r *http.Request) { e.listDevices(a, r, p, ctxBase) },
+		create:   func(a answer, body []byte) { e.createDevice(a, p, body, ctxBase+"/$entity", nil) },
+		actions:  map[string]func(answer, []byte){"import": func(a answer, body []byte) { e.importDevices(a, p, version, body) }},
+		entity: func(a answer, r *http.Request, id string, below []string, body []byte) {
+			switch {
+			case len(below) == 0 && (r.Method == http.MethodGet || r.Method == http.MethodDelete):
+				e.oneDevice(a, r, p, id, ctxBase+"/$entity", nil)
+			case len(below) == 0:
+				noRoute(a, r, "~/singleton/navigation/key")
+			default:
+				noRoute(a, r, "~/singleton/navigation/key/action")
+			}
+		},
 	}
 }
 
@@ -360,32 +359,33 @@ func (e *Emulator) importDevices(a answer, p Principal, version string, body []b
 	})
 }
 
-// uploadDevices serves an upload's contained deviceIdentities collection.
-func (e *Emulator) uploadDevices(a answer, r *http.Request, p Principal, version, uploadID string, segs []string, body []byte) {
+// uploadDevices is an upload's contained deviceIdentities collection; false when the upload is
+// not there.
+func (e *Emulator) uploadDevices(p Principal, version, uploadID string) (collection, bool) {
 	e.mu.Lock()
 	up := e.tenant(p.TenantID).uploads[uploadID]
 	e.mu.Unlock()
 	if up == nil {
-		a.fail(http.StatusNotFound, "ResourceNotFound", "Resource not found.")
-		return
+		return collection{}, false
 	}
 	ctx := metadata(version, "deviceManagement/"+uploadsSegment+"('"+uploadID+"')/deviceIdentities")
-	switch {
-	case len(segs) == 0 && r.Method == http.MethodGet:
-		e.pageDevices(a, r, ctx, up.devices, func(*device) bool { return true })
-	case len(segs) == 0 && r.Method == http.MethodPost:
-		e.createDevice(a, p, body, ctx+"/$entity", up)
-	case len(segs) == 0:
-		noRoute(a, r, "~/singleton/navigation/key/navigation")
-	case !guid.Valid(segs[0]):
-		invalidKey(a, segs[0])
-	case r.Method == http.MethodGet || r.Method == http.MethodDelete:
-		e.oneDevice(a, r, p, segs[0], ctx+"/$entity", up)
-	case r.Method == http.MethodPatch:
-		e.patchUploadDevice(a, up, segs[0], body, ctx+"/$entity")
-	default:
-		noRoute(a, r, "~/singleton/navigation/key/navigation/key")
-	}
+	return collection{
+		template: "~/singleton/navigation/key/navigation",
+		list: func(a answer, r *http.Request) {
+			e.pageDevices(a, r, ctx, up.devices, func(*device) bool { return true })
+		},
+		create: func(a answer, body []byte) { e.createDevice(a, p, body, ctx+"/$entity", up) },
+		entity: func(a answer, r *http.Request, id string, below []string, body []byte) {
+			switch {
+			case len(below) == 0 && (r.Method == http.MethodGet || r.Method == http.MethodDelete):
+				e.oneDevice(a, r, p, id, ctx+"/$entity", up)
+			case len(below) == 0 && r.Method == http.MethodPatch:
+				e.patchUploadDevice(a, up, id, body, ctx+"/$entity")
+			default:
+				noRoute(a, r, "~/singleton/navigation/key/navigation/key")
+			}
+		},
+	}, true
 }
 
 func (e *Emulator) patchUploadDevice(a answer, up *upload, id string, body []byte, ctx string) {

@@ -373,13 +373,47 @@ func (d discard) WriteHeader(int)             {}
 func (e *Emulator) dispatch(a answer, r *http.Request, p Principal, version string, segs []string, body []byte) {
 	switch segs[1] {
 	case uploadsSegment:
-		e.uploads(a, r, p, version, segs[2:], body)
+		e.uploads(p, version).serve(a, r, segs[2:], body)
 	case devicesSegment:
-		e.devices(a, r, p, version, segs[2:], body)
+		e.devices(p, version).serve(a, r, segs[2:], body)
 	case autopilotSegment:
-		e.autopilot(a, r, p, version, segs[2:], body)
+		e.autopilot(p, version).serve(a, r, segs[2:], body)
 	default:
 		e.sync(a, r, p, version)
+	}
+}
+
+// collection routes the requests of one OData collection as Intune's service does: GET on the
+// collection lists it and POST creates in it (where it takes one); a POST names an action bound
+// to the collection; any other segment is an entity's key, which must be a GUID, and what lies
+// below a key is the entity's own. Graph names a route it has no method for by its template,
+// counted from where the collection stands ("~/singleton/navigation" for one under
+// deviceManagement).
+type collection struct {
+	template string
+	list     func(a answer, r *http.Request)
+	create   func(a answer, body []byte) // nil: the collection takes no POST
+	actions  map[string]func(a answer, body []byte)
+	// entity serves one entity by its key and the segments below it.
+	entity func(a answer, r *http.Request, key string, below []string, body []byte)
+}
+
+func (c collection) serve(a answer, r *http.Request, segs []string, body []byte) {
+	switch {
+	case len(segs) == 0 && r.Method == http.MethodGet:
+		c.list(a, r)
+	case len(segs) == 0 && r.Method == http.MethodPost && c.create != nil:
+		c.create(a, body)
+	case len(segs) == 0:
+		noRoute(a, r, c.template)
+	case c.actions[segs[0]] != nil && len(segs) == 1 && r.Method == http.MethodPost:
+		c.actions[segs[0]](a, body)
+	case c.actions[segs[0]] != nil:
+		noRoute(a, r, c.template+"/action")
+	case !guid.Valid(segs[0]):
+		invalidKey(a, segs[0])
+	default:
+		c.entity(a, r, segs[0], segs[1:], body)
 	}
 }
 
@@ -467,25 +501,30 @@ func noRoute(a answer, r *http.Request, template string) {
 	a.fail(http.StatusBadRequest, "No method match route template", "No OData route exists that match template "+template+" with http verb "+r.Method+" for request /DeviceEnrollmentFE/StatelessDeviceEnrollmentFEService"+strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/v1.0"), "/beta")+".")
 }
 
-func (e *Emulator) uploads(a answer, r *http.Request, p Principal, version string, segs []string, body []byte) {
+// uploads is the collection of Autopilot uploads.
+func (e *Emulator) uploads(p Principal, version string) collection {
 	ctxBase := metadata(version, "deviceManagement/"+uploadsSegment)
-	switch {
-	case len(segs) == 0 && r.Method == http.MethodGet:
-		e.listUploads(a, r, p, ctxBase)
-	case len(segs) == 0 && r.Method == http.MethodPost:
-		e.createUpload(a, p, body, ctxBase)
-	case len(segs) == 0:
-		noRoute(a, r, "~/singleton/navigation")
-	case !guid.Valid(segs[0]):
-		invalidKey(a, segs[0])
-	case len(segs) == 1:
-		e.oneUpload(a, r, p, segs[0], body, ctxBase)
-	case segs[1] == "deviceIdentities" && len(segs) <= 3:
-		e.uploadDevices(a, r, p, version, segs[0], segs[2:], body)
-	case segs[1] == "autopilotDeviceStream" && len(segs) == 2 && r.Method == http.MethodGet:
-		e.deviceStream(a, p, version, segs[0])
-	default:
-		noRoute(a, r, "~/singleton/navigation/key/navigation")
+	return collection{
+		template: "~/singleton/navigation",
+		list:     func(a answer, r *http.Request) { e.listUploads(a, r, p, ctxBase) },
+		create:   func(a answer, body []byte) { e.createUpload(a, p, body, ctxBase) },
+		entity: func(a answer, r *http.Request, id string, below []string, body []byte) {
+			switch {
+			case len(below) == 0:
+				e.oneUpload(a, r, p, id, body, ctxBase)
+			case below[0] == "deviceIdentities" && len(below) <= 2:
+				devices, found := e.uploadDevices(p, version, id)
+				if !found {
+					a.fail(http.StatusNotFound, "ResourceNotFound", "Resource not found.")
+					return
+				}
+				devices.serve(a, r, below[1:], body)
+			case below[0] == "autopilotDeviceStream" && len(below) == 1 && r.Method == http.MethodGet:
+				e.deviceStream(a, p, version, id)
+			default:
+				noRoute(a, r, "~/singleton/navigation/key/navigation")
+			}
+		},
 	}
 }
 
