@@ -104,3 +104,39 @@ func BenchmarkCreateWrites(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDeviceHistory reads one device's history in a tenant with 100,000 records, of which
+// 1 in 10 names a serial (device changes) and the rest are creates.
+func BenchmarkDeviceHistory(b *testing.B) {
+	db, err := Open(context.Background(), Options{DataDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	tx, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 100000 {
+		serial, target := "", fmt.Sprintf("upload-%06d", i)
+		if i%10 == 0 {
+			serial, target = fmt.Sprintf("SN%05d", i%5000), fmt.Sprintf("device-%05d", i%5000)
+		}
+		a := &Activity{TenantID: "t1", ObjectID: "o", Action: "create-upload", Target: target, Serial: serial, Outcome: "success", Detail: []byte(`{"upload":{}}`)}
+		args, _ := db.activityRow(a)
+		if _, err := tx.ExecContext(ctx, insertActivity, args...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		h, err := db.HistoryOfSerial(ctx, "t1", fmt.Sprintf("SN%05d", (i*10)%5000), 50)
+		if err != nil || len(h.Activity) == 0 {
+			b.Fatal(err, h)
+		}
+	}
+}
