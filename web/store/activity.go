@@ -159,6 +159,10 @@ func activityQuery(f *ActivityFilter) (string, []any, error) {
 			args = append(args, c.value)
 		}
 	}
+	if f.Outcome != "" && f.Outcome != "success" {
+		// In the words of activity_tenant_trouble's own condition (migration 10).
+		where = append(where, "outcome <> 'success'")
+	}
 	if f.Device != "" {
 		// In the words of activity_tenant_target's own condition (migration 9), so that both
 		// engines read a device's changes through it.

@@ -105,25 +105,28 @@ func BenchmarkCreateWrites(b *testing.B) {
 	}
 }
 
-// BenchmarkDeviceHistory reads one device's history in a tenant with 100,000 records, of which
-// 1 in 10 names a serial (device changes) and the rest are creates.
-func BenchmarkDeviceHistory(b *testing.B) {
+// largeTenant is a state database whose tenant t1 has 100,000 records: one in ten a device change
+// (naming one of 5,000 serials), one in a thousand a failure, the rest successful creates.
+func largeTenant(b *testing.B) *DB {
 	db, err := Open(context.Background(), Options{DataDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer db.Close()
+	b.Cleanup(func() { db.Close() })
 	ctx := context.Background()
 	tx, err := db.writer.BeginTx(ctx, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for i := range 100000 {
-		serial, target := "", fmt.Sprintf("upload-%06d", i)
+		serial, target, outcome := "", fmt.Sprintf("upload-%06d", i), "success"
 		if i%10 == 0 {
 			serial, target = fmt.Sprintf("SN%05d", i%5000), fmt.Sprintf("device-%05d", i%5000)
 		}
-		a := &Activity{TenantID: "t1", ObjectID: "o", Action: "create-upload", Target: target, Serial: serial, Outcome: "success", Detail: []byte(`{"upload":{}}`)}
+		if i%1000 == 7 {
+			outcome = "failure"
+		}
+		a := &Activity{TenantID: "t1", ObjectID: "o", Action: "create-upload", Target: target, Serial: serial, Outcome: outcome, Detail: []byte(`{"upload":{}}`)}
 		args, _ := db.activityRow(a)
 		if _, err := tx.ExecContext(ctx, insertActivity, args...); err != nil {
 			b.Fatal(err)
@@ -132,11 +135,28 @@ func BenchmarkDeviceHistory(b *testing.B) {
 	if err := tx.Commit(); err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
+	return db
+}
+
+// BenchmarkDeviceHistory reads one device's history in a tenant with 100,000 records.
+func BenchmarkDeviceHistory(b *testing.B) {
+	db := largeTenant(b)
 	for i := 0; b.Loop(); i++ {
-		h, err := db.HistoryOfSerial(ctx, "t1", fmt.Sprintf("SN%05d", (i*10)%5000), 50)
+		h, err := db.HistoryOfSerial(context.Background(), "t1", fmt.Sprintf("SN%05d", (i*10)%5000), 50)
 		if err != nil || len(h.Activity) == 0 {
 			b.Fatal(err, h)
+		}
+	}
+}
+
+// BenchmarkActivityFailures reads the first page of the activity page filtered to failures, in a
+// tenant with 100,000 records of which 100 are failures.
+func BenchmarkActivityFailures(b *testing.B) {
+	db := largeTenant(b)
+	for b.Loop() {
+		page, _, err := db.ListActivity(context.Background(), ActivityFilter{TenantID: "t1", Outcome: "failure", Limit: 50})
+		if err != nil || len(page) != 50 {
+			b.Fatal(err, len(page))
 		}
 	}
 }

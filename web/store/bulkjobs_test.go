@@ -278,10 +278,11 @@ func TestHistoryOfASerial(t *testing.T) {
 	})
 }
 
-// The indexes that find a device's activity hold only activity naming a serial: a create, which
-// names none, writes no entry to them on the request's path. (TestQueriesReadThroughIndexes
+// The indexes that find a device's activity hold only activity naming a serial, and the index of
+// what went wrong only failures and unknown outcomes: a successful create writes no entry to
+// them on the request's path. (TestQueriesReadThroughIndexes
 // checks that the device page's queries still read through them.)
-func TestCreatesWriteNoEntryToTheDeviceIndexes(t *testing.T) {
+func TestSuccessfulCreatesWriteNoEntryToPartialIndexes(t *testing.T) {
 	db := openFileRig(t).db
 	ctx := context.Background()
 	for _, serial := range []string{"", "5CG123ABC", ""} {
@@ -300,5 +301,14 @@ func TestCreatesWriteNoEntryToTheDeviceIndexes(t *testing.T) {
 		if n := entries(index); n != 1 {
 			t.Errorf("%d entries in %s, want only the activity naming a serial", n, index)
 		}
+	}
+	if n := entries("activity_tenant_trouble"); n != 0 {
+		t.Errorf("%d entries in activity_tenant_trouble, want none for successes", n)
+	}
+	if err := db.RecordActivity(ctx, &Activity{TenantID: "t1", ObjectID: "o", Action: "create-upload", Outcome: "failure"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := entries("activity_tenant_trouble"); n != 1 {
+		t.Errorf("%d entries in activity_tenant_trouble, want the failure's", n)
 	}
 }

@@ -224,6 +224,12 @@ var migrations = [][]string{
 		`CREATE INDEX registration_submissions_sync ON registration_submissions (state, job_id, sync_at) WHERE sync_at > 0`,
 		`CREATE INDEX sessions_expires ON sessions (absolute_expires_at)`,
 	},
+	// The activity page filtered to what went wrong (a failure, an outcome not known) reads those
+	// records alone, however long the tenant's history; a success, as most creates are, writes no
+	// entry to the index.
+	10: {
+		`CREATE INDEX activity_tenant_trouble ON activity (tenant_id, outcome, at DESC, id DESC) WHERE outcome <> 'success'`,
+	},
 }
 
 // migrationLockKey names the PostgreSQL advisory lock that serialises replicas starting at once.

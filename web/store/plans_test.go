@@ -104,7 +104,8 @@ func TestQueriesReadThroughIndexes(t *testing.T) {
 	bounded := "it sorts only the rows found through its index, a handful bounded by what it looks for, not a page of a growing list"
 	cases := []audited{
 		{name: "activity page", uses: []string{"activity_tenant_at"}},
-		{name: "activity page, filtered", uses: []string{"activity_tenant_at"}},
+		{name: "activity page, what went wrong", uses: []string{"activity_tenant_trouble"}},
+		{name: "activity page, by action", uses: []string{"activity_tenant_at"}},
 		{name: "activity page after a cursor", uses: []string{"activity_tenant_at"}},
 		{name: "a device's changes", uses: []string{"activity_tenant_target"}},
 		{name: "an activity", query: `SELECT ` + activityColumns + ` FROM activity WHERE tenant_id = ? AND id = ?`, args: list(2), uses: []string{"sqlite_autoindex_activity_1"}},
@@ -161,10 +162,11 @@ func TestQueriesReadThroughIndexes(t *testing.T) {
 		return nil
 	}
 	for name, f := range map[string]ActivityFilter{
-		"activity page":                {TenantID: "t1"},
-		"activity page, filtered":      {TenantID: "t1", Action: "create-upload", Outcome: "failure"},
-		"activity page after a cursor": {TenantID: "t1", Before: "1767000000000_0190b1b4-0000-7000-8000-000000000000"},
-		"a device's changes":           {TenantID: "t1", Device: "dev-001"},
+		"activity page":                  {TenantID: "t1"},
+		"activity page, what went wrong": {TenantID: "t1", Action: "create-upload", Outcome: "failure"},
+		"activity page, by action":       {TenantID: "t1", Action: "import"},
+		"activity page after a cursor":   {TenantID: "t1", Before: "1767000000000_0190b1b4-0000-7000-8000-000000000000"},
+		"a device's changes":             {TenantID: "t1", Device: "dev-001"},
 	} {
 		c := at(name)
 		c.query, c.args = query(activityQuery(&f))
