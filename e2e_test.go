@@ -230,7 +230,18 @@ func (tb *tab) page(name string) {
 	tb.mu.Lock()
 	tb.at = name
 	tb.mu.Unlock()
-	if _, err := chromedp.Run(tb.ctx, chromedp.Poll[bool](`document.readyState === "complete"`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+	// The navigation that brought the page may still be replacing the context its scripts run
+	// in as the poll starts: DevTools then answers that the context is not found, and the poll
+	// is made again in the new one.
+	ready := chromedp.Poll[bool](`document.readyState === "complete"`, chromedp.WithPollingTimeout(10*time.Second))
+	var err error
+	for range 20 {
+		if _, err = chromedp.Run(tb.ctx, ready); err == nil || !strings.Contains(err.Error(), "Cannot find context with specified id") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
 		tb.t.Fatalf("wait for %s: %v", name, err)
 	}
 	if got := tb.eval(`document.querySelectorAll("h1").length + " h1, " + document.querySelectorAll("main").length + " main"`); got != "1 h1, 1 main" {
