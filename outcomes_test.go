@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"autopilotdesk/graphclient/emulator"
+
+	"github.com/PuerkitoBio/goquery"
 )
 
 // postCount counts the creates Graph received.
@@ -18,11 +20,7 @@ func postCount(d *desk) int { return postsTo(d.emu, "") }
 func TestUnknownCreateOffersCheckAgain(t *testing.T) {
 	d := startDesk(t, nil)
 	b := d.browser()
-	form := formValues(t, parse(t, d.signIn(b, "admin", "/uploads/new")), `form[action="/uploads"]`)
-	// The create is carried out but its answer is lost; the look that follows fails too.
-	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true, ErrorRate: 1, Methods: []string{http.MethodGet}, ErrorStatuses: []int{500}})
-	resp, doc := d.post(b, "/uploads", form)
-	record := resp.Request.URL.Path
+	record, doc := unknownCreate(t, d, b)
 	if !strings.HasPrefix(record, "/activity/") || doc.Find("h1").Text() != "Outcome unknown" {
 		t.Fatalf("%s: %s", record, text(doc))
 	}
@@ -38,7 +36,7 @@ func TestUnknownCreateOffersCheckAgain(t *testing.T) {
 	// The access token has expired meanwhile: Graph refuses the look with 401, the token is
 	// renewed once and the look sent again, as for every other call.
 	d.app.demo.IdP.ExpireAccessTokens()
-	resp, doc = d.post(b, record+"/check", formValues(t, doc, `form[action="`+record+`/check"]`))
+	resp, doc := d.post(b, record+"/check", formValues(t, doc, `form[action="`+record+`/check"]`))
 	if resp.Request.URL.Path != record || doc.Find("h1").Text() != "Upload created" {
 		t.Fatalf("after checking again: %s %s", resp.Request.URL.Path, text(doc))
 	}
@@ -138,10 +136,7 @@ func TestPassingFailuresOfferTryAgainAndReload(t *testing.T) {
 func TestConcurrentChecksSettleTheRecordOnce(t *testing.T) {
 	d := startDesk(t, nil)
 	b := d.browser()
-	form := formValues(t, parse(t, d.signIn(b, "admin", "/uploads/new")), `form[action="/uploads"]`)
-	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true, ErrorRate: 1, Methods: []string{http.MethodGet}, ErrorStatuses: []int{500}})
-	resp, doc := d.post(b, "/uploads", form)
-	record := resp.Request.URL.Path
+	record, doc := unknownCreate(t, d, b)
 	check := formValues(t, doc, `form[action="`+record+`/check"]`)
 	d.emu.SetFaults(emulator.Faults{})
 	statuses := storm(t, 20, func(int) (int, error) { return postDirect(d.srv.URL, b, d.srv.URL, record+"/check", check) })
@@ -155,4 +150,15 @@ func TestConcurrentChecksSettleTheRecordOnce(t *testing.T) {
 	if n := postCount(d); n != 1 {
 		t.Errorf("Graph received %d creates; checking again must send none", n)
 	}
+}
+
+// unknownCreate signs b in as an administrator and creates an upload whose answer is lost, the
+// look that follows failing too; it returns the record's path and the page it shows. The
+// emulator's faults stay set.
+func unknownCreate(t *testing.T, d *desk, b *http.Client) (string, *goquery.Document) {
+	t.Helper()
+	form := formValues(t, parse(t, d.signIn(b, "admin", "/uploads/new")), `form[action="/uploads"]`)
+	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true, ErrorRate: 1, Methods: []string{http.MethodGet}, ErrorStatuses: []int{500}})
+	resp, doc := d.post(b, "/uploads", form)
+	return resp.Request.URL.Path, doc
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"autopilotdesk/devtools/testkit"
 	"bytes"
 	"fmt"
 	"strings"
@@ -84,7 +85,7 @@ func TestLogWriterWritesAnIdleLineAtOnce(t *testing.T) {
 // are all kept and never crash it (a wake-up sent after Close closed its channel would panic).
 func TestLogWriterClosesUnderConcurrentWrites(t *testing.T) {
 	for range 200 {
-		var out lockedBuffer
+		var out testkit.Buffer
 		l := NewLogWriter(&out)
 		var wg sync.WaitGroup
 		start := make(chan struct{})
@@ -103,21 +104,4 @@ func TestLogWriterClosesUnderConcurrentWrites(t *testing.T) {
 			t.Fatalf("%d of 160 lines written", n)
 		}
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *lockedBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
