@@ -153,15 +153,21 @@ func serveBare(args []string) error {
 	if err != nil {
 		return err
 	}
+	return serveLoopback("/uploads/new", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(body)
+	}))
+}
+
+// serveLoopback serves h on a loopback port, after printing, as startServer reads it, the URL of
+// path there.
+func serveLoopback(path string, h http.Handler) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	json.NewEncoder(os.Stdout).Encode("http://" + ln.Addr().String() + "/uploads/new")
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write(body)
-	})}
+	json.NewEncoder(os.Stdout).Encode("http://" + ln.Addr().String() + path)
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: h}
 	return srv.Serve(ln)
 }
 
@@ -189,13 +195,7 @@ func serveProxy(args []string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	json.NewEncoder(os.Stdout).Encode("http://" + ln.Addr().String())
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: httputil.NewSingleHostReverseProxy(target)}
-	return srv.Serve(ln)
+	return serveLoopback("", httputil.NewSingleHostReverseProxy(target))
 }
 
 // demoServer is the identity provider and the Graph emulator, with a control port of the bench's.
