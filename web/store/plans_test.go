@@ -137,7 +137,7 @@ func TestQueriesReadThroughIndexes(t *testing.T) {
 		{name: "registrations' devices", query: registrationDevicesQuery(3, true), args: list(3), uses: []string{"sqlite_autoindex_registration_devices_1"}},
 		{name: "devices waiting for approval", query: countWaitingDevices, args: list(2), uses: []string{"registration_submissions_tenant (tenant_id=? AND state=?)"}},
 		{name: "serials waiting", query: waitingSerialsQuery(2), args: list(4), uses: []string{"registration_submissions_tenant (tenant_id=? AND state=?)"}},
-		{name: "approve", query: approveSubmissions(2, true), args: list(10), uses: []string{"sqlite_autoindex_registration_submissions_1", "sqlite_autoindex_registration_codes_1"}},
+		{name: "approve", query: approveSubmissions(2), args: list(9), uses: []string{"sqlite_autoindex_registration_submissions_1", "sqlite_autoindex_registration_codes_1"}},
 		{name: "registrations to expire", query: dueExpiries, args: list(1), uses: []string{"registration_submissions_state (state=?)"}},
 		{name: "approved jobs", query: approvedJobs, args: nil, uses: []string{"registration_submissions_state (state=?)"}},
 		{name: "due syncs", query: dueSyncs, args: list(1), uses: []string{"registration_submissions_sync"}},

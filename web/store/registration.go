@@ -443,9 +443,8 @@ func (db *DB) ApproveRegistrations(ctx context.Context, a Approval) error {
 			if own > 0 {
 				return ErrSelfApproval
 			}
-			args = append(args, a.NotCreatedBy)
 		}
-		n, err := t.exec(approveSubmissions(len(ids), a.NotCreatedBy != ""), args...)
+		n, err := t.exec(approveSubmissions(len(ids)), args...)
 		if err != nil {
 			return err
 		}
@@ -497,17 +496,13 @@ func (db *DB) ApproveRegistrations(ctx context.Context, a Approval) error {
 	return nil
 }
 
-// approveSubmissions approves n waiting submissions of a tenant whose code has not expired and,
-// with notCreatedBy, was not created by the approver. Each code is looked up by its key, not
-// gathered by reading every code the desk keeps.
-func approveSubmissions(n int, notCreatedBy bool) string {
-	q := `UPDATE registration_submissions SET state = 'approved', decided_at = ?, decider_oid = ?, decider_upn = ?, decider_name = ?,
+// approveSubmissions approves n waiting submissions of a tenant whose code has not expired. (A
+// code's creator is refused before it runs, in the same transaction: who created a code never
+// changes.)
+func approveSubmissions(n int) string {
+	return `UPDATE registration_submissions SET state = 'approved', decided_at = ?, decider_oid = ?, decider_upn = ?, decider_name = ?,
 		job_id = ?, refused = '' WHERE tenant_id = ? AND id IN (?` + strings.Repeat(", ?", n-1) + `) AND state = 'waiting'
 		AND EXISTS (SELECT 1 FROM registration_codes c WHERE c.id = registration_submissions.code_id AND c.expires_at > ?)`
-	if notCreatedBy {
-		q += ` AND NOT EXISTS (SELECT 1 FROM registration_codes c WHERE c.id = registration_submissions.code_id AND c.creator_oid = ?)`
-	}
-	return q
 }
 
 // RejectRegistrations rejects waiting submissions of a tenant with a reason and overwrites their

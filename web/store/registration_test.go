@@ -105,6 +105,18 @@ func TestApproveRegistrationsOnce(t *testing.T) {
 		if _, err := approve("adele", "adele"); !errors.Is(err, ErrSelfApproval) {
 			t.Errorf("the creator's approval: %v", err)
 		}
+		// A submission whose code has expired is not approved, even by someone else.
+		short := newCode(t, db, "hash-short", 5, clk.Now().Add(time.Minute))
+		late := submission(short, "C")
+		if err := db.AddRegistration(ctx, late, received("received")); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(2 * time.Minute)
+		err := db.ApproveRegistrations(ctx, Approval{TenantID: "t1", SubmissionIDs: []string{late.ID}, By: Decider{OID: "bob"},
+			Job: &ImportJob{TenantID: "t1", ObjectID: "bob", State: "draft"}, Activity: received("approved")})
+		if !errors.Is(err, ErrConflict) || count(t, db, `SELECT COUNT(*) FROM import_jobs`) != 0 {
+			t.Errorf("approval of an expired code's submission: %v, %d import jobs", err, count(t, db, `SELECT COUNT(*) FROM import_jobs`))
+		}
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		var won []*ImportJob
