@@ -346,13 +346,7 @@ func TestJobOfTheEarlierFormatIsFollowed(t *testing.T) {
 	r := newRig(t, 0, 1, nil)
 	d := graphclient.DeviceIdentity{ID: uuid.NewString(), SerialNumber: "SN-OLD"}
 	r.graph.devices[d.ID] = d
-	payload := fmt.Sprintf(`{"rows":[{"line":2,"serial":"SN-OLD","hash":"QUJD","hashShown":"QUJD"},{"line":3,"serial":"SN-SKIPPED","hash":"QUJD"}],`+
-		`"devices":[{"id":%q,"serial":"SN-OLD","status":"pending","batch":1}],"polls":4}`, d.ID)
-	old := &store.ImportJob{TenantID: "t", ObjectID: "o", State: StateSending, Payload: []byte(payload)}
-	if err := r.db.CreateImportJob(context.Background(), old, nil); err != nil {
-		t.Fatal(err)
-	}
-	r.job = old
+	old := r.earlierFormatJob(`{"line":2,"serial":"SN-OLD","hash":"QUJD","hashShown":"QUJD"},{"line":3,"serial":"SN-SKIPPED","hash":"QUJD"}`, d.ID)
 	r.step()
 	rows, _ := r.db.ImportRows(context.Background(), old.ID, store.RowFilter{})
 	if len(rows) != 2 || rows[0].Verdict != store.VerdictImported || rows[0].DeviceID != d.ID || rows[1].Verdict != store.VerdictLeftOut {
@@ -514,13 +508,7 @@ func TestJobOfTheEarlierFormatIsSettledAfterFollowFor(t *testing.T) {
 	r.graph.status = "pending"
 	d := graphclient.DeviceIdentity{ID: uuid.NewString(), SerialNumber: "SN-OLD"}
 	r.graph.devices[d.ID] = d
-	payload := fmt.Sprintf(`{"rows":[{"line":2,"serial":"SN-OLD","hash":"QUJD","hashShown":"QUJD"}],`+
-		`"devices":[{"id":%q,"serial":"SN-OLD","status":"pending","batch":1}],"polls":4}`, d.ID)
-	old := &store.ImportJob{TenantID: "t", ObjectID: "o", State: StateSending, Payload: []byte(payload)}
-	if err := r.db.CreateImportJob(context.Background(), old, nil); err != nil {
-		t.Fatal(err)
-	}
-	r.job = old
+	old := r.earlierFormatJob(`{"line":2,"serial":"SN-OLD","hash":"QUJD","hashShown":"QUJD"}`, d.ID)
 	r.step()
 	if j, _ := r.db.GetImportJob(context.Background(), "t", old.ID); j.State != StateSending {
 		t.Fatalf("a device still processing ended the job: %s", j.State)
@@ -534,4 +522,18 @@ func TestJobOfTheEarlierFormatIsSettledAfterFollowFor(t *testing.T) {
 	if len(rows) != 1 || rows[0].Hash != "" {
 		t.Errorf("rows %+v", rows)
 	}
+}
+
+// earlierFormatJob stores a job being sent in the earlier format, its rows (JSON objects) in its
+// payload with the device of line 2 (SN-OLD) sent in batch 1 as deviceID, and makes it the rig's
+// job.
+func (r *rig) earlierFormatJob(rows, deviceID string) *store.ImportJob {
+	r.t.Helper()
+	payload := fmt.Sprintf(`{"rows":[%s],"devices":[{"id":%q,"serial":"SN-OLD","status":"pending","batch":1}],"polls":4}`, rows, deviceID)
+	job := &store.ImportJob{TenantID: "t", ObjectID: "o", State: StateSending, Payload: []byte(payload)}
+	if err := r.db.CreateImportJob(context.Background(), job, nil); err != nil {
+		r.t.Fatal(err)
+	}
+	r.job = job
+	return job
 }
