@@ -181,8 +181,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	activity := a.recorder
 	owners := web.OwnerTokens{Sessions: sessions, Shell: a.shell}
 	imports := jobs.Options{Tokens: owners, Logger: log, Now: o.Now, Lease: o.ImportLease, PausedRecheck: o.ImportPausedRecheck, Fault: o.ImportFault}
-	a.imports = importer.New(importer.Options{Options: imports, Store: a.db, Graph: a.graph, LookupDelays: o.ImportLookupDelays,
-		Lookups: []importer.Lookup{importer.ImportedDevices{Graph: a.graph}, importer.RegisteredDevices{Graph: a.graph}}, Reached: a.metrics.ImportJob})
+	a.imports = importer.New(importer.Options{Options: imports, Store: a.db, Graph: a.graph, LookupDelays: o.ImportLookupDelays, Reached: a.metrics.ImportJob})
 	a.follower = registration.NewFollower(registration.Options{Store: registrationStore{a.db, activity}, Graph: a.graph, Tokens: owners,
 		Worker: a.imports, Logger: log, Now: o.Now, Every: o.RegistrationEvery})
 	waiting := &handlers.WaitingCount{Store: a.db}

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -448,6 +449,7 @@ type crash struct {
 	job         string
 	hashes      []string
 	callsBefore int // import calls Graph had received when the desk stopped
+	seenBefore  int // requests Graph had received then
 }
 
 // crashedImport submits n devices whose serials start with prefix, stops the desk when its worker
@@ -462,7 +464,7 @@ func crashedImport(t *testing.T, point string, lookups []time.Duration, prefix s
 	c.job, c.hashes = draftOf(t, c.d, c.b, data), hashes
 	c.d.post(c.b, c.job+"/submit", submitForm(t, c.d, c.b, c.job))
 	waitFired(t, fired)
-	c.callsBefore = importCalls(cl.emu)
+	c.callsBefore, c.seenBefore = importCalls(cl.emu), len(cl.emu.Received())
 	cl.stop("A")
 	cl.start("A2")
 	cl.via("A2")
@@ -498,6 +500,14 @@ func TestImportSurvivesACrashBeforeTheAnswerIsStored(t *testing.T) {
 		}
 	}
 	assertHashesGone(t, c.cl.byName["A2"], c.cl.env["AUTOPILOTDESK_DATA_DIR"], c.hashes[7])
+	// The 20 devices were looked up in one JSON batch, not one request each.
+	var since []string
+	for _, r := range c.cl.emu.Received()[c.seenBefore:] {
+		since = append(since, r.Method+" "+r.Path)
+	}
+	if batches := slices.Index(since, "POST /v1.0/$batch"); batches < 0 || slices.ContainsFunc(since[batches+1:], func(s string) bool { return strings.HasSuffix(s, "/$batch") }) {
+		t.Errorf("requests after the restart: %q, want one JSON batch for the 20 devices", since)
+	}
 }
 
 // A desk killed after recording a batch as in flight and before sending it: the batch is never

@@ -186,28 +186,6 @@ func (c *Client) ListAutopilotDevices(ctx context.Context, ts oauth2.TokenSource
 // serials, and a short search string could match much of a tenant.
 const maxSerialPages = 5
 
-// FindAutopilotDevicesBySerial returns the registered devices whose serial number is exactly
-// serial. It searches with contains() and compares what Graph returns (see SameSerial); the
-// exchange is the last request's.
-func (c *Client) FindAutopilotDevicesBySerial(ctx context.Context, ts oauth2.TokenSource, serial string) ([]AutopilotDevice, *Exchange, error) {
-	q := AutopilotDeviceQuery{SerialContains: serial}
-	var found []AutopilotDevice
-	for page := 1; ; page++ {
-		p, ex, err := c.ListAutopilotDevices(ctx, ts, q)
-		if err != nil {
-			return nil, ex, err
-		}
-		found = append(found, WithSerial(p.Devices, serial)...)
-		if p.NextLink == "" {
-			return found, ex, nil
-		}
-		if page == maxSerialPages {
-			return nil, ex, &Error{Kind: KindInvalidInput, Message: fmt.Sprintf("More than %d pages of registered devices contain %q in their serial number; type the whole serial number.", maxSerialPages, truncate(serial, 60))}
-		}
-		q = AutopilotDeviceQuery{NextLink: p.NextLink}
-	}
-}
-
 // GetAutopilotDevice reads one registered device.
 func (c *Client) GetAutopilotDevice(ctx context.Context, ts oauth2.TokenSource, id string) (*AutopilotDevice, *Exchange, error) {
 	if !guid.Valid(id) {

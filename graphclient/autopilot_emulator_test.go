@@ -108,8 +108,8 @@ func TestAutopilotCallsAgainstTheEmulator(t *testing.T) {
 			target = d
 		}
 	}
-	found, _, err := c.FindAutopilotDevicesBySerial(ctx, token, target.SerialNumber)
-	if err != nil || len(found) != 1 || found[0].ID != target.ID {
+	found, _, err := c.LookUpSerials(ctx, token, []string{target.SerialNumber}, graphclient.InRegistered)
+	if err != nil || len(found) != 1 || len(found[0].Registered) != 1 || found[0].Registered[0].ID != target.ID {
 		t.Errorf("found %+v %v", found, err)
 	}
 	tag := "Lobby"

@@ -171,27 +171,6 @@ func TestListAutopilotDevicesQuotesTheSerialAndPages(t *testing.T) {
 	}
 }
 
-func TestFindAutopilotDevicesBySerialKeepsExactMatchesOnly(t *testing.T) {
-	var srvURL string
-	s := &script{}
-	s.answers = h(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"value":[{"id":"%s","serialNumber":"ABC1"},{"id":"%s","serialNumber":"ABC12"}],"@odata.nextLink":"%s/v1.0/deviceManagement/windowsAutopilotDeviceIdentities?%%24skiptoken=2"}`, autopilotID, autopilotID, srvURL)
-	}, jsonAnswer(`{"value":[{"id":"`+autopilotID+`","serialNumber":"abc1"},{"id":"`+autopilotID+`","serialNumber":"XABC1"}]}`))
-	c, _ := newTestClient(t, s)
-	srvURL = c.Root()
-	found, _, err := c.FindAutopilotDevicesBySerial(context.Background(), tokens, "ABC1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(found) != 2 || found[0].SerialNumber != "ABC1" || found[1].SerialNumber != "abc1" {
-		t.Errorf("found %+v", found)
-	}
-	if got := s.received[0].URL.Query().Get("$filter"); got != "contains(serialNumber,'ABC1')" {
-		t.Errorf("$filter = %q", got)
-	}
-}
-
 func TestDeleteAutopilotDeviceIsNeverResentBlindly(t *testing.T) {
 	for _, status := range []int{500, 502, 504} {
 		s := &script{answers: h(graphError(status, "InternalServerError", "boom"), noContent)}

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 
 	"golang.org/x/oauth2"
 
@@ -131,20 +129,6 @@ func (c *Client) GetDeviceIdentity(ctx context.Context, ts oauth2.TokenSource, i
 		return nil, nil, invalidID("The device id", id)
 	}
 	return entity[DeviceIdentity](ctx, c, ts, call{op: "get-device", method: http.MethodGet, url: c.base + devicesPath + "/" + id, sensitive: true})
-}
-
-// FindDevicesBySerial lists imported devices with exactly this serial number.
-func (c *Client) FindDevicesBySerial(ctx context.Context, ts oauth2.TokenSource, serial string) ([]DeviceIdentity, *Exchange, error) {
-	if serial == "" || len(serial) > 128 || strings.ContainsFunc(serial, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return nil, nil, &Error{Kind: KindInvalidInput, Message: "The serial number to search for is not valid."}
-	}
-	q := url.Values{"$filter": {"serialNumber eq '" + strings.ReplaceAll(serial, "'", "''") + "'"}}
-	var out deviceList
-	ex, err := c.do(ctx, ts, call{op: "find-device", method: http.MethodGet, url: c.base + devicesPath + "?" + strings.ReplaceAll(q.Encode(), "+", "%20"), sensitive: true}, &out)
-	if err != nil {
-		return nil, ex, err
-	}
-	return out.Value, ex, nil
 }
 
 // ListUploadDeviceIdentities lists an upload's contained device identities.

@@ -18,7 +18,7 @@ import (
 	"autopilotdesk/web/store"
 )
 
-// reconcile looks up, in each lookup in turn, the devices of a batch whose answer never arrived.
+// reconcile looks up the devices of a batch whose answer never arrived (see lookUp).
 // A device found gets the id and state Graph holds; one still missing after the last look is
 // reported "outcome unknown — check" with what to do. Nothing is ever sent again.
 func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
@@ -26,47 +26,43 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 	if err != nil {
 		return err
 	}
-	var outs []store.RowOutcome
-	open, found := 0, 0
-	var stopped error
+	var open []store.ImportRow
+	earlier := 0 // found by an earlier look
 	for _, row := range rows {
-		if row.Verdict != store.VerdictUnknown && row.Verdict != store.VerdictSending {
-			continue
+		switch {
+		case row.Verdict == store.VerdictUnknown || row.Verdict == store.VerdictSending:
+			open = append(open, row)
+		case row.Reconciled:
+			earlier++
 		}
-		open++
-		if stopped != nil {
-			continue
-		}
-		if err := r.Hold(ctx); err != nil {
-			return err
-		}
-		f, ok, err := r.lookUp(ctx, row, nil)
-		if err != nil {
-			stopped = err
-			continue
-		}
-		if ok {
-			found++
+	}
+	looked, err := r.lookUp(ctx, open, nil)
+	if err != nil {
+		return err
+	}
+	stopped := looked.stopped
+	var outs []store.RowOutcome
+	for _, row := range open {
+		if f, ok := looked.found[row.Line]; ok {
 			o := outcomeFound(store.ImportRow{Outcome: store.Outcome{Batch: b.Batch}}, f)
 			o.DeviceID, o.Reconciled = f.DeviceID, true
 			outs = append(outs, store.RowOutcome{Line: row.Line, Outcome: o})
 		}
 	}
+	found := len(looked.found)
 	next := b
 	next.Lookups = b.Lookups
 	if stopped == nil {
 		next.Lookups++
 	}
-	left := open - found
+	left := len(open) - found
 	switch {
 	case left == 0:
 		next.State = BatchReconciled
 	case stopped == nil && next.Lookups >= len(r.w.o.LookupDelays):
 		next.State = BatchReconciled
-		for _, row := range rows {
-			if (row.Verdict == store.VerdictUnknown || row.Verdict == store.VerdictSending) && !resolved(outs, row.Line) {
-				outs = append(outs, store.RowOutcome{Line: row.Line, Outcome: store.Outcome{Batch: b.Batch, Verdict: store.VerdictNotFound, Reason: store.ReasonLookedUp, Reconciled: true}})
-			}
+		for _, row := range looked.notFound {
+			outs = append(outs, store.RowOutcome{Line: row.Line, Outcome: store.Outcome{Batch: b.Batch, Verdict: store.VerdictNotFound, Reason: store.ReasonLookedUp, Reconciled: true}})
 		}
 	default:
 		wait := r.w.o.LookupDelays[min(next.Lookups, len(r.w.o.LookupDelays)-1)] - r.w.o.LookupDelays[max(next.Lookups-1, 0)]
@@ -78,15 +74,8 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 	}
 	ch := store.ImportChange{JobID: r.job.ID, LeaseOwner: r.Holder(), BatchFrom: []string{BatchUnknown}, Batch: &next, Rows: outs}
 	if next.State == BatchReconciled {
-		names := ""
-		for i, l := range r.w.o.Lookups {
-			if i > 0 {
-				names += " and "
-			}
-			names += l.Name()
-		}
 		ch.Activity = r.Activity("success", fmt.Sprintf("Looked up batch %d's %s in Microsoft Graph (%s): %d found, %d not found. Nothing was sent again.",
-			b.Batch, explain.Count(open, "device whose import answer was lost", "devices whose import answer was lost"), names, found, left), nil, nil)
+			b.Batch, explain.Count(earlier+len(open), "device whose import answer was lost", "devices whose import answer was lost"), lookedIn, earlier+found, left), nil, nil)
 	}
 	err = r.keep(ctx, ch)
 	if errors.Is(err, store.ErrConflict) {
@@ -106,37 +95,6 @@ func (r *run) waitAsked(err error) (time.Duration, bool) {
 	}
 	r.p.Waiting = &Wait{Throttled: true, For: ge.RetryAfter, Until: r.Now().Add(ge.RetryAfter)}
 	return ge.RetryAfter, true
-}
-
-func resolved(outs []store.RowOutcome, line int) bool {
-	for _, o := range outs {
-		if o.Line == line {
-			return true
-		}
-	}
-	return false
-}
-
-// lookUp asks each lookup in turn about one row, and returns the first finding accept takes
-// (any finding when accept is nil).
-func (r *run) lookUp(ctx context.Context, row store.ImportRow, accept func(Finding) bool) (Finding, bool, error) {
-	for _, l := range r.w.o.Lookups {
-		type result struct {
-			f  Finding
-			ok bool
-		}
-		got, _, err := jobs.Call(ctx, r.Turn, func(ts oauth2.TokenSource) (result, *graphclient.Exchange, error) {
-			f, ok, err := l.Find(ctx, ts, row)
-			return result{f, ok}, nil, err
-		})
-		if err != nil {
-			return Finding{}, false, err
-		}
-		if got.ok && (accept == nil || accept(got.f)) {
-			return got.f, true, nil
-		}
-	}
-	return Finding{}, false, nil
 }
 
 // pollBatch is how many devices are read one by one; above it the worker pages through the
@@ -287,32 +245,31 @@ func (r *run) outcomesRead(pending []store.ImportRow, states map[string]graphcli
 }
 
 // stopFollowing settles devices Graph has been processing for longer than FollowFor: each is
-// looked for once more, in every lookup (registered Autopilot devices too), and gets the final
-// state found there, or "outcome unknown — check" with how long it was followed.
+// looked for once more, among imported devices and registered Autopilot devices, and gets the
+// final state found there, or "outcome unknown — check" with how long it was followed.
 func (r *run) stopFollowing(ctx context.Context, overdue []store.ImportRow) error {
 	rows, err := r.w.o.Store.ImportRows(ctx, r.job.ID, store.RowFilter{Hashes: true}) // the lookups tell imports apart by hash
 	if err != nil {
 		return err
 	}
-	withHash := make(map[int]store.ImportRow, len(rows))
-	for _, row := range rows {
-		withHash[row.Line] = row
+	lines := make(map[int]bool, len(overdue))
+	for _, row := range overdue {
+		lines[row.Line] = true
+	}
+	rows = slices.DeleteFunc(rows, func(row store.ImportRow) bool { return !lines[row.Line] }) // the overdue rows, with their hashes
+	looked, err := r.lookUp(ctx, rows, func(row store.ImportRow, f Finding) bool { return Final(outcomeFound(row, f).Verdict) })
+	if err != nil {
+		return err
 	}
 	var outs []store.RowOutcome
-	var stopped error
-	for _, row := range overdue {
-		if err := r.Hold(ctx); err != nil {
-			return err
+	for _, row := range rows {
+		if f, ok := looked.found[row.Line]; ok {
+			outs = append(outs, store.RowOutcome{Line: row.Line, Outcome: outcomeFound(row, f)})
 		}
-		o, err := r.finalFinding(ctx, withHash[row.Line])
-		if err != nil {
-			stopped = err
-			break
-		}
-		if o.Verdict == "" {
-			o = row.Outcome
-			o.Verdict, o.Reason = store.VerdictNotFound, store.ReasonStalled
-		}
+	}
+	for _, row := range looked.notFound {
+		o := row.Outcome
+		o.Verdict, o.Reason = store.VerdictNotFound, store.ReasonStalled
 		outs = append(outs, store.RowOutcome{Line: row.Line, Outcome: o})
 	}
 	if len(outs) > 0 {
@@ -325,25 +282,15 @@ func (r *run) stopFollowing(ctx context.Context, overdue []store.ImportRow) erro
 		}
 		r.Audit(ch.Activity)
 	}
-	if stopped != nil {
+	if looked.stopped != nil {
 		wait := time.Minute
-		if asked, ok := r.waitAsked(stopped); ok {
+		if asked, ok := r.waitAsked(looked.stopped); ok {
 			wait = asked
 		}
 		r.p.PollAt = r.Now().Add(wait)
 		r.At(r.p.PollAt)
 	}
 	return nil
-}
-
-// finalFinding asks each lookup about a row and returns the first final outcome found, or an
-// outcome without a verdict when none is final.
-func (r *run) finalFinding(ctx context.Context, row store.ImportRow) (store.Outcome, error) {
-	f, ok, err := r.lookUp(ctx, row, func(f Finding) bool { return Final(outcomeFound(row, f).Verdict) })
-	if err != nil || !ok {
-		return store.Outcome{}, err
-	}
-	return outcomeFound(row, f), nil
 }
 
 // outcomeFound is a row's outcome with what a lookup found: a registered device (no import

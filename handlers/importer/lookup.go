@@ -2,25 +2,23 @@ package importer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"errors"
+	"slices"
 	"strings"
 
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/devicecsv"
+	"autopilotdesk/handlers/jobs"
 	"autopilotdesk/web/store"
 )
 
-// A Lookup is one place in Graph where a device of a batch whose answer never arrived may be
-// found. The reconciler asks each lookup in turn, first to last, until one finds the device:
-// imported device identities first, then registered Autopilot devices.
-type Lookup interface {
-	// Name says where it looks, for the report ("imported devices").
-	Name() string
-	// Find reports what Graph holds for the row; found is false when this place has no record of it.
-	Find(ctx context.Context, ts oauth2.TokenSource, row store.ImportRow) (f Finding, found bool, err error)
-}
+// lookedIn names, for the activity record, where a device whose import answer was lost is looked
+// for, in the order lookUp asks.
+const lookedIn = "imported devices and registered Autopilot devices"
 
 // Finding is what a lookup found for a row. DeviceID, when set, is an imported device the worker
 // follows to its final state; without it, State is final already.
@@ -29,29 +27,89 @@ type Finding struct {
 	State    graphclient.DeviceImportState
 }
 
-// SerialFinder is the part of Graph ImportedDevices needs.
-type SerialFinder interface {
-	FindDevicesBySerial(ctx context.Context, ts oauth2.TokenSource, serial string) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error)
+// lookups is what lookUp learnt of the rows it was given: the finding of each row found, by line,
+// and the rows looked for everywhere without a finding. A row in neither was not looked for:
+// stopped says why.
+type lookups struct {
+	found    map[int]Finding
+	notFound []store.ImportRow
+	stopped  error
 }
 
-// ImportedDevices looks a row up among imported device identities by serial number. When Graph
-// returns the records' hashes, only the record with this row's hash is taken, so an older
-// import of the same serial is never mistaken for this one.
-type ImportedDevices struct{ Graph SerialFinder }
+// lookUp looks rows up by serial number, in JSON batches of 20 serials (graph-facts §7): among
+// imported device identities first, then, for the rows not found there, among registered
+// Autopilot devices. Once Intune has registered a device its import record may already have left
+// the staging list (it is often emptied after each import), but the registration is there, and
+// a registration is final. accept, when set, says which findings end a row's search; a row whose
+// finding it refuses is looked for in the next place.
+//
+// A lookup that fails stops the search: the rows already answered keep their findings, the rest
+// stay unsearched, and the failure is in stopped. The error is jobs.ErrLeaseLost when another
+// worker has the job now, and nothing learnt may be written.
+func (r *run) lookUp(ctx context.Context, rows []store.ImportRow, accept func(store.ImportRow, Finding) bool) (lookups, error) {
+	out := lookups{found: map[int]Finding{}}
+	open := rows
+	for _, where := range []graphclient.SerialSources{graphclient.InImported, graphclient.InRegistered} {
+		var next []store.ImportRow
+		for chunk := range slices.Chunk(open, graphclient.BatchLimit) {
+			if err := r.Hold(ctx); err != nil {
+				return out, err
+			}
+			serials := make([]string, len(chunk))
+			for i, row := range chunk {
+				serials[i] = row.Serial
+			}
+			found, _, err := jobs.Call(ctx, r.Turn, func(ts oauth2.TokenSource) ([]graphclient.SerialLookup, *graphclient.Exchange, error) {
+				found, _, err := r.w.o.Graph.LookUpSerials(ctx, ts, serials, where)
+				return found, nil, err
+			})
+			if errors.Is(err, jobs.ErrLeaseLost) {
+				return out, err
+			}
+			for i, row := range chunk {
+				if i >= len(found) {
+					break
+				}
+				if e := found[i].Err; e != nil && !unsearchable(e) {
+					out.stopped = cmp.Or(out.stopped, e)
+					continue
+				}
+				f, ok := findingOf(found[i], row)
+				if ok && (accept == nil || accept(row, f)) {
+					out.found[row.Line] = f
+				} else {
+					next = append(next, row)
+				}
+			}
+			if out.stopped = cmp.Or(out.stopped, err); out.stopped != nil {
+				return out, nil
+			}
+		}
+		open = next
+	}
+	out.notFound = open
+	return out, nil
+}
 
-// Name implements Lookup.
-func (ImportedDevices) Name() string { return "imported devices" }
+// unsearchable reports whether a serial cannot be looked up at all (no valid search, or one that
+// matches too many devices to read): its row counts as not found, so after the last look it is
+// "outcome unknown — check", rather than holding its batch up for good.
+func unsearchable(err error) bool {
+	ge, ok := graphclient.AsError(err)
+	return ok && ge.Kind == graphclient.KindInvalidInput
+}
 
-// Find implements Lookup.
-func (l ImportedDevices) Find(ctx context.Context, ts oauth2.TokenSource, row store.ImportRow) (Finding, bool, error) {
-	found, _, err := l.Graph.FindDevicesBySerial(ctx, ts, row.Serial)
-	if err != nil {
-		return Finding{}, false, err
+// findingOf is what one serial's lookup holds for row. Among imported identities, when Graph
+// returns the records' hashes only the record with this row's hash is taken, so an older import
+// of the same serial is never mistaken for this one; of several, one that did not fail.
+func findingOf(l graphclient.SerialLookup, row store.ImportRow) (Finding, bool) {
+	if len(l.Registered) > 0 {
+		return Finding{State: graphclient.DeviceImportState{DeviceImportStatus: "complete", DeviceRegistrationID: l.Registered[0].ID}}, true
 	}
 	hash, _ := devicecsv.DecodeHash(row.Hash)
 	var best *graphclient.DeviceIdentity
-	for i := range found {
-		d := &found[i]
+	for i := range l.Imported {
+		d := &l.Imported[i]
 		if !strings.EqualFold(d.SerialNumber, row.Serial) || d.ID == "" {
 			continue
 		}
@@ -63,29 +121,7 @@ func (l ImportedDevices) Find(ctx context.Context, ts oauth2.TokenSource, row st
 		}
 	}
 	if best == nil {
-		return Finding{}, false, nil
+		return Finding{}, false
 	}
-	return Finding{DeviceID: best.ID, State: best.State}, true, nil
-}
-
-// AutopilotFinder is the part of Graph RegisteredDevices needs.
-type AutopilotFinder interface {
-	FindAutopilotDevicesBySerial(ctx context.Context, ts oauth2.TokenSource, serial string) ([]graphclient.AutopilotDevice, *graphclient.Exchange, error)
-}
-
-// RegisteredDevices looks a row up among registered Autopilot devices by serial number: once
-// Intune has registered a device its import record may already have left the staging list (it
-// is often emptied after each import), but the registration is there. A registration is final.
-type RegisteredDevices struct{ Graph AutopilotFinder }
-
-// Name implements Lookup.
-func (RegisteredDevices) Name() string { return "registered Autopilot devices" }
-
-// Find implements Lookup.
-func (l RegisteredDevices) Find(ctx context.Context, ts oauth2.TokenSource, row store.ImportRow) (Finding, bool, error) {
-	found, _, err := l.Graph.FindAutopilotDevicesBySerial(ctx, ts, row.Serial)
-	if err != nil || len(found) == 0 {
-		return Finding{}, false, err
-	}
-	return Finding{State: graphclient.DeviceImportState{DeviceImportStatus: "complete", DeviceRegistrationID: found[0].ID}}, true, nil
+	return Finding{DeviceID: best.ID, State: best.State}, true
 }

@@ -20,6 +20,7 @@ type Graph interface {
 	ImportDeviceIdentities(ctx context.Context, ts oauth2.TokenSource, devices []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error)
 	GetDeviceIdentity(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.DeviceIdentity, *graphclient.Exchange, error)
 	ListDeviceIdentities(ctx context.Context, ts oauth2.TokenSource, filterSerial, nextLink string) ([]graphclient.DeviceIdentity, string, *graphclient.Exchange, error)
+	LookUpSerials(ctx context.Context, ts oauth2.TokenSource, serials []string, where graphclient.SerialSources) ([]graphclient.SerialLookup, []*graphclient.Exchange, error)
 }
 
 // Store is the part of the state database the worker uses.
@@ -58,9 +59,8 @@ var ErrStopped = jobs.ErrStopped
 // lease, the tick, the fault hook), and the import's own.
 type Options struct {
 	jobs.Options
-	Store   Store
-	Graph   Graph
-	Lookups []Lookup // where a device of a batch whose answer was lost is looked for, in order
+	Store Store
+	Graph Graph
 
 	// LookupDelays is when a batch whose answer was lost is looked up, counted from the loss;
 	// a device still not found after the last look is reported "outcome unknown — check".

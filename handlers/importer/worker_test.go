@@ -32,6 +32,12 @@ type fakeGraph struct {
 	imports [][]graphclient.DeviceIdentity
 	answer  func(call int, devices []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error)
 	devices map[string]graphclient.DeviceIdentity // what GET and the serial lookup find, by id
+	// registered are the serials the lookup finds among registered Autopilot devices.
+	registered map[string]bool
+	lookups    []lookupCall
+	// lookupFails, when set, is the error of the nth lookup (from 1), Graph's answer to its batch.
+	lookupFails func(n int) error
+	serialErrs  map[string]error // a serial's own error in every lookup
 
 	// status, when set, is what GET and the list say of every device (else GET says complete).
 	status string
@@ -97,16 +103,50 @@ func (g *fakeGraph) ListDeviceIdentities(_ context.Context, _ oauth2.TokenSource
 	return page, strconv.Itoa(to), nil, nil
 }
 
-func (g *fakeGraph) FindDevicesBySerial(_ context.Context, _ oauth2.TokenSource, serial string) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
+func (g *fakeGraph) LookUpSerials(_ context.Context, _ oauth2.TokenSource, serials []string, where graphclient.SerialSources) ([]graphclient.SerialLookup, []*graphclient.Exchange, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var out []graphclient.DeviceIdentity
-	for _, d := range g.devices {
-		if strings.EqualFold(d.SerialNumber, serial) {
-			out = append(out, d)
+	g.lookups = append(g.lookups, lookupCall{slices.Clone(serials), where})
+	out := make([]graphclient.SerialLookup, len(serials))
+	var failed error
+	if g.lookupFails != nil {
+		failed = g.lookupFails(len(g.lookups))
+	}
+	for i, serial := range serials {
+		out[i].Serial = serial
+		if out[i].Err = cmp.Or(failed, g.serialErrs[serial]); out[i].Err != nil {
+			continue
+		}
+		if where&graphclient.InImported != 0 {
+			for _, d := range g.devices {
+				if strings.EqualFold(d.SerialNumber, serial) {
+					out[i].Imported = append(out[i].Imported, d)
+				}
+			}
+		}
+		if where&graphclient.InRegistered != 0 && g.registered[serial] {
+			out[i].Registered = []graphclient.AutopilotDevice{{ID: uuid.NewString(), SerialNumber: serial}}
 		}
 	}
-	return out, nil, nil
+	return out, nil, failed
+}
+
+// lookupCall is one LookUpSerials call the fake answered.
+type lookupCall struct {
+	serials []string
+	where   graphclient.SerialSources
+}
+
+// lookupsIn counts the lookups among where and the most serials one of them asked about.
+func (g *fakeGraph) lookupsIn(where graphclient.SerialSources) (n, most int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, l := range g.lookups {
+		if l.where == where {
+			n, most = n+1, max(most, len(l.serials))
+		}
+	}
+	return n, most
 }
 
 func (g *fakeGraph) calls() int {
@@ -164,8 +204,7 @@ func newRigAt(t *testing.T, now func() time.Time, n, per int, answer func(call i
 			return r.graph.created(d, "pending"), nil
 		}
 	}
-	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute}, Store: db, Graph: r.graph,
-		Lookups: []Lookup{ImportedDevices{Graph: r.graph}}, LookupDelays: []time.Duration{0, 0}})
+	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute}, Store: db, Graph: r.graph, LookupDelays: []time.Duration{0, 0}})
 	rows := make([]store.ImportRow, n)
 	var outs []store.RowOutcome
 	var batches []store.ImportBatch
@@ -324,6 +363,100 @@ func TestUnreadableAnswerIsReconciled(t *testing.T) {
 	}
 }
 
+// A batch of 500 whose answer was lost is looked up 20 serials to a request, not one request
+// per device: among imported devices first, then only the rows not found there among registered
+// devices. A lookup Graph refuses keeps what the earlier ones found, waits as long as Graph asked,
+// and the rows it did not answer are looked for again; after the last look the rows found
+// nowhere are "outcome unknown — check".
+func TestLostBatchIsLookedUpTwentySerialsARequest(t *testing.T) {
+	clock := testkit.NewClockAt(time.Now())
+	var r *rig
+	r = newRigAt(t, clock.Now, 500, 500, func(_ int, d []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error) {
+		r.graph.created(d[:470], "complete") // Intune registered 10 more and emptied their records; 20 it never got
+		return nil, &graphclient.Error{Kind: graphclient.KindBadResponse, StatusCode: 200}
+	})
+	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Now: clock.Now}, Store: r.db, Graph: r.graph,
+		LookupDelays: []time.Duration{0, time.Minute}})
+	r.graph.registered = map[string]bool{}
+	for i := 470; i < 480; i++ {
+		r.graph.registered[fmt.Sprintf("SN-%d", i)] = true
+	}
+	r.graph.lookupFails = func(n int) error {
+		if n == 3 {
+			return &graphclient.Error{Kind: graphclient.KindThrottled, StatusCode: http.StatusTooManyRequests, RetryAfter: 7 * time.Second}
+		}
+		return nil
+	}
+	r.step()
+	if n, _ := r.graph.lookupsIn(graphclient.InImported); n != 3 {
+		t.Fatalf("%d lookups before the refused one, want 3", n)
+	}
+	if c := r.counts(); c.Imported != 40 || c.Unknown != 460 {
+		t.Fatalf("after a refused lookup: counts %+v, want the 40 rows answered imported", c)
+	}
+	if p := r.payload(); p.Waiting == nil || p.Waiting.For != 7*time.Second {
+		t.Errorf("the wait Graph asked for is not on the page: %+v", p.Waiting)
+	}
+	clock.Advance(7 * time.Second)
+	r.step()
+	imported, most := r.graph.lookupsIn(graphclient.InImported)
+	registered, mostRegistered := r.graph.lookupsIn(graphclient.InRegistered)
+	if imported != 3+23 || registered != 2 || most != 20 || mostRegistered != 20 {
+		t.Errorf("%d lookups among imported devices and %d among registered ones, up to %d and %d serials; want 26 and 2, 20 each",
+			imported, registered, most, mostRegistered)
+	}
+	for _, l := range r.graph.lookups[len(r.graph.lookups)-2:] {
+		for _, serial := range l.serials {
+			if n, _ := strconv.Atoi(strings.TrimPrefix(serial, "SN-")); n < 470 {
+				t.Errorf("%s, found among imported devices, was looked for among registered ones", serial)
+			}
+		}
+	}
+	if c := r.counts(); c.Imported != 480 || c.Unknown != 20 {
+		t.Fatalf("after the first whole look: counts %+v", c)
+	}
+	clock.Advance(time.Minute)
+	r.step()
+	rows, _ := r.db.ImportRows(context.Background(), r.job.ID, store.RowFilter{})
+	for _, row := range rows[480:] {
+		if row.Verdict != store.VerdictNotFound || row.Reason != store.ReasonLookedUp || !row.Reconciled {
+			t.Errorf("%s after the last look: %+v", row.Serial, row.Outcome)
+		}
+	}
+	if b := r.batches(); b[0].State != BatchReconciled || r.graph.calls() != 1 {
+		t.Errorf("batch %+v after %d import calls", b[0], r.graph.calls())
+	}
+	acts, _, _ := r.db.ListActivity(context.Background(), store.ActivityFilter{TenantID: "t", Action: "import"})
+	want := "Looked up batch 1's 500 devices whose import answer was lost in Microsoft Graph (imported devices and registered Autopilot devices): 480 found, 20 not found."
+	if !slices.ContainsFunc(acts, func(a store.Activity) bool { return strings.HasPrefix(a.Summary, want) }) {
+		t.Errorf("no activity says %q", want)
+	}
+}
+
+// A serial Graph cannot search for (its lookup is refused as invalid input) does not hold its
+// batch up for good: it is looked for like the others, and after the last look it is "outcome
+// unknown — check" while the rest are settled.
+func TestUnsearchableSerialDoesNotHoldItsBatchUp(t *testing.T) {
+	clock := testkit.NewClockAt(time.Now())
+	var r *rig
+	r = newRigAt(t, clock.Now, 2, 2, func(_ int, d []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error) {
+		r.graph.created(d, "complete")
+		return nil, &graphclient.Error{Kind: graphclient.KindBadResponse, StatusCode: 200}
+	})
+	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Now: clock.Now}, Store: r.db, Graph: r.graph, LookupDelays: []time.Duration{0, time.Second}})
+	r.graph.serialErrs = map[string]error{"SN-1": &graphclient.Error{Kind: graphclient.KindInvalidInput, Message: "More than 5 pages of devices contain this serial number"}}
+	r.step()
+	clock.Advance(time.Second)
+	r.step()
+	rows, _ := r.db.ImportRows(context.Background(), r.job.ID, store.RowFilter{})
+	if rows[0].Verdict != store.VerdictImported || rows[1].Verdict != store.VerdictNotFound || rows[1].Reason != store.ReasonLookedUp {
+		t.Errorf("rows %+v", rows)
+	}
+	if b := r.batches(); b[0].State != BatchReconciled {
+		t.Errorf("batch %+v", b[0])
+	}
+}
+
 // Without a live session of the owner the job pauses, sends nothing, and goes on when they
 // are back.
 func TestPausedWithoutTheOwner(t *testing.T) {
@@ -392,8 +525,7 @@ func TestPlanCutsByCountAndBytes(t *testing.T) {
 func TestFollowingReadsTheLastDeviceThenTheWholeList(t *testing.T) {
 	r := newRig(t, 120, 40, nil)
 	clock := testkit.NewClockAt(time.Now().Add(24 * time.Hour)) // ahead of the store's clock: a look asked for is never due before the test wakes the job
-	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Now: clock.Now}, Store: r.db, Graph: r.graph,
-		Lookups: []Lookup{ImportedDevices{Graph: r.graph}}, LookupDelays: []time.Duration{0, 0}})
+	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Now: clock.Now}, Store: r.db, Graph: r.graph, LookupDelays: []time.Duration{0, 0}})
 	r.graph.status = "pending"
 	r.step() // sends the three batches, then looks at the last device
 	if r.graph.calls() != 3 || len(r.graph.gets) != 1 || r.graph.pages != 0 {
@@ -437,18 +569,6 @@ func TestFollowingReadsTheLastDeviceThenTheWholeList(t *testing.T) {
 	}
 }
 
-// registeredSerials is a lookup among registered Autopilot devices that knows some serials.
-type registeredSerials map[string]bool
-
-func (registeredSerials) Name() string { return "registered Autopilot devices" }
-
-func (l registeredSerials) Find(_ context.Context, _ oauth2.TokenSource, row store.ImportRow) (Finding, bool, error) {
-	if !l[row.Serial] {
-		return Finding{}, false, nil
-	}
-	return Finding{State: graphclient.DeviceImportState{DeviceImportStatus: "complete"}}, true, nil
-}
-
 // A device Intune never finishes (its import state stays null) is not followed forever: a day
 // after its batch was sent it is looked for once more, among registered devices too, and gets a
 // final verdict, so the job finishes and its hashes leave the database.
@@ -459,8 +579,8 @@ func TestDeviceIntuneNeverFinishesIsSettledAfterADay(t *testing.T) {
 	r.graph.answer = func(_ int, d []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error) {
 		return r.graph.created(d, ""), nil // a null deviceImportStatus, as the schema allows
 	}
-	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Now: clk.Now}, Store: r.db, Graph: r.graph, LookupDelays: []time.Duration{0, 0},
-		Lookups: []Lookup{ImportedDevices{Graph: r.graph}, registeredSerials{"SN-1": true}}})
+	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Now: clk.Now}, Store: r.db, Graph: r.graph, LookupDelays: []time.Duration{0, 0}})
+	r.graph.registered = map[string]bool{"SN-1": true}
 	r.step()
 	if c := r.counts(); c.Final() != 0 {
 		t.Fatalf("final before anything was known: %+v", c)
@@ -503,8 +623,7 @@ func TestDeviceIntuneNeverFinishesIsSettledAfterADay(t *testing.T) {
 func TestJobOfTheEarlierFormatIsSettledAfterFollowFor(t *testing.T) {
 	r := newRig(t, 0, 1, nil)
 	clock := testkit.NewClockAt(time.Now())
-	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Now: clock.Now}, Store: r.db, Graph: r.graph,
-		Lookups: []Lookup{ImportedDevices{Graph: r.graph}}, LookupDelays: []time.Duration{0, 0}})
+	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Now: clock.Now}, Store: r.db, Graph: r.graph, LookupDelays: []time.Duration{0, 0}})
 	r.graph.status = "pending"
 	d := graphclient.DeviceIdentity{ID: uuid.NewString(), SerialNumber: "SN-OLD"}
 	r.graph.devices[d.ID] = d
