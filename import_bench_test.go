@@ -168,6 +168,29 @@ func BenchmarkImportPreflight10000(b *testing.B) { benchmarkPreflight(b, 10000, 
 // BenchmarkImportRefused1M is the time the desk takes to refuse a 1,000,000-row file.
 func BenchmarkImportRefused1M(b *testing.B) { benchmarkPreflight(b, 1_000_000, false) }
 
+// BenchmarkImportDraftPage10000 is the time the desk takes to show the pre-flight of a file of
+// 10,000 real-sized rows: the page the upload leads to, and the one the owner reads and ticks.
+func BenchmarkImportDraftPage10000(b *testing.B) {
+	path := writeDeviceFile(b, 10000, true)
+	d := startDeskWith(b, nil, appOptions{})
+	c := d.browser()
+	doc := parse(d.t, d.signIn(c, "admin", "/devices/import"))
+	resp, err := d.streamUpload(c, doc.Find(`input[name="_csrf"]`).First().AttrOr("value", ""), path)
+	if err != nil || resp.StatusCode != http.StatusSeeOther {
+		b.Fatalf("upload: %v %v", resp, err)
+	}
+	job := resp.Header.Get("Location")
+	for b.Loop() {
+		resp, err := c.Get(d.srv.URL + job)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("draft page: %v %v", resp, err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		b.SetBytes(n)
+	}
+}
+
 func benchmarkPreflight(b *testing.B, n int, real bool) {
 	path := writeDeviceFile(b, n, real)
 	d := startDeskWith(b, nil, appOptions{})
