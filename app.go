@@ -132,6 +132,10 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	}()
 	a.db, err = store.Open(ctx, store.Options{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, Now: o.Now,
 		MaxOpenConns: cfg.DatabaseMaxConns, StartupWait: cfg.DatabaseStartupWait})
+	if errors.Is(err, store.ErrDataDirInUse) {
+		return nil, fmt.Errorf("open state database: %w: run one desk per SQLite data folder, or share state through PostgreSQL (%s) to run several",
+			err, optDatabaseURL.env)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open state database: %w", err)
 	}
@@ -209,6 +213,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 // features are the desk's handlers over its database, Graph client, workers and shell.
 func (a *app) features(provider *identity.Provider, budget *bulk.Budget, waiting *handlers.WaitingCount, now func() time.Time) handlers.Features {
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: a.cfg.PublicURL.String(),
+		Settings:      handlers.SettingNames{TenantID: optTenantID.env, ClientID: optClientID.env, ClientSecret: optClientSecret.env},
 		AllowedGroups: a.cfg.AllowedGroups, Groups: a.graph, Demo: a.cfg.Demo, Logger: a.log, Observe: a.metrics.SignIn}
 	return handlers.Features{
 		Auth:     auth,

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/web/identity/demoidp"
+	"autopilotdesk/web/store"
 )
 
 // selfSigned writes a certificate and key for 127.0.0.1 and returns their paths.
@@ -340,6 +342,22 @@ func TestUnreachableDatabaseAtStartIsAClearError(t *testing.T) {
 	}
 	if took := time.Since(start); took < 500*time.Millisecond || took > 10*time.Second {
 		t.Errorf("gave up after %s, want about the startup wait", took)
+	}
+}
+
+// A second desk on a SQLite data folder another desk uses does not start, and says how to run
+// several: the setting that shares state through PostgreSQL, by its name.
+func TestSecondDeskOnOneDataFolderIsAClearError(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(context.Background(), store.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = run(context.Background(), []string{"--addr", testkit.FreeAddr(t)}, testkit.Env(map[string]string{
+		"AUTOPILOTDESK_DATA_DIR": dir}), &bytes.Buffer{}, &bytes.Buffer{})
+	if !errors.Is(err, store.ErrDataDirInUse) || !strings.Contains(err.Error(), "share state through PostgreSQL (AUTOPILOTDESK_DATABASE_URL)") {
+		t.Fatalf("err = %v", err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -56,9 +57,14 @@ type Auth struct {
 	AllowedGroups []string // when set, only members may use the desk
 	Groups        GroupChecker
 	Demo          bool
+	Settings      SettingNames // as the words for whoever runs the desk name them
 	Logger        *slog.Logger
 	Observe       func(success bool, reason string) // optional: sign-in metrics
 }
+
+// SettingNames are the names, as the desk's configuration spells them, of the settings that a
+// failed sign-in may ask whoever runs the desk to check.
+type SettingNames struct{ TenantID, ClientID, ClientSecret string }
 
 func (h *Auth) observe(success bool, reason string) {
 	if h.Observe != nil {
@@ -227,7 +233,7 @@ func (h *Auth) signInFailed(err error) error {
 	var ce *identity.CallbackError
 	switch {
 	case errors.As(err, &ce):
-		title, what, next := ce.Explain()
+		title, what, next := h.explainRefusal(ce)
 		return &views.ErrorPage{Status: http.StatusForbidden, Title: title, Message: what, NextStep: next,
 			ActionURL: "/auth/login", ActionText: "Try signing in again"}
 	case errors.Is(err, identity.ErrPersonalAccount):
@@ -245,7 +251,7 @@ func (h *Auth) signInFailed(err error) error {
 			Message: "The desk is set up for one Microsoft Entra tenant, so it accepts only sign-ins that name that tenant (the tid claim). " +
 				"The sign-in service answered without it, so you are not signed in.",
 			NextStep: "Tell whoever runs the desk: with Microsoft Entra ID this points to a misconfigured issuer; with another OpenID Connect " +
-				"provider, leave AUTOPILOTDESK_TENANT_ID empty and the desk keys the organisation by the provider's issuer."}
+				"provider, leave " + h.Settings.TenantID + " empty and the desk keys the organisation by the provider's issuer."}
 	case errors.Is(err, identity.ErrStateMismatch):
 		return restartSignIn("The answer from the sign-in page does not belong to the sign-in this browser started.")
 	case errors.Is(err, identity.ErrFlowExpired):
@@ -276,4 +282,59 @@ func (h *Auth) SignOut(c echo.Context) error {
 // SignedOut confirms the sign-out.
 func (h *Auth) SignedOut(c echo.Context) error {
 	return web.Render(c, http.StatusOK, views.SignedOutPage(web.PageFor(c, "Signed out", "")))
+}
+
+// explainRefusal says, for an Intune administrator, why the provider refused the sign-in and
+// what to do next.
+func (h *Auth) explainRefusal(e *identity.CallbackError) (title, what, next string) {
+	switch e.AADSTS {
+	case "AADSTS65001":
+		return "An administrator must consent to the desk first",
+			"Your organisation has not granted the desk the Microsoft Graph permission DeviceManagementServiceConfig.ReadWrite.All, so Microsoft Entra refused the sign-in.",
+			"Ask a Global Administrator, Privileged Role Administrator or Cloud Application Administrator to open the Microsoft Entra admin center › App registrations › Autopilot Desk › API permissions and select “Grant admin consent”. Then sign in again."
+	case "AADSTS50105":
+		return "Your account is not assigned to the desk",
+			"The desk's enterprise application only admits assigned users, and neither your account nor a group you are in is assigned to it.",
+			"Ask an administrator to add you under Microsoft Entra admin center › Enterprise applications › Autopilot Desk › Users and groups. Then sign in again."
+	case "AADSTS50020":
+		return "This account is not in the desk's organisation",
+			"You signed in with a personal Microsoft account or a guest account from another organisation, which this desk does not accept.",
+			"Sign in with your work account in this organisation."
+	case "AADSTS700016":
+		return "The desk's app registration was not found",
+			"Microsoft Entra does not know the desk's client id in this tenant (AADSTS700016).",
+			"Tell whoever runs the desk: check that " + h.Settings.ClientID + " and " + h.Settings.TenantID + " match the app registration."
+	case "AADSTS7000215", "AADSTS7000222":
+		return "The desk's client secret is wrong or expired",
+			"Microsoft Entra refused the desk's own credentials (" + e.AADSTS + ").",
+			"Tell whoever runs the desk: create a new client secret under App registrations › Autopilot Desk › Certificates & secrets and update " + h.Settings.ClientSecret + "."
+	case "AADSTS50011":
+		return "The desk's sign-in address is not registered",
+			"The redirect URI the desk sent is not one of the app registration's redirect URIs (AADSTS50011).",
+			"Tell whoever runs the desk: add " + h.PublicURL + "/auth/callback under App registrations › Autopilot Desk › Authentication › Web redirect URIs."
+	case "AADSTS65004":
+		return "Sign-in was cancelled", "The permission request was declined, so you are not signed in.",
+			"Sign in again and accept the permissions when asked."
+	}
+	if e.Code == "access_denied" {
+		return "Sign-in was cancelled", "The sign-in was cancelled or access was denied, so you are not signed in.",
+			"Sign in again when you are ready."
+	}
+	what = "The sign-in service refused the sign-in"
+	if e.AADSTS != "" {
+		what += " with error " + e.AADSTS
+	} else if e.Code != "" {
+		what += " with error " + firstLine(e.Code)
+	}
+	return "Sign-in did not succeed", what + ".",
+		"Try again. If it keeps failing, give this error code and the time to your administrator."
+}
+
+// firstLine keeps provider-chosen text short enough to show.
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if r := []rune(s); len(r) > 100 {
+		s = string(r[:100]) + "…"
+	}
+	return s
 }

@@ -27,7 +27,7 @@ func lockDataDir(dir string) (f *os.File, ok bool, err error) {
 			if abs, aerr := filepath.Abs(dir); aerr == nil {
 				dir = abs
 			}
-			return nil, false, fmt.Errorf("%w (%s): run one desk per SQLite data folder, or share state through PostgreSQL (AUTOPILOTDESK_DATABASE_URL) to run several", ErrDataDirInUse, dir)
+			return nil, false, fmt.Errorf("%w (%s)", ErrDataDirInUse, dir)
 		}
 		return nil, false, fmt.Errorf("store: data folder lock %s: %w", path, err)
 	}
