@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,6 +118,23 @@ func TestBrowserImportJobPages(t *testing.T) {
 	tb.navigate("check what Graph has", chromedp.Click(chromedp.CSS(`form[action$="/reconcile"] button`)))
 	waitFor("the reconciled import", `String(document.querySelector("h1").textContent.trim() === "Import finished")`)
 	look("import reconciled")
+
+	// A long file: its rows a window at a time.
+	var long [][]string
+	for i := range 502 {
+		long = append(long, []string{fmt.Sprintf("CZC9%06d", i), "", fakeHash(), "", ""})
+	}
+	upload(long)
+	tb.navigate("import", chromedp.Click(chromedp.CSS(`form[action$="/submit"] button[type="submit"]`)))
+	waitFor("the finished long import", `String(document.querySelector("h1").textContent.trim() === "Import finished")`)
+	if got := tb.text(`[data-testid="row-pager"] p`); !strings.Contains(got, "Rows 1–500 of 502.") {
+		t.Errorf("the long import's pager says %q", got)
+	}
+	look("long import finished")
+	tb.navigate("the next rows", chromedp.Click(chromedp.CSS(`[data-testid="row-pager"] a[rel="next"]`)))
+	if got := tb.eval(`String(document.querySelectorAll('[data-testid="outcome"] tbody tr').length) + " " + location.search`); got != "2 ?from=500" {
+		t.Errorf("after Next: %q", got)
+	}
 	tb.assertClean()
 	_ = job
 }

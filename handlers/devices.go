@@ -275,7 +275,24 @@ func (h *Devices) Show(c echo.Context) error {
 	u := web.CurrentUser(c)
 	title := "Import devices"
 	view := jobView(j, rows, batches, u.ObjectID == j.rec.ObjectID, h.Now())
+	if j.rec.State != importer.StateDraft {
+		from, _ := strconv.Atoi(c.QueryParam("from"))
+		showRows(&view, from, outcomeRowsShown)
+	}
 	return web.Render(c, http.StatusOK, views.ImportJobPage(web.PageFor(c, title, "devices"), view))
+}
+
+// outcomeRowsShown is how many rows an import's page shows at a time once it is sent: enough for
+// any one batch, and a page a browser reloads in a moment while the import runs. (The pre-flight
+// shows every row: its form ticks the rows to leave out.)
+const outcomeRowsShown = 500
+
+// showRows keeps, of v's rows, size from from (the last window when from is past the end).
+func showRows(v *views.ImportJob, from, size int) {
+	total := len(v.Rows)
+	from = max(min(from, (total-1)/size*size), 0)
+	v.Shown = views.RowWindow{From: from, Size: size, Total: total}
+	v.Rows = v.Rows[from:min(from+size, total)]
 }
 
 // Check is POST /devices/import/:id/check: look each valid serial up among the tenant's

@@ -2,12 +2,14 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -83,5 +85,79 @@ func TestImportPreflightBindsAndRefuses(t *testing.T) {
 	}
 	if one := jobs.rows[1]; len(one) != 1 || one[0].Serial != "ONE-1" || one[0].GroupTag != "Kiosk" || one[0].HashShown == one[0].Hash {
 		t.Errorf("the single device became %+v", one)
+	}
+}
+
+// fakeFinishedJob is one finished import of n rows, all imported, for the job page.
+type fakeFinishedJob struct {
+	ImportJobs
+	job  store.ImportJob
+	rows []store.ImportRow
+}
+
+func (f *fakeFinishedJob) GetImportJob(_ context.Context, tenantID, id string) (*store.ImportJob, error) {
+	if id != f.job.ID || tenantID != f.job.TenantID {
+		return nil, store.ErrNotFound
+	}
+	j := f.job
+	return &j, nil
+}
+
+func (f *fakeFinishedJob) ImportRows(context.Context, string, store.RowFilter) ([]store.ImportRow, error) {
+	return f.rows, nil
+}
+
+func (f *fakeFinishedJob) ImportBatches(context.Context, string) ([]store.ImportBatch, error) {
+	return []store.ImportBatch{{Batch: 1, State: "sent"}, {Batch: 2, State: "sent"}, {Batch: 3, State: "sent"}}, nil
+}
+
+// A long import's page shows its rows 500 at a time, with the way to the others and the counts of
+// them all; a window asked for past the end, or not a number, shows the last or the first.
+func TestLongImportShowsItsRowsAWindowAtATime(t *testing.T) {
+	const id = "0199a000-0000-7000-8000-0000000000b2"
+	jobs := &fakeFinishedJob{job: store.ImportJob{ID: id, State: "finished", Payload: []byte(`{}`)}}
+	for i := range 1201 {
+		jobs.rows = append(jobs.rows, store.ImportRow{Line: i + 2, Serial: fmt.Sprintf("SN-%04d", i),
+			Outcome: store.Outcome{Batch: i/500 + 1, Verdict: store.VerdictImported, Status: "complete"}})
+	}
+	r := newRig(t, func(user *echo.Group, _ func(string, string, echo.HandlerFunc)) {
+		h := &Devices{Tokens: &fakeTokens{}, Jobs: jobs, Activity: &fakeActivity{}, Logger: discardLogger, Now: time.Now}
+		user.GET("/devices/import/:id", h.Show)
+	}).signIn("")
+	jobs.job.TenantID = rigUser.TenantID
+	for _, tc := range []struct {
+		query         string
+		first, last   string // the serials of the first and last row shown
+		window        string
+		prev, nextURL string
+	}{
+		{"", "SN-0000", "SN-0499", "Rows 1–500 of 1,201.", "", "?from=500"},
+		{"?from=500", "SN-0500", "SN-0999", "Rows 501–1,000 of 1,201.", "/devices/import/" + id, "?from=1000"},
+		{"?from=1000", "SN-1000", "SN-1200", "Rows 1,001–1,201 of 1,201.", "?from=500", ""},
+		{"?from=99999", "SN-1000", "SN-1200", "Rows 1,001–1,201 of 1,201.", "?from=500", ""},
+		{"?from=-3", "SN-0000", "SN-0499", "Rows 1–500 of 1,201.", "", "?from=500"},
+		{"?from=x", "SN-0000", "SN-0499", "Rows 1–500 of 1,201.", "", "?from=500"},
+	} {
+		resp, doc := r.get("/devices/import/" + id + tc.query)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s", tc.query, resp.StatusCode, doc.Text())
+		}
+		serials := doc.Find(`[data-testid="outcome"] tbody tr code`).Not(".regid")
+		if first, last := serials.First().Text(), serials.Last().Text(); first != tc.first || last != tc.last {
+			t.Errorf("%s: rows %s to %s, want %s to %s", tc.query, first, last, tc.first, tc.last)
+		}
+		pager := doc.Find(`[data-testid="row-pager"]`)
+		if got := strings.Join(strings.Fields(pager.Find("p").First().Text()), " "); got != tc.window+" The outcome report has them all." {
+			t.Errorf("%s: pager says %q", tc.query, got)
+		}
+		if got := pager.Find(`a[rel="prev"]`).AttrOr("href", ""); !strings.HasSuffix(got, tc.prev) || (tc.prev == "") != (got == "") {
+			t.Errorf("%s: previous rows at %q, want …%s", tc.query, got, tc.prev)
+		}
+		if got := pager.Find(`a[rel="next"]`).AttrOr("href", ""); !strings.HasSuffix(got, tc.nextURL) || (tc.nextURL == "") != (got == "") {
+			t.Errorf("%s: next rows at %q, want …%s", tc.query, got, tc.nextURL)
+		}
+		if got := doc.Find(`[data-testid="progress-summary"]`).Text(); !strings.Contains(got, "1,201") {
+			t.Errorf("%s: the summary does not count every row: %q", tc.query, got)
+		}
 	}
 }

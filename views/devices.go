@@ -1,6 +1,7 @@
 package views
 
 import (
+	"strconv"
 	"time"
 
 	"autopilotdesk/graphclient"
@@ -112,6 +113,21 @@ type ImportJob struct {
 	Paused           bool   // the owner has no live session
 	Trouble          string // a passing problem the desk works around by itself
 	RefreshSeconds   int
+	// Shown is which of the rows of an import being sent or finished are in Rows: a long file's
+	// page shows them a window at a time, and the outcome report has them all.
+	Shown RowWindow
+}
+
+// RowWindow is the part of a file's rows a page shows: from From (counted from 0), Size at most,
+// of Total.
+type RowWindow struct{ From, Size, Total int }
+
+// URL is the job's page showing the rows from from.
+func (j ImportJob) URL(from int) string {
+	if from <= 0 {
+		return ImportJobURL(j.ID)
+	}
+	return ImportJobURL(j.ID) + "?from=" + strconv.Itoa(from)
 }
 
 // ToImport is how many devices "Import" sends as the page comes: the rows without a problem that
