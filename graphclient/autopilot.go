@@ -283,22 +283,12 @@ func (c *Client) UnassignUserFromAutopilotDevice(ctx context.Context, ts oauth2.
 
 // GetAutopilotDeviceRequest reads one registered device; DecodeAutopilotDevice reads its answer.
 func GetAutopilotDeviceRequest(reqID, id string) (BatchRequest, error) {
-	if !guid.Valid(id) {
-		return BatchRequest{}, invalidID("The Autopilot device id", id)
-	}
-	return BatchRequest{ID: reqID, Method: http.MethodGet, URL: autopilotPath + "/" + id}, nil
+	return getRequest(reqID, autopilotPath, "The Autopilot device id", id)
 }
 
 // DecodeAutopilotDevice reads the device of a GetAutopilotDeviceRequest's answer.
 func DecodeAutopilotDevice(r BatchResponse) (*AutopilotDevice, error) {
-	if r.Err != nil {
-		return nil, r.Err
-	}
-	var d AutopilotDevice
-	if err := json.Unmarshal(r.Body, &d); err != nil || d.ID == "" {
-		return nil, &Error{Kind: KindBadResponse, StatusCode: r.Status, Message: "Graph's answer did not have the expected shape.", Cause: err}
-	}
-	return &d, nil
+	return decodeEntity(r, func(d *AutopilotDevice) string { return d.ID })
 }
 
 // UpdateAutopilotDeviceRequest is UpdateAutopilotDeviceProperties as a batch request.
@@ -340,54 +330,9 @@ func DeleteAutopilotDeviceRequest(reqID, id string) (BatchRequest, error) {
 }
 
 // AutopilotDeviceRead is what ReadAutopilotDevices found for one id.
-type AutopilotDeviceRead struct {
-	ID     string
-	Device *AutopilotDevice // nil when Err says why
-	Err    error            // an *Error; KindNotFound when Graph has no such device
-}
+type AutopilotDeviceRead = Read[AutopilotDevice]
 
-// ReadAutopilotDevices reads registered devices by id, 20 to a JSON batch, in the order of ids.
-// A batch that fails as a whole stops the reads: the ids not yet read carry its error, which is
-// also returned.
+// ReadAutopilotDevices reads registered devices by id, 20 to a JSON batch (see readByID).
 func (c *Client) ReadAutopilotDevices(ctx context.Context, ts oauth2.TokenSource, ids []string) ([]AutopilotDeviceRead, []*Exchange, error) {
-	out := make([]AutopilotDeviceRead, len(ids))
-	var reqs []BatchRequest
-	var at []int
-	for i, id := range ids {
-		out[i].ID = id
-		r, err := GetAutopilotDeviceRequest(strconv.Itoa(len(reqs)+1), id)
-		if err != nil {
-			out[i].Err = err
-			continue
-		}
-		reqs, at = append(reqs, r), append(at, i)
-	}
-	var exchanges []*Exchange
-	for start := 0; start < len(reqs); start += BatchLimit {
-		end := min(start+BatchLimit, len(reqs))
-		chunk := make([]BatchRequest, end-start)
-		copy(chunk, reqs[start:end])
-		for k := range chunk {
-			chunk[k].ID = strconv.Itoa(k + 1)
-		}
-		answers, exs, err := c.Batch(ctx, ts, chunk)
-		exchanges = append(exchanges, exs...)
-		if err != nil && answers == nil {
-			for _, i := range at[start:] {
-				out[i].Err = err
-			}
-			return out, exchanges, err
-		}
-		for k, a := range answers {
-			i := at[start+k]
-			out[i].Device, out[i].Err = DecodeAutopilotDevice(a)
-		}
-		if err != nil {
-			for _, i := range at[end:] {
-				out[i].Err = err
-			}
-			return out, exchanges, err
-		}
-	}
-	return out, exchanges, nil
+	return readByID(ctx, c, ts, ids, GetAutopilotDeviceRequest, DecodeAutopilotDevice)
 }

@@ -194,7 +194,7 @@ func TestAutopilotDeviceBatchRequestsAgainstTheEmulator(t *testing.T) {
 	if ge, ok := graphclient.AsError(got[0].Err); !ok || ge.Kind != graphclient.KindNotFound {
 		t.Errorf("the deleted device: %+v", got[0])
 	}
-	if got[1].Device == nil || got[1].Device.GroupTag != "Kiosk" || got[11].Device.UserPrincipalName != "" || got[24].Device == nil {
-		t.Errorf("read back: %+v / %+v", got[1].Device, got[11].Device)
+	if got[1].Value == nil || got[1].Value.GroupTag != "Kiosk" || got[11].Value.UserPrincipalName != "" || got[24].Value == nil {
+		t.Errorf("read back: %+v / %+v", got[1].Value, got[11].Value)
 	}
 }

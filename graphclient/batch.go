@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"autopilotdesk/graphclient/guid"
 	"autopilotdesk/graphclient/jsonbatch"
 )
 
@@ -369,4 +370,79 @@ func (c *Client) readLookup(ctx context.Context, ts oauth2.TokenSource, r *Seria
 
 func identitiesWithSerial(ds []DeviceIdentity, serial string) []DeviceIdentity {
 	return withSerial(ds, serial, func(d DeviceIdentity) string { return d.SerialNumber })
+}
+
+// Read is what a read by id found for one id.
+type Read[T any] struct {
+	ID    string
+	Value *T    // nil when Err says why
+	Err   error // an *Error; KindNotFound when Graph has no such object
+}
+
+// readByID reads objects by id, 20 to a JSON batch, in the order of ids: request is one id's GET
+// (refusing an id that is not one), decode reads its answer. A batch that fails as a whole stops
+// the reads: the ids not yet read carry its error, which is also returned.
+func readByID[T any](ctx context.Context, c *Client, ts oauth2.TokenSource, ids []string,
+	request func(reqID, id string) (BatchRequest, error), decode func(BatchResponse) (*T, error)) ([]Read[T], []*Exchange, error) {
+	out := make([]Read[T], len(ids))
+	var reqs []BatchRequest
+	var at []int
+	for i, id := range ids {
+		out[i].ID = id
+		r, err := request(strconv.Itoa(len(reqs)+1), id)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		reqs, at = append(reqs, r), append(at, i)
+	}
+	var exchanges []*Exchange
+	for start := 0; start < len(reqs); start += BatchLimit {
+		end := min(start+BatchLimit, len(reqs))
+		chunk := make([]BatchRequest, end-start)
+		copy(chunk, reqs[start:end])
+		for k := range chunk {
+			chunk[k].ID = strconv.Itoa(k + 1)
+		}
+		answers, exs, err := c.Batch(ctx, ts, chunk)
+		exchanges = append(exchanges, exs...)
+		if err != nil && answers == nil {
+			for _, i := range at[start:] {
+				out[i].Err = err
+			}
+			return out, exchanges, err
+		}
+		for k, a := range answers {
+			i := at[start+k]
+			out[i].Value, out[i].Err = decode(a)
+		}
+		if err != nil {
+			for _, i := range at[end:] {
+				out[i].Err = err
+			}
+			return out, exchanges, err
+		}
+	}
+	return out, exchanges, nil
+}
+
+// getRequest is the batch request that reads the object id of the collection at path; what names
+// the id in the refusal of one that is not a GUID.
+func getRequest(reqID, path, what, id string) (BatchRequest, error) {
+	if !guid.Valid(id) {
+		return BatchRequest{}, invalidID(what, id)
+	}
+	return BatchRequest{ID: reqID, Method: http.MethodGet, URL: path + "/" + id}, nil
+}
+
+// decodeEntity reads the object of a getRequest's answer; one without an id is not one.
+func decodeEntity[T any](r BatchResponse, id func(*T) string) (*T, error) {
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	var v T
+	if err := json.Unmarshal(r.Body, &v); err != nil || id(&v) == "" {
+		return nil, &Error{Kind: KindBadResponse, StatusCode: r.Status, Message: "Graph's answer did not have the expected shape.", Cause: err}
+	}
+	return &v, nil
 }

@@ -123,12 +123,17 @@ func (c *Client) ImportDeviceIdentities(ctx context.Context, ts oauth2.TokenSour
 	return out.Value, ex, nil
 }
 
-// GetDeviceIdentity reads one imported device.
-func (c *Client) GetDeviceIdentity(ctx context.Context, ts oauth2.TokenSource, id string) (*DeviceIdentity, *Exchange, error) {
-	if !guid.Valid(id) {
-		return nil, nil, invalidID("The device id", id)
+// DeviceIdentityRead is what ReadDeviceIdentities found for one id.
+type DeviceIdentityRead = Read[DeviceIdentity]
+
+// ReadDeviceIdentities reads imported devices by id, 20 to a JSON batch (see readByID).
+func (c *Client) ReadDeviceIdentities(ctx context.Context, ts oauth2.TokenSource, ids []string) ([]DeviceIdentityRead, []*Exchange, error) {
+	request := func(reqID, id string) (BatchRequest, error) {
+		return getRequest(reqID, devicesPath, "The device id", id)
 	}
-	return entity[DeviceIdentity](ctx, c, ts, call{op: "get-device", method: http.MethodGet, url: c.base + devicesPath + "/" + id, sensitive: true})
+	return readByID(ctx, c, ts, ids, request, func(r BatchResponse) (*DeviceIdentity, error) {
+		return decodeEntity(r, func(d *DeviceIdentity) string { return d.ID })
+	})
 }
 
 // ListUploadDeviceIdentities lists an upload's contained device identities.

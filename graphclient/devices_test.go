@@ -1,6 +1,7 @@
 package graphclient
 
 import (
+	"autopilotdesk/graphclient/jsonbatch"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -54,9 +55,6 @@ func TestDeviceCallsUseFixedPaths(t *testing.T) {
 	s := &script{answers: []func(http.ResponseWriter, *http.Request){ok}}
 	c, _ := newTestClient(t, s)
 	ctx := context.Background()
-	if _, _, err := c.GetDeviceIdentity(ctx, tokens, id); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := c.DeleteDeviceIdentity(ctx, tokens, id); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +68,6 @@ func TestDeviceCallsUseFixedPaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"GET /v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/" + id,
 		"DELETE /v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/" + id,
 		"POST /beta/deviceManagement/windowsAutopilotSettings/sync", // only beta has the action
 		"GET /v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities?$filter=contains(serialNumber,'O''Brien 1')",
@@ -92,8 +89,8 @@ func TestDeviceIDsAndLinksAreCheckedBeforeSending(t *testing.T) {
 	c, _ := newTestClient(t, s)
 	ctx := context.Background()
 	for _, id := range []string{"../uploads", "a%2Fb", "x?y", "x#y", "evil.example", ""} {
-		if _, _, err := c.GetDeviceIdentity(ctx, tokens, id); !isKind(err, KindInvalidInput) {
-			t.Errorf("GetDeviceIdentity(%q) err = %v", id, err)
+		if got, _, err := c.ReadDeviceIdentities(ctx, tokens, []string{id}); err != nil || !isKind(got[0].Err, KindInvalidInput) {
+			t.Errorf("ReadDeviceIdentities(%q) = %v, %v", id, got[0].Err, err)
 		}
 		if _, err := c.DeleteDeviceIdentity(ctx, tokens, id); !isKind(err, KindInvalidInput) {
 			t.Errorf("DeleteDeviceIdentity(%q) err = %v", id, err)
@@ -104,6 +101,47 @@ func TestDeviceIDsAndLinksAreCheckedBeforeSending(t *testing.T) {
 	}
 	if s.count() != 0 {
 		t.Errorf("%d requests reached the wire", s.count())
+	}
+}
+
+// Imported devices are read by id 20 to a JSON batch, each inner request a GET of one device;
+// a device Graph no longer has is KindNotFound, the others their own.
+func TestReadDeviceIdentitiesBatchesTwentyIDs(t *testing.T) {
+	ids := make([]string, 25)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("7f1b5c2e-3a4d-4e6f-8a9b-%012d", i)
+	}
+	b := &batchGraph{answer: func(_ int, r jsonbatch.Request) innerAnswer {
+		id := r.URL[strings.LastIndex(r.URL, "/")+1:]
+		if id == ids[3] {
+			return innerAnswer{ID: r.ID, Status: 404, Body: graphErrorBody("ResourceNotFound", "Not found.")}
+		}
+		return innerAnswer{ID: r.ID, Status: 200, Body: map[string]any{"id": id, "serialNumber": "SN-" + id[len(id)-2:],
+			"state": map[string]any{"deviceImportStatus": "complete"}}}
+	}}
+	c, _ := newBatchClient(t, b)
+	got, _, err := c.ReadDeviceIdentities(context.Background(), tokens, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rounds := b.rounds()
+	if len(rounds) != 2 || len(rounds[0]) != 20 || len(rounds[1]) != 5 {
+		t.Fatalf("%d batches", len(rounds))
+	}
+	for _, r := range rounds[0] {
+		if r.Method != http.MethodGet || !strings.HasPrefix(r.URL, "/deviceManagement/importedWindowsAutopilotDeviceIdentities/") {
+			t.Errorf("inner request %s %s", r.Method, r.URL)
+		}
+	}
+	for i, r := range got {
+		switch {
+		case r.ID != ids[i]:
+			t.Errorf("result %d is of %s", i, r.ID)
+		case i == 3 && !isKind(r.Err, KindNotFound):
+			t.Errorf("the device Graph no longer has: %+v", r)
+		case i != 3 && (r.Err != nil || r.Value.ID != ids[i] || r.Value.State.Status() != "complete"):
+			t.Errorf("device %d: %+v %v", i, r.Value, r.Err)
+		}
 	}
 }
 

@@ -93,7 +93,7 @@ func (f *fakeAutopilot) ReadAutopilotDevices(_ context.Context, _ oauth2.TokenSo
 		r := graphclient.AutopilotDeviceRead{ID: id}
 		if id == f.device.ID {
 			d := f.device
-			r.Device = &d
+			r.Value = &d
 		} else {
 			r.Err = graphRefusal(http.StatusNotFound, graphclient.KindNotFound)
 		}

@@ -110,8 +110,8 @@ func (h *BulkChanges) Create(c echo.Context) error {
 	var p bulk.Payload
 	for _, r := range reads {
 		switch {
-		case r.Device != nil:
-			d := r.Device
+		case r.Value != nil:
+			d := r.Value
 			devices = append(devices, store.BulkDevice{DeviceID: d.ID, Serial: d.SerialNumber, Manufacturer: d.Manufacturer, Model: d.Model,
 				GroupTag: d.GroupTag, UserPrincipalName: d.UserPrincipalName, EnrollmentState: string(d.EnrollmentState),
 				BulkOutcome: store.BulkOutcome{State: bulk.DeviceQueued}})

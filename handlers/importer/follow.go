@@ -97,9 +97,9 @@ func (r *run) waitAsked(err error) (time.Duration, bool) {
 	return ge.RetryAfter, true
 }
 
-// pollBatch is how many devices are read one by one; above it the worker pages through the
-// list of imported devices instead, which costs a request per page (Graph's page, 100 devices
-// in the emulator).
+// pollBatch is how many devices are read by id (20 to a JSON batch, so at most 3 requests);
+// above it the worker pages through the list of imported devices instead, which costs a request
+// per page (Graph's page, 100 devices in the emulator).
 const pollBatch = 50
 
 // missesBeforeGone is how many polls may find a device's import record missing (Graph shows a
@@ -318,23 +318,30 @@ func (r *run) read(ctx context.Context, pending []store.ImportRow) (map[string]g
 	states := map[string]graphclient.DeviceImportState{}
 	missing := map[string]bool{}
 	if len(pending) <= pollBatch {
-		for _, row := range pending {
-			if err := r.Hold(ctx); err != nil {
-				return states, missing, err
-			}
-			d, _, err := jobs.Call(ctx, r.Turn, func(ts oauth2.TokenSource) (*graphclient.DeviceIdentity, *graphclient.Exchange, error) {
-				return r.w.o.Graph.GetDeviceIdentity(ctx, ts, row.DeviceID)
-			})
-			if ge, ok := graphclient.AsError(err); ok && ge.StatusCode == http.StatusNotFound {
-				missing[row.DeviceID] = true
-				continue
-			}
-			if err != nil {
-				return states, missing, err
-			}
-			states[row.DeviceID] = d.State
+		if err := r.Hold(ctx); err != nil {
+			return states, missing, err
 		}
-		return states, missing, nil
+		ids := make([]string, len(pending))
+		for i, row := range pending {
+			ids[i] = row.DeviceID
+		}
+		reads, _, err := jobs.Call(ctx, r.Turn, func(ts oauth2.TokenSource) ([]graphclient.DeviceIdentityRead, *graphclient.Exchange, error) {
+			reads, _, err := r.w.o.Graph.ReadDeviceIdentities(ctx, ts, ids)
+			return reads, nil, err
+		})
+		for _, d := range reads {
+			ge, _ := graphclient.AsError(d.Err)
+			switch {
+			case ge != nil && ge.StatusCode == http.StatusNotFound:
+				missing[d.ID] = true
+			case d.Err == nil:
+				states[d.ID] = d.Value.State
+			}
+		}
+		if err == nil {
+			err = firstErr(reads)
+		}
+		return states, missing, err
 	}
 	wanted := make(map[string]bool, len(pending))
 	for _, row := range pending {
@@ -419,5 +426,15 @@ func (r *run) finishIfDone(ctx context.Context) error {
 	r.AuditFinished("import-complete", fmt.Sprintf("%d rows final: %d imported, %d partly, %d with errors, %d not imported, %d not found, %d left out",
 		c.Rows, c.Imported, c.Partial, c.Errors, c.Refused, c.NotFound, c.LeftOut))
 	r.w.reached(StateFinished)
+	return nil
+}
+
+// firstErr is the first error of reads other than a device Graph no longer has.
+func firstErr(reads []graphclient.DeviceIdentityRead) error {
+	for _, d := range reads {
+		if ge, _ := graphclient.AsError(d.Err); d.Err != nil && (ge == nil || ge.StatusCode != http.StatusNotFound) {
+			return d.Err
+		}
+	}
 	return nil
 }

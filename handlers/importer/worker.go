@@ -18,7 +18,7 @@ import (
 // Graph is the part of Microsoft Graph the worker calls.
 type Graph interface {
 	ImportDeviceIdentities(ctx context.Context, ts oauth2.TokenSource, devices []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error)
-	GetDeviceIdentity(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.DeviceIdentity, *graphclient.Exchange, error)
+	ReadDeviceIdentities(ctx context.Context, ts oauth2.TokenSource, ids []string) ([]graphclient.DeviceIdentityRead, []*graphclient.Exchange, error)
 	ListDeviceIdentities(ctx context.Context, ts oauth2.TokenSource, filterSerial, nextLink string) ([]graphclient.DeviceIdentity, string, *graphclient.Exchange, error)
 	LookUpSerials(ctx context.Context, ts oauth2.TokenSource, serials []string, where graphclient.SerialSources) ([]graphclient.SerialLookup, []*graphclient.Exchange, error)
 }

@@ -41,9 +41,11 @@ type fakeGraph struct {
 
 	// status, when set, is what GET and the list say of every device (else GET says complete).
 	status string
-	gets   []string // ids read one by one
-	pages  int      // list pages read
-	stuck  bool     // GET answers the state as created, not "complete"
+	gets   []string // ids read by id
+	// readRequests is how many requests those reads took: one per 20 ids, as in a JSON batch.
+	readRequests int
+	pages        int  // list pages read
+	stuck        bool // GET answers the state as created, not "complete"
 }
 
 func (g *fakeGraph) ImportDeviceIdentities(_ context.Context, _ oauth2.TokenSource, devices []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
@@ -68,18 +70,26 @@ func (g *fakeGraph) created(devices []graphclient.DeviceIdentity, status string)
 	return out
 }
 
-func (g *fakeGraph) GetDeviceIdentity(_ context.Context, _ oauth2.TokenSource, id string) (*graphclient.DeviceIdentity, *graphclient.Exchange, error) {
+// ReadDeviceIdentities answers as Graph's JSON batches would: one request per 20 ids.
+func (g *fakeGraph) ReadDeviceIdentities(_ context.Context, _ oauth2.TokenSource, ids []string) ([]graphclient.DeviceIdentityRead, []*graphclient.Exchange, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.gets = append(g.gets, id)
-	d, ok := g.devices[id]
-	if !ok {
-		return nil, nil, &graphclient.Error{Kind: graphclient.KindNotFound, StatusCode: http.StatusNotFound}
+	g.readRequests += (len(ids) + graphclient.BatchLimit - 1) / graphclient.BatchLimit
+	out := make([]graphclient.DeviceIdentityRead, len(ids))
+	for i, id := range ids {
+		g.gets = append(g.gets, id)
+		out[i].ID = id
+		d, ok := g.devices[id]
+		if !ok {
+			out[i].Err = &graphclient.Error{Kind: graphclient.KindNotFound, StatusCode: http.StatusNotFound}
+			continue
+		}
+		if !g.stuck {
+			d.State.DeviceImportStatus = cmp.Or(g.status, "complete")
+		}
+		out[i].Value = &d
 	}
-	if !g.stuck {
-		d.State.DeviceImportStatus = cmp.Or(g.status, "complete")
-	}
-	return &d, nil, nil
+	return out, nil, nil
 }
 
 // ListDeviceIdentities pages through every device, 25 a page, in the order of their serials.
@@ -566,6 +576,29 @@ func TestFollowingReadsTheLastDeviceThenTheWholeList(t *testing.T) {
 	}
 	if j, _ := r.db.GetImportJob(context.Background(), "t", r.job.ID); j.State != StateFinished {
 		t.Errorf("state %s", j.State)
+	}
+}
+
+// Following a small import reads its devices 20 to a request: once Intune has finished the
+// device sent last, the 44 others are read in three JSON batches, not 44 requests.
+func TestFollowingReadsFewDevicesTwentyARequest(t *testing.T) {
+	r := newRig(t, 45, 45, nil)
+	clock := testkit.NewClockAt(time.Now().Add(24 * time.Hour)) // ahead of the store's clock, as above
+	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Now: clock.Now}, Store: r.db, Graph: r.graph,
+		LookupDelays: []time.Duration{0, 0}})
+	r.graph.status = "pending"
+	r.step() // sends the batch, then looks at the last device
+	if r.graph.readRequests != 1 || len(r.graph.gets) != 1 {
+		t.Fatalf("after sending: %d reads in %d requests", len(r.graph.gets), r.graph.readRequests)
+	}
+	r.graph.status = "complete"
+	clock.Advance(time.Minute)
+	r.step()
+	if c := r.counts(); c.Imported != 45 {
+		t.Fatalf("counts %+v", c)
+	}
+	if len(r.graph.gets) != 1+1+44 || r.graph.readRequests != 1+1+3 || r.graph.pages != 0 {
+		t.Errorf("finishing read %d devices in %d requests and %d list pages, want 46 in 5 and none", len(r.graph.gets), r.graph.readRequests, r.graph.pages)
 	}
 }
 
