@@ -3,30 +3,42 @@ package main
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/graphclient/jsonbatch"
 )
 
 // batchPosts counts the JSON batches Graph received since the n-th request, and the other
-// requests apart from the import worker following an import's devices one by one (it runs on
-// its own clock, whatever the page does meanwhile).
+// requests, apart from the import worker following an import's devices by id (it runs on its own
+// clock, whatever the page does meanwhile).
 func batchPosts(e *emulator.Emulator, from int) (batches, others int) {
 	for _, r := range e.Received()[from:] {
-		_, id, following := strings.Cut(r.Path, "/importedWindowsAutopilotDeviceIdentities/")
 		switch {
 		case r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/$batch"):
+			var b jsonbatch.Batch
+			if json.Unmarshal(r.Body, &b) != nil || !slices.ContainsFunc(b.Requests, func(in jsonbatch.Request) bool { return !importedDeviceByID(in.Method, in.URL) }) {
+				continue // the worker reading the devices it follows
+			}
 			batches++
-		case r.Method == http.MethodGet && following && id != "" && !strings.Contains(id, "/"):
+		case importedDeviceByID(r.Method, r.Path):
 		default:
 			others++
 		}
 	}
 	return batches, others
+}
+
+// importedDeviceByID reports whether a request reads one imported device by its id.
+func importedDeviceByID(method, path string) bool {
+	_, id, ok := strings.Cut(path, "/importedWindowsAutopilotDeviceIdentities/")
+	return method == http.MethodGet && ok && id != "" && !strings.ContainsAny(id, "/?")
 }
 
 // "Check serials in the tenant" looks 500 serials up among registered devices in 25 requests in
