@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -501,12 +500,8 @@ func TestImportSurvivesACrashBeforeTheAnswerIsStored(t *testing.T) {
 	}
 	assertHashesGone(t, c.cl.byName["A2"], c.cl.env["AUTOPILOTDESK_DATA_DIR"], c.hashes[7])
 	// The 20 devices were looked up in one JSON batch, not one request each.
-	var since []string
-	for _, r := range c.cl.emu.Received()[c.seenBefore:] {
-		since = append(since, r.Method+" "+r.Path)
-	}
-	if batches := slices.Index(since, "POST /v1.0/$batch"); batches < 0 || slices.ContainsFunc(since[batches+1:], func(s string) bool { return strings.HasSuffix(s, "/$batch") }) {
-		t.Errorf("requests after the restart: %q, want one JSON batch for the 20 devices", since)
+	if batches, others := batchPosts(c.cl.emu, c.seenBefore); batches != 1 || others != 0 {
+		t.Errorf("after the restart: %d JSON batches and %d other requests besides reading the devices followed, want one batch for the 20 devices", batches, others)
 	}
 }
 
