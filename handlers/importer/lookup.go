@@ -44,8 +44,9 @@ type lookups struct {
 // finding it refuses is looked for in the next place.
 //
 // A lookup that fails stops the search: the rows already answered keep their findings, the rest
-// stay unsearched, and the failure is in stopped. The error is jobs.ErrLeaseLost when another
-// worker has the job now, and nothing learnt may be written.
+// stay unsearched, and the failure is in stopped. The error, when there is one, ends the turn
+// and nothing learnt may be written: the lease could not be held (jobs.ErrLeaseLost when another
+// worker has the job now).
 func (r *run) lookUp(ctx context.Context, rows []store.ImportRow, accept func(store.ImportRow, Finding) bool) (lookups, error) {
 	out := lookups{found: map[int]Finding{}}
 	open := rows
