@@ -332,14 +332,13 @@ func (r *run) read(ctx context.Context, pending []store.ImportRow) (map[string]g
 		for _, d := range reads {
 			ge, _ := graphclient.AsError(d.Err)
 			switch {
-			case ge != nil && ge.StatusCode == http.StatusNotFound:
-				missing[d.ID] = true
 			case d.Err == nil:
 				states[d.ID] = d.Value.State
+			case ge != nil && ge.StatusCode == http.StatusNotFound:
+				missing[d.ID] = true
+			case err == nil:
+				err = d.Err // the first that is not a device gone
 			}
-		}
-		if err == nil {
-			err = firstErr(reads)
 		}
 		return states, missing, err
 	}
@@ -426,15 +425,5 @@ func (r *run) finishIfDone(ctx context.Context) error {
 	r.AuditFinished("import-complete", fmt.Sprintf("%d rows final: %d imported, %d partly, %d with errors, %d not imported, %d not found, %d left out",
 		c.Rows, c.Imported, c.Partial, c.Errors, c.Refused, c.NotFound, c.LeftOut))
 	r.w.reached(StateFinished)
-	return nil
-}
-
-// firstErr is the first error of reads other than a device Graph no longer has.
-func firstErr(reads []graphclient.DeviceIdentityRead) error {
-	for _, d := range reads {
-		if ge, _ := graphclient.AsError(d.Err); d.Err != nil && (ge == nil || ge.StatusCode != http.StatusNotFound) {
-			return d.Err
-		}
-	}
 	return nil
 }

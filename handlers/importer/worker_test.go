@@ -44,8 +44,9 @@ type fakeGraph struct {
 	gets   []string // ids read by id
 	// readRequests is how many requests those reads took: one per 20 ids, as in a JSON batch.
 	readRequests int
-	pages        int  // list pages read
-	stuck        bool // GET answers the state as created, not "complete"
+	readErrs     map[string]error // a device's own answer to a read by id, instead of the device
+	pages        int              // list pages read
+	stuck        bool             // GET answers the state as created, not "complete"
 }
 
 func (g *fakeGraph) ImportDeviceIdentities(_ context.Context, _ oauth2.TokenSource, devices []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
@@ -79,6 +80,9 @@ func (g *fakeGraph) ReadDeviceIdentities(_ context.Context, _ oauth2.TokenSource
 	for i, id := range ids {
 		g.gets = append(g.gets, id)
 		out[i].ID = id
+		if out[i].Err = g.readErrs[id]; out[i].Err != nil {
+			continue
+		}
 		d, ok := g.devices[id]
 		if !ok {
 			out[i].Err = &graphclient.Error{Kind: graphclient.KindNotFound, StatusCode: http.StatusNotFound}
@@ -599,6 +603,28 @@ func TestFollowingReadsFewDevicesTwentyARequest(t *testing.T) {
 	}
 	if len(r.graph.gets) != 1+1+44 || r.graph.readRequests != 1+1+3 || r.graph.pages != 0 {
 		t.Errorf("finishing read %d devices in %d requests and %d list pages, want 46 in 5 and none", len(r.graph.gets), r.graph.readRequests, r.graph.pages)
+	}
+}
+
+// A read Graph throttles inside the last pass does not hold the others up: the devices read get
+// their state, the throttled one stays processing, and the next look waits as Graph asked.
+func TestThrottledReadKeepsTheOthersAndWaits(t *testing.T) {
+	r := newRig(t, 3, 3, nil)
+	clock := testkit.NewClockAt(time.Now().Add(24 * time.Hour)) // ahead of the store's clock, as above
+	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Now: clock.Now}, Store: r.db, Graph: r.graph,
+		LookupDelays: []time.Duration{0, 0}})
+	r.graph.status = "pending"
+	r.step()
+	rows, _ := r.db.ImportRows(context.Background(), r.job.ID, store.RowFilter{})
+	r.graph.status = "complete"
+	r.graph.readErrs = map[string]error{rows[0].DeviceID: &graphclient.Error{Kind: graphclient.KindThrottled, StatusCode: http.StatusTooManyRequests, RetryAfter: 9 * time.Second}}
+	clock.Advance(time.Minute)
+	r.step()
+	if c := r.counts(); c.Imported != 2 || c.Processing != 1 {
+		t.Errorf("counts %+v, want 2 imported and the throttled one still processing", c)
+	}
+	if p := r.payload(); p.Waiting == nil || p.Waiting.For != 9*time.Second || p.PollAt.Sub(clock.Now()) != 9*time.Second {
+		t.Errorf("the next look is not Graph's wait: waiting %+v, next look in %s", p.Waiting, r.payload().PollAt.Sub(clock.Now()))
 	}
 }
 
