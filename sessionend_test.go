@@ -16,8 +16,8 @@ import (
 	"autopilotdesk/web/store"
 )
 
-// endedRoute is how one route is driven with an ended session.
-type endedRoute struct {
+// deskRoute is how a test reaches one signed-in route.
+type deskRoute struct {
 	path     string     // the request path, parameters filled in
 	formPage string     // POST: the page its form is on, where the person returns after signing in
 	form     url.Values // POST: what the person typed (the CSRF token is added)
@@ -30,6 +30,105 @@ type endedRoute struct {
 // where the person was with what they typed. Routes are read from the router, so a new route
 // fails this test until it is listed here.
 func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
+	d, routes := everyRoute(t)
+
+	endings := map[string]func(){
+		"signed out elsewhere": func() { d.app.db.DeleteSessionsOfUser(t.Context(), demoidp.DemoTenantID+":"+demoidp.AdminObjectID) },
+		"renewal refused":      func() { d.idp.ExpireAccessTokens(); d.idp.RevokeRefreshTokens() },
+	}
+	for key, rt := range routes {
+		method, _, _ := strings.Cut(key, " ")
+		for ending, end := range endings {
+			t.Run(key+"/"+ending, func(t *testing.T) {
+				b := d.browser()
+				doc := parse(t, d.signIn(b, demoidp.AdminKey, "/uploads/new"))
+				form := url.Values{"_csrf": {doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")}}
+				for k, v := range rt.form {
+					form[k] = v
+				}
+				if key == "POST /uploads" {
+					form = formValues(t, doc, `form[action="/uploads"]`)
+					form.Set("id", rt.form.Get("id"))
+				}
+				end()
+				if ending == "renewal refused" && !rt.graph {
+					return // the session is still good for what does not call Graph
+				}
+
+				req, _ := http.NewRequest(method, d.srv.URL+rt.path, strings.NewReader(form.Encode()))
+				if method == http.MethodPost {
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.Header.Set("Origin", d.srv.URL)
+					req.Header.Set("Referer", d.srv.URL+rt.formPage)
+				}
+				// Follow the desk's own answers; a sign-in page is as far as it goes by itself.
+				b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+					testkit.PickIdentity(req, demoidp.AdminKey)
+					if req.URL.Path == "/auth/signin" {
+						return http.ErrUseLastResponse
+					}
+					return nil
+				}
+				var statuses []int
+				b.Transport = recordStatuses(b.Transport, &statuses)
+				resp, err := b.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				doc = parse(t, resp)
+				for _, s := range statuses {
+					if s >= 500 {
+						t.Fatalf("an answer on the way was %d: %v\n%s", s, statuses, text(doc))
+					}
+				}
+				want := rt.path
+				if method == http.MethodPost {
+					want = rt.formPage
+				}
+				if resp.Request.URL.Path == "/auth/signin" || resp.Header.Get("Location") != "" {
+					// Stopped at the sign-in page, which returns to where the person was.
+					if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != web.SignInURL(want) {
+						t.Fatalf("answered %d, Location %q, want 303 to %s", resp.StatusCode, resp.Header.Get("Location"), web.SignInURL(want))
+					}
+					resp = d.signIn(b, demoidp.AdminKey, want)
+					doc = parse(t, resp)
+				} else if method != http.MethodPost {
+					t.Fatalf("a page answered %d at %s without sending to sign in", resp.StatusCode, resp.Request.URL)
+				}
+				if resp.Request.URL.RequestURI() != want || resp.StatusCode >= 500 {
+					t.Fatalf("after signing in: %d at %s, want %s: %s", resp.StatusCode, resp.Request.URL.RequestURI(), want, text(doc))
+				}
+				if rt.kept != "" {
+					if got := formValues(t, doc, "form:has([name="+rt.kept+"])").Get(rt.kept); got != form.Get(rt.kept) {
+						t.Errorf("%s after signing in = %q, want what was typed, %q", rt.kept, got, form.Get(rt.kept))
+					}
+				}
+			})
+		}
+	}
+
+	// Without the browser saying where the form was, the route's own form page is used.
+	upload := routes["GET /uploads/:id"].path
+	b := d.browser()
+	form := formValues(t, parse(t, d.signIn(b, demoidp.AdminKey, upload)), `form[action$="/status"]`)
+	form.Set("status", "error")
+	endings["signed out elsewhere"]()
+	b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		testkit.PickIdentity(req, demoidp.AdminKey)
+		return nil
+	}
+	resp, doc := d.post(b, upload+"/status", form)
+	if resp.Request.URL.Path != upload || doc.Find(`#new-status option[selected]`).AttrOr("value", "") != "error" {
+		t.Errorf("without a Referer: landed on %s with %q chosen", resp.Request.URL, doc.Find(`#new-status option[selected]`).AttrOr("value", ""))
+	}
+}
+
+// everyRoute starts a desk with something behind every page and form (an upload, import jobs, an
+// activity record, a waiting registration, a device and a bulk draft) and returns how to reach
+// each route that needs a session. Routes are read from the router, so a new route fails the
+// tests that use this until it is listed here.
+func everyRoute(t *testing.T) (*desk, map[string]deskRoute) {
+	t.Helper()
 	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_CREATE": "off", "AUTOPILOTDESK_RATE_LIMIT_SIGNIN": "off"},
 		appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Hour, Pending: time.Hour}})
 	setup := d.browser()
@@ -49,7 +148,7 @@ func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
 	device := emulator.DemoAutopilotDevices(time.Now())[0].ID
 	bulkDraft := d.bulkDraft(setup, "group-tag", "Kiosk", device)
 
-	routes := map[string]endedRoute{
+	routes := map[string]deskRoute{
 		"GET /":                              {path: "/", graph: true},
 		"GET /uploads/new":                   {path: "/uploads/new"},
 		"GET /uploads":                       {path: "/uploads?status=pending", graph: true},
@@ -129,97 +228,10 @@ func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
 	}
 	sort.Strings(missing)
 	if len(missing) > 0 {
-		t.Errorf("routes not driven with an ended session: %v", missing)
+		t.Errorf("routes missing from everyRoute: %v", missing)
 	}
 
-	endings := map[string]func(){
-		"signed out elsewhere": func() { d.app.db.DeleteSessionsOfUser(t.Context(), demoidp.DemoTenantID+":"+demoidp.AdminObjectID) },
-		"renewal refused":      func() { d.idp.ExpireAccessTokens(); d.idp.RevokeRefreshTokens() },
-	}
-	for key, rt := range routes {
-		method, _, _ := strings.Cut(key, " ")
-		for ending, end := range endings {
-			t.Run(key+"/"+ending, func(t *testing.T) {
-				b := d.browser()
-				doc := parse(t, d.signIn(b, demoidp.AdminKey, "/uploads/new"))
-				form := url.Values{"_csrf": {doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")}}
-				for k, v := range rt.form {
-					form[k] = v
-				}
-				if key == "POST /uploads" {
-					form = formValues(t, doc, `form[action="/uploads"]`)
-					form.Set("id", rt.form.Get("id"))
-				}
-				end()
-				if ending == "renewal refused" && !rt.graph {
-					return // the session is still good for what does not call Graph
-				}
-
-				req, _ := http.NewRequest(method, d.srv.URL+rt.path, strings.NewReader(form.Encode()))
-				if method == http.MethodPost {
-					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-					req.Header.Set("Origin", d.srv.URL)
-					req.Header.Set("Referer", d.srv.URL+rt.formPage)
-				}
-				// Follow the desk's own answers; a sign-in page is as far as it goes by itself.
-				b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-					testkit.PickIdentity(req, demoidp.AdminKey)
-					if req.URL.Path == "/auth/signin" {
-						return http.ErrUseLastResponse
-					}
-					return nil
-				}
-				var statuses []int
-				b.Transport = recordStatuses(b.Transport, &statuses)
-				resp, err := b.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				doc = parse(t, resp)
-				for _, s := range statuses {
-					if s >= 500 {
-						t.Fatalf("an answer on the way was %d: %v\n%s", s, statuses, text(doc))
-					}
-				}
-				want := rt.path
-				if method == http.MethodPost {
-					want = rt.formPage
-				}
-				if resp.Request.URL.Path == "/auth/signin" || resp.Header.Get("Location") != "" {
-					// Stopped at the sign-in page, which returns to where the person was.
-					if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != web.SignInURL(want) {
-						t.Fatalf("answered %d, Location %q, want 303 to %s", resp.StatusCode, resp.Header.Get("Location"), web.SignInURL(want))
-					}
-					resp = d.signIn(b, demoidp.AdminKey, want)
-					doc = parse(t, resp)
-				} else if method != http.MethodPost {
-					t.Fatalf("a page answered %d at %s without sending to sign in", resp.StatusCode, resp.Request.URL)
-				}
-				if resp.Request.URL.RequestURI() != want || resp.StatusCode >= 500 {
-					t.Fatalf("after signing in: %d at %s, want %s: %s", resp.StatusCode, resp.Request.URL.RequestURI(), want, text(doc))
-				}
-				if rt.kept != "" {
-					if got := formValues(t, doc, "form:has([name="+rt.kept+"])").Get(rt.kept); got != form.Get(rt.kept) {
-						t.Errorf("%s after signing in = %q, want what was typed, %q", rt.kept, got, form.Get(rt.kept))
-					}
-				}
-			})
-		}
-	}
-
-	// Without the browser saying where the form was, the route's own form page is used.
-	b := d.browser()
-	form := formValues(t, parse(t, d.signIn(b, demoidp.AdminKey, "/uploads/"+upload)), `form[action$="/status"]`)
-	form.Set("status", "error")
-	endings["signed out elsewhere"]()
-	b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		testkit.PickIdentity(req, demoidp.AdminKey)
-		return nil
-	}
-	resp, doc := d.post(b, "/uploads/"+upload+"/status", form)
-	if resp.Request.URL.Path != "/uploads/"+upload || doc.Find(`#new-status option[selected]`).AttrOr("value", "") != "error" {
-		t.Errorf("without a Referer: landed on %s with %q chosen", resp.Request.URL, doc.Find(`#new-status option[selected]`).AttrOr("value", ""))
-	}
+	return d, routes
 }
 
 // needsSession says whether a route is a signed-in page or form.

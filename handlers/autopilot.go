@@ -187,8 +187,8 @@ func (h *Registered) List(c echo.Context) error {
 	if err != nil {
 		view.Failure = failureOf(ex, err)
 		view.Failure.Reload = c.Request().URL.RequestURI()
-		if ge, ok := graphclient.AsError(err); ok && ge.Kind == graphclient.KindInvalidInput {
-			status = http.StatusUnprocessableEntity
+		if failureStatus(err) == http.StatusUnprocessableEntity {
+			status = http.StatusUnprocessableEntity // the serial typed cannot be searched: nothing was sent
 		}
 	}
 	tags := map[string]bool{}

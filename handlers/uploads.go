@@ -271,13 +271,16 @@ func failureFacts(err error, at time.Time) explain.Failure {
 	return explain.Of(err, at)
 }
 
-// failureStatus is the status of a page that shows a Graph failure: Graph's own 4xx, 502 for
-// upstream trouble, 504 when Graph did not answer in time.
+// failureStatus is the status of a page that shows a Graph failure: 422 when the desk's own
+// checks refused what was asked (nothing was sent), Graph's own 4xx, 502 for upstream trouble,
+// 504 when Graph did not answer in time.
 func failureStatus(err error) int {
 	ge, ok := graphclient.AsError(err)
 	switch {
 	case !ok:
 		return http.StatusBadGateway
+	case ge.Kind == graphclient.KindInvalidInput:
+		return http.StatusUnprocessableEntity
 	case ge.Kind == graphclient.KindTimeout:
 		return http.StatusGatewayTimeout
 	case ge.StatusCode >= 400 && ge.StatusCode < 500:

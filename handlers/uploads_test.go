@@ -286,3 +286,23 @@ func TestUploadStatusAndDeleteRefuseBadInput(t *testing.T) {
 		t.Errorf("Graph saw %q; recorded %+v", r.graph.sent(), acts)
 	}
 }
+
+// A failure page's status says whose the failure is: the input the desk refused without sending
+// it, Graph's own refusal, or trouble on the way to Graph.
+func TestFailureStatusSaysWhoseTheFailureIs(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{&graphclient.Error{Kind: graphclient.KindInvalidInput, Message: "not a valid search"}, http.StatusUnprocessableEntity},
+		{graphRefusal(http.StatusForbidden, graphclient.KindForbiddenRole), http.StatusForbidden},
+		{graphRefusal(http.StatusTooManyRequests, graphclient.KindThrottled), http.StatusTooManyRequests},
+		{graphRefusal(http.StatusServiceUnavailable, graphclient.KindServer), http.StatusBadGateway},
+		{&graphclient.Error{Kind: graphclient.KindTimeout}, http.StatusGatewayTimeout},
+		{context.Canceled, http.StatusBadGateway},
+	} {
+		if got := failureStatus(tc.err); got != tc.want {
+			t.Errorf("failureStatus(%v) = %d, want %d", tc.err, got, tc.want)
+		}
+	}
+}
