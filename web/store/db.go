@@ -286,11 +286,12 @@ func isPostgresURL(u string) bool {
 // waitForServer pings with exponential backoff until the server answers, the wait is over, or
 // the server refuses for a reason waiting cannot fix (wrong password, no such database).
 func (db *DB) waitForServer(ctx context.Context, wait time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, wait)
+	start := time.Now()
+	waiting, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	delay := 50 * time.Millisecond
 	for {
-		err := db.Ping(ctx)
+		err := db.Ping(waiting)
 		if err == nil {
 			return nil
 		}
@@ -298,7 +299,11 @@ func (db *DB) waitForServer(ctx context.Context, wait time.Duration) error {
 			return fmt.Errorf("store: connect to PostgreSQL: %w", err)
 		}
 		select {
-		case <-ctx.Done():
+		case <-waiting.Done():
+			if ctx.Err() != nil { // stopped (Ctrl-C, a shutdown) before the wait was over
+				return fmt.Errorf("store: stopped while waiting for PostgreSQL, which had not answered for %s: %w",
+					time.Since(start).Round(100*time.Millisecond), err)
+			}
 			return fmt.Errorf("store: PostgreSQL did not answer within %s: %w", wait, err)
 		case <-time.After(delay):
 		}

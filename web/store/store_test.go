@@ -313,6 +313,26 @@ func TestOpenGivesUpOnAnUnreachableServer(t *testing.T) {
 	}
 }
 
+// A desk stopped while it waits for PostgreSQL says so, instead of claiming the whole wait ran out.
+func TestOpenStoppedWhileWaitingSaysSo(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = Open(ctx, Options{DatabaseURL: "postgres://desk@" + addr + "/desk?sslmode=disable&connect_timeout=1", StartupWait: time.Minute})
+	if err == nil || !strings.Contains(err.Error(), "stopped while waiting for PostgreSQL") || strings.Contains(err.Error(), "within 1m") {
+		t.Fatalf("want the stop said, got %v", err)
+	}
+	if elapsed := time.Since(start); elapsed > 3*time.Second {
+		t.Errorf("stopped after %s, want about 300ms", elapsed)
+	}
+}
+
 func TestRebind(t *testing.T) {
 	pg := &DB{driver: driverPostgres}
 	if got := pg.rebind(`SELECT a FROM t WHERE b = ? AND c IN (?, ?)`); got != `SELECT a FROM t WHERE b = $1 AND c IN ($2, $3)` {
