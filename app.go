@@ -428,15 +428,14 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	logs := web.NewLogWriter(stderr) // one write per burst of lines, not one per request
 	defer logs.Close()
 	log := newLogger(cfg, stderr, logs)
-	a, err := newApp(ctx, cfg, log, appOptions{ConsistencyDelay: demoConsistencyDelay})
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	go a.sweep(ctx, 5*time.Minute)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	if cfg.publicFromAddr && cfg.PublicURL.Port() == "0" {
+		// The port the system chose is the one sign-in must come back to.
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		cfg.PublicURL = &url.URL{Scheme: cfg.PublicURL.Scheme, Host: net.JoinHostPort(cfg.PublicURL.Hostname(), port)}
 	}
 	var tlsConfig *tls.Config
 	if cfg.TLSCertFile != "" {
@@ -447,6 +446,13 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	a, err := newApp(ctx, cfg, log, appOptions{ConsistencyDelay: demoConsistencyDelay})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer a.Close()
+	go a.sweep(ctx, 5*time.Minute)
 	fmt.Fprintf(stdout, "Autopilot Desk is running in %s.\nOpen %s in your browser. Press Ctrl-C to stop.\n", startupMode(cfg), cfg.PublicURL)
 	if cfg.AdminAddr != "" {
 		adminLn, err := net.Listen("tcp", cfg.AdminAddr)

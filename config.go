@@ -51,6 +51,7 @@ type config struct {
 	RegistrationSelfApprove bool      // a code's creator may approve its devices
 	TLSCertFile             string
 	TLSKeyFile              string
+	publicFromAddr          bool // demo mode: PublicURL is where the desk listens, not a setting
 	MetricsToken            string
 	AdminAddr               string
 	LogLevel                string
@@ -169,7 +170,7 @@ func (c *config) check() configError {
 	c.Demo = c.ClientID == "" && c.IssuerURL == "" && c.TenantID == ""
 	if c.Demo {
 		if c.PublicURL == nil {
-			c.PublicURL = &url.URL{Scheme: "http", Host: c.Addr}
+			c.PublicURL, c.publicFromAddr = reachAt(c.Addr, c.TLSCertFile != ""), true
 		}
 		return problems
 	}
@@ -262,4 +263,22 @@ func printOptions(w io.Writer, opts []*option) {
 		}
 		fmt.Fprintln(w, line)
 	}
+}
+
+// reachAt is where a browser on this machine reaches a desk listening on addr: a wildcard host
+// (":8080", "0.0.0.0:8080", "[::]:8080") is the loopback address.
+func reachAt(addr string, tls bool) *url.URL {
+	u := &url.URL{Scheme: "http", Host: addr}
+	if tls {
+		u.Scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return u
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	u.Host = net.JoinHostPort(host, port)
+	return u
 }

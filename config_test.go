@@ -35,6 +35,27 @@ func TestConfigDefaultsToDemo(t *testing.T) {
 	}
 }
 
+// In demo mode the address to open is one a browser on this machine can reach, whatever form
+// the listening address takes.
+func TestDemoPublicURLIsWhereABrowserReachesTheDesk(t *testing.T) {
+	for addr, want := range map[string]string{
+		":9090": "http://127.0.0.1:9090", "0.0.0.0:9090": "http://127.0.0.1:9090", "[::]:9090": "http://127.0.0.1:9090",
+		"[::1]:9090": "http://[::1]:9090", "localhost:9090": "http://localhost:9090", "127.0.0.1:0": "http://127.0.0.1:0",
+	} {
+		c, err := loadConfig([]string{"--addr", addr}, testkit.Env(nil), &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.PublicURL.String(); got != want || !c.publicFromAddr {
+			t.Errorf("--addr %s: public URL %s (from the address: %v), want %s", addr, got, c.publicFromAddr, want)
+		}
+	}
+	c, err := loadConfig([]string{"--addr", ":9090"}, testkit.Env(map[string]string{"AUTOPILOTDESK_PUBLIC_URL": "http://desk.lan:9090"}), &bytes.Buffer{})
+	if err != nil || c.PublicURL.String() != "http://desk.lan:9090" || c.publicFromAddr {
+		t.Errorf("a public URL set is kept: %v %v", c.PublicURL, err)
+	}
+}
+
 func TestConfigAddrFlagBeatsEnvironment(t *testing.T) {
 	c, err := loadConfig([]string{"--addr", "127.0.0.1:9999"}, testkit.Env(map[string]string{"AUTOPILOTDESK_ADDR": "127.0.0.1:7777"}), &bytes.Buffer{})
 	if err != nil {

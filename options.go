@@ -33,7 +33,7 @@ var (
 	optAddr = option{env: "AUTOPILOTDESK_ADDR", flag: "addr", def: "127.0.0.1:8080",
 		help: "Address to listen on.",
 		set:  func(c *config, v string) error { c.Addr = v; return hostPort(v) }}
-	optPublicURL = option{env: "AUTOPILOTDESK_PUBLIC_URL", flag: "public-url", shownDef: "`http://{addr}` in demo mode",
+	optPublicURL = option{env: "AUTOPILOTDESK_PUBLIC_URL", flag: "public-url", shownDef: "`http://{addr}` in demo mode (a wildcard host such as `:8080` or `0.0.0.0` is `127.0.0.1`; port `0` is the port the system chose)",
 		help: "The URL people use to reach the desk, without a path. The redirect URI to register is `{public URL}/auth/callback`; " +
 			"the post-logout redirect URI is `{public URL}/auth/signed-out`. POSTs must come from this origin. Required outside demo mode.",
 		set: func(c *config, v string) (err error) { c.PublicURL, err = publicURL(v); return err }}

@@ -78,6 +78,42 @@ func TestRunServesTLSAndShutsDownGracefully(t *testing.T) {
 	}
 }
 
+// A demo on a port the system chooses prints that port, and sign-in comes back to it.
+func TestDemoOnAnyPortPrintsItAndSignsIn(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	var out, logs testkit.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--addr", "127.0.0.1:0"}, testkit.Env(map[string]string{"AUTOPILOTDESK_DATA_DIR": t.TempDir()}), &out, &logs)
+	}()
+	defer waitStopped(t, done)
+	defer stop()
+	var open string
+	for i := 0; i < 200 && open == ""; i++ {
+		if _, rest, ok := strings.Cut(out.String(), "Open "); ok {
+			open, _, _ = strings.Cut(rest, " ")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	u, err := url.Parse(open)
+	if err != nil || u.Port() == "" || u.Port() == "0" {
+		t.Fatalf("printed %q:\n%s", open, out.String())
+	}
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		testkit.PickIdentity(req, demoidp.AdminKey)
+		return nil
+	}}
+	resp, err := client.Get(open + "/auth/login?return_to=/uploads/new")
+	if err != nil {
+		t.Fatalf("sign-in: %v\n%s", err, logs.String())
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != open+"/uploads/new" {
+		t.Errorf("sign-in ended %d at %s, want %s/uploads/new", resp.StatusCode, resp.Request.URL, open)
+	}
+}
+
 // On the shutdown signal readiness turns false at once, and with a shutdown delay the desk keeps
 // answering everything, so a load balancer sees the 503 before the port closes.
 func TestShutdownDelayKeepsServingWithReadinessOff(t *testing.T) {
