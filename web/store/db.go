@@ -152,6 +152,10 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 	db.sql.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
+		if damaged(err) {
+			return nil, fmt.Errorf("store: %s is not a SQLite database the desk can read (%w): restore it from a backup "+
+				"(moving it aside starts the desk with an empty state database)", filepath.Join(o.DataDir, "autopilotdesk.db"), err)
+		}
 		return nil, err
 	}
 	if db.driver == driverSQLite {

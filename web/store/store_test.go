@@ -293,6 +293,19 @@ func TestUpgradeKeepsFormKeys(t *testing.T) {
 	})
 }
 
+// A state database file that is not one (overwritten, or damaged) is named, with what to do.
+func TestOpenNamesAFileThatIsNotADatabase(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "autopilotdesk.db")
+	if err := os.WriteFile(file, []byte(strings.Repeat("not a database, a note someone saved here\n", 200)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(context.Background(), Options{DataDir: dir})
+	if err == nil || !strings.Contains(err.Error(), file+" is not a SQLite database") || !strings.Contains(err.Error(), "backup") {
+		t.Fatalf("want the file named, got %v", err)
+	}
+}
+
 func TestOpenGivesUpOnAnUnreachableServer(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -37,6 +37,18 @@ func classify(err error) error {
 	return unavailableError{err}
 }
 
+// damaged says whether SQLite found its file is not a database, or a damaged one.
+func damaged(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
+			return true
+		}
+	}
+	return false
+}
+
 func unreachable(err error) bool {
 	if errors.Is(err, errClosed) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) ||
 		errors.Is(err, sql.ErrConnDone) {
