@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"autopilotdesk/graphclient/devicecsv"
 	"autopilotdesk/graphclient/guid"
 )
 
@@ -133,11 +134,8 @@ type autopilotList struct {
 	NextLink string            `json:"@odata.nextLink"`
 }
 
-// maxSerialLength bounds a serial number sent to Graph; real ones are far shorter.
-const maxSerialLength = 128
-
 func validSerialQuery(s string) bool {
-	return s != "" && len(s) <= maxSerialLength && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+	return s != "" && len(s) <= devicecsv.MaxSerialLength && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 // containsSerialFilter is the query Graph answers for a serial search; an OData string literal

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -44,6 +45,10 @@ const (
 )
 
 var partnerColumnNames = [numPartnerCols]string{"Manufacturer name", "Device model"}
+
+// MaxSerialLength bounds a serial number the desk imports or searches for: real ones are far
+// shorter, and a longer value is a column out of place.
+const MaxSerialLength = 128
 
 const (
 	minHashBytes   = 1000
@@ -597,6 +602,10 @@ func (p *parser) row(line int, fields []string) Row {
 		r.Errors = append(r.Errors, "Device Serial Number is empty. Every device needs its serial number.")
 	case excelScientific(r.SerialNumber):
 		r.Errors = append(r.Errors, fmt.Sprintf("Device Serial Number %s looks like a number that Excel turned into scientific notation, so the real serial number is lost. Format the column as Text in Excel and enter the serial number again.", show(r.SerialNumber)))
+	case len(r.SerialNumber) > MaxSerialLength:
+		r.Errors = append(r.Errors, fmt.Sprintf("Device Serial Number %s is %d characters long, and serial numbers have at most %d. Check that the columns are in the header's order.", show(r.SerialNumber), utf8.RuneCountInString(r.SerialNumber), MaxSerialLength))
+	case strings.ContainsFunc(r.SerialNumber, unicode.IsControl):
+		r.Errors = append(r.Errors, fmt.Sprintf("Device Serial Number %s contains a control character (a tab or a line break, say). Remove it and keep the serial number as the device reports it.", show(r.SerialNumber)))
 	}
 
 	// Product key.
