@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/csv"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -89,6 +90,29 @@ func TestRepeatableTimePassesOnlyWithGraph(t *testing.T) {
 	}
 	if got := r.Ticks().Sub(start); got != 6*ms {
 		t.Errorf("the requests took %s by Ticks, want 6 ms", got)
+	}
+}
+
+// A JSON batch that only reads is a read: following an import reads in batches as often as real
+// time allows, and must not move the demo's time. A batch with a change in it is a change.
+func TestRepeatableBatchOfReadsIsARead(t *testing.T) {
+	start := time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
+	r := demo.NewRepeatable(start)
+	var got []string
+	h := r.Pace(http.HandlerFunc(func(_ http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		got = append(got, string(body))
+	}))
+	reads := `{"requests":[{"id":"1","method":"GET","url":"/deviceManagement/windowsAutopilotDeviceIdentities/a"},{"id":"2","method":"get","url":"/x"}]}`
+	change := `{"requests":[{"id":"1","method":"GET","url":"/a"},{"id":"2","method":"POST","url":"/deviceManagement/windowsAutopilotDeviceIdentities/a/updateDeviceProperties"}]}`
+	for _, body := range []string{reads, reads, change, "not JSON"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/v1.0/$batch", strings.NewReader(body)))
+	}
+	if want := start.Add(2*time.Minute + 4*time.Millisecond); !r.Now().Equal(want) {
+		t.Errorf("after two batches of reads, a batch with a change and one not read: %s, want %s", r.Now().Sub(start), want.Sub(start))
+	}
+	if len(got) != 4 || got[0] != reads || got[2] != change {
+		t.Errorf("the emulator did not get the batches as sent: %q", got)
 	}
 }
 
