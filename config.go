@@ -21,6 +21,7 @@ import (
 type config struct {
 	Addr                    string
 	PublicURL               *url.URL
+	publicFromAddr          bool // demo mode: PublicURL is where the desk listens, not a setting
 	Demo                    bool
 	TenantID                string
 	ClientID                string
@@ -51,7 +52,6 @@ type config struct {
 	RegistrationSelfApprove bool      // a code's creator may approve its devices
 	TLSCertFile             string
 	TLSKeyFile              string
-	publicFromAddr          bool // demo mode: PublicURL is where the desk listens, not a setting
 	MetricsToken            string
 	AdminAddr               string
 	LogLevel                string

@@ -199,8 +199,9 @@ var (
 	optDemoTime = option{env: "AUTOPILOTDESK_DEMO_TIME", flag: "demo-time",
 		help: "Demo mode only: a repeatable demo, as the documentation's pictures show it. Time starts at this moment (RFC 3339, " +
 			"e.g. `2026-03-02T09:30:00Z`) and passes only with Microsoft Graph: a millisecond with each request and a minute " +
-			"before each change (a JSON batch that only reads is not one), so an import is final at the first look. The emulator hands out numbered ids and the desk " +
-			"numbered client-request-ids, so every run shows the same pages (but for the loopback port of the embedded Graph). " +
+			"before each change (a JSON batch that only reads is not one), so an import is final at the first look. " +
+			"The emulator hands out numbered ids and the desk numbered client-request-ids, so every run shows the same pages " +
+			"(but for the loopback port of the embedded Graph). " +
 			"Empty: the real clock and random ids.",
 		set: func(c *config, v string) (err error) {
 			if c.DemoTime, err = time.Parse(time.RFC3339, v); err != nil {
