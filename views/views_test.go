@@ -244,3 +244,23 @@ func TestRegisteredDevicePageEscapesAndHidesControls(t *testing.T) {
 		t.Error("a read-only person is offered change controls")
 	}
 }
+
+// The waiting list and the recent decisions keep words apart that a component and an element
+// put side by side: the time a file came and where from, a badge and what it says.
+func TestRegistrationCellsKeepTheirWordsApart(t *testing.T) {
+	at := time.Date(2026, 3, 2, 9, 32, 0, 0, time.UTC)
+	entry := RegistrationEntry{ID: "s1", Received: at, ClientIP: "192.0.2.7", State: "rejected", DecidedAt: at,
+		Devices: []RegistrationDevice{{Serial: "5CG3021XYZ", Hash: "KcnD…ZWQ=", AlreadyRegistered: true, Registered: "registered in Intune"}}}
+	doc := render(t, RegistrationPage(testPage, Registration{Now: at,
+		Waiting: []RegistrationCard{{CodeID: "c1", CodeName: "Floor 3", Expires: at.Add(4 * time.Hour), Entries: []RegistrationEntry{entry}}},
+		Recent:  []RegistrationEntry{entry}}))
+	page := strings.Join(strings.Fields(doc.Find("main").Text()), " ")
+	for _, want := range []string{"09:32:00 UTC 192.0.2.7", "yes registered in Intune"} {
+		if n := strings.Count(page, want); n == 0 {
+			t.Errorf("%q not on the page:\n%s", want, page)
+		}
+	}
+	if strings.Contains(page, "UTC192.0.2.7") || strings.Contains(page, "yesregistered") {
+		t.Errorf("words run together:\n%s", page)
+	}
+}
