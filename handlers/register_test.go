@@ -170,3 +170,25 @@ func TestRegisterRefusesAnythingButItsFile(t *testing.T) {
 		t.Errorf("kept %+v", regs.kept)
 	}
 }
+
+// A device's file is taken up to the byte limit exactly, and refused one byte past it with
+// nothing kept.
+func TestRegisterTakesAFileUpToItsLimit(t *testing.T) {
+	r, regs, code := newRegisterRig(t)
+	padded := func(serial string, size int) []byte {
+		file := capture(serial)
+		return append(file, bytes.Repeat([]byte("\n"), size-len(file))...) // blank lines at the end are ignored
+	}
+	if resp, answer := r.send(http.MethodPost, "/register/"+code, "text/csv", padded("OVER-1", RegisterBodyLimit+1)); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("one byte past the limit answered %d: %s", resp.StatusCode, answer)
+	}
+	if n := regs.submissions(); n != 0 {
+		t.Fatalf("%d submissions kept from a file past the limit", n)
+	}
+	if resp, answer := r.send(http.MethodPost, "/register/"+code, "text/csv", padded("EDGE-1", RegisterBodyLimit)); resp.StatusCode != http.StatusAccepted {
+		t.Errorf("a file of exactly the limit answered %d: %s", resp.StatusCode, answer)
+	}
+	if n := regs.submissions(); n != 1 || regs.kept[0].Devices[0].Serial != "EDGE-1" {
+		t.Errorf("kept %+v", regs.kept)
+	}
+}
