@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"autopilotdesk/devtools/testkit"
+	"autopilotdesk/web"
 	"autopilotdesk/web/identity/demoidp"
 	"autopilotdesk/web/store"
 )
@@ -78,40 +80,133 @@ func TestRunServesTLSAndShutsDownGracefully(t *testing.T) {
 	}
 }
 
-// A demo on a port the system chooses prints that port, and sign-in comes back to it.
-func TestDemoOnAnyPortPrintsItAndSignsIn(t *testing.T) {
+// runDemo runs the demo as `autopilotdesk` does, on a port the system chooses, until the test
+// ends. It returns the address printed to open and a browser that signs in as the administrator
+// when the desk sends it to sign in.
+func runDemo(t *testing.T, env map[string]string) (open string, browser *http.Client) {
+	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
 	var out, logs testkit.Buffer
 	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"--addr", "127.0.0.1:0"}, testkit.Env(map[string]string{"AUTOPILOTDESK_DATA_DIR": t.TempDir()}), &out, &logs)
-	}()
-	defer waitStopped(t, done)
-	defer stop()
-	var open string
-	for i := 0; i < 200 && open == ""; i++ {
+	full := map[string]string{"AUTOPILOTDESK_DATA_DIR": t.TempDir()}
+	for k, v := range env {
+		full[k] = v
+	}
+	go func() { done <- run(ctx, []string{"--addr", "127.0.0.1:0"}, testkit.Env(full), &out, &logs) }()
+	t.Cleanup(func() { stop(); waitStopped(t, done) })
+	for i := 0; i < 500 && open == ""; i++ {
 		if _, rest, ok := strings.Cut(out.String(), "Open "); ok {
 			open, _, _ = strings.Cut(rest, " ")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	u, err := url.Parse(open)
-	if err != nil || u.Port() == "" || u.Port() == "0" {
-		t.Fatalf("printed %q:\n%s", open, out.String())
+	if open == "" {
+		t.Fatalf("the desk printed no address:\n%s\n%s", out.String(), logs.String())
 	}
 	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+	return open, &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
 		testkit.PickIdentity(req, demoidp.AdminKey)
 		return nil
 	}}
+}
+
+// A demo on a port the system chooses prints that port, and sign-in comes back to it.
+func TestDemoOnAnyPortPrintsItAndSignsIn(t *testing.T) {
+	open, client := runDemo(t, nil)
+	if u, err := url.Parse(open); err != nil || u.Port() == "" || u.Port() == "0" {
+		t.Fatalf("printed %q", open)
+	}
 	resp, err := client.Get(open + "/auth/login?return_to=/uploads/new")
 	if err != nil {
-		t.Fatalf("sign-in: %v\n%s", err, logs.String())
+		t.Fatalf("sign-in: %v", err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != open+"/uploads/new" {
 		t.Errorf("sign-in ended %d at %s, want %s/uploads/new", resp.StatusCode, resp.Request.URL, open)
 	}
+}
+
+// shortServerTimeouts shortens the server's read and write timeouts for one test.
+func shortServerTimeouts(t *testing.T, read, write time.Duration) {
+	saved := web.ServerTimeouts
+	web.ServerTimeouts.Read, web.ServerTimeouts.Write = read, write
+	t.Cleanup(func() { web.ServerTimeouts = saved })
+}
+
+// The server's write timeout counts from Graph's answer, not from the request: a create that
+// waits on a slow Graph longer than the timeout still gets its result page, instead of a
+// connection closed with nothing in it.
+func TestSlowGraphStillGetsItsAnswerWritten(t *testing.T) {
+	shortServerTimeouts(t, 15*time.Second, time.Second)
+	open, browser := runDemo(t, map[string]string{"AUTOPILOTDESK_EMULATOR_LATENCY": "1500ms"})
+	resp, err := browser.Get(open + "/auth/login?return_to=/uploads/new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := formValues(t, parse(t, resp), `form[action="/uploads"]`)
+	start := time.Now()
+	resp, err = browser.PostForm(open+"/uploads", form)
+	if err != nil {
+		t.Fatalf("the create's answer was lost after %s: %v", time.Since(start).Round(time.Millisecond), err)
+	}
+	doc := parse(t, resp)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/activity/") || doc.Find(`[data-testid="upload-id"]`).Length() != 1 {
+		t.Errorf("the create ended %d at %s: %.300s", resp.StatusCode, resp.Request.URL, text(doc))
+	}
+}
+
+// A device file is given the time a large file takes to arrive on a slow link, while a form keeps
+// the server's usual read timeout.
+func TestLargeUploadMayArriveSlowly(t *testing.T) {
+	shortServerTimeouts(t, time.Second, 30*time.Second)
+	open, browser := runDemo(t, nil)
+	resp, err := browser.Get(open + "/auth/login?return_to=/devices/import")
+	if err != nil {
+		t.Fatal(err)
+	}
+	csrf := parse(t, resp).Find(`input[name="_csrf"]`).First().AttrOr("value", "")
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	w.WriteField("_csrf", csrf)
+	fw, _ := w.CreateFormFile("file", "devices.csv")
+	fw.Write([]byte("Device Serial Number,Windows Product ID,Hardware Hash\r\nSLOW-1,," + fakeHash() + "\r\n"))
+	w.Close()
+	req, _ := http.NewRequest(http.MethodPost, open+"/devices/import", &slowReader{data: body.Bytes(), over: 2 * time.Second})
+	req.ContentLength = int64(body.Len())
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Origin", open)
+	resp, err = browser.Do(req)
+	if err != nil {
+		t.Fatalf("a file that took 2 s to arrive: %v", err)
+	}
+	doc := parse(t, resp)
+	if !strings.HasPrefix(resp.Request.URL.Path, "/devices/import/") || !strings.Contains(text(doc), "SLOW-1") {
+		t.Errorf("the upload ended %d at %s: %.300s", resp.StatusCode, resp.Request.URL, text(doc))
+	}
+}
+
+// slowReader hands out data in ten pieces, waiting a tenth of over before each but the first.
+type slowReader struct {
+	data []byte
+	over time.Duration
+	left int // of the current piece
+	n    int // pieces started
+}
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	if r.left == 0 {
+		if r.n > 0 {
+			time.Sleep(r.over / 10)
+		}
+		r.n++
+		r.left = min(len(r.data), len(r.data)/(11-r.n)+1)
+	}
+	n := copy(p, r.data[:r.left])
+	r.data, r.left = r.data[n:], r.left-n
+	return n, nil
 }
 
 // On the shutdown signal readiness turns false at once, and with a shutdown delay the desk keeps

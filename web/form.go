@@ -7,6 +7,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"strings"
 )
 
@@ -38,6 +39,8 @@ func readForm(r *http.Request) error {
 			NextStep: "Send the form from the desk's own page. To import many devices, choose the CSV file rather than pasting its text, or split the file."}
 	case errors.Is(err, http.ErrMissingBoundary), errors.Is(err, http.ErrNotMultipart):
 		return formUnreadable("it says it is a multipart upload but gives no boundary between its parts")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return formUnreadable("it took longer than the desk waits for it to arrive (the connection may be too slow for a file this large)")
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), strings.Contains(err.Error(), "EOF"):
 		return formUnreadable("it was cut off before its end (the upload may have been interrupted)")
 	}

@@ -218,6 +218,11 @@ func (s *Shell) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		limit := s.formLimit
 		if s.uploadLimit > 0 && slices.Contains(s.uploadPaths, r.URL.Path) {
 			limit = s.uploadLimit
+			// A large file on a slow link takes longer to arrive than a form; the answer's time
+			// counts from when it has.
+			rc := http.NewResponseController(c.Response())
+			_ = rc.SetReadDeadline(time.Now().Add(ServerTimeouts.Upload))
+			_ = rc.SetWriteDeadline(time.Now().Add(ServerTimeouts.Upload + ServerTimeouts.Write))
 		}
 		tooLarge := errTooLarge
 		if d := s.deviceRoute(r.URL.Path); d != nil {
@@ -367,8 +372,22 @@ func (s *Shell) errorPageOf(err error) *views.ErrorPage {
 		NextStep: "Try again. If it happens again, give the request id below to whoever runs the desk.", Internal: err}
 }
 
-// ServerTimeouts are the http.Server limits the desk runs with.
-var ServerTimeouts = struct{ ReadHeader, Read, Write, Idle time.Duration }{5 * time.Second, 15 * time.Second, 30 * time.Second, 120 * time.Second}
+// ServerTimeouts are the http.Server limits the desk runs with. Upload is how long a file on an
+// upload path may take to arrive (a 48 MB device list over a slow link), instead of Read.
+var ServerTimeouts = struct{ ReadHeader, Read, Write, Idle, Upload time.Duration }{
+	5 * time.Second, 15 * time.Second, 30 * time.Second, 120 * time.Second, 10 * time.Minute}
+
+// WaitingForGraph lifts the answer's write deadline while a request waits for Microsoft Graph
+// (each call has a timeout of its own, and some pages make several), and done sets it again,
+// counted from Graph's answer: a slow Graph never costs the person the page that explains it,
+// and a client that reads slowly still gets only the usual time.
+func WaitingForGraph(c echo.Context) (done func()) {
+	rc := http.NewResponseController(c.Response())
+	if rc.SetWriteDeadline(time.Time{}) != nil {
+		return func() {} // a writer without deadlines (tests)
+	}
+	return func() { _ = rc.SetWriteDeadline(time.Now().Add(ServerTimeouts.Write)) }
+}
 
 // Shutdown is how Serve ends once its context is done.
 type Shutdown struct {
