@@ -201,6 +201,9 @@ func (c *config) check() configError {
 	}
 	if c.GraphURL == "" {
 		c.GraphURL = c.Cloud.GraphRoot
+	} else if other, ok := identity.CloudOfGraph(c.GraphURL); ok && other.GraphRoot != c.Cloud.GraphRoot {
+		bad(&optGraphURL, "is the Microsoft Graph of the %s cloud, but the desk's tokens are for %s (%s=%s), and Graph refuses another cloud's tokens: "+
+			"leave %s empty, or set %s=%s", other.Name, c.Cloud.GraphRoot, optCloud.env, c.Cloud.Name, optGraphURL.env, optCloud.env, other.Name)
 	}
 	return problems
 }

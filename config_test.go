@@ -70,6 +70,30 @@ func TestConfigAddrFlagBeatsEnvironment(t *testing.T) {
 	}
 }
 
+// A Graph root of another Microsoft cloud than the one people sign in to is refused at start:
+// every call would fail with 401. Graph of the same cloud, or an emulator, is taken.
+func TestGraphOfAnotherCloudIsRefused(t *testing.T) {
+	env := func(cloud, graph string) map[string]string {
+		return map[string]string{"AUTOPILOTDESK_TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47", "AUTOPILOTDESK_CLIENT_ID": "11111111-1111-1111-1111-111111111111",
+			"AUTOPILOTDESK_CLIENT_SECRET": "s", "AUTOPILOTDESK_PUBLIC_URL": "https://desk.contoso.com", "AUTOPILOTDESK_CLOUD": cloud, "AUTOPILOTDESK_GRAPH_URL": graph}
+	}
+	for _, tc := range []struct{ cloud, graph, says string }{
+		{"usgov", "https://graph.microsoft.com", "AUTOPILOTDESK_GRAPH_URL: is the Microsoft Graph of the global cloud, but the desk's tokens are for https://graph.microsoft.us (AUTOPILOTDESK_CLOUD=usgov)"},
+		{"global", "HTTPS://Graph.Microsoft.US/", "set AUTOPILOTDESK_CLOUD=usgov"},
+		{"usgov", "https://dod-graph.microsoft.us", "of the usgovdod cloud"},
+	} {
+		_, err := loadConfig(nil, testkit.Env(env(tc.cloud, tc.graph)), &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%s with %s: %v, want %q", tc.cloud, tc.graph, err, tc.says)
+		}
+	}
+	for _, ok := range [][2]string{{"usgov", "https://graph.microsoft.us"}, {"china", "https://microsoftgraph.chinacloudapi.cn/"}, {"global", "http://127.0.0.1:8081"}} {
+		if _, err := loadConfig(nil, testkit.Env(env(ok[0], ok[1])), &bytes.Buffer{}); err != nil {
+			t.Errorf("%s with %s: %v", ok[0], ok[1], err)
+		}
+	}
+}
+
 func TestConfigTenantMode(t *testing.T) {
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "secret")

@@ -67,8 +67,9 @@ var (
 		help: "Override the OpenID Connect issuer (any standards-compliant provider).",
 		set:  func(c *config, v string) error { c.IssuerURL = strings.TrimSuffix(v, "/"); return httpURL(v) }}
 	optGraphURL = option{env: "AUTOPILOTDESK_GRAPH_URL", flag: "graph-url", shownDef: "from the cloud; the embedded emulator in demo mode",
-		help: "Override the Microsoft Graph root (for example an emulator or Microsoft's Dev Proxy).",
-		set:  func(c *config, v string) error { c.GraphURL = strings.TrimSuffix(v, "/"); return httpURL(v) }}
+		help: "Override the Microsoft Graph root (for example an emulator or Microsoft's Dev Proxy). Another cloud's Graph than " +
+			"`AUTOPILOTDESK_CLOUD`'s is refused: it would refuse the desk's tokens.",
+		set: func(c *config, v string) error { c.GraphURL = strings.TrimSuffix(v, "/"); return httpURL(v) }}
 	optScopes = option{env: "AUTOPILOTDESK_SCOPES", flag: "scopes",
 		shownDef: "`openid profile offline_access {graph}/DeviceManagementServiceConfig.ReadWrite.All`",
 		help:     "Override the requested scopes (space separated).",

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -24,6 +25,21 @@ var clouds = []Cloud{
 var entraLoginHosts = []string{
 	"login.microsoftonline.com", "login.microsoftonline.us", "login.partner.microsoftonline.cn",
 	"login.chinacloudapi.cn", "login.windows.net", "sts.windows.net",
+}
+
+// CloudOfGraph returns the cloud whose Microsoft Graph root is rawURL (any letter case, with or
+// without a path); ok is false for any other address, such as an emulator's.
+func CloudOfGraph(rawURL string) (_ Cloud, ok bool) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return Cloud{}, false
+	}
+	for _, c := range clouds {
+		if root, _ := url.Parse(c.GraphRoot); strings.EqualFold(u.Scheme, root.Scheme) && strings.EqualFold(u.Host, root.Host) {
+			return c, true
+		}
+	}
+	return Cloud{}, false
 }
 
 // CloudByName returns the cloud configured as name: global, usgov, usgovdod or china.
