@@ -179,3 +179,31 @@ func TestProviderWithoutTenantClaimOnReplicas(t *testing.T) {
 		t.Errorf("history on A: %s", text(doc))
 	}
 }
+
+// A server whose clock is off refuses every sign-in, as it must (the ID token is expired, or not
+// valid yet, by its clock); the page and the log say that the clock is the cause and how far it is
+// off, instead of asking the person to try again. A few minutes either way still signs in.
+func TestSignInWithTheServerClockOffSaysSo(t *testing.T) {
+	for _, tc := range []struct {
+		skew  time.Duration
+		apart string
+	}{{-2 * time.Hour, "2 hours apart"}, {2*time.Hour + 5*time.Minute, "2 hours and 5 minutes apart"}, {-10 * time.Minute, "10 minutes apart"}, {3 * time.Minute, ""}, {-3 * time.Minute, ""}} {
+		d := startDeskWithProvider(t, func(o *demoidp.Options) { o.Now = time.Now }, nil,
+			appOptions{Now: func() time.Time { return time.Now().Add(tc.skew) }})
+		resp := d.signIn(d.browser(), demoidp.AdminKey, "/uploads/new")
+		page := strings.Join(strings.Fields(text(parse(t, resp))), " ")
+		if tc.apart == "" {
+			if resp.Request.URL.Path != "/uploads/new" {
+				t.Errorf("clock off by %s: sign-in ended %d at %s: %.300s", tc.skew, resp.StatusCode, resp.Request.URL.Path, page)
+			}
+			continue
+		}
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(page, "The desk's clock is off") || !strings.Contains(page, tc.apart) ||
+			!strings.Contains(page, "set this server's time") {
+			t.Errorf("clock off by %s: %d: %.400s", tc.skew, resp.StatusCode, page)
+		}
+		if logs := d.log.String(); !strings.Contains(logs, `"level":"ERROR","msg":"this server's clock is off`) {
+			t.Errorf("clock off by %s: no error logged:\n%s", tc.skew, logs)
+		}
+	}
+}

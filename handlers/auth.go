@@ -231,6 +231,7 @@ func restartSignIn(why string) error {
 func (h *Auth) signInFailed(err error) error {
 	h.Logger.Info("sign-in failed", "reason", err.Error())
 	var ce *identity.CallbackError
+	var skew *identity.ClockSkewError
 	switch {
 	case errors.As(err, &ce):
 		title, what, next := h.explainRefusal(ce)
@@ -252,6 +253,13 @@ func (h *Auth) signInFailed(err error) error {
 				"The sign-in service answered without it, so you are not signed in.",
 			NextStep: "Tell whoever runs the desk: with Microsoft Entra ID this points to a misconfigured issuer; with another OpenID Connect " +
 				"provider, leave " + h.Settings.TenantID + " empty and the desk keys the organisation by the provider's issuer."}
+	case errors.As(err, &skew):
+		h.Logger.Error("this server's clock is off, so sign-in is refused: set its time (NTP)", "apart", skew.Apart().String(),
+			"issued", skew.Issued.UTC().Format(time.RFC3339), "now", skew.Now.UTC().Format(time.RFC3339))
+		return &views.ErrorPage{Status: http.StatusServiceUnavailable, Title: "The desk's clock is off, so sign-in was refused",
+			Message: "The sign-in service issued its answer at " + views.When(skew.Issued) + ", and this server's clock says " + views.When(skew.Now) +
+				": " + apartText(skew.Apart()) + " apart. The desk takes an answer only within the minutes it is valid, so you are not signed in.",
+			NextStep: "Tell whoever runs the desk to set this server's time (with NTP, or the host's time sync for a container), then sign in again."}
 	case errors.Is(err, identity.ErrStateMismatch):
 		return restartSignIn("The answer from the sign-in page does not belong to the sign-in this browser started.")
 	case errors.Is(err, identity.ErrFlowExpired):
@@ -337,4 +345,20 @@ func firstLine(s string) string {
 		s = string(r[:100]) + "…"
 	}
 	return s
+}
+
+// apartText says how far two clocks are apart in words: "45 seconds", "10 minutes",
+// "2 hours and 5 minutes".
+func apartText(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return explain.Count(int(d/time.Second), "second", "seconds")
+	case d < time.Hour:
+		return explain.Count(int(d/time.Minute), "minute", "minutes")
+	}
+	words := explain.Count(int(d/time.Hour), "hour", "hours")
+	if m := int(d % time.Hour / time.Minute); m > 0 {
+		words += " and " + explain.Count(m, "minute", "minutes")
+	}
+	return words
 }

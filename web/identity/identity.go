@@ -226,6 +226,9 @@ func (p *Provider) Finish(ctx context.Context, f Flow, callback url.Values) (*Re
 	}
 	idToken, err := p.verifier.Verify(oidc.ClientContext(ctx, p.client), raw)
 	if err != nil {
+		if skew := clockSkew(raw, p.now(), err); skew != nil {
+			return nil, skew
+		}
 		return nil, fmt.Errorf("identity: ID token: %w", err)
 	}
 	if f.Nonce == "" || !equalSecret(idToken.Nonce, f.Nonce) {
