@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -22,7 +23,9 @@ import (
 	"time"
 
 	"autopilotdesk/devtools/testkit"
+	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/web"
+	"autopilotdesk/web/demo"
 	"autopilotdesk/web/identity/demoidp"
 	"autopilotdesk/web/store"
 )
@@ -173,6 +176,62 @@ func TestSlowGraphStillGetsItsAnswerWritten(t *testing.T) {
 			doc.Find(`[data-testid="upload-id"]`).Length() != 1 {
 			t.Errorf("%s: the create ended %s %d at %s: %.300s", tc.proto, resp.Proto, resp.StatusCode, resp.Request.URL, text(doc))
 		}
+	}
+}
+
+// The same holds for the identity provider: a sign-in whose code takes longer to redeem than the
+// server's write timeout still lands the person on their page.
+func TestSlowIdentityProviderStillLandsTheSignIn(t *testing.T) {
+	shortServerTimeouts(t, 15*time.Second, time.Second)
+	addr := testkit.FreeAddr(t)
+	public := "http://" + addr
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	idp, err := demoidp.New(demoidp.Options{Issuer: base, ClientID: "desk", ClientSecret: "provider-secret",
+		RedirectURIs: []string{public + "/auth/callback"}, PostLogoutRedirectURIs: []string{public + "/auth/signed-out"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	services := demo.Mux(idp, emulator.New(emulator.Options{Verify: demo.Verifier(idp)}))
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/token") {
+			time.Sleep(1500 * time.Millisecond) // the code's redemption
+		}
+		services.ServeHTTP(w, r)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	ctx, stop := context.WithCancel(context.Background())
+	var out, logs testkit.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--addr", addr}, testkit.Env(map[string]string{"AUTOPILOTDESK_DATA_DIR": t.TempDir(),
+			"AUTOPILOTDESK_ISSUER_URL": idp.IssuerURL(), "AUTOPILOTDESK_CLIENT_ID": "desk", "AUTOPILOTDESK_CLIENT_SECRET": "provider-secret",
+			"AUTOPILOTDESK_GRAPH_URL": base, "AUTOPILOTDESK_PUBLIC_URL": public}), &out, &logs)
+	}()
+	defer func() { stop(); waitStopped(t, done) }()
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		testkit.PickIdentity(req, demoidp.AdminKey)
+		return nil
+	}}
+	var resp *http.Response
+	for i := 0; i < 200; i++ {
+		if resp, err = browser.Get(public + "/auth/login?return_to=/uploads/new"); err == nil || !strings.Contains(err.Error(), "connection refused") {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("the sign-in's answer was lost: %v\n%s", err, logs.String())
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/uploads/new" {
+		t.Errorf("the sign-in ended %d at %s", resp.StatusCode, resp.Request.URL)
 	}
 }
 

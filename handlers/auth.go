@@ -115,6 +115,7 @@ func (h *Auth) begin(c echo.Context, returnTo string, pending []byte, fresh bool
 // Callback finishes sign-in: the flow is taken (single use), the provider's answer checked, and a
 // fresh session started.
 func (h *Auth) Callback(c echo.Context) error {
+	defer web.AwaitingUpstream(c)() // the code's redemption, and Graph when the groups are too many
 	c.Response().Header().Set("Cache-Control", "no-store")
 	c.SetCookie(&http.Cookie{Name: flowCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	ck, err := c.Cookie(flowCookie)

@@ -25,7 +25,7 @@ func callGraph[T any](c echo.Context, tokens Tokens, call func(oauth2.TokenSourc
 		var zero T
 		return zero, nil, err
 	}
-	defer web.WaitingForGraph(c)()
+	defer web.AwaitingUpstream(c)()
 	return graphclient.WithRenewal(ts, func(oauth2.TokenSource) (oauth2.TokenSource, error) { return tokens.RenewToken(c) }, call)
 }
 

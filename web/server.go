@@ -377,11 +377,12 @@ func (s *Shell) errorPageOf(err error) *views.ErrorPage {
 var ServerTimeouts = struct{ ReadHeader, Read, Write, Idle, Upload time.Duration }{
 	5 * time.Second, 15 * time.Second, 30 * time.Second, 120 * time.Second, 10 * time.Minute}
 
-// WaitingForGraph lifts the answer's write deadline while a request waits for Microsoft Graph
-// (each call has a timeout of its own, and some pages make several), and done sets it again,
-// counted from Graph's answer: a slow Graph never costs the person the page that explains it,
-// and a client that reads slowly still gets only the usual time.
-func WaitingForGraph(c echo.Context) (done func()) {
+// AwaitingUpstream lifts the answer's write deadline while a request waits for a service the
+// desk calls, Microsoft Graph or the identity provider (each call has a timeout of its own, and
+// some pages make several), and done sets it again, counted from the service's answer: a slow
+// service never costs the person the page that explains it, and a client that reads slowly
+// still gets only the usual time.
+func AwaitingUpstream(c echo.Context) (done func()) {
 	rc := http.NewResponseController(c.Response())
 	if rc.SetWriteDeadline(time.Time{}) != nil {
 		return func() {} // a writer without deadlines (tests)
