@@ -218,11 +218,13 @@ func (s *Shell) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		limit := s.formLimit
 		if s.uploadLimit > 0 && slices.Contains(s.uploadPaths, r.URL.Path) {
 			limit = s.uploadLimit
-			// A large file on a slow link takes longer to arrive than a form; the answer's time
-			// counts from when it has.
-			rc := http.NewResponseController(c.Response())
-			_ = rc.SetReadDeadline(time.Now().Add(ServerTimeouts.Upload))
-			_ = rc.SetWriteDeadline(time.Now().Add(ServerTimeouts.Upload + ServerTimeouts.Write))
+			if r.Method == http.MethodPost {
+				// A large file on a slow link takes longer to arrive than a form; the answer's
+				// time counts from when it has.
+				rc := http.NewResponseController(c.Response())
+				_ = rc.SetReadDeadline(time.Now().Add(ServerTimeouts.Upload))
+				_ = rc.SetWriteDeadline(time.Now().Add(ServerTimeouts.Upload + ServerTimeouts.Write))
+			}
 		}
 		tooLarge := errTooLarge
 		if d := s.deviceRoute(r.URL.Path); d != nil {
