@@ -533,15 +533,24 @@ func TestPlanCutsByCountAndBytes(t *testing.T) {
 	}
 }
 
+// sentAndFollowing is a rig of n devices sent per to a batch, whose worker's clock runs a day
+// ahead of the store's (a look asked for is never due before the test moves it), after the first
+// step: the batches sent and the device sent last looked at, Intune still processing them.
+func sentAndFollowing(t *testing.T, n, per int) (*rig, *testkit.Clock) {
+	t.Helper()
+	r := newRig(t, n, per, nil)
+	clock := testkit.NewClockAt(time.Now().Add(24 * time.Hour))
+	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Now: clock.Now}, Store: r.db, Graph: r.graph, LookupDelays: []time.Duration{0, 0}})
+	r.graph.status = "pending"
+	r.step()
+	return r, clock
+}
+
 // Following a large import costs a request per look, not one per device: the worker reads the
 // device sent last until Intune has finished it, then every device still processing in one
 // pass over the list; it looks again after a twentieth of the time since the batch was sent.
 func TestFollowingReadsTheLastDeviceThenTheWholeList(t *testing.T) {
-	r := newRig(t, 120, 40, nil)
-	clock := testkit.NewClockAt(time.Now().Add(24 * time.Hour)) // ahead of the store's clock: a look asked for is never due before the test wakes the job
-	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Now: clock.Now}, Store: r.db, Graph: r.graph, LookupDelays: []time.Duration{0, 0}})
-	r.graph.status = "pending"
-	r.step() // sends the three batches, then looks at the last device
+	r, clock := sentAndFollowing(t, 120, 40) // three batches sent, the last device looked at
 	if r.graph.calls() != 3 || len(r.graph.gets) != 1 || r.graph.pages != 0 {
 		t.Fatalf("after sending: %d imports, %d reads, %d list pages", r.graph.calls(), len(r.graph.gets), r.graph.pages)
 	}
@@ -586,12 +595,7 @@ func TestFollowingReadsTheLastDeviceThenTheWholeList(t *testing.T) {
 // Following a small import reads its devices 20 to a request: once Intune has finished the
 // device sent last, the 44 others are read in three JSON batches, not 44 requests.
 func TestFollowingReadsFewDevicesTwentyARequest(t *testing.T) {
-	r := newRig(t, 45, 45, nil)
-	clock := testkit.NewClockAt(time.Now().Add(24 * time.Hour)) // ahead of the store's clock, as above
-	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Now: clock.Now}, Store: r.db, Graph: r.graph,
-		LookupDelays: []time.Duration{0, 0}})
-	r.graph.status = "pending"
-	r.step() // sends the batch, then looks at the last device
+	r, clock := sentAndFollowing(t, 45, 45) // the batch sent, the last device looked at
 	if r.graph.readRequests != 1 || len(r.graph.gets) != 1 {
 		t.Fatalf("after sending: %d reads in %d requests", len(r.graph.gets), r.graph.readRequests)
 	}
@@ -609,12 +613,7 @@ func TestFollowingReadsFewDevicesTwentyARequest(t *testing.T) {
 // A read Graph throttles inside the last pass does not hold the others up: the devices read get
 // their state, the throttled one stays processing, and the next look waits as Graph asked.
 func TestThrottledReadKeepsTheOthersAndWaits(t *testing.T) {
-	r := newRig(t, 3, 3, nil)
-	clock := testkit.NewClockAt(time.Now().Add(24 * time.Hour)) // ahead of the store's clock, as above
-	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Now: clock.Now}, Store: r.db, Graph: r.graph,
-		LookupDelays: []time.Duration{0, 0}})
-	r.graph.status = "pending"
-	r.step()
+	r, clock := sentAndFollowing(t, 3, 3)
 	rows, _ := r.db.ImportRows(context.Background(), r.job.ID, store.RowFilter{})
 	r.graph.status = "complete"
 	r.graph.readErrs = map[string]error{rows[0].DeviceID: &graphclient.Error{Kind: graphclient.KindThrottled, StatusCode: http.StatusTooManyRequests, RetryAfter: 9 * time.Second}}
