@@ -52,6 +52,7 @@ type app struct {
 	metrics    *web.Metrics
 	assets     *static.Assets
 	imports    *importer.Worker
+	checks     *importer.Checker
 	bulk       *bulk.Worker
 	workers    sync.WaitGroup // the import and bulk workers, waited for apart at Close
 	follower   *registration.Follower
@@ -186,6 +187,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	owners := web.OwnerTokens{Sessions: sessions, Shell: a.shell}
 	imports := jobs.Options{Tokens: owners, Logger: log, Now: o.Now, Lease: o.ImportLease, PausedRecheck: o.ImportPausedRecheck, Fault: o.ImportFault}
 	a.imports = importer.New(importer.Options{Options: imports, Store: a.db, Graph: a.graph, LookupDelays: o.ImportLookupDelays, Reached: a.metrics.ImportJob})
+	a.checks = importer.NewChecker(importer.CheckerOptions{Options: imports, Store: a.db, Graph: a.graph})
 	a.follower = registration.NewFollower(registration.Options{Store: registrationStore{a.db, activity}, Graph: a.graph, Tokens: owners,
 		Worker: a.imports, Logger: log, Now: o.Now, Every: o.RegistrationEvery})
 	waiting := &handlers.WaitingCount{Store: a.db}
@@ -204,6 +206,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	a.background.Go(func() { a.health.Run(background, stateCheckEvery) })
 	for range importWorkers {
 		a.workers.Go(func() { a.imports.Run(background) })
+		a.workers.Go(func() { a.checks.Run(background) })
 		a.workers.Go(func() { a.bulk.Run(background) })
 	}
 	a.background.Go(func() { a.follower.Run(background) })
@@ -223,7 +226,7 @@ func (a *app) features(provider *identity.Provider, budget *bulk.Budget, waiting
 		Registered: &handlers.Registered{Graph: a.graph, Tokens: a.shell, Activity: a.recorder, Recorded: a.recorder, Keys: a.db, History: a.db, Budget: budget,
 			Now: now, Logger: a.log},
 		Bulk: &handlers.BulkChanges{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Keys: a.db, Worker: a.bulk, Budget: budget, Now: now, Logger: a.log},
-		Devices: &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: a.recorder, Worker: a.imports, MaxRows: a.cfg.ImportMaxRows,
+		Devices: &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: a.recorder, Worker: a.imports, Checker: a.checks, MaxRows: a.cfg.ImportMaxRows,
 			Now: now, Logger: a.log, JobState: a.metrics.ImportJob},
 		Registration: &handlers.Registration{Store: a.db, Graph: a.graph, Tokens: a.shell, Worker: a.imports, Follower: a.follower,
 			PublicURL: a.cfg.PublicURL.String(), SelfApprove: a.cfg.RegistrationSelfApprove, Demo: a.cfg.Demo, Count: waiting, Now: now, Logger: a.log},
@@ -282,8 +285,8 @@ func (r registrationStore) RecordActivity(ctx context.Context, a *store.Activity
 	return r.activity.RecordActivity(ctx, a)
 }
 
-// importWorkers is how many imports, and how many bulk changes, one desk advances at once;
-// replicas add theirs.
+// importWorkers is how many imports, how many serial checks and how many bulk changes one desk
+// advances at once; replicas add theirs.
 const importWorkers = 2
 
 func (a *app) Close() {

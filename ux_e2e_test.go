@@ -204,8 +204,24 @@ func TestBrowserPreflightFixesWhatItReportsAndCountsWhatItSends(t *testing.T) {
 		t.Errorf("after the fix the summary reads %q, want %q", got, want)
 	}
 
-	// The check finds the registered serial: it is ticked, and the counts say so.
+	// The check finds the registered serial: it is ticked, and the counts say so. Graph is slow to
+	// answer, so the page first shows the check under way, and updates itself until it has ended.
+	bd.app.demo.Emulator.SetFaults(emulator.Faults{LatencyMin: 3 * time.Second, LatencyMax: 3 * time.Second})
 	tb.navigate("check the serials", chromedp.Click(chromedp.CSS(`form[action$="/check"] button[type="submit"]`)))
+	tb.page("import pre-flight, checking")
+	if got := tb.text(`[data-testid="check-progress"]`); got != "0 of 5 serial numbers" {
+		t.Errorf("while checking the page says %q", got)
+	}
+	bd.app.demo.Emulator.SetFaults(emulator.Faults{})
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		ended, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && !document.querySelector('[data-testid="checking"]')`))
+		if err == nil && ended {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the page did not update itself to the check's end: %s", tb.text("main"))
+		}
+	}
 	tb.page("import pre-flight, checked")
 	if got := summary(); got != "6 rows: 4 devices to import, 2 left out." {
 		t.Errorf("after the check the summary reads %q", got)

@@ -30,9 +30,8 @@ import (
 )
 
 // DevicesAPI is the part of Graph the device pages call themselves; the import worker sends
-// and follows submitted imports.
+// and follows submitted imports, and the serial check looks a draft's serials up.
 type DevicesAPI interface {
-	LookUpSerials(ctx context.Context, ts oauth2.TokenSource, serials []string, where graphclient.SerialSources) ([]graphclient.SerialLookup, []*graphclient.Exchange, error)
 	SyncAutopilot(ctx context.Context, ts oauth2.TokenSource) (*graphclient.Exchange, error)
 }
 
@@ -44,8 +43,8 @@ type ImportJobs interface {
 	ImportRows(ctx context.Context, jobID string, f store.RowFilter) ([]store.ImportRow, error)
 	ImportBatches(ctx context.Context, jobID string) ([]store.ImportBatch, error)
 	ReplaceDraftRows(ctx context.Context, tenantID, id, ownerID string, payload []byte, rows iter.Seq[store.ImportRow]) error
-	MarkTenantCheck(ctx context.Context, tenantID, id, ownerID string, payload []byte, found map[int]store.TenantMatch) error
-	SerialsImporting(ctx context.Context, tenantID string, serials, verdicts []string, since time.Time) (map[string]string, error)
+	StartTenantCheck(ctx context.Context, tenantID, id, ownerID string, payload []byte) error
+	StopTenantCheck(ctx context.Context, tenantID, id, ownerID string, payload []byte) error
 	ChangeImport(ctx context.Context, ch store.ImportChange) error
 	WakeImportJob(ctx context.Context, tenantID, id string, recheck bool) error
 }
@@ -68,8 +67,9 @@ type Devices struct {
 	Tokens   Tokens
 	Jobs     ImportJobs
 	Activity ActivityLog
-	Worker   Kicker
-	MaxRows  int // device rows one file may have
+	Worker   Kicker // the import worker
+	Checker  Kicker // the serial check
+	MaxRows  int    // device rows one file may have
 	Now      func() time.Time
 	Logger   *slog.Logger
 	JobState func(state string) // optional: counts jobs reaching a state
@@ -243,6 +243,11 @@ func (h *Devices) loadDraft(c echo.Context) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
+	if j.rec.State == importer.StateChecking {
+		return nil, &views.ErrorPage{Status: http.StatusConflict, Title: "The serial numbers are still being checked",
+			Message:  "A file takes no changes while its serial numbers are looked up in your tenant. Nothing was changed.",
+			NextStep: "Wait for the check to finish, or stop it, then try again.", ActionURL: views.ImportJobURL(j.rec.ID), ActionText: "Follow the check"}
+	}
 	if j.rec.State != importer.StateDraft {
 		return nil, c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
 	}
@@ -260,7 +265,7 @@ func (h *Devices) Show(c echo.Context) error {
 	// Batches first: a row changes with its batch or after it, so the rows read next are at least
 	// as far along as the batches the page explains them by.
 	var batches []store.ImportBatch
-	if j.rec.State != importer.StateDraft {
+	if j.rec.State != importer.StateDraft && j.rec.State != importer.StateChecking {
 		if batches, err = h.Jobs.ImportBatches(ctx, j.rec.ID); err != nil {
 			return fmt.Errorf("read import batches: %w", err)
 		}
@@ -275,7 +280,7 @@ func (h *Devices) Show(c echo.Context) error {
 	u := web.CurrentUser(c)
 	title := "Import devices"
 	view := jobView(j, rows, batches, u.ObjectID == j.rec.ObjectID, h.Now())
-	if j.rec.State != importer.StateDraft {
+	if j.rec.State != importer.StateDraft && j.rec.State != importer.StateChecking {
 		from, _ := strconv.Atoi(c.QueryParam("from"))
 		showRows(&view, from, outcomeRowsShown)
 	}
@@ -295,80 +300,83 @@ func showRows(v *views.ImportJob, from, size int) {
 	v.Rows = v.Rows[from:min(from+size, total)]
 }
 
-// Check is POST /devices/import/:id/check: look each valid serial up among the tenant's
-// registered Autopilot devices, in JSON batches of 20 (500 serials take 25 requests), and among
-// the desk's own imports still on their way (in the state database, no request). Rows found are
-// left out, with what the tenant holds for them.
+// Check is POST /devices/import/:id/check: hand the draft to the serial check
+// (importer.Checker), which looks each valid serial up among the tenant's registered Autopilot
+// devices, in JSON batches of 20 (500 serials take 25 requests), and among the desk's own imports
+// still on their way (in the state database, no request). Rows found are left out, with what the
+// tenant holds for them. The job's page follows the check; a short one is over by the time the
+// page is shown.
 func (h *Devices) Check(c echo.Context) error {
-	j, err := h.loadDraft(c)
-	if err != nil || j == nil {
+	j, err := h.loadOwned(c)
+	if err != nil {
 		return err
+	}
+	if j.rec.State != importer.StateDraft { // checking already, or submitted: its page says which
+		return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
 	}
 	ctx := c.Request().Context()
 	rows, err := h.Jobs.ImportRows(ctx, j.rec.ID, store.RowFilter{})
 	if err != nil {
 		return fmt.Errorf("read import rows: %w", err)
 	}
-	var serials []string
-	var lines []int
+	valid := 0
 	for _, r := range rows {
 		if len(r.Errors) == 0 {
-			serials, lines = append(serials, r.Serial), append(lines, r.Line)
+			valid++
 		}
 	}
-	results, _, lookErr := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.SerialLookup, *graphclient.Exchange, error) {
-		res, exs, err := h.Graph.LookUpSerials(ctx, ts, serials, graphclient.InRegistered)
-		return res, lastExchange(exs), err
-	})
-	if errors.Is(lookErr, web.ErrSessionEnded) {
-		return lookErr
+	j.payload.Failure, j.payload.Checked, j.payload.LastCheck = nil, false, nil
+	j.payload.Check = &importer.Check{Of: valid, Started: h.Now()}
+	err = h.Jobs.StartTenantCheck(ctx, j.rec.TenantID, j.rec.ID, j.rec.ObjectID, j.payload.Encode())
+	if err != nil && !errors.Is(err, store.ErrConflict) { // a conflict: another request started it
+		return fmt.Errorf("start the check: %w", err)
 	}
-	importing, err := h.Jobs.SerialsImporting(ctx, j.rec.TenantID, serials, importer.OnTheirWay, h.Now().Add(-recentImport))
-	if err != nil {
-		return fmt.Errorf("read imports on their way: %w", err)
-	}
-	found := map[int]store.TenantMatch{}
-	unchecked := 0
-	var firstErr error
-	for i, line := range lines {
-		var m store.TenantMatch
-		if i < len(results) && len(results[i].Registered) > 0 {
-			d := results[i].Registered[0]
-			m = store.TenantMatch{RegisteredID: d.ID, RegisteredGroupTag: d.GroupTag, RegisteredUser: d.UserPrincipalName}
-		} else if job := importing[strings.ToUpper(strings.TrimSpace(serials[i]))]; job != "" {
-			m = store.TenantMatch{ImportingJob: job}
-		} else if i >= len(results) || results[i].Err != nil {
-			unchecked++
-			if firstErr == nil && i < len(results) {
-				firstErr = results[i].Err
-			}
-			continue // nothing is known: keep what an earlier check found
-		}
-		found[line] = m
-	}
-	j.payload.Failure = nil
-	switch {
-	case lookErr != nil && unchecked == len(lines):
-		f := failureFacts(lookErr, h.Now())
-		j.payload.Failure = &f
-	case unchecked > 0:
-		if firstErr == nil {
-			firstErr = lookErr
-		}
-		f := failureFacts(firstErr, h.Now())
-		f.Cause, f.Unchecked, f.Of = explain.SerialsUnchecked, unchecked, len(lines)
-		j.payload.Failure = &f
-	}
-	j.payload.Checked = unchecked == 0
-	if err := h.Jobs.MarkTenantCheck(ctx, j.rec.TenantID, j.rec.ID, j.rec.ObjectID, j.payload.Encode(), found); err != nil && !errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("save the check: %w", err)
+	if err == nil && h.Checker != nil {
+		h.Checker.Kick()
+		h.awaitCheck(ctx, j.rec, checkWait)
 	}
 	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
 }
 
-// recentImport is how long after an import finished its devices count as on their way: Intune
-// has registered them, but the list of registered devices may not show them yet.
-const recentImport = time.Hour
+// checkWait is how long a request that starts a check waits for it to end, so that a check of a
+// few hundred serials shows its findings on the page that follows; a longer one shows its progress.
+const checkWait = 2 * time.Second
+
+// awaitCheck waits until rec's check has ended, for at most wait.
+func (h *Devices) awaitCheck(ctx context.Context, rec *store.ImportJob, wait time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if j, err := h.Jobs.GetImportJob(ctx, rec.TenantID, rec.ID); err != nil || j.State != importer.StateChecking {
+			return
+		}
+	}
+}
+
+// StopCheck is POST /devices/import/:id/stop-check: end a check before it has looked every
+// serial up. What it found so far stays; the draft takes changes again.
+func (h *Devices) StopCheck(c echo.Context) error {
+	j, err := h.loadOwned(c)
+	if err != nil {
+		return err
+	}
+	if check := j.payload.Check; j.rec.State == importer.StateChecking && check != nil {
+		check.Stopped, check.Ended = true, h.Now()
+		j.payload.Check, j.payload.LastCheck = nil, check
+		err := h.Jobs.StopTenantCheck(c.Request().Context(), j.rec.TenantID, j.rec.ID, j.rec.ObjectID, j.payload.Encode())
+		if err != nil && !errors.Is(err, store.ErrConflict) { // a conflict: the check has ended meanwhile
+			return fmt.Errorf("stop the check: %w", err)
+		}
+	}
+	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
+}
 
 // draftForm is the draft a form was posted to, with the form; j is nil when the answer is err's.
 func (h *Devices) draftForm(c echo.Context) (j *loaded, form url.Values, err error) {
@@ -429,7 +437,7 @@ func (h *Devices) Fix(c echo.Context) error {
 			j.payload.LeftOut = append(j.payload.LeftOut, rep.Rows[i].Line)
 		}
 	}
-	j.payload.Checked, j.payload.Failure = false, nil
+	j.payload.Checked, j.payload.Failure, j.payload.LastCheck = false, nil, nil
 	if err := h.Jobs.ReplaceDraftRows(ctx, j.rec.TenantID, j.rec.ID, j.rec.ObjectID, j.payload.Encode(), rowsOf(rep.Rows)); err != nil && !errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("save the corrections: %w", err)
 	}
@@ -553,6 +561,13 @@ func jobFacts(rec *store.ImportJob, batches []store.ImportBatch) explain.Job {
 	return job
 }
 
+func checkProgress(c *importer.Check) *views.CheckProgress {
+	if c == nil {
+		return nil
+	}
+	return &views.CheckProgress{Done: c.Done, Of: c.Of, Found: c.Found, Step: importer.CheckStep, Started: c.Started, Ended: c.Ended, Stopped: c.Stopped}
+}
+
 // jobView turns a job into what its page shows (hashes only by their ends).
 func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isOwner bool, now time.Time) views.ImportJob {
 	rec, p := j.rec, j.payload
@@ -562,6 +577,7 @@ func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isO
 		e := explain.Explain(*p.Failure)
 		v.Failure = &e
 	}
+	v.Checking, v.LastCheck = checkProgress(p.Check), checkProgress(p.LastCheck)
 	if p.Trouble != nil {
 		v.Trouble = explain.Trouble(*p.Trouble)
 	}

@@ -80,6 +80,7 @@ func Routes(shell *web.Shell, f Features) {
 	form("/devices/import", "/devices/import", f.Devices.Preflight)
 	web.GET(user, "/devices/import/:id", f.Devices.Show)
 	form("/devices/import/:id/check", "/devices/import/:id", f.Devices.Check)
+	form("/devices/import/:id/stop-check", "/devices/import/:id", f.Devices.StopCheck)
 	form("/devices/import/:id/fix", "/devices/import/:id", f.Devices.Fix)
 	form("/devices/import/:id/submit", "/devices/import/:id", f.Devices.Submit, create)
 	form("/devices/import/:id/reconcile", "/devices/import/:id", f.Devices.Reconcile)

@@ -103,6 +103,8 @@ type ImportJob struct {
 	Valid, Invalid   int // rows without problems; rows with problems still to fix
 	ProblemsLeftOut  int // rows with problems their owner chose to leave out
 	Checked          bool
+	Checking         *CheckProgress // the check of the serials under way
+	LastCheck        *CheckProgress // the last check that ended, as it stood
 	Failure          *explain.Explanation
 	Counts           ImportCounts
 	Batches          int
@@ -116,6 +118,15 @@ type ImportJob struct {
 	// Shown is which of the rows of an import being sent or finished are in Rows: a long file's
 	// page shows them a window at a time, and the outcome report has them all.
 	Shown RowWindow
+}
+
+// CheckProgress is how far a check of a draft's serials in the tenant has come: Done of Of
+// serials looked up, Found of them in the tenant already, Step at a time; and once it has
+// ended, when and whether its owner stopped it.
+type CheckProgress struct {
+	Done, Of, Found, Step int
+	Started, Ended        time.Time
+	Stopped               bool
 }
 
 // RowWindow is the part of a file's rows a page shows: from From (counted from 0), Size at most,

@@ -13,8 +13,10 @@ import (
 type Payload struct {
 	FileNotes  []string         `json:"fileNotes,omitempty"`
 	FileErrors []string         `json:"fileErrors,omitempty"`
-	Checked    bool             `json:"checked,omitempty"` // serials were looked up in the tenant
-	Failure    *explain.Failure `json:"failure,omitempty"` // why the owner's last action sent nothing
+	Checked    bool             `json:"checked,omitempty"`   // serials were looked up in the tenant
+	Check      *Check           `json:"check,omitempty"`     // the check of the serials under way
+	LastCheck  *Check           `json:"lastCheck,omitempty"` // the last check that ended: finished, failed or stopped
+	Failure    *explain.Failure `json:"failure,omitempty"`   // why the owner's last action sent nothing
 	// LeftOut are the lines of rows with problems the owner chose to leave out rather than fix.
 	LeftOut []int `json:"leftOut,omitempty"`
 

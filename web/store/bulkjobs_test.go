@@ -235,7 +235,7 @@ func TestHistoryOfASerial(t *testing.T) {
 		if err := db.RecordActivity(ctx, &Activity{TenantID: "t2", ObjectID: "o", Action: "device-group-tag", Serial: "5CG123ABC", Outcome: "success"}); err != nil {
 			t.Fatal(err)
 		}
-		for _, state := range []string{"draft", "sending"} {
+		for _, state := range []string{"draft", "checking", "sending"} { // only the one sent is history
 			rows := testRows(2)
 			rows[1].Serial = "5cg123ABC"
 			job := &ImportJob{TenantID: "t1", ObjectID: "o", State: state}

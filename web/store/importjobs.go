@@ -266,16 +266,53 @@ func (t *txn) ownDraft(db *DB, tenantID, id, ownerID string, payload []byte) err
 	return err
 }
 
-// MarkTenantCheck records what a check found in the tenant for rows of a draft (a zero match:
-// nothing), for its owner only.
-func (db *DB) MarkTenantCheck(ctx context.Context, tenantID, id, ownerID string, payload []byte, found map[int]TenantMatch) error {
+// StartTenantCheck hands a draft of its owner to the serial check, which looks its serials up in
+// the tenant: the draft becomes "checking", due at once, and takes no other change until the
+// check ends. Anyone else, or a job no longer a draft, gets ErrConflict.
+func (db *DB) StartTenantCheck(ctx context.Context, tenantID, id, ownerID string, payload []byte) error {
+	return db.switchCheck(ctx, "draft", "checking", tenantID, id, ownerID, payload)
+}
+
+// StopTenantCheck ends its owner's check before the checker has: the draft takes changes again,
+// with what the check found so far. A checker still at it loses its lease and writes nothing
+// more. ErrConflict when the job is not being checked.
+func (db *DB) StopTenantCheck(ctx context.Context, tenantID, id, ownerID string, payload []byte) error {
+	return db.switchCheck(ctx, "checking", "draft", tenantID, id, ownerID, payload)
+}
+
+func (db *DB) switchCheck(ctx context.Context, from, to, tenantID, id, ownerID string, payload []byte) error {
+	return db.tx(ctx, db.stmtTimeout, func(t *txn) error {
+		return t.execGuarded(`UPDATE import_jobs SET state = ?, payload = ?, updated_at = ?, next_poll_at = NULL, lease_owner = '', lease_until = 0
+			WHERE tenant_id = ? AND id = ? AND object_id = ? AND state = ?`, to, payload, ms(db.now()), tenantID, id, ownerID, from)
+	})
+}
+
+// TenantCheck is one step of a serial check, as the checker holding the job's lease records it.
+type TenantCheck struct {
+	JobID, LeaseOwner string
+	Payload           []byte
+	// Found is what the step found for its rows, by line: a zero match clears an earlier finding.
+	// Rows it does not name keep theirs.
+	Found map[int]TenantMatch
+	// Finished ends the check: the job is a draft again, taking changes, and its lease ends.
+	Finished bool
+}
+
+// RecordTenantCheck stores one step of a check with its findings, all at once. ErrConflict means
+// the check is no longer the lease owner's: its owner stopped it, or another checker took it over.
+func (db *DB) RecordTenantCheck(ctx context.Context, ch TenantCheck) error {
+	set := "payload = ?, updated_at = ?"
+	if ch.Finished {
+		set += ", state = 'draft', next_poll_at = NULL, lease_owner = '', lease_until = 0"
+	}
 	return db.tx(ctx, db.txTimeout(), func(t *txn) error {
-		if err := t.ownDraft(db, tenantID, id, ownerID, payload); err != nil {
+		if err := t.execGuarded(`UPDATE import_jobs SET `+set+` WHERE id = ? AND state = 'checking' AND lease_owner = ?`,
+			ch.Payload, ms(db.now()), ch.JobID, ch.LeaseOwner); err != nil {
 			return err
 		}
-		for line, m := range found {
+		for line, m := range ch.Found {
 			if _, err := t.exec(`UPDATE import_rows SET already_imported = ?, registered_id = ?, registered_group_tag = ?, registered_user = ?, importing_job = ?
-				WHERE job_id = ? AND line = ?`, boolInt(m.Found()), m.RegisteredID, m.RegisteredGroupTag, m.RegisteredUser, m.ImportingJob, id, line); err != nil {
+				WHERE job_id = ? AND line = ?`, boolInt(m.Found()), m.RegisteredID, m.RegisteredGroupTag, m.RegisteredUser, m.ImportingJob, ch.JobID, line); err != nil {
 				return err
 			}
 		}

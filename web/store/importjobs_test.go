@@ -62,14 +62,63 @@ func TestImportJobsKeepRowsAndBatches(t *testing.T) {
 		if err := db.ReplaceDraftRows(ctx, "t1", job.ID, "megan", nil, slices.Values(rows[:1])); !errors.Is(err, ErrConflict) {
 			t.Errorf("another person replaced the rows: %v", err)
 		}
-		if err := db.MarkTenantCheck(ctx, "t1", job.ID, "megan", nil, map[int]TenantMatch{3: {RegisteredID: "r"}}); !errors.Is(err, ErrConflict) {
-			t.Errorf("another person marked rows: %v", err)
+		// A check: only the owner starts or stops it; meanwhile only the checker holding its lease
+		// records, and the draft takes no other change.
+		if err := db.StartTenantCheck(ctx, "t1", job.ID, "megan", []byte(`{}`)); !errors.Is(err, ErrConflict) {
+			t.Errorf("another person started a check: %v", err)
 		}
-		if err := db.MarkTenantCheck(ctx, "t1", job.ID, "adele", []byte(`{}`), map[int]TenantMatch{3: {RegisteredID: "r", RegisteredGroupTag: "Sales"}}); err != nil {
+		if err := db.StartTenantCheck(ctx, "t1", job.ID, "adele", []byte(`{"check":{"of":250}}`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.ReplaceDraftRows(ctx, "t1", job.ID, "adele", nil, slices.Values(rows[:1])); !errors.Is(err, ErrConflict) {
+			t.Errorf("the rows changed while their serials were being checked: %v", err)
+		}
+		checking, err := db.ClaimImportJob(ctx, "checking", "checker", time.Minute)
+		if err != nil || checking == nil || checking.ID != job.ID {
+			t.Fatalf("the checker claimed %+v, %v", checking, err)
+		}
+		step := TenantCheck{JobID: job.ID, LeaseOwner: "checker", Payload: []byte(`{"check":{"of":250,"done":200}}`),
+			Found: map[int]TenantMatch{3: {RegisteredID: "r", RegisteredGroupTag: "Sales"}}}
+		if err := db.RecordTenantCheck(ctx, TenantCheck{JobID: job.ID, LeaseOwner: "another", Found: step.Found}); !errors.Is(err, ErrConflict) {
+			t.Errorf("a checker without the lease recorded a step: %v", err)
+		}
+		if err := db.RecordTenantCheck(ctx, step); err != nil {
 			t.Fatal(err)
 		}
 		if back, _ := db.ImportRows(ctx, job.ID, RowFilter{}); !back[1].AlreadyImported || back[1].RegisteredID != "r" || back[1].RegisteredGroupTag != "Sales" || back[2].AlreadyImported {
 			t.Errorf("the check's findings were not kept: %+v", back[1])
+		}
+		if err := db.StopTenantCheck(ctx, "t1", job.ID, "megan", nil); !errors.Is(err, ErrConflict) {
+			t.Errorf("another person stopped the check: %v", err)
+		}
+		if err := db.StopTenantCheck(ctx, "t1", job.ID, "adele", []byte(`{"lastCheck":{"of":250,"done":200,"stopped":true}}`)); err != nil {
+			t.Fatal(err)
+		}
+		step.Found = map[int]TenantMatch{4: {ImportingJob: "j"}}
+		if err := db.RecordTenantCheck(ctx, step); !errors.Is(err, ErrConflict) {
+			t.Errorf("the checker recorded a step of a check its owner stopped: %v", err)
+		}
+		if back, _ := db.ImportRows(ctx, job.ID, RowFilter{}); back[2].ImportingJob != "" || !back[1].AlreadyImported {
+			t.Errorf("after the stop: %+v, %+v", back[1], back[2])
+		}
+		if got, _ := db.GetImportJob(ctx, "t1", job.ID); got.State != "draft" || string(got.Payload) != `{"lastCheck":{"of":250,"done":200,"stopped":true}}` || got.LeaseOwner != "" {
+			t.Errorf("after the stop the job is %+v", got)
+		}
+		// A check to its end: the last step makes the job a draft again and lets its lease go.
+		if err := db.StartTenantCheck(ctx, "t1", job.ID, "adele", []byte(`{"check":{"of":250}}`)); err != nil {
+			t.Fatal(err)
+		}
+		if checking, err = db.ClaimImportJob(ctx, "checking", "checker", time.Minute); err != nil || checking == nil {
+			t.Fatalf("the checker claimed %+v, %v", checking, err)
+		}
+		if err := db.RecordTenantCheck(ctx, TenantCheck{JobID: job.ID, LeaseOwner: "checker", Payload: []byte(`{"checked":true}`), Finished: true}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := db.GetImportJob(ctx, "t1", job.ID); got.State != "draft" || got.LeaseOwner != "" || string(got.Payload) != `{"checked":true}` {
+			t.Errorf("after the last step the job is %+v", got)
+		}
+		if err := db.ReleaseImportJob(ctx, job.ID, "checker", []byte(`{}`), time.Time{}); !errors.Is(err, ErrConflict) {
+			t.Errorf("the checker released a check that had ended: %v", err)
 		}
 		if err := db.ReplaceDraftRows(ctx, "t1", job.ID, "adele", []byte(`{"checked":false}`), slices.Values(rows[:10])); err != nil {
 			t.Fatal(err)

@@ -43,7 +43,7 @@ const activityOfSerial = `SELECT ` + activityColumns + ` FROM activity WHERE ten
 const importsOfSerial = `SELECT j.id, j.actor_name, j.actor_upn, j.state, j.updated_at, r.line, r.batch, r.verdict, r.reason, r.device_id, r.status,
 	r.registration_id, r.error_code, r.error_name, r.reconciled
 	FROM import_rows r JOIN import_jobs j ON j.id = r.job_id
-	WHERE UPPER(r.serial) = ? AND j.tenant_id = ? AND j.state <> 'draft' ORDER BY j.updated_at DESC, r.line LIMIT ?`
+	WHERE UPPER(r.serial) = ? AND j.tenant_id = ? AND j.state NOT IN ('draft', 'checking') ORDER BY j.updated_at DESC, r.line LIMIT ?`
 
 const bulkOfSerial = `SELECT j.id, j.actor_name, j.actor_upn, j.action, j.group_tag, j.state, j.created_at,
 	d.position, d.device_id, d.serial, d.state, d.done_at, d.lookups, d.status_code, d.reason, d.failure, d.activity_id, d.reconciled

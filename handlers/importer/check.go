@@ -1,0 +1,265 @@
+package importer
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/explain"
+	"autopilotdesk/handlers/jobs"
+	"autopilotdesk/web/store"
+)
+
+// StateChecking is a draft whose serials the checker is looking up in the tenant: it takes no
+// other change until the check ends (or its owner stops it), and then is a draft again.
+const StateChecking = "checking"
+
+// CheckStep is how many serials one step of a check looks up: 5 JSON batches of 20, a couple of
+// seconds at Intune's pace. Each step's findings and progress are stored at once, so a check
+// taken over from a worker that died goes on from its last step, and its page shows how far it
+// has come.
+const CheckStep = 5 * graphclient.BatchLimit
+
+// FaultCheckStepRecorded is the fault point after a step of a check is stored, before the
+// checker lets the job go: a test stops the checker there, as if its process died.
+const FaultCheckStepRecorded = "check-step-recorded"
+
+// recentImport is how long after an import finished its devices count as on their way: Intune
+// has registered them, but the list of registered devices may not show them yet.
+const recentImport = time.Hour
+
+// errShuttingDown ends a step whose look-ups the desk's shutdown cut short: nothing of it is stored.
+var errShuttingDown = errors.New("importer: the desk is shutting down")
+
+// Check is a draft's check of its serials in the tenant while it runs, kept in its payload.
+type Check struct {
+	Of      int       `json:"of"`   // serials to look up: the rows without a problem
+	Done    int       `json:"done"` // looked up so far, in file order
+	Found   int       `json:"found,omitempty"`
+	Started time.Time `json:"started"`
+	// Unchecked counts the serials looked for that Graph gave no answer for, Failure the first
+	// reason; the check goes on with the others.
+	Unchecked int              `json:"unchecked,omitempty"`
+	Failure   *explain.Failure `json:"failure,omitempty"`
+	Ended     time.Time        `json:"ended,omitzero"`
+	Stopped   bool             `json:"stopped,omitempty"` // by its owner, before it ended by itself
+}
+
+// CheckStore is the part of the state database the checker uses.
+type CheckStore interface {
+	ClaimImportJob(ctx context.Context, state, worker string, lease time.Duration) (*store.ImportJob, error)
+	RenewImportLease(ctx context.Context, id, worker string, lease time.Duration) error
+	ReleaseImportJob(ctx context.Context, id, worker string, payload []byte, next time.Time) error
+	ImportRows(ctx context.Context, jobID string, f store.RowFilter) ([]store.ImportRow, error)
+	SerialsImporting(ctx context.Context, tenantID string, serials, verdicts []string, since time.Time) (map[string]string, error)
+	RecordTenantCheck(ctx context.Context, ch store.TenantCheck) error
+}
+
+// CheckerOptions configure a Checker.
+type CheckerOptions struct {
+	jobs.Options
+	Store CheckStore
+	Graph interface {
+		LookUpSerials(ctx context.Context, ts oauth2.TokenSource, serials []string, where graphclient.SerialSources) ([]graphclient.SerialLookup, []*graphclient.Exchange, error)
+	}
+}
+
+// Checker looks the serials of drafts up in their tenant, among its registered Autopilot devices
+// and the desk's own imports still on their way, one step a turn: a file of 10,000 rows takes
+// minutes at Intune's pace, and no request waits for it. Every replica runs one; checks are
+// shared through leases, and a check whose checker died is taken over when its lease runs out.
+type Checker struct {
+	*jobs.Worker
+	o CheckerOptions
+}
+
+// NewChecker returns a checker; Run starts it.
+func NewChecker(o CheckerOptions) *Checker {
+	o.Options = o.Options.WithDefaults()
+	c := &Checker{o: o}
+	c.Worker = jobs.New(jobs.Kind{Name: "serial check", Action: "import", Claim: c.claim,
+		Renew: o.Store.RenewImportLease, Release: o.Store.ReleaseImportJob}, o.Options)
+	return c
+}
+
+func (c *Checker) claim(ctx context.Context, holder string, lease time.Duration) (jobs.Job, error) {
+	job, err := c.o.Store.ClaimImportJob(ctx, StateChecking, holder, lease)
+	if err != nil || job == nil {
+		return nil, err
+	}
+	return &checkRun{c: c, job: job}, nil
+}
+
+// checkRun is one checker's turn at one check: a step of it.
+type checkRun struct {
+	*jobs.Turn
+	c   *Checker
+	job *store.ImportJob
+	p   Payload
+}
+
+func (r *checkRun) Owner() jobs.Owner {
+	return jobs.Owner{JobID: r.job.ID, TenantID: r.job.TenantID, ObjectID: r.job.ObjectID, ActorName: r.job.ActorName, ActorUPN: r.job.ActorUPN}
+}
+
+// HeldUp ends nothing: a turn that failed before Graph answered is taken again; the page goes on
+// showing the check's progress meanwhile.
+func (r *checkRun) HeldUp(explain.Failure) {}
+
+func (r *checkRun) Payload() []byte { return r.p.Encode() }
+
+// Advance looks up the check's next step of serials and stores what it found with the check's
+// progress; the last step, or one Graph refuses altogether, ends the check.
+func (r *checkRun) Advance(ctx context.Context, t *jobs.Turn) error {
+	r.Turn = t
+	p, err := DecodePayload(r.job.Payload)
+	if err != nil {
+		return err
+	}
+	r.p = p
+	if r.p.Check == nil {
+		r.p.Check = &Check{Started: r.Now()} // from a desk that kept no progress: start from the top
+	}
+	away, err := r.OwnerAway(ctx)
+	if err != nil {
+		return err
+	}
+	if away {
+		// The owner signed out: the check ends with what it found, and says why the rest is not known.
+		return r.record(ctx, nil, &explain.Failure{Cause: explain.SessionEnded, At: r.Now()}, true)
+	}
+	rows, err := r.c.o.Store.ImportRows(ctx, r.job.ID, store.RowFilter{})
+	if err != nil {
+		return err
+	}
+	var step []store.ImportRow
+	valid := 0
+	for _, row := range rows {
+		if len(row.Errors) > 0 {
+			continue
+		}
+		if valid >= r.p.Check.Done && len(step) < CheckStep {
+			step = append(step, row)
+		}
+		valid++
+	}
+	r.p.Check.Of = valid
+	found, failure, err := r.lookUpStep(ctx, step)
+	if errors.Is(err, errShuttingDown) {
+		r.At(r.Now()) // the step is taken again at once, here or on another replica
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	r.p.Check.Done += len(step)
+	return r.record(ctx, found, failure, r.p.Check.Done >= valid)
+}
+
+// lookUpStep looks a step's serials up. A failure that left every serial of the step without an
+// answer ends the check: the serials after it are not asked for either.
+func (r *checkRun) lookUpStep(ctx context.Context, step []store.ImportRow) (map[int]store.TenantMatch, *explain.Failure, error) {
+	if len(step) == 0 {
+		return nil, nil, nil
+	}
+	serials := make([]string, len(step))
+	for i, row := range step {
+		serials[i] = row.Serial
+	}
+	if err := r.Hold(ctx); err != nil {
+		return nil, nil, err
+	}
+	results, _, lookErr := jobs.Call(ctx, r.Turn, func(ts oauth2.TokenSource) ([]graphclient.SerialLookup, *graphclient.Exchange, error) {
+		res, _, err := r.c.o.Graph.LookUpSerials(ctx, ts, serials, graphclient.InRegistered)
+		return res, nil, err
+	})
+	if ctx.Err() != nil {
+		return nil, nil, errShuttingDown
+	}
+	importing, err := r.c.o.Store.SerialsImporting(ctx, r.job.TenantID, serials, OnTheirWay, r.Now().Add(-recentImport))
+	if err != nil {
+		return nil, nil, err
+	}
+	found := map[int]store.TenantMatch{}
+	unchecked := 0
+	c := r.p.Check
+	for i, row := range step {
+		var m store.TenantMatch
+		if i < len(results) && len(results[i].Registered) > 0 {
+			d := results[i].Registered[0]
+			m = store.TenantMatch{RegisteredID: d.ID, RegisteredGroupTag: d.GroupTag, RegisteredUser: d.UserPrincipalName}
+		} else if job := importing[strings.ToUpper(strings.TrimSpace(serials[i]))]; job != "" {
+			m = store.TenantMatch{ImportingJob: job}
+		} else if i >= len(results) || results[i].Err != nil {
+			unchecked++
+			if c.Failure == nil && i < len(results) {
+				f := jobs.FailureOf(results[i].Err, r.Now())
+				c.Failure = &f
+			}
+			continue // nothing is known: keep what an earlier check found
+		}
+		if m.Found() {
+			c.Found++
+		}
+		found[row.Line] = m
+	}
+	c.Unchecked += unchecked
+	if lookErr == nil {
+		return found, nil, nil
+	}
+	f := jobs.FailureOf(lookErr, r.Now())
+	if c.Failure == nil {
+		c.Failure = &f
+	}
+	if unchecked == len(step) {
+		return found, &f, nil // nothing of this step got an answer: the rest would not either
+	}
+	return found, nil, nil
+}
+
+// record stores the step's findings with the check's progress; finished, or a failure that ends
+// the check, makes the job a draft again with the check's verdict.
+func (r *checkRun) record(ctx context.Context, found map[int]store.TenantMatch, failure *explain.Failure, finished bool) error {
+	c := r.p.Check
+	if failure != nil {
+		c.Unchecked += c.Of - c.Done // the serials never asked for
+		if c.Failure == nil {
+			c.Failure = failure
+		}
+		finished = true
+	}
+	if finished {
+		c.Ended = r.Now()
+		r.p.Check, r.p.LastCheck, r.p.Failure = nil, c, nil
+		r.p.Checked = c.Unchecked == 0
+		if failure != nil && failure.Cause == explain.SessionEnded {
+			r.p.Failure = failure // whatever else went wrong, signing in again comes first
+		} else if c.Unchecked > 0 {
+			f := explain.Failure{Cause: explain.Unreachable, At: r.Now()}
+			if c.Failure != nil {
+				f = *c.Failure
+			}
+			if c.Unchecked < c.Of {
+				f.Cause, f.Unchecked, f.Of = explain.SerialsUnchecked, c.Unchecked, c.Of
+			}
+			r.p.Failure = &f
+		}
+	}
+	err := r.Keep(ctx, func(ctx context.Context) error {
+		return r.c.o.Store.RecordTenantCheck(ctx, store.TenantCheck{JobID: r.job.ID, LeaseOwner: r.Holder(), Payload: r.p.Encode(), Found: found, Finished: finished})
+	})
+	if err != nil {
+		return jobs.LeaseErr(err)
+	}
+	if err := r.Fault(FaultCheckStepRecorded); err != nil {
+		return err
+	}
+	if !finished {
+		r.At(r.Now()) // the next step at once, after any other check that is due
+	}
+	return nil
+}

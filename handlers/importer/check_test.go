@@ -1,0 +1,204 @@
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/explain"
+	"autopilotdesk/handlers/jobs"
+	"autopilotdesk/web/store"
+)
+
+// checkRig is a draft of n rows whose check has been started, with a checker over a real store.
+type checkRig struct {
+	t       *testing.T
+	db      *store.DB
+	graph   *fakeGraph
+	tokens  *fakeTokens
+	checker *Checker
+	job     *store.ImportJob
+	fault   func(point string) error // the checker's fault hook, when set
+}
+
+func newCheckRig(t *testing.T, n int) *checkRig {
+	t.Helper()
+	db, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	r := &checkRig{t: t, db: db, graph: &fakeGraph{registered: map[string]bool{}}, tokens: &fakeTokens{signedIn: true}}
+	fault := func(point string) error {
+		if r.fault == nil {
+			return nil
+		}
+		return r.fault(point)
+	}
+	r.checker = NewChecker(CheckerOptions{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Fault: fault}, Store: db, Graph: r.graph})
+	rows := make([]store.ImportRow, n)
+	for i := range rows {
+		rows[i] = store.ImportRow{Line: i + 2, Serial: fmt.Sprintf("SN-%04d", i), Hash: "AAAA", HashShown: "x"}
+	}
+	r.job = &store.ImportJob{TenantID: "t", ObjectID: "o", ActorName: "Adele Vance", State: StateDraft}
+	ctx := context.Background()
+	if err := db.CreateImportJob(ctx, r.job, slices.Values(rows)); err != nil {
+		t.Fatal(err)
+	}
+	start := Payload{Check: &Check{Of: n, Started: time.Now()}}
+	if err := db.StartTenantCheck(ctx, "t", r.job.ID, "o", start.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// run lets the checker take every step that is due: the whole check, unless something ends it.
+func (r *checkRig) run() {
+	for r.checker.Once(context.Background(), "checker") {
+	}
+}
+
+// ended is the job once its check has ended, with its payload.
+func (r *checkRig) ended() Payload {
+	r.t.Helper()
+	j, err := r.db.GetImportJob(context.Background(), "t", r.job.ID)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if j.State != StateDraft || j.LeaseOwner != "" {
+		r.t.Fatalf("the check has not ended: state %s, lease %q", j.State, j.LeaseOwner)
+	}
+	p, _ := DecodePayload(j.Payload)
+	if p.Check != nil {
+		r.t.Errorf("the ended check still shows its progress: %+v", p.Check)
+	}
+	return p
+}
+
+func (r *checkRig) registeredRows() []int {
+	rows, err := r.db.ImportRows(context.Background(), r.job.ID, store.RowFilter{})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var lines []int
+	for _, row := range rows {
+		if row.RegisteredID != "" {
+			lines = append(lines, row.Line)
+		}
+	}
+	return lines
+}
+
+// Step by step to the end: 1,100 serials in eleven steps of 100, each asked for once, and the
+// check says what it found.
+func TestCheckLooksEverySerialUpOnceStepByStep(t *testing.T) {
+	r := newCheckRig(t, 1100)
+	r.graph.registered["SN-0000"], r.graph.registered["SN-1099"] = true, true
+	r.run()
+	p := r.ended()
+	if !p.Checked || p.Failure != nil || p.LastCheck == nil || p.LastCheck.Found != 2 || p.LastCheck.Done != 1100 || p.LastCheck.Ended.IsZero() {
+		t.Errorf("checked %v, failure %+v, last check %+v", p.Checked, p.Failure, p.LastCheck)
+	}
+	var asked []int
+	for _, l := range r.graph.lookups {
+		asked = append(asked, len(l.serials))
+	}
+	if !slices.Equal(asked, slices.Repeat([]int{100}, 11)) {
+		t.Errorf("serials asked for, a step at a time: %v", asked)
+	}
+	if got := r.registeredRows(); !slices.Equal(got, []int{2, 1101}) {
+		t.Errorf("registered rows %v, want lines 2 and 1101", got)
+	}
+}
+
+// The owner signed out before the check could go on: it ends, asking Graph nothing, and says why.
+func TestCheckEndsWhenItsOwnerHasSignedOut(t *testing.T) {
+	r := newCheckRig(t, 30)
+	r.tokens.signedIn = false
+	r.run()
+	p := r.ended()
+	if p.Failure == nil || p.Failure.Cause != explain.SessionEnded || p.Checked || len(r.graph.lookups) != 0 {
+		t.Errorf("failure %+v, checked %v, %d lookups", p.Failure, p.Checked, len(r.graph.lookups))
+	}
+}
+
+// Graph refuses a whole step: the check ends there, the steps after it are not asked for, what
+// the earlier steps found stays, and the page can say how many serials are unknown and why.
+func TestCheckEndsAtAStepGraphRefusesWhole(t *testing.T) {
+	r := newCheckRig(t, 1100)
+	r.graph.registered["SN-0000"] = true
+	unavailable := &graphclient.Error{Kind: graphclient.KindServer, StatusCode: http.StatusServiceUnavailable}
+	r.graph.lookupFails = func(n int) error {
+		if n == 2 {
+			return unavailable
+		}
+		return nil
+	}
+	r.run()
+	p := r.ended()
+	if len(r.graph.lookups) != 2 {
+		t.Errorf("%d steps asked for, want the two up to the refusal", len(r.graph.lookups))
+	}
+	if f := p.Failure; f == nil || f.Cause != explain.SerialsUnchecked || f.Unchecked != 1000 || f.Of != 1100 || f.Graph == nil || f.Graph.StatusCode != 503 || p.Checked {
+		t.Errorf("failure %+v, checked %v", f, p.Checked)
+	}
+	if got := r.registeredRows(); !slices.Equal(got, []int{2}) {
+		t.Errorf("registered rows %v, want line 2 from the first step", got)
+	}
+}
+
+// Graph refuses the first step whole: nothing was checked, and the failure is Graph's own.
+func TestCheckRefusedFromTheStartIsGraphsFailure(t *testing.T) {
+	r := newCheckRig(t, 30)
+	r.graph.lookupFails = func(int) error {
+		return &graphclient.Error{Kind: graphclient.KindForbiddenPermission, StatusCode: http.StatusForbidden}
+	}
+	r.run()
+	p := r.ended()
+	if f := p.Failure; f == nil || f.Cause != "" || f.Graph == nil || f.Graph.StatusCode != 403 || p.Checked {
+		t.Errorf("failure %+v, checked %v", f, p.Checked)
+	}
+}
+
+// One serial Graph cannot search for does not hold the others up: every step is taken, and the
+// check says one serial of all is unknown.
+func TestCheckGoesOnPastASerialGraphCannotSearch(t *testing.T) {
+	r := newCheckRig(t, 600)
+	r.graph.serialErrs = map[string]error{"SN-0007": &graphclient.Error{Kind: graphclient.KindInvalidInput, StatusCode: http.StatusBadRequest}}
+	r.graph.registered["SN-0599"] = true
+	r.run()
+	p := r.ended()
+	if f := p.Failure; f == nil || f.Cause != explain.SerialsUnchecked || f.Unchecked != 1 || f.Of != 600 || p.Checked {
+		t.Errorf("failure %+v, checked %v", f, p.Checked)
+	}
+	if got := r.registeredRows(); !slices.Equal(got, []int{601}) {
+		t.Errorf("registered rows %v", got)
+	}
+}
+
+// Stopped by its owner between two steps: the checker writes nothing more.
+func TestStoppedCheckTakesNoFurtherStep(t *testing.T) {
+	r := newCheckRig(t, 1100)
+	r.fault = func(point string) error {
+		if point == FaultCheckStepRecorded && len(r.graph.lookups) == 1 {
+			stopped := Payload{LastCheck: &Check{Of: 1100, Done: 100, Stopped: true}}
+			if err := r.db.StopTenantCheck(context.Background(), "t", r.job.ID, "o", stopped.Encode()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return nil
+	}
+	r.run()
+	p := r.ended()
+	if len(r.graph.lookups) != 1 || p.LastCheck == nil || !p.LastCheck.Stopped || p.LastCheck.Done != 100 {
+		t.Errorf("%d steps asked for after the stop; payload %+v", len(r.graph.lookups), p)
+	}
+	if err := r.db.RecordTenantCheck(context.Background(), store.TenantCheck{JobID: r.job.ID, LeaseOwner: "checker"}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a step could still be recorded: %v", err)
+	}
+}
