@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/graphclient/jsonbatch"
 	"autopilotdesk/handlers/importer"
+	"autopilotdesk/web/demo"
 )
 
 // batchPosts counts the JSON batches Graph received since the n-th request, and the other
@@ -320,5 +322,39 @@ func TestCheckTakenOverGoesOnFromItsLastStep(t *testing.T) {
 	}
 	if got := doc.Find(`[data-testid="already-registered"]`).Length(); got != 2 {
 		t.Errorf("%d rows found registered, want the first (found before the crash) and the last: %.500s", got, text(doc))
+	}
+}
+
+// Two desks on one PostgreSQL: 40 concurrent "Check serials" posts of one draft, split between
+// the desks and five sessions, start one check; the checker taking it dies after its first step,
+// and a checker takes it over through the lease. Every serial is asked for exactly once.
+func TestCheckOnTwoDesksSharingPostgres(t *testing.T) {
+	// Not beside other long tests: its two-second leases are the point, and a starved process
+	// would lose them for reasons of its own.
+	hook, fired := stopOnce(importer.FaultCheckStepRecorded)
+	cl := startClusterWith(t, clusterOptions{app: appOptions{ImportFault: hook, ImportLease: 2 * time.Second},
+		shape: func(o *demo.Options) {
+			o.Emulator.Faults = emulator.Faults{LatencyMin: 20 * time.Millisecond, LatencyMax: 20 * time.Millisecond}
+		}})
+	d := cl.onDesks("A", "B")
+	browsers := d.signedIn(5, "admin", cl.browser)
+	job := longCheck(t, d, browsers[0])
+	before := len(cl.emu.Received())
+	statuses := postAtOnce(t, 40, []string{cl.replicas["A"].URL, cl.replicas["B"].URL}, cl.lb.URL, browsers, job+"/check", func(b *http.Client) url.Values {
+		_, doc := d.get(b, job)
+		return formValues(t, doc, `form[action$="/check"]`)
+	})
+	if statuses[http.StatusSeeOther] != 40 {
+		t.Errorf("the posts were answered %v, want 40 redirects to the job's page", statuses)
+	}
+	doc := checkEnded(t, d, browsers[0], job)
+	if !fired.Load() {
+		t.Error("no checker was stopped: the takeover was not exercised")
+	}
+	if batches, others := batchPosts(cl.emu, before); batches != 55 || others != 0 {
+		t.Errorf("1,100 serials took %d batches and %d other requests, want 55 and none", batches, others)
+	}
+	if got := doc.Find(`[data-testid="already-registered"]`).Length(); got != 2 || doc.Find(`[data-testid="check-ended"]`).Length() != 1 {
+		t.Errorf("%d rows found registered, want 2: %.500s", got, text(doc))
 	}
 }
