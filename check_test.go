@@ -358,3 +358,21 @@ func TestCheckOnTwoDesksSharingPostgres(t *testing.T) {
 		t.Errorf("%d rows found registered, want 2: %.500s", got, text(doc))
 	}
 }
+
+// A file whose every row has a problem has no serial to look up: a post to check it (the page
+// offers none) starts nothing and asks Graph nothing.
+func TestCheckOfAFileWithoutAValidRowStartsNothing(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	job := draftOf(t, d, b, serialsCSV([]string{"", ""})) // no serial number: both rows refused
+	_, doc := d.get(b, job)
+	if doc.Find(`form[action$="/check"]`).Length() != 0 {
+		t.Fatal("the check is offered for a file without a valid row")
+	}
+	before := len(d.emu.Received())
+	_, doc = d.post(b, job+"/check", url.Values{"_csrf": {doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")}})
+	if doc.Find(`[data-testid="checking"], [data-testid="check-ended"]`).Length() != 0 || len(d.emu.Received()) != before {
+		t.Errorf("a check of nothing: %d requests to Graph, the page says %.400s", len(d.emu.Received())-before, text(doc))
+	}
+}

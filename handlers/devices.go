@@ -325,6 +325,9 @@ func (h *Devices) Check(c echo.Context) error {
 			valid++
 		}
 	}
+	if valid == 0 { // every row has a problem: there is nothing to look up (the page offers no check)
+		return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
+	}
 	j.payload.Failure, j.payload.Checked, j.payload.LastCheck = nil, false, nil
 	j.payload.Check = &importer.Check{Of: valid, Started: h.Now()}
 	err = h.Jobs.StartTenantCheck(ctx, j.rec.TenantID, j.rec.ID, j.rec.ObjectID, j.payload.Encode())
