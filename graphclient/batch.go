@@ -249,8 +249,10 @@ type lookupTarget struct {
 // a page reads its further pages on its own.
 //
 // The results come in the order of serials. A serial that is not a valid search gets its own
-// Err and is not sent. A batch that fails as a whole stops the look-up: the serials not yet
-// answered carry that error, which is also returned.
+// Err and is not sent. A batch that fails as a whole stops the look-up, and so does one whose
+// throttled requests Graph still asks to wait for when the call's time is up (the next batch
+// would come before their Retry-After): the serials not yet answered carry that error, which is
+// also returned.
 func (c *Client) LookUpSerials(ctx context.Context, ts oauth2.TokenSource, serials []string, where SerialSources) ([]SerialLookup, []*Exchange, error) {
 	if where&(InRegistered|InImported) == 0 {
 		return nil, nil, &Error{Kind: KindInvalidInput, Message: "Say where to look: among registered devices, imported identities or both."}
@@ -297,6 +299,11 @@ func (c *Client) LookUpSerials(ctx context.Context, ts oauth2.TokenSource, seria
 		failed = err
 		for k, t := range chunk {
 			exchanges = append(exchanges, c.readLookup(ctx, ts, &results[t.serial], t.source, answers[k])...)
+			if ge, ok := AsError(answers[k].Err); ok && ge.Kind == KindThrottled && failed == nil {
+				// Graph still asks to wait (Batch could not wait that long): the next chunk would
+				// come before its Retry-After, so the rest are not asked for now.
+				failed = ge
+			}
 		}
 		next += len(chunk)
 	}

@@ -547,3 +547,29 @@ func TestBatchInnerRefusalsAreBlamedByTheGrantedScope(t *testing.T) {
 		}
 	}
 }
+
+// A chunk Graph still throttles when the call's time is up stops the look-up: the next batch
+// would come before the Retry-After Graph asked for. The serials not asked about carry the 429
+// too, and it is returned, so the caller can wait as long as Graph asked.
+func TestLookUpSerialsStopsAtAChunkGraphStillThrottles(t *testing.T) {
+	b := &batchGraph{answer: func(_ int, r jsonbatch.Request) innerAnswer {
+		return innerAnswer{ID: r.ID, Status: 429, Headers: map[string]string{"Retry-After": "120"}, Body: graphErrorBody("TooManyRequests", "Too many requests.")}
+	}}
+	c, _ := newBatchClient(t, b, func(cfg *Config) { cfg.Timeout = time.Minute })
+	serials := make([]string, 60)
+	for i := range serials {
+		serials[i] = fmt.Sprintf("SN-%04d", i)
+	}
+	got, _, err := c.LookUpSerials(context.Background(), tokens, serials, InRegistered)
+	if ge, ok := AsError(err); !ok || ge.Kind != KindThrottled || ge.RetryAfter != 120*time.Second {
+		t.Errorf("err = %v", err)
+	}
+	if n := len(b.rounds()); n != 1 {
+		t.Errorf("%d batches sent, want the first only", n)
+	}
+	for _, r := range got {
+		if ge, ok := AsError(r.Err); !ok || ge.Kind != KindThrottled {
+			t.Fatalf("%s: %v", r.Serial, r.Err)
+		}
+	}
+}
