@@ -376,3 +376,38 @@ func TestCheckOfAFileWithoutAValidRowStartsNothing(t *testing.T) {
 		t.Errorf("a check of nothing: %d requests to Graph, the page says %.400s", len(d.emu.Received())-before, text(doc))
 	}
 }
+
+// Intune's budget runs out for longer than one Graph call may wait (here a call has a second,
+// and Graph asks for up to three): the check waits between steps as long as Graph asked, the page
+// says so meanwhile, nothing is sent before Graph's Retry-After, and the check ends with every
+// serial looked up.
+func TestCheckWaitsOutGraphsThrottling(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_GRAPH_TIMEOUT": "1s"})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	job := longCheck(t, d, b)
+	_, doc := d.get(b, job)
+	d.emu.SetFaults(emulator.Faults{ThrottleRequests: 400, ThrottleWindow: 3 * time.Second, PunishEarlyRetry: true})
+	d.post(b, job+"/check", formValues(t, doc, `form[action$="/check"]`))
+	waited := false
+	for i := 0; ; i++ {
+		_, doc = d.get(b, job)
+		if doc.Find(`[data-testid="checking"] [data-testid="waiting"]`).Length() == 1 {
+			waited = true
+		}
+		if doc.Find(`[data-testid="checking"]`).Length() == 0 {
+			break
+		}
+		if i > 3000 {
+			t.Fatalf("the check never ended: %.500s", text(doc))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := d.emu.Stats(); !waited || st.Throttled == 0 || st.Punished != 0 {
+		t.Errorf("the page said the check waited: %v; %d throttled, %d sent before their Retry-After", waited, st.Throttled, st.Punished)
+	}
+	if n := doc.Find(`[data-testid="already-registered"]`).Length(); n != 2 || doc.Find(".alert-error").Length() != 0 || doc.Find(`[data-testid="check-ended"]`).Length() != 1 {
+		t.Errorf("%d rows found registered after the waits: %.500s", n, text(doc))
+	}
+}

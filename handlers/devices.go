@@ -636,7 +636,11 @@ func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isO
 			}
 		}
 	}
-	if w := p.Waiting; w != nil && now.Before(w.Until) {
+	w := p.Waiting
+	if p.Check != nil {
+		w = p.Check.Wait // Graph throttled the check's step under way
+	}
+	if w != nil && now.Before(w.Until) {
 		reason := w.Reason // stored earlier, in words
 		if reason == "" {
 			reason = explain.Wait(w.Throttled)

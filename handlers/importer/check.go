@@ -32,8 +32,21 @@ const FaultCheckStepRecorded = "check-step-recorded"
 // has registered them, but the list of registered devices may not show them yet.
 const recentImport = time.Hour
 
-// errShuttingDown ends a step whose look-ups the desk's shutdown cut short: nothing of it is stored.
-var errShuttingDown = errors.New("importer: the desk is shutting down")
+var (
+	// errShuttingDown ends a step whose look-ups the desk's shutdown cut short: nothing of it is stored.
+	errShuttingDown = errors.New("importer: the desk is shutting down")
+	// errThrottled ends a step Graph throttled: nothing of it is stored, and it is taken again,
+	// whole, once Graph's Retry-After has passed.
+	errThrottled = errors.New("importer: Graph throttled the step")
+)
+
+// Throttling: a step Graph throttled waits as long as Graph asked (throttleWait when it did not
+// say) and is taken again, up to maxThrottled times in a row; then its throttled serials count as
+// not checked, like any other failure.
+const (
+	throttleWait = 10 * time.Second
+	maxThrottled = 10
+)
 
 // Check is a draft's check of its serials in the tenant while it runs, kept in its payload.
 type Check struct {
@@ -47,6 +60,9 @@ type Check struct {
 	Failure   *explain.Failure `json:"failure,omitempty"`
 	Ended     time.Time        `json:"ended,omitzero"`
 	Stopped   bool             `json:"stopped,omitempty"` // by its owner, before it ended by itself
+	// Wait is Graph's throttling of the step under way, Throttled how many times in a row.
+	Wait      *Wait `json:"wait,omitempty"`
+	Throttled int   `json:"throttled,omitempty"`
 }
 
 // CheckStore is the part of the state database the checker uses.
@@ -149,8 +165,12 @@ func (r *checkRun) Advance(ctx context.Context, t *jobs.Turn) error {
 	}
 	r.p.Check.Of = valid
 	found, failure, err := r.lookUpStep(ctx, step)
-	if errors.Is(err, errShuttingDown) {
+	switch {
+	case errors.Is(err, errShuttingDown):
 		r.At(r.Now()) // the step is taken again at once, here or on another replica
+		return nil
+	case errors.Is(err, errThrottled):
+		r.At(r.p.Check.Wait.Until) // the payload, released with the lease, says why the check waits
 		return nil
 	}
 	if err != nil {
@@ -170,23 +190,31 @@ func (r *checkRun) lookUpStep(ctx context.Context, step []store.ImportRow) (map[
 	for i, row := range step {
 		serials[i] = row.Serial
 	}
-	if err := r.Hold(ctx); err != nil {
+	readCtx, cancel, err := r.ReadContext(ctx)
+	if err != nil {
 		return nil, nil, err
 	}
-	results, _, lookErr := jobs.Call(ctx, r.Turn, func(ts oauth2.TokenSource) ([]graphclient.SerialLookup, *graphclient.Exchange, error) {
-		res, _, err := r.c.o.Graph.LookUpSerials(ctx, ts, serials, graphclient.InRegistered)
+	defer cancel()
+	results, _, lookErr := jobs.Call(readCtx, r.Turn, func(ts oauth2.TokenSource) ([]graphclient.SerialLookup, *graphclient.Exchange, error) {
+		res, _, err := r.c.o.Graph.LookUpSerials(readCtx, ts, serials, graphclient.InRegistered)
 		return res, nil, err
 	})
 	if ctx.Err() != nil {
 		return nil, nil, errShuttingDown
 	}
+	c := r.p.Check
+	if wait, throttled := throttledFor(results, lookErr); throttled && c.Throttled < maxThrottled {
+		c.Throttled++
+		c.Wait = &Wait{Throttled: true, For: wait, Until: r.Now().Add(wait)}
+		return nil, nil, errThrottled
+	}
+	c.Throttled, c.Wait = 0, nil
 	importing, err := r.c.o.Store.SerialsImporting(ctx, r.job.TenantID, serials, OnTheirWay, r.Now().Add(-recentImport))
 	if err != nil {
 		return nil, nil, err
 	}
 	found := map[int]store.TenantMatch{}
 	unchecked := 0
-	c := r.p.Check
 	for i, row := range step {
 		var m store.TenantMatch
 		if i < len(results) && len(results[i].Registered) > 0 {
@@ -262,4 +290,25 @@ func (r *checkRun) record(ctx context.Context, found map[int]store.TenantMatch, 
 		r.At(r.Now()) // the next step at once, after any other check that is due
 	}
 	return nil
+}
+
+// throttledFor reports whether Graph throttled any look-up of a step (or the step's requests
+// themselves), and how long it asked the desk to wait: the longest Retry-After, throttleWait when
+// none was given.
+func throttledFor(results []graphclient.SerialLookup, lookErr error) (time.Duration, bool) {
+	var wait time.Duration
+	throttled := false
+	note := func(err error) {
+		if ge, ok := graphclient.AsError(err); ok && ge.Kind == graphclient.KindThrottled {
+			throttled, wait = true, max(wait, ge.RetryAfter)
+		}
+	}
+	note(lookErr)
+	for _, l := range results {
+		note(l.Err)
+	}
+	if wait <= 0 {
+		wait = throttleWait
+	}
+	return wait, throttled
 }

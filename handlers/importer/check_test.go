@@ -24,23 +24,26 @@ type checkRig struct {
 	checker *Checker
 	job     *store.ImportJob
 	fault   func(point string) error // the checker's fault hook, when set
+	now     time.Time                // the clock of the store and the checker
 }
 
 func newCheckRig(t *testing.T, n int) *checkRig {
 	t.Helper()
-	db, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir()})
+	r := &checkRig{t: t, graph: &fakeGraph{registered: map[string]bool{}}, tokens: &fakeTokens{signedIn: true}, now: time.Now()}
+	clock := func() time.Time { return r.now }
+	db, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir(), Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	r := &checkRig{t: t, db: db, graph: &fakeGraph{registered: map[string]bool{}}, tokens: &fakeTokens{signedIn: true}}
+	r.db = db
 	fault := func(point string) error {
 		if r.fault == nil {
 			return nil
 		}
 		return r.fault(point)
 	}
-	r.checker = NewChecker(CheckerOptions{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Fault: fault}, Store: db, Graph: r.graph})
+	r.checker = NewChecker(CheckerOptions{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Fault: fault, Now: clock}, Store: db, Graph: r.graph})
 	rows := make([]store.ImportRow, n)
 	for i := range rows {
 		rows[i] = store.ImportRow{Line: i + 2, Serial: fmt.Sprintf("SN-%04d", i), Hash: "AAAA", HashShown: "x"}
@@ -200,5 +203,60 @@ func TestStoppedCheckTakesNoFurtherStep(t *testing.T) {
 	}
 	if err := r.db.RecordTenantCheck(context.Background(), store.TenantCheck{JobID: r.job.ID, LeaseOwner: "checker"}); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("a step could still be recorded: %v", err)
+	}
+}
+
+// Graph throttles a step: nothing of it is stored, the page can say until when the check waits,
+// and the step is taken again, whole, once Graph's Retry-After has passed, not before; the check
+// then ends with every serial checked.
+func TestThrottledStepWaitsAndIsTakenAgain(t *testing.T) {
+	r := newCheckRig(t, 1100)
+	r.graph.registered["SN-0150"] = true
+	throttled := &graphclient.Error{Kind: graphclient.KindThrottled, StatusCode: http.StatusTooManyRequests, RetryAfter: 7 * time.Second}
+	r.graph.lookupFails = func(n int) error {
+		if n == 2 {
+			return throttled
+		}
+		return nil
+	}
+	r.run()
+	j, _ := r.db.GetImportJob(context.Background(), "t", r.job.ID)
+	p, _ := DecodePayload(j.Payload)
+	if j.State != StateChecking || p.Check == nil || p.Check.Done != 100 || p.Check.Wait == nil || !p.Check.Wait.Until.Equal(r.now.Add(7*time.Second)) {
+		t.Fatalf("after the throttled step: state %s, check %+v", j.State, p.Check)
+	}
+	if got := r.registeredRows(); len(got) != 0 {
+		t.Errorf("the throttled step stored findings: %v", got)
+	}
+	r.now = r.now.Add(6 * time.Second)
+	r.run()
+	if len(r.graph.lookups) != 2 {
+		t.Fatalf("%d look-ups before Graph's Retry-After passed, want 2", len(r.graph.lookups))
+	}
+	r.now = r.now.Add(time.Second)
+	r.run()
+	p = r.ended()
+	if len(r.graph.lookups) != 12 || !p.Checked || p.Failure != nil || p.LastCheck.Wait != nil {
+		t.Errorf("%d look-ups (want 11 steps and the throttled one); checked %v, failure %+v, last %+v", len(r.graph.lookups), p.Checked, p.Failure, p.LastCheck)
+	}
+	if got := r.registeredRows(); !slices.Equal(got, []int{152}) {
+		t.Errorf("registered rows %v, want line 152 from the step taken again", got)
+	}
+}
+
+// A Graph that throttles a step for good: after maxThrottled waits the check ends, saying why.
+func TestCheckThrottledForGoodEnds(t *testing.T) {
+	r := newCheckRig(t, 30)
+	r.graph.lookupFails = func(int) error {
+		return &graphclient.Error{Kind: graphclient.KindThrottled, StatusCode: http.StatusTooManyRequests}
+	}
+	for range maxThrottled {
+		r.run()
+		r.now = r.now.Add(throttleWait)
+	}
+	r.run()
+	p := r.ended()
+	if f := p.Failure; len(r.graph.lookups) != maxThrottled+1 || f == nil || f.Graph == nil || f.Graph.StatusCode != 429 || p.Checked {
+		t.Errorf("%d look-ups; failure %+v, checked %v", len(r.graph.lookups), f, p.Checked)
 	}
 }

@@ -98,6 +98,17 @@ func (t *Turn) CallContext(ctx context.Context) (context.Context, context.Cancel
 	return callCtx, cancel, nil
 }
 
+// ReadContext renews the lease now and returns the context of Graph reads whose answers are to be
+// stored under it: the reads end a margin before the lease does, so their answers are still the
+// worker's to store, and when the worker stops (a read is simply made again).
+func (t *Turn) ReadContext(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	if err := t.renew(ctx); err != nil {
+		return nil, nil, err
+	}
+	readCtx, cancel := context.WithDeadline(ctx, t.renewed.Add(t.w.o.Lease-leaseMargin(t.w.o.Lease)))
+	return readCtx, cancel, nil
+}
+
 // keepAttempts is how many times a write of Graph's answer is tried.
 const keepAttempts = 8
 
