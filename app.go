@@ -80,6 +80,8 @@ func (a *app) sessionStore() *store.SessionStore {
 // and the demo emulator's paging and delays.
 type appOptions struct {
 	Now func() time.Time
+	// StateFreeSpace, when set, is the room on the SQLite data folder's disk (tests fill it).
+	StateFreeSpace func(dir string) (uint64, error)
 	// HTTPClient is used for calls to the identity provider (tests use loopback TLS clients).
 	HTTPClient *http.Client
 	// EmulatorPageSize overrides the demo emulator's page size (tests of paging).
@@ -132,7 +134,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		}
 	}()
 	a.db, err = store.Open(ctx, store.Options{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, Now: o.Now,
-		MaxOpenConns: cfg.DatabaseMaxConns, StartupWait: cfg.DatabaseStartupWait})
+		MaxOpenConns: cfg.DatabaseMaxConns, StartupWait: cfg.DatabaseStartupWait, FreeSpace: o.StateFreeSpace})
 	if errors.Is(err, store.ErrDataDirInUse) {
 		return nil, fmt.Errorf("open state database: %w: run one desk per SQLite data folder, or share state through PostgreSQL (%s) to run several",
 			err, optDatabaseURL.env)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -129,6 +130,44 @@ func TestReadOnlySQLiteFileStopsTheDeskUntilWritable(t *testing.T) {
 	}
 	if lines := d.errorLines(); len(lines) != 1 || !strings.Contains(lines[0], "may no longer write") {
 		t.Errorf("want one ERROR line, got:\n%s", strings.Join(lines, "\n"))
+	}
+	if !strings.Contains(d.log.String(), "state database available again") {
+		t.Error("the recovery is not logged")
+	}
+}
+
+// The disk holding the SQLite file runs out of room: readiness and pages answer 503 saying so,
+// a create is refused before anything reaches Graph, the log has one ERROR line naming the
+// folder and the room left, and once there is room again the desk serves by itself.
+func TestFullDiskStopsTheDeskUntilThereIsRoom(t *testing.T) {
+	var free atomic.Uint64
+	free.Store(1 << 30)
+	d := startDeskWith(t, nil, appOptions{StateFreeSpace: func(string) (uint64, error) { return free.Load(), nil }})
+	b := d.browser()
+	form := formValues(t, parse(t, d.signIn(b, "admin", "/uploads/new")), `form[action="/uploads"]`)
+	free.Store(512 << 10)
+	resp, doc := d.post(b, "/uploads", form)
+	if resp.StatusCode != http.StatusServiceUnavailable || countCreates(d) != 0 || !strings.Contains(text(doc), "disk that holds the desk's state database is full") {
+		t.Errorf("create on a full disk: %d, %d creates reached Graph: %s", resp.StatusCode, countCreates(d), text(doc))
+	}
+	for range 3 {
+		if code, _, _ := d.status(b, "/readyz"); code != http.StatusServiceUnavailable {
+			t.Errorf("readyz on a full disk: %d", code)
+		}
+		if code, h, body := d.status(b, "/uploads/new"); code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" || !strings.Contains(body, "is full") {
+			t.Errorf("page on a full disk: %d %q: %s", code, h.Get("Retry-After"), body)
+		}
+	}
+	free.Store(1 << 30)
+	if code, _, _ := d.status(b, "/readyz"); code != http.StatusOK {
+		t.Errorf("readyz with room again: %d", code)
+	}
+	if resp, doc := d.post(b, "/uploads", form); resp.StatusCode != http.StatusOK || countCreates(d) != 1 {
+		t.Errorf("create with room again: %d, %d creates: %.300s", resp.StatusCode, countCreates(d), text(doc))
+	}
+	lines := d.errorLines()
+	if len(lines) != 1 || !strings.Contains(lines[0], d.app.cfg.DataDir) || !strings.Contains(lines[0], "0.5 MB free") {
+		t.Errorf("want one ERROR line naming the folder and the room left, got:\n%s", strings.Join(lines, "\n"))
 	}
 	if !strings.Contains(d.log.String(), "state database available again") {
 		t.Error("the recovery is not logged")

@@ -138,6 +138,8 @@ func problemKind(err error) string {
 		return "lost"
 	case errors.Is(err, store.ErrDatabaseReadOnly):
 		return "read-only"
+	case errors.Is(err, store.ErrDiskFull):
+		return "full"
 	}
 	return "unreachable"
 }
@@ -174,6 +176,10 @@ func stateUnavailable(problem error) *views.ErrorPage {
 		pe.Message = "The desk's state database was removed or replaced while the desk was running, so the desk stopped " +
 			"serving rather than record your work where it would be lost. Nothing was sent to Microsoft Graph."
 		pe.NextStep = "Tell whoever runs the desk: it needs to be restarted, and its log says how to bring the database back."
+	case "full":
+		pe.Title = "The desk cannot save anything right now"
+		pe.Message = "The disk that holds the desk's state database is full, so the desk is not accepting requests. Nothing was sent to Microsoft Graph."
+		pe.NextStep = "Tell whoever runs the desk: it serves again by itself once there is room on that disk (its log names the folder)."
 	case "read-only":
 		pe.Title = "The desk cannot save anything right now"
 		pe.Message = "The desk may not write its state database at the moment, so it is not accepting requests. Nothing was sent to Microsoft Graph."

@@ -344,8 +344,8 @@ func (s *Shell) errorPageOf(err error) *views.ErrorPage {
 		return errTooLarge
 	}
 	var lost *store.CheckError
-	if errors.As(err, &lost) {
-		return stateUnavailable(lost)
+	if errors.As(err, &lost) || errors.Is(err, store.ErrDiskFull) { // a write the disk had no room for
+		return stateUnavailable(err)
 	}
 	var unreachable interface{ Unavailable() bool }
 	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &unreachable) && unreachable.Unavailable() {

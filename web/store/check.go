@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -19,6 +20,15 @@ var ErrDatabaseLost = errors.New("store: the state database file was removed or 
 // ErrDatabaseReadOnly means the desk may no longer write the SQLite file, its write-ahead log or
 // their folder. It serves again once they are writable.
 var ErrDatabaseReadOnly = errors.New("store: the state database file cannot be written")
+
+// ErrDiskFull means the volume holding the state database has (almost) no room left: a write
+// the disk could not take, or less than MinFreeSpace free. The desk serves again once there is
+// room.
+var ErrDiskFull = errors.New("store: the disk holding the state database is full")
+
+// MinFreeSpace is the room the desk keeps free on the SQLite database's volume: below it, it
+// stops writing rather than fail part-way through a change.
+const MinFreeSpace = 4 << 20
 
 // CheckError says what Check found wrong, and what brings the database back.
 type CheckError struct {
@@ -74,14 +84,19 @@ func (db *DB) CheckFiles() error {
 // sqliteFiles is what the desk opened on SQLite, to notice when it is no longer at its path.
 type sqliteFiles struct {
 	dir, db string
+	free    func(dir string) (uint64, error) // bytes the process may write on dir's volume
 
 	mu     sync.Mutex
 	opened map[string]fs.FileInfo // path -> the file as opened (the log once it exists)
 }
 
-// openedFiles records the database file as this process opened it.
-func openedFiles(dir string) (*sqliteFiles, error) {
-	f := &sqliteFiles{dir: dir, db: filepath.Join(dir, "autopilotdesk.db"), opened: map[string]fs.FileInfo{}}
+// openedFiles records the database file as this process opened it; free tells the room left on
+// its disk (the system's answer when nil).
+func openedFiles(dir string, free func(string) (uint64, error)) (*sqliteFiles, error) {
+	if free == nil {
+		free = freeSpace
+	}
+	f := &sqliteFiles{dir: dir, db: filepath.Join(dir, "autopilotdesk.db"), free: free, opened: map[string]fs.FileInfo{}}
 	if abs, err := filepath.Abs(f.db); err == nil {
 		f.db = abs
 		f.dir = filepath.Dir(abs)
@@ -147,5 +162,13 @@ func (f *sqliteFiles) check() error {
 				Recover: "the desk serves again by itself once the file and its folder are writable by the desk's user again (check permissions, chattr flags and read-only mounts)"}
 		}
 	}
+	if free, err := f.free(f.dir); err == nil && free < MinFreeSpace {
+		return &CheckError{Err: ErrDiskFull, Path: f.dir,
+			Cause:   fmt.Sprintf("the disk holding %s has %s free; the desk stops writing below %s", f.dir, megabytes(free), megabytes(MinFreeSpace)),
+			Recover: "the desk serves again by itself once there is room on that disk"}
+	}
 	return nil
 }
+
+// megabytes is n bytes in words: "0.3 MB".
+func megabytes(n uint64) string { return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MB" }

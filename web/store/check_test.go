@@ -3,12 +3,16 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"autopilotdesk/devtools/testkit"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // makeReadOnly stops this process from writing path (an immutable flag when running as root,
@@ -97,5 +101,37 @@ func TestCheckNoticesALostOrReadOnlySQLiteFile(t *testing.T) {
 				t.Errorf("a lost file came back by itself: %v", err)
 			}
 		})
+	}
+}
+
+// Check notices the disk holding the SQLite file running out of room (less than MinFreeSpace
+// free), names the folder and how much is left, and passes again once there is room; a write
+// either database refuses for want of room is ErrDiskFull, as the pages tell it apart.
+func TestCheckNoticesAFullDisk(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := location{options: Options{DataDir: dir}}.open(t, testkit.NewClock())
+	free := uint64(300 << 10)
+	db.files.free = func(string) (uint64, error) { return free, nil }
+	err := db.CheckFiles()
+	var ce *CheckError
+	if !errors.Is(err, ErrDiskFull) || !errors.As(err, &ce) || ce.Path == "" || !strings.Contains(ce.Cause, "has 0.3 MB free") || ce.Recover == "" {
+		t.Fatalf("CheckFiles = %v, want ErrDiskFull with the folder, what is free and a way back", err)
+	}
+	if err := db.Check(ctx); !errors.Is(err, ErrDiskFull) {
+		t.Errorf("Check = %v", err)
+	}
+	free = 5 << 20
+	if err := db.Check(ctx); err != nil {
+		t.Errorf("with room again: %v", err)
+	}
+	// PostgreSQL's disk_full: out of reach for now, and a full disk.
+	full := classify(fmt.Errorf("insert: %w", &pgconn.PgError{Code: "53100", Message: "could not extend file"}))
+	var unavailable interface{ Unavailable() bool }
+	if !errors.Is(full, ErrDiskFull) || !errors.As(full, &unavailable) {
+		t.Errorf("PostgreSQL's disk_full classified as %v", full)
+	}
+	if other := classify(&pgconn.PgError{Code: "53300"}); errors.Is(other, ErrDiskFull) {
+		t.Error("too many connections counted as a full disk")
 	}
 }

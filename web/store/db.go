@@ -44,6 +44,9 @@ type Options struct {
 	// (default DefaultSessionCacheSize; negative turns the cache off). PostgreSQL never caches
 	// sessions.
 	SessionCacheSize int
+	// FreeSpace, when set, says how many bytes the SQLite data folder's disk has free, instead of
+	// asking the system (tests fill a disk this way).
+	FreeSpace func(dir string) (uint64, error)
 
 	checkpointEvery time.Duration // SQLite: default defaultCheckpointEvery; tests shorten it
 }
@@ -159,7 +162,7 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		return nil, err
 	}
 	if db.driver == driverSQLite {
-		if db.files, err = openedFiles(o.DataDir); err != nil {
+		if db.files, err = openedFiles(o.DataDir, o.FreeSpace); err != nil {
 			db.Close()
 			return nil, err
 		}

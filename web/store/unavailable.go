@@ -25,6 +25,20 @@ func (e unavailableError) Unwrap() error { return e.err }
 // Unavailable reports that the database could not be reached.
 func (unavailableError) Unavailable() bool { return true }
 
+// Is makes errors.Is(err, ErrDiskFull) hold for a write the disk had no room for.
+func (e unavailableError) Is(target error) bool { return target == ErrDiskFull && diskFull(e.err) }
+
+// diskFull says whether the database refused a write for want of room: SQLite's SQLITE_FULL,
+// PostgreSQL's disk_full.
+func diskFull(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code()&0xff == sqlite3.SQLITE_FULL
+	}
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "53100"
+}
+
 // classify marks err as unavailableError when it says the database could not be reached.
 func classify(err error) error {
 	if err == nil || errors.Is(err, ErrNotFound) || !unreachable(err) {
@@ -66,8 +80,8 @@ func unreachable(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		// Class 08: connection exception; 57P0x: the server is shutting down or starting;
-		// 53300: too many connections.
-		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P0") || pgErr.Code == "53300"
+		// 53300: too many connections; 53100: its disk is full.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P0") || pgErr.Code == "53300" || pgErr.Code == "53100"
 	}
 	var connectErr *pgconn.ConnectError
 	var netErr net.Error
