@@ -240,7 +240,7 @@ func TestImportDraftBelongsToItsUploader(t *testing.T) {
 		for _, action := range []struct {
 			path string
 			form url.Values
-		}{{"/fix", fix}, {"/check", url.Values{}}, {"/submit", submit}, {"/reconcile", url.Values{}}} {
+		}{{"/fix", fix}, {"/check", url.Values{}}, {"/stop-check", url.Values{}}, {"/submit", submit}, {"/reconcile", url.Values{}}} {
 			f := url.Values{}
 			for k, v := range action.form {
 				f[k] = v
