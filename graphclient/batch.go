@@ -388,7 +388,8 @@ type Read[T any] struct {
 
 // readByID reads objects by id, 20 to a JSON batch, in the order of ids: request is one id's GET
 // (refusing an id that is not one), decode reads its answer. A batch that fails as a whole stops
-// the reads: the ids not yet read carry its error, which is also returned.
+// the reads, and so does one whose throttled requests Graph still asks to wait for when the
+// call's time is up: the ids not yet read carry that error, which is also returned.
 func readByID[T any](ctx context.Context, c *Client, ts oauth2.TokenSource, ids []string,
 	request func(reqID, id string) (BatchRequest, error), decode func(BatchResponse) (*T, error)) ([]Read[T], []*Exchange, error) {
 	out := make([]Read[T], len(ids))
@@ -422,6 +423,11 @@ func readByID[T any](ctx context.Context, c *Client, ts oauth2.TokenSource, ids 
 		for k, a := range answers {
 			i := at[start+k]
 			out[i].Value, out[i].Err = decode(a)
+			if ge, ok := AsError(a.Err); ok && ge.Kind == KindThrottled && err == nil {
+				// Graph still asks to wait (Batch could not wait that long): the next chunk would
+				// come before its Retry-After, so the rest are not read now.
+				err = ge
+			}
 		}
 		if err != nil {
 			for _, i := range at[end:] {

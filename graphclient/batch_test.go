@@ -573,3 +573,28 @@ func TestLookUpSerialsStopsAtAChunkGraphStillThrottles(t *testing.T) {
 		}
 	}
 }
+
+// Reads by id stop at a chunk Graph still throttles, as look-ups do: nothing more is sent before
+// its Retry-After, and the ids not read carry the 429.
+func TestReadsByIDStopAtAChunkGraphStillThrottles(t *testing.T) {
+	b := &batchGraph{answer: func(_ int, r jsonbatch.Request) innerAnswer {
+		return innerAnswer{ID: r.ID, Status: 429, Headers: map[string]string{"Retry-After": "120"}, Body: graphErrorBody("TooManyRequests", "Too many requests.")}
+	}}
+	c, _ := newBatchClient(t, b, func(cfg *Config) { cfg.Timeout = time.Minute })
+	ids := make([]string, 60)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+	}
+	got, _, err := c.ReadDeviceIdentities(context.Background(), tokens, ids)
+	if ge, ok := AsError(err); !ok || ge.Kind != KindThrottled {
+		t.Errorf("err = %v", err)
+	}
+	if n := len(b.rounds()); n != 1 {
+		t.Errorf("%d batches sent, want the first only", n)
+	}
+	for _, r := range got {
+		if ge, ok := AsError(r.Err); !ok || ge.Kind != KindThrottled || r.Value != nil {
+			t.Fatalf("%s: %+v", r.ID, r)
+		}
+	}
+}
