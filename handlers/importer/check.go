@@ -35,17 +35,19 @@ const recentImport = time.Hour
 var (
 	// errShuttingDown ends a step whose look-ups the desk's shutdown cut short: nothing of it is stored.
 	errShuttingDown = errors.New("importer: the desk is shutting down")
-	// errThrottled ends a step Graph throttled: nothing of it is stored, and it is taken again,
-	// whole, once Graph's Retry-After has passed.
-	errThrottled = errors.New("importer: Graph throttled the step")
+	// errHeldUp ends a step Graph throttled, or could not answer for a moment: nothing of it is
+	// stored, and it is taken again, whole, after the wait.
+	errHeldUp = errors.New("importer: Graph held the step up")
 )
 
-// Throttling: a step Graph throttled waits as long as Graph asked (throttleWait when it did not
-// say) and is taken again, up to maxThrottled times in a row; then its throttled serials count as
-// not checked, like any other failure.
+// A step Graph throttled waits as long as Graph asked (throttleWait when it did not say); one
+// Graph could not answer (5xx, no answer in time, the network) waits unavailableWait, doubled each
+// time. Either is taken again up to maxHeldUp times in a row; then the serials without an answer
+// count as not checked, like any other failure.
 const (
-	throttleWait = 10 * time.Second
-	maxThrottled = 10
+	throttleWait    = 10 * time.Second
+	unavailableWait = 5 * time.Second
+	maxHeldUp       = 10
 )
 
 // Check is a draft's check of its serials in the tenant while it runs, kept in its payload.
@@ -60,9 +62,9 @@ type Check struct {
 	Failure   *explain.Failure `json:"failure,omitempty"`
 	Ended     time.Time        `json:"ended,omitzero"`
 	Stopped   bool             `json:"stopped,omitempty"` // by its owner, before it ended by itself
-	// Wait is Graph's throttling of the step under way, Throttled how many times in a row.
-	Wait      *Wait `json:"wait,omitempty"`
-	Throttled int   `json:"throttled,omitempty"`
+	// Wait is why and until when the step under way waits; HeldUp how many times in a row it has.
+	Wait   *Wait `json:"wait,omitempty"`
+	HeldUp int   `json:"heldUp,omitempty"`
 }
 
 // CheckStore is the part of the state database the checker uses.
@@ -169,7 +171,7 @@ func (r *checkRun) Advance(ctx context.Context, t *jobs.Turn) error {
 	case errors.Is(err, errShuttingDown):
 		r.At(r.Now()) // the step is taken again at once, here or on another replica
 		return nil
-	case errors.Is(err, errThrottled):
+	case errors.Is(err, errHeldUp):
 		r.At(r.p.Check.Wait.Until) // the payload, released with the lease, says why the check waits
 		return nil
 	}
@@ -203,12 +205,13 @@ func (r *checkRun) lookUpStep(ctx context.Context, step []store.ImportRow) (map[
 		return nil, nil, errShuttingDown
 	}
 	c := r.p.Check
-	if wait, throttled := throttledFor(results, lookErr); throttled && c.Throttled < maxThrottled {
-		c.Throttled++
-		c.Wait = &Wait{Throttled: true, For: wait, Until: r.Now().Add(wait)}
-		return nil, nil, errThrottled
+	if wait, ok := heldUp(results, lookErr, c.HeldUp); ok && c.HeldUp < maxHeldUp {
+		c.HeldUp++
+		wait.Until = r.Now().Add(wait.For)
+		c.Wait = &wait
+		return nil, nil, errHeldUp
 	}
-	c.Throttled, c.Wait = 0, nil
+	c.HeldUp, c.Wait = 0, nil
 	importing, err := r.c.o.Store.SerialsImporting(ctx, r.job.TenantID, serials, OnTheirWay, r.Now().Add(-recentImport))
 	if err != nil {
 		return nil, nil, err
@@ -292,23 +295,34 @@ func (r *checkRun) record(ctx context.Context, found map[int]store.TenantMatch, 
 	return nil
 }
 
-// throttledFor reports whether Graph throttled any look-up of a step (or the step's requests
-// themselves), and how long it asked the desk to wait: the longest Retry-After, throttleWait when
-// none was given.
-func throttledFor(results []graphclient.SerialLookup, lookErr error) (time.Duration, bool) {
-	var wait time.Duration
-	throttled := false
+// heldUp reports whether Graph held a step up for a while rather than for good: it throttled a
+// look-up (or the step's requests themselves), or could not answer one for a moment. The wait is
+// the longest Retry-After Graph asked for (throttleWait when none was given); for a Graph that
+// could not answer, unavailableWait doubled for each earlier time in a row (at most a minute).
+func heldUp(results []graphclient.SerialLookup, lookErr error, before int) (Wait, bool) {
+	var w Wait
+	held := false
 	note := func(err error) {
-		if ge, ok := graphclient.AsError(err); ok && ge.Kind == graphclient.KindThrottled {
-			throttled, wait = true, max(wait, ge.RetryAfter)
+		ge, ok := graphclient.AsError(err)
+		if !ok {
+			return
+		}
+		switch ge.Kind {
+		case graphclient.KindThrottled:
+			held, w.Throttled, w.For = true, true, max(w.For, ge.RetryAfter)
+		case graphclient.KindServer, graphclient.KindTimeout, graphclient.KindNetwork:
+			held = true
 		}
 	}
 	note(lookErr)
 	for _, l := range results {
 		note(l.Err)
 	}
-	if wait <= 0 {
-		wait = throttleWait
+	switch {
+	case w.Throttled && w.For <= 0:
+		w.For = throttleWait
+	case !w.Throttled:
+		w.For = min(unavailableWait<<min(before, 4), time.Minute)
 	}
-	return wait, throttled
+	return w, held
 }

@@ -135,10 +135,10 @@ func TestCheckEndsWhenItsOwnerHasSignedOut(t *testing.T) {
 func TestCheckEndsAtAStepGraphRefusesWhole(t *testing.T) {
 	r := newCheckRig(t, 1100)
 	r.graph.registered["SN-0000"] = true
-	unavailable := &graphclient.Error{Kind: graphclient.KindServer, StatusCode: http.StatusServiceUnavailable}
+	forbidden := &graphclient.Error{Kind: graphclient.KindForbiddenPermission, StatusCode: http.StatusForbidden} // the role was taken away meanwhile
 	r.graph.lookupFails = func(n int) error {
 		if n == 2 {
-			return unavailable
+			return forbidden
 		}
 		return nil
 	}
@@ -147,7 +147,7 @@ func TestCheckEndsAtAStepGraphRefusesWhole(t *testing.T) {
 	if len(r.graph.lookups) != 2 {
 		t.Errorf("%d steps asked for, want the two up to the refusal", len(r.graph.lookups))
 	}
-	if f := p.Failure; f == nil || f.Cause != explain.SerialsUnchecked || f.Unchecked != 1000 || f.Of != 1100 || f.Graph == nil || f.Graph.StatusCode != 503 || p.Checked {
+	if f := p.Failure; f == nil || f.Cause != explain.SerialsUnchecked || f.Unchecked != 1000 || f.Of != 1100 || f.Graph == nil || f.Graph.StatusCode != 403 || p.Checked {
 		t.Errorf("failure %+v, checked %v", f, p.Checked)
 	}
 	if got := r.registeredRows(); !slices.Equal(got, []int{2}) {
@@ -244,19 +244,53 @@ func TestThrottledStepWaitsAndIsTakenAgain(t *testing.T) {
 	}
 }
 
-// A Graph that throttles a step for good: after maxThrottled waits the check ends, saying why.
+// A Graph that throttles a step for good: after maxHeldUp waits the check ends, saying why.
 func TestCheckThrottledForGoodEnds(t *testing.T) {
 	r := newCheckRig(t, 30)
 	r.graph.lookupFails = func(int) error {
 		return &graphclient.Error{Kind: graphclient.KindThrottled, StatusCode: http.StatusTooManyRequests}
 	}
-	for range maxThrottled {
+	for range maxHeldUp {
 		r.run()
 		r.now = r.now.Add(throttleWait)
 	}
 	r.run()
 	p := r.ended()
-	if f := p.Failure; len(r.graph.lookups) != maxThrottled+1 || f == nil || f.Graph == nil || f.Graph.StatusCode != 429 || p.Checked {
+	if f := p.Failure; len(r.graph.lookups) != maxHeldUp+1 || f == nil || f.Graph == nil || f.Graph.StatusCode != 429 || p.Checked {
 		t.Errorf("%d look-ups; failure %+v, checked %v", len(r.graph.lookups), f, p.Checked)
+	}
+}
+
+// Graph cannot answer a step for a moment (a 503 its retries did not get past): the step is taken
+// again after a wait that grows each time, and the check ends with every serial checked.
+func TestStepGraphCouldNotAnswerIsTakenAgain(t *testing.T) {
+	r := newCheckRig(t, 300)
+	r.graph.registered["SN-0250"] = true
+	r.graph.lookupFails = func(n int) error {
+		if n == 3 || n == 4 {
+			return &graphclient.Error{Kind: graphclient.KindServer, StatusCode: http.StatusServiceUnavailable}
+		}
+		return nil
+	}
+	var waits []time.Duration
+	for range 3 {
+		r.run()
+		j, _ := r.db.GetImportJob(context.Background(), "t", r.job.ID)
+		p, _ := DecodePayload(j.Payload)
+		if p.Check == nil || p.Check.Wait == nil || p.Check.Wait.Throttled {
+			break
+		}
+		waits = append(waits, p.Check.Wait.For)
+		r.now = p.Check.Wait.Until
+	}
+	p := r.ended()
+	if !slices.Equal(waits, []time.Duration{unavailableWait, 2 * unavailableWait}) {
+		t.Errorf("waits %v, want %v then twice that", waits, unavailableWait)
+	}
+	if len(r.graph.lookups) != 5 || !p.Checked || p.Failure != nil {
+		t.Errorf("%d look-ups (want 3 steps and 2 taken again); checked %v, failure %+v", len(r.graph.lookups), p.Checked, p.Failure)
+	}
+	if got := r.registeredRows(); !slices.Equal(got, []int{252}) {
+		t.Errorf("registered rows %v", got)
 	}
 }
