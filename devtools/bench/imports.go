@@ -39,6 +39,7 @@ type importFlags struct {
 	delays    [2]time.Duration // how long Intune keeps an imported device unknown, then pending
 	window    time.Duration    // Intune's throttling window, scaled down from 20 s
 	serials   int              // serials LookUpSerials checks
+	checks    int              // serials of a file the desk checks in the tenant
 }
 
 // importThrottle is Intune's documented budget per application per tenant, 100 writes and 1,000
@@ -99,8 +100,16 @@ func benchImports(ctx context.Context, deskBin string, o benchFlags, t *benchTab
 		t.add(name+": Graph requests per 1,000 devices", fmt.Sprintf("%.1f", 1000*float64(r.requests.graph())/float64(f.reference)), r.requests.String(), "report", "", true)
 		t.add(name+": duplicates / lost", fmt.Sprintf("%d / %d", r.duplicates, r.lost), "counted in the emulator", "report", "", true)
 	}
+	var pace time.Duration // LookUpSerials' time per serial, straight to the emulator
 	if f.serials > 0 && len(f.sizes) > 0 {
-		return b.lookUpSerials(ctx, "BENCH1-", f.sizes[0], f.serials, t)
+		elapsed, err := b.lookUpSerials(ctx, "BENCH1-", f.sizes[0], f.serials, t)
+		if err != nil {
+			return err
+		}
+		pace = elapsed / time.Duration(f.serials)
+	}
+	if f.checks > 0 && len(f.sizes) > 0 {
+		return b.checkThroughDesk(ctx, "BENCH1-", f.sizes[0], f.checks, f.window, pace, t)
 	}
 	return nil
 }
@@ -465,14 +474,14 @@ func (b *rig) importLikeAScript(ctx context.Context, prefix string, n int, pause
 // lookUpSerials times graphclient's LookUpSerials for n serials among the registered devices,
 // through the emulator process: half of them imported by the desk a moment ago (registered
 // now), half unknown.
-func (b *rig) lookUpSerials(ctx context.Context, prefix string, imported, n int, t *benchTable) error {
+func (b *rig) lookUpSerials(ctx context.Context, prefix string, imported, n int, t *benchTable) (time.Duration, error) {
 	token, err := b.accessToken(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	gc, err := graphclient.New(graphclient.Config{Root: b.pair.Direct})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	serials := make([]string, n)
 	for i := range serials {
@@ -484,22 +493,22 @@ func (b *rig) lookUpSerials(ctx context.Context, prefix string, imported, n int,
 	}
 	before, err := b.requests(ctx, "direct")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	start := time.Now()
 	results, _, err := gc.LookUpSerials(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}), serials, graphclient.InRegistered)
 	elapsed := time.Since(start)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	after, err := b.requests(ctx, "direct")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	found, wrong := 0, 0
 	for i, r := range results {
 		if r.Err != nil {
-			return fmt.Errorf("serial %s: %w", r.Serial, r.Err)
+			return 0, fmt.Errorf("serial %s: %w", r.Serial, r.Err)
 		}
 		if r.Found() {
 			found++
@@ -512,5 +521,110 @@ func (b *rig) lookUpSerials(ctx context.Context, prefix string, imported, n int,
 	t.add(fmt.Sprintf("LookUpSerials: %d serials among %d registered devices", n, imported), fmt.Sprintf("%d requests, %s", k["batch"], ms(elapsed)),
 		fmt.Sprintf("%d found, %d not, %d wrong; %s (each inner request spends Intune's budget)", found, n-found, wrong, k.String()),
 		"<= 25 requests", strconv.Itoa(k["batch"]+k["registered"]), wrong == 0 && k["batch"]+k["registered"] <= 25)
+	return elapsed, nil
+}
+
+// checkThroughDesk checks a file of n serials in the tenant through the desk's form and its
+// background check, from the click to the check's end on the page: every other serial imported
+// by the first import (registered now), the rest unknown. pace, when known, is LookUpSerials'
+// time per serial straight to the emulator in the same run.
+func (b *rig) checkThroughDesk(ctx context.Context, prefix string, imported, n int, window, pace time.Duration, t *benchTable) error {
+	serials := make([]string, n)
+	registered := 0
+	for i := range serials {
+		if i%2 == 0 && i/2 < imported {
+			serials[i], registered = fmt.Sprintf("%s%06d", prefix, i/2+1), registered+1
+		} else {
+			serials[i] = fmt.Sprintf("UNKNOWN-%06d", i)
+		}
+	}
+	path, err := writeSerialsFile(serials)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(path)
+	jobPath, err := b.upload(ctx, path)
+	if err != nil {
+		return err
+	}
+	before, err := b.requests(ctx, "desk")
+	if err != nil {
+		return err
+	}
+	noRedirect := &http.Client{Transport: b.client.Transport, Jar: b.client.Jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	start := time.Now()
+	resp, _, err := b.postForm(ctx, noRedirect, jobPath+"/check", url.Values{"_csrf": {b.csrf}})
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusSeeOther {
+		return fmt.Errorf("the check answered %d", resp.StatusCode)
+	}
+	var page string
+	for deadline := start.Add(10 * time.Minute); ; {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.desk.URL+jobPath, nil)
+		resp, body, err := b.send(noRedirect, req)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("the job's page answered %d", resp.StatusCode)
+		}
+		if page = string(body); !strings.Contains(page, `data-testid="checking"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the check did not end within 10 minutes")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	elapsed := time.Since(start)
+	after, err := b.requests(ctx, "desk")
+	if err != nil {
+		return err
+	}
+	k := after.minus(before)
+	found := strings.Count(page, `data-testid="already-registered"`)
+	// Intune's budget lets 1,000 requests through a window: n look-ups need that many windows,
+	// the last of them begun, not waited out. The check sends its batches one after another, so
+	// their own time (the emulator's 20 ms and its search) is the other bound: LookUpSerials'
+	// pace straight to the emulator.
+	least := time.Duration((n-1)/1000) * window
+	reference := fmt.Sprintf("the least Intune's budget allows for %d look-ups, 1,000 a %s window: %.1f s (%.2fx)", n, window, least.Seconds(), elapsed.Seconds()/least.Seconds())
+	if pace > 0 {
+		alone := pace * time.Duration(n)
+		reference += fmt.Sprintf("; LookUpSerials straight to the emulator, one batch after another, at its pace in this run: %.1f s (%.2fx)", alone.Seconds(), elapsed.Seconds()/alone.Seconds())
+	}
+	name := fmt.Sprintf("Check %d serials through the desk", n)
+	t.add(name+": click to the check's end", fmt.Sprintf("%.1f s", elapsed.Seconds()),
+		fmt.Sprintf("%s; %d found of the %d imported, none of the others", reference, found, registered),
+		"every serial checked", fmt.Sprintf("%d found", found), found == registered && !strings.Contains(page, "could not be checked"))
+	t.add(name+": Graph requests", fmt.Sprintf("%d look-ups in %d batch POSTs", k["batch-inner"], k["batch"]),
+		fmt.Sprintf("%d serials, 20 to a batch: %d POSTs at the least; the others carry look-ups Intune throttled, sent again once their Retry-After passed", n, (n+19)/20),
+		"report", "", true)
 	return nil
+}
+
+// writeSerialsFile writes a portal CSV of the serials, each with a hash of its own.
+func writeSerialsFile(serials []string) (string, error) {
+	f, err := os.CreateTemp("", "autopilotdesk-bench-check-*.csv")
+	if err != nil {
+		return "", err
+	}
+	w := bufio.NewWriter(f)
+	w.WriteString("Device Serial Number,Windows Product ID,Hardware Hash,Group Tag,Assigned User\r\n")
+	r := rand.New(rand.NewPCG(uint64(len(serials)), 19))
+	for _, s := range serials {
+		fmt.Fprintf(w, "%s,,%s,Bench,\r\n", s, benchHash(r))
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return "", err
+	}
+	return f.Name(), f.Close()
 }

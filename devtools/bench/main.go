@@ -148,6 +148,7 @@ func parseFlags(args []string, stdout io.Writer) (o benchFlags, cpuProfile, desk
 	importDelay := fs.String("import-delay", "10s,20s", "how long the emulator keeps each imported device unknown, then pending")
 	importWindow := fs.Duration("import-window", 2*time.Second, "Intune's throttling window (20 s in the service), scaled down")
 	lookups := fs.Int("lookup-serials", 500, "serials LookUpSerials checks among registered devices after the first import (0: none)")
+	checks := fs.Int("check-serials", 10000, "serials of a file the desk checks in the tenant after the first import, half of them imported by it (0: none)")
 	wrkRound := fs.Duration("wrk-duration", 4*time.Second, "length of each wrk round, whole seconds")
 	wrkRounds := fs.Int("wrk-rounds", 3, "wrk rounds of each side (desk and bare), alternating")
 	desk := fs.String("desk", "", "a built autopilotdesk binary to measure (default: build one from this module)")
@@ -182,7 +183,7 @@ func parseFlags(args []string, stdout io.Writer) (o benchFlags, cpuProfile, desk
 		}
 		o.imports.sizes = append(o.imports.sizes, n)
 	}
-	o.imports.reference, o.imports.window, o.imports.serials = *importRef, *importWindow, *lookups
+	o.imports.reference, o.imports.window, o.imports.serials, o.imports.checks = *importRef, *importWindow, *lookups, *checks
 	ds := strings.Split(*importDelay, ",")
 	for i := range o.imports.delays {
 		var err error
@@ -195,8 +196,9 @@ func parseFlags(args []string, stdout io.Writer) (o benchFlags, cpuProfile, desk
 			return o, "", "", fmt.Errorf("--import-delay needs two durations, like 10s,20s")
 		}
 	}
-	if o.imports.reference < 0 || o.imports.reference > 10000 || o.imports.window < 100*time.Millisecond || o.imports.serials < 0 || o.imports.serials > 10000 {
-		return o, "", "", errors.New("--import-reference and --lookup-serials must be within [0, 10000], --import-window at least 100ms")
+	if o.imports.reference < 0 || o.imports.reference > 10000 || o.imports.window < 100*time.Millisecond || o.imports.serials < 0 || o.imports.serials > 10000 ||
+		o.imports.checks < 0 || o.imports.checks > 10000 {
+		return o, "", "", errors.New("--import-reference, --lookup-serials and --check-serials must be within [0, 10000], --import-window at least 100ms")
 	}
 	rs := strings.Split(*rates, ",")
 	if len(rs) != 2 {

@@ -52,8 +52,9 @@ const (
 
 // Check is a draft's check of its serials in the tenant while it runs, kept in its payload.
 type Check struct {
-	Of      int       `json:"of"`   // serials to look up: the rows without a problem
-	Done    int       `json:"done"` // looked up so far, in file order
+	Of      int       `json:"of"`             // serials to look up: the rows without a problem
+	Done    int       `json:"done"`           // looked up so far, in file order
+	Line    int       `json:"line,omitempty"` // the line of the last serial looked up
 	Found   int       `json:"found,omitempty"`
 	Started time.Time `json:"started"`
 	// Unchecked counts the serials looked for that Graph gave no answer for, Failure the first
@@ -150,22 +151,11 @@ func (r *checkRun) Advance(ctx context.Context, t *jobs.Turn) error {
 		// The owner signed out: the check ends with what it found, and says why the rest is not known.
 		return r.record(ctx, nil, &explain.Failure{Cause: explain.SessionEnded, At: r.Now()}, true)
 	}
-	rows, err := r.c.o.Store.ImportRows(ctx, r.job.ID, store.RowFilter{})
+	c := r.p.Check
+	step, err := r.c.o.Store.ImportRows(ctx, r.job.ID, store.RowFilter{Valid: true, AfterLine: c.Line, Limit: CheckStep})
 	if err != nil {
 		return err
 	}
-	var step []store.ImportRow
-	valid := 0
-	for _, row := range rows {
-		if len(row.Errors) > 0 {
-			continue
-		}
-		if valid >= r.p.Check.Done && len(step) < CheckStep {
-			step = append(step, row)
-		}
-		valid++
-	}
-	r.p.Check.Of = valid
 	found, failure, err := r.lookUpStep(ctx, step)
 	switch {
 	case errors.Is(err, errShuttingDown):
@@ -178,8 +168,13 @@ func (r *checkRun) Advance(ctx context.Context, t *jobs.Turn) error {
 	if err != nil {
 		return err
 	}
-	r.p.Check.Done += len(step)
-	return r.record(ctx, found, failure, r.p.Check.Done >= valid)
+	if len(step) > 0 {
+		c.Done, c.Line = c.Done+len(step), step[len(step)-1].Line
+	}
+	if len(step) < CheckStep {
+		c.Of = c.Done // the last rows: whatever the count at the start said
+	}
+	return r.record(ctx, found, failure, c.Done >= c.Of)
 }
 
 // lookUpStep looks a step's serials up. A failure that left every serial of the step without an

@@ -566,6 +566,11 @@ func (db *DB) importJobs(ctx context.Context, where string, args ...any) ([]Impo
 type RowFilter struct {
 	Batch  int  // only this batch's rows; 0: all
 	Hashes bool // read the hashes too (the worker, to send a batch)
+	// Valid reads only the rows without a problem, from the line after AfterLine, at most Limit
+	// of them (0: all): a step of a check.
+	Valid     bool
+	AfterLine int
+	Limit     int
 }
 
 // ImportRows reads a job's rows in file order.
@@ -604,7 +609,19 @@ func importRowsQuery(jobID string, f RowFilter) (string, []any) {
 		q += ` AND batch = ?`
 		args = append(args, f.Batch)
 	}
-	return q + ` ORDER BY line`, args
+	if f.Valid {
+		q += ` AND errors = ''`
+	}
+	if f.AfterLine > 0 {
+		q += ` AND line > ?`
+		args = append(args, f.AfterLine)
+	}
+	q += ` ORDER BY line`
+	if f.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	return q, args
 }
 
 const importBatchesOfJob = `SELECT batch, state, attempts, not_before, sent_at, activity_id, detail, lookups FROM import_batches WHERE job_id = ? ORDER BY batch`

@@ -53,6 +53,24 @@ func TestImportJobsKeepRowsAndBatches(t *testing.T) {
 			len(back[1].Notes) != 2 || back[1].Errors != nil {
 			t.Errorf("row read back as %+v", back[0])
 		}
+		// A step of a check: the rows without a problem after a line, a few at a time.
+		lines := func(f RowFilter) []int {
+			rows, err := db.ImportRows(ctx, job.ID, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []int
+			for _, r := range rows {
+				out = append(out, r.Line)
+			}
+			return out
+		}
+		if got := lines(RowFilter{Valid: true, Limit: 3}); !slices.Equal(got, []int{3, 4, 5}) {
+			t.Errorf("the first step reads lines %v, want 3, 4 and 5 (line 2 has a problem)", got)
+		}
+		if got := lines(RowFilter{Valid: true, AfterLine: 249, Limit: 3}); !slices.Equal(got, []int{250, 251}) {
+			t.Errorf("the last step reads lines %v, want 250 and 251", got)
+		}
 		withHashes, _ := db.ImportRows(ctx, job.ID, RowFilter{Hashes: true})
 		if withHashes[249].Hash != rows[249].Hash {
 			t.Errorf("hash not kept")

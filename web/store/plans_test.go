@@ -120,6 +120,7 @@ func TestQueriesReadThroughIndexes(t *testing.T) {
 		{name: "bulk changes page", query: `SELECT ` + bulkJobColumns + ` FROM bulk_jobs ` + bulkJobsOfTenant, args: list(2), uses: []string{"bulk_jobs_tenant_created"}},
 		{name: "a bulk change's devices", query: bulkDevicesOfJob, args: list(1), uses: []string{"sqlite_autoindex_bulk_devices_1"}},
 		{name: "an import's batch rows", uses: []string{"sqlite_autoindex_import_rows_1 (job_id=?)"}},
+		{name: "a step of a serial check", uses: []string{"sqlite_autoindex_import_rows_1 (job_id=? AND line>?)"}},
 		{name: "an import's batches", query: importBatchesOfJob, args: list(1), uses: []string{"sqlite_autoindex_import_batches_1"}},
 		{name: "wipe an import's hashes", query: wipeImportHashes, args: list(5), uses: []string{"sqlite_autoindex_import_rows_1", "sqlite_autoindex_import_jobs_1"}},
 		{name: "claim an import job", query: claimQuery(importJobs, driverSQLite), args: list(5), uses: []string{"import_jobs_due (state=?)"}},
@@ -183,6 +184,8 @@ func TestQueriesReadThroughIndexes(t *testing.T) {
 	}
 	c := at("an import's batch rows")
 	c.query, c.args = importRowsQuery("j", RowFilter{Batch: 2, Hashes: true})
+	c = at("a step of a serial check")
+	c.query, c.args = importRowsQuery("j", RowFilter{Valid: true, AfterLine: 500, Limit: 100})
 
 	materialized := regexp.MustCompile(`(?m)^MATERIALIZE (\S+)$`)
 	for _, c := range cases {
