@@ -595,7 +595,10 @@ func (b *rig) checkThroughDesk(ctx context.Context, prefix string, imported, n i
 	// their own time (the emulator's 20 ms and its search) is the other bound: LookUpSerials'
 	// pace straight to the emulator.
 	least := time.Duration((n-1)/1000) * window
-	reference := fmt.Sprintf("the least Intune's budget allows for %d look-ups, 1,000 a %s window: %.1f s (%.2fx)", n, window, least.Seconds(), elapsed.Seconds()/least.Seconds())
+	reference := fmt.Sprintf("%d look-ups fit in one window of Intune's budget (1,000 a %s window)", n, window)
+	if least > 0 {
+		reference = fmt.Sprintf("the least Intune's budget allows for %d look-ups, 1,000 a %s window: %.1f s (%.2fx)", n, window, least.Seconds(), elapsed.Seconds()/least.Seconds())
+	}
 	if pace > 0 {
 		alone := pace * time.Duration(n)
 		reference += fmt.Sprintf("; LookUpSerials straight to the emulator, one batch after another, at its pace in this run: %.1f s (%.2fx)", alone.Seconds(), elapsed.Seconds()/alone.Seconds())

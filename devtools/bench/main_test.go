@@ -29,7 +29,7 @@ func TestBenchPrintsTable(t *testing.T) {
 	var out, log bytes.Buffer
 	args := []string{"--desk", desk, "--steps", "wrk,pages,forward,sessions,weight,csv,imports,bulk", "--duration", "60ms", "--rates", "100,200",
 		"--sessions", "50", "--csv-rows", "100", "--wrk-duration", "1s", "--wrk-rounds", "1",
-		"--import-devices", "30,10", "--import-reference", "5", "--import-delay", "300ms,300ms", "--import-window", "1s", "--lookup-serials", "10",
+		"--import-devices", "30,10", "--import-reference", "5", "--import-delay", "300ms,300ms", "--import-window", "1s", "--lookup-serials", "10", "--check-serials", "20",
 		"--bulk-devices", "30", "--bulk-writes", "10", "--bulk-window", "400ms"}
 	if err := run(context.Background(), args, &out, &log); err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
@@ -42,7 +42,7 @@ func TestBenchPrintsTable(t *testing.T) {
 		"session load+save p99 (50 stored)", "Go heap per cached session", "page weight: result", "CSV pre-flight 100 rows: time",
 		"GET /uploads/new, wrk -t1 -c16 (external)", "Import 30 devices through the desk: submit to every device final",
 		"Import 10 devices through the desk: Graph requests per 1,000 devices", "Import 5 devices the way scripts do (reference): Graph requests per 1,000 devices",
-		"LookUpSerials: 10 serials among 30 registered devices",
+		"LookUpSerials: 10 serials among 30 registered devices", "Check 20 serials through the desk: click to the check's end",
 		"bulk group tag, 30 devices, 10 writes per 400ms: time", "requests sent before a Retry-After elapsed", "30 of 30"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
