@@ -2551,12 +2551,7 @@ func progressSummary(c ImportCounts) string {
 	return s + "."
 }
 
-func plural(n int, one, other string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return thousands(n) + " " + other
-}
+func plural(n int, one, other string) string { return explain.Count(n, one, other) }
 
 func joinList(parts []string) string {
 	switch len(parts) {
@@ -2610,13 +2605,7 @@ func percent(n, of int) int {
 	return n * 100 / of
 }
 
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}
+func thousands(n int) string { return explain.Number(n) }
 
 func batchesText(j ImportJob) string {
 	if j.Finished() {

@@ -30,6 +30,7 @@ const (
 	FormUsed              Cause = "form-used"               // a create form's one-time key had expired or was spent
 	Unreachable           Cause = "unreachable"             // the state database or Graph could not be reached for a moment
 	SerialsUnchecked      Cause = "serials-unchecked"       // a check of serials could look only some up (Graph says why for the first)
+	CheckSignedOut        Cause = "check-signed-out"        // a check of serials stopped when its owner's sign-in ended (Unchecked of Of not looked up)
 )
 
 // Failure is what is known about a failed step, as facts: what Graph answered (Graph), or what
@@ -172,6 +173,11 @@ func Explain(f Failure) Explanation {
 	case Unreachable:
 		return Explanation{Title: "The desk could not reach its state database or Microsoft Graph for a moment",
 			What: "The import was held up for a moment.", NextStep: "Nothing to do: the desk tries again by itself.", Action: ActionTryLater}
+	case CheckSignedOut:
+		return Explanation{Title: "The check stopped when your sign-in ended",
+			What: fmt.Sprintf("It looks serial numbers up in Microsoft Graph with your sign-in, which ended after %s of %s. Rows found in your tenant by then are ticked to be left out.",
+				Number(f.Of-f.Unchecked), Count(f.Of, "serial number", "serial numbers")),
+			NextStep: "Check the serials again to look them all up."}
 	case SerialsUnchecked:
 		why := Explain(Failure{Graph: f.Graph, At: f.At})
 		return Explanation{Title: fmt.Sprintf("%d of %d serial numbers could not be checked", f.Unchecked, f.Of),

@@ -167,12 +167,21 @@ func stateName(s string) string {
 	return s
 }
 
-// Count puts a number and its noun together so they agree: "1 device", "17 devices".
+// Count puts a number and its noun together so they agree: "1 device", "1,700 devices".
 func Count(n int, one, many string) string { return plural(n, one, many) }
 
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one
 	}
-	return fmt.Sprintf("%d %s", n, many)
+	return Number(n) + " " + many
+}
+
+// Number writes n with its thousands apart, as the pages do: "10,000".
+func Number(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

@@ -149,7 +149,7 @@ func (r *checkRun) Advance(ctx context.Context, t *jobs.Turn) error {
 	}
 	if away {
 		// The owner signed out: the check ends with what it found, and says why the rest is not known.
-		return r.record(ctx, nil, &explain.Failure{Cause: explain.SessionEnded, At: r.Now()}, true)
+		return r.record(ctx, nil, &explain.Failure{Cause: explain.CheckSignedOut, At: r.Now()}, true)
 	}
 	c := r.p.Check
 	step, err := r.c.o.Store.ImportRows(ctx, r.job.ID, store.RowFilter{Valid: true, AfterLine: c.Line, Limit: CheckStep})
@@ -262,8 +262,10 @@ func (r *checkRun) record(ctx context.Context, found map[int]store.TenantMatch, 
 		c.Ended = r.Now()
 		r.p.Check, r.p.LastCheck, r.p.Failure = nil, c, nil
 		r.p.Checked = c.Unchecked == 0
-		if failure != nil && failure.Cause == explain.SessionEnded {
-			r.p.Failure = failure // whatever else went wrong, signing in again comes first
+		if failure != nil && failure.Cause == explain.CheckSignedOut {
+			f := *failure // whatever else went wrong, signing in again comes first
+			f.Unchecked, f.Of = c.Unchecked, c.Of
+			r.p.Failure = &f
 		} else if c.Unchecked > 0 {
 			f := explain.Failure{Cause: explain.Unreachable, At: r.Now()}
 			if c.Failure != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,14 +120,25 @@ func TestCheckLooksEverySerialUpOnceStepByStep(t *testing.T) {
 	}
 }
 
-// The owner signed out before the check could go on: it ends, asking Graph nothing, and says why.
+// The owner signed out while the check went on: it ends at the next step, asking Graph nothing
+// more, and says how far it had come.
 func TestCheckEndsWhenItsOwnerHasSignedOut(t *testing.T) {
-	r := newCheckRig(t, 30)
-	r.tokens.signedIn = false
+	r := newCheckRig(t, 1100)
+	r.fault = func(point string) error {
+		if point == FaultCheckStepRecorded && len(r.graph.lookups) == 3 {
+			r.tokens.mu.Lock()
+			r.tokens.signedIn = false
+			r.tokens.mu.Unlock()
+		}
+		return nil
+	}
 	r.run()
 	p := r.ended()
-	if p.Failure == nil || p.Failure.Cause != explain.SessionEnded || p.Checked || len(r.graph.lookups) != 0 {
-		t.Errorf("failure %+v, checked %v, %d lookups", p.Failure, p.Checked, len(r.graph.lookups))
+	if f := p.Failure; f == nil || f.Cause != explain.CheckSignedOut || f.Unchecked != 800 || f.Of != 1100 || p.Checked || len(r.graph.lookups) != 3 {
+		t.Fatalf("failure %+v, checked %v, %d lookups", p.Failure, p.Checked, len(r.graph.lookups))
+	}
+	if e := explain.Explain(*p.Failure); e.Title != "The check stopped when your sign-in ended" || !strings.Contains(e.What, "ended after 300 of 1,100 serial numbers") {
+		t.Errorf("the page says %+v", e)
 	}
 }
 
