@@ -196,19 +196,27 @@ func longCheck(t *testing.T, d *desk, b *http.Client) string {
 	return draftOf(t, d, b, serialsCSV(serials))
 }
 
+// slowLongCheck is a desk whose Graph takes a tenth of a second to answer, with longCheck's draft
+// of 1,100 serials and its page.
+func slowLongCheck(t *testing.T) (*desk, *http.Client, string, *goquery.Document) {
+	t.Helper()
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	job := longCheck(t, d, b)
+	_, doc := d.get(b, job)
+	d.emu.SetFaults(emulator.Faults{LatencyMin: 100 * time.Millisecond, LatencyMax: 100 * time.Millisecond})
+	return d, b, job, doc
+}
+
 // A check of 1,100 serials against a Graph that takes a tenth of a second an answer runs longer
 // than a request should wait: the request that starts it answers within moments with the check's
 // progress, the draft takes no change meanwhile (with a page that says why), and the page
 // follows the check to its findings on the first and the last line.
 func TestLongCheckGoesOnWithoutARequestWaiting(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
-	d := startDesk(t, nil)
-	b := d.browser()
-	d.signIn(b, "admin", "/")
-	job := longCheck(t, d, b)
-	_, doc := d.get(b, job)
+	d, b, job, doc := slowLongCheck(t)
 	submit, check := formValues(t, doc, `form[action$="/submit"]`), formValues(t, doc, `form[action$="/check"]`)
-	d.emu.SetFaults(emulator.Faults{LatencyMin: 100 * time.Millisecond, LatencyMax: 100 * time.Millisecond})
 	before := len(d.emu.Received())
 	start := time.Now()
 	resp, doc := d.post(b, job+"/check", check)
@@ -254,12 +262,7 @@ func TestLongCheckGoesOnWithoutARequestWaiting(t *testing.T) {
 // got; no step is looked up after the one under way; and the check may be started again.
 func TestStoppedCheckKeepsWhatItFound(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
-	d := startDesk(t, nil)
-	b := d.browser()
-	d.signIn(b, "admin", "/")
-	job := longCheck(t, d, b)
-	_, doc := d.get(b, job)
-	d.emu.SetFaults(emulator.Faults{LatencyMin: 100 * time.Millisecond, LatencyMax: 100 * time.Millisecond})
+	d, b, job, doc := slowLongCheck(t)
 	before := len(d.emu.Received())
 	d.post(b, job+"/check", formValues(t, doc, `form[action$="/check"]`))
 	for i := 0; ; i++ {

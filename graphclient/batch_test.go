@@ -548,13 +548,17 @@ func TestBatchInnerRefusalsAreBlamedByTheGrantedScope(t *testing.T) {
 	}
 }
 
+// throttledTwoMinutes answers every request 429, to be tried again in two minutes: longer than
+// a call of a minute may wait.
+func throttledTwoMinutes(_ int, r jsonbatch.Request) innerAnswer {
+	return innerAnswer{ID: r.ID, Status: 429, Headers: map[string]string{"Retry-After": "120"}, Body: graphErrorBody("TooManyRequests", "Too many requests.")}
+}
+
 // A chunk Graph still throttles when the call's time is up stops the look-up: the next batch
 // would come before the Retry-After Graph asked for. The serials not asked about carry the 429
 // too, and it is returned, so the caller can wait as long as Graph asked.
 func TestLookUpSerialsStopsAtAChunkGraphStillThrottles(t *testing.T) {
-	b := &batchGraph{answer: func(_ int, r jsonbatch.Request) innerAnswer {
-		return innerAnswer{ID: r.ID, Status: 429, Headers: map[string]string{"Retry-After": "120"}, Body: graphErrorBody("TooManyRequests", "Too many requests.")}
-	}}
+	b := &batchGraph{answer: throttledTwoMinutes}
 	c, _ := newBatchClient(t, b, func(cfg *Config) { cfg.Timeout = time.Minute })
 	serials := make([]string, 60)
 	for i := range serials {
@@ -577,9 +581,7 @@ func TestLookUpSerialsStopsAtAChunkGraphStillThrottles(t *testing.T) {
 // Reads by id stop at a chunk Graph still throttles, as look-ups do: nothing more is sent before
 // its Retry-After, and the ids not read carry the 429.
 func TestReadsByIDStopAtAChunkGraphStillThrottles(t *testing.T) {
-	b := &batchGraph{answer: func(_ int, r jsonbatch.Request) innerAnswer {
-		return innerAnswer{ID: r.ID, Status: 429, Headers: map[string]string{"Retry-After": "120"}, Body: graphErrorBody("TooManyRequests", "Too many requests.")}
-	}}
+	b := &batchGraph{answer: throttledTwoMinutes}
 	c, _ := newBatchClient(t, b, func(cfg *Config) { cfg.Timeout = time.Minute })
 	ids := make([]string, 60)
 	for i := range ids {

@@ -121,9 +121,7 @@ type checkRun struct {
 	p   Payload
 }
 
-func (r *checkRun) Owner() jobs.Owner {
-	return jobs.Owner{JobID: r.job.ID, TenantID: r.job.TenantID, ObjectID: r.job.ObjectID, ActorName: r.job.ActorName, ActorUPN: r.job.ActorUPN}
-}
+func (r *checkRun) Owner() jobs.Owner { return ownerOf(r.job) }
 
 // HeldUp ends nothing: a turn that failed before Graph answered is taken again; the page goes on
 // showing the check's progress meanwhile.

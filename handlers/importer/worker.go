@@ -118,8 +118,11 @@ type run struct {
 	p   Payload
 }
 
-func (r *run) Owner() jobs.Owner {
-	return jobs.Owner{JobID: r.job.ID, TenantID: r.job.TenantID, ObjectID: r.job.ObjectID, ActorName: r.job.ActorName, ActorUPN: r.job.ActorUPN}
+func (r *run) Owner() jobs.Owner { return ownerOf(r.job) }
+
+// ownerOf is an import job and the person whose delegated token advances it.
+func ownerOf(job *store.ImportJob) jobs.Owner {
+	return jobs.Owner{JobID: job.ID, TenantID: job.TenantID, ObjectID: job.ObjectID, ActorName: job.ActorName, ActorUPN: job.ActorUPN}
 }
 
 func (r *run) HeldUp(f explain.Failure) { r.p.Trouble = &f }
