@@ -236,6 +236,13 @@ func ownerName(rec *store.ImportJob) string {
 	return ownerOf(rec.ActorName, rec.ActorUPN, "the person who uploaded it")
 }
 
+// checkingNow is the answer to a change of a draft whose serials are being checked.
+func checkingNow(id string) *views.ErrorPage {
+	return &views.ErrorPage{Status: http.StatusConflict, Title: "The serial numbers are still being checked",
+		Message:  "A file takes no changes while its serial numbers are looked up in your tenant. Nothing was changed.",
+		NextStep: "Wait for the check to finish, or stop it, then try again.", ActionURL: views.ImportJobURL(id), ActionText: "Follow the check"}
+}
+
 // loadDraft is loadOwned for the actions only a draft accepts; a job already submitted answers
 // with its page, and nothing is sent.
 func (h *Devices) loadDraft(c echo.Context) (*loaded, error) {
@@ -244,9 +251,7 @@ func (h *Devices) loadDraft(c echo.Context) (*loaded, error) {
 		return nil, err
 	}
 	if j.rec.State == importer.StateChecking {
-		return nil, &views.ErrorPage{Status: http.StatusConflict, Title: "The serial numbers are still being checked",
-			Message:  "A file takes no changes while its serial numbers are looked up in your tenant. Nothing was changed.",
-			NextStep: "Wait for the check to finish, or stop it, then try again.", ActionURL: views.ImportJobURL(j.rec.ID), ActionText: "Follow the check"}
+		return nil, checkingNow(j.rec.ID)
 	}
 	if j.rec.State != importer.StateDraft {
 		return nil, c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
@@ -441,7 +446,13 @@ func (h *Devices) Fix(c echo.Context) error {
 		}
 	}
 	j.payload.Checked, j.payload.Failure, j.payload.LastCheck = false, nil, nil
-	if err := h.Jobs.ReplaceDraftRows(ctx, j.rec.TenantID, j.rec.ID, j.rec.ObjectID, j.payload.Encode(), rowsOf(rep.Rows)); err != nil && !errors.Is(err, store.ErrConflict) {
+	err = h.Jobs.ReplaceDraftRows(ctx, j.rec.TenantID, j.rec.ID, j.rec.ObjectID, j.payload.Encode(), rowsOf(rep.Rows))
+	if errors.Is(err, store.ErrConflict) {
+		// The draft changed under the form: its check began, or it was imported, from another tab.
+		if now, err := h.Jobs.GetImportJob(ctx, j.rec.TenantID, j.rec.ID); err == nil && now.State == importer.StateChecking {
+			return checkingNow(j.rec.ID)
+		}
+	} else if err != nil {
 		return fmt.Errorf("save the corrections: %w", err)
 	}
 	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))

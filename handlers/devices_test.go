@@ -161,3 +161,45 @@ func TestLongImportShowsItsRowsAWindowAtATime(t *testing.T) {
 		}
 	}
 }
+
+// fakeRacedDraft is a draft whose check another tab starts between a fix's read and its write.
+type fakeRacedDraft struct {
+	ImportJobs
+	mu   sync.Mutex
+	job  store.ImportJob
+	rows []store.ImportRow
+}
+
+func (f *fakeRacedDraft) GetImportJob(_ context.Context, tenantID, id string) (*store.ImportJob, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	j := f.job
+	return &j, nil
+}
+
+func (f *fakeRacedDraft) ImportRows(context.Context, string, store.RowFilter) ([]store.ImportRow, error) {
+	return f.rows, nil
+}
+
+func (f *fakeRacedDraft) ReplaceDraftRows(context.Context, string, string, string, []byte, iter.Seq[store.ImportRow]) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.job.State = "checking" // the check won
+	return store.ErrConflict
+}
+
+// A fix that loses the race to a check begun in another tab says so (409, nothing changed), so
+// the corrections are not dropped without a word.
+func TestFixThatLosesToACheckSaysSo(t *testing.T) {
+	const id = "0199a000-0000-7000-8000-0000000000c3"
+	jobs := &fakeRacedDraft{job: store.ImportJob{ID: id, TenantID: rigUser.TenantID, ObjectID: rigUser.ObjectID, State: "draft", Payload: []byte(`{}`)},
+		rows: []store.ImportRow{{Line: 2, Serial: "SN-1", Hash: strings.Repeat("QUJD", 1000)}, {Line: 3, Hash: strings.Repeat("QUJD", 1000), Errors: []string{"Serial missing."}}}}
+	r := newRig(t, func(user *echo.Group, form func(string, string, echo.HandlerFunc)) {
+		h := &Devices{Tokens: &fakeTokens{}, Jobs: jobs, Activity: &fakeActivity{}, MaxRows: 10, Logger: discardLogger, Now: time.Now}
+		form("/devices/import/:id/fix", "/devices/import/:id", h.Fix)
+	}).signIn("")
+	resp, doc := r.post("/devices/import/"+id+"/fix", url.Values{"row-3-serial": {"SN-2"}})
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(testkit.Text(doc), "still being checked") || !strings.Contains(testkit.Text(doc), "Nothing was changed") {
+		t.Errorf("a fix that lost to a check: %d %s", resp.StatusCode, testkit.Text(doc))
+	}
+}
