@@ -224,6 +224,9 @@ func TestLongCheckGoesOnWithoutARequestWaiting(t *testing.T) {
 	if took := time.Since(start); took > 4500*time.Millisecond || resp.Request.URL.Path != job {
 		t.Fatalf("starting the check took %s and landed on %s", took, resp.Request.URL)
 	}
+	if got := strings.Join(strings.Fields(doc.Find(`[data-testid="preflight-summary"]`).Text()), " "); !strings.HasPrefix(got, "1,100 rows: 1,") {
+		t.Errorf("while checking the summary reads %q", got)
+	}
 	progress := doc.Find(`[data-testid="checking"]`)
 	if progress.Length() != 1 || !strings.Contains(progress.Find(`[data-testid="check-progress"]`).Text(), "of 1,100 serial numbers") ||
 		progress.Find(`form[action$="/stop-check"]`).Length() != 1 || doc.Find("[data-refresh-seconds]").Length() != 1 {

@@ -41,6 +41,7 @@ type ImportJobs interface {
 	CreateImportJob(ctx context.Context, j *store.ImportJob, rows iter.Seq[store.ImportRow]) error
 	GetImportJob(ctx context.Context, tenantID, id string) (*store.ImportJob, error)
 	ImportRows(ctx context.Context, jobID string, f store.RowFilter) ([]store.ImportRow, error)
+	TallyImportRows(ctx context.Context, jobID string) (store.RowTally, error)
 	ImportBatches(ctx context.Context, jobID string) ([]store.ImportBatch, error)
 	ReplaceDraftRows(ctx context.Context, tenantID, id, ownerID string, payload []byte, rows iter.Seq[store.ImportRow]) error
 	StartTenantCheck(ctx context.Context, tenantID, id, ownerID string, payload []byte) error
@@ -267,10 +268,25 @@ func (h *Devices) Show(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
+	u := web.CurrentUser(c)
+	title := "Import devices"
+	if j.rec.State == importer.StateChecking {
+		// The page shows the check's progress and the rows' counts, reloaded every 2 s: the rows
+		// themselves come back when the check ends.
+		tally, err := h.Jobs.TallyImportRows(ctx, j.rec.ID)
+		if err != nil {
+			return err
+		}
+		view := jobView(j, nil, nil, u.ObjectID == j.rec.ObjectID, h.Now())
+		view.Tally = &views.RowTally{Rows: tally.Rows, Ticked: tally.Ticked}
+		view.ProblemsLeftOut = len(j.payload.LeftOut)
+		view.Valid, view.Invalid = tally.Valid, tally.Rows-tally.Valid-view.ProblemsLeftOut
+		return web.Render(c, http.StatusOK, views.ImportJobPage(web.PageFor(c, title, "devices"), view))
+	}
 	// Batches first: a row changes with its batch or after it, so the rows read next are at least
 	// as far along as the batches the page explains them by.
 	var batches []store.ImportBatch
-	if j.rec.State != importer.StateDraft && j.rec.State != importer.StateChecking {
+	if j.rec.State != importer.StateDraft {
 		if batches, err = h.Jobs.ImportBatches(ctx, j.rec.ID); err != nil {
 			return fmt.Errorf("read import batches: %w", err)
 		}
@@ -282,10 +298,8 @@ func (h *Devices) Show(c echo.Context) error {
 	if j.rec.State == importer.StateSending && !j.rec.NextPollAt.After(h.Now()) && h.Worker != nil {
 		h.Worker.Kick()
 	}
-	u := web.CurrentUser(c)
-	title := "Import devices"
 	view := jobView(j, rows, batches, u.ObjectID == j.rec.ObjectID, h.Now())
-	if j.rec.State != importer.StateDraft && j.rec.State != importer.StateChecking {
+	if j.rec.State != importer.StateDraft {
 		from, _ := strconv.Atoi(c.QueryParam("from"))
 		showRows(&view, from, outcomeRowsShown)
 	}

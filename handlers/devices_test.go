@@ -203,3 +203,44 @@ func TestFixThatLosesToACheckSaysSo(t *testing.T) {
 		t.Errorf("a fix that lost to a check: %d %s", resp.StatusCode, testkit.Text(doc))
 	}
 }
+
+// fakeCheckingJob is a draft whose serials are being checked; its rows are never to be read.
+type fakeCheckingJob struct {
+	ImportJobs
+	t   *testing.T
+	job store.ImportJob
+}
+
+func (f *fakeCheckingJob) GetImportJob(_ context.Context, tenantID, id string) (*store.ImportJob, error) {
+	j := f.job
+	return &j, nil
+}
+
+func (f *fakeCheckingJob) ImportRows(context.Context, string, store.RowFilter) ([]store.ImportRow, error) {
+	f.t.Error("the page of a check under way read every row")
+	return nil, nil
+}
+
+func (f *fakeCheckingJob) TallyImportRows(context.Context, string) (store.RowTally, error) {
+	return store.RowTally{Rows: 10000, Valid: 9990, Ticked: 7}, nil
+}
+
+// A check's page, reloaded every 2 s while it runs, counts the rows rather than reading 10,000 of
+// them, and says the same as the pre-flight would.
+func TestCheckingPageCountsTheRows(t *testing.T) {
+	const id = "0199a000-0000-7000-8000-0000000000d4"
+	jobs := &fakeCheckingJob{t: t, job: store.ImportJob{ID: id, TenantID: rigUser.TenantID, ObjectID: rigUser.ObjectID, State: "checking",
+		Payload: []byte(`{"leftOut":[5,9],"check":{"of":9990,"done":1200,"found":7}}`)}}
+	r := newRig(t, func(user *echo.Group, _ func(string, string, echo.HandlerFunc)) {
+		h := &Devices{Tokens: &fakeTokens{}, Jobs: jobs, Activity: &fakeActivity{}, Logger: discardLogger, Now: time.Now}
+		user.GET("/devices/import/:id", h.Show)
+	}).signIn("")
+	resp, doc := r.get("/devices/import/" + id)
+	summary := strings.Join(strings.Fields(doc.Find(`[data-testid="preflight-summary"]`).Text()), " ")
+	if resp.StatusCode != http.StatusOK || summary != "10,000 rows: 9,983 devices to import, 9 left out, 8 rows with problems. They will be imported in batches of at most 500." {
+		t.Errorf("%d, the summary reads %q", resp.StatusCode, summary)
+	}
+	if got := doc.Find(`[data-testid="check-progress"]`).Text(); got != "1,200 of 9,990 serial numbers" {
+		t.Errorf("progress %q", got)
+	}
+}

@@ -104,6 +104,7 @@ type ImportJob struct {
 	ProblemsLeftOut  int // rows with problems their owner chose to leave out
 	Checked          bool
 	Checking         *CheckProgress // the check of the serials under way
+	Tally            *RowTally      // the rows' counts, when the page shows them and not the rows
 	LastCheck        *CheckProgress // the last check that ended, as it stood
 	Failure          *explain.Explanation
 	Counts           ImportCounts
@@ -141,12 +142,27 @@ func (j ImportJob) URL(from int) string {
 	return ImportJobURL(j.ID) + "?from=" + strconv.Itoa(from)
 }
 
+// RowTally is a file's rows as counts: all of them, and those without a problem ticked to be left
+// out.
+type RowTally struct{ Rows, Ticked int }
+
+// RowCount is how many rows the file has.
+func (j ImportJob) RowCount() int {
+	if j.Tally != nil {
+		return j.Tally.Rows
+	}
+	return len(j.Rows)
+}
+
 // ToImport is how many devices "Import" sends as the page comes: the rows without a problem that
 // are not ticked to be left out (the check ticks the serials the tenant already holds).
 func (j ImportJob) ToImport() int { return j.Valid - j.LeftOut() }
 
 // LeftOut is how many rows without a problem are ticked to be left out as the page comes.
 func (j ImportJob) LeftOut() int {
+	if j.Tally != nil {
+		return j.Tally.Ticked
+	}
 	n := 0
 	for _, r := range j.Rows {
 		if len(r.Errors) == 0 && r.AlreadyImported {

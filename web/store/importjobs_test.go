@@ -106,6 +106,10 @@ func TestImportJobsKeepRowsAndBatches(t *testing.T) {
 		if back, _ := db.ImportRows(ctx, job.ID, RowFilter{}); !back[1].AlreadyImported || back[1].RegisteredID != "r" || back[1].RegisteredGroupTag != "Sales" || back[2].AlreadyImported {
 			t.Errorf("the check's findings were not kept: %+v", back[1])
 		}
+		// Line 2 has a problem (and is marked already imported): it counts, but not as ticked.
+		if tally, err := db.TallyImportRows(ctx, job.ID); err != nil || tally != (RowTally{Rows: 250, Valid: 249, Ticked: 1}) {
+			t.Errorf("tally %+v, %v", tally, err)
+		}
 		if err := db.StopTenantCheck(ctx, "t1", job.ID, "megan", nil); !errors.Is(err, ErrConflict) {
 			t.Errorf("another person stopped the check: %v", err)
 		}
