@@ -255,9 +255,14 @@ func TestLongCheckGoesOnWithoutARequestWaiting(t *testing.T) {
 	if doc.Find(`form[action$="/check"]`).Length() != 0 || doc.Find(".alert-error").Length() != 0 {
 		t.Errorf("after the check: %.500s", text(doc))
 	}
-	if got := strings.Join(strings.Fields(doc.Find(`[data-testid="check-ended"]`).Text()), " "); !strings.HasPrefix(got, "The check looked up all 1,100 serial numbers in your tenant on ") ||
+	if got := strings.Join(strings.Fields(doc.Find(`[data-testid="check-ended"] p`).First().Text()), " "); !strings.HasPrefix(got, "The check looked up all 1,100 serial numbers in your tenant on ") ||
 		!strings.HasSuffix(got, ": 2 are registered there or on their way in another import, and are ticked to be left out.") {
 		t.Errorf("after the check the page says %q", got)
+	}
+	// The note links to the rows found, 1,100 lines apart.
+	found := doc.Find(`[data-testid="found-lines"]`)
+	if got := found.Text(); got != "On lines 2, 1101." || found.Find("a").Last().AttrOr("href", "") != "#leave-out-1101" || doc.Find("#leave-out-1101").Length() != 1 {
+		t.Errorf("the found lines read %q, linking to %q", got, found.Find("a").Last().AttrOr("href", ""))
 	}
 }
 

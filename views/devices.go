@@ -163,13 +163,19 @@ func (j ImportJob) LeftOut() int {
 	if j.Tally != nil {
 		return j.Tally.Ticked
 	}
-	n := 0
+	return len(j.TickedLines())
+}
+
+// TickedLines are the lines of the rows without a problem ticked to be left out as the page
+// comes: those a check found in the tenant.
+func (j ImportJob) TickedLines() []int {
+	var lines []int
 	for _, r := range j.Rows {
 		if len(r.Errors) == 0 && r.AlreadyImported {
-			n++
+			lines = append(lines, r.Line)
 		}
 	}
-	return n
+	return lines
 }
 
 // HasProductKeys reports whether any row has a Windows Product ID, so its column is shown.

@@ -264,3 +264,17 @@ func TestRegistrationCellsKeepTheirWordsApart(t *testing.T) {
 		t.Errorf("words run together:\n%s", page)
 	}
 }
+
+// After a check that found many rows, the note links to the first twenty and counts the rest.
+func TestCheckNoteLinksToTheRowsFound(t *testing.T) {
+	j := ImportJob{ID: "0199a000-0000-7000-8000-0000000000e5", State: "draft", IsOwner: true, Checked: true,
+		LastCheck: &CheckProgress{Done: 30, Of: 30, Found: 25, Ended: time.Now()}}
+	for i := range 30 {
+		j.Rows = append(j.Rows, ImportRow{Line: i + 2, Serial: "SN", AlreadyImported: i < 25})
+	}
+	j.Valid = 30
+	found := render(t, ImportJobPage(Page{Title: "Import devices"}, j)).Find(`[data-testid="found-lines"]`)
+	if n := found.Find("a").Length(); n != 20 || !strings.HasPrefix(found.Text(), "On lines 2, 3, ") || !strings.HasSuffix(found.Text(), ", 21 and 5 more.") {
+		t.Errorf("%d links: %q", n, found.Text())
+	}
+}
