@@ -1,6 +1,7 @@
 package graphclient
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -296,14 +297,9 @@ func (c *Client) LookUpSerials(ctx context.Context, ts oauth2.TokenSource, seria
 		}
 		answers, exs, err := c.Batch(ctx, ts, reqs)
 		exchanges = append(exchanges, exs...)
-		failed = err
+		failed = cmp.Or(err, stillThrottled(answers))
 		for k, t := range chunk {
 			exchanges = append(exchanges, c.readLookup(ctx, ts, &results[t.serial], t.source, answers[k])...)
-			if ge, ok := AsError(answers[k].Err); ok && ge.Kind == KindThrottled && failed == nil {
-				// Graph still asks to wait (Batch could not wait that long): the next chunk would
-				// come before its Retry-After, so the rest are not asked for now.
-				failed = ge
-			}
 		}
 		next += len(chunk)
 	}
@@ -386,6 +382,18 @@ type Read[T any] struct {
 	Err   error // an *Error; KindNotFound when Graph has no such object
 }
 
+// stillThrottled is the 429 of an answer Batch left throttled because Graph asked for a longer
+// wait than the call had: a caller sending batch after batch stops there, or its next batch would
+// come before that Retry-After.
+func stillThrottled(answers []BatchResponse) error {
+	for _, a := range answers {
+		if ge, ok := AsError(a.Err); ok && ge.Kind == KindThrottled {
+			return ge
+		}
+	}
+	return nil
+}
+
 // readByID reads objects by id, 20 to a JSON batch, in the order of ids: request is one id's GET
 // (refusing an id that is not one), decode reads its answer. A batch that fails as a whole stops
 // the reads, and so does one whose throttled requests Graph still asks to wait for when the
@@ -423,13 +431,8 @@ func readByID[T any](ctx context.Context, c *Client, ts oauth2.TokenSource, ids 
 		for k, a := range answers {
 			i := at[start+k]
 			out[i].Value, out[i].Err = decode(a)
-			if ge, ok := AsError(a.Err); ok && ge.Kind == KindThrottled && err == nil {
-				// Graph still asks to wait (Batch could not wait that long): the next chunk would
-				// come before its Retry-After, so the rest are not read now.
-				err = ge
-			}
 		}
-		if err != nil {
+		if err = cmp.Or(err, stillThrottled(answers)); err != nil {
 			for _, i := range at[end:] {
 				out[i].Err = err
 			}

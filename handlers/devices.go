@@ -334,21 +334,15 @@ func (h *Devices) Check(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
 	}
 	ctx := c.Request().Context()
-	rows, err := h.Jobs.ImportRows(ctx, j.rec.ID, store.RowFilter{})
+	tally, err := h.Jobs.TallyImportRows(ctx, j.rec.ID)
 	if err != nil {
-		return fmt.Errorf("read import rows: %w", err)
+		return err
 	}
-	valid := 0
-	for _, r := range rows {
-		if len(r.Errors) == 0 {
-			valid++
-		}
-	}
-	if valid == 0 { // every row has a problem: there is nothing to look up (the page offers no check)
+	if tally.Valid == 0 { // every row has a problem: there is nothing to look up (the page offers no check)
 		return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
 	}
 	j.payload.Failure, j.payload.Checked, j.payload.LastCheck = nil, false, nil
-	j.payload.Check = &importer.Check{Of: valid, Started: h.Now()}
+	j.payload.Check = &importer.Check{Of: tally.Valid, Started: h.Now()}
 	err = h.Jobs.StartTenantCheck(ctx, j.rec.TenantID, j.rec.ID, j.rec.ObjectID, j.payload.Encode())
 	if err != nil && !errors.Is(err, store.ErrConflict) { // a conflict: another request started it
 		return fmt.Errorf("start the check: %w", err)

@@ -139,7 +139,7 @@ func (r *checkRun) Advance(ctx context.Context, t *jobs.Turn) error {
 	}
 	r.p = p
 	if r.p.Check == nil {
-		r.p.Check = &Check{Started: r.Now()} // from a desk that kept no progress: start from the top
+		r.p.Check = &Check{Started: r.Now()} // a check whose progress was not kept: from the top
 	}
 	away, err := r.OwnerAway(ctx)
 	if err != nil {

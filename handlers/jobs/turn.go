@@ -91,22 +91,23 @@ func leaseMargin(lease time.Duration) time.Duration { return min(20*time.Second,
 // stored under it. A shutdown does not cut the call short (its answer is worth waiting for), but
 // the call ends a margin before the lease does.
 func (t *Turn) CallContext(ctx context.Context) (context.Context, context.CancelFunc, error) {
-	if err := t.renew(ctx); err != nil {
-		return nil, nil, err
-	}
-	callCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), t.renewed.Add(t.w.o.Lease-leaseMargin(t.w.o.Lease)))
-	return callCtx, cancel, nil
+	return t.withinLease(ctx, context.WithoutCancel(ctx))
 }
 
 // ReadContext renews the lease now and returns the context of Graph reads whose answers are to be
 // stored under it: the reads end a margin before the lease does, so their answers are still the
 // worker's to store, and when the worker stops (a read is simply made again).
 func (t *Turn) ReadContext(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	return t.withinLease(ctx, ctx)
+}
+
+// withinLease renews the lease under ctx and returns parent bounded to end a margin before it.
+func (t *Turn) withinLease(ctx, parent context.Context) (context.Context, context.CancelFunc, error) {
 	if err := t.renew(ctx); err != nil {
 		return nil, nil, err
 	}
-	readCtx, cancel := context.WithDeadline(ctx, t.renewed.Add(t.w.o.Lease-leaseMargin(t.w.o.Lease)))
-	return readCtx, cancel, nil
+	bounded, cancel := context.WithDeadline(parent, t.renewed.Add(t.w.o.Lease-leaseMargin(t.w.o.Lease)))
+	return bounded, cancel, nil
 }
 
 // keepAttempts is how many times a write of Graph's answer is tried.
