@@ -210,6 +210,18 @@ func contactedText(t time.Time, ok bool, now time.Time) string {
 	return t.UTC().Format("2 Jan 2006")
 }
 
+// madeBy is a device's model and maker as its page's subtitle says them, leaving out what Graph
+// does not know.
+func madeBy(model, manufacturer string) string {
+	switch {
+	case model == "":
+		return manufacturer
+	case manufacturer == "":
+		return model
+	}
+	return model + " · " + manufacturer
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "—"

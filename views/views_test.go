@@ -278,3 +278,20 @@ func TestCheckNoteLinksToTheRowsFound(t *testing.T) {
 		t.Errorf("%d links: %q", n, found.Text())
 	}
 }
+
+// A device page's subtitle keeps the model, the maker and the enrollment badge apart, and leaves
+// out what Graph does not know rather than printing a separator with nothing beside it.
+func TestDeviceSubtitleKeepsItsWordsApart(t *testing.T) {
+	for _, c := range []struct{ model, maker, want string }{
+		{"Latitude 5440", "Dell Inc.", "Latitude 5440 · Dell Inc. · Enrolled"},
+		{"", "Dell Inc.", "Dell Inc. · Enrolled"},
+		{"Latitude 5440", "", "Latitude 5440 · Enrolled"},
+		{"", "", "Enrolled"},
+	} {
+		d := &graphclient.AutopilotDevice{ID: "d1", SerialNumber: "7HX2LM3", Model: c.model, Manufacturer: c.maker, EnrollmentState: graphclient.EnrollmentEnrolled}
+		got := strings.Join(strings.Fields(render(t, RegisteredDevicePage(testPage, RegisteredDevice{ID: "d1", Device: d})).Find("p.lede").First().Text()), " ")
+		if got != c.want {
+			t.Errorf("model %q, maker %q: subtitle %q, want %q", c.model, c.maker, got, c.want)
+		}
+	}
+}
