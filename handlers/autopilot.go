@@ -660,11 +660,11 @@ func (h *Registered) Properties(c echo.Context) error {
 		var said []string
 		if tag != d.GroupTag {
 			ch.GroupTag, in.GroupTag = &tag, &tag
-			said = append(said, "group tag "+quoteOrNone(d.GroupTag)+" → "+quoteOrNone(tag))
+			said = append(said, "group tag "+explain.QuotedOrNone(d.GroupTag)+" → "+explain.QuotedOrNone(tag))
 		}
 		if name != d.DisplayName {
 			ch.DisplayName, in.DisplayName = &name, &name
-			said = append(said, "device name "+quoteOrNone(d.DisplayName)+" → "+quoteOrNone(name))
+			said = append(said, "device name "+explain.QuotedOrNone(d.DisplayName)+" → "+explain.QuotedOrNone(name))
 		}
 		if len(said) == 0 {
 			return nil, in, "", errNothingToChange
@@ -676,13 +676,6 @@ func (h *Registered) Properties(c echo.Context) error {
 
 // errNothingToChange means the form asks for the values the device already has.
 var errNothingToChange = errors.New("nothing to change")
-
-func quoteOrNone(s string) string {
-	if s == "" {
-		return "(none)"
-	}
-	return "“" + s + "”"
-}
 
 // AssignUser is POST /devices/:id/user (assignUserToDevice).
 func (h *Registered) AssignUser(c echo.Context) error {
@@ -702,7 +695,7 @@ func (h *Registered) UnassignUser(c echo.Context) error {
 	return h.change(c, id, actionDeviceUnassign, nil, func(ctx context.Context, ts oauth2.TokenSource, d *graphclient.AutopilotDevice) (*graphclient.Exchange, deviceIntent, string, error) {
 		none := ""
 		ex, err := h.Graph.UnassignUserFromAutopilotDevice(ctx, ts, id)
-		return ex, deviceIntent{User: &none}, "Unassigned " + quoteOrNone(d.UserPrincipalName) + " from device " + d.SerialNumber + ".", err
+		return ex, deviceIntent{User: &none}, "Unassigned " + explain.QuotedOrNone(d.UserPrincipalName) + " from device " + d.SerialNumber + ".", err
 	})
 }
 

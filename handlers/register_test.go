@@ -192,3 +192,24 @@ func TestRegisterTakesAFileUpToItsLimit(t *testing.T) {
 		t.Errorf("kept %+v", regs.kept)
 	}
 }
+
+// The history's line for a new code names it by its note, says its group tag or that it has
+// none, and does not repeat what the line's other columns say.
+func TestCreatedCodeSummarySaysWhatTheCodeGives(t *testing.T) {
+	until := time.Date(2026, 3, 2, 13, 32, 0, 0, time.UTC)
+	for _, c := range []struct {
+		code store.RegistrationCode
+		want string
+	}{
+		{store.RegistrationCode{Uses: 1, ExpiresAt: until},
+			"Created a registration code for 1 device without a group tag, valid until 2 March 13:32 UTC."},
+		{store.RegistrationCode{Note: "Floor 3 refurb batch", GroupTag: "Floor3", AssignedUser: "adelev@contoso.example", Uses: 3, ExpiresAt: until},
+			"Created registration code “Floor 3 refurb batch” for 3 devices with group tag “Floor3”, assigned to adelev@contoso.example, valid until 2 March 13:32 UTC."},
+		{store.RegistrationCode{GroupTag: "Floor3", Uses: 20, ExpiresAt: until},
+			"Created a registration code for 20 devices with group tag “Floor3”, valid until 2 March 13:32 UTC."},
+	} {
+		if got := createdCodeSummary(c.code); got != c.want {
+			t.Errorf("got  %q\nwant %q", got, c.want)
+		}
+	}
+}

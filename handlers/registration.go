@@ -202,7 +202,7 @@ func (h *Registration) lookUp(c echo.Context, subs []store.RegistrationSubmissio
 		case f.Err != nil:
 		case len(f.Registered) > 0:
 			d := f.Registered[0]
-			s := "registered already, group tag " + quotedOrNone(d.GroupTag)
+			s := "registered already, group tag " + explain.QuotedOrNone(d.GroupTag)
 			if d.UserPrincipalName != "" {
 				s += ", user " + d.UserPrincipalName
 			}
@@ -212,13 +212,6 @@ func (h *Registration) lookUp(c echo.Context, subs []store.RegistrationSubmissio
 		}
 	}
 	return registered, err
-}
-
-func quotedOrNone(s string) string {
-	if s == "" {
-		return "(none)"
-	}
-	return "“" + s + "”"
 }
 
 // ownerOf names the owner of a job as its page shows them: nobody, when the job keeps no UPN.
@@ -330,8 +323,7 @@ func (h *Registration) CreateCode(c echo.Context) error {
 	code := registration.NewCode()
 	rc := &store.RegistrationCode{TenantID: u.TenantID, CreatorOID: u.ObjectID, CreatorUPN: u.UPN, CreatorName: u.Name,
 		Note: f.Note, GroupTag: f.GroupTag, AssignedUser: f.User, CreatedAt: now, ExpiresAt: now.Add(time.Duration(hours) * time.Hour), Uses: uses}
-	act := h.activity(u, "registration-code-created", "", fmt.Sprintf("Created registration code %s for %s (group tag %s%s), valid until %s UTC.",
-		registration.CodeName(*rc), explain.Count(uses, "device", "devices"), quotedOrNone(f.GroupTag), userSuffix(f.User), rc.ExpiresAt.UTC().Format("2 January 15:04")))
+	act := h.activity(u, "registration-code-created", "", createdCodeSummary(*rc))
 	sum := sha256.Sum256([]byte(f.FormKey))
 	err = h.Store.CreateRegistrationCode(c.Request().Context(), rc, registration.Hash(code), hex.EncodeToString(sum[:]), act)
 	if errors.Is(err, store.ErrConflict) {
@@ -382,6 +374,21 @@ func (h *Registration) SampleDevice(c echo.Context) error {
 	hd.Set(echo.HeaderContentDisposition, `attachment; filename="AutopilotHWID.csv"`)
 	hd.Set("Cache-Control", "no-store")
 	return c.Blob(http.StatusOK, "text/csv", out)
+}
+
+// createdCodeSummary is the history's line for a new code. The code is named by its note when
+// it has one; the time it was made is beside the line already.
+func createdCodeSummary(rc store.RegistrationCode) string {
+	name := "a registration code"
+	if rc.Note != "" {
+		name = "registration code “" + rc.Note + "”"
+	}
+	tag := "without a group tag"
+	if rc.GroupTag != "" {
+		tag = "with group tag “" + rc.GroupTag + "”"
+	}
+	return fmt.Sprintf("Created %s for %s %s%s, valid until %s UTC.", name, explain.Count(rc.Uses, "device", "devices"), tag,
+		userSuffix(rc.AssignedUser), rc.ExpiresAt.UTC().Format("2 January 15:04"))
 }
 
 func userSuffix(upn string) string {

@@ -177,6 +177,14 @@ func plural(n int, one, many string) string {
 	return Number(n) + " " + many
 }
 
+// QuotedOrNone is a value as the pages quote it, or "(none)" when it is empty.
+func QuotedOrNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return "“" + s + "”"
+}
+
 // Number writes n with its thousands apart, as the pages do: "10,000".
 func Number(n int) string {
 	s := strconv.Itoa(n)
