@@ -704,8 +704,17 @@ func (h *Registered) Delete(c echo.Context) error {
 	id := c.Param("id")
 	return h.change(c, id, actionDeviceDelete, nil, func(ctx context.Context, ts oauth2.TokenSource, d *graphclient.AutopilotDevice) (*graphclient.Exchange, deviceIntent, string, error) {
 		ex, err := h.Graph.DeleteAutopilotDevice(ctx, ts, id)
-		return ex, deviceIntent{Delete: true}, "Deleted the Autopilot registration of device " + d.SerialNumber + " (" + d.Model + ").", err
+		return ex, deviceIntent{Delete: true}, deletedSummary(d), err
 	})
+}
+
+// deletedSummary says which device's registration a delete removed: its serial, and its model
+// when Graph knows it.
+func deletedSummary(d *graphclient.AutopilotDevice) string {
+	if d.Model == "" {
+		return "Deleted the Autopilot registration of device " + d.SerialNumber + "."
+	}
+	return "Deleted the Autopilot registration of device " + d.SerialNumber + " (" + d.Model + ")."
 }
 
 // changeCall makes one change to a device read a moment before, and says what it asked and,

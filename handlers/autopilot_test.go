@@ -316,3 +316,15 @@ func TestBulkChangeFormIsChecked(t *testing.T) {
 		t.Errorf("a refused bulk change reached Graph: %d reads, %q", r.graph.reads, r.graph.changed())
 	}
 }
+
+// A delete's line in the history names the model only when Graph knows one.
+func TestDeletedSummaryLeavesOutAnUnknownModel(t *testing.T) {
+	for d, want := range map[graphclient.AutopilotDevice]string{
+		{SerialNumber: "7HX2LM3", Model: "Latitude 5440"}: "Deleted the Autopilot registration of device 7HX2LM3 (Latitude 5440).",
+		{SerialNumber: "7HX2LM3"}:                         "Deleted the Autopilot registration of device 7HX2LM3.",
+	} {
+		if got := deletedSummary(&d); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+}
