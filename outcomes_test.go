@@ -5,7 +5,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
 
 	"github.com/PuerkitoBio/goquery"
@@ -57,7 +59,8 @@ func TestUnknownCreateOffersCheckAgain(t *testing.T) {
 // A create that Graph did not make, found when checking again, offers "Try again": the form with
 // what was sent and a fresh one-time key.
 func TestUnknownCreateNotMadeOffersTryAgain(t *testing.T) {
-	d := startDesk(t, nil)
+	clk := testkit.NewClockAt(time.Now())
+	d := startDeskWith(t, nil, appOptions{Now: clk.Now})
 	b := d.browser()
 	form := formValues(t, parse(t, d.signIn(b, "admin", "/uploads/new")), `form[action="/uploads"]`)
 	form.Set("id", "3f2b9c1e-8d7a-4c6b-9e5f-1a2b3c4d5e6f")
@@ -69,6 +72,12 @@ func TestUnknownCreateNotMadeOffersTryAgain(t *testing.T) {
 		t.Fatalf("%s: %s", record, text(doc))
 	}
 	d.emu.SetFaults(emulator.Faults{})
+	// Graph may not find an upload for a moment after creating it: a look this soon proves nothing.
+	_, doc = d.post(b, record+"/check", formValues(t, doc, `form[action="`+record+`/check"]`))
+	if doc.Find("h1").Text() != "Outcome unknown" || doc.Find(`[data-testid="not-listed-yet"]`).Length() != 1 {
+		t.Fatalf("a look at once settled the record: %s", text(doc))
+	}
+	clk.Advance(3 * time.Minute)
 	_, doc = d.post(b, record+"/check", formValues(t, doc, `form[action="`+record+`/check"]`))
 	again := doc.Find(`[data-testid="result-actions"] a.btn`).First()
 	if again.Text() != "Try again" || doc.Find("h1").Text() != "The upload was not created" {
@@ -88,6 +97,71 @@ func TestUnknownCreateNotMadeOffersTryAgain(t *testing.T) {
 	_, doc = d.get(b, "/uploads/new?again=not-an-id")
 	if formValues(t, doc, `form[action="/uploads"]`).Get("id") != "" {
 		t.Error("prefilled from nothing")
+	}
+}
+
+// A create whose answer was lost, sent with the date and status of an upload created earlier
+// through the desk, is not taken for that upload: Graph refused it at the gateway (504, not
+// carried out), and the desk says it cannot tell yet, then, once Graph has had time to list a
+// new upload, that it was not created. The history never claims two creates for one upload.
+func TestLostCreateIsNotTakenForAnEarlierUpload(t *testing.T) {
+	clk := testkit.NewClockAt(time.Now())
+	d := startDeskWith(t, nil, appOptions{Now: clk.Now})
+	b := d.browser()
+	sameAs := func() url.Values {
+		_, doc := d.get(b, "/uploads/new")
+		form := formValues(t, doc, `form[action="/uploads"]`)
+		form.Set("createdDateTimeUtc", "2026-11-29T00:00:00Z")
+		form.Set("status", "pending")
+		return form
+	}
+	parse(t, d.signIn(b, "admin", "/"))
+	_, doc := d.post(b, "/uploads", sameAs())
+	earlier := doc.Find(`[data-testid="upload-id"]`).Text()
+	if doc.Find("h1").Text() != "Upload created" || earlier == "" {
+		t.Fatalf("the first create: %s", text(doc))
+	}
+
+	d.emu.SetFaults(emulator.Faults{ErrorRate: 1, Methods: []string{http.MethodPost}, ErrorStatuses: []int{504}})
+	resp, doc := d.post(b, "/uploads", sameAs())
+	record := resp.Request.URL.Path
+	page := text(doc)
+	if doc.Find("h1").Text() != "Outcome unknown" || doc.Find(`[data-testid="not-listed-yet"]`).Length() != 1 ||
+		strings.Contains(page, "it was created") || !strings.Contains(page, "created earlier through the desk; it is not this one") {
+		t.Fatalf("the lost create was taken for the earlier upload %s: %s", earlier, page)
+	}
+	d.emu.SetFaults(emulator.Faults{})
+	clk.Advance(3 * time.Minute)
+	_, doc = d.post(b, record+"/check", formValues(t, doc, `form[action="`+record+`/check"]`))
+	if doc.Find("h1").Text() != "The upload was not created" {
+		t.Fatalf("after Graph had time to list it: %s", text(doc))
+	}
+	_, doc = d.get(b, "/activity?outcome=success")
+	if n := doc.Find(`[data-testid="activity-title"]`).Length(); n != 1 {
+		t.Errorf("the history claims %d successful creates for one upload", n)
+	}
+}
+
+// A create whose answer was lost, carried out beside an earlier upload with the same date and
+// status, is found at once: the one match the desk has no record of creating is it.
+func TestLostCreateBesideAnEarlierUploadIsFound(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	form := formValues(t, parse(t, d.signIn(b, "admin", "/uploads/new")), `form[action="/uploads"]`)
+	_, doc := d.post(b, "/uploads", form)
+	earlier := doc.Find(`[data-testid="upload-id"]`).Text()
+
+	_, doc = d.get(b, "/uploads/new")
+	again := formValues(t, doc, `form[action="/uploads"]`)
+	again.Set("createdDateTimeUtc", form.Get("createdDateTimeUtc"))
+	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
+	_, doc = d.post(b, "/uploads", again)
+	found := doc.Find(`[data-testid="upload-id"]`).Text()
+	if doc.Find("h1").Text() != "Upload created" || found == "" || found == earlier {
+		t.Fatalf("found %q beside the earlier %q: %s", found, earlier, text(doc))
+	}
+	if n := postCount(d); n != 2 {
+		t.Errorf("Graph received %d creates, want 2", n)
 	}
 }
 

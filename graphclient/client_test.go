@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -281,11 +282,49 @@ func TestOutcomeUnknownLooksForTheUpload(t *testing.T) {
 	if ge, ok := AsError(err); !ok || ge.Kind != KindOutcomeUnknown {
 		t.Fatalf("err = %v", err)
 	}
-	if ex.Outcome != OutcomeUnknown || ex.Reconciliation == nil || !ex.Reconciliation.Looked || ex.Reconciliation.Found == nil || u == nil {
+	// Without an id the client cannot tell its upload from an earlier one with the same date
+	// and status: it gives the matches, and the caller judges them.
+	if rc := ex.Reconciliation; ex.Outcome != OutcomeUnknown || rc == nil || !rc.Looked || rc.Found != nil || len(rc.Matches) != 1 || u != nil {
 		t.Errorf("reconciliation = %+v, upload %v", ex.Reconciliation, u)
 	}
 	if s.received[1].Method != http.MethodGet || !strings.Contains(s.received[1].URL.RawQuery, "status") {
 		t.Errorf("lookup sent %s %s", s.received[1].Method, s.received[1].URL)
+	}
+}
+
+// The look reads every page of the uploads with the status sent, and takes a date written
+// otherwise (another offset, fewer digits) for the same moment; past its last page it says it
+// did not read them all.
+func TestLookForALostCreateReadsEveryPage(t *testing.T) {
+	var s *script
+	page := func(next bool, uploads ...string) func(http.ResponseWriter, *http.Request) {
+		return func(w http.ResponseWriter, r *http.Request) {
+			link := ""
+			if next {
+				link = `,"@odata.nextLink":"http://` + r.Host + r.URL.Path + `?$skiptoken=p` + strconv.Itoa(s.count()) + `"`
+			}
+			fmt.Fprintf(w, `{"value":[%s]%s}`, strings.Join(uploads, ","), link)
+		}
+	}
+	upload := func(id, at string) string {
+		return `{"id":"` + id + `","createdDateTimeUtc":"` + at + `","status":"pending"}`
+	}
+	s = &script{answers: h(page(true, upload("11111111-1111-1111-1111-111111111111", "2016-12-31T23:59:45Z")),
+		page(false, upload("22222222-2222-2222-2222-222222222222", "2017-01-01T07:59:45.8788427Z")))}
+	c, _ := newTestClient(t, s)
+	rc := c.FindUpload(context.Background(), tokens, seedUpload)
+	if len(rc.Matches) != 1 || rc.Matches[0].ID != "22222222-2222-2222-2222-222222222222" || rc.Partial || s.count() != 2 {
+		t.Errorf("look read %d pages: %+v", s.count(), rc)
+	}
+
+	endless := make([]func(http.ResponseWriter, *http.Request), maxLookPages+1)
+	for i := range endless {
+		endless[i] = page(true)
+	}
+	s = &script{answers: h(endless...)}
+	c, _ = newTestClient(t, s)
+	if rc := c.FindUpload(context.Background(), tokens, seedUpload); !rc.Partial || s.count() != maxLookPages {
+		t.Errorf("after %d pages: %+v", s.count(), rc)
 	}
 }
 

@@ -21,11 +21,65 @@ type Exchange struct {
 }
 
 // Reconciliation is what the desk found when it looked for a write whose outcome was unknown.
+//
+// A create that named its id is looked up by it, and Found is the upload with that id. One that
+// did not is looked for among the uploads with its status: Matches are those with its date and
+// status, and which of them, if any, is the one sent is for the caller to judge (Judge), as only
+// it knows which uploads it created before.
 type Reconciliation struct {
-	Looked bool    `json:"looked"`
-	Found  *Upload `json:"found,omitempty"`
-	Failed *Error  `json:"failed,omitempty"` // the look itself failed
-	Err    string  `json:"error,omitempty"`  // the earlier stored format: the failed look in words
+	Looked  bool     `json:"looked"`
+	Found   *Upload  `json:"found,omitempty"`
+	Matches []Upload `json:"matches,omitempty"`
+	// Partial: the uploads with this status were more than the look reads, so a miss proves nothing.
+	Partial bool   `json:"partial,omitempty"`
+	Failed  *Error `json:"failed,omitempty"` // the look itself failed
+	Err     string `json:"error,omitempty"`  // the earlier stored format: the failed look in words
+
+	// The caller's judgement (Judge): how many matches are uploads it had created before, and,
+	// when nothing was found, the time until which Graph may still not list a new upload.
+	Known    int       `json:"known,omitempty"`
+	NotUntil time.Time `json:"notUntil,omitzero"`
+}
+
+// Judge settles a look without an id: a match that is not among the uploads the caller created
+// before (recorded) is the one sent, when it is the only such match. A miss before settles
+// (Graph may answer 404, or not list an upload, for a moment after creating it) proves nothing
+// yet; NotUntil says until when.
+// A nil recorded means the caller cannot say: then no match is taken for the one sent.
+func (r *Reconciliation) Judge(recorded map[string]bool, settles, now time.Time) {
+	if !r.Looked || r.Failed != nil || r.Found != nil {
+		return
+	}
+	r.Known = 0
+	var unknown []int
+	for i, u := range r.Matches {
+		if recorded[u.ID] {
+			r.Known++
+		} else {
+			unknown = append(unknown, i)
+		}
+	}
+	switch {
+	case len(unknown) == 1 && recorded != nil:
+		r.Found = &r.Matches[unknown[0]]
+	case len(unknown) == 0 && now.Before(settles):
+		r.NotUntil = settles
+	}
+}
+
+// Undecided is how many matches the caller has no record of creating when none was taken for
+// the one sent: it cannot tell whether one of them is.
+func (r *Reconciliation) Undecided() int {
+	if r.Found != nil {
+		return 0
+	}
+	return len(r.Matches) - r.Known
+}
+
+// NotCreated reports whether the look shows that the write was not carried out: it looked in
+// full, late enough, and found nothing that could be it.
+func (r *Reconciliation) NotCreated() bool {
+	return r.Looked && r.Failed == nil && r.Err == "" && r.Found == nil && !r.Partial && r.NotUntil.IsZero() && len(r.Matches) == r.Known
 }
 
 // Attempt is one HTTP request and its response.

@@ -3,6 +3,7 @@ package graphclient
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -74,4 +75,45 @@ func TestWithRenewalSendsOnceMoreAfterA401(t *testing.T) {
 func isUnauthorized(err error) bool {
 	ge, ok := AsError(err)
 	return ok && ge.Kind == KindUnauthorized
+}
+
+// A look without an id takes a match for the create sent only when it is the one match the
+// caller has no record of creating; a miss is "not created" only once Graph has had time to
+// list a new upload.
+func TestJudgeALookForALostCreate(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	a, b := Upload{ID: "a"}, Upload{ID: "b"}
+	for _, c := range []struct {
+		name       string
+		matches    []Upload
+		recorded   map[string]bool
+		settles    time.Time
+		found      string
+		undecided  int
+		notCreated bool
+		waits      bool
+	}{
+		{name: "one unknown match", matches: []Upload{a}, recorded: map[string]bool{}, settles: now.Add(time.Minute), found: "a"},
+		{name: "one earlier create and one unknown", matches: []Upload{a, b}, recorded: map[string]bool{"a": true}, settles: now, found: "b"},
+		{name: "only earlier creates, late enough", matches: []Upload{a}, recorded: map[string]bool{"a": true}, settles: now, notCreated: true},
+		{name: "only earlier creates, too soon", matches: []Upload{a}, recorded: map[string]bool{"a": true}, settles: now.Add(time.Second), waits: true},
+		{name: "two unknown matches", matches: []Upload{a, b}, recorded: map[string]bool{}, settles: now, undecided: 2},
+		{name: "the history cannot say", matches: []Upload{a}, recorded: nil, settles: now, undecided: 1},
+		{name: "nothing, too soon", recorded: map[string]bool{}, settles: now.Add(time.Minute), waits: true},
+		{name: "nothing, late enough", recorded: map[string]bool{}, settles: now, notCreated: true},
+	} {
+		rc := &Reconciliation{Looked: true, Matches: c.matches}
+		rc.Judge(c.recorded, c.settles, now)
+		found := ""
+		if rc.Found != nil {
+			found = rc.Found.ID
+		}
+		if found != c.found || rc.Undecided() != c.undecided || rc.NotCreated() != c.notCreated || !rc.NotUntil.IsZero() != c.waits {
+			t.Errorf("%s: found %q, undecided %d, not created %v, not until %v", c.name, found, rc.Undecided(), rc.NotCreated(), rc.NotUntil)
+		}
+	}
+	partial := &Reconciliation{Looked: true, Partial: true}
+	if partial.Judge(map[string]bool{}, now, now); partial.NotCreated() {
+		t.Error("a look that did not read every page shows the create was not made")
+	}
 }

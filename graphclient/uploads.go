@@ -85,6 +85,7 @@ func (c *Client) CreateUpload(ctx context.Context, ts oauth2.TokenSource, in New
 		if ex.Reconciliation.Found != nil {
 			return ex.Reconciliation.Found, ex, err
 		}
+		return nil, ex, err
 	}
 	if err != nil {
 		return nil, ex, err
@@ -93,8 +94,8 @@ func (c *Client) CreateUpload(ctx context.Context, ts oauth2.TokenSource, in New
 }
 
 // FindUpload looks once more for an upload matching what a create whose outcome was unknown
-// sent: by its id when it named one, else among the uploads with its status. Nothing is sent but
-// the look-ups.
+// sent: by its id when it named one, else among the uploads with its status (then the caller
+// judges the matches). Nothing is sent but the look-ups.
 func (c *Client) FindUpload(ctx context.Context, ts oauth2.TokenSource, in NewUpload) *Reconciliation {
 	return c.reconcile(ctx, ts, in)
 }
@@ -116,18 +117,41 @@ func (c *Client) reconcile(ctx context.Context, ts oauth2.TokenSource, in NewUpl
 		r.Found = u
 		return r
 	}
-	page, _, err := c.ListUploads(ctx, ts, ListOptions{Status: in.Status})
-	if err != nil {
-		r.Failed = errorOf(err)
-		return r
-	}
-	for i, u := range page.Uploads {
-		if u.CreatedDateTimeUtc == in.CreatedDateTimeUtc && u.Status == in.Status {
-			r.Found = &page.Uploads[i]
+	opts := ListOptions{Status: in.Status}
+	for pages := 0; ; pages++ {
+		if pages == maxLookPages {
+			r.Partial = true
 			return r
 		}
+		page, _, err := c.ListUploads(ctx, ts, opts)
+		if err != nil {
+			r.Failed = errorOf(err)
+			return r
+		}
+		for _, u := range page.Uploads {
+			if u.Status == in.Status && sameInstant(u.CreatedDateTimeUtc, in.CreatedDateTimeUtc) {
+				r.Matches = append(r.Matches, u)
+			}
+		}
+		if page.NextLink == "" {
+			return r
+		}
+		opts = ListOptions{NextLink: page.NextLink}
 	}
-	return r
+}
+
+// maxLookPages bounds the pages of uploads a look reads (Graph's pages hold 100 or more).
+const maxLookPages = 20
+
+// sameInstant reports whether two createdDateTimeUtc values name the same moment, however each
+// is written (Graph may write the offset or the fraction otherwise than it was sent).
+func sameInstant(a, b string) bool {
+	ta, errA := time.Parse(time.RFC3339Nano, a)
+	tb, errB := time.Parse(time.RFC3339Nano, b)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	return ta.Equal(tb)
 }
 
 type uploadList struct {

@@ -30,6 +30,30 @@ type RecordedActivity interface {
 	GetActivity(ctx context.Context, tenantID, id string) (*store.Activity, error)
 	// Kept is an activity of the tenant that this desk holds until the database takes it.
 	Kept(tenantID, id string) (*store.Activity, bool)
+	// CreatedUploads says which of ids the tenant's history records as uploads created here.
+	CreatedUploads(ctx context.Context, tenantID string, ids []string) (map[string]bool, error)
+}
+
+// createSettles is how long after a create Graph may still answer 404 for the new upload, or not
+// list it: a look that finds nothing sooner does not show that the create was not carried out.
+const createSettles = 2 * time.Minute
+
+// judgeLook settles what a look for a create whose answer was lost found (sent at sentAt): an
+// upload with the same date and status that the tenant's history records as created here is not
+// the one sent. When the history cannot say, no match is taken for the one sent.
+func judgeLook(ctx context.Context, recorded RecordedActivity, tenantID string, rc *graphclient.Reconciliation, sentAt, now time.Time) {
+	if rc == nil {
+		return
+	}
+	ids := make([]string, 0, len(rc.Matches))
+	for _, u := range rc.Matches {
+		ids = append(ids, u.ID)
+	}
+	created, err := recorded.CreatedUploads(ctx, tenantID, ids)
+	if err != nil {
+		created = nil
+	}
+	rc.Judge(created, sentAt.Add(createSettles), now)
 }
 
 // Activity serves the team's history: GET /activity lists it, GET /activity/:id is one action's
@@ -162,13 +186,14 @@ func (h *Activity) CheckAgain(c echo.Context) error {
 	if d.Exchange == nil {
 		d.Exchange = &graphclient.Exchange{}
 	}
+	judgeLook(ctx, h.Recorded, u.TenantID, rc, a.At, h.Now())
 	d.Exchange.Reconciliation, d.CheckedAt = rc, h.Now()
 	switch {
 	case rc.Found != nil:
 		d.Upload = rc.Found
 		a.Target, a.Outcome = rc.Found.ID, outcomeSuccess
 		a.Summary = fmt.Sprintf("Created upload %s with status %s (found when the desk looked again).", rc.Found.ID, rc.Found.Status)
-	case rc.Failed == nil && rc.Err == "":
+	case rc.NotCreated():
 		a.Outcome = outcomeFailure
 		a.Summary = "The upload was not created: the desk looked again and Graph has no upload matching what was sent."
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ type ActivityStore interface {
 	RecordActivity(ctx context.Context, a *store.Activity) error
 	RecordSubmission(ctx context.Context, a *store.Activity, formKey string) error
 	GetActivity(ctx context.Context, tenantID, id string) (*store.Activity, error)
+	CreatedUploads(ctx context.Context, tenantID string, ids []string) (map[string]bool, error)
 }
 
 // ActivityRecorder records what people did, and writes each event as a structured audit line at
@@ -114,6 +116,23 @@ func (r *ActivityRecorder) Kept(tenantID, id string) (*store.Activity, bool) {
 		}
 	}
 	return nil, false
+}
+
+// CreatedUploads says which of ids the tenant's history records as uploads created here, the
+// records this desk still holds for the database included.
+func (r *ActivityRecorder) CreatedUploads(ctx context.Context, tenantID string, ids []string) (map[string]bool, error) {
+	created, err := r.store.CreatedUploads(ctx, tenantID, ids)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range r.kept {
+		if a := k.activity; a.TenantID == tenantID && a.Action == "create-upload" && a.Outcome == outcomeSuccess && slices.Contains(ids, a.Target) {
+			created[a.Target] = true
+		}
+	}
+	return created, nil
 }
 
 // Waiting is how many activities wait to be recorded.

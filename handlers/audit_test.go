@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -43,11 +44,38 @@ func (f *flakyStore) GetActivity(context.Context, string, string) (*store.Activi
 	return nil, store.ErrNotFound
 }
 
+func (f *flakyStore) CreatedUploads(context.Context, string, []string) (map[string]bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return nil, errors.New("database unreachable")
+	}
+	return map[string]bool{}, nil
+}
+
 func (f *flakyStore) set(down bool) { f.mu.Lock(); f.down = down; f.mu.Unlock() }
 func (f *flakyStore) got() ([]string, []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.taken...), append([]string(nil), f.keys...)
+}
+
+// An upload whose create is recorded only in this desk's memory, the database having refused
+// the record, still counts as created here: a look for a lost create does not take it for its own.
+func TestCreatedUploadsCountTheRecordsKept(t *testing.T) {
+	db := &flakyStore{down: true}
+	r := NewActivityRecorder(db, slog.New(slog.NewJSONHandler(io.Discard, nil)), nil, time.Hour)
+	r.Record(context.Background(), &store.Activity{TenantID: "t", Action: "create-upload", Outcome: outcomeSuccess, Target: "u1"}, "")
+	r.Record(context.Background(), &store.Activity{TenantID: "t", Action: "create-upload", Outcome: outcomeUnknown, Target: "u2"}, "")
+	r.Record(context.Background(), &store.Activity{TenantID: "other", Action: "create-upload", Outcome: outcomeSuccess, Target: "u3"}, "")
+	if _, err := r.CreatedUploads(context.Background(), "t", []string{"u1"}); err == nil {
+		t.Error("the database is down, yet the history answered")
+	}
+	db.set(false)
+	got, err := r.CreatedUploads(context.Background(), "t", []string{"u1", "u2", "u3"})
+	if err != nil || len(got) != 1 || !got["u1"] {
+		t.Errorf("created: %v %v, want only u1", got, err)
+	}
 }
 
 // Records the database refuses are kept in order, retried until they land (with their form

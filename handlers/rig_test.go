@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -232,6 +233,18 @@ func (f *fakeActivity) GetActivity(_ context.Context, tenantID, id string) (*sto
 }
 
 func (f *fakeActivity) Kept(string, string) (*store.Activity, bool) { return nil, false }
+
+func (f *fakeActivity) CreatedUploads(_ context.Context, tenantID string, ids []string) (map[string]bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	created := map[string]bool{}
+	for _, a := range f.taken {
+		if a.TenantID == tenantID && a.Action == "create-upload" && a.Outcome == outcomeSuccess && slices.Contains(ids, a.Target) {
+			created[a.Target] = true
+		}
+	}
+	return created, nil
+}
 
 func (f *fakeActivity) recorded() []store.Activity {
 	f.mu.Lock()

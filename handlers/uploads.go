@@ -135,6 +135,7 @@ func (h *Uploads) Create(c echo.Context) error {
 		return h.repeatedSubmit(c, form, state, ref)
 	}
 
+	sentAt := h.Now()
 	upload, exchange, err := h.create(c, form)
 	if errors.Is(err, web.ErrSessionEnded) {
 		// Nothing was sent: the same form may be submitted again after signing in.
@@ -145,9 +146,17 @@ func (h *Uploads) Create(c echo.Context) error {
 	missing := learnUploads(c, h.Tenants, knownUploads(c, h.Tenants, now), now, err)
 	act := newActivity(user, "create-upload", exchange, err)
 	act.Target = form.ID
-	if upload != nil {
+	switch rc := reconciliationOf(exchange); {
+	case upload != nil && err == nil:
 		act.Target = upload.ID
 		act.Summary = fmt.Sprintf("Created upload %s with status %s.", upload.ID, upload.Status)
+	case rc != nil:
+		// Graph's answer was lost: what the look found is judged against what was created before.
+		judgeLook(ctx, h.Recorded, user.TenantID, rc, sentAt, now)
+		if upload = rc.Found; upload != nil {
+			act.Target, act.Outcome = upload.ID, outcomeSuccess
+			act.Summary = fmt.Sprintf("Created upload %s with status %s (found when the desk looked, Graph's answer having been lost).", upload.ID, upload.Status)
+		}
 	}
 	detail := resultDetail(upload, exchange, err, now)
 	sent := form.newUpload()
@@ -161,6 +170,14 @@ func (h *Uploads) Create(c echo.Context) error {
 		return renderResult(c, act, detail, true)
 	}
 	return c.Redirect(http.StatusSeeOther, activityURL(act.ID))
+}
+
+// reconciliationOf is the look made for a create whose answer was lost, or nil.
+func reconciliationOf(ex *graphclient.Exchange) *graphclient.Reconciliation {
+	if ex == nil {
+		return nil
+	}
+	return ex.Reconciliation
 }
 
 func (h *Uploads) create(c echo.Context, form uploadForm) (*graphclient.Upload, *graphclient.Exchange, error) {

@@ -109,6 +109,35 @@ func (db *DB) GetActivity(ctx context.Context, tenantID, id string) (*Activity, 
 	return &a, nil
 }
 
+// uploadsCreated is the query of CreatedUploads, for n ids.
+func uploadsCreated(n int) string {
+	return `SELECT target FROM activity WHERE tenant_id = ? AND action = 'create-upload' AND outcome = 'success' AND target IN (?` +
+		strings.Repeat(", ?", n-1) + `)`
+}
+
+// CreatedUploads says which of ids the tenant's history records as uploads created through the
+// desk. A look for a create whose answer was lost leaves those out: they are not the one sent.
+// It is read only after such a create, so it reads the tenant's history through the index of its
+// pages rather than keep an index of its own that every create would write to.
+func (db *DB) CreatedUploads(ctx context.Context, tenantID string, ids []string) (map[string]bool, error) {
+	created := map[string]bool{}
+	if len(ids) == 0 {
+		return created, nil
+	}
+	args := []any{tenantID}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	found, err := queryList(ctx, db, uploadsCreated(len(ids)), args, scanString)
+	if err != nil {
+		return nil, fmt.Errorf("store: uploads created: %w", err)
+	}
+	for _, id := range found {
+		created[id] = true
+	}
+	return created, nil
+}
+
 // ActivityFilter selects a tenant's activity. Empty fields other than TenantID match all;
 // Before is a cursor that ListActivity returned; Limit defaults to 50 and is at most 200.
 type ActivityFilter struct {

@@ -267,6 +267,36 @@ func TestActivityRecordGetUpdate(t *testing.T) {
 	})
 }
 
+// The uploads a tenant's history records as created are those of its successful creates: not
+// a create that failed or whose outcome is unknown, not another tenant's, not another action's.
+func TestCreatedUploadsAreTheTenantsSuccessfulCreates(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
+		ctx := context.Background()
+		for _, a := range []Activity{
+			{TenantID: "t1", Action: "create-upload", Outcome: "success", Target: "u-a"},
+			{TenantID: "t1", Action: "create-upload", Outcome: "success", Target: "u-a"},
+			{TenantID: "t1", Action: "create-upload", Outcome: "outcome-unknown", Target: "u-b"},
+			{TenantID: "t1", Action: "create-upload", Outcome: "failure", Target: "u-c"},
+			{TenantID: "t1", Action: "update-upload", Outcome: "success", Target: "u-d"},
+			{TenantID: "t2", Action: "create-upload", Outcome: "success", Target: "u-e"},
+		} {
+			if err := db.RecordActivity(ctx, &a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := db.CreatedUploads(ctx, "t1", []string{"u-a", "u-b", "u-c", "u-d", "u-e", "u-f"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || !got["u-a"] {
+			t.Errorf("created: %v, want only u-a", got)
+		}
+		if got, err := db.CreatedUploads(ctx, "t1", nil); err != nil || len(got) != 0 {
+			t.Errorf("no ids: %v %v", got, err)
+		}
+	})
+}
+
 // A record retried after its first attempt committed (the answer was lost) lands once, without
 // an error, with or without the form key it completes.
 func TestActivityRecordIsSafeToRetry(t *testing.T) {
