@@ -1,7 +1,6 @@
 package web
 
 import (
-	"autopilotdesk/views"
 	"context"
 	"fmt"
 	"math"
@@ -11,6 +10,9 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"autopilotdesk/handlers/explain"
+	"autopilotdesk/views"
 )
 
 // Counter counts events per bucket in a window; the state database implements it so replicas share counts.
@@ -73,7 +75,7 @@ func (s *Shell) RateLimit(counter Counter, action string, limit Limit) echo.Midd
 					c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
 					s.log.Info("rate limited", "action", action, "bucket_kind", strings.SplitN(b, ":", 3)[1])
 					return &views.ErrorPage{Status: http.StatusTooManyRequests, Title: "Too many requests",
-						Message:  fmt.Sprintf("You (or your network) did this more than %d times in %s, so the desk paused it to protect your tenant.", limit.N, limit.Window),
+						Message:  fmt.Sprintf("You (or your network) did this more than %d times in %s, so the desk paused it to protect your tenant.", limit.N, explain.Duration(limit.Window)),
 						NextStep: fmt.Sprintf("Wait %d seconds, then try again.", secs)}
 				}
 			}

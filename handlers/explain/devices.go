@@ -149,7 +149,7 @@ func deviceChange(action string, f Failure) (Explanation, bool) {
 func BudgetBusy(budget string, until, now time.Time) Explanation {
 	return Explanation{Title: "Intune's write budget for your tenant is in use",
 		What:     "Intune accepts " + budget + " from the desk, and they are taken (a bulk change may be running), or Microsoft Graph asked the desk to wait. Nothing was sent.",
-		NextStep: fmt.Sprintf("Send it again after %s UTC (in %s).", until.UTC().Format("15:04:05"), until.Sub(now).Round(time.Second)), Action: ActionTryLater}
+		NextStep: fmt.Sprintf("Send it again after %s UTC (in %s).", until.UTC().Format("15:04:05"), Duration(until.Sub(now))), Action: ActionTryLater}
 }
 
 // NothingToChange explains a change form sent with the values the device already has.

@@ -250,7 +250,7 @@ func graphAnswer(ge *graphclient.Error) Explanation {
 		ex := Explanation{Title: "Microsoft Graph is throttling requests", What: "Your tenant or this app sent more requests than Intune allows in a short window; nothing was changed.",
 			NextStep: "Wait a minute and send it again.", Action: ActionTryLater}
 		if ge.RetryAfter > 0 {
-			ex.NextStep = fmt.Sprintf("Wait %s, then send it again.", ge.RetryAfter.Round(time.Second))
+			ex.NextStep = fmt.Sprintf("Wait %s, then send it again.", Duration(ge.RetryAfter))
 		}
 		return ex
 	case graphclient.KindTooLarge:
@@ -311,7 +311,7 @@ func ForAction(action string, f Failure) Explanation {
 
 func syncNext(f Failure) string {
 	if wait := f.Graph.RetryAfter; wait > 0 {
-		return fmt.Sprintf("Try again after %s UTC (in %s).", f.At.Add(wait).UTC().Format("15:04:05"), wait.Round(time.Second))
+		return fmt.Sprintf("Try again after %s UTC (in %s).", f.At.Add(wait).UTC().Format("15:04:05"), Duration(wait))
 	}
 	return "Wait a few minutes, then sync again."
 }

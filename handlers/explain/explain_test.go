@@ -35,7 +35,7 @@ func TestEveryFailureIsExplained(t *testing.T) {
 		{graphFailure(graphclient.KindConditionalAccess, "Conditional access"), explain.ActionFreshSignIn, "Sign in again"},
 		{graphFailure(graphclient.KindNotFound, "Resource not found."), explain.ActionNone, "id"},
 		{graphFailure(graphclient.KindConflict, "An object with id already exists."), explain.ActionNone, "state"},
-		{explain.Failure{Graph: &graphclient.Error{Kind: graphclient.KindThrottled, StatusCode: 429, RetryAfter: 30 * time.Second}}, explain.ActionTryLater, "30s"},
+		{explain.Failure{Graph: &graphclient.Error{Kind: graphclient.KindThrottled, StatusCode: 429, RetryAfter: 30 * time.Second}}, explain.ActionTryLater, "30 seconds"},
 		{graphFailure(graphclient.KindServer, "The service is unavailable."), explain.ActionTryLater, "service health"},
 		{graphFailure(graphclient.KindTooLarge, "too large"), explain.ActionCheckInput, "fewer"},
 		{graphFailure(graphclient.KindTimeout, ""), explain.ActionTryLater, "in time"},
@@ -84,7 +84,7 @@ func graphFailure(k graphclient.Kind, msg string) explain.Failure {
 func TestSyncRefusalSaysWhenToTryAgain(t *testing.T) {
 	f := explain.Failure{At: at, Graph: &graphclient.Error{Kind: graphclient.KindThrottled, StatusCode: 429, RetryAfter: 90 * time.Second}}
 	ex := explain.ForAction("sync", f)
-	if ex.Title != "Intune allows one sync every 10 minutes" || ex.NextStep != "Try again after 12:01:30 UTC (in 1m30s)." {
+	if ex.Title != "Intune allows one sync every 10 minutes" || ex.NextStep != "Try again after 12:01:30 UTC (in 1 minute 30 seconds)." {
 		t.Errorf("sync refusal = %+v", ex)
 	}
 	if ex := explain.ForAction("create-upload", f); ex.Title != "Microsoft Graph is throttling requests" {
@@ -165,5 +165,27 @@ func TestEarlierStoredWordsAreStillShown(t *testing.T) {
 		Waiting: &importer.Wait{Throttled: true}}
 	if stored := string(p.Encode()); strings.Contains(stored, "Nothing to import") || strings.Contains(stored, "throttling") || strings.Contains(stored, "could not reach") {
 		t.Errorf("a payload stores words: %s", stored)
+	}
+}
+
+// Waits are said in words, never in Go's notation ("2m0s").
+func TestDurationsAreSaidInWords(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		400 * time.Millisecond:                     "less than a second",
+		time.Second:                                "1 second",
+		45*time.Second + 400*time.Millisecond:      "45 seconds",
+		time.Minute:                                "1 minute",
+		2 * time.Minute:                            "2 minutes",
+		90 * time.Second:                           "1 minute 30 seconds",
+		time.Hour + 5*time.Minute + 30*time.Second: "1 hour 5 minutes",
+		26 * time.Hour:                             "26 hours",
+	} {
+		if got := explain.Duration(d); got != want {
+			t.Errorf("%v: %q, want %q", d, got, want)
+		}
+	}
+	f := explain.Failure{At: at, Graph: &graphclient.Error{Kind: graphclient.KindThrottled, StatusCode: 429, RetryAfter: 2 * time.Minute}}
+	if got := explain.Explain(f).NextStep; got != "Wait 2 minutes, then send it again." {
+		t.Errorf("a throttled request: %q", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"autopilotdesk/web/store"
 )
@@ -175,6 +176,29 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return Number(n) + " " + many
+}
+
+// Duration says a wait in words, to the second: "45 seconds", "2 minutes", "1 minute 30 seconds",
+// "1 hour 5 minutes".
+func Duration(d time.Duration) string {
+	d = d.Round(time.Second)
+	if d < time.Second {
+		return "less than a second"
+	}
+	h, m, sec := int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
+	if h > 0 {
+		sec = 0 // to the minute, past an hour
+	}
+	var parts []string
+	for _, p := range []struct {
+		n         int
+		one, many string
+	}{{h, "hour", "hours"}, {m, "minute", "minutes"}, {sec, "second", "seconds"}} {
+		if p.n > 0 {
+			parts = append(parts, plural(p.n, p.one, p.many))
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // QuotedOrNone is a value as the pages quote it, or "(none)" when it is empty.
