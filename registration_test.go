@@ -440,6 +440,33 @@ func TestRegisterAnswersEveryUnusableCodeAlike(t *testing.T) {
 // A flood of wrong codes from one address is answered 429 with Retry-After — then the right code
 // from that address is too, so the answer tells nothing — while other addresses go on; each
 // address, and each code, has its own budget of requests.
+// A code typed into a wrong address (another case, a doubled slash, the team's page instead of
+// the device's) is kept out of the logs as the right address's is: only "…" stands for it. The
+// words of the desk's own routes stay readable.
+func TestACodeInAWrongAddressIsNotLogged(t *testing.T) {
+	d := startDesk(t, nil)
+	admin := d.browser()
+	d.signIn(admin, "admin", "/")
+	code, _ := createCode(t, d, admin, map[string]string{"hours": "4", "uses": "1"})
+	bare := strings.ReplaceAll(code, "-", "")
+	dev := d.device()
+	for _, path := range []string{"/REGISTER/" + code, "/Register/" + code + "/status", "/register//" + code, "/registration/" + code,
+		"/./register/" + code + "/status", "/uploads/" + strings.ToLower(bare), "/register/" + code + "/" + code} {
+		dev.do(http.MethodGet, path, "", nil)
+	}
+	logs := d.log.String()
+	for _, leak := range []string{code, bare, strings.ToLower(code), strings.ToLower(bare)} {
+		if strings.Contains(logs, leak) {
+			t.Errorf("the logs hold the code as %q:\n%s", leak, logs)
+		}
+	}
+	for _, kept := range []string{`"path":"/REGISTER/…"`, `"path":"/registration/…"`, `"path":"/uploads/…"`, `"path":"/register/…/…"`} {
+		if !strings.Contains(logs, kept) {
+			t.Errorf("no line with %s:\n%s", kept, logs)
+		}
+	}
+}
+
 func TestRegisterRateLimits(t *testing.T) {
 	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_REGISTER_WRONG": "3/10m", "AUTOPILOTDESK_RATE_LIMIT_REGISTER": "6/10m",
 		"AUTOPILOTDESK_TRUSTED_PROXIES": "127.0.0.1"}, fastImports)

@@ -14,6 +14,7 @@ type devicePrefix struct {
 	prefix    string // "/register/"
 	bodyLimit int64
 	tooLarge  *views.ErrorPage // the answer to a larger body
+	secret    func(segment string) bool
 }
 
 // Devices returns the group for requests made from devices rather than browsers, under prefix
@@ -21,10 +22,11 @@ type devicePrefix struct {
 // without a session — no cookie is read or set — and so without the CSRF check, which protects
 // a session's ambient authority these requests do not have: whatever they may do comes from
 // the path alone. The first path segment after prefix is a secret (a one-time code): it is never
-// logged. Every error is answered in plain text, for a command prompt's screen, and bodies may
-// be up to bodyLimit bytes (a larger one is answered with tooLarge).
-func (s *Shell) Devices(prefix string, bodyLimit int64, tooLarge *views.ErrorPage) *echo.Group {
-	s.devices = append(s.devices, devicePrefix{prefix: strings.TrimSuffix(prefix, "/") + "/", bodyLimit: bodyLimit, tooLarge: tooLarge})
+// logged, nor is any segment of any other path that secret says could be one (a code typed
+// into a wrong address). Every error is answered in plain text, for a command prompt's screen,
+// and bodies may be up to bodyLimit bytes (a larger one is answered with tooLarge).
+func (s *Shell) Devices(prefix string, bodyLimit int64, tooLarge *views.ErrorPage, secret func(segment string) bool) *echo.Group {
+	s.devices = append(s.devices, devicePrefix{prefix: strings.TrimSuffix(prefix, "/") + "/", bodyLimit: bodyLimit, tooLarge: tooLarge, secret: secret})
 	return s.Echo.Group(strings.TrimSuffix(prefix, "/"), s.refuseWithoutState)
 }
 
@@ -37,17 +39,69 @@ func (s *Shell) deviceRoute(path string) *devicePrefix {
 	return nil
 }
 
-// loggedPath is path as logs may keep it: the secret segment of a device route replaced by "…".
+// loggedPath is path as logs may keep it: the secret segment of a device route, and every other
+// segment that could be a device route's secret but is not a word of the desk's own routes
+// (/REGISTER/K7QM-2XWD-9FHT, /registration/K7QM…), replaced by "…".
 func (s *Shell) loggedPath(path string) string {
-	d := s.deviceRoute(path)
-	if d == nil {
+	if d := s.deviceRoute(path); d != nil {
+		rest := path[len(d.prefix):]
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			path = d.prefix + "…" + rest[i:]
+		} else {
+			path = d.prefix + "…"
+		}
+	}
+	var masked strings.Builder // written only once a segment is masked: most paths are kept as they are
+	from := 0
+	for start := 0; start <= len(path); {
+		end := strings.IndexByte(path[start:], '/')
+		if end < 0 {
+			end = len(path)
+		} else {
+			end += start
+		}
+		if seg := path[start:end]; s.couldBeSecret(seg) {
+			masked.WriteString(path[from:start])
+			masked.WriteString("…")
+			from = end
+		}
+		start = end + 1
+	}
+	if from == 0 {
 		return path
 	}
-	rest := path[len(d.prefix):]
-	if i := strings.IndexByte(rest, '/'); i >= 0 {
-		return d.prefix + "…" + rest[i:]
+	masked.WriteString(path[from:])
+	return masked.String()
+}
+
+// couldBeSecret reports whether a path segment could be a device route's secret, and is not a
+// word of the desk's own routes.
+func (s *Shell) couldBeSecret(seg string) bool {
+	if seg == "" || seg == "…" {
+		return false
 	}
-	return d.prefix + "…"
+	for _, d := range s.devices {
+		if d.secret != nil && d.secret(seg) && !s.routeWords()[seg] {
+			return true
+		}
+	}
+	return false
+}
+
+// routeWords are the fixed segments of the desk's routes ("registration", "codes"), read once all
+// routes are added, when the first request is logged.
+func (s *Shell) routeWords() map[string]bool {
+	s.routeWordsOnce.Do(func() {
+		s.routeWordSet = map[string]bool{}
+		for _, r := range s.Echo.Routes() {
+			for seg := range strings.SplitSeq(r.Path, "/") {
+				if seg != "" && !strings.ContainsAny(seg, ":*") {
+					s.routeWordSet[seg] = true
+				}
+			}
+		}
+	})
+	return s.routeWordSet
 }
 
 // PlainText writes a plain-text answer for a device's screen, lines ending in CRLF as Windows'

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -67,6 +68,8 @@ type Shell struct {
 	formLimit, uploadLimit int64
 	uploadPaths            []string
 	devices                []devicePrefix
+	routeWordsOnce         sync.Once
+	routeWordSet           map[string]bool
 }
 
 // New builds the Echo instance with the desk's middleware chain. Routes are added by the caller.

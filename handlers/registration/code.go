@@ -66,6 +66,12 @@ func Normalize(typed string) (code string, ok bool) {
 	return string(out), true
 }
 
+// CouldBe reports whether typed reads as a code (Normalize): what logs must not keep.
+func CouldBe(typed string) bool {
+	_, ok := Normalize(typed)
+	return ok
+}
+
 // Format writes a normalized code in three groups of four: K7QM-2XWD-9FHT.
 func Format(code string) string {
 	if len(code) != CodeLength {
