@@ -154,7 +154,7 @@ func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views
 		e := entryOf(s, nil)
 		if s.State == store.SubmissionFinished && s.JobID != "" {
 			if rows, err := h.Store.ImportRows(ctx, s.JobID, store.RowFilter{}); err == nil {
-				e.OutcomeSum = outcomeSummary(s, rows)
+				e.OutcomeSum, e.Imported, e.Sent = outcomeSummary(s, rows)
 			}
 		}
 		view.Recent = append(view.Recent, e)
@@ -249,7 +249,9 @@ func entryOf(s store.RegistrationSubmission, registered map[string]string) views
 }
 
 // outcomeSummary counts what became of a finished submission's devices.
-func outcomeSummary(s store.RegistrationSubmission, rows []store.ImportRow) string {
+// outcomeSummary says what the import made of each device a registration brought, and how many
+// of the devices it sent Intune imported.
+func outcomeSummary(s store.RegistrationSubmission, rows []store.ImportRow) (summary string, imported, sent int) {
 	byLine := map[int]store.ImportRow{}
 	for _, r := range rows {
 		byLine[r.Line] = r
@@ -260,13 +262,18 @@ func outcomeSummary(s store.RegistrationSubmission, rows []store.ImportRow) stri
 		if !ok {
 			continue
 		}
-		label := explain.Row(r, explain.Job{}).Label
+		v := explain.Row(r, explain.Job{})
+		label := v.Label
 		if l := explain.ErrorLabel(r.ErrorCode, r.ErrorName); l != "" {
 			label += " " + l
 		}
 		parts = append(parts, d.Serial+" "+label)
+		sent++
+		if v.Key == store.VerdictImported {
+			imported++
+		}
 	}
-	return strings.Join(parts, ", ")
+	return strings.Join(parts, ", "), imported, sent
 }
 
 // NewCode is GET /registration/codes/new.

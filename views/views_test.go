@@ -295,3 +295,22 @@ func TestDeviceSubtitleKeepsItsWordsApart(t *testing.T) {
 		}
 	}
 }
+
+// A finished registration's badge says what its import made of the devices: an import that
+// Intune refused for every device is not "imported".
+func TestDecidedRegistrationSaysWhatItsImportMade(t *testing.T) {
+	at := time.Date(2026, 3, 2, 9, 32, 0, 0, time.UTC)
+	for _, c := range []struct {
+		imported, sent int
+		want, tone     string
+	}{{1, 1, "imported", ToneOK}, {0, 1, "not imported", ToneBad}, {1, 2, "partly imported", ToneWarn}} {
+		e := RegistrationEntry{ID: "s1", Received: at, State: "finished", DecidedBy: "Isaiah Langer", DecidedAt: at, JobID: "j1",
+			Imported: c.imported, Sent: c.sent, Devices: []RegistrationDevice{{Serial: "OVR-1"}}}
+		badge := render(t, RegistrationPage(testPage, Registration{Now: at, Recent: []RegistrationEntry{e}})).Find(`.badge`).FilterFunction(func(_ int, s *goquery.Selection) bool {
+			return strings.Contains(s.Text(), "import")
+		}).First()
+		if badge.Text() != c.want || !badge.HasClass("badge-"+c.tone) {
+			t.Errorf("%d of %d imported: badge %q (%s), want %q (%s)", c.imported, c.sent, badge.Text(), badge.AttrOr("class", ""), c.want, c.tone)
+		}
+	}
+}
