@@ -897,3 +897,30 @@ func TestWaitingListSaysWhichSerialsAreRegistered(t *testing.T) {
 		t.Errorf("status:\n%s", answer)
 	}
 }
+
+// While Graph throttles, the registration page does not wait out Retry-After for the look-up of
+// the waiting serials: it shows at once, says they were not checked and why, and still offers
+// to approve and reject.
+func TestRegistrationPageStaysQuickWhileGraphThrottles(t *testing.T) {
+	d := startDeskWith(t, nil, fastImports)
+	admin := d.browser()
+	d.signIn(admin, "admin", "/")
+	code, _ := createCode(t, d, admin, nil)
+	sendDevice(t, d, code, "THROTTLED-1")
+	second := d.browser()
+	d.signIn(second, demoidp.ManyGroupsKey, "/")
+	d.emu.SetFaults(emulator.Faults{ThrottleRequests: 1, ThrottleWindow: 20 * time.Second})
+	d.get(second, "/registration") // spends the window's budget
+	start := time.Now()
+	resp, doc := d.get(second, "/registration")
+	if took := time.Since(start); took > 8*time.Second {
+		t.Errorf("the page took %s while Graph throttled", took.Round(time.Millisecond))
+	}
+	if resp.StatusCode != http.StatusOK || doc.Find(`button[value="approve"]`).Length() != 1 || doc.Find(`button[value="reject"]`).Length() != 1 {
+		t.Errorf("the page answered %d without its decisions: %.400s", resp.StatusCode, text(doc))
+	}
+	if !strings.Contains(doc.Find(`[data-testid="lookup-failure"]`).Text(), "throttling") ||
+		!strings.Contains(doc.Find(`tr[data-serial="THROTTLED-1"]`).Text(), "not checked yet") {
+		t.Errorf("the page does not say the serials were not checked, and why: %.600s", text(doc))
+	}
+}

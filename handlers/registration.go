@@ -77,6 +77,9 @@ const (
 	codeFormKeyTTL   = 2 * time.Hour
 	// recentDays is how far back the page lists decided registrations.
 	recentDays = 7
+	// lookupWait bounds the look-up of the waiting serials: while Graph throttles or is slow the
+	// page shows them as not checked yet rather than keep the approvers waiting.
+	lookupWait = 3 * time.Second
 )
 
 // Show is GET /registration.
@@ -180,7 +183,7 @@ func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views
 }
 
 // lookUp finds which waiting serials are registered in the tenant already (the batched
-// existence check), with the signed-in person's token.
+// existence check), with the signed-in person's token, within lookupWait.
 func (h *Registration) lookUp(c echo.Context, subs []store.RegistrationSubmission) (map[string]string, error) {
 	var serials []string
 	for _, s := range subs {
@@ -191,8 +194,10 @@ func (h *Registration) lookUp(c echo.Context, subs []store.RegistrationSubmissio
 	if len(serials) == 0 || h.Graph == nil {
 		return nil, nil
 	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), lookupWait)
+	defer cancel()
 	found, _, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.SerialLookup, *graphclient.Exchange, error) {
-		found, _, err := h.Graph.LookUpSerials(c.Request().Context(), ts, serials, graphclient.InRegistered)
+		found, _, err := h.Graph.LookUpSerials(ctx, ts, serials, graphclient.InRegistered)
 		return found, nil, err
 	})
 	registered := map[string]string{}
