@@ -924,3 +924,45 @@ func TestRegistrationPageStaysQuickWhileGraphThrottles(t *testing.T) {
 		t.Errorf("the page does not say the serials were not checked, and why: %.600s", text(doc))
 	}
 }
+
+// An Autopilot sync whose answer was lost may have run: the history records its outcome as
+// unknown, and the decided registration says so, not that it did not run.
+func TestALostSyncAnswerIsOutcomeUnknown(t *testing.T) {
+	opts := fastImports
+	opts.ImportLookupDelays = []time.Duration{0, 50 * time.Millisecond}
+	d := startDeskWith(t, nil, opts)
+	admin := d.browser()
+	d.signIn(admin, "admin", "/")
+	code, _ := createCode(t, d, admin, nil)
+	sendDevice(t, d, code, "LOSTSYNC-1")
+	second := d.browser()
+	d.signIn(second, demoidp.ManyGroupsKey, "/")
+	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
+	form, _ := decideForm(t, d, second)
+	form.Set("action", "approve")
+	resp, _ := d.post(second, "/registration/decide", form)
+	waitFinished(t, d, second, resp.Request.URL.Path)
+	waitFor(t, "the sync", func() bool {
+		subs := registrations(t, d.app, store.SubmissionFilter{})
+		return subs[0].State == store.SubmissionFinished && subs[0].SyncNote != ""
+	})
+	if syncCalls(d.emu) != 1 {
+		t.Errorf("%d sync calls", syncCalls(d.emu))
+	}
+	syncs, _, _ := d.app.db.ListActivity(context.Background(), store.ActivityFilter{TenantID: demoidp.DemoTenantID, Action: "sync", Limit: 5})
+	if len(syncs) != 1 || syncs[0].Outcome != "outcome-unknown" || strings.Contains(syncs[0].Summary, "did not run") {
+		for _, a := range syncs {
+			t.Errorf("the history of the sync: %s: %s", a.Outcome, a.Summary)
+		}
+	}
+	if len(syncs) == 1 {
+		if _, rec := d.get(second, "/activity/"+syncs[0].ID); strings.Contains(text(rec), "did not run") || !strings.Contains(text(rec), "may have run") {
+			t.Errorf("the sync's record: %.800s", text(rec))
+		}
+	}
+	_, doc := d.get(second, "/registration")
+	row := doc.Find(`[data-testid="recent"] tr[data-state="finished"]`).Text()
+	if strings.Contains(row, "did not run") || !strings.Contains(row, "may have run") {
+		t.Errorf("the decided row: %q", row)
+	}
+}

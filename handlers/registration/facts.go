@@ -47,6 +47,7 @@ const (
 	SyncRunning       = "running"         // a sync was running already (409); it picks the devices up
 	SyncAgain         = "again"           // Intune asked to wait (429) or was unavailable: asked again at Next
 	SyncFailed        = "failed"          // Intune refused it otherwise
+	SyncUnknown       = "unknown"         // its answer was lost (time-out, 500, 502, 504): it may have run
 	SyncWaitingSignIn = "waiting-sign-in" // the approver has no live session: tried again at Next
 	SyncNoSession     = "no-session"      // the approver did not sign in again within the hour
 )
@@ -78,6 +79,8 @@ func SyncText(stored string) string {
 		return "Intune allows one Autopilot sync every 10 minutes: the desk asks again at " + o.Next.UTC().Format("15:04") + " UTC."
 	case SyncWaitingSignIn:
 		return "The Autopilot sync waits for " + o.By + " to sign in to the desk again."
+	case SyncUnknown:
+		return "Intune was asked to sync Autopilot devices at " + o.At.UTC().Format("15:04") + " UTC, but no answer came back, so the sync may have run or not; Intune shows the devices after its next sync at the latest."
 	case SyncNoSession:
 		return "The Autopilot sync was not requested: " + o.By + " did not sign in to the desk again within the hour. Intune shows the devices after its next sync."
 	}

@@ -263,6 +263,9 @@ func (f *Follower) sync(ctx context.Context, jobID string) error {
 		a.Outcome, a.Summary = "failure", "The Autopilot sync after importing devices registered from the device did not run: "+explain.ForAction("sync", facts).Title+"."
 		if ge, ok := graphclient.AsError(err); ok {
 			switch {
+			case ge.Kind == graphclient.KindOutcomeUnknown:
+				a.Outcome, a.Summary = "outcome-unknown", "Asked Intune to sync Autopilot devices after importing devices registered from the device; no answer came back, so the sync may have run or not."
+				outcome.State = SyncUnknown
 			case ge.StatusCode == http.StatusConflict:
 				a.Outcome, a.Summary = "success", "A sync was already running when devices registered from the device were imported; it picks them up."
 				outcome.State = SyncRunning
