@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -64,8 +65,9 @@ const MaxRegisterRows = 50
 // accepts, saved as UTF-16 by Windows PowerShell, fit.
 const RegisterBodyLimit = 2 << 20
 
-// maxDeviceText bounds the manufacturer and model kept for display.
-const maxDeviceText = 100
+// maxDeviceText bounds the manufacturer and model kept for display: real ones are far shorter
+// ("HP EliteBook 840 14 inch G10 Notebook PC" has 40 characters).
+const maxDeviceText = 64
 
 // Send is POST /register/{code}.
 func (h *Register) Send(c echo.Context) error {
@@ -119,7 +121,7 @@ func (h *Register) Send(c echo.Context) error {
 		}
 		d := store.RegistrationDevice{Line: r.Line, Serial: r.SerialNumber, ProductKey: r.ProductKey, Hash: r.HardwareHash,
 			HashShown: devicecsv.Truncate(r.HardwareHash), GroupTag: code.GroupTag, User: code.AssignedUser,
-			Manufacturer: clip(r.Manufacturer), Model: clip(r.Model), Notes: r.Notes}
+			Manufacturer: deviceText(r.Manufacturer), Model: deviceText(r.Model), Notes: r.Notes}
 		// The code decides the group tag and user: the technician at the device does not.
 		if r.GroupTag != "" && r.GroupTag != code.GroupTag {
 			d.Notes = append(d.Notes, "The file's group tag \""+r.GroupTag+"\" is replaced by the code's, "+plainQuoteOrNone(code.GroupTag)+".")
@@ -158,11 +160,20 @@ func hashesWord(n int) string {
 	return "their hardware hashes"
 }
 
-func clip(s string) string {
-	if r := []rune(s); len(r) > maxDeviceText {
-		return string(r[:maxDeviceText]) + "…"
+// deviceText is a manufacturer or model as the desk keeps it for display: without control
+// characters (an escape sequence would reach the technician's terminal in the receipt) and at
+// most maxDeviceText characters long.
+func deviceText(s string) string {
+	r := []rune(strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)))
+	if len(r) > maxDeviceText {
+		return strings.TrimSpace(string(r[:maxDeviceText-1])) + "…"
 	}
-	return s
+	return string(r)
 }
 
 func plainQuoteOrNone(s string) string {

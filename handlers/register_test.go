@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -225,5 +227,32 @@ func TestOutcomeSummaryCountsTheDevicesImported(t *testing.T) {
 	sum, imported, sent := outcomeSummary(s, rows)
 	if imported != 1 || sent != 2 || !strings.Contains(sum, "OVR-1") || !strings.Contains(sum, "806") {
 		t.Errorf("%d of %d imported: %q", imported, sent, sum)
+	}
+}
+
+// A device's manufacturer and model are display text: control characters (an escape sequence
+// would reach the technician's terminal) are dropped, and an unbroken run is cut to a bound.
+func TestRegisterKeepsDeviceTextPrintableAndBounded(t *testing.T) {
+	r, regs, code := newRegisterRig(t)
+	hash := make([]byte, 3000)
+	rand.Read(hash)
+	model := "\x1b[31mEliteBook\x07" + strings.Repeat("X", 100)
+	file := "Device Serial Number,Windows Product ID,Hardware Hash,Manufacturer name,Device model\r\n" +
+		"CTRL-1,," + base64.StdEncoding.EncodeToString(hash) + ",\x07HP\x1b," + model + "\r\n"
+	resp, answer := r.send(http.MethodPost, "/register/"+code, "text/csv", []byte(file))
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("answered %d: %s", resp.StatusCode, answer)
+	}
+	if strings.ContainsFunc(answer, func(c rune) bool { return unicode.IsControl(c) && c != '\n' && c != '\r' }) {
+		t.Errorf("the receipt echoes control characters: %q", answer)
+	}
+	for _, l := range strings.Split(answer, "\r\n") {
+		if utf8.RuneCountInString(l) > 78 {
+			t.Errorf("the receipt has a line of %d characters: %q", utf8.RuneCountInString(l), l)
+		}
+	}
+	d := regs.kept[0].Devices[0]
+	if d.Manufacturer != "HP" || !strings.HasPrefix(d.Model, "[31mEliteBookXXX") || utf8.RuneCountInString(d.Model) > maxDeviceText {
+		t.Errorf("kept manufacturer %q and model %q (%d characters)", d.Manufacturer, d.Model, utf8.RuneCountInString(d.Model))
 	}
 }

@@ -52,11 +52,11 @@ func ReceiptText(r Receipt) string {
 	if len(r.Kept) > 0 {
 		b.WriteString("\nReceived:\n")
 		for _, k := range r.Kept {
-			fmt.Fprintf(&b, "  Line %d: serial %s", k.Line, k.Serial)
+			head := fmt.Sprintf("Line %d: serial %s", k.Line, k.Serial)
 			if d := deviceName(k.Manufacturer, k.Model); d != "" {
-				b.WriteString(", " + d)
+				head += ", " + d
 			}
-			b.WriteString(", hash " + k.HashShown + "\n")
+			indent(&b, "  ", head+", hash "+k.HashShown)
 			what := "Will be registered with group tag " + quoteOrNone(k.GroupTag)
 			if k.User != "" {
 				what += " and assigned to " + k.User
