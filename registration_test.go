@@ -861,7 +861,7 @@ var _ = testkit.Env
 
 // The waiting list says which serials are registered in the tenant already (the batched look-up
 // among registered devices); approved anyway, such a device fails with Intune's 806, and the
-// device's status says what that error means.
+// device's status tells the technician it is in Autopilot already.
 func TestWaitingListSaysWhichSerialsAreRegistered(t *testing.T) {
 	d := startDeskWith(t, nil, fastImports)
 	admin := d.browser()
@@ -892,8 +892,8 @@ func TestWaitingListSaysWhichSerialsAreRegistered(t *testing.T) {
 		return true
 	})
 	_, answer := d.device().status(code)
-	if !strings.Contains(answer, seeded.SerialNumber+" (sent") || !strings.Contains(answer, "FAILED") || !strings.Contains(answer, "806") ||
-		!strings.Contains(answer, "already registered in this tenant") || !strings.Contains(answer, "NEW-REG-1") || !strings.Contains(answer, "REGISTERED") {
+	if !strings.Contains(answer, seeded.SerialNumber+" (sent") || !strings.Contains(answer, "ALREADY REGISTERED") || !strings.Contains(answer, "806") ||
+		!strings.Contains(answer, "already registered in Windows Autopilot") || !strings.Contains(answer, "NEW-REG-1") || strings.Contains(answer, "FAILED") {
 		t.Errorf("status:\n%s", answer)
 	}
 }

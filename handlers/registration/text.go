@@ -113,7 +113,7 @@ type Status struct {
 type DeviceStatus struct {
 	Serial   string
 	Received time.Time
-	State    string // waiting, importing, registered, rejected, failed, expired, check
+	State    string // waiting, importing, registered, already registered, not registered, rejected, failed, expired, check
 	Detail   string
 }
 
@@ -192,6 +192,10 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 		st.State = "check"
 		st.Detail = "Intune reported the import as only partly done. Ask your IT team to check the device in the Intune admin center before restarting it."
 	case store.VerdictError:
+		if words, ok := alreadyRegistered(*row); ok {
+			st.State, st.Detail = words.State, words.Detail
+			return st
+		}
 		st.State = "failed"
 		m := explain.DeviceErrorMeaning(row.ErrorCode, row.ErrorName)
 		st.Detail = "Intune could not register it (error " + explain.ErrorLabel(row.ErrorCode, row.ErrorName) + "): " + m.What + " " + m.Next
@@ -205,6 +209,26 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 		st.State, st.Detail = "importing", importing
 	}
 	return st
+}
+
+// alreadyRegistered says, for the technician at the device, what Intune's 806 (registered in
+// this tenant already) and 808 (registered in another tenant) mean there and what to do next.
+func alreadyRegistered(row store.ImportRow) (DeviceStatus, bool) {
+	switch explain.DeviceErrorMeaning(row.ErrorCode, row.ErrorName) {
+	case explain.DeviceErrorMeaning(806, ""):
+		d := "This device is already registered in Windows Autopilot for your organisation (Intune error 806), so it was not imported again"
+		if row.RegisteredID != "" {
+			d += "; it has group tag " + quoteOrNone(row.RegisteredGroupTag)
+		}
+		d += ". Restart the device (or continue Windows setup) to set it up with its Autopilot profile."
+		if row.RegisteredID == "" || row.RegisteredGroupTag != row.GroupTag {
+			d += " If it should have this code's group tag " + quoteOrNone(row.GroupTag) + ", ask your IT team to change its group tag in Intune first."
+		}
+		return DeviceStatus{State: "already registered", Detail: d}, true
+	case explain.DeviceErrorMeaning(808, ""):
+		return DeviceStatus{State: "not registered", Detail: "This device is registered in Windows Autopilot by another organisation (Intune error 808), so it cannot be registered for yours. Ask your IT team for help: the previous owner (or the seller) must release it from their Autopilot first. Then send its hash again with a new code."}, true
+	}
+	return DeviceStatus{}, false
 }
 
 func expired(st DeviceStatus, s store.RegistrationSubmission) DeviceStatus {
