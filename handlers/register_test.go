@@ -256,3 +256,20 @@ func TestRegisterKeepsDeviceTextPrintableAndBounded(t *testing.T) {
 		t.Errorf("kept manufacturer %q and model %q (%d characters)", d.Manufacturer, d.Model, utf8.RuneCountInString(d.Model))
 	}
 }
+
+// A refused row's serial is shown by its ends in the receipt, however much was put in the serial
+// column (a hash, a whole line): the answer stays the size of a screen.
+func TestRegisterShowsARefusedLongSerialByItsEnds(t *testing.T) {
+	r, regs, code := newRegisterRig(t)
+	for _, size := range []int{4000, 1500000} {
+		serial := "HEAD" + strings.Repeat("s", size-8) + "TAIL"
+		file := "Device Serial Number,Windows Product ID,Hardware Hash\r\n" + serial + ",,AAAA\r\n"
+		resp, answer := r.send(http.MethodPost, "/register/"+code, "text/csv", []byte(file))
+		if resp.StatusCode != http.StatusUnprocessableEntity || len(answer) > 4000 || !strings.Contains(answer, "Line 2: serial HEAD…TAIL\r\n") {
+			t.Errorf("a serial of %d characters answered %d with %d bytes: %.600s", size, resp.StatusCode, len(answer), answer)
+		}
+	}
+	if n := regs.submissions(); n != 0 {
+		t.Errorf("%d submissions kept", n)
+	}
+}

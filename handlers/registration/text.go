@@ -2,9 +2,13 @@ package registration
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
+	"autopilotdesk/graphclient/devicecsv"
 	"autopilotdesk/handlers/explain"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
@@ -72,7 +76,7 @@ func ReceiptText(r Receipt) string {
 		for _, n := range r.NotKept {
 			head := fmt.Sprintf("  Line %d", n.Line)
 			if n.Serial != "" {
-				head += ": serial " + n.Serial
+				head += ": serial " + shownSerial(n.Serial)
 			}
 			b.WriteString(head + "\n")
 			for _, why := range n.Why {
@@ -251,6 +255,18 @@ func indent(b *strings.Builder, prefix, text string) {
 			b.WriteString(pad + l + "\n")
 		}
 	}
+}
+
+// shownSerial is a refused row's serial as its header line shows it: a long one by its ends, one
+// with control characters quoted, as the check's own messages show them.
+func shownSerial(s string) string {
+	if utf8.RuneCountInString(s) > 40 {
+		s = devicecsv.Truncate(s)
+	}
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 func deviceName(manufacturer, model string) string {
