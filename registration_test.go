@@ -579,8 +579,11 @@ func TestRegistrationApprovalRules(t *testing.T) {
 	d := startDeskWith(t, nil, fastImports)
 	admin := d.browser()
 	d.signIn(admin, "admin", "/")
-	code, _ := createCode(t, d, admin, nil)
+	code, created := createCode(t, d, admin, nil)
 	sendDevice(t, d, code, "RULES-1")
+	if !strings.Contains(text(created), "someone else in your team approves it") {
+		t.Errorf("the created code does not say another person approves: %.900s", text(created))
+	}
 
 	reader := d.browser() // granted only the read permission
 	d.signIn(reader, demoidp.ReadGrantKey, "/")
@@ -645,9 +648,16 @@ func TestRegistrationSelfApprovalWhenAllowed(t *testing.T) {
 	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_REGISTRATION_SELF_APPROVE": "true"}, fastImports)
 	admin := d.browser()
 	d.signIn(admin, "admin", "/")
-	code, _ := createCode(t, d, admin, map[string]string{"groupTag": "Solo"})
+	code, created := createCode(t, d, admin, map[string]string{"groupTag": "Solo"})
 	sendDevice(t, d, code, "SOLO-1")
-	form, _ := decideForm(t, d, admin)
+	_, newForm := d.get(admin, "/registration/codes/new")
+	form, page := decideForm(t, d, admin)
+	// The pages say what the desk allows: nobody else is needed.
+	for name, doc := range map[string]*goquery.Document{"the new-code form": newForm, "the created code": created, "the registration page": page} {
+		if got := strings.ToLower(text(doc)); strings.Contains(got, "someone else") || strings.Contains(got, "another demo administrator") || !strings.Contains(got, "approve") {
+			t.Errorf("%s says another person approves: %.900s", name, text(doc))
+		}
+	}
 	form.Set("action", "approve")
 	resp, doc := d.post(admin, "/registration/decide", form)
 	if !strings.HasPrefix(resp.Request.URL.Path, "/devices/import/") {

@@ -286,7 +286,7 @@ func (h *Registration) NewCode(c echo.Context) error {
 	if a := web.Access(c); a.ReadOnly {
 		return readOnlyRefusal(a, "/registration", "Back to registration")
 	}
-	f := views.NewRegistrationCode{Hours: strconv.Itoa(defaultCodeHours), Uses: "1", FormKey: web.NewFormKey(c, h.Now())}
+	f := views.NewRegistrationCode{Hours: strconv.Itoa(defaultCodeHours), Uses: "1", FormKey: web.NewFormKey(c, h.Now()), SelfApprove: h.SelfApprove}
 	if pending, ok := web.TakePendingForm(c); ok { // typed before a sign-in interrupted it
 		f.GroupTag, f.User, f.Note = pending.Get("groupTag"), pending.Get("assignedUser"), pending.Get("note")
 		f.Hours, f.Uses = pending.Get("hours"), pending.Get("uses")
@@ -301,7 +301,7 @@ func (h *Registration) CreateCode(c echo.Context) error {
 	}
 	get := func(name string) string { return strings.TrimSpace(c.FormValue(name)) }
 	f := views.NewRegistrationCode{GroupTag: get("groupTag"), User: get("assignedUser"), Note: get("note"), Hours: get("hours"), Uses: get("uses"),
-		FormKey: get("formKey"), Errors: map[string]string{}}
+		FormKey: get("formKey"), Errors: map[string]string{}, SelfApprove: h.SelfApprove}
 	if msg := devicecsv.CheckGroupTag(f.GroupTag); msg != "" {
 		f.Errors["groupTag"] = msg
 	}
@@ -352,7 +352,7 @@ func (h *Registration) CreateCode(c echo.Context) error {
 	shown := registration.Format(code)
 	url := strings.TrimSuffix(h.PublicURL, "/") + "/register/" + shown
 	view := views.CreatedRegistrationCode{Code: shown, Note: rc.Note, GroupTag: rc.GroupTag, User: rc.AssignedUser, Expires: rc.ExpiresAt, Uses: uses,
-		Capture: captureCommands, Send: `curl.exe -F "csv=@AutopilotHWID.csv" ` + url, Status: "curl.exe " + url + "/status", Demo: h.Demo}
+		Capture: captureCommands, Send: `curl.exe -F "csv=@AutopilotHWID.csv" ` + url, Status: "curl.exe " + url + "/status", Demo: h.Demo, SelfApprove: h.SelfApprove}
 	return web.Render(c, http.StatusOK, views.CreatedRegistrationCodePage(web.PageFor(c, "Registration code created", "registration"), view))
 }
 
