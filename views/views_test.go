@@ -314,3 +314,26 @@ func TestDecidedRegistrationSaysWhatItsImportMade(t *testing.T) {
 		}
 	}
 }
+
+// Words that a screen reader or a reader runs together are kept apart: the navigation's count
+// and what it counts, a badge and the words after it.
+func TestRegistrationWordsStayApart(t *testing.T) {
+	at := time.Date(2026, 3, 2, 9, 32, 0, 0, time.UTC)
+	p := testPage
+	p.Counts = map[string]int{"registration": 13}
+	doc := render(t, RegistrationPage(p, Registration{Now: at,
+		Codes: []RegistrationCode{{ID: "c1", Created: at, Expires: at, Uses: 1, State: "revoked", RevokedBy: "Isaiah Langer"},
+			{ID: "c2", Created: at, Expires: at.Add(time.Hour), Uses: 1, State: "active"}}}))
+	if got := doc.Find(`[data-testid="waiting-count"]`).Text(); got != "(13 waiting for approval)" {
+		t.Errorf("the navigation's count reads %q", got)
+	}
+	if got := strings.Join(strings.Fields(doc.Find(`tr[data-code-state="revoked"]`).Text()), " "); !strings.Contains(got, "revoked by Isaiah Langer") {
+		t.Errorf("the revoked code reads %q", got)
+	}
+	if got := strings.Join(strings.Fields(doc.Find(`tr[data-code-state="active"]`).Text()), " "); !strings.Contains(got, "active Revoke") {
+		t.Errorf("the active code reads %q", got)
+	}
+	if got := strings.Join(strings.Fields(doc.Find("header").Text()), " "); !strings.Contains(got, "Signed in as Adele Vance") {
+		t.Errorf("the header reads %q", got)
+	}
+}
