@@ -444,6 +444,14 @@ func TestBrowserTablesFitAPhoneAndPagesSpeakOneWay(t *testing.T) {
 func TestBrowserRegistrationKeepsLongTextAndCommandsReadable(t *testing.T) {
 	bd := startBrowserDesk(t, appOptions{RegistrationEvery: 20 * time.Millisecond})
 	tb := bd.signedInPhoneTab(t, "admin", "/registration/codes/new")
+	// The number fields look like the text fields beside them, in either theme.
+	for _, scheme := range []string{"light", "dark"} {
+		tb.emulateScheme(scheme)
+		if got := tb.eval(numberFieldsLikeText); got != "" {
+			t.Errorf("the new-code form, %s:\n%s", scheme, got)
+		}
+	}
+	tb.emulateScheme("")
 	tb.navigate("create a code", chromedp.Click(chromedp.CSS(`form[action="/registration/codes"] button[type="submit"]`)))
 	tb.fitsAPhone("registration code")
 	if got := tb.eval(unbrokenCommands); got != "" {
@@ -499,6 +507,19 @@ const unbrokenCommands = `(function () {
     Array.prototype.forEach.call(range.getClientRects(), function (r) { if (r.width > 0) tops[Math.round(r.top)] = true; });
     var lines = pre.textContent.split("\n").length, shown = Object.keys(tops).length;
     if (shown !== lines) out.push(pre.id + ": " + lines + " lines shown on " + shown);
+  });
+  return out.join("\n");
+})()`
+
+// numberFieldsLikeText answers, one per line, how a number field of the form looks other than the
+// text field before it: its background, border, padding and font.
+const numberFieldsLikeText = `(function () {
+  var out = [], text = getComputedStyle(document.querySelector('main input[type="text"]'));
+  document.querySelectorAll('main input[type="number"]').forEach(function (n) {
+    var s = getComputedStyle(n);
+    ["backgroundColor", "color", "borderTopColor", "borderTopWidth", "borderTopLeftRadius", "paddingLeft", "fontSize", "fontFamily"].forEach(function (p) {
+      if (s[p] !== text[p]) out.push(n.id + ": " + p + " is " + s[p] + ", the text field's " + text[p]);
+    });
   });
   return out.join("\n");
 })()`
