@@ -622,23 +622,26 @@ func TestRegistrationApprovalRules(t *testing.T) {
 	if resp.StatusCode != http.StatusUnprocessableEntity || doc.Find(`.reject-field .field-error`).Length() != 1 {
 		t.Errorf("a rejection without a reason answered %d: %.300s", resp.StatusCode, text(doc))
 	}
-	form.Set("reason", "Not one of ours: serial unknown to purchasing")
+	form.Set("reason", "Not one of ours: serial unknown to purchasing.")
 	if resp, doc := d.post(admin, "/registration/decide", form); resp.StatusCode != http.StatusOK || doc.Find(`[data-testid="notice"]`).Length() != 1 {
 		t.Errorf("the rejection answered %d: %.300s", resp.StatusCode, text(doc))
+	} else if row := doc.Find(`[data-testid="recent"] tr[data-state="rejected"]`).Text(); !strings.Contains(row, "purchasing.”") || strings.Contains(row, ".”.") {
+		t.Errorf("the decided row: %q", row)
 	}
 	subs := registrations(t, d.app, store.SubmissionFilter{Hashes: true})
 	if subs[0].State != store.SubmissionRejected || subs[0].Devices[0].Hash != "" {
 		t.Errorf("after the rejection: state %s, hash kept %v", subs[0].State, subs[0].Devices[0].Hash != "")
 	}
 	if _, answer := d.device().status(code); !strings.Contains(answer, "REJECTED") || !strings.Contains(answer, "Not one of ours") ||
-		strings.Contains(answer, "Adele") {
+		strings.Contains(answer, "Adele") || strings.Contains(answer, `.".`) {
 		t.Errorf("status after the rejection:\n%s", answer)
 	}
 	if importCalls(d.emu) != 0 {
 		t.Error("a rejected device was imported")
 	}
 	rejections, _, _ := d.app.db.ListActivity(context.Background(), store.ActivityFilter{TenantID: demoidp.DemoTenantID, Action: "registration-rejected", Limit: 5})
-	if len(rejections) != 1 || !strings.Contains(rejections[0].Summary, "RULES-1") || !strings.Contains(rejections[0].Summary, "Not one of ours") {
+	if len(rejections) != 1 || !strings.Contains(rejections[0].Summary, "RULES-1") || !strings.Contains(rejections[0].Summary, "Not one of ours") ||
+		strings.Contains(rejections[0].Summary, ".”.") {
 		t.Errorf("the history of the rejection: %+v", rejections)
 	}
 }

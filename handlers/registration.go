@@ -511,7 +511,7 @@ func alreadyDecided(s store.RegistrationSubmission, now time.Time) string {
 	case store.SubmissionApproved, store.SubmissionFinished:
 		return serials + " was already approved by " + personName(s.DeciderName, s.DeciderUPN) + " at " + s.DecidedAt.UTC().Format("15:04") + " UTC; nothing was changed. Follow its import below."
 	case store.SubmissionRejected:
-		return serials + " was already rejected by " + personName(s.DeciderName, s.DeciderUPN) + ": “" + s.Reason + "”. Nothing was changed."
+		return serials + " was already rejected by " + personName(s.DeciderName, s.DeciderUPN) + ": " + explain.QuotedSentence(s.Reason, "“", "”") + " Nothing was changed."
 	}
 	if !now.Before(s.Code.ExpiresAt) || s.State == store.SubmissionExpired {
 		return serials + " can no longer be approved: its code expired at " + s.Code.ExpiresAt.UTC().Format("15:04") + " UTC. Nothing was changed; the technician sends it again with a new code."
@@ -611,8 +611,8 @@ func (h *Registration) reject(c echo.Context, u *web.SessionUser, subs []store.R
 	for _, s := range subs {
 		devices += len(s.Devices)
 	}
-	act := h.activity(u, "registration-rejected", ids[0], fmt.Sprintf("Rejected %s sent from the device with registration code %s (from %s): “%s”. Hashes overwritten.",
-		explain.Count(devices, "device", "devices")+" ("+serialsOfAll(subs)+")", registration.CodeName(subs[0].Code), addressesOf(subs), reason))
+	act := h.activity(u, "registration-rejected", ids[0], fmt.Sprintf("Rejected %s sent from the device with registration code %s (from %s): %s Hashes overwritten.",
+		explain.Count(devices, "device", "devices")+" ("+serialsOfAll(subs)+")", registration.CodeName(subs[0].Code), addressesOf(subs), explain.QuotedSentence(reason, "“", "”")))
 	err := h.Store.RejectRegistrations(c.Request().Context(), u.TenantID, ids, store.Decider{OID: u.ObjectID, UPN: u.UPN, Name: u.Name}, reason, act)
 	if errors.Is(err, store.ErrConflict) {
 		return h.again(c, nil, http.StatusConflict, "These devices were decided by someone else a moment ago; nothing was changed.", "warn")

@@ -2124,7 +2124,7 @@ func entryDetail(e RegistrationEntry) string {
 		}
 		return s
 	case "rejected":
-		return "Rejected by " + e.DecidedBy + ": “" + e.Reason + "”."
+		return "Rejected by " + e.DecidedBy + ": " + explain.QuotedSentence(e.Reason, "“", "”")
 	case "expired":
 		return "Nobody approved it before its code expired; its hash was overwritten."
 	}

@@ -174,7 +174,7 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 		return st
 	case store.SubmissionRejected:
 		st.State = "rejected"
-		st.Detail = "Rejected by your IT team: \"" + s.Reason + "\". It will not be registered; ask your IT team what to do."
+		st.Detail = "Rejected by your IT team: " + explain.QuotedSentence(s.Reason, "\"", "\"") + " It will not be registered; ask your IT team what to do."
 		return st
 	case store.SubmissionExpired:
 		return expired(st, s)
