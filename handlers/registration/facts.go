@@ -2,8 +2,10 @@ package registration
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
+	"autopilotdesk/graphclient"
 	"autopilotdesk/handlers/explain"
 	"autopilotdesk/handlers/jobs"
 )
@@ -30,15 +32,33 @@ func DecodeRefusal(stored string) (r Refusal, ok bool) {
 	return r, true
 }
 
-// RefusalText says on the waiting list why devices wait again.
+// RefusalText says on the waiting list why devices wait again. Whoever reads it, the approver or
+// someone else in the team, it speaks of the approver.
 func RefusalText(stored string) string {
 	r, ok := DecodeRefusal(stored)
 	if !ok {
 		return ""
 	}
-	e := explain.Explain(r.Failure)
 	return r.By + " approved at " + r.At.UTC().Format("15:04") + " UTC, but Microsoft Graph refused the import for their account: " +
-		e.Title + ". " + e.What + " Nothing was imported; someone allowed to import devices in Intune can approve them."
+		RefusedBecause(r.Failure) + ". Nothing was imported; someone allowed to import devices in Intune can approve them."
+}
+
+// RefusedBecause is why Graph refused an approver's import, said of the approver rather than to
+// them.
+func RefusedBecause(f explain.Failure) string {
+	if f.Graph != nil {
+		switch f.Graph.Kind {
+		case graphclient.KindForbiddenRole:
+			return "their Intune role does not allow importing Autopilot devices"
+		case graphclient.KindForbiddenPermission:
+			return "the desk was not granted the permission to change Autopilot devices for their sign-in"
+		case graphclient.KindConditionalAccess:
+			return "a Conditional Access policy asked them to sign in again first"
+		case graphclient.KindForbiddenLicense:
+			return "the tenant has no active Intune licence"
+		}
+	}
+	return "Graph's answer was “" + strings.TrimSuffix(explain.Title(f), ".") + "”"
 }
 
 // What became of the Autopilot sync after an approved import.

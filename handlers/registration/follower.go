@@ -178,8 +178,8 @@ func (f *Follower) follow(ctx context.Context, jobID string) error {
 			settle.Refused = r.Encode()
 			settle.Activity = &store.Activity{TenantID: s.TenantID, ObjectID: s.DeciderOID, ActorName: s.DeciderName, ActorUPN: s.DeciderUPN,
 				Action: "registration-approved", Target: jobID, Outcome: "failure",
-				Summary: fmt.Sprintf("Microsoft Graph refused %s's import of %s sent with registration code %s (%s); %s for someone allowed to import devices.",
-					s.DeciderName, serialsOf(s.Devices), CodeName(s.Code), explain.Title(*refusal), waitWord(len(s.Devices))),
+				Summary: fmt.Sprintf("Microsoft Graph refused %s's import of %s sent with registration code %s: %s; %s for someone allowed to import devices.",
+					s.DeciderName, serialsOf(s.Devices), CodeName(s.Code), RefusedBecause(*refusal), waitWord(len(s.Devices))),
 				Detail: jobs.Encode(jobs.ActivityDetail{Failure: refusal})}
 		} else if imported > 0 {
 			settle.SyncAt = f.o.Now()

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"autopilotdesk/graphclient"
 	"autopilotdesk/handlers/explain"
 	"autopilotdesk/web/store"
 )
@@ -51,6 +52,19 @@ func TestStatusAfterAlreadyRegisteredSpeaksToTheTechnician(t *testing.T) {
 			if len(l) > width {
 				t.Errorf("%s: line of %d characters: %q", c.name, len(l), l)
 			}
+		}
+	}
+}
+
+// Why an approval imported nothing is said of the approver, once, whoever reads it.
+func TestRefusalSpeaksOfTheApproverOnce(t *testing.T) {
+	at := time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC)
+	for _, kind := range []graphclient.Kind{graphclient.KindForbiddenRole, graphclient.KindForbiddenPermission, graphclient.KindForbiddenLicense, graphclient.KindConditionalAccess, graphclient.KindUnknown} {
+		r := Refusal{By: "Megan Bowen", At: at, Failure: explain.Failure{Graph: &graphclient.Error{StatusCode: 403, Kind: kind, Message: "Forbidden"}}}
+		got := RefusalText(r.Encode())
+		if !strings.HasPrefix(got, "Megan Bowen approved at 14:00 UTC, but Microsoft Graph refused the import for their account: ") ||
+			strings.Contains(strings.ToLower(got), "your") || strings.Count(got, "Intune role") > 1 || strings.Contains(got, "..") {
+			t.Errorf("%s: %q", kind, got)
 		}
 	}
 }
