@@ -784,7 +784,12 @@ func TestRegistrationExpires(t *testing.T) {
 	}
 	entries, _, _ := d.app.db.ListActivity(context.Background(), store.ActivityFilter{TenantID: demoidp.DemoTenantID, Action: "registration-expired", Limit: 5})
 	if len(entries) != 1 || !strings.Contains(entries[0].Summary, "LATE-1") {
-		t.Errorf("the history of the expiry: %+v", entries)
+		t.Fatalf("the history of the expiry: %+v", entries)
+	}
+	// The expiry is what the desk does when nobody approves in time, not a step that failed.
+	_, doc := d.get(admin, "/activity")
+	if title := doc.Find(`a[href="/activity/` + entries[0].ID + `"]`).Text(); title != "Devices dropped: nobody approved them in time" {
+		t.Errorf("the history's line for the expiry reads %q", title)
 	}
 }
 

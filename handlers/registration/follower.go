@@ -126,7 +126,7 @@ func (f *Follower) Once(ctx context.Context) error {
 }
 
 func (f *Follower) expiredActivity(s store.RegistrationSubmission) *store.Activity {
-	return &store.Activity{TenantID: s.TenantID, ActorName: "Autopilot Desk", Action: "registration-expired", Target: s.ID, Outcome: "failure",
+	return &store.Activity{TenantID: s.TenantID, ActorName: "Autopilot Desk", Action: "registration-expired", Target: s.ID, Outcome: "success",
 		Summary: fmt.Sprintf("%s sent with registration code %s from %s expired: nobody approved %s before the code expired. %s overwritten.",
 			serialsOf(s.Devices), CodeName(s.Code), s.ClientIP, pronoun(len(s.Devices)), hashWord(len(s.Devices)))}
 }
