@@ -1475,7 +1475,7 @@ func NewRegistrationCodePage(p Page, f NewRegistrationCode) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = codeField(f, "assignedUser", "Assigned user", "Optional: the user principal name each device is assigned to, such as name@contoso.com.", "256", "text").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = codeField(f, "assignedUser", "Assigned user", "The user principal name each device is assigned to, such as name@contoso.com; empty for none.", "256", "text").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -337,3 +337,13 @@ func TestRegistrationWordsStayApart(t *testing.T) {
 		t.Errorf("the header reads %q", got)
 	}
 }
+
+// A field marked optional in its label does not say so again in its help.
+func TestCodeFormSaysOptionalOnce(t *testing.T) {
+	doc := render(t, NewRegistrationCodePage(testPage, NewRegistrationCode{Hours: "4", Uses: "1"}))
+	doc.Find(".field").Each(func(_ int, f *goquery.Selection) {
+		if strings.Contains(f.Find("label").Text(), "optional") && strings.HasPrefix(strings.ToLower(f.Find(".help").Text()), "optional") {
+			t.Errorf("%q says it is optional twice: %q", f.Find("label").Text(), f.Find(".help").Text())
+		}
+	})
+}
