@@ -984,3 +984,31 @@ func TestALostSyncAnswerIsOutcomeUnknown(t *testing.T) {
 		t.Errorf("the decided row: %q", row)
 	}
 }
+
+// The device's addresses answer in plain text whatever is typed: /register without a code says
+// the code is missing, and an address in another case says addresses are lower case — neither
+// answers with a page for a browser, sets a cookie or asks for a form's token.
+func TestRegisterAnswersWrongAddressesInPlainText(t *testing.T) {
+	d := startDesk(t, nil)
+	admin := d.browser()
+	d.signIn(admin, "admin", "/")
+	code, _ := createCode(t, d, admin, nil)
+	dev := d.device()
+	file := []byte(captureCSV(false, [2]string{"CASE-1", realHash()}))
+	for _, c := range []struct{ method, path, says string }{
+		{http.MethodPost, "/register", "has no registration code"},
+		{http.MethodPost, "/register/", "has no registration code"},
+		{http.MethodGet, "/register", "has no registration code"},
+		{http.MethodPost, "/REGISTER/" + code, "lower case"},
+		{http.MethodPost, "/Register/" + code, "lower case"},
+		{http.MethodGet, "/REGISTER/" + code + "/status", "lower case"},
+	} {
+		status, answer, h := dev.do(c.method, c.path, "text/csv", bytes.NewReader(file))
+		if status != http.StatusNotFound || !strings.HasPrefix(h.Get("Content-Type"), "text/plain") || !strings.Contains(answer, c.says) || len(answer) > 1000 {
+			t.Errorf("%s %s answered %d %s:\n%s", c.method, c.path, status, h.Get("Content-Type"), answer)
+		}
+	}
+	if subs := registrations(t, d.app, store.SubmissionFilter{}); len(subs) != 0 {
+		t.Errorf("%d submissions kept from wrong addresses", len(subs))
+	}
+}

@@ -253,6 +253,16 @@ func (h *Register) Refuse(c echo.Context) error {
 		NextStep: "Run, with your code:\n  " + h.sendCommand(shown)}
 }
 
+// NoCode answers /register without a code after it.
+func (h *Register) NoCode(c echo.Context) error {
+	if err := h.allowClient(c); err != nil {
+		return err
+	}
+	return &views.ErrorPage{Status: http.StatusNotFound, Title: "Autopilot Desk: the address has no registration code",
+		Message:  "The command was sent to " + h.codeURL("") + " without the code your IT team gave you after it. Nothing was kept.",
+		NextStep: "Run, with your code:\n  " + h.sendCommand("XXXX-XXXX-XXXX")}
+}
+
 // admit applies the rate limits and finds the code of the path; usable says whether a code found
 // serves this request. A code that does not serve it is answered exactly like one that does not
 // exist, and counted as a wrong code.
