@@ -337,12 +337,18 @@ func (h *Register) wrong(c echo.Context) error {
 			return h.flooded(c, retry)
 		}
 	}
-	return errNoSuchCode
+	return h.NoSuchCode(c)
 }
 
-var errNoSuchCode = &views.ErrorPage{Status: http.StatusNotFound, Title: "Autopilot Desk: no registration code matches",
-	Message:  "The code may be mistyped, or it expired, was revoked or has taken all the devices it may.",
-	NextStep: "Check the code with the person who gave it to you: three groups of four letters and digits, such as K7QM-2XWD-9FHT. Or ask them for a new code."}
+// NoSuchCode is the one answer to every code that does not serve a request, whatever the reason:
+// it names none, so that codes cannot be probed. A technician whose one-use code is spent because
+// the first send worked is shown the way to its status.
+func (h *Register) NoSuchCode(echo.Context) error {
+	return &views.ErrorPage{Status: http.StatusNotFound, Title: "Autopilot Desk: no registration code matches",
+		Message: "The code may be mistyped, or it expired, was revoked or has taken all the devices it may.",
+		NextStep: "Check the code with the person who gave it to you: three groups of four letters and digits, such as K7QM-2XWD-9FHT. Or ask them for a new code.\n\n" +
+			"If you already sent this device's file with this code, see where it stands with (your code in place of the Xs):\n  curl.exe " + h.codeURL("XXXX-XXXX-XXXX") + "/status"}
+}
 
 func (h *Register) flooded(c echo.Context, retry time.Duration) error {
 	h.Logger.Warn("registration: too many wrong codes from one address", "ip", c.RealIP())

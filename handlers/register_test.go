@@ -113,7 +113,7 @@ func newRegisterRig(t *testing.T) (*rig, *fakeRegistrations, string) {
 		device.POST("/:code", h.Send)
 		web.GET(device, "/:code/status", h.Status)
 		device.Match([]string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}, "/:code", h.Refuse)
-		device.RouteNotFound("/*", func(echo.Context) error { return errNoSuchCode })
+		device.RouteNotFound("/*", h.NoSuchCode)
 	})
 	regs.code = store.RegistrationCode{ID: "code-1", TenantID: rigUser.TenantID, Uses: 3, ExpiresAt: r.clock.Now().Add(8 * time.Hour)}
 	return r, regs, registration.Format(norm)

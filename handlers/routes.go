@@ -106,7 +106,7 @@ func Routes(shell *web.Shell, f Features) {
 	device.Match([]string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}, "/:code", f.Register.Refuse)
 	device.Any("", f.Register.NoCode)
 	device.Any("/", f.Register.NoCode)
-	device.RouteNotFound("/*", func(c echo.Context) error { return errNoSuchCode })
+	device.RouteNotFound("/*", f.Register.NoSuchCode)
 
 	pages.RouteNotFound("/*", func(c echo.Context) error { return echo.ErrNotFound })
 }
