@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/PuerkitoBio/goquery"
+
+	"autopilotdesk/graphclient/emulator"
 )
 
 // createUpload submits the create form and returns the new upload's id.
@@ -151,5 +153,35 @@ func TestEveryChangeIsAnAuditLine(t *testing.T) {
 		if !strings.Contains(logs, event) || !strings.Contains(logs, `"audit":true`) {
 			t.Errorf("no audit line for %s", event)
 		}
+	}
+}
+
+// A status change or a delete whose answer was lost (Graph carried it out, then answered 504) is
+// recorded as done once the desk has read the upload again: the status is the one asked for, or
+// the upload is gone. It is never recorded as "not deleted".
+func TestLostAnswersToUploadChangesAreLookedUp(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	parse(t, d.signIn(b, "admin", "/"))
+	id := d.createUpload(b, "pending")
+	_, doc := d.get(b, "/uploads/"+id)
+	form := formValues(t, doc, `form[action="/uploads/`+id+`/status"]`)
+	form.Set("status", "complete")
+	_, confirmPage := d.get(b, "/uploads/"+id+"/delete")
+	confirm := formValues(t, confirmPage, `form[action="/uploads/`+id+`/delete"]`)
+
+	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
+	_, doc = d.post(b, "/uploads/"+id+"/status", form)
+	if h := doc.Find("h1").Text(); h == "Outcome unknown" || !strings.Contains(text(doc), "found when the desk looked") {
+		t.Errorf("status change whose answer was lost: %s", text(doc))
+	}
+	_, doc = d.post(b, "/uploads/"+id+"/delete", confirm)
+	if page := text(doc); strings.Contains(page, "not deleted") || !strings.Contains(page, "Deleted upload "+id) {
+		t.Errorf("delete whose answer was lost: %s", page)
+	}
+	d.emu.SetFaults(emulator.Faults{})
+	_, doc = d.get(b, "/activity?outcome=failure")
+	if n := doc.Find(`[data-testid="activity-title"]`).Length(); n != 0 {
+		t.Errorf("%d failures recorded for changes Graph carried out", n)
 	}
 }

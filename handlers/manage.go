@@ -121,7 +121,34 @@ func (h *Uploads) SetStatus(c echo.Context) error {
 	if err == nil {
 		act.Summary = fmt.Sprintf("Changed the status of upload %s to %s.", id, status)
 	}
-	return recordAndShow(c, h.Activity, act, resultDetail(u, ex, err, time.Now()))
+	detail := resultDetail(u, ex, err, time.Now())
+	if act.Outcome == outcomeUnknown {
+		// Graph's answer was lost: the upload as it is now says whether the change was made.
+		switch now, _ := h.lookAgain(c, id); {
+		case now != nil && now.Status == status:
+			act.Outcome, detail.Upload = outcomeSuccess, now
+			act.Summary = fmt.Sprintf("Changed the status of upload %s to %s (found when the desk looked, Graph's answer having been lost).", id, status)
+		case now != nil:
+			act.Outcome, detail.Upload = outcomeFailure, now
+			act.Summary = fmt.Sprintf("The status of upload %s was not changed: the desk looked, Graph's answer having been lost, and it is still %s.", id, now.Status)
+		}
+	}
+	return recordAndShow(c, h.Activity, act, detail)
+}
+
+// lookAgain reads an upload after a change whose answer was lost: what it is now, or whether it
+// is gone; a look that failed proves nothing (neither is set).
+func (h *Uploads) lookAgain(c echo.Context, id string) (now *graphclient.Upload, gone bool) {
+	u, _, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.Upload, *graphclient.Exchange, error) {
+		return h.Graph.GetUpload(c.Request().Context(), ts, id)
+	})
+	if ge, ok := graphclient.AsError(err); ok && ge.Kind == graphclient.KindNotFound {
+		return nil, true
+	}
+	if err != nil {
+		return nil, false
+	}
+	return u, false
 }
 
 // ConfirmDelete is GET /uploads/:id/delete: nothing is deleted without a second, deliberate step.
@@ -148,8 +175,20 @@ func (h *Uploads) Delete(c echo.Context) error {
 	}
 	act := newActivity(web.CurrentUser(c), "delete-upload", ex, err)
 	act.Target = id
-	if err == nil {
+	switch {
+	case err == nil && ex.Outcome == graphclient.OutcomeDeletedEarlier:
+		act.Summary = fmt.Sprintf("Deleted upload %s (Graph's answer was lost; sent again, Graph no longer had it).", id)
+	case err == nil:
 		act.Summary = fmt.Sprintf("Deleted upload %s.", id)
+	case act.Outcome == outcomeUnknown:
+		switch now, gone := h.lookAgain(c, id); {
+		case gone:
+			act.Outcome = outcomeSuccess
+			act.Summary = fmt.Sprintf("Deleted upload %s (found gone when the desk looked, Graph's answer having been lost).", id)
+		case now != nil:
+			act.Outcome = outcomeFailure
+			act.Summary = fmt.Sprintf("Upload %s was not deleted: the desk looked, Graph's answer having been lost, and it is still there.", id)
+		}
 	}
 	return recordAndShow(c, h.Activity, act, resultDetail(nil, ex, err, time.Now()))
 }
