@@ -176,7 +176,7 @@ func (h *Uploads) Delete(c echo.Context) error {
 	act := newActivity(web.CurrentUser(c), "delete-upload", ex, err)
 	act.Target = id
 	switch {
-	case err == nil && ex.Outcome == graphclient.OutcomeDeletedEarlier:
+	case err == nil && ex != nil && ex.Outcome == graphclient.OutcomeDeletedEarlier:
 		act.Summary = fmt.Sprintf("Deleted upload %s (Graph's answer was lost; sent again, Graph no longer had it).", id)
 	case err == nil:
 		act.Summary = fmt.Sprintf("Deleted upload %s.", id)
