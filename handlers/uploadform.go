@@ -119,7 +119,7 @@ func (f uploadForm) validate() map[string]string {
 		errs["createdDateTimeUtc"] = "The date and time is too long: use a form like 2026-11-29 14:30 or 2016-12-31T23:59:45.8788427-08:00."
 	case !dateOK:
 		errs["createdDateTimeUtc"] = "Enter a real date, and a time if you like, such as 2026-11-29, 2026/11/29 14:30 or 2016-12-31T23:59:45-08:00 " +
-			"(year 1 to 9999, month, day; a UTC offset from -14:00 to +14:00; without one the time is taken as UTC)."
+			"(year, month, day, the year from 1 to 9999; a UTC offset from -14:00 to +14:00; without one the time is taken as UTC)."
 	}
 	switch {
 	case f.Status == "":
