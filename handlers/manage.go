@@ -110,12 +110,16 @@ func (h *Uploads) SetStatus(c echo.Context) error {
 		return &views.ErrorPage{Status: http.StatusUnprocessableEntity, Title: "Choose a status",
 			Message: "Choose one of the listed statuses: noUpload, pending, complete or error.", ActionURL: "/uploads/" + id, ActionText: "Back to the upload"}
 	}
+	if held := h.writesHeld(c); held != nil {
+		return heldPage(held, id)
+	}
 	u, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.Upload, *graphclient.Exchange, error) {
 		return h.Graph.UpdateUploadStatus(c.Request().Context(), ts, id, status)
 	})
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
 	}
+	h.heedThrottling(c, err)
 	act := newActivity(web.CurrentUser(c), "update-upload", ex, err)
 	act.Target = id
 	if err == nil {
@@ -134,6 +138,13 @@ func (h *Uploads) SetStatus(c echo.Context) error {
 		}
 	}
 	return recordAndShow(c, h.Activity, act, detail)
+}
+
+// heldPage answers a change of an upload not sent because Graph asked every desk to wait.
+func heldPage(held *views.Failure, id string) error {
+	ex := held.Explanation
+	return &views.ErrorPage{Status: http.StatusTooManyRequests, Title: ex.Title, Message: ex.What, NextStep: ex.NextStep,
+		ActionURL: "/uploads/" + id, ActionText: "Back to the upload"}
 }
 
 // lookAgain reads an upload after a change whose answer was lost: what it is now, or whether it
@@ -166,6 +177,9 @@ func (h *Uploads) Delete(c echo.Context) error {
 	if !guid.Valid(id) {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
 	}
+	if held := h.writesHeld(c); held != nil {
+		return heldPage(held, id)
+	}
 	_, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (struct{}, *graphclient.Exchange, error) {
 		ex, err := h.Graph.DeleteUpload(c.Request().Context(), ts, id)
 		return struct{}{}, ex, err
@@ -173,6 +187,7 @@ func (h *Uploads) Delete(c echo.Context) error {
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
 	}
+	h.heedThrottling(c, err)
 	act := newActivity(web.CurrentUser(c), "delete-upload", ex, err)
 	act.Target = id
 	switch {
