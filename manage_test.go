@@ -185,3 +185,28 @@ func TestLostAnswersToUploadChangesAreLookedUp(t *testing.T) {
 		t.Errorf("%d failures recorded for changes Graph carried out", n)
 	}
 }
+
+// An upload's address in capitals or braces leads to the upload (Graph's ids are lower case); a
+// delete's confirmation shows what would be deleted, and says so when it is gone already; an
+// unknown status filter says which statuses there are instead of listing everything.
+func TestUploadAddressesAndConfirmationSayWhatTheyShow(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	parse(t, d.signIn(b, "admin", "/"))
+	id := d.createUpload(b, "complete")
+	resp, doc := d.get(b, "/uploads/"+strings.ToUpper(id))
+	if resp.Request.URL.Path != "/uploads/"+id || doc.Find(`[data-testid="upload-id"]`).Text() != id {
+		t.Errorf("an upper-case address landed on %s: %s", resp.Request.URL.Path, text(doc))
+	}
+	_, doc = d.get(b, "/uploads/"+id+"/delete")
+	if what := doc.Find(`[data-testid="delete-what"]`).Text(); !strings.Contains(what, "complete") {
+		t.Errorf("the confirmation does not say what it deletes: %q", what)
+	}
+	d.post(b, "/uploads/"+id+"/delete", formValues(t, doc, `form[action="/uploads/`+id+`/delete"]`))
+	if resp, doc := d.get(b, "/uploads/"+id+"/delete"); resp.StatusCode != http.StatusNotFound || !strings.Contains(text(doc), "deleted already") {
+		t.Errorf("confirming the delete of a deleted upload: %d %s", resp.StatusCode, text(doc))
+	}
+	if resp, doc := d.get(b, "/uploads?status=finished"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(text(doc), "noUpload, pending, complete and error") {
+		t.Errorf("an unknown status filter: %d %s", resp.StatusCode, text(doc))
+	}
+}

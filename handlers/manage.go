@@ -33,7 +33,9 @@ func callGraph[T any](c echo.Context, tokens Tokens, call func(oauth2.TokenSourc
 func (h *Uploads) List(c echo.Context) error {
 	status := c.QueryParam("status")
 	if status != "" && !graphclient.IsUploadStatus(status) {
-		status = ""
+		return &views.ErrorPage{Status: http.StatusBadRequest, Title: "Choose a status from the list",
+			Message:   "“" + clipTo(status, 40) + "” is not an upload status. The statuses are noUpload, pending, complete and error.",
+			ActionURL: "/uploads", ActionText: "Show every upload"}
 	}
 	opts := graphclient.ListOptions{Status: status, NextLink: c.QueryParam("next")}
 	page, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.UploadPage, *graphclient.Exchange, error) {
@@ -67,6 +69,9 @@ func (h *Uploads) Show(c echo.Context) error {
 	id := c.Param("id")
 	if !guid.Valid(id) {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
+	}
+	if canonical, _ := guid.Normalize(id); canonical != id {
+		return c.Redirect(http.StatusMovedPermanently, "/uploads/"+canonical) // Graph's ids are lower case
 	}
 	u, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.Upload, *graphclient.Exchange, error) {
 		return h.Graph.GetUpload(c.Request().Context(), ts, id)
@@ -128,7 +133,7 @@ func (h *Uploads) SetStatus(c echo.Context) error {
 	detail := resultDetail(u, ex, err, time.Now())
 	if act.Outcome == outcomeUnknown {
 		// Graph's answer was lost: the upload as it is now says whether the change was made.
-		switch now, _ := h.lookAgain(c, id); {
+		switch now, _ := h.read(c, id); {
 		case now != nil && now.Status == status:
 			act.Outcome, detail.Upload = outcomeSuccess, now
 			act.Summary = fmt.Sprintf("Changed the status of upload %s to %s (found when the desk looked, Graph's answer having been lost).", id, status)
@@ -147,9 +152,10 @@ func heldPage(held *views.Failure, id string) error {
 		ActionURL: "/uploads/" + id, ActionText: "Back to the upload"}
 }
 
-// lookAgain reads an upload after a change whose answer was lost: what it is now, or whether it
-// is gone; a look that failed proves nothing (neither is set).
-func (h *Uploads) lookAgain(c echo.Context, id string) (now *graphclient.Upload, gone bool) {
+// read reads an upload (after a change whose answer was lost, or to show what a delete would
+// remove): what it is now, or whether it is gone; a read that failed proves nothing (neither is
+// set).
+func (h *Uploads) read(c echo.Context, id string) (now *graphclient.Upload, gone bool) {
 	u, _, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.Upload, *graphclient.Exchange, error) {
 		return h.Graph.GetUpload(c.Request().Context(), ts, id)
 	})
@@ -168,7 +174,15 @@ func (h *Uploads) ConfirmDelete(c echo.Context) error {
 	if !guid.Valid(id) {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
 	}
-	return web.Render(c, http.StatusOK, views.ConfirmDeletePage(web.PageFor(c, "Delete upload", "uploads"), id))
+	if canonical, _ := guid.Normalize(id); canonical != id {
+		return c.Redirect(http.StatusMovedPermanently, "/uploads/"+canonical+"/delete")
+	}
+	// What is deleted, as Graph has it: a read that fails leaves the page to the id alone.
+	u, gone := h.read(c, id)
+	if gone {
+		return notFound("Your tenant has no upload with this id: it may have been deleted already.")
+	}
+	return web.Render(c, http.StatusOK, views.ConfirmDeletePage(web.PageFor(c, "Delete upload", "uploads"), id, u))
 }
 
 // Delete is POST /uploads/:id/delete.
@@ -196,7 +210,7 @@ func (h *Uploads) Delete(c echo.Context) error {
 	case err == nil:
 		act.Summary = fmt.Sprintf("Deleted upload %s.", id)
 	case act.Outcome == outcomeUnknown:
-		switch now, gone := h.lookAgain(c, id); {
+		switch now, gone := h.read(c, id); {
 		case gone:
 			act.Outcome = outcomeSuccess
 			act.Summary = fmt.Sprintf("Deleted upload %s (found gone when the desk looked, Graph's answer having been lost).", id)
