@@ -176,6 +176,14 @@ func deviceText(s string) string {
 	return string(r)
 }
 
+// clipTo is s cut to n characters, marked when cut.
+func clipTo(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}
+
 func plainQuoteOrNone(s string) string {
 	if s == "" {
 		return "(none)"
