@@ -13,6 +13,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/handlers/importer"
 	"autopilotdesk/web/identity/demoidp"
@@ -428,5 +429,44 @@ func TestASaveSendsOnlyWhatWasTyped(t *testing.T) {
 	})
 	if sentBack != 0 {
 		t.Errorf("the old group tag was sent back %d times", sentBack)
+	}
+}
+
+// A change Graph refuses keeps what was typed, with Graph's reason beside it; a change whose
+// answer was lost names what it asked for, and once a read of the device shows it, the record
+// says it was done (found by reading the device), as a bulk change's would.
+func TestDeviceChangesKeepWhatWasTypedAndSettleLostAnswers(t *testing.T) {
+	clk := testkit.NewClockAt(time.Now())
+	d := startDeskWith(t, nil, appOptions{Now: clk.Now, ConsistencyDelay: time.Minute})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	dev := emulator.DemoAutopilotDevices(time.Now())[9]
+	_, doc := d.get(b, "/devices/"+dev.ID)
+	form := formValues(t, doc, `form[action$="/properties"]`)
+	form.Set("groupTag", "Lobby")
+	form.Set("displayName", "THIS-NAME-IS-FAR-TOO-LONG")
+	_, doc = d.post(b, "/devices/"+dev.ID+"/properties", form)
+	kept := formValues(t, doc, `form[action$="/properties"]`)
+	if doc.Find(`[data-testid="failure"]`).Length() != 1 || kept.Get("displayName") != "THIS-NAME-IS-FAR-TOO-LONG" || kept.Get("groupTag") != "Lobby" {
+		t.Errorf("a refused change kept %v: %s", kept, text(doc))
+	}
+
+	kept.Set("displayName", "LOBBY-1")
+	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
+	resp, _ := d.post(b, "/devices/"+dev.ID+"/properties", kept)
+	d.emu.SetFaults(emulator.Faults{})
+	record := resp.Request.URL.Query().Get("change")
+	a, err := d.app.db.GetActivity(context.Background(), demoidp.DemoTenantID, record)
+	if err != nil || a.Outcome != "outcome-unknown" || !strings.Contains(a.Summary, "group tag “Lobby”, device name “LOBBY-1”") {
+		t.Fatalf("the lost answer's record: %+v %v", a, err)
+	}
+	d.get(b, "/devices/"+dev.ID) // the device does not show the change yet
+	if a, _ = d.app.db.GetActivity(context.Background(), demoidp.DemoTenantID, record); a.Outcome != "outcome-unknown" {
+		t.Errorf("settled before the device showed the change: %q", a.Summary)
+	}
+	clk.Advance(2 * time.Minute)
+	d.get(b, "/devices/"+dev.ID) // the device shows the change now
+	if a, _ = d.app.db.GetActivity(context.Background(), demoidp.DemoTenantID, record); a.Outcome != "success" || !strings.Contains(a.Summary, "found by reading the device") {
+		t.Errorf("after a read that shows the change: %s %q", a.Outcome, a.Summary)
 	}
 }

@@ -282,6 +282,8 @@ type activityDetail struct {
 	// A create's values as sent, so its outcome can be looked up again and its form shown again.
 	Sent      *graphclient.NewUpload `json:"sent,omitempty"`
 	CheckedAt time.Time              `json:"checkedAt,omitzero"` // when the desk last looked again
+	// Said is what a device change whose answer was lost would say once found done.
+	Said string `json:"said,omitempty"`
 }
 
 func resultDetail(u *graphclient.Upload, ex *graphclient.Exchange, err error, at time.Time) activityDetail {
