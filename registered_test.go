@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -468,5 +469,45 @@ func TestDeviceChangesKeepWhatWasTypedAndSettleLostAnswers(t *testing.T) {
 	d.get(b, "/devices/"+dev.ID) // the device shows the change now
 	if a, _ = d.app.db.GetActivity(context.Background(), demoidp.DemoTenantID, record); a.Outcome != "success" || !strings.Contains(a.Summary, "found by reading the device") {
 		t.Errorf("after a read that shows the change: %s %q", a.Outcome, a.Summary)
+	}
+}
+
+// While a change of one device waits out Graph's Retry-After within its own request, every other
+// write of the tenant's is held from the moment the 429 came: an upload created meanwhile is
+// refused by the desk with the time to send again, and Graph punishes nothing.
+func TestAChangeWaitingOutThrottlingHoldsOtherWritesAtOnce(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	demo := emulator.DemoAutopilotDevices(time.Now())
+	_, doc := d.get(b, "/uploads/new")
+	upload := formValues(t, doc, `form[action="/uploads"]`)
+	forms := make([]url.Values, 2)
+	for i, dev := range demo[9:11] {
+		_, doc := d.get(b, "/devices/"+dev.ID)
+		forms[i] = formValues(t, doc, `form[action$="/properties"]`)
+		forms[i].Set("groupTag", "Held-"+strconv.Itoa(i))
+	}
+	d.emu.SetFaults(emulator.Faults{ThrottleWrites: 1, ThrottleWindow: 3 * time.Second, PunishEarlyRetry: true})
+	d.post(b, "/devices/"+demo[9].ID+"/properties", forms[0]) // the window's one write
+	done := make(chan string)
+	go func() {
+		resp, doc := d.post(b, "/devices/"+demo[10].ID+"/properties", forms[1]) // 429, waited out
+		done <- resp.Request.URL.RequestURI() + " " + doc.Find(`[data-testid="change-accepted"]`).Text()
+	}()
+	for deadline := time.Now().Add(10 * time.Second); d.emu.Stats().Throttled == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Graph never throttled the second change")
+		}
+	}
+	resp, doc := d.post(b, "/uploads", upload)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(text(doc), "asked the desk to wait") {
+		t.Errorf("an upload created during the wait: %d %.300s", resp.StatusCode, text(doc))
+	}
+	if got := <-done; !strings.Contains(got, "Held-1") {
+		t.Errorf("the change that waited: %s", got)
+	}
+	if st := d.emu.Stats(); st.Punished != 0 {
+		t.Errorf("Graph punished %d requests sent before their Retry-After", st.Punished)
 	}
 }

@@ -796,6 +796,8 @@ func (h *Registered) change(c echo.Context, id, action string, form *views.Devic
 		return h.refusedBeforeSending(c, id, form, &views.Failure{Explanation: explain.BudgetBusy(h.Budget.Describe(), until, h.Now())})
 	}
 
+	holdOnThrottling(c, h.Budget, h.Now)
+	ctx = c.Request().Context()
 	var intent deviceIntent
 	var summary string
 	_, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (struct{}, *graphclient.Exchange, error) {
@@ -821,6 +823,8 @@ func (h *Registered) change(c echo.Context, id, action string, form *views.Devic
 			release() // refused by the desk's own checks: nothing was sent
 			return h.refusedBeforeSending(c, id, form, failureOf(nil, err))
 		case ge.StatusCode == http.StatusTooManyRequests && ge.RetryAfter > 0:
+			// Held already when Graph answered (holdOnThrottling); a later end wins, so this
+			// only matters for an answer that did not come through the client's own calls.
 			if herr := h.Budget.Hold(context.WithoutCancel(ctx), u.TenantID, h.Now().Add(ge.RetryAfter)); herr != nil {
 				h.Logger.Warn("hold the tenant's writes", "error", herr.Error())
 			}
