@@ -190,7 +190,7 @@ func (h *Uploads) Create(c echo.Context) error {
 	now := h.Now()
 	missing := learnUploads(c, h.Tenants, knownUploads(c, h.Tenants, now), now, err)
 	act := newActivity(user, "create-upload", exchange, err)
-	act.Target = form.ID
+	act.Target = form.newUpload().ID // as sent: lower case, without braces
 	switch rc := reconciliationOf(exchange); {
 	case upload != nil && err == nil:
 		act.Target = upload.ID
