@@ -236,6 +236,10 @@ func orDash(s string) string {
 func listSummary(l RegisteredList) string {
 	var b strings.Builder
 	switch {
+	case l.Searching() && l.Loaded == 0:
+		b.WriteString("No registered device matches")
+	case l.Searching() && len(l.Devices) == l.Loaded:
+		b.WriteString(plural(len(l.Devices), "device matches", "devices match"))
 	case l.Searching():
 		b.WriteString(plural(len(l.Devices), "device matches", "devices match"))
 		b.WriteString(" of " + plural(l.Loaded, "device", "devices") + " loaded")
