@@ -75,6 +75,8 @@ type ChangeResult struct {
 	Support    graphclient.SupportDetails
 	NotSaved   bool
 	Visible    bool // the device already shows it
+	Unread     bool // the device could not be read just now, so nothing tells whether it shows it
+	Superseded bool // the device shows a later change of the same value instead
 }
 
 // HistoryEntry is one thing the desk did to a device.
