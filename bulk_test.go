@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -386,5 +387,56 @@ func TestBulkChangeBelongsToWhoChoseTheDevices(t *testing.T) {
 	}
 	if j, _ := d.app.db.GetBulkJob(context.Background(), demoidp.DemoTenantID, job); j.State != bulk.StateDraft {
 		t.Errorf("the job is %s", j.State)
+	}
+}
+
+// Reads Graph fails while a bulk change is prepared (502, 504 on the first read of every
+// device) are read again: the confirmation comes as if nothing failed. When Graph keeps failing,
+// the page says so with Graph's ids for support, and the list shows the devices still ticked.
+func TestBulkReviewReadsAgainWhatGraphFailed(t *testing.T) {
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_GRAPH_TIMEOUT": "4s"}, appOptions{})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-REREAD", 17)
+	_, doc := d.get(b, "/devices?tag=Sales")
+	form := formValues(t, doc, `#bulk-form`)
+	form["device"] = ids
+	form.Set("action", "group-tag")
+	form.Set("groupTag", "Kiosk")
+
+	// Each read draws twice when it fails (whether, then which status): the first 17 fail, with
+	// 502 and 504 in turn; every read after them is answered.
+	var draws atomic.Int64
+	d.emu.SetFaults(emulator.Faults{ErrorRate: 0.5, ErrorStatuses: []int{502, 504}, Methods: []string{http.MethodGet}, Rand: func() float64 {
+		switch n := draws.Add(1); {
+		case n > 34, n%4 == 0: // answered; or the 504 of a failing read
+			return 0.99
+		}
+		return 0 // a failing read; or its 502
+	}})
+	resp, page := d.post(b, "/devices/bulk", form)
+	if !strings.HasPrefix(resp.Request.URL.Path, "/devices/bulk/") {
+		t.Fatalf("a read failing once made the preparation fail (%d): %s", resp.StatusCode, text(page))
+	}
+	if n := page.Find(`[data-testid="bulk-devices"] tbody tr`).Length(); n != 17 {
+		t.Errorf("the confirmation lists %d devices", n)
+	}
+
+	d.emu.SetFaults(emulator.Faults{ErrorRate: 1, ErrorStatuses: []int{502}, Methods: []string{http.MethodGet}})
+	resp, page = d.post(b, "/devices/bulk", form)
+	support := page.Find(`[data-testid="support"]`).Text()
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(text(page), "could not be read") || !strings.Contains(text(page), "still ticked") ||
+		!strings.Contains(support, "502") || !strings.Contains(support, "request-id") {
+		t.Errorf("Graph failing every read: %d %s", resp.StatusCode, text(page))
+	}
+	d.emu.SetFaults(emulator.Faults{})
+	_, list := d.get(b, "/devices?tag=Sales")
+	for _, id := range ids {
+		if _, ticked := list.Find(`input[name="device"][value="` + id + `"]`).Attr("checked"); !ticked {
+			t.Fatalf("device %s is no longer ticked on the list", id)
+		}
+	}
+	if got := list.Find(`#bulk-tag`).AttrOr("value", ""); got != "Kiosk" {
+		t.Errorf("the group tag typed is now %q", got)
 	}
 }

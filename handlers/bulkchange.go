@@ -1,11 +1,13 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -100,28 +102,27 @@ func (h *BulkChanges) Create(c echo.Context) error {
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
 	}
+	unread := 0
+	for _, r := range reads {
+		if r.Value == nil && !isNotFound(r.Err) {
+			unread++
+			err = cmp.Or(err, r.Err)
+		}
+	}
 	if err != nil {
-		_ = ex
-		e := explain.Explain(failureFacts(err, h.Now()))
-		return &views.ErrorPage{Status: failureStatus(err), Title: "The chosen devices could not be read: " + e.Title, Message: e.What + " Nothing was changed.",
-			NextStep: e.NextStep, ActionURL: "/devices", ActionText: "Back to the devices"}
+		return h.unreadable(c, form, unread, len(ids), ex, err)
 	}
 	var devices []store.BulkDevice
 	var p bulk.Payload
 	for _, r := range reads {
-		switch {
-		case r.Value != nil:
-			d := r.Value
-			devices = append(devices, store.BulkDevice{DeviceID: d.ID, Serial: d.SerialNumber, Manufacturer: d.Manufacturer, Model: d.Model,
-				GroupTag: d.GroupTag, UserPrincipalName: d.UserPrincipalName, EnrollmentState: string(d.EnrollmentState),
-				BulkOutcome: store.BulkOutcome{State: bulk.DeviceQueued}})
-		case isNotFound(r.Err):
+		if r.Value == nil {
 			p.Missing = append(p.Missing, r.ID)
-		default:
-			e := explain.Explain(failureFacts(r.Err, h.Now()))
-			return &views.ErrorPage{Status: failureStatus(r.Err), Title: "A chosen device could not be read: " + e.Title, Message: e.What + " Nothing was changed.",
-				NextStep: e.NextStep, ActionURL: "/devices", ActionText: "Back to the devices"}
+			continue
 		}
+		d := r.Value
+		devices = append(devices, store.BulkDevice{DeviceID: d.ID, Serial: d.SerialNumber, Manufacturer: d.Manufacturer, Model: d.Model,
+			GroupTag: d.GroupTag, UserPrincipalName: d.UserPrincipalName, EnrollmentState: string(d.EnrollmentState),
+			BulkOutcome: store.BulkOutcome{State: bulk.DeviceQueued}})
 	}
 	if len(devices) == 0 {
 		return back("Microsoft Graph no longer has any of the chosen devices (they were deleted meanwhile).")
@@ -133,6 +134,24 @@ func (h *BulkChanges) Create(c echo.Context) error {
 		return fmt.Errorf("create bulk job: %w", err)
 	}
 	return c.Redirect(http.StatusSeeOther, bulkURL(job.ID))
+}
+
+// unreadable is the page of a bulk change whose devices Graph could not all read, even after
+// reading again what failed: the devices chosen stay ticked on the list, and Graph's ids are
+// shown for support.
+func (h *BulkChanges) unreadable(c echo.Context, form url.Values, unread, chosen int, ex *graphclient.Exchange, err error) error {
+	if kerr := web.KeepForm(c, "/devices", form); kerr != nil {
+		h.Logger.Warn("keep the devices chosen for a bulk change", "err", kerr)
+	}
+	e := explain.Explain(failureFacts(err, h.Now()))
+	title := "The chosen devices could not be read: " + e.Title
+	if unread > 0 && unread < chosen {
+		title = fmt.Sprintf("%d of the %d chosen devices could not be read: %s", unread, chosen, e.Title)
+	}
+	return &views.ErrorPage{Status: failureStatus(err), Title: title,
+		Message:   e.What + " Nothing was changed. The devices you ticked are still ticked on the list.",
+		NextStep:  cmp.Or(e.NextStep, "Go back to the devices and choose “Review the change…” again."),
+		ActionURL: "/devices", ActionText: "Back to the devices", Support: graphclient.SupportFor(ex, err)}
 }
 
 func isNotFound(err error) bool {
