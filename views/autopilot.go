@@ -153,7 +153,7 @@ type BulkCounts struct {
 	Devices, Final                                int
 	Queued, Sending, Unknown                      int
 	Done, Refused, NotFound, Unconfirmed, Skipped int
-	Reconciled                                    int
+	Reconciled                                    int // done, as found by reading them after an answer was lost
 }
 
 // BulkRow is one device of a bulk job.

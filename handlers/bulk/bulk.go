@@ -224,7 +224,8 @@ type Counts struct {
 	Devices                              int
 	Queued, InFlight, Unknown            int
 	Done, Refused, NotFound, Unconfirmed int
-	Skipped, Reconciled                  int
+	Skipped                              int
+	Reconciled                           int // done, as found by reading them after an answer was lost
 }
 
 // Final is how many devices have their final outcome.
@@ -252,8 +253,8 @@ func Count(devices []store.BulkDevice) Counts {
 		case DeviceSkipped:
 			c.Skipped++
 		}
-		if d.Reconciled {
-			c.Reconciled++
+		if d.Reconciled && d.State == DeviceDone {
+			c.Reconciled++ // read and found made; one read and not found so, or gone, is not
 		}
 	}
 	return c
