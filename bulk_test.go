@@ -440,3 +440,40 @@ func TestBulkReviewReadsAgainWhatGraphFailed(t *testing.T) {
 		t.Errorf("the group tag typed is now %q", got)
 	}
 }
+
+// waitingText polls a bulk change's page until it explains a wait, and returns the explanation.
+func waitingText(t *testing.T, d *desk, b *http.Client, job string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, doc := d.get(b, "/devices/bulk/"+job)
+		if w := doc.Find(`[data-testid="waiting"]`); w.Length() > 0 {
+			return w.Text()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the bulk change never says it waits: %.800s", text(doc))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A wait Graph asked for (a Retry-After another desk was given, kept in the state database) is
+// said to be Graph's, not the desk's own pacing to the write budget, which has every slot free.
+func TestBulkWaitForGraphIsNotCalledPacing(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-WAIT", 3)
+	job := d.bulkDraft(b, "group-tag", "Held", ids...)
+	if err := d.app.db.HoldWrites(context.Background(), "graph-writes:"+demoidp.DemoTenantID, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	got := waitingText(t, d, b, job)
+	if !strings.Contains(got, "Microsoft Graph asked every desk to wait") || strings.Contains(got, "Pacing") {
+		t.Errorf("the wait for Graph's Retry-After says: %s", got)
+	}
+	if n := len(writesPerDevice(t, d.emu)); n != 0 {
+		t.Errorf("%d devices changed during the hold", n)
+	}
+}

@@ -312,7 +312,7 @@ func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, bu
 		v.Refusal = &e
 	}
 	if p.Waiting != nil && now.Before(p.Waiting.Until) {
-		v.Waiting = &views.BulkWait{Reason: explain.BulkWait(p.Waiting.Pacing, p.Waiting.Throttled, budget.Describe()), Until: p.Waiting.Until}
+		v.Waiting = &views.BulkWait{Reason: explain.BulkWait(p.Waiting.Pacing, p.Waiting.Held, p.Waiting.Throttled, budget.Describe()), Until: p.Waiting.Until}
 	}
 	for _, d := range devices {
 		desc := explain.BulkDevice(job.Action, job.GroupTag, d, p.Refusal)

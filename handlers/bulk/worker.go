@@ -203,7 +203,7 @@ func (r *run) send(ctx context.Context) error {
 		}
 		if slots.N == 0 {
 			wait := retryAt.Sub(r.Now())
-			r.p.Waiting = &Wait{Pacing: true, Until: retryAt}
+			r.p.Waiting = &Wait{Pacing: !slots.Held, Held: slots.Held, Until: retryAt}
 			if wait > r.maxInlineWait() {
 				r.At(retryAt)
 				return nil
