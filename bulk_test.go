@@ -477,3 +477,28 @@ func TestBulkWaitForGraphIsNotCalledPacing(t *testing.T) {
 		t.Errorf("%d devices changed during the hold", n)
 	}
 }
+
+// Graph throttles a bulk change's writes and loses the answers of those it takes: the devices
+// whose answer was lost are read only once Graph's Retry-After has passed, so no read is sent
+// early (Graph punishes it with a longer wait), and all of them are found changed by reading.
+func TestBulkLooksUpOnlyAfterGraphsRetryAfter(t *testing.T) {
+	// A call lasts at most a second, so the throttled writes come back to the worker to wait for
+	// Graph's Retry-After (3 s), which the devices whose answer was lost are due a look within.
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_GRAPH_TIMEOUT": "1s"}, appOptions{BulkLookupDelays: []time.Duration{0, time.Second}})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-HOLD", 12)
+	job := d.bulkDraft(b, "group-tag", "Held", ids...)
+	d.emu.SetFaults(emulator.Faults{ThrottleWrites: 5, ThrottleWindow: 3 * time.Second, PunishEarlyRetry: true, LoseWriteAnswers: true})
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	doc := waitBulk(t, d, b, job)
+	if got := outcomes(doc); got[bulk.DeviceDone] != 12 {
+		t.Errorf("outcomes %v: %s", got, text(doc))
+	}
+	if st := d.emu.Stats(); st.Punished != 0 || st.Throttled == 0 {
+		t.Errorf("%d requests sent before Graph's Retry-After passed (%d throttled)", st.Punished, st.Throttled)
+	}
+	if got := doc.Find(`[data-testid="bulk-summary"]`).Text(); !strings.Contains(got, "12 changed") || !strings.Contains(got, "12 devices were found by reading") {
+		t.Errorf("summary: %s", got)
+	}
+}

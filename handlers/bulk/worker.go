@@ -490,6 +490,9 @@ func (r *run) reconcile(ctx context.Context) error {
 		if err := r.Hold(ctx); err != nil {
 			return err
 		}
+		if r.heldByGraph(ctx) {
+			return nil
+		}
 		chunk := due[start:min(start+graphclient.BatchLimit, len(due))]
 		reqs := make([]graphclient.BatchRequest, len(chunk))
 		for i, d := range chunk {
@@ -501,6 +504,7 @@ func (r *run) reconcile(ctx context.Context) error {
 		if err != nil && answers == nil {
 			if ge, ok := graphclient.AsError(err); ok && ge.RetryAfter > 0 {
 				r.After(ge.RetryAfter)
+				r.holdFor(ctx, ge)
 				return nil
 			}
 			r.After(30 * time.Second)
@@ -511,6 +515,37 @@ func (r *run) reconcile(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// heldByGraph reports whether Graph asked every desk to wait (a Retry-After kept in the state
+// database): the devices are then read once it has passed, as a read sent before it is punished
+// with a longer wait for the whole tenant.
+func (r *run) heldByGraph(ctx context.Context) bool {
+	now := r.Now()
+	until, err := r.w.o.Budget.HeldUntil(ctx, r.job.TenantID, now)
+	if err != nil {
+		r.Warn("read the tenant's hold", err)
+		return false
+	}
+	if !now.Before(until) {
+		return false
+	}
+	if r.p.Waiting == nil || r.p.Waiting.Until.Before(until) {
+		r.p.Waiting = &Wait{Held: true, Until: until}
+	}
+	r.At(until)
+	return true
+}
+
+// holdFor holds every desk's requests to the tenant until the Retry-After of Graph's 429 to a
+// read has passed, as one to a write does.
+func (r *run) holdFor(ctx context.Context, ge *graphclient.Error) {
+	if ge.StatusCode != http.StatusTooManyRequests || ge.RetryAfter <= 0 {
+		return
+	}
+	if err := r.w.o.Budget.Hold(context.WithoutCancel(ctx), r.job.TenantID, r.Now().Add(ge.RetryAfter)); err != nil {
+		r.Warn("hold the tenant's writes", err)
+	}
 }
 
 // looked stores what reading a chunk of devices whose answer was lost showed.
@@ -539,6 +574,7 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 			wait := 30 * time.Second
 			if ge != nil && ge.RetryAfter > 0 {
 				wait = ge.RetryAfter
+				r.holdFor(ctx, ge)
 			}
 			o.NotBefore = now.Add(wait)
 			r.At(o.NotBefore)
