@@ -273,7 +273,7 @@ func TestBulkSurvivesACrashBeforeTheAnswerIsStored(t *testing.T) {
 	if got[bulk.DeviceDone] != 25 {
 		t.Errorf("outcomes %v: %.600s", got, text(doc))
 	}
-	if !strings.Contains(doc.Find(`[data-testid="bulk-summary"]`).Text(), "20 devices were found by reading it in Graph after an answer was lost") {
+	if !strings.Contains(doc.Find(`[data-testid="bulk-summary"]`).Text(), "20 devices were found changed by reading them in Graph after an answer was lost") {
 		t.Errorf("the page does not say which devices were reconciled: %s", doc.Find(`[data-testid="bulk-summary"]`).Text())
 	}
 	_, page := d.get(b, "/devices/"+ids[0])
@@ -498,7 +498,7 @@ func TestBulkLooksUpOnlyAfterGraphsRetryAfter(t *testing.T) {
 	if st := d.emu.Stats(); st.Punished != 0 || st.Throttled == 0 {
 		t.Errorf("%d requests sent before Graph's Retry-After passed (%d throttled)", st.Punished, st.Throttled)
 	}
-	if got := doc.Find(`[data-testid="bulk-summary"]`).Text(); !strings.Contains(got, "12 changed") || !strings.Contains(got, "12 devices were found by reading") {
+	if got := doc.Find(`[data-testid="bulk-summary"]`).Text(); !strings.Contains(got, "12 changed") || !strings.Contains(got, "12 devices were found changed by reading them") {
 		t.Errorf("summary: %s", got)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"autopilotdesk/graphclient"
 	"autopilotdesk/handlers/explain"
@@ -222,6 +224,29 @@ func madeBy(model, manufacturer string) string {
 	return model + " · " + manufacturer
 }
 
+// makerModel is a device's manufacturer and model as one name, leaving the manufacturer out when
+// the model already starts with it ("HP EliteBook 840", not "HP HP EliteBook 840").
+func makerModel(manufacturer, model string) string {
+	switch {
+	case manufacturer == "":
+		return model
+	case model == "":
+		return manufacturer
+	case len(model) >= len(manufacturer) && strings.EqualFold(model[:len(manufacturer)], manufacturer):
+		return model
+	}
+	return manufacturer + " " + model
+}
+
+// capitalized is s with its first letter upper-cased, for a phrase that starts a line.
+func capitalized(s string) string {
+	r, size := utf8.DecodeRuneInString(s)
+	if size == 0 {
+		return s
+	}
+	return string(unicode.ToUpper(r)) + s[size:]
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "—"
@@ -320,11 +345,15 @@ func bulkSummary(c BulkCounts, finished bool) string {
 	}
 	s += joinList(parts)
 	if finished {
-		s = strings.ToUpper(s[:1]) + s[1:] + " — " + plural(c.Devices, "device", "devices") + " in all"
+		s = capitalized(s) + " — " + plural(c.Devices, "device", "devices") + " in all"
 	}
 	s += "."
 	if c.Reconciled > 0 {
-		s += " " + plural(c.Reconciled, "device was", "devices were") + " found by reading it in Graph after an answer was lost."
+		if c.Reconciled == 1 {
+			s += " 1 device was found changed by reading it in Graph after an answer was lost."
+		} else {
+			s += " " + strconv.Itoa(c.Reconciled) + " devices were found changed by reading them in Graph after an answer was lost."
+		}
 	}
 	return s
 }

@@ -432,10 +432,11 @@ func (r *run) chunkSummary(n, size int, counts map[string]int) string {
 	s := fmt.Sprintf("Bulk change to %s, batch %d (%s): ", explain.BulkAction(r.job.Action, r.job.GroupTag), n, explain.Count(size, "device", "devices"))
 	var parts []string
 	for _, x := range []struct {
-		state, words string
-	}{{DeviceDone, "accepted"}, {DeviceRefused, "refused"}, {DeviceNotFound, "not found"}, {DeviceUnknown, "answer lost"}, {DeviceQueued, "to be sent again"}} {
+		state, one, other string
+	}{{DeviceDone, "accepted", "accepted"}, {DeviceRefused, "refused", "refused"}, {DeviceNotFound, "not found", "not found"},
+		{DeviceUnknown, "answer lost", "answers lost"}, {DeviceQueued, "to be sent again", "to be sent again"}} {
 		if counts[x.state] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[x.state], x.words))
+			parts = append(parts, explain.Count(counts[x.state], x.one, x.other))
 		}
 	}
 	for i, p := range parts {
