@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,8 +69,8 @@ func (h *BulkChanges) Create(c echo.Context) error {
 	}
 	action, tag := form.Get("action"), strings.TrimSpace(form.Get("groupTag"))
 	back := func(msg string) error {
-		return &views.ErrorPage{Status: http.StatusUnprocessableEntity, Title: "The bulk change could not be prepared", Message: msg + " Nothing was changed.",
-			ActionURL: "/devices", ActionText: "Back to the devices"}
+		return &views.ErrorPage{Status: http.StatusUnprocessableEntity, Title: "The bulk change could not be prepared",
+			Message: msg + " Nothing was changed." + h.keepChoice(c, form), ActionURL: "/devices", ActionText: "Back to the devices"}
 	}
 	if !bulk.ValidAction(action) {
 		return back("Choose what to do with the devices: set a group tag, unassign the user or delete the registrations.")
@@ -140,18 +141,29 @@ func (h *BulkChanges) Create(c echo.Context) error {
 // reading again what failed: the devices chosen stay ticked on the list, and Graph's ids are
 // shown for support.
 func (h *BulkChanges) unreadable(c echo.Context, form url.Values, unread, chosen int, ex *graphclient.Exchange, err error) error {
-	if kerr := web.KeepForm(c, "/devices", form); kerr != nil {
-		h.Logger.Warn("keep the devices chosen for a bulk change", "err", kerr)
-	}
+	kept := h.keepChoice(c, form)
 	e := explain.Explain(failureFacts(err, h.Now()))
 	title := "The chosen devices could not be read: " + e.Title
 	if unread > 0 && unread < chosen {
 		title = fmt.Sprintf("%d of the %d chosen devices could not be read: %s", unread, chosen, e.Title)
 	}
 	return &views.ErrorPage{Status: failureStatus(err), Title: title,
-		Message:   e.What + " Nothing was changed. The devices you ticked are still ticked on the list.",
+		Message:   e.What + " Nothing was changed." + kept,
 		NextStep:  cmp.Or(e.NextStep, "Go back to the devices and choose “Review the change…” again."),
 		ActionURL: "/devices", ActionText: "Back to the devices", Support: graphclient.SupportFor(ex, err)}
+}
+
+// keepChoice keeps the devices ticked and the change chosen for the list, which shows them again,
+// and says so ("" when they could not be kept).
+func (h *BulkChanges) keepChoice(c echo.Context, form url.Values) string {
+	kept, err := web.KeepForm(c, "/devices", form)
+	if err != nil {
+		h.Logger.Warn("keep the devices chosen for a bulk change", "err", err)
+	}
+	if !kept || !slices.ContainsFunc(form["device"], guid.Valid) {
+		return ""
+	}
+	return " The devices you ticked are still ticked on the list."
 }
 
 func isNotFound(err error) bool {

@@ -199,13 +199,14 @@ func TakePendingForm(c echo.Context) (url.Values, bool) {
 // maxKeptForm bounds the values KeepForm keeps in the session: a thousand ticked devices fit.
 const maxKeptForm = 64 << 10
 
-// KeepForm keeps the values of a form that could not be carried out for a passing reason (Graph's
-// trouble, not the person's input), for the page at path, which puts them back (TakePendingForm)
-// when it is next shown within a few minutes. Values beyond maxKeptForm are not kept.
-func KeepForm(c echo.Context, path string, values url.Values) error {
+// KeepForm keeps the values of a form that could not be carried out (refused, or Graph had
+// trouble) for the page at path, where it was filled in, which puts them back (TakePendingForm)
+// when it is next shown within a few minutes. It reports whether it kept them: values beyond
+// maxKeptForm are not kept.
+func KeepForm(c echo.Context, path string, values url.Values) (bool, error) {
 	sess := Session(c)
 	if sess == nil || sess.ID == "" {
-		return nil
+		return false, nil
 	}
 	kept := url.Values{}
 	for k, vs := range values {
@@ -215,7 +216,7 @@ func KeepForm(c echo.Context, path string, values url.Values) error {
 	}
 	b, err := json.Marshal(pendingForm{Path: pathOnly(path), Values: kept, Until: clockOf(c).Add(pendingFormLifetime).Unix()})
 	if err != nil || len(b) > maxKeptForm {
-		return err
+		return false, err
 	}
 	sess.Values[valPendingForm] = string(b)
 	// Under the session's lock, so tokens another request renewed meanwhile are not overwritten.
@@ -225,5 +226,5 @@ func KeepForm(c echo.Context, path string, values url.Values) error {
 			return store.SaveSession, nil
 		})
 	}
-	return err
+	return err == nil, err
 }
