@@ -64,6 +64,7 @@ type Registered struct {
 	Keys     FormKeys
 	History  DeviceHistory
 	Budget   WriteBudget
+	Records  ActivityRewriter // settles a change whose answer was lost, once the device shows it
 	Now      func() time.Time
 	Logger   *slog.Logger
 }
@@ -384,8 +385,12 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 			hist.Activity = append(hist.Activity, a)
 		}
 	}
+	if err == nil || view.Missing {
+		h.settleLostAnswers(ctx, id, hist.Activity, device, view.Missing)
+	}
 	view.History = historyOf(hist)
-	view.Pending = pendingOf(hist, device, view.Missing, h.Now())
+	var awaited deviceIntent
+	view.Pending, awaited = pendingOf(hist, device, view.Missing, h.Now())
 	if result == nil {
 		if ref := c.QueryParam("change"); guid.Valid(ref) {
 			result = h.changeResult(c, ref, id)
@@ -405,7 +410,15 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 	view.Change = result
 	if device != nil && !view.Access.ReadOnly {
 		if form == nil {
-			form = &views.DeviceForms{GroupTag: device.GroupTag, DisplayName: device.DisplayName}
+			// The values the device will have: a change accepted but not visible yet included.
+			tag, name := device.GroupTag, device.DisplayName
+			if awaited.GroupTag != nil {
+				tag = *awaited.GroupTag
+			}
+			if awaited.DisplayName != nil {
+				name = *awaited.DisplayName
+			}
+			form = &views.DeviceForms{GroupTag: tag, DisplayName: name, ShownGroupTag: tag, ShownDisplayName: name}
 			if pending, ok := web.TakePendingForm(c); ok { // typed before a sign-in interrupted the change
 				keep := func(name string, into *string) {
 					if pending.Has(name) {
@@ -530,7 +543,9 @@ func historyOf(h *store.SerialHistory) []views.HistoryEntry {
 
 // pendingOf lists the changes accepted within pendingWindow that the device does not show yet.
 // Only the newest change of each property counts.
-func pendingOf(h *store.SerialHistory, d *graphclient.AutopilotDevice, missing bool, now time.Time) []views.PendingChange {
+// pendingOf lists the changes of a device accepted lately that Graph's read does not show yet,
+// and awaited, the newest group tag and name among them.
+func pendingOf(h *store.SerialHistory, d *graphclient.AutopilotDevice, missing bool, now time.Time) (out []views.PendingChange, awaited deviceIntent) {
 	type change struct {
 		at     time.Time
 		by     string
@@ -567,7 +582,6 @@ func pendingOf(h *store.SerialHistory, d *graphclient.AutopilotDevice, missing b
 	}
 	slices.SortStableFunc(changes, func(a, b change) int { return b.at.Compare(a.at) })
 	seen := map[string]bool{}
-	var out []views.PendingChange
 	add := func(c change, key, what string, shows bool) {
 		if seen[key] {
 			return
@@ -586,9 +600,15 @@ func pendingOf(h *store.SerialHistory, d *graphclient.AutopilotDevice, missing b
 			continue
 		}
 		if in.GroupTag != nil {
+			if !seen["groupTag"] && d.GroupTag != *in.GroupTag {
+				awaited.GroupTag = in.GroupTag
+			}
 			add(c, "groupTag", "Group tag “"+*in.GroupTag+"”", d.GroupTag == *in.GroupTag)
 		}
 		if in.DisplayName != nil {
+			if !seen["displayName"] && d.DisplayName != *in.DisplayName {
+				awaited.DisplayName = in.DisplayName
+			}
 			add(c, "displayName", "Device name “"+*in.DisplayName+"”", d.DisplayName == *in.DisplayName)
 		}
 		if in.User != nil {
@@ -599,7 +619,7 @@ func pendingOf(h *store.SerialHistory, d *graphclient.AutopilotDevice, missing b
 			}
 		}
 	}
-	return out
+	return out, awaited
 }
 
 func bulkURL(id string) string { return "/devices/bulk/" + id }
@@ -653,16 +673,21 @@ func readOnlyRefusal(a web.WriteAccess, back, backText string) error {
 func (h *Registered) Properties(c echo.Context) error {
 	id := c.Param("id")
 	tag, name := strings.TrimSpace(c.FormValue("groupTag")), strings.TrimSpace(c.FormValue("displayName"))
-	form := &views.DeviceForms{GroupTag: tag, DisplayName: name}
+	form := &views.DeviceForms{GroupTag: tag, DisplayName: name, ShownGroupTag: c.FormValue("shownGroupTag"), ShownDisplayName: c.FormValue("shownDisplayName")}
+	// A field is sent only when it was typed otherwise than the form showed it: the value shown
+	// may be older than the device's (changed since, by anyone, or not visible yet), and sending
+	// it back would undo that change. A form that does not say what it showed sends what differs.
+	typed := func(name, value, shown string) bool { return !c.Request().PostForm.Has(name) || value != shown }
+	tagTyped, nameTyped := typed("shownGroupTag", tag, form.ShownGroupTag), typed("shownDisplayName", name, form.ShownDisplayName)
 	return h.change(c, id, actionDeviceProperties, form, func(ctx context.Context, ts oauth2.TokenSource, d *graphclient.AutopilotDevice) (*graphclient.Exchange, deviceIntent, string, error) {
 		var ch graphclient.AutopilotDeviceChange
 		var in deviceIntent
 		var said []string
-		if tag != d.GroupTag {
+		if tagTyped && tag != d.GroupTag {
 			ch.GroupTag, in.GroupTag = &tag, &tag
 			said = append(said, "group tag "+explain.QuotedOrNone(d.GroupTag)+" → "+explain.QuotedOrNone(tag))
 		}
-		if name != d.DisplayName {
+		if nameTyped && name != d.DisplayName {
 			ch.DisplayName, in.DisplayName = &name, &name
 			said = append(said, "device name "+explain.QuotedOrNone(d.DisplayName)+" → "+explain.QuotedOrNone(name))
 		}
@@ -771,6 +796,8 @@ func (h *Registered) change(c echo.Context, id, action string, form *views.Devic
 		return h.refusedBeforeSending(c, id, form, &views.Failure{Explanation: explain.BudgetBusy(h.Budget.Describe(), until, h.Now())})
 	}
 
+	holdOnThrottling(c, h.Budget, h.Now)
+	ctx = c.Request().Context()
 	var intent deviceIntent
 	var summary string
 	_, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (struct{}, *graphclient.Exchange, error) {
@@ -796,6 +823,8 @@ func (h *Registered) change(c echo.Context, id, action string, form *views.Devic
 			release() // refused by the desk's own checks: nothing was sent
 			return h.refusedBeforeSending(c, id, form, failureOf(nil, err))
 		case ge.StatusCode == http.StatusTooManyRequests && ge.RetryAfter > 0:
+			// Held already when Graph answered (holdOnThrottling); a later end wins, so this
+			// only matters for an answer that did not come through the client's own calls.
 			if herr := h.Budget.Hold(context.WithoutCancel(ctx), u.TenantID, h.Now().Add(ge.RetryAfter)); herr != nil {
 				h.Logger.Warn("hold the tenant's writes", "error", herr.Error())
 			}
@@ -807,20 +836,85 @@ func (h *Registered) change(c echo.Context, id, action string, form *views.Devic
 	}
 	act := newActivity(u, action, ex, err)
 	act.Target, act.Serial = id, device.SerialNumber
-	if err == nil {
-		act.Summary = summary
-	} else {
+	detail := resultDetail(nil, ex, err, h.Now())
+	switch act.Outcome {
+	case outcomeSuccess:
+		act.Summary, detail.Device = summary, &intent
+	case outcomeUnknown:
+		// What was asked is kept, so that a read of the device showing it settles the record.
+		act.Summary = deviceRefusalSummary(action, device.SerialNumber+" ("+intentText(intent)+")", failureFacts(err, h.Now()))
+		detail.Device, detail.Said = &intent, summary
+	default:
 		act.Summary = deviceRefusalSummary(action, device.SerialNumber, failureFacts(err, h.Now()))
 	}
-	detail := resultDetail(nil, ex, err, h.Now())
-	if err == nil {
-		detail.Device = &intent
-	}
 	act.Detail = encodeDetail(detail)
-	if !h.Activity.Record(ctx, act, key) {
-		return h.show(c, id, resultOf(act, detail, true), nil)
+	saved := h.Activity.Record(ctx, act, key)
+	if !saved || act.Outcome == outcomeFailure {
+		// Refused (nothing changed): the page again, with what was typed and Graph's reason.
+		return h.show(c, id, resultOf(act, detail, !saved), form)
 	}
 	return c.Redirect(http.StatusSeeOther, deviceURL(id)+"?change="+act.ID)
+}
+
+// intentText says what a change of a device asked for: "group tag “Kiosk”, device name (none)".
+func intentText(in deviceIntent) string {
+	var parts []string
+	if in.GroupTag != nil {
+		parts = append(parts, "group tag "+explain.QuotedOrNone(*in.GroupTag))
+	}
+	if in.DisplayName != nil {
+		parts = append(parts, "device name "+explain.QuotedOrNone(*in.DisplayName))
+	}
+	if in.User != nil {
+		if *in.User == "" {
+			parts = append(parts, "no assigned user")
+		} else {
+			parts = append(parts, "assigned user "+*in.User)
+		}
+	}
+	if in.Delete {
+		parts = append(parts, "the registration deleted")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// shows reports whether a device read shows everything a change asked for (missing: Graph has
+// no registration with the device's id any more).
+func (in deviceIntent) shows(d *graphclient.AutopilotDevice, missing bool) bool {
+	if in.Delete {
+		return missing
+	}
+	return d != nil && (in.GroupTag == nil || d.GroupTag == *in.GroupTag) && (in.DisplayName == nil || d.DisplayName == *in.DisplayName) &&
+		(in.User == nil || strings.EqualFold(d.UserPrincipalName, *in.User))
+}
+
+// settleLostAnswers records as done the changes of this device whose answers were lost and that
+// the device, as just read, shows: found by reading it, as bulk changes settle theirs (records
+// settled are changed in place). What it does not show yet stays unknown (the registration is
+// eventually consistent).
+func (h *Registered) settleLostAnswers(ctx context.Context, id string, records []store.Activity, d *graphclient.AutopilotDevice, missing bool) {
+	if h.Records == nil {
+		return
+	}
+	for i, a := range records {
+		if a.Outcome != outcomeUnknown || a.Target != id || !strings.HasPrefix(a.Action, "device-") {
+			continue
+		}
+		detail, err := decodeDetail(&a)
+		if err != nil || detail.Device == nil || detail.Said == "" || !detail.Device.shows(d, missing) {
+			continue
+		}
+		a.Outcome = outcomeSuccess
+		a.Summary = strings.TrimSuffix(detail.Said, ".") + " (found by reading the device: Graph's answer was lost)."
+		detail.CheckedAt = h.Now()
+		a.Detail = encodeDetail(detail)
+		switch err := h.Records.UpdateActivity(ctx, &a, outcomeUnknown); {
+		case err == nil:
+			records[i] = a // the page shows it settled
+		case !errors.Is(err, store.ErrConflict):
+			h.Logger.Warn("settle a device change whose answer was lost", "error", err.Error())
+		}
+	}
 }
 
 // refusedBeforeSending shows the device's page with why a change was not sent, the values typed

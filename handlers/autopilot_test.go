@@ -242,8 +242,10 @@ func TestDeviceChangeRefusedByGraph(t *testing.T) {
 	for range 2 {
 		_, doc := r.get("/devices/" + deviceID)
 		form := testkit.FormValues(t, doc, `form[action$="/unassign"]`)
-		resp, _ := r.post("/devices/"+deviceID+"/unassign", form)
-		redirected(t, resp, "/devices/"+deviceID+"?change=")
+		// Refused, nothing changed: the page again, with Graph's reason.
+		if resp, doc := r.post("/devices/"+deviceID+"/unassign", form); resp.StatusCode != http.StatusOK || doc.Find(`[data-testid="failure"]`).Length() != 1 {
+			t.Errorf("a refused change: %d %s", resp.StatusCode, testkit.Text(doc))
+		}
 	}
 	if want := r.clock.Now().Add(30 * time.Second); len(r.budget.held) != 1 || !r.budget.held[0].Equal(want) {
 		t.Errorf("held %v, want %v", r.budget.held, want)
@@ -302,8 +304,9 @@ func TestBulkChangeFormIsChecked(t *testing.T) {
 	}{
 		{"no action", url.Values{"device": {deviceID}}, "Choose what to do"},
 		{"unknown action", url.Values{"action": {"wipe"}, "device": {deviceID}}, "Choose what to do"},
-		{"long tag", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {strings.Repeat("x", 257)}, "device": {deviceID}}, "at most 256"},
-		{"tag with a line break", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {"a\nb"}, "device": {deviceID}}, "without line breaks"},
+		{"long tag", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {strings.Repeat("x", 257)}, "device": {deviceID}}, "has 257 characters; it may have at most 256"},
+		{"tag with a line break", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {"a\nb"}, "device": {deviceID}}, "a control character"},
+		{"tag with a direction mark", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {"rtl\u202egnp.exe"}, "device": {deviceID}}, "cannot be seen (U+202E"},
 		{"no device", url.Values{"action": {"delete"}, "device": {"not-a-guid"}}, "Tick at least one device"},
 		{"too many", url.Values{"action": {"delete"}, "device": many}, "at most 1000 devices; you chose 1001"},
 	} {
