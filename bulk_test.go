@@ -502,3 +502,34 @@ func TestBulkLooksUpOnlyAfterGraphsRetryAfter(t *testing.T) {
 		t.Errorf("summary: %s", got)
 	}
 }
+
+// While a bulk change waits out the Retry-After Graph gave some of its changes, every other write
+// of the tenant's is held from the moment the 429 came: an upload created meanwhile is refused by
+// the desk with the time to send again, and Graph punishes nothing.
+func TestBulkWaitingOutThrottlingHoldsOtherWritesAtOnce(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-THROTTLED", 8)
+	job := d.bulkDraft(b, "group-tag", "Held", ids...)
+	_, doc := d.get(b, "/uploads/new")
+	upload := formValues(t, doc, `form[action="/uploads"]`)
+	d.emu.SetFaults(emulator.Faults{ThrottleWrites: 5, ThrottleWindow: 3 * time.Second, PunishEarlyRetry: true})
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	for deadline := time.Now().Add(10 * time.Second); d.emu.Stats().Throttled == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Graph never throttled the bulk change")
+		}
+	}
+	resp, doc := d.post(b, "/uploads", upload)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(text(doc), "asked the desk to wait") {
+		t.Errorf("an upload created during the wait: %d %.300s", resp.StatusCode, text(doc))
+	}
+	doc = waitBulk(t, d, b, job)
+	if got := outcomes(doc); got[bulk.DeviceDone] != 8 {
+		t.Errorf("outcomes %v", got)
+	}
+	if st := d.emu.Stats(); st.Punished != 0 {
+		t.Errorf("%d requests sent before Graph's Retry-After passed", st.Punished)
+	}
+}

@@ -76,7 +76,8 @@ func checkBatch(reqs []BatchRequest) error {
 // standalone call would give. An inner request that Graph throttled (429), or that failed in a
 // way the client's retry rules allow for its method (a DELETE follows a POST's; a GET also goes
 // again after a 500 or 502), is sent again after the wait its answer asks for or a backoff, as
-// long as the wait ends before the deadline; the others are never re-sent.
+// long as the wait ends before the deadline; the others are never re-sent. A notice OnThrottled
+// put in ctx hears of the longest Retry-After of the inner 429s as soon as they come.
 // The batch POST itself is retried like a GET when every request in it reads, and like a POST
 // otherwise (never blindly after a timeout or a 500/502/504).
 //
@@ -146,6 +147,7 @@ func (c *Client) Batch(ctx context.Context, ts oauth2.TokenSource, reqs []BatchR
 		}
 		var again []int
 		wait = 0
+		throttledFor := time.Duration(0)
 		for _, i := range pending {
 			if !answered[i] {
 				out[i].Status, out[i].Headers, out[i].Body = 0, nil, nil
@@ -155,10 +157,16 @@ func (c *Client) Batch(ctx context.Context, ts oauth2.TokenSource, reqs []BatchR
 			if out[i].Err == nil {
 				continue
 			}
+			if ge, ok := AsError(out[i].Err); ok && ge.StatusCode == http.StatusTooManyRequests {
+				throttledFor = max(throttledFor, ge.RetryAfter)
+			}
 			if retry, next := c.retryableInner(reqs[i].Method, out[i].Err, out[i].Sent); retry {
 				again = append(again, i)
 				wait = max(wait, next)
 			}
+		}
+		if notice, ok := ctx.Value(throttleNoticeKey{}).(func(time.Duration)); ok && throttledFor > 0 {
+			notice(throttledFor) // before waiting it out: the caller holds its other writes at once
 		}
 		if len(again) == 0 {
 			return out, exchanges, nil

@@ -652,3 +652,26 @@ func TestBatchStopsRereadingAfterItsAttempts(t *testing.T) {
 		t.Errorf("sent %d times in %d batches: %+v", got[0].Sent, len(b.rounds()), got[0].Err)
 	}
 }
+
+// A caller hears of the longest Retry-After of a batch's inner 429s as soon as they come, before
+// the batch waits it out, so it can hold the tenant's other writes meanwhile.
+func TestBatchThrottlingIsNoticedBeforeTheWait(t *testing.T) {
+	b := &batchGraph{answer: func(round int, r jsonbatch.Request) innerAnswer {
+		if round == 1 && r.ID != "1" {
+			return innerAnswer{ID: r.ID, Status: 429, Headers: map[string]string{"Retry-After": r.ID}, Body: graphErrorBody("TooManyRequests", "Too many requests.")}
+		}
+		return innerAnswer{ID: r.ID, Status: 204}
+	}}
+	c, ft := newBatchClient(t, b)
+	var heard []time.Duration
+	waitsThen := -1
+	ctx := OnThrottled(context.Background(), func(d time.Duration) { heard, waitsThen = append(heard, d), len(ft.Waits()) })
+	reqs := []BatchRequest{{ID: "1", Method: "PATCH", URL: "/a", Body: json.RawMessage(`{}`)}, {ID: "4", Method: "PATCH", URL: "/b", Body: json.RawMessage(`{}`)},
+		{ID: "6", Method: "PATCH", URL: "/c", Body: json.RawMessage(`{}`)}}
+	if _, _, err := c.Batch(ctx, tokens, reqs); err != nil {
+		t.Fatal(err)
+	}
+	if len(heard) != 1 || heard[0] != 6*time.Second || waitsThen != 0 || len(ft.Waits()) != 1 {
+		t.Errorf("heard %v after %d waits; waited %v", heard, waitsThen, ft.Waits())
+	}
+}

@@ -137,7 +137,14 @@ func (r *run) Advance(ctx context.Context, t *jobs.Turn) error {
 }
 
 // batch sends one JSON batch with the owner's token (renewed once after a 401, see jobs.Call).
+// A Retry-After Graph gives any of its requests holds every desk's writes to the tenant from the
+// moment it comes, while the batch waits it out.
 func (r *run) batch(ctx context.Context, reqs []graphclient.BatchRequest) ([]graphclient.BatchResponse, *graphclient.Exchange, error) {
+	ctx = graphclient.OnThrottled(ctx, func(wait time.Duration) {
+		if err := r.w.o.Budget.Hold(context.WithoutCancel(ctx), r.job.TenantID, r.Now().Add(wait)); err != nil {
+			r.Warn("hold the tenant's writes", err)
+		}
+	})
 	return jobs.Call(ctx, r.Turn, func(ts oauth2.TokenSource) ([]graphclient.BatchResponse, *graphclient.Exchange, error) {
 		answers, exs, err := r.w.o.Graph.Batch(ctx, ts, reqs)
 		return answers, graphclient.Joined(exs...), err
