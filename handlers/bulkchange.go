@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,6 +51,7 @@ type BulkChanges struct {
 	Keys   FormKeys
 	Worker Kicker
 	Budget BulkPace
+	Holds  WriteHolds // optional: Graph's Retry-After, which the devices' reads wait for too
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -95,6 +97,12 @@ func (h *BulkChanges) Create(c echo.Context) error {
 	case len(ids) > maxBulkDevices:
 		return back(fmt.Sprintf("A bulk change takes at most %d devices; you chose %d. Narrow the list with a search or the filters.", maxBulkDevices, len(ids)))
 	}
+	if held := h.held(c); held != nil {
+		held.What += h.keepChoice(c, form)
+		return &views.ErrorPage{Status: http.StatusTooManyRequests, Title: held.Title, Message: held.What, NextStep: held.NextStep,
+			ActionURL: "/devices", ActionText: "Back to the devices"}
+	}
+	holdOnThrottling(c, h.Holds, h.Now)
 	ctx := c.Request().Context()
 	reads, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.AutopilotDeviceRead, *graphclient.Exchange, error) {
 		reads, exs, err := h.Graph.ReadAutopilotDevices(ctx, ts, ids)
@@ -135,6 +143,23 @@ func (h *BulkChanges) Create(c echo.Context) error {
 		return fmt.Errorf("create bulk job: %w", err)
 	}
 	return c.Redirect(http.StatusSeeOther, bulkURL(job.ID))
+}
+
+// held explains why the chosen devices are not read now: Graph asked every desk to wait (its
+// Retry-After), and a read sent before then makes Intune ask for a longer pause; nil when not.
+func (h *BulkChanges) held(c echo.Context) *explain.Explanation {
+	if h.Holds == nil {
+		return nil
+	}
+	now := h.Now()
+	until, err := h.Holds.HeldUntil(c.Request().Context(), web.CurrentUser(c).TenantID, now)
+	if err != nil || !until.After(now) {
+		return nil // a hold the database cannot tell of is Graph's to answer with its own 429
+	}
+	c.Response().Header().Set("Retry-After", strconv.Itoa(int(until.Sub(now).Seconds())+1))
+	e := explain.WritesHeld(until, now)
+	e.NextStep = fmt.Sprintf("Review the change again after %s UTC (in %s).", until.UTC().Format("15:04:05"), explain.Duration(until.Sub(now)))
+	return &e
 }
 
 // unreadable is the page of a bulk change whose devices Graph could not all read, even after

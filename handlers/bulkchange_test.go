@@ -35,20 +35,52 @@ func (f unreadableDevices) ReadAutopilotDevices(_ context.Context, _ oauth2.Toke
 	return out, nil, nil
 }
 
-// A bulk change of the most devices it takes, of which Graph could not read all: the page counts
-// those it could not read, shows Graph's ids, and the list has every device still ticked, with
-// the change chosen.
-func TestBulkChoiceIsKeptWhenGraphCannotReadTheDevices(t *testing.T) {
+// heldFor is a tenant's hold, as the state database keeps Graph's Retry-After.
+type heldFor struct{ until time.Time }
+
+func (h heldFor) HeldUntil(context.Context, string, time.Time) (time.Time, error) {
+	return h.until, nil
+}
+func (h heldFor) Hold(context.Context, string, time.Time) error { return nil }
+
+// newBulkRig serves the list of devices and the preparation of a bulk change, whose reads of the
+// devices fail (unreadableDevices), while holds says until when Graph asked every desk to wait.
+func newBulkRig(t *testing.T, holds WriteHolds) *devicesRig {
 	d := &devicesRig{graph: &fakeAutopilot{device: graphclient.AutopilotDevice{ID: deviceID, SerialNumber: "SN-1", GroupTag: "Sales", Model: "Surface"}},
 		activity: &fakeActivity{}, budget: &fakeBudget{}}
 	d.rig = newRig(t, func(user *echo.Group, form func(string, string, echo.HandlerFunc)) {
 		h := &Registered{Graph: d.graph, Tokens: &fakeTokens{}, Activity: d.activity, Recorded: d.activity, Keys: &fakeKeys{},
 			History: fakeHistory{}, Budget: d.budget, Now: func() time.Time { return d.clock.Now() }, Logger: discardLogger}
 		user.GET("/devices", h.List)
-		b := &BulkChanges{Graph: unreadableDevices{d.graph}, Tokens: &fakeTokens{}, Keys: &fakeKeys{}, Budget: d.budget,
+		b := &BulkChanges{Graph: unreadableDevices{d.graph}, Tokens: &fakeTokens{}, Keys: &fakeKeys{}, Budget: d.budget, Holds: holds,
 			Now: func() time.Time { return d.clock.Now() }, Logger: discardLogger}
 		form("/devices/bulk", "/devices", b.Create)
 	}).signIn("")
+	return d
+}
+
+// While Graph's Retry-After runs, the chosen devices are not read (a read then makes Intune ask
+// for a longer pause): the page says until when, and the list keeps the ticks.
+func TestBulkDevicesAreNotReadWhileGraphAsksToWait(t *testing.T) {
+	now := testkit.NewClock().Now()
+	d := newBulkRig(t, heldFor{until: now.Add(20 * time.Second)})
+	resp, doc := d.post("/devices/bulk", url.Values{"action": {"unassign-user"}, "device": {deviceID}})
+	page := testkit.Text(doc)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(page, "asked the desk to wait") ||
+		!strings.Contains(page, "Review the change again after "+now.Add(20*time.Second).UTC().Format("15:04:05")) || !strings.Contains(page, "still ticked") {
+		t.Fatalf("%d %s", resp.StatusCode, page)
+	}
+	_, list := d.get("/devices")
+	if _, ticked := list.Find(`input[name="device"][value="` + deviceID + `"]`).Attr("checked"); !ticked {
+		t.Errorf("the device chosen is no longer ticked: %s", testkit.Text(list))
+	}
+}
+
+// A bulk change of the most devices it takes, of which Graph could not read all: the page counts
+// those it could not read, shows Graph's ids, and the list has every device still ticked, with
+// the change chosen.
+func TestBulkChoiceIsKeptWhenGraphCannotReadTheDevices(t *testing.T) {
+	d := newBulkRig(t, nil)
 	ids := make([]string, maxBulkDevices)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("%08x-1b4d-4e5f-8a6b-7c8d9e0f1a2b", i)
