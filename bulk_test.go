@@ -504,8 +504,8 @@ func TestBulkLooksUpOnlyAfterGraphsRetryAfter(t *testing.T) {
 }
 
 // While a bulk change waits out the Retry-After Graph gave some of its changes, every other write
-// of the tenant's is held from the moment the 429 came: an upload created meanwhile is refused by
-// the desk with the time to send again, and Graph punishes nothing.
+// of the tenant's is held from the moment the 429 reached the desk: an upload created meanwhile
+// is refused by the desk with the time to send again, and Graph punishes nothing.
 func TestBulkWaitingOutThrottlingHoldsOtherWritesAtOnce(t *testing.T) {
 	d := startDesk(t, nil)
 	b := d.browser()
@@ -516,9 +516,18 @@ func TestBulkWaitingOutThrottlingHoldsOtherWritesAtOnce(t *testing.T) {
 	upload := formValues(t, doc, `form[action="/uploads"]`)
 	d.emu.SetFaults(emulator.Faults{ThrottleWrites: 5, ThrottleWindow: 3 * time.Second, PunishEarlyRetry: true})
 	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
-	for deadline := time.Now().Add(10 * time.Second); d.emu.Stats().Throttled == 0; time.Sleep(5 * time.Millisecond) {
+	// Once the batch's answer has reached the desk (Graph's 429 is on its way back until then),
+	// and while the batch waits the Retry-After out.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		held, err := d.app.db.WriteHold(context.Background(), "graph-writes:"+demoidp.DemoTenantID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if held.After(time.Now()) {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatal("Graph never throttled the bulk change")
+			t.Fatalf("the desk never held the tenant's writes (Graph throttled %d requests)", d.emu.Stats().Throttled)
 		}
 	}
 	resp, doc := d.post(b, "/uploads", upload)
