@@ -511,3 +511,30 @@ func TestAChangeWaitingOutThrottlingHoldsOtherWritesAtOnce(t *testing.T) {
 		t.Errorf("Graph punished %d requests sent before their Retry-After", st.Punished)
 	}
 }
+
+// A change's result says the device shows it only when the device was read and shows it: a read
+// that failed says it could not tell, and a later change of the same value is said to have
+// replaced it.
+func TestAChangesResultSaysWhatTheReadShows(t *testing.T) {
+	d := startDesk(t, nil)
+	one, two := d.browser(), d.browser()
+	d.signIn(one, "admin", "/")
+	d.signIn(two, "admin", "/")
+	dev := emulator.DemoAutopilotDevices(time.Now())[9]
+	change := func(b *http.Client, tag string) string {
+		_, doc := d.get(b, "/devices/"+dev.ID)
+		form := formValues(t, doc, `form[action$="/properties"]`)
+		form.Set("groupTag", tag)
+		resp, _ := d.post(b, "/devices/"+dev.ID+"/properties", form)
+		return resp.Request.URL.RequestURI()
+	}
+	first := change(one, "DC1")
+	change(two, "TAB2")
+	if _, doc := d.get(one, first); doc.Find(`[data-testid="superseded"]`).Length() != 1 {
+		t.Errorf("the first change's result after a later one: %s", doc.Find(`[data-testid="change-accepted"]`).Text())
+	}
+	d.emu.SetFaults(emulator.Faults{ErrorRate: 1, Methods: []string{http.MethodGet}, ErrorStatuses: []int{502}})
+	if _, doc := d.get(one, first); doc.Find(`[data-testid="not-read"]`).Length() != 1 {
+		t.Errorf("the result when the device cannot be read: %s", doc.Find(`[data-testid="change-accepted"]`).Text())
+	}
+}

@@ -397,15 +397,20 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 		}
 	}
 	if result != nil && result.Outcome == outcomeSuccess {
-		// The change just made is said once, on its own result: shown, or not visible yet.
-		result.Visible = true
+		// The change just made is said once, on its own result: shown, or not visible yet. It
+		// shows only when the device was read and has what the change asked (a later change,
+		// or a read that failed, shows nothing of it).
+		result.Unread = device == nil && !view.Missing
+		shows, waiting := !result.Unread && changeShows(hist.Activity, result.ActivityID, device, view.Missing), false
 		view.Pending = slices.DeleteFunc(view.Pending, func(pc views.PendingChange) bool {
 			if pc.Link == activityURL(result.ActivityID) {
-				result.Visible = false
+				waiting = true
 				return true
 			}
 			return false
 		})
+		result.Visible = shows && !waiting
+		result.Superseded = !shows && !waiting && !result.Unread // a later change of the same value shows instead
 	}
 	view.Change = result
 	if device != nil && !view.Access.ReadOnly {
@@ -854,6 +859,22 @@ func (h *Registered) change(c echo.Context, id, action string, form *views.Devic
 		return h.show(c, id, resultOf(act, detail, !saved), form)
 	}
 	return c.Redirect(http.StatusSeeOther, deviceURL(id)+"?change="+act.ID)
+}
+
+// changeShows reports whether the device as read shows the change recorded as id; a record not
+// among these (not in the history yet) is taken to show.
+func changeShows(records []store.Activity, id string, d *graphclient.AutopilotDevice, missing bool) bool {
+	for _, a := range records {
+		if a.ID != id {
+			continue
+		}
+		detail, err := decodeDetail(&a)
+		if err != nil || detail.Device == nil {
+			return true
+		}
+		return detail.Device.shows(d, missing)
+	}
+	return true
 }
 
 // intentText says what a change of a device asked for: "group tag “Kiosk”, device name (none)".
