@@ -217,6 +217,14 @@ func contactedText(t time.Time, ok bool, now time.Time) string {
 	return t.UTC().Format("2 Jan 2006")
 }
 
+// deviceCrumb names a device's page in its crumb trail: by its serial number when it is known.
+func deviceCrumb(d RegisteredDevice) string {
+	if d.Serial != "" {
+		return d.Serial
+	}
+	return "Device"
+}
+
 // madeBy is a device's model and maker as its page's subtitle says them, leaving out what Graph
 // does not know.
 func madeBy(model, manufacturer string) string {

@@ -50,6 +50,7 @@ func TestCrumbTrailsEndWithThePage(t *testing.T) {
 		"delete":        render(t, DeleteDevicePage(testPage, DeleteDevice{Device: RegisteredRow{ID: "d1", Serial: "SN-1"}})),
 		"import":        render(t, ImportJobPage(testPage, ImportJob{ID: "i1", State: "draft", Created: created})),
 		"bulk finished": render(t, BulkJobPage(testPage, BulkJob{ID: "j1", State: "finished", Action: "unassign-user", What: "unassign the user"})),
+		"device":        render(t, RegisteredDevicePage(testPage, RegisteredDevice{ID: "d1", Serial: "SN-1"})),
 	} {
 		crumbs := doc.Find(".crumbs")
 		if crumbs.Length() == 0 {
