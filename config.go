@@ -84,7 +84,7 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (confi
 	if err != nil {
 		return config{}, err
 	}
-	if problems = append(problems, c.check()...); len(problems) > 0 {
+	if problems = append(problems, c.check(problems)...); len(problems) > 0 {
 		return config{}, problems
 	}
 	return c, nil
@@ -127,13 +127,16 @@ func (o *option) value(flagValue string, getenv func(string) string) (string, er
 	if v == "" {
 		v = getenv(o.env)
 	}
-	if v == "" && o.secret {
-		if path := getenv(o.env + "_FILE"); path != "" {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return "", fmt.Errorf("cannot read the file %s_FILE names: %v", o.env, err)
-			}
-			v = string(b)
+	if path := getenv(o.env + "_FILE"); o.secret && path != "" {
+		if strings.TrimSpace(v) != "" {
+			return "", fmt.Errorf("and %s_FILE are both set: set only one of them (the variable or flag, or the file)", o.env)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("cannot read the file %s_FILE names: %v", o.env, err)
+		}
+		if v = string(b); strings.TrimSpace(v) == "" {
+			return "", fmt.Errorf("the file %s_FILE names (%s) is empty: write the value into it", o.env, path)
 		}
 	}
 	if v = strings.TrimSpace(v); v == "" {
@@ -154,11 +157,17 @@ func (f *optionFlag) Set(v string) error { f.value = v; return nil }
 func (f *optionFlag) IsBoolFlag() bool   { return f.boolean }
 
 // check looks at the settings together: it decides the mode, requires what that mode needs, and
-// works out the defaults that follow from other settings.
-func (c *config) check() configError {
+// works out the defaults that follow from other settings. A setting whose value was already
+// refused (read) is not said to be missing as well.
+func (c *config) check(read configError) configError {
 	var problems configError
 	bad := func(o *option, format string, a ...any) {
 		problems = append(problems, o.env+": "+fmt.Sprintf(format, a...))
+	}
+	missing := func(o *option, format string, a ...any) {
+		if !slices.ContainsFunc(read, func(p string) bool { return strings.HasPrefix(p, o.env+": ") }) {
+			bad(o, format, a...)
+		}
 	}
 	if c.IdleTimeout > 0 && c.SessionLifetime > 0 && c.IdleTimeout > c.SessionLifetime {
 		bad(&optSessionIdleTimeout, "is longer than %s", optSessionLifetime.env)
@@ -178,12 +187,12 @@ func (c *config) check() configError {
 		bad(&optDemoTime, "applies only to demo mode (set none of %s, %s and %s)", optClientID.env, optTenantID.env, optIssuerURL.env)
 	}
 	if c.ClientID == "" {
-		bad(&optClientID, "is required outside demo mode")
+		missing(&optClientID, "is required outside demo mode")
 	}
 	if c.IssuerURL == "" {
 		switch strings.ToLower(c.TenantID) {
 		case "":
-			bad(&optTenantID, "is required (or set %s for another provider)", optIssuerURL.env)
+			missing(&optTenantID, "is required (or set %s for another provider)", optIssuerURL.env)
 		case "common", "consumers":
 			bad(&optTenantID, "%q is not allowed: use your tenant id (personal accounts are not supported)", c.TenantID)
 		default:
@@ -191,13 +200,13 @@ func (c *config) check() configError {
 		}
 	}
 	if c.ClientSecret == "" && c.ClientCertFile == "" {
-		bad(&optClientSecret, "is required (or %s with %s)", optClientCertFile.env, optClientKeyFile.env)
+		missing(&optClientSecret, "is required (or %s with %s)", optClientCertFile.env, optClientKeyFile.env)
 	}
 	if (c.ClientCertFile == "") != (c.ClientKeyFile == "") {
 		bad(&optClientCertFile, "and %s must be set together", optClientKeyFile.env)
 	}
 	if c.PublicURL == nil {
-		bad(&optPublicURL, "is required outside demo mode (the redirect URI is {public URL}/auth/callback)")
+		missing(&optPublicURL, "is required outside demo mode (the redirect URI is {public URL}/auth/callback)")
 	}
 	if c.GraphURL == "" {
 		c.GraphURL = c.Cloud.GraphRoot

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"autopilotdesk/devtools/testkit"
+)
+
+// tenantEnv is a complete configuration outside demo mode, with extra settings added or replaced.
+func tenantEnv(extra map[string]string) func(string) string {
+	env := map[string]string{"AUTOPILOTDESK_TENANT_ID": "11111111-2222-3333-4444-555555555555", "AUTOPILOTDESK_CLIENT_ID": "x",
+		"AUTOPILOTDESK_CLIENT_SECRET": "s", "AUTOPILOTDESK_PUBLIC_URL": "https://desk.example.com"}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return testkit.Env(env)
+}
+
+// configProblems is what loadConfig refused, one problem a line; empty when it took the settings.
+func configProblems(t *testing.T, getenv func(string) string) []string {
+	t.Helper()
+	_, err := loadConfig(nil, getenv, &bytes.Buffer{})
+	if err == nil {
+		return nil
+	}
+	var ce configError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want configError", err)
+	}
+	return ce
+}
+
+// A trusted-proxy range that covers far more than proxies would let any client forge its address
+// and escape every per-address rate limit: refused at start, saying what to list instead.
+func TestTrustedProxiesCoveringEveryoneAreRefused(t *testing.T) {
+	for _, wide := range []string{"0.0.0.0/0", "::/0", "0.0.0.0/1", "128.0.0.0/1", "10.0.0.5, 0.0.0.0/0", "::ffff:0.0.0.0/96", "2000::/3", "1.0.0.0/7"} {
+		problems := configProblems(t, tenantEnv(map[string]string{"AUTOPILOTDESK_TRUSTED_PROXIES": wide}))
+		if len(problems) != 1 || !strings.HasPrefix(problems[0], "AUTOPILOTDESK_TRUSTED_PROXIES: ") ||
+			!strings.Contains(problems[0], "escape the per-address rate limits") || !strings.Contains(problems[0], "List exactly your proxies' addresses") {
+			t.Errorf("%s: %q", wide, problems)
+		}
+	}
+	for _, fine := range []string{"10.0.0.0/8", "10.0.0.5", "192.168.0.0/16", "fd00::/8", "fc00::/7", "2001:db8::/32", "::1", "127.0.0.1, 172.16.0.0/12"} {
+		if problems := configProblems(t, tenantEnv(map[string]string{"AUTOPILOTDESK_TRUSTED_PROXIES": fine})); len(problems) > 0 {
+			t.Errorf("%s refused: %q", fine, problems)
+		}
+	}
+}
+
+// Only "off" turns a rate limit off: a limit of 0 is refused, not read as "no limit".
+func TestRateLimitOfZeroIsRefused(t *testing.T) {
+	for _, name := range []string{"AUTOPILOTDESK_RATE_LIMIT_SIGNIN", "AUTOPILOTDESK_RATE_LIMIT_CREATE", "AUTOPILOTDESK_RATE_LIMIT_REGISTER", "AUTOPILOTDESK_RATE_LIMIT_REGISTER_WRONG"} {
+		for _, zero := range []string{"0", "0/1m", "00/10s"} {
+			problems := configProblems(t, tenantEnv(map[string]string{name: zero}))
+			if len(problems) != 1 || !strings.HasPrefix(problems[0], name+": ") || !strings.Contains(problems[0], "or off to disable it") {
+				t.Errorf("%s=%s: %q", name, zero, problems)
+			}
+		}
+		c, err := loadConfig(nil, tenantEnv(map[string]string{name: "off"}), &bytes.Buffer{})
+		if err != nil || c.SignInLimit.N == 0 && c.CreateLimit.N == 0 && c.RegisterLimit.N == 0 && c.RegisterWrongLimit.N == 0 {
+			t.Errorf("%s=off: %v (every limit off?)", name, err)
+		}
+	}
+}
+
+// The public URL is an origin people open: a query, fragment, user info, path, impossible port or
+// wildcard host is refused, and so is plain http anywhere but this machine (the desk's cookies are
+// Secure, so sign-in could never finish). Each is one line naming the setting, never a second,
+// false "is required".
+func TestPublicURLMustBeAnOriginPeopleCanSignInAt(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://desk.example.com?x=1":           "has a query",
+		"https://desk.example.com?":              "has a query",
+		"https://desk.example.com#top":           "has a fragment",
+		"https://desk.example.com/#":             "has a fragment",
+		"https://admin:hunter2@desk.example.com": "carries a user name or password",
+		"https://desk.example.com:99999":         `has the port "99999"`,
+		"https://desk.example.com:0":             `has the port "0"`,
+		"https://*.example.com":                  "is not one address",
+		"https://0.0.0.0:8443":                   "is not one address",
+		"http://desk.example.com":                "plain http on a host other than this machine",
+		"http://10.0.0.5:8080":                   "plain http on a host other than this machine",
+		"https://desk.example.com/desk":          "has a path",
+		"desk.example.com":                       "is not an absolute http(s) URL",
+	} {
+		problems := configProblems(t, tenantEnv(map[string]string{"AUTOPILOTDESK_PUBLIC_URL": raw}))
+		if len(problems) != 1 || !strings.HasPrefix(problems[0], "AUTOPILOTDESK_PUBLIC_URL: ") || !strings.Contains(problems[0], want) {
+			t.Errorf("%s: want one problem saying %q, got %q", raw, want, problems)
+		}
+		if strings.Contains(strings.Join(problems, "\n"), "hunter2") {
+			t.Errorf("%s: the password was repeated: %q", raw, problems)
+		}
+	}
+	for raw, want := range map[string]string{
+		"https://desk.example.com/": "https://desk.example.com", "https://desk.example.com:8443": "https://desk.example.com:8443",
+		"http://localhost:8424": "http://localhost:8424", "http://127.0.0.1:8424": "http://127.0.0.1:8424", "http://[::1]:8424": "http://[::1]:8424",
+		"http://desk.localhost": "http://desk.localhost",
+	} {
+		c, err := loadConfig(nil, tenantEnv(map[string]string{"AUTOPILOTDESK_PUBLIC_URL": raw}), &bytes.Buffer{})
+		if err != nil || c.PublicURL.String() != want {
+			t.Errorf("%s: %v, %v", raw, c.PublicURL, err)
+		}
+	}
+}
+
+// A secret file that cannot be read, or is empty, or is given beside the variable itself, is one
+// true line: never also "is required".
+func TestSecretFileProblemsAreSaidOnce(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	full := filepath.Join(dir, "secret")
+	if err := os.WriteFile(empty, []byte("\n  \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(full, []byte("from-the-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"unreadable", map[string]string{"AUTOPILOTDESK_CLIENT_SECRET": "", "AUTOPILOTDESK_CLIENT_SECRET_FILE": filepath.Join(dir, "missing")}, "cannot read the file AUTOPILOTDESK_CLIENT_SECRET_FILE names"},
+		{"empty", map[string]string{"AUTOPILOTDESK_CLIENT_SECRET": "", "AUTOPILOTDESK_CLIENT_SECRET_FILE": empty}, "the file AUTOPILOTDESK_CLIENT_SECRET_FILE names (" + empty + ") is empty"},
+		{"both", map[string]string{"AUTOPILOTDESK_CLIENT_SECRET_FILE": full}, "and AUTOPILOTDESK_CLIENT_SECRET_FILE are both set"},
+		{"both metrics", map[string]string{"AUTOPILOTDESK_METRICS_TOKEN": "t", "AUTOPILOTDESK_METRICS_TOKEN_FILE": full}, "AUTOPILOTDESK_METRICS_TOKEN: and AUTOPILOTDESK_METRICS_TOKEN_FILE are both set"},
+	} {
+		problems := configProblems(t, tenantEnv(tc.env))
+		if len(problems) != 1 || !strings.Contains(problems[0], tc.want) {
+			t.Errorf("%s: want one problem saying %q, got %q", tc.name, tc.want, problems)
+		}
+	}
+	c, err := loadConfig(nil, tenantEnv(map[string]string{"AUTOPILOTDESK_CLIENT_SECRET": "", "AUTOPILOTDESK_CLIENT_SECRET_FILE": full}), &bytes.Buffer{})
+	if err != nil || c.ClientSecret != "from-the-file" {
+		t.Errorf("secret from its file: %q, %v", c.ClientSecret, err)
+	}
+}
