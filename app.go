@@ -218,7 +218,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 // features are the desk's handlers over its database, Graph client, workers and shell.
 func (a *app) features(provider *identity.Provider, budget *bulk.Budget, waiting *handlers.WaitingCount, now func() time.Time) handlers.Features {
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: a.cfg.PublicURL.String(),
-		Settings:      handlers.SettingNames{TenantID: optTenantID.env, ClientID: optClientID.env, ClientSecret: optClientSecret.env},
+		Settings: handlers.SettingNames{TenantID: optTenantID.env, ClientID: optClientID.env, ClientSecret: optClientSecret.env,
+			ClientCertificate: optClientCertFile.env, PublicURL: optPublicURL.env},
 		AllowedGroups: a.cfg.AllowedGroups, Groups: a.graph, Demo: a.cfg.Demo, Logger: a.log, Observe: a.metrics.SignIn}
 	return handlers.Features{
 		Auth:     auth,

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"autopilotdesk/devtools/testkit"
+	"autopilotdesk/web/identity/demoidp"
 )
 
 // tenantEnv is a complete configuration outside demo mode, with extra settings added or replaced.
@@ -138,5 +139,38 @@ func TestSecretFileProblemsAreSaidOnce(t *testing.T) {
 	c, err := loadConfig(nil, tenantEnv(map[string]string{"AUTOPILOTDESK_CLIENT_SECRET": "", "AUTOPILOTDESK_CLIENT_SECRET_FILE": full}), &bytes.Buffer{})
 	if err != nil || c.ClientSecret != "from-the-file" {
 		t.Errorf("secret from its file: %q, %v", c.ClientSecret, err)
+	}
+}
+
+// A client secret Entra refuses when the desk redeems the code (wrong, or expired) is explained as
+// the desk's own credentials, not as an unverifiable sign-in, and logged as one ERROR line naming
+// the setting to fix.
+func TestRefusedClientSecretNamesTheSettingToFix(t *testing.T) {
+	for _, tc := range []struct {
+		name, aadsts, fix string
+		idp               func(*demoidp.Options)
+		env               map[string]string
+	}{
+		{"wrong", "AADSTS7000215", "the client secret is wrong", nil, map[string]string{"AUTOPILOTDESK_CLIENT_SECRET": "not-the-secret"}},
+		{"expired", "AADSTS7000222", "the client secret has expired", func(o *demoidp.Options) { o.SecretExpired = true }, nil},
+	} {
+		d := startDeskWithProvider(t, tc.idp, tc.env, appOptions{})
+		resp := d.signIn(d.browser(), demoidp.AdminKey, "/")
+		page := strings.Join(strings.Fields(text(parse(t, resp))), " ")
+		if !strings.Contains(page, "The desk's client secret is wrong or expired") || !strings.Contains(page, tc.aadsts) ||
+			!strings.Contains(page, "update AUTOPILOTDESK_CLIENT_SECRET") || strings.Contains(page, "could not be verified") {
+			t.Errorf("%s secret: %d %.500s", tc.name, resp.StatusCode, page)
+		}
+		errs := d.errorLines()
+		if len(errs) != 1 || !strings.Contains(errs[0], tc.fix) || !strings.Contains(errs[0], "AUTOPILOTDESK_CLIENT_SECRET (or the file AUTOPILOTDESK_CLIENT_SECRET_FILE names)") ||
+			!strings.Contains(errs[0], tc.aadsts) {
+			t.Errorf("%s secret: want one ERROR line naming the setting, got:\n%s", tc.name, strings.Join(errs, "\n"))
+		}
+		if n := strings.Count(d.log.String(), `"msg":"sign-in failed"`); n != 0 {
+			t.Errorf("%s secret: also %d INFO lines for the same refusal", tc.name, n)
+		}
+		if strings.Contains(d.log.String(), "not-the-secret") {
+			t.Errorf("%s secret: the secret reached the log", tc.name)
+		}
 	}
 }
