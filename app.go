@@ -187,14 +187,16 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	}
 	activity := a.recorder
 	owners := web.OwnerTokens{Sessions: sessions, Shell: a.shell}
-	imports := jobs.Options{Tokens: owners, Logger: log, Now: o.Now, Lease: o.ImportLease, PausedRecheck: o.ImportPausedRecheck, Fault: o.ImportFault}
+	imports := jobs.Options{Tokens: owners, Logger: log, Now: o.Now, Lease: o.ImportLease, PausedRecheck: o.ImportPausedRecheck, Fault: o.ImportFault,
+		State: a.health}
 	a.imports = importer.New(importer.Options{Options: imports, Store: a.db, Graph: a.graph, LookupDelays: o.ImportLookupDelays, Reached: a.metrics.ImportJob})
 	a.checks = importer.NewChecker(importer.CheckerOptions{Options: imports, Store: a.db, Graph: a.graph})
 	a.follower = registration.NewFollower(registration.Options{Store: registrationStore{a.db, activity}, Graph: a.graph, Tokens: owners,
-		Worker: a.imports, Logger: log, Now: o.Now, Every: o.RegistrationEvery})
+		Worker: a.imports, Logger: log, Now: o.Now, Every: o.RegistrationEvery, State: a.health})
 	waiting := &handlers.WaitingCount{Store: a.db}
 	budget := &bulk.Budget{Store: a.db, Writes: cfg.WriteBudget, Window: cfg.WriteWindow}
-	changes := jobs.Options{Tokens: owners, Logger: log, Now: o.Now, Lease: o.BulkLease, PausedRecheck: o.ImportPausedRecheck, Fault: o.BulkFault}
+	changes := jobs.Options{Tokens: owners, Logger: log, Now: o.Now, Lease: o.BulkLease, PausedRecheck: o.ImportPausedRecheck, Fault: o.BulkFault,
+		State: a.health}
 	a.bulk = bulk.New(bulk.Options{Options: changes, Store: a.db, Graph: a.graph, Budget: budget, LookupDelays: o.BulkLookupDelays})
 	handlers.Routes(a.shell, a.features(provider, budget, waiting, o.Now))
 	a.health.Routes(a.shell.Echo)
