@@ -222,7 +222,8 @@ func (a *app) features(provider *identity.Provider, budget *bulk.Budget, waiting
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: a.cfg.PublicURL.String(),
 		Settings: handlers.SettingNames{TenantID: optTenantID.env, ClientID: optClientID.env, ClientSecret: optClientSecret.env,
 			ClientCertificate: optClientCertFile.env, PublicURL: optPublicURL.env},
-		AllowedGroups: a.cfg.AllowedGroups, Groups: a.graph, Demo: a.cfg.Demo, Logger: a.log, Observe: a.metrics.SignIn}
+		AllowedGroups: a.cfg.AllowedGroups, Groups: a.graph, Demo: a.cfg.Demo, Logger: a.log, Observe: a.metrics.SignIn,
+		SendToPublicURL: !a.cfg.publicFromAddr || !wildcardAddr(a.cfg.Addr)}
 	return handlers.Features{
 		Auth:     auth,
 		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell, Tenants: a.db, Now: now},

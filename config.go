@@ -294,3 +294,10 @@ func reachAt(addr string, tls bool) *url.URL {
 	u.Host = net.JoinHostPort(host, port)
 	return u
 }
+
+// wildcardAddr says whether addr listens on every address (":8080", "0.0.0.0:8080", "[::]:8080").
+func wildcardAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	ip := net.ParseIP(host)
+	return err == nil && (host == "" || ip != nil && ip.IsUnspecified())
+}

@@ -2,7 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -172,5 +177,104 @@ func TestRefusedClientSecretNamesTheSettingToFix(t *testing.T) {
 		if strings.Contains(d.log.String(), "not-the-secret") {
 			t.Errorf("%s secret: the secret reached the log", tc.name)
 		}
+	}
+}
+
+// A desk opened at another address than its public URL (here the public URL names the host
+// example.com, and the browser types 127.0.0.1): a sign-in is sent to the same path at the public
+// URL first, and finishes there; only the origin changes.
+func TestSignInAtAnotherAddressIsSentToThePublicURL(t *testing.T) {
+	var public string
+	d := startDeskFor(t, func(listening string) map[string]string {
+		u, _ := url.Parse(listening)
+		public = "https://example.com:" + u.Port()
+		return map[string]string{"AUTOPILOTDESK_PUBLIC_URL": public}
+	}, appOptions{})
+	// The browser reaches example.com at the desk's loopback address, as a name in DNS would.
+	transport := d.srv.Client().Transport.(*http.Transport).Clone()
+	transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if strings.HasPrefix(addr, "example.com:") {
+			addr = d.srv.Listener.Addr().String()
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+	jar, _ := cookiejar.New(nil)
+	b := &http.Client{Transport: transport, Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for path, want := range map[string]string{
+		"/auth/login?return_to=%2Fuploads%2Fnew":                      public + "/auth/login?return_to=%2Fuploads%2Fnew",
+		"/auth/signin?return_to=%2Factivity":                          public + "/auth/signin?return_to=%2Factivity",
+		"/auth/login?return_to=https%3A%2F%2Fevil.example%2F&fresh=1": public + "/auth/login?return_to=https%3A%2F%2Fevil.example%2F&fresh=1",
+	} {
+		resp, err := b.Get(d.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != want || len(resp.Cookies()) > 0 {
+			t.Errorf("%s at %s: %d to %q (cookies %v), want 303 to %s", path, d.srv.URL, resp.StatusCode, resp.Header.Get("Location"), resp.Cookies(), want)
+		}
+	}
+	// Followed, the sign-in ends signed in at the public URL.
+	b.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+		testkit.PickIdentity(req, demoidp.AdminKey)
+		return nil
+	}
+	resp, err := b.Get(d.srv.URL + "/auth/login?return_to=%2Factivity")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != public+"/activity" {
+		t.Errorf("sign-in begun at %s ended %d at %s", d.srv.URL, resp.StatusCode, resp.Request.URL)
+	}
+	if strings.Contains(d.log.String(), `"level":"WARN"`) {
+		t.Errorf("warnings logged:\n%s", d.log.String())
+	}
+}
+
+// A reverse proxy that rewrites the Host header makes every request look as if it came to
+// another address: the second time the same browser asks at that address, the desk stops
+// sending it on (no redirect loop), serves the sign-in, and says once what to fix.
+func TestRewrittenHostDoesNotLoop(t *testing.T) {
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_PUBLIC_URL": "https://desk.example.com"}, appOptions{})
+	b := d.browser()
+	b.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for i, want := range []string{"https://desk.example.com/auth/login?return_to=%2F", "/authorize", "/authorize"} {
+		resp, err := b.Get(d.srv.URL + "/auth/login?return_to=%2F")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if !strings.Contains(resp.Header.Get("Location"), want) {
+			t.Errorf("request %d: %d to %q, want %q", i+1, resp.StatusCode, resp.Header.Get("Location"), want)
+		}
+	}
+	if n := strings.Count(d.log.String(), `"level":"WARN","msg":"sign-in requests keep arriving for the host`); n != 1 ||
+		!strings.Contains(d.log.String(), "proxy_set_header Host $host") || !strings.Contains(d.log.String(), "AUTOPILOTDESK_PUBLIC_URL") {
+		t.Errorf("%d warnings, want one naming the setting:\n%s", n, d.log.String())
+	}
+}
+
+// A callback that comes back without its flow cookie, for a sign-in the desk did start (it began
+// at another address, where the browser keeps the cookie), says where to open the desk and logs a
+// warning naming the setting.
+func TestCallbackWithoutItsCookieSaysWhereToOpenTheDesk(t *testing.T) {
+	d := startDesk(t, nil)
+	started, elsewhere := d.browser(), d.browser()
+	cb := d.callbackURL(started, "admin")
+	resp, doc := d.get(elsewhere, strings.TrimPrefix(cb, d.srv.URL))
+	page := strings.Join(strings.Fields(text(doc)), " ")
+	public := d.app.cfg.PublicURL.String()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "Open the desk at "+public) ||
+		doc.Find(`main a.btn[href="`+public+`/auth/login"]`).Length() != 1 {
+		t.Errorf("%d: %.400s", resp.StatusCode, page)
+	}
+	if n := strings.Count(d.log.String(), `"level":"WARN","msg":"a sign-in came back without its cookie`); n != 1 || !strings.Contains(d.log.String(), "AUTOPILOTDESK_PUBLIC_URL") {
+		t.Errorf("%d warnings:\n%s", n, d.log.String())
+	}
+	// A callback for no sign-in at all still asks to start again.
+	resp, doc = d.get(d.browser(), "/auth/callback?state=never-started&code=x")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(text(doc), "did not start in this browser") {
+		t.Errorf("unknown state: %d %s", resp.StatusCode, text(doc))
 	}
 }

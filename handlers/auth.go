@@ -35,6 +35,7 @@ type Provider interface {
 type FlowStore interface {
 	PutFlow(ctx context.Context, f store.FlowRecord) error
 	TakeFlow(ctx context.Context, id string, maxAge time.Duration) (store.FlowRecord, error)
+	FlowPending(ctx context.Context, state string) (bool, error)
 }
 
 // SessionControl starts and ends server-side sessions.
@@ -60,6 +61,11 @@ type Auth struct {
 	Settings      SettingNames // as the words for whoever runs the desk name them
 	Logger        *slog.Logger
 	Observe       func(success bool, reason string) // optional: sign-in metrics
+	// SendToPublicURL sends a sign-in started at another address to PublicURL first; off when
+	// the public URL is only a guess (demo mode listening on every address).
+	SendToPublicURL bool
+
+	origins originGuard
 }
 
 // SettingNames are the names, as the desk's configuration spells them, of the settings that a
@@ -83,12 +89,19 @@ func (h *Auth) SignInPage(c echo.Context) error {
 	if web.CurrentUser(c) != nil {
 		return c.Redirect(http.StatusSeeOther, returnTo)
 	}
+	if there := h.elsewhere(c); there != "" {
+		return c.Redirect(http.StatusSeeOther, there)
+	}
 	return web.Render(c, http.StatusOK, views.SignInPage(web.PageFor(c, "Sign in", ""), views.SignIn{ReturnTo: returnTo, Demo: h.Demo}))
 }
 
 // Login starts the authorization-code flow.
 // fresh=1 asks for a new authentication (Conditional Access wanting stronger or newer sign-in).
 func (h *Auth) Login(c echo.Context) error {
+	if there := h.elsewhere(c); there != "" {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return c.Redirect(http.StatusSeeOther, there)
+	}
 	return h.begin(c, web.SafeReturnTo(c.QueryParam("return_to")), nil, c.QueryParam("fresh") == "1")
 }
 
@@ -120,6 +133,11 @@ func (h *Auth) Callback(c echo.Context) error {
 	c.SetCookie(&http.Cookie{Name: flowCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	ck, err := c.Cookie(flowCookie)
 	if err != nil || ck.Value == "" {
+		if state := c.QueryParam("state"); state != "" {
+			if pending, err := h.Flows.FlowPending(c.Request().Context(), state); err == nil && pending {
+				return h.startedElsewhere()
+			}
+		}
 		return restartSignIn("This sign-in did not start in this browser, or it was already completed.")
 	}
 	rec, err := h.Flows.TakeFlow(c.Request().Context(), ck.Value, flowMaxAge)
