@@ -437,6 +437,9 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	logs := web.NewLogWriter(stderr) // one write per burst of lines, not one per request
 	defer logs.Close()
 	log := newLogger(cfg, stderr, logs)
+	if warning := cfg.startWarning(os.Environ()); warning != "" {
+		log.Warn(warning)
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)

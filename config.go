@@ -301,3 +301,67 @@ func wildcardAddr(addr string) bool {
 	ip := net.ParseIP(host)
 	return err == nil && (host == "" || ip != nil && ip.IsUnspecified())
 }
+
+// unknownSettings says which AUTOPILOTDESK_ variables in environ ("NAME=value") name no setting,
+// each with the setting it most likely meant.
+func unknownSettings(environ []string) []string {
+	known := map[string]bool{}
+	for _, o := range slices.Concat(deskOptions, emulatorOptions) {
+		known[o.env] = true
+		if o.secret {
+			known[o.env+"_FILE"] = true
+		}
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		// The test suite's own variables are not the desk's.
+		if !strings.HasPrefix(name, "AUTOPILOTDESK_") || strings.HasPrefix(name, "AUTOPILOTDESK_TEST_") || known[name] {
+			continue
+		}
+		nearest, best := "", -1
+		for k := range known {
+			if d := editDistance(name, k); best < 0 || d < best || d == best && k < nearest {
+				nearest, best = k, d
+			}
+		}
+		out = append(out, name+" (did you mean "+nearest+"?)")
+	}
+	slices.Sort(out)
+	return out
+}
+
+// startWarning is what the desk warns about at start, in one line: variables that name no
+// setting, and settings that only apply outside demo mode given to a desk that runs in it.
+func (c *config) startWarning(environ []string) string {
+	var parts []string
+	if unknown := unknownSettings(environ); len(unknown) > 0 {
+		parts = append(parts, "these environment variables name no setting and are ignored: "+strings.Join(unknown, ", "))
+	}
+	if c.Demo && (c.ClientSecret != "" || c.ClientCertFile != "" || !c.publicFromAddr) {
+		parts = append(parts, fmt.Sprintf("a client secret, certificate or public URL is set, but the desk runs in DEMO MODE with demo sign-in, "+
+			"because none of %s, %s and %s is set: check their spelling", optTenantID.env, optClientID.env, optIssuerURL.env))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}

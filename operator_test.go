@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -276,5 +277,52 @@ func TestCallbackWithoutItsCookieSaysWhereToOpenTheDesk(t *testing.T) {
 	resp, doc = d.get(d.browser(), "/auth/callback?state=never-started&code=x")
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(text(doc), "did not start in this browser") {
 		t.Errorf("unknown state: %d %s", resp.StatusCode, text(doc))
+	}
+}
+
+// A misspelt variable is named at start with the setting it most likely meant; a desk left in demo
+// mode by a misspelt tenant or client id, with a secret given, says so plainly.
+func TestStartWarnsAboutUnknownVariablesAndAnUnintendedDemo(t *testing.T) {
+	environ := []string{"PATH=/bin", "AUTOPILOTDESK_TENANTID=11111111-2222-3333-4444-555555555555", "AUTOPILOTDESK_CLIENTID=x",
+		"AUTOPILOTDESK_CLIENT_SECRET=s", "AUTOPILOTDESK_PUBLIC_URL=https://desk.example.com", "AUTOPILOTDESK_CLIENT_SECRET_FILE=/run/x",
+		"AUTOPILOTDESK_RATELIMIT_SIGNIN=5/1m", "AUTOPILOTDESK_TEST_DATABASE_URL=postgres://x"}
+	getenv := func(k string) string {
+		for _, kv := range environ {
+			if name, v, _ := strings.Cut(kv, "="); name == k {
+				return v
+			}
+		}
+		return ""
+	}
+	c, err := loadConfig(nil, func(k string) string {
+		if k == "AUTOPILOTDESK_CLIENT_SECRET_FILE" {
+			return ""
+		}
+		return getenv(k)
+	}, &bytes.Buffer{})
+	if err != nil || !c.Demo {
+		t.Fatalf("demo %v, %v", c.Demo, err)
+	}
+	w := c.startWarning(environ)
+	for _, want := range []string{"AUTOPILOTDESK_TENANTID (did you mean AUTOPILOTDESK_TENANT_ID?)", "AUTOPILOTDESK_CLIENTID (did you mean AUTOPILOTDESK_CLIENT_ID?)",
+		"AUTOPILOTDESK_RATELIMIT_SIGNIN (did you mean AUTOPILOTDESK_RATE_LIMIT_SIGNIN?)", "runs in DEMO MODE"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warning lacks %q: %s", want, w)
+		}
+	}
+	if strings.Contains(w, "TEST_DATABASE") || strings.Contains(w, "AUTOPILOTDESK_CLIENT_SECRET_FILE (") || strings.Contains(w, "=s") {
+		t.Errorf("warning names a known variable or a value: %s", w)
+	}
+	if c, _ := loadConfig(nil, testkit.Env(nil), &bytes.Buffer{}); c.startWarning([]string{"AUTOPILOTDESK_ADDR=127.0.0.1:1"}) != "" {
+		t.Errorf("a plain demo warns")
+	}
+	// The warning is one line of the start-up log.
+	var stderr bytes.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	t.Setenv("AUTOPILOTDESK_TENANTID", "x")
+	run(ctx, []string{"--addr", "127.0.0.1:0", "--log-format", "json"}, testkit.Env(map[string]string{"AUTOPILOTDESK_DATA_DIR": t.TempDir()}), io.Discard, &stderr)
+	if n := strings.Count(stderr.String(), `"level":"WARN"`); n != 1 || !strings.Contains(stderr.String(), "AUTOPILOTDESK_TENANTID (did you mean AUTOPILOTDESK_TENANT_ID?)") {
+		t.Errorf("%d WARN lines:\n%s", n, stderr.String())
 	}
 }
