@@ -326,3 +326,24 @@ func TestStartWarnsAboutUnknownVariablesAndAnUnintendedDemo(t *testing.T) {
 		t.Errorf("%d WARN lines:\n%s", n, stderr.String())
 	}
 }
+
+// A malformed PostgreSQL URL is refused at once, saying what is wrong and never its password,
+// instead of being retried for the whole start-up wait and reported as a database that did not
+// answer.
+func TestMalformedDatabaseURLIsRefusedAtOnce(t *testing.T) {
+	for raw, want := range map[string]string{
+		"postgres://desk:hunter2%zz@db.example.com/desk":                  "invalid percent-encoded token in password): a special character",
+		"postgres://desk:hunter2@db.example.com:99999/desk":               "invalid port",
+		"postgres://desk:hunter2@db.example.com/desk?sslmode=bogus":       "sslmode is invalid",
+		"postgres://desk:hunter2@db.example.com/desk?connect_timeout=abc": "connect_timeout",
+	} {
+		problems := configProblems(t, tenantEnv(map[string]string{"AUTOPILOTDESK_DATABASE_URL": raw}))
+		if len(problems) != 1 || !strings.HasPrefix(problems[0], "AUTOPILOTDESK_DATABASE_URL: is not a PostgreSQL URL the desk can use") ||
+			!strings.Contains(problems[0], want) || strings.Contains(problems[0], "hunter2") {
+			t.Errorf("%s: %q", raw, problems)
+		}
+	}
+	if problems := configProblems(t, tenantEnv(map[string]string{"AUTOPILOTDESK_DATABASE_URL": "postgres://desk:p%40ss@db.example.com:5432/desk?sslmode=verify-full&connect_timeout=5"})); len(problems) > 0 {
+		t.Errorf("a good URL refused: %q", problems)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/web"
 	"autopilotdesk/web/identity"
@@ -93,7 +95,7 @@ var (
 			if !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
 				return errors.New("must start with postgres:// or postgresql://")
 			}
-			return nil
+			return postgresURL(v)
 		}}
 	optDatabaseMaxConns = option{env: "AUTOPILOTDESK_DATABASE_MAX_CONNS", flag: "database-max-conns", def: "16",
 		help: "PostgreSQL connection pool size of each process (SQLite uses a small fixed pool).",
@@ -386,6 +388,29 @@ func redactedURL(v string) string {
 		}
 	}
 	return v
+}
+
+// postgresURL reads a PostgreSQL URL as the driver will, so a malformed one is reported at start
+// rather than retried for the whole start-up wait. The message never repeats the URL, whose
+// password may be anywhere in a string that does not parse.
+func postgresURL(v string) error {
+	_, err := pgx.ParseConfig(v)
+	if err == nil {
+		return nil
+	}
+	why := err.Error()
+	if i := strings.LastIndex(why, "`: "); i >= 0 {
+		why = why[i+3:]
+	}
+	if strings.Contains(why, "percent") {
+		why += ": a special character in the user name or password must be percent-encoded, such as %40 for @ and %25 for %"
+	}
+	if u, uerr := url.Parse(v); uerr == nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			why = strings.ReplaceAll(why, pw, "xxxxx")
+		}
+	}
+	return fmt.Errorf("is not a PostgreSQL URL the desk can use: %s", why)
 }
 
 func httpURL(v string) error {
