@@ -134,7 +134,10 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		}
 	}()
 	a.db, err = store.Open(ctx, store.Options{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, Now: o.Now,
-		MaxOpenConns: cfg.DatabaseMaxConns, StartupWait: cfg.DatabaseStartupWait, FreeSpace: o.StateFreeSpace})
+		MaxOpenConns: cfg.DatabaseMaxConns, StartupWait: cfg.DatabaseStartupWait, FreeSpace: o.StateFreeSpace,
+		Waiting: func(wait time.Duration, err error) {
+			log.Info("waiting for PostgreSQL to answer before starting", "up_to", wait.String(), "setting", optDatabaseStartupWait.env, "error", err.Error())
+		}})
 	if errors.Is(err, store.ErrDataDirInUse) {
 		return nil, fmt.Errorf("open state database: %w: run one desk per SQLite data folder, or share state through PostgreSQL (%s) to run several",
 			err, optDatabaseURL.env)
