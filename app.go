@@ -445,7 +445,15 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		return fmt.Errorf("%s: listen on %s: %w", optAddr.env, cfg.Addr, err)
+	}
+	var adminLn net.Listener
+	if cfg.AdminAddr != "" {
+		if adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("%s: listen on %s: %w", optAdminAddr.env, cfg.AdminAddr, err)
+		}
+		defer adminLn.Close()
 	}
 	if cfg.publicFromAddr && cfg.PublicURL.Port() == "0" {
 		// The port the system chose is the one sign-in must come back to.
@@ -469,12 +477,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	defer a.Close()
 	go a.sweep(ctx, 5*time.Minute)
 	fmt.Fprintf(stdout, "Autopilot Desk is running in %s.\nOpen %s in your browser. Press Ctrl-C to stop.\n", startupMode(cfg), cfg.PublicURL)
-	if cfg.AdminAddr != "" {
-		adminLn, err := net.Listen("tcp", cfg.AdminAddr)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("listen on %s: %w", cfg.AdminAddr, err)
-		}
+	if adminLn != nil {
 		go web.Serve(ctx, adminLn, a.adminHandler(), nil, web.Shutdown{Delay: cfg.ShutdownDelay, Drain: time.Second}, log)
 	}
 	err = web.Serve(ctx, ln, a.handler, tlsConfig, web.Shutdown{Before: a.health.Drain, Delay: cfg.ShutdownDelay, Drain: 10 * time.Second}, log)

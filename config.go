@@ -175,6 +175,9 @@ func (c *config) check(read configError) configError {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		bad(&optTLSCertFile, "and %s must be set together", optTLSKeyFile.env)
 	}
+	if c.AdminAddr != "" && sameListener(c.AdminAddr, c.Addr) {
+		bad(&optAdminAddr, "%q is where the desk itself listens (%s): give metrics and health an address of their own, such as 127.0.0.1:9090", c.AdminAddr, optAddr.env)
+	}
 	// Demo mode: no app registration and no issuer configured.
 	c.Demo = c.ClientID == "" && c.IssuerURL == "" && c.TenantID == ""
 	if c.Demo {
@@ -364,4 +367,15 @@ func editDistance(a, b string) int {
 		prev = cur
 	}
 	return prev[len(b)]
+}
+
+// sameListener says whether two listening addresses would take the same port: the same port
+// (not 0, which the system chooses) on the same host, or on every address.
+func sameListener(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || pa != pb || pa == "0" {
+		return false
+	}
+	return strings.EqualFold(ha, hb) || wildcardAddr(a) || wildcardAddr(b)
 }

@@ -347,3 +347,29 @@ func TestMalformedDatabaseURLIsRefusedAtOnce(t *testing.T) {
 		t.Errorf("a good URL refused: %q", problems)
 	}
 }
+
+// The admin address must be a port of its own: the desk's own address is refused by the
+// configuration check, and one in use stops the start naming its setting, before the desk says
+// it is running.
+func TestAdminAddressOfItsOwn(t *testing.T) {
+	for _, tc := range [][2]string{{"127.0.0.1:8080", "127.0.0.1:8080"}, {"0.0.0.0:8080", "127.0.0.1:8080"}, {":8080", "localhost:8080"}} {
+		_, err := loadConfig([]string{"--addr", tc[0], "--admin-addr", tc[1]}, testkit.Env(nil), &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), "AUTOPILOTDESK_ADMIN_ADDR: ") || !strings.Contains(err.Error(), "where the desk itself listens") {
+			t.Errorf("--addr %s --admin-addr %s: %v", tc[0], tc[1], err)
+		}
+	}
+	if _, err := loadConfig([]string{"--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, testkit.Env(nil), &bytes.Buffer{}); err != nil {
+		t.Errorf("two ports the system chooses: %v", err)
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	var stdout bytes.Buffer
+	err = run(context.Background(), []string{"--addr", "127.0.0.1:0", "--admin-addr", taken.Addr().String()},
+		testkit.Env(map[string]string{"AUTOPILOTDESK_DATA_DIR": t.TempDir()}), &stdout, io.Discard)
+	if err == nil || !strings.HasPrefix(err.Error(), "AUTOPILOTDESK_ADMIN_ADDR: listen on "+taken.Addr().String()) || strings.Contains(stdout.String(), "running") {
+		t.Errorf("admin address in use: %v; printed %q", err, stdout.String())
+	}
+}
