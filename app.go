@@ -443,6 +443,10 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if warning := cfg.startWarning(os.Environ()); warning != "" {
 		log.Warn(warning)
 	}
+	if cfg.graphURLVersion != "" {
+		log.Info(optGraphURL.env+" ends in "+cfg.graphURLVersion+": the desk takes the root, and the version from "+optGraphVersion.env,
+			"graph_root", cfg.GraphURL, "graph_version", cfg.GraphVersion)
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("%s: listen on %s: %w", optAddr.env, cfg.Addr, err)
@@ -553,7 +557,7 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	if *noTenant {
 		tenant = "none: ID tokens carry no tid claim, so leave " + optTenantID.env + " empty"
 	}
-	fmt.Fprintf(stdout, "Graph emulator:  %s/v1.0 (and %s/beta)\nIdentity issuer: %s\nTenant id:       %s\nClient id:       %s\nClient secret:   %s\n",
-		base, base, pair.IdP.IssuerURL(), tenant, *clientID, *clientSecret)
+	fmt.Fprintf(stdout, "Graph emulator:  %s (the root to give %s; Graph's API is under /v1.0 and /beta)\nIdentity issuer: %s\nTenant id:       %s\nClient id:       %s\nClient secret:   %s\n",
+		base, optGraphURL.env, pair.IdP.IssuerURL(), tenant, *clientID, *clientSecret)
 	return web.Serve(ctx, ln, pair.Handler, nil, web.Shutdown{Drain: 5 * time.Second}, log)
 }

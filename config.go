@@ -31,6 +31,7 @@ type config struct {
 	Cloud                   identity.Cloud
 	IssuerURL               string
 	GraphURL                string
+	graphURLVersion         string // the version the Graph URL given ended in, which the desk left out
 	Scopes                  []string
 	GraphVersion            string
 	GraphTimeout            time.Duration
@@ -318,8 +319,7 @@ func unknownSettings(environ []string) []string {
 	var out []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		// The test suite's own variables are not the desk's.
-		if !strings.HasPrefix(name, "AUTOPILOTDESK_") || strings.HasPrefix(name, "AUTOPILOTDESK_TEST_") || known[name] {
+		if !strings.HasPrefix(name, "AUTOPILOTDESK_") || known[name] {
 			continue
 		}
 		nearest, best := "", -1

@@ -285,7 +285,7 @@ func TestCallbackWithoutItsCookieSaysWhereToOpenTheDesk(t *testing.T) {
 func TestStartWarnsAboutUnknownVariablesAndAnUnintendedDemo(t *testing.T) {
 	environ := []string{"PATH=/bin", "AUTOPILOTDESK_TENANTID=11111111-2222-3333-4444-555555555555", "AUTOPILOTDESK_CLIENTID=x",
 		"AUTOPILOTDESK_CLIENT_SECRET=s", "AUTOPILOTDESK_PUBLIC_URL=https://desk.example.com", "AUTOPILOTDESK_CLIENT_SECRET_FILE=/run/x",
-		"AUTOPILOTDESK_RATELIMIT_SIGNIN=5/1m", "AUTOPILOTDESK_TEST_DATABASE_URL=postgres://x"}
+		"AUTOPILOTDESK_RATELIMIT_SIGNIN=5/1m"}
 	getenv := func(k string) string {
 		for _, kv := range environ {
 			if name, v, _ := strings.Cut(kv, "="); name == k {
@@ -310,7 +310,7 @@ func TestStartWarnsAboutUnknownVariablesAndAnUnintendedDemo(t *testing.T) {
 			t.Errorf("warning lacks %q: %s", want, w)
 		}
 	}
-	if strings.Contains(w, "TEST_DATABASE") || strings.Contains(w, "AUTOPILOTDESK_CLIENT_SECRET_FILE (") || strings.Contains(w, "=s") {
+	if strings.Contains(w, "AUTOPILOTDESK_CLIENT_SECRET_FILE (") || strings.Contains(w, "AUTOPILOTDESK_CLIENT_SECRET (") || strings.Contains(w, "=s") {
 		t.Errorf("warning names a known variable or a value: %s", w)
 	}
 	if c, _ := loadConfig(nil, testkit.Env(nil), &bytes.Buffer{}); c.startWarning([]string{"AUTOPILOTDESK_ADDR=127.0.0.1:1"}) != "" {
@@ -371,5 +371,33 @@ func TestAdminAddressOfItsOwn(t *testing.T) {
 		testkit.Env(map[string]string{"AUTOPILOTDESK_DATA_DIR": t.TempDir()}), &stdout, io.Discard)
 	if err == nil || !strings.HasPrefix(err.Error(), "AUTOPILOTDESK_ADMIN_ADDR: listen on "+taken.Addr().String()) || strings.Contains(stdout.String(), "running") {
 		t.Errorf("admin address in use: %v; printed %q", err, stdout.String())
+	}
+}
+
+// The Graph URL a tool prints with its version (the emulator's among them) is taken as its root;
+// any other path is refused naming the setting. The emulator prints the root to give.
+func TestGraphURLWithItsVersionIsTakenAsTheRoot(t *testing.T) {
+	for raw, root := range map[string]string{"http://127.0.0.1:8081/v1.0": "http://127.0.0.1:8081", "http://127.0.0.1:8081/beta/": "http://127.0.0.1:8081",
+		"https://graph.microsoft.com": "https://graph.microsoft.com"} {
+		c, err := loadConfig(nil, tenantEnv(map[string]string{"AUTOPILOTDESK_GRAPH_URL": raw}), &bytes.Buffer{})
+		if err != nil || c.GraphURL != root {
+			t.Errorf("%s: root %q, %v", raw, c.GraphURL, err)
+		}
+	}
+	problems := configProblems(t, tenantEnv(map[string]string{"AUTOPILOTDESK_GRAPH_URL": "http://127.0.0.1:8081/graph"}))
+	if len(problems) != 1 || !strings.HasPrefix(problems[0], "AUTOPILOTDESK_GRAPH_URL: ") || !strings.Contains(problems[0], "has a path (/graph)") {
+		t.Errorf("a path: %q", problems)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out testkit.Buffer
+	done := emulatorCommand(ctx, "127.0.0.1:0", "s", &out)
+	waitFor(t, "the emulator to print its addresses", func() bool { return strings.Contains(out.String(), "Client secret:") })
+	cancel()
+	<-done
+	line, _, _ := strings.Cut(out.String(), "\n")
+	printed := strings.Fields(strings.TrimPrefix(line, "Graph emulator:"))[0]
+	c, err := loadConfig(nil, tenantEnv(map[string]string{"AUTOPILOTDESK_GRAPH_URL": printed}), &bytes.Buffer{})
+	if err != nil || c.GraphURL != printed || !strings.Contains(line, "AUTOPILOTDESK_GRAPH_URL") {
+		t.Errorf("the emulator printed %q: %v", line, err)
 	}
 }

@@ -70,9 +70,26 @@ var (
 		help: "Override the OpenID Connect issuer (any standards-compliant provider).",
 		set:  func(c *config, v string) error { c.IssuerURL = strings.TrimSuffix(v, "/"); return httpURL(v) }}
 	optGraphURL = option{env: "AUTOPILOTDESK_GRAPH_URL", flag: "graph-url", shownDef: "from the cloud; the embedded emulator in demo mode",
-		help: "Override the Microsoft Graph root (for example an emulator or Microsoft's Dev Proxy). Another cloud's Graph than " +
+		help: "Override the Microsoft Graph root (for example an emulator or Microsoft's Dev Proxy); a URL ending in `/v1.0` or `/beta` " +
+			"is taken as its root (the version is `AUTOPILOTDESK_GRAPH_VERSION`'s). Another cloud's Graph than " +
 			"`AUTOPILOTDESK_CLOUD`'s is refused: it would refuse the desk's tokens.",
-		set: func(c *config, v string) error { c.GraphURL = strings.TrimSuffix(v, "/"); return httpURL(v) }}
+		set: func(c *config, v string) error {
+			if err := httpURL(v); err != nil {
+				return err
+			}
+			u, _ := url.Parse(strings.TrimSuffix(v, "/"))
+			switch path := u.Path; {
+			case path == "/v1.0" || path == "/beta":
+				// The address a Graph tool prints (the emulator's among them) ends in a version:
+				// the desk takes the root, and picks the version itself.
+				c.graphURLVersion, u.Path = path, ""
+			case path != "":
+				return fmt.Errorf("%q has a path (%s): give Microsoft Graph's root, such as https://graph.microsoft.com (the version is %s's)",
+					v, path, optGraphVersion.env)
+			}
+			c.GraphURL = u.String()
+			return nil
+		}}
 	optScopes = option{env: "AUTOPILOTDESK_SCOPES", flag: "scopes",
 		shownDef: "`openid profile offline_access {graph}/DeviceManagementServiceConfig.ReadWrite.All`",
 		help:     "Override the requested scopes (space separated).",
