@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"autopilotdesk/devtools/testkit"
+	"autopilotdesk/web"
 	"autopilotdesk/web/identity/demoidp"
 )
 
@@ -399,5 +400,23 @@ func TestGraphURLWithItsVersionIsTakenAsTheRoot(t *testing.T) {
 	c, err := loadConfig(nil, tenantEnv(map[string]string{"AUTOPILOTDESK_GRAPH_URL": printed}), &bytes.Buffer{})
 	if err != nil || c.GraphURL != printed || !strings.Contains(line, "AUTOPILOTDESK_GRAPH_URL") {
 		t.Errorf("the emulator printed %q: %v", line, err)
+	}
+}
+
+// --version prints the version /metrics reports, and the start-up log names it.
+func TestVersionIsPrintedAndLogged(t *testing.T) {
+	version, goVersion := web.BuildVersion()
+	for _, arg := range []string{"--version", "-version", "version"} {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{arg}, testkit.Env(nil), &out, io.Discard); err != nil || out.String() != "autopilotdesk "+version+" (built with "+goVersion+")\n" {
+			t.Errorf("%s: %q, %v", arg, out.String(), err)
+		}
+	}
+	var stderr bytes.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	run(ctx, []string{"--addr", "127.0.0.1:0", "--log-format", "json"}, testkit.Env(map[string]string{"AUTOPILOTDESK_DATA_DIR": t.TempDir()}), io.Discard, &stderr)
+	if !strings.Contains(stderr.String(), `"msg":"Autopilot Desk starting","version":"`+version+`","go":"`+goVersion+`"`) {
+		t.Errorf("start-up log:\n%s", stderr.String())
 	}
 }
