@@ -468,12 +468,12 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	var tlsConfig *tls.Config
 	if cfg.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		certs, err := web.LoadCertificateFiles(cfg.TLSCertFile, cfg.TLSKeyFile, certificateCheckEvery, log)
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("%s: %w", optTLSCertFile.env, err)
 		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		tlsConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
 	}
 	a, err := newApp(ctx, cfg, log, appOptions{ConsistencyDelay: demoConsistencyDelay})
 	if err != nil {
@@ -490,6 +490,10 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout, "Autopilot Desk stopped.")
 	return err
 }
+
+// certificateCheckEvery is how often, at most, the TLS certificate files are looked at for a
+// renewed certificate.
+const certificateCheckEvery = 5 * time.Second
 
 // startupMode says which mode the desk runs in, for the start-up message.
 func startupMode(cfg config) string {

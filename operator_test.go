@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/web"
@@ -418,5 +420,49 @@ func TestVersionIsPrintedAndLogged(t *testing.T) {
 	run(ctx, []string{"--addr", "127.0.0.1:0", "--log-format", "json"}, testkit.Env(map[string]string{"AUTOPILOTDESK_DATA_DIR": t.TempDir()}), io.Discard, &stderr)
 	if !strings.Contains(stderr.String(), `"msg":"Autopilot Desk starting","version":"`+version+`","go":"`+goVersion+`"`) {
 		t.Errorf("start-up log:\n%s", stderr.String())
+	}
+}
+
+// The desk serving TLS itself picks up a renewed certificate within seconds, without a restart.
+func TestRunServesARenewedCertificate(t *testing.T) {
+	t.Parallel() // waits out the desk's few seconds between looks at the files
+	cert, key := selfSigned(t)
+	addr := testkit.FreeAddr(t)
+	ctx, stop := context.WithCancel(context.Background())
+	var logs testkit.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--addr", addr}, testkit.Env(map[string]string{
+			"AUTOPILOTDESK_DATA_DIR": t.TempDir(), "AUTOPILOTDESK_TLS_CERT_FILE": cert, "AUTOPILOTDESK_TLS_KEY_FILE": key,
+			"AUTOPILOTDESK_PUBLIC_URL": "https://" + addr,
+		}), io.Discard, &logs)
+	}()
+	defer func() { stop(); waitStopped(t, done) }()
+	servedCert := func() []byte {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			return nil
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].Raw
+	}
+	waitFor(t, "the desk to serve TLS", func() bool { return servedCert() != nil })
+	first := servedCert()
+	renewedCert, renewedKey := selfSigned(t)
+	for _, f := range [][2]string{{renewedKey, key}, {renewedCert, cert}} {
+		data, err := os.ReadFile(f[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f[1], data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(certificateCheckEvery + 5*time.Second)
+	for bytes.Equal(servedCert(), first) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the renewed certificate is not served after %s:\n%s", certificateCheckEvery+5*time.Second, logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
