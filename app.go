@@ -333,6 +333,9 @@ func (a *app) sweep(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if a.health.Problem() != nil {
+				continue // the outage is logged once; the next sweep catches up
+			}
 			if n, err := a.db.SweepExpired(ctx, a.cfg.IdleTimeout); err != nil {
 				a.log.Warn("sweep expired state", "error", err.Error())
 			} else if n > 0 {
