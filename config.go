@@ -339,10 +339,13 @@ func unknownSettings(environ []string) []string {
 // setting, and settings that only apply outside demo mode given to a desk that runs in it.
 func (c *config) startWarning(environ []string) string {
 	var parts []string
-	if unknown := unknownSettings(environ); len(unknown) > 0 {
+	unknown := unknownSettings(environ)
+	if len(unknown) > 0 {
 		parts = append(parts, "these environment variables name no setting and are ignored: "+strings.Join(unknown, ", "))
 	}
-	if c.Demo && (c.ClientSecret != "" || c.ClientCertFile != "" || !c.publicFromAddr) {
+	// A public URL alone is how a demo is shown at another name; beside a misspelt variable it
+	// more likely meant to leave demo mode.
+	if c.Demo && (c.ClientSecret != "" || c.ClientCertFile != "" || !c.publicFromAddr && len(unknown) > 0) {
 		parts = append(parts, fmt.Sprintf("a client secret, certificate or public URL is set, but the desk runs in DEMO MODE with demo sign-in, "+
 			"because none of %s, %s and %s is set: check their spelling", optTenantID.env, optClientID.env, optIssuerURL.env))
 	}

@@ -319,6 +319,13 @@ func TestStartWarnsAboutUnknownVariablesAndAnUnintendedDemo(t *testing.T) {
 	if c, _ := loadConfig(nil, testkit.Env(nil), &bytes.Buffer{}); c.startWarning([]string{"AUTOPILOTDESK_ADDR=127.0.0.1:1"}) != "" {
 		t.Errorf("a plain demo warns")
 	}
+	demoAt := testkit.Env(map[string]string{"AUTOPILOTDESK_PUBLIC_URL": "http://localhost:8080"})
+	if c, _ := loadConfig(nil, demoAt, &bytes.Buffer{}); c.startWarning([]string{"AUTOPILOTDESK_PUBLIC_URL=http://localhost:8080"}) != "" {
+		t.Errorf("a demo shown at another name warns")
+	}
+	if c, _ := loadConfig(nil, demoAt, &bytes.Buffer{}); !strings.Contains(c.startWarning([]string{"AUTOPILOTDESK_PUBLIC_URL=http://localhost:8080", "AUTOPILOTDESK_CLIENT=x"}), "DEMO MODE") {
+		t.Errorf("a public URL beside a misspelt variable does not say demo mode")
+	}
 	// The warning is one line of the start-up log.
 	var stderr bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
