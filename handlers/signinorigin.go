@@ -84,7 +84,7 @@ func (h *Auth) startedElsewhere() error {
 		"); people must open the desk at that address, or correct " + h.Settings.PublicURL + " to the address they use")
 	return &views.ErrorPage{Status: http.StatusBadRequest, Title: "Open the desk at " + h.PublicURL,
 		Message: "This sign-in was started at another address than the desk's own, " + h.PublicURL +
-			", so your browser kept its sign-in cookie there and did not bring it back. For your safety the desk does not finish a sign-in without it.",
+			" (or in another browser), so this browser has no sign-in cookie for it here. For your safety the desk does not finish a sign-in without it.",
 		NextStep:  "Open the desk at " + h.PublicURL + " (bookmark that address), then sign in again.",
 		ActionURL: h.PublicURL + "/auth/login", ActionText: "Sign in at " + h.PublicURL}
 }
