@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/PuerkitoBio/goquery"
+
+	"autopilotdesk/graphclient/emulator"
 )
 
 // createUpload submits the create form and returns the new upload's id.
@@ -151,5 +153,60 @@ func TestEveryChangeIsAnAuditLine(t *testing.T) {
 		if !strings.Contains(logs, event) || !strings.Contains(logs, `"audit":true`) {
 			t.Errorf("no audit line for %s", event)
 		}
+	}
+}
+
+// A status change or a delete whose answer was lost (Graph carried it out, then answered 504) is
+// recorded as done once the desk has read the upload again: the status is the one asked for, or
+// the upload is gone. It is never recorded as "not deleted".
+func TestLostAnswersToUploadChangesAreLookedUp(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	parse(t, d.signIn(b, "admin", "/"))
+	id := d.createUpload(b, "pending")
+	_, doc := d.get(b, "/uploads/"+id)
+	form := formValues(t, doc, `form[action="/uploads/`+id+`/status"]`)
+	form.Set("status", "complete")
+	_, confirmPage := d.get(b, "/uploads/"+id+"/delete")
+	confirm := formValues(t, confirmPage, `form[action="/uploads/`+id+`/delete"]`)
+
+	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
+	_, doc = d.post(b, "/uploads/"+id+"/status", form)
+	if h := doc.Find("h1").Text(); h == "Outcome unknown" || !strings.Contains(text(doc), "found when the desk looked") {
+		t.Errorf("status change whose answer was lost: %s", text(doc))
+	}
+	_, doc = d.post(b, "/uploads/"+id+"/delete", confirm)
+	if page := text(doc); strings.Contains(page, "not deleted") || !strings.Contains(page, "Deleted upload "+id) {
+		t.Errorf("delete whose answer was lost: %s", page)
+	}
+	d.emu.SetFaults(emulator.Faults{})
+	_, doc = d.get(b, "/activity?outcome=failure")
+	if n := doc.Find(`[data-testid="activity-title"]`).Length(); n != 0 {
+		t.Errorf("%d failures recorded for changes Graph carried out", n)
+	}
+}
+
+// An upload's address in capitals or braces leads to the upload (Graph's ids are lower case); a
+// delete's confirmation shows what would be deleted, and says so when it is gone already; an
+// unknown status filter says which statuses there are instead of listing everything.
+func TestUploadAddressesAndConfirmationSayWhatTheyShow(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	parse(t, d.signIn(b, "admin", "/"))
+	id := d.createUpload(b, "complete")
+	resp, doc := d.get(b, "/uploads/"+strings.ToUpper(id))
+	if resp.Request.URL.Path != "/uploads/"+id || doc.Find(`[data-testid="upload-id"]`).Text() != id {
+		t.Errorf("an upper-case address landed on %s: %s", resp.Request.URL.Path, text(doc))
+	}
+	_, doc = d.get(b, "/uploads/"+id+"/delete")
+	if what := doc.Find(`[data-testid="delete-what"]`).Text(); !strings.Contains(what, "complete") {
+		t.Errorf("the confirmation does not say what it deletes: %q", what)
+	}
+	d.post(b, "/uploads/"+id+"/delete", formValues(t, doc, `form[action="/uploads/`+id+`/delete"]`))
+	if resp, doc := d.get(b, "/uploads/"+id+"/delete"); resp.StatusCode != http.StatusNotFound || !strings.Contains(text(doc), "deleted already") {
+		t.Errorf("confirming the delete of a deleted upload: %d %s", resp.StatusCode, text(doc))
+	}
+	if resp, doc := d.get(b, "/uploads?status=finished"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(text(doc), "noUpload, pending, complete and error") {
+		t.Errorf("an unknown status filter: %d %s", resp.StatusCode, text(doc))
 	}
 }

@@ -236,3 +236,41 @@ func unknownCreate(t *testing.T, d *desk, b *http.Client) (string, *goquery.Docu
 	resp, doc := d.post(b, "/uploads", form)
 	return resp.Request.URL.Path, doc
 }
+
+// After Graph throttles a create with a Retry-After, nothing more of the tenant's is written
+// before it passes: a create sent again at once (Try again, a second tab) and a status change are
+// refused by the desk with the time to wait, their values kept, and Graph never sees a request
+// sent too early.
+func TestUploadWritesWaitOutGraphsRetryAfter(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	parse(t, d.signIn(b, "admin", "/"))
+	id := d.createUpload(b, "pending")
+	_, doc := d.get(b, "/uploads/"+id)
+	status := formValues(t, doc, `form[action="/uploads/`+id+`/status"]`)
+	status.Set("status", "complete")
+	d.emu.SetFaults(emulator.Faults{ThrottleWrites: 1, ThrottleWindow: time.Minute, PunishEarlyRetry: true})
+	_, doc = d.get(b, "/uploads/new")
+	form := formValues(t, doc, `form[action="/uploads"]`)
+	form.Set("status", "complete")
+	d.post(b, "/uploads", form) // the one write of the window
+	_, doc = d.get(b, "/uploads/new")
+	form = formValues(t, doc, `form[action="/uploads"]`)
+	form.Set("status", "error")
+	resp, doc := d.post(b, "/uploads", form)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(text(doc), "throttling") {
+		t.Fatalf("the throttled create: %d %s", resp.StatusCode, text(doc))
+	}
+	again := formValues(t, doc, `form#upload-form`)
+	resp, doc = d.post(b, "/uploads", again)
+	if resp.StatusCode != http.StatusTooManyRequests || doc.Find("h2:contains('Microsoft Graph asked the desk to wait')").Length() != 1 ||
+		resp.Header.Get("Retry-After") == "" || formValues(t, doc, `form#upload-form`).Get("status") != "error" {
+		t.Errorf("trying again at once: %d %s", resp.StatusCode, text(doc))
+	}
+	if resp, _ := d.post(b, "/uploads/"+id+"/status", status); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a status change during the wait: %d", resp.StatusCode)
+	}
+	if st := d.emu.Stats(); st.Throttled != 1 || st.Punished != 0 {
+		t.Errorf("Graph throttled %d requests and punished %d: want one and none", st.Throttled, st.Punished)
+	}
+}

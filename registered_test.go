@@ -389,3 +389,44 @@ func TestLostImportFoundAmongRegisteredDevices(t *testing.T) {
 		t.Errorf("%d import calls", n)
 	}
 }
+
+// A save sends only the fields typed otherwise than the form showed them: renaming a device from
+// a page that shows a group tag changed since (by someone else, or by this person a moment ago,
+// not visible yet) never puts the old tag back. After a change, the form shows the values the
+// device will have.
+func TestASaveSendsOnlyWhatWasTyped(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{ConsistencyDelay: time.Hour})
+	adele, other := d.browser(), d.browser()
+	d.signIn(adele, "admin", "/")
+	d.signIn(other, "admin", "/")
+	demo := emulator.DemoAutopilotDevices(time.Now())
+	dev := demo[9] // group tag Sales
+	_, stale := d.get(adele, "/devices/"+dev.ID)
+
+	_, doc := d.get(other, "/devices/"+dev.ID)
+	form := formValues(t, doc, `form[action$="/properties"]`)
+	form.Set("groupTag", "Kiosk")
+	_, doc = d.post(other, "/devices/"+dev.ID+"/properties", form)
+	again := formValues(t, doc, `form[action$="/properties"]`)
+	if again.Get("groupTag") != "Kiosk" {
+		t.Errorf("after the change, the form shows group tag %q, not the one the device will have", again.Get("groupTag"))
+	}
+	again.Set("displayName", "KIOSK-9")
+	_, doc = d.post(other, "/devices/"+dev.ID+"/properties", again)
+	if said := doc.Find(`[data-testid="change-accepted"]`).Text(); !strings.Contains(said, "device name") || strings.Contains(said, "group tag") {
+		t.Errorf("renaming after a tag change: %s", said)
+	}
+
+	rename := formValues(t, stale, `form[action$="/properties"]`)
+	rename.Set("displayName", "LOBBY-9")
+	_, doc = d.post(adele, "/devices/"+dev.ID+"/properties", rename)
+	if said := doc.Find(`[data-testid="change-accepted"]`).Text(); !strings.Contains(said, "“LOBBY-9”") || strings.Contains(said, "Sales") {
+		t.Errorf("renaming from a page opened before the tag changed: %s", said)
+	}
+	sentBack := countReceived(d.emu, func(r emulator.ReceivedRequest) bool {
+		return strings.Contains(r.Path, dev.ID+"/updateDeviceProperties") && strings.Contains(string(r.Body), "Sales")
+	})
+	if sentBack != 0 {
+		t.Errorf("the old group tag was sent back %d times", sentBack)
+	}
+}

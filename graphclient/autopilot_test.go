@@ -215,3 +215,23 @@ func TestEnrollmentStateWordsAndContactTime(t *testing.T) {
 		t.Error("SameSerial compares wrongly")
 	}
 }
+
+// A property is measured in characters, not bytes: 256 letters of any script are taken; a
+// control character or one that cannot be seen is named for what it is.
+func TestPropertyProblemCountsCharacters(t *testing.T) {
+	for v, want := range map[string]string{
+		strings.Repeat("あ", 256): "",
+		strings.Repeat("é", 200): "",
+		"Sales-EMEA":             "",
+		strings.Repeat("あ", 257): "has 257 characters",
+		"a\tb":                   "control character",
+		"a\u0085b":               "control character",
+		"kiosk\u200b":            "cannot be seen (U+200B",
+		"rtl\u202egnp.exe":       "cannot be seen (U+202E",
+	} {
+		got := PropertyProblem("group tag", v)
+		if want == "" && got != "" || want != "" && !strings.Contains(got, want) {
+			t.Errorf("%q: %q, want %q", v, got, want)
+		}
+	}
+}

@@ -193,6 +193,7 @@ func (c *Client) do(ctx context.Context, ts oauth2.TokenSource, cl call, out any
 	ex := &Exchange{}
 	var lastErr error
 	var wait time.Duration
+	mayHaveRun := false // an earlier attempt of a write may have been carried out
 	for attempt := 1; ; attempt++ {
 		if wait > 0 {
 			// A wait that would pass the deadline is not started: give up with what we have.
@@ -221,6 +222,12 @@ func (c *Client) do(ctx context.Context, ts oauth2.TokenSource, cl call, out any
 			c.observe(rec)
 			return ex, lastErr
 		}
+		if err == nil && resp.StatusCode == http.StatusNotFound && mayHaveRun && cl.retryRules() == http.MethodDelete {
+			// The delete whose answer was lost was carried out: what it deleted is gone.
+			ex.Outcome = OutcomeDeletedEarlier
+			c.observe(rec)
+			return ex, nil
+		}
 		if err != nil {
 			lastErr = transportError(ctx, err, c.cfg.Version)
 		} else {
@@ -230,6 +237,7 @@ func (c *Client) do(ctx context.Context, ts oauth2.TokenSource, cl call, out any
 		}
 		rec.Err = lastErr
 		rec.OutcomeUnknown = isWrite(cl.retryRules()) && outcomeUnknown(resp, lastErr)
+		mayHaveRun = mayHaveRun || rec.OutcomeUnknown
 		c.observe(rec)
 		retry, next := c.retryable(cl.retryRules(), resp, lastErr, attempt)
 		if !retry {
@@ -251,7 +259,11 @@ func (c *Client) observe(r CallRecord) {
 	}
 }
 
-func isWrite(method string) bool { return method == http.MethodPost || method == http.MethodPatch }
+// isWrite reports whether a method changes something, so that a lost answer leaves its outcome
+// unknown. (A DELETE is also idempotent: it is sent again, and a 404 then means it was done.)
+func isWrite(method string) bool {
+	return method == http.MethodPost || method == http.MethodPatch || method == http.MethodDelete
+}
 
 // outcomeUnknown: a write that timed out or got 500/502/504 may have been executed.
 func outcomeUnknown(resp *http.Response, err error) bool {

@@ -522,3 +522,29 @@ func TestRefusalsAreBlamedByTheGrantedScope(t *testing.T) {
 		t.Errorf("a tenant without a licence: %s", licence.Kind)
 	}
 }
+
+// A delete whose answer was lost is sent again (it is idempotent); Graph's 404 then means the
+// first attempt deleted it. A delete that never gets an answer has an unknown outcome, and a 404
+// to a first attempt is still "not found".
+func TestDeleteWhoseAnswerWasLost(t *testing.T) {
+	const id = "8d639524-9524-8d63-2495-638d2495638d"
+	gone := graphError(404, "ResourceNotFound", "not found")
+	s := &script{answers: h(graphError(504, "GatewayTimeout", "slow"), gone)}
+	c, _ := newTestClient(t, s)
+	ex, err := c.DeleteUpload(context.Background(), tokens, id)
+	if err != nil || ex.Outcome != OutcomeDeletedEarlier || len(ex.Attempts) != 2 {
+		t.Errorf("504 then 404: %v, outcome %q, %d attempts", err, ex.Outcome, len(ex.Attempts))
+	}
+
+	s = &script{answers: h(graphError(504, "GatewayTimeout", "slow"))}
+	c, _ = newTestClient(t, s)
+	if _, err := c.DeleteUpload(context.Background(), tokens, id); !isKind(err, KindOutcomeUnknown) || s.count() != 4 {
+		t.Errorf("504 every time: %v after %d attempts", err, s.count())
+	}
+
+	s = &script{answers: h(gone)}
+	c, _ = newTestClient(t, s)
+	if ex, err := c.DeleteUpload(context.Background(), tokens, id); !isKind(err, KindNotFound) || ex.Outcome != "" {
+		t.Errorf("404 at once: %v, outcome %q", err, ex.Outcome)
+	}
+}

@@ -298,6 +298,8 @@ type SupportDetails struct {
 	Date            string `json:"date,omitempty"`
 	ActivityID      string `json:"activityId,omitempty"`
 	Version         string `json:"version,omitempty"`
+	// Sent is when the last request was sent, for one that got no answer (so no Date).
+	Sent time.Time `json:"sent,omitzero"`
 }
 
 // SupportFor collects support details from the last attempt and, on failure, the error.
@@ -309,6 +311,9 @@ func SupportFor(ex *Exchange, err error) SupportDetails {
 		s.ClientRequestID = a.RequestHeader.Get("client-request-id")
 		s.Date = a.ResponseHeader.Get("Date")
 		s.Version = versionOf(a.URL)
+		if a.StatusCode == 0 && !a.Start.IsZero() {
+			s.Sent = a.Start.UTC()
+		}
 	}
 	if ge, ok := AsError(err); ok {
 		if ge.StatusCode != 0 {

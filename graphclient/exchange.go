@@ -13,6 +13,10 @@ import (
 // OutcomeUnknown marks an exchange whose write may or may not have been carried out.
 const OutcomeUnknown = "outcome-unknown"
 
+// OutcomeDeletedEarlier marks a delete whose answer was lost and that was sent again: Graph then
+// answered 404, because the first attempt had deleted it.
+const OutcomeDeletedEarlier = "deleted-earlier"
+
 // Exchange is every attempt of one Graph operation, captured for display with the token redacted.
 type Exchange struct {
 	Attempts       []Attempt       `json:"attempts"`

@@ -140,6 +140,17 @@ func (c *Client) reconcile(ctx context.Context, ts oauth2.TokenSource, in NewUpl
 	}
 }
 
+// NewestFirst sorts uploads by their createdDateTimeUtc, the newest first (ties and dates that do
+// not read as times keep Graph's order).
+func NewestFirst(uploads []Upload) []Upload {
+	at := func(u Upload) time.Time {
+		t, _ := time.Parse(time.RFC3339Nano, u.CreatedDateTimeUtc)
+		return t
+	}
+	slices.SortStableFunc(uploads, func(a, b Upload) int { return at(b).Compare(at(a)) })
+	return uploads
+}
+
 // maxLookPages bounds the pages of uploads a look reads (Graph's pages hold 100 or more).
 const maxLookPages = 20
 

@@ -385,7 +385,8 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 		}
 	}
 	view.History = historyOf(hist)
-	view.Pending = pendingOf(hist, device, view.Missing, h.Now())
+	var awaited deviceIntent
+	view.Pending, awaited = pendingOf(hist, device, view.Missing, h.Now())
 	if result == nil {
 		if ref := c.QueryParam("change"); guid.Valid(ref) {
 			result = h.changeResult(c, ref, id)
@@ -405,7 +406,15 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 	view.Change = result
 	if device != nil && !view.Access.ReadOnly {
 		if form == nil {
-			form = &views.DeviceForms{GroupTag: device.GroupTag, DisplayName: device.DisplayName}
+			// The values the device will have: a change accepted but not visible yet included.
+			tag, name := device.GroupTag, device.DisplayName
+			if awaited.GroupTag != nil {
+				tag = *awaited.GroupTag
+			}
+			if awaited.DisplayName != nil {
+				name = *awaited.DisplayName
+			}
+			form = &views.DeviceForms{GroupTag: tag, DisplayName: name, ShownGroupTag: tag, ShownDisplayName: name}
 			if pending, ok := web.TakePendingForm(c); ok { // typed before a sign-in interrupted the change
 				keep := func(name string, into *string) {
 					if pending.Has(name) {
@@ -530,7 +539,9 @@ func historyOf(h *store.SerialHistory) []views.HistoryEntry {
 
 // pendingOf lists the changes accepted within pendingWindow that the device does not show yet.
 // Only the newest change of each property counts.
-func pendingOf(h *store.SerialHistory, d *graphclient.AutopilotDevice, missing bool, now time.Time) []views.PendingChange {
+// pendingOf lists the changes of a device accepted lately that Graph's read does not show yet,
+// and awaited, the newest group tag and name among them.
+func pendingOf(h *store.SerialHistory, d *graphclient.AutopilotDevice, missing bool, now time.Time) (out []views.PendingChange, awaited deviceIntent) {
 	type change struct {
 		at     time.Time
 		by     string
@@ -567,7 +578,6 @@ func pendingOf(h *store.SerialHistory, d *graphclient.AutopilotDevice, missing b
 	}
 	slices.SortStableFunc(changes, func(a, b change) int { return b.at.Compare(a.at) })
 	seen := map[string]bool{}
-	var out []views.PendingChange
 	add := func(c change, key, what string, shows bool) {
 		if seen[key] {
 			return
@@ -586,9 +596,15 @@ func pendingOf(h *store.SerialHistory, d *graphclient.AutopilotDevice, missing b
 			continue
 		}
 		if in.GroupTag != nil {
+			if !seen["groupTag"] && d.GroupTag != *in.GroupTag {
+				awaited.GroupTag = in.GroupTag
+			}
 			add(c, "groupTag", "Group tag “"+*in.GroupTag+"”", d.GroupTag == *in.GroupTag)
 		}
 		if in.DisplayName != nil {
+			if !seen["displayName"] && d.DisplayName != *in.DisplayName {
+				awaited.DisplayName = in.DisplayName
+			}
 			add(c, "displayName", "Device name “"+*in.DisplayName+"”", d.DisplayName == *in.DisplayName)
 		}
 		if in.User != nil {
@@ -599,7 +615,7 @@ func pendingOf(h *store.SerialHistory, d *graphclient.AutopilotDevice, missing b
 			}
 		}
 	}
-	return out
+	return out, awaited
 }
 
 func bulkURL(id string) string { return "/devices/bulk/" + id }
@@ -653,16 +669,21 @@ func readOnlyRefusal(a web.WriteAccess, back, backText string) error {
 func (h *Registered) Properties(c echo.Context) error {
 	id := c.Param("id")
 	tag, name := strings.TrimSpace(c.FormValue("groupTag")), strings.TrimSpace(c.FormValue("displayName"))
-	form := &views.DeviceForms{GroupTag: tag, DisplayName: name}
+	form := &views.DeviceForms{GroupTag: tag, DisplayName: name, ShownGroupTag: c.FormValue("shownGroupTag"), ShownDisplayName: c.FormValue("shownDisplayName")}
+	// A field is sent only when it was typed otherwise than the form showed it: the value shown
+	// may be older than the device's (changed since, by anyone, or not visible yet), and sending
+	// it back would undo that change. A form that does not say what it showed sends what differs.
+	typed := func(name, value, shown string) bool { return !c.Request().PostForm.Has(name) || value != shown }
+	tagTyped, nameTyped := typed("shownGroupTag", tag, form.ShownGroupTag), typed("shownDisplayName", name, form.ShownDisplayName)
 	return h.change(c, id, actionDeviceProperties, form, func(ctx context.Context, ts oauth2.TokenSource, d *graphclient.AutopilotDevice) (*graphclient.Exchange, deviceIntent, string, error) {
 		var ch graphclient.AutopilotDeviceChange
 		var in deviceIntent
 		var said []string
-		if tag != d.GroupTag {
+		if tagTyped && tag != d.GroupTag {
 			ch.GroupTag, in.GroupTag = &tag, &tag
 			said = append(said, "group tag "+explain.QuotedOrNone(d.GroupTag)+" → "+explain.QuotedOrNone(tag))
 		}
-		if name != d.DisplayName {
+		if nameTyped && name != d.DisplayName {
 			ch.DisplayName, in.DisplayName = &name, &name
 			said = append(said, "device name "+explain.QuotedOrNone(d.DisplayName)+" → "+explain.QuotedOrNone(name))
 		}

@@ -302,8 +302,9 @@ func TestBulkChangeFormIsChecked(t *testing.T) {
 	}{
 		{"no action", url.Values{"device": {deviceID}}, "Choose what to do"},
 		{"unknown action", url.Values{"action": {"wipe"}, "device": {deviceID}}, "Choose what to do"},
-		{"long tag", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {strings.Repeat("x", 257)}, "device": {deviceID}}, "at most 256"},
-		{"tag with a line break", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {"a\nb"}, "device": {deviceID}}, "without line breaks"},
+		{"long tag", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {strings.Repeat("x", 257)}, "device": {deviceID}}, "has 257 characters; it may have at most 256"},
+		{"tag with a line break", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {"a\nb"}, "device": {deviceID}}, "a control character"},
+		{"tag with a direction mark", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {"rtl\u202egnp.exe"}, "device": {deviceID}}, "cannot be seen (U+202E"},
 		{"no device", url.Values{"action": {"delete"}, "device": {"not-a-guid"}}, "Tick at least one device"},
 		{"too many", url.Values{"action": {"delete"}, "device": many}, "at most 1000 devices; you chose 1001"},
 	} {

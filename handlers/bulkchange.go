@@ -72,8 +72,8 @@ func (h *BulkChanges) Create(c echo.Context) error {
 	if !bulk.ValidAction(action) {
 		return back("Choose what to do with the devices: set a group tag, unassign the user or delete the registrations.")
 	}
-	if action == bulk.ActionGroupTag && (len(tag) > 256 || strings.ContainsFunc(tag, func(r rune) bool { return r < 0x20 || r == 0x7f })) {
-		return back("The group tag must be at most 256 characters, without line breaks.")
+	if problem := graphclient.PropertyProblem("group tag", tag); action == bulk.ActionGroupTag && problem != "" {
+		return back(problem)
 	}
 	if action != bulk.ActionGroupTag {
 		tag = ""

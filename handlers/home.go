@@ -13,7 +13,7 @@ import (
 	"autopilotdesk/web"
 )
 
-// Home shows who is signed in and the tenant's most recent uploads.
+// Home shows who is signed in and the first uploads Graph lists, newest first.
 type Home struct {
 	Graph   UploadLister
 	Tokens  Tokens
@@ -41,7 +41,7 @@ func (h *Home) Show(c echo.Context) error {
 		view.Failure = failureOf(ex, err)
 		view.Failure.Reload = "/"
 	default:
-		view.Uploads = page.Uploads
+		view.Uploads = graphclient.NewestFirst(page.Uploads)
 	}
 	if view.UploadsMissing = learnUploads(c, h.Tenants, known, now, err); view.UploadsMissing != nil {
 		view.Failure = nil // the notice says it, with the way on
@@ -49,7 +49,8 @@ func (h *Home) Show(c echo.Context) error {
 	return web.Render(c, http.StatusOK, views.HomePage(web.PageFor(c, "Home", "home"), view))
 }
 
-// list reads the newest uploads.
+// list reads the first uploads Graph lists (in an order of its own: it is not asked for one,
+// as which orders the uploads collection takes is not known).
 func (h *Home) list(c echo.Context) (*graphclient.UploadPage, *graphclient.Exchange, error) {
 	return callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.UploadPage, *graphclient.Exchange, error) {
 		return h.Graph.ListUploads(c.Request().Context(), ts, graphclient.ListOptions{Top: recentUploads})

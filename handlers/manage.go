@@ -33,7 +33,9 @@ func callGraph[T any](c echo.Context, tokens Tokens, call func(oauth2.TokenSourc
 func (h *Uploads) List(c echo.Context) error {
 	status := c.QueryParam("status")
 	if status != "" && !graphclient.IsUploadStatus(status) {
-		status = ""
+		return &views.ErrorPage{Status: http.StatusBadRequest, Title: "Choose a status from the list",
+			Message:   "“" + clipTo(status, 40) + "” is not an upload status. The statuses are noUpload, pending, complete and error.",
+			ActionURL: "/uploads", ActionText: "Show every upload"}
 	}
 	opts := graphclient.ListOptions{Status: status, NextLink: c.QueryParam("next")}
 	page, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.UploadPage, *graphclient.Exchange, error) {
@@ -67,6 +69,9 @@ func (h *Uploads) Show(c echo.Context) error {
 	id := c.Param("id")
 	if !guid.Valid(id) {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
+	}
+	if canonical, _ := guid.Normalize(id); canonical != id {
+		return c.Redirect(http.StatusMovedPermanently, "/uploads/"+canonical) // Graph's ids are lower case
 	}
 	u, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.Upload, *graphclient.Exchange, error) {
 		return h.Graph.GetUpload(c.Request().Context(), ts, id)
@@ -110,18 +115,57 @@ func (h *Uploads) SetStatus(c echo.Context) error {
 		return &views.ErrorPage{Status: http.StatusUnprocessableEntity, Title: "Choose a status",
 			Message: "Choose one of the listed statuses: noUpload, pending, complete or error.", ActionURL: "/uploads/" + id, ActionText: "Back to the upload"}
 	}
+	if held := h.writesHeld(c); held != nil {
+		return heldPage(held, id)
+	}
 	u, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.Upload, *graphclient.Exchange, error) {
 		return h.Graph.UpdateUploadStatus(c.Request().Context(), ts, id, status)
 	})
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
 	}
+	h.heedThrottling(c, err)
 	act := newActivity(web.CurrentUser(c), "update-upload", ex, err)
 	act.Target = id
 	if err == nil {
 		act.Summary = fmt.Sprintf("Changed the status of upload %s to %s.", id, status)
 	}
-	return recordAndShow(c, h.Activity, act, resultDetail(u, ex, err, time.Now()))
+	detail := resultDetail(u, ex, err, time.Now())
+	if act.Outcome == outcomeUnknown {
+		// Graph's answer was lost: the upload as it is now says whether the change was made.
+		switch now, _ := h.read(c, id); {
+		case now != nil && now.Status == status:
+			act.Outcome, detail.Upload = outcomeSuccess, now
+			act.Summary = fmt.Sprintf("Changed the status of upload %s to %s (found when the desk looked, Graph's answer having been lost).", id, status)
+		case now != nil:
+			act.Outcome, detail.Upload = outcomeFailure, now
+			act.Summary = fmt.Sprintf("The status of upload %s was not changed: the desk looked, Graph's answer having been lost, and it is still %s.", id, now.Status)
+		}
+	}
+	return recordAndShow(c, h.Activity, act, detail)
+}
+
+// heldPage answers a change of an upload not sent because Graph asked every desk to wait.
+func heldPage(held *views.Failure, id string) error {
+	ex := held.Explanation
+	return &views.ErrorPage{Status: http.StatusTooManyRequests, Title: ex.Title, Message: ex.What, NextStep: ex.NextStep,
+		ActionURL: "/uploads/" + id, ActionText: "Back to the upload"}
+}
+
+// read reads an upload (after a change whose answer was lost, or to show what a delete would
+// remove): what it is now, or whether it is gone; a read that failed proves nothing (neither is
+// set).
+func (h *Uploads) read(c echo.Context, id string) (now *graphclient.Upload, gone bool) {
+	u, _, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.Upload, *graphclient.Exchange, error) {
+		return h.Graph.GetUpload(c.Request().Context(), ts, id)
+	})
+	if ge, ok := graphclient.AsError(err); ok && ge.Kind == graphclient.KindNotFound {
+		return nil, true
+	}
+	if err != nil {
+		return nil, false
+	}
+	return u, false
 }
 
 // ConfirmDelete is GET /uploads/:id/delete: nothing is deleted without a second, deliberate step.
@@ -130,7 +174,15 @@ func (h *Uploads) ConfirmDelete(c echo.Context) error {
 	if !guid.Valid(id) {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
 	}
-	return web.Render(c, http.StatusOK, views.ConfirmDeletePage(web.PageFor(c, "Delete upload", "uploads"), id))
+	if canonical, _ := guid.Normalize(id); canonical != id {
+		return c.Redirect(http.StatusMovedPermanently, "/uploads/"+canonical+"/delete")
+	}
+	// What is deleted, as Graph has it: a read that fails leaves the page to the id alone.
+	u, gone := h.read(c, id)
+	if gone {
+		return notFound("Your tenant has no upload with this id: it may have been deleted already.")
+	}
+	return web.Render(c, http.StatusOK, views.ConfirmDeletePage(web.PageFor(c, "Delete upload", "uploads"), id, u))
 }
 
 // Delete is POST /uploads/:id/delete.
@@ -139,6 +191,9 @@ func (h *Uploads) Delete(c echo.Context) error {
 	if !guid.Valid(id) {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
 	}
+	if held := h.writesHeld(c); held != nil {
+		return heldPage(held, id)
+	}
 	_, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (struct{}, *graphclient.Exchange, error) {
 		ex, err := h.Graph.DeleteUpload(c.Request().Context(), ts, id)
 		return struct{}{}, ex, err
@@ -146,10 +201,23 @@ func (h *Uploads) Delete(c echo.Context) error {
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
 	}
+	h.heedThrottling(c, err)
 	act := newActivity(web.CurrentUser(c), "delete-upload", ex, err)
 	act.Target = id
-	if err == nil {
+	switch {
+	case err == nil && ex != nil && ex.Outcome == graphclient.OutcomeDeletedEarlier:
+		act.Summary = fmt.Sprintf("Deleted upload %s (Graph's answer was lost; sent again, Graph no longer had it).", id)
+	case err == nil:
 		act.Summary = fmt.Sprintf("Deleted upload %s.", id)
+	case act.Outcome == outcomeUnknown:
+		switch now, gone := h.read(c, id); {
+		case gone:
+			act.Outcome = outcomeSuccess
+			act.Summary = fmt.Sprintf("Deleted upload %s (found gone when the desk looked, Graph's answer having been lost).", id)
+		case now != nil:
+			act.Outcome = outcomeFailure
+			act.Summary = fmt.Sprintf("Upload %s was not deleted: the desk looked, Graph's answer having been lost, and it is still there.", id)
+		}
 	}
 	return recordAndShow(c, h.Activity, act, resultDetail(nil, ex, err, time.Now()))
 }

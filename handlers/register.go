@@ -158,9 +158,12 @@ func hashesWord(n int) string {
 	return "their hardware hashes"
 }
 
-func clip(s string) string {
-	if r := []rune(s); len(r) > maxDeviceText {
-		return string(r[:maxDeviceText]) + "…"
+func clip(s string) string { return clipTo(s, maxDeviceText) }
+
+// clipTo is s cut to n characters, marked when cut.
+func clipTo(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
 	}
 	return s
 }

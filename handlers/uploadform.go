@@ -47,9 +47,29 @@ var typedDateTime = regexp.MustCompile(`^(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:(?:
 // the fraction as typed. Without an offset the time is taken as UTC, and assumedUTC says so.
 func graphDateTime(typed string) (sent string, assumedUTC, ok bool) {
 	if graphForm(typed) { // already as Graph writes it (the prefilled value): sent as typed
-		return typed, false, true
+		sent, ok = typed, true
+	} else {
+		sent, assumedUTC, ok = typedGraphDateTime(typed)
 	}
-	return typedGraphDateTime(typed)
+	if !ok || !inDateTimeOffsetRange(sent) {
+		return "", false, false
+	}
+	return sent, assumedUTC, true
+}
+
+// inDateTimeOffsetRange reports whether Graph's DateTimeOffset can hold a moment: from the year
+// 1 to 9999, both as written and in UTC.
+func inDateTimeOffsetRange(sent string) bool {
+	t, err := time.Parse(time.RFC3339Nano, sent)
+	if err != nil {
+		return false
+	}
+	for _, y := range []int{t.Year(), t.UTC().Year()} {
+		if y < 1 || y > 9999 {
+			return false
+		}
+	}
+	return true
 }
 
 // typedGraphDateTime is graphDateTime for any of the forms people type.
@@ -99,7 +119,7 @@ func (f uploadForm) validate() map[string]string {
 		errs["createdDateTimeUtc"] = "The date and time is too long: use a form like 2026-11-29 14:30 or 2016-12-31T23:59:45.8788427-08:00."
 	case !dateOK:
 		errs["createdDateTimeUtc"] = "Enter a real date, and a time if you like, such as 2026-11-29, 2026/11/29 14:30 or 2016-12-31T23:59:45-08:00 " +
-			"(year, month, day; a UTC offset from -14:00 to +14:00; without one the time is taken as UTC)."
+			"(year, month, day, the year from 1 to 9999; a UTC offset from -14:00 to +14:00; without one the time is taken as UTC)."
 	}
 	switch {
 	case f.Status == "":

@@ -1,10 +1,12 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -27,7 +29,41 @@ type Uploads struct {
 	Keys     FormKeys
 	Recorded RecordedActivity // what a recorded create sent, for "Try again"
 	Tenants  TenantUploads    // what the desk remembers of the tenant's Graph
+	Holds    WriteHolds       // the waits Graph asked of the tenant's writes
 	Now      func() time.Time
+}
+
+// WriteHolds are the waits Graph asked of a tenant's writes (its Retry-After), kept for every
+// desk (bulk.Budget).
+type WriteHolds interface {
+	HeldUntil(ctx context.Context, tenantID string, now time.Time) (time.Time, error)
+	Hold(ctx context.Context, tenantID string, until time.Time) error
+}
+
+// writesHeld is why a write of the tenant's must not be sent now (Graph asked every desk to wait),
+// or nil. The answer's Retry-After says until when.
+func (h *Uploads) writesHeld(c echo.Context) *views.Failure {
+	if h.Holds == nil {
+		return nil
+	}
+	now := h.Now()
+	until, err := h.Holds.HeldUntil(c.Request().Context(), web.CurrentUser(c).TenantID, now)
+	if err != nil || !until.After(now) {
+		return nil // a hold the database cannot tell of is Graph's to answer with its own 429
+	}
+	c.Response().Header().Set("Retry-After", strconv.Itoa(int(until.Sub(now).Seconds())+1))
+	return &views.Failure{Explanation: explain.WritesHeld(until, now)}
+}
+
+// heedThrottling keeps Graph's Retry-After to a write for every desk, so nothing else of the
+// tenant's is written before it passes.
+func (h *Uploads) heedThrottling(c echo.Context, err error) {
+	ge, ok := graphclient.AsError(err)
+	if h.Holds == nil || !ok || ge.StatusCode != http.StatusTooManyRequests || ge.RetryAfter <= 0 {
+		return
+	}
+	ctx := context.WithoutCancel(c.Request().Context())
+	_ = h.Holds.Hold(ctx, web.CurrentUser(c).TenantID, h.Now().Add(ge.RetryAfter))
 }
 
 const formKeyTTL = 2 * time.Hour
@@ -127,6 +163,9 @@ func (h *Uploads) Create(c echo.Context) error {
 	if !web.ValidFormKey(c, form.FormKey, h.Now(), formKeyTTL) {
 		return h.repeatedSubmit(c, form, "", "")
 	}
+	if held := h.writesHeld(c); held != nil {
+		return h.renderFormNotSaved(c, http.StatusTooManyRequests, form, held, false, nil)
+	}
 	claimed, state, ref, err := h.Keys.ClaimFormKey(ctx, form.FormKey, web.Session(c).ID, formKeyTTL)
 	if err != nil {
 		return fmt.Errorf("claim form key: %w", err)
@@ -142,6 +181,7 @@ func (h *Uploads) Create(c echo.Context) error {
 		_ = h.Keys.ReleaseFormKey(ctx, form.FormKey)
 		return err
 	}
+	h.heedThrottling(c, err)
 	now := h.Now()
 	missing := learnUploads(c, h.Tenants, knownUploads(c, h.Tenants, now), now, err)
 	act := newActivity(user, "create-upload", exchange, err)

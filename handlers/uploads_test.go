@@ -231,8 +231,8 @@ func TestCreateShowsTheResultWhenTheHistoryIsDown(t *testing.T) {
 	}
 }
 
-// The list passes its status filter to Graph (an unknown one is dropped) and its next link
-// keeps the filter.
+// The list passes its status filter to Graph (an unknown one is refused: nothing is asked) and
+// its next link keeps the filter.
 func TestUploadListFilterAndNextLink(t *testing.T) {
 	r := newUploadsRig(t)
 	r.graph.page = graphclient.UploadPage{Uploads: []graphclient.Upload{{ID: uploadID, Status: "pending"}},
@@ -243,9 +243,11 @@ func TestUploadListFilterAndNextLink(t *testing.T) {
 		t.Errorf("next link %q, want %q", next, want)
 	}
 	r.get(next)
-	r.get("/uploads?status=Pending")
+	if resp, _ := r.get("/uploads?status=Pending"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("an unknown status: %d", resp.StatusCode)
+	}
 	got := r.graph.listed
-	if len(got) != 3 || got[0].Status != "pending" || got[1].NextLink != r.graph.page.NextLink || got[1].Status != "pending" || got[2].Status != "" {
+	if len(got) != 2 || got[0].Status != "pending" || got[1].NextLink != r.graph.page.NextLink || got[1].Status != "pending" {
 		t.Errorf("Graph was asked %+v", got)
 	}
 	r.graph.fail = []error{graphRefusal(http.StatusBadRequest, graphclient.KindValidation)}

@@ -91,6 +91,9 @@ type DeviceForms struct {
 	GroupTag, DisplayName                  string
 	UserPrincipalName, AddressableUserName string
 	PropertiesKey, AssignKey, UnassignKey  string
+	// The group tag and name the form showed before anything was typed: only a field typed
+	// otherwise is sent, so a save never puts back a value changed since (by anyone).
+	ShownGroupTag, ShownDisplayName string
 }
 
 // RegisteredDevice is GET /devices/{id}.

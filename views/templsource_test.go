@@ -31,7 +31,7 @@ func TestNoComponentLeansOnALineBreakForItsSpace(t *testing.T) {
 
 // The hazard itself, on a made-up source, so the test above cannot pass by finding nothing.
 func TestWordsBesideComponentsAreFound(t *testing.T) {
-	src := "templ a() {\n\t<p>\n\t\tModel ·\n\t\t@badge()\n\t\t@badge()\n\t\tthen words\n\t</p>\n\t<p>\n\t\t@badge()\n\t\t<span>x</span>\n\t\tif ok {\n\t\t\t@badge()\n\t\t}\n\t\t{ x }\n\t\t@badge()\n\t</p>\n}\n"
+	src := "templ a() {\n\t<p>\n\t\tModel ·\n\t\t@badge()\n\t\t@badge()\n\t\tthen words\n\t</p>\n\t<p>\n\t\t@badge()\n\t\t<span>x</span>\n\t\tif ok {\n\t\t\t@badge()\n\t\t}\n\t\t{ x }\n\t\t@badge()\n\t\t{ \" \" }\n\t</p>\n}\n"
 	if got := wordsBesideComponents(src); !slices.Equal(got, []int{4, 6, 15}) {
 		t.Errorf("found at lines %v, want 4, 6 and 15", got)
 	}
@@ -40,6 +40,8 @@ func TestWordsBesideComponentsAreFound(t *testing.T) {
 var (
 	componentCall = regexp.MustCompile(`^@[\w.]+\(.*\)$`)
 	// Lines that are templ or Go statements, or end with markup, rather than words.
+	// An expression that starts with a space gives its own, as `{ " " }` does.
+	explicitSpace = regexp.MustCompile(`^\{ "\s`)
 	statementLine = regexp.MustCompile(`^(\}|if |else|for |switch |case |default:|//|templ |func |@)|[>{]$`)
 )
 
@@ -56,7 +58,7 @@ func wordsBesideComponents(src string) []int {
 		switch {
 		case componentCall.MatchString(cur) && !statementLine.MatchString(prev):
 			at = append(at, i+1)
-		case componentCall.MatchString(prev) && !statementLine.MatchString(cur) && !strings.HasPrefix(cur, "<"):
+		case componentCall.MatchString(prev) && !statementLine.MatchString(cur) && !strings.HasPrefix(cur, "<") && !explicitSpace.MatchString(cur):
 			at = append(at, i+1)
 		}
 	}

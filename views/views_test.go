@@ -314,3 +314,35 @@ func TestDecidedRegistrationSaysWhatItsImportMade(t *testing.T) {
 		}
 	}
 }
+
+// Support details say the zone of Graph's error date (innerError.date is UTC and writes none), and
+// for a request that got no answer, when it was sent.
+func TestSupportDetailsSayTheirTimesZones(t *testing.T) {
+	got := supportText(graphclient.SupportDetails{Status: 504, Date: "2026-11-30T12:06:51", ClientRequestID: "c1"})
+	if !strings.Contains(got, "2026-11-30T12:06:51 UTC") {
+		t.Errorf("an error's date without its zone:\n%s", got)
+	}
+	if got := supportText(graphclient.SupportDetails{Date: "Mon, 30 Nov 2026 12:06:51 GMT"}); strings.Contains(got, "UTC") {
+		t.Errorf("a response's Date changed:\n%s", got)
+	}
+	got = supportText(graphclient.SupportFor(&graphclient.Exchange{Attempts: []graphclient.Attempt{{Start: time.Date(2026, 11, 30, 12, 6, 51, 0, time.UTC),
+		RequestHeader: http.Header{"Client-Request-Id": {"c2"}}, Err: "no answer"}}}, nil))
+	if !strings.Contains(got, "Sent (no answer):   30 Nov 2026 12:06:51 UTC") || !strings.Contains(got, "c2") {
+		t.Errorf("a request without an answer:\n%s", got)
+	}
+}
+
+// A createdDateTimeUtc written with an offset other than UTC also says its moment in UTC, as the
+// field's name promises; one written in UTC is shown once.
+func TestCreatedDateSaysItsMomentInUTC(t *testing.T) {
+	for v, want := range map[string]string{
+		"2016-12-31T23:59:45.8788427-08:00": " (1 Jan 2017 07:59:45 UTC)",
+		"2026-11-29T14:30:00Z":              "",
+		"2026-11-29T14:30:00+00:00":         "",
+		"not a time":                        "",
+	} {
+		if got := inUTC(v); got != want {
+			t.Errorf("%s: %q, want %q", v, got, want)
+		}
+	}
+}

@@ -729,6 +729,12 @@ func TestFaultErrorRate(t *testing.T) {
 		t.Errorf("GET failed or failed POSTs stored: %d %s", l.status, l.raw)
 	}
 
+	// Each injected status carries the code Graph writes beside it.
+	for status, code := range map[int]string{400: "BadRequest", 403: "Forbidden", 404: "ResourceNotFound", 409: "Conflict", 502: "BadGateway"} {
+		f.emu.SetFaults(emulator.Faults{ErrorRate: 1, ErrorStatuses: []int{status}})
+		f.wantError(f.create("admin", createBody(guidA, "pending")), status, code, "Injected failure")
+	}
+
 	// 429 drawn at random is a throttle answer with Retry-After.
 	f.emu.SetFaults(emulator.Faults{ErrorRate: 1, ErrorStatuses: []int{429}, Rand: func() float64 { return 0 }})
 	r = f.do(req{method: http.MethodGet, path: uploads, token: "admin"})

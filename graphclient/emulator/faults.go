@@ -164,19 +164,20 @@ func (f Faults) random() float64 {
 	return rand.Float64()
 }
 
+// codeFor is the error code Graph writes beside an injected status.
 func codeFor(status int) string {
-	switch status {
-	case 429:
-		return "TooManyRequests"
-	case 503:
-		return "ServiceUnavailable"
-	case 504:
-		return "GatewayTimeout"
-	case 507:
-		return "InsufficientStorage"
+	if code, ok := graphCodes[status]; ok {
+		return code
+	}
+	if status < 500 {
+		return "BadRequest"
 	}
 	return "InternalServerError"
 }
+
+var graphCodes = map[int]string{400: "BadRequest", 401: "InvalidAuthenticationToken", 403: "Forbidden", 404: "ResourceNotFound",
+	405: "MethodNotAllowed", 409: "Conflict", 412: "PreconditionFailed", 429: "TooManyRequests", 500: "InternalServerError",
+	502: "BadGateway", 503: "ServiceUnavailable", 504: "GatewayTimeout", 507: "InsufficientStorage"}
 
 // ParseStatuses reads comma-separated HTTP error statuses, such as "429,503".
 func ParseStatuses(s string) ([]int, error) {

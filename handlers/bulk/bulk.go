@@ -10,6 +10,7 @@ package bulk
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"autopilotdesk/handlers/explain"
@@ -90,10 +91,21 @@ type Budget struct {
 		TakeWriteSlots(ctx context.Context, bucket string, want, limit int, window time.Duration) (taken int, stamp, retryAt time.Time, err error)
 		WriteSlotsAnswered(ctx context.Context, bucket string, stamp time.Time, n int, answered time.Time) error
 		HoldWrites(ctx context.Context, bucket string, until time.Time) error
+		WriteHold(ctx context.Context, bucket string) (time.Time, error)
 	}
 	Writes int
 	Window time.Duration
+
+	mu    sync.Mutex
+	holds map[string]heldWrites // by tenant: what HeldUntil read last
 }
+
+// heldWrites is a tenant's hold as HeldUntil last read it.
+type heldWrites struct{ until, read time.Time }
+
+// holdFresh is how long HeldUntil trusts what it read: a hold another desk set shows here within
+// it; one this desk set, at once.
+const holdFresh = time.Second
 
 // DefaultWrites and DefaultWindow are Intune's documented per-application write budget.
 const (
@@ -138,7 +150,47 @@ func bucketOf(tenantID string) string { return "graph-writes:" + tenantID }
 
 // Hold stops every desk writing to the tenant until Graph's Retry-After has passed.
 func (b *Budget) Hold(ctx context.Context, tenantID string, until time.Time) error {
+	b.mu.Lock()
+	if h := b.holds[tenantID]; until.After(h.until) {
+		b.remember(tenantID, heldWrites{until: until, read: h.read})
+	}
+	b.mu.Unlock()
 	return b.Store.HoldWrites(ctx, bucketOf(tenantID), until)
+}
+
+// HeldUntil is the time until which Graph asked every desk to hold the tenant's writes (the
+// zero time, or one past, when it did not), for writes that are not paced to the budget but
+// must not be sent before a Retry-After: an upload's create, change or delete. It reads the
+// state database at most once a second per tenant.
+func (b *Budget) HeldUntil(ctx context.Context, tenantID string, now time.Time) (time.Time, error) {
+	b.mu.Lock()
+	h, ok := b.holds[tenantID]
+	b.mu.Unlock()
+	if ok && now.Sub(h.read) < holdFresh && now.Sub(h.read) >= 0 {
+		return h.until, nil
+	}
+	until, err := b.Store.WriteHold(ctx, bucketOf(tenantID))
+	if err != nil {
+		return time.Time{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if cur := b.holds[tenantID]; cur.until.After(until) {
+		until = cur.until // this desk's own hold, set since
+	}
+	b.remember(tenantID, heldWrites{until: until, read: now})
+	return until, nil
+}
+
+// remember keeps a tenant's hold; the caller holds mu. Holds long past are dropped.
+func (b *Budget) remember(tenantID string, h heldWrites) {
+	if b.holds == nil {
+		b.holds = map[string]heldWrites{}
+	}
+	if len(b.holds) > 1000 {
+		clear(b.holds)
+	}
+	b.holds[tenantID] = h
 }
 
 // Describe says the budget in words: "100 changes per 20 seconds".

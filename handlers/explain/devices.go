@@ -152,6 +152,14 @@ func BudgetBusy(budget string, until, now time.Time) Explanation {
 		NextStep: fmt.Sprintf("Send it again after %s UTC (in %s).", until.UTC().Format("15:04:05"), Duration(until.Sub(now))), Action: ActionTryLater}
 }
 
+// WritesHeld explains a write not sent because Microsoft Graph asked every desk to wait (its
+// Retry-After to an earlier write of the tenant's) until a time.
+func WritesHeld(until, now time.Time) Explanation {
+	return Explanation{Title: "Microsoft Graph asked the desk to wait",
+		What:     "Graph throttled your tenant's changes a moment ago and asked for a pause. Nothing was sent: a change sent before the pause ends makes Intune ask for a longer one.",
+		NextStep: fmt.Sprintf("Send it again after %s UTC (in %s).", until.UTC().Format("15:04:05"), Duration(until.Sub(now))), Action: ActionTryLater}
+}
+
 // NothingToChange explains a change form sent with the values the device already has.
 func NothingToChange() Explanation {
 	return Explanation{Title: "Nothing to change",

@@ -210,7 +210,7 @@ func graphAnswer(ge *graphclient.Error) Explanation {
 				Details: "Graph answered " + fmt.Sprint(ge.StatusCode) + ": “" + ge.Message + "”"}
 		}
 		return Explanation{Title: "Your tenant's Microsoft Graph does not offer uploads",
-			What:     "Microsoft has retired uploads from Microsoft Graph, and your tenant answered that it no longer has them, so nothing was created.",
+			What:     "Microsoft has retired uploads from Microsoft Graph, and your tenant answered that it no longer has them: nothing was created or changed.",
 			NextStep: "Import the devices instead: the desk checks your CSV file first and sends the devices the way Intune accepts today.",
 			Action:   ActionUseDeviceImport,
 			Details: "Graph answered " + fmt.Sprint(ge.StatusCode) + ": “" + ge.Message + "” The importedWindowsAutopilotDeviceIdentityUploads collection was removed from Graph's metadata although its documentation page still describes it; " +

@@ -185,6 +185,12 @@ func TestWriteSlotsKeepTheBudget(t *testing.T) {
 		if n, _, retry, _ := a.TakeWriteSlots(ctx, "t1", 1, 100, 20*time.Second); n != 0 || !retry.Equal(until) {
 			t.Errorf("during a hold: %d %v", n, retry)
 		}
+		if held, err := a.WriteHold(ctx, "t1"); err != nil || !held.Equal(until) {
+			t.Errorf("the hold read back: %v %v", held, err)
+		}
+		if held, err := a.WriteHold(ctx, "t2"); err != nil || !held.IsZero() {
+			t.Errorf("a tenant never held: %v %v", held, err)
+		}
 		clk.Advance(7 * time.Second)
 		if n, _, _, _ := a.TakeWriteSlots(ctx, "t1", 1, 100, 20*time.Second); n != 1 {
 			t.Errorf("after the hold: %d", n)

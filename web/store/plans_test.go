@@ -108,6 +108,7 @@ func TestQueriesReadThroughIndexes(t *testing.T) {
 		{name: "activity page, by action", uses: []string{"activity_tenant_at"}},
 		{name: "activity page after a cursor", uses: []string{"activity_tenant_at"}},
 		{name: "a device's changes", uses: []string{"activity_tenant_target"}},
+		{name: "a tenant's write hold", query: writeHoldQuery, args: list(1), uses: []string{"sqlite_autoindex_write_gates_1"}},
 		{name: "uploads created", query: uploadsCreated(2), args: list(3), uses: []string{"activity_tenant_object_at (tenant_id=?)"},
 			scans: "read only after a create whose answer was lost; an index of its own would add a write to every create"},
 		{name: "an activity", query: `SELECT ` + activityColumns + ` FROM activity WHERE tenant_id = ? AND id = ?`, args: list(2), uses: []string{"sqlite_autoindex_activity_1"}},

@@ -95,6 +95,23 @@ func (db *DB) HoldWrites(ctx context.Context, bucket string, until time.Time) er
 	return nil
 }
 
+// WriteHold is the time until which a bucket's writes are held (HoldWrites); the zero time when
+// none is.
+func (db *DB) WriteHold(ctx context.Context, bucket string) (time.Time, error) {
+	var until int64
+	if err := db.queryAll(ctx, writeHoldQuery, []any{bucket}, func(scan func(...any) error) error {
+		return scan(&until)
+	}); err != nil {
+		return time.Time{}, fmt.Errorf("store: read write hold: %w", err)
+	}
+	if until == 0 {
+		return time.Time{}, nil
+	}
+	return fromMS(until), nil
+}
+
+const writeHoldQuery = `SELECT not_before FROM write_gates WHERE bucket = ?`
+
 // budgetLockKey is the advisory lock of a bucket, apart from the migration lock's key.
 func budgetLockKey(bucket string) int64 {
 	h := fnv.New64a()
