@@ -210,3 +210,30 @@ func TestUploadAddressesAndConfirmationSayWhatTheyShow(t *testing.T) {
 		t.Errorf("an unknown status filter: %d %s", resp.StatusCode, text(doc))
 	}
 }
+
+// Home lists the first uploads Graph gives, newest first by their date (Graph promises no order),
+// and says that there may be more only when the list is full.
+func TestHomeListsUploadsNewestFirst(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	parse(t, d.signIn(b, "admin", "/"))
+	createdOn := func(date string) {
+		_, doc := d.get(b, "/uploads/new")
+		form := formValues(t, doc, `form[action="/uploads"]`)
+		form.Set("createdDateTimeUtc", date)
+		d.post(b, "/uploads", form)
+	}
+	createdOn("2021-06-01")
+	if _, doc := d.get(b, "/"); doc.Find(`[data-testid="home-uploads-more"]`).Length() != 0 {
+		t.Error("one upload, and home says there may be more")
+	}
+	for _, y := range []string{"2027", "2020", "2029", "2024", "2022", "2028", "2023", "2025", "2026"} {
+		createdOn(y + "-06-01")
+	}
+	_, doc := d.get(b, "/")
+	var dates []string
+	doc.Find(`[data-testid="recent-uploads"] tbody tr td:nth-child(2)`).Each(func(_ int, s *goquery.Selection) { dates = append(dates, s.Text()[:4]) })
+	if strings.Join(dates, " ") != "2029 2028 2027 2026 2025 2024 2023 2022 2021 2020" || doc.Find(`[data-testid="home-uploads-more"]`).Length() != 1 {
+		t.Errorf("home lists %v: %s", dates, doc.Find(`[data-testid="home-uploads-more"]`).Text())
+	}
+}

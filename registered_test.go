@@ -7,12 +7,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/handlers/importer"
 	"autopilotdesk/web/identity/demoidp"
@@ -428,5 +430,111 @@ func TestASaveSendsOnlyWhatWasTyped(t *testing.T) {
 	})
 	if sentBack != 0 {
 		t.Errorf("the old group tag was sent back %d times", sentBack)
+	}
+}
+
+// A change Graph refuses keeps what was typed, with Graph's reason beside it; a change whose
+// answer was lost names what it asked for, and once a read of the device shows it, the record
+// says it was done (found by reading the device), as a bulk change's would.
+func TestDeviceChangesKeepWhatWasTypedAndSettleLostAnswers(t *testing.T) {
+	clk := testkit.NewClockAt(time.Now())
+	d := startDeskWith(t, nil, appOptions{Now: clk.Now, ConsistencyDelay: time.Minute})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	dev := emulator.DemoAutopilotDevices(time.Now())[9]
+	_, doc := d.get(b, "/devices/"+dev.ID)
+	form := formValues(t, doc, `form[action$="/properties"]`)
+	form.Set("groupTag", "Lobby")
+	form.Set("displayName", "THIS-NAME-IS-FAR-TOO-LONG")
+	_, doc = d.post(b, "/devices/"+dev.ID+"/properties", form)
+	kept := formValues(t, doc, `form[action$="/properties"]`)
+	if doc.Find(`[data-testid="failure"]`).Length() != 1 || kept.Get("displayName") != "THIS-NAME-IS-FAR-TOO-LONG" || kept.Get("groupTag") != "Lobby" {
+		t.Errorf("a refused change kept %v: %s", kept, text(doc))
+	}
+
+	kept.Set("displayName", "LOBBY-1")
+	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
+	resp, _ := d.post(b, "/devices/"+dev.ID+"/properties", kept)
+	d.emu.SetFaults(emulator.Faults{})
+	record := resp.Request.URL.Query().Get("change")
+	a, err := d.app.db.GetActivity(context.Background(), demoidp.DemoTenantID, record)
+	if err != nil || a.Outcome != "outcome-unknown" || !strings.Contains(a.Summary, "group tag “Lobby”, device name “LOBBY-1”") {
+		t.Fatalf("the lost answer's record: %+v %v", a, err)
+	}
+	d.get(b, "/devices/"+dev.ID) // the device does not show the change yet
+	if a, _ = d.app.db.GetActivity(context.Background(), demoidp.DemoTenantID, record); a.Outcome != "outcome-unknown" {
+		t.Errorf("settled before the device showed the change: %q", a.Summary)
+	}
+	clk.Advance(2 * time.Minute)
+	d.get(b, "/devices/"+dev.ID) // the device shows the change now
+	if a, _ = d.app.db.GetActivity(context.Background(), demoidp.DemoTenantID, record); a.Outcome != "success" || !strings.Contains(a.Summary, "found by reading the device") {
+		t.Errorf("after a read that shows the change: %s %q", a.Outcome, a.Summary)
+	}
+}
+
+// While a change of one device waits out Graph's Retry-After within its own request, every other
+// write of the tenant's is held from the moment the 429 came: an upload created meanwhile is
+// refused by the desk with the time to send again, and Graph punishes nothing.
+func TestAChangeWaitingOutThrottlingHoldsOtherWritesAtOnce(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	demo := emulator.DemoAutopilotDevices(time.Now())
+	_, doc := d.get(b, "/uploads/new")
+	upload := formValues(t, doc, `form[action="/uploads"]`)
+	forms := make([]url.Values, 2)
+	for i, dev := range demo[9:11] {
+		_, doc := d.get(b, "/devices/"+dev.ID)
+		forms[i] = formValues(t, doc, `form[action$="/properties"]`)
+		forms[i].Set("groupTag", "Held-"+strconv.Itoa(i))
+	}
+	d.emu.SetFaults(emulator.Faults{ThrottleWrites: 1, ThrottleWindow: 3 * time.Second, PunishEarlyRetry: true})
+	d.post(b, "/devices/"+demo[9].ID+"/properties", forms[0]) // the window's one write
+	done := make(chan string)
+	go func() {
+		resp, doc := d.post(b, "/devices/"+demo[10].ID+"/properties", forms[1]) // 429, waited out
+		done <- resp.Request.URL.RequestURI() + " " + doc.Find(`[data-testid="change-accepted"]`).Text()
+	}()
+	for deadline := time.Now().Add(10 * time.Second); d.emu.Stats().Throttled == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Graph never throttled the second change")
+		}
+	}
+	resp, doc := d.post(b, "/uploads", upload)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(text(doc), "asked the desk to wait") {
+		t.Errorf("an upload created during the wait: %d %.300s", resp.StatusCode, text(doc))
+	}
+	if got := <-done; !strings.Contains(got, "Held-1") {
+		t.Errorf("the change that waited: %s", got)
+	}
+	if st := d.emu.Stats(); st.Punished != 0 {
+		t.Errorf("Graph punished %d requests sent before their Retry-After", st.Punished)
+	}
+}
+
+// A change's result says the device shows it only when the device was read and shows it: a read
+// that failed says it could not tell, and a later change of the same value is said to have
+// replaced it.
+func TestAChangesResultSaysWhatTheReadShows(t *testing.T) {
+	d := startDesk(t, nil)
+	one, two := d.browser(), d.browser()
+	d.signIn(one, "admin", "/")
+	d.signIn(two, "admin", "/")
+	dev := emulator.DemoAutopilotDevices(time.Now())[9]
+	change := func(b *http.Client, tag string) string {
+		_, doc := d.get(b, "/devices/"+dev.ID)
+		form := formValues(t, doc, `form[action$="/properties"]`)
+		form.Set("groupTag", tag)
+		resp, _ := d.post(b, "/devices/"+dev.ID+"/properties", form)
+		return resp.Request.URL.RequestURI()
+	}
+	first := change(one, "DC1")
+	change(two, "TAB2")
+	if _, doc := d.get(one, first); doc.Find(`[data-testid="superseded"]`).Length() != 1 {
+		t.Errorf("the first change's result after a later one: %s", doc.Find(`[data-testid="change-accepted"]`).Text())
+	}
+	d.emu.SetFaults(emulator.Faults{ErrorRate: 1, Methods: []string{http.MethodGet}, ErrorStatuses: []int{502}})
+	if _, doc := d.get(one, first); doc.Find(`[data-testid="not-read"]`).Length() != 1 {
+		t.Errorf("the result when the device cannot be read: %s", doc.Find(`[data-testid="change-accepted"]`).Text())
 	}
 }

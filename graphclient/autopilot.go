@@ -274,8 +274,8 @@ func (c *Client) AssignUserToAutopilotDevice(ctx context.Context, ts oauth2.Toke
 	if !guid.Valid(id) {
 		return nil, invalidID("The Autopilot device id", id)
 	}
-	if strings.TrimSpace(userPrincipalName) == "" || !strings.Contains(userPrincipalName, "@") {
-		return nil, &Error{Kind: KindInvalidInput, Message: "Enter the user's principal name, such as adele@contoso.com, so nothing was sent to Graph."}
+	if !devicecsv.PlausibleUPN(userPrincipalName) {
+		return nil, &Error{Kind: KindInvalidInput, Message: "The user principal name must look like adele@contoso.com, with one @ and no spaces. Nothing was sent to Graph."}
 	}
 	if err := checkProperty("user principal name", &userPrincipalName); err != nil {
 		return nil, err

@@ -101,6 +101,8 @@ func TestAutopilotIDsAreCheckedBeforeAnythingIsSent(t *testing.T) {
 		second(c.UpdateAutopilotDeviceProperties(ctx, tokens, autopilotID, AutopilotDeviceChange{DisplayName: &long})),
 		second(c.AssignUserToAutopilotDevice(ctx, tokens, autopilotID, "", "")),
 		second(c.AssignUserToAutopilotDevice(ctx, tokens, autopilotID, "no-at-sign", "")),
+		second(c.AssignUserToAutopilotDevice(ctx, tokens, autopilotID, "a@b@contoso.com", "")),
+		second(c.AssignUserToAutopilotDevice(ctx, tokens, autopilotID, "ada lovelace@contoso.com", "")),
 	} {
 		if ge, ok := AsError(err); !ok || ge.Kind != KindInvalidInput || ge.Message == "" {
 			t.Errorf("err = %v", err)

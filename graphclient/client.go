@@ -234,6 +234,9 @@ func (c *Client) do(ctx context.Context, ts oauth2.TokenSource, cl call, out any
 			ge := parseError(resp, body, c.cfg.Version)
 			blame(ge, a.granted, cl.method)
 			lastErr = ge
+			if notice, ok := ctx.Value(throttleNoticeKey{}).(func(time.Duration)); ok && ge.StatusCode == http.StatusTooManyRequests && ge.RetryAfter > 0 {
+				notice(ge.RetryAfter)
+			}
 		}
 		rec.Err = lastErr
 		rec.OutcomeUnknown = isWrite(cl.retryRules()) && outcomeUnknown(resp, lastErr)
@@ -251,6 +254,15 @@ func (c *Client) do(ctx context.Context, ts oauth2.TokenSource, cl call, out any
 		}
 		wait = next
 	}
+}
+
+type throttleNoticeKey struct{}
+
+// OnThrottled returns ctx carrying notice, which the client calls as soon as Graph answers a call
+// made with ctx 429 with a Retry-After, before it waits that out itself: a caller can then hold
+// its other writes to the tenant at once, not only once the call has given up.
+func OnThrottled(ctx context.Context, notice func(retryAfter time.Duration)) context.Context {
+	return context.WithValue(ctx, throttleNoticeKey{}, notice)
 }
 
 func (c *Client) observe(r CallRecord) {

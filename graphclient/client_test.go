@@ -548,3 +548,19 @@ func TestDeleteWhoseAnswerWasLost(t *testing.T) {
 		t.Errorf("404 at once: %v, outcome %q", err, ex.Outcome)
 	}
 }
+
+// A caller hears of Graph's Retry-After as soon as it comes, before the client waits it out, so
+// it can hold the tenant's other writes meanwhile.
+func TestThrottlingIsNoticedBeforeTheWait(t *testing.T) {
+	s := &script{answers: h(graphError(429, "TooManyRequests", "slow down", "Retry-After", "5"), created)}
+	c, ft := newTestClient(t, s)
+	var heard []time.Duration
+	waitsThen := -1
+	ctx := OnThrottled(context.Background(), func(d time.Duration) { heard, waitsThen = append(heard, d), len(ft.Waits()) })
+	if _, _, err := c.CreateUpload(ctx, tokens, seedUpload); err != nil {
+		t.Fatal(err)
+	}
+	if len(heard) != 1 || heard[0] != 5*time.Second || waitsThen != 0 || len(ft.Waits()) != 1 {
+		t.Errorf("heard %v after %d waits; waited %v", heard, waitsThen, ft.Waits())
+	}
+}

@@ -64,6 +64,7 @@ type Registered struct {
 	Keys     FormKeys
 	History  DeviceHistory
 	Budget   WriteBudget
+	Records  ActivityRewriter // settles a change whose answer was lost, once the device shows it
 	Now      func() time.Time
 	Logger   *slog.Logger
 }
@@ -384,6 +385,9 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 			hist.Activity = append(hist.Activity, a)
 		}
 	}
+	if err == nil || view.Missing {
+		h.settleLostAnswers(ctx, id, hist.Activity, device, view.Missing)
+	}
 	view.History = historyOf(hist)
 	var awaited deviceIntent
 	view.Pending, awaited = pendingOf(hist, device, view.Missing, h.Now())
@@ -393,15 +397,20 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 		}
 	}
 	if result != nil && result.Outcome == outcomeSuccess {
-		// The change just made is said once, on its own result: shown, or not visible yet.
-		result.Visible = true
+		// The change just made is said once, on its own result: shown, or not visible yet. It
+		// shows only when the device was read and has what the change asked (a later change,
+		// or a read that failed, shows nothing of it).
+		result.Unread = device == nil && !view.Missing
+		shows, waiting := !result.Unread && changeShows(hist.Activity, result.ActivityID, device, view.Missing), false
 		view.Pending = slices.DeleteFunc(view.Pending, func(pc views.PendingChange) bool {
 			if pc.Link == activityURL(result.ActivityID) {
-				result.Visible = false
+				waiting = true
 				return true
 			}
 			return false
 		})
+		result.Visible = shows && !waiting
+		result.Superseded = !shows && !waiting && !result.Unread // a later change of the same value shows instead
 	}
 	view.Change = result
 	if device != nil && !view.Access.ReadOnly {
@@ -792,6 +801,8 @@ func (h *Registered) change(c echo.Context, id, action string, form *views.Devic
 		return h.refusedBeforeSending(c, id, form, &views.Failure{Explanation: explain.BudgetBusy(h.Budget.Describe(), until, h.Now())})
 	}
 
+	holdOnThrottling(c, h.Budget, h.Now)
+	ctx = c.Request().Context()
 	var intent deviceIntent
 	var summary string
 	_, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (struct{}, *graphclient.Exchange, error) {
@@ -817,6 +828,8 @@ func (h *Registered) change(c echo.Context, id, action string, form *views.Devic
 			release() // refused by the desk's own checks: nothing was sent
 			return h.refusedBeforeSending(c, id, form, failureOf(nil, err))
 		case ge.StatusCode == http.StatusTooManyRequests && ge.RetryAfter > 0:
+			// Held already when Graph answered (holdOnThrottling); a later end wins, so this
+			// only matters for an answer that did not come through the client's own calls.
 			if herr := h.Budget.Hold(context.WithoutCancel(ctx), u.TenantID, h.Now().Add(ge.RetryAfter)); herr != nil {
 				h.Logger.Warn("hold the tenant's writes", "error", herr.Error())
 			}
@@ -828,20 +841,101 @@ func (h *Registered) change(c echo.Context, id, action string, form *views.Devic
 	}
 	act := newActivity(u, action, ex, err)
 	act.Target, act.Serial = id, device.SerialNumber
-	if err == nil {
-		act.Summary = summary
-	} else {
+	detail := resultDetail(nil, ex, err, h.Now())
+	switch act.Outcome {
+	case outcomeSuccess:
+		act.Summary, detail.Device = summary, &intent
+	case outcomeUnknown:
+		// What was asked is kept, so that a read of the device showing it settles the record.
+		act.Summary = deviceRefusalSummary(action, device.SerialNumber+" ("+intentText(intent)+")", failureFacts(err, h.Now()))
+		detail.Device, detail.Said = &intent, summary
+	default:
 		act.Summary = deviceRefusalSummary(action, device.SerialNumber, failureFacts(err, h.Now()))
 	}
-	detail := resultDetail(nil, ex, err, h.Now())
-	if err == nil {
-		detail.Device = &intent
-	}
 	act.Detail = encodeDetail(detail)
-	if !h.Activity.Record(ctx, act, key) {
-		return h.show(c, id, resultOf(act, detail, true), nil)
+	saved := h.Activity.Record(ctx, act, key)
+	if !saved || act.Outcome == outcomeFailure {
+		// Refused (nothing changed): the page again, with what was typed and Graph's reason.
+		return h.show(c, id, resultOf(act, detail, !saved), form)
 	}
 	return c.Redirect(http.StatusSeeOther, deviceURL(id)+"?change="+act.ID)
+}
+
+// changeShows reports whether the device as read shows the change recorded as id; a record not
+// among these (not in the history yet) is taken to show.
+func changeShows(records []store.Activity, id string, d *graphclient.AutopilotDevice, missing bool) bool {
+	for _, a := range records {
+		if a.ID != id {
+			continue
+		}
+		detail, err := decodeDetail(&a)
+		if err != nil || detail.Device == nil {
+			return true
+		}
+		return detail.Device.shows(d, missing)
+	}
+	return true
+}
+
+// intentText says what a change of a device asked for: "group tag “Kiosk”, device name (none)".
+func intentText(in deviceIntent) string {
+	var parts []string
+	if in.GroupTag != nil {
+		parts = append(parts, "group tag "+explain.QuotedOrNone(*in.GroupTag))
+	}
+	if in.DisplayName != nil {
+		parts = append(parts, "device name "+explain.QuotedOrNone(*in.DisplayName))
+	}
+	if in.User != nil {
+		if *in.User == "" {
+			parts = append(parts, "no assigned user")
+		} else {
+			parts = append(parts, "assigned user "+*in.User)
+		}
+	}
+	if in.Delete {
+		parts = append(parts, "the registration deleted")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// shows reports whether a device read shows everything a change asked for (missing: Graph has
+// no registration with the device's id any more).
+func (in deviceIntent) shows(d *graphclient.AutopilotDevice, missing bool) bool {
+	if in.Delete {
+		return missing
+	}
+	return d != nil && (in.GroupTag == nil || d.GroupTag == *in.GroupTag) && (in.DisplayName == nil || d.DisplayName == *in.DisplayName) &&
+		(in.User == nil || strings.EqualFold(d.UserPrincipalName, *in.User))
+}
+
+// settleLostAnswers records as done the changes of this device whose answers were lost and that
+// the device, as just read, shows: found by reading it, as bulk changes settle theirs (records
+// settled are changed in place). What it does not show yet stays unknown (the registration is
+// eventually consistent).
+func (h *Registered) settleLostAnswers(ctx context.Context, id string, records []store.Activity, d *graphclient.AutopilotDevice, missing bool) {
+	if h.Records == nil {
+		return
+	}
+	for i, a := range records {
+		if a.Outcome != outcomeUnknown || a.Target != id || !strings.HasPrefix(a.Action, "device-") {
+			continue
+		}
+		detail, err := decodeDetail(&a)
+		if err != nil || detail.Device == nil || detail.Said == "" || !detail.Device.shows(d, missing) {
+			continue
+		}
+		a.Outcome = outcomeSuccess
+		a.Summary = strings.TrimSuffix(detail.Said, ".") + " (found by reading the device: Graph's answer was lost)."
+		detail.CheckedAt = h.Now()
+		a.Detail = encodeDetail(detail)
+		switch err := h.Records.UpdateActivity(ctx, &a, outcomeUnknown); {
+		case err == nil:
+			records[i] = a // the page shows it settled
+		case !errors.Is(err, store.ErrConflict):
+			h.Logger.Warn("settle a device change whose answer was lost", "error", err.Error())
+		}
+	}
 }
 
 // refusedBeforeSending shows the device's page with why a change was not sent, the values typed

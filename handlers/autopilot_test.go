@@ -242,8 +242,10 @@ func TestDeviceChangeRefusedByGraph(t *testing.T) {
 	for range 2 {
 		_, doc := r.get("/devices/" + deviceID)
 		form := testkit.FormValues(t, doc, `form[action$="/unassign"]`)
-		resp, _ := r.post("/devices/"+deviceID+"/unassign", form)
-		redirected(t, resp, "/devices/"+deviceID+"?change=")
+		// Refused, nothing changed: the page again, with Graph's reason.
+		if resp, doc := r.post("/devices/"+deviceID+"/unassign", form); resp.StatusCode != http.StatusOK || doc.Find(`[data-testid="failure"]`).Length() != 1 {
+			t.Errorf("a refused change: %d %s", resp.StatusCode, testkit.Text(doc))
+		}
 	}
 	if want := r.clock.Now().Add(30 * time.Second); len(r.budget.held) != 1 || !r.budget.held[0].Equal(want) {
 		t.Errorf("held %v, want %v", r.budget.held, want)

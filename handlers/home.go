@@ -41,7 +41,7 @@ func (h *Home) Show(c echo.Context) error {
 		view.Failure = failureOf(ex, err)
 		view.Failure.Reload = "/"
 	default:
-		view.Uploads = graphclient.NewestFirst(page.Uploads)
+		view.Uploads, view.More = graphclient.NewestFirst(page.Uploads), len(page.Uploads) >= recentUploads
 	}
 	if view.UploadsMissing = learnUploads(c, h.Tenants, known, now, err); view.UploadsMissing != nil {
 		view.Failure = nil // the notice says it, with the way on

@@ -118,13 +118,13 @@ func (h *Uploads) SetStatus(c echo.Context) error {
 	if held := h.writesHeld(c); held != nil {
 		return heldPage(held, id)
 	}
+	holdOnThrottling(c, h.Holds, h.Now)
 	u, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.Upload, *graphclient.Exchange, error) {
 		return h.Graph.UpdateUploadStatus(c.Request().Context(), ts, id, status)
 	})
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
 	}
-	h.heedThrottling(c, err)
 	act := newActivity(web.CurrentUser(c), "update-upload", ex, err)
 	act.Target = id
 	if err == nil {
@@ -194,6 +194,7 @@ func (h *Uploads) Delete(c echo.Context) error {
 	if held := h.writesHeld(c); held != nil {
 		return heldPage(held, id)
 	}
+	holdOnThrottling(c, h.Holds, h.Now)
 	_, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (struct{}, *graphclient.Exchange, error) {
 		ex, err := h.Graph.DeleteUpload(c.Request().Context(), ts, id)
 		return struct{}{}, ex, err
@@ -201,7 +202,6 @@ func (h *Uploads) Delete(c echo.Context) error {
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
 	}
-	h.heedThrottling(c, err)
 	act := newActivity(web.CurrentUser(c), "delete-upload", ex, err)
 	act.Target = id
 	switch {

@@ -55,15 +55,20 @@ func (h *Uploads) writesHeld(c echo.Context) *views.Failure {
 	return &views.Failure{Explanation: explain.WritesHeld(until, now)}
 }
 
-// heedThrottling keeps Graph's Retry-After to a write for every desk, so nothing else of the
-// tenant's is written before it passes.
-func (h *Uploads) heedThrottling(c echo.Context, err error) {
-	ge, ok := graphclient.AsError(err)
-	if h.Holds == nil || !ok || ge.StatusCode != http.StatusTooManyRequests || ge.RetryAfter <= 0 {
+// holdOnThrottling makes the request's Graph calls hold the tenant's writes for every desk as
+// soon as Graph answers one with 429 and a Retry-After, before the client waits it out itself:
+// nothing else of the tenant's is written before it passes.
+func holdOnThrottling(c echo.Context, holds interface {
+	Hold(ctx context.Context, tenantID string, until time.Time) error
+}, now func() time.Time) {
+	if holds == nil {
 		return
 	}
-	ctx := context.WithoutCancel(c.Request().Context())
-	_ = h.Holds.Hold(ctx, web.CurrentUser(c).TenantID, h.Now().Add(ge.RetryAfter))
+	r := c.Request()
+	tenant := web.CurrentUser(c).TenantID
+	c.SetRequest(r.WithContext(graphclient.OnThrottled(r.Context(), func(retryAfter time.Duration) {
+		_ = holds.Hold(context.WithoutCancel(r.Context()), tenant, now().Add(retryAfter))
+	})))
 }
 
 const formKeyTTL = 2 * time.Hour
@@ -166,6 +171,7 @@ func (h *Uploads) Create(c echo.Context) error {
 	if held := h.writesHeld(c); held != nil {
 		return h.renderFormNotSaved(c, http.StatusTooManyRequests, form, held, false, nil)
 	}
+	holdOnThrottling(c, h.Holds, h.Now)
 	claimed, state, ref, err := h.Keys.ClaimFormKey(ctx, form.FormKey, web.Session(c).ID, formKeyTTL)
 	if err != nil {
 		return fmt.Errorf("claim form key: %w", err)
@@ -181,11 +187,10 @@ func (h *Uploads) Create(c echo.Context) error {
 		_ = h.Keys.ReleaseFormKey(ctx, form.FormKey)
 		return err
 	}
-	h.heedThrottling(c, err)
 	now := h.Now()
 	missing := learnUploads(c, h.Tenants, knownUploads(c, h.Tenants, now), now, err)
 	act := newActivity(user, "create-upload", exchange, err)
-	act.Target = form.ID
+	act.Target = form.newUpload().ID // as sent: lower case, without braces
 	switch rc := reconciliationOf(exchange); {
 	case upload != nil && err == nil:
 		act.Target = upload.ID
@@ -282,6 +287,8 @@ type activityDetail struct {
 	// A create's values as sent, so its outcome can be looked up again and its form shown again.
 	Sent      *graphclient.NewUpload `json:"sent,omitempty"`
 	CheckedAt time.Time              `json:"checkedAt,omitzero"` // when the desk last looked again
+	// Said is what a device change whose answer was lost would say once found done.
+	Said string `json:"said,omitempty"`
 }
 
 func resultDetail(u *graphclient.Upload, ex *graphclient.Exchange, err error, at time.Time) activityDetail {

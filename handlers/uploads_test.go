@@ -204,12 +204,13 @@ func TestCreateRefusedByGraphKeepsTheForm(t *testing.T) {
 	r := newUploadsRig(t)
 	r.graph.fail = []error{graphRefusal(http.StatusUnauthorized, graphclient.KindUnauthorized), graphRefusal(http.StatusForbidden, graphclient.KindForbiddenRole)}
 	form := r.createForm()
-	form.Set("id", uploadID)
+	typedID := "{" + strings.ToUpper(uploadID) + "}"
+	form.Set("id", typedID)
 	resp, doc := r.post("/uploads", form)
 	if resp.StatusCode != http.StatusForbidden || doc.Find(`[data-testid="failure"]`).Length() == 0 {
 		t.Fatalf("refused create: %d %s", resp.StatusCode, testkit.Text(doc))
 	}
-	if kept := testkit.FormValues(t, doc, `form[action="/uploads"]`); kept.Get("id") != uploadID || kept.Get("formKey") == form.Get("formKey") {
+	if kept := testkit.FormValues(t, doc, `form[action="/uploads"]`); kept.Get("id") != typedID || kept.Get("formKey") == form.Get("formKey") {
 		t.Errorf("the form came back as %v", kept)
 	}
 	if got := r.graph.tokens; len(got) != 2 || got[0] != "first" || got[1] != "renewed" || r.tokens.renewed != 1 {

@@ -75,6 +75,8 @@ type ChangeResult struct {
 	Support    graphclient.SupportDetails
 	NotSaved   bool
 	Visible    bool // the device already shows it
+	Unread     bool // the device could not be read just now, so nothing tells whether it shows it
+	Superseded bool // the device shows a later change of the same value instead
 }
 
 // HistoryEntry is one thing the desk did to a device.
@@ -236,6 +238,10 @@ func orDash(s string) string {
 func listSummary(l RegisteredList) string {
 	var b strings.Builder
 	switch {
+	case l.Searching() && l.Loaded == 0:
+		b.WriteString("No registered device matches")
+	case l.Searching() && len(l.Devices) == l.Loaded:
+		b.WriteString(plural(len(l.Devices), "device matches", "devices match"))
 	case l.Searching():
 		b.WriteString(plural(len(l.Devices), "device matches", "devices match"))
 		b.WriteString(" of " + plural(l.Loaded, "device", "devices") + " loaded")

@@ -102,6 +102,7 @@ type Result struct {
 type Home struct {
 	User           User
 	Uploads        []graphclient.Upload
+	More           bool // Graph listed as many as home asks for: there may be more
 	Failure        *Failure
 	CanWrite       bool
 	UploadsMissing *UploadsMissing // the tenant's Graph was seen not to offer uploads

@@ -346,3 +346,23 @@ func TestCreatedDateSaysItsMomentInUTC(t *testing.T) {
 		}
 	}
 }
+
+// The devices list's summary counts in words that agree: no match is said plainly, and "of …
+// loaded" only when filters kept fewer than Graph gave.
+func TestDevicesListSummaryCounts(t *testing.T) {
+	three := make([]RegisteredRow, 3)
+	for _, c := range []struct {
+		l    RegisteredList
+		want string
+	}{
+		{RegisteredList{Serial: "ZZZ"}, "No registered device matches."},
+		{RegisteredList{Serial: "5CG", Devices: three[:1], Loaded: 1}, "1 device matches."},
+		{RegisteredList{Serial: "5CG", Devices: three, Loaded: 3}, "3 devices match."},
+		{RegisteredList{Serial: "5CG", Devices: three[:1], Loaded: 3, Filtered: true}, "1 device matches of 3 devices loaded. The filters apply to the devices loaded."},
+		{RegisteredList{Devices: three, Loaded: 3}, "3 registered devices loaded."},
+	} {
+		if got := listSummary(c.l); got != c.want {
+			t.Errorf("got %q, want %q", got, c.want)
+		}
+	}
+}

@@ -84,7 +84,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer d.Stop()
 
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, browser.Options(*chromium, filepath.Join(tmp, "profile"), 1280, 800)...)
+	opts := browser.Options(*chromium, filepath.Join(tmp, "profile"), 1280, 800)
+	if env, err := onlyDejaVu(tmp); err != nil {
+		return err
+	} else if env != "" {
+		opts = append(opts, chromedp.Env(env))
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	defer cancelAlloc()
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	defer cancelBrowser()
@@ -609,4 +615,30 @@ func demoDeviceCSV() []byte {
 	w.Write([]string{"", "", hash("four"), "", ""})
 	w.Flush()
 	return out.Bytes()
+}
+
+// dejaVu is where Debian keeps the DejaVu fonts, the ones a machine with Chromium and nothing
+// else has.
+const dejaVu = "/usr/share/fonts/truetype/dejavu"
+
+// onlyDejaVu keeps the pictures the same whatever other fonts the machine has: it writes a
+// fontconfig file that offers Chromium the DejaVu fonts alone, and returns the variable that
+// points Chromium to it ("" where DejaVu is not installed: the machine's fonts are used).
+func onlyDejaVu(tmp string) (string, error) {
+	if _, err := os.Stat(dejaVu); err != nil {
+		return "", nil
+	}
+	conf := filepath.Join(tmp, "fonts.conf")
+	text := `<?xml version="1.0"?>
+<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">
+<fontconfig>
+  <dir>` + dejaVu + `</dir>
+  <cachedir>` + filepath.Join(tmp, "fontcache") + `</cachedir>
+  <include ignore_missing="yes">/etc/fonts/conf.d</include>
+</fontconfig>
+`
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		return "", err
+	}
+	return "FONTCONFIG_FILE=" + conf, nil
 }

@@ -666,7 +666,7 @@ func CheckGroupTag(tag string) string {
 // CheckAssignedUser says what is wrong with an assigned user, as the import's check says it (""
 // when nothing is; empty assigns nobody).
 func CheckAssignedUser(upn string) string {
-	if upn != "" && !plausibleUPN(upn) {
+	if upn != "" && !PlausibleUPN(upn) {
 		return fmt.Sprintf("Assigned User %s is not a valid user principal name. It must look like name@contoso.com, with no spaces; leave it empty to assign nobody.", show(upn))
 	}
 	return ""
@@ -720,8 +720,9 @@ func plausibleProductKey(s string) bool {
 	return true
 }
 
-// plausibleUPN reports whether s looks like name@domain.tld with no spaces.
-func plausibleUPN(s string) bool {
+// PlausibleUPN reports whether s looks like a user principal name, name@domain.tld, with no
+// spaces.
+func PlausibleUPN(s string) bool {
 	at := strings.IndexByte(s, '@')
 	if at <= 0 || at != strings.LastIndexByte(s, '@') {
 		return false

@@ -192,6 +192,16 @@ func Explain(f Failure) Explanation {
 }
 
 // graphAnswer explains a failed Graph call by its kind.
+// roleRefusalDetails says why a 403 is blamed on the person's Intune role: Intune words it as an
+// application missing a scope, but the desk's sign-in was granted the scope.
+func roleRefusalDetails(ge *graphclient.Error) string {
+	granted := "The desk's sign-in was granted DeviceManagementServiceConfig.ReadWrite.All, so your role is what refused."
+	if strings.Contains(ge.Message, "scope") {
+		return "Intune words this refusal as an application missing a scope, but the desk's sign-in was granted DeviceManagementServiceConfig.ReadWrite.All, so your role is what refused."
+	}
+	return granted
+}
+
 func graphAnswer(ge *graphclient.Error) Explanation {
 	graphSays := ""
 	if ge.Message != "" {
@@ -234,7 +244,7 @@ func graphAnswer(ge *graphclient.Error) Explanation {
 		return Explanation{Title: "Your Intune role does not allow this",
 			What:     "The desk has the permission it needs, but Intune refused this for your account: your Intune role does not allow it. Nothing was changed.",
 			NextStep: "Ask an Intune administrator to give you " + intuneRole + " (Intune admin center › Tenant administration › Roles), then sign out and sign in again.",
-			Details:  "Intune words this refusal as an application missing a scope, but the desk's sign-in was granted DeviceManagementServiceConfig.ReadWrite.All, so your role is what refused." + graphSays}
+			Details:  roleRefusalDetails(ge) + graphSays}
 	case graphclient.KindForbiddenLicense:
 		return Explanation{Title: "Your tenant has no active Intune licence",
 			What:     "Microsoft Graph refuses Intune requests in a tenant without an active Microsoft Intune licence, so nothing was read or changed.",

@@ -189,3 +189,16 @@ func TestDurationsAreSaidInWords(t *testing.T) {
 		t.Errorf("a throttled request: %q", got)
 	}
 }
+
+// A refusal blamed on the person's role says Intune worded it as a missing scope only when it did.
+func TestRoleRefusalQuotesOnlyWhatIntuneSaid(t *testing.T) {
+	for msg, intuneWords := range map[string]bool{
+		"Application is not authorized to perform this operation. Application must have one of the following scopes: DeviceManagementServiceConfig.ReadWrite.All": true,
+		"Forbidden": false,
+	} {
+		ex := explain.Explain(explain.Failure{At: at, Graph: &graphclient.Error{Kind: graphclient.KindForbiddenRole, StatusCode: 403, Message: msg}})
+		if got := strings.Contains(ex.Details, "Intune words this refusal"); got != intuneWords || !strings.Contains(ex.Details, "was granted") {
+			t.Errorf("%q: %s", msg, ex.Details)
+		}
+	}
+}
