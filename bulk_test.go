@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -272,7 +273,7 @@ func TestBulkSurvivesACrashBeforeTheAnswerIsStored(t *testing.T) {
 	if got[bulk.DeviceDone] != 25 {
 		t.Errorf("outcomes %v: %.600s", got, text(doc))
 	}
-	if !strings.Contains(doc.Find(`[data-testid="bulk-summary"]`).Text(), "20 devices were found by reading it in Graph after an answer was lost") {
+	if !strings.Contains(doc.Find(`[data-testid="bulk-summary"]`).Text(), "20 devices were found changed by reading them in Graph after an answer was lost") {
 		t.Errorf("the page does not say which devices were reconciled: %s", doc.Find(`[data-testid="bulk-summary"]`).Text())
 	}
 	_, page := d.get(b, "/devices/"+ids[0])
@@ -386,5 +387,158 @@ func TestBulkChangeBelongsToWhoChoseTheDevices(t *testing.T) {
 	}
 	if j, _ := d.app.db.GetBulkJob(context.Background(), demoidp.DemoTenantID, job); j.State != bulk.StateDraft {
 		t.Errorf("the job is %s", j.State)
+	}
+}
+
+// Reads Graph fails while a bulk change is prepared (502, 504 on the first read of every
+// device) are read again: the confirmation comes as if nothing failed. When Graph keeps failing,
+// the page says so with Graph's ids for support, and the list shows the devices still ticked.
+func TestBulkReviewReadsAgainWhatGraphFailed(t *testing.T) {
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_GRAPH_TIMEOUT": "4s"}, appOptions{})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-REREAD", 17)
+	_, doc := d.get(b, "/devices?tag=Sales")
+	form := formValues(t, doc, `#bulk-form`)
+	form["device"] = ids
+	form.Set("action", "group-tag")
+	form.Set("groupTag", "Kiosk")
+
+	// Each read draws twice when it fails (whether, then which status): the first 17 fail, with
+	// 502 and 504 in turn; every read after them is answered.
+	var draws atomic.Int64
+	d.emu.SetFaults(emulator.Faults{ErrorRate: 0.5, ErrorStatuses: []int{502, 504}, Methods: []string{http.MethodGet}, Rand: func() float64 {
+		switch n := draws.Add(1); {
+		case n > 34, n%4 == 0: // answered; or the 504 of a failing read
+			return 0.99
+		}
+		return 0 // a failing read; or its 502
+	}})
+	resp, page := d.post(b, "/devices/bulk", form)
+	if !strings.HasPrefix(resp.Request.URL.Path, "/devices/bulk/") {
+		t.Fatalf("a read failing once made the preparation fail (%d): %s", resp.StatusCode, text(page))
+	}
+	if n := page.Find(`[data-testid="bulk-devices"] tbody tr`).Length(); n != 17 {
+		t.Errorf("the confirmation lists %d devices", n)
+	}
+
+	d.emu.SetFaults(emulator.Faults{ErrorRate: 1, ErrorStatuses: []int{502}, Methods: []string{http.MethodGet}})
+	resp, page = d.post(b, "/devices/bulk", form)
+	support := page.Find(`[data-testid="support"]`).Text()
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(text(page), "could not be read") || !strings.Contains(text(page), "still ticked") ||
+		!strings.Contains(support, "502") || !strings.Contains(support, "request-id") {
+		t.Errorf("Graph failing every read: %d %s", resp.StatusCode, text(page))
+	}
+	d.emu.SetFaults(emulator.Faults{})
+	_, list := d.get(b, "/devices?tag=Sales")
+	for _, id := range ids {
+		if _, ticked := list.Find(`input[name="device"][value="` + id + `"]`).Attr("checked"); !ticked {
+			t.Fatalf("device %s is no longer ticked on the list", id)
+		}
+	}
+	if got := list.Find(`#bulk-tag`).AttrOr("value", ""); got != "Kiosk" {
+		t.Errorf("the group tag typed is now %q", got)
+	}
+}
+
+// waitingText polls a bulk change's page until it explains a wait, and returns the explanation.
+func waitingText(t *testing.T, d *desk, b *http.Client, job string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, doc := d.get(b, "/devices/bulk/"+job)
+		if w := doc.Find(`[data-testid="waiting"]`); w.Length() > 0 {
+			return w.Text()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the bulk change never says it waits: %.800s", text(doc))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A wait Graph asked for (a Retry-After another desk was given, kept in the state database) is
+// said to be Graph's, not the desk's own pacing to the write budget, which has every slot free.
+func TestBulkWaitForGraphIsNotCalledPacing(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-WAIT", 3)
+	job := d.bulkDraft(b, "group-tag", "Held", ids...)
+	if err := d.app.db.HoldWrites(context.Background(), "graph-writes:"+demoidp.DemoTenantID, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	got := waitingText(t, d, b, job)
+	if !strings.Contains(got, "Microsoft Graph asked every desk to wait") || strings.Contains(got, "Pacing") {
+		t.Errorf("the wait for Graph's Retry-After says: %s", got)
+	}
+	if n := len(writesPerDevice(t, d.emu)); n != 0 {
+		t.Errorf("%d devices changed during the hold", n)
+	}
+}
+
+// Graph throttles a bulk change's writes and loses the answers of those it takes: the devices
+// whose answer was lost are read only once Graph's Retry-After has passed, so no read is sent
+// early (Graph punishes it with a longer wait), and all of them are found changed by reading.
+func TestBulkLooksUpOnlyAfterGraphsRetryAfter(t *testing.T) {
+	// A call lasts at most a second, so the throttled writes come back to the worker to wait for
+	// Graph's Retry-After (3 s), which the devices whose answer was lost are due a look within.
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_GRAPH_TIMEOUT": "1s"}, appOptions{BulkLookupDelays: []time.Duration{0, time.Second}})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-HOLD", 12)
+	job := d.bulkDraft(b, "group-tag", "Held", ids...)
+	d.emu.SetFaults(emulator.Faults{ThrottleWrites: 5, ThrottleWindow: 3 * time.Second, PunishEarlyRetry: true, LoseWriteAnswers: true})
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	doc := waitBulk(t, d, b, job)
+	if got := outcomes(doc); got[bulk.DeviceDone] != 12 {
+		t.Errorf("outcomes %v: %s", got, text(doc))
+	}
+	if st := d.emu.Stats(); st.Punished != 0 || st.Throttled == 0 {
+		t.Errorf("%d requests sent before Graph's Retry-After passed (%d throttled)", st.Punished, st.Throttled)
+	}
+	if got := doc.Find(`[data-testid="bulk-summary"]`).Text(); !strings.Contains(got, "12 changed") || !strings.Contains(got, "12 devices were found changed by reading them") {
+		t.Errorf("summary: %s", got)
+	}
+}
+
+// While a bulk change waits out the Retry-After Graph gave some of its changes, every other write
+// of the tenant's is held from the moment the 429 reached the desk: an upload created meanwhile
+// is refused by the desk with the time to send again, and Graph punishes nothing.
+func TestBulkWaitingOutThrottlingHoldsOtherWritesAtOnce(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-THROTTLED", 8)
+	job := d.bulkDraft(b, "group-tag", "Held", ids...)
+	_, doc := d.get(b, "/uploads/new")
+	upload := formValues(t, doc, `form[action="/uploads"]`)
+	d.emu.SetFaults(emulator.Faults{ThrottleWrites: 5, ThrottleWindow: 3 * time.Second, PunishEarlyRetry: true})
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	// Once the batch's answer has reached the desk (Graph's 429 is on its way back until then),
+	// and while the batch waits the Retry-After out.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		held, err := d.app.db.WriteHold(context.Background(), "graph-writes:"+demoidp.DemoTenantID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if held.After(time.Now()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the desk never held the tenant's writes (Graph throttled %d requests)", d.emu.Stats().Throttled)
+		}
+	}
+	resp, doc := d.post(b, "/uploads", upload)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(text(doc), "asked the desk to wait") {
+		t.Errorf("an upload created during the wait: %d %.300s", resp.StatusCode, text(doc))
+	}
+	doc = waitBulk(t, d, b, job)
+	if got := outcomes(doc); got[bulk.DeviceDone] != 8 {
+		t.Errorf("outcomes %v", got)
+	}
+	if st := d.emu.Stats(); st.Punished != 0 {
+		t.Errorf("%d requests sent before Graph's Retry-After passed", st.Punished)
 	}
 }

@@ -74,9 +74,10 @@ func checkBatch(reqs []BatchRequest) error {
 // Batch sends up to 20 requests in one POST {root}/{version}/$batch and matches Graph's answers
 // to them by id, whatever their order. Each inner answer outside 2xx becomes the same *Error a
 // standalone call would give. An inner request that Graph throttled (429), or that failed in a
-// way the client's retry rules allow for its method (a DELETE follows a POST's), is sent again
-// after the wait its answer asks for, as long as the wait ends before the deadline; the others
-// are never re-sent.
+// way the client's retry rules allow for its method (a DELETE follows a POST's; a GET also goes
+// again after a 500 or 502), is sent again after the wait its answer asks for or a backoff, as
+// long as the wait ends before the deadline; the others are never re-sent. A notice OnThrottled
+// put in ctx hears of the longest Retry-After of the inner 429s as soon as they come.
 // The batch POST itself is retried like a GET when every request in it reads, and like a POST
 // otherwise (never blindly after a timeout or a 500/502/504).
 //
@@ -146,6 +147,7 @@ func (c *Client) Batch(ctx context.Context, ts oauth2.TokenSource, reqs []BatchR
 		}
 		var again []int
 		wait = 0
+		throttledFor := time.Duration(0)
 		for _, i := range pending {
 			if !answered[i] {
 				out[i].Status, out[i].Headers, out[i].Body = 0, nil, nil
@@ -155,20 +157,41 @@ func (c *Client) Batch(ctx context.Context, ts oauth2.TokenSource, reqs []BatchR
 			if out[i].Err == nil {
 				continue
 			}
-			rules := reqs[i].Method
-			if rules == http.MethodDelete {
-				rules = http.MethodPost // a DELETE sent again answers 404 for one that worked: never after a 504
+			if ge, ok := AsError(out[i].Err); ok && ge.StatusCode == http.StatusTooManyRequests {
+				throttledFor = max(throttledFor, ge.RetryAfter)
 			}
-			if retry, next := c.retryable(rules, nil, out[i].Err, out[i].Sent); retry {
+			if retry, next := c.retryableInner(reqs[i].Method, out[i].Err, out[i].Sent); retry {
 				again = append(again, i)
 				wait = max(wait, next)
 			}
+		}
+		if notice, ok := ctx.Value(throttleNoticeKey{}).(func(time.Duration)); ok && throttledFor > 0 {
+			notice(throttledFor) // before waiting it out: the caller holds its other writes at once
 		}
 		if len(again) == 0 {
 			return out, exchanges, nil
 		}
 		pending = again
 	}
+}
+
+// retryableInner says whether an inner request that failed goes again, and after how long: by the
+// client's retry rules for its method, except that a DELETE sent again answers 404 for one that
+// worked (never after a 504), and that a GET, which changes nothing, is also read again after a
+// 500 or 502 (a read of 20 devices fails otherwise whenever one of them hits passing trouble).
+func (c *Client) retryableInner(method string, err error, sent int) (bool, time.Duration) {
+	switch method {
+	case http.MethodDelete:
+		return c.retryable(http.MethodPost, nil, err, sent)
+	case http.MethodGet:
+		if ge, ok := AsError(err); ok && (ge.StatusCode == http.StatusInternalServerError || ge.StatusCode == http.StatusBadGateway) && sent < c.cfg.MaxAttempts {
+			if ge.RetryAfter > 0 {
+				return true, ge.RetryAfter
+			}
+			return true, c.backoff(sent)
+		}
+	}
+	return c.retryable(method, nil, err, sent)
 }
 
 // batchItems are the pending requests as a batch carries them, and the retry rules of the

@@ -600,3 +600,78 @@ func TestReadsByIDStopAtAChunkGraphStillThrottles(t *testing.T) {
 		}
 	}
 }
+
+// An inner GET that Graph answered 500, 502, 503 or 504 changed nothing, so it is read again
+// after a backoff, up to the client's attempts, while a PATCH beside it that got a 502 (it may
+// have run) is never sent again.
+func TestBatchRereadsGetsGraphFailedWithServiceTrouble(t *testing.T) {
+	statuses := map[string]int{"1": 500, "2": 502, "3": 503, "4": 504}
+	b := &batchGraph{answer: func(round int, r jsonbatch.Request) innerAnswer {
+		if r.Method == http.MethodPatch {
+			return innerAnswer{ID: r.ID, Status: 502, Body: graphErrorBody("BadGateway", "Bad gateway.")}
+		}
+		if round <= 3 {
+			return innerAnswer{ID: r.ID, Status: statuses[r.ID], Body: graphErrorBody("ServiceTrouble", "Try later.")}
+		}
+		return innerAnswer{ID: r.ID, Status: 200, Body: map[string]any{"id": "x"}}
+	}}
+	c, clock := newBatchClient(t, b)
+	start := clock.Now()
+	reqs := []BatchRequest{{ID: "1", Method: "GET", URL: "/a"}, {ID: "2", Method: "GET", URL: "/b"}, {ID: "3", Method: "GET", URL: "/c"},
+		{ID: "4", Method: "GET", URL: "/d"}, {ID: "5", Method: "PATCH", URL: "/e", Body: json.RawMessage(`{}`)}}
+	got, _, err := c.Batch(context.Background(), tokens, reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if got[i].Err != nil || got[i].Status != 200 || got[i].Sent != 4 {
+			t.Errorf("GET %s: status %d, sent %d times, %v", reqs[i].ID, got[i].Status, got[i].Sent, got[i].Err)
+		}
+	}
+	if got[4].Status != 502 || got[4].Sent != 1 {
+		t.Errorf("the PATCH whose answer was lost: status %d, sent %d times", got[4].Status, got[4].Sent)
+	}
+	if waited := clock.Now().Sub(start); waited < 3*time.Second/2 {
+		t.Errorf("the reads went again after %s: no backoff", waited)
+	}
+}
+
+// A GET Graph keeps failing is read at most the client's attempts, and its answer keeps Graph's
+// ids for support.
+func TestBatchStopsRereadingAfterItsAttempts(t *testing.T) {
+	b := &batchGraph{answer: func(_ int, r jsonbatch.Request) innerAnswer {
+		return innerAnswer{ID: r.ID, Status: 502, Body: graphErrorBody("BadGateway", "Bad gateway.")}
+	}}
+	c, _ := newBatchClient(t, b)
+	got, _, err := c.Batch(context.Background(), tokens, []BatchRequest{{ID: "1", Method: "GET", URL: "/a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ge, ok := AsError(got[0].Err)
+	if !ok || got[0].Sent != 4 || len(b.rounds()) != 4 || ge.RequestID != "44444444-4444-4444-4444-444444444444" {
+		t.Errorf("sent %d times in %d batches: %+v", got[0].Sent, len(b.rounds()), got[0].Err)
+	}
+}
+
+// A caller hears of the longest Retry-After of a batch's inner 429s as soon as they come, before
+// the batch waits it out, so it can hold the tenant's other writes meanwhile.
+func TestBatchThrottlingIsNoticedBeforeTheWait(t *testing.T) {
+	b := &batchGraph{answer: func(round int, r jsonbatch.Request) innerAnswer {
+		if round == 1 && r.ID != "1" {
+			return innerAnswer{ID: r.ID, Status: 429, Headers: map[string]string{"Retry-After": r.ID}, Body: graphErrorBody("TooManyRequests", "Too many requests.")}
+		}
+		return innerAnswer{ID: r.ID, Status: 204}
+	}}
+	c, ft := newBatchClient(t, b)
+	var heard []time.Duration
+	waitsThen := -1
+	ctx := OnThrottled(context.Background(), func(d time.Duration) { heard, waitsThen = append(heard, d), len(ft.Waits()) })
+	reqs := []BatchRequest{{ID: "1", Method: "PATCH", URL: "/a", Body: json.RawMessage(`{}`)}, {ID: "4", Method: "PATCH", URL: "/b", Body: json.RawMessage(`{}`)},
+		{ID: "6", Method: "PATCH", URL: "/c", Body: json.RawMessage(`{}`)}}
+	if _, _, err := c.Batch(ctx, tokens, reqs); err != nil {
+		t.Fatal(err)
+	}
+	if len(heard) != 1 || heard[0] != 6*time.Second || waitsThen != 0 || len(ft.Waits()) != 1 {
+		t.Errorf("heard %v after %d waits; waited %v", heard, waitsThen, ft.Waits())
+	}
+}

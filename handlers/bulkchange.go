@@ -1,11 +1,15 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +51,7 @@ type BulkChanges struct {
 	Keys   FormKeys
 	Worker Kicker
 	Budget BulkPace
+	Holds  WriteHolds // optional: Graph's Retry-After, which the devices' reads wait for too
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -66,8 +71,8 @@ func (h *BulkChanges) Create(c echo.Context) error {
 	}
 	action, tag := form.Get("action"), strings.TrimSpace(form.Get("groupTag"))
 	back := func(msg string) error {
-		return &views.ErrorPage{Status: http.StatusUnprocessableEntity, Title: "The bulk change could not be prepared", Message: msg + " Nothing was changed.",
-			ActionURL: "/devices", ActionText: "Back to the devices"}
+		return &views.ErrorPage{Status: http.StatusUnprocessableEntity, Title: "The bulk change could not be prepared",
+			Message: msg + " Nothing was changed." + h.keepChoice(c, form), ActionURL: "/devices", ActionText: "Back to the devices"}
 	}
 	if !bulk.ValidAction(action) {
 		return back("Choose what to do with the devices: set a group tag, unassign the user or delete the registrations.")
@@ -92,6 +97,12 @@ func (h *BulkChanges) Create(c echo.Context) error {
 	case len(ids) > maxBulkDevices:
 		return back(fmt.Sprintf("A bulk change takes at most %d devices; you chose %d. Narrow the list with a search or the filters.", maxBulkDevices, len(ids)))
 	}
+	if held := h.held(c); held != nil {
+		held.What += h.keepChoice(c, form)
+		return &views.ErrorPage{Status: http.StatusTooManyRequests, Title: held.Title, Message: held.What, NextStep: held.NextStep,
+			ActionURL: "/devices", ActionText: "Back to the devices"}
+	}
+	holdOnThrottling(c, h.Holds, h.Now)
 	ctx := c.Request().Context()
 	reads, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.AutopilotDeviceRead, *graphclient.Exchange, error) {
 		reads, exs, err := h.Graph.ReadAutopilotDevices(ctx, ts, ids)
@@ -100,28 +111,27 @@ func (h *BulkChanges) Create(c echo.Context) error {
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
 	}
+	unread := 0
+	for _, r := range reads {
+		if r.Value == nil && !isNotFound(r.Err) {
+			unread++
+			err = cmp.Or(err, r.Err)
+		}
+	}
 	if err != nil {
-		_ = ex
-		e := explain.Explain(failureFacts(err, h.Now()))
-		return &views.ErrorPage{Status: failureStatus(err), Title: "The chosen devices could not be read: " + e.Title, Message: e.What + " Nothing was changed.",
-			NextStep: e.NextStep, ActionURL: "/devices", ActionText: "Back to the devices"}
+		return h.unreadable(c, form, unread, len(ids), ex, err)
 	}
 	var devices []store.BulkDevice
 	var p bulk.Payload
 	for _, r := range reads {
-		switch {
-		case r.Value != nil:
-			d := r.Value
-			devices = append(devices, store.BulkDevice{DeviceID: d.ID, Serial: d.SerialNumber, Manufacturer: d.Manufacturer, Model: d.Model,
-				GroupTag: d.GroupTag, UserPrincipalName: d.UserPrincipalName, EnrollmentState: string(d.EnrollmentState),
-				BulkOutcome: store.BulkOutcome{State: bulk.DeviceQueued}})
-		case isNotFound(r.Err):
+		if r.Value == nil {
 			p.Missing = append(p.Missing, r.ID)
-		default:
-			e := explain.Explain(failureFacts(r.Err, h.Now()))
-			return &views.ErrorPage{Status: failureStatus(r.Err), Title: "A chosen device could not be read: " + e.Title, Message: e.What + " Nothing was changed.",
-				NextStep: e.NextStep, ActionURL: "/devices", ActionText: "Back to the devices"}
+			continue
 		}
+		d := r.Value
+		devices = append(devices, store.BulkDevice{DeviceID: d.ID, Serial: d.SerialNumber, Manufacturer: d.Manufacturer, Model: d.Model,
+			GroupTag: d.GroupTag, UserPrincipalName: d.UserPrincipalName, EnrollmentState: string(d.EnrollmentState),
+			BulkOutcome: store.BulkOutcome{State: bulk.DeviceQueued}})
 	}
 	if len(devices) == 0 {
 		return back("Microsoft Graph no longer has any of the chosen devices (they were deleted meanwhile).")
@@ -133,6 +143,52 @@ func (h *BulkChanges) Create(c echo.Context) error {
 		return fmt.Errorf("create bulk job: %w", err)
 	}
 	return c.Redirect(http.StatusSeeOther, bulkURL(job.ID))
+}
+
+// held explains why the chosen devices are not read now: Graph asked every desk to wait (its
+// Retry-After), and a read sent before then makes Intune ask for a longer pause; nil when not.
+func (h *BulkChanges) held(c echo.Context) *explain.Explanation {
+	if h.Holds == nil {
+		return nil
+	}
+	now := h.Now()
+	until, err := h.Holds.HeldUntil(c.Request().Context(), web.CurrentUser(c).TenantID, now)
+	if err != nil || !until.After(now) {
+		return nil // a hold the database cannot tell of is Graph's to answer with its own 429
+	}
+	c.Response().Header().Set("Retry-After", strconv.Itoa(int(until.Sub(now).Seconds())+1))
+	e := explain.WritesHeld(until, now)
+	e.NextStep = fmt.Sprintf("Review the change again after %s UTC (in %s).", until.UTC().Format("15:04:05"), explain.Duration(until.Sub(now)))
+	return &e
+}
+
+// unreadable is the page of a bulk change whose devices Graph could not all read, even after
+// reading again what failed: the devices chosen stay ticked on the list, and Graph's ids are
+// shown for support.
+func (h *BulkChanges) unreadable(c echo.Context, form url.Values, unread, chosen int, ex *graphclient.Exchange, err error) error {
+	kept := h.keepChoice(c, form)
+	e := explain.Explain(failureFacts(err, h.Now()))
+	title := "The chosen devices could not be read: " + e.Title
+	if unread > 0 && unread < chosen {
+		title = fmt.Sprintf("%d of the %d chosen devices could not be read: %s", unread, chosen, e.Title)
+	}
+	return &views.ErrorPage{Status: failureStatus(err), Title: title,
+		Message:   e.What + " Nothing was changed." + kept,
+		NextStep:  cmp.Or(e.NextStep, "Go back to the devices and choose “Review the change…” again."),
+		ActionURL: "/devices", ActionText: "Back to the devices", Support: graphclient.SupportFor(ex, err)}
+}
+
+// keepChoice keeps the devices ticked and the change chosen for the list, which shows them again,
+// and says so ("" when they could not be kept).
+func (h *BulkChanges) keepChoice(c echo.Context, form url.Values) string {
+	kept, err := web.KeepForm(c, "/devices", form)
+	if err != nil {
+		h.Logger.Warn("keep the devices chosen for a bulk change", "err", err)
+	}
+	if !kept || !slices.ContainsFunc(form["device"], guid.Valid) {
+		return ""
+	}
+	return " The devices you ticked are still ticked on the list."
 }
 
 func isNotFound(err error) bool {
@@ -293,7 +349,7 @@ func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, bu
 		v.Refusal = &e
 	}
 	if p.Waiting != nil && now.Before(p.Waiting.Until) {
-		v.Waiting = &views.BulkWait{Reason: explain.BulkWait(p.Waiting.Pacing, p.Waiting.Throttled, budget.Describe()), Until: p.Waiting.Until}
+		v.Waiting = &views.BulkWait{Reason: explain.BulkWait(p.Waiting.Pacing, p.Waiting.Held, p.Waiting.Throttled, budget.Describe()), Until: p.Waiting.Until}
 	}
 	for _, d := range devices {
 		desc := explain.BulkDevice(job.Action, job.GroupTag, d, p.Refusal)

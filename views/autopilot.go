@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"autopilotdesk/graphclient"
 	"autopilotdesk/handlers/explain"
@@ -158,7 +160,7 @@ type BulkCounts struct {
 	Devices, Final                                int
 	Queued, Sending, Unknown                      int
 	Done, Refused, NotFound, Unconfirmed, Skipped int
-	Reconciled                                    int
+	Reconciled                                    int // done, as found by reading them after an answer was lost
 }
 
 // BulkRow is one device of a bulk job.
@@ -215,6 +217,14 @@ func contactedText(t time.Time, ok bool, now time.Time) string {
 	return t.UTC().Format("2 Jan 2006")
 }
 
+// deviceCrumb names a device's page in its crumb trail: by its serial number when it is known.
+func deviceCrumb(d RegisteredDevice) string {
+	if d.Serial != "" {
+		return d.Serial
+	}
+	return "Device"
+}
+
 // madeBy is a device's model and maker as its page's subtitle says them, leaving out what Graph
 // does not know.
 func madeBy(model, manufacturer string) string {
@@ -225,6 +235,29 @@ func madeBy(model, manufacturer string) string {
 		return model
 	}
 	return model + " · " + manufacturer
+}
+
+// makerModel is a device's manufacturer and model as one name, leaving the manufacturer out when
+// the model already starts with it ("HP EliteBook 840", not "HP HP EliteBook 840").
+func makerModel(manufacturer, model string) string {
+	switch {
+	case manufacturer == "":
+		return model
+	case model == "":
+		return manufacturer
+	case len(model) >= len(manufacturer) && strings.EqualFold(model[:len(manufacturer)], manufacturer):
+		return model
+	}
+	return manufacturer + " " + model
+}
+
+// capitalized is s with its first letter upper-cased, for a phrase that starts a line.
+func capitalized(s string) string {
+	r, size := utf8.DecodeRuneInString(s)
+	if size == 0 {
+		return s
+	}
+	return string(unicode.ToUpper(r)) + s[size:]
 }
 
 func orDash(s string) string {
@@ -329,11 +362,15 @@ func bulkSummary(c BulkCounts, finished bool) string {
 	}
 	s += joinList(parts)
 	if finished {
-		s = strings.ToUpper(s[:1]) + s[1:] + " — " + plural(c.Devices, "device", "devices") + " in all"
+		s = capitalized(s) + " — " + plural(c.Devices, "device", "devices") + " in all"
 	}
 	s += "."
 	if c.Reconciled > 0 {
-		s += " " + plural(c.Reconciled, "device was", "devices were") + " found by reading it in Graph after an answer was lost."
+		if c.Reconciled == 1 {
+			s += " 1 device was found changed by reading it in Graph after an answer was lost."
+		} else {
+			s += " " + strconv.Itoa(c.Reconciled) + " devices were found changed by reading them in Graph after an answer was lost."
+		}
 	}
 	return s
 }

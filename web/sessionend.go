@@ -195,3 +195,36 @@ func TakePendingForm(c echo.Context) (url.Values, bool) {
 	}
 	return p.Values, true
 }
+
+// maxKeptForm bounds the values KeepForm keeps in the session: a thousand ticked devices fit.
+const maxKeptForm = 64 << 10
+
+// KeepForm keeps the values of a form that could not be carried out (refused, or Graph had
+// trouble) for the page at path, where it was filled in, which puts them back (TakePendingForm)
+// when it is next shown within a few minutes. It reports whether it kept them: values beyond
+// maxKeptForm are not kept.
+func KeepForm(c echo.Context, path string, values url.Values) (bool, error) {
+	sess := Session(c)
+	if sess == nil || sess.ID == "" {
+		return false, nil
+	}
+	kept := url.Values{}
+	for k, vs := range values {
+		if k != "_csrf" && k != "formKey" {
+			kept[k] = vs
+		}
+	}
+	b, err := json.Marshal(pendingForm{Path: pathOnly(path), Values: kept, Until: clockOf(c).Add(pendingFormLifetime).Unix()})
+	if err != nil || len(b) > maxKeptForm {
+		return false, err
+	}
+	sess.Values[valPendingForm] = string(b)
+	// Under the session's lock, so tokens another request renewed meanwhile are not overwritten.
+	if st := state(c); st.shell != nil {
+		_, err = st.shell.sessions.UpdateLocked(c.Request().Context(), store.SessionKey(sess.ID), func(values map[any]any) (store.SessionChange, error) {
+			values[valPendingForm] = string(b)
+			return store.SaveSession, nil
+		})
+	}
+	return err == nil, err
+}

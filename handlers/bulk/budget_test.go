@@ -14,8 +14,8 @@ type gates struct {
 	reads int
 }
 
-func (g *gates) TakeWriteSlots(context.Context, string, int, int, time.Duration) (int, time.Time, time.Time, error) {
-	return 0, time.Time{}, time.Time{}, nil
+func (g *gates) TakeWriteSlots(context.Context, string, int, int, time.Duration) (int, time.Time, time.Time, bool, error) {
+	return 0, time.Time{}, time.Time{}, false, nil
 }
 func (g *gates) WriteSlotsAnswered(context.Context, string, time.Time, int, time.Time) error {
 	return nil

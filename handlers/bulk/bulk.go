@@ -70,6 +70,7 @@ type Payload struct {
 // Wait is a pause the page explains.
 type Wait struct {
 	Pacing    bool      `json:"pacing,omitempty"`    // the write budget is taken until then
+	Held      bool      `json:"held,omitempty"`      // Graph asked every desk to wait until then (a Retry-After)
 	Throttled bool      `json:"throttled,omitempty"` // Graph throttled the tenant; else it was unavailable
 	Until     time.Time `json:"until"`
 }
@@ -88,7 +89,7 @@ func (p Payload) Encode() []byte { return jobs.Encode(p) }
 // kept a little longer than the window.
 type Budget struct {
 	Store interface {
-		TakeWriteSlots(ctx context.Context, bucket string, want, limit int, window time.Duration) (taken int, stamp, retryAt time.Time, err error)
+		TakeWriteSlots(ctx context.Context, bucket string, want, limit int, window time.Duration) (taken int, stamp, retryAt time.Time, held bool, err error)
 		WriteSlotsAnswered(ctx context.Context, bucket string, stamp time.Time, n int, answered time.Time) error
 		HoldWrites(ctx context.Context, bucket string, until time.Time) error
 		WriteHold(ctx context.Context, bucket string) (time.Time, error)
@@ -126,16 +127,20 @@ func (b *Budget) limits() (int, time.Duration) {
 
 // Slots are write slots taken from a tenant's budget, for Answered.
 type Slots struct {
-	N      int // how many were taken
+	N int // how many were taken
+	// Held: none was taken because Graph asked every desk to wait (a Retry-After), not because
+	// the budget is spent.
+	Held   bool
 	tenant string
 	stamp  time.Time
 }
 
-// Take takes up to want write slots of the tenant's budget; with none, it says when to ask again.
+// Take takes up to want write slots of the tenant's budget; with none, it says when to ask again
+// (and Slots.Held whether that is the end of Graph's Retry-After rather than of the budget).
 func (b *Budget) Take(ctx context.Context, tenantID string, want int) (Slots, time.Time, error) {
 	n, w := b.limits()
-	taken, stamp, retryAt, err := b.Store.TakeWriteSlots(ctx, bucketOf(tenantID), want, n, w+min(time.Second, max(50*time.Millisecond, w/50)))
-	return Slots{N: taken, tenant: tenantID, stamp: stamp}, retryAt, err
+	taken, stamp, retryAt, held, err := b.Store.TakeWriteSlots(ctx, bucketOf(tenantID), want, n, w+min(time.Second, max(50*time.Millisecond, w/50)))
+	return Slots{N: taken, Held: held, tenant: tenantID, stamp: stamp}, retryAt, err
 }
 
 // Answered counts the slots from now, when Graph has answered the writes they were taken for.
@@ -224,7 +229,8 @@ type Counts struct {
 	Devices                              int
 	Queued, InFlight, Unknown            int
 	Done, Refused, NotFound, Unconfirmed int
-	Skipped, Reconciled                  int
+	Skipped                              int
+	Reconciled                           int // done, as found by reading them after an answer was lost
 }
 
 // Final is how many devices have their final outcome.
@@ -252,8 +258,8 @@ func Count(devices []store.BulkDevice) Counts {
 		case DeviceSkipped:
 			c.Skipped++
 		}
-		if d.Reconciled {
-			c.Reconciled++
+		if d.Reconciled && d.State == DeviceDone {
+			c.Reconciled++ // read and found made; one read and not found so, or gone, is not
 		}
 	}
 	return c

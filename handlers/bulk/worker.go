@@ -137,7 +137,14 @@ func (r *run) Advance(ctx context.Context, t *jobs.Turn) error {
 }
 
 // batch sends one JSON batch with the owner's token (renewed once after a 401, see jobs.Call).
+// A Retry-After Graph gives any of its requests holds every desk's writes to the tenant from the
+// moment it comes, while the batch waits it out.
 func (r *run) batch(ctx context.Context, reqs []graphclient.BatchRequest) ([]graphclient.BatchResponse, *graphclient.Exchange, error) {
+	ctx = graphclient.OnThrottled(ctx, func(wait time.Duration) {
+		if err := r.w.o.Budget.Hold(context.WithoutCancel(ctx), r.job.TenantID, r.Now().Add(wait)); err != nil {
+			r.Warn("hold the tenant's writes", err)
+		}
+	})
 	return jobs.Call(ctx, r.Turn, func(ts oauth2.TokenSource) ([]graphclient.BatchResponse, *graphclient.Exchange, error) {
 		answers, exs, err := r.w.o.Graph.Batch(ctx, ts, reqs)
 		return answers, graphclient.Joined(exs...), err
@@ -203,7 +210,7 @@ func (r *run) send(ctx context.Context) error {
 		}
 		if slots.N == 0 {
 			wait := retryAt.Sub(r.Now())
-			r.p.Waiting = &Wait{Pacing: true, Until: retryAt}
+			r.p.Waiting = &Wait{Pacing: !slots.Held, Held: slots.Held, Until: retryAt}
 			if wait > r.maxInlineWait() {
 				r.At(retryAt)
 				return nil
@@ -432,10 +439,11 @@ func (r *run) chunkSummary(n, size int, counts map[string]int) string {
 	s := fmt.Sprintf("Bulk change to %s, batch %d (%s): ", explain.BulkAction(r.job.Action, r.job.GroupTag), n, explain.Count(size, "device", "devices"))
 	var parts []string
 	for _, x := range []struct {
-		state, words string
-	}{{DeviceDone, "accepted"}, {DeviceRefused, "refused"}, {DeviceNotFound, "not found"}, {DeviceUnknown, "answer lost"}, {DeviceQueued, "to be sent again"}} {
+		state, one, other string
+	}{{DeviceDone, "accepted", "accepted"}, {DeviceRefused, "refused", "refused"}, {DeviceNotFound, "not found", "not found"},
+		{DeviceUnknown, "answer lost", "answers lost"}, {DeviceQueued, "to be sent again", "to be sent again"}} {
 		if counts[x.state] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[x.state], x.words))
+			parts = append(parts, explain.Count(counts[x.state], x.one, x.other))
 		}
 	}
 	for i, p := range parts {
@@ -490,6 +498,9 @@ func (r *run) reconcile(ctx context.Context) error {
 		if err := r.Hold(ctx); err != nil {
 			return err
 		}
+		if r.heldByGraph(ctx) {
+			return nil
+		}
 		chunk := due[start:min(start+graphclient.BatchLimit, len(due))]
 		reqs := make([]graphclient.BatchRequest, len(chunk))
 		for i, d := range chunk {
@@ -501,6 +512,7 @@ func (r *run) reconcile(ctx context.Context) error {
 		if err != nil && answers == nil {
 			if ge, ok := graphclient.AsError(err); ok && ge.RetryAfter > 0 {
 				r.After(ge.RetryAfter)
+				r.holdFor(ctx, ge)
 				return nil
 			}
 			r.After(30 * time.Second)
@@ -511,6 +523,37 @@ func (r *run) reconcile(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// heldByGraph reports whether Graph asked every desk to wait (a Retry-After kept in the state
+// database): the devices are then read once it has passed, as a read sent before it is punished
+// with a longer wait for the whole tenant.
+func (r *run) heldByGraph(ctx context.Context) bool {
+	now := r.Now()
+	until, err := r.w.o.Budget.HeldUntil(ctx, r.job.TenantID, now)
+	if err != nil {
+		r.Warn("read the tenant's hold", err)
+		return false
+	}
+	if !now.Before(until) {
+		return false
+	}
+	if r.p.Waiting == nil || r.p.Waiting.Until.Before(until) {
+		r.p.Waiting = &Wait{Held: true, Until: until}
+	}
+	r.At(until)
+	return true
+}
+
+// holdFor holds every desk's requests to the tenant until the Retry-After of Graph's 429 to a
+// read has passed, as one to a write does.
+func (r *run) holdFor(ctx context.Context, ge *graphclient.Error) {
+	if ge.StatusCode != http.StatusTooManyRequests || ge.RetryAfter <= 0 {
+		return
+	}
+	if err := r.w.o.Budget.Hold(context.WithoutCancel(ctx), r.job.TenantID, r.Now().Add(ge.RetryAfter)); err != nil {
+		r.Warn("hold the tenant's writes", err)
+	}
 }
 
 // looked stores what reading a chunk of devices whose answer was lost showed.
@@ -539,6 +582,7 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 			wait := 30 * time.Second
 			if ge != nil && ge.RetryAfter > 0 {
 				wait = ge.RetryAfter
+				r.holdFor(ctx, ge)
 			}
 			o.NotBefore = now.Add(wait)
 			r.At(o.NotBefore)

@@ -194,9 +194,12 @@ func Registered(groupTag, user string) string {
 	return "group tag " + groupTag + ", user " + user
 }
 
-// BulkWait says why a bulk change waits: pacing to the write budget, or Graph's Retry-After.
-func BulkWait(pacing, throttled bool, budget string) string {
+// BulkWait says why a bulk change waits: pacing to the write budget, a Retry-After Graph gave
+// (held: to whichever desk it answered, so every desk waits), or Graph's trouble.
+func BulkWait(pacing, held, throttled bool, budget string) string {
 	switch {
+	case held:
+		return "Microsoft Graph asked every desk to wait before sending more changes to this tenant (a Retry-After after it throttled a change)"
 	case pacing:
 		return "Pacing the changes to Intune's write budget (" + budget + ") shared by everyone using the desk"
 	case throttled:

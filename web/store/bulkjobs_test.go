@@ -153,7 +153,7 @@ func TestWriteSlotsKeepTheBudget(t *testing.T) {
 				db = b
 			}
 			wg.Go(func() {
-				n, _, _, err := db.TakeWriteSlots(ctx, "t1", 7, 100, 20*time.Second)
+				n, _, _, _, err := db.TakeWriteSlots(ctx, "t1", 7, 100, 20*time.Second)
 				if err != nil {
 					t.Error(err)
 				}
@@ -164,15 +164,15 @@ func TestWriteSlotsKeepTheBudget(t *testing.T) {
 		if taken.Load() != 100 {
 			t.Errorf("%d slots taken of a budget of 100", taken.Load())
 		}
-		n, _, retry, err := a.TakeWriteSlots(ctx, "t1", 1, 100, 20*time.Second)
+		n, _, retry, _, err := a.TakeWriteSlots(ctx, "t1", 1, 100, 20*time.Second)
 		if n != 0 || err != nil || !retry.Equal(clk.Now().Add(20*time.Second)) {
 			t.Errorf("a full budget: %d %v %v", n, retry, err)
 		}
-		if n, _, _, _ := a.TakeWriteSlots(ctx, "t2", 5, 100, 20*time.Second); n != 5 {
+		if n, _, _, _, _ := a.TakeWriteSlots(ctx, "t2", 5, 100, 20*time.Second); n != 5 {
 			t.Errorf("another tenant's budget is shared: %d", n)
 		}
 		clk.Advance(20*time.Second + time.Millisecond)
-		if n, _, _, _ := a.TakeWriteSlots(ctx, "t1", 30, 100, 20*time.Second); n != 30 {
+		if n, _, _, _, _ := a.TakeWriteSlots(ctx, "t1", 30, 100, 20*time.Second); n != 30 {
 			t.Errorf("after the window: %d slots", n)
 		}
 		until := clk.Now().Add(7 * time.Second)
@@ -182,8 +182,8 @@ func TestWriteSlotsKeepTheBudget(t *testing.T) {
 		if err := a.HoldWrites(ctx, "t1", clk.Now().Add(time.Second)); err != nil { // an earlier end does not shorten it
 			t.Fatal(err)
 		}
-		if n, _, retry, _ := a.TakeWriteSlots(ctx, "t1", 1, 100, 20*time.Second); n != 0 || !retry.Equal(until) {
-			t.Errorf("during a hold: %d %v", n, retry)
+		if n, _, retry, held, _ := a.TakeWriteSlots(ctx, "t1", 1, 100, 20*time.Second); n != 0 || !retry.Equal(until) || !held {
+			t.Errorf("during a hold: %d %v, held %v", n, retry, held)
 		}
 		if held, err := a.WriteHold(ctx, "t1"); err != nil || !held.Equal(until) {
 			t.Errorf("the hold read back: %v %v", held, err)
@@ -192,7 +192,7 @@ func TestWriteSlotsKeepTheBudget(t *testing.T) {
 			t.Errorf("a tenant never held: %v %v", held, err)
 		}
 		clk.Advance(7 * time.Second)
-		if n, _, _, _ := a.TakeWriteSlots(ctx, "t1", 1, 100, 20*time.Second); n != 1 {
+		if n, _, _, _, _ := a.TakeWriteSlots(ctx, "t1", 1, 100, 20*time.Second); n != 1 {
 			t.Errorf("after the hold: %d", n)
 		}
 	})
@@ -203,13 +203,13 @@ func TestWriteSlotsKeepTheBudget(t *testing.T) {
 func TestWriteSlotsCountFromGraphsAnswer(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
 		ctx := context.Background()
-		n, stamp, _, err := db.TakeWriteSlots(ctx, "t1", 10, 10, 20*time.Second)
+		n, stamp, _, _, err := db.TakeWriteSlots(ctx, "t1", 10, 10, 20*time.Second)
 		if n != 10 || err != nil {
 			t.Fatalf("took %d: %v", n, err)
 		}
 		clk.Advance(5 * time.Second) // the writes took 5 s to be answered
 		answered := clk.Now()
-		other, otherStamp, _, _ := db.TakeWriteSlots(ctx, "t2", 3, 10, 20*time.Second) // another bucket, also stamped now
+		other, otherStamp, _, _, _ := db.TakeWriteSlots(ctx, "t2", 3, 10, 20*time.Second) // another bucket, also stamped now
 		if err := db.WriteSlotsAnswered(ctx, "t1", stamp, n, answered); err != nil {
 			t.Fatal(err)
 		}
@@ -217,14 +217,14 @@ func TestWriteSlotsCountFromGraphsAnswer(t *testing.T) {
 			t.Fatal(err)
 		}
 		clk.Advance(16 * time.Second) // 21 s after the slots were taken, 16 s after the answer
-		if n, _, retry, _ := db.TakeWriteSlots(ctx, "t1", 1, 10, 20*time.Second); n != 0 || !retry.Equal(answered.Add(20*time.Second)) {
-			t.Errorf("21 s after taking, 16 s after the answer: took %d, retry at %v, want %v", n, retry, answered.Add(20*time.Second))
+		if n, _, retry, held, _ := db.TakeWriteSlots(ctx, "t1", 1, 10, 20*time.Second); n != 0 || !retry.Equal(answered.Add(20*time.Second)) || held {
+			t.Errorf("21 s after taking, 16 s after the answer: took %d, retry at %v (want %v), held %v", n, retry, answered.Add(20*time.Second), held)
 		}
-		if n, _, _, _ := db.TakeWriteSlots(ctx, "t2", 10, 10, 20*time.Second); n != 10-other {
+		if n, _, _, _, _ := db.TakeWriteSlots(ctx, "t2", 10, 10, 20*time.Second); n != 10-other {
 			t.Errorf("another bucket: took %d (its slots at %v)", n, otherStamp)
 		}
 		clk.Advance(4*time.Second + time.Millisecond)
-		if n, _, _, _ := db.TakeWriteSlots(ctx, "t1", 10, 10, 20*time.Second); n != 10 {
+		if n, _, _, _, _ := db.TakeWriteSlots(ctx, "t1", 10, 10, 20*time.Second); n != 10 {
 			t.Errorf("20 s after the answer: took %d", n)
 		}
 	})

@@ -66,7 +66,7 @@ func seedEveryTable(t *testing.T, db *DB) {
 	if _, _, _, err := db.ClaimFormKey(ctx, "form-key", "session", time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := db.TakeWriteSlots(ctx, "t1", 1, 10, time.Minute); err != nil {
+	if _, _, _, _, err := db.TakeWriteSlots(ctx, "t1", 1, 10, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -11,12 +11,13 @@ import (
 // TakeWriteSlots takes up to want of a bucket's write slots: at most limit are taken in any span
 // of window, counted from when each was taken (or answered: WriteSlotsAnswered). It returns how
 // many it took and when it took them (the slots' stamp), and when it took none, when to ask
-// again: the time the oldest slot frees, or the end of a wait Graph asked for (HoldWrites). Every
+// again: the time the oldest slot frees, or the end of a wait Graph asked for (HoldWrites; held
+// then says so: the budget itself may have room). Every
 // desk sharing the database shares the budget; the slots are taken one transaction at a time per
 // bucket (on PostgreSQL under an advisory lock), so two desks never both take the last one.
-func (db *DB) TakeWriteSlots(ctx context.Context, bucket string, want, limit int, window time.Duration) (taken int, stamp, retryAt time.Time, err error) {
+func (db *DB) TakeWriteSlots(ctx context.Context, bucket string, want, limit int, window time.Duration) (taken int, stamp, retryAt time.Time, held bool, err error) {
 	if want < 1 || limit < 1 || window <= 0 {
-		return 0, time.Time{}, time.Time{}, errors.New("store: write slots: want, limit and window must be positive")
+		return 0, time.Time{}, time.Time{}, false, errors.New("store: write slots: want, limit and window must be positive")
 	}
 	err = db.tx(ctx, db.stmtTimeout, func(t *txn) error {
 		if db.driver == driverPostgres {
@@ -32,7 +33,7 @@ func (db *DB) TakeWriteSlots(ctx context.Context, bucket string, want, limit int
 			return err
 		}
 		if gate > ms(now) {
-			retryAt = fromMS(gate)
+			retryAt, held = fromMS(gate), true
 			return nil
 		}
 		if _, err := t.exec(`DELETE FROM write_slots WHERE bucket = ? AND at <= ?`, bucket, ms(now.Add(-window))); err != nil {
@@ -64,9 +65,9 @@ func (db *DB) TakeWriteSlots(ctx context.Context, bucket string, want, limit int
 		return err
 	})
 	if err != nil {
-		return 0, time.Time{}, time.Time{}, fmt.Errorf("store: take write slots: %w", err)
+		return 0, time.Time{}, time.Time{}, false, fmt.Errorf("store: take write slots: %w", err)
 	}
-	return taken, stamp, retryAt, nil
+	return taken, stamp, retryAt, held, nil
 }
 
 // WriteSlotsAnswered counts the n slots taken at stamp from answered, when Graph answered the

@@ -1,0 +1,26 @@
+package bulk
+
+import (
+	"testing"
+
+	"autopilotdesk/web/store"
+)
+
+// Only devices whose change was found made by reading them count as found by reading: those read
+// and still not showing it (unconfirmed), or gone (not found), do not.
+func TestCountFindsOnlyDevicesFoundByReading(t *testing.T) {
+	var devices []store.BulkDevice
+	add := func(n int, state string, reconciled bool) {
+		for range n {
+			devices = append(devices, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: state, Reconciled: reconciled}})
+		}
+	}
+	add(12, DeviceDone, false)
+	add(2, DeviceDone, true)
+	add(3, DeviceUnconfirmed, true)
+	add(1, DeviceNotFound, true)
+	c := Count(devices)
+	if c.Reconciled != 2 || c.Done != 14 || c.Unconfirmed != 3 || c.NotFound != 1 || c.Devices != 18 {
+		t.Errorf("counted %+v", c)
+	}
+}

@@ -1,0 +1,123 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
+
+	"autopilotdesk/devtools/testkit"
+	"autopilotdesk/graphclient"
+)
+
+// unreadableDevices is the fake Graph of the device pages, failing to read every chosen device
+// but the last, as Graph does when it has trouble.
+type unreadableDevices struct{ *fakeAutopilot }
+
+func (f unreadableDevices) ReadAutopilotDevices(_ context.Context, _ oauth2.TokenSource, ids []string) ([]graphclient.AutopilotDeviceRead, []*graphclient.Exchange, error) {
+	out := make([]graphclient.AutopilotDeviceRead, len(ids))
+	for i, id := range ids {
+		out[i].ID = id
+		if i == len(ids)-1 {
+			d := f.device
+			out[i].Value = &d
+			continue
+		}
+		out[i].Err = &graphclient.Error{StatusCode: http.StatusBadGateway, Kind: graphclient.KindServer, Code: "BadGateway", Message: "Bad gateway.",
+			RequestID: "44444444-4444-4444-4444-444444444444", ClientRequestID: "55555555-5555-5555-5555-555555555555"}
+	}
+	return out, nil, nil
+}
+
+// heldFor is a tenant's hold, as the state database keeps Graph's Retry-After.
+type heldFor struct{ until time.Time }
+
+func (h heldFor) HeldUntil(context.Context, string, time.Time) (time.Time, error) {
+	return h.until, nil
+}
+func (h heldFor) Hold(context.Context, string, time.Time) error { return nil }
+
+// newBulkRig serves the list of devices and the preparation of a bulk change, whose reads of the
+// devices fail (unreadableDevices), while holds says until when Graph asked every desk to wait.
+func newBulkRig(t *testing.T, holds WriteHolds) *devicesRig {
+	d := &devicesRig{graph: &fakeAutopilot{device: graphclient.AutopilotDevice{ID: deviceID, SerialNumber: "SN-1", GroupTag: "Sales", Model: "Surface"}},
+		activity: &fakeActivity{}, budget: &fakeBudget{}}
+	d.rig = newRig(t, func(user *echo.Group, form func(string, string, echo.HandlerFunc)) {
+		h := &Registered{Graph: d.graph, Tokens: &fakeTokens{}, Activity: d.activity, Recorded: d.activity, Keys: &fakeKeys{},
+			History: fakeHistory{}, Budget: d.budget, Now: func() time.Time { return d.clock.Now() }, Logger: discardLogger}
+		user.GET("/devices", h.List)
+		b := &BulkChanges{Graph: unreadableDevices{d.graph}, Tokens: &fakeTokens{}, Keys: &fakeKeys{}, Budget: d.budget, Holds: holds,
+			Now: func() time.Time { return d.clock.Now() }, Logger: discardLogger}
+		form("/devices/bulk", "/devices", b.Create)
+	}).signIn("")
+	return d
+}
+
+// While Graph's Retry-After runs, the chosen devices are not read (a read then makes Intune ask
+// for a longer pause): the page says until when, and the list keeps the ticks.
+func TestBulkDevicesAreNotReadWhileGraphAsksToWait(t *testing.T) {
+	now := testkit.NewClock().Now()
+	d := newBulkRig(t, heldFor{until: now.Add(20 * time.Second)})
+	resp, doc := d.post("/devices/bulk", url.Values{"action": {"unassign-user"}, "device": {deviceID}})
+	page := testkit.Text(doc)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(page, "asked the desk to wait") ||
+		!strings.Contains(page, "Review the change again after "+now.Add(20*time.Second).UTC().Format("15:04:05")) || !strings.Contains(page, "still ticked") {
+		t.Fatalf("%d %s", resp.StatusCode, page)
+	}
+	_, list := d.get("/devices")
+	if _, ticked := list.Find(`input[name="device"][value="` + deviceID + `"]`).Attr("checked"); !ticked {
+		t.Errorf("the device chosen is no longer ticked: %s", testkit.Text(list))
+	}
+}
+
+// A bulk change of the most devices it takes, of which Graph could not read all: the page counts
+// those it could not read, shows Graph's ids, and the list has every device still ticked, with
+// the change chosen.
+func TestBulkChoiceIsKeptWhenGraphCannotReadTheDevices(t *testing.T) {
+	d := newBulkRig(t, nil)
+	ids := make([]string, maxBulkDevices)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%08x-1b4d-4e5f-8a6b-7c8d9e0f1a2b", i)
+	}
+	ids[0] = deviceID
+	ids[len(ids)-1], ids[0] = ids[0], ids[len(ids)-1] // the device the fake can read comes last
+	resp, doc := d.post("/devices/bulk", url.Values{"action": {"group-tag"}, "groupTag": {"Kiosk"}, "device": ids})
+	page := testkit.Text(doc)
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(page, "999 of the 1000 chosen devices could not be read") ||
+		!strings.Contains(page, "still ticked") || !strings.Contains(doc.Find(`[data-testid="support"]`).Text(), "44444444-4444-4444-4444-444444444444") {
+		t.Fatalf("%d %s", resp.StatusCode, page)
+	}
+	_, list := d.get("/devices")
+	if _, ticked := list.Find(`input[name="device"][value="` + deviceID + `"]`).Attr("checked"); !ticked {
+		t.Errorf("the device chosen is no longer ticked: %s", testkit.Text(list))
+	}
+	if got := list.Find(`#bulk-tag`).AttrOr("value", ""); got != "Kiosk" {
+		t.Errorf("the group tag typed is now %q", got)
+	}
+	if _, again := d.get("/devices"); again.Find(`input[name="device"][checked]`).Length() != 0 {
+		t.Error("the ticks are put back more than once")
+	}
+}
+
+// A bulk change refused for what was typed keeps the devices ticked too, and the value typed.
+func TestBulkChoiceIsKeptWhenTheChangeIsRefused(t *testing.T) {
+	r := newDevicesRig(t, "")
+	long := strings.Repeat("x", 257)
+	resp, doc := r.post("/devices/bulk", url.Values{"action": {"group-tag"}, "groupTag": {long}, "device": {deviceID}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(testkit.Text(doc), "still ticked") {
+		t.Fatalf("%d %s", resp.StatusCode, testkit.Text(doc))
+	}
+	_, list := r.get("/devices")
+	if _, ticked := list.Find(`input[name="device"][value="` + deviceID + `"]`).Attr("checked"); !ticked || list.Find(`#bulk-tag`).AttrOr("value", "") != long {
+		t.Errorf("the list after the refusal: %s", testkit.Text(list))
+	}
+	if _, doc := r.post("/devices/bulk", url.Values{"action": {"delete"}, "device": {"not-a-guid"}}); strings.Contains(testkit.Text(doc), "still ticked") {
+		t.Errorf("nothing ticked, yet: %s", testkit.Text(doc))
+	}
+}

@@ -1,0 +1,99 @@
+package views
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"autopilotdesk/graphclient"
+)
+
+// The bulk outcome's summary counts devices found by reading as one or as several.
+func TestBulkSummarySaysFoundByReadingInNumber(t *testing.T) {
+	for _, tc := range []struct {
+		counts BulkCounts
+		want   string
+	}{
+		{BulkCounts{Devices: 3, Final: 3, Done: 3, Reconciled: 1}, "3 changed — 3 devices in all. 1 device was found changed by reading it in Graph after an answer was lost."},
+		{BulkCounts{Devices: 17, Final: 17, Done: 14, Unconfirmed: 3, Reconciled: 3}, "14 changed and 3 to check (outcome unknown) — 17 devices in all. 3 devices were found changed by reading them in Graph after an answer was lost."},
+		{BulkCounts{Devices: 17, Final: 17, Done: 14, Unconfirmed: 3}, "14 changed and 3 to check (outcome unknown) — 17 devices in all."},
+	} {
+		if got := bulkSummary(tc.counts, true); got != tc.want {
+			t.Errorf("summary of %+v:\n got %s\nwant %s", tc.counts, got, tc.want)
+		}
+	}
+}
+
+// "Intune shows accepted changes" is said only of a bulk change Graph accepted some of.
+func TestBulkOutcomeSpeaksOfAcceptedChangesOnlyWhenSomeWere(t *testing.T) {
+	job := BulkJob{ID: "j1", State: "finished", Action: "group-tag", GroupTag: "Kiosk", What: "set the group tag to “Kiosk”", Owner: "Adele Vance",
+		Devices: []BulkRow{{DeviceID: "d1", Serial: "SN-1", Key: "refused", Label: "refused"}}, Counts: BulkCounts{Devices: 1, Final: 1, Refused: 1}}
+	doc := render(t, BulkJobPage(testPage, job))
+	if got := doc.Find(`[data-testid="bulk-change"]`).Text(); strings.Contains(got, "accepted changes") || !strings.Contains(got, "set the group tag") {
+		t.Errorf("every change refused: %s", got)
+	}
+	job.Counts = BulkCounts{Devices: 1, Final: 1, Done: 1}
+	doc = render(t, BulkJobPage(testPage, job))
+	if got := doc.Find(`[data-testid="bulk-change"]`).Text(); !strings.Contains(got, "Intune shows accepted changes") {
+		t.Errorf("a change accepted: %s", got)
+	}
+}
+
+// No crumb trail ends in a bare "›": the last crumb names the page.
+func TestCrumbTrailsEndWithThePage(t *testing.T) {
+	created := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	bulk := BulkJob{ID: "j1", State: "draft", Action: "group-tag", GroupTag: "Kiosk", What: "set the group tag to “Kiosk”", Owner: "Adele Vance", Created: created}
+	for name, doc := range map[string]*goquery.Document{
+		"bulk draft":    render(t, BulkJobPage(testPage, bulk)),
+		"delete":        render(t, DeleteDevicePage(testPage, DeleteDevice{Device: RegisteredRow{ID: "d1", Serial: "SN-1"}})),
+		"import":        render(t, ImportJobPage(testPage, ImportJob{ID: "i1", State: "draft", Created: created})),
+		"bulk finished": render(t, BulkJobPage(testPage, BulkJob{ID: "j1", State: "finished", Action: "unassign-user", What: "unassign the user"})),
+		"device":        render(t, RegisteredDevicePage(testPage, RegisteredDevice{ID: "d1", Serial: "SN-1"})),
+	} {
+		crumbs := doc.Find(".crumbs")
+		if crumbs.Length() == 0 {
+			t.Errorf("%s: no crumb trail", name)
+			continue
+		}
+		text := strings.TrimSpace(crumbs.Text())
+		if strings.HasSuffix(text, "›") || crumbs.Find(`[aria-current="page"]`).Length() != 1 {
+			t.Errorf("%s: the crumb trail is %q", name, text)
+		}
+	}
+	if got := render(t, BulkJobPage(testPage, bulk)).Find(`.crumbs [aria-current="page"]`).Text(); got != "Set the group tag to “Kiosk”" {
+		t.Errorf("the bulk change's crumb: %q", got)
+	}
+}
+
+// A model that already starts with its manufacturer is not preceded by it again.
+func TestDeleteConfirmationNamesTheMakerOnce(t *testing.T) {
+	for _, tc := range []struct{ maker, model, want string }{
+		{"HP", "HP EliteBook 840 14 inch G10 Notebook PC", "HP EliteBook 840 14 inch G10 Notebook PC"},
+		{"Dell Inc.", "Latitude 5440", "Dell Inc. Latitude 5440"},
+		{"", "Surface Laptop 5", "Surface Laptop 5"},
+		{"Microsoft Corporation", "", "Microsoft Corporation"},
+		{"hp", "HP ProBook", "HP ProBook"},
+	} {
+		doc := render(t, DeleteDevicePage(testPage, DeleteDevice{Device: RegisteredRow{ID: "d1", Serial: "SN-1", Manufacturer: tc.maker, Model: tc.model,
+			State: graphclient.EnrollmentEnrolled}}))
+		if got := strings.TrimSpace(doc.Find(`[data-testid="delete-model"]`).Text()); got != tc.want {
+			t.Errorf("%q %q shown as %q", tc.maker, tc.model, got)
+		}
+		if w := doc.Find(`[data-testid="delete-warning"]`).Text(); !strings.Contains(w, "("+tc.want+")") {
+			t.Errorf("the warning names %q %q as: %s", tc.maker, tc.model, w)
+		}
+	}
+}
+
+// The bulk confirmation says its group tags and users are as Graph listed them, not "now".
+func TestBulkConfirmationSaysWhenItsValuesWereRead(t *testing.T) {
+	job := BulkJob{ID: "j1", State: "draft", Action: "group-tag", GroupTag: "Kiosk", What: "set the group tag to “Kiosk”", Owner: "Adele Vance",
+		Created: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC), Devices: []BulkRow{{DeviceID: "d1", Serial: "SN-1", GroupTag: "Sales"}}}
+	doc := render(t, BulkJobPage(testPage, job))
+	if strings.Contains(doc.Find(`[data-testid="bulk-devices"] thead`).Text(), "now") ||
+		!strings.Contains(doc.Find(`[data-testid="bulk-as-listed"]`).Text(), "as Microsoft Graph listed them") {
+		t.Errorf("the confirmation: %s", doc.Find("main").Text())
+	}
+}
