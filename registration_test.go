@@ -416,8 +416,16 @@ func TestRegisterAnswersEveryUnusableCodeAlike(t *testing.T) {
 			t.Errorf("%s answers differently:\n%s\nvs\n%s", c.name, answer, first)
 		}
 	}
-	if !strings.Contains(first, "no registration code matches") {
+	// A spent one-use code's technician may only be sending again what was taken: the one answer
+	// shows them the way to its status.
+	if !strings.Contains(first, "no registration code matches") || !strings.Contains(first, "If you already sent this device's file with this code") ||
+		!strings.Contains(first, "curl.exe "+d.srv.URL+"/register/XXXX-XXXX-XXXX/status") {
 		t.Errorf("the answer: %s", first)
+	}
+	for _, l := range strings.Split(first, "\r\n") {
+		if len(l) > 78 {
+			t.Errorf("a line of %d characters: %q", len(l), l)
+		}
 	}
 	for _, c := range []string{registration.Format(registration.NewCode()), expiring, revoked} {
 		if status, answer := dev.status(c); status != http.StatusNotFound || answer != first {
@@ -579,8 +587,11 @@ func TestRegistrationApprovalRules(t *testing.T) {
 	d := startDeskWith(t, nil, fastImports)
 	admin := d.browser()
 	d.signIn(admin, "admin", "/")
-	code, _ := createCode(t, d, admin, nil)
+	code, created := createCode(t, d, admin, nil)
 	sendDevice(t, d, code, "RULES-1")
+	if !strings.Contains(text(created), "someone else in your team approves it") {
+		t.Errorf("the created code does not say another person approves: %.900s", text(created))
+	}
 
 	reader := d.browser() // granted only the read permission
 	d.signIn(reader, demoidp.ReadGrantKey, "/")
@@ -619,23 +630,26 @@ func TestRegistrationApprovalRules(t *testing.T) {
 	if resp.StatusCode != http.StatusUnprocessableEntity || doc.Find(`.reject-field .field-error`).Length() != 1 {
 		t.Errorf("a rejection without a reason answered %d: %.300s", resp.StatusCode, text(doc))
 	}
-	form.Set("reason", "Not one of ours: serial unknown to purchasing")
+	form.Set("reason", "Not one of ours: serial unknown to purchasing.")
 	if resp, doc := d.post(admin, "/registration/decide", form); resp.StatusCode != http.StatusOK || doc.Find(`[data-testid="notice"]`).Length() != 1 {
 		t.Errorf("the rejection answered %d: %.300s", resp.StatusCode, text(doc))
+	} else if row := doc.Find(`[data-testid="recent"] tr[data-state="rejected"]`).Text(); !strings.Contains(row, "purchasing.”") || strings.Contains(row, ".”.") {
+		t.Errorf("the decided row: %q", row)
 	}
 	subs := registrations(t, d.app, store.SubmissionFilter{Hashes: true})
 	if subs[0].State != store.SubmissionRejected || subs[0].Devices[0].Hash != "" {
 		t.Errorf("after the rejection: state %s, hash kept %v", subs[0].State, subs[0].Devices[0].Hash != "")
 	}
 	if _, answer := d.device().status(code); !strings.Contains(answer, "REJECTED") || !strings.Contains(answer, "Not one of ours") ||
-		strings.Contains(answer, "Adele") {
+		strings.Contains(answer, "Adele") || strings.Contains(answer, `.".`) {
 		t.Errorf("status after the rejection:\n%s", answer)
 	}
 	if importCalls(d.emu) != 0 {
 		t.Error("a rejected device was imported")
 	}
 	rejections, _, _ := d.app.db.ListActivity(context.Background(), store.ActivityFilter{TenantID: demoidp.DemoTenantID, Action: "registration-rejected", Limit: 5})
-	if len(rejections) != 1 || !strings.Contains(rejections[0].Summary, "RULES-1") || !strings.Contains(rejections[0].Summary, "Not one of ours") {
+	if len(rejections) != 1 || !strings.Contains(rejections[0].Summary, "RULES-1") || !strings.Contains(rejections[0].Summary, "Not one of ours") ||
+		strings.Contains(rejections[0].Summary, ".”.") {
 		t.Errorf("the history of the rejection: %+v", rejections)
 	}
 }
@@ -645,9 +659,16 @@ func TestRegistrationSelfApprovalWhenAllowed(t *testing.T) {
 	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_REGISTRATION_SELF_APPROVE": "true"}, fastImports)
 	admin := d.browser()
 	d.signIn(admin, "admin", "/")
-	code, _ := createCode(t, d, admin, map[string]string{"groupTag": "Solo"})
+	code, created := createCode(t, d, admin, map[string]string{"groupTag": "Solo"})
 	sendDevice(t, d, code, "SOLO-1")
-	form, _ := decideForm(t, d, admin)
+	_, newForm := d.get(admin, "/registration/codes/new")
+	form, page := decideForm(t, d, admin)
+	// The pages say what the desk allows: nobody else is needed.
+	for name, doc := range map[string]*goquery.Document{"the new-code form": newForm, "the created code": created, "the registration page": page} {
+		if got := strings.ToLower(text(doc)); strings.Contains(got, "someone else") || strings.Contains(got, "another demo administrator") || !strings.Contains(got, "approve") {
+			t.Errorf("%s says another person approves: %.900s", name, text(doc))
+		}
+	}
 	form.Set("action", "approve")
 	resp, doc := d.post(admin, "/registration/decide", form)
 	if !strings.HasPrefix(resp.Request.URL.Path, "/devices/import/") {
@@ -771,7 +792,12 @@ func TestRegistrationExpires(t *testing.T) {
 	}
 	entries, _, _ := d.app.db.ListActivity(context.Background(), store.ActivityFilter{TenantID: demoidp.DemoTenantID, Action: "registration-expired", Limit: 5})
 	if len(entries) != 1 || !strings.Contains(entries[0].Summary, "LATE-1") {
-		t.Errorf("the history of the expiry: %+v", entries)
+		t.Fatalf("the history of the expiry: %+v", entries)
+	}
+	// The expiry is what the desk does when nobody approves in time, not a step that failed.
+	_, doc := d.get(admin, "/activity")
+	if title := doc.Find(`a[href="/activity/` + entries[0].ID + `"]`).Text(); title != "Devices dropped: nobody approved them in time" {
+		t.Errorf("the history's line for the expiry reads %q", title)
 	}
 }
 
@@ -861,7 +887,7 @@ var _ = testkit.Env
 
 // The waiting list says which serials are registered in the tenant already (the batched look-up
 // among registered devices); approved anyway, such a device fails with Intune's 806, and the
-// device's status says what that error means.
+// device's status tells the technician it is in Autopilot already.
 func TestWaitingListSaysWhichSerialsAreRegistered(t *testing.T) {
 	d := startDeskWith(t, nil, fastImports)
 	admin := d.browser()
@@ -892,8 +918,105 @@ func TestWaitingListSaysWhichSerialsAreRegistered(t *testing.T) {
 		return true
 	})
 	_, answer := d.device().status(code)
-	if !strings.Contains(answer, seeded.SerialNumber+" (sent") || !strings.Contains(answer, "FAILED") || !strings.Contains(answer, "806") ||
-		!strings.Contains(answer, "already registered in this tenant") || !strings.Contains(answer, "NEW-REG-1") || !strings.Contains(answer, "REGISTERED") {
+	if !strings.Contains(answer, seeded.SerialNumber+" (sent") || !strings.Contains(answer, "ALREADY REGISTERED") || !strings.Contains(answer, "806") ||
+		!strings.Contains(answer, "already registered in Windows Autopilot") || !strings.Contains(answer, "NEW-REG-1") || strings.Contains(answer, "FAILED") {
 		t.Errorf("status:\n%s", answer)
+	}
+}
+
+// While Graph throttles, the registration page does not wait out Retry-After for the look-up of
+// the waiting serials: it shows at once, says they were not checked and why, and still offers
+// to approve and reject.
+func TestRegistrationPageStaysQuickWhileGraphThrottles(t *testing.T) {
+	d := startDeskWith(t, nil, fastImports)
+	admin := d.browser()
+	d.signIn(admin, "admin", "/")
+	code, _ := createCode(t, d, admin, nil)
+	sendDevice(t, d, code, "THROTTLED-1")
+	second := d.browser()
+	d.signIn(second, demoidp.ManyGroupsKey, "/")
+	d.emu.SetFaults(emulator.Faults{ThrottleRequests: 1, ThrottleWindow: 20 * time.Second})
+	d.get(second, "/registration") // spends the window's budget
+	start := time.Now()
+	resp, doc := d.get(second, "/registration")
+	if took := time.Since(start); took > 8*time.Second {
+		t.Errorf("the page took %s while Graph throttled", took.Round(time.Millisecond))
+	}
+	if resp.StatusCode != http.StatusOK || doc.Find(`button[value="approve"]`).Length() != 1 || doc.Find(`button[value="reject"]`).Length() != 1 {
+		t.Errorf("the page answered %d without its decisions: %.400s", resp.StatusCode, text(doc))
+	}
+	if !strings.Contains(doc.Find(`[data-testid="lookup-failure"]`).Text(), "throttling") ||
+		!strings.Contains(doc.Find(`tr[data-serial="THROTTLED-1"]`).Text(), "not checked yet") {
+		t.Errorf("the page does not say the serials were not checked, and why: %.600s", text(doc))
+	}
+}
+
+// An Autopilot sync whose answer was lost may have run: the history records its outcome as
+// unknown, and the decided registration says so, not that it did not run.
+func TestALostSyncAnswerIsOutcomeUnknown(t *testing.T) {
+	opts := fastImports
+	opts.ImportLookupDelays = []time.Duration{0, 50 * time.Millisecond}
+	d := startDeskWith(t, nil, opts)
+	admin := d.browser()
+	d.signIn(admin, "admin", "/")
+	code, _ := createCode(t, d, admin, nil)
+	sendDevice(t, d, code, "LOSTSYNC-1")
+	second := d.browser()
+	d.signIn(second, demoidp.ManyGroupsKey, "/")
+	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
+	form, _ := decideForm(t, d, second)
+	form.Set("action", "approve")
+	resp, _ := d.post(second, "/registration/decide", form)
+	waitFinished(t, d, second, resp.Request.URL.Path)
+	waitFor(t, "the sync", func() bool {
+		subs := registrations(t, d.app, store.SubmissionFilter{})
+		return subs[0].State == store.SubmissionFinished && subs[0].SyncNote != ""
+	})
+	if syncCalls(d.emu) != 1 {
+		t.Errorf("%d sync calls", syncCalls(d.emu))
+	}
+	syncs, _, _ := d.app.db.ListActivity(context.Background(), store.ActivityFilter{TenantID: demoidp.DemoTenantID, Action: "sync", Limit: 5})
+	if len(syncs) != 1 || syncs[0].Outcome != "outcome-unknown" || strings.Contains(syncs[0].Summary, "did not run") {
+		for _, a := range syncs {
+			t.Errorf("the history of the sync: %s: %s", a.Outcome, a.Summary)
+		}
+	}
+	if len(syncs) == 1 {
+		if _, rec := d.get(second, "/activity/"+syncs[0].ID); strings.Contains(text(rec), "did not run") || !strings.Contains(text(rec), "may have run") {
+			t.Errorf("the sync's record: %.800s", text(rec))
+		}
+	}
+	_, doc := d.get(second, "/registration")
+	row := doc.Find(`[data-testid="recent"] tr[data-state="finished"]`).Text()
+	if strings.Contains(row, "did not run") || !strings.Contains(row, "may have run") {
+		t.Errorf("the decided row: %q", row)
+	}
+}
+
+// The device's addresses answer in plain text whatever is typed: /register without a code says
+// the code is missing, and an address in another case says addresses are lower case — neither
+// answers with a page for a browser, sets a cookie or asks for a form's token.
+func TestRegisterAnswersWrongAddressesInPlainText(t *testing.T) {
+	d := startDesk(t, nil)
+	admin := d.browser()
+	d.signIn(admin, "admin", "/")
+	code, _ := createCode(t, d, admin, nil)
+	dev := d.device()
+	file := []byte(captureCSV(false, [2]string{"CASE-1", realHash()}))
+	for _, c := range []struct{ method, path, says string }{
+		{http.MethodPost, "/register", "has no registration code"},
+		{http.MethodPost, "/register/", "has no registration code"},
+		{http.MethodGet, "/register", "has no registration code"},
+		{http.MethodPost, "/REGISTER/" + code, "lower case"},
+		{http.MethodPost, "/Register/" + code, "lower case"},
+		{http.MethodGet, "/REGISTER/" + code + "/status", "lower case"},
+	} {
+		status, answer, h := dev.do(c.method, c.path, "text/csv", bytes.NewReader(file))
+		if status != http.StatusNotFound || !strings.HasPrefix(h.Get("Content-Type"), "text/plain") || !strings.Contains(answer, c.says) || len(answer) > 1000 {
+			t.Errorf("%s %s answered %d %s:\n%s", c.method, c.path, status, h.Get("Content-Type"), answer)
+		}
+	}
+	if subs := registrations(t, d.app, store.SubmissionFilter{}); len(subs) != 0 {
+		t.Errorf("%d submissions kept from wrong addresses", len(subs))
 	}
 }

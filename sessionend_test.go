@@ -240,7 +240,7 @@ func needsSession(method, path string) bool {
 	switch {
 	case method != http.MethodGet && method != http.MethodHead && method != http.MethodPost:
 		return false // Echo's not-found routes
-	case strings.HasPrefix(path, "/register/"): // from devices: no session at all
+	case path == "/register", strings.HasPrefix(path, "/register/"): // from devices: no session at all
 		return false
 	case strings.HasPrefix(path, "/auth/"), strings.HasPrefix(path, "/static/"), path == "/*",
 		path == "/favicon.ico", path == "/theme", path == "/healthz", path == "/readyz", path == "/metrics":

@@ -5,6 +5,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -435,3 +436,90 @@ func TestBrowserTablesFitAPhoneAndPagesSpeakOneWay(t *testing.T) {
 	tb.assertClean()
 	approver.assertClean()
 }
+
+// The tables where approvers decide keep their shape whatever a device sends as its model (a
+// long word wraps, the outcome column keeps its width, nothing spills out of its card), and the
+// commands a technician copies at the device stay unbroken on a phone, scrolling within their
+// block rather than wrapping at hyphens.
+func TestBrowserRegistrationKeepsLongTextAndCommandsReadable(t *testing.T) {
+	bd := startBrowserDesk(t, appOptions{RegistrationEvery: 20 * time.Millisecond})
+	tb := bd.signedInPhoneTab(t, "admin", "/registration/codes/new")
+	// The number fields look like the text fields beside them, in either theme.
+	for _, scheme := range []string{"light", "dark"} {
+		tb.emulateScheme(scheme)
+		if got := tb.eval(numberFieldsLikeText); got != "" {
+			t.Errorf("the new-code form, %s:\n%s", scheme, got)
+		}
+	}
+	tb.emulateScheme("")
+	tb.navigate("create a code", chromedp.Click(chromedp.CSS(`form[action="/registration/codes"] button[type="submit"]`)))
+	tb.fitsAPhone("registration code")
+	if got := tb.eval(unbrokenCommands); got != "" {
+		t.Errorf("the commands at 390 px:\n%s", got)
+	}
+	code := strings.TrimSpace(tb.text(`[data-testid="code"]`))
+	file := "Device Serial Number,Windows Product ID,Hardware Hash,Manufacturer name,Device model\r\n" +
+		"5CG3021LONG,," + fakeHash() + ",Contoso," + strings.Repeat("W", 100) + "\r\n"
+	dev := &device{t: t, base: bd.base, client: http.DefaultClient}
+	if status, answer, _ := dev.multipart("/register/"+code, utf16LE(file)); status != http.StatusAccepted {
+		t.Fatalf("the device's file answered %d: %s", status, answer)
+	}
+	approver := bd.signedInTab(t, "many-groups", "/registration")
+	approver.page("registration, a long model waiting")
+	if got := approver.eval(tablesKeepTheirShape); got != "" {
+		t.Errorf("a long model waiting, at 1280 px:\n%s", got)
+	}
+	approver.typeInto(".reject-field input", "Not one of ours")
+	approver.navigate("reject", chromedp.Click(chromedp.CSS(`button[value="reject"]`)))
+	if got := approver.eval(tablesKeepTheirShape); got != "" {
+		t.Errorf("a long model decided, at 1280 px:\n%s", got)
+	}
+	tb.assertClean()
+	approver.assertClean()
+}
+
+// tablesKeepTheirShape answers, one per line, a table of waiting or decided devices that is wider
+// than its card or whose status column is squeezed below 8 em.
+const tablesKeepTheirShape = `(function () {
+  var out = [], tables = document.querySelectorAll('main table[data-testid="waiting"], main table[data-testid="recent"]');
+  if (!tables.length) out.push("no table of waiting or decided devices");
+  tables.forEach(function (t) {
+    var name = t.getAttribute("data-testid");
+    var wrap = t.closest(".table-wrap") || t.parentElement;
+    if (wrap.scrollWidth > wrap.clientWidth + 1) out.push(name + " is wider than its card: " + wrap.scrollWidth + " px in " + wrap.clientWidth);
+    var heads = Array.prototype.slice.call(t.querySelectorAll("thead th"));
+    var col = heads.findIndex(function (th) { return th.getAttribute("data-col") === "status"; });
+    var em = parseFloat(getComputedStyle(t).fontSize);
+    t.querySelectorAll("tbody tr").forEach(function (tr, i) {
+      var w = tr.children[col].getBoundingClientRect().width;
+      if (w < 8 * em) out.push(name + " row " + (i + 1) + ": the status column is " + Math.round(w) + " px wide");
+    });
+  });
+  return out.join("\n");
+})()`
+
+// unbrokenCommands answers, one per line, a command block whose lines wrap on the screen.
+const unbrokenCommands = `(function () {
+  var out = [];
+  document.querySelectorAll("ol.steps pre.code").forEach(function (pre) {
+    var range = document.createRange(); range.selectNodeContents(pre);
+    var tops = {};
+    Array.prototype.forEach.call(range.getClientRects(), function (r) { if (r.width > 0) tops[Math.round(r.top)] = true; });
+    var lines = pre.textContent.split("\n").length, shown = Object.keys(tops).length;
+    if (shown !== lines) out.push(pre.id + ": " + lines + " lines shown on " + shown);
+  });
+  return out.join("\n");
+})()`
+
+// numberFieldsLikeText answers, one per line, how a number field of the form looks other than the
+// text field before it: its background, border, padding and font.
+const numberFieldsLikeText = `(function () {
+  var out = [], text = getComputedStyle(document.querySelector('main input[type="text"]'));
+  document.querySelectorAll('main input[type="number"]').forEach(function (n) {
+    var s = getComputedStyle(n);
+    ["backgroundColor", "color", "borderTopColor", "borderTopWidth", "borderTopLeftRadius", "paddingLeft", "fontSize", "fontFamily"].forEach(function (p) {
+      if (s[p] !== text[p]) out.push(n.id + ": " + p + " is " + s[p] + ", the text field's " + text[p]);
+    });
+  });
+  return out.join("\n");
+})()`

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -64,8 +65,9 @@ const MaxRegisterRows = 50
 // accepts, saved as UTF-16 by Windows PowerShell, fit.
 const RegisterBodyLimit = 2 << 20
 
-// maxDeviceText bounds the manufacturer and model kept for display.
-const maxDeviceText = 100
+// maxDeviceText bounds the manufacturer and model kept for display: real ones are far shorter
+// ("HP EliteBook 840 14 inch G10 Notebook PC" has 40 characters).
+const maxDeviceText = 64
 
 // Send is POST /register/{code}.
 func (h *Register) Send(c echo.Context) error {
@@ -119,7 +121,7 @@ func (h *Register) Send(c echo.Context) error {
 		}
 		d := store.RegistrationDevice{Line: r.Line, Serial: r.SerialNumber, ProductKey: r.ProductKey, Hash: r.HardwareHash,
 			HashShown: devicecsv.Truncate(r.HardwareHash), GroupTag: code.GroupTag, User: code.AssignedUser,
-			Manufacturer: clip(r.Manufacturer), Model: clip(r.Model), Notes: r.Notes}
+			Manufacturer: deviceText(r.Manufacturer), Model: deviceText(r.Model), Notes: r.Notes}
 		// The code decides the group tag and user: the technician at the device does not.
 		if r.GroupTag != "" && r.GroupTag != code.GroupTag {
 			d.Notes = append(d.Notes, "The file's group tag \""+r.GroupTag+"\" is replaced by the code's, "+plainQuoteOrNone(code.GroupTag)+".")
@@ -158,7 +160,21 @@ func hashesWord(n int) string {
 	return "their hardware hashes"
 }
 
-func clip(s string) string { return clipTo(s, maxDeviceText) }
+// deviceText is a manufacturer or model as the desk keeps it for display: without control
+// characters (an escape sequence would reach the technician's terminal in the receipt) and at
+// most maxDeviceText characters long.
+func deviceText(s string) string {
+	r := []rune(strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)))
+	if len(r) > maxDeviceText {
+		return strings.TrimSpace(string(r[:maxDeviceText-1])) + "…"
+	}
+	return string(r)
+}
 
 // clipTo is s cut to n characters, marked when cut.
 func clipTo(s string, n int) string {
@@ -245,6 +261,16 @@ func (h *Register) Refuse(c echo.Context) error {
 		NextStep: "Run, with your code:\n  " + h.sendCommand(shown)}
 }
 
+// NoCode answers /register without a code after it.
+func (h *Register) NoCode(c echo.Context) error {
+	if err := h.allowClient(c); err != nil {
+		return err
+	}
+	return &views.ErrorPage{Status: http.StatusNotFound, Title: "Autopilot Desk: the address has no registration code",
+		Message:  "The command was sent to " + h.codeURL("") + " without the code your IT team gave you after it. Nothing was kept.",
+		NextStep: "Run, with your code:\n  " + h.sendCommand("XXXX-XXXX-XXXX")}
+}
+
 // admit applies the rate limits and finds the code of the path; usable says whether a code found
 // serves this request. A code that does not serve it is answered exactly like one that does not
 // exist, and counted as a wrong code.
@@ -319,12 +345,18 @@ func (h *Register) wrong(c echo.Context) error {
 			return h.flooded(c, retry)
 		}
 	}
-	return errNoSuchCode
+	return h.NoSuchCode(c)
 }
 
-var errNoSuchCode = &views.ErrorPage{Status: http.StatusNotFound, Title: "Autopilot Desk: no registration code matches",
-	Message:  "The code may be mistyped, or it expired, was revoked or has taken all the devices it may.",
-	NextStep: "Check the code with the person who gave it to you: three groups of four letters and digits, such as K7QM-2XWD-9FHT. Or ask them for a new code."}
+// NoSuchCode is the one answer to every code that does not serve a request, whatever the reason:
+// it names none, so that codes cannot be probed. A technician whose one-use code is spent because
+// the first send worked is shown the way to its status.
+func (h *Register) NoSuchCode(echo.Context) error {
+	return &views.ErrorPage{Status: http.StatusNotFound, Title: "Autopilot Desk: no registration code matches",
+		Message: "The code may be mistyped, or it expired, was revoked or has taken all the devices it may.",
+		NextStep: "Check the code with the person who gave it to you: three groups of four letters and digits, such as K7QM-2XWD-9FHT. Or ask them for a new code.\n\n" +
+			"If you already sent this device's file with this code, see where it stands with (your code in place of the Xs):\n  curl.exe " + h.codeURL("XXXX-XXXX-XXXX") + "/status"}
+}
 
 func (h *Register) flooded(c echo.Context, retry time.Duration) error {
 	h.Logger.Warn("registration: too many wrong codes from one address", "ip", c.RealIP())

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -111,7 +113,7 @@ func newRegisterRig(t *testing.T) (*rig, *fakeRegistrations, string) {
 		device.POST("/:code", h.Send)
 		web.GET(device, "/:code/status", h.Status)
 		device.Match([]string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}, "/:code", h.Refuse)
-		device.RouteNotFound("/*", func(echo.Context) error { return errNoSuchCode })
+		device.RouteNotFound("/*", h.NoSuchCode)
 	})
 	regs.code = store.RegistrationCode{ID: "code-1", TenantID: rigUser.TenantID, Uses: 3, ExpiresAt: r.clock.Now().Add(8 * time.Hour)}
 	return r, regs, registration.Format(norm)
@@ -225,5 +227,49 @@ func TestOutcomeSummaryCountsTheDevicesImported(t *testing.T) {
 	sum, imported, sent := outcomeSummary(s, rows)
 	if imported != 1 || sent != 2 || !strings.Contains(sum, "OVR-1") || !strings.Contains(sum, "806") {
 		t.Errorf("%d of %d imported: %q", imported, sent, sum)
+	}
+}
+
+// A device's manufacturer and model are display text: control characters (an escape sequence
+// would reach the technician's terminal) are dropped, and an unbroken run is cut to a bound.
+func TestRegisterKeepsDeviceTextPrintableAndBounded(t *testing.T) {
+	r, regs, code := newRegisterRig(t)
+	hash := make([]byte, 3000)
+	rand.Read(hash)
+	model := "\x1b[31mEliteBook\x07" + strings.Repeat("X", 100)
+	file := "Device Serial Number,Windows Product ID,Hardware Hash,Manufacturer name,Device model\r\n" +
+		"CTRL-1,," + base64.StdEncoding.EncodeToString(hash) + ",\x07HP\x1b," + model + "\r\n"
+	resp, answer := r.send(http.MethodPost, "/register/"+code, "text/csv", []byte(file))
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("answered %d: %s", resp.StatusCode, answer)
+	}
+	if strings.ContainsFunc(answer, func(c rune) bool { return unicode.IsControl(c) && c != '\n' && c != '\r' }) {
+		t.Errorf("the receipt echoes control characters: %q", answer)
+	}
+	for _, l := range strings.Split(answer, "\r\n") {
+		if utf8.RuneCountInString(l) > 78 {
+			t.Errorf("the receipt has a line of %d characters: %q", utf8.RuneCountInString(l), l)
+		}
+	}
+	d := regs.kept[0].Devices[0]
+	if d.Manufacturer != "HP" || !strings.HasPrefix(d.Model, "[31mEliteBookXXX") || utf8.RuneCountInString(d.Model) > maxDeviceText {
+		t.Errorf("kept manufacturer %q and model %q (%d characters)", d.Manufacturer, d.Model, utf8.RuneCountInString(d.Model))
+	}
+}
+
+// A refused row's serial is shown by its ends in the receipt, however much was put in the serial
+// column (a hash, a whole line): the answer stays the size of a screen.
+func TestRegisterShowsARefusedLongSerialByItsEnds(t *testing.T) {
+	r, regs, code := newRegisterRig(t)
+	for _, size := range []int{4000, 1500000} {
+		serial := "HEAD" + strings.Repeat("s", size-8) + "TAIL"
+		file := "Device Serial Number,Windows Product ID,Hardware Hash\r\n" + serial + ",,AAAA\r\n"
+		resp, answer := r.send(http.MethodPost, "/register/"+code, "text/csv", []byte(file))
+		if resp.StatusCode != http.StatusUnprocessableEntity || len(answer) > 4000 || !strings.Contains(answer, "Line 2: serial HEAD…TAIL\r\n") {
+			t.Errorf("a serial of %d characters answered %d with %d bytes: %.600s", size, resp.StatusCode, len(answer), answer)
+		}
+	}
+	if n := regs.submissions(); n != 0 {
+		t.Errorf("%d submissions kept", n)
 	}
 }

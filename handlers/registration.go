@@ -77,6 +77,9 @@ const (
 	codeFormKeyTTL   = 2 * time.Hour
 	// recentDays is how far back the page lists decided registrations.
 	recentDays = 7
+	// lookupWait bounds the look-up of the waiting serials: while Graph throttles or is slow the
+	// page shows them as not checked yet rather than keep the approvers waiting.
+	lookupWait = 3 * time.Second
 )
 
 // Show is GET /registration.
@@ -180,7 +183,7 @@ func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views
 }
 
 // lookUp finds which waiting serials are registered in the tenant already (the batched
-// existence check), with the signed-in person's token.
+// existence check), with the signed-in person's token, within lookupWait.
 func (h *Registration) lookUp(c echo.Context, subs []store.RegistrationSubmission) (map[string]string, error) {
 	var serials []string
 	for _, s := range subs {
@@ -191,8 +194,10 @@ func (h *Registration) lookUp(c echo.Context, subs []store.RegistrationSubmissio
 	if len(serials) == 0 || h.Graph == nil {
 		return nil, nil
 	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), lookupWait)
+	defer cancel()
 	found, _, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.SerialLookup, *graphclient.Exchange, error) {
-		found, _, err := h.Graph.LookUpSerials(c.Request().Context(), ts, serials, graphclient.InRegistered)
+		found, _, err := h.Graph.LookUpSerials(ctx, ts, serials, graphclient.InRegistered)
 		return found, nil, err
 	})
 	registered := map[string]string{}
@@ -281,7 +286,7 @@ func (h *Registration) NewCode(c echo.Context) error {
 	if a := web.Access(c); a.ReadOnly {
 		return readOnlyRefusal(a, "/registration", "Back to registration")
 	}
-	f := views.NewRegistrationCode{Hours: strconv.Itoa(defaultCodeHours), Uses: "1", FormKey: web.NewFormKey(c, h.Now())}
+	f := views.NewRegistrationCode{Hours: strconv.Itoa(defaultCodeHours), Uses: "1", FormKey: web.NewFormKey(c, h.Now()), SelfApprove: h.SelfApprove}
 	if pending, ok := web.TakePendingForm(c); ok { // typed before a sign-in interrupted it
 		f.GroupTag, f.User, f.Note = pending.Get("groupTag"), pending.Get("assignedUser"), pending.Get("note")
 		f.Hours, f.Uses = pending.Get("hours"), pending.Get("uses")
@@ -296,7 +301,7 @@ func (h *Registration) CreateCode(c echo.Context) error {
 	}
 	get := func(name string) string { return strings.TrimSpace(c.FormValue(name)) }
 	f := views.NewRegistrationCode{GroupTag: get("groupTag"), User: get("assignedUser"), Note: get("note"), Hours: get("hours"), Uses: get("uses"),
-		FormKey: get("formKey"), Errors: map[string]string{}}
+		FormKey: get("formKey"), Errors: map[string]string{}, SelfApprove: h.SelfApprove}
 	if msg := devicecsv.CheckGroupTag(f.GroupTag); msg != "" {
 		f.Errors["groupTag"] = msg
 	}
@@ -347,7 +352,7 @@ func (h *Registration) CreateCode(c echo.Context) error {
 	shown := registration.Format(code)
 	url := strings.TrimSuffix(h.PublicURL, "/") + "/register/" + shown
 	view := views.CreatedRegistrationCode{Code: shown, Note: rc.Note, GroupTag: rc.GroupTag, User: rc.AssignedUser, Expires: rc.ExpiresAt, Uses: uses,
-		Capture: captureCommands, Send: `curl.exe -F "csv=@AutopilotHWID.csv" ` + url, Status: "curl.exe " + url + "/status", Demo: h.Demo}
+		Capture: captureCommands, Send: `curl.exe -F "csv=@AutopilotHWID.csv" ` + url, Status: "curl.exe " + url + "/status", Demo: h.Demo, SelfApprove: h.SelfApprove}
 	return web.Render(c, http.StatusOK, views.CreatedRegistrationCodePage(web.PageFor(c, "Registration code created", "registration"), view))
 }
 
@@ -506,7 +511,7 @@ func alreadyDecided(s store.RegistrationSubmission, now time.Time) string {
 	case store.SubmissionApproved, store.SubmissionFinished:
 		return serials + " was already approved by " + personName(s.DeciderName, s.DeciderUPN) + " at " + s.DecidedAt.UTC().Format("15:04") + " UTC; nothing was changed. Follow its import below."
 	case store.SubmissionRejected:
-		return serials + " was already rejected by " + personName(s.DeciderName, s.DeciderUPN) + ": “" + s.Reason + "”. Nothing was changed."
+		return serials + " was already rejected by " + personName(s.DeciderName, s.DeciderUPN) + ": " + explain.QuotedSentence(s.Reason, "“", "”") + " Nothing was changed."
 	}
 	if !now.Before(s.Code.ExpiresAt) || s.State == store.SubmissionExpired {
 		return serials + " can no longer be approved: its code expired at " + s.Code.ExpiresAt.UTC().Format("15:04") + " UTC. Nothing was changed; the technician sends it again with a new code."
@@ -606,8 +611,8 @@ func (h *Registration) reject(c echo.Context, u *web.SessionUser, subs []store.R
 	for _, s := range subs {
 		devices += len(s.Devices)
 	}
-	act := h.activity(u, "registration-rejected", ids[0], fmt.Sprintf("Rejected %s sent from the device with registration code %s (from %s): “%s”. Hashes overwritten.",
-		explain.Count(devices, "device", "devices")+" ("+serialsOfAll(subs)+")", registration.CodeName(subs[0].Code), addressesOf(subs), reason))
+	act := h.activity(u, "registration-rejected", ids[0], fmt.Sprintf("Rejected %s sent from the device with registration code %s (from %s): %s Hashes overwritten.",
+		explain.Count(devices, "device", "devices")+" ("+serialsOfAll(subs)+")", registration.CodeName(subs[0].Code), addressesOf(subs), explain.QuotedSentence(reason, "“", "”")))
 	err := h.Store.RejectRegistrations(c.Request().Context(), u.TenantID, ids, store.Decider{OID: u.ObjectID, UPN: u.UPN, Name: u.Name}, reason, act)
 	if errors.Is(err, store.ErrConflict) {
 		return h.again(c, nil, http.StatusConflict, "These devices were decided by someone else a moment ago; nothing was changed.", "warn")

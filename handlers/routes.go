@@ -104,7 +104,9 @@ func Routes(shell *web.Shell, f Features) {
 	device.POST("/:code", f.Register.Send)
 	web.GET(device, "/:code/status", f.Register.Status)
 	device.Match([]string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}, "/:code", f.Register.Refuse)
-	device.RouteNotFound("/*", func(c echo.Context) error { return errNoSuchCode })
+	device.Any("", f.Register.NoCode)
+	device.Any("/", f.Register.NoCode)
+	device.RouteNotFound("/*", f.Register.NoSuchCode)
 
 	pages.RouteNotFound("/*", func(c echo.Context) error { return echo.ErrNotFound })
 }

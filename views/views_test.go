@@ -315,6 +315,39 @@ func TestDecidedRegistrationSaysWhatItsImportMade(t *testing.T) {
 	}
 }
 
+// Words that a screen reader or a reader runs together are kept apart: the navigation's count
+// and what it counts, a badge and the words after it.
+func TestRegistrationWordsStayApart(t *testing.T) {
+	at := time.Date(2026, 3, 2, 9, 32, 0, 0, time.UTC)
+	p := testPage
+	p.Counts = map[string]int{"registration": 13}
+	doc := render(t, RegistrationPage(p, Registration{Now: at,
+		Codes: []RegistrationCode{{ID: "c1", Created: at, Expires: at, Uses: 1, State: "revoked", RevokedBy: "Isaiah Langer"},
+			{ID: "c2", Created: at, Expires: at.Add(time.Hour), Uses: 1, State: "active"}}}))
+	if got := doc.Find(`[data-testid="waiting-count"]`).Text(); got != "(13 waiting for approval)" {
+		t.Errorf("the navigation's count reads %q", got)
+	}
+	if got := strings.Join(strings.Fields(doc.Find(`tr[data-code-state="revoked"]`).Text()), " "); !strings.Contains(got, "revoked by Isaiah Langer") {
+		t.Errorf("the revoked code reads %q", got)
+	}
+	if got := strings.Join(strings.Fields(doc.Find(`tr[data-code-state="active"]`).Text()), " "); !strings.Contains(got, "active Revoke") {
+		t.Errorf("the active code reads %q", got)
+	}
+	if got := strings.Join(strings.Fields(doc.Find("header").Text()), " "); !strings.Contains(got, "Signed in as Adele Vance") {
+		t.Errorf("the header reads %q", got)
+	}
+}
+
+// A field marked optional in its label does not say so again in its help.
+func TestCodeFormSaysOptionalOnce(t *testing.T) {
+	doc := render(t, NewRegistrationCodePage(testPage, NewRegistrationCode{Hours: "4", Uses: "1"}))
+	doc.Find(".field").Each(func(_ int, f *goquery.Selection) {
+		if strings.Contains(f.Find("label").Text(), "optional") && strings.HasPrefix(strings.ToLower(f.Find(".help").Text()), "optional") {
+			t.Errorf("%q says it is optional twice: %q", f.Find("label").Text(), f.Find(".help").Text())
+		}
+	})
+}
+
 // Support details say the zone of Graph's error date (innerError.date is UTC and writes none), and
 // for a request that got no answer, when it was sent.
 func TestSupportDetailsSayTheirTimesZones(t *testing.T) {

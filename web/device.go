@@ -30,6 +30,33 @@ func (s *Shell) Devices(prefix string, bodyLimit int64, tooLarge *views.ErrorPag
 	return s.Echo.Group(strings.TrimSuffix(prefix, "/"), s.refuseWithoutState)
 }
 
+// deviceAddress is the device group path is meant for: under its prefix, the prefix alone
+// (/register), or either typed in another case (/REGISTER/…). Its answers are plain text.
+func (s *Shell) deviceAddress(path string) *devicePrefix {
+	for i := range s.devices {
+		p := s.devices[i].prefix
+		if len(path) >= len(p) && strings.EqualFold(path[:len(p)], p) || strings.EqualFold(path, strings.TrimSuffix(p, "/")) {
+			return &s.devices[i]
+		}
+	}
+	return nil
+}
+
+// refuseWrongCase answers a request to a device address typed in another case (/REGISTER/…),
+// which no route serves, before a page's session or CSRF check could take it for a browser's.
+func (s *Shell) refuseWrongCase(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		path := c.Request().URL.Path
+		d := s.deviceAddress(path)
+		if d == nil || strings.HasPrefix(path, d.prefix) || path == strings.TrimSuffix(d.prefix, "/") {
+			return next(c)
+		}
+		return &views.ErrorPage{Status: http.StatusNotFound, Title: "Autopilot Desk: the address is in lower case",
+			Message:  "The desk's addresses are written in lower case, and this one was not, so it reached nothing. Nothing was kept.",
+			NextStep: "Run the command again with " + d.prefix + " in lower case, as your IT team gave it; the code after it may be typed in either case."}
+	}
+}
+
 func (s *Shell) deviceRoute(path string) *devicePrefix {
 	for i := range s.devices {
 		if strings.HasPrefix(path, s.devices[i].prefix) {

@@ -121,6 +121,7 @@ func New(o Options) *Shell {
 			return func(c echo.Context) error { state(c).base = base; return next(c) }
 		},
 		s.limitBody,
+		s.refuseWrongCase,
 	)
 	// Static files and the favicon need no session.
 	GET(e, static.Prefix+"*", echo.WrapHandler(o.Assets))
@@ -298,7 +299,7 @@ func (s *Shell) handleError(err error, c echo.Context) {
 	if pe.Status == http.StatusServiceUnavailable {
 		c.Response().Header().Set("Retry-After", retryAfter(err))
 	}
-	if s.deviceRoute(c.Request().URL.Path) != nil {
+	if s.deviceAddress(c.Request().URL.Path) != nil {
 		s.plainError(c, pe)
 		return
 	}

@@ -11,6 +11,7 @@ import (
 var (
 	errBodyEncoding = errors.New("emulator: unsupported content encoding")
 	errBodyCorrupt  = errors.New("emulator: corrupt gzip body")
+	errBodyCut      = errors.New("emulator: the body did not arrive whole")
 )
 
 // readBody reads at most limit bytes of a request body, decompressed when it came with
@@ -32,8 +33,12 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 		return nil, errBodyEncoding
 	}
 	body, err := io.ReadAll(io.LimitReader(src, limit))
-	if err != nil && src != r.Body {
+	switch {
+	case err != nil && src != r.Body:
 		return nil, errBodyCorrupt
+	case err != nil:
+		// The client gave up while sending it: Graph acts on no part of such a request.
+		return body, errBodyCut
 	}
 	return body, nil
 }
@@ -43,6 +48,10 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 func unreadableBody(a answer, err error) {
 	if errors.Is(err, errBodyEncoding) {
 		a.fail(http.StatusUnsupportedMediaType, "UnsupportedMediaType", "The Content-Encoding of the request body is not supported; send it uncompressed or with gzip.")
+		return
+	}
+	if errors.Is(err, errBodyCut) {
+		a.fail(http.StatusBadRequest, "BadRequest", "The request body did not arrive whole.")
 		return
 	}
 	a.fail(http.StatusBadRequest, "BadRequest", "Invalid JSON. The request body is not valid gzip.")

@@ -79,7 +79,7 @@ type Stats struct {
 	Connections int // distinct client addresses seen
 	Throttled   int // answers 429 (the budget spent, an early retry, or drawn), a batch's inner requests included
 	Punished    int // of those, requests sent before the last Retry-After elapsed
-	// ImportCalls counts the import actions received (POST …/importedWindowsAutopilotDeviceIdentities/import)
+	// ImportCalls counts the import actions received whole (POST …/importedWindowsAutopilotDeviceIdentities/import)
 	// that were not refused as too large, however many requests Received still keeps.
 	ImportCalls int
 }
@@ -90,6 +90,9 @@ type ReceivedRequest struct {
 	Header                 http.Header
 	Body                   []byte
 	TooLarge               bool // refused with 413; Body is not kept
+	// Unread: the body did not arrive whole (the client gave up while sending it), so nothing
+	// was done with it; Body is what arrived.
+	Unread bool
 }
 
 // Emulator implements http.Handler; it is safe for concurrent use.
@@ -274,12 +277,13 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.mu.Lock()
-	e.received = append(e.received, ReceivedRequest{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
+	e.received = append(e.received, ReceivedRequest{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body,
+		Unread: bodyErr != nil})
 	if len(e.received) > maxReceived {
 		e.received = e.received[len(e.received)-maxReceived:]
 	}
 	e.requests++
-	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/"+devicesSegment+"/import") {
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/"+devicesSegment+"/import") && bodyErr == nil {
 		e.importCalls++
 	}
 	e.clients[r.RemoteAddr] = true

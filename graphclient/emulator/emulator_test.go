@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"autopilotdesk/devtools/testkit"
@@ -945,5 +946,20 @@ func TestConcurrentCreates(t *testing.T) {
 	}
 	if len(f.emu.Received()) != n+1 {
 		t.Errorf("received %d", len(f.emu.Received()))
+	}
+}
+
+// A body that does not arrive whole (the client gave up while sending it) is acted on in no part:
+// recorded as unread, answered 400, and not counted as an import.
+func TestABodyCutShortIsNotActedOn(t *testing.T) {
+	f := newFixture(t, nil)
+	body := io.MultiReader(strings.NewReader(`{"importedWindowsAutopilotDeviceIdentities":[{"serialNumber":"SN-CUT"`), iotest.ErrReader(io.ErrUnexpectedEOF))
+	r := httptest.NewRequest(http.MethodPost, "/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities/import", body)
+	r.Header.Set("Authorization", "Bearer admin")
+	w := httptest.NewRecorder()
+	f.emu.ServeHTTP(w, r)
+	got := f.emu.Received()
+	if w.Code != http.StatusBadRequest || len(got) == 0 || !got[len(got)-1].Unread || f.emu.Stats().ImportCalls != 0 {
+		t.Errorf("a body cut short: %d, received %+v, %d import calls", w.Code, got, f.emu.Stats().ImportCalls)
 	}
 }

@@ -306,6 +306,11 @@ func ForAction(action string, f Failure) Explanation {
 		return Explain(f)
 	}
 	ge := f.Graph
+	if ge.Kind == graphclient.KindOutcomeUnknown {
+		return Explanation{Title: "No answer came back from the sync",
+			What:     "Intune was asked to sync Autopilot devices, but no clear answer came back (it timed out or Graph reported a server error), so the sync may have run or not. The desk did not ask again.",
+			NextStep: "Nothing is lost: Intune shows the imported devices after its next sync at the latest. To see them sooner, sync Autopilot devices again in a few minutes.", Action: ActionNone}
+	}
 	switch ge.StatusCode {
 	case 409:
 		return Explanation{Title: "A sync is already running",

@@ -209,6 +209,15 @@ func QuotedOrNone(s string) string {
 	return "“" + s + "”"
 }
 
+// QuotedSentence quotes what someone wrote between open and close as a sentence of its own: with
+// a full stop after it, unless it ends in its own (“Not ours.”, not “Not ours.”.).
+func QuotedSentence(s, open, close string) string {
+	if strings.HasSuffix(s, ".") || strings.HasSuffix(s, "!") || strings.HasSuffix(s, "?") || strings.HasSuffix(s, "…") {
+		return open + s + close
+	}
+	return open + s + close + "."
+}
+
 // Number writes n with its thousands apart, as the pages do: "10,000".
 func Number(n int) string {
 	s := strconv.Itoa(n)

@@ -2,8 +2,10 @@ package registration
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
+	"autopilotdesk/graphclient"
 	"autopilotdesk/handlers/explain"
 	"autopilotdesk/handlers/jobs"
 )
@@ -30,15 +32,33 @@ func DecodeRefusal(stored string) (r Refusal, ok bool) {
 	return r, true
 }
 
-// RefusalText says on the waiting list why devices wait again.
+// RefusalText says on the waiting list why devices wait again. Whoever reads it, the approver or
+// someone else in the team, it speaks of the approver.
 func RefusalText(stored string) string {
 	r, ok := DecodeRefusal(stored)
 	if !ok {
 		return ""
 	}
-	e := explain.Explain(r.Failure)
 	return r.By + " approved at " + r.At.UTC().Format("15:04") + " UTC, but Microsoft Graph refused the import for their account: " +
-		e.Title + ". " + e.What + " Nothing was imported; someone allowed to import devices in Intune can approve them."
+		RefusedBecause(r.Failure) + ". Nothing was imported; someone allowed to import devices in Intune can approve them."
+}
+
+// RefusedBecause is why Graph refused an approver's import, said of the approver rather than to
+// them.
+func RefusedBecause(f explain.Failure) string {
+	if f.Graph != nil {
+		switch f.Graph.Kind {
+		case graphclient.KindForbiddenRole:
+			return "their Intune role does not allow importing Autopilot devices"
+		case graphclient.KindForbiddenPermission:
+			return "the desk was not granted the permission to change Autopilot devices for their sign-in"
+		case graphclient.KindConditionalAccess:
+			return "a Conditional Access policy asked them to sign in again first"
+		case graphclient.KindForbiddenLicense:
+			return "the tenant has no active Intune licence"
+		}
+	}
+	return "Graph's answer was “" + strings.TrimSuffix(explain.Title(f), ".") + "”"
 }
 
 // What became of the Autopilot sync after an approved import.
@@ -47,6 +67,7 @@ const (
 	SyncRunning       = "running"         // a sync was running already (409); it picks the devices up
 	SyncAgain         = "again"           // Intune asked to wait (429) or was unavailable: asked again at Next
 	SyncFailed        = "failed"          // Intune refused it otherwise
+	SyncUnknown       = "unknown"         // its answer was lost (time-out, 500, 502, 504): it may have run
 	SyncWaitingSignIn = "waiting-sign-in" // the approver has no live session: tried again at Next
 	SyncNoSession     = "no-session"      // the approver did not sign in again within the hour
 )
@@ -78,6 +99,8 @@ func SyncText(stored string) string {
 		return "Intune allows one Autopilot sync every 10 minutes: the desk asks again at " + o.Next.UTC().Format("15:04") + " UTC."
 	case SyncWaitingSignIn:
 		return "The Autopilot sync waits for " + o.By + " to sign in to the desk again."
+	case SyncUnknown:
+		return "Intune was asked to sync Autopilot devices at " + o.At.UTC().Format("15:04") + " UTC, but no answer came back, so the sync may have run or not; Intune shows the devices after its next sync at the latest."
 	case SyncNoSession:
 		return "The Autopilot sync was not requested: " + o.By + " did not sign in to the desk again within the hour. Intune shows the devices after its next sync."
 	}

@@ -133,7 +133,7 @@ func (f *Follower) Once(ctx context.Context) error {
 }
 
 func (f *Follower) expiredActivity(s store.RegistrationSubmission) *store.Activity {
-	return &store.Activity{TenantID: s.TenantID, ActorName: "Autopilot Desk", Action: "registration-expired", Target: s.ID, Outcome: "failure",
+	return &store.Activity{TenantID: s.TenantID, ActorName: "Autopilot Desk", Action: "registration-expired", Target: s.ID, Outcome: "success",
 		Summary: fmt.Sprintf("%s sent with registration code %s from %s expired: nobody approved %s before the code expired. %s overwritten.",
 			serialsOf(s.Devices), CodeName(s.Code), s.ClientIP, pronoun(len(s.Devices)), hashWord(len(s.Devices)))}
 }
@@ -185,8 +185,8 @@ func (f *Follower) follow(ctx context.Context, jobID string) error {
 			settle.Refused = r.Encode()
 			settle.Activity = &store.Activity{TenantID: s.TenantID, ObjectID: s.DeciderOID, ActorName: s.DeciderName, ActorUPN: s.DeciderUPN,
 				Action: "registration-approved", Target: jobID, Outcome: "failure",
-				Summary: fmt.Sprintf("Microsoft Graph refused %s's import of %s sent with registration code %s (%s); %s for someone allowed to import devices.",
-					s.DeciderName, serialsOf(s.Devices), CodeName(s.Code), explain.Title(*refusal), waitWord(len(s.Devices))),
+				Summary: fmt.Sprintf("Microsoft Graph refused %s's import of %s sent with registration code %s: %s; %s for someone allowed to import devices.",
+					s.DeciderName, serialsOf(s.Devices), CodeName(s.Code), RefusedBecause(*refusal), waitWord(len(s.Devices))),
 				Detail: jobs.Encode(jobs.ActivityDetail{Failure: refusal})}
 		} else if imported > 0 {
 			settle.SyncAt = f.o.Now()
@@ -270,6 +270,9 @@ func (f *Follower) sync(ctx context.Context, jobID string) error {
 		a.Outcome, a.Summary = "failure", "The Autopilot sync after importing devices registered from the device did not run: "+explain.ForAction("sync", facts).Title+"."
 		if ge, ok := graphclient.AsError(err); ok {
 			switch {
+			case ge.Kind == graphclient.KindOutcomeUnknown:
+				a.Outcome, a.Summary = "outcome-unknown", "Asked Intune to sync Autopilot devices after importing devices registered from the device; no answer came back, so the sync may have run or not."
+				outcome.State = SyncUnknown
 			case ge.StatusCode == http.StatusConflict:
 				a.Outcome, a.Summary = "success", "A sync was already running when devices registered from the device were imported; it picks them up."
 				outcome.State = SyncRunning

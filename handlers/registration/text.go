@@ -2,9 +2,13 @@ package registration
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
+	"autopilotdesk/graphclient/devicecsv"
 	"autopilotdesk/handlers/explain"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
@@ -52,11 +56,11 @@ func ReceiptText(r Receipt) string {
 	if len(r.Kept) > 0 {
 		b.WriteString("\nReceived:\n")
 		for _, k := range r.Kept {
-			fmt.Fprintf(&b, "  Line %d: serial %s", k.Line, k.Serial)
+			head := fmt.Sprintf("Line %d: serial %s", k.Line, k.Serial)
 			if d := deviceName(k.Manufacturer, k.Model); d != "" {
-				b.WriteString(", " + d)
+				head += ", " + d
 			}
-			b.WriteString(", hash " + k.HashShown + "\n")
+			indent(&b, "  ", head+", hash "+k.HashShown)
 			what := "Will be registered with group tag " + quoteOrNone(k.GroupTag)
 			if k.User != "" {
 				what += " and assigned to " + k.User
@@ -72,7 +76,7 @@ func ReceiptText(r Receipt) string {
 		for _, n := range r.NotKept {
 			head := fmt.Sprintf("  Line %d", n.Line)
 			if n.Serial != "" {
-				head += ": serial " + n.Serial
+				head += ": serial " + shownSerial(n.Serial)
 			}
 			b.WriteString(head + "\n")
 			for _, why := range n.Why {
@@ -113,7 +117,7 @@ type Status struct {
 type DeviceStatus struct {
 	Serial   string
 	Received time.Time
-	State    string // waiting, importing, registered, rejected, failed, expired, check
+	State    string // waiting, importing, registered, already registered, not registered, rejected, failed, expired, check
 	Detail   string
 }
 
@@ -170,7 +174,7 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 		return st
 	case store.SubmissionRejected:
 		st.State = "rejected"
-		st.Detail = "Rejected by your IT team: \"" + s.Reason + "\". It will not be registered; ask your IT team what to do."
+		st.Detail = "Rejected by your IT team: " + explain.QuotedSentence(s.Reason, "\"", "\"") + " It will not be registered; ask your IT team what to do."
 		return st
 	case store.SubmissionExpired:
 		return expired(st, s)
@@ -192,6 +196,10 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 		st.State = "check"
 		st.Detail = "Intune reported the import as only partly done. Ask your IT team to check the device in the Intune admin center before restarting it."
 	case store.VerdictError:
+		if words, ok := alreadyRegistered(*row); ok {
+			st.State, st.Detail = words.State, words.Detail
+			return st
+		}
 		st.State = "failed"
 		m := explain.DeviceErrorMeaning(row.ErrorCode, row.ErrorName)
 		st.Detail = "Intune could not register it (error " + explain.ErrorLabel(row.ErrorCode, row.ErrorName) + "): " + m.What + " " + m.Next
@@ -205,6 +213,26 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 		st.State, st.Detail = "importing", importing
 	}
 	return st
+}
+
+// alreadyRegistered says, for the technician at the device, what Intune's 806 (registered in
+// this tenant already) and 808 (registered in another tenant) mean there and what to do next.
+func alreadyRegistered(row store.ImportRow) (DeviceStatus, bool) {
+	switch explain.DeviceErrorMeaning(row.ErrorCode, row.ErrorName) {
+	case explain.DeviceErrorMeaning(806, ""):
+		d := "This device is already registered in Windows Autopilot for your organisation (Intune error 806), so it was not imported again"
+		if row.RegisteredID != "" {
+			d += "; it has group tag " + quoteOrNone(row.RegisteredGroupTag)
+		}
+		d += ". Restart the device (or continue Windows setup) to set it up with its Autopilot profile."
+		if row.RegisteredID == "" || row.RegisteredGroupTag != row.GroupTag {
+			d += " If it should have this code's group tag " + quoteOrNone(row.GroupTag) + ", ask your IT team to change its group tag in Intune first."
+		}
+		return DeviceStatus{State: "already registered", Detail: d}, true
+	case explain.DeviceErrorMeaning(808, ""):
+		return DeviceStatus{State: "not registered", Detail: "This device is registered in Windows Autopilot by another organisation (Intune error 808), so it cannot be registered for yours. Ask your IT team for help: the previous owner (or the seller) must release it from their Autopilot first. Then send its hash again with a new code."}, true
+	}
+	return DeviceStatus{}, false
 }
 
 func expired(st DeviceStatus, s store.RegistrationSubmission) DeviceStatus {
@@ -227,6 +255,18 @@ func indent(b *strings.Builder, prefix, text string) {
 			b.WriteString(pad + l + "\n")
 		}
 	}
+}
+
+// shownSerial is a refused row's serial as its header line shows it: a long one by its ends, one
+// with control characters quoted, as the check's own messages show them.
+func shownSerial(s string) string {
+	if utf8.RuneCountInString(s) > 40 {
+		s = devicecsv.Truncate(s)
+	}
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 func deviceName(manufacturer, model string) string {
