@@ -134,7 +134,10 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		}
 	}()
 	a.db, err = store.Open(ctx, store.Options{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, Now: o.Now,
-		MaxOpenConns: cfg.DatabaseMaxConns, StartupWait: cfg.DatabaseStartupWait, FreeSpace: o.StateFreeSpace})
+		MaxOpenConns: cfg.DatabaseMaxConns, StartupWait: cfg.DatabaseStartupWait, FreeSpace: o.StateFreeSpace,
+		Waiting: func(wait time.Duration, err error) {
+			log.Info("waiting for PostgreSQL to answer before starting", "up_to", wait.String(), "setting", optDatabaseStartupWait.env, "error", err.Error())
+		}})
 	if errors.Is(err, store.ErrDataDirInUse) {
 		return nil, fmt.Errorf("open state database: %w: run one desk per SQLite data folder, or share state through PostgreSQL (%s) to run several",
 			err, optDatabaseURL.env)
@@ -187,14 +190,16 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	}
 	activity := a.recorder
 	owners := web.OwnerTokens{Sessions: sessions, Shell: a.shell}
-	imports := jobs.Options{Tokens: owners, Logger: log, Now: o.Now, Lease: o.ImportLease, PausedRecheck: o.ImportPausedRecheck, Fault: o.ImportFault}
+	imports := jobs.Options{Tokens: owners, Logger: log, Now: o.Now, Lease: o.ImportLease, PausedRecheck: o.ImportPausedRecheck, Fault: o.ImportFault,
+		State: a.health}
 	a.imports = importer.New(importer.Options{Options: imports, Store: a.db, Graph: a.graph, LookupDelays: o.ImportLookupDelays, Reached: a.metrics.ImportJob})
 	a.checks = importer.NewChecker(importer.CheckerOptions{Options: imports, Store: a.db, Graph: a.graph})
 	a.follower = registration.NewFollower(registration.Options{Store: registrationStore{a.db, activity}, Graph: a.graph, Tokens: owners,
-		Worker: a.imports, Logger: log, Now: o.Now, Every: o.RegistrationEvery})
+		Worker: a.imports, Logger: log, Now: o.Now, Every: o.RegistrationEvery, State: a.health})
 	waiting := &handlers.WaitingCount{Store: a.db}
 	budget := &bulk.Budget{Store: a.db, Writes: cfg.WriteBudget, Window: cfg.WriteWindow}
-	changes := jobs.Options{Tokens: owners, Logger: log, Now: o.Now, Lease: o.BulkLease, PausedRecheck: o.ImportPausedRecheck, Fault: o.BulkFault}
+	changes := jobs.Options{Tokens: owners, Logger: log, Now: o.Now, Lease: o.BulkLease, PausedRecheck: o.ImportPausedRecheck, Fault: o.BulkFault,
+		State: a.health}
 	a.bulk = bulk.New(bulk.Options{Options: changes, Store: a.db, Graph: a.graph, Budget: budget, LookupDelays: o.BulkLookupDelays})
 	handlers.Routes(a.shell, a.features(provider, budget, waiting, o.Now))
 	a.health.Routes(a.shell.Echo)
@@ -218,8 +223,10 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 // features are the desk's handlers over its database, Graph client, workers and shell.
 func (a *app) features(provider *identity.Provider, budget *bulk.Budget, waiting *handlers.WaitingCount, now func() time.Time) handlers.Features {
 	auth := &handlers.Auth{Provider: provider, Flows: a.db, Sessions: a.shell, PublicURL: a.cfg.PublicURL.String(),
-		Settings:      handlers.SettingNames{TenantID: optTenantID.env, ClientID: optClientID.env, ClientSecret: optClientSecret.env},
-		AllowedGroups: a.cfg.AllowedGroups, Groups: a.graph, Demo: a.cfg.Demo, Logger: a.log, Observe: a.metrics.SignIn}
+		Settings: handlers.SettingNames{TenantID: optTenantID.env, ClientID: optClientID.env, ClientSecret: optClientSecret.env,
+			ClientCertificate: optClientCertFile.env, PublicURL: optPublicURL.env},
+		AllowedGroups: a.cfg.AllowedGroups, Groups: a.graph, Demo: a.cfg.Demo, Logger: a.log, Observe: a.metrics.SignIn,
+		SendToPublicURL: !a.cfg.publicFromAddr || !wildcardAddr(a.cfg.Addr)}
 	return handlers.Features{
 		Auth:     auth,
 		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell, Tenants: a.db, Now: now},
@@ -326,6 +333,9 @@ func (a *app) sweep(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if a.health.Problem() != nil {
+				continue // the outage is logged once; the next sweep catches up
+			}
 			if n, err := a.db.SweepExpired(ctx, a.cfg.IdleTimeout); err != nil {
 				a.log.Warn("sweep expired state", "error", err.Error())
 			} else if n > 0 {
@@ -433,9 +443,26 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	logs := web.NewLogWriter(stderr) // one write per burst of lines, not one per request
 	defer logs.Close()
 	log := newLogger(cfg, stderr, logs)
+	version, goVersion := web.BuildVersion()
+	log.Info("Autopilot Desk starting", "version", version, "go", goVersion)
+	if warning := cfg.startWarning(os.Environ()); warning != "" {
+		log.Warn(warning)
+	}
+	if cfg.graphURLVersion != "" {
+		log.Info(optGraphURL.env+" ends in "+cfg.graphURLVersion+": the desk takes the root, and the version from "+optGraphVersion.env,
+			"graph_root", cfg.GraphURL, "graph_version", cfg.GraphVersion)
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		return fmt.Errorf("%s: listen on %s: %w", optAddr.env, cfg.Addr, err)
+	}
+	var adminLn net.Listener
+	if cfg.AdminAddr != "" {
+		if adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("%s: listen on %s: %w", optAdminAddr.env, cfg.AdminAddr, err)
+		}
+		defer adminLn.Close()
 	}
 	if cfg.publicFromAddr && cfg.PublicURL.Port() == "0" {
 		// The port the system chose is the one sign-in must come back to.
@@ -444,12 +471,12 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	var tlsConfig *tls.Config
 	if cfg.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		certs, err := web.LoadCertificateFiles(cfg.TLSCertFile, cfg.TLSKeyFile, certificateCheckEvery, log)
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("%s: %w", optTLSCertFile.env, err)
 		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		tlsConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
 	}
 	a, err := newApp(ctx, cfg, log, appOptions{ConsistencyDelay: demoConsistencyDelay})
 	if err != nil {
@@ -459,18 +486,17 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	defer a.Close()
 	go a.sweep(ctx, 5*time.Minute)
 	fmt.Fprintf(stdout, "Autopilot Desk is running in %s.\nOpen %s in your browser. Press Ctrl-C to stop.\n", startupMode(cfg), cfg.PublicURL)
-	if cfg.AdminAddr != "" {
-		adminLn, err := net.Listen("tcp", cfg.AdminAddr)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("listen on %s: %w", cfg.AdminAddr, err)
-		}
+	if adminLn != nil {
 		go web.Serve(ctx, adminLn, a.adminHandler(), nil, web.Shutdown{Delay: cfg.ShutdownDelay, Drain: time.Second}, log)
 	}
 	err = web.Serve(ctx, ln, a.handler, tlsConfig, web.Shutdown{Before: a.health.Drain, Delay: cfg.ShutdownDelay, Drain: 10 * time.Second}, log)
 	fmt.Fprintln(stdout, "Autopilot Desk stopped.")
 	return err
 }
+
+// certificateCheckEvery is how often, at most, the TLS certificate files are looked at for a
+// renewed certificate.
+const certificateCheckEvery = 5 * time.Second
 
 // startupMode says which mode the desk runs in, for the start-up message.
 func startupMode(cfg config) string {
@@ -540,7 +566,7 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	if *noTenant {
 		tenant = "none: ID tokens carry no tid claim, so leave " + optTenantID.env + " empty"
 	}
-	fmt.Fprintf(stdout, "Graph emulator:  %s/v1.0 (and %s/beta)\nIdentity issuer: %s\nTenant id:       %s\nClient id:       %s\nClient secret:   %s\n",
-		base, base, pair.IdP.IssuerURL(), tenant, *clientID, *clientSecret)
+	fmt.Fprintf(stdout, "Graph emulator:  %s (the root to give %s; Graph's API is under /v1.0 and /beta)\nIdentity issuer: %s\nTenant id:       %s\nClient id:       %s\nClient secret:   %s\n",
+		base, optGraphURL.env, pair.IdP.IssuerURL(), tenant, *clientID, *clientSecret)
 	return web.Serve(ctx, ln, pair.Handler, nil, web.Shutdown{Drain: 5 * time.Second}, log)
 }

@@ -31,6 +31,7 @@ type config struct {
 	Cloud                   identity.Cloud
 	IssuerURL               string
 	GraphURL                string
+	graphURLVersion         string // the version the Graph URL given ended in, which the desk left out
 	Scopes                  []string
 	GraphVersion            string
 	GraphTimeout            time.Duration
@@ -84,7 +85,7 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (confi
 	if err != nil {
 		return config{}, err
 	}
-	if problems = append(problems, c.check()...); len(problems) > 0 {
+	if problems = append(problems, c.check(problems)...); len(problems) > 0 {
 		return config{}, problems
 	}
 	return c, nil
@@ -127,13 +128,16 @@ func (o *option) value(flagValue string, getenv func(string) string) (string, er
 	if v == "" {
 		v = getenv(o.env)
 	}
-	if v == "" && o.secret {
-		if path := getenv(o.env + "_FILE"); path != "" {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return "", fmt.Errorf("cannot read the file %s_FILE names: %v", o.env, err)
-			}
-			v = string(b)
+	if path := getenv(o.env + "_FILE"); o.secret && path != "" {
+		if strings.TrimSpace(v) != "" {
+			return "", fmt.Errorf("and %s_FILE are both set: set only one of them (the variable or flag, or the file)", o.env)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("cannot read the file %s_FILE names: %v", o.env, err)
+		}
+		if v = string(b); strings.TrimSpace(v) == "" {
+			return "", fmt.Errorf("the file %s_FILE names (%s) is empty: write the value into it", o.env, path)
 		}
 	}
 	if v = strings.TrimSpace(v); v == "" {
@@ -154,17 +158,26 @@ func (f *optionFlag) Set(v string) error { f.value = v; return nil }
 func (f *optionFlag) IsBoolFlag() bool   { return f.boolean }
 
 // check looks at the settings together: it decides the mode, requires what that mode needs, and
-// works out the defaults that follow from other settings.
-func (c *config) check() configError {
+// works out the defaults that follow from other settings. A setting whose value was already
+// refused (read) is not said to be missing as well.
+func (c *config) check(read configError) configError {
 	var problems configError
 	bad := func(o *option, format string, a ...any) {
 		problems = append(problems, o.env+": "+fmt.Sprintf(format, a...))
+	}
+	missing := func(o *option, format string, a ...any) {
+		if !slices.ContainsFunc(read, func(p string) bool { return strings.HasPrefix(p, o.env+": ") }) {
+			bad(o, format, a...)
+		}
 	}
 	if c.IdleTimeout > 0 && c.SessionLifetime > 0 && c.IdleTimeout > c.SessionLifetime {
 		bad(&optSessionIdleTimeout, "is longer than %s", optSessionLifetime.env)
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		bad(&optTLSCertFile, "and %s must be set together", optTLSKeyFile.env)
+	}
+	if c.AdminAddr != "" && sameListener(c.AdminAddr, c.Addr) {
+		bad(&optAdminAddr, "%q is where the desk itself listens (%s): give metrics and health an address of their own, such as 127.0.0.1:9090", c.AdminAddr, optAddr.env)
 	}
 	// Demo mode: no app registration and no issuer configured.
 	c.Demo = c.ClientID == "" && c.IssuerURL == "" && c.TenantID == ""
@@ -178,12 +191,12 @@ func (c *config) check() configError {
 		bad(&optDemoTime, "applies only to demo mode (set none of %s, %s and %s)", optClientID.env, optTenantID.env, optIssuerURL.env)
 	}
 	if c.ClientID == "" {
-		bad(&optClientID, "is required outside demo mode")
+		missing(&optClientID, "is required outside demo mode")
 	}
 	if c.IssuerURL == "" {
 		switch strings.ToLower(c.TenantID) {
 		case "":
-			bad(&optTenantID, "is required (or set %s for another provider)", optIssuerURL.env)
+			missing(&optTenantID, "is required (or set %s for another provider)", optIssuerURL.env)
 		case "common", "consumers":
 			bad(&optTenantID, "%q is not allowed: use your tenant id (personal accounts are not supported)", c.TenantID)
 		default:
@@ -191,13 +204,13 @@ func (c *config) check() configError {
 		}
 	}
 	if c.ClientSecret == "" && c.ClientCertFile == "" {
-		bad(&optClientSecret, "is required (or %s with %s)", optClientCertFile.env, optClientKeyFile.env)
+		missing(&optClientSecret, "is required (or %s with %s)", optClientCertFile.env, optClientKeyFile.env)
 	}
 	if (c.ClientCertFile == "") != (c.ClientKeyFile == "") {
 		bad(&optClientCertFile, "and %s must be set together", optClientKeyFile.env)
 	}
 	if c.PublicURL == nil {
-		bad(&optPublicURL, "is required outside demo mode (the redirect URI is {public URL}/auth/callback)")
+		missing(&optPublicURL, "is required outside demo mode (the redirect URI is {public URL}/auth/callback)")
 	}
 	if c.GraphURL == "" {
 		c.GraphURL = c.Cloud.GraphRoot
@@ -228,6 +241,7 @@ Usage:
   autopilotdesk [flags]             serve the desk (demo mode when no app registration is configured)
   autopilotdesk emulator [flags]    serve the Graph emulator and the demo identity provider on their own
                                     (autopilotdesk emulator --help lists its flags)
+  autopilotdesk --version           print the version (as /metrics reports it in autopilotdesk_build_info)
 
 The benchmark and the screenshot generator are developer tools, not part of this program: they are
 commands of their own in the source, under devtools/ (see DEVELOPERS.md).
@@ -284,4 +298,88 @@ func reachAt(addr string, tls bool) *url.URL {
 	}
 	u.Host = net.JoinHostPort(host, port)
 	return u
+}
+
+// wildcardAddr says whether addr listens on every address (":8080", "0.0.0.0:8080", "[::]:8080").
+func wildcardAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	ip := net.ParseIP(host)
+	return err == nil && (host == "" || ip != nil && ip.IsUnspecified())
+}
+
+// unknownSettings says which AUTOPILOTDESK_ variables in environ ("NAME=value") name no setting,
+// each with the setting it most likely meant.
+func unknownSettings(environ []string) []string {
+	known := map[string]bool{}
+	for _, o := range slices.Concat(deskOptions, emulatorOptions) {
+		known[o.env] = true
+		if o.secret {
+			known[o.env+"_FILE"] = true
+		}
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "AUTOPILOTDESK_") || known[name] {
+			continue
+		}
+		nearest, best := "", -1
+		for k := range known {
+			if d := editDistance(name, k); best < 0 || d < best || d == best && k < nearest {
+				nearest, best = k, d
+			}
+		}
+		out = append(out, name+" (did you mean "+nearest+"?)")
+	}
+	slices.Sort(out)
+	return out
+}
+
+// startWarning is what the desk warns about at start, in one line: variables that name no
+// setting, and settings that only apply outside demo mode given to a desk that runs in it.
+func (c *config) startWarning(environ []string) string {
+	var parts []string
+	unknown := unknownSettings(environ)
+	if len(unknown) > 0 {
+		parts = append(parts, "these environment variables name no setting and are ignored: "+strings.Join(unknown, ", "))
+	}
+	// A public URL alone is how a demo is shown at another name; beside a misspelt variable it
+	// more likely meant to leave demo mode.
+	if c.Demo && (c.ClientSecret != "" || c.ClientCertFile != "" || !c.publicFromAddr && len(unknown) > 0) {
+		parts = append(parts, fmt.Sprintf("a client secret, certificate or public URL is set, but the desk runs in DEMO MODE with demo sign-in, "+
+			"because none of %s, %s and %s is set: check their spelling", optTenantID.env, optClientID.env, optIssuerURL.env))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// sameListener says whether two listening addresses would take the same port: the same port
+// (not 0, which the system chooses) on the same host, or on every address.
+func sameListener(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || pa != pb || pa == "0" {
+		return false
+	}
+	return strings.EqualFold(ha, hb) || wildcardAddr(a) || wildcardAddr(b)
 }

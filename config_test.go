@@ -50,8 +50,8 @@ func TestDemoPublicURLIsWhereABrowserReachesTheDesk(t *testing.T) {
 			t.Errorf("--addr %s: public URL %s (from the address: %v), want %s", addr, got, c.publicFromAddr, want)
 		}
 	}
-	c, err := loadConfig([]string{"--addr", ":9090"}, testkit.Env(map[string]string{"AUTOPILOTDESK_PUBLIC_URL": "http://desk.lan:9090"}), &bytes.Buffer{})
-	if err != nil || c.PublicURL.String() != "http://desk.lan:9090" || c.publicFromAddr {
+	c, err := loadConfig([]string{"--addr", ":9090"}, testkit.Env(map[string]string{"AUTOPILOTDESK_PUBLIC_URL": "https://desk.lan:9090"}), &bytes.Buffer{})
+	if err != nil || c.PublicURL.String() != "https://desk.lan:9090" || c.publicFromAddr {
 		t.Errorf("a public URL set is kept: %v %v", c.PublicURL, err)
 	}
 }

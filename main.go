@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"autopilotdesk/web"
 )
 
 func main() {
@@ -30,6 +32,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cmd := "serve"
 	if len(args) > 0 && (args[0] == "serve" || args[0] == "emulator") {
 		cmd, args = args[0], args[1:]
+	}
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version" || args[0] == "version") {
+		version, goVersion := web.BuildVersion()
+		fmt.Fprintf(stdout, "autopilotdesk %s (built with %s)\n", version, goVersion)
+		return nil
 	}
 	switch cmd {
 	case "emulator":

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/web"
 	"autopilotdesk/web/identity"
@@ -34,7 +36,8 @@ var (
 		help: "Address to listen on.",
 		set:  func(c *config, v string) error { c.Addr = v; return hostPort(v) }}
 	optPublicURL = option{env: "AUTOPILOTDESK_PUBLIC_URL", flag: "public-url", shownDef: "`http://{addr}` in demo mode (a wildcard host such as `:8080` or `0.0.0.0` is `127.0.0.1`; port `0` is the port the system chose)",
-		help: "The URL people use to reach the desk, without a path. The redirect URI to register is `{public URL}/auth/callback`; " +
+		help: "The URL people use to reach the desk: scheme, host and port only (no path, query or user name), and `https` unless the host is " +
+			"this machine (`localhost`, `127.0.0.1`, `[::1]`), as browsers keep the desk's Secure cookies only there. The redirect URI to register is `{public URL}/auth/callback`; " +
 			"the post-logout redirect URI is `{public URL}/auth/signed-out`. POSTs must come from this origin. Required outside demo mode.",
 		set: func(c *config, v string) (err error) { c.PublicURL, err = publicURL(v); return err }}
 	optTenantID = option{env: "AUTOPILOTDESK_TENANT_ID", flag: "tenant-id",
@@ -67,9 +70,26 @@ var (
 		help: "Override the OpenID Connect issuer (any standards-compliant provider).",
 		set:  func(c *config, v string) error { c.IssuerURL = strings.TrimSuffix(v, "/"); return httpURL(v) }}
 	optGraphURL = option{env: "AUTOPILOTDESK_GRAPH_URL", flag: "graph-url", shownDef: "from the cloud; the embedded emulator in demo mode",
-		help: "Override the Microsoft Graph root (for example an emulator or Microsoft's Dev Proxy). Another cloud's Graph than " +
+		help: "Override the Microsoft Graph root (for example an emulator or Microsoft's Dev Proxy); a URL ending in `/v1.0` or `/beta` " +
+			"is taken as its root (the version is `AUTOPILOTDESK_GRAPH_VERSION`'s). Another cloud's Graph than " +
 			"`AUTOPILOTDESK_CLOUD`'s is refused: it would refuse the desk's tokens.",
-		set: func(c *config, v string) error { c.GraphURL = strings.TrimSuffix(v, "/"); return httpURL(v) }}
+		set: func(c *config, v string) error {
+			if err := httpURL(v); err != nil {
+				return err
+			}
+			u, _ := url.Parse(strings.TrimSuffix(v, "/"))
+			switch path := u.Path; {
+			case path == "/v1.0" || path == "/beta":
+				// The address a Graph tool prints (the emulator's among them) ends in a version:
+				// the desk takes the root, and picks the version itself.
+				c.graphURLVersion, u.Path = path, ""
+			case path != "":
+				return fmt.Errorf("%q has a path (%s): give Microsoft Graph's root, such as https://graph.microsoft.com (the version is %s's)",
+					v, path, optGraphVersion.env)
+			}
+			c.GraphURL = u.String()
+			return nil
+		}}
 	optScopes = option{env: "AUTOPILOTDESK_SCOPES", flag: "scopes",
 		shownDef: "`openid profile offline_access {graph}/DeviceManagementServiceConfig.ReadWrite.All`",
 		help:     "Override the requested scopes (space separated).",
@@ -92,7 +112,7 @@ var (
 			if !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
 				return errors.New("must start with postgres:// or postgresql://")
 			}
-			return nil
+			return postgresURL(v)
 		}}
 	optDatabaseMaxConns = option{env: "AUTOPILOTDESK_DATABASE_MAX_CONNS", flag: "database-max-conns", def: "16",
 		help: "PostgreSQL connection pool size of each process (SQLite uses a small fixed pool).",
@@ -142,24 +162,37 @@ var (
 		set: func(c *config, v string) error { c.AllowedGroups = splitList(v); return nil }}
 	optTrustedProxies = option{env: "AUTOPILOTDESK_TRUSTED_PROXIES", flag: "trusted-proxies",
 		help: "Comma-separated IPs or CIDR ranges of reverse proxies. Only requests from these peers have their " +
-			"`X-Forwarded-For` and `X-Forwarded-Proto` believed.",
+			"`X-Forwarded-For` and `X-Forwarded-Proto` believed. A range wider than an IPv4 `/8` (or an IPv6 `/32` outside `fc00::/7`), " +
+			"such as `0.0.0.0/0`, is refused: every client in it could escape the per-address rate limits.",
 		set: func(c *config, v string) error {
-			var bad []string
+			var bad, wide []string
 			for _, p := range splitList(v) {
 				n, err := parseIPOrCIDR(p)
-				if err != nil {
+				switch {
+				case err != nil:
 					bad = append(bad, strconv.Quote(p))
-					continue
+				case tooWide(n):
+					wide = append(wide, strconv.Quote(p))
+				default:
+					c.TrustedProxies = append(c.TrustedProxies, n)
 				}
-				c.TrustedProxies = append(c.TrustedProxies, n)
 			}
+			var problems []string
 			if len(bad) > 0 {
-				return fmt.Errorf("%s: not an IP address or CIDR range", strings.Join(bad, ", "))
+				problems = append(problems, strings.Join(bad, ", ")+": not an IP address or CIDR range")
+			}
+			if len(wide) > 0 {
+				problems = append(problems, strings.Join(wide, ", ")+" covers far more than reverse proxies: any client in it could claim "+
+					"any address in X-Forwarded-For and escape the per-address rate limits. List exactly your proxies' addresses "+
+					"(such as 10.0.0.5, or their subnet such as 10.0.0.0/24)")
+			}
+			if len(problems) > 0 {
+				return errors.New(strings.Join(problems, "; "))
 			}
 			return nil
 		}}
 	optRateLimitSignIn = option{env: "AUTOPILOTDESK_RATE_LIMIT_SIGNIN", flag: "rate-limit-signin", def: "20/1m",
-		help: "Sign-in starts (a form posted after its session ended starts one) and callbacks allowed per client IP and per user in a window; `off` disables. Counts live in the " +
+		help: "Sign-in starts (a form posted after its session ended starts one) and callbacks allowed per client IP and per user in a window; `off` disables (`0` is refused). Counts live in the " +
 			"state database, so replicas share them.",
 		set: func(c *config, v string) (err error) { c.SignInLimit, err = web.ParseLimit(v); return err }}
 	optRateLimitCreate = option{env: "AUTOPILOTDESK_RATE_LIMIT_CREATE", flag: "rate-limit-create", def: "30/1m",
@@ -315,13 +348,86 @@ func hostPort(v string) error {
 	return nil
 }
 
+// publicURL reads the URL people reach the desk at: an origin only (scheme, host, port), since
+// the redirect URI and the origin POSTs must come from are built from it; and https unless the
+// host is this machine, since the desk's cookies are Secure and a browser keeps none over plain
+// http elsewhere, so sign-in could never finish.
 func publicURL(v string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSuffix(v, "/"))
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-		return nil, fmt.Errorf("%q is not an absolute http(s) URL without a path", v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Opaque != "" {
+		return nil, fmt.Errorf("%q is not an absolute http(s) URL such as https://desk.contoso.com", redactedURL(v))
 	}
-	u.Path = ""
+	shown := u.Redacted()
+	switch {
+	case u.User != nil:
+		return nil, fmt.Errorf("%q carries a user name or password: give only the address people open, such as %s://%s", shown, u.Scheme, u.Host)
+	case u.Path != "" && u.Path != "/":
+		return nil, fmt.Errorf("%q has a path (%s): the desk is served at the root of its address, such as %s://%s", shown, u.Path, u.Scheme, u.Host)
+	case u.RawQuery != "" || u.ForceQuery:
+		return nil, fmt.Errorf("%q has a query (?%s): give only scheme, host and port, such as %s://%s", shown, u.RawQuery, u.Scheme, u.Host)
+	case u.Fragment != "" || strings.Contains(v, "#"):
+		return nil, fmt.Errorf("%q has a fragment (#…): give only scheme, host and port, such as %s://%s", shown, u.Scheme, u.Host)
+	}
+	host := u.Hostname()
+	if port := u.Port(); port != "" || strings.HasSuffix(u.Host, ":") {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("%q has the port %q: a port is a number from 1 to 65535", shown, port)
+		}
+	}
+	if ip := net.ParseIP(host); strings.ContainsAny(host, "*?") || ip != nil && ip.IsUnspecified() {
+		return nil, fmt.Errorf("%q is not one address: give the host name people open (a wildcard or %s cannot be signed in to)", shown, host)
+	}
+	if u.Scheme == "http" && !loopbackHost(host) {
+		return nil, fmt.Errorf("%q is plain http on a host other than this machine: browsers keep the desk's sign-in cookies only over https, "+
+			"so sign-in could never finish. Serve https (%s and %s, or a reverse proxy) and give https://%s", shown, optTLSCertFile.env, optTLSKeyFile.env, u.Host)
+	}
+	u.Path, u.RawPath = "", ""
 	return u, nil
+}
+
+// loopbackHost says whether host is this machine, where browsers take http for a secure origin.
+func loopbackHost(host string) bool {
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback()
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	return host == "localhost" || strings.HasSuffix(host, ".localhost")
+}
+
+// redactedURL is v with a password in it masked, for a message.
+func redactedURL(v string) string {
+	if u, err := url.Parse(v); err == nil {
+		return u.Redacted()
+	}
+	if at := strings.LastIndex(v, "@"); at >= 0 {
+		if scheme := strings.Index(v, "://"); scheme >= 0 && scheme < at {
+			return v[:scheme+3] + "xxxxx" + v[at:]
+		}
+	}
+	return v
+}
+
+// postgresURL reads a PostgreSQL URL as the driver will, so a malformed one is reported at start
+// rather than retried for the whole start-up wait. The message never repeats the URL, whose
+// password may be anywhere in a string that does not parse.
+func postgresURL(v string) error {
+	_, err := pgx.ParseConfig(v)
+	if err == nil {
+		return nil
+	}
+	why := err.Error()
+	if i := strings.LastIndex(why, "`: "); i >= 0 {
+		why = why[i+3:]
+	}
+	if strings.Contains(why, "percent") {
+		why += ": a special character in the user name or password must be percent-encoded, such as %40 for @ and %25 for %"
+	}
+	if u, uerr := url.Parse(v); uerr == nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			why = strings.ReplaceAll(why, pw, "xxxxx")
+		}
+	}
+	return fmt.Errorf("is not a PostgreSQL URL the desk can use: %s", why)
 }
 
 func httpURL(v string) error {
@@ -381,6 +487,23 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// tooWide says whether a trusted-proxy range is wider than any network of proxies: wider than
+// an IPv4 /8 (10.0.0.0/8, the widest private range), or, for IPv6, wider than a /32 outside the
+// unique local range fc00::/7. An IPv4-mapped IPv6 range counts as the IPv4 range it maps.
+func tooWide(n *net.IPNet) bool {
+	ones, bits := n.Mask.Size()
+	if n.IP.To4() != nil {
+		if bits == 128 {
+			ones -= 96
+		}
+		return ones < 8
+	}
+	if ones >= 7 && n.IP[0]&0xfe == 0xfc {
+		return false
+	}
+	return ones < 32
 }
 
 func parseIPOrCIDR(s string) (*net.IPNet, error) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"autopilotdesk/devtools/testkit"
+	"autopilotdesk/graphclient/emulator"
 )
 
 // status is the status of a GET of path, without following redirects.
@@ -331,4 +332,49 @@ func TestUnreachablePostgreSQLAndRecovery(t *testing.T) {
 	if strings.Count(d.log.String(), "state database available again") != 2 {
 		t.Errorf("recoveries not logged:\n%s", d.log.String())
 	}
+}
+
+// While PostgreSQL is down, the background workers (imports, serial checks, bulk changes, the
+// registration follower) leave it alone: the outage is the health check's one ERROR line and its
+// "available again" line, never a warning a second per worker. They resume by themselves: an
+// import submitted once it is back is carried out.
+func TestWorkersStayQuietWhilePostgreSQLIsDown(t *testing.T) {
+	dbURL, err := url.Parse(testkit.PostgresSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startTCPProxy(t, dbURL.Host)
+	dbURL.Host = proxy.addr
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_DATABASE_URL": dbURL.String()},
+		appOptions{RegistrationEvery: 100 * time.Millisecond, ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	data, _ := deviceCSV("SN-OUTAGE", 3)
+	job := draftOf(t, d, b, data)
+	form := submitForm(t, d, b, job)
+
+	noisy := func() (lines []string) {
+		for _, l := range strings.Split(d.log.String(), "\n") {
+			if strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, `"level":"ERROR"`) {
+				lines = append(lines, l)
+			}
+		}
+		return lines
+	}
+	before := len(noisy())
+	proxy.stop()
+	time.Sleep(4 * time.Second) // four ticks of every worker
+	during := noisy()[before:]
+	if len(during) != 1 || !strings.Contains(during[0], "state database unavailable") {
+		t.Errorf("during 4 s of outage, %d warnings and errors, want the one ERROR line:\n%s", len(during), strings.Join(during, "\n"))
+	}
+	proxy.start()
+	waitFor(t, "the desk to find its database again", func() bool { return strings.Contains(d.log.String(), "state database available again") })
+	if after := noisy()[before:]; len(after) != 1 {
+		t.Errorf("the recovery logged warnings:\n%s", strings.Join(after, "\n"))
+	}
+	if resp, _ := d.post(b, job+"/submit", form); resp.Request.URL.Path != job {
+		t.Fatalf("submit after the outage landed on %s", resp.Request.URL)
+	}
+	waitFinished(t, d, b, job)
 }

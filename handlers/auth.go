@@ -35,6 +35,7 @@ type Provider interface {
 type FlowStore interface {
 	PutFlow(ctx context.Context, f store.FlowRecord) error
 	TakeFlow(ctx context.Context, id string, maxAge time.Duration) (store.FlowRecord, error)
+	FlowPending(ctx context.Context, state string) (bool, error)
 }
 
 // SessionControl starts and ends server-side sessions.
@@ -60,11 +61,16 @@ type Auth struct {
 	Settings      SettingNames // as the words for whoever runs the desk name them
 	Logger        *slog.Logger
 	Observe       func(success bool, reason string) // optional: sign-in metrics
+	// SendToPublicURL sends a sign-in started at another address to PublicURL first; off when
+	// the public URL is only a guess (demo mode listening on every address).
+	SendToPublicURL bool
+
+	origins originGuard
 }
 
 // SettingNames are the names, as the desk's configuration spells them, of the settings that a
 // failed sign-in may ask whoever runs the desk to check.
-type SettingNames struct{ TenantID, ClientID, ClientSecret string }
+type SettingNames struct{ TenantID, ClientID, ClientSecret, ClientCertificate, PublicURL string }
 
 func (h *Auth) observe(success bool, reason string) {
 	if h.Observe != nil {
@@ -83,12 +89,19 @@ func (h *Auth) SignInPage(c echo.Context) error {
 	if web.CurrentUser(c) != nil {
 		return c.Redirect(http.StatusSeeOther, returnTo)
 	}
+	if there := h.elsewhere(c); there != "" {
+		return c.Redirect(http.StatusSeeOther, there)
+	}
 	return web.Render(c, http.StatusOK, views.SignInPage(web.PageFor(c, "Sign in", ""), views.SignIn{ReturnTo: returnTo, Demo: h.Demo}))
 }
 
 // Login starts the authorization-code flow.
 // fresh=1 asks for a new authentication (Conditional Access wanting stronger or newer sign-in).
 func (h *Auth) Login(c echo.Context) error {
+	if there := h.elsewhere(c); there != "" {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return c.Redirect(http.StatusSeeOther, there)
+	}
 	return h.begin(c, web.SafeReturnTo(c.QueryParam("return_to")), nil, c.QueryParam("fresh") == "1")
 }
 
@@ -120,6 +133,11 @@ func (h *Auth) Callback(c echo.Context) error {
 	c.SetCookie(&http.Cookie{Name: flowCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	ck, err := c.Cookie(flowCookie)
 	if err != nil || ck.Value == "" {
+		if state := c.QueryParam("state"); state != "" {
+			if pending, err := h.Flows.FlowPending(c.Request().Context(), state); err == nil && pending {
+				return h.startedElsewhere()
+			}
+		}
 		return restartSignIn("This sign-in did not start in this browser, or it was already completed.")
 	}
 	rec, err := h.Flows.TakeFlow(c.Request().Context(), ck.Value, flowMaxAge)
@@ -228,11 +246,21 @@ func restartSignIn(why string) error {
 		NextStep: "Start the sign-in again from this browser.", ActionURL: "/auth/login", ActionText: "Sign in again"}
 }
 
-// signInFailed turns every way sign-in can fail into a page that says why and what to do.
+// signInFailed turns every way sign-in can fail into a page that says why and what to do. A
+// refusal the desk's own configuration causes is one ERROR line naming the setting to fix; every
+// other failure is one INFO line.
 func (h *Auth) signInFailed(err error) error {
-	h.Logger.Info("sign-in failed", "reason", err.Error())
 	var ce *identity.CallbackError
 	var skew *identity.ClockSkewError
+	if errors.As(err, &ce) {
+		if fix := h.settingToFix(ce); fix != "" {
+			h.Logger.Error("sign-in refused because of the desk's own configuration: "+fix, "reason", err.Error())
+		} else {
+			h.Logger.Info("sign-in failed", "reason", err.Error())
+		}
+	} else if !errors.As(err, &skew) {
+		h.Logger.Info("sign-in failed", "reason", err.Error())
+	}
 	switch {
 	case errors.As(err, &ce):
 		title, what, next := h.explainRefusal(ce)
@@ -313,17 +341,32 @@ func (h *Auth) explainRefusal(e *identity.CallbackError) (title, what, next stri
 		return "The desk's app registration was not found",
 			"Microsoft Entra does not know the desk's client id in this tenant (AADSTS700016).",
 			"Tell whoever runs the desk: check that " + h.Settings.ClientID + " and " + h.Settings.TenantID + " match the app registration."
-	case "AADSTS7000215", "AADSTS7000222":
+	case "AADSTS90002":
+		return "The desk's tenant was not found",
+			"Microsoft Entra does not know the tenant the desk signs in to (AADSTS90002).",
+			"Tell whoever runs the desk: check that " + h.Settings.TenantID + " is your tenant id (a GUID, under Microsoft Entra admin center › Overview)."
+	case "AADSTS7000215", "AADSTS7000222", "AADSTS7000218":
 		return "The desk's client secret is wrong or expired",
-			"Microsoft Entra refused the desk's own credentials (" + e.AADSTS + ").",
+			"Microsoft Entra refused the desk's own credentials (" + e.AADSTS + "), so nobody can sign in until they are corrected.",
 			"Tell whoever runs the desk: create a new client secret under App registrations › Autopilot Desk › Certificates & secrets and update " + h.Settings.ClientSecret + "."
+	case "AADSTS700023", "AADSTS700024", "AADSTS700027":
+		return "The desk's client certificate was refused",
+			"Microsoft Entra refused the certificate the desk proves itself with (" + e.AADSTS + "), so nobody can sign in until it is corrected.",
+			"Tell whoever runs the desk: upload the certificate in " + h.Settings.ClientCertificate + " under App registrations › Autopilot Desk › Certificates & secrets, " +
+				"and check that this server's clock is right."
 	case "AADSTS50011":
 		return "The desk's sign-in address is not registered",
 			"The redirect URI the desk sent is not one of the app registration's redirect URIs (AADSTS50011).",
-			"Tell whoever runs the desk: add " + h.PublicURL + "/auth/callback under App registrations › Autopilot Desk › Authentication › Web redirect URIs."
+			"Tell whoever runs the desk: add " + h.PublicURL + "/auth/callback under App registrations › Autopilot Desk › Authentication › Web redirect URIs, " +
+				"or correct " + h.Settings.PublicURL + " if people reach the desk at another address."
 	case "AADSTS65004":
 		return "Sign-in was cancelled", "The permission request was declined, so you are not signed in.",
 			"Sign in again and accept the permissions when asked."
+	}
+	if e.Redeem && (e.Code == "invalid_client" || e.Code == "unauthorized_client") {
+		return "The sign-in service refused the desk's own credentials",
+			"The sign-in service refused the desk's client id or secret (" + firstLine(e.Code) + "), so nobody can sign in until they are corrected.",
+			"Tell whoever runs the desk: check " + h.Settings.ClientID + " and " + h.Settings.ClientSecret + " against the desk's registration with the sign-in service."
 	}
 	if e.Code == "access_denied" {
 		return "Sign-in was cancelled", "The sign-in was cancelled or access was denied, so you are not signed in.",
@@ -337,6 +380,32 @@ func (h *Auth) explainRefusal(e *identity.CallbackError) (title, what, next stri
 	}
 	return "Sign-in did not succeed", what + ".",
 		"Try again. If it keeps failing, give this error code and the time to your administrator."
+}
+
+// settingToFix names, for a refusal the desk's own configuration causes, the settings whoever
+// runs the desk must correct; "" for a refusal that is the account's or the person's.
+func (h *Auth) settingToFix(e *identity.CallbackError) string {
+	secret := h.Settings.ClientSecret + " (or the file " + h.Settings.ClientSecret + "_FILE names)"
+	switch e.AADSTS {
+	case "AADSTS7000215":
+		return "the client secret is wrong: set the secret's value (not its id) in " + secret
+	case "AADSTS7000222":
+		return "the client secret has expired: create a new one in the app registration and set it in " + secret
+	case "AADSTS7000218":
+		return "no client secret was accepted: set " + secret
+	case "AADSTS700023", "AADSTS700024", "AADSTS700027":
+		return "the client certificate was refused: upload the certificate in " + h.Settings.ClientCertificate + " to the app registration, and check this server's clock"
+	case "AADSTS700016":
+		return "the app registration was not found: check " + h.Settings.ClientID + " and " + h.Settings.TenantID
+	case "AADSTS90002":
+		return "the tenant was not found: check " + h.Settings.TenantID
+	case "AADSTS50011":
+		return "the redirect URI " + h.PublicURL + "/auth/callback is not registered: add it to the app registration, or correct " + h.Settings.PublicURL
+	}
+	if e.Redeem && (e.Code == "invalid_client" || e.Code == "unauthorized_client") {
+		return "the provider refused the desk's client credentials: check " + h.Settings.ClientID + " and " + secret
+	}
+	return ""
 }
 
 // firstLine keeps provider-chosen text short enough to show.

@@ -12,7 +12,7 @@ import (
 // free text.
 func TestRefusedSignInIsExplained(t *testing.T) {
 	h := &Auth{PublicURL: "https://desk.contoso.example",
-		Settings: SettingNames{TenantID: "DESK_TENANT", ClientID: "DESK_CLIENT", ClientSecret: "DESK_SECRET"}}
+		Settings: SettingNames{TenantID: "DESK_TENANT", ClientID: "DESK_CLIENT", ClientSecret: "DESK_SECRET", ClientCertificate: "DESK_CERT", PublicURL: "DESK_PUBLIC_URL"}}
 	for _, tc := range []struct {
 		code, aadsts string
 		want         []string // phrases the explanation must contain
@@ -24,7 +24,10 @@ func TestRefusedSignInIsExplained(t *testing.T) {
 		{"invalid_request", "AADSTS50020", []string{"personal", "work account"}},
 		{"invalid_client", "AADSTS7000215", []string{"client secret", "update DESK_SECRET."}},
 		{"invalid_request", "AADSTS700016", []string{"check that DESK_CLIENT and DESK_TENANT match"}},
-		{"invalid_request", "AADSTS50011", []string{"add https://desk.contoso.example/auth/callback under"}},
+		{"invalid_request", "AADSTS50011", []string{"add https://desk.contoso.example/auth/callback under", "or correct DESK_PUBLIC_URL"}},
+		{"invalid_client", "AADSTS7000222", []string{"client secret", "update DESK_SECRET."}},
+		{"invalid_request", "AADSTS90002", []string{"check that DESK_TENANT is your tenant id"}},
+		{"invalid_client", "AADSTS700027", []string{"certificate", "upload the certificate in DESK_CERT"}},
 		{"server_error", "AADSTS99999", []string{"AADSTS99999", "Try again"}},
 		{"server_error\n<script>alert(1)</script>", "", []string{"server_error."}},
 	} {
@@ -38,6 +41,32 @@ func TestRefusedSignInIsExplained(t *testing.T) {
 		}
 		if strings.Contains(all, "<script>") || strings.Contains(all, "555") {
 			t.Errorf("the provider's free text reached the explanation: %s", all)
+		}
+	}
+}
+
+// The desk's own configuration is named for whoever runs it, on the redirect or at the token
+// endpoint; the account's or the person's refusals name no setting.
+func TestRefusalsOfTheDesksConfigurationNameTheSetting(t *testing.T) {
+	h := &Auth{PublicURL: "https://desk.contoso.example",
+		Settings: SettingNames{TenantID: "DESK_TENANT", ClientID: "DESK_CLIENT", ClientSecret: "DESK_SECRET", ClientCertificate: "DESK_CERT", PublicURL: "DESK_PUBLIC_URL"}}
+	for _, tc := range []struct {
+		e    identity.CallbackError
+		want string
+	}{
+		{identity.CallbackError{Code: "invalid_client", AADSTS: "AADSTS7000215", Redeem: true}, "DESK_SECRET (or the file DESK_SECRET_FILE names)"},
+		{identity.CallbackError{Code: "invalid_client", AADSTS: "AADSTS7000222", Redeem: true}, "DESK_SECRET (or the file DESK_SECRET_FILE names)"},
+		{identity.CallbackError{Code: "unauthorized_client", AADSTS: "AADSTS700016"}, "check DESK_CLIENT and DESK_TENANT"},
+		{identity.CallbackError{Code: "invalid_request", AADSTS: "AADSTS50011"}, "https://desk.contoso.example/auth/callback is not registered"},
+		{identity.CallbackError{Code: "invalid_client", AADSTS: "AADSTS700027", Redeem: true}, "DESK_CERT"},
+		{identity.CallbackError{Code: "invalid_client", Redeem: true}, "check DESK_CLIENT and DESK_SECRET"},
+		{identity.CallbackError{Code: "access_denied", AADSTS: "AADSTS50105"}, ""},
+		{identity.CallbackError{Code: "invalid_grant", AADSTS: "AADSTS70008", Redeem: true}, ""},
+		{identity.CallbackError{Code: "access_denied", AADSTS: "AADSTS65004"}, ""},
+	} {
+		got := h.settingToFix(&tc.e)
+		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+			t.Errorf("%s %s: %q, want it to say %q", tc.e.Code, tc.e.AADSTS, got, tc.want)
 		}
 	}
 }

@@ -65,13 +65,7 @@ func NewMetrics(activeSessions func(ctx context.Context) (int, error)) *Metrics 
 		}
 		return float64(n)
 	}))
-	version, goVersion := "devel", ""
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		goVersion = bi.GoVersion
-		if bi.Main.Version != "" {
-			version = bi.Main.Version
-		}
-	}
+	version, goVersion := BuildVersion()
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "autopilotdesk_build_info", Help: "Build information; always 1."}, []string{"version", "goversion"})
 	info.WithLabelValues(version, goVersion).Set(1)
 	reg.MustRegister(info)
@@ -138,4 +132,17 @@ func (m *Metrics) Handler(token string) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// BuildVersion is the desk's version as its build recorded it ("devel" when it recorded none),
+// and the Go version it was built with: what autopilotdesk_build_info reports.
+func BuildVersion() (version, goVersion string) {
+	version = "devel"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+		if bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+	}
+	return version, goVersion
 }

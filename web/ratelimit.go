@@ -20,20 +20,25 @@ type Counter interface {
 	Allow(ctx context.Context, bucket string, limit int, window time.Duration) (ok bool, retryAfter time.Duration, err error)
 }
 
-// Limit is "at most N requests per window"; zero N switches the limit off.
+// Limit is "at most N requests per window"; the zero Limit ("off") switches the limit off.
 type Limit struct {
 	N      int
 	Window time.Duration
 }
 
-// ParseLimit reads "20/1m" (20 per minute); "0" or "off" disables the limit.
+// ParseLimit reads "20/1m" (20 per minute); only "off" disables the limit. A count of 0 is
+// refused rather than read as "off": it reads as "allow nothing", and meaning the opposite
+// would silently lift the limit.
 func ParseLimit(s string) (Limit, error) {
 	s = strings.TrimSpace(s)
-	if s == "0" || s == "off" {
+	if s == "off" {
 		return Limit{}, nil
 	}
 	n, w, ok := strings.Cut(s, "/")
 	count, err := strconv.Atoi(n)
+	if (err == nil && count == 0) || s == "0" {
+		return Limit{}, fmt.Errorf("%q allows no request at all: give a limit such as 20/1m, or off to disable it", s)
+	}
 	if !ok || err != nil || count < 0 {
 		return Limit{}, fmt.Errorf("%q is not a limit such as 20/1m", s)
 	}

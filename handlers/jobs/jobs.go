@@ -46,6 +46,32 @@ type Options struct {
 	PausedRecheck time.Duration
 	// Fault, when set, is called at each fault point; returning ErrStopped stops the worker there.
 	Fault func(point string) error
+	// State, when set, is the state database's health as the desk knows it (web.Health).
+	State StateWatch
+}
+
+// StateWatch is the state database's health, which the desk checks and logs once per outage.
+// While it has a problem a worker looks for no job; a worker that cannot reach the database asks
+// for a check instead of logging each failure itself, and resumes once the database serves.
+type StateWatch interface {
+	Problem() error // nil while the state database serves
+	Suspect()       // asks for a check soon
+}
+
+// Quiet says whether the worker should leave the state database alone: it has a known problem.
+func (o Options) Quiet() bool { return o.State != nil && o.State.Problem() != nil }
+
+// Failed logs a background failure: as a warning, unless the state database could not be
+// reached, which the desk's health check notices and logs once for the whole outage.
+func (o Options) Failed(msg string, err error, attrs ...any) {
+	if store.IsUnavailable(err) {
+		if o.State != nil {
+			o.State.Suspect()
+		}
+		o.Logger.Debug(msg, append(attrs, "error", err.Error())...)
+		return
+	}
+	o.Logger.Warn(msg, append(attrs, "error", err.Error())...)
 }
 
 // WithDefaults is o with every setting left unset at its default.
@@ -135,12 +161,12 @@ const heldUpWait = 30 * time.Second
 // Once claims one due job for the loop holder and advances it one turn; false when none was due
 // or the worker must stop.
 func (w *Worker) Once(ctx context.Context, holder string) bool {
-	if ctx.Err() != nil || w.stopped.Load() {
+	if ctx.Err() != nil || w.stopped.Load() || w.o.Quiet() {
 		return false
 	}
 	job, err := w.kind.Claim(ctx, holder, w.o.Lease)
 	if err != nil {
-		w.o.Logger.Warn(w.kind.Name+": claim a job", "error", err.Error())
+		w.o.Failed(w.kind.Name+": claim a job", err)
 		return false
 	}
 	if job == nil {
@@ -155,14 +181,14 @@ func (w *Worker) Once(ctx context.Context, holder string) bool {
 	case errors.Is(err, ErrLeaseLost):
 		return true
 	case err != nil:
-		w.o.Logger.Warn(w.kind.Name+": job held up", "job", t.owner.JobID, "error", err.Error())
+		w.o.Failed(w.kind.Name+": job held up", err, "job", t.owner.JobID)
 		job.HeldUp(explain.Failure{Cause: explain.Unreachable, At: t.Now()})
 		t.After(heldUpWait)
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := w.kind.Release(rctx, t.owner.JobID, holder, job.Payload(), t.next); err != nil && !errors.Is(err, store.ErrConflict) {
-		w.o.Logger.Warn(w.kind.Name+": release a job", "job", t.owner.JobID, "error", err.Error())
+		w.o.Failed(w.kind.Name+": release a job", err, "job", t.owner.JobID)
 	} else if err == nil {
 		// The loop wakes when the job asked, on the wall clock, not up to a tick later.
 		w.loop.soonest(time.Now().Add(t.next.Sub(w.o.Now())))

@@ -52,6 +52,9 @@ type Options struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 	Every  time.Duration // how often it looks (default 2 s)
+	// State, when set, is the state database's health: while it has a problem the follower does
+	// not look, and a failure to reach it is left to the desk's health check to log once.
+	State jobs.StateWatch
 }
 
 // Follower carries approved registrations to their end, on every replica (each change is
@@ -84,9 +87,13 @@ func (f *Follower) Kick() { f.loop.Kick() }
 
 // Run looks every Every (or when kicked) until ctx ends.
 func (f *Follower) Run(ctx context.Context) {
+	quiet := jobs.Options{Logger: f.o.Logger, State: f.o.State}
 	f.loop.Run(ctx, func(ctx context.Context) bool {
+		if quiet.Quiet() {
+			return true
+		}
 		if err := f.Once(ctx); err != nil && ctx.Err() == nil {
-			f.o.Logger.Warn("registration follower", "error", err.Error())
+			quiet.Failed("registration follower", err)
 		}
 		return true
 	})

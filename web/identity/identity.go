@@ -216,6 +216,12 @@ func (p *Provider) Finish(ctx context.Context, f Flow, callback url.Values) (*Re
 		return nil, errors.New("identity: the answer from the provider carries no authorization code")
 	}
 	tok, err := p.oauth.Exchange(p.tokenContext(ctx), code, oauth2.VerifierOption(f.Verifier))
+	var refused *oauth2.RetrieveError
+	if errors.As(err, &refused) && refused.ErrorCode != "" {
+		ce := newCallbackError(refused.ErrorCode, refused.ErrorDescription)
+		ce.Redeem, ce.cause = true, err
+		return nil, ce
+	}
 	if err != nil {
 		return nil, fmt.Errorf("identity: redeem the authorization code: %w", err)
 	}

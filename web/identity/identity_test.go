@@ -350,3 +350,25 @@ func TestSignInWithClientCertificate(t *testing.T) {
 		t.Errorf("unregistered certificate: %v", err)
 	}
 }
+
+// The token endpoint's refusal of the desk's own credentials, when the code is redeemed, is the
+// provider's refusal with its AADSTS code, as one on the redirect is: so the desk can say which
+// setting to fix.
+func TestRedeemRefusalCarriesTheProvidersCode(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		opt    rigOption
+		aadsts string
+	}{
+		{"wrong secret", func(_ *rig, cfg *identity.Config, _ *demoidp.Options) { cfg.ClientSecret = "not-the-secret" }, "AADSTS7000215"},
+		{"expired secret", func(_ *rig, _ *identity.Config, o *demoidp.Options) { o.SecretExpired = true }, "AADSTS7000222"},
+	} {
+		r := newRig(t, tc.opt)
+		_, err := r.signIn(demoidp.AdminKey)
+		var ce *identity.CallbackError
+		var re *oauth2.RetrieveError
+		if !errors.As(err, &ce) || !ce.Redeem || ce.Code != "invalid_client" || ce.AADSTS != tc.aadsts || !errors.As(err, &re) {
+			t.Errorf("%s: %v (%+v)", tc.name, err, ce)
+		}
+	}
+}

@@ -40,6 +40,9 @@ type Options struct {
 	// StartupWait bounds how long Open keeps retrying an unreachable PostgreSQL server
 	// (default 30s), so replicas that start before their database do not crash-loop.
 	StartupWait time.Duration
+	// Waiting, when set, is told once that PostgreSQL did not answer at first, and how long Open
+	// will keep trying.
+	Waiting func(wait time.Duration, err error)
 	// SessionCacheSize bounds how many decoded sessions a SQLite database keeps in memory
 	// (default DefaultSessionCacheSize; negative turns the cache off). PostgreSQL never caches
 	// sessions.
@@ -192,7 +195,7 @@ func (db *DB) openPostgres(ctx context.Context, o Options) error {
 	db.sql.SetMaxIdleConns(conns)
 	db.sql.SetConnMaxLifetime(30 * time.Minute) // follow a fail-over to a new primary
 	db.writer = db.sql
-	if err := db.waitForServer(ctx, o.StartupWait); err != nil {
+	if err := db.waitForServer(ctx, o.StartupWait, o.Waiting); err != nil {
 		db.sql.Close()
 		return err
 	}
@@ -292,21 +295,24 @@ func isPostgresURL(u string) bool {
 
 // waitForServer pings with exponential backoff until the server answers, the wait is over, or
 // the server refuses for a reason waiting cannot fix (wrong password, no such database).
-func (db *DB) waitForServer(ctx context.Context, wait time.Duration) error {
+func (db *DB) waitForServer(ctx context.Context, wait time.Duration, waiting func(time.Duration, error)) error {
 	start := time.Now()
-	waiting, cancel := context.WithTimeout(ctx, wait)
+	deadline, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	delay := 50 * time.Millisecond
 	for {
-		err := db.Ping(waiting)
+		err := db.Ping(deadline)
 		if err == nil {
 			return nil
 		}
 		if !transientConnectError(err) {
 			return fmt.Errorf("store: connect to PostgreSQL: %w", err)
 		}
+		if waiting != nil && delay == 50*time.Millisecond {
+			waiting(wait, err)
+		}
 		select {
-		case <-waiting.Done():
+		case <-deadline.Done():
 			if ctx.Err() != nil { // stopped (Ctrl-C, a shutdown) before the wait was over
 				return fmt.Errorf("store: stopped while waiting for PostgreSQL, which had not answered for %s: %w",
 					time.Since(start).Round(100*time.Millisecond), err)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -42,4 +43,16 @@ func (db *DB) TakeFlow(ctx context.Context, id string, maxAge time.Duration) (Fl
 		return FlowRecord{}, ErrNotFound
 	}
 	return f, nil
+}
+
+// FlowPending says whether a sign-in flow with this state was started and is neither finished nor
+// expired. A callback that brings no flow cookie yet names a pending flow was started where the
+// browser kept its cookie: at another address of the desk.
+func (db *DB) FlowPending(ctx context.Context, state string) (bool, error) {
+	var one int
+	err := db.queryRow(ctx, `SELECT 1 FROM flows WHERE state = ? AND created_at > ?`, []any{state, ms(db.now().Add(-maxFlowAge))}, &one)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }

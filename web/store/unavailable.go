@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"io"
 	"net"
 	"strings"
 
@@ -24,6 +25,13 @@ func (e unavailableError) Unwrap() error { return e.err }
 
 // Unavailable reports that the database could not be reached.
 func (unavailableError) Unavailable() bool { return true }
+
+// IsUnavailable says whether err is a failure to reach the database (it may be tried again later),
+// as opposed to a wrong query or a refused change.
+func IsUnavailable(err error) bool {
+	var u interface{ Unavailable() bool }
+	return errors.As(err, &u) && u.Unavailable()
+}
 
 // Is makes errors.Is(err, ErrDiskFull) hold for a write the disk had no room for.
 func (e unavailableError) Is(target error) bool { return target == ErrDiskFull && diskFull(e.err) }
@@ -64,8 +72,10 @@ func damaged(err error) bool {
 }
 
 func unreachable(err error) bool {
+	// A connection cut mid-statement (the server stopped, the network dropped it) reads as an
+	// unexpected end of stream.
 	if errors.Is(err, errClosed) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) ||
-		errors.Is(err, sql.ErrConnDone) {
+		errors.Is(err, sql.ErrConnDone) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return true
 	}
 	var se *sqlite.Error

@@ -44,6 +44,9 @@ type Options struct {
 	// Issuer is the origin both the browser and the desk reach, e.g. http://127.0.0.1:8081.
 	Issuer                 string
 	ClientID, ClientSecret string // an empty secret allows only private_key_jwt
+	// SecretExpired makes the token endpoint refuse the right client secret as Entra refuses one
+	// past its expiry date (AADSTS7000222).
+	SecretExpired bool
 	// RedirectURIs and PostLogoutRedirectURIs are the registered addresses; on loopback
 	// (http://localhost, http://127.0.0.1, http://[::1]) any port matches, as with Entra.
 	RedirectURIs           []string
@@ -99,6 +102,7 @@ type clientCert struct {
 type Provider struct {
 	base                  string
 	clientID, secret      string
+	secretExpired         bool
 	redirectURIs, logouts []string
 	cert                  *clientCert
 	accessLifetime        time.Duration
@@ -134,7 +138,7 @@ func New(opts Options) (*Provider, error) {
 		return nil, errors.New("demoidp: register a client secret or a client certificate")
 	}
 	p := &Provider{
-		base: u.Scheme + "://" + u.Host, clientID: opts.ClientID, secret: opts.ClientSecret,
+		base: u.Scheme + "://" + u.Host, clientID: opts.ClientID, secret: opts.ClientSecret, secretExpired: opts.SecretExpired,
 		redirectURIs: slices.Clone(opts.RedirectURIs), logouts: slices.Clone(opts.PostLogoutRedirectURIs),
 		accessLifetime: opts.AccessTokenLifetime, now: opts.Now, identities: demoIdentities(), noTenantClaims: opts.WithoutTenantClaims,
 		codes: map[string]authCode{}, access: map[string]accessGrant{}, refresh: map[string]refreshGrant{},

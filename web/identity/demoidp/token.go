@@ -98,7 +98,9 @@ func (p *Provider) authenticateClient(r *http.Request) error {
 	case p.secret == "":
 		return invalidClient("AADSTS7000218: This application authenticates with a certificate, not a client secret.")
 	case subtle.ConstantTimeCompare([]byte(secret), []byte(p.secret)) != 1:
-		return invalidClient("AADSTS7000215: Invalid client secret provided.")
+		return invalidClient("AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.")
+	case p.secretExpired:
+		return invalidClient("AADSTS7000222: The provided client secret keys for app '" + id + "' are expired.")
 	}
 	return nil
 }
