@@ -415,26 +415,7 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 	view.Change = result
 	if device != nil && !view.Access.ReadOnly {
 		if form == nil {
-			// The values the device will have: a change accepted but not visible yet included.
-			tag, name := device.GroupTag, device.DisplayName
-			if awaited.GroupTag != nil {
-				tag = *awaited.GroupTag
-			}
-			if awaited.DisplayName != nil {
-				name = *awaited.DisplayName
-			}
-			form = &views.DeviceForms{GroupTag: tag, DisplayName: name, ShownGroupTag: tag, ShownDisplayName: name}
-			if pending, ok := web.TakePendingForm(c); ok { // typed before a sign-in interrupted the change
-				keep := func(name string, into *string) {
-					if pending.Has(name) {
-						*into = pending.Get(name)
-					}
-				}
-				keep("groupTag", &form.GroupTag)
-				keep("displayName", &form.DisplayName)
-				keep("userPrincipalName", &form.UserPrincipalName)
-				keep("addressableUserName", &form.AddressableUserName)
-			}
+			form = freshForms(c, device, awaited)
 		}
 		now := h.Now()
 		form.PropertiesKey, form.AssignKey, form.UnassignKey = web.NewFormKey(c, now), web.NewFormKey(c, now), web.NewFormKey(c, now)
@@ -445,6 +426,32 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 		title = "Device " + serial
 	}
 	return web.Render(c, status, views.RegisteredDevicePage(web.PageFor(c, title, "devices"), view))
+}
+
+// freshForms are a device's change forms as its page first shows them: the values the device
+// will have (a change accepted but not visible yet included), or what was typed before a sign-in
+// interrupted the change.
+func freshForms(c echo.Context, device *graphclient.AutopilotDevice, awaited deviceIntent) *views.DeviceForms {
+	tag, name := device.GroupTag, device.DisplayName
+	if awaited.GroupTag != nil {
+		tag = *awaited.GroupTag
+	}
+	if awaited.DisplayName != nil {
+		name = *awaited.DisplayName
+	}
+	form := &views.DeviceForms{GroupTag: tag, DisplayName: name, ShownGroupTag: tag, ShownDisplayName: name}
+	if pending, ok := web.TakePendingForm(c); ok {
+		keep := func(name string, into *string) {
+			if pending.Has(name) {
+				*into = pending.Get(name)
+			}
+		}
+		keep("groupTag", &form.GroupTag)
+		keep("displayName", &form.DisplayName)
+		keep("userPrincipalName", &form.UserPrincipalName)
+		keep("addressableUserName", &form.AddressableUserName)
+	}
+	return form
 }
 
 // changeResult is the result of a recorded change of this device, for the page it returns to.
@@ -839,20 +846,7 @@ func (h *Registered) change(c echo.Context, id, action string, form *views.Devic
 			}
 		}
 	}
-	act := newActivity(u, action, ex, err)
-	act.Target, act.Serial = id, device.SerialNumber
-	detail := resultDetail(nil, ex, err, h.Now())
-	switch act.Outcome {
-	case outcomeSuccess:
-		act.Summary, detail.Device = summary, &intent
-	case outcomeUnknown:
-		// What was asked is kept, so that a read of the device showing it settles the record.
-		act.Summary = deviceRefusalSummary(action, device.SerialNumber+" ("+intentText(intent)+")", failureFacts(err, h.Now()))
-		detail.Device, detail.Said = &intent, summary
-	default:
-		act.Summary = deviceRefusalSummary(action, device.SerialNumber, failureFacts(err, h.Now()))
-	}
-	act.Detail = encodeDetail(detail)
+	act, detail := h.changeRecord(u, id, action, device, ex, err, intent, summary)
 	saved := h.Activity.Record(ctx, act, key)
 	if !saved || act.Outcome == outcomeFailure {
 		// Refused (nothing changed): the page again, with what was typed and Graph's reason.
@@ -875,6 +869,27 @@ func changeShows(records []store.Activity, id string, d *graphclient.AutopilotDe
 		return detail.Device.shows(d, missing)
 	}
 	return true
+}
+
+// changeRecord is the history's record of a change sent to Graph: what it did, or what it
+// asked when Graph's answer was lost (kept, so that a read of the device showing it settles the
+// record), or why Graph refused it.
+func (h *Registered) changeRecord(u *web.SessionUser, id, action string, device *graphclient.AutopilotDevice, ex *graphclient.Exchange, err error,
+	intent deviceIntent, summary string) (*store.Activity, activityDetail) {
+	act := newActivity(u, action, ex, err)
+	act.Target, act.Serial = id, device.SerialNumber
+	detail := resultDetail(nil, ex, err, h.Now())
+	switch act.Outcome {
+	case outcomeSuccess:
+		act.Summary, detail.Device = summary, &intent
+	case outcomeUnknown:
+		act.Summary = deviceRefusalSummary(action, device.SerialNumber+" ("+intentText(intent)+")", failureFacts(err, h.Now()))
+		detail.Device, detail.Said = &intent, summary
+	default:
+		act.Summary = deviceRefusalSummary(action, device.SerialNumber, failureFacts(err, h.Now()))
+	}
+	act.Detail = encodeDetail(detail)
+	return act, detail
 }
 
 // intentText says what a change of a device asked for: "group tag “Kiosk”, device name (none)".
