@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -148,15 +147,11 @@ func (h *BulkChanges) Create(c echo.Context) error {
 // held explains why the chosen devices are not read now: Graph asked every desk to wait (its
 // Retry-After), and a read sent before then makes Intune ask for a longer pause; nil when not.
 func (h *BulkChanges) held(c echo.Context) *explain.Explanation {
-	if h.Holds == nil {
+	now := h.Now()
+	until, held := heldUntil(c, h.Holds, now)
+	if !held {
 		return nil
 	}
-	now := h.Now()
-	until, err := h.Holds.HeldUntil(c.Request().Context(), web.CurrentUser(c).TenantID, now)
-	if err != nil || !until.After(now) {
-		return nil // a hold the database cannot tell of is Graph's to answer with its own 429
-	}
-	c.Response().Header().Set("Retry-After", strconv.Itoa(int(until.Sub(now).Seconds())+1))
 	e := explain.WritesHeld(until, now)
 	e.NextStep = fmt.Sprintf("Review the change again after %s UTC (in %s).", until.UTC().Format("15:04:05"), explain.Duration(until.Sub(now)))
 	return &e

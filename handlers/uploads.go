@@ -40,18 +40,28 @@ type WriteHolds interface {
 	Hold(ctx context.Context, tenantID string, until time.Time) error
 }
 
-// writesHeld is why a write of the tenant's must not be sent now (Graph asked every desk to wait),
-// or nil. The answer's Retry-After says until when.
-func (h *Uploads) writesHeld(c echo.Context) *views.Failure {
-	if h.Holds == nil {
-		return nil
+// heldUntil is when the wait Graph asked of every desk for the tenant's writes ends, if one is
+// running now; the answer's Retry-After then says so too.
+func heldUntil(c echo.Context, holds WriteHolds, now time.Time) (time.Time, bool) {
+	if holds == nil {
+		return time.Time{}, false
 	}
-	now := h.Now()
-	until, err := h.Holds.HeldUntil(c.Request().Context(), web.CurrentUser(c).TenantID, now)
+	until, err := holds.HeldUntil(c.Request().Context(), web.CurrentUser(c).TenantID, now)
 	if err != nil || !until.After(now) {
-		return nil // a hold the database cannot tell of is Graph's to answer with its own 429
+		return time.Time{}, false // a hold the database cannot tell of is Graph's to answer with its own 429
 	}
 	c.Response().Header().Set("Retry-After", strconv.Itoa(int(until.Sub(now).Seconds())+1))
+	return until, true
+}
+
+// writesHeld is why a write of the tenant's must not be sent now (Graph asked every desk to wait),
+// or nil.
+func (h *Uploads) writesHeld(c echo.Context) *views.Failure {
+	now := h.Now()
+	until, held := heldUntil(c, h.Holds, now)
+	if !held {
+		return nil
+	}
 	return &views.Failure{Explanation: explain.WritesHeld(until, now)}
 }
 
