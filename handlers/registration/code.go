@@ -37,10 +37,20 @@ func NewCode() string {
 // skipped, and I and L are read as 1 and O as 0, as Crockford's alphabet prescribes. ok is false
 // unless twelve characters of the alphabet remain.
 func Normalize(typed string) (code string, ok bool) {
-	if len(typed) > 64 {
+	var buf [CodeLength]byte
+	if !read(typed, &buf) {
 		return "", false
 	}
-	out := make([]byte, 0, CodeLength)
+	return string(buf[:]), true
+}
+
+// read puts the code typed into buf, as Normalize reads it, and reports whether it is one: it
+// allocates nothing, as every path segment of every request logged goes through it (CouldBe).
+func read(typed string, buf *[CodeLength]byte) bool {
+	if len(typed) > 64 {
+		return false
+	}
+	n := 0
 	for i := 0; i < len(typed); i++ {
 		c := typed[i]
 		switch {
@@ -55,21 +65,19 @@ func Normalize(typed string) (code string, ok bool) {
 		case 'O':
 			c = '0'
 		}
-		if strings.IndexByte(alphabet, c) < 0 {
-			return "", false
+		if n == CodeLength || strings.IndexByte(alphabet, c) < 0 {
+			return false
 		}
-		out = append(out, c)
+		buf[n] = c
+		n++
 	}
-	if len(out) != CodeLength {
-		return "", false
-	}
-	return string(out), true
+	return n == CodeLength
 }
 
 // CouldBe reports whether typed reads as a code (Normalize): what logs must not keep.
 func CouldBe(typed string) bool {
-	_, ok := Normalize(typed)
-	return ok
+	var buf [CodeLength]byte
+	return read(typed, &buf)
 }
 
 // Format writes a normalized code in three groups of four: K7QM-2XWD-9FHT.
