@@ -1,6 +1,7 @@
 package views
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -225,16 +226,10 @@ func deviceCrumb(d RegisteredDevice) string {
 	return "Device"
 }
 
-// madeBy is a device's model and maker as its page's subtitle says them, leaving out what Graph
-// does not know.
-func madeBy(model, manufacturer string) string {
-	switch {
-	case model == "":
-		return manufacturer
-	case manufacturer == "":
-		return model
-	}
-	return model + " · " + manufacturer
+// known joins the parts Graph or a device's file gave, "HP · EliteBook 840", leaving out the ones
+// they did not.
+func known(parts ...string) string {
+	return strings.Join(slices.DeleteFunc(parts, func(p string) bool { return p == "" }), " · ")
 }
 
 // makerModel is a device's manufacturer and model as one name, leaving the manufacturer out when

@@ -954,7 +954,7 @@ func RegisteredDevicePage(p Page, d RegisteredDevice) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				if made := madeBy(d.Device.Model, d.Device.Manufacturer); made != "" {
+				if made := known(d.Device.Model, d.Device.Manufacturer); made != "" {
 					var templ_7745c5c3_Var41 string
 					templ_7745c5c3_Var41, templ_7745c5c3_Err = templ.JoinStringErrs(made + " · ")
 					if templ_7745c5c3_Err != nil {

@@ -2029,15 +2029,7 @@ func userClause(card RegistrationCard) string {
 	return ""
 }
 
-func deviceLabel(d RegistrationDevice) string {
-	switch {
-	case d.Manufacturer != "" && d.Model != "":
-		return d.Manufacturer + " · " + d.Model
-	case d.Model != "":
-		return d.Model
-	}
-	return d.Manufacturer
-}
+func deviceLabel(d RegistrationDevice) string { return known(d.Manufacturer, d.Model) }
 
 func deviceMore(e RegistrationEntry) string {
 	if len(e.Devices) > 1 {
