@@ -484,3 +484,32 @@ func TestPagesCarrySecurityHeadersAndNoTokens(t *testing.T) {
 		}
 	}
 }
+
+// The desk's own limit on creates keeps what was typed: its page leads back to the form, which
+// shows the values again, and nothing of the refused request reaches Graph.
+func TestCreateLimitKeepsTheForm(t *testing.T) {
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_CREATE": "1/1h"})
+	b := d.browser()
+	doc := parse(t, d.signIn(b, "admin", "/uploads/new"))
+	first := formValues(t, doc, `form[action="/uploads"]`)
+	d.post(b, "/uploads", first)
+
+	_, doc = d.get(b, "/uploads/new")
+	form := formValues(t, doc, `form[action="/uploads"]`)
+	form.Set("id", "0f2d6e55-3a8c-4c1e-9d6b-2f3e4a5b6c7d")
+	form.Set("createdDateTimeUtc", "2026-03-04T05:06:07Z")
+	before := len(d.received())
+	resp, doc := d.post(b, "/uploads", form)
+	back := doc.Find(`a[href="/uploads/new"]`)
+	if resp.StatusCode != http.StatusTooManyRequests || back.Length() == 0 || !strings.Contains(text(doc), "keeps what you typed") {
+		t.Fatalf("second create: %d, no way back to the form that keeps it: %s", resp.StatusCode, text(doc))
+	}
+	if len(d.received()) != before {
+		t.Errorf("a limited create reached Graph")
+	}
+	_, doc = d.get(b, "/uploads/new")
+	kept := formValues(t, doc, `form[action="/uploads"]`)
+	if kept.Get("id") != form.Get("id") || kept.Get("createdDateTimeUtc") != form.Get("createdDateTimeUtc") {
+		t.Errorf("typed values not kept through the limit: %v", kept)
+	}
+}

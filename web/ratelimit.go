@@ -73,18 +73,37 @@ func (s *Shell) RateLimit(counter Counter, action string, limit Limit) echo.Midd
 					return fmt.Errorf("rate limit: %w", errStateUnavailable(err))
 				}
 				if !ok {
-					secs := int(math.Ceil(retry.Seconds()))
-					if secs < 1 {
-						secs = 1
-					}
-					c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
-					s.log.Info("rate limited", "action", action, "bucket_kind", strings.SplitN(b, ":", 3)[1])
-					return &views.ErrorPage{Status: http.StatusTooManyRequests, Title: "Too many requests",
-						Message:  fmt.Sprintf("You (or your network) did this more than %d times in %s, so the desk paused it to protect your tenant.", limit.N, explain.Duration(limit.Window)),
-						NextStep: fmt.Sprintf("Wait %d seconds, then try again.", secs)}
+					return s.limited(c, action, b, limit, retry)
 				}
 			}
 			return next(c)
 		}
 	}
+}
+
+// limited answers a request over its limit: 429, with when to try again. A form's values are
+// kept for the page it was on, which the answer leads back to.
+func (s *Shell) limited(c echo.Context, action, bucket string, limit Limit, retry time.Duration) error {
+	secs := int(math.Ceil(retry.Seconds()))
+	if secs < 1 {
+		secs = 1
+	}
+	wait := explain.Duration(time.Duration(secs) * time.Second)
+	c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
+	s.log.Info("rate limited", "action", action, "bucket_kind", strings.SplitN(bucket, ":", 3)[1])
+	times := fmt.Sprintf("%d times", limit.N)
+	if limit.N == 1 {
+		times = "once"
+	}
+	page := &views.ErrorPage{Status: http.StatusTooManyRequests, Title: "Too many requests",
+		Message:  fmt.Sprintf("You (or your network) did this more than %s in %s, so the desk paused it to protect your tenant. Nothing was sent to Microsoft Graph.", times, explain.Duration(limit.Window)),
+		NextStep: fmt.Sprintf("Wait %s, then try again.", wait)}
+	if r := c.Request(); r.Method == http.MethodPost && len(r.PostForm) > 0 {
+		formPage := s.formPageOf(c)
+		if kept, err := KeepForm(c, formPage, r.PostForm); err == nil && kept {
+			page.NextStep = fmt.Sprintf("Wait %s, then send it again from the form, which keeps what you typed.", wait)
+			page.ActionURL, page.ActionText = formPage, "Back to the form"
+		}
+	}
+	return page
 }
