@@ -392,3 +392,51 @@ func TestFormsWithoutSessionCountAsSignInStarts(t *testing.T) {
 		t.Errorf("statuses %v: want three sign-in starts, then 429", statuses)
 	}
 }
+
+// A made-up method is any text a client chooses: logs and metrics name it "other", so none of it
+// is kept or grows the metrics. A request id is believed from a trusted proxy alone, and only
+// when it reads as one.
+func TestClientTextDoesNotBecomeLabelsOrRequestIDs(t *testing.T) {
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_METRICS_TOKEN": "scrape-secret", "AUTOPILOTDESK_TRUSTED_PROXIES": "10.0.0.5"})
+	for i := 0; i < 20; i++ {
+		req := httptest.NewRequest(http.MethodGet, "http://desk.example/nothing", nil)
+		req.Method = fmt.Sprintf("XMADEUP%d%s", i, strings.Repeat("Q", 2000))
+		d.app.handler.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	req := httptest.NewRequest(http.MethodGet, "http://desk.example/metrics", nil)
+	req.Header.Set("Authorization", "bearer scrape-secret") // the scheme in any case
+	rec := httptest.NewRecorder()
+	d.app.handler.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("metrics with a lower-case bearer scheme: %d", rec.Code)
+	}
+	if m := rec.Body.String(); strings.Contains(m, "XMADEUP") || !strings.Contains(m, `method="other"`) {
+		t.Errorf("made-up methods are not one label:\n%s", m)
+	}
+	if strings.Contains(d.log.String(), "XMADEUP") || !strings.Contains(d.log.String(), `"method":"other"`) {
+		t.Errorf("made-up methods are logged as sent")
+	}
+
+	for _, tc := range []struct {
+		peer, id string
+		believed bool
+	}{
+		{"203.0.113.9:4000", "0f2d6e55-3a8c-4c1e-9d6b-2f3e4a5b6c7d", false},
+		{"10.0.0.5:4000", "0f2d6e55-3a8c-4c1e-9d6b-2f3e4a5b6c7d", true},
+		{"10.0.0.5:4000", "<script>x</script>", false},
+		{"10.0.0.5:4000", strings.Repeat("a", 129), false},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "http://desk.example/nothing", nil)
+		req.RemoteAddr = tc.peer
+		req.Header.Set("X-Request-Id", tc.id)
+		rec := httptest.NewRecorder()
+		d.app.handler.ServeHTTP(rec, req)
+		got := rec.Header().Get("X-Request-Id")
+		if (got == tc.id) != tc.believed || got == "" || (!tc.believed && strings.Contains(rec.Body.String(), tc.id)) {
+			t.Errorf("request id %.20q from %s: answered with %.20q, believed want %v", tc.id, tc.peer, got, tc.believed)
+		}
+	}
+	if strings.Contains(d.log.String(), "<script>") {
+		t.Errorf("a client's request id was logged")
+	}
+}

@@ -108,7 +108,7 @@ func New(o Options) *Shell {
 		CSS: o.Assets.Path("app.css"), JS: o.Assets.Path("app.js"), Icon: o.Assets.Path("favicon.svg"),
 	}}
 	e.Use(
-		middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: o.NewRequestID}),
+		s.requestID(o.TrustedProxies),
 		s.logRequests,
 		observe(o.Metrics),
 		middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true,
@@ -154,6 +154,68 @@ func (s *Shell) refuseWithoutState(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// requestID gives every request its id: the one a trusted proxy sent when it reads as an id,
+// else a new one. Anyone else's is not believed: it would be logged and shown as the desk's own.
+func (s *Shell) requestID(trusted []*net.IPNet) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			id := r.Header.Get(echo.HeaderXRequestID)
+			if id == "" || !readsAsRequestID(id) || !fromPeerIn(r.RemoteAddr, trusted) {
+				id = s.newReqID()
+			}
+			c.Response().Header().Set(echo.HeaderXRequestID, id)
+			return next(c)
+		}
+	}
+}
+
+// readsAsRequestID reports whether a proxy's request id is one the desk may log and show: at
+// most 128 letters, digits and . _ : - (a GUID, a ULID, a trace id).
+func readsAsRequestID(id string) bool {
+	if len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch ch := id[i]; {
+		case 'a' <= ch && ch <= 'z', 'A' <= ch && ch <= 'Z', '0' <= ch && ch <= '9', ch == '.', ch == '_', ch == ':', ch == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// fromPeerIn reports whether the connection's peer address is in one of the ranges.
+func fromPeerIn(remoteAddr string, ranges []*net.IPNet) bool {
+	if len(ranges) == 0 {
+		return false
+	}
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip := net.ParseIP(host)
+	for _, r := range ranges {
+		if ip != nil && r.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// MethodName is a request's method as logs and metrics name it: one of HTTP's own, or "other".
+// A made-up method is any text a client chooses, at any length; as a metric label each would
+// be a series kept for good.
+func MethodName(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 func observe(m *Metrics) echo.MiddlewareFunc {
@@ -261,7 +323,7 @@ func (s *Shell) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		r := c.Request()
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
-			slog.String("method", r.Method),
+			slog.String("method", MethodName(r.Method)),
 			slog.String("route", c.Path()),
 			slog.String("path", s.loggedPath(r.URL.Path)),
 			slog.Int("status", c.Response().Status),
