@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -86,6 +87,24 @@ func TestAllowedGroupsRefuseOthers(t *testing.T) {
 	doc := parse(t, resp)
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(text(doc), "not allowed") {
 		t.Errorf("non-member: %d %s", resp.StatusCode, text(doc))
+	}
+}
+
+// A group's id is the same in capitals; a list that names no group, or names groups by anything
+// but their object ids, is refused at start rather than letting everyone in or no one.
+func TestAllowedGroupsAreObjectIDsInAnyCase(t *testing.T) {
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_ALLOWED_GROUPS": strings.ToUpper(demoidp.HelpDeskGroupID)})
+	if resp := d.signIn(d.browser(), "admin", "/"); resp.StatusCode != http.StatusOK {
+		t.Errorf("member named in capitals: %d %s", resp.StatusCode, text(parse(t, resp)))
+	}
+	for _, groups := range []string{",", " , ", "not-a-guid", demoidp.HelpDeskGroupID + ";x", " ; "} {
+		_, err := loadConfig(nil, testkit.Env(map[string]string{"AUTOPILOTDESK_ALLOWED_GROUPS": groups}), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "AUTOPILOTDESK_ALLOWED_GROUPS") {
+			t.Errorf("allowed groups %q: %v", groups, err)
+		}
+	}
+	if _, err := loadConfig(nil, testkit.Env(map[string]string{"AUTOPILOTDESK_ALLOWED_GROUPS": demoidp.HelpDeskGroupID + ", ,"}), io.Discard); err != nil {
+		t.Errorf("a list with a spare comma: %v", err)
 	}
 }
 

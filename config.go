@@ -9,10 +9,12 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/graphclient/guid"
 	"autopilotdesk/web"
 	"autopilotdesk/web/identity"
 )
@@ -181,6 +183,18 @@ func (c *config) check(read configError) configError {
 	}
 	// Demo mode: no app registration and no issuer configured.
 	c.Demo = c.ClientID == "" && c.IssuerURL == "" && c.TenantID == ""
+	if c.Demo || c.TenantID != "" {
+		// Microsoft Entra names groups by object id; anything else matches no one's groups.
+		var notIDs []string
+		for _, g := range c.AllowedGroups {
+			if !guid.Valid(g) {
+				notIDs = append(notIDs, strconv.Quote(g))
+			}
+		}
+		if len(notIDs) > 0 {
+			bad(&optAllowedGroups, "%s: not a group object id (a GUID, shown on the group's Overview page in the Microsoft Entra admin center), so no one would be let in", strings.Join(notIDs, ", "))
+		}
+	}
 	if c.Demo {
 		if c.PublicURL == nil {
 			c.PublicURL, c.publicFromAddr = reachAt(c.Addr, c.TLSCertFile != ""), true
@@ -211,6 +225,14 @@ func (c *config) check(read configError) configError {
 	}
 	if c.PublicURL == nil {
 		missing(&optPublicURL, "is required outside demo mode (the redirect URI is {public URL}/auth/callback)")
+	}
+	// Outside demo mode the client secret, codes and tokens travel to these two: in the clear
+	// only to this machine.
+	if plainHTTPOffThisMachine(c.IssuerURL) {
+		bad(&optIssuerURL, "%q is plain http on a host other than this machine: the client secret, sign-in codes and tokens would cross the network unencrypted. Give its https address", redactedURL(c.IssuerURL))
+	}
+	if plainHTTPOffThisMachine(c.GraphURL) {
+		bad(&optGraphURL, "%q is plain http on a host other than this machine: every request would carry a signed-in person's token unencrypted. Give its https address", redactedURL(c.GraphURL))
 	}
 	if c.GraphURL == "" {
 		c.GraphURL = c.Cloud.GraphRoot

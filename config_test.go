@@ -378,3 +378,31 @@ func TestConfigErrorsKeepSecretsOut(t *testing.T) {
 		t.Errorf("unreadable secret file: %v", err)
 	}
 }
+
+// Outside demo mode the secret, codes and tokens go to the issuer and to Graph: plain http is
+// refused for them but on this machine.
+func TestPlainHTTPProviderOrGraphElsewhereIsRefused(t *testing.T) {
+	env := func(host string) map[string]string {
+		return map[string]string{
+			"AUTOPILOTDESK_ISSUER_URL":    "http://" + host + "/5b7a/v2.0",
+			"AUTOPILOTDESK_GRAPH_URL":     "http://" + host,
+			"AUTOPILOTDESK_CLIENT_ID":     "11111111-1111-1111-1111-111111111111",
+			"AUTOPILOTDESK_CLIENT_SECRET": "s3cret",
+			"AUTOPILOTDESK_PUBLIC_URL":    "https://desk.example.com",
+		}
+	}
+	_, err := loadConfig(nil, testkit.Env(env("192.0.2.2:18123")), io.Discard)
+	for _, key := range []string{"AUTOPILOTDESK_ISSUER_URL", "AUTOPILOTDESK_GRAPH_URL"} {
+		if err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "unencrypted") {
+			t.Errorf("plain http elsewhere: %s not refused: %v", key, err)
+		}
+	}
+	if strings.Contains(fmt.Sprint(err), "s3cret") {
+		t.Errorf("the error shows the secret: %v", err)
+	}
+	for _, host := range []string{"127.0.0.1:18123", "localhost:18123", "[::1]:18123"} {
+		if _, err := loadConfig(nil, testkit.Env(env(host)), io.Discard); err != nil {
+			t.Errorf("plain http on this machine (%s) refused: %v", host, err)
+		}
+	}
+}

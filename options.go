@@ -67,12 +67,14 @@ var (
 			return nil
 		}}
 	optIssuerURL = option{env: "AUTOPILOTDESK_ISSUER_URL", flag: "issuer-url", shownDef: "from the cloud and tenant",
-		help: "Override the OpenID Connect issuer (any standards-compliant provider).",
-		set:  func(c *config, v string) error { c.IssuerURL = strings.TrimSuffix(v, "/"); return httpURL(v) }}
+		help: "Override the OpenID Connect issuer (any standards-compliant provider). Outside demo mode it must be `https` unless " +
+			"it is on this machine: the client secret and tokens travel to it.",
+		set: func(c *config, v string) error { c.IssuerURL = strings.TrimSuffix(v, "/"); return httpURL(v) }}
 	optGraphURL = option{env: "AUTOPILOTDESK_GRAPH_URL", flag: "graph-url", shownDef: "from the cloud; the embedded emulator in demo mode",
 		help: "Override the Microsoft Graph root (for example an emulator or Microsoft's Dev Proxy); a URL ending in `/v1.0` or `/beta` " +
 			"is taken as its root (the version is `AUTOPILOTDESK_GRAPH_VERSION`'s). Another cloud's Graph than " +
-			"`AUTOPILOTDESK_CLOUD`'s is refused: it would refuse the desk's tokens.",
+			"`AUTOPILOTDESK_CLOUD`'s is refused: it would refuse the desk's tokens. Outside demo mode it must be `https` unless it " +
+			"is on this machine: every request carries a signed-in person's token.",
 		set: func(c *config, v string) error {
 			if err := httpURL(v); err != nil {
 				return err
@@ -155,11 +157,19 @@ var (
 			"changes until it has passed. Lower it if other tools write to Intune with the same app registration.",
 		set: func(c *config, v string) (err error) { c.WriteBudget, c.WriteWindow, err = writeBudget(v); return err }}
 	optAllowedGroups = option{env: "AUTOPILOTDESK_ALLOWED_GROUPS", flag: "allowed-groups",
-		help: "Comma-separated group object ids. When set, only their members may use the desk (the app registration must emit " +
+		help: "Comma-separated group object ids (GUIDs, in any case; with a provider that is not Microsoft Entra, the values its " +
+			"`groups` claim lists, exactly). When set, only their members may use the desk (the app registration must emit " +
 			"the `groups` claim). The desk then also asks for `User.Read`: for someone in more groups than a token lists (200 in " +
 			"Entra), it asks Microsoft Graph which allowed groups they belong to (`POST /me/checkMemberGroups`, transitive) and " +
 			"refuses the sign-in with an explanation if Graph cannot answer.",
-		set: func(c *config, v string) error { c.AllowedGroups = splitList(v); return nil }}
+		set: func(c *config, v string) error {
+			c.AllowedGroups = splitList(v)
+			if len(c.AllowedGroups) == 0 && strings.TrimSpace(v) != "" {
+				// Read as "no restriction", it would let everyone in.
+				return fmt.Errorf("%q names no group: give group object ids separated by commas, or leave it unset to let everyone the provider signs in use the desk", v)
+			}
+			return nil
+		}}
 	optTrustedProxies = option{env: "AUTOPILOTDESK_TRUSTED_PROXIES", flag: "trusted-proxies",
 		help: "Comma-separated IPs or CIDR ranges of reverse proxies. Only requests from these peers have their " +
 			"`X-Forwarded-For` and `X-Forwarded-Proto` believed. A range wider than an IPv4 `/8` (or an IPv6 `/32` outside `fc00::/7`), " +
@@ -383,6 +393,12 @@ func publicURL(v string) (*url.URL, error) {
 	}
 	u.Path, u.RawPath = "", ""
 	return u, nil
+}
+
+// plainHTTPOffThisMachine reports whether v is an http URL whose host is not this machine.
+func plainHTTPOffThisMachine(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && strings.EqualFold(u.Scheme, "http") && !loopbackHost(u.Hostname())
 }
 
 // loopbackHost says whether host is this machine, where browsers take http for a secure origin.

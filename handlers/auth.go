@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/graphclient/guid"
 	"autopilotdesk/handlers/explain"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
@@ -208,7 +209,8 @@ func (h *Auth) allowedGroupsOf(c echo.Context, res *identity.Result) ([]string, 
 
 func memberOfAny(have, allowed []string) bool {
 	for _, g := range have {
-		if slices.Contains(allowed, g) {
+		// An object id is a GUID, the same id in any case; another provider's names are compared as written.
+		if slices.ContainsFunc(allowed, func(a string) bool { return a == g || guid.Valid(a) && strings.EqualFold(a, g) }) {
 			return true
 		}
 	}
