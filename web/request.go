@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -127,13 +128,23 @@ func PageFor(c echo.Context, title, nav string) views.Page {
 		Assets: pb.assets,
 		Nav:    nav,
 		Theme:  themeOf(c.Request()),
-		Path:   c.Request().URL.RequestURI(),
+		Path:   pageAddress(c.Request().URL),
 		Counts: st.navCounts,
 	}
 	if u := st.user; u != nil {
 		p.User = &views.User{Name: u.Name, UPN: u.UPN, Tenant: u.Tenant()}
 	}
 	return p
+}
+
+// pageAddress is where the page's own forms (the theme toggle) return to: the page's address,
+// but for a sign-in's callback, whose address carries the sign-in's one-time code and which
+// cannot be opened twice, the sign-in page.
+func pageAddress(u *url.URL) string {
+	if u.Path == "/auth/callback" {
+		return "/auth/signin"
+	}
+	return u.RequestURI()
 }
 
 // ThemeCookieName is the cookie that remembers a light or dark choice made with the theme toggle.
