@@ -102,8 +102,12 @@ func (h *Activity) List(c echo.Context) error {
 		return fmt.Errorf("list activity: %w", errors.Join(err))
 	}
 	for _, a := range entries {
-		view.Entries = append(view.Entries, views.ActivityEntry{ID: a.ID, At: a.At, Action: a.Action, Outcome: a.Outcome, Summary: a.Summary,
-			ActorName: a.ActorName, ActorUPN: a.ActorUPN, Target: a.Target, Serial: a.Serial, RequestID: a.RequestID, StatusCode: a.StatusCode})
+		e := views.ActivityEntry{ID: a.ID, At: a.At, Action: a.Action, Outcome: a.Outcome, Summary: a.Summary,
+			ActorName: a.ActorName, ActorUPN: a.ActorUPN, Target: a.Target, Serial: a.Serial, RequestID: a.RequestID, StatusCode: a.StatusCode}
+		if d, err := decodeDetail(&a); err == nil {
+			e.Settled = settled(&a, d)
+		}
+		view.Entries = append(view.Entries, e)
 	}
 	if next != "" {
 		nq := url.Values{}
@@ -224,11 +228,31 @@ func renderResult(c echo.Context, a *store.Activity, d activityDetail, notSaved 
 		Action: a.Action, Outcome: a.Outcome, Summary: a.Summary, Target: a.Target,
 		Upload: d.Upload, Exchange: d.Exchange, Support: d.Support, NotSaved: notSaved,
 		CheckedAt: d.CheckedAt, CanSendAgain: d.Sent != nil || sentOf(d) != nil,
+		DeskStep: d.Exchange == nil && d.Support == (graphclient.SupportDetails{}) && a.StatusCode == 0 && d.Failure == nil && d.Upload == nil,
+		Settled:  settled(a, d), Own: a.ObjectID != "" && a.ObjectID == web.CurrentUser(c).ObjectID, AskedStatus: d.Asked,
 	}
 	if d.Failure != nil {
 		r.Failure = &views.Failure{Explanation: explain.ForAction(a.Action, *d.Failure), Support: d.Support}
+		if r.Own && a.Outcome == outcomeFailure && guid.Valid(a.Target) {
+			// A change of an upload that failed in passing, or was found not made, can be sent again.
+			switch {
+			case a.Action == "update-upload" && d.Asked != "":
+				r.Failure.Retry = views.SendAgainForm
+			case a.Action == "delete-upload":
+				r.Failure.RetryURL = "/uploads/" + a.Target + "/delete" // asks to confirm again
+			}
+		}
 	}
 	return web.Render(c, http.StatusOK, views.ResultPage(web.PageFor(c, "Result", ""), r))
+}
+
+// settled reports whether Graph's answer to a was lost and the desk has since found its outcome
+// by looking: the outcome leads, the lost answer is a detail.
+func settled(a *store.Activity, d activityDetail) bool {
+	if a.Outcome != outcomeSuccess && a.Outcome != outcomeFailure || d.Failure == nil || d.Failure.Graph == nil {
+		return false
+	}
+	return d.Failure.Graph.Kind == graphclient.KindOutcomeUnknown
 }
 
 func notFound(msg string) error {
