@@ -81,22 +81,26 @@ type ActivityRewriter interface {
 
 const historyPageSize = 50
 
-// List is GET /activity: the team's activity, filterable by person, action and outcome; "mine=1"
-// is my activity.
+// List is GET /activity: the team's activity, filterable by person (the start of a name or a
+// UPN), action and outcome; "mine=1" is my activity. Pages go back with "before" and forward
+// again with "after".
 func (h *Activity) List(c echo.Context) error {
 	u := web.CurrentUser(c)
 	q := c.QueryParams()
 	view := views.ActivityList{Mine: q.Get("mine") == "1", Person: strings.TrimSpace(q.Get("person")), Action: q.Get("action"), Outcome: q.Get("outcome")}
 	f := store.ActivityFilter{TenantID: u.TenantID, Action: view.Action, Outcome: view.Outcome, Before: q.Get("before"), Limit: historyPageSize}
+	if f.Before == "" {
+		f.After = q.Get("after")
+	}
 	if view.Mine {
 		f.ObjectID = u.ObjectID
 	} else if view.Person != "" {
-		f.ActorUPN = view.Person
+		f.Person = view.Person
 	}
 	entries, next, err := h.History.ListActivity(c.Request().Context(), f)
-	if err != nil && f.Before != "" {
+	if err != nil && (f.Before != "" || f.After != "") {
 		return &views.ErrorPage{Status: http.StatusBadRequest, Title: "That page of the history does not exist",
-			Message: "The link to older entries is not valid.", ActionURL: "/activity", ActionText: "Show the newest entries"}
+			Message: "The link to older or newer entries is not valid.", ActionURL: "/activity", ActionText: "Show the newest entries"}
 	}
 	if err != nil {
 		return fmt.Errorf("list activity: %w", errors.Join(err))
@@ -109,13 +113,34 @@ func (h *Activity) List(c echo.Context) error {
 		}
 		view.Entries = append(view.Entries, e)
 	}
-	if next != "" {
+	// Older entries follow the last row; newer ones precede the first, when this page is not the newest.
+	older, newer := next, ""
+	if f.After != "" {
+		older, newer = "", next
+		if len(entries) > 0 {
+			older = store.ActivityCursor(entries[len(entries)-1])
+		}
+	} else if f.Before != "" && len(entries) > 0 {
+		newer = store.ActivityCursor(entries[0])
+	}
+	page := func(key, cursor string) string {
 		nq := url.Values{}
 		for k, v := range q {
 			nq[k] = v
 		}
-		nq.Set("before", next)
-		view.NextURL = "/activity?" + nq.Encode()
+		nq.Del("before")
+		nq.Del("after")
+		if view.Person != "" {
+			nq.Set("person", view.Person)
+		}
+		nq.Set(key, cursor)
+		return "/activity?" + nq.Encode()
+	}
+	if older != "" {
+		view.NextURL = page("before", older)
+	}
+	if newer != "" {
+		view.NewerURL = page("after", newer)
 	}
 	title := "Team activity"
 	if view.Mine {

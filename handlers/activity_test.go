@@ -174,3 +174,52 @@ func TestAnotherPersonsRecordNamesThem(t *testing.T) {
 		t.Errorf("one's own record: %q", got)
 	}
 }
+
+// pagedHistory answers every page with the same two entries and a cursor, and keeps the filters
+// it was asked.
+type pagedHistory struct{ asked []store.ActivityFilter }
+
+func (p *pagedHistory) ListActivity(_ context.Context, f store.ActivityFilter) ([]store.Activity, string, error) {
+	p.asked = append(p.asked, f)
+	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	return []store.Activity{
+		{ID: "0199a000-0000-7000-8000-000000000002", At: at.Add(time.Second), Action: "sync", Outcome: "success"},
+		{ID: "0199a000-0000-7000-8000-000000000001", At: at, Action: "sync", Outcome: "success"},
+	}, "next-cursor", nil
+}
+
+// The person filter takes the start of a name or UPN; an older page leads both ways, keeping
+// the filters.
+func TestHistoryFindsPeopleAndPagesBothWays(t *testing.T) {
+	hist := &pagedHistory{}
+	r := newRig(t, func(user *echo.Group, _ func(string, string, echo.HandlerFunc)) {
+		a := &Activity{History: hist, Now: time.Now}
+		user.GET("/activity", a.List)
+	}).signIn("")
+	_, doc := r.get("/activity?person=+adele+")
+	if got := hist.asked[0]; got.Person != "adele" || got.ActorUPN != "" {
+		t.Errorf("the person filter asked %+v", got)
+	}
+	if doc.Find(`a[rel="prev"]`).Length() != 0 {
+		t.Error("the newest page offers newer entries")
+	}
+	older := doc.Find(`a[rel="next"]`).AttrOr("href", "")
+	if !strings.Contains(older, "before=next-cursor") || !strings.Contains(older, "person=adele") {
+		t.Fatalf("older entries: %q", older)
+	}
+	_, doc = r.get(older)
+	newer := doc.Find(`a[rel="prev"]`).AttrOr("href", "")
+	if !strings.Contains(newer, "after=") || strings.Contains(newer, "before=") || !strings.Contains(newer, "person=adele") {
+		t.Fatalf("newer entries: %q", newer)
+	}
+	_, doc = r.get(newer)
+	if got := hist.asked[2]; got.After == "" || got.Before != "" {
+		t.Errorf("newer entries asked %+v", got)
+	}
+	if !strings.Contains(doc.Find(`a[rel="prev"]`).AttrOr("href", ""), "after=next-cursor") || !strings.Contains(doc.Find(`a[rel="next"]`).AttrOr("href", ""), "before=") {
+		t.Errorf("a page of newer entries does not lead both ways: %s", doc.Find(`[data-testid="history-pages"]`).Text())
+	}
+	if label := doc.Find(`label[for="person"]`).Text(); strings.Contains(label, "UPN") && !strings.Contains(doc.Find(`#person`).AttrOr("placeholder", ""), "Name") {
+		t.Errorf("the person field asks for a full UPN: %q", label)
+	}
+}
