@@ -364,7 +364,7 @@ func RegisteredListPage(p Page, l RegisteredList) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if l.Failure != nil {
-				templ_7745c5c3_Err = FailurePanel(l.Failure).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = FailurePanel(p.Path, l.Failure).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -993,7 +993,7 @@ func RegisteredDevicePage(p Page, d RegisteredDevice) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if d.Change != nil {
-				templ_7745c5c3_Err = changeResult(d.Change).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = changeResult(p.Path, d.Change).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -1111,7 +1111,7 @@ func RegisteredDevicePage(p Page, d RegisteredDevice) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if d.Failure != nil && (d.Change == nil || d.Change.Failure == nil) {
-				templ_7745c5c3_Err = FailurePanel(d.Failure).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = FailurePanel(p.Path, d.Failure).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -1350,7 +1350,7 @@ func RegisteredDevicePage(p Page, d RegisteredDevice) templ.Component {
 }
 
 // changeResult is what became of the change just made.
-func changeResult(r *ChangeResult) templ.Component {
+func changeResult(back string, r *ChangeResult) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -1368,7 +1368,7 @@ func changeResult(r *ChangeResult) templ.Component {
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
 		if r.Failure != nil {
-			templ_7745c5c3_Err = FailurePanel(r.Failure).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = FailurePanel(back, r.Failure).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
