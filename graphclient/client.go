@@ -166,10 +166,11 @@ func (cl call) retryRules() string {
 }
 
 // pageLink is an @odata.nextLink to follow, when it stays on the configured Graph root and the
-// collection's path.
+// collection's path. Another is an answer the desk cannot use: something between the desk and
+// Graph rewrote it, or the link was made elsewhere.
 func (c *Client) pageLink(path, next string) (string, error) {
 	if !strings.HasPrefix(next, c.base+path+"?") {
-		return "", &Error{Kind: KindInvalidInput, Message: "The paging link does not belong to the configured Microsoft Graph."}
+		return "", &Error{Kind: KindBadResponse, Message: "The link to the next page leads outside the configured Microsoft Graph (" + c.base + "), so the desk did not follow it.", Version: c.cfg.Version}
 	}
 	return next, nil
 }
