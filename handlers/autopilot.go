@@ -353,6 +353,7 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 			status = http.StatusNotFound
 		} else {
 			view.Failure = failureOf(ex, err)
+			view.Failure.Reload = deviceURL(id)
 			status = failureStatus(err)
 		}
 	} else {
