@@ -108,8 +108,11 @@ func (h *Activity) List(c echo.Context) error {
 	for _, a := range entries {
 		e := views.ActivityEntry{ID: a.ID, At: a.At, Action: a.Action, Outcome: a.Outcome, Summary: a.Summary,
 			ActorName: a.ActorName, ActorUPN: a.ActorUPN, Target: a.Target, Serial: a.Serial, RequestID: a.RequestID, StatusCode: a.StatusCode}
-		if d, err := decodeDetail(&a); err == nil {
-			e.Settled = settled(&a, d)
+		// Only a record that kept no answer of Graph's own, or an error status, can be a lost answer found settled.
+		if a.Outcome != outcomeUnknown && (a.StatusCode == 0 || a.StatusCode >= 500) {
+			if d, err := decodeDetail(&a); err == nil {
+				e.Settled = settled(&a, d)
+			}
 		}
 		view.Entries = append(view.Entries, e)
 	}
