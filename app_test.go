@@ -514,3 +514,22 @@ func TestCreateLimitKeepsTheForm(t *testing.T) {
 		t.Errorf("typed values not kept through the limit: %v", kept)
 	}
 }
+
+// The links a page carries back to itself — "Sign in again" after Graph refused the token, the
+// theme toggle — return to that page; for a form's answer, to the page of the form.
+func TestPagesReturnToThemselves(t *testing.T) {
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_EMULATOR_ERROR_RATE": "1", "AUTOPILOTDESK_EMULATOR_ERROR_STATUSES": "401",
+		"AUTOPILOTDESK_EMULATOR_ERROR_METHODS": "GET"})
+	b := d.browser()
+	doc := parse(t, d.signIn(b, "admin", "/devices?serial=5CG"))
+	if href := doc.Find(`[data-testid="failure"] a[href^="/auth/login"]`).AttrOr("href", ""); href != "/auth/login?return_to="+url.QueryEscape("/devices?serial=5CG") {
+		t.Errorf("Sign in again on the devices page leads to %q: %s", href, text(doc))
+	}
+	_, doc = d.get(b, "/uploads/new")
+	form := formValues(t, doc, `form[action="/uploads"]`)
+	form.Set("id", "not-a-guid")
+	_, doc = d.post(b, "/uploads", form)
+	if ret := doc.Find(`input[name="return_to"]`).AttrOr("value", ""); ret != "/uploads/new" {
+		t.Errorf("the theme toggle on a form's answer returns to %q, want the form's page", ret)
+	}
+}

@@ -66,6 +66,29 @@ func TestCallbackReplayAndForeignStateAreRefused(t *testing.T) {
 	}
 }
 
+// An answer that is not the browser's own sign-in's — an older tab's, a bare or forged link —
+// is refused without ending the sign-in the browser is in the middle of; and a callback's error
+// page does not carry the sign-in's code in its theme form.
+func TestAnotherSignInsAnswerLeavesTheFlowAlone(t *testing.T) {
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_SIGNIN": "off"})
+	b := d.browser()
+	older := d.callbackURL(b, "admin")
+	newer := d.callbackURL(b, "admin")
+	for _, cb := range []string{"/auth/callback", "/auth/callback?state=forged&code=forged", strings.TrimPrefix(older, d.srv.URL)} {
+		resp, doc := d.get(b, cb)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", cb, resp.StatusCode, text(doc))
+		}
+		if ret := doc.Find(`input[name="return_to"]`).AttrOr("value", ""); strings.Contains(ret, "code=") || strings.Contains(ret, "state=") {
+			t.Errorf("%s: the theme form returns to %q", cb, ret)
+		}
+	}
+	resp, doc := d.get(b, strings.TrimPrefix(newer, d.srv.URL))
+	if resp.Request.URL.Path != "/" {
+		t.Errorf("the newer sign-in did not finish after other answers: landed on %s: %s", resp.Request.URL, text(doc))
+	}
+}
+
 func TestCallbackErrorsAreExplained(t *testing.T) {
 	d := startDesk(t, nil)
 	for key, want := range map[string]string{

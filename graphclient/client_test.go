@@ -348,6 +348,11 @@ func TestTimeoutOnPostIsOutcomeUnknown(t *testing.T) {
 	if posts != 1 || ex.Reconciliation == nil || !ex.Reconciliation.Looked {
 		t.Errorf("posts %d, reconciliation %+v", posts, ex.Reconciliation)
 	}
+	// The exchange says it in words, not in Go's.
+	if got := ex.Attempts[0].ResponseText(); !strings.HasPrefix(got, "(no answer within the desk's deadline: it waited ") ||
+		strings.Contains(got, "context") || strings.Contains(got, "Post") {
+		t.Errorf("the timed-out attempt reads %q", got)
+	}
 }
 
 func TestGarbageBodiesBecomeCleanErrors(t *testing.T) {
@@ -469,6 +474,9 @@ func TestNetworkFailureIsExplained(t *testing.T) {
 	}
 	if len(ex.Attempts) != 4 || strings.Contains(ex.Last().ResponseText(), testToken) {
 		t.Errorf("a refused connection on GET should be retried: %d attempts", len(ex.Attempts))
+	}
+	if got := ex.Last().ResponseText(); !strings.HasPrefix(got, "(no connection: the desk could not connect to Microsoft Graph (") {
+		t.Errorf("the refused attempt reads %q", got)
 	}
 }
 

@@ -35,7 +35,7 @@ type Provider interface {
 // FlowStore keeps sign-in flows between the redirect to the provider and the callback.
 type FlowStore interface {
 	PutFlow(ctx context.Context, f store.FlowRecord) error
-	TakeFlow(ctx context.Context, id string, maxAge time.Duration) (store.FlowRecord, error)
+	TakeFlow(ctx context.Context, id, state string, maxAge time.Duration) (store.FlowRecord, error)
 	FlowPending(ctx context.Context, state string) (bool, error)
 }
 
@@ -131,22 +131,28 @@ func (h *Auth) begin(c echo.Context, returnTo string, pending []byte, fresh bool
 func (h *Auth) Callback(c echo.Context) error {
 	defer web.AwaitingUpstream(c)() // the code's redemption, and Graph when the groups are too many
 	c.Response().Header().Set("Cache-Control", "no-store")
-	c.SetCookie(&http.Cookie{Name: flowCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	state := c.QueryParam("state")
 	ck, err := c.Cookie(flowCookie)
 	if err != nil || ck.Value == "" {
-		if state := c.QueryParam("state"); state != "" {
+		if state != "" {
 			if pending, err := h.Flows.FlowPending(c.Request().Context(), state); err == nil && pending {
 				return h.startedElsewhere()
 			}
 		}
 		return restartSignIn("This sign-in did not start in this browser, or it was already completed.")
 	}
-	rec, err := h.Flows.TakeFlow(c.Request().Context(), ck.Value, flowMaxAge)
-	if errors.Is(err, store.ErrNotFound) {
-		return restartSignIn("This sign-in link has expired or was already used.")
+	rec, err := h.Flows.TakeFlow(c.Request().Context(), ck.Value, state, flowMaxAge)
+	if errors.Is(err, store.ErrOtherFlow) {
+		// Another tab's older sign-in, or an address someone else made: the sign-in this browser
+		// is in the middle of keeps its cookie and can still finish.
+		return restartSignIn("This answer belongs to another sign-in than the one this browser is in the middle of (an older one from another tab, or a link from elsewhere).")
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("take sign-in flow: %w", err)
+	}
+	c.SetCookie(&http.Cookie{Name: flowCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	if err != nil {
+		return restartSignIn("This sign-in link has expired or was already used.")
 	}
 	flow := identity.Flow{State: rec.State, Nonce: rec.Nonce, Verifier: rec.Verifier, ReturnTo: rec.ReturnTo, CreatedAt: rec.CreatedAt}
 	res, err := h.Provider.Finish(c.Request().Context(), flow, c.QueryParams())
@@ -367,7 +373,7 @@ func (h *Auth) explainRefusal(e *identity.CallbackError) (title, what, next stri
 	}
 	if e.Redeem && (e.Code == "invalid_client" || e.Code == "unauthorized_client") {
 		return "The sign-in service refused the desk's own credentials",
-			"The sign-in service refused the desk's client id or secret (" + firstLine(e.Code) + "), so nobody can sign in until they are corrected.",
+			"The sign-in service refused the desk's client id or secret (" + shownErrorCode(e.Code) + "), so nobody can sign in until they are corrected.",
 			"Tell whoever runs the desk: check " + h.Settings.ClientID + " and " + h.Settings.ClientSecret + " against the desk's registration with the sign-in service."
 	}
 	if e.Code == "access_denied" {
@@ -377,8 +383,8 @@ func (h *Auth) explainRefusal(e *identity.CallbackError) (title, what, next stri
 	what = "The sign-in service refused the sign-in"
 	if e.AADSTS != "" {
 		what += " with error " + e.AADSTS
-	} else if e.Code != "" {
-		what += " with error " + firstLine(e.Code)
+	} else if code := shownErrorCode(e.Code); code != "" {
+		what += " with error " + code
 	}
 	return "Sign-in did not succeed", what + ".",
 		"Try again. If it keeps failing, give this error code and the time to your administrator."
@@ -410,13 +416,19 @@ func (h *Auth) settingToFix(e *identity.CallbackError) string {
 	return ""
 }
 
-// firstLine keeps provider-chosen text short enough to show.
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	if r := []rune(s); len(r) > 100 {
-		s = string(r[:100]) + "…"
+// shownErrorCode is an OAuth error code as a page may show it, or "". Codes are short words such as
+// invalid_request (RFC 6749 §4.1.2.1); anything else in that parameter is text whoever sent the
+// browser to the callback chose, and is not put before the person as the provider's words.
+func shownErrorCode(code string) string {
+	ok := code != "" && len(code) <= 64
+	for i := 0; ok && i < len(code); i++ {
+		ch := code[i]
+		ok = 'a' <= ch && ch <= 'z' || 'A' <= ch && ch <= 'Z' || '0' <= ch && ch <= '9' || ch == '_' || ch == '-' || ch == '.'
 	}
-	return s
+	if !ok {
+		return ""
+	}
+	return code
 }
 
 // apartText says how far two clocks are apart in words: "45 seconds", "10 minutes",

@@ -29,7 +29,9 @@ func TestRefusedSignInIsExplained(t *testing.T) {
 		{"invalid_request", "AADSTS90002", []string{"check that DESK_TENANT is your tenant id"}},
 		{"invalid_client", "AADSTS700027", []string{"certificate", "upload the certificate in DESK_CERT"}},
 		{"server_error", "AADSTS99999", []string{"AADSTS99999", "Try again"}},
-		{"server_error\n<script>alert(1)</script>", "", []string{"server_error."}},
+		{"server_error", "", []string{"with error server_error."}},
+		{"server_error\n<script>alert(1)</script>", "", []string{"refused the sign-in."}},
+		{"Your account is locked. Call the help desk at +1-555-0100", "", []string{"refused the sign-in."}},
 	} {
 		title, what, next := h.explainRefusal(&identity.CallbackError{Code: tc.code, AADSTS: tc.aadsts,
 			Description: tc.aadsts + ": <script>alert(1)</script> call +1 555 0100"})
@@ -39,7 +41,7 @@ func TestRefusedSignInIsExplained(t *testing.T) {
 				t.Errorf("%s %s: explanation lacks %q: %s", tc.code, tc.aadsts, phrase, all)
 			}
 		}
-		if strings.Contains(all, "<script>") || strings.Contains(all, "555") {
+		if strings.Contains(all, "<script>") || strings.Contains(all, "555") || strings.Contains(all, "locked") {
 			t.Errorf("the provider's free text reached the explanation: %s", all)
 		}
 	}

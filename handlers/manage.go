@@ -46,7 +46,7 @@ func (h *Uploads) List(c echo.Context) error {
 	}
 	view := views.UploadList{Status: status, Access: accessOf(c)}
 	now := h.Now()
-	if view.UploadsMissing = learnUploads(c, h.Tenants, knownUploads(c, h.Tenants, now), now, err); view.UploadsMissing != nil {
+	if view.UploadsMissing = learnUploads(c, h.Tenants, knownUploads(c, h.Tenants, now), now, ex, err); view.UploadsMissing != nil {
 		// The notice says it, with the way on.
 	} else if err != nil {
 		view.Failure = failureOf(ex, err)

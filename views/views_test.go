@@ -118,11 +118,28 @@ func TestResultPageShowsUploadExchangeAndSupport(t *testing.T) {
 	}
 }
 
+// "Sign in again" returns to the page the failure is on, whatever that page is.
+func TestFailurePanelSignsInBackToItsPage(t *testing.T) {
+	for action, want := range map[explain.Action]string{
+		explain.ActionSignInAgain: `href="/auth/login?return_to=%2Fdevices%2F0f2d6e55%3Fpages%3D2"`,
+		explain.ActionFreshSignIn: `href="/auth/login?fresh=1&amp;return_to=%2Fdevices%2F0f2d6e55%3Fpages%3D2"`,
+	} {
+		var buf bytes.Buffer
+		f := &Failure{Explanation: explain.Explanation{Title: "Your sign-in has expired", Action: action}}
+		if err := FailurePanel("/devices/0f2d6e55?pages=2", f).Render(context.Background(), &buf); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("action %v: no %s in\n%s", action, want, buf.String())
+		}
+	}
+}
+
 func TestFailurePanelEscapesGraphText(t *testing.T) {
 	f := &Failure{Explanation: explain.Explanation{Title: "<script>alert(1)</script>", What: `"><img src=x onerror=alert(1)>`},
 		Support: graphclient.SupportDetails{Status: 400, Code: "<b>BadRequest</b>"}}
 	var buf bytes.Buffer
-	if err := FailurePanel(f).Render(context.Background(), &buf); err != nil {
+	if err := FailurePanel("/", f).Render(context.Background(), &buf); err != nil {
 		t.Fatal(err)
 	}
 	html := buf.String()

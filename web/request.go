@@ -127,13 +127,30 @@ func PageFor(c echo.Context, title, nav string) views.Page {
 		Assets: pb.assets,
 		Nav:    nav,
 		Theme:  themeOf(c.Request()),
-		Path:   c.Request().URL.RequestURI(),
+		Path:   pageAddress(c),
 		Counts: st.navCounts,
 	}
 	if u := st.user; u != nil {
 		p.User = &views.User{Name: u.Name, UPN: u.UPN, Tenant: u.Tenant()}
 	}
 	return p
+}
+
+// pageAddress is where the page's own links and forms (the theme toggle, "Sign in again") return
+// to: the page's address; for a form's answer, the page the form is on (the form's own address
+// answers only a POST); for a sign-in's callback, whose address carries the sign-in's one-time
+// code and cannot be opened twice, the sign-in page.
+func pageAddress(c echo.Context) string {
+	r := c.Request()
+	switch {
+	case r.URL.Path == "/auth/callback":
+		return "/auth/signin"
+	case r.Method != http.MethodGet && r.Method != http.MethodHead:
+		if sh := state(c).shell; sh != nil {
+			return sh.formPageOf(c)
+		}
+	}
+	return r.URL.RequestURI()
 }
 
 // ThemeCookieName is the cookie that remembers a light or dark choice made with the theme toggle.

@@ -71,7 +71,7 @@ type DB struct {
 	ownsDir      bool
 	sessionCache *sessionCache
 	counters     *counters
-	// uploadsMissing mirrors tenant_uploads_missing (tenant id -> seen_at in ms, 0 for none)
+	// uploadsMissing mirrors tenant_uploads_missing (tenant id -> *UploadsMissing, nil for none)
 	// once read, as only this process writes the folder's database.
 	uploadsMissing sync.Map
 	// sessionLocks serialise UpdateLocked per session on SQLite (PostgreSQL locks in the database).

@@ -27,14 +27,29 @@ func (db *DB) PutFlow(ctx context.Context, f FlowRecord) error {
 	return err
 }
 
+// ErrOtherFlow is TakeFlow's answer to a callback whose state is not the flow's: the answer of
+// another sign-in, or a forged one. The flow stays, to finish with its own answer.
+var ErrOtherFlow = errors.New("the callback's state is another sign-in's")
+
 // TakeFlow removes and returns the flow in one statement, so a replayed callback finds nothing.
-// A missing, used, or expired flow (older than maxAge, and never older than 10 minutes) is
-// ErrNotFound.
-func (db *DB) TakeFlow(ctx context.Context, id string, maxAge time.Duration) (FlowRecord, error) {
+// Only the answer with the flow's state takes it (ErrOtherFlow otherwise). A missing, used, or
+// expired flow (older than maxAge, and never older than 10 minutes) is ErrNotFound.
+func (db *DB) TakeFlow(ctx context.Context, id, state string, maxAge time.Duration) (FlowRecord, error) {
 	f := FlowRecord{ID: id}
 	var created int64
-	err := db.queryRow(ctx, `DELETE FROM flows WHERE id_hash = ? RETURNING state, nonce, verifier, return_to, data, created_at`,
-		[]any{hashID(id)}, &f.State, &f.Nonce, &f.Verifier, &f.ReturnTo, &f.Data, &created)
+	err := db.queryRow(ctx, `DELETE FROM flows WHERE id_hash = ? AND state = ? RETURNING state, nonce, verifier, return_to, data, created_at`,
+		[]any{hashID(id), state}, &f.State, &f.Nonce, &f.Verifier, &f.ReturnTo, &f.Data, &created)
+	if errors.Is(err, ErrNotFound) {
+		var one int
+		switch err := db.queryRow(ctx, `SELECT 1 FROM flows WHERE id_hash = ? AND created_at > ?`,
+			[]any{hashID(id), ms(db.now().Add(-min(maxAge, maxFlowAge)))}, &one); {
+		case err == nil:
+			return FlowRecord{}, ErrOtherFlow
+		case !errors.Is(err, ErrNotFound):
+			return FlowRecord{}, err
+		}
+		return FlowRecord{}, ErrNotFound
+	}
 	if err != nil {
 		return FlowRecord{}, err
 	}

@@ -29,26 +29,32 @@ func TestFlowsAreSingleUseAndExpire(t *testing.T) {
 		}
 		put("flow-1")
 		clk.Advance(time.Minute)
-		got, err := db.TakeFlow(ctx, "flow-1", 10*time.Minute)
+		got, err := db.TakeFlow(ctx, "flow-1", "state-flow-1", 10*time.Minute)
 		if err != nil || got.State != "state-flow-1" || got.Nonce != "n" || got.Verifier != "v" || got.ReturnTo != "/uploads/new" ||
 			string(got.Data) != `{"status":"pending"}` || !got.CreatedAt.Equal(clk.Now().Add(-time.Minute)) {
 			t.Fatalf("take: %+v %v", got, err)
 		}
-		if _, err := db.TakeFlow(ctx, "flow-1", 10*time.Minute); !errors.Is(err, ErrNotFound) {
+		if _, err := db.TakeFlow(ctx, "flow-1", "state-flow-1", 10*time.Minute); !errors.Is(err, ErrNotFound) {
 			t.Errorf("replayed: %v", err)
 		}
-		if _, err := db.TakeFlow(ctx, "never-started", 10*time.Minute); !errors.Is(err, ErrNotFound) {
+		if _, err := db.TakeFlow(ctx, "never-started", "state-never-started", 10*time.Minute); !errors.Is(err, ErrNotFound) {
 			t.Errorf("unknown: %v", err)
 		}
 
+		// Another sign-in's answer leaves the flow for its own.
 		put("flow-2")
+		for _, state := range []string{"", "state-flow-1", "state-flow-2 "} {
+			if _, err := db.TakeFlow(ctx, "flow-2", state, 10*time.Minute); !errors.Is(err, ErrOtherFlow) {
+				t.Errorf("state %q: %v, want ErrOtherFlow", state, err)
+			}
+		}
 		clk.Advance(5*time.Minute + time.Millisecond)
-		if _, err := db.TakeFlow(ctx, "flow-2", 5*time.Minute); !errors.Is(err, ErrNotFound) {
+		if _, err := db.TakeFlow(ctx, "flow-2", "state-flow-2", 5*time.Minute); !errors.Is(err, ErrNotFound) {
 			t.Errorf("expired flow taken: %v", err)
 		}
 		put("flow-3")
 		clk.Advance(10*time.Minute + time.Millisecond)
-		if _, err := db.TakeFlow(ctx, "flow-3", time.Hour); !errors.Is(err, ErrNotFound) {
+		if _, err := db.TakeFlow(ctx, "flow-3", "state-flow-3", time.Hour); !errors.Is(err, ErrNotFound) {
 			t.Errorf("a flow lived past 10 minutes: %v", err)
 		}
 	})
@@ -64,7 +70,7 @@ func TestFlowTakenOnceUnderConcurrency(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 10 {
 			wg.Go(func() {
-				_, err := db.TakeFlow(ctx, "flow", 10*time.Minute)
+				_, err := db.TakeFlow(ctx, "flow", "s", 10*time.Minute)
 				switch {
 				case err == nil:
 					taken.Add(1)

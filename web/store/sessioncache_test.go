@@ -114,7 +114,7 @@ func TestUnreachableDatabaseIsMarkedUnavailable(t *testing.T) {
 		if errors.As(err, &u) {
 			t.Fatalf("a working database is marked unavailable: %v", err)
 		}
-		if _, err := db.TakeFlow(ctx, "no-such-flow", time.Minute); !errors.Is(err, ErrNotFound) || errors.As(err, &u) {
+		if _, err := db.TakeFlow(ctx, "no-such-flow", "s", time.Minute); !errors.Is(err, ErrNotFound) || errors.As(err, &u) {
 			t.Errorf("not found: %v", err)
 		}
 		db.Close()
