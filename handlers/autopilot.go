@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -281,7 +280,7 @@ func (h *Registered) Export(c echo.Context) error {
 	hd.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	hd.Set(echo.HeaderContentDisposition, `attachment; filename="autopilot-devices-`+h.Now().UTC().Format("20060102-1504")+`.csv"`)
 	c.Response().WriteHeader(http.StatusOK)
-	w := csv.NewWriter(c.Response())
+	w := spreadsheetCSV(c.Response())
 	w.Write(exportHeader)
 	for _, d := range l.devices {
 		if !q.keeps(d) {
