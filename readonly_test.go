@@ -68,6 +68,16 @@ func TestReadOnlyPeopleSeeNoChangeControlsOnAnyPage(t *testing.T) {
 		t.Errorf("the help-desk reader's first create: %d, %d writes: %.900s", resp.StatusCode, graphWrites(d.emu)-before, text(doc))
 	}
 
+	// Her refused create's record: for the administrator it offers Try again, for a reader not.
+	refused, _, err := d.app.db.ListActivity(t.Context(), store.ActivityFilter{TenantID: demoidp.DemoTenantID, Action: "create-upload", Outcome: "failure", Limit: 5})
+	if err != nil || len(refused) != 1 {
+		t.Fatalf("the refused create's record: %+v %v", refused, err)
+	}
+	record := "/activity/" + refused[0].ID
+	if _, doc := d.get(admin, record); doc.Find(`[data-testid="try-again"]`).Length() != 1 {
+		t.Errorf("the administrator is not offered Try again: %.600s", text(doc))
+	}
+
 	for _, reader := range []struct {
 		name    string
 		browser *http.Client
@@ -115,6 +125,7 @@ func TestReadOnlyPeopleSeeNoChangeControlsOnAnyPage(t *testing.T) {
 			}).Length() != 0 {
 				t.Error("the registration page still speaks of revoking or deciding")
 			}
+			page(record, `[data-testid="try-again"], a[href^="/uploads/new"]`)
 			page("/devices/import", `[data-testid="import-button"]`)
 			doc = page(finished, `form[action="/devices/sync"]`)
 			if doc.Find(`a[href$="/report.csv"]`).Length() != 1 {
