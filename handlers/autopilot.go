@@ -353,6 +353,7 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 			status = http.StatusNotFound
 		} else {
 			view.Failure = failureOf(ex, err)
+			view.Failure.Reload = deviceURL(id)
 			status = failureStatus(err)
 		}
 	} else {
@@ -491,7 +492,7 @@ func resultOf(a *store.Activity, d activityDetail, notSaved bool) *views.ChangeR
 func deviceProperties(d *graphclient.AutopilotDevice) []views.Property {
 	contacted := "Never"
 	if t, ok := d.LastContacted(); ok {
-		contacted = t.UTC().Format("2 January 2006 15:04 UTC")
+		contacted = views.When(t)
 	}
 	return []views.Property{
 		{Name: "serialNumber", Label: "Serial number", Value: d.SerialNumber},
