@@ -257,7 +257,7 @@ func renderResult(c echo.Context, a *store.Activity, d activityDetail, notSaved 
 		Upload: d.Upload, Exchange: d.Exchange, Support: d.Support, NotSaved: notSaved,
 		CheckedAt: d.CheckedAt, CanSendAgain: d.Sent != nil || sentOf(d) != nil,
 		DeskStep: d.Exchange == nil && d.Support == (graphclient.SupportDetails{}) && a.StatusCode == 0 && d.Failure == nil && d.Upload == nil,
-		Settled:  settled(a, d), Own: a.ObjectID != "" && a.ObjectID == web.CurrentUser(c).ObjectID, AskedStatus: d.Asked,
+		Settled:  settled(a, d), Own: a.ObjectID != "" && a.ObjectID == web.CurrentUser(c).ObjectID, AskedStatus: d.Asked, Access: accessOf(c),
 	}
 	if d.Failure != nil {
 		r.Failure = &views.Failure{Explanation: explain.ForAction(a.Action, *d.Failure), Support: d.Support}
