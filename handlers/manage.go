@@ -137,6 +137,7 @@ func (h *Uploads) SetStatus(c echo.Context) error {
 		act.Summary = fmt.Sprintf("Changed the status of upload %s to %s.", id, status)
 	}
 	detail := resultDetail(u, ex, err, time.Now())
+	detail.Asked = status
 	if act.Outcome == outcomeUnknown {
 		// Graph's answer was lost: the upload as it is now says whether the change was made.
 		switch now, _ := h.read(c, id); {

@@ -311,6 +311,8 @@ type activityDetail struct {
 	CheckedAt time.Time              `json:"checkedAt,omitzero"` // when the desk last looked again
 	// Said is what a device change whose answer was lost would say once found done.
 	Said string `json:"said,omitempty"`
+	// Asked is the status a change of an upload's status asked for, so it can be sent again.
+	Asked string `json:"asked,omitempty"`
 }
 
 func resultDetail(u *graphclient.Upload, ex *graphclient.Exchange, err error, at time.Time) activityDetail {

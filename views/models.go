@@ -78,6 +78,7 @@ type Failure struct {
 	Exchange    *graphclient.Exchange
 	Retry       string // the id of the form a passing failure's "Try again" sends again
 	Reload      string // the page a passing failure's "Reload" shows again
+	RetryURL    string // the page a passing failure's "Try again" opens (a confirmation to send again)
 }
 
 // Result is the result page of one recorded action.
@@ -99,6 +100,16 @@ type Result struct {
 	Support      graphclient.SupportDetails
 	Exchange     *graphclient.Exchange
 	NotSaved     bool // the desk could not record it yet: shown from what it kept
+	// DeskStep: a step the desk took alone (a registration code made, hashes received): nothing
+	// was sent to Microsoft Graph, so there is no answer from Graph and no support ids.
+	DeskStep bool
+	// Settled: Graph's answer was lost and the desk then looked: Outcome is what it found, and
+	// Failure is the lost answer, kept as a detail of the exchange.
+	Settled bool
+	// Own: the person viewing the record is the one who acted; another's record names them.
+	Own bool
+	// AskedStatus is the status a change of an upload's status asked for, so it can be sent again.
+	AskedStatus string
 }
 
 // Home is the signed-in start page.
