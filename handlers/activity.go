@@ -228,7 +228,7 @@ func renderResult(c echo.Context, a *store.Activity, d activityDetail, notSaved 
 	if d.Failure != nil {
 		r.Failure = &views.Failure{Explanation: explain.ForAction(a.Action, *d.Failure), Support: d.Support}
 	}
-	return web.Render(c, http.StatusOK, views.ResultPage(web.PageFor(c, "Result", ""), r))
+	return web.Render(c, http.StatusOK, views.ResultPage(web.PageFor(c, views.ResultTitle(r), ""), r))
 }
 
 func notFound(msg string) error {
