@@ -158,6 +158,9 @@ func TestBrowserPagesFitANarrowPhone(t *testing.T) {
 	open(reader, "import devices, read only", "/devices/import")
 	open(reader, "devices, read only", "/devices")
 	open(reader, "registration, read only", "/registration")
+	reader.navigate("devices", chromedp.Navigate(bd.base+"/devices"))
+	reader.navigate("a device, read only", chromedp.Click(chromedp.CSS(`[data-testid="devices"] tbody a`)))
+	fits(reader, "a device, read only")
 
 	refused := bd.newTab(t)
 	narrow(refused, 375)

@@ -195,7 +195,11 @@
       if (a.nodeType !== b.nodeType || a.nodeName !== b.nodeName) return false;
       return a.nodeType !== 1 || (a.id === b.id && a.getAttribute("data-testid") === b.getAttribute("data-testid"));
     };
-    var keepsOwn = function (el, name) { return name === "open" && el.nodeName === "DETAILS"; };
+    // What the person or this script set stays: a panel opened, the heading made focusable.
+    var madeFocusable = new WeakSet();
+    var keepsOwn = function (el, name) {
+      return (name === "open" && el.nodeName === "DETAILS") || (name === "tabindex" && madeFocusable.has(el));
+    };
     var syncAttributes = function (cur, next) {
       Array.prototype.slice.call(cur.attributes).forEach(function (a) {
         if (!next.hasAttribute(a.name) && !keepsOwn(cur, a.name)) cur.removeAttribute(a.name);
@@ -251,7 +255,7 @@
           var twin = Array.prototype.find.call(main.querySelectorAll("a[href], button, input, select, textarea, summary, [tabindex]"),
             function (el) { return keyOf(el) === key; });
           var h1 = main.querySelector("h1");
-          if (!twin && h1) { h1.setAttribute("tabindex", "-1"); twin = h1; }
+          if (!twin && h1) { h1.setAttribute("tabindex", "-1"); madeFocusable.add(h1); twin = h1; }
           if (twin) twin.focus({ preventScroll: true });
         }
         var now = textOf(main.querySelector("h1"));
