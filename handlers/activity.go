@@ -271,7 +271,7 @@ func renderResult(c echo.Context, a *store.Activity, d activityDetail, notSaved 
 			}
 		}
 	}
-	return web.Render(c, http.StatusOK, views.ResultPage(web.PageFor(c, "Result", ""), r))
+	return web.Render(c, http.StatusOK, views.ResultPage(web.PageFor(c, views.ResultTitle(r), ""), r))
 }
 
 // settled reports whether Graph's answer to a was lost and the desk has since found its outcome

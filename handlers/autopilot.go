@@ -689,7 +689,11 @@ func (h *Registered) ConfirmDelete(c echo.Context) error {
 	if err != nil {
 		return h.show(c, id, nil, nil)
 	}
-	return web.Render(c, http.StatusOK, views.DeleteDevicePage(web.PageFor(c, "Delete registration", "devices"),
+	title := "Delete a registration"
+	if device.SerialNumber != "" {
+		title = "Delete the registration of " + device.SerialNumber
+	}
+	return web.Render(c, http.StatusOK, views.DeleteDevicePage(web.PageFor(c, title, "devices"),
 		views.DeleteDevice{Device: registeredRow(*device), FormKey: web.NewFormKey(c, h.Now())}))
 }
 

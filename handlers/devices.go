@@ -269,7 +269,6 @@ func (h *Devices) Show(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	u := web.CurrentUser(c)
-	title := "Import devices"
 	if j.rec.State == importer.StateChecking {
 		// The page shows the check's progress and the rows' counts, reloaded every 2 s: the rows
 		// themselves come back when the check ends.
@@ -282,7 +281,7 @@ func (h *Devices) Show(c echo.Context) error {
 		view.Tally = &views.RowTally{Rows: tally.Rows, Ticked: tally.Ticked}
 		view.ProblemsLeftOut = len(j.payload.LeftOut)
 		view.Valid, view.Invalid = tally.Valid, tally.Rows-tally.Valid-view.ProblemsLeftOut
-		return web.Render(c, http.StatusOK, views.ImportJobPage(web.PageFor(c, title, "devices"), view))
+		return web.Render(c, http.StatusOK, views.ImportJobPage(web.PageFor(c, views.ImportJobTitle(view), "devices"), view))
 	}
 	// Batches first: a row changes with its batch or after it, so the rows read next are at least
 	// as far along as the batches the page explains them by.
@@ -305,7 +304,7 @@ func (h *Devices) Show(c echo.Context) error {
 		from, _ := strconv.Atoi(c.QueryParam("from"))
 		showRows(&view, from, outcomeRowsShown)
 	}
-	return web.Render(c, http.StatusOK, views.ImportJobPage(web.PageFor(c, title, "devices"), view))
+	return web.Render(c, http.StatusOK, views.ImportJobPage(web.PageFor(c, views.ImportJobTitle(view), "devices"), view))
 }
 
 // outcomeRowsShown is how many rows an import's page shows at a time once it is sent: enough for

@@ -104,7 +104,7 @@ func (h *Uploads) Show(c echo.Context) error {
 				RegistrationID: d.State.DeviceRegistrationID, ErrorCode: d.State.DeviceErrorCode, ErrorName: d.State.DeviceErrorName})
 		}
 	}
-	return web.Render(c, status, views.UploadDetailPage(web.PageFor(c, "Upload", "uploads"), view))
+	return web.Render(c, status, views.UploadDetailPage(web.PageFor(c, "Upload "+id, "uploads"), view))
 }
 
 // SetStatus is POST /uploads/:id/status: PATCH, recorded, then the result page.
@@ -192,7 +192,7 @@ func (h *Uploads) ConfirmDelete(c echo.Context) error {
 	if gone {
 		return notFound("Your tenant has no upload with this id: it may have been deleted already.")
 	}
-	return web.Render(c, http.StatusOK, views.ConfirmDeletePage(web.PageFor(c, "Delete upload", "uploads"), id, u))
+	return web.Render(c, http.StatusOK, views.ConfirmDeletePage(web.PageFor(c, "Delete upload "+id, "uploads"), id, u))
 }
 
 // Delete is POST /uploads/:id/delete.

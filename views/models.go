@@ -22,6 +22,8 @@ type Page struct {
 	Path   string         // the request path, used as the theme toggle's return target
 	Counts map[string]int // waiting work beside navigation entries, by Nav key
 	Wide   bool           // a page of wide tables: the main column takes the window's width
+	// FormRestored: the page's form is back as it was filled in before a sign-in, and was not sent.
+	FormRestored bool
 }
 
 // Assets are the content-hashed URLs of the static files.
