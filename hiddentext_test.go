@@ -147,24 +147,7 @@ func TestStoredHiddenTextIsShownSafely(t *testing.T) {
 	d := startDeskWith(t, nil, fastImports)
 	admin := d.browser()
 	d.signIn(admin, "admin", "/")
-	ctx := context.Background()
-	hostile := "A\x1b[2J\x1b[31mRED\u202eevil\r\nLine2"
-	reason := "Wrong site\r\n\u202eevil \x1b[31mred\x1b[0m"
-	norm := registration.NewCode()
-	rc := &store.RegistrationCode{TenantID: demoidp.DemoTenantID, CreatorOID: "someone-else", CreatorName: "Old Desk", Note: "Floor 3\u202e", GroupTag: hostile,
-		ExpiresAt: time.Now().Add(time.Hour), Uses: 1}
-	if err := d.app.db.CreateRegistrationCode(ctx, rc, registration.Hash(norm), "stored-before", &store.Activity{TenantID: demoidp.DemoTenantID, Action: "registration-code-created", Outcome: "success",
-		Summary: "Created registration code “Floor 3\u202e” for 1 device with group tag “" + hostile + "”."}); err != nil {
-		t.Fatal(err)
-	}
-	code := registration.Format(norm)
-	sendDevice(t, d, code, "STORED-1")
-	sub := registrations(t, d.app, store.SubmissionFilter{})[0]
-	if err := d.app.db.RejectRegistrations(ctx, demoidp.DemoTenantID, []string{sub.ID}, store.Decider{OID: "someone-else", Name: "Old Desk"}, reason,
-		&store.Activity{TenantID: demoidp.DemoTenantID, Action: "registration-rejected", Outcome: "success", ActorName: "Old Desk",
-			Summary: "Rejected 1 device (STORED-1) sent with registration code “Floor 3\u202e”: “" + reason + "”. Its hash was overwritten."}); err != nil {
-		t.Fatal(err)
-	}
+	code := storeHiddenText(t, d.app, func(code string) { sendDevice(t, d, code, "STORED-1") })
 
 	status, answer := d.device().status(code)
 	if r, found := hiddenIn(answer); status != http.StatusOK || found {
@@ -190,6 +173,32 @@ func TestStoredHiddenTextIsShownSafely(t *testing.T) {
 		t.Errorf("the reason is not isolated in the history: %q", isolated)
 	}
 	assertIsolated(t, "the history", page)
+}
+
+// storeHiddenText keeps, as a desk that did not refuse them would have, a registration code whose
+// group tag and note hold hidden characters, a device sent with it (send), and its rejection with
+// such a reason and the history's line of it; it returns the code as shown.
+func storeHiddenText(t *testing.T, a *app, send func(code string)) string {
+	t.Helper()
+	ctx := context.Background()
+	hostile := "A\x1b[2J\x1b[31mRED\u202eevil\r\nLine2"
+	reason := "Wrong site\r\n\u202eevil \x1b[31mred\x1b[0m"
+	norm := registration.NewCode()
+	rc := &store.RegistrationCode{TenantID: demoidp.DemoTenantID, CreatorOID: "someone-else", CreatorName: "Old Desk", Note: "Floor 3\u202e", GroupTag: hostile,
+		ExpiresAt: time.Now().Add(time.Hour), Uses: 1}
+	if err := a.db.CreateRegistrationCode(ctx, rc, registration.Hash(norm), "stored-before", &store.Activity{TenantID: demoidp.DemoTenantID, Action: "registration-code-created", Outcome: "success",
+		Summary: "Created registration code “Floor 3\u202e” for 1 device with group tag “" + hostile + "”."}); err != nil {
+		t.Fatal(err)
+	}
+	code := registration.Format(norm)
+	send(code)
+	sub := registrations(t, a, store.SubmissionFilter{})[0]
+	if err := a.db.RejectRegistrations(ctx, demoidp.DemoTenantID, []string{sub.ID}, store.Decider{OID: "someone-else", Name: "Old Desk"}, reason,
+		&store.Activity{TenantID: demoidp.DemoTenantID, Action: "registration-rejected", Outcome: "success", ActorName: "Old Desk",
+			Summary: "Rejected 1 device (STORED-1) sent with registration code “Floor 3\u202e”: “" + reason + "”. Its hash was overwritten."}); err != nil {
+		t.Fatal(err)
+	}
+	return code
 }
 
 // assertIsolated fails unless every right-to-left override on a page is inside a <bdi>.

@@ -59,6 +59,9 @@ func TestPagesIsolateTypedText(t *testing.T) {
 			t.Errorf("%s: %q, want %q", sel, got, want)
 		}
 	}
+	if got := doc.Find(`[data-testid="codes"] td:nth-child(4)`).Text(); !strings.HasPrefix(got, "Adele Vance 2 Mar 2026") {
+		t.Errorf("the creator's cell reads %q", got)
+	}
 	if got := doc.Find(`[data-testid="recent"] tr td:nth-child(4) .small`).Text(); got != "Rejected by Adele Vance: “Wrong site\u202eevil”." {
 		t.Errorf("the decided row reads %q", got)
 	}

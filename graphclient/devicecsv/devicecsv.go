@@ -664,7 +664,7 @@ func CheckGroupTag(tag string) string {
 		return fmt.Sprintf("Group Tag is %d characters long; Intune allows at most %d.", n, maxGroupTagLen)
 	}
 	if c, found := unseen.Find(tag); found {
-		return fmt.Sprintf("Group Tag %s contains %s. A group tag with it never matches a dynamic group's rule on the OrderID, so the device would miss its Autopilot profile. Remove it.", show(tag), unseen.Describe(c))
+		return fmt.Sprintf("Group Tag %s contains %s. A group tag with it never matches a dynamic group's rule on the OrderID, so the device would miss its Autopilot profile. Remove it (type the tag again rather than copying it).", show(tag), unseen.Describe(c))
 	}
 	return ""
 }
@@ -673,7 +673,7 @@ func CheckGroupTag(tag string) string {
 // when nothing is; empty assigns nobody).
 func CheckAssignedUser(upn string) string {
 	if c, found := unseen.Find(upn); found {
-		return fmt.Sprintf("Assigned User %s contains %s. Remove it: the user principal name must be typed as Entra ID has it.", show(upn), unseen.Describe(c))
+		return fmt.Sprintf("Assigned User %s contains %s. Remove it (type the name again rather than copying it).", show(upn), unseen.Describe(c))
 	}
 	if upn != "" && !PlausibleUPN(upn) {
 		return fmt.Sprintf("Assigned User %s is not a valid user principal name. It must look like name@contoso.com, with no spaces; leave it empty to assign nobody.", show(upn))

@@ -60,7 +60,8 @@ func Describe(r rune) string {
 
 // Problem says what is wrong with s, for a message that starts with subject ("The note"), or ""
 // when the rule refuses nothing in it: "The note holds a character that cannot be seen (U+202E, a
-// right-to-left override), which makes the text read otherwise than it is: remove it."
+// right-to-left override), which makes the text read otherwise than it is: clear the field and
+// type it again …". A field that looks right may hold one, so the next step is to type it anew.
 func Problem(subject, s string) string {
 	r, found := Find(s)
 	if !found {
@@ -70,8 +71,12 @@ func Problem(subject, s string) string {
 	if r == utf8.RuneError {
 		why = ""
 	}
-	return subject + " holds " + Describe(r) + why + ": remove it."
+	return subject + " holds " + Describe(r) + why + ": " + Retype
 }
+
+// Retype is the next step for a typed value holding a character nobody can see: it may look
+// right, so it is typed anew rather than corrected.
+const Retype = "clear the field and type it again (text copied from a web page, a chat or a document can bring such characters along)."
 
 // Drop returns s without the characters the rule refuses (and without bytes that are not text).
 func Drop(s string) string {

@@ -37,7 +37,7 @@ func TestFindNamesWhatCannotBeSeen(t *testing.T) {
 			}
 			continue
 		}
-		if !strings.HasPrefix(got, "The note holds ") || !strings.Contains(got, want) || !strings.HasSuffix(got, "remove it.") {
+		if !strings.HasPrefix(got, "The note holds ") || !strings.Contains(got, want) || !strings.HasSuffix(got, ": "+Retype) {
 			t.Errorf("%q: %q, want it to say %q", s, got, want)
 		}
 	}
