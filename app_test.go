@@ -513,3 +513,36 @@ func TestCreateLimitKeepsTheForm(t *testing.T) {
 		t.Errorf("typed values not kept through the limit: %v", kept)
 	}
 }
+
+// The links a page carries back to itself — "Sign in again" after Graph refused the token, the
+// theme toggle — return to that page; for a form's answer, to the page of the form.
+func TestPagesReturnToThemselves(t *testing.T) {
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_EMULATOR_ERROR_RATE": "1", "AUTOPILOTDESK_EMULATOR_ERROR_STATUSES": "401",
+		"AUTOPILOTDESK_EMULATOR_ERROR_METHODS": "GET"})
+	b := d.browser()
+	doc := parse(t, d.signIn(b, "admin", "/devices?serial=5CG"))
+	if href := doc.Find(`[data-testid="failure"] a[href^="/auth/login"]`).AttrOr("href", ""); href != "/auth/login?return_to="+url.QueryEscape("/devices?serial=5CG") {
+		t.Errorf("Sign in again on the devices page leads to %q: %s", href, text(doc))
+	}
+	_, doc = d.get(b, "/uploads/new")
+	form := formValues(t, doc, `form[action="/uploads"]`)
+	form.Set("id", "not-a-guid")
+	_, doc = d.post(b, "/uploads", form)
+	if ret := doc.Find(`input[name="return_to"]`).AttrOr("value", ""); ret != "/uploads/new" {
+		t.Errorf("the theme toggle on a form's answer returns to %q, want the form's page", ret)
+	}
+}
+
+// A passing failure to read an upload or a device offers to read it again.
+func TestDetailPagesOfferReloadAfterAPassingFailure(t *testing.T) {
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_EMULATOR_ERROR_RATE": "1", "AUTOPILOTDESK_EMULATOR_ERROR_STATUSES": "503",
+		"AUTOPILOTDESK_EMULATOR_ERROR_METHODS": "GET"})
+	b := d.browser()
+	d.signIn(b, "admin", "/activity")
+	for _, path := range []string{"/uploads/0f2d6e55-3a8c-4c1e-9d6b-2f3e4a5b6c7d", "/devices/0f2d6e55-3a8c-4c1e-9d6b-2f3e4a5b6c7d"} {
+		_, doc := d.get(b, path)
+		if href := doc.Find(`[data-testid="failure"] a[data-testid="reload"]`).AttrOr("href", ""); href != path {
+			t.Errorf("%s: Reload leads to %q: %s", path, href, text(doc))
+		}
+	}
+}

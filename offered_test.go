@@ -11,6 +11,7 @@ import (
 
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/web/identity/demoidp"
+	"autopilotdesk/web/store"
 )
 
 // uploadsAsked counts the requests Graph received for the uploads collection.
@@ -32,6 +33,10 @@ func leadsToImport(t *testing.T, page string, doc *goquery.Document) {
 	}
 	if !strings.Contains(notice.Find("details").Text(), "importedWindowsAutopilotDeviceIdentityUploads") {
 		t.Errorf("%s: the details do not name what Graph answered", page)
+	}
+	// Said from memory or just now, with the ids of the answer that said it.
+	if support := doc.Find(`[data-testid="support"]`).Text(); !strings.Contains(support, "request-id") || !strings.Contains(support, "client-request-id") {
+		t.Errorf("%s: no support details for Graph's answer: %q", page, support)
 	}
 }
 
@@ -87,7 +92,7 @@ func TestTenantWithoutUploadsLeadsToDeviceImport(t *testing.T) {
 	// A day later the desk asks again; Graph offers uploads again, so it forgets.
 	d.emu.SetFaults(emulator.Faults{})
 	tenant := demoidp.DemoTenantID
-	if err := d.app.db.RememberUploadsMissing(context.Background(), tenant, time.Now().Add(-25*time.Hour)); err != nil {
+	if err := d.app.db.RememberUploadsMissing(context.Background(), tenant, store.UploadsMissing{Seen: time.Now().Add(-25 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	asked = uploadsAsked(d.emu)
@@ -100,7 +105,7 @@ func TestTenantWithoutUploadsLeadsToDeviceImport(t *testing.T) {
 	}
 
 	// On demand: "Check again now" asks at once, and returns to the page it was on.
-	if err := d.app.db.RememberUploadsMissing(context.Background(), tenant, time.Now()); err != nil {
+	if err := d.app.db.RememberUploadsMissing(context.Background(), tenant, store.UploadsMissing{Seen: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	_, doc = d.get(b, "/")

@@ -166,10 +166,11 @@ func (cl call) retryRules() string {
 }
 
 // pageLink is an @odata.nextLink to follow, when it stays on the configured Graph root and the
-// collection's path.
+// collection's path. Another is an answer the desk cannot use: something between the desk and
+// Graph rewrote it, or the link was made elsewhere.
 func (c *Client) pageLink(path, next string) (string, error) {
 	if !strings.HasPrefix(next, c.base+path+"?") {
-		return "", &Error{Kind: KindInvalidInput, Message: "The paging link does not belong to the configured Microsoft Graph."}
+		return "", &Error{Kind: KindBadResponse, Message: "The link to the next page leads outside the configured Microsoft Graph (" + c.base + "), so the desk did not follow it.", Version: c.cfg.Version}
 	}
 	return next, nil
 }
@@ -370,7 +371,7 @@ func (c *Client) attempt(ctx context.Context, ts oauth2.TokenSource, cl call, wa
 	resp, err := c.http.Do(req)
 	a.Duration = c.cfg.Now().Sub(start)
 	if err != nil {
-		a.Err = "no answer: " + redactErr(err)
+		a.Err = noAnswer(err, a.Duration)
 		return a, nil, nil, err
 	}
 	defer resp.Body.Close()
@@ -391,6 +392,21 @@ func (c *Client) attempt(ctx context.Context, ts oauth2.TokenSource, cl call, wa
 			RequestID: resp.Header.Get("request-id"), ClientRequestID: resp.Header.Get("client-request-id"), Date: resp.Header.Get("Date")}
 	}
 	return a, resp, raw, nil
+}
+
+// noAnswer says in words why an attempt got no answer, as its exchange shows it.
+func noAnswer(err error, waited time.Duration) string {
+	var ne net.Error
+	var op *net.OpError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return fmt.Sprintf("no answer within the desk's deadline: it waited %.1f s", waited.Seconds())
+	case errors.Is(err, context.Canceled):
+		return "no answer: the desk stopped waiting, as the page's request was cancelled"
+	case errors.As(err, &op) && op.Op == "dial":
+		return "no connection: the desk could not connect to Microsoft Graph (" + redactErr(err) + ")"
+	}
+	return "no answer: the connection failed (" + redactErr(err) + ")"
 }
 
 // redactErr keeps a transport error's message but never a URL query or credentials.

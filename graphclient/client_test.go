@@ -348,6 +348,11 @@ func TestTimeoutOnPostIsOutcomeUnknown(t *testing.T) {
 	if posts != 1 || ex.Reconciliation == nil || !ex.Reconciliation.Looked {
 		t.Errorf("posts %d, reconciliation %+v", posts, ex.Reconciliation)
 	}
+	// The exchange says it in words, not in Go's.
+	if got := ex.Attempts[0].ResponseText(); !strings.HasPrefix(got, "(no answer within the desk's deadline: it waited ") ||
+		strings.Contains(got, "context") || strings.Contains(got, "Post") {
+		t.Errorf("the timed-out attempt reads %q", got)
+	}
 }
 
 func TestGarbageBodiesBecomeCleanErrors(t *testing.T) {
@@ -470,6 +475,9 @@ func TestNetworkFailureIsExplained(t *testing.T) {
 	if len(ex.Attempts) != 4 || strings.Contains(ex.Last().ResponseText(), testToken) {
 		t.Errorf("a refused connection on GET should be retried: %d attempts", len(ex.Attempts))
 	}
+	if got := ex.Last().ResponseText(); !strings.HasPrefix(got, "(no connection: the desk could not connect to Microsoft Graph (") {
+		t.Errorf("the refused attempt reads %q", got)
+	}
 }
 
 func FuzzParseError(f *testing.F) {
@@ -562,5 +570,19 @@ func TestThrottlingIsNoticedBeforeTheWait(t *testing.T) {
 	}
 	if len(heard) != 1 || heard[0] != 5*time.Second || waitsThen != 0 || len(ft.Waits()) != 1 {
 		t.Errorf("heard %v after %d waits; waited %v", heard, waitsThen, ft.Waits())
+	}
+}
+
+// Support details name the Graph version the request went to: a sync goes to beta whatever the
+// desk's configured version.
+func TestSupportDetailsNameTheVersionSentTo(t *testing.T) {
+	s := &script{answers: h(graphError(409, "Conflict", "A sync is already running."))}
+	c, _ := newTestClient(t, s)
+	ex, err := c.SyncAutopilot(context.Background(), tokens)
+	if err == nil {
+		t.Fatal("the refused sync succeeded")
+	}
+	if got := SupportFor(ex, err).Version; got != "beta" {
+		t.Errorf("support details of a sync name version %q, want beta", got)
 	}
 }

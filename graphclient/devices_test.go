@@ -96,7 +96,7 @@ func TestDeviceIDsAndLinksAreCheckedBeforeSending(t *testing.T) {
 			t.Errorf("DeleteDeviceIdentity(%q) err = %v", id, err)
 		}
 	}
-	if _, _, _, err := c.ListDeviceIdentities(ctx, tokens, "", "https://evil.example/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities?$skiptoken=1"); !isKind(err, KindInvalidInput) {
+	if _, _, _, err := c.ListDeviceIdentities(ctx, tokens, "", "https://evil.example/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities?$skiptoken=1"); !isKind(err, KindBadResponse) {
 		t.Errorf("foreign nextLink err = %v", err)
 	}
 	if s.count() != 0 {

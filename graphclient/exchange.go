@@ -163,7 +163,7 @@ func (a Attempt) RequestText() string {
 func (a Attempt) ResponseText() string {
 	if a.StatusCode == 0 {
 		if a.Err != "" {
-			return "(no response: " + a.Err + ")"
+			return "(" + a.Err + ")"
 		}
 		return "(no response)"
 	}

@@ -43,7 +43,7 @@ func (h *Home) Show(c echo.Context) error {
 	default:
 		view.Uploads, view.More = graphclient.NewestFirst(page.Uploads), len(page.Uploads) >= recentUploads
 	}
-	if view.UploadsMissing = learnUploads(c, h.Tenants, known, now, err); view.UploadsMissing != nil {
+	if view.UploadsMissing = learnUploads(c, h.Tenants, known, now, ex, err); view.UploadsMissing != nil {
 		view.Failure = nil // the notice says it, with the way on
 	}
 	return web.Render(c, http.StatusOK, views.HomePage(web.PageFor(c, "Home", "home"), view))

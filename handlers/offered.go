@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -13,14 +14,15 @@ import (
 	"autopilotdesk/handlers/explain"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
+	"autopilotdesk/web/store"
 )
 
 // TenantUploads remembers, per tenant and for every desk sharing the state database, that the
 // tenant's Microsoft Graph answered that it does not know the uploads collection.
 type TenantUploads interface {
-	RememberUploadsMissing(ctx context.Context, tenantID string, at time.Time) error
+	RememberUploadsMissing(ctx context.Context, tenantID string, m store.UploadsMissing) error
 	ForgetUploadsMissing(ctx context.Context, tenantID string) error
-	UploadsMissingSince(ctx context.Context, tenantID string) (time.Time, bool, error)
+	UploadsMissingSince(ctx context.Context, tenantID string) (store.UploadsMissing, bool, error)
 }
 
 // uploadsRecheck is how long the desk believes a tenant's Graph has no uploads before asking
@@ -43,13 +45,15 @@ func knownUploads(c echo.Context, facts TenantUploads, now time.Time) uploadsOff
 	if err != nil || !ok {
 		return uploadsOffer{}
 	}
-	return uploadsOffer{Missing: &views.UploadsMissing{Since: seen}, Fresh: now.Sub(seen) < uploadsRecheck}
+	missing := &views.UploadsMissing{Since: seen.Seen}
+	_ = json.Unmarshal([]byte(seen.Support), &missing.Support) // details kept before they were: none
+	return uploadsOffer{Missing: missing, Fresh: now.Sub(seen.Seen) < uploadsRecheck}
 }
 
 // learnUploads keeps what Graph's answer to an uploads call says about the tenant: the segment
 // missing is remembered (or its time moved on); any answer of the collection's own forgets it.
-// It returns what the page should show.
-func learnUploads(c echo.Context, facts TenantUploads, known uploadsOffer, now time.Time, err error) *views.UploadsMissing {
+// It returns what the page should show, with the support details of the answer that said so.
+func learnUploads(c echo.Context, facts TenantUploads, known uploadsOffer, now time.Time, ex *graphclient.Exchange, err error) *views.UploadsMissing {
 	if facts == nil {
 		return nil
 	}
@@ -58,8 +62,10 @@ func learnUploads(c echo.Context, facts TenantUploads, known uploadsOffer, now t
 	ge, isGraph := graphclient.AsError(err)
 	switch {
 	case explain.UploadsMissing(ge):
-		_ = facts.RememberUploadsMissing(ctx, tenant, now)
-		return &views.UploadsMissing{Since: now}
+		missing := &views.UploadsMissing{Since: now, Support: graphclient.SupportFor(ex, err)}
+		support, _ := json.Marshal(missing.Support)
+		_ = facts.RememberUploadsMissing(ctx, tenant, store.UploadsMissing{Seen: now, Support: string(support)})
+		return missing
 	case err == nil || isGraph && ge.StatusCode != 0 && ge.Kind != graphclient.KindSegmentNotFound && ge.StatusCode < 500 && ge.StatusCode != 429:
 		// The collection answered (with its items, or a refusal of its own).
 		if known.Missing != nil {
@@ -73,13 +79,13 @@ func learnUploads(c echo.Context, facts TenantUploads, known uploadsOffer, now t
 // checkUploads asks Graph once whether the tenant offers uploads (the newest one, if any) and
 // keeps what it answered.
 func checkUploads(c echo.Context, graph UploadLister, tokens Tokens, facts TenantUploads, known uploadsOffer, now time.Time) (*views.UploadsMissing, error) {
-	_, _, err := callGraph(c, tokens, func(ts oauth2.TokenSource) (*graphclient.UploadPage, *graphclient.Exchange, error) {
+	_, ex, err := callGraph(c, tokens, func(ts oauth2.TokenSource) (*graphclient.UploadPage, *graphclient.Exchange, error) {
 		return graph.ListUploads(c.Request().Context(), ts, graphclient.ListOptions{Top: 1})
 	})
 	if errors.Is(err, web.ErrSessionEnded) {
 		return nil, err
 	}
-	return learnUploads(c, facts, known, now, err), nil
+	return learnUploads(c, facts, known, now, ex, err), nil
 }
 
 // uploadsCheckBack are the pages that offer to ask Graph again at once.

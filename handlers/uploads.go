@@ -198,7 +198,7 @@ func (h *Uploads) Create(c echo.Context) error {
 		return err
 	}
 	now := h.Now()
-	missing := learnUploads(c, h.Tenants, knownUploads(c, h.Tenants, now), now, err)
+	missing := learnUploads(c, h.Tenants, knownUploads(c, h.Tenants, now), now, exchange, err)
 	act := newActivity(user, "create-upload", exchange, err)
 	act.Target = form.newUpload().ID // as sent: lower case, without braces
 	switch rc := reconciliationOf(exchange); {

@@ -136,7 +136,7 @@ func UploadListPage(p Page, l UploadList) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else if l.Failure != nil {
-				templ_7745c5c3_Err = FailurePanel(l.Failure).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = FailurePanel(p.Path, l.Failure).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -324,7 +324,7 @@ func UploadDetailPage(p Page, d UploadDetail) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				if d.Failure != nil {
-					templ_7745c5c3_Err = FailurePanel(d.Failure).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = FailurePanel(p.Path, d.Failure).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}

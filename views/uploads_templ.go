@@ -73,7 +73,7 @@ func UploadFormPage(p Page, f UploadForm) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if f.Failure != nil {
-				templ_7745c5c3_Err = FailurePanel(f.Failure).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = FailurePanel(p.Path, f.Failure).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -576,7 +576,7 @@ func ResultPage(p Page, r Result) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if r.Failure != nil {
-				templ_7745c5c3_Err = FailurePanel(r.Failure).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = FailurePanel(p.Path, r.Failure).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -1202,7 +1202,7 @@ func HomePage(p Page, h Home) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else if h.Failure != nil {
-				templ_7745c5c3_Err = FailurePanel(h.Failure).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = FailurePanel(p.Path, h.Failure).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -118,11 +118,28 @@ func TestResultPageShowsUploadExchangeAndSupport(t *testing.T) {
 	}
 }
 
+// "Sign in again" returns to the page the failure is on, whatever that page is.
+func TestFailurePanelSignsInBackToItsPage(t *testing.T) {
+	for action, want := range map[explain.Action]string{
+		explain.ActionSignInAgain: `href="/auth/login?return_to=%2Fdevices%2F0f2d6e55%3Fpages%3D2"`,
+		explain.ActionFreshSignIn: `href="/auth/login?fresh=1&amp;return_to=%2Fdevices%2F0f2d6e55%3Fpages%3D2"`,
+	} {
+		var buf bytes.Buffer
+		f := &Failure{Explanation: explain.Explanation{Title: "Your sign-in has expired", Action: action}}
+		if err := FailurePanel("/devices/0f2d6e55?pages=2", f).Render(context.Background(), &buf); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("action %v: no %s in\n%s", action, want, buf.String())
+		}
+	}
+}
+
 func TestFailurePanelEscapesGraphText(t *testing.T) {
 	f := &Failure{Explanation: explain.Explanation{Title: "<script>alert(1)</script>", What: `"><img src=x onerror=alert(1)>`},
 		Support: graphclient.SupportDetails{Status: 400, Code: "<b>BadRequest</b>"}}
 	var buf bytes.Buffer
-	if err := FailurePanel(f).Render(context.Background(), &buf); err != nil {
+	if err := FailurePanel("/", f).Render(context.Background(), &buf); err != nil {
 		t.Fatal(err)
 	}
 	html := buf.String()
@@ -348,19 +365,20 @@ func TestCodeFormSaysOptionalOnce(t *testing.T) {
 	})
 }
 
-// Support details say the zone of Graph's error date (innerError.date is UTC and writes none), and
-// for a request that got no answer, when it was sent.
-func TestSupportDetailsSayTheirTimesZones(t *testing.T) {
+// Support details give every time in one form, with its zone: Graph's error date (innerError.date
+// is UTC and writes none), an answer's Date header, and for a request that got no answer, when it
+// was sent.
+func TestSupportDetailsSayTheirTimesInOneForm(t *testing.T) {
 	got := supportText(graphclient.SupportDetails{Status: 504, Date: "2026-11-30T12:06:51", ClientRequestID: "c1"})
-	if !strings.Contains(got, "2026-11-30T12:06:51 UTC") {
+	if !strings.Contains(got, "Date:               2026-11-30T12:06:51 UTC") {
 		t.Errorf("an error's date without its zone:\n%s", got)
 	}
-	if got := supportText(graphclient.SupportDetails{Date: "Mon, 30 Nov 2026 12:06:51 GMT"}); strings.Contains(got, "UTC") {
-		t.Errorf("a response's Date changed:\n%s", got)
+	if got := supportText(graphclient.SupportDetails{Date: "Mon, 30 Nov 2026 12:06:51 GMT"}); !strings.Contains(got, "Date:               2026-11-30T12:06:51 UTC") {
+		t.Errorf("a response's Date in another form:\n%s", got)
 	}
 	got = supportText(graphclient.SupportFor(&graphclient.Exchange{Attempts: []graphclient.Attempt{{Start: time.Date(2026, 11, 30, 12, 6, 51, 0, time.UTC),
 		RequestHeader: http.Header{"Client-Request-Id": {"c2"}}, Err: "no answer"}}}, nil))
-	if !strings.Contains(got, "Sent (no answer):   30 Nov 2026 12:06:51 UTC") || !strings.Contains(got, "c2") {
+	if !strings.Contains(got, "Sent (no answer):   2026-11-30T12:06:51 UTC") || !strings.Contains(got, "c2") {
 		t.Errorf("a request without an answer:\n%s", got)
 	}
 }

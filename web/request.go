@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -128,7 +127,7 @@ func PageFor(c echo.Context, title, nav string) views.Page {
 		Assets: pb.assets,
 		Nav:    nav,
 		Theme:  themeOf(c.Request()),
-		Path:   pageAddress(c.Request().URL),
+		Path:   pageAddress(c),
 		Counts: st.navCounts,
 	}
 	if u := st.user; u != nil {
@@ -137,14 +136,21 @@ func PageFor(c echo.Context, title, nav string) views.Page {
 	return p
 }
 
-// pageAddress is where the page's own forms (the theme toggle) return to: the page's address,
-// but for a sign-in's callback, whose address carries the sign-in's one-time code and which
-// cannot be opened twice, the sign-in page.
-func pageAddress(u *url.URL) string {
-	if u.Path == "/auth/callback" {
+// pageAddress is where the page's own links and forms (the theme toggle, "Sign in again") return
+// to: the page's address; for a form's answer, the page the form is on (the form's own address
+// answers only a POST); for a sign-in's callback, whose address carries the sign-in's one-time
+// code and cannot be opened twice, the sign-in page.
+func pageAddress(c echo.Context) string {
+	r := c.Request()
+	switch {
+	case r.URL.Path == "/auth/callback":
 		return "/auth/signin"
+	case r.Method != http.MethodGet && r.Method != http.MethodHead:
+		if sh := state(c).shell; sh != nil {
+			return sh.formPageOf(c)
+		}
 	}
-	return u.RequestURI()
+	return r.URL.RequestURI()
 }
 
 // ThemeCookieName is the cookie that remembers a light or dark choice made with the theme toggle.

@@ -71,7 +71,7 @@ type DB struct {
 	ownsDir      bool
 	sessionCache *sessionCache
 	counters     *counters
-	// uploadsMissing mirrors tenant_uploads_missing (tenant id -> seen_at in ms, 0 for none)
+	// uploadsMissing mirrors tenant_uploads_missing (tenant id -> *UploadsMissing, nil for none)
 	// once read, as only this process writes the folder's database.
 	uploadsMissing sync.Map
 	// sessionLocks serialise UpdateLocked per session on SQLite (PostgreSQL locks in the database).
@@ -168,6 +168,12 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		if db.files, err = openedFiles(o.DataDir, o.FreeSpace); err != nil {
 			db.Close()
 			return nil, err
+		}
+		if db.ownsDir {
+			if err := db.releaseLeasesOfEarlierProcesses(ctx); err != nil {
+				db.Close()
+				return nil, err
+			}
 		}
 		db.stopCheckpoints = make(chan struct{})
 		every := o.checkpointEvery

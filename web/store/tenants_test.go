@@ -23,21 +23,21 @@ func TestUploadsMissingIsSharedPerTenant(t *testing.T) {
 			t.Fatalf("remembered before anything was seen: %v %v", ok, err)
 		}
 		first := clk.Now()
-		if err := a.RememberUploadsMissing(ctx, "t1", first); err != nil {
+		if err := a.RememberUploadsMissing(ctx, "t1", UploadsMissing{Seen: first, Support: `{"requestId":"r1"}`}); err != nil {
 			t.Fatal(err)
 		}
-		if at, ok, err := b.UploadsMissingSince(ctx, "t1"); !ok || err != nil || !at.Equal(first.Truncate(time.Millisecond)) {
-			t.Fatalf("the other desk reads %v %v %v, want %v", at, ok, err, first)
+		if m, ok, err := b.UploadsMissingSince(ctx, "t1"); !ok || err != nil || !m.Seen.Equal(first.Truncate(time.Millisecond)) || m.Support != `{"requestId":"r1"}` {
+			t.Fatalf("the other desk reads %+v %v %v, want %v", m, ok, err, first)
 		}
 		if _, ok, _ := b.UploadsMissingSince(ctx, "t2"); ok {
 			t.Fatal("another tenant is remembered too")
 		}
 		later := first.Add(25 * time.Hour)
-		if err := b.RememberUploadsMissing(ctx, "t1", later); err != nil {
+		if err := b.RememberUploadsMissing(ctx, "t1", UploadsMissing{Seen: later, Support: `{"requestId":"r2"}`}); err != nil {
 			t.Fatal(err)
 		}
-		if at, _, _ := a.UploadsMissingSince(ctx, "t1"); !at.Equal(later.Truncate(time.Millisecond)) {
-			t.Fatalf("a later sighting reads %v, want %v", at, later)
+		if m, _, _ := a.UploadsMissingSince(ctx, "t1"); !m.Seen.Equal(later.Truncate(time.Millisecond)) || m.Support != `{"requestId":"r2"}` {
+			t.Fatalf("a later sighting reads %+v, want %v", m, later)
 		}
 		if err := a.ForgetUploadsMissing(ctx, "t1"); err != nil {
 			t.Fatal(err)
