@@ -403,7 +403,7 @@ func createdCodeSummary(rc store.RegistrationCode) string {
 		tag = "with group tag “" + rc.GroupTag + "”"
 	}
 	return fmt.Sprintf("Created %s for %s %s%s, valid until %s UTC.", name, explain.Count(rc.Uses, "device", "devices"), tag,
-		userSuffix(rc.AssignedUser), rc.ExpiresAt.UTC().Format("2 January 15:04"))
+		userSuffix(rc.AssignedUser), rc.ExpiresAt.UTC().Format("2 Jan 2006 15:04:05"))
 }
 
 func userSuffix(upn string) string {
