@@ -685,6 +685,16 @@ func readOnlyRefusal(a web.WriteAccess, back, backText string) error {
 		Message: readOnlyReason(a) + " Nothing was sent to Microsoft Graph.", ActionURL: back, ActionText: backText}
 }
 
+// rememberRefusal keeps, for the rest of the person's session, that Graph refused their change
+// with 403 for their role or the desk's permission: the pages then offer no more changes. Not
+// kept (the state database did not answer), the next page still offers them and Graph refuses
+// again, which is no worse.
+func rememberRefusal(c echo.Context, now time.Time, err error) {
+	if ge, ok := graphclient.AsError(err); ok && (ge.Kind == graphclient.KindForbiddenRole || ge.Kind == graphclient.KindForbiddenPermission) {
+		_ = web.RememberWriteRefused(c, now, ge.Message)
+	}
+}
+
 // Properties is POST /devices/:id/properties: group tag and device name (updateDeviceProperties).
 func (h *Registered) Properties(c echo.Context) error {
 	id := c.Param("id")

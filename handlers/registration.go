@@ -104,7 +104,7 @@ func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views
 	ctx := c.Request().Context()
 	u := web.CurrentUser(c)
 	now := h.Now()
-	view := views.Registration{SelfApprove: h.SelfApprove, ReadOnly: web.Access(c).ReadOnly, Now: now}
+	view := views.Registration{SelfApprove: h.SelfApprove, Access: accessOf(c), Now: now}
 	subs, err := h.Store.Registrations(ctx, store.SubmissionFilter{TenantID: u.TenantID,
 		States: []string{store.SubmissionWaiting, store.SubmissionApproved}})
 	if err != nil {
