@@ -15,8 +15,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"autopilotdesk/graphclient/unseen"
 )
 
 // MaxRowsPerImport is the most devices one import call (and one portal file) may hold.
@@ -578,7 +579,7 @@ func (p *parser) row(line int, fields []string) Row {
 	r.AssignedUser = get(colUser)
 	for k, dest := range [numPartnerCols]*string{&r.Manufacturer, &r.Model} {
 		if i := p.partner[k]; i >= 0 && i < len(fields) {
-			*dest = strings.TrimSpace(fields[i])
+			*dest = strings.TrimSpace(unseen.Drop(fields[i])) // shown only: what cannot be seen is dropped
 		}
 	}
 
@@ -604,8 +605,10 @@ func (p *parser) row(line int, fields []string) Row {
 		r.Errors = append(r.Errors, fmt.Sprintf("Device Serial Number %s looks like a number that Excel turned into scientific notation, so the real serial number is lost. Format the column as Text in Excel and enter the serial number again.", show(r.SerialNumber)))
 	case len(r.SerialNumber) > MaxSerialLength:
 		r.Errors = append(r.Errors, fmt.Sprintf("Device Serial Number %s is %d characters long, and serial numbers have at most %d. Check that the columns are in the header's order.", show(r.SerialNumber), utf8.RuneCountInString(r.SerialNumber), MaxSerialLength))
-	case strings.ContainsFunc(r.SerialNumber, unicode.IsControl):
-		r.Errors = append(r.Errors, fmt.Sprintf("Device Serial Number %s contains a control character (a tab or a line break, say). Remove it and keep the serial number as the device reports it.", show(r.SerialNumber)))
+	default:
+		if c, found := unseen.Find(r.SerialNumber); found {
+			r.Errors = append(r.Errors, fmt.Sprintf("Device Serial Number %s contains %s, so it would read as, or look like, another serial number. Remove it and keep the serial number as the device reports it.", show(r.SerialNumber), unseen.Describe(c)))
+		}
 	}
 
 	// Product key.
@@ -660,12 +663,18 @@ func CheckGroupTag(tag string) string {
 	if n := utf8.RuneCountInString(tag); n > maxGroupTagLen {
 		return fmt.Sprintf("Group Tag is %d characters long; Intune allows at most %d.", n, maxGroupTagLen)
 	}
+	if c, found := unseen.Find(tag); found {
+		return fmt.Sprintf("Group Tag %s contains %s. A group tag with it never matches a dynamic group's rule on the OrderID, so the device would miss its Autopilot profile. Remove it (type the tag again rather than copying it).", show(tag), unseen.Describe(c))
+	}
 	return ""
 }
 
 // CheckAssignedUser says what is wrong with an assigned user, as the import's check says it (""
 // when nothing is; empty assigns nobody).
 func CheckAssignedUser(upn string) string {
+	if c, found := unseen.Find(upn); found {
+		return fmt.Sprintf("Assigned User %s contains %s. Remove it (type the name again rather than copying it).", show(upn), unseen.Describe(c))
+	}
 	if upn != "" && !PlausibleUPN(upn) {
 		return fmt.Sprintf("Assigned User %s is not a valid user principal name. It must look like name@contoso.com, with no spaces; leave it empty to assign nobody.", show(upn))
 	}
