@@ -334,30 +334,47 @@ func bulkHeading(j BulkJob) string {
 	return "Changing " + n
 }
 
+// bulkSummary says how far a bulk change is. The devices with a final outcome are broken down
+// after the colon (adding up to the number said), the others after the semicolon: "2 of 5 devices
+// have a final outcome: 1 changed and 1 refused by Graph; 3 are being sent."
 func bulkSummary(c BulkCounts, finished bool) string {
-	var parts []string
-	for _, x := range []struct {
+	tally := func(xs []struct {
+		n          int
+		one, other string
+	}) []string {
+		var parts []string
+		for _, x := range xs {
+			if x.n > 0 {
+				parts = append(parts, plural(x.n, x.one, x.other))
+			}
+		}
+		return parts
+	}
+	final := tally([]struct {
 		n          int
 		one, other string
 	}{
 		{c.Done, "changed", "changed"}, {c.Refused, "refused by Graph", "refused by Graph"}, {c.NotFound, "not found", "not found"},
 		{c.Unconfirmed, "to check (outcome unknown)", "to check (outcome unknown)"}, {c.Skipped, "not sent", "not sent"},
-		{c.Sending, "being sent", "being sent"}, {c.Unknown, "with an unknown outcome", "with an unknown outcome"}, {c.Queued, "queued", "queued"},
-	} {
-		if x.n > 0 {
-			parts = append(parts, plural(x.n, x.one, x.other))
-		}
-	}
-	s := ""
-	if !finished {
+	})
+	open := tally([]struct {
+		n          int
+		one, other string
+	}{
+		{c.Sending, "is being sent", "are being sent"}, {c.Unknown, "is being checked in Graph (outcome unknown)", "are being checked in Graph (outcome unknown)"},
+		{c.Queued, "is queued", "are queued"},
+	})
+	var s string
+	if finished && len(open) == 0 && len(final) > 0 {
+		s = capitalized(joinList(final)) + " — " + plural(c.Devices, "device", "devices") + " in all"
+	} else {
 		s = strconv.Itoa(c.Final) + " of " + plural(c.Devices, "device has", "devices have") + " a final outcome"
-		if len(parts) > 0 {
-			s += ": "
+		if len(final) > 0 {
+			s += ": " + joinList(final)
 		}
-	}
-	s += joinList(parts)
-	if finished {
-		s = capitalized(s) + " — " + plural(c.Devices, "device", "devices") + " in all"
+		if len(open) > 0 {
+			s += "; " + joinList(open)
+		}
 	}
 	s += "."
 	if c.Reconciled > 0 {
