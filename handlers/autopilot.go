@@ -82,10 +82,13 @@ type listQuery struct {
 	State         string
 }
 
-func readListQuery(c echo.Context) listQuery {
-	q := listQuery{Serial: strings.TrimSpace(c.QueryParam("serial")), Tag: strings.TrimSpace(c.QueryParam("tag")),
-		NoTag: c.QueryParam("notag") == "1", NoUser: c.QueryParam("nouser") == "1", State: c.QueryParam("state"), Pages: 1}
-	if n, err := strconv.Atoi(c.QueryParam("pages")); err == nil {
+func readListQuery(c echo.Context) listQuery { return listQueryOf(c.QueryParams()) }
+
+// listQueryOf reads the list's search and filters from a URL's query.
+func listQueryOf(v url.Values) listQuery {
+	q := listQuery{Serial: strings.TrimSpace(v.Get("serial")), Tag: strings.TrimSpace(v.Get("tag")),
+		NoTag: v.Get("notag") == "1", NoUser: v.Get("nouser") == "1", State: v.Get("state"), Pages: 1}
+	if n, err := strconv.Atoi(v.Get("pages")); err == nil {
 		q.Pages = min(max(n, 1), maxListPages)
 	}
 	if !graphclient.EnrollmentState(q.State).Known() {
@@ -173,12 +176,15 @@ func (h *Registered) List(c echo.Context) error {
 	q := readListQuery(c)
 	view := views.RegisteredList{Serial: q.Serial, Tag: q.Tag, NoTag: q.NoTag, NoUser: q.NoUser, State: q.State,
 		Access: accessOf(c), Budget: h.Budget.Describe(), Now: h.Now()}
-	if pending, ok := web.TakePendingForm(c); ok { // a bulk change chosen before a sign-in interrupted it
+	// A bulk change chosen before a sign-in interrupted it, or sent back by its review: what was
+	// chosen, and what is wrong with it beside its field.
+	if pending, ok := web.TakePendingForm(c); ok {
 		view.BulkAction, view.BulkTag = pending.Get("action"), pending.Get("groupTag")
 		view.Chosen = map[string]bool{}
 		for _, id := range pending["device"] {
 			view.Chosen[id] = true
 		}
+		_, view.BulkProblems = readBulkChoice(pending)
 	}
 	l, ex, err := h.load(c, q)
 	if errors.Is(err, web.ErrSessionEnded) {
@@ -224,6 +230,7 @@ func (h *Registered) List(c echo.Context) error {
 		view.MoreURL = "/devices?" + q.values(l.pages+1).Encode()
 	}
 	view.AtLimit = l.more && l.pages >= maxListPages
+	view.ListQuery = q.values(l.pages).Encode()
 	view.ExportURL = "/devices/export.csv"
 	if v := q.values(l.pages).Encode(); v != "" {
 		view.ExportURL += "?" + v

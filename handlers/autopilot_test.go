@@ -290,7 +290,8 @@ func TestReadOnlyPeopleSeeNoChangeControls(t *testing.T) {
 }
 
 // A bulk change needs a listed action, a short one-line tag and at least one device (at most
-// 1,000); anything else is explained and nothing is read or changed.
+// 1,000); anything else sends the browser back to the list, which says what is wrong beside the
+// field it is about, with the change chosen and the tag typed kept. Nothing is read or changed.
 func TestBulkChangeFormIsChecked(t *testing.T) {
 	r := newDevicesRig(t, "")
 	many := make([]string, maxBulkDevices+1)
@@ -298,25 +299,91 @@ func TestBulkChangeFormIsChecked(t *testing.T) {
 		many[i] = fmt.Sprintf("%08x-1b4d-4e5f-8a6b-7c8d9e0f1a2b", i)
 	}
 	for _, tc := range []struct {
-		name string
-		form url.Values
-		want string
+		name  string
+		form  url.Values
+		field string // the id of the control the problem is said beside
+		want  string
 	}{
-		{"no action", url.Values{"device": {deviceID}}, "Choose what to do"},
-		{"unknown action", url.Values{"action": {"wipe"}, "device": {deviceID}}, "Choose what to do"},
-		{"long tag", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {strings.Repeat("x", 257)}, "device": {deviceID}}, "has 257 characters; it may have at most 256"},
-		{"tag with a line break", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {"a\nb"}, "device": {deviceID}}, "a control character"},
-		{"tag with a direction mark", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {"rtl\u202egnp.exe"}, "device": {deviceID}}, "cannot be seen (U+202E"},
-		{"no device", url.Values{"action": {"delete"}, "device": {"not-a-guid"}}, "Tick at least one device"},
-		{"too many", url.Values{"action": {"delete"}, "device": many}, "at most 1000 devices; you chose 1001"},
+		{"no action", url.Values{"device": {deviceID}}, "bulk-action", "Choose what to do"},
+		{"unknown action", url.Values{"action": {"wipe"}, "device": {deviceID}}, "bulk-action", "Choose what to do"},
+		{"long tag", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {strings.Repeat("x", 257)}, "device": {deviceID}}, "bulk-tag", "has 257 characters; it may have at most 256"},
+		{"tag with a line break", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {"a\nb"}, "device": {deviceID}}, "bulk-tag", "a control character"},
+		{"tag with a direction mark", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {"rtl\u202egnp.exe"}, "device": {deviceID}}, "bulk-tag", "cannot be seen (U+202E"},
+		{"no device", url.Values{"action": {"delete"}, "device": {"not-a-guid"}}, "choose-" + deviceID, "Tick the devices to change first"},
+		{"too many", url.Values{"action": {"delete"}, "device": many}, "choose-" + deviceID, "at most 1000 devices; you ticked 1001"},
 	} {
-		resp, doc := r.post("/devices/bulk", tc.form)
-		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(testkit.Text(doc), tc.want) || !strings.Contains(testkit.Text(doc), "Nothing was changed") {
-			t.Errorf("%s: %d %s", tc.name, resp.StatusCode, testkit.Text(doc))
+		resp, _ := r.post("/devices/bulk", tc.form)
+		redirected(t, resp, "/devices")
+		_, doc := r.get("/devices")
+		summary := doc.Find(`[data-testid="form-errors"]`)
+		link := summary.Find(`a[href="#` + tc.field + `"]`)
+		if _, focus := summary.Attr("autofocus"); !focus || !strings.Contains(link.Text(), tc.want) || !strings.Contains(summary.Text(), "Nothing was changed") {
+			t.Errorf("%s: the list's summary: %s", tc.name, testkit.Text(doc))
+			continue
+		}
+		control := doc.Find("#" + tc.field)
+		errID := strings.Fields(control.AttrOr("aria-describedby", ""))
+		if len(errID) == 0 || !strings.Contains(doc.Find("#"+errID[len(errID)-1]).Text(), tc.want) {
+			t.Errorf("%s: #%s is described by %q, not by its problem", tc.name, tc.field, errID)
+		}
+		if tc.field != "choose-"+deviceID && control.AttrOr("aria-invalid", "") != "true" {
+			t.Errorf("%s: #%s is not marked invalid", tc.name, tc.field)
 		}
 	}
 	if r.graph.reads != 0 || len(r.graph.changed()) != 0 {
 		t.Errorf("a refused bulk change reached Graph: %d reads, %q", r.graph.reads, r.graph.changed())
+	}
+}
+
+// Review with no device ticked comes back to the list it was sent from (its filter kept), the
+// problem said beside the devices' boxes, the change chosen and the tag typed still there; the
+// list says it once.
+func TestBulkReviewWithNothingTickedComesBackToTheList(t *testing.T) {
+	r := newDevicesRig(t, "")
+	_, doc := r.get("/devices?tag=Sales&nouser=1")
+	form := testkit.FormValues(t, doc, `#bulk-form`)
+	if form.Get("list") != "nouser=1&tag=Sales" {
+		t.Fatalf("the bulk form says it was sent from %q", form.Get("list"))
+	}
+	form.Set("action", bulk.ActionGroupTag)
+	form.Set("groupTag", "Kiosk-EMEA")
+	resp, _ := r.post("/devices/bulk", form)
+	loc := redirected(t, resp, "/devices")
+	if loc != "/devices?nouser=1&tag=Sales" {
+		t.Errorf("back to %s, want the filtered list", loc)
+	}
+	_, list := r.get(loc)
+	if got := list.Find(`#bulk-device-error`).Text(); !strings.Contains(got, "Tick the devices to change first") {
+		t.Errorf("beside the devices: %q", got)
+	}
+	if list.Find(`#bulk-action option[selected]`).AttrOr("value", "") != bulk.ActionGroupTag || list.Find(`#bulk-tag`).AttrOr("value", "") != "Kiosk-EMEA" {
+		t.Errorf("the change chosen was lost: %s", testkit.Text(list))
+	}
+	if list.Find(`input[name="device"][aria-describedby="bulk-device-error"]`).Length() != 1 {
+		t.Error("the devices' boxes are not described by the problem")
+	}
+	if _, again := r.get("/devices"); again.Find(`[data-testid="form-errors"]`).Length() != 0 {
+		t.Error("the problem is said again on the next visit")
+	}
+	if r.graph.reads != 0 {
+		t.Errorf("Graph read %d devices", r.graph.reads)
+	}
+}
+
+// A crafted "list" field cannot send the browser anywhere but the list.
+func TestBulkListURLKeepsOnlyTheListsParameters(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                             "/devices",
+		"tag=Sales&pages=3":            "/devices?pages=3&tag=Sales",
+		"//evil.example/&x=1":          "/devices",
+		"serial=5CG&redirect=//evil":   "/devices?serial=5CG",
+		"state=enrolled&state=bogus":   "/devices?state=enrolled",
+		"%zz":                          "/devices",
+		"pages=999&notag=1&nouser=yes": "/devices?notag=1&pages=20",
+	} {
+		if got := bulkListURL(in); got != want {
+			t.Errorf("bulkListURL(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

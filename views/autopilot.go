@@ -36,9 +36,36 @@ type RegisteredList struct {
 	Exchange      *graphclient.Exchange
 	Support       graphclient.SupportDetails
 	Now           time.Time
-	// What was chosen for a bulk change before a sign-in interrupted it.
+	// What was chosen for a bulk change before a sign-in interrupted it, or before its review
+	// found something wrong (BulkProblems, by field: "device", "action", "groupTag").
 	Chosen              map[string]bool
 	BulkAction, BulkTag string
+	BulkProblems        map[string]string
+	ListQuery           string // the list's search, filters and pages, for the bulk form to come back to
+}
+
+// bulkFieldID is the id of the control a bulk form's problem links to: the first device's box for
+// the devices.
+func bulkFieldID(l RegisteredList, field string) string {
+	switch field {
+	case "device":
+		if len(l.Devices) > 0 {
+			return "choose-" + l.Devices[0].ID
+		}
+		return "bulk-form"
+	case "action":
+		return "bulk-action"
+	}
+	return "bulk-tag"
+}
+
+// bulkDescribedBy names the help of a bulk form's control, and its problem when it has one.
+func bulkDescribedBy(l RegisteredList, field, help string) string {
+	ids := help
+	if l.BulkProblems[field] != "" {
+		ids = strings.TrimSpace(ids + " bulk-" + field + "-error")
+	}
+	return ids
 }
 
 // Searching reports whether a search or a filter narrows the list.
@@ -298,6 +325,21 @@ func estimateText(d time.Duration) string {
 		return "about " + strconv.Itoa(int(d.Round(time.Second)/time.Second)) + " seconds"
 	}
 	return "about " + strconv.Itoa(int(d.Round(time.Minute)/time.Minute)) + " minutes"
+}
+
+// bulkWillText says what confirming a bulk change does, counting the devices.
+func bulkWillText(j BulkJob) string {
+	n := plural(len(j.Devices), "device", "devices")
+	switch j.Action {
+	case "unassign-user":
+		return "The user will be unassigned from " + n + "."
+	case "delete":
+		return plural(len(j.Devices), "device registration", "device registrations") + " will be deleted."
+	}
+	if j.GroupTag == "" {
+		return "The group tag of " + n + " will be cleared."
+	}
+	return "The group tag of " + n + " will be set to “" + j.GroupTag + "”."
 }
 
 // bulkConfirmText is the confirm button's words: it counts the devices.

@@ -118,3 +118,25 @@ func TestBulkConfirmationSaysWhenItsValuesWereRead(t *testing.T) {
 		t.Errorf("the confirmation: %s", doc.Find("main").Text())
 	}
 }
+
+// Each bulk change's confirmation says what confirming does, counting the devices.
+func TestBulkConfirmationSaysWhatEachChangeDoes(t *testing.T) {
+	two := []BulkRow{{DeviceID: "d1", Serial: "SN-1"}, {DeviceID: "d2", Serial: "SN-2"}}
+	for _, tc := range []struct {
+		action, tag string
+		devices     []BulkRow
+		want        string
+	}{
+		{"delete", "", two, "2 device registrations will be deleted."},
+		{"delete", "", two[:1], "1 device registration will be deleted."},
+		{"unassign-user", "", two, "The user will be unassigned from 2 devices."},
+		{"group-tag", "Kiosk", two, "The group tag of 2 devices will be set to “Kiosk”."},
+		{"group-tag", "", two[:1], "The group tag of 1 device will be cleared."},
+	} {
+		job := BulkJob{ID: "j1", State: "draft", Action: tc.action, GroupTag: tc.tag, Owner: "Adele Vance", Devices: tc.devices}
+		got := strings.Join(strings.Fields(render(t, BulkJobPage(testPage, job)).Find(`[data-testid="bulk-count"] strong`).Text()), " ")
+		if got != tc.want {
+			t.Errorf("%s %q: the confirmation says %q, want %q", tc.action, tc.tag, got, tc.want)
+		}
+	}
+}

@@ -108,6 +108,17 @@
       form.dispatchEvent(new Event("change"));
     });
   });
+  // A select marked data-action-fields shows only the fields of the change chosen (data-for-action);
+  // without this file every field shows and says which change it is for.
+  document.querySelectorAll("select[data-action-fields]").forEach(function (select) {
+    var show = function () {
+      select.form.querySelectorAll("[data-for-action]").forEach(function (el) {
+        el.hidden = el.getAttribute("data-for-action") !== select.value;
+      });
+    };
+    select.addEventListener("change", show);
+    show();
+  });
   // An import's pre-flight: the import button and the summary say how many devices will be sent
   // as "Leave out" ticks change (the server renders the same count for the ticks it sends).
   document.querySelectorAll("button[data-import-button]").forEach(function (btn) {
