@@ -75,6 +75,21 @@ func TestBrowserDevicesFlows(t *testing.T) {
 		t.Errorf("the exchange: %q", got)
 	}
 
+	// A user principal name that cannot be sent: a 422, the field marked and described by its
+	// error, the focus on the form's error summary, what was typed kept.
+	device := tb.path()
+	tb.do("type a bad user", chromedp.SetValue(chromedp.CSS("#userPrincipalName"), "bad user"))
+	tb.expectDocumentStatus(device+"/user", "422 (Unprocessable Entity)")
+	tb.navigate("assign", chromedp.Click(chromedp.CSS(`form[action$="/user"] button[type="submit"]`)))
+	tb.page("device page, a bad user")
+	if got := tb.eval(`document.activeElement.getAttribute("data-testid") + " | " + document.activeElement.closest("form").getAttribute("action")`); got != "form-errors | "+device+"/user" {
+		t.Errorf("after a bad user the focus is on %s, want the assign form's error summary", got)
+	}
+	upn := `document.querySelector("#userPrincipalName")`
+	if got := tb.eval(upn + `.value + " | " + ` + upn + `.getAttribute("aria-invalid") + " | " + ` + upn + `.getAttribute("aria-describedby")`); got != "bad user | true | userPrincipalName-help userPrincipalName-error" {
+		t.Errorf("the user field after a bad user: %s", got)
+	}
+
 	// A delete's confirmation names the device; keep it.
 	tb.navigate("delete…", chromedp.Click(chromedp.CSS(`a[href$="/delete"]`)))
 	tb.page("delete confirmation")

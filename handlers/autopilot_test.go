@@ -231,6 +231,70 @@ func TestDeviceChangeRefusedBeforeSending(t *testing.T) {
 	}
 }
 
+// A value typed that cannot be sent comes back as a 422 with the field marked: aria-invalid, its
+// error beside it and named by aria-describedby, an error summary in the form's card that takes
+// the focus and links to the field, and everything typed kept. Graph hears of none of it.
+func TestDeviceFieldErrorsAreTiedToTheirField(t *testing.T) {
+	r := newDevicesRig(t, "")
+	r.graph.device.DisplayName = "LEGACY-NAME-FROM-SCCM" // longer than Windows takes: kept unless typed
+	for _, tc := range []struct {
+		name, form, field string
+		set               map[string]string
+		want              string
+	}{
+		{"a user principal name with a space", "/user", "userPrincipalName", map[string]string{"userPrincipalName": "bad user", "addressableUserName": "Adele Vance"}, "looks like adele@contoso.com"},
+		{"no user principal name", "/user", "userPrincipalName", map[string]string{"userPrincipalName": " ", "addressableUserName": "Adele Vance"}, "Type the user principal name"},
+		{"a friendly name with a line break", "/user", "addressableUserName", map[string]string{"userPrincipalName": "adele@contoso.example", "addressableUserName": "Adele\nVance"}, "control character"},
+		{"a device name of 16 characters", "/properties", "displayName", map[string]string{"displayName": "CONTOSO-LAPTOP-1", "groupTag": "Kiosk"}, "has 16 characters; Windows takes at most 15"},
+		{"a device name with a space", "/properties", "displayName", map[string]string{"displayName": "KIOSK 1"}, "holds a space"},
+		{"a device name of digits", "/properties", "displayName", map[string]string{"displayName": "12345"}, "digits only"},
+		{"a group tag with a direction mark", "/properties", "groupTag", map[string]string{"groupTag": "rtl\u202egnp"}, "cannot be seen"},
+	} {
+		_, doc := r.get("/devices/" + deviceID)
+		form := testkit.FormValues(t, doc, `form[action$="`+tc.form+`"]`)
+		for k, v := range tc.set {
+			form.Set(k, v)
+		}
+		resp, doc := r.post("/devices/"+deviceID+tc.form, form)
+		if resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Errorf("%s: %d, want 422", tc.name, resp.StatusCode)
+		}
+		field := doc.Find("#" + tc.field)
+		if field.AttrOr("aria-invalid", "") != "true" || !strings.Contains(field.AttrOr("aria-describedby", ""), tc.field+"-error") ||
+			!strings.Contains(doc.Find("#"+tc.field+"-error").Text(), tc.want) {
+			t.Errorf("%s: #%s is not tied to its error: %s", tc.name, tc.field, doc.Find(`form[action$="`+tc.form+`"]`).Text())
+		}
+		summary := doc.Find(`form[action$="` + tc.form + `"] [data-testid="form-errors"]`)
+		if _, focus := summary.Attr("autofocus"); !focus || summary.AttrOr("tabindex", "") != "-1" || !strings.Contains(summary.Find(`a[href="#`+tc.field+`"]`).Text(), tc.want) {
+			t.Errorf("%s: the form's error summary: %s", tc.name, summary.Text())
+		}
+		if n := doc.Find(`[data-testid="form-errors"], [data-testid="failure"]`).Length(); n != 1 {
+			t.Errorf("%s: %d error boxes on the page, want the form's alone", tc.name, n)
+		}
+		kept := testkit.FormValues(t, doc, `form[action$="`+tc.form+`"]`)
+		for k, v := range tc.set {
+			if got := kept.Get(k); got != strings.TrimSpace(v) {
+				t.Errorf("%s: %s is now %q, typed %q", tc.name, k, got, v)
+			}
+		}
+		if tc.form == "/user" && testkit.FormValues(t, doc, `form[action$="/properties"]`).Get("displayName") != "LEGACY-NAME-FROM-SCCM" {
+			t.Errorf("%s: the device name form lost the device's name", tc.name)
+		}
+	}
+	if got := r.graph.changed(); len(got) != 0 {
+		t.Errorf("Graph was asked %q", got)
+	}
+	// A name the device already has is not checked when only the group tag is typed.
+	_, doc := r.get("/devices/" + deviceID)
+	form := testkit.FormValues(t, doc, `form[action$="/properties"]`)
+	form.Set("groupTag", "Kiosk")
+	resp, _ := r.post("/devices/"+deviceID+"/properties", form)
+	redirected(t, resp, "/devices/"+deviceID+"?change=")
+	if got := r.graph.changed(); len(got) != 1 || got[0] != "properties "+deviceID+" tag=Kiosk" {
+		t.Errorf("Graph was asked %q", got)
+	}
+}
+
 // Graph's 429 with Retry-After holds the tenant's writes for every desk; its 403 for a missing
 // role makes the rest of the session read-only.
 func TestDeviceChangeRefusedByGraph(t *testing.T) {

@@ -126,6 +126,33 @@ type DeviceForms struct {
 	// The group tag and name the form showed before anything was typed: only a field typed
 	// otherwise is sent, so a save never puts back a value changed since (by anyone).
 	ShownGroupTag, ShownDisplayName string
+	// Errors are what is wrong with the values typed, by field name; nothing was sent.
+	Errors   map[string]string
+	UserSent bool // the form sent was the assigned user's
+}
+
+// deviceFieldLabels name a device form's fields in its error summary's order.
+var deviceFieldLabels = []struct{ Name, Label string }{
+	{"groupTag", "Group tag"}, {"displayName", "Device name"}, {"userPrincipalName", "User principal name"}, {"addressableUserName", "User friendly name"},
+}
+
+// problemsOf are the problems of the named fields, in the form's order, for its error summary.
+func (f *DeviceForms) problemsOf(names ...string) []Property {
+	var out []Property
+	for _, l := range deviceFieldLabels {
+		if msg := f.Errors[l.Name]; msg != "" && slices.Contains(names, l.Name) {
+			out = append(out, Property{Name: l.Name, Label: l.Label, Value: msg})
+		}
+	}
+	return out
+}
+
+// describedBy names a device form field's help (when it has one) and its error (when it has one).
+func (f *DeviceForms) describedBy(name, help string) string {
+	if f.Errors[name] != "" {
+		return strings.TrimSpace(help + " " + name + "-error")
+	}
+	return help
 }
 
 // RegisteredDevice is GET /devices/{id}.
