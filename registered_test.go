@@ -120,7 +120,10 @@ func TestRegisteredDevicesExport(t *testing.T) {
 	if resp.Header.Get("Content-Type") != "text/csv; charset=utf-8" || !strings.Contains(resp.Header.Get("Content-Disposition"), "attachment") {
 		t.Errorf("export headers: %v", resp.Header)
 	}
-	rows, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	if !bytes.HasPrefix(body, []byte("\xef\xbb\xbf")) {
+		t.Errorf("the export does not start with the byte order mark that tells a spreadsheet it is UTF-8")
+	}
+	rows, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")))).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,9 +464,18 @@ func TestDeviceChangesKeepWhatWasTypedAndSettleLostAnswers(t *testing.T) {
 	if err != nil || a.Outcome != "outcome-unknown" || !strings.Contains(a.Summary, "group tag “Lobby”, device name “LOBBY-1”") {
 		t.Fatalf("the lost answer's record: %+v %v", a, err)
 	}
-	d.get(b, "/devices/"+dev.ID) // the device does not show the change yet
+	if _, doc = d.get(b, resp.Request.URL.RequestURI()); doc.Find(`[data-testid="answer-lost"]`).Length() != 0 {
+		t.Errorf("the change's own result and the list of lost answers both say it: %s", text(doc))
+	}
+	_, doc = d.get(b, "/devices/"+dev.ID) // the device does not show the change yet
 	if a, _ = d.app.db.GetActivity(context.Background(), demoidp.DemoTenantID, record); a.Outcome != "outcome-unknown" {
 		t.Errorf("settled before the device showed the change: %q", a.Summary)
+	}
+	if lost := doc.Find(`[data-testid="answer-lost"]`).Text(); !strings.Contains(lost, "Group tag “Lobby”") || !strings.Contains(lost, "Device name “LOBBY-1”") {
+		t.Errorf("the device's page does not say a change whose answer was lost is awaited: %q", lost)
+	}
+	if doc.Find(`[data-testid="pending"]`).Length() != 0 {
+		t.Errorf("a change whose answer was lost is said to be accepted")
 	}
 	clk.Advance(2 * time.Minute)
 	d.get(b, "/devices/"+dev.ID) // the device shows the change now
@@ -536,5 +548,27 @@ func TestAChangesResultSaysWhatTheReadShows(t *testing.T) {
 	d.emu.SetFaults(emulator.Faults{ErrorRate: 1, Methods: []string{http.MethodGet}, ErrorStatuses: []int{502}})
 	if _, doc := d.get(one, first); doc.Find(`[data-testid="not-read"]`).Length() != 1 {
 		t.Errorf("the result when the device cannot be read: %s", doc.Find(`[data-testid="change-accepted"]`).Text())
+	}
+}
+
+// A delete whose answer was lost says once what it asked, and the device's page lists it as
+// awaited until a read shows the registration gone.
+func TestALostDeleteIsAwaitedOnTheDevicesPage(t *testing.T) {
+	clk := testkit.NewClockAt(time.Now())
+	d := startDeskWith(t, nil, appOptions{Now: clk.Now, ConsistencyDelay: time.Minute})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	waiting := emulator.DemoAutopilotDevices(time.Now())[12]
+	_, doc := d.get(b, "/devices/"+waiting.ID+"/delete")
+	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
+	resp, _ := d.post(b, "/devices/"+waiting.ID+"/delete", formValues(t, doc, `form[action$="/delete"]`))
+	d.emu.SetFaults(emulator.Faults{})
+	a, err := d.app.db.GetActivity(context.Background(), demoidp.DemoTenantID, resp.Request.URL.Query().Get("change"))
+	if err != nil || a.Outcome != "outcome-unknown" || strings.Contains(a.Summary, "(the registration deleted)") || !strings.Contains(a.Summary, waiting.SerialNumber) {
+		t.Errorf("the lost delete's record: %s %q %v", a.Outcome, a.Summary, err)
+	}
+	_, doc = d.get(b, "/devices/"+waiting.ID)
+	if lost := doc.Find(`[data-testid="answer-lost"]`).Text(); !strings.Contains(lost, "Delete the Autopilot registration") {
+		t.Errorf("the device's page does not await the lost delete: %s", text(doc))
 	}
 }

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -289,7 +288,7 @@ func (h *Registered) Export(c echo.Context) error {
 	hd.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	hd.Set(echo.HeaderContentDisposition, `attachment; filename="autopilot-devices-`+h.Now().UTC().Format("20060102-1504")+`.csv"`)
 	c.Response().WriteHeader(http.StatusOK)
-	w := csv.NewWriter(c.Response())
+	w := spreadsheetCSV(c.Response())
 	w.Write(exportHeader)
 	for _, d := range l.devices {
 		if !q.keeps(d) {
@@ -365,6 +364,7 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 			status = http.StatusNotFound
 		} else {
 			view.Failure = failureOf(ex, err)
+			view.Failure.Reload = deviceURL(id)
 			status = failureStatus(err)
 		}
 	} else {
@@ -422,6 +422,10 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 		})
 		result.Visible = shows && !waiting
 		result.Superseded = !shows && !waiting && !result.Unread // a later change of the same value shows instead
+	}
+	if result != nil && result.Outcome == outcomeUnknown {
+		// Its own result says the answer was lost.
+		view.Pending = slices.DeleteFunc(view.Pending, func(pc views.PendingChange) bool { return pc.Link == activityURL(result.ActivityID) })
 	}
 	view.Change = result
 	if device != nil && !view.Access.ReadOnly {
@@ -576,27 +580,27 @@ func historyOf(h *store.SerialHistory) []views.HistoryEntry {
 	return out
 }
 
-// pendingOf lists the changes accepted within pendingWindow that the device does not show yet.
-// Only the newest change of each property counts.
-// pendingOf lists the changes of a device accepted lately that Graph's read does not show yet,
-// and awaited, the newest group tag and name among them.
+// pendingOf lists the changes of a device made within pendingWindow that Graph's read does not
+// show yet — accepted, or sent with their answer lost — and awaited, the newest accepted group
+// tag and name among them. Only the newest change of each property counts.
 func pendingOf(h *store.SerialHistory, d *graphclient.AutopilotDevice, missing bool, now time.Time) (out []views.PendingChange, awaited deviceIntent) {
 	type change struct {
 		at     time.Time
 		by     string
 		intent deviceIntent
 		link   string
+		lost   bool // Graph's answer was lost: not known to be accepted
 	}
 	var changes []change
 	for _, a := range h.Activity {
-		if a.Outcome != outcomeSuccess || now.Sub(a.At) > pendingWindow {
+		if a.Outcome != outcomeSuccess && a.Outcome != outcomeUnknown || now.Sub(a.At) > pendingWindow {
 			continue
 		}
 		detail, err := decodeDetail(&a)
 		if err != nil || detail.Device == nil {
 			continue
 		}
-		changes = append(changes, change{a.At, a.ActorName, *detail.Device, activityURL(a.ID)})
+		changes = append(changes, change{a.At, a.ActorName, *detail.Device, activityURL(a.ID), a.Outcome == outcomeUnknown})
 	}
 	for _, b := range h.Bulk {
 		if b.State != bulk.DeviceDone || b.Reconciled || now.Sub(b.DoneAt) > pendingWindow {
@@ -613,7 +617,7 @@ func pendingOf(h *store.SerialHistory, d *graphclient.AutopilotDevice, missing b
 		case bulk.ActionDelete:
 			in.Delete = true
 		}
-		changes = append(changes, change{b.DoneAt, b.ActorName, in, bulkURL(b.JobID)})
+		changes = append(changes, change{b.DoneAt, b.ActorName, in, bulkURL(b.JobID), false})
 	}
 	slices.SortStableFunc(changes, func(a, b change) int { return b.at.Compare(a.at) })
 	seen := map[string]bool{}
@@ -623,7 +627,7 @@ func pendingOf(h *store.SerialHistory, d *graphclient.AutopilotDevice, missing b
 		}
 		seen[key] = true
 		if !shows {
-			out = append(out, views.PendingChange{What: what, By: c.by, At: c.at, Link: c.link})
+			out = append(out, views.PendingChange{What: what, By: c.by, At: c.at, Link: c.link, AnswerLost: c.lost})
 		}
 	}
 	for _, c := range changes {
@@ -635,13 +639,13 @@ func pendingOf(h *store.SerialHistory, d *graphclient.AutopilotDevice, missing b
 			continue
 		}
 		if in.GroupTag != nil {
-			if !seen["groupTag"] && d.GroupTag != *in.GroupTag {
+			if !seen["groupTag"] && !c.lost && d.GroupTag != *in.GroupTag {
 				awaited.GroupTag = in.GroupTag
 			}
 			add(c, "groupTag", "Group tag “"+*in.GroupTag+"”", d.GroupTag == *in.GroupTag)
 		}
 		if in.DisplayName != nil {
-			if !seen["displayName"] && d.DisplayName != *in.DisplayName {
+			if !seen["displayName"] && !c.lost && d.DisplayName != *in.DisplayName {
 				awaited.DisplayName = in.DisplayName
 			}
 			add(c, "displayName", "Device name “"+*in.DisplayName+"”", d.DisplayName == *in.DisplayName)
@@ -946,7 +950,11 @@ func (h *Registered) changeRecord(u *web.SessionUser, id, action string, device 
 	case outcomeSuccess:
 		act.Summary, detail.Device = summary, &intent
 	case outcomeUnknown:
-		act.Summary = deviceRefusalSummary(action, device.SerialNumber+" ("+intentText(intent)+")", failureFacts(err, h.Now()))
+		asked := device.SerialNumber
+		if !intent.Delete { // a delete's action says all it asked
+			asked += " (" + intentText(intent) + ")"
+		}
+		act.Summary = deviceRefusalSummary(action, asked, failureFacts(err, h.Now()))
 		detail.Device, detail.Said = &intent, summary
 	default:
 		act.Summary = deviceRefusalSummary(action, device.SerialNumber, failureFacts(err, h.Now()))

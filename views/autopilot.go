@@ -88,9 +88,21 @@ type Property struct {
 
 // PendingChange is a change Graph accepted that the device does not show yet.
 type PendingChange struct {
-	What, By string
-	At       time.Time
-	Link     string // its record
+	What, By   string
+	At         time.Time
+	Link       string // its record
+	AnswerLost bool   // sent, but Graph's answer was lost: not known to be accepted
+}
+
+// pendingChanges are the changes of pending whose answer was lost, or those Graph accepted.
+func pendingChanges(pending []PendingChange, answerLost bool) []PendingChange {
+	var out []PendingChange
+	for _, c := range pending {
+		if c.AnswerLost == answerLost {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // ChangeResult is what became of a change of this device: made a moment ago, or refused before

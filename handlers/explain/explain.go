@@ -243,7 +243,7 @@ func graphAnswer(ge *graphclient.Error) Explanation {
 	case graphclient.KindForbiddenRole:
 		return Explanation{Title: "Your Intune role does not allow this",
 			What:     "The desk has the permission it needs, but Intune refused this for your account: your Intune role does not allow it. Nothing was changed.",
-			NextStep: "Ask an Intune administrator to give you " + intuneRole + " (Intune admin center › Tenant administration › Roles), then sign out and sign in again.",
+			NextStep: "Ask an Intune administrator to give you " + intuneRole + ", in the Intune admin center under Tenant administration › Roles; then sign out and sign in again.",
 			Details:  roleRefusalDetails(ge) + graphSays}
 	case graphclient.KindForbiddenLicense:
 		return Explanation{Title: "Your tenant has no active Intune licence",

@@ -61,6 +61,11 @@ func TestEveryFailureIsExplained(t *testing.T) {
 		if !strings.Contains(ex.Title+" "+ex.What+" "+ex.NextStep, tc.word) {
 			t.Errorf("%+v: explanation lacks %q: %+v", tc.f, tc.word, ex)
 		}
+		for _, words := range []string{ex.Title, ex.What, ex.NextStep} {
+			if strings.Contains(words, ") (") || strings.Contains(words, "..") || strings.Contains(words, "  ") {
+				t.Errorf("%+v: words stumble: %q", tc.f, words)
+			}
+		}
 		stored, err := json.Marshal(tc.f)
 		if err != nil {
 			t.Fatal(err)
