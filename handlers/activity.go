@@ -223,7 +223,7 @@ func renderResult(c echo.Context, a *store.Activity, d activityDetail, notSaved 
 		ActivityID: a.ID, At: a.At, ActorName: a.ActorName, ActorUPN: a.ActorUPN,
 		Action: a.Action, Outcome: a.Outcome, Summary: a.Summary, Target: a.Target,
 		Upload: d.Upload, Exchange: d.Exchange, Support: d.Support, NotSaved: notSaved,
-		CheckedAt: d.CheckedAt, CanSendAgain: d.Sent != nil || sentOf(d) != nil,
+		CheckedAt: d.CheckedAt, CanSendAgain: d.Sent != nil || sentOf(d) != nil, Access: accessOf(c),
 	}
 	if d.Failure != nil {
 		r.Failure = &views.Failure{Explanation: explain.ForAction(a.Action, *d.Failure), Support: d.Support}

@@ -515,7 +515,7 @@ func resultOf(a *store.Activity, d activityDetail, notSaved bool) *views.ChangeR
 func deviceProperties(d *graphclient.AutopilotDevice) []views.Property {
 	contacted := "Never"
 	if t, ok := d.LastContacted(); ok {
-		contacted = t.UTC().Format("2 January 2006 15:04 UTC")
+		contacted = views.When(t)
 	}
 	return []views.Property{
 		{Name: "serialNumber", Label: "Serial number", Value: d.SerialNumber},
@@ -706,6 +706,16 @@ func (h *Registered) readDevice(c echo.Context, id string) (*graphclient.Autopil
 func readOnlyRefusal(a web.WriteAccess, back, backText string) error {
 	return &views.ErrorPage{Status: http.StatusForbidden, Title: "Your role lets you read only",
 		Message: readOnlyReason(a) + " Nothing was sent to Microsoft Graph.", ActionURL: back, ActionText: backText}
+}
+
+// rememberRefusal keeps, for the rest of the person's session, that Graph refused their change
+// with 403 for their role or the desk's permission: the pages then offer no more changes. Not
+// kept (the state database did not answer), the next page still offers them and Graph refuses
+// again, which is no worse.
+func rememberRefusal(c echo.Context, now time.Time, err error) {
+	if ge, ok := graphclient.AsError(err); ok && (ge.Kind == graphclient.KindForbiddenRole || ge.Kind == graphclient.KindForbiddenPermission) {
+		_ = web.RememberWriteRefused(c, now, ge.Message)
+	}
 }
 
 // Properties is POST /devices/:id/properties: group tag and device name (updateDeviceProperties).

@@ -87,7 +87,7 @@ const MaxCSVBytes = 48 << 20
 
 // Start is GET /devices/import: upload or paste a CSV, or enter one device.
 func (h *Devices) Start(c echo.Context) error {
-	s := views.ImportStart{MaxRows: h.MaxRows}
+	s := views.ImportStart{MaxRows: h.MaxRows, Access: accessOf(c)}
 	if pending, ok := web.TakePendingForm(c); ok { // typed before a sign-in interrupted the import
 		s.Paste = pending.Get("csv")
 		s.Single = views.SingleDevice{Serial: pending.Get("serialNumber"), GroupTag: pending.Get("groupTag"), User: pending.Get("assignedUser")}
@@ -110,7 +110,7 @@ func (h *Devices) Preflight(c echo.Context) error {
 		}
 	}
 	return web.Render(c, http.StatusUnprocessableEntity, views.ImportStartPage(web.PageFor(c, "Import devices", "devices"),
-		views.ImportStart{Error: err.Error(), Paste: c.FormValue("csv"), Single: single, MaxRows: h.MaxRows}))
+		views.ImportStart{Error: err.Error(), Paste: c.FormValue("csv"), Single: single, MaxRows: h.MaxRows, Access: accessOf(c)}))
 }
 
 func (h *Devices) createDraft(c echo.Context, rep *devicecsv.Report) error {
@@ -278,6 +278,7 @@ func (h *Devices) Show(c echo.Context) error {
 			return err
 		}
 		view := jobView(j, nil, nil, u.ObjectID == j.rec.ObjectID, h.Now())
+		view.Access = accessOf(c)
 		view.Tally = &views.RowTally{Rows: tally.Rows, Ticked: tally.Ticked}
 		view.ProblemsLeftOut = len(j.payload.LeftOut)
 		view.Valid, view.Invalid = tally.Valid, tally.Rows-tally.Valid-view.ProblemsLeftOut
@@ -299,6 +300,7 @@ func (h *Devices) Show(c echo.Context) error {
 		h.Worker.Kick()
 	}
 	view := jobView(j, rows, batches, u.ObjectID == j.rec.ObjectID, h.Now())
+	view.Access = accessOf(c)
 	if j.rec.State != importer.StateDraft {
 		from, _ := strconv.Atoi(c.QueryParam("from"))
 		showRows(&view, from, outcomeRowsShown)
@@ -394,6 +396,20 @@ func (h *Devices) StopCheck(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
 }
 
+// mayImport refuses the fix or import of a draft asked by someone the desk knows to be read-only
+// (importing needs the ReadWrite permission): the draft stays as it was, on its page.
+func mayImport(c echo.Context) error {
+	a := web.Access(c)
+	if !a.ReadOnly {
+		return nil
+	}
+	back := "/devices/import"
+	if id := c.Param("id"); guid.Valid(id) {
+		back = views.ImportJobURL(id)
+	}
+	return readOnlyRefusal(a, back, "Back to the check")
+}
+
 // draftForm is the draft a form was posted to, with the form; j is nil when the answer is err's.
 func (h *Devices) draftForm(c echo.Context) (j *loaded, form url.Values, err error) {
 	if j, err = h.loadDraft(c); err != nil || j == nil {
@@ -408,6 +424,9 @@ func (h *Devices) draftForm(c echo.Context) (j *loaded, form url.Values, err err
 // Fix is POST /devices/import/:id/fix: corrected values for the rows with problems. The whole
 // set is checked again (a fix can create or remove a duplicate); nothing is sent to Graph.
 func (h *Devices) Fix(c echo.Context) error {
+	if err := mayImport(c); err != nil {
+		return err
+	}
 	j, form, err := h.draftForm(c)
 	if err != nil || j == nil {
 		return err
@@ -470,6 +489,9 @@ func (h *Devices) Fix(c echo.Context) error {
 // worker in batches. The draft becomes "sending" in one conditional change together with its batches and
 // every row's part in them; of concurrent submits only one wins, and the others see the job page.
 func (h *Devices) Submit(c echo.Context) error {
+	if err := mayImport(c); err != nil {
+		return err
+	}
 	j, form, err := h.draftForm(c)
 	if err != nil || j == nil {
 		return err
@@ -553,6 +575,9 @@ func (h *Devices) Report(c echo.Context) error {
 
 // Sync is POST /devices/sync: ask Intune to sync Autopilot, at most once per 10 minutes.
 func (h *Devices) Sync(c echo.Context) error {
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, "/devices/import", "Back to Import devices")
+	}
 	_, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (struct{}, *graphclient.Exchange, error) {
 		ex, err := h.Graph.SyncAutopilot(c.Request().Context(), ts)
 		return struct{}{}, ex, err

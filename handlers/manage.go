@@ -44,7 +44,7 @@ func (h *Uploads) List(c echo.Context) error {
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
 	}
-	view := views.UploadList{Status: status}
+	view := views.UploadList{Status: status, Access: accessOf(c)}
 	now := h.Now()
 	if view.UploadsMissing = learnUploads(c, h.Tenants, knownUploads(c, h.Tenants, now), now, ex, err); view.UploadsMissing != nil {
 		// The notice says it, with the way on.
@@ -79,7 +79,7 @@ func (h *Uploads) Show(c echo.Context) error {
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
 	}
-	view := views.UploadDetail{Upload: u, Exchange: ex, Support: graphclient.SupportFor(ex, err)}
+	view := views.UploadDetail{Upload: u, Exchange: ex, Support: graphclient.SupportFor(ex, err), Access: accessOf(c)}
 	if pending, ok := web.TakePendingForm(c); ok && graphclient.IsUploadStatus(pending.Get("status")) {
 		view.ChosenStatus = pending.Get("status") // chosen before a sign-in interrupted the change
 	}
@@ -117,6 +117,9 @@ func (h *Uploads) SetStatus(c echo.Context) error {
 		return &views.ErrorPage{Status: http.StatusUnprocessableEntity, Title: "Choose a status",
 			Message: "Choose one of the listed statuses: noUpload, pending, complete or error.", ActionURL: "/uploads/" + id, ActionText: "Back to the upload"}
 	}
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, "/uploads/"+id, "Back to the upload")
+	}
 	if held := h.writesHeld(c); held != nil {
 		return heldPage(held, id)
 	}
@@ -127,6 +130,7 @@ func (h *Uploads) SetStatus(c echo.Context) error {
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
 	}
+	rememberRefusal(c, h.Now(), err)
 	act := newActivity(web.CurrentUser(c), "update-upload", ex, err)
 	act.Target = id
 	if err == nil {
@@ -179,6 +183,9 @@ func (h *Uploads) ConfirmDelete(c echo.Context) error {
 	if canonical, _ := guid.Normalize(id); canonical != id {
 		return c.Redirect(http.StatusMovedPermanently, "/uploads/"+canonical+"/delete")
 	}
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, "/uploads/"+id, "Back to the upload")
+	}
 	// What is deleted, as Graph has it: a read that fails leaves the page to the id alone.
 	u, gone := h.read(c, id)
 	if gone {
@@ -193,6 +200,9 @@ func (h *Uploads) Delete(c echo.Context) error {
 	if !guid.Valid(id) {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
 	}
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, "/uploads/"+id, "Back to the upload")
+	}
 	if held := h.writesHeld(c); held != nil {
 		return heldPage(held, id)
 	}
@@ -204,6 +214,7 @@ func (h *Uploads) Delete(c echo.Context) error {
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
 	}
+	rememberRefusal(c, h.Now(), err)
 	act := newActivity(web.CurrentUser(c), "delete-upload", ex, err)
 	act.Target = id
 	switch {

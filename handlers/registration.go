@@ -103,7 +103,7 @@ func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views
 	ctx := c.Request().Context()
 	u := web.CurrentUser(c)
 	now := h.Now()
-	view := views.Registration{SelfApprove: h.SelfApprove, ReadOnly: web.Access(c).ReadOnly, Now: now}
+	view := views.Registration{SelfApprove: h.SelfApprove, Access: accessOf(c), Now: now}
 	subs, err := h.Store.Registrations(ctx, store.SubmissionFilter{TenantID: u.TenantID,
 		States: []string{store.SubmissionWaiting, store.SubmissionApproved}})
 	if err != nil {
@@ -400,7 +400,7 @@ func createdCodeSummary(rc store.RegistrationCode) string {
 		tag = "with group tag “" + rc.GroupTag + "”"
 	}
 	return fmt.Sprintf("Created %s for %s %s%s, valid until %s UTC.", name, explain.Count(rc.Uses, "device", "devices"), tag,
-		userSuffix(rc.AssignedUser), rc.ExpiresAt.UTC().Format("2 January 15:04"))
+		userSuffix(rc.AssignedUser), rc.ExpiresAt.UTC().Format("2 Jan 2006 15:04:05"))
 }
 
 func userSuffix(upn string) string {

@@ -64,6 +64,8 @@ type UploadForm struct {
 	Failure            *Failure          // Graph refused the last attempt
 	NotSaved           bool              // that attempt is not in the team history yet
 	UploadsMissing     *UploadsMissing   // the tenant's Graph was seen not to offer uploads
+	Access             Access            // read-only: no form, only what was typed
+	NotSent            bool              // refused by the desk before anything was sent
 }
 
 // HasErrors reports whether any field has a message.
@@ -91,6 +93,7 @@ type Result struct {
 	CheckedAt  time.Time // when the desk last looked again for a create whose outcome was unknown
 	// CanSendAgain: the values a create sent are known, so its form can be shown again with them.
 	CanSendAgain bool
+	Access       Access // read-only: nothing offered that would change anything
 	Upload       *graphclient.Upload
 	Failure      *Failure
 	Support      graphclient.SupportDetails
@@ -104,7 +107,7 @@ type Home struct {
 	Uploads        []graphclient.Upload
 	More           bool // Graph listed as many as home asks for: there may be more
 	Failure        *Failure
-	CanWrite       bool
+	Access         Access
 	UploadsMissing *UploadsMissing // the tenant's Graph was seen not to offer uploads
 }
 

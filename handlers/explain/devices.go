@@ -169,13 +169,14 @@ func NothingToChange() Explanation {
 // ReadOnlyByScopes says why a person whose sign-in grants only reading sees no change control.
 func ReadOnlyByScopes() string {
 	return "Your organisation granted the desk permission to read Autopilot devices for your sign-in but not to change them " +
-		"(DeviceManagementServiceConfig.Read.All without DeviceManagementServiceConfig.ReadWrite.All), so you can look at registered devices but not change them. " +
+		"(DeviceManagementServiceConfig.Read.All without DeviceManagementServiceConfig.ReadWrite.All), so you can look at devices, imports, registrations and uploads " +
+		"but not import, create, change or delete anything. " +
 		"A Global Administrator can grant the desk admin consent for the change permission; then sign out and sign in again."
 }
 
 // ReadOnlyRefused says why a person whose change Graph refused with 403 sees no more change controls.
 func ReadOnlyRefused(at time.Time, graphSaid string) string {
-	s := "Microsoft Graph refused your change of " + at.UTC().Format("2 January 2006 at 15:04") + " UTC with 403 Forbidden"
+	s := "Microsoft Graph refused your change of " + at.UTC().Format("2 Jan 2006 15:04:05") + " UTC with 403 Forbidden"
 	if graphSaid != "" {
 		s += " (“" + graphSaid + "”)"
 	}
