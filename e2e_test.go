@@ -707,6 +707,9 @@ func TestBrowserRegistrationFlow(t *testing.T) {
 	if got := approver.eval(`document.querySelector(".reject-field input").getAttribute("aria-invalid")`); got != "true" {
 		t.Errorf("the reason field is not marked invalid: %q", got)
 	}
+	if got := approver.eval(`document.activeElement === document.querySelector(".reject-field input") ? "the reason" : document.activeElement.tagName`); got != "the reason" {
+		t.Errorf("after a rejection without a reason the focus is on %s, want the reason field", got)
+	}
 	approver.navigate("approve", chromedp.Click(chromedp.CSS(`button[value="approve"]`)))
 	if p := approver.path(); !strings.HasPrefix(p, "/devices/import/") {
 		t.Fatalf("approving landed on %s", p)

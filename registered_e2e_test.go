@@ -30,6 +30,30 @@ func TestBrowserDevicesFlows(t *testing.T) {
 		t.Errorf("select none left %s ticked", n)
 	}
 
+	// The group tag's field shows only for the change that uses it.
+	choose := func(action string) {
+		tb.eval(`(function (s) { s.value = "` + action + `"; s.dispatchEvent(new Event("change")); return ""; })(document.querySelector("#bulk-action"))`)
+	}
+	shown := `[document.querySelector("#bulk-tag"), document.querySelector("#bulk-tag-help")].map(function (el) { return el.getClientRects().length > 0; }).join(" ")`
+	for action, want := range map[string]string{"delete": "false false", "unassign-user": "false false", "group-tag": "true true"} {
+		choose(action)
+		if got := tb.eval(shown); got != want {
+			t.Errorf("with %s chosen, the group tag and its help are shown: %s, want %s", action, got, want)
+		}
+	}
+
+	// Review with nothing ticked comes back to the list: the focus on the problem, the change
+	// chosen kept (and the group tag still hidden for it).
+	choose("unassign-user")
+	tb.navigate("review with nothing ticked", chromedp.Click(chromedp.CSS(`#bulk-form button[type="submit"]`)))
+	tb.page("devices list, nothing ticked")
+	if got := tb.eval(`location.pathname + " " + document.activeElement.getAttribute("data-testid") + " " + document.querySelector("#bulk-action").value + " " + (` + shown + `)`); got != "/devices form-errors unassign-user false false" {
+		t.Errorf("after a review with nothing ticked: %s", got)
+	}
+	if got := tb.text(`#bulk-device-error`); !strings.Contains(got, "Tick the devices to change first") {
+		t.Errorf("beside the devices: %q", got)
+	}
+
 	// A search by serial number.
 	tb.do("type a serial", chromedp.SendKeys(chromedp.CSS("#serial"), "5cg3281jr0"))
 	tb.navigate("search", chromedp.Click(chromedp.CSS(`form[role="search"] button[type="submit"]`)))
@@ -49,6 +73,21 @@ func TestBrowserDevicesFlows(t *testing.T) {
 	}
 	if got := tb.text(`[data-testid="exchange"] [data-testid="response"]`); !strings.Contains(got, "204 No Content") {
 		t.Errorf("the exchange: %q", got)
+	}
+
+	// A user principal name that cannot be sent: a 422, the field marked and described by its
+	// error, the focus on the form's error summary, what was typed kept.
+	device := tb.path()
+	tb.do("type a bad user", chromedp.SetValue(chromedp.CSS("#userPrincipalName"), "bad user"))
+	tb.expectDocumentStatus(device+"/user", "422 (Unprocessable Entity)")
+	tb.navigate("assign", chromedp.Click(chromedp.CSS(`form[action$="/user"] button[type="submit"]`)))
+	tb.page("device page, a bad user")
+	if got := tb.eval(`document.activeElement.getAttribute("data-testid") + " | " + document.activeElement.closest("form").getAttribute("action")`); got != "form-errors | "+device+"/user" {
+		t.Errorf("after a bad user the focus is on %s, want the assign form's error summary", got)
+	}
+	upn := `document.querySelector("#userPrincipalName")`
+	if got := tb.eval(upn + `.value + " | " + ` + upn + `.getAttribute("aria-invalid") + " | " + ` + upn + `.getAttribute("aria-describedby")`); got != "bad user | true | userPrincipalName-help userPrincipalName-error" {
+		t.Errorf("the user field after a bad user: %s", got)
 	}
 
 	// A delete's confirmation names the device; keep it.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -235,6 +236,50 @@ func PropertyProblem(name, v string) string {
 		return fmt.Sprintf("The %s has %d characters; it may have at most %d.", name, n, maxPropertyLength)
 	}
 	return unseen.Problem("The "+name, v)
+}
+
+// Device names as Intune's admin center takes them: Windows computer names of at most 15
+// letters, digits and hyphens, not digits only; or a pattern with the %SERIAL% and %RAND:x%
+// macros, which Intune fills in at setup.
+const (
+	maxDeviceName        = 15
+	maxDeviceNamePattern = 63
+)
+
+var deviceNameMacro = regexp.MustCompile(`%SERIAL%|%RAND:[0-9]+%`)
+
+// DeviceNameProblem says what is wrong with a device name typed for a registered device, or ""
+// when the admin center would take it (empty clears the name).
+func DeviceNameProblem(v string) string {
+	if v == "" {
+		return ""
+	}
+	if problem := unseen.Problem("The device name", v); problem != "" {
+		return problem
+	}
+	rest := deviceNameMacro.ReplaceAllString(v, "")
+	for _, r := range rest {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			what := fmt.Sprintf("“%c”", r)
+			switch {
+			case r == ' ':
+				what = "a space"
+			case r == '%':
+				what = "a % outside the %SERIAL% and %RAND:x% macros"
+			}
+			return "The device name holds " + what + ": use only letters, digits and hyphens, or the %SERIAL% and %RAND:x% macros."
+		}
+	}
+	n := utf8.RuneCountInString(v)
+	switch {
+	case rest != v && n > maxDeviceNamePattern:
+		return fmt.Sprintf("The device name has %d characters; with macros it may have at most %d.", n, maxDeviceNamePattern)
+	case rest == v && n > maxDeviceName:
+		return fmt.Sprintf("The device name has %d characters; Windows takes at most %d. Shorten it, or use a macro such as %%SERIAL%%.", n, maxDeviceName)
+	case rest == v && strings.Trim(v, "0123456789") == "":
+		return "The device name is digits only, which Windows does not take: add a letter or a hyphen."
+	}
+	return ""
 }
 
 // UpdateAutopilotDeviceProperties sets a registered device's group tag, display name or user

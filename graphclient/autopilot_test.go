@@ -237,3 +237,27 @@ func TestPropertyProblemCountsCharacters(t *testing.T) {
 		}
 	}
 }
+
+// A device name is taken as the admin center takes it: up to 15 letters, digits and hyphens, not
+// digits only, or a pattern of up to 63 characters with the %SERIAL% and %RAND:x% macros.
+func TestDeviceNameProblem(t *testing.T) {
+	for name, want := range map[string]string{
+		"":                 "",
+		"KIOSK-01":         "",
+		"CONTOSO-LAPTOP1":  "",
+		"CONTOSO-%SERIAL%": "",
+		"CT-%RAND:4%":      "",
+		"CONTOSO-LAPTOP-1": "has 16 characters; Windows takes at most 15",
+		"KIOSK 1":          "holds a space",
+		"KIOSK_1":          "holds “_”",
+		"KIOSK-%SERIAL":    "holds a % outside the %SERIAL% and %RAND:x% macros",
+		"12345":            "digits only",
+		"KIOSK\u200b1":     "cannot be seen (U+200B, a zero-width space)",
+		"A" + strings.Repeat("-", 55) + "%SERIAL%": "has 64 characters; with macros it may have at most 63",
+	} {
+		got := DeviceNameProblem(name)
+		if (want == "") != (got == "") || !strings.Contains(got, want) {
+			t.Errorf("DeviceNameProblem(%q) = %q, want %q", name, got, want)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/graphclient/devicecsv"
 	"autopilotdesk/graphclient/guid"
 	"autopilotdesk/handlers/bulk"
 	"autopilotdesk/handlers/explain"
@@ -85,10 +86,13 @@ type listQuery struct {
 	State         string
 }
 
-func readListQuery(c echo.Context) listQuery {
-	q := listQuery{Serial: strings.TrimSpace(c.QueryParam("serial")), Tag: strings.TrimSpace(c.QueryParam("tag")),
-		NoTag: c.QueryParam("notag") == "1", NoUser: c.QueryParam("nouser") == "1", State: c.QueryParam("state"), Pages: 1}
-	if n, err := strconv.Atoi(c.QueryParam("pages")); err == nil {
+func readListQuery(c echo.Context) listQuery { return listQueryOf(c.QueryParams()) }
+
+// listQueryOf reads the list's search and filters from a URL's query.
+func listQueryOf(v url.Values) listQuery {
+	q := listQuery{Serial: strings.TrimSpace(v.Get("serial")), Tag: strings.TrimSpace(v.Get("tag")),
+		NoTag: v.Get("notag") == "1", NoUser: v.Get("nouser") == "1", State: v.Get("state"), Pages: 1}
+	if n, err := strconv.Atoi(v.Get("pages")); err == nil {
 		q.Pages = min(max(n, 1), maxListPages)
 	}
 	if !graphclient.EnrollmentState(q.State).Known() {
@@ -176,12 +180,15 @@ func (h *Registered) List(c echo.Context) error {
 	q := readListQuery(c)
 	view := views.RegisteredList{Serial: q.Serial, Tag: q.Tag, NoTag: q.NoTag, NoUser: q.NoUser, State: q.State,
 		Access: accessOf(c), Budget: h.Budget.Describe(), Now: h.Now()}
-	if pending, ok := web.TakePendingForm(c); ok { // a bulk change chosen before a sign-in interrupted it
+	// A bulk change chosen before a sign-in interrupted it, or sent back by its review: what was
+	// chosen, and what is wrong with it beside its field.
+	if pending, ok := web.TakePendingForm(c); ok {
 		view.BulkAction, view.BulkTag = pending.Get("action"), pending.Get("groupTag")
 		view.Chosen = map[string]bool{}
 		for _, id := range pending["device"] {
 			view.Chosen[id] = true
 		}
+		_, view.BulkProblems = readBulkChoice(pending)
 	}
 	l, ex, err := h.load(c, q)
 	if errors.Is(err, web.ErrSessionEnded) {
@@ -227,6 +234,7 @@ func (h *Registered) List(c echo.Context) error {
 		view.MoreURL = "/devices?" + q.values(l.pages+1).Encode()
 	}
 	view.AtLimit = l.more && l.pages >= maxListPages
+	view.ListQuery = q.values(l.pages).Encode()
 	view.ExportURL = "/devices/export.csv"
 	if v := q.values(l.pages).Encode(); v != "" {
 		view.ExportURL += "?" + v
@@ -349,6 +357,9 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 	}
 	view := views.RegisteredDevice{ID: id, Device: device, Exchange: ex, Support: graphclient.SupportFor(ex, err), Access: accessOf(c), Now: h.Now()}
 	status := http.StatusOK
+	if form != nil && len(form.Errors) > 0 {
+		status = http.StatusUnprocessableEntity // what was typed cannot be sent: nothing was
+	}
 	serial := ""
 	if err != nil {
 		ge, _ := graphclient.AsError(err)
@@ -422,8 +433,14 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 	}
 	view.Change = result
 	if device != nil && !view.Access.ReadOnly {
-		if form == nil {
+		switch {
+		case form == nil:
 			form = freshForms(c, device, awaited)
+		case form.UserSent:
+			// The user form comes back as typed; the group tag and name as the device has them.
+			f := shownProperties(device, awaited)
+			f.UserPrincipalName, f.AddressableUserName, f.Errors = form.UserPrincipalName, form.AddressableUserName, form.Errors
+			form = f
 		}
 		now := h.Now()
 		form.PropertiesKey, form.AssignKey, form.UnassignKey = web.NewFormKey(c, now), web.NewFormKey(c, now), web.NewFormKey(c, now)
@@ -440,14 +457,7 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 // will have (a change accepted but not visible yet included), or what was typed before a sign-in
 // interrupted the change.
 func freshForms(c echo.Context, device *graphclient.AutopilotDevice, awaited deviceIntent) *views.DeviceForms {
-	tag, name := device.GroupTag, device.DisplayName
-	if awaited.GroupTag != nil {
-		tag = *awaited.GroupTag
-	}
-	if awaited.DisplayName != nil {
-		name = *awaited.DisplayName
-	}
-	form := &views.DeviceForms{GroupTag: tag, DisplayName: name, ShownGroupTag: tag, ShownDisplayName: name}
+	form := shownProperties(device, awaited)
 	if pending, ok := web.TakePendingForm(c); ok {
 		keep := func(name string, into *string) {
 			if pending.Has(name) {
@@ -460,6 +470,19 @@ func freshForms(c echo.Context, device *graphclient.AutopilotDevice, awaited dev
 		keep("addressableUserName", &form.AddressableUserName)
 	}
 	return form
+}
+
+// shownProperties is the group tag and name form as a device's page shows it: the values the
+// device will have (a change accepted but not visible yet included).
+func shownProperties(device *graphclient.AutopilotDevice, awaited deviceIntent) *views.DeviceForms {
+	tag, name := device.GroupTag, device.DisplayName
+	if awaited.GroupTag != nil {
+		tag = *awaited.GroupTag
+	}
+	if awaited.DisplayName != nil {
+		name = *awaited.DisplayName
+	}
+	return &views.DeviceForms{GroupTag: tag, DisplayName: name, ShownGroupTag: tag, ShownDisplayName: name}
 }
 
 // changeResult is the result of a recorded change of this device, for the page it returns to.
@@ -742,6 +765,21 @@ func (h *Registered) Properties(c echo.Context) error {
 	// it back would undo that change. A form that does not say what it showed sends what differs.
 	typed := func(name, value, shown string) bool { return !c.Request().PostForm.Has(name) || value != shown }
 	tagTyped, nameTyped := typed("shownGroupTag", tag, form.ShownGroupTag), typed("shownDisplayName", name, form.ShownDisplayName)
+	if err := mayChange(c, id); err != nil {
+		return err
+	}
+	// Only what is sent is checked: a name the device already has stays as it is.
+	problems := fieldProblems{}
+	form.Errors = problems
+	if tagTyped {
+		problems.add("groupTag", graphclient.PropertyProblem("group tag", tag))
+	}
+	if nameTyped {
+		problems.add("displayName", graphclient.DeviceNameProblem(name))
+	}
+	if len(form.Errors) > 0 {
+		return h.show(c, id, nil, form)
+	}
 	return h.change(c, id, actionDeviceProperties, form, func(ctx context.Context, ts oauth2.TokenSource, d *graphclient.AutopilotDevice) (*graphclient.Exchange, deviceIntent, string, error) {
 		var ch graphclient.AutopilotDeviceChange
 		var in deviceIntent
@@ -762,6 +800,15 @@ func (h *Registered) Properties(c echo.Context) error {
 	})
 }
 
+// fieldProblems are a form's problems by field name, each said beside its field.
+type fieldProblems map[string]string
+
+func (f fieldProblems) add(field, problem string) {
+	if problem != "" {
+		f[field] = problem
+	}
+}
+
 // errNothingToChange means the form asks for the values the device already has.
 var errNothingToChange = errors.New("nothing to change")
 
@@ -769,7 +816,23 @@ var errNothingToChange = errors.New("nothing to change")
 func (h *Registered) AssignUser(c echo.Context) error {
 	id := c.Param("id")
 	upn, friendly := strings.TrimSpace(c.FormValue("userPrincipalName")), strings.TrimSpace(c.FormValue("addressableUserName"))
-	form := &views.DeviceForms{UserPrincipalName: upn, AddressableUserName: friendly}
+	problems := fieldProblems{}
+	form := &views.DeviceForms{UserPrincipalName: upn, AddressableUserName: friendly, Errors: problems, UserSent: true}
+	if err := mayChange(c, id); err != nil {
+		return err
+	}
+	switch {
+	case upn == "":
+		problems.add("userPrincipalName", "Type the user principal name of the user to assign, such as adele@contoso.com.")
+	case !devicecsv.PlausibleUPN(upn):
+		problems.add("userPrincipalName", "A user principal name looks like adele@contoso.com: one @, a domain after it, and no spaces.")
+	default:
+		problems.add("userPrincipalName", graphclient.PropertyProblem("user principal name", upn))
+	}
+	problems.add("addressableUserName", graphclient.PropertyProblem("user friendly name", friendly))
+	if len(form.Errors) > 0 {
+		return h.show(c, id, nil, form)
+	}
 	return h.change(c, id, actionDeviceAssign, form, func(ctx context.Context, ts oauth2.TokenSource, d *graphclient.AutopilotDevice) (*graphclient.Exchange, deviceIntent, string, error) {
 		in := deviceIntent{User: &upn}
 		ex, err := h.Graph.AssignUserToAutopilotDevice(ctx, ts, id, upn, friendly)

@@ -235,6 +235,70 @@ func TestDeviceChangeRefusedBeforeSending(t *testing.T) {
 	}
 }
 
+// A value typed that cannot be sent comes back as a 422 with the field marked: aria-invalid, its
+// error beside it and named by aria-describedby, an error summary in the form's card that takes
+// the focus and links to the field, and everything typed kept. Graph hears of none of it.
+func TestDeviceFieldErrorsAreTiedToTheirField(t *testing.T) {
+	r := newDevicesRig(t, "")
+	r.graph.device.DisplayName = "LEGACY-NAME-FROM-SCCM" // longer than Windows takes: kept unless typed
+	for _, tc := range []struct {
+		name, form, field string
+		set               map[string]string
+		want              string
+	}{
+		{"a user principal name with a space", "/user", "userPrincipalName", map[string]string{"userPrincipalName": "bad user", "addressableUserName": "Adele Vance"}, "looks like adele@contoso.com"},
+		{"no user principal name", "/user", "userPrincipalName", map[string]string{"userPrincipalName": " ", "addressableUserName": "Adele Vance"}, "Type the user principal name"},
+		{"a friendly name with a line break", "/user", "addressableUserName", map[string]string{"userPrincipalName": "adele@contoso.example", "addressableUserName": "Adele\nVance"}, "control character"},
+		{"a device name of 16 characters", "/properties", "displayName", map[string]string{"displayName": "CONTOSO-LAPTOP-1", "groupTag": "Kiosk"}, "has 16 characters; Windows takes at most 15"},
+		{"a device name with a space", "/properties", "displayName", map[string]string{"displayName": "KIOSK 1"}, "holds a space"},
+		{"a device name of digits", "/properties", "displayName", map[string]string{"displayName": "12345"}, "digits only"},
+		{"a group tag with a direction mark", "/properties", "groupTag", map[string]string{"groupTag": "rtl\u202egnp"}, "cannot be seen"},
+	} {
+		_, doc := r.get("/devices/" + deviceID)
+		form := testkit.FormValues(t, doc, `form[action$="`+tc.form+`"]`)
+		for k, v := range tc.set {
+			form.Set(k, v)
+		}
+		resp, doc := r.post("/devices/"+deviceID+tc.form, form)
+		if resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Errorf("%s: %d, want 422", tc.name, resp.StatusCode)
+		}
+		field := doc.Find("#" + tc.field)
+		if field.AttrOr("aria-invalid", "") != "true" || !strings.Contains(field.AttrOr("aria-describedby", ""), tc.field+"-error") ||
+			!strings.Contains(doc.Find("#"+tc.field+"-error").Text(), tc.want) {
+			t.Errorf("%s: #%s is not tied to its error: %s", tc.name, tc.field, doc.Find(`form[action$="`+tc.form+`"]`).Text())
+		}
+		summary := doc.Find(`form[action$="` + tc.form + `"] [data-testid="form-errors"]`)
+		if _, focus := summary.Attr("autofocus"); !focus || summary.AttrOr("tabindex", "") != "-1" || !strings.Contains(summary.Find(`a[href="#`+tc.field+`"]`).Text(), tc.want) {
+			t.Errorf("%s: the form's error summary: %s", tc.name, summary.Text())
+		}
+		if n := doc.Find(`[data-testid="form-errors"], [data-testid="failure"]`).Length(); n != 1 {
+			t.Errorf("%s: %d error boxes on the page, want the form's alone", tc.name, n)
+		}
+		kept := testkit.FormValues(t, doc, `form[action$="`+tc.form+`"]`)
+		for k, v := range tc.set {
+			if got := kept.Get(k); got != strings.TrimSpace(v) {
+				t.Errorf("%s: %s is now %q, typed %q", tc.name, k, got, v)
+			}
+		}
+		if tc.form == "/user" && testkit.FormValues(t, doc, `form[action$="/properties"]`).Get("displayName") != "LEGACY-NAME-FROM-SCCM" {
+			t.Errorf("%s: the device name form lost the device's name", tc.name)
+		}
+	}
+	if got := r.graph.changed(); len(got) != 0 {
+		t.Errorf("Graph was asked %q", got)
+	}
+	// A name the device already has is not checked when only the group tag is typed.
+	_, doc := r.get("/devices/" + deviceID)
+	form := testkit.FormValues(t, doc, `form[action$="/properties"]`)
+	form.Set("groupTag", "Kiosk")
+	resp, _ := r.post("/devices/"+deviceID+"/properties", form)
+	redirected(t, resp, "/devices/"+deviceID+"?change=")
+	if got := r.graph.changed(); len(got) != 1 || got[0] != "properties "+deviceID+" tag=Kiosk" {
+		t.Errorf("Graph was asked %q", got)
+	}
+}
+
 // Graph's 429 with Retry-After holds the tenant's writes for every desk; its 403 for a missing
 // role makes the rest of the session read-only.
 func TestDeviceChangeRefusedByGraph(t *testing.T) {
@@ -294,7 +358,8 @@ func TestReadOnlyPeopleSeeNoChangeControls(t *testing.T) {
 }
 
 // A bulk change needs a listed action, a short one-line tag and at least one device (at most
-// 1,000); anything else is explained and nothing is read or changed.
+// 1,000); anything else sends the browser back to the list, which says what is wrong beside the
+// field it is about, with the change chosen and the tag typed kept. Nothing is read or changed.
 func TestBulkChangeFormIsChecked(t *testing.T) {
 	r := newDevicesRig(t, "")
 	many := make([]string, maxBulkDevices+1)
@@ -302,25 +367,91 @@ func TestBulkChangeFormIsChecked(t *testing.T) {
 		many[i] = fmt.Sprintf("%08x-1b4d-4e5f-8a6b-7c8d9e0f1a2b", i)
 	}
 	for _, tc := range []struct {
-		name string
-		form url.Values
-		want string
+		name  string
+		form  url.Values
+		field string // the id of the control the problem is said beside
+		want  string
 	}{
-		{"no action", url.Values{"device": {deviceID}}, "Choose what to do"},
-		{"unknown action", url.Values{"action": {"wipe"}, "device": {deviceID}}, "Choose what to do"},
-		{"long tag", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {strings.Repeat("x", 257)}, "device": {deviceID}}, "has 257 characters; it may have at most 256"},
-		{"tag with a line break", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {"a\nb"}, "device": {deviceID}}, "a control character"},
-		{"tag with a direction mark", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {"rtl\u202egnp.exe"}, "device": {deviceID}}, "cannot be seen (U+202E"},
-		{"no device", url.Values{"action": {"delete"}, "device": {"not-a-guid"}}, "Tick at least one device"},
-		{"too many", url.Values{"action": {"delete"}, "device": many}, "at most 1000 devices; you chose 1001"},
+		{"no action", url.Values{"device": {deviceID}}, "bulk-action", "Choose what to do"},
+		{"unknown action", url.Values{"action": {"wipe"}, "device": {deviceID}}, "bulk-action", "Choose what to do"},
+		{"long tag", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {strings.Repeat("x", 257)}, "device": {deviceID}}, "bulk-tag", "has 257 characters; it may have at most 256"},
+		{"tag with a line break", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {"a\nb"}, "device": {deviceID}}, "bulk-tag", "a control character"},
+		{"tag with a direction mark", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {"rtl\u202egnp.exe"}, "device": {deviceID}}, "bulk-tag", "cannot be seen (U+202E"},
+		{"no device", url.Values{"action": {"delete"}, "device": {"not-a-guid"}}, "choose-" + deviceID, "Tick the devices to change first"},
+		{"too many", url.Values{"action": {"delete"}, "device": many}, "choose-" + deviceID, "at most 1000 devices; you ticked 1001"},
 	} {
-		resp, doc := r.post("/devices/bulk", tc.form)
-		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(testkit.Text(doc), tc.want) || !strings.Contains(testkit.Text(doc), "Nothing was changed") {
-			t.Errorf("%s: %d %s", tc.name, resp.StatusCode, testkit.Text(doc))
+		resp, _ := r.post("/devices/bulk", tc.form)
+		redirected(t, resp, "/devices")
+		_, doc := r.get("/devices")
+		summary := doc.Find(`[data-testid="form-errors"]`)
+		link := summary.Find(`a[href="#` + tc.field + `"]`)
+		if _, focus := summary.Attr("autofocus"); !focus || !strings.Contains(link.Text(), tc.want) || !strings.Contains(summary.Text(), "Nothing was changed") {
+			t.Errorf("%s: the list's summary: %s", tc.name, testkit.Text(doc))
+			continue
+		}
+		control := doc.Find("#" + tc.field)
+		errID := strings.Fields(control.AttrOr("aria-describedby", ""))
+		if len(errID) == 0 || !strings.Contains(doc.Find("#"+errID[len(errID)-1]).Text(), tc.want) {
+			t.Errorf("%s: #%s is described by %q, not by its problem", tc.name, tc.field, errID)
+		}
+		if tc.field != "choose-"+deviceID && control.AttrOr("aria-invalid", "") != "true" {
+			t.Errorf("%s: #%s is not marked invalid", tc.name, tc.field)
 		}
 	}
 	if r.graph.reads != 0 || len(r.graph.changed()) != 0 {
 		t.Errorf("a refused bulk change reached Graph: %d reads, %q", r.graph.reads, r.graph.changed())
+	}
+}
+
+// Review with no device ticked comes back to the list it was sent from (its filter kept), the
+// problem said beside the devices' boxes, the change chosen and the tag typed still there; the
+// list says it once.
+func TestBulkReviewWithNothingTickedComesBackToTheList(t *testing.T) {
+	r := newDevicesRig(t, "")
+	_, doc := r.get("/devices?tag=Sales&nouser=1")
+	form := testkit.FormValues(t, doc, `#bulk-form`)
+	if form.Get("list") != "nouser=1&tag=Sales" {
+		t.Fatalf("the bulk form says it was sent from %q", form.Get("list"))
+	}
+	form.Set("action", bulk.ActionGroupTag)
+	form.Set("groupTag", "Kiosk-EMEA")
+	resp, _ := r.post("/devices/bulk", form)
+	loc := redirected(t, resp, "/devices")
+	if loc != "/devices?nouser=1&tag=Sales" {
+		t.Errorf("back to %s, want the filtered list", loc)
+	}
+	_, list := r.get(loc)
+	if got := list.Find(`#bulk-device-error`).Text(); !strings.Contains(got, "Tick the devices to change first") {
+		t.Errorf("beside the devices: %q", got)
+	}
+	if list.Find(`#bulk-action option[selected]`).AttrOr("value", "") != bulk.ActionGroupTag || list.Find(`#bulk-tag`).AttrOr("value", "") != "Kiosk-EMEA" {
+		t.Errorf("the change chosen was lost: %s", testkit.Text(list))
+	}
+	if list.Find(`input[name="device"][aria-describedby="bulk-device-error"]`).Length() != 1 {
+		t.Error("the devices' boxes are not described by the problem")
+	}
+	if _, again := r.get("/devices"); again.Find(`[data-testid="form-errors"]`).Length() != 0 {
+		t.Error("the problem is said again on the next visit")
+	}
+	if r.graph.reads != 0 {
+		t.Errorf("Graph read %d devices", r.graph.reads)
+	}
+}
+
+// A crafted "list" field cannot send the browser anywhere but the list.
+func TestBulkListURLKeepsOnlyTheListsParameters(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                             "/devices",
+		"tag=Sales&pages=3":            "/devices?pages=3&tag=Sales",
+		"//evil.example/&x=1":          "/devices",
+		"serial=5CG&redirect=//evil":   "/devices?serial=5CG",
+		"state=enrolled&state=bogus":   "/devices?state=enrolled",
+		"%zz":                          "/devices",
+		"pages=999&notag=1&nouser=yes": "/devices?notag=1&pages=20",
+	} {
+		if got := bulkListURL(in); got != want {
+			t.Errorf("bulkListURL(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

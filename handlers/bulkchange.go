@@ -68,38 +68,24 @@ func (h *BulkChanges) Create(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	action, tag := form.Get("action"), strings.TrimSpace(form.Get("groupTag"))
+	list := bulkListURL(form.Get("list"))
 	back := func(msg string) error {
 		return &views.ErrorPage{Status: http.StatusUnprocessableEntity, Title: "The bulk change could not be prepared",
-			Message: msg + " Nothing was changed." + h.keepChoice(c, form), ActionURL: "/devices", ActionText: "Back to the devices"}
+			Message: msg + " Nothing was changed." + h.keepChoice(c, form), ActionURL: list, ActionText: "Back to the devices"}
 	}
-	if !bulk.ValidAction(action) {
-		return back("Choose what to do with the devices: set a group tag, unassign the user or delete the registrations.")
-	}
-	if problem := graphclient.PropertyProblem("group tag", tag); action == bulk.ActionGroupTag && problem != "" {
-		return back(problem)
-	}
-	if action != bulk.ActionGroupTag {
-		tag = ""
-	}
-	seen := map[string]bool{}
-	var ids []string
-	for _, id := range form["device"] {
-		if guid.Valid(id) && !seen[strings.ToLower(id)] {
-			seen[strings.ToLower(id)] = true
-			ids = append(ids, id)
+	choice, problems := readBulkChoice(form)
+	if len(problems) > 0 {
+		// The list shows what is wrong beside the field, with what was chosen and typed.
+		if h.keep(c, form) {
+			return c.Redirect(http.StatusSeeOther, list)
 		}
+		return back(problems[cmp.Or(firstProblem(problems), "device")])
 	}
-	switch {
-	case len(ids) == 0:
-		return back("Tick at least one device on the list first.")
-	case len(ids) > maxBulkDevices:
-		return back(fmt.Sprintf("A bulk change takes at most %d devices; you chose %d. Narrow the list with a search or the filters.", maxBulkDevices, len(ids)))
-	}
+	action, tag, ids := choice.action, choice.tag, choice.ids
 	if held := h.held(c); held != nil {
 		held.What += h.keepChoice(c, form)
 		return &views.ErrorPage{Status: http.StatusTooManyRequests, Title: held.Title, Message: held.What, NextStep: held.NextStep,
-			ActionURL: "/devices", ActionText: "Back to the devices"}
+			ActionURL: list, ActionText: "Back to the devices"}
 	}
 	holdOnThrottling(c, h.Holds, h.Now)
 	ctx := c.Request().Context()
@@ -118,7 +104,7 @@ func (h *BulkChanges) Create(c echo.Context) error {
 		}
 	}
 	if err != nil {
-		return h.unreadable(c, form, unread, len(ids), ex, err)
+		return h.unreadable(c, form, list, unread, len(ids), ex, err)
 	}
 	var devices []store.BulkDevice
 	var p bulk.Payload
@@ -160,7 +146,7 @@ func (h *BulkChanges) held(c echo.Context) *explain.Explanation {
 // unreadable is the page of a bulk change whose devices Graph could not all read, even after
 // reading again what failed: the devices chosen stay ticked on the list, and Graph's ids are
 // shown for support.
-func (h *BulkChanges) unreadable(c echo.Context, form url.Values, unread, chosen int, ex *graphclient.Exchange, err error) error {
+func (h *BulkChanges) unreadable(c echo.Context, form url.Values, list string, unread, chosen int, ex *graphclient.Exchange, err error) error {
 	kept := h.keepChoice(c, form)
 	e := explain.Explain(failureFacts(err, h.Now()))
 	title := "The chosen devices could not be read: " + e.Title
@@ -170,20 +156,88 @@ func (h *BulkChanges) unreadable(c echo.Context, form url.Values, unread, chosen
 	return &views.ErrorPage{Status: failureStatus(err), Title: title,
 		Message:   e.What + " Nothing was changed." + kept,
 		NextStep:  cmp.Or(e.NextStep, "Go back to the devices and choose “Review the change…” again."),
-		ActionURL: "/devices", ActionText: "Back to the devices", Support: graphclient.SupportFor(ex, err)}
+		ActionURL: list, ActionText: "Back to the devices", Support: graphclient.SupportFor(ex, err)}
 }
 
 // keepChoice keeps the devices ticked and the change chosen for the list, which shows them again,
 // and says so ("" when they could not be kept).
 func (h *BulkChanges) keepChoice(c echo.Context, form url.Values) string {
+	if !h.keep(c, form) || !slices.ContainsFunc(form["device"], guid.Valid) {
+		return ""
+	}
+	return " The devices you ticked are still ticked on the list."
+}
+
+// keep keeps the bulk form for the list, and reports whether it could.
+func (h *BulkChanges) keep(c echo.Context, form url.Values) bool {
 	kept, err := web.KeepForm(c, "/devices", form)
 	if err != nil {
 		h.Logger.Warn("keep the devices chosen for a bulk change", "err", err)
 	}
-	if !kept || !slices.ContainsFunc(form["device"], guid.Valid) {
-		return ""
+	return kept
+}
+
+// bulkChoice is a bulk change as chosen on the list: what to do, the group tag typed (for a
+// group tag change) and the devices ticked, each once.
+type bulkChoice struct {
+	action, tag string
+	ids         []string
+}
+
+// Bulk form fields a problem is said beside.
+const (
+	bulkFieldAction   = "action"
+	bulkFieldGroupTag = "groupTag"
+	bulkFieldDevices  = "device"
+)
+
+// readBulkChoice reads the list's bulk form and says what is wrong with it, by field. The list
+// reads a form kept for it the same way, so it shows the problems the review found.
+func readBulkChoice(form url.Values) (bulkChoice, map[string]string) {
+	ch := bulkChoice{action: form.Get("action"), tag: strings.TrimSpace(form.Get("groupTag"))}
+	problems := map[string]string{}
+	if !bulk.ValidAction(ch.action) {
+		problems[bulkFieldAction] = "Choose what to do with the ticked devices: set the group tag, unassign the user or delete the registrations."
 	}
-	return " The devices you ticked are still ticked on the list."
+	if ch.action != bulk.ActionGroupTag {
+		ch.tag = ""
+	} else if problem := graphclient.PropertyProblem("group tag", ch.tag); problem != "" {
+		problems[bulkFieldGroupTag] = problem
+	}
+	seen := map[string]bool{}
+	for _, id := range form["device"] {
+		if guid.Valid(id) && !seen[strings.ToLower(id)] {
+			seen[strings.ToLower(id)] = true
+			ch.ids = append(ch.ids, id)
+		}
+	}
+	switch {
+	case len(ch.ids) == 0:
+		problems[bulkFieldDevices] = "Tick the devices to change first: none is ticked."
+	case len(ch.ids) > maxBulkDevices:
+		problems[bulkFieldDevices] = fmt.Sprintf("A bulk change takes at most %d devices; you ticked %d. Narrow the list with a search or the filters.", maxBulkDevices, len(ch.ids))
+	}
+	return ch, problems
+}
+
+// firstProblem is the field whose problem the page says first: the devices, the change, its tag.
+func firstProblem(problems map[string]string) string {
+	for _, f := range []string{bulkFieldDevices, bulkFieldAction, bulkFieldGroupTag} {
+		if problems[f] != "" {
+			return f
+		}
+	}
+	return ""
+}
+
+// bulkListURL is the list the bulk form was sent from: its search, filters and pages, as the
+// form's "list" field says them (only the list's own parameters are kept).
+func bulkListURL(list string) string {
+	v, _ := url.ParseQuery(list)
+	if q := listQueryOf(v).values(listQueryOf(v).Pages).Encode(); q != "" {
+		return "/devices?" + q
+	}
+	return "/devices"
 }
 
 func isNotFound(err error) bool {

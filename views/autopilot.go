@@ -37,9 +37,36 @@ type RegisteredList struct {
 	Exchange      *graphclient.Exchange
 	Support       graphclient.SupportDetails
 	Now           time.Time
-	// What was chosen for a bulk change before a sign-in interrupted it.
+	// What was chosen for a bulk change before a sign-in interrupted it, or before its review
+	// found something wrong (BulkProblems, by field: "device", "action", "groupTag").
 	Chosen              map[string]bool
 	BulkAction, BulkTag string
+	BulkProblems        map[string]string
+	ListQuery           string // the list's search, filters and pages, for the bulk form to come back to
+}
+
+// bulkFieldID is the id of the control a bulk form's problem links to: the first device's box for
+// the devices.
+func bulkFieldID(l RegisteredList, field string) string {
+	switch field {
+	case "device":
+		if len(l.Devices) > 0 {
+			return "choose-" + l.Devices[0].ID
+		}
+		return "bulk-form"
+	case "action":
+		return "bulk-action"
+	}
+	return "bulk-tag"
+}
+
+// bulkDescribedBy names the help of a bulk form's control, and its problem when it has one.
+func bulkDescribedBy(l RegisteredList, field, help string) string {
+	ids := help
+	if l.BulkProblems[field] != "" {
+		ids = strings.TrimSpace(ids + " bulk-" + field + "-error")
+	}
+	return ids
 }
 
 // Searching reports whether a search or a filter narrows the list.
@@ -112,6 +139,33 @@ type DeviceForms struct {
 	// The group tag and name the form showed before anything was typed: only a field typed
 	// otherwise is sent, so a save never puts back a value changed since (by anyone).
 	ShownGroupTag, ShownDisplayName string
+	// Errors are what is wrong with the values typed, by field name; nothing was sent.
+	Errors   map[string]string
+	UserSent bool // the form sent was the assigned user's
+}
+
+// deviceFieldLabels name a device form's fields in its error summary's order.
+var deviceFieldLabels = []struct{ Name, Label string }{
+	{"groupTag", "Group tag"}, {"displayName", "Device name"}, {"userPrincipalName", "User principal name"}, {"addressableUserName", "User friendly name"},
+}
+
+// problemsOf are the problems of the named fields, in the form's order, for its error summary.
+func (f *DeviceForms) problemsOf(names ...string) []Property {
+	var out []Property
+	for _, l := range deviceFieldLabels {
+		if msg := f.Errors[l.Name]; msg != "" && slices.Contains(names, l.Name) {
+			out = append(out, Property{Name: l.Name, Label: l.Label, Value: msg})
+		}
+	}
+	return out
+}
+
+// describedBy names a device form field's help (when it has one) and its error (when it has one).
+func (f *DeviceForms) describedBy(name, help string) string {
+	if f.Errors[name] != "" {
+		return strings.TrimSpace(help + " " + name + "-error")
+	}
+	return help
 }
 
 // RegisteredDevice is GET /devices/{id}.
@@ -313,6 +367,21 @@ func estimateText(d time.Duration) string {
 	return "about " + strconv.Itoa(int(d.Round(time.Minute)/time.Minute)) + " minutes"
 }
 
+// bulkWillText says what confirming a bulk change does, counting the devices.
+func bulkWillText(j BulkJob) string {
+	n := plural(len(j.Devices), "device", "devices")
+	switch j.Action {
+	case "unassign-user":
+		return "The user will be unassigned from " + n + "."
+	case "delete":
+		return plural(len(j.Devices), "device registration", "device registrations") + " will be deleted."
+	}
+	if j.GroupTag == "" {
+		return "The group tag of " + n + " will be cleared."
+	}
+	return "The group tag of " + n + " will be set to “" + j.GroupTag + "”."
+}
+
 // bulkConfirmText is the confirm button's words: it counts the devices.
 func bulkConfirmText(j BulkJob) string {
 	n := plural(len(j.Devices), "device", "devices")
@@ -347,30 +416,47 @@ func bulkHeading(j BulkJob) string {
 	return "Changing " + n
 }
 
+// bulkSummary says how far a bulk change is. The devices with a final outcome are broken down
+// after the colon (adding up to the number said), the others after the semicolon: "2 of 5 devices
+// have a final outcome: 1 changed and 1 refused by Graph; 3 are being sent."
 func bulkSummary(c BulkCounts, finished bool) string {
-	var parts []string
-	for _, x := range []struct {
+	tally := func(xs []struct {
+		n          int
+		one, other string
+	}) []string {
+		var parts []string
+		for _, x := range xs {
+			if x.n > 0 {
+				parts = append(parts, plural(x.n, x.one, x.other))
+			}
+		}
+		return parts
+	}
+	final := tally([]struct {
 		n          int
 		one, other string
 	}{
 		{c.Done, "changed", "changed"}, {c.Refused, "refused by Graph", "refused by Graph"}, {c.NotFound, "not found", "not found"},
 		{c.Unconfirmed, "to check (outcome unknown)", "to check (outcome unknown)"}, {c.Skipped, "not sent", "not sent"},
-		{c.Sending, "being sent", "being sent"}, {c.Unknown, "with an unknown outcome", "with an unknown outcome"}, {c.Queued, "queued", "queued"},
-	} {
-		if x.n > 0 {
-			parts = append(parts, plural(x.n, x.one, x.other))
-		}
-	}
-	s := ""
-	if !finished {
+	})
+	open := tally([]struct {
+		n          int
+		one, other string
+	}{
+		{c.Sending, "is being sent", "are being sent"}, {c.Unknown, "is being checked in Graph (outcome unknown)", "are being checked in Graph (outcome unknown)"},
+		{c.Queued, "is queued", "are queued"},
+	})
+	var s string
+	if finished && len(open) == 0 && len(final) > 0 {
+		s = capitalized(joinList(final)) + " — " + plural(c.Devices, "device", "devices") + " in all"
+	} else {
 		s = strconv.Itoa(c.Final) + " of " + plural(c.Devices, "device has", "devices have") + " a final outcome"
-		if len(parts) > 0 {
-			s += ": "
+		if len(final) > 0 {
+			s += ": " + joinList(final)
 		}
-	}
-	s += joinList(parts)
-	if finished {
-		s = capitalized(s) + " — " + plural(c.Devices, "device", "devices") + " in all"
+		if len(open) > 0 {
+			s += "; " + joinList(open)
+		}
 	}
 	s += "."
 	if c.Reconciled > 0 {

@@ -26,6 +26,27 @@ func TestBulkSummarySaysFoundByReadingInNumber(t *testing.T) {
 	}
 }
 
+// A summary of a bulk change in progress breaks down, after its colon, only the devices it says
+// have a final outcome; the others follow after a semicolon, each number with its own verb.
+func TestBulkSummaryBreakdownAddsUpToWhatItCounts(t *testing.T) {
+	for _, tc := range []struct {
+		counts BulkCounts
+		want   string
+	}{
+		{BulkCounts{Devices: 3, Sending: 3}, "0 of 3 devices have a final outcome; 3 are being sent."},
+		{BulkCounts{Devices: 1, Queued: 1}, "0 of 1 device has a final outcome; 1 is queued."},
+		{BulkCounts{Devices: 5, Final: 2, Done: 1, Refused: 1, Sending: 2, Queued: 1},
+			"2 of 5 devices have a final outcome: 1 changed and 1 refused by Graph; 2 are being sent and 1 is queued."},
+		{BulkCounts{Devices: 4, Final: 3, Done: 2, NotFound: 1, Unknown: 1},
+			"3 of 4 devices have a final outcome: 2 changed and 1 not found; 1 is being checked in Graph (outcome unknown)."},
+		{BulkCounts{Devices: 2, Final: 2, Done: 2}, "2 of 2 devices have a final outcome: 2 changed."},
+	} {
+		if got := bulkSummary(tc.counts, false); got != tc.want {
+			t.Errorf("summary of %+v:\n got %s\nwant %s", tc.counts, got, tc.want)
+		}
+	}
+}
+
 // "Intune shows accepted changes" is said only of a bulk change Graph accepted some of.
 func TestBulkOutcomeSpeaksOfAcceptedChangesOnlyWhenSomeWere(t *testing.T) {
 	job := BulkJob{ID: "j1", State: "finished", Action: "group-tag", GroupTag: "Kiosk", What: "set the group tag to “Kiosk”", Owner: "Adele Vance",
@@ -95,5 +116,27 @@ func TestBulkConfirmationSaysWhenItsValuesWereRead(t *testing.T) {
 	if strings.Contains(doc.Find(`[data-testid="bulk-devices"] thead`).Text(), "now") ||
 		!strings.Contains(doc.Find(`[data-testid="bulk-as-listed"]`).Text(), "as Microsoft Graph listed them") {
 		t.Errorf("the confirmation: %s", doc.Find("main").Text())
+	}
+}
+
+// Each bulk change's confirmation says what confirming does, counting the devices.
+func TestBulkConfirmationSaysWhatEachChangeDoes(t *testing.T) {
+	two := []BulkRow{{DeviceID: "d1", Serial: "SN-1"}, {DeviceID: "d2", Serial: "SN-2"}}
+	for _, tc := range []struct {
+		action, tag string
+		devices     []BulkRow
+		want        string
+	}{
+		{"delete", "", two, "2 device registrations will be deleted."},
+		{"delete", "", two[:1], "1 device registration will be deleted."},
+		{"unassign-user", "", two, "The user will be unassigned from 2 devices."},
+		{"group-tag", "Kiosk", two, "The group tag of 2 devices will be set to “Kiosk”."},
+		{"group-tag", "", two[:1], "The group tag of 1 device will be cleared."},
+	} {
+		job := BulkJob{ID: "j1", State: "draft", Action: tc.action, GroupTag: tc.tag, Owner: "Adele Vance", Devices: tc.devices}
+		got := strings.Join(strings.Fields(render(t, BulkJobPage(testPage, job)).Find(`[data-testid="bulk-count"] strong`).Text()), " ")
+		if got != tc.want {
+			t.Errorf("%s %q: the confirmation says %q, want %q", tc.action, tc.tag, got, tc.want)
+		}
 	}
 }

@@ -146,6 +146,18 @@
       };
       form.addEventListener("change", recount);
     });
+    // A select marked data-action-fields shows only the fields of the change chosen (data-for-action);
+    // without this file every field shows and says which change it is for.
+    root.querySelectorAll("select[data-action-fields]").forEach(function (select) {
+      if (!select.form || !once(select)) return;
+      var show = function () {
+        select.form.querySelectorAll("[data-for-action]").forEach(function (el) {
+          el.hidden = el.getAttribute("data-for-action") !== select.value;
+        });
+      };
+      select.addEventListener("change", show);
+      show();
+    });
   };
   dress(document);
   bind(document);
