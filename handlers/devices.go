@@ -590,6 +590,26 @@ func checkProgress(c *importer.Check) *views.CheckProgress {
 	return &views.CheckProgress{Done: c.Done, Of: c.Of, Found: c.Found, Step: importer.CheckStep, Started: c.Started, Ended: c.Ended, Stopped: c.Stopped}
 }
 
+// shownRow is r with each value too long for its column shortened to its ends (it may be a
+// hardware hash in the wrong column), and the fields so shortened.
+func shownRow(r store.ImportRow) (store.ImportRow, []string) {
+	var tooLong []string
+	for _, f := range []struct {
+		name  string
+		value *string
+		limit int
+	}{
+		{"serial", &r.Serial, devicecsv.MaxSerialLength}, {"productKey", &r.ProductKey, devicecsv.MaxProductKeyLength},
+		{"groupTag", &r.GroupTag, devicecsv.MaxGroupTagLength}, {"user", &r.User, devicecsv.MaxUserLength},
+	} {
+		if devicecsv.TooLong(*f.value, f.limit) {
+			*f.value = devicecsv.Truncate(*f.value)
+			tooLong = append(tooLong, f.name)
+		}
+	}
+	return r, tooLong
+}
+
 // jobView turns a job into what its page shows (hashes only by their ends).
 func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isOwner bool, now time.Time) views.ImportJob {
 	rec, p := j.rec, j.payload
@@ -609,7 +629,8 @@ func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isO
 	job := jobFacts(rec, batches)
 	for _, r := range rows {
 		d := explain.Row(r, job)
-		v.Rows = append(v.Rows, views.ImportRow{Line: r.Line, Serial: r.Serial, ProductKey: r.ProductKey, Hash: r.HashShown, GroupTag: r.GroupTag, User: r.User,
+		shown, tooLong := shownRow(r)
+		v.Rows = append(v.Rows, views.ImportRow{Line: r.Line, Serial: shown.Serial, ProductKey: shown.ProductKey, Hash: r.HashShown, GroupTag: shown.GroupTag, User: shown.User, TooLong: tooLong,
 			Notes: r.Notes, Errors: r.Errors, AlreadyImported: r.AlreadyImported,
 			RegisteredID: r.RegisteredID, RegisteredGroupTag: r.RegisteredGroupTag, RegisteredUser: r.RegisteredUser, ImportingJob: r.ImportingJob,
 			Verdict: d.Key, VerdictLabel: d.Label, Detail: d.Detail, ErrorLabel: explain.ErrorLabel(r.ErrorCode, r.ErrorName), RegistrationID: r.RegistrationID,

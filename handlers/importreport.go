@@ -22,6 +22,7 @@ func writeImportReport(w io.Writer, rows []store.ImportRow, job explain.Job) err
 	cw.Write(reportHeader)
 	for _, r := range rows {
 		d := explain.Row(r, job)
+		r, _ = shownRow(r)
 		code, reconciled, batch := "", "", ""
 		if r.ErrorCode != 0 {
 			code = strconv.Itoa(r.ErrorCode)

@@ -1,7 +1,9 @@
 package views
 
 import (
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"autopilotdesk/graphclient"
@@ -37,6 +39,54 @@ type ImportRow struct {
 	ErrorLabel, RegistrationID    string
 	Reconciled                    bool
 	Batch                         int
+
+	// TooLong names the fields ("serial", "productKey", "groupTag", "user") whose value in the
+	// file is too long for its column: the value above is its ends alone, and the fix form
+	// starts such a field empty.
+	TooLong []string
+}
+
+// Prefill is what the fix form's field starts with: value, or nothing when the file's value is
+// too long for the column (it may be a hardware hash, never shown whole).
+func (r ImportRow) Prefill(field, value string) string {
+	if slices.Contains(r.TooLong, field) {
+		return ""
+	}
+	return value
+}
+
+// FieldErrors are the row's problems with field ("serial", "productKey", "hash", "groupTag",
+// "user"), by the column each message names first; "" gives those that name none.
+func (r ImportRow) FieldErrors(field string) []string {
+	var out []string
+	for _, e := range r.Errors {
+		if errorField(e) == field {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// errorField is the fix form's field a pre-flight message is about (the check's messages start
+// with the column's name).
+func errorField(msg string) string {
+	for _, f := range []struct{ prefix, field string }{
+		{"Device Serial Number", "serial"}, {"Windows Product ID", "productKey"}, {"Hardware hash", "hash"}, {"Hardware Hash", "hash"},
+		{"This hardware hash", "hash"}, {"Group Tag", "groupTag"}, {"Assigned User", "user"},
+	} {
+		if strings.HasPrefix(msg, f.prefix) {
+			return f.field
+		}
+	}
+	return ""
+}
+
+// TooLongNote says, under a fix form's field, that the file's value did not fit the column.
+func (r ImportRow) TooLongNote(field, shown string) string {
+	if !slices.Contains(r.TooLong, field) {
+		return ""
+	}
+	return "The file has " + shown + " here, too long for this column: type the right value."
 }
 
 // PreflightVerdict is the row's pre-flight result.
