@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,6 +71,31 @@ func TestAValueTooLongForItsColumnIsNeverShownOrKeptWhole(t *testing.T) {
 	for _, r := range report(t, d, b, job) {
 		if strings.Contains(strings.Join(r, ","), misplaced[1][1000:1064]) {
 			t.Error("the report holds the hash from the group tag column")
+		}
+	}
+}
+
+// Devices looked up after a lost answer and not found are not counted, on the page or in the
+// report, as found after a lost answer.
+func TestDevicesNotFoundAfterALostAnswerAreNotCountedAsFound(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond},
+		ImportLookupDelays: []time.Duration{0, 0}})
+	d.app.demo.Emulator.SetFaults(emulator.Faults{ErrorRate: 1, ErrorStatuses: []int{504}, Methods: []string{http.MethodPost}})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	data, _ := deviceCSV("SN-NOTFOUND", 3)
+	job := draftOf(t, d, b, data)
+	d.post(b, job+"/submit", submitForm(t, d, b, job))
+	doc := waitFinished(t, d, b, job)
+	if got := doc.Find(`[data-testid="outcome"] tr[data-verdict="not-found"]`).Length(); got != 3 {
+		t.Fatalf("%d of 3 rows not found: %.600s", got, text(doc))
+	}
+	if summary := doc.Find(`[data-testid="progress-summary"]`).Text(); strings.Contains(summary, "found by looking") {
+		t.Errorf("summary: %s", summary)
+	}
+	for _, r := range report(t, d, b, job)[1:] {
+		if r[8] != "" {
+			t.Errorf("report line %s says found after a lost answer: %q", r[0], r[8])
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"autopilotdesk/handlers/explain"
+	"autopilotdesk/handlers/importer"
 	"autopilotdesk/web/store"
 )
 
@@ -27,7 +28,7 @@ func writeImportReport(w io.Writer, rows []store.ImportRow, job explain.Job) err
 		if r.ErrorCode != 0 {
 			code = strconv.Itoa(r.ErrorCode)
 		}
-		if r.Reconciled {
+		if importer.FoundByLookUp(r) {
 			reconciled = "yes"
 		}
 		if r.Batch > 0 {

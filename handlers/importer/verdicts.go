@@ -48,8 +48,12 @@ type Counts struct {
 	Rows, Sent                                            int
 	Queued, Sending, Unknown, Processing                  int
 	Imported, Partial, Errors, Refused, NotFound, LeftOut int
-	Reconciled                                            int
+	Reconciled                                            int // rows found in Graph by a look-up after their batch's answer was lost
 }
+
+// FoundByLookUp reports whether r's device was found in Graph by a look-up after its batch's
+// answer was lost (a row looked up and not found was not).
+func FoundByLookUp(r store.ImportRow) bool { return r.Reconciled && r.Verdict != store.VerdictNotFound }
 
 // Final is how many rows have their final verdict.
 func (c Counts) Final() int {
@@ -85,7 +89,7 @@ func Count(rows []store.ImportRow) Counts {
 		if r.Batch > 0 && r.Verdict != store.VerdictQueued && r.Verdict != store.VerdictRefused {
 			c.Sent++
 		}
-		if r.Reconciled {
+		if FoundByLookUp(r) {
 			c.Reconciled++
 		}
 	}
