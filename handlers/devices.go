@@ -653,7 +653,7 @@ func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isO
 			continue // its rows went into two smaller batches
 		}
 		v.Batches++
-		if !b.SentAt.IsZero() {
+		if !b.SentAt.IsZero() && b.State != importer.BatchQueued { // a batch put back in the queue (sign-in, throttling) was not sent
 			v.BatchesSent++
 		}
 		d := importer.DecodeBatchDetail(b.Detail)
