@@ -16,6 +16,19 @@ type ImportStart struct {
 	Paste   string
 	Single  SingleDevice
 	MaxRows int // device rows one file may have
+	Recent  []ImportListItem
+}
+
+// ImportListItem is one of the tenant's recent imports or drafts, as the import page lists it.
+type ImportListItem struct {
+	ID      string
+	Created time.Time
+	Owner   string
+	Mine    bool   // the signed-in person's own
+	Source  string // the file's name, "Pasted text" or "One device"
+	State   string // draft, checking, sending, finished
+	Counts  ImportCounts
+	Ready   int // a draft's rows without a problem
 }
 
 // SingleDevice is the one-device form.
@@ -245,4 +258,66 @@ func (j ImportJob) Finished() bool { return j.State == "finished" }
 type ImportedDevice struct {
 	Serial, Status, RegistrationID, ErrorName string
 	ErrorCode, Batch                          int
+}
+
+// OpenOfMine counts the signed-in person's imports listed that are drafts or under way.
+func (s ImportStart) OpenOfMine() int {
+	n := 0
+	for _, it := range s.Recent {
+		if it.Mine && it.State != "finished" {
+			n++
+		}
+	}
+	return n
+}
+
+// SourceName is the item's file name, or what it came from.
+func (it ImportListItem) SourceName() string {
+	if it.Source == "" {
+		return "Import of " + When(it.Created)
+	}
+	return it.Source
+}
+
+// Standing says where an import stands, in counts that add up.
+func (it ImportListItem) Standing() string {
+	c := it.Counts
+	switch it.State {
+	case "draft":
+		return plural(c.Rows, "row", "rows") + ", " + thousands(it.Ready) + " ready to import; nothing sent yet."
+	case "checking":
+		return plural(c.Rows, "row", "rows") + "; their serial numbers are being checked in your tenant."
+	case "sending":
+		return thousands(c.Final) + " of " + plural(c.Rows, "row", "rows") + " have their final verdict."
+	}
+	s := plural(c.Imported, "imported", "imported") + " of " + plural(c.Rows, "row", "rows")
+	if other := c.Rows - c.Imported - c.LeftOut; other > 0 {
+		s += ", " + thousands(other) + " not imported or to check"
+	}
+	if c.LeftOut > 0 {
+		s += ", " + thousands(c.LeftOut) + " left out"
+	}
+	return s + "."
+}
+
+func importStateLabel(state string) string {
+	switch state {
+	case "draft":
+		return "draft"
+	case "checking":
+		return "checking"
+	case "sending":
+		return "importing"
+	}
+	return "finished"
+}
+
+func importStateTone(state string) string {
+	switch state {
+	case "sending", "checking":
+		return ToneWarn
+	case "finished":
+		return ToneOK
+	}
+	return ToneMuted
 }

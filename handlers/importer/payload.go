@@ -11,6 +11,7 @@ import (
 // Payload is what a job keeps besides its rows and batches: the file's notes and, once
 // submitted, where the worker stands. It never holds a hash.
 type Payload struct {
+	Source     string           `json:"source,omitempty"` // the file's name, "Pasted text" or "One device"
 	FileNotes  []string         `json:"fileNotes,omitempty"`
 	FileErrors []string         `json:"fileErrors,omitempty"`
 	Checked    bool             `json:"checked,omitempty"`   // serials were looked up in the tenant

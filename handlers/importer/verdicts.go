@@ -64,28 +64,7 @@ func (c Counts) Final() int {
 func Count(rows []store.ImportRow) Counts {
 	c := Counts{Rows: len(rows)}
 	for _, r := range rows {
-		switch r.Verdict {
-		case store.VerdictQueued:
-			c.Queued++
-		case store.VerdictSending:
-			c.Sending++
-		case store.VerdictUnknown:
-			c.Unknown++
-		case store.VerdictSent:
-			c.Processing++
-		case store.VerdictImported:
-			c.Imported++
-		case store.VerdictPartial:
-			c.Partial++
-		case store.VerdictError:
-			c.Errors++
-		case store.VerdictRefused:
-			c.Refused++
-		case store.VerdictNotFound:
-			c.NotFound++
-		default:
-			c.LeftOut++
-		}
+		c.add(r.Verdict, 1)
 		if r.Batch > 0 && r.Verdict != store.VerdictQueued && r.Verdict != store.VerdictRefused {
 			c.Sent++
 		}
@@ -94,4 +73,42 @@ func Count(rows []store.ImportRow) Counts {
 		}
 	}
 	return c
+}
+
+// CountVerdicts tallies rows counted by verdict (store.DB.CountImportVerdicts); Sent and
+// Reconciled stay 0. A draft's rows, without a verdict yet, are not counted in any.
+func CountVerdicts(byVerdict map[string]int) Counts {
+	var c Counts
+	for v, n := range byVerdict {
+		c.Rows += n
+		if v != "" {
+			c.add(v, n)
+		}
+	}
+	return c
+}
+
+func (c *Counts) add(verdict string, n int) {
+	switch verdict {
+	case store.VerdictQueued:
+		c.Queued += n
+	case store.VerdictSending:
+		c.Sending += n
+	case store.VerdictUnknown:
+		c.Unknown += n
+	case store.VerdictSent:
+		c.Processing += n
+	case store.VerdictImported:
+		c.Imported += n
+	case store.VerdictPartial:
+		c.Partial += n
+	case store.VerdictError:
+		c.Errors += n
+	case store.VerdictRefused:
+		c.Refused += n
+	case store.VerdictNotFound:
+		c.NotFound += n
+	default:
+		c.LeftOut += n
+	}
 }

@@ -601,6 +601,26 @@ func (db *DB) ImportRows(ctx context.Context, jobID string, f RowFilter) ([]Impo
 // ticked to be left out (found in the tenant by a check).
 type RowTally struct{ Rows, Valid, Ticked int }
 
+// CountImportVerdicts counts a job's rows by verdict ("" for a draft's) without reading them: the
+// list of a tenant's imports shows where each stands.
+func (db *DB) CountImportVerdicts(ctx context.Context, jobID string) (map[string]int, error) {
+	counts := map[string]int{}
+	err := db.queryAll(ctx, `SELECT verdict, COUNT(*) FROM import_rows WHERE job_id = ? GROUP BY verdict`, []any{jobID},
+		func(scan func(...any) error) error {
+			var v string
+			var n int
+			if err := scan(&v, &n); err != nil {
+				return err
+			}
+			counts[v] = n
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("store: count import verdicts: %w", err)
+	}
+	return counts, nil
+}
+
 // TallyImportRows counts a job's rows without reading them: a check's page, refreshed every
 // couple of seconds while 10,000 rows wait, shows only their counts.
 func (db *DB) TallyImportRows(ctx context.Context, jobID string) (RowTally, error) {
