@@ -100,3 +100,32 @@ func TestUTF16FileMayBeTwiceTheSize(t *testing.T) {
 		t.Errorf("a UTF-16 file of %d MB answered %d at %s: %.300s", len(u16)>>20, resp.StatusCode, resp.Request.URL.Path, html)
 	}
 }
+
+// Without JavaScript, an import with every row ticked "Leave out" comes back with the ticks as
+// they were sent and no import button to press, and sends nothing however often it is sent.
+func TestImportWithEveryRowLeftOutKeepsItsTicks(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	data, _ := deviceCSV("SN-TICKS", 3)
+	job := draftOf(t, d, b, data)
+	form := submitForm(t, d, b, job)
+	form["leaveOut"] = []string{"2", "3", "4"}
+	for range 2 {
+		resp, doc := d.post(b, job+"/submit", form)
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(text(doc), "Nothing to import") {
+			t.Fatalf("answered %d: %.300s", resp.StatusCode, text(doc))
+		}
+		if n := doc.Find(`input[name="leaveOut"][checked]`).Length(); n != 3 {
+			t.Errorf("%d of 3 boxes ticked as sent", n)
+		}
+		button := doc.Find(`[data-testid="import-button"]`)
+		if _, disabled := button.Attr("disabled"); !disabled || strings.Contains(button.Text(), "Import 3") {
+			t.Errorf("the import button: %q, disabled %v", button.Text(), disabled)
+		}
+		form = formValues(t, doc, `form[action$="/submit"]`)
+	}
+	if n := importCalls(d.app.demo.Emulator); n != 0 {
+		t.Errorf("%d import calls", n)
+	}
+}

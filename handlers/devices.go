@@ -564,13 +564,12 @@ func (h *Devices) Submit(c echo.Context) error {
 	}
 	choice := importer.Choose(rows, leaveOut)
 	if len(choice.Send) == 0 {
-		j.payload.Failure = &explain.Failure{Cause: explain.NothingChosen, At: h.Now()}
-		err := h.Jobs.ChangeImport(ctx, store.ImportChange{JobID: j.rec.ID, TenantID: j.rec.TenantID, OwnerID: j.rec.ObjectID, FromState: importer.StateDraft,
-			Payload: j.payload.Encode()})
-		if err != nil && !errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("save the import: %w", err)
-		}
-		return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
+		// The page comes back with the ticks as they were sent, so a second press sends nothing
+		// either: nothing is stored.
+		e := explain.Explain(explain.Failure{Cause: explain.NothingChosen, At: h.Now()})
+		view := jobView(j, rows, nil, true, h.Now())
+		view.Failure, view.Ticks = &e, leaveOut
+		return web.Render(c, http.StatusUnprocessableEntity, views.ImportJobPage(web.PageFor(c, "Import devices", "devices"), view))
 	}
 	batches, err := importer.Submit(ctx, h.Jobs, j.rec, j.payload, choice)
 	if errors.Is(err, store.ErrConflict) {

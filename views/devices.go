@@ -179,6 +179,9 @@ type ImportJob struct {
 	Paused           bool   // the owner has no live session
 	Trouble          string // a passing problem the desk works around by itself
 	RefreshSeconds   int
+	// Ticks, when set, are the "Leave out" ticks of a submit sent back (by line): the page shows
+	// them rather than the check's.
+	Ticks map[int]bool
 	// Shown is which of the rows of an import being sent or finished are in Rows: a long file's
 	// page shows them a window at a time, and the outcome report has them all.
 	Shown RowWindow
@@ -230,15 +233,31 @@ func (j ImportJob) LeftOut() int {
 }
 
 // TickedLines are the lines of the rows without a problem ticked to be left out as the page
-// comes: those a check found in the tenant.
+// comes: those a check found in the tenant, or those ticked in the form sent back.
 func (j ImportJob) TickedLines() []int {
 	var lines []int
 	for _, r := range j.Rows {
-		if len(r.Errors) == 0 && r.AlreadyImported {
+		if len(r.Errors) == 0 && j.Ticked(r) {
 			lines = append(lines, r.Line)
 		}
 	}
 	return lines
+}
+
+// Ticked reports whether r's "Leave out" box is ticked as the page comes.
+func (j ImportJob) Ticked(r ImportRow) bool {
+	if j.Ticks != nil {
+		return j.Ticks[r.Line]
+	}
+	return r.AlreadyImported
+}
+
+// ImportButtonText is what the import button says for n devices to send.
+func ImportButtonText(n int) string {
+	if n == 0 {
+		return "Nothing to import: every ready row is left out"
+	}
+	return "Import " + plural(n, "device", "devices")
 }
 
 // HasProductKeys reports whether any row has a Windows Product ID, so its column is shown.
