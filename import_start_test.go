@@ -8,6 +8,7 @@ import (
 	"testing"
 	"unicode/utf16"
 
+	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/views"
 )
 
@@ -127,5 +128,25 @@ func TestImportWithEveryRowLeftOutKeepsItsTicks(t *testing.T) {
 	}
 	if n := importCalls(d.app.demo.Emulator); n != 0 {
 		t.Errorf("%d import calls", n)
+	}
+}
+
+// After Graph refuses an import for want of a role, the advice is to upload the file again once
+// the role is given (the hashes are gone), and nothing offers to sync what was not imported.
+func TestRefusedImportSaysToUploadTheFileAgain(t *testing.T) {
+	d := startDesk(t, nil)
+	d.app.demo.Emulator.SetFaults(emulator.Faults{Forbid403Nested: true})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	data, _ := deviceCSV("SN-NOROLE", 3)
+	job := draftOf(t, d, b, data)
+	d.post(b, job+"/submit", submitForm(t, d, b, job))
+	doc := waitFinished(t, d, b, job)
+	refused := doc.Find(`[data-testid="refused"]`).Text()
+	if !strings.Contains(refused, "upload the file again") || strings.Contains(refused, "sign in again.") {
+		t.Errorf("the refusal's advice: %s", refused)
+	}
+	if doc.Find(`form[action="/devices/sync"]`).Length() != 0 {
+		t.Error("Sync with Autopilot is offered though nothing was imported")
 	}
 }

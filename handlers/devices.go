@@ -375,6 +375,11 @@ func (h *Devices) Show(c echo.Context) error {
 		h.Worker.Kick()
 	}
 	view := jobView(j, rows, batches, u.ObjectID == j.rec.ObjectID, h.Now())
+	if c.QueryParam("looked") != "" && view.IsOwner {
+		for i := range view.Unknown {
+			view.Unknown[i].Asked = true
+		}
+	}
 	if j.rec.State != importer.StateDraft {
 		from, _ := strconv.Atoi(c.QueryParam("from"))
 		showRows(&view, from, outcomeRowsShown)
@@ -596,7 +601,7 @@ func (h *Devices) Reconcile(c echo.Context) error {
 	if err := h.Jobs.WakeImportJob(c.Request().Context(), j.rec.TenantID, j.rec.ID, true); err != nil {
 		return fmt.Errorf("wake import job: %w", err)
 	}
-	return kickAndShow(c, h.Worker, views.ImportJobURL(j.rec.ID))
+	return kickAndShow(c, h.Worker, views.ImportJobURL(j.rec.ID)+"?looked=1")
 }
 
 // Report is GET /devices/import/:id/report.csv: every row of the file with its verdict — never a
@@ -747,10 +752,13 @@ func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isO
 			if d.Failure != nil {
 				u.Explanation = explain.Explain(*d.Failure)
 			}
+			if d.LookFailure != nil {
+				u.LookFailures, u.LookFailure = d.FailedLooks, explain.Explain(*d.LookFailure)
+			}
 			v.Unknown = append(v.Unknown, u)
 		case importer.BatchRefused:
 			if d.Failure != nil && b.ActivityID != "" {
-				v.Refused = append(v.Refused, views.RefusedBatch{Batch: b.Batch, Explanation: explain.Explain(*d.Failure), Support: d.Support, ActivityID: b.ActivityID})
+				v.Refused = append(v.Refused, views.RefusedBatch{Batch: b.Batch, Explanation: explain.AfterImportEnded(explain.Explain(*d.Failure)), Support: d.Support, ActivityID: b.ActivityID})
 			}
 		}
 	}

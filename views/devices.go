@@ -132,6 +132,9 @@ type ImportCounts struct {
 // UnknownBatch is a batch whose answer never arrived and whose devices are not all found yet.
 type UnknownBatch struct {
 	Batch, Devices, Lookups int
+	LookFailures            int                 // looks in a row that could not be made
+	LookFailure             explain.Explanation // why the last could not
+	Asked                   bool                // its owner has just asked for a look
 	SentAt, NextLook        time.Time
 	Explanation             explain.Explanation
 	Support                 graphclient.SupportDetails

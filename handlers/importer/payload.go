@@ -50,6 +50,10 @@ type BatchDetail struct {
 	Support graphclient.SupportDetails `json:"support"`
 	Wait    *Wait                      `json:"wait,omitempty"`
 	Lines   []int                      `json:"lines,omitempty"` // a split batch: where its rows went
+	// FailedLooks counts the looks in a row that could not be made for a batch whose answer was
+	// lost, LookFailure says why the last one could not: the looks then come less often.
+	FailedLooks int              `json:"failedLooks,omitempty"`
+	LookFailure *explain.Failure `json:"lookFailure,omitempty"`
 }
 
 // DecodeBatchDetail reads a batch's detail; a malformed one is empty.
