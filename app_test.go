@@ -532,3 +532,17 @@ func TestPagesReturnToThemselves(t *testing.T) {
 		t.Errorf("the theme toggle on a form's answer returns to %q, want the form's page", ret)
 	}
 }
+
+// A passing failure to read an upload or a device offers to read it again.
+func TestDetailPagesOfferReloadAfterAPassingFailure(t *testing.T) {
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_EMULATOR_ERROR_RATE": "1", "AUTOPILOTDESK_EMULATOR_ERROR_STATUSES": "503",
+		"AUTOPILOTDESK_EMULATOR_ERROR_METHODS": "GET"})
+	b := d.browser()
+	d.signIn(b, "admin", "/activity")
+	for _, path := range []string{"/uploads/0f2d6e55-3a8c-4c1e-9d6b-2f3e4a5b6c7d", "/devices/0f2d6e55-3a8c-4c1e-9d6b-2f3e4a5b6c7d"} {
+		_, doc := d.get(b, path)
+		if href := doc.Find(`[data-testid="failure"] a[data-testid="reload"]`).AttrOr("href", ""); href != path {
+			t.Errorf("%s: Reload leads to %q: %s", path, href, text(doc))
+		}
+	}
+}

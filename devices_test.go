@@ -131,7 +131,7 @@ func TestDeviceImportEndToEnd(t *testing.T) {
 	}
 	report, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	rows, err := csv.NewReader(bytes.NewReader(report)).ReadAll()
+	rows, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(report, []byte("\xef\xbb\xbf")))).ReadAll()
 	if err != nil || len(rows) != 8 || rows[0][0] != "Line" || rows[1][0] != "2" || rows[7][0] != "8" {
 		t.Fatalf("report: %v %q", err, report)
 	}

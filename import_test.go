@@ -8,6 +8,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -153,7 +154,11 @@ func report(t *testing.T, d *desk, b *http.Client, job string) [][]string {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("report answered %d", resp.StatusCode)
 	}
-	rows, err := csv.NewReader(resp.Body).ReadAll()
+	body, _ := io.ReadAll(resp.Body)
+	if !bytes.HasPrefix(body, []byte("\xef\xbb\xbf")) {
+		t.Errorf("the report does not start with the byte order mark that tells a spreadsheet it is UTF-8")
+	}
+	rows, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")))).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}

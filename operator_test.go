@@ -139,6 +139,7 @@ func TestSecretFileProblemsAreSaidOnce(t *testing.T) {
 		{"empty", map[string]string{"AUTOPILOTDESK_CLIENT_SECRET": "", "AUTOPILOTDESK_CLIENT_SECRET_FILE": empty}, "the file AUTOPILOTDESK_CLIENT_SECRET_FILE names (" + empty + ") is empty"},
 		{"both", map[string]string{"AUTOPILOTDESK_CLIENT_SECRET_FILE": full}, "and AUTOPILOTDESK_CLIENT_SECRET_FILE are both set"},
 		{"both metrics", map[string]string{"AUTOPILOTDESK_METRICS_TOKEN": "t", "AUTOPILOTDESK_METRICS_TOKEN_FILE": full}, "AUTOPILOTDESK_METRICS_TOKEN: and AUTOPILOTDESK_METRICS_TOKEN_FILE are both set"},
+		{"short metrics token", map[string]string{"AUTOPILOTDESK_METRICS_TOKEN": "letmein"}, "AUTOPILOTDESK_METRICS_TOKEN: is 7 characters long"},
 	} {
 		problems := configProblems(t, tenantEnv(tc.env))
 		if len(problems) != 1 || !strings.Contains(problems[0], tc.want) {

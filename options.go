@@ -228,8 +228,15 @@ var (
 		help: "Private key of the TLS certificate.",
 		set:  func(c *config, v string) error { c.TLSKeyFile = v; return nil }}
 	optMetricsToken = option{env: "AUTOPILOTDESK_METRICS_TOKEN", flag: "metrics-token", secret: true,
-		help: "Serve Prometheus metrics at `/metrics` on the main address to requests with `Authorization: Bearer {token}`.",
-		set:  func(c *config, v string) error { c.MetricsToken = v; return nil }}
+		help: "Serve Prometheus metrics at `/metrics` on the main address to requests with `Authorization: Bearer {token}`. " +
+			"At least 16 characters, such as the output of `openssl rand -hex 16`: wrong tokens are not rate-limited.",
+		set: func(c *config, v string) error {
+			c.MetricsToken = v
+			if len(v) < 16 {
+				return fmt.Errorf("is %d characters long: a token that short could be guessed, and wrong tokens are not rate-limited; use at least 16 random characters, such as the output of openssl rand -hex 16", len(v))
+			}
+			return nil
+		}}
 	optAdminAddr = option{env: "AUTOPILOTDESK_ADMIN_ADDR", flag: "admin-addr",
 		help: "Serve `/metrics`, `/healthz` and `/readyz` on this separate address (e.g. `127.0.0.1:9090`), without a token. " +
 			"Without it or a token, metrics are not served.",

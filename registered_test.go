@@ -120,7 +120,10 @@ func TestRegisteredDevicesExport(t *testing.T) {
 	if resp.Header.Get("Content-Type") != "text/csv; charset=utf-8" || !strings.Contains(resp.Header.Get("Content-Disposition"), "attachment") {
 		t.Errorf("export headers: %v", resp.Header)
 	}
-	rows, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	if !bytes.HasPrefix(body, []byte("\xef\xbb\xbf")) {
+		t.Errorf("the export does not start with the byte order mark that tells a spreadsheet it is UTF-8")
+	}
+	rows, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")))).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -509,7 +509,7 @@ func TestStateDatabaseLostMidRequestIs503(t *testing.T) {
 }
 
 func TestMetricsNeedTheTokenAndCountACreate(t *testing.T) {
-	d := startDesk(t, map[string]string{"AUTOPILOTDESK_METRICS_TOKEN": "scrape-secret"})
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_METRICS_TOKEN": "scrape-secret-0f2d6e55"})
 	b := d.browser()
 	parse(t, d.signIn(b, "admin", "/"))
 	d.createUpload(b, "pending")
@@ -517,7 +517,7 @@ func TestMetricsNeedTheTokenAndCountACreate(t *testing.T) {
 		t.Errorf("metrics without the token: %d", resp.StatusCode)
 	}
 	req, _ := http.NewRequest(http.MethodGet, d.srv.URL+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer scrape-secret")
+	req.Header.Set("Authorization", "Bearer scrape-secret-0f2d6e55")
 	resp, err := d.srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -282,7 +282,7 @@ func TestMadeUpFormKeyIsRefused(t *testing.T) {
 
 // HEAD answers wherever GET does: the same status and headers, no body.
 func TestHeadWorksWhereverGetDoes(t *testing.T) {
-	d := startDesk(t, map[string]string{"AUTOPILOTDESK_METRICS_TOKEN": "metrics-secret"})
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_METRICS_TOKEN": "metrics-secret-0f2d6e55"})
 	gets, heads := map[string]bool{}, map[string]bool{}
 	for _, r := range d.app.shell.Echo.Routes() {
 		switch r.Method {
@@ -397,14 +397,14 @@ func TestFormsWithoutSessionCountAsSignInStarts(t *testing.T) {
 // is kept or grows the metrics. A request id is believed from a trusted proxy alone, and only
 // when it reads as one.
 func TestClientTextDoesNotBecomeLabelsOrRequestIDs(t *testing.T) {
-	d := startDesk(t, map[string]string{"AUTOPILOTDESK_METRICS_TOKEN": "scrape-secret", "AUTOPILOTDESK_TRUSTED_PROXIES": "10.0.0.5"})
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_METRICS_TOKEN": "scrape-secret-0f2d6e55", "AUTOPILOTDESK_TRUSTED_PROXIES": "10.0.0.5"})
 	for i := 0; i < 20; i++ {
 		req := httptest.NewRequest(http.MethodGet, "http://desk.example/nothing", nil)
 		req.Method = fmt.Sprintf("XMADEUP%d%s", i, strings.Repeat("Q", 2000))
 		d.app.handler.ServeHTTP(httptest.NewRecorder(), req)
 	}
 	req := httptest.NewRequest(http.MethodGet, "http://desk.example/metrics", nil)
-	req.Header.Set("Authorization", "bearer scrape-secret") // the scheme in any case
+	req.Header.Set("Authorization", "bearer scrape-secret-0f2d6e55") // the scheme in any case
 	rec := httptest.NewRecorder()
 	d.app.handler.ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK {

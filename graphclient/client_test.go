@@ -572,3 +572,17 @@ func TestThrottlingIsNoticedBeforeTheWait(t *testing.T) {
 		t.Errorf("heard %v after %d waits; waited %v", heard, waitsThen, ft.Waits())
 	}
 }
+
+// Support details name the Graph version the request went to: a sync goes to beta whatever the
+// desk's configured version.
+func TestSupportDetailsNameTheVersionSentTo(t *testing.T) {
+	s := &script{answers: h(graphError(409, "Conflict", "A sync is already running."))}
+	c, _ := newTestClient(t, s)
+	ex, err := c.SyncAutopilot(context.Background(), tokens)
+	if err == nil {
+		t.Fatal("the refused sync succeeded")
+	}
+	if got := SupportFor(ex, err).Version; got != "beta" {
+		t.Errorf("support details of a sync name version %q, want beta", got)
+	}
+}

@@ -330,7 +330,7 @@ func SupportFor(ex *Exchange, err error) SupportDetails {
 			s.Date = ge.Date
 		}
 		s.ActivityID = ge.ActivityID
-		if ge.Version != "" {
+		if s.Version == "" { // the request's own address says which version it went to (a sync goes to beta)
 			s.Version = ge.Version
 		}
 	}

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -281,7 +280,7 @@ func (h *Registered) Export(c echo.Context) error {
 	hd.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	hd.Set(echo.HeaderContentDisposition, `attachment; filename="autopilot-devices-`+h.Now().UTC().Format("20060102-1504")+`.csv"`)
 	c.Response().WriteHeader(http.StatusOK)
-	w := csv.NewWriter(c.Response())
+	w := spreadsheetCSV(c.Response())
 	w.Write(exportHeader)
 	for _, d := range l.devices {
 		if !q.keeps(d) {
@@ -354,6 +353,7 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 			status = http.StatusNotFound
 		} else {
 			view.Failure = failureOf(ex, err)
+			view.Failure.Reload = deviceURL(id)
 			status = failureStatus(err)
 		}
 	} else {
@@ -492,7 +492,7 @@ func resultOf(a *store.Activity, d activityDetail, notSaved bool) *views.ChangeR
 func deviceProperties(d *graphclient.AutopilotDevice) []views.Property {
 	contacted := "Never"
 	if t, ok := d.LastContacted(); ok {
-		contacted = t.UTC().Format("2 January 2006 15:04 UTC")
+		contacted = views.When(t)
 	}
 	return []views.Property{
 		{Name: "serialNumber", Label: "Serial number", Value: d.SerialNumber},

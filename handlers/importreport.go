@@ -19,7 +19,7 @@ var reportHeader = []string{"Line", "Device Serial Number", "Group Tag", "Assign
 // order, in the job page's words, never a hash. Every cell, whether it came from the file or from
 // Graph, is formula-safe.
 func writeImportReport(w io.Writer, rows []store.ImportRow, job explain.Job) error {
-	cw := csv.NewWriter(w)
+	cw := spreadsheetCSV(w)
 	cw.Write(reportHeader)
 	for _, r := range rows {
 		d := explain.Row(r, job)
@@ -42,6 +42,14 @@ func writeImportReport(w io.Writer, rows []store.ImportRow, job explain.Job) err
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// spreadsheetCSV starts a CSV file for a spreadsheet program: with the byte order mark that
+// tells Excel the file is UTF-8 (without it Excel reads it as the machine's ANSI code page and
+// shows "outcome unknown â€” check" and broken accented serials and tags).
+func spreadsheetCSV(w io.Writer) *csv.Writer {
+	_, _ = io.WriteString(w, "\ufeff")
+	return csv.NewWriter(w)
 }
 
 // csvSafe keeps a cell from being read as a formula by a spreadsheet program, as OWASP's CSV

@@ -86,6 +86,7 @@ func (h *Uploads) Show(c echo.Context) error {
 	status := http.StatusOK
 	if err != nil {
 		view.Failure = failureOf(ex, err)
+		view.Failure.Reload = "/uploads/" + id
 		status = failureStatus(err)
 	} else {
 		devices, dex, derr := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
@@ -96,6 +97,7 @@ func (h *Uploads) Show(c echo.Context) error {
 		}
 		if derr != nil {
 			view.DevicesFailure = failureOf(dex, derr)
+			view.DevicesFailure.Reload = "/uploads/" + id
 		}
 		for _, d := range devices {
 			view.Devices = append(view.Devices, views.ImportedDevice{Serial: d.SerialNumber, Status: d.State.DeviceImportStatus,

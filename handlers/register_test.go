@@ -204,11 +204,11 @@ func TestCreatedCodeSummarySaysWhatTheCodeGives(t *testing.T) {
 		want string
 	}{
 		{store.RegistrationCode{Uses: 1, ExpiresAt: until},
-			"Created a registration code for 1 device without a group tag, valid until 2 March 13:32 UTC."},
+			"Created a registration code for 1 device without a group tag, valid until 2 Mar 2026 13:32:00 UTC."},
 		{store.RegistrationCode{Note: "Floor 3 refurb batch", GroupTag: "Floor3", AssignedUser: "adelev@contoso.example", Uses: 3, ExpiresAt: until},
-			"Created registration code “Floor 3 refurb batch” for 3 devices with group tag “Floor3”, assigned to adelev@contoso.example, valid until 2 March 13:32 UTC."},
+			"Created registration code “Floor 3 refurb batch” for 3 devices with group tag “Floor3”, assigned to adelev@contoso.example, valid until 2 Mar 2026 13:32:00 UTC."},
 		{store.RegistrationCode{GroupTag: "Floor3", Uses: 20, ExpiresAt: until},
-			"Created a registration code for 20 devices with group tag “Floor3”, valid until 2 March 13:32 UTC."},
+			"Created a registration code for 20 devices with group tag “Floor3”, valid until 2 Mar 2026 13:32:00 UTC."},
 	} {
 		if got := createdCodeSummary(c.code); got != c.want {
 			t.Errorf("got  %q\nwant %q", got, c.want)

@@ -365,19 +365,20 @@ func TestCodeFormSaysOptionalOnce(t *testing.T) {
 	})
 }
 
-// Support details say the zone of Graph's error date (innerError.date is UTC and writes none), and
-// for a request that got no answer, when it was sent.
-func TestSupportDetailsSayTheirTimesZones(t *testing.T) {
+// Support details give every time in one form, with its zone: Graph's error date (innerError.date
+// is UTC and writes none), an answer's Date header, and for a request that got no answer, when it
+// was sent.
+func TestSupportDetailsSayTheirTimesInOneForm(t *testing.T) {
 	got := supportText(graphclient.SupportDetails{Status: 504, Date: "2026-11-30T12:06:51", ClientRequestID: "c1"})
-	if !strings.Contains(got, "2026-11-30T12:06:51 UTC") {
+	if !strings.Contains(got, "Date:               2026-11-30T12:06:51 UTC") {
 		t.Errorf("an error's date without its zone:\n%s", got)
 	}
-	if got := supportText(graphclient.SupportDetails{Date: "Mon, 30 Nov 2026 12:06:51 GMT"}); strings.Contains(got, "UTC") {
-		t.Errorf("a response's Date changed:\n%s", got)
+	if got := supportText(graphclient.SupportDetails{Date: "Mon, 30 Nov 2026 12:06:51 GMT"}); !strings.Contains(got, "Date:               2026-11-30T12:06:51 UTC") {
+		t.Errorf("a response's Date in another form:\n%s", got)
 	}
 	got = supportText(graphclient.SupportFor(&graphclient.Exchange{Attempts: []graphclient.Attempt{{Start: time.Date(2026, 11, 30, 12, 6, 51, 0, time.UTC),
 		RequestHeader: http.Header{"Client-Request-Id": {"c2"}}, Err: "no answer"}}}, nil))
-	if !strings.Contains(got, "Sent (no answer):   30 Nov 2026 12:06:51 UTC") || !strings.Contains(got, "c2") {
+	if !strings.Contains(got, "Sent (no answer):   2026-11-30T12:06:51 UTC") || !strings.Contains(got, "c2") {
 		t.Errorf("a request without an answer:\n%s", got)
 	}
 }

@@ -175,7 +175,7 @@ func ReadOnlyByScopes() string {
 
 // ReadOnlyRefused says why a person whose change Graph refused with 403 sees no more change controls.
 func ReadOnlyRefused(at time.Time, graphSaid string) string {
-	s := "Microsoft Graph refused your change of " + at.UTC().Format("2 January 2006 at 15:04") + " UTC with 403 Forbidden"
+	s := "Microsoft Graph refused your change of " + at.UTC().Format("2 Jan 2006 15:04:05") + " UTC with 403 Forbidden"
 	if graphSaid != "" {
 		s += " (“" + graphSaid + "”)"
 	}

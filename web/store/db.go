@@ -169,6 +169,12 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 			db.Close()
 			return nil, err
 		}
+		if db.ownsDir {
+			if err := db.releaseLeasesOfEarlierProcesses(ctx); err != nil {
+				db.Close()
+				return nil, err
+			}
+		}
 		db.stopCheckpoints = make(chan struct{})
 		every := o.checkpointEvery
 		if every <= 0 {

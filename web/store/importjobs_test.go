@@ -383,3 +383,45 @@ func TestJobChangesKeepEachGuard(t *testing.T) {
 		}
 	})
 }
+
+// A process that ended (a crash, a kill) leaves its leases behind. In a SQLite folder, whose lock
+// the next process holds alone, they are freed at start, so its jobs go on at once; on
+// PostgreSQL another replica may still hold them, so they run out as they would.
+func TestLeasesOfAnEndedProcess(t *testing.T) {
+	eachEngine(t, func(t *testing.T, loc location) {
+		ctx := context.Background()
+		clk := testkit.NewClock()
+		o := loc.options
+		o.Now = clk.Now
+		first, err := Open(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imp := &ImportJob{TenantID: "t1", ObjectID: "adele", State: "sending"}
+		blk := &BulkJob{TenantID: "t1", ObjectID: "adele", State: "sending", Action: "group-tag", GroupTag: "Kiosk"}
+		if err := first.CreateImportJob(ctx, imp, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := first.CreateBulkJob(ctx, blk, nil); err != nil {
+			t.Fatal(err)
+		}
+		if j, err := first.ClaimImportJob(ctx, "sending", "ended", 2*time.Minute); err != nil || j == nil {
+			t.Fatalf("claim: %v %v", j, err)
+		}
+		if j, err := first.ClaimBulkJob(ctx, "sending", "ended", 2*time.Minute); err != nil || j == nil {
+			t.Fatalf("claim: %v %v", j, err)
+		}
+		first.Close() // the process ends without giving its leases up
+
+		next := loc.open(t, clk)
+		j, err := next.ClaimImportJob(ctx, "sending", "next", time.Minute)
+		b, berr := next.ClaimBulkJob(ctx, "sending", "next", time.Minute)
+		if err != nil || berr != nil {
+			t.Fatal(err, berr)
+		}
+		freed := loc.options.DatabaseURL == ""
+		if (j != nil) != freed || (b != nil) != freed {
+			t.Errorf("at start, the ended process's leases taken over: import %v, bulk %v; want %v", j != nil, b != nil, freed)
+		}
+	})
+}

@@ -44,6 +44,21 @@ func claimQuery(jt jobTable, driver string) string {
 		RETURNING ` + jt.columns
 }
 
+// releaseLeasesOfEarlierProcesses frees, at start, every lease held in a SQLite folder this
+// process holds the lock of: no other process can be working on its jobs, so a lease held there
+// is a process's that ended (a crash, a kill) and would otherwise stop its job until the lease
+// ran out. What the job had sent is recorded before it was sent, and the next holder looks up
+// what it does not know, as after any lease that ran out. PostgreSQL's replicas may be alive:
+// their leases run out as they would.
+func (db *DB) releaseLeasesOfEarlierProcesses(ctx context.Context) error {
+	for _, jt := range []jobTable{importJobs, bulkJobs} {
+		if _, err := db.exec(ctx, `UPDATE `+jt.name+` SET lease_owner = '', lease_until = 0 WHERE lease_until > 0`); err != nil {
+			return fmt.Errorf("store: free the leases of an earlier process: %w", err)
+		}
+	}
+	return nil
+}
+
 // renewLease extends a worker's lease; ErrConflict means another worker has taken the job.
 func (db *DB) renewLease(ctx context.Context, jt jobTable, id, worker string, lease time.Duration) error {
 	n, err := db.execCount(ctx, `UPDATE `+jt.name+` SET lease_until = ? WHERE id = ? AND lease_owner = ?`, ms(db.now().Add(lease)), id, worker)
