@@ -698,7 +698,7 @@ func shownRow(r store.ImportRow) (store.ImportRow, []string) {
 // jobView turns a job into what its page shows (hashes only by their ends).
 func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isOwner bool, now time.Time) views.ImportJob {
 	rec, p := j.rec, j.payload
-	v := views.ImportJob{ID: rec.ID, State: rec.State, Owner: ownerName(rec), OwnerName: rec.ActorName, IsOwner: isOwner, Created: rec.CreatedAt,
+	v := views.ImportJob{ID: rec.ID, State: rec.State, Owner: ownerName(rec), OwnerName: rec.ActorName, IsOwner: isOwner, Created: rec.CreatedAt, ApprovedFrom: p.ApprovedFrom,
 		FileNotes: p.FileNotes, FileErrors: p.FileErrors, Checked: p.Checked, Paused: p.Paused}
 	if p.Failure != nil {
 		e := explain.Explain(*p.Failure)

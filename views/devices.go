@@ -163,6 +163,7 @@ type ImportJob struct {
 	Owner, OwnerName string // who uploaded the file (name and UPN), and how to call them
 	IsOwner          bool   // the signed-in person is the owner: only they may act on it
 	Created          time.Time
+	ApprovedFrom     string // the registration codes whose devices' approval made the import, if so
 	FileNotes        []string
 	FileErrors       []string
 	Rows             []ImportRow
