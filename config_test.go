@@ -406,3 +406,15 @@ func TestPlainHTTPProviderOrGraphElsewhereIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A retention in days (Go durations have none) is answered with the hours to write instead.
+func TestDurationInDaysSuggestsItsHours(t *testing.T) {
+	_, err := loadConfig([]string{"--activity-retention", "90d"}, testkit.Env(nil), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "write 2160h for 90 days") {
+		t.Errorf("err = %v", err)
+	}
+	_, err = loadConfig([]string{"--activity-retention", "soon"}, testkit.Env(nil), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "such as 30s, 15m or 8h") || strings.Contains(err.Error(), "days") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -549,6 +549,7 @@ func TestBrowserReaderSeesGraphsRefusalExplained(t *testing.T) {
 	tb.expectDocumentStatus("/uploads", "403 (Forbidden)")
 	tb.navigate("submit as reader", chromedp.Click(chromedp.CSS(`form[action="/uploads"] button[type="submit"]`)))
 	tb.page("create refused (reader)")
+	tb.lookAtWidths("create refused (reader)")
 	// The permission was granted; her Intune role is what refused, and the page says so first.
 	if got := tb.text(`[data-testid="failure"] h2`); got != "Your Intune role does not allow this" {
 		t.Errorf("403 explained as %q", got)

@@ -481,6 +481,12 @@ func intIn(v string, lo, hi int) (int, error) {
 func positiveDuration(v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
+		// Go durations have no days: a value in days is answered with its hours.
+		if n, ok := strings.CutSuffix(strings.TrimSpace(v), "d"); ok {
+			if days, derr := strconv.Atoi(n); derr == nil && days > 0 && days <= 100000 {
+				return 0, fmt.Errorf("%q is not a duration the desk reads: durations have no days; write %dh for %d days", v, days*24, days)
+			}
+		}
 		return 0, fmt.Errorf("%q is not a positive duration such as 30s, 15m or 8h", v)
 	}
 	return d, nil

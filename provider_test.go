@@ -108,14 +108,14 @@ func TestProviderWithoutTenantClaimWalksCreateImportAndHistory(t *testing.T) {
 		t.Errorf("import: %d %s", resp.StatusCode, text(doc))
 	}
 
-	// History: both actions, under the issuer's key.
+	// History: the create, the import's batch and its finished record, under the issuer's key.
 	resp, doc = d.get(b, "/activity")
 	rows := doc.Find(`[data-testid="activity"] tbody tr`)
-	if resp.StatusCode != http.StatusOK || rows.Length() != 2 {
+	if resp.StatusCode != http.StatusOK || rows.Length() != 3 {
 		t.Errorf("history: %d, %d rows: %s", resp.StatusCode, rows.Length(), text(doc))
 	}
 	entries, _, err := d.app.db.ListActivity(t.Context(), store.ActivityFilter{TenantID: wantKey})
-	if err != nil || len(entries) != 2 {
+	if err != nil || len(entries) != 3 {
 		t.Errorf("activity keyed by %s: %d entries, %v", wantKey, len(entries), err)
 	}
 }

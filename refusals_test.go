@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -27,10 +28,16 @@ func TestRefusalsBlameTheRightThing(t *testing.T) {
 	if status != http.StatusForbidden || title != "Your Intune role does not allow this" || !strings.Contains(all, "Ask an Intune administrator") || strings.Contains(all, "admin consent") {
 		t.Errorf("the reader: %d %q %s", status, title, all)
 	}
-	// Granted only the read permission: the desk was not granted what it needs.
-	status, title, all = refusal(demoidp.ReadGrantKey)
-	if status != http.StatusForbidden || title != "Autopilot Desk was not granted the permission for this" || !strings.Contains(all, "admin consent") || strings.Contains(all, "Intune role") {
-		t.Errorf("read permission only: %d %q %s", status, title, all)
+	// Granted only the read permission: the desk knows from the sign-in that it was not granted
+	// what a create needs, so it offers no form, refuses one posted anyway and sends nothing.
+	b := d.browser()
+	doc := parse(t, d.signIn(b, demoidp.ReadGrantKey, "/uploads/new"))
+	posts := postsTo(d.emu, "")
+	resp, doc := d.post(b, "/uploads", url.Values{"_csrf": {csrfOn(doc)}, "createdDateTimeUtc": {"2026-03-02"}, "status": {"pending"}})
+	if note := doc.Find(`[data-testid="read-only"]`).Text(); resp.StatusCode != http.StatusForbidden || !strings.Contains(note, "admin consent") ||
+		!strings.Contains(note, "DeviceManagementServiceConfig.Read.All without DeviceManagementServiceConfig.ReadWrite.All") || strings.Contains(note, "Intune role") ||
+		postsTo(d.emu, "") != posts {
+		t.Errorf("read permission only: %d %s", resp.StatusCode, text(doc))
 	}
 	// An administrator with the permission whom Intune refuses anyway (no Intune role).
 	d.emu.SetFaults(emulator.Faults{Forbid403Nested: true})
@@ -39,8 +46,8 @@ func TestRefusalsBlameTheRightThing(t *testing.T) {
 	}
 	// A tenant without an Intune licence: every page that reads says so, with the next step.
 	d.emu.SetFaults(emulator.Faults{NoIntuneLicence: true})
-	b := d.browser()
-	doc := parse(t, d.signIn(b, demoidp.AdminKey, "/"))
+	b = d.browser()
+	doc = parse(t, d.signIn(b, demoidp.AdminKey, "/"))
 	for _, path := range []string{"/", "/uploads", "/devices"} {
 		_, doc = d.get(b, path)
 		f := doc.Find(`[data-testid="failure"]`)

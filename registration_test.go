@@ -290,10 +290,39 @@ func TestRegistrationFromTheDeviceEndToEnd(t *testing.T) {
 			t.Errorf("the use of the code does not say from where: %q", a.Summary)
 		}
 	}
-	for _, want := range []string{"registration-code-created", "registration-received", "registration-approved", "import", "sync"} {
+	for _, want := range []string{"registration-code-created", "registration-received", "registration-approved", "import", "sync", "import-finished"} {
 		if !strings.Contains(strings.Join(actions, " "), want) {
 			t.Errorf("the history lacks %s: %v", want, actions)
 		}
+	}
+	// The steps the desk took alone say so: no answer from Graph, no support ids, and a device is
+	// named by its address alone.
+	for _, a := range entries {
+		if !strings.HasPrefix(a.Action, "registration-") {
+			continue
+		}
+		_, doc := d.get(second, "/activity/"+a.ID)
+		if doc.Find(`[data-testid="support"]`).Length() != 0 || strings.Contains(text(doc), "Graph accepted") || doc.Find(`[data-testid="desk-step"]`).Length() != 1 {
+			t.Errorf("the record of %s claims an answer from Graph: %.900s", a.Action, text(doc))
+		}
+		if by := doc.Find(`[data-testid="byline"]`).Text(); strings.Contains(by, "()") {
+			t.Errorf("the record of %s names its author %q", a.Action, by)
+		}
+	}
+	// The device's history names its registration, not a CSV file.
+	var href string
+	for i := 0; href == ""; i++ {
+		_, doc = d.get(second, "/devices?serial=5CG1234ABC")
+		href = doc.Find(`[data-testid="devices"] a[href^="/devices/"]`).AttrOr("href", "")
+		if i > 200 {
+			t.Fatalf("the registered device is not listed: %s", text(doc))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, doc = d.get(second, href)
+	if history := doc.Find(`[data-testid="history"]`).Text(); !strings.Contains(history, "Registered from the device with registration code “Floor 3 refurb batch” (sent from 127.0.0.1), approved by Isaiah Langer: imported") ||
+		strings.Contains(history, "CSV file") {
+		t.Errorf("the device's history: %s", history)
 	}
 	if logs := d.log.String(); strings.Contains(logs, strings.ReplaceAll(code, "-", "")) || strings.Contains(logs, code) || strings.Contains(logs, typed) || strings.Contains(logs, hash[:64]) {
 		t.Error("the logs hold the code or the hash")
@@ -920,6 +949,15 @@ func TestWaitingListSaysWhichSerialsAreRegistered(t *testing.T) {
 		}
 		return true
 	})
+	// The import's outcome is in the history, found by filtering on failures.
+	_, doc = d.get(second, "/activity?outcome=failure")
+	finished := doc.Find(`[data-testid="activity-title"]`).FilterFunction(func(_ int, s *goquery.Selection) bool {
+		return strings.HasPrefix(s.Text(), "Import of 2 devices finished")
+	})
+	if finished.Length() != 1 || !strings.Contains(finished.Text(), "not every device was imported") ||
+		!strings.Contains(text(doc), "1 imported, 1 failed in Intune (806 ZtdDeviceAlreadyAssigned)") {
+		t.Errorf("the failed import is not among the failures: %s", text(doc))
+	}
 	_, answer := d.device().status(code)
 	if !strings.Contains(answer, seeded.SerialNumber+" (sent") || !strings.Contains(answer, "ALREADY REGISTERED") || !strings.Contains(answer, "806") ||
 		!strings.Contains(answer, "already registered in Windows Autopilot") || !strings.Contains(answer, "NEW-REG-1") || strings.Contains(answer, "FAILED") {

@@ -102,6 +102,9 @@ func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
 					if got := formValues(t, doc, "form:has([name="+rt.kept+"])").Get(rt.kept); got != form.Get(rt.kept) {
 						t.Errorf("%s after signing in = %q, want what was typed, %q", rt.kept, got, form.Get(rt.kept))
 					}
+					if notice := doc.Find(`main [data-testid="form-restored"]`); notice.Length() != 1 || !strings.Contains(notice.Text(), "Nothing was sent") {
+						t.Errorf("the form came back without saying it was not sent: %s", text(doc))
+					}
 				}
 			})
 		}
@@ -120,6 +123,13 @@ func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
 	resp, doc := d.post(b, upload+"/status", form)
 	if resp.Request.URL.Path != upload || doc.Find(`#new-status option[selected]`).AttrOr("value", "") != "error" {
 		t.Errorf("without a Referer: landed on %s with %q chosen", resp.Request.URL, doc.Find(`#new-status option[selected]`).AttrOr("value", ""))
+	}
+	if doc.Find(`[data-testid="form-restored"]`).Length() != 1 {
+		t.Errorf("without a Referer: the form came back without saying it was not sent: %s", text(doc))
+	}
+	// Said once: the page shown again is the page as it is.
+	if _, doc := d.get(b, upload); doc.Find(`[data-testid="form-restored"]`).Length() != 0 {
+		t.Error("the notice that a form was not sent stays after the form was put back")
 	}
 }
 

@@ -9,13 +9,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 
 	"autopilotdesk/graphclient/devicecsv"
 	"autopilotdesk/graphclient/guid"
+	"autopilotdesk/graphclient/unseen"
 )
 
 const autopilotPath = "/deviceManagement/windowsAutopilotDeviceIdentities"
@@ -227,24 +227,14 @@ func checkProperty(name string, v *string) error {
 }
 
 // PropertyProblem says what is wrong with a value for a registered device's property (its name
-// in words: "group tag"), or "" when the desk may send it: at most 256 characters, none of them a
-// control character (a tab, a line break) or one that cannot be seen (a direction mark, a
-// zero-width space), which would make the value read otherwise than it is.
+// in words: "group tag"), or "" when the desk may send it: at most 256 characters, none of them one
+// a person cannot see (package unseen: a tab, a line break, a direction mark, a zero-width space),
+// which would make the value read otherwise than it is.
 func PropertyProblem(name, v string) string {
 	if n := utf8.RuneCountInString(v); n > maxPropertyLength {
 		return fmt.Sprintf("The %s has %d characters; it may have at most %d.", name, n, maxPropertyLength)
 	}
-	for _, r := range v {
-		switch {
-		case r < 0x20 || r == 0x7f || unicode.IsControl(r):
-			return fmt.Sprintf("The %s holds a control character, such as a tab or a line break: remove it.", name)
-		case unicode.Is(unicode.Cf, r):
-			return fmt.Sprintf("The %s holds a character that cannot be seen (U+%04X, a direction mark or zero-width character): remove it.", name, r)
-		case r == utf8.RuneError:
-			return fmt.Sprintf("The %s holds bytes that are not text.", name)
-		}
-	}
-	return ""
+	return unseen.Problem("The "+name, v)
 }
 
 // UpdateAutopilotDeviceProperties sets a registered device's group tag, display name or user

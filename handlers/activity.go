@@ -81,37 +81,69 @@ type ActivityRewriter interface {
 
 const historyPageSize = 50
 
-// List is GET /activity: the team's activity, filterable by person, action and outcome; "mine=1"
-// is my activity.
+// List is GET /activity: the team's activity, filterable by person (the start of a name or a
+// UPN), action and outcome; "mine=1" is my activity. Pages go back with "before" and forward
+// again with "after".
 func (h *Activity) List(c echo.Context) error {
 	u := web.CurrentUser(c)
 	q := c.QueryParams()
 	view := views.ActivityList{Mine: q.Get("mine") == "1", Person: strings.TrimSpace(q.Get("person")), Action: q.Get("action"), Outcome: q.Get("outcome")}
 	f := store.ActivityFilter{TenantID: u.TenantID, Action: view.Action, Outcome: view.Outcome, Before: q.Get("before"), Limit: historyPageSize}
+	if f.Before == "" {
+		f.After = q.Get("after")
+	}
 	if view.Mine {
 		f.ObjectID = u.ObjectID
 	} else if view.Person != "" {
-		f.ActorUPN = view.Person
+		f.Person = view.Person
 	}
 	entries, next, err := h.History.ListActivity(c.Request().Context(), f)
-	if err != nil && f.Before != "" {
+	if err != nil && (f.Before != "" || f.After != "") {
 		return &views.ErrorPage{Status: http.StatusBadRequest, Title: "That page of the history does not exist",
-			Message: "The link to older entries is not valid.", ActionURL: "/activity", ActionText: "Show the newest entries"}
+			Message: "The link to older or newer entries is not valid.", ActionURL: "/activity", ActionText: "Show the newest entries"}
 	}
 	if err != nil {
 		return fmt.Errorf("list activity: %w", errors.Join(err))
 	}
 	for _, a := range entries {
-		view.Entries = append(view.Entries, views.ActivityEntry{ID: a.ID, At: a.At, Action: a.Action, Outcome: a.Outcome, Summary: a.Summary,
-			ActorName: a.ActorName, ActorUPN: a.ActorUPN, Target: a.Target, Serial: a.Serial, RequestID: a.RequestID, StatusCode: a.StatusCode})
+		e := views.ActivityEntry{ID: a.ID, At: a.At, Action: a.Action, Outcome: a.Outcome, Summary: a.Summary,
+			ActorName: a.ActorName, ActorUPN: a.ActorUPN, Target: a.Target, Serial: a.Serial, RequestID: a.RequestID, StatusCode: a.StatusCode}
+		// Only a record that kept no answer of Graph's own, or an error status, can be a lost answer found settled.
+		if a.Outcome != outcomeUnknown && (a.StatusCode == 0 || a.StatusCode >= 500) {
+			if d, err := decodeDetail(&a); err == nil {
+				e.Settled = settled(&a, d)
+			}
+		}
+		view.Entries = append(view.Entries, e)
 	}
-	if next != "" {
+	// Older entries follow the last row; newer ones precede the first, when this page is not the newest.
+	older, newer := next, ""
+	if f.After != "" {
+		older, newer = "", next
+		if len(entries) > 0 {
+			older = store.ActivityCursor(entries[len(entries)-1])
+		}
+	} else if f.Before != "" && len(entries) > 0 {
+		newer = store.ActivityCursor(entries[0])
+	}
+	page := func(key, cursor string) string {
 		nq := url.Values{}
 		for k, v := range q {
 			nq[k] = v
 		}
-		nq.Set("before", next)
-		view.NextURL = "/activity?" + nq.Encode()
+		nq.Del("before")
+		nq.Del("after")
+		if view.Person != "" {
+			nq.Set("person", view.Person)
+		}
+		nq.Set(key, cursor)
+		return "/activity?" + nq.Encode()
+	}
+	if older != "" {
+		view.NextURL = page("before", older)
+	}
+	if newer != "" {
+		view.NewerURL = page("after", newer)
 	}
 	title := "Team activity"
 	if view.Mine {
@@ -224,11 +256,31 @@ func renderResult(c echo.Context, a *store.Activity, d activityDetail, notSaved 
 		Action: a.Action, Outcome: a.Outcome, Summary: a.Summary, Target: a.Target,
 		Upload: d.Upload, Exchange: d.Exchange, Support: d.Support, NotSaved: notSaved,
 		CheckedAt: d.CheckedAt, CanSendAgain: d.Sent != nil || sentOf(d) != nil,
+		DeskStep: d.Exchange == nil && d.Support == (graphclient.SupportDetails{}) && a.StatusCode == 0 && d.Failure == nil && d.Upload == nil,
+		Settled:  settled(a, d), Own: a.ObjectID != "" && a.ObjectID == web.CurrentUser(c).ObjectID, AskedStatus: d.Asked, Access: accessOf(c),
 	}
 	if d.Failure != nil {
 		r.Failure = &views.Failure{Explanation: explain.ForAction(a.Action, *d.Failure), Support: d.Support}
+		if r.Own && a.Outcome == outcomeFailure && guid.Valid(a.Target) {
+			// A change of an upload that failed in passing, or was found not made, can be sent again.
+			switch {
+			case a.Action == "update-upload" && d.Asked != "":
+				r.Failure.Retry = views.SendAgainForm
+			case a.Action == "delete-upload":
+				r.Failure.RetryURL = "/uploads/" + a.Target + "/delete" // asks to confirm again
+			}
+		}
 	}
-	return web.Render(c, http.StatusOK, views.ResultPage(web.PageFor(c, "Result", ""), r))
+	return web.Render(c, http.StatusOK, views.ResultPage(web.PageFor(c, views.ResultTitle(r), ""), r))
+}
+
+// settled reports whether Graph's answer to a was lost and the desk has since found its outcome
+// by looking: the outcome leads, the lost answer is a detail.
+func settled(a *store.Activity, d activityDetail) bool {
+	if a.Outcome != outcomeSuccess && a.Outcome != outcomeFailure || d.Failure == nil || d.Failure.Graph == nil {
+		return false
+	}
+	return d.Failure.Graph.Kind == graphclient.KindOutcomeUnknown
 }
 
 func notFound(msg string) error {

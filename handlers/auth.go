@@ -324,9 +324,15 @@ func (h *Auth) SignOut(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/auth/signed-out")
 }
 
-// SignedOut confirms the sign-out.
+// SignedOut confirms the sign-out, or says that this browser is still signed in when it is (the
+// page opened again from the history or a bookmark). Never kept by the browser: Back must ask again.
 func (h *Auth) SignedOut(c echo.Context) error {
-	return web.Render(c, http.StatusOK, views.SignedOutPage(web.PageFor(c, "Signed out", "")))
+	c.Response().Header().Set("Cache-Control", "no-store")
+	title := "Signed out"
+	if web.CurrentUser(c) != nil {
+		title = "Still signed in"
+	}
+	return web.Render(c, http.StatusOK, views.SignedOutPage(web.PageFor(c, title, "")))
 }
 
 // explainRefusal says, for an Intune administrator, why the provider refused the sign-in and

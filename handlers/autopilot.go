@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"autopilotdesk/graphclient/guid"
 	"autopilotdesk/handlers/bulk"
 	"autopilotdesk/handlers/explain"
+	"autopilotdesk/handlers/registration"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
@@ -40,6 +42,8 @@ type AutopilotAPI interface {
 type DeviceHistory interface {
 	HistoryOfSerial(ctx context.Context, tenantID, serial string, limit int) (*store.SerialHistory, error)
 	ListActivity(ctx context.Context, f store.ActivityFilter) ([]store.Activity, string, error)
+	// Registrations names the registrations from the device an approval imported with a job.
+	Registrations(ctx context.Context, f store.SubmissionFilter) ([]store.RegistrationSubmission, error)
 }
 
 // WriteBudget is the tenant's budget of Intune writes, kept together by every desk that shares
@@ -388,7 +392,7 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 	if err == nil || view.Missing {
 		h.settleLostAnswers(ctx, id, hist.Activity, device, view.Missing)
 	}
-	view.History = historyOf(hist)
+	view.History = historyOf(hist, h.registeredFrom(ctx, hist.Imports))
 	var awaited deviceIntent
 	view.Pending, awaited = pendingOf(hist, device, view.Missing, h.Now())
 	if result == nil {
@@ -515,8 +519,32 @@ func deviceProperties(d *graphclient.AutopilotDevice) []views.Property {
 	}
 }
 
-// historyOf puts the desk's records of a device in one list, newest first.
-func historyOf(h *store.SerialHistory) []views.HistoryEntry {
+// registeredFrom are, by import job and line, the registrations from the device among a device's
+// imports: such a row was not read from a CSV file. A job that cannot be read is named as an import.
+func (h *Registered) registeredFrom(ctx context.Context, imports []store.SerialImport) map[string]map[int]store.RegistrationSubmission {
+	from := map[string]map[int]store.RegistrationSubmission{}
+	for _, r := range imports {
+		if _, seen := from[r.JobID]; seen {
+			continue
+		}
+		lines := map[int]store.RegistrationSubmission{}
+		from[r.JobID] = lines
+		subs, err := h.History.Registrations(ctx, store.SubmissionFilter{JobID: r.JobID, States: []string{store.SubmissionApproved, store.SubmissionFinished}})
+		if err != nil {
+			continue
+		}
+		for _, s := range subs {
+			for _, d := range s.Devices {
+				lines[d.JobLine] = s
+			}
+		}
+	}
+	return from
+}
+
+// historyOf puts the desk's records of a device in one list, newest first; registered names the
+// rows of imports that registrations from the device made.
+func historyOf(h *store.SerialHistory, registered map[string]map[int]store.RegistrationSubmission) []views.HistoryEntry {
 	var out []views.HistoryEntry
 	for _, a := range h.Activity {
 		out = append(out, views.HistoryEntry{At: a.At, Who: a.ActorName, What: a.Summary, Outcome: a.Outcome, Link: activityURL(a.ID), LinkText: "The record"})
@@ -532,7 +560,12 @@ func historyOf(h *store.SerialHistory) []views.HistoryEntry {
 		case store.VerdictLeftOut, "":
 			outcome = "left-out"
 		}
-		out = append(out, views.HistoryEntry{At: r.At, Who: r.ActorName, What: fmt.Sprintf("Import from a CSV file, line %d: %s.", r.Line, d.Label),
+		what := fmt.Sprintf("Import from a CSV file, line %d: %s.", r.Line, d.Label)
+		if s, ok := registered[r.JobID][r.Line]; ok {
+			what = fmt.Sprintf("Registered from the device with registration code %s (sent from %s), approved by %s: %s.",
+				registration.CodeName(s.Code), s.ClientIP, cmp.Or(s.DeciderName, s.DeciderUPN), d.Label)
+		}
+		out = append(out, views.HistoryEntry{At: r.At, Who: r.ActorName, What: what,
 			Outcome: outcome, OutcomeLabel: d.Label, Link: views.ImportJobURL(r.JobID), LinkText: "The import"})
 	}
 	for _, b := range h.Bulk {
@@ -656,7 +689,11 @@ func (h *Registered) ConfirmDelete(c echo.Context) error {
 	if err != nil {
 		return h.show(c, id, nil, nil)
 	}
-	return web.Render(c, http.StatusOK, views.DeleteDevicePage(web.PageFor(c, "Delete registration", "devices"),
+	title := "Delete a registration"
+	if device.SerialNumber != "" {
+		title = "Delete the registration of " + device.SerialNumber
+	}
+	return web.Render(c, http.StatusOK, views.DeleteDevicePage(web.PageFor(c, title, "devices"),
 		views.DeleteDevice{Device: registeredRow(*device), FormKey: web.NewFormKey(c, h.Now())}))
 }
 
@@ -683,6 +720,16 @@ func (h *Registered) readDevice(c echo.Context, id string) (*graphclient.Autopil
 func readOnlyRefusal(a web.WriteAccess, back, backText string) error {
 	return &views.ErrorPage{Status: http.StatusForbidden, Title: "Your role lets you read only",
 		Message: readOnlyReason(a) + " Nothing was sent to Microsoft Graph.", ActionURL: back, ActionText: backText}
+}
+
+// rememberRefusal keeps, for the rest of the person's session, that Graph refused their change
+// with 403 for their role or the desk's permission: the pages then offer no more changes. Not
+// kept (the state database did not answer), the next page still offers them and Graph refuses
+// again, which is no worse.
+func rememberRefusal(c echo.Context, now time.Time, err error) {
+	if ge, ok := graphclient.AsError(err); ok && (ge.Kind == graphclient.KindForbiddenRole || ge.Kind == graphclient.KindForbiddenPermission) {
+		_ = web.RememberWriteRefused(c, now, ge.Message)
+	}
 }
 
 // Properties is POST /devices/:id/properties: group tag and device name (updateDeviceProperties).

@@ -113,6 +113,10 @@ func (fakeHistory) ListActivity(context.Context, store.ActivityFilter) ([]store.
 	return nil, "", nil
 }
 
+func (fakeHistory) Registrations(context.Context, store.SubmissionFilter) ([]store.RegistrationSubmission, error) {
+	return nil, nil
+}
+
 // fakeBudget is a write budget with free slots, or none until busyUntil; holds are kept.
 type fakeBudget struct {
 	mu        sync.Mutex

@@ -253,11 +253,7 @@ func (h *BulkChanges) Show(c echo.Context) error {
 	if job.State == bulk.StateDraft && view.IsOwner && !view.Access.ReadOnly {
 		view.FormKey = web.NewFormKey(c, h.Now())
 	}
-	title := "Bulk change"
-	if job.State == bulk.StateDraft {
-		title = "Confirm the bulk change"
-	}
-	return web.Render(c, http.StatusOK, views.BulkJobPage(web.PageFor(c, title, "devices"), view))
+	return web.Render(c, http.StatusOK, views.BulkJobPage(web.PageFor(c, views.BulkJobTitle(view), "devices"), view))
 }
 
 // Confirm is POST /devices/bulk/:id/confirm: one conditional change draft -> sending starts the

@@ -100,7 +100,7 @@ var ErrUploadTooLarge = &views.ErrorPage{Status: http.StatusRequestEntityTooLarg
 // Start is GET /devices/import: upload or paste a CSV, or enter one device; and the way back to
 // the tenant's recent imports and drafts.
 func (h *Devices) Start(c echo.Context) error {
-	s := views.ImportStart{MaxRows: h.MaxRows}
+	s := views.ImportStart{MaxRows: h.MaxRows, Access: accessOf(c)}
 	if pending, ok := web.TakePendingForm(c); ok { // typed before a sign-in interrupted the import
 		s.Paste = pending.Get("csv")
 		s.Single = views.SingleDevice{Serial: pending.Get("serialNumber"), GroupTag: pending.Get("groupTag"), User: pending.Get("assignedUser")}
@@ -162,7 +162,7 @@ func (h *Devices) Preflight(c echo.Context) error {
 			return h.createDraft(c, rep, source)
 		}
 	}
-	return h.renderStart(c, http.StatusUnprocessableEntity, views.ImportStart{Error: err.Error(), Paste: c.FormValue("csv"), Single: single, MaxRows: h.MaxRows})
+	return h.renderStart(c, http.StatusUnprocessableEntity, views.ImportStart{Error: err.Error(), Paste: c.FormValue("csv"), Single: single, MaxRows: h.MaxRows, Access: accessOf(c)})
 }
 
 func (h *Devices) createDraft(c echo.Context, rep *devicecsv.Report, source string) error {
@@ -345,7 +345,6 @@ func (h *Devices) Show(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	u := web.CurrentUser(c)
-	title := "Import devices"
 	if j.rec.State == importer.StateChecking {
 		// The page shows the check's progress and the rows' counts, reloaded every 2 s: the rows
 		// themselves come back when the check ends.
@@ -354,10 +353,11 @@ func (h *Devices) Show(c echo.Context) error {
 			return err
 		}
 		view := jobView(j, nil, nil, u.ObjectID == j.rec.ObjectID, h.Now())
+		view.Access = accessOf(c)
 		view.Tally = &views.RowTally{Rows: tally.Rows, Ticked: tally.Ticked}
 		view.ProblemsLeftOut = len(j.payload.LeftOut)
 		view.Valid, view.Invalid = tally.Valid, tally.Rows-tally.Valid-view.ProblemsLeftOut
-		return web.Render(c, http.StatusOK, views.ImportJobPage(web.PageFor(c, title, "devices"), view))
+		return web.Render(c, http.StatusOK, views.ImportJobPage(web.PageFor(c, views.ImportJobTitle(view), "devices"), view))
 	}
 	// Batches first: a row changes with its batch or after it, so the rows read next are at least
 	// as far along as the batches the page explains them by.
@@ -380,11 +380,12 @@ func (h *Devices) Show(c echo.Context) error {
 			view.Unknown[i].Asked = true
 		}
 	}
+	view.Access = accessOf(c)
 	if j.rec.State != importer.StateDraft {
 		from, _ := strconv.Atoi(c.QueryParam("from"))
 		showRows(&view, from, outcomeRowsShown)
 	}
-	return web.Render(c, http.StatusOK, views.ImportJobPage(web.PageFor(c, title, "devices"), view))
+	return web.Render(c, http.StatusOK, views.ImportJobPage(web.PageFor(c, views.ImportJobTitle(view), "devices"), view))
 }
 
 // outcomeRowsShown is how many rows an import's page shows at a time once it is sent: enough for
@@ -475,6 +476,20 @@ func (h *Devices) StopCheck(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
 }
 
+// mayImport refuses the fix or import of a draft asked by someone the desk knows to be read-only
+// (importing needs the ReadWrite permission): the draft stays as it was, on its page.
+func mayImport(c echo.Context) error {
+	a := web.Access(c)
+	if !a.ReadOnly {
+		return nil
+	}
+	back := "/devices/import"
+	if id := c.Param("id"); guid.Valid(id) {
+		back = views.ImportJobURL(id)
+	}
+	return readOnlyRefusal(a, back, "Back to the check")
+}
+
 // draftForm is the draft a form was posted to, with the form; j is nil when the answer is err's.
 func (h *Devices) draftForm(c echo.Context) (j *loaded, form url.Values, err error) {
 	if j, err = h.loadDraft(c); err != nil || j == nil {
@@ -489,6 +504,9 @@ func (h *Devices) draftForm(c echo.Context) (j *loaded, form url.Values, err err
 // Fix is POST /devices/import/:id/fix: corrected values for the rows with problems. The whole
 // set is checked again (a fix can create or remove a duplicate); nothing is sent to Graph.
 func (h *Devices) Fix(c echo.Context) error {
+	if err := mayImport(c); err != nil {
+		return err
+	}
 	j, form, err := h.draftForm(c)
 	if err != nil || j == nil {
 		return err
@@ -551,6 +569,9 @@ func (h *Devices) Fix(c echo.Context) error {
 // worker in batches. The draft becomes "sending" in one conditional change together with its batches and
 // every row's part in them; of concurrent submits only one wins, and the others see the job page.
 func (h *Devices) Submit(c echo.Context) error {
+	if err := mayImport(c); err != nil {
+		return err
+	}
 	j, form, err := h.draftForm(c)
 	if err != nil || j == nil {
 		return err
@@ -633,6 +654,9 @@ func (h *Devices) Report(c echo.Context) error {
 
 // Sync is POST /devices/sync: ask Intune to sync Autopilot, at most once per 10 minutes.
 func (h *Devices) Sync(c echo.Context) error {
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, "/devices/import", "Back to Import devices")
+	}
 	_, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (struct{}, *graphclient.Exchange, error) {
 		ex, err := h.Graph.SyncAutopilot(c.Request().Context(), ts)
 		return struct{}{}, ex, err

@@ -25,7 +25,7 @@ const recentUploads = 10
 
 func (h *Home) Show(c echo.Context) error {
 	u := web.CurrentUser(c)
-	view := views.Home{User: views.User{Name: u.Name, UPN: u.UPN, Tenant: u.Tenant()}}
+	view := views.Home{User: views.User{Name: u.Name, UPN: u.UPN, Tenant: u.Tenant()}, Access: accessOf(c)}
 	now := h.Now()
 	known := knownUploads(c, h.Tenants, now)
 	if known.Fresh {

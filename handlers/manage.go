@@ -44,7 +44,7 @@ func (h *Uploads) List(c echo.Context) error {
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
 	}
-	view := views.UploadList{Status: status}
+	view := views.UploadList{Status: status, Access: accessOf(c)}
 	now := h.Now()
 	if view.UploadsMissing = learnUploads(c, h.Tenants, knownUploads(c, h.Tenants, now), now, ex, err); view.UploadsMissing != nil {
 		// The notice says it, with the way on.
@@ -79,7 +79,7 @@ func (h *Uploads) Show(c echo.Context) error {
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
 	}
-	view := views.UploadDetail{Upload: u, Exchange: ex, Support: graphclient.SupportFor(ex, err)}
+	view := views.UploadDetail{Upload: u, Exchange: ex, Support: graphclient.SupportFor(ex, err), Access: accessOf(c)}
 	if pending, ok := web.TakePendingForm(c); ok && graphclient.IsUploadStatus(pending.Get("status")) {
 		view.ChosenStatus = pending.Get("status") // chosen before a sign-in interrupted the change
 	}
@@ -104,7 +104,7 @@ func (h *Uploads) Show(c echo.Context) error {
 				RegistrationID: d.State.DeviceRegistrationID, ErrorCode: d.State.DeviceErrorCode, ErrorName: d.State.DeviceErrorName})
 		}
 	}
-	return web.Render(c, status, views.UploadDetailPage(web.PageFor(c, "Upload", "uploads"), view))
+	return web.Render(c, status, views.UploadDetailPage(web.PageFor(c, "Upload "+id, "uploads"), view))
 }
 
 // SetStatus is POST /uploads/:id/status: PATCH, recorded, then the result page.
@@ -117,6 +117,9 @@ func (h *Uploads) SetStatus(c echo.Context) error {
 		return &views.ErrorPage{Status: http.StatusUnprocessableEntity, Title: "Choose a status",
 			Message: "Choose one of the listed statuses: noUpload, pending, complete or error.", ActionURL: "/uploads/" + id, ActionText: "Back to the upload"}
 	}
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, "/uploads/"+id, "Back to the upload")
+	}
 	if held := h.writesHeld(c); held != nil {
 		return heldPage(held, id)
 	}
@@ -127,12 +130,14 @@ func (h *Uploads) SetStatus(c echo.Context) error {
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
 	}
+	rememberRefusal(c, h.Now(), err)
 	act := newActivity(web.CurrentUser(c), "update-upload", ex, err)
 	act.Target = id
 	if err == nil {
 		act.Summary = fmt.Sprintf("Changed the status of upload %s to %s.", id, status)
 	}
 	detail := resultDetail(u, ex, err, time.Now())
+	detail.Asked = status
 	if act.Outcome == outcomeUnknown {
 		// Graph's answer was lost: the upload as it is now says whether the change was made.
 		switch now, _ := h.read(c, id); {
@@ -179,12 +184,15 @@ func (h *Uploads) ConfirmDelete(c echo.Context) error {
 	if canonical, _ := guid.Normalize(id); canonical != id {
 		return c.Redirect(http.StatusMovedPermanently, "/uploads/"+canonical+"/delete")
 	}
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, "/uploads/"+id, "Back to the upload")
+	}
 	// What is deleted, as Graph has it: a read that fails leaves the page to the id alone.
 	u, gone := h.read(c, id)
 	if gone {
 		return notFound("Your tenant has no upload with this id: it may have been deleted already.")
 	}
-	return web.Render(c, http.StatusOK, views.ConfirmDeletePage(web.PageFor(c, "Delete upload", "uploads"), id, u))
+	return web.Render(c, http.StatusOK, views.ConfirmDeletePage(web.PageFor(c, "Delete upload "+id, "uploads"), id, u))
 }
 
 // Delete is POST /uploads/:id/delete.
@@ -192,6 +200,9 @@ func (h *Uploads) Delete(c echo.Context) error {
 	id := c.Param("id")
 	if !guid.Valid(id) {
 		return notFound("An upload id is a GUID such as 8d639524-9524-8d63-2495-638d2495638d.")
+	}
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, "/uploads/"+id, "Back to the upload")
 	}
 	if held := h.writesHeld(c); held != nil {
 		return heldPage(held, id)
@@ -204,6 +215,7 @@ func (h *Uploads) Delete(c echo.Context) error {
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
 	}
+	rememberRefusal(c, h.Now(), err)
 	act := newActivity(web.CurrentUser(c), "delete-upload", ex, err)
 	act.Target = id
 	switch {

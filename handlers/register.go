@@ -12,11 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/labstack/echo/v4"
 
 	"autopilotdesk/graphclient/devicecsv"
+	"autopilotdesk/graphclient/unseen"
 	"autopilotdesk/handlers/explain"
 	"autopilotdesk/handlers/importer"
 	"autopilotdesk/handlers/registration"
@@ -160,16 +160,11 @@ func hashesWord(n int) string {
 	return "their hardware hashes"
 }
 
-// deviceText is a manufacturer or model as the desk keeps it for display: without control
-// characters (an escape sequence would reach the technician's terminal in the receipt) and at
-// most maxDeviceText characters long.
+// deviceText is a manufacturer or model as the desk keeps it for display: without the characters
+// nobody can see (an escape sequence would reach the technician's terminal in the receipt, a
+// direction mark would reorder the approver's page) and at most maxDeviceText characters long.
 func deviceText(s string) string {
-	r := []rune(strings.TrimSpace(strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return -1
-		}
-		return r
-	}, s)))
+	r := []rune(strings.TrimSpace(unseen.Drop(s)))
 	if len(r) > maxDeviceText {
 		return strings.TrimSpace(string(r[:maxDeviceText-1])) + "…"
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"autopilotdesk/graphclient/unseen"
 	"autopilotdesk/handlers/registration"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
@@ -271,5 +272,65 @@ func TestRegisterShowsARefusedLongSerialByItsEnds(t *testing.T) {
 	}
 	if n := regs.submissions(); n != 0 {
 		t.Errorf("%d submissions kept", n)
+	}
+}
+
+// A serial with a character nobody can see is refused, line by line and with the character named:
+// "SER\u202eLIVE" would show as "SEREVIL" to the approver, and "5CG3281JQZ\u200b" as a serial
+// already in the tenant. A maker or model only loses what cannot be seen, and the answer carries
+// nothing that would drive the technician's terminal.
+func TestRegisterRefusesSerialsThatCannotBeSeen(t *testing.T) {
+	r, regs, code := newRegisterRig(t)
+	row := func(serial, model string) string {
+		hash := make([]byte, 3000)
+		rand.Read(hash)
+		return serial + ",," + base64.StdEncoding.EncodeToString(hash) + ",Contoso," + model + "\r\n"
+	}
+	file := "Device Serial Number,Windows Product ID,Hardware Hash,Manufacturer name,Device model\r\n" +
+		row("SER\u202eLIVE", "Mo\u202edel") + row("5CG3281JQZ\u200b", "Laptop") + row("GOOD-1", "Mo\u202edel \u2066X\x1b[2J")
+	resp, answer := r.send(http.MethodPost, "/register/"+code, "text/csv", []byte(file))
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("answered %d: %s", resp.StatusCode, answer)
+	}
+	flat := strings.Join(strings.Fields(answer), " ")
+	for _, want := range []string{`Line 2: serial "SER\u202eLIVE"`, "(U+202E, a right-to-left override)", `Line 3: serial "5CG3281JQZ\u200b"`,
+		"(U+200B, a zero-width space)", "Line 4: serial GOOD-1, Contoso Model X[2J"} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("the receipt lacks %q:\n%s", want, answer)
+		}
+	}
+	for _, c := range strings.ReplaceAll(answer, "\r\n", "") {
+		if unseen.Is(c) {
+			t.Errorf("the receipt carries %U: %q", c, answer)
+			break
+		}
+	}
+	if len(regs.kept) != 1 || len(regs.kept[0].Devices) != 1 {
+		t.Fatalf("kept %+v", regs.kept)
+	}
+	if d := regs.kept[0].Devices[0]; d.Serial != "GOOD-1" || d.Model != "Model X[2J" {
+		t.Errorf("kept serial %q, model %q", d.Serial, d.Model)
+	}
+}
+
+// The status answer shows a code's group tag and note stored before the desk refused such text
+// with the hidden characters by their codes: nothing clears the technician's screen or starts a line.
+func TestRegisterStatusShowsStoredTextByItsCodes(t *testing.T) {
+	r, regs, code := newRegisterRig(t)
+	regs.code.GroupTag = "A\x1b[2J\x1b[31mRED\u202eevil\r\nLine2"
+	regs.code.Note = "Floor 3\x1b]0;pwned\x07"
+	resp, answer := r.send(http.MethodGet, "/register/"+code+"/status", "", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("answered %d: %s", resp.StatusCode, answer)
+	}
+	for _, c := range strings.ReplaceAll(answer, "\r\n", "") {
+		if unseen.Is(c) {
+			t.Fatalf("the status answer carries %U: %q", c, answer)
+		}
+	}
+	for _, want := range []string{`Group tag "A<U+001B>[2J<U+001B>[31mRED<U+202E>evil<U+000D><U+000A>Line2".`, `"Floor 3<U+001B>]0;pwned<U+0007>"`} {
+		if !strings.Contains(answer, want) {
+			t.Errorf("the status answer lacks %q: %q", want, answer)
+		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/devicecsv"
 	"autopilotdesk/graphclient/guid"
+	"autopilotdesk/graphclient/unseen"
 	"autopilotdesk/handlers/explain"
 	"autopilotdesk/handlers/importer"
 	"autopilotdesk/handlers/registration"
@@ -103,7 +104,7 @@ func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views
 	ctx := c.Request().Context()
 	u := web.CurrentUser(c)
 	now := h.Now()
-	view := views.Registration{SelfApprove: h.SelfApprove, ReadOnly: web.Access(c).ReadOnly, Now: now}
+	view := views.Registration{SelfApprove: h.SelfApprove, Access: accessOf(c), Now: now}
 	subs, err := h.Store.Registrations(ctx, store.SubmissionFilter{TenantID: u.TenantID,
 		States: []string{store.SubmissionWaiting, store.SubmissionApproved}})
 	if err != nil {
@@ -310,6 +311,8 @@ func (h *Registration) CreateCode(c echo.Context) error {
 	}
 	if n := len([]rune(f.Note)); n > maxNoteLen {
 		f.Errors["note"] = fmt.Sprintf("The note is %d characters long; keep it to %d.", n, maxNoteLen)
+	} else if msg := unseen.Problem("The note", f.Note); msg != "" {
+		f.Errors["note"] = msg + " The technician reads the note on the device's screen."
 	}
 	hours, err := strconv.Atoi(f.Hours)
 	if err != nil || hours < 1 || hours > maxCodeHours {
@@ -400,7 +403,7 @@ func createdCodeSummary(rc store.RegistrationCode) string {
 		tag = "with group tag “" + rc.GroupTag + "”"
 	}
 	return fmt.Sprintf("Created %s for %s %s%s, valid until %s UTC.", name, explain.Count(rc.Uses, "device", "devices"), tag,
-		userSuffix(rc.AssignedUser), rc.ExpiresAt.UTC().Format("2 January 15:04"))
+		userSuffix(rc.AssignedUser), rc.ExpiresAt.UTC().Format("2 Jan 2006 15:04:05"))
 }
 
 func userSuffix(upn string) string {
@@ -488,6 +491,10 @@ func (h *Registration) Decide(c echo.Context) error {
 			return h.again(c, keep, http.StatusUnprocessableEntity, "", "")
 		case n > maxReasonLen:
 			keep.ReasonError = fmt.Sprintf("Keep the reason to %d characters (it has %d). Nothing was rejected.", maxReasonLen, n)
+			return h.again(c, keep, http.StatusUnprocessableEntity, "", "")
+		}
+		if msg := unseen.Problem("The reason", keep.Reason); msg != "" {
+			keep.ReasonError = msg + " The technician reads it on the device's screen. Nothing was rejected."
 			return h.again(c, keep, http.StatusUnprocessableEntity, "", "")
 		}
 		return h.reject(c, u, subs, keep.Reason)

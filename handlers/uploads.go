@@ -91,6 +91,8 @@ func (h *Uploads) New(c echo.Context) error {
 		form = uploadFormFrom(pending.Get)
 	} else if sent := h.sentBefore(c, c.QueryParam("again")); sent != nil {
 		form = uploadForm{CreatedDateTimeUtc: sent.CreatedDateTimeUtc, Status: sent.Status, ID: sent.ID}
+	} else if web.Access(c).ReadOnly {
+		form = uploadForm{} // nothing typed to show; the page says why there is no form
 	}
 	return h.renderForm(c, http.StatusOK, form, nil, nil)
 }
@@ -152,6 +154,7 @@ func (h *Uploads) renderForm(c echo.Context, status int, form uploadForm, errs m
 	v := form.view(web.NewFormKey(c, h.Now()), errs)
 	v.Failure = failure
 	v.UploadsMissing = h.uploadsMissing(c)
+	v.Access = accessOf(c)
 	return web.Render(c, status, views.UploadFormPage(web.PageFor(c, "Create upload", "create"), v))
 }
 
@@ -164,6 +167,7 @@ func (h *Uploads) renderFormNotSaved(c echo.Context, status int, form uploadForm
 	}
 	v.Failure, v.NotSaved = failure, notSaved
 	v.UploadsMissing = missing
+	v.Access = accessOf(c)
 	return web.Render(c, status, views.UploadFormPage(web.PageFor(c, "Create upload", "create"), v))
 }
 
@@ -172,6 +176,13 @@ func (h *Uploads) Create(c echo.Context) error {
 	form := bindUploadForm(c)
 	user := web.CurrentUser(c)
 	ctx := c.Request().Context()
+	if web.Access(c).ReadOnly {
+		// Creating needs the ReadWrite permission: refused before Graph hears of it, with what
+		// was typed on the page.
+		v := form.view("", nil)
+		v.Access, v.NotSent = accessOf(c), true
+		return web.Render(c, http.StatusForbidden, views.UploadFormPage(web.PageFor(c, "Create upload", "create"), v))
+	}
 	if errs := form.validate(); len(errs) > 0 {
 		return h.renderForm(c, http.StatusUnprocessableEntity, form, errs, nil)
 	}
@@ -198,6 +209,7 @@ func (h *Uploads) Create(c echo.Context) error {
 		return err
 	}
 	now := h.Now()
+	rememberRefusal(c, now, err)
 	missing := learnUploads(c, h.Tenants, knownUploads(c, h.Tenants, now), now, exchange, err)
 	act := newActivity(user, "create-upload", exchange, err)
 	act.Target = form.newUpload().ID // as sent: lower case, without braces
@@ -299,6 +311,8 @@ type activityDetail struct {
 	CheckedAt time.Time              `json:"checkedAt,omitzero"` // when the desk last looked again
 	// Said is what a device change whose answer was lost would say once found done.
 	Said string `json:"said,omitempty"`
+	// Asked is the status a change of an upload's status asked for, so it can be sent again.
+	Asked string `json:"asked,omitempty"`
 }
 
 func resultDetail(u *graphclient.Upload, ex *graphclient.Exchange, err error, at time.Time) activityDetail {

@@ -199,24 +199,33 @@ func TestCreateWithAMadeUpFormKeySendsNothing(t *testing.T) {
 }
 
 // Graph's refusal comes back on the form, with what was typed, as Graph's own status; it is
-// recorded as a failure. A 401 renews the token once and sends again.
+// recorded as a failure. A 401 renews the token once and sends again. A 403 for the person's
+// role makes the rest of the session read-only: what was typed stays on the page, the form goes.
 func TestCreateRefusedByGraphKeepsTheForm(t *testing.T) {
 	r := newUploadsRig(t)
-	r.graph.fail = []error{graphRefusal(http.StatusUnauthorized, graphclient.KindUnauthorized), graphRefusal(http.StatusForbidden, graphclient.KindForbiddenRole)}
+	r.graph.fail = []error{graphRefusal(http.StatusUnauthorized, graphclient.KindUnauthorized), graphRefusal(http.StatusConflict, graphclient.KindConflict),
+		graphRefusal(http.StatusForbidden, graphclient.KindForbiddenRole)}
 	form := r.createForm()
 	typedID := "{" + strings.ToUpper(uploadID) + "}"
 	form.Set("id", typedID)
 	resp, doc := r.post("/uploads", form)
-	if resp.StatusCode != http.StatusForbidden || doc.Find(`[data-testid="failure"]`).Length() == 0 {
+	if resp.StatusCode != http.StatusConflict || doc.Find(`[data-testid="failure"]`).Length() == 0 {
 		t.Fatalf("refused create: %d %s", resp.StatusCode, testkit.Text(doc))
 	}
-	if kept := testkit.FormValues(t, doc, `form[action="/uploads"]`); kept.Get("id") != typedID || kept.Get("formKey") == form.Get("formKey") {
+	kept := testkit.FormValues(t, doc, `form[action="/uploads"]`)
+	if kept.Get("id") != typedID || kept.Get("formKey") == form.Get("formKey") {
 		t.Errorf("the form came back as %v", kept)
 	}
 	if got := r.graph.tokens; len(got) != 2 || got[0] != "first" || got[1] != "renewed" || r.tokens.renewed != 1 {
 		t.Errorf("tokens sent %q, renewed %d times", got, r.tokens.renewed)
 	}
-	if acts := r.activity.recorded(); len(acts) != 1 || acts[0].Outcome != outcomeFailure || acts[0].Target != uploadID {
+	resp, doc = r.post("/uploads", kept)
+	if resp.StatusCode != http.StatusForbidden || doc.Find(`[data-testid="failure"]`).Length() == 0 || doc.Find(`form[action="/uploads"]`).Length() != 0 ||
+		!strings.Contains(doc.Find(`[data-testid="read-only"]`).Text(), "Microsoft Graph refused your change") ||
+		!strings.Contains(doc.Find(`[data-testid="typed"]`).Text(), typedID) || strings.Contains(testkit.Text(doc), "Nothing was sent") {
+		t.Errorf("after Graph's 403: %d %s", resp.StatusCode, testkit.Text(doc))
+	}
+	if acts := r.activity.recorded(); len(acts) != 2 || acts[0].Outcome != outcomeFailure || acts[0].Target != uploadID {
 		t.Errorf("recorded %+v", acts)
 	}
 }
@@ -307,5 +316,58 @@ func TestFailureStatusSaysWhoseTheFailureIs(t *testing.T) {
 		if got := failureStatus(tc.err); got != tc.want {
 			t.Errorf("failureStatus(%v) = %d, want %d", tc.err, got, tc.want)
 		}
+	}
+}
+
+// Read-only people — by their token's scopes, or once Graph refused a change of theirs with 403 —
+// see the uploads without their change controls, with the note that says why, and every change
+// they post anyway is refused before Graph hears of it; a create keeps what was typed.
+func TestReadOnlyPeopleSeeNoUploadChangeControls(t *testing.T) {
+	for _, tc := range []struct {
+		name, why string
+		become    func(t *testing.T, r *uploadsRig)
+	}{
+		{"by scopes", "DeviceManagementServiceConfig.Read.All without", func(_ *testing.T, r *uploadsRig) { r.signIn(readOnlyScope) }},
+		{"after Graph's 403", "Microsoft Graph refused your change", func(t *testing.T, r *uploadsRig) {
+			r.graph.fail = []error{graphRefusal(http.StatusForbidden, graphclient.KindForbiddenPermission)}
+			if resp, _ := r.post("/uploads/"+uploadID+"/status", url.Values{"status": {"complete"}}); resp.StatusCode != http.StatusSeeOther || len(r.graph.sent()) != 1 {
+				t.Fatalf("the first change, refused by Graph: %d, Graph saw %q", resp.StatusCode, r.graph.sent())
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newUploadsRig(t)
+			tc.become(t, r)
+			sent := len(r.graph.sent())
+			for path, controls := range map[string]string{
+				"/uploads/new":         `form[action="/uploads"]`,
+				"/uploads":             `main a[href="/uploads/new"]`,
+				"/uploads/" + uploadID: `form[action$="/status"], a[href$="/delete"]`,
+			} {
+				resp, doc := r.get(path)
+				if resp.StatusCode != http.StatusOK || !strings.Contains(doc.Find(`[data-testid="read-only"]`).Text(), tc.why) || doc.Find(controls).Length() != 0 {
+					t.Errorf("GET %s: %d %s", path, resp.StatusCode, testkit.Text(doc))
+				}
+			}
+			resp, doc := r.post("/uploads", url.Values{"createdDateTimeUtc": {"2026-03-02 10:00"}, "status": {"pending"}, "id": {"{" + strings.ToUpper(uploadID) + "}"}})
+			if resp.StatusCode != http.StatusForbidden || !strings.Contains(doc.Find(`[data-testid="typed"]`).Text(), "2026-03-02 10:00") ||
+				!strings.Contains(testkit.Text(doc), "Nothing was sent to Microsoft Graph") || doc.Find(`form[action="/uploads"]`).Length() != 0 {
+				t.Errorf("POST /uploads: %d %s", resp.StatusCode, testkit.Text(doc))
+			}
+			for _, path := range []string{"/uploads/" + uploadID + "/status", "/uploads/" + uploadID + "/delete"} {
+				resp, doc := r.post(path, url.Values{"status": {"complete"}})
+				if resp.StatusCode != http.StatusForbidden || !strings.Contains(testkit.Text(doc), "Your role lets you read only") || !strings.Contains(testkit.Text(doc), tc.why) {
+					t.Errorf("POST %s: %d %s", path, resp.StatusCode, testkit.Text(doc))
+				}
+			}
+			if resp, _ := r.get("/uploads/" + uploadID + "/delete"); resp.StatusCode != http.StatusForbidden {
+				t.Errorf("the delete confirmation: %d", resp.StatusCode)
+			}
+			for _, call := range r.graph.sent()[sent:] {
+				if !strings.HasPrefix(call, "list") && !strings.HasPrefix(call, "get ") && !strings.HasPrefix(call, "devices ") {
+					t.Errorf("a reader's change reached Graph: %q", call)
+				}
+			}
+		})
 	}
 }

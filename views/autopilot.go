@@ -12,7 +12,8 @@ import (
 	"autopilotdesk/handlers/explain"
 )
 
-// Access is what the signed-in person may do with registered devices.
+// Access is whether the signed-in person may change anything: Autopilot devices, imports,
+// registrations and uploads. A read-only person sees every page without its change controls.
 type Access struct {
 	ReadOnly bool
 	Reason   string // why they may only read, in words for them

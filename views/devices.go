@@ -17,6 +17,7 @@ type ImportStart struct {
 	Single  SingleDevice
 	MaxRows int // device rows one file may have
 	Recent  []ImportListItem
+	Access  Access
 }
 
 // ImportListItem is one of the tenant's recent imports or drafts, as the import page lists it.
@@ -162,6 +163,7 @@ type ImportJob struct {
 	ID, State        string
 	Owner, OwnerName string // who uploaded the file (name and UPN), and how to call them
 	IsOwner          bool   // the signed-in person is the owner: only they may act on it
+	Access           Access // read-only: the rows without the controls that import them
 	Created          time.Time
 	ApprovedFrom     string // the registration codes whose devices' approval made the import, if so
 	FileNotes        []string
@@ -190,6 +192,10 @@ type ImportJob struct {
 	// page shows them a window at a time, and the outcome report has them all.
 	Shown RowWindow
 }
+
+// MayImport reports whether the page offers to fix, leave out and import the draft's rows: to
+// its owner, when they may change Autopilot devices.
+func (j ImportJob) MayImport() bool { return j.IsOwner && !j.Access.ReadOnly }
 
 // CheckProgress is how far a check of a draft's serials in the tenant has come: Done of Of
 // serials looked up, Found of them in the tenant already, Step at a time; and once it has

@@ -22,6 +22,8 @@ type Page struct {
 	Path   string         // the request path, used as the theme toggle's return target
 	Counts map[string]int // waiting work beside navigation entries, by Nav key
 	Wide   bool           // a page of wide tables: the main column takes the window's width
+	// FormRestored: the page's form is back as it was filled in before a sign-in, and was not sent.
+	FormRestored bool
 }
 
 // Assets are the content-hashed URLs of the static files.
@@ -64,6 +66,8 @@ type UploadForm struct {
 	Failure            *Failure          // Graph refused the last attempt
 	NotSaved           bool              // that attempt is not in the team history yet
 	UploadsMissing     *UploadsMissing   // the tenant's Graph was seen not to offer uploads
+	Access             Access            // read-only: no form, only what was typed
+	NotSent            bool              // refused by the desk before anything was sent
 }
 
 // HasErrors reports whether any field has a message.
@@ -76,6 +80,7 @@ type Failure struct {
 	Exchange    *graphclient.Exchange
 	Retry       string // the id of the form a passing failure's "Try again" sends again
 	Reload      string // the page a passing failure's "Reload" shows again
+	RetryURL    string // the page a passing failure's "Try again" opens (a confirmation to send again)
 }
 
 // Result is the result page of one recorded action.
@@ -91,11 +96,22 @@ type Result struct {
 	CheckedAt  time.Time // when the desk last looked again for a create whose outcome was unknown
 	// CanSendAgain: the values a create sent are known, so its form can be shown again with them.
 	CanSendAgain bool
+	Access       Access // read-only: nothing offered that would change anything
 	Upload       *graphclient.Upload
 	Failure      *Failure
 	Support      graphclient.SupportDetails
 	Exchange     *graphclient.Exchange
 	NotSaved     bool // the desk could not record it yet: shown from what it kept
+	// DeskStep: a step the desk took alone (a registration code made, hashes received): nothing
+	// was sent to Microsoft Graph, so there is no answer from Graph and no support ids.
+	DeskStep bool
+	// Settled: Graph's answer was lost and the desk then looked: Outcome is what it found, and
+	// Failure is the lost answer, kept as a detail of the exchange.
+	Settled bool
+	// Own: the person viewing the record is the one who acted; another's record names them.
+	Own bool
+	// AskedStatus is the status a change of an upload's status asked for, so it can be sent again.
+	AskedStatus string
 }
 
 // Home is the signed-in start page.
@@ -104,7 +120,7 @@ type Home struct {
 	Uploads        []graphclient.Upload
 	More           bool // Graph listed as many as home asks for: there may be more
 	Failure        *Failure
-	CanWrite       bool
+	Access         Access
 	UploadsMissing *UploadsMissing // the tenant's Graph was seen not to offer uploads
 }
 

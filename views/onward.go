@@ -18,8 +18,14 @@ type Link struct {
 func Onward(action, outcome, target string) []Link {
 	id := guid.Valid(target)
 	switch action {
-	case "create-upload", "update-upload":
+	case "create-upload":
 		if id && outcome == "success" {
+			return []Link{{"/uploads/" + target, "Open the upload"}}
+		}
+		return []Link{{"/uploads", "Uploads"}}
+	case "update-upload":
+		// Changed or not, the upload is still there: its page shows its status and changes it.
+		if id {
 			return []Link{{"/uploads/" + target, "Open the upload"}}
 		}
 		return []Link{{"/uploads", "Uploads"}}
@@ -28,7 +34,7 @@ func Onward(action, outcome, target string) []Link {
 			return []Link{{"/uploads/" + target, "Open the upload"}}
 		}
 		return []Link{{"/uploads", "Uploads"}}
-	case "import", "registration-approved":
+	case "import", "import-finished", "registration-approved":
 		if id {
 			return []Link{{ImportJobURL(target), "Open the import"}, {ImportJobURL(target) + "/report.csv", "Outcome report (CSV)"}}
 		}
@@ -66,6 +72,7 @@ var actionWords = map[string][2]string{
 	"update-upload":             {"Changed the status of upload %s", "Change the status of upload %s"},
 	"delete-upload":             {"Deleted upload %s", "Delete upload %s"},
 	"import":                    {"Import of %s", "Import of %s"},
+	"import-finished":           {"Import of %s finished", "Import of %s finished"},
 	"sync":                      {"Autopilot sync requested", "Autopilot sync"},
 	"device-properties":         {"Changed device %s", "Change device %s"},
 	"device-assign-user":        {"Assigned a user to device %s", "Assign a user to device %s"},
@@ -94,7 +101,7 @@ func ActivityTitle(e ActivityEntry) string {
 	switch {
 	case strings.HasPrefix(e.Action, "device-") && e.Serial != "":
 		object = e.Serial
-	case e.Action == "import" || e.Action == "bulk-change":
+	case e.Action == "import" || e.Action == "import-finished" || e.Action == "bulk-change":
 		if m := devicesCount.FindString(e.Summary); m != "" {
 			object = m
 		} else {
@@ -108,6 +115,9 @@ func ActivityTitle(e ActivityEntry) string {
 	title := strings.TrimSpace(strings.ReplaceAll(form, "%s", object))
 	switch e.Outcome {
 	case "failure":
+		if e.Action == "import-finished" {
+			return title + " — not every device was imported"
+		}
 		title += " — not done"
 	case "outcome-unknown":
 		title += " — outcome unknown"

@@ -31,7 +31,7 @@ func TestEveryActionLeadsOnward(t *testing.T) {
 	id := "5c0e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
 	want := map[string]string{
 		"create-upload": "/uploads/" + id, "update-upload": "/uploads/" + id, "delete-upload": "/uploads",
-		"import": ImportJobURL(id), "sync": ImportJobURL(id), "registration-approved": ImportJobURL(id),
+		"import": ImportJobURL(id), "import-finished": ImportJobURL(id), "sync": ImportJobURL(id), "registration-approved": ImportJobURL(id),
 		"device-properties": "/devices/" + id, "device-assign-user": "/devices/" + id, "device-unassign-user": "/devices/" + id,
 		"device-delete": "/devices", "bulk-change": "/devices/bulk/" + id,
 		"registration-code-created": "/registration", "registration-code-revoked": "/registration", "registration-received": "/registration",

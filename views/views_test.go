@@ -205,7 +205,7 @@ func TestImportProgressExplainsWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc, _ := goquery.NewDocumentFromReader(&buf)
-	if got := doc.Find(`[data-testid="waiting"]`).Text(); !strings.Contains(got, "Graph asked us to wait 8 seconds") || !strings.Contains(got, "09:31:08 UTC") {
+	if got := doc.Find(`[data-testid="waiting"]`).Text(); !strings.Contains(got, "Microsoft Graph asked the desk to wait 8 seconds") || !strings.Contains(got, "09:31:08 UTC") {
 		t.Errorf("waiting: %q", got)
 	}
 	if got := doc.Find(`[data-testid="paused"]`).Text(); !strings.Contains(got, "continues by itself when Adele Vance signs in again") {

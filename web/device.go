@@ -1,12 +1,14 @@
 package web
 
 import (
-	"autopilotdesk/views"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"autopilotdesk/graphclient/unseen"
+	"autopilotdesk/views"
 )
 
 // devicePrefix is a group of routes that devices call (see Devices).
@@ -132,9 +134,15 @@ func (s *Shell) routeWords() map[string]bool {
 }
 
 // PlainText writes a plain-text answer for a device's screen, lines ending in CRLF as Windows'
-// console expects; HEAD gets the headers alone.
+// console expects; HEAD gets the headers alone. Apart from the line ends, no character a person
+// cannot see leaves in it (package unseen): an escape or a direction mark that reached the text
+// is written as its code, so the answer cannot drive the technician's terminal.
 func PlainText(c echo.Context, status int, text string) error {
-	text = strings.ReplaceAll(strings.ReplaceAll(text, "\r\n", "\n"), "\n", "\r\n")
+	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = unseen.Show(l)
+	}
+	text = strings.Join(lines, "\r\n")
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, echo.MIMETextPlainCharsetUTF8)
 	h.Set(echo.HeaderContentLength, strconv.Itoa(len(text)))

@@ -27,6 +27,8 @@ type requestState struct {
 	user      *SessionUser
 	csrf      string
 	navCounts map[string]int
+	// formRestored: this page puts back a form whose sending a sign-in interrupted (TakePendingForm).
+	formRestored bool
 }
 
 const stateKey = "autopilotdesk.request"
@@ -129,6 +131,8 @@ func PageFor(c echo.Context, title, nav string) views.Page {
 		Theme:  themeOf(c.Request()),
 		Path:   pageAddress(c),
 		Counts: st.navCounts,
+		// The layout says that the restored form was not sent.
+		FormRestored: st.formRestored,
 	}
 	if u := st.user; u != nil {
 		p.User = &views.User{Name: u.Name, UPN: u.UPN, Tenant: u.Tenant()}

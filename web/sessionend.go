@@ -116,6 +116,9 @@ type pendingForm struct {
 	Path   string     `json:"path"`
 	Values url.Values `json:"values"`
 	Until  int64      `json:"until,omitempty"` // Unix seconds; set when it enters the new session
+	// SignedIn marks values kept through a sign-in (not a refusal's KeepForm): the page they
+	// return to says that nothing was sent.
+	SignedIn bool `json:"signedIn,omitempty"`
 }
 
 // pendingFormOf keeps what the person typed into the request's form (no files, no security
@@ -155,7 +158,7 @@ func RestorePendingForm(c echo.Context, data []byte) error {
 	if len(data) == 0 || json.Unmarshal(data, &p) != nil || p.Path == "" {
 		return nil
 	}
-	p.Until = clockOf(c).Add(pendingFormLifetime).Unix()
+	p.Until, p.SignedIn = clockOf(c).Add(pendingFormLifetime).Unix(), true
 	b, err := json.Marshal(p)
 	if err != nil {
 		return err
@@ -192,6 +195,9 @@ func TakePendingForm(c echo.Context) (url.Values, bool) {
 	}
 	if broken || expired {
 		return nil, false
+	}
+	if p.SignedIn {
+		state(c).formRestored = true
 	}
 	return p.Values, true
 }

@@ -416,6 +416,9 @@ func (s *shooter) registrationFlow(ctx, browser context.Context) error {
 	if err := s.shot(approver, "registration-waiting"); err != nil {
 		return err
 	}
+	if err := s.readOnlyRegistration(browser); err != nil {
+		return err
+	}
 	if err := load(approver, "approve", chromedp.Click(chromedp.CSS(`button[value="approve"]`))); err != nil {
 		return err
 	}
@@ -574,6 +577,20 @@ func (s *shooter) devicesFlow(ctx context.Context) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return s.shot(ctx, "bulk-outcome")
+}
+
+// readOnlyRegistration: someone whose sign-in grants the desk only reading sees the same devices
+// waiting, without anything to tick, approve or revoke, and why.
+func (s *shooter) readOnlyRegistration(browser context.Context) error {
+	ctx, cancel, err := s.tab(browser)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	if err := s.signIn(ctx, demoidp.ReadGrantKey, "/registration", false); err != nil {
+		return err
+	}
+	return s.shot(ctx, "registration-read-only")
 }
 
 func (s *shooter) readerFlow(browser context.Context) error {

@@ -15,8 +15,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"autopilotdesk/graphclient/unseen"
 )
 
 // MaxRowsPerImport is the most devices one import call (and one portal file) may hold.
@@ -601,7 +602,7 @@ func (p *parser) row(line int, fields []string) Row {
 	r.AssignedUser = get(colUser)
 	for k, dest := range [numPartnerCols]*string{&r.Manufacturer, &r.Model} {
 		if i := p.partner[k]; i >= 0 && i < len(fields) {
-			*dest = strings.TrimSpace(fields[i])
+			*dest = strings.TrimSpace(unseen.Drop(fields[i])) // shown only: what cannot be seen is dropped
 		}
 	}
 
@@ -627,8 +628,10 @@ func (p *parser) row(line int, fields []string) Row {
 		r.Errors = append(r.Errors, fmt.Sprintf("Device Serial Number %s looks like a number that Excel turned into scientific notation, so the real serial number is lost. Format the column as Text in Excel and enter the serial number again.", show(r.SerialNumber)))
 	case len(r.SerialNumber) > MaxSerialLength:
 		r.Errors = append(r.Errors, fmt.Sprintf("Device Serial Number %s is %s characters long, and serial numbers have at most %d."+columnOrderHint, show(r.SerialNumber), thousands(utf8.RuneCountInString(r.SerialNumber)), MaxSerialLength))
-	case strings.ContainsFunc(r.SerialNumber, unicode.IsControl):
-		r.Errors = append(r.Errors, fmt.Sprintf("Device Serial Number %s contains a control character (a tab or a line break, say). Remove it and keep the serial number as the device reports it.", show(r.SerialNumber)))
+	default:
+		if c, found := unseen.Find(r.SerialNumber); found {
+			r.Errors = append(r.Errors, fmt.Sprintf("Device Serial Number %s contains %s, so it would read as, or look like, another serial number. Remove it and keep the serial number as the device reports it.", show(r.SerialNumber), unseen.Describe(c)))
+		}
 	}
 
 	// Product key.
@@ -653,8 +656,10 @@ func (p *parser) row(line int, fields []string) Row {
 		}
 	}
 
-	if msg := CheckGroupTag(r.GroupTag); msg != "" {
+	if msg := CheckGroupTag(r.GroupTag); TooLong(r.GroupTag, MaxGroupTagLength) {
 		r.Errors = append(r.Errors, msg+columnOrderHint)
+	} else if msg != "" {
+		r.Errors = append(r.Errors, msg)
 	}
 	if msg := CheckAssignedUser(r.AssignedUser); TooLong(r.AssignedUser, MaxUserLength) {
 		r.Errors = append(r.Errors, msg+columnOrderHint)
@@ -687,6 +692,9 @@ func CheckGroupTag(tag string) string {
 	if n := utf8.RuneCountInString(tag); n > MaxGroupTagLength {
 		return fmt.Sprintf("Group Tag %s is %s characters long; Intune allows at most %d.", show(tag), thousands(n), MaxGroupTagLength)
 	}
+	if c, found := unseen.Find(tag); found {
+		return fmt.Sprintf("Group Tag %s contains %s. A group tag with it never matches a dynamic group's rule on the OrderID, so the device would miss its Autopilot profile. Remove it (type the tag again rather than copying it).", show(tag), unseen.Describe(c))
+	}
 	return ""
 }
 
@@ -695,6 +703,9 @@ func CheckGroupTag(tag string) string {
 func CheckAssignedUser(upn string) string {
 	if n := utf8.RuneCountInString(upn); n > MaxUserLength {
 		return fmt.Sprintf("Assigned User %s is %s characters long; Microsoft Entra ID allows at most %d in a user principal name.", show(upn), thousands(n), MaxUserLength)
+	}
+	if c, found := unseen.Find(upn); found {
+		return fmt.Sprintf("Assigned User %s contains %s. Remove it (type the name again rather than copying it).", show(upn), unseen.Describe(c))
 	}
 	if upn != "" && !PlausibleUPN(upn) {
 		return fmt.Sprintf("Assigned User %s is not a valid user principal name. It must look like name@contoso.com, with no spaces; leave it empty to assign nobody.", show(upn))

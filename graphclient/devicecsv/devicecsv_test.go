@@ -238,6 +238,16 @@ func TestRowRules(t *testing.T) {
 		{"serial is a hash", rowLine(hashA, "", hashB, "", ""), "error", "Check that the columns are in the header's order", ""},
 		{"serial with a tab", rowLine("SER\t1", "", hashA, "", ""), "error", `Device Serial Number "SER\t1" contains a control character`, ""},
 		{"serial with a line break", `"SER` + "\n" + `1",,` + hashA + ",,", "error", "contains a control character", ""},
+		{"serial with a direction override", rowLine("ABC\u202eDEF", "", hashA, "", ""), "error", `Device Serial Number "ABC\u202eDEF" contains a character that cannot be seen (U+202E, a right-to-left override), so it would read as, or look like, another serial number`, ""},
+		{"serial with a zero-width space", rowLine("5CG3281JQZ\u200b", "", hashA, "", ""), "error", `"5CG3281JQZ\u200b" contains a character that cannot be seen (U+200B, a zero-width space)`, ""},
+		{"serial with a byte order mark", rowLine("\ufeff5CG3281JQZ", "", hashA, "", ""), "error", "(U+FEFF, a byte order mark", ""},
+		{"serial with an escape", rowLine("SER\x1b[2J", "", hashA, "", ""), "error", "control character (U+001B, an escape", ""},
+		{"serial with spaces around", rowLine(" \t5CG3281JQZ \t", "", hashA, "", ""), "ok", "", hashA},
+		{"serial in another script", rowLine("СЕР-Ü1", "", hashA, "", ""), "ok", "", hashA},
+		{"group tag with a direction override", rowLine("SER1", "", hashA, "Tag\u202eX", ""), "error", `Group Tag "Tag\u202eX" contains a character that cannot be seen (U+202E, a right-to-left override). A group tag with it never matches a dynamic group's rule`, ""},
+		{"group tag with a zero-width joiner", rowLine("SER1", "", hashA, "Kiosk\u200d", ""), "error", "(U+200D, a zero-width joiner)", ""},
+		{"group tag with a line break", `SER1,,` + hashA + `,"Tag` + "\n" + `X",`, "error", `Group Tag "Tag\nX" contains a control character (U+000A, a line break)`, ""},
+		{"upn with a direction mark", rowLine("SER1", "", hashA, "", "ada\u200f@contoso.com"), "error", `Assigned User "ada\u200f@contoso.com" contains a character that cannot be seen (U+200F, a right-to-left mark)`, ""},
 		{"missing hash", rowLine("SER1", "", "", "", ""), "error", "Hardware Hash is empty", ""},
 		{"short row", "SER1", "error", "Hardware Hash is empty", ""},
 		{"hash not base64", rowLine("SER1", "", hashA[:100]+"-_"+hashA[102:], "", ""), "error", "not valid base64: it contains the character '-' at position 101", ""},
@@ -620,6 +630,20 @@ func TestPartnerColumnsAreReadForDisplay(t *testing.T) {
 	}
 	if rep := Parse(csvLines(Header, rowLine("SER1", "", hashA, "", ""))); rep.Rows[0].Manufacturer != "" {
 		t.Error("a manufacturer from nowhere")
+	}
+}
+
+// A manufacturer or model is only shown, so what cannot be seen in it is dropped rather than
+// refused: the row is still imported, and the words shown are the ones a person sees.
+func TestPartnerColumnsDropWhatCannotBeSeen(t *testing.T) {
+	data := csvLines("Device Serial Number,Windows Product ID,Hardware Hash,Manufacturer name,Device model",
+		"SER1,,"+hashA+",Micro\u202esoft\x1b[2J,\u200bMo\u202edel \u2066X\u2069")
+	rep := Parse(data)
+	if rep.ValidCount != 1 {
+		t.Fatalf("valid %d, rows %+v", rep.ValidCount, rep.Rows)
+	}
+	if r := rep.Rows[0]; r.Manufacturer != "Microsoft[2J" || r.Model != "Model X" {
+		t.Errorf("manufacturer %q, model %q", r.Manufacturer, r.Model)
 	}
 }
 

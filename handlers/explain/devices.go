@@ -169,7 +169,8 @@ func NothingToChange() Explanation {
 // ReadOnlyByScopes says why a person whose sign-in grants only reading sees no change control.
 func ReadOnlyByScopes() string {
 	return "Your organisation granted the desk permission to read Autopilot devices for your sign-in but not to change them " +
-		"(DeviceManagementServiceConfig.Read.All without DeviceManagementServiceConfig.ReadWrite.All), so you can look at registered devices but not change them. " +
+		"(DeviceManagementServiceConfig.Read.All without DeviceManagementServiceConfig.ReadWrite.All), so you can look at devices, imports, registrations and uploads " +
+		"but not import, create, change or delete anything. " +
 		"A Global Administrator can grant the desk admin consent for the change permission; then sign out and sign in again."
 }
 

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -431,14 +432,57 @@ func (r *run) finishIfDone(ctx context.Context) error {
 		}
 	}
 	r.p.Waiting, r.p.Misses, r.p.Trouble = nil, nil, nil
+	c := Count(rows)
+	// The import's outcome, one record with the last step: its batches' records say what Graph
+	// accepted, this one what became of the devices, so a failure in Intune shows in the history.
+	outcome, summary := finishedOutcome(c, rows)
+	finished := r.Activity(outcome, summary, nil, nil)
+	finished.Action = ActionFinished
 	err = r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.Holder(), FromState: StateSending, State: StateFinished,
-		Payload: r.p.Encode(), WipeHashes: true})
+		Payload: r.p.Encode(), WipeHashes: true, Activity: finished})
 	if err != nil {
 		return jobs.LeaseErr(err)
 	}
-	c := Count(rows)
 	r.AuditFinished("import-complete", fmt.Sprintf("%d rows final: %d imported, %d partly, %d with errors, %d not imported, %d not found, %d left out",
 		c.Rows, c.Imported, c.Partial, c.Errors, c.Refused, c.NotFound, c.LeftOut))
 	r.w.reached(StateFinished)
 	return nil
+}
+
+// ActionFinished is the action of the record an import leaves when every device has its final
+// state: a failure when any device was not imported.
+const ActionFinished = "import-finished"
+
+// finishedOutcome is the outcome and summary of a finished import: "Import of 4 devices finished:
+// 3 imported, 1 failed in Intune (806 ZtdDeviceAlreadyAssigned). …".
+func finishedOutcome(c Counts, rows []store.ImportRow) (outcome, summary string) {
+	var parts, errs []string
+	add := func(n int, words string) {
+		if n > 0 {
+			parts = append(parts, explain.Number(n)+" "+words)
+		}
+	}
+	for _, row := range rows {
+		if row.Verdict == store.VerdictError || row.Verdict == store.VerdictPartial {
+			if l := explain.ErrorLabel(row.ErrorCode, row.ErrorName); l != "" && !slices.Contains(errs, l) && len(errs) < 3 {
+				errs = append(errs, l)
+			}
+		}
+	}
+	add(c.Imported, "imported")
+	add(c.Partial, "imported only partly")
+	failed := "failed in Intune"
+	if len(errs) > 0 {
+		failed += " (" + strings.Join(errs, ", ") + ")"
+	}
+	add(c.Errors, failed)
+	add(c.Refused, "refused by Microsoft Graph")
+	add(c.NotFound, "not found in Microsoft Graph after their answer was lost")
+	add(c.LeftOut, "left out (not sent)")
+	outcome = "success"
+	if c.Partial+c.Errors+c.Refused+c.NotFound > 0 {
+		outcome = "failure"
+	}
+	return outcome, fmt.Sprintf("Import of %s finished: %s. The outcome report lists each device.",
+		explain.Count(c.Rows-c.LeftOut, "device", "devices"), strings.Join(parts, ", "))
 }

@@ -279,7 +279,7 @@ func (r *rig) batches() []store.ImportBatch {
 }
 
 // Throttled: Graph did not run it, so the batch waits as long as Graph asked and then goes
-// again; the page can say "Graph asked us to wait 8 seconds".
+// again; the page can say "Microsoft Graph asked the desk to wait 8 seconds".
 func TestThrottledBatchWaitsAsGraphAsked(t *testing.T) {
 	var r *rig
 	r = newRig(t, 4, 2, func(call int, d []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error) {

@@ -301,7 +301,7 @@ func CodeName(c store.RegistrationCode) string {
 	case c.GroupTag != "":
 		return "for group tag “" + c.GroupTag + "”"
 	}
-	return "of " + c.CreatedAt.UTC().Format("2 January 15:04") + " UTC"
+	return "of " + c.CreatedAt.UTC().Format("2 Jan 2006 15:04:05") + " UTC"
 }
 
 func serialsOf(devices []store.RegistrationDevice) string {

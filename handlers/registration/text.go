@@ -5,10 +5,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"autopilotdesk/graphclient/devicecsv"
+	"autopilotdesk/graphclient/unseen"
 	"autopilotdesk/handlers/explain"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
@@ -16,7 +16,10 @@ import (
 
 // The answers below are read on the screen of a device in the middle of Windows setup, in a
 // command prompt: plain text, lines of at most 78 characters, times in UTC, no names of the
-// people who approve (whoever holds the code reads them), never a whole hash.
+// people who approve (whoever holds the code reads them), never a whole hash. Text the desk
+// stored (a group tag, a note, a reason, a serial, a model) is written through shown: a
+// character nobody can see (an escape, a line break, a direction mark) shows as its code instead
+// of moving the technician's cursor or reordering the words after it.
 
 const width = 78
 
@@ -56,18 +59,18 @@ func ReceiptText(r Receipt) string {
 	if len(r.Kept) > 0 {
 		b.WriteString("\nReceived:\n")
 		for _, k := range r.Kept {
-			head := fmt.Sprintf("Line %d: serial %s", k.Line, k.Serial)
+			head := fmt.Sprintf("Line %d: serial %s", k.Line, shownSerial(k.Serial))
 			if d := deviceName(k.Manufacturer, k.Model); d != "" {
-				head += ", " + d
+				head += ", " + shown(d)
 			}
 			indent(&b, "  ", head+", hash "+k.HashShown)
 			what := "Will be registered with group tag " + quoteOrNone(k.GroupTag)
 			if k.User != "" {
-				what += " and assigned to " + k.User
+				what += " and assigned to " + shown(k.User)
 			}
 			indent(&b, "    ", what+".")
 			for _, n := range k.Notes {
-				indent(&b, "    ", n)
+				indent(&b, "    ", shown(n))
 			}
 		}
 	}
@@ -80,14 +83,14 @@ func ReceiptText(r Receipt) string {
 			}
 			b.WriteString(head + "\n")
 			for _, why := range n.Why {
-				indent(&b, "    ", why)
+				indent(&b, "    ", shown(why))
 			}
 		}
 	}
 	if len(r.FileNotes) > 0 {
 		b.WriteString("\nThe file was checked as the Intune import checks it, and repaired:\n")
 		for _, n := range r.FileNotes {
-			indent(&b, "  - ", n)
+			indent(&b, "  - ", shown(n))
 		}
 	}
 	b.WriteString("\nWhat happens next:\n")
@@ -126,12 +129,12 @@ func StatusText(s Status) string {
 	var b strings.Builder
 	b.WriteString("Autopilot Desk: registration code")
 	if s.Note != "" {
-		b.WriteString(" \"" + s.Note + "\"")
+		b.WriteString(" \"" + shown(s.Note) + "\"")
 	}
 	b.WriteString("\n")
 	line := "Group tag " + quoteOrNone(s.GroupTag)
 	if s.User != "" {
-		line += ", assigned user " + s.User
+		line += ", assigned user " + shown(s.User)
 	}
 	b.WriteString(line + ".\n")
 	switch {
@@ -150,7 +153,7 @@ func StatusText(s Status) string {
 	}
 	b.WriteString("\n")
 	for _, d := range s.Devices {
-		fmt.Fprintf(&b, "%s (sent %s): %s\n", d.Serial, At(d.Received), strings.ToUpper(d.State))
+		fmt.Fprintf(&b, "%s (sent %s): %s\n", shownSerial(d.Serial), At(d.Received), strings.ToUpper(d.State))
 		indent(&b, "  ", d.Detail)
 	}
 	return b.String()
@@ -174,7 +177,7 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 		return st
 	case store.SubmissionRejected:
 		st.State = "rejected"
-		st.Detail = "Rejected by your IT team: " + explain.QuotedSentence(s.Reason, "\"", "\"") + " It will not be registered; ask your IT team what to do."
+		st.Detail = "Rejected by your IT team: " + explain.QuotedSentence(shown(s.Reason), "\"", "\"") + " It will not be registered; ask your IT team what to do."
 		return st
 	case store.SubmissionExpired:
 		return expired(st, s)
@@ -189,7 +192,7 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 		st.State = "registered"
 		st.Detail = "Registered in Windows Autopilot with group tag " + quoteOrNone(row.GroupTag)
 		if row.User != "" {
-			st.Detail += " and assigned to " + row.User
+			st.Detail += " and assigned to " + shown(row.User)
 		}
 		st.Detail += ". Once Intune assigns its Autopilot profile (this can take some minutes), restart the device to start Windows setup with it."
 	case store.VerdictPartial:
@@ -257,17 +260,21 @@ func indent(b *strings.Builder, prefix, text string) {
 	}
 }
 
-// shownSerial is a refused row's serial as its header line shows it: a long one by its ends, one
-// with control characters quoted, as the check's own messages show them.
+// shownSerial is a serial as the answers show it: a long one by its ends, one with characters
+// nobody can see quoted with their codes, as the check's own messages show them.
 func shownSerial(s string) string {
 	if utf8.RuneCountInString(s) > 40 {
 		s = devicecsv.Truncate(s)
 	}
-	if strings.ContainsFunc(s, unicode.IsControl) {
-		return strconv.Quote(s)
+	if _, hidden := unseen.Find(s); hidden {
+		return shown(strconv.Quote(s))
 	}
 	return s
 }
+
+// shown is stored text as a plain-text answer may carry it: what nobody can see is written as its
+// code ("<U+202E>"), a line break in it too, so it cannot start a line of its own.
+func shown(s string) string { return unseen.Show(s) }
 
 func deviceName(manufacturer, model string) string {
 	switch {
@@ -283,5 +290,5 @@ func quoteOrNone(s string) string {
 	if s == "" {
 		return "(none)"
 	}
-	return "\"" + s + "\""
+	return "\"" + shown(s) + "\""
 }

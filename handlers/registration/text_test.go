@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/graphclient/unseen"
 	"autopilotdesk/handlers/explain"
 	"autopilotdesk/web/store"
 )
@@ -65,6 +66,50 @@ func TestRefusalSpeaksOfTheApproverOnce(t *testing.T) {
 		if !strings.HasPrefix(got, "Megan Bowen approved at 14:00 UTC, but Microsoft Graph refused the import for their account: ") ||
 			strings.Contains(strings.ToLower(got), "your") || strings.Count(got, "Intune role") > 1 || strings.Contains(got, "..") {
 			t.Errorf("%s: %q", kind, got)
+		}
+	}
+}
+
+// Text the desk stored from before the check refused it — a code's group tag or note, a reason for
+// rejecting, a serial — reaches the technician's console without a character that would drive it:
+// an escape that clears the screen, a carriage return that writes over a line, a direction mark
+// that reverses the words after it, a line break that starts a line of its own.
+func TestAnswersShowStoredTextThatCannotBeSeenByItsCodes(t *testing.T) {
+	now := time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC)
+	hostile := "A\x1b[2J\x1b[31mRED\u202eevil\r\nLine2"
+	reason := "Wrong site\r\n\u202eevil \x1b[31mred\x1b[0m"
+	code := store.RegistrationCode{GroupTag: hostile, Note: hostile, AssignedUser: "ada\u200f@contoso.com", ExpiresAt: now.Add(time.Hour)}
+	rejected := store.RegistrationSubmission{State: store.SubmissionRejected, Reason: reason, Code: code}
+	imported := store.RegistrationSubmission{State: store.SubmissionFinished, DecidedAt: now, Code: code}
+	row := store.ImportRow{GroupTag: hostile, User: "ada\u200f@contoso.com", Outcome: store.Outcome{Verdict: store.VerdictImported}}
+	d := store.RegistrationDevice{Serial: "SER\u202eLIVE", ReceivedAt: now}
+	status := StatusText(Status{Note: code.Note, GroupTag: code.GroupTag, User: code.AssignedUser, Expires: code.ExpiresAt, UsesLeft: 1, Now: now,
+		Devices: []DeviceStatus{DeviceState(rejected, d, nil, explain.Job{}, now), DeviceState(imported, d, &row, explain.Job{}, now)}})
+	receipt := ReceiptText(Receipt{Expires: now.Add(time.Hour),
+		Kept:    []Kept{{Line: 2, Serial: "SER\u202eLIVE", Model: "Mo\u202edel", HashShown: "T0Ad…AAA=", GroupTag: hostile, User: "ada\u200f@contoso.com", Notes: []string{"Note\x1b[2J"}}},
+		NotKept: []NotKept{{Line: 3, Serial: "5CG3281JQZ\u200b", Why: []string{"Why\r\u202e"}}}, FileNotes: []string{"File\x1b]0;title\x07"}})
+	for name, text := range map[string]string{"status": status, "receipt": receipt} {
+		for _, r := range text {
+			if r != '\n' && unseen.Is(r) {
+				t.Errorf("the %s answer carries %U:\n%q", name, r, text)
+				break
+			}
+		}
+		for _, l := range strings.Split(text, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), "Line2") {
+				t.Errorf("the %s answer lets stored text start a line of its own: %q", name, l)
+			}
+		}
+	}
+	for _, want := range []string{`Group tag "A<U+001B>[2J<U+001B>[31mRED<U+202E>evil<U+000D><U+000A>Line2"`, `"SER\u202eLIVE" (sent`,
+		`Rejected by your IT team: "Wrong site<U+000D><U+000A><U+202E>evil <U+001B>[31mred<U+001B>[0m".`, "assigned to ada<U+200F>@contoso.com"} {
+		if !strings.Contains(strings.Join(strings.Fields(status), " "), want) {
+			t.Errorf("the status answer lacks %q:\n%s", want, status)
+		}
+	}
+	for _, want := range []string{`Line 2: serial "SER\u202eLIVE", Mo<U+202E>del`, `Line 3: serial "5CG3281JQZ\u200b"`} {
+		if !strings.Contains(receipt, want) {
+			t.Errorf("the receipt lacks %q:\n%s", want, receipt)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -144,8 +145,14 @@ type ActivityFilter struct {
 	TenantID                  string
 	ObjectID, Action, Outcome string
 	ActorUPN                  string // matched without regard to case
-	Before                    string
-	Limit                     int
+	// Person is the start of a name, of a word of a name, or of a UPN, without regard to case:
+	// "adele", "vance" and "adelev@" all find Adele Vance.
+	Person string
+	Before string // a cursor: the entries older than it
+	// After is a cursor: the entries newer than it (the page just before Before's), still newest
+	// first; ListActivity's next is then the cursor of the entries newer still.
+	After string
+	Limit int
 	// Device is a registered device's id: only the changes made to that device, which name its
 	// serial number too (they are read through an index of activity naming a serial).
 	Device string
@@ -164,10 +171,17 @@ func (db *DB) ListActivity(ctx context.Context, f ActivityFilter) (page []Activi
 	}
 	if len(page) > f.Limit {
 		page = page[:f.Limit]
-		last := page[len(page)-1]
-		next = strconv.FormatInt(ms(last.At), 10) + "_" + last.ID
+		next = ActivityCursor(page[len(page)-1])
+	}
+	if f.After != "" {
+		slices.Reverse(page) // read oldest first from the cursor; shown newest first
 	}
 	return page, next, nil
+}
+
+// ActivityCursor is the paging cursor at a: Before it lists what is older, After what is newer.
+func ActivityCursor(a Activity) string {
+	return strconv.FormatInt(ms(a.At), 10) + "_" + a.ID
 }
 
 // activityQuery is the query of a page of activity and its arguments, one row more than the
@@ -201,17 +215,32 @@ func activityQuery(f *ActivityFilter) (string, []any, error) {
 		where = append(where, "LOWER(actor_upn) = LOWER(?)")
 		args = append(args, f.ActorUPN)
 	}
-	if f.Before != "" {
-		at, id, err := parseCursor(f.Before)
+	if p := strings.ToLower(strings.TrimSpace(f.Person)); p != "" {
+		p = likeEscaper.Replace(p)
+		where = append(where, `(LOWER(actor_upn) LIKE ? ESCAPE '\' OR LOWER(actor_name) LIKE ? ESCAPE '\' OR LOWER(actor_name) LIKE ? ESCAPE '\')`)
+		args = append(args, p+"%", p+"%", "% "+p+"%")
+	}
+	order := "DESC"
+	for _, c := range []struct{ cursor, op string }{{f.Before, "<"}, {f.After, ">"}} {
+		if c.cursor == "" {
+			continue
+		}
+		at, id, err := parseCursor(c.cursor)
 		if err != nil {
 			return "", nil, err
 		}
-		where = append(where, "(at < ? OR (at = ? AND id < ?))")
+		where = append(where, "(at "+c.op+" ? OR (at = ? AND id "+c.op+" ?))")
 		args = append(args, at, at, id)
+		if c.op == ">" {
+			order = "ASC"
+		}
 	}
 	args = append(args, f.Limit+1)
-	return `SELECT ` + activityColumns + ` FROM activity WHERE ` + strings.Join(where, " AND ") + ` ORDER BY at DESC, id DESC LIMIT ?`, args, nil
+	return `SELECT ` + activityColumns + ` FROM activity WHERE ` + strings.Join(where, " AND ") + ` ORDER BY at ` + order + `, id ` + order + ` LIMIT ?`, args, nil
 }
+
+// likeEscaper makes a typed value match itself in a LIKE pattern.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 
 func parseCursor(c string) (at int64, id string, err error) {
 	atText, id, ok := strings.Cut(c, "_")

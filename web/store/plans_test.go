@@ -107,6 +107,8 @@ func TestQueriesReadThroughIndexes(t *testing.T) {
 		{name: "activity page, what went wrong", uses: []string{"activity_tenant_trouble"}},
 		{name: "activity page, by action", uses: []string{"activity_tenant_at"}},
 		{name: "activity page after a cursor", uses: []string{"activity_tenant_at"}},
+		{name: "activity page, newer entries", uses: []string{"activity_tenant_at"}},
+		{name: "activity page, by person", uses: []string{"activity_tenant_at"}},
 		{name: "a device's changes", uses: []string{"activity_tenant_target"}},
 		{name: "a tenant's write hold", query: writeHoldQuery, args: list(1), uses: []string{"sqlite_autoindex_write_gates_1"}},
 		{name: "uploads created", query: uploadsCreated(2), args: list(3), uses: []string{"activity_tenant_object_at (tenant_id=?)"},
@@ -170,6 +172,8 @@ func TestQueriesReadThroughIndexes(t *testing.T) {
 		"activity page, what went wrong": {TenantID: "t1", Action: "create-upload", Outcome: "failure"},
 		"activity page, by action":       {TenantID: "t1", Action: "import"},
 		"activity page after a cursor":   {TenantID: "t1", Before: "1767000000000_0190b1b4-0000-7000-8000-000000000000"},
+		"activity page, newer entries":   {TenantID: "t1", After: "1767000000000_0190b1b4-0000-7000-8000-000000000000"},
+		"activity page, by person":       {TenantID: "t1", Person: "adele"},
 		"a device's changes":             {TenantID: "t1", Device: "dev-001"},
 	} {
 		c := at(name)

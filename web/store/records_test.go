@@ -390,6 +390,23 @@ func TestActivityListFiltersPagesAndPurges(t *testing.T) {
 		if pages != 3 || len(seen) != 7 {
 			t.Fatalf("%d entries in %d pages, want 7 in 3", len(seen), pages)
 		}
+		// Back from the last page, newer entries come in the same pages, newest first.
+		var back []Activity
+		cursor = ActivityCursor(seen[len(seen)-1])
+		for {
+			page, next, err := db.ListActivity(ctx, ActivityFilter{TenantID: "t1", Limit: 3, After: cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			back = append(page, back...)
+			if next == "" {
+				break
+			}
+			cursor = ActivityCursor(page[0])
+		}
+		if len(back) != 6 || back[0].ID != seen[0].ID || back[5].ID != seen[5].ID {
+			t.Errorf("newer entries: %d, want the 6 before the oldest in order", len(back))
+		}
 		ids := map[string]bool{}
 		for i, a := range seen {
 			if a.TenantID != "t1" {
@@ -406,6 +423,17 @@ func TestActivityListFiltersPagesAndPurges(t *testing.T) {
 			}
 		}
 
+		for _, name := range []struct{ name, upn string }{{"Adele Vance", "AdeleV@contoso.example"}, {"Bob_100%", "bob@contoso.example"}} {
+			if err := db.RecordActivity(ctx, &Activity{TenantID: "t3", ActorName: name.name, ActorUPN: name.upn, Action: "sync", Outcome: "success"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for person, want := range map[string]int{"adele": 1, "VANCE": 1, "adelev@": 1, "AdeleV@contoso.example": 1, "contoso": 0, "dele": 0,
+			"bob_": 1, "bob%": 0, "_": 0, "%": 0, " ": 2} {
+			if got, _, err := db.ListActivity(ctx, ActivityFilter{TenantID: "t3", Person: person}); err != nil || len(got) != want {
+				t.Errorf("person %q: %d entries, %v; want %d", person, len(got), err, want)
+			}
+		}
 		for _, c := range []struct {
 			f    ActivityFilter
 			want int

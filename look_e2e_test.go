@@ -1,0 +1,225 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"autopilotdesk/graphclient/emulator"
+)
+
+// An import's progress page is brought up to date in place: a person who reached "Refresh now"
+// with the keyboard stays there through the updates (the page is never loaded again), the switch
+// that stops the updates comes before it, and when the import finishes the heading takes the
+// focus and the page says so politely.
+func TestBrowserProgressPageUpdatesInPlaceAndKeepsFocus(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
+	bd, tb := startSignedIn(t, appOptions{ImportDelays: emulator.ImportDelays{Unknown: 5 * time.Millisecond, Pending: 5 * time.Millisecond},
+		SyncDuration: time.Millisecond}, "admin", "/devices/import")
+	emu := bd.app.demo.Emulator
+	uploadDevices(t, bd, tb, [][]string{{"CZC3141592", "", fakeHash(), "Sales", ""}, {"CZC2718281", "", fakeHash(), "", ""}})
+	emu.SetFaults(emulator.Faults{LatencyMin: 6 * time.Second, LatencyMax: 6 * time.Second})
+	tb.navigate("import", chromedp.Click(chromedp.CSS(`form[action$="/submit"] button[type="submit"]`)))
+	if got := tb.text("h1"); got != "Importing devices" {
+		t.Fatalf("the import's page reads %q", got)
+	}
+	tb.page("import progress")
+	tb.eval(`window.__stillHere = true; document.querySelector('[data-testid="progress-summary"]').setAttribute("data-seen", "old"); ""`)
+	tb.tabTo("INPUT#auto-refresh")
+	tb.key(kb.Tab)
+	if got := tb.focused(); got != "A Refresh now" {
+		t.Fatalf("after the switch Tab went to %q, want the Refresh now link", got)
+	}
+	tb.waitFor("an update in place", `!document.querySelector('[data-testid="progress-summary"]').hasAttribute("data-seen")`)
+	time.Sleep(2500 * time.Millisecond) // one more update
+	if got := tb.eval(`String(window.__stillHere === true)`); got != "true" {
+		t.Fatal("the progress page was loaded again")
+	}
+	if got := tb.focused(); got != "A Refresh now" {
+		t.Errorf("after the updates the focus is on %q, want it still on Refresh now", got)
+	}
+	emu.SetFaults(emulator.Faults{})
+	deadline := time.Now().Add(30 * time.Second)
+	for tb.text("h1") != "Import finished" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the page never showed the finished import: %.400s", tb.text("main"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := tb.eval(`String(window.__stillHere === true)`); got != "true" {
+		t.Error("the progress page was loaded again as the import finished")
+	}
+	if got := tb.focused(); got != "H1 Import finished" {
+		t.Errorf("once the import finished the focus is on %q, want the heading", got)
+	}
+	if got := tb.eval(`Array.from(document.querySelectorAll('body > [role="status"]')).map(function (e) { return e.textContent; }).join("|")`); !strings.HasPrefix(got, "Import finished. ") {
+		t.Errorf("the page announced %q when the import finished", got)
+	}
+	if got := tb.eval(`document.title`); !strings.HasPrefix(got, "Import finished") {
+		t.Errorf("the finished page's title is %q", got)
+	}
+	tb.page("import finished in place")
+	tb.assertClean()
+}
+
+// sideways is how far the page is wider than the window, with the widest elements that stick
+// out, or "" when nothing scrolls sideways.
+const sideways = `(function () {
+  var vw = document.documentElement.clientWidth, out = [];
+  if (document.documentElement.scrollWidth <= vw) return "";
+  document.querySelectorAll("body *").forEach(function (el) {
+    var r = el.getBoundingClientRect();
+    if (r.right > vw + 0.5 && r.width > 0 && !el.closest("thead") && el.parentElement.getBoundingClientRect().right <= vw + 0.5) out.push(el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + "(" + Math.round(r.right) + ") " + el.textContent.trim().slice(0, 40));
+  });
+  return document.documentElement.scrollWidth + " px in " + vw + ": " + out.slice(0, 5).join("; ");
+})()`
+
+// The pages that scrolled sideways on a 375 px phone, at 375 and 320 px: long identifiers wrap,
+// inputs fit their card, the one-time registration code stays on one line, and each filter's
+// label stays with its control.
+func TestBrowserPagesFitANarrowPhone(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
+	bd := startBrowserDesk(t, appOptions{RegistrationEvery: 20 * time.Millisecond})
+	narrow := func(tb *tab, width int64) {
+		t.Helper()
+		if _, err := chromedp.Call(tb.ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: width, Height: 800, DeviceScaleFactor: 1, Mobile: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fits := func(tb *tab, name string) {
+		t.Helper()
+		for _, width := range []int64{375, 320} {
+			narrow(tb, width)
+			if got := tb.eval(sideways); got != "" {
+				t.Errorf("%s at %d px scrolls sideways: %s", name, width, got)
+			}
+		}
+		narrow(tb, 375)
+	}
+	open := func(tb *tab, name, path string) {
+		t.Helper()
+		tb.navigate(name, chromedp.Navigate(bd.base+path))
+		fits(tb, name)
+	}
+
+	tb := bd.newTab(t)
+	narrow(tb, 375)
+	tb.signIn("admin", "/uploads")
+	fits(tb, "uploads")
+	open(tb, "create upload", "/uploads/new")
+	open(tb, "import devices", "/devices/import")
+	for _, width := range []int64{375, 768} {
+		narrow(tb, width)
+		tb.navigate("devices", chromedp.Navigate(bd.base+"/devices"))
+		apart := tb.eval(`(function () {
+  var out = [];
+  document.querySelectorAll(".filters label[for]").forEach(function (l) {
+    var c = document.getElementById(l.htmlFor);
+    if (!c) return;
+    var a = l.getBoundingClientRect(), b = c.getBoundingClientRect();
+    var sameLine = Math.abs((a.top + a.bottom) / 2 - (b.top + b.bottom) / 2) < 6 && b.left >= a.right - 1 && b.left - a.right < 24;
+    var above = b.top >= a.bottom - 2 && b.top - a.bottom < 12 && Math.abs(b.left - a.left) < 4;
+    if (!sameLine && !above) out.push(l.textContent.trim());
+  });
+  return out.join(", ");
+})()`)
+		if apart != "" {
+			t.Errorf("devices at %d px: labels away from their controls: %s", width, apart)
+		}
+	}
+	narrow(tb, 375)
+	open(tb, "registration", "/registration")
+	tb.navigate("new code", chromedp.Navigate(bd.base+"/registration/codes/new"))
+	tb.navigate("create a code", chromedp.Click(chromedp.CSS(`form[action="/registration/codes"] button[type="submit"]`)))
+	for _, width := range []int64{375, 320} {
+		narrow(tb, width)
+		if got := tb.eval(`(function (el) { var r = document.createRange(); r.selectNodeContents(el); var tops = {}; Array.from(r.getClientRects()).forEach(function (x) { if (x.width > 0) tops[Math.round(x.top)] = 1; }); return Object.keys(tops).length + " " + (el.getBoundingClientRect().right <= document.documentElement.clientWidth); })(document.getElementById("reg-code"))`); got != "1 true" {
+			t.Errorf("at %d px the registration code takes %s (lines, on the screen)", width, got)
+		}
+	}
+	fits(tb, "registration code")
+	code := strings.TrimSpace(tb.text(`[data-testid="code"]`))
+	bd.sendDevice(t, code, "5CG3021XYZ")
+	approver := bd.newTab(t)
+	narrow(approver, 375)
+	approver.signIn("many-groups", "/registration")
+	waitInTab(t, approver, "the device waiting", `String(document.querySelectorAll(".reject-field input").length > 0)`)
+	fits(approver, "registration, a device waiting")
+
+	reader := bd.newTab(t)
+	narrow(reader, 375)
+	reader.signIn("read-grant", "/uploads/new")
+	fits(reader, "create upload, read only")
+	open(reader, "import devices, read only", "/devices/import")
+	open(reader, "devices, read only", "/devices")
+	open(reader, "registration, read only", "/registration")
+	reader.navigate("devices", chromedp.Navigate(bd.base+"/devices"))
+	reader.navigate("a device, read only", chromedp.Click(chromedp.CSS(`[data-testid="devices"] tbody a`)))
+	fits(reader, "a device, read only")
+
+	refused := bd.newTab(t)
+	narrow(refused, 375)
+	refused.navigate("sign in", chromedp.Navigate(bd.base+"/auth/signin"))
+	refused.navigate("to the picker", chromedp.Click(chromedp.CSS(`main a.btn[href^="/auth/login"]`)))
+	refused.navigate("consent not granted", chromedp.Click(chromedp.CSS(`button[name="login_hint"][value="no-consent"]`)))
+	fits(refused, "sign-in refused for want of consent")
+}
+
+// At 1280 px the top bar is one line for every demo identity, with the waiting count beside
+// Registration: the name is shortened with its whole self in its title.
+func TestBrowserTopBarIsOneLine(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
+	bd := startBrowserDesk(t, appOptions{RegistrationEvery: 20 * time.Millisecond})
+	tb := bd.signedInTab(t, "admin", "/registration/codes/new")
+	tb.navigate("create a code", chromedp.Click(chromedp.CSS(`form[action="/registration/codes"] button[type="submit"]`)))
+	// A device whose decision says a lot, beside a serial of a usual length.
+	file := "Device Serial Number,Windows Product ID,Hardware Hash,Manufacturer name,Device model\r\n" +
+		"BIN969720,," + fakeHash() + ",Contoso,Surface Laptop 5\r\n"
+	dev := &device{t: t, base: bd.base, client: http.DefaultClient}
+	if status, answer, _ := dev.multipart("/register/"+strings.TrimSpace(tb.text(`[data-testid="code"]`)), utf16LE(file)); status != http.StatusAccepted {
+		t.Fatalf("the device's file answered %d: %s", status, answer)
+	}
+	for _, who := range []string{"admin", "many-groups", "read-grant", "reader"} {
+		w := bd.signedInTab(t, who, "/registration")
+		if _, err := chromedp.Call(w.ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: 1280, Height: 800, DeviceScaleFactor: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if who != "read-grant" {
+			waitInTab(t, w, "the waiting count", `String(!!document.querySelector('[data-testid="waiting-count"]'))`)
+		}
+		oneLine := `(function () {
+  var mid = function (s) { var r = document.querySelector(s).getBoundingClientRect(); return r.top + r.height / 2; };
+  return Math.abs(mid(".brand") - mid(".who")) < 6 && Math.abs(mid(".nav") - mid(".who")) < 6;
+})()`
+		if got := w.eval(`String(` + oneLine + `)`); got != "true" {
+			t.Errorf("%s at 1280 px: the top bar takes two lines", who)
+		}
+		if got := w.eval(`document.querySelector(".who strong").getAttribute("title")`); !strings.Contains(got, w.text(".who strong")) || !strings.Contains(got, "@contoso.example") {
+			t.Errorf("%s: the name's title is %q", who, got)
+		}
+		// A name much longer than the demo's is shortened, and the bar stays one line.
+		w.eval(`document.querySelector(".who strong").textContent = "Maximilian Alexander Featherstonehaugh-Cholmondeley"; ""`)
+		if got := w.eval(`String(` + oneLine + `)`); got != "true" {
+			t.Errorf("%s at 1280 px with a long name: the top bar takes two lines", who)
+		}
+	}
+
+	// Decided in the last 7 days, at 1280 px: a serial number of a usual length stays whole
+	// whatever the columns beside it hold.
+	w := bd.signedInTab(t, "many-groups", "/registration")
+	if _, err := chromedp.Call(w.ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: 1280, Height: 800, DeviceScaleFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	waitInTab(t, w, "the device waiting", `String(document.querySelectorAll(".reject-field input").length > 0)`)
+	w.eval(`document.querySelectorAll('input[name="submission"]').forEach(function (b) { b.checked = true; }); ""`)
+	w.typeInto(".reject-field input", "Not one of ours: "+strings.Repeat("the supplier sent this laptop to the wrong site, so it goes back to them ", 3))
+	w.navigate("reject", chromedp.Click(chromedp.CSS(`button[value="reject"]`)))
+	if got := w.eval(`(function (el) { if (!el) return "no serial"; var r = document.createRange(); r.selectNodeContents(el); var tops = {}; Array.from(r.getClientRects()).forEach(function (x) { if (x.width > 0) tops[Math.round(x.top)] = 1; }); return Object.keys(tops).length + " lines, " + getComputedStyle(el).whiteSpace; })(document.querySelector('[data-testid="recent"] code'))`); got != "1 lines, nowrap" {
+		t.Errorf("a decided device's serial at 1280 px takes %s", got)
+	}
+}
