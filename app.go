@@ -178,7 +178,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		Logger: log, Assets: a.assets, Sessions: sessions, Refresher: refresher{provider},
 		Demo: cfg.Demo, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, Now: o.Now,
 		SignInOrigins: originsOf(idCfg.IssuerURL),
-		UploadLimit:   handlers.MaxCSVBytes + 64<<10, UploadPaths: []string{"/devices/import"}, Metrics: a.metrics,
+		UploadLimit:   handlers.MaxUploadBytes, UploadPaths: []string{"/devices/import"}, UploadTooLarge: handlers.ErrUploadTooLarge, Metrics: a.metrics,
 	})
 	a.recorder = handlers.NewActivityRecorder(a.db, log, o.Now, o.RecordRetry)
 	a.recorder.Refuse = func() error {

@@ -603,7 +603,7 @@ func TestOutcomeUnknownPage(t *testing.T) {
 	if got := section.Find("h2").Text(); got != "Microsoft Graph did not say whether batch 1 was imported" {
 		t.Errorf("heading %q", got)
 	}
-	if !strings.Contains(section.Text(), "not sent again") || !strings.Contains(section.Text(), "504") && !strings.Contains(section.Text(), "did not say") {
+	if !strings.Contains(section.Text(), "not send them again") || !strings.Contains(section.Text(), "504") && !strings.Contains(section.Text(), "did not say") {
 		t.Errorf("section: %s", section.Text())
 	}
 	if n := section.Find(`form[action$="/reconcile"] button`).Length(); n != 1 || section.Find("button").Text() != "Check what Graph has" {

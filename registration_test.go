@@ -252,6 +252,9 @@ func TestRegistrationFromTheDeviceEndToEnd(t *testing.T) {
 	if doc.Find(`[data-testid="outcome"] tr[data-verdict="imported"]`).Length() != 1 {
 		t.Fatalf("not imported: %s", text(doc))
 	}
+	if owner := strings.Join(strings.Fields(doc.Find(`[data-testid="owner"]`).Text()), " "); !strings.HasPrefix(owner, "Approved by ") || !strings.Contains(owner, "from the registration code") {
+		t.Errorf("the import page says %q of who started it", owner)
+	}
 	jobRec, _ := d.app.db.GetImportJob(context.Background(), demoidp.DemoTenantID, strings.TrimPrefix(job, "/devices/import/"))
 	if jobRec.ObjectID != demoidp.ManyGroupsObjectID {
 		t.Errorf("the import job belongs to %s, not the approver", jobRec.ObjectID)

@@ -43,6 +43,8 @@ type ImportJobs interface {
 	ImportRows(ctx context.Context, jobID string, f store.RowFilter) ([]store.ImportRow, error)
 	TallyImportRows(ctx context.Context, jobID string) (store.RowTally, error)
 	ImportBatches(ctx context.Context, jobID string) ([]store.ImportBatch, error)
+	ListImportJobs(ctx context.Context, tenantID string, limit int) ([]store.ImportJob, error)
+	CountImportVerdicts(ctx context.Context, jobID string) (map[string]int, error)
 	ReplaceDraftRows(ctx context.Context, tenantID, id, ownerID string, payload []byte, rows iter.Seq[store.ImportRow]) error
 	StartTenantCheck(ctx context.Context, tenantID, id, ownerID string, payload []byte) error
 	StopTenantCheck(ctx context.Context, tenantID, id, ownerID string, payload []byte) error
@@ -82,40 +84,90 @@ func (h *Devices) reached(state string) {
 	}
 }
 
-// MaxCSVBytes bounds an uploaded or pasted CSV: 10,000 rows of 4 KB hashes fit.
+// MaxCSVBytes bounds an uploaded or pasted CSV: 10,000 rows of 4 KB hashes fit. A UTF-16 file
+// (PowerShell's Out-File, Excel's "Unicode Text") takes twice the bytes for the same devices, and
+// may have twice as many.
 const MaxCSVBytes = 48 << 20
 
-// Start is GET /devices/import: upload or paste a CSV, or enter one device.
+// MaxUploadBytes bounds the body of an upload: a UTF-16 file at its limit, and the form around it.
+const MaxUploadBytes = 2*MaxCSVBytes + 64<<10
+
+// ErrUploadTooLarge answers an upload over MaxUploadBytes before it is read.
+var ErrUploadTooLarge = &views.ErrorPage{Status: http.StatusRequestEntityTooLarge, Title: "The file is too large to import at once",
+	Message:  fmt.Sprintf("A device file may have up to %d MB (%d MB when saved as UTF-16, as PowerShell's Out-File does), about 10,000 devices. Nothing was read or sent to Microsoft Graph.", MaxCSVBytes>>20, 2*MaxCSVBytes>>20),
+	NextStep: "Split the file into parts of up to 10,000 devices, each with the header line, and import them one after another.", ActionURL: "/devices/import", ActionText: "Back to the import"}
+
+// Start is GET /devices/import: upload or paste a CSV, or enter one device; and the way back to
+// the tenant's recent imports and drafts.
 func (h *Devices) Start(c echo.Context) error {
 	s := views.ImportStart{MaxRows: h.MaxRows, Access: accessOf(c)}
 	if pending, ok := web.TakePendingForm(c); ok { // typed before a sign-in interrupted the import
 		s.Paste = pending.Get("csv")
 		s.Single = views.SingleDevice{Serial: pending.Get("serialNumber"), GroupTag: pending.Get("groupTag"), User: pending.Get("assignedUser")}
 	}
-	return web.Render(c, http.StatusOK, views.ImportStartPage(web.PageFor(c, "Import devices", "devices"), s))
+	return h.renderStart(c, http.StatusOK, s)
+}
+
+// recentImportsShown is how many of the tenant's imports the import page lists.
+const recentImportsShown = 20
+
+// renderStart renders the import's first page with the tenant's recent imports.
+func (h *Devices) renderStart(c echo.Context, status int, s views.ImportStart) error {
+	recent, err := h.recentImports(c.Request().Context(), web.CurrentUser(c))
+	if err != nil {
+		return err
+	}
+	s.Recent = recent
+	return web.Render(c, status, views.ImportStartPage(web.PageFor(c, "Import devices", "devices"), s))
+}
+
+// recentImports are the tenant's latest imports and drafts, newest first, with where each stands.
+func (h *Devices) recentImports(ctx context.Context, u *web.SessionUser) ([]views.ImportListItem, error) {
+	recs, err := h.Jobs.ListImportJobs(ctx, u.TenantID, recentImportsShown)
+	if err != nil {
+		return nil, fmt.Errorf("list import jobs: %w", err)
+	}
+	items := make([]views.ImportListItem, 0, len(recs))
+	for _, rec := range recs {
+		p, _ := importer.DecodePayload(rec.Payload) // an unreadable payload shows no file name
+		item := views.ImportListItem{ID: rec.ID, Created: rec.CreatedAt, Owner: ownerName(&rec), Mine: rec.ObjectID == u.ObjectID, Source: p.Source, State: rec.State}
+		byVerdict, err := h.Jobs.CountImportVerdicts(ctx, rec.ID)
+		if err != nil {
+			return nil, err
+		}
+		item.Counts = viewCounts(importer.CountVerdicts(byVerdict))
+		if rec.State == importer.StateDraft || rec.State == importer.StateChecking {
+			tally, err := h.Jobs.TallyImportRows(ctx, rec.ID)
+			if err != nil {
+				return nil, err
+			}
+			item.Ready = tally.Valid
+		}
+		items = append(items, item)
+	}
+	return items, nil
 }
 
 // Preflight is POST /devices/import: read the CSV (file, paste or single device), check it, keep
 // it as a draft owned by whoever uploaded it. A file over the row limit is refused while it is
 // read, and nothing is stored.
 func (h *Devices) Preflight(c echo.Context) error {
-	data, single, err := readImportInput(c)
+	data, source, single, err := readImportInput(c)
 	if err == nil {
 		rep := devicecsv.ParseOwned(data, h.MaxRows) // data is the report's now
 		data = nil
-		if rep.TooManyRows {
-			err = errors.New(rep.FileErrors[0])
+		if len(rep.Rows) == 0 && len(rep.FileErrors) > 0 { // too many rows, or not a device CSV: nothing is kept
+			err = errors.New(strings.Join(rep.FileErrors, " "))
 		} else {
-			return h.createDraft(c, rep)
+			return h.createDraft(c, rep, source)
 		}
 	}
-	return web.Render(c, http.StatusUnprocessableEntity, views.ImportStartPage(web.PageFor(c, "Import devices", "devices"),
-		views.ImportStart{Error: err.Error(), Paste: c.FormValue("csv"), Single: single, MaxRows: h.MaxRows, Access: accessOf(c)}))
+	return h.renderStart(c, http.StatusUnprocessableEntity, views.ImportStart{Error: err.Error(), Paste: c.FormValue("csv"), Single: single, MaxRows: h.MaxRows, Access: accessOf(c)})
 }
 
-func (h *Devices) createDraft(c echo.Context, rep *devicecsv.Report) error {
+func (h *Devices) createDraft(c echo.Context, rep *devicecsv.Report, source string) error {
 	u := web.CurrentUser(c)
-	p := importer.Payload{FileNotes: rep.FileNotes, FileErrors: rep.FileErrors}
+	p := importer.Payload{Source: source, FileNotes: rep.FileNotes, FileErrors: rep.FileErrors}
 	rec := &store.ImportJob{TenantID: u.TenantID, ObjectID: u.ObjectID, ActorUPN: u.UPN, ActorName: u.Name, State: importer.StateDraft, Payload: p.Encode()}
 	if err := h.Jobs.CreateImportJob(c.Request().Context(), rec, rowsOf(rep.Rows)); err != nil {
 		return fmt.Errorf("create import job: %w", err)
@@ -124,16 +176,20 @@ func (h *Devices) createDraft(c echo.Context, rep *devicecsv.Report) error {
 	return c.Redirect(http.StatusSeeOther, views.ImportJobURL(rec.ID))
 }
 
-// readImportInput takes the uploaded file, else the pasted text, else the single-device fields.
-func readImportInput(c echo.Context) ([]byte, views.SingleDevice, error) {
+// readImportInput takes the uploaded file, else the pasted text, else the single-device fields,
+// and names where the rows came from.
+func readImportInput(c echo.Context) ([]byte, string, views.SingleDevice, error) {
 	single := views.SingleDevice{Serial: strings.TrimSpace(c.FormValue("serialNumber")), Hash: strings.TrimSpace(c.FormValue("hardwareHash")),
 		GroupTag: strings.TrimSpace(c.FormValue("groupTag")), User: strings.TrimSpace(c.FormValue("assignedUser"))}
 	if fh, err := c.FormFile("file"); err == nil && fh.Size > 0 {
 		data, err := readFile(fh)
-		return data, single, err
+		return data, devicecsv.Shorten(strings.TrimSpace(fh.Filename), maxSourceName), single, err
 	}
 	if paste := c.FormValue("csv"); strings.TrimSpace(paste) != "" {
-		return []byte(paste), single, nil
+		if len(paste) > MaxCSVBytes {
+			return nil, "", single, tooLargeError(int64(len(paste)), MaxCSVBytes)
+		}
+		return []byte(paste), "Pasted text", single, nil
 	}
 	if single.Serial != "" || single.Hash != "" {
 		var b strings.Builder
@@ -141,9 +197,18 @@ func readImportInput(c echo.Context) ([]byte, views.SingleDevice, error) {
 		w.Write([]string{"Device Serial Number", "Windows Product ID", "Hardware Hash", "Group Tag", "Assigned User"})
 		w.Write([]string{single.Serial, "", single.Hash, single.GroupTag, single.User})
 		w.Flush()
-		return []byte(b.String()), single, nil
+		return []byte(b.String()), "One device", single, nil
 	}
-	return nil, single, errors.New("Choose a CSV file, paste its contents, or fill in the single-device fields.")
+	return nil, "", single, errors.New("Choose a CSV file, paste its contents, or fill in the single-device fields.")
+}
+
+// maxSourceName bounds the file name an import keeps and shows.
+const maxSourceName = 120
+
+// tooLargeError says that size bytes are over limit, and what to do.
+func tooLargeError(size, limit int64) error {
+	return fmt.Errorf("This is %s MB, and the desk reads at most %d MB at once (%d MB for a file saved as UTF-16), about 10,000 devices. Split the file into parts, each with the header line, and import them one after another.",
+		explain.Number(int((size+(1<<20)-1)>>20)), MaxCSVBytes>>20, 2*MaxCSVBytes>>20)
 }
 
 func readFile(fh *multipart.FileHeader) ([]byte, error) {
@@ -152,8 +217,19 @@ func readFile(fh *multipart.FileHeader) ([]byte, error) {
 		return nil, errors.New("The file could not be read. Choose it again.")
 	}
 	defer f.Close()
-	if fh.Size > MaxCSVBytes {
-		return nil, fmt.Errorf("The file is larger than %d MB. Split it and import the parts one after another.", MaxCSVBytes>>20)
+	limit := int64(MaxCSVBytes)
+	if fh.Size > limit {
+		prefix := make([]byte, 512)
+		n, _ := io.ReadFull(f, prefix)
+		if devicecsv.UTF16(prefix[:n]) {
+			limit *= 2 // the same devices take twice the bytes
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, errors.New("The file could not be read. Choose it again.")
+		}
+	}
+	if fh.Size > limit {
+		return nil, tooLargeError(fh.Size, limit)
 	}
 	data := make([]byte, fh.Size)
 	if _, err := io.ReadFull(f, data); err != nil {
@@ -299,6 +375,11 @@ func (h *Devices) Show(c echo.Context) error {
 		h.Worker.Kick()
 	}
 	view := jobView(j, rows, batches, u.ObjectID == j.rec.ObjectID, h.Now())
+	if c.QueryParam("looked") != "" && view.IsOwner {
+		for i := range view.Unknown {
+			view.Unknown[i].Asked = true
+		}
+	}
 	view.Access = accessOf(c)
 	if j.rec.State != importer.StateDraft {
 		from, _ := strconv.Atoi(c.QueryParam("from"))
@@ -509,13 +590,12 @@ func (h *Devices) Submit(c echo.Context) error {
 	}
 	choice := importer.Choose(rows, leaveOut)
 	if len(choice.Send) == 0 {
-		j.payload.Failure = &explain.Failure{Cause: explain.NothingChosen, At: h.Now()}
-		err := h.Jobs.ChangeImport(ctx, store.ImportChange{JobID: j.rec.ID, TenantID: j.rec.TenantID, OwnerID: j.rec.ObjectID, FromState: importer.StateDraft,
-			Payload: j.payload.Encode()})
-		if err != nil && !errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("save the import: %w", err)
-		}
-		return c.Redirect(http.StatusSeeOther, views.ImportJobURL(j.rec.ID))
+		// The page comes back with the ticks as they were sent, so a second press sends nothing
+		// either: nothing is stored.
+		e := explain.Explain(explain.Failure{Cause: explain.NothingChosen, At: h.Now()})
+		view := jobView(j, rows, nil, true, h.Now())
+		view.Failure, view.Ticks = &e, leaveOut
+		return web.Render(c, http.StatusUnprocessableEntity, views.ImportJobPage(web.PageFor(c, "Import devices", "devices"), view))
 	}
 	batches, err := importer.Submit(ctx, h.Jobs, j.rec, j.payload, choice)
 	if errors.Is(err, store.ErrConflict) {
@@ -542,7 +622,7 @@ func (h *Devices) Reconcile(c echo.Context) error {
 	if err := h.Jobs.WakeImportJob(c.Request().Context(), j.rec.TenantID, j.rec.ID, true); err != nil {
 		return fmt.Errorf("wake import job: %w", err)
 	}
-	return kickAndShow(c, h.Worker, views.ImportJobURL(j.rec.ID))
+	return kickAndShow(c, h.Worker, views.ImportJobURL(j.rec.ID)+"?looked=1")
 }
 
 // Report is GET /devices/import/:id/report.csv: every row of the file with its verdict — never a
@@ -614,10 +694,35 @@ func checkProgress(c *importer.Check) *views.CheckProgress {
 	return &views.CheckProgress{Done: c.Done, Of: c.Of, Found: c.Found, Step: importer.CheckStep, Started: c.Started, Ended: c.Ended, Stopped: c.Stopped}
 }
 
+func viewCounts(c importer.Counts) views.ImportCounts {
+	return views.ImportCounts{Rows: c.Rows, Final: c.Final(), Queued: c.Queued, Sending: c.Sending, Unknown: c.Unknown, Processing: c.Processing,
+		Imported: c.Imported, Partial: c.Partial, Errors: c.Errors, Refused: c.Refused, NotFound: c.NotFound, LeftOut: c.LeftOut, Reconciled: c.Reconciled}
+}
+
+// shownRow is r with each value too long for its column shortened to its ends (it may be a
+// hardware hash in the wrong column), and the fields so shortened.
+func shownRow(r store.ImportRow) (store.ImportRow, []string) {
+	var tooLong []string
+	for _, f := range []struct {
+		name  string
+		value *string
+		limit int
+	}{
+		{"serial", &r.Serial, devicecsv.MaxSerialLength}, {"productKey", &r.ProductKey, devicecsv.MaxProductKeyLength},
+		{"groupTag", &r.GroupTag, devicecsv.MaxGroupTagLength}, {"user", &r.User, devicecsv.MaxUserLength},
+	} {
+		if devicecsv.TooLong(*f.value, f.limit) {
+			*f.value = devicecsv.Truncate(*f.value)
+			tooLong = append(tooLong, f.name)
+		}
+	}
+	return r, tooLong
+}
+
 // jobView turns a job into what its page shows (hashes only by their ends).
 func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isOwner bool, now time.Time) views.ImportJob {
 	rec, p := j.rec, j.payload
-	v := views.ImportJob{ID: rec.ID, State: rec.State, Owner: ownerName(rec), OwnerName: rec.ActorName, IsOwner: isOwner, Created: rec.CreatedAt,
+	v := views.ImportJob{ID: rec.ID, State: rec.State, Owner: ownerName(rec), OwnerName: rec.ActorName, IsOwner: isOwner, Created: rec.CreatedAt, ApprovedFrom: p.ApprovedFrom,
 		FileNotes: p.FileNotes, FileErrors: p.FileErrors, Checked: p.Checked, Paused: p.Paused}
 	if p.Failure != nil {
 		e := explain.Explain(*p.Failure)
@@ -633,7 +738,8 @@ func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isO
 	job := jobFacts(rec, batches)
 	for _, r := range rows {
 		d := explain.Row(r, job)
-		v.Rows = append(v.Rows, views.ImportRow{Line: r.Line, Serial: r.Serial, ProductKey: r.ProductKey, Hash: r.HashShown, GroupTag: r.GroupTag, User: r.User,
+		shown, tooLong := shownRow(r)
+		v.Rows = append(v.Rows, views.ImportRow{Line: r.Line, Serial: shown.Serial, ProductKey: shown.ProductKey, Hash: r.HashShown, GroupTag: shown.GroupTag, User: shown.User, TooLong: tooLong,
 			Notes: r.Notes, Errors: r.Errors, AlreadyImported: r.AlreadyImported,
 			RegisteredID: r.RegisteredID, RegisteredGroupTag: r.RegisteredGroupTag, RegisteredUser: r.RegisteredUser, ImportingJob: r.ImportingJob,
 			Verdict: d.Key, VerdictLabel: d.Label, Detail: d.Detail, ErrorLabel: explain.ErrorLabel(r.ErrorCode, r.ErrorName), RegistrationID: r.RegistrationID,
@@ -648,15 +754,13 @@ func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isO
 			v.Invalid++
 		}
 	}
-	c := importer.Count(rows)
-	v.Counts = views.ImportCounts{Rows: c.Rows, Final: c.Final(), Queued: c.Queued, Sending: c.Sending, Unknown: c.Unknown, Processing: c.Processing,
-		Imported: c.Imported, Partial: c.Partial, Errors: c.Errors, Refused: c.Refused, NotFound: c.NotFound, LeftOut: c.LeftOut, Reconciled: c.Reconciled}
+	v.Counts = viewCounts(importer.Count(rows))
 	for _, b := range batches {
 		if b.State == importer.BatchSplit {
 			continue // its rows went into two smaller batches
 		}
 		v.Batches++
-		if !b.SentAt.IsZero() {
+		if !b.SentAt.IsZero() && b.State != importer.BatchQueued { // a batch put back in the queue (sign-in, throttling) was not sent
 			v.BatchesSent++
 		}
 		d := importer.DecodeBatchDetail(b.Detail)
@@ -672,10 +776,13 @@ func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isO
 			if d.Failure != nil {
 				u.Explanation = explain.Explain(*d.Failure)
 			}
+			if d.LookFailure != nil {
+				u.LookFailures, u.LookFailure = d.FailedLooks, explain.Explain(*d.LookFailure)
+			}
 			v.Unknown = append(v.Unknown, u)
 		case importer.BatchRefused:
 			if d.Failure != nil && b.ActivityID != "" {
-				v.Refused = append(v.Refused, views.RefusedBatch{Batch: b.Batch, Explanation: explain.Explain(*d.Failure), Support: d.Support, ActivityID: b.ActivityID})
+				v.Refused = append(v.Refused, views.RefusedBatch{Batch: b.Batch, Explanation: explain.AfterImportEnded(explain.Explain(*d.Failure)), Support: d.Support, ActivityID: b.ActivityID})
 			}
 		}
 	}

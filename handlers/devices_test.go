@@ -6,6 +6,7 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +38,20 @@ func (f *fakeImportJobs) CreateImportJob(_ context.Context, j *store.ImportJob, 
 	}
 	f.rows = append(f.rows, kept)
 	return nil
+}
+
+func (f *fakeImportJobs) ListImportJobs(context.Context, string, int) ([]store.ImportJob, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.created), nil
+}
+
+func (f *fakeImportJobs) CountImportVerdicts(context.Context, string) (map[string]int, error) {
+	return map[string]int{}, nil
+}
+
+func (f *fakeImportJobs) TallyImportRows(context.Context, string) (store.RowTally, error) {
+	return store.RowTally{}, nil
 }
 
 func newImportRig(t *testing.T, maxRows int) (*rig, *fakeImportJobs) {

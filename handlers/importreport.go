@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"autopilotdesk/handlers/explain"
+	"autopilotdesk/handlers/importer"
 	"autopilotdesk/web/store"
 )
 
@@ -22,11 +23,12 @@ func writeImportReport(w io.Writer, rows []store.ImportRow, job explain.Job) err
 	cw.Write(reportHeader)
 	for _, r := range rows {
 		d := explain.Row(r, job)
+		r, _ = shownRow(r)
 		code, reconciled, batch := "", "", ""
 		if r.ErrorCode != 0 {
 			code = strconv.Itoa(r.ErrorCode)
 		}
-		if r.Reconciled {
+		if importer.FoundByLookUp(r) {
 			reconciled = "yes"
 		}
 		if r.Batch > 0 {

@@ -555,7 +555,7 @@ func (h *Registration) approve(c echo.Context, u *web.SessionUser, subs []store.
 			names = append(names, name)
 		}
 	}
-	p := importer.Payload{FileNotes: []string{fmt.Sprintf("%s sent from the device with registration code %s, approved by %s. Line numbers count the devices in the order they arrived.",
+	p := importer.Payload{Source: "Registration code " + strings.Join(names, ", "), ApprovedFrom: strings.Join(names, ", "), FileNotes: []string{fmt.Sprintf("%s sent from the device with registration code %s, approved by %s. Line numbers count the devices in the order they arrived.",
 		explain.Count(devices, "device", "devices"), strings.Join(names, ", "), personName(u.Name, u.UPN))}}
 	job := &store.ImportJob{TenantID: u.TenantID, ObjectID: u.ObjectID, ActorUPN: u.UPN, ActorName: u.Name, State: importer.StateDraft, Payload: p.Encode()}
 	act := h.activity(u, "registration-approved", "", fmt.Sprintf("Approved %s sent from the device with registration code %s (from %s); importing with %s's account.",

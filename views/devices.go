@@ -1,7 +1,9 @@
 package views
 
 import (
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"autopilotdesk/graphclient"
@@ -14,7 +16,20 @@ type ImportStart struct {
 	Paste   string
 	Single  SingleDevice
 	MaxRows int // device rows one file may have
+	Recent  []ImportListItem
 	Access  Access
+}
+
+// ImportListItem is one of the tenant's recent imports or drafts, as the import page lists it.
+type ImportListItem struct {
+	ID      string
+	Created time.Time
+	Owner   string
+	Mine    bool   // the signed-in person's own
+	Source  string // the file's name, "Pasted text" or "One device"
+	State   string // draft, checking, sending, finished
+	Counts  ImportCounts
+	Ready   int // a draft's rows without a problem
 }
 
 // SingleDevice is the one-device form.
@@ -38,6 +53,54 @@ type ImportRow struct {
 	ErrorLabel, RegistrationID    string
 	Reconciled                    bool
 	Batch                         int
+
+	// TooLong names the fields ("serial", "productKey", "groupTag", "user") whose value in the
+	// file is too long for its column: the value above is its ends alone, and the fix form
+	// starts such a field empty.
+	TooLong []string
+}
+
+// Prefill is what the fix form's field starts with: value, or nothing when the file's value is
+// too long for the column (it may be a hardware hash, never shown whole).
+func (r ImportRow) Prefill(field, value string) string {
+	if slices.Contains(r.TooLong, field) {
+		return ""
+	}
+	return value
+}
+
+// FieldErrors are the row's problems with field ("serial", "productKey", "hash", "groupTag",
+// "user"), by the column each message names first; "" gives those that name none.
+func (r ImportRow) FieldErrors(field string) []string {
+	var out []string
+	for _, e := range r.Errors {
+		if errorField(e) == field {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// errorField is the fix form's field a pre-flight message is about (the check's messages start
+// with the column's name).
+func errorField(msg string) string {
+	for _, f := range []struct{ prefix, field string }{
+		{"Device Serial Number", "serial"}, {"Windows Product ID", "productKey"}, {"Hardware hash", "hash"}, {"Hardware Hash", "hash"},
+		{"This hardware hash", "hash"}, {"Group Tag", "groupTag"}, {"Assigned User", "user"},
+	} {
+		if strings.HasPrefix(msg, f.prefix) {
+			return f.field
+		}
+	}
+	return ""
+}
+
+// TooLongNote says, under a fix form's field, that the file's value did not fit the column.
+func (r ImportRow) TooLongNote(field, shown string) string {
+	if !slices.Contains(r.TooLong, field) {
+		return ""
+	}
+	return "The file has " + shown + " here, too long for this column: type the right value."
 }
 
 // PreflightVerdict is the row's pre-flight result.
@@ -70,6 +133,9 @@ type ImportCounts struct {
 // UnknownBatch is a batch whose answer never arrived and whose devices are not all found yet.
 type UnknownBatch struct {
 	Batch, Devices, Lookups int
+	LookFailures            int                 // looks in a row that could not be made
+	LookFailure             explain.Explanation // why the last could not
+	Asked                   bool                // its owner has just asked for a look
 	SentAt, NextLook        time.Time
 	Explanation             explain.Explanation
 	Support                 graphclient.SupportDetails
@@ -99,6 +165,7 @@ type ImportJob struct {
 	IsOwner          bool   // the signed-in person is the owner: only they may act on it
 	Access           Access // read-only: the rows without the controls that import them
 	Created          time.Time
+	ApprovedFrom     string // the registration codes whose devices' approval made the import, if so
 	FileNotes        []string
 	FileErrors       []string
 	Rows             []ImportRow
@@ -118,6 +185,9 @@ type ImportJob struct {
 	Paused           bool   // the owner has no live session
 	Trouble          string // a passing problem the desk works around by itself
 	RefreshSeconds   int
+	// Ticks, when set, are the "Leave out" ticks of a submit sent back (by line): the page shows
+	// them rather than the check's.
+	Ticks map[int]bool
 	// Shown is which of the rows of an import being sent or finished are in Rows: a long file's
 	// page shows them a window at a time, and the outcome report has them all.
 	Shown RowWindow
@@ -173,15 +243,31 @@ func (j ImportJob) LeftOut() int {
 }
 
 // TickedLines are the lines of the rows without a problem ticked to be left out as the page
-// comes: those a check found in the tenant.
+// comes: those a check found in the tenant, or those ticked in the form sent back.
 func (j ImportJob) TickedLines() []int {
 	var lines []int
 	for _, r := range j.Rows {
-		if len(r.Errors) == 0 && r.AlreadyImported {
+		if len(r.Errors) == 0 && j.Ticked(r) {
 			lines = append(lines, r.Line)
 		}
 	}
 	return lines
+}
+
+// Ticked reports whether r's "Leave out" box is ticked as the page comes.
+func (j ImportJob) Ticked(r ImportRow) bool {
+	if j.Ticks != nil {
+		return j.Ticks[r.Line]
+	}
+	return r.AlreadyImported
+}
+
+// ImportButtonText is what the import button says for n devices to send.
+func ImportButtonText(n int) string {
+	if n == 0 {
+		return "Nothing to import: every ready row is left out"
+	}
+	return "Import " + plural(n, "device", "devices")
 }
 
 // HasProductKeys reports whether any row has a Windows Product ID, so its column is shown.
@@ -201,4 +287,66 @@ func (j ImportJob) Finished() bool { return j.State == "finished" }
 type ImportedDevice struct {
 	Serial, Status, RegistrationID, ErrorName string
 	ErrorCode, Batch                          int
+}
+
+// OpenOfMine counts the signed-in person's imports listed that are drafts or under way.
+func (s ImportStart) OpenOfMine() int {
+	n := 0
+	for _, it := range s.Recent {
+		if it.Mine && it.State != "finished" {
+			n++
+		}
+	}
+	return n
+}
+
+// SourceName is the item's file name, or what it came from.
+func (it ImportListItem) SourceName() string {
+	if it.Source == "" {
+		return "Import of " + When(it.Created)
+	}
+	return it.Source
+}
+
+// Standing says where an import stands, in counts that add up.
+func (it ImportListItem) Standing() string {
+	c := it.Counts
+	switch it.State {
+	case "draft":
+		return plural(c.Rows, "row", "rows") + ", " + thousands(it.Ready) + " ready to import; nothing sent yet."
+	case "checking":
+		return plural(c.Rows, "row", "rows") + "; their serial numbers are being checked in your tenant."
+	case "sending":
+		return thousands(c.Final) + " of " + plural(c.Rows, "row", "rows") + " have their final verdict."
+	}
+	s := plural(c.Imported, "imported", "imported") + " of " + plural(c.Rows, "row", "rows")
+	if other := c.Rows - c.Imported - c.LeftOut; other > 0 {
+		s += ", " + thousands(other) + " not imported or to check"
+	}
+	if c.LeftOut > 0 {
+		s += ", " + thousands(c.LeftOut) + " left out"
+	}
+	return s + "."
+}
+
+func importStateLabel(state string) string {
+	switch state {
+	case "draft":
+		return "draft"
+	case "checking":
+		return "checking"
+	case "sending":
+		return "importing"
+	}
+	return "finished"
+}
+
+func importStateTone(state string) string {
+	switch state {
+	case "sending", "checking":
+		return ToneWarn
+	case "finished":
+		return ToneOK
+	}
+	return ToneMuted
 }

@@ -205,7 +205,7 @@ func TestImportProgressExplainsWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc, _ := goquery.NewDocumentFromReader(&buf)
-	if got := doc.Find(`[data-testid="waiting"]`).Text(); !strings.Contains(got, "Microsoft Graph asked the desk to wait 8 s") || !strings.Contains(got, "09:31:08 UTC") {
+	if got := doc.Find(`[data-testid="waiting"]`).Text(); !strings.Contains(got, "Microsoft Graph asked the desk to wait 8 seconds") || !strings.Contains(got, "09:31:08 UTC") {
 		t.Errorf("waiting: %q", got)
 	}
 	if got := doc.Find(`[data-testid="paused"]`).Text(); !strings.Contains(got, "continues by itself when Adele Vance signs in again") {
@@ -415,5 +415,29 @@ func TestDevicesListSummaryCounts(t *testing.T) {
 		if got := listSummary(c.l); got != c.want {
 			t.Errorf("got %q, want %q", got, c.want)
 		}
+	}
+}
+
+// A batch whose looks keep failing says so, and why; a look its owner asked for is acknowledged;
+// the page says once that nothing is sent again.
+func TestImportProgressSaysLooksAreFailing(t *testing.T) {
+	j := ImportJob{ID: "j", State: "sending", OwnerName: "Adele Vance", IsOwner: true, RefreshSeconds: 15,
+		Unknown: []UnknownBatch{{Batch: 1, Devices: 3, Lookups: 1, LookFailures: 4, Asked: true,
+			LookFailure: explain.Explanation{Title: "Graph did not say whether it worked", What: "The request reached Microsoft Graph but no clear answer came back."},
+			Explanation: explain.Explanation{What: "The request reached Microsoft Graph but no clear answer came back. The desk did not send it again."}}}}
+	var buf bytes.Buffer
+	if err := ImportJobPage(testPage, j).Render(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := goquery.NewDocumentFromReader(&buf)
+	section := doc.Find(`[data-testid="outcome-unknown"]`)
+	if got := section.Find(`[data-testid="looks-failing"]`).Text(); !strings.Contains(got, "The last 4 looks could not be made (Graph did not say whether it worked), so the desk waits longer") {
+		t.Errorf("failing looks: %q", got)
+	}
+	if section.Find(`[data-testid="look-asked"]`).Length() != 1 {
+		t.Error("the look asked for is not acknowledged")
+	}
+	if n := strings.Count(section.Text(), "again"); strings.Contains(section.Text(), "They are not sent again") || n > 2 {
+		t.Errorf("the section repeats itself: %s", section.Text())
 	}
 }

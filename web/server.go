@@ -35,7 +35,8 @@ type Options struct {
 	FormLimit      int64        // request body limit for forms, bytes
 	UploadLimit    int64        // body limit of the paths in UploadPaths (CSV uploads)
 	UploadPaths    []string
-	Metrics        *Metrics // nil: no metrics
+	UploadTooLarge *views.ErrorPage // the answer to an upload over UploadLimit; nil: the forms' answer
+	Metrics        *Metrics         // nil: no metrics
 	// State is the state database's health: while it has a problem every page answers 503,
 	// and a request that finds the database out of reach asks it to check. Nil: not watched.
 	State *Health
@@ -67,6 +68,7 @@ type Shell struct {
 	// prefixes of requests from devices (see Devices), with their own limits and plain-text answers.
 	formLimit, uploadLimit int64
 	uploadPaths            []string
+	uploadTooLarge         *views.ErrorPage
 	devices                []devicePrefix
 	routeWordsOnce         sync.Once
 	routeWordSet           map[string]bool
@@ -92,7 +94,7 @@ func New(o Options) *Shell {
 		now:         o.Now,
 		newReqID:    o.NewRequestID,
 		state:       o.State,
-		formLimit:   o.FormLimit, uploadLimit: o.UploadLimit, uploadPaths: o.UploadPaths,
+		formLimit:   o.FormLimit, uploadLimit: o.UploadLimit, uploadPaths: o.UploadPaths, uploadTooLarge: o.UploadTooLarge,
 	}
 	if o.PublicURL != nil {
 		// Behind a proxy that rewrites Host, the Origin browsers send is the public URL's.
@@ -282,8 +284,12 @@ func (s *Shell) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		limit := s.formLimit
+		tooLarge := errTooLarge
 		if s.uploadLimit > 0 && slices.Contains(s.uploadPaths, r.URL.Path) {
 			limit = s.uploadLimit
+			if s.uploadTooLarge != nil {
+				tooLarge = s.uploadTooLarge
+			}
 			if r.Method == http.MethodPost {
 				// A large file on a slow link takes longer to arrive than a form; the answer's
 				// time counts from when it has.
@@ -292,7 +298,6 @@ func (s *Shell) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 				_ = rc.SetWriteDeadline(time.Now().Add(ServerTimeouts.Upload + ServerTimeouts.Write))
 			}
 		}
-		tooLarge := errTooLarge
 		if d := s.deviceRoute(r.URL.Path); d != nil {
 			limit, tooLarge = d.bodyLimit, d.tooLarge
 		}

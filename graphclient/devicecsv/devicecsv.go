@@ -51,13 +51,36 @@ var partnerColumnNames = [numPartnerCols]string{"Manufacturer name", "Device mod
 // shorter, and a longer value is a column out of place.
 const MaxSerialLength = 128
 
+// The longest value each other column may hold. A longer value cannot be imported, is never
+// shown or kept whole (a hardware hash in the wrong column is one), and is most often a value of
+// another column: the row's message says to check the columns' order.
 const (
-	minHashBytes   = 1000
-	maxHashBytes   = 8192
-	maxGroupTagLen = 200
-	productKeyLen  = 29
-	maxShownLen    = 40 // longer values are shortened with Truncate in messages
+	MaxProductKeyLength = 64  // a product ID has 29 characters; the fix form takes 64
+	MaxGroupTagLength   = 200 // Intune's limit
+	MaxUserLength       = 113 // Entra ID's limit for a user principal name
 )
+
+const (
+	minHashBytes  = 1000
+	maxHashBytes  = 8192
+	productKeyLen = 29
+	maxShownLen   = 40 // longer values are shortened with Truncate in messages
+)
+
+// columnOrderHint ends the message of a value too long for its column.
+const columnOrderHint = " Check that the columns are in the header's order."
+
+// TooLong reports whether v has more than limit characters.
+func TooLong(v string, limit int) bool { return len(v) > limit && utf8.RuneCountInString(v) > limit }
+
+// Shorten is v, or its ends alone when it is longer than limit: a value too long for its
+// column may be a hardware hash.
+func Shorten(v string, limit int) string {
+	if TooLong(v, limit) {
+		return Truncate(v)
+	}
+	return v
+}
 
 // Row is one device line of the file.
 type Row struct {
@@ -604,7 +627,7 @@ func (p *parser) row(line int, fields []string) Row {
 	case excelScientific(r.SerialNumber):
 		r.Errors = append(r.Errors, fmt.Sprintf("Device Serial Number %s looks like a number that Excel turned into scientific notation, so the real serial number is lost. Format the column as Text in Excel and enter the serial number again.", show(r.SerialNumber)))
 	case len(r.SerialNumber) > MaxSerialLength:
-		r.Errors = append(r.Errors, fmt.Sprintf("Device Serial Number %s is %d characters long, and serial numbers have at most %d. Check that the columns are in the header's order.", show(r.SerialNumber), utf8.RuneCountInString(r.SerialNumber), MaxSerialLength))
+		r.Errors = append(r.Errors, fmt.Sprintf("Device Serial Number %s is %s characters long, and serial numbers have at most %d."+columnOrderHint, show(r.SerialNumber), thousands(utf8.RuneCountInString(r.SerialNumber)), MaxSerialLength))
 	default:
 		if c, found := unseen.Find(r.SerialNumber); found {
 			r.Errors = append(r.Errors, fmt.Sprintf("Device Serial Number %s contains %s, so it would read as, or look like, another serial number. Remove it and keep the serial number as the device reports it.", show(r.SerialNumber), unseen.Describe(c)))
@@ -612,7 +635,9 @@ func (p *parser) row(line int, fields []string) Row {
 	}
 
 	// Product key.
-	if r.ProductKey != "" && !plausibleProductKey(r.ProductKey) {
+	if TooLong(r.ProductKey, MaxProductKeyLength) {
+		r.Errors = append(r.Errors, fmt.Sprintf("Windows Product ID %s is %s characters long, and a product ID has %d (XXXXX-XXXXX-XXXXX-XXXXX-XXXXX)."+columnOrderHint, show(r.ProductKey), thousands(utf8.RuneCountInString(r.ProductKey)), productKeyLen))
+	} else if r.ProductKey != "" && !plausibleProductKey(r.ProductKey) {
 		r.Errors = append(r.Errors, fmt.Sprintf("Windows Product ID is not in the form XXXXX-XXXXX-XXXXX-XXXXX-XXXXX (29 characters; this one has %d). Correct it, or leave the column empty.", utf8.RuneCountInString(r.ProductKey)))
 	}
 
@@ -631,10 +656,14 @@ func (p *parser) row(line int, fields []string) Row {
 		}
 	}
 
-	if msg := CheckGroupTag(r.GroupTag); msg != "" {
+	if msg := CheckGroupTag(r.GroupTag); TooLong(r.GroupTag, MaxGroupTagLength) {
+		r.Errors = append(r.Errors, msg+columnOrderHint)
+	} else if msg != "" {
 		r.Errors = append(r.Errors, msg)
 	}
-	if msg := CheckAssignedUser(r.AssignedUser); msg != "" {
+	if msg := CheckAssignedUser(r.AssignedUser); TooLong(r.AssignedUser, MaxUserLength) {
+		r.Errors = append(r.Errors, msg+columnOrderHint)
+	} else if msg != "" {
 		r.Errors = append(r.Errors, msg)
 	}
 
@@ -660,8 +689,8 @@ func (p *parser) row(line int, fields []string) Row {
 // CheckGroupTag says what is wrong with a group tag, as the import's check says it ("" when
 // nothing is).
 func CheckGroupTag(tag string) string {
-	if n := utf8.RuneCountInString(tag); n > maxGroupTagLen {
-		return fmt.Sprintf("Group Tag is %d characters long; Intune allows at most %d.", n, maxGroupTagLen)
+	if n := utf8.RuneCountInString(tag); n > MaxGroupTagLength {
+		return fmt.Sprintf("Group Tag %s is %s characters long; Intune allows at most %d.", show(tag), thousands(n), MaxGroupTagLength)
 	}
 	if c, found := unseen.Find(tag); found {
 		return fmt.Sprintf("Group Tag %s contains %s. A group tag with it never matches a dynamic group's rule on the OrderID, so the device would miss its Autopilot profile. Remove it (type the tag again rather than copying it).", show(tag), unseen.Describe(c))
@@ -672,6 +701,9 @@ func CheckGroupTag(tag string) string {
 // CheckAssignedUser says what is wrong with an assigned user, as the import's check says it (""
 // when nothing is; empty assigns nobody).
 func CheckAssignedUser(upn string) string {
+	if n := utf8.RuneCountInString(upn); n > MaxUserLength {
+		return fmt.Sprintf("Assigned User %s is %s characters long; Microsoft Entra ID allows at most %d in a user principal name.", show(upn), thousands(n), MaxUserLength)
+	}
 	if c, found := unseen.Find(upn); found {
 		return fmt.Sprintf("Assigned User %s contains %s. Remove it (type the name again rather than copying it).", show(upn), unseen.Describe(c))
 	}
@@ -730,8 +762,11 @@ func plausibleProductKey(s string) bool {
 }
 
 // PlausibleUPN reports whether s looks like a user principal name, name@domain.tld, with no
-// spaces.
+// spaces, and no longer than Entra ID allows.
 func PlausibleUPN(s string) bool {
+	if TooLong(s, MaxUserLength) {
+		return false
+	}
 	at := strings.IndexByte(s, '@')
 	if at <= 0 || at != strings.LastIndexByte(s, '@') {
 		return false

@@ -280,7 +280,7 @@ func TestRowRules(t *testing.T) {
 		{"upn ok onmicrosoft", rowLine("SER1", "", hashA, "", "admin@contoso.onmicrosoft.com"), "ok", "", ""},
 		{"group tag 200", rowLine("SER1", "", hashA, strings.Repeat("t", 200), ""), "ok", "", ""},
 		{"group tag 200 runes", rowLine("SER1", "", hashA, strings.Repeat("ü", 200), ""), "ok", "", ""},
-		{"group tag 201", rowLine("SER1", "", hashA, strings.Repeat("t", 201), ""), "error", "Group Tag is 201 characters long; Intune allows at most 200", ""},
+		{"group tag 201", rowLine("SER1", "", hashA, strings.Repeat("t", 201), ""), "error", "is 201 characters long; Intune allows at most 200. Check that the columns are in the header's order.", ""},
 		{"product key ok lower", rowLine("SER1", "abcde-12345-fghij-67890-klmno", hashA, "", ""), "ok", "", ""},
 		{"product key short", rowLine("SER1", "ABCDE-12345", hashA, "", ""), "error", "Windows Product ID is not in the form XXXXX-XXXXX-XXXXX-XXXXX-XXXXX (29 characters; this one has 11)", ""},
 		{"product key no dashes", rowLine("SER1", "ABCDE12345FGHIJ67890KLMNO1234", hashA, "", ""), "error", "Windows Product ID is not in the form", ""},

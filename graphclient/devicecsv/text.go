@@ -155,3 +155,10 @@ func decodeWindows1252(b []byte) string {
 	}
 	return string(out)
 }
+
+// UTF16 reports whether a file starting with prefix (its first 512 bytes suffice) is UTF-16
+// text, which takes twice the bytes of the same CSV as ANSI or UTF-8.
+func UTF16(prefix []byte) bool {
+	return bytes.HasPrefix(prefix, []byte{0xFF, 0xFE}) || bytes.HasPrefix(prefix, []byte{0xFE, 0xFF}) ||
+		looksUTF16(prefix, false) || looksUTF16(prefix, true)
+}

@@ -344,6 +344,28 @@ func Trouble(f Failure) string {
 	return Title(f) + "; the desk tries again by itself."
 }
 
+// AfterImportEnded is e for a batch of an import Graph refused: the import keeps no hardware
+// hashes once it has ended, so the way to try again is to upload the file again, not to retry.
+func AfterImportEnded(e Explanation) Explanation {
+	const again = "upload the file again and import it (an import that has ended keeps no hardware hashes to send)."
+	for _, retry := range []string{"; then sign out and sign in again.", ", then sign out and sign in again."} {
+		if strings.HasSuffix(e.NextStep, retry) {
+			e.NextStep = strings.TrimSuffix(e.NextStep, retry) + "; then sign out, sign in again, and " + again
+			return e
+		}
+	}
+	for _, retry := range []string{", then try again.", ", then repeat the request.", ", then repeat what you were doing."} {
+		if strings.HasSuffix(e.NextStep, retry) {
+			e.NextStep = strings.TrimSuffix(e.NextStep, retry) + "; once that is done, " + again
+			return e
+		}
+	}
+	if e.NextStep != "" {
+		e.NextStep += " Then " + again
+	}
+	return e
+}
+
 // Wait names why Graph made an import wait.
 func Wait(throttled bool) string {
 	if throttled {

@@ -57,6 +57,14 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 		next.Lookups++
 	}
 	left := len(open) - found
+	detail := DecodeBatchDetail(b.Detail)
+	if stopped != nil {
+		f := jobs.FailureOf(stopped, r.Now())
+		detail.FailedLooks, detail.LookFailure = detail.FailedLooks+1, &f
+	} else {
+		detail.FailedLooks, detail.LookFailure = 0, nil
+	}
+	next.Detail = detail.encode()
 	switch {
 	case left == 0:
 		next.State = BatchReconciled
@@ -67,6 +75,9 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 		}
 	default:
 		wait := r.w.o.LookupDelays[min(next.Lookups, len(r.w.o.LookupDelays)-1)] - r.w.o.LookupDelays[max(next.Lookups-1, 0)]
+		if stopped != nil { // the look could not be made: the next comes later each time it fails
+			wait = max(wait, min(lookRetry<<min(detail.FailedLooks-1, 5), 5*time.Minute))
+		}
 		if asked, ok := r.waitAsked(stopped); ok {
 			wait = asked
 		}
@@ -75,8 +86,8 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 	}
 	ch := store.ImportChange{JobID: r.job.ID, LeaseOwner: r.Holder(), BatchFrom: []string{BatchUnknown}, Batch: &next, Rows: outs}
 	if next.State == BatchReconciled {
-		ch.Activity = r.Activity("success", fmt.Sprintf("Looked up batch %d's %s in Microsoft Graph (%s): %d found, %d not found. Nothing was sent again.",
-			b.Batch, explain.Count(earlier+len(open), "device whose import answer was lost", "devices whose import answer was lost"), lookedIn, earlier+found, left), nil, nil)
+		ch.Activity = r.Activity("success", fmt.Sprintf("Batch %d's answer was lost, so its %s looked up in Microsoft Graph (%s): %d found, %d not found. Nothing was sent again.",
+			b.Batch, explain.Count(earlier+len(open), "device was", "devices were"), lookedIn, earlier+found, left), nil, nil)
 	}
 	err = r.keep(ctx, ch)
 	if errors.Is(err, store.ErrConflict) {
@@ -87,6 +98,10 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 	}
 	return err
 }
+
+// lookRetry is the wait after a look that could not be made; it doubles with each that fails
+// in a row, up to 5 minutes.
+const lookRetry = 10 * time.Second
 
 // waitAsked is the wait Graph asked for with err (its Retry-After), noted for the page.
 func (r *run) waitAsked(err error) (time.Duration, bool) {

@@ -11,12 +11,16 @@ import (
 // Payload is what a job keeps besides its rows and batches: the file's notes and, once
 // submitted, where the worker stands. It never holds a hash.
 type Payload struct {
-	FileNotes  []string         `json:"fileNotes,omitempty"`
-	FileErrors []string         `json:"fileErrors,omitempty"`
-	Checked    bool             `json:"checked,omitempty"`   // serials were looked up in the tenant
-	Check      *Check           `json:"check,omitempty"`     // the check of the serials under way
-	LastCheck  *Check           `json:"lastCheck,omitempty"` // the last check that ended: finished, failed or stopped
-	Failure    *explain.Failure `json:"failure,omitempty"`   // why the owner's last action sent nothing
+	Source string `json:"source,omitempty"` // the file's name, "Pasted text" or "One device"
+	// ApprovedFrom names the registration codes of devices sent from the device, whose approval
+	// made this import (its owner approved them rather than uploaded a file).
+	ApprovedFrom string           `json:"approvedFrom,omitempty"`
+	FileNotes    []string         `json:"fileNotes,omitempty"`
+	FileErrors   []string         `json:"fileErrors,omitempty"`
+	Checked      bool             `json:"checked,omitempty"`   // serials were looked up in the tenant
+	Check        *Check           `json:"check,omitempty"`     // the check of the serials under way
+	LastCheck    *Check           `json:"lastCheck,omitempty"` // the last check that ended: finished, failed or stopped
+	Failure      *explain.Failure `json:"failure,omitempty"`   // why the owner's last action sent nothing
 	// LeftOut are the lines of rows with problems the owner chose to leave out rather than fix.
 	LeftOut []int `json:"leftOut,omitempty"`
 
@@ -49,6 +53,10 @@ type BatchDetail struct {
 	Support graphclient.SupportDetails `json:"support"`
 	Wait    *Wait                      `json:"wait,omitempty"`
 	Lines   []int                      `json:"lines,omitempty"` // a split batch: where its rows went
+	// FailedLooks counts the looks in a row that could not be made for a batch whose answer was
+	// lost, LookFailure says why the last one could not: the looks then come less often.
+	FailedLooks int              `json:"failedLooks,omitempty"`
+	LookFailure *explain.Failure `json:"lookFailure,omitempty"`
 }
 
 // DecodeBatchDetail reads a batch's detail; a malformed one is empty.

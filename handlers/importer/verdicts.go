@@ -48,8 +48,12 @@ type Counts struct {
 	Rows, Sent                                            int
 	Queued, Sending, Unknown, Processing                  int
 	Imported, Partial, Errors, Refused, NotFound, LeftOut int
-	Reconciled                                            int
+	Reconciled                                            int // rows found in Graph by a look-up after their batch's answer was lost
 }
+
+// FoundByLookUp reports whether r's device was found in Graph by a look-up after its batch's
+// answer was lost (a row looked up and not found was not).
+func FoundByLookUp(r store.ImportRow) bool { return r.Reconciled && r.Verdict != store.VerdictNotFound }
 
 // Final is how many rows have their final verdict.
 func (c Counts) Final() int {
@@ -60,34 +64,51 @@ func (c Counts) Final() int {
 func Count(rows []store.ImportRow) Counts {
 	c := Counts{Rows: len(rows)}
 	for _, r := range rows {
-		switch r.Verdict {
-		case store.VerdictQueued:
-			c.Queued++
-		case store.VerdictSending:
-			c.Sending++
-		case store.VerdictUnknown:
-			c.Unknown++
-		case store.VerdictSent:
-			c.Processing++
-		case store.VerdictImported:
-			c.Imported++
-		case store.VerdictPartial:
-			c.Partial++
-		case store.VerdictError:
-			c.Errors++
-		case store.VerdictRefused:
-			c.Refused++
-		case store.VerdictNotFound:
-			c.NotFound++
-		default:
-			c.LeftOut++
-		}
+		c.add(r.Verdict, 1)
 		if r.Batch > 0 && r.Verdict != store.VerdictQueued && r.Verdict != store.VerdictRefused {
 			c.Sent++
 		}
-		if r.Reconciled {
+		if FoundByLookUp(r) {
 			c.Reconciled++
 		}
 	}
 	return c
+}
+
+// CountVerdicts tallies rows counted by verdict (store.DB.CountImportVerdicts); Sent and
+// Reconciled stay 0. A draft's rows, without a verdict yet, are not counted in any.
+func CountVerdicts(byVerdict map[string]int) Counts {
+	var c Counts
+	for v, n := range byVerdict {
+		c.Rows += n
+		if v != "" {
+			c.add(v, n)
+		}
+	}
+	return c
+}
+
+func (c *Counts) add(verdict string, n int) {
+	switch verdict {
+	case store.VerdictQueued:
+		c.Queued += n
+	case store.VerdictSending:
+		c.Sending += n
+	case store.VerdictUnknown:
+		c.Unknown += n
+	case store.VerdictSent:
+		c.Processing += n
+	case store.VerdictImported:
+		c.Imported += n
+	case store.VerdictPartial:
+		c.Partial += n
+	case store.VerdictError:
+		c.Errors += n
+	case store.VerdictRefused:
+		c.Refused += n
+	case store.VerdictNotFound:
+		c.NotFound += n
+	default:
+		c.LeftOut += n
+	}
 }

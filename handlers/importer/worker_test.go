@@ -279,7 +279,7 @@ func (r *rig) batches() []store.ImportBatch {
 }
 
 // Throttled: Graph did not run it, so the batch waits as long as Graph asked and then goes
-// again; the page can say "Microsoft Graph asked the desk to wait 8 s".
+// again; the page can say "Microsoft Graph asked the desk to wait 8 seconds".
 func TestThrottledBatchWaitsAsGraphAsked(t *testing.T) {
 	var r *rig
 	r = newRig(t, 4, 2, func(call int, d []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error) {
@@ -441,7 +441,7 @@ func TestLostBatchIsLookedUpTwentySerialsARequest(t *testing.T) {
 		t.Errorf("batch %+v after %d import calls", b[0], r.graph.calls())
 	}
 	acts, _, _ := r.db.ListActivity(context.Background(), store.ActivityFilter{TenantID: "t", Action: "import"})
-	want := "Looked up batch 1's 500 devices whose import answer was lost in Microsoft Graph (imported devices and registered Autopilot devices): 480 found, 20 not found."
+	want := "Batch 1's answer was lost, so its 500 devices were looked up in Microsoft Graph (imported devices and registered Autopilot devices): 480 found, 20 not found."
 	if !slices.ContainsFunc(acts, func(a store.Activity) bool { return strings.HasPrefix(a.Summary, want) }) {
 		t.Errorf("no activity says %q", want)
 	}
@@ -713,4 +713,49 @@ func (r *rig) earlierFormatJob(rows, deviceID string) *store.ImportJob {
 	}
 	r.job = job
 	return job
+}
+
+// A look-up of a lost answer that keeps failing (Graph times out) waits longer after each
+// failure, 10 seconds doubled up to 5 minutes, and the batch says why its looks fail; the first
+// look that works clears it.
+func TestFailingLookUpsBackOff(t *testing.T) {
+	clock := testkit.NewClockAt(time.Now())
+	var r *rig
+	r = newRigAt(t, clock.Now, 2, 2, func(_ int, d []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error) {
+		r.graph.created(d, "complete")
+		return nil, &graphclient.Error{Kind: graphclient.KindBadResponse, StatusCode: 200}
+	})
+	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Now: clock.Now}, Store: r.db, Graph: r.graph, LookupDelays: []time.Duration{0, time.Hour}})
+	failing := true
+	r.graph.lookupFails = func(int) error {
+		if failing {
+			return &graphclient.Error{Kind: graphclient.KindOutcomeUnknown, StatusCode: http.StatusGatewayTimeout}
+		}
+		return nil
+	}
+	r.step()
+	for i, want := range []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second, 160 * time.Second, 5 * time.Minute, 5 * time.Minute} {
+		b := r.batches()[0]
+		d := DecodeBatchDetail(b.Detail)
+		if got := b.NotBefore.Sub(clock.Now()).Round(time.Second); got != want || d.FailedLooks != i+1 || d.LookFailure == nil {
+			t.Fatalf("after %d failed looks: next look in %s, want %s; detail %+v", i+1, got, want, d)
+		}
+		looks := len(r.graph.lookups)
+		clock.Advance(want - time.Second)
+		r.step()
+		if len(r.graph.lookups) != looks {
+			t.Fatalf("looked again %s after a failed look, before the wait was over", want-time.Second)
+		}
+		clock.Advance(time.Second)
+		r.step()
+	}
+	failing = false
+	clock.Advance(5 * time.Minute)
+	r.step()
+	if d := DecodeBatchDetail(r.batches()[0].Detail); d.FailedLooks != 0 || d.LookFailure != nil {
+		t.Errorf("a look that worked left %+v", d)
+	}
+	if c := r.counts(); c.Imported != 2 {
+		t.Errorf("counts %+v", c)
+	}
 }

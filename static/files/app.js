@@ -134,7 +134,7 @@
         var boxes = form.querySelectorAll('input[type=checkbox][name="leaveOut"]'), out = 0;
         boxes.forEach(function (b) { if (b.checked) out++; });
         var send = boxes.length - out;
-        btn.textContent = "Import " + devices(send);
+        btn.textContent = send === 0 ? "Nothing to import: every ready row is left out" : "Import " + devices(send);
         btn.disabled = send === 0;
         document.querySelectorAll("[data-import-count]").forEach(function (el) { el.textContent = devices(send); });
         document.querySelectorAll("[data-summary-tail]").forEach(function (el) {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"autopilotdesk/graphclient/devicecsv"
 )
 
 // ErrConflict means a guarded change no longer applies: the job, its owner, its state, its
@@ -386,7 +388,7 @@ func (db *DB) ChangeImport(ctx context.Context, ch ImportChange) error {
 			return err
 		}
 		if ch.WipeHashes {
-			if _, err := t.exec(`UPDATE import_rows SET hash = NULL WHERE job_id = ? AND hash IS NOT NULL`, ch.JobID); err != nil {
+			if _, err := t.exec(`UPDATE import_rows SET hash = NULL, `+shortenTooLong+` WHERE job_id = ? AND (hash IS NOT NULL OR `+anyTooLong+`)`, ch.JobID); err != nil {
 				return err
 			}
 		}
@@ -599,6 +601,26 @@ func (db *DB) ImportRows(ctx context.Context, jobID string, f RowFilter) ([]Impo
 // ticked to be left out (found in the tenant by a check).
 type RowTally struct{ Rows, Valid, Ticked int }
 
+// CountImportVerdicts counts a job's rows by verdict ("" for a draft's) without reading them: the
+// list of a tenant's imports shows where each stands.
+func (db *DB) CountImportVerdicts(ctx context.Context, jobID string) (map[string]int, error) {
+	counts := map[string]int{}
+	err := db.queryAll(ctx, `SELECT verdict, COUNT(*) FROM import_rows WHERE job_id = ? GROUP BY verdict`, []any{jobID},
+		func(scan func(...any) error) error {
+			var v string
+			var n int
+			if err := scan(&v, &n); err != nil {
+				return err
+			}
+			counts[v] = n
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("store: count import verdicts: %w", err)
+	}
+	return counts, nil
+}
+
 // TallyImportRows counts a job's rows without reading them: a check's page, refreshed every
 // couple of seconds while 10,000 rows wait, shows only their counts.
 func (db *DB) TallyImportRows(ctx context.Context, jobID string) (RowTally, error) {
@@ -700,9 +722,22 @@ func (db *DB) WipeImportHashes(ctx context.Context, jobID, leaseOwner string, li
 	return n, nil
 }
 
-const wipeImportHashes = `UPDATE import_rows SET hash = NULL WHERE job_id = ? AND line IN
-	(SELECT line FROM import_rows WHERE job_id = ? AND hash IS NOT NULL LIMIT ?)
+var wipeImportHashes = `UPDATE import_rows SET hash = NULL, ` + shortenTooLong + ` WHERE job_id = ? AND line IN
+	(SELECT line FROM import_rows WHERE job_id = ? AND (hash IS NOT NULL OR ` + anyTooLong + `) LIMIT ?)
 	AND EXISTS (SELECT 1 FROM import_jobs WHERE id = ? AND lease_owner = ?)`
+
+// A value too long for its column (a hardware hash in the wrong column, say) goes with the
+// hashes: only its ends are kept, as devicecsv.Truncate shows them.
+var (
+	shortenTooLong = shortened("serial", devicecsv.MaxSerialLength) + ", " + shortened("product_key", devicecsv.MaxProductKeyLength) + ", " +
+		shortened("group_tag", devicecsv.MaxGroupTagLength) + ", " + shortened("assigned_user", devicecsv.MaxUserLength)
+	anyTooLong = fmt.Sprintf("LENGTH(serial) > %d OR LENGTH(product_key) > %d OR LENGTH(group_tag) > %d OR LENGTH(assigned_user) > %d",
+		devicecsv.MaxSerialLength, devicecsv.MaxProductKeyLength, devicecsv.MaxGroupTagLength, devicecsv.MaxUserLength)
+)
+
+func shortened(col string, limit int) string {
+	return fmt.Sprintf("%[1]s = CASE WHEN LENGTH(%[1]s) > %[2]d THEN SUBSTR(%[1]s, 1, 4) || '…' || SUBSTR(%[1]s, LENGTH(%[1]s) - 3, 4) ELSE %[1]s END", col, limit)
+}
 
 // PurgeImportDrafts deletes drafts last changed before a time, with their rows: a file that was
 // checked but never imported does not keep its hashes for ever.

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"testing"
+	"unicode/utf16"
+
+	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/views"
+)
+
+// The import page lists the tenant's recent imports and drafts, each a link to its page, for
+// everyone in the tenant; its owner is told theirs wait there.
+func TestImportPageLeadsBackToDraftsAndImports(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	data, _ := deviceCSV("SN-LIST", 2)
+	job := draftOf(t, d, b, data)
+	_, doc := d.get(b, "/devices/import")
+	list := doc.Find(`[data-testid="recent-imports"]`)
+	link := list.Find(`a[href="` + job + `"]`)
+	if link.Text() != "devices.csv" {
+		t.Fatalf("no link to the draft named by its file: %s", list.Text())
+	}
+	cells := link.Closest("tr").Find("td")
+	if got := strings.Join(strings.Fields(cells.Eq(1).Text()), " "); got != "draft 2 rows, 2 ready to import; nothing sent yet." {
+		t.Errorf("the draft stands: %q", got)
+	}
+	if got := strings.Join(strings.Fields(cells.Eq(2).Text()), " "); !strings.HasPrefix(got, "Adele Vance") || !strings.HasSuffix(got, "(you)") {
+		t.Errorf("the draft is by %q", got)
+	}
+	if got := doc.Find(`[data-testid="open-imports"] a[href="#recent-imports"]`).Text(); got != "1 import of yours is waiting or under way" {
+		t.Errorf("the note at the top: %q", got)
+	}
+	reader := d.browser()
+	rdoc := parse(t, d.signIn(reader, "reader", "/devices/import"))
+	if rdoc.Find(`[data-testid="recent-imports"] a[href="`+job+`"]`).Length() != 1 || rdoc.Find(`[data-testid="open-imports"]`).Length() != 0 {
+		t.Errorf("the reader's list: %s", rdoc.Find(`[data-testid="recent-imports"]`).Text())
+	}
+}
+
+// A file that is not a device CSV (an image, unreadable pasted text) goes back to the form with
+// its error and the pasted text, and nothing is kept.
+func TestUnreadableUploadGoesBackToTheForm(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	doc := parse(t, d.signIn(b, "admin", "/devices/import"))
+	csrf := doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")
+	png := append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), bytes.Repeat([]byte{0, 0x81, 0xff, 7}, 200)...)
+	resp, html := d.uploadCSV(b, csrf, png)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(html, "not a CSV text file") || strings.Contains(html, "Windows ANSI") {
+		t.Errorf("an image answered %d at %s: %.300s", resp.StatusCode, resp.Request.URL.Path, html)
+	}
+	pasted := "these are not\x81 devices"
+	resp = d.postMultipart(b, "/devices/import", func(w *multipart.Writer) {
+		w.WriteField("_csrf", csrf)
+		w.WriteField("csv", pasted)
+	})
+	page := parse(t, resp)
+	if resp.StatusCode != http.StatusUnprocessableEntity || page.Find("textarea#csv").Text() != pasted || page.Find(`[role="alert"]`).Length() != 1 {
+		t.Errorf("unreadable pasted text answered %d: %s", resp.StatusCode, text(page))
+	}
+	if _, doc := d.get(b, "/devices/import"); doc.Find(`[data-testid="recent-imports"] tbody tr`).Length() != 0 {
+		t.Errorf("an unreadable file was kept: %s", doc.Find(`[data-testid="recent-imports"]`).Text())
+	}
+}
+
+// The page promises 10,000 devices, and UTF-16 takes twice the bytes: a UTF-16 file over the
+// UTF-8 limit is read, and a file over its limit is refused with the limit named.
+func TestUTF16FileMayBeTwiceTheSize(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
+	if testing.Short() {
+		t.Skip("uploads 100 MB")
+	}
+	d := startDesk(t, nil)
+	b := d.browser()
+	doc := parse(t, d.signIn(b, "admin", "/devices/import"))
+	csrf := doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")
+	big := bytes.Repeat([]byte("A"), 49<<20)
+	resp, html := d.uploadCSV(b, csrf, big)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(html, "at most 48 MB") || !strings.Contains(html, "Split the file") {
+		t.Errorf("a 49 MB file answered %d: %.300s", resp.StatusCode, html)
+	}
+	big = nil
+	data, _ := deviceCSV("SN-U16", 6500)
+	units := utf16.Encode([]rune(string(data)))
+	u16 := make([]byte, 2, 2+2*len(units))
+	u16[0], u16[1] = 0xFF, 0xFE
+	for _, u := range units {
+		u16 = append(u16, byte(u), byte(u>>8))
+	}
+	if len(u16) <= 48<<20 {
+		t.Fatalf("the UTF-16 file has only %d bytes", len(u16))
+	}
+	resp, html = d.uploadCSV(b, csrf, u16)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, views.ImportJobURL("")) || !strings.Contains(html, "6,500 rows") {
+		t.Errorf("a UTF-16 file of %d MB answered %d at %s: %.300s", len(u16)>>20, resp.StatusCode, resp.Request.URL.Path, html)
+	}
+}
+
+// Without JavaScript, an import with every row ticked "Leave out" comes back with the ticks as
+// they were sent and no import button to press, and sends nothing however often it is sent.
+func TestImportWithEveryRowLeftOutKeepsItsTicks(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	data, _ := deviceCSV("SN-TICKS", 3)
+	job := draftOf(t, d, b, data)
+	form := submitForm(t, d, b, job)
+	form["leaveOut"] = []string{"2", "3", "4"}
+	for range 2 {
+		resp, doc := d.post(b, job+"/submit", form)
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(text(doc), "Nothing to import") {
+			t.Fatalf("answered %d: %.300s", resp.StatusCode, text(doc))
+		}
+		if n := doc.Find(`input[name="leaveOut"][checked]`).Length(); n != 3 {
+			t.Errorf("%d of 3 boxes ticked as sent", n)
+		}
+		button := doc.Find(`[data-testid="import-button"]`)
+		if _, disabled := button.Attr("disabled"); !disabled || strings.Contains(button.Text(), "Import 3") {
+			t.Errorf("the import button: %q, disabled %v", button.Text(), disabled)
+		}
+		form = formValues(t, doc, `form[action$="/submit"]`)
+	}
+	if n := importCalls(d.app.demo.Emulator); n != 0 {
+		t.Errorf("%d import calls", n)
+	}
+}
+
+// After Graph refuses an import for want of a role, the advice is to upload the file again once
+// the role is given (the hashes are gone), and nothing offers to sync what was not imported.
+func TestRefusedImportSaysToUploadTheFileAgain(t *testing.T) {
+	d := startDesk(t, nil)
+	d.app.demo.Emulator.SetFaults(emulator.Faults{Forbid403Nested: true})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	data, _ := deviceCSV("SN-NOROLE", 3)
+	job := draftOf(t, d, b, data)
+	d.post(b, job+"/submit", submitForm(t, d, b, job))
+	doc := waitFinished(t, d, b, job)
+	refused := doc.Find(`[data-testid="refused"]`).Text()
+	if !strings.Contains(refused, "upload the file again") || strings.Contains(refused, "sign in again.") {
+		t.Errorf("the refusal's advice: %s", refused)
+	}
+	if doc.Find(`form[action="/devices/sync"]`).Length() != 0 {
+		t.Error("Sync with Autopilot is offered though nothing was imported")
+	}
+}
