@@ -375,31 +375,11 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 		serial = device.SerialNumber
 		view.Properties = deviceProperties(device)
 	}
-	// The desk's own records of this device: by serial, or by id once Graph no longer has it.
-	byID, _, herr := h.History.ListActivity(ctx, store.ActivityFilter{TenantID: u.TenantID, Device: id, Limit: 50})
+	hist, serial, herr := h.deviceHistory(ctx, u.TenantID, id, serial)
 	if herr != nil {
-		return fmt.Errorf("read device history: %w", herr)
-	}
-	if serial == "" {
-		for _, a := range byID {
-			if a.Serial != "" {
-				serial = a.Serial
-				break
-			}
-		}
+		return herr
 	}
 	view.Serial = serial
-	hist := &store.SerialHistory{}
-	if serial != "" {
-		if hist, herr = h.History.HistoryOfSerial(ctx, u.TenantID, serial, 50); herr != nil {
-			return fmt.Errorf("read device history: %w", herr)
-		}
-	}
-	for _, a := range byID {
-		if !slices.ContainsFunc(hist.Activity, func(x store.Activity) bool { return x.ID == a.ID }) {
-			hist.Activity = append(hist.Activity, a)
-		}
-	}
 	if err == nil || view.Missing {
 		h.settleLostAnswers(ctx, id, hist.Activity, device, view.Missing)
 	}
@@ -451,6 +431,35 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 		title = "Device " + serial
 	}
 	return web.Render(c, status, views.RegisteredDevicePage(web.PageFor(c, title, "devices"), view))
+}
+
+// deviceHistory is the desk's own record of a device: by its serial (the serial Graph gave, else
+// the one its records name), and by its id once Graph no longer has it.
+func (h *Registered) deviceHistory(ctx context.Context, tenantID, id, serial string) (*store.SerialHistory, string, error) {
+	byID, _, err := h.History.ListActivity(ctx, store.ActivityFilter{TenantID: tenantID, Device: id, Limit: 50})
+	if err != nil {
+		return nil, "", fmt.Errorf("read device history: %w", err)
+	}
+	if serial == "" {
+		for _, a := range byID {
+			if a.Serial != "" {
+				serial = a.Serial
+				break
+			}
+		}
+	}
+	hist := &store.SerialHistory{}
+	if serial != "" {
+		if hist, err = h.History.HistoryOfSerial(ctx, tenantID, serial, 50); err != nil {
+			return nil, "", fmt.Errorf("read device history: %w", err)
+		}
+	}
+	for _, a := range byID {
+		if !slices.ContainsFunc(hist.Activity, func(x store.Activity) bool { return x.ID == a.ID }) {
+			hist.Activity = append(hist.Activity, a)
+		}
+	}
+	return hist, serial, nil
 }
 
 // freshForms are a device's change forms as its page first shows them: the values the device
