@@ -44,7 +44,7 @@ type ImportJobs interface {
 	TallyImportRows(ctx context.Context, jobID string) (store.RowTally, error)
 	ImportBatches(ctx context.Context, jobID string) ([]store.ImportBatch, error)
 	ListImportJobs(ctx context.Context, tenantID string, limit int) ([]store.ImportJob, error)
-	CountImportVerdicts(ctx context.Context, jobID string) (map[string]int, error)
+	CountImportRows(ctx context.Context, jobIDs []string) (map[string]store.JobRowCounts, error)
 	ReplaceDraftRows(ctx context.Context, tenantID, id, ownerID string, payload []byte, rows iter.Seq[store.ImportRow]) error
 	StartTenantCheck(ctx context.Context, tenantID, id, ownerID string, payload []byte) error
 	StopTenantCheck(ctx context.Context, tenantID, id, ownerID string, payload []byte) error
@@ -127,21 +127,21 @@ func (h *Devices) recentImports(ctx context.Context, u *web.SessionUser) ([]view
 	if err != nil {
 		return nil, fmt.Errorf("list import jobs: %w", err)
 	}
+	ids := make([]string, len(recs))
+	for i, rec := range recs {
+		ids[i] = rec.ID
+	}
+	counts, err := h.Jobs.CountImportRows(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	items := make([]views.ImportListItem, 0, len(recs))
 	for _, rec := range recs {
 		p, _ := importer.DecodePayload(rec.Payload) // an unreadable payload shows no file name
 		item := views.ImportListItem{ID: rec.ID, Created: rec.CreatedAt, Owner: ownerName(&rec), Mine: rec.ObjectID == u.ObjectID, Source: p.Source, State: rec.State}
-		byVerdict, err := h.Jobs.CountImportVerdicts(ctx, rec.ID)
-		if err != nil {
-			return nil, err
-		}
-		item.Counts = viewCounts(importer.CountVerdicts(byVerdict))
+		item.Counts = viewCounts(importer.CountVerdicts(counts[rec.ID].ByVerdict))
 		if rec.State == importer.StateDraft || rec.State == importer.StateChecking {
-			tally, err := h.Jobs.TallyImportRows(ctx, rec.ID)
-			if err != nil {
-				return nil, err
-			}
-			item.Ready = tally.Valid
+			item.Ready = counts[rec.ID].Valid
 		}
 		items = append(items, item)
 	}

@@ -46,8 +46,8 @@ func (f *fakeImportJobs) ListImportJobs(context.Context, string, int) ([]store.I
 	return slices.Clone(f.created), nil
 }
 
-func (f *fakeImportJobs) CountImportVerdicts(context.Context, string) (map[string]int, error) {
-	return map[string]int{}, nil
+func (f *fakeImportJobs) CountImportRows(context.Context, []string) (map[string]store.JobRowCounts, error) {
+	return map[string]store.JobRowCounts{}, nil
 }
 
 func (f *fakeImportJobs) TallyImportRows(context.Context, string) (store.RowTally, error) {

@@ -601,22 +601,47 @@ func (db *DB) ImportRows(ctx context.Context, jobID string, f RowFilter) ([]Impo
 // ticked to be left out (found in the tenant by a check).
 type RowTally struct{ Rows, Valid, Ticked int }
 
-// CountImportVerdicts counts a job's rows by verdict ("" for a draft's) without reading them: the
-// list of a tenant's imports shows where each stands.
-func (db *DB) CountImportVerdicts(ctx context.Context, jobID string) (map[string]int, error) {
-	counts := map[string]int{}
-	err := db.queryAll(ctx, `SELECT verdict, COUNT(*) FROM import_rows WHERE job_id = ? GROUP BY verdict`, []any{jobID},
-		func(scan func(...any) error) error {
-			var v string
-			var n int
-			if err := scan(&v, &n); err != nil {
-				return err
-			}
-			counts[v] = n
-			return nil
-		})
+// JobRowCounts are an import job's rows counted without reading them: by verdict ("" for a
+// draft's), and how many have no problem.
+type JobRowCounts struct {
+	ByVerdict map[string]int
+	Valid     int
+}
+
+// importRowCounts counts the rows of n jobs by job and verdict through the rows' key.
+func importRowCounts(n int) string {
+	return `SELECT job_id, verdict, COUNT(*), COALESCE(SUM(CASE WHEN errors = '' THEN 1 ELSE 0 END), 0) FROM import_rows
+		WHERE job_id IN (?` + strings.Repeat(", ?", n-1) + `) GROUP BY job_id, verdict`
+}
+
+// CountImportRows counts the rows of each of the jobs in one query: the list of a tenant's
+// imports shows where each stands. A job without rows is missing from the answer.
+func (db *DB) CountImportRows(ctx context.Context, jobIDs []string) (map[string]JobRowCounts, error) {
+	counts := map[string]JobRowCounts{}
+	if len(jobIDs) == 0 {
+		return counts, nil
+	}
+	args := make([]any, len(jobIDs))
+	for i, id := range jobIDs {
+		args[i] = id
+	}
+	err := db.queryAll(ctx, importRowCounts(len(jobIDs)), args, func(scan func(...any) error) error {
+		var job, verdict string
+		var n, valid int
+		if err := scan(&job, &verdict, &n, &valid); err != nil {
+			return err
+		}
+		c := counts[job]
+		if c.ByVerdict == nil {
+			c.ByVerdict = map[string]int{}
+		}
+		c.ByVerdict[verdict] += n
+		c.Valid += valid
+		counts[job] = c
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("store: count import verdicts: %w", err)
+		return nil, fmt.Errorf("store: count import rows: %w", err)
 	}
 	return counts, nil
 }

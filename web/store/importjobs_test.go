@@ -425,3 +425,38 @@ func TestLeasesOfAnEndedProcess(t *testing.T) {
 		}
 	})
 }
+
+// The rows of several jobs are counted in one query, by job and verdict (a draft's rows have
+// none yet), with how many have no problem; a job without rows is missing from the answer.
+func TestCountImportRowsOfSeveralJobs(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
+		ctx := context.Background()
+		draft := &ImportJob{TenantID: "t1", ObjectID: "adele", State: "draft"}
+		if err := db.CreateImportJob(ctx, draft, slices.Values(testRows(5))); err != nil {
+			t.Fatal(err)
+		}
+		sent := testRows(3)
+		sent[0].Errors = nil
+		job := &ImportJob{TenantID: "t1", ObjectID: "adele", State: "draft"}
+		if err := db.CreateImportJob(ctx, job, slices.Values(sent)); err != nil {
+			t.Fatal(err)
+		}
+		empty := &ImportJob{TenantID: "t1", ObjectID: "adele", State: "draft"}
+		if err := db.CreateImportJob(ctx, empty, nil); err != nil {
+			t.Fatal(err)
+		}
+		counts, err := db.CountImportRows(ctx, []string{draft.ID, job.ID, empty.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := counts[draft.ID]; c.ByVerdict[""] != 5 || c.Valid != 4 || len(c.ByVerdict) != 1 {
+			t.Errorf("the draft's rows: %+v", c)
+		}
+		if c := counts[job.ID]; c.ByVerdict[""] != 3 || c.Valid != 3 {
+			t.Errorf("the other draft's rows: %+v", c)
+		}
+		if _, ok := counts[empty.ID]; ok || len(counts) != 2 {
+			t.Errorf("a job without rows is counted: %+v", counts)
+		}
+	})
+}

@@ -115,6 +115,8 @@ func TestQueriesReadThroughIndexes(t *testing.T) {
 			scans: "read only after a create whose answer was lost; an index of its own would add a write to every create"},
 		{name: "an activity", query: `SELECT ` + activityColumns + ` FROM activity WHERE tenant_id = ? AND id = ?`, args: list(2), uses: []string{"sqlite_autoindex_activity_1"}},
 		{name: "a serial's activity", query: activityOfSerial, args: list(3), uses: []string{"activity_tenant_serial"}},
+		{name: "recent imports' row counts", query: importRowCounts(20), args: list(20), uses: []string{"sqlite_autoindex_import_rows_1 (job_id=?)"},
+			sorts: "it groups the rows of the 20 imports listed, found through their key, by verdict; counts kept on each job would add a write to every change of a row"},
 		{name: "a serial's imports", query: importsOfSerial, args: list(3), uses: []string{"import_rows_serial", "sqlite_autoindex_import_jobs_1"}, sorts: bounded},
 		{name: "a serial's bulk changes", query: bulkOfSerial, args: list(3), uses: []string{"bulk_devices_serial", "sqlite_autoindex_bulk_jobs_1"}, sorts: bounded},
 		{name: "serials being imported", query: serialsImportingQuery(2, 3), args: list(7), uses: []string{"import_rows_serial", "sqlite_autoindex_import_jobs_1"}, sorts: bounded},
