@@ -234,8 +234,9 @@ func firstProblem(problems map[string]string) string {
 // form's "list" field says them (only the list's own parameters are kept).
 func bulkListURL(list string) string {
 	v, _ := url.ParseQuery(list)
-	if q := listQueryOf(v).values(listQueryOf(v).Pages).Encode(); q != "" {
-		return "/devices?" + q
+	q := listQueryOf(v)
+	if enc := q.values(q.Pages).Encode(); enc != "" {
+		return "/devices?" + enc
 	}
 	return "/devices"
 }

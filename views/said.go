@@ -67,11 +67,5 @@ func saidParts(s string) []saidPart {
 }
 
 // directional reports whether r changes the direction of the text around it: a mark, an
-// embedding, an override or an isolate.
-func directional(r rune) bool {
-	switch r {
-	case '\u061c', '\u200e', '\u200f', '\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069':
-		return true
-	}
-	return false
-}
+// embedding, an override or an isolate (Unicode's Bidi_Control characters).
+func directional(r rune) bool { return unicode.Is(unicode.Bidi_Control, r) }
