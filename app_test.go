@@ -192,8 +192,8 @@ func TestCreateUploadEndToEnd(t *testing.T) {
 	if got := doc.Find(`[data-testid="upload-created"]`).Text(); got != "2016-12-31T23:59:45.8788427-08:00" {
 		t.Errorf("createdDateTimeUtc shown as %q", got)
 	}
-	if got := strings.TrimSpace(doc.Find(`[data-testid="upload-status"]`).Text()); got != "pending" {
-		t.Errorf("status shown as %q", got)
+	if got, title := strings.TrimSpace(doc.Find(`[data-testid="upload-status"]`).Text()), doc.Find(`[data-testid="upload-status"] .badge`).AttrOr("title", ""); got != "Pending" || title != "status: pending" {
+		t.Errorf("status shown as %q (%q)", got, title)
 	}
 	request := doc.Find(`[data-testid="request"]`).Text()
 	response := doc.Find(`[data-testid="response"]`).Text()

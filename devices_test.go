@@ -135,10 +135,10 @@ func TestDeviceImportEndToEnd(t *testing.T) {
 	if err != nil || len(rows) != 8 || rows[0][0] != "Line" || rows[1][0] != "2" || rows[7][0] != "8" {
 		t.Fatalf("report: %v %q", err, report)
 	}
-	if rows[1][1] != "SN-OK-1" || rows[1][2] != "Sales" || rows[1][3] != "AdeleV@contoso.example" || rows[1][4] != "imported" || rows[1][10] == "" {
+	if rows[1][1] != "SN-OK-1" || rows[1][2] != "Sales" || rows[1][3] != "AdeleV@contoso.example" || rows[1][4] != "Imported" || rows[1][10] == "" {
 		t.Errorf("report row of line 2: %q", rows[1])
 	}
-	if rows[4][4] != "left out" || !strings.Contains(rows[4][7], "base64") {
+	if rows[4][4] != "Left out" || !strings.Contains(rows[4][7], "base64") {
 		t.Errorf("report row of a refused line: %q", rows[4])
 	}
 	if strings.Contains(string(report), shared[:40]) {

@@ -27,7 +27,7 @@ func TestImportPageLeadsBackToDraftsAndImports(t *testing.T) {
 		t.Fatalf("no link to the draft named by its file: %s", list.Text())
 	}
 	cells := link.Closest("tr").Find("td")
-	if got := strings.Join(strings.Fields(cells.Eq(1).Text()), " "); got != "draft 2 rows, 2 ready to import; nothing sent yet." {
+	if got := strings.Join(strings.Fields(cells.Eq(1).Text()), " "); got != "Draft 2 rows, 2 ready to import; nothing sent yet." {
 		t.Errorf("the draft stands: %q", got)
 	}
 	if got := strings.Join(strings.Fields(cells.Eq(2).Text()), " "); !strings.HasPrefix(got, "Adele Vance") || !strings.HasSuffix(got, "(you)") {

@@ -499,7 +499,7 @@ func TestImportSurvivesACrashBeforeTheAnswerIsStored(t *testing.T) {
 		t.Fatalf("the report has %d lines", len(rows))
 	}
 	for _, r := range rows[1:] {
-		if r[4] != "imported" || r[8] != "yes" || r[10] == "" {
+		if r[4] != "Imported" || r[8] != "yes" || r[10] == "" {
 			t.Errorf("report row %q", r)
 		}
 	}
@@ -524,7 +524,7 @@ func TestImportLostBeforeSendingIsNeverResentBlindly(t *testing.T) {
 	}
 	rows := report(t, c.d, c.b, c.job)
 	for _, r := range rows[1:] {
-		if r[4] != "outcome unknown — check" || !strings.Contains(r[7], "import it again from your file") {
+		if r[4] != "Outcome unknown — check" || !strings.Contains(r[7], "import it again from your file") {
 			t.Errorf("report row %q", r)
 		}
 	}
@@ -568,8 +568,8 @@ func TestImportOnTwoDesksSharingPostgres(t *testing.T) {
 			reconciled++
 		}
 	}
-	if verdicts["imported"] != 700 || !strings.Contains(doc.Find(`[data-testid="progress-summary"]`).Text(), "700 imported") {
-		t.Errorf("%d of 700 rows imported (rows by outcome: %v); the job's page: %.1500s", verdicts["imported"], verdicts, text(doc))
+	if verdicts["Imported"] != 700 || !strings.Contains(doc.Find(`[data-testid="progress-summary"]`).Text(), "700 imported") {
+		t.Errorf("%d of 700 rows imported (rows by outcome: %v); the job's page: %.1500s", verdicts["Imported"], verdicts, text(doc))
 	}
 	if len(rows) != 701 || reconciled == 0 {
 		t.Errorf("report: %d lines, %d reconciled", len(rows), reconciled)
@@ -669,7 +669,7 @@ func TestPartialAndNullStates(t *testing.T) {
 		t.Errorf("the partial device: %.300s", text(doc))
 	}
 	null := doc.Find(`[data-testid="outcome"] tbody tr`).Eq(1)
-	if null.AttrOr("data-verdict", "") != "sent" || !strings.Contains(null.Text(), "processing") {
+	if null.AttrOr("data-verdict", "") != "sent" || null.Find(".badge").Text() != "Importing" || !strings.Contains(null.Text(), "Intune has not reported how its import is going yet") {
 		t.Errorf("a device whose state Graph left null reads %q: %s", null.AttrOr("data-verdict", ""), null.Text())
 	}
 	if strings.TrimSpace(doc.Find("h1").Text()) != "Importing devices" {

@@ -54,7 +54,7 @@ func TestUploadsListFiltersAndPages(t *testing.T) {
 	}
 	_, doc = d.get(b, "/uploads?status=pending")
 	doc.Find(`[data-testid="uploads"] tbody tr`).Each(func(_ int, s *goquery.Selection) {
-		if !strings.Contains(s.Text(), "pending") {
+		if badge := s.Find(".badge"); badge.Text() != "Pending" || badge.AttrOr("title", "") != "status: pending" {
 			t.Errorf("filtered list shows %s", s.Text())
 		}
 	})
@@ -71,7 +71,7 @@ func TestUploadDetailChangeStatusAndDelete(t *testing.T) {
 	parse(t, d.signIn(b, "admin", "/"))
 	id := d.createUpload(b, "pending")
 	_, doc := d.get(b, "/uploads/"+id)
-	if strings.TrimSpace(doc.Find(`[data-testid="upload-status"]`).Text()) != "pending" || doc.Find(`[data-testid="exchange"]`).Length() == 0 {
+	if strings.TrimSpace(doc.Find(`[data-testid="upload-status"]`).Text()) != "Pending" || doc.Find(`[data-testid="exchange"]`).Length() == 0 {
 		t.Fatalf("detail page: %s", text(doc))
 	}
 	form := formValues(t, doc, `form[action="/uploads/`+id+`/status"]`)
@@ -80,7 +80,7 @@ func TestUploadDetailChangeStatusAndDelete(t *testing.T) {
 	if !strings.HasPrefix(resp.Request.URL.Path, "/activity/") || !strings.Contains(doc.Find(`[data-testid="request"]`).Text(), "PATCH ") {
 		t.Fatalf("status change: %s", text(doc))
 	}
-	if strings.TrimSpace(doc.Find(`[data-testid="upload-status"]`).Text()) != "complete" {
+	if strings.TrimSpace(doc.Find(`[data-testid="upload-status"]`).Text()) != "Complete" {
 		t.Errorf("status not changed")
 	}
 	// Delete needs the confirmation page's POST.
@@ -199,7 +199,7 @@ func TestUploadAddressesAndConfirmationSayWhatTheyShow(t *testing.T) {
 		t.Errorf("an upper-case address landed on %s: %s", resp.Request.URL.Path, text(doc))
 	}
 	_, doc = d.get(b, "/uploads/"+id+"/delete")
-	if what := doc.Find(`[data-testid="delete-what"]`).Text(); !strings.Contains(what, "complete") {
+	if what := doc.Find(`[data-testid="delete-what"]`).Text(); !strings.Contains(what, "Complete") {
 		t.Errorf("the confirmation does not say what it deletes: %q", what)
 	}
 	d.post(b, "/uploads/"+id+"/delete", formValues(t, doc, `form[action="/uploads/`+id+`/delete"]`))

@@ -136,7 +136,7 @@ func TestBrowserTryAgainAndReload(t *testing.T) {
 	}
 	emu.SetFaults(emulator.Faults{})
 	tb.navigate("try again", chromedp.Click(chromedp.CSS(`[data-testid="try-again"]`)))
-	if !strings.HasPrefix(tb.path(), "/activity/") || tb.text(`[data-testid="upload-status"]`) != "complete" {
+	if !strings.HasPrefix(tb.path(), "/activity/") || tb.text(`[data-testid="upload-status"]`) != "Complete" {
 		t.Errorf("Try again: %s %s", tb.path(), tb.text("h1"))
 	}
 

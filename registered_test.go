@@ -146,7 +146,7 @@ func TestRegisteredDevicesExport(t *testing.T) {
 	if !strings.Contains(string(body), "'=HYPERLINK") || !strings.Contains(string(body), "'+cmd") || !strings.Contains(string(body), "'@SUM") {
 		t.Error("hostile values were dropped instead of neutralised")
 	}
-	if !strings.Contains(string(body), "Enrolled") || !strings.Contains(string(body), "Not contacted yet") {
+	if !strings.Contains(string(body), "Enrolled") || !strings.Contains(string(body), "Not contacted") {
 		t.Error("enrollment states are not in plain words")
 	}
 }

@@ -303,15 +303,17 @@ const phoneLayout = `(function () {
   return out.join("\n");
 })()`
 
-// oneWay is what every page says the same way: each status is a badge of one of the five tones,
-// each moment is shown as "29 Nov 2026 14:30:05 UTC" (or, for a recent contact, "2 hours ago" with
-// that in its title), and numbers agree with their nouns. It answers one problem per line.
+// oneWay is what every page says the same way: each status is a badge of one of the five tones, in
+// the desk's words capitalised as a sentence; each moment is shown as "29 Nov 2026 14:30:05 UTC"
+// (or, for a recent contact, "2 hours ago" with that in its title), and numbers agree with their
+// nouns. It answers one problem per line.
 const oneWay = `(function () {
   var out = [];
   document.querySelectorAll(".badge").forEach(function (b) {
     var tones = Array.prototype.filter.call(b.classList, function (c) { return /^badge-(ok|info|warn|bad|muted)$/.test(c); });
     var others = Array.prototype.filter.call(b.classList, function (c) { return /^badge-/.test(c) && !/^badge-(ok|info|warn|bad|muted|beside)$/.test(c); });
     if (tones.length !== 1 || others.length) out.push("the badge " + JSON.stringify(b.textContent.trim()) + " has classes " + b.className);
+    if (!/^[A-Z]/.test(b.textContent.trim()) || /[a-z][A-Z]/.test(b.textContent)) out.push("the badge " + JSON.stringify(b.textContent.trim()) + " is not in the desk's words, in sentence case");
   });
   var when = /^\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} UTC$/;
   document.querySelectorAll("main time").forEach(function (t) {

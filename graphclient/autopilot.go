@@ -78,23 +78,6 @@ func (s EnrollmentState) Known() bool {
 	return false
 }
 
-// Label says the state in plain words for an Intune administrator.
-func (s EnrollmentState) Label() string {
-	switch s {
-	case EnrollmentEnrolled:
-		return "Enrolled"
-	case EnrollmentPendingReset:
-		return "Pending reset"
-	case EnrollmentFailed:
-		return "Enrollment failed"
-	case EnrollmentNotContacted:
-		return "Not contacted yet"
-	case EnrollmentUnknown, "":
-		return "Unknown"
-	}
-	return "Other (" + truncate(string(s), 40) + ")"
-}
-
 // SameSerial reports whether a serial number Graph returned is the one asked for. Graph's
 // contains(serialNumber,…) also matches longer serials, so every search compares with this.
 // Letter case and surrounding spaces are ignored: a serial that differs only in case is taken

@@ -36,11 +36,23 @@ type DeviceImportState struct {
 	DeviceErrorName      string `json:"deviceErrorName"`
 }
 
-// Final reports whether the import of this device has ended: complete, partial or error
-// (deviceImportStatus: unknown, pending, partial, complete, error).
+// The members of importedWindowsAutopilotDeviceIdentityImportStatus (deviceImportStatus), as
+// Graph spells them.
+const (
+	ImportUnknown  = "unknown"
+	ImportPending  = "pending"
+	ImportPartial  = "partial"
+	ImportComplete = "complete"
+	ImportError    = "error"
+)
+
+// DeviceImportStatuses lists the members of deviceImportStatus in the metadata's order.
+var DeviceImportStatuses = [...]string{ImportUnknown, ImportPending, ImportPartial, ImportComplete, ImportError}
+
+// Final reports whether the import of this device has ended: complete, partial or error.
 func (s DeviceImportState) Final() bool {
 	switch s.DeviceImportStatus {
-	case "complete", "partial", "error":
+	case ImportComplete, ImportPartial, ImportError:
 		return true
 	}
 	return false
@@ -49,7 +61,7 @@ func (s DeviceImportState) Final() bool {
 // Status is deviceImportStatus with a missing (null) value read as "unknown".
 func (s DeviceImportState) Status() string {
 	if s.DeviceImportStatus == "" {
-		return "unknown"
+		return ImportUnknown
 	}
 	return s.DeviceImportStatus
 }

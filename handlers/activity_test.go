@@ -74,9 +74,9 @@ func TestSettledLostAnswerLeadsWithWhatWasFound(t *testing.T) {
 		tryAgain   string
 	}{
 		{"status changed", "/uploads/" + uploadID + "/status", url.Values{"status": {"pending"}}, []error{lostAnswer}, "success",
-			"its status is pending, so the change was made", ""},
+			"its status is “Pending”, so the change was made", ""},
 		{"status not changed", "/uploads/" + uploadID + "/status", url.Values{"status": {"complete"}}, []error{lostAnswer}, "failure",
-			"its status is still pending, so the change was not made", "button[form=send-again]"},
+			"its status is still “Pending”, so the change was not made", "button[form=send-again]"},
 		{"deleted", "/uploads/" + uploadID + "/delete", nil, []error{lostAnswer, graphRefusal(http.StatusNotFound, graphclient.KindNotFound)}, "success",
 			"it is gone: it was deleted", ""},
 		{"not deleted", "/uploads/" + uploadID + "/delete", nil, []error{lostAnswer}, "failure",

@@ -303,7 +303,7 @@ func (h *Registered) Export(c echo.Context) error {
 			contacted = t.UTC().Format(time.RFC3339)
 		}
 		record := []string{d.SerialNumber, d.Manufacturer, d.Model, d.GroupTag, d.PurchaseOrderIdentifier, d.UserPrincipalName, d.DisplayName,
-			d.EnrollmentState.Label(), contacted, d.AddressableUserName, d.ProductKey, d.SkuNumber, d.SystemFamily, d.ResourceName,
+			explain.EnrollmentState(d.EnrollmentState).Label, contacted, d.AddressableUserName, d.ProductKey, d.SkuNumber, d.SystemFamily, d.ResourceName,
 			d.ID, d.AzureActiveDirectoryDeviceID, d.ManagedDeviceID}
 		for i := range record {
 			record[i] = csvSafe(record[i])
@@ -539,7 +539,7 @@ func deviceProperties(d *graphclient.AutopilotDevice) []views.Property {
 		{Name: "userPrincipalName", Label: "Assigned user", Value: d.UserPrincipalName},
 		{Name: "addressableUserName", Label: "User friendly name", Value: d.AddressableUserName},
 		{Name: "displayName", Label: "Device name", Value: d.DisplayName},
-		{Name: "enrollmentState", Label: "Enrollment state", Value: d.EnrollmentState.Label(), State: string(d.EnrollmentState)},
+		{Name: "enrollmentState", Label: "Enrollment state", Value: explain.EnrollmentState(d.EnrollmentState).Label, State: string(d.EnrollmentState)},
 		{Name: "lastContactedDateTime", Label: "Last contacted", Value: contacted},
 		{Name: "productKey", Label: "Product key", Value: d.ProductKey},
 		{Name: "skuNumber", Label: "SKU number", Value: d.SkuNumber},
@@ -579,44 +579,26 @@ func (h *Registered) registeredFrom(ctx context.Context, imports []store.SerialI
 func historyOf(h *store.SerialHistory, registered map[string]map[int]store.RegistrationSubmission) []views.HistoryEntry {
 	var out []views.HistoryEntry
 	for _, a := range h.Activity {
-		out = append(out, views.HistoryEntry{At: a.At, Who: a.ActorName, What: a.Summary, Outcome: a.Outcome, Link: activityURL(a.ID), LinkText: "The record"})
+		out = append(out, views.HistoryEntry{At: a.At, Who: a.ActorName, What: a.Summary, Outcome: explain.Outcome(a.Outcome), Link: activityURL(a.ID), LinkText: "The record"})
 	}
 	for _, r := range h.Imports {
 		d := explain.Row(store.ImportRow{Outcome: r.Outcome}, explain.Job{Owner: r.ActorName})
-		outcome := "pending"
-		switch r.Verdict {
-		case store.VerdictImported:
-			outcome = "success"
-		case store.VerdictError, store.VerdictRefused, store.VerdictNotFound, store.VerdictPartial:
-			outcome = "failure"
-		case store.VerdictLeftOut, "":
-			outcome = "left-out"
-		}
-		what := fmt.Sprintf("Import from a CSV file, line %d: %s.", r.Line, d.Label)
+		what := fmt.Sprintf("Import from a CSV file, line %d: %s.", r.Line, d.InSentence())
 		if s, ok := registered[r.JobID][r.Line]; ok {
 			what = fmt.Sprintf("Registered from the device with registration code %s (sent from %s), approved by %s: %s.",
-				registration.CodeName(s.Code), s.ClientIP, cmp.Or(s.DeciderName, s.DeciderUPN), d.Label)
+				registration.CodeName(s.Code), s.ClientIP, cmp.Or(s.DeciderName, s.DeciderUPN), d.InSentence())
 		}
 		out = append(out, views.HistoryEntry{At: r.At, Who: r.ActorName, What: what,
-			Outcome: outcome, OutcomeLabel: d.Label, Link: views.ImportJobURL(r.JobID), LinkText: "The import"})
+			Outcome: d.State, Link: views.ImportJobURL(r.JobID), LinkText: "The import"})
 	}
 	for _, b := range h.Bulk {
 		d := explain.BulkDevice(b.Action, b.GroupTag, b.BulkDevice, nil)
-		outcome := "pending"
-		switch b.State {
-		case bulk.DeviceDone:
-			outcome = "success"
-		case bulk.DeviceRefused, bulk.DeviceNotFound, bulk.DeviceSkipped:
-			outcome = "failure"
-		case bulk.DeviceUnconfirmed:
-			outcome = "outcome-unknown"
-		}
 		at := b.At
 		if !b.DoneAt.IsZero() {
 			at = b.DoneAt
 		}
 		what := "Bulk change: " + explain.BulkAction(b.Action, b.GroupTag) + "."
-		out = append(out, views.HistoryEntry{At: at, Who: b.ActorName, What: what, Outcome: outcome, OutcomeLabel: d.Label, Link: bulkURL(b.JobID), LinkText: "The bulk change"})
+		out = append(out, views.HistoryEntry{At: at, Who: b.ActorName, What: what, Outcome: d.State, Link: bulkURL(b.JobID), LinkText: "The bulk change"})
 	}
 	slices.SortStableFunc(out, func(a, b views.HistoryEntry) int { return b.At.Compare(a.At) })
 	return out

@@ -401,7 +401,7 @@ func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, bu
 		desc := explain.BulkDevice(job.Action, job.GroupTag, d, p.Refusal)
 		v.Devices = append(v.Devices, views.BulkRow{DeviceID: d.DeviceID, Serial: d.Serial, Manufacturer: d.Manufacturer, Model: d.Model,
 			GroupTag: d.GroupTag, User: d.UserPrincipalName, State: graphclient.EnrollmentState(d.EnrollmentState),
-			Key: desc.Key, Label: desc.Label, Detail: desc.Detail, StatusCode: d.StatusCode, ActivityID: d.ActivityID, Reconciled: d.Reconciled})
+			Key: desc.Key, Outcome: desc.State, Detail: desc.Detail, StatusCode: d.StatusCode, ActivityID: d.ActivityID, Reconciled: d.Reconciled})
 		if d.EnrollmentState == string(graphclient.EnrollmentEnrolled) {
 			v.Enrolled++
 		}

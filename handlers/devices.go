@@ -742,7 +742,7 @@ func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isO
 		v.Rows = append(v.Rows, views.ImportRow{Line: r.Line, Serial: shown.Serial, ProductKey: shown.ProductKey, Hash: r.HashShown, GroupTag: shown.GroupTag, User: shown.User, TooLong: tooLong,
 			Notes: r.Notes, Errors: r.Errors, AlreadyImported: r.AlreadyImported,
 			RegisteredID: r.RegisteredID, RegisteredGroupTag: r.RegisteredGroupTag, RegisteredUser: r.RegisteredUser, ImportingJob: r.ImportingJob,
-			Verdict: d.Key, VerdictLabel: d.Label, Detail: d.Detail, ErrorLabel: explain.ErrorLabel(r.ErrorCode, r.ErrorName), RegistrationID: r.RegistrationID,
+			Verdict: d.Key, Outcome: d.State, Detail: d.Detail, ErrorLabel: explain.ErrorLabel(r.ErrorCode, r.ErrorName), RegistrationID: r.RegistrationID,
 			Reconciled: r.Reconciled, Batch: r.Batch})
 		switch {
 		case len(r.Errors) == 0:

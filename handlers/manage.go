@@ -134,7 +134,7 @@ func (h *Uploads) SetStatus(c echo.Context) error {
 	act := newActivity(web.CurrentUser(c), "update-upload", ex, err)
 	act.Target = id
 	if err == nil {
-		act.Summary = fmt.Sprintf("Changed the status of upload %s to %s.", id, status)
+		act.Summary = fmt.Sprintf("Changed the status of upload %s to %s.", id, statusWords(status))
 	}
 	detail := resultDetail(u, ex, err, time.Now())
 	detail.Asked = status
@@ -143,10 +143,10 @@ func (h *Uploads) SetStatus(c echo.Context) error {
 		switch now, _ := h.read(c, id); {
 		case now != nil && now.Status == status:
 			act.Outcome, detail.Upload = outcomeSuccess, now
-			act.Summary = fmt.Sprintf("Changed the status of upload %s to %s (found when the desk looked, Graph's answer having been lost).", id, status)
+			act.Summary = fmt.Sprintf("Changed the status of upload %s to %s (found when the desk looked, Graph's answer having been lost).", id, statusWords(status))
 		case now != nil:
 			act.Outcome, detail.Upload = outcomeFailure, now
-			act.Summary = fmt.Sprintf("The status of upload %s was not changed: the desk looked, Graph's answer having been lost, and it is still %s.", id, now.Status)
+			act.Summary = fmt.Sprintf("The status of upload %s was not changed: the desk looked, Graph's answer having been lost, and it is still %s.", id, statusWords(now.Status))
 		}
 	}
 	return recordAndShow(c, h.Activity, act, detail)

@@ -269,7 +269,7 @@ func outcomeSummary(s store.RegistrationSubmission, rows []store.ImportRow) (sum
 			continue
 		}
 		v := explain.Row(r, explain.Job{})
-		label := v.Label
+		label := v.InSentence()
 		if l := explain.ErrorLabel(r.ErrorCode, r.ErrorName); l != "" {
 			label += " " + l
 		}

@@ -216,13 +216,13 @@ func (h *Uploads) Create(c echo.Context) error {
 	switch rc := reconciliationOf(exchange); {
 	case upload != nil && err == nil:
 		act.Target = upload.ID
-		act.Summary = fmt.Sprintf("Created upload %s with status %s.", upload.ID, upload.Status)
+		act.Summary = fmt.Sprintf("Created upload %s with status %s.", upload.ID, statusWords(upload.Status))
 	case rc != nil:
 		// Graph's answer was lost: what the look found is judged against what was created before.
 		judgeLook(ctx, h.Recorded, user.TenantID, rc, sentAt, now)
 		if upload = rc.Found; upload != nil {
 			act.Target, act.Outcome = upload.ID, outcomeSuccess
-			act.Summary = fmt.Sprintf("Created upload %s with status %s (found when the desk looked, Graph's answer having been lost).", upload.ID, upload.Status)
+			act.Summary = fmt.Sprintf("Created upload %s with status %s (found when the desk looked, Graph's answer having been lost).", upload.ID, statusWords(upload.Status))
 		}
 	}
 	detail := resultDetail(upload, exchange, err, now)
@@ -275,10 +275,15 @@ func lastExchange(exs []*graphclient.Exchange) *graphclient.Exchange {
 }
 
 const (
-	outcomeSuccess = "success"
-	outcomeFailure = "failure"
-	outcomeUnknown = "outcome-unknown"
+	outcomeSuccess = explain.OutcomeSuccess
+	outcomeFailure = explain.OutcomeFailure
+	outcomeUnknown = explain.OutcomeUnknown
 )
+
+// statusWords is an upload status as a recorded summary says it: “Pending”.
+func statusWords(status string) string {
+	return explain.QuotedOrNone(explain.UploadStatus(status).Label)
+}
 
 func newActivity(u *web.SessionUser, action string, ex *graphclient.Exchange, err error) *store.Activity {
 	a := &store.Activity{

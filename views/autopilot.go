@@ -124,10 +124,10 @@ type ChangeResult struct {
 
 // HistoryEntry is one thing the desk did to a device.
 type HistoryEntry struct {
-	At                    time.Time
-	Who, What             string
-	Outcome, OutcomeLabel string
-	Link, LinkText        string
+	At             time.Time
+	Who, What      string
+	Outcome        explain.State
+	Link, LinkText string
 }
 
 // DeviceForms are the change forms of a device's page, with their one-time keys and the values
@@ -235,7 +235,9 @@ type BulkCounts struct {
 type BulkRow struct {
 	DeviceID, Serial, Manufacturer, Model, GroupTag, User string
 	State                                                 graphclient.EnrollmentState
-	Key, Label, Detail                                    string
+	Key                                                   string // a store.Bulk* state, for tests
+	Outcome                                               explain.State
+	Detail                                                string
 	StatusCode                                            int
 	ActivityID                                            string
 	Reconciled                                            bool // found by reading it after an answer was lost
@@ -249,19 +251,6 @@ type BulkSummary struct {
 	ID, Owner, What, State string
 	Created                time.Time
 	Devices                int
-}
-
-// enrollmentTone is the tone of an enrollment state's badge.
-func enrollmentTone(s graphclient.EnrollmentState) string {
-	switch s {
-	case graphclient.EnrollmentEnrolled:
-		return ToneOK
-	case graphclient.EnrollmentFailed:
-		return ToneBad
-	case graphclient.EnrollmentPendingReset:
-		return ToneWarn
-	}
-	return ToneMuted
 }
 
 // contactedText says when a device last contacted Intune, relative to now.

@@ -8,6 +8,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/explain"
 )
 
 // The bulk outcome's summary counts devices found by reading as one or as several.
@@ -50,7 +51,7 @@ func TestBulkSummaryBreakdownAddsUpToWhatItCounts(t *testing.T) {
 // "Intune shows accepted changes" is said only of a bulk change Graph accepted some of.
 func TestBulkOutcomeSpeaksOfAcceptedChangesOnlyWhenSomeWere(t *testing.T) {
 	job := BulkJob{ID: "j1", State: "finished", Action: "group-tag", GroupTag: "Kiosk", What: "set the group tag to “Kiosk”", Owner: "Adele Vance",
-		Devices: []BulkRow{{DeviceID: "d1", Serial: "SN-1", Key: "refused", Label: "refused"}}, Counts: BulkCounts{Devices: 1, Final: 1, Refused: 1}}
+		Devices: []BulkRow{{DeviceID: "d1", Serial: "SN-1", Key: "refused", Outcome: explain.State{Label: "Refused by Graph", Meaning: explain.Failed}}}, Counts: BulkCounts{Devices: 1, Final: 1, Refused: 1}}
 	doc := render(t, BulkJobPage(testPage, job))
 	if got := doc.Find(`[data-testid="bulk-change"]`).Text(); strings.Contains(got, "accepted changes") || !strings.Contains(got, "set the group tag") {
 		t.Errorf("every change refused: %s", got)

@@ -49,10 +49,12 @@ type ImportRow struct {
 	RegisteredUser               string
 	ImportingJob                 string
 
-	Verdict, VerdictLabel, Detail string // the outcome, once submitted
-	ErrorLabel, RegistrationID    string
-	Reconciled                    bool
-	Batch                         int
+	Verdict                    string        // the outcome, once submitted: a store.Verdict* constant
+	Outcome                    explain.State // the outcome's badge
+	Detail                     string        // what happened and what to do
+	ErrorLabel, RegistrationID string
+	Reconciled                 bool
+	Batch                      int
 
 	// TooLong names the fields ("serial", "productKey", "groupTag", "user") whose value in the
 	// file is too long for its column: the value above is its ends alone, and the fix form
@@ -107,19 +109,19 @@ func (r ImportRow) TooLongNote(field, shown string) string {
 func (r ImportRow) PreflightVerdict() string {
 	switch {
 	case r.LeftOutByOwner:
-		return "left out"
+		return explain.PreflightLeftOut
 	case len(r.Errors) > 0:
-		return "error"
+		return explain.PreflightProblem
 	case r.RegisteredID != "":
-		return "already registered"
+		return explain.PreflightRegistered
 	case r.ImportingJob != "":
-		return "being imported"
+		return explain.PreflightBeingImported
 	case r.AlreadyImported:
-		return "already imported"
+		return explain.PreflightAlreadyImported
 	case len(r.Notes) > 0:
-		return "fixed"
+		return explain.PreflightFixed
 	}
-	return "ok"
+	return explain.PreflightReady
 }
 
 // ImportCounts tally a submitted import's rows by verdict.
@@ -329,24 +331,8 @@ func (it ImportListItem) Standing() string {
 	return s + "."
 }
 
-func importStateLabel(state string) string {
-	switch state {
-	case "draft":
-		return "draft"
-	case "checking":
-		return "checking"
-	case "sending":
-		return "importing"
-	}
-	return "finished"
-}
-
-func importStateTone(state string) string {
-	switch state {
-	case "sending", "checking":
-		return ToneWarn
-	case "finished":
-		return ToneOK
-	}
-	return ToneMuted
+// Badge is where an import stands, as its badge says it: a finished one by what it made of the
+// rows it sent.
+func (it ImportListItem) Badge() explain.State {
+	return explain.ImportState(it.State, it.Counts.Imported, it.Counts.Rows-it.Counts.LeftOut)
 }

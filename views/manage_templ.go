@@ -244,7 +244,7 @@ func UploadListPage(p Page, l UploadList) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = StatusBadge(u.Status).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = StateBadge(explain.UploadStatus(u.Status)).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -291,7 +291,7 @@ func statusSuffix(s string) string {
 	if s == "" {
 		return ""
 	}
-	return " with status " + s
+	return " with status “" + explain.UploadStatus(s).Label + "”"
 }
 
 // UploadDetail is GET /uploads/{id}.
@@ -443,7 +443,7 @@ func UploadDetailPage(p Page, d UploadDetail) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = StatusBadge(d.Upload.Status).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = StateBadge(explain.UploadStatus(d.Upload.Status)).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -510,7 +510,7 @@ func UploadDetailPage(p Page, d UploadDetail) templ.Component {
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
-						templ_7745c5c3_Err = StatusBadge(dev.Status).Render(ctx, templ_7745c5c3_Buffer)
+						templ_7745c5c3_Err = StateBadge(explain.DeviceImportStatus(dev.Status)).Render(ctx, templ_7745c5c3_Buffer)
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
@@ -521,7 +521,7 @@ func UploadDetailPage(p Page, d UploadDetail) templ.Component {
 						var templ_7745c5c3_Var20 string
 						templ_7745c5c3_Var20, templ_7745c5c3_Err = templ.JoinStringErrs(explain.ErrorLabel(dev.ErrorCode, dev.ErrorName))
 						if templ_7745c5c3_Err != nil {
-							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 139, Col: 136}
+							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 139, Col: 163}
 						}
 						_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var20))
 						if templ_7745c5c3_Err != nil {
@@ -534,7 +534,7 @@ func UploadDetailPage(p Page, d UploadDetail) templ.Component {
 						var templ_7745c5c3_Var21 string
 						templ_7745c5c3_Var21, templ_7745c5c3_Err = templ.JoinStringErrs(dev.RegistrationID)
 						if templ_7745c5c3_Err != nil {
-							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 139, Col: 173}
+							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 139, Col: 200}
 						}
 						_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var21))
 						if templ_7745c5c3_Err != nil {
@@ -783,7 +783,7 @@ func ConfirmDeletePage(p Page, id string, u *graphclient.Upload) templ.Component
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = StatusBadge(u.Status).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = StateBadge(explain.UploadStatus(u.Status)).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -864,16 +864,22 @@ type ActivityList struct {
 }
 
 var activityActions = []StatusOption{
-	{"create-upload", "Create upload", ""}, {"update-upload", "Change status", ""}, {"delete-upload", "Delete upload", ""},
-	{"import", "Import devices", ""}, {"import-finished", "Import finished", ""}, {"sync", "Sync with Autopilot", ""},
-	{"registration-code-created", "Create registration code", ""}, {"registration-code-revoked", "Revoke registration code", ""},
-	{"registration-received", "Hashes received from a device", ""}, {"registration-approved", "Approve registration", ""},
-	{"registration-rejected", "Reject registration", ""}, {"registration-expired", "Registration expired", ""},
-	{"device-properties", "Change a device's group tag or name", ""}, {"device-assign-user", "Assign a user", ""},
-	{"device-unassign-user", "Unassign a user", ""}, {"device-delete", "Delete a registration", ""}, {"bulk-change", "Bulk change", ""},
+	{"create-upload", "Create upload"}, {"update-upload", "Change status"}, {"delete-upload", "Delete upload"},
+	{"import", "Import devices"}, {"import-finished", "Import finished"}, {"sync", "Sync with Autopilot"},
+	{"registration-code-created", "Create registration code"}, {"registration-code-revoked", "Revoke registration code"},
+	{"registration-received", "Hashes received from a device"}, {"registration-approved", "Approve registration"},
+	{"registration-rejected", "Reject registration"}, {"registration-expired", "Registration expired"},
+	{"device-properties", "Change a device's group tag or name"}, {"device-assign-user", "Assign a user"},
+	{"device-unassign-user", "Unassign a user"}, {"device-delete", "Delete a registration"}, {"bulk-change", "Bulk change"},
 }
 
-var activityOutcomes = []StatusOption{{"success", "Success", ""}, {"failure", "Failure", ""}, {"outcome-unknown", "Outcome unknown", ""}}
+var activityOutcomes = func() []StatusOption {
+	var options []StatusOption
+	for _, o := range explain.Outcomes {
+		options = append(options, StatusOption{o, explain.Outcome(o).Label})
+	}
+	return options
+}()
 
 func ActivityListPage(p Page, l ActivityList) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
@@ -952,7 +958,7 @@ func ActivityListPage(p Page, l ActivityList) templ.Component {
 				var templ_7745c5c3_Var38 string
 				templ_7745c5c3_Var38, templ_7745c5c3_Err = templruntime.NewAttributeExpression(l.Person).Resolve(ctx)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 261, Col: 66}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 267, Col: 66}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var38)
 				if templ_7745c5c3_Err != nil {
@@ -975,7 +981,7 @@ func ActivityListPage(p Page, l ActivityList) templ.Component {
 				var templ_7745c5c3_Var39 string
 				templ_7745c5c3_Var39, templ_7745c5c3_Err = templruntime.NewAttributeExpression(o.Value).Resolve(ctx)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 270, Col: 29}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 276, Col: 29}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var39)
 				if templ_7745c5c3_Err != nil {
@@ -998,7 +1004,7 @@ func ActivityListPage(p Page, l ActivityList) templ.Component {
 				var templ_7745c5c3_Var40 string
 				templ_7745c5c3_Var40, templ_7745c5c3_Err = templ.JoinStringErrs(o.Label)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 270, Col: 75}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 276, Col: 75}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var40))
 				if templ_7745c5c3_Err != nil {
@@ -1021,7 +1027,7 @@ func ActivityListPage(p Page, l ActivityList) templ.Component {
 				var templ_7745c5c3_Var41 string
 				templ_7745c5c3_Var41, templ_7745c5c3_Err = templruntime.NewAttributeExpression(o.Value).Resolve(ctx)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 279, Col: 29}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 285, Col: 29}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var41)
 				if templ_7745c5c3_Err != nil {
@@ -1044,7 +1050,7 @@ func ActivityListPage(p Page, l ActivityList) templ.Component {
 				var templ_7745c5c3_Var42 string
 				templ_7745c5c3_Var42, templ_7745c5c3_Err = templ.JoinStringErrs(o.Label)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 279, Col: 76}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 285, Col: 76}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var42))
 				if templ_7745c5c3_Err != nil {
@@ -1067,7 +1073,7 @@ func ActivityListPage(p Page, l ActivityList) templ.Component {
 				var templ_7745c5c3_Var43 string
 				templ_7745c5c3_Var43, templ_7745c5c3_Err = templ.JoinStringErrs(filteredSuffix(l))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 286, Col: 95}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 292, Col: 95}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var43))
 				if templ_7745c5c3_Err != nil {
@@ -1090,7 +1096,7 @@ func ActivityListPage(p Page, l ActivityList) templ.Component {
 					var templ_7745c5c3_Var44 string
 					templ_7745c5c3_Var44, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.SafeURL("/activity/" + e.ID)).ResolveURL(ctx)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 296, Col: 70}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 302, Col: 70}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var44)
 					if templ_7745c5c3_Err != nil {
@@ -1135,7 +1141,7 @@ func ActivityListPage(p Page, l ActivityList) templ.Component {
 							var templ_7745c5c3_Var45 string
 							templ_7745c5c3_Var45, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.SafeURL(link.URL)).ResolveURL(ctx)
 							if templ_7745c5c3_Err != nil {
-								return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 303, Col: 45}
+								return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 309, Col: 45}
 							}
 							_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var45)
 							if templ_7745c5c3_Err != nil {
@@ -1148,7 +1154,7 @@ func ActivityListPage(p Page, l ActivityList) templ.Component {
 							var templ_7745c5c3_Var46 string
 							templ_7745c5c3_Var46, templ_7745c5c3_Err = templ.JoinStringErrs(link.Text)
 							if templ_7745c5c3_Err != nil {
-								return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 303, Col: 59}
+								return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 309, Col: 59}
 							}
 							_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var46))
 							if templ_7745c5c3_Err != nil {
@@ -1179,7 +1185,7 @@ func ActivityListPage(p Page, l ActivityList) templ.Component {
 					var templ_7745c5c3_Var47 string
 					templ_7745c5c3_Var47, templ_7745c5c3_Err = templ.JoinStringErrs(e.ActorName)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 309, Col: 30}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 315, Col: 30}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var47))
 					if templ_7745c5c3_Err != nil {
@@ -1197,7 +1203,7 @@ func ActivityListPage(p Page, l ActivityList) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = StatusBadge(e.Outcome).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = StateBadge(explain.Outcome(e.Outcome)).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -1208,7 +1214,7 @@ func ActivityListPage(p Page, l ActivityList) templ.Component {
 					var templ_7745c5c3_Var48 string
 					templ_7745c5c3_Var48, templ_7745c5c3_Err = templ.JoinStringErrs(httpStatus(e.StatusCode))
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 312, Col: 35}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 318, Col: 35}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var48))
 					if templ_7745c5c3_Err != nil {
@@ -1251,7 +1257,7 @@ func ActivityListPage(p Page, l ActivityList) templ.Component {
 					var templ_7745c5c3_Var49 string
 					templ_7745c5c3_Var49, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.SafeURL(l.NewerURL)).ResolveURL(ctx)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 326, Col: 66}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 332, Col: 66}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var49)
 					if templ_7745c5c3_Err != nil {
@@ -1270,7 +1276,7 @@ func ActivityListPage(p Page, l ActivityList) templ.Component {
 					var templ_7745c5c3_Var50 string
 					templ_7745c5c3_Var50, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.SafeURL(l.NextURL)).ResolveURL(ctx)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 329, Col: 65}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/manage.templ`, Line: 335, Col: 65}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var50)
 					if templ_7745c5c3_Err != nil {

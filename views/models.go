@@ -38,21 +38,15 @@ type User struct {
 // UploadStatuses are the choices of the status select: Graph's upload statuses, in Graph's order,
 // with their words.
 var UploadStatuses = func() []StatusOption {
-	words := map[string][2]string{
-		graphclient.UploadNoUpload: {"No upload", "Nothing has been uploaded yet."},
-		graphclient.UploadPending:  {"Pending", "The upload is waiting to be processed (Graph's usual starting state)."},
-		graphclient.UploadComplete: {"Complete", "The upload finished."},
-		graphclient.UploadError:    {"Error", "The upload failed."},
-	}
 	var options []StatusOption
 	for _, s := range graphclient.UploadStatuses {
-		options = append(options, StatusOption{s, words[s][0], words[s][1]})
+		options = append(options, StatusOption{s, explain.UploadStatus(s).Label})
 	}
 	return options
 }()
 
-// StatusOption is one choice of the status select.
-type StatusOption struct{ Value, Label, Help string }
+// StatusOption is one choice of a select: the value sent, and its words.
+type StatusOption struct{ Value, Label string }
 
 // UploadForm is the create form with the user's values and any field messages.
 type UploadForm struct {

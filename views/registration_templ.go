@@ -437,7 +437,7 @@ func RegistrationPage(p Page, r Registration) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = Badge(statusTone(c.State), codeStateLabel(c.State)).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = StateBadge(explain.CodeState(c.State)).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -941,7 +941,7 @@ func waitingDevices(card RegistrationCard, decide bool) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = Badge(ToneWarn, "yes").Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = Badge(ToneWarn, "Yes").Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -1423,7 +1423,7 @@ func entriesTable(entries []RegistrationEntry, testid string) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = Badge(entryTone(e), entryLabel(e)).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = StateBadge(explain.Submission(e.State, e.Imported, e.Sent)).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -2137,18 +2137,6 @@ func hasDeviceNotes(e RegistrationEntry) bool {
 	return false
 }
 
-func codeStateLabel(s string) string {
-	switch s {
-	case "active":
-		return "active"
-	case "expired":
-		return "expired"
-	case "revoked":
-		return "revoked"
-	}
-	return "all used"
-}
-
 func codeLabel(c RegistrationCode) string {
 	if c.Note != "" {
 		return "“" + c.Note + "”"
@@ -2161,34 +2149,6 @@ func entriesLabel(testid string) string {
 		return "Devices being imported"
 	}
 	return "Devices decided in the last 7 days"
-}
-
-// entryLabel is the badge of a decided registration: a finished one says what its import made of
-// its devices, not only that it ended.
-func entryLabel(e RegistrationEntry) string {
-	switch e.State {
-	case "approved":
-		return "importing"
-	case "finished":
-		switch {
-		case e.Sent == 0 || e.Imported == e.Sent:
-			return "imported"
-		case e.Imported == 0:
-			return "not imported"
-		}
-		return "partly imported"
-	}
-	return e.State
-}
-
-func entryTone(e RegistrationEntry) string {
-	if e.State == "finished" && e.Imported < e.Sent {
-		if e.Imported == 0 {
-			return ToneBad
-		}
-		return ToneWarn
-	}
-	return statusTone(e.State)
 }
 
 func entryDetail(e RegistrationEntry) string {

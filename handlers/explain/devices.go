@@ -40,11 +40,11 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 	}
 	switch d.State {
 	case store.BulkQueued:
-		v.Label, v.Detail = "queued", "Waiting for its turn in Intune's write budget."
+		v.State, v.Detail = State{Label: "Queued", Meaning: Moving}, "Waiting for its turn in Intune's write budget."
 	case store.BulkInFlight:
-		v.Label, v.Detail = "sending", "On its way to Microsoft Graph."
+		v.State, v.Detail = State{Label: "Sending", Meaning: Moving}, "On its way to Microsoft Graph."
 	case store.BulkUnknown:
-		v.Label = "outcome unknown"
+		v.State = State{Label: "Outcome unknown", Meaning: Attention}
 		v.Detail = "Microsoft Graph's answer never arrived"
 		switch {
 		case d.Reason == store.BulkReasonDeskStopped:
@@ -54,32 +54,35 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 		}
 		v.Detail += ", so it is not known yet whether the change was made. The desk reads the device in Graph to find out and never sends the change again on its own."
 	case store.BulkDone:
+		v.State.Meaning = Done
 		v.Label, v.Detail = bulkDone(action, groupTag)
 		if d.Reconciled {
 			v.Detail = "Found by reading the device after Graph's answer was lost: " + v.Detail
 		}
 	case store.BulkRefused:
-		v.Label = "refused by Graph"
+		v.State = State{Label: "Refused by Graph", Meaning: Failed}
 		if f != nil {
 			v.Detail = refusedWords(action, ForAction(deviceAction(action), *f))
 		}
 	case store.BulkNotFound:
-		v.Label = "not found"
+		v.State = State{Label: "Not found", Meaning: Attention}
 		v.Detail = "Microsoft Graph has no Autopilot registration with this id any more (it was deleted meanwhile), so nothing was changed."
 		if d.Reason == store.BulkReasonGone {
 			v.Detail = "Microsoft Graph's answer to the change was lost, and Graph no longer has this registration (it was deleted meanwhile)."
 		}
 	case store.BulkUnconfirmed:
-		v.Label = "outcome unknown — check"
+		v.State = State{Label: "Outcome unknown — check", Meaning: Attention}
 		v.Detail = fmt.Sprintf("Microsoft Graph's answer to the change was lost, and the device did not show the change when the desk read it %s over the following minutes. Graph may not have made it, or Intune has not shown it yet. Nothing was sent again: open the device to check, and change it on its own if needed.",
 			plural(d.Lookups, "time", "times"))
 	case store.BulkSkipped:
-		v.Label = "not sent"
+		v.State = State{Label: "Not sent", Meaning: Failed}
 		v.Detail = "Not sent: Microsoft Graph refused an earlier change of this bulk change for a reason that holds for every device."
 		if stopped != nil {
 			e := Explain(*stopped)
 			v.Detail = "Not sent: Microsoft Graph refused an earlier change of this bulk change for a reason that holds for every device (" + e.Title + "). " + e.NextStep
 		}
+	default:
+		v.State = State{Label: other(d.State), Meaning: Attention}
 	}
 	return v
 }
@@ -87,14 +90,14 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 func bulkDone(action, groupTag string) (label, detail string) {
 	switch action {
 	case store.BulkUnassign:
-		return "user unassigned", "Graph accepted the change: the device has no assigned user. Intune shows it within a few minutes."
+		return "User unassigned", "Graph accepted the change: the device has no assigned user. Intune shows it within a few minutes."
 	case store.BulkDelete:
-		return "deleted", "Graph deleted the Autopilot registration. It leaves the list within a few minutes."
+		return "Deleted", "Graph deleted the Autopilot registration. It leaves the list within a few minutes."
 	}
 	if groupTag == "" {
-		return "group tag cleared", "Graph accepted the change: the group tag is cleared. Intune shows it within a few minutes."
+		return "Group tag cleared", "Graph accepted the change: the group tag is cleared. Intune shows it within a few minutes."
 	}
-	return "group tag set", "Graph accepted the change: the group tag is “" + groupTag + "”. Intune shows it within a few minutes."
+	return "Group tag set", "Graph accepted the change: the group tag is “" + groupTag + "”. Intune shows it within a few minutes."
 }
 
 // deviceAction is the action of a single change that a bulk action makes to each device, so a

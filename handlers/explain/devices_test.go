@@ -26,17 +26,17 @@ func TestBulkDevicesAreExplained(t *testing.T) {
 		label  string
 		word   string
 	}{
-		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkQueued}}, "queued", "write budget"},
-		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkInFlight}}, "sending", "On its way"},
-		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkUnknown, Reason: store.BulkReasonAnswerLost, Failure: lost}}, "outcome unknown", "did not answer in time"},
-		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkUnknown, Reason: store.BulkReasonDeskStopped}}, "outcome unknown", "the desk stopped"},
-		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkDone}}, "group tag set", "“Kiosk”"},
-		{store.BulkUnassign, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkDone, Reconciled: true}}, "user unassigned", "Found by reading the device"},
-		{store.BulkDelete, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkRefused, Failure: refused}}, "refused by Graph", "nothing was deleted"},
-		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkRefused, Failure: refused}}, "refused by Graph", "Nothing was changed"},
-		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkNotFound, Reason: store.BulkReasonGone}}, "not found", "answer to the change was lost"},
-		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkUnconfirmed, Lookups: 5}}, "outcome unknown — check", "5 times"},
-		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkSkipped}}, "not sent", "Intune role"},
+		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkQueued}}, "Queued", "write budget"},
+		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkInFlight}}, "Sending", "On its way"},
+		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkUnknown, Reason: store.BulkReasonAnswerLost, Failure: lost}}, "Outcome unknown", "did not answer in time"},
+		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkUnknown, Reason: store.BulkReasonDeskStopped}}, "Outcome unknown", "the desk stopped"},
+		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkDone}}, "Group tag set", "“Kiosk”"},
+		{store.BulkUnassign, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkDone, Reconciled: true}}, "User unassigned", "Found by reading the device"},
+		{store.BulkDelete, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkRefused, Failure: refused}}, "Refused by Graph", "nothing was deleted"},
+		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkRefused, Failure: refused}}, "Refused by Graph", "Nothing was changed"},
+		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkNotFound, Reason: store.BulkReasonGone}}, "Not found", "answer to the change was lost"},
+		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkUnconfirmed, Lookups: 5}}, "Outcome unknown — check", "5 times"},
+		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkSkipped}}, "Not sent", "Intune role"},
 	} {
 		v := explain.BulkDevice(tc.action, "Kiosk", tc.d, stopped)
 		if v.Label != tc.label || !strings.Contains(v.Detail, tc.word) {

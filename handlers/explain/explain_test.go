@@ -113,20 +113,20 @@ func TestRowVerdictsAreWordedFromFacts(t *testing.T) {
 		r            store.ImportRow
 		label, words string
 	}{
-		{row(store.VerdictLeftOut, store.ReasonCheck, 0), "left out", "Refused by the check: The hash is empty. The serial is empty."},
-		{row(store.VerdictLeftOut, store.ReasonAlreadyImported, 0), "left out", "Left out: already imported in the tenant when the serials were checked."},
-		{row(store.VerdictLeftOut, store.ReasonLeftOutByOwner, 0), "left out", "Left out by Adele Vance when importing."},
-		{row(store.VerdictRefused, store.ReasonBatchRefused, 2), "not imported",
+		{row(store.VerdictLeftOut, store.ReasonCheck, 0), "Left out", "Refused by the check: The hash is empty. The serial is empty."},
+		{row(store.VerdictLeftOut, store.ReasonAlreadyImported, 0), "Left out", "Left out: already imported in the tenant when the serials were checked."},
+		{row(store.VerdictLeftOut, store.ReasonLeftOutByOwner, 0), "Left out", "Left out by Adele Vance when importing."},
+		{row(store.VerdictRefused, store.ReasonBatchRefused, 2), "Not imported",
 			"Your Intune role does not allow this. The desk has the permission it needs, but Intune refused this for your account"},
-		{row(store.VerdictRefused, store.ReasonNotSent, 3), "not imported",
+		{row(store.VerdictRefused, store.ReasonNotSent, 3), "Not imported",
 			"Not sent: Microsoft Graph refused an earlier batch of this import for a reason that holds for every batch (Your Intune role does not allow this). Ask"},
-		{row(store.VerdictNotFound, store.ReasonLookedUp, 4), "outcome unknown — check", "Graph's answer to batch 4 was lost, and the desk looked this device up 3 times"},
-		{row(store.VerdictNotFound, store.ReasonVanished, 4), "outcome unknown — check", "then stopped listing its import record"},
-		{row(store.VerdictError, "", 1), "error", "another organisation's tenant"},
-		{row(store.VerdictQueued, "", 5), "queued", "In batch 5, waiting to be sent."},
+		{row(store.VerdictNotFound, store.ReasonLookedUp, 4), "Outcome unknown — check", "Graph's answer to batch 4 was lost, and the desk looked this device up 3 times"},
+		{row(store.VerdictNotFound, store.ReasonVanished, 4), "Outcome unknown — check", "then stopped listing its import record"},
+		{row(store.VerdictError, "", 1), "Failed", "another organisation's tenant"},
+		{row(store.VerdictQueued, "", 5), "Queued", "In batch 5, waiting to be sent."},
 		// Rows stored before reasons were facts kept the sentence: it is shown as it was.
-		{row(store.VerdictLeftOut, "Left out by Megan Bowen when importing.", 0), "left out", "Left out by Megan Bowen when importing."},
-		{row(store.VerdictNotFound, "Not found in Microsoft Graph after 2 looks.", 4), "outcome unknown — check", "Not found in Microsoft Graph after 2 looks."},
+		{row(store.VerdictLeftOut, "Left out by Megan Bowen when importing.", 0), "Left out", "Left out by Megan Bowen when importing."},
+		{row(store.VerdictNotFound, "Not found in Microsoft Graph after 2 looks.", 4), "Outcome unknown — check", "Not found in Microsoft Graph after 2 looks."},
 	} {
 		got := explain.Row(tc.r, job)
 		if got.Label != tc.label || !strings.HasPrefix(got.Detail, tc.words) && !strings.Contains(got.Detail, tc.words) {

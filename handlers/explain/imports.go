@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"autopilotdesk/graphclient"
 	"autopilotdesk/web/store"
 )
 
@@ -48,10 +49,10 @@ func ErrorLabel(code int, name string) string {
 }
 
 // Verdict is a row's verdict as an Intune administrator reads it on the job page and in the
-// outcome report.
+// outcome report: its badge, and what happened.
 type Verdict struct {
-	Key    string // a store.Verdict constant, for styling and tests
-	Label  string // short: "imported", "error"
+	Key string // a store.Verdict constant, for styling and tests
+	State
 	Detail string // what happened and what to do
 }
 
@@ -74,38 +75,62 @@ func Row(r store.ImportRow, job Job) Verdict {
 	b := job.Batches[r.Batch]
 	switch r.Verdict {
 	case "":
-		d.Key, d.Label = store.VerdictLeftOut, "not imported"
+		d.Key, d.State = store.VerdictLeftOut, State{Label: "Not imported", Meaning: Quiet}
 		d.Detail = "The import was submitted without this row."
 	case store.VerdictLeftOut:
-		d.Label, d.Detail = "left out", leftOut(r, job.Owner)
+		d.State, d.Detail = State{Label: "Left out", Meaning: Quiet}, leftOut(r, job.Owner)
 	case store.VerdictQueued:
-		d.Label, d.Detail = "queued", fmt.Sprintf("In batch %d, waiting to be sent.", r.Batch)
+		d.State, d.Detail = State{Label: "Queued", Meaning: Moving}, fmt.Sprintf("In batch %d, waiting to be sent.", r.Batch)
 	case store.VerdictSending:
-		d.Label, d.Detail = "sending", fmt.Sprintf("In batch %d, on its way to Microsoft Graph.", r.Batch)
+		d.State, d.Detail = State{Label: "Sending", Meaning: Moving}, fmt.Sprintf("In batch %d, on its way to Microsoft Graph.", r.Batch)
 	case store.VerdictUnknown:
-		d.Label = "outcome unknown"
+		d.State = State{Label: "Outcome unknown", Meaning: Attention}
 		d.Detail = fmt.Sprintf("Microsoft Graph's answer to batch %d never arrived, so it is not known yet whether this device was imported. The desk looks it up in Graph and never sends it again on its own.", r.Batch)
 	case store.VerdictSent:
-		d.Label = "processing"
-		d.Detail = "Microsoft Graph accepted the device and Intune is processing the import (state " + stateName(r.Status) + ")."
+		d.State, d.Detail = importStatus(graphclient.ImportPending, r.Status), sentDetail(r.Status)
 	case store.VerdictImported:
-		d.Label, d.Detail = "imported", "Intune imported the device."
+		d.State, d.Detail = importStatus(graphclient.ImportComplete, r.Status), "Intune imported the device."
 	case store.VerdictPartial:
-		d.Label = "partly imported"
+		d.State = importStatus(graphclient.ImportPartial, r.Status)
 		d.Detail = "Intune reported this device's import as only partly done, without saying what is missing. Check the device in the Intune admin center (Devices › Windows › Enrollment › Devices), compare its group tag and assigned user with the file, and import it again if it is not there."
 	case store.VerdictError:
 		m := DeviceErrorMeaning(r.ErrorCode, r.ErrorName)
-		d.Label, d.Detail = "error", m.What+" "+m.Next
+		d.State, d.Detail = importStatus(graphclient.ImportError, r.Status), m.What+" "+m.Next
 	case store.VerdictRefused:
-		d.Label, d.Detail = "not imported", refused(r, b)
+		d.State, d.Detail = State{Label: "Not imported", Meaning: Failed}, refused(r, b)
 	case store.VerdictNotFound:
-		d.Label = "outcome unknown — check"
+		d.State = State{Label: "Outcome unknown — check", Meaning: Attention}
 		d.Detail = notFound(r, b)
+	default:
+		d.State = State{Label: other(r.Verdict), Meaning: Attention}
 	}
 	if r.Reconciled && r.Verdict != store.VerdictNotFound {
 		d.Detail += " Found in Graph after its batch's answer was lost."
 	}
 	return d
+}
+
+// sentDetail says where Intune stands with a device Graph accepted, by the import state it reports.
+func sentDetail(status string) string {
+	switch status {
+	case graphclient.ImportPending:
+		return "Microsoft Graph accepted the device and Intune is importing it."
+	case graphclient.ImportUnknown, "":
+		return "Microsoft Graph accepted the device; Intune has not reported how its import is going yet."
+	}
+	return "Microsoft Graph accepted the device; Intune reports its import state as “" + DeviceImportStatus(status).Label + "”."
+}
+
+// importStatus is the words of the final import status a verdict stands for, with Graph's value
+// as the row keeps it (a row found by looking may keep none).
+func importStatus(final, kept string) State {
+	s := DeviceImportStatus(final)
+	if kept == "" {
+		s.Graph = ""
+	} else {
+		s.Graph = DeviceImportStatus(kept).Graph
+	}
+	return s
 }
 
 func leftOut(r store.ImportRow, owner string) string {
@@ -155,17 +180,10 @@ func notFound(r store.ImportRow, b Batch) string {
 	case store.ReasonVanished:
 		return "Microsoft Graph accepted this device, then stopped listing its import record before Intune had finished with it (the list of imported devices may have been cleared). Check Devices › Windows › Enrollment › Devices in the Intune admin center."
 	case store.ReasonStalled:
-		return fmt.Sprintf("Intune had still not finished importing this device (its import state was %s) when the desk stopped following it, a day after it was sent, and it was not among the registered Autopilot devices. Nothing was sent again. Check Devices › Windows › Enrollment › Devices in the Intune admin center later; if it never appears, import it again from your file.",
-			stateName(r.Status))
+		return fmt.Sprintf("Intune had still not finished importing this device (its import state was “%s”) when the desk stopped following it, a day after it was sent, and it was not among the registered Autopilot devices. Nothing was sent again. Check Devices › Windows › Enrollment › Devices in the Intune admin center later; if it never appears, import it again from your file.",
+			DeviceImportStatus(r.Status).Label)
 	}
 	return r.Reason
-}
-
-func stateName(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
 }
 
 // Count puts a number and its noun together so they agree: "1 device", "1,700 devices".
