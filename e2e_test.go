@@ -684,14 +684,29 @@ func TestBrowserRegistrationFlow(t *testing.T) {
 	tb.navigate("new code", chromedp.Click(chromedp.CSS(`a[href="/registration/codes/new"]`)))
 	tb.page("new registration code")
 	tb.do("type", chromedp.SendKeys(chromedp.CSS("#groupTag"), "Floor3"), chromedp.SendKeys(chromedp.CSS("#note"), "Floor 3 refurb batch"),
-		chromedp.SendKeys(chromedp.CSS("#assignedUser"), "Bob Smith"))
+		chromedp.SendKeys(chromedp.CSS("#assignedUser"), "Bob Smith"), chromedp.SetValue(chromedp.CSS("#hours"), "900"))
 	tb.expectDocumentStatus("/registration/codes", "422 (Unprocessable Entity)")
-	tb.navigate("create, with a bad user", chromedp.Click(chromedp.CSS(`form[action="/registration/codes"] button[type="submit"]`)))
+	tb.navigate("create, with a bad user and too many hours", chromedp.Click(chromedp.CSS(`form[action="/registration/codes"] button[type="submit"]`)))
 	tb.page("new registration code with errors")
 	if msg := tb.text("#assignedUser-error"); !strings.Contains(msg, "user principal name") || tb.eval(`document.querySelector("#note").value`) != "Floor 3 refurb batch" {
 		t.Errorf("user message %q, or the note was lost", msg)
 	}
-	tb.do("fix", chromedp.Clear(chromedp.CSS("#assignedUser")))
+	// The refused form's error summary takes the focus, links to each field it names, and each
+	// field is marked and described by its message, as on the other forms.
+	if got := tb.eval(`document.activeElement.getAttribute("data-testid") + " | " + Array.from(document.activeElement.querySelectorAll("a")).map(a => a.getAttribute("href")).join(" ")`); got != "form-errors | #assignedUser #hours" {
+		t.Errorf("after the code form's 422 the focus and its links: %q, want the error summary linking to #assignedUser and #hours", got)
+	}
+	for _, field := range []string{"assignedUser", "hours"} {
+		el := `document.querySelector("#` + field + `")`
+		if got := tb.eval(el + `.getAttribute("aria-invalid") + " | " + ` + el + `.getAttribute("aria-describedby")`); got != "true | "+field+"-help "+field+"-error" {
+			t.Errorf("the %s field after the 422: %s", field, got)
+		}
+	}
+	tb.do("follow the summary's link", chromedp.Click(chromedp.CSS(`[data-testid="form-errors"] a[href="#hours"]`)))
+	if got := tb.eval(`document.activeElement.id`); got != "hours" {
+		t.Errorf("the summary's link to the hours leaves the focus on %q", got)
+	}
+	tb.do("fix", chromedp.Clear(chromedp.CSS("#assignedUser")), chromedp.SetValue(chromedp.CSS("#hours"), "4"))
 	tb.navigate("create", chromedp.Click(chromedp.CSS(`form[action="/registration/codes"] button[type="submit"]`)))
 	tb.page("registration code created")
 	bd.sendDevice(t, strings.TrimSpace(tb.text(`[data-testid="code"]`)), "5CG3021XYZ")
