@@ -362,7 +362,7 @@ func tooMany(c echo.Context, retry time.Duration, why string) error {
 	secs := max(int(math.Ceil(retry.Seconds())), 1)
 	c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
 	return &views.ErrorPage{Status: http.StatusTooManyRequests, Title: "Autopilot Desk: too many requests",
-		Message: why, NextStep: "Wait " + explain.Count(secs, "second", "seconds") + ", then run the command again."}
+		Message: why, NextStep: "Wait " + explain.Duration(time.Duration(secs)*time.Second) + ", then run the command again."}
 }
 
 func (h *Register) codeURL(shown string) string {

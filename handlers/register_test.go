@@ -334,3 +334,38 @@ func TestRegisterStatusShowsStoredTextByItsCodes(t *testing.T) {
 		}
 	}
 }
+
+// refusing answers every request that its bucket is over its limit, for retry more.
+type refusing struct{ retry time.Duration }
+
+func (r refusing) Allow(context.Context, string, int, time.Duration) (bool, time.Duration, error) {
+	return false, r.retry, nil
+}
+
+func (r refusing) Exceeded(context.Context, string, int, time.Duration) (bool, time.Duration, error) {
+	return true, r.retry, nil
+}
+
+// A device told to wait reads the wait in words, while Retry-After keeps it in whole seconds for
+// the machines.
+func TestRegisterSaysItsWaitInWords(t *testing.T) {
+	for _, c := range []struct {
+		retry       time.Duration
+		words, secs string
+	}{
+		{545*time.Second + 200*time.Millisecond, "Wait 9 minutes 6 seconds, then run the command again.", "546"},
+		{30 * time.Second, "Wait 30 seconds, then run the command again.", "30"},
+		{10 * time.Millisecond, "Wait 1 second, then run the command again.", "1"},
+		{2*time.Hour + time.Minute, "Wait 2 hours 1 minute, then run the command again.", "7260"},
+	} {
+		r := newRigWith(t, func(*echo.Group, func(string, string, echo.HandlerFunc)) {}, func(shell *web.Shell) {
+			h := &Register{Store: &fakeRegistrations{}, Counter: refusing{c.retry}, PerClient: web.Limit{N: 1, Window: time.Hour},
+				PublicURL: "https://desk.contoso.example", Now: time.Now, Logger: discardLogger}
+			shell.Devices("/register", RegisterBodyLimit, errDeviceFileTooLarge, registration.CouldBe).POST("/:code", h.Send)
+		})
+		resp, answer := r.send(http.MethodPost, "/register/"+registration.Format(registration.NewCode()), "text/csv", capture("ONE-1"))
+		if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(answer, c.words) || resp.Header.Get("Retry-After") != c.secs {
+			t.Errorf("a wait of %s: %d, Retry-After %q, want %q and %q:\n%s", c.retry, resp.StatusCode, resp.Header.Get("Retry-After"), c.secs, c.words, answer)
+		}
+	}
+}

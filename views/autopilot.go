@@ -351,9 +351,9 @@ func estimateText(d time.Duration) string {
 		return "a few seconds"
 	}
 	if d < 2*time.Minute {
-		return "about " + strconv.Itoa(int(d.Round(time.Second)/time.Second)) + " seconds"
+		return "about " + explain.Duration(d)
 	}
-	return "about " + strconv.Itoa(int(d.Round(time.Minute)/time.Minute)) + " minutes"
+	return "about " + explain.Duration(d.Round(time.Minute))
 }
 
 // bulkWillText says what confirming a bulk change does, counting the devices.

@@ -441,3 +441,19 @@ func TestImportProgressSaysLooksAreFailing(t *testing.T) {
 		t.Errorf("the section repeats itself: %s", section.Text())
 	}
 }
+
+// How long something takes or how often a page updates is said in words, as every wait is
+// ("1 minute 35 seconds", not "95 seconds").
+func TestWaitsAreSaidInWords(t *testing.T) {
+	for d, want := range map[time.Duration]string{0: "a few seconds", 40 * time.Second: "about 40 seconds", 95 * time.Second: "about 1 minute 35 seconds",
+		9*time.Minute + 6*time.Second: "about 9 minutes", 150 * time.Minute: "about 2 hours 30 minutes"} {
+		if got := estimateText(d); got != want {
+			t.Errorf("a change taking %s: %q, want %q", d, got, want)
+		}
+	}
+	for seconds, want := range map[int]string{2: "Update this page every 2 seconds", 90: "Update this page every 1 minute 30 seconds"} {
+		if got := strings.Join(strings.Fields(render(t, refreshLine("/devices/import/j", seconds)).Find("label.auto-refresh").Text()), " "); got != want {
+			t.Errorf("refreshing every %d seconds reads %q, want %q", seconds, got, want)
+		}
+	}
+}
