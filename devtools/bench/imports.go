@@ -277,7 +277,7 @@ func (b *rig) importThroughDesk(ctx context.Context, prefix string, n int) (impo
 		return res, fmt.Errorf("read the report: %w", err)
 	}
 	for _, rec := range records[1:] {
-		if len(rec) > 4 && rec[4] == "imported" {
+		if len(rec) > 4 && rec[4] == "Imported" {
 			res.imported++
 		}
 	}
