@@ -75,7 +75,7 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 		v.Detail = fmt.Sprintf("Microsoft Graph's answer to the change was lost, and the device did not show the change when the desk read it %s over the following minutes. Graph may not have made it, or Intune has not shown it yet. Nothing was sent again: open the device to check, and change it on its own if needed.",
 			plural(d.Lookups, "time", "times"))
 	case store.BulkSkipped:
-		v.State = State{Label: "Not sent", Meaning: Failed}
+		v.State = State{Label: "Not sent", Meaning: Quiet}
 		v.Detail = "Not sent: Microsoft Graph refused an earlier change of this bulk change for a reason that holds for every device."
 		if stopped != nil {
 			e := Explain(*stopped)

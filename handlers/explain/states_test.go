@@ -111,7 +111,7 @@ func TestEveryDeskStateHasWords(t *testing.T) {
 		checkWords(t, "check "+v, explain.Preflight(v))
 	}
 	for _, v := range []string{"", store.VerdictQueued, store.VerdictSending, store.VerdictUnknown, store.VerdictSent, store.VerdictLeftOut,
-		store.VerdictImported, store.VerdictPartial, store.VerdictError, store.VerdictRefused, store.VerdictNotFound} {
+		store.VerdictImported, store.VerdictPartial, store.VerdictError, store.VerdictRefused, store.VerdictStopped, store.VerdictNotFound} {
 		checkWords(t, "row "+v, explain.Row(store.ImportRow{Outcome: store.Outcome{Verdict: v}}, explain.Job{}).State)
 	}
 	for _, s := range []string{store.BulkQueued, store.BulkInFlight, store.BulkUnknown, store.BulkDone, store.BulkRefused, store.BulkNotFound,
