@@ -176,7 +176,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	a.health = web.NewHealth(a.db, log)
 	a.shell = web.New(web.Options{State: a.health,
 		Logger: log, Assets: a.assets, Sessions: sessions, Refresher: refresher{provider},
-		Demo: cfg.Demo, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, Now: o.Now,
+		Demo: cfg.Demo, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, TrustedProxiesSetting: optTrustedProxies.env, Now: o.Now,
 		SignInOrigins: originsOf(idCfg.IssuerURL),
 		UploadLimit:   handlers.MaxUploadBytes, UploadPaths: []string{"/devices/import"}, UploadTooLarge: handlers.ErrUploadTooLarge, Metrics: a.metrics,
 	})

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -472,5 +473,43 @@ func TestRunServesARenewedCertificate(t *testing.T) {
 			t.Fatalf("the renewed certificate is not served after %s:\n%s", certificateCheckEvery+5*time.Second, logs.String())
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// A reverse proxy left out of AUTOPILOTDESK_TRUSTED_PROXIES makes every client behind it one
+// address to the rate limits: the desk warns once for that peer, naming it and the setting, and
+// the "rate limited" line names the address it limited. A trusted proxy gets no warning.
+func TestForwardedHeadersFromAnUntrustedPeerAreWarnedAbout(t *testing.T) {
+	statuses := func(d *desk) (last int) {
+		b := d.browser()
+		b.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		for i := range 5 {
+			req, _ := http.NewRequest(http.MethodGet, d.srv.URL+"/auth/login?return_to=%2F", nil)
+			req.Header.Set("X-Forwarded-For", "203.0.113."+strconv.Itoa(i+1))
+			req.Header.Set("X-Forwarded-Proto", "https")
+			resp, err := b.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			last = resp.StatusCode
+		}
+		return last
+	}
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_SIGNIN": "3/1m"}, appOptions{})
+	if last := statuses(d); last != http.StatusTooManyRequests {
+		t.Errorf("the fifth sign-in from one untrusted peer: %d, want 429", last)
+	}
+	logs := d.log.String()
+	if n := strings.Count(logs, `"level":"WARN","msg":"requests from 127.0.0.1 carry X-Forwarded-For or X-Forwarded-Proto`); n != 1 ||
+		!strings.Contains(logs, `"peer":"127.0.0.1","setting":"AUTOPILOTDESK_TRUSTED_PROXIES"`) || !strings.Contains(logs, "add it to AUTOPILOTDESK_TRUSTED_PROXIES") {
+		t.Errorf("%d warnings, want one naming the peer and the setting:\n%s", n, logs)
+	}
+	if !strings.Contains(logs, `"msg":"rate limited","action":"sign-in","bucket_kind":"ip","ip":"127.0.0.1"`) {
+		t.Errorf("the rate-limited line names no address:\n%s", logs)
+	}
+	trusted := startDeskWith(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_SIGNIN": "3/1m", "AUTOPILOTDESK_TRUSTED_PROXIES": "127.0.0.1"}, appOptions{})
+	if last := statuses(trusted); last == http.StatusTooManyRequests || strings.Contains(trusted.log.String(), `"level":"WARN"`) {
+		t.Errorf("behind a trusted proxy: %d, logs:\n%s", last, trusted.log.String())
 	}
 }

@@ -173,7 +173,9 @@ var (
 	optTrustedProxies = option{env: "AUTOPILOTDESK_TRUSTED_PROXIES", flag: "trusted-proxies",
 		help: "Comma-separated IPs or CIDR ranges of reverse proxies. Only requests from these peers have their " +
 			"`X-Forwarded-For` and `X-Forwarded-Proto` believed. A range wider than an IPv4 `/8` (or an IPv6 `/32` outside `fc00::/7`), " +
-			"such as `0.0.0.0/0`, is refused: every client in it could escape the per-address rate limits.",
+			"such as `0.0.0.0/0`, is refused: every client in it could escape the per-address rate limits. Behind a proxy that is not listed, " +
+			"the desk takes the proxy for every client, so all share one rate-limit budget: it warns once for each peer not listed that " +
+			"sends those headers, naming it.",
 		set: func(c *config, v string) error {
 			var bad, wide []string
 			for _, p := range splitList(v) {

@@ -90,7 +90,7 @@ func (s *Shell) limited(c echo.Context, action, bucket string, limit Limit, retr
 	}
 	wait := explain.Duration(time.Duration(secs) * time.Second)
 	c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
-	s.log.Info("rate limited", "action", action, "bucket_kind", strings.SplitN(bucket, ":", 3)[1])
+	s.log.Info("rate limited", "action", action, "bucket_kind", strings.SplitN(bucket, ":", 3)[1], "ip", c.RealIP())
 	times := fmt.Sprintf("%d times", limit.N)
 	if limit.N == 1 {
 		times = "once"
