@@ -208,12 +208,9 @@ func (c *config) check(read configError) configError {
 		missing(&optClientID, "is required outside demo mode")
 	}
 	if c.IssuerURL == "" {
-		switch strings.ToLower(c.TenantID) {
-		case "":
+		if c.TenantID == "" {
 			missing(&optTenantID, "is required (or set %s for another provider)", optIssuerURL.env)
-		case "common", "consumers":
-			bad(&optTenantID, "%q is not allowed: use your tenant id (personal accounts are not supported)", c.TenantID)
-		default:
+		} else {
 			c.IssuerURL = c.Cloud.Issuer(c.TenantID)
 		}
 	}

@@ -418,3 +418,26 @@ func TestDurationInDaysSuggestsItsHours(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// The tenant id is the GUID ID tokens carry in tid: a domain name, which every sign-in would then
+// be refused against, is refused at start saying where the GUID is shown. The multi-tenant names
+// keep messages of their own; a GUID in braces or upper case is taken in Graph's form.
+func TestTenantIDMustBeTheDirectoryGUID(t *testing.T) {
+	for v, want := range map[string]string{
+		"contoso.onmicrosoft.com":          `"contoso.onmicrosoft.com" is not a tenant id: give the Directory (tenant) ID, a GUID, from the Overview page of Microsoft Entra ID`,
+		"contoso.com":                      "Directory (tenant) ID, a GUID",
+		"72f988bf86f141af91ab2d7cd011db47": "Directory (tenant) ID, a GUID",
+		"common":                           "personal accounts are not supported",
+		"Consumers":                        "personal accounts are not supported",
+		"organizations":                    "any organisation's accounts",
+	} {
+		problems := configProblems(t, tenantEnv(map[string]string{"AUTOPILOTDESK_TENANT_ID": v}))
+		if len(problems) != 1 || !strings.HasPrefix(problems[0], "AUTOPILOTDESK_TENANT_ID: ") || !strings.Contains(problems[0], want) {
+			t.Errorf("%s: %q, want %q", v, problems, want)
+		}
+	}
+	c, err := loadConfig(nil, tenantEnv(map[string]string{"AUTOPILOTDESK_TENANT_ID": "{72F988BF-86F1-41AF-91AB-2D7CD011DB47}"}), &bytes.Buffer{})
+	if err != nil || c.TenantID != "72f988bf-86f1-41af-91ab-2d7cd011db47" || c.IssuerURL != "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0" {
+		t.Errorf("a GUID in braces: %q %q, %v", c.TenantID, c.IssuerURL, err)
+	}
+}

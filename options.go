@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/graphclient/guid"
 	"autopilotdesk/web"
 	"autopilotdesk/web/identity"
 )
@@ -41,9 +42,26 @@ var (
 			"the post-logout redirect URI is `{public URL}/auth/signed-out`. POSTs must come from this origin. Required outside demo mode.",
 		set: func(c *config, v string) (err error) { c.PublicURL, err = publicURL(v); return err }}
 	optTenantID = option{env: "AUTOPILOTDESK_TENANT_ID", flag: "tenant-id",
-		help: "The Microsoft Entra tenant id (a GUID); setting it (with a client id) leaves demo mode. " +
-			"`common` and `consumers` are refused: the Intune APIs do not support personal accounts.",
-		set: func(c *config, v string) error { c.TenantID = v; return nil }}
+		help: "The Microsoft Entra tenant id: the Directory (tenant) ID, a GUID, on the Overview page of Microsoft Entra ID (a domain " +
+			"name such as `contoso.onmicrosoft.com` is refused: ID tokens name the tenant by its GUID). Setting it (with a client id) leaves " +
+			"demo mode. `common` and `consumers` are refused (the Intune APIs do not support personal accounts), and so is " +
+			"`organizations` (it would let any organisation's accounts in).",
+		set: func(c *config, v string) error {
+			c.TenantID = v
+			switch strings.ToLower(v) {
+			case "common", "consumers":
+				return fmt.Errorf("%q is not allowed: use your tenant id (personal accounts are not supported)", v)
+			case "organizations":
+				return fmt.Errorf("%q is not allowed: it would let any organisation's accounts sign in; use your tenant id", v)
+			}
+			id, ok := guid.Normalize(v)
+			if !ok {
+				return fmt.Errorf("%q is not a tenant id: give the Directory (tenant) ID, a GUID, from the Overview page of Microsoft Entra ID "+
+					"(ID tokens name the tenant by it, never by a domain name)", v)
+			}
+			c.TenantID = id
+			return nil
+		}}
 	optClientID = option{env: "AUTOPILOTDESK_CLIENT_ID", flag: "client-id",
 		help: "Application (client) id of the app registration.",
 		set:  func(c *config, v string) error { c.ClientID = v; return nil }}
