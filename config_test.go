@@ -441,3 +441,35 @@ func TestTenantIDMustBeTheDirectoryGUID(t *testing.T) {
 		t.Errorf("a GUID in braces: %q %q, %v", c.TenantID, c.IssuerURL, err)
 	}
 }
+
+// Each duration setting has a range a working desk needs, refused at start with the range named:
+// a Graph deadline of a nanosecond would blame Graph for every page, an idle timeout of 15s is
+// most likely 15m mistyped. A value too long for a duration is said to be too long, and one in
+// days or weeks (Go durations have neither) is answered with its hours.
+func TestDurationsOutOfTheirRangeAreRefused(t *testing.T) {
+	for _, tc := range []struct{ env, v, says string }{
+		{"AUTOPILOTDESK_GRAPH_TIMEOUT", "1ns", `"1ns" is out of range: give a duration from 1s to 10m`},
+		{"AUTOPILOTDESK_GRAPH_TIMEOUT", "1h", "from 1s to 10m"},
+		{"AUTOPILOTDESK_SESSION_IDLE_TIMEOUT", "15s", `"15s" is out of range: give a duration from 1m to 2160h (did you mean 15m?)`},
+		{"AUTOPILOTDESK_SESSION_IDLE_TIMEOUT", "1s", "from 1m to 2160h"},
+		{"AUTOPILOTDESK_SESSION_LIFETIME", "100000000h", `"100000000h" is too long: give a duration from 5m to 2160h`},
+		{"AUTOPILOTDESK_SESSION_LIFETIME", "1w", "durations have no weeks; write 168h for 1 week"},
+		{"AUTOPILOTDESK_SESSION_LIFETIME", "0s", "from 5m to 2160h"},
+		{"AUTOPILOTDESK_ACTIVITY_RETENTION", "1m", "from 24h to 87600h"},
+		{"AUTOPILOTDESK_ACTIVITY_RETENTION", "2w", "write 336h for 2 weeks"},
+		{"AUTOPILOTDESK_DATABASE_STARTUP_WAIT", "1ms", "from 1s to 1h"},
+		{"AUTOPILOTDESK_SHUTDOWN_DELAY", "10m", "from 0s to 5m"},
+		{"AUTOPILOTDESK_RATE_LIMIT_SIGNIN", "20/1d", "durations have no days; write 20/24h for 1 day"},
+		{"AUTOPILOTDESK_RATE_LIMIT_REGISTER_WRONG", "10/1w", "write 10/168h for 1 week"},
+	} {
+		problems := configProblems(t, tenantEnv(map[string]string{tc.env: tc.v}))
+		if len(problems) != 1 || !strings.HasPrefix(problems[0], tc.env+": ") || !strings.Contains(problems[0], tc.says) {
+			t.Errorf("%s=%s: %q, want %q", tc.env, tc.v, problems, tc.says)
+		}
+	}
+	c, err := loadConfig(nil, tenantEnv(map[string]string{"AUTOPILOTDESK_GRAPH_TIMEOUT": "1s", "AUTOPILOTDESK_SESSION_IDLE_TIMEOUT": "1m",
+		"AUTOPILOTDESK_SESSION_LIFETIME": "2160h", "AUTOPILOTDESK_ACTIVITY_RETENTION": "87600h", "AUTOPILOTDESK_SHUTDOWN_DELAY": "0s"}), io.Discard)
+	if err != nil || c.GraphTimeout != time.Second || c.IdleTimeout != time.Minute || c.SessionLifetime != 2160*time.Hour {
+		t.Errorf("the ends of the ranges: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -118,8 +119,11 @@ var (
 		help: "Graph API version: `v1.0` or `beta`.",
 		set:  func(c *config, v string) error { c.GraphVersion = v; return oneOf(v, "v1.0", "beta") }}
 	optGraphTimeout = option{env: "AUTOPILOTDESK_GRAPH_TIMEOUT", flag: "graph-timeout", def: "30s",
-		help: "Deadline of one Graph call, retries included.",
-		set:  func(c *config, v string) (err error) { c.GraphTimeout, err = positiveDuration(v); return err }}
+		help: "Deadline of one Graph call, retries included: from `1s` to `10m`.",
+		set: func(c *config, v string) (err error) {
+			c.GraphTimeout, err = durationIn(v, time.Second, 10*time.Minute)
+			return err
+		}}
 	optDataDir = option{env: "AUTOPILOTDESK_DATA_DIR", flag: "data-dir", def: "data",
 		help: "Folder of the SQLite state database (`autopilotdesk.db`). The desk creates it `0700` and the database files `0600` " +
 			"(an existing database is made `0600` at start). Keep it on a local disk: if the file is removed or replaced while the desk " +
@@ -142,28 +146,37 @@ var (
 			"closes its listener and lets requests in flight finish (up to 10 s). Behind a load balancer, set it a little longer than " +
 			"the balancer needs to take a failing replica out (probe interval × failure threshold), e.g. `15s`, so no request meets " +
 			"a closed port. At most `5m`.",
-		set: func(c *config, v string) error {
-			d, err := time.ParseDuration(v)
-			if err != nil || d < 0 || d > 5*time.Minute {
-				return fmt.Errorf("%q is not a duration from 0s to 5m, such as 0s or 10s", v)
-			}
-			c.ShutdownDelay = d
-			return nil
+		set: func(c *config, v string) (err error) {
+			c.ShutdownDelay, err = durationIn(v, 0, 5*time.Minute)
+			return err
 		}}
 	optDatabaseStartupWait = option{env: "AUTOPILOTDESK_DATABASE_STARTUP_WAIT", flag: "database-startup-wait", def: "30s",
 		help: "At start, keep retrying an unreachable PostgreSQL (with backoff) this long before giving up with a clear error, " +
-			"instead of crash-looping.",
-		set: func(c *config, v string) (err error) { c.DatabaseStartupWait, err = positiveDuration(v); return err }}
+			"instead of crash-looping. From `1s` to `1h`.",
+		set: func(c *config, v string) (err error) {
+			c.DatabaseStartupWait, err = durationIn(v, time.Second, time.Hour)
+			return err
+		}}
 	optSessionIdleTimeout = option{env: "AUTOPILOTDESK_SESSION_IDLE_TIMEOUT", flag: "session-idle-timeout", def: "15m",
 		help: "A session unused this long ends, counted from its last request: it ends at most a sixteenth of this (and never more " +
-			"than 5 s) early, because the last-use time is written when it is that old rather than on every request.",
-		set: func(c *config, v string) (err error) { c.IdleTimeout, err = positiveDuration(v); return err }}
+			"than 5 s) early, because the last-use time is written when it is that old rather than on every request. From `1m` to `2160h` " +
+			"(90 days), and no longer than `" + optSessionLifetime.env + "`.",
+		set: func(c *config, v string) (err error) {
+			c.IdleTimeout, err = durationIn(v, time.Minute, maxSession)
+			return err
+		}}
 	optSessionLifetime = option{env: "AUTOPILOTDESK_SESSION_LIFETIME", flag: "session-lifetime", def: "8h",
-		help: "A session ends this long after sign-in, however active.",
-		set:  func(c *config, v string) (err error) { c.SessionLifetime, err = positiveDuration(v); return err }}
+		help: "A session ends this long after sign-in, however active: from `5m` to `2160h` (90 days).",
+		set: func(c *config, v string) (err error) {
+			c.SessionLifetime, err = durationIn(v, 5*time.Minute, maxSession)
+			return err
+		}}
 	optActivityRetention = option{env: "AUTOPILOTDESK_ACTIVITY_RETENTION", flag: "activity-retention", def: "2160h",
-		help: "How long the activity history is kept (2160h is 90 days); older entries are deleted every few minutes.",
-		set:  func(c *config, v string) (err error) { c.ActivityRetention, err = positiveDuration(v); return err }}
+		help: "How long the activity history is kept (2160h is 90 days), from `24h` to `87600h` (10 years); older entries are deleted every few minutes.",
+		set: func(c *config, v string) (err error) {
+			c.ActivityRetention, err = durationIn(v, 24*time.Hour, 87600*time.Hour)
+			return err
+		}}
 	optImportMaxRows = option{env: "AUTOPILOTDESK_IMPORT_MAX_ROWS", flag: "import-max-rows", def: "10000",
 		help: "The most device rows one CSV file may have (1 to 100,000). A larger file is refused while it is read, with a " +
 			"message that names the limit and suggests splitting it; nothing of it is stored.",
@@ -498,18 +511,48 @@ func intIn(v string, lo, hi int) (int, error) {
 	return n, nil
 }
 
-func positiveDuration(v string) (time.Duration, error) {
+// maxSession is the longest a session may last, idle or not: 90 days, as long as Microsoft Entra
+// keeps an unused refresh token.
+const maxSession = 2160 * time.Hour
+
+// durationSyntax is what time.ParseDuration reads; a value of this form it refuses is too long.
+var durationSyntax = regexp.MustCompile(`^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$`)
+
+// durationIn reads a duration from lo to hi, saying the range when it is outside it.
+func durationIn(v string, lo, hi time.Duration) (time.Duration, error) {
+	within := fmt.Sprintf("give a duration from %s to %s", shortDuration(lo), shortDuration(hi))
 	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		// Go durations have no days: a value in days is answered with its hours.
-		if n, ok := strings.CutSuffix(strings.TrimSpace(v), "d"); ok {
-			if days, derr := strconv.Atoi(n); derr == nil && days > 0 && days <= 100000 {
-				return 0, fmt.Errorf("%q is not a duration the desk reads: durations have no days; write %dh for %d days", v, days*24, days)
+	switch {
+	case err != nil && durationSyntax.MatchString(v):
+		return 0, fmt.Errorf("%q is too long: %s", v, within)
+	case err != nil:
+		// Go durations have no days or weeks: such a value is answered with its hours.
+		if hours, meant, units, ok := web.InHours(v); ok {
+			return 0, fmt.Errorf("%q is not a duration the desk reads: durations have no %s; write %s for %s", v, units, hours, meant)
+		}
+		return 0, fmt.Errorf("%q is not a duration such as 30s, 15m or 8h: %s", v, within)
+	case d < lo || d > hi:
+		// A number of seconds that would be in range as minutes is most likely them mistyped.
+		if n, ok := strings.CutSuffix(v, "s"); ok && !strings.ContainsAny(n, "nuµμmh") {
+			if m, err := time.ParseDuration(n + "m"); err == nil && m >= lo && m <= hi {
+				return 0, fmt.Errorf("%q is out of range: %s (did you mean %sm?)", v, within, n)
 			}
 		}
-		return 0, fmt.Errorf("%q is not a positive duration such as 30s, 15m or 8h", v)
+		return 0, fmt.Errorf("%q is out of range: %s", v, within)
 	}
 	return d, nil
+}
+
+// shortDuration is d as people write it: 1m, 2160h, 1m30s (not 1m0s, 2160h0m0s).
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func fraction(v string) (float64, error) {

@@ -44,9 +44,34 @@ func ParseLimit(s string) (Limit, error) {
 	}
 	window, err := time.ParseDuration(w)
 	if err != nil || window <= 0 {
+		if hours, meant, units, ok := InHours(w); ok {
+			return Limit{}, fmt.Errorf("%q is not a limit the desk reads: durations have no %s; write %s/%s for %s", s, units, n, hours, meant)
+		}
 		return Limit{}, fmt.Errorf("%q is not a limit such as 20/1m", s)
 	}
 	return Limit{N: count, Window: window}, nil
+}
+
+// InHours reads a duration in days or weeks, which Go durations do not have ("90d", "1w"), and
+// says it in hours ("2160h"), with what it meant ("90 days") and the units it was in ("days").
+func InHours(v string) (hours, meant, units string, ok bool) {
+	v = strings.TrimSpace(v)
+	for _, u := range []struct {
+		suffix, one, many string
+		hours             int
+	}{{"d", "day", "days", 24}, {"w", "week", "weeks", 7 * 24}} {
+		n, found := strings.CutSuffix(v, u.suffix)
+		count, err := strconv.Atoi(n)
+		if !found || err != nil || count <= 0 || count > 100000 {
+			continue
+		}
+		meant = fmt.Sprintf("%d %s", count, u.many)
+		if count == 1 {
+			meant = "1 " + u.one
+		}
+		return fmt.Sprintf("%dh", count*u.hours), meant, u.many, true
+	}
+	return "", "", "", false
 }
 
 func (l Limit) String() string {
