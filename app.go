@@ -8,12 +8,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -143,6 +148,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 			err, optDatabaseURL.env)
 	}
 	if err != nil {
+		if explained := dataDirProblem(err, cfg.DataDir); cfg.DatabaseURL == "" && explained != nil {
+			return nil, explained
+		}
 		return nil, fmt.Errorf("open state database: %w", err)
 	}
 	if a.db.Driver() == "sqlite" && !a.db.OwnsDataDir() {
@@ -485,7 +493,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	defer a.Close()
 	go a.sweep(ctx, 5*time.Minute)
-	fmt.Fprintf(stdout, "Autopilot Desk is running in %s.\nOpen %s in your browser. Press Ctrl-C to stop.\n", startupMode(cfg), cfg.PublicURL)
+	fmt.Fprintln(stdout, startMessage(cfg, a.startProblem()))
 	if adminLn != nil {
 		go web.Serve(ctx, adminLn, a.adminHandler(), nil, web.Shutdown{Delay: cfg.ShutdownDelay, Drain: time.Second}, log)
 	}
@@ -497,6 +505,65 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 // certificateCheckEvery is how often, at most, the TLS certificate files are looked at for a
 // renewed certificate.
 const certificateCheckEvery = 5 * time.Second
+
+// startMessage is what the desk prints once it serves: where to open it, or, when its state
+// database cannot take writes at start (a disk below the room the desk keeps free), that it
+// answers 503 until that is put right.
+func startMessage(cfg config, problem error) string {
+	running := "Autopilot Desk is running in " + startupMode(cfg)
+	var ce *store.CheckError
+	if errors.As(problem, &ce) {
+		if errors.Is(problem, store.ErrDiskFull) {
+			return fmt.Sprintf("%s, but serves no page yet: %s, below the desk's floor of %s. Free space on that disk: the desk serves by itself once "+
+				"there is room, at %s. Press Ctrl-C to stop.", running, ce.Cause, store.Megabytes(store.MinFreeSpace), cfg.PublicURL)
+		}
+		return fmt.Sprintf("%s, but serves no page yet: %s; %s, at %s. Press Ctrl-C to stop.", running, ce.Cause, ce.Recover, cfg.PublicURL)
+	}
+	return fmt.Sprintf("%s.\nOpen %s in your browser. Press Ctrl-C to stop.", running, cfg.PublicURL)
+}
+
+// startProblem is what keeps the state database from taking writes as the desk starts, nil when
+// nothing does.
+func (a *app) startProblem() error { return a.db.CheckFiles() }
+
+// dataDirProblem explains an error opening the SQLite data folder that the person running the
+// desk can put right: who the desk runs as and what to change. Nil for any other error.
+func dataDirProblem(err error, dataDir string) error {
+	dir := dataDir
+	if abs, aerr := filepath.Abs(dataDir); aerr == nil {
+		dir = abs
+	}
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		owner := runningAs()
+		if u, uerr := user.Current(); uerr == nil {
+			owner = u.Username
+		}
+		return fmt.Errorf("the desk, running as %[1]s, may not write its data folder %[2]s (%[3]v). Give the folder to that user "+
+			"(mkdir -p %[2]s && chown -R %[4]s %[2]s), or under systemd let systemd create it (StateDirectory=autopilotdesk, with "+
+			"%[5]s=/var/lib/autopilotdesk), or set %[5]s to a folder that user may write", runningAs(), dir, err, owner, optDataDir.env)
+	case errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("the data folder %s is on a read-only file system (%v): set %s to a folder on a writable disk "+
+			"(in a container, a writable volume mounted there)", dir, err, optDataDir.env)
+	case errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "disk is full"):
+		return fmt.Errorf("the disk holding the data folder %s is full (%v): free space on it (the desk keeps at least %s free), then start the desk again",
+			dir, err, store.Megabytes(store.MinFreeSpace))
+	}
+	return nil
+}
+
+// runningAs names the user the desk runs as: "nobody (uid 65534)".
+func runningAs() string {
+	uid := os.Getuid()
+	u, err := user.Current()
+	switch {
+	case err == nil && uid >= 0:
+		return fmt.Sprintf("%s (uid %d)", u.Username, uid)
+	case err == nil:
+		return u.Username
+	}
+	return fmt.Sprintf("uid %d", uid)
+}
 
 // startupMode says which mode the desk runs in, for the start-up message.
 func startupMode(cfg config) string {

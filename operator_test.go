@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -14,6 +16,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -511,5 +515,59 @@ func TestForwardedHeadersFromAnUntrustedPeerAreWarnedAbout(t *testing.T) {
 	trusted := startDeskWith(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_SIGNIN": "3/1m", "AUTOPILOTDESK_TRUSTED_PROXIES": "127.0.0.1"}, appOptions{})
 	if last := statuses(trusted); last == http.StatusTooManyRequests || strings.Contains(trusted.log.String(), `"level":"WARN"`) {
 		t.Errorf("behind a trusted proxy: %d, logs:\n%s", last, trusted.log.String())
+	}
+}
+
+// A data folder the desk cannot use stops the start with what to do, naming the folder and the
+// user the desk runs as: permissions (the folder owned by another user), a read-only file system,
+// a full disk.
+func TestDataFolderProblemsAtStartSayWhatToDo(t *testing.T) {
+	dir := t.TempDir()
+	lock := filepath.Join(dir, "autopilotdesk.lock")
+	me := runningAs()
+	for _, tc := range []struct {
+		err  error
+		says []string
+	}{
+		{fmt.Errorf("store: data folder lock: %w", &fs.PathError{Op: "open", Path: lock, Err: syscall.EACCES}),
+			[]string{"the desk, running as " + me + ", may not write its data folder " + dir, "permission denied", "mkdir -p " + dir + " && chown -R ", "StateDirectory=", "AUTOPILOTDESK_DATA_DIR"}},
+		{fmt.Errorf("store: data directory: %w", &fs.PathError{Op: "mkdir", Path: dir, Err: syscall.EACCES}),
+			[]string{"may not write its data folder " + dir, "chown -R "}},
+		{fmt.Errorf("store: data folder lock: %w", &fs.PathError{Op: "open", Path: lock, Err: syscall.EROFS}),
+			[]string{"the data folder " + dir + " is on a read-only file system", "writable", "AUTOPILOTDESK_DATA_DIR"}},
+		{errors.New("store: commit migrations: database or disk is full (13)"),
+			[]string{"the disk holding the data folder " + dir + " is full", "free space on it", "4.0 MB"}},
+	} {
+		got := dataDirProblem(tc.err, dir)
+		if got == nil {
+			t.Errorf("%v: not explained", tc.err)
+			continue
+		}
+		for _, want := range tc.says {
+			if !strings.Contains(got.Error(), want) {
+				t.Errorf("%v:\n%s\nlacks %q", tc.err, got, want)
+			}
+		}
+	}
+	if got := dataDirProblem(errors.New("store: something else"), dir); got != nil {
+		t.Errorf("another error explained: %v", got)
+	}
+}
+
+// A desk that starts with its disk below the room it keeps free does not invite people to open
+// it: the start-up message says the disk is below the desk's floor, and that it serves by itself
+// once there is room.
+func TestStartOnALowDiskSaysSo(t *testing.T) {
+	var free atomic.Uint64
+	free.Store(1700 << 10)
+	d := startDeskWith(t, nil, appOptions{StateFreeSpace: func(string) (uint64, error) { return free.Load(), nil }})
+	msg := startMessage(d.app.cfg, d.app.startProblem())
+	if strings.Contains(msg, "in your browser") || !strings.Contains(msg, "1.7 MB free") || !strings.Contains(msg, "below the desk's floor of 4.0 MB") ||
+		!strings.Contains(msg, "serves by itself once there is room") {
+		t.Errorf("start-up message on a low disk:\n%s", msg)
+	}
+	free.Store(1 << 30)
+	if msg := startMessage(d.app.cfg, d.app.startProblem()); !strings.Contains(msg, "Open "+d.app.cfg.PublicURL.String()+" in your browser") {
+		t.Errorf("start-up message with room:\n%s", msg)
 	}
 }
