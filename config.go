@@ -142,6 +142,10 @@ func (o *option) value(flagValue string, getenv func(string) string) (string, er
 			return "", fmt.Errorf("the file %s_FILE names (%s) is empty: write the value into it", o.env, path)
 		}
 	}
+	if trimmed := strings.TrimSpace(v); trimmed == "" && v != "" && o.secret {
+		// Read as unset, it would quietly turn off what it guards (metrics) or ask for it again.
+		return "", errors.New("is set to white space only: write the value, or unset the variable")
+	}
 	if v = strings.TrimSpace(v); v == "" {
 		v = o.def
 	}

@@ -473,3 +473,30 @@ func TestDurationsOutOfTheirRangeAreRefused(t *testing.T) {
 		t.Errorf("the ends of the ranges: %v", err)
 	}
 }
+
+// Values chosen from a list are taken in any case, as the cloud's name always was, and kept in the
+// desk's own spelling; a limit that may be off says so when refused. A secret set to white space
+// only is refused (read as unset, a metrics token would silently turn metrics off).
+func TestEnumeratedValuesInAnyCase(t *testing.T) {
+	c, err := loadConfig(nil, tenantEnv(map[string]string{"AUTOPILOTDESK_LOG_LEVEL": "DEBUG", "AUTOPILOTDESK_LOG_FORMAT": "JSON",
+		"AUTOPILOTDESK_GRAPH_VERSION": "BETA", "AUTOPILOTDESK_RATE_LIMIT_SIGNIN": "OFF", "AUTOPILOTDESK_RATE_LIMIT_REGISTER": "Off",
+		"AUTOPILOTDESK_CLOUD": "Global", "AUTOPILOTDESK_REGISTRATION_SELF_APPROVE": "TRUE"}), io.Discard)
+	if err != nil || c.LogLevel != "debug" || c.LogFormat != "json" || c.GraphVersion != "beta" || c.SignInLimit.N != 0 || c.RegisterLimit.N != 0 || !c.RegistrationSelfApprove {
+		t.Errorf("%+v, %v", c, err)
+	}
+	for env, says := range map[string]string{
+		"AUTOPILOTDESK_RATE_LIMIT_SIGNIN": `"soon" is not a limit such as 20/1m, or off to disable it`,
+		"AUTOPILOTDESK_LOG_LEVEL":         `"soon" is not debug, info, warn or error`,
+	} {
+		problems := configProblems(t, tenantEnv(map[string]string{env: "soon"}))
+		if len(problems) != 1 || !strings.Contains(problems[0], says) {
+			t.Errorf("%s: %q, want %q", env, problems, says)
+		}
+	}
+	for _, env := range []string{"AUTOPILOTDESK_METRICS_TOKEN", "AUTOPILOTDESK_CLIENT_SECRET"} {
+		problems := configProblems(t, tenantEnv(map[string]string{env: " \t "}))
+		if len(problems) != 1 || !strings.HasPrefix(problems[0], env+": is set to white space only") {
+			t.Errorf("%s of white space: %q", env, problems)
+		}
+	}
+}

@@ -117,7 +117,7 @@ var (
 		set:      func(c *config, v string) error { c.Scopes = strings.Fields(v); return nil }}
 	optGraphVersion = option{env: "AUTOPILOTDESK_GRAPH_VERSION", flag: "graph-version", def: "v1.0",
 		help: "Graph API version: `v1.0` or `beta`.",
-		set:  func(c *config, v string) error { c.GraphVersion = v; return oneOf(v, "v1.0", "beta") }}
+		set:  func(c *config, v string) (err error) { c.GraphVersion, err = oneOf(v, "v1.0", "beta"); return err }}
 	optGraphTimeout = option{env: "AUTOPILOTDESK_GRAPH_TIMEOUT", flag: "graph-timeout", def: "30s",
 		help: "Deadline of one Graph call, retries included: from `1s` to `10m`.",
 		set: func(c *config, v string) (err error) {
@@ -276,10 +276,13 @@ var (
 		set: func(c *config, v string) error { c.AdminAddr = v; return hostPort(v) }}
 	optLogLevel = option{env: "AUTOPILOTDESK_LOG_LEVEL", flag: "log-level", def: "info",
 		help: "`debug`, `info`, `warn` or `error`.",
-		set:  func(c *config, v string) error { c.LogLevel = v; return oneOf(v, "debug", "info", "warn", "error") }}
+		set: func(c *config, v string) (err error) {
+			c.LogLevel, err = oneOf(v, "debug", "info", "warn", "error")
+			return err
+		}}
 	optLogFormat = option{env: "AUTOPILOTDESK_LOG_FORMAT", flag: "log-format", def: "auto",
 		help: "`json`, `text`, or `auto` (text in a terminal, JSON otherwise).",
-		set:  func(c *config, v string) error { c.LogFormat = v; return oneOf(v, "json", "text", "auto") }}
+		set:  func(c *config, v string) (err error) { c.LogFormat, err = oneOf(v, "json", "text", "auto"); return err }}
 	optDemoTime = option{env: "AUTOPILOTDESK_DEMO_TIME", flag: "demo-time",
 		help: "Demo mode only: a repeatable demo, as the documentation's pictures show it. Time starts at this moment (RFC 3339, " +
 			"e.g. `2026-03-02T09:30:00Z`) and passes only with Microsoft Graph: a millisecond with each request and a minute " +
@@ -493,14 +496,15 @@ func httpURL(v string) error {
 	return nil
 }
 
-func oneOf(v string, choices ...string) error {
+// oneOf reads one of choices, in any case, as the choice is spelt.
+func oneOf(v string, choices ...string) (string, error) {
 	for _, c := range choices {
-		if v == c {
-			return nil
+		if strings.EqualFold(v, c) {
+			return c, nil
 		}
 	}
 	last := len(choices) - 1
-	return fmt.Errorf("%q is not %s or %s", v, strings.Join(choices[:last], ", "), choices[last])
+	return "", fmt.Errorf("%q is not %s or %s", v, strings.Join(choices[:last], ", "), choices[last])
 }
 
 func intIn(v string, lo, hi int) (int, error) {

@@ -26,12 +26,12 @@ type Limit struct {
 	Window time.Duration
 }
 
-// ParseLimit reads "20/1m" (20 per minute); only "off" disables the limit. A count of 0 is
+// ParseLimit reads "20/1m" (20 per minute); only "off" (in any case) disables the limit. A count of 0 is
 // refused rather than read as "off": it reads as "allow nothing", and meaning the opposite
 // would silently lift the limit.
 func ParseLimit(s string) (Limit, error) {
 	s = strings.TrimSpace(s)
-	if s == "off" {
+	if strings.EqualFold(s, "off") {
 		return Limit{}, nil
 	}
 	n, w, ok := strings.Cut(s, "/")
@@ -40,14 +40,14 @@ func ParseLimit(s string) (Limit, error) {
 		return Limit{}, fmt.Errorf("%q allows no request at all: give a limit such as 20/1m, or off to disable it", s)
 	}
 	if !ok || err != nil || count < 0 {
-		return Limit{}, fmt.Errorf("%q is not a limit such as 20/1m", s)
+		return Limit{}, fmt.Errorf("%q is not a limit such as 20/1m, or off to disable it", s)
 	}
 	window, err := time.ParseDuration(w)
 	if err != nil || window <= 0 {
 		if hours, meant, units, ok := InHours(w); ok {
 			return Limit{}, fmt.Errorf("%q is not a limit the desk reads: durations have no %s; write %s/%s for %s", s, units, n, hours, meant)
 		}
-		return Limit{}, fmt.Errorf("%q is not a limit such as 20/1m", s)
+		return Limit{}, fmt.Errorf("%q is not a limit such as 20/1m, or off to disable it", s)
 	}
 	return Limit{N: count, Window: window}, nil
 }
