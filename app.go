@@ -482,7 +482,11 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		certs, err := web.LoadCertificateFiles(cfg.TLSCertFile, cfg.TLSKeyFile, certificateCheckEvery, log)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("%s: %w", optTLSCertFile.env, err)
+			setting := optTLSCertFile.env
+			if errors.Is(err, web.ErrEncryptedKey) {
+				setting = optTLSKeyFile.env
+			}
+			return fmt.Errorf("%s: %w", setting, err)
 		}
 		tlsConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
 	}

@@ -571,3 +571,14 @@ func TestStartOnALowDiskSaysSo(t *testing.T) {
 		t.Errorf("start-up message with room:\n%s", msg)
 	}
 }
+
+// An encrypted TLS key stops the start naming the key's setting, not the certificate's.
+func TestEncryptedTLSKeyNamesItsSetting(t *testing.T) {
+	cert, key := selfSigned(t)
+	os.WriteFile(key, []byte("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"), 0o600)
+	err := run(context.Background(), []string{"--addr", "127.0.0.1:0"}, testkit.Env(map[string]string{"AUTOPILOTDESK_DATA_DIR": t.TempDir(),
+		"AUTOPILOTDESK_TLS_CERT_FILE": cert, "AUTOPILOTDESK_TLS_KEY_FILE": key}), io.Discard, io.Discard)
+	if err == nil || !strings.HasPrefix(err.Error(), "AUTOPILOTDESK_TLS_KEY_FILE: ") || !strings.Contains(err.Error(), "is encrypted with a passphrase") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -255,10 +255,11 @@ var (
 			"so nobody registers devices alone.",
 		set: func(c *config, v string) (err error) { c.RegistrationSelfApprove, err = boolean(v); return err }}
 	optTLSCertFile = option{env: "AUTOPILOTDESK_TLS_CERT_FILE", flag: "tls-cert-file",
-		help: "Serve HTTPS with this PEM certificate (with the key below).",
-		set:  func(c *config, v string) error { c.TLSCertFile = v; return nil }}
+		help: "Serve HTTPS with this PEM certificate (with the key below). A renewed certificate is served within seconds, without a restart. " +
+			"The desk warns, at start and when it reads a renewed one, about a certificate that has expired, is not yet valid, or expires within 14 days.",
+		set: func(c *config, v string) error { c.TLSCertFile = v; return nil }}
 	optTLSKeyFile = option{env: "AUTOPILOTDESK_TLS_KEY_FILE", flag: "tls-key-file",
-		help: "Private key of the TLS certificate.",
+		help: "Private key of the TLS certificate, unencrypted (a key encrypted with a passphrase is refused: the desk cannot ask for it).",
 		set:  func(c *config, v string) error { c.TLSKeyFile = v; return nil }}
 	optMetricsToken = option{env: "AUTOPILOTDESK_METRICS_TOKEN", flag: "metrics-token", secret: true,
 		help: "Serve Prometheus metrics at `/metrics` on the main address to requests with `Authorization: Bearer {token}`. " +
