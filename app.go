@@ -477,6 +477,11 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		cfg.PublicURL = &url.URL{Scheme: cfg.PublicURL.Scheme, Host: net.JoinHostPort(cfg.PublicURL.Hostname(), port)}
 	}
+	adminAt := ""
+	if adminLn != nil {
+		adminAt = adminLn.Addr().String()
+	}
+	log.Info("Autopilot Desk settings", cfg.startAttrs(ln.Addr().String(), adminAt)...)
 	var tlsConfig *tls.Config
 	if cfg.TLSCertFile != "" {
 		certs, err := web.LoadCertificateFiles(cfg.TLSCertFile, cfg.TLSKeyFile, certificateCheckEvery, log)

@@ -582,3 +582,41 @@ func TestEncryptedTLSKeyNamesItsSetting(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// The start-up log says, in one INFO line, how the desk runs: its mode, where it listens, its
+// admin address and its state database (the SQLite file, or PostgreSQL's host and database, never
+// a password). A data folder given beside a PostgreSQL URL, which it ignores, is warned about.
+func TestStartUpLogSaysHowTheDeskRuns(t *testing.T) {
+	startLog := func(args []string, env map[string]string) string {
+		var stderr bytes.Buffer
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		run(ctx, append([]string{"--addr", "127.0.0.1:0", "--log-format", "json"}, args...), testkit.Env(env), io.Discard, &stderr)
+		return stderr.String()
+	}
+	dir := t.TempDir()
+	out := startLog([]string{"--admin-addr", "127.0.0.1:0"}, map[string]string{"AUTOPILOTDESK_DATA_DIR": dir})
+	for _, want := range []string{`"level":"INFO","msg":"Autopilot Desk settings","mode":"demo"`, `"addr":"127.0.0.1:`, `"admin_addr":"127.0.0.1:`,
+		`"state_database":"SQLite ` + filepath.Join(dir, "autopilotdesk.db") + `"`, `"public_url":"http://127.0.0.1:`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("start-up log lacks %s:\n%s", want, out)
+		}
+	}
+	env := map[string]string{"AUTOPILOTDESK_TENANT_ID": "11111111-2222-3333-4444-555555555555", "AUTOPILOTDESK_CLIENT_ID": "x",
+		"AUTOPILOTDESK_CLIENT_SECRET": "s", "AUTOPILOTDESK_PUBLIC_URL": "https://desk.example.com",
+		"AUTOPILOTDESK_DATABASE_URL": "postgres://desk:hunter2@db.example.com:5433/deskstate?sslmode=require", "AUTOPILOTDESK_DATA_DIR": dir}
+	out = startLog(nil, env)
+	for _, want := range []string{`"mode":"tenant","tenant_id":"11111111-2222-3333-4444-555555555555"`, `"state_database":"PostgreSQL deskstate on db.example.com:5433 as desk"`,
+		`"level":"WARN","msg":"AUTOPILOTDESK_DATA_DIR is set, but ignored: the state is kept in PostgreSQL (AUTOPILOTDESK_DATABASE_URL)`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("start-up log lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "hunter2") {
+		t.Errorf("the password is logged:\n%s", out)
+	}
+	delete(env, "AUTOPILOTDESK_DATA_DIR")
+	if out := startLog(nil, env); strings.Contains(out, "AUTOPILOTDESK_DATA_DIR") {
+		t.Errorf("warned without a data folder given:\n%s", out)
+	}
+}

@@ -127,7 +127,7 @@ var (
 	optDataDir = option{env: "AUTOPILOTDESK_DATA_DIR", flag: "data-dir", def: "data",
 		help: "Folder of the SQLite state database (`autopilotdesk.db`). The desk creates it `0700` and the database files `0600` " +
 			"(an existing database is made `0600` at start). Keep it on a local disk: if the file is removed or replaced while the desk " +
-			"runs, the desk stops serving (503) until it is restarted.",
+			"runs, the desk stops serving (503) until it is restarted. Ignored, with a warning at start, when " + optDatabaseURL.env + " is set.",
 		set: func(c *config, v string) error { c.DataDir = v; return nil }}
 	optDatabaseURL = option{env: "AUTOPILOTDESK_DATABASE_URL", flag: "database-url", secret: true,
 		help: "`postgres://…` keeps all state in PostgreSQL instead (for several replicas).",
