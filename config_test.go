@@ -500,3 +500,16 @@ func TestEnumeratedValuesInAnyCase(t *testing.T) {
 		}
 	}
 }
+
+// A public URL with its scheme's default port is the same address without it: the redirect URI
+// is built without the port, as Entra compares it to the one registered.
+func TestPublicURLDropsTheDefaultPort(t *testing.T) {
+	for raw, want := range map[string]string{"https://desk.example.com:443": "https://desk.example.com", "https://desk.example.com:443/": "https://desk.example.com",
+		"http://localhost:80": "http://localhost", "https://[2001:db8::1]:443": "https://[2001:db8::1]", "https://desk.example.com:8443": "https://desk.example.com:8443",
+		"http://127.0.0.1:443": "http://127.0.0.1:443"} {
+		c, err := loadConfig(nil, tenantEnv(map[string]string{"AUTOPILOTDESK_PUBLIC_URL": raw}), io.Discard)
+		if err != nil || c.PublicURL.String() != want {
+			t.Errorf("%s: %v, %v; want %s", raw, c.PublicURL, err, want)
+		}
+	}
+}

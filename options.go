@@ -40,7 +40,8 @@ var (
 	optPublicURL = option{env: "AUTOPILOTDESK_PUBLIC_URL", flag: "public-url", shownDef: "`http://{addr}` in demo mode (a wildcard host such as `:8080` or `0.0.0.0` is `127.0.0.1`; port `0` is the port the system chose)",
 		help: "The URL people use to reach the desk: scheme, host and port only (no path, query or user name), and `https` unless the host is " +
 			"this machine (`localhost`, `127.0.0.1`, `[::1]`), as browsers keep the desk's Secure cookies only there. The redirect URI to register is `{public URL}/auth/callback`; " +
-			"the post-logout redirect URI is `{public URL}/auth/signed-out`. POSTs must come from this origin. Required outside demo mode.",
+			"the post-logout redirect URI is `{public URL}/auth/signed-out` (the scheme's default port, such as `:443`, is left out of both, as browsers leave it out). " +
+			"POSTs must come from this origin. Required outside demo mode.",
 		set: func(c *config, v string) (err error) { c.PublicURL, err = publicURL(v); return err }}
 	optTenantID = option{env: "AUTOPILOTDESK_TENANT_ID", flag: "tenant-id",
 		help: "The Microsoft Entra tenant id: the Directory (tenant) ID, a GUID, on the Overview page of Microsoft Entra ID (a domain " +
@@ -436,6 +437,11 @@ func publicURL(v string) (*url.URL, error) {
 			"so sign-in could never finish. Serve https (%s and %s, or a reverse proxy) and give https://%s", shown, optTLSCertFile.env, optTLSKeyFile.env, u.Host)
 	}
 	u.Path, u.RawPath = "", ""
+	if port := u.Port(); u.Scheme == "https" && port == "443" || u.Scheme == "http" && port == "80" {
+		// The browser and the identity provider leave the default port out: a redirect URI with
+		// it would not match the one registered.
+		u.Host = strings.TrimSuffix(u.Host, ":"+port)
+	}
 	return u, nil
 }
 
