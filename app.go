@@ -166,9 +166,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	if err != nil {
 		return nil, err
 	}
-	provider, err := identity.New(ctx, idCfg)
+	provider, err := a.discover(ctx, idCfg)
 	if err != nil {
-		return nil, fmt.Errorf("identity provider %s: %w", idCfg.IssuerURL, err)
+		return nil, err
 	}
 	a.metrics = web.NewMetrics(func(ctx context.Context) (int, error) { return a.db.CountActiveSessions(ctx, cfg.IdleTimeout) })
 	a.graph, err = graphclient.New(graphclient.Config{Root: graphRoot, Version: cfg.GraphVersion, Timeout: cfg.GraphTimeout, Now: graphTime,
@@ -289,6 +289,34 @@ func (a *app) identityConfig(o appOptions, httpClient *http.Client, repeatable *
 	}
 	idCfg.Scopes = cfg.signInScopes(tokensFor)
 	return idCfg, graphRoot, nil
+}
+
+// discover finds the identity provider, trying one that cannot be reached again (with backoff)
+// for up to the start-up wait, as the state database's PostgreSQL is: a container may start
+// before DNS or its outgoing proxy is ready.
+func (a *app) discover(ctx context.Context, idCfg identity.Config) (*identity.Provider, error) {
+	wait := a.cfg.DatabaseStartupWait
+	deadline := time.Now().Add(wait)
+	for delay := 100 * time.Millisecond; ; delay = min(delay*2, 2*time.Second) {
+		provider, err := identity.New(ctx, idCfg)
+		switch {
+		case err == nil:
+			return provider, nil
+		case !errors.Is(err, identity.ErrUnreachable):
+			return nil, fmt.Errorf("identity provider %s: %w", idCfg.IssuerURL, err)
+		case ctx.Err() != nil || !time.Now().Before(deadline):
+			return nil, fmt.Errorf("the identity provider at %s did not answer within %s (%s): %w. Check that this machine resolves its name "+
+				"and reaches it; if outgoing HTTPS goes through a proxy, set HTTPS_PROXY (and NO_PROXY for addresses reached directly)",
+				idCfg.IssuerURL, shortDuration(wait), optDatabaseStartupWait.env, err)
+		case delay == 100*time.Millisecond:
+			a.log.Info("waiting for the identity provider to answer before starting", "issuer", idCfg.IssuerURL, "up_to", shortDuration(wait),
+				"setting", optDatabaseStartupWait.env, "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(min(delay, time.Until(deadline))):
+		}
+	}
 }
 
 // registrationStore is the state database for the registration follower, its activity recorded

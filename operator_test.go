@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -22,7 +23,9 @@ import (
 	"time"
 
 	"autopilotdesk/devtools/testkit"
+	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/web"
+	"autopilotdesk/web/demo"
 	"autopilotdesk/web/identity/demoidp"
 )
 
@@ -618,5 +621,66 @@ func TestStartUpLogSaysHowTheDeskRuns(t *testing.T) {
 	delete(env, "AUTOPILOTDESK_DATA_DIR")
 	if out := startLog(nil, env); strings.Contains(out, "AUTOPILOTDESK_DATA_DIR") {
 		t.Errorf("warned without a data folder given:\n%s", out)
+	}
+}
+
+// An identity provider that cannot be reached yet at start (a container up before DNS or its
+// proxy) is waited for, within the start-up wait, saying so once; one that never answers stops the
+// start naming its address and HTTPS_PROXY; one that answers wrongly stops it at once.
+func TestUnreachableProviderAtStartIsWaitedFor(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	idp, err := demoidp.New(demoidp.Options{Issuer: base, ClientID: "desk", ClientSecret: "provider-secret",
+		RedirectURIs: []string{"https://desk.example.com/auth/callback"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notReady, missing atomic.Int32
+	notReady.Store(3)
+	mux := demo.Mux(idp, emulator.New(emulator.Options{Verify: demo.Verifier(idp)}))
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case missing.Load() > 0:
+			http.NotFound(w, r)
+		case notReady.Add(-1) >= 0:
+			http.Error(w, "upstream not ready", http.StatusServiceUnavailable)
+		default:
+			mux.ServeHTTP(w, r)
+		}
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	start := func(issuer, wait string) (*testkit.Buffer, time.Duration, error) {
+		cfg, err := loadConfig(nil, testkit.Env(map[string]string{"AUTOPILOTDESK_ISSUER_URL": issuer, "AUTOPILOTDESK_CLIENT_ID": "desk",
+			"AUTOPILOTDESK_CLIENT_SECRET": "provider-secret", "AUTOPILOTDESK_GRAPH_URL": base, "AUTOPILOTDESK_PUBLIC_URL": "https://desk.example.com",
+			"AUTOPILOTDESK_DATA_DIR": t.TempDir(), "AUTOPILOTDESK_DATABASE_STARTUP_WAIT": wait}), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs, began := &testkit.Buffer{}, time.Now()
+		a, err := newApp(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)), appOptions{})
+		if err == nil {
+			a.Close()
+		}
+		return logs, time.Since(began), err
+	}
+	logs, _, err := start(idp.IssuerURL(), "30s")
+	if err != nil || strings.Count(logs.String(), `"msg":"waiting for the identity provider to answer before starting"`) != 1 ||
+		!strings.Contains(logs.String(), `"issuer":"`+idp.IssuerURL()+`"`) || !strings.Contains(logs.String(), `"setting":"AUTOPILOTDESK_DATABASE_STARTUP_WAIT"`) {
+		t.Errorf("a provider not ready at first: %v\n%s", err, logs.String())
+	}
+	nobody := "http://" + testkit.FreeAddr(t)
+	_, took, err := start(nobody, "1s")
+	if err == nil || !strings.Contains(err.Error(), "the identity provider at "+nobody+" did not answer within 1s") || !strings.Contains(err.Error(), "HTTPS_PROXY") ||
+		took < 900*time.Millisecond || took > 10*time.Second {
+		t.Errorf("a provider never reached, after %s: %v", took, err)
+	}
+	missing.Store(1)
+	_, took, err = start(idp.IssuerURL(), "30s")
+	if err == nil || !strings.Contains(err.Error(), idp.IssuerURL()) || took > 5*time.Second {
+		t.Errorf("a provider answering 404, after %s: %v", took, err)
 	}
 }

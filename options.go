@@ -152,8 +152,9 @@ var (
 			return err
 		}}
 	optDatabaseStartupWait = option{env: "AUTOPILOTDESK_DATABASE_STARTUP_WAIT", flag: "database-startup-wait", def: "30s",
-		help: "At start, keep retrying an unreachable PostgreSQL (with backoff) this long before giving up with a clear error, " +
-			"instead of crash-looping. From `1s` to `1h`.",
+		help: "At start, keep retrying an unreachable PostgreSQL, and an identity provider that cannot be reached (no DNS answer, no " +
+			"connection, a 5xx answer from it or a proxy), with backoff, this long before giving up with a clear error, instead of " +
+			"crash-looping. From `1s` to `1h`.",
 		set: func(c *config, v string) (err error) {
 			c.DatabaseStartupWait, err = durationIn(v, time.Second, time.Hour)
 			return err
