@@ -8,12 +8,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -143,6 +148,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 			err, optDatabaseURL.env)
 	}
 	if err != nil {
+		if explained := dataDirProblem(err, cfg.DataDir); cfg.DatabaseURL == "" && explained != nil {
+			return nil, explained
+		}
 		return nil, fmt.Errorf("open state database: %w", err)
 	}
 	if a.db.Driver() == "sqlite" && !a.db.OwnsDataDir() {
@@ -158,9 +166,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	if err != nil {
 		return nil, err
 	}
-	provider, err := identity.New(ctx, idCfg)
+	provider, err := a.discover(ctx, idCfg)
 	if err != nil {
-		return nil, fmt.Errorf("identity provider %s: %w", idCfg.IssuerURL, err)
+		return nil, err
 	}
 	a.metrics = web.NewMetrics(func(ctx context.Context) (int, error) { return a.db.CountActiveSessions(ctx, cfg.IdleTimeout) })
 	a.graph, err = graphclient.New(graphclient.Config{Root: graphRoot, Version: cfg.GraphVersion, Timeout: cfg.GraphTimeout, Now: graphTime,
@@ -176,7 +184,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	a.health = web.NewHealth(a.db, log)
 	a.shell = web.New(web.Options{State: a.health,
 		Logger: log, Assets: a.assets, Sessions: sessions, Refresher: refresher{provider},
-		Demo: cfg.Demo, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, Now: o.Now,
+		Demo: cfg.Demo, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, TrustedProxiesSetting: optTrustedProxies.env, Now: o.Now,
 		SignInOrigins: originsOf(idCfg.IssuerURL),
 		UploadLimit:   handlers.MaxUploadBytes, UploadPaths: []string{"/devices/import"}, UploadTooLarge: handlers.ErrUploadTooLarge, Metrics: a.metrics,
 	})
@@ -281,6 +289,34 @@ func (a *app) identityConfig(o appOptions, httpClient *http.Client, repeatable *
 	}
 	idCfg.Scopes = cfg.signInScopes(tokensFor)
 	return idCfg, graphRoot, nil
+}
+
+// discover finds the identity provider, trying one that cannot be reached again (with backoff)
+// for up to the start-up wait, as the state database's PostgreSQL is: a container may start
+// before DNS or its outgoing proxy is ready.
+func (a *app) discover(ctx context.Context, idCfg identity.Config) (*identity.Provider, error) {
+	wait := a.cfg.DatabaseStartupWait
+	deadline := time.Now().Add(wait)
+	for delay := 100 * time.Millisecond; ; delay = min(delay*2, 2*time.Second) {
+		provider, err := identity.New(ctx, idCfg)
+		switch {
+		case err == nil:
+			return provider, nil
+		case !errors.Is(err, identity.ErrUnreachable):
+			return nil, fmt.Errorf("identity provider %s: %w", idCfg.IssuerURL, err)
+		case ctx.Err() != nil || !time.Now().Before(deadline):
+			return nil, fmt.Errorf("the identity provider at %s did not answer within %s (%s): %w. Check that this machine resolves its name "+
+				"and reaches it; if outgoing HTTPS goes through a proxy, set HTTPS_PROXY (and NO_PROXY for addresses reached directly)",
+				idCfg.IssuerURL, shortDuration(wait), optDatabaseStartupWait.env, err)
+		case delay == 100*time.Millisecond:
+			a.log.Info("waiting for the identity provider to answer before starting", "issuer", idCfg.IssuerURL, "up_to", shortDuration(wait),
+				"setting", optDatabaseStartupWait.env, "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(min(delay, time.Until(deadline))):
+		}
+	}
 }
 
 // registrationStore is the state database for the registration follower, its activity recorded
@@ -469,12 +505,21 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		cfg.PublicURL = &url.URL{Scheme: cfg.PublicURL.Scheme, Host: net.JoinHostPort(cfg.PublicURL.Hostname(), port)}
 	}
+	adminAt := ""
+	if adminLn != nil {
+		adminAt = adminLn.Addr().String()
+	}
+	log.Info("Autopilot Desk settings", cfg.startAttrs(ln.Addr().String(), adminAt)...)
 	var tlsConfig *tls.Config
 	if cfg.TLSCertFile != "" {
 		certs, err := web.LoadCertificateFiles(cfg.TLSCertFile, cfg.TLSKeyFile, certificateCheckEvery, log)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("%s: %w", optTLSCertFile.env, err)
+			setting := optTLSCertFile.env
+			if errors.Is(err, web.ErrEncryptedKey) {
+				setting = optTLSKeyFile.env
+			}
+			return fmt.Errorf("%s: %w", setting, err)
 		}
 		tlsConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
 	}
@@ -485,7 +530,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	defer a.Close()
 	go a.sweep(ctx, 5*time.Minute)
-	fmt.Fprintf(stdout, "Autopilot Desk is running in %s.\nOpen %s in your browser. Press Ctrl-C to stop.\n", startupMode(cfg), cfg.PublicURL)
+	fmt.Fprintln(stdout, startMessage(cfg, a.startProblem()))
 	if adminLn != nil {
 		go web.Serve(ctx, adminLn, a.adminHandler(), nil, web.Shutdown{Delay: cfg.ShutdownDelay, Drain: time.Second}, log)
 	}
@@ -497,6 +542,65 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 // certificateCheckEvery is how often, at most, the TLS certificate files are looked at for a
 // renewed certificate.
 const certificateCheckEvery = 5 * time.Second
+
+// startMessage is what the desk prints once it serves: where to open it, or, when its state
+// database cannot take writes at start (a disk below the room the desk keeps free), that it
+// answers 503 until that is put right.
+func startMessage(cfg config, problem error) string {
+	running := "Autopilot Desk is running in " + startupMode(cfg)
+	var ce *store.CheckError
+	if errors.As(problem, &ce) {
+		if errors.Is(problem, store.ErrDiskFull) {
+			return fmt.Sprintf("%s, but serves no page yet: %s, below the desk's floor of %s. Free space on that disk: the desk serves by itself once "+
+				"there is room, at %s. Press Ctrl-C to stop.", running, ce.Cause, store.Megabytes(store.MinFreeSpace), cfg.PublicURL)
+		}
+		return fmt.Sprintf("%s, but serves no page yet: %s; %s, at %s. Press Ctrl-C to stop.", running, ce.Cause, ce.Recover, cfg.PublicURL)
+	}
+	return fmt.Sprintf("%s.\nOpen %s in your browser. Press Ctrl-C to stop.", running, cfg.PublicURL)
+}
+
+// startProblem is what keeps the state database from taking writes as the desk starts, nil when
+// nothing does.
+func (a *app) startProblem() error { return a.db.CheckFiles() }
+
+// dataDirProblem explains an error opening the SQLite data folder that the person running the
+// desk can put right: who the desk runs as and what to change. Nil for any other error.
+func dataDirProblem(err error, dataDir string) error {
+	dir := dataDir
+	if abs, aerr := filepath.Abs(dataDir); aerr == nil {
+		dir = abs
+	}
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		owner := runningAs()
+		if u, uerr := user.Current(); uerr == nil {
+			owner = u.Username
+		}
+		return fmt.Errorf("the desk, running as %[1]s, may not write its data folder %[2]s (%[3]v). Give the folder to that user "+
+			"(mkdir -p %[2]s && chown -R %[4]s %[2]s), or under systemd let systemd create it (StateDirectory=autopilotdesk, with "+
+			"%[5]s=/var/lib/autopilotdesk), or set %[5]s to a folder that user may write", runningAs(), dir, err, owner, optDataDir.env)
+	case errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("the data folder %s is on a read-only file system (%v): set %s to a folder on a writable disk "+
+			"(in a container, a writable volume mounted there)", dir, err, optDataDir.env)
+	case errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "disk is full"):
+		return fmt.Errorf("the disk holding the data folder %s is full (%v): free space on it (the desk keeps at least %s free), then start the desk again",
+			dir, err, store.Megabytes(store.MinFreeSpace))
+	}
+	return nil
+}
+
+// runningAs names the user the desk runs as: "nobody (uid 65534)".
+func runningAs() string {
+	uid := os.Getuid()
+	u, err := user.Current()
+	switch {
+	case err == nil && uid >= 0:
+		return fmt.Sprintf("%s (uid %d)", u.Username, uid)
+	case err == nil:
+		return u.Username
+	}
+	return fmt.Sprintf("uid %d", uid)
+}
 
 // startupMode says which mode the desk runs in, for the start-up message.
 func startupMode(cfg config) string {

@@ -8,10 +8,13 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/graphclient/guid"
@@ -59,10 +62,11 @@ type config struct {
 	AdminAddr               string
 	LogLevel                string
 	LogFormat               string
-	ImportMaxRows           int           // most rows one device-import file may have
-	WriteBudget             int           // changes to registered devices Intune takes from the desk per WriteWindow
-	WriteWindow             time.Duration // the window of that budget
-	DemoTime                time.Time     // demo mode: a repeatable demo starting at this time (zero: the real clock)
+	ImportMaxRows           int             // most rows one device-import file may have
+	WriteBudget             int             // changes to registered devices Intune takes from the desk per WriteWindow
+	WriteWindow             time.Duration   // the window of that budget
+	DemoTime                time.Time       // demo mode: a repeatable demo starting at this time (zero: the real clock)
+	given                   map[string]bool // the variables of the settings given (by flag, variable or file), not defaulted
 }
 
 // errHelp is returned when --help was asked for; the usage has been printed.
@@ -111,7 +115,11 @@ func readOptions(fs *flag.FlagSet, opts []*option, args []string, getenv func(st
 		return nil, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
 	}
 	var problems configError
+	c.given = map[string]bool{}
 	for i, o := range opts {
+		if strings.TrimSpace(flags[i].value+getenv(o.env)) != "" || o.secret && getenv(o.env+"_FILE") != "" {
+			c.given[o.env] = true
+		}
 		v, err := o.value(flags[i].value, getenv)
 		if err == nil && v != "" {
 			err = o.set(c, v)
@@ -141,6 +149,10 @@ func (o *option) value(flagValue string, getenv func(string) string) (string, er
 		if v = string(b); strings.TrimSpace(v) == "" {
 			return "", fmt.Errorf("the file %s_FILE names (%s) is empty: write the value into it", o.env, path)
 		}
+	}
+	if trimmed := strings.TrimSpace(v); trimmed == "" && v != "" && o.secret {
+		// Read as unset, it would quietly turn off what it guards (metrics) or ask for it again.
+		return "", errors.New("is set to white space only: write the value, or unset the variable")
 	}
 	if v = strings.TrimSpace(v); v == "" {
 		v = o.def
@@ -208,12 +220,9 @@ func (c *config) check(read configError) configError {
 		missing(&optClientID, "is required outside demo mode")
 	}
 	if c.IssuerURL == "" {
-		switch strings.ToLower(c.TenantID) {
-		case "":
+		if c.TenantID == "" {
 			missing(&optTenantID, "is required (or set %s for another provider)", optIssuerURL.env)
-		case "common", "consumers":
-			bad(&optTenantID, "%q is not allowed: use your tenant id (personal accounts are not supported)", c.TenantID)
-		default:
+		} else {
 			c.IssuerURL = c.Cloud.Issuer(c.TenantID)
 		}
 	}
@@ -371,7 +380,48 @@ func (c *config) startWarning(environ []string) string {
 		parts = append(parts, fmt.Sprintf("a client secret, certificate or public URL is set, but the desk runs in DEMO MODE with demo sign-in, "+
 			"because none of %s, %s and %s is set: check their spelling", optTenantID.env, optClientID.env, optIssuerURL.env))
 	}
+	if c.DatabaseURL != "" && c.given[optDataDir.env] {
+		parts = append(parts, fmt.Sprintf("%s is set, but ignored: the state is kept in PostgreSQL (%s); unset one of them", optDataDir.env, optDatabaseURL.env))
+	}
 	return strings.Join(parts, "; ")
+}
+
+// startAttrs say how the desk runs, for one line of the start-up log: its mode, where it listens
+// (listening: the address it got), and its state database (never a password).
+func (c *config) startAttrs(listening, adminListening string) []any {
+	attrs := []any{"mode", "demo"}
+	switch {
+	case c.Demo:
+	case c.TenantID != "":
+		attrs = []any{"mode", "tenant", "tenant_id", c.TenantID, "cloud", c.Cloud.Name}
+	default:
+		attrs = []any{"mode", "openid-connect", "issuer", c.IssuerURL}
+	}
+	attrs = append(attrs, "addr", listening, "public_url", c.PublicURL.String())
+	if adminListening != "" {
+		attrs = append(attrs, "admin_addr", adminListening)
+	}
+	if c.TLSCertFile != "" {
+		attrs = append(attrs, "tls_cert_file", c.TLSCertFile)
+	}
+	return append(attrs, "state_database", c.stateDatabase())
+}
+
+// stateDatabase names the state database: the SQLite file, or PostgreSQL's database, host and
+// user (the URL's password left out).
+func (c *config) stateDatabase() string {
+	if c.DatabaseURL == "" {
+		path := filepath.Join(c.DataDir, "autopilotdesk.db")
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs
+		}
+		return "SQLite " + path
+	}
+	pg, err := pgx.ParseConfig(c.DatabaseURL)
+	if err != nil {
+		return "PostgreSQL"
+	}
+	return fmt.Sprintf("PostgreSQL %s on %s as %s", pg.Database, net.JoinHostPort(pg.Host, strconv.Itoa(int(pg.Port))), pg.User)
 }
 
 // editDistance is the Levenshtein distance between a and b.

@@ -418,3 +418,98 @@ func TestDurationInDaysSuggestsItsHours(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// The tenant id is the GUID ID tokens carry in tid: a domain name, which every sign-in would then
+// be refused against, is refused at start saying where the GUID is shown. The multi-tenant names
+// keep messages of their own; a GUID in braces or upper case is taken in Graph's form.
+func TestTenantIDMustBeTheDirectoryGUID(t *testing.T) {
+	for v, want := range map[string]string{
+		"contoso.onmicrosoft.com":          `"contoso.onmicrosoft.com" is not a tenant id: give the Directory (tenant) ID, a GUID, from the Overview page of Microsoft Entra ID`,
+		"contoso.com":                      "Directory (tenant) ID, a GUID",
+		"72f988bf86f141af91ab2d7cd011db47": "Directory (tenant) ID, a GUID",
+		"common":                           "personal accounts are not supported",
+		"Consumers":                        "personal accounts are not supported",
+		"organizations":                    "any organisation's accounts",
+	} {
+		problems := configProblems(t, tenantEnv(map[string]string{"AUTOPILOTDESK_TENANT_ID": v}))
+		if len(problems) != 1 || !strings.HasPrefix(problems[0], "AUTOPILOTDESK_TENANT_ID: ") || !strings.Contains(problems[0], want) {
+			t.Errorf("%s: %q, want %q", v, problems, want)
+		}
+	}
+	c, err := loadConfig(nil, tenantEnv(map[string]string{"AUTOPILOTDESK_TENANT_ID": "{72F988BF-86F1-41AF-91AB-2D7CD011DB47}"}), &bytes.Buffer{})
+	if err != nil || c.TenantID != "72f988bf-86f1-41af-91ab-2d7cd011db47" || c.IssuerURL != "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0" {
+		t.Errorf("a GUID in braces: %q %q, %v", c.TenantID, c.IssuerURL, err)
+	}
+}
+
+// Each duration setting has a range a working desk needs, refused at start with the range named:
+// a Graph deadline of a nanosecond would blame Graph for every page, an idle timeout of 15s is
+// most likely 15m mistyped. A value too long for a duration is said to be too long, and one in
+// days or weeks (Go durations have neither) is answered with its hours.
+func TestDurationsOutOfTheirRangeAreRefused(t *testing.T) {
+	for _, tc := range []struct{ env, v, says string }{
+		{"AUTOPILOTDESK_GRAPH_TIMEOUT", "1ns", `"1ns" is out of range: give a duration from 1s to 10m`},
+		{"AUTOPILOTDESK_GRAPH_TIMEOUT", "1h", "from 1s to 10m"},
+		{"AUTOPILOTDESK_SESSION_IDLE_TIMEOUT", "15s", `"15s" is out of range: give a duration from 1m to 2160h (did you mean 15m?)`},
+		{"AUTOPILOTDESK_SESSION_IDLE_TIMEOUT", "1s", "from 1m to 2160h"},
+		{"AUTOPILOTDESK_SESSION_LIFETIME", "100000000h", `"100000000h" is too long: give a duration from 5m to 2160h`},
+		{"AUTOPILOTDESK_SESSION_LIFETIME", "1w", "durations have no weeks; write 168h for 1 week"},
+		{"AUTOPILOTDESK_SESSION_LIFETIME", "0s", "from 5m to 2160h"},
+		{"AUTOPILOTDESK_ACTIVITY_RETENTION", "1m", "from 24h to 87600h"},
+		{"AUTOPILOTDESK_ACTIVITY_RETENTION", "2w", "write 336h for 2 weeks"},
+		{"AUTOPILOTDESK_DATABASE_STARTUP_WAIT", "1ms", "from 1s to 1h"},
+		{"AUTOPILOTDESK_SHUTDOWN_DELAY", "10m", "from 0s to 5m"},
+		{"AUTOPILOTDESK_RATE_LIMIT_SIGNIN", "20/1d", "durations have no days; write 20/24h for 1 day"},
+		{"AUTOPILOTDESK_RATE_LIMIT_REGISTER_WRONG", "10/1w", "write 10/168h for 1 week"},
+	} {
+		problems := configProblems(t, tenantEnv(map[string]string{tc.env: tc.v}))
+		if len(problems) != 1 || !strings.HasPrefix(problems[0], tc.env+": ") || !strings.Contains(problems[0], tc.says) {
+			t.Errorf("%s=%s: %q, want %q", tc.env, tc.v, problems, tc.says)
+		}
+	}
+	c, err := loadConfig(nil, tenantEnv(map[string]string{"AUTOPILOTDESK_GRAPH_TIMEOUT": "1s", "AUTOPILOTDESK_SESSION_IDLE_TIMEOUT": "1m",
+		"AUTOPILOTDESK_SESSION_LIFETIME": "2160h", "AUTOPILOTDESK_ACTIVITY_RETENTION": "87600h", "AUTOPILOTDESK_SHUTDOWN_DELAY": "0s"}), io.Discard)
+	if err != nil || c.GraphTimeout != time.Second || c.IdleTimeout != time.Minute || c.SessionLifetime != 2160*time.Hour {
+		t.Errorf("the ends of the ranges: %v", err)
+	}
+}
+
+// Values chosen from a list are taken in any case, as the cloud's name always was, and kept in the
+// desk's own spelling; a limit that may be off says so when refused. A secret set to white space
+// only is refused (read as unset, a metrics token would silently turn metrics off).
+func TestEnumeratedValuesInAnyCase(t *testing.T) {
+	c, err := loadConfig(nil, tenantEnv(map[string]string{"AUTOPILOTDESK_LOG_LEVEL": "DEBUG", "AUTOPILOTDESK_LOG_FORMAT": "JSON",
+		"AUTOPILOTDESK_GRAPH_VERSION": "BETA", "AUTOPILOTDESK_RATE_LIMIT_SIGNIN": "OFF", "AUTOPILOTDESK_RATE_LIMIT_REGISTER": "Off",
+		"AUTOPILOTDESK_CLOUD": "Global", "AUTOPILOTDESK_REGISTRATION_SELF_APPROVE": "TRUE"}), io.Discard)
+	if err != nil || c.LogLevel != "debug" || c.LogFormat != "json" || c.GraphVersion != "beta" || c.SignInLimit.N != 0 || c.RegisterLimit.N != 0 || !c.RegistrationSelfApprove {
+		t.Errorf("%+v, %v", c, err)
+	}
+	for env, says := range map[string]string{
+		"AUTOPILOTDESK_RATE_LIMIT_SIGNIN": `"soon" is not a limit such as 20/1m, or off to disable it`,
+		"AUTOPILOTDESK_LOG_LEVEL":         `"soon" is not debug, info, warn or error`,
+	} {
+		problems := configProblems(t, tenantEnv(map[string]string{env: "soon"}))
+		if len(problems) != 1 || !strings.Contains(problems[0], says) {
+			t.Errorf("%s: %q, want %q", env, problems, says)
+		}
+	}
+	for _, env := range []string{"AUTOPILOTDESK_METRICS_TOKEN", "AUTOPILOTDESK_CLIENT_SECRET"} {
+		problems := configProblems(t, tenantEnv(map[string]string{env: " \t "}))
+		if len(problems) != 1 || !strings.HasPrefix(problems[0], env+": is set to white space only") {
+			t.Errorf("%s of white space: %q", env, problems)
+		}
+	}
+}
+
+// A public URL with its scheme's default port is the same address without it: the redirect URI
+// is built without the port, as Entra compares it to the one registered.
+func TestPublicURLDropsTheDefaultPort(t *testing.T) {
+	for raw, want := range map[string]string{"https://desk.example.com:443": "https://desk.example.com", "https://desk.example.com:443/": "https://desk.example.com",
+		"http://localhost:80": "http://localhost", "https://[2001:db8::1]:443": "https://[2001:db8::1]", "https://desk.example.com:8443": "https://desk.example.com:8443",
+		"http://127.0.0.1:443": "http://127.0.0.1:443"} {
+		c, err := loadConfig(nil, tenantEnv(map[string]string{"AUTOPILOTDESK_PUBLIC_URL": raw}), io.Discard)
+		if err != nil || c.PublicURL.String() != want {
+			t.Errorf("%s: %v, %v; want %s", raw, c.PublicURL, err, want)
+		}
+	}
+}

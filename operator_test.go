@@ -5,19 +5,27 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"autopilotdesk/devtools/testkit"
+	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/web"
+	"autopilotdesk/web/demo"
 	"autopilotdesk/web/identity/demoidp"
 )
 
@@ -473,4 +481,219 @@ func TestRunServesARenewedCertificate(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// A reverse proxy left out of AUTOPILOTDESK_TRUSTED_PROXIES makes every client behind it one
+// address to the rate limits: the desk warns once for that peer, naming it and the setting, and
+// the "rate limited" line names the address it limited. A trusted proxy gets no warning.
+func TestForwardedHeadersFromAnUntrustedPeerAreWarnedAbout(t *testing.T) {
+	statuses := func(d *desk) (last int) {
+		b := d.browser()
+		b.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		for i := range 5 {
+			req, _ := http.NewRequest(http.MethodGet, d.srv.URL+"/auth/login?return_to=%2F", nil)
+			req.Header.Set("X-Forwarded-For", "203.0.113."+strconv.Itoa(i+1))
+			req.Header.Set("X-Forwarded-Proto", "https")
+			resp, err := b.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			last = resp.StatusCode
+		}
+		return last
+	}
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_SIGNIN": "3/1m"}, appOptions{})
+	if last := statuses(d); last != http.StatusTooManyRequests {
+		t.Errorf("the fifth sign-in from one untrusted peer: %d, want 429", last)
+	}
+	logs := d.log.String()
+	if n := strings.Count(logs, `"level":"WARN","msg":"requests from 127.0.0.1 carry X-Forwarded-For or X-Forwarded-Proto`); n != 1 ||
+		!strings.Contains(logs, `"peer":"127.0.0.1","setting":"AUTOPILOTDESK_TRUSTED_PROXIES"`) || !strings.Contains(logs, "add it to AUTOPILOTDESK_TRUSTED_PROXIES") {
+		t.Errorf("%d warnings, want one naming the peer and the setting:\n%s", n, logs)
+	}
+	if !strings.Contains(logs, `"msg":"rate limited","action":"sign-in","bucket_kind":"ip","ip":"127.0.0.1"`) {
+		t.Errorf("the rate-limited line names no address:\n%s", logs)
+	}
+	trusted := startDeskWith(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_SIGNIN": "3/1m", "AUTOPILOTDESK_TRUSTED_PROXIES": "127.0.0.1"}, appOptions{})
+	if last := statuses(trusted); last == http.StatusTooManyRequests || strings.Contains(trusted.log.String(), `"level":"WARN"`) {
+		t.Errorf("behind a trusted proxy: %d, logs:\n%s", last, trusted.log.String())
+	}
+}
+
+// A data folder the desk cannot use stops the start with what to do, naming the folder and the
+// user the desk runs as: permissions (the folder owned by another user), a read-only file system,
+// a full disk.
+func TestDataFolderProblemsAtStartSayWhatToDo(t *testing.T) {
+	dir := t.TempDir()
+	lock := filepath.Join(dir, "autopilotdesk.lock")
+	me := runningAs()
+	for _, tc := range []struct {
+		err  error
+		says []string
+	}{
+		{fmt.Errorf("store: data folder lock: %w", &fs.PathError{Op: "open", Path: lock, Err: syscall.EACCES}),
+			[]string{"the desk, running as " + me + ", may not write its data folder " + dir, "permission denied", "mkdir -p " + dir + " && chown -R ", "StateDirectory=", "AUTOPILOTDESK_DATA_DIR"}},
+		{fmt.Errorf("store: data directory: %w", &fs.PathError{Op: "mkdir", Path: dir, Err: syscall.EACCES}),
+			[]string{"may not write its data folder " + dir, "chown -R "}},
+		{fmt.Errorf("store: data folder lock: %w", &fs.PathError{Op: "open", Path: lock, Err: syscall.EROFS}),
+			[]string{"the data folder " + dir + " is on a read-only file system", "writable", "AUTOPILOTDESK_DATA_DIR"}},
+		{errors.New("store: commit migrations: database or disk is full (13)"),
+			[]string{"the disk holding the data folder " + dir + " is full", "free space on it", "4.0 MB"}},
+	} {
+		got := dataDirProblem(tc.err, dir)
+		if got == nil {
+			t.Errorf("%v: not explained", tc.err)
+			continue
+		}
+		for _, want := range tc.says {
+			if !strings.Contains(got.Error(), want) {
+				t.Errorf("%v:\n%s\nlacks %q", tc.err, got, want)
+			}
+		}
+	}
+	if got := dataDirProblem(errors.New("store: something else"), dir); got != nil {
+		t.Errorf("another error explained: %v", got)
+	}
+}
+
+// A desk that starts with its disk below the room it keeps free does not invite people to open
+// it: the start-up message says the disk is below the desk's floor, and that it serves by itself
+// once there is room.
+func TestStartOnALowDiskSaysSo(t *testing.T) {
+	var free atomic.Uint64
+	free.Store(1700 << 10)
+	d := startDeskWith(t, nil, appOptions{StateFreeSpace: func(string) (uint64, error) { return free.Load(), nil }})
+	msg := startMessage(d.app.cfg, d.app.startProblem())
+	if strings.Contains(msg, "in your browser") || !strings.Contains(msg, "1.7 MB free") || !strings.Contains(msg, "below the desk's floor of 4.0 MB") ||
+		!strings.Contains(msg, "serves by itself once there is room") {
+		t.Errorf("start-up message on a low disk:\n%s", msg)
+	}
+	free.Store(1 << 30)
+	if msg := startMessage(d.app.cfg, d.app.startProblem()); !strings.Contains(msg, "Open "+d.app.cfg.PublicURL.String()+" in your browser") {
+		t.Errorf("start-up message with room:\n%s", msg)
+	}
+}
+
+// An encrypted TLS key stops the start naming the key's setting, not the certificate's.
+func TestEncryptedTLSKeyNamesItsSetting(t *testing.T) {
+	cert, key := selfSigned(t)
+	os.WriteFile(key, []byte("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"), 0o600)
+	err := run(context.Background(), []string{"--addr", "127.0.0.1:0"}, testkit.Env(map[string]string{"AUTOPILOTDESK_DATA_DIR": t.TempDir(),
+		"AUTOPILOTDESK_TLS_CERT_FILE": cert, "AUTOPILOTDESK_TLS_KEY_FILE": key}), io.Discard, io.Discard)
+	if err == nil || !strings.HasPrefix(err.Error(), "AUTOPILOTDESK_TLS_KEY_FILE: ") || !strings.Contains(err.Error(), "is encrypted with a passphrase") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// The start-up log says, in one INFO line, how the desk runs: its mode, where it listens, its
+// admin address and its state database (the SQLite file, or PostgreSQL's host and database, never
+// a password). A data folder given beside a PostgreSQL URL, which it ignores, is warned about.
+func TestStartUpLogSaysHowTheDeskRuns(t *testing.T) {
+	startLog := func(args []string, env map[string]string) string {
+		var stderr bytes.Buffer
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		run(ctx, append([]string{"--addr", "127.0.0.1:0", "--log-format", "json"}, args...), testkit.Env(env), io.Discard, &stderr)
+		return stderr.String()
+	}
+	dir := t.TempDir()
+	out := startLog([]string{"--admin-addr", "127.0.0.1:0"}, map[string]string{"AUTOPILOTDESK_DATA_DIR": dir})
+	for _, want := range []string{`"level":"INFO","msg":"Autopilot Desk settings","mode":"demo"`, `"addr":"127.0.0.1:`, `"admin_addr":"127.0.0.1:`,
+		`"state_database":"SQLite ` + filepath.Join(dir, "autopilotdesk.db") + `"`, `"public_url":"http://127.0.0.1:`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("start-up log lacks %s:\n%s", want, out)
+		}
+	}
+	env := map[string]string{"AUTOPILOTDESK_TENANT_ID": "11111111-2222-3333-4444-555555555555", "AUTOPILOTDESK_CLIENT_ID": "x",
+		"AUTOPILOTDESK_CLIENT_SECRET": "s", "AUTOPILOTDESK_PUBLIC_URL": "https://desk.example.com",
+		"AUTOPILOTDESK_DATABASE_URL": "postgres://desk:hunter2@db.example.com:5433/deskstate?sslmode=require", "AUTOPILOTDESK_DATA_DIR": dir}
+	out = startLog(nil, env)
+	for _, want := range []string{`"mode":"tenant","tenant_id":"11111111-2222-3333-4444-555555555555"`, `"state_database":"PostgreSQL deskstate on db.example.com:5433 as desk"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("start-up log lacks %s:\n%s", want, out)
+		}
+	}
+	// The start's warnings are one line, with variables of the environment that name no setting.
+	if warn := logLine(out, `"level":"WARN"`); !strings.Contains(warn, "AUTOPILOTDESK_DATA_DIR is set, but ignored: the state is kept in PostgreSQL (AUTOPILOTDESK_DATABASE_URL)") {
+		t.Errorf("no warning about the data folder:\n%s", out)
+	}
+	if strings.Contains(out, "hunter2") {
+		t.Errorf("the password is logged:\n%s", out)
+	}
+	delete(env, "AUTOPILOTDESK_DATA_DIR")
+	if out := startLog(nil, env); strings.Contains(out, "AUTOPILOTDESK_DATA_DIR is set") {
+		t.Errorf("warned without a data folder given:\n%s", out)
+	}
+}
+
+// An identity provider that cannot be reached yet at start (a container up before DNS or its
+// proxy) is waited for, within the start-up wait, saying so once; one that never answers stops the
+// start naming its address and HTTPS_PROXY; one that answers wrongly stops it at once.
+func TestUnreachableProviderAtStartIsWaitedFor(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	idp, err := demoidp.New(demoidp.Options{Issuer: base, ClientID: "desk", ClientSecret: "provider-secret",
+		RedirectURIs: []string{"https://desk.example.com/auth/callback"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notReady, missing atomic.Int32
+	notReady.Store(3)
+	mux := demo.Mux(idp, emulator.New(emulator.Options{Verify: demo.Verifier(idp)}))
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case missing.Load() > 0:
+			http.NotFound(w, r)
+		case notReady.Add(-1) >= 0:
+			http.Error(w, "upstream not ready", http.StatusServiceUnavailable)
+		default:
+			mux.ServeHTTP(w, r)
+		}
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	start := func(issuer, wait string) (*testkit.Buffer, time.Duration, error) {
+		cfg, err := loadConfig(nil, testkit.Env(map[string]string{"AUTOPILOTDESK_ISSUER_URL": issuer, "AUTOPILOTDESK_CLIENT_ID": "desk",
+			"AUTOPILOTDESK_CLIENT_SECRET": "provider-secret", "AUTOPILOTDESK_GRAPH_URL": base, "AUTOPILOTDESK_PUBLIC_URL": "https://desk.example.com",
+			"AUTOPILOTDESK_DATA_DIR": t.TempDir(), "AUTOPILOTDESK_DATABASE_STARTUP_WAIT": wait}), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs, began := &testkit.Buffer{}, time.Now()
+		a, err := newApp(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)), appOptions{})
+		if err == nil {
+			a.Close()
+		}
+		return logs, time.Since(began), err
+	}
+	logs, _, err := start(idp.IssuerURL(), "30s")
+	if err != nil || strings.Count(logs.String(), `"msg":"waiting for the identity provider to answer before starting"`) != 1 ||
+		!strings.Contains(logs.String(), `"issuer":"`+idp.IssuerURL()+`"`) || !strings.Contains(logs.String(), `"setting":"AUTOPILOTDESK_DATABASE_STARTUP_WAIT"`) {
+		t.Errorf("a provider not ready at first: %v\n%s", err, logs.String())
+	}
+	nobody := "http://" + testkit.FreeAddr(t)
+	_, took, err := start(nobody, "1s")
+	if err == nil || !strings.Contains(err.Error(), "the identity provider at "+nobody+" did not answer within 1s") || !strings.Contains(err.Error(), "HTTPS_PROXY") ||
+		took < 900*time.Millisecond || took > 10*time.Second {
+		t.Errorf("a provider never reached, after %s: %v", took, err)
+	}
+	missing.Store(1)
+	_, took, err = start(idp.IssuerURL(), "30s")
+	if err == nil || !strings.Contains(err.Error(), idp.IssuerURL()) || took > 5*time.Second {
+		t.Errorf("a provider answering 404, after %s: %v", took, err)
+	}
+}
+
+// logLine is the first line of logs that contains part, "" when none does.
+func logLine(logs, part string) string {
+	for line := range strings.Lines(logs) {
+		if strings.Contains(line, part) {
+			return line
+		}
+	}
+	return ""
 }

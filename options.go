@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/graphclient/guid"
 	"autopilotdesk/web"
 	"autopilotdesk/web/identity"
 )
@@ -38,12 +40,30 @@ var (
 	optPublicURL = option{env: "AUTOPILOTDESK_PUBLIC_URL", flag: "public-url", shownDef: "`http://{addr}` in demo mode (a wildcard host such as `:8080` or `0.0.0.0` is `127.0.0.1`; port `0` is the port the system chose)",
 		help: "The URL people use to reach the desk: scheme, host and port only (no path, query or user name), and `https` unless the host is " +
 			"this machine (`localhost`, `127.0.0.1`, `[::1]`), as browsers keep the desk's Secure cookies only there. The redirect URI to register is `{public URL}/auth/callback`; " +
-			"the post-logout redirect URI is `{public URL}/auth/signed-out`. POSTs must come from this origin. Required outside demo mode.",
+			"the post-logout redirect URI is `{public URL}/auth/signed-out` (the scheme's default port, such as `:443`, is left out of both, as browsers leave it out). " +
+			"POSTs must come from this origin. Required outside demo mode.",
 		set: func(c *config, v string) (err error) { c.PublicURL, err = publicURL(v); return err }}
 	optTenantID = option{env: "AUTOPILOTDESK_TENANT_ID", flag: "tenant-id",
-		help: "The Microsoft Entra tenant id (a GUID); setting it (with a client id) leaves demo mode. " +
-			"`common` and `consumers` are refused: the Intune APIs do not support personal accounts.",
-		set: func(c *config, v string) error { c.TenantID = v; return nil }}
+		help: "The Microsoft Entra tenant id: the Directory (tenant) ID, a GUID, on the Overview page of Microsoft Entra ID (a domain " +
+			"name such as `contoso.onmicrosoft.com` is refused: ID tokens name the tenant by its GUID). Setting it (with a client id) leaves " +
+			"demo mode. `common` and `consumers` are refused (the Intune APIs do not support personal accounts), and so is " +
+			"`organizations` (it would let any organisation's accounts in).",
+		set: func(c *config, v string) error {
+			c.TenantID = v
+			switch strings.ToLower(v) {
+			case "common", "consumers":
+				return fmt.Errorf("%q is not allowed: use your tenant id (personal accounts are not supported)", v)
+			case "organizations":
+				return fmt.Errorf("%q is not allowed: it would let any organisation's accounts sign in; use your tenant id", v)
+			}
+			id, ok := guid.Normalize(v)
+			if !ok {
+				return fmt.Errorf("%q is not a tenant id: give the Directory (tenant) ID, a GUID, from the Overview page of Microsoft Entra ID "+
+					"(ID tokens name the tenant by it, never by a domain name)", v)
+			}
+			c.TenantID = id
+			return nil
+		}}
 	optClientID = option{env: "AUTOPILOTDESK_CLIENT_ID", flag: "client-id",
 		help: "Application (client) id of the app registration.",
 		set:  func(c *config, v string) error { c.ClientID = v; return nil }}
@@ -98,14 +118,17 @@ var (
 		set:      func(c *config, v string) error { c.Scopes = strings.Fields(v); return nil }}
 	optGraphVersion = option{env: "AUTOPILOTDESK_GRAPH_VERSION", flag: "graph-version", def: "v1.0",
 		help: "Graph API version: `v1.0` or `beta`.",
-		set:  func(c *config, v string) error { c.GraphVersion = v; return oneOf(v, "v1.0", "beta") }}
+		set:  func(c *config, v string) (err error) { c.GraphVersion, err = oneOf(v, "v1.0", "beta"); return err }}
 	optGraphTimeout = option{env: "AUTOPILOTDESK_GRAPH_TIMEOUT", flag: "graph-timeout", def: "30s",
-		help: "Deadline of one Graph call, retries included.",
-		set:  func(c *config, v string) (err error) { c.GraphTimeout, err = positiveDuration(v); return err }}
+		help: "Deadline of one Graph call, retries included: from `1s` to `10m`.",
+		set: func(c *config, v string) (err error) {
+			c.GraphTimeout, err = durationIn(v, time.Second, 10*time.Minute)
+			return err
+		}}
 	optDataDir = option{env: "AUTOPILOTDESK_DATA_DIR", flag: "data-dir", def: "data",
 		help: "Folder of the SQLite state database (`autopilotdesk.db`). The desk creates it `0700` and the database files `0600` " +
 			"(an existing database is made `0600` at start). Keep it on a local disk: if the file is removed or replaced while the desk " +
-			"runs, the desk stops serving (503) until it is restarted.",
+			"runs, the desk stops serving (503) until it is restarted. Ignored, with a warning at start, when " + optDatabaseURL.env + " is set.",
 		set: func(c *config, v string) error { c.DataDir = v; return nil }}
 	optDatabaseURL = option{env: "AUTOPILOTDESK_DATABASE_URL", flag: "database-url", secret: true,
 		help: "`postgres://…` keeps all state in PostgreSQL instead (for several replicas).",
@@ -124,28 +147,38 @@ var (
 			"closes its listener and lets requests in flight finish (up to 10 s). Behind a load balancer, set it a little longer than " +
 			"the balancer needs to take a failing replica out (probe interval × failure threshold), e.g. `15s`, so no request meets " +
 			"a closed port. At most `5m`.",
-		set: func(c *config, v string) error {
-			d, err := time.ParseDuration(v)
-			if err != nil || d < 0 || d > 5*time.Minute {
-				return fmt.Errorf("%q is not a duration from 0s to 5m, such as 0s or 10s", v)
-			}
-			c.ShutdownDelay = d
-			return nil
+		set: func(c *config, v string) (err error) {
+			c.ShutdownDelay, err = durationIn(v, 0, 5*time.Minute)
+			return err
 		}}
 	optDatabaseStartupWait = option{env: "AUTOPILOTDESK_DATABASE_STARTUP_WAIT", flag: "database-startup-wait", def: "30s",
-		help: "At start, keep retrying an unreachable PostgreSQL (with backoff) this long before giving up with a clear error, " +
-			"instead of crash-looping.",
-		set: func(c *config, v string) (err error) { c.DatabaseStartupWait, err = positiveDuration(v); return err }}
+		help: "At start, keep retrying an unreachable PostgreSQL, and an identity provider that cannot be reached (no DNS answer, no " +
+			"connection, a 5xx answer from it or a proxy), with backoff, this long before giving up with a clear error, instead of " +
+			"crash-looping. From `1s` to `1h`.",
+		set: func(c *config, v string) (err error) {
+			c.DatabaseStartupWait, err = durationIn(v, time.Second, time.Hour)
+			return err
+		}}
 	optSessionIdleTimeout = option{env: "AUTOPILOTDESK_SESSION_IDLE_TIMEOUT", flag: "session-idle-timeout", def: "15m",
 		help: "A session unused this long ends, counted from its last request: it ends at most a sixteenth of this (and never more " +
-			"than 5 s) early, because the last-use time is written when it is that old rather than on every request.",
-		set: func(c *config, v string) (err error) { c.IdleTimeout, err = positiveDuration(v); return err }}
+			"than 5 s) early, because the last-use time is written when it is that old rather than on every request. From `1m` to `2160h` " +
+			"(90 days), and no longer than `" + optSessionLifetime.env + "`.",
+		set: func(c *config, v string) (err error) {
+			c.IdleTimeout, err = durationIn(v, time.Minute, maxSession)
+			return err
+		}}
 	optSessionLifetime = option{env: "AUTOPILOTDESK_SESSION_LIFETIME", flag: "session-lifetime", def: "8h",
-		help: "A session ends this long after sign-in, however active.",
-		set:  func(c *config, v string) (err error) { c.SessionLifetime, err = positiveDuration(v); return err }}
+		help: "A session ends this long after sign-in, however active: from `5m` to `2160h` (90 days).",
+		set: func(c *config, v string) (err error) {
+			c.SessionLifetime, err = durationIn(v, 5*time.Minute, maxSession)
+			return err
+		}}
 	optActivityRetention = option{env: "AUTOPILOTDESK_ACTIVITY_RETENTION", flag: "activity-retention", def: "2160h",
-		help: "How long the activity history is kept (2160h is 90 days); older entries are deleted every few minutes.",
-		set:  func(c *config, v string) (err error) { c.ActivityRetention, err = positiveDuration(v); return err }}
+		help: "How long the activity history is kept (2160h is 90 days), from `24h` to `87600h` (10 years); older entries are deleted every few minutes.",
+		set: func(c *config, v string) (err error) {
+			c.ActivityRetention, err = durationIn(v, 24*time.Hour, 87600*time.Hour)
+			return err
+		}}
 	optImportMaxRows = option{env: "AUTOPILOTDESK_IMPORT_MAX_ROWS", flag: "import-max-rows", def: "10000",
 		help: "The most device rows one CSV file may have (1 to 100,000). A larger file is refused while it is read, with a " +
 			"message that names the limit and suggests splitting it; nothing of it is stored.",
@@ -173,7 +206,9 @@ var (
 	optTrustedProxies = option{env: "AUTOPILOTDESK_TRUSTED_PROXIES", flag: "trusted-proxies",
 		help: "Comma-separated IPs or CIDR ranges of reverse proxies. Only requests from these peers have their " +
 			"`X-Forwarded-For` and `X-Forwarded-Proto` believed. A range wider than an IPv4 `/8` (or an IPv6 `/32` outside `fc00::/7`), " +
-			"such as `0.0.0.0/0`, is refused: every client in it could escape the per-address rate limits.",
+			"such as `0.0.0.0/0`, is refused: every client in it could escape the per-address rate limits. Behind a proxy that is not listed, " +
+			"the desk takes the proxy for every client, so all share one rate-limit budget: it warns once for each peer not listed that " +
+			"sends those headers, naming it.",
 		set: func(c *config, v string) error {
 			var bad, wide []string
 			for _, p := range splitList(v) {
@@ -222,10 +257,11 @@ var (
 			"so nobody registers devices alone.",
 		set: func(c *config, v string) (err error) { c.RegistrationSelfApprove, err = boolean(v); return err }}
 	optTLSCertFile = option{env: "AUTOPILOTDESK_TLS_CERT_FILE", flag: "tls-cert-file",
-		help: "Serve HTTPS with this PEM certificate (with the key below).",
-		set:  func(c *config, v string) error { c.TLSCertFile = v; return nil }}
+		help: "Serve HTTPS with this PEM certificate (with the key below). A renewed certificate is served within seconds, without a restart. " +
+			"The desk warns, at start and when it reads a renewed one, about a certificate that has expired, is not yet valid, or expires within 14 days.",
+		set: func(c *config, v string) error { c.TLSCertFile = v; return nil }}
 	optTLSKeyFile = option{env: "AUTOPILOTDESK_TLS_KEY_FILE", flag: "tls-key-file",
-		help: "Private key of the TLS certificate.",
+		help: "Private key of the TLS certificate, unencrypted (a key encrypted with a passphrase is refused: the desk cannot ask for it).",
 		set:  func(c *config, v string) error { c.TLSKeyFile = v; return nil }}
 	optMetricsToken = option{env: "AUTOPILOTDESK_METRICS_TOKEN", flag: "metrics-token", secret: true,
 		help: "Serve Prometheus metrics at `/metrics` on the main address to requests with `Authorization: Bearer {token}`. " +
@@ -243,10 +279,13 @@ var (
 		set: func(c *config, v string) error { c.AdminAddr = v; return hostPort(v) }}
 	optLogLevel = option{env: "AUTOPILOTDESK_LOG_LEVEL", flag: "log-level", def: "info",
 		help: "`debug`, `info`, `warn` or `error`.",
-		set:  func(c *config, v string) error { c.LogLevel = v; return oneOf(v, "debug", "info", "warn", "error") }}
+		set: func(c *config, v string) (err error) {
+			c.LogLevel, err = oneOf(v, "debug", "info", "warn", "error")
+			return err
+		}}
 	optLogFormat = option{env: "AUTOPILOTDESK_LOG_FORMAT", flag: "log-format", def: "auto",
 		help: "`json`, `text`, or `auto` (text in a terminal, JSON otherwise).",
-		set:  func(c *config, v string) error { c.LogFormat = v; return oneOf(v, "json", "text", "auto") }}
+		set:  func(c *config, v string) (err error) { c.LogFormat, err = oneOf(v, "json", "text", "auto"); return err }}
 	optDemoTime = option{env: "AUTOPILOTDESK_DEMO_TIME", flag: "demo-time",
 		help: "Demo mode only: a repeatable demo, as the documentation's pictures show it. Time starts at this moment (RFC 3339, " +
 			"e.g. `2026-03-02T09:30:00Z`) and passes only with Microsoft Graph: a millisecond with each request and a minute " +
@@ -399,6 +438,11 @@ func publicURL(v string) (*url.URL, error) {
 			"so sign-in could never finish. Serve https (%s and %s, or a reverse proxy) and give https://%s", shown, optTLSCertFile.env, optTLSKeyFile.env, u.Host)
 	}
 	u.Path, u.RawPath = "", ""
+	if port := u.Port(); u.Scheme == "https" && port == "443" || u.Scheme == "http" && port == "80" {
+		// The browser and the identity provider leave the default port out: a redirect URI with
+		// it would not match the one registered.
+		u.Host = strings.TrimSuffix(u.Host, ":"+port)
+	}
 	return u, nil
 }
 
@@ -460,14 +504,15 @@ func httpURL(v string) error {
 	return nil
 }
 
-func oneOf(v string, choices ...string) error {
+// oneOf reads one of choices, in any case, as the choice is spelt.
+func oneOf(v string, choices ...string) (string, error) {
 	for _, c := range choices {
-		if v == c {
-			return nil
+		if strings.EqualFold(v, c) {
+			return c, nil
 		}
 	}
 	last := len(choices) - 1
-	return fmt.Errorf("%q is not %s or %s", v, strings.Join(choices[:last], ", "), choices[last])
+	return "", fmt.Errorf("%q is not %s or %s", v, strings.Join(choices[:last], ", "), choices[last])
 }
 
 func intIn(v string, lo, hi int) (int, error) {
@@ -478,18 +523,48 @@ func intIn(v string, lo, hi int) (int, error) {
 	return n, nil
 }
 
-func positiveDuration(v string) (time.Duration, error) {
+// maxSession is the longest a session may last, idle or not: 90 days, as long as Microsoft Entra
+// keeps an unused refresh token.
+const maxSession = 2160 * time.Hour
+
+// durationSyntax is what time.ParseDuration reads; a value of this form it refuses is too long.
+var durationSyntax = regexp.MustCompile(`^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$`)
+
+// durationIn reads a duration from lo to hi, saying the range when it is outside it.
+func durationIn(v string, lo, hi time.Duration) (time.Duration, error) {
+	within := fmt.Sprintf("give a duration from %s to %s", shortDuration(lo), shortDuration(hi))
 	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		// Go durations have no days: a value in days is answered with its hours.
-		if n, ok := strings.CutSuffix(strings.TrimSpace(v), "d"); ok {
-			if days, derr := strconv.Atoi(n); derr == nil && days > 0 && days <= 100000 {
-				return 0, fmt.Errorf("%q is not a duration the desk reads: durations have no days; write %dh for %d days", v, days*24, days)
+	switch {
+	case err != nil && durationSyntax.MatchString(v):
+		return 0, fmt.Errorf("%q is too long: %s", v, within)
+	case err != nil:
+		// Go durations have no days or weeks: such a value is answered with its hours.
+		if hours, meant, units, ok := web.InHours(v); ok {
+			return 0, fmt.Errorf("%q is not a duration the desk reads: durations have no %s; write %s for %s", v, units, hours, meant)
+		}
+		return 0, fmt.Errorf("%q is not a duration such as 30s, 15m or 8h: %s", v, within)
+	case d < lo || d > hi:
+		// A number of seconds that would be in range as minutes is most likely them mistyped.
+		if n, ok := strings.CutSuffix(v, "s"); ok && !strings.ContainsAny(n, "nuµμmh") {
+			if m, err := time.ParseDuration(n + "m"); err == nil && m >= lo && m <= hi {
+				return 0, fmt.Errorf("%q is out of range: %s (did you mean %sm?)", v, within, n)
 			}
 		}
-		return 0, fmt.Errorf("%q is not a positive duration such as 30s, 15m or 8h", v)
+		return 0, fmt.Errorf("%q is out of range: %s", v, within)
 	}
 	return d, nil
+}
+
+// shortDuration is d as people write it: 1m, 2160h, 1m30s (not 1m0s, 2160h0m0s).
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func fraction(v string) (float64, error) {

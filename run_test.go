@@ -547,13 +547,13 @@ func TestUnreachableDatabaseAtStartIsAClearError(t *testing.T) {
 	var stderr bytes.Buffer
 	err := run(context.Background(), []string{"--addr", testkit.FreeAddr(t), "--log-format", "json"}, testkit.Env(map[string]string{
 		"AUTOPILOTDESK_DATABASE_URL":          "postgres://desk@" + addr + "/desk?sslmode=disable&connect_timeout=1",
-		"AUTOPILOTDESK_DATABASE_STARTUP_WAIT": "600ms",
+		"AUTOPILOTDESK_DATABASE_STARTUP_WAIT": "1s",
 	}), &bytes.Buffer{}, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "state database") {
 		t.Fatalf("err = %v", err)
 	}
 	// The wait is said once, with how long it lasts, while it lasts.
-	if n := strings.Count(stderr.String(), `"msg":"waiting for PostgreSQL to answer before starting","up_to":"600ms","setting":"AUTOPILOTDESK_DATABASE_STARTUP_WAIT"`); n != 1 {
+	if n := strings.Count(stderr.String(), `"msg":"waiting for PostgreSQL to answer before starting","up_to":"1s","setting":"AUTOPILOTDESK_DATABASE_STARTUP_WAIT"`); n != 1 {
 		t.Errorf("%d lines about the wait:\n%s", n, stderr.String())
 	}
 	if took := time.Since(start); took < 500*time.Millisecond || took > 10*time.Second {

@@ -320,6 +320,7 @@ func (h *Register) allowClient(c echo.Context) error {
 		return fmt.Errorf("rate limit: %w", err)
 	}
 	if !ok {
+		h.Logger.Info("rate limited", "action", "register", "bucket_kind", "ip", "ip", c.RealIP())
 		return tooMany(c, retry, "Your network sent more requests to the desk in a short time than it allows.")
 	}
 	return nil

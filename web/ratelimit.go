@@ -26,12 +26,12 @@ type Limit struct {
 	Window time.Duration
 }
 
-// ParseLimit reads "20/1m" (20 per minute); only "off" disables the limit. A count of 0 is
+// ParseLimit reads "20/1m" (20 per minute); only "off" (in any case) disables the limit. A count of 0 is
 // refused rather than read as "off": it reads as "allow nothing", and meaning the opposite
 // would silently lift the limit.
 func ParseLimit(s string) (Limit, error) {
 	s = strings.TrimSpace(s)
-	if s == "off" {
+	if strings.EqualFold(s, "off") {
 		return Limit{}, nil
 	}
 	n, w, ok := strings.Cut(s, "/")
@@ -40,13 +40,38 @@ func ParseLimit(s string) (Limit, error) {
 		return Limit{}, fmt.Errorf("%q allows no request at all: give a limit such as 20/1m, or off to disable it", s)
 	}
 	if !ok || err != nil || count < 0 {
-		return Limit{}, fmt.Errorf("%q is not a limit such as 20/1m", s)
+		return Limit{}, fmt.Errorf("%q is not a limit such as 20/1m, or off to disable it", s)
 	}
 	window, err := time.ParseDuration(w)
 	if err != nil || window <= 0 {
-		return Limit{}, fmt.Errorf("%q is not a limit such as 20/1m", s)
+		if hours, meant, units, ok := InHours(w); ok {
+			return Limit{}, fmt.Errorf("%q is not a limit the desk reads: durations have no %s; write %s/%s for %s", s, units, n, hours, meant)
+		}
+		return Limit{}, fmt.Errorf("%q is not a limit such as 20/1m, or off to disable it", s)
 	}
 	return Limit{N: count, Window: window}, nil
+}
+
+// InHours reads a duration in days or weeks, which Go durations do not have ("90d", "1w"), and
+// says it in hours ("2160h"), with what it meant ("90 days") and the units it was in ("days").
+func InHours(v string) (hours, meant, units string, ok bool) {
+	v = strings.TrimSpace(v)
+	for _, u := range []struct {
+		suffix, one, many string
+		hours             int
+	}{{"d", "day", "days", 24}, {"w", "week", "weeks", 7 * 24}} {
+		n, found := strings.CutSuffix(v, u.suffix)
+		count, err := strconv.Atoi(n)
+		if !found || err != nil || count <= 0 || count > 100000 {
+			continue
+		}
+		meant = fmt.Sprintf("%d %s", count, u.many)
+		if count == 1 {
+			meant = "1 " + u.one
+		}
+		return fmt.Sprintf("%dh", count*u.hours), meant, u.many, true
+	}
+	return "", "", "", false
 }
 
 func (l Limit) String() string {
@@ -90,7 +115,7 @@ func (s *Shell) limited(c echo.Context, action, bucket string, limit Limit, retr
 	}
 	wait := explain.Duration(time.Duration(secs) * time.Second)
 	c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
-	s.log.Info("rate limited", "action", action, "bucket_kind", strings.SplitN(bucket, ":", 3)[1])
+	s.log.Info("rate limited", "action", action, "bucket_kind", strings.SplitN(bucket, ":", 3)[1], "ip", c.RealIP())
 	times := fmt.Sprintf("%d times", limit.N)
 	if limit.N == 1 {
 		times = "once"

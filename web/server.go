@@ -32,11 +32,14 @@ type Options struct {
 	Demo           bool
 	PublicURL      *url.URL     // where browsers reach the desk; its origin is the only one accepted on POSTs
 	TrustedProxies []*net.IPNet // peers whose X-Forwarded-For / X-Forwarded-Proto are believed
-	FormLimit      int64        // request body limit for forms, bytes
-	UploadLimit    int64        // body limit of the paths in UploadPaths (CSV uploads)
-	UploadPaths    []string
-	UploadTooLarge *views.ErrorPage // the answer to an upload over UploadLimit; nil: the forms' answer
-	Metrics        *Metrics         // nil: no metrics
+	// TrustedProxiesSetting names the setting of TrustedProxies, for the warning about a peer
+	// outside it that sends those headers.
+	TrustedProxiesSetting string
+	FormLimit             int64 // request body limit for forms, bytes
+	UploadLimit           int64 // body limit of the paths in UploadPaths (CSV uploads)
+	UploadPaths           []string
+	UploadTooLarge        *views.ErrorPage // the answer to an upload over UploadLimit; nil: the forms' answer
+	Metrics               *Metrics         // nil: no metrics
 	// State is the state database's health: while it has a problem every page answers 503,
 	// and a request that finds the database out of reach asks it to check. Nil: not watched.
 	State *Health
@@ -109,8 +112,10 @@ func New(o Options) *Shell {
 	base := &pageBase{demo: o.Demo, now: o.Now, assets: views.Assets{
 		CSS: o.Assets.Path("app.css"), JS: o.Assets.Path("app.js"), Icon: o.Assets.Path("favicon.svg"),
 	}}
+	forwarding := &untrustedForwarding{log: o.Logger, setting: o.TrustedProxiesSetting, trusted: o.TrustedProxies, warned: map[string]bool{}}
 	e.Use(
 		s.requestID(o.TrustedProxies),
+		forwarding.middleware,
 		s.logRequests,
 		observe(o.Metrics),
 		middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true,

@@ -105,12 +105,12 @@ func FreeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// SelfSigned is a certificate for key, valid for an hour either side of now, in PEM and DER. It
+// SelfSigned is a certificate for key, valid from an hour ago for a year, in PEM and DER. It
 // names hosts (IP addresses or DNS names) when given, for a TLS server.
 func SelfSigned(t testing.TB, key crypto.Signer, hosts ...string) (certPEM, der []byte) {
 	t.Helper()
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Autopilot Desk"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(1, 0, 0)}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)

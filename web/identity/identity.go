@@ -85,6 +85,9 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	}
 	discovered, err := oidc.NewProvider(oidc.ClientContext(ctx, client), cfg.IssuerURL)
 	if err != nil {
+		if unreachable(err) {
+			return nil, fmt.Errorf("identity: discovery: %w: %w", ErrUnreachable, err)
+		}
 		return nil, fmt.Errorf("identity: discovery: %w", err)
 	}
 	var meta struct {
@@ -123,6 +126,21 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		tokenClient: tokenClient,
 		now:         now,
 	}, nil
+}
+
+// ErrUnreachable means discovery did not reach the provider: no DNS answer, no connection, a
+// timeout, or an answer of 429 or 5xx (from the provider, or a proxy on the way). It may answer
+// later, as when a container starts before DNS or its proxy is ready.
+var ErrUnreachable = errors.New("the identity provider could not be reached")
+
+func unreachable(err error) bool {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return true
+	}
+	// go-oidc answers another status than 200 with an error that starts with it: "503 Service Unavailable: …".
+	status, _, _ := strings.Cut(err.Error(), " ")
+	return len(status) == 3 && (status[0] == '5' && status[1] >= '0' && status[1] <= '9' && status[2] >= '0' && status[2] <= '9' || status == "429")
 }
 
 func (cfg Config) validate() error {

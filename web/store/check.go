@@ -164,11 +164,11 @@ func (f *sqliteFiles) check() error {
 	}
 	if free, err := f.free(f.dir); err == nil && free < MinFreeSpace {
 		return &CheckError{Err: ErrDiskFull, Path: f.dir,
-			Cause:   fmt.Sprintf("the disk holding %s has %s free; the desk stops writing below %s", f.dir, megabytes(free), megabytes(MinFreeSpace)),
+			Cause:   fmt.Sprintf("the disk holding %s has %s free; the desk stops writing below %s", f.dir, Megabytes(free), Megabytes(MinFreeSpace)),
 			Recover: "the desk serves again by itself once there is room on that disk"}
 	}
 	return nil
 }
 
-// megabytes is n bytes in words: "0.3 MB".
-func megabytes(n uint64) string { return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MB" }
+// Megabytes is n bytes in words: "0.3 MB".
+func Megabytes(n uint64) string { return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MB" }
