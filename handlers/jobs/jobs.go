@@ -180,6 +180,11 @@ func (w *Worker) Once(ctx context.Context, holder string) bool {
 		return false
 	case errors.Is(err, ErrLeaseLost):
 		return true
+	case err != nil && ctx.Err() != nil:
+		// The desk is stopping (every rolling deploy does): the turn was cut short, not held up.
+		// The job is due again at once, on another replica or after the restart.
+		w.o.Logger.Debug(w.kind.Name+": turn cut short by the shutdown", "job", t.owner.JobID, "error", err.Error())
+		t.At(t.Now())
 	case err != nil:
 		w.o.Failed(w.kind.Name+": job held up", err, "job", t.owner.JobID)
 		job.HeldUp(explain.Failure{Cause: explain.Unreachable, At: t.Now()})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -488,5 +489,31 @@ func waitFor[T any](t *testing.T, c <-chan T, what string) {
 	case <-c:
 	case <-time.After(5 * time.Second):
 		t.Fatalf("no %s within 5 s", what)
+	}
+}
+
+// A turn the desk's shutdown cuts short (a read under the cancelled context fails) is not a
+// problem: nothing is logged above debug, nothing is noted on the job's page, and the job is due
+// again at once rather than in heldUpWait.
+func TestShutdownCutsATurnShortQuietly(t *testing.T) {
+	clk := testkit.NewClock()
+	ctx, stop := context.WithCancel(context.Background())
+	job := newJob("j1", func(ctx context.Context, t *Turn) error {
+		t.After(time.Hour)
+		stop() // SIGTERM while the turn reads the database
+		return fmt.Errorf("store: read import batches: %w", ctx.Err())
+	})
+	l := newLeases(clk.Now, job)
+	var logs testkit.Buffer
+	w := New(l.kind(), Options{Now: clk.Now, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	w.Once(ctx, "loop-1")
+	if job.heldUp != nil {
+		t.Errorf("the job's page is told %+v", job.heldUp)
+	}
+	if got := l.releases(); len(got) != 1 || !got[0].next.Equal(clk.Now()) {
+		t.Errorf("released %+v, want due now", got)
+	}
+	if logs.String() != "" {
+		t.Errorf("logged:\n%s", logs.String())
 	}
 }
