@@ -443,6 +443,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	logs := web.NewLogWriter(stderr) // one write per burst of lines, not one per request
 	defer logs.Close()
 	log := newLogger(cfg, stderr, logs)
+	defer onHangup(log, cfg.TLSCertFile != "")()
 	version, goVersion := web.BuildVersion()
 	log.Info("Autopilot Desk starting", "version", version, "go", goVersion)
 	if warning := cfg.startWarning(os.Environ()); warning != "" {

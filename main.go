@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -48,4 +49,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return serve(ctx, cfg, stdout, stderr)
 	}
+}
+
+// onHangup keeps the desk running on SIGHUP (sent by a closed terminal, or by an operator after
+// renewing a certificate), which would otherwise end it at once with no word: it logs what the
+// desk does with settings and certificates instead. The returned function stops listening.
+func onHangup(log *slog.Logger, certificates bool) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	msg := "SIGHUP received: the desk keeps running; its settings are read at start, so restart it to apply changed settings"
+	if certificates {
+		msg += " (renewed certificate files are served within seconds without a restart)"
+	}
+	go func() {
+		for {
+			select {
+			case <-hup:
+				log.Info(msg)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(hup); close(done) }
 }
