@@ -484,16 +484,20 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		ln.Close()
 		return err
 	}
-	defer a.Close()
 	go a.sweep(ctx, 5*time.Minute)
 	fmt.Fprintf(stdout, "Autopilot Desk is running in %s.\nOpen %s in your browser. Press Ctrl-C to stop.\n", startupMode(cfg), cfg.PublicURL)
 	if adminLn != nil {
 		go web.Serve(ctx, adminLn, a.adminHandler(), nil, web.Shutdown{Delay: cfg.ShutdownDelay, Drain: time.Second}, log)
 	}
-	err = web.Serve(ctx, ln, a.handler, tlsConfig, web.Shutdown{Before: a.health.Drain, Delay: cfg.ShutdownDelay, Drain: 10 * time.Second}, log)
+	err = web.Serve(ctx, ln, a.handler, tlsConfig, web.Shutdown{Before: a.health.Drain, Delay: cfg.ShutdownDelay, Drain: shutdownDrain}, log)
+	a.Close()
 	fmt.Fprintln(stdout, "Autopilot Desk stopped.")
 	return err
 }
+
+// shutdownDrain is how long requests in flight get to finish once the desk stops accepting
+// connections; those still running then are closed.
+var shutdownDrain = 10 * time.Second
 
 // certificateCheckEvery is how often, at most, the TLS certificate files are looked at for a
 // renewed certificate.

@@ -595,3 +595,63 @@ func TestCreatePageWeighsUnder50KB(t *testing.T) {
 		t.Errorf("the create page weighs %d bytes (HTML + CSS + JS), want under 50 KB", total)
 	}
 }
+
+// A request still running when the drain time is up (here a page waiting on a slow Graph) is
+// closed; the desk says so in one WARN line, prints its stop line last and ends cleanly, as the
+// service manager was asked.
+func TestShutdownClosesASlowRequestAndStopsCleanly(t *testing.T) {
+	drain := shutdownDrain
+	shutdownDrain = 300 * time.Millisecond
+	t.Cleanup(func() { shutdownDrain = drain })
+	addr := testkit.FreeAddr(t)
+	ctx, stop := context.WithCancel(context.Background())
+	var out, logs testkit.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--addr", addr}, testkit.Env(map[string]string{
+			"AUTOPILOTDESK_DATA_DIR": t.TempDir(), "AUTOPILOTDESK_EMULATOR_LATENCY": "2s",
+		}), &out, &logs)
+	}()
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		testkit.PickIdentity(req, demoidp.AdminKey)
+		return nil
+	}}
+	open := "http://" + addr
+	for i := 0; ; i++ {
+		resp, err := browser.Get(open + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if i == 250 {
+			t.Fatalf("never ready:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, err := browser.Get(open + "/auth/login?return_to=/uploads/new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	answered := make(chan error, 1)
+	go func() {
+		resp, err := browser.Get(open + "/") // the home page reads Graph: 2 s
+		if err == nil {
+			resp.Body.Close()
+		}
+		answered <- err
+	}()
+	time.Sleep(500 * time.Millisecond)
+	stop()
+	waitStopped(t, done)
+	if err := <-answered; err == nil {
+		t.Error("the page waiting on Graph was answered after the drain time")
+	}
+	if !strings.Contains(logs.String(), "closed 1 request that was still running after 300ms") {
+		t.Errorf("nothing said what was closed:\n%s", logs.String())
+	}
+	if !strings.HasSuffix(out.String(), "Autopilot Desk stopped.\n") {
+		t.Errorf("the stop line is not the last printed:\n%s", out.String())
+	}
+}
