@@ -517,3 +517,41 @@ func TestShutdownCutsATurnShortQuietly(t *testing.T) {
 		t.Errorf("logged:\n%s", logs.String())
 	}
 }
+
+// unreachableErr is the state database out of reach, as the store marks it.
+type unreachableErr struct{}
+
+func (unreachableErr) Error() string     { return "state database unavailable: connection refused" }
+func (unreachableErr) Unavailable() bool { return true }
+
+// A turn the state database's outage ends is not noted on the job's page, and is looked at again
+// within seconds; its release, refused while the outage lasts, is tried again rather than left
+// for the lease to run out (minutes), all without a warning.
+func TestOutageEndsATurnQuietlyAndItsReleaseLands(t *testing.T) {
+	clk := testkit.NewClock()
+	job := newJob("j1", func(context.Context, *Turn) error { return fmt.Errorf("store: read import rows: %w", unreachableErr{}) })
+	l := newLeases(clk.Now, job)
+	kind := l.kind()
+	refusals := 0
+	release := kind.Release
+	kind.Release = func(ctx context.Context, id, holder string, payload []byte, next time.Time) error {
+		if refusals < 3 {
+			refusals++
+			return unreachableErr{}
+		}
+		return release(ctx, id, holder, payload, next)
+	}
+	var logs testkit.Buffer
+	w := New(kind, Options{Now: clk.Now, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	w.keepDelay = time.Millisecond
+	w.Once(context.Background(), "loop-1")
+	if job.heldUp != nil {
+		t.Errorf("the job's page is told %+v", job.heldUp)
+	}
+	if got := l.releases(); refusals != 3 || len(got) != 1 || !got[0].next.Equal(clk.Now().Add(OutageWait)) {
+		t.Errorf("after %d refusals released %+v, want once, due in %s", refusals, got, OutageWait)
+	}
+	if logs.String() != "" {
+		t.Errorf("logged:\n%s", logs.String())
+	}
+}
