@@ -206,7 +206,7 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 		st.State = "failed"
 		m := explain.DeviceErrorMeaning(row.ErrorCode, row.ErrorName)
 		st.Detail = "Intune could not register it (error " + explain.ErrorLabel(row.ErrorCode, row.ErrorName) + "): " + m.What + " " + m.Next
-	case store.VerdictRefused, store.VerdictLeftOut:
+	case store.VerdictRefused, store.VerdictLeftOut, store.VerdictStopped:
 		st.State = "failed"
 		st.Detail = "It was not imported: " + explain.Row(*row, job).Detail
 	case store.VerdictNotFound:
