@@ -184,6 +184,7 @@ func everyRoute(t *testing.T) (*desk, map[string]deskRoute) {
 		"POST /devices/import/:id/submit":     {path: views.ImportJobURL(draft) + "/submit", formPage: views.ImportJobURL(draft), graph: true, form: url.Values{"row": {"2"}}},
 		"POST /devices/sync":                  {path: "/devices/sync", formPage: views.ImportJobURL(polling), graph: true},
 		"POST /devices/import/:id/reconcile":  {path: views.ImportJobURL(polling) + "/reconcile", formPage: views.ImportJobURL(polling)},
+		"POST /devices/import/:id/stop":       {path: views.ImportJobURL(polling) + "/stop", formPage: views.ImportJobURL(polling)},
 		"GET /devices":                        {path: "/devices?nouser=1", graph: true},
 		"GET /devices/export.csv":             {path: "/devices/export.csv", graph: true},
 		"GET /devices/:id":                    {path: "/devices/" + device, graph: true},
