@@ -479,6 +479,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	logs := web.NewLogWriter(stderr) // one write per burst of lines, not one per request
 	defer logs.Close()
 	log := newLogger(cfg, stderr, logs)
+	defer onHangup(log, cfg.TLSCertFile != "")()
 	version, goVersion := web.BuildVersion()
 	log.Info("Autopilot Desk starting", "version", version, "go", goVersion)
 	if warning := cfg.startWarning(os.Environ()); warning != "" {
@@ -523,21 +524,77 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		}
 		tlsConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
 	}
+	if err := uploadFolder(cfg, log); err != nil {
+		ln.Close()
+		return err
+	}
 	a, err := newApp(ctx, cfg, log, appOptions{ConsistencyDelay: demoConsistencyDelay})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	defer a.Close()
 	go a.sweep(ctx, 5*time.Minute)
 	fmt.Fprintln(stdout, startMessage(cfg, a.startProblem()))
 	if adminLn != nil {
 		go web.Serve(ctx, adminLn, a.adminHandler(), nil, web.Shutdown{Delay: cfg.ShutdownDelay, Drain: time.Second}, log)
 	}
-	err = web.Serve(ctx, ln, a.handler, tlsConfig, web.Shutdown{Before: a.health.Drain, Delay: cfg.ShutdownDelay, Drain: 10 * time.Second}, log)
+	err = web.Serve(ctx, ln, a.handler, tlsConfig, web.Shutdown{Before: a.health.Drain, Delay: cfg.ShutdownDelay, Drain: shutdownDrain}, log)
+	a.Close()
 	fmt.Fprintln(stdout, "Autopilot Desk stopped.")
 	return err
 }
+
+// uploadFolder makes sure a device file larger than the desk keeps in memory (4 MB, about 1,000
+// rows) has somewhere to be stored while it is read. That is the temporary folder (TMPDIR, else
+// /tmp), which a distroless image or a read-only root file system may not have. When it cannot be
+// written, a desk on SQLite keeps such files in "uploads" in its data folder instead; a desk on
+// PostgreSQL, which may have no folder of its own, refuses to start and says what to set.
+func uploadFolder(cfg config, log *slog.Logger) error {
+	tmp := os.TempDir()
+	tmpErr := writable(tmp)
+	if tmpErr == nil {
+		return nil
+	}
+	if cfg.DatabaseURL != "" {
+		return fmt.Errorf("the temporary folder %s cannot be written (%v): the desk stores device files larger than 4 MB there while it reads them; "+
+			"set TMPDIR to a folder the desk may write (in a container, mount an emptyDir or a tmpfs at /tmp)", tmp, tmpErr)
+	}
+	dir := filepath.Join(cfg.DataDir, "uploads")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("the temporary folder %s cannot be written (%v), nor a folder for uploads in the data folder: %w", tmp, tmpErr, err)
+	}
+	if err := writable(dir); err != nil {
+		return fmt.Errorf("the temporary folder %s cannot be written (%v), nor the folder for uploads in the data folder: %w", tmp, tmpErr, err)
+	}
+	// A file left by a desk that died while reading it; one being read now is minutes old at most.
+	if entries, err := os.ReadDir(dir); err == nil {
+		for _, e := range entries {
+			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Hour {
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	if err := os.Setenv("TMPDIR", dir); err != nil { // where net/http stores a large form's files
+		return fmt.Errorf("set TMPDIR: %w", err)
+	}
+	log.Info("the temporary folder cannot be written, so device files larger than 4 MB are stored in the data folder while they are read",
+		"temp_folder", tmp, "error", tmpErr.Error(), "upload_folder", dir)
+	return nil
+}
+
+// writable reports whether a file can be created in dir.
+func writable(dir string) error {
+	f, err := os.CreateTemp(dir, ".autopilotdesk-check-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// shutdownDrain is how long requests in flight get to finish once the desk stops accepting
+// connections; those still running then are closed.
+var shutdownDrain = 10 * time.Second
 
 // certificateCheckEvery is how often, at most, the TLS certificate files are looked at for a
 // renewed certificate.

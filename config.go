@@ -272,6 +272,8 @@ Usage:
   autopilotdesk [flags]             serve the desk (demo mode when no app registration is configured)
   autopilotdesk emulator [flags]    serve the Graph emulator and the demo identity provider on their own
                                     (autopilotdesk emulator --help lists its flags)
+  autopilotdesk backup FILE         write a consistent copy of the SQLite state database to FILE,
+                                    also while the desk runs (--data-dir as the desk's)
   autopilotdesk --version           print the version (as /metrics reports it in autopilotdesk_build_info)
 
 The benchmark and the screenshot generator are developer tools, not part of this program: they are

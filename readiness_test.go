@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -17,6 +18,9 @@ import (
 
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/handlers/importer"
+	"autopilotdesk/views"
+	"autopilotdesk/web/identity/demoidp"
 )
 
 // status is the status of a GET of path, without following redirects.
@@ -377,4 +381,74 @@ func TestWorkersStayQuietWhilePostgreSQLIsDown(t *testing.T) {
 		t.Fatalf("submit after the outage landed on %s", resp.Request.URL)
 	}
 	waitFinished(t, d, b, job)
+}
+
+// A PostgreSQL outage of a few seconds in the middle of an import (while Graph answers a batch, or
+// just before the worker sends it): the worker keeps Graph's answer, says nothing beyond the
+// health check's two lines, and the import goes on within seconds of the database's return, not
+// once its lease has run out.
+func TestShortPostgreSQLOutageDoesNotStallAnImport(t *testing.T) {
+	for _, when := range []string{"while Graph answers", "before the batch is sent"} {
+		t.Run(when, func(t *testing.T) {
+			dbURL, err := url.Parse(testkit.PostgresSchema(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			proxy := startTCPProxy(t, dbURL.Host)
+			dbURL.Host = proxy.addr
+			var cut atomic.Bool
+			cutBeforeSending := when == "before the batch is sent"
+			hook := func(point string) error {
+				if point == importer.FaultBatchRecorded && cutBeforeSending && cut.CompareAndSwap(false, true) {
+					proxy.stop()
+				}
+				return nil
+			}
+			d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_DATABASE_URL": dbURL.String()},
+				appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}, ImportFault: hook})
+			d.app.demo.Emulator.SetFaults(emulator.Faults{LatencyMin: 800 * time.Millisecond, LatencyMax: 800 * time.Millisecond, Methods: []string{http.MethodPost}})
+			b := d.browser()
+			d.signIn(b, "admin", "/")
+			data, _ := deviceCSV("SN-BLIP", 3)
+			job := draftOf(t, d, b, data)
+			noisy := func() (lines []string) {
+				for _, l := range strings.Split(d.log.String(), "\n") {
+					if strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, `"level":"ERROR"`) {
+						lines = append(lines, l)
+					}
+				}
+				return lines
+			}
+			before := len(noisy())
+			d.post(b, job+"/submit", submitForm(t, d, b, job))
+			if cutBeforeSending {
+				waitFor(t, "the batch to be recorded", cut.Load)
+			} else {
+				waitFor(t, "the batch to be sent", func() bool { return importCalls(d.app.demo.Emulator) > 0 })
+				proxy.stop() // while Graph takes 800 ms to answer the batch
+			}
+			time.Sleep(3 * time.Second)
+			proxy.start()
+			back := time.Now()
+			waitFor(t, "the desk to find its database again", func() bool { return strings.Contains(d.log.String(), "state database available again") })
+			id := strings.TrimPrefix(job, views.ImportJobURL(""))
+			for {
+				j, err := d.app.db.GetImportJob(context.Background(), demoidp.DemoTenantID, id)
+				if err == nil && j.State == "finished" {
+					break
+				}
+				if time.Since(back) > 20*time.Second {
+					t.Fatalf("the import had not finished 20 s after the database came back: %+v\n%s", j, strings.Join(noisy()[before:], "\n"))
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			t.Logf("finished %s after the database came back", time.Since(back).Round(100*time.Millisecond))
+			if n := importCalls(d.app.demo.Emulator); n != 1 {
+				t.Errorf("%d import calls, want the one", n)
+			}
+			if during := noisy()[before:]; len(during) != 1 || !strings.Contains(during[0], "state database unavailable") {
+				t.Errorf("%d warnings and errors, want the health check's ERROR and nothing else:\n%s", len(during), strings.Join(during, "\n"))
+			}
+		})
+	}
 }

@@ -595,3 +595,117 @@ func TestCreatePageWeighsUnder50KB(t *testing.T) {
 		t.Errorf("the create page weighs %d bytes (HTML + CSS + JS), want under 50 KB", total)
 	}
 }
+
+// A request still running when the drain time is up (here a page waiting on a slow Graph) is
+// closed; the desk says so in one WARN line, prints its stop line last and ends cleanly, as the
+// service manager was asked.
+func TestShutdownClosesASlowRequestAndStopsCleanly(t *testing.T) {
+	drain := shutdownDrain
+	shutdownDrain = 300 * time.Millisecond
+	t.Cleanup(func() { shutdownDrain = drain })
+	addr := testkit.FreeAddr(t)
+	ctx, stop := context.WithCancel(context.Background())
+	var out, logs testkit.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--addr", addr}, testkit.Env(map[string]string{
+			"AUTOPILOTDESK_DATA_DIR": t.TempDir(), "AUTOPILOTDESK_EMULATOR_LATENCY": "2s",
+		}), &out, &logs)
+	}()
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		testkit.PickIdentity(req, demoidp.AdminKey)
+		return nil
+	}}
+	open := "http://" + addr
+	for i := 0; ; i++ {
+		resp, err := browser.Get(open + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if i == 250 {
+			t.Fatalf("never ready:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, err := browser.Get(open + "/auth/login?return_to=/uploads/new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	answered := make(chan error, 1)
+	go func() {
+		resp, err := browser.Get(open + "/") // the home page reads Graph: 2 s
+		if err == nil {
+			resp.Body.Close()
+		}
+		answered <- err
+	}()
+	time.Sleep(500 * time.Millisecond)
+	stop()
+	waitStopped(t, done)
+	if err := <-answered; err == nil {
+		t.Error("the page waiting on Graph was answered after the drain time")
+	}
+	if !strings.Contains(logs.String(), "closed 1 request that was still running after 300ms") {
+		t.Errorf("nothing said what was closed:\n%s", logs.String())
+	}
+	if !strings.HasSuffix(out.String(), "Autopilot Desk stopped.\n") {
+		t.Errorf("the stop line is not the last printed:\n%s", out.String())
+	}
+}
+
+// A desk whose temporary folder cannot be written (a distroless image, a read-only root file
+// system) still takes a device file larger than it keeps in memory: on SQLite it stores it in
+// its data folder while it reads it, and says so at start.
+func TestLargeUploadWithoutATemporaryFolder(t *testing.T) {
+	dataDir := t.TempDir() // the test's temporary folder is made before TMPDIR goes away
+	t.Setenv("TMPDIR", filepath.Join(dataDir, "no-such-folder"))
+	open, browser := runDemo(t, map[string]string{"AUTOPILOTDESK_DATA_DIR": dataDir})
+	resp, err := browser.Get(open + "/auth/login?return_to=/devices/import")
+	if err != nil {
+		t.Fatal(err)
+	}
+	csrf := parse(t, resp).Find(`input[name="_csrf"]`).First().AttrOr("value", "")
+	var csv bytes.Buffer
+	csv.WriteString("Device Serial Number,Windows Product ID,Hardware Hash\r\n")
+	for i := range 1100 {
+		fmt.Fprintf(&csv, "NOTMP-%04d,,%s\r\n", i, fakeHash())
+	}
+	if csv.Len() <= 4<<20 {
+		t.Fatalf("the file is %d bytes, not more than the desk keeps in memory", csv.Len())
+	}
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	w.WriteField("_csrf", csrf)
+	fw, _ := w.CreateFormFile("file", "devices.csv")
+	fw.Write(csv.Bytes())
+	w.Close()
+	req, _ := http.NewRequest(http.MethodPost, open+"/devices/import", &body)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Origin", open)
+	resp, err = browser.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := parse(t, resp)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/devices/import/") || !strings.Contains(text(doc), "1,100") {
+		t.Errorf("the upload ended %d at %s: %.400s", resp.StatusCode, resp.Request.URL, text(doc))
+	}
+	if entries, err := os.ReadDir(filepath.Join(dataDir, "uploads")); err != nil || len(entries) != 0 {
+		t.Errorf("the data folder's uploads: %v, %d files left", err, len(entries))
+	}
+}
+
+// With PostgreSQL the desk may have no folder of its own: without a writable temporary folder it
+// does not start, and says what to set.
+func TestNoTemporaryFolderWithPostgreSQLIsAClearError(t *testing.T) {
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "no-such-folder"))
+	err := run(context.Background(), []string{"--addr", testkit.FreeAddr(t)}, testkit.Env(map[string]string{
+		"AUTOPILOTDESK_DATABASE_URL": "postgres://desk@" + testkit.FreeAddr(t) + "/desk?sslmode=disable&connect_timeout=1",
+	}), &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "no-such-folder cannot be written") || !strings.Contains(err.Error(), "set TMPDIR") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -3,7 +3,9 @@ package web
 import (
 	"autopilotdesk/views"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -12,7 +14,8 @@ import (
 )
 
 // maxFormMemory is how much of a multipart form's files is kept in memory; larger files go to
-// temporary files, which net/http deletes after the request. A device CSV of 10,000 rows is
+// temporary files (in os.TempDir, which the desk checks at start), which net/http deletes after
+// the request. A device CSV of 10,000 rows is
 // 40 MB: with Go's default of 32 MB it passed through a doubling in-memory buffer first.
 const maxFormMemory = 4 << 20
 
@@ -30,9 +33,16 @@ func readForm(r *http.Request) error {
 		return nil
 	}
 	var tooLarge *http.MaxBytesError
+	var notStored *fs.PathError
 	switch {
 	case errors.As(err, &tooLarge):
 		return errTooLarge
+	case errors.As(err, &notStored):
+		// The desk could not write the file it was reading to its folder: the server's fault.
+		return &views.ErrorPage{Status: http.StatusInternalServerError, Title: "The desk could not keep your file",
+			Message:  "The desk could not store the file while reading it, because of a problem on the server, not in your file. Nothing was sent to Microsoft Graph.",
+			NextStep: "Tell whoever runs the desk: its log says what the server lacks. Once that is fixed, send the same file again.",
+			Internal: fmt.Errorf("store the upload while reading it (the temporary folder, TMPDIR, must be writable): %w", err)}
 	case errors.Is(err, multipart.ErrMessageTooLarge):
 		return &views.ErrorPage{Status: http.StatusRequestEntityTooLarge, Title: "The form is too large",
 			Message:  "What you sent has more text in its fields (14 MB at most) or more fields, files or headers (1,000 parts at most) than a form of the desk can take, so it was not read and nothing was sent to Microsoft Graph.",

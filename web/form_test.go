@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -49,5 +50,28 @@ func TestUnreadableFormsSayWhy(t *testing.T) {
 		if !errors.As(err, &page) || page.Status != tc.status || !strings.Contains(page.Message, tc.says) {
 			t.Errorf("%s: %v, want %d saying %q", tc.name, err, tc.status, tc.says)
 		}
+	}
+}
+
+// A file the desk cannot store while reading it (no temporary folder, a full disk) is the
+// server's fault: a 500 whose page does not blame the file, carrying the cause for the log.
+func TestUploadTheDeskCannotStoreIsItsOwnFault(t *testing.T) {
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
+	var body strings.Builder
+	body.WriteString("--zz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n\r\n")
+	body.WriteString(strings.Repeat("x", maxFormMemory+1<<20))
+	body.WriteString("\r\n--zz--\r\n")
+	req := httptest.NewRequest(http.MethodPost, "/devices/import", strings.NewReader(body.String()))
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=zz")
+	err := readForm(req)
+	var page *views.ErrorPage
+	if !errors.As(err, &page) || page.Status != http.StatusInternalServerError {
+		t.Fatalf("%v, want a 500 page", err)
+	}
+	if strings.Contains(page.Message+page.NextStep, "well-formed") || !strings.Contains(page.Message, "not in your file") {
+		t.Errorf("the page blames the file: %s %s", page.Message, page.NextStep)
+	}
+	if page.Internal == nil || !strings.Contains(page.Internal.Error(), "missing") || !strings.Contains(page.Internal.Error(), "TMPDIR") {
+		t.Errorf("the cause for the log: %v", page.Internal)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -477,10 +478,17 @@ type Shutdown struct {
 	Drain time.Duration // then requests in flight get this long to finish
 }
 
-// Serve runs handler on ln until ctx ends, then shuts down gracefully as sd says.
+// Serve runs handler on ln until ctx ends, then shuts down gracefully as sd says. Requests still
+// running when the drain time is up are closed, with a WARN line counting them: a stop that cut
+// some requests off is still the stop that was asked for, so Serve returns nil.
 func Serve(ctx context.Context, ln net.Listener, handler http.Handler, tlsConfig *tls.Config, sd Shutdown, log *slog.Logger) error {
+	var running atomic.Int64
 	srv := &http.Server{
-		Handler:           handler,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			running.Add(1)
+			defer running.Add(-1)
+			handler.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: ServerTimeouts.ReadHeader,
 		ReadTimeout:       ServerTimeouts.Read,
 		WriteTimeout:      ServerTimeouts.Write,
@@ -518,7 +526,17 @@ func Serve(ctx context.Context, ln net.Listener, handler http.Handler, tlsConfig
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), sd.Drain)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+		n := running.Load()
+		srv.Close()
+		requests := fmt.Sprintf("%d requests that were", n)
+		if n == 1 {
+			requests = "1 request that was"
+		}
+		log.Warn(fmt.Sprintf("shutting down: closed %s still running after %s", requests, sd.Drain),
+			"still_running", n, "waited", sd.Drain.String())
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -85,6 +85,10 @@ func (r *run) settle(ctx context.Context, b store.ImportBatch, rows []store.Impo
 	case isGraph && (ge.Kind == graphclient.KindOutcomeUnknown || ge.Kind == graphclient.KindBadResponse && ge.StatusCode/100 == 2):
 		// It may have run (a 502, 504 or timeout), or it ran and its answer cannot be read.
 		return false, r.unknown(ctx, b, rows, ex, err, false)
+	case !isGraph && r.w.o.Outage(err):
+		// The owner's token could not be read for the state database's outage: nothing reached
+		// Graph, and the batch goes as soon as the database is back.
+		return true, r.requeue(ctx, b, rows, jobs.OutageWait, nil)
 	case !isGraph || ge.Kind == graphclient.KindUnauthorized:
 		// Nothing reached Graph, or Graph refused the token before running anything.
 		if errors.Is(err, web.ErrSessionEnded) || isGraph {

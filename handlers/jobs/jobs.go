@@ -61,10 +61,16 @@ type StateWatch interface {
 // Quiet says whether the worker should leave the state database alone: it has a known problem.
 func (o Options) Quiet() bool { return o.State != nil && o.State.Problem() != nil }
 
+// Outage reports whether err is the state database out of reach, or came while the desk knows
+// it is: the desk's health check logs that once for the whole outage.
+func (o Options) Outage(err error) bool {
+	return err != nil && (store.IsUnavailable(err) || o.Quiet())
+}
+
 // Failed logs a background failure: as a warning, unless the state database could not be
 // reached, which the desk's health check notices and logs once for the whole outage.
 func (o Options) Failed(msg string, err error, attrs ...any) {
-	if store.IsUnavailable(err) {
+	if o.Outage(err) {
 		if o.State != nil {
 			o.State.Suspect()
 		}
@@ -158,6 +164,10 @@ func (w *Worker) Run(ctx context.Context) {
 // heldUpWait is how soon a job whose turn a passing problem ended is looked at again.
 const heldUpWait = 30 * time.Second
 
+// OutageWait is how soon a job whose turn the state database's outage ended is looked at again:
+// no worker claims anything while the desk knows of the outage, so this is as soon as it is over.
+const OutageWait = 2 * time.Second
+
 // Once claims one due job for the loop holder and advances it one turn; false when none was due
 // or the worker must stop.
 func (w *Worker) Once(ctx context.Context, holder string) bool {
@@ -180,14 +190,34 @@ func (w *Worker) Once(ctx context.Context, holder string) bool {
 		return false
 	case errors.Is(err, ErrLeaseLost):
 		return true
+	case err != nil && ctx.Err() != nil:
+		// The desk is stopping (every rolling deploy does): the turn was cut short, not held up.
+		// The job is due again at once, on another replica or after the restart.
+		w.o.Logger.Debug(w.kind.Name+": turn cut short by the shutdown", "job", t.owner.JobID, "error", err.Error())
+		t.At(t.Now())
+	case w.o.Outage(err):
+		// The state database went away under the turn: nothing to tell on the job's page, which
+		// answers 503 meanwhile; the job goes on once the database is back.
+		w.o.Failed(w.kind.Name+": turn cut short by the state database's outage", err, "job", t.owner.JobID)
+		t.After(OutageWait)
 	case err != nil:
 		w.o.Failed(w.kind.Name+": job held up", err, "job", t.owner.JobID)
 		job.HeldUp(explain.Failure{Cause: explain.Unreachable, At: t.Now()})
 		t.After(heldUpWait)
 	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := w.kind.Release(rctx, t.owner.JobID, holder, job.Payload(), t.next); err != nil && !errors.Is(err, store.ErrConflict) {
+	payload := job.Payload()
+	release := func(ctx context.Context) error {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return w.kind.Release(rctx, t.owner.JobID, holder, payload, t.next)
+	}
+	err = release(context.WithoutCancel(ctx))
+	if w.o.Outage(err) {
+		// Unreleased, the job would stay this loop's until its lease ran out (minutes): the
+		// release is tried again, as a write of Graph's answer is, while a short outage lasts.
+		err = t.Keep(ctx, release)
+	}
+	if err != nil && !errors.Is(err, store.ErrConflict) {
 		w.o.Failed(w.kind.Name+": release a job", err, "job", t.owner.JobID)
 	} else if err == nil {
 		// The loop wakes when the job asked, on the wall clock, not up to a tick later.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -488,5 +489,69 @@ func waitFor[T any](t *testing.T, c <-chan T, what string) {
 	case <-c:
 	case <-time.After(5 * time.Second):
 		t.Fatalf("no %s within 5 s", what)
+	}
+}
+
+// A turn the desk's shutdown cuts short (a read under the cancelled context fails) is not a
+// problem: nothing is logged above debug, nothing is noted on the job's page, and the job is due
+// again at once rather than in heldUpWait.
+func TestShutdownCutsATurnShortQuietly(t *testing.T) {
+	clk := testkit.NewClock()
+	ctx, stop := context.WithCancel(context.Background())
+	job := newJob("j1", func(ctx context.Context, t *Turn) error {
+		t.After(time.Hour)
+		stop() // SIGTERM while the turn reads the database
+		return fmt.Errorf("store: read import batches: %w", ctx.Err())
+	})
+	l := newLeases(clk.Now, job)
+	var logs testkit.Buffer
+	w := New(l.kind(), Options{Now: clk.Now, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	w.Once(ctx, "loop-1")
+	if job.heldUp != nil {
+		t.Errorf("the job's page is told %+v", job.heldUp)
+	}
+	if got := l.releases(); len(got) != 1 || !got[0].next.Equal(clk.Now()) {
+		t.Errorf("released %+v, want due now", got)
+	}
+	if logs.String() != "" {
+		t.Errorf("logged:\n%s", logs.String())
+	}
+}
+
+// unreachableErr is the state database out of reach, as the store marks it.
+type unreachableErr struct{}
+
+func (unreachableErr) Error() string     { return "state database unavailable: connection refused" }
+func (unreachableErr) Unavailable() bool { return true }
+
+// A turn the state database's outage ends is not noted on the job's page, and is looked at again
+// within seconds; its release, refused while the outage lasts, is tried again rather than left
+// for the lease to run out (minutes), all without a warning.
+func TestOutageEndsATurnQuietlyAndItsReleaseLands(t *testing.T) {
+	clk := testkit.NewClock()
+	job := newJob("j1", func(context.Context, *Turn) error { return fmt.Errorf("store: read import rows: %w", unreachableErr{}) })
+	l := newLeases(clk.Now, job)
+	kind := l.kind()
+	refusals := 0
+	release := kind.Release
+	kind.Release = func(ctx context.Context, id, holder string, payload []byte, next time.Time) error {
+		if refusals < 3 {
+			refusals++
+			return unreachableErr{}
+		}
+		return release(ctx, id, holder, payload, next)
+	}
+	var logs testkit.Buffer
+	w := New(kind, Options{Now: clk.Now, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	w.keepDelay = time.Millisecond
+	w.Once(context.Background(), "loop-1")
+	if job.heldUp != nil {
+		t.Errorf("the job's page is told %+v", job.heldUp)
+	}
+	if got := l.releases(); refusals != 3 || len(got) != 1 || !got[0].next.Equal(clk.Now().Add(OutageWait)) {
+		t.Errorf("after %d refusals released %+v, want once, due in %s", refusals, got, OutageWait)
+	}
+	if logs.String() != "" {
+		t.Errorf("logged:\n%s", logs.String())
 	}
 }

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -125,7 +126,14 @@ func (t *Turn) Keep(ctx context.Context, write func(context.Context) error) erro
 		if err == nil || errors.Is(err, store.ErrConflict) || attempt == keepAttempts {
 			return err
 		}
-		t.w.o.Logger.Warn(t.w.kind.Name+": store Graph's answer; trying again", "job", t.owner.JobID, "attempt", attempt, "error", err.Error())
+		if t.w.o.State != nil {
+			t.w.o.State.Suspect() // the health check logs an outage once; the write waits it out quietly
+		}
+		level := slog.LevelWarn
+		if t.w.o.Outage(err) {
+			level = slog.LevelDebug
+		}
+		t.w.o.Logger.Log(ctx, level, t.w.kind.Name+": store a change; trying again", "job", t.owner.JobID, "attempt", attempt, "error", err.Error())
 		time.Sleep(delay)
 		delay *= 2
 		_ = t.w.kind.Renew(ctx, t.owner.JobID, t.holder, t.w.o.Lease)

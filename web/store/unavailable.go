@@ -95,5 +95,11 @@ func unreachable(err error) bool {
 	}
 	var connectErr *pgconn.ConnectError
 	var netErr net.Error
-	return errors.As(err, &connectErr) || errors.As(err, &netErr)
+	return errors.As(err, &connectErr) || errors.As(err, &netErr) || connClosed(err)
+}
+
+// connClosed says whether pgx refused a statement because the server had closed its connection
+// (the server stopped, the network cut it) before the statement was sent.
+func connClosed(err error) bool {
+	return pgconn.SafeToRetry(err) && strings.HasSuffix(err.Error(), "conn closed")
 }

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/handlers/importer"
+	"autopilotdesk/views"
+	"autopilotdesk/web/identity/demoidp"
+	"autopilotdesk/web/store"
+)
+
+// `autopilotdesk backup FILE` copies the state database of a desk that runs, mid-import and
+// holding its data folder's lock: a desk started on the copy finds every change committed before
+// the backup began (the import's rows, and what Graph answered for the batches sent so far), none half-made.
+// It never writes over a file, and a desk on PostgreSQL is sent to pg_dump.
+func TestBackupOfARunningDeskMidImport(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}})
+	d.app.demo.Emulator.SetFaults(emulator.Faults{LatencyMin: 150 * time.Millisecond, LatencyMax: 150 * time.Millisecond, Methods: []string{http.MethodPost}})
+	b := d.signedInBrowser("admin", d.browser)
+	data, _ := deviceCSV("SN-BACKUP", 600)
+	job := draftOf(t, d, b, data)
+	id := strings.TrimPrefix(job, views.ImportJobURL(""))
+	d.post(b, job+"/submit", submitForm(t, d, b, job))
+	counts := func(db *store.DB) importer.Counts {
+		rows, err := db.ImportRows(context.Background(), id, store.RowFilter{})
+		if err != nil {
+			t.Fatalf("read the import's rows: %v", err)
+		}
+		return importer.Count(rows)
+	}
+	waitRows(t, d, id, "a batch sent", func(c importer.Counts) bool { return c.Sent > 0 })
+	before := counts(d.app.db)
+
+	file := filepath.Join(t.TempDir(), "desk-backup.db")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"backup", "--data-dir", d.app.cfg.DataDir, file}, func(string) string { return "" }, &out, &out); err != nil {
+		t.Fatalf("backup of a running desk: %v\n%s", err, out.String())
+	}
+	after := counts(d.app.db)
+	if before.Final() == before.Rows {
+		t.Fatalf("the import finished before the backup: %+v", before)
+	}
+	if !strings.Contains(out.String(), "Wrote a consistent copy of ") || !strings.Contains(out.String(), file) || !strings.Contains(out.String(), "schema version") {
+		t.Errorf("printed %q", out.String())
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the copy: %v, mode %v; want readable by its owner only (it holds tokens)", err, fi.Mode())
+	}
+
+	restored := t.TempDir()
+	copied, _ := os.ReadFile(file)
+	os.WriteFile(filepath.Join(restored, "autopilotdesk.db"), copied, 0o600)
+	db, err := store.Open(context.Background(), store.Options{DataDir: restored})
+	if err != nil {
+		t.Fatalf("open the copy: %v", err)
+	}
+	defer db.Close()
+	got := counts(db)
+	if got.Rows != 600 || got.Sent < before.Sent || got.Final() < before.Final() || got.Sent > after.Sent || got.Final() > after.Final() {
+		t.Errorf("the copy's import: %+v; before the backup %+v, after %+v", got, before, after)
+	}
+	if j, err := db.GetImportJob(context.Background(), demoidp.DemoTenantID, id); err != nil || j.State == "draft" {
+		t.Errorf("the copy's job: %+v, %v", j, err)
+	}
+
+	if err := run(context.Background(), []string{"backup", "--data-dir", d.app.cfg.DataDir, file}, func(string) string { return "" }, &out, &out); err == nil ||
+		!strings.Contains(err.Error(), "already exists") {
+		t.Errorf("a second backup to the same file: %v", err)
+	}
+	if again, _ := os.ReadFile(file); !bytes.Equal(again, copied) {
+		t.Error("the existing file was changed")
+	}
+	err = run(context.Background(), []string{"backup", "x.db"}, func(k string) string {
+		if k == "AUTOPILOTDESK_DATABASE_URL" {
+			return "postgres://desk@127.0.0.1/desk"
+		}
+		return ""
+	}, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "pg_dump") {
+		t.Errorf("a desk on PostgreSQL: %v", err)
+	}
+	if err := run(context.Background(), []string{"backup", "--data-dir", t.TempDir(), filepath.Join(t.TempDir(), "b.db")}, func(string) string { return "" }, &out, &out); !errors.Is(err, store.ErrNoDatabase) {
+		t.Errorf("a folder without a database: %v", err)
+	}
+}
