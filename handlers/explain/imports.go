@@ -60,6 +60,9 @@ type Verdict struct {
 type Job struct {
 	Owner   string        // the owner's name, as the page calls them
 	Batches map[int]Batch // the row's batch, for refused and looked-up rows
+	// Approved: the import was made by approving devices sent from the device, so nobody has a
+	// file to correct or send again.
+	Approved bool
 }
 
 // Batch is what a row's words need from its batch's record.
@@ -97,7 +100,7 @@ func Row(r store.ImportRow, job Job) Verdict {
 		m := DeviceErrorMeaning(r.ErrorCode, r.ErrorName)
 		d.Label, d.Detail = "error", m.What+" "+m.Next
 	case store.VerdictRefused:
-		d.Label, d.Detail = "not imported", refused(r, b)
+		d.Label, d.Detail = "not imported", refused(r, b, job.Approved)
 	case store.VerdictNotFound:
 		d.Label = "outcome unknown — check"
 		d.Detail = notFound(r, b)
@@ -129,10 +132,13 @@ func leftOut(r store.ImportRow, owner string) string {
 	return r.Reason // stored earlier, in words
 }
 
-func refused(r store.ImportRow, b Batch) string {
+func refused(r store.ImportRow, b Batch, approved bool) string {
 	var e Explanation
 	if b.Failure != nil {
 		e = Explain(*b.Failure)
+		if approved {
+			e = AfterApproval(e, RefusedAccount(*b.Failure))
+		}
 	}
 	switch r.Reason {
 	case store.ReasonBatchRefused:

@@ -172,7 +172,7 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 		st.State = "waiting"
 		st.Detail = "Waiting for approval by someone in your IT team. The code expires at " + At(s.Code.ExpiresAt) + "."
 		if s.Refused != "" {
-			st.Detail = "Waiting for approval again: an approval could not import it, because Microsoft Graph refused the approving account. Someone allowed to import devices in Intune must approve it. The code expires at " + At(s.Code.ExpiresAt) + "."
+			st.Detail = waitingAgain(s)
 		}
 		return st
 	case store.SubmissionRejected:
@@ -206,7 +206,20 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 		st.State = "failed"
 		m := explain.DeviceErrorMeaning(row.ErrorCode, row.ErrorName)
 		st.Detail = "Intune could not register it (error " + explain.ErrorLabel(row.ErrorCode, row.ErrorName) + "): " + m.What + " " + m.Next
-	case store.VerdictRefused, store.VerdictLeftOut:
+	case store.VerdictRefused:
+		var f explain.Failure
+		if b := job.Batches[row.Batch]; b.Failure != nil {
+			f = *b.Failure
+		}
+		if explain.RefusedAccount(f) {
+			// The follower puts it back among the waiting devices in a moment.
+			st.State, st.Detail = "waiting", waitingAgain(s)
+			return st
+		}
+		st.State = "failed"
+		st.Detail = "It was not imported: Microsoft Graph refused the import (" + strings.TrimSuffix(explain.Title(f), ".") + "). " +
+			"Ask your IT team what to correct; to try again, send the hash again from this device with the registration code they give you."
+	case store.VerdictLeftOut:
 		st.State = "failed"
 		st.Detail = "It was not imported: " + explain.Row(*row, job).Detail
 	case store.VerdictNotFound:
@@ -216,6 +229,10 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 		st.State, st.Detail = "importing", importing
 	}
 	return st
+}
+
+func waitingAgain(s store.RegistrationSubmission) string {
+	return "Waiting for approval again: an approval could not import it, because Microsoft Graph refused the approving account. Someone allowed to import devices in Intune must approve it. The code expires at " + At(s.Code.ExpiresAt) + "."
 }
 
 // alreadyRegistered says, for the technician at the device, what Intune's 806 (registered in

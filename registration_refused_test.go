@@ -1,0 +1,73 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/web/identity/demoidp"
+	"autopilotdesk/web/store"
+)
+
+// approveAll approves every waiting device as b and returns the import's page once finished.
+func approveAll(t *testing.T, d *desk, b *http.Client) string {
+	t.Helper()
+	form, _ := decideForm(t, d, b)
+	form.Set("action", "approve")
+	resp, _ := d.post(b, "/registration/decide", form)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("approving answered %d", resp.StatusCode)
+	}
+	return text(waitFinished(t, d, b, resp.Request.URL.Path))
+}
+
+// An approval Graph refused tells the approver and the technician what they can do: nobody has
+// a file or a form to send again.
+func TestARefusedApprovalSaysWhatIsTrue(t *testing.T) {
+	t.Run("values refused", func(t *testing.T) {
+		d := startDeskWith(t, nil, fastImports)
+		admin := d.browser()
+		d.signIn(admin, "admin", "/")
+		code, _ := createCode(t, d, admin, nil)
+		sendDevice(t, d, code, "REFUSED-400")
+		d.emu.SetFaults(emulator.Faults{ErrorRate: 1, Methods: []string{http.MethodPost}, ErrorStatuses: []int{400}})
+		second := d.browser()
+		d.signIn(second, demoidp.ManyGroupsKey, "/")
+		page := approveAll(t, d, second)
+		for _, wrong := range []string{"upload the file", "send the form again", "row in the file", "rows in the file", "row of the file"} {
+			if strings.Contains(page, wrong) {
+				t.Errorf("the import page of an approval says %q: %.1500s", wrong, page)
+			}
+		}
+		if !strings.Contains(page, "from the device") {
+			t.Errorf("the import page does not say the hash is sent again from the device: %.1500s", page)
+		}
+		waitFor(t, "the registration to settle", func() bool {
+			return registrations(t, d.app, store.SubmissionFilter{})[0].State == store.SubmissionFinished
+		})
+		_, answer := d.device().status(code)
+		if !strings.Contains(answer, "FAILED") || strings.Contains(answer, "form") || strings.Contains(answer, "upload") || !strings.Contains(answer, "IT team") {
+			t.Errorf("status:\n%s", answer)
+		}
+	})
+	t.Run("approver refused", func(t *testing.T) {
+		d := startDeskWith(t, nil, fastImports)
+		admin := d.browser()
+		d.signIn(admin, "admin", "/")
+		code, _ := createCode(t, d, admin, nil)
+		sendDevice(t, d, code, "REFUSED-403")
+		d.emu.SetFaults(emulator.Faults{Forbid403Nested: true})
+		second := d.browser()
+		d.signIn(second, demoidp.ManyGroupsKey, "/")
+		page := approveAll(t, d, second)
+		for _, wrong := range []string{"upload the file", "sign in again", "row in the file", "row of the file"} {
+			if strings.Contains(page, wrong) {
+				t.Errorf("the import page of a refused approval says %q: %.1500s", wrong, page)
+			}
+		}
+		if !strings.Contains(page, "wait again under Registration") {
+			t.Errorf("the import page does not say the devices wait again: %.1500s", page)
+		}
+	})
+}
