@@ -588,9 +588,9 @@ func TestRegisterNeedsNoSessionAndKeepsADeviceOnce(t *testing.T) {
 	if status, answer, _ := dev.raw("/register/"+code, "text/csv", one); status != http.StatusAccepted {
 		t.Errorf("the right file answered %d: %s", status, answer)
 	}
-	// The same device twice is not kept twice.
+	// The same device twice is not kept twice: it is told it waits.
 	status, answer, _ := dev.raw("/register/"+code, "text/csv", one)
-	if status != http.StatusUnprocessableEntity || !strings.Contains(answer, "already sent") {
+	if status != http.StatusOK || !strings.Contains(answer, "sent before") || len(registrations(t, d.app, store.SubmissionFilter{})) != 1 {
 		t.Errorf("the same device again answered %d: %s", status, answer)
 	}
 }

@@ -53,13 +53,13 @@ func (f *fakeRegistrations) Registrations(context.Context, store.SubmissionFilte
 }
 
 // WaitingSerials are the serials already kept, upper-cased.
-func (f *fakeRegistrations) WaitingSerials(_ context.Context, _ string, serials []string) (map[string]time.Time, error) {
+func (f *fakeRegistrations) WaitingSerials(_ context.Context, _ string, serials []string) (map[string]store.WaitingSerial, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := map[string]time.Time{}
+	out := map[string]store.WaitingSerial{}
 	for _, s := range f.kept {
 		for _, d := range s.Devices {
-			out[strings.ToUpper(d.Serial)] = s.ReceivedAt
+			out[strings.ToUpper(d.Serial)] = store.WaitingSerial{Received: s.ReceivedAt, CodeID: s.CodeID}
 		}
 	}
 	return out, nil

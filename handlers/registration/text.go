@@ -27,6 +27,7 @@ const width = 78
 type Receipt struct {
 	Kept          []Kept    // devices now waiting for approval
 	NotKept       []NotKept // rows refused, with why
+	Waiting       []Waiting // rows sent before that wait already, not kept again
 	FileNotes     []string  // what the check repaired in the file as a whole
 	Expires       time.Time // when the code expires
 	StatusCommand string    // the command that shows the status
@@ -41,6 +42,14 @@ type Kept struct {
 	GroupTag, User              string   // what it will be registered with
 }
 
+// Waiting is a device row sent before, which waits already (or is being imported).
+type Waiting struct {
+	Line     int
+	Serial   string
+	Since    time.Time // when it arrived, when it came with this code
+	ThisCode bool      // it came with this code; otherwise with another, which is not named
+}
+
 // NotKept is a device row the desk did not keep.
 type NotKept struct {
 	Line   int
@@ -51,11 +60,23 @@ type NotKept struct {
 // ReceiptText is the answer to a device that sent its CSV.
 func ReceiptText(r Receipt) string {
 	var b strings.Builder
-	if len(r.Kept) == 0 {
-		b.WriteString("Autopilot Desk: nothing was kept, so nothing waits for approval.\n")
-	} else {
-		fmt.Fprintf(&b, "Autopilot Desk received %s for registration.\n", explain.Count(len(r.Kept), "device", "devices"))
+	here := 0 // devices waiting under this code, kept now or before
+	for _, w := range r.Waiting {
+		if w.ThisCode {
+			here++
+		}
 	}
+	switch {
+	case len(r.Kept) > 0:
+		fmt.Fprintf(&b, "Autopilot Desk received %s for registration.\n", explain.Count(len(r.Kept), "device", "devices"))
+	case len(r.Waiting) == 1:
+		b.WriteString("Autopilot Desk: this device was sent before and waits already; nothing new was kept.\n")
+	case len(r.Waiting) > 1:
+		fmt.Fprintf(&b, "Autopilot Desk: %s were sent before and wait already; nothing new was kept.\n", explain.Count(len(r.Waiting), "device", "devices"))
+	default:
+		b.WriteString("Autopilot Desk: nothing was kept, so nothing waits for approval.\n")
+	}
+	here += len(r.Kept)
 	if len(r.Kept) > 0 {
 		b.WriteString("\nReceived:\n")
 		for _, k := range r.Kept {
@@ -71,6 +92,18 @@ func ReceiptText(r Receipt) string {
 			indent(&b, "    ", what+".")
 			for _, n := range k.Notes {
 				indent(&b, "    ", shown(n))
+			}
+		}
+	}
+	if len(r.Waiting) > 0 {
+		b.WriteString("\nSent before (not kept again):\n")
+		for _, w := range r.Waiting {
+			indent(&b, "  ", fmt.Sprintf("Line %d: serial %s", w.Line, shownSerial(w.Serial)))
+			if w.ThisCode {
+				indent(&b, "    ", "It was received at "+At(w.Since)+" with this code and waits for approval (or is being imported). Nothing needs doing.")
+			} else {
+				indent(&b, "    ", "It waits for approval under another registration code, so this code does not take it. "+
+					"If it was sent with the wrong code (a wrong group tag, say), ask your IT team to reject it there; then send it again with this code.")
 			}
 		}
 	}
@@ -94,13 +127,16 @@ func ReceiptText(r Receipt) string {
 		}
 	}
 	b.WriteString("\nWhat happens next:\n")
-	if len(r.Kept) > 0 {
+	switch {
+	case here > 0:
 		indent(&b, "  ", "Waiting for approval by someone in your IT team. This code expires at "+At(r.Expires)+
 			"; a device not approved by then must be sent again with a new code. Nothing needs doing on the device meanwhile.")
-	} else {
+	case len(r.Waiting) > 0:
+		indent(&b, "  ", "Ask your IT team where it stands: it waits under a code they gave out, and only its status command shows it.")
+	default:
 		indent(&b, "  ", "Fix the file (or capture the hash again with Get-WindowsAutopilotInfo) and send it again with the same command. This code expires at "+At(r.Expires)+".")
 	}
-	if r.StatusCommand != "" {
+	if r.StatusCommand != "" && (here > 0 || len(r.Waiting) == 0) {
 		b.WriteString("\n  See where it stands with:\n    " + r.StatusCommand + "\n")
 	}
 	return b.String()
