@@ -419,7 +419,9 @@ func (h *Register) codeURL(shown string) string {
 	return strings.TrimSuffix(h.PublicURL, "/") + "/register/" + shown
 }
 
-func (h *Register) statusCommand(shown string) string { return "curl.exe " + h.codeURL(shown) + "/status" }
+func (h *Register) statusCommand(shown string) string {
+	return "curl.exe " + h.codeURL(shown) + "/status"
+}
 
 func (h *Register) sendCommand(shown string) string {
 	return `curl.exe -F "csv=@AutopilotHWID.csv" ` + h.codeURL(shown)
