@@ -33,6 +33,7 @@ type DeviceRegistrations interface {
 	WaitingSerials(ctx context.Context, tenantID string, serials []string) (map[string]store.WaitingSerial, error)
 	ImportRows(ctx context.Context, jobID string, f store.RowFilter) ([]store.ImportRow, error)
 	ImportBatches(ctx context.Context, jobID string) ([]store.ImportBatch, error)
+	GetImportJob(ctx context.Context, tenantID, id string) (*store.ImportJob, error)
 }
 
 // RegisterCounter counts requests from devices in the state database, so replicas share counts.
@@ -252,8 +253,9 @@ func (h *Register) Status(c echo.Context) error {
 	st := registration.Status{Note: code.Note, GroupTag: code.GroupTag, User: code.AssignedUser, Expires: code.ExpiresAt,
 		UsesLeft: max(code.Uses-code.Used, 0), Revoked: !code.RevokedAt.IsZero(), Now: now}
 	type jobRows struct {
-		rows map[int]store.ImportRow
-		job  explain.Job
+		rows   map[int]store.ImportRow
+		job    explain.Job
+		paused bool // it waits for its approver to sign in again
 	}
 	jobs := map[string]*jobRows{}
 	ctx := c.Request().Context()
@@ -274,6 +276,11 @@ func (h *Register) Status(c echo.Context) error {
 			for _, b := range batches {
 				j.job.Batches[b.Batch] = explain.Batch{Failure: importer.DecodeBatchDetail(b.Detail).Failure, Lookups: b.Lookups}
 			}
+			waits, err := importWaitsFor(ctx, h.Store, s)
+			if err != nil {
+				return err
+			}
+			j.paused = waits != ""
 			jobs[s.JobID] = j
 		}
 		for _, d := range s.Devices {
@@ -284,7 +291,11 @@ func (h *Register) Status(c echo.Context) error {
 					row, job = &r, j.job
 				}
 			}
-			st.Devices = append(st.Devices, registration.DeviceState(s, d, row, job, now))
+			ds := registration.DeviceState(s, d, row, job, now)
+			if j := jobs[s.JobID]; j != nil && j.paused && ds.State == "importing" {
+				ds.Detail += " " + registration.ApproverAway
+			}
+			st.Devices = append(st.Devices, ds)
 		}
 	}
 	return web.PlainText(c, http.StatusOK, registration.StatusText(st))

@@ -65,6 +65,10 @@ func (f *fakeRegistrations) WaitingSerials(_ context.Context, _ string, serials 
 	return out, nil
 }
 
+func (f *fakeRegistrations) GetImportJob(context.Context, string, string) (*store.ImportJob, error) {
+	return nil, store.ErrNotFound
+}
+
 func (f *fakeRegistrations) ImportRows(context.Context, string, store.RowFilter) ([]store.ImportRow, error) {
 	return nil, nil
 }

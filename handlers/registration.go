@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -45,6 +46,7 @@ type RegistrationStore interface {
 	RejectRegistrations(ctx context.Context, tenantID string, ids []string, by store.Decider, reason string, a *store.Activity) error
 	ImportRows(ctx context.Context, jobID string, f store.RowFilter) ([]store.ImportRow, error)
 	ChangeImport(ctx context.Context, ch store.ImportChange) error
+	GetImportJob(ctx context.Context, tenantID, id string) (*store.ImportJob, error)
 }
 
 // SerialLookup looks serials up among the tenant's registered Autopilot devices.
@@ -119,7 +121,11 @@ func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views
 	for _, s := range subs {
 		switch {
 		case s.State == store.SubmissionApproved:
-			view.Importing = append(view.Importing, entryOf(s, nil))
+			e := entryOf(s, nil)
+			if e.WaitsFor, err = importWaitsFor(ctx, h.Store, s); err != nil {
+				return view, err
+			}
+			view.Importing = append(view.Importing, e)
 		case now.Before(s.Code.ExpiresAt):
 			waiting = append(waiting, s)
 		}
@@ -218,6 +224,27 @@ func (h *Registration) lookUp(c echo.Context, subs []store.RegistrationSubmissio
 		}
 	}
 	return registered, err
+}
+
+// importWaitsFor names the approver an approved registration's import waits for, when it waits
+// for their sign-in; "" when it does not.
+func importWaitsFor(ctx context.Context, jobs interface {
+	GetImportJob(ctx context.Context, tenantID, id string) (*store.ImportJob, error)
+}, s store.RegistrationSubmission) (string, error) {
+	if s.JobID == "" || s.State != store.SubmissionApproved {
+		return "", nil
+	}
+	job, err := jobs.GetImportJob(ctx, s.TenantID, s.JobID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the import of a registration: %w", err)
+	}
+	if p, err := importer.DecodePayload(job.Payload); err != nil || !p.Paused {
+		return "", nil
+	}
+	return cmp.Or(job.ActorName, ownerName(job)), nil
 }
 
 // ownerOf names the owner of a job as its page shows them: nobody, when the job keeps no UPN.

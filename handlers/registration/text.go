@@ -267,6 +267,10 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 	return st
 }
 
+// ApproverAway is what the device is told while the import of its approval waits for the approver
+// to sign in again: the desk imports with their account.
+const ApproverAway = "The import waits for the person who approved it to sign in to the desk again, as it runs with their account: nothing needs doing on the device; if it waits long, ask your IT team."
+
 func waitingAgain(s store.RegistrationSubmission) string {
 	return "Waiting for approval again: an approval could not import it, because Microsoft Graph refused the approving account. Someone allowed to import devices in Intune must approve it. The code expires at " + At(s.Code.ExpiresAt) + "."
 }
