@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/web/identity/demoidp"
@@ -70,4 +71,30 @@ func TestARefusedApprovalSaysWhatIsTrue(t *testing.T) {
 			t.Errorf("the import page does not say the devices wait again: %.1500s", page)
 		}
 	})
+}
+
+// A registration whose import's outcome is unknown is not shown as not imported: sent again, it
+// could be imported twice.
+func TestAnUnknownOutcomeIsNotBadgedNotImported(t *testing.T) {
+	opts := fastImports
+	opts.ImportLookupDelays = []time.Duration{0, 0}
+	d := startDeskWith(t, nil, opts)
+	admin := d.browser()
+	d.signIn(admin, "admin", "/")
+	code, _ := createCode(t, d, admin, nil)
+	sendDevice(t, d, code, "UNKNOWN-1")
+	d.emu.SetFaults(emulator.Faults{ErrorRate: 1, Methods: []string{http.MethodPost}, ErrorStatuses: []int{504}})
+	second := d.browser()
+	d.signIn(second, demoidp.ManyGroupsKey, "/")
+	approveAll(t, d, second)
+	waitFor(t, "the registration to settle", func() bool {
+		return registrations(t, d.app, store.SubmissionFilter{})[0].State == store.SubmissionFinished
+	})
+	_, page := d.get(admin, "/registration")
+	row := page.Find(`tr[data-state="finished"]`)
+	badge := row.Find(".badge")
+	if !strings.Contains(badge.Text(), "outcome unknown") || badge.HasClass("badge-bad") || !badge.HasClass("badge-warn") {
+		html, _ := row.Html()
+		t.Errorf("the decided registration's badge: %s", html)
+	}
 }

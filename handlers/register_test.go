@@ -222,15 +222,18 @@ func TestCreatedCodeSummarySaysWhatTheCodeGives(t *testing.T) {
 }
 
 // What a finished registration's import made of its devices is counted from the import's rows:
-// a device Intune refused (806) is sent but not imported.
+// a device Intune refused (806) is sent but not imported; one whose outcome is unknown is counted
+// apart.
 func TestOutcomeSummaryCountsTheDevicesImported(t *testing.T) {
 	s := store.RegistrationSubmission{Devices: []store.RegistrationDevice{{Serial: "OVR-1", JobLine: 2}, {Serial: "CT-1", JobLine: 3}}}
 	rows := []store.ImportRow{
 		{Line: 2, Serial: "OVR-1", Outcome: store.Outcome{Verdict: store.VerdictError, ErrorCode: 806, ErrorName: "ZtdDeviceAlreadyAssigned"}},
 		{Line: 3, Serial: "CT-1", Outcome: store.Outcome{Verdict: store.VerdictImported}},
+		{Line: 4, Serial: "LOST-1", Outcome: store.Outcome{Verdict: store.VerdictNotFound}},
 	}
-	sum, imported, sent := outcomeSummary(s, rows)
-	if imported != 1 || sent != 2 || !strings.Contains(sum, "OVR-1") || !strings.Contains(sum, "806") {
+	s.Devices = append(s.Devices, store.RegistrationDevice{Serial: "LOST-1", JobLine: 4})
+	sum, imported, sent, unknown := outcomeSummary(s, rows)
+	if imported != 1 || sent != 3 || unknown != 1 || !strings.Contains(sum, "OVR-1") || !strings.Contains(sum, "806") {
 		t.Errorf("%d of %d imported: %q", imported, sent, sum)
 	}
 }

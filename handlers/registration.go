@@ -164,7 +164,7 @@ func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views
 		e := entryOf(s, nil)
 		if s.State == store.SubmissionFinished && s.JobID != "" {
 			if rows, err := h.Store.ImportRows(ctx, s.JobID, store.RowFilter{}); err == nil {
-				e.OutcomeSum, e.Imported, e.Sent = outcomeSummary(s, rows)
+				e.OutcomeSum, e.Imported, e.Sent, e.Unknown = outcomeSummary(s, rows)
 			}
 		}
 		view.Recent = append(view.Recent, e)
@@ -281,10 +281,10 @@ func entryOf(s store.RegistrationSubmission, registered map[string]string) views
 	return e
 }
 
-// outcomeSummary counts what became of a finished submission's devices.
-// outcomeSummary says what the import made of each device a registration brought, and how many
-// of the devices it sent Intune imported.
-func outcomeSummary(s store.RegistrationSubmission, rows []store.ImportRow) (summary string, imported, sent int) {
+// outcomeSummary says what the import made of each device a registration brought, how many of
+// the devices it sent Intune imported, and of how many nobody knows (to check before sending
+// them again).
+func outcomeSummary(s store.RegistrationSubmission, rows []store.ImportRow) (summary string, imported, sent, unknown int) {
 	byLine := map[int]store.ImportRow{}
 	for _, r := range rows {
 		byLine[r.Line] = r
@@ -302,11 +302,14 @@ func outcomeSummary(s store.RegistrationSubmission, rows []store.ImportRow) (sum
 		}
 		parts = append(parts, d.Serial+" "+label)
 		sent++
-		if v.Key == store.VerdictImported {
+		switch v.Key {
+		case store.VerdictImported:
 			imported++
+		case store.VerdictNotFound:
+			unknown++
 		}
 	}
-	return strings.Join(parts, ", "), imported, sent
+	return strings.Join(parts, ", "), imported, sent, unknown
 }
 
 // NewCode is GET /registration/codes/new.
