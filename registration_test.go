@@ -491,7 +491,9 @@ func TestACodeInAWrongAddressIsNotLogged(t *testing.T) {
 	bare := strings.ReplaceAll(code, "-", "")
 	dev := d.device()
 	for _, path := range []string{"/REGISTER/" + code, "/Register/" + code + "/status", "/register//" + code, "/registration/" + code,
-		"/./register/" + code + "/status", "/uploads/" + strings.ToLower(bare), "/register/" + code + "/" + code} {
+		"/./register/" + code + "/status", "/uploads/" + strings.ToLower(bare), "/register/" + code + "/" + code,
+		"/register-" + code, "/regster/" + code + ".", "/x/" + code + ".csv", "/x/" + strings.ToLower(bare) + "!", "/x/id" + bare + "end",
+		"/devices/import/0192abcd-1a90-7643-b166-51de2fabcdef"} {
 		dev.do(http.MethodGet, path, "", nil)
 	}
 	logs := d.log.String()
@@ -500,7 +502,8 @@ func TestACodeInAWrongAddressIsNotLogged(t *testing.T) {
 			t.Errorf("the logs hold the code as %q:\n%s", leak, logs)
 		}
 	}
-	for _, kept := range []string{`"path":"/REGISTER/…"`, `"path":"/registration/…"`, `"path":"/uploads/…"`, `"path":"/register/…/…"`} {
+	for _, kept := range []string{`"path":"/REGISTER/…"`, `"path":"/registration/…"`, `"path":"/uploads/…"`, `"path":"/register/…/…"`,
+		`"path":"/…"`, `"path":"/regster/…."`, `"path":"/x/….csv"`, `"path":"/x/…!"`, `"path":"/devices/import/0192abcd-1a90-7643-b166-51de2fabcdef"`} {
 		if !strings.Contains(logs, kept) {
 			t.Errorf("no line with %s:\n%s", kept, logs)
 		}

@@ -114,7 +114,7 @@ func newRegisterRig(t *testing.T) (*rig, *fakeRegistrations, string) {
 	r = newRigWith(t, func(*echo.Group, func(string, string, echo.HandlerFunc)) {}, func(shell *web.Shell) {
 		h := &Register{Store: regs, Counter: noLimits{}, PublicURL: "https://desk.contoso.example", Now: func() time.Time { return r.clock.Now() },
 			Logger: discardLogger}
-		device := shell.Devices("/register", RegisterBodyLimit, errDeviceFileTooLarge, registration.CouldBe)
+		device := shell.Devices("/register", RegisterBodyLimit, errDeviceFileTooLarge, registration.Runs)
 		device.POST("/:code", h.Send)
 		web.GET(device, "/:code/status", h.Status)
 		device.Match([]string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}, "/:code", h.Refuse)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"autopilotdesk/graphclient/guid"
 	"autopilotdesk/graphclient/unseen"
 	"autopilotdesk/views"
 )
@@ -16,7 +17,7 @@ type devicePrefix struct {
 	prefix    string // "/register/"
 	bodyLimit int64
 	tooLarge  *views.ErrorPage // the answer to a larger body
-	secret    func(segment string) bool
+	secrets   func(s string, found func(start, end int))
 }
 
 // Devices returns the group for requests made from devices rather than browsers, under prefix
@@ -24,11 +25,11 @@ type devicePrefix struct {
 // without a session — no cookie is read or set — and so without the CSRF check, which protects
 // a session's ambient authority these requests do not have: whatever they may do comes from
 // the path alone. The first path segment after prefix is a secret (a one-time code): it is never
-// logged, nor is any segment of any other path that secret says could be one (a code typed
-// into a wrong address). Every error is answered in plain text, for a command prompt's screen,
+// logged, nor is any run of text in any other path that secrets finds reads as one (a code typed
+// into a wrong address, joined to other text or not). Every error is answered in plain text, for a command prompt's screen,
 // and bodies may be up to bodyLimit bytes (a larger one is answered with tooLarge).
-func (s *Shell) Devices(prefix string, bodyLimit int64, tooLarge *views.ErrorPage, secret func(segment string) bool) *echo.Group {
-	s.devices = append(s.devices, devicePrefix{prefix: strings.TrimSuffix(prefix, "/") + "/", bodyLimit: bodyLimit, tooLarge: tooLarge, secret: secret})
+func (s *Shell) Devices(prefix string, bodyLimit int64, tooLarge *views.ErrorPage, secrets func(s string, found func(start, end int))) *echo.Group {
+	s.devices = append(s.devices, devicePrefix{prefix: strings.TrimSuffix(prefix, "/") + "/", bodyLimit: bodyLimit, tooLarge: tooLarge, secrets: secrets})
 	return s.Echo.Group(strings.TrimSuffix(prefix, "/"), s.refuseWithoutState)
 }
 
@@ -68,9 +69,9 @@ func (s *Shell) deviceRoute(path string) *devicePrefix {
 	return nil
 }
 
-// loggedPath is path as logs may keep it: the secret segment of a device route, and every other
-// segment that could be a device route's secret but is not a word of the desk's own routes
-// (/REGISTER/K7QM-2XWD-9FHT, /registration/K7QM…), replaced by "…".
+// loggedPath is path as logs may keep it: the secret segment of a device route, and every run of
+// text elsewhere that reads as a device route's secret but is neither a word of the desk's own
+// routes nor a GUID (/REGISTER/K7QM-2XWD-9FHT, /register-K7QM…, /x/K7QM….csv), replaced by "…".
 func (s *Shell) loggedPath(path string) string {
 	if d := s.deviceRoute(path); d != nil {
 		rest := path[len(d.prefix):]
@@ -80,41 +81,34 @@ func (s *Shell) loggedPath(path string) string {
 			path = d.prefix + "…"
 		}
 	}
-	var masked strings.Builder // written only once a segment is masked: most paths are kept as they are
+	var masked strings.Builder // written only once a run is masked: most paths are kept as they are
 	from := 0
-	for start := 0; start <= len(path); {
-		end := strings.IndexByte(path[start:], '/')
-		if end < 0 {
-			end = len(path)
-		} else {
-			end += start
+	for _, d := range s.devices {
+		if d.secrets == nil {
+			continue
 		}
-		if seg := path[start:end]; s.couldBeSecret(seg) {
+		d.secrets(path, func(start, end int) {
+			run := path[start:end]
+			segStart := strings.LastIndexByte(path[:start], '/') + 1
+			segEnd := strings.IndexByte(path[end:], '/')
+			if segEnd < 0 {
+				segEnd = len(path)
+			} else {
+				segEnd += end
+			}
+			if start < from || s.routeWords()[run] || s.routeWords()[path[segStart:segEnd]] || guid.Valid(run) {
+				return
+			}
 			masked.WriteString(path[from:start])
 			masked.WriteString("…")
 			from = end
-		}
-		start = end + 1
+		})
 	}
 	if from == 0 {
 		return path
 	}
 	masked.WriteString(path[from:])
 	return masked.String()
-}
-
-// couldBeSecret reports whether a path segment could be a device route's secret, and is not a
-// word of the desk's own routes.
-func (s *Shell) couldBeSecret(seg string) bool {
-	if seg == "" || seg == "…" {
-		return false
-	}
-	for _, d := range s.devices {
-		if d.secret != nil && d.secret(seg) && !s.routeWords()[seg] {
-			return true
-		}
-	}
-	return false
 }
 
 // routeWords are the fixed segments of the desk's routes ("registration", "codes"), read once all
