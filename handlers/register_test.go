@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +17,11 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/unseen"
+	"autopilotdesk/handlers/explain"
+	"autopilotdesk/handlers/importer"
+	"autopilotdesk/handlers/jobs"
 	"autopilotdesk/handlers/registration"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
@@ -28,6 +33,11 @@ type fakeRegistrations struct {
 	code store.RegistrationCode
 	hash string
 	kept []store.RegistrationSubmission
+	// What the status reads, when set: submissions of the code, and the rows and batches of
+	// their import jobs.
+	subs    []store.RegistrationSubmission
+	rows    map[string][]store.ImportRow
+	batches map[string][]store.ImportBatch
 }
 
 func (f *fakeRegistrations) RegistrationCodeByHash(_ context.Context, h string) (*store.RegistrationCode, error) {
@@ -49,7 +59,7 @@ func (f *fakeRegistrations) AddRegistration(_ context.Context, s *store.Registra
 }
 
 func (f *fakeRegistrations) Registrations(context.Context, store.SubmissionFilter) ([]store.RegistrationSubmission, error) {
-	return nil, nil
+	return f.subs, nil
 }
 
 // WaitingSerials are the serials already kept, upper-cased.
@@ -69,12 +79,12 @@ func (f *fakeRegistrations) GetImportJob(context.Context, string, string) (*stor
 	return nil, store.ErrNotFound
 }
 
-func (f *fakeRegistrations) ImportRows(context.Context, string, store.RowFilter) ([]store.ImportRow, error) {
-	return nil, nil
+func (f *fakeRegistrations) ImportRows(_ context.Context, jobID string, _ store.RowFilter) ([]store.ImportRow, error) {
+	return f.rows[jobID], nil
 }
 
-func (f *fakeRegistrations) ImportBatches(context.Context, string) ([]store.ImportBatch, error) {
-	return nil, nil
+func (f *fakeRegistrations) ImportBatches(_ context.Context, jobID string) ([]store.ImportBatch, error) {
+	return f.batches[jobID], nil
 }
 
 func (f *fakeRegistrations) submissions() int {
@@ -273,7 +283,7 @@ func TestRegisterShowsARefusedLongSerialByItsEnds(t *testing.T) {
 		serial := "HEAD" + strings.Repeat("s", size-8) + "TAIL"
 		file := "Device Serial Number,Windows Product ID,Hardware Hash\r\n" + serial + ",,AAAA\r\n"
 		resp, answer := r.send(http.MethodPost, "/register/"+code, "text/csv", []byte(file))
-		if resp.StatusCode != http.StatusUnprocessableEntity || len(answer) > 4000 || !strings.Contains(answer, "Line 2: serial HEAD…TAIL\r\n") {
+		if resp.StatusCode != http.StatusUnprocessableEntity || len(answer) > 4000 || !strings.Contains(answer, "Line 2: serial HEAD...TAIL\r\n") {
 			t.Errorf("a serial of %d characters answered %d with %d bytes: %.600s", size, resp.StatusCode, len(answer), answer)
 		}
 	}
@@ -339,5 +349,97 @@ func TestRegisterStatusShowsStoredTextByItsCodes(t *testing.T) {
 		if !strings.Contains(answer, want) {
 			t.Errorf("the status answer lacks %q: %q", want, answer)
 		}
+	}
+}
+
+// Every answer a technician can get is ASCII: a Windows setup console (curl.exe after Shift+F10,
+// code page 437 or 850) shows anything else as other characters. Typographic characters of the
+// desk's words (… “ ” ’ — ›) are written as their ASCII look-alikes.
+func TestEveryAnswerToTheDeviceIsASCII(t *testing.T) {
+	r, regs, code := newRegisterRig(t)
+	regs.code.GroupTag, regs.code.Note = "Floor “3”", "Refurb — batch…"
+	many := make([]string, 51)
+	for i := range many {
+		many[i] = fmt.Sprintf("MANY-%02d", i)
+	}
+	var answers []string
+	ask := func(method, path, contentType string, body []byte) {
+		t.Helper()
+		resp, answer := r.send(method, path, contentType, body)
+		if resp.StatusCode >= 500 {
+			t.Fatalf("%s %s answered %d: %s", method, path, resp.StatusCode, answer)
+		}
+		answers = append(answers, method+" "+path+" "+resp.Status+"\n"+answer)
+	}
+	at := "/register/" + code
+	ask(http.MethodGet, at, "", nil)
+	ask(http.MethodPost, at, "application/json", []byte(`{}`))
+	ask(http.MethodPost, at, "multipart/form-data; boundary=x", []byte("--x\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nhi\r\n--x--\r\n"))
+	ask(http.MethodPost, at, "multipart/form-data", capture("X"))
+	ask(http.MethodPost, at, "text/csv", []byte("PK\x03\x04 not a csv at all"))
+	ask(http.MethodPost, at, "text/csv", capture("A", "B", "C", "D"))
+	ask(http.MethodPost, at, "text/csv", capture(many...))
+	ask(http.MethodPost, at, "text/csv", bytes.Repeat([]byte("A"), 3<<20))
+	ask(http.MethodPost, at, "text/csv", []byte("Device Serial Number,Windows Product ID,Hardware Hash,Group Tag\r\nBAD-1,,\r\n\"GOOD “1”\",,"+
+		base64.StdEncoding.EncodeToString(make([]byte, 3000))+",Other\r\n"))
+	ask(http.MethodPost, at, "text/csv", capture("KEPT-1"))
+	ask(http.MethodPost, at, "text/csv", capture("KEPT-1")) // sent again
+	ask(http.MethodPost, "/register/"+registration.Format(registration.NewCode()), "text/csv", capture("X"))
+	ask(http.MethodGet, "/register/"+registration.Format(registration.NewCode())+"/status", "", nil)
+	ask(http.MethodGet, "/register", "", nil)
+	ask(http.MethodGet, "/register/", "", nil)
+	ask(http.MethodGet, "/REGISTER/"+code, "", nil)
+	ask(http.MethodGet, at+"/status", "", nil) // no device yet
+
+	// The status of a device in every state the desk knows.
+	now := r.clock.Now()
+	c := regs.code
+	refusal := func(status int, kind graphclient.Kind) string {
+		f := explain.Failure{Graph: &graphclient.Error{StatusCode: status, Kind: kind, Message: "Graph said “no”…"}, At: now}
+		return string(jobs.Encode(importer.BatchDetail{Failure: &f, Support: graphclient.SupportDetails{Status: status}}))
+	}
+	sub := func(state, job string, lines ...int) store.RegistrationSubmission {
+		s := store.RegistrationSubmission{ID: fmt.Sprint(len(regs.subs)), CodeID: c.ID, TenantID: c.TenantID, State: state, Code: c, JobID: job,
+			ReceivedAt: now, DecidedAt: now, Reason: "Not ours — “wrong” tag…"}
+		for _, l := range lines {
+			s.Devices = append(s.Devices, store.RegistrationDevice{Serial: fmt.Sprintf("SER-%d", l), JobLine: l, ReceivedAt: now})
+		}
+		return s
+	}
+	refused := sub(store.SubmissionWaiting, "")
+	refused.Refused = registration.Refusal{By: "Isaiah Langer", At: now, Failure: explain.Failure{Graph: &graphclient.Error{StatusCode: 403, Kind: graphclient.KindForbiddenRole}}}.Encode()
+	refused.Devices = []store.RegistrationDevice{{Serial: "SER-W2", ReceivedAt: now}}
+	regs.subs = []store.RegistrationSubmission{sub(store.SubmissionWaiting, "", 0), refused, sub(store.SubmissionRejected, "", 0), sub(store.SubmissionExpired, "", 0),
+		sub(store.SubmissionApproved, "job-0"), sub(store.SubmissionFinished, "job-1", 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)}
+	row := func(line, batch int, o store.Outcome) store.ImportRow {
+		o.Batch = batch
+		return store.ImportRow{Line: line, Serial: fmt.Sprintf("SER-%d", line), GroupTag: "Floor “3”", Outcome: o,
+			TenantMatch: store.TenantMatch{RegisteredID: "x", RegisteredGroupTag: "Other"}}
+	}
+	regs.rows = map[string][]store.ImportRow{"job-1": {
+		row(2, 1, store.Outcome{Verdict: store.VerdictImported}), row(3, 1, store.Outcome{Verdict: store.VerdictPartial}),
+		row(4, 1, store.Outcome{Verdict: store.VerdictError, ErrorCode: 806}), row(5, 1, store.Outcome{Verdict: store.VerdictError, ErrorCode: 808}),
+		row(6, 1, store.Outcome{Verdict: store.VerdictError, ErrorCode: 999}), row(7, 2, store.Outcome{Verdict: store.VerdictRefused, Reason: store.ReasonBatchRefused}),
+		row(8, 3, store.Outcome{Verdict: store.VerdictRefused, Reason: store.ReasonBatchRefused}), row(9, 1, store.Outcome{Verdict: store.VerdictNotFound, Reason: store.ReasonLookedUp}),
+		row(10, 1, store.Outcome{Verdict: store.VerdictLeftOut, Reason: store.ReasonAlreadyImported}), row(11, 1, store.Outcome{Verdict: store.VerdictSent}),
+		row(12, 1, store.Outcome{Verdict: store.VerdictUnknown})}}
+	regs.batches = map[string][]store.ImportBatch{"job-1": {{Batch: 2, Detail: []byte(refusal(400, graphclient.KindInvalidInput))}, {Batch: 3, Detail: []byte(refusal(403, graphclient.KindForbiddenRole))}}}
+	ask(http.MethodGet, at+"/status", "", nil)
+	regs.code.RevokedAt = now
+	ask(http.MethodGet, at+"/status", "", nil)
+
+	for _, a := range answers {
+		for i, ch := range a {
+			if ch > 0x7e || ch < 0x20 && ch != '\r' && ch != '\n' {
+				t.Errorf("an answer carries %U at %d:\n%s", ch, i, a)
+				break
+			}
+		}
+	}
+	if os.Getenv("SHOW_ANSWERS") != "" {
+		t.Log(strings.Join(answers, "\n"))
+	}
+	if all := strings.Join(answers, "\n"); !strings.Contains(all, "hash ") || !strings.Contains(all, "...") || !strings.Contains(all, `"Not ours - "wrong" tag..."`) {
+		t.Errorf("the answers lost their words:\n%s", all)
 	}
 }

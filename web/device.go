@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -130,11 +131,14 @@ func (s *Shell) routeWords() map[string]bool {
 // PlainText writes a plain-text answer for a device's screen, lines ending in CRLF as Windows'
 // console expects; HEAD gets the headers alone. Apart from the line ends, no character a person
 // cannot see leaves in it (package unseen): an escape or a direction mark that reached the text
-// is written as its code, so the answer cannot drive the technician's terminal.
+// is written as its code, so the answer cannot drive the technician's terminal. And it is ASCII:
+// a Windows setup console (code page 437 or 850) shows anything else as other characters, so the
+// typographic characters of the desk's words are written as their ASCII look-alikes (asciiFold)
+// and any other character as its code.
 func PlainText(c echo.Context, status int, text string) error {
 	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
 	for i, l := range lines {
-		lines[i] = unseen.Show(l)
+		lines[i] = ASCII(unseen.Show(l))
 	}
 	text = strings.Join(lines, "\r\n")
 	h := c.Response().Header()
@@ -147,6 +151,30 @@ func PlainText(c echo.Context, status int, text string) error {
 	}
 	_, err := c.Response().Write([]byte(text))
 	return err
+}
+
+// asciiFold writes the typographic characters the desk's words use as ASCII.
+var asciiFold = strings.NewReplacer("…", "...", "“", `"`, "”", `"`, "„", `"`, "«", `"`, "»", `"`, "‘", "'", "’", "'",
+	"—", "-", "–", "-", "‑", "-", "›", ">", "‹", "<", "→", "->", "←", "<-", "•", "*", "×", "x", "\u00a0", " ", "\u202f", " ")
+
+// ASCII is s as a plain-text answer to a device writes it: typographic characters as their ASCII
+// look-alikes, any other character beyond ASCII as its code (<U+00E9>).
+func ASCII(s string) string {
+	s = asciiFold.Replace(s)
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			var b strings.Builder
+			for _, r := range s {
+				if r < 0x80 {
+					b.WriteRune(r)
+				} else {
+					fmt.Fprintf(&b, "<U+%04X>", r)
+				}
+			}
+			return b.String()
+		}
+	}
+	return s
 }
 
 // plainError answers a failed device request in plain text.

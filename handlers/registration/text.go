@@ -187,8 +187,8 @@ func StatusText(s Status) string {
 		b.WriteString("\nNo device has sent its hardware hash with this code yet.\n")
 		return b.String()
 	}
-	b.WriteString("\n")
 	for _, d := range s.Devices {
+		b.WriteString("\n") // a blank line between devices: 50 of them stay readable
 		fmt.Fprintf(&b, "%s (sent %s): %s\n", shownSerial(d.Serial), At(d.Received), strings.ToUpper(d.State))
 		indent(&b, "  ", d.Detail)
 	}
@@ -206,7 +206,7 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 			return expired(st, s)
 		}
 		st.State = "waiting"
-		st.Detail = "Waiting for approval by someone in your IT team. The code expires at " + At(s.Code.ExpiresAt) + "."
+		st.Detail = "Waiting for approval by someone in your IT team. The code expires at " + At(s.Code.ExpiresAt) + ". " + checkLater
 		if s.Refused != "" {
 			st.Detail = waitingAgain(s)
 		}
@@ -218,7 +218,7 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 	case store.SubmissionExpired:
 		return expired(st, s)
 	}
-	importing := "Approved at " + At(s.DecidedAt) + "; it is being imported into Intune."
+	importing := "Approved at " + At(s.DecidedAt) + "; it is being imported into Intune. " + checkLater
 	if row == nil {
 		st.State, st.Detail = "importing", importing
 		return st
@@ -267,9 +267,12 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 	return st
 }
 
+// checkLater is the next step of a device still on its way.
+const checkLater = "Nothing to do on the device; run the status command again in a few minutes."
+
 // ApproverAway is what the device is told while the import of its approval waits for the approver
 // to sign in again: the desk imports with their account.
-const ApproverAway = "The import waits for the person who approved it to sign in to the desk again, as it runs with their account: nothing needs doing on the device; if it waits long, ask your IT team."
+const ApproverAway = "The import waits for the person who approved it to sign in to the desk again, as it runs with their account; if it waits long, ask your IT team."
 
 func waitingAgain(s store.RegistrationSubmission) string {
 	return "Waiting for approval again: an approval could not import it, because Microsoft Graph refused the approving account. Someone allowed to import devices in Intune must approve it. The code expires at " + At(s.Code.ExpiresAt) + "."
@@ -285,8 +288,11 @@ func alreadyRegistered(row store.ImportRow) (DeviceStatus, bool) {
 			d += "; it has group tag " + quoteOrNone(row.RegisteredGroupTag)
 		}
 		d += ". Restart the device (or continue Windows setup) to set it up with its Autopilot profile."
-		if row.RegisteredID == "" || row.RegisteredGroupTag != row.GroupTag {
-			d += " If it should have this code's group tag " + quoteOrNone(row.GroupTag) + ", ask your IT team to change its group tag in Intune first."
+		switch {
+		case row.RegisteredID == "":
+			d += " If it should have this code's group tag " + quoteOrNone(row.GroupTag) + ", ask your IT team to check its group tag in Intune first."
+		case row.RegisteredGroupTag != row.GroupTag:
+			d += " If it should have this code's group tag " + quoteOrNone(row.GroupTag) + " rather than that one, ask your IT team to change its group tag in Intune first."
 		}
 		return DeviceStatus{State: "already registered", Detail: d}, true
 	case explain.DeviceErrorMeaning(808, ""):
