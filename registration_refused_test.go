@@ -98,3 +98,29 @@ func TestAnUnknownOutcomeIsNotBadgedNotImported(t *testing.T) {
 		t.Errorf("the decided registration's badge: %s", html)
 	}
 }
+
+// A device the desk imported a moment ago is not "not registered" on the waiting list while
+// Intune's list of registered devices lags behind: the desk's own recent imports count, as at
+// an import's check of serials.
+func TestWaitingListCountsTheDesksOwnRecentImports(t *testing.T) {
+	opts := fastImports
+	opts.ConsistencyDelay = time.Hour
+	d := startDeskWith(t, nil, opts)
+	admin := d.browser()
+	d.signIn(admin, "admin", "/")
+	data, _ := deviceCSV("LAGS", 1)
+	job := draftOf(t, d, admin, data)
+	d.post(admin, job+"/submit", submitForm(t, d, admin, job))
+	waitFinished(t, d, admin, job)
+	code, _ := createCode(t, d, admin, nil)
+	sendDevice(t, d, code, "LAGS-00001")
+	_, doc := d.get(admin, "/registration")
+	row := doc.Find(`tr[data-serial="LAGS-00001"]`)
+	if got := row.Text(); !strings.Contains(got, "imported by the desk") {
+		t.Errorf("a serial the desk imported a moment ago: %q", got)
+	}
+	if row.Find(`a[href="`+job+`"]`).Length() != 1 {
+		html, _ := row.Html()
+		t.Errorf("no link to the import: %s", html)
+	}
+}

@@ -47,6 +47,7 @@ type RegistrationStore interface {
 	ImportRows(ctx context.Context, jobID string, f store.RowFilter) ([]store.ImportRow, error)
 	ChangeImport(ctx context.Context, ch store.ImportChange) error
 	GetImportJob(ctx context.Context, tenantID, id string) (*store.ImportJob, error)
+	SerialsImporting(ctx context.Context, tenantID string, serials, verdicts []string, since time.Time) (map[string]string, error)
 }
 
 // SerialLookup looks serials up among the tenant's registered Autopilot devices.
@@ -189,9 +190,18 @@ func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views
 	return view, nil
 }
 
+// registeredAs is what the look-up found of a waiting serial: in words ("no" when nothing), and
+// the desk's own import that brought it in, if so.
+type registeredAs struct {
+	words string
+	job   string
+}
+
 // lookUp finds which waiting serials are registered in the tenant already (the batched
-// existence check), with the signed-in person's token, within lookupWait.
-func (h *Registration) lookUp(c echo.Context, subs []store.RegistrationSubmission) (map[string]string, error) {
+// existence check), with the signed-in person's token, within lookupWait; and, as an import's
+// check does, which the desk's own imports are bringing in or finished within the hour (Intune's
+// list may not show them yet).
+func (h *Registration) lookUp(c echo.Context, subs []store.RegistrationSubmission) (map[string]registeredAs, error) {
 	var serials []string
 	for _, s := range subs {
 		for _, d := range s.Devices {
@@ -207,7 +217,7 @@ func (h *Registration) lookUp(c echo.Context, subs []store.RegistrationSubmissio
 		found, _, err := h.Graph.LookUpSerials(ctx, ts, serials, graphclient.InRegistered)
 		return found, nil, err
 	})
-	registered := map[string]string{}
+	registered := map[string]registeredAs{}
 	for _, f := range found {
 		key := strings.ToUpper(strings.TrimSpace(f.Serial))
 		switch {
@@ -218,9 +228,18 @@ func (h *Registration) lookUp(c echo.Context, subs []store.RegistrationSubmissio
 			if d.UserPrincipalName != "" {
 				s += ", user " + d.UserPrincipalName
 			}
-			registered[key] = s + "; importing it again fails with error 806."
+			registered[key] = registeredAs{words: s + "; importing it again fails with error 806."}
 		default:
-			registered[key] = "no"
+			registered[key] = registeredAs{words: "no"}
+		}
+	}
+	importing, ierr := h.Store.SerialsImporting(c.Request().Context(), web.CurrentUser(c).TenantID, serials, importer.OnTheirWay, h.Now().Add(-importer.RecentImport))
+	if ierr != nil {
+		return registered, errors.Join(err, fmt.Errorf("read the desk's imports: %w", ierr))
+	}
+	for serial, job := range importing {
+		if r, ok := registered[serial]; !ok || r.words == "no" {
+			registered[serial] = registeredAs{words: "imported by the desk a moment ago, or being imported (Intune's list may not show it yet); importing it again fails with error 806.", job: job}
 		}
 	}
 	return registered, err
@@ -266,7 +285,7 @@ func personName(name, upn string) string {
 	return upn
 }
 
-func entryOf(s store.RegistrationSubmission, registered map[string]string) views.RegistrationEntry {
+func entryOf(s store.RegistrationSubmission, registered map[string]registeredAs) views.RegistrationEntry {
 	e := views.RegistrationEntry{ID: s.ID, CodeName: registration.CodeName(s.Code), Received: s.ReceivedAt, ClientIP: s.ClientIP,
 		FileNotes: s.FileNotes, Refused: registration.RefusalText(s.Refused), State: s.State, DecidedBy: s.DeciderName, DecidedAt: s.DecidedAt,
 		Reason: s.Reason, JobID: s.JobID, SyncNote: registration.SyncText(s.SyncNote)}
@@ -274,7 +293,10 @@ func entryOf(s store.RegistrationSubmission, registered map[string]string) views
 		v := views.RegistrationDevice{Serial: d.Serial, Manufacturer: d.Manufacturer, Model: d.Model, Hash: d.HashShown,
 			GroupTag: d.GroupTag, User: d.User, Notes: d.Notes}
 		if r, ok := registered[strings.ToUpper(strings.TrimSpace(d.Serial))]; ok {
-			v.Registered, v.AlreadyRegistered = r, r != "no"
+			v.Registered, v.AlreadyRegistered = r.words, r.words != "no"
+			if r.job != "" {
+				v.ImportURL = views.ImportJobURL(r.job)
+			}
 		}
 		e.Devices = append(e.Devices, v)
 	}
