@@ -124,3 +124,24 @@ func TestWaitingListCountsTheDesksOwnRecentImports(t *testing.T) {
 		t.Errorf("no link to the import: %s", html)
 	}
 }
+
+// The devices of one file are decided together, and the page says so beside its one tick.
+func TestAFilesDevicesAreDecidedTogether(t *testing.T) {
+	d := startDeskWith(t, nil, fastImports)
+	admin := d.browser()
+	d.signIn(admin, "admin", "/")
+	code, _ := createCode(t, d, admin, map[string]string{"uses": "3"})
+	if status, answer, _ := d.device().raw("/register/"+code, "text/csv", []byte(captureCSV(false, [2]string{"FILE-1", realHash()}, [2]string{"FILE-2", realHash()}))); status != http.StatusAccepted {
+		t.Fatalf("sending answered %d: %s", status, answer)
+	}
+	_, doc := d.get(admin, "/registration")
+	if n := doc.Find(`input[name="submission"]`).Length(); n != 1 {
+		t.Errorf("%d ticks for one file", n)
+	}
+	if got := doc.Find(`[data-testid="decided-together"]`).Text(); !strings.Contains(got, "approved or rejected together") {
+		t.Errorf("the page does not say a file's devices are decided together: %.600s", text(doc))
+	}
+	if got := doc.Find(`tr[data-serial="FILE-2"]`).Text(); !strings.Contains(got, "with FILE-1") {
+		t.Errorf("the second device's row: %q", got)
+	}
+}
