@@ -197,7 +197,6 @@ func waitFinished(t *testing.T, d *desk, b *http.Client, jobURL string) *goquery
 	}
 }
 
-// importCalls counts the import actions Graph carried out (a body refused as too large was not).
 // importCalls is how many import actions the emulator received (not refused as too large): its
 // count, which outlasts the bounded log of received requests a busy takeover can overrun.
 func importCalls(e *emulator.Emulator) int { return e.Stats().ImportCalls }

@@ -589,7 +589,7 @@ func historyOf(h *store.SerialHistory, registered map[string]map[int]store.Regis
 			outcome = "success"
 		case store.VerdictError, store.VerdictRefused, store.VerdictNotFound, store.VerdictPartial:
 			outcome = "failure"
-		case store.VerdictLeftOut, "":
+		case store.VerdictLeftOut, store.VerdictStopped, "":
 			outcome = "left-out"
 		}
 		what := fmt.Sprintf("Import from a CSV file, line %d: %s.", r.Line, d.Label)

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -50,6 +51,7 @@ type ImportJobs interface {
 	StopTenantCheck(ctx context.Context, tenantID, id, ownerID string, payload []byte) error
 	ChangeImport(ctx context.Context, ch store.ImportChange) error
 	WakeImportJob(ctx context.Context, tenantID, id string, recheck bool) error
+	StopImport(ctx context.Context, tenantID, jobID string, detail []byte, record func(store.StoppedImport) *store.Activity) (store.StoppedImport, error)
 }
 
 // Kicker wakes the import worker of this replica.
@@ -625,6 +627,34 @@ func (h *Devices) Reconcile(c echo.Context) error {
 	return kickAndShow(c, h.Worker, views.ImportJobURL(j.rec.ID)+"?looked=1")
 }
 
+// Stop is POST /devices/import/:id/stop ("Stop sending"): the batches not sent yet are never
+// sent; the devices already sent are followed to the end. Anyone in the tenant who may import
+// can stop an import (whoever started it may be away while it sends the wrong file); the record
+// says who did. Stopping again, or an import with nothing left to send, changes nothing.
+func (h *Devices) Stop(c echo.Context) error {
+	if err := mayImport(c); err != nil {
+		return err
+	}
+	j, err := h.load(c)
+	if err != nil {
+		return err
+	}
+	u := web.CurrentUser(c)
+	by := explain.Stop{By: cmp.Or(u.Name, u.UPN), At: h.Now()}
+	stopped, err := importer.Stop(c.Request().Context(), h.Jobs, j.rec, by, *newActivity(u, importer.ActionStopped, nil, nil))
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		stopped = store.StoppedImport{} // a draft, or it finished meanwhile: its page says which
+	case err != nil:
+		return fmt.Errorf("stop import job: %w", err)
+	}
+	if stopped.Batches > 0 {
+		h.Logger.Info("audit", "audit", true, "event", importer.ActionStopped, "tid", u.TenantID, "oid", u.ObjectID, "upn", u.UPN, "target", j.rec.ID,
+			"detail", fmt.Sprintf("%d devices in %d batches not sent", stopped.Rows, stopped.Batches))
+	}
+	return kickAndShow(c, h.Worker, views.ImportJobURL(j.rec.ID))
+}
+
 // Report is GET /devices/import/:id/report.csv: every row of the file with its verdict — never a
 // hash, every cell formula-safe.
 func (h *Devices) Report(c echo.Context) error {
@@ -680,11 +710,7 @@ func (h *Devices) Sync(c echo.Context) error {
 
 // jobFacts is what the words for a job's rows need besides the rows: its owner and its batches.
 func jobFacts(rec *store.ImportJob, p importer.Payload, batches []store.ImportBatch) explain.Job {
-	job := explain.Job{Owner: rec.ActorName, Approved: p.ApprovedFrom != "", Batches: make(map[int]explain.Batch, len(batches))}
-	for _, b := range batches {
-		job.Batches[b.Batch] = explain.Batch{Failure: importer.DecodeBatchDetail(b.Detail).Failure, Lookups: b.Lookups}
-	}
-	return job
+	return explain.Job{Owner: rec.ActorName, Approved: p.ApprovedFrom != "", Batches: importer.BatchFacts(batches)}
 }
 
 func checkProgress(c *importer.Check) *views.CheckProgress {
@@ -696,7 +722,7 @@ func checkProgress(c *importer.Check) *views.CheckProgress {
 
 func viewCounts(c importer.Counts) views.ImportCounts {
 	return views.ImportCounts{Rows: c.Rows, Final: c.Final(), Queued: c.Queued, Sending: c.Sending, Unknown: c.Unknown, Processing: c.Processing,
-		Imported: c.Imported, Partial: c.Partial, Errors: c.Errors, Refused: c.Refused, NotFound: c.NotFound, LeftOut: c.LeftOut, Reconciled: c.Reconciled}
+		Imported: c.Imported, Partial: c.Partial, Errors: c.Errors, Refused: c.Refused, NotFound: c.NotFound, LeftOut: c.LeftOut, Stopped: c.Stopped, Reconciled: c.Reconciled}
 }
 
 // shownRow is r with each value too long for its column shortened to its ends (it may be a
@@ -760,11 +786,19 @@ func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isO
 			continue // its rows went into two smaller batches
 		}
 		v.Batches++
-		if !b.SentAt.IsZero() && b.State != importer.BatchQueued { // a batch put back in the queue (sign-in, throttling) was not sent
+		// A batch put back in the queue (sign-in, throttling) was not sent, nor was one stopped there.
+		if !b.SentAt.IsZero() && b.State != importer.BatchQueued && b.State != importer.BatchStopped {
 			v.BatchesSent++
 		}
 		d := importer.DecodeBatchDetail(b.Detail)
 		switch b.State {
+		case importer.BatchQueued:
+			v.QueuedBatches++
+		case importer.BatchStopped:
+			v.StoppedBatches++
+			if v.Stopped == nil {
+				v.Stopped = d.Stopped
+			}
 		case importer.BatchUnknown:
 			n := 0
 			for _, r := range rows {

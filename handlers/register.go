@@ -269,12 +269,9 @@ func (h *Register) Status(c echo.Context) error {
 			if err != nil {
 				return fmt.Errorf("read import batches: %w", err)
 			}
-			j := &jobRows{rows: map[int]store.ImportRow{}, job: explain.Job{Batches: map[int]explain.Batch{}}}
+			j := &jobRows{rows: map[int]store.ImportRow{}, job: explain.Job{Approved: true, Batches: importer.BatchFacts(batches)}}
 			for _, r := range rows {
 				j.rows[r.Line] = r
-			}
-			for _, b := range batches {
-				j.job.Batches[b.Batch] = explain.Batch{Failure: importer.DecodeBatchDetail(b.Detail).Failure, Lookups: b.Lookups}
 			}
 			waits, err := importWaitsFor(ctx, h.Store, s)
 			if err != nil {

@@ -85,6 +85,7 @@ func Routes(shell *web.Shell, f Features) {
 	form("/devices/import/:id/fix", "/devices/import/:id", f.Devices.Fix)
 	form("/devices/import/:id/submit", "/devices/import/:id", f.Devices.Submit, create)
 	form("/devices/import/:id/reconcile", "/devices/import/:id", f.Devices.Reconcile)
+	form("/devices/import/:id/stop", "/devices/import/:id", f.Devices.Stop)
 	web.GET(user, "/devices/import/:id/report.csv", f.Devices.Report)
 	form("/devices/sync", "/devices/import", f.Devices.Sync)
 	web.GET(user, "/registration", f.Registration.Show)

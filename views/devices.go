@@ -127,6 +127,7 @@ type ImportCounts struct {
 	Rows, Final                                           int
 	Queued, Sending, Unknown, Processing                  int
 	Imported, Partial, Errors, Refused, NotFound, LeftOut int
+	Stopped                                               int // not sent: the import was stopped before their batch went
 	Reconciled                                            int
 }
 
@@ -182,6 +183,9 @@ type ImportJob struct {
 	BatchesSent      int
 	Unknown          []UnknownBatch
 	Refused          []RefusedBatch
+	QueuedBatches    int           // batches not sent yet: an import being sent may be stopped while there are some
+	Stopped          *explain.Stop // who stopped the import, and when
+	StoppedBatches   int           // the batches the stop kept from being sent
 	Waiting          *ImportWait
 	Paused           bool   // the owner has no live session
 	Trouble          string // a passing problem the desk works around by itself
@@ -197,6 +201,12 @@ type ImportJob struct {
 // MayImport reports whether the page offers to fix, leave out and import the draft's rows: to
 // its owner, when they may change Autopilot devices.
 func (j ImportJob) MayImport() bool { return j.IsOwner && !j.Access.ReadOnly }
+
+// MayStop reports whether the page offers to stop sending: while batches wait to be sent, to
+// anyone who may change Autopilot devices (the owner may be away while the wrong file goes).
+func (j ImportJob) MayStop() bool {
+	return j.State == "sending" && j.QueuedBatches > 0 && !j.Access.ReadOnly
+}
 
 // CheckProgress is how far a check of a draft's serials in the tenant has come: Done of Of
 // serials looked up, Found of them in the tenant already, Step at a time; and once it has

@@ -34,7 +34,7 @@ func Onward(action, outcome, target string) []Link {
 			return []Link{{"/uploads/" + target, "Open the upload"}}
 		}
 		return []Link{{"/uploads", "Uploads"}}
-	case "import", "import-finished", "registration-approved":
+	case "import", "import-finished", "import-stopped", "registration-approved":
 		if id {
 			return []Link{{ImportJobURL(target), "Open the import"}, {ImportJobURL(target) + "/report.csv", "Outcome report (CSV)"}}
 		}
@@ -73,6 +73,7 @@ var actionWords = map[string][2]string{
 	"delete-upload":             {"Deleted upload %s", "Delete upload %s"},
 	"import":                    {"Import of %s", "Import of %s"},
 	"import-finished":           {"Import of %s finished", "Import of %s finished"},
+	"import-stopped":            {"Stopped an import: %s not sent", "Stop an import"},
 	"sync":                      {"Autopilot sync requested", "Autopilot sync"},
 	"device-properties":         {"Changed device %s", "Change device %s"},
 	"device-assign-user":        {"Assigned a user to device %s", "Assign a user to device %s"},
@@ -87,7 +88,7 @@ var actionWords = map[string][2]string{
 	"registration-expired":      {"Devices dropped: nobody approved them in time", "Devices dropped: nobody approved them in time"},
 }
 
-var devicesCount = regexp.MustCompile(`\b(\d+) devices?\b`)
+var devicesCount = regexp.MustCompile(`\b\d{1,3}(,\d{3})+ devices?\b|\b\d+ devices?\b`)
 
 // ActivityTitle names a recorded action and its target in words, with its outcome when it is not
 // a plain success: "Created upload 5c0e…", "Import of 13 devices — outcome unknown". Imports and bulk
@@ -101,7 +102,7 @@ func ActivityTitle(e ActivityEntry) string {
 	switch {
 	case strings.HasPrefix(e.Action, "device-") && e.Serial != "":
 		object = e.Serial
-	case e.Action == "import" || e.Action == "import-finished" || e.Action == "bulk-change":
+	case e.Action == "import" || e.Action == "import-finished" || e.Action == "import-stopped" || e.Action == "bulk-change":
 		if m := devicesCount.FindString(e.Summary); m != "" {
 			object = m
 		} else {

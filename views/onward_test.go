@@ -18,6 +18,9 @@ func TestActivityTitleNamesTheActionAndItsTarget(t *testing.T) {
 		{ActivityEntry{Action: "bulk-change", Outcome: "success", Target: id,
 			Summary: "Bulk change to set the group tag to “Sales-EMEA”, batch 1 (7 devices): 7 accepted."}, "Bulk change of 7 devices"},
 		{ActivityEntry{Action: "registration-code-created", Outcome: "success", Target: id}, "Created a registration code"},
+		{ActivityEntry{Action: "import-finished", Outcome: "success", Target: id, Summary: "Import of 10,000 devices finished: 10,000 imported."}, "Import of 10,000 devices finished"},
+		{ActivityEntry{Action: "import-stopped", Outcome: "success", Target: id,
+			Summary: "Stopped the import of Adele Vance's file: 7,500 devices in 15 batches not sent."}, "Stopped an import: 7,500 devices not sent"},
 	}
 	for _, tc := range cases {
 		if got := ActivityTitle(tc.e); got != tc.want {
@@ -31,7 +34,7 @@ func TestEveryActionLeadsOnward(t *testing.T) {
 	id := "5c0e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
 	want := map[string]string{
 		"create-upload": "/uploads/" + id, "update-upload": "/uploads/" + id, "delete-upload": "/uploads",
-		"import": ImportJobURL(id), "import-finished": ImportJobURL(id), "sync": ImportJobURL(id), "registration-approved": ImportJobURL(id),
+		"import": ImportJobURL(id), "import-finished": ImportJobURL(id), "import-stopped": ImportJobURL(id), "sync": ImportJobURL(id), "registration-approved": ImportJobURL(id),
 		"device-properties": "/devices/" + id, "device-assign-user": "/devices/" + id, "device-unassign-user": "/devices/" + id,
 		"device-delete": "/devices", "bulk-change": "/devices/bulk/" + id,
 		"registration-code-created": "/registration", "registration-code-revoked": "/registration", "registration-received": "/registration",

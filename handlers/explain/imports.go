@@ -69,6 +69,13 @@ type Job struct {
 type Batch struct {
 	Failure *Failure // why Graph refused it, or why it was not sent
 	Lookups int      // how many times its devices were looked up after a lost answer
+	Stopped *Stop    // who kept it from being sent by stopping the import
+}
+
+// Stop is who stopped an import, and when: the batches still queued then were never sent.
+type Stop struct {
+	By string    `json:"by"` // the person's name
+	At time.Time `json:"at"`
 }
 
 // Row puts a row's verdict into words.
@@ -101,6 +108,8 @@ func Row(r store.ImportRow, job Job) Verdict {
 		d.Label, d.Detail = "error", m.What+" "+m.Next
 	case store.VerdictRefused:
 		d.Label, d.Detail = "not imported", refused(r, b, job.Approved)
+	case store.VerdictStopped:
+		d.Label, d.Detail = "not sent", stopped(r, b, job.Approved)
 	case store.VerdictNotFound:
 		d.Label = "outcome unknown — check"
 		d.Detail = notFound(r, b)
@@ -151,6 +160,19 @@ func refused(r store.ImportRow, b Batch, approved bool) string {
 		return "Not sent: Microsoft Graph refused an earlier batch of this import for a reason that holds for every batch (" + e.Title + "). " + e.NextStep
 	}
 	return r.Reason
+}
+
+func stopped(r store.ImportRow, b Batch, approved bool) string {
+	who, when := "Someone", ""
+	if b.Stopped != nil {
+		who, when = b.Stopped.By, " on "+b.Stopped.At.UTC().Format("2 Jan 2006 15:04:05")+" UTC"
+	}
+	again := "upload your file again and check its serials in the tenant: the devices already there are left out."
+	if approved {
+		again = "the technician sends its hash again from the device with a registration code, and someone approves it under Registration."
+	}
+	return fmt.Sprintf("Not sent: %s stopped the import%s, before batch %d went to Microsoft Graph. To import this device later, %s",
+		who, when, r.Batch, again)
 }
 
 func notFound(r store.ImportRow, b Batch) string {

@@ -447,8 +447,8 @@ func (r *run) finishIfDone(ctx context.Context) error {
 	if err != nil {
 		return jobs.LeaseErr(err)
 	}
-	r.AuditFinished("import-complete", fmt.Sprintf("%d rows final: %d imported, %d partly, %d with errors, %d not imported, %d not found, %d left out",
-		c.Rows, c.Imported, c.Partial, c.Errors, c.Refused, c.NotFound, c.LeftOut))
+	r.AuditFinished("import-complete", fmt.Sprintf("%d rows final: %d imported, %d partly, %d with errors, %d not imported, %d not found, %d left out, %d not sent (stopped)",
+		c.Rows, c.Imported, c.Partial, c.Errors, c.Refused, c.NotFound, c.LeftOut, c.Stopped))
 	r.w.reached(StateFinished)
 	return nil
 }
@@ -487,6 +487,14 @@ func finishedOutcome(c Counts, rows []store.ImportRow) (outcome, summary string)
 	if c.Partial+c.Errors+c.Refused+c.NotFound > 0 {
 		outcome = "failure"
 	}
-	return outcome, fmt.Sprintf("Import of %s finished: %s. The outcome report lists each device.",
-		explain.Count(c.Rows-c.LeftOut, "device", "devices"), strings.Join(parts, ", "))
+	stopped := ""
+	if c.Stopped > 0 {
+		// Nobody meant them to go any more: not a failure, but said.
+		stopped = " " + explain.Count(c.Stopped, "device was", "devices were") + " not sent: the import was stopped."
+		if len(parts) == 0 {
+			parts = append(parts, "nothing sent before the stop")
+		}
+	}
+	return outcome, fmt.Sprintf("Import of %s finished: %s.%s The outcome report lists each device.",
+		explain.Count(c.Rows-c.LeftOut-c.Stopped, "device", "devices"), strings.Join(parts, ", "), stopped)
 }

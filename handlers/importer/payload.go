@@ -6,6 +6,7 @@ import (
 	"autopilotdesk/graphclient"
 	"autopilotdesk/handlers/explain"
 	"autopilotdesk/handlers/jobs"
+	"autopilotdesk/web/store"
 )
 
 // Payload is what a job keeps besides its rows and batches: the file's notes and, once
@@ -57,6 +58,7 @@ type BatchDetail struct {
 	// lost, LookFailure says why the last one could not: the looks then come less often.
 	FailedLooks int              `json:"failedLooks,omitempty"`
 	LookFailure *explain.Failure `json:"lookFailure,omitempty"`
+	Stopped     *explain.Stop    `json:"stopped,omitempty"` // a stopped batch: who stopped the import, and when
 }
 
 // DecodeBatchDetail reads a batch's detail; a malformed one is empty.
@@ -66,3 +68,13 @@ func DecodeBatchDetail(b []byte) BatchDetail {
 }
 
 func (d BatchDetail) encode() []byte { return jobs.Encode(d) }
+
+// BatchFacts is what the words for rows need from their batches' records, by batch number.
+func BatchFacts(batches []store.ImportBatch) map[int]explain.Batch {
+	facts := make(map[int]explain.Batch, len(batches))
+	for _, b := range batches {
+		d := DecodeBatchDetail(b.Detail)
+		facts[b.Batch] = explain.Batch{Failure: d.Failure, Lookups: b.Lookups, Stopped: d.Stopped}
+	}
+	return facts
+}

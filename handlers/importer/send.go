@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -39,6 +40,9 @@ func (r *run) send(ctx context.Context, b store.ImportBatch) (stop bool, err err
 		Rows: outcomes(rows, func(store.ImportRow) store.Outcome {
 			return store.Outcome{Batch: b.Batch, Verdict: store.VerdictSending}
 		})})
+	if errors.Is(err, store.ErrConflict) && r.stopped(ctx, b.Batch) {
+		return true, nil // stopped while queued: it goes nowhere, and neither do the others
+	}
 	if err != nil {
 		return true, jobs.LeaseErr(err)
 	}
@@ -59,6 +63,17 @@ func (r *run) send(ctx context.Context, b store.ImportBatch) (stop bool, err err
 		return true, err
 	}
 	return r.settle(ctx, inFlight, rows, created, ex, callErr)
+}
+
+// stopped reports whether batch was stopped (Stop), which is why recording it in flight found it
+// no longer queued; false means the lease was lost, or the batch cannot be read now.
+func (r *run) stopped(ctx context.Context, batch int) bool {
+	batches, err := r.w.o.Store.ImportBatches(ctx, r.job.ID)
+	if err != nil {
+		return false
+	}
+	i := slices.IndexFunc(batches, func(b store.ImportBatch) bool { return b.Batch == batch })
+	return i >= 0 && batches[i].State == BatchStopped
 }
 
 // settle stores what became of a batch that was recorded as in flight.

@@ -24,7 +24,7 @@ var OnTheirWay = []string{store.VerdictQueued, store.VerdictSending, store.Verdi
 // Final reports whether a verdict (a store.Verdict constant) is the row's last.
 func Final(verdict string) bool {
 	switch verdict {
-	case store.VerdictLeftOut, store.VerdictImported, store.VerdictPartial, store.VerdictError, store.VerdictRefused, store.VerdictNotFound:
+	case store.VerdictLeftOut, store.VerdictImported, store.VerdictPartial, store.VerdictError, store.VerdictRefused, store.VerdictStopped, store.VerdictNotFound:
 		return true
 	}
 	return false
@@ -48,6 +48,7 @@ type Counts struct {
 	Rows, Sent                                            int
 	Queued, Sending, Unknown, Processing                  int
 	Imported, Partial, Errors, Refused, NotFound, LeftOut int
+	Stopped                                               int // not sent: the import was stopped before their batch went
 	Reconciled                                            int // rows found in Graph by a look-up after their batch's answer was lost
 }
 
@@ -57,7 +58,7 @@ func FoundByLookUp(r store.ImportRow) bool { return r.Reconciled && r.Verdict !=
 
 // Final is how many rows have their final verdict.
 func (c Counts) Final() int {
-	return c.Imported + c.Partial + c.Errors + c.Refused + c.NotFound + c.LeftOut
+	return c.Imported + c.Partial + c.Errors + c.Refused + c.NotFound + c.LeftOut + c.Stopped
 }
 
 // Count tallies rows by verdict.
@@ -65,7 +66,7 @@ func Count(rows []store.ImportRow) Counts {
 	c := Counts{Rows: len(rows)}
 	for _, r := range rows {
 		c.add(r.Verdict, 1)
-		if r.Batch > 0 && r.Verdict != store.VerdictQueued && r.Verdict != store.VerdictRefused {
+		if r.Batch > 0 && r.Verdict != store.VerdictQueued && r.Verdict != store.VerdictRefused && r.Verdict != store.VerdictStopped {
 			c.Sent++
 		}
 		if FoundByLookUp(r) {
@@ -108,6 +109,8 @@ func (c *Counts) add(verdict string, n int) {
 		c.Refused += n
 	case store.VerdictNotFound:
 		c.NotFound += n
+	case store.VerdictStopped:
+		c.Stopped += n
 	default:
 		c.LeftOut += n
 	}

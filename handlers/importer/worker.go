@@ -43,6 +43,7 @@ const (
 	BatchReconciled = "reconciled" // every device of a batch whose answer was lost has a verdict
 	BatchRefused    = "refused"    // Graph refused it (nothing imported), or it was never sent
 	BatchSplit      = "split"      // Graph refused it as too large; its rows went into smaller batches
+	BatchStopped    = "stopped"    // never sent: someone stopped the import while it was queued (see Stop)
 )
 
 // Fault points: a test stops the worker at one of them, as if its process died there.
@@ -149,7 +150,9 @@ func (r *run) Advance(ctx context.Context, t *jobs.Turn) error {
 		return err
 	}
 	if r.p.Paused = away; away {
-		return nil
+		// Nothing goes to Graph without its owner; an import whose every row is final already
+		// (it was stopped) still ends, and its hashes go.
+		return r.finishIfDone(ctx)
 	}
 	if r.p.Waiting != nil && !r.Now().Before(r.p.Waiting.Until) {
 		r.p.Waiting = nil

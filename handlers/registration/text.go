@@ -255,6 +255,9 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 		st.State = "failed"
 		st.Detail = "It was not imported: Microsoft Graph refused the import (" + strings.TrimSuffix(explain.Title(f), ".") + "). " +
 			"Ask your IT team what to correct; to try again, send the hash again from this device with the registration code they give you."
+	case store.VerdictStopped:
+		st.State = "failed"
+		st.Detail = "It was not imported: your IT team stopped the import before it was sent. To try again, send the hash again from this device with the registration code they give you."
 	case store.VerdictLeftOut:
 		st.State = "failed"
 		st.Detail = "It was not imported: " + explain.Row(*row, job).Detail

@@ -80,6 +80,7 @@ const (
 	VerdictPartial  = "partial"  // Intune imported it only partly
 	VerdictError    = "error"    // Intune reported an error for the device
 	VerdictRefused  = "refused"  // Graph refused its whole batch, or the batch was never sent
+	VerdictStopped  = "stopped"  // not sent: someone stopped the import before its batch went
 	VerdictNotFound = "not-found"
 )
 
@@ -773,3 +774,52 @@ func (db *DB) PurgeImportDrafts(ctx context.Context, before time.Time) (int, err
 	}
 	return purged, err
 }
+
+// StoppedImport is what StopImport stopped.
+type StoppedImport struct{ Batches, Rows int }
+
+// StopImport keeps every batch of a sending job that is still queued from being sent, for anyone
+// in the job's tenant: each such batch becomes "stopped" with detail (opaque, owned by the
+// caller), its rows get VerdictStopped, and the job is woken so a worker can finish it; the
+// activity record made from the counts goes in the same transaction. A batch in flight is left
+// alone: the worker records a batch in flight only while it is queued, and so does this, so a batch
+// is either sent or stopped, never both. Nothing left to stop is (StoppedImport{}, nil), with no
+// record; a job that is not sending is ErrConflict.
+func (db *DB) StopImport(ctx context.Context, tenantID, jobID string, detail []byte, record func(StoppedImport) *Activity) (StoppedImport, error) {
+	var got StoppedImport
+	err := db.tx(ctx, db.txTimeout(), func(t *txn) error {
+		got = StoppedImport{}
+		// The job's row first, as the worker's changes take it: two desks on one database wait
+		// for each other in one order.
+		if err := t.execGuarded(`UPDATE import_jobs SET next_poll_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ? AND state = 'sending'`,
+			ms(db.now()), ms(db.now()), tenantID, jobID); err != nil {
+			return err
+		}
+		n, err := t.exec(stopQueuedBatches, detail, jobID)
+		if err != nil || n == 0 {
+			return err
+		}
+		got.Batches = n
+		if got.Rows, err = t.exec(stopQueuedRows, VerdictStopped, jobID, VerdictQueued, jobID); err != nil {
+			return err
+		}
+		a := record(got)
+		a.TenantID = tenantID
+		args, err := db.activityRow(a)
+		if err != nil {
+			return err
+		}
+		_, err = t.exec(insertActivity, args...)
+		return err
+	})
+	if err := changeErr("stop import job", err); err != nil {
+		return StoppedImport{}, err
+	}
+	return got, nil
+}
+
+const (
+	stopQueuedBatches = `UPDATE import_batches SET state = 'stopped', detail = ? WHERE job_id = ? AND state = 'queued'`
+	stopQueuedRows    = `UPDATE import_rows SET verdict = ? WHERE job_id = ? AND verdict = ?
+		AND batch IN (SELECT batch FROM import_batches WHERE job_id = ? AND state = 'stopped')`
+)

@@ -460,3 +460,113 @@ func TestCountImportRowsOfSeveralJobs(t *testing.T) {
 		}
 	})
 }
+
+// Stops race workers recording batches in flight, on SQLite and on PostgreSQL: every batch ends
+// in flight or stopped, never both, its rows say the same, and only the stop that stopped
+// something leaves a record. Another tenant, or a job not sending, cannot be stopped.
+func TestStopImportRacesBatchesGoingInFlight(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
+		ctx := context.Background()
+		rows := testRows(12)
+		for i := range rows {
+			rows[i].Errors = nil
+		}
+		job := &ImportJob{TenantID: "t1", ObjectID: "adele", ActorName: "Adele Vance", State: "draft"}
+		if err := db.CreateImportJob(ctx, job, slices.Values(rows)); err != nil {
+			t.Fatal(err)
+		}
+		var batches []ImportBatch
+		var outs []RowOutcome
+		for i, r := range rows {
+			if i%2 == 0 {
+				batches = append(batches, ImportBatch{Batch: i/2 + 1, State: "queued"})
+			}
+			outs = append(outs, RowOutcome{Line: r.Line, Outcome: Outcome{Batch: i/2 + 1, Verdict: VerdictQueued}})
+		}
+		record := func(n StoppedImport) *Activity {
+			return &Activity{ObjectID: "megan", ActorName: "Megan Bowen", Action: "import-stopped", Target: job.ID, Outcome: "success",
+				Summary: fmt.Sprintf("%d batches, %d rows", n.Batches, n.Rows)}
+		}
+		if _, err := db.StopImport(ctx, "t1", job.ID, nil, record); !errors.Is(err, ErrConflict) {
+			t.Errorf("stopping a draft: %v", err)
+		}
+		if err := db.ChangeImport(ctx, ImportChange{JobID: job.ID, FromState: "draft", State: "sending", Batches: len(batches), NewBatches: batches, Rows: outs}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.StopImport(ctx, "t2", job.ID, nil, record); !errors.Is(err, ErrConflict) {
+			t.Errorf("stopping another tenant's import: %v", err)
+		}
+		send := func(b int) error {
+			lines := []RowOutcome{{Line: rows[2*(b-1)].Line}, {Line: rows[2*(b-1)+1].Line}}
+			for i := range lines {
+				lines[i].Outcome = Outcome{Batch: b, Verdict: VerdictSending}
+			}
+			inFlight := ImportBatch{Batch: b, State: "in-flight", Attempts: 1}
+			return db.ChangeImport(ctx, ImportChange{JobID: job.ID, BatchFrom: []string{"queued"}, Batch: &inFlight, Rows: lines})
+		}
+		if err := send(1); err != nil { // on its way before any stop
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		var mu sync.Mutex
+		stops := 0
+		for _, b := range batches[1:] {
+			wg.Go(func() {
+				<-start
+				if err := send(b.Batch); err != nil && !errors.Is(err, ErrConflict) {
+					t.Errorf("batch %d in flight: %v", b.Batch, err)
+				}
+			})
+		}
+		for range 20 {
+			wg.Go(func() {
+				<-start
+				n, err := db.StopImport(ctx, "t1", job.ID, []byte(`{"stopped":{}}`), record)
+				if err != nil {
+					t.Errorf("stop: %v", err)
+				}
+				if n.Batches > 0 {
+					mu.Lock()
+					stops++
+					mu.Unlock()
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		stored, err := db.ImportBatches(ctx, job.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.ImportRows(ctx, job.ID, RowFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stoppedBatches := 0
+		if stored[0].State != "in-flight" {
+			t.Errorf("the batch on its way before the stops is %s", stored[0].State)
+		}
+		for _, b := range stored {
+			want := VerdictSending
+			switch b.State {
+			case "stopped":
+				want = VerdictStopped
+				stoppedBatches++
+			case "in-flight":
+			default:
+				t.Errorf("batch %d is %s", b.Batch, b.State)
+			}
+			for _, r := range got {
+				if r.Batch == b.Batch && r.Verdict != want {
+					t.Errorf("batch %d is %s, its line %d %s", b.Batch, b.State, r.Line, r.Verdict)
+				}
+			}
+		}
+		records := count(t, db, `SELECT COUNT(*) FROM activity WHERE action = 'import-stopped' AND target = ?`, job.ID)
+		if stoppedBatches > 0 && (stops != 1 || records != 1) || stoppedBatches == 0 && (stops != 0 || records != 0) {
+			t.Errorf("%d batches stopped by %d stops, %d records", stoppedBatches, stops, records)
+		}
+		t.Logf("%d of %d batches stopped", stoppedBatches, len(stored))
+	})
+}

@@ -133,6 +133,8 @@ func TestQueriesReadThroughIndexes(t *testing.T) {
 		{name: "claim an import job", query: claimQuery(importJobs, driverSQLite), args: list(5), uses: []string{"import_jobs_due (state=?)"}},
 		{name: "claim a bulk change", query: claimQuery(bulkJobs, driverSQLite), args: list(5), uses: []string{"bulk_jobs_due (state=?)"}},
 		{name: "wake a job", query: wakeQuery(importJobs), args: list(3), uses: []string{"sqlite_autoindex_import_jobs_1"}},
+		{name: "stop an import's queued batches", query: stopQueuedBatches, args: list(2), uses: []string{"sqlite_autoindex_import_batches_1 (job_id=?)"}},
+		{name: "stop an import's queued rows", query: stopQueuedRows, args: list(4), uses: []string{"sqlite_autoindex_import_rows_1 (job_id=?)", "sqlite_autoindex_import_batches_1 (job_id=?)"}},
 		{name: "look up lost answers again", query: recheckQuery(bulkJobs), args: list(1), uses: []string{"sqlite_autoindex_bulk_devices_1 (job_id=?)"}},
 		{name: "drafts to purge", query: draftsQuery(importJobs), args: list(1), uses: []string{"import_jobs_due (state=?)"}},
 		{name: "a tenant's codes", query: registrationCodesOfTenant, args: list(1), uses: []string{"registration_codes_tenant"}},
