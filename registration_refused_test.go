@@ -145,3 +145,23 @@ func TestAFilesDevicesAreDecidedTogether(t *testing.T) {
 		t.Errorf("the second device's row: %q", got)
 	}
 }
+
+// The code form holds no more than the desk takes, and its errors name its fields as it labels them.
+func TestTheCodeFormSpeaksOfItsOwnFields(t *testing.T) {
+	d := startDeskWith(t, nil, fastImports)
+	admin := d.browser()
+	d.signIn(admin, "admin", "/")
+	_, doc := d.get(admin, "/registration/codes/new")
+	if got := doc.Find(`input[name="assignedUser"]`).AttrOr("maxlength", ""); got != "113" {
+		t.Errorf("the assigned user field takes %s characters", got)
+	}
+	form := formValues(t, doc, `form[action="/registration/codes"]`)
+	form.Set("assignedUser", "not a upn")
+	form.Set("groupTag", "Floor\u202e3")
+	resp, page := d.post(admin, "/registration/codes", form)
+	got := text(page)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(got, "The assigned user") || !strings.Contains(got, "The group tag") ||
+		strings.Contains(got, "Assigned User") || strings.Contains(got, "Group Tag") {
+		t.Errorf("answered %d: %.800s", resp.StatusCode, got)
+	}
+}

@@ -426,7 +426,9 @@ func TestRegisterAnswersEveryUnusableCodeAlike(t *testing.T) {
 	_, doc := d.get(admin, "/registration")
 	form := formValues(t, doc, `tr[data-code-state="active"]:has(td:contains("to revoke")) form`)
 	action := doc.Find(`tr[data-code-state="active"]:has(td:contains("to revoke")) form`).AttrOr("action", "")
-	d.post(admin, action, form)
+	if _, after := d.post(admin, action, form); !strings.Contains(after.Find(`[role="status"], .alert`).Text(), "Revoked code “to revoke”: it takes no more devices") {
+		t.Errorf("no notice after revoking: %.600s", text(after))
+	}
 	clock.Add(2 * time.Hour) // the one-hour code has expired
 
 	var first string

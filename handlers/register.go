@@ -344,6 +344,9 @@ func (h *Register) admit(c echo.Context, usable func(*store.RegistrationCode) (b
 	}
 	norm, ok := registration.Normalize(c.Param("code"))
 	if !ok {
+		if err := h.misaddressed(c); err != nil {
+			return nil, "", err
+		}
 		return nil, "", h.wrong(c)
 	}
 	code, err := h.Store.RegistrationCodeByHash(ctx, registration.Hash(norm))
@@ -404,11 +407,37 @@ func (h *Register) wrong(c echo.Context) error {
 // NoSuchCode is the one answer to every code that does not serve a request, whatever the reason:
 // it names none, so that codes cannot be probed. A technician whose one-use code is spent because
 // the first send worked is shown the way to its status.
-func (h *Register) NoSuchCode(echo.Context) error {
+func (h *Register) NoSuchCode(c echo.Context) error {
+	if err := h.misaddressed(c); err != nil {
+		return err
+	}
 	return &views.ErrorPage{Status: http.StatusNotFound, Title: "Autopilot Desk: no registration code matches",
 		Message: "The code may be mistyped, or it expired, was revoked or has taken all the devices it may.",
 		NextStep: "Check the code with the person who gave it to you: three groups of four letters and digits, such as K7QM-2XWD-9FHT. Or ask them for a new code.\n\n" +
 			"If you already sent this device's file with this code, see where it stands with (your code in place of the Xs):\n  curl.exe " + h.codeURL("XXXX-XXXX-XXXX") + "/status"}
+}
+
+// misaddressed answers an address whose code reads right but which is not one of the desk's (a
+// slash or full stop after the code or after "status", as a command copied from a sentence has):
+// it says the address is wrong, not the code, with the two right commands. It returns nil for any
+// other address. No code is looked up, so it tells nothing of the code, and it is not counted as
+// a wrong one.
+func (h *Register) misaddressed(c echo.Context) error {
+	rest, ok := strings.CutPrefix(c.Request().URL.Path, "/register/")
+	if !ok {
+		return nil
+	}
+	first, after, slash := strings.Cut(rest, "/")
+	trimmed := strings.TrimRight(first, ".,;:!?'\")>")
+	norm, ok := registration.Normalize(trimmed)
+	if !ok || trimmed == first && (!slash || after == "status") {
+		return nil // not a code, or the desk's own address: a code that does not serve it
+	}
+	shown := registration.Format(norm)
+	return &views.ErrorPage{Status: http.StatusNotFound, Title: "Autopilot Desk: the address is not quite right",
+		Message: "The command named an address the desk does not have: the code in it reads right, but something around it is not " +
+			"(a slash or a full stop after the code or after \"status\", say). Nothing was kept.",
+		NextStep: "To send the device's file, run:\n  " + h.sendCommand(shown) + "\n\nTo see where the devices sent with the code stand, run:\n  " + h.statusCommand(shown)}
 }
 
 func (h *Register) flooded(c echo.Context, retry time.Duration) error {

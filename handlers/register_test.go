@@ -443,3 +443,25 @@ func TestEveryAnswerToTheDeviceIsASCII(t *testing.T) {
 		t.Errorf("the answers lost their words:\n%s", all)
 	}
 }
+
+// A right code in an address with a slash or full stop too many is told the address is wrong,
+// with the right commands, not that no code matches; it is not counted as a wrong code.
+func TestRegisterSaysWhenTheAddressAroundACodeIsWrong(t *testing.T) {
+	r, regs, code := newRegisterRig(t)
+	for _, c := range []struct{ method, path string }{
+		{http.MethodPost, "/register/" + code + "/"}, {http.MethodPost, "/register/" + code + "."},
+		{http.MethodGet, "/register/" + code + "/status."}, {http.MethodGet, "/register/" + code + "./status"}, {http.MethodGet, "/register/" + code + "/status/"},
+	} {
+		resp, answer := r.send(c.method, c.path, "text/csv", capture("SLASH-1"))
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(answer, "address is not quite right") ||
+			!strings.Contains(answer, "https://desk.contoso.example/register/"+code+"/status\r\n") || strings.Contains(answer, "no registration code matches") {
+			t.Errorf("%s %s answered %d: %s", c.method, c.path, resp.StatusCode, answer)
+		}
+	}
+	if n := regs.submissions(); n != 0 {
+		t.Errorf("%d submissions kept", n)
+	}
+	if resp, answer := r.send(http.MethodGet, "/register/"+registration.Format(registration.NewCode())+"/status", "", nil); !strings.Contains(answer, "no registration code matches") {
+		t.Errorf("a wrong code answered %d: %s", resp.StatusCode, answer)
+	}
+}

@@ -355,11 +355,12 @@ func (h *Registration) CreateCode(c echo.Context) error {
 	get := func(name string) string { return strings.TrimSpace(c.FormValue(name)) }
 	f := views.NewRegistrationCode{GroupTag: get("groupTag"), User: get("assignedUser"), Note: get("note"), Hours: get("hours"), Uses: get("uses"),
 		FormKey: get("formKey"), Errors: map[string]string{}, SelfApprove: h.SelfApprove}
+	// The check speaks of the CSV's columns; the form's fields are named in a sentence's words.
 	if msg := devicecsv.CheckGroupTag(f.GroupTag); msg != "" {
-		f.Errors["groupTag"] = msg
+		f.Errors["groupTag"] = strings.Replace(msg, "Group Tag ", "The group tag ", 1)
 	}
 	if msg := devicecsv.CheckAssignedUser(f.User); msg != "" {
-		f.Errors["assignedUser"] = msg
+		f.Errors["assignedUser"] = strings.Replace(msg, "Assigned User ", "The assigned user ", 1)
 	}
 	if n := len([]rune(f.Note)); n > maxNoteLen {
 		f.Errors["note"] = fmt.Sprintf("The note is %d characters long; keep it to %d.", n, maxNoteLen)
@@ -493,7 +494,11 @@ func (h *Registration) Revoke(c echo.Context) error {
 	if err == nil {
 		h.audit(act)
 	}
-	return c.Redirect(http.StatusSeeOther, "/registration")
+	name := registration.CodeName(codes[i])
+	if errors.Is(err, store.ErrConflict) { // revoked by someone else, or expired, a moment ago
+		return h.again(c, nil, http.StatusOK, "Code "+name+" takes no more devices already; nothing was changed.", "warn")
+	}
+	return h.again(c, nil, http.StatusOK, "Revoked code "+name+": it takes no more devices. Devices sent with it before still wait below for a decision.", "ok")
 }
 
 // Decide is POST /registration/decide: approve or reject the ticked devices of one code.
