@@ -93,7 +93,7 @@ func (h *Register) Send(c echo.Context) error {
 	}
 	if len(rep.FileErrors) > 0 {
 		return &views.ErrorPage{Status: http.StatusUnprocessableEntity, Title: "Autopilot Desk: the file could not be read",
-			Message:  strings.Join(rep.FileErrors, " ") + " Nothing was kept.",
+			Message:  forTheDevice(strings.Join(rep.FileErrors, " ")) + " Nothing was kept.",
 			NextStep: "Capture the hash again with Get-WindowsAutopilotInfo -OutputFile and send that file."}
 	}
 	ctx := c.Request().Context()
@@ -105,7 +105,11 @@ func (h *Register) Send(c echo.Context) error {
 	sub := &store.RegistrationSubmission{CodeID: code.ID, TenantID: code.TenantID, ClientIP: c.RealIP(), FileNotes: rep.FileNotes, ReceivedAt: h.Now()}
 	for _, r := range rep.Rows {
 		if len(r.Errors) > 0 {
-			receipt.NotKept = append(receipt.NotKept, registration.NotKept{Line: r.Line, Serial: r.SerialNumber, Why: r.Errors})
+			why := make([]string, len(r.Errors))
+			for i, e := range r.Errors {
+				why[i] = forTheDevice(e)
+			}
+			receipt.NotKept = append(receipt.NotKept, registration.NotKept{Line: r.Line, Serial: r.SerialNumber, Why: why})
 			continue
 		}
 		if w, ok := waiting[strings.ToUpper(r.SerialNumber)]; ok {
@@ -202,6 +206,22 @@ func validSerials(rep *devicecsv.Report) []string {
 		}
 	}
 	return serials
+}
+
+// forTheDevice is a message of the CSV check without its sentences about uploading the file,
+// which speak to the import page: at the device the file is sent, and the answer says how.
+func forTheDevice(msg string) string {
+	sentences := strings.SplitAfter(msg, ". ")
+	kept := sentences[:0]
+	for _, s := range sentences {
+		if !strings.Contains(strings.ToLower(s), "upload") {
+			kept = append(kept, s)
+		}
+	}
+	if len(kept) == 0 {
+		return msg
+	}
+	return strings.TrimSpace(strings.Join(kept, ""))
 }
 
 func hashesWord(n int) string {

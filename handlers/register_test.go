@@ -377,6 +377,9 @@ func TestEveryAnswerToTheDeviceIsASCII(t *testing.T) {
 	ask(http.MethodPost, at, "multipart/form-data; boundary=x", []byte("--x\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nhi\r\n--x--\r\n"))
 	ask(http.MethodPost, at, "multipart/form-data", capture("X"))
 	ask(http.MethodPost, at, "text/csv", []byte("PK\x03\x04 not a csv at all"))
+	ask(http.MethodPost, at, "text/csv", []byte(""))
+	ask(http.MethodPost, at, "text/csv", []byte("\x00\x01\x02binary"))
+	ask(http.MethodPost, at, "text/csv", []byte("Device Serial Number,Device Serial Number,Hardware Hash\r\nX,X,AAAA\r\n"))
 	ask(http.MethodPost, at, "text/csv", capture("A", "B", "C", "D"))
 	ask(http.MethodPost, at, "text/csv", capture(many...))
 	ask(http.MethodPost, at, "text/csv", bytes.Repeat([]byte("A"), 3<<20))
@@ -438,6 +441,9 @@ func TestEveryAnswerToTheDeviceIsASCII(t *testing.T) {
 	}
 	if os.Getenv("SHOW_ANSWERS") != "" {
 		t.Log(strings.Join(answers, "\n"))
+	}
+	if all := strings.Join(answers, "\n"); strings.Contains(all, "upload that") || strings.Contains(all, "upload the file") || strings.Contains(all, "Export the device list") {
+		t.Errorf("an answer to the device speaks of uploading:\n%s", all)
 	}
 	if all := strings.Join(answers, "\n"); !strings.Contains(all, "hash ") || !strings.Contains(all, "...") || !strings.Contains(all, `"Not ours - "wrong" tag..."`) {
 		t.Errorf("the answers lost their words:\n%s", all)
