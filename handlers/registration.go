@@ -217,6 +217,9 @@ func (h *Registration) lookUp(c echo.Context, subs []store.RegistrationSubmissio
 		found, _, err := h.Graph.LookUpSerials(ctx, ts, serials, graphclient.InRegistered)
 		return found, nil, err
 	})
+	if errors.Is(err, web.ErrSessionEnded) {
+		return nil, err
+	}
 	registered := map[string]registeredAs{}
 	for _, f := range found {
 		key := strings.ToUpper(strings.TrimSpace(f.Serial))
@@ -233,7 +236,7 @@ func (h *Registration) lookUp(c echo.Context, subs []store.RegistrationSubmissio
 			registered[key] = registeredAs{words: "no"}
 		}
 	}
-	importing, ierr := h.Store.SerialsImporting(c.Request().Context(), web.CurrentUser(c).TenantID, serials, importer.OnTheirWay, h.Now().Add(-importer.RecentImport))
+	importing, ierr := h.Store.SerialsImporting(c.Request().Context(), subs[0].TenantID, serials, importer.OnTheirWay, h.Now().Add(-importer.RecentImport))
 	if ierr != nil {
 		return registered, errors.Join(err, fmt.Errorf("read the desk's imports: %w", ierr))
 	}
