@@ -426,7 +426,9 @@ func TestRegisterAnswersEveryUnusableCodeAlike(t *testing.T) {
 	_, doc := d.get(admin, "/registration")
 	form := formValues(t, doc, `tr[data-code-state="active"]:has(td:contains("to revoke")) form`)
 	action := doc.Find(`tr[data-code-state="active"]:has(td:contains("to revoke")) form`).AttrOr("action", "")
-	d.post(admin, action, form)
+	if _, after := d.post(admin, action, form); !strings.Contains(after.Find(`[role="status"], .alert`).Text(), "Revoked code “to revoke”: it takes no more devices") {
+		t.Errorf("no notice after revoking: %.600s", text(after))
+	}
 	clock.Add(2 * time.Hour) // the one-hour code has expired
 
 	var first string
@@ -491,7 +493,9 @@ func TestACodeInAWrongAddressIsNotLogged(t *testing.T) {
 	bare := strings.ReplaceAll(code, "-", "")
 	dev := d.device()
 	for _, path := range []string{"/REGISTER/" + code, "/Register/" + code + "/status", "/register//" + code, "/registration/" + code,
-		"/./register/" + code + "/status", "/uploads/" + strings.ToLower(bare), "/register/" + code + "/" + code} {
+		"/./register/" + code + "/status", "/uploads/" + strings.ToLower(bare), "/register/" + code + "/" + code,
+		"/register-" + code, "/regster/" + code + ".", "/x/" + code + ".csv", "/x/" + strings.ToLower(bare) + "!", "/x/id" + bare + "end",
+		"/devices/import/0192abcd-1a90-7643-b166-51de2fabcdef"} {
 		dev.do(http.MethodGet, path, "", nil)
 	}
 	logs := d.log.String()
@@ -500,7 +504,8 @@ func TestACodeInAWrongAddressIsNotLogged(t *testing.T) {
 			t.Errorf("the logs hold the code as %q:\n%s", leak, logs)
 		}
 	}
-	for _, kept := range []string{`"path":"/REGISTER/…"`, `"path":"/registration/…"`, `"path":"/uploads/…"`, `"path":"/register/…/…"`} {
+	for _, kept := range []string{`"path":"/REGISTER/…"`, `"path":"/registration/…"`, `"path":"/uploads/…"`, `"path":"/register/…/…"`,
+		`"path":"/…"`, `"path":"/regster/…."`, `"path":"/x/….csv"`, `"path":"/x/…!"`, `"path":"/devices/import/0192abcd-1a90-7643-b166-51de2fabcdef"`} {
 		if !strings.Contains(logs, kept) {
 			t.Errorf("no line with %s:\n%s", kept, logs)
 		}
@@ -588,9 +593,9 @@ func TestRegisterNeedsNoSessionAndKeepsADeviceOnce(t *testing.T) {
 	if status, answer, _ := dev.raw("/register/"+code, "text/csv", one); status != http.StatusAccepted {
 		t.Errorf("the right file answered %d: %s", status, answer)
 	}
-	// The same device twice is not kept twice.
+	// The same device twice is not kept twice: it is told it waits.
 	status, answer, _ := dev.raw("/register/"+code, "text/csv", one)
-	if status != http.StatusUnprocessableEntity || !strings.Contains(answer, "already sent") {
+	if status != http.StatusOK || !strings.Contains(answer, "sent before") || len(registrations(t, d.app, store.SubmissionFilter{})) != 1 {
 		t.Errorf("the same device again answered %d: %s", status, answer)
 	}
 }

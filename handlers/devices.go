@@ -679,7 +679,7 @@ func (h *Devices) Report(c echo.Context) error {
 	hd.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	hd.Set(echo.HeaderContentDisposition, `attachment; filename="autopilot-import-`+j.rec.ID+`.csv"`)
 	c.Response().WriteHeader(http.StatusOK)
-	return writeImportReport(c.Response(), rows, jobFacts(j.rec, batches))
+	return writeImportReport(c.Response(), rows, jobFacts(j.rec, j.payload, batches))
 }
 
 // Sync is POST /devices/sync: ask Intune to sync Autopilot, at most once per 10 minutes.
@@ -709,8 +709,8 @@ func (h *Devices) Sync(c echo.Context) error {
 }
 
 // jobFacts is what the words for a job's rows need besides the rows: its owner and its batches.
-func jobFacts(rec *store.ImportJob, batches []store.ImportBatch) explain.Job {
-	return explain.Job{Owner: rec.ActorName, Batches: importer.BatchFacts(batches)}
+func jobFacts(rec *store.ImportJob, p importer.Payload, batches []store.ImportBatch) explain.Job {
+	return explain.Job{Owner: rec.ActorName, Approved: p.ApprovedFrom != "", Batches: importer.BatchFacts(batches)}
 }
 
 func checkProgress(c *importer.Check) *views.CheckProgress {
@@ -761,7 +761,7 @@ func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isO
 	if v.OwnerName == "" {
 		v.OwnerName = ownerName(rec)
 	}
-	job := jobFacts(rec, batches)
+	job := jobFacts(rec, p, batches)
 	for _, r := range rows {
 		d := explain.Row(r, job)
 		shown, tooLong := shownRow(r)
@@ -816,7 +816,12 @@ func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isO
 			v.Unknown = append(v.Unknown, u)
 		case importer.BatchRefused:
 			if d.Failure != nil && b.ActivityID != "" {
-				v.Refused = append(v.Refused, views.RefusedBatch{Batch: b.Batch, Explanation: explain.AfterImportEnded(explain.Explain(*d.Failure)), Support: d.Support, ActivityID: b.ActivityID})
+				e := explain.AfterImportEnded(explain.Explain(*d.Failure))
+				if p.ApprovedFrom != "" {
+					e = explain.AfterApproval(explain.Explain(*d.Failure), explain.RefusedAccount(*d.Failure))
+					v.WaitAgain = v.WaitAgain || explain.RefusedAccount(*d.Failure)
+				}
+				v.Refused = append(v.Refused, views.RefusedBatch{Batch: b.Batch, Explanation: e, Support: d.Support, ActivityID: b.ActivityID})
 			}
 		}
 	}

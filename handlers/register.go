@@ -30,9 +30,10 @@ type DeviceRegistrations interface {
 	RegistrationCodeByHash(ctx context.Context, codeHash string) (*store.RegistrationCode, error)
 	AddRegistration(ctx context.Context, s *store.RegistrationSubmission, a *store.Activity) error
 	Registrations(ctx context.Context, f store.SubmissionFilter) ([]store.RegistrationSubmission, error)
-	WaitingSerials(ctx context.Context, tenantID string, serials []string) (map[string]time.Time, error)
+	WaitingSerials(ctx context.Context, tenantID string, serials []string) (map[string]store.WaitingSerial, error)
 	ImportRows(ctx context.Context, jobID string, f store.RowFilter) ([]store.ImportRow, error)
 	ImportBatches(ctx context.Context, jobID string) ([]store.ImportBatch, error)
+	GetImportJob(ctx context.Context, tenantID, id string) (*store.ImportJob, error)
 }
 
 // RegisterCounter counts requests from devices in the state database, so replicas share counts.
@@ -69,9 +70,10 @@ const RegisterBodyLimit = 2 << 20
 // ("HP EliteBook 840 14 inch G10 Notebook PC" has 40 characters).
 const maxDeviceText = 64
 
-// Send is POST /register/{code}.
+// Send is POST /register/{code}. A device sent again (a retry after a lost answer) is told it
+// waits, even once the first send took the code's last use: a retry is no wrong code.
 func (h *Register) Send(c echo.Context) error {
-	code, shown, err := h.admit(c, func(rc *store.RegistrationCode) (bool, error) { return rc.Usable(h.Now()), nil })
+	code, shown, err := h.admit(c, func(rc *store.RegistrationCode) (bool, error) { return rc.Usable(h.Now()) || spent(rc, h.Now()), nil })
 	if err != nil || code == nil {
 		return err
 	}
@@ -81,6 +83,9 @@ func (h *Register) Send(c echo.Context) error {
 	}
 	rep := devicecsv.ParseOwned(data, MaxRegisterRows)
 	data = nil
+	if !code.Usable(h.Now()) {
+		return h.resent(c, code, shown, rep)
+	}
 	if rep.TooManyRows {
 		return &views.ErrorPage{Status: http.StatusRequestEntityTooLarge, Title: "Autopilot Desk: the file has too many devices",
 			Message:  fmt.Sprintf("A registration takes at most %d devices at once, and this file has more. Nothing was kept.", MaxRegisterRows),
@@ -88,35 +93,27 @@ func (h *Register) Send(c echo.Context) error {
 	}
 	if len(rep.FileErrors) > 0 {
 		return &views.ErrorPage{Status: http.StatusUnprocessableEntity, Title: "Autopilot Desk: the file could not be read",
-			Message:  strings.Join(rep.FileErrors, " ") + " Nothing was kept.",
+			Message:  forTheDevice(strings.Join(rep.FileErrors, " ")) + " Nothing was kept.",
 			NextStep: "Capture the hash again with Get-WindowsAutopilotInfo -OutputFile and send that file."}
 	}
-	if left := code.Uses - code.Used; len(rep.Rows) > left {
-		return &views.ErrorPage{Status: http.StatusUnprocessableEntity, Title: "Autopilot Desk: the code takes fewer devices",
-			Message:  fmt.Sprintf("This code takes %s, and the file has %s. Nothing was kept.", explain.Count(left, "more device", "more devices"), explain.Count(len(rep.Rows), "device", "devices")),
-			NextStep: "Send a file with fewer devices, or ask your IT team for a code that takes more."}
-	}
 	ctx := c.Request().Context()
-	var serials []string
-	for _, r := range rep.Rows {
-		if len(r.Errors) == 0 {
-			serials = append(serials, r.SerialNumber)
-		}
-	}
-	waiting, err := h.Store.WaitingSerials(ctx, code.TenantID, serials)
+	waiting, err := h.Store.WaitingSerials(ctx, code.TenantID, validSerials(rep))
 	if err != nil {
 		return fmt.Errorf("read waiting serials: %w", err)
 	}
-	receipt := registration.Receipt{FileNotes: rep.FileNotes, Expires: code.ExpiresAt, StatusCommand: "curl.exe " + h.codeURL(shown) + "/status"}
+	receipt := registration.Receipt{FileNotes: rep.FileNotes, Expires: code.ExpiresAt, StatusCommand: h.statusCommand(shown)}
 	sub := &store.RegistrationSubmission{CodeID: code.ID, TenantID: code.TenantID, ClientIP: c.RealIP(), FileNotes: rep.FileNotes, ReceivedAt: h.Now()}
 	for _, r := range rep.Rows {
 		if len(r.Errors) > 0 {
-			receipt.NotKept = append(receipt.NotKept, registration.NotKept{Line: r.Line, Serial: r.SerialNumber, Why: r.Errors})
+			why := make([]string, len(r.Errors))
+			for i, e := range r.Errors {
+				why[i] = forTheDevice(e)
+			}
+			receipt.NotKept = append(receipt.NotKept, registration.NotKept{Line: r.Line, Serial: r.SerialNumber, Why: why})
 			continue
 		}
-		if at, ok := waiting[strings.ToUpper(r.SerialNumber)]; ok {
-			receipt.NotKept = append(receipt.NotKept, registration.NotKept{Line: r.Line, Serial: r.SerialNumber,
-				Why: []string{"This device was already sent at " + registration.At(at) + " and waits for approval (or is being imported), so it was not kept again."}})
+		if w, ok := waiting[strings.ToUpper(r.SerialNumber)]; ok {
+			receipt.Waiting = append(receipt.Waiting, waitingRow(r, w, code))
 			continue
 		}
 		d := store.RegistrationDevice{Line: r.Line, Serial: r.SerialNumber, ProductKey: r.ProductKey, Hash: r.HardwareHash,
@@ -133,8 +130,18 @@ func (h *Register) Send(c echo.Context) error {
 		receipt.Kept = append(receipt.Kept, registration.Kept{Line: d.Line, Serial: d.Serial, Manufacturer: d.Manufacturer, Model: d.Model,
 			HashShown: d.HashShown, Notes: d.Notes, GroupTag: d.GroupTag, User: d.User})
 	}
+	// Devices sent before take no use of the code again.
+	if left := code.Uses - code.Used; len(sub.Devices) > left {
+		return &views.ErrorPage{Status: http.StatusUnprocessableEntity, Title: "Autopilot Desk: the code takes fewer devices",
+			Message:  fmt.Sprintf("This code takes %s, and the file has %s not sent before. Nothing was kept.", explain.Count(left, "more device", "more devices"), explain.Count(len(sub.Devices), "device", "devices")),
+			NextStep: "Send a file with fewer devices, or ask your IT team for a code that takes more."}
+	}
 	if len(sub.Devices) == 0 {
-		return web.PlainText(c, http.StatusUnprocessableEntity, registration.ReceiptText(receipt))
+		status := http.StatusUnprocessableEntity
+		if len(receipt.Waiting) > 0 {
+			status = http.StatusOK // sent before: it waits, which is what the technician wanted
+		}
+		return web.PlainText(c, status, registration.ReceiptText(receipt))
 	}
 	ip := c.RealIP()
 	act := &store.Activity{TenantID: code.TenantID, ActorName: "A device at " + ip, Action: "registration-received", Outcome: outcomeSuccess,
@@ -151,6 +158,70 @@ func (h *Register) Send(c echo.Context) error {
 	h.Logger.Info("audit", "audit", true, "event", act.Action, "outcome", act.Outcome, "activity_id", act.ID, "tid", act.TenantID,
 		"target", sub.ID, "ip", ip, "summary", act.Summary)
 	return web.PlainText(c, http.StatusAccepted, registration.ReceiptText(receipt))
+}
+
+// spent reports whether a code took all the devices it may and still works otherwise: it then
+// answers only a device it brought, sent again.
+func spent(rc *store.RegistrationCode, now time.Time) bool {
+	return rc.RevokedAt.IsZero() && now.Before(rc.ExpiresAt) && rc.Used >= rc.Uses
+}
+
+// resent answers a file sent with a spent code: when every device in it came with this code
+// and waits, the technician is told so; anything else is answered as a wrong code, as before
+// (the code takes nothing new, and says nothing of other codes).
+func (h *Register) resent(c echo.Context, code *store.RegistrationCode, shown string, rep *devicecsv.Report) error {
+	serials := validSerials(rep)
+	if rep.TooManyRows || len(rep.FileErrors) > 0 || len(serials) == 0 || len(serials) != len(rep.Rows) {
+		return h.wrong(c)
+	}
+	waiting, err := h.Store.WaitingSerials(c.Request().Context(), code.TenantID, serials)
+	if err != nil {
+		return fmt.Errorf("read waiting serials: %w", err)
+	}
+	receipt := registration.Receipt{FileNotes: rep.FileNotes, Expires: code.ExpiresAt, StatusCommand: h.statusCommand(shown)}
+	for _, r := range rep.Rows {
+		w, ok := waiting[strings.ToUpper(r.SerialNumber)]
+		if !ok || w.CodeID != code.ID {
+			return h.wrong(c)
+		}
+		receipt.Waiting = append(receipt.Waiting, waitingRow(r, w, code))
+	}
+	return web.PlainText(c, http.StatusOK, registration.ReceiptText(receipt))
+}
+
+// waitingRow is a device of the file that waits already: since when, only when it waits under
+// this code (of another code, whoever holds this one learns no more than that it waits).
+func waitingRow(r devicecsv.Row, w store.WaitingSerial, code *store.RegistrationCode) registration.Waiting {
+	if w.CodeID != code.ID {
+		return registration.Waiting{Line: r.Line, Serial: r.SerialNumber}
+	}
+	return registration.Waiting{Line: r.Line, Serial: r.SerialNumber, Since: w.Received, ThisCode: true}
+}
+
+func validSerials(rep *devicecsv.Report) []string {
+	var serials []string
+	for _, r := range rep.Rows {
+		if len(r.Errors) == 0 {
+			serials = append(serials, r.SerialNumber)
+		}
+	}
+	return serials
+}
+
+// forTheDevice is a message of the CSV check without its sentences about uploading the file,
+// which speak to the import page: at the device the file is sent, and the answer says how.
+func forTheDevice(msg string) string {
+	sentences := strings.SplitAfter(msg, ". ")
+	kept := sentences[:0]
+	for _, s := range sentences {
+		if !strings.Contains(strings.ToLower(s), "upload") {
+			kept = append(kept, s)
+		}
+	}
+	if len(kept) == 0 {
+		return msg
+	}
+	return strings.TrimSpace(strings.Join(kept, ""))
 }
 
 func hashesWord(n int) string {
@@ -202,8 +273,9 @@ func (h *Register) Status(c echo.Context) error {
 	st := registration.Status{Note: code.Note, GroupTag: code.GroupTag, User: code.AssignedUser, Expires: code.ExpiresAt,
 		UsesLeft: max(code.Uses-code.Used, 0), Revoked: !code.RevokedAt.IsZero(), Now: now}
 	type jobRows struct {
-		rows map[int]store.ImportRow
-		job  explain.Job
+		rows   map[int]store.ImportRow
+		job    explain.Job
+		paused bool // it waits for its approver to sign in again
 	}
 	jobs := map[string]*jobRows{}
 	ctx := c.Request().Context()
@@ -217,10 +289,15 @@ func (h *Register) Status(c echo.Context) error {
 			if err != nil {
 				return fmt.Errorf("read import batches: %w", err)
 			}
-			j := &jobRows{rows: map[int]store.ImportRow{}, job: explain.Job{Batches: importer.BatchFacts(batches)}}
+			j := &jobRows{rows: map[int]store.ImportRow{}, job: explain.Job{Approved: true, Batches: importer.BatchFacts(batches)}}
 			for _, r := range rows {
 				j.rows[r.Line] = r
 			}
+			waits, err := importWaitsFor(ctx, h.Store, s)
+			if err != nil {
+				return err
+			}
+			j.paused = waits != ""
 			jobs[s.JobID] = j
 		}
 		for _, d := range s.Devices {
@@ -231,7 +308,11 @@ func (h *Register) Status(c echo.Context) error {
 					row, job = &r, j.job
 				}
 			}
-			st.Devices = append(st.Devices, registration.DeviceState(s, d, row, job, now))
+			ds := registration.DeviceState(s, d, row, job, now)
+			if j := jobs[s.JobID]; j != nil && j.paused && ds.State == "importing" {
+				ds.Detail += " " + registration.ApproverAway
+			}
+			st.Devices = append(st.Devices, ds)
 		}
 	}
 	return web.PlainText(c, http.StatusOK, registration.StatusText(st))
@@ -283,6 +364,9 @@ func (h *Register) admit(c echo.Context, usable func(*store.RegistrationCode) (b
 	}
 	norm, ok := registration.Normalize(c.Param("code"))
 	if !ok {
+		if err := h.misaddressed(c); err != nil {
+			return nil, "", err
+		}
 		return nil, "", h.wrong(c)
 	}
 	code, err := h.Store.RegistrationCodeByHash(ctx, registration.Hash(norm))
@@ -344,11 +428,37 @@ func (h *Register) wrong(c echo.Context) error {
 // NoSuchCode is the one answer to every code that does not serve a request, whatever the reason:
 // it names none, so that codes cannot be probed. A technician whose one-use code is spent because
 // the first send worked is shown the way to its status.
-func (h *Register) NoSuchCode(echo.Context) error {
+func (h *Register) NoSuchCode(c echo.Context) error {
+	if err := h.misaddressed(c); err != nil {
+		return err
+	}
 	return &views.ErrorPage{Status: http.StatusNotFound, Title: "Autopilot Desk: no registration code matches",
 		Message: "The code may be mistyped, or it expired, was revoked or has taken all the devices it may.",
 		NextStep: "Check the code with the person who gave it to you: three groups of four letters and digits, such as K7QM-2XWD-9FHT. Or ask them for a new code.\n\n" +
 			"If you already sent this device's file with this code, see where it stands with (your code in place of the Xs):\n  curl.exe " + h.codeURL("XXXX-XXXX-XXXX") + "/status"}
+}
+
+// misaddressed answers an address whose code reads right but which is not one of the desk's (a
+// slash or full stop after the code or after "status", as a command copied from a sentence has):
+// it says the address is wrong, not the code, with the two right commands. It returns nil for any
+// other address. No code is looked up, so it tells nothing of the code, and it is not counted as
+// a wrong one.
+func (h *Register) misaddressed(c echo.Context) error {
+	rest, ok := strings.CutPrefix(c.Request().URL.Path, "/register/")
+	if !ok {
+		return nil
+	}
+	first, after, slash := strings.Cut(rest, "/")
+	trimmed := strings.TrimRight(first, ".,;:!?'\")>")
+	norm, ok := registration.Normalize(trimmed)
+	if !ok || trimmed == first && (!slash || after == "status") {
+		return nil // not a code, or the desk's own address: a code that does not serve it
+	}
+	shown := registration.Format(norm)
+	return &views.ErrorPage{Status: http.StatusNotFound, Title: "Autopilot Desk: the address is not quite right",
+		Message: "The command named an address the desk does not have: the code in it reads right, but something around it is not " +
+			"(a slash or a full stop after the code or after \"status\", say). Nothing was kept.",
+		NextStep: "To send the device's file, run:\n  " + h.sendCommand(shown) + "\n\nTo see where the devices sent with the code stand, run:\n  " + h.statusCommand(shown)}
 }
 
 func (h *Register) flooded(c echo.Context, retry time.Duration) error {
@@ -365,6 +475,10 @@ func tooMany(c echo.Context, retry time.Duration, why string) error {
 
 func (h *Register) codeURL(shown string) string {
 	return strings.TrimSuffix(h.PublicURL, "/") + "/register/" + shown
+}
+
+func (h *Register) statusCommand(shown string) string {
+	return "curl.exe " + h.codeURL(shown) + "/status"
 }
 
 func (h *Register) sendCommand(shown string) string {

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +17,11 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/unseen"
+	"autopilotdesk/handlers/explain"
+	"autopilotdesk/handlers/importer"
+	"autopilotdesk/handlers/jobs"
 	"autopilotdesk/handlers/registration"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
@@ -28,6 +33,11 @@ type fakeRegistrations struct {
 	code store.RegistrationCode
 	hash string
 	kept []store.RegistrationSubmission
+	// What the status reads, when set: submissions of the code, and the rows and batches of
+	// their import jobs.
+	subs    []store.RegistrationSubmission
+	rows    map[string][]store.ImportRow
+	batches map[string][]store.ImportBatch
 }
 
 func (f *fakeRegistrations) RegistrationCodeByHash(_ context.Context, h string) (*store.RegistrationCode, error) {
@@ -49,28 +59,32 @@ func (f *fakeRegistrations) AddRegistration(_ context.Context, s *store.Registra
 }
 
 func (f *fakeRegistrations) Registrations(context.Context, store.SubmissionFilter) ([]store.RegistrationSubmission, error) {
-	return nil, nil
+	return f.subs, nil
 }
 
 // WaitingSerials are the serials already kept, upper-cased.
-func (f *fakeRegistrations) WaitingSerials(_ context.Context, _ string, serials []string) (map[string]time.Time, error) {
+func (f *fakeRegistrations) WaitingSerials(_ context.Context, _ string, serials []string) (map[string]store.WaitingSerial, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := map[string]time.Time{}
+	out := map[string]store.WaitingSerial{}
 	for _, s := range f.kept {
 		for _, d := range s.Devices {
-			out[strings.ToUpper(d.Serial)] = s.ReceivedAt
+			out[strings.ToUpper(d.Serial)] = store.WaitingSerial{Received: s.ReceivedAt, CodeID: s.CodeID}
 		}
 	}
 	return out, nil
 }
 
-func (f *fakeRegistrations) ImportRows(context.Context, string, store.RowFilter) ([]store.ImportRow, error) {
-	return nil, nil
+func (f *fakeRegistrations) GetImportJob(context.Context, string, string) (*store.ImportJob, error) {
+	return nil, store.ErrNotFound
 }
 
-func (f *fakeRegistrations) ImportBatches(context.Context, string) ([]store.ImportBatch, error) {
-	return nil, nil
+func (f *fakeRegistrations) ImportRows(_ context.Context, jobID string, _ store.RowFilter) ([]store.ImportRow, error) {
+	return f.rows[jobID], nil
+}
+
+func (f *fakeRegistrations) ImportBatches(_ context.Context, jobID string) ([]store.ImportBatch, error) {
+	return f.batches[jobID], nil
 }
 
 func (f *fakeRegistrations) submissions() int {
@@ -110,7 +124,7 @@ func newRegisterRig(t *testing.T) (*rig, *fakeRegistrations, string) {
 	r = newRigWith(t, func(*echo.Group, func(string, string, echo.HandlerFunc)) {}, func(shell *web.Shell) {
 		h := &Register{Store: regs, Counter: noLimits{}, PublicURL: "https://desk.contoso.example", Now: func() time.Time { return r.clock.Now() },
 			Logger: discardLogger}
-		device := shell.Devices("/register", RegisterBodyLimit, errDeviceFileTooLarge, registration.CouldBe)
+		device := shell.Devices("/register", RegisterBodyLimit, errDeviceFileTooLarge, registration.Runs)
 		device.POST("/:code", h.Send)
 		web.GET(device, "/:code/status", h.Status)
 		device.Match([]string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}, "/:code", h.Refuse)
@@ -166,7 +180,7 @@ func TestRegisterRefusesAnythingButItsFile(t *testing.T) {
 	if resp, answer := r.send(http.MethodPost, "/register/"+code, "text/csv", one); resp.StatusCode != http.StatusAccepted || len(resp.Cookies()) > 0 {
 		t.Errorf("the right file answered %d (cookies %v): %s", resp.StatusCode, resp.Cookies(), answer)
 	}
-	if resp, answer := r.send(http.MethodPost, "/register/"+code, "text/csv", one); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(answer, "already sent") {
+	if resp, answer := r.send(http.MethodPost, "/register/"+code, "text/csv", one); resp.StatusCode != http.StatusOK || !strings.Contains(answer, "sent before") {
 		t.Errorf("the same device again answered %d: %s", resp.StatusCode, answer)
 	}
 	if n := regs.submissions(); n != 1 || regs.kept[0].Devices[0].Serial != "ONE-1" || regs.kept[0].Devices[0].HashShown == regs.kept[0].Devices[0].Hash {
@@ -218,15 +232,18 @@ func TestCreatedCodeSummarySaysWhatTheCodeGives(t *testing.T) {
 }
 
 // What a finished registration's import made of its devices is counted from the import's rows:
-// a device Intune refused (806) is sent but not imported.
+// a device Intune refused (806) is sent but not imported; one whose outcome is unknown is counted
+// apart.
 func TestOutcomeSummaryCountsTheDevicesImported(t *testing.T) {
 	s := store.RegistrationSubmission{Devices: []store.RegistrationDevice{{Serial: "OVR-1", JobLine: 2}, {Serial: "CT-1", JobLine: 3}}}
 	rows := []store.ImportRow{
 		{Line: 2, Serial: "OVR-1", Outcome: store.Outcome{Verdict: store.VerdictError, ErrorCode: 806, ErrorName: "ZtdDeviceAlreadyAssigned"}},
 		{Line: 3, Serial: "CT-1", Outcome: store.Outcome{Verdict: store.VerdictImported}},
+		{Line: 4, Serial: "LOST-1", Outcome: store.Outcome{Verdict: store.VerdictNotFound}},
 	}
-	sum, imported, sent := outcomeSummary(s, rows)
-	if imported != 1 || sent != 2 || !strings.Contains(sum, "OVR-1") || !strings.Contains(sum, "806") {
+	s.Devices = append(s.Devices, store.RegistrationDevice{Serial: "LOST-1", JobLine: 4})
+	sum, imported, sent, unknown := outcomeSummary(s, rows)
+	if imported != 1 || sent != 3 || unknown != 1 || !strings.Contains(sum, "OVR-1") || !strings.Contains(sum, "806") {
 		t.Errorf("%d of %d imported: %q", imported, sent, sum)
 	}
 }
@@ -266,7 +283,7 @@ func TestRegisterShowsARefusedLongSerialByItsEnds(t *testing.T) {
 		serial := "HEAD" + strings.Repeat("s", size-8) + "TAIL"
 		file := "Device Serial Number,Windows Product ID,Hardware Hash\r\n" + serial + ",,AAAA\r\n"
 		resp, answer := r.send(http.MethodPost, "/register/"+code, "text/csv", []byte(file))
-		if resp.StatusCode != http.StatusUnprocessableEntity || len(answer) > 4000 || !strings.Contains(answer, "Line 2: serial HEAD…TAIL\r\n") {
+		if resp.StatusCode != http.StatusUnprocessableEntity || len(answer) > 4000 || !strings.Contains(answer, "Line 2: serial HEAD...TAIL\r\n") {
 			t.Errorf("a serial of %d characters answered %d with %d bytes: %.600s", size, resp.StatusCode, len(answer), answer)
 		}
 	}
@@ -361,11 +378,131 @@ func TestRegisterSaysItsWaitInWords(t *testing.T) {
 		r := newRigWith(t, func(*echo.Group, func(string, string, echo.HandlerFunc)) {}, func(shell *web.Shell) {
 			h := &Register{Store: &fakeRegistrations{}, Counter: refusing{c.retry}, PerClient: web.Limit{N: 1, Window: time.Hour},
 				PublicURL: "https://desk.contoso.example", Now: time.Now, Logger: discardLogger}
-			shell.Devices("/register", RegisterBodyLimit, errDeviceFileTooLarge, registration.CouldBe).POST("/:code", h.Send)
+			shell.Devices("/register", RegisterBodyLimit, errDeviceFileTooLarge, registration.Runs).POST("/:code", h.Send)
 		})
 		resp, answer := r.send(http.MethodPost, "/register/"+registration.Format(registration.NewCode()), "text/csv", capture("ONE-1"))
 		if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(answer, c.words) || resp.Header.Get("Retry-After") != c.secs {
 			t.Errorf("a wait of %s: %d, Retry-After %q, want %q and %q:\n%s", c.retry, resp.StatusCode, resp.Header.Get("Retry-After"), c.secs, c.words, answer)
 		}
+	}
+}
+
+// Every answer a technician can get is ASCII: a Windows setup console (curl.exe after Shift+F10,
+// code page 437 or 850) shows anything else as other characters. Typographic characters of the
+// desk's words (… “ ” ’ — ›) are written as their ASCII look-alikes.
+func TestEveryAnswerToTheDeviceIsASCII(t *testing.T) {
+	r, regs, code := newRegisterRig(t)
+	regs.code.GroupTag, regs.code.Note = "Floor “3”", "Refurb — batch…"
+	many := make([]string, 51)
+	for i := range many {
+		many[i] = fmt.Sprintf("MANY-%02d", i)
+	}
+	var answers []string
+	ask := func(method, path, contentType string, body []byte) {
+		t.Helper()
+		resp, answer := r.send(method, path, contentType, body)
+		if resp.StatusCode >= 500 {
+			t.Fatalf("%s %s answered %d: %s", method, path, resp.StatusCode, answer)
+		}
+		answers = append(answers, method+" "+path+" "+resp.Status+"\n"+answer)
+	}
+	at := "/register/" + code
+	ask(http.MethodGet, at, "", nil)
+	ask(http.MethodPost, at, "application/json", []byte(`{}`))
+	ask(http.MethodPost, at, "multipart/form-data; boundary=x", []byte("--x\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nhi\r\n--x--\r\n"))
+	ask(http.MethodPost, at, "multipart/form-data", capture("X"))
+	ask(http.MethodPost, at, "text/csv", []byte("PK\x03\x04 not a csv at all"))
+	ask(http.MethodPost, at, "text/csv", []byte(""))
+	ask(http.MethodPost, at, "text/csv", []byte("\x00\x01\x02binary"))
+	ask(http.MethodPost, at, "text/csv", []byte("Device Serial Number,Device Serial Number,Hardware Hash\r\nX,X,AAAA\r\n"))
+	ask(http.MethodPost, at, "text/csv", capture("A", "B", "C", "D"))
+	ask(http.MethodPost, at, "text/csv", capture(many...))
+	ask(http.MethodPost, at, "text/csv", bytes.Repeat([]byte("A"), 3<<20))
+	ask(http.MethodPost, at, "text/csv", []byte("Device Serial Number,Windows Product ID,Hardware Hash,Group Tag\r\nBAD-1,,\r\n\"GOOD “1”\",,"+
+		base64.StdEncoding.EncodeToString(make([]byte, 3000))+",Other\r\n"))
+	ask(http.MethodPost, at, "text/csv", capture("KEPT-1"))
+	ask(http.MethodPost, at, "text/csv", capture("KEPT-1")) // sent again
+	ask(http.MethodPost, "/register/"+registration.Format(registration.NewCode()), "text/csv", capture("X"))
+	ask(http.MethodGet, "/register/"+registration.Format(registration.NewCode())+"/status", "", nil)
+	ask(http.MethodGet, "/register", "", nil)
+	ask(http.MethodGet, "/register/", "", nil)
+	ask(http.MethodGet, "/REGISTER/"+code, "", nil)
+	ask(http.MethodGet, at+"/status", "", nil) // no device yet
+
+	// The status of a device in every state the desk knows.
+	now := r.clock.Now()
+	c := regs.code
+	refusal := func(status int, kind graphclient.Kind) string {
+		f := explain.Failure{Graph: &graphclient.Error{StatusCode: status, Kind: kind, Message: "Graph said “no”…"}, At: now}
+		return string(jobs.Encode(importer.BatchDetail{Failure: &f, Support: graphclient.SupportDetails{Status: status}}))
+	}
+	sub := func(state, job string, lines ...int) store.RegistrationSubmission {
+		s := store.RegistrationSubmission{ID: fmt.Sprint(len(regs.subs)), CodeID: c.ID, TenantID: c.TenantID, State: state, Code: c, JobID: job,
+			ReceivedAt: now, DecidedAt: now, Reason: "Not ours — “wrong” tag…"}
+		for _, l := range lines {
+			s.Devices = append(s.Devices, store.RegistrationDevice{Serial: fmt.Sprintf("SER-%d", l), JobLine: l, ReceivedAt: now})
+		}
+		return s
+	}
+	refused := sub(store.SubmissionWaiting, "")
+	refused.Refused = registration.Refusal{By: "Isaiah Langer", At: now, Failure: explain.Failure{Graph: &graphclient.Error{StatusCode: 403, Kind: graphclient.KindForbiddenRole}}}.Encode()
+	refused.Devices = []store.RegistrationDevice{{Serial: "SER-W2", ReceivedAt: now}}
+	regs.subs = []store.RegistrationSubmission{sub(store.SubmissionWaiting, "", 0), refused, sub(store.SubmissionRejected, "", 0), sub(store.SubmissionExpired, "", 0),
+		sub(store.SubmissionApproved, "job-0"), sub(store.SubmissionFinished, "job-1", 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)}
+	row := func(line, batch int, o store.Outcome) store.ImportRow {
+		o.Batch = batch
+		return store.ImportRow{Line: line, Serial: fmt.Sprintf("SER-%d", line), GroupTag: "Floor “3”", Outcome: o,
+			TenantMatch: store.TenantMatch{RegisteredID: "x", RegisteredGroupTag: "Other"}}
+	}
+	regs.rows = map[string][]store.ImportRow{"job-1": {
+		row(2, 1, store.Outcome{Verdict: store.VerdictImported}), row(3, 1, store.Outcome{Verdict: store.VerdictPartial}),
+		row(4, 1, store.Outcome{Verdict: store.VerdictError, ErrorCode: 806}), row(5, 1, store.Outcome{Verdict: store.VerdictError, ErrorCode: 808}),
+		row(6, 1, store.Outcome{Verdict: store.VerdictError, ErrorCode: 999}), row(7, 2, store.Outcome{Verdict: store.VerdictRefused, Reason: store.ReasonBatchRefused}),
+		row(8, 3, store.Outcome{Verdict: store.VerdictRefused, Reason: store.ReasonBatchRefused}), row(9, 1, store.Outcome{Verdict: store.VerdictNotFound, Reason: store.ReasonLookedUp}),
+		row(10, 1, store.Outcome{Verdict: store.VerdictLeftOut, Reason: store.ReasonAlreadyImported}), row(11, 1, store.Outcome{Verdict: store.VerdictSent}),
+		row(12, 1, store.Outcome{Verdict: store.VerdictUnknown})}}
+	regs.batches = map[string][]store.ImportBatch{"job-1": {{Batch: 2, Detail: []byte(refusal(400, graphclient.KindInvalidInput))}, {Batch: 3, Detail: []byte(refusal(403, graphclient.KindForbiddenRole))}}}
+	ask(http.MethodGet, at+"/status", "", nil)
+	regs.code.RevokedAt = now
+	ask(http.MethodGet, at+"/status", "", nil)
+
+	for _, a := range answers {
+		for i, ch := range a {
+			if ch > 0x7e || ch < 0x20 && ch != '\r' && ch != '\n' {
+				t.Errorf("an answer carries %U at %d:\n%s", ch, i, a)
+				break
+			}
+		}
+	}
+	if os.Getenv("SHOW_ANSWERS") != "" {
+		t.Log(strings.Join(answers, "\n"))
+	}
+	if all := strings.Join(answers, "\n"); strings.Contains(all, "upload that") || strings.Contains(all, "upload the file") || strings.Contains(all, "Export the device list") {
+		t.Errorf("an answer to the device speaks of uploading:\n%s", all)
+	}
+	if all := strings.Join(answers, "\n"); !strings.Contains(all, "hash ") || !strings.Contains(all, "...") || !strings.Contains(all, `"Not ours - "wrong" tag..."`) {
+		t.Errorf("the answers lost their words:\n%s", all)
+	}
+}
+
+// A right code in an address with a slash or full stop too many is told the address is wrong,
+// with the right commands, not that no code matches; it is not counted as a wrong code.
+func TestRegisterSaysWhenTheAddressAroundACodeIsWrong(t *testing.T) {
+	r, regs, code := newRegisterRig(t)
+	for _, c := range []struct{ method, path string }{
+		{http.MethodPost, "/register/" + code + "/"}, {http.MethodPost, "/register/" + code + "."},
+		{http.MethodGet, "/register/" + code + "/status."}, {http.MethodGet, "/register/" + code + "./status"}, {http.MethodGet, "/register/" + code + "/status/"},
+	} {
+		resp, answer := r.send(c.method, c.path, "text/csv", capture("SLASH-1"))
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(answer, "address is not quite right") ||
+			!strings.Contains(answer, "https://desk.contoso.example/register/"+code+"/status\r\n") || strings.Contains(answer, "no registration code matches") {
+			t.Errorf("%s %s answered %d: %s", c.method, c.path, resp.StatusCode, answer)
+		}
+	}
+	if n := regs.submissions(); n != 0 {
+		t.Errorf("%d submissions kept", n)
+	}
+	if resp, answer := r.send(http.MethodGet, "/register/"+registration.Format(registration.NewCode())+"/status", "", nil); !strings.Contains(answer, "no registration code matches") {
+		t.Errorf("a wrong code answered %d: %s", resp.StatusCode, answer)
 	}
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -45,6 +46,8 @@ type RegistrationStore interface {
 	RejectRegistrations(ctx context.Context, tenantID string, ids []string, by store.Decider, reason string, a *store.Activity) error
 	ImportRows(ctx context.Context, jobID string, f store.RowFilter) ([]store.ImportRow, error)
 	ChangeImport(ctx context.Context, ch store.ImportChange) error
+	GetImportJob(ctx context.Context, tenantID, id string) (*store.ImportJob, error)
+	SerialsImporting(ctx context.Context, tenantID string, serials, verdicts []string, since time.Time) (map[string]string, error)
 }
 
 // SerialLookup looks serials up among the tenant's registered Autopilot devices.
@@ -119,7 +122,11 @@ func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views
 	for _, s := range subs {
 		switch {
 		case s.State == store.SubmissionApproved:
-			view.Importing = append(view.Importing, entryOf(s, nil))
+			e := entryOf(s, nil)
+			if e.WaitsFor, err = importWaitsFor(ctx, h.Store, s); err != nil {
+				return view, err
+			}
+			view.Importing = append(view.Importing, e)
 		case now.Before(s.Code.ExpiresAt):
 			waiting = append(waiting, s)
 		}
@@ -158,7 +165,7 @@ func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views
 		e := entryOf(s, nil)
 		if s.State == store.SubmissionFinished && s.JobID != "" {
 			if rows, err := h.Store.ImportRows(ctx, s.JobID, store.RowFilter{}); err == nil {
-				e.OutcomeSum, e.Imported, e.Sent = outcomeSummary(s, rows)
+				e.OutcomeSum, e.Imported, e.Sent, e.Unknown = outcomeSummary(s, rows)
 			}
 		}
 		view.Recent = append(view.Recent, e)
@@ -183,9 +190,18 @@ func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views
 	return view, nil
 }
 
+// registeredAs is what the look-up found of a waiting serial: in words ("no" when nothing), and
+// the desk's own import that brought it in, if so.
+type registeredAs struct {
+	words string
+	job   string
+}
+
 // lookUp finds which waiting serials are registered in the tenant already (the batched
-// existence check), with the signed-in person's token, within lookupWait.
-func (h *Registration) lookUp(c echo.Context, subs []store.RegistrationSubmission) (map[string]string, error) {
+// existence check), with the signed-in person's token, within lookupWait; and, as an import's
+// check does, which the desk's own imports are bringing in or finished within the hour (Intune's
+// list may not show them yet).
+func (h *Registration) lookUp(c echo.Context, subs []store.RegistrationSubmission) (map[string]registeredAs, error) {
 	var serials []string
 	for _, s := range subs {
 		for _, d := range s.Devices {
@@ -201,7 +217,10 @@ func (h *Registration) lookUp(c echo.Context, subs []store.RegistrationSubmissio
 		found, _, err := h.Graph.LookUpSerials(ctx, ts, serials, graphclient.InRegistered)
 		return found, nil, err
 	})
-	registered := map[string]string{}
+	if errors.Is(err, web.ErrSessionEnded) {
+		return nil, err
+	}
+	registered := map[string]registeredAs{}
 	for _, f := range found {
 		key := strings.ToUpper(strings.TrimSpace(f.Serial))
 		switch {
@@ -212,12 +231,42 @@ func (h *Registration) lookUp(c echo.Context, subs []store.RegistrationSubmissio
 			if d.UserPrincipalName != "" {
 				s += ", user " + d.UserPrincipalName
 			}
-			registered[key] = s + "; importing it again fails with error 806."
+			registered[key] = registeredAs{words: s + "; importing it again fails with error 806."}
 		default:
-			registered[key] = "no"
+			registered[key] = registeredAs{words: "no"}
+		}
+	}
+	importing, ierr := h.Store.SerialsImporting(c.Request().Context(), subs[0].TenantID, serials, importer.OnTheirWay, h.Now().Add(-importer.RecentImport))
+	if ierr != nil {
+		return registered, errors.Join(err, fmt.Errorf("read the desk's imports: %w", ierr))
+	}
+	for serial, job := range importing {
+		if r, ok := registered[serial]; !ok || r.words == "no" {
+			registered[serial] = registeredAs{words: "imported by the desk a moment ago, or being imported (Intune's list may not show it yet); importing it again fails with error 806.", job: job}
 		}
 	}
 	return registered, err
+}
+
+// importWaitsFor names the approver an approved registration's import waits for, when it waits
+// for their sign-in; "" when it does not.
+func importWaitsFor(ctx context.Context, jobs interface {
+	GetImportJob(ctx context.Context, tenantID, id string) (*store.ImportJob, error)
+}, s store.RegistrationSubmission) (string, error) {
+	if s.JobID == "" || s.State != store.SubmissionApproved {
+		return "", nil
+	}
+	job, err := jobs.GetImportJob(ctx, s.TenantID, s.JobID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the import of a registration: %w", err)
+	}
+	if p, err := importer.DecodePayload(job.Payload); err != nil || !p.Paused {
+		return "", nil
+	}
+	return cmp.Or(job.ActorName, ownerName(job)), nil
 }
 
 // ownerOf names the owner of a job as its page shows them: nobody, when the job keeps no UPN.
@@ -239,7 +288,7 @@ func personName(name, upn string) string {
 	return upn
 }
 
-func entryOf(s store.RegistrationSubmission, registered map[string]string) views.RegistrationEntry {
+func entryOf(s store.RegistrationSubmission, registered map[string]registeredAs) views.RegistrationEntry {
 	e := views.RegistrationEntry{ID: s.ID, CodeName: registration.CodeName(s.Code), Received: s.ReceivedAt, ClientIP: s.ClientIP,
 		FileNotes: s.FileNotes, Refused: registration.RefusalText(s.Refused), State: s.State, DecidedBy: s.DeciderName, DecidedAt: s.DecidedAt,
 		Reason: s.Reason, JobID: s.JobID, SyncNote: registration.SyncText(s.SyncNote)}
@@ -247,17 +296,20 @@ func entryOf(s store.RegistrationSubmission, registered map[string]string) views
 		v := views.RegistrationDevice{Serial: d.Serial, Manufacturer: d.Manufacturer, Model: d.Model, Hash: d.HashShown,
 			GroupTag: d.GroupTag, User: d.User, Notes: d.Notes}
 		if r, ok := registered[strings.ToUpper(strings.TrimSpace(d.Serial))]; ok {
-			v.Registered, v.AlreadyRegistered = r, r != "no"
+			v.Registered, v.AlreadyRegistered = r.words, r.words != "no"
+			if r.job != "" {
+				v.ImportURL = views.ImportJobURL(r.job)
+			}
 		}
 		e.Devices = append(e.Devices, v)
 	}
 	return e
 }
 
-// outcomeSummary counts what became of a finished submission's devices.
-// outcomeSummary says what the import made of each device a registration brought, and how many
-// of the devices it sent Intune imported.
-func outcomeSummary(s store.RegistrationSubmission, rows []store.ImportRow) (summary string, imported, sent int) {
+// outcomeSummary says what the import made of each device a registration brought, how many of
+// the devices it sent Intune imported, and of how many nobody knows (to check before sending
+// them again).
+func outcomeSummary(s store.RegistrationSubmission, rows []store.ImportRow) (summary string, imported, sent, unknown int) {
 	byLine := map[int]store.ImportRow{}
 	for _, r := range rows {
 		byLine[r.Line] = r
@@ -275,11 +327,14 @@ func outcomeSummary(s store.RegistrationSubmission, rows []store.ImportRow) (sum
 		}
 		parts = append(parts, d.Serial+" "+label)
 		sent++
-		if v.Key == store.VerdictImported {
+		switch v.Key {
+		case store.VerdictImported:
 			imported++
+		case store.VerdictNotFound:
+			unknown++
 		}
 	}
-	return strings.Join(parts, ", "), imported, sent
+	return strings.Join(parts, ", "), imported, sent, unknown
 }
 
 // NewCode is GET /registration/codes/new.
@@ -303,11 +358,12 @@ func (h *Registration) CreateCode(c echo.Context) error {
 	get := func(name string) string { return strings.TrimSpace(c.FormValue(name)) }
 	f := views.NewRegistrationCode{GroupTag: get("groupTag"), User: get("assignedUser"), Note: get("note"), Hours: get("hours"), Uses: get("uses"),
 		FormKey: get("formKey"), Errors: map[string]string{}, SelfApprove: h.SelfApprove}
+	// The check speaks of the CSV's columns; the form's fields are named in a sentence's words.
 	if msg := devicecsv.CheckGroupTag(f.GroupTag); msg != "" {
-		f.Errors["groupTag"] = msg
+		f.Errors["groupTag"] = strings.Replace(msg, "Group Tag ", "The group tag ", 1)
 	}
 	if msg := devicecsv.CheckAssignedUser(f.User); msg != "" {
-		f.Errors["assignedUser"] = msg
+		f.Errors["assignedUser"] = strings.Replace(msg, "Assigned User ", "The assigned user ", 1)
 	}
 	if n := len([]rune(f.Note)); n > maxNoteLen {
 		f.Errors["note"] = fmt.Sprintf("The note is %d characters long; keep it to %d.", n, maxNoteLen)
@@ -441,7 +497,11 @@ func (h *Registration) Revoke(c echo.Context) error {
 	if err == nil {
 		h.audit(act)
 	}
-	return c.Redirect(http.StatusSeeOther, "/registration")
+	name := registration.CodeName(codes[i])
+	if errors.Is(err, store.ErrConflict) { // revoked by someone else, or expired, a moment ago
+		return h.again(c, nil, http.StatusOK, "Code "+name+" takes no more devices already; nothing was changed.", "warn")
+	}
+	return h.again(c, nil, http.StatusOK, "Revoked code "+name+": it takes no more devices. Devices sent with it before still wait below for a decision.", "ok")
 }
 
 // Decide is POST /registration/decide: approve or reject the ticked devices of one code.

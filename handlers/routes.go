@@ -101,7 +101,7 @@ func Routes(shell *web.Shell, f Features) {
 	// From devices, during Windows setup: no session and no cookie, so no CSRF token either —
 	// there is no ambient authority for a forged request to ride on. The one-time code in the
 	// path is all a request carries, and all it lets a device do is wait for approval.
-	device := shell.Devices("/register", RegisterBodyLimit, errDeviceFileTooLarge, registration.CouldBe)
+	device := shell.Devices("/register", RegisterBodyLimit, errDeviceFileTooLarge, registration.Runs)
 	device.POST("/:code", f.Register.Send)
 	web.GET(device, "/:code/status", f.Register.Status)
 	device.Match([]string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}, "/:code", f.Register.Refuse)

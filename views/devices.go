@@ -169,6 +169,7 @@ type ImportJob struct {
 	Access           Access // read-only: the rows without the controls that import them
 	Created          time.Time
 	ApprovedFrom     string // the registration codes whose devices' approval made the import, if so
+	WaitAgain        bool   // Graph refused the approver's account: the devices wait again under Registration
 	FileNotes        []string
 	FileErrors       []string
 	Rows             []ImportRow

@@ -1,12 +1,14 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"autopilotdesk/graphclient/guid"
 	"autopilotdesk/graphclient/unseen"
 	"autopilotdesk/views"
 )
@@ -16,7 +18,7 @@ type devicePrefix struct {
 	prefix    string // "/register/"
 	bodyLimit int64
 	tooLarge  *views.ErrorPage // the answer to a larger body
-	secret    func(segment string) bool
+	secrets   func(s string, found func(start, end int))
 }
 
 // Devices returns the group for requests made from devices rather than browsers, under prefix
@@ -24,11 +26,11 @@ type devicePrefix struct {
 // without a session — no cookie is read or set — and so without the CSRF check, which protects
 // a session's ambient authority these requests do not have: whatever they may do comes from
 // the path alone. The first path segment after prefix is a secret (a one-time code): it is never
-// logged, nor is any segment of any other path that secret says could be one (a code typed
-// into a wrong address). Every error is answered in plain text, for a command prompt's screen,
+// logged, nor is any run of text in any other path that secrets finds reads as one (a code typed
+// into a wrong address, joined to other text or not). Every error is answered in plain text, for a command prompt's screen,
 // and bodies may be up to bodyLimit bytes (a larger one is answered with tooLarge).
-func (s *Shell) Devices(prefix string, bodyLimit int64, tooLarge *views.ErrorPage, secret func(segment string) bool) *echo.Group {
-	s.devices = append(s.devices, devicePrefix{prefix: strings.TrimSuffix(prefix, "/") + "/", bodyLimit: bodyLimit, tooLarge: tooLarge, secret: secret})
+func (s *Shell) Devices(prefix string, bodyLimit int64, tooLarge *views.ErrorPage, secrets func(s string, found func(start, end int))) *echo.Group {
+	s.devices = append(s.devices, devicePrefix{prefix: strings.TrimSuffix(prefix, "/") + "/", bodyLimit: bodyLimit, tooLarge: tooLarge, secrets: secrets})
 	return s.Echo.Group(strings.TrimSuffix(prefix, "/"), s.refuseWithoutState)
 }
 
@@ -68,9 +70,9 @@ func (s *Shell) deviceRoute(path string) *devicePrefix {
 	return nil
 }
 
-// loggedPath is path as logs may keep it: the secret segment of a device route, and every other
-// segment that could be a device route's secret but is not a word of the desk's own routes
-// (/REGISTER/K7QM-2XWD-9FHT, /registration/K7QM…), replaced by "…".
+// loggedPath is path as logs may keep it: the secret segment of a device route, and every run of
+// text elsewhere that reads as a device route's secret but is neither a word of the desk's own
+// routes nor a GUID (/REGISTER/K7QM-2XWD-9FHT, /register-K7QM…, /x/K7QM….csv), replaced by "…".
 func (s *Shell) loggedPath(path string) string {
 	if d := s.deviceRoute(path); d != nil {
 		rest := path[len(d.prefix):]
@@ -80,41 +82,34 @@ func (s *Shell) loggedPath(path string) string {
 			path = d.prefix + "…"
 		}
 	}
-	var masked strings.Builder // written only once a segment is masked: most paths are kept as they are
+	var masked strings.Builder // written only once a run is masked: most paths are kept as they are
 	from := 0
-	for start := 0; start <= len(path); {
-		end := strings.IndexByte(path[start:], '/')
-		if end < 0 {
-			end = len(path)
-		} else {
-			end += start
+	for _, d := range s.devices {
+		if d.secrets == nil {
+			continue
 		}
-		if seg := path[start:end]; s.couldBeSecret(seg) {
+		d.secrets(path, func(start, end int) {
+			run := path[start:end]
+			segStart := strings.LastIndexByte(path[:start], '/') + 1
+			segEnd := strings.IndexByte(path[end:], '/')
+			if segEnd < 0 {
+				segEnd = len(path)
+			} else {
+				segEnd += end
+			}
+			if start < from || s.routeWords()[run] || s.routeWords()[path[segStart:segEnd]] || guid.Valid(run) {
+				return
+			}
 			masked.WriteString(path[from:start])
 			masked.WriteString("…")
 			from = end
-		}
-		start = end + 1
+		})
 	}
 	if from == 0 {
 		return path
 	}
 	masked.WriteString(path[from:])
 	return masked.String()
-}
-
-// couldBeSecret reports whether a path segment could be a device route's secret, and is not a
-// word of the desk's own routes.
-func (s *Shell) couldBeSecret(seg string) bool {
-	if seg == "" || seg == "…" {
-		return false
-	}
-	for _, d := range s.devices {
-		if d.secret != nil && d.secret(seg) && !s.routeWords()[seg] {
-			return true
-		}
-	}
-	return false
 }
 
 // routeWords are the fixed segments of the desk's routes ("registration", "codes"), read once all
@@ -136,11 +131,14 @@ func (s *Shell) routeWords() map[string]bool {
 // PlainText writes a plain-text answer for a device's screen, lines ending in CRLF as Windows'
 // console expects; HEAD gets the headers alone. Apart from the line ends, no character a person
 // cannot see leaves in it (package unseen): an escape or a direction mark that reached the text
-// is written as its code, so the answer cannot drive the technician's terminal.
+// is written as its code, so the answer cannot drive the technician's terminal. And it is ASCII:
+// a Windows setup console (code page 437 or 850) shows anything else as other characters, so the
+// typographic characters of the desk's words are written as their ASCII look-alikes (asciiFold)
+// and any other character as its code.
 func PlainText(c echo.Context, status int, text string) error {
 	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
 	for i, l := range lines {
-		lines[i] = unseen.Show(l)
+		lines[i] = ASCII(unseen.Show(l))
 	}
 	text = strings.Join(lines, "\r\n")
 	h := c.Response().Header()
@@ -153,6 +151,30 @@ func PlainText(c echo.Context, status int, text string) error {
 	}
 	_, err := c.Response().Write([]byte(text))
 	return err
+}
+
+// asciiFold writes the typographic characters the desk's words use as ASCII.
+var asciiFold = strings.NewReplacer("…", "...", "“", `"`, "”", `"`, "„", `"`, "«", `"`, "»", `"`, "‘", "'", "’", "'",
+	"—", "-", "–", "-", "‑", "-", "›", ">", "‹", "<", "→", "->", "←", "<-", "•", "*", "×", "x", "\u00a0", " ", "\u202f", " ")
+
+// ASCII is s as a plain-text answer to a device writes it: typographic characters as their ASCII
+// look-alikes, any other character beyond ASCII as its code (<U+00E9>).
+func ASCII(s string) string {
+	s = asciiFold.Replace(s)
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			var b strings.Builder
+			for _, r := range s {
+				if r < 0x80 {
+					b.WriteRune(r)
+				} else {
+					fmt.Fprintf(&b, "<U+%04X>", r)
+				}
+			}
+			return b.String()
+		}
+	}
+	return s
 }
 
 // plainError answers a failed device request in plain text.

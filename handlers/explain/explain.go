@@ -366,6 +366,26 @@ func AfterImportEnded(e Explanation) Explanation {
 	return e
 }
 
+// AfterApproval is e for a batch Graph refused of an import made by approving devices sent from
+// the device: nobody has a file to correct or upload again. waitAgain: Graph refused the
+// approver's account (RefusedAccount), so the devices wait again under Registration, hashes kept.
+func AfterApproval(e Explanation, waitAgain bool) Explanation {
+	if waitAgain {
+		e.NextStep = "Nothing was imported, and the devices wait again under Registration with their hashes: someone whose Intune role allows importing Autopilot devices approves them there."
+		return e
+	}
+	e.NextStep = "The desk keeps no hardware hashes once an import has ended, so nothing can be sent again from here: " +
+		"give the technician a registration code (with the group tag or assigned user corrected, if Graph names one) " +
+		"to send the hash again from the device, then approve it under Registration."
+	return e
+}
+
+// RefusedAccount reports whether Graph refused a step for the account that asked (a 403): an
+// approval so refused leaves the devices waiting for someone else to approve them.
+func RefusedAccount(f Failure) bool {
+	return f.Graph != nil && f.Graph.StatusCode == 403
+}
+
 // Wait names why Graph made an import wait.
 func Wait(throttled bool) string {
 	if throttled {

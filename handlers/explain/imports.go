@@ -61,6 +61,9 @@ type Verdict struct {
 type Job struct {
 	Owner   string        // the owner's name, as the page calls them
 	Batches map[int]Batch // the row's batch, for refused and looked-up rows
+	// Approved: the import was made by approving devices sent from the device, so nobody has a
+	// file to correct or send again.
+	Approved bool
 }
 
 // Batch is what a row's words need from its batch's record.
@@ -104,9 +107,9 @@ func Row(r store.ImportRow, job Job) Verdict {
 		m := DeviceErrorMeaning(r.ErrorCode, r.ErrorName)
 		d.State, d.Detail = importStatus(graphclient.ImportError, r.Status), m.What+" "+m.Next
 	case store.VerdictRefused:
-		d.State, d.Detail = State{Label: "Not imported", Meaning: Failed}, refused(r, b)
+		d.State, d.Detail = State{Label: "Not imported", Meaning: Failed}, refused(r, b, job.Approved)
 	case store.VerdictStopped:
-		d.State, d.Detail = State{Label: "Not sent", Meaning: Quiet}, stopped(r, b)
+		d.State, d.Detail = State{Label: "Not sent", Meaning: Quiet}, stopped(r, b, job.Approved)
 	case store.VerdictNotFound:
 		d.State = State{Label: "Outcome unknown — check", Meaning: Attention}
 		d.Detail = notFound(r, b)
@@ -163,10 +166,13 @@ func leftOut(r store.ImportRow, owner string) string {
 	return r.Reason // stored earlier, in words
 }
 
-func refused(r store.ImportRow, b Batch) string {
+func refused(r store.ImportRow, b Batch, approved bool) string {
 	var e Explanation
 	if b.Failure != nil {
 		e = Explain(*b.Failure)
+		if approved {
+			e = AfterApproval(e, RefusedAccount(*b.Failure))
+		}
 	}
 	switch r.Reason {
 	case store.ReasonBatchRefused:
@@ -181,13 +187,17 @@ func refused(r store.ImportRow, b Batch) string {
 	return r.Reason
 }
 
-func stopped(r store.ImportRow, b Batch) string {
+func stopped(r store.ImportRow, b Batch, approved bool) string {
 	who, when := "Someone", ""
 	if b.Stopped != nil {
 		who, when = b.Stopped.By, " on "+b.Stopped.At.UTC().Format("2 Jan 2006 15:04:05")+" UTC"
 	}
-	return fmt.Sprintf("Not sent: %s stopped the import%s, before batch %d went to Microsoft Graph. To import this device later, upload your file again and check its serials in the tenant: the devices already there are left out.",
-		who, when, r.Batch)
+	again := "upload your file again and check its serials in the tenant: the devices already there are left out."
+	if approved {
+		again = "the technician sends its hash again from the device with a registration code, and someone approves it under Registration."
+	}
+	return fmt.Sprintf("Not sent: %s stopped the import%s, before batch %d went to Microsoft Graph. To import this device later, %s",
+		who, when, r.Batch, again)
 }
 
 func notFound(r store.ImportRow, b Batch) string {

@@ -192,13 +192,17 @@ func CodeState(state string) State {
 
 // Submission says where a registration from the device stands (store.Submission*); a finished
 // one by what its import made of the devices.
-func Submission(state string, imported, sent int) State {
+func Submission(state string, imported, sent, unknown int) State {
 	switch state {
 	case "waiting":
 		return State{Label: "Waiting for approval", Meaning: Attention}
 	case "approved":
 		return State{Label: "Importing", Meaning: Moving}
 	case "finished":
+		if unknown > 0 {
+			// Not "not imported": Intune may have them, and sending them again could import them twice.
+			return State{Label: "Outcome unknown — check", Meaning: Attention}
+		}
 		return ImportEnded(imported, sent)
 	case "rejected":
 		return State{Label: "Rejected", Meaning: Failed}

@@ -104,7 +104,7 @@ func TestEveryDeskStateHasWords(t *testing.T) {
 		checkWords(t, "code "+s, explain.CodeState(s))
 	}
 	for _, s := range []string{store.SubmissionWaiting, store.SubmissionApproved, store.SubmissionFinished, store.SubmissionRejected, store.SubmissionExpired} {
-		checkWords(t, "submission "+s, explain.Submission(s, 1, 1))
+		checkWords(t, "submission "+s, explain.Submission(s, 1, 1, 0))
 	}
 	for _, v := range []string{explain.PreflightReady, explain.PreflightFixed, explain.PreflightProblem, explain.PreflightRegistered,
 		explain.PreflightBeingImported, explain.PreflightAlreadyImported, explain.PreflightLeftOut} {
@@ -126,7 +126,7 @@ func TestEveryDeskStateHasWords(t *testing.T) {
 		want           string
 		meaning        explain.Meaning
 	}{{3, 3, "Imported", explain.Done}, {1, 3, "Partly imported", explain.Attention}, {0, 3, "Not imported", explain.Failed}, {0, 0, "Finished", explain.Quiet}} {
-		for _, s := range []explain.State{explain.ImportState(importer.StateFinished, c.imported, c.sent), explain.Submission(store.SubmissionFinished, c.imported, c.sent)} {
+		for _, s := range []explain.State{explain.ImportState(importer.StateFinished, c.imported, c.sent), explain.Submission(store.SubmissionFinished, c.imported, c.sent, 0)} {
 			if s.Label != c.want || s.Meaning != c.meaning {
 				t.Errorf("%d of %d imported: %+v, want %q (%s)", c.imported, c.sent, s, c.want, c.meaning)
 			}

@@ -28,9 +28,9 @@ const CheckStep = 5 * graphclient.BatchLimit
 // checker lets the job go: a test stops the checker there, as if its process died.
 const FaultCheckStepRecorded = "check-step-recorded"
 
-// recentImport is how long after an import finished its devices count as on their way: Intune
+// RecentImport is how long after an import finished its devices count as on their way: Intune
 // has registered them, but the list of registered devices may not show them yet.
-const recentImport = time.Hour
+const RecentImport = time.Hour
 
 var (
 	// errShuttingDown ends a step whose look-ups the desk's shutdown cut short: nothing of it is stored.
@@ -205,7 +205,7 @@ func (r *checkRun) lookUpStep(ctx context.Context, step []store.ImportRow) (map[
 		return nil, nil, errHeldUp
 	}
 	c.HeldUp, c.Wait = 0, nil
-	importing, err := r.c.o.Store.SerialsImporting(ctx, r.job.TenantID, serials, OnTheirWay, r.Now().Add(-recentImport))
+	importing, err := r.c.o.Store.SerialsImporting(ctx, r.job.TenantID, serials, OnTheirWay, r.Now().Add(-RecentImport))
 	if err != nil {
 		return nil, nil, err
 	}

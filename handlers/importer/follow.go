@@ -16,6 +16,7 @@ import (
 	"autopilotdesk/graphclient"
 	"autopilotdesk/handlers/explain"
 	"autopilotdesk/handlers/jobs"
+	"autopilotdesk/web"
 	"autopilotdesk/web/store"
 )
 
@@ -195,7 +196,10 @@ func (r *run) poll(ctx context.Context) error {
 			return jobs.LeaseErr(cerr)
 		}
 	}
-	if err != nil && r.p.Waiting == nil {
+	if errors.Is(err, web.ErrSessionEnded) {
+		// Its owner signed out while it ran: it waits for them, as at the start of a turn.
+		r.p.Paused = true
+	} else if err != nil && r.p.Waiting == nil {
 		f := jobs.FailureOf(err, r.Now())
 		f.While = explain.Following
 		r.p.Trouble = &f

@@ -74,10 +74,50 @@ func read(typed string, buf *[CodeLength]byte) bool {
 	return n == CodeLength
 }
 
-// CouldBe reports whether typed reads as a code (Normalize): what logs must not keep.
+// CouldBe reports whether typed reads as a code (Normalize).
 func CouldBe(typed string) bool {
 	var buf [CodeLength]byte
 	return read(typed, &buf)
+}
+
+// Runs calls found with where each run of s that reads as a code, or holds one, starts and ends:
+// what logs must not keep, wherever it sits (register-K7QM-2XWD-9FHT, K7QM2XWD9FHT.csv). A run
+// is letters and digits of the code's alphabet (in either case, I, L and O too) with dashes and
+// spaces between them, and it holds a code once it has CodeLength of them. It allocates nothing,
+// as every path of every request logged goes through it.
+func Runs(s string, found func(start, end int)) {
+	start, n := -1, 0
+	for i := 0; i <= len(s); i++ {
+		c := byte(0)
+		if i < len(s) {
+			c = s[i]
+		}
+		switch {
+		case codeChar(c):
+			if start < 0 {
+				start = i
+			}
+			n++
+			continue
+		case (c == '-' || c == ' ') && start >= 0:
+			continue
+		}
+		if n >= CodeLength {
+			end := i
+			for end > start && (s[end-1] == '-' || s[end-1] == ' ') {
+				end--
+			}
+			found(start, end)
+		}
+		start, n = -1, 0
+	}
+}
+
+func codeChar(c byte) bool {
+	if 'a' <= c && c <= 'z' {
+		c -= 'a' - 'A'
+	}
+	return c == 'I' || c == 'L' || c == 'O' || strings.IndexByte(alphabet, c) >= 0 && c != 0
 }
 
 // Format writes a normalized code in three groups of four: K7QM-2XWD-9FHT.

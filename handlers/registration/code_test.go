@@ -1,6 +1,7 @@
 package registration
 
 import (
+	"fmt"
 	"math/bits"
 	"strings"
 	"testing"
@@ -120,6 +121,28 @@ func TestAnswersFitTheDevicesScreen(t *testing.T) {
 	for _, want := range []string{"WAITING", "IMPORTING", "REJECTED", "\"not ours\"", "EXPIRED", "REGISTERED", "NOT REGISTERED", "808", "another organisation", "CHECK"} {
 		if !strings.Contains(status, want) {
 			t.Errorf("the status lacks %q:\n%s", want, status)
+		}
+	}
+}
+
+// Runs finds a code wherever it sits in a path, joined to other text or not, in either case, with
+// or without dashes; shorter runs of the alphabet are left alone.
+func TestRunsFindsACodeJoinedToOtherText(t *testing.T) {
+	for in, want := range map[string][]string{
+		"/register-9D9Q-M71M-TNE8":    {"register-9D9Q-M71M-TNE8"},
+		"/regster/9d9q-m71m-tne8.":    {"9d9q-m71m-tne8"},
+		"/x/9D9QM71MTNE8.csv":         {"9D9QM71MTNE8"},
+		"/x/9D9Q-M71M-TNE8-":          {"9D9Q-M71M-TNE8"},
+		"/devices/import/report":      nil,
+		"/static/app.3f2a9c01.css":    nil,
+		"/a/9D9Q-M71M/b/TNE8-AAAA":    nil,
+		"/u/9D9QUM71MTNE8":            nil,              // U is not of the alphabet: two short runs
+		"/x/9D9QM71MTNE8!9D9QM71MTNE": {"9D9QM71MTNE8"}, // 11 after the !: no code
+	} {
+		var got []string
+		Runs(in, func(start, end int) { got = append(got, in[start:end]) })
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("Runs(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -27,6 +27,7 @@ const width = 78
 type Receipt struct {
 	Kept          []Kept    // devices now waiting for approval
 	NotKept       []NotKept // rows refused, with why
+	Waiting       []Waiting // rows sent before that wait already, not kept again
 	FileNotes     []string  // what the check repaired in the file as a whole
 	Expires       time.Time // when the code expires
 	StatusCommand string    // the command that shows the status
@@ -41,6 +42,14 @@ type Kept struct {
 	GroupTag, User              string   // what it will be registered with
 }
 
+// Waiting is a device row sent before, which waits already (or is being imported).
+type Waiting struct {
+	Line     int
+	Serial   string
+	Since    time.Time // when it arrived, when it came with this code
+	ThisCode bool      // it came with this code; otherwise with another, which is not named
+}
+
 // NotKept is a device row the desk did not keep.
 type NotKept struct {
 	Line   int
@@ -51,11 +60,23 @@ type NotKept struct {
 // ReceiptText is the answer to a device that sent its CSV.
 func ReceiptText(r Receipt) string {
 	var b strings.Builder
-	if len(r.Kept) == 0 {
-		b.WriteString("Autopilot Desk: nothing was kept, so nothing waits for approval.\n")
-	} else {
-		fmt.Fprintf(&b, "Autopilot Desk received %s for registration.\n", explain.Count(len(r.Kept), "device", "devices"))
+	here := 0 // devices waiting under this code, kept now or before
+	for _, w := range r.Waiting {
+		if w.ThisCode {
+			here++
+		}
 	}
+	switch {
+	case len(r.Kept) > 0:
+		fmt.Fprintf(&b, "Autopilot Desk received %s for registration.\n", explain.Count(len(r.Kept), "device", "devices"))
+	case len(r.Waiting) == 1:
+		b.WriteString("Autopilot Desk: this device was sent before and waits already; nothing new was kept.\n")
+	case len(r.Waiting) > 1:
+		fmt.Fprintf(&b, "Autopilot Desk: %s were sent before and wait already; nothing new was kept.\n", explain.Count(len(r.Waiting), "device", "devices"))
+	default:
+		b.WriteString("Autopilot Desk: nothing was kept, so nothing waits for approval.\n")
+	}
+	here += len(r.Kept)
 	if len(r.Kept) > 0 {
 		b.WriteString("\nReceived:\n")
 		for _, k := range r.Kept {
@@ -71,6 +92,18 @@ func ReceiptText(r Receipt) string {
 			indent(&b, "    ", what+".")
 			for _, n := range k.Notes {
 				indent(&b, "    ", shown(n))
+			}
+		}
+	}
+	if len(r.Waiting) > 0 {
+		b.WriteString("\nSent before (not kept again):\n")
+		for _, w := range r.Waiting {
+			indent(&b, "  ", fmt.Sprintf("Line %d: serial %s", w.Line, shownSerial(w.Serial)))
+			if w.ThisCode {
+				indent(&b, "    ", "It was received at "+At(w.Since)+" with this code and waits for approval (or is being imported). Nothing needs doing.")
+			} else {
+				indent(&b, "    ", "It waits for approval under another registration code, so this code does not take it. "+
+					"If it was sent with the wrong code (a wrong group tag, say), ask your IT team to reject it there; then send it again with this code.")
 			}
 		}
 	}
@@ -94,13 +127,16 @@ func ReceiptText(r Receipt) string {
 		}
 	}
 	b.WriteString("\nWhat happens next:\n")
-	if len(r.Kept) > 0 {
+	switch {
+	case here > 0:
 		indent(&b, "  ", "Waiting for approval by someone in your IT team. This code expires at "+At(r.Expires)+
 			"; a device not approved by then must be sent again with a new code. Nothing needs doing on the device meanwhile.")
-	} else {
+	case len(r.Waiting) > 0:
+		indent(&b, "  ", "Ask your IT team where it stands: it waits under a code they gave out, and only its status command shows it.")
+	default:
 		indent(&b, "  ", "Fix the file (or capture the hash again with Get-WindowsAutopilotInfo) and send it again with the same command. This code expires at "+At(r.Expires)+".")
 	}
-	if r.StatusCommand != "" {
+	if r.StatusCommand != "" && (here > 0 || len(r.Waiting) == 0) {
 		b.WriteString("\n  See where it stands with:\n    " + r.StatusCommand + "\n")
 	}
 	return b.String()
@@ -151,8 +187,8 @@ func StatusText(s Status) string {
 		b.WriteString("\nNo device has sent its hardware hash with this code yet.\n")
 		return b.String()
 	}
-	b.WriteString("\n")
 	for _, d := range s.Devices {
+		b.WriteString("\n") // a blank line between devices: 50 of them stay readable
 		fmt.Fprintf(&b, "%s (sent %s): %s\n", shownSerial(d.Serial), At(d.Received), strings.ToUpper(d.State))
 		indent(&b, "  ", d.Detail)
 	}
@@ -170,9 +206,9 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 			return expired(st, s)
 		}
 		st.State = "waiting"
-		st.Detail = "Waiting for approval by someone in your IT team. The code expires at " + At(s.Code.ExpiresAt) + "."
+		st.Detail = "Waiting for approval by someone in your IT team. The code expires at " + At(s.Code.ExpiresAt) + ". " + checkLater
 		if s.Refused != "" {
-			st.Detail = "Waiting for approval again: an approval could not import it, because Microsoft Graph refused the approving account. Someone allowed to import devices in Intune must approve it. The code expires at " + At(s.Code.ExpiresAt) + "."
+			st.Detail = waitingAgain(s)
 		}
 		return st
 	case store.SubmissionRejected:
@@ -182,7 +218,7 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 	case store.SubmissionExpired:
 		return expired(st, s)
 	}
-	importing := "Approved at " + At(s.DecidedAt) + "; it is being imported into Intune."
+	importing := "Approved at " + At(s.DecidedAt) + "; it is being imported into Intune. " + checkLater
 	if row == nil {
 		st.State, st.Detail = "importing", importing
 		return st
@@ -206,7 +242,23 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 		st.State = "failed"
 		m := explain.DeviceErrorMeaning(row.ErrorCode, row.ErrorName)
 		st.Detail = "Intune could not register it (error " + explain.ErrorLabel(row.ErrorCode, row.ErrorName) + "): " + m.What + " " + m.Next
-	case store.VerdictRefused, store.VerdictLeftOut, store.VerdictStopped:
+	case store.VerdictRefused:
+		var f explain.Failure
+		if b := job.Batches[row.Batch]; b.Failure != nil {
+			f = *b.Failure
+		}
+		if explain.RefusedAccount(f) {
+			// The follower puts it back among the waiting devices in a moment.
+			st.State, st.Detail = "waiting", waitingAgain(s)
+			return st
+		}
+		st.State = "failed"
+		st.Detail = "It was not imported: Microsoft Graph refused the import (" + strings.TrimSuffix(explain.Title(f), ".") + "). " +
+			"Ask your IT team what to correct; to try again, send the hash again from this device with the registration code they give you."
+	case store.VerdictStopped:
+		st.State = "failed"
+		st.Detail = "It was not imported: your IT team stopped the import before it was sent. To try again, send the hash again from this device with the registration code they give you."
+	case store.VerdictLeftOut:
 		st.State = "failed"
 		st.Detail = "It was not imported: " + explain.Row(*row, job).Detail
 	case store.VerdictNotFound:
@@ -216,6 +268,17 @@ func DeviceState(s store.RegistrationSubmission, d store.RegistrationDevice, row
 		st.State, st.Detail = "importing", importing
 	}
 	return st
+}
+
+// checkLater is the next step of a device still on its way.
+const checkLater = "Nothing to do on the device; run the status command again in a few minutes."
+
+// ApproverAway is what the device is told while the import of its approval waits for the approver
+// to sign in again: the desk imports with their account.
+const ApproverAway = "The import waits for the person who approved it to sign in to the desk again, as it runs with their account; if it waits long, ask your IT team."
+
+func waitingAgain(s store.RegistrationSubmission) string {
+	return "Waiting for approval again: an approval could not import it, because Microsoft Graph refused the approving account. Someone allowed to import devices in Intune must approve it. The code expires at " + At(s.Code.ExpiresAt) + "."
 }
 
 // alreadyRegistered says, for the technician at the device, what Intune's 806 (registered in
@@ -228,8 +291,11 @@ func alreadyRegistered(row store.ImportRow) (DeviceStatus, bool) {
 			d += "; it has group tag " + quoteOrNone(row.RegisteredGroupTag)
 		}
 		d += ". Restart the device (or continue Windows setup) to set it up with its Autopilot profile."
-		if row.RegisteredID == "" || row.RegisteredGroupTag != row.GroupTag {
-			d += " If it should have this code's group tag " + quoteOrNone(row.GroupTag) + ", ask your IT team to change its group tag in Intune first."
+		switch {
+		case row.RegisteredID == "":
+			d += " If it should have this code's group tag " + quoteOrNone(row.GroupTag) + ", ask your IT team to check its group tag in Intune first."
+		case row.RegisteredGroupTag != row.GroupTag:
+			d += " If it should have this code's group tag " + quoteOrNone(row.GroupTag) + " rather than that one, ask your IT team to change its group tag in Intune first."
 		}
 		return DeviceStatus{State: "already registered", Detail: d}, true
 	case explain.DeviceErrorMeaning(808, ""):

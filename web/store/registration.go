@@ -353,10 +353,16 @@ func (db *DB) CountWaitingDevices(ctx context.Context, tenantID string) (int, er
 const countWaitingDevices = `SELECT COUNT(*) FROM registration_devices d JOIN registration_submissions s ON s.id = d.submission_id
 	JOIN registration_codes c ON c.id = s.code_id WHERE s.tenant_id = ? AND s.state = 'waiting' AND c.expires_at > ?`
 
+// WaitingSerial is a device a tenant already has waiting for approval or on its way to Intune.
+type WaitingSerial struct {
+	Received time.Time // when it arrived
+	CodeID   string    // the registration code it was sent with
+}
+
 // WaitingSerials returns which of serials (compared in upper case) a tenant already has waiting
-// for approval or on their way to Intune, each with when it arrived.
-func (db *DB) WaitingSerials(ctx context.Context, tenantID string, serials []string) (map[string]time.Time, error) {
-	found := map[string]time.Time{}
+// for approval or on their way to Intune, by serial in upper case.
+func (db *DB) WaitingSerials(ctx context.Context, tenantID string, serials []string) (map[string]WaitingSerial, error) {
+	found := map[string]WaitingSerial{}
 	if len(serials) == 0 {
 		return found, nil
 	}
@@ -365,10 +371,10 @@ func (db *DB) WaitingSerials(ctx context.Context, tenantID string, serials []str
 		args = append(args, strings.ToUpper(s))
 	}
 	err := db.queryAll(ctx, waitingSerialsQuery(len(serials)), args, func(scan func(...any) error) error {
-		var serial string
+		var serial, code string
 		var at int64
-		err := scan(&serial, &at)
-		found[serial] = fromMS(at)
+		err := scan(&serial, &at, &code)
+		found[serial] = WaitingSerial{Received: fromMS(at), CodeID: code}
 		return err
 	})
 	if err != nil {
@@ -381,7 +387,7 @@ func (db *DB) WaitingSerials(ctx context.Context, tenantID string, serials []str
 // are named as a list, so that the tenant's index reads only those, not every submission the
 // tenant kept.
 func waitingSerialsQuery(n int) string {
-	return `SELECT UPPER(d.serial), s.received_at FROM registration_devices d JOIN registration_submissions s ON s.id = d.submission_id
+	return `SELECT UPPER(d.serial), s.received_at, s.code_id FROM registration_devices d JOIN registration_submissions s ON s.id = d.submission_id
 		JOIN registration_codes c ON c.id = s.code_id
 		WHERE s.tenant_id = ? AND s.state IN ('approved', 'waiting') AND (s.state = 'approved' OR c.expires_at > ?)
 		AND UPPER(d.serial) IN (?` + strings.Repeat(", ?", n-1) + `)`

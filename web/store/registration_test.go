@@ -63,7 +63,7 @@ func TestRegistrationCodesTakeDevicesWhileUsable(t *testing.T) {
 			t.Errorf("%d waiting devices, want 2", n)
 		}
 		waiting, _ := db.WaitingSerials(ctx, "t1", []string{"a", "C"})
-		if _, ok := waiting["A"]; !ok || len(waiting) != 1 {
+		if w, ok := waiting["A"]; !ok || len(waiting) != 1 || w.CodeID != c.ID {
 			t.Errorf("waiting serials %v", waiting)
 		}
 		if err := db.RevokeRegistrationCode(ctx, "t2", c.ID, "Bob", received("revoked")); !errors.Is(err, ErrConflict) {
