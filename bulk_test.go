@@ -542,3 +542,49 @@ func TestBulkWaitingOutThrottlingHoldsOtherWritesAtOnce(t *testing.T) {
 		t.Errorf("%d requests sent before Graph's Retry-After passed", st.Punished)
 	}
 }
+
+// "Check what Graph has" pressed again and again: each press reads the devices, but a look asked
+// by hand before the schedule's next does not count toward it, so the presses never use the
+// schedule up, and the changes Graph made (shown in reads only seconds later) are found made.
+func TestBulkLooksByHandDoNotUseTheScheduleUp(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{ConsistencyDelay: 2 * time.Second,
+		BulkLookupDelays: []time.Duration{1500 * time.Millisecond, 3 * time.Second, 4 * time.Second, 5 * time.Second, 6 * time.Second}})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-PRESS", 17)
+	job := d.bulkDraft(b, "group-tag", "Made", ids...)
+	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	batches := func() int { return postsTo(d.emu, "/$batch") }
+	var doc *goquery.Document
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, doc = d.get(b, "/devices/bulk/"+job)
+		if outcomes(doc)[bulk.DeviceUnknown] == 17 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the answers were not lost: %.600s", text(doc))
+		}
+	}
+	for range 5 {
+		_, doc = d.get(b, "/devices/bulk/"+job)
+		form := doc.Find(`form[action$="/reconcile"]`)
+		if form.Length() == 0 {
+			break // nothing left to look for
+		}
+		before := batches()
+		d.post(b, "/devices/bulk/"+job+"/reconcile", formValues(t, doc, `form[action$="/reconcile"]`))
+		for wait := time.Now().Add(2 * time.Second); batches() == before && time.Now().Before(wait); {
+			time.Sleep(5 * time.Millisecond) // the press's look has gone to Graph
+		}
+	}
+	doc = waitBulk(t, d, b, job)
+	if got := outcomes(doc); got[bulk.DeviceDone] != 17 {
+		t.Errorf("outcomes %v after looks asked by hand: %.900s", got, text(doc))
+	}
+	for id, n := range writesPerDevice(t, d.emu) {
+		if n != 1 {
+			t.Errorf("device %s written %d times", id, n)
+		}
+	}
+}

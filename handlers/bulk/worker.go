@@ -588,6 +588,12 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 			r.At(o.NotBefore)
 			stop = true
 		default:
+			if counts, due := jobs.ScheduledLook(LostAt(o), now, r.w.o.LookupDelays, o.Lookups); !counts {
+				// A look asked by hand before the schedule's next: the schedule goes on as it was.
+				o.NotBefore = due
+				r.At(o.NotBefore)
+				break
+			}
 			o.Lookups++
 			if o.Lookups >= len(r.w.o.LookupDelays) {
 				o.State, o.DoneAt, o.Reconciled, o.Reason = DeviceUnconfirmed, now, true, store.BulkReasonLookedUp
@@ -611,6 +617,15 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 		r.Audit(ch.Activity)
 	}
 	return stop, err
+}
+
+// LostAt is when a device's answer was lost (or, the desk having stopped before storing it, when
+// it was sent): its looks are scheduled from then.
+func LostAt(o store.BulkOutcome) time.Time {
+	if f, err := jobs.Decode[explain.Failure](o.Failure); err == nil && !f.At.IsZero() {
+		return f.At
+	}
+	return o.SentAt
 }
 
 // shows reports whether a device read in Graph shows the job's change.

@@ -71,8 +71,12 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 		}
 	case store.BulkUnconfirmed:
 		v.Label = "outcome unknown — check"
-		v.Detail = fmt.Sprintf("Microsoft Graph's answer to the change was lost, and the device did not show the change when the desk read it %s over the following minutes. Graph may not have made it, or Intune has not shown it yet. Nothing was sent again: open the device to check, and change it on its own if needed.",
-			plural(d.Lookups, "time", "times"))
+		lost := d.SentAt
+		if f != nil && !f.At.IsZero() {
+			lost = f.At
+		}
+		v.Detail = fmt.Sprintf("Microsoft Graph's answer to the change was lost, and the device did not show the change when the desk read it %s%s. Graph may not have made it, or Intune has not shown it yet. Nothing was sent again: open the device to check, and change it on its own if needed.",
+			plural(d.Lookups, "time", "times"), lookedOver(lost, d.DoneAt))
 	case store.BulkSkipped:
 		v.Label = "not sent"
 		v.Detail = "Not sent: Microsoft Graph refused an earlier change of this bulk change for a reason that holds for every device."
@@ -82,6 +86,15 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 		}
 	}
 	return v
+}
+
+// lookedOver says over how long after the loss a device or batch was read: " over the 10 minutes
+// that followed" ("" when the times are not known).
+func lookedOver(lost, last time.Time) string {
+	if lost.IsZero() || last.IsZero() || !last.After(lost) {
+		return ""
+	}
+	return " over the " + Duration(last.Sub(lost)) + " that followed"
 }
 
 func bulkDone(action, groupTag string) (label, detail string) {
