@@ -588,3 +588,47 @@ func TestBulkLooksByHandDoNotUseTheScheduleUp(t *testing.T) {
 		}
 	}
 }
+
+// Two bulk changes of the same devices: the one confirmed later wins. Its review says a running
+// bulk change has these devices; once it is confirmed, the earlier one leaves them to it instead
+// of overwriting them when it reaches them, and says so; Graph ends with the later group tag.
+func TestBulkChangeConfirmedLaterWins(t *testing.T) {
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_GRAPH_WRITE_BUDGET": "20/1s"}, appOptions{})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-BOTH", 300)
+	first := d.bulkDraft(b, "group-tag", "Old-A", ids...)
+	d.post(b, "/devices/bulk/"+first+"/confirm", confirmForm(t, d, b, first))
+	later := d.bulkDraft(b, "group-tag", "New-B", ids[280:]...)
+	_, review := d.get(b, "/devices/bulk/"+later)
+	if w := review.Find(`[data-testid="bulk-overlap"]`).Text(); !strings.Contains(w, "also in a bulk change still running") || !strings.Contains(w, "Old-A") {
+		t.Errorf("the review does not say a running bulk change has these devices: %q", w)
+	}
+	d.post(b, "/devices/bulk/"+later+"/confirm", confirmForm(t, d, b, later))
+	doc := waitBulk(t, d, b, later)
+	if got := outcomes(doc); got[bulk.DeviceDone] != 20 {
+		t.Errorf("the later change: %v", got)
+	}
+	doc = waitBulk(t, d, b, first)
+	left := doc.Find(`tr[data-outcome="skipped"]`)
+	if left.Length() == 0 || !strings.Contains(left.First().Text(), "a bulk change confirmed later changes this device too") {
+		t.Errorf("the earlier change left no device to the later one: %v %.600s", outcomes(doc), text(doc))
+	}
+	if got := outcomes(doc); got[bulk.DeviceDone]+left.Length() != 300 {
+		t.Errorf("the earlier change: %v", got)
+	}
+	if !strings.Contains(doc.Find(`[data-testid="bulk-summary"]`).Text(), "left to a later bulk change") {
+		t.Errorf("summary: %s", doc.Find(`[data-testid="bulk-summary"]`).Text())
+	}
+	for _, id := range ids[280:] {
+		_, page := d.get(b, "/devices/"+id)
+		if got := strings.TrimSpace(page.Find(`[data-property="groupTag"]`).Text()); got != "New-B" {
+			t.Errorf("device %s has group tag %q after both changes, want the later one's", id, got)
+		}
+	}
+	for id, n := range writesPerDevice(t, d.emu) {
+		if n > 2 {
+			t.Errorf("device %s written %d times", id, n)
+		}
+	}
+}

@@ -212,6 +212,15 @@ type BulkJob struct {
 	Estimate                    time.Duration
 	FormKey                     string
 	RefreshSeconds              int
+	// Overlaps are the bulk changes still running that have some of a draft's devices not yet
+	// changed, for the same change: confirming it leaves those devices to it.
+	Overlaps []BulkOverlap
+}
+
+// BulkOverlap is a running bulk change that shares devices with a draft.
+type BulkOverlap struct {
+	ID, What, Owner string
+	Devices         int
 }
 
 // Finished reports whether every device has its final outcome.
@@ -228,6 +237,7 @@ type BulkCounts struct {
 	Devices, Final                                int
 	Queued, Sending, Unknown                      int
 	Done, Refused, NotFound, Unconfirmed, Skipped int
+	Superseded                                    int // not sent: left to a bulk change confirmed later
 	Reconciled                                    int // done, as found by reading them after an answer was lost
 }
 
@@ -438,6 +448,7 @@ func bulkSummary(c BulkCounts, finished bool) string {
 	}{
 		{c.Done, "changed", "changed"}, {c.Refused, "refused by Graph", "refused by Graph"}, {c.NotFound, "not found", "not found"},
 		{c.Unconfirmed, "to check (outcome unknown)", "to check (outcome unknown)"}, {c.Skipped, "not sent", "not sent"},
+		{c.Superseded, "left to a later bulk change", "left to a later bulk change"},
 	})
 	open := tally([]struct {
 		n          int

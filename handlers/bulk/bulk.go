@@ -230,6 +230,7 @@ type Counts struct {
 	Queued, InFlight, Unknown            int
 	Done, Refused, NotFound, Unconfirmed int
 	Skipped                              int
+	Superseded                           int // of the skipped, those left to a bulk change confirmed later
 	Reconciled                           int // done, as found by reading them after an answer was lost
 }
 
@@ -257,6 +258,9 @@ func Count(devices []store.BulkDevice) Counts {
 			c.Unconfirmed++
 		case DeviceSkipped:
 			c.Skipped++
+			if d.Reason == store.BulkReasonSuperseded {
+				c.Superseded++
+			}
 		}
 		if d.Reconciled && d.State == DeviceDone {
 			c.Reconciled++ // read and found made; one read and not found so, or gone, is not

@@ -73,6 +73,10 @@ func New(o Options) *Worker {
 	return w
 }
 
+// InFlight is the longest a change this worker sent waits for Graph's answer: a call never
+// outlives the lease it runs under.
+func (w *Worker) InFlight() time.Duration { return w.o.Lease }
+
 // claim takes one due job for holder under a lease.
 func (w *Worker) claim(ctx context.Context, holder string, lease time.Duration) (jobs.Job, error) {
 	job, err := w.o.Store.ClaimBulkJob(ctx, StateSending, holder, lease)
@@ -282,6 +286,12 @@ func (r *run) sendChunk(ctx context.Context, chunk []store.BulkDevice, slots Slo
 		inFlight[i].BulkOutcome = o
 	}
 	if err := r.w.o.Store.ChangeBulk(ctx, ch); err != nil {
+		if errors.Is(err, store.ErrConflict) && r.w.o.Store.ChangeBulk(ctx, store.BulkChange{JobID: r.job.ID, LeaseOwner: r.Holder()}) == nil {
+			// Still this worker's: a bulk change confirmed since took some of these devices over
+			// (they are no longer queued). The others are sent with the next chunk.
+			r.chunks--
+			return false, nil
+		}
 		return true, jobs.LeaseErr(err)
 	}
 	if err := r.Fault(FaultRecorded); err != nil {

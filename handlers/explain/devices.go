@@ -78,6 +78,16 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 		v.Detail = fmt.Sprintf("Microsoft Graph's answer to the change was lost, and the device did not show the change when the desk read it %s%s. Graph may not have made it, or Intune has not shown it yet. Nothing was sent again: open the device to check, and change it on its own if needed.",
 			plural(d.Lookups, "time", "times"), lookedOver(lost, d.DoneAt))
 	case store.BulkSkipped:
+		if d.Reason == store.BulkReasonSuperseded {
+			later, _ := decodeLater(d.Failure)
+			v.Label = "left to a later bulk change"
+			v.Detail = "Not sent: a bulk change confirmed later changes this device too"
+			if later.JobID != "" {
+				v.Detail += " (" + BulkAction(later.Action, later.GroupTag) + ", confirmed by " + later.By + " on " + later.At.UTC().Format("2 Jan 2006 15:04:05") + " UTC)"
+			}
+			v.Detail += ", so this one left it to that change: the newer choice wins. Nothing was sent to this device for this change."
+			return v
+		}
 		v.Label = "not sent"
 		v.Detail = "Not sent: Microsoft Graph refused an earlier change of this bulk change for a reason that holds for every device."
 		if stopped != nil {
@@ -86,6 +96,25 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 		}
 	}
 	return v
+}
+
+// LaterBulk is the bulk change confirmed later that a device of an earlier one was left to
+// (store.BulkReasonSuperseded): facts, kept as the device's Failure.
+type LaterBulk struct {
+	JobID    string    `json:"laterJob"`
+	Action   string    `json:"action"`
+	GroupTag string    `json:"groupTag,omitempty"`
+	By       string    `json:"by"`
+	At       time.Time `json:"at"`
+}
+
+func decodeLater(b []byte) (LaterBulk, error) {
+	var l LaterBulk
+	if len(b) == 0 {
+		return l, nil
+	}
+	err := json.Unmarshal(b, &l)
+	return l, err
 }
 
 // lookedOver says over how long after the loss a device or batch was read: " over the 10 minutes
