@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -630,5 +631,49 @@ func TestBulkChangeConfirmedLaterWins(t *testing.T) {
 		if n > 2 {
 			t.Errorf("device %s written %d times", id, n)
 		}
+	}
+}
+
+// A bulk change running leaves a share of every write window to changes made on a device's page:
+// they are sent at once, not after the bulk change; and when even that share is taken, the time
+// the refusal names is one when the change goes.
+func TestBulkChangeLeavesSingleChangesTheirShare(t *testing.T) {
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_GRAPH_WRITE_BUDGET": "20/5s"}, appOptions{})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-SHARE", 60)
+	job := d.bulkDraft(b, "group-tag", "Bulk", ids...)
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	waitFor(t, "the bulk change's first batch", func() bool { return len(writesPerDevice(t, d.emu)) >= 18 })
+	demo := emulator.DemoAutopilotDevices(time.Now())
+	change := func(id, tag string) *goquery.Document {
+		_, doc := d.get(b, "/devices/"+id)
+		form := formValues(t, doc, `form[action$="/properties"]`)
+		form.Set("groupTag", tag)
+		_, doc = d.post(b, "/devices/"+id+"/properties", form)
+		return doc
+	}
+	for _, dev := range demo[9:11] {
+		if doc := change(dev.ID, "Single"); doc.Find(`[data-testid="change-accepted"]`).Length() != 1 {
+			t.Fatalf("a single change while a bulk change runs was not sent: %.600s", text(doc))
+		}
+	}
+	doc := change(demo[11].ID, "Single")
+	if doc.Find(`[data-testid="change-accepted"]`).Length() == 1 {
+		return // the window turned meanwhile
+	}
+	m := regexp.MustCompile(`Send it again after (\d\d:\d\d:\d\d) UTC`).FindStringSubmatch(text(doc))
+	if m == nil {
+		t.Fatalf("the refusal names no time: %.600s", text(doc))
+	}
+	now := time.Now().UTC()
+	at, _ := time.Parse("15:04:05", m[1])
+	at = time.Date(now.Year(), now.Month(), now.Day(), at.Hour(), at.Minute(), at.Second(), 0, time.UTC)
+	if at.Before(now.Add(-time.Hour)) {
+		at = at.Add(24 * time.Hour)
+	}
+	time.Sleep(time.Until(at))
+	if doc := change(demo[11].ID, "Single"); doc.Find(`[data-testid="change-accepted"]`).Length() != 1 {
+		t.Errorf("sent again after %s as the refusal said, refused again: %.600s", m[1], text(doc))
 	}
 }

@@ -135,11 +135,34 @@ type Slots struct {
 	stamp  time.Time
 }
 
-// Take takes up to want write slots of the tenant's budget; with none, it says when to ask again
-// (and Slots.Held whether that is the end of Graph's Retry-After rather than of the budget).
+// Reserve is the share of each window of a budget of n writes that bulk changes leave to changes
+// made one device at a time (a tenth, at least one when n is more than one): a bulk change
+// running never keeps a change made on a device's page waiting more than a window.
+func Reserve(n int) int {
+	if n < 2 {
+		return 0
+	}
+	return max(1, n/10)
+}
+
+// Take takes up to want write slots of the tenant's budget, for a change made on one device's
+// page: it may use the whole budget. With none, it says when to ask again (and Slots.Held
+// whether that is the end of Graph's Retry-After rather than of the budget).
 func (b *Budget) Take(ctx context.Context, tenantID string, want int) (Slots, time.Time, error) {
-	n, w := b.limits()
-	taken, stamp, retryAt, held, err := b.Store.TakeWriteSlots(ctx, bucketOf(tenantID), want, n, w+min(time.Second, max(50*time.Millisecond, w/50)))
+	n, _ := b.limits()
+	return b.take(ctx, tenantID, want, n)
+}
+
+// TakeForBulk is Take for a bulk change: it leaves the Reserve of every window to changes made
+// one device at a time.
+func (b *Budget) TakeForBulk(ctx context.Context, tenantID string, want int) (Slots, time.Time, error) {
+	n, _ := b.limits()
+	return b.take(ctx, tenantID, want, n-Reserve(n))
+}
+
+func (b *Budget) take(ctx context.Context, tenantID string, want, limit int) (Slots, time.Time, error) {
+	_, w := b.limits()
+	taken, stamp, retryAt, held, err := b.Store.TakeWriteSlots(ctx, bucketOf(tenantID), want, limit, w+min(time.Second, max(50*time.Millisecond, w/50)))
 	return Slots{N: taken, Held: held, tenant: tenantID, stamp: stamp}, retryAt, err
 }
 
@@ -204,13 +227,21 @@ func (b *Budget) Describe() string {
 	return fmt.Sprintf("%d changes per %s", n, seconds(w))
 }
 
-// Estimate is the least time n changes take within the budget.
+// Estimate is the least time a bulk change of n devices takes within the budget, which leaves
+// the Reserve of each window to changes made one device at a time.
 func (b *Budget) Estimate(n int) time.Duration {
-	per, w := b.limits()
+	writes, w := b.limits()
+	return Minimum(n, writes, w)
+}
+
+// Minimum is the least time a bulk change of n devices takes within a budget of writes per
+// window: a window for every full share (the budget less its Reserve) after the first.
+func Minimum(n, writes int, window time.Duration) time.Duration {
+	per := max(writes-Reserve(writes), 1)
 	if n <= per {
 		return 0
 	}
-	return time.Duration((n-1)/per) * w
+	return time.Duration((n-1)/per) * window
 }
 
 func seconds(d time.Duration) string {

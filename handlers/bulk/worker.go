@@ -208,7 +208,7 @@ func (r *run) send(ctx context.Context) error {
 		if err != nil || len(due) == 0 {
 			return err
 		}
-		slots, retryAt, err := r.w.o.Budget.Take(ctx, r.job.TenantID, min(graphclient.BatchLimit, len(due)))
+		slots, retryAt, err := r.w.o.Budget.TakeForBulk(ctx, r.job.TenantID, min(graphclient.BatchLimit, len(due)))
 		if err != nil {
 			return err
 		}

@@ -191,7 +191,18 @@ func deviceChange(action string, f Failure) (Explanation, bool) {
 func BudgetBusy(budget string, until, now time.Time) Explanation {
 	return Explanation{Title: "Intune's write budget for your tenant is in use",
 		What:     "Intune accepts " + budget + " from the desk, and they are taken (a bulk change may be running), or Microsoft Graph asked the desk to wait. Nothing was sent.",
-		NextStep: fmt.Sprintf("Send it again after %s UTC (in %s).", until.UTC().Format("15:04:05"), Duration(until.Sub(now))), Action: ActionTryLater}
+		NextStep: fmt.Sprintf("Send it again after %s UTC (in %s).", clockUp(until), Duration(ceilSecond(until).Sub(now))), Action: ActionTryLater}
+}
+
+// clockUp is a time of day to the second, rounded up: a time said as the moment to try again is
+// never a moment early.
+func clockUp(t time.Time) string { return ceilSecond(t).UTC().Format("15:04:05") }
+
+func ceilSecond(t time.Time) time.Time {
+	if r := t.Truncate(time.Second); r.Before(t) {
+		return r.Add(time.Second)
+	}
+	return t
 }
 
 // WritesHeld explains a write not sent because Microsoft Graph asked every desk to wait (its
@@ -199,7 +210,7 @@ func BudgetBusy(budget string, until, now time.Time) Explanation {
 func WritesHeld(until, now time.Time) Explanation {
 	return Explanation{Title: "Microsoft Graph asked the desk to wait",
 		What:     "Graph throttled your tenant's changes a moment ago and asked for a pause. Nothing was sent: a change sent before the pause ends makes Intune ask for a longer one.",
-		NextStep: fmt.Sprintf("Send it again after %s UTC (in %s).", until.UTC().Format("15:04:05"), Duration(until.Sub(now))), Action: ActionTryLater}
+		NextStep: fmt.Sprintf("Send it again after %s UTC (in %s).", clockUp(until), Duration(ceilSecond(until).Sub(now))), Action: ActionTryLater}
 }
 
 // NothingToChange explains a change form sent with the values the device already has.

@@ -376,3 +376,30 @@ func TestLaterBulkChangeTakesOverQueuedDevicesAtomically(t *testing.T) {
 		}
 	})
 }
+
+// With the slots taken, the time to ask again is when one frees below the caller's own limit: a
+// change of one device (the whole budget) is told the oldest slots' time, a bulk change (a lower
+// limit) the time enough of them free for it.
+func TestWriteSlotsSayWhenOneFreesBelowTheLimit(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
+		ctx := context.Background()
+		w := 20 * time.Second
+		t0 := clk.Now()
+		if n, _, _, _, err := db.TakeWriteSlots(ctx, "t1", 2, 20, w); n != 2 || err != nil {
+			t.Fatal(n, err)
+		}
+		clk.Advance(time.Second)
+		if n, _, _, _, err := db.TakeWriteSlots(ctx, "t1", 18, 18, w); n != 16 || err != nil {
+			t.Fatal(n, err) // a bulk change's share: 18 of 20
+		}
+		if n, _, _, _, err := db.TakeWriteSlots(ctx, "t1", 5, 20, w); n != 2 || err != nil {
+			t.Fatal(n, err) // the rest, for single changes
+		}
+		if n, _, retryAt, _, _ := db.TakeWriteSlots(ctx, "t1", 1, 20, w); n != 0 || !retryAt.Equal(t0.Add(w)) {
+			t.Errorf("a single change: %d taken, ask again at %v, want %v", n, retryAt, t0.Add(w))
+		}
+		if n, _, retryAt, _, _ := db.TakeWriteSlots(ctx, "t1", 1, 18, w); n != 0 || !retryAt.Equal(t0.Add(time.Second+w)) {
+			t.Errorf("a bulk change: %d taken, ask again at %v, want %v", n, retryAt, t0.Add(time.Second+w))
+		}
+	})
+}
