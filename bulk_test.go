@@ -677,3 +677,35 @@ func TestBulkChangeLeavesSingleChangesTheirShare(t *testing.T) {
 		t.Errorf("sent again after %s as the refusal said, refused again: %.600s", m[1], text(doc))
 	}
 }
+
+// Graph's 403 for the person's Intune role, met by the bulk worker with her token, makes her
+// read-only in the desk as a request's 403 does: her pages offer no more changes, and a second
+// draft she confirms afterwards (from a page shown before) is refused before anything is sent.
+func TestBulkWorkersRoleRefusalMakesItsOwnerReadOnly(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	parse(t, d.signIn(b, "reader", "/devices"))
+	ids := seedFleet(d.emu, "SN-ROLE", 17)
+	first := d.bulkDraft(b, "delete", "", ids[:10]...)
+	second := d.bulkDraft(b, "delete", "", ids[10:]...)
+	secondForm := confirmForm(t, d, b, second)
+	d.post(b, "/devices/bulk/"+first+"/confirm", confirmForm(t, d, b, first))
+	doc := waitBulk(t, d, b, first)
+	if got := outcomes(doc); got[bulk.DeviceRefused]+got[bulk.DeviceSkipped] != 10 {
+		t.Fatalf("the first bulk change: %v %.600s", got, text(doc))
+	}
+	if _, list := d.get(b, "/devices"); list.Find(`[data-testid="bulk-form"]`).Length() != 0 {
+		t.Error("the devices list still offers a bulk change after Graph refused her role")
+	}
+	resp, page := d.post(b, "/devices/bulk/"+second+"/confirm", secondForm)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the second draft's confirm answered %d: %.600s", resp.StatusCode, text(page))
+	}
+	time.Sleep(200 * time.Millisecond) // a worker kicked by a confirm wrongly accepted would be sending now
+	writes := writesPerDevice(t, d.emu)
+	for _, id := range ids[10:] {
+		if writes[strings.ToLower(id)] != 0 {
+			t.Errorf("device %s of the second draft was sent to Graph", id)
+		}
+	}
+}

@@ -429,6 +429,7 @@ func (r *run) outcome(ctx context.Context, now time.Time, o store.BulkOutcome, a
 		if jobWide(ge.Kind) {
 			stopAll = &f
 		}
+		r.WriteRefused(ctx, err, now)
 	}
 	return o, stopAll
 }
