@@ -709,3 +709,21 @@ func TestBulkWorkersRoleRefusalMakesItsOwnerReadOnly(t *testing.T) {
 		}
 	}
 }
+
+// The same for the import worker: Graph's 403 for the reader's role, met by her import in the
+// background, leaves her pages without changes.
+func TestImportWorkersRoleRefusalMakesItsOwnerReadOnly(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	parse(t, d.signIn(b, "reader", "/devices"))
+	if _, list := d.get(b, "/devices"); list.Find(`[data-testid="bulk-form"]`).Length() != 1 {
+		t.Fatal("before any refusal the list offers no bulk change: the test proves nothing")
+	}
+	data, _ := deviceCSV("SN-ROLEIMP", 2)
+	job := draftOf(t, d, b, data)
+	d.post(b, job+"/submit", submitForm(t, d, b, job))
+	waitFinished(t, d, b, job)
+	if _, list := d.get(b, "/devices"); list.Find(`[data-testid="bulk-form"]`).Length() != 0 {
+		t.Error("the devices list still offers a bulk change after Graph refused her import for her role")
+	}
+}
