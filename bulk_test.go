@@ -727,3 +727,31 @@ func TestImportWorkersRoleRefusalMakesItsOwnerReadOnly(t *testing.T) {
 		t.Error("the devices list still offers a bulk change after Graph refused her import for her role")
 	}
 }
+
+// A server error Graph answers a bulk write with (507 here) may have been carried out: the device
+// is read to find out, never counted as refused nor sent again, and its row says what Graph
+// answered rather than that no answer came.
+func TestBulkServerErrorIsAnUnknownOutcome(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{BulkLookupDelays: []time.Duration{0, 50 * time.Millisecond}})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-507", 3)
+	job := d.bulkDraft(b, "group-tag", "Kiosk", ids...)
+	d.emu.SetFaults(emulator.Faults{ErrorRate: 1, Methods: []string{http.MethodPost}, ErrorStatuses: []int{507}})
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	waitFor(t, "the write's answer", func() bool { return len(writesPerDevice(t, d.emu)) == 3 })
+	d.emu.SetFaults(emulator.Faults{})
+	doc := waitBulk(t, d, b, job)
+	if got := outcomes(doc); got[bulk.DeviceUnconfirmed] != 3 {
+		t.Errorf("outcomes %v: %.600s", got, text(doc))
+	}
+	row := doc.Find(`tr[data-outcome="unconfirmed"]`).First().Text()
+	if !strings.Contains(row, "Microsoft Graph answered the change with 507") || strings.Contains(row, "never arrived") || strings.Contains(row, "Nothing was changed") {
+		t.Errorf("the row says: %s", row)
+	}
+	for id, n := range writesPerDevice(t, d.emu) {
+		if n != 1 {
+			t.Errorf("device %s written %d times", id, n)
+		}
+	}
+}

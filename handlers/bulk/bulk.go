@@ -1,8 +1,9 @@
 // Package bulk carries a change to many registered Autopilot devices through once it is
 // confirmed: a group tag set, a user unassigned or registrations deleted. Like the device import
 // it sends each device's change exactly once: every device is recorded as in flight before it is
-// sent, a lost answer (a timeout, a 500, 502 or 504) is never sent again but reconciled by
-// reading the device, and a worker on any replica takes a dead worker's job over through its
+// sent, a change whose outcome Graph did not give (a lost answer, a timeout, or a server error
+// other than 503 — 500, 502, 504, 507…, which may have been carried out) is never sent again but
+// reconciled by reading the device, and a worker on any replica takes a dead worker's job over through its
 // lease. It paces its writes to Intune's write budget, shared by every desk through the state
 // database, and never sends before a Retry-After Graph gave has passed.
 package bulk

@@ -386,9 +386,10 @@ func (r *run) outcome(ctx context.Context, now time.Time, o store.BulkOutcome, a
 	switch {
 	case err == nil:
 		o.State, o.DoneAt = DeviceDone, now
-	case isGraph && (ge.Kind == graphclient.KindOutcomeUnknown || status == 500 || status == 502 || status == 504 ||
+	case isGraph && (ge.Kind == graphclient.KindOutcomeUnknown || status/100 == 5 && status != http.StatusServiceUnavailable ||
 		ge.Kind == graphclient.KindTimeout || ge.Kind == graphclient.KindBadResponse && status/100 == 2):
-		// It may have run: the device is read to find out, never sent again.
+		// It may have run (a server error on a write may have been carried out, 507 included): the
+		// device is read to find out, never sent again.
 		o.State, o.NotBefore = DeviceUnknown, now.Add(r.w.o.LookupDelays[0])
 		o.Reason, o.Failure = store.BulkReasonAnswerLost, facts(err, now)
 		r.At(o.NotBefore)

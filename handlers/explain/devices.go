@@ -49,10 +49,12 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 		switch {
 		case d.Reason == store.BulkReasonDeskStopped:
 			v.Detail = "The change was recorded as sent, but the desk stopped (a restart, crash or deploy) before Microsoft Graph's answer was stored"
+		case f != nil && f.Graph != nil && f.Graph.StatusCode/100 == 5 && f.Graph.StatusCode != 504 && f.Graph.Kind != graphclient.KindTimeout:
+			v.Detail = fmt.Sprintf("Microsoft Graph answered %d (%s), an error that does not say whether the change was made before it", f.Graph.StatusCode, Title(*f))
 		case f != nil:
 			v.Detail += " (" + Title(*f) + ")"
 		}
-		v.Detail += ", so it is not known yet whether the change was made. The desk reads the device in Graph to find out and never sends the change again on its own."
+		v.Detail += ". The desk reads the device in Graph to find out whether it was made, and never sends the change again on its own."
 	case store.BulkDone:
 		v.Label, v.Detail = bulkDone(action, groupTag)
 		if d.Reconciled {
@@ -75,8 +77,12 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 		if f != nil && !f.At.IsZero() {
 			lost = f.At
 		}
-		v.Detail = fmt.Sprintf("Microsoft Graph's answer to the change was lost, and the device did not show the change when the desk read it %s%s. Graph may not have made it, or Intune has not shown it yet. Nothing was sent again: open the device to check, and change it on its own if needed.",
-			plural(d.Lookups, "time", "times"), lookedOver(lost, d.DoneAt))
+		opening := "Microsoft Graph's answer to the change was lost"
+		if f != nil && f.Graph != nil && f.Graph.StatusCode/100 == 5 && f.Graph.StatusCode != 504 && f.Graph.Kind != graphclient.KindTimeout {
+			opening = fmt.Sprintf("Microsoft Graph answered the change with %d (%s), which does not say whether it was made", f.Graph.StatusCode, Title(*f))
+		}
+		v.Detail = fmt.Sprintf("%s, and the device did not show the change when the desk read it %s%s. Graph may not have made it, or Intune has not shown it yet. Nothing was sent again: open the device to check, and change it on its own if needed.",
+			opening, plural(d.Lookups, "time", "times"), lookedOver(lost, d.DoneAt))
 	case store.BulkSkipped:
 		if d.Reason == store.BulkReasonSuperseded {
 			later, _ := decodeLater(d.Failure)
