@@ -531,6 +531,15 @@ func TestBulkWaitingOutThrottlingHoldsOtherWritesAtOnce(t *testing.T) {
 			t.Fatalf("the desk never held the tenant's writes (Graph throttled %d requests)", d.emu.Stats().Throttled)
 		}
 	}
+	// The bulk change's page says so at once, with the time, while the batch waits inside.
+	var waiting string
+	for deadline := time.Now().Add(time.Second); waiting == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		_, page := d.get(b, "/devices/bulk/"+job)
+		waiting = page.Find(`[data-testid="waiting"]`).Text()
+	}
+	if !strings.Contains(waiting, "Microsoft Graph asked every desk to wait") || !strings.Contains(waiting, "UTC") {
+		t.Errorf("while its batch waits out Graph's Retry-After, the page says: %q", waiting)
+	}
 	resp, doc := d.post(b, "/uploads", upload)
 	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(text(doc), "asked the desk to wait") {
 		t.Errorf("an upload created during the wait: %d %.300s", resp.StatusCode, text(doc))

@@ -145,8 +145,14 @@ func (r *run) Advance(ctx context.Context, t *jobs.Turn) error {
 // moment it comes, while the batch waits it out.
 func (r *run) batch(ctx context.Context, reqs []graphclient.BatchRequest) ([]graphclient.BatchResponse, *graphclient.Exchange, error) {
 	ctx = graphclient.OnThrottled(ctx, func(wait time.Duration) {
-		if err := r.w.o.Budget.Hold(context.WithoutCancel(ctx), r.job.TenantID, r.Now().Add(wait)); err != nil {
+		until := r.Now().Add(wait)
+		if err := r.w.o.Budget.Hold(context.WithoutCancel(ctx), r.job.TenantID, until); err != nil {
 			r.Warn("hold the tenant's writes", err)
+		}
+		// The page says the batch waits, and until when, rather than that it is being sent.
+		r.p.Waiting = &Wait{Held: true, Throttled: true, Until: until}
+		if err := r.w.o.Store.ChangeBulk(context.WithoutCancel(ctx), store.BulkChange{JobID: r.job.ID, LeaseOwner: r.Holder(), Payload: r.p.Encode()}); err != nil {
+			r.Warn("say that the batch waits for Graph", err)
 		}
 	})
 	return jobs.Call(ctx, r.Turn, func(ts oauth2.TokenSource) ([]graphclient.BatchResponse, *graphclient.Exchange, error) {
