@@ -77,7 +77,7 @@ func (h *BulkChanges) Create(c echo.Context) error {
 	list := bulkListURL(form.Get("list"))
 	back := func(msg string) error {
 		return &views.ErrorPage{Status: http.StatusUnprocessableEntity, Title: "The bulk change could not be prepared",
-			Message: msg + " Nothing was changed." + h.keepChoice(c, form), ActionURL: list, ActionText: "Back to the devices"}
+			Message: explain.NothingChanged(msg) + h.keepChoice(c, form), ActionURL: list, ActionText: "Back to the devices"}
 	}
 	choice, problems := readBulkChoice(form)
 	if len(problems) > 0 {
@@ -160,7 +160,7 @@ func (h *BulkChanges) unreadable(c echo.Context, form url.Values, list string, u
 		title = fmt.Sprintf("%d of the %d chosen devices could not be read: %s", unread, chosen, e.Title)
 	}
 	return &views.ErrorPage{Status: failureStatus(err), Title: title,
-		Message:   e.What + " Nothing was changed." + kept,
+		Message:   explain.NothingChanged(e.What) + kept,
 		NextStep:  cmp.Or(e.NextStep, "Go back to the devices and choose “Review the change…” again."),
 		ActionURL: list, ActionText: "Back to the devices", Support: graphclient.SupportFor(ex, err)}
 }

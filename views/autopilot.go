@@ -16,6 +16,7 @@ import (
 // registrations and uploads. A read-only person sees every page without its change controls.
 type Access struct {
 	ReadOnly bool
+	ByGrant  bool   // because of the permission the organisation granted the desk, not their role
 	Reason   string // why they may only read, in words for them
 }
 
@@ -454,7 +455,7 @@ func bulkSummary(c BulkCounts, finished bool) string {
 		n          int
 		one, other string
 	}{
-		{c.Sending, "is being sent", "are being sent"}, {c.Unknown, "is being checked in Graph (outcome unknown)", "are being checked in Graph (outcome unknown)"},
+		{c.Sending, "is being sent", "are being sent"}, {c.Unknown, "is being read in Graph to find out whether it changed", "are being read in Graph to find out whether they changed"},
 		{c.Queued, "is queued", "are queued"},
 	})
 	var s string

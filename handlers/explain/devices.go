@@ -3,6 +3,7 @@ package explain
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"autopilotdesk/graphclient"
@@ -58,7 +59,7 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 	case store.BulkDone:
 		v.Label, v.Detail = bulkDone(action, groupTag)
 		if d.Reconciled {
-			v.Detail = "Found by reading the device after Graph's answer was lost: " + v.Detail
+			v.Detail = "Found by reading the device after Graph's answer was lost: " + bulkFound(action, groupTag)
 		}
 	case store.BulkRefused:
 		v.Label = "refused by Graph"
@@ -132,6 +133,20 @@ func lookedOver(lost, last time.Time) string {
 	return " over the " + Duration(last.Sub(lost)) + " that followed"
 }
 
+// bulkFound says what reading a device after a lost answer showed: the change, as Graph has it now.
+func bulkFound(action, groupTag string) string {
+	switch action {
+	case store.BulkUnassign:
+		return "Graph shows it with no assigned user."
+	case store.BulkDelete:
+		return "Graph no longer has the Autopilot registration. It leaves the list within a few minutes."
+	}
+	if groupTag == "" {
+		return "Graph shows it with no group tag."
+	}
+	return "Graph shows it with the group tag “" + groupTag + "”."
+}
+
 func bulkDone(action, groupTag string) (label, detail string) {
 	switch action {
 	case store.BulkUnassign:
@@ -156,15 +171,22 @@ func deviceAction(bulkAction string) string {
 
 // refusedWords are a refused device's words: Graph's message and what it means, and that nothing changed.
 func refusedWords(action string, e Explanation) string {
-	nothing := " Nothing was changed."
-	if action == store.BulkDelete {
-		nothing = ""
+	s := e.Title + ". " + e.What
+	if action != store.BulkDelete {
+		s = NothingChanged(s)
 	}
-	s := e.Title + ". " + e.What + nothing
 	if e.NextStep != "" {
 		s += " " + e.NextStep
 	}
 	return s
+}
+
+// NothingChanged is s followed by "Nothing was changed.", unless s says so already.
+func NothingChanged(s string) string {
+	if strings.Contains(strings.ToLower(s), "nothing was changed") {
+		return s
+	}
+	return strings.TrimRight(s, " ") + " Nothing was changed."
 }
 
 // deviceChange explains a refused change of a registered device: a delete Graph refuses (400

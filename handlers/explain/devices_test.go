@@ -74,3 +74,17 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// A refused device says once that nothing was changed; a device found made after a lost answer
+// says what Graph shows, not that Intune will show it in a few minutes.
+func TestBulkDeviceWordsSayThingsOnce(t *testing.T) {
+	role := mustJSON(t, explain.Failure{Graph: &graphclient.Error{Kind: graphclient.KindForbiddenRole, StatusCode: 403, Message: "Not allowed."}})
+	refused := explain.BulkDevice(store.BulkGroupTag, "Made", store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkRefused, Failure: role}}, nil).Detail
+	if n := strings.Count(strings.ToLower(refused), "nothing was changed"); n != 1 {
+		t.Errorf("a refused device says %d times that nothing was changed: %s", n, refused)
+	}
+	found := explain.BulkDevice(store.BulkGroupTag, "Made", store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkDone, Reconciled: true}}, nil).Detail
+	if !strings.Contains(found, "Graph shows it with the group tag “Made”.") || strings.Contains(found, "within a few minutes") {
+		t.Errorf("a device found made: %s", found)
+	}
+}
