@@ -181,6 +181,7 @@ func everyRoute(t *testing.T) (*desk, map[string]deskRoute) {
 		"POST /devices/import/:id/check":      {path: views.ImportJobURL(draft) + "/check", formPage: views.ImportJobURL(draft), graph: true},
 		"POST /devices/import/:id/fix":        {path: views.ImportJobURL(draft) + "/fix", formPage: views.ImportJobURL(draft)},
 		"POST /devices/import/:id/stop-check": {path: views.ImportJobURL(draft) + "/stop-check", formPage: views.ImportJobURL(draft)},
+		"POST /devices/import/:id/stop":       {path: views.ImportJobURL(polling) + "/stop", formPage: views.ImportJobURL(polling)},
 		"POST /devices/import/:id/submit":     {path: views.ImportJobURL(draft) + "/submit", formPage: views.ImportJobURL(draft), graph: true, form: url.Values{"row": {"2"}}},
 		"POST /devices/sync":                  {path: "/devices/sync", formPage: views.ImportJobURL(polling), graph: true},
 		"POST /devices/import/:id/reconcile":  {path: views.ImportJobURL(polling) + "/reconcile", formPage: views.ImportJobURL(polling)},
