@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -530,6 +531,15 @@ func TestBulkWaitingOutThrottlingHoldsOtherWritesAtOnce(t *testing.T) {
 			t.Fatalf("the desk never held the tenant's writes (Graph throttled %d requests)", d.emu.Stats().Throttled)
 		}
 	}
+	// The bulk change's page says so at once, with the time, while the batch waits inside.
+	var waiting string
+	for deadline := time.Now().Add(time.Second); waiting == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		_, page := d.get(b, "/devices/bulk/"+job)
+		waiting = page.Find(`[data-testid="waiting"]`).Text()
+	}
+	if !strings.Contains(waiting, "Microsoft Graph asked every desk to wait") || !strings.Contains(waiting, "UTC") {
+		t.Errorf("while its batch waits out Graph's Retry-After, the page says: %q", waiting)
+	}
 	resp, doc := d.post(b, "/uploads", upload)
 	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(text(doc), "asked the desk to wait") {
 		t.Errorf("an upload created during the wait: %d %.300s", resp.StatusCode, text(doc))
@@ -540,5 +550,217 @@ func TestBulkWaitingOutThrottlingHoldsOtherWritesAtOnce(t *testing.T) {
 	}
 	if st := d.emu.Stats(); st.Punished != 0 {
 		t.Errorf("%d requests sent before Graph's Retry-After passed", st.Punished)
+	}
+}
+
+// "Check what Graph has" pressed again and again: each press reads the devices, but a look asked
+// by hand before the schedule's next does not count toward it, so the presses never use the
+// schedule up, and the changes Graph made (shown in reads only seconds later) are found made.
+func TestBulkLooksByHandDoNotUseTheScheduleUp(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{ConsistencyDelay: 2 * time.Second,
+		BulkLookupDelays: []time.Duration{1500 * time.Millisecond, 3 * time.Second, 4 * time.Second, 5 * time.Second, 6 * time.Second}})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-PRESS", 17)
+	job := d.bulkDraft(b, "group-tag", "Made", ids...)
+	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	batches := func() int { return postsTo(d.emu, "/$batch") }
+	var doc *goquery.Document
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, doc = d.get(b, "/devices/bulk/"+job)
+		if outcomes(doc)[bulk.DeviceUnknown] == 17 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the answers were not lost: %.600s", text(doc))
+		}
+	}
+	for range 5 {
+		_, doc = d.get(b, "/devices/bulk/"+job)
+		form := doc.Find(`form[action$="/reconcile"]`)
+		if form.Length() == 0 {
+			break // nothing left to look for
+		}
+		before := batches()
+		d.post(b, "/devices/bulk/"+job+"/reconcile", formValues(t, doc, `form[action$="/reconcile"]`))
+		for wait := time.Now().Add(2 * time.Second); batches() == before && time.Now().Before(wait); {
+			time.Sleep(5 * time.Millisecond) // the press's look has gone to Graph
+		}
+	}
+	doc = waitBulk(t, d, b, job)
+	if got := outcomes(doc); got[bulk.DeviceDone] != 17 {
+		t.Errorf("outcomes %v after looks asked by hand: %.900s", got, text(doc))
+	}
+	for id, n := range writesPerDevice(t, d.emu) {
+		if n != 1 {
+			t.Errorf("device %s written %d times", id, n)
+		}
+	}
+}
+
+// Two bulk changes of the same devices: the one confirmed later wins. Its review says a running
+// bulk change has these devices; once it is confirmed, the earlier one leaves them to it instead
+// of overwriting them when it reaches them, and says so; Graph ends with the later group tag.
+func TestBulkChangeConfirmedLaterWins(t *testing.T) {
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_GRAPH_WRITE_BUDGET": "20/1s"}, appOptions{})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-BOTH", 300)
+	first := d.bulkDraft(b, "group-tag", "Old-A", ids...)
+	d.post(b, "/devices/bulk/"+first+"/confirm", confirmForm(t, d, b, first))
+	later := d.bulkDraft(b, "group-tag", "New-B", ids[280:]...)
+	_, review := d.get(b, "/devices/bulk/"+later)
+	if w := review.Find(`[data-testid="bulk-overlap"]`).Text(); !strings.Contains(w, "also in a bulk change still running") || !strings.Contains(w, "Old-A") {
+		t.Errorf("the review does not say a running bulk change has these devices: %q", w)
+	}
+	d.post(b, "/devices/bulk/"+later+"/confirm", confirmForm(t, d, b, later))
+	doc := waitBulk(t, d, b, later)
+	if got := outcomes(doc); got[bulk.DeviceDone] != 20 {
+		t.Errorf("the later change: %v", got)
+	}
+	doc = waitBulk(t, d, b, first)
+	left := doc.Find(`tr[data-outcome="skipped"]`)
+	if left.Length() == 0 || !strings.Contains(left.First().Text(), "a bulk change confirmed later changes this device too") {
+		t.Errorf("the earlier change left no device to the later one: %v %.600s", outcomes(doc), text(doc))
+	}
+	if got := outcomes(doc); got[bulk.DeviceDone]+left.Length() != 300 {
+		t.Errorf("the earlier change: %v", got)
+	}
+	if !strings.Contains(doc.Find(`[data-testid="bulk-summary"]`).Text(), "left to a later bulk change") {
+		t.Errorf("summary: %s", doc.Find(`[data-testid="bulk-summary"]`).Text())
+	}
+	for _, id := range ids[280:] {
+		_, page := d.get(b, "/devices/"+id)
+		if got := strings.TrimSpace(page.Find(`[data-property="groupTag"]`).Text()); got != "New-B" {
+			t.Errorf("device %s has group tag %q after both changes, want the later one's", id, got)
+		}
+	}
+	for id, n := range writesPerDevice(t, d.emu) {
+		if n > 2 {
+			t.Errorf("device %s written %d times", id, n)
+		}
+	}
+}
+
+// A bulk change running leaves a share of every write window to changes made on a device's page:
+// they are sent at once, not after the bulk change; and when even that share is taken, the time
+// the refusal names is one when the change goes.
+func TestBulkChangeLeavesSingleChangesTheirShare(t *testing.T) {
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_GRAPH_WRITE_BUDGET": "20/5s"}, appOptions{})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-SHARE", 60)
+	job := d.bulkDraft(b, "group-tag", "Bulk", ids...)
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	waitFor(t, "the bulk change's first batch", func() bool { return len(writesPerDevice(t, d.emu)) >= 18 })
+	demo := emulator.DemoAutopilotDevices(time.Now())
+	change := func(id, tag string) *goquery.Document {
+		_, doc := d.get(b, "/devices/"+id)
+		form := formValues(t, doc, `form[action$="/properties"]`)
+		form.Set("groupTag", tag)
+		_, doc = d.post(b, "/devices/"+id+"/properties", form)
+		return doc
+	}
+	for _, dev := range demo[9:11] {
+		if doc := change(dev.ID, "Single"); doc.Find(`[data-testid="change-accepted"]`).Length() != 1 {
+			t.Fatalf("a single change while a bulk change runs was not sent: %.600s", text(doc))
+		}
+	}
+	doc := change(demo[11].ID, "Single")
+	if doc.Find(`[data-testid="change-accepted"]`).Length() == 1 {
+		return // the window turned meanwhile
+	}
+	m := regexp.MustCompile(`Send it again after (\d\d:\d\d:\d\d) UTC`).FindStringSubmatch(text(doc))
+	if m == nil {
+		t.Fatalf("the refusal names no time: %.600s", text(doc))
+	}
+	now := time.Now().UTC()
+	at, _ := time.Parse("15:04:05", m[1])
+	at = time.Date(now.Year(), now.Month(), now.Day(), at.Hour(), at.Minute(), at.Second(), 0, time.UTC)
+	if at.Before(now.Add(-time.Hour)) {
+		at = at.Add(24 * time.Hour)
+	}
+	time.Sleep(time.Until(at))
+	if doc := change(demo[11].ID, "Single"); doc.Find(`[data-testid="change-accepted"]`).Length() != 1 {
+		t.Errorf("sent again after %s as the refusal said, refused again: %.600s", m[1], text(doc))
+	}
+}
+
+// Graph's 403 for the person's Intune role, met by the bulk worker with her token, makes her
+// read-only in the desk as a request's 403 does: her pages offer no more changes, and a second
+// draft she confirms afterwards (from a page shown before) is refused before anything is sent.
+func TestBulkWorkersRoleRefusalMakesItsOwnerReadOnly(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	parse(t, d.signIn(b, "reader", "/devices"))
+	ids := seedFleet(d.emu, "SN-ROLE", 17)
+	first := d.bulkDraft(b, "delete", "", ids[:10]...)
+	second := d.bulkDraft(b, "delete", "", ids[10:]...)
+	secondForm := confirmForm(t, d, b, second)
+	d.post(b, "/devices/bulk/"+first+"/confirm", confirmForm(t, d, b, first))
+	doc := waitBulk(t, d, b, first)
+	if got := outcomes(doc); got[bulk.DeviceRefused]+got[bulk.DeviceSkipped] != 10 {
+		t.Fatalf("the first bulk change: %v %.600s", got, text(doc))
+	}
+	if _, list := d.get(b, "/devices"); list.Find(`[data-testid="bulk-form"]`).Length() != 0 {
+		t.Error("the devices list still offers a bulk change after Graph refused her role")
+	}
+	resp, page := d.post(b, "/devices/bulk/"+second+"/confirm", secondForm)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the second draft's confirm answered %d: %.600s", resp.StatusCode, text(page))
+	}
+	time.Sleep(200 * time.Millisecond) // a worker kicked by a confirm wrongly accepted would be sending now
+	writes := writesPerDevice(t, d.emu)
+	for _, id := range ids[10:] {
+		if writes[strings.ToLower(id)] != 0 {
+			t.Errorf("device %s of the second draft was sent to Graph", id)
+		}
+	}
+}
+
+// The same for the import worker: Graph's 403 for the reader's role, met by her import in the
+// background, leaves her pages without changes.
+func TestImportWorkersRoleRefusalMakesItsOwnerReadOnly(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	parse(t, d.signIn(b, "reader", "/devices"))
+	if _, list := d.get(b, "/devices"); list.Find(`[data-testid="bulk-form"]`).Length() != 1 {
+		t.Fatal("before any refusal the list offers no bulk change: the test proves nothing")
+	}
+	data, _ := deviceCSV("SN-ROLEIMP", 2)
+	job := draftOf(t, d, b, data)
+	d.post(b, job+"/submit", submitForm(t, d, b, job))
+	waitFinished(t, d, b, job)
+	if _, list := d.get(b, "/devices"); list.Find(`[data-testid="bulk-form"]`).Length() != 0 {
+		t.Error("the devices list still offers a bulk change after Graph refused her import for her role")
+	}
+}
+
+// A server error Graph answers a bulk write with (507 here) may have been carried out: the device
+// is read to find out, never counted as refused nor sent again, and its row says what Graph
+// answered rather than that no answer came.
+func TestBulkServerErrorIsAnUnknownOutcome(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{BulkLookupDelays: []time.Duration{0, 50 * time.Millisecond}})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-507", 3)
+	job := d.bulkDraft(b, "group-tag", "Kiosk", ids...)
+	d.emu.SetFaults(emulator.Faults{ErrorRate: 1, Methods: []string{http.MethodPost}, ErrorStatuses: []int{507}})
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	waitFor(t, "the write's answer", func() bool { return len(writesPerDevice(t, d.emu)) == 3 })
+	d.emu.SetFaults(emulator.Faults{})
+	doc := waitBulk(t, d, b, job)
+	if got := outcomes(doc); got[bulk.DeviceUnconfirmed] != 3 {
+		t.Errorf("outcomes %v: %.600s", got, text(doc))
+	}
+	row := doc.Find(`tr[data-outcome="unconfirmed"]`).First().Text()
+	if !strings.Contains(row, "Microsoft Graph answered the change with 507") || strings.Contains(row, "never arrived") || strings.Contains(row, "Nothing was changed") {
+		t.Errorf("the row says: %s", row)
+	}
+	for id, n := range writesPerDevice(t, d.emu) {
+		if n != 1 {
+			t.Errorf("device %s written %d times", id, n)
+		}
 	}
 }

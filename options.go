@@ -186,7 +186,8 @@ var (
 	optGraphWriteBudget = option{env: "AUTOPILOTDESK_GRAPH_WRITE_BUDGET", flag: "graph-write-budget", def: "100/20s",
 		help: "Intune's write budget for the desk in each tenant, as changes per window (its documented per-application " +
 			"limit is `100/20s`). Changes to registered Autopilot devices — bulk changes and changes of one device — are paced " +
-			"to it, counted in the state database so every replica shares it; a `Retry-After` Graph gives holds every desk's " +
+			"to it, counted in the state database so every replica shares it; bulk changes leave a tenth of every window to " +
+			"changes of one device, so those are sent at once while a bulk change runs; a `Retry-After` Graph gives holds every desk's " +
 			"changes until it has passed. Lower it if other tools write to Intune with the same app registration.",
 		set: func(c *config, v string) (err error) { c.WriteBudget, c.WriteWindow, err = writeBudget(v); return err }}
 	optAllowedGroups = option{env: "AUTOPILOTDESK_ALLOWED_GROUPS", flag: "allowed-groups",

@@ -33,7 +33,7 @@ func TestBrowserReadOnlyPagesSayWhy(t *testing.T) {
 	} {
 		tb.navigate(p.name, chromedp.Navigate(bd.base+p.path))
 		tb.page(p.name)
-		if got := tb.text(`[data-testid="read-only"]`); !strings.Contains(got, "Your role lets you read only.") {
+		if got := tb.text(`[data-testid="read-only"]`); !strings.Contains(got, "Your organisation's permission lets the desk read only.") {
 			t.Errorf("%s says %q", p.name, got)
 		}
 		tb.lookAtWidths(p.name)

@@ -585,3 +585,54 @@ func TestALostDeleteIsAwaitedOnTheDevicesPage(t *testing.T) {
 		t.Errorf("the device's page does not await the lost delete: %s", text(doc))
 	}
 }
+
+// "Check what Graph has" pressed again and again on an import whose answer was lost: each press
+// looks the devices up, but a look asked by hand before the schedule's next does not count, so
+// the devices are not given up as "not found" before the schedule's minutes have passed.
+func TestImportLooksByHandDoNotUseTheScheduleUp(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Hour, Pending: time.Hour},
+		ImportLookupDelays: []time.Duration{time.Hour, 2 * time.Hour}})
+	ts := d.adminToken()
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
+	data, _ := deviceCSV("SN-PRESSED", 2)
+	job := draftOf(t, d, b, data)
+	d.post(b, job+"/submit", submitForm(t, d, b, job))
+	ctx := context.Background()
+	id := strings.TrimPrefix(job, "/devices/import/")
+	waitRows(t, d, id, "the batch's answer to be lost", func(c importer.Counts) bool { return c.Unknown == 2 })
+	d.emu.SetFaults(emulator.Faults{})
+	staged, _, _, err := d.app.graph.ListDeviceIdentities(ctx, ts, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range staged {
+		if _, err := d.app.graph.DeleteDeviceIdentity(ctx, ts, s.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	received := func() int {
+		return len(d.emu.Received())
+	}
+	for range 4 {
+		_, doc := d.get(b, job)
+		if doc.Find(`form[action$="/reconcile"]`).Length() == 0 {
+			break // nothing left to look for
+		}
+		before := received()
+		d.post(b, job+"/reconcile", formValues(t, doc, `form[action$="/reconcile"]`))
+		waitFor(t, "the press's look", func() bool {
+			batches, _ := d.app.db.ImportBatches(ctx, id)
+			return received() > before && len(batches) == 1 && (batches[0].State != importer.BatchUnknown || batches[0].NotBefore.After(time.Now()))
+		})
+	}
+	rows, _ := d.app.db.ImportRows(ctx, id, store.RowFilter{})
+	if c := importer.Count(rows); c.Unknown != 2 {
+		t.Errorf("after 4 looks asked by hand within the first hour: %+v", c)
+	}
+	batches, _ := d.app.db.ImportBatches(ctx, id)
+	if batches[0].Lookups != 0 {
+		t.Errorf("looks asked by hand counted toward the schedule: %d", batches[0].Lookups)
+	}
+}

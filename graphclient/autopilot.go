@@ -197,8 +197,12 @@ type AutopilotDeviceChange struct {
 	DisplayName         *string `json:"displayName,omitempty"`
 }
 
-// maxPropertyLength bounds a property value the desk sends.
-const maxPropertyLength = 256
+// maxPropertyLength bounds a property value the desk sends; a group tag has Intune's own limit,
+// the one a device import keeps too (devicecsv.MaxGroupTagLength).
+const (
+	maxPropertyLength = 256
+	MaxGroupTagLength = 200
+)
 
 func checkProperty(name string, v *string) error {
 	if v == nil {
@@ -211,12 +215,16 @@ func checkProperty(name string, v *string) error {
 }
 
 // PropertyProblem says what is wrong with a value for a registered device's property (its name
-// in words: "group tag"), or "" when the desk may send it: at most 256 characters, none of them one
-// a person cannot see (package unseen: a tab, a line break, a direction mark, a zero-width space),
-// which would make the value read otherwise than it is.
+// in words: "group tag"), or "" when the desk may send it: at most 256 characters (a group tag
+// 200), none of them one a person cannot see (package unseen: a tab, a line break, a direction
+// mark, a zero-width space), which would make the value read otherwise than it is.
 func PropertyProblem(name, v string) string {
-	if n := utf8.RuneCountInString(v); n > maxPropertyLength {
-		return fmt.Sprintf("The %s has %d characters; it may have at most %d.", name, n, maxPropertyLength)
+	limit := maxPropertyLength
+	if name == "group tag" {
+		limit = MaxGroupTagLength
+	}
+	if n := utf8.RuneCountInString(v); n > limit {
+		return fmt.Sprintf("The %s has %d characters; it may have at most %d.", name, n, limit)
 	}
 	return unseen.Problem("The "+name, v)
 }

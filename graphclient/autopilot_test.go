@@ -216,10 +216,10 @@ func TestContactTimeAndSameSerial(t *testing.T) {
 // control character or one that cannot be seen is named for what it is.
 func TestPropertyProblemCountsCharacters(t *testing.T) {
 	for v, want := range map[string]string{
-		strings.Repeat("あ", 256): "",
+		strings.Repeat("あ", 200): "",
 		strings.Repeat("é", 200): "",
 		"Sales-EMEA":             "",
-		strings.Repeat("あ", 257): "has 257 characters",
+		strings.Repeat("あ", 201): "has 201 characters; it may have at most 200",
 		"a\tb":                   "control character",
 		"a\u0085b":               "control character",
 		"kiosk\u200b":            "cannot be seen (U+200B",

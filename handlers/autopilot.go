@@ -254,7 +254,7 @@ func registeredRow(d graphclient.AutopilotDevice) views.RegisteredRow {
 
 func accessOf(c echo.Context) views.Access {
 	a := web.Access(c)
-	return views.Access{ReadOnly: a.ReadOnly, Reason: readOnlyReason(a)}
+	return views.Access{ReadOnly: a.ReadOnly, ByGrant: a.ByScopes, Reason: readOnlyReason(a)}
 }
 
 // readOnlyReason says why a person may only read.
@@ -732,7 +732,11 @@ func (h *Registered) readDevice(c echo.Context, id string) (*graphclient.Autopil
 
 // readOnlyRefusal answers a change asked by someone the desk knows to be read-only: nothing is sent.
 func readOnlyRefusal(a web.WriteAccess, back, backText string) error {
-	return &views.ErrorPage{Status: http.StatusForbidden, Title: "Your role lets you read only",
+	title := "Your role lets you read only"
+	if a.ByScopes {
+		title = "Your organisation's permission lets the desk read only"
+	}
+	return &views.ErrorPage{Status: http.StatusForbidden, Title: title,
 		Message: readOnlyReason(a) + " Nothing was sent to Microsoft Graph.", ActionURL: back, ActionText: backText}
 }
 

@@ -345,7 +345,7 @@ func TestReadOnlyPeopleSeeNoChangeControls(t *testing.T) {
 	for _, path := range []string{"/devices/" + deviceID + "/properties", "/devices/" + deviceID + "/user", "/devices/" + deviceID + "/unassign",
 		"/devices/" + deviceID + "/delete", "/devices/bulk"} {
 		resp, page := r.post(path, url.Values{"groupTag": {"X"}, "action": {"delete"}, "device": {deviceID}})
-		if resp.StatusCode != http.StatusForbidden || !strings.Contains(testkit.Text(page), "Your role lets you read only") || !strings.Contains(testkit.Text(page), "Nothing was sent") {
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(testkit.Text(page), "Your organisation's permission lets the desk read only") || !strings.Contains(testkit.Text(page), "Nothing was sent") {
 			t.Errorf("the reader's POST %s: %d %s", path, resp.StatusCode, testkit.Text(page))
 		}
 	}
@@ -374,7 +374,7 @@ func TestBulkChangeFormIsChecked(t *testing.T) {
 	}{
 		{"no action", url.Values{"device": {deviceID}}, "bulk-action", "Choose what to do"},
 		{"unknown action", url.Values{"action": {"wipe"}, "device": {deviceID}}, "bulk-action", "Choose what to do"},
-		{"long tag", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {strings.Repeat("x", 257)}, "device": {deviceID}}, "bulk-tag", "has 257 characters; it may have at most 256"},
+		{"long tag", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {strings.Repeat("x", 201)}, "device": {deviceID}}, "bulk-tag", "has 201 characters; it may have at most 200"},
 		{"tag with a line break", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {"a\nb"}, "device": {deviceID}}, "bulk-tag", "a control character"},
 		{"tag with a direction mark", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {"rtl\u202egnp.exe"}, "device": {deviceID}}, "bulk-tag", "cannot be seen (U+202E"},
 		{"no device", url.Values{"action": {"delete"}, "device": {"not-a-guid"}}, "choose-" + deviceID, "Tick the devices to change first"},

@@ -19,6 +19,7 @@ import (
 	"autopilotdesk/graphclient/guid"
 	"autopilotdesk/handlers/bulk"
 	"autopilotdesk/handlers/explain"
+	"autopilotdesk/handlers/jobs"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
@@ -33,6 +34,7 @@ type BulkJobs interface {
 	BulkDevices(ctx context.Context, jobID string) ([]store.BulkDevice, error)
 	ChangeBulk(ctx context.Context, ch store.BulkChange) error
 	WakeBulkJob(ctx context.Context, tenantID, id string, recheck bool) error
+	BulkOverlaps(ctx context.Context, tenantID, jobID, action string) ([]store.BulkOverlap, error)
 }
 
 // BulkPace says how fast the write budget lets a bulk change go (bulk.Budget).
@@ -51,8 +53,12 @@ type BulkChanges struct {
 	Worker Kicker
 	Budget BulkPace
 	Holds  WriteHolds // optional: Graph's Retry-After, which the devices' reads wait for too
-	Now    func() time.Time
-	Logger *slog.Logger
+	// InFlight is the longest a change on its way to Graph waits for its answer (the bulk
+	// worker's lease; default 2 minutes): a device an earlier bulk change has on its way when a
+	// later one is confirmed is sent by the later one only after that.
+	InFlight time.Duration
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // maxBulkDevices bounds one bulk change: ten of Graph's largest pages.
@@ -71,7 +77,7 @@ func (h *BulkChanges) Create(c echo.Context) error {
 	list := bulkListURL(form.Get("list"))
 	back := func(msg string) error {
 		return &views.ErrorPage{Status: http.StatusUnprocessableEntity, Title: "The bulk change could not be prepared",
-			Message: msg + " Nothing was changed." + h.keepChoice(c, form), ActionURL: list, ActionText: "Back to the devices"}
+			Message: explain.NothingChanged(msg) + h.keepChoice(c, form), ActionURL: list, ActionText: "Back to the devices"}
 	}
 	choice, problems := readBulkChoice(form)
 	if len(problems) > 0 {
@@ -154,7 +160,7 @@ func (h *BulkChanges) unreadable(c echo.Context, form url.Values, list string, u
 		title = fmt.Sprintf("%d of the %d chosen devices could not be read: %s", unread, chosen, e.Title)
 	}
 	return &views.ErrorPage{Status: failureStatus(err), Title: title,
-		Message:   e.What + " Nothing was changed." + kept,
+		Message:   explain.NothingChanged(e.What) + kept,
 		NextStep:  cmp.Or(e.NextStep, "Go back to the devices and choose “Review the change…” again."),
 		ActionURL: list, ActionText: "Back to the devices", Support: graphclient.SupportFor(ex, err)}
 }
@@ -308,6 +314,16 @@ func (h *BulkChanges) Show(c echo.Context) error {
 	if job.State == bulk.StateDraft && view.IsOwner && !view.Access.ReadOnly {
 		view.FormKey = web.NewFormKey(c, h.Now())
 	}
+	if job.State == bulk.StateDraft {
+		overlaps, err := h.Jobs.BulkOverlaps(c.Request().Context(), job.TenantID, job.ID, job.Action)
+		if err != nil {
+			return fmt.Errorf("read overlapping bulk changes: %w", err)
+		}
+		for _, o := range overlaps {
+			view.Overlaps = append(view.Overlaps, views.BulkOverlap{ID: o.JobID, What: explain.BulkAction(job.Action, o.GroupTag),
+				Owner: ownerOf(o.ActorName, o.ActorUPN, "someone in your organisation"), Devices: o.Devices})
+		}
+	}
 	return web.Render(c, http.StatusOK, views.BulkJobPage(web.PageFor(c, views.BulkJobTitle(view), "devices"), view))
 }
 
@@ -338,8 +354,11 @@ func (h *BulkChanges) Confirm(c echo.Context) error {
 	if !claimed {
 		return c.Redirect(http.StatusSeeOther, bulkURL(job.ID)) // the first submit of this form is on it
 	}
+	now := h.Now()
+	later := explain.LaterBulk{JobID: job.ID, Action: job.Action, GroupTag: job.GroupTag, By: bulkOwner(job), At: now}
 	err = h.Jobs.ChangeBulk(ctx, store.BulkChange{JobID: job.ID, TenantID: job.TenantID, OwnerID: job.ObjectID, FromState: bulk.StateDraft,
-		State: bulk.StateSending, Payload: p.Encode()})
+		State: bulk.StateSending, Payload: p.Encode(),
+		Supersede: &store.BulkSupersede{TenantID: job.TenantID, Action: job.Action, Note: jobs.Encode(later), At: now, Wait: cmp.Or(h.InFlight, 2*time.Minute)}})
 	if errors.Is(err, store.ErrConflict) {
 		return c.Redirect(http.StatusSeeOther, bulkURL(job.ID)) // another confirm won: it is on its way
 	}
@@ -408,7 +427,7 @@ func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, bu
 	}
 	cnt := bulk.Count(devices)
 	v.Counts = views.BulkCounts{Devices: cnt.Devices, Final: cnt.Final(), Queued: cnt.Queued, Sending: cnt.InFlight, Unknown: cnt.Unknown,
-		Done: cnt.Done, Refused: cnt.Refused, NotFound: cnt.NotFound, Unconfirmed: cnt.Unconfirmed, Skipped: cnt.Skipped, Reconciled: cnt.Reconciled}
+		Done: cnt.Done, Refused: cnt.Refused, NotFound: cnt.NotFound, Unconfirmed: cnt.Unconfirmed, Skipped: cnt.Skipped - cnt.Superseded, Superseded: cnt.Superseded, Reconciled: cnt.Reconciled}
 	v.RefreshSeconds = 2
 	if cnt.Unknown > 0 || p.Paused || v.Waiting != nil {
 		v.RefreshSeconds = 10

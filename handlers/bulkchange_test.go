@@ -109,12 +109,12 @@ func TestBulkChoiceIsKeptWhenGraphCannotReadTheDevices(t *testing.T) {
 // the value typed.
 func TestBulkChoiceIsKeptWhenTheChangeIsRefused(t *testing.T) {
 	r := newDevicesRig(t, "")
-	long := strings.Repeat("x", 257)
+	long := strings.Repeat("x", 201)
 	resp, _ := r.post("/devices/bulk", url.Values{"action": {"group-tag"}, "groupTag": {long}, "device": {deviceID}})
 	redirected(t, resp, "/devices")
 	_, list := r.get("/devices")
 	if _, ticked := list.Find(`input[name="device"][value="` + deviceID + `"]`).Attr("checked"); !ticked || list.Find(`#bulk-tag`).AttrOr("value", "") != long ||
-		!strings.Contains(list.Find(`#bulk-groupTag-error`).Text(), "at most 256") {
+		!strings.Contains(list.Find(`#bulk-groupTag-error`).Text(), "at most 200") {
 		t.Errorf("the list after the refusal: %s", testkit.Text(list))
 	}
 }

@@ -324,11 +324,11 @@ func TestFailureStatusSaysWhoseTheFailureIs(t *testing.T) {
 // they post anyway is refused before Graph hears of it; a create keeps what was typed.
 func TestReadOnlyPeopleSeeNoUploadChangeControls(t *testing.T) {
 	for _, tc := range []struct {
-		name, why string
-		become    func(t *testing.T, r *uploadsRig)
+		name, why, heading string
+		become             func(t *testing.T, r *uploadsRig)
 	}{
-		{"by scopes", "DeviceManagementServiceConfig.Read.All without", func(_ *testing.T, r *uploadsRig) { r.signIn(readOnlyScope) }},
-		{"after Graph's 403", "Microsoft Graph refused your change", func(t *testing.T, r *uploadsRig) {
+		{"by scopes", "DeviceManagementServiceConfig.Read.All without", "Your organisation's permission lets the desk read only", func(_ *testing.T, r *uploadsRig) { r.signIn(readOnlyScope) }},
+		{"after Graph's 403", "Microsoft Graph refused your change", "Your role lets you read only", func(t *testing.T, r *uploadsRig) {
 			r.graph.fail = []error{graphRefusal(http.StatusForbidden, graphclient.KindForbiddenPermission)}
 			if resp, _ := r.post("/uploads/"+uploadID+"/status", url.Values{"status": {"complete"}}); resp.StatusCode != http.StatusSeeOther || len(r.graph.sent()) != 1 {
 				t.Fatalf("the first change, refused by Graph: %d, Graph saw %q", resp.StatusCode, r.graph.sent())
@@ -356,7 +356,7 @@ func TestReadOnlyPeopleSeeNoUploadChangeControls(t *testing.T) {
 			}
 			for _, path := range []string{"/uploads/" + uploadID + "/status", "/uploads/" + uploadID + "/delete"} {
 				resp, doc := r.post(path, url.Values{"status": {"complete"}})
-				if resp.StatusCode != http.StatusForbidden || !strings.Contains(testkit.Text(doc), "Your role lets you read only") || !strings.Contains(testkit.Text(doc), tc.why) {
+				if resp.StatusCode != http.StatusForbidden || !strings.Contains(testkit.Text(doc), tc.heading) || !strings.Contains(testkit.Text(doc), tc.why) {
 					t.Errorf("POST %s: %d %s", path, resp.StatusCode, testkit.Text(doc))
 				}
 			}

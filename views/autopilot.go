@@ -16,6 +16,7 @@ import (
 // registrations and uploads. A read-only person sees every page without its change controls.
 type Access struct {
 	ReadOnly bool
+	ByGrant  bool   // because of the permission the organisation granted the desk, not their role
 	Reason   string // why they may only read, in words for them
 }
 
@@ -212,6 +213,15 @@ type BulkJob struct {
 	Estimate                    time.Duration
 	FormKey                     string
 	RefreshSeconds              int
+	// Overlaps are the bulk changes still running that have some of a draft's devices not yet
+	// changed, for the same change: confirming it leaves those devices to it.
+	Overlaps []BulkOverlap
+}
+
+// BulkOverlap is a running bulk change that shares devices with a draft.
+type BulkOverlap struct {
+	ID, What, Owner string
+	Devices         int
 }
 
 // Finished reports whether every device has its final outcome.
@@ -228,6 +238,7 @@ type BulkCounts struct {
 	Devices, Final                                int
 	Queued, Sending, Unknown                      int
 	Done, Refused, NotFound, Unconfirmed, Skipped int
+	Superseded                                    int // not sent: left to a bulk change confirmed later
 	Reconciled                                    int // done, as found by reading them after an answer was lost
 }
 
@@ -427,12 +438,13 @@ func bulkSummary(c BulkCounts, finished bool) string {
 	}{
 		{c.Done, "changed", "changed"}, {c.Refused, "refused by Graph", "refused by Graph"}, {c.NotFound, "not found", "not found"},
 		{c.Unconfirmed, "to check (outcome unknown)", "to check (outcome unknown)"}, {c.Skipped, "not sent", "not sent"},
+		{c.Superseded, "left to a later bulk change", "left to a later bulk change"},
 	})
 	open := tally([]struct {
 		n          int
 		one, other string
 	}{
-		{c.Sending, "is being sent", "are being sent"}, {c.Unknown, "is being checked in Graph (outcome unknown)", "are being checked in Graph (outcome unknown)"},
+		{c.Sending, "is being sent", "are being sent"}, {c.Unknown, "is being read in Graph to find out whether it changed", "are being read in Graph to find out whether they changed"},
 		{c.Queued, "is queued", "are queued"},
 	})
 	var s string

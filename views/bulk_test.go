@@ -39,7 +39,7 @@ func TestBulkSummaryBreakdownAddsUpToWhatItCounts(t *testing.T) {
 		{BulkCounts{Devices: 5, Final: 2, Done: 1, Refused: 1, Sending: 2, Queued: 1},
 			"2 of 5 devices have a final outcome: 1 changed and 1 refused by Graph; 2 are being sent and 1 is queued."},
 		{BulkCounts{Devices: 4, Final: 3, Done: 2, NotFound: 1, Unknown: 1},
-			"3 of 4 devices have a final outcome: 2 changed and 1 not found; 1 is being checked in Graph (outcome unknown)."},
+			"3 of 4 devices have a final outcome: 2 changed and 1 not found; 1 is being read in Graph to find out whether it changed."},
 		{BulkCounts{Devices: 2, Final: 2, Done: 2}, "2 of 2 devices have a final outcome: 2 changed."},
 	} {
 		if got := bulkSummary(tc.counts, false); got != tc.want {

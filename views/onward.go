@@ -119,6 +119,9 @@ func ActivityTitle(e ActivityEntry) string {
 		if e.Action == "import-finished" {
 			return title + " — not every device was imported"
 		}
+		if e.Action == "bulk-change" && strings.Contains(e.Summary, " accepted") {
+			return title + " — not every device was changed" // some were: the batch is not "not done"
+		}
 		title += " — not done"
 	case "outcome-unknown":
 		title += " — outcome unknown"

@@ -15,6 +15,8 @@ func TestActivityTitleNamesTheActionAndItsTarget(t *testing.T) {
 		{ActivityEntry{Action: "import", Outcome: "success", Target: id, Summary: "Sent batch 2: Microsoft Graph accepted 1 device."}, "Import of 1 device"},
 		{ActivityEntry{Action: "device-properties", Outcome: "success", Target: id, Serial: "PF3ABC12"}, "Changed device PF3ABC12"},
 		{ActivityEntry{Action: "bulk-change", Outcome: "failure", Target: id}, "Bulk change of devices — not done"},
+		{ActivityEntry{Action: "bulk-change", Outcome: "failure", Target: id,
+			Summary: "Bulk change to set the group tag to “Made”, batch 1 (20 devices): 18 accepted, 1 refused, 1 answer lost."}, "Bulk change of 20 devices — not every device was changed"},
 		{ActivityEntry{Action: "bulk-change", Outcome: "success", Target: id,
 			Summary: "Bulk change to set the group tag to “Sales-EMEA”, batch 1 (7 devices): 7 accepted."}, "Bulk change of 7 devices"},
 		{ActivityEntry{Action: "registration-code-created", Outcome: "success", Target: id}, "Created a registration code"},

@@ -2,9 +2,13 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"time"
 
 	"golang.org/x/oauth2"
+
+	"autopilotdesk/web/store"
 )
 
 // OwnerTokens lends work that goes on outside any request (an import a person started) that
@@ -33,4 +37,31 @@ func (o OwnerTokens) OwnerToken(ctx context.Context, userKey, refused string) (o
 		return ts, err
 	}
 	return nil, ErrSessionEnded
+}
+
+// RememberWriteRefused records, in every live session of userKey (tid:oid), that Microsoft Graph
+// refused a change of theirs with 403 for their role or permissions, as RememberWriteRefused does
+// for a request: a background job met the refusal with their token, and their pages, in any
+// session and on any desk, offer no more changes.
+func (o OwnerTokens) RememberWriteRefused(ctx context.Context, userKey string, at time.Time, graphSaid string) error {
+	b, err := json.Marshal(writeRefusal{At: at, Said: graphSaid})
+	if err != nil {
+		return err
+	}
+	keys, err := o.Sessions.LiveSessionsOfUser(ctx, userKey)
+	if err != nil {
+		return errStateUnavailable(err)
+	}
+	for _, key := range keys {
+		if _, err := o.Shell.sessions.UpdateLocked(ctx, key, func(values map[any]any) (store.SessionChange, error) {
+			if _, ok := values[valWriteRefused]; ok {
+				return store.KeepSession, nil
+			}
+			values[valWriteRefused] = string(b)
+			return store.SaveSession, nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

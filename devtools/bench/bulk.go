@@ -22,6 +22,7 @@ import (
 
 	"autopilotdesk/devtools/deskrun"
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/handlers/bulk"
 	"autopilotdesk/web/demo"
 	"autopilotdesk/web/identity/demoidp"
 )
@@ -39,9 +40,10 @@ func (f bulkFlags) String() string {
 }
 
 // minimum is the least time the budget allows for the step's changes: a window for every full
-// budget after the first.
+// share of the budget a bulk change may use (all but the tenth kept for single changes) after
+// the first.
 func (f bulkFlags) minimum() time.Duration {
-	return time.Duration((f.devices-1)/f.writes) * f.window
+	return bulk.Minimum(f.devices, f.writes, f.window)
 }
 
 // benchBulk runs the step: its own emulator and identity provider in this process (the load here

@@ -1,8 +1,9 @@
 // Package bulk carries a change to many registered Autopilot devices through once it is
 // confirmed: a group tag set, a user unassigned or registrations deleted. Like the device import
 // it sends each device's change exactly once: every device is recorded as in flight before it is
-// sent, a lost answer (a timeout, a 500, 502 or 504) is never sent again but reconciled by
-// reading the device, and a worker on any replica takes a dead worker's job over through its
+// sent, a change whose outcome Graph did not give (a lost answer, a timeout, or a server error
+// other than 503 — 500, 502, 504, 507…, which may have been carried out) is never sent again but
+// reconciled by reading the device, and a worker on any replica takes a dead worker's job over through its
 // lease. It paces its writes to Intune's write budget, shared by every desk through the state
 // database, and never sends before a Retry-After Graph gave has passed.
 package bulk
@@ -135,11 +136,34 @@ type Slots struct {
 	stamp  time.Time
 }
 
-// Take takes up to want write slots of the tenant's budget; with none, it says when to ask again
-// (and Slots.Held whether that is the end of Graph's Retry-After rather than of the budget).
+// Reserve is the share of each window of a budget of n writes that bulk changes leave to changes
+// made one device at a time (a tenth, at least one when n is more than one): a bulk change
+// running never keeps a change made on a device's page waiting more than a window.
+func Reserve(n int) int {
+	if n < 2 {
+		return 0
+	}
+	return max(1, n/10)
+}
+
+// Take takes up to want write slots of the tenant's budget, for a change made on one device's
+// page: it may use the whole budget. With none, it says when to ask again (and Slots.Held
+// whether that is the end of Graph's Retry-After rather than of the budget).
 func (b *Budget) Take(ctx context.Context, tenantID string, want int) (Slots, time.Time, error) {
-	n, w := b.limits()
-	taken, stamp, retryAt, held, err := b.Store.TakeWriteSlots(ctx, bucketOf(tenantID), want, n, w+min(time.Second, max(50*time.Millisecond, w/50)))
+	n, _ := b.limits()
+	return b.take(ctx, tenantID, want, n)
+}
+
+// TakeForBulk is Take for a bulk change: it leaves the Reserve of every window to changes made
+// one device at a time.
+func (b *Budget) TakeForBulk(ctx context.Context, tenantID string, want int) (Slots, time.Time, error) {
+	n, _ := b.limits()
+	return b.take(ctx, tenantID, want, n-Reserve(n))
+}
+
+func (b *Budget) take(ctx context.Context, tenantID string, want, limit int) (Slots, time.Time, error) {
+	_, w := b.limits()
+	taken, stamp, retryAt, held, err := b.Store.TakeWriteSlots(ctx, bucketOf(tenantID), want, limit, w+min(time.Second, max(50*time.Millisecond, w/50)))
 	return Slots{N: taken, Held: held, tenant: tenantID, stamp: stamp}, retryAt, err
 }
 
@@ -204,13 +228,21 @@ func (b *Budget) Describe() string {
 	return fmt.Sprintf("%d changes per %s", n, seconds(w))
 }
 
-// Estimate is the least time n changes take within the budget.
+// Estimate is the least time a bulk change of n devices takes within the budget, which leaves
+// the Reserve of each window to changes made one device at a time.
 func (b *Budget) Estimate(n int) time.Duration {
-	per, w := b.limits()
+	writes, w := b.limits()
+	return Minimum(n, writes, w)
+}
+
+// Minimum is the least time a bulk change of n devices takes within a budget of writes per
+// window: a window for every full share (the budget less its Reserve) after the first.
+func Minimum(n, writes int, window time.Duration) time.Duration {
+	per := max(writes-Reserve(writes), 1)
 	if n <= per {
 		return 0
 	}
-	return time.Duration((n-1)/per) * w
+	return time.Duration((n-1)/per) * window
 }
 
 func seconds(d time.Duration) string {
@@ -230,6 +262,7 @@ type Counts struct {
 	Queued, InFlight, Unknown            int
 	Done, Refused, NotFound, Unconfirmed int
 	Skipped                              int
+	Superseded                           int // of the skipped, those left to a bulk change confirmed later
 	Reconciled                           int // done, as found by reading them after an answer was lost
 }
 
@@ -257,6 +290,9 @@ func Count(devices []store.BulkDevice) Counts {
 			c.Unconfirmed++
 		case DeviceSkipped:
 			c.Skipped++
+			if d.Reason == store.BulkReasonSuperseded {
+				c.Superseded++
+			}
 		}
 		if d.Reconciled && d.State == DeviceDone {
 			c.Reconciled++ // read and found made; one read and not found so, or gone, is not

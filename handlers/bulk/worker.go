@@ -73,6 +73,10 @@ func New(o Options) *Worker {
 	return w
 }
 
+// InFlight is the longest a change this worker sent waits for Graph's answer: a call never
+// outlives the lease it runs under.
+func (w *Worker) InFlight() time.Duration { return w.o.Lease }
+
 // claim takes one due job for holder under a lease.
 func (w *Worker) claim(ctx context.Context, holder string, lease time.Duration) (jobs.Job, error) {
 	job, err := w.o.Store.ClaimBulkJob(ctx, StateSending, holder, lease)
@@ -141,8 +145,14 @@ func (r *run) Advance(ctx context.Context, t *jobs.Turn) error {
 // moment it comes, while the batch waits it out.
 func (r *run) batch(ctx context.Context, reqs []graphclient.BatchRequest) ([]graphclient.BatchResponse, *graphclient.Exchange, error) {
 	ctx = graphclient.OnThrottled(ctx, func(wait time.Duration) {
-		if err := r.w.o.Budget.Hold(context.WithoutCancel(ctx), r.job.TenantID, r.Now().Add(wait)); err != nil {
+		until := r.Now().Add(wait)
+		if err := r.w.o.Budget.Hold(context.WithoutCancel(ctx), r.job.TenantID, until); err != nil {
 			r.Warn("hold the tenant's writes", err)
+		}
+		// The page says the batch waits, and until when, rather than that it is being sent.
+		r.p.Waiting = &Wait{Held: true, Throttled: true, Until: until}
+		if err := r.w.o.Store.ChangeBulk(context.WithoutCancel(ctx), store.BulkChange{JobID: r.job.ID, LeaseOwner: r.Holder(), Payload: r.p.Encode()}); err != nil {
+			r.Warn("say that the batch waits for Graph", err)
 		}
 	})
 	return jobs.Call(ctx, r.Turn, func(ts oauth2.TokenSource) ([]graphclient.BatchResponse, *graphclient.Exchange, error) {
@@ -204,7 +214,7 @@ func (r *run) send(ctx context.Context) error {
 		if err != nil || len(due) == 0 {
 			return err
 		}
-		slots, retryAt, err := r.w.o.Budget.Take(ctx, r.job.TenantID, min(graphclient.BatchLimit, len(due)))
+		slots, retryAt, err := r.w.o.Budget.TakeForBulk(ctx, r.job.TenantID, min(graphclient.BatchLimit, len(due)))
 		if err != nil {
 			return err
 		}
@@ -282,6 +292,12 @@ func (r *run) sendChunk(ctx context.Context, chunk []store.BulkDevice, slots Slo
 		inFlight[i].BulkOutcome = o
 	}
 	if err := r.w.o.Store.ChangeBulk(ctx, ch); err != nil {
+		if errors.Is(err, store.ErrConflict) && r.w.o.Store.ChangeBulk(ctx, store.BulkChange{JobID: r.job.ID, LeaseOwner: r.Holder()}) == nil {
+			// Still this worker's: a bulk change confirmed since took some of these devices over
+			// (they are no longer queued). The others are sent with the next chunk.
+			r.chunks--
+			return false, nil
+		}
 		return true, jobs.LeaseErr(err)
 	}
 	if err := r.Fault(FaultRecorded); err != nil {
@@ -376,9 +392,10 @@ func (r *run) outcome(ctx context.Context, now time.Time, o store.BulkOutcome, a
 	switch {
 	case err == nil:
 		o.State, o.DoneAt = DeviceDone, now
-	case isGraph && (ge.Kind == graphclient.KindOutcomeUnknown || status == 500 || status == 502 || status == 504 ||
+	case isGraph && (ge.Kind == graphclient.KindOutcomeUnknown || status/100 == 5 && status != http.StatusServiceUnavailable ||
 		ge.Kind == graphclient.KindTimeout || ge.Kind == graphclient.KindBadResponse && status/100 == 2):
-		// It may have run: the device is read to find out, never sent again.
+		// It may have run (a server error on a write may have been carried out, 507 included): the
+		// device is read to find out, never sent again.
 		o.State, o.NotBefore = DeviceUnknown, now.Add(r.w.o.LookupDelays[0])
 		o.Reason, o.Failure = store.BulkReasonAnswerLost, facts(err, now)
 		r.At(o.NotBefore)
@@ -419,6 +436,7 @@ func (r *run) outcome(ctx context.Context, now time.Time, o store.BulkOutcome, a
 		if jobWide(ge.Kind) {
 			stopAll = &f
 		}
+		r.WriteRefused(ctx, err, now)
 	}
 	return o, stopAll
 }
@@ -588,6 +606,12 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 			r.At(o.NotBefore)
 			stop = true
 		default:
+			if counts, due := jobs.ScheduledLook(LostAt(o), now, r.w.o.LookupDelays, o.Lookups); !counts {
+				// A look asked by hand before the schedule's next: the schedule goes on as it was.
+				o.NotBefore = due
+				r.At(o.NotBefore)
+				break
+			}
 			o.Lookups++
 			if o.Lookups >= len(r.w.o.LookupDelays) {
 				o.State, o.DoneAt, o.Reconciled, o.Reason = DeviceUnconfirmed, now, true, store.BulkReasonLookedUp
@@ -611,6 +635,15 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 		r.Audit(ch.Activity)
 	}
 	return stop, err
+}
+
+// LostAt is when a device's answer was lost (or, the desk having stopped before storing it, when
+// it was sent): its looks are scheduled from then.
+func LostAt(o store.BulkOutcome) time.Time {
+	if f, err := jobs.Decode[explain.Failure](o.Failure); err == nil && !f.At.IsZero() {
+		return f.At
+	}
+	return o.SentAt
 }
 
 // shows reports whether a device read in Graph shows the job's change.

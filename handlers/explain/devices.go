@@ -3,6 +3,7 @@ package explain
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"autopilotdesk/graphclient"
@@ -49,15 +50,17 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 		switch {
 		case d.Reason == store.BulkReasonDeskStopped:
 			v.Detail = "The change was recorded as sent, but the desk stopped (a restart, crash or deploy) before Microsoft Graph's answer was stored"
+		case f != nil && f.Graph != nil && f.Graph.StatusCode/100 == 5 && f.Graph.StatusCode != 504 && f.Graph.Kind != graphclient.KindTimeout:
+			v.Detail = fmt.Sprintf("Microsoft Graph answered %d (%s), an error that does not say whether the change was made before it", f.Graph.StatusCode, Title(*f))
 		case f != nil:
 			v.Detail += " (" + Title(*f) + ")"
 		}
-		v.Detail += ", so it is not known yet whether the change was made. The desk reads the device in Graph to find out and never sends the change again on its own."
+		v.Detail += ". The desk reads the device in Graph to find out whether it was made, and never sends the change again on its own."
 	case store.BulkDone:
 		v.State.Meaning = Done
 		v.Label, v.Detail = bulkDone(action, groupTag)
 		if d.Reconciled {
-			v.Detail = "Found by reading the device after Graph's answer was lost: " + v.Detail
+			v.Detail = "Found by reading the device after Graph's answer was lost: " + bulkFound(action, groupTag)
 		}
 	case store.BulkRefused:
 		v.State = State{Label: "Refused by Graph", Meaning: Failed}
@@ -72,9 +75,27 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 		}
 	case store.BulkUnconfirmed:
 		v.State = State{Label: "Outcome unknown — check", Meaning: Attention}
-		v.Detail = fmt.Sprintf("Microsoft Graph's answer to the change was lost, and the device did not show the change when the desk read it %s over the following minutes. Graph may not have made it, or Intune has not shown it yet. Nothing was sent again: open the device to check, and change it on its own if needed.",
-			plural(d.Lookups, "time", "times"))
+		lost := d.SentAt
+		if f != nil && !f.At.IsZero() {
+			lost = f.At
+		}
+		opening := "Microsoft Graph's answer to the change was lost"
+		if f != nil && f.Graph != nil && f.Graph.StatusCode/100 == 5 && f.Graph.StatusCode != 504 && f.Graph.Kind != graphclient.KindTimeout {
+			opening = fmt.Sprintf("Microsoft Graph answered the change with %d (%s), which does not say whether it was made", f.Graph.StatusCode, Title(*f))
+		}
+		v.Detail = fmt.Sprintf("%s, and the device did not show the change when the desk read it %s%s. Graph may not have made it, or Intune has not shown it yet. Nothing was sent again: open the device to check, and change it on its own if needed.",
+			opening, plural(d.Lookups, "time", "times"), lookedOver(lost, d.DoneAt))
 	case store.BulkSkipped:
+		if d.Reason == store.BulkReasonSuperseded {
+			later, _ := decodeLater(d.Failure)
+			v.State = State{Label: "Left to a later bulk change", Meaning: Quiet}
+			v.Detail = "Not sent: a bulk change confirmed later changes this device too"
+			if later.JobID != "" {
+				v.Detail += " (" + BulkAction(later.Action, later.GroupTag) + ", confirmed by " + later.By + " on " + later.At.UTC().Format("2 Jan 2006 15:04:05") + " UTC)"
+			}
+			v.Detail += ", so this one left it to that change: the newer choice wins. Nothing was sent to this device for this change."
+			return v
+		}
 		v.State = State{Label: "Not sent", Meaning: Quiet}
 		v.Detail = "Not sent: Microsoft Graph refused an earlier change of this bulk change for a reason that holds for every device."
 		if stopped != nil {
@@ -85,6 +106,48 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 		v.State = State{Label: other(d.State), Meaning: Attention}
 	}
 	return v
+}
+
+// LaterBulk is the bulk change confirmed later that a device of an earlier one was left to
+// (store.BulkReasonSuperseded): facts, kept as the device's Failure.
+type LaterBulk struct {
+	JobID    string    `json:"laterJob"`
+	Action   string    `json:"action"`
+	GroupTag string    `json:"groupTag,omitempty"`
+	By       string    `json:"by"`
+	At       time.Time `json:"at"`
+}
+
+func decodeLater(b []byte) (LaterBulk, error) {
+	var l LaterBulk
+	if len(b) == 0 {
+		return l, nil
+	}
+	err := json.Unmarshal(b, &l)
+	return l, err
+}
+
+// lookedOver says over how long after the loss a device or batch was read: " over the 10 minutes
+// that followed" ("" when the times are not known).
+func lookedOver(lost, last time.Time) string {
+	if lost.IsZero() || last.IsZero() || !last.After(lost) {
+		return ""
+	}
+	return " over the " + Duration(last.Sub(lost)) + " that followed"
+}
+
+// bulkFound says what reading a device after a lost answer showed: the change, as Graph has it now.
+func bulkFound(action, groupTag string) string {
+	switch action {
+	case store.BulkUnassign:
+		return "Graph shows it with no assigned user."
+	case store.BulkDelete:
+		return "Graph no longer has the Autopilot registration. It leaves the list within a few minutes."
+	}
+	if groupTag == "" {
+		return "Graph shows it with no group tag."
+	}
+	return "Graph shows it with the group tag “" + groupTag + "”."
 }
 
 func bulkDone(action, groupTag string) (label, detail string) {
@@ -111,15 +174,22 @@ func deviceAction(bulkAction string) string {
 
 // refusedWords are a refused device's words: Graph's message and what it means, and that nothing changed.
 func refusedWords(action string, e Explanation) string {
-	nothing := " Nothing was changed."
-	if action == store.BulkDelete {
-		nothing = ""
+	s := e.Title + ". " + e.What
+	if action != store.BulkDelete {
+		s = NothingChanged(s)
 	}
-	s := e.Title + ". " + e.What + nothing
 	if e.NextStep != "" {
 		s += " " + e.NextStep
 	}
 	return s
+}
+
+// NothingChanged is s followed by "Nothing was changed.", unless s says so already.
+func NothingChanged(s string) string {
+	if strings.Contains(strings.ToLower(s), "nothing was changed") {
+		return s
+	}
+	return strings.TrimRight(s, " ") + " Nothing was changed."
 }
 
 // deviceChange explains a refused change of a registered device: a delete Graph refuses (400
@@ -152,7 +222,18 @@ func deviceChange(action string, f Failure) (Explanation, bool) {
 func BudgetBusy(budget string, until, now time.Time) Explanation {
 	return Explanation{Title: "Intune's write budget for your tenant is in use",
 		What:     "Intune accepts " + budget + " from the desk, and they are taken (a bulk change may be running), or Microsoft Graph asked the desk to wait. Nothing was sent.",
-		NextStep: fmt.Sprintf("Send it again after %s UTC (in %s).", until.UTC().Format("15:04:05"), Duration(until.Sub(now))), Action: ActionTryLater}
+		NextStep: fmt.Sprintf("Send it again after %s UTC (in %s).", clockUp(until), Duration(ceilSecond(until).Sub(now))), Action: ActionTryLater}
+}
+
+// clockUp is a time of day to the second, rounded up: a time said as the moment to try again is
+// never a moment early.
+func clockUp(t time.Time) string { return ceilSecond(t).UTC().Format("15:04:05") }
+
+func ceilSecond(t time.Time) time.Time {
+	if r := t.Truncate(time.Second); r.Before(t) {
+		return r.Add(time.Second)
+	}
+	return t
 }
 
 // WritesHeld explains a write not sent because Microsoft Graph asked every desk to wait (its
@@ -160,7 +241,7 @@ func BudgetBusy(budget string, until, now time.Time) Explanation {
 func WritesHeld(until, now time.Time) Explanation {
 	return Explanation{Title: "Microsoft Graph asked the desk to wait",
 		What:     "Graph throttled your tenant's changes a moment ago and asked for a pause. Nothing was sent: a change sent before the pause ends makes Intune ask for a longer one.",
-		NextStep: fmt.Sprintf("Send it again after %s UTC (in %s).", until.UTC().Format("15:04:05"), Duration(until.Sub(now))), Action: ActionTryLater}
+		NextStep: fmt.Sprintf("Send it again after %s UTC (in %s).", clockUp(until), Duration(ceilSecond(until).Sub(now))), Action: ActionTryLater}
 }
 
 // NothingToChange explains a change form sent with the values the device already has.

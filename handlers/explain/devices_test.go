@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"autopilotdesk/graphclient"
 	"autopilotdesk/handlers/explain"
@@ -51,5 +52,39 @@ func TestBulkDevicesAreExplained(t *testing.T) {
 		Graph: &graphclient.Error{Kind: graphclient.KindThrottled, StatusCode: 429}})
 	if unchecked.Title != "8 of 30 serial numbers could not be checked" || !strings.Contains(unchecked.What, "throttling") {
 		t.Errorf("serials unchecked: %+v", unchecked)
+	}
+}
+
+// A change given up as "outcome unknown — check" says how many looks it had and over how long
+// after the loss: "over the following minutes" only when it was so.
+func TestUnconfirmedSaysOverHowLongTheDeviceWasRead(t *testing.T) {
+	lost := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	d := store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkUnconfirmed, Reason: store.BulkReasonLookedUp, Lookups: 5,
+		SentAt: lost.Add(-time.Second), DoneAt: lost.Add(10*time.Minute + 2*time.Second), Failure: mustJSON(t, explain.Failure{At: lost})}}
+	if got := explain.BulkDevice(store.BulkGroupTag, "Made", d, nil).Detail; !strings.Contains(got, "read it 5 times over the 10 minutes 2 seconds that followed.") {
+		t.Errorf("words: %s", got)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A refused device says once that nothing was changed; a device found made after a lost answer
+// says what Graph shows, not that Intune will show it in a few minutes.
+func TestBulkDeviceWordsSayThingsOnce(t *testing.T) {
+	role := mustJSON(t, explain.Failure{Graph: &graphclient.Error{Kind: graphclient.KindForbiddenRole, StatusCode: 403, Message: "Not allowed."}})
+	refused := explain.BulkDevice(store.BulkGroupTag, "Made", store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkRefused, Failure: role}}, nil).Detail
+	if n := strings.Count(strings.ToLower(refused), "nothing was changed"); n != 1 {
+		t.Errorf("a refused device says %d times that nothing was changed: %s", n, refused)
+	}
+	found := explain.BulkDevice(store.BulkGroupTag, "Made", store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkDone, Reconciled: true}}, nil).Detail
+	if !strings.Contains(found, "Graph shows it with the group tag “Made”.") || strings.Contains(found, "within a few minutes") {
+		t.Errorf("a device found made: %s", found)
 	}
 }

@@ -54,7 +54,8 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 	found := len(looked.found)
 	next := b
 	next.Lookups = b.Lookups
-	if stopped == nil {
+	counts, due := jobs.ScheduledLook(lostAt(b), r.Now(), r.w.o.LookupDelays, b.Lookups)
+	if stopped == nil && counts {
 		next.Lookups++
 	}
 	left := len(open) - found
@@ -79,6 +80,9 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 		if stopped != nil { // the look could not be made: the next comes later each time it fails
 			wait = max(wait, min(lookRetry<<min(detail.FailedLooks-1, 5), 5*time.Minute))
 		}
+		if stopped == nil && !counts {
+			wait = due.Sub(r.Now()) // a look asked by hand: the schedule goes on as it was
+		}
 		if asked, ok := r.waitAsked(stopped); ok {
 			wait = asked
 		}
@@ -98,6 +102,15 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 		r.Audit(ch.Activity)
 	}
 	return err
+}
+
+// lostAt is when a batch's answer was lost (when it was sent, if that is not kept): its looks
+// are scheduled from then.
+func lostAt(b store.ImportBatch) time.Time {
+	if f := DecodeBatchDetail(b.Detail).Failure; f != nil && !f.At.IsZero() {
+		return f.At
+	}
+	return b.SentAt
 }
 
 // lookRetry is the wait after a look that could not be made; it doubles with each that fails

@@ -260,6 +260,7 @@ func (r *run) split(ctx context.Context, b store.ImportBatch, rows []store.Impor
 // the whole import, the batches still queued are not sent either.
 func (r *run) refuse(ctx context.Context, b store.ImportBatch, rows []store.ImportRow, ex *graphclient.Exchange, err error, wholeJob bool) error {
 	f := jobs.FailureOf(err, r.Now())
+	r.WriteRefused(ctx, err, f.At)
 	done := b
 	done.State = BatchRefused
 	done.Detail = BatchDetail{Failure: &f, Support: graphclient.SupportFor(ex, err)}.encode()

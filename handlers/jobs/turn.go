@@ -228,3 +228,27 @@ func FailureOf(err error, at time.Time) explain.Failure {
 	}
 	return explain.Of(err, at)
 }
+
+// WriteRefusals is what a Tokens may also do: remember, in every live session of a person
+// (tid:oid), that Graph refused a change of theirs for their role or the desk's permission, so
+// their pages offer no more changes (web.OwnerTokens does).
+type WriteRefusals interface {
+	RememberWriteRefused(ctx context.Context, userKey string, at time.Time, graphSaid string) error
+}
+
+// WriteRefused makes the job's owner read-only in the desk, as a request's 403 does, when err is
+// Graph's 403 for their Intune role or the desk's permission: their later changes would be refused
+// alike, so their pages no longer offer them and a draft of theirs is not confirmed.
+func (t *Turn) WriteRefused(ctx context.Context, err error, at time.Time) {
+	ge, ok := graphclient.AsError(err)
+	if !ok || ge.Kind != graphclient.KindForbiddenRole && ge.Kind != graphclient.KindForbiddenPermission {
+		return
+	}
+	r, ok := t.w.o.Tokens.(WriteRefusals)
+	if !ok {
+		return
+	}
+	if err := r.RememberWriteRefused(context.WithoutCancel(ctx), t.owner.TenantID+":"+t.owner.ObjectID, at, ge.Message); err != nil {
+		t.Warn("remember that Graph refused the owner's changes", err)
+	}
+}

@@ -74,6 +74,7 @@ const (
 	BulkReasonDeskStopped = "desk-stopped" // unknown: the desk stopped before Graph's answer was stored
 	BulkReasonLookedUp    = "looked-up"    // unconfirmed: read Lookups times without the change showing
 	BulkReasonGone        = "gone"         // not found: after a lost answer, Graph no longer has the registration
+	BulkReasonSuperseded  = "superseded"   // skipped: a bulk change confirmed later makes the same change to it (its Failure says which)
 )
 
 // BulkDeviceChange is the new outcome of one device, applied only while its guards hold.
@@ -101,6 +102,31 @@ type BulkChange struct {
 	Chunks   int // the job's new chunk count, when set
 	Devices  []BulkDeviceChange
 	Activity *Activity // recorded with the change
+
+	// Supersede, with a job's confirmation, leaves its devices to it in the tenant's other jobs
+	// still sending the same action: see BulkSupersede.
+	Supersede *BulkSupersede
+}
+
+// BulkSupersede is what a confirmed bulk change does to the tenant's earlier ones that change the
+// same property of some of its devices, in the transaction that confirms it, so the newest intent
+// wins: their devices still queued are skipped (reason BulkReasonSuperseded, Note as their Failure)
+// and never sent; its own devices that one of them has in flight wait until Wait has passed, so
+// the earlier change, already on its way, is answered before the later one is sent. A device the
+// earlier job records as in flight first is not skipped (the guards of both changes are on the same
+// rows, so one of the two transactions sees the other's).
+type BulkSupersede struct {
+	TenantID, Action string
+	Note             []byte
+	At               time.Time
+	Wait             time.Duration
+}
+
+// BulkOverlap is a bulk change still sending that has some of another job's devices not yet sent
+// or on their way, for the same action.
+type BulkOverlap struct {
+	JobID, GroupTag, ActorName, ActorUPN string
+	Devices                              int
 }
 
 const bulkJobColumns = `id, tenant_id, object_id, actor_upn, actor_name, created_at, updated_at, state, action, group_tag, devices, chunks, payload, next_poll_at, lease_owner, lease_until`
@@ -255,6 +281,11 @@ func (db *DB) ChangeBulk(ctx context.Context, ch BulkChange) error {
 				return err
 			}
 		}
+		if ch.Supersede != nil {
+			if err := t.supersede(ch.JobID, *ch.Supersede); err != nil {
+				return err
+			}
+		}
 		if activity != nil {
 			if _, err := t.exec(insertActivity, activity...); err != nil {
 				return err
@@ -263,6 +294,39 @@ func (db *DB) ChangeBulk(ctx context.Context, ch BulkChange) error {
 		return nil
 	})
 	return changeErr("change bulk job", err)
+}
+
+// supersede applies s for the job being confirmed (see BulkSupersede).
+func (t *txn) supersede(jobID string, s BulkSupersede) error {
+	if _, err := t.exec(`UPDATE bulk_devices SET state = ?, reason = ?, failure = ?, done_at = ?, not_before = 0
+		WHERE job_id IN (SELECT id FROM bulk_jobs WHERE tenant_id = ? AND action = ? AND state = 'sending' AND id <> ?)
+		AND device_id IN (SELECT device_id FROM bulk_devices WHERE job_id = ?) AND state = ?`,
+		BulkSkipped, BulkReasonSuperseded, s.Note, ms(s.At), s.TenantID, s.Action, jobID, jobID, BulkQueued); err != nil {
+		return err
+	}
+	_, err := t.exec(`UPDATE bulk_devices SET not_before = ? WHERE job_id = ? AND state = ? AND device_id IN (SELECT device_id FROM bulk_devices
+		WHERE job_id IN (SELECT id FROM bulk_jobs WHERE tenant_id = ? AND action = ? AND state = 'sending' AND id <> ?) AND state = ?)`,
+		ms(s.At.Add(s.Wait)), jobID, BulkQueued, s.TenantID, s.Action, jobID, BulkInFlight)
+	return err
+}
+
+// BulkOverlaps lists the tenant's other bulk changes still sending the same action that have some
+// of a job's devices not yet sent or on their way: confirming the job leaves those devices to it.
+func (db *DB) BulkOverlaps(ctx context.Context, tenantID, jobID, action string) ([]BulkOverlap, error) {
+	out, err := queryList(ctx, db, `SELECT j.id, j.group_tag, j.actor_name, j.actor_upn, COUNT(*) FROM bulk_jobs j JOIN bulk_devices o ON o.job_id = j.id
+		WHERE j.tenant_id = ? AND j.action = ? AND j.state = 'sending' AND j.id <> ? AND o.state IN (?, ?)
+		AND o.device_id IN (SELECT device_id FROM bulk_devices WHERE job_id = ?)
+		GROUP BY j.id, j.group_tag, j.actor_name, j.actor_upn, j.created_at ORDER BY j.created_at`,
+		[]any{tenantID, action, jobID, BulkQueued, BulkInFlight, jobID},
+		func(scan func(...any) error) (BulkOverlap, error) {
+			var o BulkOverlap
+			err := scan(&o.JobID, &o.GroupTag, &o.ActorName, &o.ActorUPN, &o.Devices)
+			return o, err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("store: bulk overlaps: %w", err)
+	}
+	return out, nil
 }
 
 // zeroMS stores "no time" as 0.

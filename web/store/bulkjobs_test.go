@@ -318,3 +318,88 @@ func TestSuccessfulCreatesWriteNoEntryToPartialIndexes(t *testing.T) {
 		t.Errorf("%d entries in activity_tenant_trouble, want the failure's", n)
 	}
 }
+
+// A bulk change confirmed while an earlier one of the same devices records them as in flight, on
+// SQLite and on PostgreSQL: each device is either left to the later change (never sent by the
+// earlier one) or on its way in the earlier one, and then the later one waits for its answer —
+// never both, never neither.
+func TestLaterBulkChangeTakesOverQueuedDevicesAtomically(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
+		ctx := context.Background()
+		for round := range 5 {
+			tenant := fmt.Sprintf("t%d", round) // a tenant's earlier rounds would be running changes too
+			earlier := &BulkJob{TenantID: tenant, ObjectID: "adele", State: "sending", Action: "group-tag", GroupTag: "Old"}
+			later := &BulkJob{TenantID: tenant, ObjectID: "adele", State: "draft", Action: "group-tag", GroupTag: "New"}
+			other := &BulkJob{TenantID: tenant, ObjectID: "adele", State: "sending", Action: "unassign-user"}
+			for _, j := range []*BulkJob{earlier, later, other} {
+				if err := db.CreateBulkJob(ctx, j, bulkDevices(40)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var wg sync.WaitGroup
+			sent := make([]bool, 41)
+			for pos := 1; pos <= 40; pos++ {
+				wg.Go(func() {
+					err := db.ChangeBulk(ctx, BulkChange{JobID: earlier.ID, Devices: []BulkDeviceChange{{Position: pos, From: []string{BulkQueued}, BulkOutcome: BulkOutcome{State: BulkInFlight, Chunk: 1}}}})
+					switch {
+					case err == nil:
+						sent[pos] = true
+					case !errors.Is(err, ErrConflict):
+						t.Error(err)
+					}
+				})
+			}
+			wg.Go(func() {
+				if err := db.ChangeBulk(ctx, BulkChange{JobID: later.ID, FromState: "draft", State: "sending",
+					Supersede: &BulkSupersede{TenantID: tenant, Action: "group-tag", Note: []byte(`{"laterJob":"x"}`), At: clk.Now(), Wait: time.Minute}}); err != nil {
+					t.Error(err)
+				}
+			})
+			wg.Wait()
+			was, _ := db.BulkDevices(ctx, earlier.ID)
+			now, _ := db.BulkDevices(ctx, later.ID)
+			left := 0
+			for i, d := range was {
+				switch {
+				case sent[d.Position] && (d.State != BulkInFlight || now[i].NotBefore.IsZero()):
+					t.Errorf("round %d: device %d sent by the earlier change (%s) but the later one does not wait (%v)", round, d.Position, d.State, now[i].NotBefore)
+				case !sent[d.Position] && (d.State != BulkSkipped || d.Reason != BulkReasonSuperseded || string(d.Failure) != `{"laterJob":"x"}` || !now[i].NotBefore.IsZero()):
+					t.Errorf("round %d: device %d neither sent nor left to the later change: %+v, later waits until %v", round, d.Position, d.BulkOutcome, now[i].NotBefore)
+				case !sent[d.Position]:
+					left++
+				}
+			}
+			if ds, _ := db.BulkDevices(ctx, other.ID); ds[0].State != BulkQueued {
+				t.Errorf("a change of another property was touched: %s", ds[0].State)
+			}
+			t.Logf("round %d: %d of 40 left to the later change", round, left)
+		}
+	})
+}
+
+// With the slots taken, the time to ask again is when one frees below the caller's own limit: a
+// change of one device (the whole budget) is told the oldest slots' time, a bulk change (a lower
+// limit) the time enough of them free for it.
+func TestWriteSlotsSayWhenOneFreesBelowTheLimit(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
+		ctx := context.Background()
+		w := 20 * time.Second
+		t0 := clk.Now()
+		if n, _, _, _, err := db.TakeWriteSlots(ctx, "t1", 2, 20, w); n != 2 || err != nil {
+			t.Fatal(n, err)
+		}
+		clk.Advance(time.Second)
+		if n, _, _, _, err := db.TakeWriteSlots(ctx, "t1", 18, 18, w); n != 16 || err != nil {
+			t.Fatal(n, err) // a bulk change's share: 18 of 20
+		}
+		if n, _, _, _, err := db.TakeWriteSlots(ctx, "t1", 5, 20, w); n != 2 || err != nil {
+			t.Fatal(n, err) // the rest, for single changes
+		}
+		if n, _, retryAt, _, _ := db.TakeWriteSlots(ctx, "t1", 1, 20, w); n != 0 || !retryAt.Equal(t0.Add(w)) {
+			t.Errorf("a single change: %d taken, ask again at %v, want %v", n, retryAt, t0.Add(w))
+		}
+		if n, _, retryAt, _, _ := db.TakeWriteSlots(ctx, "t1", 1, 18, w); n != 0 || !retryAt.Equal(t0.Add(time.Second+w)) {
+			t.Errorf("a bulk change: %d taken, ask again at %v, want %v", n, retryAt, t0.Add(time.Second+w))
+		}
+	})
+}

@@ -11,7 +11,7 @@ import (
 // TakeWriteSlots takes up to want of a bucket's write slots: at most limit are taken in any span
 // of window, counted from when each was taken (or answered: WriteSlotsAnswered). It returns how
 // many it took and when it took them (the slots' stamp), and when it took none, when to ask
-// again: the time the oldest slot frees, or the end of a wait Graph asked for (HoldWrites; held
+// again: the time enough of the oldest slots free to take one below limit, or the end of a wait Graph asked for (HoldWrites; held
 // then says so: the budget itself may have room). Every
 // desk sharing the database shares the budget; the slots are taken one transaction at a time per
 // bucket (on PostgreSQL under an advisory lock), so two desks never both take the last one.
@@ -40,23 +40,32 @@ func (db *DB) TakeWriteSlots(ctx context.Context, bucket string, want, limit int
 			return err
 		}
 		used := 0
-		var oldest int64
+		type slots struct { // taken together, at one time
+			at int64
+			n  int
+		}
+		var inWindow []slots
 		if err := t.queryAll(`SELECT at, n FROM write_slots WHERE bucket = ? ORDER BY at`, []any{bucket}, func(scan func(...any) error) error {
-			var at int64
-			var n int
-			if err := scan(&at, &n); err != nil {
+			var s slots
+			if err := scan(&s.at, &s.n); err != nil {
 				return err
 			}
-			if used == 0 {
-				oldest = at
-			}
-			used += n
+			used += s.n
+			inWindow = append(inWindow, s)
 			return nil
 		}); err != nil {
 			return err
 		}
 		if used >= limit {
-			retryAt = fromMS(oldest).Add(window)
+			// The first moment one is free below this limit: when enough of the oldest have left
+			// the window (a caller with a lower limit, a bulk change, waits for more of them).
+			freed := 0
+			for _, s := range inWindow {
+				if freed += s.n; used-freed < limit {
+					retryAt = fromMS(s.at).Add(window)
+					break
+				}
+			}
 			return nil
 		}
 		taken = min(want, limit-used)
