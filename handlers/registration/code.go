@@ -45,7 +45,7 @@ func Normalize(typed string) (code string, ok bool) {
 }
 
 // read puts the code typed into buf, as Normalize reads it, and reports whether it is one: it
-// allocates nothing, as every path segment of every request logged goes through it (CouldBe).
+// allocates nothing.
 func read(typed string, buf *[CodeLength]byte) bool {
 	if len(typed) > 64 {
 		return false
@@ -72,12 +72,6 @@ func read(typed string, buf *[CodeLength]byte) bool {
 		n++
 	}
 	return n == CodeLength
-}
-
-// CouldBe reports whether typed reads as a code (Normalize).
-func CouldBe(typed string) bool {
-	var buf [CodeLength]byte
-	return read(typed, &buf)
 }
 
 // Runs calls found with where each run of s that reads as a code, or holds one, starts and ends:
