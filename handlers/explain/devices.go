@@ -74,7 +74,7 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 			v.Detail = "Microsoft Graph's answer to the change was lost, and Graph no longer has this registration (it was deleted meanwhile)."
 		}
 	case store.BulkUnconfirmed:
-		v.State = State{Label: "Outcome unknown — check", Meaning: Attention}
+		v.State = toCheck
 		lost := d.SentAt
 		if f != nil && !f.At.IsZero() {
 			lost = f.At

@@ -111,7 +111,7 @@ func Row(r store.ImportRow, job Job) Verdict {
 	case store.VerdictStopped:
 		d.State, d.Detail = State{Label: "Not sent", Meaning: Quiet}, stopped(r, b, job.Approved)
 	case store.VerdictNotFound:
-		d.State = State{Label: "Outcome unknown — check", Meaning: Attention}
+		d.State = toCheck
 		d.Detail = notFound(r, b)
 	default:
 		d.State = State{Label: other(r.Verdict), Meaning: Attention}

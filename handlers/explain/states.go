@@ -35,6 +35,10 @@ type State struct {
 	Graph   string // for a Graph enum, its property and value as Graph spells them ("enrollmentState: notContacted")
 }
 
+// toCheck is a write whose outcome the desk could not learn: not "failed" (Graph may have made
+// it, and sending it again could make it twice), but a person should look.
+var toCheck = State{Label: "Outcome unknown — check", Meaning: Attention}
+
 // InSentence is the label as it reads inside a sentence: "partly imported".
 func (s State) InSentence() string {
 	r, n := utf8.DecodeRuneInString(s.Label)
@@ -201,7 +205,7 @@ func Submission(state string, imported, sent, unknown int) State {
 	case "finished":
 		if unknown > 0 {
 			// Not "not imported": Intune may have them, and sending them again could import them twice.
-			return State{Label: "Outcome unknown — check", Meaning: Attention}
+			return toCheck
 		}
 		return ImportEnded(imported, sent)
 	case "rejected":

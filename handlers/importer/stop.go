@@ -31,15 +31,3 @@ func Stop(ctx context.Context, st Stopper, job *store.ImportJob, by explain.Stop
 		return &a
 	})
 }
-
-// StoppedBy says who stopped an import and when, from its batches (nil when nobody did).
-func StoppedBy(batches []store.ImportBatch) *explain.Stop {
-	for _, b := range batches {
-		if b.State == BatchStopped {
-			if d := DecodeBatchDetail(b.Detail); d.Stopped != nil {
-				return d.Stopped
-			}
-		}
-	}
-	return nil
-}

@@ -55,7 +55,7 @@ func TestStopKeepsQueuedBatchesFromGoing(t *testing.T) {
 	if err != nil || j.State != StateFinished {
 		t.Fatalf("job %+v, %v: not finished", j, err)
 	}
-	by := StoppedBy(r.batches())
+	by := BatchFacts(r.batches())[3].Stopped
 	if by == nil || by.By != "Megan Bowen" || !by.At.Equal(at) {
 		t.Errorf("stopped by %+v", by)
 	}
