@@ -133,6 +133,31 @@ func TestRowVerdictsAreWordedFromFacts(t *testing.T) {
 			t.Errorf("%s/%s: %+v, want %q: %q", tc.r.Verdict, tc.r.Reason, got, tc.label, tc.words)
 		}
 	}
+	if got := explain.Row(row("", "", 0), job); got.Label != "Left out" || got.Meaning != explain.Quiet || got.Key != store.VerdictLeftOut {
+		t.Errorf("a row the import was submitted without = %+v, want it left out", got)
+	}
+}
+
+// Devices approved under Registration came from the device, not a file: the next step of a row
+// that did not make it says how to send the device again, never to import a file nobody has.
+func TestRowsOfAnApprovedImportNeverAskForAFile(t *testing.T) {
+	stop := explain.Stop{By: "Adele Vance", At: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	batches := map[int]explain.Batch{1: {Lookups: 3}, 2: {Stopped: &stop}}
+	rows := []store.ImportRow{
+		{Outcome: store.Outcome{Verdict: store.VerdictNotFound, Reason: store.ReasonLookedUp, Batch: 1}},
+		{Outcome: store.Outcome{Verdict: store.VerdictNotFound, Reason: store.ReasonStalled, Batch: 1, Status: graphclient.ImportPending}},
+		{Outcome: store.Outcome{Verdict: store.VerdictStopped, Batch: 2}},
+	}
+	for _, r := range rows {
+		fromFile := explain.Row(r, explain.Job{Batches: batches}).Detail
+		approved := explain.Row(r, explain.Job{Batches: batches, Approved: true}).Detail
+		if !strings.Contains(fromFile, "upload your file again") {
+			t.Errorf("%s/%s from a file: %q, want the file uploaded again", r.Verdict, r.Reason, fromFile)
+		}
+		if strings.Contains(approved, "file") || !strings.Contains(approved, "the technician sends its hash again from the device") {
+			t.Errorf("%s/%s approved: %q, want the device sent again and no file", r.Verdict, r.Reason, approved)
+		}
+	}
 }
 
 // Jobs, batches and activities stored before failures were facts kept them in words: they are

@@ -85,7 +85,7 @@ func Row(r store.ImportRow, job Job) Verdict {
 	b := job.Batches[r.Batch]
 	switch r.Verdict {
 	case "":
-		d.Key, d.State = store.VerdictLeftOut, State{Label: "Not imported", Meaning: Quiet}
+		d.Key, d.State = store.VerdictLeftOut, State{Label: "Left out", Meaning: Quiet}
 		d.Detail = "The import was submitted without this row."
 	case store.VerdictLeftOut:
 		d.State, d.Detail = State{Label: "Left out", Meaning: Quiet}, leftOut(r, job.Owner)
@@ -112,7 +112,7 @@ func Row(r store.ImportRow, job Job) Verdict {
 		d.State, d.Detail = State{Label: "Not sent", Meaning: Quiet}, stopped(r, b, job.Approved)
 	case store.VerdictNotFound:
 		d.State = toCheck
-		d.Detail = notFound(r, b)
+		d.Detail = notFound(r, b, job.Approved)
 	default:
 		d.State = State{Label: other(r.Verdict), Meaning: Attention}
 	}
@@ -192,24 +192,29 @@ func stopped(r store.ImportRow, b Batch, approved bool) string {
 	if b.Stopped != nil {
 		who, when = b.Stopped.By, " on "+b.Stopped.At.UTC().Format("2 Jan 2006 15:04:05")+" UTC"
 	}
-	again := "upload your file again and check its serials in the tenant: the devices already there are left out."
-	if approved {
-		again = "the technician sends its hash again from the device with a registration code, and someone approves it under Registration."
-	}
-	return fmt.Sprintf("Not sent: %s stopped the import%s, before batch %d went to Microsoft Graph. To import this device later, %s",
-		who, when, r.Batch, again)
+	return fmt.Sprintf("Not sent: %s stopped the import%s, before batch %d went to Microsoft Graph. To import this device later, %s.",
+		who, when, r.Batch, importAgain(approved))
 }
 
-func notFound(r store.ImportRow, b Batch) string {
+// importAgain is how a device of this import is imported again: from the file it came in, or,
+// for devices approved under Registration, from the device itself.
+func importAgain(approved bool) string {
+	if approved {
+		return "the technician sends its hash again from the device with a registration code, and someone approves it under Registration"
+	}
+	return "upload your file again and check its serials in the tenant: the devices already there are left out"
+}
+
+func notFound(r store.ImportRow, b Batch, approved bool) string {
 	switch r.Reason {
 	case store.ReasonLookedUp:
-		return fmt.Sprintf("Not found in Microsoft Graph. Graph's answer to batch %d was lost, and the desk looked this device up %s over the following minutes without finding it, so it was most likely not imported. Nothing was sent again. Check Devices › Windows › Enrollment › Devices in the Intune admin center; if the device is not there, import it again from your file.",
-			r.Batch, plural(b.Lookups, "time", "times"))
+		return fmt.Sprintf("Not found in Microsoft Graph. Graph's answer to batch %d was lost, and the desk looked this device up %s over the following minutes without finding it, so it was most likely not imported. Nothing was sent again. Check Devices › Windows › Enrollment › Devices in the Intune admin center; if the device is not there, %s.",
+			r.Batch, plural(b.Lookups, "time", "times"), importAgain(approved))
 	case store.ReasonVanished:
 		return "Microsoft Graph accepted this device, then stopped listing its import record before Intune had finished with it (the list of imported devices may have been cleared). Check Devices › Windows › Enrollment › Devices in the Intune admin center."
 	case store.ReasonStalled:
-		return fmt.Sprintf("Intune had still not finished importing this device (its import state was “%s”) when the desk stopped following it, a day after it was sent, and it was not among the registered Autopilot devices. Nothing was sent again. Check Devices › Windows › Enrollment › Devices in the Intune admin center later; if it never appears, import it again from your file.",
-			DeviceImportStatus(r.Status).Label)
+		return fmt.Sprintf("Intune had still not finished importing this device (its import state was “%s”) when the desk stopped following it, a day after it was sent, and it was not among the registered Autopilot devices. Nothing was sent again. Check Devices › Windows › Enrollment › Devices in the Intune admin center later; if it never appears, %s.",
+			DeviceImportStatus(r.Status).Label, importAgain(approved))
 	}
 	return r.Reason
 }
