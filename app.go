@@ -200,12 +200,13 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	owners := web.OwnerTokens{Sessions: sessions, Shell: a.shell}
 	imports := jobs.Options{Tokens: owners, Logger: log, Now: o.Now, Lease: o.ImportLease, PausedRecheck: o.ImportPausedRecheck, Fault: o.ImportFault,
 		State: a.health}
-	a.imports = importer.New(importer.Options{Options: imports, Store: a.db, Graph: a.graph, LookupDelays: o.ImportLookupDelays, Reached: a.metrics.ImportJob})
+	budget := &bulk.Budget{Store: a.db, Writes: cfg.WriteBudget, Window: cfg.WriteWindow}
+	a.imports = importer.New(importer.Options{Options: imports, Store: a.db, Graph: a.graph, LookupDelays: o.ImportLookupDelays, Reached: a.metrics.ImportJob,
+		Holds: budget})
 	a.checks = importer.NewChecker(importer.CheckerOptions{Options: imports, Store: a.db, Graph: a.graph})
 	a.follower = registration.NewFollower(registration.Options{Store: registrationStore{a.db, activity}, Graph: a.graph, Tokens: owners,
 		Worker: a.imports, Logger: log, Now: o.Now, Every: o.RegistrationEvery, State: a.health})
 	waiting := &handlers.WaitingCount{Store: a.db}
-	budget := &bulk.Budget{Store: a.db, Writes: cfg.WriteBudget, Window: cfg.WriteWindow}
 	changes := jobs.Options{Tokens: owners, Logger: log, Now: o.Now, Lease: o.BulkLease, PausedRecheck: o.ImportPausedRecheck, Fault: o.BulkFault,
 		State: a.health}
 	a.bulk = bulk.New(bulk.Options{Options: changes, Store: a.db, Graph: a.graph, Budget: budget, LookupDelays: o.BulkLookupDelays})

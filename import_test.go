@@ -706,6 +706,59 @@ func TestImportSplitsABatchGraphRefusesAsTooLarge(t *testing.T) {
 	}
 }
 
+// While the Graph client waits out the Retry-After of Graph's 429 to a batch within the call,
+// the import's page says the import waits for Graph, and until when, rather than that the batch
+// is on its way, and the tenant's other writes are held; every device is then imported once,
+// and nothing goes before its time.
+func TestImportPageSaysWhileABatchWaitsOutThrottling(t *testing.T) {
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_GRAPH_TIMEOUT": "20s"},
+		appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	data, _ := deviceCSV("SN-WAIT", 700) // two batches: the second is throttled
+	job := draftOf(t, d, b, data)
+	_, doc := d.get(b, "/uploads/new")
+	upload := formValues(t, doc, `form[action="/uploads"]`)
+	d.emu.SetFaults(emulator.Faults{ThrottleWrites: 1, ThrottleWindow: 3 * time.Second, PunishEarlyRetry: true, Methods: []string{http.MethodPost}})
+	d.post(b, job+"/submit", submitForm(t, d, b, job))
+	// The second batch waits about 3 s inside its call, well within the call's time: Graph's 429
+	// never reaches the worker, only the notice does.
+	var waiting string
+	for deadline := time.Now().Add(30 * time.Second); waiting == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		_, doc := d.get(b, job)
+		if strings.TrimSpace(doc.Find("h1").Text()) == "Import finished" {
+			break
+		}
+		waiting = words(doc.Find(`[data-testid="waiting"]`))
+	}
+	if !strings.Contains(waiting, "Microsoft Graph asked the desk to wait") || !strings.Contains(waiting, "UTC") {
+		t.Errorf("while its batch waits out Graph's Retry-After, the page says: %q (%d throttled)", waiting, d.emu.Stats().Throttled)
+	}
+	// The tenant's other writes are held meanwhile: Graph would punish them.
+	if resp, doc := d.post(b, "/uploads", upload); resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(text(doc), "asked the desk to wait") {
+		t.Errorf("an upload created during the wait: %d %.300s", resp.StatusCode, text(doc))
+	}
+	doc = waitFinished(t, d, b, job)
+	if got := words(doc.Find("main")); !strings.Contains(got, "700 imported") {
+		t.Errorf("the finished import: %.400s", got)
+	}
+	if st := d.emu.Stats(); st.Throttled == 0 || st.Punished != 0 {
+		t.Errorf("%d throttled, %d sent before Graph's Retry-After passed", st.Throttled, st.Punished)
+	}
+	imported := map[string]int{}
+	for _, r := range d.emu.ImportRecords(demoidp.DemoTenantID) {
+		imported[r.SerialNumber]++
+	}
+	for serial, n := range imported {
+		if n != 1 {
+			t.Errorf("%s imported %d times", serial, n)
+		}
+	}
+	if len(imported) != 700 {
+		t.Errorf("%d devices imported, want 700", len(imported))
+	}
+}
+
 // Without a live session of its owner, a job waits and says so; it goes on by itself when they
 // sign in again.
 func TestImportWaitsForItsOwnerToSignIn(t *testing.T) {

@@ -56,6 +56,7 @@ func (r *run) send(ctx context.Context, b store.ImportBatch) (stop bool, err err
 		devices[i] = graphclient.DeviceIdentity{SerialNumber: row.Serial, ProductKey: row.ProductKey, HardwareIdentifier: hash,
 			GroupTag: row.GroupTag, AssignedUserPrincipalName: row.User}
 	}
+	callCtx = graphclient.OnThrottled(callCtx, func(wait time.Duration) { r.throttled(ctx, wait) })
 	created, ex, callErr := jobs.Call(callCtx, r.Turn, func(ts oauth2.TokenSource) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
 		return r.w.o.Graph.ImportDeviceIdentities(callCtx, ts, devices)
 	})
@@ -63,6 +64,25 @@ func (r *run) send(ctx context.Context, b store.ImportBatch) (stop bool, err err
 		return true, err
 	}
 	return r.settle(ctx, inFlight, rows, created, ex, callErr)
+}
+
+// throttled is told when Graph answers the batch 429 and the Graph client waits its Retry-After
+// out within the call: the tenant's other writes are held, and the page says the import waits
+// for Graph, and until when, rather than that the batch is being sent.
+func (r *run) throttled(ctx context.Context, wait time.Duration) {
+	ctx = context.WithoutCancel(ctx)
+	until := r.Now().Add(wait)
+	if r.w.o.Holds != nil {
+		// Every desk's writes to the tenant wait too, from the moment the 429 came.
+		if err := r.w.o.Holds.Hold(ctx, r.job.TenantID, until); err != nil {
+			r.Warn("hold the tenant's writes", err)
+		}
+	}
+	r.p.Waiting = &Wait{Throttled: true, For: wait, Until: until}
+	err := r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.Holder(), Payload: r.p.Encode()})
+	if err != nil {
+		r.Warn("say that the batch waits for Graph", err)
+	}
 }
 
 // stopped reports whether batch was stopped (Stop), which is why recording it in flight found it

@@ -72,6 +72,15 @@ type Options struct {
 	// hashes leave the database even when Intune never finishes a device.
 	FollowFor time.Duration
 	Reached   func(state string) // optional: counts jobs reaching a state
+	// Holds, optional, are the waits Graph asked of a tenant's writes (its Retry-After), kept for
+	// every desk: no batch goes while one runs, and a 429 to a batch starts one at once.
+	Holds WriteHolds
+}
+
+// WriteHolds are the waits Graph asked of a tenant's writes, kept for every desk (bulk.Budget).
+type WriteHolds interface {
+	HeldUntil(ctx context.Context, tenantID string, now time.Time) (time.Time, error)
+	Hold(ctx context.Context, tenantID string, until time.Time) error
 }
 
 // Worker advances submitted import jobs. Every replica runs one, with as many Run loops as it
@@ -191,6 +200,13 @@ func (r *run) Advance(ctx context.Context, t *jobs.Turn) error {
 		if i < 0 || !r.Due(batches[i].NotBefore) {
 			break
 		}
+		held, err := r.heldUntil(ctx)
+		if err != nil {
+			return err
+		}
+		if !r.Due(held) {
+			break // Graph asked every desk's writes to the tenant to wait
+		}
 		stop, err := r.send(ctx, batches[i])
 		if err != nil {
 			return err
@@ -203,6 +219,23 @@ func (r *run) Advance(ctx context.Context, t *jobs.Turn) error {
 		return err
 	}
 	return r.finishIfDone(ctx)
+}
+
+// heldUntil is when the wait Graph asked of the tenant's writes ends, noted for the page while it
+// runs; zero without one.
+func (r *run) heldUntil(ctx context.Context) (time.Time, error) {
+	if r.w.o.Holds == nil {
+		return time.Time{}, nil
+	}
+	now := r.Now()
+	until, err := r.w.o.Holds.HeldUntil(ctx, r.job.TenantID, now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if until.After(now) {
+		r.p.Waiting = &Wait{Throttled: true, For: until.Sub(now), Until: until}
+	}
+	return until, nil
 }
 
 // keep stores a change that records what Graph answered, retried until it is stored (see

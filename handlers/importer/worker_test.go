@@ -278,6 +278,50 @@ func (r *rig) batches() []store.ImportBatch {
 	return b
 }
 
+// fakeHolds keeps one tenant's write hold, as bulk.Budget keeps it for every desk.
+type fakeHolds struct {
+	mu    sync.Mutex
+	until time.Time
+}
+
+func (h *fakeHolds) HeldUntil(context.Context, string, time.Time) (time.Time, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.until, nil
+}
+
+func (h *fakeHolds) Hold(_ context.Context, _ string, until time.Time) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if until.After(h.until) {
+		h.until = until
+	}
+	return nil
+}
+
+// While Graph's Retry-After to another of the tenant's writes runs (a create's, another desk's
+// bulk change's), no batch goes: Graph would punish it. The page says until when; the batches
+// go once it has passed.
+func TestBatchesWaitOutTheTenantsWriteHold(t *testing.T) {
+	r := newRig(t, 4, 2, nil)
+	holds := &fakeHolds{until: time.Now().Add(10 * time.Second)}
+	r.w.o.Holds = holds
+	r.step()
+	if calls := r.graph.calls(); calls != 0 {
+		t.Fatalf("%d batches went while the tenant's writes were held", calls)
+	}
+	if p := r.payload(); p.Waiting == nil || !p.Waiting.Throttled || !p.Waiting.Until.Equal(holds.until) {
+		t.Errorf("waiting = %+v, want the hold's end", p.Waiting)
+	}
+	holds.mu.Lock()
+	holds.until = time.Time{}
+	holds.mu.Unlock()
+	r.step()
+	if c := r.counts(); c.Imported != 4 || r.graph.calls() != 2 {
+		t.Errorf("after the hold: %+v in %d calls", c, r.graph.calls())
+	}
+}
+
 // Throttled: Graph did not run it, so the batch waits as long as Graph asked and then goes
 // again; the page can say "Microsoft Graph asked the desk to wait 8 seconds".
 func TestThrottledBatchWaitsAsGraphAsked(t *testing.T) {
