@@ -524,7 +524,7 @@ func TestImportLostBeforeSendingIsNeverResentBlindly(t *testing.T) {
 	}
 	rows := report(t, c.d, c.b, c.job)
 	for _, r := range rows[1:] {
-		if r[4] != "Outcome unknown — check" || !strings.Contains(r[7], "import it again from your file") {
+		if r[4] != "Outcome unknown — check" || !strings.Contains(r[7], "if the device is not there, upload your file again") {
 			t.Errorf("report row %q", r)
 		}
 	}
