@@ -737,20 +737,28 @@ func TestImportWorkersRoleRefusalMakesItsOwnerReadOnly(t *testing.T) {
 	}
 }
 
-// A server error Graph answers a bulk write with (507 here) may have been carried out: the device
-// is read to find out, never counted as refused nor sent again, and its row says what Graph
-// answered rather than that no answer came.
-func TestBulkServerErrorIsAnUnknownOutcome(t *testing.T) {
+// answered507 is a finished bulk change of three devices' group tag whose one write Graph
+// answered 507, which does not say whether it was made: the desk, the owner's browser, the
+// change's id and its finished page.
+func answered507(t *testing.T, prefix string) (*desk, *http.Client, string, *goquery.Document) {
+	t.Helper()
 	d := startDeskWith(t, nil, appOptions{BulkLookupDelays: []time.Duration{0, 50 * time.Millisecond}})
 	b := d.browser()
 	d.signIn(b, "admin", "/")
-	ids := seedFleet(d.emu, "SN-507", 3)
+	ids := seedFleet(d.emu, prefix, 3)
 	job := d.bulkDraft(b, "group-tag", "Kiosk", ids...)
 	d.emu.SetFaults(emulator.Faults{ErrorRate: 1, Methods: []string{http.MethodPost}, ErrorStatuses: []int{507}})
 	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
 	waitFor(t, "the write's answer", func() bool { return len(writesPerDevice(t, d.emu)) == 3 })
 	d.emu.SetFaults(emulator.Faults{})
-	doc := waitBulk(t, d, b, job)
+	return d, b, job, waitBulk(t, d, b, job)
+}
+
+// A server error Graph answers a bulk write with (507 here) may have been carried out: the device
+// is read to find out, never counted as refused nor sent again, and its row says what Graph
+// answered rather than that no answer came.
+func TestBulkServerErrorIsAnUnknownOutcome(t *testing.T) {
+	d, _, _, doc := answered507(t, "SN-507")
 	if got := outcomes(doc); got[bulk.DeviceUnconfirmed] != 3 {
 		t.Errorf("outcomes %v: %.600s", got, text(doc))
 	}
@@ -762,5 +770,41 @@ func TestBulkServerErrorIsAnUnknownOutcome(t *testing.T) {
 		if n != 1 {
 			t.Errorf("device %s written %d times", id, n)
 		}
+	}
+}
+
+// A finished change's devices that did not end as changed can be prepared again in one step: they
+// are read afresh into a new change to confirm (nothing is sent before), which then changes them
+// once each. Someone with read permission only is not offered it.
+func TestBulkChangePreparedAgainForTheDevicesItDidNotChange(t *testing.T) {
+	d, b, job, doc := answered507(t, "SN-AGAIN")
+	offer := doc.Find(`[data-testid="bulk-again"]`)
+	if got := words(offer); !strings.Contains(got, "3 devices did not end as changed: 3 to check (outcome unknown).") || !strings.Contains(got, "nothing is sent until you confirm") {
+		t.Fatalf("the finished change offers: %q", got)
+	}
+
+	reader := d.browser()
+	if rdoc := parse(t, d.signIn(reader, "read-grant", "/devices/bulk/"+job)); rdoc.Find(`[data-testid="bulk-again"]`).Length() != 0 {
+		t.Error("someone with read permission only is offered to prepare the change again")
+	}
+
+	writes := len(d.emu.Received())
+	resp, again := d.post(b, "/devices/bulk", formValues(t, doc, `[data-testid="bulk-again"] form`))
+	next := resp.Request.URL.Path
+	if !strings.HasPrefix(next, "/devices/bulk/") || next == "/devices/bulk/"+job || again.Find(`[data-testid="bulk-confirm"]`).Length() != 1 {
+		t.Fatalf("preparing again landed on %s: %.500s", resp.Request.URL, text(again))
+	}
+	if got := words(again.Find(`[data-testid="bulk-count"]`)); !strings.Contains(got, "3 devices") || !strings.Contains(got, "Kiosk") {
+		t.Errorf("the new change says: %q", got)
+	}
+	for _, r := range d.emu.Received()[writes:] {
+		if r.Method == http.MethodPost && !strings.HasSuffix(r.Path, "/$batch") {
+			t.Errorf("preparing again sent %s %s", r.Method, r.Path)
+		}
+	}
+	d.post(b, next+"/confirm", confirmForm(t, d, b, strings.TrimPrefix(next, "/devices/bulk/")))
+	doc = waitBulk(t, d, b, strings.TrimPrefix(next, "/devices/bulk/"))
+	if got := outcomes(doc); got[bulk.DeviceDone] != 3 || doc.Find(`[data-testid="bulk-again"]`).Length() != 0 {
+		t.Errorf("the change prepared again: %v, offered again: %d", got, doc.Find(`[data-testid="bulk-again"]`).Length())
 	}
 }

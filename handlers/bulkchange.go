@@ -424,6 +424,9 @@ func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, bu
 		if d.EnrollmentState == string(graphclient.EnrollmentEnrolled) {
 			v.Enrolled++
 		}
+		if job.State == bulk.StateFinished && bulk.Again(d) {
+			v.Again = append(v.Again, d.DeviceID)
+		}
 	}
 	cnt := bulk.Count(devices)
 	v.Counts = views.BulkCounts{Devices: cnt.Devices, Final: cnt.Final(), Queued: cnt.Queued, Sending: cnt.InFlight, Unknown: cnt.Unknown,

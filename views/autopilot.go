@@ -216,6 +216,8 @@ type BulkJob struct {
 	// Overlaps are the bulk changes still running that have some of a draft's devices not yet
 	// changed, for the same change: confirming it leaves those devices to it.
 	Overlaps []BulkOverlap
+	// Again are the devices of a finished change it may be prepared again for (bulk.Again).
+	Again []string
 }
 
 // BulkOverlap is a running bulk change that shares devices with a draft.
@@ -419,6 +421,20 @@ func bulkHeading(j BulkJob) string {
 // bulkSummary says how far a bulk change is. The devices with a final outcome are broken down
 // after the colon (adding up to the number said), the others after the semicolon: "2 of 5 devices
 // have a final outcome: 1 changed and 1 refused by Graph; 3 are being sent."
+// bulkAgainText says which of a finished change's devices it may be prepared again for.
+func bulkAgainText(j BulkJob) string {
+	var parts []string
+	for _, x := range []struct {
+		n    int
+		what string
+	}{{j.Counts.Refused, "refused by Graph"}, {j.Counts.Skipped, "not sent"}, {j.Counts.Unconfirmed, "to check (outcome unknown)"}} {
+		if x.n > 0 {
+			parts = append(parts, thousands(x.n)+" "+x.what)
+		}
+	}
+	return capitalized(plural(len(j.Again), "device", "devices")) + " did not end as changed: " + joinList(parts) + "."
+}
+
 func bulkSummary(c BulkCounts, finished bool) string {
 	tally := func(xs []struct {
 		n          int

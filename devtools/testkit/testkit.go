@@ -209,8 +209,8 @@ func FormValues(t testing.TB, doc *goquery.Document, selector string) url.Values
 			if _, ticked := s.Attr("checked"); ticked {
 				v.Add(s.AttrOr("name", ""), s.AttrOr("value", "on"))
 			}
-		default:
-			v.Set(s.AttrOr("name", ""), s.AttrOr("value", ""))
+		default: // each one, as a browser sends fields of the same name
+			v.Add(s.AttrOr("name", ""), s.AttrOr("value", ""))
 		}
 	})
 	form.Find("textarea[name]").Each(func(_ int, s *goquery.Selection) {

@@ -59,6 +59,19 @@ func Final(state string) bool {
 	return false
 }
 
+// Again reports whether a finished device may be offered the same change again: Graph refused it,
+// it was not sent for a refusal that held for all, or the change never showed after its answer was
+// lost. Not a device done, gone, or left to a bulk change confirmed later.
+func Again(d store.BulkDevice) bool {
+	switch d.State {
+	case DeviceRefused, DeviceUnconfirmed:
+		return true
+	case DeviceSkipped:
+		return d.Reason != store.BulkReasonSuperseded
+	}
+	return false
+}
+
 // Payload is what a job keeps besides its devices: facts, put into words when its page is shown.
 type Payload struct {
 	Missing []string         `json:"missing,omitempty"` // chosen devices Graph no longer had when the job was made

@@ -24,3 +24,22 @@ func TestCountFindsOnlyDevicesFoundByReading(t *testing.T) {
 		t.Errorf("counted %+v", c)
 	}
 }
+
+// A finished change is offered again only for the devices it may still change: refused, not sent
+// for a refusal that held for all, or never shown changed; never for those done, gone, or left to
+// a later change, nor any still on their way.
+func TestAgainOffersOnlyDevicesTheChangeMayStillChange(t *testing.T) {
+	for _, tc := range []struct {
+		state, reason string
+		again         bool
+	}{
+		{DeviceRefused, "", true}, {DeviceUnconfirmed, "", true}, {DeviceSkipped, "", true},
+		{DeviceSkipped, store.BulkReasonSuperseded, false}, {DeviceDone, "", false}, {DeviceNotFound, "", false},
+		{DeviceQueued, "", false}, {DeviceInFlight, "", false}, {DeviceUnknown, "", false},
+	} {
+		d := store.BulkDevice{BulkOutcome: store.BulkOutcome{State: tc.state, Reason: tc.reason}}
+		if got := Again(d); got != tc.again {
+			t.Errorf("%s/%s: again %v, want %v", tc.state, tc.reason, got, tc.again)
+		}
+	}
+}

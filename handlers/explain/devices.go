@@ -174,6 +174,10 @@ func deviceAction(bulkAction string) string {
 
 // refusedWords are a refused device's words: Graph's message and what it means, and that nothing changed.
 func refusedWords(action string, e Explanation) string {
+	if e.Action == ActionCheckInput {
+		// No form of the bulk change's own is sent again: the value is chosen on the list.
+		e.NextStep = "Correct what Graph names, then tick the devices again on the list of devices and choose the corrected change."
+	}
 	s := e.Title + ". " + e.What
 	if action != store.BulkDelete {
 		s = NothingChanged(s)

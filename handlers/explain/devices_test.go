@@ -88,3 +88,13 @@ func TestBulkDeviceWordsSayThingsOnce(t *testing.T) {
 		t.Errorf("a device found made: %s", found)
 	}
 }
+
+// A bulk change has no form to send again: a device Graph refused for a value says where the
+// value is chosen.
+func TestBulkRefusalForAValueSaysWhereTheValueIsChosen(t *testing.T) {
+	bad := mustJSON(t, explain.Failure{Graph: &graphclient.Error{Kind: graphclient.KindValidation, StatusCode: 400, Message: "Bad Request."}})
+	got := explain.BulkDevice(store.BulkGroupTag, "Kiosk", store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkRefused, Failure: bad}}, nil).Detail
+	if strings.Contains(got, "send the form again") || !strings.Contains(got, "tick the devices again on the list of devices") {
+		t.Errorf("a device refused for a value says: %s", got)
+	}
+}
