@@ -541,6 +541,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	err = web.Serve(ctx, ln, a.handler, tlsConfig, web.Shutdown{Before: a.health.Drain, Delay: cfg.ShutdownDelay, Drain: shutdownDrain}, log)
 	a.Close()
+	logs.Close() // every log line is out before the stop line
 	fmt.Fprintln(stdout, "Autopilot Desk stopped.")
 	return err
 }

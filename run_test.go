@@ -605,12 +605,15 @@ func TestShutdownClosesASlowRequestAndStopsCleanly(t *testing.T) {
 	t.Cleanup(func() { shutdownDrain = drain })
 	addr := testkit.FreeAddr(t)
 	ctx, stop := context.WithCancel(context.Background())
-	var out, logs testkit.Buffer
+	// Both outputs in one, as a service manager's journal keeps them; the log is slow to take
+	// lines, as a busy journal is.
+	var logs testkit.Buffer
+	out := &logs
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"--addr", addr}, testkit.Env(map[string]string{
 			"AUTOPILOTDESK_DATA_DIR": t.TempDir(), "AUTOPILOTDESK_EMULATOR_LATENCY": "2s",
-		}), &out, &logs)
+		}), out, slowWriter{&logs, 50 * time.Millisecond})
 	}()
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -654,6 +657,17 @@ func TestShutdownClosesASlowRequestAndStopsCleanly(t *testing.T) {
 	if !strings.HasSuffix(out.String(), "Autopilot Desk stopped.\n") {
 		t.Errorf("the stop line is not the last printed:\n%s", out.String())
 	}
+}
+
+// slowWriter takes each write after a delay.
+type slowWriter struct {
+	w     io.Writer
+	delay time.Duration
+}
+
+func (s slowWriter) Write(p []byte) (int, error) {
+	time.Sleep(s.delay)
+	return s.w.Write(p)
 }
 
 // A desk whose temporary folder cannot be written (a distroless image, a read-only root file
