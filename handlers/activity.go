@@ -88,6 +88,9 @@ func (h *Activity) List(c echo.Context) error {
 	u := web.CurrentUser(c)
 	q := c.QueryParams()
 	view := views.ActivityList{Mine: q.Get("mine") == "1", Person: strings.TrimSpace(q.Get("person")), Action: q.Get("action"), Outcome: q.Get("outcome")}
+	if err := unknownActivityFilter(q); err != nil {
+		return err
+	}
 	f := store.ActivityFilter{TenantID: u.TenantID, Action: view.Action, Outcome: view.Outcome, Before: q.Get("before"), Limit: historyPageSize}
 	if f.Before == "" {
 		f.After = q.Get("after")
@@ -150,6 +153,34 @@ func (h *Activity) List(c echo.Context) error {
 		title = "My activity"
 	}
 	return web.Render(c, http.StatusOK, views.ActivityListPage(web.PageFor(c, title, "activity"), view))
+}
+
+// unknownActivityFilter refuses an action or outcome the history does not know, which would
+// otherwise show an empty history with the filter at "Any"; the way back keeps the other filters.
+func unknownActivityFilter(q url.Values) error {
+	for _, f := range []struct {
+		name, kind string
+		known      func(string) bool
+	}{{"action", "an action", views.KnownActivityAction}, {"outcome", "an outcome", views.KnownActivityOutcome}} {
+		v := q.Get(f.name)
+		if v == "" || f.known(v) {
+			continue
+		}
+		rest := url.Values{}
+		for k, vs := range q {
+			if k != f.name && k != "before" && k != "after" {
+				rest[k] = vs
+			}
+		}
+		back := "/activity"
+		if len(rest) > 0 {
+			back += "?" + rest.Encode()
+		}
+		return &views.ErrorPage{Status: http.StatusBadRequest, Title: "Choose " + f.kind + " from the list",
+			Message:  "“" + clipTo(v, 40) + "” is not " + f.kind + " the history records, so nothing could match it.",
+			NextStep: "Open the history without it and choose " + f.kind + " from the " + f.name + " filter's list.", ActionURL: back, ActionText: "Show the history without this " + f.name}
+	}
+	return nil
 }
 
 // Show is GET /activity/:id, visible to the signed-in user's whole tenant (a shared history).

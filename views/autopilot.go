@@ -1,6 +1,7 @@
 package views
 
 import (
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,6 +73,17 @@ func bulkDescribedBy(l RegisteredList, field, help string) string {
 
 // Searching reports whether a search or a filter narrows the list.
 func (l RegisteredList) Searching() bool { return l.Serial != "" || l.Filtered }
+
+// SerialOnlyURL is the list with the serial search alone, without the other filters.
+func (l RegisteredList) SerialOnlyURL() string { return "/devices?" + url.Values{"serial": {l.Serial}}.Encode() }
+
+// pronoun is "it" for one device, "them" for more.
+func pronoun(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
+}
 
 // RegisteredRow is one registered device on the list.
 type RegisteredRow struct {
