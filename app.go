@@ -236,14 +236,16 @@ func (a *app) features(provider *identity.Provider, budget *bulk.Budget, waiting
 			ClientCertificate: optClientCertFile.env, PublicURL: optPublicURL.env},
 		AllowedGroups: a.cfg.AllowedGroups, Groups: a.graph, Demo: a.cfg.Demo, Logger: a.log, Observe: a.metrics.SignIn,
 		SendToPublicURL: !a.cfg.publicFromAddr || !wildcardAddr(a.cfg.Addr)}
+	listPages := &handlers.ListPages{}
 	return handlers.Features{
 		Auth:     auth,
 		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell, Tenants: a.db, Now: now},
 		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: a.recorder, Keys: a.db, Recorded: a.recorder, Tenants: a.db, Holds: budget, Now: now},
 		Activity: &handlers.Activity{History: a.db, Recorded: a.recorder, Graph: a.graph, Tokens: a.shell, Records: a.db, Now: now},
 		Registered: &handlers.Registered{Graph: a.graph, Tokens: a.shell, Activity: a.recorder, Recorded: a.recorder, Keys: a.db, History: a.db, Budget: budget, Records: a.db,
+			Pages: listPages, Now: now, Logger: a.log},
+		Bulk: &handlers.BulkChanges{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Keys: a.db, Worker: a.bulk, Budget: budget, Holds: budget, InFlight: a.bulk.InFlight(), Pages: listPages,
 			Now: now, Logger: a.log},
-		Bulk: &handlers.BulkChanges{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Keys: a.db, Worker: a.bulk, Budget: budget, Holds: budget, InFlight: a.bulk.InFlight(), Now: now, Logger: a.log},
 		Devices: &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: a.recorder, Worker: a.imports, Checker: a.checks, MaxRows: a.cfg.ImportMaxRows,
 			Now: now, Logger: a.log, JobState: a.metrics.ImportJob},
 		Registration: &handlers.Registration{Store: a.db, Graph: a.graph, Tokens: a.shell, Worker: a.imports, Follower: a.follower,

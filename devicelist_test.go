@@ -7,10 +7,13 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/web/identity/demoidp"
 )
@@ -30,8 +33,9 @@ func listReads(e *emulator.Emulator) int {
 // a few minutes, so paging through n pages costs n reads, not n(n+1)/2. Filters and the export
 // over the pages loaded cost no read; the first page is always read afresh.
 func TestLoadingTheNextPageReadsOnlyThatPage(t *testing.T) {
-	d := startDeskWith(t, nil, appOptions{EmulatorPageSize: 5})
-	seedFleet(d.emu, "PG", 100)
+	clk := testkit.NewClockAt(time.Now())
+	d := startDeskWith(t, nil, appOptions{Now: clk.Now, EmulatorPageSize: 5})
+	ids := seedFleet(d.emu, "PG", 100)
 	b := d.browser()
 	d.signIn(b, "admin", "/")
 	before := listReads(d.emu)
@@ -74,6 +78,53 @@ func TestLoadingTheNextPageReadsOnlyThatPage(t *testing.T) {
 	if got := listReads(d.emu) - before; got != 0 {
 		t.Errorf("filtering and exporting the pages loaded read %d pages again", got)
 	}
+	// Dozens of looks at once by the same sign-in each show their pages whole.
+	var wg sync.WaitGroup
+	shown := make([]int, 24)
+	for i := range shown {
+		wg.Go(func() {
+			resp, err := b.Get(d.srv.URL + fmt.Sprintf("/devices?pages=%d", i%12+1))
+			if err != nil {
+				return
+			}
+			doc, err := goquery.NewDocumentFromReader(resp.Body)
+			resp.Body.Close()
+			if err == nil {
+				shown[i] = len(serialsOn(doc))
+			}
+		})
+	}
+	wg.Wait()
+	for i, n := range shown {
+		if n != 5*(i%12+1) {
+			t.Errorf("%d pages at once show %d devices", i%12+1, n)
+		}
+	}
+	// A page Graph fails to give is not continued from: the next look starts from the first page.
+	d.emu.SetFaults(emulator.Faults{ErrorRate: 1, ErrorStatuses: []int{http.StatusBadRequest}, Methods: []string{http.MethodGet}})
+	_, doc = d.get(b, "/devices?pages=13")
+	d.emu.SetFaults(emulator.Faults{})
+	if doc.Find(`[data-testid="failure"]`).Length() != 1 {
+		t.Errorf("a failed thirteenth page: %s", text(doc))
+	}
+	reread := func(what string, want int) {
+		t.Helper()
+		before := listReads(d.emu)
+		_, doc := d.get(b, "/devices?pages=13")
+		if got := len(serialsOn(doc)); got != 65 || listReads(d.emu)-before != want {
+			t.Errorf("%s: thirteen pages show %d devices after %d reads, want 65 after %d", what, got, listReads(d.emu)-before, want)
+		}
+	}
+	reread("after a failed page", 13)
+	reread("a moment later", 0)
+	clk.Advance(5 * time.Minute)
+	reread("five minutes later", 13)
+	// A change made through the desk is not hidden by the pages read before it.
+	_, doc = d.get(b, "/devices/"+ids[0])
+	form := formValues(t, doc, `form[action$="/properties"]`)
+	form.Set("groupTag", "Kiosk")
+	d.post(b, "/devices/"+ids[0]+"/properties", form)
+	reread("after a change", 13)
 	// The first page is read afresh: a device registered since shows.
 	d.emu.SeedAutopilotDevices(demoidp.DemoTenantID, emulator.AutopilotDevice{SerialNumber: "AAA-NEW", Model: "Latitude 5440"})
 	before = listReads(d.emu)

@@ -69,6 +69,7 @@ type Registered struct {
 	History  DeviceHistory
 	Budget   WriteBudget
 	Records  ActivityRewriter // settles a change whose answer was lost, once the device shows it
+	Pages    *ListPages       // the list's pages each sign-in read a moment ago
 	Now      func() time.Time
 	Logger   *slog.Logger
 }
@@ -147,31 +148,56 @@ type loadedList struct {
 	more    bool // Graph has further pages
 }
 
-// load reads the first q.Pages pages of the list (or of the serial search) from Graph.
+// load reads the first q.Pages pages of the list (or of the serial search): the pages this
+// sign-in read a moment ago are taken as they were, and only the pages after them are read from
+// Graph, from the nextLink Graph gave with the last one. The first page alone is always read.
 func (h *Registered) load(c echo.Context, q listQuery) (*loadedList, *graphclient.Exchange, error) {
 	ctx := c.Request().Context()
-	out := &loadedList{}
+	signIn, tenantID, now := web.Session(c).ID, web.CurrentUser(c).TenantID, h.Now()
+	var pages []readPage
+	readAt := now
+	if q.Pages > 1 {
+		pages, readAt = h.Pages.take(signIn, tenantID, q.Serial, now)
+		pages = pages[:min(len(pages), q.Pages)]
+	}
+	kept := len(pages)
 	gq := graphclient.AutopilotDeviceQuery{SerialContains: q.Serial}
-	var last *graphclient.Exchange
-	for out.pages < q.Pages {
+	if kept > 0 {
+		gq = graphclient.AutopilotDeviceQuery{NextLink: pages[kept-1].NextLink}
+	}
+	for len(pages) < q.Pages && (len(pages) == 0 || pages[len(pages)-1].NextLink != "") {
 		page, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.AutopilotDevicePage, *graphclient.Exchange, error) {
 			return h.Graph.ListAutopilotDevices(ctx, ts, gq)
 		})
-		if ex != nil {
-			last = ex
-		}
 		if err != nil {
-			return out, last, err
+			h.Pages.forget(signIn) // the next look starts again from the first page
+			return listOf(pages), cmp.Or(ex, exchangeOf(pages)), err
 		}
-		out.devices = append(out.devices, page.Devices...)
-		out.pages++
-		out.more = page.NextLink != ""
-		if !out.more {
-			return out, last, nil
-		}
+		pages = append(pages, readPage{AutopilotDevicePage: *page, exchange: ex})
 		gq = graphclient.AutopilotDeviceQuery{NextLink: page.NextLink}
 	}
-	return out, last, nil
+	if len(pages) > kept {
+		h.Pages.keep(signIn, tenantID, q.Serial, readAt, pages, now)
+	}
+	return listOf(pages), exchangeOf(pages), nil
+}
+
+// listOf is the list the pages read make.
+func listOf(pages []readPage) *loadedList {
+	out := &loadedList{pages: len(pages)}
+	for _, p := range pages {
+		out.devices = append(out.devices, p.Devices...)
+		out.more = p.NextLink != ""
+	}
+	return out
+}
+
+// exchangeOf is the exchange that read the last of the pages.
+func exchangeOf(pages []readPage) *graphclient.Exchange {
+	if len(pages) == 0 {
+		return nil
+	}
+	return pages[len(pages)-1].exchange
 }
 
 // List is GET /devices: the tenant's registered Autopilot devices, searched by serial number in
@@ -202,10 +228,15 @@ func (h *Registered) List(c echo.Context) error {
 			status = http.StatusUnprocessableEntity // the serial typed cannot be searched: nothing was sent
 		}
 	}
-	tags := map[string]bool{}
+	// One option per tag whatever its case, as the filter ignores case, and the tag chosen kept
+	// even when no device loaded has it.
+	tags := map[string]string{}
+	if q.Tag != "" {
+		tags[strings.ToLower(q.Tag)] = q.Tag
+	}
 	for _, d := range l.devices {
-		if d.GroupTag != "" {
-			tags[d.GroupTag] = true
+		if k := strings.ToLower(d.GroupTag); d.GroupTag != "" && (tags[k] == "" || tags[k] == q.Tag) {
+			tags[k] = d.GroupTag
 		}
 		if !q.keeps(d) {
 			continue
@@ -214,7 +245,7 @@ func (h *Registered) List(c echo.Context) error {
 		row.Exact = q.Serial != "" && graphclient.SameSerial(d.SerialNumber, q.Serial)
 		view.Devices = append(view.Devices, row)
 	}
-	for t := range tags {
+	for _, t := range tags {
 		view.Tags = append(view.Tags, t)
 	}
 	slices.SortFunc(view.Tags, func(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) })
@@ -927,6 +958,7 @@ func (h *Registered) change(c echo.Context, id, action string, form *views.Devic
 		ex, intent, summary, err = call(ctx, ts, device)
 		return struct{}{}, ex, err
 	})
+	h.Pages.ForgetTenant(u.TenantID) // the list shows the change once Intune does, not the pages read before
 	if aerr := h.Budget.Answered(context.WithoutCancel(ctx), slot, h.Now()); aerr != nil {
 		h.Logger.Warn("count the write budget from Graph's answer", "error", aerr.Error())
 	}

@@ -57,6 +57,7 @@ type BulkChanges struct {
 	// worker's lease; default 2 minutes): a device an earlier bulk change has on its way when a
 	// later one is confirmed is sent by the later one only after that.
 	InFlight time.Duration
+	Pages    *ListPages // the list's pages read a moment ago, forgotten once a change is confirmed
 	Now      func() time.Time
 	Logger   *slog.Logger
 }
@@ -366,6 +367,7 @@ func (h *BulkChanges) Confirm(c echo.Context) error {
 		return fmt.Errorf("confirm bulk job: %w", err)
 	}
 	u := web.CurrentUser(c)
+	h.Pages.ForgetTenant(u.TenantID)
 	h.Logger.Info("audit", "audit", true, "event", "bulk-confirmed", "tid", u.TenantID, "oid", u.ObjectID, "upn", u.UPN, "target", job.ID,
 		"detail", fmt.Sprintf("%s on %d devices", explain.BulkAction(job.Action, job.GroupTag), job.Devices))
 	return kickAndShow(c, h.Worker, bulkURL(job.ID))

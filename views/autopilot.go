@@ -75,7 +75,9 @@ func bulkDescribedBy(l RegisteredList, field, help string) string {
 func (l RegisteredList) Searching() bool { return l.Serial != "" || l.Filtered }
 
 // SerialOnlyURL is the list with the serial search alone, without the other filters.
-func (l RegisteredList) SerialOnlyURL() string { return "/devices?" + url.Values{"serial": {l.Serial}}.Encode() }
+func (l RegisteredList) SerialOnlyURL() string {
+	return "/devices?" + url.Values{"serial": {l.Serial}}.Encode()
+}
 
 // pronoun is "it" for one device, "them" for more.
 func pronoun(n int) string {
