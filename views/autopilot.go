@@ -79,6 +79,14 @@ func (l RegisteredList) SerialOnlyURL() string {
 	return "/devices?" + url.Values{"serial": {l.Serial}}.Encode()
 }
 
+// leftOutNote says that devices a filter left out need no import.
+func leftOutNote(n int) string {
+	if n == 1 {
+		return "The device is registered: there is nothing to import."
+	}
+	return "These devices are registered: there is nothing to import."
+}
+
 // pronoun is "it" for one device, "them" for more.
 func pronoun(n int) string {
 	if n == 1 {
