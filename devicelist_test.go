@@ -20,13 +20,9 @@ import (
 
 // listReads counts the pages of the registered-device list Graph was asked for.
 func listReads(e *emulator.Emulator) int {
-	n := 0
-	for _, r := range e.Received() {
-		if r.Method == http.MethodGet && strings.HasSuffix(r.Path, "/windowsAutopilotDeviceIdentities") {
-			n++
-		}
-	}
-	return n
+	return countReceived(e, func(r emulator.ReceivedRequest) bool {
+		return r.Method == http.MethodGet && strings.HasSuffix(r.Path, "/windowsAutopilotDeviceIdentities")
+	})
 }
 
 // "Load the next page" reads only the next page from Graph: the pages already read are kept for
