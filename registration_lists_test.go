@@ -149,6 +149,10 @@ func TestEveryWaitingDeviceCanBeApproved(t *testing.T) {
 				t.Errorf("the first page shows %d devices and says %q", n, shown)
 			}
 		}
+		shown := strings.Join(strings.Fields(doc.Find(`[data-testid="waiting-shown"]`).Text()), " ")
+		if n := doc.Find(`form[data-testid="waiting-card"] input[name="submission"]`).Length(); !strings.HasPrefix(shown, fmt.Sprintf("Showing devices %d–%d: %d of the 300", len(seen)+1, len(seen)+n, n)) {
+			t.Errorf("page %d shows %d devices after %d and says %q", pages+1, n, len(seen), shown)
+		}
 		doc.Find(`form[data-testid="waiting-card"] input[name="submission"]`).Each(func(_ int, in *goquery.Selection) {
 			serial, _ := in.Closest("tr").Attr("data-serial")
 			if seen[serial] {

@@ -189,7 +189,7 @@ func (h *Registration) waitingPage(c echo.Context, view *views.Registration, kee
 		for _, w := range codes {
 			view.WaitingN += w.Devices
 			if i+1 < page {
-				view.WaitingBefore++
+				view.WaitingBefore += w.Devices
 			}
 			if i+1 == page {
 				ids = append(ids, w.CodeID)
