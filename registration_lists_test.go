@@ -69,9 +69,34 @@ func TestAnOldCodeThatTakesDevicesCanBeRevoked(t *testing.T) {
 		t.Errorf("%d codes that take no more devices shown, and the note %q", ended, note)
 	}
 
+	// Thirty revocations at once, from two sessions: one revokes, once.
+	other := d.browser()
+	d.signIn(other, "admin", "/")
+	_, otherDoc := d.get(other, "/registration")
+	otherForm := formValues(t, otherDoc, oldRow+` form`)
+	statuses := storm(t, 30, func(i int) (int, error) {
+		b, f := admin, form
+		if i%2 == 1 {
+			b, f = other, otherForm
+		}
+		return postDirect(d.srv.URL, b, d.srv.URL, action, f)
+	})
+	if statuses[http.StatusOK] != 30 {
+		t.Errorf("revocations at once answered by status: %v", statuses)
+	}
+	revokes, _, _ := d.app.db.ListActivity(context.Background(), store.ActivityFilter{TenantID: demoidp.DemoTenantID, Action: "registration-code-revoked", Limit: 50})
+	n := 0
+	for _, a := range revokes {
+		if strings.Contains(a.Summary, "OLD CODE to revoke") && a.ActorUPN == "AdeleV@contoso.example" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d revocations of the old code in the history, want 1", n)
+	}
 	resp, after := d.post(admin, action, form)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(after.Find(`[data-testid="notice"]`).Text(), "Revoked code “OLD CODE to revoke”") {
-		t.Fatalf("revoking the old code answered %d: %.400s", resp.StatusCode, text(after))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(after.Find(`[data-testid="notice"]`).Text(), "Code “OLD CODE to revoke” takes no more devices already") {
+		t.Fatalf("revoking the old code again answered %d: %.400s", resp.StatusCode, text(after))
 	}
 	if status, answer := d.device().status(old); status != http.StatusNotFound || strings.Contains(answer, "more devices") {
 		t.Errorf("the revoked code's status: %d %s", status, answer)
