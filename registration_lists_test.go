@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -210,5 +211,35 @@ func TestEveryWaitingDeviceCanBeApproved(t *testing.T) {
 	waitFinished(t, d, second, resp.Request.URL.Path)
 	if n, _ := d.app.db.CountWaitingDevices(context.Background(), demoidp.DemoTenantID); n != 250 {
 		t.Errorf("%d devices wait after approving one card, want 250", n)
+	}
+}
+
+// The devices decided lately are listed newest first: past what the page lists, the newest, with
+// a line that says so and where the rest are.
+func TestDecidedLatelyListsTheNewest(t *testing.T) {
+	d := startDeskWith(t, nil, fastImports)
+	codes := seedCodes(t, d, 5, 50, false)
+	var serials []string
+	for _, rc := range codes {
+		serials = append(serials, seedWaiting(t, d, rc, 50)...)
+	}
+	subs := registrations(t, d.app, store.SubmissionFilter{States: []string{store.SubmissionWaiting}, Limit: 200})
+	subs = append(subs, registrations(t, d.app, store.SubmissionFilter{CodeID: codes[4].ID})...)
+	for _, s := range subs {
+		if err := d.app.db.RejectRegistrations(context.Background(), demoidp.DemoTenantID, []string{s.ID}, store.Decider{OID: demoidp.ManyGroupsObjectID, Name: "Isaiah Langer"},
+			"Not ours.", &store.Activity{TenantID: demoidp.DemoTenantID, Action: "registration-rejected"}); err != nil && !errors.Is(err, store.ErrConflict) {
+			t.Fatal(err)
+		}
+	}
+	second := d.browser()
+	d.signIn(second, demoidp.ManyGroupsKey, "/")
+	_, doc := d.get(second, "/registration")
+	rows := doc.Find(`[data-testid="recent"] tr[data-state="rejected"]`)
+	newest := serials[len(serials)-1]
+	if rows.Length() == 0 || rows.Length() >= 250 || !strings.Contains(rows.First().Text(), newest) {
+		t.Errorf("%d decided rows, the first %q; want the newest, %s, first", rows.Length(), strings.Join(strings.Fields(rows.First().Text()), " "), newest)
+	}
+	if note := strings.Join(strings.Fields(doc.Find(`[data-testid="recent-shown"]`).Text()), " "); !strings.Contains(note, fmt.Sprintf("newest %d", rows.Length())) {
+		t.Errorf("the note on the decided devices reads %q", note)
 	}
 }

@@ -81,8 +81,9 @@ const (
 	maxNoteLen       = 200
 	maxReasonLen     = 300
 	codeFormKeyTTL   = 2 * time.Hour
-	// recentDays is how far back the page lists decided registrations.
-	recentDays = 7
+	// recentDays is how far back the page lists decided registrations, the newest recentShown.
+	recentDays  = 7
+	recentShown = 100
 	// endedCodesShown is how many of the codes that take no more devices the page lists, the
 	// newest; every code that still takes devices is listed, to be revoked.
 	endedCodesShown = 100
@@ -131,10 +132,13 @@ func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views
 		}
 		view.Importing = append(view.Importing, e)
 	}
-	recent, err := h.Store.Registrations(ctx, store.SubmissionFilter{TenantID: u.TenantID,
+	recent, err := h.Store.Registrations(ctx, store.SubmissionFilter{TenantID: u.TenantID, NewestFirst: true, Limit: recentShown + 1,
 		States: []string{store.SubmissionFinished, store.SubmissionRejected, store.SubmissionExpired}, Since: now.AddDate(0, 0, -recentDays)})
 	if err != nil {
 		return view, fmt.Errorf("read registrations: %w", err)
+	}
+	if len(recent) > recentShown {
+		recent, view.RecentMore = recent[:recentShown], true
 	}
 	registered, lookupErr := h.lookUp(c, waiting)
 	if errors.Is(lookupErr, web.ErrSessionEnded) {
@@ -144,8 +148,7 @@ func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views
 		view.Lookup = &views.Failure{Explanation: explain.Explain(failureFacts(lookupErr, now))}
 	}
 	view.Waiting = waitingCards(waiting, registered, keep, u.ObjectID)
-	for i := len(recent) - 1; i >= 0; i-- { // newest first
-		s := recent[i]
+	for _, s := range recent {
 		e := entryOf(s, nil)
 		if s.State == store.SubmissionFinished && s.JobID != "" {
 			if rows, err := h.Store.ImportRows(ctx, s.JobID, store.RowFilter{}); err == nil {

@@ -275,9 +275,12 @@ type SubmissionFilter struct {
 	Since    time.Time
 	Hashes   bool // read the devices' hashes too
 	Limit    int  // default 200
+	// NewestFirst reads the newest first (the limit keeps the newest), not the oldest.
+	NewestFirst bool
 }
 
-// Registrations reads submissions with their devices and codes, oldest first.
+// Registrations reads submissions with their devices and codes, oldest first unless the filter
+// asks for the newest first.
 func (db *DB) Registrations(ctx context.Context, f SubmissionFilter) ([]RegistrationSubmission, error) {
 	query, args, err := submissionsQuery(f)
 	if err != nil {
@@ -338,8 +341,12 @@ func submissionsQuery(f SubmissionFilter) (string, []any, error) {
 		limit = 200
 	}
 	args = append(args, limit)
+	order := "s.received_at, s.id"
+	if f.NewestFirst {
+		order = "s.received_at DESC, s.id DESC"
+	}
 	return `SELECT ` + submissionColumns + `, ` + codeColumns + ` FROM registration_submissions s
-		JOIN registration_codes c ON c.id = s.code_id WHERE ` + strings.Join(where, " AND ") + ` ORDER BY s.received_at, s.id LIMIT ?`, args, nil
+		JOIN registration_codes c ON c.id = s.code_id WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + order + ` LIMIT ?`, args, nil
 }
 
 // readRegistrationDevices reads the devices of subs into them, in line order.
