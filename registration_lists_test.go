@@ -243,3 +243,30 @@ func TestDecidedLatelyListsTheNewest(t *testing.T) {
 		t.Errorf("the note on the decided devices reads %q", note)
 	}
 }
+
+// Past what the page lists of the devices being imported, a line says so.
+func TestBeingImportedSaysWhenNotAllAreListed(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{RegistrationEvery: time.Hour})
+	codes := seedCodes(t, d, 3, 50, false)
+	var ids []string
+	for _, rc := range codes {
+		seedWaiting(t, d, rc, 50)
+		for _, s := range registrations(t, d.app, store.SubmissionFilter{CodeID: rc.ID}) {
+			ids = append(ids, s.ID)
+		}
+	}
+	job := &store.ImportJob{TenantID: demoidp.DemoTenantID, ObjectID: demoidp.ManyGroupsObjectID, ActorName: "Isaiah Langer", ActorUPN: "IsaiahL@contoso.example", State: "draft"}
+	if err := d.app.db.ApproveRegistrations(context.Background(), store.Approval{TenantID: demoidp.DemoTenantID, SubmissionIDs: ids,
+		By: store.Decider{OID: demoidp.ManyGroupsObjectID, Name: "Isaiah Langer"}, Job: job,
+		Activity: &store.Activity{TenantID: demoidp.DemoTenantID, Action: "registration-approved"}}); err != nil {
+		t.Fatal(err)
+	}
+	second := d.browser()
+	d.signIn(second, demoidp.ManyGroupsKey, "/")
+	_, doc := d.get(second, "/registration")
+	rows := doc.Find(`[data-testid="importing"] tr[data-state="approved"]`).Length()
+	if note := strings.Join(strings.Fields(doc.Find(`[data-testid="importing-shown"]`).Text()), " "); rows == 0 || rows >= 150 ||
+		!strings.Contains(note, fmt.Sprintf("The %d approved first are listed", rows)) {
+		t.Errorf("%d of the 150 devices being imported listed, and the note %q", rows, note)
+	}
+}

@@ -81,7 +81,8 @@ const (
 	maxNoteLen       = 200
 	maxReasonLen     = 300
 	codeFormKeyTTL   = 2 * time.Hour
-	// recentDays is how far back the page lists decided registrations, the newest recentShown.
+	// recentDays is how far back the page lists decided registrations, the newest recentShown
+	// (and the first recentShown of those being imported).
 	recentDays  = 7
 	recentShown = 100
 	// endedCodesShown is how many of the codes that take no more devices the page lists, the
@@ -121,9 +122,12 @@ func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views
 	if err != nil {
 		return view, err
 	}
-	importing, err := h.Store.Registrations(ctx, store.SubmissionFilter{TenantID: u.TenantID, States: []string{store.SubmissionApproved}})
+	importing, err := h.Store.Registrations(ctx, store.SubmissionFilter{TenantID: u.TenantID, States: []string{store.SubmissionApproved}, Limit: recentShown + 1})
 	if err != nil {
 		return view, fmt.Errorf("read registrations: %w", err)
+	}
+	if len(importing) > recentShown {
+		importing, view.ImportingMore = importing[:recentShown], true
 	}
 	for _, s := range importing {
 		e := entryOf(s, nil)
