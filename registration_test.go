@@ -184,9 +184,9 @@ func TestRegistrationFromTheDeviceEndToEnd(t *testing.T) {
 	if st := page.Find(`[data-testid="status"]`).Text(); st != "curl.exe "+d.srv.URL+"/register/"+code+"/status" {
 		t.Errorf("status command %q", st)
 	}
-	codes, _ := d.app.db.RegistrationCodes(context.Background(), demoidp.DemoTenantID)
-	if len(codes) != 1 {
-		t.Fatalf("%d codes stored", len(codes))
+	codes, _ := d.app.db.RegistrationCodes(context.Background(), demoidp.DemoTenantID, 10)
+	if len(codes.Usable) != 1 || codes.Ended != 0 {
+		t.Fatalf("%d codes stored that take devices, %d that do not", len(codes.Usable), codes.Ended)
 	}
 	if got := bodyOf(t, admin, d.srv.URL+"/registration"); strings.Contains(got, code) || strings.Contains(got, strings.ToLower(code)) {
 		t.Error("the list of codes shows a code's value")

@@ -38,7 +38,9 @@ import (
 // approvals create.
 type RegistrationStore interface {
 	CreateRegistrationCode(ctx context.Context, c *store.RegistrationCode, codeHash, formKeyHash string, a *store.Activity) error
-	RegistrationCodes(ctx context.Context, tenantID string) ([]store.RegistrationCode, error)
+	RegistrationCode(ctx context.Context, tenantID, id string) (*store.RegistrationCode, error)
+	RegistrationCodes(ctx context.Context, tenantID string, newest int) (store.CodeList, error)
+	WaitingByCode(ctx context.Context, tenantID string) ([]store.WaitingCode, error)
 	RevokeRegistrationCode(ctx context.Context, tenantID, id, by string, a *store.Activity) error
 	Registrations(ctx context.Context, f store.SubmissionFilter) ([]store.RegistrationSubmission, error)
 	CountWaitingDevices(ctx context.Context, tenantID string) (int, error)
@@ -79,8 +81,16 @@ const (
 	maxNoteLen       = 200
 	maxReasonLen     = 300
 	codeFormKeyTTL   = 2 * time.Hour
-	// recentDays is how far back the page lists decided registrations.
-	recentDays = 7
+	// recentDays is how far back the page lists decided registrations, the newest recentShown
+	// (and the first recentShown of those being imported).
+	recentDays  = 7
+	recentShown = 100
+	// endedCodesShown is how many of the codes that take no more devices the page lists, the
+	// newest; every code that still takes devices is listed, to be revoked.
+	endedCodesShown = 100
+	// waitingPageDevices is about how many waiting devices a page shows: whole codes, the code
+	// that expires first first, so every waiting device is a few pages away at most.
+	waitingPageDevices = 200
 	// lookupWait bounds the look-up of the waiting serials: while Graph throttles or is slow the
 	// page shows them as not checked yet rather than keep the approvers waiting.
 	lookupWait = 3 * time.Second
@@ -108,28 +118,31 @@ func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views
 	u := web.CurrentUser(c)
 	now := h.Now()
 	view := views.Registration{SelfApprove: h.SelfApprove, Access: accessOf(c), Now: now}
-	subs, err := h.Store.Registrations(ctx, store.SubmissionFilter{TenantID: u.TenantID,
-		States: []string{store.SubmissionWaiting, store.SubmissionApproved}})
+	waiting, err := h.waitingPage(c, &view, keep)
+	if err != nil {
+		return view, err
+	}
+	importing, err := h.Store.Registrations(ctx, store.SubmissionFilter{TenantID: u.TenantID, States: []string{store.SubmissionApproved}, Limit: recentShown + 1})
 	if err != nil {
 		return view, fmt.Errorf("read registrations: %w", err)
 	}
-	recent, err := h.Store.Registrations(ctx, store.SubmissionFilter{TenantID: u.TenantID,
+	if len(importing) > recentShown {
+		importing, view.ImportingMore = importing[:recentShown], true
+	}
+	for _, s := range importing {
+		e := entryOf(s, nil)
+		if e.WaitsFor, err = importWaitsFor(ctx, h.Store, s); err != nil {
+			return view, err
+		}
+		view.Importing = append(view.Importing, e)
+	}
+	recent, err := h.Store.Registrations(ctx, store.SubmissionFilter{TenantID: u.TenantID, NewestFirst: true, Limit: recentShown + 1,
 		States: []string{store.SubmissionFinished, store.SubmissionRejected, store.SubmissionExpired}, Since: now.AddDate(0, 0, -recentDays)})
 	if err != nil {
 		return view, fmt.Errorf("read registrations: %w", err)
 	}
-	var waiting []store.RegistrationSubmission
-	for _, s := range subs {
-		switch {
-		case s.State == store.SubmissionApproved:
-			e := entryOf(s, nil)
-			if e.WaitsFor, err = importWaitsFor(ctx, h.Store, s); err != nil {
-				return view, err
-			}
-			view.Importing = append(view.Importing, e)
-		case now.Before(s.Code.ExpiresAt):
-			waiting = append(waiting, s)
-		}
+	if len(recent) > recentShown {
+		recent, view.RecentMore = recent[:recentShown], true
 	}
 	registered, lookupErr := h.lookUp(c, waiting)
 	if errors.Is(lookupErr, web.ErrSessionEnded) {
@@ -138,30 +151,8 @@ func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views
 	if lookupErr != nil {
 		view.Lookup = &views.Failure{Explanation: explain.Explain(failureFacts(lookupErr, now))}
 	}
-	for _, s := range waiting {
-		i := slices.IndexFunc(view.Waiting, func(card views.RegistrationCard) bool { return card.CodeID == s.CodeID })
-		if i < 0 {
-			view.Waiting = append(view.Waiting, views.RegistrationCard{CodeID: s.CodeID, CodeName: registration.CodeName(s.Code),
-				Creator: personName(s.Code.CreatorName, s.Code.CreatorUPN), Expires: s.Code.ExpiresAt, OwnCode: s.Code.CreatorOID == u.ObjectID})
-			i = len(view.Waiting) - 1
-		}
-		e := entryOf(s, registered)
-		e.Checked = true
-		if keep != nil && keep.CodeID == s.CodeID {
-			e.Checked = slices.ContainsFunc(keep.Entries, func(k views.RegistrationEntry) bool { return k.ID == s.ID })
-		}
-		view.Waiting[i].Entries = append(view.Waiting[i].Entries, e)
-		view.WaitingN += len(s.Devices)
-	}
-	if keep != nil {
-		for i := range view.Waiting {
-			if view.Waiting[i].CodeID == keep.CodeID {
-				view.Waiting[i].Reason, view.Waiting[i].ReasonError = keep.Reason, keep.ReasonError
-			}
-		}
-	}
-	for i := len(recent) - 1; i >= 0; i-- { // newest first
-		s := recent[i]
+	view.Waiting = waitingCards(waiting, registered, keep, u.ObjectID)
+	for _, s := range recent {
 		e := entryOf(s, nil)
 		if s.State == store.SubmissionFinished && s.JobID != "" {
 			if rows, err := h.Store.ImportRows(ctx, s.JobID, store.RowFilter{}); err == nil {
@@ -170,24 +161,120 @@ func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views
 		}
 		view.Recent = append(view.Recent, e)
 	}
-	codes, err := h.Store.RegistrationCodes(ctx, u.TenantID)
+	codes, err := h.Store.RegistrationCodes(ctx, u.TenantID, endedCodesShown)
 	if err != nil {
 		return view, fmt.Errorf("read registration codes: %w", err)
 	}
-	for _, rc := range codes {
-		v := views.RegistrationCode{ID: rc.ID, Note: rc.Note, GroupTag: rc.GroupTag, User: rc.AssignedUser, Creator: personName(rc.CreatorName, rc.CreatorUPN),
-			Created: rc.CreatedAt, Expires: rc.ExpiresAt, Uses: rc.Uses, Used: rc.Used, State: "active", RevokedBy: rc.RevokedBy}
-		switch {
-		case !rc.RevokedAt.IsZero():
-			v.State = "revoked"
-		case !now.Before(rc.ExpiresAt):
-			v.State = "expired"
-		case rc.Used >= rc.Uses:
-			v.State = "used"
-		}
-		view.Codes = append(view.Codes, v)
+	view.EndedShown, view.EndedN = len(codes.Newest), codes.Ended
+	for _, rc := range append(codes.Usable, codes.Newest...) {
+		view.Codes = append(view.Codes, codeOf(rc, now))
 	}
 	return view, nil
+}
+
+// waitingPage reads the devices waiting for approval that this page shows: the page asked for,
+// or the one with keep's card. Their codes' cards are whole: all of a code's devices or none.
+func (h *Registration) waitingPage(c echo.Context, view *views.Registration, keep *views.RegistrationCard) ([]store.RegistrationSubmission, error) {
+	u := web.CurrentUser(c)
+	byCode, err := h.Store.WaitingByCode(c.Request().Context(), u.TenantID)
+	if err != nil {
+		return nil, fmt.Errorf("read registrations: %w", err)
+	}
+	pages := waitingPages(byCode)
+	page, _ := strconv.Atoi(c.FormValue("waiting"))
+	if keep != nil {
+		for i, codes := range pages {
+			if slices.ContainsFunc(codes, func(w store.WaitingCode) bool { return w.CodeID == keep.CodeID }) {
+				page = i + 1
+			}
+		}
+	}
+	page = max(1, min(page, len(pages)))
+	view.WaitingPage, view.WaitingPages, view.WaitingCodesN = page, len(pages), len(byCode)
+	var ids []string
+	for i, codes := range pages {
+		for _, w := range codes {
+			view.WaitingN += w.Devices
+			if i+1 < page {
+				view.WaitingBefore += w.Devices
+			}
+			if i+1 == page {
+				ids = append(ids, w.CodeID)
+				view.WaitingShown += w.Devices
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	subs, err := h.Store.Registrations(c.Request().Context(), store.SubmissionFilter{TenantID: u.TenantID, CodeIDs: ids,
+		States: []string{store.SubmissionWaiting}, Limit: view.WaitingShown})
+	if err != nil {
+		return nil, fmt.Errorf("read registrations: %w", err)
+	}
+	now := h.Now()
+	subs = slices.DeleteFunc(subs, func(s store.RegistrationSubmission) bool { return !now.Before(s.Code.ExpiresAt) })
+	order := func(s store.RegistrationSubmission) int { return slices.Index(ids, s.CodeID) }
+	slices.SortStableFunc(subs, func(a, b store.RegistrationSubmission) int { return cmp.Compare(order(a), order(b)) })
+	return subs, nil
+}
+
+// waitingPages splits the codes with devices waiting into pages of about waitingPageDevices
+// devices, each code whole on one page.
+func waitingPages(codes []store.WaitingCode) [][]store.WaitingCode {
+	var pages [][]store.WaitingCode
+	n := 0
+	for _, w := range codes {
+		if len(pages) == 0 || n+w.Devices > waitingPageDevices {
+			pages, n = append(pages, nil), 0
+		}
+		pages[len(pages)-1] = append(pages[len(pages)-1], w)
+		n += w.Devices
+	}
+	return pages
+}
+
+// waitingCards are the cards of the waiting devices, one for each code, in the order of subs;
+// keep's ticks and reason stay on its card.
+func waitingCards(subs []store.RegistrationSubmission, registered map[string]registeredAs, keep *views.RegistrationCard, oid string) []views.RegistrationCard {
+	var cards []views.RegistrationCard
+	for _, s := range subs {
+		i := slices.IndexFunc(cards, func(card views.RegistrationCard) bool { return card.CodeID == s.CodeID })
+		if i < 0 {
+			cards = append(cards, views.RegistrationCard{CodeID: s.CodeID, CodeName: registration.CodeName(s.Code),
+				Creator: personName(s.Code.CreatorName, s.Code.CreatorUPN), Expires: s.Code.ExpiresAt, OwnCode: s.Code.CreatorOID == oid})
+			i = len(cards) - 1
+		}
+		e := entryOf(s, registered)
+		e.Checked = true
+		if keep != nil && keep.CodeID == s.CodeID {
+			e.Checked = slices.ContainsFunc(keep.Entries, func(k views.RegistrationEntry) bool { return k.ID == s.ID })
+		}
+		cards[i].Entries = append(cards[i].Entries, e)
+	}
+	if keep != nil {
+		for i := range cards {
+			if cards[i].CodeID == keep.CodeID {
+				cards[i].Reason, cards[i].ReasonError = keep.Reason, keep.ReasonError
+			}
+		}
+	}
+	return cards
+}
+
+// codeOf is a code as the list shows it, with its state at now.
+func codeOf(rc store.RegistrationCode, now time.Time) views.RegistrationCode {
+	v := views.RegistrationCode{ID: rc.ID, Note: rc.Note, GroupTag: rc.GroupTag, User: rc.AssignedUser, Creator: personName(rc.CreatorName, rc.CreatorUPN),
+		Created: rc.CreatedAt, Expires: rc.ExpiresAt, Uses: rc.Uses, Used: rc.Used, State: "active", RevokedBy: rc.RevokedBy}
+	switch {
+	case !rc.RevokedAt.IsZero():
+		v.State = "revoked"
+	case !now.Before(rc.ExpiresAt):
+		v.State = "expired"
+	case rc.Used >= rc.Uses:
+		v.State = "used"
+	}
+	return v
 }
 
 // registeredAs is what the look-up found of a waiting serial: in words ("no" when nothing), and
@@ -480,16 +567,16 @@ func (h *Registration) Revoke(c echo.Context) error {
 	}
 	u := web.CurrentUser(c)
 	ctx := c.Request().Context()
-	codes, err := h.Store.RegistrationCodes(ctx, u.TenantID)
-	if err != nil {
-		return fmt.Errorf("read registration codes: %w", err)
-	}
-	i := slices.IndexFunc(codes, func(rc store.RegistrationCode) bool { return rc.ID == id })
-	if i < 0 {
+	rc, err := h.Store.RegistrationCode(ctx, u.TenantID, id)
+	if errors.Is(err, store.ErrNotFound) {
 		return notFound("There is no registration code with this id in your tenant.")
 	}
-	act := h.activity(u, "registration-code-revoked", id, "Revoked registration code "+registration.CodeName(codes[i])+
-		fmt.Sprintf(" (%d of %s used); it takes no more devices.", codes[i].Used, explain.Count(codes[i].Uses, "device", "devices")))
+	if err != nil {
+		return fmt.Errorf("read registration code: %w", err)
+	}
+	name := registration.CodeName(*rc)
+	act := h.activity(u, "registration-code-revoked", id, "Revoked registration code "+name+
+		fmt.Sprintf(" (%d of %s used); it takes no more devices.", rc.Used, explain.Count(rc.Uses, "device", "devices")))
 	err = h.Store.RevokeRegistrationCode(ctx, u.TenantID, id, personName(u.Name, u.UPN), act)
 	if err != nil && !errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("revoke registration code: %w", err)
@@ -497,7 +584,6 @@ func (h *Registration) Revoke(c echo.Context) error {
 	if err == nil {
 		h.audit(act)
 	}
-	name := registration.CodeName(codes[i])
 	if errors.Is(err, store.ErrConflict) { // revoked by someone else, or expired, a moment ago
 		return h.again(c, nil, http.StatusOK, "Code "+name+" takes no more devices already; nothing was changed.", "warn")
 	}

@@ -137,7 +137,13 @@ func TestQueriesReadThroughIndexes(t *testing.T) {
 		{name: "stop an import's queued rows", query: stopQueuedRows, args: list(4), uses: []string{"sqlite_autoindex_import_rows_1 (job_id=?)", "sqlite_autoindex_import_batches_1 (job_id=?)"}},
 		{name: "look up lost answers again", query: recheckQuery(bulkJobs), args: list(1), uses: []string{"sqlite_autoindex_bulk_devices_1 (job_id=?)"}},
 		{name: "drafts to purge", query: draftsQuery(importJobs), args: list(1), uses: []string{"import_jobs_due (state=?)"}},
-		{name: "a tenant's codes", query: registrationCodesOfTenant, args: list(1), uses: []string{"registration_codes_tenant"}},
+		{name: "a tenant's codes that take devices", query: usableCodesOfTenant, args: list(2), uses: []string{"registration_codes_tenant (tenant_id=?)"}},
+		{name: "a tenant's newest codes that take no more", query: endedCodesOfTenant, args: list(3), uses: []string{"registration_codes_tenant (tenant_id=?)"}},
+		{name: "a tenant's codes that take no more", query: countEndedCodesOfTenant, args: list(2), uses: []string{"registration_codes_tenant (tenant_id=?)"}},
+		{name: "a tenant's code", query: registrationCodeOfTenant, args: list(2), uses: []string{"sqlite_autoindex_registration_codes_1 (id=?)"}},
+		{name: "waiting devices by code", query: waitingByCode, args: list(2), uses: []string{"registration_submissions_tenant (tenant_id=? AND state=?)"},
+			sorts: "it groups the devices waiting in one tenant by code: what the navigation counts, which the codes' uses and lifetimes bound"},
+		{name: "registrations waiting on a page of codes", uses: []string{"registration_submissions_code (code_id=?)"}, sorts: bounded},
 		{name: "a code by its hash", query: registrationCodeByHash, args: list(1), uses: []string{"registration_codes_hash"}},
 		{name: "registrations waiting", uses: []string{"registration_submissions_tenant (tenant_id=? AND state=?)"}, sorts: bounded},
 		{name: "registrations recently settled", uses: []string{"registration_submissions_tenant (tenant_id=? AND state=? AND received_at>?)"}, sorts: bounded},
@@ -184,11 +190,12 @@ func TestQueriesReadThroughIndexes(t *testing.T) {
 		c.query, c.args = query(activityQuery(&f))
 	}
 	for name, f := range map[string]SubmissionFilter{
-		"registrations waiting":          {TenantID: "t1", States: []string{SubmissionWaiting, SubmissionApproved}},
-		"registrations recently settled": {TenantID: "t1", States: []string{SubmissionFinished, SubmissionRejected, SubmissionExpired}, Since: time.Now()},
-		"a code's registrations":         {CodeID: "c"},
-		"a job's registrations":          {JobID: "j", States: []string{SubmissionApproved}},
-		"registrations by id":            {TenantID: "t1", IDs: []string{"a", "b"}},
+		"registrations waiting":                    {TenantID: "t1", States: []string{SubmissionWaiting, SubmissionApproved}},
+		"registrations recently settled":           {TenantID: "t1", States: []string{SubmissionFinished, SubmissionRejected, SubmissionExpired}, Since: time.Now()},
+		"a code's registrations":                   {CodeID: "c"},
+		"a job's registrations":                    {JobID: "j", States: []string{SubmissionApproved}},
+		"registrations by id":                      {TenantID: "t1", IDs: []string{"a", "b"}},
+		"registrations waiting on a page of codes": {TenantID: "t1", CodeIDs: []string{"a", "b"}, States: []string{SubmissionWaiting}},
 	} {
 		c := at(name)
 		c.query, c.args = query(submissionsQuery(f))

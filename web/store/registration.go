@@ -125,16 +125,52 @@ func (db *DB) RegistrationCodeByHash(ctx context.Context, codeHash string) (*Reg
 
 const registrationCodeByHash = `SELECT ` + registrationCodeColumns + ` FROM registration_codes WHERE code_hash = ?`
 
-// registrationCodesOfTenant reads through registration_codes_tenant, in its order (migration 9).
-const registrationCodesOfTenant = `SELECT ` + registrationCodeColumns + ` FROM registration_codes WHERE tenant_id = ? ORDER BY created_at DESC, id DESC LIMIT 200`
-
-// RegistrationCodes lists a tenant's codes, newest first (at most 200).
-func (db *DB) RegistrationCodes(ctx context.Context, tenantID string) ([]RegistrationCode, error) {
-	codes, err := queryList(ctx, db, registrationCodesOfTenant, []any{tenantID}, scanRegistrationCode)
+// RegistrationCode finds a tenant's code by its id, whatever its state.
+func (db *DB) RegistrationCode(ctx context.Context, tenantID, id string) (*RegistrationCode, error) {
+	codes, err := queryList(ctx, db, registrationCodeOfTenant, []any{tenantID, id}, scanRegistrationCode)
 	if err != nil {
-		return nil, fmt.Errorf("store: list registration codes: %w", err)
+		return nil, fmt.Errorf("store: read registration code: %w", err)
 	}
-	return codes, nil
+	return only(codes, nil)
+}
+
+const registrationCodeOfTenant = `SELECT ` + registrationCodeColumns + ` FROM registration_codes WHERE tenant_id = ? AND id = ?`
+
+// CodeList is a tenant's codes as the registration page lists them: every code that still takes
+// devices, and the newest of those that take no more (used, expired or revoked).
+type CodeList struct {
+	Usable []RegistrationCode // newest first, all of them
+	Ended  int                // how many codes take no more devices
+	Newest []RegistrationCode // the newest of those, newest first
+}
+
+// Both lists read through registration_codes_tenant, in its order (migration 9); the tenant's
+// codes are kept 30 days past their end, so the few weeks of codes it holds are the most read.
+const (
+	usableCodesOfTenant = `SELECT ` + registrationCodeColumns + ` FROM registration_codes
+		WHERE tenant_id = ? AND revoked_at = 0 AND expires_at > ? AND used < uses ORDER BY created_at DESC, id DESC`
+	endedCodesOfTenant = `SELECT ` + registrationCodeColumns + ` FROM registration_codes
+		WHERE tenant_id = ? AND NOT (revoked_at = 0 AND expires_at > ? AND used < uses) ORDER BY created_at DESC, id DESC LIMIT ?`
+	countEndedCodesOfTenant = `SELECT COUNT(*) FROM registration_codes WHERE tenant_id = ? AND NOT (revoked_at = 0 AND expires_at > ? AND used < uses)`
+)
+
+// RegistrationCodes lists every code of a tenant that still takes devices, and the newest
+// (at most newest) of those that take no more, with how many of those there are.
+func (db *DB) RegistrationCodes(ctx context.Context, tenantID string, newest int) (CodeList, error) {
+	var list CodeList
+	now := ms(db.now())
+	err := db.queryRow(ctx, countEndedCodesOfTenant, []any{tenantID, now}, &list.Ended)
+	if err == nil {
+		list.Usable, err = queryList(ctx, db, usableCodesOfTenant, []any{tenantID, now}, scanRegistrationCode)
+	}
+	if err == nil {
+		list.Newest, err = queryList(ctx, db, endedCodesOfTenant, []any{tenantID, now, newest}, scanRegistrationCode)
+	}
+	if err != nil {
+		return CodeList{}, fmt.Errorf("store: list registration codes: %w", err)
+	}
+	list.Ended = max(list.Ended, len(list.Newest)) // a code that ended between the two reads
+	return list, nil
 }
 
 // RevokeRegistrationCode stops a code of a tenant from taking more devices; a code already
@@ -232,15 +268,19 @@ func scanSubmissionWithCode(scan func(...any) error) (RegistrationSubmission, er
 type SubmissionFilter struct {
 	TenantID string   // required unless CodeID or JobID is set
 	CodeID   string   // only this code's
+	CodeIDs  []string // only these codes'
 	JobID    string   // only those an approval sent with this import job
 	IDs      []string // only these
 	States   []string // only in these states (none: any)
 	Since    time.Time
 	Hashes   bool // read the devices' hashes too
 	Limit    int  // default 200
+	// NewestFirst reads the newest first (the limit keeps the newest), not the oldest.
+	NewestFirst bool
 }
 
-// Registrations reads submissions with their devices and codes, oldest first.
+// Registrations reads submissions with their devices and codes, oldest first unless the filter
+// asks for the newest first.
 func (db *DB) Registrations(ctx context.Context, f SubmissionFilter) ([]RegistrationSubmission, error) {
 	query, args, err := submissionsQuery(f)
 	if err != nil {
@@ -281,6 +321,12 @@ func submissionsQuery(f SubmissionFilter) (string, []any, error) {
 			args = append(args, id)
 		}
 	}
+	if len(f.CodeIDs) > 0 {
+		where = append(where, "s.code_id IN (?"+strings.Repeat(", ?", len(f.CodeIDs)-1)+")")
+		for _, id := range f.CodeIDs {
+			args = append(args, id)
+		}
+	}
 	if len(f.States) > 0 {
 		where = append(where, "s.state IN (?"+strings.Repeat(", ?", len(f.States)-1)+")")
 		for _, st := range f.States {
@@ -295,8 +341,12 @@ func submissionsQuery(f SubmissionFilter) (string, []any, error) {
 		limit = 200
 	}
 	args = append(args, limit)
+	order := "s.received_at, s.id"
+	if f.NewestFirst {
+		order = "s.received_at DESC, s.id DESC"
+	}
 	return `SELECT ` + submissionColumns + `, ` + codeColumns + ` FROM registration_submissions s
-		JOIN registration_codes c ON c.id = s.code_id WHERE ` + strings.Join(where, " AND ") + ` ORDER BY s.received_at, s.id LIMIT ?`, args, nil
+		JOIN registration_codes c ON c.id = s.code_id WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + order + ` LIMIT ?`, args, nil
 }
 
 // readRegistrationDevices reads the devices of subs into them, in line order.
@@ -352,6 +402,30 @@ func (db *DB) CountWaitingDevices(ctx context.Context, tenantID string) (int, er
 
 const countWaitingDevices = `SELECT COUNT(*) FROM registration_devices d JOIN registration_submissions s ON s.id = d.submission_id
 	JOIN registration_codes c ON c.id = s.code_id WHERE s.tenant_id = ? AND s.state = 'waiting' AND c.expires_at > ?`
+
+// WaitingCode is a code with devices waiting for approval.
+type WaitingCode struct {
+	CodeID  string
+	Devices int // how many wait
+}
+
+// WaitingByCode lists the codes of a tenant with devices waiting for approval (their code not
+// expired), the code that expires first first, with how many devices each has waiting.
+func (db *DB) WaitingByCode(ctx context.Context, tenantID string) ([]WaitingCode, error) {
+	codes, err := queryList(ctx, db, waitingByCode, []any{tenantID, ms(db.now())}, func(scan func(...any) error) (WaitingCode, error) {
+		var w WaitingCode
+		err := scan(&w.CodeID, &w.Devices)
+		return w, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: count waiting devices by code: %w", err)
+	}
+	return codes, nil
+}
+
+const waitingByCode = `SELECT s.code_id, COUNT(*) FROM registration_devices d JOIN registration_submissions s ON s.id = d.submission_id
+	JOIN registration_codes c ON c.id = s.code_id WHERE s.tenant_id = ? AND s.state = 'waiting' AND c.expires_at > ?
+	GROUP BY c.expires_at, s.code_id ORDER BY c.expires_at, s.code_id`
 
 // WaitingSerial is a device a tenant already has waiting for approval or on its way to Intune.
 type WaitingSerial struct {

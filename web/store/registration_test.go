@@ -266,3 +266,93 @@ func TestExceededDoesNotCount(t *testing.T) {
 		}
 	})
 }
+
+// The page lists every code that still takes devices however many codes came after it, and the
+// newest of the others with how many there are; a code is found by its id within its tenant
+// alone, whatever its state.
+func TestRegistrationCodesListEveryUsableCode(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
+		ctx := context.Background()
+		old := newCode(t, db, "old", 50, clk.Now().Add(7*24*time.Hour))
+		var ended []*RegistrationCode
+		for i := range 12 {
+			clk.Advance(time.Second)
+			c := newCode(t, db, fmt.Sprint("later-", i), 1, clk.Now().Add(time.Hour))
+			switch i % 3 {
+			case 0: // used
+				if err := db.AddRegistration(ctx, submission(c, fmt.Sprint("SN-", i)), received("registration-received")); err != nil {
+					t.Fatal(err)
+				}
+				ended = append(ended, c)
+			case 1: // revoked
+				if err := db.RevokeRegistrationCode(ctx, "t1", c.ID, "Adele", received("revoked")); err != nil {
+					t.Fatal(err)
+				}
+				ended = append(ended, c)
+			}
+		}
+		expiring := newCode(t, db, "expiring", 2, clk.Now().Add(time.Minute))
+		clk.Advance(2 * time.Minute)
+		ended = append(ended, expiring)
+		list, err := db.RegistrationCodes(ctx, "t1", 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Usable) != 5 || list.Usable[4].ID != old.ID || list.Ended != 9 || len(list.Newest) != 3 {
+			t.Fatalf("%d usable (the last %s), %d ended, %d of them listed; want 5 (the last the oldest), 9 and 3",
+				len(list.Usable), list.Usable[len(list.Usable)-1].Note, list.Ended, len(list.Newest))
+		}
+		for i, want := range []*RegistrationCode{ended[8], ended[7], ended[6]} {
+			if list.Newest[i].ID != want.ID {
+				t.Errorf("ended code %d is %s, want %s", i, list.Newest[i].ID, want.ID)
+			}
+		}
+		for _, c := range list.Usable {
+			if !c.Usable(clk.Now()) {
+				t.Errorf("listed as usable: %+v", c)
+			}
+		}
+		if c, err := db.RegistrationCode(ctx, "t1", old.ID); err != nil || c.ID != old.ID || c.Uses != 50 {
+			t.Errorf("the old code by its id: %+v %v", c, err)
+		}
+		if _, err := db.RegistrationCode(ctx, "t2", old.ID); !errors.Is(err, ErrNotFound) {
+			t.Errorf("another tenant's code by its id: %v", err)
+		}
+		if c, err := db.RegistrationCode(ctx, "t1", expiring.ID); err != nil || c.Usable(clk.Now()) {
+			t.Errorf("an expired code by its id: %+v %v", c, err)
+		}
+	})
+}
+
+// The codes with devices waiting are counted by code, the one expiring first first, so the page
+// can show them a few codes at a time and still reach every one.
+func TestWaitingByCodeCountsEveryWaitingDevice(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
+		ctx := context.Background()
+		late := newCode(t, db, "late", 5, clk.Now().Add(3*time.Hour))
+		soon := newCode(t, db, "soon", 5, clk.Now().Add(time.Hour))
+		gone := newCode(t, db, "gone", 5, clk.Now().Add(time.Minute))
+		for _, s := range []*RegistrationSubmission{submission(late, "L1", "L2"), submission(late, "L3"), submission(soon, "S1"), submission(gone, "G1")} {
+			if err := db.AddRegistration(ctx, s, received("registration-received")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		other := newCode(t, db, "other", 5, clk.Now().Add(time.Hour))
+		if _, err := db.exec(ctx, `UPDATE registration_codes SET tenant_id = 't2' WHERE id = ?`, other.ID); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(2 * time.Minute)
+		got, err := db.WaitingByCode(ctx, "t1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []WaitingCode{{CodeID: soon.ID, Devices: 1}, {CodeID: late.ID, Devices: 3}}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("waiting by code: %+v, want %+v", got, want)
+		}
+		subs, err := db.Registrations(ctx, SubmissionFilter{TenantID: "t1", CodeIDs: []string{late.ID, gone.ID}, States: []string{SubmissionWaiting}})
+		if err != nil || len(subs) != 3 {
+			t.Errorf("the waiting registrations of two codes: %d, %v", len(subs), err)
+		}
+	})
+}
