@@ -221,7 +221,7 @@ func readBulkChoice(form url.Values) (bulkChoice, map[string]string) {
 	case len(ch.ids) == 0:
 		problems[bulkFieldDevices] = "Tick the devices to change first: none is ticked."
 	case len(ch.ids) > maxBulkDevices:
-		problems[bulkFieldDevices] = fmt.Sprintf("A bulk change takes at most %d devices; you ticked %d. Narrow the list with a search or the filters.", maxBulkDevices, len(ch.ids))
+		problems[bulkFieldDevices] = fmt.Sprintf("A bulk change takes at most %s devices; you ticked %s. Narrow the list with a search or the filters, or tick the devices in parts.", explain.Number(maxBulkDevices), explain.Number(len(ch.ids)))
 	}
 	return ch, problems
 }

@@ -44,7 +44,11 @@ type RegisteredList struct {
 	BulkAction, BulkTag string
 	BulkProblems        map[string]string
 	ListQuery           string // the list's search, filters and pages, for the bulk form to come back to
+	MaxBulk             int    // the most devices one bulk change takes
 }
+
+// OverBulk reports whether the list shows more devices than one bulk change takes.
+func (l RegisteredList) OverBulk() bool { return l.MaxBulk > 0 && len(l.Devices) > l.MaxBulk }
 
 // bulkFieldID is the id of the control a bulk form's problem links to: the first device's box for
 // the devices.

@@ -45,7 +45,7 @@ func TestUnreadableFormsSayWhy(t *testing.T) {
 	} {
 		req := httptest.NewRequest(http.MethodPost, "/devices/import", tc.body)
 		req.Header.Set("Content-Type", tc.contentType)
-		err := readForm(req)
+		err := readForm(req, nil)
 		var page *views.ErrorPage
 		if !errors.As(err, &page) || page.Status != tc.status || !strings.Contains(page.Message, tc.says) {
 			t.Errorf("%s: %v, want %d saying %q", tc.name, err, tc.status, tc.says)
@@ -63,7 +63,7 @@ func TestUploadTheDeskCannotStoreIsItsOwnFault(t *testing.T) {
 	body.WriteString("\r\n--zz--\r\n")
 	req := httptest.NewRequest(http.MethodPost, "/devices/import", strings.NewReader(body.String()))
 	req.Header.Set("Content-Type", "multipart/form-data; boundary=zz")
-	err := readForm(req)
+	err := readForm(req, nil)
 	var page *views.ErrorPage
 	if !errors.As(err, &page) || page.Status != http.StatusInternalServerError {
 		t.Fatalf("%v, want a 500 page", err)

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/csv"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"autopilotdesk/devtools/testkit"
+	"autopilotdesk/web/identity/demoidp"
+)
+
+// smallHashCSV is a portal CSV of n devices named prefix-00001 and so on, with the shortest
+// hashes the desk takes (quicker to check than real-sized ones), each row's user set to user.
+func smallHashCSV(prefix string, n int, user string) []byte {
+	var file bytes.Buffer
+	w := csv.NewWriter(&file)
+	w.Write([]string{"Device Serial Number", "Windows Product ID", "Hardware Hash", "Group Tag", "Assigned User"})
+	hash := make([]byte, 1000)
+	for i := range n {
+		rand.Read(hash)
+		w.Write([]string{fmt.Sprintf("%s-%05d", prefix, i+1), "", base64.StdEncoding.EncodeToString(hash), "Sales", user})
+	}
+	w.Flush()
+	return file.Bytes()
+}
+
+// formSize is the size of form as a browser sends it.
+func formSize(form url.Values) int { return len(form.Encode()) }
+
+// A file at the row limit, every row ticked "Leave out" by "Tick all": the desk reads the whole
+// form (more values than net/url takes at once) and answers with its own words; with a few rows
+// unticked those are imported.
+func TestImportFormOfEveryRowAtTheRowLimit(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	const rows = 10000
+	job := draftOf(t, d, b, smallHashCSV("SN-TICK", rows, ""))
+	form := submitForm(t, d, b, job)
+	for line := 2; line <= rows+1; line++ {
+		form.Add("leaveOut", strconv.Itoa(line))
+	}
+	t.Logf("every row ticked: %d bytes", formSize(form))
+	resp, doc := d.post(b, job+"/submit", form)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(text(doc), "No valid row was chosen") {
+		t.Fatalf("every row ticked: %d %.400s", resp.StatusCode, text(doc))
+	}
+	if got := doc.Find(`input[name="leaveOut"][checked]`).Length(); got != rows {
+		t.Errorf("the page came back with %d rows ticked, want %d", got, rows)
+	}
+	form["leaveOut"] = form["leaveOut"][10:]
+	resp, doc = d.post(b, job+"/submit", form)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != job {
+		t.Fatalf("ten rows unticked: %d at %s: %.400s", resp.StatusCode, resp.Request.URL, text(doc))
+	}
+	doc = waitFinished(t, d, b, job)
+	if s := doc.Find(`[data-testid="progress-summary"]`).Text(); !strings.Contains(s, "10 imported") {
+		t.Errorf("summary: %s", s)
+	}
+}
+
+// The fix form of a file whose every row has a problem, as the page offers it, is read whole.
+func TestFixFormOfManyRowsIsRead(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	const rows = 2500 // five fields a row: more values than net/url takes at once
+	job := draftOf(t, d, b, smallHashCSV("SN-FIX", rows, "not a user"))
+	_, doc := d.get(b, job)
+	form := formValues(t, doc, `form[action$="/fix"]`)
+	fixed := 0
+	for k := range form {
+		if strings.HasSuffix(k, "-user") {
+			form.Set(k, "kim@contoso.example")
+			fixed++
+		}
+	}
+	if fixed != rows {
+		t.Fatalf("the fix form offers %d rows, want %d", fixed, rows)
+	}
+	t.Logf("fix form: %d bytes", formSize(form))
+	resp, doc := d.post(b, job+"/fix", form)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != job {
+		t.Fatalf("fix: %d at %s: %.400s", resp.StatusCode, resp.Request.URL, text(doc))
+	}
+	if doc.Find(`form[action$="/fix"]`).Length() != 0 {
+		t.Errorf("rows still to fix after the corrections: %.400s", text(doc))
+	}
+	if got := doc.Find(`[data-testid="import-button"]`).Text(); !strings.Contains(got, "2,500") {
+		t.Errorf("import button: %q", got)
+	}
+}
+
+// The longest list, every device ticked with "Select all on this page": the list says that a
+// bulk change takes fewer, and sending them is answered with that, not with a refusal of size.
+func TestBulkOfTheLongestListSaysHowManyItTakes(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-MANY", 2000)
+	_, doc := d.get(b, "/devices?pages=20")
+	if got := doc.Find(`#bulk-form input[name="device"]`).Length(); got != 2000 {
+		t.Fatalf("the list shows %d devices", got)
+	}
+	if note := doc.Find(`[data-testid="bulk-limit"]`).Text(); !strings.Contains(note, "at most 1,000 devices") {
+		t.Errorf("the list does not say how many devices a bulk change takes: %q", note)
+	}
+	for n, words := range map[int]string{1500: "1,500", 2000: "2,000"} {
+		form := formValues(t, doc, `#bulk-form`)
+		form["device"] = ids[:n]
+		resp, page := d.post(b, "/devices/bulk", form)
+		want := "A bulk change takes at most 1,000 devices; you ticked " + words + "."
+		if resp.StatusCode == http.StatusRequestEntityTooLarge || !strings.Contains(text(page), want) {
+			t.Errorf("%d ticked (%d bytes): %d %s %.400s", n, formSize(form), resp.StatusCode, resp.Request.URL, page.Find(`[data-testid="form-errors"]`).Text())
+		}
+	}
+}
+
+// afterSessionEnded posts form to path from page once b's session has ended, signs in again and
+// returns the page the sign-in returns to.
+func afterSessionEnded(t *testing.T, d *desk, b *http.Client, page, path string, form url.Values) *goquery.Document {
+	t.Helper()
+	d.app.db.DeleteSessionsOfUser(t.Context(), demoidp.DemoTenantID+":"+demoidp.AdminObjectID)
+	b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		testkit.PickIdentity(req, demoidp.AdminKey)
+		return nil
+	}
+	defer func() { b.CheckRedirect = nil }()
+	req, _ := http.NewRequest(http.MethodPost, d.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", d.srv.URL)
+	req.Header.Set("Referer", d.srv.URL+page)
+	resp, err := b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Request.URL.RequestURI() != page {
+		t.Fatalf("after the sign-in: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	return parse(t, resp)
+}
+
+// A bulk change of the most devices it takes, sent once the session had ended, is kept through
+// the sign-in: the list says nothing was sent and the devices are ticked again. One too large to
+// keep is not silently lost: the list says it was not sent and must be chosen again.
+func TestBulkChoiceKeptThroughASignIn(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-KEEP", 2000)
+	_, doc := d.get(b, "/devices?pages=20")
+	form := formValues(t, doc, `#bulk-form`)
+	form.Set("action", "unassign-user")
+	form["device"] = ids[:1000]
+	t.Logf("1,000 devices ticked: %d bytes", formSize(form))
+	doc = afterSessionEnded(t, d, b, "/devices?pages=20", "/devices/bulk", form)
+	if doc.Find(`[data-testid="form-restored"]`).Length() != 1 {
+		t.Errorf("no word that nothing was sent: %.300s", text(doc))
+	}
+	if got := doc.Find(`#bulk-form input[name="device"][checked]`).Length(); got != 1000 {
+		t.Errorf("%d devices ticked again, want 1000", got)
+	}
+
+	form = formValues(t, doc, `#bulk-form`)
+	form["device"] = ids
+	doc = afterSessionEnded(t, d, b, "/devices?pages=20", "/devices/bulk", form)
+	if got := doc.Find(`[data-testid="form-not-kept"]`).Text(); !strings.Contains(got, "Nothing was sent") {
+		t.Errorf("a choice too large to keep is lost without a word: %.300s", text(doc))
+	}
+	if got := doc.Find(`#bulk-form input[name="device"][checked]`).Length(); got != 0 {
+		t.Errorf("%d devices ticked", got)
+	}
+}
