@@ -15,6 +15,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"autopilotdesk/devtools/testkit"
+	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/web/identity/demoidp"
 )
 
@@ -178,5 +179,60 @@ func TestBulkChoiceKeptThroughASignIn(t *testing.T) {
 	}
 	if got := doc.Find(`#bulk-form input[name="device"][checked]`).Length(); got != 0 {
 		t.Errorf("%d devices ticked", got)
+	}
+}
+
+// Unassigning the user of devices some of which have none: those are left out of the change, the
+// review says how many, and Graph receives a write only for the devices that have a user.
+func TestBulkUnassignLeavesOutDevicesWithoutAUser(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	devices := make([]emulator.AutopilotDevice, 5)
+	ids := make([]string, 5)
+	for i := range devices {
+		devices[i] = emulator.AutopilotDevice{SerialNumber: fmt.Sprintf("SN-NOUSER-%d", i+1), Manufacturer: "Dell Inc.", Model: "Latitude 5440", EnrollmentState: "notContacted"}
+		if i < 3 {
+			devices[i].UserPrincipalName = fmt.Sprintf("user%d@contoso.example", i+1)
+		}
+		ids[i] = emulator.AutopilotDeviceID(devices[i].SerialNumber)
+	}
+	d.emu.SeedAutopilotDevices(demoidp.DemoTenantID, devices...)
+	job := d.bulkDraft(b, "unassign-user", "", ids...)
+	_, doc := d.get(b, "/devices/bulk/"+job)
+	if got := doc.Find(`[data-testid="bulk-count"]`).Text(); !strings.Contains(got, "The user will be unassigned from 3 devices.") {
+		t.Errorf("the review counts: %q", got)
+	}
+	if got := doc.Find(`[data-testid="bulk-no-user"]`).Text(); !strings.Contains(got, "2 of the 5 devices you ticked have no user assigned") ||
+		!strings.Contains(got, "SN-NOUSER-4") || !strings.Contains(got, "SN-NOUSER-5") {
+		t.Errorf("the review does not say which devices are left out: %q", got)
+	}
+	if n := doc.Find(`[data-testid="bulk-devices"] tbody tr`).Length(); n != 3 {
+		t.Errorf("the review lists %d devices to change", n)
+	}
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	doc = waitBulk(t, d, b, job)
+	writes := writesPerDevice(t, d.emu)
+	for i, id := range ids {
+		if want := map[bool]int{true: 1, false: 0}[i < 3]; writes[strings.ToLower(id)] != want {
+			t.Errorf("device %s (user %q) got %d writes", devices[i].SerialNumber, devices[i].UserPrincipalName, writes[strings.ToLower(id)])
+		}
+	}
+	if !strings.Contains(doc.Find(`[data-testid="bulk-no-user"]`).Text(), "2 of the 5 devices") {
+		t.Errorf("the finished change does not say which devices were left out: %.300s", text(doc))
+	}
+	_, page := d.get(b, "/devices/"+ids[4])
+	if strings.Contains(page.Find(`[data-testid="history"]`).Text(), "nassign") {
+		t.Errorf("a device without a user has an unassignment in its history: %s", page.Find(`[data-testid="history"]`).Text())
+	}
+
+	// Only devices without a user: nothing to prepare.
+	_, list := d.get(b, "/devices")
+	form := formValues(t, list, `#bulk-form`)
+	form.Set("action", "unassign-user")
+	form["device"] = ids[3:]
+	_, page = d.post(b, "/devices/bulk", form)
+	if !strings.Contains(text(page), "None of the ticked devices has a user assigned") {
+		t.Errorf("only devices without a user: %.400s", text(page))
 	}
 }

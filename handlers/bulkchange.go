@@ -120,9 +120,16 @@ func (h *BulkChanges) Create(c echo.Context) error {
 			continue
 		}
 		d := r.Value
+		if action == bulk.ActionUnassign && d.UserPrincipalName == "" {
+			p.NoUser = append(p.NoUser, cmp.Or(d.SerialNumber, d.ID))
+			continue
+		}
 		devices = append(devices, store.BulkDevice{DeviceID: d.ID, Serial: d.SerialNumber, Manufacturer: d.Manufacturer, Model: d.Model,
 			GroupTag: d.GroupTag, UserPrincipalName: d.UserPrincipalName, EnrollmentState: string(d.EnrollmentState),
 			BulkOutcome: store.BulkOutcome{State: bulk.DeviceQueued}})
+	}
+	if len(devices) == 0 && len(p.NoUser) > 0 {
+		return back("None of the ticked devices has a user assigned, so there is no user to unassign.")
 	}
 	if len(devices) == 0 {
 		return back("Microsoft Graph no longer has any of the chosen devices (they were deleted meanwhile).")
@@ -401,7 +408,7 @@ func (h *BulkChanges) List(c echo.Context) error {
 // bulkView turns a job into what its page shows.
 func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, budget BulkPace, now time.Time) views.BulkJob {
 	v := views.BulkJob{ID: job.ID, State: job.State, Action: job.Action, GroupTag: job.GroupTag, What: explain.BulkAction(job.Action, job.GroupTag),
-		Owner: bulkOwner(job), OwnerName: job.ActorName, Created: job.CreatedAt, Missing: p.Missing, Paused: p.Paused,
+		Owner: bulkOwner(job), OwnerName: job.ActorName, Created: job.CreatedAt, Missing: p.Missing, NoUser: p.NoUser, Paused: p.Paused,
 		Budget: budget.Describe(), Estimate: budget.Estimate(len(devices))}
 	if v.OwnerName == "" {
 		v.OwnerName = bulkOwner(job)

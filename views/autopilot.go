@@ -207,6 +207,7 @@ type BulkJob struct {
 	Created                     time.Time
 	Devices                     []BulkRow
 	Missing                     []string
+	NoUser                      []string // serial numbers of devices left out of an unassign: they have no user
 	Counts                      BulkCounts
 	Enrolled                    int // devices enrolled in Intune (a delete may be refused for them)
 	Paused                      bool
@@ -386,6 +387,20 @@ func bulkWillText(j BulkJob) string {
 		return "The group tag of " + n + " will be cleared."
 	}
 	return "The group tag of " + n + " will be set to “" + j.GroupTag + "”."
+}
+
+func hasHave(n int) string {
+	if n == 1 {
+		return "has"
+	}
+	return "have"
+}
+
+func itThey(n int) string {
+	if n == 1 {
+		return "it is"
+	}
+	return "they are"
 }
 
 // bulkConfirmText is the confirm button's words: it counts the devices.
