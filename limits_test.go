@@ -11,12 +11,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/handlers/bulk"
 	"autopilotdesk/web/identity/demoidp"
+	"autopilotdesk/web/store"
 )
 
 // smallHashCSV is a portal CSV of n devices named prefix-00001 and so on, with the shortest
@@ -234,5 +237,75 @@ func TestBulkUnassignLeavesOutDevicesWithoutAUser(t *testing.T) {
 	_, page = d.post(b, "/devices/bulk", form)
 	if !strings.Contains(text(page), "None of the ticked devices has a user assigned") {
 		t.Errorf("only devices without a user: %.400s", text(page))
+	}
+}
+
+// A change still running is always on the Bulk changes list, however many finished after it;
+// the finished ones are listed 50 at a time, newest first, with a way to the older ones. Counts
+// of devices read with thousands separators.
+func TestBulkChangesListKeepsRunningChangesAndPagesTheRest(t *testing.T) {
+	clk := testkit.NewClockAt(time.Now().Add(-time.Hour))
+	d := startDeskWith(t, nil, appOptions{Now: clk.Now})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ctx := t.Context()
+	many := make([]store.BulkDevice, 1000)
+	for i := range many {
+		many[i] = store.BulkDevice{DeviceID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Serial: fmt.Sprintf("SN-%04d", i), BulkOutcome: store.BulkOutcome{State: bulk.DeviceQueued}}
+	}
+	// Its owner is not signed in, so it waits for them and stays running.
+	running := &store.BulkJob{TenantID: demoidp.DemoTenantID, ObjectID: "5b7f2c1e-0000-4000-8000-000000000001", ActorName: "Lee Gu", State: bulk.StateSending, Action: bulk.ActionUnassign}
+	if err := d.app.db.CreateBulkJob(ctx, running, many); err != nil {
+		t.Fatal(err)
+	}
+	finished := map[string]bool{}
+	for i := range 60 {
+		clk.Advance(time.Second)
+		j := &store.BulkJob{TenantID: demoidp.DemoTenantID, ObjectID: demoidp.AdminObjectID, ActorName: "Adele Vance", State: bulk.StateFinished,
+			Action: bulk.ActionGroupTag, GroupTag: fmt.Sprintf("Tag %d", i)}
+		if err := d.app.db.CreateBulkJob(ctx, j, many[:1]); err != nil {
+			t.Fatal(err)
+		}
+		finished[j.ID] = true
+	}
+	ids := func(doc *goquery.Document, table string) []string {
+		var out []string
+		doc.Find(`[data-testid="` + table + `"] tbody tr a`).Each(func(_ int, s *goquery.Selection) {
+			out = append(out, strings.TrimPrefix(s.AttrOr("href", ""), "/devices/bulk/"))
+		})
+		return out
+	}
+	_, doc := d.get(b, "/devices/bulk")
+	if got := ids(doc, "bulk-running"); len(got) != 1 || got[0] != running.ID {
+		t.Fatalf("running changes listed: %v", got)
+	}
+	if got := strings.TrimSpace(doc.Find(`[data-testid="bulk-running"] tbody td`).Eq(3).Text()); got != "1,000" {
+		t.Errorf("devices of the running change: %q", got)
+	}
+	seen := map[string]bool{}
+	first := ids(doc, "bulk-jobs")
+	if len(first) != 50 {
+		t.Errorf("first page lists %d finished changes", len(first))
+	}
+	more := doc.Find(`[data-testid="bulk-more"] a`).AttrOr("href", "")
+	if more == "" {
+		t.Fatalf("no way to the older changes: %.300s", text(doc))
+	}
+	_, doc = d.get(b, more)
+	rest := ids(doc, "bulk-jobs")
+	for _, id := range append(first, rest...) {
+		if seen[id] || !finished[id] {
+			t.Errorf("change %s listed twice or not finished", id)
+		}
+		seen[id] = true
+	}
+	if len(seen) != 60 || doc.Find(`[data-testid="bulk-more"]`).Length() != 0 {
+		t.Errorf("%d finished changes listed over two pages, want 60", len(seen))
+	}
+	if got := ids(doc, "bulk-running"); len(got) != 1 {
+		t.Errorf("the running change is not on the page of older ones: %v", got)
+	}
+	if resp, _ := d.get(b, "/devices/bulk?before=nonsense"); resp.StatusCode != http.StatusOK || resp.Request.URL.RawQuery != "" {
+		t.Errorf("a broken cursor: %d at %s", resp.StatusCode, resp.Request.URL)
 	}
 }

@@ -30,7 +30,7 @@ import (
 type BulkJobs interface {
 	CreateBulkJob(ctx context.Context, j *store.BulkJob, devices []store.BulkDevice) error
 	GetBulkJob(ctx context.Context, tenantID, id string) (*store.BulkJob, error)
-	ListBulkJobs(ctx context.Context, tenantID string, limit int) ([]store.BulkJob, error)
+	ListBulkJobs(ctx context.Context, f store.BulkJobFilter) ([]store.BulkJob, error)
 	BulkDevices(ctx context.Context, jobID string) ([]store.BulkDevice, error)
 	ChangeBulk(ctx context.Context, ch store.BulkChange) error
 	WakeBulkJob(ctx context.Context, tenantID, id string, recheck bool) error
@@ -391,18 +391,41 @@ func (h *BulkChanges) Reconcile(c echo.Context) error {
 	return kickAndShow(c, h.Worker, bulkURL(job.ID))
 }
 
-// List is GET /devices/bulk: the tenant's recent bulk changes.
+// bulkListPage is how many finished bulk changes the list shows at once.
+const bulkListPage = 50
+
+// List is GET /devices/bulk: the tenant's bulk changes still running, every one, then the
+// finished ones newest first, a page at a time (?before= a cursor: those older than it).
 func (h *BulkChanges) List(c echo.Context) error {
-	jobs, err := h.Jobs.ListBulkJobs(c.Request().Context(), web.CurrentUser(c).TenantID, 50)
+	ctx, tenant := c.Request().Context(), web.CurrentUser(c).TenantID
+	before := c.QueryParam("before")
+	running, err := h.Jobs.ListBulkJobs(ctx, store.BulkJobFilter{TenantID: tenant, Running: true})
 	if err != nil {
-		return fmt.Errorf("list bulk jobs: %w", err)
+		return fmt.Errorf("list running bulk jobs: %w", err)
 	}
-	var view views.BulkList
+	finished, err := h.Jobs.ListBulkJobs(ctx, store.BulkJobFilter{TenantID: tenant, Before: before, Limit: bulkListPage + 1})
+	if errors.Is(err, store.ErrInvalidCursor) {
+		return c.Redirect(http.StatusSeeOther, "/devices/bulk")
+	}
+	if err != nil {
+		return fmt.Errorf("list finished bulk jobs: %w", err)
+	}
+	view := views.BulkList{Running: bulkSummaries(running), Older: before != ""}
+	if len(finished) > bulkListPage {
+		finished = finished[:bulkListPage]
+		view.OlderURL = "/devices/bulk?before=" + url.QueryEscape(store.BulkJobCursor(finished[len(finished)-1]))
+	}
+	view.Finished = bulkSummaries(finished)
+	return web.Render(c, http.StatusOK, views.BulkListPage(web.PageFor(c, "Bulk changes", "devices"), view))
+}
+
+func bulkSummaries(jobs []store.BulkJob) []views.BulkSummary {
+	out := make([]views.BulkSummary, 0, len(jobs))
 	for _, j := range jobs {
-		view.Jobs = append(view.Jobs, views.BulkSummary{ID: j.ID, Created: j.CreatedAt, Owner: bulkOwner(&j), What: explain.BulkAction(j.Action, j.GroupTag),
+		out = append(out, views.BulkSummary{ID: j.ID, Created: j.CreatedAt, Owner: bulkOwner(&j), What: explain.BulkAction(j.Action, j.GroupTag),
 			Devices: j.Devices, State: j.State})
 	}
-	return web.Render(c, http.StatusOK, views.BulkListPage(web.PageFor(c, "Bulk changes", "devices"), view))
+	return out
 }
 
 // bulkView turns a job into what its page shows.

@@ -261,8 +261,12 @@ type BulkRow struct {
 	Reconciled                                            bool // found by reading it after an answer was lost
 }
 
-// BulkList is GET /devices/bulk.
-type BulkList struct{ Jobs []BulkSummary }
+// BulkList is GET /devices/bulk: every change still running, then a page of finished ones.
+type BulkList struct {
+	Running, Finished []BulkSummary
+	Older             bool   // the finished ones are older than the newest page
+	OlderURL          string // the page of finished changes older than these; "" when none
+}
 
 // BulkSummary is one bulk change on the list.
 type BulkSummary struct {
