@@ -309,3 +309,37 @@ func TestBulkChangesListKeepsRunningChangesAndPagesTheRest(t *testing.T) {
 		t.Errorf("a broken cursor: %d at %s", resp.StatusCode, resp.Request.URL)
 	}
 }
+
+// The records of a bulk change's and an import's batches read as parts of the whole change, not
+// as changes of their own: "Bulk change of 45 devices: batch 2", "Import of 1,200 devices: batch 2 of 3".
+func TestBatchRecordsNameTheirWholeChange(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-PARTS", 45)
+	job := d.bulkDraft(b, "group-tag", "Kiosk", ids...)
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	waitBulk(t, d, b, job)
+	imp := draftOf(t, d, b, smallHashCSV("SN-PARTS-NEW", 1200, ""))
+	d.post(b, imp+"/submit", submitForm(t, d, b, imp))
+	waitFinished(t, d, b, imp)
+
+	titles := map[string]int{}
+	for _, action := range []string{"bulk-change", "import"} {
+		_, doc := d.get(b, "/activity?action="+action)
+		doc.Find(`[data-testid="activity-title"]`).Each(func(_ int, s *goquery.Selection) {
+			titles[strings.Join(strings.Fields(s.Text()), " ")]++
+		})
+	}
+	for _, want := range []string{"Bulk change of 45 devices: batch 1", "Bulk change of 45 devices: batch 3",
+		"Import of 1,200 devices: batch 1 of 3", "Import of 1,200 devices: batch 3 of 3"} {
+		if titles[want] != 1 {
+			t.Errorf("no record titled %q: %v", want, titles)
+		}
+	}
+	for title := range titles {
+		if !strings.Contains(title, "batch") {
+			t.Errorf("a batch's record reads as a change of its own: %q", title)
+		}
+	}
+}
