@@ -343,3 +343,32 @@ func TestBatchRecordsNameTheirWholeChange(t *testing.T) {
 		}
 	}
 }
+
+// A pre-flight's import form or fix form sent once the session had ended comes back after the
+// sign-in: the "Leave out" ticks, or the corrections typed; nothing was sent.
+func TestPreflightFormsKeptThroughASignIn(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	data := smallHashCSV("SN-BACK", 4, "")
+	data = append(data, []byte("SN-BACK-BAD,,"+base64.StdEncoding.EncodeToString(make([]byte, 1000))+",Sales,not a user\n")...)
+	job := draftOf(t, d, b, data)
+	form := submitForm(t, d, b, job)
+	form["leaveOut"] = []string{"2", "4"}
+	doc := afterSessionEnded(t, d, b, job, job+"/submit", form)
+	if doc.Find(`[data-testid="form-restored"]`).Length() != 1 {
+		t.Errorf("no word that nothing was sent: %.300s", text(doc))
+	}
+	var ticked []string
+	doc.Find(`input[name="leaveOut"][checked]`).Each(func(_ int, s *goquery.Selection) { ticked = append(ticked, s.AttrOr("value", "")) })
+	if strings.Join(ticked, ",") != "2,4" {
+		t.Errorf("ticked after the sign-in: %v", ticked)
+	}
+
+	fix := formValues(t, doc, `form[action$="/fix"]`)
+	fix.Set("row-6-user", "kim@contoso.example")
+	doc = afterSessionEnded(t, d, b, job, job+"/fix", fix)
+	if got := doc.Find(`input[name="row-6-user"]`).AttrOr("value", ""); got != "kim@contoso.example" {
+		t.Errorf("the correction typed is not back: %q", got)
+	}
+}
