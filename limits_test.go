@@ -127,6 +127,15 @@ func TestBulkOfTheLongestListSaysHowManyItTakes(t *testing.T) {
 			t.Errorf("%d ticked (%d bytes): %d %s %.400s", n, formSize(form), resp.StatusCode, resp.Request.URL, page.Find(`[data-testid="form-errors"]`).Text())
 		}
 	}
+	// Far more than any list shows is refused for its size, in words that fit the bulk form.
+	form := formValues(t, doc, `#bulk-form`)
+	for i := range 3000 {
+		form.Add("device", fmt.Sprintf("00000000-0000-4000-8000-%012d", i))
+	}
+	resp, page := d.post(b, "/devices/bulk", form)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(text(page), "tick at most 1,000 devices") || strings.Contains(text(page), "split the file") {
+		t.Errorf("3,000 ticked: %d %.400s", resp.StatusCode, text(page))
+	}
 }
 
 // afterSessionEnded posts form to path from page once b's session has ended, signs in again and
