@@ -77,6 +77,10 @@ type Registered struct {
 // maxListPages bounds how many of Graph's pages one list shows; a search narrows it further.
 const maxListPages = 20
 
+// maxListDevices is the most devices one list shows: maxListPages of Graph's pages of registered
+// devices, at most 100 devices each.
+const maxListDevices = maxListPages * 100
+
 // listQuery is the list's search (sent to Graph) and its filters (applied on the desk's side to
 // the pages loaded).
 type listQuery struct {
@@ -205,7 +209,7 @@ func exchangeOf(pages []readPage) *graphclient.Exchange {
 func (h *Registered) List(c echo.Context) error {
 	q := readListQuery(c)
 	view := views.RegisteredList{Serial: q.Serial, Tag: q.Tag, NoTag: q.NoTag, NoUser: q.NoUser, State: q.State,
-		Access: accessOf(c), Budget: h.Budget.Describe(), Now: h.Now()}
+		Access: accessOf(c), Budget: h.Budget.Describe(), Now: h.Now(), MaxBulk: maxBulkDevices}
 	// A bulk change chosen before a sign-in interrupted it, or sent back by its review: what was
 	// chosen, and what is wrong with it beside its field.
 	if pending, ok := web.TakePendingForm(c); ok {

@@ -378,7 +378,7 @@ func TestBulkChangeFormIsChecked(t *testing.T) {
 		{"tag with a line break", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {"a\nb"}, "device": {deviceID}}, "bulk-tag", "a control character"},
 		{"tag with a direction mark", url.Values{"action": {bulk.ActionGroupTag}, "groupTag": {"rtl\u202egnp.exe"}, "device": {deviceID}}, "bulk-tag", "cannot be seen (U+202E"},
 		{"no device", url.Values{"action": {"delete"}, "device": {"not-a-guid"}}, "choose-" + deviceID, "Tick the devices to change first"},
-		{"too many", url.Values{"action": {"delete"}, "device": many}, "choose-" + deviceID, "at most 1000 devices; you ticked 1001"},
+		{"too many", url.Values{"action": {"delete"}, "device": many}, "choose-" + deviceID, "at most 1,000 devices; you ticked 1,001"},
 	} {
 		resp, _ := r.post("/devices/bulk", tc.form)
 		redirected(t, resp, "/devices")

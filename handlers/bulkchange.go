@@ -30,7 +30,7 @@ import (
 type BulkJobs interface {
 	CreateBulkJob(ctx context.Context, j *store.BulkJob, devices []store.BulkDevice) error
 	GetBulkJob(ctx context.Context, tenantID, id string) (*store.BulkJob, error)
-	ListBulkJobs(ctx context.Context, tenantID string, limit int) ([]store.BulkJob, error)
+	ListBulkJobs(ctx context.Context, f store.BulkJobFilter) ([]store.BulkJob, error)
 	BulkDevices(ctx context.Context, jobID string) ([]store.BulkDevice, error)
 	ChangeBulk(ctx context.Context, ch store.BulkChange) error
 	WakeBulkJob(ctx context.Context, tenantID, id string, recheck bool) error
@@ -121,9 +121,16 @@ func (h *BulkChanges) Create(c echo.Context) error {
 			continue
 		}
 		d := r.Value
+		if action == bulk.ActionUnassign && d.UserPrincipalName == "" {
+			p.NoUser = append(p.NoUser, cmp.Or(d.SerialNumber, d.ID))
+			continue
+		}
 		devices = append(devices, store.BulkDevice{DeviceID: d.ID, Serial: d.SerialNumber, Manufacturer: d.Manufacturer, Model: d.Model,
 			GroupTag: d.GroupTag, UserPrincipalName: d.UserPrincipalName, EnrollmentState: string(d.EnrollmentState),
 			BulkOutcome: store.BulkOutcome{State: bulk.DeviceQueued}})
+	}
+	if len(devices) == 0 && len(p.NoUser) > 0 {
+		return back("None of the ticked devices has a user assigned, so there is no user to unassign.")
 	}
 	if len(devices) == 0 {
 		return back("Microsoft Graph no longer has any of the chosen devices (they were deleted meanwhile).")
@@ -222,7 +229,7 @@ func readBulkChoice(form url.Values) (bulkChoice, map[string]string) {
 	case len(ch.ids) == 0:
 		problems[bulkFieldDevices] = "Tick the devices to change first: none is ticked."
 	case len(ch.ids) > maxBulkDevices:
-		problems[bulkFieldDevices] = fmt.Sprintf("A bulk change takes at most %d devices; you ticked %d. Narrow the list with a search or the filters.", maxBulkDevices, len(ch.ids))
+		problems[bulkFieldDevices] = fmt.Sprintf("A bulk change takes at most %s devices; you ticked %s. Narrow the list with a search or the filters, or tick the devices in parts.", explain.Number(maxBulkDevices), explain.Number(len(ch.ids)))
 	}
 	return ch, problems
 }
@@ -386,24 +393,47 @@ func (h *BulkChanges) Reconcile(c echo.Context) error {
 	return kickAndShow(c, h.Worker, bulkURL(job.ID))
 }
 
-// List is GET /devices/bulk: the tenant's recent bulk changes.
+// bulkListPage is how many finished bulk changes the list shows at once.
+const bulkListPage = 50
+
+// List is GET /devices/bulk: the tenant's bulk changes still running, every one, then the
+// finished ones newest first, a page at a time (?before= a cursor: those older than it).
 func (h *BulkChanges) List(c echo.Context) error {
-	jobs, err := h.Jobs.ListBulkJobs(c.Request().Context(), web.CurrentUser(c).TenantID, 50)
+	ctx, tenant := c.Request().Context(), web.CurrentUser(c).TenantID
+	before := c.QueryParam("before")
+	running, err := h.Jobs.ListBulkJobs(ctx, store.BulkJobFilter{TenantID: tenant, Running: true})
 	if err != nil {
-		return fmt.Errorf("list bulk jobs: %w", err)
+		return fmt.Errorf("list running bulk jobs: %w", err)
 	}
-	var view views.BulkList
+	finished, err := h.Jobs.ListBulkJobs(ctx, store.BulkJobFilter{TenantID: tenant, Before: before, Limit: bulkListPage + 1})
+	if errors.Is(err, store.ErrInvalidCursor) {
+		return c.Redirect(http.StatusSeeOther, "/devices/bulk")
+	}
+	if err != nil {
+		return fmt.Errorf("list finished bulk jobs: %w", err)
+	}
+	view := views.BulkList{Running: bulkSummaries(running), Older: before != ""}
+	if len(finished) > bulkListPage {
+		finished = finished[:bulkListPage]
+		view.OlderURL = "/devices/bulk?before=" + url.QueryEscape(store.BulkJobCursor(finished[len(finished)-1]))
+	}
+	view.Finished = bulkSummaries(finished)
+	return web.Render(c, http.StatusOK, views.BulkListPage(web.PageFor(c, "Bulk changes", "devices"), view))
+}
+
+func bulkSummaries(jobs []store.BulkJob) []views.BulkSummary {
+	out := make([]views.BulkSummary, 0, len(jobs))
 	for _, j := range jobs {
-		view.Jobs = append(view.Jobs, views.BulkSummary{ID: j.ID, Created: j.CreatedAt, Owner: bulkOwner(&j), What: explain.BulkAction(j.Action, j.GroupTag),
+		out = append(out, views.BulkSummary{ID: j.ID, Created: j.CreatedAt, Owner: bulkOwner(&j), What: explain.BulkAction(j.Action, j.GroupTag),
 			Devices: j.Devices, State: j.State})
 	}
-	return web.Render(c, http.StatusOK, views.BulkListPage(web.PageFor(c, "Bulk changes", "devices"), view))
+	return out
 }
 
 // bulkView turns a job into what its page shows.
 func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, budget BulkPace, now time.Time) views.BulkJob {
 	v := views.BulkJob{ID: job.ID, State: job.State, Action: job.Action, GroupTag: job.GroupTag, What: explain.BulkAction(job.Action, job.GroupTag),
-		Owner: bulkOwner(job), OwnerName: job.ActorName, Created: job.CreatedAt, Missing: p.Missing, Paused: p.Paused,
+		Owner: bulkOwner(job), OwnerName: job.ActorName, Created: job.CreatedAt, Missing: p.Missing, NoUser: p.NoUser, Paused: p.Paused,
 		Budget: budget.Describe(), Estimate: budget.Estimate(len(devices))}
 	if v.OwnerName == "" {
 		v.OwnerName = bulkOwner(job)

@@ -383,11 +383,44 @@ func (h *Devices) Show(c echo.Context) error {
 		}
 	}
 	view.Access = accessOf(c)
+	if j.rec.State == importer.StateDraft && view.IsOwner {
+		if pending, ok := web.TakePendingForm(c); ok {
+			restoreDraftForm(&view, pending)
+		}
+	}
 	if j.rec.State != importer.StateDraft {
 		from, _ := strconv.Atoi(c.QueryParam("from"))
 		showRows(&view, from, outcomeRowsShown)
 	}
 	return web.Render(c, http.StatusOK, views.ImportJobPage(web.PageFor(c, views.ImportJobTitle(view), "devices"), view))
+}
+
+// restoreDraftForm puts back on a pre-flight what a sign-in interrupted: the "Leave out" ticks of
+// its import form, or what was typed into its fix form (a new hardware hash is never shown).
+func restoreDraftForm(v *views.ImportJob, pending url.Values) {
+	if ticks, ok := pending["leaveOut"]; ok {
+		v.Ticks = map[int]bool{}
+		for _, t := range ticks {
+			if n, err := strconv.Atoi(t); err == nil {
+				v.Ticks[n] = true
+			}
+		}
+		return
+	}
+	for i := range v.Rows {
+		r := &v.Rows[i]
+		if len(r.Errors) == 0 {
+			continue
+		}
+		prefix := "row-" + strconv.Itoa(r.Line) + "-"
+		for field, value := range map[string]*string{"serial": &r.Serial, "productKey": &r.ProductKey, "groupTag": &r.GroupTag, "user": &r.User} {
+			if typed, ok := pending[prefix+field]; ok && len(typed) > 0 {
+				*value = typed[0]
+				r.TooLong = slices.DeleteFunc(r.TooLong, func(f string) bool { return f == field })
+			}
+		}
+		_, r.LeftOutByOwner = pending[prefix+"leaveOut"]
+	}
 }
 
 // outcomeRowsShown is how many rows an import's page shows at a time once it is sent: enough for

@@ -64,6 +64,7 @@ func Routes(shell *web.Shell, f Features) {
 	web.GET(user, "/uploads/:id/delete", f.Uploads.ConfirmDelete)
 	form("/uploads/:id/delete", "/uploads/:id/delete", f.Uploads.Delete)
 	create := shell.RateLimit(f.Limits.Counter, "create", f.Limits.Create)
+	formLimits(shell, f.Devices.MaxRows)
 	web.GET(user, "/devices", f.Registered.List)
 	web.GET(user, "/devices/export.csv", f.Registered.Export)
 	web.GET(user, "/devices/bulk", f.Bulk.List)

@@ -45,7 +45,11 @@ type RegisteredList struct {
 	BulkAction, BulkTag string
 	BulkProblems        map[string]string
 	ListQuery           string // the list's search, filters and pages, for the bulk form to come back to
+	MaxBulk             int    // the most devices one bulk change takes
 }
+
+// OverBulk reports whether the list shows more devices than one bulk change takes.
+func (l RegisteredList) OverBulk() bool { return l.MaxBulk > 0 && len(l.Devices) > l.MaxBulk }
 
 // bulkFieldID is the id of the control a bulk form's problem links to: the first device's box for
 // the devices.
@@ -225,6 +229,7 @@ type BulkJob struct {
 	Created                     time.Time
 	Devices                     []BulkRow
 	Missing                     []string
+	NoUser                      []string // serial numbers of devices left out of an unassign: they have no user
 	Counts                      BulkCounts
 	Enrolled                    int // devices enrolled in Intune (a delete may be refused for them)
 	Paused                      bool
@@ -278,8 +283,12 @@ type BulkRow struct {
 	Reconciled                                            bool // found by reading it after an answer was lost
 }
 
-// BulkList is GET /devices/bulk.
-type BulkList struct{ Jobs []BulkSummary }
+// BulkList is GET /devices/bulk: every change still running, then a page of finished ones.
+type BulkList struct {
+	Running, Finished []BulkSummary
+	Older             bool   // the finished ones are older than the newest page
+	OlderURL          string // the page of finished changes older than these; "" when none
+}
 
 // BulkSummary is one bulk change on the list.
 type BulkSummary struct {
@@ -404,6 +413,20 @@ func bulkWillText(j BulkJob) string {
 		return "The group tag of " + n + " will be cleared."
 	}
 	return "The group tag of " + n + " will be set to “" + j.GroupTag + "”."
+}
+
+func hasHave(n int) string {
+	if n == 1 {
+		return "has"
+	}
+	return "have"
+}
+
+func itThey(n int) string {
+	if n == 1 {
+		return "it is"
+	}
+	return "they are"
 }
 
 // bulkConfirmText is the confirm button's words: it counts the devices.

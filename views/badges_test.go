@@ -58,7 +58,7 @@ func TestBadgesSpeakInOneVoice(t *testing.T) {
 		"registration": render(t, RegistrationPage(testPage, Registration{Now: at, Codes: codes, Recent: decided})),
 		"imports":      render(t, ImportStartPage(testPage, ImportStart{Recent: recent})),
 		"check":        render(t, ImportJobPage(testPage, ImportJob{ID: "j", State: "draft", IsOwner: true, Rows: preflight})),
-		"bulk changes": render(t, BulkListPage(testPage, BulkList{Jobs: []BulkSummary{{ID: "b1", State: "sending", Created: at}, {ID: "b2", State: "finished", Created: at}}})),
+		"bulk changes": render(t, BulkListPage(testPage, BulkList{Running: []BulkSummary{{ID: "b1", State: "sending", Created: at}}, Finished: []BulkSummary{{ID: "b2", State: "finished", Created: at}}})),
 	}
 	raw := map[string]bool{}
 	for _, s := range graphclient.UploadStatuses {

@@ -24,6 +24,9 @@ type Page struct {
 	Wide   bool           // a page of wide tables: the main column takes the window's width
 	// FormRestored: the page's form is back as it was filled in before a sign-in, and was not sent.
 	FormRestored bool
+	// FormNotKept: a form sent from this page was interrupted by a sign-in, was not sent, and was
+	// too large to keep.
+	FormNotKept bool
 }
 
 // Assets are the content-hashed URLs of the static files.

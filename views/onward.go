@@ -90,9 +90,40 @@ var actionWords = map[string][2]string{
 
 var devicesCount = regexp.MustCompile(`\b\d{1,3}(,\d{3})+ devices?\b|\b\d+ devices?\b`)
 
+var (
+	// batchNumber is how a record of one batch names it: "batch 3", "batch 3 of 10".
+	batchNumber = regexp.MustCompile(`\b[Bb]atch (\d+(?: of \d+)?)\b`)
+	// wholeCount is how it names the whole import or bulk change: "the bulk change of 1,000 devices".
+	wholeCount = regexp.MustCompile(`\b(?:import|bulk change) of (\d{1,3}(?:,\d{3})+|\d+) devices?\b`)
+)
+
+// batchTitle names a record of an import's or a bulk change's batch as a part of the whole:
+// "Bulk change of 1,000 devices: batch 3"; "Import, batch 2: 500 devices" for the records of the
+// earlier words, which do not count the whole. ok is false for a record that is not a batch's.
+func batchTitle(e ActivityEntry) (title string, ok bool) {
+	what := "Import"
+	if e.Action == "bulk-change" {
+		what = "Bulk change"
+	}
+	whole, batch := wholeCount.FindStringSubmatch(e.Summary), batchNumber.FindStringSubmatch(e.Summary)
+	switch {
+	case whole != nil && batch != nil:
+		return what + " of " + whole[1] + " devices: batch " + batch[1], true
+	case whole != nil:
+		return what + " of " + whole[1] + " devices", true
+	case batch != nil:
+		title = what + ", batch " + batch[1]
+		if m := devicesCount.FindString(e.Summary); m != "" {
+			title += ": " + m
+		}
+		return title, true
+	}
+	return "", false
+}
+
 // ActivityTitle names a recorded action and its target in words, with its outcome when it is not
-// a plain success: "Created upload 5c0e…", "Import of 13 devices — outcome unknown". Imports and bulk
-// changes are named by the devices their batch carried, as their summary says.
+// a plain success: "Created upload 5c0e…", "Import of 5,000 devices: batch 3 of 10 — outcome unknown".
+// A batch of an import or a bulk change is named as a part of the whole, as its summary says.
 func ActivityTitle(e ActivityEntry) string {
 	words, ok := actionWords[e.Action]
 	if !ok {
@@ -114,6 +145,11 @@ func ActivityTitle(e ActivityEntry) string {
 		form = words[0]
 	}
 	title := strings.TrimSpace(strings.ReplaceAll(form, "%s", object))
+	if e.Action == "import" || e.Action == "bulk-change" {
+		if batch, ok := batchTitle(e); ok {
+			title = batch
+		}
+	}
 	switch e.Outcome {
 	case "failure":
 		if e.Action == "import-finished" {

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 )
@@ -20,22 +21,29 @@ import (
 const maxFormMemory = 4 << 20
 
 // readForm reads a state-changing request's form once, for the CSRF check and the handler
-// alike, and turns every way it can be malformed into a page that says what is wrong.
-func readForm(r *http.Request) error {
+// alike, and turns every way it can be malformed into a page that says what is wrong;
+// tooLarge answers a body over the route's limit (nil: the forms' answer).
+func readForm(r *http.Request, tooLarge *views.ErrorPage) error {
 	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var err error
-	if mediaType == "multipart/form-data" {
+	switch {
+	case mediaType == "multipart/form-data":
 		err = r.ParseMultipartForm(maxFormMemory)
-	} else {
+	case mediaType == "application/x-www-form-urlencoded" && (r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch):
+		err = readURLEncoded(r)
+	default:
 		err = r.ParseForm()
 	}
 	if err == nil {
 		return nil
 	}
-	var tooLarge *http.MaxBytesError
+	var overLimit *http.MaxBytesError
 	var notStored *fs.PathError
 	switch {
-	case errors.As(err, &tooLarge):
+	case errors.As(err, &overLimit):
+		if tooLarge != nil {
+			return tooLarge
+		}
 		return errTooLarge
 	case errors.As(err, &notStored):
 		// The desk could not write the file it was reading to its folder: the server's fault.
@@ -55,6 +63,57 @@ func readForm(r *http.Request) error {
 		return formUnreadable("it was cut off before its end (the upload may have been interrupted)")
 	}
 	return formUnreadable("it is not a well-formed form")
+}
+
+// formValuesAtOnce is how many of a form's values are given to net/url at once: it refuses more
+// than 10,000 in one go (GODEBUG urlmaxqueryparams), and a file of 10,000 rows left out tick by
+// tick sends more. The body's limit (limitBody) bounds a form instead.
+const formValuesAtOnce = 5000
+
+// readURLEncoded is Request.ParseForm for a URL-encoded body of any number of values, read in
+// parts of formValuesAtOnce with net/url's own rules.
+func readURLEncoded(r *http.Request) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	post := url.Values{}
+	for rest := string(body); rest != ""; {
+		part := rest
+		rest = ""
+		if i := nthByte(part, '&', formValuesAtOnce); i >= 0 {
+			part, rest = part[:i], part[i+1:]
+		}
+		values, err := url.ParseQuery(part)
+		if err != nil {
+			return err
+		}
+		for k, vs := range values {
+			post[k] = append(post[k], vs...)
+		}
+	}
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	form := url.Values{}
+	for _, from := range []url.Values{post, query} {
+		for k, vs := range from {
+			form[k] = append(form[k], vs...)
+		}
+	}
+	r.PostForm, r.Form = post, form
+	return err
+}
+
+// nthByte is the index of the n-th b in s, or -1.
+func nthByte(s string, b byte, n int) int {
+	at := -1
+	for range n {
+		i := strings.IndexByte(s[at+1:], b)
+		if i < 0 {
+			return -1
+		}
+		at += i + 1
+	}
+	return at
 }
 
 func formUnreadable(why string) *views.ErrorPage {

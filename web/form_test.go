@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -45,7 +46,7 @@ func TestUnreadableFormsSayWhy(t *testing.T) {
 	} {
 		req := httptest.NewRequest(http.MethodPost, "/devices/import", tc.body)
 		req.Header.Set("Content-Type", tc.contentType)
-		err := readForm(req)
+		err := readForm(req, nil)
 		var page *views.ErrorPage
 		if !errors.As(err, &page) || page.Status != tc.status || !strings.Contains(page.Message, tc.says) {
 			t.Errorf("%s: %v, want %d saying %q", tc.name, err, tc.status, tc.says)
@@ -63,7 +64,7 @@ func TestUploadTheDeskCannotStoreIsItsOwnFault(t *testing.T) {
 	body.WriteString("\r\n--zz--\r\n")
 	req := httptest.NewRequest(http.MethodPost, "/devices/import", strings.NewReader(body.String()))
 	req.Header.Set("Content-Type", "multipart/form-data; boundary=zz")
-	err := readForm(req)
+	err := readForm(req, nil)
 	var page *views.ErrorPage
 	if !errors.As(err, &page) || page.Status != http.StatusInternalServerError {
 		t.Fatalf("%v, want a 500 page", err)
@@ -73,5 +74,33 @@ func TestUploadTheDeskCannotStoreIsItsOwnFault(t *testing.T) {
 	}
 	if page.Internal == nil || !strings.Contains(page.Internal.Error(), "missing") || !strings.Contains(page.Internal.Error(), "TMPDIR") {
 		t.Errorf("the cause for the log: %v", page.Internal)
+	}
+}
+
+// A URL-encoded form is read whole however many fields it has, in order, with net/url's rules;
+// the query's values follow the body's, as net/http gives them.
+func TestFormOfManyFieldsIsReadWhole(t *testing.T) {
+	var body strings.Builder
+	body.WriteString("_csrf=tok")
+	for i := range 12345 {
+		fmt.Fprintf(&body, "&leaveOut=%d", i)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/devices/import/x/submit?leaveOut=q", strings.NewReader(body.String()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if err := readForm(req, nil); err != nil {
+		t.Fatal(err)
+	}
+	ticks := req.PostForm["leaveOut"]
+	if len(ticks) != 12345 || ticks[0] != "0" || ticks[5000] != "5000" || ticks[12344] != "12344" || req.PostFormValue("_csrf") != "tok" {
+		t.Errorf("%d ticks read, in order: %v", len(ticks), len(ticks) == 12345 && ticks[5000] == "5000")
+	}
+	if all := req.Form["leaveOut"]; len(all) != 12346 || all[12345] != "q" {
+		t.Errorf("the form and the query: %d values", len(all))
+	}
+	req = httptest.NewRequest(http.MethodPost, "/x", strings.NewReader("a=1;b=2"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	var page *views.ErrorPage
+	if err := readForm(req, nil); !errors.As(err, &page) || page.Status != http.StatusBadRequest {
+		t.Errorf("a semicolon separator: %v", err)
 	}
 }

@@ -29,6 +29,11 @@ type requestState struct {
 	navCounts map[string]int
 	// formRestored: this page puts back a form whose sending a sign-in interrupted (TakePendingForm).
 	formRestored bool
+	// formNotKept: this page is where a form was sent from when a sign-in interrupted it, and
+	// the form was too large to keep through the sign-in.
+	formNotKept bool
+	// tooLarge answers a body over the route's limit (limitBody chooses it).
+	tooLarge *views.ErrorPage
 }
 
 const stateKey = "autopilotdesk.request"
@@ -133,6 +138,7 @@ func PageFor(c echo.Context, title, nav string) views.Page {
 		Counts: st.navCounts,
 		// The layout says that the restored form was not sent.
 		FormRestored: st.formRestored,
+		FormNotKept:  st.formNotKept,
 	}
 	if u := st.user; u != nil {
 		p.User = &views.User{Name: u.Name, UPN: u.UPN, Tenant: u.Tenant()}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -73,6 +74,7 @@ type Shell struct {
 	formLimit, uploadLimit int64
 	uploadPaths            []string
 	uploadTooLarge         *views.ErrorPage
+	formLimits             map[string]formLimit // POST route pattern -> its own limit (FormLimit)
 	devices                []devicePrefix
 	routeWordsOnce         sync.Once
 	routeWordSet           map[string]bool
@@ -285,7 +287,8 @@ var (
 )
 
 // limitBody refuses bodies larger than the limit with 413 (Content-Length checked up front, the
-// rest while reading); upload paths and the routes of devices get their own limits.
+// rest while reading); upload paths, the routes of devices and forms declared with FormLimit get
+// their own limits.
 func (s *Shell) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
@@ -307,6 +310,10 @@ func (s *Shell) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		if d := s.deviceRoute(r.URL.Path); d != nil {
 			limit, tooLarge = d.bodyLimit, d.tooLarge
 		}
+		if f, ok := s.formLimits[c.Path()]; ok && r.Method == http.MethodPost {
+			limit, tooLarge = f.limit, f.tooLarge
+		}
+		state(c).tooLarge = tooLarge
 		if r.ContentLength > limit {
 			return tooLarge
 		}
@@ -315,6 +322,22 @@ func (s *Shell) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// formLimit is a form's own body limit and the answer to a larger one.
+type formLimit struct {
+	limit    int64
+	tooLarge *views.ErrorPage
+}
+
+// FormLimit gives the form posted to route (a route pattern) a body limit of its own, sized from
+// the most its page can offer, and the page that answers a larger body (nil: the forms' answer).
+// Call it while adding routes.
+func (s *Shell) FormLimit(route string, limit int64, tooLarge *views.ErrorPage) {
+	if s.formLimits == nil {
+		s.formLimits = map[string]formLimit{}
+	}
+	s.formLimits[route] = formLimit{limit: limit, tooLarge: cmp.Or(tooLarge, errTooLarge)}
 }
 
 var errTooLarge = &views.ErrorPage{

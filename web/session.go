@@ -162,6 +162,7 @@ func RequireUser(next echo.HandlerFunc) echo.HandlerFunc {
 		if CurrentUser(c) == nil {
 			return ErrSessionEnded
 		}
+		sayFormNotKept(c)
 		return next(c)
 	}
 }
@@ -180,7 +181,7 @@ func (s *Shell) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := s.crossOrigin.Check(r); err != nil {
 			return csrfRefused("the request came from another site")
 		}
-		if err := readForm(r); err != nil {
+		if err := readForm(r, state(c).tooLarge); err != nil {
 			return err
 		}
 		want := CSRFToken(c)

@@ -20,9 +20,10 @@ import (
 //   - for GET and HEAD, sends the browser to the sign-in page, which returns it to the same
 //     address afterwards;
 //   - for a form (POST), starts a sign-in at once that keeps the values typed (not files, not
-//     security tokens, at most maxPendingForm bytes) and returns to the page the form was on,
+//     security tokens, at most maxKeptForm bytes) and returns to the page the form was on,
 //     where the page puts the values back (TakePendingForm). Nothing is sent to Microsoft Graph
-//     again by itself: the person submits the restored form.
+//     again by itself: the person submits the restored form. Values too large to keep are not
+//     kept, and the page says so when it is shown (formNotKept).
 //
 // No ended session is ever an error page.
 
@@ -104,10 +105,6 @@ func (s *Shell) isOwnOrigin(c echo.Context, u *url.URL) bool {
 	return s.sameOrigin(c, u.Scheme+"://"+u.Host)
 }
 
-// maxPendingForm bounds the values kept through a sign-in: they travel in the flow record and
-// the new session's row.
-const maxPendingForm = 16 << 10
-
 // pendingFormLifetime is how long after the sign-in the page may still put the values back.
 const pendingFormLifetime = 10 * time.Minute
 
@@ -119,10 +116,13 @@ type pendingForm struct {
 	// SignedIn marks values kept through a sign-in (not a refusal's KeepForm): the page they
 	// return to says that nothing was sent.
 	SignedIn bool `json:"signedIn,omitempty"`
+	// NotKept marks a form too large to keep through a sign-in (Values is empty): the page says
+	// that nothing was sent and that what was chosen must be chosen again.
+	NotKept bool `json:"notKept,omitempty"`
 }
 
 // pendingFormOf keeps what the person typed into the request's form (no files, no security
-// tokens), or nothing when there is nothing to keep or it is too large.
+// tokens): nothing when there is nothing to keep, a mark that it was not kept when it is too large.
 func pendingFormOf(r *http.Request, path string) []byte {
 	if r.PostForm == nil {
 		_ = r.ParseMultipartForm(32 << 20) // read already by the form check, except in tests of the shell alone
@@ -138,8 +138,8 @@ func pendingFormOf(r *http.Request, path string) []byte {
 		return nil
 	}
 	b, err := json.Marshal(pendingForm{Path: pathOnly(path), Values: values})
-	if err != nil || len(b) > maxPendingForm {
-		return nil
+	if err != nil || len(b) > maxKeptForm {
+		b, _ = json.Marshal(pendingForm{Path: pathOnly(path), NotKept: true})
 	}
 	return b
 }
@@ -196,13 +196,36 @@ func TakePendingForm(c echo.Context) (url.Values, bool) {
 	if broken || expired {
 		return nil, false
 	}
+	if p.NotKept {
+		state(c).formNotKept = true
+		return nil, false
+	}
 	if p.SignedIn {
 		state(c).formRestored = true
 	}
 	return p.Values, true
 }
 
-// maxKeptForm bounds the values KeepForm keeps in the session: a thousand ticked devices fit.
+// sayFormNotKept takes, on the page it was for, the mark of a form too large to keep through a
+// sign-in, so that the page says so: pages that put a form back take it themselves, others not.
+func sayFormNotKept(c echo.Context) {
+	sess := Session(c)
+	if sess == nil || c.Request().Method != http.MethodGet {
+		return
+	}
+	raw, ok := sess.Values[valPendingForm].(string)
+	if !ok || !strings.Contains(raw, `"notKept":true`) {
+		return
+	}
+	var p pendingForm
+	if json.Unmarshal([]byte(raw), &p) == nil && p.NotKept && p.Path == c.Request().URL.Path {
+		TakePendingForm(c)
+	}
+}
+
+// maxKeptForm bounds the values kept for a form's page, through a sign-in or by KeepForm: they
+// travel in the sign-in's flow record and the session's row. The most devices a bulk change
+// takes, ticked, fit (maxBulkDevices in handlers).
 const maxKeptForm = 64 << 10
 
 // KeepForm keeps the values of a form that could not be carried out (refused, or Graph had

@@ -74,7 +74,10 @@ func Again(d store.BulkDevice) bool {
 
 // Payload is what a job keeps besides its devices: facts, put into words when its page is shown.
 type Payload struct {
-	Missing []string         `json:"missing,omitempty"` // chosen devices Graph no longer had when the job was made
+	Missing []string `json:"missing,omitempty"` // chosen devices Graph no longer had when the job was made
+	// NoUser are the serial numbers of devices chosen for an unassign that had no user when the
+	// job was made: left out, as unassigning would change nothing.
+	NoUser  []string         `json:"noUser,omitempty"`
 	Paused  bool             `json:"paused,omitempty"`  // its owner has no live session: it waits for their sign-in
 	Waiting *Wait            `json:"waiting,omitempty"` // pacing to the write budget, or a Retry-After
 	Trouble *explain.Failure `json:"trouble,omitempty"` // a passing problem the desk works around by itself

@@ -184,7 +184,7 @@ func (r *run) lost(ctx context.Context, devices []store.BulkDevice) error {
 	}
 	for _, n := range chunks {
 		ds := byChunk[n]
-		a := r.Activity("outcome-unknown", fmt.Sprintf("Bulk change, batch %d (%s): the answer was lost when the desk stopped; the desk reads the devices instead of sending again.", n, explain.Count(len(ds), "device", "devices")), nil, nil)
+		a := r.Activity("outcome-unknown", fmt.Sprintf("%s (%s): the answer was lost when the desk stopped; the desk reads the devices instead of sending again.", r.batchWords(n), explain.Count(len(ds), "device", "devices")), nil, nil)
 		a.Detail = jobs.Encode(jobs.ActivityDetail{Failure: &explain.Failure{Cause: explain.AnswerNotStored, Batch: n, At: r.Now()}})
 		ch := store.BulkChange{JobID: r.job.ID, LeaseOwner: r.Holder(), Activity: a}
 		for _, d := range ds {
@@ -453,8 +453,14 @@ func firstErr(callErr error, answers []graphclient.BatchResponse) error {
 	return nil
 }
 
+// batchWords names batch n as a part of the whole change, so that its record does not read as a
+// change of its own: "Batch 3 of the bulk change of 1,000 devices".
+func (r *run) batchWords(n int) string {
+	return fmt.Sprintf("Batch %d of the bulk change of %s", n, explain.Count(r.job.Devices, "device", "devices"))
+}
+
 func (r *run) chunkSummary(n, size int, counts map[string]int) string {
-	s := fmt.Sprintf("Bulk change to %s, batch %d (%s): ", explain.BulkAction(r.job.Action, r.job.GroupTag), n, explain.Count(size, "device", "devices"))
+	s := fmt.Sprintf("%s to %s (%s): ", r.batchWords(n), explain.BulkAction(r.job.Action, r.job.GroupTag), explain.Count(size, "device", "devices"))
 	var parts []string
 	for _, x := range []struct {
 		state, one, other string
@@ -624,8 +630,8 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 		ch.Devices = append(ch.Devices, store.BulkDeviceChange{Position: d.Position, From: []string{DeviceUnknown}, BulkOutcome: o})
 	}
 	if found+unconfirmed > 0 {
-		ch.Activity = r.Activity("success", fmt.Sprintf("Bulk change to %s: read %s whose answer was lost; %d show the change, %d could not be confirmed. Nothing was sent again.",
-			explain.BulkAction(r.job.Action, r.job.GroupTag), explain.Count(len(chunk), "device", "devices"), found, unconfirmed), ex, nil)
+		ch.Activity = r.Activity("success", fmt.Sprintf("Bulk change of %s to %s: read %s whose answer was lost; %d show the change, %d could not be confirmed. Nothing was sent again.",
+			explain.Count(r.job.Devices, "device", "devices"), explain.BulkAction(r.job.Action, r.job.GroupTag), explain.Count(len(chunk), "device", "devices"), found, unconfirmed), ex, nil)
 	}
 	err = r.keep(ctx, ch)
 	if errors.Is(err, store.ErrConflict) {

@@ -91,8 +91,8 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 	}
 	ch := store.ImportChange{JobID: r.job.ID, LeaseOwner: r.Holder(), BatchFrom: []string{BatchUnknown}, Batch: &next, Rows: outs}
 	if next.State == BatchReconciled {
-		ch.Activity = r.Activity("success", fmt.Sprintf("Batch %d's answer was lost, so its %s looked up in Microsoft Graph (%s): %d found, %d not found. Nothing was sent again.",
-			b.Batch, explain.Count(earlier+len(open), "device was", "devices were"), lookedIn, earlier+found, left), nil, nil)
+		ch.Activity = r.Activity("success", fmt.Sprintf("The answer to %s was lost, so its %s looked up in Microsoft Graph (%s): %d found, %d not found. Nothing was sent again.",
+			r.batchWords(b.Batch), explain.Count(earlier+len(open), "device was", "devices were"), lookedIn, earlier+found, left), nil, nil)
 	}
 	err = r.keep(ctx, ch)
 	if errors.Is(err, store.ErrConflict) {

@@ -24,6 +24,8 @@ type Payload struct {
 	Failure      *explain.Failure `json:"failure,omitempty"`   // why the owner's last action sent nothing
 	// LeftOut are the lines of rows with problems the owner chose to leave out rather than fix.
 	LeftOut []int `json:"leftOut,omitempty"`
+	// Sent is how many devices the import sends, counted when it was submitted.
+	Sent int `json:"sent,omitempty"`
 
 	Polls   int              `json:"polls,omitempty"`
 	PollAt  time.Time        `json:"pollAt,omitzero"`

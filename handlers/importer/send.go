@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -172,7 +173,7 @@ func (r *run) answered(ctx context.Context, b store.ImportBatch, rows []store.Im
 		done.State, done.NotBefore = BatchUnknown, r.Now().Add(r.w.o.LookupDelays[0])
 		r.At(done.NotBefore)
 	}
-	a := r.Activity("success", fmt.Sprintf("Sent batch %d: Microsoft Graph accepted %s.", b.Batch, explain.Count(len(rows)-missing, "device", "devices")), ex, nil)
+	a := r.Activity("success", fmt.Sprintf("Sent %s: Microsoft Graph accepted %s.", r.batchWords(b.Batch), explain.Count(len(rows)-missing, "device", "devices")), ex, nil)
 	err := r.keep(ctx, store.ImportChange{JobID: r.job.ID, BatchFrom: []string{BatchInFlight, BatchUnknown}, Batch: &done, Rows: outs, Activity: a})
 	if err == nil {
 		r.Audit(a)
@@ -196,7 +197,7 @@ func (r *run) unknown(ctx context.Context, b store.ImportBatch, rows []store.Imp
 		lost.NotBefore = r.Now()
 	}
 	r.At(lost.NotBefore)
-	a := r.Activity("outcome-unknown", fmt.Sprintf("Batch %d (%s): Microsoft Graph's answer never arrived; the desk looks the devices up instead of sending them again.", b.Batch, explain.Count(len(rows), "device", "devices")), ex, err)
+	a := r.Activity("outcome-unknown", fmt.Sprintf("%s (%s): Microsoft Graph's answer never arrived; the desk looks the devices up instead of sending them again.", upperFirst(r.batchWords(b.Batch)), explain.Count(len(rows), "device", "devices")), ex, err)
 	if notStored {
 		a.Detail = jobs.Encode(jobs.ActivityDetail{Failure: &f})
 	}
@@ -284,7 +285,7 @@ func (r *run) refuse(ctx context.Context, b store.ImportBatch, rows []store.Impo
 	done := b
 	done.State = BatchRefused
 	done.Detail = BatchDetail{Failure: &f, Support: graphclient.SupportFor(ex, err)}.encode()
-	a := r.Activity("failure", fmt.Sprintf("Batch %d (%s): %s", b.Batch, explain.Count(len(rows), "device", "devices"), explain.Title(f)), ex, err)
+	a := r.Activity("failure", fmt.Sprintf("%s (%s): %s", upperFirst(r.batchWords(b.Batch)), explain.Count(len(rows), "device", "devices"), explain.Title(f)), ex, err)
 	ch := store.ImportChange{JobID: r.job.ID, BatchFrom: []string{BatchInFlight}, Batch: &done, Activity: a,
 		Rows: outcomes(rows, func(store.ImportRow) store.Outcome {
 			return store.Outcome{Batch: b.Batch, Verdict: store.VerdictRefused, Reason: store.ReasonBatchRefused}
@@ -323,3 +324,18 @@ func (r *run) refuse(ctx context.Context, b store.ImportBatch, rows []store.Impo
 	}
 	return nil
 }
+
+// batchWords names batch n as a part of the whole import, so that its record does not read as
+// an import of its own: "batch 3 of 10 of the import of 5,000 devices".
+func (r *run) batchWords(n int) string {
+	s := fmt.Sprintf("batch %d", n)
+	if r.job.Batches >= n {
+		s += fmt.Sprintf(" of %d", r.job.Batches)
+	}
+	if r.p.Sent > 0 {
+		s += " of the import of " + explain.Count(r.p.Sent, "device", "devices")
+	}
+	return s
+}
+
+func upperFirst(s string) string { return strings.ToUpper(s[:1]) + s[1:] }

@@ -54,7 +54,7 @@ func Submit(ctx context.Context, jobs Changer, job *store.ImportJob, p Payload, 
 			outs = append(outs, store.RowOutcome{Line: line, Outcome: store.Outcome{Batch: i + 1, Verdict: store.VerdictQueued}})
 		}
 	}
-	p.Failure = nil
+	p.Failure, p.Sent = nil, len(c.Send)
 	err = jobs.ChangeImport(ctx, store.ImportChange{JobID: job.ID, TenantID: job.TenantID, OwnerID: job.ObjectID,
 		FromState: StateDraft, State: StateSending, Payload: p.Encode(), Batches: len(newBatches), NewBatches: newBatches, Rows: outs})
 	if err != nil {

@@ -485,7 +485,7 @@ func TestLostBatchIsLookedUpTwentySerialsARequest(t *testing.T) {
 		t.Errorf("batch %+v after %d import calls", b[0], r.graph.calls())
 	}
 	acts, _, _ := r.db.ListActivity(context.Background(), store.ActivityFilter{TenantID: "t", Action: "import"})
-	want := "Batch 1's answer was lost, so its 500 devices were looked up in Microsoft Graph (imported devices and registered Autopilot devices): 480 found, 20 not found."
+	want := "The answer to batch 1 of 1 was lost, so its 500 devices were looked up in Microsoft Graph (imported devices and registered Autopilot devices): 480 found, 20 not found."
 	if !slices.ContainsFunc(acts, func(a store.Activity) bool { return strings.HasPrefix(a.Summary, want) }) {
 		t.Errorf("no activity says %q", want)
 	}

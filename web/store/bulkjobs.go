@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -190,15 +191,43 @@ func (db *DB) GetBulkJob(ctx context.Context, tenantID, id string) (*BulkJob, er
 	return only(db.bulkJobsWhere(ctx, jobOfTenant, tenantID, id))
 }
 
-// ListBulkJobs lists a tenant's submitted jobs newest first, at most limit (default 20, at most 200).
-func (db *DB) ListBulkJobs(ctx context.Context, tenantID string, limit int) ([]BulkJob, error) {
-	if limit <= 0 {
-		limit = 20
-	}
-	return db.bulkJobsWhere(ctx, bulkJobsOfTenant, tenantID, min(limit, 200))
+// BulkJobFilter selects a tenant's submitted bulk jobs, newest first: every one still sending,
+// or a page of the finished ones.
+type BulkJobFilter struct {
+	TenantID string
+	Running  bool   // the jobs still sending, all of them; else the finished ones
+	Before   string // finished jobs: a cursor (BulkJobCursor), the jobs older than it
+	Limit    int    // finished jobs: default 20, at most 200
 }
 
-const bulkJobsOfTenant = `WHERE tenant_id = ? AND state <> 'draft' ORDER BY created_at DESC, id DESC LIMIT ?`
+// BulkJobCursor is the paging cursor at j: the finished jobs older than it follow.
+func BulkJobCursor(j BulkJob) string { return strconv.FormatInt(ms(j.CreatedAt), 10) + "_" + j.ID }
+
+// ListBulkJobs lists a tenant's submitted jobs as f selects them, newest first; an unreadable
+// cursor is ErrInvalidCursor.
+func (db *DB) ListBulkJobs(ctx context.Context, f BulkJobFilter) ([]BulkJob, error) {
+	if f.Running {
+		return db.bulkJobsWhere(ctx, bulkJobsRunning, f.TenantID)
+	}
+	if f.Limit <= 0 {
+		f.Limit = 20
+	}
+	if f.Before == "" {
+		return db.bulkJobsWhere(ctx, bulkJobsFinished, f.TenantID, min(f.Limit, 200))
+	}
+	at, id, err := parseCursor(f.Before)
+	if err != nil {
+		return nil, err
+	}
+	return db.bulkJobsWhere(ctx, bulkJobsFinishedBefore, f.TenantID, at, at, id, min(f.Limit, 200))
+}
+
+const (
+	bulkJobsRunning        = `WHERE tenant_id = ? AND state = 'sending' ORDER BY created_at DESC, id DESC`
+	bulkJobsFinished       = `WHERE tenant_id = ? AND state = 'finished' ORDER BY created_at DESC, id DESC LIMIT ?`
+	bulkJobsFinishedBefore = `WHERE tenant_id = ? AND state = 'finished' AND (created_at < ? OR (created_at = ? AND id < ?))
+		ORDER BY created_at DESC, id DESC LIMIT ?`
+)
 
 func (db *DB) bulkJobsWhere(ctx context.Context, where string, args ...any) ([]BulkJob, error) {
 	jobs, err := queryList(ctx, db, `SELECT `+bulkJobColumns+` FROM bulk_jobs `+where, args, scanBulkJob)

@@ -42,8 +42,10 @@ func TestBulkJobsChangeOnlyWhileTheirGuardsHold(t *testing.T) {
 		if got, _ := db.GetBulkJob(ctx, "t1", job.ID); got == nil || got.Devices != 250 || got.GroupTag != "Kiosk" {
 			t.Errorf("job read back: %+v", got)
 		}
-		if jobs, _ := db.ListBulkJobs(ctx, "t1", 10); len(jobs) != 0 {
-			t.Errorf("a draft is listed among confirmed changes")
+		for _, running := range []bool{true, false} {
+			if jobs, _ := db.ListBulkJobs(ctx, BulkJobFilter{TenantID: "t1", Running: running, Limit: 10}); len(jobs) != 0 {
+				t.Errorf("a draft is listed among confirmed changes")
+			}
 		}
 
 		var wins atomic.Int32
@@ -101,7 +103,7 @@ func TestBulkJobsChangeOnlyWhileTheirGuardsHold(t *testing.T) {
 		if back[0].State != "done" || back[0].ActivityID != act.ID || back[1].Reason != "Graph said no." || back[1].StatusCode != 400 || !back[0].SentAt.Equal(sent) || back[2].State != "queued" {
 			t.Errorf("outcomes read back: %+v %+v %+v", back[0], back[1], back[2])
 		}
-		if jobs, _ := db.ListBulkJobs(ctx, "t1", 10); len(jobs) != 1 || jobs[0].Chunks != 1 {
+		if jobs, _ := db.ListBulkJobs(ctx, BulkJobFilter{TenantID: "t1", Running: true}); len(jobs) != 1 || jobs[0].Chunks != 1 {
 			t.Errorf("confirmed jobs: %+v", jobs)
 		}
 
