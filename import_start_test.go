@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"mime/multipart"
 	"net/http"
 	"strings"
@@ -33,7 +34,7 @@ func TestImportPageLeadsBackToDraftsAndImports(t *testing.T) {
 	if got := strings.Join(strings.Fields(cells.Eq(2).Text()), " "); !strings.HasPrefix(got, "Adele Vance") || !strings.HasSuffix(got, "(you)") {
 		t.Errorf("the draft is by %q", got)
 	}
-	if got := doc.Find(`[data-testid="open-imports"] a[href="#recent-imports"]`).Text(); got != "1 import of yours is waiting or under way" {
+	if got := doc.Find(`[data-testid="open-imports"] a[href="#open-imports"]`).Text(); got != "1 import of yours is waiting or under way" {
 		t.Errorf("the note at the top: %q", got)
 	}
 	reader := d.browser()
@@ -148,5 +149,54 @@ func TestRefusedImportSaysToUploadTheFileAgain(t *testing.T) {
 	}
 	if doc.Find(`form[action="/devices/sync"]`).Length() != 0 {
 		t.Error("Sync with Autopilot is offered though nothing was imported")
+	}
+}
+
+// Others' uploads never push a person's own drafts off the import page: Adele's draft stays
+// listed and counted under hers after Isaiah uploads 25, and the organisation's list says how
+// many it shows of how many, with a way to the older ones that reaches hers.
+func TestOwnOpenImportsStayListedWhateverOthersUpload(t *testing.T) {
+	d := startDesk(t, nil)
+	adele, isaiah := d.browser(), d.browser()
+	d.signIn(adele, "admin", "/")
+	d.signIn(isaiah, "many-groups", "/")
+	data, _ := deviceCSV("SN-MINE", 1)
+	job := draftNamed(t, d, adele, "batch-a.csv", data)
+	for i := range 25 {
+		data, _ := deviceCSV(fmt.Sprintf("SN-IS%02d", i), 1)
+		draftNamed(t, d, isaiah, fmt.Sprintf("isaiah-%02d.csv", i), data)
+	}
+	_, doc := d.get(adele, "/devices/import")
+	if got := doc.Find(`[data-testid="open-imports"] a[href="#open-imports"]`).Text(); got != "1 import of yours is waiting or under way" {
+		t.Errorf("the note at the top: %q", got)
+	}
+	if mine := doc.Find(`[data-testid="open-of-mine"] tbody tr`); mine.Length() != 1 || mine.Find(`a[href="`+job+`"]`).Text() != "batch-a.csv" {
+		t.Errorf("Adele's open imports: %s", mine.Text())
+	}
+	list := doc.Find(`[data-testid="recent-imports"]`)
+	if list.Find("tbody tr").Length() != 20 || list.Find(`a[href="`+job+`"]`).Length() != 0 {
+		t.Fatalf("the organisation's newest: %d rows", list.Find("tbody tr").Length())
+	}
+	if got := list.Find(`[data-testid="imports-showing"]`).Text(); got != "Showing the newest 20 of 26 imports." {
+		t.Errorf("the list says %q", got)
+	}
+	older := list.Find(`[data-testid="import-pages"] a[rel="next"]`).AttrOr("href", "")
+	_, doc = d.get(adele, older)
+	list = doc.Find(`[data-testid="recent-imports"]`)
+	if list.Find("tbody tr").Length() != 6 || list.Find(`a[href="`+job+`"]`).Text() != "batch-a.csv" || list.Find(`a[rel="next"]`).Length() != 0 {
+		t.Errorf("the older imports (%s): %s", older, list.Text())
+	}
+	if got := list.Find(`[data-testid="imports-showing"]`).Text(); got != "Showing 6 older imports of 26 in all." {
+		t.Errorf("the older page says %q", got)
+	}
+	if doc.Find(`[data-testid="open-of-mine"] a[href="`+job+`"]`).Length() != 1 {
+		t.Errorf("an older page lost Adele's own list")
+	}
+	_, doc = d.get(isaiah, "/devices/import")
+	if got := doc.Find(`[data-testid="open-imports"] a`).Text(); got != "25 imports of yours are waiting or under way" || doc.Find(`[data-testid="open-of-mine"] tbody tr`).Length() != 25 {
+		t.Errorf("Isaiah's note %q", got)
+	}
+	if resp, _ := d.get(adele, "/devices/import?before=nonsense"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a made-up page of the list answered %d", resp.StatusCode)
 	}
 }

@@ -16,8 +16,14 @@ type ImportStart struct {
 	Paste   string
 	Single  SingleDevice
 	MaxRows int // device rows one file may have
-	Recent  []ImportListItem
 	Access  Access
+
+	Open      []ImportListItem // the viewer's own drafts, checks and imports under way
+	OpenCount int              // how many there are, also beyond those listed
+	Recent    []ImportListItem // a page of the tenant's imports, newest first
+	Total     int              // the tenant's imports in all
+	Older     bool             // Recent is a page further back than the newest
+	OlderURL  string           // the page of the imports older than Recent's; "" on the last
 }
 
 // ImportListItem is one of the tenant's recent imports or drafts, as the import page lists it.
@@ -302,15 +308,18 @@ type ImportedDevice struct {
 	ErrorCode, Batch                          int
 }
 
-// OpenOfMine counts the signed-in person's imports listed that are drafts or under way.
-func (s ImportStart) OpenOfMine() int {
-	n := 0
-	for _, it := range s.Recent {
-		if it.Mine && it.State != "finished" {
-			n++
-		}
+// OpenOfMine counts the signed-in person's imports that are drafts or under way.
+func (s ImportStart) OpenOfMine() int { return s.OpenCount }
+
+// Showing says which of the tenant's imports the list shows, when it does not show them all.
+func (s ImportStart) Showing() string {
+	switch {
+	case s.Older:
+		return "Showing " + plural(len(s.Recent), "older import", "older imports") + " of " + thousands(s.Total) + " in all."
+	case s.OlderURL != "":
+		return "Showing the newest " + thousands(len(s.Recent)) + " of " + plural(s.Total, "import", "imports") + "."
 	}
-	return n
+	return ""
 }
 
 // SourceName is the item's file name, or what it came from.
