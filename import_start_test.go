@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"mime"
 	"mime/multipart"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf16"
 
 	"autopilotdesk/graphclient/emulator"
@@ -198,5 +200,59 @@ func TestOwnOpenImportsStayListedWhateverOthersUpload(t *testing.T) {
 	}
 	if resp, _ := d.get(adele, "/devices/import?before=nonsense"); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("a made-up page of the list answered %d", resp.StatusCode)
+	}
+}
+
+// An import is named by its file wherever it is shown apart from others: its page (meta line,
+// title, crumbs), the team activity's record of its end and its report's download name. A file
+// name is what a browser sent: it loses any folder, control and invisible characters and quotes,
+// and a name beyond ASCII still names the download safely.
+func TestImportIsNamedByItsFile(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond}, SyncDuration: time.Nanosecond})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	cases := []struct{ sent, shown, download string }{
+		{"batch-a.csv", "batch-a.csv", "batch-a-import-report.csv"},
+		{"C:\\Users\\adele\\Desktop\\Geräte  \"Q4\"\u202e<2>.csv", "Geräte Q42.csv", "Geräte Q42-import-report.csv"},
+	}
+	for i, c := range cases {
+		data, _ := deviceCSV(fmt.Sprintf("SN-NAMED%d", i), i+1)
+		job := draftNamed(t, d, b, c.sent, data)
+		_, doc := d.post(b, job+"/submit", submitForm(t, d, b, job))
+		doc = waitFinished(t, d, b, job)
+		if got := doc.Find(`[data-testid="owner"] [data-testid="file-name"]`).Text(); got != c.shown {
+			t.Errorf("the page names the file %q, want %q", got, c.shown)
+		}
+		if title := doc.Find("title").Text(); !strings.Contains(title, c.shown) || doc.Find(`.crumbs [aria-current="page"]`).Text() != c.shown {
+			t.Errorf("the title %q or the crumbs do not name %q", title, c.shown)
+		}
+		resp, err := b.Get(d.srv.URL + job + "/report.csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		cd := resp.Header.Get("Content-Disposition")
+		_, params, err := mime.ParseMediaType(cd)
+		if err != nil || params["filename"] != c.download || strings.ContainsFunc(cd, func(r rune) bool { return r < ' ' || r > '~' }) {
+			t.Errorf("the report downloads as %q (%v)", cd, err)
+		}
+	}
+	_, doc := d.get(b, "/activity?action=import-finished")
+	got := text(doc)
+	for _, want := range []string{"Import of 1 device from “batch-a.csv” finished", "Import of 2 devices from “Geräte Q42.csv” finished"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the team activity does not say %q: %s", want, got)
+		}
+	}
+	// Pasted rows have no file name: the page names the import by when it was uploaded.
+	_, doc = d.get(b, "/devices/import")
+	resp := d.postMultipart(b, "/devices/import", func(w *multipart.Writer) {
+		w.WriteField("_csrf", doc.Find(`input[name="_csrf"]`).First().AttrOr("value", ""))
+		data, _ := deviceCSV("SN-PASTED", 1)
+		w.WriteField("csv", string(data))
+	})
+	page := parse(t, resp)
+	if page.Find(`[data-testid="file-name"]`).Length() != 0 || !strings.HasPrefix(page.Find(`.crumbs [aria-current="page"]`).Text(), "Import of ") {
+		t.Errorf("pasted rows are named %q", page.Find(`.crumbs [aria-current="page"]`).Text())
 	}
 }

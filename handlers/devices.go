@@ -706,7 +706,7 @@ func (h *Devices) Report(c echo.Context) error {
 	}
 	hd := c.Response().Header()
 	hd.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-	hd.Set(echo.HeaderContentDisposition, `attachment; filename="autopilot-import-`+j.rec.ID+`.csv"`)
+	hd.Set(echo.HeaderContentDisposition, reportDisposition(j.rec.ID, j.payload.FileName()))
 	c.Response().WriteHeader(http.StatusOK)
 	return writeImportReport(c.Response(), rows, jobFacts(j.rec, j.payload, batches))
 }
@@ -777,7 +777,7 @@ func shownRow(r store.ImportRow) (store.ImportRow, []string) {
 // jobView turns a job into what its page shows (hashes only by their ends).
 func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isOwner bool, now time.Time) views.ImportJob {
 	rec, p := j.rec, j.payload
-	v := views.ImportJob{ID: rec.ID, State: rec.State, Owner: ownerName(rec), OwnerName: rec.ActorName, IsOwner: isOwner, Created: rec.CreatedAt, ApprovedFrom: p.ApprovedFrom,
+	v := views.ImportJob{ID: rec.ID, State: rec.State, Owner: ownerName(rec), OwnerName: rec.ActorName, IsOwner: isOwner, Created: rec.CreatedAt, FileName: p.FileName(), ApprovedFrom: p.ApprovedFrom,
 		FileNotes: p.FileNotes, FileErrors: p.FileErrors, Checked: p.Checked, Paused: p.Paused}
 	if p.Failure != nil {
 		e := explain.Explain(*p.Failure)

@@ -174,6 +174,7 @@ type ImportJob struct {
 	IsOwner          bool   // the signed-in person is the owner: only they may act on it
 	Access           Access // read-only: the rows without the controls that import them
 	Created          time.Time
+	FileName         string // the name of the file the rows came from; "" when they were pasted, typed or approved
 	ApprovedFrom     string // the registration codes whose devices' approval made the import, if so
 	WaitAgain        bool   // Graph refused the approver's account: the devices wait again under Registration
 	FileNotes        []string
@@ -297,6 +298,14 @@ func (j ImportJob) HasProductKeys() bool {
 		}
 	}
 	return false
+}
+
+// Name says which import this is: its file's name, else when it was uploaded.
+func (j ImportJob) Name() string {
+	if j.FileName != "" {
+		return j.FileName
+	}
+	return "Import of " + When(j.Created)
 }
 
 // Finished reports whether every row has its final verdict.

@@ -61,3 +61,20 @@ func (p Payload) Shown() string {
 func (p Payload) fromFile() bool {
 	return p.Source != SourcePasted && p.Source != SourceOneDevice && p.ApprovedFrom == ""
 }
+
+// fromFile names the file an import's rows came from in a sentence: ` from “batch-a.csv”`, or
+// nothing when they were not a file's.
+func fromFile(name string) string {
+	if name == "" {
+		return ""
+	}
+	return " from" + named(name)
+}
+
+// named is a file's name quoted in a sentence, after a space; nothing when there is none.
+func named(name string) string {
+	if name == "" {
+		return ""
+	}
+	return " “" + name + "”"
+}
