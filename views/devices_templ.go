@@ -48,7 +48,7 @@ func ImportStartPage(p Page, s ImportStart) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>Import Autopilot devices</h1><p class=\"lede\">The supported way to register devices: the same CSV the Intune admin center takes (<code>Device Serial Number,Windows Product ID,Hardware Hash,Group Tag,Assigned User</code>). The desk checks every row first and sends nothing until you choose the rows to import.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>Import Autopilot devices</h1><p class=\"lede\">The supported way to register devices: the same CSV the Intune admin center takes (<code class=\"columns\" data-testid=\"csv-columns\"><span class=\"nowrap\">Device Serial Number</span>,<wbr><span class=\"nowrap\">Windows Product ID</span>,<wbr><span class=\"nowrap\">Hardware Hash</span>,<wbr><span class=\"nowrap\">Group Tag</span>,<wbr><span class=\"nowrap\">Assigned User</span></code>). The desk checks every row first and sends nothing until you choose the rows to import.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
