@@ -30,9 +30,15 @@ func fakeHash() string {
 // uploadCSV posts a CSV file the way the browser's file input does.
 func (d *desk) uploadCSV(c *http.Client, csrf string, data []byte) (*http.Response, string) {
 	d.t.Helper()
+	return d.uploadNamed(c, csrf, "devices.csv", data)
+}
+
+// uploadNamed uploads data as a file the browser names name.
+func (d *desk) uploadNamed(c *http.Client, csrf, name string, data []byte) (*http.Response, string) {
+	d.t.Helper()
 	resp := d.postMultipart(c, "/devices/import", func(w *multipart.Writer) {
 		w.WriteField("_csrf", csrf)
-		fw, _ := w.CreateFormFile("file", "devices.csv")
+		fw, _ := w.CreateFormFile("file", name)
 		fw.Write(data)
 	})
 	b, _ := io.ReadAll(resp.Body)

@@ -134,11 +134,11 @@ func TestStopSendingAnImport(t *testing.T) {
 		t.Fatalf("stop records %+v, %v", records, err)
 	}
 	_, doc = d.get(adele, "/activity/"+records[0].ID)
-	if got := text(doc); !strings.Contains(got, "Import stopped") || !strings.Contains(got, "Stopped the import of Adele Vance's file: ") {
+	if got := text(doc); !strings.Contains(got, "Import stopped") || !strings.Contains(got, "Stopped the import of Adele Vance's file “devices.csv”: ") {
 		t.Errorf("the stop's record reads %.600s", got)
 	}
 	_, doc = d.get(adele, "/activity?action="+importer.ActionStopped)
-	if got := text(doc); !strings.Contains(got, "Stopped an import: "+explain.Count(after.Stopped, "device", "devices")+" not sent") {
+	if got := text(doc); !strings.Contains(got, "Stopped the import of “devices.csv”: "+explain.Count(after.Stopped, "device", "devices")+" not sent") {
 		t.Errorf("the history lists the stop as %.600s", got)
 	}
 }

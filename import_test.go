@@ -63,8 +63,14 @@ func deviceCSV(prefix string, n int) ([]byte, []string) {
 // draftOf uploads a file as b and returns the new job's path.
 func draftOf(t *testing.T, d *desk, b *http.Client, data []byte) string {
 	t.Helper()
+	return draftNamed(t, d, b, "devices.csv", data)
+}
+
+// draftNamed uploads a file named name as b and returns the new job's path.
+func draftNamed(t *testing.T, d *desk, b *http.Client, name string, data []byte) string {
+	t.Helper()
 	_, doc := d.get(b, "/devices/import")
-	resp, html := d.uploadCSV(b, doc.Find(`input[name="_csrf"]`).First().AttrOr("value", ""), data)
+	resp, html := d.uploadNamed(b, doc.Find(`input[name="_csrf"]`).First().AttrOr("value", ""), name, data)
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, views.ImportJobURL("")) {
 		t.Fatalf("pre-flight answered %d at %s: %.500s", resp.StatusCode, resp.Request.URL, html)
 	}

@@ -223,3 +223,40 @@ func TestBrowserTopBarIsOneLine(t *testing.T) {
 		t.Errorf("a decided device's serial at 1280 px takes %s", got)
 	}
 }
+
+// brokenColumnNames lists the column names of the import page's CSV header that a line break
+// cuts in two, or says how the header reads when it is not the header itself.
+const brokenColumnNames = `(function () {
+  var code = document.querySelector(".lede code"), names = ["Device Serial Number", "Windows Product ID", "Hardware Hash", "Group Tag", "Assigned User"];
+  if (!code || code.textContent !== names.join(",")) return "the header reads " + (code ? code.textContent : "nothing");
+  var nodes = [], walker = document.createTreeWalker(code, NodeFilter.SHOW_TEXT), n, bad = [];
+  while ((n = walker.nextNode())) nodes.push(n);
+  names.forEach(function (name) {
+    var start = code.textContent.indexOf(name), end = start + name.length, pos = 0, r = document.createRange(), tops = {};
+    nodes.forEach(function (t) {
+      if (start >= pos && start < pos + t.length) r.setStart(t, start - pos);
+      if (end > pos && end <= pos + t.length) r.setEnd(t, end - pos);
+      pos += t.length;
+    });
+    Array.from(r.getClientRects()).forEach(function (x) { if (x.width > 0) tops[Math.round(x.top)] = true; });
+    if (Object.keys(tops).length > 1) bad.push(name);
+  });
+  return bad.join("; ");
+})()`
+
+// The import page's CSV header wraps only between column names, on a wide screen and a phone,
+// and still reads (and copies) as the header line.
+func TestBrowserCSVHeaderWrapsBetweenColumnNames(t *testing.T) {
+	_, tb := startSignedIn(t, appOptions{}, "admin", "/devices/import")
+	for _, width := range []int64{1280, 1024, 375, 320} {
+		if _, err := chromedp.Call(tb.ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: width, Height: 900, DeviceScaleFactor: 1, Mobile: width < 500}); err != nil {
+			t.Fatal(err)
+		}
+		if got := tb.eval(brokenColumnNames); got != "" {
+			t.Errorf("at %d px the CSV header breaks inside: %s", width, got)
+		}
+		if got := tb.eval(sideways); got != "" {
+			t.Errorf("at %d px the import page scrolls sideways: %s", width, got)
+		}
+	}
+}

@@ -44,7 +44,8 @@ type ImportJobs interface {
 	ImportRows(ctx context.Context, jobID string, f store.RowFilter) ([]store.ImportRow, error)
 	TallyImportRows(ctx context.Context, jobID string) (store.RowTally, error)
 	ImportBatches(ctx context.Context, jobID string) ([]store.ImportBatch, error)
-	ListImportJobs(ctx context.Context, tenantID string, limit int) ([]store.ImportJob, error)
+	PageImportJobs(ctx context.Context, f store.ImportJobFilter) (page []store.ImportJob, next string, err error)
+	CountImportJobs(ctx context.Context, f store.ImportJobFilter) (int, error)
 	CountImportRows(ctx context.Context, jobIDs []string) (map[string]store.JobRowCounts, error)
 	ReplaceDraftRows(ctx context.Context, tenantID, id, ownerID string, payload []byte, rows iter.Seq[store.ImportRow]) error
 	StartTenantCheck(ctx context.Context, tenantID, id, ownerID string, payload []byte) error
@@ -107,28 +108,59 @@ func (h *Devices) Start(c echo.Context) error {
 		s.Paste = pending.Get("csv")
 		s.Single = views.SingleDevice{Serial: pending.Get("serialNumber"), GroupTag: pending.Get("groupTag"), User: pending.Get("assignedUser")}
 	}
-	return h.renderStart(c, http.StatusOK, s)
+	return h.renderStart(c, http.StatusOK, s, c.QueryParam("before"))
 }
 
-// recentImportsShown is how many of the tenant's imports the import page lists.
-const recentImportsShown = 20
+// importsShown is how many of the tenant's imports the import page lists at once; older ones
+// are a link away. openShown bounds the list of the viewer's own open imports.
+const (
+	importsShown = 20
+	openShown    = 100
+)
 
-// renderStart renders the import's first page with the tenant's recent imports.
-func (h *Devices) renderStart(c echo.Context, status int, s views.ImportStart) error {
-	recent, err := h.recentImports(c.Request().Context(), web.CurrentUser(c))
+// renderStart renders the import's first page with the viewer's own open imports and a page of
+// the tenant's imports, those older than the cursor before when it is not empty.
+func (h *Devices) renderStart(c echo.Context, status int, s views.ImportStart, before string) error {
+	ctx, u := c.Request().Context(), web.CurrentUser(c)
+	mine := store.ImportJobFilter{TenantID: u.TenantID, OpenOf: u.ObjectID, Limit: openShown}
+	open, _, err := h.Jobs.PageImportJobs(ctx, mine)
 	if err != nil {
+		return fmt.Errorf("list open import jobs: %w", err)
+	}
+	if s.OpenCount = len(open); s.OpenCount == openShown {
+		if s.OpenCount, err = h.Jobs.CountImportJobs(ctx, mine); err != nil {
+			return fmt.Errorf("count open import jobs: %w", err)
+		}
+	}
+	all := store.ImportJobFilter{TenantID: u.TenantID, Before: before, Limit: importsShown}
+	recent, next, err := h.Jobs.PageImportJobs(ctx, all)
+	if errors.Is(err, store.ErrInvalidCursor) {
+		return &views.ErrorPage{Status: http.StatusBadRequest, Title: "That page of the import list does not exist",
+			Message: "The link to older imports is not valid.", ActionURL: "/devices/import", ActionText: "Show the newest imports"}
+	}
+	if err != nil {
+		return fmt.Errorf("list import jobs: %w", err)
+	}
+	if s.Total = len(recent); next != "" || before != "" {
+		if s.Total, err = h.Jobs.CountImportJobs(ctx, all); err != nil {
+			return fmt.Errorf("count import jobs: %w", err)
+		}
+	}
+	if next != "" {
+		s.OlderURL = "/devices/import?before=" + url.QueryEscape(next) + "#recent-imports"
+	}
+	s.Older = before != ""
+	if s.Open, err = h.listItems(ctx, u, open); err != nil {
 		return err
 	}
-	s.Recent = recent
+	if s.Recent, err = h.listItems(ctx, u, recent); err != nil {
+		return err
+	}
 	return web.Render(c, status, views.ImportStartPage(web.PageFor(c, "Import devices", "devices"), s))
 }
 
-// recentImports are the tenant's latest imports and drafts, newest first, with where each stands.
-func (h *Devices) recentImports(ctx context.Context, u *web.SessionUser) ([]views.ImportListItem, error) {
-	recs, err := h.Jobs.ListImportJobs(ctx, u.TenantID, recentImportsShown)
-	if err != nil {
-		return nil, fmt.Errorf("list import jobs: %w", err)
-	}
+// listItems are imports and drafts as the import page lists them, with where each stands.
+func (h *Devices) listItems(ctx context.Context, u *web.SessionUser, recs []store.ImportJob) ([]views.ImportListItem, error) {
 	ids := make([]string, len(recs))
 	for i, rec := range recs {
 		ids[i] = rec.ID
@@ -140,7 +172,7 @@ func (h *Devices) recentImports(ctx context.Context, u *web.SessionUser) ([]view
 	items := make([]views.ImportListItem, 0, len(recs))
 	for _, rec := range recs {
 		p, _ := importer.DecodePayload(rec.Payload) // an unreadable payload shows no file name
-		item := views.ImportListItem{ID: rec.ID, Created: rec.CreatedAt, Owner: ownerName(&rec), Mine: rec.ObjectID == u.ObjectID, Source: p.Source, State: rec.State}
+		item := views.ImportListItem{ID: rec.ID, Created: rec.CreatedAt, Owner: ownerName(&rec), Mine: rec.ObjectID == u.ObjectID, Source: p.Shown(), State: rec.State}
 		item.Counts = viewCounts(importer.CountVerdicts(counts[rec.ID].ByVerdict))
 		if rec.State == importer.StateDraft || rec.State == importer.StateChecking {
 			item.Ready = counts[rec.ID].Valid
@@ -164,7 +196,7 @@ func (h *Devices) Preflight(c echo.Context) error {
 			return h.createDraft(c, rep, source)
 		}
 	}
-	return h.renderStart(c, http.StatusUnprocessableEntity, views.ImportStart{Error: err.Error(), Paste: c.FormValue("csv"), Single: single, MaxRows: h.MaxRows, Access: accessOf(c)})
+	return h.renderStart(c, http.StatusUnprocessableEntity, views.ImportStart{Error: err.Error(), Paste: c.FormValue("csv"), Single: single, MaxRows: h.MaxRows, Access: accessOf(c)}, "")
 }
 
 func (h *Devices) createDraft(c echo.Context, rep *devicecsv.Report, source string) error {
@@ -185,13 +217,13 @@ func readImportInput(c echo.Context) ([]byte, string, views.SingleDevice, error)
 		GroupTag: strings.TrimSpace(c.FormValue("groupTag")), User: strings.TrimSpace(c.FormValue("assignedUser"))}
 	if fh, err := c.FormFile("file"); err == nil && fh.Size > 0 {
 		data, err := readFile(fh)
-		return data, devicecsv.Shorten(strings.TrimSpace(fh.Filename), maxSourceName), single, err
+		return data, importer.CleanFileName(fh.Filename), single, err
 	}
 	if paste := c.FormValue("csv"); strings.TrimSpace(paste) != "" {
 		if len(paste) > MaxCSVBytes {
 			return nil, "", single, tooLargeError(int64(len(paste)), MaxCSVBytes)
 		}
-		return []byte(paste), "Pasted text", single, nil
+		return []byte(paste), importer.SourcePasted, single, nil
 	}
 	if single.Serial != "" || single.Hash != "" {
 		var b strings.Builder
@@ -199,13 +231,10 @@ func readImportInput(c echo.Context) ([]byte, string, views.SingleDevice, error)
 		w.Write([]string{"Device Serial Number", "Windows Product ID", "Hardware Hash", "Group Tag", "Assigned User"})
 		w.Write([]string{single.Serial, "", single.Hash, single.GroupTag, single.User})
 		w.Flush()
-		return []byte(b.String()), "One device", single, nil
+		return []byte(b.String()), importer.SourceOneDevice, single, nil
 	}
 	return nil, "", single, errors.New("Choose a CSV file, paste its contents, or fill in the single-device fields.")
 }
-
-// maxSourceName bounds the file name an import keeps and shows.
-const maxSourceName = 120
 
 // tooLargeError says that size bytes are over limit, and what to do.
 func tooLargeError(size, limit int64) error {
@@ -710,7 +739,7 @@ func (h *Devices) Report(c echo.Context) error {
 	}
 	hd := c.Response().Header()
 	hd.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-	hd.Set(echo.HeaderContentDisposition, `attachment; filename="autopilot-import-`+j.rec.ID+`.csv"`)
+	hd.Set(echo.HeaderContentDisposition, reportDisposition(j.rec.ID, j.payload.FileName()))
 	c.Response().WriteHeader(http.StatusOK)
 	return writeImportReport(c.Response(), rows, jobFacts(j.rec, j.payload, batches))
 }
@@ -781,7 +810,7 @@ func shownRow(r store.ImportRow) (store.ImportRow, []string) {
 // jobView turns a job into what its page shows (hashes only by their ends).
 func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isOwner bool, now time.Time) views.ImportJob {
 	rec, p := j.rec, j.payload
-	v := views.ImportJob{ID: rec.ID, State: rec.State, Owner: ownerName(rec), OwnerName: rec.ActorName, IsOwner: isOwner, Created: rec.CreatedAt, ApprovedFrom: p.ApprovedFrom,
+	v := views.ImportJob{ID: rec.ID, State: rec.State, Owner: ownerName(rec), OwnerName: rec.ActorName, IsOwner: isOwner, Created: rec.CreatedAt, FileName: p.FileName(), ApprovedFrom: p.ApprovedFrom,
 		FileNotes: p.FileNotes, FileErrors: p.FileErrors, Checked: p.Checked, Paused: p.Paused}
 	if p.Failure != nil {
 		e := explain.Explain(*p.Failure)

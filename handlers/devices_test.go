@@ -40,10 +40,16 @@ func (f *fakeImportJobs) CreateImportJob(_ context.Context, j *store.ImportJob, 
 	return nil
 }
 
-func (f *fakeImportJobs) ListImportJobs(context.Context, string, int) ([]store.ImportJob, error) {
+func (f *fakeImportJobs) PageImportJobs(context.Context, store.ImportJobFilter) ([]store.ImportJob, string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return slices.Clone(f.created), nil
+	return slices.Clone(f.created), "", nil
+}
+
+func (f *fakeImportJobs) CountImportJobs(context.Context, store.ImportJobFilter) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.created), nil
 }
 
 func (f *fakeImportJobs) CountImportRows(context.Context, []string) (map[string]store.JobRowCounts, error) {

@@ -2,9 +2,12 @@ package handlers
 
 import (
 	"encoding/csv"
+	"fmt"
 	"io"
+	"path"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"autopilotdesk/handlers/explain"
 	"autopilotdesk/handlers/importer"
@@ -63,4 +66,33 @@ func csvSafe(s string) string {
 		return "'" + s
 	}
 	return s
+}
+
+// reportDisposition is the Content-Disposition of an import's report: named after the file the
+// rows came from (batch-a.csv gives batch-a-import-report.csv), else after the import. The name
+// is already cleaned (importer.CleanFileName); a name beyond ASCII travels as RFC 6266's
+// filename* (UTF-8), with an ASCII stand-in for browsers that only read filename.
+func reportDisposition(jobID, file string) string {
+	if file == "" {
+		return `attachment; filename="autopilot-import-` + jobID + `.csv"`
+	}
+	name := strings.TrimSuffix(file, path.Ext(file)) + "-import-report.csv"
+	ascii := strings.Map(func(r rune) rune {
+		if r >= utf8.RuneSelf || r == '%' {
+			return '_'
+		}
+		return r
+	}, name)
+	if ascii == name {
+		return `attachment; filename="` + name + `"`
+	}
+	var enc strings.Builder
+	for _, b := range []byte(name) {
+		if 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("!#$&+-.^_`|~", b) >= 0 {
+			enc.WriteByte(b)
+		} else {
+			fmt.Fprintf(&enc, "%%%02X", b)
+		}
+	}
+	return `attachment; filename="` + ascii + `"; filename*=UTF-8''` + enc.String()
 }

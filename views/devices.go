@@ -16,8 +16,14 @@ type ImportStart struct {
 	Paste   string
 	Single  SingleDevice
 	MaxRows int // device rows one file may have
-	Recent  []ImportListItem
 	Access  Access
+
+	Open      []ImportListItem // the viewer's own drafts, checks and imports under way
+	OpenCount int              // how many there are, also beyond those listed
+	Recent    []ImportListItem // a page of the tenant's imports, newest first
+	Total     int              // the tenant's imports in all
+	Older     bool             // Recent is a page further back than the newest
+	OlderURL  string           // the page of the imports older than Recent's; "" on the last
 }
 
 // ImportListItem is one of the tenant's recent imports or drafts, as the import page lists it.
@@ -105,6 +111,12 @@ func (r ImportRow) TooLongNote(field, shown string) string {
 	return "The file has " + shown + " here, too long for this column: type the right value."
 }
 
+// SaysMore reports whether the pre-flight has more to say of the row than its verdict: problems,
+// repairs, or what the tenant holds (a plain row's empty list would weigh on a 10,000-row page).
+func (r ImportRow) SaysMore() bool {
+	return len(r.Errors) > 0 || len(r.Notes) > 0 || r.RegisteredID != "" || r.ImportingJob != "" || r.AlreadyImported
+}
+
 // PreflightVerdict is the row's pre-flight result.
 func (r ImportRow) PreflightVerdict() string {
 	switch {
@@ -168,6 +180,7 @@ type ImportJob struct {
 	IsOwner          bool   // the signed-in person is the owner: only they may act on it
 	Access           Access // read-only: the rows without the controls that import them
 	Created          time.Time
+	FileName         string // the name of the file the rows came from; "" when they were pasted, typed or approved
 	ApprovedFrom     string // the registration codes whose devices' approval made the import, if so
 	WaitAgain        bool   // Graph refused the approver's account: the devices wait again under Registration
 	FileNotes        []string
@@ -293,6 +306,14 @@ func (j ImportJob) HasProductKeys() bool {
 	return false
 }
 
+// Name says which import this is: its file's name, else when it was uploaded.
+func (j ImportJob) Name() string {
+	if j.FileName != "" {
+		return j.FileName
+	}
+	return "Import of " + When(j.Created)
+}
+
 // Finished reports whether every row has its final verdict.
 func (j ImportJob) Finished() bool { return j.State == "finished" }
 
@@ -302,15 +323,18 @@ type ImportedDevice struct {
 	ErrorCode, Batch                          int
 }
 
-// OpenOfMine counts the signed-in person's imports listed that are drafts or under way.
-func (s ImportStart) OpenOfMine() int {
-	n := 0
-	for _, it := range s.Recent {
-		if it.Mine && it.State != "finished" {
-			n++
-		}
+// OpenOfMine counts the signed-in person's imports that are drafts or under way.
+func (s ImportStart) OpenOfMine() int { return s.OpenCount }
+
+// Showing says which of the tenant's imports the list shows, when it does not show them all.
+func (s ImportStart) Showing() string {
+	switch {
+	case s.Older:
+		return "Showing " + plural(len(s.Recent), "older import", "older imports") + " of " + thousands(s.Total) + " in all."
+	case s.OlderURL != "":
+		return "Showing the newest " + thousands(len(s.Recent)) + " of " + plural(s.Total, "import", "imports") + "."
 	}
-	return n
+	return ""
 }
 
 // SourceName is the item's file name, or what it came from.

@@ -140,6 +140,11 @@ func ActivityTitle(e ActivityEntry) string {
 			object = "devices"
 		}
 	}
+	if file := importFileOf(e); file != "" && e.Action == "import-finished" {
+		object += " from “" + file + "”"
+	} else if file != "" && e.Action == "import-stopped" {
+		words = [2]string{"Stopped the import of “" + file + "”: %s not sent", "Stop the import of “" + file + "”"}
+	}
 	form := words[1]
 	if e.Outcome == "success" {
 		form = words[0]
@@ -165,6 +170,27 @@ func ActivityTitle(e ActivityEntry) string {
 		title += " — in progress"
 	}
 	return title
+}
+
+// importFileOf is the name of the file a finished or stopped import's summary quotes ("… from
+// “batch-a.csv” finished: …", "… file “batch-a.csv”: …"), so two imports of as many devices read
+// apart; "" when it quotes none.
+func importFileOf(e ActivityEntry) string {
+	end := -1
+	switch e.Action {
+	case "import-finished":
+		end = strings.Index(e.Summary, "” finished: ")
+	case "import-stopped":
+		end = strings.Index(e.Summary, "”: ")
+	}
+	if end < 0 {
+		return ""
+	}
+	start := strings.Index(e.Summary[:end], "“")
+	if start < 0 {
+		return ""
+	}
+	return e.Summary[start+len("“") : end]
 }
 
 // ShortID is the first block of a GUID, for naming an object in a sentence ("5c0e1a2b…"); other

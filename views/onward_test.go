@@ -29,6 +29,10 @@ func TestActivityTitleNamesTheActionAndItsTarget(t *testing.T) {
 			Summary: "Bulk change of 1,000 devices to unassign the user: read 20 devices whose answer was lost; 20 show the change, 0 could not be confirmed."}, "Bulk change of 1,000 devices"},
 		{ActivityEntry{Action: "registration-code-created", Outcome: "success", Target: id}, "Created a registration code"},
 		{ActivityEntry{Action: "import-finished", Outcome: "success", Target: id, Summary: "Import of 10,000 devices finished: 10,000 imported."}, "Import of 10,000 devices finished"},
+		{ActivityEntry{Action: "import-finished", Outcome: "success", Target: id, Summary: "Import of 5,000 devices from “batch-a.csv” finished: 5,000 imported."}, "Import of 5,000 devices from “batch-a.csv” finished"},
+		{ActivityEntry{Action: "import-finished", Outcome: "failure", Target: id, Summary: "Import of 1 device from “my list.csv” finished: 1 refused by Microsoft Graph."}, "Import of 1 device from “my list.csv” finished — not every device was imported"},
+		{ActivityEntry{Action: "import-stopped", Outcome: "success", Target: id,
+			Summary: "Stopped the import of Adele Vance's file “batch-b.csv”: 500 devices in 1 batch not sent."}, "Stopped the import of “batch-b.csv”: 500 devices not sent"},
 		{ActivityEntry{Action: "import-stopped", Outcome: "success", Target: id,
 			Summary: "Stopped the import of Adele Vance's file: 7,500 devices in 15 batches not sent."}, "Stopped an import: 7,500 devices not sent"},
 	}

@@ -3,7 +3,8 @@ package views
 // A page's title says what the page is and which object it shows, so tabs, history and a screen
 // reader's list of windows tell pages apart (WCAG 2.4.2). The layout adds " · Autopilot Desk".
 
-// ImportJobTitle is an import's page title: where it is, and which import (when it was uploaded).
+// ImportJobTitle is an import's page title: where it is, and which import (its file,
+// and when it was uploaded).
 func ImportJobTitle(j ImportJob) string {
 	var what string
 	switch {
@@ -15,6 +16,9 @@ func ImportJobTitle(j ImportJob) string {
 		what = "Import finished"
 	default:
 		what = "Importing devices"
+	}
+	if j.FileName != "" {
+		return what + " · " + j.FileName + " · " + When(j.Created)
 	}
 	return what + " · Import of " + When(j.Created)
 }

@@ -27,6 +27,7 @@ func TestTitlesSayWhatAndWhich(t *testing.T) {
 		{"an import being sent", ImportJob{State: "sending", Created: at}},
 		{"a finished import", ImportJob{State: "finished", Created: at}},
 		{"another finished import", ImportJob{State: "finished", Created: at.Add(time.Minute)}},
+		{"a finished import of a file", ImportJob{State: "finished", Created: at.Add(2 * time.Minute), FileName: "batch-a.csv"}},
 	} {
 		title := ImportJobTitle(j.job)
 		if !strings.Contains(title, When(j.job.Created)) {

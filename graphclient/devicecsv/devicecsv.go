@@ -73,15 +73,6 @@ const columnOrderHint = " Check that the columns are in the header's order."
 // TooLong reports whether v has more than limit characters.
 func TooLong(v string, limit int) bool { return len(v) > limit && utf8.RuneCountInString(v) > limit }
 
-// Shorten is v, or its ends alone when it is longer than limit: a value too long for its
-// column may be a hardware hash.
-func Shorten(v string, limit int) string {
-	if TooLong(v, limit) {
-		return Truncate(v)
-	}
-	return v
-}
-
 // Row is one device line of the file.
 type Row struct {
 	Line                                                           int      // 1-based line number in the file (header is line 1)

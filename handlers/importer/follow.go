@@ -452,7 +452,7 @@ func (r *run) finishIfDone(ctx context.Context) error {
 	c := Count(rows)
 	// The import's outcome, one record with the last step: its batches' records say what Graph
 	// accepted, this one what became of the devices, so a failure in Intune shows in the history.
-	outcome, summary := finishedOutcome(c, rows)
+	outcome, summary := finishedOutcome(c, rows, r.p.FileName())
 	finished := r.Activity(outcome, summary, nil, nil)
 	finished.Action = ActionFinished
 	err = r.w.o.Store.ChangeImport(ctx, store.ImportChange{JobID: r.job.ID, LeaseOwner: r.Holder(), FromState: StateSending, State: StateFinished,
@@ -470,9 +470,10 @@ func (r *run) finishIfDone(ctx context.Context) error {
 // state: a failure when any device was not imported.
 const ActionFinished = "import-finished"
 
-// finishedOutcome is the outcome and summary of a finished import: "Import of 4 devices finished:
-// 3 imported, 1 failed in Intune (806 ZtdDeviceAlreadyAssigned). …".
-func finishedOutcome(c Counts, rows []store.ImportRow) (outcome, summary string) {
+// finishedOutcome is the outcome and summary of a finished import of the file named file ("" when
+// the rows were not a file's): "Import of 4 devices from “batch-a.csv” finished: 3 imported, 1
+// failed in Intune (806 ZtdDeviceAlreadyAssigned). …".
+func finishedOutcome(c Counts, rows []store.ImportRow, file string) (outcome, summary string) {
 	var parts, errs []string
 	add := func(n int, words string) {
 		if n > 0 {
@@ -508,6 +509,6 @@ func finishedOutcome(c Counts, rows []store.ImportRow) (outcome, summary string)
 			parts = append(parts, "nothing sent before the stop")
 		}
 	}
-	return outcome, fmt.Sprintf("Import of %s finished: %s.%s The outcome report lists each device.",
-		explain.Count(c.Rows-c.LeftOut-c.Stopped, "device", "devices"), strings.Join(parts, ", "), stopped)
+	return outcome, fmt.Sprintf("Import of %s%s finished: %s.%s The outcome report lists each device.",
+		explain.Count(c.Rows-c.LeftOut-c.Stopped, "device", "devices"), fromFile(file), strings.Join(parts, ", "), stopped)
 }

@@ -26,8 +26,9 @@ func Stop(ctx context.Context, st Stopper, job *store.ImportJob, by explain.Stop
 	return st.StopImport(ctx, job.TenantID, job.ID, detail, func(n store.StoppedImport) *store.Activity {
 		a := who
 		a.TenantID, a.Action, a.Target, a.Outcome, a.At = job.TenantID, ActionStopped, job.ID, "success", by.At
-		a.Summary = fmt.Sprintf("Stopped the import of %s's file: %s in %s not sent. Devices sent before the stop are followed until Intune finishes them.",
-			job.ActorName, explain.Count(n.Rows, "device", "devices"), explain.Count(n.Batches, "batch", "batches"))
+		p, _ := DecodePayload(job.Payload) // an unreadable payload names no file
+		a.Summary = fmt.Sprintf("Stopped the import of %s's file%s: %s in %s not sent. Devices sent before the stop are followed until Intune finishes them.",
+			job.ActorName, named(p.FileName()), explain.Count(n.Rows, "device", "devices"), explain.Count(n.Batches, "batch", "batches"))
 		return &a
 	})
 }

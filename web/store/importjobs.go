@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -550,6 +551,67 @@ func (db *DB) ListImportJobs(ctx context.Context, tenantID string, limit int) ([
 		limit = 50
 	}
 	return db.importJobs(ctx, importJobsOfTenant, tenantID, min(limit, 200))
+}
+
+// ImportJobFilter selects a tenant's import jobs, newest first.
+type ImportJobFilter struct {
+	TenantID string
+	// OpenOf is a person's object id: only their jobs not yet finished (drafts, checks running,
+	// imports under way).
+	OpenOf string
+	Before string // a cursor PageImportJobs returned: the jobs older than it
+	Limit  int    // defaults to 50, at most 200
+}
+
+// where is the condition and arguments f selects, without paging.
+func (f ImportJobFilter) where() (string, []any) {
+	if f.OpenOf != "" {
+		return `tenant_id = ? AND object_id = ? AND state <> 'finished'`, []any{f.TenantID, f.OpenOf}
+	}
+	return `tenant_id = ?`, []any{f.TenantID}
+}
+
+// PageImportJobs lists a page of the jobs f selects, newest first, with keyset paging: next is
+// the cursor of the following page, empty on the last one. A cursor it did not hand out is
+// ErrInvalidCursor.
+func (db *DB) PageImportJobs(ctx context.Context, f ImportJobFilter) (page []ImportJob, next string, err error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	f.Limit = min(f.Limit, 200)
+	where, args := f.where()
+	if f.Before != "" {
+		at, id, err := parseCursor(f.Before)
+		if err != nil {
+			return nil, "", err
+		}
+		where += ` AND (created_at < ? OR (created_at = ? AND id < ?))`
+		args = append(args, at, at, id)
+	}
+	page, err = db.importJobs(ctx, `WHERE `+where+` ORDER BY created_at DESC, id DESC LIMIT ?`, append(args, f.Limit+1)...)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(page) > f.Limit {
+		page = page[:f.Limit]
+		next = ImportJobCursor(page[len(page)-1])
+	}
+	return page, next, nil
+}
+
+// ImportJobCursor is the paging cursor at j: PageImportJobs lists what is older than it.
+func ImportJobCursor(j ImportJob) string {
+	return strconv.FormatInt(ms(j.CreatedAt), 10) + "_" + j.ID
+}
+
+// CountImportJobs counts the jobs f selects (its cursor and limit aside).
+func (db *DB) CountImportJobs(ctx context.Context, f ImportJobFilter) (int, error) {
+	where, args := f.where()
+	var n int
+	if err := db.queryRow(ctx, `SELECT COUNT(*) FROM import_jobs WHERE `+where, args, &n); err != nil {
+		return 0, fmt.Errorf("store: count import jobs: %w", err)
+	}
+	return n, nil
 }
 
 // jobOfTenant reads one job of a tenant by its key (import or bulk job).

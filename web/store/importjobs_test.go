@@ -570,3 +570,68 @@ func TestStopImportRacesBatchesGoingInFlight(t *testing.T) {
 		t.Logf("%d of %d batches stopped", stoppedBatches, len(stored))
 	})
 }
+
+// A tenant's imports are paged newest first, with a cursor that walks every job exactly once
+// (also jobs created in the same millisecond), and are counted; a person's open jobs are listed
+// whatever others created after them; a cursor never handed out is refused.
+func TestPageImportJobs(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB, clk *testkit.Clock) {
+		ctx := context.Background()
+		mine := &ImportJob{TenantID: "t1", ObjectID: "adele", State: "draft"}
+		done := &ImportJob{TenantID: "t1", ObjectID: "adele", State: "finished"}
+		for _, j := range []*ImportJob{mine, done} {
+			if err := db.CreateImportJob(ctx, j, nil); err != nil {
+				t.Fatal(err)
+			}
+			clk.Advance(time.Second)
+		}
+		for i := range 25 {
+			if i%5 == 0 {
+				clk.Advance(time.Millisecond) // five at a time share a millisecond
+			}
+			if err := db.CreateImportJob(ctx, &ImportJob{TenantID: "t1", ObjectID: "isaiah", State: "draft"}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.CreateImportJob(ctx, &ImportJob{TenantID: "t2", ObjectID: "adele", State: "draft"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		var order []ImportJob
+		cursor := ""
+		for pages := 0; ; pages++ {
+			page, next, err := db.PageImportJobs(ctx, ImportJobFilter{TenantID: "t1", Before: cursor, Limit: 10})
+			if err != nil || pages > 3 || len(page) > 10 {
+				t.Fatalf("page %d: %d jobs, %v", pages, len(page), err)
+			}
+			for _, j := range page {
+				if seen[j.ID] || j.TenantID != "t1" {
+					t.Fatalf("job %s listed twice or of another tenant", j.ID)
+				}
+				seen[j.ID] = true
+			}
+			order = append(order, page...)
+			if cursor = next; cursor == "" {
+				break
+			}
+		}
+		if len(order) != 27 || order[25].ID != done.ID || order[26].ID != mine.ID {
+			t.Errorf("paged %d jobs, the oldest last: %+v", len(order), order[len(order)-2:])
+		}
+		if n, err := db.CountImportJobs(ctx, ImportJobFilter{TenantID: "t1"}); n != 27 || err != nil {
+			t.Errorf("counted %d, %v", n, err)
+		}
+		open, _, err := db.PageImportJobs(ctx, ImportJobFilter{TenantID: "t1", OpenOf: "adele"})
+		if err != nil || len(open) != 1 || open[0].ID != mine.ID {
+			t.Errorf("Adele's open jobs: %+v, %v", open, err)
+		}
+		if n, err := db.CountImportJobs(ctx, ImportJobFilter{TenantID: "t1", OpenOf: "adele"}); n != 1 || err != nil {
+			t.Errorf("Adele's open jobs counted %d, %v", n, err)
+		}
+		for _, bad := range []string{"x", "12_", "_abc", "abc_def"} {
+			if _, _, err := db.PageImportJobs(ctx, ImportJobFilter{TenantID: "t1", Before: bad}); !errors.Is(err, ErrInvalidCursor) {
+				t.Errorf("cursor %q: %v", bad, err)
+			}
+		}
+	})
+}
