@@ -27,8 +27,9 @@ type requestState struct {
 	user      *SessionUser
 	csrf      string
 	navCounts map[string]int
-	// formRestored: this page puts back a form whose sending a sign-in interrupted (TakePendingForm).
-	formRestored bool
+	// formRestored: this page puts back a form whose sending a sign-in interrupted
+	// (TakePendingForm), or says it does not; nil otherwise.
+	formRestored *views.RestoredForm
 }
 
 const stateKey = "autopilotdesk.request"

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -100,7 +99,7 @@ func (s *Shell) StartSession(c echo.Context, user SessionUser, tokens SessionTok
 	for k := range sess.Values {
 		delete(sess.Values, k)
 	}
-	csrf := rand.Text()
+	csrf := newCSRFToken(user.Key())
 	sess.Values[valUser] = user
 	sess.Values[valTokens] = tokens
 	sess.Values[valCSRF] = csrf
@@ -193,6 +192,9 @@ func (s *Shell) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 			got = r.PostFormValue("_csrf")
 		}
 		if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			if r.Header.Get("X-CSRF-Token") == "" && got != "" && s.fromOwnPage(c) {
+				return s.staleForm(c, got)
+			}
 			return csrfRefused("the form's security token is missing or belongs to another session")
 		}
 		return next(c)

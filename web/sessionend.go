@@ -97,6 +97,48 @@ func (s *Shell) formPageOf(c echo.Context) string {
 	return "/"
 }
 
+// fromOwnPage reports whether the browser says the request comes from one of the desk's pages:
+// its Origin, or without one its Referer, is the desk's.
+func (s *Shell) fromOwnPage(c echo.Context) bool {
+	r := c.Request()
+	if origin := r.Header.Get("Origin"); origin != "" {
+		return s.sameOrigin(c, origin)
+	}
+	ref, err := url.Parse(r.Referer())
+	return err == nil && s.isOwnOrigin(c, ref)
+}
+
+// staleForm answers a form sent from one of the desk's pages with the security token of an
+// earlier session: a tab opened before the person signed in again elsewhere. Nothing is sent.
+// The person's own form goes back to its page with what was typed, to check and send again;
+// another account's form is refused without its values.
+func (s *Shell) staleForm(c echo.Context, token string) error {
+	r := c.Request()
+	user := CurrentUser(c)
+	page := s.formPageOf(c)
+	if !csrfOwnedBy(token, user.Key()) {
+		return &views.ErrorPage{Status: http.StatusForbidden, Title: "This form belonged to another sign-in",
+			Message: "The form was filled in while another account was signed in to the desk in this browser. " +
+				"Nothing was sent to Microsoft Graph, and what was typed in it was not kept.",
+			NextStep: "You are signed in as " + user.Name + " (" + user.UPN + "). Open the page again and fill it in, if you need it; " +
+				"to act as the other account, sign out first and sign in as that account.",
+			ActionURL: page, ActionText: "Open the page again"}
+	}
+	if page == "/" {
+		// Where the form was is unknown: there is no page to put the values back on.
+		return csrfRefused("the form's security token is missing or belongs to another session")
+	}
+	kept, err := keepForm(c, pendingForm{Path: pathOnly(page), Values: formValuesKept(r.PostForm), Stale: true, File: fileChosen(r)})
+	if err != nil {
+		return err
+	}
+	if !kept {
+		return csrfRefused("the page was opened before you signed in again, and what was typed in it is too much to keep")
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Redirect(http.StatusSeeOther, page)
+}
+
 func (s *Shell) isOwnOrigin(c echo.Context, u *url.URL) bool {
 	if u.Scheme == "" || u.Host == "" {
 		return false
@@ -119,6 +161,17 @@ type pendingForm struct {
 	// SignedIn marks values kept through a sign-in (not a refusal's KeepForm): the page they
 	// return to says that nothing was sent.
 	SignedIn bool `json:"signedIn,omitempty"`
+	// Stale marks values of a page opened before the person signed in again (another tab):
+	// the page says that nothing was sent, and why.
+	Stale bool `json:"stale,omitempty"`
+	// Owner is the security token the form carried, which names whose form it was (csrfOwnedBy):
+	// checked against whoever signs in, then dropped.
+	Owner string `json:"owner,omitempty"`
+	// Foreign marks a form that was another account's: its values were dropped, and its page
+	// says so.
+	Foreign bool `json:"foreign,omitempty"`
+	// File: a file was chosen in the form, and files are not kept.
+	File bool `json:"file,omitempty"`
 }
 
 // pendingFormOf keeps what the person typed into the request's form (no files, no security
@@ -127,21 +180,53 @@ func pendingFormOf(r *http.Request, path string) []byte {
 	if r.PostForm == nil {
 		_ = r.ParseMultipartForm(32 << 20) // read already by the form check, except in tests of the shell alone
 	}
-	values := url.Values{}
-	for k, vs := range r.PostForm {
-		if k == "_csrf" || k == "formKey" {
-			continue
-		}
-		values[k] = vs
-	}
-	if len(values) == 0 {
+	values, file := formValuesKept(r.PostForm), fileChosen(r)
+	if len(values) == 0 && !file {
 		return nil
 	}
-	b, err := json.Marshal(pendingForm{Path: pathOnly(path), Values: values})
+	b, err := json.Marshal(pendingForm{Path: pathOnly(path), Values: values, Owner: sentToken(r), File: file})
 	if err != nil || len(b) > maxPendingForm {
 		return nil
 	}
 	return b
+}
+
+// formValuesKept are a form's values without its security tokens.
+func formValuesKept(form url.Values) url.Values {
+	values := url.Values{}
+	for k, vs := range form {
+		if k != "_csrf" && k != "formKey" {
+			values[k] = vs
+		}
+	}
+	return values
+}
+
+// sentToken is the CSRF token the request carries, bounded.
+func sentToken(r *http.Request) string {
+	got := r.Header.Get("X-CSRF-Token")
+	if got == "" {
+		got = r.PostFormValue("_csrf")
+	}
+	if len(got) > 128 {
+		return ""
+	}
+	return got
+}
+
+// fileChosen reports whether the request's form carries a chosen file.
+func fileChosen(r *http.Request) bool {
+	if r.MultipartForm == nil {
+		return false
+	}
+	for _, files := range r.MultipartForm.File {
+		for _, f := range files {
+			if f.Filename != "" || f.Size > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func pathOnly(p string) string {
@@ -152,12 +237,17 @@ func pathOnly(p string) string {
 const valPendingForm = "pending-form"
 
 // RestorePendingForm puts a form kept by a sign-in flow into the new session, for the page it
-// belongs to. Call it once the session has started.
+// belongs to. Call it once the session has started. A form another account filled in is not
+// put back: its page says only that it belonged to another sign-in.
 func RestorePendingForm(c echo.Context, data []byte) error {
 	var p pendingForm
 	if len(data) == 0 || json.Unmarshal(data, &p) != nil || p.Path == "" {
 		return nil
 	}
+	if u := CurrentUser(c); u == nil || !csrfOwnedBy(p.Owner, u.Key()) {
+		p.Values, p.File, p.Foreign = nil, false, true
+	}
+	p.Owner = ""
 	p.Until, p.SignedIn = clockOf(c).Add(pendingFormLifetime).Unix(), true
 	b, err := json.Marshal(p)
 	if err != nil {
@@ -196,10 +286,32 @@ func TakePendingForm(c echo.Context) (url.Values, bool) {
 	if broken || expired {
 		return nil, false
 	}
-	if p.SignedIn {
-		state(c).formRestored = true
+	restored := &views.RestoredForm{Why: views.RestoredSignedIn}
+	switch {
+	case p.Foreign:
+		restored.Why = views.RestoredForeign
+	case p.Stale:
+		restored.Why = views.RestoredStale
+	case !p.SignedIn:
+		restored = nil // a refusal's values: its page has said why already
+	}
+	if restored != nil && p.File {
+		restored.NotKept = append(restored.NotKept, views.NotKept{What: "the file you had chosen, which the desk does not keep", Again: "choose the file again"})
+	}
+	state(c).formRestored = restored
+	if p.Foreign {
+		return nil, false
 	}
 	return p.Values, true
+}
+
+// NotPutBack says, in the notice above a form put back after a sign-in, that the page did not
+// put back what (a field the desk never shows, such as a hardware hash), and how to give it
+// again. It does nothing on a page that put no form back.
+func NotPutBack(c echo.Context, what, again string) {
+	if r := state(c).formRestored; r != nil && r.Why != views.RestoredForeign {
+		r.NotKept = append(r.NotKept, views.NotKept{What: what, Again: again})
+	}
 }
 
 // maxKeptForm bounds the values KeepForm keeps in the session: a thousand ticked devices fit.
@@ -210,17 +322,16 @@ const maxKeptForm = 64 << 10
 // when it is next shown within a few minutes. It reports whether it kept them: values beyond
 // maxKeptForm are not kept.
 func KeepForm(c echo.Context, path string, values url.Values) (bool, error) {
+	return keepForm(c, pendingForm{Path: pathOnly(path), Values: formValuesKept(values)})
+}
+
+func keepForm(c echo.Context, p pendingForm) (bool, error) {
 	sess := Session(c)
 	if sess == nil || sess.ID == "" {
 		return false, nil
 	}
-	kept := url.Values{}
-	for k, vs := range values {
-		if k != "_csrf" && k != "formKey" {
-			kept[k] = vs
-		}
-	}
-	b, err := json.Marshal(pendingForm{Path: pathOnly(path), Values: kept, Until: clockOf(c).Add(pendingFormLifetime).Unix()})
+	p.Until = clockOf(c).Add(pendingFormLifetime).Unix()
+	b, err := json.Marshal(p)
 	if err != nil || len(b) > maxKeptForm {
 		return false, err
 	}
