@@ -152,3 +152,65 @@ func TestRestoredImportFormNamesWhatWasNotKept(t *testing.T) {
 		t.Errorf("a file: landed on %s: %s", resp.Request.URL, page)
 	}
 }
+
+// Two tabs whose forms both found the session ended start two sign-ins in one browser: each
+// finishes, in either order, and puts back its own form.
+func TestTwoTabsSigningInAtOnceBothFinish(t *testing.T) {
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_SIGNIN": "off"})
+	b := d.browser()
+	upload := formValues(t, parse(t, d.signIn(b, demoidp.AdminKey, "/uploads/new")), `form[action="/uploads"]`)
+	upload.Set("id", "33333333-2222-3333-4444-555555555555")
+	_, doc := d.get(b, "/registration/codes/new")
+	code := formValues(t, doc, `form[action="/registration/codes"]`)
+	code.Set("groupTag", "TAB2TAG")
+	d.app.db.DeleteSessionsOfUser(t.Context(), demoidp.DemoTenantID+":"+demoidp.AdminObjectID)
+
+	// Each tab's form starts a sign-in; the provider answers each, and the answers come back later.
+	answer := func(page, path string, form url.Values) string {
+		var callback string
+		b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			testkit.PickIdentity(req, demoidp.AdminKey)
+			if req.URL.Path == "/auth/callback" {
+				callback = strings.TrimPrefix(req.URL.String(), d.srv.URL)
+				return http.ErrUseLastResponse
+			}
+			return nil
+		}
+		defer func() { b.CheckRedirect = nil }()
+		d.postFrom(b, page, path, form)
+		if callback == "" {
+			t.Fatalf("%s: no sign-in started", path)
+		}
+		return callback
+	}
+	first := answer("/uploads/new", "/uploads", upload)
+	second := answer("/registration/codes/new", "/registration/codes", code)
+
+	resp, doc := d.get(b, first)
+	if resp.Request.URL.Path != "/uploads/new" || formValues(t, doc, `form[action="/uploads"]`).Get("id") != upload.Get("id") {
+		t.Errorf("the first tab's sign-in: %d at %s: %s", resp.StatusCode, resp.Request.URL, text(doc))
+	}
+	resp, doc = d.get(b, second)
+	if resp.Request.URL.Path != "/registration/codes/new" || formValues(t, doc, `form[action="/registration/codes"]`).Get("groupTag") != "TAB2TAG" {
+		t.Errorf("the second tab's sign-in: %d at %s: %s", resp.StatusCode, resp.Request.URL, text(doc))
+	}
+	// The cookie names a few sign-ins at most: the newest of six still finishes.
+	many := d.browser()
+	var last string
+	for range 6 {
+		last = d.callbackURL(many, demoidp.AdminKey)
+	}
+	u, _ := url.Parse(d.srv.URL)
+	for _, ck := range many.Jar.Cookies(u) {
+		if ck.Name == "__Host-autopilotdesk-flow" && strings.Count(ck.Value, ".") != 3 {
+			t.Errorf("the flow cookie names %d sign-ins: %q", strings.Count(ck.Value, ".")+1, ck.Value)
+		}
+	}
+	if resp, doc := d.get(many, strings.TrimPrefix(last, d.srv.URL)); resp.Request.URL.Path != "/" {
+		t.Errorf("the newest of six sign-ins: %d at %s: %s", resp.StatusCode, resp.Request.URL, text(doc))
+	}
+	// The first answer again, now that it signed the browser in: on to where it went.
+	if resp, doc := d.get(b, first); resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/uploads/new" {
+		t.Errorf("the first answer again: %d at %s: %s", resp.StatusCode, resp.Request.URL, text(doc))
+	}
+}

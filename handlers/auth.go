@@ -120,8 +120,7 @@ func (h *Auth) begin(c echo.Context, returnTo string, pending []byte, fresh bool
 	if err := h.Flows.PutFlow(c.Request().Context(), rec); err != nil {
 		return fmt.Errorf("store sign-in flow: %w", err)
 	}
-	c.SetCookie(&http.Cookie{Name: flowCookie, Value: id, Path: "/", MaxAge: int(flowMaxAge / time.Second),
-		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	setFlowCookie(c, append(flowIDs(c), id))
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.Redirect(http.StatusFound, h.Provider.AuthCodeURL(flow))
 }
@@ -132,8 +131,11 @@ func (h *Auth) Callback(c echo.Context) error {
 	defer web.AwaitingUpstream(c)() // the code's redemption, and Graph when the groups are too many
 	c.Response().Header().Set("Cache-Control", "no-store")
 	state := c.QueryParam("state")
-	ck, err := c.Cookie(flowCookie)
-	if err != nil || ck.Value == "" {
+	ids := flowIDs(c)
+	if len(ids) == 0 {
+		if returnTo, ok := web.SignedInBy(c, state); ok {
+			return c.Redirect(http.StatusSeeOther, returnTo) // this answer signed the browser in already
+		}
 		if state != "" {
 			if pending, err := h.Flows.FlowPending(c.Request().Context(), state); err == nil && pending {
 				return h.startedElsewhere()
@@ -141,17 +143,19 @@ func (h *Auth) Callback(c echo.Context) error {
 		}
 		return restartSignIn("This sign-in did not start in this browser, or it was already completed.")
 	}
-	rec, err := h.Flows.TakeFlow(c.Request().Context(), ck.Value, state, flowMaxAge)
-	if errors.Is(err, store.ErrOtherFlow) {
-		// Another tab's older sign-in, or an address someone else made: the sign-in this browser
-		// is in the middle of keeps its cookie and can still finish.
-		return restartSignIn("This answer belongs to another sign-in than the one this browser is in the middle of (an older one from another tab, or a link from elsewhere).")
-	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("take sign-in flow: %w", err)
-	}
-	c.SetCookie(&http.Cookie{Name: flowCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	rec, found, other, err := h.takeFlow(c, ids, state)
 	if err != nil {
+		return err
+	}
+	if !found {
+		if returnTo, ok := web.SignedInBy(c, state); ok {
+			return c.Redirect(http.StatusSeeOther, returnTo)
+		}
+		if other {
+			// A forged answer, or an address someone else made: the sign-ins this browser is in
+			// the middle of keep their cookie and can still finish.
+			return restartSignIn("This answer belongs to none of the sign-ins this browser is in the middle of (a link from elsewhere, or an old one).")
+		}
 		return restartSignIn("This sign-in link has expired or was already used.")
 	}
 	flow := identity.Flow{State: rec.State, Nonce: rec.Nonce, Verifier: rec.Verifier, ReturnTo: rec.ReturnTo, CreatedAt: rec.CreatedAt}
@@ -187,9 +191,72 @@ func (h *Auth) Callback(c echo.Context) error {
 	if err := web.RestorePendingForm(c, rec.Data); err != nil {
 		h.Logger.Warn("keep the form typed before sign-in", "error", err.Error())
 	}
+	if err := web.RememberSignIn(c, state, web.SafeReturnTo(rec.ReturnTo)); err != nil {
+		h.Logger.Warn("remember the finished sign-in", "error", err.Error())
+	}
 	h.Logger.Info("signed in", "tid", user.TenantID, "oid", user.ObjectID)
 	h.observe(true, "")
 	return c.Redirect(http.StatusSeeOther, web.SafeReturnTo(rec.ReturnTo))
+}
+
+// maxFlowsPerBrowser bounds the sign-ins one browser may be in the middle of at once (tabs
+// whose forms each started one); the oldest is forgotten first.
+const maxFlowsPerBrowser = 4
+
+// flowIDs are the ids of the sign-ins this browser is in the middle of, oldest first, as its
+// cookie names them; anything else in the cookie is ignored.
+func flowIDs(c echo.Context) []string {
+	ck, err := c.Cookie(flowCookie)
+	if err != nil || len(ck.Value) > 4*maxFlowsPerBrowser*27 {
+		return nil
+	}
+	var ids []string
+	for _, id := range strings.Split(ck.Value, ".") {
+		if len(id) == 26 && strings.Trim(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") == "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids[max(0, len(ids)-maxFlowsPerBrowser):]
+}
+
+// setFlowCookie names the sign-ins this browser is in the middle of (the newest
+// maxFlowsPerBrowser), or deletes the cookie when there are none.
+func setFlowCookie(c echo.Context, ids []string) {
+	ck := &http.Cookie{Name: flowCookie, Path: "/", MaxAge: int(flowMaxAge / time.Second), Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	if len(ids) == 0 {
+		ck.MaxAge = -1
+	} else {
+		ck.Value = strings.Join(ids[max(0, len(ids)-maxFlowsPerBrowser):], ".")
+	}
+	c.SetCookie(ck)
+}
+
+// takeFlow takes the flow among ids whose state the answer carries. Flows already finished or
+// expired leave the cookie; the others stay in it, to finish with their own answers. other
+// reports that a flow of this browser waits for another answer.
+func (h *Auth) takeFlow(c echo.Context, ids []string, state string) (rec store.FlowRecord, found, other bool, err error) {
+	var left []string
+	for i := len(ids) - 1; i >= 0; i-- {
+		if found {
+			left = append(left, ids[i])
+			continue
+		}
+		r, err := h.Flows.TakeFlow(c.Request().Context(), ids[i], state, flowMaxAge)
+		switch {
+		case err == nil:
+			rec, found = r, true
+		case errors.Is(err, store.ErrOtherFlow):
+			other = true
+			left = append(left, ids[i])
+		case !errors.Is(err, store.ErrNotFound):
+			return rec, false, false, fmt.Errorf("take sign-in flow: %w", err)
+		}
+	}
+	slices.Reverse(left)
+	if len(left) != len(ids) {
+		setFlowCookie(c, left)
+	}
+	return rec, found, other, nil
 }
 
 // allowedGroupsOf asks Graph which allowed groups a user in too many groups to list belongs to.
