@@ -214,3 +214,98 @@ func TestTwoTabsSigningInAtOnceBothFinish(t *testing.T) {
 		t.Errorf("the first answer again: %d at %s: %s", resp.StatusCode, resp.Request.URL, text(doc))
 	}
 }
+
+// startSignIn begins a sign-in that returns to returnTo and gives the state the provider must
+// answer with, without going to the provider.
+func (d *desk) startSignIn(c *http.Client, returnTo string) string {
+	d.t.Helper()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	defer func() { c.CheckRedirect = nil }()
+	resp, err := c.Get(d.srv.URL + "/auth/login?return_to=" + url.QueryEscape(returnTo))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	resp.Body.Close()
+	u, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || u.Query().Get("state") == "" {
+		d.t.Fatalf("no sign-in started: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	return u.Query().Get("state")
+}
+
+// Microsoft Entra's refusals reach the person as what they are — a Conditional Access policy,
+// multi-factor authentication, a passing outage — with the ids support asks for (on the page
+// and in the log), and a button that signs in again to the same page.
+func TestEntraRefusalsAreExplainedWithTheirIDs(t *testing.T) {
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_SIGNIN": "off"})
+	const ids = "\r\nTrace ID: 0b5e2c4d-1111-4a2b-9c3d-7e8f9a0b1c2d\r\nCorrelation ID: 5d1e7c2a-2222-4b3c-8d4e-9f0a1b2c3d4e\r\nTimestamp: 2026-11-30 19:55:02Z"
+	for _, tc := range []struct {
+		code, description string
+		status            int
+		want, notWant     []string
+		button            string // the action's query, as it must be
+	}{
+		{"access_denied", "AADSTS53003: Access has been blocked by Conditional Access policies." + ids, http.StatusForbidden,
+			[]string{"Conditional Access", "AADSTS53003", "correlation ID 5d1e7c2a-2222-4b3c-8d4e-9f0a1b2c3d4e", "trace ID 0b5e2c4d-1111-4a2b-9c3d-7e8f9a0b1c2d"},
+			[]string{"cancelled"}, "return_to=%2Fdevices"},
+		{"interaction_required", "AADSTS50076: Due to a configuration change made by your administrator, you must use multi-factor authentication." + ids, http.StatusForbidden,
+			[]string{"multi-factor authentication", "AADSTS50076"}, nil, "fresh=1&return_to=%2Fdevices"},
+		{"temporarily_unavailable", "AADSTS90033: A transient error has occurred. Please try again." + ids, http.StatusServiceUnavailable,
+			[]string{"Try again shortly", "AADSTS90033", "correlation ID"}, []string{"refused"}, "return_to=%2Fdevices"},
+		{"invalid_request", "AADSTS90072: User account from identity provider does not exist in tenant." + ids, http.StatusForbidden,
+			[]string{"guest", "AADSTS90072"}, nil, "account=select&return_to=%2Fdevices"},
+		{"access_denied", "AADSTS53003: x\r\nTrace ID: <script>alert(1)</script>\r\nCorrelation ID: " + strings.Repeat("f", 4000), http.StatusForbidden,
+			[]string{"AADSTS53003"}, []string{"<script>", "fffffffff", "trace ID", "correlation ID f"}, "return_to=%2Fdevices"},
+	} {
+		b := d.browser()
+		state := d.startSignIn(b, "/devices")
+		resp, html := d.get(b, "/auth/callback?"+url.Values{"error": {tc.code}, "error_description": {tc.description}, "state": {state}}.Encode())
+		page := text(html)
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: %d, want %d: %s", tc.description[:12], resp.StatusCode, tc.status, page)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(page, w) {
+				t.Errorf("%s: the page lacks %q: %s", tc.description[:12], w, page)
+			}
+		}
+		raw, _ := html.Html()
+		for _, w := range tc.notWant {
+			if strings.Contains(page, w) || strings.Contains(raw, w) {
+				t.Errorf("%s: the page says %q: %s", tc.description[:12], w, page)
+			}
+		}
+		if got := html.Find(`main a.btn`).AttrOr("href", ""); got != "/auth/login?"+tc.button {
+			t.Errorf("%s: the button goes to %q, want /auth/login?%s", tc.description[:12], got, tc.button)
+		}
+	}
+	if logs := d.log.String(); !strings.Contains(logs, "correlation id 5d1e7c2a-2222-4b3c-8d4e-9f0a1b2c3d4e") || !strings.Contains(logs, "trace id 0b5e2c4d-1111-4a2b-9c3d-7e8f9a0b1c2d") {
+		t.Errorf("the log lacks Entra's ids: %s", logs)
+	}
+}
+
+// The way out of a refusal keeps the page the person was going to, and one that asks for
+// another account lets them choose it rather than signing the same one in again.
+func TestSignInAgainKeepsThePageAndAsksForAnotherAccount(t *testing.T) {
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_ALLOWED_GROUPS": "00000000-0000-0000-0000-00000000beef"})
+	resp := d.signIn(d.browser(), demoidp.AdminKey, "/devices")
+	doc := parse(t, resp)
+	if href := doc.Find(`main a.btn`).AttrOr("href", ""); resp.StatusCode != http.StatusForbidden || href != "/auth/login?account=select&return_to=%2Fdevices" {
+		t.Errorf("not in an allowed group: %d, button to %q", resp.StatusCode, href)
+	}
+	resp = d.signIn(d.browser(), demoidp.PersonalKey, "/devices")
+	doc = parse(t, resp)
+	if href := doc.Find(`main a.btn`).AttrOr("href", ""); href != "/auth/login?account=select&return_to=%2Fdevices" {
+		t.Errorf("a personal account: button to %q", href)
+	}
+	c := d.browser()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	r, err := c.Get(d.srv.URL + "/auth/login?account=select&return_to=%2Fdevices")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if u, _ := url.Parse(r.Header.Get("Location")); u.Query().Get("prompt") != "select_account" {
+		t.Errorf("account=select asks the provider %q", r.Header.Get("Location"))
+	}
+}
