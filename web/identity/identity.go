@@ -158,7 +158,7 @@ func (cfg Config) validate() error {
 	if slices.Contains(multiTenantAliases, strings.ToLower(cfg.TenantID)) {
 		problems = append(problems, fmt.Errorf("identity: the tenant %q accepts any organisation's accounts; use your tenant id (a GUID)", cfg.TenantID))
 	}
-	if err == nil && slices.Contains(entraLoginHosts, strings.ToLower(issuer.Hostname())) {
+	if err == nil && len(CloudsOfLoginHost(issuer.Hostname())) > 0 {
 		tenant, _, _ := strings.Cut(strings.TrimPrefix(issuer.Path, "/"), "/")
 		switch {
 		case slices.Contains(multiTenantAliases, strings.ToLower(tenant)):
