@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -249,13 +250,81 @@ func RestorePendingForm(c echo.Context, data []byte) error {
 	}
 	p.Owner = ""
 	p.Until, p.SignedIn = clockOf(c).Add(pendingFormLifetime).Unix(), true
-	b, err := json.Marshal(p)
-	if err != nil {
-		return err
-	}
 	sess := Session(c)
-	sess.Values[valPendingForm] = string(b)
+	kept, ok := withPendingForm(sess.Values[valPendingForm], p, clockOf(c).Unix())
+	if !ok {
+		return nil
+	}
+	sess.Values[valPendingForm] = kept
 	return sess.Save(c.Request(), c.Response())
+}
+
+// maxPendingForms is how many pages' forms a session keeps at once: one browser's tabs whose
+// forms each started a sign-in, or were refused, while none of their pages was shown again.
+const maxPendingForms = 4
+
+// pendingFormsOf reads the forms a session keeps (one, as older sessions kept it, or several).
+func pendingFormsOf(raw any) []pendingForm {
+	s, _ := raw.(string)
+	if s == "" {
+		return nil
+	}
+	var list []pendingForm
+	if strings.HasPrefix(s, "[") {
+		_ = json.Unmarshal([]byte(s), &list)
+		return list
+	}
+	var one pendingForm
+	if json.Unmarshal([]byte(s), &one) == nil {
+		list = append(list, one)
+	}
+	return list
+}
+
+// withPendingForm is the session's kept forms with p in place of any earlier one for its page,
+// without those past their time, the newest maxPendingForms within maxKeptForm bytes; ok is
+// false when p alone does not fit.
+func withPendingForm(raw any, p pendingForm, now int64) (string, bool) {
+	list := []pendingForm{p}
+	for _, f := range slices.Backward(pendingFormsOf(raw)) {
+		if f.Path != p.Path && f.Until >= now && len(list) < maxPendingForms {
+			list = append(list, f)
+		}
+	}
+	for len(list) > 0 {
+		b, err := json.Marshal(list)
+		if err == nil && len(b) <= maxKeptForm {
+			slices.Reverse(list)
+			b, _ = json.Marshal(list)
+			return string(b), true
+		}
+		list = list[:len(list)-1]
+	}
+	return "", false
+}
+
+// withoutPendingForm is the session's kept forms without the one for path and those past their time.
+func withoutPendingForm(raw any, path string, now int64) string {
+	var list []pendingForm
+	for _, f := range pendingFormsOf(raw) {
+		if f.Path != path && f.Until >= now {
+			list = append(list, f)
+		}
+	}
+	if len(list) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(list)
+	return string(b)
+}
+
+// setPendingForms sets the session's kept forms, or removes them when there are none.
+func setPendingForms(values map[any]any, kept string) {
+	if kept == "" {
+		delete(values, valPendingForm)
+	} else {
+		values[valPendingForm] = kept
+	}
 }
 
 // TakePendingForm returns, once, the values kept through a sign-in for the page of this request.
@@ -265,26 +334,24 @@ func TakePendingForm(c echo.Context) (url.Values, bool) {
 	if sess == nil {
 		return nil, false
 	}
-	raw, ok := sess.Values[valPendingForm].(string)
-	if !ok {
-		return nil, false
-	}
+	now, path := clockOf(c).Unix(), c.Request().URL.Path
 	var p pendingForm
-	broken := json.Unmarshal([]byte(raw), &p) != nil
-	expired := clockOf(c).Unix() > p.Until
-	if !broken && !expired && p.Path != c.Request().URL.Path {
+	found := false
+	for _, f := range pendingFormsOf(sess.Values[valPendingForm]) {
+		if f.Path == path && f.Until >= now {
+			p, found = f, true
+		}
+	}
+	if !found {
 		return nil, false
 	}
-	delete(sess.Values, valPendingForm)
+	setPendingForms(sess.Values, withoutPendingForm(sess.Values[valPendingForm], path, now))
 	// Under the session's lock, so tokens another request renewed meanwhile are not overwritten.
 	if st := state(c); st.shell != nil && sess.ID != "" {
 		_, _ = st.shell.sessions.UpdateLocked(c.Request().Context(), store.SessionKey(sess.ID), func(values map[any]any) (store.SessionChange, error) {
-			delete(values, valPendingForm)
+			setPendingForms(values, withoutPendingForm(values[valPendingForm], path, now))
 			return store.SaveSession, nil
 		})
-	}
-	if broken || expired {
-		return nil, false
 	}
 	restored := &views.RestoredForm{Why: views.RestoredSignedIn}
 	switch {
@@ -330,18 +397,22 @@ func keepForm(c echo.Context, p pendingForm) (bool, error) {
 	if sess == nil || sess.ID == "" {
 		return false, nil
 	}
+	now := clockOf(c).Unix()
 	p.Until = clockOf(c).Add(pendingFormLifetime).Unix()
-	b, err := json.Marshal(p)
-	if err != nil || len(b) > maxKeptForm {
-		return false, err
+	kept, ok := withPendingForm(sess.Values[valPendingForm], p, now)
+	if !ok {
+		return false, nil
 	}
-	sess.Values[valPendingForm] = string(b)
+	sess.Values[valPendingForm] = kept
 	// Under the session's lock, so tokens another request renewed meanwhile are not overwritten.
+	var err error
 	if st := state(c); st.shell != nil {
 		_, err = st.shell.sessions.UpdateLocked(c.Request().Context(), store.SessionKey(sess.ID), func(values map[any]any) (store.SessionChange, error) {
-			values[valPendingForm] = string(b)
+			if kept, ok = withPendingForm(values[valPendingForm], p, now); ok {
+				values[valPendingForm] = kept
+			}
 			return store.SaveSession, nil
 		})
 	}
-	return err == nil, err
+	return ok && err == nil, err
 }
