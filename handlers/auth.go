@@ -534,7 +534,7 @@ func (h *Auth) explainRefusal(e *identity.CallbackError) (title, what, next stri
 
 // conditionalAccess explains a sign-in a Conditional Access policy refused.
 func conditionalAccess(code string) (title, what, next string) {
-	const ask = "Ask an administrator which Conditional Access policy applied and why: the Microsoft Entra admin center's Sign-in logs find this sign-in by its correlation ID below."
+	const ask = "Ask an administrator which Conditional Access policy applied and why: the Microsoft Entra admin center's Sign-in logs find this sign-in by the correlation ID above."
 	switch code {
 	case "AADSTS53000":
 		return "Your device does not meet your organisation's access policy",

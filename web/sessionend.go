@@ -117,9 +117,13 @@ func (s *Shell) staleForm(c echo.Context, token string) error {
 	r := c.Request()
 	user := CurrentUser(c)
 	page := s.formPageOf(c)
+	if !strings.Contains(token, ".") {
+		// Not a token the desk hands out: nothing says whose form it was.
+		return csrfRefused("the form's security token is missing or belongs to another session")
+	}
 	if !csrfOwnedBy(token, user.Key()) {
 		return &views.ErrorPage{Status: http.StatusForbidden, Title: "This form belonged to another sign-in",
-			Message: "The form was filled in while another account was signed in to the desk in this browser. " +
+			Message: "The desk refused the form: it was filled in while another account was signed in to the desk in this browser. " +
 				"Nothing was sent to Microsoft Graph, and what was typed in it was not kept.",
 			NextStep: "You are signed in as " + user.Name + " (" + user.UPN + "). Open the page again and fill it in, if you need it; " +
 				"to act as the other account, sign out first and sign in as that account.",
