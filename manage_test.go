@@ -44,9 +44,15 @@ func TestUploadsListFiltersAndPages(t *testing.T) {
 	seen := map[string]bool{}
 	next, _ := doc.Find(`a[rel="next"]`).Attr("href")
 	doc.Find(`[data-testid="uploads"] code`).Each(func(_ int, s *goquery.Selection) { seen[s.Text()] = true })
+	if doc.Find(`a[rel="first"]`).Length() != 0 {
+		t.Error("the first page offers a way to the first page")
+	}
 	for pages := 0; next != "" && pages < 5; pages++ {
 		_, doc = d.get(b, next)
 		doc.Find(`[data-testid="uploads"] code`).Each(func(_ int, s *goquery.Selection) { seen[s.Text()] = true })
+		if first := doc.Find(`a[rel="first"]`).AttrOr("href", ""); first != "/uploads" {
+			t.Errorf("a later page's way back to the first: %q", first)
+		}
 		next, _ = doc.Find(`a[rel="next"]`).Attr("href")
 	}
 	if len(seen) != 5 {
@@ -62,6 +68,14 @@ func TestUploadsListFiltersAndPages(t *testing.T) {
 	_, doc = d.get(b, "/uploads?next="+url.QueryEscape("https://evil.example/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentityUploads?$skiptoken=2"))
 	if doc.Find(`[data-testid="failure"]`).Length() == 0 {
 		t.Errorf("foreign paging link accepted")
+	}
+	// A paging link that no longer works (a page kept from before) still leads back to the first.
+	if first := doc.Find(`a[rel="first"]`).AttrOr("href", ""); first != "/uploads" || doc.Find(`a[rel="next"]`).Length() != 0 {
+		t.Errorf("a failed later page's ways on: first %q, next %d", first, doc.Find(`a[rel="next"]`).Length())
+	}
+	_, doc = d.get(b, "/uploads?status=pending&next="+url.QueryEscape("https://evil.example/x"))
+	if first := doc.Find(`a[rel="first"]`).AttrOr("href", ""); first != "/uploads?status=pending" {
+		t.Errorf("a filtered later page's way back to the first: %q", first)
 	}
 }
 

@@ -45,6 +45,13 @@ func (h *Uploads) List(c echo.Context) error {
 		return err
 	}
 	view := views.UploadList{Status: status, Access: accessOf(c)}
+	if opts.NextLink != "" {
+		// A later page: the way back to the first, also when this page's link no longer works.
+		view.FirstURL = "/uploads"
+		if status != "" {
+			view.FirstURL += "?" + url.Values{"status": {status}}.Encode()
+		}
+	}
 	now := h.Now()
 	if view.UploadsMissing = learnUploads(c, h.Tenants, knownUploads(c, h.Tenants, now), now, ex, err); view.UploadsMissing != nil {
 		// The notice says it, with the way on.
