@@ -308,13 +308,13 @@ func TestCSRFRefusals(t *testing.T) {
 	form := formValues(t, doc, `form[action="/uploads"]`)
 
 	other := d.browser()
-	otherDoc := parse(t, d.signIn(other, "admin", "/uploads/new"))
+	otherDoc := parse(t, d.signIn(other, "reader", "/uploads/new"))
 	otherToken := formValues(t, otherDoc, `form[action="/uploads"]`).Get("_csrf")
 
 	for name, mutate := range map[string]func(url.Values){
-		"missing token":         func(v url.Values) { v.Del("_csrf") },
-		"wrong token":           func(v url.Values) { v.Set("_csrf", "forged") },
-		"other session's token": func(v url.Values) { v.Set("_csrf", otherToken) },
+		"missing token":                  func(v url.Values) { v.Del("_csrf") },
+		"wrong token":                    func(v url.Values) { v.Set("_csrf", "forged") },
+		"another person's session token": func(v url.Values) { v.Set("_csrf", otherToken) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := url.Values{}
@@ -347,6 +347,23 @@ func TestCSRFRefusals(t *testing.T) {
 				t.Errorf("status %d, want 403", resp.StatusCode)
 			}
 		})
+	}
+	// The same person's token of another session (a tab opened before signing in again) is
+	// not carried out either: what was typed goes back to the form, unsent.
+	same := d.browser()
+	sameToken := formValues(t, parse(t, d.signIn(same, "admin", "/uploads/new")), `form[action="/uploads"]`).Get("_csrf")
+	f := url.Values{}
+	for k, v := range form {
+		f[k] = v
+	}
+	f.Set("_csrf", sameToken)
+	f.Set("id", "0f2d6e55-3a8c-4c1e-9d6b-2f3e4a5b6c7d")
+	if resp, html := d.postFrom(b, "/uploads/new", "/uploads", f); resp.Request.URL.Path != "/uploads/new" || !strings.Contains(html, f.Get("id")) ||
+		!strings.Contains(resp.Header.Get("X-Test-Text"), "Nothing was sent") {
+		t.Errorf("the same person's other session's token: %d at %s: %s", resp.StatusCode, resp.Request.URL, resp.Header.Get("X-Test-Text"))
+	}
+	if posts := postsTo(d.emu, ""); posts != 0 {
+		t.Errorf("Graph received %d creates from refused forms", posts)
 	}
 	// Sign-out is state-changing too.
 	resp, _ := d.post(b, "/auth/signout", url.Values{})

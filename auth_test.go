@@ -46,8 +46,13 @@ func TestCallbackReplayAndForeignStateAreRefused(t *testing.T) {
 	if resp.Request.URL.Path != "/" {
 		t.Fatalf("first callback landed on %s: %s", resp.Request.URL, text(doc))
 	}
-	// The same callback again: the flow was single-use.
+	// The same callback again, while it keeps the browser signed in: on to where it went.
 	resp, doc = d.get(b, strings.TrimPrefix(cb, d.srv.URL))
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" {
+		t.Errorf("replayed callback while signed in: %d at %s: %s", resp.StatusCode, resp.Request.URL, text(doc))
+	}
+	// In another browser, it is refused: the flow was single-use.
+	resp, doc = d.get(d.browser(), strings.TrimPrefix(cb, d.srv.URL))
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(text(doc), "Sign in again") {
 		t.Errorf("replayed callback: %d %s", resp.StatusCode, text(doc))
 	}
@@ -66,15 +71,15 @@ func TestCallbackReplayAndForeignStateAreRefused(t *testing.T) {
 	}
 }
 
-// An answer that is not the browser's own sign-in's — an older tab's, a bare or forged link —
-// is refused without ending the sign-in the browser is in the middle of; and a callback's error
-// page does not carry the sign-in's code in its theme form.
+// An answer that is not one of the browser's own sign-ins' — a bare or forged link, another
+// browser's — is refused without ending the sign-ins the browser is in the middle of; and a
+// callback's error page does not carry the sign-in's code in its theme form.
 func TestAnotherSignInsAnswerLeavesTheFlowAlone(t *testing.T) {
 	d := startDesk(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_SIGNIN": "off"})
 	b := d.browser()
-	older := d.callbackURL(b, "admin")
+	foreign := d.callbackURL(d.browser(), "admin")
 	newer := d.callbackURL(b, "admin")
-	for _, cb := range []string{"/auth/callback", "/auth/callback?state=forged&code=forged", strings.TrimPrefix(older, d.srv.URL)} {
+	for _, cb := range []string{"/auth/callback", "/auth/callback?state=forged&code=forged", strings.TrimPrefix(foreign, d.srv.URL)} {
 		resp, doc := d.get(b, cb)
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("%s: %d %s", cb, resp.StatusCode, text(doc))

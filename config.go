@@ -243,6 +243,7 @@ func (c *config) check(read configError) configError {
 	if plainHTTPOffThisMachine(c.GraphURL) {
 		bad(&optGraphURL, "%q is plain http on a host other than this machine: every request would carry a signed-in person's token unencrypted. Give its https address", redactedURL(c.GraphURL))
 	}
+	c.checkCloudHosts(bad)
 	if c.GraphURL == "" {
 		c.GraphURL = c.Cloud.GraphRoot
 	} else if other, ok := identity.CloudOfGraph(c.GraphURL); ok && other.GraphRoot != c.Cloud.GraphRoot {
@@ -250,6 +251,31 @@ func (c *config) check(read configError) configError {
 			"leave %s empty, or set %s=%s", other.Name, c.Cloud.GraphRoot, optCloud.env, c.Cloud.Name, optGraphURL.env, optCloud.env, other.Name)
 	}
 	return problems
+}
+
+// checkCloudHosts refuses an issuer or a scope that names another Microsoft cloud's hosts than
+// the configured cloud's: Entra of one cloud does not know another's tenants, and issues tokens
+// only for its own Graph. Other providers' issuers and scopes are theirs to name.
+func (c *config) checkCloudHosts(bad func(o *option, format string, args ...any)) {
+	if u, err := url.Parse(c.IssuerURL); err == nil && u.Host != "" && !c.Cloud.SignsInAt(u.Hostname()) {
+		if of := identity.CloudsOfLoginHost(u.Hostname()); len(of) > 0 {
+			names := make([]string, len(of))
+			for i, o := range of {
+				names[i] = o.Name
+			}
+			bad(&optIssuerURL, "is the sign-in address of the %s cloud, but %s=%s signs in at %s: leave %s empty (the desk derives it from the cloud and tenant), or set %s=%s",
+				strings.Join(names, " or "), optCloud.env, c.Cloud.Name, c.Cloud.LoginHost, optIssuerURL.env, optCloud.env, of[0].Name)
+		}
+	}
+	for _, scope := range c.Scopes {
+		if !strings.Contains(scope, "://") {
+			continue
+		}
+		if other, ok := identity.CloudOfGraph(scope); ok && other.GraphRoot != c.Cloud.GraphRoot {
+			bad(&optScopes, "%s names the Microsoft Graph of the %s cloud, but the desk's tokens are for %s (%s=%s), and Entra would issue them for the wrong Graph: "+
+				"name %s in the scope, or leave %s empty", scope, other.Name, c.Cloud.GraphRoot, optCloud.env, c.Cloud.Name, c.Cloud.GraphRoot, optScopes.env)
+		}
+	}
 }
 
 // signInScopes are the scopes the desk asks for: the configured ones, or the defaults for the

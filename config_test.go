@@ -94,6 +94,48 @@ func TestGraphOfAnotherCloudIsRefused(t *testing.T) {
 	}
 }
 
+// An issuer or a scope naming another Microsoft cloud's hosts than the one configured is refused
+// at start, as another cloud's Graph is: sign-in or every Graph call would fail. Another
+// provider's issuer, and the cloud's own hosts, are taken.
+func TestIssuerAndScopesOfAnotherCloudAreRefused(t *testing.T) {
+	const tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	env := func(cloud, issuer, scopes string) map[string]string {
+		e := map[string]string{"AUTOPILOTDESK_TENANT_ID": tenant, "AUTOPILOTDESK_CLIENT_ID": "11111111-1111-1111-1111-111111111111",
+			"AUTOPILOTDESK_CLIENT_SECRET": "s", "AUTOPILOTDESK_PUBLIC_URL": "https://desk.contoso.com", "AUTOPILOTDESK_CLOUD": cloud}
+		if issuer != "" {
+			e["AUTOPILOTDESK_ISSUER_URL"] = issuer
+		}
+		if scopes != "" {
+			e["AUTOPILOTDESK_SCOPES"] = scopes
+		}
+		return e
+	}
+	for _, tc := range []struct{ cloud, issuer, scopes, says string }{
+		{"usgov", "https://login.microsoftonline.com/" + tenant + "/v2.0", "", "AUTOPILOTDESK_ISSUER_URL: is the sign-in address of the global cloud, but AUTOPILOTDESK_CLOUD=usgov signs in at https://login.microsoftonline.us"},
+		{"china", "https://login.microsoftonline.us/" + tenant + "/v2.0", "", "of the usgov or usgovdod cloud"},
+		{"global", "https://login.partner.microsoftonline.cn/" + tenant + "/v2.0", "", "set AUTOPILOTDESK_CLOUD=china"},
+		{"usgov", "", "openid profile offline_access https://graph.microsoft.com/DeviceManagementServiceConfig.ReadWrite.All",
+			"AUTOPILOTDESK_SCOPES: https://graph.microsoft.com/DeviceManagementServiceConfig.ReadWrite.All names the Microsoft Graph of the global cloud, but the desk's tokens are for https://graph.microsoft.us (AUTOPILOTDESK_CLOUD=usgov)"},
+		{"global", "", "openid offline_access HTTPS://Graph.Microsoft.US/User.Read", "of the usgov cloud"},
+	} {
+		_, err := loadConfig(nil, testkit.Env(env(tc.cloud, tc.issuer, tc.scopes)), &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%s with %s %s: %v, want %q", tc.cloud, tc.issuer, tc.scopes, err, tc.says)
+		}
+	}
+	for _, ok := range [][3]string{
+		{"usgov", "https://login.microsoftonline.us/" + tenant + "/v2.0", "openid offline_access https://graph.microsoft.us/DeviceManagementServiceConfig.ReadWrite.All"},
+		{"usgovdod", "", "openid offline_access https://dod-graph.microsoft.us/DeviceManagementServiceConfig.ReadWrite.All"},
+		{"china", "https://login.chinacloudapi.cn/" + tenant + "/v2.0", ""},
+		{"global", "https://sts.windows.net/" + tenant + "/", "openid api://11111111-1111-1111-1111-111111111111/access"},
+		{"usgov", "https://idp.contoso.com/realms/desk", "openid profile https://idp.contoso.com/scope"},
+	} {
+		if _, err := loadConfig(nil, testkit.Env(env(ok[0], ok[1], ok[2])), &bytes.Buffer{}); err != nil {
+			t.Errorf("%s with %s %s: %v", ok[0], ok[1], ok[2], err)
+		}
+	}
+}
+
 func TestConfigTenantMode(t *testing.T) {
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "secret")

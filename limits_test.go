@@ -186,7 +186,7 @@ func TestBulkChoiceKeptThroughASignIn(t *testing.T) {
 	form = formValues(t, doc, `#bulk-form`)
 	form["device"] = ids
 	doc = afterSessionEnded(t, d, b, "/devices?pages=20", "/devices/bulk", form)
-	if got := doc.Find(`[data-testid="form-not-kept"]`).Text(); !strings.Contains(got, "Nothing was sent") {
+	if got := doc.Find(`[data-testid="form-restored"][data-why="too-large"]`).Text(); !strings.Contains(got, "Nothing was sent") || !strings.Contains(got, "too much to keep") {
 		t.Errorf("a choice too large to keep is lost without a word: %.300s", text(doc))
 	}
 	if got := doc.Find(`#bulk-form input[name="device"][checked]`).Length(); got != 0 {

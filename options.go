@@ -88,7 +88,8 @@ var (
 		}}
 	optIssuerURL = option{env: "AUTOPILOTDESK_ISSUER_URL", flag: "issuer-url", shownDef: "from the cloud and tenant",
 		help: "Override the OpenID Connect issuer (any standards-compliant provider). Outside demo mode it must be `https` unless " +
-			"it is on this machine: the client secret and tokens travel to it.",
+			"it is on this machine: the client secret and tokens travel to it. Another Microsoft cloud's sign-in address than " +
+			"`AUTOPILOTDESK_CLOUD`'s is refused.",
 		set: func(c *config, v string) error { c.IssuerURL = strings.TrimSuffix(v, "/"); return httpURL(v) }}
 	optGraphURL = option{env: "AUTOPILOTDESK_GRAPH_URL", flag: "graph-url", shownDef: "from the cloud; the embedded emulator in demo mode",
 		help: "Override the Microsoft Graph root (for example an emulator or Microsoft's Dev Proxy); a URL ending in `/v1.0` or `/beta` " +
@@ -114,7 +115,7 @@ var (
 		}}
 	optScopes = option{env: "AUTOPILOTDESK_SCOPES", flag: "scopes",
 		shownDef: "`openid profile offline_access {graph}/DeviceManagementServiceConfig.ReadWrite.All`",
-		help:     "Override the requested scopes (space separated).",
+		help:     "Override the requested scopes (space separated). A scope naming another cloud's Microsoft Graph than `AUTOPILOTDESK_CLOUD`'s is refused.",
 		set:      func(c *config, v string) error { c.Scopes = strings.Fields(v); return nil }}
 	optGraphVersion = option{env: "AUTOPILOTDESK_GRAPH_VERSION", flag: "graph-version", def: "v1.0",
 		help: "Graph API version: `v1.0` or `beta`.",

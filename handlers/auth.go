@@ -103,25 +103,55 @@ func (h *Auth) Login(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.Redirect(http.StatusSeeOther, there)
 	}
-	return h.begin(c, web.SafeReturnTo(c.QueryParam("return_to")), nil, c.QueryParam("fresh") == "1")
+	prompt := ""
+	switch {
+	case c.QueryParam("fresh") == "1":
+		prompt = promptFresh
+	case c.QueryParam("account") == "select":
+		prompt = promptSelectAccount
+	}
+	return h.begin(c, web.SafeReturnTo(c.QueryParam("return_to")), nil, prompt)
+}
+
+// How a sign-in started from a page asks the provider to proceed (identity.Flow).
+const (
+	promptFresh         = "fresh"          // authenticate again (prompt=login)
+	promptSelectAccount = "select-account" // let the person choose another account (prompt=select_account)
+)
+
+// loginURL starts a sign-in that returns to returnTo, asking the provider as prompt says.
+func loginURL(returnTo, prompt string) string {
+	q := url.Values{}
+	if r := web.SafeReturnTo(returnTo); r != "/" {
+		q.Set("return_to", r)
+	}
+	switch prompt {
+	case promptFresh:
+		q.Set("fresh", "1")
+	case promptSelectAccount:
+		q.Set("account", "select")
+	}
+	if len(q) == 0 {
+		return "/auth/login"
+	}
+	return "/auth/login?" + q.Encode()
 }
 
 // Begin records a single-use flow bound to this browser and redirects to the provider.
 func (h *Auth) Begin(c echo.Context, returnTo string, pending []byte) error {
-	return h.begin(c, returnTo, pending, false)
+	return h.begin(c, returnTo, pending, "")
 }
 
-func (h *Auth) begin(c echo.Context, returnTo string, pending []byte, fresh bool) error {
+func (h *Auth) begin(c echo.Context, returnTo string, pending []byte, prompt string) error {
 	flow := h.Provider.NewFlow(web.SafeReturnTo(returnTo))
-	flow.Fresh = fresh
+	flow.Fresh, flow.SelectAccount = prompt == promptFresh, prompt == promptSelectAccount
 	id := rand.Text()
 	rec := store.FlowRecord{ID: id, State: flow.State, Nonce: flow.Nonce, Verifier: flow.Verifier,
 		ReturnTo: flow.ReturnTo, CreatedAt: flow.CreatedAt, Data: pending}
 	if err := h.Flows.PutFlow(c.Request().Context(), rec); err != nil {
 		return fmt.Errorf("store sign-in flow: %w", err)
 	}
-	c.SetCookie(&http.Cookie{Name: flowCookie, Value: id, Path: "/", MaxAge: int(flowMaxAge / time.Second),
-		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	setFlowCookie(c, append(flowIDs(c), id))
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.Redirect(http.StatusFound, h.Provider.AuthCodeURL(flow))
 }
@@ -132,33 +162,38 @@ func (h *Auth) Callback(c echo.Context) error {
 	defer web.AwaitingUpstream(c)() // the code's redemption, and Graph when the groups are too many
 	c.Response().Header().Set("Cache-Control", "no-store")
 	state := c.QueryParam("state")
-	ck, err := c.Cookie(flowCookie)
-	if err != nil || ck.Value == "" {
+	ids := flowIDs(c)
+	if len(ids) == 0 {
+		if returnTo, ok := web.SignedInBy(c, state); ok {
+			return c.Redirect(http.StatusSeeOther, returnTo) // this answer signed the browser in already
+		}
 		if state != "" {
 			if pending, err := h.Flows.FlowPending(c.Request().Context(), state); err == nil && pending {
 				return h.startedElsewhere()
 			}
 		}
-		return restartSignIn("This sign-in did not start in this browser, or it was already completed.")
+		return restartSignIn("This sign-in did not start in this browser, or it was already completed.", "/")
 	}
-	rec, err := h.Flows.TakeFlow(c.Request().Context(), ck.Value, state, flowMaxAge)
-	if errors.Is(err, store.ErrOtherFlow) {
-		// Another tab's older sign-in, or an address someone else made: the sign-in this browser
-		// is in the middle of keeps its cookie and can still finish.
-		return restartSignIn("This answer belongs to another sign-in than the one this browser is in the middle of (an older one from another tab, or a link from elsewhere).")
-	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("take sign-in flow: %w", err)
-	}
-	c.SetCookie(&http.Cookie{Name: flowCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	rec, found, other, err := h.takeFlow(c, ids, state)
 	if err != nil {
-		return restartSignIn("This sign-in link has expired or was already used.")
+		return err
+	}
+	if !found {
+		if returnTo, ok := web.SignedInBy(c, state); ok {
+			return c.Redirect(http.StatusSeeOther, returnTo)
+		}
+		if other {
+			// A forged answer, or an address someone else made: the sign-ins this browser is in
+			// the middle of keep their cookie and can still finish.
+			return restartSignIn("This answer belongs to none of the sign-ins this browser is in the middle of (a link from elsewhere, or an old one).", "/")
+		}
+		return restartSignIn("This sign-in link has expired or was already used.", "/")
 	}
 	flow := identity.Flow{State: rec.State, Nonce: rec.Nonce, Verifier: rec.Verifier, ReturnTo: rec.ReturnTo, CreatedAt: rec.CreatedAt}
 	res, err := h.Provider.Finish(c.Request().Context(), flow, c.QueryParams())
 	if err != nil {
 		h.observe(false, failureReason(err))
-		return h.signInFailed(err)
+		return h.signInFailed(err, rec.ReturnTo)
 	}
 	groups := res.User.Groups
 	if len(h.AllowedGroups) > 0 && res.User.GroupsOverage {
@@ -172,8 +207,9 @@ func (h *Auth) Callback(c echo.Context) error {
 		h.Logger.Info("sign-in refused: not in an allowed group", "tid", res.User.TenantID, "oid", res.User.ObjectID)
 		h.observe(false, "not-in-allowed-group")
 		return &views.ErrorPage{Status: http.StatusForbidden, Title: "You are not allowed to use this desk",
-			Message:  "You signed in successfully, but this desk is limited to members of specific groups and your account is not in one of them.",
-			NextStep: "Ask whoever runs the desk to add you to one of its allowed groups, then sign in again."}
+			Message:   "You signed in successfully, but this desk is limited to members of specific groups and your account is not in one of them.",
+			NextStep:  "Ask whoever runs the desk to add you to one of its allowed groups, then sign in again, or sign in with another account that is in one.",
+			ActionURL: loginURL(rec.ReturnTo, promptSelectAccount), ActionText: "Sign in with another account"}
 	}
 	user := web.SessionUser{TenantID: res.User.TenantID, TenantName: res.User.TenantName, ObjectID: res.User.ObjectID, Name: res.User.Name, UPN: res.User.UPN, Groups: groups}
 	tok := web.SessionTokens{AccessToken: res.Token.AccessToken, RefreshToken: res.Token.RefreshToken,
@@ -187,9 +223,72 @@ func (h *Auth) Callback(c echo.Context) error {
 	if err := web.RestorePendingForm(c, rec.Data); err != nil {
 		h.Logger.Warn("keep the form typed before sign-in", "error", err.Error())
 	}
+	if err := web.RememberSignIn(c, state, web.SafeReturnTo(rec.ReturnTo)); err != nil {
+		h.Logger.Warn("remember the finished sign-in", "error", err.Error())
+	}
 	h.Logger.Info("signed in", "tid", user.TenantID, "oid", user.ObjectID)
 	h.observe(true, "")
 	return c.Redirect(http.StatusSeeOther, web.SafeReturnTo(rec.ReturnTo))
+}
+
+// maxFlowsPerBrowser bounds the sign-ins one browser may be in the middle of at once (tabs
+// whose forms each started one); the oldest is forgotten first.
+const maxFlowsPerBrowser = 4
+
+// flowIDs are the ids of the sign-ins this browser is in the middle of, oldest first, as its
+// cookie names them; anything else in the cookie is ignored.
+func flowIDs(c echo.Context) []string {
+	ck, err := c.Cookie(flowCookie)
+	if err != nil || len(ck.Value) > 4*maxFlowsPerBrowser*27 {
+		return nil
+	}
+	var ids []string
+	for _, id := range strings.Split(ck.Value, ".") {
+		if len(id) == 26 && strings.Trim(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") == "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids[max(0, len(ids)-maxFlowsPerBrowser):]
+}
+
+// setFlowCookie names the sign-ins this browser is in the middle of (the newest
+// maxFlowsPerBrowser), or deletes the cookie when there are none.
+func setFlowCookie(c echo.Context, ids []string) {
+	ck := &http.Cookie{Name: flowCookie, Path: "/", MaxAge: int(flowMaxAge / time.Second), Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	if len(ids) == 0 {
+		ck.MaxAge = -1
+	} else {
+		ck.Value = strings.Join(ids[max(0, len(ids)-maxFlowsPerBrowser):], ".")
+	}
+	c.SetCookie(ck)
+}
+
+// takeFlow takes the flow among ids whose state the answer carries. Flows already finished or
+// expired leave the cookie; the others stay in it, to finish with their own answers. other
+// reports that a flow of this browser waits for another answer.
+func (h *Auth) takeFlow(c echo.Context, ids []string, state string) (rec store.FlowRecord, found, other bool, err error) {
+	var left []string
+	for i := len(ids) - 1; i >= 0; i-- {
+		if found {
+			left = append(left, ids[i])
+			continue
+		}
+		r, err := h.Flows.TakeFlow(c.Request().Context(), ids[i], state, flowMaxAge)
+		switch {
+		case err == nil:
+			rec, found = r, true
+		case errors.Is(err, store.ErrOtherFlow):
+			other = true
+			left = append(left, ids[i])
+		case !errors.Is(err, store.ErrNotFound):
+			return rec, false, false, fmt.Errorf("take sign-in flow: %w", err)
+		}
+	}
+	slices.Reverse(left)
+	if len(left) != len(ids) {
+		setFlowCookie(c, left)
+	}
+	return rec, found, other, nil
 }
 
 // allowedGroupsOf asks Graph which allowed groups a user in too many groups to list belongs to.
@@ -248,16 +347,16 @@ func failureReason(err error) string {
 	return "verification-failed"
 }
 
-func restartSignIn(why string) error {
+func restartSignIn(why, returnTo string) error {
 	return &views.ErrorPage{Status: http.StatusBadRequest, Title: "Sign-in could not be completed",
 		Message:  why + " For your safety the desk does not reuse sign-in answers.",
-		NextStep: "Start the sign-in again from this browser.", ActionURL: "/auth/login", ActionText: "Sign in again"}
+		NextStep: "Start the sign-in again from this browser.", ActionURL: loginURL(returnTo, ""), ActionText: "Sign in again"}
 }
 
 // signInFailed turns every way sign-in can fail into a page that says why and what to do. A
 // refusal the desk's own configuration causes is one ERROR line naming the setting to fix; every
 // other failure is one INFO line.
-func (h *Auth) signInFailed(err error) error {
+func (h *Auth) signInFailed(err error, returnTo string) error {
 	var ce *identity.CallbackError
 	var skew *identity.ClockSkewError
 	if errors.As(err, &ce) {
@@ -272,18 +371,27 @@ func (h *Auth) signInFailed(err error) error {
 	switch {
 	case errors.As(err, &ce):
 		title, what, next := h.explainRefusal(ce)
-		return &views.ErrorPage{Status: http.StatusForbidden, Title: title, Message: what, NextStep: next,
-			ActionURL: "/auth/login", ActionText: "Try signing in again"}
+		status, prompt := http.StatusForbidden, ""
+		switch {
+		case passingRefusal(ce):
+			status = http.StatusServiceUnavailable
+		case ce.Code == "interaction_required" || ce.AADSTS == "AADSTS50076" || ce.AADSTS == "AADSTS50079":
+			prompt = promptFresh
+		case ce.AADSTS == "AADSTS90072" || ce.AADSTS == "AADSTS50020" || ce.AADSTS == "AADSTS50058":
+			prompt = promptSelectAccount
+		}
+		return &views.ErrorPage{Status: status, Title: title, Message: what + entraIDs(ce), NextStep: next,
+			ActionURL: loginURL(returnTo, prompt), ActionText: "Try signing in again"}
 	case errors.Is(err, identity.ErrPersonalAccount):
 		return &views.ErrorPage{Status: http.StatusForbidden, Title: "Personal Microsoft accounts can't use the desk",
 			Message:   "You signed in with a personal Microsoft account (such as outlook.com or hotmail.com). Microsoft Graph's Intune APIs accept only work or school accounts, so the desk cannot act for this account.",
 			NextStep:  "Sign in again with your work account (the one you use for the Intune admin center).",
-			ActionURL: "/auth/login", ActionText: "Sign in with a work account"}
+			ActionURL: loginURL(returnTo, promptSelectAccount), ActionText: "Sign in with a work account"}
 	case errors.Is(err, identity.ErrWrongTenant):
 		return &views.ErrorPage{Status: http.StatusForbidden, Title: "This account belongs to another organisation",
 			Message:   "The account you signed in with is not from the Microsoft Entra tenant this desk serves.",
 			NextStep:  "Sign in with an account of this organisation. Guests and other tenants' accounts are not accepted.",
-			ActionURL: "/auth/login", ActionText: "Sign in with another account"}
+			ActionURL: loginURL(returnTo, promptSelectAccount), ActionText: "Sign in with another account"}
 	case errors.Is(err, identity.ErrNoTenantClaim):
 		return &views.ErrorPage{Status: http.StatusForbidden, Title: "The sign-in service did not say which organisation you belong to",
 			Message: "The desk is set up for one Microsoft Entra tenant, so it accepts only sign-ins that name that tenant (the tid claim). " +
@@ -298,14 +406,14 @@ func (h *Auth) signInFailed(err error) error {
 				": " + apartText(skew.Apart()) + " apart. The desk takes an answer only within the minutes it is valid, so you are not signed in.",
 			NextStep: "Tell whoever runs the desk to set this server's time (with NTP, or the host's time sync for a container), then sign in again."}
 	case errors.Is(err, identity.ErrStateMismatch):
-		return restartSignIn("The answer from the sign-in page does not belong to the sign-in this browser started.")
+		return restartSignIn("The answer from the sign-in page does not belong to the sign-in this browser started.", returnTo)
 	case errors.Is(err, identity.ErrFlowExpired):
-		return restartSignIn("The sign-in took longer than 10 minutes.")
+		return restartSignIn("The sign-in took longer than 10 minutes.", returnTo)
 	}
 	return &views.ErrorPage{Status: http.StatusBadRequest, Title: "Sign-in could not be verified",
 		Message:   "The desk could not verify the answer from the sign-in service, so you are not signed in.",
 		NextStep:  "Start the sign-in again. If it keeps failing, tell whoever runs the desk (the server log has the reason).",
-		ActionURL: "/auth/login", ActionText: "Sign in again", Internal: err}
+		ActionURL: loginURL(returnTo, ""), ActionText: "Sign in again", Internal: err}
 }
 
 // SignOut deletes the server-side session, then lets the provider end its own session. A
@@ -376,24 +484,106 @@ func (h *Auth) explainRefusal(e *identity.CallbackError) (title, what, next stri
 	case "AADSTS65004":
 		return "Sign-in was cancelled", "The permission request was declined, so you are not signed in.",
 			"Sign in again and accept the permissions when asked."
+	case "AADSTS53000", "AADSTS53001", "AADSTS53003":
+		return conditionalAccess(e.AADSTS)
+	case "AADSTS50076", "AADSTS50079":
+		what = "Your organisation asks for multi-factor authentication for this sign-in (" + e.AADSTS + "), and it was not completed, so you are not signed in."
+		next = "Sign in again and complete the extra check when Microsoft asks (the Authenticator app, a code or a security key)."
+		if e.AADSTS == "AADSTS50079" {
+			what = "Your organisation asks you to set up multi-factor authentication before you sign in (AADSTS50079), and it was not set up, so you are not signed in."
+			next = "Sign in again and set up the method Microsoft offers (such as the Authenticator app). If you cannot, ask an administrator to help you register one."
+		}
+		return "Multi-factor authentication is needed", what, next
+	case "AADSTS50058":
+		return "Microsoft did not know who was signing in",
+			"Microsoft Entra found no account signed in to Microsoft in this browser, or that sign-in had ended (AADSTS50058), so you are not signed in.",
+			"Sign in again and choose your work account."
+	case "AADSTS90072":
+		return "Your account is not a member or guest of this organisation",
+			"You signed in with an account of another organisation that is not a guest in the desk's organisation (AADSTS90072): it was not invited, or the invitation was not accepted.",
+			"Sign in with an account of this organisation, or ask an administrator here to invite your account as a guest (with an Intune role); accept the invitation, then sign in again."
+	}
+	if passingRefusal(e) {
+		what = "Microsoft's sign-in service had a passing problem and did not complete the sign-in"
+		if code := refusalCode(e); code != "" {
+			what += " (" + code + ")"
+		}
+		return "Microsoft's sign-in service is briefly unavailable", what + ". You are not signed in, and nothing was sent to Microsoft Graph.",
+			"Try again shortly: this usually passes within minutes. If it lasts, the service health page of the Microsoft 365 admin center says whether sign-in is affected."
+	}
+	if e.Code == "interaction_required" {
+		return "Microsoft asks you to sign in again", "Microsoft Entra needs you to take part in the sign-in (to confirm who you are, or to accept a policy), so you are not signed in.",
+			"Sign in again and complete what Microsoft asks."
 	}
 	if e.Redeem && (e.Code == "invalid_client" || e.Code == "unauthorized_client") {
 		return "The sign-in service refused the desk's own credentials",
 			"The sign-in service refused the desk's client id or secret (" + shownErrorCode(e.Code) + "), so nobody can sign in until they are corrected.",
 			"Tell whoever runs the desk: check " + h.Settings.ClientID + " and " + h.Settings.ClientSecret + " against the desk's registration with the sign-in service."
 	}
-	if e.Code == "access_denied" {
+	if e.Code == "access_denied" && e.AADSTS == "" {
 		return "Sign-in was cancelled", "The sign-in was cancelled or access was denied, so you are not signed in.",
 			"Sign in again when you are ready."
 	}
 	what = "The sign-in service refused the sign-in"
-	if e.AADSTS != "" {
-		what += " with error " + e.AADSTS
-	} else if code := shownErrorCode(e.Code); code != "" {
+	if code := refusalCode(e); code != "" {
 		what += " with error " + code
 	}
 	return "Sign-in did not succeed", what + ".",
 		"Try again. If it keeps failing, give this error code and the time to your administrator."
+}
+
+// conditionalAccess explains a sign-in a Conditional Access policy refused.
+func conditionalAccess(code string) (title, what, next string) {
+	const ask = "Ask an administrator which Conditional Access policy applied and why: the Microsoft Entra admin center's Sign-in logs find this sign-in by the correlation ID above."
+	switch code {
+	case "AADSTS53000":
+		return "Your device does not meet your organisation's access policy",
+			"A Conditional Access policy of your organisation lets only compliant devices (managed by Intune and meeting its compliance policies) sign in to the desk, and this device is not one (AADSTS53000), so you are not signed in.",
+			"Sign in from a compliant device of your organisation, or make this one compliant (Company Portal › Check status). " + ask
+	case "AADSTS53001":
+		return "Your device does not meet your organisation's access policy",
+			"A Conditional Access policy of your organisation lets only devices joined to its domain (Microsoft Entra hybrid joined) sign in to the desk, and this device is not one (AADSTS53001), so you are not signed in.",
+			"Sign in from a domain-joined device of your organisation. " + ask
+	}
+	return "Your organisation's access policy stopped this sign-in",
+		"A Conditional Access policy of your organisation stopped the sign-in (" + code + "). Such policies look at where you sign in from (location or network), the device and its compliance, or the sign-in's risk; you are not signed in.",
+		ask + " Sign in again once the policy allows it, for example from your organisation's network or a compliant device."
+}
+
+// passingRefusal reports whether the provider's refusal passes by itself: it was briefly
+// unavailable, not refusing the person.
+func passingRefusal(e *identity.CallbackError) bool {
+	return e.Code == "temporarily_unavailable" || e.AADSTS == "AADSTS90033"
+}
+
+// refusalCode is the code a page names for a refusal: Entra's AADSTS code, else the OAuth code.
+func refusalCode(e *identity.CallbackError) string {
+	if e.AADSTS != "" {
+		return e.AADSTS
+	}
+	return shownErrorCode(e.Code)
+}
+
+// entraIDs says, after a refusal's explanation, what identifies it for an administrator or
+// Microsoft support: its code and Microsoft Entra's correlation and trace ids, when given.
+func entraIDs(e *identity.CallbackError) string {
+	var parts []string
+	if code := refusalCode(e); code != "" {
+		parts = append(parts, "error "+code)
+	}
+	if e.CorrelationID != "" {
+		parts = append(parts, "correlation ID "+e.CorrelationID)
+	}
+	if e.TraceID != "" {
+		parts = append(parts, "trace ID "+e.TraceID)
+	}
+	if e.Timestamp != "" {
+		parts = append(parts, "at "+e.Timestamp)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " For your administrator or Microsoft support: " + strings.Join(parts, ", ") + "."
 }
 
 // settingToFix names, for a refusal the desk's own configuration causes, the settings whoever

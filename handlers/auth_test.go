@@ -29,6 +29,16 @@ func TestRefusedSignInIsExplained(t *testing.T) {
 		{"invalid_request", "AADSTS90002", []string{"check that DESK_TENANT is your tenant id"}},
 		{"invalid_client", "AADSTS700027", []string{"certificate", "upload the certificate in DESK_CERT"}},
 		{"server_error", "AADSTS99999", []string{"AADSTS99999", "Try again"}},
+		{"access_denied", "AADSTS53003", []string{"Conditional Access", "location", "compliance", "administrator", "Sign-in logs", "correlation ID"}},
+		{"access_denied", "AADSTS53000", []string{"Conditional Access", "compliant", "administrator"}},
+		{"access_denied", "AADSTS53001", []string{"Conditional Access", "domain", "administrator"}},
+		{"interaction_required", "AADSTS50076", []string{"multi-factor authentication", "Sign in again"}},
+		{"interaction_required", "AADSTS50079", []string{"set up multi-factor authentication"}},
+		{"interaction_required", "", []string{"Sign in again"}},
+		{"invalid_grant", "AADSTS50058", []string{"Sign in again", "AADSTS50058"}},
+		{"invalid_request", "AADSTS90072", []string{"guest", "invite"}},
+		{"temporarily_unavailable", "AADSTS90033", []string{"briefly unavailable", "Try again shortly", "AADSTS90033"}},
+		{"temporarily_unavailable", "", []string{"Try again shortly", "temporarily_unavailable"}},
 		{"server_error", "", []string{"with error server_error."}},
 		{"server_error\n<script>alert(1)</script>", "", []string{"refused the sign-in."}},
 		{"Your account is locked. Call the help desk at +1-555-0100", "", []string{"refused the sign-in."}},
@@ -40,6 +50,9 @@ func TestRefusedSignInIsExplained(t *testing.T) {
 			if !strings.Contains(all, phrase) {
 				t.Errorf("%s %s: explanation lacks %q: %s", tc.code, tc.aadsts, phrase, all)
 			}
+		}
+		if tc.code == "access_denied" && tc.aadsts != "" && tc.aadsts != "AADSTS65004" && strings.Contains(all, "cancelled") {
+			t.Errorf("%s %s: a refusal is called a cancelled sign-in: %s", tc.code, tc.aadsts, all)
 		}
 		if strings.Contains(all, "<script>") || strings.Contains(all, "555") || strings.Contains(all, "locked") {
 			t.Errorf("the provider's free text reached the explanation: %s", all)

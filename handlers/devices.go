@@ -107,6 +107,9 @@ func (h *Devices) Start(c echo.Context) error {
 	if pending, ok := web.TakePendingForm(c); ok { // typed before a sign-in interrupted the import
 		s.Paste = pending.Get("csv")
 		s.Single = views.SingleDevice{Serial: pending.Get("serialNumber"), GroupTag: pending.Get("groupTag"), User: pending.Get("assignedUser")}
+		if pending.Get("hardwareHash") != "" {
+			web.NotPutBack(c, "the hardware hash, which the desk never shows back", "paste the hardware hash again")
+		}
 	}
 	return h.renderStart(c, http.StatusOK, s, c.QueryParam("before"))
 }

@@ -22,11 +22,56 @@ type Page struct {
 	Path   string         // the request path, used as the theme toggle's return target
 	Counts map[string]int // waiting work beside navigation entries, by Nav key
 	Wide   bool           // a page of wide tables: the main column takes the window's width
-	// FormRestored: the page's form is back as it was filled in before a sign-in, and was not sent.
-	FormRestored bool
-	// FormNotKept: a form sent from this page was interrupted by a sign-in, was not sent, and was
-	// too large to keep.
-	FormNotKept bool
+	// FormRestored: the page's form was sent and stopped by a sign-in, and is back unsent (or, for
+	// another account's form, is not); nil for a page shown as it is.
+	FormRestored *RestoredForm
+}
+
+// RestoredForm says why a page's form came back unsent, and what of it did not.
+type RestoredForm struct {
+	// Why: RestoredSignedIn, RestoredStale or RestoredForeign.
+	Why string
+	// NotKept is what the page could not put back, each with how to give it again.
+	NotKept []NotKept
+}
+
+// Why a form came back unsent.
+const (
+	// RestoredSignedIn: the session had ended, and the desk signed the person in again.
+	RestoredSignedIn = "signed-in"
+	// RestoredStale: the page was opened before the person signed in again (in another tab).
+	RestoredStale = "stale"
+	// RestoredForeign: the form was filled in while another account was signed in: nothing is put back.
+	RestoredForeign = "foreign"
+	// RestoredTooLarge: the form was too large to keep through the sign-in: nothing is put back.
+	RestoredTooLarge = "too-large"
+)
+
+// NotKept is a part of a form the desk does not put back: What it is, and Again, what to do.
+type NotKept struct{ What, Again string }
+
+// Sentence is the notice's words after "Nothing was sent."
+func (r RestoredForm) Sentence() string {
+	var s string
+	switch r.Why {
+	case RestoredForeign:
+		return "The form was filled in while another account was signed in to the desk in this browser, so it belonged to another sign-in: " +
+			"the desk did not send it and did not put back what was typed in it. Fill it in again if you need it."
+	case RestoredTooLarge:
+		return "Your session had ended, so the desk signed you in again, but what you had chosen was too much to keep through the sign-in. Choose it again, then send it."
+	case RestoredStale:
+		s = "This page was opened before you signed in again (in another tab, perhaps), so the desk did not accept the form as it was and put back what you had filled in"
+	default:
+		s = "Your session had ended, so the desk signed you in again and put back what you had filled in"
+	}
+	for i, n := range r.NotKept {
+		if i == 0 {
+			s += ", except " + n.What + ": " + n.Again
+		} else {
+			s += "; and " + n.What + ": " + n.Again
+		}
+	}
+	return s + ". Check it, then send it again."
 }
 
 // Assets are the content-hashed URLs of the static files.

@@ -27,11 +27,9 @@ type requestState struct {
 	user      *SessionUser
 	csrf      string
 	navCounts map[string]int
-	// formRestored: this page puts back a form whose sending a sign-in interrupted (TakePendingForm).
-	formRestored bool
-	// formNotKept: this page is where a form was sent from when a sign-in interrupted it, and
-	// the form was too large to keep through the sign-in.
-	formNotKept bool
+	// formRestored: this page puts back a form whose sending a sign-in interrupted
+	// (TakePendingForm), or says it does not; nil otherwise.
+	formRestored *views.RestoredForm
 	// tooLarge answers a body over the route's limit (limitBody chooses it).
 	tooLarge *views.ErrorPage
 }
@@ -138,7 +136,6 @@ func PageFor(c echo.Context, title, nav string) views.Page {
 		Counts: st.navCounts,
 		// The layout says that the restored form was not sent.
 		FormRestored: st.formRestored,
-		FormNotKept:  st.formNotKept,
 	}
 	if u := st.user; u != nil {
 		p.User = &views.User{Name: u.Name, UPN: u.UPN, Tenant: u.Tenant()}

@@ -2,12 +2,14 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -97,10 +99,23 @@ func (s *Shell) StartSession(c echo.Context, user SessionUser, tokens SessionTok
 	if err := s.sessions.Regenerate(c.Request(), sess); err != nil {
 		return err
 	}
+	// Signed in again as the same person (another tab's sign-in): what an earlier sign-in of this
+	// browser kept for its page stays, and so does which answers signed it in.
+	carried := map[any]any{}
+	if st.user != nil && st.user.Key() == user.Key() {
+		for _, k := range []string{valPendingForm, valSignedInBy} {
+			if v, ok := sess.Values[k]; ok {
+				carried[k] = v
+			}
+		}
+	}
 	for k := range sess.Values {
 		delete(sess.Values, k)
 	}
-	csrf := rand.Text()
+	for k, v := range carried {
+		sess.Values[k] = v
+	}
+	csrf := newCSRFToken(user.Key())
 	sess.Values[valUser] = user
 	sess.Values[valTokens] = tokens
 	sess.Values[valCSRF] = csrf
@@ -110,6 +125,50 @@ func (s *Shell) StartSession(c echo.Context, user SessionUser, tokens SessionTok
 	}
 	st.user, st.csrf = &user, csrf
 	return nil
+}
+
+const valSignedInBy = "signed-in-by"
+
+// RememberSignIn records in the session that the answer with state signed it in, to go on to
+// returnTo: the same answer again (the callback's address reloaded or opened from the history)
+// then continues there (SignedInBy) instead of failing. Only a hash of state is kept.
+func RememberSignIn(c echo.Context, state, returnTo string) error {
+	sess := Session(c)
+	if sess == nil || state == "" {
+		return nil
+	}
+	marks := []string{signInMark(state) + " " + returnTo}
+	if before, ok := sess.Values[valSignedInBy].(string); ok {
+		marks = append(strings.Split(before, "\n"), marks...)
+	}
+	sess.Values[valSignedInBy] = strings.Join(marks[max(0, len(marks)-maxSignInMarks):], "\n")
+	return sess.Save(c.Request(), c.Response())
+}
+
+// maxSignInMarks is how many of the answers that signed a browser in it remembers: one for each
+// sign-in it may be in the middle of at once.
+const maxSignInMarks = 4
+
+// SignedInBy reports whether the session was signed in by the answer with state, and where that
+// sign-in went on to.
+func SignedInBy(c echo.Context, state string) (returnTo string, ok bool) {
+	sess := Session(c)
+	if CurrentUser(c) == nil || sess == nil || state == "" {
+		return "", false
+	}
+	marks, _ := sess.Values[valSignedInBy].(string)
+	want := signInMark(state)
+	for _, mark := range strings.Split(marks, "\n") {
+		if hash, returnTo, found := strings.Cut(mark, " "); found && subtle.ConstantTimeCompare([]byte(hash), []byte(want)) == 1 {
+			return SafeReturnTo(returnTo), true
+		}
+	}
+	return "", false
+}
+
+func signInMark(state string) string {
+	sum := sha256.Sum256([]byte("autopilotdesk sign-in answer\x00" + state))
+	return hex.EncodeToString(sum[:16])
 }
 
 // EndSession deletes the server-side session and expires the cookie.
@@ -194,6 +253,9 @@ func (s *Shell) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 			got = r.PostFormValue("_csrf")
 		}
 		if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			if r.Header.Get("X-CSRF-Token") == "" && got != "" && s.fromOwnPage(c) {
+				return s.staleForm(c, got)
+			}
 			return csrfRefused("the form's security token is missing or belongs to another session")
 		}
 		return next(c)

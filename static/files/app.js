@@ -184,8 +184,9 @@
       var s = seconds();
       if (on && s > 0) timer = setTimeout(update, s * 1000);
     };
-    // pause stops the updates and says why beside the switch, which turns them on again.
-    var pause = function (words) {
+    // pause stops the updates and says why beside the switch, which turns them on again; link,
+    // when given, is the way on ({href, text}).
+    var pause = function (words, link) {
       on = false;
       clearTimeout(timer);
       var toggle = document.getElementById("auto-refresh");
@@ -195,7 +196,23 @@
       var note = line.querySelector(".refresh-note");
       if (!note) { note = document.createElement("span"); note.className = "refresh-note"; line.appendChild(note); }
       note.textContent = words;
+      if (link) {
+        var a = document.createElement("a");
+        a.href = link.href;
+        a.textContent = link.text;
+        note.appendChild(document.createTextNode(" "));
+        note.appendChild(a);
+      }
       announcer.textContent = words;
+    };
+    // signedOut says the session ended (the page's address was answered with the sign-in page)
+    // and offers to sign in again, back to this page.
+    var signedOut = function () {
+      pause("You were signed out (your session ended), so this page stopped updating.",
+        { href: "/auth/signin?return_to=" + encodeURIComponent(location.pathname + location.search), text: "Sign in again" });
+    };
+    var isSignIn = function (res) {
+      try { return /^\/auth\/(signin|login)$/.test(new URL(res.url).pathname); } catch (e) { return false; }
     };
     var keyOf = function (el) {
       if (el.id) return "#" + el.id;
@@ -246,9 +263,11 @@
       if (!on) return;
       if (typed) { pause("Updates are paused while you fill in a form on this page. Refresh now shows the latest."); return; }
       fetch(location.href, { credentials: "same-origin", cache: "no-store", headers: { Accept: "text/html" } }).then(function (res) {
+        if (res.redirected && isSignIn(res)) return null;
         if (!res.ok || res.redirected) throw new Error("status " + res.status);
         return res.text();
       }).then(function (html) {
+        if (html === null) { signedOut(); return; }
         if (!on) return;
         if (typed) { update(); return; }
         var doc = new DOMParser().parseFromString(html, "text/html");

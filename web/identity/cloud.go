@@ -3,6 +3,7 @@ package identity
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -11,20 +12,37 @@ import (
 const PersonalAccountsTenantID = "9188040d-6c67-4c5b-b112-36a304b66dad"
 
 // Cloud is one Microsoft cloud: where people sign in and where Microsoft Graph answers.
-type Cloud struct{ Name, LoginHost, GraphRoot string }
-
-var clouds = []Cloud{
-	{Name: "global", LoginHost: "https://login.microsoftonline.com", GraphRoot: "https://graph.microsoft.com"},
-	{Name: "usgov", LoginHost: "https://login.microsoftonline.us", GraphRoot: "https://graph.microsoft.us"},
-	{Name: "usgovdod", LoginHost: "https://login.microsoftonline.us", GraphRoot: "https://dod-graph.microsoft.us"},
-	{Name: "china", LoginHost: "https://login.partner.microsoftonline.cn", GraphRoot: "https://microsoftgraph.chinacloudapi.cn"},
+type Cloud struct {
+	Name, LoginHost, GraphRoot string
+	// otherLoginHosts are older names of its sign-in host that issuers may carry.
+	otherLoginHosts []string
 }
 
-// entraLoginHosts are the hosts whose issuers are Microsoft Entra tenants; older China docs
-// name login.chinacloudapi.cn.
-var entraLoginHosts = []string{
-	"login.microsoftonline.com", "login.microsoftonline.us", "login.partner.microsoftonline.cn",
-	"login.chinacloudapi.cn", "login.windows.net", "sts.windows.net",
+var clouds = []Cloud{
+	{Name: "global", LoginHost: "https://login.microsoftonline.com", GraphRoot: "https://graph.microsoft.com",
+		otherLoginHosts: []string{"login.windows.net", "sts.windows.net"}},
+	{Name: "usgov", LoginHost: "https://login.microsoftonline.us", GraphRoot: "https://graph.microsoft.us"},
+	{Name: "usgovdod", LoginHost: "https://login.microsoftonline.us", GraphRoot: "https://dod-graph.microsoft.us"},
+	{Name: "china", LoginHost: "https://login.partner.microsoftonline.cn", GraphRoot: "https://microsoftgraph.chinacloudapi.cn",
+		otherLoginHosts: []string{"login.chinacloudapi.cn"}},
+}
+
+// SignsInAt reports whether host (a host name, any letter case) is one of this cloud's sign-in hosts.
+func (c Cloud) SignsInAt(host string) bool {
+	host = strings.ToLower(host)
+	return strings.TrimPrefix(c.LoginHost, "https://") == host || slices.Contains(c.otherLoginHosts, host)
+}
+
+// CloudsOfLoginHost are the clouds whose sign-in host is host (US Government's two share one);
+// none for any other host, such as another provider's.
+func CloudsOfLoginHost(host string) []Cloud {
+	var of []Cloud
+	for _, c := range clouds {
+		if c.SignsInAt(host) {
+			of = append(of, c)
+		}
+	}
+	return of
 }
 
 // CloudOfGraph returns the cloud whose Microsoft Graph root is rawURL (any letter case, with or

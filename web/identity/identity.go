@@ -158,7 +158,7 @@ func (cfg Config) validate() error {
 	if slices.Contains(multiTenantAliases, strings.ToLower(cfg.TenantID)) {
 		problems = append(problems, fmt.Errorf("identity: the tenant %q accepts any organisation's accounts; use your tenant id (a GUID)", cfg.TenantID))
 	}
-	if err == nil && slices.Contains(entraLoginHosts, strings.ToLower(issuer.Hostname())) {
+	if err == nil && len(CloudsOfLoginHost(issuer.Hostname())) > 0 {
 		tenant, _, _ := strings.Cut(strings.TrimPrefix(issuer.Path, "/"), "/")
 		switch {
 		case slices.Contains(multiTenantAliases, strings.ToLower(tenant)):
@@ -179,6 +179,9 @@ type Flow struct {
 	// Fresh asks the provider to authenticate again (prompt=login), as Conditional Access
 	// wants after an insufficient_claims answer. It only shapes the authorization URL.
 	Fresh bool
+	// SelectAccount asks the provider to let the person choose an account
+	// (prompt=select_account), rather than signing the same one in again by itself.
+	SelectAccount bool
 }
 
 // NewFlow starts a sign-in that comes back to returnTo.
@@ -193,8 +196,11 @@ func (p *Provider) AuthCodeURL(f Flow) string {
 	// cookies and CSRF checks rightly refuse.
 	opts := []oauth2.AuthCodeOption{oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier),
 		oauth2.SetAuthURLParam("response_mode", "query")}
-	if f.Fresh {
+	switch {
+	case f.Fresh:
 		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
+	case f.SelectAccount:
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "select_account"))
 	}
 	return p.oauth.AuthCodeURL(f.State, opts...)
 }
@@ -238,6 +244,7 @@ func (p *Provider) Finish(ctx context.Context, f Flow, callback url.Values) (*Re
 	if errors.As(err, &refused) && refused.ErrorCode != "" {
 		ce := newCallbackError(refused.ErrorCode, refused.ErrorDescription)
 		ce.Redeem, ce.cause = true, err
+		ce.readTokenErrorIDs(refused.Body)
 		return nil, ce
 	}
 	if err != nil {
