@@ -217,6 +217,10 @@ func (c *Client) do(ctx context.Context, ts oauth2.TokenSource, cl call, out any
 			if out != nil && resp.StatusCode != http.StatusNoContent {
 				if derr := decodeJSON(resp, body, out); derr != nil {
 					lastErr = derr
+					if isWrite(cl.retryRules()) {
+						// Graph said it did it: the write is never to be sent again as if it failed.
+						lastErr, ex.Outcome, rec.OutcomeUnknown = doneUnread(resp, derr, c.cfg.Version), OutcomeUnknown, true
+					}
 				}
 			}
 			rec.Err = lastErr
@@ -465,10 +469,13 @@ func displayBody(contentType string, raw []byte, limit int64) []byte {
 	return []byte(fmt.Sprintf("(%d bytes of %s that are not JSON; not shown)", len(raw), truncate(ct, 60)))
 }
 
-func decodeJSON(resp *http.Response, raw []byte, out any) error {
+func decodeJSON(resp *http.Response, raw []byte, out any) *Error {
 	if !json.Valid(raw) {
-		return &Error{Kind: KindBadResponse, StatusCode: resp.StatusCode,
-			Message:   "Graph answered with something that is not JSON, so its result could not be read.",
+		msg := "Graph answered with something that is not JSON, so its result could not be read."
+		if len(bytes.TrimSpace(raw)) == 0 {
+			msg = "Graph's answer had no body, so its result could not be read."
+		}
+		return &Error{Kind: KindBadResponse, StatusCode: resp.StatusCode, Message: msg,
 			RequestID: resp.Header.Get("request-id"), ClientRequestID: resp.Header.Get("client-request-id"), Date: resp.Header.Get("Date")}
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
@@ -476,6 +483,14 @@ func decodeJSON(resp *http.Response, raw []byte, out any) error {
 			RequestID: resp.Header.Get("request-id"), ClientRequestID: resp.Header.Get("client-request-id"), Date: resp.Header.Get("Date")}
 	}
 	return nil
+}
+
+// doneUnread is a write Graph answered with a 2xx whose body could not be read: Graph carried it
+// out, so it is KindOutcomeUnknown (with that 2xx status), never a failure to send again.
+func doneUnread(resp *http.Response, unread *Error, version string) *Error {
+	return &Error{Kind: KindOutcomeUnknown, StatusCode: resp.StatusCode, Version: version,
+		Message:   "Graph answered " + resp.Status + ", so it carried out the request, but its answer could not be read: " + unread.Message,
+		RequestID: resp.Header.Get("request-id"), ClientRequestID: resp.Header.Get("client-request-id"), Date: resp.Header.Get("Date"), Cause: unread}
 }
 
 func truncate(s string, n int) string {
