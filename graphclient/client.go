@@ -54,9 +54,10 @@ type CallRecord struct {
 
 // Client calls Microsoft Graph.
 type Client struct {
-	cfg  Config
-	http *http.Client
-	base string // root + "/" + version
+	cfg   Config
+	http  *http.Client
+	base  string // root + "/" + version
+	walks walks  // the walks through paged collections in progress (see page)
 }
 
 var (

@@ -199,3 +199,126 @@ func TestLostCreateWithItsOwnIDIsAlsoLookedForByDate(t *testing.T) {
 		t.Errorf("judged %+v", rc)
 	}
 }
+
+// pager answers a collection's pages: the page for each link, by its $skiptoken ("" first).
+func pager(t *testing.T, pages map[string]string) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, ok := pages[r.URL.Query().Get("$skiptoken")]
+		if !ok {
+			t.Errorf("asked for %s", r.URL)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, strings.ReplaceAll(body, "{HOST}", "http://"+r.Host))
+	}
+}
+
+// Intune has answered the same @odata.nextLink again: a link already followed ends the walk, and
+// no object is returned twice, whether the pages are read in one loop or one call at a time.
+func TestRepeatedNextLinkEndsTheWalkWithoutDuplicates(t *testing.T) {
+	const path = "/v1.0/deviceManagement/windowsAutopilotDeviceIdentities"
+	dev := `{"id":"11111111-0000-0000-0000-000000000001","serialNumber":"8147-1637-0157"}`
+	dev2 := `{"id":"11111111-0000-0000-0000-000000000002","serialNumber":"8147-1637-0158"}`
+	pages := map[string]string{
+		"":    `{"value":[` + dev + `],"@odata.nextLink":"{HOST}` + path + `?$skiptoken=A"}`,
+		"A":   `{"value":[` + dev + `,` + dev2 + `],"@odata.nextLink":"{HOST}` + path + `?$skiptoken=A"}`,
+		"B":   `{"value":[` + dev2 + `],"@odata.nextLink":"{HOST}` + path + `?$skiptoken=C"}`,
+		"C":   `{"value":[],"@odata.nextLink":"{HOST}` + path + `?$skiptoken=B"}`,
+		"END": `{"value":[]}`,
+	}
+	s := &script{answers: h(pager(t, pages))}
+	c, _ := newTestClient(t, s)
+	ctx := context.Background()
+	var seen []string
+	q := AutopilotDeviceQuery{}
+	for n := 0; n < 10; n++ {
+		p, _, err := c.ListAutopilotDevices(ctx, tokens, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range p.Devices {
+			seen = append(seen, d.SerialNumber)
+		}
+		if p.NextLink == "" {
+			break
+		}
+		q = AutopilotDeviceQuery{NextLink: p.NextLink}
+	}
+	if strings.Join(seen, ",") != "8147-1637-0157,8147-1637-0158" || s.count() != 2 {
+		t.Errorf("read %v in %d calls", seen, s.count())
+	}
+	// A loop through links B → C → B ends at the repeat too, and so do the uploads and the
+	// imported identities.
+	s2 := &script{answers: h(pager(t, map[string]string{
+		"":  `{"value":[` + dev2 + `],"@odata.nextLink":"{HOST}/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities?$skiptoken=B"}`,
+		"B": `{"value":[` + dev + `],"@odata.nextLink":"{HOST}/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities?$skiptoken=C"}`,
+		"C": `{"value":[` + dev2 + `],"@odata.nextLink":"{HOST}/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentities?$skiptoken=B"}`,
+	}))}
+	c, _ = newTestClient(t, s2)
+	var ids []string
+	next := ""
+	for n := 0; n < 10; n++ {
+		ds, nl, _, err := c.ListDeviceIdentities(ctx, tokens, "", next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			ids = append(ids, d.ID)
+		}
+		if next = nl; next == "" {
+			break
+		}
+	}
+	if len(ids) != 2 || s2.count() != 3 {
+		t.Errorf("imported identities: %v in %d calls", ids, s2.count())
+	}
+	s3 := &script{answers: h(pager(t, map[string]string{
+		"":  `{"value":[` + seedEntity + `],"@odata.nextLink":"{HOST}/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentityUploads?$skiptoken=A"}`,
+		"A": `{"value":[` + seedEntity + `],"@odata.nextLink":"{HOST}/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentityUploads?$skiptoken=A"}`,
+	}))}
+	c, _ = newTestClient(t, s3)
+	p1, _, _ := c.ListUploads(ctx, tokens, ListOptions{})
+	p2, _, err := c.ListUploads(ctx, tokens, ListOptions{NextLink: p1.NextLink})
+	if err != nil || len(p1.Uploads) != 1 || len(p2.Uploads) != 0 || p2.NextLink != "" {
+		t.Errorf("uploads: %+v then %+v (%v)", p1, p2, err)
+	}
+}
+
+// An upload's device list follows Graph's pages (bounded), and says when there are more.
+func TestUploadDevicesFollowEveryPage(t *testing.T) {
+	const id = "8d639524-9524-8d63-2495-638d2495638d"
+	path := "/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentityUploads/" + id + "/deviceIdentities"
+	devs := func(from, n int, next string) string {
+		var b strings.Builder
+		for i := range n {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `{"id":"22222222-0000-0000-0000-%012d","serialNumber":"S%d"}`, from+i, from+i)
+		}
+		if next != "" {
+			return `{"value":[` + b.String() + `],"@odata.nextLink":"{HOST}` + path + `?$skiptoken=` + next + `"}`
+		}
+		return `{"value":[` + b.String() + `]}`
+	}
+	s := &script{answers: h(pager(t, map[string]string{"": devs(0, 100, "2"), "2": devs(100, 100, "3"), "3": devs(200, 50, "")}))}
+	c, _ := newTestClient(t, s)
+	got, _, err := c.ListUploadDeviceIdentities(context.Background(), tokens, id)
+	if err != nil || len(got.Devices) != 250 || got.More || s.count() != 3 {
+		t.Fatalf("read %d devices (more %v) in %d calls: %v", len(got.Devices), got.More, s.count(), err)
+	}
+	// Past the pages the desk reads, it says more exist.
+	pages := map[string]string{}
+	for i := 0; i <= maxUploadDevicePages+1; i++ {
+		key := ""
+		if i > 0 {
+			key = fmt.Sprint(i)
+		}
+		pages[key] = devs(i*10, 10, fmt.Sprint(i+1))
+	}
+	s = &script{answers: h(pager(t, pages))}
+	c, _ = newTestClient(t, s)
+	got, _, err = c.ListUploadDeviceIdentities(context.Background(), tokens, id)
+	if err != nil || !got.More || len(got.Devices) != maxUploadDevicePages*10 || s.count() != maxUploadDevicePages {
+		t.Errorf("read %d devices (more %v) in %d calls: %v", len(got.Devices), got.More, s.count(), err)
+	}
+}

@@ -219,7 +219,8 @@ func (c *Client) ListUploads(ctx context.Context, ts oauth2.TokenSource, opts Li
 	if err != nil {
 		return nil, ex, err
 	}
-	return &UploadPage{Uploads: l.Value, NextLink: l.NextLink}, ex, nil
+	uploads, next := page(c, opts.NextLink, l.Value, l.NextLink, func(u Upload) string { return u.ID })
+	return &UploadPage{Uploads: uploads, NextLink: next}, ex, nil
 }
 
 // GetUpload reads one upload.

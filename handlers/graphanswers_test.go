@@ -144,3 +144,43 @@ func TestStatusChangeAnswered204ShowsTheUpload(t *testing.T) {
 		t.Errorf("status shown %q", got)
 	}
 }
+
+// An upload's page lists the devices of every page Graph gives (as far as the desk reads), and
+// says when there are more.
+func TestUploadPageSaysWhenItHoldsMoreDevices(t *testing.T) {
+	for _, pages := range []int{3, 1000} {
+		g := &scriptedGraph{answers: map[string][]func(http.ResponseWriter){http.MethodGet: {reply(http.StatusOK, graphUpload)}}}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !strings.HasSuffix(r.URL.Path, "/deviceIdentities") {
+				g.ServeHTTP(w, r)
+				return
+			}
+			n := 0
+			fmt.Sscan(r.URL.Query().Get("$skiptoken"), &n)
+			next := ""
+			if n+1 < pages {
+				next = fmt.Sprintf(`,"@odata.nextLink":"http://%s%s?$skiptoken=%d"`, r.Host, r.URL.Path, n+1)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"value":[{"id":"33333333-0000-0000-0000-%012d","serialNumber":"S-%d"}]%s}`, n, n, next)
+		}))
+		t.Cleanup(srv.Close)
+		client, err := graphclient.New(graphclient.Config{Root: srv.URL, Timeout: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := newRig(t, func(user *echo.Group, form func(string, string, echo.HandlerFunc)) {
+			h := &Uploads{Graph: client, Tokens: &fakeTokens{}, Activity: &fakeActivity{}, Keys: &fakeKeys{}, Now: time.Now}
+			user.GET("/uploads/:id", h.Show)
+		}).signIn("")
+		_, doc := r.get("/uploads/" + uploadID)
+		rows := doc.Find(`[data-testid="upload-devices"] tbody tr`).Length()
+		more := doc.Find(`[data-testid="more-devices"]`)
+		switch {
+		case pages == 3 && (rows != 3 || more.Length() != 0):
+			t.Errorf("3 pages: %d rows, more %q", rows, more.Text())
+		case pages > 3 && (rows < 3 || rows >= pages || !strings.Contains(more.Text(), fmt.Sprint(rows))):
+			t.Errorf("%d pages: %d rows, more %q", pages, rows, more.Text())
+		}
+	}
+}
