@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -339,7 +340,7 @@ func (c *Client) backoff(attempt int) time.Duration {
 func (c *Client) attempt(ctx context.Context, ts oauth2.TokenSource, cl call, waited time.Duration) (Attempt, *http.Response, []byte, error) {
 	start := c.cfg.Now()
 	crid := c.cfg.NewRequestID()
-	a := Attempt{Method: cl.method, URL: cl.url, RequestHeader: http.Header{}, RequestBody: cl.body, Start: start, WaitBefore: waited}
+	a := Attempt{Method: cl.method, URL: cl.url, RequestHeader: http.Header{}, RequestBody: cl.body, RequestLength: len(cl.body), Start: start, WaitBefore: waited}
 	if cl.sensitive {
 		a.RequestBody = redactHashes(cl.body)
 	}
@@ -384,6 +385,9 @@ func (c *Client) attempt(ctx context.Context, ts oauth2.TokenSource, cl call, wa
 	a.Duration = c.cfg.Now().Sub(start)
 	a.Proto, a.StatusCode, a.Status = resp.Proto, resp.StatusCode, resp.Status
 	a.ResponseHeader = keepHeaders(resp.Header)
+	if resp.ContentLength >= 0 && resp.Header.Get("Content-Length") != "" {
+		a.ResponseHeader.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10)) // as Graph sent it
+	}
 	a.ResponseBody = displayBody(resp.Header.Get("Content-Type"), raw, c.cfg.MaxBody)
 	if cl.sensitive {
 		a.ResponseBody = redactHashes(a.ResponseBody)

@@ -322,3 +322,28 @@ func TestUploadDevicesFollowEveryPage(t *testing.T) {
 		t.Errorf("read %d devices (more %v) in %d calls: %v", len(got.Devices), got.More, s.count(), err)
 	}
 }
+
+// The printed request says the length of the body actually sent (its hashes are shortened only for
+// display), and the printed response keeps the Content-Length Graph sent, as Microsoft's docs do.
+func TestPrintedExchangeSaysTheLengthsSentAndReceived(t *testing.T) {
+	var got int
+	s := &script{answers: h(func(w http.ResponseWriter, r *http.Request) {
+		got = int(r.ContentLength)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "12")
+		fmt.Fprint(w, `{"value":[]}`)
+	})}
+	c, _ := newTestClient(t, s)
+	hash := strings.Repeat("QUFB", 1000)
+	_, ex, err := c.ImportDeviceIdentities(context.Background(), tokens, []DeviceIdentity{{SerialNumber: "S-1", HardwareIdentifier: []byte(hash)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ex.Last()
+	if req := a.RequestText(); !strings.Contains(req, fmt.Sprintf("Content-Length: %d\n", got)) || strings.Contains(req, hash) || got < 4000 {
+		t.Errorf("sent %d bytes; printed:\n%s", got, req)
+	}
+	if resp := a.ResponseText(); !strings.Contains(resp, "Content-Length: 12\n") {
+		t.Errorf("printed response:\n%s", resp)
+	}
+}

@@ -1,6 +1,7 @@
 package graphclient
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"sort"
@@ -95,7 +96,8 @@ type Attempt struct {
 	Method         string        `json:"method"`
 	URL            string        `json:"url"`
 	RequestHeader  http.Header   `json:"requestHeader"`
-	RequestBody    []byte        `json:"requestBody,omitempty"`
+	RequestBody    []byte        `json:"requestBody,omitempty"`   // as shown: whole hashes shortened
+	RequestLength  int           `json:"requestLength,omitempty"` // the bytes of the body actually sent
 	Proto          string        `json:"proto,omitempty"`
 	StatusCode     int           `json:"statusCode,omitempty"`
 	Status         string        `json:"status,omitempty"`
@@ -118,7 +120,7 @@ func (e *Exchange) Last() *Attempt {
 }
 
 // headerOrder prints headers the way Microsoft's docs do: the important ones first.
-var headerOrder = map[string]int{"Authorization": 0, "Accept": 1, "Content-Type": 2, "Client-Request-Id": 3, "Request-Id": 4, "Date": 6}
+var headerOrder = map[string]int{"Authorization": 0, "Accept": 1, "Content-Type": 2, "Content-Length": 3, "Client-Request-Id": 4, "Request-Id": 5, "Date": 6}
 
 func writeHeaders(b *strings.Builder, h http.Header) {
 	keys := make([]string, 0, len(h))
@@ -158,7 +160,7 @@ func (a Attempt) RequestText() string {
 	fmt.Fprintf(&b, "%s %s\n", a.Method, a.URL)
 	writeHeaders(&b, a.RequestHeader)
 	if len(a.RequestBody) > 0 {
-		fmt.Fprintf(&b, "Content-Length: %d\n\n%s", len(a.RequestBody), a.RequestBody)
+		fmt.Fprintf(&b, "Content-Length: %d\n\n%s", cmp.Or(a.RequestLength, len(a.RequestBody)), a.RequestBody)
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
