@@ -50,6 +50,7 @@ type CallRecord struct {
 	Throttled              bool
 	OutcomeUnknown         bool // a write that may or may not have been carried out
 	ClientRequestID, ReqID string
+	Date                   string // Graph's Date header: with the ids, what Microsoft support asks for
 	Err                    error
 }
 
@@ -212,7 +213,7 @@ func (c *Client) do(ctx context.Context, ts oauth2.TokenSource, cl call, out any
 		rec := CallRecord{Operation: cl.op, Method: cl.method, Attempt: attempt, Duration: a.Duration,
 			ClientRequestID: a.RequestHeader.Get("client-request-id")}
 		if resp != nil {
-			rec.Status, rec.ReqID, rec.Throttled = resp.StatusCode, resp.Header.Get("request-id"), resp.StatusCode == 429
+			rec.Status, rec.ReqID, rec.Date, rec.Throttled = resp.StatusCode, resp.Header.Get("request-id"), resp.Header.Get("Date"), resp.StatusCode == 429
 		}
 		if err == nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
 			lastErr = nil
