@@ -123,6 +123,11 @@ func (c *Client) Batch(ctx context.Context, ts oauth2.TokenSource, reqs []BatchR
 			exchanges = append(exchanges, ex)
 		}
 		if err != nil {
+			if ge, ok := AsError(err); ok && ge.Kind == KindOutcomeUnknown && ge.StatusCode/100 == 2 {
+				// Graph accepted the batch, which says nothing of what became of each request.
+				err = &Error{Kind: KindOutcomeUnknown, Message: "Graph accepted the batch, but its answer could not be read, so whether it carried out each request is unknown.",
+					RequestID: ge.RequestID, ClientRequestID: ge.ClientRequestID, Date: ge.Date, Version: ge.Version, Cause: ge}
+			}
 			for _, i := range pending {
 				out[i].Status, out[i].Headers, out[i].Body, out[i].Err = 0, nil, nil, err
 			}

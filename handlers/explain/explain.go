@@ -270,7 +270,7 @@ func graphAnswer(ge *graphclient.Error) Explanation {
 	case graphclient.KindOutcomeUnknown:
 		if ge.StatusCode/100 == 2 {
 			return Explanation{Title: "Graph did it, but its answer could not be read",
-				What:     "Microsoft Graph answered " + fmt.Sprint(ge.StatusCode) + ", which means it carried out the request, but the rest of its answer could not be read. The desk did not send it again." + graphSays,
+				What:     strings.TrimSpace(ge.Message + " The desk did not send it again."),
 				NextStep: "Do not send it again: check the result below.", Action: ActionNone}
 		}
 		return Explanation{Title: "Graph did not say whether it worked",
