@@ -15,6 +15,7 @@ import (
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/guid"
 	"autopilotdesk/handlers/explain"
+	"autopilotdesk/handlers/jobs"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
@@ -35,10 +36,7 @@ type Uploads struct {
 
 // WriteHolds are the waits Graph asked of a tenant's writes (its Retry-After), kept for every
 // desk (bulk.Budget).
-type WriteHolds interface {
-	HeldUntil(ctx context.Context, tenantID string, now time.Time) (time.Time, error)
-	Hold(ctx context.Context, tenantID string, until time.Time) error
-}
+type WriteHolds = jobs.WriteHolds
 
 // heldUntil is when the wait Graph asked of every desk for the tenant's writes ends, if one is
 // running now; the answer's Retry-After then says so too.

@@ -74,13 +74,7 @@ type Options struct {
 	Reached   func(state string) // optional: counts jobs reaching a state
 	// Holds, optional, are the waits Graph asked of a tenant's writes (its Retry-After), kept for
 	// every desk: no batch goes while one runs, and a 429 to a batch starts one at once.
-	Holds WriteHolds
-}
-
-// WriteHolds are the waits Graph asked of a tenant's writes, kept for every desk (bulk.Budget).
-type WriteHolds interface {
-	HeldUntil(ctx context.Context, tenantID string, now time.Time) (time.Time, error)
-	Hold(ctx context.Context, tenantID string, until time.Time) error
+	Holds jobs.WriteHolds
 }
 
 // Worker advances submitted import jobs. Every replica runs one, with as many Run loops as it

@@ -24,6 +24,13 @@ type Turn struct {
 	renewed time.Time // when the lease was last renewed (wall clock)
 }
 
+// WriteHolds are the waits Graph asked of a tenant's writes (its Retry-After), kept for every
+// desk (bulk.Budget): no worker's write goes while one runs.
+type WriteHolds interface {
+	HeldUntil(ctx context.Context, tenantID string, now time.Time) (time.Time, error)
+	Hold(ctx context.Context, tenantID string, until time.Time) error
+}
+
 // Holder is the lease holder: the Run loop's id.
 func (t *Turn) Holder() string { return t.holder }
 
