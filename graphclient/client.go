@@ -475,11 +475,16 @@ func displayBody(contentType string, raw []byte, limit int64) []byte {
 	return []byte(fmt.Sprintf("(%d bytes of %s that are not JSON; not shown)", len(raw), truncate(ct, 60)))
 }
 
+const (
+	notJSON = "Graph answered with something that is not JSON, so its result could not be read."
+	noBody  = "Graph's answer had no body, so its result could not be read."
+)
+
 func decodeJSON(resp *http.Response, raw []byte, out any) *Error {
 	if !json.Valid(raw) {
-		msg := "Graph answered with something that is not JSON, so its result could not be read."
+		msg := notJSON
 		if len(bytes.TrimSpace(raw)) == 0 {
-			msg = "Graph's answer had no body, so its result could not be read."
+			msg = noBody
 		}
 		return &Error{Kind: KindBadResponse, StatusCode: resp.StatusCode, Message: msg,
 			RequestID: resp.Header.Get("request-id"), ClientRequestID: resp.Header.Get("client-request-id"), Date: resp.Header.Get("Date")}
@@ -494,8 +499,15 @@ func decodeJSON(resp *http.Response, raw []byte, out any) *Error {
 // doneUnread is a write Graph answered with a 2xx whose body could not be read: Graph carried it
 // out, so it is KindOutcomeUnknown (with that 2xx status), never a failure to send again.
 func doneUnread(resp *http.Response, unread *Error, version string) *Error {
+	why := "its answer did not have the expected shape"
+	switch {
+	case unread.Message == noBody:
+		why = "its answer had no body"
+	case unread.Message == notJSON:
+		why = "its answer was not JSON"
+	}
 	return &Error{Kind: KindOutcomeUnknown, StatusCode: resp.StatusCode, Version: version,
-		Message:   "Graph answered " + resp.Status + ", so it carried out the request, but its answer could not be read: " + unread.Message,
+		Message:   "Graph answered " + resp.Status + ", so it carried out the request, but " + why + ", so the desk could not read the result.",
 		RequestID: resp.Header.Get("request-id"), ClientRequestID: resp.Header.Get("client-request-id"), Date: resp.Header.Get("Date"), Cause: unread}
 }
 
