@@ -71,7 +71,7 @@ func (a *app) observeGraph(r graphclient.CallRecord) {
 	}
 	a.log.Log(context.Background(), level, "graph call", "operation", r.Operation, "method", r.Method, "status", r.Status,
 		"attempt", r.Attempt, "duration_ms", float64(r.Duration.Microseconds())/1000,
-		"client_request_id", r.ClientRequestID, "request_id", r.ReqID, "outcome_unknown", r.OutcomeUnknown)
+		"client_request_id", r.ClientRequestID, "request_id", r.ReqID, "date", r.Date, "outcome_unknown", r.OutcomeUnknown)
 	a.metrics.GraphCall(r.Operation, r.Status, r.Duration, r.Attempt, r.OutcomeUnknown)
 }
 

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -536,8 +537,9 @@ func TestMetricsNeedTheTokenAndCountACreate(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	if !strings.Contains(d.log.String(), `"msg":"graph call"`) || !strings.Contains(d.log.String(), `"client_request_id"`) {
-		t.Errorf("Graph calls are not logged with their ids")
+	if !strings.Contains(d.log.String(), `"msg":"graph call"`) || !strings.Contains(d.log.String(), `"client_request_id"`) ||
+		!regexp.MustCompile(`"date":"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT"`).MatchString(d.log.String()) {
+		t.Errorf("Graph calls are not logged with their ids and Graph's date")
 	}
 }
 

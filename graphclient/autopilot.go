@@ -163,7 +163,8 @@ func (c *Client) ListAutopilotDevices(ctx context.Context, ts oauth2.TokenSource
 	if err != nil {
 		return nil, ex, err
 	}
-	return &AutopilotDevicePage{Devices: l.Value, NextLink: l.NextLink}, ex, nil
+	devices, next := page(c, q.NextLink, l.Value, l.NextLink, func(d AutopilotDevice) string { return d.ID })
+	return &AutopilotDevicePage{Devices: devices, NextLink: next}, ex, nil
 }
 
 // maxSerialPages bounds how many pages one serial search reads: contains() also matches longer

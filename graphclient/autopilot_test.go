@@ -122,7 +122,7 @@ func TestListAutopilotDevicesQuotesTheSerialAndPages(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"value":[{"id":"%s","serialNumber":"O'Brien-1","enrollmentState":"notContacted","lastContactedDateTime":"0001-01-01T00:00:00Z"}],
 			"@odata.nextLink":"%s/v1.0/deviceManagement/windowsAutopilotDeviceIdentities?%%24filter=contains(serialNumber%%2C%%27O%%27%%27Brien%%27)&%%24skiptoken=1"}`, autopilotID, srvURL)
-	}, jsonAnswer(`{"value":[{"id":"`+autopilotID+`","serialNumber":"O'Brien-2","enrollmentState":"somethingNew"}]}`))
+	}, jsonAnswer(`{"value":[{"id":"5f3c2a1b-0000-4000-8000-000000000002","serialNumber":"O'Brien-2","enrollmentState":"somethingNew"}]}`))
 	c, _ := newTestClient(t, s)
 	srvURL = c.Root()
 	ctx := context.Background()

@@ -123,6 +123,11 @@ func (c *Client) Batch(ctx context.Context, ts oauth2.TokenSource, reqs []BatchR
 			exchanges = append(exchanges, ex)
 		}
 		if err != nil {
+			if ge, ok := AsError(err); ok && ge.Kind == KindOutcomeUnknown && ge.StatusCode/100 == 2 {
+				// Graph accepted the batch, which says nothing of what became of each request.
+				err = &Error{Kind: KindOutcomeUnknown, Message: "Graph accepted the batch, but its answer could not be read, so whether it carried out each request is unknown.",
+					RequestID: ge.RequestID, ClientRequestID: ge.ClientRequestID, Date: ge.Date, Version: ge.Version, Cause: ge}
+			}
 			for _, i := range pending {
 				out[i].Status, out[i].Headers, out[i].Body, out[i].Err = 0, nil, nil, err
 			}
@@ -151,7 +156,7 @@ func (c *Client) Batch(ctx context.Context, ts oauth2.TokenSource, reqs []BatchR
 		for _, i := range pending {
 			if !answered[i] {
 				out[i].Status, out[i].Headers, out[i].Body = 0, nil, nil
-				out[i].Err = &Error{Kind: KindBadResponse, Message: fmt.Sprintf("Graph's batch answer held nothing for request %s.", truncate(reqs[i].ID, 20)), Version: c.cfg.Version}
+				out[i].Err = c.unanswered(reqs[i], ex)
 				continue
 			}
 			if out[i].Err == nil {
@@ -173,6 +178,21 @@ func (c *Client) Batch(ctx context.Context, ts oauth2.TokenSource, reqs []BatchR
 		}
 		pending = again
 	}
+}
+
+// unanswered is a request Graph accepted in a batch but whose answer said nothing of it. A read
+// can simply be read again; a write may have been carried out, so its outcome is unknown, as for
+// a write sent alone whose answer was lost (it is read back, never sent again).
+func (c *Client) unanswered(r BatchRequest, ex *Exchange) *Error {
+	e := &Error{Kind: KindBadResponse, Message: fmt.Sprintf("Graph's batch answer held nothing for request %s.", truncate(r.ID, 20)), Version: c.cfg.Version}
+	if r.Method != http.MethodGet {
+		e.Kind = KindOutcomeUnknown
+		e.Message = fmt.Sprintf("Graph accepted the batch, but its answer held nothing for request %s, so whether Graph carried it out is unknown.", truncate(r.ID, 20))
+	}
+	if a := ex.Last(); a != nil {
+		e.RequestID, e.ClientRequestID, e.Date = a.ResponseHeader.Get("request-id"), a.RequestHeader.Get("client-request-id"), a.ResponseHeader.Get("Date")
+	}
+	return e
 }
 
 // retryableInner says whether an inner request that failed goes again, and after how long: by the

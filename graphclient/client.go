@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -49,14 +50,16 @@ type CallRecord struct {
 	Throttled              bool
 	OutcomeUnknown         bool // a write that may or may not have been carried out
 	ClientRequestID, ReqID string
+	Date                   string // Graph's Date header: with the ids, what Microsoft support asks for
 	Err                    error
 }
 
 // Client calls Microsoft Graph.
 type Client struct {
-	cfg  Config
-	http *http.Client
-	base string // root + "/" + version
+	cfg   Config
+	http  *http.Client
+	base  string // root + "/" + version
+	walks walks  // the walks through paged collections in progress (see page)
 }
 
 var (
@@ -210,13 +213,17 @@ func (c *Client) do(ctx context.Context, ts oauth2.TokenSource, cl call, out any
 		rec := CallRecord{Operation: cl.op, Method: cl.method, Attempt: attempt, Duration: a.Duration,
 			ClientRequestID: a.RequestHeader.Get("client-request-id")}
 		if resp != nil {
-			rec.Status, rec.ReqID, rec.Throttled = resp.StatusCode, resp.Header.Get("request-id"), resp.StatusCode == 429
+			rec.Status, rec.ReqID, rec.Date, rec.Throttled = resp.StatusCode, resp.Header.Get("request-id"), resp.Header.Get("Date"), resp.StatusCode == 429
 		}
 		if err == nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
 			lastErr = nil
 			if out != nil && resp.StatusCode != http.StatusNoContent {
 				if derr := decodeJSON(resp, body, out); derr != nil {
 					lastErr = derr
+					if isWrite(cl.retryRules()) {
+						// Graph said it did it: the write is never to be sent again as if it failed.
+						lastErr, ex.Outcome, rec.OutcomeUnknown = doneUnread(resp, derr, c.cfg.Version), OutcomeUnknown, true
+					}
 				}
 			}
 			rec.Err = lastErr
@@ -334,7 +341,7 @@ func (c *Client) backoff(attempt int) time.Duration {
 func (c *Client) attempt(ctx context.Context, ts oauth2.TokenSource, cl call, waited time.Duration) (Attempt, *http.Response, []byte, error) {
 	start := c.cfg.Now()
 	crid := c.cfg.NewRequestID()
-	a := Attempt{Method: cl.method, URL: cl.url, RequestHeader: http.Header{}, RequestBody: cl.body, Start: start, WaitBefore: waited}
+	a := Attempt{Method: cl.method, URL: cl.url, RequestHeader: http.Header{}, RequestBody: cl.body, RequestLength: len(cl.body), Start: start, WaitBefore: waited}
 	if cl.sensitive {
 		a.RequestBody = redactHashes(cl.body)
 	}
@@ -379,6 +386,9 @@ func (c *Client) attempt(ctx context.Context, ts oauth2.TokenSource, cl call, wa
 	a.Duration = c.cfg.Now().Sub(start)
 	a.Proto, a.StatusCode, a.Status = resp.Proto, resp.StatusCode, resp.Status
 	a.ResponseHeader = keepHeaders(resp.Header)
+	if resp.ContentLength >= 0 && resp.Header.Get("Content-Length") != "" {
+		a.ResponseHeader.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10)) // as Graph sent it
+	}
 	a.ResponseBody = displayBody(resp.Header.Get("Content-Type"), raw, c.cfg.MaxBody)
 	if cl.sensitive {
 		a.ResponseBody = redactHashes(a.ResponseBody)
@@ -465,10 +475,18 @@ func displayBody(contentType string, raw []byte, limit int64) []byte {
 	return []byte(fmt.Sprintf("(%d bytes of %s that are not JSON; not shown)", len(raw), truncate(ct, 60)))
 }
 
-func decodeJSON(resp *http.Response, raw []byte, out any) error {
+const (
+	notJSON = "Graph answered with something that is not JSON, so its result could not be read."
+	noBody  = "Graph's answer had no body, so its result could not be read."
+)
+
+func decodeJSON(resp *http.Response, raw []byte, out any) *Error {
 	if !json.Valid(raw) {
-		return &Error{Kind: KindBadResponse, StatusCode: resp.StatusCode,
-			Message:   "Graph answered with something that is not JSON, so its result could not be read.",
+		msg := notJSON
+		if len(bytes.TrimSpace(raw)) == 0 {
+			msg = noBody
+		}
+		return &Error{Kind: KindBadResponse, StatusCode: resp.StatusCode, Message: msg,
 			RequestID: resp.Header.Get("request-id"), ClientRequestID: resp.Header.Get("client-request-id"), Date: resp.Header.Get("Date")}
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
@@ -476,6 +494,21 @@ func decodeJSON(resp *http.Response, raw []byte, out any) error {
 			RequestID: resp.Header.Get("request-id"), ClientRequestID: resp.Header.Get("client-request-id"), Date: resp.Header.Get("Date")}
 	}
 	return nil
+}
+
+// doneUnread is a write Graph answered with a 2xx whose body could not be read: Graph carried it
+// out, so it is KindOutcomeUnknown (with that 2xx status), never a failure to send again.
+func doneUnread(resp *http.Response, unread *Error, version string) *Error {
+	why := "its answer did not have the expected shape"
+	switch {
+	case unread.Message == noBody:
+		why = "its answer had no body"
+	case unread.Message == notJSON:
+		why = "its answer was not JSON"
+	}
+	return &Error{Kind: KindOutcomeUnknown, StatusCode: resp.StatusCode, Version: version,
+		Message:   "Graph answered " + resp.Status + ", so it carried out the request, but " + why + ", so the desk could not read the result.",
+		RequestID: resp.Header.Get("request-id"), ClientRequestID: resp.Header.Get("client-request-id"), Date: resp.Header.Get("Date"), Cause: unread}
 }
 
 func truncate(s string, n int) string {

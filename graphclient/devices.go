@@ -148,17 +148,47 @@ func (c *Client) ReadDeviceIdentities(ctx context.Context, ts oauth2.TokenSource
 	})
 }
 
-// ListUploadDeviceIdentities lists an upload's contained device identities.
-func (c *Client) ListUploadDeviceIdentities(ctx context.Context, ts oauth2.TokenSource, uploadID string) ([]DeviceIdentity, *Exchange, error) {
+// UploadDevices are an upload's contained device identities, as far as the desk reads them.
+type UploadDevices struct {
+	Devices []DeviceIdentity
+	More    bool // Graph has further pages than the desk reads (maxUploadDevicePages)
+}
+
+// maxUploadDevicePages bounds the pages of an upload's devices one look reads.
+const maxUploadDevicePages = 20
+
+// ListUploadDeviceIdentities lists an upload's contained device identities, following Graph's
+// pages up to maxUploadDevicePages; More says whether Graph has more. A page that fails ends the
+// list with its error, and the devices read before it.
+func (c *Client) ListUploadDeviceIdentities(ctx context.Context, ts oauth2.TokenSource, uploadID string) (*UploadDevices, *Exchange, error) {
 	if !guid.Valid(uploadID) {
 		return nil, nil, invalidID("The upload id", uploadID)
 	}
-	var out deviceList
-	ex, err := c.do(ctx, ts, call{op: "list-upload-devices", method: http.MethodGet, url: c.base + uploadsPath + "/" + uploadID + "/deviceIdentities", sensitive: true}, &out)
-	if err != nil {
-		return nil, ex, err
+	path := uploadsPath + "/" + uploadID + "/deviceIdentities"
+	out := &UploadDevices{}
+	var ex *Exchange
+	target, from := c.base+path, ""
+	for pages := 0; ; pages++ {
+		if pages == maxUploadDevicePages {
+			out.More = true
+			return out, ex, nil
+		}
+		var l deviceList
+		pex, err := c.do(ctx, ts, call{op: "list-upload-devices", method: http.MethodGet, url: target, sensitive: true}, &l)
+		ex = Joined(ex, pex)
+		if err != nil {
+			return out, ex, err
+		}
+		devices, next := page(c, from, l.Value, l.NextLink, identityID)
+		out.Devices = append(out.Devices, devices...)
+		if next == "" {
+			return out, ex, nil
+		}
+		if target, err = c.pageLink(path, next); err != nil {
+			return out, ex, err
+		}
+		from = next
 	}
-	return out.Value, ex, nil
 }
 
 // ListDeviceIdentities reads one page of imported devices, optionally those whose serial number
@@ -182,8 +212,11 @@ func (c *Client) ListDeviceIdentities(ctx context.Context, ts oauth2.TokenSource
 	if err != nil {
 		return nil, "", ex, err
 	}
-	return l.Value, l.NextLink, ex, nil
+	devices, next := page(c, nextLink, l.Value, l.NextLink, identityID)
+	return devices, next, ex, nil
 }
+
+func identityID(d DeviceIdentity) string { return d.ID }
 
 // DeleteDeviceIdentity deletes an imported device (204).
 func (c *Client) DeleteDeviceIdentity(ctx context.Context, ts oauth2.TokenSource, id string) (*Exchange, error) {

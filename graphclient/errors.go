@@ -1,6 +1,7 @@
 package graphclient
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -162,8 +163,11 @@ func parseError(resp *http.Response, body []byte, version string) *Error {
 			e.Date = env.Error.InnerError.Date
 		}
 	} else {
-		e.Message = fmt.Sprintf("Graph answered %s without a readable error.", resp.Status)
-		if resp.StatusCode < 500 && resp.StatusCode != 429 {
+		// The status still says what happened (a 401 is an expired token, whatever its body); only
+		// one whose meaning is in the words Graph did not give is an answer the desk cannot read.
+		e.Message = fmt.Sprintf("Graph answered %s without a readable error%s.", resp.Status, bodyNote(resp.Header.Get("Content-Type"), body))
+		if _, meaningful := statusKinds[resp.StatusCode]; !meaningful && resp.StatusCode < 500 && resp.StatusCode != http.StatusForbidden ||
+			resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnprocessableEntity {
 			e.Kind = KindBadResponse
 		}
 	}
@@ -174,6 +178,17 @@ func parseError(resp *http.Response, body []byte, version string) *Error {
 		e.Kind = classify(e)
 	}
 	return e
+}
+
+// bodyNote describes an error body that could not be read, without quoting it.
+func bodyNote(contentType string, body []byte) string {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return " (its body was empty)"
+	}
+	if contentType == "" {
+		contentType = "no content type"
+	}
+	return fmt.Sprintf(" (its body was %d bytes of %s)", len(body), truncate(contentType, 60))
 }
 
 // unwrapIntune reads Intune's JSON string inside error.message and keeps its sentence.

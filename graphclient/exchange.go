@@ -1,6 +1,7 @@
 package graphclient
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"sort"
@@ -27,7 +28,8 @@ type Exchange struct {
 // Reconciliation is what the desk found when it looked for a write whose outcome was unknown.
 //
 // A create that named its id is looked up by it, and Found is the upload with that id. One that
-// did not is looked for among the uploads with its status: Matches are those with its date and
+// did not, or whose id Graph does not have (Graph assigns the ids), is looked for among the
+// uploads with its status: Matches are those with its date and
 // status, and which of them, if any, is the one sent is for the caller to judge (Judge), as only
 // it knows which uploads it created before.
 type Reconciliation struct {
@@ -37,7 +39,10 @@ type Reconciliation struct {
 	// Partial: the uploads with this status were more than the look reads, so a miss proves nothing.
 	Partial bool   `json:"partial,omitempty"`
 	Failed  *Error `json:"failed,omitempty"` // the look itself failed
-	Err     string `json:"error,omitempty"`  // the earlier stored format: the failed look in words
+	// Accepted is the 2xx status Graph answered a create whose answer could not be read or did
+	// not name the upload: it was created, whatever the look finds.
+	Accepted int    `json:"accepted,omitempty"`
+	Err      string `json:"error,omitempty"` // the earlier stored format: the failed look in words
 
 	// The caller's judgement (Judge): how many matches are uploads it had created before, and,
 	// when nothing was found, the time until which Graph may still not list a new upload.
@@ -81,9 +86,9 @@ func (r *Reconciliation) Undecided() int {
 }
 
 // NotCreated reports whether the look shows that the write was not carried out: it looked in
-// full, late enough, and found nothing that could be it.
+// full, late enough, and found nothing that could be it (and Graph had not answered that it was).
 func (r *Reconciliation) NotCreated() bool {
-	return r.Looked && r.Failed == nil && r.Err == "" && r.Found == nil && !r.Partial && r.NotUntil.IsZero() && len(r.Matches) == r.Known
+	return r.Looked && r.Accepted == 0 && r.Failed == nil && r.Err == "" && r.Found == nil && !r.Partial && r.NotUntil.IsZero() && len(r.Matches) == r.Known
 }
 
 // Attempt is one HTTP request and its response.
@@ -91,7 +96,8 @@ type Attempt struct {
 	Method         string        `json:"method"`
 	URL            string        `json:"url"`
 	RequestHeader  http.Header   `json:"requestHeader"`
-	RequestBody    []byte        `json:"requestBody,omitempty"`
+	RequestBody    []byte        `json:"requestBody,omitempty"`   // as shown: whole hashes shortened
+	RequestLength  int           `json:"requestLength,omitempty"` // the bytes of the body actually sent
 	Proto          string        `json:"proto,omitempty"`
 	StatusCode     int           `json:"statusCode,omitempty"`
 	Status         string        `json:"status,omitempty"`
@@ -114,7 +120,7 @@ func (e *Exchange) Last() *Attempt {
 }
 
 // headerOrder prints headers the way Microsoft's docs do: the important ones first.
-var headerOrder = map[string]int{"Authorization": 0, "Accept": 1, "Content-Type": 2, "Client-Request-Id": 3, "Request-Id": 4, "Date": 6}
+var headerOrder = map[string]int{"Authorization": 0, "Accept": 1, "Content-Type": 2, "Content-Length": 3, "Client-Request-Id": 4, "Request-Id": 5, "Date": 6}
 
 func writeHeaders(b *strings.Builder, h http.Header) {
 	keys := make([]string, 0, len(h))
@@ -154,7 +160,7 @@ func (a Attempt) RequestText() string {
 	fmt.Fprintf(&b, "%s %s\n", a.Method, a.URL)
 	writeHeaders(&b, a.RequestHeader)
 	if len(a.RequestBody) > 0 {
-		fmt.Fprintf(&b, "Content-Length: %d\n\n%s", len(a.RequestBody), a.RequestBody)
+		fmt.Fprintf(&b, "Content-Length: %d\n\n%s", cmp.Or(a.RequestLength, len(a.RequestBody)), a.RequestBody)
 	}
 	return strings.TrimRight(b.String(), "\n")
 }

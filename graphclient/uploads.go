@@ -1,6 +1,7 @@
 package graphclient
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"net/url"
@@ -80,8 +81,15 @@ func (c *Client) CreateUpload(ctx context.Context, ts oauth2.TokenSource, in New
 	body := jsonBody(createBody{ODataType: uploadType, ID: in.ID, CreatedDateTimeUtc: in.CreatedDateTimeUtc, Status: in.Status})
 	var u Upload
 	ex, err := c.do(ctx, ts, call{op: "create-upload", method: http.MethodPost, url: c.base + uploadsPath, body: body}, &u)
+	if err == nil && u.ID == "" {
+		// A 204, or an entity without its id: Graph created it, but did not say which it is.
+		err, ex.Outcome = createdUnsaid(ex.Last(), c.cfg.Version), OutcomeUnknown
+	}
 	if ge, ok := AsError(err); ok && ge.Kind == KindOutcomeUnknown {
 		ex.Reconciliation = c.reconcile(ctx, ts, in)
+		if ge.StatusCode/100 == 2 {
+			ex.Reconciliation.Accepted = ge.StatusCode
+		}
 		if ex.Reconciliation.Found != nil {
 			return ex.Reconciliation.Found, ex, err
 		}
@@ -93,9 +101,22 @@ func (c *Client) CreateUpload(ctx context.Context, ts oauth2.TokenSource, in New
 	return &u, ex, nil
 }
 
+// createdUnsaid is a create Graph answered with a 2xx that does not say the upload's id.
+func createdUnsaid(a *Attempt, version string) *Error {
+	e := &Error{Kind: KindOutcomeUnknown, StatusCode: http.StatusCreated, Version: version,
+		Message: "Graph answered that it created the upload, but its answer did not say the upload's id."}
+	if a != nil {
+		e.StatusCode = a.StatusCode
+		e.Message = "Graph answered " + a.Status + ", so it created the upload, but its answer did not say the upload's id."
+		e.RequestID, e.ClientRequestID, e.Date = a.ResponseHeader.Get("request-id"), a.RequestHeader.Get("client-request-id"), a.ResponseHeader.Get("Date")
+	}
+	return e
+}
+
 // FindUpload looks once more for an upload matching what a create whose outcome was unknown
-// sent: by its id when it named one, else among the uploads with its status (then the caller
-// judges the matches). Nothing is sent but the look-ups.
+// sent: by its id when it named one, and (when that id is not there: Graph assigns the ids) among
+// the uploads with its status, whose matches the caller then judges. Nothing is sent but the
+// look-ups.
 func (c *Client) FindUpload(ctx context.Context, ts oauth2.TokenSource, in NewUpload) *Reconciliation {
 	return c.reconcile(ctx, ts, in)
 }
@@ -106,16 +127,16 @@ func (c *Client) reconcile(ctx context.Context, ts oauth2.TokenSource, in NewUpl
 	defer cancel()
 	r := &Reconciliation{Looked: true}
 	if in.ID != "" {
+		// Graph may have kept the id sent, or assigned its own: the date and status say the rest.
 		u, _, err := c.GetUpload(ctx, ts, in.ID)
-		if ge, ok := AsError(err); ok && ge.Kind == KindNotFound {
-			return r
-		}
-		if err != nil {
+		if ge, ok := AsError(err); err != nil && !(ok && ge.Kind == KindNotFound) {
 			r.Failed = errorOf(err)
 			return r
 		}
-		r.Found = u
-		return r
+		if err == nil {
+			r.Found = u
+			return r
+		}
 	}
 	opts := ListOptions{Status: in.Status}
 	for pages := 0; ; pages++ {
@@ -198,7 +219,8 @@ func (c *Client) ListUploads(ctx context.Context, ts oauth2.TokenSource, opts Li
 	if err != nil {
 		return nil, ex, err
 	}
-	return &UploadPage{Uploads: l.Value, NextLink: l.NextLink}, ex, nil
+	uploads, next := page(c, opts.NextLink, l.Value, l.NextLink, func(u Upload) string { return u.ID })
+	return &UploadPage{Uploads: uploads, NextLink: next}, ex, nil
 }
 
 // GetUpload reads one upload.
@@ -218,7 +240,19 @@ func (c *Client) UpdateUploadStatus(ctx context.Context, ts oauth2.TokenSource, 
 		ODataType string `json:"@odata.type"`
 		Status    string `json:"status"`
 	}{uploadType, status})
-	return entity[Upload](ctx, c, ts, call{op: "update-upload", method: http.MethodPatch, url: c.base + uploadsPath + "/" + id, body: body})
+	u, ex, err := entity[Upload](ctx, c, ts, call{op: "update-upload", method: http.MethodPatch, url: c.base + uploadsPath + "/" + id, body: body})
+	if err != nil || u.ID != "" && u.Status != "" && u.CreatedDateTimeUtc != "" {
+		return u, ex, err
+	}
+	// 204 No Content (or a partial entity) is a normal answer to a PATCH: the upload is what was
+	// sent, and what the answer did not say is read again (a read that fails leaves it unsaid).
+	u.ID, u.Status = cmp.Or(u.ID, id), cmp.Or(u.Status, status)
+	if u.CreatedDateTimeUtc == "" {
+		if now, _, rerr := c.GetUpload(ctx, ts, id); rerr == nil {
+			u.CreatedDateTimeUtc, u.ODataType = now.CreatedDateTimeUtc, cmp.Or(u.ODataType, now.ODataType)
+		}
+	}
+	return u, ex, nil
 }
 
 // DeleteUpload deletes an upload (204).

@@ -250,6 +250,9 @@ func (h *Activity) CheckAgain(c echo.Context) error {
 	if d.Exchange == nil {
 		d.Exchange = &graphclient.Exchange{}
 	}
+	if before := d.Exchange.Reconciliation; before != nil {
+		rc.Accepted = before.Accepted // Graph's answer that it created the upload still holds
+	}
 	judgeLook(ctx, h.Recorded, u.TenantID, rc, a.At, h.Now())
 	d.Exchange.Reconciliation, d.CheckedAt = rc, h.Now()
 	switch {

@@ -31,7 +31,7 @@ type UploadsAPI interface {
 	GetUpload(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.Upload, *graphclient.Exchange, error)
 	UpdateUploadStatus(ctx context.Context, ts oauth2.TokenSource, id, status string) (*graphclient.Upload, *graphclient.Exchange, error)
 	DeleteUpload(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.Exchange, error)
-	ListUploadDeviceIdentities(ctx context.Context, ts oauth2.TokenSource, uploadID string) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error)
+	ListUploadDeviceIdentities(ctx context.Context, ts oauth2.TokenSource, uploadID string) (*graphclient.UploadDevices, *graphclient.Exchange, error)
 }
 
 // ActivityLog records what people did. Recording never fails a request: once Graph has

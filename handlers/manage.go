@@ -96,7 +96,7 @@ func (h *Uploads) Show(c echo.Context) error {
 		view.Failure.Reload = "/uploads/" + id
 		status = failureStatus(err)
 	} else {
-		devices, dex, derr := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
+		devices, dex, derr := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.UploadDevices, *graphclient.Exchange, error) {
 			return h.Graph.ListUploadDeviceIdentities(c.Request().Context(), ts, id)
 		})
 		if errors.Is(derr, web.ErrSessionEnded) {
@@ -106,7 +106,11 @@ func (h *Uploads) Show(c echo.Context) error {
 			view.DevicesFailure = failureOf(dex, derr)
 			view.DevicesFailure.Reload = "/uploads/" + id
 		}
-		for _, d := range devices {
+		if devices == nil {
+			devices = &graphclient.UploadDevices{}
+		}
+		view.MoreDevices = devices.More
+		for _, d := range devices.Devices {
 			view.Devices = append(view.Devices, views.ImportedDevice{Serial: d.SerialNumber, Status: d.State.DeviceImportStatus,
 				RegistrationID: d.State.DeviceRegistrationID, ErrorCode: d.State.DeviceErrorCode, ErrorName: d.State.DeviceErrorName})
 		}

@@ -84,7 +84,7 @@ func (f *fakeUploads) DeleteUpload(_ context.Context, ts oauth2.TokenSource, id 
 	return nil, f.call(ts, "delete "+id)
 }
 
-func (f *fakeUploads) ListUploadDeviceIdentities(_ context.Context, ts oauth2.TokenSource, id string) ([]graphclient.DeviceIdentity, *graphclient.Exchange, error) {
+func (f *fakeUploads) ListUploadDeviceIdentities(_ context.Context, ts oauth2.TokenSource, id string) (*graphclient.UploadDevices, *graphclient.Exchange, error) {
 	return nil, nil, f.call(ts, "devices "+id)
 }
 

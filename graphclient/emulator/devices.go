@@ -210,7 +210,9 @@ func (e *Emulator) devices(p Principal, version string) collection {
 	}
 }
 
-var serialFilterRE = regexp.MustCompile(`^(?:serialNumber eq '([^']*)'|contains\(serialNumber,\s*'([^']*)'\))$`)
+// serialFilterRE is the filters the emulator answers on imported identities: contains(), the
+// form the desk sends, and eq; a quote inside the OData literal is doubled, as Graph reads it.
+var serialFilterRE = regexp.MustCompile(`^(?:serialNumber eq '((?:[^']|'')*)'|contains\(serialNumber,\s*'((?:[^']|'')*)'\))$`)
 
 func (e *Emulator) listDevices(a answer, r *http.Request, p Principal, ctxBase string) {
 	match := func(*device) bool { return true }
@@ -221,9 +223,11 @@ func (e *Emulator) listDevices(a answer, r *http.Request, p Principal, ctxBase s
 			a.fail(http.StatusBadRequest, "BadRequest", "Invalid filter clause")
 			return
 		case strings.HasPrefix(f, "contains"):
-			match = func(d *device) bool { return strings.Contains(strings.ToLower(d.SerialNumber), strings.ToLower(m[2])) }
+			want := strings.ToLower(strings.ReplaceAll(m[2], "''", "'"))
+			match = func(d *device) bool { return strings.Contains(strings.ToLower(d.SerialNumber), want) }
 		default:
-			match = func(d *device) bool { return strings.EqualFold(d.SerialNumber, m[1]) }
+			want := strings.ReplaceAll(m[1], "''", "'")
+			match = func(d *device) bool { return strings.EqualFold(d.SerialNumber, want) }
 		}
 	}
 	e.pageDevices(a, r, ctxBase, e.tenant(p.TenantID).devices, match)

@@ -228,6 +228,18 @@ func TestDeviceCRUDAndFilters(t *testing.T) {
 		t.Errorf("$top=3 over pages of 2: %v", got)
 	}
 	f.wantError(f.do(req{method: http.MethodGet, path: devices + "?$filter=" + url.QueryEscape("groupTag eq 'x'"), token: "admin"}), http.StatusBadRequest, "BadRequest", "Invalid filter")
+	// A quote inside an OData literal is doubled, as the desk sends it; a lone one ends the literal.
+	b, _ = json.Marshal(deviceJSON("AB'C-1", hash(20)))
+	f.do(req{method: http.MethodPost, path: devices, token: "admin", body: string(b)})
+	if got := serials(devices + "?$filter=" + url.QueryEscape("contains(serialNumber,'AB''C-1')")); !equal(got, []string{"AB'C-1"}) {
+		t.Errorf("contains with a doubled quote %v", got)
+	}
+	if got := serials(devices + "?$filter=" + url.QueryEscape("serialNumber eq 'ab''c-1'")); !equal(got, []string{"AB'C-1"}) {
+		t.Errorf("eq with a doubled quote %v", got)
+	}
+	for _, bad := range []string{"contains(serialNumber,'AB'C-1')", "serialNumber eq 'AB'C-1'", "serialNumber eq 'X' ", "contains(serialNumber,'X') or true"} {
+		f.wantError(f.do(req{method: http.MethodGet, path: devices + "?$filter=" + url.QueryEscape(bad), token: "admin"}), http.StatusBadRequest, "BadRequest", "Invalid filter")
+	}
 
 	f.wantError(f.do(req{method: http.MethodPatch, path: devices + "/" + id, token: "admin", body: `{"groupTag":"x"}`}), http.StatusBadRequest, "No method match route template", "PATCH")
 	f.wantError(f.do(req{method: http.MethodGet, path: importPath, token: "admin"}), http.StatusBadRequest, "No method match route template", "GET")

@@ -228,7 +228,7 @@ func (a answer) headers() {
 
 func (a answer) json(status int, v any) {
 	a.headers()
-	b, _ := json.Marshal(v)
+	b, _ := json.Marshal(inGraphOrder(v))
 	a.w.Header().Set("Content-Type", "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8")
 	a.w.WriteHeader(status)
 	a.w.Write(b)

@@ -963,3 +963,29 @@ func TestABodyCutShortIsNotActedOn(t *testing.T) {
 		t.Errorf("a body cut short: %d, received %+v, %d import calls", w.Code, got, f.emu.Stats().ImportCalls)
 	}
 }
+
+// The emulator writes JSON keys in Graph's order, as Microsoft's docs print them: an upload's id
+// before its date, an error's code, message, then innerError, a collection's context before its
+// next link and values.
+func TestAnswersKeepGraphsKeyOrder(t *testing.T) {
+	f := newFixture(t, func(o *emulator.Options) { o.PageSize = 1 })
+	order := func(raw []byte, keys ...string) {
+		t.Helper()
+		at := -1
+		for _, k := range keys {
+			i := bytes.Index(raw, []byte(`"`+k+`"`))
+			if i <= at {
+				t.Errorf("%q is not after the keys before it in %s", k, raw)
+				return
+			}
+			at = i
+		}
+	}
+	c := f.do(req{method: http.MethodPost, path: uploads, token: "admin", body: `{"@odata.type":"#microsoft.graph.importedWindowsAutopilotDeviceIdentityUpload","createdDateTimeUtc":"2016-12-31T23:59:45.8788427-08:00","status":"pending"}`})
+	order(c.raw, "@odata.context", "@odata.type", "id", "createdDateTimeUtc", "status")
+	f.do(req{method: http.MethodPost, path: uploads, token: "admin", body: `{"createdDateTimeUtc":"2016-12-31T23:59:45.8788427-08:00","status":"pending"}`})
+	l := f.do(req{method: http.MethodGet, path: uploads, token: "admin"})
+	order(l.raw, "@odata.context", "@odata.nextLink", "value", "@odata.type", "id", "createdDateTimeUtc", "status")
+	e := f.do(req{method: http.MethodGet, path: uploads + "/not-a-guid", token: "admin"})
+	order(e.raw, "error", "code", "message", "innerError", "date", "request-id", "client-request-id")
+}

@@ -268,6 +268,11 @@ func graphAnswer(ge *graphclient.Error) Explanation {
 			What:     "Microsoft Graph refused the request because of its size, before carrying it out; nothing was changed." + graphSays,
 			NextStep: "Send fewer items at once.", Action: ActionCheckInput}
 	case graphclient.KindOutcomeUnknown:
+		if ge.StatusCode/100 == 2 {
+			return Explanation{Title: "Graph did it, but its answer could not be read",
+				What:     strings.TrimSpace(ge.Message + " The desk did not send it again."),
+				NextStep: "Do not send it again: check the result below.", Action: ActionNone}
+		}
 		return Explanation{Title: "Graph did not say whether it worked",
 			What:     "The request reached Microsoft Graph but no clear answer came back (it timed out or Graph reported a server error), so it may or may not have been carried out. The desk did not send it again.",
 			NextStep: "Check the result below before sending anything again.", Action: ActionNone}
