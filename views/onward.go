@@ -108,9 +108,9 @@ func batchTitle(e ActivityEntry) (title string, ok bool) {
 	whole, batch := wholeCount.FindStringSubmatch(e.Summary), batchNumber.FindStringSubmatch(e.Summary)
 	switch {
 	case whole != nil && batch != nil:
-		return what + " of " + whole[1] + " devices: batch " + batch[1], true
+		return what + " of " + devicesWord(whole[1]) + ": batch " + batch[1], true
 	case whole != nil:
-		return what + " of " + whole[1] + " devices", true
+		return what + " of " + devicesWord(whole[1]), true
 	case batch != nil:
 		title = what + ", batch " + batch[1]
 		if m := devicesCount.FindString(e.Summary); m != "" {
@@ -119,6 +119,14 @@ func batchTitle(e ActivityEntry) (title string, ok bool) {
 		return title, true
 	}
 	return "", false
+}
+
+// devicesWord is a count of devices as a record wrote it ("1", "1,000") with its noun.
+func devicesWord(n string) string {
+	if n == "1" {
+		return "1 device"
+	}
+	return n + " devices"
 }
 
 // ActivityTitle names a recorded action and its target in words, with its outcome when it is not

@@ -16,6 +16,7 @@ func TestActivityTitleNamesTheActionAndItsTarget(t *testing.T) {
 		{ActivityEntry{Action: "import", Outcome: "outcome-unknown", Target: id, Summary: "Batch 1 (13 devices): Microsoft Graph's answer never arrived"}, "Import, batch 1: 13 devices — outcome unknown"},
 		{ActivityEntry{Action: "import", Outcome: "success", Target: id, Summary: "Sent batch 2: Microsoft Graph accepted 1 device."}, "Import, batch 2: 1 device"},
 		{ActivityEntry{Action: "import", Outcome: "success", Target: id, Summary: "Sent batch 3 of 10 of the import of 5,000 devices: Microsoft Graph accepted 500 devices."}, "Import of 5,000 devices: batch 3 of 10"},
+		{ActivityEntry{Action: "import", Outcome: "success", Target: id, Summary: "Sent batch 1 of 1 of the import of 1 device: Microsoft Graph accepted 1 device."}, "Import of 1 device: batch 1 of 1"},
 		{ActivityEntry{Action: "import", Outcome: "failure", Target: id, Summary: "Batch 10 of 10 of the import of 4,600 devices (100 devices): Microsoft Graph refused"}, "Import of 4,600 devices: batch 10 of 10 — not done"},
 		{ActivityEntry{Action: "device-properties", Outcome: "success", Target: id, Serial: "PF3ABC12"}, "Changed device PF3ABC12"},
 		{ActivityEntry{Action: "bulk-change", Outcome: "failure", Target: id}, "Bulk change of devices — not done"},
