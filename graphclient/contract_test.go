@@ -351,3 +351,30 @@ func TestPrintedExchangeSaysTheLengthsSentAndReceived(t *testing.T) {
 		t.Errorf("printed response:\n%s", resp)
 	}
 }
+
+// Walks left unfinished (a list opened and not paged on) are remembered within maxIDs ids in
+// all: the oldest make room for the newest, which still end a repeated link and drop repeats.
+func TestRememberedWalksStayWithinTheirBound(t *testing.T) {
+	c := &Client{cfg: Config{Now: time.Now}}
+	id := func(s string) string { return s }
+	const perPage = 10_000
+	for walk := range 2 * maxIDs / perPage {
+		ids := make([]string, perPage)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("w%d-%d", walk, i)
+		}
+		page(c, "", ids, fmt.Sprintf("https://graph.example/next-%d", walk), id)
+		sum := 0
+		for _, w := range c.walks.byAt {
+			sum += len(w.ids)
+		}
+		if c.walks.total != sum || sum > maxIDs {
+			t.Fatalf("after walk %d: %d ids counted, %d remembered, bound %d", walk, c.walks.total, sum, maxIDs)
+		}
+	}
+	last := fmt.Sprintf("https://graph.example/next-%d", 2*maxIDs/perPage-1)
+	again := fmt.Sprintf("w%d-0", 2*maxIDs/perPage-1)
+	if kept, next := page(c, last, []string{again, "new"}, last, id); len(kept) != 1 || kept[0] != "new" || next != "" {
+		t.Errorf("the newest walk: kept %v, next %q", kept, next)
+	}
+}

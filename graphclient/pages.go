@@ -16,6 +16,7 @@ import (
 const (
 	maxWalks      = 512              // walks remembered at once; the oldest is forgotten first
 	maxWalkIDs    = 200_000          // ids remembered in one walk; past it, no more are added
+	maxIDs        = 300_000          // ids remembered in all walks (some 30 MB); the oldest walks make room
 	walkForgotten = 30 * time.Minute // a walk not continued for this long is forgotten
 )
 
@@ -28,8 +29,9 @@ type walk struct {
 
 // walks remembers the walks in progress, by the next link handed out.
 type walks struct {
-	mu   sync.Mutex
-	byAt map[string]*walk
+	mu    sync.Mutex
+	byAt  map[string]*walk
+	total int // ids remembered in all of byAt's walks
 }
 
 // page keeps what a page read from the link from ("" for a first page) adds to its walk: the
@@ -43,9 +45,13 @@ func page[T any](c *Client, from string, values []T, next string, id func(T) str
 		w.byAt = map[string]*walk{}
 	}
 	cur := w.byAt[from]
-	delete(w.byAt, from)
+	w.forget(from)
 	if from == "" || cur == nil || now.Sub(cur.at) > walkForgotten {
 		cur = &walk{links: map[string]bool{}, ids: map[string]bool{}}
+	}
+	// The other walks make room for this page's ids, oldest first, within maxIDs in all.
+	for w.total+len(cur.ids)+len(values) > maxIDs && len(w.byAt) > 0 {
+		w.forgetOldest()
 	}
 	if from != "" {
 		cur.links[from] = true
@@ -56,7 +62,7 @@ func page[T any](c *Client, from string, values []T, next string, id func(T) str
 		if k != "" && cur.ids[k] {
 			continue
 		}
-		if k != "" && len(cur.ids) < maxWalkIDs {
+		if k != "" && len(cur.ids) < min(maxWalkIDs, maxIDs) {
 			cur.ids[k] = true
 		}
 		kept = append(kept, v)
@@ -69,7 +75,16 @@ func page[T any](c *Client, from string, values []T, next string, id func(T) str
 		w.forgetOldest()
 	}
 	w.byAt[next] = cur
+	w.total += len(cur.ids)
 	return kept, next
+}
+
+// forget drops the walk handed out with link, if any.
+func (w *walks) forget(link string) {
+	if cur, ok := w.byAt[link]; ok {
+		w.total -= len(cur.ids)
+		delete(w.byAt, link)
+	}
 }
 
 func (w *walks) forgetOldest() {
@@ -80,5 +95,5 @@ func (w *walks) forgetOldest() {
 			oldest, at = k, v.at
 		}
 	}
-	delete(w.byAt, oldest)
+	w.forget(oldest)
 }
