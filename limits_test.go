@@ -102,6 +102,18 @@ func TestFixFormOfManyRowsIsRead(t *testing.T) {
 	if got := doc.Find(`[data-testid="import-button"]`).Text(); !strings.Contains(got, "2,500") {
 		t.Errorf("import button: %q", got)
 	}
+
+	// Without a session, a form of that route is read only as far as a sign-in keeps forms: a
+	// signed-out client cannot make the desk hold megabytes.
+	big := url.Values{"note": {strings.Repeat("x", 1<<20)}}
+	resp, err := d.srv.Client().Post(d.srv.URL+job+"/fix", "application/x-www-form-urlencoded", strings.NewReader(big.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("a signed-out megabyte to the fix form answered %d", resp.StatusCode)
+	}
 }
 
 // The longest list, every device ticked with "Select all on this page": the list says that a

@@ -240,6 +240,12 @@ func (s *Shell) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := s.crossOrigin.Check(r); err != nil {
 			return csrfRefused("the request came from another site")
 		}
+		if _, large := s.formLimits[c.Path()]; large && CSRFToken(c) == "" && r.Body != nil && r.Body != http.NoBody {
+			// A form with a large limit of its own is for a signed-in person's page: without a
+			// session it is read only as far as a form is kept through a sign-in, so nobody
+			// signed out makes the desk hold megabytes.
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, maxKeptForm+s.formLimit)
+		}
 		if err := readForm(r, state(c).tooLarge); err != nil {
 			return err
 		}
