@@ -254,10 +254,7 @@ func (s *Shell) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 			// No signed-in session: RequireUser answers with the sign-in path; there is no token to check.
 			return next(c)
 		}
-		got := r.Header.Get("X-CSRF-Token")
-		if got == "" {
-			got = r.PostFormValue("_csrf")
-		}
+		got := sentToken(r)
 		if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 			if r.Header.Get("X-CSRF-Token") == "" && got != "" && s.fromOwnPage(c) {
 				return s.staleForm(c, got)

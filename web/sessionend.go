@@ -207,7 +207,8 @@ func formValuesKept(form url.Values) url.Values {
 	return values
 }
 
-// sentToken is the CSRF token the request carries, bounded.
+// sentToken is the CSRF token the request carries (its header, else the form's field); a value
+// longer than any the desk hands out is none.
 func sentToken(r *http.Request) string {
 	got := r.Header.Get("X-CSRF-Token")
 	if got == "" {
