@@ -369,23 +369,23 @@ func TestReadOnlyByScopesAndByGraphsRefusal(t *testing.T) {
 	}
 }
 
-// A batch whose answer was lost, when the imported identities were cleared meanwhile, is found
-// among registered Autopilot devices.
-func TestLostImportFoundAmongRegisteredDevices(t *testing.T) {
-	d := startDeskWith(t, nil, appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond},
-		ImportLookupDelays: []time.Duration{time.Hour, 2 * time.Hour}})
+// lostAndCleared imports two devices as the admin with Graph's answer lost, then clears the
+// tenant's imported device identities, so that only registered devices can tell what became of
+// them: the admin's browser, the import's page and its id.
+func lostAndCleared(t *testing.T, d *desk, prefix string) (*http.Client, string, string) {
+	t.Helper()
 	ts := d.adminToken()
 	b := d.browser()
 	d.signIn(b, "admin", "/")
 	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
-	data, _ := deviceCSV("SN-GONE", 2)
+	data, _ := deviceCSV(prefix, 2)
 	job := draftOf(t, d, b, data)
 	d.post(b, job+"/submit", submitForm(t, d, b, job))
 	ctx := context.Background()
 	id := strings.TrimPrefix(job, "/devices/import/")
 	waitRows(t, d, id, "the batch's answer to be lost", func(c importer.Counts) bool { return c.Unknown == 2 })
 	d.emu.SetFaults(emulator.Faults{})
-	time.Sleep(20 * time.Millisecond) // the import completes and registers the devices
+	time.Sleep(20 * time.Millisecond) // an import Intune finishes at once registers its devices
 	staged, _, _, err := d.app.graph.ListDeviceIdentities(ctx, ts, "", "")
 	if err != nil {
 		t.Fatal(err)
@@ -395,6 +395,15 @@ func TestLostImportFoundAmongRegisteredDevices(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return b, job, id
+}
+
+// A batch whose answer was lost, when the imported identities were cleared meanwhile, is found
+// among registered Autopilot devices.
+func TestLostImportFoundAmongRegisteredDevices(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Millisecond, Pending: time.Millisecond},
+		ImportLookupDelays: []time.Duration{time.Hour, 2 * time.Hour}})
+	b, job, _ := lostAndCleared(t, d, "SN-GONE")
 	_, doc := d.get(b, job)
 	d.post(b, job+"/reconcile", formValues(t, doc, `form[action$="/reconcile"]`))
 	doc = waitFinished(t, d, b, job)
@@ -592,26 +601,8 @@ func TestALostDeleteIsAwaitedOnTheDevicesPage(t *testing.T) {
 func TestImportLooksByHandDoNotUseTheScheduleUp(t *testing.T) {
 	d := startDeskWith(t, nil, appOptions{ImportDelays: emulator.ImportDelays{Unknown: time.Hour, Pending: time.Hour},
 		ImportLookupDelays: []time.Duration{time.Hour, 2 * time.Hour}})
-	ts := d.adminToken()
-	b := d.browser()
-	d.signIn(b, "admin", "/")
-	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
-	data, _ := deviceCSV("SN-PRESSED", 2)
-	job := draftOf(t, d, b, data)
-	d.post(b, job+"/submit", submitForm(t, d, b, job))
+	b, job, id := lostAndCleared(t, d, "SN-PRESSED")
 	ctx := context.Background()
-	id := strings.TrimPrefix(job, "/devices/import/")
-	waitRows(t, d, id, "the batch's answer to be lost", func(c importer.Counts) bool { return c.Unknown == 2 })
-	d.emu.SetFaults(emulator.Faults{})
-	staged, _, _, err := d.app.graph.ListDeviceIdentities(ctx, ts, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range staged {
-		if _, err := d.app.graph.DeleteDeviceIdentity(ctx, ts, s.ID); err != nil {
-			t.Fatal(err)
-		}
-	}
 	received := func() int {
 		return len(d.emu.Received())
 	}
