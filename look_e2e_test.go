@@ -260,3 +260,42 @@ func TestBrowserCSVHeaderWrapsBetweenColumnNames(t *testing.T) {
 		}
 	}
 }
+
+// The devices' filters keep each label beside its control on a wide screen, however many filters
+// are set, and a form's first heading starts at the top of its card as any card's does.
+func TestBrowserFiltersAndFormCardsLineUp(t *testing.T) {
+	bd, tb := startSignedIn(t, appOptions{}, "admin", "/devices")
+	tb.navigate("every filter set", chromedp.Navigate(bd.base+"/devices?serial=5CG3281JR0&tag=Sales&notag=1&nouser=1"))
+	besideTheirControls := `(function () {
+  var split = [];
+  document.querySelectorAll(".filters .filter").forEach(function (f) {
+    var l = f.querySelector("label").getBoundingClientRect(), c = f.querySelector("input, select").getBoundingClientRect();
+    if (l.bottom <= c.top || l.right > c.left) split.push(f.querySelector("label").textContent.trim());
+  });
+  return split.join(", ");
+})()`
+	for _, width := range []int64{1280, 1024} {
+		if _, err := chromedp.Call(tb.ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: width, Height: 900, DeviceScaleFactor: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if got := tb.eval(besideTheirControls); got != "" {
+			t.Errorf("at %d px these filters' labels sit above their controls: %s", width, got)
+		}
+	}
+
+	// The import page's forms carry hidden fields before their headings.
+	tb.navigate("the import page", chromedp.Navigate(bd.base+"/devices/import"))
+	gaps := `(function () {
+  var out = [];
+  document.querySelectorAll("main .card > h2").forEach(function (h) {
+    var card = h.parentElement;
+    if (Array.prototype.some.call(card.children, function (c) { return c !== h && c.getClientRects().length > 0 && c.compareDocumentPosition(h) & Node.DOCUMENT_POSITION_FOLLOWING; })) return;
+    var gap = h.getBoundingClientRect().top - card.getBoundingClientRect().top - parseFloat(getComputedStyle(card).paddingTop) - parseFloat(getComputedStyle(card).borderTopWidth);
+    if (Math.abs(gap) > 1) out.push(h.textContent.trim() + " " + Math.round(gap) + " px lower");
+  });
+  return out.join(", ");
+})()`
+	if got := tb.eval(gaps); got != "" {
+		t.Errorf("headings that open a card start below its top: %s", got)
+	}
+}
