@@ -1399,7 +1399,7 @@ func waitingDevices(card RegistrationCard, decide bool) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = Said("Each device will be imported with group tag "+explain.QuotedOrNone(firstGroupTag(card))+userClause(card)+", as the code says.").Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = Said("Each device will be imported with "+groupTagClause(firstGroupTag(card))+userClause(card)+", as the code says.").Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -2477,6 +2477,14 @@ func firstGroupTag(card RegistrationCard) string {
 		}
 	}
 	return ""
+}
+
+// groupTagClause names the group tag devices are imported with, or says they get none.
+func groupTagClause(tag string) string {
+	if tag == "" {
+		return "no group tag"
+	}
+	return "group tag " + explain.QuotedOrNone(tag)
 }
 
 func userClause(card RegistrationCard) string {

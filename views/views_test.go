@@ -457,3 +457,28 @@ func TestWaitsAreSaidInWords(t *testing.T) {
 		}
 	}
 }
+
+// A code's waiting devices say how they will be imported in plain words: a code without a group
+// tag gives them none, not one called "(none)".
+func TestWaitingDevicesSayTheirGroupTagPlainly(t *testing.T) {
+	at := time.Date(2026, 3, 2, 9, 32, 0, 0, time.UTC)
+	for _, c := range []struct{ tag, user, want string }{
+		{"", "", "Each device will be imported with no group tag, as the code says."},
+		{"Kiosk", "", "Each device will be imported with group tag “Kiosk”, as the code says."},
+		{"", "AlexW@contoso.example", "Each device will be imported with no group tag and assigned to AlexW@contoso.example, as the code says."},
+	} {
+		entry := RegistrationEntry{ID: "s1", Received: at, ClientIP: "192.0.2.7", State: "waiting",
+			Devices: []RegistrationDevice{{Serial: "5CG3021XYZ", Hash: "KcnD…ZWQ=", GroupTag: c.tag, User: c.user}}}
+		doc := render(t, RegistrationPage(testPage, Registration{Now: at,
+			Waiting: []RegistrationCard{{CodeID: "c1", CodeName: "Floor 3", Expires: at.Add(4 * time.Hour), Entries: []RegistrationEntry{entry}}}}))
+		var said string
+		doc.Find("main p.help").Each(func(_ int, s *goquery.Selection) {
+			if text := strings.Join(strings.Fields(s.Text()), " "); strings.HasPrefix(text, "Each device") {
+				said = text
+			}
+		})
+		if said != c.want {
+			t.Errorf("group tag %q, user %q: %q, want %q", c.tag, c.user, said, c.want)
+		}
+	}
+}
