@@ -482,3 +482,29 @@ func TestWaitingDevicesSayTheirGroupTagPlainly(t *testing.T) {
 		}
 	}
 }
+
+// Every table of the import and registration lists has a name of its own, as a screen reader
+// announces it on entering the table, and the lists of a page are told apart by it.
+func TestImportAndRegistrationListsNameTheirTables(t *testing.T) {
+	at := time.Date(2026, 3, 2, 9, 32, 0, 0, time.UTC)
+	item := ImportListItem{ID: "0199a000-0000-7000-8000-0000000000e5", Created: at, Owner: "Adele Vance", Mine: true, Source: "devices.csv", State: "draft", Ready: 2}
+	entry := RegistrationEntry{ID: "s1", Received: at, ClientIP: "192.0.2.7", State: "rejected", DecidedAt: at, CodeName: "Floor 3",
+		Devices: []RegistrationDevice{{Serial: "5CG3021XYZ", Hash: "KcnD…ZWQ="}}}
+	for name, doc := range map[string]*goquery.Document{
+		"imports":      render(t, ImportStartPage(testPage, ImportStart{Open: []ImportListItem{item}, OpenCount: 1, Recent: []ImportListItem{item}, Total: 1})),
+		"older":        render(t, ImportStartPage(testPage, ImportStart{Recent: []ImportListItem{item}, Total: 30, Older: true})),
+		"registration": render(t, RegistrationPage(testPage, Registration{Now: at, Recent: []RegistrationEntry{entry}, Importing: []RegistrationEntry{entry}})),
+	} {
+		seen := map[string]bool{}
+		doc.Find("main table").Each(func(i int, table *goquery.Selection) {
+			caption := strings.TrimSpace(table.Find("caption").Text())
+			if caption == "" || seen[caption] {
+				t.Errorf("%s: table %d is named %q", name, i+1, caption)
+			}
+			seen[caption] = true
+		})
+		if len(seen) == 0 {
+			t.Errorf("%s: no table", name)
+		}
+	}
+}
