@@ -141,3 +141,35 @@ func TestBulkConfirmationSaysWhatEachChangeDoes(t *testing.T) {
 		}
 	}
 }
+
+// The links beside each device of a finished bulk change, and beside each registration being
+// imported, say whose record or import they open, for a screen reader's list of links.
+func TestRepeatedLinksNameTheirDevice(t *testing.T) {
+	job := BulkJob{ID: "j1", State: "finished", Action: "group-tag", GroupTag: "Kiosk", What: "set the group tag to “Kiosk”", Owner: "Adele Vance",
+		Devices: []BulkRow{{DeviceID: "d1", Serial: "SN-1", Key: "refused", ActivityID: "a1"}, {DeviceID: "d2", Serial: "SN-2", Key: "refused", ActivityID: "a2"}},
+		Counts:  BulkCounts{Devices: 2, Final: 2, Refused: 2}}
+	var names []string
+	render(t, BulkJobPage(testPage, job)).Find(`[data-testid="bulk-outcome"] a[href^="/activity/"]`).Each(func(_ int, a *goquery.Selection) {
+		names = append(names, strings.Join(strings.Fields(a.Text()), " "))
+	})
+	if got := strings.Join(names, " | "); got != "Record of SN-1 | Record of SN-2" {
+		t.Errorf("the records' links read %q", got)
+	}
+
+	at := time.Date(2026, 3, 2, 9, 32, 0, 0, time.UTC)
+	names = nil
+	var entries []RegistrationEntry
+	for i, serials := range [][]string{{"5CG3021XYZ"}, {"PF4BX7QK", "PF4BX7QL", "PF4BX7QM"}} {
+		e := RegistrationEntry{ID: "s" + string(rune('1'+i)), Received: at, State: "approved", JobID: "j" + string(rune('1'+i)), CodeName: "Floor 3"}
+		for _, s := range serials {
+			e.Devices = append(e.Devices, RegistrationDevice{Serial: s})
+		}
+		entries = append(entries, e)
+	}
+	render(t, RegistrationPage(testPage, Registration{Now: at, Importing: entries})).Find(`[data-testid="importing"] a[href^="/devices/import/"]`).Each(func(_ int, a *goquery.Selection) {
+		names = append(names, strings.Join(strings.Fields(a.Text()), " "))
+	})
+	if got := strings.Join(names, " | "); got != "The import of 5CG3021XYZ | The import of PF4BX7QK and 2 more devices" {
+		t.Errorf("the imports' links read %q", got)
+	}
+}
