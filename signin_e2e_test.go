@@ -40,3 +40,23 @@ func TestBrowserUpdatingPageSaysWhenSignedOut(t *testing.T) {
 		t.Errorf("the way to sign in again goes to %q, want back to %s", href, page)
 	}
 }
+
+// A form sent after the session ended starts a sign-in at once and comes back, once signed in, with the focus on the
+// notice that nothing was sent: a screen reader says so before the person goes on, and Tab
+// leads from there into the form kept as it was typed.
+func TestBrowserFormKeptThroughSignInSaysSoFirst(t *testing.T) {
+	bd, tb := startSignedIn(t, appOptions{}, demoidp.AdminKey, "/registration/codes/new")
+	tb.typeInto("#note", "Floor 3 refurb")
+	bd.app.db.DeleteSessionsOfUser(t.Context(), demoidp.DemoTenantID+":"+demoidp.AdminObjectID)
+	tb.navigate("create the code", chromedp.Click(chromedp.CSS(`form[action="/registration/codes"] button[type="submit"]`)))
+	tb.navigate("pick", chromedp.Click(chromedp.CSS(`button[name="login_hint"][value="`+demoidp.AdminKey+`"]`)))
+	tb.page("the form kept through sign-in")
+	if got := tb.eval(`location.pathname + " " + document.querySelector("#note").value`); got != "/registration/codes/new Floor 3 refurb" {
+		t.Fatalf("after signing in again: %s", got)
+	}
+	if got := tb.eval(`document.activeElement.getAttribute("data-testid") || document.activeElement.tagName`); got != "form-restored" {
+		t.Errorf("the focus is on %s, want the notice that nothing was sent", got)
+	}
+	tb.assertFocusVisible()
+	tb.assertClean()
+}
