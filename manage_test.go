@@ -47,11 +47,18 @@ func TestUploadsListFiltersAndPages(t *testing.T) {
 	if doc.Find(`a[rel="first"]`).Length() != 0 {
 		t.Error("the first page offers a way to the first page")
 	}
+	if title := doc.Find("title").Text(); strings.Contains(title, "later") {
+		t.Errorf("the first page is titled %q", title)
+	}
 	for pages := 0; next != "" && pages < 5; pages++ {
 		_, doc = d.get(b, next)
 		doc.Find(`[data-testid="uploads"] code`).Each(func(_ int, s *goquery.Selection) { seen[s.Text()] = true })
 		if first := doc.Find(`a[rel="first"]`).AttrOr("href", ""); first != "/uploads" {
 			t.Errorf("a later page's way back to the first: %q", first)
+		}
+		// A screen reader landing on a later page hears that it is not the first.
+		if title, caption := doc.Find("title").Text(), doc.Find(`[data-testid="uploads"] caption`).Text(); !strings.HasPrefix(title, "Uploads · a later page") || caption != "Uploads, a later page" {
+			t.Errorf("a later page is titled %q, its table named %q", title, caption)
 		}
 		next, _ = doc.Find(`a[rel="next"]`).Attr("href")
 	}

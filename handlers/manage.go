@@ -68,7 +68,11 @@ func (h *Uploads) List(c echo.Context) error {
 			view.NextURL = "/uploads?" + q.Encode()
 		}
 	}
-	return web.Render(c, http.StatusOK, views.UploadListPage(web.PageFor(c, "Uploads", "uploads"), view))
+	title := "Uploads"
+	if view.FirstURL != "" {
+		title += " · a later page"
+	}
+	return web.Render(c, http.StatusOK, views.UploadListPage(web.PageFor(c, title, "uploads"), view))
 }
 
 // Show is GET /uploads/:id.
