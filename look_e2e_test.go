@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -297,5 +298,23 @@ func TestBrowserFiltersAndFormCardsLineUp(t *testing.T) {
 })()`
 	if got := tb.eval(gaps); got != "" {
 		t.Errorf("headings that open a card start below its top: %s", got)
+	}
+}
+
+// A bulk change's review keeps its note on the listed values apart from the confirm button and
+// Cancel above it, on a wide screen and a phone.
+func TestBrowserBulkReviewNoteStandsApart(t *testing.T) {
+	bd, tb := startSignedIn(t, appOptions{}, "admin", "/devices")
+	tb.navigate("the Sales devices", chromedp.Navigate(bd.base+"/devices?tag=Sales"))
+	tb.do("choose them", chromedp.Click(chromedp.CSS(`button[data-select="all"]`)), chromedp.SetValue(chromedp.CSS("#bulk-tag"), "Sales-EMEA"))
+	tb.navigate("review", chromedp.Click(chromedp.CSS(`#bulk-form button[type="submit"]`)))
+	gap := `String(Math.round(document.querySelector('[data-testid="bulk-as-listed"]').getBoundingClientRect().top - document.querySelector('[data-testid="bulk-confirm"] .actions').getBoundingClientRect().bottom))`
+	for _, width := range []int64{1280, 390} {
+		if _, err := chromedp.Call(tb.ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: width, Height: 900, DeviceScaleFactor: 1, Mobile: width < 500}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := strconv.Atoi(tb.eval(gap)); err != nil || got < 8 {
+			t.Errorf("at %d px the note sits %d px below the confirm button (%v)", width, got, err)
+		}
 	}
 }
