@@ -1074,3 +1074,36 @@ func TestRegisterAnswersWrongAddressesInPlainText(t *testing.T) {
 		t.Errorf("%d submissions kept from wrong addresses", len(subs))
 	}
 }
+
+// A reason for rejecting typed, then Enter pressed in its field, sends the form with its first
+// button, Approve: the desk approves nothing then, keeps the ticks and the reason, and says to
+// press Reject, or to clear the reason to approve.
+func TestEnterInTheRejectReasonApprovesNothing(t *testing.T) {
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_REGISTRATION_SELF_APPROVE": "true"}, fastImports)
+	admin := d.browser()
+	d.signIn(admin, "admin", "/")
+	code, _ := createCode(t, d, admin, nil)
+	sendDevice(t, d, code, "ENTER-1")
+	form, _ := decideForm(t, d, admin)
+	form.Set("reason", "Not one of ours")
+	form.Set("action", "approve") // the form's default button, as Enter in a field sends it
+	resp, doc := d.post(admin, "/registration/decide", form)
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("approve with a reason typed answered %d at %s: %.300s", resp.StatusCode, resp.Request.URL.Path, text(doc))
+	}
+	field := doc.Find(`.reject-field input[name="reason"]`)
+	if field.AttrOr("value", "") != "Not one of ours" || field.AttrOr("aria-invalid", "") != "true" || !strings.Contains(doc.Find(`.reject-field .field-error`).Text(), "Reject") {
+		t.Errorf("the reason field after approve with a reason: %q, %q", field.AttrOr("value", ""), doc.Find(`.reject-field .field-error`).Text())
+	}
+	if doc.Find(`input[name="submission"][checked]`).Length() != 1 {
+		t.Error("the ticks were not kept")
+	}
+	if importCalls(d.emu) != 0 || registrations(t, d.app, store.SubmissionFilter{})[0].State != store.SubmissionWaiting {
+		t.Fatal("approve with a reason typed changed something")
+	}
+	// With the reason cleared, Approve approves.
+	form.Set("reason", "")
+	if resp, doc := d.post(admin, "/registration/decide", form); !strings.HasPrefix(resp.Request.URL.Path, "/devices/import/") {
+		t.Errorf("approve without a reason led to %s: %.300s", resp.Request.URL, text(doc))
+	}
+}

@@ -629,6 +629,11 @@ func (h *Registration) Decide(c echo.Context) error {
 	}
 	switch form.Get("action") {
 	case "approve":
+		if keep.Reason != "" {
+			// Enter in the reason's field sends the form with its first button, Approve.
+			keep.ReasonError = "You typed a reason for rejecting, so nothing was approved. To reject the ticked devices, press “Reject the ticked devices”; to approve them, clear the reason first."
+			return h.again(c, keep, http.StatusUnprocessableEntity, "", "")
+		}
 		return h.approve(c, u, subs)
 	case "reject":
 		switch n := len([]rune(keep.Reason)); {
