@@ -318,3 +318,20 @@ func TestBrowserBulkReviewNoteStandsApart(t *testing.T) {
 		}
 	}
 }
+
+// What a decision on the registration page did is said at the top of the page it comes back to,
+// and the focus is there: a person who pressed Revoke or Reject far down the page with the
+// keyboard hears it, and goes on from there.
+func TestBrowserRegistrationNoticeTakesTheFocus(t *testing.T) {
+	_, tb := startSignedIn(t, appOptions{}, "admin", "/registration/codes/new")
+	tb.navigate("create a code", chromedp.Click(chromedp.CSS(`form[action="/registration/codes"] button[type="submit"]`)))
+	tb.navigate("the registration page", chromedp.Navigate(tb.bd.base+"/registration"))
+	tb.do("focus Revoke", chromedp.Focus(chromedp.CSS(`form[action$="/revoke"] button`)))
+	tb.navigate("revoke with Enter", chromedp.KeyEvent(kb.Enter))
+	tb.page("a code revoked")
+	if got := tb.eval(`(document.activeElement.getAttribute("data-testid") || document.activeElement.tagName) + ": " + document.activeElement.textContent.trim()`); !strings.HasPrefix(got, "notice: Revoked code") {
+		t.Errorf("after Revoke the focus is on %.120s", got)
+	}
+	tb.assertFocusVisible()
+	tb.assertClean()
+}
