@@ -262,8 +262,9 @@ func TestBrowserCSVHeaderWrapsBetweenColumnNames(t *testing.T) {
 	}
 }
 
-// The devices' filters keep each label beside its control on a wide screen, however many filters
-// are set, and a form's first heading starts at the top of its card as any card's does.
+// The devices' filters keep each label beside its control on a wide screen and a phone, however
+// many filters are set; the wide list's footer lines up with it; and a form's first heading
+// starts at the top of its card as any card's does.
 func TestBrowserFiltersAndFormCardsLineUp(t *testing.T) {
 	bd, tb := startSignedIn(t, appOptions{}, "admin", "/devices")
 	tb.navigate("every filter set", chromedp.Navigate(bd.base+"/devices?serial=5CG3281JR0&tag=Sales&notag=1&nouser=1"))
@@ -275,12 +276,17 @@ func TestBrowserFiltersAndFormCardsLineUp(t *testing.T) {
   });
   return split.join(", ");
 })()`
-	for _, width := range []int64{1280, 1024} {
-		if _, err := chromedp.Call(tb.ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: width, Height: 900, DeviceScaleFactor: 1}); err != nil {
+	// Beyond a phone the wide list's footer lines up with the page above it, as the top bar does.
+	footerOff := `String(Math.round(document.querySelector("footer").getBoundingClientRect().left + parseFloat(getComputedStyle(document.querySelector("footer")).paddingLeft) - document.querySelector("main h1").getBoundingClientRect().left))`
+	for _, width := range []int64{1280, 1024, 390} {
+		if _, err := chromedp.Call(tb.ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: width, Height: 900, DeviceScaleFactor: 1, Mobile: width < 500}); err != nil {
 			t.Fatal(err)
 		}
 		if got := tb.eval(besideTheirControls); got != "" {
 			t.Errorf("at %d px these filters' labels sit above their controls: %s", width, got)
+		}
+		if got := tb.eval(footerOff); width > 500 && got != "0" {
+			t.Errorf("at %d px the footer starts %s px right of the page's heading", width, got)
 		}
 	}
 
