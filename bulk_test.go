@@ -643,6 +643,54 @@ func TestBulkChangeConfirmedLaterWins(t *testing.T) {
 	}
 }
 
+// A bulk change whose answer was lost, then a later bulk change of the same device made before
+// the earlier one read it: the earlier one finds the later one's value, not its own, and says the
+// later change replaced it, with no outcome left to check; nothing is sent again.
+func TestBulkLostAnswerReplacedByALaterBulkChange(t *testing.T) {
+	t.Parallel()
+	d := startDeskWith(t, nil, appOptions{BulkLookupDelays: []time.Duration{6 * time.Second, 7 * time.Second}})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-OVER", 2)
+	first := d.bulkDraft(b, "group-tag", "Old-A", ids...)
+	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
+	d.post(b, "/devices/bulk/"+first+"/confirm", confirmForm(t, d, b, first))
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, doc := d.get(b, "/devices/bulk/"+first)
+		if outcomes(doc)[bulk.DeviceUnknown] == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the answers were not lost: %.600s", text(doc))
+		}
+	}
+	d.emu.SetFaults(emulator.Faults{})
+	later := d.bulkDraft(b, "group-tag", "New-B", ids[0])
+	d.post(b, "/devices/bulk/"+later+"/confirm", confirmForm(t, d, b, later))
+	if got := outcomes(waitBulk(t, d, b, later)); got[bulk.DeviceDone] != 1 {
+		t.Fatalf("the later change: %v", got)
+	}
+	doc := waitBulk(t, d, b, first)
+	if got := outcomes(doc); got[bulk.DeviceReplaced] != 1 || got[bulk.DeviceDone] != 1 {
+		t.Errorf("the earlier change: %v: %.900s", got, text(doc))
+	}
+	row := doc.Find(`tr[data-outcome="` + bulk.DeviceReplaced + `"]`)
+	if w := row.Text(); !strings.Contains(w, "SN-OVER-001") || !strings.Contains(w, "“New-B”") || !strings.Contains(w, "later bulk change") {
+		t.Errorf("the replaced device does not say what replaced it: %q", w)
+	}
+	if s := doc.Find(`[data-testid="bulk-summary"]`).Text(); strings.Contains(s, "to check") || !strings.Contains(s, "replaced by a later bulk change") {
+		t.Errorf("summary: %s", s)
+	}
+	if doc.Find(`[data-testid="bulk-again"]`).Length() > 0 {
+		t.Error("the earlier change offers to send its change again over the later one")
+	}
+	for id, n := range writesPerDevice(t, d.emu) {
+		if n > 2 {
+			t.Errorf("device %s written %d times", id, n)
+		}
+	}
+}
+
 // A bulk change running leaves a share of every write window to changes made on a device's page:
 // they are sent at once, not after the bulk change; and when even that share is taken, the time
 // the refusal names is one when the change goes.
