@@ -28,6 +28,9 @@ type Page struct {
 	// FormRestored: the page's form was sent and stopped by a sign-in, and is back unsent (or, for
 	// another account's form, is not); nil for a page shown as it is.
 	FormRestored *RestoredForm
+	// SignedInAgain: the browser opened again a sign-in answer that had signed it in already; the
+	// page says the person is signed in and that nothing else happened.
+	SignedInAgain bool
 }
 
 // RestoredForm says why a page's form came back unsent, and what of it did not.

@@ -142,6 +142,7 @@ func PageFor(c echo.Context, title, nav string) views.Page {
 	}
 	if u := st.user; u != nil {
 		p.User = &views.User{Name: u.Name, UPN: u.UPN, Tenant: u.Tenant()}
+		p.SignedInAgain = takeSignedInAgain(c)
 	}
 	return p
 }
