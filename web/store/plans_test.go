@@ -140,7 +140,7 @@ func TestQueriesReadThroughIndexes(t *testing.T) {
 		{name: "look up lost answers again", query: recheckQuery(bulkJobs), args: list(1), uses: []string{"sqlite_autoindex_bulk_devices_1 (job_id=?)"}},
 		{name: "drafts to purge", query: draftsQuery(importJobs), args: list(1), uses: []string{"import_jobs_due (state=?)"}},
 		{name: "a tenant's codes that take devices", query: usableCodesOfTenant, args: list(2), uses: []string{"registration_codes_tenant (tenant_id=?)"}},
-		{name: "a tenant's newest codes that take no more", query: endedCodesOfTenant, args: list(3), uses: []string{"registration_codes_tenant (tenant_id=?)"}},
+		{name: "a tenant's newest codes that take no more", query: endedCodesOfTenant, args: list(4), uses: []string{"registration_codes_tenant (tenant_id=?)"}},
 		{name: "a tenant's codes that take no more", query: countEndedCodesOfTenant, args: list(2), uses: []string{"registration_codes_tenant (tenant_id=?)"}},
 		{name: "a tenant's code", query: registrationCodeOfTenant, args: list(2), uses: []string{"sqlite_autoindex_registration_codes_1 (id=?)"}},
 		{name: "waiting devices by code", query: waitingByCode, args: list(2), uses: []string{"registration_submissions_tenant (tenant_id=? AND state=?)"},
