@@ -691,6 +691,44 @@ func TestBulkLostAnswerReplacedByALaterBulkChange(t *testing.T) {
 	}
 }
 
+// A bulk change writes a record for each batch of 20 it sends (85 devices: 5 records); the team
+// activity shows the job as one row, its newest record, with how many it wrote and a link to all
+// of them, which lists each. Filtered by person the job is still one row; filtered by outcome
+// every record that matches is a row of its own.
+func TestActivityFoldsAJobsRecordsUnderItsNewest(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-FOLD", 85)
+	job := d.bulkDraft(b, "group-tag", "Folded", ids...)
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	waitBulk(t, d, b, job)
+	rowsOf := func(path string) (rows int, records string) {
+		_, doc := d.get(b, path)
+		sel := doc.Find(`[data-testid="activity"] tbody tr:has(a[href="/devices/bulk/` + job + `"])`)
+		return sel.Length(), strings.Join(strings.Fields(sel.Find(`[data-testid="job-records"]`).Text()), " ")
+	}
+	for _, path := range []string{"/activity", "/activity?person=adele", "/activity?mine=1&action=bulk-change"} {
+		if n, records := rowsOf(path); n != 1 || !strings.Contains(records, "The newest of the 5 records this bulk change wrote as it went") {
+			t.Errorf("%s: %d rows of the bulk change (%q), want one saying it wrote 5", path, n, records)
+		}
+	}
+	_, doc := d.get(b, "/activity")
+	all := doc.Find(`[data-testid="job-records"] a`).AttrOr("href", "")
+	if all != "/activity?job="+job {
+		t.Fatalf("the link to every record of the job is %q", all)
+	}
+	if n, records := rowsOf(all); n != 5 || records != "" {
+		t.Errorf("the job's records: %d rows (%q), want each of the 5", n, records)
+	}
+	if n, _ := rowsOf("/activity?outcome=success"); n != 5 {
+		t.Errorf("filtered by outcome: %d rows of the bulk change, want each of the 5", n)
+	}
+	if resp, _ := d.get(b, "/activity?job=not-a-job"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a job that is no id: %d", resp.StatusCode)
+	}
+}
+
 // A bulk change running leaves a share of every write window to changes made on a device's page:
 // they are sent at once, not after the bulk change; and when even that share is taken, the time
 // the refusal names is one when the change goes.
