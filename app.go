@@ -184,7 +184,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	a.health = web.NewHealth(a.db, log)
 	a.shell = web.New(web.Options{State: a.health,
 		Logger: log, Assets: a.assets, Sessions: sessions, Refresher: refresher{provider},
-		Demo: cfg.Demo, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, TrustedProxiesSetting: optTrustedProxies.env, Now: o.Now,
+		Demo: cfg.Demo, DemoGraph: demoGraphHost(cfg), PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, TrustedProxiesSetting: optTrustedProxies.env, Now: o.Now,
 		SignInOrigins: originsOf(idCfg.IssuerURL),
 		UploadLimit:   handlers.MaxUploadBytes, UploadPaths: []string{"/devices/import"}, UploadTooLarge: handlers.ErrUploadTooLarge, Metrics: a.metrics,
 	})
@@ -241,7 +241,7 @@ func (a *app) features(provider *identity.Provider, budget *bulk.Budget, waiting
 		Auth:     auth,
 		Home:     &handlers.Home{Graph: a.graph, Tokens: a.shell, Tenants: a.db, Now: now},
 		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: a.recorder, Keys: a.db, Recorded: a.recorder, Tenants: a.db, Holds: budget, Now: now},
-		Activity: &handlers.Activity{History: a.db, Recorded: a.recorder, Graph: a.graph, Tokens: a.shell, Records: a.db, Now: now},
+		Activity: &handlers.Activity{History: a.db, Jobs: a.db, Recorded: a.recorder, Graph: a.graph, Tokens: a.shell, Records: a.db, Now: now},
 		Registered: &handlers.Registered{Graph: a.graph, Tokens: a.shell, Activity: a.recorder, Recorded: a.recorder, Keys: a.db, History: a.db, Budget: budget, Records: a.db,
 			Pages: listPages, Now: now, Logger: a.log},
 		Bulk: &handlers.BulkChanges{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Keys: a.db, Worker: a.bulk, Budget: budget, Holds: budget, InFlight: a.bulk.InFlight(), Pages: listPages,
@@ -665,6 +665,9 @@ func runningAs() string {
 
 // startupMode says which mode the desk runs in, for the start-up message.
 func startupMode(cfg config) string {
+	if cfg.Demo && demoGraphHost(cfg) != "" {
+		return "demo mode (demo sign-in, Microsoft Graph at " + demoGraphHost(cfg) + " instead of the embedded emulator)"
+	}
 	if cfg.Demo {
 		return "demo mode (emulated Microsoft Graph, demo sign-in)"
 	}
@@ -673,6 +676,19 @@ func startupMode(cfg config) string {
 	}
 	_, host := identity.IssuerTenant(cfg.IssuerURL)
 	return "OpenID Connect provider mode, signing in through " + host + " (its accounts form one organisation, keyed by the issuer)"
+}
+
+// demoGraphHost is the host of the Graph a demo desk calls when it is not the embedded emulator
+// (AUTOPILOTDESK_GRAPH_URL set); "" otherwise.
+func demoGraphHost(cfg config) string {
+	if !cfg.Demo || cfg.GraphURL == "" {
+		return ""
+	}
+	u, err := url.Parse(cfg.GraphURL)
+	if err != nil || u.Host == "" {
+		return redactedURL(cfg.GraphURL)
+	}
+	return u.Host
 }
 
 // runEmulator serves the Graph emulator and the demo identity provider on their own, for other

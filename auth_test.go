@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
+
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/web/identity/demoidp"
@@ -68,6 +70,37 @@ func TestCallbackReplayAndForeignStateAreRefused(t *testing.T) {
 	resp, _ = d.get(victim, "/")
 	if resp.Request.URL.Path != "/auth/signin" {
 		t.Errorf("victim signed in with the attacker's code")
+	}
+}
+
+// The answer that signed a browser in, opened again (Back into the callback, or its address a
+// second time): the browser goes on to where it went, and that page says, once, that the person is
+// signed in already and nothing else happened. An answer that did not sign it in says the same of
+// the sign-in that still holds instead of asking for a new one.
+func TestReplayedCallbackSaysYouAreAlreadySignedIn(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	cb := strings.TrimPrefix(d.callbackURL(b, "admin"), d.srv.URL)
+	notice := func(doc *goquery.Document) string { return doc.Find(`[data-testid="signed-in-already"]`).Text() }
+	if resp, doc := d.get(b, cb); resp.Request.URL.Path != "/" || notice(doc) != "" {
+		t.Fatalf("first callback: %s, notice %q", resp.Request.URL, notice(doc))
+	}
+	resp, doc := d.get(b, cb)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" {
+		t.Fatalf("replayed callback: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	if n := notice(doc); !strings.Contains(n, "already signed in") || !strings.Contains(n, "Adele Vance") || !strings.Contains(n, "nothing changed") {
+		t.Errorf("the page after the replayed callback says %q", n)
+	}
+	if _, doc := d.get(b, "/"); notice(doc) != "" {
+		t.Errorf("the notice stays on the next page: %q", notice(doc))
+	}
+	b2 := d.browser()
+	other := strings.TrimPrefix(d.callbackURL(b2, "admin"), d.srv.URL)
+	d.get(b2, other) // it signs the other browser in
+	resp, doc = d.get(b, other)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(text(doc), "You are still signed in as Adele Vance") || strings.Contains(text(doc), "Sign in again") {
+		t.Errorf("another browser's answer while signed in: %d %s", resp.StatusCode, text(doc))
 	}
 }
 

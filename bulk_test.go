@@ -643,6 +643,92 @@ func TestBulkChangeConfirmedLaterWins(t *testing.T) {
 	}
 }
 
+// A bulk change whose answer was lost, then a later bulk change of the same device made before
+// the earlier one read it: the earlier one finds the later one's value, not its own, and says the
+// later change replaced it, with no outcome left to check; nothing is sent again.
+func TestBulkLostAnswerReplacedByALaterBulkChange(t *testing.T) {
+	t.Parallel()
+	d := startDeskWith(t, nil, appOptions{BulkLookupDelays: []time.Duration{6 * time.Second, 7 * time.Second}})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-OVER", 2)
+	first := d.bulkDraft(b, "group-tag", "Old-A", ids...)
+	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
+	d.post(b, "/devices/bulk/"+first+"/confirm", confirmForm(t, d, b, first))
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, doc := d.get(b, "/devices/bulk/"+first)
+		if outcomes(doc)[bulk.DeviceUnknown] == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the answers were not lost: %.600s", text(doc))
+		}
+	}
+	d.emu.SetFaults(emulator.Faults{})
+	later := d.bulkDraft(b, "group-tag", "New-B", ids[0])
+	d.post(b, "/devices/bulk/"+later+"/confirm", confirmForm(t, d, b, later))
+	if got := outcomes(waitBulk(t, d, b, later)); got[bulk.DeviceDone] != 1 {
+		t.Fatalf("the later change: %v", got)
+	}
+	doc := waitBulk(t, d, b, first)
+	if got := outcomes(doc); got[bulk.DeviceReplaced] != 1 || got[bulk.DeviceDone] != 1 {
+		t.Errorf("the earlier change: %v: %.900s", got, text(doc))
+	}
+	row := doc.Find(`tr[data-outcome="` + bulk.DeviceReplaced + `"]`)
+	if w := row.Text(); !strings.Contains(w, "SN-OVER-001") || !strings.Contains(w, "“New-B”") || !strings.Contains(w, "later bulk change") {
+		t.Errorf("the replaced device does not say what replaced it: %q", w)
+	}
+	if s := doc.Find(`[data-testid="bulk-summary"]`).Text(); strings.Contains(s, "to check") || !strings.Contains(s, "replaced by a later bulk change") {
+		t.Errorf("summary: %s", s)
+	}
+	if doc.Find(`[data-testid="bulk-again"]`).Length() > 0 {
+		t.Error("the earlier change offers to send its change again over the later one")
+	}
+	for id, n := range writesPerDevice(t, d.emu) {
+		if n > 2 {
+			t.Errorf("device %s written %d times", id, n)
+		}
+	}
+}
+
+// A bulk change writes a record for each batch of 20 it sends (85 devices: 5 records); the team
+// activity shows the job as one row, its newest record, with how many it wrote and a link to all
+// of them, which lists each. Filtered by person the job is still one row; filtered by outcome
+// every record that matches is a row of its own.
+func TestActivityFoldsAJobsRecordsUnderItsNewest(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-FOLD", 85)
+	job := d.bulkDraft(b, "group-tag", "Folded", ids...)
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	waitBulk(t, d, b, job)
+	rowsOf := func(path string) (rows int, records string) {
+		_, doc := d.get(b, path)
+		sel := doc.Find(`[data-testid="activity"] tbody tr:has(a[href="/devices/bulk/` + job + `"])`)
+		return sel.Length(), strings.Join(strings.Fields(sel.Find(`[data-testid="job-records"]`).Text()), " ")
+	}
+	for _, path := range []string{"/activity", "/activity?person=adele", "/activity?mine=1&action=bulk-change"} {
+		if n, records := rowsOf(path); n != 1 || !strings.Contains(records, "The newest of the 5 records this bulk change wrote as it went") {
+			t.Errorf("%s: %d rows of the bulk change (%q), want one saying it wrote 5", path, n, records)
+		}
+	}
+	_, doc := d.get(b, "/activity")
+	all := doc.Find(`[data-testid="job-records"] a`).AttrOr("href", "")
+	if all != "/activity?job="+job {
+		t.Fatalf("the link to every record of the job is %q", all)
+	}
+	if n, records := rowsOf(all); n != 5 || records != "" {
+		t.Errorf("the job's records: %d rows (%q), want each of the 5", n, records)
+	}
+	if n, _ := rowsOf("/activity?outcome=success"); n != 5 {
+		t.Errorf("filtered by outcome: %d rows of the bulk change, want each of the 5", n)
+	}
+	if resp, _ := d.get(b, "/activity?job=not-a-job"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a job that is no id: %d", resp.StatusCode)
+	}
+}
+
 // A bulk change running leaves a share of every write window to changes made on a device's page:
 // they are sent at once, not after the bulk change; and when even that share is taken, the time
 // the refusal names is one when the change goes.

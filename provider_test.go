@@ -145,6 +145,28 @@ func TestStartupNamesTheProvider(t *testing.T) {
 	}
 }
 
+// A demo desk pointed at another Graph says so wherever it speaks of the Graph it calls: the
+// banner of every page, the sign-in page and the start-up message; never that it is emulated.
+func TestDemoWithAnotherGraphSaysWhereItsGraphIs(t *testing.T) {
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_GRAPH_URL": "http://127.0.0.1:18599"}, appOptions{})
+	_, doc := d.get(d.browser(), "/auth/signin")
+	banner := doc.Find(`[data-testid="demo-banner"]`).Text()
+	if !strings.Contains(banner, "127.0.0.1:18599") || strings.Contains(banner, "emulated") || strings.Contains(banner, "Nothing here reaches a real tenant") {
+		t.Errorf("banner %q", banner)
+	}
+	if page := doc.Find(".signin").Text(); !strings.Contains(page, "127.0.0.1:18599") || strings.Contains(page, "emulated") {
+		t.Errorf("sign-in page: %q", page)
+	}
+	if got := startupMode(d.app.cfg); !strings.Contains(got, "127.0.0.1:18599") || strings.Contains(got, "emulated") {
+		t.Errorf("start-up mode %q", got)
+	}
+	plain := startDeskWith(t, nil, appOptions{})
+	_, doc = plain.get(plain.browser(), "/auth/signin")
+	if banner := doc.Find(`[data-testid="demo-banner"]`).Text(); !strings.Contains(banner, "emulated Microsoft Graph") {
+		t.Errorf("the embedded emulator's banner: %q", banner)
+	}
+}
+
 // With a tenant configured (always so for Microsoft Entra), an ID token without tid is refused
 // with an explanation, never let in under another key.
 func TestConfiguredTenantStillRequiresTheTenantClaim(t *testing.T) {

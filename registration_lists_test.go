@@ -145,6 +145,50 @@ func seedWaiting(t *testing.T, d *desk, code *store.RegistrationCode, n int) []s
 
 // Every device waiting for approval can be approved from the page: the cards come a page at a
 // time, the page says how many devices it shows of how many, and following its pages reaches
+// Codes that take no more devices are paged, newest first, as the waiting devices are: every one
+// of them is on exactly one page, each page says which it lists, and a page past the last is the
+// last. The codes that still take devices are on every page.
+func TestEveryEndedCodeIsOnAPage(t *testing.T) {
+	d := startDeskWith(t, nil, fastImports)
+	admin := d.browser()
+	d.signIn(admin, "admin", "/")
+	seedCodes(t, d, 2, 1, false)
+	seedCodes(t, d, 250, 1, true)
+	seen := map[string]int{}
+	path := "/registration"
+	var pages []string
+	for range 5 {
+		_, doc := d.get(admin, path)
+		pages = append(pages, strings.Join(strings.Fields(doc.Find(`[data-testid="codes-shown"]`).Text()), " "))
+		doc.Find(`tr[data-code-state="revoked"] td:first-child`).Each(func(_ int, s *goquery.Selection) { seen[strings.TrimSpace(s.Text())]++ })
+		if n := doc.Find(`tr[data-code-state="active"]`).Length(); n != 2 {
+			t.Errorf("%s lists %d codes that take devices, want both", path, n)
+		}
+		next, ok := doc.Find(`[data-testid="codes-pages"] a[rel="next"]`).Attr("href")
+		if !ok {
+			break
+		}
+		path = next
+	}
+	if len(pages) != 3 || !strings.Contains(pages[0], "newest 100 of the 250") || !strings.Contains(pages[1], "codes 101–200 of the 250") ||
+		!strings.Contains(pages[2], "codes 201–250 of the 250") {
+		t.Errorf("pages say %q", pages)
+	}
+	if len(seen) != 250 {
+		t.Errorf("%d of the 250 ended codes listed across the pages", len(seen))
+	}
+	for note, n := range seen {
+		if n != 1 {
+			t.Errorf("%q listed on %d pages", note, n)
+		}
+	}
+	_, doc := d.get(admin, "/registration?codes=9")
+	if note := doc.Find(`[data-testid="codes-shown"]`).Text(); !strings.Contains(note, "201–250") ||
+		doc.Find(`[data-testid="codes-pages"] a[rel="prev"]`).AttrOr("href", "") != "/registration?codes=2#codes-title" {
+		t.Errorf("a page past the last: %q", note)
+	}
+}
+
 // every waiting device; a card on a later page approves its code's devices as the first does.
 func TestEveryWaitingDeviceCanBeApproved(t *testing.T) {
 	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_RATE_LIMIT_CREATE": "off"}, fastImports)

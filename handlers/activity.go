@@ -25,6 +25,12 @@ type ActivityHistory interface {
 	ListActivity(ctx context.Context, f store.ActivityFilter) ([]store.Activity, string, error)
 }
 
+// JobRecordCounter counts the records imports and bulk changes wrote as they went, for the
+// history's rows that fold them under the newest of each job.
+type JobRecordCounter interface {
+	FoldedJobs(ctx context.Context, tenantID string, jobs []string) (store.JobRecords, error)
+}
+
 // RecordedActivity reads one recorded action back.
 type RecordedActivity interface {
 	GetActivity(ctx context.Context, tenantID, id string) (*store.Activity, error)
@@ -60,6 +66,7 @@ func judgeLook(ctx context.Context, recorded RecordedActivity, tenantID string, 
 // result page, where every create redirects.
 type Activity struct {
 	History  ActivityHistory  // the state database
+	Jobs     JobRecordCounter // the state database; nil: a job's folded records are not counted
 	Recorded RecordedActivity // the database, and what this desk still holds for it
 	// For "Check again" on a create whose outcome is unknown: Graph, the person's token, and the
 	// record to rewrite with what was found.
@@ -83,15 +90,23 @@ const historyPageSize = 50
 
 // List is GET /activity: the team's activity, filterable by person (the start of a name or a
 // UPN), action and outcome; "mine=1" is my activity. Pages go back with "before" and forward
-// again with "after".
+// again with "after". The records an import or a bulk change writes as it goes, one a batch, are
+// one row a job, its newest, leading to all of them ("job=ID"); filtered by outcome, every record
+// that matches is a row of its own, so no failure hides under a job's newer success.
 func (h *Activity) List(c echo.Context) error {
 	u := web.CurrentUser(c)
 	q := c.QueryParams()
-	view := views.ActivityList{Mine: q.Get("mine") == "1", Person: strings.TrimSpace(q.Get("person")), Action: q.Get("action"), Outcome: q.Get("outcome")}
+	view := views.ActivityList{Mine: q.Get("mine") == "1", Person: strings.TrimSpace(q.Get("person")), Action: q.Get("action"), Outcome: q.Get("outcome"),
+		Job: q.Get("job")}
 	if err := unknownActivityFilter(q); err != nil {
 		return err
 	}
-	f := store.ActivityFilter{TenantID: u.TenantID, Action: view.Action, Outcome: view.Outcome, Before: q.Get("before"), Limit: historyPageSize}
+	if view.Job != "" && !guid.Valid(view.Job) {
+		return &views.ErrorPage{Status: http.StatusBadRequest, Title: "That job's records cannot be listed",
+			Message: "The link names no import or bulk change the history knows.", ActionURL: "/activity", ActionText: "Show the whole history"}
+	}
+	f := store.ActivityFilter{TenantID: u.TenantID, Action: view.Action, Outcome: view.Outcome, Before: q.Get("before"), Limit: historyPageSize,
+		Job: view.Job, Fold: view.Job == "" && view.Outcome == ""}
 	if f.Before == "" {
 		f.After = q.Get("after")
 	}
@@ -118,6 +133,9 @@ func (h *Activity) List(c echo.Context) error {
 			}
 		}
 		view.Entries = append(view.Entries, e)
+	}
+	if err := h.countFolded(c.Request().Context(), u.TenantID, f, view.Entries); err != nil {
+		return err
 	}
 	// Older entries follow the last row; newer ones precede the first, when this page is not the newest.
 	older, newer := next, ""
@@ -153,6 +171,29 @@ func (h *Activity) List(c echo.Context) error {
 		title = "My activity"
 	}
 	return web.Render(c, http.StatusOK, views.ActivityListPage(web.PageFor(c, title, "activity"), view))
+}
+
+// countFolded says, on the rows of a page that folds jobs' records, how many records each job wrote.
+func (h *Activity) countFolded(ctx context.Context, tenantID string, f store.ActivityFilter, entries []views.ActivityEntry) error {
+	if !f.Fold || h.Jobs == nil {
+		return nil
+	}
+	var jobs []string
+	for _, e := range entries {
+		if views.JobRecord(e.Action) && guid.Valid(e.Target) {
+			jobs = append(jobs, e.Target)
+		}
+	}
+	counts, err := h.Jobs.FoldedJobs(ctx, tenantID, jobs)
+	if err != nil {
+		return fmt.Errorf("count a job's records: %w", err)
+	}
+	for i, e := range entries {
+		if views.JobRecord(e.Action) {
+			entries[i].JobRecords = counts[e.Target]
+		}
+	}
+	return nil
 }
 
 // unknownActivityFilter refuses an action or outcome the history does not know, which would

@@ -165,6 +165,7 @@ func (h *Auth) Callback(c echo.Context) error {
 	ids := flowIDs(c)
 	if len(ids) == 0 {
 		if returnTo, ok := web.SignedInBy(c, state); ok {
+			web.SayAlreadySignedIn(c)
 			return c.Redirect(http.StatusSeeOther, returnTo) // this answer signed the browser in already
 		}
 		if state != "" {
@@ -172,7 +173,7 @@ func (h *Auth) Callback(c echo.Context) error {
 				return h.startedElsewhere()
 			}
 		}
-		return restartSignIn("This sign-in did not start in this browser, or it was already completed.", "/")
+		return restartSignIn(c, "This sign-in did not start in this browser, or it was already completed.", "/")
 	}
 	rec, found, other, err := h.takeFlow(c, ids, state)
 	if err != nil {
@@ -180,14 +181,15 @@ func (h *Auth) Callback(c echo.Context) error {
 	}
 	if !found {
 		if returnTo, ok := web.SignedInBy(c, state); ok {
+			web.SayAlreadySignedIn(c)
 			return c.Redirect(http.StatusSeeOther, returnTo)
 		}
 		if other {
 			// A forged answer, or an address someone else made: the sign-ins this browser is in
 			// the middle of keep their cookie and can still finish.
-			return restartSignIn("This answer belongs to none of the sign-ins this browser is in the middle of (a link from elsewhere, or an old one).", "/")
+			return restartSignIn(c, "This answer belongs to none of the sign-ins this browser is in the middle of (a link from elsewhere, or an old one).", "/")
 		}
-		return restartSignIn("This sign-in link has expired or was already used.", "/")
+		return restartSignIn(c, "This sign-in link has expired or was already used.", "/")
 	}
 	flow := identity.Flow{State: rec.State, Nonce: rec.Nonce, Verifier: rec.Verifier, ReturnTo: rec.ReturnTo, CreatedAt: rec.CreatedAt}
 	res, err := h.Provider.Finish(c.Request().Context(), flow, c.QueryParams())
@@ -347,7 +349,15 @@ func failureReason(err error) string {
 	return "verification-failed"
 }
 
-func restartSignIn(why, returnTo string) error {
+func restartSignIn(c echo.Context, why, returnTo string) error {
+	if c != nil {
+		if u := web.CurrentUser(c); u != nil {
+			// Another answer signed this browser in: that sign-in still holds.
+			return &views.ErrorPage{Status: http.StatusBadRequest, Title: "You are already signed in",
+				Message:  why + " For your safety the desk does not use it. You are still signed in as " + u.Name + " (" + u.UPN + "), and nothing changed.",
+				NextStep: "Carry on with the desk. To sign in with another account, sign out first.", ActionURL: "/", ActionText: "Go to the desk"}
+		}
+	}
 	return &views.ErrorPage{Status: http.StatusBadRequest, Title: "Sign-in could not be completed",
 		Message:  why + " For your safety the desk does not reuse sign-in answers.",
 		NextStep: "Start the sign-in again from this browser.", ActionURL: loginURL(returnTo, ""), ActionText: "Sign in again"}
@@ -406,9 +416,9 @@ func (h *Auth) signInFailed(err error, returnTo string) error {
 				": " + apartText(skew.Apart()) + " apart. The desk takes an answer only within the minutes it is valid, so you are not signed in.",
 			NextStep: "Tell whoever runs the desk to set this server's time (with NTP, or the host's time sync for a container), then sign in again."}
 	case errors.Is(err, identity.ErrStateMismatch):
-		return restartSignIn("The answer from the sign-in page does not belong to the sign-in this browser started.", returnTo)
+		return restartSignIn(nil, "The answer from the sign-in page does not belong to the sign-in this browser started.", returnTo)
 	case errors.Is(err, identity.ErrFlowExpired):
-		return restartSignIn("The sign-in took longer than 10 minutes.", returnTo)
+		return restartSignIn(nil, "The sign-in took longer than 10 minutes.", returnTo)
 	}
 	return &views.ErrorPage{Status: http.StatusBadRequest, Title: "Sign-in could not be verified",
 		Message:   "The desk could not verify the answer from the sign-in service, so you are not signed in.",

@@ -39,7 +39,7 @@ import (
 type RegistrationStore interface {
 	CreateRegistrationCode(ctx context.Context, c *store.RegistrationCode, codeHash, formKeyHash string, a *store.Activity) error
 	RegistrationCode(ctx context.Context, tenantID, id string) (*store.RegistrationCode, error)
-	RegistrationCodes(ctx context.Context, tenantID string, newest int) (store.CodeList, error)
+	RegistrationCodesPage(ctx context.Context, tenantID string, skip, n int) (store.CodeList, error)
 	WaitingByCode(ctx context.Context, tenantID string) ([]store.WaitingCode, error)
 	RevokeRegistrationCode(ctx context.Context, tenantID, id, by string, a *store.Activity) error
 	Registrations(ctx context.Context, f store.SubmissionFilter) ([]store.RegistrationSubmission, error)
@@ -85,8 +85,9 @@ const (
 	// (and the first recentShown of those being imported).
 	recentDays  = 7
 	recentShown = 100
-	// endedCodesShown is how many of the codes that take no more devices the page lists, the
-	// newest; every code that still takes devices is listed, to be revoked.
+	// endedCodesShown is how many of the codes that take no more devices a page lists, newest
+	// first, the older ones a page further each; every code that still takes devices is listed
+	// on every page, to be revoked.
 	endedCodesShown = 100
 	// waitingPageDevices is about how many waiting devices a page shows: whole codes, the code
 	// that expires first first, so every waiting device is a few pages away at most.
@@ -161,11 +162,21 @@ func (h *Registration) page(c echo.Context, keep *views.RegistrationCard) (views
 		}
 		view.Recent = append(view.Recent, e)
 	}
-	codes, err := h.Store.RegistrationCodes(ctx, u.TenantID, endedCodesShown)
+	page, _ := strconv.Atoi(c.FormValue("codes"))
+	page = max(page, 1)
+	codes, err := h.Store.RegistrationCodesPage(ctx, u.TenantID, (page-1)*endedCodesShown, endedCodesShown)
 	if err != nil {
 		return view, fmt.Errorf("read registration codes: %w", err)
 	}
+	if pages := max(1, (codes.Ended+endedCodesShown-1)/endedCodesShown); page > pages {
+		// A page past the last (the codes it listed were deleted since): the last page.
+		page = pages
+		if codes, err = h.Store.RegistrationCodesPage(ctx, u.TenantID, (page-1)*endedCodesShown, endedCodesShown); err != nil {
+			return view, fmt.Errorf("read registration codes: %w", err)
+		}
+	}
 	view.EndedShown, view.EndedN = len(codes.Newest), codes.Ended
+	view.CodesPage, view.CodesPages, view.EndedBefore = page, max(1, (codes.Ended+endedCodesShown-1)/endedCodesShown), (page-1)*endedCodesShown
 	for _, rc := range append(codes.Usable, codes.Newest...) {
 		view.Codes = append(view.Codes, codeOf(rc, now))
 	}

@@ -268,6 +268,7 @@ type BulkCounts struct {
 	Queued, Sending, Unknown                      int
 	Done, Refused, NotFound, Unconfirmed, Skipped int
 	Superseded                                    int // not sent: left to a bulk change confirmed later
+	Replaced                                      int // answer lost, and a later bulk change of the device sent since
 	Reconciled                                    int // done, as found by reading them after an answer was lost
 }
 
@@ -500,6 +501,7 @@ func bulkSummary(c BulkCounts, finished bool) string {
 		{c.Done, "changed", "changed"}, {c.Refused, "refused by Graph", "refused by Graph"}, {c.NotFound, "not found", "not found"},
 		{c.Unconfirmed, "to check (outcome unknown)", "to check (outcome unknown)"}, {c.Skipped, "not sent", "not sent"},
 		{c.Superseded, "left to a later bulk change", "left to a later bulk change"},
+		{c.Replaced, "replaced by a later bulk change", "replaced by a later bulk change"},
 	})
 	open := tally([]struct {
 		n          int

@@ -11,20 +11,26 @@ import (
 
 // Page is what the layout needs on every page.
 type Page struct {
-	Title  string
-	Nonce  string // CSP nonce of this response
-	CSRF   string // the session's CSRF token; empty when anonymous
-	User   *User  // nil when nobody is signed in
-	Demo   bool   // demo mode banner
-	Theme  string // "", "light" or "dark" (empty follows the system)
-	Assets Assets
-	Nav    string         // key of the current section, for aria-current
-	Path   string         // the request path, used as the theme toggle's return target
-	Counts map[string]int // waiting work beside navigation entries, by Nav key
-	Wide   bool           // a page of wide tables: the main column takes the window's width
+	Title string
+	Nonce string // CSP nonce of this response
+	CSRF  string // the session's CSRF token; empty when anonymous
+	User  *User  // nil when nobody is signed in
+	Demo  bool   // demo mode banner
+	// DemoGraph is the host of the Microsoft Graph a demo desk calls instead of its embedded
+	// emulator ("" when it calls the emulator).
+	DemoGraph string
+	Theme     string // "", "light" or "dark" (empty follows the system)
+	Assets    Assets
+	Nav       string         // key of the current section, for aria-current
+	Path      string         // the request path, used as the theme toggle's return target
+	Counts    map[string]int // waiting work beside navigation entries, by Nav key
+	Wide      bool           // a page of wide tables: the main column takes the window's width
 	// FormRestored: the page's form was sent and stopped by a sign-in, and is back unsent (or, for
 	// another account's form, is not); nil for a page shown as it is.
 	FormRestored *RestoredForm
+	// SignedInAgain: the browser opened again a sign-in answer that had signed it in already; the
+	// page says the person is signed in and that nothing else happened.
+	SignedInAgain bool
 }
 
 // RestoredForm says why a page's form came back unsent, and what of it did not.

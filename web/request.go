@@ -106,7 +106,9 @@ func releaseBuffer(buf *bytes.Buffer) {
 type pageBase struct {
 	assets views.Assets
 	demo   bool
-	now    func() time.Time
+	// demoGraph is the host of the Graph a demo desk calls instead of the embedded emulator.
+	demoGraph string
+	now       func() time.Time
 }
 
 // clockOf is the shell's clock, as the request sees it.
@@ -125,20 +127,22 @@ func PageFor(c echo.Context, title, nav string) views.Page {
 		pb = *st.base
 	}
 	p := views.Page{
-		Title:  title,
-		Nonce:  st.nonce,
-		CSRF:   st.csrf,
-		Demo:   pb.demo,
-		Assets: pb.assets,
-		Nav:    nav,
-		Theme:  themeOf(c.Request()),
-		Path:   pageAddress(c),
-		Counts: st.navCounts,
+		Title:     title,
+		Nonce:     st.nonce,
+		CSRF:      st.csrf,
+		Demo:      pb.demo,
+		DemoGraph: pb.demoGraph,
+		Assets:    pb.assets,
+		Nav:       nav,
+		Theme:     themeOf(c.Request()),
+		Path:      pageAddress(c),
+		Counts:    st.navCounts,
 		// The layout says that the restored form was not sent.
 		FormRestored: st.formRestored,
 	}
 	if u := st.user; u != nil {
 		p.User = &views.User{Name: u.Name, UPN: u.UPN, Tenant: u.Tenant()}
+		p.SignedInAgain = takeSignedInAgain(c)
 	}
 	return p
 }

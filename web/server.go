@@ -32,6 +32,7 @@ type Options struct {
 	Sessions       SessionStore
 	Refresher      Refresher
 	Demo           bool
+	DemoGraph      string       // demo mode: the host of the Graph called instead of the embedded emulator, if any
 	PublicURL      *url.URL     // where browsers reach the desk; its origin is the only one accepted on POSTs
 	TrustedProxies []*net.IPNet // peers whose X-Forwarded-For / X-Forwarded-Proto are believed
 	// TrustedProxiesSetting names the setting of TrustedProxies, for the warning about a peer
@@ -112,7 +113,7 @@ func New(o Options) *Shell {
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = echo.ExtractIPFromXFFHeader(trustOnly(o.TrustedProxies)...)
 	e.HTTPErrorHandler = s.handleError
-	base := &pageBase{demo: o.Demo, now: o.Now, assets: views.Assets{
+	base := &pageBase{demo: o.Demo, demoGraph: o.DemoGraph, now: o.Now, assets: views.Assets{
 		CSS: o.Assets.Path("app.css"), JS: o.Assets.Path("app.js"), Icon: o.Assets.Path("favicon.svg"),
 	}}
 	forwarding := &untrustedForwarding{log: o.Logger, setting: o.TrustedProxiesSetting, trusted: o.TrustedProxies, warned: map[string]bool{}}

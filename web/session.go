@@ -166,6 +166,26 @@ func SignedInBy(c echo.Context, state string) (returnTo string, ok bool) {
 	return "", false
 }
 
+// signedInAgainCookie marks, for the next page only, that the browser opened again a sign-in
+// answer that had signed it in already (Back into the callback, or its address opened twice).
+const signedInAgainCookie = "__Host-autopilotdesk-signed-in-again"
+
+// SayAlreadySignedIn makes the next page this browser is shown say that it is signed in already
+// and that the answer it opened again did nothing.
+func SayAlreadySignedIn(c echo.Context) {
+	c.SetCookie(&http.Cookie{Name: signedInAgainCookie, Value: "1", Path: "/", MaxAge: 60, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+// takeSignedInAgain reports, once, whether the page of this request is the one SayAlreadySignedIn
+// asked to speak.
+func takeSignedInAgain(c echo.Context) bool {
+	if _, err := c.Cookie(signedInAgainCookie); err != nil {
+		return false
+	}
+	c.SetCookie(&http.Cookie{Name: signedInAgainCookie, Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	return CurrentUser(c) != nil
+}
+
 func signInMark(state string) string {
 	sum := sha256.Sum256([]byte("autopilotdesk sign-in answer\x00" + state))
 	return hex.EncodeToString(sum[:16])

@@ -48,12 +48,13 @@ const (
 	DeviceNotFound    = store.BulkNotFound
 	DeviceUnconfirmed = store.BulkUnconfirmed
 	DeviceSkipped     = store.BulkSkipped
+	DeviceReplaced    = store.BulkReplaced
 )
 
 // Final reports whether a device state is its last.
 func Final(state string) bool {
 	switch state {
-	case DeviceDone, DeviceRefused, DeviceNotFound, DeviceUnconfirmed, DeviceSkipped:
+	case DeviceDone, DeviceRefused, DeviceNotFound, DeviceUnconfirmed, DeviceSkipped, DeviceReplaced:
 		return true
 	}
 	return false
@@ -61,7 +62,7 @@ func Final(state string) bool {
 
 // Again reports whether a finished device may be offered the same change again: Graph refused it,
 // it was not sent for a refusal that held for all, or the change never showed after its answer was
-// lost. Not a device done, gone, or left to a bulk change confirmed later.
+// lost. Not a device done, gone, or left to or replaced by a later bulk change.
 func Again(d store.BulkDevice) bool {
 	switch d.State {
 	case DeviceRefused, DeviceUnconfirmed:
@@ -279,11 +280,14 @@ type Counts struct {
 	Done, Refused, NotFound, Unconfirmed int
 	Skipped                              int
 	Superseded                           int // of the skipped, those left to a bulk change confirmed later
+	Replaced                             int // answer lost, and a later bulk change of the device sent since
 	Reconciled                           int // done, as found by reading them after an answer was lost
 }
 
 // Final is how many devices have their final outcome.
-func (c Counts) Final() int { return c.Done + c.Refused + c.NotFound + c.Unconfirmed + c.Skipped }
+func (c Counts) Final() int {
+	return c.Done + c.Refused + c.NotFound + c.Unconfirmed + c.Skipped + c.Replaced
+}
 
 // Count tallies devices by state.
 func Count(devices []store.BulkDevice) Counts {
@@ -304,6 +308,8 @@ func Count(devices []store.BulkDevice) Counts {
 			c.NotFound++
 		case DeviceUnconfirmed:
 			c.Unconfirmed++
+		case DeviceReplaced:
+			c.Replaced++
 		case DeviceSkipped:
 			c.Skipped++
 			if d.Reason == store.BulkReasonSuperseded {

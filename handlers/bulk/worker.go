@@ -30,6 +30,7 @@ type Store interface {
 	ReleaseBulkJob(ctx context.Context, id, worker string, payload []byte, next time.Time) error
 	BulkDevices(ctx context.Context, jobID string) ([]store.BulkDevice, error)
 	ChangeBulk(ctx context.Context, ch store.BulkChange) error
+	LaterBulkChanges(ctx context.Context, tenantID, jobID, deviceID, serial, action string, after time.Time) ([]store.BulkLater, error)
 }
 
 // Fault points: a test stops the worker at one of them, as if its process died there.
@@ -584,7 +585,7 @@ func (r *run) holdFor(ctx context.Context, ge *graphclient.Error) {
 func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []graphclient.BatchResponse, ex *graphclient.Exchange) (stop bool, err error) {
 	now := r.Now()
 	ch := store.BulkChange{JobID: r.job.ID, LeaseOwner: r.Holder()}
-	found, unconfirmed := 0, 0
+	found, unconfirmed, replaced := 0, 0, 0
 	for i, d := range chunk {
 		o := d.BulkOutcome
 		device, derr := graphclient.DecodeAutopilotDevice(answers[i])
@@ -612,6 +613,13 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 			r.At(o.NotBefore)
 			stop = true
 		default:
+			if later, err := r.replacedBy(ctx, d, device); err != nil {
+				return true, err
+			} else if later != nil {
+				o.State, o.DoneAt, o.Reconciled, o.Reason, o.Failure = DeviceReplaced, now, true, "", jobs.Encode(*later)
+				replaced++
+				break
+			}
 			if counts, due := jobs.ScheduledLook(LostAt(o), now, r.w.o.LookupDelays, o.Lookups); !counts {
 				// A look asked by hand before the schedule's next: the schedule goes on as it was.
 				o.NotBefore = due
@@ -629,9 +637,13 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 		}
 		ch.Devices = append(ch.Devices, store.BulkDeviceChange{Position: d.Position, From: []string{DeviceUnknown}, BulkOutcome: o})
 	}
-	if found+unconfirmed > 0 {
-		ch.Activity = r.Activity("success", fmt.Sprintf("Bulk change of %s to %s: read %s whose answer was lost; %d show the change, %d could not be confirmed. Nothing was sent again.",
-			explain.Count(r.job.Devices, "device", "devices"), explain.BulkAction(r.job.Action, r.job.GroupTag), explain.Count(len(chunk), "device", "devices"), found, unconfirmed), ex, nil)
+	if found+unconfirmed+replaced > 0 {
+		said := fmt.Sprintf("%d show the change, %d could not be confirmed", found, unconfirmed)
+		if replaced > 0 {
+			said = fmt.Sprintf("%d show the change, %d show a later bulk change instead, %d could not be confirmed", found, replaced, unconfirmed)
+		}
+		ch.Activity = r.Activity("success", fmt.Sprintf("Bulk change of %s to %s: read %s whose answer was lost; %s. Nothing was sent again.",
+			explain.Count(r.job.Devices, "device", "devices"), explain.BulkAction(r.job.Action, r.job.GroupTag), explain.Count(len(chunk), "device", "devices"), said), ex, nil)
 	}
 	err = r.keep(ctx, ch)
 	if errors.Is(err, store.ErrConflict) {
@@ -641,6 +653,22 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 		r.Audit(ch.Activity)
 	}
 	return stop, err
+}
+
+// replacedBy is the bulk change of another job sent to the device after this one's answer was
+// lost whose value now stands, so this one's outcome no longer matters: one Graph accepted, or one
+// whose own answer was lost that the device as read shows. Nil when there is none.
+func (r *run) replacedBy(ctx context.Context, d store.BulkDevice, device *graphclient.AutopilotDevice) (*explain.LaterBulk, error) {
+	later, err := r.w.o.Store.LaterBulkChanges(ctx, r.job.TenantID, r.job.ID, d.DeviceID, d.Serial, r.job.Action, d.SentAt)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range later {
+		if l.State == DeviceDone || l.Action == ActionGroupTag && device.GroupTag == l.GroupTag {
+			return &explain.LaterBulk{JobID: l.JobID, Action: l.Action, GroupTag: l.GroupTag, By: l.ActorName, At: l.SentAt}, nil
+		}
+	}
+	return nil, nil
 }
 
 // LostAt is when a device's answer was lost (or, the desk having stopped before storing it, when
@@ -680,7 +708,7 @@ func (r *run) finishIfDone(ctx context.Context) error {
 		return jobs.LeaseErr(err)
 	}
 	c := Count(devices)
-	r.AuditFinished("bulk-complete", fmt.Sprintf("%d devices final: %d changed, %d refused, %d not found, %d unconfirmed, %d not sent",
-		c.Devices, c.Done, c.Refused, c.NotFound, c.Unconfirmed, c.Skipped))
+	r.AuditFinished("bulk-complete", fmt.Sprintf("%d devices final: %d changed, %d refused, %d not found, %d unconfirmed, %d not sent, %d replaced by a later bulk change",
+		c.Devices, c.Done, c.Refused, c.NotFound, c.Unconfirmed, c.Skipped, c.Replaced))
 	return nil
 }

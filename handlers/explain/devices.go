@@ -85,6 +85,15 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 		}
 		v.Detail = fmt.Sprintf("%s, and the device did not show the change when the desk read it %s%s. Graph may not have made it, or Intune has not shown it yet. Nothing was sent again: open the device to check, and change it on its own if needed.",
 			opening, plural(d.Lookups, "time", "times"), lookedOver(lost, d.DoneAt))
+	case store.BulkReplaced:
+		later, _ := decodeLater(d.Failure)
+		v.State = State{Label: "Replaced by a later bulk change", Meaning: Quiet}
+		v.Detail = "Microsoft Graph's answer to this change was lost, and before the desk could read the device a later bulk change was sent to it"
+		if later.JobID != "" {
+			v.Detail += " (" + BulkAction(later.Action, later.GroupTag) + ", by " + later.By + " on " + later.At.UTC().Format("2 Jan 2006 15:04:05") + " UTC)"
+		}
+		v.Detail += ". Its value is the one that stands, so whether this change was made first no longer matters. Nothing was sent again, and there is nothing to check."
+		return v
 	case store.BulkSkipped:
 		if d.Reason == store.BulkReasonSuperseded {
 			later, _ := decodeLater(d.Failure)
@@ -109,7 +118,8 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 }
 
 // LaterBulk is the bulk change confirmed later that a device of an earlier one was left to
-// (store.BulkReasonSuperseded): facts, kept as the device's Failure.
+// (store.BulkReasonSuperseded) or replaced by (store.BulkReplaced): facts, kept as the device's
+// Failure.
 type LaterBulk struct {
 	JobID    string    `json:"laterJob"`
 	Action   string    `json:"action"`

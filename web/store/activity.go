@@ -156,6 +156,49 @@ type ActivityFilter struct {
 	// Device is a registered device's id: only the changes made to that device, which name its
 	// serial number too (they are read through an index of activity naming a serial).
 	Device string
+	// Fold lists, of the records a job (an import or a bulk change) writes as it goes, one a
+	// batch, only the newest that the filter finds: one row a job. FoldedJobs counts the others.
+	// Records of a job share its person and action, so a filter on either folds them alike.
+	Fold bool
+	// Job is an import's or a bulk change's id: only the records it wrote as it went.
+	Job string
+}
+
+// jobActions is the condition of the records a job writes as it goes (batches sent, answers
+// looked up), in the words of activity_tenant_job's own condition (migration 12), so that both
+// engines read them through it.
+const jobActions = `action IN ('import', 'bulk-change')`
+
+// JobRecords is how many records a job wrote as it went, by its id; FoldedJobs reads them.
+type JobRecords map[string]int
+
+// FoldedJobs counts the records each of jobs wrote as it went, for a page that folds them (see
+// ActivityFilter.Fold).
+func (db *DB) FoldedJobs(ctx context.Context, tenantID string, jobs []string) (JobRecords, error) {
+	counts := JobRecords{}
+	if len(jobs) == 0 {
+		return counts, nil
+	}
+	args := []any{tenantID}
+	for _, j := range jobs {
+		args = append(args, j)
+	}
+	err := db.queryAll(ctx, foldedJobsQuery(len(jobs)), args, func(scan func(...any) error) error {
+		var job string
+		var n int
+		err := scan(&job, &n)
+		counts[job] = n
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: count a job's records: %w", err)
+	}
+	return counts, nil
+}
+
+// foldedJobsQuery is FoldedJobs' query, for n jobs.
+func foldedJobsQuery(n int) string {
+	return `SELECT target, COUNT(*) FROM activity WHERE tenant_id = ? AND ` + jobActions + ` AND target IN (?` + strings.Repeat(", ?", n-1) + `) GROUP BY target`
 }
 
 // ListActivity lists a tenant's activity newest first, with keyset paging: next is the cursor
@@ -210,6 +253,14 @@ func activityQuery(f *ActivityFilter) (string, []any, error) {
 		// In the words of activity_tenant_target's own condition (migration 9), so that both
 		// engines read a device's changes through it.
 		where = append(where, "serial <> ''")
+	}
+	if f.Job != "" {
+		where = append(where, "target = ?", jobActions)
+		args = append(args, f.Job)
+	} else if f.Fold {
+		// A job's record with a newer one of the same job is folded under that one.
+		where = append(where, `NOT (`+jobActions+` AND EXISTS (SELECT 1 FROM activity n WHERE n.tenant_id = activity.tenant_id
+			AND n.target = activity.target AND n.`+jobActions+` AND (n.at > activity.at OR (n.at = activity.at AND n.id > activity.id))))`)
 	}
 	if f.ActorUPN != "" {
 		where = append(where, "LOWER(actor_upn) = LOWER(?)")

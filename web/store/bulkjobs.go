@@ -67,6 +67,7 @@ const (
 	BulkNotFound    = "not-found"   // Graph has no such registration any more
 	BulkUnconfirmed = "unconfirmed" // the answer was lost and the change never showed: check it
 	BulkSkipped     = "skipped"     // not sent: Graph refused an earlier change for a reason that holds for all
+	BulkReplaced    = "replaced"    // the answer was lost, and a later bulk change of the device was sent since (its Failure says which)
 )
 
 // Why a bulk device got its state, when the state alone does not say.
@@ -337,6 +338,34 @@ func (t *txn) supersede(jobID string, s BulkSupersede) error {
 		WHERE job_id IN (SELECT id FROM bulk_jobs WHERE tenant_id = ? AND action = ? AND state = 'sending' AND id <> ?) AND state = ?)`,
 		ms(s.At.Add(s.Wait)), jobID, BulkQueued, s.TenantID, s.Action, jobID, BulkInFlight)
 	return err
+}
+
+// BulkLater is a later bulk change of one device: the job, what it asked, and when it was sent.
+type BulkLater struct {
+	JobID, Action, GroupTag, ActorName string
+	State                              string // the later change's device state: done, unknown or unconfirmed
+	SentAt                             time.Time
+}
+
+// LaterBulkChanges lists the tenant's other bulk jobs of action that sent a change to the device
+// (its id and serial) after after, and whose change Graph accepted or may have made: newest
+// first. It finds the device's rows through the index of its serial.
+func (db *DB) LaterBulkChanges(ctx context.Context, tenantID, jobID, deviceID, serial, action string, after time.Time) ([]BulkLater, error) {
+	out, err := queryList(ctx, db, `SELECT j.id, j.action, j.group_tag, j.actor_name, d.state, d.sent_at FROM bulk_devices d JOIN bulk_jobs j ON j.id = d.job_id
+		WHERE UPPER(d.serial) = ? AND d.device_id = ? AND j.tenant_id = ? AND j.action = ? AND j.id <> ? AND d.sent_at > ? AND d.state IN (?, ?, ?)
+		ORDER BY d.sent_at DESC LIMIT 20`,
+		[]any{strings.ToUpper(strings.TrimSpace(serial)), deviceID, tenantID, action, jobID, ms(after), BulkDone, BulkUnknown, BulkUnconfirmed},
+		func(scan func(...any) error) (BulkLater, error) {
+			var l BulkLater
+			var sent int64
+			err := scan(&l.JobID, &l.Action, &l.GroupTag, &l.ActorName, &l.State, &sent)
+			l.SentAt = fromMS(sent)
+			return l, err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("store: later bulk changes: %w", err)
+	}
+	return out, nil
 }
 
 // BulkOverlaps lists the tenant's other bulk changes still sending the same action that have some

@@ -235,6 +235,12 @@ var migrations = [][]string{
 	11: {
 		`ALTER TABLE tenant_uploads_missing ADD COLUMN support TEXT NOT NULL DEFAULT ''`,
 	},
+	// The activity page folds the records an import or a bulk change writes, one a batch, under
+	// the newest of its job, and lists a job's records alone: both read them through an index that
+	// holds only those records (jobActions), so other actions write no entry to it.
+	12: {
+		`CREATE INDEX activity_tenant_job ON activity (tenant_id, target, at DESC, id DESC) WHERE action IN ('import', 'bulk-change')`,
+	},
 }
 
 // migrationLockKey names the PostgreSQL advisory lock that serialises replicas starting at once.

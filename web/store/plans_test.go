@@ -110,6 +110,10 @@ func TestQueriesReadThroughIndexes(t *testing.T) {
 		{name: "activity page, newer entries", uses: []string{"activity_tenant_at"}},
 		{name: "activity page, by person", uses: []string{"activity_tenant_at"}},
 		{name: "a device's changes", uses: []string{"activity_tenant_target"}},
+		{name: "activity page, jobs folded", uses: []string{"activity_tenant_at", "activity_tenant_job (tenant_id=? AND target=?"}},
+		{name: "activity page, jobs folded, by person", uses: []string{"activity_tenant_at", "activity_tenant_job (tenant_id=? AND target=?"}},
+		{name: "a job's records", uses: []string{"activity_tenant_job (tenant_id=? AND target=?)"}},
+		{name: "a page's jobs counted", query: foldedJobsQuery(2), args: list(3), uses: []string{"activity_tenant_job (tenant_id=? AND target=?)"}},
 		{name: "a tenant's write hold", query: writeHoldQuery, args: list(1), uses: []string{"sqlite_autoindex_write_gates_1"}},
 		{name: "uploads created", query: uploadsCreated(2), args: list(3), uses: []string{"activity_tenant_object_at (tenant_id=?)"},
 			scans: "read only after a create whose answer was lost; an index of its own would add a write to every create"},
@@ -140,7 +144,7 @@ func TestQueriesReadThroughIndexes(t *testing.T) {
 		{name: "look up lost answers again", query: recheckQuery(bulkJobs), args: list(1), uses: []string{"sqlite_autoindex_bulk_devices_1 (job_id=?)"}},
 		{name: "drafts to purge", query: draftsQuery(importJobs), args: list(1), uses: []string{"import_jobs_due (state=?)"}},
 		{name: "a tenant's codes that take devices", query: usableCodesOfTenant, args: list(2), uses: []string{"registration_codes_tenant (tenant_id=?)"}},
-		{name: "a tenant's newest codes that take no more", query: endedCodesOfTenant, args: list(3), uses: []string{"registration_codes_tenant (tenant_id=?)"}},
+		{name: "a tenant's newest codes that take no more", query: endedCodesOfTenant, args: list(4), uses: []string{"registration_codes_tenant (tenant_id=?)"}},
 		{name: "a tenant's codes that take no more", query: countEndedCodesOfTenant, args: list(2), uses: []string{"registration_codes_tenant (tenant_id=?)"}},
 		{name: "a tenant's code", query: registrationCodeOfTenant, args: list(2), uses: []string{"sqlite_autoindex_registration_codes_1 (id=?)"}},
 		{name: "waiting devices by code", query: waitingByCode, args: list(2), uses: []string{"registration_submissions_tenant (tenant_id=? AND state=?)"},
@@ -180,13 +184,16 @@ func TestQueriesReadThroughIndexes(t *testing.T) {
 		return nil
 	}
 	for name, f := range map[string]ActivityFilter{
-		"activity page":                  {TenantID: "t1"},
-		"activity page, what went wrong": {TenantID: "t1", Action: "create-upload", Outcome: "failure"},
-		"activity page, by action":       {TenantID: "t1", Action: "import"},
-		"activity page after a cursor":   {TenantID: "t1", Before: "1767000000000_0190b1b4-0000-7000-8000-000000000000"},
-		"activity page, newer entries":   {TenantID: "t1", After: "1767000000000_0190b1b4-0000-7000-8000-000000000000"},
-		"activity page, by person":       {TenantID: "t1", Person: "adele"},
-		"a device's changes":             {TenantID: "t1", Device: "dev-001"},
+		"activity page":                         {TenantID: "t1"},
+		"activity page, what went wrong":        {TenantID: "t1", Action: "create-upload", Outcome: "failure"},
+		"activity page, by action":              {TenantID: "t1", Action: "import"},
+		"activity page after a cursor":          {TenantID: "t1", Before: "1767000000000_0190b1b4-0000-7000-8000-000000000000"},
+		"activity page, newer entries":          {TenantID: "t1", After: "1767000000000_0190b1b4-0000-7000-8000-000000000000"},
+		"activity page, by person":              {TenantID: "t1", Person: "adele"},
+		"a device's changes":                    {TenantID: "t1", Device: "dev-001"},
+		"activity page, jobs folded":            {TenantID: "t1", Fold: true},
+		"activity page, jobs folded, by person": {TenantID: "t1", Fold: true, Person: "adele"},
+		"a job's records":                       {TenantID: "t1", Job: "job-1"},
 	} {
 		c := at(name)
 		c.query, c.args = query(activityQuery(&f))

@@ -141,7 +141,7 @@ const registrationCodeOfTenant = `SELECT ` + registrationCodeColumns + ` FROM re
 type CodeList struct {
 	Usable []RegistrationCode // newest first, all of them
 	Ended  int                // how many codes take no more devices
-	Newest []RegistrationCode // the newest of those, newest first
+	Newest []RegistrationCode // the newest of those (or a page of them), newest first
 }
 
 // Both lists read through registration_codes_tenant, in its order (migration 9); the tenant's
@@ -150,13 +150,19 @@ const (
 	usableCodesOfTenant = `SELECT ` + registrationCodeColumns + ` FROM registration_codes
 		WHERE tenant_id = ? AND revoked_at = 0 AND expires_at > ? AND used < uses ORDER BY created_at DESC, id DESC`
 	endedCodesOfTenant = `SELECT ` + registrationCodeColumns + ` FROM registration_codes
-		WHERE tenant_id = ? AND NOT (revoked_at = 0 AND expires_at > ? AND used < uses) ORDER BY created_at DESC, id DESC LIMIT ?`
+		WHERE tenant_id = ? AND NOT (revoked_at = 0 AND expires_at > ? AND used < uses) ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`
 	countEndedCodesOfTenant = `SELECT COUNT(*) FROM registration_codes WHERE tenant_id = ? AND NOT (revoked_at = 0 AND expires_at > ? AND used < uses)`
 )
 
 // RegistrationCodes lists every code of a tenant that still takes devices, and the newest
 // (at most newest) of those that take no more, with how many of those there are.
 func (db *DB) RegistrationCodes(ctx context.Context, tenantID string, newest int) (CodeList, error) {
+	return db.RegistrationCodesPage(ctx, tenantID, 0, newest)
+}
+
+// RegistrationCodesPage is RegistrationCodes with the codes that take no more devices read after
+// the newest skip of them: a page of at most n, newest first.
+func (db *DB) RegistrationCodesPage(ctx context.Context, tenantID string, skip, n int) (CodeList, error) {
 	var list CodeList
 	now := ms(db.now())
 	err := db.queryRow(ctx, countEndedCodesOfTenant, []any{tenantID, now}, &list.Ended)
@@ -164,12 +170,14 @@ func (db *DB) RegistrationCodes(ctx context.Context, tenantID string, newest int
 		list.Usable, err = queryList(ctx, db, usableCodesOfTenant, []any{tenantID, now}, scanRegistrationCode)
 	}
 	if err == nil {
-		list.Newest, err = queryList(ctx, db, endedCodesOfTenant, []any{tenantID, now, newest}, scanRegistrationCode)
+		list.Newest, err = queryList(ctx, db, endedCodesOfTenant, []any{tenantID, now, n, max(skip, 0)}, scanRegistrationCode)
 	}
 	if err != nil {
 		return CodeList{}, fmt.Errorf("store: list registration codes: %w", err)
 	}
-	list.Ended = max(list.Ended, len(list.Newest)) // a code that ended between the two reads
+	if len(list.Newest) > 0 {
+		list.Ended = max(list.Ended, max(skip, 0)+len(list.Newest)) // a code that ended between the two reads
+	}
 	return list, nil
 }
 
