@@ -604,9 +604,9 @@ var shutdownDrain = 10 * time.Second
 // renewed certificate.
 const certificateCheckEvery = 5 * time.Second
 
-// startMessage is what the desk prints once it serves: where to open it, or, when its state
-// database cannot take writes at start (a disk below the room the desk keeps free), that it
-// answers 503 until that is put right.
+// startMessage is what the desk prints once it serves: where to open it (in demo mode, and how to
+// use one's own tenant instead), or, when its state database cannot take writes at start (a disk
+// below the room the desk keeps free), that it answers 503 until that is put right.
 func startMessage(cfg config, problem error) string {
 	running := "Autopilot Desk is running in " + startupMode(cfg)
 	var ce *store.CheckError
@@ -617,7 +617,12 @@ func startMessage(cfg config, problem error) string {
 		}
 		return fmt.Sprintf("%s, but serves no page yet: %s; %s, at %s. Press Ctrl-C to stop.", running, ce.Cause, ce.Recover, cfg.PublicURL)
 	}
-	return fmt.Sprintf("%s.\nOpen %s in your browser. Press Ctrl-C to stop.", running, cfg.PublicURL)
+	msg := fmt.Sprintf("%s.\nOpen %s in your browser. Press Ctrl-C to stop.", running, cfg.PublicURL)
+	if cfg.Demo {
+		msg += fmt.Sprintf("\nTo use it with your own tenant, register it in Microsoft Entra ID and set %s, %s, %s and %s: "+
+			"see \"Use it with your tenant\" in README.md.", optTenantID.env, optClientID.env, optClientSecret.env, optPublicURL.env)
+	}
+	return msg
 }
 
 // startProblem is what keeps the state database from taking writes as the desk starts, nil when
