@@ -116,6 +116,10 @@ func TestResultPageShowsUploadExchangeAndSupport(t *testing.T) {
 	if doc.Find(`[data-testid="failure"]`).Length() != 0 {
 		t.Errorf("a success shows a failure panel")
 	}
+	// The byline is set apart from the sentence before it, not run into its full stop.
+	if lede := strings.Join(strings.Fields(doc.Find(".lede").Text()), " "); !strings.Contains(lede, "pending. · Adele Vance (AdeleV@contoso.example) · ") {
+		t.Errorf("lede reads %q", lede)
+	}
 }
 
 // "Sign in again" returns to the page the failure is on, whatever that page is.
