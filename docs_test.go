@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"autopilotdesk/handlers"
+	"autopilotdesk/web"
+)
+
+// readDoc is a documentation file with its lines joined, so a figure broken over two lines is
+// still found.
+func readDoc(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(strings.Fields(string(b)), " ")
+}
+
+// The nginx example of docs/deploy.md lets through the largest device file the desk takes (one
+// saved as UTF-16 at its limit, and the form around it), so a file too large is answered by the
+// desk, which says what the limit is, and never by the proxy's bare 413.
+func TestDeployExampleProxyTakesTheLargestDeviceFile(t *testing.T) {
+	m := regexp.MustCompile(`client_max_body_size (\d+)m;`).FindStringSubmatch(readDoc(t, "docs/deploy.md"))
+	if m == nil {
+		t.Fatal("docs/deploy.md has no client_max_body_size")
+	}
+	if mb, _ := strconv.Atoi(m[1]); int64(mb)<<20 < handlers.MaxUploadBytes {
+		t.Errorf("client_max_body_size %sm is less than the %d bytes the desk takes on /devices/import: give at least %dm",
+			m[1], handlers.MaxUploadBytes, (handlers.MaxUploadBytes+(1<<20)-1)>>20)
+	}
+}
+
+// The figures the documentation gives for a device file and the server's time limits are the
+// desk's.
+func TestDocumentedLimitsAreTheDesks(t *testing.T) {
+	importing, deploy := readDoc(t, "docs/importing-devices.md"), readDoc(t, "docs/deploy.md")
+	seconds := func(d time.Duration) string { return strconv.Itoa(int(d.Seconds())) + " s" }
+	for _, c := range []struct{ doc, name, says string }{
+		{importing, "docs/importing-devices.md", fmt.Sprintf("up to %d MB — %d MB when saved as UTF-16", handlers.MaxCSVBytes>>20, 2*handlers.MaxCSVBytes>>20)},
+		{importing, "docs/importing-devices.md", "up to **" + formatRows(optImportMaxRows.def) + " devices** (`" + optImportMaxRows.env + "`)"},
+		{deploy, "docs/deploy.md", "headers must arrive within " + seconds(web.ServerTimeouts.ReadHeader) + " and a form within " + seconds(web.ServerTimeouts.Read)},
+		{deploy, "docs/deploy.md", fmt.Sprintf("gets %d minutes (%d MB on a slow link", int(web.ServerTimeouts.Upload.Minutes()), 2*handlers.MaxCSVBytes>>20)},
+		{deploy, "docs/deploy.md", "then has " + seconds(web.ServerTimeouts.Write) + " to be written"},
+	} {
+		if !strings.Contains(c.doc, c.says) {
+			t.Errorf("%s does not say %q", c.name, c.says)
+		}
+	}
+}
+
+// formatRows writes a number of rows as the documentation does: 10,000.
+func formatRows(n string) string {
+	if len(n) <= 3 {
+		return n
+	}
+	return formatRows(n[:len(n)-3]) + "," + n[len(n)-3:]
+}
