@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -249,11 +250,28 @@ func (a *app) features(provider *identity.Provider, budget *bulk.Budget, waiting
 		Devices: &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: a.recorder, Worker: a.imports, Checker: a.checks, MaxRows: a.cfg.ImportMaxRows,
 			Now: now, Logger: a.log, JobState: a.metrics.ImportJob},
 		Registration: &handlers.Registration{Store: a.db, Graph: a.graph, Tokens: a.shell, Worker: a.imports, Follower: a.follower,
-			PublicURL: a.cfg.PublicURL.String(), SelfApprove: a.cfg.RegistrationSelfApprove, Demo: a.cfg.Demo, Count: waiting, Now: now, Logger: a.log},
+			PublicURL: a.cfg.PublicURL.String(), SelfApprove: a.cfg.RegistrationSelfApprove, Demo: a.cfg.Demo, DemoApprovers: a.demoApprovers(),
+			Count: waiting, Now: now, Logger: a.log},
 		Register: &handlers.Register{Store: a.db, Counter: a.db, PerClient: a.cfg.RegisterLimit, WrongCodes: a.cfg.RegisterWrongLimit,
 			PublicURL: a.cfg.PublicURL.String(), Count: waiting, Now: now, Logger: a.log},
 		Limits: handlers.Limits{Counter: a.db, SignIn: a.cfg.SignInLimit, Create: a.cfg.CreateLimit},
 	}
+}
+
+// demoApprovers are the demo's accounts that may approve registered devices: those whose
+// sign-in grants the desk its write permission and whose Intune role may write. None outside
+// demo mode.
+func (a *app) demoApprovers() []handlers.DemoAccount {
+	if a.demo == nil {
+		return nil
+	}
+	var out []handlers.DemoAccount
+	for _, id := range a.demo.IdP.Identities() {
+		if id.TenantID == demoidp.DemoTenantID && !id.IntuneReadOnly && slices.Contains(id.Scopes, "DeviceManagementServiceConfig.ReadWrite.All") {
+			out = append(out, handlers.DemoAccount{ObjectID: id.ObjectID, Name: id.Name})
+		}
+	}
+	return out
 }
 
 // identityConfig is how the desk signs people in, and the Graph it calls: the demo's identity
