@@ -461,3 +461,13 @@ func TestWaitsAreSaidInWords(t *testing.T) {
 		}
 	}
 }
+
+// The demo's sign-in page says how to use the desk with one's own tenant; a tenant's does not.
+func TestDemoSignInSaysHowToUseYourTenant(t *testing.T) {
+	if got := render(t, SignInPage(testPage, SignIn{Demo: true})).Find(`[data-testid="leave-demo"]`).Text(); !strings.Contains(got, "Use it with your tenant") {
+		t.Errorf("the demo's sign-in page does not lead to a tenant: %q", got)
+	}
+	if render(t, SignInPage(testPage, SignIn{})).Find(`[data-testid="leave-demo"]`).Length() != 0 {
+		t.Error("a tenant's sign-in page speaks of the demo")
+	}
+}
