@@ -63,3 +63,18 @@ func formatRows(n string) string {
 	}
 	return formatRows(n[:len(n)-3]) + "," + n[len(n)-3:]
 }
+
+// The README's "Try it" names the Go that go.mod asks for.
+func TestReadmeNamesTheGoOfGoMod(t *testing.T) {
+	mod, err := os.ReadFile("go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(mod)
+	if m == nil {
+		t.Fatal("go.mod names no Go version")
+	}
+	if want := "With Go " + string(m[1]) + " or later"; !strings.Contains(readDoc(t, "README.md"), want) {
+		t.Errorf("README.md does not say %q", want)
+	}
+}
