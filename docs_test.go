@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -9,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/handlers"
 	"autopilotdesk/web"
 )
@@ -76,5 +80,24 @@ func TestReadmeNamesTheGoOfGoMod(t *testing.T) {
 	}
 	if want := "With Go " + string(m[1]) + " or later"; !strings.Contains(readDoc(t, "README.md"), want) {
 		t.Errorf("README.md does not say %q", want)
+	}
+}
+
+// docs/configuration.md names every flag of autopilotdesk emulator that is not one of its
+// faults (those are in its generated table).
+func TestConfigurationNamesTheEmulatorsOwnFlags(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"emulator", "--help"}, testkit.Env(nil), &out, &out); !errors.Is(err, errHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	doc := readDoc(t, "docs/configuration.md")
+	flags := regexp.MustCompile(`(?m)^  (--[a-z-]+)$`).FindAllStringSubmatch(out.String(), -1)
+	if len(flags) < 5 {
+		t.Fatalf("emulator --help lists %d flags of its own:\n%s", len(flags), out.String())
+	}
+	for _, f := range flags {
+		if !strings.Contains(doc, "`"+f[1]+"`") {
+			t.Errorf("docs/configuration.md does not name %s", f[1])
+		}
 	}
 }
