@@ -17,6 +17,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -512,13 +513,13 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("%s: listen on %s: %w", optAddr.env, cfg.Addr, err)
+		return fmt.Errorf("%s: %w", optAddr.env, listenProblem(cfg.Addr, "--addr or "+optAddr.env, err))
 	}
 	var adminLn net.Listener
 	if cfg.AdminAddr != "" {
 		if adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
 			ln.Close()
-			return fmt.Errorf("%s: listen on %s: %w", optAdminAddr.env, cfg.AdminAddr, err)
+			return fmt.Errorf("%s: %w", optAdminAddr.env, listenProblem(cfg.AdminAddr, "--admin-addr or "+optAdminAddr.env, err))
 		}
 		defer adminLn.Close()
 	}
@@ -621,6 +622,21 @@ var shutdownDrain = 10 * time.Second
 // certificateCheckEvery is how often, at most, the TLS certificate files are looked at for a
 // renewed certificate.
 const certificateCheckEvery = 5 * time.Second
+
+// listenProblem explains why addr cannot be listened on; an address another program holds (as
+// 8080 often is) is said in words, with the setting that chooses another.
+func listenProblem(addr, setting string, err error) error {
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	another := "another port"
+	if host, port, perr := net.SplitHostPort(addr); perr == nil {
+		if n, nerr := strconv.Atoi(port); nerr == nil && n > 0 && n < 65535 {
+			another = net.JoinHostPort(host, strconv.Itoa(n+1))
+		}
+	}
+	return fmt.Errorf("%s is already in use by another program (perhaps another desk): stop it, or give another address with %s, such as %s", addr, setting, another)
+}
 
 // startMessage is what the desk prints once it serves: where to open it (in demo mode, and how to
 // use one's own tenant instead), or, when its state database cannot take writes at start (a disk
@@ -736,7 +752,7 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", *addr, err)
+		return listenProblem(*addr, "--addr", err)
 	}
 	base := "http://" + ln.Addr().String()
 	if *clientSecret == "" {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"regexp"
 	"strconv"
@@ -98,6 +99,24 @@ func TestConfigurationNamesTheEmulatorsOwnFlags(t *testing.T) {
 	for _, f := range flags {
 		if !strings.Contains(doc, "`"+f[1]+"`") {
 			t.Errorf("docs/configuration.md does not name %s", f[1])
+		}
+	}
+}
+
+// A desk or emulator whose address another program holds says so, and how to give it another,
+// rather than only the system's "bind: address already in use".
+func TestAddressInUseSaysHowToChooseAnother(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	addr := held.Addr().String()
+	for _, args := range [][]string{{"--addr", addr, "--data-dir", t.TempDir()}, {"emulator", "--addr", addr}} {
+		var out bytes.Buffer
+		err := run(context.Background(), args, testkit.Env(nil), &out, &out)
+		if err == nil || !strings.Contains(err.Error(), addr+" is already in use by another program") || !strings.Contains(err.Error(), "--addr") {
+			t.Errorf("%v: %v", args, err)
 		}
 	}
 }
