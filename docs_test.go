@@ -16,6 +16,7 @@ import (
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/handlers"
 	"autopilotdesk/web"
+	"autopilotdesk/web/store"
 )
 
 // readDoc is a documentation file with its lines joined, so a figure broken over two lines is
@@ -46,7 +47,9 @@ func TestDeployExampleProxyTakesTheLargestDeviceFile(t *testing.T) {
 // The figures the documentation gives for a device file and the server's time limits are the
 // desk's.
 func TestDocumentedLimitsAreTheDesks(t *testing.T) {
-	importing, deploy := readDoc(t, "docs/importing-devices.md"), readDoc(t, "docs/deploy.md")
+	importing, deploy, security := readDoc(t, "docs/importing-devices.md"), readDoc(t, "docs/deploy.md"), readDoc(t, "SECURITY.md")
+	idle, _ := time.ParseDuration(optSessionIdleTimeout.def)
+	lifetime, _ := time.ParseDuration(optSessionLifetime.def)
 	seconds := func(d time.Duration) string { return strconv.Itoa(int(d.Seconds())) + " s" }
 	for _, c := range []struct{ doc, name, says string }{
 		{importing, "docs/importing-devices.md", fmt.Sprintf("up to %d MB — %d MB when saved as UTF-16", handlers.MaxCSVBytes>>20, 2*handlers.MaxCSVBytes>>20)},
@@ -54,6 +57,8 @@ func TestDocumentedLimitsAreTheDesks(t *testing.T) {
 		{deploy, "docs/deploy.md", "headers must arrive within " + seconds(web.ServerTimeouts.ReadHeader) + " and a form within " + seconds(web.ServerTimeouts.Read)},
 		{deploy, "docs/deploy.md", fmt.Sprintf("gets %d minutes (%d MB on a slow link", int(web.ServerTimeouts.Upload.Minutes()), 2*handlers.MaxCSVBytes>>20)},
 		{deploy, "docs/deploy.md", "then has " + seconds(web.ServerTimeouts.Write) + " to be written"},
+		{security, "SECURITY.md", fmt.Sprintf("up to %s decoded sessions", formatRows(strconv.Itoa(store.DefaultSessionCacheSize)))},
+		{security, "SECURITY.md", fmt.Sprintf("idle (%d min) and absolute (%d h) limits", int(idle.Minutes()), int(lifetime.Hours()))},
 	} {
 		if !strings.Contains(c.doc, c.says) {
 			t.Errorf("%s does not say %q", c.name, c.says)
