@@ -125,3 +125,21 @@ func TestAddressInUseSaysHowToChooseAnother(t *testing.T) {
 		}
 	}
 }
+
+// autopilotdesk backup --help gives the data folder's default once: the desk's own setting when
+// it is set, else the desk's default.
+func TestBackupHelpGivesTheDataFolderOnce(t *testing.T) {
+	for env, want := range map[string]string{"": `(default "data")`, "/var/lib/autopilotdesk": `(default "/var/lib/autopilotdesk")`} {
+		var out bytes.Buffer
+		getenv := testkit.Env(nil)
+		if env != "" {
+			getenv = testkit.Env(map[string]string{optDataDir.env: env})
+		}
+		if err := run(context.Background(), []string{"backup", "--help"}, getenv, &out, &out); !errors.Is(err, errHelp) {
+			t.Fatalf("backup --help: %v", err)
+		}
+		if help := out.String(); !strings.Contains(help, want) || strings.Count(help, "default") != 1 {
+			t.Errorf("%s=%q: backup --help gives the data folder as\n%s", optDataDir.env, env, help)
+		}
+	}
+}
