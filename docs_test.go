@@ -15,6 +15,7 @@ import (
 
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/handlers"
+	"autopilotdesk/handlers/explain"
 	"autopilotdesk/web"
 	"autopilotdesk/web/store"
 )
@@ -53,11 +54,11 @@ func TestDocumentedLimitsAreTheDesks(t *testing.T) {
 	seconds := func(d time.Duration) string { return strconv.Itoa(int(d.Seconds())) + " s" }
 	for _, c := range []struct{ doc, name, says string }{
 		{importing, "docs/importing-devices.md", fmt.Sprintf("up to %d MB — %d MB when saved as UTF-16", handlers.MaxCSVBytes>>20, 2*handlers.MaxCSVBytes>>20)},
-		{importing, "docs/importing-devices.md", "up to **" + formatRows(optImportMaxRows.def) + " devices** (`" + optImportMaxRows.env + "`)"},
+		{importing, "docs/importing-devices.md", "up to **" + explain.Number(atoi(t, optImportMaxRows.def)) + " devices** (`" + optImportMaxRows.env + "`)"},
 		{deploy, "docs/deploy.md", "headers must arrive within " + seconds(web.ServerTimeouts.ReadHeader) + " and a form within " + seconds(web.ServerTimeouts.Read)},
 		{deploy, "docs/deploy.md", fmt.Sprintf("gets %d minutes (%d MB on a slow link", int(web.ServerTimeouts.Upload.Minutes()), 2*handlers.MaxCSVBytes>>20)},
 		{deploy, "docs/deploy.md", "then has " + seconds(web.ServerTimeouts.Write) + " to be written"},
-		{security, "SECURITY.md", fmt.Sprintf("up to %s decoded sessions", formatRows(strconv.Itoa(store.DefaultSessionCacheSize)))},
+		{security, "SECURITY.md", "up to " + explain.Number(store.DefaultSessionCacheSize) + " decoded sessions"},
 		{security, "SECURITY.md", fmt.Sprintf("idle (%d min) and absolute (%d h) limits", int(idle.Minutes()), int(lifetime.Hours()))},
 	} {
 		if !strings.Contains(c.doc, c.says) {
@@ -66,12 +67,13 @@ func TestDocumentedLimitsAreTheDesks(t *testing.T) {
 	}
 }
 
-// formatRows writes a number of rows as the documentation does: 10,000.
-func formatRows(n string) string {
-	if len(n) <= 3 {
-		return n
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return formatRows(n[:len(n)-3]) + "," + n[len(n)-3:]
+	return n
 }
 
 // The README's "Try it" names the Go that go.mod asks for.
