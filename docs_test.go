@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -143,5 +144,48 @@ func TestBackupHelpGivesTheDataFolderOnce(t *testing.T) {
 		if help := out.String(); !strings.Contains(help, want) || strings.Count(help, "default") != 1 {
 			t.Errorf("%s=%q: backup --help gives the data folder as\n%s", optDataDir.env, env, help)
 		}
+	}
+}
+
+// The README's table of the main settings names settings that exist, with their defaults.
+func TestReadmeSettingsAreTheOptions(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byEnv := map[string]*option{}
+	for _, o := range deskOptions {
+		byEnv[o.env] = o
+	}
+	names, values := regexp.MustCompile(`AUTOPILOTDESK_[A-Z_]+`), regexp.MustCompile("`([^`]+)`")
+	rows := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "| `AUTOPILOTDESK_") {
+			continue
+		}
+		rows++
+		cols := strings.Split(line, " | ")
+		vars := names.FindAllString(cols[0], -1)
+		for _, v := range vars {
+			if byEnv[v] == nil {
+				t.Errorf("README.md names %s, which is no setting", v)
+			}
+		}
+		defs := values.FindAllStringSubmatch(cols[1], -1)
+		if len(defs) != len(vars) {
+			continue // a default in words ("derived from the cloud")
+		}
+		for i, v := range vars {
+			o := byEnv[v]
+			if o == nil {
+				continue
+			}
+			if got := defs[i][1]; o.def != got && (o.def != "" || !strings.Contains(o.shownDef, got)) {
+				t.Errorf("README.md gives %s the default %q; it is %q", v, got, cmp.Or(o.def, o.shownDef))
+			}
+		}
+	}
+	if rows < 10 {
+		t.Fatalf("README.md's settings table has %d rows", rows)
 	}
 }
