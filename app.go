@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -249,11 +251,28 @@ func (a *app) features(provider *identity.Provider, budget *bulk.Budget, waiting
 		Devices: &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: a.recorder, Worker: a.imports, Checker: a.checks, MaxRows: a.cfg.ImportMaxRows,
 			Now: now, Logger: a.log, JobState: a.metrics.ImportJob},
 		Registration: &handlers.Registration{Store: a.db, Graph: a.graph, Tokens: a.shell, Worker: a.imports, Follower: a.follower,
-			PublicURL: a.cfg.PublicURL.String(), SelfApprove: a.cfg.RegistrationSelfApprove, Demo: a.cfg.Demo, Count: waiting, Now: now, Logger: a.log},
+			PublicURL: a.cfg.PublicURL.String(), SelfApprove: a.cfg.RegistrationSelfApprove, Demo: a.cfg.Demo, DemoApprovers: a.demoApprovers(),
+			Count: waiting, Now: now, Logger: a.log},
 		Register: &handlers.Register{Store: a.db, Counter: a.db, PerClient: a.cfg.RegisterLimit, WrongCodes: a.cfg.RegisterWrongLimit,
 			PublicURL: a.cfg.PublicURL.String(), Count: waiting, Now: now, Logger: a.log},
 		Limits: handlers.Limits{Counter: a.db, SignIn: a.cfg.SignInLimit, Create: a.cfg.CreateLimit},
 	}
+}
+
+// demoApprovers are the demo's accounts that may approve registered devices: those whose
+// sign-in grants the desk its write permission and whose Intune role may write. None outside
+// demo mode.
+func (a *app) demoApprovers() []handlers.DemoAccount {
+	if a.demo == nil {
+		return nil
+	}
+	var out []handlers.DemoAccount
+	for _, id := range a.demo.IdP.Identities() {
+		if id.TenantID == demoidp.DemoTenantID && !id.IntuneReadOnly && slices.Contains(id.Scopes, "DeviceManagementServiceConfig.ReadWrite.All") {
+			out = append(out, handlers.DemoAccount{ObjectID: id.ObjectID, Name: id.Name})
+		}
+	}
+	return out
 }
 
 // identityConfig is how the desk signs people in, and the Graph it calls: the demo's identity
@@ -494,13 +513,13 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("%s: listen on %s: %w", optAddr.env, cfg.Addr, err)
+		return fmt.Errorf("%s: %w", optAddr.env, listenProblem(cfg.Addr, "--addr or "+optAddr.env, err))
 	}
 	var adminLn net.Listener
 	if cfg.AdminAddr != "" {
 		if adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
 			ln.Close()
-			return fmt.Errorf("%s: listen on %s: %w", optAdminAddr.env, cfg.AdminAddr, err)
+			return fmt.Errorf("%s: %w", optAdminAddr.env, listenProblem(cfg.AdminAddr, "--admin-addr or "+optAdminAddr.env, err))
 		}
 		defer adminLn.Close()
 	}
@@ -604,9 +623,24 @@ var shutdownDrain = 10 * time.Second
 // renewed certificate.
 const certificateCheckEvery = 5 * time.Second
 
-// startMessage is what the desk prints once it serves: where to open it, or, when its state
-// database cannot take writes at start (a disk below the room the desk keeps free), that it
-// answers 503 until that is put right.
+// listenProblem explains why addr cannot be listened on; an address another program holds (as
+// 8080 often is) is said in words, with the setting that chooses another.
+func listenProblem(addr, setting string, err error) error {
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	another := "another port"
+	if host, port, perr := net.SplitHostPort(addr); perr == nil {
+		if n, nerr := strconv.Atoi(port); nerr == nil && n > 0 && n < 65535 {
+			another = net.JoinHostPort(host, strconv.Itoa(n+1))
+		}
+	}
+	return fmt.Errorf("%s is already in use by another program (perhaps another desk): stop it, or give another address with %s, such as %s", addr, setting, another)
+}
+
+// startMessage is what the desk prints once it serves: where to open it (in demo mode, and how to
+// use one's own tenant instead), or, when its state database cannot take writes at start (a disk
+// below the room the desk keeps free), that it answers 503 until that is put right.
 func startMessage(cfg config, problem error) string {
 	running := "Autopilot Desk is running in " + startupMode(cfg)
 	var ce *store.CheckError
@@ -617,7 +651,12 @@ func startMessage(cfg config, problem error) string {
 		}
 		return fmt.Sprintf("%s, but serves no page yet: %s; %s, at %s. Press Ctrl-C to stop.", running, ce.Cause, ce.Recover, cfg.PublicURL)
 	}
-	return fmt.Sprintf("%s.\nOpen %s in your browser. Press Ctrl-C to stop.", running, cfg.PublicURL)
+	msg := fmt.Sprintf("%s.\nOpen %s in your browser. Press Ctrl-C to stop.", running, cfg.PublicURL)
+	if cfg.Demo {
+		msg += fmt.Sprintf("\nTo use it with your own tenant, register it in Microsoft Entra ID and set %s, %s, %s and %s: "+
+			"see \"Use it with your tenant\" in README.md.", optTenantID.env, optClientID.env, optClientSecret.env, optPublicURL.env)
+	}
+	return msg
 }
 
 // startProblem is what keeps the state database from taking writes as the desk starts, nil when
@@ -729,7 +768,7 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", *addr, err)
+		return listenProblem(*addr, "--addr", err)
 	}
 	base := "http://" + ln.Addr().String()
 	if *clientSecret == "" {

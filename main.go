@@ -88,7 +88,7 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 	if dataDir == "" {
 		dataDir = optDataDir.def
 	}
-	fs.StringVar(&dataDir, optDataDir.flag, dataDir, "the desk's data folder (default: "+optDataDir.env+", else "+optDataDir.def+")")
+	fs.StringVar(&dataDir, optDataDir.flag, dataDir, "the desk's data folder: "+optDataDir.env+" when it is set, as for the desk")
 	fs.Usage = func() {
 		fmt.Fprint(stdout, "Usage: autopilotdesk backup [--data-dir DIR] FILE\n\n"+
 			"Writes a consistent copy of the desk's SQLite state database to FILE, a new file, also while the desk runs.\n"+

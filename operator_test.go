@@ -388,7 +388,7 @@ func TestAdminAddressOfItsOwn(t *testing.T) {
 	var stdout bytes.Buffer
 	err = run(context.Background(), []string{"--addr", "127.0.0.1:0", "--admin-addr", taken.Addr().String()},
 		testkit.Env(map[string]string{"AUTOPILOTDESK_DATA_DIR": t.TempDir()}), &stdout, io.Discard)
-	if err == nil || !strings.HasPrefix(err.Error(), "AUTOPILOTDESK_ADMIN_ADDR: listen on "+taken.Addr().String()) || strings.Contains(stdout.String(), "running") {
+	if err == nil || !strings.HasPrefix(err.Error(), "AUTOPILOTDESK_ADMIN_ADDR: "+taken.Addr().String()+" is already in use") || strings.Contains(stdout.String(), "running") {
 		t.Errorf("admin address in use: %v; printed %q", err, stdout.String())
 	}
 }

@@ -167,6 +167,29 @@ func TestDemoWithAnotherGraphSaysWhereItsGraphIs(t *testing.T) {
 	}
 }
 
+// The demo's start-up message says how to leave the demo for one's own tenant: the settings to
+// give and where the app registration is described; a desk on a tenant says nothing of it.
+func TestDemoStartSaysHowToUseYourTenant(t *testing.T) {
+	demo, err := loadConfig(nil, testkit.Env(nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := startMessage(demo, nil)
+	for _, want := range []string{optTenantID.env, optClientID.env, optClientSecret.env, optPublicURL.env, "README.md", "Use it with your tenant"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("demo start-up message lacks %q:\n%s", want, msg)
+		}
+	}
+	tenant, err := loadConfig(nil, testkit.Env(map[string]string{optTenantID.env: demoidp.DemoTenantID, optClientID.env: "c",
+		optClientSecret.env: "s", optPublicURL.env: "https://desk.example"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := startMessage(tenant, nil); strings.Contains(msg, "README") {
+		t.Errorf("a desk on a tenant is told how to leave the demo:\n%s", msg)
+	}
+}
+
 // With a tenant configured (always so for Microsoft Entra), an ID token without tid is refused
 // with an explanation, never let in under another key.
 func TestConfiguredTenantStillRequiresTheTenantClaim(t *testing.T) {

@@ -1107,3 +1107,16 @@ func TestEnterInTheRejectReasonApprovesNothing(t *testing.T) {
 		t.Errorf("approve without a reason led to %s: %.300s", resp.Request.URL, text(doc))
 	}
 }
+
+// The demo's accounts that may approve a registration are its administrators, whose sign-in
+// grants the write permission and whose Intune role writes: a code's page names one of them.
+func TestDemoApproversAreTheDemosAdministrators(t *testing.T) {
+	d := startDesk(t, nil)
+	var names []string
+	for _, a := range d.app.demoApprovers() {
+		names = append(names, a.Name)
+	}
+	if got := strings.Join(names, ", "); got != "Adele Vance, Isaiah Langer" {
+		t.Errorf("demo approvers: %s", got)
+	}
+}

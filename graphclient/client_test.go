@@ -586,3 +586,27 @@ func TestSupportDetailsNameTheVersionSentTo(t *testing.T) {
 		t.Errorf("support details of a sync name version %q, want beta", got)
 	}
 }
+
+// The request is printed as Microsoft's page for the create prints it: the request line, the
+// headers with Content-Type and Content-Length together (the count of the body shown), a blank
+// line and the indented body; the ids Graph is given for support come after them.
+func TestRequestIsPrintedAsMicrosoftsPagePrintsIt(t *testing.T) {
+	s := &script{answers: []func(http.ResponseWriter, *http.Request){created}}
+	c, _ := newTestClient(t, s)
+	_, ex, err := c.CreateUpload(context.Background(), tokens, seedUpload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := "{\n  \"@odata.type\": \"#microsoft.graph.importedWindowsAutopilotDeviceIdentityUpload\",\n  \"createdDateTimeUtc\": \"2016-12-31T23:59:45.8788427-08:00\",\n  \"status\": \"pending\"\n}"
+	want := "POST http://" + s.received[0].Host + "/v1.0/deviceManagement/importedWindowsAutopilotDeviceIdentityUploads\n" +
+		"Authorization: Bearer <redacted>\n" +
+		"Accept: application/json\n" +
+		"Content-Type: application/json\n" +
+		fmt.Sprintf("Content-Length: %d\n", len(body)) +
+		"client-request-id: " + s.received[0].Header.Get("client-request-id") + "\n\n" + body
+	for name, got := range map[string]string{"request": ex.Attempts[0].RequestText(), "raw HTTP": ex.AsHTTP()} {
+		if got != want {
+			t.Errorf("%s printed\n%s\nwant\n%s", name, got, want)
+		}
+	}
+}

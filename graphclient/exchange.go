@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -158,9 +159,17 @@ func displayName(k string) string {
 func (a Attempt) RequestText() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s\n", a.Method, a.URL)
-	writeHeaders(&b, a.RequestHeader)
+	h := a.RequestHeader
 	if len(a.RequestBody) > 0 {
-		fmt.Fprintf(&b, "Content-Length: %d\n\n%s", cmp.Or(a.RequestLength, len(a.RequestBody)), a.RequestBody)
+		// Beside Content-Type, as the docs print it, rather than after Graph's ids.
+		if h = h.Clone(); h == nil {
+			h = http.Header{}
+		}
+		h.Set("Content-Length", strconv.Itoa(cmp.Or(a.RequestLength, len(a.RequestBody))))
+	}
+	writeHeaders(&b, h)
+	if len(a.RequestBody) > 0 {
+		fmt.Fprintf(&b, "\n%s", a.RequestBody)
 	}
 	return strings.TrimRight(b.String(), "\n")
 }

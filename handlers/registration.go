@@ -68,9 +68,12 @@ type Registration struct {
 	PublicURL   string
 	SelfApprove bool // a code's creator may approve its devices
 	Demo        bool // demo mode: offer the capture file of a made-up device
-	Count       *WaitingCount
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// DemoApprovers are the demo's accounts that may approve devices: a new code's page names
+	// one other than its creator, to sign in as. Demo mode only.
+	DemoApprovers []DemoAccount
+	Count         *WaitingCount
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
 // Code bounds, as the create form explains them.
@@ -509,8 +512,23 @@ func (h *Registration) CreateCode(c echo.Context) error {
 	shown := registration.Format(code)
 	url := strings.TrimSuffix(h.PublicURL, "/") + "/register/" + shown
 	view := views.CreatedRegistrationCode{Code: shown, Note: rc.Note, GroupTag: rc.GroupTag, User: rc.AssignedUser, Expires: rc.ExpiresAt, Uses: uses,
-		Capture: captureCommands, Send: `curl.exe -F "csv=@AutopilotHWID.csv" ` + url, Status: "curl.exe " + url + "/status", Demo: h.Demo, SelfApprove: h.SelfApprove}
+		Capture: captureCommands, Send: `curl.exe -F "csv=@AutopilotHWID.csv" ` + url, Status: "curl.exe " + url + "/status", Demo: h.Demo, SelfApprove: h.SelfApprove,
+		DemoApprover: h.demoApprover(u.ObjectID)}
 	return web.Render(c, http.StatusOK, views.CreatedRegistrationCodePage(web.PageFor(c, "Registration code created", "registration"), view))
+}
+
+// DemoAccount is an account of the demo's identity provider.
+type DemoAccount struct{ ObjectID, Name string }
+
+// demoApprover names the first demo account, other than the creator's, that may approve the
+// devices of a code; "" outside demo mode.
+func (h *Registration) demoApprover(creator string) string {
+	for _, a := range h.DemoApprovers {
+		if a.ObjectID != creator {
+			return a.Name
+		}
+	}
+	return ""
 }
 
 // captureCommands are Microsoft's documented commands that save the hardware hash to a CSV file

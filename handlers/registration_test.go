@@ -98,3 +98,36 @@ func TestCodeFormErrorsAreTiedToTheirFields(t *testing.T) {
 		t.Errorf("%d codes created from refused forms", codes.created)
 	}
 }
+
+// In demo mode the new code's page names a demo account other than the code's creator that may
+// approve the devices sent with it, so whoever tries the demo knows whom to sign in as; outside
+// demo mode it names nobody.
+func TestDemoCodePageNamesWhoApproves(t *testing.T) {
+	approvers := []DemoAccount{{ObjectID: rigUser.ObjectID, Name: rigUser.Name}, {ObjectID: "d4a6f5e7-8c91-42a3-bdc4-e5f607182934", Name: "Isaiah Langer"}}
+	for _, demo := range []bool{true, false} {
+		var r *rig
+		r = newRig(t, func(user *echo.Group, form func(string, string, echo.HandlerFunc)) {
+			h := &Registration{Store: &fakeCodes{}, Demo: demo, Now: func() time.Time { return r.clock.Now() }, Logger: discardLogger}
+			if demo {
+				h.DemoApprovers = approvers
+			}
+			user.GET("/registration/codes/new", h.NewCode)
+			form("/registration/codes", "/registration/codes/new", h.CreateCode)
+		}).signIn("")
+		_, doc := r.get("/registration/codes/new")
+		form := testkit.FormValues(t, doc, `form[action="/registration/codes"]`)
+		form.Set("hours", "4")
+		form.Set("uses", "1")
+		resp, doc := r.post("/registration/codes", form)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("demo %v: creating a code answered %d", demo, resp.StatusCode)
+		}
+		hint := doc.Find(`[data-testid="demo-device"]`)
+		switch {
+		case demo && (!strings.Contains(hint.Text(), "Isaiah Langer") || strings.Contains(hint.Text(), rigUser.Name)):
+			t.Errorf("the demo's hint does not name another account that approves: %q", hint.Text())
+		case !demo && hint.Length() != 0:
+			t.Errorf("outside demo mode the page offers the demo's device: %q", hint.Text())
+		}
+	}
+}

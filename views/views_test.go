@@ -116,6 +116,10 @@ func TestResultPageShowsUploadExchangeAndSupport(t *testing.T) {
 	if doc.Find(`[data-testid="failure"]`).Length() != 0 {
 		t.Errorf("a success shows a failure panel")
 	}
+	// The byline is set apart from the sentence before it, not run into its full stop.
+	if lede := strings.Join(strings.Fields(doc.Find(".lede").Text()), " "); !strings.Contains(lede, "pending. · Adele Vance (AdeleV@contoso.example) · ") {
+		t.Errorf("lede reads %q", lede)
+	}
 }
 
 // "Sign in again" returns to the page the failure is on, whatever that page is.
@@ -506,5 +510,15 @@ func TestImportAndRegistrationListsNameTheirTables(t *testing.T) {
 		if len(seen) == 0 {
 			t.Errorf("%s: no table", name)
 		}
+	}
+}
+
+// The demo's sign-in page says how to use the desk with one's own tenant; a tenant's does not.
+func TestDemoSignInSaysHowToUseYourTenant(t *testing.T) {
+	if got := render(t, SignInPage(testPage, SignIn{Demo: true})).Find(`[data-testid="leave-demo"]`).Text(); !strings.Contains(got, "Use it with your tenant") {
+		t.Errorf("the demo's sign-in page does not lead to a tenant: %q", got)
+	}
+	if render(t, SignInPage(testPage, SignIn{})).Find(`[data-testid="leave-demo"]`).Length() != 0 {
+		t.Error("a tenant's sign-in page speaks of the demo")
 	}
 }

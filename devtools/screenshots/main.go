@@ -134,9 +134,10 @@ func load(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Vo
 	return nil
 }
 
-// normalizePage makes the page the same on every run: no focus ring or caret, at the top, and
-// every version-4 GUID but Graph's numbered ids (5c0e…) and the demo tenant's renumbered in order
-// of appearance, so each page's client-request-ids count from c11e0001.
+// normalizePage makes the page the same on every run: no focus ring or caret, at the top, every
+// version-4 GUID but Graph's numbered ids (5c0e…) and the demo tenant's renumbered in order of
+// appearance, so each page's client-request-ids count from c11e0001, and the embedded Graph's
+// loopback port shown as 8081.
 const normalizePage = `(async function () {
   if (document.activeElement) document.activeElement.blur();
   window.scrollTo(0, 0);
@@ -150,17 +151,32 @@ const normalizePage = `(async function () {
       return seen[g];
     });
   }
+  // The embedded Graph's loopback port is the system's choice: shown as one fixed port.
+  walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (var node = walker.nextNode(); node; node = walker.nextNode()) {
+    node.nodeValue = node.nodeValue.replace(/http:\/\/127\.0\.0\.1:\d+\//g, "http://127.0.0.1:8081/");
+  }
   await document.fonts.ready;
   return true;
 })()`
 
 // shot writes the page in light and dark as name-light.png and name-dark.png.
-func (s *shooter) shot(ctx context.Context, name string) error {
+func (s *shooter) shot(ctx context.Context, name string) error { return s.shotFrom(ctx, name, "") }
+
+// shotFrom is shot with the page scrolled so that the element css selects is at the top (none:
+// the top of the page).
+func (s *shooter) shotFrom(ctx context.Context, name, css string) error {
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.readyState === "complete"`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](normalizePage, chromedp.EvalAwaitPromise)); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
+	}
+	if css != "" {
+		scroll := fmt.Sprintf(`(function () { var e = document.querySelector(%q); if (!e) return false; e.scrollIntoView({block: "start"}); return true; })()`, css)
+		if found, err := chromedp.Run(ctx, chromedp.Evaluate[bool](scroll)); err != nil || !found {
+			return fmt.Errorf("%s: %s not on the page (%v)", name, css, err)
+		}
 	}
 	for _, scheme := range []string{"light", "dark"} {
 		if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
@@ -251,6 +267,9 @@ func (s *shooter) adminFlow(browser context.Context, tmp string) error {
 		return err
 	}
 	if err := s.shot(ctx, "create-result"); err != nil {
+		return err
+	}
+	if err := s.shotFrom(ctx, "create-exchange", `[data-testid="exchange"]`); err != nil {
 		return err
 	}
 	if err := load(ctx, "home", chromedp.Click(chromedp.CSS(`nav a[href="/"]`))); err != nil {

@@ -58,7 +58,7 @@ func demoIdentities() []Identity {
 		{Key: ManyGroupsKey, Name: "Isaiah Langer", UPN: "IsaiahL@contoso.example", TenantID: DemoTenantID, ObjectID: ManyGroupsObjectID,
 			Scopes: []string{"DeviceManagementServiceConfig.ReadWrite.All", "User.Read"}, Groups: []string{HelpDeskGroupID},
 			GroupsOverage: true,
-			Description:   "In more groups than a sign-in token can list: when the desk is limited to groups, it asks Microsoft Graph whether the account is in one."},
+			Description:   "Intune administrator in more groups than a sign-in token can list: when the desk is limited to groups, it asks Microsoft Graph whether the account is in one. A second administrator, to approve devices registered with another's code."},
 		{Key: PersonalKey, Name: "Sam Taylor", UPN: "sam.taylor@outlook.example", TenantID: PersonalAccountsTenantID, ObjectID: PersonalObjectID,
 			Description: "Personal Microsoft account: refused at sign-in, because the Intune APIs accept only work or school accounts."},
 	}
