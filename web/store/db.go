@@ -64,6 +64,7 @@ type DB struct {
 	driver      string
 	now         func() time.Time
 	stmtTimeout time.Duration
+	schema      SchemaChange // what Open's migration did
 
 	// SQLite only: the data folder's lock, held while open, and what it allows to keep in
 	// memory: decoded sessions and rate-limit counts.

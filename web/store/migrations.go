@@ -7,6 +7,27 @@ import (
 	"time"
 )
 
+// SchemaChange is what Open did to the state database's schema: the version it found (0 for a
+// new database), the version it left, and how long bringing it up to date took (waiting for
+// another replica's migration included).
+type SchemaChange struct {
+	From, To int
+	Took     time.Duration
+}
+
+// Schema says what Open did to the schema.
+func (db *DB) Schema() SchemaChange { return db.schema }
+
+// SchemaTooNewError is Open's refusal of a database that a newer release has migrated beyond
+// the versions this build knows: reading it could misread what that release wrote.
+type SchemaTooNewError struct {
+	Found, Known int
+}
+
+func (e *SchemaTooNewError) Error() string {
+	return fmt.Sprintf("the database schema is at version %d, newer than this build knows (%d)", e.Found, e.Known)
+}
+
 // migrations are applied in order and recorded in schema_migrations; a migration that has
 // shipped is never edited, only followed by another. {{blob}} is BLOB on SQLite, BYTEA on
 // PostgreSQL; {{without_rowid}} clusters a SQLite table on its primary key.
@@ -244,6 +265,7 @@ const migrationLockKey = 0x4170_4465_736b // "ApDesk"
 // a second process wait and then find nothing to do; on SQLite the immediate transaction's
 // write lock does the same.
 func (db *DB) migrate(ctx context.Context) error {
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	tx, err := db.writer.BeginTx(ctx, nil)
@@ -265,7 +287,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	latest := len(migrations) - 1
 	if current > latest {
-		return fmt.Errorf("store: the database schema is at version %d, newer than this build knows (%d): run the newer release", current, latest)
+		return &SchemaTooNewError{Found: current, Known: latest}
 	}
 	dialect := strings.NewReplacer("{{blob}}", "BLOB", "{{without_rowid}}", " WITHOUT ROWID")
 	if db.driver == driverPostgres {
@@ -284,5 +306,6 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit migrations: %w", err)
 	}
+	db.schema = SchemaChange{From: current, To: latest, Took: time.Since(start)}
 	return nil
 }
