@@ -64,7 +64,8 @@ type DB struct {
 	driver      string
 	now         func() time.Time
 	stmtTimeout time.Duration
-	schema      SchemaChange // what Open's migration did
+	schema      SchemaChange   // what Open's migration did
+	restored    RestoredBackup // what Open found of a backup (SQLite)
 
 	// SQLite only: the data folder's lock, held while open, and what it allows to keep in
 	// memory: decoded sessions and rate-limit counts.
@@ -166,6 +167,10 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		return nil, err
 	}
 	if db.driver == driverSQLite {
+		if err := db.takeUpBackup(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
 		if db.files, err = openedFiles(o.DataDir, o.FreeSpace); err != nil {
 			db.Close()
 			return nil, err

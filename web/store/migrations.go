@@ -256,6 +256,13 @@ var migrations = [][]string{
 	11: {
 		`ALTER TABLE tenant_uploads_missing ADD COLUMN support TEXT NOT NULL DEFAULT ''`,
 	},
+	// A copy written by `autopilotdesk backup` records when it was taken (Backup writes the row
+	// into the copy alone, creating the table in a copy of an older schema): the desk that opens
+	// it, a restore, looks up in Graph what its imports had not sent by then instead of sending
+	// it (takeUpBackup).
+	backupTakenMigration: {
+		`CREATE TABLE IF NOT EXISTS backup_taken (taken_at BIGINT NOT NULL)`,
+	},
 }
 
 // migrationLockKey names the PostgreSQL advisory lock that serialises replicas starting at once.
