@@ -195,6 +195,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		return nil, err
 	}
 	a.metrics = web.NewMetrics(func(ctx context.Context) (int, error) { return a.db.CountActiveSessions(ctx, cfg.IdleTimeout) })
+	a.metrics.StateSchema(a.db.Schema().To)
 	a.graph, err = graphclient.New(graphclient.Config{Root: graphRoot, Version: cfg.GraphVersion, Timeout: cfg.GraphTimeout, Now: graphTime,
 		Observer: a.observeGraph, NewRequestID: newRequestID})
 	if err != nil {
