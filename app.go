@@ -166,6 +166,12 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 			"or, to go back to this release, restore the backup taken before the upgrade (see Upgrading in docs/deploy.md)",
 			cfg.stateDatabase(), tooNew.Found, tooNew.Known)
 	}
+	if failed := (*store.MigrationError)(nil); errors.As(err, &failed) {
+		return nil, fmt.Errorf("open state database: upgrading %s from schema version %d to %d failed at migration %d (%v), so nothing was changed: "+
+			"it is still at version %d, on which the release that left it there still starts. Start this release again once the cause is fixed; "+
+			"a database changed outside the desk fails this way every time: restore the backup taken before the upgrade (see Upgrading in docs/deploy.md)",
+			cfg.stateDatabase(), failed.From, failed.To, failed.Failed, failed.Err, failed.From)
+	}
 	if err != nil {
 		if explained := dataDirProblem(err, cfg.DataDir); cfg.DatabaseURL == "" && explained != nil {
 			return nil, explained

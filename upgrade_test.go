@@ -72,3 +72,40 @@ func TestStartUpNamesTheSchemaVersion(t *testing.T) {
 		t.Errorf("the refusal speaks of the desk's internals: %v", err)
 	}
 }
+
+// A migration that fails leaves the schema as it was, and the desk says so: which database, from
+// and to which version, the migration and its cause, that the earlier release still starts on it,
+// and what to do. (Here the database says migrations 9 and later never ran, though their indexes
+// are there, as a database changed outside the desk might.)
+func TestFailedUpgradeSaysNothingChangedAndWhatToDo(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := startOn(t, dir); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "autopilotdesk.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var latest int
+	if err := db.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&latest); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DELETE FROM schema_migrations WHERE version >= 9`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = startOn(t, dir)
+	if err == nil {
+		t.Fatal("started although a migration failed")
+	}
+	for _, want := range []string{"upgrading SQLite " + filepath.Join(dir, "autopilotdesk.db") + " from schema version 8 to " + strconv.Itoa(latest) + " failed at migration 9 (",
+		"activity_tenant_target already exists", "nothing was changed: it is still at version 8", "restore the backup taken before the upgrade"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error lacks %q: %v", want, err)
+		}
+	}
+	var now int
+	if err := db.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&now); err != nil || now != 8 {
+		t.Errorf("after the failed upgrade the schema is at version %d, %v; want 8", now, err)
+	}
+}

@@ -161,6 +161,9 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		if damaged(err) {
+			if failed := (*MigrationError)(nil); errors.As(err, &failed) {
+				err = failed.Err // the file, not the migration, is what failed
+			}
 			return nil, fmt.Errorf("store: %s is not a SQLite database the desk can read (%w): restore it from a backup "+
 				"(moving it aside starts the desk with an empty state database)", filepath.Join(o.DataDir, "autopilotdesk.db"), err)
 		}

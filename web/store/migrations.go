@@ -28,6 +28,19 @@ func (e *SchemaTooNewError) Error() string {
 	return fmt.Sprintf("the database schema is at version %d, newer than this build knows (%d)", e.Found, e.Known)
 }
 
+// MigrationError is a migration that failed: its transaction was rolled back, so the schema is
+// still at From, on which the release that left it there still starts.
+type MigrationError struct {
+	From, To, Failed int
+	Err              error
+}
+
+func (e *MigrationError) Error() string {
+	return fmt.Sprintf("store: migration %d: %v", e.Failed, e.Err)
+}
+
+func (e *MigrationError) Unwrap() error { return e.Err }
+
 // migrations are applied in order and recorded in schema_migrations; a migration that has
 // shipped is never edited, only followed by another. {{blob}} is BLOB on SQLite, BYTEA on
 // PostgreSQL; {{without_rowid}} clusters a SQLite table on its primary key.
@@ -303,15 +316,15 @@ func (db *DB) migrate(ctx context.Context) error {
 	for version := current + 1; version <= latest; version++ {
 		for _, stmt := range migrations[version] {
 			if _, err := tx.ExecContext(ctx, dialect.Replace(stmt)); err != nil {
-				return fmt.Errorf("store: migration %d: %w", version, err)
+				return &MigrationError{From: current, To: latest, Failed: version, Err: err}
 			}
 		}
 		if _, err := tx.ExecContext(ctx, db.rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), version, ms(db.now())); err != nil {
-			return fmt.Errorf("store: record migration %d: %w", version, err)
+			return &MigrationError{From: current, To: latest, Failed: version, Err: fmt.Errorf("record it: %w", err)}
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: commit migrations: %w", err)
+		return &MigrationError{From: current, To: latest, Failed: latest, Err: fmt.Errorf("commit: %w", err)}
 	}
 	db.schema = SchemaChange{From: current, To: latest, Took: time.Since(start)}
 	return nil
