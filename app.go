@@ -132,6 +132,19 @@ func (o *appOptions) clocks(cfg config) (repeatable *demo.Repeatable, graphTime 
 	return repeatable, repeatable.Ticks, repeatable.NewRequestID
 }
 
+// logSchema says in one INFO line the state database's schema version, and whether the desk
+// created it or brought it up to date from an earlier release, with how long that took.
+func logSchema(log *slog.Logger, s store.SchemaChange) {
+	switch {
+	case s.From == 0:
+		log.Info("state database created", "schema_version", s.To, "took_ms", s.Took.Milliseconds())
+	case s.From < s.To:
+		log.Info("state database schema upgraded", "from_version", s.From, "to_version", s.To, "took_ms", s.Took.Milliseconds())
+	default:
+		log.Info("state database schema up to date", "schema_version", s.To)
+	}
+}
+
 func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ *app, err error) {
 	repeatable, graphTime, newRequestID := o.clocks(cfg)
 	a := &app{cfg: cfg, log: log, now: o.Now}
@@ -149,11 +162,28 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		return nil, fmt.Errorf("open state database: %w: run one desk per SQLite data folder, or share state through PostgreSQL (%s) to run several",
 			err, optDatabaseURL.env)
 	}
+	if tooNew := (*store.SchemaTooNewError)(nil); errors.As(err, &tooNew) {
+		return nil, fmt.Errorf("open state database: %s is at schema version %d, which a newer release of Autopilot Desk brought it to; "+
+			"this release knows versions up to %d and does not start on it, so as not to misread it. Start that newer release (or a later one) again, "+
+			"or, to go back to this release, restore the backup taken before the upgrade (see Upgrading in docs/deploy.md)",
+			cfg.stateDatabase(), tooNew.Found, tooNew.Known)
+	}
+	if failed := (*store.MigrationError)(nil); errors.As(err, &failed) {
+		return nil, fmt.Errorf("open state database: upgrading %s from schema version %d to %d failed at migration %d (%v), so nothing was changed: "+
+			"it is still at version %d, on which the release that left it there still starts. Start this release again once the cause is fixed; "+
+			"a database changed outside the desk fails this way every time: restore the backup taken before the upgrade (see Upgrading in docs/deploy.md)",
+			cfg.stateDatabase(), failed.From, failed.To, failed.Failed, failed.Err, failed.From)
+	}
 	if err != nil {
 		if explained := dataDirProblem(err, cfg.DataDir); cfg.DatabaseURL == "" && explained != nil {
 			return nil, explained
 		}
 		return nil, fmt.Errorf("open state database: %w", err)
+	}
+	logSchema(log, a.db.Schema())
+	if r := a.db.Restored(); !r.TakenAt.IsZero() {
+		log.Info("state database restored from a backup: what its imports had not sent by then is looked up in Microsoft Graph, not sent",
+			"backup_taken_at", r.TakenAt.Format(time.RFC3339), "batches", r.Batches, "devices", r.Devices)
 	}
 	if a.db.Driver() == "sqlite" && !a.db.OwnsDataDir() {
 		log.Warn("the data folder's file system cannot lock files: sessions and rate-limit counts are read from the database on every request, and nothing stops a second desk from using the same folder",
@@ -173,6 +203,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		return nil, err
 	}
 	a.metrics = web.NewMetrics(func(ctx context.Context) (int, error) { return a.db.CountActiveSessions(ctx, cfg.IdleTimeout) })
+	a.metrics.StateSchema(a.db.Schema().To)
 	a.graph, err = graphclient.New(graphclient.Config{Root: graphRoot, Version: cfg.GraphVersion, Timeout: cfg.GraphTimeout, Now: graphTime,
 		Observer: a.observeGraph, NewRequestID: newRequestID})
 	if err != nil {

@@ -435,8 +435,8 @@ func (c *config) startAttrs(listening, adminListening string) []any {
 	return append(attrs, "state_database", c.stateDatabase())
 }
 
-// stateDatabase names the state database: the SQLite file, or PostgreSQL's database, host and
-// user (the URL's password left out).
+// stateDatabase names the state database: the SQLite file, or PostgreSQL's database, host,
+// user and, when the URL sets one, schema (the URL's password left out).
 func (c *config) stateDatabase() string {
 	if c.DatabaseURL == "" {
 		path := filepath.Join(c.DataDir, "autopilotdesk.db")
@@ -449,7 +449,11 @@ func (c *config) stateDatabase() string {
 	if err != nil {
 		return "PostgreSQL"
 	}
-	return fmt.Sprintf("PostgreSQL %s on %s as %s", pg.Database, net.JoinHostPort(pg.Host, strconv.Itoa(int(pg.Port))), pg.User)
+	named := fmt.Sprintf("PostgreSQL %s on %s as %s", pg.Database, net.JoinHostPort(pg.Host, strconv.Itoa(int(pg.Port))), pg.User)
+	if schema := pg.RuntimeParams["search_path"]; schema != "" {
+		named += ", schema " + schema // desks share state only when they name the same one
+	}
+	return named
 }
 
 // editDistance is the Levenshtein distance between a and b.

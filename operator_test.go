@@ -621,6 +621,11 @@ func TestStartUpLogSaysHowTheDeskRuns(t *testing.T) {
 	if strings.Contains(out, "hunter2") {
 		t.Errorf("the password is logged:\n%s", out)
 	}
+	// Replicas share state only on the same schema: the line names the one the URL sets.
+	env["AUTOPILOTDESK_DATABASE_URL"] = "postgres://desk:hunter2@db.example.com:5433/deskstate?sslmode=require&search_path=desk_prod"
+	if out := startLog(nil, env); !strings.Contains(out, `"state_database":"PostgreSQL deskstate on db.example.com:5433 as desk, schema desk_prod"`) {
+		t.Errorf("start-up log does not name the schema:\n%s", out)
+	}
 	delete(env, "AUTOPILOTDESK_DATA_DIR")
 	if out := startLog(nil, env); strings.Contains(out, "AUTOPILOTDESK_DATA_DIR is set") {
 		t.Errorf("warned without a data folder given:\n%s", out)

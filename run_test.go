@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -532,6 +533,7 @@ func TestMetricsNeedTheTokenAndCountACreate(t *testing.T) {
 		`autopilotdesk_active_sessions 1`,
 		`autopilotdesk_build_info{`,
 		`autopilotdesk_graph_request_duration_seconds_bucket{operation="create-upload"`,
+		"\nautopilotdesk_state_schema_version " + strconv.Itoa(d.app.db.Schema().To) + "\n",
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s", want)

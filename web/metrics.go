@@ -28,6 +28,7 @@ type Metrics struct {
 	graphUnknown  *prometheus.CounterVec
 	signIns       *prometheus.CounterVec
 	importJobs    *prometheus.CounterVec
+	stateSchema   prometheus.Gauge
 }
 
 // NewMetrics registers every metric; activeSessions is read at scrape time.
@@ -66,12 +67,18 @@ func NewMetrics(activeSessions func(ctx context.Context) (int, error)) *Metrics 
 		}
 		return float64(n)
 	}))
+	m.stateSchema = prometheus.NewGauge(prometheus.GaugeOpts{Name: "autopilotdesk_state_schema_version",
+		Help: "The state database's schema version, as this process left it at start."})
+	reg.MustRegister(m.stateSchema)
 	version, goVersion := BuildVersion()
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "autopilotdesk_build_info", Help: "Build information; always 1."}, []string{"version", "goversion"})
 	info.WithLabelValues(version, goVersion).Set(1)
 	reg.MustRegister(info)
 	return m
 }
+
+// StateSchema records the state database's schema version.
+func (m *Metrics) StateSchema(version int) { m.stateSchema.Set(float64(version)) }
 
 // observeHTTP is middleware counting requests by route (the route pattern, never the raw path).
 func (m *Metrics) observeHTTP(next echo.HandlerFunc) echo.HandlerFunc {

@@ -122,6 +122,8 @@ func TestRowVerdictsAreWordedFromFacts(t *testing.T) {
 			"Not sent: Microsoft Graph refused an earlier batch of this import for a reason that holds for every batch (Your Intune role does not allow this). Ask"},
 		{row(store.VerdictNotFound, store.ReasonLookedUp, 4), "Outcome unknown — check", "Graph's answer to batch 4 was lost, and the desk looked this device up 3 times"},
 		{row(store.VerdictNotFound, store.ReasonVanished, 4), "Outcome unknown — check", "then stopped listing its import record"},
+		{row(store.VerdictUnknown, store.ReasonRestored, 4), "Outcome unknown", "restored from a backup in which batch 4 was not sent yet"},
+		{row(store.VerdictNotFound, store.ReasonRestored, 4), "Outcome unknown — check", "restored from a backup in which batch 4 was not sent yet, and it looked this device up 3 times"},
 		{row(store.VerdictError, "", 1), "Failed", "another organisation's tenant"},
 		{row(store.VerdictQueued, "", 5), "Queued", "In batch 5, waiting to be sent."},
 		// Rows stored before reasons were facts kept the sentence: it is shown as it was.

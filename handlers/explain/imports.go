@@ -96,6 +96,9 @@ func Row(r store.ImportRow, job Job) Verdict {
 	case store.VerdictUnknown:
 		d.State = State{Label: "Outcome unknown", Meaning: Attention}
 		d.Detail = fmt.Sprintf("Microsoft Graph's answer to batch %d never arrived, so it is not known yet whether this device was imported. The desk looks it up in Graph and never sends it again on its own.", r.Batch)
+		if r.Reason == store.ReasonRestored {
+			d.Detail = fmt.Sprintf("The desk was restored from a backup in which batch %d was not sent yet; the desk the backup was taken from may have sent it since, so it is not known whether this device was imported. The desk looks it up in Microsoft Graph and never sends it on its own.", r.Batch)
+		}
 	case store.VerdictSent:
 		d.State, d.Detail = importStatus(graphclient.ImportPending, r.Status), sentDetail(r.Status)
 	case store.VerdictImported:
@@ -209,6 +212,9 @@ func notFound(r store.ImportRow, b Batch, approved bool) string {
 	switch r.Reason {
 	case store.ReasonLookedUp:
 		return fmt.Sprintf("Not found in Microsoft Graph. Graph's answer to batch %d was lost, and the desk looked this device up %s over the following minutes without finding it, so it was most likely not imported. Nothing was sent again. Check Devices › Windows › Enrollment › Devices in the Intune admin center; if the device is not there, %s.",
+			r.Batch, plural(b.Lookups, "time", "times"), importAgain(approved))
+	case store.ReasonRestored:
+		return fmt.Sprintf("Not found in Microsoft Graph. The desk was restored from a backup in which batch %d was not sent yet, and it looked this device up %s over the following minutes without finding it, so it was most likely never sent. Nothing was sent. Check Devices › Windows › Enrollment › Devices in the Intune admin center; if the device is not there, %s.",
 			r.Batch, plural(b.Lookups, "time", "times"), importAgain(approved))
 	case store.ReasonVanished:
 		return "Microsoft Graph accepted this device, then stopped listing its import record before Intune had finished with it (the list of imported devices may have been cleared). Check Devices › Windows › Enrollment › Devices in the Intune admin center."

@@ -73,7 +73,11 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 	case stopped == nil && next.Lookups >= len(r.w.o.LookupDelays):
 		next.State = BatchReconciled
 		for _, row := range looked.notFound {
-			outs = append(outs, store.RowOutcome{Line: row.Line, Outcome: store.Outcome{Batch: b.Batch, Verdict: store.VerdictNotFound, Reason: store.ReasonLookedUp, Reconciled: true}})
+			reason := store.ReasonLookedUp
+			if row.Reason == store.ReasonRestored { // never sent by this desk: the words say so
+				reason = row.Reason
+			}
+			outs = append(outs, store.RowOutcome{Line: row.Line, Outcome: store.Outcome{Batch: b.Batch, Verdict: store.VerdictNotFound, Reason: reason, Reconciled: true}})
 		}
 	default:
 		wait := r.w.o.LookupDelays[min(next.Lookups, len(r.w.o.LookupDelays)-1)] - r.w.o.LookupDelays[max(next.Lookups-1, 0)]
@@ -91,8 +95,12 @@ func (r *run) reconcile(ctx context.Context, b store.ImportBatch) error {
 	}
 	ch := store.ImportChange{JobID: r.job.ID, LeaseOwner: r.Holder(), BatchFrom: []string{BatchUnknown}, Batch: &next, Rows: outs}
 	if next.State == BatchReconciled {
-		ch.Activity = r.Activity("success", fmt.Sprintf("The answer to %s was lost, so its %s looked up in Microsoft Graph (%s): %d found, %d not found. Nothing was sent again.",
-			r.batchWords(b.Batch), explain.Count(earlier+len(open), "device was", "devices were"), lookedIn, earlier+found, left), nil, nil)
+		why := fmt.Sprintf("The answer to %s was lost", r.batchWords(b.Batch))
+		if len(open) > 0 && open[0].Reason == store.ReasonRestored {
+			why = fmt.Sprintf("The desk was restored from a backup in which %s was not sent yet", r.batchWords(b.Batch))
+		}
+		ch.Activity = r.Activity("success", fmt.Sprintf("%s, so its %s looked up in Microsoft Graph (%s): %d found, %d not found. Nothing was sent again.",
+			why, explain.Count(earlier+len(open), "device was", "devices were"), lookedIn, earlier+found, left), nil, nil)
 	}
 	err = r.keep(ctx, ch)
 	if errors.Is(err, store.ErrConflict) {

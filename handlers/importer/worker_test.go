@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -190,6 +191,7 @@ func (f *fakeTokens) OwnerToken(_ context.Context, _, refused string) (oauth2.To
 
 type rig struct {
 	t      *testing.T
+	dir    string // the store's data folder
 	db     *store.DB
 	graph  *fakeGraph
 	tokens *fakeTokens
@@ -206,12 +208,13 @@ func newRig(t *testing.T, n, per int, answer func(call int, devices []graphclien
 // newRigAt is newRig with the store on the clock now.
 func newRigAt(t *testing.T, now func() time.Time, n, per int, answer func(call int, devices []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error)) *rig {
 	t.Helper()
-	db, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir(), Now: now})
+	dir := t.TempDir()
+	db, err := store.Open(context.Background(), store.Options{DataDir: dir, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	r := &rig{t: t, db: db, graph: &fakeGraph{devices: map[string]graphclient.DeviceIdentity{}}, tokens: &fakeTokens{signedIn: true}}
+	r := &rig{t: t, dir: dir, db: db, graph: &fakeGraph{devices: map[string]graphclient.DeviceIdentity{}}, tokens: &fakeTokens{signedIn: true}}
 	r.graph.answer = answer
 	if answer == nil {
 		r.graph.answer = func(_ int, d []graphclient.DeviceIdentity) ([]graphclient.DeviceIdentity, error) {
@@ -801,5 +804,53 @@ func TestFailingLookUpsBackOff(t *testing.T) {
 	}
 	if c := r.counts(); c.Imported != 2 {
 		t.Errorf("counts %+v", c)
+	}
+}
+
+// A desk restored from a backup taken while an import ran sends none of the batches the backup
+// still had queued, as the desk it was taken from may have sent them since: it looks their
+// devices up. Those found are imported; those never found are "outcome unknown — check", in
+// words that say the backup had not sent them.
+func TestRestoredBackupLooksUpWhatItHadNotSent(t *testing.T) {
+	r := newRig(t, 4, 2, nil)
+	ctx := context.Background()
+	dir := t.TempDir()
+	if _, err := store.Backup(ctx, r.dir, filepath.Join(dir, "autopilotdesk.db")); err != nil {
+		t.Fatal(err)
+	}
+	r.step() // the desk the backup was taken from sends both batches
+	if r.graph.calls() != 2 {
+		t.Fatalf("%d import calls before the restore, want 2", r.graph.calls())
+	}
+	maps.DeleteFunc(r.graph.devices, func(_ string, d graphclient.DeviceIdentity) bool { // say the second batch never reached Graph
+		return d.SerialNumber != "SN-0" && d.SerialNumber != "SN-1"
+	})
+
+	clock := testkit.NewClockAt(time.Now())
+	restored, err := store.Open(ctx, store.Options{DataDir: dir, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { restored.Close() })
+	r.db = restored
+	r.w = New(Options{Options: jobs.Options{Tokens: r.tokens, Lease: time.Minute, Now: clock.Now}, Store: restored, Graph: r.graph,
+		LookupDelays: []time.Duration{0, time.Minute}})
+	r.step()
+	clock.Advance(time.Minute)
+	r.step()
+	if r.graph.calls() != 2 {
+		t.Errorf("the restored desk made %d import calls; want none", r.graph.calls()-2)
+	}
+	rows, _ := restored.ImportRows(ctx, r.job.ID, store.RowFilter{})
+	for _, row := range rows {
+		found := row.Line < 4
+		if found && row.Verdict == store.VerdictNotFound || !found && (row.Verdict != store.VerdictNotFound || row.Reason != store.ReasonRestored) {
+			t.Errorf("%s after the restore: %+v", row.Serial, row.Outcome)
+		}
+	}
+	acts, _, _ := restored.ListActivity(ctx, store.ActivityFilter{TenantID: "t", Action: "import"})
+	want := "The desk was restored from a backup in which batch 2 of 2 was not sent yet, so its 2 devices were looked up"
+	if !slices.ContainsFunc(acts, func(a store.Activity) bool { return strings.HasPrefix(a.Summary, want) }) {
+		t.Errorf("no activity says %q", want)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // ErrNoDatabase means the folder given has no state database to back up.
@@ -56,6 +57,9 @@ func Backup(ctx context.Context, dataDir, file string) (BackupCopy, error) {
 	defer db.Close()
 	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, file); err != nil {
 		return done, fmt.Errorf("copy %s: %w", src, err)
+	}
+	if err := markBackup(ctx, file, time.Now()); err != nil {
+		return done, fmt.Errorf("mark the copy as a backup: %w", err)
 	}
 	copied, err := sql.Open("sqlite", "file:"+file+"?mode=ro")
 	if err != nil {

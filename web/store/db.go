@@ -64,6 +64,8 @@ type DB struct {
 	driver      string
 	now         func() time.Time
 	stmtTimeout time.Duration
+	schema      SchemaChange   // what Open's migration did
+	restored    RestoredBackup // what Open found of a backup (SQLite)
 
 	// SQLite only: the data folder's lock, held while open, and what it allows to keep in
 	// memory: decoded sessions and rate-limit counts.
@@ -159,12 +161,19 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		if damaged(err) {
+			if failed := (*MigrationError)(nil); errors.As(err, &failed) {
+				err = failed.Err // the file, not the migration, is what failed
+			}
 			return nil, fmt.Errorf("store: %s is not a SQLite database the desk can read (%w): restore it from a backup "+
 				"(moving it aside starts the desk with an empty state database)", filepath.Join(o.DataDir, "autopilotdesk.db"), err)
 		}
 		return nil, err
 	}
 	if db.driver == driverSQLite {
+		if err := db.takeUpBackup(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
 		if db.files, err = openedFiles(o.DataDir, o.FreeSpace); err != nil {
 			db.Close()
 			return nil, err

@@ -95,6 +95,7 @@ const (
 	ReasonLookedUp        = "looked-up"        // not found: looked up after a lost answer, as many times as its batch's Lookups
 	ReasonVanished        = "vanished"         // not found: Graph stopped listing its import record before Intune finished
 	ReasonStalled         = "stalled"          // not found: Intune had not finished it when the desk stopped following it
+	ReasonRestored        = "restored"         // unknown, then not found: its batch was not sent yet in the backup the desk was restored from
 )
 
 // RowOutcome is the new outcome of one row.

@@ -7,6 +7,40 @@ import (
 	"time"
 )
 
+// SchemaChange is what Open did to the state database's schema: the version it found (0 for a
+// new database), the version it left, and how long bringing it up to date took (waiting for
+// another replica's migration included).
+type SchemaChange struct {
+	From, To int
+	Took     time.Duration
+}
+
+// Schema says what Open did to the schema.
+func (db *DB) Schema() SchemaChange { return db.schema }
+
+// SchemaTooNewError is Open's refusal of a database that a newer release has migrated beyond
+// the versions this build knows: reading it could misread what that release wrote.
+type SchemaTooNewError struct {
+	Found, Known int
+}
+
+func (e *SchemaTooNewError) Error() string {
+	return fmt.Sprintf("the database schema is at version %d, newer than this build knows (%d)", e.Found, e.Known)
+}
+
+// MigrationError is a migration that failed: its transaction was rolled back, so the schema is
+// still at From, on which the release that left it there still starts.
+type MigrationError struct {
+	From, To, Failed int
+	Err              error
+}
+
+func (e *MigrationError) Error() string {
+	return fmt.Sprintf("store: migration %d: %v", e.Failed, e.Err)
+}
+
+func (e *MigrationError) Unwrap() error { return e.Err }
+
 // migrations are applied in order and recorded in schema_migrations; a migration that has
 // shipped is never edited, only followed by another. {{blob}} is BLOB on SQLite, BYTEA on
 // PostgreSQL; {{without_rowid}} clusters a SQLite table on its primary key.
@@ -241,6 +275,13 @@ var migrations = [][]string{
 	12: {
 		`CREATE INDEX activity_tenant_job ON activity (tenant_id, target, at DESC, id DESC) WHERE action IN ('import', 'bulk-change')`,
 	},
+	// A copy written by `autopilotdesk backup` records when it was taken (Backup writes the row
+	// into the copy alone, creating the table in a copy of an older schema): the desk that opens
+	// it, a restore, looks up in Graph what its imports had not sent by then instead of sending
+	// it (takeUpBackup).
+	backupTakenMigration: {
+		`CREATE TABLE IF NOT EXISTS backup_taken (taken_at BIGINT NOT NULL)`,
+	},
 }
 
 // migrationLockKey names the PostgreSQL advisory lock that serialises replicas starting at once.
@@ -250,6 +291,7 @@ const migrationLockKey = 0x4170_4465_736b // "ApDesk"
 // a second process wait and then find nothing to do; on SQLite the immediate transaction's
 // write lock does the same.
 func (db *DB) migrate(ctx context.Context) error {
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	tx, err := db.writer.BeginTx(ctx, nil)
@@ -271,7 +313,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	latest := len(migrations) - 1
 	if current > latest {
-		return fmt.Errorf("store: the database schema is at version %d, newer than this build knows (%d): run the newer release", current, latest)
+		return &SchemaTooNewError{Found: current, Known: latest}
 	}
 	dialect := strings.NewReplacer("{{blob}}", "BLOB", "{{without_rowid}}", " WITHOUT ROWID")
 	if db.driver == driverPostgres {
@@ -280,15 +322,16 @@ func (db *DB) migrate(ctx context.Context) error {
 	for version := current + 1; version <= latest; version++ {
 		for _, stmt := range migrations[version] {
 			if _, err := tx.ExecContext(ctx, dialect.Replace(stmt)); err != nil {
-				return fmt.Errorf("store: migration %d: %w", version, err)
+				return &MigrationError{From: current, To: latest, Failed: version, Err: err}
 			}
 		}
 		if _, err := tx.ExecContext(ctx, db.rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), version, ms(db.now())); err != nil {
-			return fmt.Errorf("store: record migration %d: %w", version, err)
+			return &MigrationError{From: current, To: latest, Failed: version, Err: fmt.Errorf("record it: %w", err)}
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: commit migrations: %w", err)
+		return &MigrationError{From: current, To: latest, Failed: latest, Err: fmt.Errorf("commit: %w", err)}
 	}
+	db.schema = SchemaChange{From: current, To: latest, Took: time.Since(start)}
 	return nil
 }

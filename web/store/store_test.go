@@ -195,8 +195,8 @@ func TestOpenRefusesANewerSchema(t *testing.T) {
 		if db2, err := Open(context.Background(), loc.options); err == nil {
 			db2.Close()
 			t.Fatal("opened a schema newer than this build")
-		} else if !strings.Contains(err.Error(), "newer than this build") {
-			t.Errorf("error does not say why: %v", err)
+		} else if tooNew := (*SchemaTooNewError)(nil); !errors.As(err, &tooNew) || tooNew.Found != len(migrations) || tooNew.Known != len(migrations)-1 {
+			t.Errorf("error does not say which versions: %v", err)
 		}
 	})
 }
@@ -235,6 +235,9 @@ func TestUpgradeFromFirstRelease(t *testing.T) {
 		db := loc.open(t, clk)
 		if v, _ := db.schemaVersion(context.Background()); v != len(migrations)-1 {
 			t.Fatalf("upgraded to version %d", v)
+		}
+		if got := db.Schema(); got.From != 1 || got.To != len(migrations)-1 {
+			t.Errorf("the upgrade is said to be from %d to %d; want from 1 to %d", got.From, got.To, len(migrations)-1)
 		}
 		s := load(t, db.SessionStore(SessionOptions{}), cookieFor(id))
 		if s.IsNew || s.Values["k"] != "kept" {
