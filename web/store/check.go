@@ -50,7 +50,7 @@ const checkTimeout = 2 * time.Second
 // Check tells whether the state database can serve, for real: on SQLite, that the file this
 // process opened (and its write-ahead log) is still the one at its path and may be written,
 // and that it answers a query; on PostgreSQL, that the server answers a ping within two
-// seconds. A failure is a *CheckError.
+// seconds and accepts writes. A failure is a *CheckError.
 func (db *DB) Check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
@@ -68,7 +68,29 @@ func (db *DB) Check(ctx context.Context) error {
 		}
 		return ce
 	}
+	if db.driver == driverPostgres {
+		return db.checkWritable(ctx)
+	}
 	return nil
+}
+
+// checkWritable asks PostgreSQL whether it accepts writes: a standby, or a database or role with
+// default_transaction_read_only set, answers every page's writes with an error.
+func (db *DB) checkWritable(ctx context.Context) error {
+	var readOnly string
+	err := db.sql.QueryRowContext(ctx, `SHOW transaction_read_only`).Scan(&readOnly)
+	if err != nil {
+		return &CheckError{Err: classify(err), Cause: "PostgreSQL did not answer within " + checkTimeout.String() + ": " + err.Error(),
+			Recover: "the desk serves again by itself as soon as PostgreSQL answers; check that the server runs and can be reached from here"}
+	}
+	if readOnly != "on" {
+		return nil
+	}
+	readOnlySeen.Add(1) // the next check, and every statement, asks on a connection opened anew
+	return &CheckError{Err: ErrDatabaseReadOnly,
+		Cause: "PostgreSQL accepts no writes: the server is a standby, or default_transaction_read_only is on for the desk's database or role",
+		Recover: "the desk serves again by itself within seconds of PostgreSQL accepting writes; point AUTOPILOTDESK_DATABASE_URL at the primary server, " +
+			"or turn default_transaction_read_only off (ALTER DATABASE … RESET default_transaction_read_only)"}
 }
 
 // CheckFiles is the part of Check cheap enough to run before every state change: on SQLite,

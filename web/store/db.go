@@ -18,9 +18,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
-	_ "modernc.org/sqlite"             // registers "sqlite"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers "sqlite"
 )
 
 // ErrNotFound means no such row, or one that expired or was already used.
@@ -189,10 +190,11 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 // openPostgres connects to the PostgreSQL server of o.DatabaseURL, waiting for it to start.
 func (db *DB) openPostgres(ctx context.Context, o Options) error {
 	db.driver = driverPostgres
-	var err error
-	if db.sql, err = sql.Open("pgx", o.DatabaseURL); err != nil {
+	cfg, err := pgx.ParseConfig(o.DatabaseURL)
+	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
+	db.sql = stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(noteOpened), stdlib.OptionResetSession(dropIfStale))
 	conns := o.MaxOpenConns
 	if conns <= 0 {
 		conns = 16
