@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // ErrDatabaseLost means the SQLite file the desk opened is no longer the file at its path: it (or
@@ -60,13 +62,11 @@ func (db *DB) Check(ctx context.Context) error {
 		}
 	}
 	if err := db.sql.PingContext(ctx); err != nil {
-		ce := &CheckError{Err: classify(err), Cause: "the state database did not answer: " + err.Error(),
-			Recover: "the desk serves again by itself as soon as the database answers"}
 		if db.driver == driverPostgres {
-			ce.Cause = "PostgreSQL did not answer within " + checkTimeout.String() + ": " + err.Error()
-			ce.Recover = "the desk serves again by itself as soon as PostgreSQL answers; check that the server runs and can be reached from here"
+			return postgresFailure(err)
 		}
-		return ce
+		return &CheckError{Err: classify(err), Cause: "the state database did not answer: " + err.Error(),
+			Recover: "the desk serves again by itself as soon as the database answers"}
 	}
 	if db.driver == driverPostgres {
 		return db.checkWritable(ctx)
@@ -80,8 +80,7 @@ func (db *DB) checkWritable(ctx context.Context) error {
 	var readOnly string
 	err := db.sql.QueryRowContext(ctx, `SHOW transaction_read_only`).Scan(&readOnly)
 	if err != nil {
-		return &CheckError{Err: classify(err), Cause: "PostgreSQL did not answer within " + checkTimeout.String() + ": " + err.Error(),
-			Recover: "the desk serves again by itself as soon as PostgreSQL answers; check that the server runs and can be reached from here"}
+		return postgresFailure(err)
 	}
 	if readOnly != "on" {
 		return nil
@@ -91,6 +90,19 @@ func (db *DB) checkWritable(ctx context.Context) error {
 		Cause: "PostgreSQL accepts no writes: the server is a standby, or default_transaction_read_only is on for the desk's database or role",
 		Recover: "the desk serves again by itself within seconds of PostgreSQL accepting writes; point AUTOPILOTDESK_DATABASE_URL at the primary server, " +
 			"or turn default_transaction_read_only off (ALTER DATABASE … RESET default_transaction_read_only)"}
+}
+
+// postgresFailure says why PostgreSQL did not serve a check, and what brings it back.
+func postgresFailure(err error) *CheckError {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "53300" {
+		return &CheckError{Err: classify(err),
+			Cause: "PostgreSQL refused the desk a connection: every connection slot it has (max_connections) is taken: " + err.Error(),
+			Recover: "the desk serves again by itself once PostgreSQL has a free connection slot; each replica opens up to " +
+				"AUTOPILOTDESK_DATABASE_MAX_CONNS connections, so keep their sum, with every other client's, below max_connections"}
+	}
+	return &CheckError{Err: classify(err), Cause: "PostgreSQL did not answer within " + checkTimeout.String() + ": " + err.Error(),
+		Recover: "the desk serves again by itself as soon as PostgreSQL answers; check that the server runs and can be reached from here"}
 }
 
 // CheckFiles is the part of Check cheap enough to run before every state change: on SQLite,

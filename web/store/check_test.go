@@ -180,3 +180,21 @@ func TestCheckNoticesAPostgreSQLThatRefusesWrites(t *testing.T) {
 		t.Errorf("Check once the server accepts writes again: %v", err)
 	}
 }
+
+// PostgreSQL with no connection slot free refuses the desk's new connections at once: the check
+// says so and what to change, not that the server did not answer.
+func TestCheckSaysPostgreSQLHasNoConnectionSlotFree(t *testing.T) {
+	err := postgresFailure(fmt.Errorf("failed to connect to `user=desk database=desk`: server error: %w",
+		&pgconn.PgError{Severity: "FATAL", Code: "53300", Message: "remaining connection slots are reserved for non-replication superuser connections"}))
+	if !IsUnavailable(err) {
+		t.Errorf("no connection slot free is not the database unavailable: %v", err)
+	}
+	if strings.Contains(err.Cause, "did not answer") || !strings.Contains(err.Cause, "connection slot") {
+		t.Errorf("cause: %s", err.Cause)
+	}
+	for _, want := range []string{"AUTOPILOTDESK_DATABASE_MAX_CONNS", "max_connections"} {
+		if !strings.Contains(err.Recover, want) {
+			t.Errorf("what brings it back does not name %s: %s", want, err.Recover)
+		}
+	}
+}
