@@ -440,6 +440,8 @@ func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, bu
 	}
 	if p.Trouble != nil {
 		v.Trouble = explain.Trouble(*p.Trouble)
+	} else if stalled(job.LeaseOwner, job.LeaseUntil, job.UpdatedAt, now) {
+		v.Trouble = explain.Stalled("bulk change", job.UpdatedAt, job.LeaseUntil)
 	}
 	if p.Refusal != nil {
 		e := explain.Explain(*p.Refusal)
