@@ -77,15 +77,13 @@ func (db *DB) Check(ctx context.Context) error {
 // checkWritable asks PostgreSQL whether it accepts writes: a standby, or a database or role with
 // default_transaction_read_only set, answers every page's writes with an error.
 func (db *DB) checkWritable(ctx context.Context) error {
-	var readOnly string
-	err := db.sql.QueryRowContext(ctx, `SHOW transaction_read_only`).Scan(&readOnly)
-	if err != nil {
-		return postgresFailure(err)
-	}
-	if readOnly != "on" {
+	err := db.acceptsWrites(ctx)
+	if err == nil {
 		return nil
 	}
-	readOnlySeen.Add(1) // the next check, and every statement, asks on a connection opened anew
+	if !errors.Is(err, ErrDatabaseReadOnly) {
+		return postgresFailure(err)
+	}
 	return &CheckError{Err: ErrDatabaseReadOnly,
 		Cause: "PostgreSQL accepts no writes: the server is a standby, or default_transaction_read_only is on for the desk's database or role",
 		Recover: "the desk serves again by itself within seconds of PostgreSQL accepting writes; point AUTOPILOTDESK_DATABASE_URL at the primary server, " +

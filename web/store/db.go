@@ -311,7 +311,9 @@ func (db *DB) waitForServer(ctx context.Context, wait time.Duration, waiting fun
 	for {
 		err := db.Ping(deadline)
 		if err == nil {
-			return nil
+			if err = db.acceptsWrites(deadline); err == nil {
+				return nil
+			}
 		}
 		if !transientConnectError(err) {
 			return fmt.Errorf("store: connect to PostgreSQL: %w", err)
@@ -325,6 +327,9 @@ func (db *DB) waitForServer(ctx context.Context, wait time.Duration, waiting fun
 				return fmt.Errorf("store: stopped while waiting for PostgreSQL, which had not answered for %s: %w",
 					time.Since(start).Round(100*time.Millisecond), err)
 			}
+			if errors.Is(err, ErrDatabaseReadOnly) {
+				return fmt.Errorf("store: PostgreSQL accepted no writes for %s: %w", wait, err)
+			}
 			return fmt.Errorf("store: PostgreSQL did not answer within %s: %w", wait, err)
 		case <-time.After(delay):
 		}
@@ -333,6 +338,9 @@ func (db *DB) waitForServer(ctx context.Context, wait time.Duration, waiting fun
 }
 
 func transientConnectError(err error) bool {
+	if errors.Is(err, ErrDatabaseReadOnly) { // a fail-over under way: the new primary is near
+		return true
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {

@@ -42,3 +42,27 @@ func dropIfStale(_ context.Context, c *pgx.Conn) error {
 	}
 	return nil
 }
+
+// noWrites is PostgreSQL accepting no writes when the desk starts: it waits for them, as for a
+// server that does not answer yet, rather than fail its migrations.
+type noWrites struct{}
+
+func (noWrites) Error() string {
+	return "PostgreSQL accepts no writes: the server is a standby, or default_transaction_read_only is on for the desk's database or role; " +
+		"point AUTOPILOTDESK_DATABASE_URL at the primary server"
+}
+
+func (noWrites) Is(target error) bool { return target == ErrDatabaseReadOnly }
+
+// acceptsWrites asks PostgreSQL whether it accepts writes; noWrites when it does not.
+func (db *DB) acceptsWrites(ctx context.Context) error {
+	var readOnly string
+	if err := db.sql.QueryRowContext(ctx, `SHOW transaction_read_only`).Scan(&readOnly); err != nil {
+		return err
+	}
+	if readOnly == "on" {
+		readOnlySeen.Add(1) // the next look opens a new connection
+		return noWrites{}
+	}
+	return nil
+}
