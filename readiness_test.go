@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -190,6 +191,7 @@ type tcpProxy struct {
 	ln        net.Listener
 	conns     map[net.Conn]bool
 	blackhole bool
+	readOnly  bool // new connections ask for default_transaction_read_only, as a standby's are
 }
 
 func startTCPProxy(t *testing.T, target string) *tcpProxy {
@@ -245,6 +247,47 @@ func (p *tcpProxy) setBlackhole(on bool) {
 
 func (p *tcpProxy) dropping() bool { p.mu.Lock(); defer p.mu.Unlock(); return p.blackhole }
 
+// setReadOnly makes the connections opened from now on accept no writes (on), as PostgreSQL's
+// are once it is a standby or default_transaction_read_only is set for the database; or
+// writable again (off). Open connections keep what they were opened with.
+func (p *tcpProxy) setReadOnly(on bool) {
+	p.mu.Lock()
+	p.readOnly = on
+	p.mu.Unlock()
+}
+
+// cut closes the open connections, as pg_terminate_backend does; the port still answers.
+func (p *tcpProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+	}
+	clear(p.conns)
+}
+
+// startup forwards the client's startup message to server, adding default_transaction_read_only
+// when the proxy is read-only.
+func (p *tcpProxy) startup(server, client net.Conn) error {
+	var head [8]byte
+	if _, err := io.ReadFull(client, head[:]); err != nil {
+		return err
+	}
+	body := make([]byte, binary.BigEndian.Uint32(head[:4])-8)
+	if _, err := io.ReadFull(client, body); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	readOnly := p.readOnly
+	p.mu.Unlock()
+	if readOnly && binary.BigEndian.Uint32(head[4:]) == 196608 { // protocol 3.0: key\0value\0…\0
+		body = append(body[:len(body)-1], "default_transaction_read_only\x00on\x00\x00"...)
+		binary.BigEndian.PutUint32(head[:4], uint32(8+len(body)))
+	}
+	_, err := server.Write(append(head[:], body...))
+	return err
+}
+
 func (p *tcpProxy) serve(client net.Conn) {
 	server, err := net.Dial("tcp", p.target)
 	if err != nil {
@@ -254,6 +297,11 @@ func (p *tcpProxy) serve(client net.Conn) {
 	p.mu.Lock()
 	p.conns[client], p.conns[server] = true, true
 	p.mu.Unlock()
+	if err := p.startup(server, client); err != nil {
+		client.Close()
+		server.Close()
+		return
+	}
 	pipe := func(dst, src net.Conn) {
 		defer dst.Close()
 		defer src.Close()
@@ -335,6 +383,61 @@ func TestUnreachablePostgreSQLAndRecovery(t *testing.T) {
 	outage("unreachable", func() { proxy.setBlackhole(true) }, func() { proxy.setBlackhole(false) })
 	if strings.Count(d.log.String(), "state database available again") != 2 {
 		t.Errorf("recoveries not logged:\n%s", d.log.String())
+	}
+}
+
+// PostgreSQL that accepts no writes (the old primary after a fail-over, a standby, or
+// default_transaction_read_only set for the desk's database or role) is an outage as an
+// unreachable server is: /readyz answers 503, pages say the desk cannot save anything, the log
+// names the cause in one ERROR line and the workers wait quietly. Once the server accepts writes
+// again the desk serves within seconds, on new connections, with the same session.
+func TestPostgreSQLThatRefusesWritesAndRecovery(t *testing.T) {
+	dbURL, err := url.Parse(testkit.PostgresSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startTCPProxy(t, dbURL.Host)
+	dbURL.Host = proxy.addr
+	d := startDeskWith(t, map[string]string{"AUTOPILOTDESK_DATABASE_URL": dbURL.String()},
+		appOptions{RegistrationEvery: 100 * time.Millisecond})
+	b := d.browser()
+	parse(t, d.signIn(b, "admin", "/uploads/new"))
+	noisy := func() (lines []string) {
+		for _, l := range strings.Split(d.log.String(), "\n") {
+			if strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, `"level":"ERROR"`) {
+				lines = append(lines, l)
+			}
+		}
+		return lines
+	}
+
+	before := len(noisy())
+	proxy.setReadOnly(true)
+	proxy.cut()
+	waitFor(t, "readyz to notice", func() bool { code, _, _ := d.status(b, "/readyz"); return code == http.StatusServiceUnavailable })
+	time.Sleep(3 * time.Second) // three ticks of every worker
+	code, h, body := d.status(b, "/uploads/new")
+	if code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" || !strings.Contains(body, "cannot save anything") {
+		t.Errorf("a page while PostgreSQL refuses writes: %d %q: %s", code, h.Get("Retry-After"), body)
+	}
+	during := noisy()[before:]
+	if !strings.Contains(strings.Join(during, "\n"), "PostgreSQL accepts no writes") {
+		t.Errorf("the log does not say PostgreSQL accepts no writes:\n%s", strings.Join(during, "\n"))
+	}
+	for _, l := range during {
+		if !strings.Contains(l, "state database unavailable: the desk answers 503") {
+			t.Errorf("logged while PostgreSQL refuses writes: %s", l)
+		}
+	}
+
+	proxy.setReadOnly(false) // the connections open now stay read-only
+	writable := time.Now()
+	waitFor(t, "the desk to serve again", func() bool { return strings.Contains(d.log.String(), "state database available again") })
+	if took := time.Since(writable); took > 10*time.Second {
+		t.Errorf("the desk served again %s after PostgreSQL accepted writes, want seconds", took.Round(time.Second))
+	}
+	if resp, doc := d.get(b, "/uploads/new"); resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/uploads/new" {
+		t.Errorf("once PostgreSQL accepts writes: %d %s: %s", resp.StatusCode, resp.Request.URL, text(doc))
 	}
 }
 

@@ -360,7 +360,10 @@ func (h *BulkChanges) Confirm(c echo.Context) error {
 		return fmt.Errorf("claim form key: %w", err)
 	}
 	if !claimed {
-		return c.Redirect(http.StatusSeeOther, bulkURL(job.ID)) // the first submit of this form is on it
+		// The first submit of this form is on it, perhaps on another desk: its page is shown once
+		// the change has left the draft, not the draft again, as if nothing had been confirmed.
+		h.awaitConfirmed(ctx, job)
+		return c.Redirect(http.StatusSeeOther, bulkURL(job.ID))
 	}
 	now := h.Now()
 	later := explain.LaterBulk{JobID: job.ID, Action: job.Action, GroupTag: job.GroupTag, By: bulkOwner(job), At: now}
@@ -378,6 +381,28 @@ func (h *BulkChanges) Confirm(c echo.Context) error {
 	h.Logger.Info("audit", "audit", true, "event", "bulk-confirmed", "tid", u.TenantID, "oid", u.ObjectID, "upn", u.UPN, "target", job.ID,
 		"detail", fmt.Sprintf("%s on %d devices", explain.BulkAction(job.Action, job.GroupTag), job.Devices))
 	return kickAndShow(c, h.Worker, bulkURL(job.ID))
+}
+
+// confirmWait bounds how long a second submit of a confirmation waits for the first to commit.
+const confirmWait = 5 * time.Second
+
+// awaitConfirmed waits, up to confirmWait, for job to leave the draft.
+func (h *BulkChanges) awaitConfirmed(ctx context.Context, job *store.BulkJob) {
+	ctx, cancel := context.WithTimeout(ctx, confirmWait)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		j, err := h.Jobs.GetBulkJob(ctx, job.TenantID, job.ID)
+		if err != nil || j.State != bulk.StateDraft {
+			return
+		}
+	}
 }
 
 // Reconcile is POST /devices/bulk/:id/reconcile ("Check what Graph has"): read now the devices
@@ -440,6 +465,8 @@ func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, bu
 	}
 	if p.Trouble != nil {
 		v.Trouble = explain.Trouble(*p.Trouble)
+	} else if stalled(job.LeaseOwner, job.LeaseUntil, job.UpdatedAt, now) {
+		v.Trouble = explain.Stalled("bulk change", job.UpdatedAt, job.LeaseUntil)
 	}
 	if p.Refusal != nil {
 		e := explain.Explain(*p.Refusal)

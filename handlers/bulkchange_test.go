@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient"
+	"autopilotdesk/web/store"
 )
 
 // unreadableDevices is the fake Graph of the device pages, failing to read every chosen device
@@ -116,5 +118,67 @@ func TestBulkChoiceIsKeptWhenTheChangeIsRefused(t *testing.T) {
 	if _, ticked := list.Find(`input[name="device"][value="` + deviceID + `"]`).Attr("checked"); !ticked || list.Find(`#bulk-tag`).AttrOr("value", "") != long ||
 		!strings.Contains(list.Find(`#bulk-groupTag-error`).Text(), "at most 200") {
 		t.Errorf("the list after the refusal: %s", testkit.Text(list))
+	}
+}
+
+// fakeBulkJobs is one bulk change in the state database.
+type fakeBulkJobs struct {
+	mu  sync.Mutex
+	job store.BulkJob
+}
+
+func (f *fakeBulkJobs) GetBulkJob(context.Context, string, string) (*store.BulkJob, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	j := f.job
+	return &j, nil
+}
+
+func (f *fakeBulkJobs) setState(state string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.job.State = state
+}
+
+func (f *fakeBulkJobs) CreateBulkJob(context.Context, *store.BulkJob, []store.BulkDevice) error {
+	return nil
+}
+func (f *fakeBulkJobs) ListBulkJobs(context.Context, store.BulkJobFilter) ([]store.BulkJob, error) {
+	return nil, nil
+}
+func (f *fakeBulkJobs) BulkDevices(context.Context, string) ([]store.BulkDevice, error) {
+	return nil, nil
+}
+func (f *fakeBulkJobs) ChangeBulk(context.Context, store.BulkChange) error      { return store.ErrConflict }
+func (f *fakeBulkJobs) WakeBulkJob(context.Context, string, string, bool) error { return nil }
+func (f *fakeBulkJobs) BulkOverlaps(context.Context, string, string, string) ([]store.BulkOverlap, error) {
+	return nil, nil
+}
+
+// A confirmation submitted twice at once (a double click, or a balancer that sent it to two
+// desks): the second finds the form taken by the first, which is still committing, perhaps on
+// another desk. It waits for the change to leave the draft before showing it, rather than show the
+// draft with its Confirm button again, as if nothing had been confirmed.
+func TestASecondConfirmShowsTheChangeTheFirstConfirmed(t *testing.T) {
+	const id = "0199a000-0000-7000-8000-0000000000d1"
+	jobs := &fakeBulkJobs{job: store.BulkJob{ID: id, TenantID: rigUser.TenantID, ObjectID: rigUser.ObjectID, ActorName: rigUser.Name,
+		State: "draft", Action: "group-tag", GroupTag: "Wave", Devices: 1, Payload: []byte(`{}`)}}
+	keys := &fakeKeys{}
+	r := newRig(t, func(user *echo.Group, form func(string, string, echo.HandlerFunc)) {
+		b := &BulkChanges{Tokens: &fakeTokens{}, Jobs: jobs, Keys: keys, Budget: &fakeBudget{}, Now: time.Now, Logger: discardLogger}
+		user.GET("/devices/bulk/:id", b.Show)
+		form("/devices/bulk/:id/confirm", "/devices/bulk/:id", b.Confirm)
+	}).signIn("")
+	_, doc := r.get("/devices/bulk/" + id)
+	confirm := testkit.FormValues(t, doc, `form[action$="/confirm"]`)
+	keys.ClaimFormKey(context.Background(), confirm.Get("formKey"), "", time.Minute) // the first submit has it
+
+	go func() { time.Sleep(300 * time.Millisecond); jobs.setState("sending") }() // and commits a moment later
+	resp, _ := r.post("/devices/bulk/"+id+"/confirm", confirm)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/devices/bulk/"+id {
+		t.Fatalf("the second confirm answered %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if _, doc := r.get(resp.Header.Get("Location")); doc.Find(`form[action$="/confirm"]`).Length() != 0 {
+		t.Errorf("the second confirm shows the draft again: %s", testkit.Text(doc))
 	}
 }

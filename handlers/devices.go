@@ -810,6 +810,12 @@ func shownRow(r store.ImportRow) (store.ImportRow, []string) {
 	return r, tooLong
 }
 
+// stalled says whether a desk holds a job (its lease runs until until) and has recorded nothing
+// for explain.StallAfter: it may have stopped, and the job waits for the lease to run out.
+func stalled(holder string, until, updated, now time.Time) bool {
+	return holder != "" && until.After(now) && now.Sub(updated) > explain.StallAfter
+}
+
 // jobView turns a job into what its page shows (hashes only by their ends).
 func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isOwner bool, now time.Time) views.ImportJob {
 	rec, p := j.rec, j.payload
@@ -822,6 +828,8 @@ func jobView(j *loaded, rows []store.ImportRow, batches []store.ImportBatch, isO
 	v.Checking, v.LastCheck = checkProgress(p.Check), checkProgress(p.LastCheck)
 	if p.Trouble != nil {
 		v.Trouble = explain.Trouble(*p.Trouble)
+	} else if stalled(rec.LeaseOwner, rec.LeaseUntil, rec.UpdatedAt, now) {
+		v.Trouble = explain.Stalled("import", rec.UpdatedAt, rec.LeaseUntil)
 	}
 	if v.OwnerName == "" {
 		v.OwnerName = ownerName(rec)

@@ -183,7 +183,7 @@ func stateUnavailable(problem error) *views.ErrorPage {
 	case "read-only":
 		pe.Title = "The desk cannot save anything right now"
 		pe.Message = "The desk may not write its state database at the moment, so it is not accepting requests. Nothing was sent to Microsoft Graph."
-		pe.NextStep = "Try again in a minute. If it keeps happening, tell whoever runs the desk (its log names the file)."
+		pe.NextStep = "Try again in a minute. If it keeps happening, tell whoever runs the desk: its log says why."
 	default:
 		pe.Title = "The desk is briefly unavailable"
 		pe.Message = "The desk cannot reach its state database, so your request was not processed and nothing was sent to Microsoft Graph."

@@ -445,7 +445,8 @@ func (s *Shell) errorPageOf(err error) *views.ErrorPage {
 		return errTooLarge
 	}
 	var lost *store.CheckError
-	if errors.As(err, &lost) || errors.Is(err, store.ErrDiskFull) { // a write the disk had no room for
+	// A write the disk had no room for, or that PostgreSQL refused as it accepts none.
+	if errors.As(err, &lost) || errors.Is(err, store.ErrDiskFull) || errors.Is(err, store.ErrDatabaseReadOnly) {
 		return stateUnavailable(err)
 	}
 	var unreachable interface{ Unavailable() bool }

@@ -349,6 +349,19 @@ func Trouble(f Failure) string {
 	return Title(f) + "; the desk tries again by itself."
 }
 
+// StallAfter is how long a job may go without recording anything, held by a desk, before its
+// page says that desk may have stopped. A desk at work records something at least every Graph
+// call, which Graph answers within AUTOPILOTDESK_GRAPH_TIMEOUT (30 s by default).
+const StallAfter = 45 * time.Second
+
+// Stalled is the line a job page shows while a desk holds the job (what: "import", "bulk
+// change") and has recorded nothing since since: if that desk stopped, another takes the job over
+// when its hold runs out, at until.
+func Stalled(what string, since, until time.Time) string {
+	return "Nothing has moved since " + since.UTC().Format("15:04:05") + " UTC. If the desk server working on this " + what +
+		" has stopped, another continues it by itself at " + clockUp(until) + " UTC, and sends nothing twice."
+}
+
 // AfterImportEnded is e for a batch of an import Graph refused: the import keeps no hardware
 // hashes once it has ended, so the way to try again is to upload the file again, not to retry.
 func AfterImportEnded(e Explanation) Explanation {

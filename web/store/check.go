@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // ErrDatabaseLost means the SQLite file the desk opened is no longer the file at its path: it (or
@@ -50,7 +52,7 @@ const checkTimeout = 2 * time.Second
 // Check tells whether the state database can serve, for real: on SQLite, that the file this
 // process opened (and its write-ahead log) is still the one at its path and may be written,
 // and that it answers a query; on PostgreSQL, that the server answers a ping within two
-// seconds. A failure is a *CheckError.
+// seconds and accepts writes. A failure is a *CheckError.
 func (db *DB) Check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
@@ -60,15 +62,45 @@ func (db *DB) Check(ctx context.Context) error {
 		}
 	}
 	if err := db.sql.PingContext(ctx); err != nil {
-		ce := &CheckError{Err: classify(err), Cause: "the state database did not answer: " + err.Error(),
-			Recover: "the desk serves again by itself as soon as the database answers"}
 		if db.driver == driverPostgres {
-			ce.Cause = "PostgreSQL did not answer within " + checkTimeout.String() + ": " + err.Error()
-			ce.Recover = "the desk serves again by itself as soon as PostgreSQL answers; check that the server runs and can be reached from here"
+			return postgresFailure(err)
 		}
-		return ce
+		return &CheckError{Err: classify(err), Cause: "the state database did not answer: " + err.Error(),
+			Recover: "the desk serves again by itself as soon as the database answers"}
+	}
+	if db.driver == driverPostgres {
+		return db.checkWritable(ctx)
 	}
 	return nil
+}
+
+// checkWritable asks PostgreSQL whether it accepts writes: a standby, or a database or role with
+// default_transaction_read_only set, answers every page's writes with an error.
+func (db *DB) checkWritable(ctx context.Context) error {
+	err := db.acceptsWrites(ctx)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, ErrDatabaseReadOnly) {
+		return postgresFailure(err)
+	}
+	return &CheckError{Err: ErrDatabaseReadOnly,
+		Cause: "PostgreSQL accepts no writes: the server is a standby, or default_transaction_read_only is on for the desk's database or role",
+		Recover: "the desk serves again by itself within seconds of PostgreSQL accepting writes; point AUTOPILOTDESK_DATABASE_URL at the primary server, " +
+			"or turn default_transaction_read_only off (ALTER DATABASE … RESET default_transaction_read_only)"}
+}
+
+// postgresFailure says why PostgreSQL did not serve a check, and what brings it back.
+func postgresFailure(err error) *CheckError {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "53300" {
+		return &CheckError{Err: classify(err),
+			Cause: "PostgreSQL refused the desk a connection: every connection slot it has (max_connections) is taken: " + err.Error(),
+			Recover: "the desk serves again by itself once PostgreSQL has a free connection slot; each replica opens up to " +
+				"AUTOPILOTDESK_DATABASE_MAX_CONNS connections, so keep their sum, with every other client's, below max_connections"}
+	}
+	return &CheckError{Err: classify(err), Cause: "PostgreSQL did not answer within " + checkTimeout.String() + ": " + err.Error(),
+		Recover: "the desk serves again by itself as soon as PostgreSQL answers; check that the server runs and can be reached from here"}
 }
 
 // CheckFiles is the part of Check cheap enough to run before every state change: on SQLite,

@@ -135,3 +135,66 @@ func TestCheckNoticesAFullDisk(t *testing.T) {
 		t.Error("too many connections counted as a full disk")
 	}
 }
+
+// A PostgreSQL server that accepts no writes (a standby after a fail-over, or
+// default_transaction_read_only set on the database or the desk's role) is a problem Check
+// reports, as the read-only SQLite file is, and a refused write is the database being unavailable,
+// not a failed query. The connections that met it are dropped, so the desk writes again as soon
+// as the server accepts writes, rather than when its pooled connections reach their lifetime.
+func TestCheckNoticesAPostgreSQLThatRefusesWrites(t *testing.T) {
+	db := location{options: Options{DatabaseURL: testkit.PostgresSchema(t), MaxOpenConns: 1}}.open(t, testkit.NewClock())
+	ctx := context.Background()
+	readOnly := func() {
+		t.Helper()
+		conn, err := db.sql.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.ExecContext(ctx, `SET SESSION default_transaction_read_only = on`); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close() // back to the pool, read-only, as after ALTER DATABASE … SET default_transaction_read_only
+	}
+
+	readOnly()
+	err := db.RecordActivity(ctx, &Activity{TenantID: "t", Action: "sync"})
+	if !IsUnavailable(err) || !errors.Is(err, ErrDatabaseReadOnly) {
+		t.Fatalf("a write PostgreSQL refused: %v, want the database unavailable and read-only", err)
+	}
+	if err := db.RecordActivity(ctx, &Activity{TenantID: "t", Action: "sync"}); err != nil {
+		t.Fatalf("the write after the server accepts writes again: %v", err)
+	}
+
+	readOnly()
+	err = db.Check(ctx)
+	var ce *CheckError
+	if !errors.As(err, &ce) || !errors.Is(err, ErrDatabaseReadOnly) || !IsUnavailable(err) {
+		t.Fatalf("Check on a read-only PostgreSQL: %v, want a read-only CheckError", err)
+	}
+	for _, want := range []string{"default_transaction_read_only", "primary"} {
+		if !strings.Contains(ce.Cause+" "+ce.Recover, want) {
+			t.Errorf("the check's words do not name %q: %s / %s", want, ce.Cause, ce.Recover)
+		}
+	}
+	if err := db.Check(ctx); err != nil {
+		t.Errorf("Check once the server accepts writes again: %v", err)
+	}
+}
+
+// PostgreSQL with no connection slot free refuses the desk's new connections at once: the check
+// says so and what to change, not that the server did not answer.
+func TestCheckSaysPostgreSQLHasNoConnectionSlotFree(t *testing.T) {
+	err := postgresFailure(fmt.Errorf("failed to connect to `user=desk database=desk`: server error: %w",
+		&pgconn.PgError{Severity: "FATAL", Code: "53300", Message: "remaining connection slots are reserved for non-replication superuser connections"}))
+	if !IsUnavailable(err) {
+		t.Errorf("no connection slot free is not the database unavailable: %v", err)
+	}
+	if strings.Contains(err.Cause, "did not answer") || !strings.Contains(err.Cause, "connection slot") {
+		t.Errorf("cause: %s", err.Cause)
+	}
+	for _, want := range []string{"AUTOPILOTDESK_DATABASE_MAX_CONNS", "max_connections"} {
+		if !strings.Contains(err.Recover, want) {
+			t.Errorf("what brings it back does not name %s: %s", want, err.Recover)
+		}
+	}
+}

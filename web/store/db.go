@@ -18,9 +18,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
-	_ "modernc.org/sqlite"             // registers "sqlite"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers "sqlite"
 )
 
 // ErrNotFound means no such row, or one that expired or was already used.
@@ -198,10 +199,11 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 // openPostgres connects to the PostgreSQL server of o.DatabaseURL, waiting for it to start.
 func (db *DB) openPostgres(ctx context.Context, o Options) error {
 	db.driver = driverPostgres
-	var err error
-	if db.sql, err = sql.Open("pgx", o.DatabaseURL); err != nil {
+	cfg, err := pgx.ParseConfig(o.DatabaseURL)
+	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
+	db.sql = stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(noteOpened), stdlib.OptionResetSession(dropIfStale))
 	conns := o.MaxOpenConns
 	if conns <= 0 {
 		conns = 16
@@ -318,7 +320,9 @@ func (db *DB) waitForServer(ctx context.Context, wait time.Duration, waiting fun
 	for {
 		err := db.Ping(deadline)
 		if err == nil {
-			return nil
+			if err = db.acceptsWrites(deadline); err == nil {
+				return nil
+			}
 		}
 		if !transientConnectError(err) {
 			return fmt.Errorf("store: connect to PostgreSQL: %w", err)
@@ -332,6 +336,9 @@ func (db *DB) waitForServer(ctx context.Context, wait time.Duration, waiting fun
 				return fmt.Errorf("store: stopped while waiting for PostgreSQL, which had not answered for %s: %w",
 					time.Since(start).Round(100*time.Millisecond), err)
 			}
+			if errors.Is(err, ErrDatabaseReadOnly) {
+				return fmt.Errorf("store: PostgreSQL accepted no writes for %s: %w", wait, err)
+			}
 			return fmt.Errorf("store: PostgreSQL did not answer within %s: %w", wait, err)
 		case <-time.After(delay):
 		}
@@ -340,6 +347,9 @@ func (db *DB) waitForServer(ctx context.Context, wait time.Duration, waiting fun
 }
 
 func transientConnectError(err error) bool {
+	if errors.Is(err, ErrDatabaseReadOnly) { // a fail-over under way: the new primary is near
+		return true
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {

@@ -365,3 +365,23 @@ func (db *DB) schemaVersion(ctx context.Context) (int, error) {
 	err := db.queryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`, nil, &v)
 	return v, err
 }
+
+// A desk that starts while PostgreSQL accepts no writes (a fail-over under way, a standby named
+// by mistake) waits for writes as for a server that does not answer yet, then gives up naming the
+// cause and what to correct, rather than failing at once on its first migration.
+func TestOpenWaitsForAPostgreSQLThatAcceptsNoWrites(t *testing.T) {
+	var waited error
+	start := time.Now()
+	_, err := Open(context.Background(), Options{
+		DatabaseURL: testkit.PostgresSchema(t) + "&default_transaction_read_only=on",
+		StartupWait: 500 * time.Millisecond,
+		Waiting:     func(_ time.Duration, err error) { waited = err },
+	})
+	if err == nil || !errors.Is(err, ErrDatabaseReadOnly) || !strings.Contains(err.Error(), "accepted no writes for 500ms") ||
+		!strings.Contains(err.Error(), "AUTOPILOTDESK_DATABASE_URL") {
+		t.Fatalf("want a clear give-up error, got %v", err)
+	}
+	if waited == nil || time.Since(start) < 500*time.Millisecond {
+		t.Errorf("gave up after %s without waiting (said %v)", time.Since(start), waited)
+	}
+}

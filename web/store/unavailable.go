@@ -34,7 +34,10 @@ func IsUnavailable(err error) bool {
 }
 
 // Is makes errors.Is(err, ErrDiskFull) hold for a write the disk had no room for.
-func (e unavailableError) Is(target error) bool { return target == ErrDiskFull && diskFull(e.err) }
+// errors.Is(err, ErrDatabaseReadOnly) for a write PostgreSQL refused because it accepts none.
+func (e unavailableError) Is(target error) bool {
+	return target == ErrDiskFull && diskFull(e.err) || target == ErrDatabaseReadOnly && readOnly(e.err)
+}
 
 // diskFull says whether the database refused a write for want of room: SQLite's SQLITE_FULL,
 // PostgreSQL's disk_full.
@@ -55,6 +58,9 @@ func classify(err error) error {
 	var already unavailableError
 	if errors.As(err, &already) {
 		return err
+	}
+	if readOnly(err) {
+		readOnlySeen.Add(1) // the connections open now are read-only: they are not used again
 	}
 	return unavailableError{err}
 }
@@ -90,8 +96,9 @@ func unreachable(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		// Class 08: connection exception; 57P0x: the server is shutting down or starting;
-		// 53300: too many connections; 53100: its disk is full.
-		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P0") || pgErr.Code == "53300" || pgErr.Code == "53100"
+		// 53300: too many connections; 53100: its disk is full; 25006: it accepts no writes.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P0") || pgErr.Code == "53300" || pgErr.Code == "53100" ||
+			readOnly(pgErr)
 	}
 	var connectErr *pgconn.ConnectError
 	var netErr net.Error
