@@ -808,3 +808,40 @@ func TestBulkChangePreparedAgainForTheDevicesItDidNotChange(t *testing.T) {
 		t.Errorf("the change prepared again: %v, offered again: %d", got, doc.Find(`[data-testid="bulk-again"]`).Length())
 	}
 }
+
+// A refusal that stopped a bulk change for every device (403 for the person's Intune role) is
+// explained once, above the devices, with the ids Microsoft support asks for; each device's row
+// says briefly what happened to it and points to that explanation rather than repeating it.
+func TestBulkRefusalForEveryDeviceIsExplainedOnce(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	parse(t, d.signIn(b, "reader", "/devices"))
+	ids := seedFleet(d.emu, "SN-ONCE", 23)
+	job := d.bulkDraft(b, "group-tag", "Kiosk", ids...)
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	doc := waitBulk(t, d, b, job)
+	got := outcomes(doc)
+	if got[bulk.DeviceRefused] == 0 || got[bulk.DeviceSkipped] == 0 || got[bulk.DeviceRefused]+got[bulk.DeviceSkipped] != len(ids) {
+		t.Fatalf("outcomes %v: %.600s", got, text(doc))
+	}
+	alert := doc.Find(`[data-testid="bulk-refused"]`)
+	next := "Ask an Intune administrator"
+	if alert.Length() != 1 || alert.AttrOr("id", "") != "bulk-refused" || !strings.Contains(words(alert), next) {
+		t.Fatalf("the refusal above the devices: %q", words(alert))
+	}
+	if !regexp.MustCompile(`request-id:\s+[0-9a-f-]{36}`).MatchString(alert.Find(`.support-details`).Text()) {
+		t.Errorf("the refusal's support details: %q", alert.Find(`.support-details`).Text())
+	}
+	if n := strings.Count(text(doc), next); n != 1 {
+		t.Errorf("what to do is said %d times on the page", n)
+	}
+	doc.Find(`[data-testid="bulk-outcome"] tbody tr`).Each(func(_ int, row *goquery.Selection) {
+		detail := words(row.Find(".detail"))
+		if !strings.Contains(detail, "Your Intune role does not allow this") || row.Find(`.detail a[href="#bulk-refused"]`).Length() != 1 {
+			t.Errorf("the row of %s says %q", words(row.Find("code")), detail)
+		}
+		if row.AttrOr("data-outcome", "") == bulk.DeviceRefused && (row.Find(`a[href^="/activity/"]`).Length() != 1 || !strings.Contains(words(row), "403")) {
+			t.Errorf("the refused row of %s has no record or status: %q", words(row.Find("code")), words(row))
+		}
+	})
+}

@@ -444,6 +444,9 @@ func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, bu
 	if p.Refusal != nil {
 		e := explain.Explain(*p.Refusal)
 		v.Refusal = &e
+		if p.Refusal.Graph != nil {
+			v.RefusalSupport = graphclient.SupportFor(nil, p.Refusal.Graph)
+		}
 	}
 	if p.Waiting != nil && now.Before(p.Waiting.Until) {
 		v.Waiting = &views.BulkWait{Reason: explain.BulkWait(p.Waiting.Pacing, p.Waiting.Held, p.Waiting.Throttled, budget.Describe()), Until: p.Waiting.Until}
@@ -452,7 +455,7 @@ func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, bu
 		desc := explain.BulkDevice(job.Action, job.GroupTag, d, p.Refusal)
 		v.Devices = append(v.Devices, views.BulkRow{DeviceID: d.DeviceID, Serial: d.Serial, Manufacturer: d.Manufacturer, Model: d.Model,
 			GroupTag: d.GroupTag, User: d.UserPrincipalName, State: graphclient.EnrollmentState(d.EnrollmentState),
-			Key: desc.Key, Outcome: desc.State, Detail: desc.Detail, StatusCode: d.StatusCode, ActivityID: d.ActivityID, Reconciled: d.Reconciled})
+			Key: desc.Key, Outcome: desc.State, Detail: desc.Detail, SeeRefusal: desc.SeeRefusal, StatusCode: d.StatusCode, ActivityID: d.ActivityID, Reconciled: d.Reconciled})
 		if d.EnrollmentState == string(graphclient.EnrollmentEnrolled) {
 			v.Enrolled++
 		}

@@ -236,6 +236,7 @@ type BulkJob struct {
 	Waiting                     *BulkWait
 	Trouble                     string
 	Refusal                     *explain.Explanation
+	RefusalSupport              graphclient.SupportDetails // the ids of the refusal, for Microsoft support
 	Budget                      string
 	Estimate                    time.Duration
 	FormKey                     string
@@ -281,6 +282,7 @@ type BulkRow struct {
 	StatusCode                                            int
 	ActivityID                                            string
 	Reconciled                                            bool // found by reading it after an answer was lost
+	SeeRefusal                                            bool // its words are brief: the refusal above says what to do
 }
 
 // BulkList is GET /devices/bulk: every change still running, then a page of finished ones.

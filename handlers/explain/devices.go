@@ -64,7 +64,11 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 		}
 	case store.BulkRefused:
 		v.State = State{Label: "Refused by Graph", Meaning: Failed}
-		if f != nil {
+		switch {
+		case f != nil && sameRefusal(*f, stopped):
+			// Said once above the devices, not again in each row a screen reader reads out.
+			v.Detail, v.SeeRefusal = NothingChanged(Title(*f)+"."), true
+		case f != nil:
 			v.Detail = refusedWords(action, ForAction(deviceAction(action), *f))
 		}
 	case store.BulkNotFound:
@@ -99,13 +103,20 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 		v.State = State{Label: "Not sent", Meaning: Quiet}
 		v.Detail = "Not sent: Microsoft Graph refused an earlier change of this bulk change for a reason that holds for every device."
 		if stopped != nil {
-			e := Explain(*stopped)
-			v.Detail = "Not sent: Microsoft Graph refused an earlier change of this bulk change for a reason that holds for every device (" + e.Title + "). " + e.NextStep
+			v.Detail = "Not sent: Microsoft Graph refused an earlier change of this bulk change for a reason that holds for every device (" + Title(*stopped) + ")."
+			v.SeeRefusal = true
 		}
 	default:
 		v.State = State{Label: other(d.State), Meaning: Attention}
 	}
 	return v
+}
+
+// sameRefusal reports whether a device's refusal is the one that stopped its bulk change: Graph
+// refused it alike, for a reason that holds for every device.
+func sameRefusal(f Failure, stopped *Failure) bool {
+	return stopped != nil && f.Graph != nil && stopped.Graph != nil &&
+		f.Graph.Kind == stopped.Graph.Kind && f.Graph.StatusCode == stopped.Graph.StatusCode
 }
 
 // LaterBulk is the bulk change confirmed later that a device of an earlier one was left to

@@ -98,3 +98,26 @@ func TestBulkRefusalForAValueSaysWhereTheValueIsChosen(t *testing.T) {
 		t.Errorf("a device refused for a value says: %s", got)
 	}
 }
+
+// The devices of a bulk change a refusal stopped for all say briefly what happened to them and
+// point to the refusal, explained once on the page; a device refused for a reason of its own keeps
+// its own words.
+func TestBulkDevicesStoppedByOneRefusalPointToIt(t *testing.T) {
+	role := &graphclient.Error{Kind: graphclient.KindForbiddenRole, StatusCode: 403, Message: "Not allowed."}
+	stopped := &explain.Failure{Graph: role, At: at}
+	same, _ := json.Marshal(explain.Failure{Graph: role, At: at})
+	own, _ := json.Marshal(explain.Failure{Graph: &graphclient.Error{Kind: graphclient.KindValidation, StatusCode: 400, Message: "Bad tag."}, At: at})
+	next := explain.Explain(*stopped).NextStep
+	for _, d := range []store.BulkDevice{
+		{BulkOutcome: store.BulkOutcome{State: store.BulkRefused, Failure: same}},
+		{BulkOutcome: store.BulkOutcome{State: store.BulkSkipped}},
+	} {
+		v := explain.BulkDevice(store.BulkGroupTag, "Kiosk", d, stopped)
+		if !v.SeeRefusal || strings.Contains(v.Detail, next) || !strings.Contains(v.Detail, "Your Intune role does not allow this") {
+			t.Errorf("%s: %+v", d.State, v)
+		}
+	}
+	if v := explain.BulkDevice(store.BulkGroupTag, "Kiosk", store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkRefused, Failure: own}}, stopped); v.SeeRefusal || !strings.Contains(v.Detail, "Bad tag.") {
+		t.Errorf("a device refused for its own reason: %+v", v)
+	}
+}
