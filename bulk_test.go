@@ -845,3 +845,76 @@ func TestBulkRefusalForEveryDeviceIsExplainedOnce(t *testing.T) {
 		}
 	})
 }
+
+// A group tag change Graph refused for its value (400) is not offered again as it was: the offer
+// and each refused row say the group tag is to be corrected, and the change prepared again shows
+// the refused group tag in its review, editable there (a wrong one refused with what was typed
+// kept); a confirmation shown before the correction sends nothing; the corrected change is sent.
+func TestBulkGroupTagRefusedIsPreparedAgainToCorrect(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-CORRECT", 3)
+	job := d.bulkDraft(b, "group-tag", "Kiosk", ids...)
+	d.emu.SetFaults(emulator.Faults{ErrorRate: 1, Methods: []string{http.MethodPost}, ErrorStatuses: []int{400}})
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	doc := waitBulk(t, d, b, job)
+	d.emu.SetFaults(emulator.Faults{})
+	if got := outcomes(doc); got[bulk.DeviceRefused] != 3 {
+		t.Fatalf("outcomes %v: %.600s", got, text(doc))
+	}
+	offer := doc.Find(`[data-testid="bulk-again-correct"]`)
+	if got := words(offer); !strings.Contains(got, "refused the group tag “Kiosk” for 3 devices") || !strings.Contains(got, "review shows the group tag for you to correct") {
+		t.Fatalf("the finished change offers: %q", got)
+	}
+	if doc.Find(`[data-testid="bulk-again"]`).Length() != 0 {
+		t.Errorf("the same change is offered again for devices Graph refused its group tag for: %q", words(doc.Find(`[data-testid="bulk-again"]`)))
+	}
+	doc.Find(`tr[data-outcome="refused"]`).Each(func(_ int, row *goquery.Selection) {
+		if got := words(row); !strings.Contains(got, "correct the group tag in its review") || strings.Contains(got, "tick the devices again") {
+			t.Errorf("a refused row says: %q", got)
+		}
+	})
+
+	resp, review := d.post(b, "/devices/bulk", formValues(t, doc, `[data-testid="bulk-again-correct"] form`))
+	next := resp.Request.URL.Path
+	again := strings.TrimPrefix(next, "/devices/bulk/")
+	if !strings.HasPrefix(next, "/devices/bulk/") || again == job || review.Find(`[data-testid="bulk-confirm"]`).Length() != 1 {
+		t.Fatalf("preparing again landed on %s: %.500s", resp.Request.URL, text(review))
+	}
+	correction := review.Find(`[data-testid="bulk-correction"]`)
+	if got := words(correction); !strings.Contains(got, "refused the group tag “Kiosk”") || !strings.Contains(got, "Injected failure") ||
+		correction.Find(`input[name="groupTag"]`).AttrOr("value", "") != "Kiosk" {
+		t.Fatalf("the review shows: %q", got)
+	}
+	stale := confirmForm(t, d, b, again)
+
+	long := strings.Repeat("k", 201)
+	tagForm := formValues(t, review, `[data-testid="bulk-group-tag"]`)
+	tagForm.Set("groupTag", long)
+	resp, page := d.post(b, next+"/group-tag", tagForm)
+	if resp.StatusCode != http.StatusUnprocessableEntity || page.Find(`#bulk-correct-tag`).AttrOr("value", "") != long ||
+		!strings.Contains(page.Find(`#bulk-correct-tag-error`).Text(), "at most 200") {
+		t.Fatalf("a group tag too long: %d %.600s", resp.StatusCode, text(page))
+	}
+	tagForm.Set("groupTag", "Kiosk-EU")
+	_, page = d.post(b, next+"/group-tag", tagForm)
+	if got := strings.TrimSpace(page.Find("h1").Text()); got != "Set the group tag of 3 devices to “Kiosk-EU”?" {
+		t.Fatalf("after the correction the review asks %q: %.600s", got, text(page))
+	}
+
+	writes := writesPerDevice(t, d.emu)
+	if resp, page := d.post(b, next+"/confirm", stale); resp.StatusCode != http.StatusConflict || !strings.Contains(text(page), "nothing was sent") {
+		t.Errorf("the confirmation shown before the correction: %d %.600s", resp.StatusCode, text(page))
+	}
+	d.post(b, next+"/confirm", confirmForm(t, d, b, again))
+	doc = waitBulk(t, d, b, again)
+	if got := outcomes(doc); got[bulk.DeviceDone] != 3 || !strings.Contains(words(doc.Find(`[data-testid="bulk-change"]`)), "“Kiosk-EU”") {
+		t.Errorf("the corrected change: %v %.600s", got, text(doc))
+	}
+	for id, n := range writesPerDevice(t, d.emu) {
+		if n != writes[id]+1 {
+			t.Errorf("device %s written %d times by the corrected change", id, n-writes[id])
+		}
+	}
+}

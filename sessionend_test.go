@@ -201,6 +201,7 @@ func everyRoute(t *testing.T) (*desk, map[string]deskRoute) {
 			form: url.Values{"action": {"group-tag"}, "groupTag": {"Typed-Bulk"}, "device": {device}}},
 		"POST /devices/bulk/:id/confirm":       {path: "/devices/bulk/" + bulkDraft + "/confirm", formPage: "/devices/bulk/" + bulkDraft},
 		"POST /devices/bulk/:id/reconcile":     {path: "/devices/bulk/" + bulkDraft + "/reconcile", formPage: "/devices/bulk/" + bulkDraft},
+		"POST /devices/bulk/:id/group-tag":     {path: "/devices/bulk/" + bulkDraft + "/group-tag", formPage: "/devices/bulk/" + bulkDraft},
 		"HEAD /devices":                        {path: "/devices", graph: true},
 		"HEAD /devices/export.csv":             {path: "/devices/export.csv", graph: true},
 		"HEAD /devices/:id":                    {path: "/devices/" + device, graph: true},
