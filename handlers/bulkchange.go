@@ -336,7 +336,15 @@ func (h *BulkChanges) Show(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.show(c, http.StatusOK, job, p, nil)
+	var typed *views.TypedTag
+	if job.State == bulk.StateDraft && job.Action == bulk.ActionGroupTag {
+		// A group tag typed in the review before a sign-in interrupted it (a confirmation kept
+		// through one carries its form key, and is not a group tag typed).
+		if pending, ok := web.TakePendingForm(c); ok && pending.Has("groupTag") && !pending.Has("formKey") {
+			typed = &views.TypedTag{Value: pending.Get("groupTag")}
+		}
+	}
+	return h.show(c, http.StatusOK, job, p, typed)
 }
 
 // show renders a bulk change's page; typed is the group tag its owner typed in the review, with
