@@ -383,6 +383,11 @@ func TestBulkChangeBelongsToWhoChoseTheDevices(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(text(page), "belongs to Adele Vance") {
 		t.Errorf("someone else's confirmation: %d %s", resp.StatusCode, text(page))
 	}
+	tagged := d.bulkDraft(admin, "group-tag", "Kiosk", ids...)
+	resp, page = d.post(other, "/devices/bulk/"+tagged+"/group-tag", url.Values{"_csrf": {csrf}, "groupTag": {"Other"}})
+	if j, _ := d.app.db.GetBulkJob(context.Background(), demoidp.DemoTenantID, tagged); resp.StatusCode != http.StatusForbidden || j.GroupTag != "Kiosk" {
+		t.Errorf("someone else's correction of the group tag: %d, the tag now %q: %s", resp.StatusCode, j.GroupTag, text(page))
+	}
 	if n := len(writesPerDevice(t, d.emu)); n != 0 {
 		t.Errorf("%d devices changed", n)
 	}

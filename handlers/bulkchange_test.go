@@ -14,6 +14,10 @@ import (
 
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/bulk"
+	"autopilotdesk/handlers/explain"
+	"autopilotdesk/handlers/jobs"
+	"autopilotdesk/web/store"
 )
 
 // unreadableDevices is the fake Graph of the device pages, failing to read every chosen device
@@ -116,5 +120,34 @@ func TestBulkChoiceIsKeptWhenTheChangeIsRefused(t *testing.T) {
 	if _, ticked := list.Find(`input[name="device"][value="` + deviceID + `"]`).Attr("checked"); !ticked || list.Find(`#bulk-tag`).AttrOr("value", "") != long ||
 		!strings.Contains(list.Find(`#bulk-groupTag-error`).Text(), "at most 200") {
 		t.Errorf("the list after the refusal: %s", testkit.Text(list))
+	}
+}
+
+// A finished group tag change whose devices ended differently is prepared again in two parts:
+// those Graph refused for the group tag, with the group tag to correct, and the others (refused
+// for another reason, not sent, to check) as they were, each part counted by what it holds.
+func TestFinishedBulkChangeIsPreparedAgainInTwoParts(t *testing.T) {
+	at := testkit.NewClock().Now()
+	refused := func(kind graphclient.Kind, status int) []byte {
+		return jobs.Encode(explain.Failure{Graph: &graphclient.Error{Kind: kind, StatusCode: status}, At: at})
+	}
+	device := func(id, state string, failure []byte) store.BulkDevice {
+		return store.BulkDevice{DeviceID: id, BulkOutcome: store.BulkOutcome{State: state, Failure: failure}}
+	}
+	devices := []store.BulkDevice{
+		device("a", bulk.DeviceRefused, refused(graphclient.KindValidation, 400)),
+		device("b", bulk.DeviceRefused, refused(graphclient.KindValidation, 400)),
+		device("c", bulk.DeviceRefused, refused(graphclient.KindConflict, 409)),
+		device("d", bulk.DeviceUnconfirmed, nil),
+		device("e", bulk.DeviceDone, nil),
+	}
+	job := &store.BulkJob{ID: "j", State: bulk.StateFinished, Action: bulk.ActionGroupTag, GroupTag: "Kiosk"}
+	v := bulkView(job, bulk.Payload{}, devices, &fakeBudget{}, at)
+	if strings.Join(v.Correct, " ") != "a b" || strings.Join(v.Again, " ") != "c d" || v.AgainCounts.Refused != 1 || v.AgainCounts.Unconfirmed != 1 {
+		t.Errorf("to correct %v, as they were %v counted %+v", v.Correct, v.Again, v.AgainCounts)
+	}
+	job.Action, job.GroupTag = bulk.ActionUnassign, ""
+	if v := bulkView(job, bulk.Payload{}, devices, &fakeBudget{}, at); len(v.Correct) != 0 || len(v.Again) != 4 {
+		t.Errorf("an unassign: to correct %v, as they were %v", v.Correct, v.Again)
 	}
 }
