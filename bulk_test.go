@@ -383,6 +383,11 @@ func TestBulkChangeBelongsToWhoChoseTheDevices(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(text(page), "belongs to Adele Vance") {
 		t.Errorf("someone else's confirmation: %d %s", resp.StatusCode, text(page))
 	}
+	tagged := d.bulkDraft(admin, "group-tag", "Kiosk", ids...)
+	resp, page = d.post(other, "/devices/bulk/"+tagged+"/group-tag", url.Values{"_csrf": {csrf}, "groupTag": {"Other"}})
+	if j, _ := d.app.db.GetBulkJob(context.Background(), demoidp.DemoTenantID, tagged); resp.StatusCode != http.StatusForbidden || j.GroupTag != "Kiosk" {
+		t.Errorf("someone else's correction of the group tag: %d, the tag now %q: %s", resp.StatusCode, j.GroupTag, text(page))
+	}
 	if n := len(writesPerDevice(t, d.emu)); n != 0 {
 		t.Errorf("%d devices changed", n)
 	}
@@ -892,5 +897,115 @@ func TestBulkChangePreparedAgainForTheDevicesItDidNotChange(t *testing.T) {
 	doc = waitBulk(t, d, b, strings.TrimPrefix(next, "/devices/bulk/"))
 	if got := outcomes(doc); got[bulk.DeviceDone] != 3 || doc.Find(`[data-testid="bulk-again"]`).Length() != 0 {
 		t.Errorf("the change prepared again: %v, offered again: %d", got, doc.Find(`[data-testid="bulk-again"]`).Length())
+	}
+}
+
+// A refusal that stopped a bulk change for every device (403 for the person's Intune role) is
+// explained once, above the devices, with the ids Microsoft support asks for; each device's row
+// says briefly what happened to it and points to that explanation rather than repeating it.
+func TestBulkRefusalForEveryDeviceIsExplainedOnce(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	parse(t, d.signIn(b, "reader", "/devices"))
+	ids := seedFleet(d.emu, "SN-ONCE", 23)
+	job := d.bulkDraft(b, "group-tag", "Kiosk", ids...)
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	doc := waitBulk(t, d, b, job)
+	got := outcomes(doc)
+	if got[bulk.DeviceRefused] == 0 || got[bulk.DeviceSkipped] == 0 || got[bulk.DeviceRefused]+got[bulk.DeviceSkipped] != len(ids) {
+		t.Fatalf("outcomes %v: %.600s", got, text(doc))
+	}
+	alert := doc.Find(`[data-testid="bulk-refused"]`)
+	next := "Ask an Intune administrator"
+	if alert.Length() != 1 || alert.AttrOr("id", "") != "bulk-refused" || !strings.Contains(words(alert), next) {
+		t.Fatalf("the refusal above the devices: %q", words(alert))
+	}
+	if !regexp.MustCompile(`request-id:\s+[0-9a-f-]{36}`).MatchString(alert.Find(`.support-details`).Text()) {
+		t.Errorf("the refusal's support details: %q", alert.Find(`.support-details`).Text())
+	}
+	if n := strings.Count(text(doc), next); n != 1 {
+		t.Errorf("what to do is said %d times on the page", n)
+	}
+	doc.Find(`[data-testid="bulk-outcome"] tbody tr`).Each(func(_ int, row *goquery.Selection) {
+		detail := words(row.Find(".detail"))
+		if !strings.Contains(detail, "Your Intune role does not allow this") || row.Find(`.detail a[href="#bulk-refused"]`).Length() != 1 {
+			t.Errorf("the row of %s says %q", words(row.Find("code")), detail)
+		}
+		if row.AttrOr("data-outcome", "") == bulk.DeviceRefused && (row.Find(`a[href^="/activity/"]`).Length() != 1 || !strings.Contains(words(row), "403")) {
+			t.Errorf("the refused row of %s has no record or status: %q", words(row.Find("code")), words(row))
+		}
+	})
+}
+
+// A group tag change Graph refused for its value (400) is not offered again as it was: the offer
+// and each refused row say the group tag is to be corrected, and the change prepared again shows
+// the refused group tag in its review, editable there (a wrong one refused with what was typed
+// kept); a confirmation shown before the correction sends nothing; the corrected change is sent.
+func TestBulkGroupTagRefusedIsPreparedAgainToCorrect(t *testing.T) {
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-CORRECT", 3)
+	job := d.bulkDraft(b, "group-tag", "Kiosk", ids...)
+	d.emu.SetFaults(emulator.Faults{ErrorRate: 1, Methods: []string{http.MethodPost}, ErrorStatuses: []int{400}})
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	doc := waitBulk(t, d, b, job)
+	d.emu.SetFaults(emulator.Faults{})
+	if got := outcomes(doc); got[bulk.DeviceRefused] != 3 {
+		t.Fatalf("outcomes %v: %.600s", got, text(doc))
+	}
+	offer := doc.Find(`[data-testid="bulk-again-correct"]`)
+	if got := words(offer); !strings.Contains(got, "refused the group tag “Kiosk” for 3 devices") || !strings.Contains(got, "review shows the group tag for you to correct") {
+		t.Fatalf("the finished change offers: %q", got)
+	}
+	if doc.Find(`[data-testid="bulk-again"]`).Length() != 0 {
+		t.Errorf("the same change is offered again for devices Graph refused its group tag for: %q", words(doc.Find(`[data-testid="bulk-again"]`)))
+	}
+	doc.Find(`tr[data-outcome="refused"]`).Each(func(_ int, row *goquery.Selection) {
+		if got := words(row); !strings.Contains(got, "correct the group tag in its review") || strings.Contains(got, "tick the devices again") {
+			t.Errorf("a refused row says: %q", got)
+		}
+	})
+
+	resp, review := d.post(b, "/devices/bulk", formValues(t, doc, `[data-testid="bulk-again-correct"] form`))
+	next := resp.Request.URL.Path
+	again := strings.TrimPrefix(next, "/devices/bulk/")
+	if !strings.HasPrefix(next, "/devices/bulk/") || again == job || review.Find(`[data-testid="bulk-confirm"]`).Length() != 1 {
+		t.Fatalf("preparing again landed on %s: %.500s", resp.Request.URL, text(review))
+	}
+	correction := review.Find(`[data-testid="bulk-correction"]`)
+	if got := words(correction); !strings.Contains(got, "refused the group tag “Kiosk”") || !strings.Contains(got, "Injected failure") ||
+		correction.Find(`input[name="groupTag"]`).AttrOr("value", "") != "Kiosk" {
+		t.Fatalf("the review shows: %q", got)
+	}
+	stale := confirmForm(t, d, b, again)
+
+	long := strings.Repeat("k", 201)
+	tagForm := formValues(t, review, `[data-testid="bulk-group-tag"]`)
+	tagForm.Set("groupTag", long)
+	resp, page := d.post(b, next+"/group-tag", tagForm)
+	if resp.StatusCode != http.StatusUnprocessableEntity || page.Find(`#bulk-correct-tag`).AttrOr("value", "") != long ||
+		!strings.Contains(page.Find(`#bulk-correct-tag-error`).Text(), "at most 200") {
+		t.Fatalf("a group tag too long: %d %.600s", resp.StatusCode, text(page))
+	}
+	tagForm.Set("groupTag", "Kiosk-EU")
+	_, page = d.post(b, next+"/group-tag", tagForm)
+	if got := strings.TrimSpace(page.Find("h1").Text()); got != "Set the group tag of 3 devices to “Kiosk-EU”?" {
+		t.Fatalf("after the correction the review asks %q: %.600s", got, text(page))
+	}
+
+	writes := writesPerDevice(t, d.emu)
+	if resp, page := d.post(b, next+"/confirm", stale); resp.StatusCode != http.StatusConflict || !strings.Contains(text(page), "nothing was sent") {
+		t.Errorf("the confirmation shown before the correction: %d %.600s", resp.StatusCode, text(page))
+	}
+	d.post(b, next+"/confirm", confirmForm(t, d, b, again))
+	doc = waitBulk(t, d, b, again)
+	if got := outcomes(doc); got[bulk.DeviceDone] != 3 || !strings.Contains(words(doc.Find(`[data-testid="bulk-change"]`)), "“Kiosk-EU”") {
+		t.Errorf("the corrected change: %v %.600s", got, text(doc))
+	}
+	for id, n := range writesPerDevice(t, d.emu) {
+		if n != writes[id]+1 {
+			t.Errorf("device %s written %d times by the corrected change", id, n-writes[id])
+		}
 	}
 }

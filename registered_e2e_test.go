@@ -1,16 +1,20 @@
 package main
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"autopilotdesk/graphclient/emulator"
 )
 
 // TestBrowserDevicesFlows walks the registered devices in Chromium — the list and a search,
 // selecting all and none, a device's page, a change accepted but not visible yet, a delete's
-// confirmation, a bulk change confirmed and finished, and the list as a reader sees it — checking
+// confirmation, a bulk change confirmed and finished, one whose group tag Graph refused and its
+// review to correct it, and the list as a reader sees it — checking
 // every page for console errors and CSP violations, and with axe-core in light and dark.
 func TestBrowserDevicesFlows(t *testing.T) {
 	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
@@ -115,7 +119,47 @@ func TestBrowserDevicesFlows(t *testing.T) {
 	}
 	tb.navigate("bulk changes", chromedp.Navigate(bd.base+"/devices/bulk"))
 	tb.page("bulk changes")
+
+	// A group tag Graph refuses (400): the finished change offers to prepare it again with the
+	// group tag to correct, whose review lets it be changed; a group tag too long keeps the focus
+	// on its field, described by its error.
+	emu := bd.app.demo.Emulator
+	emu.SetFaults(emulator.Faults{ErrorRate: 1, Methods: []string{http.MethodPost}, ErrorStatuses: []int{400}})
+	tb.navigate("the Engineering devices", chromedp.Navigate(bd.base+"/devices?tag=Engineering"))
+	tb.do("choose them again", chromedp.Click(chromedp.CSS(`button[data-select="all"]`)), chromedp.SetValue(chromedp.CSS("#bulk-tag"), "Engineering-APAC"))
+	tb.navigate("review the refused change", chromedp.Click(chromedp.CSS(`#bulk-form button[type="submit"]`)))
+	tb.navigate("confirm the refused change", chromedp.Click(chromedp.CSS(`[data-testid="bulk-confirm"] button`)))
+	tb.reloadUntil(tb.path(), "Bulk change finished", 30*time.Second, `[data-testid="bulk-summary"]`)
+	emu.SetFaults(emulator.Faults{})
+	tb.page("bulk outcome, group tag refused")
+	tb.navigate("prepare again to correct", chromedp.Click(chromedp.CSS(`[data-testid="bulk-again-correct"] button`)))
+	tb.page("bulk review, group tag to correct")
+	if got := tb.text(`[data-testid="bulk-correction"] h2`); got != "Microsoft Graph refused the group tag “Engineering-APAC” for these devices" {
+		t.Errorf("the review says %q", got)
+	}
+	review := tb.path()
+	tb.do("type a group tag too long", chromedp.SetValue(chromedp.CSS("#bulk-correct-tag"), strings.Repeat("t", 201)))
+	tb.expectDocumentStatus(review+"/group-tag", "422 (Unprocessable Entity)")
+	tb.navigate("change the group tag", chromedp.Click(chromedp.CSS(`[data-testid="bulk-group-tag"] button`)))
+	tb.page("bulk review, group tag too long")
+	if got := tb.eval(`document.activeElement.id + " | " + document.activeElement.getAttribute("aria-describedby")`); got != "bulk-correct-tag | bulk-correct-tag-error" {
+		t.Errorf("after a group tag too long the focus is on %s", got)
+	}
 	tb.assertClean()
+
+	// Graph refuses the help-desk reader's role (403): explained once above the devices, each
+	// row linking to it.
+	role := bd.signedInTab(t, "reader", "/devices")
+	role.navigate("the Engineering devices", chromedp.Navigate(bd.base+"/devices?tag=Engineering"))
+	role.do("choose", chromedp.Click(chromedp.CSS(`button[data-select="all"]`)), chromedp.SetValue(chromedp.CSS("#bulk-tag"), "Engineering-APAC"))
+	role.navigate("review", chromedp.Click(chromedp.CSS(`#bulk-form button[type="submit"]`)))
+	role.navigate("confirm", chromedp.Click(chromedp.CSS(`[data-testid="bulk-confirm"] button`)))
+	role.reloadUntil(role.path(), "Bulk change finished", 30*time.Second, `[data-testid="bulk-summary"]`)
+	role.page("bulk outcome, refused for every device")
+	if got := role.eval(`String(document.querySelectorAll('[data-testid="bulk-outcome"] tbody tr').length - document.querySelectorAll('[data-testid="bulk-outcome"] .detail a[href="#bulk-refused"]').length)`); got != "0" {
+		t.Errorf("%s rows do not link to the refusal above", got)
+	}
+	role.assertClean()
 
 	// The reader sees the list without change controls, and why.
 	reader := bd.signedInTab(t, "read-grant", "/devices")

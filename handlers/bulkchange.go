@@ -136,12 +136,40 @@ func (h *BulkChanges) Create(c echo.Context) error {
 		return back("Microsoft Graph no longer has any of the chosen devices (they were deleted meanwhile).")
 	}
 	u := web.CurrentUser(c)
+	if action == bulk.ActionGroupTag {
+		p.Correct = h.correction(ctx, u.TenantID, form.Get("correct"))
+	}
 	job := &store.BulkJob{TenantID: u.TenantID, ObjectID: u.ObjectID, ActorUPN: u.UPN, ActorName: u.Name, State: bulk.StateDraft,
 		Action: action, GroupTag: tag, Payload: p.Encode()}
 	if err := h.Jobs.CreateBulkJob(ctx, job, devices); err != nil {
 		return fmt.Errorf("create bulk job: %w", err)
 	}
 	return c.Redirect(http.StatusSeeOther, bulkURL(job.ID))
+}
+
+// correction is what a group tag change prepared again from a finished one (its id, from) shows
+// in its review when Graph refused the group tag there: the tag and Graph's refusal. nil when
+// there is no such change of the tenant's, or Graph refused none of its devices for the tag.
+func (h *BulkChanges) correction(ctx context.Context, tenantID, from string) *bulk.Correction {
+	if !guid.Valid(from) {
+		return nil
+	}
+	job, err := h.Jobs.GetBulkJob(ctx, tenantID, from)
+	if err != nil || job.State != bulk.StateFinished || job.Action != bulk.ActionGroupTag {
+		return nil
+	}
+	devices, err := h.Jobs.BulkDevices(ctx, job.ID)
+	if err != nil {
+		h.Logger.Warn("read the bulk change prepared again", "job", job.ID, "err", err)
+		return nil
+	}
+	for _, d := range devices {
+		if bulk.Correct(job.Action, d) {
+			f, _ := jobs.Decode[explain.Failure](d.Failure)
+			return &bulk.Correction{From: job.ID, Tag: job.GroupTag, Refusal: f}
+		}
+	}
+	return nil
 }
 
 // held explains why the chosen devices are not read now: Graph asked every desk to wait (its
@@ -308,6 +336,20 @@ func (h *BulkChanges) Show(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	var typed *views.TypedTag
+	if job.State == bulk.StateDraft && job.Action == bulk.ActionGroupTag {
+		// A group tag typed in the review before a sign-in interrupted it (a confirmation kept
+		// through one carries its form key, and is not a group tag typed).
+		if pending, ok := web.TakePendingForm(c); ok && pending.Has("groupTag") && !pending.Has("formKey") {
+			typed = &views.TypedTag{Value: pending.Get("groupTag")}
+		}
+	}
+	return h.show(c, http.StatusOK, job, p, typed)
+}
+
+// show renders a bulk change's page; typed is the group tag its owner typed in the review, with
+// what is wrong with it, when it is shown again for that.
+func (h *BulkChanges) show(c echo.Context, status int, job *store.BulkJob, p bulk.Payload, typed *views.TypedTag) error {
 	devices, err := h.Jobs.BulkDevices(c.Request().Context(), job.ID)
 	if err != nil {
 		return fmt.Errorf("read bulk devices: %w", err)
@@ -317,6 +359,7 @@ func (h *BulkChanges) Show(c echo.Context) error {
 	}
 	u := web.CurrentUser(c)
 	view := bulkView(job, p, devices, h.Budget, h.Now())
+	view.Typed = typed
 	view.IsOwner = u.ObjectID == job.ObjectID
 	view.Access = accessOf(c)
 	if job.State == bulk.StateDraft && view.IsOwner && !view.Access.ReadOnly {
@@ -332,7 +375,33 @@ func (h *BulkChanges) Show(c echo.Context) error {
 				Owner: ownerOf(o.ActorName, o.ActorUPN, "someone in your organisation"), Devices: o.Devices})
 		}
 	}
-	return web.Render(c, http.StatusOK, views.BulkJobPage(web.PageFor(c, views.BulkJobTitle(view), "devices"), view))
+	return web.Render(c, status, views.BulkJobPage(web.PageFor(c, views.BulkJobTitle(view), "devices"), view))
+}
+
+// GroupTag is POST /devices/bulk/:id/group-tag: the owner of a group tag change not yet confirmed
+// corrects the group tag in its review (Graph refused the one sent before). Nothing is sent.
+func (h *BulkChanges) GroupTag(c echo.Context) error {
+	job, p, err := h.loadOwnedBulk(c)
+	if err != nil {
+		return err
+	}
+	if a := web.Access(c); a.ReadOnly {
+		return readOnlyRefusal(a, bulkURL(job.ID), "Back to the bulk change")
+	}
+	if job.State != bulk.StateDraft || job.Action != bulk.ActionGroupTag {
+		return c.Redirect(http.StatusSeeOther, bulkURL(job.ID))
+	}
+	typed := c.FormValue("groupTag")
+	tag := strings.TrimSpace(typed)
+	if problem := graphclient.PropertyProblem("group tag", tag); problem != "" {
+		return h.show(c, http.StatusUnprocessableEntity, job, p, &views.TypedTag{Value: typed, Problem: problem})
+	}
+	err = h.Jobs.ChangeBulk(c.Request().Context(), store.BulkChange{JobID: job.ID, TenantID: job.TenantID, OwnerID: job.ObjectID,
+		FromState: bulk.StateDraft, GroupTag: &tag})
+	if err != nil && !errors.Is(err, store.ErrConflict) { // a conflict: confirmed meanwhile, and its page says so
+		return fmt.Errorf("correct the group tag of bulk job: %w", err)
+	}
+	return c.Redirect(http.StatusSeeOther, bulkURL(job.ID))
 }
 
 // Confirm is POST /devices/bulk/:id/confirm: one conditional change draft -> sending starts the
@@ -349,6 +418,15 @@ func (h *BulkChanges) Confirm(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, bulkURL(job.ID))
 	}
 	ctx := c.Request().Context()
+	form, err := c.FormParams()
+	if err != nil {
+		return err
+	}
+	if shown, ok := form["groupTag"]; ok && job.Action == bulk.ActionGroupTag && strings.TrimSpace(strings.Join(shown, "")) != job.GroupTag {
+		return &views.ErrorPage{Status: http.StatusConflict, Title: "The group tag was changed since this page was shown",
+			Message:  "The page you confirmed set the group tag to “" + strings.TrimSpace(strings.Join(shown, "")) + "”, but the change now sets it to “" + job.GroupTag + "”, so nothing was sent.",
+			NextStep: "Open the bulk change, check the group tag, then confirm it.", ActionURL: bulkURL(job.ID), ActionText: "Open the bulk change"}
+	}
 	key := strings.TrimSpace(c.FormValue("formKey"))
 	if !web.ValidFormKey(c, key, h.Now(), formKeyTTL) {
 		return &views.ErrorPage{Status: http.StatusConflict, Title: "This confirmation was already used",
@@ -471,21 +549,36 @@ func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, bu
 	if p.Refusal != nil {
 		e := explain.Explain(*p.Refusal)
 		v.Refusal = &e
+		if p.Refusal.Graph != nil {
+			v.RefusalSupport = graphclient.SupportFor(nil, p.Refusal.Graph)
+		}
 	}
 	if p.Waiting != nil && now.Before(p.Waiting.Until) {
 		v.Waiting = &views.BulkWait{Reason: explain.BulkWait(p.Waiting.Pacing, p.Waiting.Held, p.Waiting.Throttled, budget.Describe()), Until: p.Waiting.Until}
 	}
+	if p.Correct != nil {
+		v.Correction = &views.BulkCorrection{Tag: p.Correct.Tag, From: p.Correct.From, Refusal: explain.ForAction("device-change", p.Correct.Refusal)}
+	}
+	var again []store.BulkDevice
 	for _, d := range devices {
 		desc := explain.BulkDevice(job.Action, job.GroupTag, d, p.Refusal)
 		v.Devices = append(v.Devices, views.BulkRow{DeviceID: d.DeviceID, Serial: d.Serial, Manufacturer: d.Manufacturer, Model: d.Model,
 			GroupTag: d.GroupTag, User: d.UserPrincipalName, State: graphclient.EnrollmentState(d.EnrollmentState),
-			Key: desc.Key, Outcome: desc.State, Detail: desc.Detail, StatusCode: d.StatusCode, ActivityID: d.ActivityID, Reconciled: d.Reconciled})
+			Key: desc.Key, Outcome: desc.State, Detail: desc.Detail, SeeRefusal: desc.SeeRefusal, StatusCode: d.StatusCode, ActivityID: d.ActivityID, Reconciled: d.Reconciled})
 		if d.EnrollmentState == string(graphclient.EnrollmentEnrolled) {
 			v.Enrolled++
 		}
-		if job.State == bulk.StateFinished && bulk.Again(d) {
+		switch {
+		case job.State != bulk.StateFinished || !bulk.Again(d):
+		case bulk.Correct(job.Action, d):
+			v.Correct = append(v.Correct, d.DeviceID)
+		default:
 			v.Again = append(v.Again, d.DeviceID)
+			again = append(again, d)
 		}
+	}
+	if a := bulk.Count(again); len(again) > 0 {
+		v.AgainCounts = views.BulkCounts{Devices: a.Devices, Refused: a.Refused, Unconfirmed: a.Unconfirmed, Skipped: a.Skipped - a.Superseded}
 	}
 	cnt := bulk.Count(devices)
 	v.Counts = views.BulkCounts{Devices: cnt.Devices, Final: cnt.Final(), Queued: cnt.Queued, Sending: cnt.InFlight, Unknown: cnt.Unknown,

@@ -15,6 +15,9 @@ import (
 
 	"autopilotdesk/devtools/testkit"
 	"autopilotdesk/graphclient"
+	"autopilotdesk/handlers/bulk"
+	"autopilotdesk/handlers/explain"
+	"autopilotdesk/handlers/jobs"
 	"autopilotdesk/web/store"
 )
 
@@ -180,5 +183,34 @@ func TestASecondConfirmShowsTheChangeTheFirstConfirmed(t *testing.T) {
 	}
 	if _, doc := r.get(resp.Header.Get("Location")); doc.Find(`form[action$="/confirm"]`).Length() != 0 {
 		t.Errorf("the second confirm shows the draft again: %s", testkit.Text(doc))
+	}
+}
+
+// A finished group tag change whose devices ended differently is prepared again in two parts:
+// those Graph refused for the group tag, with the group tag to correct, and the others (refused
+// for another reason, not sent, to check) as they were, each part counted by what it holds.
+func TestFinishedBulkChangeIsPreparedAgainInTwoParts(t *testing.T) {
+	at := testkit.NewClock().Now()
+	refused := func(kind graphclient.Kind, status int) []byte {
+		return jobs.Encode(explain.Failure{Graph: &graphclient.Error{Kind: kind, StatusCode: status}, At: at})
+	}
+	device := func(id, state string, failure []byte) store.BulkDevice {
+		return store.BulkDevice{DeviceID: id, BulkOutcome: store.BulkOutcome{State: state, Failure: failure}}
+	}
+	devices := []store.BulkDevice{
+		device("a", bulk.DeviceRefused, refused(graphclient.KindValidation, 400)),
+		device("b", bulk.DeviceRefused, refused(graphclient.KindValidation, 400)),
+		device("c", bulk.DeviceRefused, refused(graphclient.KindConflict, 409)),
+		device("d", bulk.DeviceUnconfirmed, nil),
+		device("e", bulk.DeviceDone, nil),
+	}
+	job := &store.BulkJob{ID: "j", State: bulk.StateFinished, Action: bulk.ActionGroupTag, GroupTag: "Kiosk"}
+	v := bulkView(job, bulk.Payload{}, devices, &fakeBudget{}, at)
+	if strings.Join(v.Correct, " ") != "a b" || strings.Join(v.Again, " ") != "c d" || v.AgainCounts.Refused != 1 || v.AgainCounts.Unconfirmed != 1 {
+		t.Errorf("to correct %v, as they were %v counted %+v", v.Correct, v.Again, v.AgainCounts)
+	}
+	job.Action, job.GroupTag = bulk.ActionUnassign, ""
+	if v := bulkView(job, bulk.Payload{}, devices, &fakeBudget{}, at); len(v.Correct) != 0 || len(v.Again) != 4 {
+		t.Errorf("an unassign: to correct %v, as they were %v", v.Correct, v.Again)
 	}
 }

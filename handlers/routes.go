@@ -72,6 +72,7 @@ func Routes(shell *web.Shell, f Features) {
 	web.GET(user, "/devices/bulk/:id", f.Bulk.Show)
 	form("/devices/bulk/:id/confirm", "/devices/bulk/:id", f.Bulk.Confirm, create)
 	form("/devices/bulk/:id/reconcile", "/devices/bulk/:id", f.Bulk.Reconcile)
+	form("/devices/bulk/:id/group-tag", "/devices/bulk/:id", f.Bulk.GroupTag)
 	web.GET(user, "/devices/:id", f.Registered.Show)
 	form("/devices/:id/properties", "/devices/:id", f.Registered.Properties, create)
 	form("/devices/:id/user", "/devices/:id", f.Registered.AssignUser, create)

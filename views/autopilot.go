@@ -236,6 +236,7 @@ type BulkJob struct {
 	Waiting                     *BulkWait
 	Trouble                     string
 	Refusal                     *explain.Explanation
+	RefusalSupport              graphclient.SupportDetails // the ids of the refusal, for Microsoft support
 	Budget                      string
 	Estimate                    time.Duration
 	FormKey                     string
@@ -243,8 +244,33 @@ type BulkJob struct {
 	// Overlaps are the bulk changes still running that have some of a draft's devices not yet
 	// changed, for the same change: confirming it leaves those devices to it.
 	Overlaps []BulkOverlap
-	// Again are the devices of a finished change it may be prepared again for (bulk.Again).
-	Again []string
+	// Again are the devices of a finished change it may be prepared again for as it was
+	// (bulk.Again), counted by outcome in AgainCounts; Correct, those of a group tag change Graph
+	// refused for the group tag (bulk.Correct), prepared again with the group tag to correct.
+	Again       []string
+	AgainCounts BulkCounts
+	Correct     []string
+	// Correction: a draft prepared again for devices whose group tag Graph refused; its review
+	// shows the group tag to correct (Typed: as typed there, with what is wrong with it).
+	Correction *BulkCorrection
+	Typed      *TypedTag
+}
+
+// BulkCorrection is what Graph refused in the bulk change a draft was prepared again from.
+type BulkCorrection struct {
+	Tag, From string // the group tag Graph refused, and the change it refused it in
+	Refusal   explain.Explanation
+}
+
+// TypedTag is a group tag typed in a bulk change's review that the desk refused, with why.
+type TypedTag struct{ Value, Problem string }
+
+// TagValue is the group tag the review's field shows: as typed, or the one the change sets.
+func (j BulkJob) TagValue() string {
+	if j.Typed != nil {
+		return j.Typed.Value
+	}
+	return j.GroupTag
 }
 
 // BulkOverlap is a running bulk change that shares devices with a draft.
@@ -282,6 +308,7 @@ type BulkRow struct {
 	StatusCode                                            int
 	ActivityID                                            string
 	Reconciled                                            bool // found by reading it after an answer was lost
+	SeeRefusal                                            bool // its words are brief: the refusal above says what to do
 }
 
 // BulkList is GET /devices/bulk: every change still running, then a page of finished ones.
@@ -467,13 +494,50 @@ func bulkHeading(j BulkJob) string {
 // bulkSummary says how far a bulk change is. The devices with a final outcome are broken down
 // after the colon (adding up to the number said), the others after the semicolon: "2 of 5 devices
 // have a final outcome: 1 changed and 1 refused by Graph; 3 are being sent."
-// bulkAgainText says which of a finished change's devices it may be prepared again for.
+// bulkCorrectText says which of a finished change's devices Graph refused for the group tag, and
+// what preparing the change again for them does.
+func bulkCorrectText(j BulkJob) string {
+	n := plural(len(j.Correct), "device", "devices")
+	refused := "Microsoft Graph refused the group tag “" + j.GroupTag + "” for " + n + "."
+	if j.GroupTag == "" {
+		refused = "Microsoft Graph refused to clear the group tag of " + n + "."
+	}
+	return refused + " Prepare the change again for " + itThem(len(j.Correct)) + ": its review shows the group tag for you to correct, and nothing is sent until you confirm."
+}
+
+func itThem(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
+}
+
+// bulkCorrectionTitle names what Graph refused in the change a review was prepared again from.
+func bulkCorrectionTitle(j BulkJob) string {
+	if j.Correction.Tag == "" {
+		return "Microsoft Graph refused to clear the group tag of these devices"
+	}
+	return "Microsoft Graph refused the group tag “" + j.Correction.Tag + "” for these devices"
+}
+
+// bulkCorrectionNext says what to do in a review prepared again to correct the group tag.
+func bulkCorrectionNext(j BulkJob) string {
+	if j.GroupTag == j.Correction.Tag {
+		return "Correct the group tag below, then confirm the change. Nothing has been sent yet."
+	}
+	if j.GroupTag == "" {
+		return "This change now clears the group tag instead. Confirm it below, or change the group tag again. Nothing has been sent yet."
+	}
+	return "This change now sets the group tag to “" + j.GroupTag + "” instead. Confirm it below, or change the group tag again. Nothing has been sent yet."
+}
+
+// bulkAgainText says which of a finished change's devices it may be prepared again for as it was.
 func bulkAgainText(j BulkJob) string {
 	var parts []string
 	for _, x := range []struct {
 		n    int
 		what string
-	}{{j.Counts.Refused, "refused by Graph"}, {j.Counts.Skipped, "not sent"}, {j.Counts.Unconfirmed, "to check (outcome unknown)"}} {
+	}{{j.AgainCounts.Refused, "refused by Graph"}, {j.AgainCounts.Skipped, "not sent"}, {j.AgainCounts.Unconfirmed, "to check (outcome unknown)"}} {
 		if x.n > 0 {
 			parts = append(parts, thousands(x.n)+" "+x.what)
 		}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"autopilotdesk/graphclient"
 	"autopilotdesk/handlers/explain"
 	"autopilotdesk/handlers/jobs"
 	"autopilotdesk/web/store"
@@ -73,6 +74,30 @@ func Again(d store.BulkDevice) bool {
 	return false
 }
 
+// Correct reports whether a device of a finished group tag change is prepared again with the
+// group tag to correct in front of its owner: Graph refused it for the value sent (400 or 422),
+// which sending the same value again cannot change.
+func Correct(action string, d store.BulkDevice) bool {
+	if action != ActionGroupTag || d.State != DeviceRefused {
+		return false
+	}
+	f, err := jobs.Decode[explain.Failure](d.Failure)
+	return err == nil && RefusedValue(f)
+}
+
+// RefusedValue reports whether Graph refused a change for the value it was sent.
+func RefusedValue(f explain.Failure) bool {
+	return f.Graph != nil && (f.Graph.Kind == graphclient.KindValidation || f.Graph.Kind == graphclient.KindInvalidInput)
+}
+
+// Correction is what a bulk change prepared again to correct its group tag shows in its review:
+// the earlier change, the group tag Graph refused there, and Graph's refusal.
+type Correction struct {
+	From    string          `json:"from"`
+	Tag     string          `json:"tag"`
+	Refusal explain.Failure `json:"refusal"`
+}
+
 // Payload is what a job keeps besides its devices: facts, put into words when its page is shown.
 type Payload struct {
 	Missing []string `json:"missing,omitempty"` // chosen devices Graph no longer had when the job was made
@@ -83,6 +108,8 @@ type Payload struct {
 	Waiting *Wait            `json:"waiting,omitempty"` // pacing to the write budget, or a Retry-After
 	Trouble *explain.Failure `json:"trouble,omitempty"` // a passing problem the desk works around by itself
 	Refusal *explain.Failure `json:"refusal,omitempty"` // a refusal that stopped every device not yet sent
+	// Correct: a draft prepared again for devices whose group tag Graph refused.
+	Correct *Correction `json:"correct,omitempty"`
 }
 
 // Wait is a pause the page explains.

@@ -64,8 +64,12 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 		}
 	case store.BulkRefused:
 		v.State = State{Label: "Refused by Graph", Meaning: Failed}
-		if f != nil {
-			v.Detail = refusedWords(action, ForAction(deviceAction(action), *f))
+		switch {
+		case f != nil && sameRefusal(*f, stopped):
+			// Said once above the devices, not again in each row a screen reader reads out.
+			v.Detail, v.SeeRefusal = NothingChanged(Title(*f)+"."), true
+		case f != nil:
+			v.Detail = refusedWords(action, groupTag, ForAction(deviceAction(action), *f))
 		}
 	case store.BulkNotFound:
 		v.State = State{Label: "Not found", Meaning: Attention}
@@ -108,13 +112,20 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 		v.State = State{Label: "Not sent", Meaning: Quiet}
 		v.Detail = "Not sent: Microsoft Graph refused an earlier change of this bulk change for a reason that holds for every device."
 		if stopped != nil {
-			e := Explain(*stopped)
-			v.Detail = "Not sent: Microsoft Graph refused an earlier change of this bulk change for a reason that holds for every device (" + e.Title + "). " + e.NextStep
+			v.Detail = "Not sent: Microsoft Graph refused an earlier change of this bulk change for a reason that holds for every device (" + Title(*stopped) + ")."
+			v.SeeRefusal = true
 		}
 	default:
 		v.State = State{Label: other(d.State), Meaning: Attention}
 	}
 	return v
+}
+
+// sameRefusal reports whether a device's refusal is the one that stopped its bulk change: Graph
+// refused it alike, for a reason that holds for every device.
+func sameRefusal(f Failure, stopped *Failure) bool {
+	return stopped != nil && f.Graph != nil && stopped.Graph != nil &&
+		f.Graph.Kind == stopped.Graph.Kind && f.Graph.StatusCode == stopped.Graph.StatusCode
 }
 
 // LaterBulk is the bulk change confirmed later that a device of an earlier one was left to
@@ -183,10 +194,15 @@ func deviceAction(bulkAction string) string {
 }
 
 // refusedWords are a refused device's words: Graph's message and what it means, and that nothing changed.
-func refusedWords(action string, e Explanation) string {
-	if e.Action == ActionCheckInput {
-		// No form of the bulk change's own is sent again: the value is chosen on the list.
-		e.NextStep = "Correct what Graph names, then tick the devices again on the list of devices and choose the corrected change."
+func refusedWords(action, groupTag string, e Explanation) string {
+	switch {
+	case e.Action == ActionCheckInput && action == store.BulkGroupTag && groupTag == "":
+		e.NextStep = "Prepare the change again for the devices Graph refused it for, and choose the group tag in its review before you confirm."
+	case e.Action == ActionCheckInput && action == store.BulkGroupTag:
+		e.NextStep = "Prepare the change again for the devices Graph refused this group tag for, and correct the group tag in its review before you confirm."
+	case e.Action == ActionCheckInput:
+		// An unassign or a delete has no value to correct: what Graph names is the device's.
+		e.NextStep = "Check what Graph names on the device's page before you prepare the change again."
 	}
 	s := e.Title + ". " + e.What
 	if action != store.BulkDelete {

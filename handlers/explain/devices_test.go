@@ -89,12 +89,42 @@ func TestBulkDeviceWordsSayThingsOnce(t *testing.T) {
 	}
 }
 
-// A bulk change has no form to send again: a device Graph refused for a value says where the
-// value is chosen.
+// A device Graph refused for the value sent says what the finished change offers: a group tag
+// change is prepared again with the group tag to correct in its review; an unassign has no value
+// of its own to correct, so what Graph names is to be checked on the device.
 func TestBulkRefusalForAValueSaysWhereTheValueIsChosen(t *testing.T) {
-	bad := mustJSON(t, explain.Failure{Graph: &graphclient.Error{Kind: graphclient.KindValidation, StatusCode: 400, Message: "Bad Request."}})
-	got := explain.BulkDevice(store.BulkGroupTag, "Kiosk", store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkRefused, Failure: bad}}, nil).Detail
-	if strings.Contains(got, "send the form again") || !strings.Contains(got, "tick the devices again on the list of devices") {
-		t.Errorf("a device refused for a value says: %s", got)
+	bad, _ := json.Marshal(explain.Failure{Graph: &graphclient.Error{Kind: graphclient.KindValidation, StatusCode: 400, Message: "Bad tag."}, At: at})
+	d := store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkRefused, Failure: bad}}
+	for _, tc := range []struct{ action, tag, want string }{
+		{store.BulkGroupTag, "Kiosk", "correct the group tag in its review"},
+		{store.BulkGroupTag, "", "choose the group tag in its review"},
+		{store.BulkUnassign, "", "on the device's page"},
+	} {
+		if v := explain.BulkDevice(tc.action, tc.tag, d, nil); !strings.Contains(v.Detail, tc.want) || strings.Contains(v.Detail, "tick the devices again") || strings.Contains(v.Detail, "send the form again") {
+			t.Errorf("%s %q: %s", tc.action, tc.tag, v.Detail)
+		}
+	}
+}
+
+// The devices of a bulk change a refusal stopped for all say briefly what happened to them and
+// point to the refusal, explained once on the page; a device refused for a reason of its own keeps
+// its own words.
+func TestBulkDevicesStoppedByOneRefusalPointToIt(t *testing.T) {
+	role := &graphclient.Error{Kind: graphclient.KindForbiddenRole, StatusCode: 403, Message: "Not allowed."}
+	stopped := &explain.Failure{Graph: role, At: at}
+	same, _ := json.Marshal(explain.Failure{Graph: role, At: at})
+	own, _ := json.Marshal(explain.Failure{Graph: &graphclient.Error{Kind: graphclient.KindValidation, StatusCode: 400, Message: "Bad tag."}, At: at})
+	next := explain.Explain(*stopped).NextStep
+	for _, d := range []store.BulkDevice{
+		{BulkOutcome: store.BulkOutcome{State: store.BulkRefused, Failure: same}},
+		{BulkOutcome: store.BulkOutcome{State: store.BulkSkipped}},
+	} {
+		v := explain.BulkDevice(store.BulkGroupTag, "Kiosk", d, stopped)
+		if !v.SeeRefusal || strings.Contains(v.Detail, next) || !strings.Contains(v.Detail, "Your Intune role does not allow this") {
+			t.Errorf("%s: %+v", d.State, v)
+		}
+	}
+	if v := explain.BulkDevice(store.BulkGroupTag, "Kiosk", store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkRefused, Failure: own}}, stopped); v.SeeRefusal || !strings.Contains(v.Detail, "Bad tag.") {
+		t.Errorf("a device refused for its own reason: %+v", v)
 	}
 }

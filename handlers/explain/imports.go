@@ -54,6 +54,9 @@ type Verdict struct {
 	Key string // a store.Verdict constant, for styling and tests
 	State
 	Detail string // what happened and what to do
+	// SeeRefusal: a bulk change's device whose words are brief because the refusal that stopped
+	// the change, explained once on its page, is what happened to it.
+	SeeRefusal bool
 }
 
 // Job is what a row's words need besides the row: who owns the import, and what its batches'

@@ -101,7 +101,8 @@ type BulkChange struct {
 	// Changes.
 	State    string
 	Payload  []byte
-	Chunks   int // the job's new chunk count, when set
+	Chunks   int     // the job's new chunk count, when set
+	GroupTag *string // the group tag a draft sets, when its owner corrects it
 	Devices  []BulkDeviceChange
 	Activity *Activity // recorded with the change
 
@@ -287,6 +288,11 @@ func (db *DB) ChangeBulk(ctx context.Context, ch BulkChange) error {
 		if err := t.updateJob(jobUpdate{table: "bulk_jobs", id: ch.JobID, now: ms(db.now()), state: ch.State, payload: ch.Payload,
 			count: "chunks", n: ch.Chunks, tenantID: ch.TenantID, ownerID: ch.OwnerID, fromState: ch.FromState, leaseOwner: ch.LeaseOwner}); err != nil {
 			return err
+		}
+		if ch.GroupTag != nil {
+			if _, err := t.exec(`UPDATE bulk_jobs SET group_tag = ? WHERE id = ?`, *ch.GroupTag, ch.JobID); err != nil {
+				return err
+			}
 		}
 		for _, d := range ch.Devices {
 			activityID := d.ActivityID

@@ -48,6 +48,18 @@ func TestBulkJobsChangeOnlyWhileTheirGuardsHold(t *testing.T) {
 			}
 		}
 
+		// Its owner corrects the group tag of the draft; nobody else can.
+		corrected := "Kiosk-2"
+		if err := db.ChangeBulk(ctx, BulkChange{JobID: job.ID, TenantID: "t1", OwnerID: "megan", FromState: "draft", GroupTag: &corrected}); !errors.Is(err, ErrConflict) {
+			t.Errorf("another person corrected the group tag: %v", err)
+		}
+		if err := db.ChangeBulk(ctx, BulkChange{JobID: job.ID, TenantID: "t1", OwnerID: "adele", FromState: "draft", GroupTag: &corrected}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := db.GetBulkJob(ctx, "t1", job.ID); got == nil || got.GroupTag != corrected {
+			t.Errorf("the corrected job: %+v", got)
+		}
+
 		var wins atomic.Int32
 		var wg sync.WaitGroup
 		for range 30 {
