@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"testing"
@@ -346,8 +347,8 @@ func TestBatchRecordsNameTheirWholeChange(t *testing.T) {
 	waitFinished(t, d, b, imp)
 
 	titles := map[string]int{}
-	for _, action := range []string{"bulk-change", "import"} {
-		_, doc := d.get(b, "/activity?action="+action)
+	for _, id := range []string{job, path.Base(imp)} { // a job's records, all of them
+		_, doc := d.get(b, "/activity?job="+id)
 		doc.Find(`[data-testid="activity-title"]`).Each(func(_ int, s *goquery.Selection) {
 			titles[strings.Join(strings.Fields(s.Text()), " ")]++
 		})

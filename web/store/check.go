@@ -96,8 +96,8 @@ func postgresFailure(err error) *CheckError {
 	if errors.As(err, &pgErr) && pgErr.Code == "53300" {
 		return &CheckError{Err: classify(err),
 			Cause: "PostgreSQL refused the desk a connection: every connection slot it has (max_connections) is taken: " + err.Error(),
-			Recover: "the desk serves again by itself once PostgreSQL has a free connection slot; each replica opens up to " +
-				"AUTOPILOTDESK_DATABASE_MAX_CONNS connections, so keep their sum, with every other client's, below max_connections"}
+			Recover: "the desk serves again by itself once PostgreSQL has a free connection slot; " +
+				"each replica opens up to AUTOPILOTDESK_DATABASE_MAX_CONNS connections, so keep their sum, with every other client's, below max_connections"}
 	}
 	return &CheckError{Err: classify(err), Cause: "PostgreSQL did not answer within " + checkTimeout.String() + ": " + err.Error(),
 		Recover: "the desk serves again by itself as soon as PostgreSQL answers; check that the server runs and can be reached from here"}
