@@ -209,7 +209,18 @@ type RegisteredDevice struct {
 	Exchange   *graphclient.Exchange
 	Support    graphclient.SupportDetails
 	Failure    *Failure
+	Profile    *ProfileAssignment // nil when the device could not be read
 	Now        time.Time
+}
+
+// ProfileAssignment is a device's Windows Autopilot deployment profile, or why it could not be read.
+type ProfileAssignment struct {
+	State      explain.State
+	Meaning    string
+	Profile    string    // the assigned profile's name
+	Intended   string    // the profile Intune means to assign, when it is another
+	AssignedAt time.Time // zero: never
+	Failure    *Failure
 }
 
 // DeleteDevice is the confirmation before a registration is deleted.
