@@ -199,6 +199,35 @@ func TestRegisteredDevicePage(t *testing.T) {
 	}
 }
 
+// A device's page says its deployment profile as the whole desk reads it from Graph beta, with
+// the profiles expanded, for someone whose sign-in grants only the read permission too; the
+// exchange the page shows stays the v1.0 read, as the beta answer carries a Surface Hub's
+// account password among the device's properties.
+func TestDevicePageReadsTheProfileFromBeta(t *testing.T) {
+	d := startDesk(t, nil)
+	var pending emulator.AutopilotDevice
+	for _, dev := range emulator.DemoAutopilotDevices(time.Now()) {
+		if dev.ProfileStatus == "pending" {
+			pending = dev
+		}
+	}
+	reader := d.browser()
+	d.signIn(reader, demoidp.ReadGrantKey, "/")
+	_, doc := d.get(reader, "/devices/"+pending.ID)
+	profile := doc.Find(`[data-testid="profile"]`)
+	if got := strings.TrimSpace(profile.Find(`[data-testid="profile-status"]`).Text()); got != "Assigning" ||
+		strings.TrimSpace(profile.Find(`[data-testid="profile-intended"]`).Text()) != pending.IntendedProfile.DisplayName {
+		t.Fatalf("profile %q: %s", got, text(doc))
+	}
+	beta := countReceived(d.emu, func(r emulator.ReceivedRequest) bool {
+		return r.Method == http.MethodGet && r.Path == "/beta/deviceManagement/windowsAutopilotDeviceIdentities/"+pending.ID &&
+			r.RawQuery == "%24expand=deploymentProfile,intendedDeploymentProfile"
+	})
+	if ex := doc.Find(`[data-testid="exchange"]`).Text(); beta != 1 || strings.Contains(ex, "/beta/") || strings.Contains(text(doc), "deviceAccountPassword") {
+		t.Errorf("%d beta reads; the exchange shown: %s", beta, ex)
+	}
+}
+
 // devicePosts counts the writes Graph received for a device outside batches.
 func devicePosts(e *emulator.Emulator, id string) int {
 	return countReceived(e, func(r emulator.ReceivedRequest) bool {
