@@ -193,13 +193,7 @@ type ProfileAssignment struct {
 
 // AssignedAt is when the profile was set; false when it never was (Graph writes
 // 0001-01-01T00:00:00Z then) or the value cannot be read.
-func (p ProfileAssignment) AssignedAt() (time.Time, bool) {
-	t, err := time.Parse(time.RFC3339Nano, p.AssignedDateTime)
-	if err != nil || t.Year() <= 1 {
-		return time.Time{}, false
-	}
-	return t, true
-}
+func (p ProfileAssignment) AssignedAt() (time.Time, bool) { return graphInstant(p.AssignedDateTime) }
 
 // AutopilotDeploymentProfile is a Windows Autopilot deployment profile, as far as the desk shows it.
 type AutopilotDeploymentProfile struct {
@@ -222,6 +216,10 @@ const (
 	ProfilePending             ProfileAssignmentStatus = "pending"
 	ProfileFailed              ProfileAssignmentStatus = "failed"
 )
+
+// ProfileAssignmentStatuses lists the members in the metadata's order.
+var ProfileAssignmentStatuses = []ProfileAssignmentStatus{ProfileUnknown, ProfileAssignedInSync, ProfileAssignedOutOfSync,
+	ProfileAssignedUnknownSync, ProfileNotAssigned, ProfilePending, ProfileFailed}
 
 // profileExpand is the query Get-AutopilotDevice -Expand of the community WindowsAutopilotIntune
 // module sends: the assigned and the intended profile, in the device's own answer.

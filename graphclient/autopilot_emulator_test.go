@@ -238,3 +238,25 @@ func TestProfileAssignmentReadFromBeta(t *testing.T) {
 		t.Errorf("a bad id: %v, %d requests sent", err, len(emu.Received())-n)
 	}
 }
+
+// The tenant's sync with the Windows Autopilot service is read from Graph beta (only beta has
+// windowsAutopilotSettings), whatever version the client is configured with.
+func TestAutopilotSettingsReadFromBeta(t *testing.T) {
+	ctx := context.Background()
+	c, emu, clock := emulated(t, emulator.Faults{})
+	s, _, err := c.GetAutopilotSettings(ctx, token)
+	if _, synced := s.LastSync(); err != nil || s.SyncStatus != graphclient.SyncUnknown || synced {
+		t.Fatalf("never synced: %+v %v", s, err)
+	}
+	if _, err := c.SyncAutopilot(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	s, _, err = c.GetAutopilotSettings(ctx, token)
+	if asked, ok := s.LastRequest(); err != nil || s.SyncStatus != graphclient.SyncInProgress || !ok || !asked.Equal(clock.Now()) {
+		t.Errorf("syncing: %+v %v", s, err)
+	}
+	got := emu.Received()
+	if last := got[len(got)-1]; last.Method != "GET" || last.Path != "/beta/deviceManagement/windowsAutopilotSettings" || last.RawQuery != "" {
+		t.Errorf("sent %s %s?%s", last.Method, last.Path, last.RawQuery)
+	}
+}

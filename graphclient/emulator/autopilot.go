@@ -255,12 +255,13 @@ func (e *Emulator) SeedAutopilotDevices(tenantID string, devices ...AutopilotDev
 	}
 }
 
-// graphTime writes a DateTimeOffset as Intune does; the zero time is Intune's "never".
+// graphTime writes a DateTimeOffset as Intune does, to 7 fractional digits at most; the zero time
+// is Intune's "never".
 func graphTime(t time.Time) string {
 	if t.IsZero() {
 		return "0001-01-01T00:00:00Z"
 	}
-	return t.UTC().Format(time.RFC3339Nano)
+	return t.UTC().Truncate(100 * time.Nanosecond).Format(time.RFC3339Nano)
 }
 
 // json is the device as Graph writes it in version; beta adds its own properties.
