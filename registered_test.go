@@ -78,7 +78,9 @@ func TestRegisteredDevicesList(t *testing.T) {
 	}
 	var query string
 	for _, r := range d.emu.Received()[before:] {
-		query = r.RawQuery
+		if strings.HasSuffix(r.Path, "/windowsAutopilotDeviceIdentities") {
+			query = r.RawQuery
+		}
 	}
 	if q, _ := url.QueryUnescape(query); q != "$filter=contains(serialNumber,'5cg3281jr0')" {
 		t.Errorf("Graph was asked %q", q)
@@ -225,6 +227,38 @@ func TestDevicePageReadsTheProfileFromBeta(t *testing.T) {
 	})
 	if ex := doc.Find(`[data-testid="exchange"]`).Text(); beta != 1 || strings.Contains(ex, "/beta/") || strings.Contains(text(doc), "deviceAccountPassword") {
 		t.Errorf("%d beta reads; the exchange shown: %s", beta, ex)
+	}
+}
+
+// Above the devices, the tenant's sync with the Windows Autopilot service as the whole desk reads
+// it from Graph beta: someone with the read permission alone sees the times and no Sync; a sync
+// asked from the list is recorded and the list then shows it running.
+func TestDeviceListShowsAndAsksTheAutopilotSync(t *testing.T) {
+	d := startDesk(t, nil)
+	reader := d.browser()
+	doc := parse(t, d.signIn(reader, demoidp.ReadGrantKey, "/devices"))
+	sync := doc.Find(`[data-testid="sync"]`)
+	if strings.TrimSpace(sync.Find(`[data-testid="sync-status"]`).Text()) != "Synced" || strings.TrimSpace(sync.Find(`[data-testid="sync-request"]`).Text()) != "Never" ||
+		sync.Find(`form[action="/devices/sync"]`).Length() != 0 {
+		t.Fatalf("the reader's sync: %s", text(doc))
+	}
+	admin := d.browser()
+	doc = parse(t, d.signIn(admin, "admin", "/devices"))
+	form := testkit.FormValues(t, doc, `form[action="/devices/sync"]`)
+	resp, _ := d.post(admin, "/devices/sync", form)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/activity/") || postsTo(d.emu, "/windowsAutopilotSettings/sync") != 1 {
+		t.Fatalf("sync: %d %s", resp.StatusCode, resp.Request.URL)
+	}
+	_, doc = d.get(admin, "/devices")
+	sync = doc.Find(`[data-testid="sync"]`)
+	if strings.TrimSpace(sync.Find(`[data-testid="sync-status"]`).Text()) != "Syncing" || strings.TrimSpace(sync.Find(`[data-testid="sync-request"]`).Text()) == "Never" {
+		t.Errorf("after the sync: %s", sync.Text())
+	}
+	reads := countReceived(d.emu, func(r emulator.ReceivedRequest) bool {
+		return r.Method == http.MethodGet && r.Path == "/beta/deviceManagement/windowsAutopilotSettings"
+	})
+	if reads != 3 {
+		t.Errorf("%d reads of the sync, want one a list", reads)
 	}
 }
 

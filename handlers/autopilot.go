@@ -38,6 +38,7 @@ type AutopilotAPI interface {
 	DeleteAutopilotDevice(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.Exchange, error)
 	ReadAutopilotDevices(ctx context.Context, ts oauth2.TokenSource, ids []string) ([]graphclient.AutopilotDeviceRead, []*graphclient.Exchange, error)
 	GetProfileAssignment(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.ProfileAssignment, *graphclient.Exchange, error)
+	GetAutopilotSettings(ctx context.Context, ts oauth2.TokenSource) (*graphclient.AutopilotSettings, *graphclient.Exchange, error)
 }
 
 // DeviceHistory reads what the desk did to a device: by its serial number, or by its id once
@@ -225,6 +226,10 @@ func (h *Registered) List(c echo.Context) error {
 	l, ex, err := h.load(c, q)
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
+	}
+	var serr error
+	if view.Sync, serr = h.syncOf(c); serr != nil {
+		return serr
 	}
 	status := http.StatusOK
 	if err != nil {
@@ -768,6 +773,24 @@ func (h *Registered) readDevice(c echo.Context, id string) (*graphclient.Autopil
 	return callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.AutopilotDevice, *graphclient.Exchange, error) {
 		return h.Graph.GetAutopilotDevice(c.Request().Context(), ts, id)
 	})
+}
+
+// syncOf reads the tenant's sync with the Windows Autopilot service; a failure to read it is
+// explained beside it, and the list stands.
+func (h *Registered) syncOf(c echo.Context) (*views.AutopilotSync, error) {
+	s, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.AutopilotSettings, *graphclient.Exchange, error) {
+		return h.Graph.GetAutopilotSettings(c.Request().Context(), ts)
+	})
+	switch {
+	case errors.Is(err, web.ErrSessionEnded):
+		return nil, err
+	case err != nil:
+		return &views.AutopilotSync{Failure: failureOf(ex, err)}, nil
+	}
+	v := &views.AutopilotSync{State: explain.SyncStatus(s.SyncStatus)}
+	v.LastSync, _ = s.LastSync()
+	v.LastRequest, _ = s.LastRequest()
+	return v, nil
 }
 
 // profileOf reads the device's deployment profile assignment; a failure to read it is explained in

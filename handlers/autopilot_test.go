@@ -32,6 +32,9 @@ type fakeAutopilot struct {
 	// profile answers GetProfileAssignment; profileErr, when set, instead.
 	profile    graphclient.ProfileAssignment
 	profileErr error
+	// settings answers GetAutopilotSettings; settingsErr, when set, instead.
+	settings    graphclient.AutopilotSettings
+	settingsErr error
 }
 
 func (f *fakeAutopilot) changed() []string {
@@ -76,6 +79,16 @@ func (f *fakeAutopilot) GetProfileAssignment(_ context.Context, _ oauth2.TokenSo
 	p := f.profile
 	p.ID = id
 	return &p, nil, nil
+}
+
+func (f *fakeAutopilot) GetAutopilotSettings(context.Context, oauth2.TokenSource) (*graphclient.AutopilotSettings, *graphclient.Exchange, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.settingsErr != nil {
+		return nil, nil, f.settingsErr
+	}
+	s := f.settings
+	return &s, nil, nil
 }
 
 func (f *fakeAutopilot) UpdateAutopilotDeviceProperties(_ context.Context, _ oauth2.TokenSource, id string, ch graphclient.AutopilotDeviceChange) (*graphclient.Exchange, error) {
@@ -249,6 +262,48 @@ func TestDevicePageExplainsAProfileItCouldNotRead(t *testing.T) {
 	}
 	if href, _ := failure.Find(`[data-testid="profile-reload"]`).Attr("href"); href != "/devices/"+deviceID || !strings.Contains(failure.Text(), "could not read the device's profile assignment") {
 		t.Errorf("reload %q; %s", href, failure.Text())
+	}
+}
+
+// The list says when the devices last synced with the Windows Autopilot service and when a sync
+// was last asked, as the admin center does above its devices, and offers a sync to those who may
+// change devices; a sync status Graph would not give is explained, and the list stands.
+func TestDeviceListShowsTheAutopilotSync(t *testing.T) {
+	for _, tc := range []struct {
+		name, scope       string
+		settings          graphclient.AutopilotSettings
+		status, last, ask string
+	}{
+		{"synced", "", graphclient.AutopilotSettings{SyncStatus: graphclient.SyncCompleted, LastSyncDateTime: "2026-03-02T06:30:00Z",
+			LastManualSyncTriggerDateTime: "0001-01-01T00:00:00Z"}, "Synced", "2 Mar 2026 06:30:00 UTC", "Never"},
+		{"syncing, read only", readOnlyScope, graphclient.AutopilotSettings{SyncStatus: graphclient.SyncInProgress, LastSyncDateTime: "2026-03-02T06:30:00Z",
+			LastManualSyncTriggerDateTime: "2026-03-02T09:29:40.1234567Z"}, "Syncing", "2 Mar 2026 06:30:00 UTC", "2 Mar 2026 09:29:40 UTC"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newDevicesRig(t, tc.scope)
+			r.graph.settings = tc.settings
+			resp, doc := r.get("/devices")
+			sync := doc.Find(`[data-testid="sync"]`)
+			if resp.StatusCode != http.StatusOK || sync.Length() != 1 || doc.Find(`[data-testid="devices"]`).Length() != 1 {
+				t.Fatalf("%d %s", resp.StatusCode, testkit.Text(doc))
+			}
+			for sel, want := range map[string]string{"sync-status": tc.status, "sync-last": tc.last, "sync-request": tc.ask} {
+				if got := strings.TrimSpace(sync.Find(`[data-testid="` + sel + `"]`).Text()); got != want {
+					t.Errorf("%s reads %q, want %q", sel, got, want)
+				}
+			}
+			offered := sync.Find(`form[action="/devices/sync"] [data-testid="sync-now"]`).Length() == 1
+			if offered != (tc.scope == "") {
+				t.Errorf("sync offered: %v", offered)
+			}
+		})
+	}
+	r := newDevicesRig(t, "")
+	r.graph.settingsErr = graphRefusal(http.StatusServiceUnavailable, graphclient.KindServer)
+	resp, doc := r.get("/devices")
+	if resp.StatusCode != http.StatusOK || doc.Find(`[data-testid="sync-failure"]`).Length() != 1 || doc.Find(`[data-testid="devices"]`).Length() != 1 ||
+		doc.Find(`[data-testid="sync-status"]`).Length() != 0 {
+		t.Errorf("a sync status Graph would not give: %d %s", resp.StatusCode, testkit.Text(doc))
 	}
 }
 

@@ -46,6 +46,14 @@ type RegisteredList struct {
 	BulkProblems        map[string]string
 	ListQuery           string // the list's search, filters and pages, for the bulk form to come back to
 	MaxBulk             int    // the most devices one bulk change takes
+	Sync                *AutopilotSync
+}
+
+// AutopilotSync is the tenant's sync with the Windows Autopilot service, or why it could not be read.
+type AutopilotSync struct {
+	State                 explain.State
+	LastSync, LastRequest time.Time // zero: never
+	Failure               *Failure
 }
 
 // OverBulk reports whether the list shows more devices than one bulk change takes.

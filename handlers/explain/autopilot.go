@@ -65,3 +65,19 @@ func profileDetail(detailed string) string {
 	}
 	return ""
 }
+
+// SyncStatus says the tenant's windowsAutopilotSettings syncStatus.
+func SyncStatus(s graphclient.SyncStatus) State {
+	const prop = "syncStatus"
+	switch s {
+	case graphclient.SyncCompleted:
+		return graphState(prop, string(s), "Synced", Done)
+	case graphclient.SyncInProgress:
+		return graphState(prop, string(s), "Syncing", Moving)
+	case graphclient.SyncFailed:
+		return graphState(prop, string(s), "Sync failed", Failed)
+	case graphclient.SyncUnknown, "":
+		return graphState(prop, string(graphclient.SyncUnknown), "Not known", Quiet)
+	}
+	return graphState(prop, unseen.Drop(string(s)), other(string(s)), Attention)
+}
