@@ -78,7 +78,9 @@ func TestRegisteredDevicesList(t *testing.T) {
 	}
 	var query string
 	for _, r := range d.emu.Received()[before:] {
-		query = r.RawQuery
+		if strings.HasSuffix(r.Path, "/windowsAutopilotDeviceIdentities") {
+			query = r.RawQuery
+		}
 	}
 	if q, _ := url.QueryUnescape(query); q != "$filter=contains(serialNumber,'5cg3281jr0')" {
 		t.Errorf("Graph was asked %q", q)
@@ -196,6 +198,67 @@ func TestRegisteredDevicePage(t *testing.T) {
 	resp, doc := d.get(b, "/devices/7f1b5c2e-3a4d-4e6f-8a9b-0c1d2e3f4a5b")
 	if resp.StatusCode != http.StatusNotFound || doc.Find(`[data-testid="missing"]`).Length() != 1 {
 		t.Errorf("an unknown device: %d %s", resp.StatusCode, text(doc))
+	}
+}
+
+// A device's page says its deployment profile as the whole desk reads it from Graph beta, with
+// the profiles expanded, for someone whose sign-in grants only the read permission too; the
+// exchange the page shows stays the v1.0 read, as the beta answer carries a Surface Hub's
+// account password among the device's properties.
+func TestDevicePageReadsTheProfileFromBeta(t *testing.T) {
+	d := startDesk(t, nil)
+	var pending emulator.AutopilotDevice
+	for _, dev := range emulator.DemoAutopilotDevices(time.Now()) {
+		if dev.ProfileStatus == "pending" {
+			pending = dev
+		}
+	}
+	reader := d.browser()
+	d.signIn(reader, demoidp.ReadGrantKey, "/")
+	_, doc := d.get(reader, "/devices/"+pending.ID)
+	profile := doc.Find(`[data-testid="profile"]`)
+	if got := strings.TrimSpace(profile.Find(`[data-testid="profile-status"]`).Text()); got != "Assigning" ||
+		strings.TrimSpace(profile.Find(`[data-testid="profile-intended"]`).Text()) != pending.IntendedProfile.DisplayName {
+		t.Fatalf("profile %q: %s", got, text(doc))
+	}
+	beta := countReceived(d.emu, func(r emulator.ReceivedRequest) bool {
+		return r.Method == http.MethodGet && r.Path == "/beta/deviceManagement/windowsAutopilotDeviceIdentities/"+pending.ID &&
+			r.RawQuery == "%24expand=deploymentProfile,intendedDeploymentProfile"
+	})
+	if ex := doc.Find(`[data-testid="exchange"]`).Text(); beta != 1 || strings.Contains(ex, "/beta/") || strings.Contains(text(doc), "deviceAccountPassword") {
+		t.Errorf("%d beta reads; the exchange shown: %s", beta, ex)
+	}
+}
+
+// Above the devices, the tenant's sync with the Windows Autopilot service as the whole desk reads
+// it from Graph beta: someone with the read permission alone sees the times and no Sync; a sync
+// asked from the list is recorded and the list then shows it running.
+func TestDeviceListShowsAndAsksTheAutopilotSync(t *testing.T) {
+	d := startDesk(t, nil)
+	reader := d.browser()
+	doc := parse(t, d.signIn(reader, demoidp.ReadGrantKey, "/devices"))
+	sync := doc.Find(`[data-testid="sync"]`)
+	if strings.TrimSpace(sync.Find(`[data-testid="sync-status"]`).Text()) != "Synced" || strings.TrimSpace(sync.Find(`[data-testid="sync-request"]`).Text()) != "Never" ||
+		sync.Find(`form[action="/devices/sync"]`).Length() != 0 {
+		t.Fatalf("the reader's sync: %s", text(doc))
+	}
+	admin := d.browser()
+	doc = parse(t, d.signIn(admin, "admin", "/devices"))
+	form := testkit.FormValues(t, doc, `form[action="/devices/sync"]`)
+	resp, _ := d.post(admin, "/devices/sync", form)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/activity/") || postsTo(d.emu, "/windowsAutopilotSettings/sync") != 1 {
+		t.Fatalf("sync: %d %s", resp.StatusCode, resp.Request.URL)
+	}
+	_, doc = d.get(admin, "/devices")
+	sync = doc.Find(`[data-testid="sync"]`)
+	if strings.TrimSpace(sync.Find(`[data-testid="sync-status"]`).Text()) != "Syncing" || strings.TrimSpace(sync.Find(`[data-testid="sync-request"]`).Text()) == "Never" {
+		t.Errorf("after the sync: %s", sync.Text())
+	}
+	reads := countReceived(d.emu, func(r emulator.ReceivedRequest) bool {
+		return r.Method == http.MethodGet && r.Path == "/beta/deviceManagement/windowsAutopilotSettings"
+	})
+	if reads != 3 {
+		t.Errorf("%d reads of the sync, want one a list", reads)
 	}
 }
 

@@ -179,6 +179,66 @@ func (c *Client) GetAutopilotDevice(ctx context.Context, ts oauth2.TokenSource, 
 	return entity[AutopilotDevice](ctx, c, ts, call{op: "get-autopilot-device", method: http.MethodGet, url: c.base + autopilotPath + "/" + id})
 }
 
+// ProfileAssignment is a registered device's Windows Autopilot deployment profile: whether one is
+// assigned, which, and since when. Only Graph beta has these properties (the v1.0 metadata lacks
+// them), so it is read from beta whatever version the client is configured with.
+type ProfileAssignment struct {
+	ID               string                      `json:"id"`
+	Status           ProfileAssignmentStatus     `json:"deploymentProfileAssignmentStatus"`
+	DetailedStatus   string                      `json:"deploymentProfileAssignmentDetailedStatus"`
+	AssignedDateTime string                      `json:"deploymentProfileAssignedDateTime"`
+	Profile          *AutopilotDeploymentProfile `json:"deploymentProfile"`
+	IntendedProfile  *AutopilotDeploymentProfile `json:"intendedDeploymentProfile"`
+}
+
+// AssignedAt is when the profile was set; false when it never was (Graph writes
+// 0001-01-01T00:00:00Z then) or the value cannot be read.
+func (p ProfileAssignment) AssignedAt() (time.Time, bool) { return graphInstant(p.AssignedDateTime) }
+
+// AutopilotDeploymentProfile is a Windows Autopilot deployment profile, as far as the desk shows it.
+type AutopilotDeploymentProfile struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName"`
+	Description string `json:"description"`
+}
+
+// ProfileAssignmentStatus is Graph beta's windowsAutopilotProfileAssignmentStatus enum.
+type ProfileAssignmentStatus string
+
+// The members of windowsAutopilotProfileAssignmentStatus in Graph's beta metadata (the third is
+// misspelt there, and so on the wire).
+const (
+	ProfileUnknown             ProfileAssignmentStatus = "unknown"
+	ProfileAssignedInSync      ProfileAssignmentStatus = "assignedInSync"
+	ProfileAssignedOutOfSync   ProfileAssignmentStatus = "assignedOutOfSync"
+	ProfileAssignedUnknownSync ProfileAssignmentStatus = "assignedUnkownSyncState"
+	ProfileNotAssigned         ProfileAssignmentStatus = "notAssigned"
+	ProfilePending             ProfileAssignmentStatus = "pending"
+	ProfileFailed              ProfileAssignmentStatus = "failed"
+)
+
+// ProfileAssignmentStatuses lists the members in the metadata's order.
+var ProfileAssignmentStatuses = []ProfileAssignmentStatus{ProfileUnknown, ProfileAssignedInSync, ProfileAssignedOutOfSync,
+	ProfileAssignedUnknownSync, ProfileNotAssigned, ProfilePending, ProfileFailed}
+
+// profileExpand is the query Get-AutopilotDevice -Expand of the community WindowsAutopilotIntune
+// module sends: the assigned and the intended profile, in the device's own answer.
+const profileExpand = "?%24expand=deploymentProfile,intendedDeploymentProfile"
+
+// GetProfileAssignment reads a registered device's deployment profile assignment from Graph beta.
+// A successful answer carries every beta property of the device, a Surface Hub's account password
+// (deviceAccountPassword) among them, so its exchange is not returned: only a failure's is.
+func (c *Client) GetProfileAssignment(ctx context.Context, ts oauth2.TokenSource, id string) (*ProfileAssignment, *Exchange, error) {
+	if !guid.Valid(id) {
+		return nil, nil, invalidID("The Autopilot device id", id)
+	}
+	p, ex, err := entity[ProfileAssignment](ctx, c, ts, call{op: "get-profile-assignment", method: http.MethodGet, url: c.Root() + "/beta" + autopilotPath + "/" + id + profileExpand})
+	if err != nil {
+		return nil, ex, err
+	}
+	return p, nil, nil
+}
+
 // DeleteAutopilotDevice deletes a device's Autopilot registration (204). It is never re-sent
 // after a timeout or a 500/502/504: a second DELETE would answer 404 for a delete that worked,
 // so the outcome is reported unknown and the caller looks before trying again.

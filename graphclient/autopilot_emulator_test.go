@@ -198,3 +198,65 @@ func TestAutopilotDeviceBatchRequestsAgainstTheEmulator(t *testing.T) {
 		t.Errorf("read back: %+v / %+v", got[1].Value, got[11].Value)
 	}
 }
+
+// A device's deployment profile assignment is read from Graph beta with the profiles expanded,
+// whatever version the client is configured with; a successful answer's exchange, which carries
+// every beta property of the device, is not handed on.
+func TestProfileAssignmentReadFromBeta(t *testing.T) {
+	ctx := context.Background()
+	c, emu, clock := emulated(t, emulator.Faults{})
+	emu.SeedAutopilotDevices(tenant)
+	byStatus := map[string]emulator.AutopilotDevice{}
+	for _, d := range emulator.DemoAutopilotDevices(clock.Now()) {
+		byStatus[d.ProfileStatus] = d
+	}
+	kiosk := byStatus["assignedInSync"]
+	p, ex, err := c.GetProfileAssignment(ctx, token, kiosk.ID)
+	if err != nil || ex != nil || p.Status != graphclient.ProfileAssignedInSync || p.Profile == nil || p.Profile.DisplayName != kiosk.Profile.DisplayName {
+		t.Fatalf("assigned: %+v %v %v", p, ex, err)
+	}
+	if at, ok := p.AssignedAt(); !ok || !at.Equal(kiosk.ProfileAssigned) {
+		t.Errorf("assigned at %v %v", at, ok)
+	}
+	failed := byStatus["failed"]
+	if p, _, err := c.GetProfileAssignment(ctx, token, failed.ID); err != nil || p.Status != graphclient.ProfileFailed ||
+		p.DetailedStatus != "hardwareRequirementsNotMet" || p.Profile != nil || p.IntendedProfile == nil {
+		t.Errorf("failed: %+v %v", p, err)
+	}
+	got := emu.Received()
+	last := got[len(got)-1]
+	if last.Method != "GET" || last.Path != "/beta/deviceManagement/windowsAutopilotDeviceIdentities/"+failed.ID ||
+		last.RawQuery != "%24expand=deploymentProfile,intendedDeploymentProfile" {
+		t.Errorf("sent %s %s?%s", last.Method, last.Path, last.RawQuery)
+	}
+	_, ex, err = c.GetProfileAssignment(ctx, token, "00000000-0000-4000-8000-000000000abc")
+	if ge, ok := graphclient.AsError(err); !ok || ge.Kind != graphclient.KindNotFound || ex == nil {
+		t.Errorf("unknown device: %v %v", err, ex)
+	}
+	n := len(emu.Received())
+	if _, _, err := c.GetProfileAssignment(ctx, token, "../me"); err == nil || len(emu.Received()) != n {
+		t.Errorf("a bad id: %v, %d requests sent", err, len(emu.Received())-n)
+	}
+}
+
+// The tenant's sync with the Windows Autopilot service is read from Graph beta (only beta has
+// windowsAutopilotSettings), whatever version the client is configured with.
+func TestAutopilotSettingsReadFromBeta(t *testing.T) {
+	ctx := context.Background()
+	c, emu, clock := emulated(t, emulator.Faults{})
+	s, _, err := c.GetAutopilotSettings(ctx, token)
+	if _, synced := s.LastSync(); err != nil || s.SyncStatus != graphclient.SyncUnknown || synced {
+		t.Fatalf("never synced: %+v %v", s, err)
+	}
+	if _, err := c.SyncAutopilot(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	s, _, err = c.GetAutopilotSettings(ctx, token)
+	if asked, ok := s.LastRequest(); err != nil || s.SyncStatus != graphclient.SyncInProgress || !ok || !asked.Equal(clock.Now()) {
+		t.Errorf("syncing: %+v %v", s, err)
+	}
+	got := emu.Received()
+	if last := got[len(got)-1]; last.Method != "GET" || last.Path != "/beta/deviceManagement/windowsAutopilotSettings" || last.RawQuery != "" {
+		t.Errorf("sent %s %s?%s", last.Method, last.Path, last.RawQuery)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -231,4 +232,50 @@ func (c *Client) DeleteDeviceIdentity(ctx context.Context, ts oauth2.TokenSource
 // so it goes to beta whatever version the client is configured with.
 func (c *Client) SyncAutopilot(ctx context.Context, ts oauth2.TokenSource) (*Exchange, error) {
 	return c.do(ctx, ts, call{op: "sync-autopilot", method: http.MethodPost, url: c.Root() + "/beta/deviceManagement/windowsAutopilotSettings/sync"}, nil)
+}
+
+// AutopilotSettings is the tenant's sync with the Windows Autopilot service
+// (windowsAutopilotSettings), as the Intune admin center's "Last sync request" and "Last
+// successful sync" show it.
+type AutopilotSettings struct {
+	LastSyncDateTime              string     `json:"lastSyncDateTime"`
+	LastManualSyncTriggerDateTime string     `json:"lastManualSyncTriggerDateTime"`
+	SyncStatus                    SyncStatus `json:"syncStatus"`
+}
+
+// SyncStatus is Graph beta's windowsAutopilotSyncStatus enum.
+type SyncStatus string
+
+// The members of windowsAutopilotSyncStatus in Graph's beta metadata.
+const (
+	SyncUnknown    SyncStatus = "unknown"
+	SyncInProgress SyncStatus = "inProgress"
+	SyncCompleted  SyncStatus = "completed"
+	SyncFailed     SyncStatus = "failed"
+)
+
+// SyncStatuses lists the members in the metadata's order.
+var SyncStatuses = []SyncStatus{SyncUnknown, SyncInProgress, SyncCompleted, SyncFailed}
+
+// LastSync is when the devices last synced with the Windows Autopilot service; false when never.
+func (s AutopilotSettings) LastSync() (time.Time, bool) { return graphInstant(s.LastSyncDateTime) }
+
+// LastRequest is when someone last asked for a sync; false when never.
+func (s AutopilotSettings) LastRequest() (time.Time, bool) {
+	return graphInstant(s.LastManualSyncTriggerDateTime)
+}
+
+// graphInstant reads a DateTimeOffset Intune wrote; its 0001-01-01 means never.
+func graphInstant(v string) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil || t.Year() <= 1 {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// GetAutopilotSettings reads the tenant's sync with the Windows Autopilot service. Like the sync
+// action, windowsAutopilotSettings exists only in Graph beta, so it is read there.
+func (c *Client) GetAutopilotSettings(ctx context.Context, ts oauth2.TokenSource) (*AutopilotSettings, *Exchange, error) {
+	return entity[AutopilotSettings](ctx, c, ts, call{op: "get-autopilot-settings", method: http.MethodGet, url: c.Root() + "/beta/deviceManagement/windowsAutopilotSettings"})
 }

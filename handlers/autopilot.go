@@ -19,6 +19,7 @@ import (
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/devicecsv"
 	"autopilotdesk/graphclient/guid"
+	"autopilotdesk/graphclient/unseen"
 	"autopilotdesk/handlers/bulk"
 	"autopilotdesk/handlers/explain"
 	"autopilotdesk/handlers/registration"
@@ -36,6 +37,8 @@ type AutopilotAPI interface {
 	UnassignUserFromAutopilotDevice(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.Exchange, error)
 	DeleteAutopilotDevice(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.Exchange, error)
 	ReadAutopilotDevices(ctx context.Context, ts oauth2.TokenSource, ids []string) ([]graphclient.AutopilotDeviceRead, []*graphclient.Exchange, error)
+	GetProfileAssignment(ctx context.Context, ts oauth2.TokenSource, id string) (*graphclient.ProfileAssignment, *graphclient.Exchange, error)
+	GetAutopilotSettings(ctx context.Context, ts oauth2.TokenSource) (*graphclient.AutopilotSettings, *graphclient.Exchange, error)
 }
 
 // DeviceHistory reads what the desk did to a device: by its serial number, or by its id once
@@ -224,6 +227,10 @@ func (h *Registered) List(c echo.Context) error {
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
 	}
+	var serr error
+	if view.Sync, serr = h.syncOf(c); serr != nil {
+		return serr
+	}
 	status := http.StatusOK
 	if err != nil {
 		view.Failure = failureOf(ex, err)
@@ -409,6 +416,9 @@ func (h *Registered) show(c echo.Context, id string, result *views.ChangeResult,
 	} else {
 		serial = device.SerialNumber
 		view.Properties = deviceProperties(device)
+		if view.Profile, err = h.profileOf(c, id); err != nil {
+			return err
+		}
 	}
 	hist, serial, herr := h.deviceHistory(ctx, u.TenantID, id, serial)
 	if herr != nil {
@@ -763,6 +773,49 @@ func (h *Registered) readDevice(c echo.Context, id string) (*graphclient.Autopil
 	return callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.AutopilotDevice, *graphclient.Exchange, error) {
 		return h.Graph.GetAutopilotDevice(c.Request().Context(), ts, id)
 	})
+}
+
+// syncOf reads the tenant's sync with the Windows Autopilot service; a failure to read it is
+// explained beside it, and the list stands.
+func (h *Registered) syncOf(c echo.Context) (*views.AutopilotSync, error) {
+	s, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.AutopilotSettings, *graphclient.Exchange, error) {
+		return h.Graph.GetAutopilotSettings(c.Request().Context(), ts)
+	})
+	switch {
+	case errors.Is(err, web.ErrSessionEnded):
+		return nil, err
+	case err != nil:
+		return &views.AutopilotSync{Failure: failureOf(ex, err)}, nil
+	}
+	v := &views.AutopilotSync{State: explain.SyncStatus(s.SyncStatus)}
+	v.LastSync, _ = s.LastSync()
+	v.LastRequest, _ = s.LastRequest()
+	return v, nil
+}
+
+// profileOf reads the device's deployment profile assignment; a failure to read it is explained in
+// its own section, and the rest of the page stands.
+func (h *Registered) profileOf(c echo.Context, id string) (*views.ProfileAssignment, error) {
+	p, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.ProfileAssignment, *graphclient.Exchange, error) {
+		return h.Graph.GetProfileAssignment(c.Request().Context(), ts, id)
+	})
+	switch {
+	case errors.Is(err, web.ErrSessionEnded):
+		return nil, err
+	case err != nil:
+		f := failureOf(ex, err)
+		f.Reload = deviceURL(id)
+		return &views.ProfileAssignment{Failure: f}, nil
+	}
+	v := &views.ProfileAssignment{State: explain.ProfileAssignment(p.Status), Meaning: explain.ProfileMeaning(p.Status, p.DetailedStatus)}
+	if p.Profile != nil {
+		v.Profile = unseen.Drop(p.Profile.DisplayName)
+	}
+	if p.IntendedProfile != nil && (p.Profile == nil || p.IntendedProfile.ID != p.Profile.ID) {
+		v.Intended = unseen.Drop(p.IntendedProfile.DisplayName)
+	}
+	v.AssignedAt, _ = p.AssignedAt()
+	return v, nil
 }
 
 // readOnlyRefusal answers a change asked by someone the desk knows to be read-only: nothing is sent.

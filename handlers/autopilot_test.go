@@ -29,6 +29,12 @@ type fakeAutopilot struct {
 	fail    []error
 	changes []string
 	reads   int
+	// profile answers GetProfileAssignment; profileErr, when set, instead.
+	profile    graphclient.ProfileAssignment
+	profileErr error
+	// settings answers GetAutopilotSettings; settingsErr, when set, instead.
+	settings    graphclient.AutopilotSettings
+	settingsErr error
 }
 
 func (f *fakeAutopilot) changed() []string {
@@ -62,6 +68,27 @@ func (f *fakeAutopilot) GetAutopilotDevice(_ context.Context, _ oauth2.TokenSour
 	}
 	d := f.device
 	return &d, nil, nil
+}
+
+func (f *fakeAutopilot) GetProfileAssignment(_ context.Context, _ oauth2.TokenSource, id string) (*graphclient.ProfileAssignment, *graphclient.Exchange, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.profileErr != nil {
+		return nil, nil, f.profileErr
+	}
+	p := f.profile
+	p.ID = id
+	return &p, nil, nil
+}
+
+func (f *fakeAutopilot) GetAutopilotSettings(context.Context, oauth2.TokenSource) (*graphclient.AutopilotSettings, *graphclient.Exchange, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.settingsErr != nil {
+		return nil, nil, f.settingsErr
+	}
+	s := f.settings
+	return &s, nil, nil
 }
 
 func (f *fakeAutopilot) UpdateAutopilotDeviceProperties(_ context.Context, _ oauth2.TokenSource, id string, ch graphclient.AutopilotDeviceChange) (*graphclient.Exchange, error) {
@@ -176,6 +203,108 @@ func newDevicesRig(t *testing.T, scope string) *devicesRig {
 		form("/devices/bulk", "/devices", b.Create)
 	}).signIn(scope)
 	return d
+}
+
+// The device's page says which deployment profile it has, whether the Windows Autopilot service
+// has it yet, and what that means for setup, as Get-AutopilotDevice -Expand and the admin center
+// do; a read-only person sees it too.
+func TestDevicePageShowsProfileAssignment(t *testing.T) {
+	kiosk := &graphclient.AutopilotDeploymentProfile{ID: "8b7c6d5e-4f3a-4b2c-9d1e-0f1a2b3c4d5e", DisplayName: "Kiosk self-deploying"}
+	user := &graphclient.AutopilotDeploymentProfile{ID: "3f2a9c1e-7d4b-4c8e-9a6f-1b2c3d4e5f60", DisplayName: "User-driven"}
+	for _, tc := range []struct {
+		name, scope string
+		profile     graphclient.ProfileAssignment
+		status      string
+		want        []string
+		intended    string
+	}{
+		{"assigned", "", graphclient.ProfileAssignment{Status: graphclient.ProfileAssignedInSync, Profile: kiosk, IntendedProfile: kiosk,
+			AssignedDateTime: "2026-01-15T08:00:00Z"}, "Assigned", []string{"Kiosk self-deploying", "15 Jan 2026 08:00:00 UTC", "next time it runs Windows setup"}, ""},
+		{"not synced yet, read only", readOnlyScope, graphclient.ProfileAssignment{Status: graphclient.ProfileAssignedOutOfSync, Profile: kiosk, IntendedProfile: user,
+			AssignedDateTime: "0001-01-01T00:00:00Z"}, "Assigned, not synced yet", []string{"Never", "not yet passed it to the Windows Autopilot service"}, "User-driven"},
+		{"none", "", graphclient.ProfileAssignment{Status: graphclient.ProfileNotAssigned, DetailedStatus: "none"}, "Not assigned", []string{"—", "Add the device to a group"}, ""},
+		{"failed", "", graphclient.ProfileAssignment{Status: graphclient.ProfileFailed, DetailedStatus: "hardwareRequirementsNotMet", IntendedProfile: kiosk},
+			"Assignment failed", []string{"TPM 2.0"}, "Kiosk self-deploying"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newDevicesRig(t, tc.scope)
+			r.graph.profile = tc.profile
+			resp, doc := r.get("/devices/" + deviceID)
+			sec := doc.Find(`[data-testid="profile"]`)
+			if resp.StatusCode != http.StatusOK || sec.Length() != 1 {
+				t.Fatalf("%d %s", resp.StatusCode, testkit.Text(doc))
+			}
+			if got := strings.TrimSpace(sec.Find(`[data-testid="profile-status"]`).Text()); !strings.Contains(got, tc.status) {
+				t.Errorf("status %q, want %q", got, tc.status)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(sec.Text(), w) {
+					t.Errorf("%q not in %q", w, sec.Text())
+				}
+			}
+			if got := strings.TrimSpace(sec.Find(`[data-testid="profile-intended"]`).Text()); got != tc.intended {
+				t.Errorf("intended profile %q, want %q", got, tc.intended)
+			}
+		})
+	}
+}
+
+// A profile assignment Graph would not give is explained in its own section, with a way to read
+// it again; the device's properties and its change controls stay.
+func TestDevicePageExplainsAProfileItCouldNotRead(t *testing.T) {
+	r := newDevicesRig(t, "")
+	r.graph.profileErr = graphRefusal(http.StatusServiceUnavailable, graphclient.KindServer)
+	resp, doc := r.get("/devices/" + deviceID)
+	failure := doc.Find(`[data-testid="profile-failure"]`)
+	if resp.StatusCode != http.StatusOK || failure.Length() != 1 || doc.Find(`[data-testid="profile-status"]`).Length() != 0 ||
+		doc.Find(`[data-testid="properties"]`).Length() != 1 || doc.Find(`form[action$="/properties"]`).Length() != 1 {
+		t.Fatalf("%d %s", resp.StatusCode, testkit.Text(doc))
+	}
+	if href, _ := failure.Find(`[data-testid="profile-reload"]`).Attr("href"); href != "/devices/"+deviceID || !strings.Contains(failure.Text(), "could not read the device's profile assignment") {
+		t.Errorf("reload %q; %s", href, failure.Text())
+	}
+}
+
+// The list says when the devices last synced with the Windows Autopilot service and when a sync
+// was last asked, as the admin center does above its devices, and offers a sync to those who may
+// change devices; a sync status Graph would not give is explained, and the list stands.
+func TestDeviceListShowsTheAutopilotSync(t *testing.T) {
+	for _, tc := range []struct {
+		name, scope       string
+		settings          graphclient.AutopilotSettings
+		status, last, ask string
+	}{
+		{"synced", "", graphclient.AutopilotSettings{SyncStatus: graphclient.SyncCompleted, LastSyncDateTime: "2026-03-02T06:30:00Z",
+			LastManualSyncTriggerDateTime: "0001-01-01T00:00:00Z"}, "Synced", "2 Mar 2026 06:30:00 UTC", "Never"},
+		{"syncing, read only", readOnlyScope, graphclient.AutopilotSettings{SyncStatus: graphclient.SyncInProgress, LastSyncDateTime: "2026-03-02T06:30:00Z",
+			LastManualSyncTriggerDateTime: "2026-03-02T09:29:40.1234567Z"}, "Syncing", "2 Mar 2026 06:30:00 UTC", "2 Mar 2026 09:29:40 UTC"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newDevicesRig(t, tc.scope)
+			r.graph.settings = tc.settings
+			resp, doc := r.get("/devices")
+			sync := doc.Find(`[data-testid="sync"]`)
+			if resp.StatusCode != http.StatusOK || sync.Length() != 1 || doc.Find(`[data-testid="devices"]`).Length() != 1 {
+				t.Fatalf("%d %s", resp.StatusCode, testkit.Text(doc))
+			}
+			for sel, want := range map[string]string{"sync-status": tc.status, "sync-last": tc.last, "sync-request": tc.ask} {
+				if got := strings.TrimSpace(sync.Find(`[data-testid="` + sel + `"]`).Text()); got != want {
+					t.Errorf("%s reads %q, want %q", sel, got, want)
+				}
+			}
+			offered := sync.Find(`form[action="/devices/sync"] [data-testid="sync-now"]`).Length() == 1
+			if offered != (tc.scope == "") {
+				t.Errorf("sync offered: %v", offered)
+			}
+		})
+	}
+	r := newDevicesRig(t, "")
+	r.graph.settingsErr = graphRefusal(http.StatusServiceUnavailable, graphclient.KindServer)
+	resp, doc := r.get("/devices")
+	if resp.StatusCode != http.StatusOK || doc.Find(`[data-testid="sync-failure"]`).Length() != 1 || doc.Find(`[data-testid="devices"]`).Length() != 1 ||
+		doc.Find(`[data-testid="sync-status"]`).Length() != 0 {
+		t.Errorf("a sync status Graph would not give: %d %s", resp.StatusCode, testkit.Text(doc))
+	}
 }
 
 // A change is sent once with what was typed, recorded with the device's serial, and the

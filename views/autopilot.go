@@ -46,6 +46,14 @@ type RegisteredList struct {
 	BulkProblems        map[string]string
 	ListQuery           string // the list's search, filters and pages, for the bulk form to come back to
 	MaxBulk             int    // the most devices one bulk change takes
+	Sync                *AutopilotSync
+}
+
+// AutopilotSync is the tenant's sync with the Windows Autopilot service, or why it could not be read.
+type AutopilotSync struct {
+	State                 explain.State
+	LastSync, LastRequest time.Time // zero: never
+	Failure               *Failure
 }
 
 // OverBulk reports whether the list shows more devices than one bulk change takes.
@@ -209,7 +217,18 @@ type RegisteredDevice struct {
 	Exchange   *graphclient.Exchange
 	Support    graphclient.SupportDetails
 	Failure    *Failure
+	Profile    *ProfileAssignment // nil when the device could not be read
 	Now        time.Time
+}
+
+// ProfileAssignment is a device's Windows Autopilot deployment profile, or why it could not be read.
+type ProfileAssignment struct {
+	State      explain.State
+	Meaning    string
+	Profile    string    // the assigned profile's name
+	Intended   string    // the profile Intune means to assign, when it is another
+	AssignedAt time.Time // zero: never
+	Failure    *Failure
 }
 
 // DeleteDevice is the confirmation before a registration is deleted.

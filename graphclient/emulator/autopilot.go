@@ -27,7 +27,36 @@ type AutopilotDevice struct {
 	ResourceName, SkuNumber, SystemFamily                      string
 	AzureActiveDirectoryDeviceID, ManagedDeviceID              string
 	LastContacted                                              time.Time
+	// Only beta shows the deployment profile assignment. An empty ProfileStatus is notAssigned,
+	// an empty ProfileDetailedStatus none.
+	ProfileStatus, ProfileDetailedStatus string
+	ProfileAssigned                      time.Time
+	Profile, IntendedProfile             *DeploymentProfile
 }
+
+// DeploymentProfile is a Windows Autopilot deployment profile (azureADWindowsAutopilotDeploymentProfile).
+type DeploymentProfile struct {
+	ID, DisplayName, Description string
+}
+
+func (p *DeploymentProfile) json() any {
+	if p == nil {
+		return nil
+	}
+	return map[string]any{
+		"@odata.type": "#microsoft.graph.azureADWindowsAutopilotDeploymentProfile", "id": p.ID,
+		"displayName": p.DisplayName, "description": p.Description, "language": "os-default",
+		"deviceNameTemplate": "", "deviceType": "windowsPc", "enableWhiteGlove": false,
+	}
+}
+
+// The demo tenant's deployment profiles.
+var (
+	demoUserDriven = &DeploymentProfile{ID: "3f2a9c1e-7d4b-4c8e-9a6f-1b2c3d4e5f60", DisplayName: "Contoso user-driven",
+		Description: "Microsoft Entra joined, user-driven: the user signs in during setup."}
+	demoSelfDeploying = &DeploymentProfile{ID: "8b7c6d5e-4f3a-4b2c-9d1e-0f1a2b3c4d5e", DisplayName: "Contoso kiosk self-deploying",
+		Description: "Self-deploying for shared kiosks: no user signs in during setup."}
+)
 
 // registered is a registered device and its versions: Intune's registration is eventually
 // consistent, so every change takes effect at once for writes (from) and shows in reads only
@@ -174,7 +203,33 @@ func DemoAutopilotDevices(now time.Time) []AutopilotDevice {
 		{SerialNumber: "PF3ZQ8NA", Manufacturer: "LENOVO", Model: "20XW0031US", EnrollmentState: "unknown", PurchaseOrderIdentifier: "PO-2025-0917"},
 	}
 	for i := range devices {
-		devices[i].ID = idFromSerial(devices[i].SerialNumber)
+		d := &devices[i]
+		d.ID = idFromSerial(d.SerialNumber)
+		if d.EnrollmentState == "enrolled" || d.EnrollmentState == "pendingReset" {
+			d.Profile = demoUserDriven
+			if d.GroupTag == "Kiosk" {
+				d.Profile = demoSelfDeploying
+			}
+			d.IntendedProfile, d.ProfileStatus, d.ProfileAssigned = d.Profile, "assignedInSync", ago(45*day)
+		}
+	}
+	// The devices not set up yet show every other state of their profile assignment.
+	profiles := map[string]func(d *AutopilotDevice){
+		"5CG4102MNB": func(d *AutopilotDevice) {
+			d.ProfileStatus, d.Profile, d.IntendedProfile, d.ProfileAssigned = "assignedInSync", demoUserDriven, demoUserDriven, ago(2*day)
+		},
+		"5CG4102MNC": func(d *AutopilotDevice) {
+			d.ProfileStatus, d.Profile, d.IntendedProfile, d.ProfileAssigned = "assignedOutOfSync", demoUserDriven, demoUserDriven, ago(20*time.Minute)
+		},
+		"PF4CK2LM": func(d *AutopilotDevice) { d.ProfileStatus, d.IntendedProfile = "pending", demoUserDriven },
+		"5CG3281JR7": func(d *AutopilotDevice) {
+			d.ProfileStatus, d.ProfileDetailedStatus, d.IntendedProfile = "failed", "hardwareRequirementsNotMet", demoSelfDeploying
+		},
+	}
+	for i := range devices {
+		if set := profiles[devices[i].SerialNumber]; set != nil {
+			set(&devices[i])
+		}
 	}
 	return devices
 }
@@ -200,15 +255,17 @@ func (e *Emulator) SeedAutopilotDevices(tenantID string, devices ...AutopilotDev
 	}
 }
 
-// graphTime writes a DateTimeOffset as Intune does; the zero time is Intune's "never".
+// graphTime writes a DateTimeOffset as Intune does, to 7 fractional digits at most; the zero time
+// is Intune's "never".
 func graphTime(t time.Time) string {
 	if t.IsZero() {
 		return "0001-01-01T00:00:00Z"
 	}
-	return t.UTC().Format(time.RFC3339Nano)
+	return t.UTC().Truncate(100 * time.Nanosecond).Format(time.RFC3339Nano)
 }
 
-func (d AutopilotDevice) json(ctx string) map[string]any {
+// json is the device as Graph writes it in version; beta adds its own properties.
+func (d AutopilotDevice) json(ctx, version string) map[string]any {
 	m := map[string]any{
 		"@odata.type": autopilotType, "id": d.ID, "groupTag": d.GroupTag, "purchaseOrderIdentifier": d.PurchaseOrderIdentifier,
 		"serialNumber": d.SerialNumber, "productKey": d.ProductKey, "manufacturer": d.Manufacturer, "model": d.Model,
@@ -217,10 +274,49 @@ func (d AutopilotDevice) json(ctx string) map[string]any {
 		"skuNumber": d.SkuNumber, "systemFamily": d.SystemFamily, "azureActiveDirectoryDeviceId": d.AzureActiveDirectoryDeviceID,
 		"managedDeviceId": d.ManagedDeviceID, "displayName": d.DisplayName,
 	}
+	if version == "beta" {
+		status, detailed := d.ProfileStatus, d.ProfileDetailedStatus
+		if status == "" {
+			status = "notAssigned"
+		}
+		if detailed == "" {
+			detailed = "none"
+		}
+		m["deploymentProfileAssignmentStatus"], m["deploymentProfileAssignmentDetailedStatus"] = status, detailed
+		m["deploymentProfileAssignedDateTime"] = graphTime(d.ProfileAssigned)
+		m["azureAdDeviceId"] = d.AzureActiveDirectoryDeviceID
+		m["deviceAccountUpn"], m["deviceAccountPassword"], m["deviceFriendlyName"] = "", nil, ""
+		m["remediationState"], m["remediationStateLastModifiedDateTime"] = "unknown", graphTime(time.Time{})
+		m["userlessEnrollmentStatus"] = "unknown"
+	}
 	if ctx != "" {
 		m["@odata.context"] = ctx
 	}
 	return m
+}
+
+// expandable are the navigation properties of a registered device, in Graph beta only.
+var expandable = map[string]func(AutopilotDevice) any{
+	"deploymentProfile":         func(d AutopilotDevice) any { return d.Profile.json() },
+	"intendedDeploymentProfile": func(d AutopilotDevice) any { return d.IntendedProfile.json() },
+}
+
+// expansions reads $expand: each name must be a navigation property of the device in version,
+// as Graph refuses any other with 400.
+func expansions(a answer, r *http.Request, version string) ([]string, bool) {
+	raw := r.URL.Query().Get("$expand")
+	if raw == "" {
+		return nil, true
+	}
+	names := strings.Split(raw, ",")
+	for i, n := range names {
+		names[i] = strings.TrimSpace(n)
+		if _, ok := expandable[names[i]]; !ok || version != "beta" {
+			a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Could not find a property named '%s' on type 'microsoft.graph.windowsAutopilotDeviceIdentity'.", truncate(names[i], 80)))
+			return nil, false
+		}
+	}
+	return names, true
 }
 
 // autopilot is the collection of registered Autopilot devices. Devices are registered by
@@ -229,11 +325,11 @@ func (e *Emulator) autopilot(p Principal, version string) collection {
 	ctxBase := metadata(version, "deviceManagement/"+autopilotSegment)
 	return collection{
 		template: "~/singleton/navigation",
-		list:     func(a answer, r *http.Request) { e.listAutopilot(a, r, p, ctxBase) },
+		list:     func(a answer, r *http.Request) { e.listAutopilot(a, r, p, version, ctxBase) },
 		entity: func(a answer, r *http.Request, id string, below []string, body []byte) {
 			switch {
 			case len(below) == 0 && r.Method == http.MethodGet:
-				e.getAutopilot(a, p, id, ctxBase+"/$entity")
+				e.getAutopilot(a, r, p, id, version, ctxBase+"/$entity")
 			case len(below) == 0 && r.Method == http.MethodDelete:
 				e.deleteAutopilot(a, p, id)
 			case len(below) == 0:
@@ -260,7 +356,7 @@ var containsSerialRE = regexp.MustCompile(`^contains\(serialNumber,\s*'((?:[^']|
 // listAutopilot answers the collection. Which other $filter and $orderby forms Intune accepts is
 // unverified, so the emulator refuses all of them, in Intune's nested message, and the desk never
 // comes to depend on one.
-func (e *Emulator) listAutopilot(a answer, r *http.Request, p Principal, ctxBase string) {
+func (e *Emulator) listAutopilot(a answer, r *http.Request, p Principal, version, ctxBase string) {
 	q := r.URL.Query()
 	match := func(AutopilotDevice) bool { return true }
 	if f := q.Get("$filter"); f != "" {
@@ -291,7 +387,7 @@ func (e *Emulator) listAutopilot(a answer, r *http.Request, p Principal, ctxBase
 	sort.Slice(shown, func(i, j int) bool { return shown[i].seq < shown[j].seq })
 	items := make([]map[string]any, len(shown))
 	for i, d := range shown {
-		items[i] = views[d].json("")
+		items[i] = views[d].json("", version)
 	}
 	e.page(a, r, ctxBase, len(items), func(start, end int) []map[string]any { return items[start:end] })
 }
@@ -314,7 +410,11 @@ func (e *Emulator) lockCurrent(a answer, p Principal, id string) (*registered, *
 
 func notFound(a answer) { a.fail(http.StatusNotFound, "ResourceNotFound", "Resource not found.") }
 
-func (e *Emulator) getAutopilot(a answer, p Principal, id, ctx string) {
+func (e *Emulator) getAutopilot(a answer, r *http.Request, p Principal, id, version, ctx string) {
+	expand, ok := expansions(a, r, version)
+	if !ok {
+		return
+	}
 	e.mu.Lock()
 	var v *registeredVersion
 	if d := e.tenant(p.TenantID).autopilotDevices()[id]; d != nil {
@@ -329,7 +429,18 @@ func (e *Emulator) getAutopilot(a answer, p Principal, id, ctx string) {
 		notFound(a)
 		return
 	}
-	a.json(http.StatusOK, props.json(ctx))
+	if len(expand) > 0 {
+		shape := make([]string, len(expand))
+		for i, name := range expand {
+			shape[i] = name + "()"
+		}
+		ctx = strings.TrimSuffix(ctx, "/$entity") + "(" + strings.Join(shape, ",") + ")/$entity"
+	}
+	m := props.json(ctx, version)
+	for _, name := range expand {
+		m[name] = expandable[name](props)
+	}
+	a.json(http.StatusOK, m)
 }
 
 func (e *Emulator) deleteAutopilot(a answer, p Principal, id string) {

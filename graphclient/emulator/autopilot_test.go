@@ -470,3 +470,45 @@ func TestEveryODataTypeCarriesItsHash(t *testing.T) {
 		t.Errorf("only %d @odata.type values seen", found)
 	}
 }
+
+// Only beta has the deployment profile assignment: its properties on every device, and the
+// assigned and intended profiles through $expand, with the shape in @odata.context. v1.0 has
+// neither, and refuses $expand of a navigation property it does not have, as Graph does.
+func TestProfileAssignmentOnlyInBeta(t *testing.T) {
+	f := newFixture(t, nil)
+	profile := &emulator.DeploymentProfile{ID: "3f2a9c1e-7d4b-4c8e-9a6f-1b2c3d4e5f60", DisplayName: "Contoso user-driven"}
+	f.emu.SeedAutopilotDevices(tenantA,
+		emulator.AutopilotDevice{ID: registeredID, SerialNumber: "5CG3281JQZ", ProfileStatus: "assignedInSync", Profile: profile, IntendedProfile: profile,
+			ProfileAssigned: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)},
+		emulator.AutopilotDevice{ID: enrolledID, SerialNumber: "7HX2LM3"})
+	beta := strings.Replace(registered, "/v1.0/", "/beta/", 1)
+	expand := "?%24expand=deploymentProfile,intendedDeploymentProfile"
+
+	g := f.do(req{method: http.MethodGet, path: beta + "/" + registeredID + expand, token: "reader"})
+	p, _ := g.body["deploymentProfile"].(map[string]any)
+	if g.status != http.StatusOK || g.body["deploymentProfileAssignmentStatus"] != "assignedInSync" || g.body["deploymentProfileAssignmentDetailedStatus"] != "none" ||
+		g.body["deploymentProfileAssignedDateTime"] != "2026-11-02T09:00:00Z" || p == nil || p["displayName"] != "Contoso user-driven" || p["id"] != profile.ID ||
+		g.body["@odata.context"] != "https://graph.microsoft.com/beta/$metadata#deviceManagement/windowsAutopilotDeviceIdentities(deploymentProfile(),intendedDeploymentProfile())/$entity" {
+		t.Fatalf("beta get %d %s", g.status, g.raw)
+	}
+	if i, _ := g.body["intendedDeploymentProfile"].(map[string]any); i == nil || i["id"] != profile.ID {
+		t.Errorf("intended profile %v", g.body["intendedDeploymentProfile"])
+	}
+	none := f.do(req{method: http.MethodGet, path: beta + "/" + enrolledID + expand, token: "reader"})
+	if none.status != http.StatusOK || none.body["deploymentProfileAssignmentStatus"] != "notAssigned" || none.body["deploymentProfile"] != nil ||
+		none.body["deploymentProfileAssignedDateTime"] != "0001-01-01T00:00:00Z" {
+		t.Errorf("a device without a profile %d %s", none.status, none.raw)
+	}
+	if l := f.do(req{method: http.MethodGet, path: beta, token: "reader"}); values(t, l)[0]["deploymentProfileAssignmentStatus"] != "assignedInSync" {
+		t.Errorf("beta list %s", l.raw)
+	}
+
+	v1 := f.do(req{method: http.MethodGet, path: registered + "/" + registeredID, token: "reader"})
+	if _, has := v1.body["deploymentProfileAssignmentStatus"]; v1.status != http.StatusOK || has {
+		t.Errorf("v1.0 get %d %s", v1.status, v1.raw)
+	}
+	f.wantError(f.do(req{method: http.MethodGet, path: registered + "/" + registeredID + expand, token: "reader"}),
+		http.StatusBadRequest, "BadRequest", "Could not find a property named 'deploymentProfile'")
+	f.wantError(f.do(req{method: http.MethodGet, path: beta + "/" + registeredID + "?%24expand=owner", token: "reader"}),
+		http.StatusBadRequest, "BadRequest", "Could not find a property named 'owner'")
+}

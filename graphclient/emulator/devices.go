@@ -437,7 +437,8 @@ func (e *Emulator) deviceStream(a answer, p Principal, version, uploadID string)
 
 // syncState is a tenant's Autopilot sync window.
 type syncState struct {
-	last time.Time // start of the last accepted sync; zero: never
+	last   time.Time // start of the last accepted sync; zero: never
+	synced time.Time // the last sync Intune made on its own schedule (seeded); zero: never
 }
 
 // sync answers windowsAutopilotSettings/sync: 204, 409 while one runs, 429 within 10 minutes.
@@ -469,6 +470,46 @@ func (e *Emulator) sync(a answer, r *http.Request, p Principal, version string) 
 		e.mu.Unlock()
 		a.noContent()
 	}
+}
+
+// autopilotSettings answers GET windowsAutopilotSettings, the tenant's sync with the Windows
+// Autopilot service: in progress for SyncDuration after a sync was asked, completed from then on.
+// Only beta has the singleton.
+func (e *Emulator) autopilotSettings(a answer, r *http.Request, p Principal, version string) {
+	if version != "beta" {
+		a.fail(http.StatusBadRequest, "BadRequest", "Resource not found for the segment 'windowsAutopilotSettings'.")
+		return
+	}
+	if r.Method != http.MethodGet {
+		noRoute(a, r, "~/singleton")
+		return
+	}
+	e.mu.Lock()
+	s := e.tenant(p.TenantID).sync
+	e.mu.Unlock()
+	status, synced := "unknown", s.synced
+	switch {
+	case !s.last.IsZero() && a.now.Sub(s.last) < e.opts.SyncDuration:
+		status = "inProgress"
+	case !s.last.IsZero():
+		status, synced = "completed", s.last.Add(e.opts.SyncDuration)
+	case !synced.IsZero():
+		status = "completed"
+	}
+	a.json(http.StatusOK, map[string]any{
+		"@odata.context": metadata(version, "deviceManagement/windowsAutopilotSettings/$entity"),
+		"@odata.type":    "#microsoft.graph.windowsAutopilotSettings", "id": "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d",
+		"lastSyncDateTime": graphTime(synced), "lastManualSyncTriggerDateTime": graphTime(s.last), "syncStatus": status,
+	})
+}
+
+// SeedAutopilotSync records that the tenant's devices last synced with the Windows Autopilot
+// service ago, on Intune's own schedule, with no sync asked since.
+func (e *Emulator) SeedAutopilotSync(tenantID string, ago time.Duration) {
+	synced := e.opts.Now().Add(-ago).UTC().Truncate(time.Second)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.tenant(tenantID).sync.synced = synced
 }
 
 // ImportRecord is an imported device identity as the emulator holds it: when its import arrived

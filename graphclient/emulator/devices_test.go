@@ -550,3 +550,44 @@ func TestImportCallsOutlastTheReceivedLog(t *testing.T) {
 		t.Errorf("%d import calls counted, want 2", got)
 	}
 }
+
+// windowsAutopilotSettings (beta only) says the tenant's sync: never, then seeded as Intune's own,
+// in progress while a sync asked for runs, completed after it; another tenant has its own.
+func TestAutopilotSettingsFollowTheSync(t *testing.T) {
+	f := newFixture(t, func(o *emulator.Options) { o.SyncDuration = time.Minute })
+	settings := strings.TrimSuffix(syncPath, "/sync")
+	read := func(token string) reply {
+		t.Helper()
+		r := f.do(req{method: http.MethodGet, path: settings, token: token})
+		if r.status != http.StatusOK || r.body["@odata.context"] != "https://graph.microsoft.com/beta/$metadata#deviceManagement/windowsAutopilotSettings/$entity" ||
+			r.body["@odata.type"] != "#microsoft.graph.windowsAutopilotSettings" {
+			t.Fatalf("settings %d %s", r.status, r.raw)
+		}
+		return r
+	}
+	want := func(r reply, status, last, asked string) {
+		t.Helper()
+		if r.body["syncStatus"] != status || r.body["lastSyncDateTime"] != last || r.body["lastManualSyncTriggerDateTime"] != asked {
+			t.Errorf("settings %s, want %s %s %s", r.raw, status, last, asked)
+		}
+	}
+	never := "0001-01-01T00:00:00Z"
+	want(read("reader"), "unknown", never, never)
+	start := f.clock.Now()
+	at := func(t time.Time) string { return t.UTC().Truncate(100 * time.Nanosecond).Format(time.RFC3339Nano) } // Graph's 7 digits at most
+	f.emu.SeedAutopilotSync(tenantA, 3*time.Hour)
+	seeded := start.Add(-3 * time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	want(read("reader"), "completed", seeded, never)
+	if r := f.do(req{method: http.MethodPost, path: syncPath, token: "admin"}); r.status != http.StatusNoContent {
+		t.Fatalf("sync %d %s", r.status, r.raw)
+	}
+	f.clock.Advance(30 * time.Second)
+	want(read("reader"), "inProgress", seeded, at(start))
+	f.clock.Advance(30 * time.Second)
+	want(read("reader"), "completed", at(start.Add(time.Minute)), at(start))
+	want(read("admin-b"), "unknown", never, never)
+
+	f.wantError(f.do(req{method: http.MethodGet, path: "/v1.0/deviceManagement/windowsAutopilotSettings", token: "reader"}),
+		http.StatusBadRequest, "BadRequest", "Resource not found for the segment 'windowsAutopilotSettings'.")
+	f.wantError(f.do(req{method: http.MethodPatch, path: settings, token: "admin", body: `{}`}), http.StatusBadRequest, "No method match route template", "")
+}

@@ -340,7 +340,7 @@ func (e *Emulator) route(a answer, r *http.Request, body []byte, faults Faults) 
 		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", lastSegment(segs)))
 		return
 	}
-	known := segs[1] == uploadsSegment || segs[1] == devicesSegment || segs[1] == autopilotSegment || segs[1] == "windowsAutopilotSettings" && len(segs) == 3 && segs[2] == "sync"
+	known := segs[1] == uploadsSegment || segs[1] == devicesSegment || segs[1] == autopilotSegment || segs[1] == "windowsAutopilotSettings" && (len(segs) == 2 || len(segs) == 3 && segs[2] == "sync")
 	if !known {
 		a.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", truncate(lastSegment(segs), 80)))
 		return
@@ -383,6 +383,10 @@ func (e *Emulator) dispatch(a answer, r *http.Request, p Principal, version stri
 	case autopilotSegment:
 		e.autopilot(p, version).serve(a, r, segs[2:], body)
 	default:
+		if len(segs) == 2 {
+			e.autopilotSettings(a, r, p, version)
+			return
+		}
 		e.sync(a, r, p, version)
 	}
 }

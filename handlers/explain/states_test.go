@@ -14,6 +14,15 @@ import (
 	"autopilotdesk/web/store"
 )
 
+// strs is an enum's members as strings.
+func strs[S ~string](members []S) []string {
+	out := make([]string, len(members))
+	for i, m := range members {
+		out[i] = string(m)
+	}
+	return out
+}
+
 // Every value of every enum graphclient knows has the desk's words: a label in sentence case
 // that is not Graph's raw value, a meaning, and Graph's property and value kept for support.
 // A member added to graphclient without words makes this fail.
@@ -31,6 +40,9 @@ func TestEveryGraphEnumValueHasWords(t *testing.T) {
 		{"status", graphclient.UploadStatuses[:], explain.UploadStatus},
 		{"deviceImportStatus", graphclient.DeviceImportStatuses[:], explain.DeviceImportStatus},
 		{"enrollmentState", enrollment, func(s string) explain.State { return explain.EnrollmentState(graphclient.EnrollmentState(s)) }},
+		{"deploymentProfileAssignmentStatus", strs(graphclient.ProfileAssignmentStatuses),
+			func(s string) explain.State { return explain.ProfileAssignment(graphclient.ProfileAssignmentStatus(s)) }},
+		{"syncStatus", strs(graphclient.SyncStatuses), func(s string) explain.State { return explain.SyncStatus(graphclient.SyncStatus(s)) }},
 	}
 	for _, e := range enums {
 		if len(e.values) == 0 {
@@ -193,4 +205,21 @@ func camelCase(s string) bool {
 		prev = r
 	}
 	return false
+}
+
+// Every profile assignment status Intune reports, but unknown, says what it means for the
+// device's next setup; a failure names Intune's reason when it gives one.
+func TestEveryProfileAssignmentSaysWhatItMeans(t *testing.T) {
+	fallback := explain.ProfileMeaning("somethingNew", "")
+	for _, s := range graphclient.ProfileAssignmentStatuses {
+		if got := explain.ProfileMeaning(s, "none"); got == "" || (got == fallback) != (s == graphclient.ProfileUnknown) {
+			t.Errorf("%s: %q", s, got)
+		}
+	}
+	for _, detail := range []string{"hardwareRequirementsNotMet", "surfaceHubProfileNotSupported", "holoLensProfileNotSupported",
+		"windowsPcProfileNotSupported", "surfaceHub2SProfileNotSupported"} {
+		if got := explain.ProfileMeaning(graphclient.ProfileFailed, detail); got == explain.ProfileMeaning(graphclient.ProfileFailed, "none") {
+			t.Errorf("%s: %q", detail, got)
+		}
+	}
 }

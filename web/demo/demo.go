@@ -63,6 +63,7 @@ func New(url string, o Options) (*Services, error) {
 	emu.Verify = Verifier(idp)
 	s := &Services{URL: url, ClientID: o.ClientID, ClientSecret: o.ClientSecret, IdP: idp, Emulator: emulator.New(emu)}
 	s.Emulator.SeedAutopilotDevices(demoidp.DemoTenantID)
+	s.Emulator.SeedAutopilotSync(demoidp.DemoTenantID, 3*time.Hour)
 	var graph http.Handler = s.Emulator
 	if o.Repeatable != nil {
 		graph = o.Repeatable.Pace(graph)
