@@ -466,9 +466,17 @@ const confirmWait = 5 * time.Second
 
 // awaitConfirmed waits, up to confirmWait, for job to leave the draft.
 func (h *BulkChanges) awaitConfirmed(ctx context.Context, job *store.BulkJob) {
-	ctx, cancel := context.WithTimeout(ctx, confirmWait)
+	pollUntil(ctx, confirmWait, 50*time.Millisecond, func(ctx context.Context) bool {
+		j, err := h.Jobs.GetBulkJob(ctx, job.TenantID, job.ID)
+		return err != nil || j.State != bulk.StateDraft
+	})
+}
+
+// pollUntil asks done every interval until it says yes, for at most wait.
+func pollUntil(ctx context.Context, wait, every time.Duration, done func(context.Context) bool) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	tick := time.NewTicker(50 * time.Millisecond)
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
@@ -476,8 +484,7 @@ func (h *BulkChanges) awaitConfirmed(ctx context.Context, job *store.BulkJob) {
 			return
 		case <-tick.C:
 		}
-		j, err := h.Jobs.GetBulkJob(ctx, job.TenantID, job.ID)
-		if err != nil || j.State != bulk.StateDraft {
+		if done(ctx) {
 			return
 		}
 	}

@@ -509,20 +509,10 @@ const checkWait = 2 * time.Second
 
 // awaitCheck waits until rec's check has ended, for at most wait.
 func (h *Devices) awaitCheck(ctx context.Context, rec *store.ImportJob, wait time.Duration) {
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	tick := time.NewTicker(25 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if j, err := h.Jobs.GetImportJob(ctx, rec.TenantID, rec.ID); err != nil || j.State != importer.StateChecking {
-			return
-		}
-	}
+	pollUntil(ctx, wait, 25*time.Millisecond, func(ctx context.Context) bool {
+		j, err := h.Jobs.GetImportJob(ctx, rec.TenantID, rec.ID)
+		return err != nil || j.State != importer.StateChecking
+	})
 }
 
 // StopCheck is POST /devices/import/:id/stop-check: end a check before it has looked every
