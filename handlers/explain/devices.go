@@ -93,9 +93,7 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 		later, _ := decodeLater(d.Failure)
 		v.State = State{Label: "Replaced by a later bulk change", Meaning: Quiet}
 		v.Detail = "Microsoft Graph's answer to this change was lost, and before the desk could read the device a later bulk change was sent to it"
-		if later.JobID != "" {
-			v.Detail += " (" + BulkAction(later.Action, later.GroupTag) + ", by " + later.By + " on " + later.At.UTC().Format("2 Jan 2006 15:04:05") + " UTC)"
-		}
+		v.Detail += laterNamed(later, "by")
 		v.Detail += ". Its value is the one that stands, so whether this change was made first no longer matters. Nothing was sent again, and there is nothing to check."
 		return v
 	case store.BulkSkipped:
@@ -103,9 +101,7 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 			later, _ := decodeLater(d.Failure)
 			v.State = State{Label: "Left to a later bulk change", Meaning: Quiet}
 			v.Detail = "Not sent: a bulk change confirmed later changes this device too"
-			if later.JobID != "" {
-				v.Detail += " (" + BulkAction(later.Action, later.GroupTag) + ", confirmed by " + later.By + " on " + later.At.UTC().Format("2 Jan 2006 15:04:05") + " UTC)"
-			}
+			v.Detail += laterNamed(later, "confirmed by")
 			v.Detail += ", so this one left it to that change: the newer choice wins. Nothing was sent to this device for this change."
 			return v
 		}
@@ -321,4 +317,13 @@ func BulkWait(pacing, held, throttled bool, budget string) string {
 		return "Microsoft Graph is throttling this tenant"
 	}
 	return "Microsoft Graph was unavailable"
+}
+
+// laterNamed names a later bulk change in brackets (what it does, who, when), or nothing when it
+// is not known.
+func laterNamed(l LaterBulk, by string) string {
+	if l.JobID == "" {
+		return ""
+	}
+	return " (" + BulkAction(l.Action, l.GroupTag) + ", " + by + " " + l.By + " on " + l.At.UTC().Format("2 Jan 2006 15:04:05") + " UTC)"
 }
