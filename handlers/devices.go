@@ -73,9 +73,10 @@ type Devices struct {
 	Tokens   Tokens
 	Jobs     ImportJobs
 	Activity ActivityLog
-	Worker   Kicker // the import worker
-	Checker  Kicker // the serial check
-	MaxRows  int    // device rows one file may have
+	Worker   Kicker        // the import worker
+	Checker  Kicker        // the serial check
+	MaxRows  int           // device rows one file may have
+	SyncRead *SyncSettings // the tenant's Autopilot sync the devices list read a moment ago
 	Now      func() time.Time
 	Logger   *slog.Logger
 	JobState func(state string) // optional: counts jobs reaching a state
@@ -749,6 +750,7 @@ func (h *Devices) Sync(c echo.Context) error {
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
 	}
+	h.SyncRead.ForgetTenant(web.CurrentUser(c).TenantID) // the list shows the new "last sync request"
 	act := newActivity(web.CurrentUser(c), "sync", ex, err)
 	d := resultDetail(nil, ex, err, h.Now())
 	if err == nil {
