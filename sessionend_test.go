@@ -133,6 +133,35 @@ func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
 	}
 }
 
+// Sync pressed on the devices list as the session ended, in a browser that sends no Referer: the
+// person signs in again and is back on the list as it was (its pages and filters, which the form
+// names), which says the sync was not asked; nothing reached Graph.
+func TestSyncPressedAsTheSessionEndsReturnsToTheList(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{EmulatorPageSize: 5})
+	b := d.browser()
+	list := "/devices?pages=2&tag=Sales"
+	form := testkit.FormValues(t, parse(t, d.signIn(b, demoidp.AdminKey, list)), `form[action="/devices/sync"]`)
+	d.app.db.DeleteSessionsOfUser(t.Context(), demoidp.DemoTenantID+":"+demoidp.AdminObjectID)
+	b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		testkit.PickIdentity(req, demoidp.AdminKey)
+		return nil
+	}
+	resp, doc := d.post(b, "/devices/sync", form)
+	if resp.Request.URL.RequestURI() != list {
+		t.Errorf("after signing in: at %s, want %s", resp.Request.URL.RequestURI(), list)
+	}
+	notice := doc.Find(`main [data-testid="form-restored"]`)
+	if notice.AttrOr("data-why", "") != views.RestoredPressed || !strings.Contains(notice.Text(), "Nothing was sent") {
+		t.Errorf("the list does not say the sync was not asked: %s", text(doc))
+	}
+	if n := postsTo(d.emu, "/windowsAutopilotSettings/sync"); n != 0 {
+		t.Errorf("%d syncs sent", n)
+	}
+	if _, doc := d.get(b, list); doc.Find(`[data-testid="form-restored"]`).Length() != 0 {
+		t.Error("the notice stays after it was said")
+	}
+}
+
 // everyRoute starts a desk with something behind every page and form (an upload, import jobs, an
 // activity record, a waiting registration, a device and a bulk draft) and returns how to reach
 // each route that needs a session. Routes are read from the router, so a new route fails the

@@ -741,7 +741,7 @@ func (h *Devices) Report(c echo.Context) error {
 // Sync is POST /devices/sync: ask Intune to sync Autopilot, at most once per 10 minutes.
 func (h *Devices) Sync(c echo.Context) error {
 	if a := web.Access(c); a.ReadOnly {
-		return readOnlyRefusal(a, "/devices/import", "Back to Import devices")
+		return readOnlyRefusal(a, "/devices", "Back to the devices")
 	}
 	_, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (struct{}, *graphclient.Exchange, error) {
 		ex, err := h.Graph.SyncAutopilot(c.Request().Context(), ts)
