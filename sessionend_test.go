@@ -62,7 +62,9 @@ func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
 					req.Header.Set("Referer", d.srv.URL+rt.formPage)
 				}
 				// Follow the desk's own answers; a sign-in page is as far as it goes by itself.
+				formSignedIn := false // the form's own answer started a sign-in
 				b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+					formSignedIn = formSignedIn || (len(via) == 1 && strings.HasSuffix(req.URL.Path, "/authorize"))
 					testkit.PickIdentity(req, demoidp.AdminKey)
 					if req.URL.Path == "/auth/signin" {
 						return http.ErrUseLastResponse
@@ -104,6 +106,13 @@ func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
 					}
 					if notice := doc.Find(`main [data-testid="form-restored"]`); notice.Length() != 1 || !strings.Contains(notice.Text(), "Nothing was sent") {
 						t.Errorf("the form came back without saying it was not sent: %s", text(doc))
+					}
+				}
+				if method == http.MethodPost && len(rt.form) == 0 && formSignedIn {
+					// A button: nothing to put back, but its page says, after the sign-in, that
+					// it was not carried out.
+					if notice := doc.Find(`main [data-testid="form-restored"]`); notice.AttrOr("data-why", "") != views.RestoredPressed || !strings.Contains(notice.Text(), "Nothing was sent") {
+						t.Errorf("the page does not say the button pressed was not carried out: %s", text(doc))
 					}
 				}
 			})
