@@ -63,6 +63,9 @@ type app struct {
 	bulk       *bulk.Worker
 	workers    sync.WaitGroup // the import and bulk workers, waited for apart at Close
 	follower   *registration.Follower
+	// syncSettings is the tenant's Autopilot sync the devices list read a moment ago, forgotten
+	// by every sync this desk asks.
+	syncSettings *handlers.SyncSettings
 }
 
 // observeGraph logs every Graph attempt with the ids a support ticket needs, and counts it.
@@ -237,8 +240,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	a.imports = importer.New(importer.Options{Options: imports, Store: a.db, Graph: a.graph, LookupDelays: o.ImportLookupDelays, Reached: a.metrics.ImportJob,
 		Holds: budget})
 	a.checks = importer.NewChecker(importer.CheckerOptions{Options: imports, Store: a.db, Graph: a.graph})
+	a.syncSettings = &handlers.SyncSettings{}
 	a.follower = registration.NewFollower(registration.Options{Store: registrationStore{a.db, activity}, Graph: a.graph, Tokens: owners,
-		Worker: a.imports, Logger: log, Now: o.Now, Every: o.RegistrationEvery, State: a.health})
+		Worker: a.imports, Logger: log, Now: o.Now, Every: o.RegistrationEvery, State: a.health, Synced: a.syncSettings.ForgetTenant})
 	waiting := &handlers.WaitingCount{Store: a.db}
 	changes := jobs.Options{Tokens: owners, Logger: log, Now: o.Now, Lease: o.BulkLease, PausedRecheck: o.ImportPausedRecheck, Fault: o.BulkFault,
 		State: a.health}
@@ -276,11 +280,11 @@ func (a *app) features(provider *identity.Provider, budget *bulk.Budget, waiting
 		Uploads:  &handlers.Uploads{Graph: a.graph, Tokens: a.shell, Activity: a.recorder, Keys: a.db, Recorded: a.recorder, Tenants: a.db, Holds: budget, Now: now},
 		Activity: &handlers.Activity{History: a.db, Jobs: a.db, Recorded: a.recorder, Graph: a.graph, Tokens: a.shell, Records: a.db, Now: now},
 		Registered: &handlers.Registered{Graph: a.graph, Tokens: a.shell, Activity: a.recorder, Recorded: a.recorder, Keys: a.db, History: a.db, Budget: budget, Records: a.db,
-			Pages: listPages, Now: now, Logger: a.log},
+			Pages: listPages, Sync: a.syncSettings, Now: now, Logger: a.log},
 		Bulk: &handlers.BulkChanges{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Keys: a.db, Worker: a.bulk, Budget: budget, Holds: budget, InFlight: a.bulk.InFlight(), Pages: listPages,
 			Now: now, Logger: a.log},
 		Devices: &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: a.recorder, Worker: a.imports, Checker: a.checks, MaxRows: a.cfg.ImportMaxRows,
-			Now: now, Logger: a.log, JobState: a.metrics.ImportJob},
+			SyncRead: a.syncSettings, Now: now, Logger: a.log, JobState: a.metrics.ImportJob},
 		Registration: &handlers.Registration{Store: a.db, Graph: a.graph, Tokens: a.shell, Worker: a.imports, Follower: a.follower,
 			PublicURL: a.cfg.PublicURL.String(), SelfApprove: a.cfg.RegistrationSelfApprove, Demo: a.cfg.Demo, DemoApprovers: a.demoApprovers(),
 			Count: waiting, Now: now, Logger: a.log},

@@ -254,11 +254,49 @@ func TestDeviceListShowsAndAsksTheAutopilotSync(t *testing.T) {
 	if strings.TrimSpace(sync.Find(`[data-testid="sync-status"]`).Text()) != "Syncing" || strings.TrimSpace(sync.Find(`[data-testid="sync-request"]`).Text()) == "Never" {
 		t.Errorf("after the sync: %s", sync.Text())
 	}
-	reads := countReceived(d.emu, func(r emulator.ReceivedRequest) bool {
+	// The reader's look, the admin's from the figures read for it, the admin's after the sync.
+	if reads := syncReads(d.emu); reads != 2 {
+		t.Errorf("%d reads of the sync, want 2", reads)
+	}
+}
+
+// syncReads counts the reads of the tenant's Autopilot sync Graph received.
+func syncReads(e *emulator.Emulator) int {
+	return countReceived(e, func(r emulator.ReceivedRequest) bool {
 		return r.Method == http.MethodGet && r.Path == "/beta/deviceManagement/windowsAutopilotSettings"
 	})
-	if reads != 3 {
-		t.Errorf("%d reads of the sync, want one a list", reads)
+}
+
+// Paging through the list and looking at it again read the sync once a minute for the whole
+// tenant, not once a page: the pages after the first say when it was read. A sync asked from the
+// desk is read at once afterwards.
+func TestDeviceListReadsTheAutopilotSyncOnceAMinute(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{EmulatorPageSize: 5})
+	admin := d.browser()
+	doc := parse(t, d.signIn(admin, "admin", "/devices"))
+	if doc.Find(`[data-testid="sync-read-at"]`).Length() != 0 {
+		t.Errorf("figures just read say when they were read: %s", doc.Find(`[data-testid="sync"]`).Text())
+	}
+	for pages := 2; pages <= 4; pages++ {
+		_, doc = d.get(admin, "/devices?pages="+strconv.Itoa(pages))
+	}
+	reader := d.browser()
+	d.signIn(reader, demoidp.ReadGrantKey, "/devices")
+	if reads := syncReads(d.emu); reads != 1 {
+		t.Fatalf("%d reads of the sync for five looks at the list within a minute, want 1", reads)
+	}
+	sync := doc.Find(`[data-testid="sync"]`)
+	if strings.TrimSpace(sync.Find(`[data-testid="sync-status"]`).Text()) != "Synced" || sync.Find(`[data-testid="sync-read-at"] time`).Length() != 1 {
+		t.Errorf("the fourth page's sync: %s", sync.Text())
+	}
+	form := testkit.FormValues(t, doc, `form[action="/devices/sync"]`)
+	if resp, _ := d.post(admin, "/devices/sync", form); !strings.HasPrefix(resp.Request.URL.Path, "/activity/") {
+		t.Fatalf("sync landed on %s", resp.Request.URL)
+	}
+	_, doc = d.get(reader, "/devices")
+	sync = doc.Find(`[data-testid="sync"]`)
+	if syncReads(d.emu) != 2 || strings.TrimSpace(sync.Find(`[data-testid="sync-request"]`).Text()) == "Never" || sync.Find(`[data-testid="sync-read-at"]`).Length() != 0 {
+		t.Errorf("after the sync, %d reads; the strip: %s", syncReads(d.emu), sync.Text())
 	}
 }
 

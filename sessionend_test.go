@@ -62,7 +62,9 @@ func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
 					req.Header.Set("Referer", d.srv.URL+rt.formPage)
 				}
 				// Follow the desk's own answers; a sign-in page is as far as it goes by itself.
+				formSignedIn := false // the form's own answer started a sign-in
 				b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+					formSignedIn = formSignedIn || (len(via) == 1 && strings.HasSuffix(req.URL.Path, "/authorize"))
 					testkit.PickIdentity(req, demoidp.AdminKey)
 					if req.URL.Path == "/auth/signin" {
 						return http.ErrUseLastResponse
@@ -106,6 +108,13 @@ func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
 						t.Errorf("the form came back without saying it was not sent: %s", text(doc))
 					}
 				}
+				if method == http.MethodPost && len(rt.form) == 0 && formSignedIn {
+					// A button: nothing to put back, but its page says, after the sign-in, that
+					// it was not carried out.
+					if notice := doc.Find(`main [data-testid="form-restored"]`); notice.AttrOr("data-why", "") != views.RestoredPressed || !strings.Contains(notice.Text(), "Nothing was sent") {
+						t.Errorf("the page does not say the button pressed was not carried out: %s", text(doc))
+					}
+				}
 			})
 		}
 	}
@@ -130,6 +139,35 @@ func TestEveryRouteAnswersAnEndedSessionWithSignIn(t *testing.T) {
 	// Said once: the page shown again is the page as it is.
 	if _, doc := d.get(b, upload); doc.Find(`[data-testid="form-restored"]`).Length() != 0 {
 		t.Error("the notice that a form was not sent stays after the form was put back")
+	}
+}
+
+// Sync pressed on the devices list as the session ended, in a browser that sends no Referer: the
+// person signs in again and is back on the list as it was (its pages and filters, which the form
+// names), which says the sync was not asked; nothing reached Graph.
+func TestSyncPressedAsTheSessionEndsReturnsToTheList(t *testing.T) {
+	d := startDeskWith(t, nil, appOptions{EmulatorPageSize: 5})
+	b := d.browser()
+	list := "/devices?pages=2&tag=Sales"
+	form := testkit.FormValues(t, parse(t, d.signIn(b, demoidp.AdminKey, list)), `form[action="/devices/sync"]`)
+	d.app.db.DeleteSessionsOfUser(t.Context(), demoidp.DemoTenantID+":"+demoidp.AdminObjectID)
+	b.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		testkit.PickIdentity(req, demoidp.AdminKey)
+		return nil
+	}
+	resp, doc := d.post(b, "/devices/sync", form)
+	if resp.Request.URL.RequestURI() != list {
+		t.Errorf("after signing in: at %s, want %s", resp.Request.URL.RequestURI(), list)
+	}
+	notice := doc.Find(`main [data-testid="form-restored"]`)
+	if notice.AttrOr("data-why", "") != views.RestoredPressed || !strings.Contains(notice.Text(), "Nothing was sent") {
+		t.Errorf("the list does not say the sync was not asked: %s", text(doc))
+	}
+	if n := postsTo(d.emu, "/windowsAutopilotSettings/sync"); n != 0 {
+		t.Errorf("%d syncs sent", n)
+	}
+	if _, doc := d.get(b, list); doc.Find(`[data-testid="form-restored"]`).Length() != 0 {
+		t.Error("the notice stays after it was said")
 	}
 }
 

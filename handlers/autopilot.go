@@ -73,6 +73,7 @@ type Registered struct {
 	Budget   WriteBudget
 	Records  ActivityRewriter // settles a change whose answer was lost, once the device shows it
 	Pages    *ListPages       // the list's pages each sign-in read a moment ago
+	Sync     *SyncSettings    // the tenant's Autopilot sync read a moment ago
 	Now      func() time.Time
 	Logger   *slog.Logger
 }
@@ -228,7 +229,7 @@ func (h *Registered) List(c echo.Context) error {
 		return err
 	}
 	var serr error
-	if view.Sync, serr = h.syncOf(c); serr != nil {
+	if view.Sync, serr = h.syncOf(c, err == nil); serr != nil {
 		return serr
 	}
 	status := http.StatusOK
@@ -775,9 +776,17 @@ func (h *Registered) readDevice(c echo.Context, id string) (*graphclient.Autopil
 	})
 }
 
-// syncOf reads the tenant's sync with the Windows Autopilot service; a failure to read it is
-// explained beside it, and the list stands.
-func (h *Registered) syncOf(c echo.Context) (*views.AutopilotSync, error) {
+// syncOf is the tenant's sync with the Windows Autopilot service: as read for the tenant less than
+// a minute ago when Graph has just let this person read the list (the same permission reads
+// both), else read now; a failure to read it is explained beside it, and the list stands.
+func (h *Registered) syncOf(c echo.Context, listRead bool) (*views.AutopilotSync, error) {
+	tenantID, now := web.CurrentUser(c).TenantID, h.Now()
+	if kept, readAt, ok := h.Sync.take(tenantID, now); ok && listRead {
+		v := syncView(&kept)
+		v.ReadAt = readAt
+		return v, nil
+	}
+	mark := h.Sync.reading(tenantID)
 	s, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (*graphclient.AutopilotSettings, *graphclient.Exchange, error) {
 		return h.Graph.GetAutopilotSettings(c.Request().Context(), ts)
 	})
@@ -787,10 +796,15 @@ func (h *Registered) syncOf(c echo.Context) (*views.AutopilotSync, error) {
 	case err != nil:
 		return &views.AutopilotSync{Failure: failureOf(ex, err)}, nil
 	}
+	h.Sync.keep(tenantID, mark, *s, now)
+	return syncView(s), nil
+}
+
+func syncView(s *graphclient.AutopilotSettings) *views.AutopilotSync {
 	v := &views.AutopilotSync{State: explain.SyncStatus(s.SyncStatus)}
 	v.LastSync, _ = s.LastSync()
 	v.LastRequest, _ = s.LastRequest()
-	return v, nil
+	return v
 }
 
 // profileOf reads the device's deployment profile assignment; a failure to read it is explained in

@@ -73,9 +73,10 @@ type Devices struct {
 	Tokens   Tokens
 	Jobs     ImportJobs
 	Activity ActivityLog
-	Worker   Kicker // the import worker
-	Checker  Kicker // the serial check
-	MaxRows  int    // device rows one file may have
+	Worker   Kicker        // the import worker
+	Checker  Kicker        // the serial check
+	MaxRows  int           // device rows one file may have
+	SyncRead *SyncSettings // the tenant's Autopilot sync the devices list read a moment ago
 	Now      func() time.Time
 	Logger   *slog.Logger
 	JobState func(state string) // optional: counts jobs reaching a state
@@ -740,7 +741,7 @@ func (h *Devices) Report(c echo.Context) error {
 // Sync is POST /devices/sync: ask Intune to sync Autopilot, at most once per 10 minutes.
 func (h *Devices) Sync(c echo.Context) error {
 	if a := web.Access(c); a.ReadOnly {
-		return readOnlyRefusal(a, "/devices/import", "Back to Import devices")
+		return readOnlyRefusal(a, "/devices", "Back to the devices")
 	}
 	_, ex, err := callGraph(c, h.Tokens, func(ts oauth2.TokenSource) (struct{}, *graphclient.Exchange, error) {
 		ex, err := h.Graph.SyncAutopilot(c.Request().Context(), ts)
@@ -749,6 +750,7 @@ func (h *Devices) Sync(c echo.Context) error {
 	if errors.Is(err, web.ErrSessionEnded) {
 		return err
 	}
+	h.SyncRead.ForgetTenant(web.CurrentUser(c).TenantID) // the list shows the new "last sync request"
 	act := newActivity(web.CurrentUser(c), "sync", ex, err)
 	d := resultDetail(nil, ex, err, h.Now())
 	if err == nil {

@@ -89,7 +89,7 @@ func Routes(shell *web.Shell, f Features) {
 	form("/devices/import/:id/reconcile", "/devices/import/:id", f.Devices.Reconcile)
 	form("/devices/import/:id/stop", "/devices/import/:id", f.Devices.Stop)
 	web.GET(user, "/devices/import/:id/report.csv", f.Devices.Report)
-	form("/devices/sync", "/devices/import", f.Devices.Sync)
+	form("/devices/sync", "/devices", f.Devices.Sync)
 	web.GET(user, "/registration", f.Registration.Show)
 	web.GET(user, "/registration/codes/new", f.Registration.NewCode)
 	web.GET(user, "/registration/sample-device.csv", f.Registration.SampleDevice)

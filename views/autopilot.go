@@ -53,7 +53,10 @@ type RegisteredList struct {
 type AutopilotSync struct {
 	State                 explain.State
 	LastSync, LastRequest time.Time // zero: never
-	Failure               *Failure
+	// ReadAt is when the desk read the figures, shown when they were read for an earlier page
+	// (zero: read for this one).
+	ReadAt  time.Time
+	Failure *Failure
 }
 
 // OverBulk reports whether the list shows more devices than one bulk change takes.

@@ -35,7 +35,7 @@ type Page struct {
 
 // RestoredForm says why a page's form came back unsent, and what of it did not.
 type RestoredForm struct {
-	// Why: RestoredSignedIn, RestoredStale or RestoredForeign.
+	// Why: RestoredSignedIn, RestoredStale, RestoredForeign, RestoredTooLarge or RestoredPressed.
 	Why string
 	// NotKept is what the page could not put back, each with how to give it again.
 	NotKept []NotKept
@@ -51,6 +51,8 @@ const (
 	RestoredForeign = "foreign"
 	// RestoredTooLarge: the form was too large to keep through the sign-in: nothing is put back.
 	RestoredTooLarge = "too-large"
+	// RestoredPressed: the form had nothing to fill in (a button): there is nothing to put back.
+	RestoredPressed = "pressed"
 )
 
 // NotKept is a part of a form the desk does not put back: What it is, and Again, what to do.
@@ -65,6 +67,8 @@ func (r RestoredForm) Sentence() string {
 			"the desk did not send it and did not put back what was typed in it. Fill it in again if you need it."
 	case RestoredTooLarge:
 		return "Your session had ended, so the desk signed you in again, but what you had chosen was too much to keep through the sign-in. Choose it again, then send it."
+	case RestoredPressed:
+		return "Your session had ended, so the desk signed you in again without carrying out the button you pressed on this page. Press it again if you still need it."
 	case RestoredStale:
 		s = "This page was opened before you signed in again (in another tab, perhaps), so the desk did not accept the form as it was and put back what you had filled in"
 	default:

@@ -23,7 +23,8 @@ import (
 //   - for a form (POST), starts a sign-in at once that keeps the values typed (not files, not
 //     security tokens, at most maxKeptForm bytes) and returns to the page the form was on,
 //     where the page puts the values back (TakePendingForm). Nothing is sent to Microsoft Graph
-//     again by itself: the person submits the restored form.
+//     again by itself: the person submits the restored form. A form with nothing to fill in (a
+//     button) leaves only the mark that it was pressed, and its page says it was not carried out.
 //
 // No ended session is ever an error page.
 
@@ -81,10 +82,17 @@ func (s *Shell) sessionEnded(c echo.Context) error {
 }
 
 // formPageOf is where the form of this request was: the page the browser says it came from when
-// that is on this desk, else the page the route declares, else the home page.
+// that is on this desk, else the page the form names in its return_to field (a page whose
+// address carries a search or filters says so there), else the page the route declares, else the
+// home page.
 func (s *Shell) formPageOf(c echo.Context) string {
 	if ref, err := url.Parse(c.Request().Referer()); err == nil && ref.Path != "" && s.isOwnOrigin(c, ref) {
 		if p := SafeReturnTo(ref.RequestURI()); p != "/" || ref.Path == "/" {
+			return p
+		}
+	}
+	if named := c.Request().PostForm.Get(fieldReturnTo); named != "" {
+		if p := SafeReturnTo(named); p != "/" {
 			return p
 		}
 	}
@@ -176,18 +184,23 @@ type pendingForm struct {
 	// TooLarge marks a form too large to keep through a sign-in (Values is empty): the page says
 	// that nothing was sent and that what was chosen must be chosen again.
 	TooLarge bool `json:"tooLarge,omitempty"`
+	// Pressed marks a form with nothing to fill in, a button (Values is empty): the page says that
+	// what it asked was not carried out.
+	Pressed bool `json:"pressed,omitempty"`
 }
 
 // pendingFormOf keeps what the person typed into the request's form (no files, no security
-// tokens), or nothing when there is nothing to keep; of a form too large to keep, only the mark
-// that it was (the values travel in the flow record and the new session's row).
+// tokens), or of a form with nothing to fill in the mark that it was pressed; of a form too large
+// to keep, only the mark that it was (the values travel in the flow record and the new session's
+// row).
 func pendingFormOf(r *http.Request, path string) []byte {
 	if r.PostForm == nil {
 		_ = r.ParseMultipartForm(32 << 20) // read already by the form check, except in tests of the shell alone
 	}
 	values, file := formValuesKept(r.PostForm), fileChosen(r)
 	if len(values) == 0 && !file {
-		return nil
+		b, _ := json.Marshal(pendingForm{Path: pathOnly(path), Owner: sentToken(r), Pressed: true})
+		return b
 	}
 	b, err := json.Marshal(pendingForm{Path: pathOnly(path), Values: values, Owner: sentToken(r), File: file})
 	if err != nil || len(b) > maxKeptForm {
@@ -196,11 +209,14 @@ func pendingFormOf(r *http.Request, path string) []byte {
 	return b
 }
 
-// formValuesKept are a form's values without its security tokens.
+// fieldReturnTo is the field in which a form names the page it is on (formPageOf).
+const fieldReturnTo = "return_to"
+
+// formValuesKept are a form's values without its security tokens and the page it names.
 func formValuesKept(form url.Values) url.Values {
 	values := url.Values{}
 	for k, vs := range form {
-		if k != "_csrf" && k != "formKey" {
+		if k != "_csrf" && k != "formKey" && k != fieldReturnTo {
 			values[k] = vs
 		}
 	}
@@ -364,6 +380,8 @@ func TakePendingForm(c echo.Context) (url.Values, bool) {
 		restored.Why = views.RestoredForeign
 	case p.TooLarge:
 		restored.Why = views.RestoredTooLarge
+	case p.Pressed:
+		restored.Why = views.RestoredPressed
 	case p.Stale:
 		restored.Why = views.RestoredStale
 	case !p.SignedIn:
@@ -373,14 +391,15 @@ func TakePendingForm(c echo.Context) (url.Values, bool) {
 		restored.NotKept = append(restored.NotKept, views.NotKept{What: "the file you had chosen, which the desk does not keep", Again: "choose the file again"})
 	}
 	state(c).formRestored = restored
-	if p.Foreign || p.TooLarge {
+	if p.Foreign || p.TooLarge || p.Pressed {
 		return nil, false
 	}
 	return p.Values, true
 }
 
 // sayFormNotKept takes, on the page it was for, the mark of a form too large to keep through a
-// sign-in, so that the page says so: pages that put a form back take it themselves, others not.
+// sign-in, or of a button pressed as the session ended, so that the page says so: pages that put
+// a form back take it themselves, others not.
 func sayFormNotKept(c echo.Context) {
 	sess := Session(c)
 	if sess == nil || c.Request().Method != http.MethodGet {
@@ -388,7 +407,7 @@ func sayFormNotKept(c echo.Context) {
 	}
 	now, path := clockOf(c).Unix(), c.Request().URL.Path
 	for _, f := range pendingFormsOf(sess.Values[valPendingForm]) {
-		if f.TooLarge && f.Path == path && f.Until >= now {
+		if (f.TooLarge || f.Pressed) && f.Path == path && f.Until >= now {
 			TakePendingForm(c)
 			return
 		}

@@ -55,6 +55,8 @@ type Options struct {
 	// State, when set, is the state database's health: while it has a problem the follower does
 	// not look, and a failure to reach it is left to the desk's health check to log once.
 	State jobs.StateWatch
+	// Synced, when set, is told of each tenant whose Autopilot sync the follower asked.
+	Synced func(tenantID string)
 }
 
 // Follower carries approved registrations to their end, on every replica (each change is
@@ -257,6 +259,9 @@ func (f *Follower) sync(ctx context.Context, jobID string) error {
 		return err
 	}
 	ex, err := f.o.Graph.SyncAutopilot(ctx, ts)
+	if f.o.Synced != nil {
+		f.o.Synced(s.TenantID)
+	}
 	support := graphclient.SupportFor(ex, err)
 	a := &store.Activity{TenantID: s.TenantID, ObjectID: s.DeciderOID, ActorName: s.DeciderName, ActorUPN: s.DeciderUPN, Action: "sync", Target: jobID,
 		Outcome: "success", Summary: "Asked Intune to sync Autopilot devices after importing devices registered from the device.",
