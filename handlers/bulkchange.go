@@ -571,11 +571,8 @@ func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, bu
 	}
 	if s := p.Serials; s != nil {
 		v.Serials = &views.BulkSerials{Given: s.Given, NotFound: s.NotFound, Blank: s.Blank}
-		for _, e := range s.Invalid {
-			v.Serials.Invalid = append(v.Serials.Invalid, views.BulkSerialLine{Where: e.Where, Serial: e.Serial, Why: e.Why})
-		}
-		for _, e := range s.Repeated {
-			v.Serials.Repeated = append(v.Serials.Repeated, views.BulkSerialLine{Where: e.Where, Serial: e.Serial, Why: e.Why})
+		for _, e := range s.LeftOut {
+			v.Serials.LeftOut = append(v.Serials.LeftOut, views.BulkSerialLine{Where: e.Where, Serial: e.Serial, Why: e.Why})
 		}
 	}
 	if p.Correct != nil {

@@ -57,7 +57,7 @@ func (h *BulkChanges) renderSerials(c echo.Context, status int, f views.BulkSeri
 // serialEntries are the serial numbers a form gave, each where it was, after reading them.
 type serialEntries struct {
 	serials []string          // each serial number that can be looked up, once, in the order given
-	choice  bulk.SerialChoice // what else the list held: repeats, invalid and blank entries
+	choice  bulk.SerialChoice // what else the list held: repeated, invalid and blank entries
 }
 
 // readSerialEntries reads the typed list and the file's serial numbers; the problems are the
@@ -73,16 +73,16 @@ func readSerialEntries(c echo.Context, typed string) (serialEntries, string, map
 		for _, s := range l.Serials {
 			at := where(s.Line)
 			if s.Value == "" {
-				out.choice.Invalid = append(out.choice.Invalid, bulk.SerialEntry{Where: at, Why: "this row has no serial number."})
+				out.choice.LeftOut = append(out.choice.LeftOut, bulk.SerialEntry{Where: at, Why: "this row has no serial number."})
 				continue
 			}
 			if why := devicecsv.SerialProblem("Serial number", s.Value); why != "" {
-				out.choice.Invalid = append(out.choice.Invalid, bulk.SerialEntry{Where: at, Why: why})
+				out.choice.LeftOut = append(out.choice.LeftOut, bulk.SerialEntry{Where: at, Why: why})
 				continue
 			}
 			key := strings.ToUpper(s.Value)
 			if was, seen := first[key]; seen {
-				out.choice.Repeated = append(out.choice.Repeated, bulk.SerialEntry{Where: at, Serial: s.Value, Why: "repeats " + was + "; it was looked up once."})
+				out.choice.LeftOut = append(out.choice.LeftOut, bulk.SerialEntry{Where: at, Serial: s.Value, Why: "repeats " + was + "; it was looked up once."})
 				continue
 			}
 			first[key] = at
@@ -109,10 +109,10 @@ func readSerialEntries(c echo.Context, typed string) (serialEntries, string, map
 	}
 	switch {
 	case len(problems) > 0:
-	case len(out.serials) == 0 && len(out.choice.Invalid) == 0:
+	case len(out.serials) == 0 && len(out.choice.LeftOut) == 0:
 		problems["serials"] = "Paste or type the serial numbers, or choose a file that lists them: none was given."
 	case len(out.serials) == 0:
-		e := out.choice.Invalid[0]
+		e := out.choice.LeftOut[0]
 		problems["serials"] = "None of the entries is a serial number the desk can look up. " + capitalize(e.Where) + ": " + e.Why
 	case len(out.serials) > maxBulkDevices:
 		problems["serials"] = fmt.Sprintf("A bulk change takes at most %s devices, and these are %s different serial numbers. Split them into parts of at most %s and make one change for each part.",
@@ -191,7 +191,7 @@ func (h *BulkChanges) FromSerials(c echo.Context) error {
 			err = cmp.Or(err, l.Err)
 		case l.Err != nil:
 			ge, _ := graphclient.AsError(l.Err)
-			p.Serials.Invalid = append(p.Serials.Invalid, bulk.SerialEntry{Serial: l.Serial, Where: "serial number " + l.Serial, Why: ge.Message})
+			p.Serials.LeftOut = append(p.Serials.LeftOut, bulk.SerialEntry{Where: "serial number " + l.Serial, Why: ge.Message})
 		case len(l.Registered) == 0:
 			p.Serials.NotFound = append(p.Serials.NotFound, l.Serial)
 		}

@@ -14,8 +14,8 @@ type Serial struct {
 // SerialList is what ReadSerials found, in the order given.
 type SerialList struct {
 	Serials []Serial
-	// Column: the text is a device CSV, and the serials come from its Device Serial Number
-	// column (the header is line 1 or the first line with text); otherwise it is a plain list.
+	// Column: the text is a CSV, and the serials come from its Device Serial Number (or Serial
+	// number) column, named on its first line with text; otherwise it is a plain list.
 	Column bool
 	// Blank are the empty lines between serial numbers, skipped.
 	Blank []int
@@ -25,9 +25,10 @@ type SerialList struct {
 	Fatal string
 }
 
-// ReadSerialFile reads the serial numbers of a file: a device CSV (the portal's, Get-WindowsAutopilotInfo's,
-// any with a Device Serial Number column; the other columns are ignored, hashes included) or a plain list
-// of serial numbers, saved in any of the encodings the import reads.
+// ReadSerialFile reads the serial numbers of a file: a CSV with a Device Serial Number column (the
+// portal's, Get-WindowsAutopilotInfo's) or a Serial number column (an export of the registered
+// devices), whose other columns are ignored, hashes included; or a plain list of serial numbers.
+// Any of the encodings the import reads will do.
 func ReadSerialFile(data []byte) SerialList {
 	text, notes, fatal := decodeText(data, false)
 	if fatal != "" {
@@ -71,6 +72,13 @@ func ReadSerials(text string) SerialList {
 	return out
 }
 
+// serialHeader reports whether a column's name says it holds serial numbers: the portal's
+// Device Serial Number, or Serial number as Graph (serialNumber) and other exports name it.
+func serialHeader(name string) bool {
+	k, _ := matchColumn(name)
+	return k == colSerial || looseEqual(name, "Serial number") || looseEqual(name, "Serial")
+}
+
 // serialColumn reads the Device Serial Number column of text when its first line with text is a
 // header naming it.
 func serialColumn(text string) (SerialList, bool) {
@@ -86,7 +94,7 @@ func serialColumn(text string) (SerialList, bool) {
 	header, _ := p.next()
 	col := -1
 	for i, f := range header {
-		if k, _ := matchColumn(strings.TrimSpace(f)); k == colSerial {
+		if serialHeader(strings.TrimSpace(f)) {
 			col = i
 			break
 		}

@@ -29,6 +29,11 @@ func TestReadSerialsFromTheDeviceSerialNumberColumn(t *testing.T) {
 	if !l.Column || !reflect.DeepEqual(l.Serials, []Serial{{2, "5CG9"}}) {
 		t.Errorf("%+v", l)
 	}
+	// A column copied with its heading, as Graph names it.
+	l = ReadSerials("serialNumber\n5CG9\n5CG8\n")
+	if !l.Column || !reflect.DeepEqual(l.Serials, []Serial{{2, "5CG9"}, {3, "5CG8"}}) {
+		t.Errorf("%+v", l)
+	}
 }
 
 func TestReadSerialFileRefusesWhatIsNotText(t *testing.T) {

@@ -117,11 +117,12 @@ type Payload struct {
 // SerialChoice is what became of the serial numbers a bulk change was chosen by: each found
 // device is one of the change's, and these are the others.
 type SerialChoice struct {
-	Given    int           `json:"given"`              // distinct serial numbers looked up
-	NotFound []string      `json:"notFound,omitempty"` // no registered device has it
-	Repeated []SerialEntry `json:"repeated,omitempty"` // given again: looked up once
-	Invalid  []SerialEntry `json:"invalid,omitempty"`  // not a serial number that can be looked up
-	Blank    []string      `json:"blank,omitempty"`    // where the blank entries were ("line 4")
+	Given    int      `json:"given"`              // distinct serial numbers looked up
+	NotFound []string `json:"notFound,omitempty"` // no registered device has it
+	// LeftOut are the entries given again (looked up once) or that are no serial number the
+	// desk can look up, in the order given.
+	LeftOut []SerialEntry `json:"leftOut,omitempty"`
+	Blank   []string      `json:"blank,omitempty"` // where the blank lines were ("line 4")
 }
 
 // SerialEntry is one entry of a list of serial numbers: where it is ("line 4", "line 4 of
