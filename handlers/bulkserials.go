@@ -40,7 +40,8 @@ const serialsFormLimit = 16 << 20
 func (h *BulkChanges) SerialsForm(c echo.Context) error {
 	f := views.BulkSerialsForm{Action: bulk.ActionGroupTag}
 	if pending, ok := web.TakePendingForm(c); ok {
-		f.Text, f.Action, f.GroupTag = pending.Get("serials"), cmp.Or(pending.Get("action"), bulk.ActionGroupTag), pending.Get("groupTag")
+		f.Text, f.HashesLeft = shownSerials(pending.Get("serials"))
+		f.Action, f.GroupTag = cmp.Or(pending.Get("action"), bulk.ActionGroupTag), pending.Get("groupTag")
 		web.NotPutBack(c, "the file you chose, which a browser does not keep", "choose the file again")
 	}
 	return h.renderSerials(c, http.StatusOK, f)
@@ -52,6 +53,23 @@ func (h *BulkChanges) renderSerials(c echo.Context, status int, f views.BulkSeri
 		f.Budget = h.Budget.Describe()
 	}
 	return web.Render(c, status, views.BulkSerialsPage(web.PageFor(c, "Choose devices by serial number", "devices"), f))
+}
+
+// shownSerials is the text typed as the form shows it again: as typed, unless it is a device CSV
+// with hardware hashes, which are never shown back; then its serial numbers alone, one a line
+// (left reports it).
+func shownSerials(typed string) (text string, left bool) {
+	l := devicecsv.ReadSerials(typed)
+	if !l.Hashes {
+		return typed, false
+	}
+	serials := make([]string, 0, len(l.Serials))
+	for _, s := range l.Serials {
+		if s.Value != "" {
+			serials = append(serials, s.Value)
+		}
+	}
+	return strings.Join(serials, "\n"), true
 }
 
 // serialEntries are the serial numbers a form gave, each where it was, after reading them.
@@ -157,7 +175,8 @@ func (h *BulkChanges) FromSerials(c echo.Context) error {
 	}
 	typed := form.Get("serials")
 	choice, problems := readBulkAction(form, "devices found")
-	f := views.BulkSerialsForm{Text: typed, Action: cmp.Or(choice.action, c.FormValue("action")), GroupTag: c.FormValue("groupTag")}
+	f := views.BulkSerialsForm{Action: cmp.Or(choice.action, c.FormValue("action")), GroupTag: c.FormValue("groupTag")}
+	f.Text, f.HashesLeft = shownSerials(typed)
 	entries, fileName, listProblems := readSerialEntries(c, typed)
 	f.FileName = fileName
 	for k, v := range listProblems {

@@ -212,3 +212,19 @@ func TestSerialNumbersFormIsNotOfferedToReaders(t *testing.T) {
 		t.Errorf("a reader's form answered %d after %d look-ups", resp.StatusCode, len(s.graph.asked))
 	}
 }
+
+// A device CSV pasted whole comes back without its hardware hashes, which are never shown: its
+// serial numbers are kept, one a line.
+func TestPastedHashesAreNotShownBack(t *testing.T) {
+	s := newSerialsRig(t, "")
+	hash := strings.Repeat("T0FBQUFB", 400)
+	pasted := "Device Serial Number,Windows Product ID,Hardware Hash\nNOPE-1,," + hash + "\nNOPE-2,," + hash + "\n"
+	resp, doc := s.choose(map[string]string{"serials": pasted, "action": "group-tag"}, "", "")
+	page := doc.Text()
+	if resp.StatusCode != http.StatusUnprocessableEntity || strings.Contains(page, hash[:200]) {
+		t.Fatalf("%d, the hash shown: %v", resp.StatusCode, strings.Contains(page, hash[:200]))
+	}
+	if got := doc.Find(`textarea[name="serials"]`).Text(); got != "NOPE-1\nNOPE-2" || doc.Find(`[data-testid="hashes-left"]`).Length() != 1 {
+		t.Errorf("the serial numbers came back as %q: %s", got, testkit.Text(doc))
+	}
+}

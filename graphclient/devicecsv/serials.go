@@ -17,6 +17,8 @@ type SerialList struct {
 	// Column: the text is a CSV, and the serials come from its Device Serial Number (or Serial
 	// number) column, named on its first line with text; otherwise it is a plain list.
 	Column bool
+	// Hashes: the CSV has hardware hashes, which are never shown back, so the text must not be.
+	Hashes bool
 	// Blank are the empty lines between serial numbers, skipped.
 	Blank []int
 	// Notes are the conversions the file needed (its encoding, a byte order mark).
@@ -92,11 +94,14 @@ func serialColumn(text string) (SerialList, bool) {
 		p.pos, p.line = next, p.line+1
 	}
 	header, _ := p.next()
-	col := -1
+	col, hash := -1, -1
 	for i, f := range header {
-		if serialHeader(strings.TrimSpace(f)) {
+		name := strings.TrimSpace(f)
+		if k, _ := matchColumn(name); k == colHash && hash < 0 {
+			hash = i
+		}
+		if col < 0 && serialHeader(name) {
 			col = i
-			break
 		}
 	}
 	if col < 0 {
@@ -115,6 +120,9 @@ func serialColumn(text string) (SerialList, bool) {
 		}
 		out.Blank = append(out.Blank, blank...)
 		blank = blank[:0]
+		if hash >= 0 && hash < len(fields) && strings.TrimSpace(fields[hash]) != "" {
+			out.Hashes = true
+		}
 		v := ""
 		if col < len(fields) {
 			v = strings.TrimSpace(fields[col])

@@ -21,12 +21,12 @@ func TestReadSerialsFromTheDeviceSerialNumberColumn(t *testing.T) {
 		"5CG2,,T0FBQUFB\r\n"
 	l := ReadSerialFile([]byte(file))
 	want := []Serial{{2, "5CG1"}, {3, ""}, {5, "5CG2"}}
-	if !l.Column || !reflect.DeepEqual(l.Serials, want) || !reflect.DeepEqual(l.Blank, []int{4}) || len(l.Notes) != 1 {
+	if !l.Column || !l.Hashes || !reflect.DeepEqual(l.Serials, want) || !reflect.DeepEqual(l.Blank, []int{4}) || len(l.Notes) != 1 {
 		t.Errorf("%+v", l)
 	}
 	// A spreadsheet's own column order, separated by semicolons.
 	l = ReadSerials("Group Tag;device serial number\nSales;5CG9\n")
-	if !l.Column || !reflect.DeepEqual(l.Serials, []Serial{{2, "5CG9"}}) {
+	if !l.Column || l.Hashes || !reflect.DeepEqual(l.Serials, []Serial{{2, "5CG9"}}) {
 		t.Errorf("%+v", l)
 	}
 	// A column copied with its heading, as Graph names it.
