@@ -281,7 +281,7 @@ func (a *app) features(provider *identity.Provider, budget *bulk.Budget, waiting
 		Activity: &handlers.Activity{History: a.db, Jobs: a.db, Recorded: a.recorder, Graph: a.graph, Tokens: a.shell, Records: a.db, Now: now},
 		Registered: &handlers.Registered{Graph: a.graph, Tokens: a.shell, Activity: a.recorder, Recorded: a.recorder, Keys: a.db, History: a.db, Budget: budget, Records: a.db,
 			Pages: listPages, Sync: a.syncSettings, Now: now, Logger: a.log},
-		Bulk: &handlers.BulkChanges{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Keys: a.db, Worker: a.bulk, Budget: budget, Holds: budget, InFlight: a.bulk.InFlight(), Pages: listPages,
+		Bulk: &handlers.BulkChanges{Graph: a.graph, Serials: a.graph, Tokens: a.shell, Jobs: a.db, Keys: a.db, Worker: a.bulk, Budget: budget, Holds: budget, InFlight: a.bulk.InFlight(), Pages: listPages,
 			Now: now, Logger: a.log},
 		Devices: &handlers.Devices{Graph: a.graph, Tokens: a.shell, Jobs: a.db, Activity: a.recorder, Worker: a.imports, Checker: a.checks, MaxRows: a.cfg.ImportMaxRows,
 			SyncRead: a.syncSettings, Now: now, Logger: a.log, JobState: a.metrics.ImportJob},

@@ -120,6 +120,27 @@ func TestBrowserDevicesFlows(t *testing.T) {
 	tb.navigate("bulk changes", chromedp.Navigate(bd.base+"/devices/bulk"))
 	tb.page("bulk changes")
 
+	// Devices chosen by serial number: nothing given comes back with the focus on the problem and
+	// the change kept; a list pasted from a spreadsheet is reviewed like ticked devices.
+	tb.navigate("choose by serial number", chromedp.Click(chromedp.CSS(`[data-testid="by-serial"] a[href="/devices/bulk/serials"]`)))
+	tb.page("serial numbers form")
+	tb.eval(`(function (s) { s.value = "unassign-user"; s.dispatchEvent(new Event("change")); return ""; })(document.querySelector("#serials-action"))`)
+	tb.expectDocumentStatus("/devices/bulk/serials", "422 (Unprocessable Entity)")
+	tb.navigate("find nothing", chromedp.Click(chromedp.CSS(`[data-testid="serials-form"] button[type="submit"]`)))
+	tb.page("serial numbers form, none given")
+	if got := tb.eval(`document.activeElement.getAttribute("data-testid") + " " + document.querySelector("#serials-action").value`); got != "form-errors unassign-user" {
+		t.Errorf("after nothing given: %s", got)
+	}
+	tb.do("paste serial numbers", chromedp.SetValue(chromedp.CSS("#serials-serials"), "5CG3281JQZ\t7HX2LM3\n\nNOT-REGISTERED-1\n5cg3281jqz"))
+	tb.navigate("find the devices", chromedp.Click(chromedp.CSS(`[data-testid="serials-form"] button[type="submit"]`)))
+	tb.page("bulk review by serial number")
+	if got := tb.text(`[data-testid="serials-not-found"]`); got != "NOT-REGISTERED-1" {
+		t.Errorf("not registered: %q", got)
+	}
+	if got := tb.text(`[data-testid="serials-left-out"]`); !strings.Contains(got, "Line 4: 5cg3281jqz repeats line 1") {
+		t.Errorf("left out: %q", got)
+	}
+
 	// A group tag Graph refuses (400): the finished change offers to prepare it again with the
 	// group tag to correct, whose review lets it be changed; a group tag too long keeps the focus
 	// on its field, described by its error.

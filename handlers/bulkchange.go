@@ -46,13 +46,14 @@ type BulkPace interface {
 // BulkChanges turns devices chosen on the list into a bulk change: a draft that counts them and
 // names the change, then, once its owner confirms, a job the bulk worker carries through.
 type BulkChanges struct {
-	Graph  AutopilotAPI
-	Tokens Tokens
-	Jobs   BulkJobs
-	Keys   FormKeys
-	Worker Kicker
-	Budget BulkPace
-	Holds  WriteHolds // optional: Graph's Retry-After, which the devices' reads wait for too
+	Graph   AutopilotAPI
+	Serials SerialFinder // finds the devices of a change chosen by serial number
+	Tokens  Tokens
+	Jobs    BulkJobs
+	Keys    FormKeys
+	Worker  Kicker
+	Budget  BulkPace
+	Holds   WriteHolds // optional: Graph's Retry-After, which the devices' reads wait for too
 	// InFlight is the longest a change on its way to Graph waits for its answer (the bulk
 	// worker's lease; default 2 minutes): a device an earlier bulk change has on its way when a
 	// later one is confirmed is sent by the later one only after that.
@@ -125,9 +126,7 @@ func (h *BulkChanges) Create(c echo.Context) error {
 			p.NoUser = append(p.NoUser, cmp.Or(d.SerialNumber, d.ID))
 			continue
 		}
-		devices = append(devices, store.BulkDevice{DeviceID: d.ID, Serial: d.SerialNumber, Manufacturer: d.Manufacturer, Model: d.Model,
-			GroupTag: d.GroupTag, UserPrincipalName: d.UserPrincipalName, EnrollmentState: string(d.EnrollmentState),
-			BulkOutcome: store.BulkOutcome{State: bulk.DeviceQueued}})
+		devices = append(devices, bulkDevice(d))
 	}
 	if len(devices) == 0 && len(p.NoUser) > 0 {
 		return back("None of the ticked devices has a user assigned, so there is no user to unassign.")
@@ -236,16 +235,7 @@ const (
 // readBulkChoice reads the list's bulk form and says what is wrong with it, by field. The list
 // reads a form kept for it the same way, so it shows the problems the review found.
 func readBulkChoice(form url.Values) (bulkChoice, map[string]string) {
-	ch := bulkChoice{action: form.Get("action"), tag: strings.TrimSpace(form.Get("groupTag"))}
-	problems := map[string]string{}
-	if !bulk.ValidAction(ch.action) {
-		problems[bulkFieldAction] = "Choose what to do with the ticked devices: set the group tag, unassign the user or delete the registrations."
-	}
-	if ch.action != bulk.ActionGroupTag {
-		ch.tag = ""
-	} else if problem := graphclient.PropertyProblem("group tag", ch.tag); problem != "" {
-		problems[bulkFieldGroupTag] = problem
-	}
+	ch, problems := readBulkAction(form, "ticked devices")
 	seen := map[string]bool{}
 	for _, id := range form["device"] {
 		if guid.Valid(id) && !seen[strings.ToLower(id)] {
@@ -258,6 +248,22 @@ func readBulkChoice(form url.Values) (bulkChoice, map[string]string) {
 		problems[bulkFieldDevices] = "Tick the devices to change first: none is ticked."
 	case len(ch.ids) > maxBulkDevices:
 		problems[bulkFieldDevices] = fmt.Sprintf("A bulk change takes at most %s devices; you ticked %s. Narrow the list with a search or the filters, or tick the devices in parts.", explain.Number(maxBulkDevices), explain.Number(len(ch.ids)))
+	}
+	return ch, problems
+}
+
+// readBulkAction reads the change a bulk form asks for: what to do with the devices (named so in
+// the problem) and the group tag typed, with what is wrong with them, by field.
+func readBulkAction(form url.Values, devices string) (bulkChoice, map[string]string) {
+	ch := bulkChoice{action: form.Get("action"), tag: strings.TrimSpace(form.Get("groupTag"))}
+	problems := map[string]string{}
+	if !bulk.ValidAction(ch.action) {
+		problems[bulkFieldAction] = "Choose what to do with the " + devices + ": set the group tag, unassign the user or delete the registrations."
+	}
+	if ch.action != bulk.ActionGroupTag {
+		ch.tag = ""
+	} else if problem := graphclient.PropertyProblem("group tag", ch.tag); problem != "" {
+		problems[bulkFieldGroupTag] = problem
 	}
 	return ch, problems
 }
@@ -562,6 +568,12 @@ func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, bu
 	}
 	if p.Waiting != nil && now.Before(p.Waiting.Until) {
 		v.Waiting = &views.BulkWait{Reason: explain.BulkWait(p.Waiting.Pacing, p.Waiting.Held, p.Waiting.Throttled, budget.Describe()), Until: p.Waiting.Until}
+	}
+	if s := p.Serials; s != nil {
+		v.Serials = &views.BulkSerials{Given: s.Given, NotFound: s.NotFound, Blank: s.Blank}
+		for _, e := range s.LeftOut {
+			v.Serials.LeftOut = append(v.Serials.LeftOut, views.BulkSerialLine{Where: e.Where, Serial: e.Serial, Why: e.Why})
+		}
 	}
 	if p.Correct != nil {
 		v.Correction = &views.BulkCorrection{Tag: p.Correct.Tag, From: p.Correct.From, Refusal: explain.ForAction("device-change", p.Correct.Refusal)}

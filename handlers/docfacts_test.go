@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"autopilotdesk/graphclient"
 	"autopilotdesk/handlers/explain"
 )
 
@@ -22,6 +23,8 @@ func TestDocumentedDeviceCapsAreTheHandlers(t *testing.T) {
 		{readme, "README.md", "up to " + explain.Number(maxListDevices) + " devices"},
 		{walkthrough, "docs/walkthrough.md", "at most " + explain.Number(maxListPages) + " of Graph's pages, " + explain.Number(maxListDevices) + " devices"},
 		{walkthrough, "docs/walkthrough.md", "One change takes at most " + explain.Number(maxBulkDevices) + " devices"},
+		{walkthrough, "docs/walkthrough.md", "a list of more than " + explain.Number(maxBulkDevices) + " different serial numbers is refused"},
+		{walkthrough, "docs/walkthrough.md", "20 to a Microsoft Graph request (500 serial numbers take " + explain.Number(500/graphclient.BatchLimit) + " requests"},
 	} {
 		if !strings.Contains(c.doc, c.says) {
 			t.Errorf("%s does not say %q", c.name, c.says)

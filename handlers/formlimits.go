@@ -59,4 +59,10 @@ func formLimits(shell *web.Shell, maxRows int) {
 		Title:    "Too many devices ticked",
 		Message:  fmt.Sprintf("A bulk change takes at most %s devices, and far more were ticked, so the change was not read. Nothing was changed.", explain.Number(maxBulkDevices)),
 		NextStep: "Go back to the devices, narrow the list with a search or the filters, and tick at most " + explain.Number(maxBulkDevices) + " devices."})
+	shell.FormLimit("/devices/bulk/serials", serialsFormLimit, &views.ErrorPage{Status: http.StatusRequestEntityTooLarge,
+		Title:      "The file is larger than a bulk change takes",
+		Message:    fmt.Sprintf("What you sent is over %d MB, more than a device CSV of %s devices with their hardware hashes, and a bulk change takes at most %s devices, so it was not read. Nothing was changed.", serialsFormLimit>>20, explain.Number(maxBulkDevices), explain.Number(maxBulkDevices)),
+		NextStep:   "Go back, and paste the serial numbers alone (a column copied from the spreadsheet), or split the file into parts of at most " + explain.Number(maxBulkDevices) + " devices.",
+		ActionURL:  "/devices/bulk/serials",
+		ActionText: "Back to the form"})
 }

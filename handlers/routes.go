@@ -69,6 +69,8 @@ func Routes(shell *web.Shell, f Features) {
 	web.GET(user, "/devices/export.csv", f.Registered.Export)
 	web.GET(user, "/devices/bulk", f.Bulk.List)
 	form("/devices/bulk", "/devices", f.Bulk.Create)
+	web.GET(user, "/devices/bulk/serials", f.Bulk.SerialsForm)
+	form("/devices/bulk/serials", "/devices/bulk/serials", f.Bulk.FromSerials)
 	web.GET(user, "/devices/bulk/:id", f.Bulk.Show)
 	form("/devices/bulk/:id/confirm", "/devices/bulk/:id", f.Bulk.Confirm, create)
 	form("/devices/bulk/:id/reconcile", "/devices/bulk/:id", f.Bulk.Reconcile)

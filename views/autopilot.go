@@ -276,6 +276,16 @@ type BulkJob struct {
 	// shows the group tag to correct (Typed: as typed there, with what is wrong with it).
 	Correction *BulkCorrection
 	Typed      *TypedTag
+	// Serials: the devices were chosen by serial number, and this is what became of those given.
+	Serials *BulkSerials
+}
+
+// chosenHow says how a bulk change's devices were chosen, after "devices".
+func chosenHow(j BulkJob) string {
+	if j.Serials != nil {
+		return "found by serial number"
+	}
+	return "you ticked"
 }
 
 // BulkCorrection is what Graph refused in the bulk change a draft was prepared again from.

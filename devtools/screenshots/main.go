@@ -595,7 +595,25 @@ func (s *shooter) devicesFlow(ctx context.Context) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return s.shot(ctx, "bulk-outcome")
+	if err := s.shot(ctx, "bulk-outcome"); err != nil {
+		return err
+	}
+	// Devices chosen by serial number: a list pasted from a spreadsheet, with one serial number
+	// not registered, one given twice and one Excel turned into a number.
+	if err := load(ctx, "choose by serial number", chromedp.Navigate(s.base+"/devices/bulk/serials")); err != nil {
+		return err
+	}
+	serials := "5CG3281JQZ\n5CG3281JR0\n5CG3281JR7\n\n5CG4102MNB\t5CG4102MNC\n5CG9999XYZ\n5cg3281jqz\n2.8417E+11"
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#serials-serials"), serials), chromedp.SetValue(chromedp.CSS("#serials-groupTag"), "Loaners")); err != nil {
+		return err
+	}
+	if err := s.shot(ctx, "bulk-serials-form"); err != nil {
+		return err
+	}
+	if err := load(ctx, "find the devices", chromedp.Click(chromedp.CSS(`[data-testid="serials-form"] button[type="submit"]`))); err != nil {
+		return err
+	}
+	return s.shot(ctx, "bulk-serials-confirm")
 }
 
 // readOnlyRegistration: someone whose sign-in grants the desk only reading sees the same devices

@@ -612,17 +612,11 @@ func (p *parser) row(line int, fields []string) Row {
 	}
 
 	// Serial number.
-	switch {
-	case r.SerialNumber == "":
-		r.Errors = append(r.Errors, "Device Serial Number is empty. Every device needs its serial number.")
-	case excelScientific(r.SerialNumber):
-		r.Errors = append(r.Errors, fmt.Sprintf("Device Serial Number %s looks like a number that Excel turned into scientific notation, so the real serial number is lost. Format the column as Text in Excel and enter the serial number again.", show(r.SerialNumber)))
-	case len(r.SerialNumber) > MaxSerialLength:
-		r.Errors = append(r.Errors, fmt.Sprintf("Device Serial Number %s is %s characters long, and serial numbers have at most %d."+columnOrderHint, show(r.SerialNumber), thousands(utf8.RuneCountInString(r.SerialNumber)), MaxSerialLength))
-	default:
-		if c, found := unseen.Find(r.SerialNumber); found {
-			r.Errors = append(r.Errors, fmt.Sprintf("Device Serial Number %s contains %s, so it would read as, or look like, another serial number. Remove it and keep the serial number as the device reports it.", show(r.SerialNumber), unseen.Describe(c)))
+	if msg := SerialProblem(columnNames[colSerial], r.SerialNumber); msg != "" {
+		if len(r.SerialNumber) > MaxSerialLength {
+			msg += columnOrderHint
 		}
+		r.Errors = append(r.Errors, msg)
 	}
 
 	// Product key.
@@ -700,6 +694,24 @@ func CheckAssignedUser(upn string) string {
 	}
 	if upn != "" && !PlausibleUPN(upn) {
 		return fmt.Sprintf("Assigned User %s is not a valid user principal name. It must look like name@contoso.com, with no spaces; leave it empty to assign nobody.", show(upn))
+	}
+	return ""
+}
+
+// SerialProblem says what is wrong with a serial number, named subject in the message ("Device
+// Serial Number" for the column): empty, turned into scientific notation by Excel, too long, or
+// holding a character nobody can see. "" when it can be searched for and imported.
+func SerialProblem(subject, serial string) string {
+	switch {
+	case serial == "":
+		return subject + " is empty. Every device needs its serial number."
+	case excelScientific(serial):
+		return fmt.Sprintf("%s %s looks like a number that Excel turned into scientific notation, so the real serial number is lost. Format the column as Text in Excel and enter the serial number again.", subject, show(serial))
+	case len(serial) > MaxSerialLength:
+		return fmt.Sprintf("%s %s is %s characters long, and serial numbers have at most %d.", subject, show(serial), thousands(utf8.RuneCountInString(serial)), MaxSerialLength)
+	}
+	if c, found := unseen.Find(serial); found {
+		return fmt.Sprintf("%s %s contains %s, so it would read as, or look like, another serial number. Remove it and keep the serial number as the device reports it.", subject, show(serial), unseen.Describe(c))
 	}
 	return ""
 }

@@ -110,6 +110,27 @@ type Payload struct {
 	Refusal *explain.Failure `json:"refusal,omitempty"` // a refusal that stopped every device not yet sent
 	// Correct: a draft prepared again for devices whose group tag Graph refused.
 	Correct *Correction `json:"correct,omitempty"`
+	// Serials: the devices were chosen by serial number; what became of the serial numbers given.
+	Serials *SerialChoice `json:"serials,omitempty"`
+}
+
+// SerialChoice is what became of the serial numbers a bulk change was chosen by: each found
+// device is one of the change's, and these are the others.
+type SerialChoice struct {
+	Given    int      `json:"given"`              // distinct serial numbers looked up
+	NotFound []string `json:"notFound,omitempty"` // no registered device has it
+	// LeftOut are the entries given again (looked up once) or that are no serial number the
+	// desk can look up, in the order given.
+	LeftOut []SerialEntry `json:"leftOut,omitempty"`
+	Blank   []string      `json:"blank,omitempty"` // where the blank lines were ("line 4")
+}
+
+// SerialEntry is one entry of a list of serial numbers: where it is ("line 4", "line 4 of
+// devices.csv"), what it says, and why it was left out.
+type SerialEntry struct {
+	Where  string `json:"where"`
+	Serial string `json:"serial,omitempty"`
+	Why    string `json:"why"`
 }
 
 // Wait is a pause the page explains.
