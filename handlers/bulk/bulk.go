@@ -308,6 +308,7 @@ type Counts struct {
 	Skipped                              int
 	Superseded                           int // of the skipped, those left to a bulk change confirmed later
 	Replaced                             int // answer lost, and a later bulk change of the device sent since
+	Restored                             int // of the unknown, those the backup the desk was restored from had not sent
 	Reconciled                           int // done, as found by reading them after an answer was lost
 }
 
@@ -327,6 +328,9 @@ func Count(devices []store.BulkDevice) Counts {
 			c.InFlight++
 		case DeviceUnknown:
 			c.Unknown++
+			if d.Reason == store.BulkReasonRestored {
+				c.Restored++
+			}
 		case DeviceDone:
 			c.Done++
 		case DeviceRefused:
@@ -343,8 +347,8 @@ func Count(devices []store.BulkDevice) Counts {
 				c.Superseded++
 			}
 		}
-		if d.Reconciled && d.State == DeviceDone {
-			c.Reconciled++ // read and found made; one read and not found so, or gone, is not
+		if d.Reconciled && d.State == DeviceDone && d.Reason != store.BulkReasonRestored {
+			c.Reconciled++ // read and found made after a lost answer; one read and not found so, or gone, is not
 		}
 	}
 	return c

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -586,20 +587,39 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 	now := r.Now()
 	ch := store.BulkChange{JobID: r.job.ID, LeaseOwner: r.Holder()}
 	found, unconfirmed, replaced := 0, 0, 0
+	restoredRead, restoredFound, restoredNot := 0, 0, 0
 	for i, d := range chunk {
 		o := d.BulkOutcome
 		device, derr := graphclient.DecodeAutopilotDevice(answers[i])
 		ge, _ := graphclient.AsError(derr)
+		// A change the backup the desk was restored from had not sent is read once: what Graph
+		// has now is its outcome, as this desk never sent it.
+		restored := d.Reason == store.BulkReasonRestored
+		if restored {
+			restoredRead++
+		}
 		switch {
 		case derr == nil && r.shows(device):
-			o.State, o.DoneAt, o.Reconciled, o.Reason, o.Failure = DeviceDone, now, true, "", nil
-			found++
-		case ge != nil && ge.StatusCode == http.StatusNotFound:
-			o.Reconciled, o.DoneAt, o.Failure = true, now, nil
-			if r.job.Action == ActionDelete {
-				o.State, o.Reason = DeviceDone, ""
+			o.State, o.DoneAt, o.Reconciled, o.Failure = DeviceDone, now, true, nil
+			if !restored {
+				o.Reason = ""
 				found++
 			} else {
+				restoredFound++
+			}
+		case ge != nil && ge.StatusCode == http.StatusNotFound:
+			o.Reconciled, o.DoneAt, o.Failure = true, now, nil
+			switch {
+			case r.job.Action == ActionDelete && restored:
+				o.State = DeviceDone
+				restoredFound++
+			case r.job.Action == ActionDelete:
+				o.State, o.Reason = DeviceDone, ""
+				found++
+			case restored:
+				o.State = DeviceNotFound
+				restoredNot++
+			default:
 				o.State, o.Reason = DeviceNotFound, store.BulkReasonGone
 			}
 		case derr != nil:
@@ -612,6 +632,9 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 			o.NotBefore = now.Add(wait)
 			r.At(o.NotBefore)
 			stop = true
+		case restored:
+			o.State, o.DoneAt, o.Reconciled, o.Lookups = DeviceUnconfirmed, now, true, o.Lookups+1
+			restoredNot++
 		default:
 			if later, err := r.replacedBy(ctx, d, device); err != nil {
 				return true, err
@@ -637,13 +660,26 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 		}
 		ch.Devices = append(ch.Devices, store.BulkDeviceChange{Position: d.Position, From: []string{DeviceUnknown}, BulkOutcome: o})
 	}
+	change := fmt.Sprintf("Bulk change of %s to %s: ", explain.Count(r.job.Devices, "device", "devices"), explain.BulkAction(r.job.Action, r.job.GroupTag))
+	var summary string
 	if found+unconfirmed+replaced > 0 {
 		said := fmt.Sprintf("%d show the change, %d could not be confirmed", found, unconfirmed)
 		if replaced > 0 {
 			said = fmt.Sprintf("%d show the change, %d show a later bulk change instead, %d could not be confirmed", found, replaced, unconfirmed)
 		}
-		ch.Activity = r.Activity("success", fmt.Sprintf("Bulk change of %s to %s: read %s whose answer was lost; %s. Nothing was sent again.",
-			explain.Count(r.job.Devices, "device", "devices"), explain.BulkAction(r.job.Action, r.job.GroupTag), explain.Count(len(chunk), "device", "devices"), said), ex, nil)
+		summary = fmt.Sprintf("%sread %s whose answer was lost; %s. Nothing was sent again.", change, explain.Count(len(chunk)-restoredRead, "device", "devices"), said)
+	}
+	if restoredFound+restoredNot > 0 {
+		said := fmt.Sprintf("the desk was restored from a backup that had not sent the change to %s, so they were read in Graph instead: %d show the change, %d do not. Nothing was sent.",
+			explain.Count(restoredFound+restoredNot, "device", "devices"), restoredFound, restoredNot)
+		if summary == "" {
+			summary = change + said
+		} else {
+			summary += " " + strings.ToUpper(said[:1]) + said[1:]
+		}
+	}
+	if summary != "" {
+		ch.Activity = r.Activity("success", summary, ex, nil)
 	}
 	err = r.keep(ctx, ch)
 	if errors.Is(err, store.ErrConflict) {

@@ -48,6 +48,9 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 		v.State = State{Label: "Outcome unknown", Meaning: Attention}
 		v.Detail = "Microsoft Graph's answer never arrived"
 		switch {
+		case d.Reason == store.BulkReasonRestored:
+			v.Detail = "The desk was restored from a backup taken before this change was sent, and the desk the backup was taken from may have sent it since. The desk reads the device in Graph to find out whether it has the change, and never sends it on its own."
+			return v
 		case d.Reason == store.BulkReasonDeskStopped:
 			v.Detail = "The change was recorded as sent, but the desk stopped (a restart, crash or deploy) before Microsoft Graph's answer was stored"
 		case f != nil && f.Graph != nil && f.Graph.StatusCode/100 == 5 && f.Graph.StatusCode != 504 && f.Graph.Kind != graphclient.KindTimeout:
@@ -59,7 +62,10 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 	case store.BulkDone:
 		v.State.Meaning = Done
 		v.Label, v.Detail = bulkDone(action, groupTag)
-		if d.Reconciled {
+		switch {
+		case d.Reason == store.BulkReasonRestored:
+			v.Detail = "Found by reading the device after the desk was restored from a backup taken before this change was sent: " + bulkFound(action, groupTag)
+		case d.Reconciled:
 			v.Detail = "Found by reading the device after Graph's answer was lost: " + bulkFound(action, groupTag)
 		}
 	case store.BulkRefused:
@@ -74,11 +80,19 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 	case store.BulkNotFound:
 		v.State = State{Label: "Not found", Meaning: Attention}
 		v.Detail = "Microsoft Graph has no Autopilot registration with this id any more (it was deleted meanwhile), so nothing was changed."
-		if d.Reason == store.BulkReasonGone {
+		switch d.Reason {
+		case store.BulkReasonRestored:
+			v.Detail = "The desk was restored from a backup taken before this change was sent, and Microsoft Graph no longer has this registration (it was deleted meanwhile). Nothing was sent."
+		case store.BulkReasonGone:
 			v.Detail = "Microsoft Graph's answer to the change was lost, and Graph no longer has this registration (it was deleted meanwhile)."
 		}
 	case store.BulkUnconfirmed:
 		v.State = toCheck
+		if d.Reason == store.BulkReasonRestored {
+			v.Detail = fmt.Sprintf("Not sent by this desk: it was restored from a backup taken before this change was sent, and when it read the device in Graph on %s UTC, %s. The desk the backup was taken from may not have sent it, or the device was changed since. Nothing was sent: open the device to check, and prepare the change again for it if it should still be made.",
+				d.DoneAt.UTC().Format("2 Jan 2006 15:04:05"), bulkNotShown(action, groupTag))
+			return v
+		}
 		lost := d.SentAt
 		if f != nil && !f.At.IsZero() {
 			lost = f.At
@@ -165,6 +179,21 @@ func bulkFound(action, groupTag string) string {
 		return "Graph shows it with no group tag."
 	}
 	return "Graph shows it with the group tag “" + groupTag + "”."
+}
+
+// bulkNotShown says how a device read in Graph did not show a bulk change: "it did not have the
+// group tag “Kiosk”".
+func bulkNotShown(action, groupTag string) string {
+	switch action {
+	case store.BulkUnassign:
+		return "it still had an assigned user"
+	case store.BulkDelete:
+		return "the registration was still there"
+	}
+	if groupTag == "" {
+		return "it still had a group tag"
+	}
+	return "it did not have the group tag “" + groupTag + "”"
 }
 
 func bulkDone(action, groupTag string) (label, detail string) {

@@ -38,6 +38,11 @@ func TestBulkDevicesAreExplained(t *testing.T) {
 		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkNotFound, Reason: store.BulkReasonGone}}, "Not found", "answer to the change was lost"},
 		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkUnconfirmed, Lookups: 5}}, "Outcome unknown — check", "5 times"},
 		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkSkipped}}, "Not sent", "Intune role"},
+		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkUnknown, Reason: store.BulkReasonRestored}}, "Outcome unknown", "restored from a backup taken before this change was sent"},
+		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkDone, Reason: store.BulkReasonRestored, Reconciled: true}}, "Group tag set", "after the desk was restored from a backup"},
+		{store.BulkUnassign, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkUnconfirmed, Reason: store.BulkReasonRestored, Lookups: 1, DoneAt: at}}, "Outcome unknown — check", "it still had an assigned user"},
+		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkUnconfirmed, Reason: store.BulkReasonRestored, Lookups: 1, DoneAt: at}}, "Outcome unknown — check", "prepare the change again"},
+		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkNotFound, Reason: store.BulkReasonRestored}}, "Not found", "restored from a backup"},
 	} {
 		v := explain.BulkDevice(tc.action, "Kiosk", tc.d, stopped)
 		if v.Label != tc.label || !strings.Contains(v.Detail, tc.word) {

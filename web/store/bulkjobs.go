@@ -77,6 +77,7 @@ const (
 	BulkReasonLookedUp    = "looked-up"    // unconfirmed: read Lookups times without the change showing
 	BulkReasonGone        = "gone"         // not found: after a lost answer, Graph no longer has the registration
 	BulkReasonSuperseded  = "superseded"   // skipped: a bulk change confirmed later makes the same change to it (its Failure says which)
+	BulkReasonRestored    = "restored"     // unknown, then done, not found or unconfirmed: the backup the desk was restored from had it queued or on its way
 )
 
 // BulkDeviceChange is the new outcome of one device, applied only while its guards hold.
