@@ -315,6 +315,7 @@ type BulkCounts struct {
 	Superseded                                    int // not sent: left to a bulk change confirmed later
 	Replaced                                      int // answer lost, and a later bulk change of the device sent since
 	Reconciled                                    int // done, as found by reading them after an answer was lost
+	Restored                                      int // of the unknown, those the backup the desk was restored from had not sent
 }
 
 // BulkRow is one device of a bulk job.

@@ -63,6 +63,22 @@ func TestBulkOutcomeSpeaksOfAcceptedChangesOnlyWhenSomeWere(t *testing.T) {
 	}
 }
 
+// Devices being read after a restore are not said to be changes whose answer Graph lost: the
+// backup the desk was restored from had not sent them.
+func TestBulkBeingReadAfterARestoreSaysTheBackupHadNotSentThem(t *testing.T) {
+	job := BulkJob{ID: "j1", State: "sending", Action: "group-tag", GroupTag: "Kiosk", What: "set the group tag to “Kiosk”", Owner: "Adele Vance",
+		Counts: BulkCounts{Devices: 3, Final: 1, Done: 1, Unknown: 2, Restored: 2}}
+	got := render(t, BulkJobPage(testPage, job)).Find(`[data-testid="bulk-unknown"]`).Text()
+	if !strings.Contains(got, "restored from a backup that had not sent 2 changes") || strings.Contains(got, "did not say") || strings.Contains(got, "sent again") {
+		t.Errorf("changes the restored backup had not sent: %s", got)
+	}
+	job.Counts.Restored = 1
+	got = render(t, BulkJobPage(testPage, job)).Find(`[data-testid="bulk-unknown"]`).Text()
+	if !strings.Contains(got, "Microsoft Graph did not say whether 2 changes were made") {
+		t.Errorf("changes whose answer was lost, one of them restored: %s", got)
+	}
+}
+
 // No crumb trail ends in a bare "›": the last crumb names the page.
 func TestCrumbTrailsEndWithThePage(t *testing.T) {
 	created := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
