@@ -41,6 +41,8 @@ func TestBulkSummaryBreakdownAddsUpToWhatItCounts(t *testing.T) {
 		{BulkCounts{Devices: 4, Final: 3, Done: 2, NotFound: 1, Unknown: 1},
 			"3 of 4 devices have a final outcome: 2 changed and 1 not found; 1 is being read in Graph to find out whether it changed."},
 		{BulkCounts{Devices: 2, Final: 2, Done: 2}, "2 of 2 devices have a final outcome: 2 changed."},
+		{BulkCounts{Devices: 4, Final: 4, Done: 1, Replaced: 3, ReplacedOnPage: 2},
+			"4 of 4 devices have a final outcome: 1 changed, 1 replaced by a later bulk change and 2 replaced by changes on their devices' pages."},
 	} {
 		if got := bulkSummary(tc.counts, false); got != tc.want {
 			t.Errorf("summary of %+v:\n got %s\nwant %s", tc.counts, got, tc.want)

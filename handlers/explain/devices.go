@@ -105,6 +105,13 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 			opening, plural(d.Lookups, "time", "times"), lookedOver(lost, d.DoneAt))
 	case store.BulkReplaced:
 		later, _ := decodeLater(d.Failure)
+		if d.Reason == store.BulkReasonDevicePage {
+			v.State = State{Label: "Replaced by a change on the device's page", Meaning: Quiet}
+			v.Detail = "Microsoft Graph's answer to this change was lost, and before the desk could read the device a change was made to it on its own page"
+			v.Detail += pageChangeNamed(later)
+			v.Detail += ". Its value is the one that stands, so whether this change was made first no longer matters. Nothing was sent again, and there is nothing to check."
+			return v
+		}
 		v.State = State{Label: "Replaced by a later bulk change", Meaning: Quiet}
 		v.Detail = "Microsoft Graph's answer to this change was lost, and before the desk could read the device a later bulk change was sent to it"
 		v.Detail += laterNamed(later, "by")
@@ -139,14 +146,17 @@ func sameRefusal(f Failure, stopped *Failure) bool {
 }
 
 // LaterBulk is the bulk change confirmed later that a device of an earlier one was left to
-// (store.BulkReasonSuperseded) or replaced by (store.BulkReplaced): facts, kept as the device's
-// Failure.
+// (store.BulkReasonSuperseded) or replaced by (store.BulkReplaced), or the change made on the
+// device's own page that replaced it (store.BulkReasonDevicePage, Said set): facts, kept as the
+// device's Failure.
 type LaterBulk struct {
-	JobID    string    `json:"laterJob"`
+	JobID    string    `json:"laterJob,omitempty"`
 	Action   string    `json:"action"`
 	GroupTag string    `json:"groupTag,omitempty"`
 	By       string    `json:"by"`
 	At       time.Time `json:"at"`
+	// Said is what a change made on the device's page asked: "group tag “Kiosk”".
+	Said string `json:"said,omitempty"`
 }
 
 func decodeLater(b []byte) (LaterBulk, error) {
@@ -346,6 +356,19 @@ func BulkWait(pacing, held, throttled bool, budget string) string {
 		return "Microsoft Graph is throttling this tenant"
 	}
 	return "Microsoft Graph was unavailable"
+}
+
+// pageChangeNamed names a change made on a device's page in brackets (what it asked, who, when),
+// or nothing when it is not known.
+func pageChangeNamed(l LaterBulk) string {
+	if l.By == "" {
+		return ""
+	}
+	said := ""
+	if l.Said != "" {
+		said = l.Said + ", "
+	}
+	return " (" + said + "by " + l.By + " on " + l.At.UTC().Format("2 Jan 2006 15:04:05") + " UTC)"
 }
 
 // laterNamed names a later bulk change in brackets (what it does, who, when), or nothing when it
