@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
+
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/handlers/bulk"
 	"autopilotdesk/handlers/importer"
 	"autopilotdesk/views"
 	"autopilotdesk/web/identity/demoidp"
@@ -96,5 +100,98 @@ func TestBackupOfARunningDeskMidImport(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"backup", "--data-dir", t.TempDir(), filepath.Join(t.TempDir(), "b.db")}, func(string) string { return "" }, &out, &out); !errors.Is(err, store.ErrNoDatabase) {
 		t.Errorf("a folder without a database: %v", err)
+	}
+}
+
+// A desk restored from a backup taken while a bulk change ran sends none of the device changes
+// the backup had queued or on their way: the desk it was taken from went on sending after the
+// backup. It reads each such device in Graph instead: one that has the change is changed, one
+// that does not is "outcome unknown — check" in words that say the backup had not sent it, and
+// its start-up log counts them.
+func TestRestoredBackupSendsNoBulkChangeItHadNotSent(t *testing.T) {
+	t.Parallel()
+	cl := startClusterWith(t, clusterOptions{sqlite: true, env: map[string]string{"AUTOPILOTDESK_GRAPH_WRITE_BUDGET": "2/2s"}})
+	d := cl.onDesks("A")
+	b := d.signedInBrowser("admin", cl.browser)
+	ids := seedFleet(cl.emu, "SN-RESTORE", 6)
+	job := d.bulkDraft(b, "group-tag", "Kiosk", ids...)
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	done := func() int {
+		devices, err := cl.byName["A"].db.BulkDevices(context.Background(), job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bulk.Count(devices).Done
+	}
+	waitUntil := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); done() < n; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the bulk change did not change %d devices", n)
+			}
+		}
+	}
+	waitUntil(1)
+	doneBefore := done()
+	file := filepath.Join(t.TempDir(), "desk-backup.db")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"backup", "--data-dir", cl.env["AUTOPILOTDESK_DATA_DIR"], file}, func(string) string { return "" }, &out, &out); err != nil {
+		t.Fatalf("backup of a running desk: %v\n%s", err, out.String())
+	}
+	doneAfter := done()
+	waitUntil(doneAfter + 2) // the desk goes on after the backup, one device every 2 seconds
+	cl.stop("A")
+	before := writesPerDevice(t, cl.emu)
+	if len(before) == len(ids) {
+		t.Fatalf("the bulk change finished before the desk stopped: %v", before)
+	}
+
+	restored := t.TempDir()
+	copied, _ := os.ReadFile(file)
+	os.WriteFile(filepath.Join(restored, "autopilotdesk.db"), copied, 0o600)
+	cl.env["AUTOPILOTDESK_DATA_DIR"] = restored
+	cl.start("B")
+	cl.via("B")
+	r := cl.byName["B"].db.Restored()
+	atBackup := len(ids) - r.BulkDevices // the devices changed before the backup
+	if r.BulkChanges != 1 || atBackup < doneBefore || atBackup > doneAfter {
+		t.Errorf("the restore is said to be %+v; want 1 bulk change with %d to %d devices not sent", r, len(ids)-doneAfter, len(ids)-doneBefore)
+	}
+	doc := waitBulk(t, d, b, job)
+
+	after := writesPerDevice(t, cl.emu)
+	if len(after) != len(before) {
+		t.Errorf("the restored desk changed %d devices the backup had not sent", len(after)-len(before))
+	}
+	for id, n := range after {
+		if n != 1 {
+			t.Errorf("device %s written %d times", id, n)
+		}
+	}
+	got := outcomes(doc)
+	if got[bulk.DeviceDone] != len(before) || got[bulk.DeviceUnconfirmed] != len(ids)-len(before) {
+		t.Errorf("outcomes %v; want %d changed and %d to check: %.900s", got, len(before), len(ids)-len(before), text(doc))
+	}
+	unsent := doc.Find(`tr[data-outcome="` + bulk.DeviceUnconfirmed + `"]`)
+	if w := unsent.First().Text(); !strings.Contains(w, "restored from a backup taken before this change was sent") ||
+		!strings.Contains(w, "prepare the change again") || !strings.Contains(w, "“Kiosk”") {
+		t.Errorf("a device the backup had not sent reads %q", w)
+	}
+	changed := 0
+	doc.Find(`tr[data-outcome="` + bulk.DeviceDone + `"]`).Each(func(_ int, s *goquery.Selection) {
+		if strings.Contains(s.Text(), "after the desk was restored from a backup") {
+			changed++
+		}
+	})
+	if changed != len(before)-atBackup {
+		t.Errorf("%d devices say they were found changed after the restore; want the %d sent after the backup", changed, len(before)-atBackup)
+	}
+	if doc.Find(`[data-testid="bulk-again"]`).Length() == 0 {
+		t.Error("the devices the backup had not sent are not offered to be prepared again")
+	}
+	logs := cl.logs["B"].String()
+	want := fmt.Sprintf(`"bulk_changes":1,"bulk_devices":%d`, r.BulkDevices)
+	if !strings.Contains(logs, "state database restored from a backup") || !strings.Contains(logs, want) {
+		t.Errorf("the restored desk's start-up log does not count %s: %.2000s", want, logs)
 	}
 }

@@ -696,6 +696,51 @@ func TestBulkLostAnswerReplacedByALaterBulkChange(t *testing.T) {
 	}
 }
 
+// A device whose bulk change's answer was lost and whose group tag was then changed on its own
+// page reads "replaced by a change on the device's page", naming who made it and when: that value
+// stands, so there is nothing to check, and the change is not offered again.
+func TestBulkLostAnswerReplacedByAChangeOnTheDevicesPage(t *testing.T) {
+	t.Parallel()
+	d := startDeskWith(t, nil, appOptions{BulkLookupDelays: []time.Duration{6 * time.Second, 7 * time.Second}})
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-PAGE", 2)
+	job := d.bulkDraft(b, "group-tag", "Old-A", ids...)
+	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, doc := d.get(b, "/devices/bulk/"+job)
+		if outcomes(doc)[bulk.DeviceUnknown] == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the answers were not lost: %.600s", text(doc))
+		}
+	}
+	d.emu.SetFaults(emulator.Faults{})
+	_, page := d.get(b, "/devices/"+ids[0])
+	form := formValues(t, page, `form[action$="/properties"]`)
+	form.Set("groupTag", "Page-C")
+	if _, doc := d.post(b, "/devices/"+ids[0]+"/properties", form); doc.Find(`[data-testid="change-accepted"]`).Length() != 1 {
+		t.Fatalf("the change on the device's page was not accepted: %.600s", text(doc))
+	}
+	doc := waitBulk(t, d, b, job)
+	if got := outcomes(doc); got[bulk.DeviceReplaced] != 1 || got[bulk.DeviceDone] != 1 {
+		t.Errorf("outcomes %v: %.900s", got, text(doc))
+	}
+	row := doc.Find(`tr[data-outcome="` + bulk.DeviceReplaced + `"]`)
+	if w := row.Text(); !strings.Contains(w, "SN-PAGE-001") || !strings.Contains(w, "Replaced by a change on the device's page") ||
+		!strings.Contains(w, "group tag “Page-C”") || !strings.Contains(w, "by Adele Vance on ") {
+		t.Errorf("the replaced device does not say what replaced it: %q", w)
+	}
+	if s := doc.Find(`[data-testid="bulk-summary"]`).Text(); strings.Contains(s, "to check") || !strings.Contains(s, "replaced by a change on the device's page") {
+		t.Errorf("summary: %s", s)
+	}
+	if doc.Find(`[data-testid="bulk-again"]`).Length() > 0 {
+		t.Error("the bulk change offers to send its change again over the one made on the device's page")
+	}
+}
+
 // A bulk change writes a record for each batch of 20 it sends (85 devices: 5 records); the team
 // activity shows the job as one row, its newest record, with how many it wrote and a link to all
 // of them, which lists each. Filtered by person the job is still one row; filtered by outcome

@@ -602,7 +602,7 @@ func bulkView(job *store.BulkJob, p bulk.Payload, devices []store.BulkDevice, bu
 	cnt := bulk.Count(devices)
 	v.Counts = views.BulkCounts{Devices: cnt.Devices, Final: cnt.Final(), Queued: cnt.Queued, Sending: cnt.InFlight, Unknown: cnt.Unknown,
 		Done: cnt.Done, Refused: cnt.Refused, NotFound: cnt.NotFound, Unconfirmed: cnt.Unconfirmed, Skipped: cnt.Skipped - cnt.Superseded, Superseded: cnt.Superseded,
-		Replaced: cnt.Replaced, Reconciled: cnt.Reconciled}
+		Replaced: cnt.Replaced, Reconciled: cnt.Reconciled, ReplacedOnPage: cnt.ReplacedOnPage, Restored: cnt.Restored}
 	v.RefreshSeconds = 2
 	if cnt.Unknown > 0 || p.Paused || v.Waiting != nil {
 		v.RefreshSeconds = 10

@@ -326,8 +326,10 @@ type BulkCounts struct {
 	Queued, Sending, Unknown                      int
 	Done, Refused, NotFound, Unconfirmed, Skipped int
 	Superseded                                    int // not sent: left to a bulk change confirmed later
-	Replaced                                      int // answer lost, and a later bulk change of the device sent since
+	Replaced                                      int // answer lost, and a later change of the device made since
 	Reconciled                                    int // done, as found by reading them after an answer was lost
+	ReplacedOnPage                                int // of the replaced, those replaced by a change made on the device's page
+	Restored                                      int // of the unknown, those the backup the desk was restored from had not sent
 }
 
 // BulkRow is one device of a bulk job.
@@ -597,7 +599,8 @@ func bulkSummary(c BulkCounts, finished bool) string {
 		{c.Done, "changed", "changed"}, {c.Refused, "refused by Graph", "refused by Graph"}, {c.NotFound, "not found", "not found"},
 		{c.Unconfirmed, "to check (outcome unknown)", "to check (outcome unknown)"}, {c.Skipped, "not sent", "not sent"},
 		{c.Superseded, "left to a later bulk change", "left to a later bulk change"},
-		{c.Replaced, "replaced by a later bulk change", "replaced by a later bulk change"},
+		{c.Replaced - c.ReplacedOnPage, "replaced by a later bulk change", "replaced by a later bulk change"},
+		{c.ReplacedOnPage, "replaced by a change on the device's page", "replaced by changes on their devices' pages"},
 	})
 	open := tally([]struct {
 		n          int

@@ -41,6 +41,8 @@ func TestBulkSummaryBreakdownAddsUpToWhatItCounts(t *testing.T) {
 		{BulkCounts{Devices: 4, Final: 3, Done: 2, NotFound: 1, Unknown: 1},
 			"3 of 4 devices have a final outcome: 2 changed and 1 not found; 1 is being read in Graph to find out whether it changed."},
 		{BulkCounts{Devices: 2, Final: 2, Done: 2}, "2 of 2 devices have a final outcome: 2 changed."},
+		{BulkCounts{Devices: 4, Final: 4, Done: 1, Replaced: 3, ReplacedOnPage: 2},
+			"4 of 4 devices have a final outcome: 1 changed, 1 replaced by a later bulk change and 2 replaced by changes on their devices' pages."},
 	} {
 		if got := bulkSummary(tc.counts, false); got != tc.want {
 			t.Errorf("summary of %+v:\n got %s\nwant %s", tc.counts, got, tc.want)
@@ -60,6 +62,22 @@ func TestBulkOutcomeSpeaksOfAcceptedChangesOnlyWhenSomeWere(t *testing.T) {
 	doc = render(t, BulkJobPage(testPage, job))
 	if got := doc.Find(`[data-testid="bulk-change"]`).Text(); !strings.Contains(got, "Intune shows accepted changes") {
 		t.Errorf("a change accepted: %s", got)
+	}
+}
+
+// Devices being read after a restore are not said to be changes whose answer Graph lost: the
+// backup the desk was restored from had not sent them.
+func TestBulkBeingReadAfterARestoreSaysTheBackupHadNotSentThem(t *testing.T) {
+	job := BulkJob{ID: "j1", State: "sending", Action: "group-tag", GroupTag: "Kiosk", What: "set the group tag to “Kiosk”", Owner: "Adele Vance",
+		Counts: BulkCounts{Devices: 3, Final: 1, Done: 1, Unknown: 2, Restored: 2}}
+	got := render(t, BulkJobPage(testPage, job)).Find(`[data-testid="bulk-unknown"]`).Text()
+	if !strings.Contains(got, "restored from a backup that had not sent 2 changes") || strings.Contains(got, "did not say") || strings.Contains(got, "sent again") {
+		t.Errorf("changes the restored backup had not sent: %s", got)
+	}
+	job.Counts.Restored = 1
+	got = render(t, BulkJobPage(testPage, job)).Find(`[data-testid="bulk-unknown"]`).Text()
+	if !strings.Contains(got, "Microsoft Graph did not say whether 2 changes were made") {
+		t.Errorf("changes whose answer was lost, one of them restored: %s", got)
 	}
 }
 

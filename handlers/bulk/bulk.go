@@ -63,7 +63,7 @@ func Final(state string) bool {
 
 // Again reports whether a finished device may be offered the same change again: Graph refused it,
 // it was not sent for a refusal that held for all, or the change never showed after its answer was
-// lost. Not a device done, gone, or left to or replaced by a later bulk change.
+// lost. Not a device done, gone, or left to a later bulk change or replaced by a later change.
 func Again(d store.BulkDevice) bool {
 	switch d.State {
 	case DeviceRefused, DeviceUnconfirmed:
@@ -328,7 +328,9 @@ type Counts struct {
 	Done, Refused, NotFound, Unconfirmed int
 	Skipped                              int
 	Superseded                           int // of the skipped, those left to a bulk change confirmed later
-	Replaced                             int // answer lost, and a later bulk change of the device sent since
+	Replaced                             int // answer lost, and a later change of the device made since
+	ReplacedOnPage                       int // of the replaced, those replaced by a change made on the device's page
+	Restored                             int // of the unknown, those the backup the desk was restored from had not sent
 	Reconciled                           int // done, as found by reading them after an answer was lost
 }
 
@@ -348,6 +350,9 @@ func Count(devices []store.BulkDevice) Counts {
 			c.InFlight++
 		case DeviceUnknown:
 			c.Unknown++
+			if d.Reason == store.BulkReasonRestored {
+				c.Restored++
+			}
 		case DeviceDone:
 			c.Done++
 		case DeviceRefused:
@@ -358,14 +363,17 @@ func Count(devices []store.BulkDevice) Counts {
 			c.Unconfirmed++
 		case DeviceReplaced:
 			c.Replaced++
+			if d.Reason == store.BulkReasonDevicePage {
+				c.ReplacedOnPage++
+			}
 		case DeviceSkipped:
 			c.Skipped++
 			if d.Reason == store.BulkReasonSuperseded {
 				c.Superseded++
 			}
 		}
-		if d.Reconciled && d.State == DeviceDone {
-			c.Reconciled++ // read and found made; one read and not found so, or gone, is not
+		if d.Reconciled && d.State == DeviceDone && d.Reason != store.BulkReasonRestored {
+			c.Reconciled++ // read and found made after a lost answer; one read and not found so, or gone, is not
 		}
 	}
 	return c

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -31,6 +32,7 @@ type Store interface {
 	BulkDevices(ctx context.Context, jobID string) ([]store.BulkDevice, error)
 	ChangeBulk(ctx context.Context, ch store.BulkChange) error
 	LaterBulkChanges(ctx context.Context, tenantID, jobID, deviceID, serial, action string, after time.Time) ([]store.BulkLater, error)
+	ListActivity(ctx context.Context, f store.ActivityFilter) ([]store.Activity, string, error)
 }
 
 // Fault points: a test stops the worker at one of them, as if its process died there.
@@ -586,20 +588,39 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 	now := r.Now()
 	ch := store.BulkChange{JobID: r.job.ID, LeaseOwner: r.Holder()}
 	found, unconfirmed, replaced := 0, 0, 0
+	restoredRead, restoredFound, restoredNot := 0, 0, 0
 	for i, d := range chunk {
 		o := d.BulkOutcome
 		device, derr := graphclient.DecodeAutopilotDevice(answers[i])
 		ge, _ := graphclient.AsError(derr)
+		// A change the backup the desk was restored from had not sent is read once: what Graph
+		// has now is its outcome, as this desk never sent it.
+		restored := d.Reason == store.BulkReasonRestored
+		if restored {
+			restoredRead++
+		}
 		switch {
 		case derr == nil && r.shows(device):
-			o.State, o.DoneAt, o.Reconciled, o.Reason, o.Failure = DeviceDone, now, true, "", nil
-			found++
-		case ge != nil && ge.StatusCode == http.StatusNotFound:
-			o.Reconciled, o.DoneAt, o.Failure = true, now, nil
-			if r.job.Action == ActionDelete {
-				o.State, o.Reason = DeviceDone, ""
+			o.State, o.DoneAt, o.Reconciled, o.Failure = DeviceDone, now, true, nil
+			if !restored {
+				o.Reason = ""
 				found++
 			} else {
+				restoredFound++
+			}
+		case ge != nil && ge.StatusCode == http.StatusNotFound:
+			o.Reconciled, o.DoneAt, o.Failure = true, now, nil
+			switch {
+			case r.job.Action == ActionDelete && restored:
+				o.State = DeviceDone
+				restoredFound++
+			case r.job.Action == ActionDelete:
+				o.State, o.Reason = DeviceDone, ""
+				found++
+			case restored:
+				o.State = DeviceNotFound
+				restoredNot++
+			default:
 				o.State, o.Reason = DeviceNotFound, store.BulkReasonGone
 			}
 		case derr != nil:
@@ -612,11 +633,17 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 			o.NotBefore = now.Add(wait)
 			r.At(o.NotBefore)
 			stop = true
+		case restored:
+			o.State, o.DoneAt, o.Reconciled, o.Lookups = DeviceUnconfirmed, now, true, o.Lookups+1
+			restoredNot++
 		default:
 			if later, err := r.replacedBy(ctx, d, device); err != nil {
 				return true, err
 			} else if later != nil {
 				o.State, o.DoneAt, o.Reconciled, o.Reason, o.Failure = DeviceReplaced, now, true, "", jobs.Encode(*later)
+				if later.JobID == "" {
+					o.Reason = store.BulkReasonDevicePage
+				}
 				replaced++
 				break
 			}
@@ -637,13 +664,26 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 		}
 		ch.Devices = append(ch.Devices, store.BulkDeviceChange{Position: d.Position, From: []string{DeviceUnknown}, BulkOutcome: o})
 	}
+	change := fmt.Sprintf("Bulk change of %s to %s: ", explain.Count(r.job.Devices, "device", "devices"), explain.BulkAction(r.job.Action, r.job.GroupTag))
+	var summary string
 	if found+unconfirmed+replaced > 0 {
 		said := fmt.Sprintf("%d show the change, %d could not be confirmed", found, unconfirmed)
 		if replaced > 0 {
-			said = fmt.Sprintf("%d show the change, %d show a later bulk change instead, %d could not be confirmed", found, replaced, unconfirmed)
+			said = fmt.Sprintf("%d show the change, %d show a later change instead, %d could not be confirmed", found, replaced, unconfirmed)
 		}
-		ch.Activity = r.Activity("success", fmt.Sprintf("Bulk change of %s to %s: read %s whose answer was lost; %s. Nothing was sent again.",
-			explain.Count(r.job.Devices, "device", "devices"), explain.BulkAction(r.job.Action, r.job.GroupTag), explain.Count(len(chunk), "device", "devices"), said), ex, nil)
+		summary = fmt.Sprintf("%sread %s whose answer was lost; %s. Nothing was sent again.", change, explain.Count(len(chunk)-restoredRead, "device", "devices"), said)
+	}
+	if restoredFound+restoredNot > 0 {
+		said := fmt.Sprintf("the desk was restored from a backup that had not sent the change to %s, so they were read in Graph instead: %d show the change, %d do not. Nothing was sent.",
+			explain.Count(restoredFound+restoredNot, "device", "devices"), restoredFound, restoredNot)
+		if summary == "" {
+			summary = change + said
+		} else {
+			summary += " " + strings.ToUpper(said[:1]) + said[1:]
+		}
+	}
+	if summary != "" {
+		ch.Activity = r.Activity("success", summary, ex, nil)
 	}
 	err = r.keep(ctx, ch)
 	if errors.Is(err, store.ErrConflict) {
@@ -655,18 +695,88 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 	return stop, err
 }
 
-// replacedBy is the bulk change of another job sent to the device after this one's answer was
-// lost whose value now stands, so this one's outcome no longer matters: one Graph accepted, or one
-// whose own answer was lost that the device as read shows. Nil when there is none.
+// replacedBy is the later change of the device, sent after this one's answer was lost, whose
+// value now stands, so this one's outcome no longer matters: a bulk change of another job or a
+// change made on the device's own page, that Graph accepted or whose own answer was lost and that
+// the device as read shows. The newest such; nil when there is none.
 func (r *run) replacedBy(ctx context.Context, d store.BulkDevice, device *graphclient.AutopilotDevice) (*explain.LaterBulk, error) {
 	later, err := r.w.o.Store.LaterBulkChanges(ctx, r.job.TenantID, r.job.ID, d.DeviceID, d.Serial, r.job.Action, d.SentAt)
 	if err != nil {
 		return nil, err
 	}
+	var found *explain.LaterBulk
 	for _, l := range later {
 		if l.State == DeviceDone || l.Action == ActionGroupTag && device.GroupTag == l.GroupTag {
-			return &explain.LaterBulk{JobID: l.JobID, Action: l.Action, GroupTag: l.GroupTag, By: l.ActorName, At: l.SentAt}, nil
+			found = &explain.LaterBulk{JobID: l.JobID, Action: l.Action, GroupTag: l.GroupTag, By: l.ActorName, At: l.SentAt}
+			break
 		}
+	}
+	onPage, err := r.pageChange(ctx, d, device)
+	if err != nil {
+		return nil, err
+	}
+	if onPage != nil && (found == nil || onPage.At.After(found.At)) {
+		return onPage, nil
+	}
+	return found, nil
+}
+
+// pageIntent is what a change made on a device's page asked, as its record keeps it (the
+// "device" of the record's detail, written by the registered devices' handler).
+type pageIntent struct {
+	Device *struct {
+		GroupTag *string `json:"groupTag"`
+		User     *string `json:"user"`
+	} `json:"device"`
+}
+
+// pageChange is the newest change made on the device's own page after this one was sent that
+// changed what this job changes and whose value stands: one Graph accepted, or one whose answer
+// was lost that the device as read shows. Nil when there is none.
+func (r *run) pageChange(ctx context.Context, d store.BulkDevice, device *graphclient.AutopilotDevice) (*explain.LaterBulk, error) {
+	if r.job.Action == ActionDelete || d.SentAt.IsZero() {
+		return nil, nil
+	}
+	records, _, err := r.w.o.Store.ListActivity(ctx, store.ActivityFilter{TenantID: r.job.TenantID, Device: d.DeviceID, Limit: 50})
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range records { // newest first
+		if !a.At.After(d.SentAt) {
+			break
+		}
+		if !strings.HasPrefix(a.Action, "device-") || a.Outcome != explain.OutcomeSuccess && a.Outcome != explain.OutcomeUnknown {
+			continue
+		}
+		in, err := jobs.Decode[pageIntent](a.Detail)
+		if err != nil || in.Device == nil {
+			continue
+		}
+		var value *string
+		var said string
+		switch r.job.Action {
+		case ActionGroupTag:
+			if value = in.Device.GroupTag; value != nil {
+				said = "group tag " + explain.QuotedOrNone(*value)
+				if a.Outcome == explain.OutcomeUnknown && device.GroupTag != *value {
+					continue
+				}
+			}
+		case ActionUnassign:
+			if value = in.Device.User; value != nil {
+				said = "no assigned user"
+				if *value != "" {
+					said = "assigned user " + *value
+				}
+				if a.Outcome == explain.OutcomeUnknown && !strings.EqualFold(device.UserPrincipalName, *value) {
+					continue
+				}
+			}
+		}
+		if value == nil {
+			continue
+		}
+		return &explain.LaterBulk{Action: a.Action, By: a.ActorName, At: a.At, Said: said}, nil
 	}
 	return nil, nil
 }
@@ -708,7 +818,7 @@ func (r *run) finishIfDone(ctx context.Context) error {
 		return jobs.LeaseErr(err)
 	}
 	c := Count(devices)
-	r.AuditFinished("bulk-complete", fmt.Sprintf("%d devices final: %d changed, %d refused, %d not found, %d unconfirmed, %d not sent, %d replaced by a later bulk change",
+	r.AuditFinished("bulk-complete", fmt.Sprintf("%d devices final: %d changed, %d refused, %d not found, %d unconfirmed, %d not sent, %d replaced by a later change",
 		c.Devices, c.Done, c.Refused, c.NotFound, c.Unconfirmed, c.Skipped, c.Replaced))
 	return nil
 }

@@ -48,6 +48,9 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 		v.State = State{Label: "Outcome unknown", Meaning: Attention}
 		v.Detail = "Microsoft Graph's answer never arrived"
 		switch {
+		case d.Reason == store.BulkReasonRestored:
+			v.Detail = "The desk was restored from a backup taken before this change was sent, and the desk the backup was taken from may have sent it since. The desk reads the device in Graph to find out whether it has the change, and never sends it on its own."
+			return v
 		case d.Reason == store.BulkReasonDeskStopped:
 			v.Detail = "The change was recorded as sent, but the desk stopped (a restart, crash or deploy) before Microsoft Graph's answer was stored"
 		case f != nil && f.Graph != nil && f.Graph.StatusCode/100 == 5 && f.Graph.StatusCode != 504 && f.Graph.Kind != graphclient.KindTimeout:
@@ -59,7 +62,10 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 	case store.BulkDone:
 		v.State.Meaning = Done
 		v.Label, v.Detail = bulkDone(action, groupTag)
-		if d.Reconciled {
+		switch {
+		case d.Reason == store.BulkReasonRestored:
+			v.Detail = "Found by reading the device after the desk was restored from a backup taken before this change was sent: " + bulkFound(action, groupTag)
+		case d.Reconciled:
 			v.Detail = "Found by reading the device after Graph's answer was lost: " + bulkFound(action, groupTag)
 		}
 	case store.BulkRefused:
@@ -74,11 +80,19 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 	case store.BulkNotFound:
 		v.State = State{Label: "Not found", Meaning: Attention}
 		v.Detail = "Microsoft Graph has no Autopilot registration with this id any more (it was deleted meanwhile), so nothing was changed."
-		if d.Reason == store.BulkReasonGone {
+		switch d.Reason {
+		case store.BulkReasonRestored:
+			v.Detail = "The desk was restored from a backup taken before this change was sent, and Microsoft Graph no longer has this registration (it was deleted meanwhile). Nothing was sent."
+		case store.BulkReasonGone:
 			v.Detail = "Microsoft Graph's answer to the change was lost, and Graph no longer has this registration (it was deleted meanwhile)."
 		}
 	case store.BulkUnconfirmed:
 		v.State = toCheck
+		if d.Reason == store.BulkReasonRestored {
+			v.Detail = fmt.Sprintf("Not sent by this desk: it was restored from a backup taken before this change was sent, and when it read the device in Graph on %s UTC, %s. The desk the backup was taken from may not have sent it, or the device was changed since. Nothing was sent: open the device to check, and prepare the change again for it if it should still be made.",
+				d.DoneAt.UTC().Format("2 Jan 2006 15:04:05"), bulkNotShown(action, groupTag))
+			return v
+		}
 		lost := d.SentAt
 		if f != nil && !f.At.IsZero() {
 			lost = f.At
@@ -91,6 +105,13 @@ func BulkDevice(action, groupTag string, d store.BulkDevice, stopped *Failure) V
 			opening, plural(d.Lookups, "time", "times"), lookedOver(lost, d.DoneAt))
 	case store.BulkReplaced:
 		later, _ := decodeLater(d.Failure)
+		if d.Reason == store.BulkReasonDevicePage {
+			v.State = State{Label: "Replaced by a change on the device's page", Meaning: Quiet}
+			v.Detail = "Microsoft Graph's answer to this change was lost, and before the desk could read the device a change was made to it on its own page"
+			v.Detail += pageChangeNamed(later)
+			v.Detail += ". Its value is the one that stands, so whether this change was made first no longer matters. Nothing was sent again, and there is nothing to check."
+			return v
+		}
 		v.State = State{Label: "Replaced by a later bulk change", Meaning: Quiet}
 		v.Detail = "Microsoft Graph's answer to this change was lost, and before the desk could read the device a later bulk change was sent to it"
 		v.Detail += laterNamed(later, "by")
@@ -125,14 +146,17 @@ func sameRefusal(f Failure, stopped *Failure) bool {
 }
 
 // LaterBulk is the bulk change confirmed later that a device of an earlier one was left to
-// (store.BulkReasonSuperseded) or replaced by (store.BulkReplaced): facts, kept as the device's
-// Failure.
+// (store.BulkReasonSuperseded) or replaced by (store.BulkReplaced), or the change made on the
+// device's own page that replaced it (store.BulkReasonDevicePage, Said set): facts, kept as the
+// device's Failure.
 type LaterBulk struct {
-	JobID    string    `json:"laterJob"`
+	JobID    string    `json:"laterJob,omitempty"`
 	Action   string    `json:"action"`
 	GroupTag string    `json:"groupTag,omitempty"`
 	By       string    `json:"by"`
 	At       time.Time `json:"at"`
+	// Said is what a change made on the device's page asked: "group tag “Kiosk”".
+	Said string `json:"said,omitempty"`
 }
 
 func decodeLater(b []byte) (LaterBulk, error) {
@@ -165,6 +189,21 @@ func bulkFound(action, groupTag string) string {
 		return "Graph shows it with no group tag."
 	}
 	return "Graph shows it with the group tag “" + groupTag + "”."
+}
+
+// bulkNotShown says how a device read in Graph did not show a bulk change: "it did not have the
+// group tag “Kiosk”".
+func bulkNotShown(action, groupTag string) string {
+	switch action {
+	case store.BulkUnassign:
+		return "it still had an assigned user"
+	case store.BulkDelete:
+		return "the registration was still there"
+	}
+	if groupTag == "" {
+		return "it still had a group tag"
+	}
+	return "it did not have the group tag “" + groupTag + "”"
 }
 
 func bulkDone(action, groupTag string) (label, detail string) {
@@ -317,6 +356,19 @@ func BulkWait(pacing, held, throttled bool, budget string) string {
 		return "Microsoft Graph is throttling this tenant"
 	}
 	return "Microsoft Graph was unavailable"
+}
+
+// pageChangeNamed names a change made on a device's page in brackets (what it asked, who, when),
+// or nothing when it is not known.
+func pageChangeNamed(l LaterBulk) string {
+	if l.By == "" {
+		return ""
+	}
+	said := ""
+	if l.Said != "" {
+		said = l.Said + ", "
+	}
+	return " (" + said + "by " + l.By + " on " + l.At.UTC().Format("2 Jan 2006 15:04:05") + " UTC)"
 }
 
 // laterNamed names a later bulk change in brackets (what it does, who, when), or nothing when it

@@ -21,6 +21,7 @@ func TestBulkDevicesAreExplained(t *testing.T) {
 		t.Errorf("the stored facts hold words: %s", refused)
 	}
 	stopped := &explain.Failure{Graph: &graphclient.Error{Kind: graphclient.KindForbiddenRole, StatusCode: 403, Message: "Not allowed."}}
+	onPage, _ := json.Marshal(explain.LaterBulk{Action: "device-unassign-user", By: "Megan Bowen", At: at, Said: "no assigned user"})
 	for _, tc := range []struct {
 		action string
 		d      store.BulkDevice
@@ -38,6 +39,12 @@ func TestBulkDevicesAreExplained(t *testing.T) {
 		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkNotFound, Reason: store.BulkReasonGone}}, "Not found", "answer to the change was lost"},
 		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkUnconfirmed, Lookups: 5}}, "Outcome unknown — check", "5 times"},
 		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkSkipped}}, "Not sent", "Intune role"},
+		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkUnknown, Reason: store.BulkReasonRestored}}, "Outcome unknown", "restored from a backup taken before this change was sent"},
+		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkDone, Reason: store.BulkReasonRestored, Reconciled: true}}, "Group tag set", "after the desk was restored from a backup"},
+		{store.BulkUnassign, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkUnconfirmed, Reason: store.BulkReasonRestored, Lookups: 1, DoneAt: at}}, "Outcome unknown — check", "it still had an assigned user"},
+		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkUnconfirmed, Reason: store.BulkReasonRestored, Lookups: 1, DoneAt: at}}, "Outcome unknown — check", "prepare the change again"},
+		{store.BulkGroupTag, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkNotFound, Reason: store.BulkReasonRestored}}, "Not found", "restored from a backup"},
+		{store.BulkUnassign, store.BulkDevice{BulkOutcome: store.BulkOutcome{State: store.BulkReplaced, Reason: store.BulkReasonDevicePage, Failure: onPage}}, "Replaced by a change on the device's page", "(no assigned user, by Megan Bowen on "},
 	} {
 		v := explain.BulkDevice(tc.action, "Kiosk", tc.d, stopped)
 		if v.Label != tc.label || !strings.Contains(v.Detail, tc.word) {

@@ -67,7 +67,7 @@ const (
 	BulkNotFound    = "not-found"   // Graph has no such registration any more
 	BulkUnconfirmed = "unconfirmed" // the answer was lost and the change never showed: check it
 	BulkSkipped     = "skipped"     // not sent: Graph refused an earlier change for a reason that holds for all
-	BulkReplaced    = "replaced"    // the answer was lost, and a later bulk change of the device was sent since (its Failure says which)
+	BulkReplaced    = "replaced"    // the answer was lost, and a later change of the device was made since (its Failure says which)
 )
 
 // Why a bulk device got its state, when the state alone does not say.
@@ -77,6 +77,8 @@ const (
 	BulkReasonLookedUp    = "looked-up"    // unconfirmed: read Lookups times without the change showing
 	BulkReasonGone        = "gone"         // not found: after a lost answer, Graph no longer has the registration
 	BulkReasonSuperseded  = "superseded"   // skipped: a bulk change confirmed later makes the same change to it (its Failure says which)
+	BulkReasonRestored    = "restored"     // unknown, then done, not found or unconfirmed: the backup the desk was restored from had it queued or on its way
+	BulkReasonDevicePage  = "device-page"  // replaced: by a change made on the device's own page, not by a bulk change
 )
 
 // BulkDeviceChange is the new outcome of one device, applied only while its guards hold.

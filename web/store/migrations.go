@@ -277,8 +277,8 @@ var migrations = [][]string{
 	},
 	// A copy written by `autopilotdesk backup` records when it was taken (Backup writes the row
 	// into the copy alone, creating the table in a copy of an older schema): the desk that opens
-	// it, a restore, looks up in Graph what its imports had not sent by then instead of sending
-	// it (takeUpBackup).
+	// it, a restore, looks up in Graph what its imports and bulk changes had not sent by then
+	// instead of sending it (takeUpBackup).
 	backupTakenMigration: {
 		`CREATE TABLE IF NOT EXISTS backup_taken (taken_at BIGINT NOT NULL)`,
 	},

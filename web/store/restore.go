@@ -8,11 +8,13 @@ import (
 )
 
 // RestoredBackup is what Open found in a copy written by Backup, opened by a desk for the first
-// time: when the copy was taken, and how many batches of running imports, with how many devices,
-// had not been sent by then.
+// time: when the copy was taken, how many batches of running imports, with how many devices, had
+// not been sent by then, and how many bulk changes still running had how many device changes
+// not sent or on their way.
 type RestoredBackup struct {
-	TakenAt          time.Time
-	Batches, Devices int
+	TakenAt                  time.Time
+	Batches, Devices         int
+	BulkChanges, BulkDevices int
 }
 
 // Restored says what Open found of a backup; TakenAt is zero for a database that is not one.
@@ -39,8 +41,9 @@ const backupTakenMigration = 13
 
 // takeUpBackup readies a copy written by Backup the first time a desk opens it. The desk the copy
 // was taken from may have sent, after the copy was taken, the import batches the copy still has
-// queued: each is taken as one whose answer was lost, so its devices are looked up in Graph and
-// never sent again, and the mark is removed in the same transaction, so this happens once.
+// queued and the bulk device changes it has queued or on their way: each is taken as one whose
+// answer was lost, so its devices are read in Graph and never sent again, and the mark is removed
+// in the same transaction, so this happens once.
 func (db *DB) takeUpBackup(ctx context.Context) error {
 	return db.tx(ctx, db.txTimeout(), func(t *txn) error {
 		var taken sql.NullInt64
@@ -58,10 +61,21 @@ func (db *DB) takeUpBackup(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("store: look up the batches a restored backup had not sent: %w", err)
 		}
+		const bulkUnsent = `FROM bulk_devices WHERE state IN (?, ?) AND job_id IN (SELECT id FROM bulk_jobs WHERE state = 'sending')`
+		var bulkChanges int
+		if err := t.queryRow(`SELECT COUNT(DISTINCT job_id) `+bulkUnsent, []any{BulkQueued, BulkInFlight}, &bulkChanges); err != nil {
+			return fmt.Errorf("store: count the bulk changes a restored backup had not sent: %w", err)
+		}
+		bulkDevices, err := t.exec(`UPDATE bulk_devices SET state = ?, reason = ?, failure = NULL, not_before = ?, lookups = 0
+			WHERE state IN (?, ?) AND job_id IN (SELECT id FROM bulk_jobs WHERE state = 'sending')`,
+			BulkUnknown, BulkReasonRestored, now, BulkQueued, BulkInFlight)
+		if err != nil {
+			return fmt.Errorf("store: look up the bulk device changes a restored backup had not sent: %w", err)
+		}
 		if _, err := t.exec(`DELETE FROM backup_taken`); err != nil {
 			return fmt.Errorf("store: take up a restored backup: %w", err)
 		}
-		db.restored = RestoredBackup{TakenAt: fromMS(taken.Int64), Batches: batches, Devices: devices}
+		db.restored = RestoredBackup{TakenAt: fromMS(taken.Int64), Batches: batches, Devices: devices, BulkChanges: bulkChanges, BulkDevices: bulkDevices}
 		return nil
 	})
 }
