@@ -39,6 +39,7 @@ type cluster struct {
 	replicas   map[string]*httptest.Server
 	apps       []*app
 	byName     map[string]*app
+	logs       map[string]*testkit.Buffer // each replica's log, by name
 	opts       clusterOptions
 }
 
@@ -55,7 +56,7 @@ type clusterOptions struct {
 func startCluster(t *testing.T) *cluster { return startClusterWith(t, clusterOptions{}) }
 
 func startClusterWith(t *testing.T, co clusterOptions) *cluster {
-	cl := &cluster{t: t, replicas: map[string]*httptest.Server{}, byName: map[string]*app{}, opts: co}
+	cl := &cluster{t: t, replicas: map[string]*httptest.Server{}, byName: map[string]*app{}, logs: map[string]*testkit.Buffer{}, opts: co}
 	cl.lb = httptest.NewUnstartedServer(nil)
 	public := "https://" + cl.lb.Listener.Addr().String()
 
@@ -121,10 +122,12 @@ func (cl *cluster) start(name string) {
 	if err != nil {
 		cl.t.Fatal(err)
 	}
-	a, err := newApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), cl.opts.app)
+	logs := &testkit.Buffer{}
+	a, err := newApp(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)), cl.opts.app)
 	if err != nil {
 		cl.t.Fatal(err)
 	}
+	cl.logs[name] = logs
 	srv := httptest.NewServer(a.handler)
 	cl.replicas[name] = srv
 	cl.apps = append(cl.apps, a)
