@@ -21,9 +21,9 @@ type StateChecker interface {
 	Check(ctx context.Context) error
 	// CheckFiles is the part of Check cheap enough for every state change (store.DB.CheckFiles).
 	CheckFiles() error
-	// SlotShortage is PostgreSQL's current shortage of connection slots, nil when there is none
-	// (store.DB.SlotShortage).
-	SlotShortage() error
+	// SlotRefusals counts the new connections given up on for want of a free PostgreSQL
+	// connection slot, with the latest and when (store.DB.SlotRefusals).
+	SlotRefusals() (count uint64, latest error, at time.Time)
 }
 
 // Health answers /healthz (the process is alive) and /readyz (it can serve: the state database
@@ -47,12 +47,19 @@ type Health struct {
 	mu       sync.Mutex
 	problem  error  // the latest check's failure; nil while the database serves
 	recorded uint64 // the number of the check that set problem
+	refusals uint64 // connections refused for want of a slot, as last counted
 	shortage error  // the connection slot shortage logged, nil when none is
 }
 
+// slotShortageQuiet is how long no new connection may be refused for want of a slot before a
+// shortage of connection slots is over.
+const slotShortageQuiet = 10 * time.Second
+
 // NewHealth returns readiness over db.
 func NewHealth(db StateChecker, log *slog.Logger) *Health {
-	return &Health{db: db, log: log, suspect: make(chan struct{}, 1)}
+	h := &Health{db: db, log: log, suspect: make(chan struct{}, 1)}
+	h.refusals, _, _ = db.SlotRefusals() // while it started: the start waited them out
+	return h
 }
 
 // Drain turns readiness false, so load balancers stop sending new requests before shutdown.
@@ -100,27 +107,36 @@ func (h *Health) check(ctx context.Context) error {
 		err = nil // the server answers: what the open connections serve goes on
 	}
 	h.record(n, err)
-	h.noteShortage(h.db.SlotShortage())
+	h.noteShortage()
 	return err
 }
 
-// noteShortage logs the start of a shortage of connection slots (one ERROR line) and its end.
-func (h *Health) noteShortage(err error) {
+// noteShortage logs a shortage of connection slots: one ERROR line at the first connection given
+// up on for want of a slot, one INFO line once none was for slotShortageQuiet.
+func (h *Health) noteShortage() {
 	h.mu.Lock()
-	before := h.shortage
-	h.shortage = err
+	n, latest, at := h.db.SlotRefusals()
+	refused := n > h.refusals
+	h.refusals = n
+	began, ended := false, false
+	switch {
+	case refused && h.shortage == nil:
+		h.shortage, began = latest, true
+	case !refused && h.shortage != nil && time.Since(at) >= slotShortageQuiet:
+		h.shortage, ended = nil, true
+	}
 	h.mu.Unlock()
 	switch {
-	case err != nil && before == nil:
-		attrs := []any{"error", err.Error()}
+	case began:
+		attrs := []any{"error", latest.Error()}
 		var ce *store.CheckError
-		if errors.As(err, &ce) {
+		if errors.As(latest, &ce) {
 			attrs = append(attrs, "recover", ce.Recover)
 		}
 		h.log.Error("state database had no free connection slot: requests that need a new connection wait for one, "+
 			"and answer 503 when none frees in time", attrs...)
-	case err == nil && before != nil:
-		h.log.Info("state database connection slots free again")
+	case ended:
+		h.log.Info("state database connection slots: no connection refused for " + slotShortageQuiet.String())
 	}
 }
 

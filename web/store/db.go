@@ -38,6 +38,8 @@ type Options struct {
 	Now              func() time.Time
 	MaxOpenConns     int           // default 16 on PostgreSQL, 4 on SQLite
 	StatementTimeout time.Duration // default 5s
+	// ConnMaxIdleTime closes a pooled connection idle this long (default 5 minutes).
+	ConnMaxIdleTime time.Duration
 	// SlotWait bounds how long a new PostgreSQL connection waits for a free connection slot on a
 	// server whose slots are all taken (default DefaultSlotWait), within the caller's context.
 	SlotWait time.Duration
@@ -83,9 +85,9 @@ type DB struct {
 	// sessionLocks serialise UpdateLocked per session on SQLite (PostgreSQL locks in the database).
 	sessionLocks stripedLocks
 	files        *sqliteFiles // SQLite: the files as opened, for Check
-	// slotRefused is the latest new PostgreSQL connection given up on for want of a free
-	// connection slot, nil once one opened since (SlotShortage).
-	slotRefused atomic.Pointer[slotRefusal]
+	// slotRefused counts the new PostgreSQL connections given up on for want of a free
+	// connection slot (SlotRefusals).
+	slotRefused slotRefusals
 
 	// stmts holds prepared statements by query text: for the short queries of a request,
 	// SQLite spends more time parsing a statement than running it.
@@ -164,7 +166,10 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db.sql.SetConnMaxIdleTime(5 * time.Minute)
+	if o.ConnMaxIdleTime <= 0 {
+		o.ConnMaxIdleTime = 5 * time.Minute
+	}
+	db.sql.SetConnMaxIdleTime(o.ConnMaxIdleTime)
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		if damaged(err) {

@@ -21,10 +21,6 @@ var ErrNoConnectionSlot = errors.New("store: PostgreSQL had no free connection s
 // connection slot to free before it fails.
 const DefaultSlotWait = 3 * time.Second
 
-// slotShortageLasts is how long a refusal is the current shortage when no connection opened
-// since: past it without a new refusal, the shortage is over.
-const slotShortageLasts = time.Minute
-
 // noSlot says whether PostgreSQL refused a connection for want of a free slot.
 func noSlot(err error) bool {
 	var pgErr *pgconn.PgError
@@ -39,10 +35,16 @@ func noSlot(err error) bool {
 type slotWaiter struct {
 	driver.Connector
 	wait    time.Duration
-	refused *atomic.Pointer[slotRefusal]
+	refused *slotRefusals
 }
 
-// slotRefusal is the latest connection the desk gave up on for want of a slot.
+// slotRefusals counts the connections the desk gave up on for want of a slot, and keeps the
+// latest.
+type slotRefusals struct {
+	count  atomic.Uint64
+	latest atomic.Pointer[slotRefusal]
+}
+
 type slotRefusal struct {
 	err error
 	at  time.Time
@@ -73,9 +75,6 @@ func (c slotWaiter) Connect(ctx context.Context) (driver.Conn, error) {
 	for {
 		conn, err := c.Connector.Connect(ctx)
 		if err == nil {
-			if c.refused.Load() != nil {
-				c.refused.Store(nil)
-			}
 			return conn, nil
 		}
 		if noSlot(err) {
@@ -95,19 +94,21 @@ func (c slotWaiter) Connect(ctx context.Context) (driver.Conn, error) {
 		}
 		if over() {
 			failed := &slotRefusedError{waited: time.Since(start), err: refusal}
-			c.refused.Store(&slotRefusal{err: failed, at: time.Now()})
+			c.refused.latest.Store(&slotRefusal{err: failed, at: time.Now()})
+			c.refused.count.Add(1)
 			return nil, failed
 		}
 	}
 }
 
-// SlotShortage is the current shortage of PostgreSQL connection slots, as a *CheckError naming
-// it and what ends it: a new connection the desk gave up on for want of a slot, with none
-// opened since, in the last minute. Nil otherwise, and on SQLite.
-func (db *DB) SlotShortage() error {
-	r := db.slotRefused.Load()
-	if r == nil || time.Since(r.at) > slotShortageLasts {
-		return nil
+// SlotRefusals counts the new PostgreSQL connections the desk gave up on, since it opened, because
+// no connection slot freed within the wait; latest is the last of them, as a *CheckError naming
+// the shortage and what ends it, and at when it was given up. Zero and nil on SQLite.
+func (db *DB) SlotRefusals() (count uint64, latest error, at time.Time) {
+	count = db.slotRefused.count.Load()
+	r := db.slotRefused.latest.Load()
+	if r == nil {
+		return count, nil, time.Time{}
 	}
-	return postgresFailure(r.err)
+	return count, postgresFailure(r.err), r.at
 }

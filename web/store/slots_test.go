@@ -37,7 +37,7 @@ func (s *fullServer) Connect(ctx context.Context) (driver.Conn, error) {
 func (*fullServer) Driver() driver.Driver { return nil }
 
 // A new connection on a server whose slots are all taken waits for one within the wait, and one
-// that finds none says so and is the current shortage until a connection opens.
+// that finds none says so and is counted.
 func TestNewConnectionWaitsForAFreeSlot(t *testing.T) {
 	db := &DB{}
 	server := &fullServer{}
@@ -47,8 +47,8 @@ func TestNewConnectionWaitsForAFreeSlot(t *testing.T) {
 	if _, err := waiter.Connect(t.Context()); err != nil {
 		t.Fatalf("a slot freed after three refusals: %v", err)
 	}
-	if db.SlotShortage() != nil {
-		t.Errorf("a shortage after the connection opened: %v", db.SlotShortage())
+	if n, latest, _ := db.SlotRefusals(); n != 0 || latest != nil {
+		t.Errorf("a connection that opened in the end counted as refused: %d %v", n, latest)
 	}
 
 	server.tries.Store(0)
@@ -66,8 +66,10 @@ func TestNewConnectionWaitsForAFreeSlot(t *testing.T) {
 		t.Errorf("%d attempts in 400ms: no backoff, or no retry", n)
 	}
 	var ce *CheckError
-	if shortage := db.SlotShortage(); !errors.As(shortage, &ce) || !strings.Contains(ce.Cause, "connection slot") || !errors.Is(shortage, ErrNoConnectionSlot) {
-		t.Errorf("the shortage: %v", shortage)
+	n, latest, at := db.SlotRefusals()
+	if n != 1 || !errors.As(latest, &ce) || !strings.Contains(ce.Cause, "connection slot") || !errors.Is(latest, ErrNoConnectionSlot) ||
+		time.Since(at) > time.Second {
+		t.Errorf("the refusal counted: %d %v at %s", n, latest, at)
 	}
 
 	// The caller's context bounds the wait.
@@ -78,9 +80,12 @@ func TestNewConnectionWaitsForAFreeSlot(t *testing.T) {
 		t.Errorf("within a context of 50ms: %v after %s", err, time.Since(start))
 	}
 
+	if n, _, _ := db.SlotRefusals(); n != 2 {
+		t.Errorf("%d refusals counted, want 2", n)
+	}
 	server.refusals.Store(0)
-	if _, err := waiter.Connect(t.Context()); err != nil || db.SlotShortage() != nil {
-		t.Errorf("once a slot is free: %v, shortage %v", err, db.SlotShortage())
+	if _, err := waiter.Connect(t.Context()); err != nil {
+		t.Errorf("once a slot is free: %v", err)
 	}
 
 	// Any other failure is answered at once.
