@@ -92,6 +92,9 @@ type appOptions struct {
 	Now func() time.Time
 	// StateFreeSpace, when set, is the room on the SQLite data folder's disk (tests fill it).
 	StateFreeSpace func(dir string) (uint64, error)
+	// SlotWait overrides how long a new PostgreSQL connection waits for a free connection slot
+	// (store.DefaultSlotWait), and StateIdleTime how long a pooled connection stays open idle.
+	SlotWait, StateIdleTime time.Duration
 	// HTTPClient is used for calls to the identity provider (tests use loopback TLS clients).
 	HTTPClient *http.Client
 	// EmulatorPageSize overrides the demo emulator's page size (tests of paging).
@@ -158,6 +161,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	}()
 	a.db, err = store.Open(ctx, store.Options{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, Now: o.Now,
 		MaxOpenConns: cfg.DatabaseMaxConns, StartupWait: cfg.DatabaseStartupWait, FreeSpace: o.StateFreeSpace,
+		SlotWait: o.SlotWait, ConnMaxIdleTime: o.StateIdleTime,
 		Waiting: func(wait time.Duration, err error) {
 			log.Info("waiting for PostgreSQL to answer before starting", "up_to", wait.String(), "setting", optDatabaseStartupWait.env, "error", err.Error())
 		}})

@@ -141,8 +141,10 @@ var (
 			return postgresURL(v)
 		}}
 	optDatabaseMaxConns = option{env: "AUTOPILOTDESK_DATABASE_MAX_CONNS", flag: "database-max-conns", def: "16",
-		help: "PostgreSQL connection pool size of each process (SQLite uses a small fixed pool).",
-		set:  func(c *config, v string) (err error) { c.DatabaseMaxConns, err = intIn(v, 1, 1000); return err }}
+		help: "PostgreSQL connection pool size of each process, which never holds more connections (SQLite uses a small fixed pool). " +
+			"Keep (replicas + 1) × this, with every other client's connections, within the server's `max_connections` less " +
+			"`superuser_reserved_connections` (see docs/deploy.md, Sizing PostgreSQL's connections).",
+		set: func(c *config, v string) (err error) { c.DatabaseMaxConns, err = intIn(v, 1, 1000); return err }}
 	optShutdownDelay = option{env: "AUTOPILOTDESK_SHUTDOWN_DELAY", flag: "shutdown-delay", def: "0s",
 		help: "On SIGTERM or Ctrl-C, `/readyz` answers 503 at once; the desk then keeps serving every request this long before it " +
 			"closes its listener and lets requests in flight finish (up to 10 s). Behind a load balancer, set it a little longer than " +

@@ -21,6 +21,9 @@ type StateChecker interface {
 	Check(ctx context.Context) error
 	// CheckFiles is the part of Check cheap enough for every state change (store.DB.CheckFiles).
 	CheckFiles() error
+	// SlotRefusals counts the new connections given up on for want of a free PostgreSQL
+	// connection slot, with the latest and when (store.DB.SlotRefusals).
+	SlotRefusals() (count uint64, latest error, at time.Time)
 }
 
 // Health answers /healthz (the process is alive) and /readyz (it can serve: the state database
@@ -30,6 +33,9 @@ type StateChecker interface {
 //
 // A change of the database's state is logged once: one ERROR line naming the cause and what
 // brings it back when it is lost, one INFO line when it serves again; never a line per request.
+// A shortage of PostgreSQL connection slots is logged the same way, but refuses no page: the
+// requests the desk's open connections serve go on, and those that need a new connection wait
+// for a slot.
 type Health struct {
 	db       StateChecker
 	log      *slog.Logger
@@ -41,11 +47,19 @@ type Health struct {
 	mu       sync.Mutex
 	problem  error  // the latest check's failure; nil while the database serves
 	recorded uint64 // the number of the check that set problem
+	refusals uint64 // connections refused for want of a slot, as last counted
+	shortage error  // the connection slot shortage logged, nil when none is
 }
+
+// slotShortageQuiet is how long no new connection may be refused for want of a slot before a
+// shortage of connection slots is over.
+const slotShortageQuiet = 10 * time.Second
 
 // NewHealth returns readiness over db.
 func NewHealth(db StateChecker, log *slog.Logger) *Health {
-	return &Health{db: db, log: log, suspect: make(chan struct{}, 1)}
+	h := &Health{db: db, log: log, suspect: make(chan struct{}, 1)}
+	h.refusals, _, _ = db.SlotRefusals() // while it started: the start waited them out
+	return h
 }
 
 // Drain turns readiness false, so load balancers stop sending new requests before shutdown.
@@ -89,8 +103,41 @@ func (h *Health) check(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return err // shutting down: not the database's fault
 	}
+	if errors.Is(err, store.ErrNoConnectionSlot) {
+		err = nil // the server answers: what the open connections serve goes on
+	}
 	h.record(n, err)
+	h.noteShortage()
 	return err
+}
+
+// noteShortage logs a shortage of connection slots: one ERROR line at the first connection given
+// up on for want of a slot, one INFO line once none was for slotShortageQuiet.
+func (h *Health) noteShortage() {
+	h.mu.Lock()
+	n, latest, at := h.db.SlotRefusals()
+	refused := n > h.refusals
+	h.refusals = n
+	began, ended := false, false
+	switch {
+	case refused && h.shortage == nil:
+		h.shortage, began = latest, true
+	case !refused && h.shortage != nil && time.Since(at) >= slotShortageQuiet:
+		h.shortage, ended = nil, true
+	}
+	h.mu.Unlock()
+	switch {
+	case began:
+		attrs := []any{"error", latest.Error()}
+		var ce *store.CheckError
+		if errors.As(latest, &ce) {
+			attrs = append(attrs, "recover", ce.Recover)
+		}
+		h.log.Error("state database had no free connection slot: requests that need a new connection wait for one, "+
+			"and answer 503 when none frees in time", attrs...)
+	case ended:
+		h.log.Info("state database connection slots: no connection refused for " + slotShortageQuiet.String())
+	}
 }
 
 // beforeChange checks, cheaply, what a state change would be written to: between two checks
@@ -140,6 +187,8 @@ func problemKind(err error) string {
 		return "read-only"
 	case errors.Is(err, store.ErrDiskFull):
 		return "full"
+	case errors.Is(err, store.ErrNoConnectionSlot):
+		return "no slot"
 	}
 	return "unreachable"
 }
@@ -184,6 +233,12 @@ func stateUnavailable(problem error) *views.ErrorPage {
 		pe.Title = "The desk cannot save anything right now"
 		pe.Message = "The desk may not write its state database at the moment, so it is not accepting requests. Nothing was sent to Microsoft Graph."
 		pe.NextStep = "Try again in a minute. If it keeps happening, tell whoever runs the desk: its log says why."
+	case "no slot":
+		pe.Title = "The desk's database is busy"
+		pe.Message = "The desk's database server had no free connection slot for your request, so it was not processed " +
+			"and nothing was sent to Microsoft Graph."
+		pe.NextStep = "Wait a few seconds and try again. If this keeps happening, tell whoever runs the desk: " +
+			"every connection slot of its database server was taken."
 	default:
 		pe.Title = "The desk is briefly unavailable"
 		pe.Message = "The desk cannot reach its state database, so your request was not processed and nothing was sent to Microsoft Graph."

@@ -428,7 +428,9 @@ func (s *Shell) logFailure(c echo.Context, pe *views.ErrorPage, err error) {
 		level = slog.LevelDebug // known, and logged once
 		if s.state.Problem() == nil {
 			s.state.Suspect()
-			level = slog.LevelWarn
+			if !errors.Is(err, store.ErrNoConnectionSlot) { // the check logs the shortage once
+				level = slog.LevelWarn
+			}
 		}
 	}
 	s.log.Log(c.Request().Context(), level, "request failed", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
@@ -445,8 +447,10 @@ func (s *Shell) errorPageOf(err error) *views.ErrorPage {
 		return errTooLarge
 	}
 	var lost *store.CheckError
-	// A write the disk had no room for, or that PostgreSQL refused as it accepts none.
-	if errors.As(err, &lost) || errors.Is(err, store.ErrDiskFull) || errors.Is(err, store.ErrDatabaseReadOnly) {
+	// A write the disk had no room for, or that PostgreSQL refused as it accepts none; a new
+	// connection PostgreSQL refused for as long as the desk waited, every slot taken.
+	if errors.As(err, &lost) || errors.Is(err, store.ErrDiskFull) || errors.Is(err, store.ErrDatabaseReadOnly) ||
+		errors.Is(err, store.ErrNoConnectionSlot) {
 		return stateUnavailable(err)
 	}
 	var unreachable interface{ Unavailable() bool }

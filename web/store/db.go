@@ -38,6 +38,11 @@ type Options struct {
 	Now              func() time.Time
 	MaxOpenConns     int           // default 16 on PostgreSQL, 4 on SQLite
 	StatementTimeout time.Duration // default 5s
+	// ConnMaxIdleTime closes a pooled connection idle this long (default 5 minutes).
+	ConnMaxIdleTime time.Duration
+	// SlotWait bounds how long a new PostgreSQL connection waits for a free connection slot on a
+	// server whose slots are all taken (default DefaultSlotWait), within the caller's context.
+	SlotWait time.Duration
 	// StartupWait bounds how long Open keeps retrying an unreachable PostgreSQL server
 	// (default 30s), so replicas that start before their database do not crash-loop.
 	StartupWait time.Duration
@@ -80,6 +85,9 @@ type DB struct {
 	// sessionLocks serialise UpdateLocked per session on SQLite (PostgreSQL locks in the database).
 	sessionLocks stripedLocks
 	files        *sqliteFiles // SQLite: the files as opened, for Check
+	// slotRefused counts the new PostgreSQL connections given up on for want of a free
+	// connection slot (SlotRefusals).
+	slotRefused slotRefusals
 
 	// stmts holds prepared statements by query text: for the short queries of a request,
 	// SQLite spends more time parsing a statement than running it.
@@ -158,7 +166,10 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db.sql.SetConnMaxIdleTime(5 * time.Minute)
+	if o.ConnMaxIdleTime <= 0 {
+		o.ConnMaxIdleTime = 5 * time.Minute
+	}
+	db.sql.SetConnMaxIdleTime(o.ConnMaxIdleTime)
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		if damaged(err) {
@@ -203,7 +214,12 @@ func (db *DB) openPostgres(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	db.sql = stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(noteOpened), stdlib.OptionResetSession(dropIfStale))
+	if o.SlotWait <= 0 {
+		o.SlotWait = DefaultSlotWait
+	}
+	db.sql = sql.OpenDB(slotWaiter{
+		Connector: stdlib.GetConnector(*cfg, stdlib.OptionAfterConnect(noteOpened), stdlib.OptionResetSession(dropIfStale)),
+		wait:      o.SlotWait, refused: &db.slotRefused})
 	conns := o.MaxOpenConns
 	if conns <= 0 {
 		conns = 16
@@ -473,7 +489,8 @@ func (db *DB) scrub(ctx context.Context) {
 func (db *DB) LogTruncatePending() bool { return db.truncatePending.Load() }
 
 // acquire waits, within ctx, for a connection slot of pool and returns its release. On
-// PostgreSQL there are no slots: the pool's own wait honours ctx.
+// PostgreSQL there are no slots: the pool's own wait honours ctx, and a new connection waits
+// for the server's free slot (slotWaiter).
 func (db *DB) acquire(ctx context.Context, pool *sql.DB) (release func(), err error) {
 	if db.writerSlots == nil {
 		return func() {}, nil

@@ -33,10 +33,12 @@ func IsUnavailable(err error) bool {
 	return errors.As(err, &u) && u.Unavailable()
 }
 
-// Is makes errors.Is(err, ErrDiskFull) hold for a write the disk had no room for.
-// errors.Is(err, ErrDatabaseReadOnly) for a write PostgreSQL refused because it accepts none.
+// Is makes errors.Is(err, ErrDiskFull) hold for a write the disk had no room for,
+// errors.Is(err, ErrDatabaseReadOnly) for a write PostgreSQL refused because it accepts none, and
+// errors.Is(err, ErrNoConnectionSlot) for a connection it refused as every slot was taken.
 func (e unavailableError) Is(target error) bool {
-	return target == ErrDiskFull && diskFull(e.err) || target == ErrDatabaseReadOnly && readOnly(e.err)
+	return target == ErrDiskFull && diskFull(e.err) || target == ErrDatabaseReadOnly && readOnly(e.err) ||
+		target == ErrNoConnectionSlot && noSlot(e.err)
 }
 
 // diskFull says whether the database refused a write for want of room: SQLite's SQLITE_FULL,
