@@ -219,7 +219,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		Logger: log, Assets: a.assets, Sessions: sessions, Refresher: refresher{provider},
 		Demo: cfg.Demo, DemoGraph: demoGraphHost(cfg), PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, TrustedProxiesSetting: optTrustedProxies.env, Now: o.Now,
 		SignInOrigins: originsOf(idCfg.IssuerURL),
-		UploadLimit:   handlers.MaxUploadBytes, UploadPaths: []string{"/devices/import"}, UploadTooLarge: handlers.ErrUploadTooLarge, Metrics: a.metrics,
+		UploadLimit:   handlers.MaxUploadBytes, UploadPaths: []string{"/devices/import"}, UploadTooLarge: handlers.UploadTooLarge(cfg.ImportMaxRows), Metrics: a.metrics,
 	})
 	a.recorder = handlers.NewActivityRecorder(a.db, log, o.Now, o.RecordRetry)
 	a.recorder.Refuse = func() error {
