@@ -174,7 +174,7 @@ func (h *Devices) renderStart(c echo.Context, status int, s views.ImportStart, b
 	if s.Recent, err = h.listItems(ctx, u, recent); err != nil {
 		return err
 	}
-	return web.Render(c, status, views.ImportStartPage(web.PageFor(c, "Import devices", "devices"), s))
+	return web.Render(c, status, views.ImportStartPage(web.PageFor(c, views.ListTitle("Import devices", s.Older), "devices"), s))
 }
 
 // listItems are imports and drafts as the import page lists them, with where each stands.

@@ -113,7 +113,13 @@ func (h *Registration) Show(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return web.Render(c, http.StatusOK, views.RegistrationPage(web.PageFor(c, "Registration", "registration"), view))
+	return web.Render(c, http.StatusOK, views.RegistrationPage(web.PageFor(c, registrationTitle(view), "registration"), view))
+}
+
+// registrationTitle is the registration page's title: a later page of its codes or of the
+// devices waiting says so.
+func registrationTitle(v views.Registration) string {
+	return views.ListTitle("Registration", v.CodesPage > 1 || v.WaitingPage > 1)
 }
 
 // page reads what GET /registration shows; keep, when set, is a card whose typed values stay.
@@ -689,7 +695,7 @@ func (h *Registration) again(c echo.Context, keep *views.RegistrationCard, statu
 		return err
 	}
 	view.Notice, view.NoticeKind = notice, kind
-	return web.Render(c, status, views.RegistrationPage(web.PageFor(c, "Registration", "registration"), view))
+	return web.Render(c, status, views.RegistrationPage(web.PageFor(c, registrationTitle(view), "registration"), view))
 }
 
 func alreadyDecided(s store.RegistrationSubmission, now time.Time) string {
