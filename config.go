@@ -395,7 +395,8 @@ func unknownSettings(environ []string) []string {
 }
 
 // startWarning is what the desk warns about at start, in one line: variables that name no
-// setting, and settings that only apply outside demo mode given to a desk that runs in it.
+// setting, settings that only apply outside demo mode given to a desk that runs in it, and
+// settings another one overrides.
 func (c *config) startWarning(environ []string) string {
 	var parts []string
 	unknown := unknownSettings(environ)
@@ -407,6 +408,10 @@ func (c *config) startWarning(environ []string) string {
 	if c.Demo && (c.ClientSecret != "" || c.ClientCertFile != "" || !c.publicFromAddr && len(unknown) > 0) {
 		parts = append(parts, fmt.Sprintf("a client secret, certificate or public URL is set, but the desk runs in DEMO MODE with demo sign-in, "+
 			"because none of %s, %s and %s is set: check their spelling", optTenantID.env, optClientID.env, optIssuerURL.env))
+	}
+	if !c.Demo && c.ClientSecret != "" && c.ClientCertFile != "" {
+		parts = append(parts, fmt.Sprintf("%s is set, but ignored: the desk signs in with the certificate (%s); unset one of them",
+			optClientSecret.env, optClientCertFile.env))
 	}
 	if c.DatabaseURL != "" && c.given[optDataDir.env] {
 		parts = append(parts, fmt.Sprintf("%s is set, but ignored: the state is kept in PostgreSQL (%s); unset one of them", optDataDir.env, optDatabaseURL.env))

@@ -335,6 +335,15 @@ func TestStartWarnsAboutUnknownVariablesAndAnUnintendedDemo(t *testing.T) {
 	if c, _ := loadConfig(nil, demoAt, &bytes.Buffer{}); !strings.Contains(c.startWarning([]string{"AUTOPILOTDESK_PUBLIC_URL=http://localhost:8080", "AUTOPILOTDESK_CLIENT=x"}), "DEMO MODE") {
 		t.Errorf("a public URL beside a misspelt variable does not say demo mode")
 	}
+	// A secret beside a certificate is said to be ignored, not silently passed over.
+	both := tenantEnv(map[string]string{"AUTOPILOTDESK_CLIENT_CERTIFICATE_FILE": "cert.pem", "AUTOPILOTDESK_CLIENT_KEY_FILE": "key.pem"})
+	if c, err := loadConfig(nil, both, &bytes.Buffer{}); err != nil || !strings.Contains(c.startWarning(nil),
+		"AUTOPILOTDESK_CLIENT_SECRET is set, but ignored: the desk signs in with the certificate (AUTOPILOTDESK_CLIENT_CERTIFICATE_FILE)") {
+		t.Errorf("a secret beside a certificate: %v, warning %q", err, c.startWarning(nil))
+	}
+	if c, _ := loadConfig(nil, tenantEnv(nil), &bytes.Buffer{}); c.startWarning(nil) != "" {
+		t.Errorf("a secret alone warns: %s", c.startWarning(nil))
+	}
 	// The warning is one line of the start-up log.
 	var stderr bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())

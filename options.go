@@ -72,7 +72,7 @@ var (
 		set:  func(c *config, v string) error { c.ClientSecret = v; return nil }}
 	optClientCertFile = option{env: "AUTOPILOTDESK_CLIENT_CERTIFICATE_FILE", flag: "client-certificate-file",
 		help: "PEM certificate uploaded to the app registration; the desk then authenticates with a signed client assertion " +
-			"(`private_key_jwt`) instead of a secret.",
+			"(`private_key_jwt`) instead of a secret (a client secret set beside it is ignored, with a warning at start).",
 		set: func(c *config, v string) error { c.ClientCertFile = v; return nil }}
 	optClientKeyFile = option{env: "AUTOPILOTDESK_CLIENT_KEY_FILE", flag: "client-key-file",
 		help: "PEM private key of that certificate.",
