@@ -14,6 +14,7 @@ import (
 
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/graphclient/guid"
+	"autopilotdesk/handlers"
 	"autopilotdesk/web"
 	"autopilotdesk/web/identity"
 )
@@ -182,7 +183,9 @@ var (
 		}}
 	optImportMaxRows = option{env: "AUTOPILOTDESK_IMPORT_MAX_ROWS", flag: "import-max-rows", def: "10000",
 		help: "The most device rows one CSV file may have (1 to 100,000). A larger file is refused while it is read, with a " +
-			"message that names the limit and suggests splitting it; nothing of it is stored.",
+			"message that names the limit and suggests splitting it; nothing of it is stored. " + fmt.Sprintf("A file also has at most %d MB "+
+			"(%d MB saved as UTF-16), about 10,000 devices with their hardware hashes, so a limit above 10,000 lets in only files "+
+			"whose hashes are shorter.", handlers.MaxCSVBytes>>20, 2*handlers.MaxCSVBytes>>20),
 		set: func(c *config, v string) (err error) { c.ImportMaxRows, err = intIn(v, 1, 100000); return err }}
 	optGraphWriteBudget = option{env: "AUTOPILOTDESK_GRAPH_WRITE_BUDGET", flag: "graph-write-budget", def: "100/20s",
 		help: "Intune's write budget for the desk in each tenant, as changes per window (its documented per-application " +
