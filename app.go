@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
 
@@ -185,6 +186,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		if explained := dataDirProblem(err, cfg.DataDir); cfg.DatabaseURL == "" && explained != nil {
 			return nil, explained
 		}
+		if explained := databaseProblem(err); cfg.DatabaseURL != "" && explained != nil {
+			return nil, explained
+		}
 		return nil, fmt.Errorf("open state database: %w", err)
 	}
 	logSchema(log, a.db.Schema())
@@ -227,7 +231,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 		Logger: log, Assets: a.assets, Sessions: sessions, Refresher: refresher{provider},
 		Demo: cfg.Demo, DemoGraph: demoGraphHost(cfg), PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, TrustedProxiesSetting: optTrustedProxies.env, Now: o.Now,
 		SignInOrigins: originsOf(idCfg.IssuerURL),
-		UploadLimit:   handlers.MaxUploadBytes, UploadPaths: []string{"/devices/import"}, UploadTooLarge: handlers.ErrUploadTooLarge, Metrics: a.metrics,
+		UploadLimit:   handlers.MaxUploadBytes, UploadPaths: []string{"/devices/import"}, UploadTooLarge: handlers.UploadTooLarge(cfg.ImportMaxRows), Metrics: a.metrics,
 	})
 	a.recorder = handlers.NewActivityRecorder(a.db, log, o.Now, o.RecordRetry)
 	a.recorder.Refuse = func() error {
@@ -719,12 +723,52 @@ func dataDirProblem(err error, dataDir string) error {
 		return fmt.Errorf("the desk, running as %[1]s, may not write its data folder %[2]s (%[3]v). Give the folder to that user "+
 			"(mkdir -p %[2]s && chown -R %[4]s %[2]s), or under systemd let systemd create it (StateDirectory=autopilotdesk, with "+
 			"%[5]s=/var/lib/autopilotdesk), or set %[5]s to a folder that user may write", runningAs(), dir, err, owner, optDataDir.env)
+	case errors.Is(err, syscall.ENOTDIR):
+		what := "the data folder " + dir + " is a file, not a folder"
+		if file := notAFolder(dir); file != dir {
+			what = "the data folder " + dir + " cannot be made, because " + file + " is a file, not a folder"
+		}
+		return fmt.Errorf("%s: set %s to a folder (the desk creates it when it does not exist), or move that file away", what, optDataDir.env)
 	case errors.Is(err, syscall.EROFS):
 		return fmt.Errorf("the data folder %s is on a read-only file system (%v): set %s to a folder on a writable disk "+
 			"(in a container, a writable volume mounted there)", dir, err, optDataDir.env)
 	case errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "disk is full"):
 		return fmt.Errorf("the disk holding the data folder %s is full (%v): free space on it (the desk keeps at least %s free), then start the desk again",
 			dir, err, store.Megabytes(store.MinFreeSpace))
+	}
+	return nil
+}
+
+// notAFolder is the part of the path dir that is a file, or dir itself when none is found.
+func notAFolder(dir string) string {
+	for p := dir; ; p = filepath.Dir(p) {
+		if info, err := os.Stat(p); err == nil && !info.IsDir() {
+			return p
+		}
+		if p == filepath.Dir(p) {
+			return dir
+		}
+	}
+}
+
+// databaseProblem explains a PostgreSQL server's refusal of the desk's connection that a setting
+// must fix, or is nil.
+func databaseProblem(err error) error {
+	var refused *pgconn.PgError
+	if !errors.As(err, &refused) {
+		return nil
+	}
+	env := optDatabaseURL.env
+	switch refused.Code {
+	case "28P01": // invalid_password
+		return fmt.Errorf("PostgreSQL refused the user name or password in %s (%s): correct them there, or in the file %s_FILE names; "+
+			"a password with @, :, / or %% in it must be written percent-encoded in the URL (@ as %%40)", env, refused.Message, env)
+	case "28000": // invalid_authorization_specification: no pg_hba.conf line, or no such role
+		return fmt.Errorf("PostgreSQL does not let the user in %s connect (%s): check the user name there, and that the server's pg_hba.conf "+
+			"lets that user connect to that database from this machine", env, refused.Message)
+	case "3D000": // invalid_catalog_name
+		return fmt.Errorf("the database named in %s does not exist on that PostgreSQL server (%s): create it (createdb --owner=USER NAME), "+
+			"or correct the name after the last / of the URL", env, refused.Message)
 	}
 	return nil
 }

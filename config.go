@@ -105,11 +105,19 @@ func readOptions(fs *flag.FlagSet, opts []*option, args []string, getenv func(st
 		flags[i].boolean = o.boolean
 		fs.Var(&flags[i], o.flag, o.help)
 	}
-	if err := fs.Parse(args); err != nil {
+	// The help is printed when asked for; a mistyped flag is one line, not the help after it.
+	usage, output := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.Usage = usage
+	fs.SetOutput(output)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			usage()
 			return nil, errHelp
 		}
-		return nil, err
+		return nil, unknownFlag(err, opts)
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
@@ -129,6 +137,29 @@ func readOptions(fs *flag.FlagSet, opts []*option, args []string, getenv func(st
 		}
 	}
 	return problems, nil
+}
+
+// unknownFlag explains a flag that names no setting with the one most likely meant; a secret's
+// file, which has no flag, is named by its variable.
+func unknownFlag(err error, opts []*option) error {
+	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -")
+	if !ok {
+		return fmt.Errorf("%w (see --help)", err)
+	}
+	name = strings.TrimPrefix(name, "-")
+	nearest, best := "", -1
+	for _, o := range opts {
+		if o.secret && name == o.flag+"-file" {
+			return fmt.Errorf("--%s is not a flag: a file holding the secret of --%s is named by the variable %s_FILE (see --help)", name, o.flag, o.env)
+		}
+		if d := editDistance(name, o.flag); best < 0 || d < best {
+			nearest, best = o.flag, d
+		}
+	}
+	if best > max(2, len(name)/3) { // nothing close: a guess would mislead
+		return fmt.Errorf("--%s names no setting (see --help)", name)
+	}
+	return fmt.Errorf("--%s names no setting: did you mean --%s? (see --help)", name, nearest)
 }
 
 // value is what the option is set to: its flag, else its variable, else (a secret) the content
@@ -395,7 +426,8 @@ func unknownSettings(environ []string) []string {
 }
 
 // startWarning is what the desk warns about at start, in one line: variables that name no
-// setting, and settings that only apply outside demo mode given to a desk that runs in it.
+// setting, settings that only apply outside demo mode given to a desk that runs in it, and
+// settings another one overrides.
 func (c *config) startWarning(environ []string) string {
 	var parts []string
 	unknown := unknownSettings(environ)
@@ -407,6 +439,10 @@ func (c *config) startWarning(environ []string) string {
 	if c.Demo && (c.ClientSecret != "" || c.ClientCertFile != "" || !c.publicFromAddr && len(unknown) > 0) {
 		parts = append(parts, fmt.Sprintf("a client secret, certificate or public URL is set, but the desk runs in DEMO MODE with demo sign-in, "+
 			"because none of %s, %s and %s is set: check their spelling", optTenantID.env, optClientID.env, optIssuerURL.env))
+	}
+	if !c.Demo && c.ClientSecret != "" && c.ClientCertFile != "" {
+		parts = append(parts, fmt.Sprintf("%s is set, but ignored: the desk signs in with the certificate (%s); unset one of them",
+			optClientSecret.env, optClientCertFile.env))
 	}
 	if c.DatabaseURL != "" && c.given[optDataDir.env] {
 		parts = append(parts, fmt.Sprintf("%s is set, but ignored: the state is kept in PostgreSQL (%s); unset one of them", optDataDir.env, optDatabaseURL.env))

@@ -192,6 +192,25 @@ func TestConfigReportsEveryProblemTogether(t *testing.T) {
 	}
 }
 
+// A mistyped flag is refused in one line with the flag most likely meant, not above the whole
+// help; a secret's file is named by its variable, which is how it is given.
+func TestMistypedFlagIsOneLineWithWhatWasMeant(t *testing.T) {
+	for args, want := range map[string]string{
+		"--adr 127.0.0.1:1":            "--adr names no setting: did you mean --addr? (see --help)",
+		"--client-secret-file s.txt":   "--client-secret-file is not a flag: a file holding the secret of --client-secret is named by the variable AUTOPILOTDESK_CLIENT_SECRET_FILE",
+		"--nothing-like-any-setting 1": "--nothing-like-any-setting names no setting (see --help)",
+	} {
+		var out bytes.Buffer
+		_, err := loadConfig(strings.Fields(args), testkit.Env(nil), &out)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", args, err, want)
+		}
+		if out.Len() != 0 {
+			t.Errorf("%s printed %d bytes besides the error: %.200s", args, out.Len(), out.String())
+		}
+	}
+}
+
 func TestConfigHelpListsEverySetting(t *testing.T) {
 	var out bytes.Buffer
 	_, err := loadConfig([]string{"--help"}, testkit.Env(nil), &out)

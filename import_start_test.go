@@ -194,6 +194,9 @@ func TestOwnOpenImportsStayListedWhateverOthersUpload(t *testing.T) {
 	if got := list.Find(`[data-testid="imports-showing"]`).Text(); got != "Showing 6 older imports of 26 in all." {
 		t.Errorf("the older page says %q", got)
 	}
+	if title := doc.Find("title").Text(); !strings.Contains(title, "Import devices · a later page") {
+		t.Errorf("the older page is titled %q", title)
+	}
 	if doc.Find(`[data-testid="open-of-mine"] a[href="`+job+`"]`).Length() != 1 {
 		t.Errorf("an older page lost Adele's own list")
 	}

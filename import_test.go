@@ -24,6 +24,7 @@ import (
 
 	"autopilotdesk/graphclient"
 	"autopilotdesk/graphclient/emulator"
+	"autopilotdesk/handlers"
 	"autopilotdesk/handlers/importer"
 	"autopilotdesk/views"
 	"autopilotdesk/web"
@@ -865,6 +866,52 @@ func TestHugePasteIsRefusedAsTooLarge(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(text(page), "split the file") {
 		t.Errorf("a 16 MB paste answered %d: %s", resp.StatusCode, text(page))
 	}
+}
+
+// A file refused for its size names the row limit the desk was given, not the default: both when
+// the handler reads its size and when the body is over the upload limit before it is read.
+func TestFileTooLargeNamesTheConfiguredRowLimit(t *testing.T) {
+	d := startDesk(t, map[string]string{"AUTOPILOTDESK_IMPORT_MAX_ROWS": "500"})
+	b := d.browser()
+	doc := parse(t, d.signIn(b, "admin", "/devices/import"))
+	csrf := doc.Find(`input[name="_csrf"]`).First().AttrOr("value", "")
+	resp := d.postMultipart(b, "/devices/import", func(w *multipart.Writer) {
+		w.WriteField("_csrf", csrf)
+		f, _ := w.CreateFormFile("file", "devices.csv")
+		f.Write(bytes.Repeat([]byte("SN,,QUJD,,\n"), (handlers.MaxCSVBytes/11)+1))
+	})
+	page := text(parse(t, resp))
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "parts of up to 500 devices") || strings.Contains(page, "10,000") {
+		t.Errorf("a 48 MB file with a limit of 500 rows answered %d: %s", resp.StatusCode, page)
+	}
+
+	// Over the upload limit: refused from its length, before its body is sent.
+	client := *b
+	tr := d.srv.Client().Transport.(*http.Transport).Clone()
+	tr.ExpectContinueTimeout = time.Minute
+	client.Transport = tr
+	size := int64(handlers.MaxUploadBytes + 1)
+	req, _ := http.NewRequest(http.MethodPost, d.srv.URL+"/devices/import", io.LimitReader(zeros{}, size))
+	req.ContentLength = size
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=x")
+	req.Header.Set("Origin", d.srv.URL)
+	req.Header.Set("Expect", "100-continue")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page = text(parse(t, resp))
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(page, "parts of up to 500 devices") || strings.Contains(page, "10,000") {
+		t.Errorf("an upload over the limit with a limit of 500 rows answered %d: %s", resp.StatusCode, page)
+	}
+}
+
+// zeros reads as endless zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
 
 // The worker borrows its owner's session without keeping it alive: an expired access token is

@@ -171,6 +171,36 @@ func TestBrowserPagesFitANarrowPhone(t *testing.T) {
 	fits(refused, "sign-in refused for want of consent")
 }
 
+// On a phone the top bar's rows start where the page does: the brand, the first link's word, the
+// signed-in name, the page's heading and the footer share one left edge, and the colour buttons
+// sit with Sign out at the right, not in the middle of the row; in the light and the dark theme.
+func TestBrowserTopBarLinesUpOnAPhone(t *testing.T) {
+	t.Parallel() // a long test: it runs beside the other long ones once the short ones are done
+	bd := startBrowserDesk(t, appOptions{})
+	tb := bd.signedInTab(t, "admin", "/")
+	if _, err := chromedp.Call(tb.ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: 390, Height: 844, DeviceScaleFactor: 1, Mobile: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, scheme := range []string{"light", "dark"} {
+		tb.emulateScheme(scheme)
+		got := tb.eval(`(function () {
+  var textLeft = function (el) { var r = document.createRange(); r.selectNodeContents(el); return Math.round(r.getClientRects()[0].left); };
+  var left = function (s) { return Math.round(document.querySelector(s).getBoundingClientRect().left); };
+  var edges = { brand: left(".brand"), link: textLeft(document.querySelector(".nav a")), name: left(".who strong"), heading: textLeft(document.querySelector("main h1")), footer: textLeft(document.querySelector("body > footer")) };
+  var out = [];
+  for (var k in edges) if (Math.abs(edges[k] - edges.brand) > 1) out.push(k + " at " + edges[k] + " px, the brand at " + edges.brand + " px");
+  var toggle = document.querySelector(".who .theme-toggle").getBoundingClientRect(), signOut = document.querySelector('.who form[action="/auth/signout"]').getBoundingClientRect();
+  if (signOut.left - toggle.right > 16) out.push("the colour buttons stand " + Math.round(signOut.left - toggle.right) + " px from Sign out");
+  return out.join("; ");
+})()`)
+		if got != "" {
+			t.Errorf("the top bar at 390 px, %s theme: %s", scheme, got)
+		}
+	}
+	tb.emulateScheme("")
+	tb.lookAtWidths("home")
+}
+
 // At 1280 px the top bar is one line for every demo identity, with the waiting count beside
 // Registration: the name is shortened with its whole self in its title.
 func TestBrowserTopBarIsOneLine(t *testing.T) {

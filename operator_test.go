@@ -335,6 +335,15 @@ func TestStartWarnsAboutUnknownVariablesAndAnUnintendedDemo(t *testing.T) {
 	if c, _ := loadConfig(nil, demoAt, &bytes.Buffer{}); !strings.Contains(c.startWarning([]string{"AUTOPILOTDESK_PUBLIC_URL=http://localhost:8080", "AUTOPILOTDESK_CLIENT=x"}), "DEMO MODE") {
 		t.Errorf("a public URL beside a misspelt variable does not say demo mode")
 	}
+	// A secret beside a certificate is said to be ignored, not silently passed over.
+	both := tenantEnv(map[string]string{"AUTOPILOTDESK_CLIENT_CERTIFICATE_FILE": "cert.pem", "AUTOPILOTDESK_CLIENT_KEY_FILE": "key.pem"})
+	if c, err := loadConfig(nil, both, &bytes.Buffer{}); err != nil || !strings.Contains(c.startWarning(nil),
+		"AUTOPILOTDESK_CLIENT_SECRET is set, but ignored: the desk signs in with the certificate (AUTOPILOTDESK_CLIENT_CERTIFICATE_FILE)") {
+		t.Errorf("a secret beside a certificate: %v, warning %q", err, c.startWarning(nil))
+	}
+	if c, _ := loadConfig(nil, tenantEnv(nil), &bytes.Buffer{}); c.startWarning(nil) != "" {
+		t.Errorf("a secret alone warns: %s", c.startWarning(nil))
+	}
 	// The warning is one line of the start-up log.
 	var stderr bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
@@ -554,6 +563,51 @@ func TestDataFolderProblemsAtStartSayWhatToDo(t *testing.T) {
 	}
 	if got := dataDirProblem(errors.New("store: something else"), dir); got != nil {
 		t.Errorf("another error explained: %v", got)
+	}
+}
+
+// A data folder that is a file, or under one, stops the start with the setting to change; a
+// PostgreSQL server that refuses the URL's password or does not have its database says which
+// part of the URL to correct, and never prints the password.
+func TestStateDatabaseSettingMistakesSayWhatToFix(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "data")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := func(args ...string) string {
+		var out bytes.Buffer
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		err := run(ctx, append([]string{"--addr", "127.0.0.1:0"}, args...), testkit.Env(nil), &out, &out)
+		if err == nil {
+			t.Fatalf("%v started", args)
+		}
+		return err.Error()
+	}
+	for dir, says := range map[string]string{
+		file:                        "the data folder " + file + " is a file, not a folder: set AUTOPILOTDESK_DATA_DIR to a folder",
+		filepath.Join(file, "desk"): "because " + file + " is a file, not a folder: set AUTOPILOTDESK_DATA_DIR",
+	} {
+		if got := start("--data-dir", dir); !strings.Contains(got, says) {
+			t.Errorf("data folder %s: %s", dir, got)
+		}
+	}
+
+	u, err := url.Parse(testkit.PostgresSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := *u
+	wrong.User = url.UserPassword(u.User.Username(), "not-the-password-4711")
+	if got := start("--database-url", wrong.String()); !strings.Contains(got, "PostgreSQL refused the user name or password in AUTOPILOTDESK_DATABASE_URL") ||
+		!strings.Contains(got, "percent-encoded") || strings.Contains(got, "4711") {
+		t.Errorf("a wrong password: %s", got)
+	}
+	missing := *u
+	missing.Path = "/no_such_database_here"
+	if got := start("--database-url", missing.String()); !strings.Contains(got, "the database named in AUTOPILOTDESK_DATABASE_URL does not exist") ||
+		!strings.Contains(got, "no_such_database_here") {
+		t.Errorf("a database that does not exist: %s", got)
 	}
 }
 

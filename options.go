@@ -14,6 +14,7 @@ import (
 
 	"autopilotdesk/graphclient/emulator"
 	"autopilotdesk/graphclient/guid"
+	"autopilotdesk/handlers"
 	"autopilotdesk/web"
 	"autopilotdesk/web/identity"
 )
@@ -72,7 +73,7 @@ var (
 		set:  func(c *config, v string) error { c.ClientSecret = v; return nil }}
 	optClientCertFile = option{env: "AUTOPILOTDESK_CLIENT_CERTIFICATE_FILE", flag: "client-certificate-file",
 		help: "PEM certificate uploaded to the app registration; the desk then authenticates with a signed client assertion " +
-			"(`private_key_jwt`) instead of a secret.",
+			"(`private_key_jwt`) instead of a secret (a client secret set beside it is ignored, with a warning at start).",
 		set: func(c *config, v string) error { c.ClientCertFile = v; return nil }}
 	optClientKeyFile = option{env: "AUTOPILOTDESK_CLIENT_KEY_FILE", flag: "client-key-file",
 		help: "PEM private key of that certificate.",
@@ -184,7 +185,9 @@ var (
 		}}
 	optImportMaxRows = option{env: "AUTOPILOTDESK_IMPORT_MAX_ROWS", flag: "import-max-rows", def: "10000",
 		help: "The most device rows one CSV file may have (1 to 100,000). A larger file is refused while it is read, with a " +
-			"message that names the limit and suggests splitting it; nothing of it is stored.",
+			"message that names the limit and suggests splitting it; nothing of it is stored. " + fmt.Sprintf("A file also has at most %d MB "+
+			"(%d MB saved as UTF-16), about 10,000 devices with their hardware hashes, so a limit above 10,000 lets in only files "+
+			"whose hashes are shorter.", handlers.MaxCSVBytes>>20, 2*handlers.MaxCSVBytes>>20),
 		set: func(c *config, v string) (err error) { c.ImportMaxRows, err = intIn(v, 1, 100000); return err }}
 	optGraphWriteBudget = option{env: "AUTOPILOTDESK_GRAPH_WRITE_BUDGET", flag: "graph-write-budget", def: "100/20s",
 		help: "Intune's write budget for the desk in each tenant, as changes per window (its documented per-application " +

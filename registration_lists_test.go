@@ -160,6 +160,9 @@ func TestEveryEndedCodeIsOnAPage(t *testing.T) {
 	for range 5 {
 		_, doc := d.get(admin, path)
 		pages = append(pages, strings.Join(strings.Fields(doc.Find(`[data-testid="codes-shown"]`).Text()), " "))
+		if title, later := doc.Find("title").Text(), len(pages) > 1; strings.Contains(title, "a later page") != later {
+			t.Errorf("%s is titled %q", path, title)
+		}
 		doc.Find(`tr[data-code-state="revoked"] td:first-child`).Each(func(_ int, s *goquery.Selection) { seen[strings.TrimSpace(s.Text())]++ })
 		if n := doc.Find(`tr[data-code-state="active"]`).Length(); n != 2 {
 			t.Errorf("%s lists %d codes that take devices, want both", path, n)
@@ -230,6 +233,9 @@ func TestEveryWaitingDeviceCanBeApproved(t *testing.T) {
 			}
 			seen[serial] = true
 		})
+		if title, later := doc.Find("title").Text(), pages > 0; strings.Contains(title, "a later page") != later {
+			t.Errorf("%s is titled %q", path, title)
+		}
 		cards += doc.Find(`form[data-testid="waiting-card"]`).Length()
 		lastPage = path
 		path = doc.Find(`[data-testid="waiting-pages"] a[rel="next"]`).AttrOr("href", "")

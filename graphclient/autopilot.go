@@ -285,7 +285,7 @@ func PropertyProblem(name, v string) string {
 		limit = MaxGroupTagLength
 	}
 	if n := utf8.RuneCountInString(v); n > limit {
-		return fmt.Sprintf("The %s has %d characters; it may have at most %d.", name, n, limit)
+		return fmt.Sprintf("The %s has %s characters; it may have at most %d.", name, devicecsv.Thousands(n), limit)
 	}
 	return unseen.Problem("The "+name, v)
 }
@@ -325,9 +325,9 @@ func DeviceNameProblem(v string) string {
 	n := utf8.RuneCountInString(v)
 	switch {
 	case rest != v && n > maxDeviceNamePattern:
-		return fmt.Sprintf("The device name has %d characters; with macros it may have at most %d.", n, maxDeviceNamePattern)
+		return fmt.Sprintf("The device name has %s characters; with macros it may have at most %d.", devicecsv.Thousands(n), maxDeviceNamePattern)
 	case rest == v && n > maxDeviceName:
-		return fmt.Sprintf("The device name has %d characters; Windows takes at most %d. Shorten it, or use a macro such as %%SERIAL%%.", n, maxDeviceName)
+		return fmt.Sprintf("The device name has %s characters; Windows takes at most %d. Shorten it, or use a macro such as %%SERIAL%%.", devicecsv.Thousands(n), maxDeviceName)
 	case rest == v && strings.Trim(v, "0123456789") == "":
 		return "The device name is digits only, which Windows does not take: add a letter or a hyphen."
 	}

@@ -216,14 +216,15 @@ func TestContactTimeAndSameSerial(t *testing.T) {
 // control character or one that cannot be seen is named for what it is.
 func TestPropertyProblemCountsCharacters(t *testing.T) {
 	for v, want := range map[string]string{
-		strings.Repeat("あ", 200): "",
-		strings.Repeat("é", 200): "",
-		"Sales-EMEA":             "",
-		strings.Repeat("あ", 201): "has 201 characters; it may have at most 200",
-		"a\tb":                   "control character",
-		"a\u0085b":               "control character",
-		"kiosk\u200b":            "cannot be seen (U+200B",
-		"rtl\u202egnp.exe":       "cannot be seen (U+202E",
+		strings.Repeat("あ", 200):  "",
+		strings.Repeat("é", 200):  "",
+		"Sales-EMEA":              "",
+		strings.Repeat("あ", 201):  "has 201 characters; it may have at most 200",
+		strings.Repeat("x", 5000): "has 5,000 characters; it may have at most 200",
+		"a\tb":                    "control character",
+		"a\u0085b":                "control character",
+		"kiosk\u200b":             "cannot be seen (U+200B",
+		"rtl\u202egnp.exe":        "cannot be seen (U+202E",
 	} {
 		got := PropertyProblem("group tag", v)
 		if want == "" && got != "" || want != "" && !strings.Contains(got, want) {

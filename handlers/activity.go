@@ -170,7 +170,7 @@ func (h *Activity) List(c echo.Context) error {
 	if view.Mine {
 		title = "My activity"
 	}
-	return web.Render(c, http.StatusOK, views.ActivityListPage(web.PageFor(c, title, "activity"), view))
+	return web.Render(c, http.StatusOK, views.ActivityListPage(web.PageFor(c, views.ListTitle(title, view.NewerURL != ""), "activity"), view))
 }
 
 // countFolded says, on the rows of a page that folds jobs' records, how many records each job wrote.

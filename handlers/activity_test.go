@@ -203,11 +203,17 @@ func TestHistoryFindsPeopleAndPagesBothWays(t *testing.T) {
 	if doc.Find(`a[rel="prev"]`).Length() != 0 {
 		t.Error("the newest page offers newer entries")
 	}
+	if title := doc.Find("title").Text(); strings.Contains(title, "a later page") {
+		t.Errorf("the newest page is titled %q", title)
+	}
 	older := doc.Find(`a[rel="next"]`).AttrOr("href", "")
 	if !strings.Contains(older, "before=next-cursor") || !strings.Contains(older, "person=adele") {
 		t.Fatalf("older entries: %q", older)
 	}
 	_, doc = r.get(older)
+	if title := doc.Find("title").Text(); !strings.Contains(title, "Team activity · a later page") {
+		t.Errorf("an older page is titled %q", title)
+	}
 	newer := doc.Find(`a[rel="prev"]`).AttrOr("href", "")
 	if !strings.Contains(newer, "after=") || strings.Contains(newer, "before=") || !strings.Contains(newer, "person=adele") {
 		t.Fatalf("newer entries: %q", newer)

@@ -534,7 +534,7 @@ func (h *BulkChanges) List(c echo.Context) error {
 		view.OlderURL = "/devices/bulk?before=" + url.QueryEscape(store.BulkJobCursor(finished[len(finished)-1]))
 	}
 	view.Finished = bulkSummaries(finished)
-	return web.Render(c, http.StatusOK, views.BulkListPage(web.PageFor(c, "Bulk changes", "devices"), view))
+	return web.Render(c, http.StatusOK, views.BulkListPage(web.PageFor(c, views.ListTitle("Bulk changes", view.Older), "devices"), view))
 }
 
 func bulkSummaries(jobs []store.BulkJob) []views.BulkSummary {

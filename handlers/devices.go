@@ -88,18 +88,33 @@ func (h *Devices) reached(state string) {
 	}
 }
 
-// MaxCSVBytes bounds an uploaded or pasted CSV: 10,000 rows of 4 KB hashes fit. A UTF-16 file
+// MaxCSVBytes bounds an uploaded or pasted CSV: rowsInMaxCSV rows of 4 KB hashes fit. A UTF-16 file
 // (PowerShell's Out-File, Excel's "Unicode Text") takes twice the bytes for the same devices, and
 // may have twice as many.
 const MaxCSVBytes = 48 << 20
 
+// rowsInMaxCSV is about how many devices a file of MaxCSVBytes holds.
+const rowsInMaxCSV = 10000
+
 // MaxUploadBytes bounds the body of an upload: a UTF-16 file at its limit, and the form around it.
 const MaxUploadBytes = 2*MaxCSVBytes + 64<<10
 
-// ErrUploadTooLarge answers an upload over MaxUploadBytes before it is read.
-var ErrUploadTooLarge = &views.ErrorPage{Status: http.StatusRequestEntityTooLarge, Title: "The file is too large to import at once",
-	Message:  fmt.Sprintf("A device file may have up to %d MB (%d MB when saved as UTF-16, as PowerShell's Out-File does), about 10,000 devices. Nothing was read or sent to Microsoft Graph.", MaxCSVBytes>>20, 2*MaxCSVBytes>>20),
-	NextStep: "Split the file into parts of up to 10,000 devices, each with the header line, and import them one after another.", ActionURL: "/devices/import", ActionText: "Back to the import"}
+// partRows is how many devices to put in each part of a file refused for its size: the
+// configured row limit, or what fits in MaxCSVBytes when that is fewer.
+func partRows(maxRows int) string {
+	if maxRows <= 0 || maxRows > rowsInMaxCSV {
+		maxRows = rowsInMaxCSV
+	}
+	return explain.Number(maxRows)
+}
+
+// UploadTooLarge answers an upload over MaxUploadBytes before it is read, for a desk that takes
+// at most maxRows devices from one file.
+func UploadTooLarge(maxRows int) *views.ErrorPage {
+	return &views.ErrorPage{Status: http.StatusRequestEntityTooLarge, Title: "The file is too large to import at once",
+		Message:  fmt.Sprintf("A device file may have up to %d MB (%d MB when saved as UTF-16, as PowerShell's Out-File does) and up to %s devices. Nothing was read or sent to Microsoft Graph.", MaxCSVBytes>>20, 2*MaxCSVBytes>>20, explain.Number(maxRows)),
+		NextStep: fmt.Sprintf("Split the file into parts of up to %s devices, each with the header line, and import them one after another.", partRows(maxRows)), ActionURL: "/devices/import", ActionText: "Back to the import"}
+}
 
 // Start is GET /devices/import: upload or paste a CSV, or enter one device; and the way back to
 // the tenant's recent imports and drafts.
@@ -160,7 +175,7 @@ func (h *Devices) renderStart(c echo.Context, status int, s views.ImportStart, b
 	if s.Recent, err = h.listItems(ctx, u, recent); err != nil {
 		return err
 	}
-	return web.Render(c, status, views.ImportStartPage(web.PageFor(c, "Import devices", "devices"), s))
+	return web.Render(c, status, views.ImportStartPage(web.PageFor(c, views.ListTitle("Import devices", s.Older), "devices"), s))
 }
 
 // listItems are imports and drafts as the import page lists them, with where each stands.
@@ -190,7 +205,7 @@ func (h *Devices) listItems(ctx context.Context, u *web.SessionUser, recs []stor
 // it as a draft owned by whoever uploaded it. A file over the row limit is refused while it is
 // read, and nothing is stored.
 func (h *Devices) Preflight(c echo.Context) error {
-	data, source, single, err := readImportInput(c)
+	data, source, single, err := readImportInput(c, h.MaxRows)
 	if err == nil {
 		rep := devicecsv.ParseOwned(data, h.MaxRows) // data is the report's now
 		data = nil
@@ -216,16 +231,16 @@ func (h *Devices) createDraft(c echo.Context, rep *devicecsv.Report, source stri
 
 // readImportInput takes the uploaded file, else the pasted text, else the single-device fields,
 // and names where the rows came from.
-func readImportInput(c echo.Context) ([]byte, string, views.SingleDevice, error) {
+func readImportInput(c echo.Context, maxRows int) ([]byte, string, views.SingleDevice, error) {
 	single := views.SingleDevice{Serial: strings.TrimSpace(c.FormValue("serialNumber")), Hash: strings.TrimSpace(c.FormValue("hardwareHash")),
 		GroupTag: strings.TrimSpace(c.FormValue("groupTag")), User: strings.TrimSpace(c.FormValue("assignedUser"))}
 	if fh, err := c.FormFile("file"); err == nil && fh.Size > 0 {
-		data, err := readFile(fh)
+		data, err := readFile(fh, maxRows)
 		return data, importer.CleanFileName(fh.Filename), single, err
 	}
 	if paste := c.FormValue("csv"); strings.TrimSpace(paste) != "" {
 		if len(paste) > MaxCSVBytes {
-			return nil, "", single, tooLargeError(int64(len(paste)), MaxCSVBytes)
+			return nil, "", single, tooLargeError(int64(len(paste)), maxRows)
 		}
 		return []byte(paste), importer.SourcePasted, single, nil
 	}
@@ -240,13 +255,14 @@ func readImportInput(c echo.Context) ([]byte, string, views.SingleDevice, error)
 	return nil, "", single, errors.New("Choose a CSV file, paste its contents, or fill in the single-device fields.")
 }
 
-// tooLargeError says that size bytes are over limit, and what to do.
-func tooLargeError(size, limit int64) error {
-	return fmt.Errorf("This is %s MB, and the desk reads at most %d MB at once (%d MB for a file saved as UTF-16), about 10,000 devices. Split the file into parts, each with the header line, and import them one after another.",
-		explain.Number(int((size+(1<<20)-1)>>20)), MaxCSVBytes>>20, 2*MaxCSVBytes>>20)
+// tooLargeError says that size bytes are over the limit of a desk that takes at most maxRows
+// devices from one file, and what to do.
+func tooLargeError(size int64, maxRows int) error {
+	return fmt.Errorf("This is %s MB, and the desk reads at most %d MB at once (%d MB for a file saved as UTF-16) and up to %s devices. Split the file into parts of up to %s devices, each with the header line, and import them one after another.",
+		explain.Number(int((size+(1<<20)-1)>>20)), MaxCSVBytes>>20, 2*MaxCSVBytes>>20, explain.Number(maxRows), partRows(maxRows))
 }
 
-func readFile(fh *multipart.FileHeader) ([]byte, error) {
+func readFile(fh *multipart.FileHeader, maxRows int) ([]byte, error) {
 	f, err := fh.Open()
 	if err != nil {
 		return nil, errors.New("The file could not be read. Choose it again.")
@@ -264,7 +280,7 @@ func readFile(fh *multipart.FileHeader) ([]byte, error) {
 		}
 	}
 	if fh.Size > limit {
-		return nil, tooLargeError(fh.Size, limit)
+		return nil, tooLargeError(fh.Size, maxRows)
 	}
 	data := make([]byte, fh.Size)
 	if _, err := io.ReadFull(f, data); err != nil {

@@ -68,11 +68,7 @@ func (h *Uploads) List(c echo.Context) error {
 			view.NextURL = "/uploads?" + q.Encode()
 		}
 	}
-	title := "Uploads"
-	if view.FirstURL != "" {
-		title += " · a later page"
-	}
-	return web.Render(c, http.StatusOK, views.UploadListPage(web.PageFor(c, title, "uploads"), view))
+	return web.Render(c, http.StatusOK, views.UploadListPage(web.PageFor(c, views.ListTitle("Uploads", view.FirstURL != ""), "uploads"), view))
 }
 
 // Show is GET /uploads/:id.

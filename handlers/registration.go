@@ -113,7 +113,13 @@ func (h *Registration) Show(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return web.Render(c, http.StatusOK, views.RegistrationPage(web.PageFor(c, "Registration", "registration"), view))
+	return web.Render(c, http.StatusOK, views.RegistrationPage(web.PageFor(c, registrationTitle(view), "registration"), view))
+}
+
+// registrationTitle is the registration page's title: a later page of its codes or of the
+// devices waiting says so.
+func registrationTitle(v views.Registration) string {
+	return views.ListTitle("Registration", v.CodesPage > 1 || v.WaitingPage > 1)
 }
 
 // page reads what GET /registration shows; keep, when set, is a card whose typed values stay.
@@ -467,7 +473,7 @@ func (h *Registration) CreateCode(c echo.Context) error {
 		f.Errors["assignedUser"] = strings.Replace(msg, "Assigned User ", "The assigned user ", 1)
 	}
 	if n := len([]rune(f.Note)); n > maxNoteLen {
-		f.Errors["note"] = fmt.Sprintf("The note is %d characters long; keep it to %d.", n, maxNoteLen)
+		f.Errors["note"] = fmt.Sprintf("The note is %s characters long; keep it to %d.", explain.Number(n), maxNoteLen)
 	} else if msg := unseen.Problem("The note", f.Note); msg != "" {
 		f.Errors["note"] = msg + " The technician reads the note on the device's screen."
 	}
@@ -670,7 +676,7 @@ func (h *Registration) Decide(c echo.Context) error {
 			keep.ReasonError = "Say why, in a few words: the technician at the device reads it. Nothing was rejected."
 			return h.again(c, keep, http.StatusUnprocessableEntity, "", "")
 		case n > maxReasonLen:
-			keep.ReasonError = fmt.Sprintf("Keep the reason to %d characters (it has %d). Nothing was rejected.", maxReasonLen, n)
+			keep.ReasonError = fmt.Sprintf("Keep the reason to %d characters (it has %s). Nothing was rejected.", maxReasonLen, explain.Number(n))
 			return h.again(c, keep, http.StatusUnprocessableEntity, "", "")
 		}
 		if msg := unseen.Problem("The reason", keep.Reason); msg != "" {
@@ -689,7 +695,7 @@ func (h *Registration) again(c echo.Context, keep *views.RegistrationCard, statu
 		return err
 	}
 	view.Notice, view.NoticeKind = notice, kind
-	return web.Render(c, status, views.RegistrationPage(web.PageFor(c, "Registration", "registration"), view))
+	return web.Render(c, status, views.RegistrationPage(web.PageFor(c, registrationTitle(view), "registration"), view))
 }
 
 func alreadyDecided(s store.RegistrationSubmission, now time.Time) string {

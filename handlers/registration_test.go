@@ -89,10 +89,13 @@ func TestCodeFormErrorsAreTiedToTheirFields(t *testing.T) {
 	kept.Set("assignedUser", "")
 	kept.Set("hours", "4")
 	kept.Set("uses", "1")
-	kept.Set("note", strings.Repeat("n", 201))
+	kept.Set("note", strings.Repeat("n", 5000))
 	_, doc = r.post("/registration/codes", kept)
 	if got := doc.Find(`[data-testid="form-errors"] h2`).Text(); got != "Check the highlighted field" || doc.Find(`[data-testid="form-errors"] a[href="#note"]`).Length() != 1 {
 		t.Errorf("one field wrong: %q", doc.Find(`[data-testid="form-errors"]`).Text())
+	}
+	if got := doc.Find("#note-error").Text(); !strings.Contains(got, "The note is 5,000 characters long") {
+		t.Errorf("a long note: %q", got)
 	}
 	if codes.created != 0 {
 		t.Errorf("%d codes created from refused forms", codes.created)

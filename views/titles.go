@@ -3,6 +3,15 @@ package views
 // A page's title says what the page is and which object it shows, so tabs, history and a screen
 // reader's list of windows tell pages apart (WCAG 2.4.2). The layout adds " · Autopilot Desk".
 
+// ListTitle is a list's page title; a page after the first says so, so its tab and the history
+// tell it from the first.
+func ListTitle(list string, later bool) string {
+	if later {
+		return list + " · a later page"
+	}
+	return list
+}
+
 // ImportJobTitle is an import's page title: where it is, and which import (its file,
 // and when it was uploaded).
 func ImportJobTitle(j ImportJob) string {

@@ -44,6 +44,10 @@ func LoadCertificateFiles(certFile, keyFile string, every time.Duration, log *sl
 			return nil, fmt.Errorf("the private key in %s is encrypted with a passphrase, which the desk cannot ask for (%w): "+
 				"give it the key unencrypted (openssl pkey -in %s -out key-plain.pem), in a file only the desk's user may read", keyFile, ErrEncryptedKey, keyFile)
 		}
+		if strings.Contains(err.Error(), "private key does not match public key") { // crypto/tls says it in words alone
+			return nil, fmt.Errorf("the private key in %s is not the one of the certificate in %s (%w): give the key the certificate was "+
+				"issued for (the two files of one pair, both renewed together)", keyFile, certFile, err)
+		}
 		return nil, err
 	}
 	f.cert, f.stamp, f.checked = &cert, stamp, time.Now()

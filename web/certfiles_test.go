@@ -148,6 +148,21 @@ func TestCertificateOutOfDateIsWarnedAbout(t *testing.T) {
 	}
 }
 
+// A key of another pair is refused naming both files and what to give instead.
+func TestKeyOfAnotherCertificateIsNamed(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	cert, _ := certificateFor(t, time.Now().Add(-time.Hour), time.Now().AddDate(1, 0, 0))
+	_, otherKey := certificateFor(t, time.Now().Add(-time.Hour), time.Now().AddDate(1, 0, 0))
+	os.WriteFile(certFile, cert, 0o600)
+	os.WriteFile(keyFile, otherKey, 0o600)
+	_, err := LoadCertificateFiles(certFile, keyFile, 0, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "the private key in "+keyFile+" is not the one of the certificate in "+certFile) ||
+		!strings.Contains(err.Error(), "the two files of one pair") {
+		t.Errorf("a key of another certificate: %v", err)
+	}
+}
+
 // A private key encrypted with a passphrase is refused naming the key file and saying why, not
 // reported as a certificate that does not parse.
 func TestEncryptedPrivateKeyIsNamed(t *testing.T) {

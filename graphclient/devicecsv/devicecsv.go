@@ -132,12 +132,12 @@ func parseSafely(data []byte, maxRows int, owned bool) (rep *Report) {
 
 // TooManyRowsMessage is the refusal of a file over the row limit, in an administrator's words.
 func TooManyRowsMessage(maxRows int) string {
-	n := thousands(maxRows)
+	n := Thousands(maxRows)
 	return fmt.Sprintf("The file has more than %s devices; the desk imports at most %s from one file. Split it into files of at most %s rows each (every file with the header line) and import them one after another.", n, n, n)
 }
 
-// thousands writes n with comma separators: 10,000.
-func thousands(n int) string {
+// Thousands writes n with comma separators, as the pages do: 10,000.
+func Thousands(n int) string {
 	s := strconv.Itoa(n)
 	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
 		s = s[:i] + "," + s[i:]
@@ -266,7 +266,7 @@ func parse(data []byte, maxRows int, owned bool) *Report {
 	}
 	if rep.ValidCount > MaxRowsPerImport {
 		n := (rep.ValidCount + MaxRowsPerImport - 1) / MaxRowsPerImport
-		rep.FileNotes = append(rep.FileNotes, fmt.Sprintf("The file has %s devices ready to import; one import accepts at most %d (and at most 2 MB), so they will be sent in %d or more batches, one after another.", thousands(rep.ValidCount), MaxRowsPerImport, n))
+		rep.FileNotes = append(rep.FileNotes, fmt.Sprintf("The file has %s devices ready to import; one import accepts at most %d (and at most 2 MB), so they will be sent in %d or more batches, one after another.", Thousands(rep.ValidCount), MaxRowsPerImport, n))
 	}
 	return rep
 }
@@ -621,7 +621,7 @@ func (p *parser) row(line int, fields []string) Row {
 
 	// Product key.
 	if TooLong(r.ProductKey, MaxProductKeyLength) {
-		r.Errors = append(r.Errors, fmt.Sprintf("Windows Product ID %s is %s characters long, and a product ID has %d (XXXXX-XXXXX-XXXXX-XXXXX-XXXXX)."+columnOrderHint, show(r.ProductKey), thousands(utf8.RuneCountInString(r.ProductKey)), productKeyLen))
+		r.Errors = append(r.Errors, fmt.Sprintf("Windows Product ID %s is %s characters long, and a product ID has %d (XXXXX-XXXXX-XXXXX-XXXXX-XXXXX)."+columnOrderHint, show(r.ProductKey), Thousands(utf8.RuneCountInString(r.ProductKey)), productKeyLen))
 	} else if r.ProductKey != "" && !plausibleProductKey(r.ProductKey) {
 		r.Errors = append(r.Errors, fmt.Sprintf("Windows Product ID is not in the form XXXXX-XXXXX-XXXXX-XXXXX-XXXXX (29 characters; this one has %d). Correct it, or leave the column empty.", utf8.RuneCountInString(r.ProductKey)))
 	}
@@ -675,7 +675,7 @@ func (p *parser) row(line int, fields []string) Row {
 // nothing is).
 func CheckGroupTag(tag string) string {
 	if n := utf8.RuneCountInString(tag); n > MaxGroupTagLength {
-		return fmt.Sprintf("Group Tag %s is %s characters long; Intune allows at most %d.", show(tag), thousands(n), MaxGroupTagLength)
+		return fmt.Sprintf("Group Tag %s is %s characters long; Intune allows at most %d.", show(tag), Thousands(n), MaxGroupTagLength)
 	}
 	if c, found := unseen.Find(tag); found {
 		return fmt.Sprintf("Group Tag %s contains %s. A group tag with it never matches a dynamic group's rule on the OrderID, so the device would miss its Autopilot profile. Remove it (type the tag again rather than copying it).", show(tag), unseen.Describe(c))
@@ -687,7 +687,7 @@ func CheckGroupTag(tag string) string {
 // when nothing is; empty assigns nobody).
 func CheckAssignedUser(upn string) string {
 	if n := utf8.RuneCountInString(upn); n > MaxUserLength {
-		return fmt.Sprintf("Assigned User %s is %s characters long; Microsoft Entra ID allows at most %d in a user principal name.", show(upn), thousands(n), MaxUserLength)
+		return fmt.Sprintf("Assigned User %s is %s characters long; Microsoft Entra ID allows at most %d in a user principal name.", show(upn), Thousands(n), MaxUserLength)
 	}
 	if c, found := unseen.Find(upn); found {
 		return fmt.Sprintf("Assigned User %s contains %s. Remove it (type the name again rather than copying it).", show(upn), unseen.Describe(c))
@@ -708,7 +708,7 @@ func SerialProblem(subject, serial string) string {
 	case excelScientific(serial):
 		return fmt.Sprintf("%s %s looks like a number that Excel turned into scientific notation, so the real serial number is lost. Format the column as Text in Excel and enter the serial number again.", subject, show(serial))
 	case len(serial) > MaxSerialLength:
-		return fmt.Sprintf("%s %s is %s characters long, and serial numbers have at most %d.", subject, show(serial), thousands(utf8.RuneCountInString(serial)), MaxSerialLength)
+		return fmt.Sprintf("%s %s is %s characters long, and serial numbers have at most %d.", subject, show(serial), Thousands(utf8.RuneCountInString(serial)), MaxSerialLength)
 	}
 	if c, found := unseen.Find(serial); found {
 		return fmt.Sprintf("%s %s contains %s, so it would read as, or look like, another serial number. Remove it and keep the serial number as the device reports it.", subject, show(serial), unseen.Describe(c))
