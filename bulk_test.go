@@ -648,6 +648,24 @@ func TestBulkChangeConfirmedLaterWins(t *testing.T) {
 	}
 }
 
+// confirmLosingAnswers confirms a bulk change while Graph loses every write's answer, waits until
+// its n devices end "outcome unknown", and gives Graph its answers back.
+func confirmLosingAnswers(t *testing.T, d *desk, b *http.Client, job string, n int) {
+	t.Helper()
+	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
+	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, doc := d.get(b, "/devices/bulk/"+job)
+		if outcomes(doc)[bulk.DeviceUnknown] == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the answers were not lost: %.600s", text(doc))
+		}
+	}
+	d.emu.SetFaults(emulator.Faults{})
+}
+
 // A bulk change whose answer was lost, then a later bulk change of the same device made before
 // the earlier one read it: the earlier one finds the later one's value, not its own, and says the
 // later change replaced it, with no outcome left to check; nothing is sent again.
@@ -658,18 +676,7 @@ func TestBulkLostAnswerReplacedByALaterBulkChange(t *testing.T) {
 	d.signIn(b, "admin", "/")
 	ids := seedFleet(d.emu, "SN-OVER", 2)
 	first := d.bulkDraft(b, "group-tag", "Old-A", ids...)
-	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
-	d.post(b, "/devices/bulk/"+first+"/confirm", confirmForm(t, d, b, first))
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		_, doc := d.get(b, "/devices/bulk/"+first)
-		if outcomes(doc)[bulk.DeviceUnknown] == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the answers were not lost: %.600s", text(doc))
-		}
-	}
-	d.emu.SetFaults(emulator.Faults{})
+	confirmLosingAnswers(t, d, b, first, 2)
 	later := d.bulkDraft(b, "group-tag", "New-B", ids[0])
 	d.post(b, "/devices/bulk/"+later+"/confirm", confirmForm(t, d, b, later))
 	if got := outcomes(waitBulk(t, d, b, later)); got[bulk.DeviceDone] != 1 {
@@ -706,18 +713,7 @@ func TestBulkLostAnswerReplacedByAChangeOnTheDevicesPage(t *testing.T) {
 	d.signIn(b, "admin", "/")
 	ids := seedFleet(d.emu, "SN-PAGE", 2)
 	job := d.bulkDraft(b, "group-tag", "Old-A", ids...)
-	d.emu.SetFaults(emulator.Faults{LoseWriteAnswers: true})
-	d.post(b, "/devices/bulk/"+job+"/confirm", confirmForm(t, d, b, job))
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		_, doc := d.get(b, "/devices/bulk/"+job)
-		if outcomes(doc)[bulk.DeviceUnknown] == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the answers were not lost: %.600s", text(doc))
-		}
-	}
-	d.emu.SetFaults(emulator.Faults{})
+	confirmLosingAnswers(t, d, b, job, 2)
 	_, page := d.get(b, "/devices/"+ids[0])
 	form := formValues(t, page, `form[action$="/properties"]`)
 	form.Set("groupTag", "Page-C")
