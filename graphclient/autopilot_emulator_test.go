@@ -30,7 +30,7 @@ func (c *sharedClock) Sleep(_ context.Context, d time.Duration) error {
 	return nil
 }
 
-func emulated(t *testing.T, faults emulator.Faults) (*graphclient.Client, *emulator.Emulator, *sharedClock) {
+func emulated(t *testing.T, faults emulator.Faults, mod ...func(*graphclient.Config)) (*graphclient.Client, *emulator.Emulator, *sharedClock) {
 	t.Helper()
 	clock := &sharedClock{now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
 	emu := emulator.New(emulator.Options{Now: clock.Now, Faults: faults, PageSize: 5, Verify: func(string) (emulator.Principal, error) {
@@ -38,7 +38,11 @@ func emulated(t *testing.T, faults emulator.Faults) (*graphclient.Client, *emula
 	}})
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
-	c, err := graphclient.New(graphclient.Config{Root: srv.URL, Now: clock.Now, Sleep: clock.Sleep, Timeout: time.Minute})
+	cfg := graphclient.Config{Root: srv.URL, Now: clock.Now, Sleep: clock.Sleep, Timeout: time.Minute}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	c, err := graphclient.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,9 +52,12 @@ func emulated(t *testing.T, faults emulator.Faults) (*graphclient.Client, *emula
 var token = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "emulated"})
 
 // The batched look-up against the emulator: Graph's own throttling answers some inner requests
-// 429 with their own Retry-After, and only those are sent again once it has passed.
+// 429 with their own Retry-After, and only those are sent again once it has passed. The batches
+// after the first go out together, so each call's deadline has room for the three windows the
+// 90 requests need.
 func TestLookUpSerialsAgainstTheEmulatorUnderThrottling(t *testing.T) {
-	c, emu, clock := emulated(t, emulator.Faults{ThrottleRequests: 30, ThrottleWindow: 20 * time.Second})
+	c, emu, clock := emulated(t, emulator.Faults{ThrottleRequests: 30, ThrottleWindow: 20 * time.Second},
+		func(cfg *graphclient.Config) { cfg.Timeout = 2 * time.Minute })
 	emu.SeedAutopilotDevices(tenant)
 	demo := emulator.DemoAutopilotDevices(clock.Now())
 	serials := make([]string, 45)

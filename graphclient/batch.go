@@ -77,7 +77,9 @@ func checkBatch(reqs []BatchRequest) error {
 // way the client's retry rules allow for its method (a DELETE follows a POST's; a GET also goes
 // again after a 500 or 502), is sent again after the wait its answer asks for or a backoff, as
 // long as the wait ends before the deadline; the others are never re-sent. A notice OnThrottled
-// put in ctx hears of the longest Retry-After of the inner 429s as soon as they come.
+// put in ctx hears of the longest Retry-After of the inner 429s as soon as they come. Inside a
+// read that sends several batches at once (inBatches), the throttled requests also wait for the
+// Retry-After the read's other batches heard, and go again one batch at a time.
 // The batch POST itself is retried like a GET when every request in it reads, and like a POST
 // otherwise (never blindly after a timeout or a 500/502/504).
 //
@@ -103,14 +105,16 @@ func (c *Client) Batch(ctx context.Context, ts oauth2.TokenSource, reqs []BatchR
 	}
 	var exchanges []*Exchange
 	var wait time.Duration
+	resent := func() {}
+	var answeredAt time.Time // when the wait began: a turn to resend may come after part of it
 	for {
 		if wait > 0 {
-			if c.cfg.Now().Add(wait).After(deadline) {
+			done := resending(ctx) // after a 429, the batches of a read go again one at a time
+			if !c.waitOut(ctx, wait-c.cfg.Now().Sub(answeredAt), deadline) {
+				done()
 				return out, exchanges, nil // the throttled requests keep their 429
 			}
-			if err := c.cfg.Sleep(ctx, wait); err != nil {
-				return out, exchanges, nil
-			}
+			resent = done
 		}
 		items, rules := batchItems(reqs, pending)
 		for _, i := range pending {
@@ -119,6 +123,8 @@ func (c *Client) Batch(ctx context.Context, ts oauth2.TokenSource, reqs []BatchR
 		var answer jsonbatch.Answer
 		ex, err := c.do(ctx, ts, call{op: "batch", method: http.MethodPost, url: c.base + "/$batch",
 			body: jsonBody(jsonbatch.Batch{Requests: items}), sensitive: true, rules: rules}, &answer)
+		resent()
+		resent = func() {}
 		if ex != nil {
 			exchanges = append(exchanges, ex)
 		}
@@ -151,7 +157,7 @@ func (c *Client) Batch(ctx context.Context, ts oauth2.TokenSource, reqs []BatchR
 			}
 		}
 		var again []int
-		wait = 0
+		wait, answeredAt = 0, c.cfg.Now()
 		throttledFor := time.Duration(0)
 		for _, i := range pending {
 			if !answered[i] {
@@ -292,8 +298,10 @@ type lookupTarget struct {
 // contains(serialNumber,…) and keeps exact matches only; the rare search that matches more than
 // a page reads its further pages on its own.
 //
-// The results come in the order of serials. A serial that is not a valid search gets its own
-// Err and is not sent. A batch that fails as a whole stops the look-up, and so does one whose
+// The batches go as inBatches sends them: the first alone, then a few at a time, one after
+// another again once Graph throttles one. The results come in the order of serials. A serial
+// that is not a valid search gets its own Err and is not sent. A batch that fails as a whole
+// stops the look-up (no further batch starts; those already in flight keep their answers), and so does one whose
 // throttled requests Graph still asks to wait for when the call's time is up (the next batch
 // would come before their Retry-After): the serials not yet answered carry that error, which is
 // also returned.
@@ -324,29 +332,30 @@ func (c *Client) LookUpSerials(ctx context.Context, ts oauth2.TokenSource, seria
 		}
 		firstOf[i] = j
 	}
-	var exchanges []*Exchange
-	var failed error
-	next := 0
-	for next < len(targets) && failed == nil {
-		chunk := targets[next:min(next+BatchLimit, len(targets))]
+	chunks := (len(targets) + BatchLimit - 1) / BatchLimit
+	answers := make([]BatchResponse, len(targets))
+	exchanges, started, failed := c.inBatches(ctx, ts, chunks, func(ctx context.Context, ts oauth2.TokenSource, k int) ([]*Exchange, error) {
+		chunk := targets[k*BatchLimit : min((k+1)*BatchLimit, len(targets))]
 		reqs := make([]BatchRequest, len(chunk))
-		for k, t := range chunk {
+		for j, t := range chunk {
 			path := autopilotPath
 			if t.source == InImported {
 				path = devicesPath
 			}
-			reqs[k] = BatchRequest{ID: strconv.Itoa(k + 1), Method: http.MethodGet,
+			reqs[j] = BatchRequest{ID: strconv.Itoa(j + 1), Method: http.MethodGet,
 				URL: path + "?" + containsSerialFilter(strings.TrimSpace(serials[t.serial]))}
 		}
-		answers, exs, err := c.Batch(ctx, ts, reqs)
-		exchanges = append(exchanges, exs...)
-		failed = cmp.Or(err, stillThrottled(answers))
-		for k, t := range chunk {
-			exchanges = append(exchanges, c.readLookup(ctx, ts, &results[t.serial], t.source, answers[k])...)
-		}
-		next += len(chunk)
+		got, exs, err := c.Batch(ctx, ts, reqs)
+		copy(answers[k*BatchLimit:], got)
+		return exs, cmp.Or(err, stillThrottled(got))
+	})
+	sent := min(started*BatchLimit, len(targets))
+	for k, t := range targets[:sent] {
+		// Further pages of a long search are read here, one after another: a serial's two
+		// searches (registered and imported) may sit in two batches.
+		exchanges = append(exchanges, c.readLookup(ctx, ts, &results[t.serial], t.source, answers[k])...)
 	}
-	for _, t := range targets[next:] {
+	for _, t := range targets[sent:] {
 		if results[t.serial].Err == nil {
 			results[t.serial].Err = failed
 		}
@@ -437,10 +446,11 @@ func stillThrottled(answers []BatchResponse) error {
 	return nil
 }
 
-// readByID reads objects by id, 20 to a JSON batch, in the order of ids: request is one id's GET
-// (refusing an id that is not one), decode reads its answer. A batch that fails as a whole stops
-// the reads, and so does one whose throttled requests Graph still asks to wait for when the
-// call's time is up: the ids not yet read carry that error, which is also returned.
+// readByID reads objects by id, 20 to a JSON batch sent as inBatches sends them, in the order of
+// ids: request is one id's GET (refusing an id that is not one), decode reads its answer. A batch
+// that fails as a whole stops the reads, and so does one whose throttled requests Graph still
+// asks to wait for when the call's time is up: no further batch starts, those in flight keep
+// their answers, and the ids not read carry that error, which is also returned.
 func readByID[T any](ctx context.Context, c *Client, ts oauth2.TokenSource, ids []string,
 	request func(reqID, id string) (BatchRequest, error), decode func(BatchResponse) (*T, error)) ([]Read[T], []*Exchange, error) {
 	out := make([]Read[T], len(ids))
@@ -455,34 +465,31 @@ func readByID[T any](ctx context.Context, c *Client, ts oauth2.TokenSource, ids 
 		}
 		reqs, at = append(reqs, r), append(at, i)
 	}
-	var exchanges []*Exchange
-	for start := 0; start < len(reqs); start += BatchLimit {
-		end := min(start+BatchLimit, len(reqs))
+	chunks := (len(reqs) + BatchLimit - 1) / BatchLimit
+	exchanges, started, err := c.inBatches(ctx, ts, chunks, func(ctx context.Context, ts oauth2.TokenSource, k int) ([]*Exchange, error) {
+		start, end := k*BatchLimit, min((k+1)*BatchLimit, len(reqs))
 		chunk := make([]BatchRequest, end-start)
 		copy(chunk, reqs[start:end])
-		for k := range chunk {
-			chunk[k].ID = strconv.Itoa(k + 1)
+		for j := range chunk {
+			chunk[j].ID = strconv.Itoa(j + 1)
 		}
 		answers, exs, err := c.Batch(ctx, ts, chunk)
-		exchanges = append(exchanges, exs...)
 		if err != nil && answers == nil {
-			for _, i := range at[start:] {
+			for _, i := range at[start:end] {
 				out[i].Err = err
 			}
-			return out, exchanges, err
+			return exs, err
 		}
-		for k, a := range answers {
-			i := at[start+k]
+		for j, a := range answers {
+			i := at[start+j]
 			out[i].Value, out[i].Err = decode(a)
 		}
-		if err = cmp.Or(err, stillThrottled(answers)); err != nil {
-			for _, i := range at[end:] {
-				out[i].Err = err
-			}
-			return out, exchanges, err
-		}
+		return exs, cmp.Or(err, stillThrottled(answers))
+	})
+	for _, i := range at[min(started*BatchLimit, len(reqs)):] {
+		out[i].Err = err
 	}
-	return out, exchanges, nil
+	return out, exchanges, err
 }
 
 // getRequest is the batch request that reads the object id of the collection at path; what names

@@ -455,8 +455,10 @@ func TestLookUpSerialsKeepsInnerErrorsToTheirSerial(t *testing.T) {
 	}
 }
 
+// The first batch goes alone; after it, the batches in flight beside the one that failed are
+// answered, and none starts after it.
 func TestLookUpSerialsStopsWhenABatchFails(t *testing.T) {
-	serials := make([]string, 45)
+	serials := make([]string, (3+batchesInFlight)*BatchLimit)
 	for i := range serials {
 		serials[i] = fmt.Sprintf("SN-%d", i)
 	}
@@ -467,8 +469,8 @@ func TestLookUpSerialsStopsWhenABatchFails(t *testing.T) {
 	if ge, ok := AsError(err); !ok || ge.Kind != KindUnauthorized {
 		t.Fatalf("err = %v", err)
 	}
-	if s.count() != 2 || len(exs) != 2 {
-		t.Errorf("sent %d batches after a 401, want 2", s.count())
+	if want := 1 + batchesInFlight; s.count() != want || len(exs) != want {
+		t.Errorf("sent %d batches (%d exchanges) after a 401, want %d", s.count(), len(exs), want)
 	}
 	for i, r := range got {
 		if (i < 20) != (r.Err == nil) {

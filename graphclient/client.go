@@ -201,10 +201,8 @@ func (c *Client) do(ctx context.Context, ts oauth2.TokenSource, cl call, out any
 	for attempt := 1; ; attempt++ {
 		if wait > 0 {
 			// A wait that would pass the deadline is not started: give up with what we have.
-			if c.cfg.Now().Add(wait).After(deadline) || hasParentDeadline && time.Until(parentDeadline) < wait {
-				return ex, lastErr
-			}
-			if err := c.cfg.Sleep(ctx, wait); err != nil {
+			wait = max(wait, pauseLeft(ctx, c.cfg.Now()))
+			if hasParentDeadline && time.Until(parentDeadline) < wait || !c.waitOut(ctx, wait, deadline) {
 				return ex, lastErr
 			}
 		}
