@@ -1050,3 +1050,57 @@ func TestBulkGroupTagRefusedIsPreparedAgainToCorrect(t *testing.T) {
 		}
 	}
 }
+
+// Preparing a bulk change of 1,000 devices reads them from Graph in 50 JSON batches, a few on
+// their way at once: against a Graph that takes 200 ms a batch, the draft is ready well before
+// 50 batches one after another would be (10 s), whether the devices were ticked on the list or
+// given by serial number, and no request goes before a Retry-After.
+func TestBulkChangeOf1000DevicesIsPreparedWithBatchesInFlight(t *testing.T) {
+	t.Parallel()
+	d := startDesk(t, nil)
+	b := d.browser()
+	d.signIn(b, "admin", "/")
+	ids := seedFleet(d.emu, "SN-PACE", 1000)
+	serials := make([]string, len(ids))
+	for i := range serials {
+		serials[i] = fmt.Sprintf("SN-PACE-%03d", i+1)
+	}
+	_, doc := d.get(b, "/devices")
+	ticked := formValues(t, doc, `#bulk-form`)
+	ticked["device"] = ids
+	ticked.Set("action", "group-tag")
+	ticked.Set("groupTag", "Kiosk")
+	_, doc = d.get(b, "/devices/bulk/serials")
+	typed := formValues(t, doc, `[data-testid="serials-form"]`)
+	typed.Set("serials", strings.Join(serials, "\r\n"))
+	typed.Set("action", "group-tag")
+	typed.Set("groupTag", "Kiosk")
+
+	const latency = 200 * time.Millisecond
+	d.emu.SetFaults(emulator.Faults{LatencyMin: latency, LatencyMax: latency, PunishEarlyRetry: true})
+	bound := 50 * latency * 6 / 10
+	for _, way := range []struct {
+		name, path string
+		form       url.Values
+	}{{"ticked on the list", "/devices/bulk", ticked}, {"given by serial number", "/devices/bulk/serials", typed}} {
+		before := len(d.emu.Received())
+		start := time.Now()
+		resp, doc := d.post(b, way.path, way.form)
+		took := time.Since(start)
+		if !strings.HasPrefix(resp.Request.URL.Path, "/devices/bulk/") || resp.Request.URL.Path == "/devices/bulk/serials" {
+			t.Fatalf("%s: choosing landed on %s (%d): %.600s", way.name, resp.Request.URL, resp.StatusCode, text(doc))
+		}
+		if got := strings.TrimSpace(doc.Find("h1").Text()); got != "Set the group tag of 1,000 devices to “Kiosk”?" {
+			t.Errorf("%s: the confirmation asks %q", way.name, got)
+		}
+		if took >= bound {
+			t.Errorf("%s: 1,000 devices took %s to prepare, want under %s (50 batches one after another: %s)", way.name, took.Round(time.Millisecond), bound, 50*latency)
+		}
+		if batches, others := batchPosts(d.emu, before); batches != 50 || others != 0 {
+			t.Errorf("%s: %d batch POSTs and %d other requests, want 50 batches alone", way.name, batches, others)
+		}
+	}
+	if st := d.emu.Stats(); st.Punished != 0 || st.Throttled != 0 {
+		t.Errorf("%d requests sent before a Retry-After elapsed, %d throttled", st.Punished, st.Throttled)
+	}
+}
