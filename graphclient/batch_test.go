@@ -677,3 +677,38 @@ func TestBatchThrottlingIsNoticedBeforeTheWait(t *testing.T) {
 		t.Errorf("heard %v after %d waits; waited %v", heard, waitsThen, ft.Waits())
 	}
 }
+
+// Batches go out a few at a time; once Graph throttles one of them, nothing more is sent before
+// its Retry-After has elapsed, neither its own requests nor a batch not yet started, and every
+// id is read in the end, in order.
+func TestReadsByIDSendNothingBeforeARetryAfterABatchBesideThemHeard(t *testing.T) {
+	b := &batchGraph{answer: func(round int, r jsonbatch.Request) innerAnswer {
+		if round == 2 {
+			return innerAnswer{ID: r.ID, Status: 429, Headers: map[string]string{"Retry-After": "5"}, Body: graphErrorBody("TooManyRequests", "Too many requests.")}
+		}
+		return innerAnswer{ID: r.ID, Status: 200, Body: map[string]any{"id": "x"}}
+	}}
+	c, ft := newBatchClient(t, b)
+	ids := make([]string, 10*BatchLimit)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+	}
+	start := ft.Now()
+	got, exs, err := c.ReadDeviceIdentities(context.Background(), tokens, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range got {
+		if r.ID != ids[i] || r.Err != nil || r.Value == nil {
+			t.Fatalf("read %d: %+v", i, r)
+		}
+	}
+	if n := len(b.rounds()); n != 11 || len(exs) != 11 {
+		t.Errorf("%d batch POSTs (%d exchanges), want 10 and the throttled one again", n, len(exs))
+	}
+	for _, ex := range exs {
+		if at := ex.Attempts[0].Start.Sub(start); at > 0 && at < 5*time.Second {
+			t.Errorf("a batch went %s after the batches in flight, before the Retry-After of 5 s", at)
+		}
+	}
+}
