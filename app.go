@@ -195,7 +195,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, o appOptions) (_ 
 	if r := a.db.Restored(); !r.TakenAt.IsZero() {
 		log.Info("state database restored from a backup: what its imports and bulk changes had not sent by then is looked up in Microsoft Graph, not sent",
 			"backup_taken_at", r.TakenAt.Format(time.RFC3339), "batches", r.Batches, "devices", r.Devices,
-			"bulk_changes", r.BulkChanges, "bulk_devices", r.BulkDevices)
+			"bulk_changes", r.BulkChanges, "bulk_devices", r.BulkDevices, "bulk_drafts", r.BulkDrafts)
 	}
 	if a.db.Driver() == "sqlite" && !a.db.OwnsDataDir() {
 		log.Warn("the data folder's file system cannot lock files: sessions and rate-limit counts are read from the database on every request, and nothing stops a second desk from using the same folder",

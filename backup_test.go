@@ -195,3 +195,65 @@ func TestRestoredBackupSendsNoBulkChangeItHadNotSent(t *testing.T) {
 		t.Errorf("the restored desk's start-up log does not count %s: %.2000s", want, logs)
 	}
 }
+
+// A bulk change still a draft in a backup may have been confirmed on the desk the backup was
+// taken from, after the backup: the restored desk shows on it that it comes from a backup and the
+// change may already have been made, offers no confirmation, and refuses one sent anyway, so
+// nothing is sent twice and no later change is overwritten with the old one.
+func TestRestoredBackupDoesNotConfirmABulkDraftItHeld(t *testing.T) {
+	t.Parallel()
+	cl := startClusterWith(t, clusterOptions{sqlite: true})
+	d := cl.onDesks("A")
+	b := d.signedInBrowser("admin", cl.browser)
+	ids := seedFleet(cl.emu, "SN-DRAFT", 3)
+	job := d.bulkDraft(b, "group-tag", "Kiosk", ids...)
+	form := confirmForm(t, d, b, job)
+	file := filepath.Join(t.TempDir(), "desk-backup.db")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"backup", "--data-dir", cl.env["AUTOPILOTDESK_DATA_DIR"], file}, func(string) string { return "" }, &out, &out); err != nil {
+		t.Fatalf("backup: %v\n%s", err, out.String())
+	}
+	// The first desk confirms the draft after the backup, and makes the change.
+	d.post(b, "/devices/bulk/"+job+"/confirm", form)
+	waitBulk(t, d, b, job)
+	cl.stop("A")
+	before := writesPerDevice(t, cl.emu)
+	if len(before) != len(ids) {
+		t.Fatalf("the first desk changed %d devices of %d", len(before), len(ids))
+	}
+
+	restored := t.TempDir()
+	copied, _ := os.ReadFile(file)
+	os.WriteFile(filepath.Join(restored, "autopilotdesk.db"), copied, 0o600)
+	cl.env["AUTOPILOTDESK_DATA_DIR"] = restored
+	cl.start("B")
+	cl.via("B")
+	if r := cl.byName["B"].db.Restored(); r.BulkDrafts != 1 {
+		t.Errorf("the restore is said to be %+v; want 1 bulk draft", r)
+	}
+	if logs := cl.logs["B"].String(); !strings.Contains(logs, `"bulk_drafts":1`) {
+		t.Errorf("the restored desk's start-up log does not count the bulk draft: %.2000s", logs)
+	}
+
+	_, doc := d.get(b, "/devices/bulk/"+job)
+	note := doc.Find(`[data-testid="bulk-restored"]`).Text()
+	if !strings.Contains(note, "comes from a backup") || !strings.Contains(note, "may already have been made") ||
+		!strings.Contains(note, "prepare the change again") {
+		t.Errorf("the restored draft says %q: %.900s", note, text(doc))
+	}
+	if doc.Find(`form[action$="/confirm"]`).Length() > 0 {
+		t.Error("the restored draft offers to be confirmed")
+	}
+	resp, doc := d.post(b, "/devices/bulk/"+job+"/confirm", form)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(text(doc), "This bulk change comes from a backup") ||
+		!strings.Contains(text(doc), "Nothing was changed") {
+		t.Errorf("a confirmation of the restored draft: %d %.600s", resp.StatusCode, text(doc))
+	}
+	if j, err := cl.byName["B"].db.GetBulkJob(context.Background(), demoidp.DemoTenantID, job); err != nil || j.State != "draft" {
+		t.Errorf("the restored draft is now %+v (%v)", j, err)
+	}
+	time.Sleep(time.Second)
+	if after := writesPerDevice(t, cl.emu); len(after) != len(before) || after[strings.ToLower(ids[0])] != 1 {
+		t.Errorf("the restored desk sent the change again: %v", after)
+	}
+}

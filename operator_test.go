@@ -376,6 +376,51 @@ func TestMalformedDatabaseURLIsRefusedAtOnce(t *testing.T) {
 	}
 }
 
+// A password (or user name) with an @ that is not percent-encoded would make the rest of it the
+// host name: the desk refuses it at once, before trying to connect, saying to write %40, and
+// never prints the password, instead of waiting out its start-up wait for a host that does not
+// exist.
+func TestDatabaseURLWithAnUnencodedAtIsRefusedBeforeConnecting(t *testing.T) {
+	for _, raw := range []string{
+		"postgres://desk:p@ss@db.example:5432/desk",
+		"postgresql://desk:s3cr@t@db.example/desk?sslmode=require",
+		"postgres://desk@server:s3cr@t@db.example/desk",
+	} {
+		problems := configProblems(t, tenantEnv(map[string]string{"AUTOPILOTDESK_DATABASE_URL": raw}))
+		if len(problems) != 1 || !strings.HasPrefix(problems[0], "AUTOPILOTDESK_DATABASE_URL: is not a PostgreSQL URL the desk can use") ||
+			!strings.Contains(problems[0], "more than one @ before the host name") || !strings.Contains(problems[0], "percent-encoded, as %40") ||
+			strings.Contains(problems[0], "ss@db") || strings.Contains(problems[0], "s3cr") {
+			t.Errorf("%s: %q", raw, problems)
+		}
+	}
+	// An @ after the host, in the database name or the settings, is not the password's.
+	for _, raw := range []string{
+		"postgres://desk:p%40ss@db.example:5432/desk?application_name=desk@eu",
+		"postgres://db.example/desk?user=desk&password=p@ss",
+	} {
+		if problems := configProblems(t, tenantEnv(map[string]string{"AUTOPILOTDESK_DATABASE_URL": raw})); len(problems) > 0 {
+			t.Errorf("%s refused: %q", raw, problems)
+		}
+	}
+	// The key/value form is still refused for what it is, not for its password's @.
+	problems := configProblems(t, tenantEnv(map[string]string{"AUTOPILOTDESK_DATABASE_URL": "host=db.example user=desk password=p@ss@x dbname=desk"}))
+	if len(problems) != 1 || !strings.Contains(problems[0], "must start with postgres:// or postgresql://") || strings.Contains(problems[0], "p@ss") {
+		t.Errorf("the key/value form: %q", problems)
+	}
+
+	// The whole start stops at once, with a long start-up wait, and prints the password nowhere.
+	var out bytes.Buffer
+	began := time.Now()
+	err := run(context.Background(), []string{"--addr", "127.0.0.1:0"}, testkit.Env(map[string]string{
+		"AUTOPILOTDESK_DATABASE_URL":          "postgres://desk:p@ss-4711@db.example:5432/desk",
+		"AUTOPILOTDESK_DATABASE_STARTUP_WAIT": "2m",
+	}), &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "AUTOPILOTDESK_DATABASE_URL") || !strings.Contains(err.Error(), "%40") ||
+		strings.Contains(err.Error()+out.String(), "4711") || time.Since(began) > 10*time.Second {
+		t.Errorf("start after %v: %v\n%s", time.Since(began), err, out.String())
+	}
+}
+
 // The admin address must be a port of its own: the desk's own address is refused by the
 // configuration check, and one in use stops the start naming its setting, before the desk says
 // it is running.

@@ -485,6 +485,16 @@ func redactedURL(v string) string {
 // rather than retried for the whole start-up wait. The message never repeats the URL, whose
 // password may be anywhere in a string that does not parse.
 func postgresURL(v string) error {
+	// The driver, like libpq, ends the user name and password at the first @, so a second one
+	// before the host would make the rest of the password the host name.
+	_, authority, _ := strings.Cut(v, "://")
+	if end := strings.IndexAny(authority, "/?#"); end >= 0 {
+		authority = authority[:end]
+	}
+	if strings.Count(authority, "@") > 1 {
+		return errors.New("is not a PostgreSQL URL the desk can use: it has more than one @ before the host name; an @ in the " +
+			"user name or password must be written percent-encoded, as %40 (likewise : as %3A, / as %2F, ? as %3F, # as %23 and % as %25)")
+	}
 	_, err := pgx.ParseConfig(v)
 	if err == nil {
 		return nil

@@ -368,7 +368,9 @@ func (h *BulkChanges) show(c echo.Context, status int, job *store.BulkJob, p bul
 	view.Typed = typed
 	view.IsOwner = u.ObjectID == job.ObjectID
 	view.Access = accessOf(c)
-	if job.State == bulk.StateDraft && view.IsOwner && !view.Access.ReadOnly {
+	if job.State == bulk.StateDraft && !job.RestoredFrom.IsZero() {
+		view.Restored = restoredDraft(job.RestoredFrom)
+	} else if job.State == bulk.StateDraft && view.IsOwner && !view.Access.ReadOnly {
 		view.FormKey = web.NewFormKey(c, h.Now())
 	}
 	if job.State == bulk.StateDraft {
@@ -423,6 +425,12 @@ func (h *BulkChanges) Confirm(c echo.Context) error {
 	if job.State != bulk.StateDraft {
 		return c.Redirect(http.StatusSeeOther, bulkURL(job.ID))
 	}
+	if !job.RestoredFrom.IsZero() {
+		return &views.ErrorPage{Status: http.StatusConflict, Title: "This bulk change comes from a backup",
+			Message:   explain.NothingChanged(restoredDraft(job.RestoredFrom)),
+			NextStep:  "Check the devices in the devices list, then prepare the change again for those that still need it: the desk reads them as they are now.",
+			ActionURL: "/devices", ActionText: "Back to the devices"}
+	}
 	ctx := c.Request().Context()
 	form, err := c.FormParams()
 	if err != nil {
@@ -465,6 +473,12 @@ func (h *BulkChanges) Confirm(c echo.Context) error {
 	h.Logger.Info("audit", "audit", true, "event", "bulk-confirmed", "tid", u.TenantID, "oid", u.ObjectID, "upn", u.UPN, "target", job.ID,
 		"detail", fmt.Sprintf("%s on %d devices", explain.BulkAction(job.Action, job.GroupTag), job.Devices))
 	return kickAndShow(c, h.Worker, bulkURL(job.ID))
+}
+
+// restoredDraft says why a bulk change the desk's backup held as a draft is not confirmed.
+func restoredDraft(takenAt time.Time) string {
+	return "The desk was restored from a backup taken " + views.When(takenAt) + ", when this change was not yet confirmed. " +
+		"The desk the backup was taken from may have confirmed it since, so the change may already have been made, and a later change of these devices may have been made too."
 }
 
 // confirmWait bounds how long a second submit of a confirmation waits for the first to commit.

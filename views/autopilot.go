@@ -278,6 +278,8 @@ type BulkJob struct {
 	Typed      *TypedTag
 	// Serials: the devices were chosen by serial number, and this is what became of those given.
 	Serials *BulkSerials
+	// Restored says why a draft the desk's backup held is not confirmed here; empty for any other.
+	Restored string
 }
 
 // chosenHow says how a bulk change's devices were chosen, after "devices".

@@ -27,6 +27,7 @@ type BulkJob struct {
 	NextPollAt                   time.Time
 	LeaseOwner                   string
 	LeaseUntil                   time.Time
+	RestoredFrom                 time.Time // when the backup the desk was restored from was taken, for a draft it held; else zero
 }
 
 // BulkDevice is one device of a bulk job: what it was when chosen, and what became of it.
@@ -134,7 +135,7 @@ type BulkOverlap struct {
 	Devices                              int
 }
 
-const bulkJobColumns = `id, tenant_id, object_id, actor_upn, actor_name, created_at, updated_at, state, action, group_tag, devices, chunks, payload, next_poll_at, lease_owner, lease_until`
+const bulkJobColumns = `id, tenant_id, object_id, actor_upn, actor_name, created_at, updated_at, state, action, group_tag, devices, chunks, payload, next_poll_at, lease_owner, lease_until, restored_from`
 
 var bulkJobs = jobTable{name: "bulk_jobs", columns: bulkJobColumns, what: "bulk job", rows: "bulk_devices", waiting: "bulk_devices"}
 
@@ -147,9 +148,9 @@ func (db *DB) CreateBulkJob(ctx context.Context, j *BulkJob, devices []BulkDevic
 	db.stamp(&j.ID, &j.CreatedAt)
 	j.UpdatedAt, j.Devices = j.CreatedAt, len(devices)
 	err := db.tx(ctx, db.txTimeout(), func(t *txn) error {
-		if _, err := t.exec(`INSERT INTO bulk_jobs (`+bulkJobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := t.exec(`INSERT INTO bulk_jobs (`+bulkJobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			j.ID, j.TenantID, j.ObjectID, j.ActorUPN, j.ActorName, ms(j.CreatedAt), ms(j.UpdatedAt), j.State, j.Action, j.GroupTag,
-			j.Devices, j.Chunks, j.Payload, nullableMS(j.NextPollAt), j.LeaseOwner, ms(j.LeaseUntil)); err != nil {
+			j.Devices, j.Chunks, j.Payload, nullableMS(j.NextPollAt), j.LeaseOwner, ms(j.LeaseUntil), nullableMS(j.RestoredFrom).Int64); err != nil {
 			return err
 		}
 		const perInsert = 100
@@ -179,13 +180,16 @@ func (db *DB) CreateBulkJob(ctx context.Context, j *BulkJob, devices []BulkDevic
 
 func scanBulkJob(scan func(...any) error) (BulkJob, error) {
 	var j BulkJob
-	var created, updated, leaseUntil int64
+	var created, updated, leaseUntil, restoredFrom int64
 	var nextPoll sql.NullInt64
 	err := scan(&j.ID, &j.TenantID, &j.ObjectID, &j.ActorUPN, &j.ActorName, &created, &updated, &j.State, &j.Action, &j.GroupTag,
-		&j.Devices, &j.Chunks, &j.Payload, &nextPoll, &j.LeaseOwner, &leaseUntil)
+		&j.Devices, &j.Chunks, &j.Payload, &nextPoll, &j.LeaseOwner, &leaseUntil, &restoredFrom)
 	j.CreatedAt, j.UpdatedAt, j.NextPollAt = fromMS(created), fromMS(updated), fromNullableMS(nextPoll)
 	if leaseUntil != 0 {
 		j.LeaseUntil = fromMS(leaseUntil)
+	}
+	if restoredFrom != 0 {
+		j.RestoredFrom = fromMS(restoredFrom)
 	}
 	return j, err
 }

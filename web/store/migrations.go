@@ -282,6 +282,11 @@ var migrations = [][]string{
 	backupTakenMigration: {
 		`CREATE TABLE IF NOT EXISTS backup_taken (taken_at BIGINT NOT NULL)`,
 	},
+	// A bulk change still a draft in a restored backup records when the backup was taken: the
+	// desk the backup came from may have confirmed it since, so it is not confirmed again.
+	14: {
+		`ALTER TABLE bulk_jobs ADD COLUMN restored_from BIGINT NOT NULL DEFAULT 0`,
+	},
 }
 
 // migrationLockKey names the PostgreSQL advisory lock that serialises replicas starting at once.

@@ -10,11 +10,13 @@ import (
 // RestoredBackup is what Open found in a copy written by Backup, opened by a desk for the first
 // time: when the copy was taken, how many batches of running imports, with how many devices, had
 // not been sent by then, and how many bulk changes still running had how many device changes
-// not sent or on their way.
+// not sent or on their way, and how many bulk changes were drafts, which are not confirmed on the
+// restored desk (BulkJob.RestoredFrom).
 type RestoredBackup struct {
 	TakenAt                  time.Time
 	Batches, Devices         int
 	BulkChanges, BulkDevices int
+	BulkDrafts               int
 }
 
 // Restored says what Open found of a backup; TakenAt is zero for a database that is not one.
@@ -42,8 +44,9 @@ const backupTakenMigration = 13
 // takeUpBackup readies a copy written by Backup the first time a desk opens it. The desk the copy
 // was taken from may have sent, after the copy was taken, the import batches the copy still has
 // queued and the bulk device changes it has queued or on their way: each is taken as one whose
-// answer was lost, so its devices are read in Graph and never sent again, and the mark is removed
-// in the same transaction, so this happens once.
+// answer was lost, so its devices are read in Graph and never sent again. Bulk changes it holds as
+// drafts may have been confirmed there since: each records when the backup was taken, so it is not
+// confirmed here. The mark is removed in the same transaction, so this happens once.
 func (db *DB) takeUpBackup(ctx context.Context) error {
 	return db.tx(ctx, db.txTimeout(), func(t *txn) error {
 		var taken sql.NullInt64
@@ -72,10 +75,14 @@ func (db *DB) takeUpBackup(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("store: look up the bulk device changes a restored backup had not sent: %w", err)
 		}
+		bulkDrafts, err := t.exec(`UPDATE bulk_jobs SET restored_from = ? WHERE state = 'draft'`, taken.Int64)
+		if err != nil {
+			return fmt.Errorf("store: mark the bulk changes a restored backup held as drafts: %w", err)
+		}
 		if _, err := t.exec(`DELETE FROM backup_taken`); err != nil {
 			return fmt.Errorf("store: take up a restored backup: %w", err)
 		}
-		db.restored = RestoredBackup{TakenAt: fromMS(taken.Int64), Batches: batches, Devices: devices, BulkChanges: bulkChanges, BulkDevices: bulkDevices}
+		db.restored = RestoredBackup{TakenAt: fromMS(taken.Int64), Batches: batches, Devices: devices, BulkChanges: bulkChanges, BulkDevices: bulkDevices, BulkDrafts: bulkDrafts}
 		return nil
 	})
 }
