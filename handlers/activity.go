@@ -219,7 +219,7 @@ func unknownActivityFilter(q url.Values) error {
 		}
 		return &views.ErrorPage{Status: http.StatusBadRequest, Title: "Choose " + f.kind + " from the list",
 			Message:  "“" + clipTo(v, 40) + "” is not " + f.kind + " the history records, so nothing could match it.",
-			NextStep: "Show the history without it, then choose " + f.kind + " from the " + strings.ToUpper(f.name[:1]) + f.name[1:] + " list.", ActionURL: back,
+			NextStep: "Show the history without it, then choose " + f.kind + " from the " + explain.Sentence(f.name) + " list.", ActionURL: back,
 			ActionText: "Show the history without this " + f.name}
 	}
 	return nil

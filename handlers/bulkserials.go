@@ -131,7 +131,7 @@ func readSerialEntries(c echo.Context, typed string) (serialEntries, string, map
 		problems["serials"] = "Paste or type the serial numbers, or choose a file that lists them: none was given."
 	case len(out.serials) == 0:
 		e := out.choice.LeftOut[0]
-		problems["serials"] = "None of the entries is a serial number the desk can look up. " + capitalize(e.Where) + ": " + e.Why
+		problems["serials"] = "None of the entries is a serial number the desk can look up. " + explain.Sentence(e.Where) + ": " + e.Why
 	case len(out.serials) > maxBulkDevices:
 		problems["serials"] = fmt.Sprintf("A bulk change takes at most %s devices, and these are %s different serial numbers. Split them into parts of at most %s and make one change for each part.",
 			explain.Number(maxBulkDevices), explain.Number(len(out.serials)), explain.Number(maxBulkDevices))
@@ -152,13 +152,6 @@ func readSerialFile(fh *multipart.FileHeader) ([]byte, error) {
 		return nil, errors.New("The file could not be read. Choose it again.")
 	}
 	return data, nil
-}
-
-func capitalize(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // FromSerials is POST /devices/bulk/serials: the serial numbers typed or in a file, and the

@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"autopilotdesk/graphclient"
 	"autopilotdesk/handlers/explain"
@@ -410,15 +408,6 @@ func makerModel(manufacturer, model string) string {
 	return manufacturer + " " + model
 }
 
-// capitalized is s with its first letter upper-cased, for a phrase that starts a line.
-func capitalized(s string) string {
-	r, size := utf8.DecodeRuneInString(s)
-	if size == 0 {
-		return s
-	}
-	return string(unicode.ToUpper(r)) + s[size:]
-}
-
 func orDash(s string) string {
 	if s == "" {
 		return "—"
@@ -578,7 +567,7 @@ func bulkAgainText(j BulkJob) string {
 			parts = append(parts, thousands(x.n)+" "+x.what)
 		}
 	}
-	return capitalized(plural(len(j.Again), "device", "devices")) + " did not end as changed: " + joinList(parts) + "."
+	return explain.Sentence(plural(len(j.Again), "device", "devices")) + " did not end as changed: " + joinList(parts) + "."
 }
 
 func bulkSummary(c BulkCounts, finished bool) string {
@@ -613,7 +602,7 @@ func bulkSummary(c BulkCounts, finished bool) string {
 	})
 	var s string
 	if finished && len(open) == 0 && len(final) > 0 {
-		s = capitalized(joinList(final)) + " — " + plural(c.Devices, "device", "devices") + " in all"
+		s = explain.Sentence(joinList(final)) + " — " + plural(c.Devices, "device", "devices") + " in all"
 	} else {
 		s = strconv.Itoa(c.Final) + " of " + plural(c.Devices, "device has", "devices have") + " a final outcome"
 		if len(final) > 0 {

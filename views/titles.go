@@ -1,5 +1,7 @@
 package views
 
+import "autopilotdesk/handlers/explain"
+
 // A page's title says what the page is and which object it shows, so tabs, history and a screen
 // reader's list of windows tell pages apart (WCAG 2.4.2). The layout adds " · Autopilot Desk".
 
@@ -38,7 +40,7 @@ func BulkJobTitle(j BulkJob) string {
 	if j.State == "draft" {
 		return bulkHeading(j)
 	}
-	return bulkHeading(j) + " · " + capitalized(j.What) + " · " + When(j.Created)
+	return bulkHeading(j) + " · " + explain.Sentence(j.What) + " · " + When(j.Created)
 }
 
 // ResultTitle is an action's result page title: what happened, to which object, and when.

@@ -679,7 +679,7 @@ func (r *run) looked(ctx context.Context, chunk []store.BulkDevice, answers []gr
 		if summary == "" {
 			summary = change + said
 		} else {
-			summary += " " + strings.ToUpper(said[:1]) + said[1:]
+			summary += " " + explain.Sentence(said)
 		}
 	}
 	if summary != "" {

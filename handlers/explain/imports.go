@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"autopilotdesk/graphclient"
 	"autopilotdesk/web/store"
@@ -230,6 +232,15 @@ func notFound(r store.ImportRow, b Batch, approved bool) string {
 
 // Count puts a number and its noun together so they agree: "1 device", "1,700 devices".
 func Count(n int, one, many string) string { return plural(n, one, many) }
+
+// Sentence is s begun with a capital letter, to start a sentence with words made elsewhere.
+func Sentence(s string) string {
+	r, size := utf8.DecodeRuneInString(s)
+	if size == 0 {
+		return s
+	}
+	return string(unicode.ToUpper(r)) + s[size:]
+}
 
 func plural(n int, one, many string) string {
 	if n == 1 {

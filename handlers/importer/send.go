@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -197,7 +196,7 @@ func (r *run) unknown(ctx context.Context, b store.ImportBatch, rows []store.Imp
 		lost.NotBefore = r.Now()
 	}
 	r.At(lost.NotBefore)
-	a := r.Activity("outcome-unknown", fmt.Sprintf("%s (%s): Microsoft Graph's answer never arrived; the desk looks the devices up instead of sending them again.", upperFirst(r.batchWords(b.Batch)), explain.Count(len(rows), "device", "devices")), ex, err)
+	a := r.Activity("outcome-unknown", fmt.Sprintf("%s (%s): Microsoft Graph's answer never arrived; the desk looks the devices up instead of sending them again.", explain.Sentence(r.batchWords(b.Batch)), explain.Count(len(rows), "device", "devices")), ex, err)
 	if notStored {
 		a.Detail = jobs.Encode(jobs.ActivityDetail{Failure: &f})
 	}
@@ -285,7 +284,7 @@ func (r *run) refuse(ctx context.Context, b store.ImportBatch, rows []store.Impo
 	done := b
 	done.State = BatchRefused
 	done.Detail = BatchDetail{Failure: &f, Support: graphclient.SupportFor(ex, err)}.encode()
-	a := r.Activity("failure", fmt.Sprintf("%s (%s): %s", upperFirst(r.batchWords(b.Batch)), explain.Count(len(rows), "device", "devices"), explain.Title(f)), ex, err)
+	a := r.Activity("failure", fmt.Sprintf("%s (%s): %s", explain.Sentence(r.batchWords(b.Batch)), explain.Count(len(rows), "device", "devices"), explain.Title(f)), ex, err)
 	ch := store.ImportChange{JobID: r.job.ID, BatchFrom: []string{BatchInFlight}, Batch: &done, Activity: a,
 		Rows: outcomes(rows, func(store.ImportRow) store.Outcome {
 			return store.Outcome{Batch: b.Batch, Verdict: store.VerdictRefused, Reason: store.ReasonBatchRefused}
@@ -337,5 +336,3 @@ func (r *run) batchWords(n int) string {
 	}
 	return s
 }
-
-func upperFirst(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
