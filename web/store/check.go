@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // ErrDatabaseLost means the SQLite file the desk opened is no longer the file at its path: it (or
@@ -92,8 +90,7 @@ func (db *DB) checkWritable(ctx context.Context) error {
 
 // postgresFailure says why PostgreSQL did not serve a check, and what brings it back.
 func postgresFailure(err error) *CheckError {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "53300" {
+	if noSlot(err) {
 		return &CheckError{Err: classify(err),
 			Cause: "PostgreSQL refused the desk a connection: every connection slot it has (max_connections) is taken: " + err.Error(),
 			Recover: "the desk serves again by itself once PostgreSQL has a free connection slot; " +

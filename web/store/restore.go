@@ -64,13 +64,12 @@ func (db *DB) takeUpBackup(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("store: look up the batches a restored backup had not sent: %w", err)
 		}
-		const bulkUnsent = `FROM bulk_devices WHERE state IN (?, ?) AND job_id IN (SELECT id FROM bulk_jobs WHERE state = 'sending')`
+		const bulkUnsent = `WHERE state IN (?, ?) AND job_id IN (SELECT id FROM bulk_jobs WHERE state = 'sending')`
 		var bulkChanges int
-		if err := t.queryRow(`SELECT COUNT(DISTINCT job_id) `+bulkUnsent, []any{BulkQueued, BulkInFlight}, &bulkChanges); err != nil {
+		if err := t.queryRow(`SELECT COUNT(DISTINCT job_id) FROM bulk_devices `+bulkUnsent, []any{BulkQueued, BulkInFlight}, &bulkChanges); err != nil {
 			return fmt.Errorf("store: count the bulk changes a restored backup had not sent: %w", err)
 		}
-		bulkDevices, err := t.exec(`UPDATE bulk_devices SET state = ?, reason = ?, failure = NULL, not_before = ?, lookups = 0
-			WHERE state IN (?, ?) AND job_id IN (SELECT id FROM bulk_jobs WHERE state = 'sending')`,
+		bulkDevices, err := t.exec(`UPDATE bulk_devices SET state = ?, reason = ?, failure = NULL, not_before = ?, lookups = 0 `+bulkUnsent,
 			BulkUnknown, BulkReasonRestored, now, BulkQueued, BulkInFlight)
 		if err != nil {
 			return fmt.Errorf("store: look up the bulk device changes a restored backup had not sent: %w", err)
