@@ -121,12 +121,7 @@ func (h *BulkChanges) Create(c echo.Context) error {
 			p.Missing = append(p.Missing, r.ID)
 			continue
 		}
-		d := r.Value
-		if action == bulk.ActionUnassign && d.UserPrincipalName == "" {
-			p.NoUser = append(p.NoUser, cmp.Or(d.SerialNumber, d.ID))
-			continue
-		}
-		devices = append(devices, bulkDevice(d))
+		devices = takeDevice(devices, &p, action, r.Value)
 	}
 	if len(devices) == 0 && len(p.NoUser) > 0 {
 		return back("None of the ticked devices has a user assigned, so there is no user to unassign.")
@@ -138,9 +133,16 @@ func (h *BulkChanges) Create(c echo.Context) error {
 	if action == bulk.ActionGroupTag {
 		p.Correct = h.correction(ctx, u.TenantID, form.Get("correct"))
 	}
+	return h.saveDraft(c, action, tag, p, devices)
+}
+
+// saveDraft keeps the change chosen, with its devices as Graph has them now, as a draft of the
+// signed-in person's, and shows it for them to confirm.
+func (h *BulkChanges) saveDraft(c echo.Context, action, tag string, p bulk.Payload, devices []store.BulkDevice) error {
+	u := web.CurrentUser(c)
 	job := &store.BulkJob{TenantID: u.TenantID, ObjectID: u.ObjectID, ActorUPN: u.UPN, ActorName: u.Name, State: bulk.StateDraft,
 		Action: action, GroupTag: tag, Payload: p.Encode()}
-	if err := h.Jobs.CreateBulkJob(ctx, job, devices); err != nil {
+	if err := h.Jobs.CreateBulkJob(c.Request().Context(), job, devices); err != nil {
 		return fmt.Errorf("create bulk job: %w", err)
 	}
 	return c.Redirect(http.StatusSeeOther, bulkURL(job.ID))

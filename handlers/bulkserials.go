@@ -213,11 +213,7 @@ func (h *BulkChanges) FromSerials(c echo.Context) error {
 				continue
 			}
 			seen[strings.ToLower(d.ID)] = true
-			if choice.action == bulk.ActionUnassign && d.UserPrincipalName == "" {
-				p.NoUser = append(p.NoUser, cmp.Or(d.SerialNumber, d.ID))
-				continue
-			}
-			devices = append(devices, bulkDevice(d))
+			devices = takeDevice(devices, &p, choice.action, d)
 		}
 	}
 	if err != nil {
@@ -244,13 +240,7 @@ func (h *BulkChanges) FromSerials(c echo.Context) error {
 	if f.Problems != nil {
 		return h.renderSerials(c, http.StatusUnprocessableEntity, f)
 	}
-	u := web.CurrentUser(c)
-	job := &store.BulkJob{TenantID: u.TenantID, ObjectID: u.ObjectID, ActorUPN: u.UPN, ActorName: u.Name, State: bulk.StateDraft,
-		Action: choice.action, GroupTag: choice.tag, Payload: p.Encode()}
-	if err := h.Jobs.CreateBulkJob(ctx, job, devices); err != nil {
-		return fmt.Errorf("create bulk job: %w", err)
-	}
-	return c.Redirect(http.StatusSeeOther, bulkURL(job.ID))
+	return h.saveDraft(c, choice.action, choice.tag, p, devices)
 }
 
 // unsearchableSerial reports whether a serial number could not be looked up for what it is
@@ -260,9 +250,14 @@ func unsearchableSerial(err error) bool {
 	return ok && ge.Kind == graphclient.KindInvalidInput
 }
 
-// bulkDevice is a device of a bulk change as Graph listed it when it was chosen.
-func bulkDevice(d *graphclient.AutopilotDevice) store.BulkDevice {
-	return store.BulkDevice{DeviceID: d.ID, Serial: d.SerialNumber, Manufacturer: d.Manufacturer, Model: d.Model,
+// takeDevice adds d, as Graph has it now, to the devices of a change that does action; a device
+// with no user to unassign is named in p instead.
+func takeDevice(devices []store.BulkDevice, p *bulk.Payload, action string, d *graphclient.AutopilotDevice) []store.BulkDevice {
+	if action == bulk.ActionUnassign && d.UserPrincipalName == "" {
+		p.NoUser = append(p.NoUser, cmp.Or(d.SerialNumber, d.ID))
+		return devices
+	}
+	return append(devices, store.BulkDevice{DeviceID: d.ID, Serial: d.SerialNumber, Manufacturer: d.Manufacturer, Model: d.Model,
 		GroupTag: d.GroupTag, UserPrincipalName: d.UserPrincipalName, EnrollmentState: string(d.EnrollmentState),
-		BulkOutcome: store.BulkOutcome{State: bulk.DeviceQueued}}
+		BulkOutcome: store.BulkOutcome{State: bulk.DeviceQueued}})
 }
