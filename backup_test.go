@@ -146,10 +146,7 @@ func TestRestoredBackupSendsNoBulkChangeItHadNotSent(t *testing.T) {
 		t.Fatalf("the bulk change finished before the desk stopped: %v", before)
 	}
 
-	restored := t.TempDir()
-	copied, _ := os.ReadFile(file)
-	os.WriteFile(filepath.Join(restored, "autopilotdesk.db"), copied, 0o600)
-	cl.env["AUTOPILOTDESK_DATA_DIR"] = restored
+	cl.env["AUTOPILOTDESK_DATA_DIR"] = restoredFrom(t, file)
 	cl.start("B")
 	cl.via("B")
 	r := cl.byName["B"].db.Restored()
@@ -222,10 +219,7 @@ func TestRestoredBackupDoesNotConfirmABulkDraftItHeld(t *testing.T) {
 		t.Fatalf("the first desk changed %d devices of %d", len(before), len(ids))
 	}
 
-	restored := t.TempDir()
-	copied, _ := os.ReadFile(file)
-	os.WriteFile(filepath.Join(restored, "autopilotdesk.db"), copied, 0o600)
-	cl.env["AUTOPILOTDESK_DATA_DIR"] = restored
+	cl.env["AUTOPILOTDESK_DATA_DIR"] = restoredFrom(t, file)
 	cl.start("B")
 	cl.via("B")
 	if r := cl.byName["B"].db.Restored(); r.BulkDrafts != 1 {
@@ -256,4 +250,19 @@ func TestRestoredBackupDoesNotConfirmABulkDraftItHeld(t *testing.T) {
 	if after := writesPerDevice(t, cl.emu); len(after) != len(before) || after[strings.ToLower(ids[0])] != 1 {
 		t.Errorf("the restored desk sent the change again: %v", after)
 	}
+}
+
+// restoredFrom is a new data folder holding the backup file as its state database, as an
+// operator restores one.
+func restoredFrom(t *testing.T, file string) string {
+	t.Helper()
+	dir := t.TempDir()
+	copied, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "autopilotdesk.db"), copied, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
